@@ -1,0 +1,1 @@
+"""Data files shipped with lifecircle: profiles, taxonomies, small samples."""

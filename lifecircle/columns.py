@@ -1,0 +1,73 @@
+"""The one place that names output columns.
+
+The CLI, maps, exports and tests call these helpers instead of spelling column names by hand,
+so a renamed column changes in one place.
+"""
+
+from __future__ import annotations
+
+THRESHOLDS_MIN: tuple[int, ...] = (5, 10, 15)
+
+POPULATION = "population"
+SCORE = "score"
+HOME_ID = "home_id"
+ALL_SIX_15 = "all6_15"          # every dimension covered within 15 minutes
+COMMUNITY = "community"
+CATEGORY = "category"
+DIMENSION = "dimension"
+NAME = "name"
+CAPACITY = "capacity"
+SNAP_LEG_M = "snap_m"           # straight leg from the point to its edge, metres
+REACHABLE = "reachable"
+
+
+def time(category: str) -> str:
+    """Minutes to the nearest facility of ``category``."""
+    return f"t_{category}"
+
+
+def count(category: str, minutes: int | float) -> str:
+    """Number of facilities of ``category`` within ``minutes``."""
+    return f"n{int(minutes)}_{category}"
+
+
+def kmean(category: str) -> str:
+    """Mean minutes to the k nearest facilities (Bruno et al. 2024 proximity time)."""
+    return f"k_{category}"
+
+
+def decay(category: str) -> str:
+    """Distance-decay weighted sum of facilities of ``category``."""
+    return f"g_{category}"
+
+
+def sfca(category: str) -> str:
+    """Two-step floating catchment supply/demand ratio for ``category``."""
+    return f"a_{category}"
+
+
+def dim_covered(dimension: str) -> str:
+    """1 when the dimension is covered at its categories' own thresholds, else 0."""
+    return f"cov_{dimension}"
+
+
+def dim_covered_at(dimension: str, minutes: int | float) -> str:
+    """1 when the dimension is covered with every category held to ``minutes``."""
+    return f"cov{int(minutes)}_{dimension}"
+
+
+def dim_score(dimension: str) -> str:
+    """Dimension sub-score, 0-100."""
+    return f"s_{dimension}"
+
+
+def parse(column: str) -> tuple[str, str] | None:
+    """Split a metric column into (kind, key), e.g. ``t_bus_stop`` -> ("t", "bus_stop")."""
+    head, sep, rest = column.partition("_")
+    if not sep or not rest:
+        return None
+    if head in {"t", "k", "g", "a", "cov", "s"} or (head[:1] in {"n"} and head[1:].isdigit()) or (
+        head.startswith("cov") and head[3:].isdigit()
+    ):
+        return head, rest
+    return None

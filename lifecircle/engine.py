@@ -1,0 +1,310 @@
+"""The access engine: walking times from homes to facilities on the CSR network.
+
+Homes and facilities sit part-way along edges (see :mod:`lifecircle.snapping`). For a home h
+on edge (u, v) at ``s`` metres from u with a straight leg ``l``::
+
+    t(h, F) = min( (l + s)/speed + d_F(u),  (l + L - s)/speed + d_F(v),  direct along the edge )
+
+where ``d_F`` is the time from a node to the nearest facility of F, computed by one multi-source
+search on the reversed arcs whose seeds carry the facilities' own partial-edge and leg costs.
+Counts, the k-nearest mean, distance decay and 2SFCA come from one truncated search per
+facility, folded into per-home sums as it runs (no pair matrix is stored).
+
+All metrics are exact (float64) and match a brute-force networkx computation; see the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _kernels as K
+from .network import WalkNetwork
+from .settings import DEFAULTS, Settings
+from .snapping import Snap
+
+INF = np.inf
+
+
+@dataclass
+class HomeIndex:
+    """Homes attached to the network, in the shapes the kernels read."""
+
+    u: np.ndarray        # int64 node or -1 when unreachable
+    v: np.ndarray
+    a: np.ndarray        # seconds from the home to u (inf when the edge is one-way against it)
+    b: np.ndarray        # seconds from the home to v
+    edge: np.ndarray
+    off: np.ndarray      # metres from u
+    leg: np.ndarray      # metres
+    pop: np.ndarray
+    node_ptr: np.ndarray   # node -> (home, seconds) incidence
+    node_home: np.ndarray
+    node_cost: np.ndarray
+    edge_ptr: np.ndarray   # edge -> homes on it
+    edge_home: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.u)
+
+
+def index_homes(net: WalkNetwork, snap: Snap, population=None) -> HomeIndex:
+    n = len(snap)
+    ok = snap.edge >= 0
+    e = np.where(ok, snap.edge, 0)
+    speed = net.speed_mps
+    leg = np.where(ok, snap.leg, 0.0)
+    u = np.where(ok, net.edge_u[e], -1).astype(np.int64)
+    v = np.where(ok, net.edge_v[e], -1).astype(np.int64)
+    a = np.where(ok & ~net.edge_oneway[e], (leg + snap.offset) / speed, INF)
+    b = np.where(ok, (leg + net.edge_len[e] - snap.offset) / speed, INF)
+    pop = np.ones(n) if population is None else np.asarray(population, dtype=np.float64)
+    # node incidence: each reachable home appears at u (if allowed) and at v
+    hs = np.arange(n)
+    src = np.concatenate([u[ok & np.isfinite(a)], v[ok]])
+    home = np.concatenate([hs[ok & np.isfinite(a)], hs[ok]])
+    cost = np.concatenate([a[ok & np.isfinite(a)], b[ok]])
+    order = np.argsort(src, kind="stable")
+    node_ptr = np.zeros(net.n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=net.n_nodes), out=node_ptr[1:])
+    eorder = np.argsort(np.where(ok, e, net.n_edges), kind="stable")
+    eorder = eorder[ok[eorder]]
+    edge_ptr = np.zeros(net.n_edges + 1, dtype=np.int64)
+    np.cumsum(np.bincount(e[ok], minlength=net.n_edges), out=edge_ptr[1:])
+    return HomeIndex(u, v, a, b, np.where(ok, snap.edge, -1), np.where(ok, snap.offset, 0.0),
+                     leg, pop, node_ptr, home[order].astype(np.int64), cost[order],
+                     edge_ptr, eorder.astype(np.int64))
+
+
+@dataclass
+class FacilitySeeds:
+    """Facilities of several categories as search seeds (CSR over facilities and categories)."""
+
+    cat_ptr: np.ndarray     # category -> facilities
+    seed_ptr: np.ndarray    # facility -> seeds
+    seed_node: np.ndarray
+    seed_cost: np.ndarray
+    cap: np.ndarray
+    edge: np.ndarray
+    off: np.ndarray
+    leg: np.ndarray
+
+
+def facility_seeds(net: WalkNetwork, snaps: list[Snap], capacities: list | None = None) -> FacilitySeeds:
+    """Seeds for the reversed search: a facility on (u, v) at s is reached from u after
+    (l + s)/speed and from v after (l + L - s)/speed (if the edge allows v -> u)."""
+    speed = net.speed_mps
+    cat_counts, nodes, costs, seed_counts = [], [], [], []
+    caps, edges, offs, legs = [], [], [], []
+    for i, snap in enumerate(snaps):
+        ok = snap.edge >= 0
+        e = snap.edge[ok]
+        s = snap.offset[ok]
+        leg = snap.leg[ok]
+        cap = np.ones(len(snap)) if capacities is None or capacities[i] is None else \
+            np.asarray(capacities[i], dtype=np.float64)
+        cap = np.where(np.isfinite(cap) & (cap > 0), cap, 1.0)[ok]
+        cat_counts.append(len(e))
+        two = ~net.edge_oneway[e]
+        cu = (leg + s) / speed
+        cv = (leg + net.edge_len[e] - s) / speed
+        # per facility: [u] or [u, v]
+        n_seed = 1 + two.astype(np.int64)
+        node = np.empty(n_seed.sum(), dtype=np.int64)
+        cost = np.empty(n_seed.sum())
+        start = np.cumsum(n_seed) - n_seed
+        node[start] = net.edge_u[e]
+        cost[start] = cu
+        node[start[two] + 1] = net.edge_v[e][two]
+        cost[start[two] + 1] = cv[two]
+        nodes.append(node)
+        costs.append(cost)
+        seed_counts.append(n_seed)
+        caps.append(cap)
+        edges.append(e)
+        offs.append(s)
+        legs.append(leg)
+    cat_ptr = np.zeros(len(snaps) + 1, dtype=np.int64)
+    np.cumsum(cat_counts, out=cat_ptr[1:])
+    sc = np.concatenate(seed_counts) if seed_counts else np.zeros(0, np.int64)
+    seed_ptr = np.zeros(len(sc) + 1, dtype=np.int64)
+    np.cumsum(sc, out=seed_ptr[1:])
+
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+    return FacilitySeeds(cat_ptr, seed_ptr, cat(nodes, np.int32), cat(costs, np.float64),
+                         cat(caps, np.float64), cat(edges, np.int64), cat(offs, np.float64),
+                         cat(legs, np.float64))
+
+
+def _direct_same_edge(net: WalkNetwork, homes: HomeIndex, seeds: FacilitySeeds, c: int) -> np.ndarray:
+    """Seconds from each home straight along its own edge to the nearest facility of
+    category ``c`` on that edge (inf where none)."""
+    out = np.full(homes.n, INF)
+    f0, f1 = seeds.cat_ptr[c], seeds.cat_ptr[c + 1]
+    if f1 == f0:
+        return out
+    fe = seeds.edge[f0:f1]
+    order = np.argsort(fe, kind="stable")
+    fe_sorted = fe[order]
+    hmask = homes.edge >= 0
+    he = homes.edge[hmask]
+    lo = np.searchsorted(fe_sorted, he, "left")
+    hi = np.searchsorted(fe_sorted, he, "right")
+    cnt = hi - lo
+    if cnt.sum() == 0:
+        return out
+    hidx = np.repeat(np.flatnonzero(hmask), cnt)
+    fidx = f0 + order[np.concatenate([np.arange(a, b) for a, b in zip(lo[cnt > 0], hi[cnt > 0])])]
+    delta = seeds.off[fidx] - homes.off[hidx]
+    allowed = (delta >= 0) | ~net.edge_oneway[homes.edge[hidx]]
+    t = (np.abs(delta) + seeds.leg[fidx] + homes.leg[hidx]) / net.speed_mps
+    t = np.where(allowed, t, INF)
+    np.minimum.at(out, hidx, t)
+    return out
+
+
+@dataclass
+class ReachMetrics:
+    """Per category × home arrays (minutes unless said)."""
+
+    nearest: np.ndarray            # (C, H) minutes, NaN beyond the search limit
+    counts: np.ndarray             # (C, T, H) facilities within each threshold
+    kmean: np.ndarray              # (C, H) mean minutes to the k nearest (censored at limit)
+    decay: np.ndarray              # (C, H) distance-decay weighted count
+    sfca: np.ndarray               # (C, H) 2SFCA supply per resident
+    found: np.ndarray              # (C, H) facilities found within the reach limit (<= k)
+    thresholds: tuple = ()
+    extra: dict = field(default_factory=dict)
+
+
+class AccessEngine:
+    """Exact walking access from homes to facilities of many categories.
+
+    Build once per network and set of homes; call :meth:`nearest` and :meth:`reach` with the
+    facilities of each category. Both run the categories in parallel on all cores.
+    """
+
+    def __init__(self, net: WalkNetwork, home_snap: Snap, population=None,
+                 settings: Settings = DEFAULTS):
+        self.net = net
+        self.settings = settings
+        self.homes = index_homes(net, home_snap, population)
+        self._csr = net.reverse
+
+    # ---------------------------------------------------------------------------------------
+    def nearest(self, fac_snaps: list[Snap], limit_min: float | None = None) -> np.ndarray:
+        """Minutes from every home to the nearest facility of each category: (C, H), NaN
+        where none lies within ``limit_min`` (default ``settings.max_minutes``)."""
+        limit = 60.0 * (self.settings.max_minutes if limit_min is None else limit_min)
+        seeds = facility_seeds(self.net, fac_snaps)
+        return self._nearest_from_seeds(seeds, limit)
+
+    def _nearest_from_seeds(self, seeds: FacilitySeeds, limit: float) -> np.ndarray:
+        C = len(seeds.cat_ptr) - 1
+        # per category seed lists (a facility's seeds merged: multi-source)
+        cat_seed_ptr = seeds.seed_ptr[seeds.cat_ptr]
+        h = self.homes
+        out = np.empty((h.n, C))
+        csr = self._csr
+        K.nearest_many(csr.indptr, csr.indices, csr.weights, cat_seed_ptr, seeds.seed_node,
+                       seeds.seed_cost, limit, h.u, h.v, h.a, h.b, out)
+        for c in range(C):
+            direct = _direct_same_edge(self.net, h, seeds, c)
+            np.minimum(out[:, c], np.where(direct <= limit, direct, INF), out=out[:, c])
+        out = out.T / 60.0
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+    # ---------------------------------------------------------------------------------------
+    def reach(self, fac_snaps: list[Snap], capacities: list | None = None,
+              thresholds_min=None, limit_min: float | None = None,
+              sfca_min: list | None = None, k: int | None = None) -> ReachMetrics:
+        """Counts within thresholds, k-nearest mean, decay sum and 2SFCA per category.
+
+        One search per facility truncated at ``limit_min`` (default: the largest threshold).
+        ``sfca_min`` gives each category's 2SFCA catchment (default: the limit).
+        """
+        s = self.settings
+        thresholds = tuple(s.thresholds_min if thresholds_min is None else thresholds_min)
+        limit_min = float(max(thresholds) if limit_min is None else limit_min)
+        k = s.k_nearest if k is None else int(k)
+        seeds = facility_seeds(self.net, fac_snaps, capacities)
+        C = len(fac_snaps)
+        sfca_lim = np.array([60.0 * (limit_min if sfca_min is None or sfca_min[c] is None
+                                     else sfca_min[c]) for c in range(C)])
+        counts, decay, sfca, kmean, found = self._run_reach(seeds, thresholds, limit_min, sfca_lim, k)
+        nearest = self._nearest_from_seeds(seeds, 60.0 * s.max_minutes)
+        return ReachMetrics(nearest, counts, kmean, decay, sfca, found, thresholds)
+
+    def _run_reach(self, seeds: FacilitySeeds, thresholds, limit_min, sfca_lim, k):
+        s = self.settings
+        h = self.homes
+        C = len(seeds.cat_ptr) - 1
+        csr = self._csr
+        counts = np.zeros((C, len(thresholds), h.n), dtype=np.int32)
+        decay = np.zeros((C, h.n))
+        sfca = np.zeros((C, h.n))
+        kmean = np.full((C, h.n), np.nan)
+        found = np.zeros((C, h.n), dtype=np.int32)
+        order = np.argsort(-np.diff(seeds.cat_ptr), kind="stable").astype(np.int64)
+        decay_kind = 0 if s.decay == "exponential" else 1
+        decay_param = s.decay_beta if decay_kind == 0 else s.decay_sigma_min
+        K.facility_pass_many(
+            csr.indptr, csr.indices, csr.weights, seeds.cat_ptr, seeds.seed_ptr,
+            seeds.seed_node, seeds.seed_cost, seeds.cap, seeds.edge, seeds.off, seeds.leg,
+            self.net.edge_oneway, h.node_ptr, h.node_home, h.node_cost, h.edge_ptr,
+            h.edge_home, h.off, h.leg, h.pop, self.net.speed_mps, 60.0 * limit_min,
+            np.asarray(thresholds, dtype=np.float64) * 60.0, sfca_lim, decay_kind,
+            float(decay_param), int(k), order, counts, decay, sfca, kmean, found)
+        kmean = kmean / 60.0
+        unreachable = h.u < 0
+        kmean[:, unreachable] = np.nan
+        decay[:, unreachable] = np.nan
+        sfca[:, unreachable] = np.nan
+        return counts, decay, sfca, kmean, found
+
+    # ---------------------------------------------------------------------------------------
+    def isochrone_nodes(self, origin_snaps: Snap, limit_min: float, reverse: bool = False):
+        """Per origin: the (node, seconds) pairs reached within ``limit_min`` walking *from*
+        the origin (``reverse=True``: walking *to* it). Returns (ptr, node, seconds)."""
+        net = self.net
+        seeds = facility_seeds_forward(net, origin_snaps) if not reverse else \
+            facility_seeds(net, [origin_snaps])
+        csr = net.forward if not reverse else net.reverse
+        limit = 60.0 * limit_min
+        size = max(1024, 4 * net.n_nodes)
+        while True:
+            ptr = np.zeros(len(seeds.seed_ptr), dtype=np.int64)
+            node = np.empty(size, dtype=np.int32)
+            cost = np.empty(size)
+            if K.single_source_many(csr.indptr, csr.indices, csr.weights, seeds.seed_ptr,
+                                    seeds.seed_node, seeds.seed_cost, limit, ptr, node, cost):
+                return ptr, node[:ptr[-1]], cost[:ptr[-1]], seeds
+            size *= 4
+
+
+def facility_seeds_forward(net: WalkNetwork, snap: Snap) -> FacilitySeeds:
+    """Seeds for searches *from* points: a point on (u, v) at s leaves to v after
+    (l + L - s)/speed and to u after (l + s)/speed if the edge allows v -> u."""
+    speed = net.speed_mps
+    ok = snap.edge >= 0
+    e = np.where(ok, snap.edge, 0)
+    leg = np.where(ok, snap.leg, 0.0)
+    two = ~net.edge_oneway[e] & ok
+    n_seed = ok.astype(np.int64) + two.astype(np.int64)
+    seed_ptr = np.zeros(len(snap) + 1, dtype=np.int64)
+    np.cumsum(n_seed, out=seed_ptr[1:])
+    node = np.empty(seed_ptr[-1], dtype=np.int32)
+    cost = np.empty(seed_ptr[-1])
+    start = seed_ptr[:-1]
+    node[start[ok]] = net.edge_v[e[ok]]
+    cost[start[ok]] = (leg[ok] + net.edge_len[e[ok]] - snap.offset[ok]) / speed
+    node[start[two] + 1] = net.edge_u[e[two]]
+    cost[start[two] + 1] = (leg[two] + snap.offset[two]) / speed
+    cat_ptr = np.array([0, len(snap)], dtype=np.int64)
+    return FacilitySeeds(cat_ptr, seed_ptr, node, cost, np.ones(len(snap)), e, snap.offset,
+                         leg)

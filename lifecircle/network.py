@@ -1,0 +1,236 @@
+"""The walking network as compressed arrays.
+
+:class:`WalkNetwork` holds the projected street segments and a CSR adjacency (forward and
+reversed) with travel time in seconds as arc cost. It is built straight from the street
+segments (no networkx detour); :meth:`WalkNetwork.to_networkx` gives an osmnx-compatible
+``MultiDiGraph`` for users who want one, off the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from ._errors import NetworkError, NoWalkableStreetsError
+from .settings import DEFAULTS, Settings
+
+
+@dataclass
+class CSR:
+    """Directed adjacency: arcs of node ``i`` are ``indices[indptr[i]:indptr[i+1]]``."""
+
+    indptr: np.ndarray   # int64, n_nodes + 1
+    indices: np.ndarray  # int32 target node per arc
+    weights: np.ndarray  # float64 cost (seconds) per arc
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.indptr) - 1
+
+    def to_scipy(self):
+        from scipy.sparse import csr_matrix
+
+        n = self.n_nodes
+        return csr_matrix((self.weights, self.indices, self.indptr), shape=(n, n))
+
+
+def build_csr(n_nodes: int, src: np.ndarray, dst: np.ndarray, cost: np.ndarray) -> CSR:
+    """CSR from arc lists, keeping the cheapest of parallel arcs (scipy would sum them)."""
+    order = np.lexsort((cost, dst, src))
+    src, dst, cost = src[order], dst[order], cost[order]
+    if len(src):
+        first = np.ones(len(src), dtype=bool)
+        first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+        src, dst, cost = src[first], dst[first], cost[first]
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n_nodes), out=indptr[1:])
+    return CSR(indptr, dst.astype(np.int32), cost.astype(np.float64))
+
+
+@dataclass
+class WalkNetwork:
+    """Projected walking network.
+
+    Edge ``e`` runs from node ``edge_u[e]`` to ``edge_v[e]`` with ``edge_len[e]`` metres along
+    ``edge_geom[e]`` (which starts at ``edge_u``). ``edge_oneway[e]`` forbids walking v→u.
+    """
+
+    crs: pyproj.CRS
+    node_osmid: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_len: np.ndarray
+    edge_oneway: np.ndarray
+    edge_geom: np.ndarray
+    speed_mps: float
+    edge_highway: np.ndarray | None = None
+    edge_name: np.ndarray | None = None
+    _forward: CSR | None = field(default=None, repr=False)
+    _reverse: CSR | None = field(default=None, repr=False)
+    _tree: shapely.STRtree | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        length = np.asarray(self.edge_len, dtype=np.float64)
+        bad = ~np.isfinite(length) | (length < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise NetworkError(
+                f"{int(bad.sum())} edge length(s) are negative or NaN (first: edge {i}, "
+                f"length {length[i]!r}); edge lengths must be finite and >= 0"
+            )
+        if not (np.isfinite(self.speed_mps) and self.speed_mps > 0):
+            raise NetworkError(f"walking speed must be positive, got {self.speed_mps!r} m/s")
+        n = len(self.node_x)
+        for name in ("edge_u", "edge_v"):
+            arr = getattr(self, name)
+            if len(arr) and (arr.min() < 0 or arr.max() >= n):
+                raise NetworkError(f"{name} holds node indices outside 0..{n - 1}")
+        self.edge_len = length
+
+    # ---------------------------------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_x)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edge_u)
+
+    @property
+    def edge_cost(self) -> np.ndarray:
+        """Seconds to walk each edge."""
+        return self.edge_len / self.speed_mps
+
+    def _arcs(self):
+        two = ~self.edge_oneway
+        src = np.concatenate([self.edge_u, self.edge_v[two]]).astype(np.int64)
+        dst = np.concatenate([self.edge_v, self.edge_u[two]]).astype(np.int64)
+        cost = np.concatenate([self.edge_cost, self.edge_cost[two]])
+        return src, dst, cost
+
+    @property
+    def forward(self) -> CSR:
+        """Arcs in walking direction."""
+        if self._forward is None:
+            src, dst, cost = self._arcs()
+            self._forward = build_csr(self.n_nodes, src, dst, cost)
+        return self._forward
+
+    @property
+    def reverse(self) -> CSR:
+        """Arcs reversed: a search on it from facilities gives the time *to* them."""
+        if self._reverse is None:
+            src, dst, cost = self._arcs()
+            self._reverse = build_csr(self.n_nodes, dst, src, cost)
+        return self._reverse
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.edge_geom)
+        return self._tree
+
+    def with_speed(self, speed_kmh: float) -> "WalkNetwork":
+        """The same network walked at another speed (arrays shared, costs rebuilt)."""
+        return WalkNetwork(self.crs, self.node_osmid, self.node_x, self.node_y, self.edge_u,
+                           self.edge_v, self.edge_len, self.edge_oneway, self.edge_geom,
+                           speed_kmh / 3.6, self.edge_highway, self.edge_name, _tree=self._tree)
+
+    # ---------------------------------------------------------------------------------------
+    def edges_gdf(self) -> gpd.GeoDataFrame:
+        data = {"u": self.edge_u, "v": self.edge_v, "length": self.edge_len,
+                "oneway": self.edge_oneway}
+        if self.edge_highway is not None:
+            data["highway"] = self.edge_highway
+        return gpd.GeoDataFrame(data, geometry=self.edge_geom, crs=self.crs)
+
+    def nodes_gdf(self) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"osmid": self.node_osmid},
+                                geometry=shapely.points(self.node_x, self.node_y), crs=self.crs)
+
+    def to_networkx(self):
+        """An osmnx-compatible ``MultiDiGraph`` (projected; ``length`` m, ``travel_time`` s).
+
+        Node keys are the network's node indices; ``osmid`` keeps the OSM id.
+        """
+        import networkx as nx
+
+        g = nx.MultiDiGraph(crs=self.crs)
+        g.graph["crs"] = self.crs.to_string()
+        for i in range(self.n_nodes):
+            g.add_node(i, x=float(self.node_x[i]), y=float(self.node_y[i]),
+                       osmid=int(self.node_osmid[i]))
+        cost = self.edge_cost
+        for e in range(self.n_edges):
+            u, v = int(self.edge_u[e]), int(self.edge_v[e])
+            attrs = {"length": float(self.edge_len[e]), "travel_time": float(cost[e]),
+                     "oneway": bool(self.edge_oneway[e]), "edge": e}
+            g.add_edge(u, v, **attrs)
+            if not self.edge_oneway[e]:
+                g.add_edge(v, u, **attrs)
+        return g
+
+    # ---------------------------------------------------------------------------------------
+    @classmethod
+    def from_arrays(cls, x, y, u, v, length=None, oneway=None, speed_kmh: float = 4.0,
+                    crs="EPSG:3857") -> "WalkNetwork":
+        """A network from plain arrays (straight edges between node coordinates).
+
+        ``length`` overrides the straight-line length (it may be longer, never checked).
+        """
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        u = np.asarray(u, dtype=np.int64)
+        v = np.asarray(v, dtype=np.int64)
+        geom = shapely.linestrings(np.stack([np.stack([x[u], y[u]], 1),
+                                             np.stack([x[v], y[v]], 1)], 1)) if len(u) else \
+            np.array([], dtype=object)
+        if length is None:
+            length = shapely.length(geom)
+        oneway = np.zeros(len(u), dtype=bool) if oneway is None else np.asarray(oneway, dtype=bool)
+        return cls(pyproj.CRS(crs), np.arange(len(x)), x, y, u, v, np.asarray(length, float),
+                   oneway, geom, speed_kmh / 3.6)
+
+
+def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
+                  source: str = "streets") -> WalkNetwork:
+    """Project street segments and build the :class:`WalkNetwork`.
+
+    ``streets`` are the segments of :class:`lifecircle.sources.OSMData` (``u``, ``v`` OSM node
+    ids, geometry from u to v). Duplicate segments are dropped; node coordinates come from the
+    segment end points.
+    """
+    if streets is None or len(streets) == 0:
+        raise NoWalkableStreetsError(source, "no walkable streets in the study area")
+    proj = streets.to_crs(crs)
+    geom = proj.geometry.to_numpy()
+    u_osm = proj["u"].to_numpy(np.int64)
+    v_osm = proj["v"].to_numpy(np.int64)
+    osmids, inverse = np.unique(np.concatenate([u_osm, v_osm]), return_inverse=True)
+    m = len(u_osm)
+    eu, ev = inverse[:m], inverse[m:]
+    start = shapely.get_coordinates(shapely.get_point(geom, 0))
+    end = shapely.get_coordinates(shapely.get_point(geom, -1))
+    x = np.full(len(osmids), np.nan)
+    y = np.full(len(osmids), np.nan)
+    x[ev], y[ev] = end[:, 0], end[:, 1]
+    x[eu], y[eu] = start[:, 0], start[:, 1]
+    length = shapely.length(geom)
+    oneway = proj["oneway_foot"].to_numpy(bool) if "oneway_foot" in proj else np.zeros(m, bool)
+    # one segment per node pair (the shortest); OSM has overlapping ways now and then
+    frame = pd.DataFrame({"a": np.minimum(eu, ev), "b": np.maximum(eu, ev), "len": length})
+    keep = ~frame.sort_values("len").duplicated(["a", "b"]).sort_index().to_numpy()
+    highway = proj["highway"].to_numpy() if "highway" in proj else None
+    name = proj["name"].to_numpy() if "name" in proj else None
+    return WalkNetwork(
+        pyproj.CRS(crs), osmids, x, y, eu[keep].astype(np.int64), ev[keep].astype(np.int64),
+        length[keep], oneway[keep], geom[keep], settings.walk_speed_mps,
+        highway[keep] if highway is not None else None, name[keep] if name is not None else None,
+    )

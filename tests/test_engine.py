@@ -1,0 +1,124 @@
+"""The engine against a brute-force networkx computation on random graphs (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from lifecircle._errors import NetworkError
+from lifecircle.engine import AccessEngine
+from lifecircle.network import WalkNetwork
+from lifecircle.settings import DEFAULTS
+from lifecircle.snapping import Snap
+
+from bruteforce import all_times, nearest_minutes, split_graph
+
+
+@st.composite
+def graphs(draw):
+    n = draw(st.integers(2, 14))
+    m = draw(st.integers(1, 30))
+    x = draw(st.lists(st.floats(0, 400), min_size=n, max_size=n))
+    y = draw(st.lists(st.floats(0, 400), min_size=n, max_size=n))
+    u = draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
+    v = draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))
+    # lengths: zero-length edges and ties (multiples of 50 m) on purpose
+    length = draw(st.lists(st.sampled_from([0.0, 50.0, 100.0, 150.0, 37.5, 400.0, 812.3]),
+                           min_size=m, max_size=m))
+    oneway = draw(st.lists(st.booleans(), min_size=m, max_size=m))
+    keep = [i for i in range(m) if u[i] != v[i]] or [0]
+    v = [v[i] if v[i] != u[i] else (u[i] + 1) % n for i in keep]
+    u = [u[i] for i in keep]
+    length = [length[i] for i in keep]
+    oneway = [oneway[i] for i in keep]
+    net = WalkNetwork.from_arrays(x, y, u, v, length=length, oneway=oneway, speed_kmh=4.0)
+
+    def points(count):
+        e = draw(st.lists(st.integers(-1, len(u) - 1), min_size=count, max_size=count))
+        frac = draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0, 0.1]), min_size=count, max_size=count))
+        leg = draw(st.lists(st.sampled_from([0.0, 10.0, 55.0]), min_size=count, max_size=count))
+        e = np.array(e, dtype=np.int64)
+        off = np.array([frac[i] * length[e[i]] if e[i] >= 0 else 0.0 for i in range(count)])
+        return Snap(e, off, np.array(leg, dtype=float), np.zeros(count, bool))
+
+    homes = points(draw(st.integers(1, 12)))
+    facs = [points(draw(st.integers(0, 6))) for _ in range(draw(st.integers(1, 3)))]
+    # put a facility on the same edge as a home now and then
+    if draw(st.booleans()) and len(facs[0]) and homes.edge[0] >= 0:
+        facs[0].edge[0] = homes.edge[0]
+        facs[0].offset[0] = min(homes.offset[0] + 7.0, length[homes.edge[0]])
+    return net, homes, facs
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs())
+def test_nearest_equals_networkx(case):
+    net, homes, facs = case
+    eng = AccessEngine(net, homes, settings=DEFAULTS.with_(max_minutes=60.0))
+    got = eng.nearest(facs)
+    g = split_graph(net, homes, facs)
+    for c in range(len(facs)):
+        want = nearest_minutes(g, len(homes), len(facs[c]), c)
+        want[want > 60.0] = np.nan
+        np.testing.assert_allclose(got[c], want, atol=1e-9, equal_nan=True)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs())
+def test_reach_metrics_equal_networkx(case):
+    net, homes, facs = case
+    pop = np.arange(1, len(homes) + 1, dtype=float)
+    caps = [np.full(len(f), 2.0) for f in facs]
+    st_ = DEFAULTS.with_(max_minutes=60.0)
+    eng = AccessEngine(net, homes, population=pop, settings=st_)
+    thresholds = (1, 2, 5)
+    k = 3
+    r = eng.reach(facs, capacities=caps, thresholds_min=thresholds, limit_min=5, k=k)
+    g = split_graph(net, homes, facs)
+    for c in range(len(facs)):
+        pairs = all_times(g, len(homes), len(facs[c]), c, cutoff_min=5)
+        reachable = homes.edge >= 0
+        for q, thr in enumerate(thresholds):
+            want = np.zeros(len(homes), int)
+            for (h, f), t in pairs.items():
+                if t <= thr + 1e-9:
+                    want[h] += 1
+            np.testing.assert_array_equal(r.counts[c, q], want)
+        # k nearest mean, censored at the limit
+        for h in range(len(homes)):
+            times = sorted(t for (hh, f), t in pairs.items() if hh == h)[:k]
+            if not reachable[h]:
+                assert math.isnan(r.kmean[c, h])
+                continue
+            want_k = (sum(times) + (k - len(times)) * 5.0) / k
+            assert r.kmean[c, h] == pytest.approx(want_k, abs=1e-9)
+            want_decay = sum(math.exp(-DEFAULTS.decay_beta * t) for (hh, f), t in pairs.items() if hh == h)
+            assert r.decay[c, h] == pytest.approx(want_decay, abs=1e-9)
+        # 2SFCA: R_f = cap / sum of pop within 5 min; A_h = sum of R_f within 5 min
+        demand = {}
+        for (h, f), t in pairs.items():
+            demand[f] = demand.get(f, 0.0) + pop[h]
+        want_a = np.zeros(len(homes))
+        for (h, f), t in pairs.items():
+            want_a[h] += 2.0 / demand[f]
+        np.testing.assert_allclose(np.nan_to_num(r.sfca[c], nan=0.0), want_a, atol=1e-12)
+
+
+def test_no_facility_gives_nan_and_zero_counts():
+    net = WalkNetwork.from_arrays([0, 100], [0, 0], [0], [1])
+    homes = Snap(np.array([0]), np.array([10.0]), np.array([0.0]), np.array([False]))
+    empty = Snap(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, bool))
+    eng = AccessEngine(net, homes)
+    assert np.isnan(eng.nearest([empty])[0, 0])
+    r = eng.reach([empty])
+    assert r.counts.sum() == 0
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan")])
+def test_bad_lengths_rejected(bad):
+    with pytest.raises(NetworkError, match="negative or NaN"):
+        WalkNetwork.from_arrays([0, 100, 200], [0, 0, 0], [0, 1], [1, 2], length=[100.0, bad])
