@@ -238,6 +238,11 @@ def _concat_features(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     # the same element can come from several readers (a school building is a poi and a building)
     frame = frame.drop_duplicates(subset=["osm_type", "osm_id"]).reset_index(drop=True)
     frame = frame[~frame.geometry.is_empty]
+    geom = frame.geometry.to_numpy()
+    invalid = ~shapely.is_valid(geom)
+    if invalid.any():  # self-touching rings are common in OSM; later overlays need valid input
+        geom[invalid] = shapely.make_valid(geom[invalid])
+    frame = frame.assign(geometry=geom)
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=WGS84).reset_index(drop=True)
 
 

@@ -1,0 +1,158 @@
+"""The ``lifecircle`` command line (typer + rich): a thin front end, no analysis logic.
+
+Errors that the user can fix print one line naming the file and the problem and exit with
+code 2; output folders are written atomically, so a failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ._errors import LifecircleError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="15-minute community life circle (十五分钟社区生活圈) analysis.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(getattr(exc, "exit_code", 2))
+
+
+def _stage_progress():
+    from .analysis import STAGES
+
+    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                        console=err_console, transient=False)
+    task = progress.add_task("starting", total=len(STAGES))
+    seen: list[str] = []
+
+    def callback(stage: str) -> None:
+        if seen:
+            progress.advance(task)
+        seen.append(stage)
+        progress.update(task, description=stage)
+
+    def finish() -> None:
+        progress.update(task, completed=len(STAGES), description="done")
+
+    return progress, callback, finish
+
+
+def print_summary(result, lang: str) -> None:
+    table = result.summary_table(lang)
+    t = Table(title="生活圈覆盖 life-circle coverage" if lang == "zh" else "Life-circle coverage "
+              "(share of residents, %)", show_lines=False)
+    for c in table.columns:
+        t.add_column(str(c), justify="right" if table[c].dtype.kind in "fi" else "left")
+    for _, row in table.iterrows():
+        style = "bold" if row.iloc[0] in ("dimension", "overall") else None
+        t.add_row(*["" if (isinstance(v, float) and v != v) else str(v) for v in row], style=style)
+    console.print(t)
+    o = result.overall()
+    console.print(f"homes {o.get('homes', 0):,}  residents {o.get('population', 0):,.0f}  "
+                  f"mean score {o.get('score_mean', float('nan')):.1f}  Gini {o.get('score_gini', float('nan')):.3f}  "
+                  f"all six within 15 min {100 * o.get('covered', float('nan')):.1f}%")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"[dim]{result.attribution}[/]")
+
+
+def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
+                  population, crs, map_copy: bool = True):
+    from .analysis import analyze
+
+    progress, callback, finish = _stage_progress()
+    try:
+        with progress:
+            result = analyze(source, boundary=boundary, profile=profile, speed=speed,
+                             facilities_table=facilities, facilities_crs=facilities_crs,
+                             population=population, progress=callback, lang=lang, crs=crs)
+            callback("writing")
+            result.save(out)
+            finish()
+    except LifecircleError as exc:
+        _fail(exc)
+    print_summary(result, lang)
+    timings = "  ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+    console.print(f"[dim]stages: {timings}[/]")
+    console.print(f"wrote {out}/lifecircle.gpkg, summary.csv, map.html")
+    if map_copy:
+        maps = Path("maps")
+        if maps.is_dir():
+            import shutil
+
+            target = maps / f"{out.name}.html"
+            shutil.copyfile(out / "map.html", target)
+            console.print(f"map copied to {target}")
+    return result
+
+
+@app.command()
+def analyze(
+    source: str = typer.Argument(..., help="OSM file (.osm.pbf/.osm/.osm.bz2) or a place name (online)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    boundary: Optional[Path] = typer.Option(None, help="Boundary polygons (GeoJSON/GeoPackage/Shapefile, any CRS)."),
+    profile: str = typer.Option("default", help="Profile name (default, gb50180-2018, tdt1062-2021) or YAML file."),
+    speed: Optional[float] = typer.Option(None, help="Walking speed in km/h (default 4)."),
+    lang: str = typer.Option("en", help="Language of tables and maps: zh or en."),
+    facilities: Optional[Path] = typer.Option(None, help="Extra facility table (CSV/XLSX, e.g. Amap POIs)."),
+    facilities_crs: str = typer.Option("wgs84", help="Coordinates of the facility table: wgs84, gcj02 or bd09."),
+    population: Optional[Path] = typer.Option(None, help="Polygons with a 'population' column overriding the estimate."),
+    crs: Optional[str] = typer.Option(None, help="Metric CRS: utm (default), cgcs2000, or an EPSG code."),
+):
+    """Analyse a district: walking time from every home to every facility category."""
+    _run_analysis(source, out, boundary, profile, speed, lang, facilities, facilities_crs,
+                  population, crs)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("out/helsinki"), "--out", "-o", help="Output folder."),
+    lang: str = typer.Option("en", help="zh or en."),
+):
+    """Run the analysis on the embedded Helsinki sample (offline)."""
+    from .sources import embedded_sample
+
+    _run_analysis(str(embedded_sample()), out, None, "default", None, lang, None, "wgs84", None, None)
+
+
+@app.command("map")
+def map_cmd(
+    folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default DIR/map.html)."),
+    lang: str = typer.Option("en", help="zh or en."),
+):
+    """Write the interactive map of an analysis folder."""
+    from .analysis import load_result
+
+    try:
+        result = load_result(folder)
+        m = result.map(lang=lang)
+        target = out or folder / "map.html"
+        m.save(str(target))
+    except LifecircleError as exc:
+        _fail(exc)
+    console.print(f"wrote {target}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
