@@ -146,6 +146,27 @@ def map_cmd(
     console.print(f"wrote {target}")
 
 
+# Commands of later capabilities live in their own modules (lifecircle/cli_<name>.py), each
+# with ``register(app)``; this keeps this file a thin index and lets them grow independently.
+_COMMAND_MODULES = ("cli_maps", "cli_resources", "cli_standards", "cli_batch")
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"lifecircle.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"lifecircle.{name}":
+                raise
+            continue
+        module.register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     try:
         app()

@@ -287,6 +287,102 @@ class AccessEngine:
             size *= 4
 
 
+    # ---------------------------------------------------------------------------------------
+    # incremental what-if (see CategoryState)
+
+    def category_state(self, snap: Snap, capacity=None, thresholds_min=None, limit_min=None,
+                       sfca_min=None, k: int | None = None, spare: int = 8) -> CategoryState:
+        """Full metrics of one category, in a form that what-if updates can change."""
+        s = self.settings
+        thresholds = tuple(s.thresholds_min if thresholds_min is None else thresholds_min)
+        limit = 60.0 * float(max(thresholds) if limit_min is None else limit_min)
+        k = s.k_nearest if k is None else int(k)
+        sfca_limit = limit if sfca_min is None else 60.0 * float(sfca_min)
+        cap = np.ones(len(snap)) if capacity is None else np.asarray(capacity, dtype=float)
+        snaps = [snap.take(np.array([i])) for i in range(len(snap))]
+        st = CategoryState(np.full(self.homes.n, INF), *_state_arrays(self.homes.n, len(thresholds), k + spare)[:5],
+                           k, thresholds, limit, sfca_limit, snaps, list(cap))
+        self._fold(st, snap, cap, sign=+1)
+        st.nearest = self._nearest_from_seeds(facility_seeds(self.net, [snap]),
+                                              60.0 * s.max_minutes)[0] * 60.0
+        st.nearest = np.where(np.isfinite(st.nearest), st.nearest, INF)
+        return st
+
+    def _fold(self, st: CategoryState, snap: Snap, cap, sign: int):
+        """Run the per-facility pass for ``snap``; add (sign=+1) or return deltas."""
+        seeds = facility_seeds(self.net, [snap], [cap])
+        h = self.homes
+        s = self.settings
+        decay_kind = 0 if s.decay == "exponential" else 1
+        decay_param = s.decay_beta if decay_kind == 0 else s.decay_sigma_min
+        csr = self._csr
+        if sign > 0:
+            counts, decay, sfca, topk, found, best = st.counts, st.decay, st.sfca, st.topk, st.found, \
+                np.full(h.n, INF)
+            width = st.topk.shape[1]
+        else:
+            counts, decay, sfca, topk, found, best = _state_arrays(h.n, len(st.thresholds), 1)
+            width = 0
+        K.facility_pass(csr.indptr, csr.indices, csr.weights, seeds.seed_ptr, seeds.seed_node,
+                        seeds.seed_cost, seeds.cap, seeds.edge, seeds.off, seeds.leg,
+                        self.net.edge_oneway, h.node_ptr, h.node_home, h.node_cost, h.edge_ptr,
+                        h.edge_home, h.off, h.leg, h.pop, self.net.speed_mps, st.limit,
+                        np.asarray(st.thresholds, dtype=np.float64) * 60.0, st.sfca_limit,
+                        decay_kind, float(decay_param), int(width), counts, decay, sfca, topk,
+                        found, best)
+        return counts, decay, sfca, best
+
+    def add_facility(self, st: CategoryState, snap: Snap, capacity: float = 1.0) -> np.ndarray:
+        """Add one facility (a 1-point Snap); returns the homes whose metrics changed."""
+        self._fold(st, snap, np.array([capacity]), sign=+1)
+        far = self._nearest_from_seeds(facility_seeds(self.net, [snap]),
+                                       60.0 * self.settings.max_minutes)[0] * 60.0
+        far = np.where(np.isfinite(far), far, INF)
+        changed = far < INF
+        np.minimum(st.nearest, far, out=st.nearest)
+        st.snaps.append(snap)
+        st.caps.append(capacity)
+        return np.flatnonzero(changed)
+
+    def remove_facility(self, st: CategoryState, index: int) -> np.ndarray:
+        """Remove facility ``index`` (its position in ``st.snaps``); returns changed homes."""
+        snap = st.snaps[index]
+        cap = st.caps[index]
+        counts, decay, sfca, best = self._fold(st, snap, np.array([cap]), sign=-1)
+        st.counts -= counts
+        st.decay -= decay
+        st.sfca -= sfca
+        hit = np.flatnonzero(np.isfinite(best))
+        for hh in hit:  # drop one occurrence of this facility's time from the kept list
+            m = st.found[hh]
+            row = st.topk[hh, :m]
+            j = np.searchsorted(row, best[hh])
+            if j < m and row[j] == best[hh]:
+                st.topk[hh, j:m - 1] = row[j + 1:m].copy()
+                st.found[hh] = m - 1
+                if m == st.topk.shape[1] and m - 1 < st.k:
+                    st.exact = False
+        del st.snaps[index]
+        del st.caps[index]
+        st.removed += 1
+        # nearest: homes whose nearest was this facility fall back to the next kept one, or to
+        # one multi-source search of the category when none is kept within the reach limit
+        far = self._nearest_from_seeds(facility_seeds(self.net, [snap]),
+                                       60.0 * self.settings.max_minutes)[0] * 60.0
+        affected = np.flatnonzero(np.isfinite(far) & (far <= st.nearest))
+        need = affected[st.found[affected] == 0]
+        ok = affected[st.found[affected] > 0]
+        st.nearest[ok] = st.topk[ok, 0]
+        if len(need) and st.snaps:
+            rest = Snap.concat(st.snaps)
+            t = self._nearest_from_seeds(facility_seeds(self.net, [rest]),
+                                         60.0 * self.settings.max_minutes)[0] * 60.0
+            st.nearest[need] = np.where(np.isfinite(t[need]), t[need], INF)
+        elif len(need):
+            st.nearest[need] = INF
+        return np.union1d(hit, affected)
+
+
 def facility_seeds_forward(net: WalkNetwork, snap: Snap) -> FacilitySeeds:
     """Seeds for searches *from* points: a point on (u, v) at s leaves to v after
     (l + L - s)/speed and to u after (l + s)/speed if the edge allows v -> u."""
@@ -308,3 +404,52 @@ def facility_seeds_forward(net: WalkNetwork, snap: Snap) -> FacilitySeeds:
     cat_ptr = np.array([0, len(snap)], dtype=np.int64)
     return FacilitySeeds(cat_ptr, seed_ptr, node, cost, np.ones(len(snap)), e, snap.offset,
                          leg)
+
+
+# --------------------------------------------------------------------------------------------
+# incremental what-if
+
+
+@dataclass
+class CategoryState:
+    """Every metric of one category, kept so that adding or removing a facility updates it
+    with one search truncated around that facility (see :meth:`AccessEngine.category_state`).
+
+    ``topk`` keeps ``k + spare`` nearest times per home so that removals stay exact; after
+    ``spare`` removals near the same homes the state says so (``exact``) and
+    :meth:`AccessEngine.category_state` should be called again.
+    """
+
+    nearest: np.ndarray     # (H,) seconds, inf beyond max_minutes
+    counts: np.ndarray      # (T, H)
+    decay: np.ndarray
+    sfca: np.ndarray
+    topk: np.ndarray        # (H, k + spare) seconds, ascending
+    found: np.ndarray       # (H,)
+    k: int
+    thresholds: tuple
+    limit: float            # seconds (reach searches)
+    sfca_limit: float       # seconds
+    snaps: list = field(default_factory=list)   # one Snap per facility, in order
+    caps: list = field(default_factory=list)
+    removed: int = 0
+    exact: bool = True
+
+    def minutes(self) -> dict:
+        """The metrics in minutes, as the ``analyze`` columns hold them."""
+        t = self.nearest / 60.0
+        t = np.where(np.isfinite(t), t, np.nan)
+        s = self.topk[:, : self.k]
+        got = np.minimum(self.found, self.k)
+        idx = np.arange(self.k)[None, :] < got[:, None]
+        kmean = (np.where(idx, s, 0.0).sum(1) + (self.k - got) * self.limit) / self.k / 60.0 \
+            if self.k else np.full(len(t), np.nan)
+        return {"nearest": t, "counts": self.counts.copy(), "kmean": kmean,
+                "decay": self.decay.copy(), "sfca": self.sfca.copy()}
+
+
+def _state_arrays(n_home, n_thr, width):
+    return (np.zeros((n_thr, n_home), dtype=np.int32), np.zeros(n_home), np.zeros(n_home),
+            np.empty((n_home, width)), np.zeros(n_home, dtype=np.int32), np.full(n_home, INF))
+
+

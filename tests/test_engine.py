@@ -122,3 +122,30 @@ def test_no_facility_gives_nan_and_zero_counts():
 def test_bad_lengths_rejected(bad):
     with pytest.raises(NetworkError, match="negative or NaN"):
         WalkNetwork.from_arrays([0, 100, 200], [0, 0, 0], [0, 1], [1, 2], length=[100.0, bad])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs(), st.data())
+def test_what_if_add_and_remove_equal_full_recompute(case, data):
+    net, homes, facs = case
+    fac = facs[0]
+    ok = np.flatnonzero(fac.edge >= 0)
+    if len(ok) < 2:
+        return
+    fac = fac.take(ok)
+    pop = np.arange(1, len(homes) + 1, dtype=float)
+    eng = AccessEngine(net, homes, population=pop, settings=DEFAULTS.with_(max_minutes=60.0))
+    kw = dict(thresholds_min=(1, 2, 5), limit_min=5, k=3)
+    base = fac.take(np.arange(len(fac) - 1))
+    extra = fac.take(np.array([len(fac) - 1]))
+    state = eng.category_state(base, **kw)
+    eng.add_facility(state, extra)
+    full = eng.category_state(fac, **kw)
+    for key, want in full.minutes().items():
+        np.testing.assert_allclose(state.minutes()[key], want, atol=1e-9, equal_nan=True)
+    drop = data.draw(st.integers(0, len(fac) - 1))
+    eng.remove_facility(state, drop)
+    keep = np.array([i for i in range(len(fac)) if i != drop])
+    fresh = eng.category_state(fac.take(keep), **kw)
+    for key, want in fresh.minutes().items():
+        np.testing.assert_allclose(state.minutes()[key], want, atol=1e-9, equal_nan=True, err_msg=key)
