@@ -67,7 +67,8 @@ def read_boundary(path, name_column: str | None = None) -> gpd.GeoDataFrame:
     if name_column is not None and name_column not in gdf:
         raise BoundaryError(path, f"no column '{name_column}'; columns: {', '.join(map(str, gdf.columns))}")
     if name_column is None:
-        text = [c for c in gdf.columns if c != "geometry" and gdf[c].dtype == object]
+        text = [c for c in gdf.columns if c != "geometry" and (
+            gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c]))]
         prefer = [c for c in text if c.lower() in ("name", "name_zh", "community", "名称", "社区")]
         name_column = (prefer or text or [None])[0]
     names = gdf[name_column].astype(str) if name_column else \

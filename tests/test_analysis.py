@@ -1,0 +1,185 @@
+"""End to end on real extracts, cross-checked against brute-force networkx and shapely."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import lifecircle
+from lifecircle import columns as col
+from lifecircle.coverage import gini
+from lifecircle.sources import embedded_sample
+
+from bruteforce import nearest_minutes, split_graph
+from conftest import shared_file
+
+
+@pytest.fixture(scope="module")
+def nanjing():
+    return lifecircle.analyze(shared_file("china/nanjing_xinjiekou_2021.osm.pbf"))
+
+
+@pytest.fixture(scope="module")
+def helsinki():
+    return lifecircle.analyze(embedded_sample())
+
+
+def _crosscheck(result, n_categories=8, tol_min=0.01):
+    """Nearest minutes equal a networkx Dijkstra on the graph split at every point."""
+    cats = [c for c in result.profile.categories if len(result.category_facilities(c.id))]
+    cats = sorted(cats, key=lambda c: -len(result.category_facilities(c.id)))[:n_categories]
+    fac_snaps = [result.facility_snap.take(result.category_facilities(c.id)) for c in cats]
+    g = split_graph(result.network, result.home_snap, fac_snaps)
+    unambiguous = ~result.home_snap.ambiguous & result.home_snap.reachable
+    assert unambiguous.sum() > 0.5 * len(result.homes)
+    checked = 0
+    for i, c in enumerate(cats):
+        want = nearest_minutes(g, len(result.homes), len(fac_snaps[i]), i)
+        want[want > result.settings.max_minutes] = np.nan
+        got = result.homes[col.time(c.id)].to_numpy(float)
+        np.testing.assert_allclose(got[unambiguous], want[unambiguous], atol=tol_min,
+                                   equal_nan=True, err_msg=c.id)
+        checked += int(np.isfinite(want[unambiguous]).sum())
+    assert checked > 100
+
+
+@pytest.mark.shared
+def test_nanjing_nearest_minutes_match_networkx(nanjing):
+    _crosscheck(nanjing)
+
+
+def test_helsinki_nearest_minutes_match_networkx(helsinki):
+    _crosscheck(helsinki)
+
+
+def test_snap_is_nearest_edge_by_brute_force(helsinki):
+    """The snap leg equals the distance to the closest edge found by checking every edge."""
+    net = helsinki.network
+    pts = helsinki.homes.geometry.to_numpy()[:60]
+    d = shapely.distance(pts[:, None], net.edge_geom[None, :])
+    best = d.min(axis=1)
+    snap = helsinki.home_snap
+    ok = snap.reachable[:60]
+    np.testing.assert_allclose(snap.leg[:60][ok], best[ok], atol=1e-6)
+    assert np.all(best[~ok] > helsinki.settings.max_snap_m)
+
+
+def test_partial_edge_and_leg_count(helsinki):
+    """Walking time includes the straight leg and the partial edge: a home's time to a
+    facility is at least its leg plus the facility's leg (over the speed)."""
+    h = helsinki.homes
+    speed = helsinki.network.speed_mps
+    for c in ("restaurant", "bus_stop"):
+        idx = helsinki.category_facilities(c)
+        t = h[col.time(c)].to_numpy(float)
+        min_fac_leg = helsinki.facility_snap.leg[idx].min()
+        ok = np.isfinite(t)
+        assert np.all(t[ok] * 60 + 1e-9 >= (helsinki.home_snap.leg[ok] + min_fac_leg) / speed)
+
+
+def test_counts_are_consistent(helsinki):
+    h = helsinki.homes
+    for c in helsinki.profile.categories:
+        n5, n10, n15 = (h[col.count(c.id, m)].to_numpy() for m in (5, 10, 15))
+        assert np.all(n5 <= n10) and np.all(n10 <= n15)
+        t = h[col.time(c.id)].to_numpy(float)
+        within = np.nan_to_num(t, nan=np.inf) <= 15
+        # a home has a facility within 15 minutes exactly when its count is positive
+        np.testing.assert_array_equal(n15 > 0, within, err_msg=c.id)
+
+
+def test_score_formula(helsinki):
+    """Recompute the score from the t_ columns with the documented formula."""
+    h = helsinki.homes
+    prof = helsinki.profile
+    dims = []
+    for d in prof.dimensions:
+        acc = []
+        for c in d.categories:
+            t = h[col.time(c.id)].to_numpy(float)
+            a = np.clip((2 * c.minutes - t) / c.minutes, 0, 1)
+            acc.append(np.where(np.isnan(t), 0.0, a) * c.weight)
+        dims.append(100 * np.sum(acc, axis=0) / sum(c.weight for c in d.categories))
+    score = np.mean(dims, axis=0)
+    ok = h[col.REACHABLE].to_numpy(bool)
+    np.testing.assert_allclose(h[col.SCORE].to_numpy(float)[ok], score[ok], atol=1e-9)
+    assert 0 <= np.nanmin(h[col.SCORE]) and np.nanmax(h[col.SCORE]) <= 100
+
+
+def test_gini_known_values():
+    assert gini([1, 1, 1, 1]) == pytest.approx(0.0)
+    assert gini([0, 0, 0, 1]) == pytest.approx(0.75)
+    assert gini([1, 2, 3, 4]) == pytest.approx(0.25)
+    # population weights act like repeated values
+    assert gini([1, 2], [3, 1]) == pytest.approx(gini([1, 1, 1, 2]))
+
+
+def test_summary_is_population_weighted(helsinki):
+    h = helsinki.homes[helsinki.homes[col.REACHABLE]]
+    s = helsinki.summary
+    row = s[(s.level == "category") & (s.id == "pharmacy") & (s.community == "ALL")].iloc[0]
+    t = h[col.time("pharmacy")].to_numpy(float)
+    pop = h[col.POPULATION].to_numpy(float)
+    want = pop[np.nan_to_num(t, nan=np.inf) <= 5].sum() / pop.sum()
+    assert row.covered == pytest.approx(want)
+
+
+def test_speed_changes_minutes():
+    slow = lifecircle.analyze(embedded_sample(), speed=3.0)
+    fast = lifecircle.analyze(embedded_sample(), speed=4.0)
+    a = slow.homes[col.time("restaurant")].to_numpy(float)
+    b = fast.homes[col.time("restaurant")].to_numpy(float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    np.testing.assert_allclose(a[ok], b[ok] * 4.0 / 3.0, rtol=1e-9)
+
+
+def test_saved_outputs_roundtrip(helsinki, tmp_path):
+    out = tmp_path / "run"
+    helsinki.save(out)
+    layers = set(gpd.list_layers(out / "lifecircle.gpkg")["name"])
+    assert {"homes", "facilities", "streets"} <= layers
+    homes = gpd.read_file(out / "lifecircle.gpkg", layer="homes")
+    assert {col.POPULATION, col.SCORE, col.time("bus_stop")} <= set(homes.columns)
+    fac = gpd.read_file(out / "lifecircle.gpkg", layer="facilities")
+    assert {col.CATEGORY, col.DIMENSION, col.NAME} <= set(fac.columns)
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary.level) == {"category", "dimension", "overall"}
+    html = (out / "map.html").read_text(encoding="utf-8")
+    # folium writes the attribution into a JSON string, where © may be escaped
+    assert ("© OpenStreetMap contributors" in html or "\\u00a9 OpenStreetMap contributors" in html)
+    assert "2019-04-21" in html
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["data_date"] == "2019-04-21"
+    back = lifecircle.load(out)
+    np.testing.assert_allclose(back.homes[col.SCORE].to_numpy(float),
+                               helsinki.homes[col.SCORE].to_numpy(float), equal_nan=True)
+    # the reloaded network computes the same minutes
+    idx = back.category_facilities("bus_stop")
+    t = back.engine.nearest([back.facility_snap.take(idx)])[0]
+    np.testing.assert_allclose(t, helsinki.homes[col.time("bus_stop")].to_numpy(float),
+                               atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.shared
+def test_boundary_gives_communities(tmp_path):
+    path = shared_file("china/nanjing_xinjiekou_2021.osm.pbf")
+    west = shapely.box(118.768, 32.035, 118.780, 32.050)
+    east = shapely.box(118.780, 32.035, 118.792, 32.050)
+    b = gpd.GeoDataFrame({"name": ["西片", "东片"]}, geometry=[west, east], crs="EPSG:4326")
+    bfile = tmp_path / "b.gpkg"
+    b.to_crs("EPSG:32650").to_file(bfile)  # any CRS
+    r = lifecircle.analyze(path, boundary=bfile)
+    assert set(r.homes[col.COMMUNITY].dropna()) == {"西片", "东片"}
+    assert set(r.summary.community) == {"ALL", "西片", "东片"}
+    # homes outside the boundary are gone, but facilities within the margin stay
+    inside = shapely.union_all([west, east])
+    pts = r.homes.to_crs("EPSG:4326").geometry.to_numpy()
+    assert shapely.intersects(pts, inside.buffer(1e-6)).all()
+    fac = r.facilities.to_crs("EPSG:4326").geometry.to_numpy()
+    assert (~shapely.intersects(fac, inside)).any()
