@@ -1,0 +1,843 @@
+"""Profiles: which facilities count, in which of the six dimensions, within how many minutes.
+
+A profile is a YAML file in ``data/profiles`` (shipped as ``lifecircle.data/profiles``) or
+anywhere on disk. :func:`load_profile` reads and checks it once and returns a frozen
+:class:`Profile`; every malformed file raises :class:`~lifecircle._errors.ProfileError` whose
+message names the file, the line and the problem.
+
+File layout
+-----------
+Top level: ``name``, ``name_zh``, ``version``, ``description``, ``speed_kmh`` (4.0),
+``dimension_cover_share`` (0.5), optional ``exclude`` (rules applied to every category),
+optional ``definitions`` (ignored; a place for YAML anchors) and ``dimensions``: a list of
+dimensions, each with ``id`` (one of the six: housing, employment, services, transport,
+leisure, social), ``name_zh``, ``name_en``, ``weight`` and ``categories``. A category has
+``id`` (snake_case, unique in the file; it names output columns ``t_<id>``), ``name_zh``,
+``name_en``, ``minutes`` (walking-time threshold; when absent it is derived from ``radius_m``
+at ``speed_kmh``, else taken from ``tier``), ``essential``, ``weight``, ``match`` and
+optionally ``exclude``, ``min_area_m2``, ``radius_m``, ``tier`` (5/10/15, the life-circle
+level), ``required`` (▲ / 基础保障), ``amap_typecodes`` (quoted digit strings, prefix match),
+``baidu_categories``, ``source``, ``goal`` (宜居/宜业/宜游/宜养/宜学) and ``note``. Keys that
+start with ``x-`` or ``x_`` are ignored anywhere (room for notes and extensions); any other
+unknown key is an error, so a typo such as ``minuts`` is caught.
+
+Rule language
+-------------
+``match`` and ``exclude`` are lists of *rules*. A feature belongs to a category when it
+satisfies at least one ``match`` rule (OR) and no ``exclude`` rule. A rule is a mapping and all
+its conditions must hold (AND). Conditions:
+
+=========================  =================================================================
+``key: value``             the tag equals ``value``
+``key: [v1, v2]``          the tag equals one of the values
+``key: "*"``               the tag is present with any value other than ``no``
+``key: "!"``               the tag is absent (or ``no``)
+``"key~": "regex"``        Python ``re.search`` on the tag value, case-insensitive; an absent
+                           tag does not match. Chinese patterns are fine.
+``"key!~": "regex"``       the tag is absent or its value does not match the regex
+``"name*~": "regex"``      the regex matches one of ``name``, ``name:zh``, ``name:zh-Hans``,
+                           ``name:en``, ``official_name``, ``short_name``, ``alt_name``
+``"name*!~": "regex"``     none of those name tags matches
+=========================  =================================================================
+
+Equality also looks inside OSM ``;`` lists: ``amenity: cafe`` matches ``amenity=cafe;restaurant``.
+YAML reads ``yes``/``no``/numbers as booleans/numbers; they are compared as the OSM strings
+``yes``/``no``/``1``. ``"*"`` and ``"!"`` must be quoted in YAML. Example::
+
+    match:
+      - {amenity: school, "name*~": "小学|primary school"}
+      - {amenity: school, "isced:level~": "1"}
+    exclude:
+      - {"name*~": "培训|驾校"}
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from ._errors import ProfileError
+
+__all__ = [
+    "DIMENSIONS",
+    "DIMENSION_NAMES",
+    "GOALS",
+    "NAME_KEYS",
+    "Condition",
+    "Rule",
+    "Category",
+    "Dimension",
+    "Profile",
+    "available_profiles",
+    "load_profile",
+    "profiles_dir",
+]
+
+#: The six dimensions of the life circle, in their usual order.
+DIMENSIONS: tuple[str, ...] = ("housing", "employment", "services", "transport", "leisure", "social")
+DIMENSION_NAMES: dict[str, tuple[str, str]] = {
+    "housing": ("居住", "Housing & daily living"),
+    "employment": ("就业", "Employment"),
+    "services": ("服务", "Public services"),
+    "transport": ("交通", "Transport"),
+    "leisure": ("休闲", "Leisure"),
+    "social": ("交往", "Social interaction"),
+}
+#: TD/T 1062-2021 goals.
+GOALS: tuple[str, ...] = ("宜居", "宜业", "宜游", "宜养", "宜学")
+#: Tags searched by the ``name*~`` pseudo-key.
+NAME_KEYS: tuple[str, ...] = (
+    "name", "name:zh", "name:zh-Hans", "name:en", "official_name", "short_name", "alt_name",
+)
+NAME_ANY = "name*"
+TIERS = (5, 10, 15)
+
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_TYPECODE_RE = re.compile(r"^[0-9]{2,6}$")
+
+
+# ------------------------------------------------------------------------------------------
+# rules
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Condition:
+    """One compiled condition of a rule.
+
+    ``op`` is ``"in"`` (tag value in ``values``), ``"present"``, ``"absent"``, ``"regex"`` or
+    ``"not_regex"``; ``key`` is a tag key or ``"name*"`` (any of :data:`NAME_KEYS`).
+    """
+
+    key: str
+    op: str
+    values: frozenset[str] = frozenset()
+    pattern: re.Pattern | None = None
+
+    def test(self, tags: Mapping[str, str]) -> bool:
+        op = self.op
+        if self.key == NAME_ANY:
+            pat = self.pattern
+            hit = False
+            for k in NAME_KEYS:
+                v = tags.get(k)
+                if v and pat.search(v):
+                    hit = True
+                    break
+            return hit if op == "regex" else not hit
+        v = tags.get(self.key)
+        if op == "in":
+            if v is None:
+                return False
+            if v in self.values:
+                return True
+            if ";" in v:
+                return any(p.strip() in self.values for p in v.split(";"))
+            return False
+        if op == "present":
+            return v is not None and v != "no"
+        if op == "absent":
+            return v is None or v == "no"
+        if op == "regex":
+            return v is not None and self.pattern.search(v) is not None
+        # not_regex
+        return v is None or self.pattern.search(v) is None
+
+    def describe(self) -> str:
+        if self.op == "in":
+            vals = sorted(self.values)
+            return f"{self.key}={vals[0]}" if len(vals) == 1 else f"{self.key} in {vals}"
+        if self.op == "present":
+            return f"{self.key}=*"
+        if self.op == "absent":
+            return f"no {self.key}"
+        sign = "~" if self.op == "regex" else "!~"
+        return f"{self.key}{sign}/{self.pattern.pattern}/"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A conjunction of conditions; :meth:`matches` is true when all hold."""
+
+    conditions: tuple[Condition, ...]
+
+    def matches(self, tags: Mapping[str, str]) -> bool:
+        for c in self.conditions:
+            if not c.test(tags):
+                return False
+        return True
+
+    def __str__(self) -> str:
+        return " & ".join(c.describe() for c in self.conditions)
+
+
+# ------------------------------------------------------------------------------------------
+# profile objects
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Category:
+    """A kind of facility (kindergarten, bus stop …) with its walking-time threshold."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    dimension: str
+    minutes: float
+    essential: bool = False
+    weight: float = 1.0
+    match: tuple[Rule, ...] = ()
+    exclude: tuple[Rule, ...] = ()
+    min_area_m2: float | None = None
+    radius_m: float | None = None
+    tier: int | None = None
+    required: bool | None = None
+    amap_typecodes: tuple[str, ...] = ()
+    baidu_categories: tuple[str, ...] = ()
+    source: str | None = None
+    goal: str | None = None
+    note: str | None = None
+
+    def matches(self, tags: Mapping[str, str], area_m2: float | None = None) -> bool:
+        """True when ``tags`` satisfy a match rule and no exclude rule.
+
+        ``min_area_m2`` is checked only when ``area_m2`` is given.
+        """
+        if not any(r.matches(tags) for r in self.match):
+            return False
+        if any(r.matches(tags) for r in self.exclude):
+            return False
+        if area_m2 is not None and self.min_area_m2 and area_m2 < self.min_area_m2:
+            return False
+        return True
+
+    def name(self, lang: str = "zh") -> str:
+        return self.name_en if lang == "en" else self.name_zh
+
+
+@dataclass(frozen=True)
+class Dimension:
+    id: str
+    name_zh: str
+    name_en: str
+    weight: float = 1.0
+    categories: tuple[Category, ...] = ()
+
+    def name(self, lang: str = "zh") -> str:
+        return self.name_en if lang == "en" else self.name_zh
+
+
+class _ProfileName(str):
+    """The profile's name: a ``str`` that can also be called, ``profile.name("park", "en")``
+    giving the display name of a category or dimension."""
+
+    __slots__ = ("_profile",)
+
+    def __new__(cls, value: str, profile: "Profile"):
+        obj = super().__new__(cls, value)
+        obj._profile = profile
+        return obj
+
+    def __call__(self, item_id: str, lang: str = "zh") -> str:
+        return self._profile.display_name(item_id, lang)
+
+    def __reduce__(self):
+        return (str, (str(self),))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A loaded profile. ``name`` is the profile name (a ``str``); called as
+    ``profile.name(id, lang)`` it gives the Chinese or English name of a category or dimension.
+    """
+
+    name: str
+    name_zh: str
+    version: str
+    description: str
+    speed_kmh: float
+    dimension_cover_share: float
+    dimensions: tuple[Dimension, ...]
+    exclude: tuple[Rule, ...] = ()
+    source_path: str | None = None
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "name", _ProfileName(str(self.name), self))
+        cats: dict[str, Category] = {}
+        for d in self.dimensions:
+            for c in d.categories:
+                cats[c.id] = c
+        self._cache["cats"] = cats
+        self._cache["dims"] = {d.id: d for d in self.dimensions}
+
+    def __setstate__(self, state):  # keep ``name`` callable after unpickling
+        state = dict(state)
+        state["name"] = _ProfileName(str(state["name"]), self)
+        self.__dict__.update(state)
+
+    # -- convenience -------------------------------------------------------------------
+    @property
+    def categories(self) -> list[Category]:
+        """All categories in file order."""
+        return list(self._cache["cats"].values())
+
+    @property
+    def category_ids(self) -> list[str]:
+        """Category ids in file order."""
+        return list(self._cache["cats"])
+
+    @property
+    def dimension_ids(self) -> list[str]:
+        return [d.id for d in self.dimensions]
+
+    @property
+    def max_minutes(self) -> float:
+        """The largest category threshold (minutes)."""
+        return max((c.minutes for c in self._cache["cats"].values()), default=0.0)
+
+    @property
+    def speed_m_per_min(self) -> float:
+        return self.speed_kmh * 1000.0 / 60.0
+
+    def category(self, cat_id: str) -> Category:
+        """The category with id ``cat_id``; :class:`ProfileError` when unknown."""
+        try:
+            return self._cache["cats"][cat_id]
+        except KeyError:
+            raise ProfileError(str(self.name), f"unknown category {cat_id!r}; known: "
+                               + ", ".join(self._cache["cats"])) from None
+
+    def dimension(self, dim_id: str) -> Dimension:
+        try:
+            return self._cache["dims"][dim_id]
+        except KeyError:
+            raise ProfileError(str(self.name), f"unknown dimension {dim_id!r}; known: "
+                               + ", ".join(self._cache["dims"])) from None
+
+    def dimension_of(self, cat_id: str) -> str:
+        """The dimension id of category ``cat_id``."""
+        return self.category(cat_id).dimension
+
+    def display_name(self, item_id: str, lang: str = "zh") -> str:
+        """Chinese (``lang="zh"``) or English (``"en"``) name of a category or dimension id;
+        the same as ``profile.name(item_id, lang)``."""
+        obj = self._cache["cats"].get(item_id) or self._cache["dims"].get(item_id)
+        if obj is None:
+            raise ProfileError(str(self.name), f"unknown category or dimension {item_id!r}")
+        return obj.name(lang)
+
+    def __contains__(self, cat_id: object) -> bool:
+        return cat_id in self._cache["cats"]
+
+    def __len__(self) -> int:
+        return len(self._cache["cats"])
+
+
+# ------------------------------------------------------------------------------------------
+# locating profiles
+# ------------------------------------------------------------------------------------------
+
+def profiles_dir() -> Path:
+    """The folder of shipped profiles (``lifecircle.data/profiles``)."""
+    try:
+        from importlib.resources import files
+
+        p = files("lifecircle.data") / "profiles"
+        path = Path(str(p))
+        if path.is_dir():
+            return path
+    except (ModuleNotFoundError, TypeError, ValueError):
+        pass
+    # running from a source checkout that is not installed: <repo>/data/profiles
+    return Path(__file__).resolve().parent.parent / "data" / "profiles"
+
+
+def available_profiles() -> list[str]:
+    """Names of the shipped profiles (file names without ``.yaml``), sorted."""
+    d = profiles_dir()
+    if not d.is_dir():
+        return []
+    return sorted(p.stem for p in d.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def _resolve(name_or_path: str | os.PathLike) -> Path:
+    s = os.fspath(name_or_path)
+    p = Path(s).expanduser()
+    if p.is_file():
+        return p
+    d = profiles_dir()
+    names = available_profiles()
+    low = s.strip().lower()
+    for stem in names:
+        if stem.lower() == low:
+            return _existing(d, stem)
+    if low:
+        starts = [n for n in names if n.lower().startswith(low)]
+        if len(starts) == 1:
+            return _existing(d, starts[0])
+    if p.suffix.lower() in (".yaml", ".yml") or os.sep in s or "/" in s:
+        if p.is_dir():
+            raise ProfileError(s, "is a folder, not a profile file")
+        raise ProfileError(s, "profile file not found")
+    raise ProfileError(s, "unknown profile; available: " + (", ".join(names) or "(none)")
+                       + " (or give the path of a .yaml profile file)")
+
+
+def _existing(d: Path, stem: str) -> Path:
+    for ext in (".yaml", ".yml"):
+        if (d / (stem + ext)).is_file():
+            return d / (stem + ext)
+    raise ProfileError(stem, "profile file not found")  # pragma: no cover
+
+
+def load_profile(name_or_path: "str | os.PathLike | Profile" = "default") -> Profile:
+    """Load a profile by name (see :func:`available_profiles`; a unique prefix such as
+    ``"gb50180"`` is enough) or from a YAML file path. A :class:`Profile` is returned as is.
+
+    Raises :class:`ProfileError` for an unknown name or a malformed file; the message names the
+    file, the line and what is wrong, e.g. ``…/my.yaml: line 57, category #3 'kindergarten' in
+    dimension services: minutes must be a positive number (got -5)``. Loaded files are cached
+    (keyed by path and modification time) and rules are compiled once, regexes included.
+
+    Rule language (``match`` / ``exclude`` lists; a category takes a feature when one ``match``
+    rule holds and no ``exclude`` rule does; all conditions of a rule must hold):
+
+    * ``key: value`` — tag equals value (also an element of an OSM ``a;b`` list)
+    * ``key: [v1, v2]`` — tag equals one of the values
+    * ``key: "*"`` — tag present with a value other than ``no``
+    * ``key: "!"`` — tag absent (or ``no``)
+    * ``"key~": "regex"`` — ``re.search`` on the value, case-insensitive; absent tag: no match
+    * ``"key!~": "regex"`` — tag absent or not matching
+    * ``"name*~": "regex"`` / ``"name*!~"`` — any / none of ``name``, ``name:zh``,
+      ``name:zh-Hans``, ``name:en``, ``official_name``, ``short_name``, ``alt_name`` matches
+
+    A top-level ``exclude`` applies to every category; ``min_area_m2`` drops smaller features
+    (points and lines have no area). See the module docstring for the whole file layout.
+    """
+    if isinstance(name_or_path, Profile):
+        return name_or_path
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise ProfileError(repr(name_or_path), "a profile is given by name or file path")
+    path = _resolve(name_or_path)
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ProfileError(path, f"cannot read the file ({e.strerror})") from None
+    return _load_cached(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=32)
+def _load_cached(path: str, mtime_ns: int, size: int) -> Profile:
+    return _parse_file(Path(path))
+
+
+# ------------------------------------------------------------------------------------------
+# YAML with line numbers and duplicate-key detection
+# ------------------------------------------------------------------------------------------
+
+class _LineDict(dict):
+    line: int = 0
+
+
+class _LineList(list):
+    line: int = 0
+
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    pass
+
+
+def _construct_map(loader, node):
+    data = _LineDict()
+    data.line = node.start_mark.line + 1
+    yield data
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            continue
+        if key in seen:
+            raise _DupKey(key, key_node.start_mark.line + 1, seen[key])
+        seen[key] = key_node.start_mark.line + 1
+    data.update(loader.construct_mapping(node, deep=True))
+
+
+def _construct_seq(loader, node):
+    data = _LineList()
+    data.line = node.start_mark.line + 1
+    yield data
+    data.extend(loader.construct_sequence(node, deep=True))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+class _DupKey(Exception):
+    def __init__(self, key, line, first_line):
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+def _read_yaml(path: Path):
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ProfileError(path, f"cannot read the file ({e.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ProfileError(path, f"not UTF-8 text (byte {e.start}); save the file as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except _DupKey as e:
+        raise ProfileError(path, f"line {e.line}: key {e.key!r} is given twice in the same mapping "
+                                 f"(first on line {e.first_line})") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = " ".join(str(x) for x in (e.context, e.problem) if x)
+        hint = ""
+        if "alias" in problem or "anchor" in problem or "tag" in problem:
+            hint = ' (write "*" and "!" in quotes)'
+        raise ProfileError(path, f"{where}YAML syntax error: {problem}{hint}") from None
+    except yaml.YAMLError as e:
+        raise ProfileError(path, f"YAML error: {e}") from None
+
+
+# ------------------------------------------------------------------------------------------
+# validation
+# ------------------------------------------------------------------------------------------
+
+_TOP_KEYS = {"name", "name_zh", "version", "description", "speed_kmh", "dimension_cover_share",
+             "dimensions", "exclude", "definitions", "source", "standard", "note", "name_en"}
+_DIM_KEYS = {"id", "name_zh", "name_en", "weight", "categories", "description", "note"}
+_CAT_KEYS = {"id", "name_zh", "name_en", "minutes", "essential", "weight", "match", "exclude",
+             "min_area_m2", "radius_m", "tier", "required", "amap_typecodes", "baidu_categories",
+             "source", "goal", "note"}
+
+
+class _Bad(Exception):
+    """A validation problem; ``where`` is prefixed to the message."""
+
+
+def _line(obj, fallback: int | None = None) -> str:
+    ln = getattr(obj, "line", None) or fallback
+    return f"line {ln}, " if ln else ""
+
+
+def _is_ext(key) -> bool:
+    return isinstance(key, str) and (key.startswith("x-") or key.startswith("x_"))
+
+
+def _check_keys(obj: Mapping, allowed: set[str], what: str = "") -> None:
+    unknown = [k for k in obj if k not in allowed and not _is_ext(k)]
+    if unknown:
+        raise _Bad(f"{what}unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))}; "
+                   f"keys starting with x- are ignored)")
+
+
+def _kind(v) -> str:
+    if isinstance(v, Mapping):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, str):
+        return "text"
+    return type(v).__name__
+
+
+def _number(v, what: str, *, positive: bool = True, allow_zero: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise _Bad(f"{what} must be a {'positive ' if positive else ''}number (got {v!r})")
+    if positive and (v < 0 or (v == 0 and not allow_zero)):
+        raise _Bad(f"{what} must be a positive number (got {v!r})")
+    return float(v)
+
+
+def _text(v, what: str, *, required: bool = True) -> str | None:
+    if v is None:
+        if required:
+            raise _Bad(f"{what} is missing")
+        return None
+    if isinstance(v, bool):
+        raise _Bad(f"{what} must be text (got {str(v).lower()}: YAML reads yes/no/on/off as "
+                   f"true/false, write it in quotes)")
+    if not isinstance(v, (str, int, float)):
+        raise _Bad(f"{what} must be text (got {_kind(v)})")
+    s = str(v).strip()
+    if required and not s:
+        raise _Bad(f"{what} is empty")
+    return s
+
+
+def _tag_value(v, key: str) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else str(v)
+    if isinstance(v, str):
+        if not v:
+            raise _Bad(f"condition {key!r} has an empty value (write \"*\" for any value, "
+                       f"\"!\" for absent, both in quotes)")
+        return v
+    raise _Bad(f"condition {key!r}: value must be text, a list of texts, \"*\" or \"!\" "
+               f"(got {_kind(v)})")
+
+
+def _compile_regex(key: str, pattern) -> re.Pattern:
+    if not isinstance(pattern, str) or not pattern:
+        raise _Bad(f"condition {key!r} needs a regular expression as text (got {pattern!r})")
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as e:
+        raise _Bad(f"invalid regex for {key!r}: {e} in {pattern!r}") from None
+
+
+def _compile_rule(raw) -> Rule:
+    if not isinstance(raw, Mapping):
+        raise _Bad(f"a rule must be a mapping such as {{amenity: school}} (got {raw!r})")
+    if not raw:
+        raise _Bad("empty rule {} (it would match every feature)")
+    conds: list[Condition] = []
+    for key, val in raw.items():
+        if _is_ext(key):
+            continue
+        if not isinstance(key, str) or not key.strip():
+            raise _Bad(f"condition key must be a tag key (got {key!r})")
+        if key.endswith("!~"):
+            tag, op = key[:-2], "not_regex"
+        elif key.endswith("~"):
+            tag, op = key[:-1], "regex"
+        else:
+            tag, op = key, None
+        if not tag or (("*" in tag) and tag != NAME_ANY) or any(ch in tag for ch in "~!="):
+            raise _Bad(f"unknown condition form {key!r} (use key, \"key~\", \"key!~\", "
+                       f"\"name*~\" or \"name*!~\")")
+        if tag == NAME_ANY and op is None:
+            raise _Bad(f"unknown condition form {key!r}: the name* pseudo-key takes a regex, "
+                       f"write \"name*~\"")
+        if op is not None:
+            conds.append(Condition(tag, op, pattern=_compile_regex(key, val)))
+            continue
+        if val is None:
+            raise _Bad(f"condition {key!r} has no value (write \"*\" for any value, \"!\" for "
+                       f"absent, both in quotes)")
+        if isinstance(val, list):
+            if not val:
+                raise _Bad(f"condition {key!r} has an empty list of values")
+            vals = [_tag_value(v, key) for v in val]
+            if "*" in vals or "!" in vals:
+                raise _Bad(f"condition {key!r}: \"*\" and \"!\" cannot be inside a list")
+            conds.append(Condition(tag, "in", values=frozenset(vals)))
+            continue
+        if isinstance(val, Mapping):
+            raise _Bad(f"condition {key!r}: value must be text, a list, \"*\" or \"!\" "
+                       f"(got a mapping; is a comma or bracket missing?)")
+        s = _tag_value(val, key)
+        if s == "*":
+            conds.append(Condition(tag, "present"))
+        elif s == "!":
+            conds.append(Condition(tag, "absent"))
+        else:
+            conds.append(Condition(tag, "in", values=frozenset([s])))
+    if not conds:
+        raise _Bad("rule has no conditions")
+    # cheap and selective tests first; "absent" rarely fails, so it goes last
+    conds.sort(key=lambda c: _OP_ORDER[(c.op, c.key == NAME_ANY)])
+    return Rule(tuple(conds))
+
+
+_OP_ORDER = {("in", False): 0, ("present", False): 1, ("regex", False): 2, ("regex", True): 3,
+             ("not_regex", False): 4, ("not_regex", True): 5, ("absent", False): 6}
+
+
+def _compile_rules(raw, what: str, *, required: bool) -> tuple[Rule, ...]:
+    if raw is None:
+        if required:
+            raise _Bad(f"{what} is missing (a list of tag rules)")
+        return ()
+    if isinstance(raw, Mapping):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise _Bad(f"{what} must be a list of rules (got {_kind(raw)})")
+    if required and not raw:
+        raise _Bad(f"{what} is empty")
+    rules = []
+    for i, r in enumerate(raw, 1):
+        try:
+            rules.append(_compile_rule(r))
+        except _Bad as e:
+            raise _Bad(f"{_line(r, getattr(raw, 'line', None))}{what} rule #{i}: {e}") from None
+    return tuple(rules)
+
+
+def _bool(v, what: str) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(f"{what} must be true or false (got {v!r})")
+    return v
+
+
+def _parse_category(raw, dim_id: str, speed_kmh: float, global_exclude: tuple[Rule, ...]) -> Category:
+    if not isinstance(raw, Mapping):
+        raise _Bad(f"must be a mapping with id, name_zh, minutes, match … (got {raw!r})")
+    _check_keys(raw, _CAT_KEYS)
+    cid = raw.get("id")
+    if not isinstance(cid, str) or not _ID_RE.match(cid):
+        raise _Bad(f"id must be snake_case text such as 'bus_stop' (got {cid!r})")
+    name_zh = _text(raw.get("name_zh"), "name_zh")
+    name_en = _text(raw.get("name_en"), "name_en")
+    radius = raw.get("radius_m")
+    radius_m = _number(radius, "radius_m") if radius is not None else None
+    tier = raw.get("tier")
+    if tier is not None and (isinstance(tier, bool) or tier not in TIERS):
+        raise _Bad(f"tier must be 5, 10 or 15 (got {tier!r})")
+    if "minutes" in raw:
+        minutes = _number(raw["minutes"], "minutes")
+    elif radius_m is not None:
+        minutes = round(radius_m / (speed_kmh * 1000.0 / 60.0), 2)
+    elif tier is not None:
+        minutes = float(tier)
+    else:
+        raise _Bad("minutes is missing (give minutes, radius_m or tier)")
+    if minutes > 240:
+        raise _Bad(f"minutes must be at most 240 (got {minutes!r})")
+    required = raw.get("required")
+    if required is not None:
+        required = _bool(required, "required")
+    essential = raw.get("essential")
+    essential = _bool(essential, "essential") if essential is not None else bool(required)
+    weight = _number(raw.get("weight", 1), "weight", allow_zero=True)
+    min_area = raw.get("min_area_m2")
+    min_area_m2 = _number(min_area, "min_area_m2", allow_zero=True) if min_area is not None else None
+    codes_raw = raw.get("amap_typecodes") or []
+    if isinstance(codes_raw, str):
+        codes_raw = [codes_raw]
+    if not isinstance(codes_raw, list):
+        raise _Bad("amap_typecodes must be a list of quoted codes such as [\"141203\"]")
+    codes = []
+    for c in codes_raw:
+        if not isinstance(c, str):
+            raise _Bad(f"amap_typecodes: write each code in quotes (got {c!r}; YAML reads "
+                       f"050000 as a number)")
+        if not _TYPECODE_RE.match(c):
+            raise _Bad(f"amap_typecodes: {c!r} is not 2-6 digits")
+        codes.append(c)
+    baidu_raw = raw.get("baidu_categories") or []
+    if isinstance(baidu_raw, str):
+        baidu_raw = [baidu_raw]
+    if not isinstance(baidu_raw, list) or not all(isinstance(b, str) and b for b in baidu_raw):
+        raise _Bad("baidu_categories must be a list of texts such as [\"教育培训;小学\"]")
+    goal = _text(raw.get("goal"), "goal", required=False)
+    if goal is not None and goal not in GOALS:
+        raise _Bad(f"goal must be one of {', '.join(GOALS)} (got {goal!r})")
+    match = _compile_rules(raw.get("match"), "match", required=True)
+    exclude = _compile_rules(raw.get("exclude"), "exclude", required=False) + global_exclude
+    return Category(
+        id=cid, name_zh=name_zh, name_en=name_en, dimension=dim_id, minutes=minutes,
+        essential=essential, weight=weight, match=match, exclude=exclude, min_area_m2=min_area_m2,
+        radius_m=radius_m, tier=tier, required=required, amap_typecodes=tuple(codes),
+        baidu_categories=tuple(baidu_raw), source=_text(raw.get("source"), "source", required=False),
+        goal=goal, note=_text(raw.get("note"), "note", required=False),
+    )
+
+
+def _parse_file(path: Path) -> Profile:
+    doc = _read_yaml(path)
+    try:
+        return _build(doc, path)
+    except _Bad as e:
+        raise ProfileError(path, str(e)) from None
+
+
+def _build(doc, path: Path) -> Profile:
+    if doc is None:
+        raise _Bad("the file is empty")
+    if not isinstance(doc, Mapping):
+        raise _Bad(f"the top level must be a mapping with name, dimensions … (got {_kind(doc)})")
+    try:
+        _check_keys(doc, _TOP_KEYS, "top level: ")
+        name = _text(doc.get("name"), "name")
+        speed = _number(doc.get("speed_kmh", 4.0), "speed_kmh")
+        if speed > 30:
+            raise _Bad(f"speed_kmh must be a walking speed in km/h (got {speed!r})")
+        share = _number(doc.get("dimension_cover_share", 0.5), "dimension_cover_share")
+        if share > 1:
+            raise _Bad(f"dimension_cover_share must be between 0 and 1 (got {share!r})")
+        global_exclude = _compile_rules(doc.get("exclude"), "top-level exclude", required=False)
+    except _Bad as e:
+        raise _Bad(f"{_line(doc)}{e}") from None
+    dims_raw = doc.get("dimensions")
+    if not isinstance(dims_raw, list) or not dims_raw:
+        raise _Bad(f"{_line(dims_raw, getattr(doc, 'line', None))}dimensions must be a non-empty "
+                   f"list of dimensions (ids: {', '.join(DIMENSIONS)})")
+    dims: list[Dimension] = []
+    seen_dims: dict[str, int] = {}
+    seen_cats: dict[str, str] = {}
+    for di, draw in enumerate(dims_raw, 1):
+        where = f"{_line(draw)}dimension #{di}"
+        if not isinstance(draw, Mapping):
+            raise _Bad(f"{where}: must be a mapping with id, name_zh, name_en, categories")
+        did = draw.get("id")
+        if did not in DIMENSIONS:
+            raise _Bad(f"{where}: id must be one of {', '.join(DIMENSIONS)} (got {did!r})")
+        where = f"{_line(draw)}dimension #{di} ({did})"
+        if did in seen_dims:
+            raise _Bad(f"{where}: dimension {did!r} appears twice (also #{seen_dims[did]})")
+        seen_dims[did] = di
+        try:
+            _check_keys(draw, _DIM_KEYS)
+            dzh = _text(draw.get("name_zh"), "name_zh", required=False) or DIMENSION_NAMES[did][0]
+            den = _text(draw.get("name_en"), "name_en", required=False) or DIMENSION_NAMES[did][1]
+            dweight = _number(draw.get("weight", 1), "weight", allow_zero=True)
+        except _Bad as e:
+            raise _Bad(f"{where}: {e}") from None
+        cats_raw = draw.get("categories")
+        if not isinstance(cats_raw, list) or not cats_raw:
+            raise _Bad(f"{where}: categories must be a non-empty list")
+        cats = []
+        for ci, craw in enumerate(cats_raw, 1):
+            cid = craw.get("id") if isinstance(craw, Mapping) else None
+            label = f" '{cid}'" if isinstance(cid, str) else ""
+            cwhere = f"{_line(craw, getattr(cats_raw, 'line', None))}category #{ci}{label} in dimension {did}"
+            try:
+                cat = _parse_category(craw, did, speed, global_exclude)
+            except _Bad as e:
+                msg = str(e)
+                if msg.startswith("line "):  # a rule error with its own, more precise line
+                    ln, _, rest = msg.partition(", ")
+                    raise _Bad(f"{ln}, category #{ci}{label} in dimension {did}: {rest}") from None
+                raise _Bad(f"{cwhere}: {msg}") from None
+            if cat.id in seen_cats:
+                raise _Bad(f"{cwhere}: duplicate category id {cat.id!r} (also in {seen_cats[cat.id]})")
+            seen_cats[cat.id] = f"dimension {did}"
+            cats.append(cat)
+        dims.append(Dimension(did, dzh, den, dweight, tuple(cats)))
+    version = doc.get("version")
+    return Profile(
+        name=name,
+        name_zh=_text(doc.get("name_zh"), "name_zh", required=False) or name,
+        version="" if version is None else str(version),
+        description=_text(doc.get("description"), "description", required=False) or "",
+        speed_kmh=speed,
+        dimension_cover_share=share,
+        dimensions=tuple(dims),
+        exclude=global_exclude,
+        source_path=str(path),
+    )
+
