@@ -303,6 +303,18 @@ class Profile:
         return max((c.minutes for c in self._cache["cats"].values()), default=0.0)
 
     @property
+    def path(self) -> str | None:
+        """The file of a profile loaded from a path of one's own; ``None`` for a shipped
+        profile, which is found again by :attr:`name` (so saved analyses stay portable)."""
+        if not self.source_path:
+            return None
+        try:
+            Path(self.source_path).resolve().relative_to(profiles_dir().resolve())
+            return None
+        except ValueError:
+            return self.source_path
+
+    @property
     def speed_m_per_min(self) -> float:
         return self.speed_kmh * 1000.0 / 60.0
 
@@ -374,12 +386,14 @@ def _resolve(name_or_path: str | os.PathLike) -> Path:
         return p
     d = profiles_dir()
     names = available_profiles()
-    low = s.strip().lower()
+    # names compare without case, spaces and punctuation: "GB 50180-2018", "TD/T 1062" and
+    # "gb50180" all find their file; a unique prefix is enough
+    key = _name_key(s)
     for stem in names:
-        if stem.lower() == low:
+        if _name_key(stem) == key:
             return _existing(d, stem)
-    if low:
-        starts = [n for n in names if n.lower().startswith(low)]
+    if key:
+        starts = [n for n in names if _name_key(n).startswith(key)]
         if len(starts) == 1:
             return _existing(d, starts[0])
     if p.suffix.lower() in (".yaml", ".yml") or os.sep in s or "/" in s:
@@ -388,6 +402,10 @@ def _resolve(name_or_path: str | os.PathLike) -> Path:
         raise ProfileError(s, "profile file not found")
     raise ProfileError(s, "unknown profile; available: " + (", ".join(names) or "(none)")
                        + " (or give the path of a .yaml profile file)")
+
+
+def _name_key(s: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", s.lower())
 
 
 def _existing(d: Path, stem: str) -> Path:

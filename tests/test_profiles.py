@@ -178,13 +178,17 @@ def test_loading_is_cached_and_profiles_pickle():
 
 def test_name_prefix_and_path(tmp_path):
     assert load_profile("gb50180").name == "gb50180-2018"
+    assert load_profile("GB 50180-2018").name == "gb50180-2018"
+    assert load_profile("TD/T 1062").name == "tdt1062-2021"
     assert load_profile("tdt").name == "tdt1062-2021"
+    assert load_profile("default").path is None  # shipped: found again by name
     copy = tmp_path / "mine.yaml"
     shutil.copy(profiles_dir() / "default.yaml", copy)
     p = load_profile(copy)
     assert p.category_ids == load_profile("default").category_ids
-    assert p.source_path == str(copy.resolve())
+    assert p.source_path == p.path == str(copy.resolve())
     assert load_profile(str(copy)).category_ids == p.category_ids
+    assert load_profile(p.path) is p
 
 
 def test_unknown_profile_name_lists_the_available_ones():
