@@ -8,14 +8,22 @@ attribution "© OpenStreetMap contributors" with the data date on every map.
 from __future__ import annotations
 
 import html
+import os
+import re
+from pathlib import Path
 
 import branca.colormap as cm
 import folium
+from branca.element import MacroElement
+from folium.plugins import Fullscreen, MiniMap
+from folium.template import Template
 import geopandas as gpd
 import numpy as np
 import shapely
 
 from . import columns as col
+from ._errors import LifecircleError
+from .chinacoords import transform_geometries, wgs84_to_gcj02
 from .sources import ATTRIBUTION, WGS84
 
 DIMENSION_COLOURS = {
@@ -69,25 +77,173 @@ def hexagons(points: gpd.GeoDataFrame, size_m: float, value: str, weight: str):
                             geometry=polys, crs=points.crs)
 
 
-def result_map(result, lang: str | None = None, tiles: str = "OpenStreetMap") -> folium.Map:
-    """A folium map of a :class:`~lifecircle.analysis.Result`."""
-    lang = lang or result.settings.lang
-    profile = result.profile
-    homes = result.homes
-    area = homes.to_crs(WGS84).total_bounds if len(homes) else result.facilities.to_crs(WGS84).total_bounds
-    centre = [(area[1] + area[3]) / 2, (area[0] + area[2]) / 2]
-    attribution = result.attribution
-    m = folium.Map(location=centre, zoom_start=15, tiles=None, control_scale=True)
-    folium.TileLayer(tiles, attr=attribution, name=tiles).add_to(m)
-    m.fit_bounds([[area[1], area[0]], [area[3], area[2]]])
+# ------------------------------------------------------------------------------------------
+# basemaps
 
-    cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100,
-                             caption="生活圈得分 life-circle score" if lang == "zh" else "life-circle score (0-100)")
-    score_name = "生活圈得分" if lang == "zh" else "Score"
-    homes_layer = folium.FeatureGroup(name=("住宅 (得分)" if lang == "zh" else "Homes (score)"))
+BASEMAPS = ("osm", "cartodb", "blank", "amap", "tianditu")
+_BLANK_TILE = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNk"
+               "+A8AAQUBAScY42YAAAAASUVORK5CYII=")
+#: Simplification of polygons on the map (metres); keeps city-scale files light.
+MAP_SIMPLIFY_M = 3.0
+#: Decimal places of longitude/latitude written to the map (6 ≈ 0.1 m).
+MAP_DECIMALS = 6
+#: Size budget of a city-scale map file (Las Palmas: ~7,500 homes, ~7,000 facilities).
+MAP_BUDGET_MB = 15.0
+CATEGORY_SYMBOLS = "●▲■◆★✚⬟⬢▼◉✖♦"
+
+
+class MapError(LifecircleError):
+    """A basemap cannot be used (unknown name, missing key) or a map cannot be written."""
+
+
+def _tiles(basemap: str, attribution: str):
+    """(tiles URL or None, attribution, subdomains, is_gcj02)."""
+    b = (basemap or "osm").lower()
+    if b in ("osm", "openstreetmap"):
+        return "https://tile.openstreetmap.org/{z}/{x}/{y}.png", attribution, "abc", False
+    if b in ("cartodb", "carto", "cartodb positron"):
+        return ("https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}.png",
+                attribution + " © CARTO", "abcd", False)
+    if b in ("blank", "none"):
+        return None, attribution, "abc", False
+    if b in ("amap", "gaode"):
+        return ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+                "&x={x}&y={y}&z={z}", attribution + " · 底图 © 高德地图 AutoNavi", "1234", True)
+    if b == "tianditu":
+        key = os.environ.get("TIANDITU_KEY", "").strip()
+        if not key:
+            raise MapError("basemap 'tianditu' needs a Tianditu key: set the environment variable "
+                           "TIANDITU_KEY (free from console.tianditu.gov.cn), or use --basemap osm")
+        return ("https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+                "&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+                f"&TILECOL={{x}}&tk={key}", attribution + " · 底图 © 天地图 Tianditu", "01234567", False)
+    raise MapError(f"unknown basemap {basemap!r}: use one of {', '.join(BASEMAPS)}")
+
+
+def to_display(gdf, gcj02: bool = False, simplify_m: float = 0.0):
+    """A GeoDataFrame/GeoSeries in the metric CRS -> WGS-84 (or GCJ-02 for Amap tiles),
+    simplified and rounded for the map."""
+    if simplify_m and len(gdf):
+        gdf = gdf.copy()
+        gdf.geometry.values[:] = shapely.simplify(gdf.geometry.to_numpy(), simplify_m)
+    out = gdf.to_crs(WGS84) if gdf.crs is not None else gdf
+    if gcj02:
+        out = transform_geometries(out, wgs84_to_gcj02)
+    out = out.copy()
+    geom = shapely.set_precision(np.asarray(out.geometry.to_numpy(), dtype=object),
+                                 10.0 ** -MAP_DECIMALS)
+    if isinstance(out, gpd.GeoDataFrame):
+        out[out.geometry.name] = geom
+    else:
+        out = gpd.GeoSeries(geom, index=out.index, crs=out.crs)
+    return out
+
+
+class _Attribution(MacroElement):
+    """Adds the attribution to the map itself (also when there is no tile layer)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.attributionControl.setPrefix(false);
+            {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text|tojson }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+
+def _points_geojson(gdf, props):
+    xy = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.to_numpy()))
+    feats = []
+    for i in range(len(gdf)):
+        feats.append({"type": "Feature",
+                      "geometry": {"type": "Point",
+                                   "coordinates": [round(float(xy[i, 0]), MAP_DECIMALS),
+                                                   round(float(xy[i, 1]), MAP_DECIMALS)]},
+                      "properties": {k: v[i] for k, v in props.items()}})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _facility_layer(points_fc, tooltip_fields, tooltip_aliases):
+    marker = folium.CircleMarker(radius=5, weight=1, fill=True, fill_opacity=0.9)
+    return folium.GeoJson(
+        points_fc, marker=marker,
+        style_function=lambda f: {"color": "#222", "fillColor": f["properties"]["colour"],
+                                  "weight": 1, "radius": 5},
+        tooltip=folium.GeoJsonTooltip(tooltip_fields, aliases=tooltip_aliases))
+
+
+def _words(lang):
+    zh = lang == "zh"
+    return {
+        "score": "生活圈得分" if zh else "Score",
+        "residents": "人口" if zh else "residents",
+        "homes": "住宅 (得分)" if zh else "Homes (score)",
+        "unreachable": "不可达" if zh else "unreachable",
+        "category": "类别" if zh else "Category",
+        "name": "名称" if zh else "Name",
+        "service": "服务范围" if zh else "service area",
+        "iso": "等时圈" if zh else "Isochrones",
+        "minutes": "分钟" if zh else "minutes",
+        "origin": "起点" if zh else "Origin",
+        "gaps": "服务缺口" if zh else "Gap areas",
+        "gap_tip": "未覆盖" if zh else "not covered",
+        "sites": "闲置用地" if zh else "Idle sites",
+        "communities": "社区边界" if zh else "Communities",
+        "legend": "生活圈得分 life-circle score" if zh else "life-circle score (0-100)",
+        "data": "数据" if zh else "data",
+    }
+
+
+def result_map(result, lang: str | None = None, basemap: str = "osm", offline: bool = False,
+               isochrones=None, sites=None, service_areas: bool = True, gaps: bool = True,
+               tiles: str | None = None) -> folium.Map:
+    """A folium map of a :class:`~lifecircle.analysis.Result`.
+
+    One layer group per dimension (its facilities, coloured and marked per category, and its
+    15-minute service area), homes (or hexagons beyond ``settings.map_max_points``) coloured
+    by score with a legend, isochrones (a GeoDataFrame from
+    :func:`lifecircle.isochrones.isochrones`, or origin points to compute them for), gap areas,
+    idle sites (any GeoDataFrame; every column shows in the popup), layer control, scale bar,
+    fullscreen button and minimap. ``basemap``: osm, cartodb, blank, amap (GCJ-02: every layer
+    is shifted to line up), tianditu (needs TIANDITU_KEY). ``offline`` only records the wish;
+    write the file with :func:`save_map` (``offline=True`` inlines every script and style).
+    """
+    lang = lang or result.settings.lang
+    if lang not in ("zh", "en"):
+        raise MapError(f"unknown map language {lang!r}: use zh or en")
+    if tiles is not None and basemap == "osm":
+        basemap = {"OpenStreetMap": "osm", "cartodbpositron": "cartodb"}.get(tiles, tiles)
+    w = _words(lang)
+    profile = result.profile
+    attribution = result.attribution
+    url, tile_attr, subdomains, gcj = _tiles(basemap, attribution)
+    homes = result.homes
+
+    def disp(gdf, simplify_m=0.0):
+        return to_display(gdf, gcj, simplify_m)
+
+    ref = homes if len(homes) else result.facilities
+    area = disp(ref).total_bounds
+    centre = [(area[1] + area[3]) / 2, (area[0] + area[2]) / 2]
+    m = folium.Map(location=centre, zoom_start=14, tiles=None, control_scale=True,
+                   prefer_canvas=True)
+    m._lifecircle_offline = offline
+    if url is not None:
+        folium.TileLayer(url, attr=tile_attr, name=basemap, subdomains=subdomains,
+                         max_zoom=19).add_to(m)
+    m.fit_bounds([[area[1], area[0]], [area[3], area[2]]])
+    if url is None:
+        _Attribution(tile_attr).add_to(m)
+
+    # homes -------------------------------------------------------------------------------
+    cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100, caption=w["legend"])
+    homes_layer = folium.FeatureGroup(name=w["homes"])
+    base = homes[homes[col.REACHABLE]] if col.REACHABLE in homes else homes
     if len(homes) > result.settings.map_max_points:
-        hexes = hexagons(homes[homes[col.REACHABLE]] if col.REACHABLE in homes else homes,
-                         result.settings.map_hex_m, col.SCORE, col.POPULATION).to_crs(WGS84)
+        hexes = disp(hexagons(base, result.settings.map_hex_m, col.SCORE, col.POPULATION))
         hexes[col.SCORE] = hexes[col.SCORE].round(1)
         hexes[col.POPULATION] = hexes[col.POPULATION].round(0)
         folium.GeoJson(
@@ -95,43 +251,205 @@ def result_map(result, lang: str | None = None, tiles: str = "OpenStreetMap") ->
             style_function=lambda f: {"fillColor": cmap(f["properties"][col.SCORE])
                                       if f["properties"][col.SCORE] is not None else "#999",
                                       "color": "#555", "weight": 0.3, "fillOpacity": 0.6},
-            tooltip=folium.GeoJsonTooltip([col.SCORE, col.POPULATION, "homes"]),
+            tooltip=folium.GeoJsonTooltip([col.SCORE, col.POPULATION, "homes"],
+                                          aliases=[w["score"], w["residents"], "homes"]),
         ).add_to(homes_layer)
-    else:
-        pts = homes.to_crs(WGS84)
-        xy = shapely.get_coordinates(pts.geometry.to_numpy())
+    elif len(homes):
+        pts = disp(homes)
         score = pts[col.SCORE].to_numpy(float)
-        popn = pts[col.POPULATION].to_numpy(float)
-        for (x, y), s, p in zip(xy, score, popn):
-            colour = cmap(s) if np.isfinite(s) else "#999999"
-            folium.CircleMarker(
-                [y, x], radius=3, weight=0, fill=True, fill_color=colour, fill_opacity=0.85,
-                tooltip=f"{score_name}: {s:.0f} · {'人口' if lang == 'zh' else 'residents'} {p:.0f}"
-                if np.isfinite(s) else ("不可达" if lang == "zh" else "unreachable"),
-            ).add_to(homes_layer)
+        fc = _points_geojson(pts, {
+            "s": [None if not np.isfinite(v) else round(float(v), 1) for v in score],
+            "p": [round(float(v)) for v in pts[col.POPULATION].to_numpy(float)],
+            "colour": [cmap(v) if np.isfinite(v) else "#999999" for v in score]})
+        folium.GeoJson(
+            fc, marker=folium.CircleMarker(radius=3, weight=0, fill=True, fill_opacity=0.85),
+            style_function=lambda f: {"fillColor": f["properties"]["colour"], "weight": 0},
+            tooltip=folium.GeoJsonTooltip(["s", "p"], aliases=[w["score"], w["residents"]]),
+        ).add_to(homes_layer)
     homes_layer.add_to(m)
     cmap.add_to(m)
 
-    fac = result.facilities.to_crs(WGS84)
-    reps = shapely.point_on_surface(fac.geometry.to_numpy())
-    xy = shapely.get_coordinates(reps)
+    # service areas and gaps ----------------------------------------------------------------
+    sa = None
+    m15 = float(max(result.settings.thresholds_min))
+    if service_areas is not False and service_areas is not None:
+        from .isochrones import service_areas as _sa
+
+        sa = service_areas if isinstance(service_areas, gpd.GeoDataFrame) else \
+            _sa(result, [m15], categories=False)
+
+    # facilities per dimension ----------------------------------------------------------------
+    fac = result.facilities
     cats = fac[col.CATEGORY].to_numpy()
     names = fac[col.NAME].fillna("").astype(str).to_numpy() if col.NAME in fac else np.full(len(fac), "")
     for dim in profile.dimensions:
-        group = folium.FeatureGroup(name=_label(profile, dim.id, lang))
+        dname = _label(profile, dim.id, lang)
+        group = folium.FeatureGroup(name=dname)
         colour = DIMENSION_COLOURS.get(dim.id, "#333333")
-        cat_ids = {c.id for c in dim.categories}
-        idx = np.flatnonzero(np.isin(cats, list(cat_ids)))
-        for i in idx:
-            label = _label(profile, cats[i], lang)
-            tip = html.escape(f"{label}: {names[i]}" if names[i] else label)
-            folium.CircleMarker([xy[i, 1], xy[i, 0]], radius=4, color=colour, weight=1,
-                                fill=True, fill_color=colour, fill_opacity=0.9,
-                                tooltip=tip).add_to(group)
+        if sa is not None:
+            sel = sa[(sa.level == "dimension") & (sa.id == dim.id) & (sa.minutes == m15)]
+            if len(sel) and not sel.geometry.iloc[0].is_empty:
+                g = disp(sel[["geometry"]], MAP_SIMPLIFY_M)
+                folium.GeoJson(g.__geo_interface__,
+                               style_function=lambda f, c=colour: {"color": c, "weight": 1,
+                                                                   "fillColor": c, "fillOpacity": 0.15},
+                               tooltip=f"{dname}: {m15:g} {w['minutes']} {w['service']}").add_to(group)
+        cat_ids = [c.id for c in dim.categories]
+        idx = np.flatnonzero(np.isin(cats, cat_ids))
+        if len(idx):
+            sub = disp(fac.iloc[idx][[fac.geometry.name]])
+            shades = _category_colours(colour, len(cat_ids))
+            cc = {c: shades[i] for i, c in enumerate(cat_ids)}
+            sym = {c: CATEGORY_SYMBOLS[i % len(CATEGORY_SYMBOLS)] for i, c in enumerate(cat_ids)}
+            fc = _points_geojson(sub, {
+                "c": [f"{sym[cats[i]]} {_label(profile, cats[i], lang)}" for i in idx],
+                "n": [html.escape(names[i]) for i in idx],
+                "colour": [cc[cats[i]] for i in idx]})
+            _facility_layer(fc, ["c", "n"], [w["category"], w["name"]]).add_to(group)
         group.add_to(m)
-    if result.communities is not None:
-        comm = result.communities.to_crs(WGS84)
-        folium.GeoJson(comm.__geo_interface__, name=("社区边界" if lang == "zh" else "Communities"),
+
+    if gaps and sa is not None:
+        from .isochrones import gap_areas
+
+        gp = gap_areas(result, sa, m15)
+        gp = gp[~gp.geometry.is_empty]
+        if len(gp):
+            layer = folium.FeatureGroup(name=w["gaps"], show=False)
+            g = disp(gp, MAP_SIMPLIFY_M)
+            g["label"] = [f"{_label(profile, d, lang)}: {w['gap_tip']} ({h} homes)"
+                          for d, h in zip(g["dimension"], g["homes"])]
+            folium.GeoJson(g[["label", "geometry"]].__geo_interface__,
+                           style_function=lambda f: {"color": "#b2182b", "weight": 0.5,
+                                                     "fillColor": "#b2182b", "fillOpacity": 0.12},
+                           tooltip=folium.GeoJsonTooltip(["label"], labels=False)).add_to(layer)
+            layer.add_to(m)
+
+    # isochrones ----------------------------------------------------------------------------
+    if isochrones is not None:
+        iso = isochrones
+        if not (isinstance(iso, gpd.GeoDataFrame) and "minutes" in iso):
+            from .isochrones import isochrones as _iso
+
+            iso = _iso(result, iso, result.settings.thresholds_min)
+        layer = folium.FeatureGroup(name=w["iso"])
+        iso = iso[~iso.geometry.is_empty].sort_values("minutes", ascending=False)
+        if len(iso):
+            g = disp(iso[["origin", "minutes", "geometry"]], MAP_SIMPLIFY_M)
+            ramp = {5.0: "#08519c", 10.0: "#3182bd", 15.0: "#9ecae1"}
+            folium.GeoJson(g.__geo_interface__,
+                           style_function=lambda f: {"color": "#08306b", "weight": 1,
+                                                     "fillColor": ramp.get(float(f["properties"]["minutes"]), "#6baed6"),
+                                                     "fillOpacity": 0.35},
+                           tooltip=folium.GeoJsonTooltip(["origin", "minutes"],
+                                                         aliases=[w["origin"], w["minutes"]])).add_to(layer)
+        layer.add_to(m)
+
+    # idle sites ------------------------------------------------------------------------------
+    if sites is not None and len(sites):
+        layer = folium.FeatureGroup(name=w["sites"])
+        s = sites.copy()
+        if s.crs is None:
+            s = s.set_crs(result.crs)
+        keep = [c for c in s.columns if c != s.geometry.name][:12]
+        for c in keep:
+            s[c] = s[c].astype(str)
+        g = to_display(s[keep + [s.geometry.name]], gcj, MAP_SIMPLIFY_M)
+        folium.GeoJson(g.__geo_interface__,
+                       style_function=lambda f: {"color": "#7b3294", "weight": 2,
+                                                 "fillColor": "#c2a5cf", "fillOpacity": 0.5},
+                       marker=folium.CircleMarker(radius=6, color="#7b3294", fill=True),
+                       popup=folium.GeoJsonPopup(keep) if keep else None).add_to(layer)
+        layer.add_to(m)
+
+    if result.communities is not None and len(result.communities):
+        comm = disp(result.communities, MAP_SIMPLIFY_M)
+        folium.GeoJson(comm.__geo_interface__, name=w["communities"],
                        style_function=lambda f: {"fill": False, "color": "#000", "weight": 2}).add_to(m)
+
+    Fullscreen().add_to(m)
+    mini_tiles = folium.TileLayer(url or _BLANK_TILE, attr=tile_attr, subdomains=subdomains)
+    MiniMap(tile_layer=mini_tiles, toggle_display=True).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     return m
+
+
+def _category_colours(base: str, n: int) -> list[str]:
+    """``n`` shades of a dimension colour (darker to lighter)."""
+    r, g, b = (int(base[i:i + 2], 16) for i in (1, 3, 5))
+    out = []
+    for i in range(max(n, 1)):
+        f = -0.35 + 0.8 * (i / max(n - 1, 1))
+        if f < 0:
+            c = [int(v * (1 + f)) for v in (r, g, b)]
+        else:
+            c = [int(v + (255 - v) * f * 0.8) for v in (r, g, b)]
+        out.append("#%02x%02x%02x" % tuple(c))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# writing
+
+_SCRIPT_SRC = re.compile(r'<script\s+src="(?P<url>[^"]+)"\s*>\s*</script>', re.I)
+_LINK_HREF = re.compile(r'<link\s+rel="stylesheet"\s+href="(?P<url>[^"]+)"\s*/?>', re.I)
+_FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}", re.I)
+
+
+def _offline_assets() -> dict:
+    try:
+        from offlinefolium.elements import _res
+    except ImportError as exc:  # pragma: no cover - dependency
+        raise MapError("offline maps need the package 'folium-offline' (pip install "
+                       "folium-offline), which ships Leaflet and its plugins") from exc
+    return _res
+
+
+def inline_assets(text: str) -> str:
+    """Replace every CDN <script src> and stylesheet <link> with the file's content, taken from
+    the installed package ``folium-offline`` (no network). Fonts are dropped (the map uses none)."""
+    res = _offline_assets()
+    missing = []
+
+    def script(mt):
+        url = mt.group("url")
+        if url not in res:
+            missing.append(url)
+            return mt.group(0)
+        body = res[url].replace("</script", "<\\/script")
+        return f"<script>/* {url.rsplit('/', 1)[-1]} */\n{body}\n</script>"
+
+    def link(mt):
+        url = mt.group("url")
+        if url not in res:
+            missing.append(url)
+            return mt.group(0)
+        return f"<style>/* {url.rsplit('/', 1)[-1]} */\n{_FONT_FACE.sub('', res[url])}\n</style>"
+
+    text = _SCRIPT_SRC.sub(script, text)
+    text = _LINK_HREF.sub(link, text)
+    if missing:
+        raise MapError("no offline copy of " + ", ".join(missing) + " in folium-offline; "
+                       "save without offline=True")
+    return text
+
+
+def save_map(m: folium.Map, path, offline: bool | None = None) -> Path:
+    """Write the map as one HTML file, atomically. ``offline=True`` inlines every script and
+    style so the file opens with no network (tiles still need one unless the basemap is
+    'blank')."""
+    path = Path(path)
+    if offline is None:
+        offline = bool(getattr(m, "_lifecircle_offline", False))
+    text = m.get_root().render()
+    if offline:
+        text = inline_assets(text)
+    if not path.parent.exists():
+        raise MapError(f"{path}: folder {path.parent} does not exist")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
