@@ -1,0 +1,117 @@
+"""``lifecircle check``: compliance of an analysis with GB 50180-2018 or TD/T 1062-2021.
+
+Writes OUT/compliance.csv (UTF-8 with BOM), compliance.xlsx and compliance_map.html into a
+folder written atomically, and prints the verdicts. User errors (unknown standard or language,
+not an analysis folder, missing OSM source) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ._errors import LifecircleError
+
+console = Console()
+err_console = Console(stderr=True)
+
+CSV = "compliance.csv"
+XLSX = "compliance.xlsx"
+MAP = "compliance_map.html"
+
+
+def _fail(exc: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(getattr(exc, "exit_code", 2))
+
+
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "—"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _rich(df, title: str, status_col: str | None, good: set, bad: set) -> Table:
+    t = Table(title=title, show_lines=False)
+    for c in df.columns:
+        t.add_column(str(c), justify="right" if df[c].dtype.kind in "fi" else "left")
+    for _, row in df.iterrows():
+        cells = [_cell(v) for v in row]
+        if status_col is not None:
+            j = list(df.columns).index(status_col)
+            v = row[status_col]
+            if v in good:
+                cells[j] = f"[green]{cells[j]}[/]"
+            elif v in bad:
+                cells[j] = f"[red]{cells[j]}[/]"
+        t.add_row(*cells)
+    return t
+
+
+def print_report(report, lang: str) -> None:
+    from .standards import ALL, label
+
+    good = {label("pass", lang), label("met", lang)}
+    bad = {label("fail", lang), label("short", lang), label("missing", lang)}
+    console.print(f"[bold]{label('title', lang)}[/] — {report.title(lang)}")
+    for k, v in report.about(lang)[1:3]:
+        console.print(f"{k}: {v}", highlight=False)
+    summary = report.summary_table(lang)
+    short = [label(k, lang) for k in ("unit", "tier", "result", "n_required", "n_met", "n_missing",
+                                      "lowest_share_pct", "population")]
+    console.print(_rich(summary[short], label("sheet_summary", lang), label("result", lang), good, bad))
+    fail_col = label("failing", lang)
+    for _, row in summary.iterrows():
+        if row[fail_col]:
+            console.print(f"{row[short[0]]} {row[short[1]]}: {fail_col} {row[fail_col]}",
+                          highlight=False, soft_wrap=True)
+    keep = ["tier", "id", "name_zh" if lang == "zh" else "name_en", "radius_m", "facilities",
+            "share_pct", "status", "confidence"]
+    cols = [label(k, lang) for k in keep]
+    console.print(_rich(report.table(lang, required=True, unit=ALL)[cols],
+                        f"{label('required_facilities', lang)} — {label('whole_area', lang)}",
+                        label("status", lang), good, bad))
+    console.print(_rich(report.table(lang, required=False, unit=ALL)[cols],
+                        f"{label('optional_facilities', lang)} — {label('whole_area', lang)}",
+                        None, good, bad))
+    for n in report.notes:
+        console.print(f"[yellow]note:[/] {n}", highlight=False)
+    console.print(f"[dim]{report.attribution}[/]")
+
+
+def check_cmd(
+    folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
+    standard: str = typer.Option("gb50180-2018", "--standard", "-s",
+                                 help="gb50180-2018 or tdt1062-2021."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (compliance.csv, .xlsx, _map.html)."),
+    lang: str = typer.Option("zh", help="Language of headers and labels: zh or en."),
+    min_share: float = typer.Option(0.8, help="Share of residents (0-1) a required facility must "
+                                    "reach within its radius for its tier to pass."),
+):
+    """Check an analysis against GB 50180-2018 or TD/T 1062-2021 (配套设施达标评估)."""
+    from .analysis import atomic_dir, load_result
+    from .standards import check, compliance_map, resolve_standard
+
+    try:
+        resolve_standard(standard)          # fail fast, before reading anything
+        if lang not in ("zh", "en"):
+            raise LifecircleError(f"unknown language {lang!r}; use zh or en")
+        result = load_result(folder)
+        report = check(result, standard, lang=lang, min_share=min_share)
+        with atomic_dir(out) as tmp:
+            report.to_csv(tmp / CSV, lang)
+            report.to_xlsx(tmp / XLSX, lang)
+            compliance_map(report, result, lang).save(str(tmp / MAP))
+    except LifecircleError as exc:
+        _fail(exc)
+    print_report(report, lang)
+    console.print(f"wrote {out}/{CSV}, {XLSX}, {MAP}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check_cmd)

@@ -1,0 +1,733 @@
+"""Compliance with the Chinese life-circle standards: GB 50180-2018 and TD/T 1062-2021.
+
+:func:`check` turns an analysis (a :class:`~lifecircle.analysis.Result` or an ``analyze``
+output folder) into a :class:`ComplianceReport`: for every facility of the standard, per
+life-circle unit, the share of residents who reach it on foot within its threshold.
+
+Units and tiers
+---------------
+* The whole study area is one **15-minute unit** (十五分钟生活圈). It is assessed at all three
+  tiers (15, 10 and 5 minutes), so an area without community boundaries still gets a 5- and
+  10-minute verdict for the area as a whole.
+* Each community of the boundary file (when the analysis had one) is a **5–10-minute unit**
+  (五分钟/十分钟生活圈, 社区 level) and is assessed at tiers 10 and 5.
+
+A facility belongs to the tier given by ``tier`` in the standard's profile
+(``data/profiles/<standard>.yaml``: where GB 50180-2018 requires a facility at both the 15- and
+10-minute level the profile puts it at tier 10).
+
+Rows and verdicts
+-----------------
+* ``share``: population-weighted share of the unit's residents whose walk to the nearest
+  facility of that kind is at most the category's ``minutes`` (the 附录C service radius at the
+  profile's 4 km/h: 300 m → 4.5 min, 500 m → 7.5 min, 1000 m → 15 min; the tier where the
+  standard gives no radius). Homes farther than ``max_snap_m`` from any walkable street are
+  left out of numerator and denominator, as in ``summary.csv`` (they are counted in
+  ``unreachable_population``).
+* ``facilities``: facilities of that kind *inside* the unit (the study area, or all analysed
+  facilities when the analysis had no boundary; the community polygon for a community).
+  ``present`` is ``facilities > 0``; a facility can be missing in a community and still be
+  reached from the next one.
+* ``status``: ``met`` when ``share >= min_share``; otherwise ``missing`` when there is no such
+  facility inside the unit, else ``short`` (present, but too few residents reach it).
+* A **tier passes** when every *required* facility of the tier (▲ 应配建 in GB 50180-2018,
+  基础保障型 in TD/T 1062-2021) is ``met``. ``min_share`` defaults to **0.8**: 80 % of residents
+  within the service radius — a project convention [I]; the standards state radii, not shares.
+  Optional facilities (△ / 品质提升型) are reported separately and never fail a tier.
+* Every row carries the facility id, Chinese and English names, tier, radius, requirement,
+  the ``source`` clause of the profile and its confidence mark ([V] verified, [R] recalled,
+  [I] interpretation; see ``/work/shared/design/standards.md``).
+
+Which analysis is used
+----------------------
+When the result was analysed with the standard's own profile, its ``t_<id>`` columns are used
+as they are. Otherwise only the facility step is redone: the OSM features of
+``result.source`` are read again, classified into the standard's categories
+(:func:`lifecircle.classify.classify_features`), snapped to the *same* network and timed from
+the *same* homes with the result's engine. Homes, populations (including a population file used
+by ``analyze``), network and settings stay those of the result; rerunning the whole of
+``analyze`` would rebuild all of them and lose a population override. A facility table
+(Amap/Baidu) merged in the original run is not re-read — run ``analyze --profile <standard>``
+with it for that.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import columns as col
+from ._errors import InputFileError, LifecircleError, ProfileError
+from .profiles import Category, Profile, load_profile
+
+__all__ = ["STANDARDS", "DEFAULT_MIN_SHARE", "LABELS", "ComplianceReport", "check",
+           "compliance_layer", "compliance_map", "resolve_standard", "label"]
+
+#: Residents that must reach a required facility within its threshold for it to count as met.
+DEFAULT_MIN_SHARE = 0.8
+TIERS = (15, 10, 5)
+ALL = "ALL"
+
+#: The standards :func:`check` knows: the profile holding their facility list, titles, and how
+#: the required / optional flag is written (zh, en).
+STANDARDS: dict[str, dict] = {
+    "gb50180-2018": {
+        "profile": "gb50180-2018",
+        "title_zh": "GB 50180-2018《城市居住区规划设计标准》",
+        "title_en": "GB 50180-2018 Standard for urban residential area planning and design",
+        "required": ("▲ 应配建", "required (▲)"),
+        "optional": ("△ 按需配建", "optional (△)"),
+    },
+    "tdt1062-2021": {
+        "profile": "tdt1062-2021",
+        "title_zh": "TD/T 1062-2021《社区生活圈规划技术指南》",
+        "title_en": "TD/T 1062-2021 Technical guideline for community life circle planning",
+        "required": ("基础保障型", "basic (基础保障)"),
+        "optional": ("品质提升型", "quality-improving (品质提升)"),
+    },
+}
+
+#: Every header and label of tables, sheets, maps and the CLI: key → (zh, en).
+LABELS: dict[str, tuple[str, str]] = {
+    # row columns
+    "unit": ("单元", "unit"),
+    "unit_level": ("生活圈层级", "life-circle level"),
+    "tier": ("设施层级(分钟)", "tier (min)"),
+    "id": ("设施编号", "facility id"),
+    "name_zh": ("设施名称", "name (zh)"),
+    "name_en": ("英文名称", "name (en)"),
+    "requirement": ("配置要求", "requirement"),
+    "radius_m": ("服务半径(米)", "service radius (m)"),
+    "minutes": ("步行时间阈值(分钟)", "walking threshold (min)"),
+    "facilities": ("区内设施数", "facilities in unit"),
+    "present": ("是否配置", "present"),
+    "population": ("人口", "residents"),
+    "reached": ("覆盖人口", "residents reached"),
+    "share_pct": ("覆盖率(%)", "share reached (%)"),
+    "min_share_pct": ("达标覆盖率(%)", "required share (%)"),
+    "status": ("状态", "status"),
+    "goal": ("目标", "goal"),
+    "source": ("标准条款", "clause in the standard"),
+    "confidence": ("可信度", "confidence"),
+    "attribution": ("数据来源", "data"),
+    # summary columns
+    "result": ("结论", "result"),
+    "n_required": ("必配设施数", "required facilities"),
+    "n_met": ("达标数", "met"),
+    "n_missing": ("缺失数", "missing"),
+    "lowest_share_pct": ("最低覆盖率(%)", "lowest share (%)"),
+    "failing": ("未达标设施", "facilities not met"),
+    "unreachable_population": ("不可达人口", "unreachable residents"),
+    # values
+    "met": ("达标", "met"),
+    "short": ("覆盖不足", "short"),
+    "missing": ("缺失", "missing"),
+    "no_residents": ("无居民", "no residents"),
+    "optional_row": ("可选(不计入结论)", "optional (not counted)"),
+    "pass": ("达标", "pass"),
+    "fail": ("不达标", "fail"),
+    "n/a": ("不适用", "n/a"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "whole_area": ("全区", "whole area"),
+    "level_15": ("十五分钟生活圈", "15-minute life circle"),
+    "level_5_10": ("五至十分钟生活圈(社区)", "5–10-minute life circle (community)"),
+    # sheets, titles, map
+    "sheet_summary": ("汇总", "Summary"),
+    "sheet_tier": ("{t}分钟层级", "{t}-minute tier"),
+    "sheet_optional": ("可选设施", "Optional"),
+    "sheet_about": ("说明", "About"),
+    "title": ("生活圈配套设施达标评估", "Life-circle facility compliance"),
+    "required_facilities": ("必配设施", "Required facilities"),
+    "optional_facilities": ("可选设施(不计入结论)", "Optional facilities (never failing)"),
+    "standard": ("标准", "standard"),
+    "analysis": ("分析数据", "analysis"),
+    "rule": ("达标规则", "rule"),
+    "rule_text": ("每项必配设施在其服务半径(步行时间)内覆盖的居民比例不低于 {p}%",
+                  "every required facility reaches at least {p}% of residents within its radius (walking time)"),
+    "route_profile": ("使用以该标准配置文件完成的分析", "analysis run with the standard's profile"),
+    "route_reclassified": ("原分析使用配置 {p}; 已按标准设施重新分类并在同一路网与住宅上计算",
+                           "analysis ran with profile {p}; facilities re-classified for the standard "
+                           "and timed on the same network and homes"),
+    "confidence_legend": ("可信度: V 已核实; R 据已发布文本回忆, 引用前请核对正式文本; I 解释或项目约定",
+                          "confidence: V verified; R recalled from the published text, verify before "
+                          "quoting; I interpretation / project convention"),
+    "map_layer": ("缺少必配设施(数量)", "Missing required facilities (count)"),
+    "map_missing": ("平均缺少必配设施数", "mean missing required facilities"),
+    "map_homes": ("住宅数", "homes"),
+    "notes": ("备注", "notes"),
+}
+
+
+def label(key: str, lang: str = "zh", **fmt) -> str:
+    """The Chinese (``lang="zh"``) or English label of ``key``."""
+    zh, en = LABELS[key]
+    text = en if lang == "en" else zh
+    return text.format(**fmt) if fmt else text
+
+
+def _check_lang(lang: str) -> str:
+    if lang not in ("zh", "en"):
+        raise LifecircleError(f"unknown language {lang!r}; use zh or en")
+    return lang
+
+
+def resolve_standard(standard: str) -> str:
+    """The canonical key of ``standard`` (case and spaces/slashes ignored: "GB 50180-2018",
+    "TD/T 1062-2021" work); :class:`ProfileError` listing the known ones otherwise."""
+    key = re.sub(r"[\s/_]", "", str(standard)).lower()
+    if key in STANDARDS:
+        return key
+    raise ProfileError(str(standard), "unknown standard; known standards: " + ", ".join(STANDARDS))
+
+
+def _confidence(source: str | None) -> str:
+    marks = []
+    for m in re.findall(r"\[([VRI])\]", source or ""):
+        if m not in marks:
+            marks.append(m)
+    return "/".join(marks)
+
+
+# --------------------------------------------------------------------------------------------
+# the report
+
+
+@dataclass
+class ComplianceReport:
+    """Result of :func:`check`.
+
+    ``rows``: one row per (unit, facility) with language-neutral columns ``unit``,
+    ``unit_level`` ("15" or "5-10"), ``tier``, ``id``, ``name_zh``, ``name_en``, ``required``,
+    ``radius_m``, ``minutes``, ``facilities``, ``present``, ``population``, ``reached``,
+    ``share`` (0–1), ``status`` (met/short/missing/no_residents), ``goal``, ``source``,
+    ``confidence``. ``summary``: one row per (unit, tier) with ``passed`` (True/False, None
+    without residents), ``n_required``, ``n_met``, ``n_missing``, ``lowest_share``, ``failing``.
+    ``home_times``: per home of the result (same order), ``population``, ``reachable``,
+    ``community`` and the ``t_<id>`` minutes of every category of the standard.
+    """
+
+    standard: str
+    profile: Profile
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    home_times: pd.DataFrame
+    min_share: float = DEFAULT_MIN_SHARE
+    lang: str = "zh"
+    source: str = ""
+    attribution: str = ""
+    analysis_profile: str = ""
+    route: str = "profile"           # "profile" or "reclassified"
+    notes: list = field(default_factory=list)
+
+    # -- queries ------------------------------------------------------------------------------
+    @property
+    def info(self) -> dict:
+        return STANDARDS[self.standard]
+
+    @property
+    def required_ids(self) -> set[str]:
+        return set(self.rows.loc[self.rows.required, "id"])
+
+    @property
+    def optional_ids(self) -> set[str]:
+        return set(self.rows.loc[~self.rows.required, "id"])
+
+    @property
+    def units(self) -> list[str]:
+        return list(dict.fromkeys(self.summary["unit"]))
+
+    def passed(self, tier: int = 15, unit: str = ALL) -> bool | None:
+        """Pass (True), fail (False) or no residents (None) of ``unit`` at ``tier``."""
+        s = self.summary[(self.summary.unit == unit) & (self.summary.tier == tier)]
+        if s.empty:
+            raise KeyError(f"no verdict for unit {unit!r} at tier {tier}")
+        v = s.iloc[0]["passed"]
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
+
+    def title(self, lang: str | None = None) -> str:
+        lang = lang or self.lang
+        return self.info["title_en" if lang == "en" else "title_zh"]
+
+    # -- localised tables ---------------------------------------------------------------------
+    def _requirement(self, required: bool, lang: str) -> str:
+        pair = self.info["required" if required else "optional"]
+        return pair[1] if lang == "en" else pair[0]
+
+    def _unit_name(self, unit: str, lang: str) -> str:
+        return label("whole_area", lang) if unit == ALL else unit
+
+    def table(self, lang: str | None = None, required: bool | None = None,
+              tier: int | None = None, unit: str | None = None) -> pd.DataFrame:
+        """The rows with Chinese or English headers and values, filtered when asked."""
+        lang = _check_lang(lang or self.lang)
+        r = self.rows
+        if required is not None:
+            r = r[r.required == required]
+        if tier is not None:
+            r = r[r.tier == tier]
+        if unit is not None:
+            r = r[r.unit == unit]
+        out = pd.DataFrame({
+            "unit": [self._unit_name(u, lang) for u in r.unit],
+            "unit_level": [label("level_15" if lv == "15" else "level_5_10", lang) for lv in r.unit_level],
+            "tier": r.tier.astype(int).to_numpy(),
+            "id": r.id.to_numpy(),
+            "name_zh": r.name_zh.to_numpy(),
+            "name_en": r.name_en.to_numpy(),
+            "requirement": [self._requirement(bool(q), lang) for q in r.required],
+            "radius_m": r.radius_m.to_numpy(),
+            "minutes": r.minutes.to_numpy(),
+            "facilities": r.facilities.astype(int).to_numpy(),
+            "present": [label("yes" if p else "no", lang) for p in r.present],
+            "population": r.population.round(0).to_numpy(),
+            "reached": r.reached.round(0).to_numpy(),
+            "share_pct": (100 * r.share).round(1).to_numpy(),
+            "min_share_pct": [round(100 * self.min_share, 1) if q else np.nan for q in r.required],
+            "status": [label(s, lang) if q or s == "no_residents" else
+                       f"{label(s, lang)} · {label('optional_row', lang)}"
+                       for s, q in zip(r.status, r.required)],
+            "goal": r.goal.to_numpy(),
+            "source": r.source.to_numpy(),
+            "confidence": r.confidence.to_numpy(),
+        })
+        out.columns = [label(c, lang) for c in out.columns]
+        return out
+
+    def summary_table(self, lang: str | None = None) -> pd.DataFrame:
+        """Pass/fail per unit and tier, Chinese or English."""
+        lang = _check_lang(lang or self.lang)
+        s = self.summary
+
+        def verdict(v):
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                return label("no_residents", lang)
+            return label("pass" if v else "fail", lang)
+
+        out = pd.DataFrame({
+            "unit": [self._unit_name(u, lang) for u in s.unit],
+            "unit_level": [label("level_15" if lv == "15" else "level_5_10", lang) for lv in s.unit_level],
+            "tier": s.tier.astype(int).to_numpy(),
+            "result": [verdict(v) for v in s.passed],
+            "n_required": s.n_required.astype(int).to_numpy(),
+            "n_met": s.n_met.astype(int).to_numpy(),
+            "n_missing": s.n_missing.astype(int).to_numpy(),
+            "lowest_share_pct": (100 * s.lowest_share).round(1).to_numpy(),
+            "failing": s.failing.to_numpy(),
+            "population": s.population.round(0).to_numpy(),
+            "unreachable_population": s.unreachable_population.round(0).to_numpy(),
+        })
+        out.columns = [label(c, lang) for c in out.columns]
+        return out
+
+    def about(self, lang: str | None = None) -> list[tuple[str, str]]:
+        lang = _check_lang(lang or self.lang)
+        route = (label("route_profile", lang) if self.route == "profile"
+                 else label("route_reclassified", lang, p=self.analysis_profile))
+        items = [
+            (label("standard", lang), self.title(lang)),
+            (label("analysis", lang), f"{self.source} — {route}"),
+            (label("rule", lang), label("rule_text", lang, p=f"{100 * self.min_share:g}")),
+            (label("confidence", lang), label("confidence_legend", lang)),
+            (label("attribution", lang), self.attribution),
+        ]
+        items += [(label("notes", lang), n) for n in self.notes]
+        return items
+
+    # -- exports ------------------------------------------------------------------------------
+    def to_csv(self, path, lang: str | None = None) -> Path:
+        """All rows (required and optional, every unit) as CSV in UTF-8 with BOM (Excel shows
+        the Chinese); the last column holds the OSM attribution."""
+        lang = _check_lang(lang or self.lang)
+        t = self.table(lang)
+        t[label("attribution", lang)] = self.attribution
+        path = Path(path)
+        t.to_csv(path, index=False, encoding="utf-8-sig")
+        return path
+
+    def to_xlsx(self, path, lang: str | None = None) -> Path:
+        """An Excel workbook: a summary sheet, one sheet per tier (required facilities), a
+        sheet of optional facilities and an about sheet (standard, rule, attribution)."""
+        from openpyxl import Workbook
+        from openpyxl.styles import Font, PatternFill
+
+        lang = _check_lang(lang or self.lang)
+        wb = Workbook()
+        bold = Font(bold=True)
+        red = PatternFill("solid", fgColor="F8CBAD")
+        green = PatternFill("solid", fgColor="C6EFCE")
+        bad_values = {label("fail", lang), label("short", lang), label("missing", lang)}
+        good_values = {label("pass", lang), label("met", lang)}
+
+        def sheet(ws, df: pd.DataFrame, status_col: str | None):
+            ws.append([str(c) for c in df.columns])
+            for cell in ws[1]:
+                cell.font = bold
+            for row in df.itertuples(index=False):
+                ws.append([None if (isinstance(v, float) and math.isnan(v)) else
+                           (v.item() if isinstance(v, np.generic) else v) for v in row])
+            if status_col is not None and status_col in df.columns:
+                j = list(df.columns).index(status_col) + 1
+                for i in range(2, ws.max_row + 1):
+                    c = ws.cell(i, j)
+                    if c.value in bad_values:
+                        c.fill = red
+                    elif c.value in good_values:
+                        c.fill = green
+            for j, c in enumerate(df.columns, 1):
+                width = max([len(str(c))] + [len(str(v)) for v in df.iloc[:200, j - 1]]) if len(df) else len(str(c))
+                ws.column_dimensions[ws.cell(1, j).column_letter].width = min(60, 4 + 1.6 * width)
+            ws.freeze_panes = "A2"
+            ws.append([])
+            ws.append([self.attribution])
+
+        ws = wb.active
+        ws.title = label("sheet_summary", lang)
+        sheet(ws, self.summary_table(lang), label("result", lang))
+        for t in TIERS:
+            ws = wb.create_sheet(label("sheet_tier", lang, t=t))
+            sheet(ws, self.table(lang, required=True, tier=t), label("status", lang))
+        ws = wb.create_sheet(label("sheet_optional", lang))
+        sheet(ws, self.table(lang, required=False), None)
+        ws = wb.create_sheet(label("sheet_about", lang))
+        for k, v in self.about(lang):
+            ws.append([k, v])
+            ws.cell(ws.max_row, 1).font = bold
+        ws.column_dimensions["A"].width = 16
+        ws.column_dimensions["B"].width = 110
+        path = Path(path)
+        wb.save(path)
+        return path
+
+    # -- display ------------------------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        lang = self.lang
+        esc = html.escape
+        parts = [f"<h4>{esc(label('title', lang))} — {esc(self.title(lang))}</h4><ul>"]
+        for k, v in self.about(lang)[:3]:
+            parts.append(f"<li><b>{esc(k)}</b>: {esc(str(v))}</li>")
+        parts.append("</ul>")
+        s = self.summary_table(lang)
+        res_col = label("result", lang)
+
+        def colour(v):
+            if v == label("pass", lang) or v == label("met", lang):
+                return "background-color:#c6efce"
+            if v in (label("fail", lang), label("short", lang), label("missing", lang)):
+                return "background-color:#f8cbad"
+            return ""
+
+        def styled(df, column):
+            try:
+                return (df.style.hide(axis="index").map(colour, subset=[column])
+                        .format(precision=1, na_rep="—").to_html())
+            except Exception:  # jinja2 missing: plain table
+                return df.to_html(index=False, na_rep="—")
+
+        parts.append(styled(s, res_col))
+        keep = ["unit", "tier", "id", "name_zh" if lang == "zh" else "name_en", "radius_m",
+                "facilities", "share_pct", "status", "confidence"]
+        cols = [label(k, lang) for k in keep]
+        req = self.table(lang, required=True, unit=ALL)[cols]
+        parts.append(f"<h5>{esc(label('required_facilities', lang))} — {esc(label('whole_area', lang))}</h5>")
+        parts.append(styled(req, label("status", lang)))
+        opt = self.table(lang, required=False, unit=ALL)[cols]
+        parts.append(f"<details><summary>{esc(label('optional_facilities', lang))} ({len(opt)})</summary>")
+        parts.append(opt.to_html(index=False, na_rep="—"))
+        parts.append("</details>")
+        n_comm = len(self.units) - 1
+        if n_comm > 0:
+            parts.append(f"<p>{n_comm} communities: see <code>report.table(unit=…)</code>.</p>")
+        parts.append(f"<p><small>{esc(self.attribution)}</small></p>")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        verdicts = ", ".join(f"{t} min {'pass' if self.passed(t) else 'fail'}" for t in TIERS
+                             if not self.summary[(self.summary.unit == ALL) & (self.summary.tier == t)].empty)
+        return f"<ComplianceReport {self.standard}: whole area {verdicts}>"
+
+
+# --------------------------------------------------------------------------------------------
+# computing it
+
+
+def _standard_times(result, profile: Profile) -> tuple[pd.DataFrame, dict, str, list[str]]:
+    """Minutes from every home to every category of ``profile`` and the facility geometries
+    per category: from the result when it was analysed with this profile, else by
+    re-classifying the OSM source for these categories on the same network and homes."""
+    homes = result.homes
+    cats = profile.categories
+    have = all(col.time(c.id) in homes for c in cats)
+    notes: list[str] = []
+    if str(result.profile.name) == str(profile.name) and have:
+        times = {col.time(c.id): homes[col.time(c.id)].to_numpy(float) for c in cats}
+        fac = result.facilities
+        if col.REACHABLE in fac:
+            fac = fac[fac[col.REACHABLE].astype(bool)]
+        geoms = {c.id: fac.geometry.to_numpy()[fac[col.CATEGORY].to_numpy() == c.id] for c in cats}
+        return pd.DataFrame(times, index=homes.index), geoms, "profile", notes
+
+    import geopandas as gpd
+
+    from .classify import classify_features
+    from .snapping import entry_points, snap_points
+    from .sources import WGS84, read_osm
+
+    src = result.source
+    if not src:
+        raise InputFileError("(no source)", f"the analysis ran with profile {result.profile.name!r}; "
+                             f"checking {profile.name} needs its OSM source, which is not recorded — "
+                             f"run 'lifecircle analyze SOURCE --profile {profile.name}'")
+    looks_like_file = any(str(src).lower().endswith(e) for e in (".pbf", ".osm", ".xml", ".bz2"))
+    if looks_like_file and not Path(src).exists():
+        raise InputFileError(src, f"OSM source of the analysis not found; it is needed to classify "
+                             f"the facilities of {profile.name} (the analysis ran with profile "
+                             f"{result.profile.name!r}); run 'lifecircle analyze SOURCE --profile "
+                             f"{profile.name}' instead")
+    data = read_osm(src)
+    settings = result.settings
+    crs = result.crs
+    if result.communities is not None and result.study_area is not None:
+        keep = gpd.GeoSeries([result.study_area.buffer(settings.boundary_margin_m)], crs=crs).to_crs(WGS84).iloc[0]
+        data = data.clip(keep)
+    fac = classify_features(data.features, profile)
+    fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=WGS84).to_crs(crs).reset_index(drop=True)
+    snap = snap_points(result.network, entry_points(result.network, fac.geometry.to_numpy()),
+                       settings.max_snap_m)
+    cat_of = fac[col.CATEGORY].to_numpy()
+    reach = snap.reachable
+    snaps = [snap.take(np.flatnonzero((cat_of == c.id) & reach)) for c in cats]
+    t = result.engine.nearest(snaps)
+    times = {col.time(c.id): t[i] for i, c in enumerate(cats)}
+    geoms = {c.id: fac.geometry.to_numpy()[(cat_of == c.id) & reach] for c in cats}
+    notes.append(f"facilities re-classified from {src} for {profile.name} "
+                 f"(the analysis used profile {result.profile.name})")
+    if (~reach).any():
+        notes.append(f"{int((~reach).sum())} facility(ies) farther than {settings.max_snap_m:g} m from "
+                     "any walkable street: left out")
+    return pd.DataFrame(times, index=homes.index), geoms, "reclassified", notes
+
+
+def _units(result) -> list[tuple[str, str, object, np.ndarray, tuple[int, ...]]]:
+    """(name, level, polygon or None, home mask, tiers) of every life-circle unit."""
+    n = len(result.homes)
+    units = [(ALL, "15", result.study_area, np.ones(n, bool), TIERS)]
+    if result.communities is not None and col.COMMUNITY in result.homes:
+        hc = result.homes[col.COMMUNITY].astype(object).to_numpy()
+        for name, geom in zip(result.communities[col.COMMUNITY].astype(str), result.communities.geometry):
+            units.append((name, "5-10", geom, hc.astype(str) == name, (10, 5)))
+    return units
+
+
+def assess(home_times: pd.DataFrame, profile: Profile, units, facility_counts,
+           min_share: float = DEFAULT_MIN_SHARE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows and the per-tier verdicts (see the module docstring).
+
+    ``home_times``: ``population``, ``reachable`` and ``t_<id>`` per home. ``units``: (name,
+    level, home mask, tiers). ``facility_counts``: (unit name, category id) → facilities
+    inside the unit.
+    """
+    if not 0 <= min_share <= 1:
+        raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})")
+    pop_all = home_times[col.POPULATION].to_numpy(float)
+    reach = home_times[col.REACHABLE].to_numpy(bool) if col.REACHABLE in home_times else np.ones(len(pop_all), bool)
+    rows, summ = [], []
+    for name, level, mask, tiers in units:
+        pop = np.where(reach & mask, pop_all, 0.0)
+        total = float(pop.sum())
+        unreachable = float(pop_all[mask & ~reach].sum())
+        for c in profile.categories:
+            tier = int(c.tier or 15)
+            if tier not in tiers:
+                continue
+            t = np.nan_to_num(home_times[col.time(c.id)].to_numpy(float), nan=np.inf)
+            reached = float(pop[t <= c.minutes + 1e-9].sum())
+            share = reached / total if total > 0 else float("nan")
+            n_fac = int(facility_counts.get((name, c.id), 0))
+            if total <= 0:
+                status = "no_residents"
+            elif share >= min_share - 1e-12:
+                status = "met"
+            else:
+                status = "missing" if n_fac == 0 else "short"
+            rows.append(dict(unit=name, unit_level=level, tier=tier, id=c.id, name_zh=c.name_zh,
+                             name_en=c.name_en, required=bool(c.required), radius_m=c.radius_m,
+                             minutes=c.minutes, facilities=n_fac, present=n_fac > 0,
+                             population=total, reached=reached, share=share, status=status,
+                             goal=c.goal or "", source=c.source or "",
+                             confidence=_confidence(c.source)))
+    df = pd.DataFrame(rows)
+    if len(df):  # per unit: 15, 10, 5 minutes; required before optional; profile order within
+        order = {n: i for i, (n, *_) in enumerate(units)}
+        df["_u"] = df.unit.map(order)
+        df["_p"] = np.arange(len(df))
+        df = df.sort_values(["_u", "tier", "required", "_p"], ascending=[True, False, False, True],
+                            kind="stable").drop(columns=["_u", "_p"]).reset_index(drop=True)
+    for name, level, mask, tiers in units:
+        u = df[df.unit == name]
+        for tier in tiers:
+            r = u[(u.tier == tier) & u.required]
+            total = float(u.population.iloc[0]) if len(u) else 0.0
+            if total <= 0:
+                passed = None
+            else:
+                passed = bool((r.status == "met").all())
+            summ.append(dict(unit=name, unit_level=level, tier=tier, passed=passed,
+                             n_required=len(r), n_met=int((r.status == "met").sum()),
+                             n_missing=int((~r.present).sum()),
+                             lowest_share=float(r.share.min()) if len(r) else float("nan"),
+                             failing=", ".join(r.loc[r.status.isin(["short", "missing"]), "id"]),
+                             population=total,
+                             unreachable_population=float(pop_all[mask & ~reach].sum())))
+    return df, pd.DataFrame(summ)
+
+
+def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
+          min_share: float = DEFAULT_MIN_SHARE) -> ComplianceReport:
+    """Assess an analysis against GB 50180-2018 or TD/T 1062-2021.
+
+    ``result_or_dir``: a :class:`~lifecircle.analysis.Result` or an ``analyze`` output folder.
+    ``min_share``: residents (0–1) a required facility must reach within its threshold for its
+    tier to pass (default 0.8, a project convention). See the module docstring for units,
+    tiers and how an analysis run with another profile is handled.
+
+    >>> report = check("out/nanjing", "gb50180-2018")       # doctest: +SKIP
+    >>> report.passed(15), report.summary_table("en")        # doctest: +SKIP
+    """
+    key = resolve_standard(standard)
+    lang = _check_lang(lang)
+    if not 0 <= float(min_share) <= 1:
+        raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})")
+    result = result_or_dir
+    if isinstance(result_or_dir, (str, os.PathLike)):
+        from .analysis import load_result
+
+        result = load_result(result_or_dir)
+    elif not hasattr(result_or_dir, "homes"):
+        raise TypeError("check() takes a lifecircle Result or an analysis folder")
+    profile = load_profile(STANDARDS[key]["profile"])
+    times, geoms, route, notes = _standard_times(result, profile)
+
+    units = _units(result)
+    counts: dict = {}
+    for name, _, poly, _, _ in units:
+        for c in profile.categories:
+            g = geoms[c.id]
+            if poly is None:
+                counts[(name, c.id)] = len(g)
+            else:
+                counts[(name, c.id)] = int(shapely.intersects(g, poly).sum()) if len(g) else 0
+    homes = result.homes
+    home_times = pd.DataFrame({
+        col.HOME_ID: homes[col.HOME_ID].to_numpy() if col.HOME_ID in homes else np.arange(len(homes)),
+        col.POPULATION: homes[col.POPULATION].to_numpy(float),
+        col.REACHABLE: homes[col.REACHABLE].to_numpy(bool) if col.REACHABLE in homes else np.ones(len(homes), bool),
+    }, index=homes.index)
+    if col.COMMUNITY in homes:
+        home_times[col.COMMUNITY] = homes[col.COMMUNITY].to_numpy()
+    home_times = pd.concat([home_times, times], axis=1)
+    rows, summary = assess(home_times, profile, [(n, lv, m, t) for n, lv, _, m, t in units],
+                           counts, float(min_share))
+    speed = result.settings.walk_speed_kmh
+    if abs(speed - profile.speed_kmh) > 1e-9:
+        notes.append(f"the analysis walked at {speed:g} km/h; thresholds are the profile's minutes "
+                     f"(service radius at {profile.speed_kmh:g} km/h), so they cover "
+                     f"{speed / profile.speed_kmh:.2f}× the radius")
+    return ComplianceReport(key, profile, rows, summary, home_times, float(min_share), lang,
+                            str(result.source), result.attribution, str(result.profile.name),
+                            route, notes)
+
+
+# --------------------------------------------------------------------------------------------
+# map
+
+
+def missing_required(report: ComplianceReport) -> np.ndarray:
+    """Per home (report order): how many required facilities of the standard (any tier) it
+    does not reach within their thresholds."""
+    ht = report.home_times
+    n = np.zeros(len(ht), dtype=int)
+    for c in report.profile.categories:
+        if c.required:
+            t = np.nan_to_num(ht[col.time(c.id)].to_numpy(float), nan=np.inf)
+            n += (t > c.minutes + 1e-9).astype(int)
+    return n
+
+
+def compliance_layer(report: ComplianceReport, result, lang: str | None = None,
+                     size_m: float | None = None):
+    """A folium FeatureGroup: hexagons of the population-weighted mean number of required
+    facilities that homes lack (not within their threshold); green 0, red many. Homes not
+    reachable from any street are left out, as in the shares."""
+    import branca.colormap as cm
+    import folium
+    import geopandas as gpd
+
+    from .maps import hexagons
+    from .sources import WGS84
+
+    lang = _check_lang(lang or report.lang)
+    if len(report.home_times) != len(result.homes):
+        raise LifecircleError("compliance_layer: the report was made from another result "
+                              f"({len(report.home_times)} homes, this result has {len(result.homes)})")
+    n_req = len(report.required_ids)
+    pts = gpd.GeoDataFrame({"missing": missing_required(report).astype(float),
+                            col.POPULATION: report.home_times[col.POPULATION].to_numpy(float)},
+                           geometry=result.homes.geometry.to_numpy(), crs=result.homes.crs)
+    pts = pts[report.home_times[col.REACHABLE].to_numpy(bool)]
+    group = folium.FeatureGroup(name=label("map_layer", lang))
+    if len(pts) == 0:
+        return group
+    hexes = hexagons(pts, size_m or result.settings.map_hex_m, "missing", col.POPULATION).to_crs(WGS84)
+    hexes["missing"] = hexes["missing"].round(1)
+    hexes[col.POPULATION] = hexes[col.POPULATION].round(0)
+    cmap = cm.LinearColormap(["#1a9641", "#ffffbf", "#d7191c"], vmin=0, vmax=max(1, n_req),
+                             caption=label("map_missing", lang))
+    folium.GeoJson(
+        hexes.__geo_interface__,
+        style_function=lambda f: {
+            "fillColor": cmap(f["properties"]["missing"]) if f["properties"]["missing"] is not None else "#999999",
+            "color": "#555", "weight": 0.3, "fillOpacity": 0.6},
+        tooltip=folium.GeoJsonTooltip(["missing", col.POPULATION, "homes"],
+                                      aliases=[label("map_missing", lang), label("population", lang),
+                                               label("map_homes", lang)]),
+    ).add_to(group)
+    group.colormap = cmap
+    return group
+
+
+def compliance_map(report: ComplianceReport, result, lang: str | None = None):
+    """A stand-alone folium map with :func:`compliance_layer`, the community outlines and
+    the OSM attribution."""
+    import folium
+
+    from .sources import WGS84
+
+    lang = _check_lang(lang or report.lang)
+    b = result.homes.to_crs(WGS84).total_bounds
+    m = folium.Map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=15, tiles=None,
+                   control_scale=True)
+    folium.TileLayer("OpenStreetMap", attr=result.attribution, name="OpenStreetMap").add_to(m)
+    m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
+    layer = compliance_layer(report, result, lang)
+    layer.add_to(m)
+    if getattr(layer, "colormap", None) is not None:
+        layer.colormap.add_to(m)
+    if result.communities is not None:
+        folium.GeoJson(result.communities.to_crs(WGS84).__geo_interface__,
+                       name=label("unit", lang),
+                       style_function=lambda f: {"fill": False, "color": "#000", "weight": 2}).add_to(m)
+    title = html.escape(f"{label('title', lang)} — {report.title(lang)}")
+    m.get_root().html.add_child(folium.Element(
+        f'<div style="position:fixed;top:8px;left:50px;z-index:9999;background:white;padding:4px 8px;'
+        f'font:14px sans-serif;border:1px solid #999">{title}</div>'))
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
