@@ -70,7 +70,8 @@ def print_report(report, lang: str) -> None:
         if row[fail_col]:
             console.print(f"{row[short[0]]} {row[short[1]]}: {fail_col} {row[fail_col]}",
                           highlight=False, soft_wrap=True)
-    keep = ["tier", "id", "name_zh" if lang == "zh" else "name_en", "radius_m", "facilities",
+    keep = ["tier", "id", "name_zh" if lang == "zh" else "name_en", "radius_m", "minutes",
+            "facilities",
             "share_pct", "status", "confidence"]
     cols = [label(k, lang) for k in keep]
     console.print(_rich(report.table(lang, required=True, unit=ALL)[cols],
