@@ -187,6 +187,7 @@ def atomic_dir(out: Path):
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; results are shared folders
     except OSError as exc:
         raise OutputError(f"{out}: cannot create the output folder ({exc})") from None
     try:

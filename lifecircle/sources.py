@@ -165,9 +165,9 @@ def _read_pbf(path: Path, bbox=None) -> OSMData:
 
 
 def _pbf_header_date(path: Path) -> str | None:
-    try:
-        import osmium
+    import osmium
 
+    try:
         reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
         try:
             header = reader.header()
