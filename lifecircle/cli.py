@@ -60,7 +60,7 @@ def print_summary(result, lang: str) -> None:
         t.add_row(*["" if (isinstance(v, float) and v != v) else str(v) for v in row], style=style)
     console.print(t)
     o = result.overall()
-    console.print(f"homes {o.get('homes', 0):,}  residents {o.get('population', 0):,.0f}  "
+    console.print(f"homes {int(o.get('homes', 0)):,}  residents {o.get('population', 0):,.0f}  "
                   f"mean score {o.get('score_mean', float('nan')):.1f}  Gini {o.get('score_gini', float('nan')):.3f}  "
                   f"all six within 15 min {100 * o.get('covered', float('nan')):.1f}%")
     for note in result.notes:
