@@ -1,0 +1,906 @@
+"""Batch runs on Dask: one config file, many districts, one combined table.
+
+A config (TOML or YAML) names the OSM sources, the districts and the analysis settings::
+
+    out = "out/batch"                 # output folder, relative to the config file
+    profile = "default"               # or: standard = "gb50180-2018"
+    speed = 4.0                       # walking speed, km/h
+    lang = "en"                       # zh or en
+    basemap = "OpenStreetMap"         # or "CartoDB positron", "CartoDB dark_matter"
+
+    [settings]                        # optional: any lifecircle.settings.Settings field
+    max_snap_m = 200
+
+    [sources]
+    city = "extract.osm.pbf"          # a file (relative to the config), or a place name,
+    # city = { sample = "helsinki" }  # or the embedded offline sample
+
+    [[districts]]                     # one district per feature of a file ...
+    file = "districts.geojson"
+    name_column = "name"
+    source = "city"                   # optional when there is one source
+
+    [[districts]]                     # ... or one file per district (features = communities)
+    name = "Old town"
+    file = "old_town.gpkg"
+
+    [[districts]]                     # ... or a bbox inline (west, south, east, north)
+    name = "Harbour"
+    bbox = [24.93, 60.16, 24.95, 60.17]
+
+:func:`run` reads each source once (as a Dask task), lets every district task clip it, runs
+:func:`lifecircle.analysis.analyze` per district on a Dask cluster (a LocalCluster of
+processes by default, or any scheduler), records failures without stopping the others, skips
+districts already done with the same config hash on ``resume=True``, and writes:
+
+* ``<out>/<district>/`` — ``lifecircle.gpkg``, ``summary.csv``, ``meta.json``,
+  ``network.npz``, ``map.html`` and ``batch.json`` (the config hash), written atomically;
+* ``<out>/districts.csv`` / ``districts.xlsx`` / ``districts.gpkg`` — one row per district;
+* ``<out>/failures.csv`` and ``<out>/index.html`` — an overview map linking every district's map.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+import time
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import columns as col
+from ._errors import BoundaryError, ConfigError, LifecircleError
+from .sources import ATTRIBUTION, WGS84
+
+DISTRICT_META = "batch.json"
+TABLE_CSV = "districts.csv"
+TABLE_XLSX = "districts.xlsx"
+TABLE_GPKG = "districts.gpkg"
+FAILURES_CSV = "failures.csv"
+INDEX_HTML = "index.html"
+RUN_META = "batch_run.json"
+
+BASEMAPS = ("OpenStreetMap", "CartoDB positron", "CartoDB dark_matter")
+SAMPLES = ("helsinki",)
+OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.xml", ".xml", ".osm.bz2", ".bz2")
+TOP_KEYS = {"out", "profile", "standard", "speed", "lang", "basemap", "settings", "sources",
+            "districts", "name"}
+DISTRICT_KEYS = {"name", "file", "name_column", "bbox", "source"}
+SOURCE_KEYS = {"path", "place", "sample"}
+
+
+# --------------------------------------------------------------------------------------------
+# config
+
+
+@dataclass
+class SourceSpec:
+    key: str
+    kind: str          # "file", "place" or "sample"
+    value: str         # absolute path, place name or sample name
+
+    def fingerprint(self) -> str:
+        """Content hash of a file source (so a changed extract invalidates resumed results)."""
+        if self.kind == "sample":
+            from .sources import embedded_sample
+
+            return _file_sha(Path(embedded_sample()))
+        if self.kind == "file" and Path(self.value).exists():
+            return _file_sha(Path(self.value))
+        return f"{self.kind}:{self.value}"
+
+
+@dataclass
+class DistrictSpec:
+    name: str
+    source: str                       # key in BatchConfig.sources
+    boundary: gpd.GeoDataFrame        # WGS-84, with a 'community' column
+    origin: str                       # where it came from in the config, for messages
+    slug: str = ""
+    index: int = 0                    # position of its [[districts]] entry (0-based)
+
+    @property
+    def geometry(self):
+        return shapely.union_all(self.boundary.geometry.to_numpy())
+
+
+@dataclass
+class BatchConfig:
+    path: Path
+    out_dir: Path
+    sources: dict[str, SourceSpec]
+    districts: list[DistrictSpec]
+    profile: str = "default"
+    speed: float | None = None
+    lang: str = "en"
+    basemap: str = "OpenStreetMap"
+    settings: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+    def analysis_params(self) -> dict:
+        """Everything besides the district and its source that changes a district's outputs."""
+        from . import __version__
+        from .profiles import load_profile
+
+        prof = load_profile(self.profile)
+        prof_path = getattr(prof, "path", None)
+        prof_id = _file_sha(Path(prof_path)) if prof_path and Path(prof_path).exists() else str(self.profile)
+        return {"lifecircle": __version__, "profile": str(self.profile), "profile_sha": prof_id,
+                "speed": self.speed, "lang": self.lang, "basemap": self.basemap,
+                "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(self.settings.items())}}
+
+
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _Lines:
+    """Line numbers of keys in a TOML or YAML text, by key path (``("districts", 2, "bbox")``)."""
+
+    def __init__(self, lines: dict[tuple, int]):
+        self.lines = lines
+
+    def __call__(self, *path) -> int | None:
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+    @classmethod
+    def toml(cls, text: str) -> "_Lines":
+        lines: dict[tuple, int] = {}
+        current: tuple = ()
+        counts: dict[tuple, int] = {}
+        key_re = re.compile(r'^\s*("[^"]*"|\'[^\']*\'|[A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-"\']+)*)\s*=')
+
+        def split(name: str) -> tuple:
+            return tuple(p.strip().strip('"').strip("'") for p in name.split("."))
+
+        for no, raw in enumerate(text.splitlines(), start=1):
+            s = raw.strip()
+            if not s or s.startswith("#"):
+                continue
+            if s.startswith("[["):
+                name = split(s[2:s.index("]]")])
+                n = counts.get(name, 0)
+                counts[name] = n + 1
+                current = name + (n,)
+                lines.setdefault(name, no)
+                lines[current] = no
+                continue
+            if s.startswith("["):
+                current = split(s[1:s.index("]")])
+                lines.setdefault(current, no)
+                continue
+            m = key_re.match(raw)
+            if m:
+                lines.setdefault(current + split(m.group(1)), no)
+        return cls(lines)
+
+    @classmethod
+    def yaml(cls, text: str) -> "_Lines":
+        import yaml
+
+        lines: dict[tuple, int] = {}
+
+        def walk(node, path):
+            if isinstance(node, yaml.MappingNode):
+                for k, v in node.value:
+                    p = path + (str(k.value),)
+                    lines.setdefault(p, k.start_mark.line + 1)
+                    walk(v, p)
+            elif isinstance(node, yaml.SequenceNode):
+                for i, v in enumerate(node.value):
+                    lines.setdefault(path + (i,), v.start_mark.line + 1)
+                    walk(v, path + (i,))
+
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            root = None
+        if root is not None:
+            walk(root, ())
+        return cls(lines)
+
+
+def _parse_text(path: Path, text: str) -> tuple[dict, _Lines]:
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            m = re.search(r"line (\d+)", str(exc))
+            raise ConfigError(path, f"not valid TOML ({exc})", line=int(m.group(1)) if m else None) from None
+        return data, _Lines.toml(text)
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(path, f"not valid YAML ({problem})",
+                              line=mark.line + 1 if mark is not None else None) from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(path, "must be a mapping of fields (out, sources, districts, ...)", line=1)
+        return data, _Lines.yaml(text)
+    raise ConfigError(path, "unknown config type: expected .toml, .yaml or .yml")
+
+
+def _slug(name: str) -> str:
+    s = re.sub(r"[^\w\-]+", "_", name.strip(), flags=re.UNICODE).strip("_.")
+    return s or "district"
+
+
+def load_config(path) -> BatchConfig:
+    """Read and validate a batch config (TOML or YAML). Paths are relative to the file.
+
+    Raises :class:`~lifecircle._errors.ConfigError` naming the field and its line.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(path, "file not found")
+    if path.is_dir():
+        raise ConfigError(path, "is a folder, not a config file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"cannot read ({exc})") from None
+    data, line = _parse_text(path, text)
+    base = path.resolve().parent
+
+    def bad(problem: str, *fpath) -> ConfigError:
+        name = ".".join(str(p) if not isinstance(p, int) else f"[{p + 1}]" for p in fpath).replace(".[", "[")
+        return ConfigError(path, problem, field=name or None, line=line(*fpath))
+
+    unknown = sorted(set(map(str, data)) - TOP_KEYS)
+    if unknown:
+        raise bad(f"unknown field; known fields: {', '.join(sorted(TOP_KEYS))}", unknown[0])
+
+    def text_field(key: str, default: str | None, *, where=()) -> str | None:
+        obj = data
+        for p in where:
+            obj = obj[p]
+        v = obj.get(key, default)
+        if v is not None and not isinstance(v, str):
+            raise bad(f"must be text, got {v!r}", *where, key)
+        return v
+
+    out = text_field("out", "batch_out")
+    if not out.strip():
+        raise bad("must not be empty", "out")
+    out_dir = (base / out).resolve()
+
+    if "profile" in data and "standard" in data:
+        raise bad("give either 'profile' or 'standard', not both", "standard")
+    profile_key = "standard" if "standard" in data else "profile"
+    profile = text_field(profile_key, "default")
+    from .profiles import load_profile
+
+    prof_arg = profile
+    if profile.endswith((".yaml", ".yml")) and not Path(profile).is_absolute():
+        prof_arg = str(base / profile)
+    try:
+        load_profile(prof_arg)
+    except LifecircleError as exc:
+        raise bad(f"{exc}", profile_key) from None
+
+    speed = data.get("speed")
+    if speed is not None:
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not (0.5 <= speed <= 20):
+            raise bad(f"walking speed must be a number of km/h between 0.5 and 20, got {speed!r}", "speed")
+        speed = float(speed)
+
+    lang = text_field("lang", "en")
+    if lang not in ("zh", "en"):
+        raise bad(f"must be 'zh' or 'en', got {lang!r}", "lang")
+    basemap = text_field("basemap", "OpenStreetMap")
+    match = [b for b in BASEMAPS if b.lower() == basemap.lower()]
+    if not match:
+        raise bad(f"unknown basemap {basemap!r}; choose one of: {', '.join(BASEMAPS)}", "basemap")
+    basemap = match[0]
+
+    settings = data.get("settings", {}) or {}
+    if not isinstance(settings, dict):
+        raise bad("must be a table of setting = value", "settings")
+    from .settings import DEFAULTS, Settings
+
+    known = {f.name: f for f in fields(Settings)}
+    for k, v in settings.items():
+        if k not in known:
+            raise bad(f"unknown setting; see lifecircle.settings.Settings for the list", "settings", k)
+        default = getattr(DEFAULTS, k)
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and (
+                isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise bad(f"must be a number, got {v!r}", "settings", k)
+        if isinstance(default, tuple):
+            if not isinstance(v, list) or not all(isinstance(x, (int, float)) for x in v):
+                raise bad(f"must be a list of numbers, got {v!r}", "settings", k)
+            settings[k] = tuple(v)
+    for k in ("walk_speed_kmh", "lang"):
+        if k in settings:
+            raise bad(f"set '{'speed' if k == 'walk_speed_kmh' else 'lang'}' at the top level instead", "settings", k)
+
+    # sources
+    raw_sources = data.get("sources")
+    if not raw_sources:
+        raise bad("at least one source is needed, e.g. [sources] city = \"extract.osm.pbf\"", "sources")
+    if not isinstance(raw_sources, dict):
+        raise bad("must be a table of name = file, place or { sample = \"helsinki\" }", "sources")
+    sources: dict[str, SourceSpec] = {}
+    for key, v in raw_sources.items():
+        if isinstance(v, str):
+            v = {"path": v} if v.lower().endswith(OSM_SUFFIXES) else {"place": v}
+        if not isinstance(v, dict) or len(set(v) & SOURCE_KEYS) != 1 or set(v) - SOURCE_KEYS:
+            raise bad("must be a file path, a place name, or a table with one of path, place, sample",
+                      "sources", key)
+        kind = next(iter(set(v) & SOURCE_KEYS))
+        value = v[kind]
+        if not isinstance(value, str) or not value.strip():
+            raise bad(f"'{kind}' must be non-empty text", "sources", key)
+        if kind == "path":
+            p = (base / value).resolve()
+            if not p.exists():
+                raise bad(f"file not found: {p}", "sources", key)
+            if not p.name.lower().endswith(OSM_SUFFIXES):
+                raise bad(f"unknown file type {p.name}: expected .osm.pbf, .osm, .osm.xml or .osm.bz2",
+                          "sources", key)
+            sources[key] = SourceSpec(key, "file", str(p))
+        elif kind == "sample":
+            if value.lower() not in SAMPLES:
+                raise bad(f"unknown sample {value!r}; available: {', '.join(SAMPLES)}", "sources", key)
+            sources[key] = SourceSpec(key, "sample", value.lower())
+        else:
+            sources[key] = SourceSpec(key, "place", value)
+
+    # districts
+    raw = data.get("districts")
+    if not raw:
+        raise bad("at least one district is needed ([[districts]] with file or bbox)", "districts")
+    if not isinstance(raw, list):
+        raise bad("must be a list of tables ([[districts]] in TOML, a '- ' list in YAML)", "districts")
+    districts: list[DistrictSpec] = []
+    from .analysis import read_boundary
+
+    for i, d in enumerate(raw):
+        where = ("districts", i)
+        if not isinstance(d, dict):
+            raise bad("must be a table with file or bbox", *where)
+        extra = sorted(set(d) - DISTRICT_KEYS)
+        if extra:
+            raise bad(f"unknown field; known: {', '.join(sorted(DISTRICT_KEYS))}", *where, extra[0])
+        src = d.get("source")
+        if src is None:
+            if len(sources) != 1:
+                raise bad(f"name the source (one of: {', '.join(sources)})", *where)
+            src = next(iter(sources))
+        elif src not in sources:
+            raise bad(f"unknown source {src!r}; sources: {', '.join(sources)}", *where, "source")
+        name = d.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise bad("must be non-empty text", *where, "name")
+        if ("file" in d) == ("bbox" in d):
+            raise bad("give exactly one of 'file' or 'bbox'", *where)
+        if "bbox" in d:
+            bb = d["bbox"]
+            if not (isinstance(bb, list) and len(bb) == 4 and all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in bb)):
+                raise bad(f"must be [west, south, east, north] in degrees, got {bb!r}", *where, "bbox")
+            w, s, e, n = map(float, bb)
+            if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+                raise bad(f"must be [west, south, east, north] with west < east and south < north "
+                          f"in degrees, got {bb!r}", *where, "bbox")
+            if name is None:
+                raise bad("a bbox district needs a 'name'", *where, "bbox")
+            gdf = gpd.GeoDataFrame({col.COMMUNITY: [name]}, geometry=[shapely.box(w, s, e, n)], crs=WGS84)
+            districts.append(DistrictSpec(name, src, gdf, f"districts[{i + 1}]", index=i))
+            continue
+        f = d["file"]
+        if not isinstance(f, str):
+            raise bad("must be a file path", *where, "file")
+        fp = (base / f).resolve()
+        ncol = d.get("name_column")
+        if ncol is not None and not isinstance(ncol, str):
+            raise bad("must be text", *where, "name_column")
+        try:
+            gdf = read_boundary(fp, ncol)
+        except LifecircleError as exc:
+            raise bad(str(exc), *where, "name_column" if ncol and "column" in str(exc) else "file") from None
+        if name is not None:      # one district; the file's features are its communities
+            districts.append(DistrictSpec(name, src, gdf.reset_index(drop=True), f"districts[{i + 1}]", index=i))
+        else:                     # one district per feature
+            for j in range(len(gdf)):
+                part = gdf.iloc[[j]].reset_index(drop=True)
+                districts.append(DistrictSpec(str(part[col.COMMUNITY].iloc[0]), src, part,
+                                              f"districts[{i + 1}] feature {j + 1}", index=i))
+    seen: dict[str, str] = {}
+    slugs: dict[str, str] = {}
+    for ds in districts:
+        if ds.name in seen:
+            raise bad(f"district name {ds.name!r} is used twice ({seen[ds.name]} and {ds.origin}); "
+                      "names must be unique", "districts", ds.index,
+                      "name" if "name" in raw[ds.index] else "name_column")
+        seen[ds.name] = ds.origin
+        slug = _slug(ds.name)
+        k = 2
+        while slug.lower() in slugs:
+            slug = f"{_slug(ds.name)}_{k}"
+            k += 1
+        slugs[slug.lower()] = ds.name
+        ds.slug = slug
+    return BatchConfig(path.resolve(), out_dir, sources, districts, prof_arg, speed, lang, basemap,
+                       dict(settings), text_field("name", path.stem) or path.stem)
+
+
+# --------------------------------------------------------------------------------------------
+# hashing and resume
+
+
+def district_hash(cfg: BatchConfig, ds: DistrictSpec, params: dict | None = None,
+                  source_fp: str | None = None) -> str:
+    """SHA-256 of everything that determines a district's outputs."""
+    params = params if params is not None else cfg.analysis_params()
+    source_fp = source_fp if source_fp is not None else cfg.sources[ds.source].fingerprint()
+    b = ds.boundary
+    payload = {"params": params, "source": source_fp, "name": ds.name,
+               "communities": [str(x) for x in b[col.COMMUNITY]],
+               "geometry": [shapely.to_wkt(g, rounding_precision=7) for g in b.geometry]}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _done(folder: Path, digest: str) -> bool:
+    meta = folder / DISTRICT_META
+    if not meta.exists():
+        return False
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    from .analysis import GPKG, META, NETWORK, SUMMARY
+
+    return info.get("config_hash") == digest and all(
+        (folder / n).exists() for n in (GPKG, SUMMARY, META, NETWORK, "map.html"))
+
+
+# --------------------------------------------------------------------------------------------
+# worker side
+
+
+def _load_source(spec: SourceSpec):
+    """Read one source (runs once, as a Dask task); districts clip the result."""
+    from .sources import embedded_sample, read_osm
+
+    if spec.kind == "sample":
+        return read_osm(embedded_sample())
+    return read_osm(spec.value)
+
+
+def _worker_rss_mb() -> float:
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except Exception:  # pragma: no cover
+        return float("nan")
+
+
+def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir: str) -> dict:
+    """One district: clip, analyse, save atomically with its hash. Never raises for a
+    district's own problems: returns ``status="failed"`` with the error instead."""
+    import traceback
+
+    from .analysis import analyze, atomic_dir, write_outputs
+    from .maps import result_map
+    from .settings import DEFAULTS
+
+    t0 = time.perf_counter()
+    info = {"district": ds.name, "slug": ds.slug, "source": ds.source, "config_hash": digest,
+            "worker_pid": os.getpid()}
+    try:
+        settings = DEFAULTS.with_(**cfg.settings)
+        # pre-clip with a margin a little wider than analyze's own (degrees, at this latitude)
+        area = ds.geometry
+        lat = area.centroid.y
+        margin = 1.2 * settings.boundary_margin_m / (111_320.0 * max(0.1, np.cos(np.radians(lat))))
+        t_clip = time.perf_counter()
+        clip = data.clip(area.buffer(margin))
+        t_clip = time.perf_counter() - t_clip
+        if len(clip.streets) == 0:
+            b = data.streets.total_bounds
+            w, s, e, n = area.bounds
+            raise BoundaryError(f"district '{ds.name}' ({ds.origin})",
+                                f"does not overlap the data of source '{ds.source}' ({data.source}: streets "
+                                f"span lon {b[0]:.4f}..{b[2]:.4f}, lat {b[1]:.4f}..{b[3]:.4f}; the district "
+                                f"spans lon {w:.4f}..{e:.4f}, lat {s:.4f}..{n:.4f})")
+        result = analyze(clip, boundary=ds.boundary,
+                         profile=cfg.profile, speed=cfg.speed, settings=settings, lang=cfg.lang)
+        t_save = time.perf_counter()
+        folder = Path(out_dir) / ds.slug
+        with atomic_dir(folder) as tmp:
+            write_outputs(result, tmp, map_html=False)
+            result_map(result, lang=cfg.lang, tiles=cfg.basemap).save(str(tmp / "map.html"))
+            meta = dict(info, finished=_now(), data_date=result.data_date,
+                        seconds=round(time.perf_counter() - t0, 3))
+            (tmp / DISTRICT_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        info["timings"] = dict(result.timings, clip=t_clip,
+                               save=time.perf_counter() - t_save)
+        info.update(status="done", row=district_row(result.summary, cfg.lang), data_date=result.data_date,
+                    notes=list(result.notes))
+    except Exception as exc:  # isolate: the other districts go on
+        info.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                    detail="" if isinstance(exc, LifecircleError) else traceback.format_exc(limit=6))
+    info["seconds"] = time.perf_counter() - t0
+    info["rss_mb"] = _worker_rss_mb()
+    return info
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def district_row(summary: pd.DataFrame, lang: str = "en") -> dict:
+    """One combined-table row from a district's summary (the 'ALL' block)."""
+    s = summary[summary["community"].astype(str) == "ALL"]
+    overall = s[s.level == "overall"].iloc[0]
+    row = {col.POPULATION: float(overall["population"]), "homes": int(overall["homes"]),
+           "unreachable_homes": int(overall["unreachable_homes"]),
+           "score_mean": float(overall["score_mean"]), "score_gini": float(overall["score_gini"]),
+           col.ALL_SIX_15: float(overall["covered"])}
+    for _, d in s[s.level == "dimension"].iterrows():
+        row[col.dim_covered(d["id"])] = float(d["covered"])
+    cats = s[s.level == "category"].copy()
+    cats["covered"] = cats["covered"].astype(float)
+    cats = cats.sort_values(["covered", "id"], kind="mergesort").head(3)
+    name = "name_zh" if lang == "zh" else "name_en"
+    for k, (_, c) in enumerate(cats.iterrows(), start=1):
+        label = c[name] if isinstance(c[name], str) and c[name] else c["id"]
+        row[f"gap_{k}"] = c["id"]
+        row[f"gap_{k}_name"] = label
+        row[f"gap_{k}_covered"] = float(c["covered"])
+    row["top_gaps"] = "; ".join(f"{row[f'gap_{k}_name']} ({100 * row[f'gap_{k}_covered']:.0f}%)"
+                                for k in range(1, len(cats) + 1))
+    return row
+
+
+# --------------------------------------------------------------------------------------------
+# client side
+
+
+@dataclass
+class BatchReport:
+    """What :func:`run` did: one row per finished district, the failures and where it wrote."""
+
+    table: pd.DataFrame
+    failures: pd.DataFrame
+    out_dir: Path
+    statuses: dict[str, str] = field(default_factory=dict)   # district -> done / skipped / failed
+    timings: dict[str, float] = field(default_factory=dict)
+    workers: dict[str, dict] = field(default_factory=dict)    # worker -> {tasks, rss_mb, ...}
+    data_dates: dict[str, str | None] = field(default_factory=dict)
+    details: dict[str, dict] = field(default_factory=dict)    # district -> task info (timings, pid, error)
+
+    @property
+    def ok(self) -> bool:
+        return len(self.failures) == 0
+
+    @property
+    def computed(self) -> list[str]:
+        return [k for k, v in self.statuses.items() if v == "done"]
+
+    @property
+    def skipped(self) -> list[str]:
+        return [k for k, v in self.statuses.items() if v == "skipped"]
+
+    def __repr__(self) -> str:
+        return (f"<BatchReport {len(self.table)} districts ok ({len(self.computed)} computed, "
+                f"{len(self.skipped)} skipped), {len(self.failures)} failed, out={self.out_dir}>")
+
+
+def make_cluster(workers: int | None = None, processes: bool = True):
+    """A LocalCluster with one thread per worker and numba held to one thread."""
+    import logging
+
+    from dask.distributed import LocalCluster
+
+    n = workers or max(1, min(os.cpu_count() or 1, 8))
+    kw: dict[str, Any] = dict(n_workers=n, threads_per_worker=1, processes=processes,
+                              silence_logs=logging.ERROR, dashboard_address=None)
+    if processes:
+        kw["env"] = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                     "OPENBLAS_NUM_THREADS": "1"}
+    return LocalCluster(**kw)
+
+
+def run(config, client=None, workers: int | None = None, resume: bool = False, *,
+        scheduler: str | None = None, processes: bool = True,
+        progress: bool | Callable[[int, int, str, str], None] = False) -> BatchReport:
+    """Run every district of a batch config on Dask and write the combined outputs.
+
+    ``config``: a path to a TOML/YAML file or a :class:`BatchConfig`. ``client``: an existing
+    ``dask.distributed.Client``; else ``scheduler`` (an address) or a new LocalCluster of
+    ``workers`` processes (one thread each). ``resume``: skip districts whose folder holds
+    outputs made with the same config hash. ``progress``: True for a rich progress bar, or a
+    callable ``(done, total, district, status)``.
+    """
+    cfg = config if isinstance(config, BatchConfig) else load_config(config)
+    t_start = time.perf_counter()
+    out = cfg.out_dir
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from ._errors import OutputError
+
+        raise OutputError(f"{out}: cannot create the output folder ({exc})") from None
+    params = cfg.analysis_params()
+    fps = {k: s.fingerprint() for k, s in cfg.sources.items()}
+    digests = {ds.name: district_hash(cfg, ds, params, fps[ds.source]) for ds in cfg.districts}
+    statuses: dict[str, str] = {}
+    results: dict[str, dict] = {}
+    todo = []
+    for ds in cfg.districts:
+        if resume and _done(out / ds.slug, digests[ds.name]):
+            statuses[ds.name] = "skipped"
+            results[ds.name] = _skipped_info(out / ds.slug, ds, cfg.lang)
+        else:
+            todo.append(ds)
+
+    own_client = own_cluster = None
+    timings: dict[str, float] = {}
+    worker_info: dict[str, dict] = {}
+    if todo:
+        if client is None:
+            from dask.distributed import Client
+
+            if scheduler:
+                try:
+                    own_client = client = Client(scheduler, timeout="20s")
+                except Exception as exc:
+                    raise LifecircleError(f"cannot connect to the Dask scheduler at {scheduler} ({exc})") from None
+            else:
+                own_cluster = make_cluster(workers, processes)
+                own_client = client = Client(own_cluster)
+        try:
+            t0 = time.perf_counter()
+            _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker_info, timings)
+            timings["districts_s"] = time.perf_counter() - t0
+        finally:
+            if own_client is not None:
+                own_client.close()
+            if own_cluster is not None:
+                own_cluster.close()
+
+    t0 = time.perf_counter()
+    report = _write_outputs(cfg, results, statuses, digests)
+    timings["combine_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - t_start
+    report.timings = timings
+    report.workers = worker_info
+    report.details = results
+    return report
+
+
+def _skipped_info(folder: Path, ds: DistrictSpec, lang: str) -> dict:
+    from .analysis import SUMMARY
+
+    meta = json.loads((folder / DISTRICT_META).read_text(encoding="utf-8"))
+    summary = pd.read_csv(folder / SUMMARY, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
+    return {"district": ds.name, "slug": ds.slug, "source": ds.source, "status": "skipped",
+            "row": district_row(summary, lang), "data_date": meta.get("data_date"),
+            "config_hash": meta.get("config_hash")}
+
+
+def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker_info, timings) -> None:
+    from dask.distributed import as_completed
+
+    src_futures = {}
+    for key in sorted({ds.source for ds in todo}):
+        src_futures[key] = client.submit(_load_source, cfg.sources[key], pure=False,
+                                         key=f"lifecircle-read-{key}-{os.urandom(4).hex()}")
+    futures = {}
+    for ds in todo:
+        fut = client.submit(_run_district, src_futures[ds.source], ds, cfg, digests[ds.name],
+                            str(cfg.out_dir), pure=False,
+                            key=f"lifecircle-district-{ds.slug}-{os.urandom(4).hex()}")
+        futures[fut] = ds
+    t0 = time.perf_counter()
+    bar = None
+    callback = progress if callable(progress) else None
+    if progress is True:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("[bold]districts"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TextColumn("{task.description}"),
+                       console=Console(stderr=True))
+        task = bar.add_task("", total=len(futures))
+        bar.start()
+    try:
+        done = 0
+        read_done = []
+        for sf in src_futures.values():
+            sf.add_done_callback(lambda _f: read_done.append(time.perf_counter()))
+        for fut in as_completed(list(futures)):
+            ds = futures[fut]
+            try:
+                info = fut.result()
+            except Exception as exc:  # source read failed, worker died, ...
+                info = {"district": ds.name, "slug": ds.slug, "source": ds.source, "status": "failed",
+                        "error": f"{type(exc).__name__}: {exc}", "detail": ""}
+            results[ds.name] = info
+            statuses[ds.name] = info["status"]
+            pid = str(info.get("worker_pid", "?"))
+            slot = worker_info.setdefault(pid, {"tasks": 0, "rss_mb_max": 0.0, "busy_s": 0.0})
+            slot["tasks"] += 1
+            slot["rss_mb_max"] = max(slot["rss_mb_max"], float(info.get("rss_mb") or 0.0))
+            slot["busy_s"] += float(info.get("seconds") or 0.0)
+            done += 1
+            if bar is not None:
+                bar.update(task, advance=1, description=f"{ds.name}: {info['status']}")
+            if callback is not None:
+                callback(done, len(futures), ds.name, info["status"])
+        if len(read_done) == len(src_futures):
+            timings["read_s"] = max(read_done) - t0
+            timings["after_read_s"] = time.perf_counter() - max(read_done)
+    finally:
+        if bar is not None:
+            bar.stop()
+        for f in list(futures) + list(src_futures.values()):
+            f.release()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dict) -> BatchReport:
+    out = cfg.out_dir
+    rows, fails, geoms, fail_geoms = [], [], [], []
+    dates = {}
+    for ds in cfg.districts:
+        info = results.get(ds.name)
+        if info is None:
+            continue
+        if info["status"] in ("done", "skipped"):
+            row = {"district": ds.name, "source": ds.source, "folder": ds.slug,
+                   "status": info["status"], **info["row"], "config_hash": digests[ds.name][:12]}
+            rows.append(row)
+            geoms.append(ds.geometry)
+            if info.get("data_date"):
+                dates[ds.source] = info["data_date"]
+        else:
+            fails.append({"district": ds.name, "source": ds.source, "origin": ds.origin,
+                          "error": info.get("error", ""), "detail": info.get("detail", "")})
+            fail_geoms.append(ds.geometry)
+    table = pd.DataFrame(rows)
+    failures = pd.DataFrame(fails, columns=["district", "source", "origin", "error", "detail"])
+    _atomic_write(out / TABLE_CSV, lambda p: table.to_csv(p, index=False, encoding="utf-8-sig"))
+    _atomic_write(out / FAILURES_CSV, lambda p: failures.to_csv(p, index=False, encoding="utf-8-sig"))
+
+    def xlsx(p: Path) -> None:
+        with pd.ExcelWriter(p, engine="openpyxl") as xw:
+            table.to_excel(xw, sheet_name="districts", index=False)
+            failures.to_excel(xw, sheet_name="failures", index=False)
+            pd.DataFrame({"attribution": [_attribution(dates)]}).to_excel(xw, sheet_name="about", index=False)
+
+    _atomic_write(out / TABLE_XLSX, xlsx)
+    if len(table):
+        gdf = gpd.GeoDataFrame(table, geometry=geoms, crs=WGS84)
+        _atomic_write(out / TABLE_GPKG, lambda p: gdf.to_file(p, layer="districts", driver="GPKG"))
+    fgdf = gpd.GeoDataFrame(failures, geometry=fail_geoms, crs=WGS84)
+    _atomic_write(out / INDEX_HTML, lambda p: _index_map(cfg, table, geoms, fgdf, dates).save(str(p)))
+    run_meta = {"config": str(cfg.path), "finished": _now(), "districts": len(cfg.districts),
+                "ok": len(table), "failed": len(failures), "statuses": statuses,
+                "attribution": _attribution(dates)}
+    _atomic_write(out / RUN_META, lambda p: p.write_text(json.dumps(run_meta, ensure_ascii=False, indent=2),
+                                                          encoding="utf-8"))
+    return BatchReport(table, failures, out, statuses, data_dates=dates)
+
+
+def _attribution(dates: dict) -> str:
+    ds = sorted({d for d in dates.values() if d})
+    return ATTRIBUTION + (f", data {', '.join(ds)}" if ds else "")
+
+
+def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd.GeoDataFrame, dates: dict):
+    import branca.colormap as cm
+    import folium
+
+    from .maps import SCORE_COLOURS
+
+    zh = cfg.lang == "zh"
+    attribution = _attribution(dates)
+    all_geoms = list(geoms) + list(failures.geometry)
+    bounds = shapely.union_all(all_geoms).bounds if all_geoms else (-180, -60, 180, 75)
+    m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=12,
+                   tiles=None, control_scale=True, height="65%")
+    folium.TileLayer(cfg.basemap, attr=attribution, name=cfg.basemap).add_to(m)
+    m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100,
+                             caption="平均生活圈得分" if zh else "mean life-circle score (0-100)")
+    layer = folium.FeatureGroup(name="街道/社区 districts" if zh else "Districts")
+    for (_, r), g in zip(table.iterrows(), geoms):
+        name = html.escape(str(r["district"]))
+        link = html.escape(f"{r['folder']}/map.html", quote=True)
+        popup = (f"<b>{name}</b><br>{'平均得分' if zh else 'mean score'}: {r['score_mean']:.1f}<br>"
+                 f"Gini: {r['score_gini']:.3f}<br>{'人口' if zh else 'population'}: {r[col.POPULATION]:,.0f}<br>"
+                 f"{'六维15分钟覆盖' if zh else 'all six within 15 min'}: {100 * r[col.ALL_SIX_15]:.1f}%<br>"
+                 f"{'主要短板' if zh else 'top gaps'}: {html.escape(str(r.get('top_gaps', '')))}<br>"
+                 f"<a href=\"{link}\" target=\"_blank\">{'打开地图' if zh else 'open district map'}</a>")
+        colour = cmap(r["score_mean"]) if np.isfinite(r["score_mean"]) else "#999999"
+        folium.GeoJson(shapely.geometry.mapping(g), name=name,
+                       style_function=lambda f, c=colour: {"fillColor": c, "color": "#333", "weight": 1,
+                                                           "fillOpacity": 0.6},
+                       tooltip=f"{name}: {r['score_mean']:.1f}",
+                       popup=folium.Popup(popup, max_width=320)).add_to(layer)
+    layer.add_to(m)
+    if len(failures):
+        flayer = folium.FeatureGroup(name="失败 failed" if zh else "Failed")
+        for _, r in failures.iterrows():
+            name = html.escape(str(r["district"]))
+            folium.GeoJson(shapely.geometry.mapping(r.geometry),
+                           style_function=lambda f: {"fillColor": "#999999", "color": "#990000",
+                                                     "weight": 1, "dashArray": "4", "fillOpacity": 0.3},
+                           tooltip=f"{name}: failed",
+                           popup=folium.Popup(f"<b>{name}</b><br>{html.escape(str(r['error']))}",
+                                              max_width=320)).add_to(flayer)
+        flayer.add_to(m)
+    cmap.add_to(m)
+    folium.LayerControl().add_to(m)
+
+    def cell(v):
+        if isinstance(v, float):
+            return "" if v != v else f"{v:.3f}" if abs(v) < 1 else f"{v:,.1f}"
+        return html.escape(str(v))
+
+    parts = [f"<div style='font-family:sans-serif;padding:8px 16px'>",
+             f"<h3>{html.escape(cfg.name)} — {'批量分析' if zh else 'batch'}: {len(table)} "
+             f"{'个成功' if zh else 'districts'}, {len(failures)} {'个失败' if zh else 'failed'}</h3>"]
+    if len(table):
+        show = ["district", col.POPULATION, "score_mean", "score_gini", col.ALL_SIX_15] + \
+            [c for c in table.columns if c.startswith("cov_")] + ["top_gaps"]
+        parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'><tr>"
+                     + "".join(f"<th>{html.escape(c)}</th>" for c in show) + "</tr>")
+        for _, r in table.iterrows():
+            link = html.escape(f"{r['folder']}/map.html", quote=True)
+            cells = [f"<a href=\"{link}\">{html.escape(str(r['district']))}</a>"] + \
+                [cell(r[c]) for c in show[1:]]
+            parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        parts.append("</table>")
+    parts.append(f"<h4>{'失败' if zh else 'Failures'} ({len(failures)})</h4>")
+    if len(failures):
+        parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'>"
+                     "<tr><th>district</th><th>source</th><th>config</th><th>error</th></tr>")
+        for _, r in failures.iterrows():
+            parts.append("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>"
+                                          for c in ("district", "source", "origin", "error")) + "</tr>")
+        parts.append("</table>")
+    else:
+        parts.append("<p>none</p>")
+    parts.append(f"<p><small>{html.escape(attribution)}</small></p></div>")
+    m.get_root().html.add_child(folium.Element("\n".join(parts)))
+    return m
