@@ -1,0 +1,446 @@
+"""The idle-site inventory and the recommendations, on the real Las Palmas and Nanjing extracts.
+
+Counts per type are checked against an independent pyosmium pass over the same file; gap
+populations against a brute-force networkx walk (tests/bruteforce.py split graph); the MCLP
+pick against exhaustive search; bad site files must name the offending rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from conftest import shared_file
+from bruteforce import split_graph
+
+from lifecircle import columns as col
+from lifecircle import recommend as M
+from lifecircle import resources as R
+from lifecircle._errors import InputFileError, TableError
+from lifecircle.analysis import analyze
+from lifecircle.chinacoords import from_wgs84
+from lifecircle.sources import read_osm
+
+LP = "world/las_palmas_2023_ghsci.osm.pbf"
+NJ = "china/nanjing_xinjiekou_2021.osm.pbf"
+
+
+_TAGGED: dict = {}
+
+
+def _osmium_ids(path, want):
+    """OSM ids ('way/1', …) of nodes/ways/relations whose tags satisfy ``want(tags)``,
+    read with pyosmium (independent of pyrosm and of lifecircle's rules); one pass per file
+    keeps every element with a landuse, building or amenity tag."""
+    import osmium
+
+    if path not in _TAGGED:
+        found = []
+        keys = ("landuse", "building", "amenity")
+
+        class H(osmium.SimpleHandler):
+            def _take(self, kind, o):
+                if any(k in o.tags for k in keys):
+                    found.append((f"{kind}/{o.id}", {t.k: t.v for t in o.tags}))
+
+            def node(self, n):
+                self._take("node", n)
+
+            def way(self, w):
+                self._take("way", w)
+
+            def relation(self, r):
+                self._take("relation", r)
+
+        H().apply_file(str(path))
+        _TAGGED[path] = found
+    return {i for i, tags in _TAGGED[path] if want(tags)}
+
+
+@pytest.fixture(scope="module")
+def lp():
+    path = shared_file(LP)
+    osm = read_osm(path)
+    result = analyze(osm)
+    inv = R.build_inventory(result, osm)
+    return path, osm, result, inv
+
+
+@pytest.fixture(scope="module")
+def nj():
+    path = shared_file(NJ)
+    osm = read_osm(path)
+    result = analyze(osm)
+    inv = R.build_inventory(result, osm)
+    return path, osm, result, inv
+
+
+# --------------------------------------------------------------------------------------------
+# inventory counts
+
+
+def test_las_palmas_landuse_counts_match_pyosmium(lp):
+    path, _osm, _result, inv = lp
+    s = inv.sites
+    osm_ids = {t: set(s.loc[(s[R.SOURCE] == "osm") & (s[R.TYPE] == t), R.OSM_ID]) for t in
+               ("brownfield", "construction", "greenfield")}
+    for value, typ in (("brownfield", "brownfield"), ("construction", "construction"),
+                       ("greenfield", "greenfield")):
+        truth = _osmium_ids(path, lambda t, v=value: t.get("landuse") == v)
+        assert osm_ids[typ] == truth, typ
+    assert len(osm_ids["brownfield"]) == 108
+    assert len(osm_ids["construction"]) == 263
+
+
+def test_las_palmas_ruins_and_disused(lp):
+    path, _osm, _result, inv = lp
+    s = inv.sites
+    disused = set(s.loc[s[R.TYPE] == "disused_building", R.OSM_ID])
+    ruins = _osmium_ids(path, lambda t: t.get("building") in ("ruins", "abandoned")
+                        and t.get("landuse") not in R._OPEN_LANDUSE)
+    assert ruins and ruins <= disused
+    # every disused_building is a building with a disuse marker
+    marked = _osmium_ids(path, lambda t: "building" in t and t["building"] != "no" and (
+        t["building"] in ("ruins", "abandoned") or t.get("disused") == "yes"
+        or t.get("abandoned") == "yes" or t.get("vacant") == "yes"
+        or any(k.startswith(("disused:", "abandoned:")) for k in t)))
+    assert disused <= marked
+
+
+def test_nanjing_counts_match_pyosmium(nj):
+    path, _osm, _result, inv = nj
+    s = inv.sites
+    parking = set(s.loc[s[R.TYPE] == "surface_parking", R.OSM_ID])
+    truth = _osmium_ids(path, lambda t: t.get("amenity") == "parking"
+                        and t.get("parking", "surface") == "surface" and "landuse" not in t
+                        and "building" not in t)
+    assert parking == truth and len(parking) == 12
+    grass = set(s.loc[s[R.TYPE] == "unused_grass", R.OSM_ID])
+    all_grass = _osmium_ids(path, lambda t: t.get("landuse") == "grass")
+    assert grass <= all_grass and len(grass) == 88
+
+
+def test_corners_are_uncovered_open_space(lp):
+    _path, osm, result, inv = lp
+    s = inv.sites
+    c = s[s[R.SOURCE] == "derived"]
+    assert len(c) > 500
+    a = c[R.AREA].to_numpy()
+    assert a.min() >= 30 and a.max() <= 2000
+    assert np.allclose(a, shapely.area(c.geometry.to_numpy()))
+    # no building overlaps a corner (beyond rounding)
+    feats = osm.features
+    bmask = np.array(["building" in t for t in feats["tags"]])
+    b = feats[bmask].to_crs(result.crs).geometry.to_numpy()
+    b = b[shapely.get_type_id(b) >= 3]
+    tree = shapely.STRtree(b)
+    ci, bi = tree.query(c.geometry.to_numpy(), predicate="intersects")
+    overlap = shapely.area(shapely.intersection(c.geometry.to_numpy()[ci], b[bi]))
+    assert overlap.size == 0 or overlap.max() < 1.0
+    # and no street centreline crosses one
+    ci, ei = result.network.tree.query(c.geometry.to_numpy(), predicate="intersects")
+    inside = shapely.length(shapely.intersection(result.network.edge_geom[ei], c.geometry.to_numpy()[ci]))
+    assert inside.size == 0 or inside.max() < 0.5
+    # the corner range is settable
+    small = R.corner_sites(result.network, osm.features, result.crs, 30, 100, 4.0)
+    assert len(small) and small[R.AREA].max() <= 100 and len(small) < len(c)
+
+
+# --------------------------------------------------------------------------------------------
+# gap population against brute force
+
+
+def _brute_site_minutes(result, inv, rows):
+    """(len(rows), H) minutes from each home to each site, networkx on the split graph."""
+    net = result.network
+    snap = inv.snap.take(np.asarray(rows))
+    g = split_graph(net, result.home_snap, [snap])
+    rev = g.reverse(copy=False)
+    out = np.full((len(rows), len(result.homes)), np.nan)
+    for j in range(len(rows)):
+        if not g.has_node(("f", 0, j)):
+            continue
+        d = nx.single_source_dijkstra_path_length(rev, ("f", 0, j), cutoff=30 * 60.0, weight="weight")
+        for key, val in d.items():
+            if key[0] == "h":
+                out[j, key[1]] = val / 60.0
+    return out
+
+
+def test_gap_population_matches_bruteforce(nj):
+    _path, _osm, result, inv = nj
+    rows = np.flatnonzero(inv.sites[col.REACHABLE].to_numpy())
+    assert len(rows) >= 50
+    t = _brute_site_minutes(result, inv, rows)
+    pop = result.homes[col.POPULATION].to_numpy(float)
+    checked = 0
+    for m in (5, 10, 15):
+        want = np.nansum(np.where(t <= m + 1e-9, pop[None, :], 0.0), axis=1)
+        got = inv.sites[R.residents_within(m)].to_numpy()[rows]
+        assert np.allclose(got, want, rtol=1e-9, atol=1e-6)
+    for c in result.profile.categories:
+        tc = result.homes[col.time(c.id)].to_numpy(float)
+        lacks = ~(np.nan_to_num(tc, nan=np.inf) <= c.minutes)
+        want = np.nansum(np.where((t <= c.minutes + 1e-9) & lacks[None, :], pop[None, :], 0.0), axis=1)
+        got = inv.sites[R.gap(c.id)].to_numpy()[rows]
+        assert np.allclose(got, want, rtol=1e-9, atol=1e-6), c.id
+        checked += int((want > 0).sum())
+    assert checked > 100  # the comparison is not all zeros
+
+
+def test_gap_population_las_palmas_sample(lp):
+    _path, _osm, result, inv = lp
+    s = inv.sites
+    rows = np.flatnonzero(s[R.gap("elderly_daycare")].to_numpy() > 0)[:3]
+    net = result.network
+    g = net.to_networkx()
+    speed = net.speed_mps
+    pop = result.homes[col.POPULATION].to_numpy(float)
+    hs = result.home_snap
+    thr = result.profile.category("elderly_daycare").minutes
+    tc = result.homes[col.time("elderly_daycare")].to_numpy(float)
+    lacks = ~(np.nan_to_num(tc, nan=np.inf) <= thr)
+    rev = g.reverse(copy=False)
+    for r in rows:
+        e, s_off, leg = int(inv.snap.edge[r]), float(inv.snap.offset[r]), float(inv.snap.leg[r])
+        u, v, L = int(net.edge_u[e]), int(net.edge_v[e]), float(net.edge_len[e])
+        # time from each node to the site: Dijkstra on the reversed graph from a virtual source
+        seeds = {u: (leg + s_off) / speed}
+        if not net.edge_oneway[e]:
+            seeds[v] = (leg + L - s_off) / speed
+        best = {}
+        for node, c0 in seeds.items():
+            d = nx.single_source_dijkstra_path_length(rev, node, cutoff=thr * 60.0, weight="travel_time")
+            for k, val in d.items():
+                best[k] = min(best.get(k, np.inf), val + c0)
+        total = 0.0
+        for h in range(len(pop)):
+            he = int(hs.edge[h])
+            if he < 0 or not lacks[h]:
+                continue
+            hu, hv, hl = int(net.edge_u[he]), int(net.edge_v[he]), float(net.edge_len[he])
+            a = (hs.leg[h] + hs.offset[h]) / speed if not net.edge_oneway[he] else np.inf
+            b = (hs.leg[h] + hl - hs.offset[h]) / speed
+            t = min(a + best.get(hu, np.inf), b + best.get(hv, np.inf))
+            if he == e and (s_off >= hs.offset[h] or not net.edge_oneway[e]):
+                t = min(t, (abs(s_off - hs.offset[h]) + leg + hs.leg[h]) / speed)
+            if t <= thr * 60.0 + 1e-9:
+                total += pop[h]
+        assert s[R.gap("elderly_daycare")].iloc[r] == pytest.approx(total, rel=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# suitability
+
+
+def test_suitability_rules(lp):
+    _path, _osm, result, inv = lp
+    rules = R.load_site_rules()
+    s = inv.sites
+    for _, row in s.sample(200, random_state=1).iterrows():
+        uses = [u for u in row[R.USES].split(",") if u]
+        form = rules.form(row[R.TYPE])
+        for u in uses:
+            rule = rules.uses[u]
+            assert form in rule["forms"]
+            if np.isfinite(row[R.AREA]):
+                assert row[R.AREA] >= rule["min_area_m2"]
+        best = [u for u in row[R.BEST_USES].split(",") if u]
+        assert set(best) <= set(uses)
+        gaps = [row[R.gap(u)] for u in best]
+        assert gaps == sorted(gaps, reverse=True) and all(g > 0 for g in gaps)
+    corners = s[s[R.TYPE] == "corner"]
+    assert not corners[R.USES].str.contains("elderly_daycare").any()  # open land: no building use
+    big = corners[corners[R.AREA] >= 400]
+    assert big[R.USES].str.contains("park").all()
+
+
+# --------------------------------------------------------------------------------------------
+# recommendations
+
+
+def test_mclp_matches_exhaustive_search(lp):
+    _path, _osm, result, inv = lp
+    cand, es, ei, w = M.coverage_sets(inv, ["elderly_daycare"])
+    # a small instance: the 12 candidates with the largest gaps
+    gaps = np.bincount(es, weights=w[ei], minlength=len(inv.sites))
+    top = cand[np.argsort(-gaps[cand], kind="stable")[:12]]
+    keep = np.isin(es, top)
+    keys, gw = M._compress(es[keep], ei[keep], w)
+    k = 3
+    picks = M.solve_mclp(keys, gw, k, top)
+    sets = [set(key) for key in keys]
+
+    def value(chosen):
+        ch = set(chosen)
+        return sum(gw[i] for i, s in enumerate(sets) if s & ch)
+
+    best = max(value(c) for c in itertools.combinations(top.tolist(), k))
+    assert len(picks) <= k
+    assert value(picks) == pytest.approx(best, rel=1e-12)
+    gpicks, gains = M.greedy(keys, gw, k, top)
+    assert value(gpicks) <= best + 1e-9 and sum(gains) == pytest.approx(value(gpicks))
+
+
+def test_recommend_and_what_if_agree(lp):
+    _path, _osm, result, inv = lp
+    table = M.recommend(result, inv, "elderly_daycare", k=5)
+    assert table.attrs["method"] == "exact" and len(table) == 5
+    assert (np.diff(table["cumulative"]) >= 0).all()
+    greedy = M.recommend(result, inv, "elderly_daycare", k=5, method="greedy")
+    assert table["cumulative"].iloc[-1] >= greedy["cumulative"].iloc[-1] - 1e-6
+    w = M.what_if(result, "elderly_daycare", list(table[R.SITE_ID]))
+    assert w["newly_covered"] == pytest.approx(table["cumulative"].iloc[-1], abs=0.1)
+    # before = today's analysis
+    thr = result.profile.category("elderly_daycare").minutes
+    pop = result.homes[col.POPULATION].to_numpy(float)
+    tc = np.nan_to_num(result.homes[col.time("elderly_daycare")].to_numpy(float), nan=np.inf)
+    assert w["before"] == pytest.approx(pop[tc <= thr].sum())
+    # after = a full recomputation with the sites added as facilities
+    rows = [int(np.flatnonzero(inv.sites[R.SITE_ID] == s)[0]) for s in table[R.SITE_ID]]
+    fac = result.facility_snap.take(result.category_facilities("elderly_daycare"))
+    from lifecircle.snapping import Snap
+
+    full = result.engine.nearest([Snap.concat([fac, inv.snap.take(np.array(rows))])])[0]
+    assert w["after"] == pytest.approx(pop[np.nan_to_num(full, nan=np.inf) <= thr].sum())
+
+
+def test_recommend_unknown_category(lp):
+    _path, _osm, result, inv = lp
+    with pytest.raises(M.RecommendError, match="unknown category"):
+        M.recommend(result, inv, "flying_saucer", k=2)
+
+
+# --------------------------------------------------------------------------------------------
+# user site files
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_user_sites_gcj02_and_chinese_values(nj, tmp_path):
+    _path, _osm, result, _inv = nj
+    c = R.study_polygon(result)
+    import geopandas as gpd
+
+    centre = gpd.GeoSeries([c.centroid], crs=result.crs).to_crs(4326).iloc[0]
+    glon, glat = from_wgs84(centre.x, centre.y, "gcj02")
+    p = _write(tmp_path, "sites.csv",
+               "编号,名称,类型,面积,权属,现状,经度,纬度\n"
+               f"A1,闲置用房,闲置建筑,300,国有,空置,{glon:.7f},{glat:.7f}\n"
+               f"A2,边角地,金角银边,80,集体,闲置,{glon + 0.001:.7f},{glat:.7f}\n")
+    sites = R.read_sites(p, "gcj02", area=c, area_crs=result.crs)
+    assert list(sites[R.TYPE]) == ["disused_building", "corner"]
+    assert list(sites[R.OWNERSHIP]) == ["state", "collective"]
+    assert abs(sites.geometry.iloc[0].x - centre.x) < 1e-5 and abs(sites.geometry.iloc[0].y - centre.y) < 1e-5
+    inv = R.build_inventory(result, None, sites=p, sites_crs="gcj02")
+    assert list(inv.sites[R.SITE_ID]) == ["U-A1", "U-A2"]
+    assert "elderly_daycare" in inv.sites[R.USES].iloc[0]
+    assert "elderly_daycare" not in inv.sites[R.USES].iloc[1]
+
+
+def test_bad_site_rows_are_reported(nj, tmp_path):
+    _path, _osm, result, _inv = nj
+    area = R.study_polygon(result)
+    import geopandas as gpd
+
+    centre = gpd.GeoSeries([area.centroid], crs=result.crs).to_crs(4326).iloc[0]
+    p = _write(tmp_path, "sites.csv",
+               "id,type,area,ownership,lng,lat,crs,colour\n"
+               f"s1,vacant_lot,500,state,{centre.x},{centre.y},wgs84,red\n"
+               f"s2,vacant_lot,500,state,abc,{centre.y},wgs84,red\n"
+               f"s3,vacant_lot,500,state,{centre.x},{centre.y},mars84,red\n"
+               "s4,vacant_lot,500,state,2.35,48.85,wgs84,red\n"
+               f"s5,vacant_lot,500,state,{centre.x},95,wgs84,red\n")
+    sites = R.read_sites(p, area=area, area_crs=result.crs)
+    assert len(sites) == 1
+    dropped = {d["row"]: d["reason"] for d in sites.attrs["dropped"]}
+    assert set(dropped) == {3, 4, 5, 6}
+    assert "bad coordinates" in dropped[3] and "abc" in dropped[3]
+    assert "unknown coordinate system" in dropped[4] and "mars84" in dropped[4]
+    assert "outside the study area" in dropped[5]
+    assert "out of range" in dropped[6]
+    notes = " ".join(sites.attrs["notes"])
+    assert "4 of 5 row(s) dropped" in notes and "colour" in notes
+    # nothing usable: one TableError listing the rows
+    q = _write(tmp_path, "bad.csv", "id,lng,lat\nx,abc,1\ny,2.35,48.85\n")
+    with pytest.raises(TableError) as exc:
+        R.read_sites(q, area=area, area_crs=result.crs)
+    assert "row 2" in str(exc.value) and "row 3" in str(exc.value) and len(exc.value.rows) == 2
+    # unknown columns only
+    q = _write(tmp_path, "cols.csv", "foo,bar\n1,2\n")
+    with pytest.raises(TableError, match="no coordinate columns.*foo"):
+        R.read_sites(q)
+    # unknown default coordinate system
+    with pytest.raises(TableError, match="unknown coordinate system"):
+        R.read_sites(p, "mars84")
+
+
+def test_geojson_sites_with_wkt_and_polygons(nj, tmp_path):
+    _path, _osm, result, _inv = nj
+    import geopandas as gpd
+
+    area = R.study_polygon(result)
+    c = area.centroid
+    poly = c.buffer(15)
+    gdf = gpd.GeoDataFrame({"name": ["plot"], "type": ["空地"], "ownership": ["private"]},
+                           geometry=[poly], crs=result.crs)
+    p = tmp_path / "sites.geojson"
+    gdf.to_crs(4326).to_file(p, driver="GeoJSON")
+    inv = R.build_inventory(result, None, sites=p)
+    assert inv.sites[R.AREA].iloc[0] == pytest.approx(poly.area, rel=0.01)
+    assert inv.sites[R.OWNERSHIP].iloc[0] == "private"
+
+
+# --------------------------------------------------------------------------------------------
+# outputs and CLI
+
+
+def test_cli_resources_and_recommend(nj, tmp_path):
+    from typer.testing import CliRunner
+
+    from lifecircle.cli import app
+
+    _path, _osm, result, _inv = nj
+    folder = tmp_path / "nj"
+    result.save(folder, map_html=False)
+    out = tmp_path / "res"
+    run = CliRunner().invoke(app, ["resources", str(folder), "--out", str(out), "--lang", "zh"])
+    assert run.exit_code == 0, run.output
+    table = pd.read_csv(out / "resources.csv", encoding="utf-8-sig")
+    assert "资源编号" in table.columns and "推荐功能" in table.columns
+    assert len(table) == len(_inv.sites)
+    x = pd.read_excel(out / "resources.xlsx", sheet_name=None)
+    assert "OpenStreetMap" in str(x["attribution"].iloc[0, 0])
+    import geopandas as gpd
+
+    layer = gpd.read_file(out / "resources.gpkg", layer="sites")
+    for c in (R.SITE_ID, R.SOURCE, R.TYPE, R.AREA, R.OWNERSHIP, R.gap("park"), R.BEST_USES):
+        assert c in layer.columns
+    rec = tmp_path / "rec"
+    run = CliRunner().invoke(app, ["recommend", str(folder), "--category", "park", "--k", "2",
+                                   "--out", str(rec)])
+    assert run.exit_code == 0, run.output
+    r = pd.read_csv(rec / "recommendations.csv", encoding="utf-8-sig")
+    assert len(r) <= 2 and set(r["site_id"]) <= set(table["资源编号"])
+    # the source file is gone: one clear error, nothing written
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    meta["source"] = str(tmp_path / "gone.osm.pbf")
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    out2 = tmp_path / "res2"
+    run = CliRunner().invoke(app, ["resources", str(folder), "--out", str(out2)])
+    assert run.exit_code == 2 and "gone.osm.pbf" in run.output and "is gone" in run.output
+    assert not out2.exists()
+    with pytest.raises(InputFileError, match="is gone"):
+        R.source_of(folder)
+    shutil.rmtree(folder)
