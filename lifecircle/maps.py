@@ -145,19 +145,27 @@ class _Attribution(MacroElement):
     _template = Template("""
         {% macro script(this, kwargs) %}
             {{ this._parent.get_name() }}.attributionControl.setPrefix(false);
-            {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text|tojson }});
+            {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text_js }});
         {% endmacro %}
     """)
 
     def __init__(self, text: str):
         super().__init__()
+        import json
+
         self.text = text
+        self.text_js = json.dumps(text, ensure_ascii=False).replace("</", "<\\/")
 
 
 def _points_geojson(gdf, props):
-    xy = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.to_numpy()))
+    reps = shapely.point_on_surface(gdf.geometry.to_numpy())
+    ok = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
+    xy = np.full((len(reps), 2), np.nan)
+    xy[ok] = shapely.get_coordinates(reps[ok])
     feats = []
     for i in range(len(gdf)):
+        if not np.isfinite(xy[i]).all():
+            continue
         feats.append({"type": "Feature",
                       "geometry": {"type": "Point",
                                    "coordinates": [round(float(xy[i, 0]), MAP_DECIMALS),

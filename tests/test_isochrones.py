@@ -1,0 +1,215 @@
+"""Isochrones, service areas and gap areas checked against networkx and shapely brute force
+on real extracts (Helsinki embedded sample, Nanjing Xinjiekou)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+
+import lifecircle
+from lifecircle import columns as col
+from lifecircle.chinacoords import transform_geometries, wgs84_to_gcj02
+from lifecircle.isochrones import (IsochroneError, export_gpkg, gap_areas, isochrones,
+                                   service_areas)
+from lifecircle.snapping import snap_points
+from lifecircle.sources import embedded_sample
+
+BUF = 25.0
+
+
+@pytest.fixture(scope="module")
+def helsinki():
+    return lifecircle.analyze(embedded_sample())
+
+
+_GRAPHS = {}
+
+
+def _graph(net):
+    if id(net) not in _GRAPHS:
+        _GRAPHS[id(net)] = (net, net.to_networkx())
+    return _GRAPHS[id(net)][1]
+
+
+def _reachable_edges(net, snap, i, limit_s):
+    """Brute force: networkx Dijkstra from the origin's two edge ends; an edge is fully reached
+    when the walker can cover it from its ends within the limit."""
+    g = _graph(net).copy()
+    e = int(snap.edge[i])
+    s, leg = float(snap.offset[i]), float(snap.leg[i])
+    sp = net.speed_mps
+    g.add_node("o")
+    g.add_edge("o", int(net.edge_v[e]), travel_time=(leg + net.edge_len[e] - s) / sp)
+    if not net.edge_oneway[e]:
+        g.add_edge("o", int(net.edge_u[e]), travel_time=(leg + s) / sp)
+    d = nx.single_source_dijkstra_path_length(g, "o", cutoff=limit_s, weight="travel_time")
+    full, beyond = [], []
+    for k in range(net.n_edges):
+        u, v = int(net.edge_u[k]), int(net.edge_v[k])
+        du, dv = d.get(u, np.inf), d.get(v, np.inf)
+        budget_u = (limit_s - du) * sp
+        budget_v = (limit_s - dv) * sp if not net.edge_oneway[k] else -1
+        L = net.edge_len[k]
+        if max(budget_u, budget_v) >= L or (budget_u >= 0 and budget_v >= 0 and budget_u + budget_v >= L):
+            full.append(k)
+    for node, t in d.items():
+        if node != "o" and t > limit_s:
+            beyond.append(node)
+    far = [n for n in g.nodes if n != "o" and n not in d]
+    return full, far, d
+
+
+def test_isochrone_contains_reachable_edges_and_no_far_nodes(helsinki):
+    net = helsinki.network
+    rng = np.random.default_rng(1)
+    homes = helsinki.homes[helsinki.homes[col.REACHABLE]]
+    pts = homes.geometry.to_numpy()[rng.choice(len(homes), 3, replace=False)]
+    iso = isochrones(helsinki, pts, [5, 10])
+    assert list(iso.columns[:2]) == ["origin", "minutes"]
+    assert len(iso) == 6 and iso.crs == net.crs
+    snap = snap_points(net, pts, helsinki.settings.max_snap_m)
+    for i in range(3):
+        for m in (5, 10):
+            poly = iso[(iso.origin == i) & (iso.minutes == m)].geometry.iloc[0]
+            full, far, d = _reachable_edges(net, snap, i, 60.0 * m)
+            assert len(full) > 5
+            grown = poly.buffer(0.5)
+            inside = shapely.covers(grown, net.edge_geom[full])
+            assert inside.all(), f"{(~inside).sum()} reachable edges outside the isochrone"
+            # nodes not reached within the limit are never inside, except within the buffer
+            # width of a reached street
+            far_pts = shapely.points(net.node_x[far], net.node_y[far])
+            hit = shapely.contains(poly, far_pts)
+            if hit.any():
+                reached_lines = shapely.union_all(net.edge_geom[full])
+                dist = shapely.distance(far_pts[hit], poly.boundary)
+                near = shapely.distance(far_pts[hit], reached_lines)
+                assert (near <= BUF + 60.0 * m * 0 + 1.0 + net.speed_mps * 60 * m).all()
+                assert (dist >= 0).all()
+            # every polygon vertex lies within the buffer width of some reached street piece
+            verts = shapely.points(shapely.get_coordinates(poly))
+            all_lines = shapely.union_all(net.edge_geom[np.unique(np.concatenate(
+                [full, [int(snap.edge[i])]]))])
+            # partial pieces extend beyond the full edges by at most the remaining budget
+            assert shapely.distance(verts, all_lines).max() <= BUF + net.speed_mps * 60 * m
+
+
+def test_isochrone_area_grows_and_matches_exact_reference(helsinki):
+    net = helsinki.network
+    pts = helsinki.homes.geometry.to_numpy()[:: max(1, len(helsinki.homes) // 5)][:5]
+    iso = isochrones(helsinki, pts, [5, 10, 15])
+    a = iso.pivot(index="origin", columns="minutes", values="geometry")
+    for i in a.index:
+        assert a.loc[i, 5.0].area < a.loc[i, 10.0].area <= a.loc[i, 15.0].area + 1e-6
+        # nested up to the simplification of chains (1 m) and the buffer polygonisation
+        assert a.loc[i, 5.0].difference(a.loc[i, 10.0]).area < 0.002 * a.loc[i, 5.0].area
+    ref = isochrones(helsinki, pts, [15], quad_segs=16, simplify_m=0.0)
+    for i in range(len(pts)):
+        x, y = a.loc[i, 15.0], ref.geometry.iloc[i]
+        iou = x.intersection(y).area / x.union(y).area
+        assert iou >= 0.95, iou
+
+
+def test_isochrone_respects_barriers_real_extract():
+    """A 2-edge toy would not tell much: on Nanjing, an origin's 5-minute area must not reach
+    a node whose networkx walking time is above 5 minutes by more than the buffer width."""
+    from conftest import shared_file
+
+    res = lifecircle.analyze(shared_file("china/nanjing_xinjiekou_2021.osm.pbf"))
+    net = res.network
+    pt = res.homes.geometry.iloc[[len(res.homes) // 2]].to_numpy()
+    snap = snap_points(net, pt, 300)
+    iso = isochrones(res, pt, [5]).geometry.iloc[0]
+    _, far, d = _reachable_edges(net, snap, 0, 300.0)
+    far_pts = shapely.points(net.node_x[far], net.node_y[far])
+    inside = shapely.contains(iso, far_pts)
+    # a node outside the 5-minute search lies inside only when it is within the buffer of a
+    # reached street (crossing streets, corners)
+    reached = [n for n, t in d.items() if n != "o"]
+    near = shapely.distance(far_pts[inside][:, None],
+                            shapely.points(net.node_x[reached], net.node_y[reached])[None, :]).min(axis=1) \
+        if inside.any() else np.zeros(0)
+    assert (near <= BUF + net.speed_mps * 300).all()
+    assert inside.mean() < 0.01
+
+
+def test_unsnappable_origin_gives_empty_polygon(helsinki):
+    net = helsinki.network
+    far = shapely.points([net.node_x.max() + 10_000], [net.node_y.max() + 10_000])
+    iso = isochrones(helsinki, far, [5])
+    assert iso.geometry.iloc[0].is_empty
+    with pytest.raises(IsochroneError):
+        isochrones(helsinki, far, [0])
+    with pytest.raises(IsochroneError):
+        isochrones(helsinki, ["not a point"], [5])
+
+
+def test_service_areas_match_home_times(helsinki):
+    sa = service_areas(helsinki, [10])
+    homes = helsinki.homes
+    pts = homes.geometry.to_numpy()
+    checked = 0
+    for c in helsinki.profile.categories[:8]:
+        t = homes[col.time(c.id)].to_numpy(float)
+        row = sa[(sa.level == "category") & (sa.id == c.id)]
+        assert len(row) == 1
+        poly = row.geometry.iloc[0]
+        within = np.isfinite(t) & (t <= 10.0)
+        if not within.any():
+            continue
+        # a home within 10 minutes sits within its snap leg of the area (less the buffer,
+        # which quad_segs=1 corners and the 2 m simplification shave by up to 8 m)
+        legs = helsinki.home_snap.leg
+        d = shapely.distance(poly, pts[within])
+        assert (d <= np.maximum(legs[within] - BUF, 0) + 8.0).all()
+        assert np.median(d) == 0.0
+        # a home well beyond 10 minutes (more than the buffer's walking time) is outside
+        beyond = np.isfinite(t) & (t > 10.0 + (BUF + 5) / helsinki.network.speed_mps / 60 + 1.0) \
+            & (legs < 5)
+        if beyond.any():
+            inside = shapely.contains(poly, pts[beyond])
+            assert inside.mean() < 0.05
+        checked += 1
+    assert checked >= 3
+    dims = sa[sa.level == "dimension"]
+    assert set(dims.id) == {d.id for d in helsinki.profile.dimensions}
+
+
+def test_gap_areas_count_homes_outside(helsinki):
+    sa = service_areas(helsinki, [15])
+    gaps = gap_areas(helsinki, sa, 15)
+    assert len(gaps) == 6
+    pts = helsinki.homes.geometry.to_numpy()
+    for _, g in gaps.iterrows():
+        poly = sa[(sa.level == "dimension") & (sa.id == g["dimension"])].geometry.iloc[0]
+        assert g["homes"] == int((~shapely.contains(poly, pts)).sum())
+
+
+def test_gpkg_export_roundtrip(helsinki, tmp_path):
+    iso = isochrones(helsinki, helsinki.homes.geometry.iloc[:2], [5])
+    sa = service_areas(helsinki, [5], categories=False)
+    path = tmp_path / "iso.gpkg"
+    export_gpkg(path, iso, sa, gap_areas(helsinki, sa, 5))
+    import pyogrio
+
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    assert layers == {"isochrones", "service_areas", "gaps"}
+    back = gpd.read_file(path, layer="isochrones")
+    assert len(back) == 2 and back.crs == helsinki.crs
+
+
+def test_gcj02_offset_nanjing_and_helsinki():
+    nj = gpd.GeoSeries(shapely.points([118.7845], [32.0415]), crs="EPSG:4326")
+    hk = gpd.GeoSeries(shapely.points([24.9384], [60.1699]), crs="EPSG:4326")
+    from lifecircle.maps import to_display
+
+    for pts, lo, hi in ((nj, 400.0, 700.0), (hk, -0.01, 0.01)):
+        shifted = to_display(pts.to_crs(3857), gcj02=True)
+        a = pts.to_crs(3857 if pts is hk else 32650).geometry.iloc[0]
+        b = shifted.to_crs(3857 if pts is hk else 32650).geometry.iloc[0]
+        assert lo <= a.distance(b) <= hi + 0.2, a.distance(b)
+    g = transform_geometries(nj, wgs84_to_gcj02)
+    assert g.iloc[0].x != nj.iloc[0].x

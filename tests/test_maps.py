@@ -1,0 +1,108 @@
+"""Maps: a layer per dimension, attribution, basemaps (GCJ-02 shift for Amap), offline file."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import shapely
+
+import lifecircle
+from lifecircle.maps import MapError, result_map, save_map, to_display
+from lifecircle.sources import embedded_sample
+
+
+@pytest.fixture(scope="module")
+def helsinki():
+    return lifecircle.analyze(embedded_sample())
+
+
+@pytest.fixture(scope="module")
+def rendered(helsinki, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("maps")
+    from lifecircle.isochrones import service_areas
+
+    sa = service_areas(helsinki, [15], categories=False)
+    m = result_map(helsinki, lang="en", basemap="blank", service_areas=sa,
+                   isochrones=helsinki.homes.geometry.iloc[:2])
+    path = save_map(m, folder / "offline.html", offline=True)
+    online = save_map(m, folder / "online.html", offline=False)
+    return sa, path, online
+
+
+def test_layers_named_per_dimension(helsinki, rendered):
+    _, path, _ = rendered
+    text = path.read_text(encoding="utf-8")
+    for dim in helsinki.profile.dimensions:
+        name = helsinki.profile.display_name(dim.id, "en")
+        assert f'"{name}"' in text or f"'{name}'" in text or name in text
+    assert "© OpenStreetMap contributors" in text
+    assert str(helsinki.data_date) in text
+
+
+def test_offline_file_has_no_remote_scripts_or_styles(rendered):
+    _, path, online = rendered
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r'<script[^>]+src=["\']https?:', text, re.I)
+    assert not re.search(r'<link[^>]+href=["\']https?:', text, re.I)
+    assert not re.search(r"@import|url\(\s*['\"]?https?:", text, re.I)
+    assert "L.map(" in text and "leaflet" in text.lower()
+    # the online file references the CDN and is much smaller
+    assert re.search(r'<script[^>]+src="https://', online.read_text(encoding="utf-8"))
+    assert path.stat().st_size > online.stat().st_size + 100_000
+
+
+def test_size_budget_helsinki(rendered):
+    _, path, _ = rendered
+    assert path.stat().st_size < 5e6
+
+
+def test_zh_labels(helsinki):
+    m = result_map(helsinki, lang="zh", basemap="blank", service_areas=False, gaps=False)
+    text = m.get_root().render()
+    import json
+
+    for dim in helsinki.profile.dimensions:
+        name = helsinki.profile.display_name(dim.id, "zh")
+        # folium writes layer names as JSON (non-ASCII escaped)
+        assert name in text or json.dumps(name)[1:-1] in text
+    assert "生活圈得分" in text or json.dumps("生活圈得分")[1:-1] in text
+
+
+def test_basemaps(helsinki, monkeypatch):
+    for name, needle in (("osm", "tile.openstreetmap.org"), ("cartodb", "basemaps.cartocdn.com"),
+                         ("amap", "autonavi.com")):
+        text = result_map(helsinki, basemap=name, service_areas=False, gaps=False).get_root().render()
+        assert needle in text
+    monkeypatch.delenv("TIANDITU_KEY", raising=False)
+    with pytest.raises(MapError, match="TIANDITU_KEY"):
+        result_map(helsinki, basemap="tianditu", service_areas=False)
+    monkeypatch.setenv("TIANDITU_KEY", "abc123")
+    text = result_map(helsinki, basemap="tianditu", service_areas=False, gaps=False).get_root().render()
+    assert "tianditu.gov.cn" in text and "tk=abc123" in text
+    with pytest.raises(MapError, match="unknown basemap"):
+        result_map(helsinki, basemap="bing", service_areas=False)
+
+
+def test_amap_shifts_layers_in_china_only():
+    import geopandas as gpd
+
+    nj = gpd.GeoSeries(shapely.points([118.7845], [32.0415]), crs="EPSG:4326").to_crs(32650)
+    shifted = to_display(nj, gcj02=True).to_crs(32650)
+    d = nj.iloc[0].distance(shifted.iloc[0])
+    assert 450 < d < 650, d
+    hk = gpd.GeoSeries(shapely.points([24.9384], [60.1699]), crs="EPSG:4326").to_crs(3067)
+    assert hk.iloc[0].distance(to_display(hk, gcj02=True).to_crs(3067).iloc[0]) < 0.2
+
+
+def test_sites_layer_and_default_call(helsinki):
+    import geopandas as gpd
+
+    sites = gpd.GeoDataFrame({"name": ["Lot A"], "area_m2": [1200.0]},
+                             geometry=[helsinki.homes.geometry.iloc[0].buffer(30)],
+                             crs=helsinki.crs)
+    text = result_map(helsinki, basemap="blank", service_areas=False, sites=sites).get_root().render()
+    assert "Idle sites" in text and "Lot A" in text
+    # Result.save path: result_map(result) with defaults still works
+    assert result_map(helsinki, service_areas=False) is not None
