@@ -94,12 +94,24 @@ def _edge_budgets(net: WalkNetwork, group: np.ndarray, node: np.ndarray, secs: n
     # edge means moving v -> u (only two-way). The mirror holds at v.
     allowed = np.where(is_u, ~oneway if towards else True, True if towards else ~oneway)
     e, is_u, g, metres = e[allowed], is_u[allowed], g[allowed], metres[allowed]
-    key = g.astype(np.int64) * net.n_edges + e
-    uniq, inv = np.unique(key, return_inverse=True)
+    # max budget per (group, edge, end): one sort and a reduceat (np.maximum.at is slow)
+    k2 = (g.astype(np.int64) * net.n_edges + e) * 2 + (~is_u)
+    order = np.argsort(k2, kind="stable")
+    k2s, ms = k2[order], metres[order]
+    if len(k2s):
+        start = np.flatnonzero(np.r_[True, k2s[1:] != k2s[:-1]])
+        mx = np.maximum.reduceat(ms, start)
+        kk = k2s[start]
+    else:
+        mx, kk = np.zeros(0), np.zeros(0, np.int64)
+    ukey, side = kk // 2, kk % 2
+    first = np.r_[True, ukey[1:] != ukey[:-1]] if len(ukey) else np.zeros(0, bool)
+    uniq = ukey[first]
+    inv = np.cumsum(first) - 1
     ru = np.full(len(uniq), -1.0)
     rv = np.full(len(uniq), -1.0)
-    np.maximum.at(ru, inv[is_u], metres[is_u])
-    np.maximum.at(rv, inv[~is_u], metres[~is_u])
+    ru[inv[side == 0]] = mx[side == 0]
+    rv[inv[side == 1]] = mx[side == 1]
     return uniq // net.n_edges, uniq % net.n_edges, ru, rv
 
 
