@@ -343,7 +343,7 @@ def corner_sites(net, features: gpd.GeoDataFrame, crs, min_m2: float = 30.0,
     key = pos[road] * len(widths) + wclass[ci[road]]
     ukey, kidx = np.unique(key, return_inverse=True)
     order = np.argsort(kidx, kind="stable")
-    lines = shapely.multilinestrings(geoms[ci[road]][order], indices=kidx[order])
+    lines = shapely.line_merge(shapely.multilinestrings(geoms[ci[road]][order], indices=kidx[order]))
     road_bufs = shapely.buffer(lines, widths[ukey % len(widths)], quad_segs=2)
     parts_g = np.concatenate([road_bufs, cover[ci[~road]]])
     parts_i = np.concatenate([ukey // len(widths), pos[~road]])
