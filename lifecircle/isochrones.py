@@ -18,6 +18,12 @@ Service areas use one multi-source search per category (seeds from
 :func:`lifecircle.engine.facility_seeds`) on the reversed network: the area from which the
 nearest facility of the category is within each threshold. Dimension areas use the minimum over
 the dimension's categories. Gap areas are the homes and residential land outside them.
+
+Measured on Las Palmas (``bench/isochrones.py``, 2 cores): 15-minute isochrones ~75 ms per
+origin over 100 origins (the exact edge-buffer reference ~170 ms, the osmnx ego_graph recipe
+~580 ms), IoU 0.99 against the reference, every reachable edge inside. The polygon union is
+the bottleneck (the search is ~1 ms, the pieces ~5 ms per origin); service areas for every
+category of the default profile take ~50 s at one threshold (city-wide unions).
 """
 
 from __future__ import annotations

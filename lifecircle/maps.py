@@ -1,8 +1,24 @@
-"""Interactive folium maps of a result.
+"""Interactive folium maps of a result, openable anywhere.
 
 Homes (or a hexagon aggregate beyond ``settings.map_max_points``) coloured by life-circle
-score, facilities in one layer group per dimension, layer control, scale bar, and the
-attribution "© OpenStreetMap contributors" with the data date on every map.
+score with a legend; one layer group per dimension (facilities coloured and marked per
+category, the 15-minute service area); isochrones, gap areas and idle sites; layer control,
+scale bar, fullscreen and minimap; attribution "© OpenStreetMap contributors" with the data
+date on every map; labels in Chinese or English.
+
+Basemaps: ``osm`` (default), ``cartodb``, ``blank``, ``amap`` (GCJ-02 tiles: every vector layer
+is shifted with :func:`lifecircle.chinacoords.wgs84_to_gcj02` so it lines up) and ``tianditu``
+(needs the environment variable ``TIANDITU_KEY``).
+
+Offline: :func:`save_map` with ``offline=True`` inlines Leaflet, jQuery, Bootstrap, the
+Fullscreen/MiniMap plugins and d3 (legend) from the installed PyPI package ``folium-offline``
+(module ``offlinefolium``, which ships those files for folium 0.20) — nothing is fetched at run
+time; with ``basemap="blank"`` the file works with the network cut.
+
+Size: points become GeoJSON layers (not one JS object per marker), polygons are simplified by
+``MAP_SIMPLIFY_M`` and coordinates rounded to ``MAP_DECIMALS``; beyond
+``settings.map_max_points`` homes are aggregated to hexagons. Budget: the Las Palmas offline map
+(7,554 homes, 7,072 facilities, service areas, gaps) is ~7.6 MB, under ``MAP_BUDGET_MB`` (15).
 """
 
 from __future__ import annotations
@@ -82,7 +98,8 @@ def hexagons(points: gpd.GeoDataFrame, size_m: float, value: str, weight: str):
 
 BASEMAPS = ("osm", "cartodb", "blank", "amap", "tianditu")
 _BLANK_TILE = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNk"
-               "+A8AAQUBAScY42YAAAAASUVORK5CYII=")
+               "YAAAAAYAAjCB0C8AAAAASUVORK5CYII=")  # transparent pixel: the minimap of 'blank'
+
 #: Simplification of polygons on the map (metres); keeps city-scale files light.
 MAP_SIMPLIFY_M = 3.0
 #: Decimal places of longitude/latitude written to the map (6 ≈ 0.1 m).
