@@ -239,7 +239,8 @@ def write_outputs(result: Result, folder: Path, map_html: bool = True) -> None:
     if map_html:
         from .maps import result_map
 
-        result_map(result).save(str(folder / "map.html"))
+        # service areas are a city-wide union (seconds per category): `lifecircle map` adds them
+        result_map(result, service_areas=False).save(str(folder / "map.html"))
 
 
 def _version() -> str:
