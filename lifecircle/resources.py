@@ -723,6 +723,27 @@ class Inventory:
     def __len__(self):
         return len(self.sites)
 
+    def map_sites(self, categories=None, top: int = 5) -> gpd.GeoDataFrame:
+        """The sites for :func:`lifecircle.maps.result_map` (``sites=``): identity columns,
+        ``best_uses``, residents within the largest tier and ``gap_<category>`` of
+        ``categories`` (default: the ``top`` categories with the largest total gap), so a
+        popup shows what each site could close."""
+        s = self.sites
+        if categories is None:
+            gaps = {c[4:]: s[c].sum() for c in s.columns if c.startswith("gap_")}
+            categories = [c for c, v in sorted(gaps.items(), key=lambda kv: -kv[1]) if v > 0][:top]
+        elif isinstance(categories, str):
+            categories = [categories]
+        pops = [c for c in s.columns if re.fullmatch(r"pop\d+", c)]
+        keep = [SITE_ID, SOURCE, TYPE, AREA, OWNERSHIP, BEST_USES] + pops[-1:] + \
+            [gap(c) for c in categories if gap(c) in s]
+        out = s[keep + [s.geometry.name]].copy()
+        out[AREA] = out[AREA].round(0)
+        for c in keep:
+            if c.startswith("gap_") or c in pops:
+                out[c] = out[c].round(0)
+        return out
+
     def counts(self) -> dict:
         return self.sites.groupby([SOURCE, TYPE]).size().to_dict()
 
@@ -812,6 +833,8 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
     access = measure_access(result, snap)
     timings["access"] = time.perf_counter() - t0
     _fill_metrics(inv, access, result, rules, best)
+    first = [SITE_ID, SOURCE, TYPE, AREA, OWNERSHIP, BEST_USES, USES, STATUS, NAME]
+    inv = inv[first + [c for c in inv.columns if c not in first]]
     out = Inventory(inv, snap, access, notes, timings, result.attribution)
     try:  # what_if() finds the latest inventory of a result here
         result._lifecircle_inventory = out

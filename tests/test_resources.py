@@ -450,3 +450,16 @@ def test_cli_resources_and_recommend(nj, tmp_path):
     with pytest.raises(InputFileError, match="is gone"):
         R.source_of(folder)
     shutil.rmtree(folder)
+
+
+def test_map_sites_layer(nj):
+    _path, _osm, result, inv = nj
+    ms = inv.map_sites()
+    for c in (R.SITE_ID, R.SOURCE, R.TYPE, R.AREA, R.OWNERSHIP, R.BEST_USES):
+        assert c in ms.columns
+    gaps = [c for c in ms.columns if c.startswith("gap_")]
+    assert gaps and len(gaps) <= 5
+    totals = {c[4:]: inv.sites[c].sum() for c in inv.sites.columns if c.startswith("gap_")}
+    assert inv.sites[gaps[0]].sum() == max(totals.values())
+    html = result.map(sites=ms).get_root().render()
+    assert ms[R.SITE_ID].iloc[0] in html and "OpenStreetMap" in html
