@@ -46,7 +46,7 @@ def grid_districts(rows: int, cols: int, min_homes: int = 20, min_districts: int
     while True:
         cells = _cells(xy, w, s, e, n, rows, cols, min_homes)
         if len(cells) >= min_districts:
-            return cells
+            return cells, rows, cols
         rows, cols = rows + 1, cols + 1
 
 
@@ -118,8 +118,8 @@ def main() -> None:
     if not PBF.exists():
         sys.exit(f"extract not found: {PBF}")
     repeats = 1 if args.quick else 3
-    cells = grid_districts(args.rows, args.cols)
-    print(f"{len(cells)} districts ({args.rows}x{args.cols} grid over the built-up area, "
+    cells, rows, cols = grid_districts(args.rows, args.cols)
+    print(f"{len(cells)} districts ({rows}x{cols} grid over the built-up area, "
           f"{sum(c[2] for c in cells):,} homes)")
     tmp = Path(tempfile.mkdtemp(prefix="lifecircle_batch_bench_"))
     runs = {1: [], 2: []}
@@ -175,7 +175,7 @@ def main() -> None:
     print(f"\nspeed-up 2 vs 1 worker: end-to-end {su_total:.2f}x, district phase {su_after:.2f}x "
           f"(target 1.7x); {len(cells)} districts")
     out = {"benchmark": "batch", "quick": args.quick, "extract": PBF.name, "districts": len(cells),
-           "grid": [args.rows, args.cols], "homes": sum(c[2] for c in cells), "repeats": repeats,
+           "grid": [rows, cols], "homes": sum(c[2] for c in cells), "repeats": repeats,
            "median": {str(r["workers"]): r for r in rows[:2]},
            "speedup_end_to_end": su_total, "speedup_district_phase": su_after,
            "runs": {str(k): v for k, v in runs.items()}, "machine": machine_info("dask", "distributed", "numba")}

@@ -6,7 +6,8 @@ A config (TOML or YAML) names the OSM sources, the districts and the analysis se
     profile = "default"               # or: standard = "gb50180-2018"
     speed = 4.0                       # walking speed, km/h
     lang = "en"                       # zh or en
-    basemap = "OpenStreetMap"         # or "CartoDB positron", "CartoDB dark_matter"
+    basemap = "osm"                   # osm, cartodb, blank, amap (GCJ-02), tianditu (TIANDITU_KEY)
+    offline = false                   # true: maps work with no network (Leaflet inlined)
 
     [settings]                        # optional: any lifecircle.settings.Settings field
     max_snap_m = 200
@@ -70,10 +71,11 @@ FAILURES_CSV = "failures.csv"
 INDEX_HTML = "index.html"
 RUN_META = "batch_run.json"
 
-BASEMAPS = ("OpenStreetMap", "CartoDB positron", "CartoDB dark_matter")
+_BASEMAP_ALIASES = {"openstreetmap": "osm", "cartodb positron": "cartodb", "cartodbpositron": "cartodb",
+                    "none": "blank"}
 SAMPLES = ("helsinki",)
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.xml", ".xml", ".osm.bz2", ".bz2")
-TOP_KEYS = {"out", "profile", "standard", "speed", "lang", "basemap", "settings", "sources",
+TOP_KEYS = {"out", "profile", "standard", "speed", "lang", "basemap", "offline", "settings", "sources",
             "districts", "name"}
 DISTRICT_KEYS = {"name", "file", "name_column", "bbox", "source"}
 SOURCE_KEYS = {"path", "place", "sample"}
@@ -123,9 +125,10 @@ class BatchConfig:
     profile: str = "default"
     speed: float | None = None
     lang: str = "en"
-    basemap: str = "OpenStreetMap"
+    basemap: str = "osm"
     settings: dict[str, Any] = field(default_factory=dict)
     name: str = ""
+    offline: bool = False
 
     def analysis_params(self) -> dict:
         """Everything besides the district and its source that changes a district's outputs."""
@@ -136,7 +139,7 @@ class BatchConfig:
         prof_path = getattr(prof, "path", None)
         prof_id = _file_sha(Path(prof_path)) if prof_path and Path(prof_path).exists() else str(self.profile)
         return {"lifecircle": __version__, "profile": str(self.profile), "profile_sha": prof_id,
-                "speed": self.speed, "lang": self.lang, "basemap": self.basemap,
+                "speed": self.speed, "lang": self.lang, "basemap": self.basemap, "offline": self.offline,
                 "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(self.settings.items())}}
 
 
@@ -313,11 +316,21 @@ def load_config(path) -> BatchConfig:
     lang = text_field("lang", "en")
     if lang not in ("zh", "en"):
         raise bad(f"must be 'zh' or 'en', got {lang!r}", "lang")
-    basemap = text_field("basemap", "OpenStreetMap")
-    match = [b for b in BASEMAPS if b.lower() == basemap.lower()]
-    if not match:
+    from .maps import BASEMAPS
+
+    basemap = text_field("basemap", "osm")
+    basemap = _BASEMAP_ALIASES.get(basemap.lower(), basemap.lower())
+    if basemap not in BASEMAPS:
         raise bad(f"unknown basemap {basemap!r}; choose one of: {', '.join(BASEMAPS)}", "basemap")
-    basemap = match[0]
+    try:
+        from .maps import _tiles
+
+        _tiles(basemap, "")
+    except LifecircleError as exc:
+        raise bad(str(exc), "basemap") from None
+    offline = data.get("offline", False)
+    if not isinstance(offline, bool):
+        raise bad(f"must be true or false, got {offline!r}", "offline")
 
     settings = data.get("settings", {}) or {}
     if not isinstance(settings, dict):
@@ -448,7 +461,7 @@ def load_config(path) -> BatchConfig:
         slugs[slug.lower()] = ds.name
         ds.slug = slug
     return BatchConfig(path.resolve(), out_dir, sources, districts, prof_arg, speed, lang, basemap,
-                       dict(settings), text_field("name", path.stem) or path.stem)
+                       dict(settings), text_field("name", path.stem) or path.stem, offline)
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,7 +522,7 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
     import traceback
 
     from .analysis import analyze, atomic_dir, write_outputs
-    from .maps import result_map
+    from .maps import result_map, save_map
     from .settings import DEFAULTS
 
     t0 = time.perf_counter()
@@ -537,7 +550,8 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
         folder = Path(out_dir) / ds.slug
         with atomic_dir(folder) as tmp:
             write_outputs(result, tmp, map_html=False)
-            result_map(result, lang=cfg.lang, tiles=cfg.basemap).save(str(tmp / "map.html"))
+            save_map(result_map(result, lang=cfg.lang, basemap=cfg.basemap, offline=cfg.offline),
+                     tmp / "map.html", offline=cfg.offline)
             meta = dict(info, finished=_now(), data_date=result.data_date,
                         seconds=round(time.perf_counter() - t0, 3))
             (tmp / DISTRICT_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -623,7 +637,7 @@ def make_cluster(workers: int | None = None, processes: bool = True):
 
     n = workers or max(1, min(os.cpu_count() or 1, 8))
     kw: dict[str, Any] = dict(n_workers=n, threads_per_worker=1, processes=processes,
-                              silence_logs=logging.ERROR, dashboard_address=None)
+                              silence_logs=logging.ERROR, dashboard_address=":0")
     if processes:
         kw["env"] = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                      "OPENBLAS_NUM_THREADS": "1"}
@@ -640,6 +654,10 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
     ``workers`` processes (one thread each). ``resume``: skip districts whose folder holds
     outputs made with the same config hash. ``progress``: True for a rich progress bar, or a
     callable ``(done, total, district, status)``.
+
+    A new LocalCluster starts worker processes that re-import the calling script: in a
+    script, call ``run`` under ``if __name__ == "__main__":``. With ``scheduler``, every worker
+    must see the config's files and the output folder at the same paths (a shared disk).
     """
     cfg = config if isinstance(config, BatchConfig) else load_config(config)
     t_start = time.perf_counter()
@@ -812,7 +830,9 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
         gdf = gpd.GeoDataFrame(table, geometry=geoms, crs=WGS84)
         _atomic_write(out / TABLE_GPKG, lambda p: gdf.to_file(p, layer="districts", driver="GPKG"))
     fgdf = gpd.GeoDataFrame(failures, geometry=fail_geoms, crs=WGS84)
-    _atomic_write(out / INDEX_HTML, lambda p: _index_map(cfg, table, geoms, fgdf, dates).save(str(p)))
+    from .maps import save_map
+
+    save_map(_index_map(cfg, table, geoms, fgdf, dates), out / INDEX_HTML, offline=cfg.offline)
     run_meta = {"config": str(cfg.path), "finished": _now(), "districts": len(cfg.districts),
                 "ok": len(table), "failed": len(failures), "statuses": statuses,
                 "attribution": _attribution(dates)}
@@ -830,15 +850,21 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     import branca.colormap as cm
     import folium
 
-    from .maps import SCORE_COLOURS
+    from .maps import SCORE_COLOURS, _Attribution, _tiles, to_display
 
     zh = cfg.lang == "zh"
     attribution = _attribution(dates)
-    all_geoms = list(geoms) + list(failures.geometry)
+    url, tile_attr, subdomains, gcj = _tiles(cfg.basemap, attribution)
+    if gcj:   # the basemap is in GCJ-02: shift the district outlines to line up
+        geoms = list(to_display(gpd.GeoDataFrame(geometry=list(geoms), crs=WGS84), True).geometry)
+        failures = to_display(failures, True)
+    all_geoms = list(geoms) or list(failures.geometry)   # frame the districts that ran
     bounds = shapely.union_all(all_geoms).bounds if all_geoms else (-180, -60, 180, 75)
     m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=12,
                    tiles=None, control_scale=True, height="65%")
-    folium.TileLayer(cfg.basemap, attr=attribution, name=cfg.basemap).add_to(m)
+    if url is not None:
+        folium.TileLayer(url, attr=tile_attr, name=cfg.basemap, subdomains=subdomains, max_zoom=19).add_to(m)
+    _Attribution(attribution).add_to(m)
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100,
                              caption="平均生活圈得分" if zh else "mean life-circle score (0-100)")
@@ -877,7 +903,10 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
             return "" if v != v else f"{v:.3f}" if abs(v) < 1 else f"{v:,.1f}"
         return html.escape(str(v))
 
-    parts = [f"<div style='font-family:sans-serif;padding:8px 16px'>",
+    m.get_root().header.add_child(folium.Element(
+        "<style>body{display:flex;flex-direction:column}.folium-map{order:0;flex-shrink:0}"
+        "#lifecircle-batch{order:1}</style>"))
+    parts = ["<div id='lifecircle-batch' style='font-family:sans-serif;padding:8px 16px'>",
              f"<h3>{html.escape(cfg.name)} — {'批量分析' if zh else 'batch'}: {len(table)} "
              f"{'个成功' if zh else 'districts'}, {len(failures)} {'个失败' if zh else 'failed'}</h3>"]
     if len(table):
