@@ -43,6 +43,9 @@ FEATURE_KEYS: tuple[str, ...] = (
 #: highway values kept as features (not streets): stops and pedestrian squares.
 FEATURE_HIGHWAYS: tuple[str, ...] = ("bus_stop", "pedestrian", "platform")
 FEATURE_PLACES: tuple[str, ...] = ("square",)
+#: natural=* values kept (open land and water that idle-site and gap analyses look at).
+NATURAL_AREAS: tuple[str, ...] = ("grassland", "scrub", "heath", "bare_rock", "sand", "water",
+                                  "wetland", "wood", "beach")
 
 #: Highway values a pedestrian may use (OSM wiki, osmnx "walk"); cycleways only with foot access.
 WALK_HIGHWAYS = frozenset({
@@ -146,7 +149,8 @@ def _read_pbf(path: Path, bbox=None) -> OSMData:
             pois = osm.get_pois(custom_filter=feature_filter)
             buildings = osm.get_buildings()
             landuse = osm.get_landuse()
-            natural = osm.get_natural()
+            # areas only: single trees and peaks (tens of thousands of nodes) are no use here
+            natural = osm.get_natural(custom_filter={"natural": list(NATURAL_AREAS)})
     except InputFileError:
         raise
     except Exception as exc:  # pyrosm raises many kinds on corrupt input
@@ -327,7 +331,7 @@ def _read_xml(path: Path, bbox=None) -> OSMData:
             except (ValueError, ox._errors.InsufficientResponseError):
                 graph = None
             feature_tags = {k: True for k in FEATURE_KEYS}
-            feature_tags.update({"building": True, "landuse": True, "natural": True,
+            feature_tags.update({"building": True, "landuse": True, "natural": list(NATURAL_AREAS),
                                  "highway": list(FEATURE_HIGHWAYS), "place": list(FEATURE_PLACES)})
             try:
                 feats = ox.features_from_xml(path, tags=feature_tags)
