@@ -39,6 +39,9 @@ FEATURE_KEYS: tuple[str, ...] = (
     "amenity", "shop", "leisure", "office", "healthcare", "tourism", "public_transport",
     "railway", "social_facility", "craft", "sport", "club", "disused", "abandoned", "vacant",
     "parking", "construction",
+    # lifecycle prefixes (idle sites): a closed shop stays mapped as disused:shop=*
+    "disused:shop", "disused:amenity", "disused:building", "disused:landuse",
+    "abandoned:shop", "abandoned:amenity", "abandoned:building", "abandoned:landuse",
 )
 #: highway values kept as features (not streets): stops and pedestrian squares.
 FEATURE_HIGHWAYS: tuple[str, ...] = ("bus_stop", "pedestrian", "platform")
