@@ -162,9 +162,17 @@ def _style(lang: str):
     import matplotlib as mpl
 
     fams = font_families(lang)
-    with mpl.rc_context({"font.family": fams, "axes.unicode_minus": False, "svg.fonttype": "path",
-                         "axes.spines.top": False, "axes.spines.right": False}):
+    # set and restore only these keys: matplotlib.rc_context would also restore "interactive",
+    # which Jupyter's inline backend switches on when the first figure is made inside it (later
+    # figures then never show in the notebook)
+    style = {"font.family": fams, "axes.unicode_minus": False, "svg.fonttype": "path",
+             "axes.spines.top": False, "axes.spines.right": False}
+    old = {k: mpl.rcParams[k] for k in style}
+    mpl.rcParams.update(style)
+    try:
         yield fams
+    finally:
+        mpl.rcParams.update(old)
 
 
 def _finish(fig, axes, fams, attribution: str | None, path):

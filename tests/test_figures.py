@@ -181,3 +181,13 @@ def test_each_figure_writes_png_and_svg_with_content(result, tmp_path, name):
 def test_bad_lang_is_one_clear_error(result):
     with pytest.raises(ValueError, match="lang"):
         lf.coverage_bar(result, "fr")
+
+
+def test_figures_leave_the_global_rcparams_alone(result):
+    import matplotlib as mpl
+
+    before = {k: v for k, v in mpl.rcParams.items() if k != "backend"}
+    lf.coverage_bar(result, "zh")
+    lf.radar(result, "en")
+    after = {k: v for k, v in mpl.rcParams.items() if k != "backend"}
+    assert after == before
