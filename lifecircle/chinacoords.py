@@ -108,6 +108,9 @@ def out_of_china(lon, lat):
     implementations. It is coarse: Hong Kong, Macau and Taiwan lie inside it (and get shifted, as
     with those implementations) although their official maps are not GCJ-02, and so do parts of
     Mongolia, the Koreas, Japan and South-East Asia. NaN coordinates count as outside.
+
+    >>> out_of_china(24.94, 60.17), out_of_china(118.78, 32.045)
+    (True, False)
     """
     lon_a, lat_a, scalar = _prep(lon, lat)
     mask = ~_in_china(lon_a, lat_a)
@@ -181,7 +184,16 @@ def _refine(forward, target_lon, target_lat, lon, lat, tol, max_iter):
 
 
 def wgs84_to_gcj02(lon, lat):
-    """WGS-84 → GCJ-02 (closed formula); identity outside :func:`out_of_china`'s rectangle."""
+    """WGS-84 → GCJ-02 (closed formula); identity outside :func:`out_of_china`'s rectangle.
+
+    >>> lon, lat = wgs84_to_gcj02(118.78, 32.045)       # Xinjiekou, Nanjing
+    >>> round(lon, 6), round(lat, 6)
+    (118.785207, 32.04295)
+    >>> wgs84_to_gcj02(24.94, 60.17)                    # Helsinki: no offset
+    (24.94, 60.17)
+    >>> wgs84_to_gcj02([118.78, 24.94], [32.045, 60.17])[0].round(4).tolist()
+    [118.7852, 24.94]
+    """
     lon_a, lat_a, scalar = _prep(lon, lat)
     return _out(*_apply_inside(_wgs_to_gcj_raw, lon_a, lat_a), scalar)
 
@@ -192,6 +204,10 @@ def gcj02_to_wgs84(lon, lat, tol: float = DEFAULT_TOL_DEG, max_iter: int = MAX_I
     Starts from the one-step inverse ``g - delta(g)`` (1–2 m off) and refines it; converges in
     2–3 iterations to well below a millimetre. Identity outside the China rectangle (tested on the
     GCJ-02 input, as other implementations do).
+
+    >>> lon, lat = gcj02_to_wgs84(118.785207, 32.04295)    # an Amap point back to WGS-84
+    >>> round(lon, 5), round(lat, 5)
+    (118.78, 32.045)
     """
     lon_a, lat_a, scalar = _prep(lon, lat)
 
@@ -224,14 +240,22 @@ def bd09_to_gcj02(lon, lat, tol: float = DEFAULT_TOL_DEG, max_iter: int = MAX_IT
 
 
 def wgs84_to_bd09(lon, lat):
-    """WGS-84 → BD-09 (via GCJ-02)."""
+    """WGS-84 → BD-09 (via GCJ-02).
+
+    >>> [round(v, 6) for v in wgs84_to_bd09(118.78, 32.045)]
+    [118.791641, 32.049205]
+    """
     lon_a, lat_a, scalar = _prep(lon, lat)
     g_lon, g_lat = wgs84_to_gcj02(lon_a, lat_a)
     return _out(*gcj02_to_bd09(g_lon, g_lat), scalar)
 
 
 def bd09_to_wgs84(lon, lat, tol: float = DEFAULT_TOL_DEG, max_iter: int = MAX_ITER):
-    """BD-09 → WGS-84 (via GCJ-02, both steps iterated)."""
+    """BD-09 → WGS-84 (via GCJ-02, both steps iterated).
+
+    >>> [round(v, 7) for v in bd09_to_wgs84(*wgs84_to_bd09(118.78, 32.045))]   # round trip
+    [118.78, 32.045]
+    """
     lon_a, lat_a, scalar = _prep(lon, lat)
     g_lon, g_lat = bd09_to_gcj02(lon_a, lat_a, tol, max_iter)
     return _out(*gcj02_to_wgs84(g_lon, g_lat, tol, max_iter), scalar)

@@ -2,6 +2,14 @@
 
 The CLI, maps, exports and tests call these helpers instead of spelling column names by hand,
 so a renamed column changes in one place.
+
+>>> from lifecircle import columns as col
+>>> col.time("kindergarten"), col.count("bus_stop", 15), col.dim_score("leisure")
+('t_kindergarten', 'n15_bus_stop', 's_leisure')
+>>> [col.kmean("park"), col.decay("park"), col.sfca("park"), col.dim_covered_at("social", 10)]
+['k_park', 'g_park', 'a_park', 'cov10_social']
+>>> col.parse("n10_primary_school"), col.parse("population")
+(('n10', 'primary_school'), None)
 """
 
 from __future__ import annotations
@@ -22,7 +30,11 @@ REACHABLE = "reachable"
 
 
 def time(category: str) -> str:
-    """Minutes to the nearest facility of ``category``."""
+    """Minutes to the nearest facility of ``category``.
+
+    >>> time("park")
+    't_park'
+    """
     return f"t_{category}"
 
 
@@ -62,7 +74,11 @@ def dim_score(dimension: str) -> str:
 
 
 def parse(column: str) -> tuple[str, str] | None:
-    """Split a metric column into (kind, key), e.g. ``t_bus_stop`` -> ("t", "bus_stop")."""
+    """Split a metric column into (kind, key), e.g. ``t_bus_stop`` -> ("t", "bus_stop").
+
+    >>> parse("t_bus_stop"), parse("cov15_housing"), parse("score")
+    (('t', 'bus_stop'), ('cov15', 'housing'), None)
+    """
     head, sep, rest = column.partition("_")
     if not sep or not rest:
         return None

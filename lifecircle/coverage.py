@@ -22,6 +22,12 @@ from . import columns as col
 
 
 def category_access(t: np.ndarray, minutes: float) -> np.ndarray:
+    """Access 0–1 per home: 1 within ``minutes``, falling linearly to 0 at twice that; NaN
+    (nothing found) is 0.
+
+    >>> category_access(np.array([3.0, 7.5, 12.0, np.nan]), 5).tolist()
+    [1.0, 0.5, 0.0, 0.0]
+    """
     a = np.clip((2.0 * minutes - t) / minutes, 0.0, 1.0)
     return np.where(np.isnan(t), 0.0, a)
 
@@ -67,7 +73,22 @@ def home_scores(homes: pd.DataFrame, profile, cover_share: float,
 
 
 def gini(values, weights=None) -> float:
-    """Weighted Gini coefficient (0 = equal, 1 = all in one)."""
+    """Weighted Gini coefficient (0 = equal, 1 = all in one).
+
+    ``weights`` (e.g. residents per home) count each value that many times; NaN values and
+    non-positive weights are left out.
+
+    >>> gini([50, 50, 50, 50])
+    0.0
+    >>> gini([0, 0, 0, 100])           # one home has everything
+    0.75
+    >>> gini([1, 2, 3, 4])
+    0.25
+    >>> gini([100, 0], weights=[1, 3])  # the same as [100, 0, 0, 0]
+    0.75
+    >>> gini([float("nan"), 10, 10])
+    0.0
+    """
     x = np.asarray(values, dtype=float)
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
     ok = np.isfinite(x) & np.isfinite(w) & (w > 0)

@@ -67,6 +67,9 @@ def cgcs2000_gk_crs(lon: float) -> pyproj.CRS:
     Central meridians run 75°E, 78°E … 135°E; each zone covers CM ± 1.5°, so ``lon`` must lie in
     73.5–136.5 °E (else ``ValueError``). E.g. Nanjing (118.78°E) → CM 120°E → EPSG:4549, Chengdu
     (104.07°E) → CM 105°E → EPSG:4544.
+
+    >>> cgcs2000_gk_crs(118.78).to_epsg(), cgcs2000_gk_crs(104.07).to_epsg()
+    (4549, 4544)
     """
     lon = float(lon)
     _check_lonlat(lon)
@@ -102,6 +105,17 @@ def choose_crs(spec, lon, lat) -> pyproj.CRS:
     pyproj accepts ("EPSG:32650", a PROJ string, WKT). ``lon``/``lat`` may be arrays: the centre
     of their bounding box is used. A spec pyproj cannot read, or a CRS that is not projected in
     metres (e.g. EPSG:4326), raises ``ValueError`` naming the spec.
+
+    >>> choose_crs(None, 118.78, 32.04).to_epsg()          # Nanjing: UTM zone 50N
+    32650
+    >>> choose_crs("cgcs2000", 118.78, 32.04).to_epsg()    # CGCS2000 GK CM 120°E
+    4549
+    >>> choose_crs(None, [24.90, 24.98], [60.15, 60.19]).to_epsg()   # Helsinki, bbox centre
+    32635
+    >>> choose_crs(4326, 118.78, 32.04)
+    Traceback (most recent call last):
+    ...
+    ValueError: CRS 4326 (WGS 84) is not projected: distances need metres; use None/'utm', 'cgcs2000' or a projected EPSG code
     """
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in {"", "utm", "auto"}):
         return utm_crs(*_centre(lon, lat))
