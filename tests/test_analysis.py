@@ -183,3 +183,30 @@ def test_boundary_gives_communities(tmp_path):
     assert shapely.intersects(pts, inside.buffer(1e-6)).all()
     fac = r.facilities.to_crs("EPSG:4326").geometry.to_numpy()
     assert (~shapely.intersects(fac, inside)).any()
+
+
+@pytest.mark.shared
+def test_contracted_network_gives_the_same_minutes(nanjing):
+    """Merging degree-2 chains is exact: the same homes and facilities on the uncontracted
+    segment network give the same minutes."""
+    from lifecircle.engine import AccessEngine
+    from lifecircle.network import build_network
+    from lifecircle.snapping import entry_points, snap_points
+    from lifecircle.sources import read_osm
+
+    data = read_osm(shared_file("china/nanjing_xinjiekou_2021.osm.pbf"))
+    plain = build_network(data.streets, nanjing.crs, nanjing.settings, contract=False)
+    assert plain.n_nodes > 2 * nanjing.network.n_nodes
+    hs = snap_points(plain, nanjing.homes.geometry.to_numpy(), nanjing.settings.max_snap_m)
+    fs = snap_points(plain, entry_points(plain, nanjing.facilities.geometry.to_numpy()),
+                     nanjing.settings.max_snap_m)
+    eng = AccessEngine(plain, hs, settings=nanjing.settings)
+    # point facilities: an area crossed by streets is entered at whichever crossing the
+    # nearest-edge query returns first, which may differ between the two networks
+    cats = ["bus_stop", "restaurant", "bank", "pharmacy"]
+    cat_of = nanjing.facilities["category"].to_numpy()
+    got = eng.nearest([fs.take(np.flatnonzero(cat_of == c)) for c in cats])
+    ok = ~hs.ambiguous & ~nanjing.home_snap.ambiguous
+    for i, c in enumerate(cats):
+        want = nanjing.homes[col.time(c)].to_numpy(float)
+        np.testing.assert_allclose(got[i][ok], want[ok], atol=1e-6, equal_nan=True, err_msg=c)
