@@ -158,7 +158,10 @@ def _direct_same_edge(net: WalkNetwork, homes: HomeIndex, seeds: FacilitySeeds, 
     if cnt.sum() == 0:
         return out
     hidx = np.repeat(np.flatnonzero(hmask), cnt)
-    fidx = f0 + order[np.concatenate([np.arange(a, b) for a, b in zip(lo[cnt > 0], hi[cnt > 0])])]
+    # positions lo[i] .. hi[i]-1 for each home, without a Python loop
+    starts = np.repeat(lo, cnt)
+    within = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    fidx = f0 + order[starts + within]
     delta = seeds.off[fidx] - homes.off[hidx]
     allowed = (delta >= 0) | ~net.edge_oneway[homes.edge[hidx]]
     t = (np.abs(delta) + seeds.leg[fidx] + homes.leg[hidx]) / net.speed_mps
@@ -222,11 +225,14 @@ class AccessEngine:
     # ---------------------------------------------------------------------------------------
     def reach(self, fac_snaps: list[Snap], capacities: list | None = None,
               thresholds_min=None, limit_min: float | None = None,
-              sfca_min: list | None = None, k: int | None = None) -> ReachMetrics:
+              sfca_min: list | None = None, k: int | None = None,
+              with_nearest: bool = True) -> ReachMetrics:
         """Counts within thresholds, k-nearest mean, decay sum and 2SFCA per category.
 
         One search per facility truncated at ``limit_min`` (default: the largest threshold).
         ``sfca_min`` gives each category's 2SFCA catchment (default: the limit).
+        ``with_nearest=False`` skips the nearest-minutes search (``nearest`` is then None):
+        call :meth:`nearest` yourself when you already have it.
         """
         s = self.settings
         thresholds = tuple(s.thresholds_min if thresholds_min is None else thresholds_min)
@@ -237,7 +243,7 @@ class AccessEngine:
         sfca_lim = np.array([60.0 * (limit_min if sfca_min is None or sfca_min[c] is None
                                      else sfca_min[c]) for c in range(C)])
         counts, decay, sfca, kmean, found = self._run_reach(seeds, thresholds, limit_min, sfca_lim, k)
-        nearest = self._nearest_from_seeds(seeds, 60.0 * s.max_minutes)
+        nearest = self._nearest_from_seeds(seeds, 60.0 * s.max_minutes) if with_nearest else None
         return ReachMetrics(nearest, counts, kmean, decay, sfca, found, thresholds)
 
     def _run_reach(self, seeds: FacilitySeeds, thresholds, limit_min, sfca_lim, k):
