@@ -131,6 +131,7 @@ def main() -> None:
                 if len(rep.failures):
                     print(rep.failures[["district", "error"]].to_string())
                 task_s = [d["seconds"] for d in rep.details.values() if d.get("status") == "done"]
+                cpu_s = [d.get("cpu_s", float("nan")) for d in rep.details.values() if d.get("status") == "done"]
                 stage = {}
                 for d in rep.details.values():
                     for k, v in (d.get("timings") or {}).items():
@@ -142,6 +143,8 @@ def main() -> None:
                     "ok": len(rep.table), "failed": len(rep.failures),
                     "task_s_median": statistics.median(task_s) if task_s else None,
                     "task_s_sum": sum(task_s),
+                    "task_cpu_s_median": statistics.median(cpu_s) if cpu_s else None,
+                    "task_cpu_s_sum": sum(cpu_s),
                     "stage_s_sum": {k: round(sum(v), 2) for k, v in stage.items()},
                     "worker_rss_mb_max": {k: round(v["rss_mb_max"]) for k, v in rep.workers.items()},
                     "worker_tasks": {k: v["tasks"] for k, v in rep.workers.items()},
@@ -150,7 +153,8 @@ def main() -> None:
                 print(f"  run {rep_i + 1}, {workers} worker(s): {total:.1f} s "
                       f"(read {rep.timings.get('read_s', 0):.1f} s, districts after read "
                       f"{rep.timings.get('after_read_s', 0):.1f} s), {len(rep.table)} ok, "
-                      f"{len(rep.failures)} failed, worker RSS max "
+                      f"{len(rep.failures)} failed, task wall/CPU median "
+                      f"{statistics.median(task_s):.2f}/{statistics.median(cpu_s):.2f} s, worker RSS max "
                       f"{', '.join(f'{v:.0f}' for v in runs[workers][-1]['worker_rss_mb_max'].values())} MB")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -164,6 +168,7 @@ def main() -> None:
         rss = [v for r in runs[w] for v in r["worker_rss_mb_max"].values()]
         rows.append({"workers": str(w), "total": med(w, "total_s"), "read": med(w, "read_s"),
                      "after": med(w, "after_read_s"), "task": med(w, "task_s_median"),
+                     "cpu": med(w, "task_cpu_s_median"),
                      "rss": max(rss) if rss else None})
     su_total = rows[0]["total"] / rows[1]["total"]
     su_after = rows[0]["after"] / rows[1]["after"]
@@ -171,10 +176,17 @@ def main() -> None:
     print()
     print(table(rows, [("workers", "workers"), ("total", "end-to-end s"), ("read", "read extract s"),
                        ("after", "districts after read s"), ("task", "median task s"),
+                       ("cpu", "median task CPU s"),
                        ("rss", "max RSS per worker MB")]))
     print(f"\nspeed-up 2 vs 1 worker: end-to-end {su_total:.2f}x, district phase {su_after:.2f}x "
           f"(target 1.7x); {len(cells)} districts")
-    out = {"benchmark": "batch", "quick": args.quick, "extract": PBF.name, "districts": len(cells),
+    try:
+        import os
+
+        load = os.getloadavg()
+    except OSError:  # pragma: no cover
+        load = None
+    out = {"benchmark": "batch", "loadavg_at_end": load, "quick": args.quick, "extract": PBF.name, "districts": len(cells),
            "grid": [rows, cols], "homes": sum(c[2] for c in cells), "repeats": repeats,
            "median": {str(r["workers"]): r for r in rows[:2]},
            "speedup_end_to_end": su_total, "speedup_district_phase": su_after,

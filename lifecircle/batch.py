@@ -526,6 +526,7 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
     from .settings import DEFAULTS
 
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     info = {"district": ds.name, "slug": ds.slug, "source": ds.source, "config_hash": digest,
             "worker_pid": os.getpid()}
     try:
@@ -563,6 +564,7 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
         info.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                     detail="" if isinstance(exc, LifecircleError) else traceback.format_exc(limit=6))
     info["seconds"] = time.perf_counter() - t0
+    info["cpu_s"] = time.process_time() - cpu0     # CPU of the worker process during the task
     info["rss_mb"] = _worker_rss_mb()
     return info
 
