@@ -32,6 +32,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
+import numba
 import numpy as np
 import shapely
 
@@ -46,6 +47,10 @@ from .snapping import Snap, snap_points
 BUFFER_M = 25.0
 #: Quadrant segments of the round buffer ends/joins (2 keeps IoU > 0.99 against 16).
 QUAD_SEGS = 2
+#: Grid spacing (metres) of the distance field traced for the buffer union.
+CELL_M = 5.0
+#: Grid spacing of the city-wide service areas (metres).
+SA_CELL_M = 8.0
 #: Simplification tolerance of merged chains before buffering (metres).
 SIMPLIFY_M = 1.0
 
@@ -149,13 +154,64 @@ def _pieces(net: WalkNetwork, g, e, a, b):
     return g, out
 
 
-def reached_pieces(net: WalkNetwork, group, node, secs, limit_s, towards=False,
-                   own_edge: Snap | None = None, own_group=None):
-    """All reached street pieces within ``limit_s``: (group index, LineString) arrays.
+def _polylines(net: WalkNetwork):
+    """Vertex coordinates of every edge geometry (CSR by edge) with the distance of each vertex
+    along its edge in ``edge_len`` units (cached on the network)."""
+    cache = getattr(net, "_iso_polylines", None)
+    if cache is not None:
+        return cache
+    coords, idx = shapely.get_coordinates(net.edge_geom, return_index=True)
+    ptr = np.zeros(net.n_edges + 1, dtype=np.int64)
+    np.cumsum(np.bincount(idx, minlength=net.n_edges), out=ptr[1:])
+    step = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
+    step[ptr[:-1][ptr[:-1] < len(step)]] = 0.0
+    cum = np.cumsum(step)
+    cum -= np.repeat(cum[ptr[:-1]], np.diff(ptr))
+    glen = cum[np.maximum(ptr[1:] - 1, 0)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(glen > 0, net.edge_len / glen, 1.0)
+    cum *= np.repeat(scale, np.diff(ptr))
+    cache = (np.ascontiguousarray(coords[:, 0]), np.ascontiguousarray(coords[:, 1]), ptr, cum)
+    try:
+        object.__setattr__(net, "_iso_polylines", cache)
+    except Exception:  # pragma: no cover
+        pass
+    return cache
 
-    ``own_edge``/``own_group``: the snapped points themselves (origins or facilities), whose
-    own edge is walked part-way from where they sit.
-    """
+
+def _segments(net: WalkNetwork, g, e, a, b):
+    """Straight segments of edges ``e`` from ``a`` to ``b`` metres along them, in numpy:
+    (group, x0, y0, x1, y1)."""
+    X, Y, ptr, cum = _polylines(net)
+    L = net.edge_len[e]
+    a = np.clip(a, 0.0, L)
+    b = np.clip(b, 0.0, L)
+    keep = b > a
+    g, e, a, b = g[keep], e[keep], a[keep], b[keep]
+    nseg = np.maximum(ptr[e + 1] - ptr[e] - 1, 0)
+    if len(nseg) and (nseg == 1).all():
+        k = ptr[e]
+    else:
+        rep = np.repeat(np.arange(len(e)), nseg)
+        k = np.repeat(ptr[e] - np.cumsum(nseg) + nseg, nseg) + np.arange(nseg.sum())
+        g, a, b = g[rep], a[rep], b[rep]
+    s0, s1 = cum[k], cum[k + 1]
+    lo, hi = np.maximum(a, s0), np.minimum(b, s1)
+    ok = hi > lo
+    if not ok.all():
+        g, k, s0, s1, lo, hi = g[ok], k[ok], s0[ok], s1[ok], lo[ok], hi[ok]
+    d = s1 - s0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f0 = np.where(d > 0, (lo - s0) / d, 0.0)
+        f1 = np.where(d > 0, (hi - s0) / d, 1.0)
+    xa, ya, xb, yb = X[k], Y[k], X[k + 1], Y[k + 1]
+    return (g, xa + (xb - xa) * f0, ya + (yb - ya) * f0, xa + (xb - xa) * f1,
+            ya + (yb - ya) * f1)
+
+
+def _reached_parts(net: WalkNetwork, group, node, secs, limit_s, towards=False,
+                   own_edge: Snap | None = None, own_group=None):
+    """(group, edge, from, to) of every reached piece of street within ``limit_s``."""
     g, e, ru, rv = _edge_budgets(net, group, node, secs, limit_s, towards)
     L = net.edge_len[e]
     full = (ru >= L) | (rv >= L) | ((ru >= 0) & (rv >= 0) & (ru + rv >= L))
@@ -186,8 +242,292 @@ def reached_pieces(net: WalkNetwork, group, node, secs, limit_s, towards=False,
         else:
             parts_a.append(s); parts_b.append(s + budget)
             parts_g.append(og[two]); parts_e.append(oe[two]); parts_a.append(s[two] - budget[two]); parts_b.append(s[two])
-    return _pieces(net, np.concatenate(parts_g), np.concatenate(parts_e),
-                   np.concatenate(parts_a), np.concatenate(parts_b))
+    return (np.concatenate(parts_g), np.concatenate(parts_e), np.concatenate(parts_a),
+            np.concatenate(parts_b))
+
+
+def reached_pieces(net: WalkNetwork, group, node, secs, limit_s, towards=False,
+                   own_edge: Snap | None = None, own_group=None):
+    """All reached street pieces within ``limit_s``: (group index, LineString) arrays.
+
+    ``own_edge``/``own_group``: the snapped points themselves (origins or facilities), whose
+    own edge is walked part-way from where they sit.
+    """
+    return _pieces(net, *_reached_parts(net, group, node, secs, limit_s, towards, own_edge,
+                                        own_group))
+
+
+def reached_segments(net: WalkNetwork, group, node, secs, limit_s, towards=False,
+                     own_edge: Snap | None = None, own_group=None):
+    """Like :func:`reached_pieces` but as straight segments in numpy arrays:
+    (group, x0, y0, x1, y1)."""
+    return _segments(net, *_reached_parts(net, group, node, secs, limit_s, towards, own_edge,
+                                          own_group))
+
+
+
+@numba.njit(cache=True, nogil=True)
+def _distance_field(x0, y0, x1, y1, gx, gy, h, nx, ny, reach):
+    """Distance from every node of the grid (origin ``gx, gy``, spacing ``h``) to the nearest
+    segment, exact up to ``reach`` and ``reach`` beyond. Each segment only visits the grid rows
+    and the span of each row its ``reach``-capsule can touch."""
+    r2 = reach * reach
+    z = np.full((ny, nx), r2)
+    for k in range(len(x0)):
+        ax, ay, bx, by = x0[k], y0[k], x1[k], y1[k]
+        dx, dy = bx - ax, by - ay
+        L2 = dx * dx + dy * dy
+        j0 = max(0, int(np.floor((min(ay, by) - reach - gy) / h)))
+        j1 = min(ny - 1, int(np.ceil((max(ay, by) + reach - gy) / h)))
+        for j in range(j0, j1 + 1):
+            py = gy + j * h
+            if abs(dy) > 1e-9:
+                ta = (py - reach - ay) / dy
+                tb = (py + reach - ay) / dy
+                if ta > tb:
+                    ta, tb = tb, ta
+                ta = max(ta, 0.0)
+                tb = min(tb, 1.0)
+                if ta > tb:
+                    continue
+                xa = ax + ta * dx
+                xb = ax + tb * dx
+            else:
+                if abs(py - ay) > reach:
+                    continue
+                xa, xb = ax, bx
+            if xa > xb:
+                xa, xb = xb, xa
+            i0 = max(0, int(np.floor((xa - reach - gx) / h)))
+            i1 = min(nx - 1, int(np.ceil((xb + reach - gx) / h)))
+            for i in range(i0, i1 + 1):
+                px = gx + i * h
+                if L2 > 0.0:
+                    t = ((px - ax) * dx + (py - ay) * dy) / L2
+                    t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+                else:
+                    t = 0.0
+                qx = ax + t * dx - px
+                qy = ay + t * dy - py
+                d2 = qx * qx + qy * qy
+                if d2 < z[j, i]:
+                    z[j, i] = d2
+    return np.sqrt(z)
+
+
+def segments_to_polygon(x0, y0, x1, y1, buffer_m: float = BUFFER_M, cell_m: float = CELL_M):
+    """Union of the ``buffer_m`` buffers of straight segments, traced on a distance field.
+
+    The distance to the nearest segment is computed exactly on a grid of ``cell_m`` nodes
+    (numba) and the ``buffer_m`` level is traced by marching squares (contourpy, linear
+    interpolation): straight buffer sides come out exact, round ends and the corners where
+    buffers meet within about ``cell_m / 2``. Cost grows with the covered area, not with the
+    number of overlapping buffers, which is what makes a city-wide union cheap.
+    """
+    x0, y0, x1, y1 = (np.ascontiguousarray(v, dtype=np.float64) for v in (x0, y0, x1, y1))
+    if len(x0) == 0:
+        return shapely.Polygon()
+    h = float(cell_m)
+    pad = buffer_m + 2 * h
+    gx = np.floor((min(x0.min(), x1.min()) - pad) / h) * h
+    gy = np.floor((min(y0.min(), y1.min()) - pad) / h) * h
+    nx = int(np.ceil((max(x0.max(), x1.max()) + pad - gx) / h)) + 1
+    ny = int(np.ceil((max(y0.max(), y1.max()) + pad - gy) / h)) + 1
+    # a node next to a crossing of the level is within buffer_m + h of a segment (the distance
+    # is 1-Lipschitz), so exact values up to there give the same interpolated contour
+    z = _distance_field(x0, y0, x1, y1, gx, gy, h, nx, ny, buffer_m + 1.01 * h)
+    return _trace(z, gx, gy, h, buffer_m)
+
+
+def _trace(z, gx, gy, h, level):
+    """Polygon where ``z < level`` (grid node (j, i) at ``gx + i h, gy + j h``)."""
+    import contourpy
+
+    gen = contourpy.contour_generator(z=z, name="serial", corner_mask=False,
+                                      fill_type="ChunkCombinedOffsetOffset")
+    pts, ring_off, outer_off = gen.filled(-1.0, level)
+    p, ro, oo = pts[0], ring_off[0], outer_off[0]
+    if p is None or len(oo) < 2:
+        return shapely.Polygon()
+    p = p * h
+    p[:, 0] += gx
+    p[:, 1] += gy
+    out = shapely.from_ragged_array(shapely.GeometryType.MULTIPOLYGON, p,
+                                    (ro, oo, np.array([0, len(oo) - 1])))[0]
+    if len(oo) == 2:
+        out = shapely.get_parts(out)[0]
+    return out
+
+
+TILE = 32  # grid nodes per tile side of the cached network field
+
+
+class _NetworkField:
+    """Distance field of the whole network (every edge) on one grid, cached per network:
+    a service area reuses it on the tiles where every street within reach is fully reached
+    and recomputes only the other tiles."""
+
+    def __init__(self, net: WalkNetwork, buffer_m: float, h: float):
+        X, Y, ptr, _ = _polylines(net)
+        k = np.flatnonzero(np.diff(ptr) >= 2)
+        k = np.concatenate([np.arange(ptr[i], ptr[i + 1] - 1) for i in k]) if \
+            not (np.diff(ptr) == 2).all() else ptr[:-1]
+        self.h, self.buffer_m = h, buffer_m
+        self.reach = buffer_m + 1.01 * h
+        pad = buffer_m + 2 * h + h
+        self.gx = np.floor((X.min() - pad) / h) * h
+        self.gy = np.floor((Y.min() - pad) / h) * h
+        self.nx = int(np.ceil((X.max() + pad - self.gx) / h)) + 1
+        self.ny = int(np.ceil((Y.max() + pad - self.gy) / h)) + 1
+        self.ntx, self.nty = -(-self.nx // TILE), -(-self.ny // TILE)
+        self.z = _distance_field(X[k], Y[k], X[k + 1], Y[k + 1], self.gx, self.gy, h, self.nx,
+                                 self.ny, self.reach)
+        # tiles each edge's reach-capsule touches (bounding box of the edge geometry)
+        b = shapely.bounds(net.edge_geom)
+        r = self.reach
+        self.etx0 = np.clip(np.floor((b[:, 0] - r - self.gx) / h) // TILE, 0, self.ntx - 1).astype(np.int64)
+        self.etx1 = np.clip(np.ceil((b[:, 2] + r - self.gx) / h) // TILE, 0, self.ntx - 1).astype(np.int64)
+        self.ety0 = np.clip(np.floor((b[:, 1] - r - self.gy) / h) // TILE, 0, self.nty - 1).astype(np.int64)
+        self.ety1 = np.clip(np.ceil((b[:, 3] + r - self.gy) / h) // TILE, 0, self.nty - 1).astype(np.int64)
+
+    @classmethod
+    def get(cls, net: WalkNetwork, buffer_m: float, h: float) -> "_NetworkField":
+        cache = getattr(net, "_iso_fields", None)
+        if cache is None:
+            cache = {}
+            try:
+                object.__setattr__(net, "_iso_fields", cache)
+            except Exception:  # pragma: no cover
+                pass
+        key = (float(buffer_m), float(h))
+        if key not in cache:
+            cache[key] = cls(net, buffer_m, h)
+        return cache[key]
+
+    def polygon(self, net: WalkNetwork, parts) -> shapely.Geometry:
+        """Buffer union of the reached pieces ``parts`` = (group, edge, a, b) (one group)."""
+        _, e, a, b = parts
+        L = net.edge_len[e]
+        status = np.zeros(net.n_edges, np.int8)  # 0 unreached, 1 partly, 2 fully reached
+        reached = np.minimum(b, L) > np.maximum(a, 0.0)
+        status[e[reached]] = 1
+        status[e[(a <= 0) & (b >= L)]] = 2
+        state = _tile_state(status, self.etx0, self.etx1, self.ety0, self.ety1, self.ntx,
+                            self.nty)
+        if not state.any():
+            return shapely.Polygon()
+        _, x0, y0, x1, y1 = _segments(net, *parts)
+        # the crop is the box of active tiles: nodes on its border next to inactive tiles are
+        # farther than buffer_m + h from any reached street, so nothing is cut at the border
+        rows = np.flatnonzero(state.any(axis=1))
+        cols = np.flatnonzero(state.any(axis=0))
+        z = _assemble_field(self.z, state, rows[0], rows[-1], cols[0], cols[-1], x0, y0, x1,
+                            y1, self.gx, self.gy, self.h, self.reach)
+        return _trace(z, self.gx + cols[0] * TILE * self.h, self.gy + rows[0] * TILE * self.h,
+                      self.h, self.buffer_m)
+
+
+@numba.njit(cache=True, nogil=True)
+def _tile_state(status, tx0, tx1, ty0, ty1, ntx, nty):
+    """Per tile: 0 no reached street within reach, 1 every street within reach fully reached
+    (the network field holds), 2 mixed (recompute)."""
+    active = np.zeros((nty, ntx), np.bool_)
+    mixed = np.zeros((nty, ntx), np.bool_)
+    for e in range(len(status)):
+        s = status[e]
+        for ty in range(ty0[e], ty1[e] + 1):
+            for tx in range(tx0[e], tx1[e] + 1):
+                if s > 0:
+                    active[ty, tx] = True
+                if s < 2:
+                    mixed[ty, tx] = True
+    out = np.zeros((nty, ntx), np.int8)
+    for ty in range(nty):
+        for tx in range(ntx):
+            if active[ty, tx]:
+                out[ty, tx] = 2 if mixed[ty, tx] else 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _assemble_field(zall, state, ty0, ty1, tx0, tx1, x0, y0, x1, y1, gx, gy, h, reach):
+    """Field of the reached segments on tiles ``ty0..ty1 x tx0..tx1`` of the network grid:
+    copied from the network field on clean tiles, recomputed on mixed ones."""
+    NY, NX = zall.shape
+    oj, oi = ty0 * TILE, tx0 * TILE
+    ny, nx = min((ty1 + 1) * TILE, NY) - oj, min((tx1 + 1) * TILE, NX) - oi
+    z = np.full((ny, nx), reach)
+    for ty in range(ty0, ty1 + 1):
+        for tx in range(tx0, tx1 + 1):
+            st = state[ty, tx]
+            if st == 0:
+                continue
+            ja, jb = ty * TILE, min((ty + 1) * TILE, NY)
+            ia, ib = tx * TILE, min((tx + 1) * TILE, NX)
+            for j in range(ja, jb):
+                for i in range(ia, ib):
+                    z[j - oj, i - oi] = zall[j, i] if st == 1 else reach * reach
+    for k in range(len(x0)):
+        ax, ay, bx, by = x0[k], y0[k], x1[k], y1[k]
+        dx, dy = bx - ax, by - ay
+        L2 = dx * dx + dy * dy
+        # skip segments whose capsule touches no tile to recompute
+        tya = max(0, int(np.floor((min(ay, by) - reach - gy) / h)) // TILE)
+        tyb = min(state.shape[0] - 1, int(np.ceil((max(ay, by) + reach - gy) / h)) // TILE)
+        txa = max(0, int(np.floor((min(ax, bx) - reach - gx) / h)) // TILE)
+        txb = min(state.shape[1] - 1, int(np.ceil((max(ax, bx) + reach - gx) / h)) // TILE)
+        hit = False
+        for ty in range(tya, tyb + 1):
+            for tx in range(txa, txb + 1):
+                if state[ty, tx] == 2:
+                    hit = True
+        if not hit:
+            continue
+        j0 = max(oj, int(np.floor((min(ay, by) - reach - gy) / h)))
+        j1 = min(oj + ny - 1, int(np.ceil((max(ay, by) + reach - gy) / h)))
+        for j in range(j0, j1 + 1):
+            py = gy + j * h
+            if abs(dy) > 1e-9:
+                ta = (py - reach - ay) / dy
+                tb = (py + reach - ay) / dy
+                if ta > tb:
+                    ta, tb = tb, ta
+                ta = max(ta, 0.0)
+                tb = min(tb, 1.0)
+                if ta > tb:
+                    continue
+                xa = ax + ta * dx
+                xb = ax + tb * dx
+            else:
+                if abs(py - ay) > reach:
+                    continue
+                xa, xb = ax, bx
+            if xa > xb:
+                xa, xb = xb, xa
+            i0 = max(oi, int(np.floor((xa - reach - gx) / h)))
+            i1 = min(oi + nx - 1, int(np.ceil((xb + reach - gx) / h)))
+            ty = j // TILE
+            for i in range(i0, i1 + 1):
+                if state[ty, i // TILE] != 2:
+                    continue
+                px = gx + i * h
+                if L2 > 0.0:
+                    t = ((px - ax) * dx + (py - ay) * dy) / L2
+                    t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+                else:
+                    t = 0.0
+                qx = ax + t * dx - px
+                qy = ay + t * dy - py
+                d2 = qx * qx + qy * qy
+                if d2 < z[j - oj, i - oi]:
+                    z[j - oj, i - oi] = d2
+    for ty in range(ty0, ty1 + 1):
+        for tx in range(tx0, tx1 + 1):
+            if state[ty, tx] == 2:
+                for j in range(ty * TILE, min((ty + 1) * TILE, NY)):
+                    for i in range(tx * TILE, min((tx + 1) * TILE, NX)):
+                        z[j - oj, i - oi] = np.sqrt(z[j - oj, i - oi])
+    return z
 
 
 def lines_to_polygon(lines, buffer_m: float = BUFFER_M, quad_segs: int = QUAD_SEGS,
@@ -209,6 +549,23 @@ def _polygons_by_group(groups, lines, n_groups, buffer_m, quad_segs, simplify_m,
 
     def one(i):
         return lines_to_polygon(lines[bounds[i]:bounds[i + 1]], buffer_m, quad_segs, simplify_m)
+
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers <= 1 or n_groups < 4:
+        return [one(i) for i in range(n_groups)]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, range(n_groups), chunksize=max(1, n_groups // (8 * workers))))
+
+
+def _field_polygons_by_group(seg, n_groups, buffer_m, cell_m, workers=None):
+    g, x0, y0, x1, y1 = seg
+    order = np.argsort(g, kind="stable")
+    g, x0, y0, x1, y1 = g[order], x0[order], y0[order], x1[order], y1[order]
+    bounds = np.searchsorted(g, np.arange(n_groups + 1))
+
+    def one(i):
+        s = slice(bounds[i], bounds[i + 1])
+        return segments_to_polygon(x0[s], y0[s], x1[s], y1[s], buffer_m, cell_m)
 
     workers = workers or min(4, os.cpu_count() or 1)
     if workers <= 1 or n_groups < 4:
@@ -264,14 +621,20 @@ def _minutes(minutes) -> list[float]:
 
 def isochrones(result_or_network, origins, minutes=(5, 10, 15), buffer_m: float = BUFFER_M,
                quad_segs: int = QUAD_SEGS, simplify_m: float = SIMPLIFY_M,
-               max_snap_m: float | None = None, workers: int | None = None) -> gpd.GeoDataFrame:
+               max_snap_m: float | None = None, workers: int | None = None,
+               method: str = "field", cell_m: float = CELL_M) -> gpd.GeoDataFrame:
     """Walking isochrones around ``origins`` (points in the network CRS, or a Snap).
 
-    Returns a GeoDataFrame with ``origin`` (position in ``origins``), ``minutes`` and the
-    polygon (empty where the origin is farther than ``max_snap_m`` from any street).
+    ``method="field"`` (default) traces the buffer union on a ``cell_m`` distance field
+    (:func:`segments_to_polygon`); ``method="buffers"`` unions GEOS buffers of the merged
+    pieces (``quad_segs``, ``simplify_m``), several times slower but exact to the polygonised
+    buffer. Returns a GeoDataFrame with ``origin`` (position in ``origins``), ``minutes`` and
+    the polygon (empty where the origin is farther than ``max_snap_m`` from any street).
     """
     net, result = _network(result_or_network)
     mins = _minutes(minutes)
+    if method not in ("field", "buffers"):
+        raise IsochroneError(f"method must be 'field' or 'buffers', got {method!r}")
     if max_snap_m is None:
         max_snap_m = result.settings.max_snap_m if result is not None else 300.0
     snap, _ = _origin_snap(net, origins, max_snap_m)
@@ -294,9 +657,14 @@ def isochrones(result_or_network, origins, minutes=(5, 10, 15), buffer_m: float 
     group = np.repeat(np.arange(n), np.diff(ptr))
     rows_o, rows_m, rows_g = [], [], []
     for m in mins:
-        g, lines = reached_pieces(net, group, node, cost, 60.0 * m, towards=False,
-                                  own_edge=snap, own_group=np.arange(n))
-        polys = _polygons_by_group(g, lines, n, buffer_m, quad_segs, simplify_m, workers)
+        if method == "field":
+            seg = reached_segments(net, group, node, cost, 60.0 * m, towards=False,
+                                   own_edge=snap, own_group=np.arange(n))
+            polys = _field_polygons_by_group(seg, n, buffer_m, cell_m, workers)
+        else:
+            g, lines = reached_pieces(net, group, node, cost, 60.0 * m, towards=False,
+                                      own_edge=snap, own_group=np.arange(n))
+            polys = _polygons_by_group(g, lines, n, buffer_m, quad_segs, simplify_m, workers)
         rows_o.append(np.arange(n)); rows_m.append(np.full(n, m)); rows_g.extend(polys)
     out = gpd.GeoDataFrame({"origin": np.concatenate(rows_o), "minutes": np.concatenate(rows_m)},
                            geometry=np.asarray(rows_g, dtype=object), crs=net.crs)
@@ -325,13 +693,17 @@ def _category_node_times(result, cat_ids, limit_s):
 
 def service_areas(result, minutes=None, buffer_m: float = BUFFER_M, quad_segs: int = 1,
                   simplify_m: float = 2.0, dimensions: bool = True,
-                  categories: bool = True) -> gpd.GeoDataFrame:
+                  categories: bool = True, method: str = "field",
+                  cell_m: float = SA_CELL_M, workers: int | None = None) -> gpd.GeoDataFrame:
     """Areas within each threshold of the nearest facility of each category and dimension.
 
     One multi-source search per category (all categories in parallel); a dimension's area is
     where the nearest facility of *any* of its categories is within the threshold. Returns
-    ``level`` ("category"|"dimension"), ``id``, ``minutes`` and the polygon.
+    ``level`` ("category"|"dimension"), ``id``, ``minutes`` and the polygon. ``method``,
+    ``cell_m``: as in :func:`isochrones` (``quad_segs``/``simplify_m`` apply to "buffers").
     """
+    if method not in ("field", "buffers"):
+        raise IsochroneError(f"method must be 'field' or 'buffers', got {method!r}")
     net = result.network
     mins = _minutes(minutes if minutes is not None else result.settings.thresholds_min)
     profile = result.profile
@@ -344,6 +716,7 @@ def service_areas(result, minutes=None, buffer_m: float = BUFFER_M, quad_segs: i
             groups.append(("dimension", dim.id, idx))
     rows = []
     jobs = []
+    field = _NetworkField.get(net, buffer_m, cell_m) if method == "field" else None
     for level, gid, idx in groups:
         t = times[idx].min(axis=0) if idx else np.full(net.n_nodes, np.inf)
         snap = Snap.concat([snaps[i] for i in idx]) if idx else Snap(*(np.zeros(0, dt) for dt in (np.int64, float, float, bool)))
@@ -353,11 +726,14 @@ def service_areas(result, minutes=None, buffer_m: float = BUFFER_M, quad_segs: i
 
     def one(job):
         level, gid, m, reached, tt, snap = job
-        g, lines = reached_pieces(net, np.zeros(len(reached), np.int64), reached, tt, 60.0 * m,
-                                  towards=True, own_edge=snap, own_group=np.zeros(len(snap), np.int64))
+        args = (net, np.zeros(len(reached), np.int64), reached, tt, 60.0 * m)
+        kw = dict(towards=True, own_edge=snap, own_group=np.zeros(len(snap), np.int64))
+        if method == "field":
+            return level, gid, m, field.polygon(net, _reached_parts(*args, **kw))
+        g, lines = reached_pieces(*args, **kw)
         return level, gid, m, lines_to_polygon(lines, buffer_m, quad_segs, simplify_m)
 
-    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1)) as pool:
         rows = list(pool.map(one, jobs))
     return gpd.GeoDataFrame({"level": [r[0] for r in rows], "id": [r[1] for r in rows],
                              "minutes": [r[2] for r in rows]},

@@ -106,7 +106,7 @@ def test_isochrone_area_grows_and_matches_exact_reference(helsinki):
         assert a.loc[i, 5.0].area < a.loc[i, 10.0].area <= a.loc[i, 15.0].area + 1e-6
         # nested up to the simplification of chains (1 m) and the buffer polygonisation
         assert a.loc[i, 5.0].difference(a.loc[i, 10.0]).area < 0.002 * a.loc[i, 5.0].area
-    ref = isochrones(helsinki, pts, [15], quad_segs=16, simplify_m=0.0)
+    ref = isochrones(helsinki, pts, [15], method="buffers", quad_segs=16, simplify_m=0.0)
     for i in range(len(pts)):
         x, y = a.loc[i, 15.0], ref.geometry.iloc[i]
         iou = x.intersection(y).area / x.union(y).area
