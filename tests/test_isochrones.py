@@ -12,8 +12,9 @@ import shapely
 import lifecircle
 from lifecircle import columns as col
 from lifecircle.chinacoords import transform_geometries, wgs84_to_gcj02
+from lifecircle import isochrones as iso_mod
 from lifecircle.isochrones import (IsochroneError, export_gpkg, gap_areas, isochrones,
-                                   service_areas)
+                                   segments_to_polygon, service_areas)
 from lifecircle.snapping import snap_points
 from lifecircle.sources import embedded_sample
 
@@ -161,7 +162,7 @@ def test_service_areas_match_home_times(helsinki):
         if not within.any():
             continue
         # a home within 10 minutes sits within its snap leg of the area (less the buffer,
-        # which quad_segs=1 corners and the 2 m simplification shave by up to 8 m)
+        # which the 8 m distance-field grid shaves at corners by up to a few metres)
         legs = helsinki.home_snap.leg
         d = shapely.distance(poly, pts[within])
         assert (d <= np.maximum(legs[within] - BUF, 0) + 8.0).all()
@@ -213,3 +214,83 @@ def test_gcj02_offset_nanjing_and_helsinki():
         assert lo <= a.distance(b) <= hi + 0.2, a.distance(b)
     g = transform_geometries(nj, wgs84_to_gcj02)
     assert g.iloc[0].x != nj.iloc[0].x
+
+
+def _iou(a, b):
+    return shapely.area(shapely.intersection(a, b)) / shapely.area(shapely.union(a, b))
+
+
+def test_distance_field_union_matches_geos_buffers(helsinki):
+    """The traced distance field against the GEOS union of exact (quad_segs=16) buffers of real
+    street segments: same area up to the grid, every segment inside, and a clear failure when
+    the buffer width is wrong."""
+    net = helsinki.network
+    rng = np.random.default_rng(3)
+    centre = rng.choice(net.n_edges, 3, replace=False)
+    X, Y, ptr, _ = iso_mod._polylines(net)
+    for c in centre:
+        near = net.tree.query(shapely.buffer(net.edge_geom[c], 400.0))
+        lines = net.edge_geom[near]
+        coords, idx = shapely.get_coordinates(lines, return_index=True)
+        first = np.r_[True, idx[1:] != idx[:-1]]
+        k = np.flatnonzero(~first)
+        x0, y0, x1, y1 = coords[k - 1, 0], coords[k - 1, 1], coords[k, 0], coords[k, 1]
+        exact = shapely.union_all(shapely.buffer(lines, BUF, quad_segs=16))
+        for cell in (2.0, 5.0, 8.0):
+            poly = segments_to_polygon(x0, y0, x1, y1, BUF, cell)
+            assert poly.is_valid
+            assert _iou(poly, exact) >= 0.985 - 0.001 * cell, (cell, _iou(poly, exact))
+            assert shapely.covers(poly, lines).all()
+            # the traced boundary stays within the grid's reach of the exact one (the other way
+            # round a hole smaller than a grid cell is filled)
+            verts = shapely.points(shapely.get_coordinates(poly.boundary))
+            assert shapely.distance(verts, exact.boundary).max() <= 0.5 * cell
+        assert _iou(segments_to_polygon(x0, y0, x1, y1, 20.0, 5.0), exact) < 0.95
+    assert segments_to_polygon(*(np.zeros(0),) * 4).is_empty
+
+
+def test_segments_follow_polyline_edges():
+    """Reached pieces of edges with bent geometries follow the geometry (shapely substring)."""
+    import dataclasses
+
+    from shapely.ops import substring
+
+    from lifecircle.network import WalkNetwork
+
+    net = WalkNetwork.from_arrays([0, 100, 0], [0, 0, 100], [0, 0], [1, 2])
+    bent = np.array([shapely.LineString([(0, 0), (50, 30), (100, 0)]),
+                     shapely.LineString([(0, 0), (0, 50), (20, 80), (0, 100)])])
+    # edge_len 10% longer than the drawn geometry: offsets are scaled onto the drawing
+    net = dataclasses.replace(net, edge_geom=bent, edge_len=1.1 * shapely.length(bent))
+    g = np.array([0, 1, 2, 3])
+    e = np.array([0, 1, 1, 0])
+    a = np.array([10.0, -5.0, 33.0, 80.0])
+    b = np.array([90.0, 500.0, 77.0, 80.0])
+    gg, x0, y0, x1, y1 = iso_mod._segments(net, g, e, a, b)
+    assert set(gg) == {0, 1, 2}  # the empty piece is dropped
+    for k in range(3):
+        s = gg == k
+        got = shapely.line_merge(shapely.multilinestrings(shapely.linestrings(
+            np.stack([np.stack([x0[s], y0[s]], 1), np.stack([x1[s], y1[s]], 1)], 1))))
+        scale = 1 / 1.1
+        want = substring(bent[e[k]], max(a[k], 0) * scale, min(b[k], net.edge_len[e[k]]) * scale)
+        assert shapely.hausdorff_distance(got, want) < 1e-6
+        assert abs(got.length - want.length) < 1e-6
+
+
+def test_service_areas_field_matches_buffers(helsinki):
+    fast = service_areas(helsinki, [5], dimensions=False)
+    exact = service_areas(helsinki, [5], method="buffers", quad_segs=8, simplify_m=0.0,
+                          dimensions=False)
+    assert list(fast.id) == list(exact.id)
+    checked = 0
+    for a, b in zip(fast.geometry, exact.geometry):
+        assert a.is_empty == b.is_empty
+        if b.is_empty:
+            continue
+        assert a.is_valid
+        assert _iou(a, b) >= 0.95, _iou(a, b)
+        checked += 1
+    assert checked >= 5
+    with pytest.raises(IsochroneError):
+        service_areas(helsinki, [10], method="raster")
