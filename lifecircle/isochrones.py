@@ -9,21 +9,30 @@ How it is built (all vectorised, cost in proportion to what an origin reaches):
 
 1. one truncated Dijkstra per origin on the CSR network (``AccessEngine.isochrone_nodes``);
 2. from the node times, the reachable length of every incident edge from each end, so full and
-   partial edges come out of a few numpy operations over all origins at once;
-3. per origin, the reached pieces are merged into chains (``shapely.line_merge``), buffered with
-   few quadrant segments and unioned (``shapely.union_all``); origins run on a thread pool (GEOS
-   releases the GIL).
+   partial edges come out of a few numpy operations over all origins at once, then straight
+   segments (bent edges split at their vertices) as plain coordinate arrays;
+3. the union of the ``buffer_m`` buffers is traced on a distance field (``method="field"``,
+   the default): a numba kernel writes the exact distance to the nearest reached segment on a
+   ``cell_m`` grid (5 m), contourpy traces the ``buffer_m`` level by marching squares and the
+   rings become one (Multi)Polygon without any GEOS overlay. Straight buffer sides are exact;
+   round ends and the corners where buffers meet are within about half a cell; holes smaller
+   than a cell close. Origins run on a thread pool (the numba kernel releases the GIL).
+   ``method="buffers"`` keeps the GEOS route (merge pieces into chains, buffer with few
+   quadrant segments, ``shapely.union_all``), exact to the polygonised buffer but ~10x slower.
 
 Service areas use one multi-source search per category (seeds from
 :func:`lifecircle.engine.facility_seeds`) on the reversed network: the area from which the
 nearest facility of the category is within each threshold. Dimension areas use the minimum over
-the dimension's categories. Gap areas are the homes and residential land outside them.
+the dimension's categories. They are traced on an 8 m grid over the whole city; the distance
+field of the whole network is computed once per network and reused on the tiles where every
+street within reach is fully reached. Gap areas are the homes and residential land outside them.
 
-Measured on Las Palmas (``bench/isochrones.py``, 2 cores): 15-minute isochrones ~75 ms per
-origin over 100 origins (the exact edge-buffer reference ~170 ms, the osmnx ego_graph recipe
-~580 ms), IoU 0.99 against the reference, every reachable edge inside. The polygon union is
-the bottleneck (the search is ~1 ms, the pieces ~5 ms per origin); service areas for every
-category of the default profile take ~50 s at one threshold (city-wide unions).
+Measured on Las Palmas (``bench/isochrones.py``, 2 shared cores, 83k nodes, 89k segments):
+15-minute isochrones ~5-8 ms per origin over 1,000 origins (``method="buffers"`` ~60 ms, the
+exact edge-buffer reference ~130-170 ms, the osmnx ego_graph recipe ~600 ms), IoU >= 0.99
+against the exact reference, every reachable edge inside; service areas for the 45 categories
+and 6 dimensions of the default profile at 15 minutes ~3-4 s (was ~50 s with GEOS unions),
+IoU >= 0.98 against exact GEOS buffers. See bench/results/isochrones.json for the numbers.
 """
 
 from __future__ import annotations
@@ -266,7 +275,7 @@ def reached_segments(net: WalkNetwork, group, node, secs, limit_s, towards=False
 
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _distance_field(x0, y0, x1, y1, gx, gy, h, nx, ny, reach):
     """Distance from every node of the grid (origin ``gx, gy``, spacing ``h``) to the nearest
     segment, exact up to ``reach`` and ``reach`` beyond. Each segment only visits the grid rows
@@ -277,6 +286,7 @@ def _distance_field(x0, y0, x1, y1, gx, gy, h, nx, ny, reach):
         ax, ay, bx, by = x0[k], y0[k], x1[k], y1[k]
         dx, dy = bx - ax, by - ay
         L2 = dx * dx + dy * dy
+        inv = 1.0 / L2 if L2 > 0.0 else 0.0
         j0 = max(0, int(np.floor((min(ay, by) - reach - gy) / h)))
         j1 = min(ny - 1, int(np.ceil((max(ay, by) + reach - gy) / h)))
         for j in range(j0, j1 + 1):
@@ -302,11 +312,8 @@ def _distance_field(x0, y0, x1, y1, gx, gy, h, nx, ny, reach):
             i1 = min(nx - 1, int(np.ceil((xb + reach - gx) / h)))
             for i in range(i0, i1 + 1):
                 px = gx + i * h
-                if L2 > 0.0:
-                    t = ((px - ax) * dx + (py - ay) * dy) / L2
-                    t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
-                else:
-                    t = 0.0
+                t = ((px - ax) * dx + (py - ay) * dy) * inv
+                t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
                 qx = ax + t * dx - px
                 qy = ay + t * dy - py
                 d2 = qx * qx + qy * qy
@@ -341,10 +348,22 @@ def segments_to_polygon(x0, y0, x1, y1, buffer_m: float = BUFFER_M, cell_m: floa
 
 def _trace(z, gx, gy, h, level):
     """Polygon where ``z < level`` (grid node (j, i) at ``gx + i h, gy + j h``)."""
-    import contourpy
+    ny, nx = z.shape
+    try:  # the generator class itself: the public wrapper's checks cost ~1 ms per call
+        from contourpy import FillType, LineType, ZInterp
+        from contourpy._contourpy import SerialContourGenerator
 
-    gen = contourpy.contour_generator(z=z, name="serial", corner_mask=False,
-                                      fill_type="ChunkCombinedOffsetOffset")
+        gen = SerialContourGenerator(
+            np.broadcast_to(np.arange(nx, dtype=np.float64), (ny, nx)),
+            np.broadcast_to(np.arange(ny, dtype=np.float64)[:, None], (ny, nx)), z, None,
+            corner_mask=False, line_type=LineType.ChunkCombinedOffset,
+            fill_type=FillType.ChunkCombinedOffsetOffset, quad_as_tri=False,
+            z_interp=ZInterp.Linear, x_chunk_size=0, y_chunk_size=0)
+    except (ImportError, TypeError):  # pragma: no cover - other contourpy versions
+        import contourpy
+
+        gen = contourpy.contour_generator(z=z, name="serial", corner_mask=False,
+                                          fill_type="ChunkCombinedOffsetOffset")
     pts, ring_off, outer_off = gen.filled(-1.0, level)
     p, ro, oo = pts[0], ring_off[0], outer_off[0]
     if p is None or len(oo) < 2:
