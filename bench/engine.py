@@ -295,7 +295,8 @@ def w_lifecircle(d: Data, quick, out_dir):
 
     setup_s, setup_ts, (net, eng), _ = med(setup, quick)
     nearest_s, nts, minutes, cold = med(lambda: eng.nearest(snaps, limit_min=LIMIT_MIN), quick, warmup=1)
-    counts_s, cts, m0, cold_r = med(lambda: eng.reach(snaps, thresholds_min=(15,), limit_min=LIMIT_MIN, k=0, with_nearest=False),
+    counts_s, cts, m0, cold_r = med(lambda: eng.reach(snaps, thresholds_min=(15,), limit_min=LIMIT_MIN, k=0, with_nearest=False,
+                                                      with_decay=False, with_sfca=False),
                                     quick, warmup=1)
     job_ts = [a + b for a, b in zip(nts, cts)]
     full_s, fts, mfull, _ = med(lambda: eng.reach(snaps), quick, slow=True)

@@ -215,16 +215,16 @@ def facility_pass(indptr, indices, w, fac_seed_ptr, fac_seed_node, fac_seed_cost
                     counts[q, h] += 1
             if decay_kind == 0:
                 decay[h] += np.exp(-decay_param * t / 60.0)
-            else:
+            elif decay_kind == 1:
                 z = t / 60.0 / decay_param
                 decay[h] += np.exp(-0.5 * z * z)
             if t < best_out[h]:
                 best_out[h] = t
             if k > 0:
                 _insert_topk(topk, found, h, t, k)
-            if t <= sfca_limit:
+            if t <= sfca_limit:  # a negative sfca_limit switches 2SFCA off
                 demand += pop[h]
-        if demand > 0:
+        if demand > 0 and sfca_limit >= 0:
             ratio = fac_cap[f] / demand
             for i in range(nh):
                 h = hit[i]

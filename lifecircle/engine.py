@@ -226,13 +226,15 @@ class AccessEngine:
     def reach(self, fac_snaps: list[Snap], capacities: list | None = None,
               thresholds_min=None, limit_min: float | None = None,
               sfca_min: list | None = None, k: int | None = None,
-              with_nearest: bool = True) -> ReachMetrics:
+              with_nearest: bool = True, with_decay: bool = True,
+              with_sfca: bool = True) -> ReachMetrics:
         """Counts within thresholds, k-nearest mean, decay sum and 2SFCA per category.
 
         One search per facility truncated at ``limit_min`` (default: the largest threshold).
         ``sfca_min`` gives each category's 2SFCA catchment (default: the limit).
         ``with_nearest=False`` skips the nearest-minutes search (``nearest`` is then None):
-        call :meth:`nearest` yourself when you already have it.
+        call :meth:`nearest` yourself when you already have it. ``with_decay`` and
+        ``with_sfca`` switch those sums off (their arrays stay zero) when only counts are wanted.
         """
         s = self.settings
         thresholds = tuple(s.thresholds_min if thresholds_min is None else thresholds_min)
@@ -242,11 +244,14 @@ class AccessEngine:
         C = len(fac_snaps)
         sfca_lim = np.array([60.0 * (limit_min if sfca_min is None or sfca_min[c] is None
                                      else sfca_min[c]) for c in range(C)])
-        counts, decay, sfca, kmean, found = self._run_reach(seeds, thresholds, limit_min, sfca_lim, k)
+        if not with_sfca:
+            sfca_lim[:] = -1.0
+        counts, decay, sfca, kmean, found = self._run_reach(seeds, thresholds, limit_min, sfca_lim,
+                                                            k, with_decay)
         nearest = self._nearest_from_seeds(seeds, 60.0 * s.max_minutes) if with_nearest else None
         return ReachMetrics(nearest, counts, kmean, decay, sfca, found, thresholds)
 
-    def _run_reach(self, seeds: FacilitySeeds, thresholds, limit_min, sfca_lim, k):
+    def _run_reach(self, seeds: FacilitySeeds, thresholds, limit_min, sfca_lim, k, with_decay=True):
         s = self.settings
         h = self.homes
         C = len(seeds.cat_ptr) - 1
@@ -257,7 +262,7 @@ class AccessEngine:
         kmean = np.full((C, h.n), np.nan)
         found = np.zeros((C, h.n), dtype=np.int32)
         order = np.argsort(-np.diff(seeds.cat_ptr), kind="stable").astype(np.int64)
-        decay_kind = 0 if s.decay == "exponential" else 1
+        decay_kind = (0 if s.decay == "exponential" else 1) if with_decay else -1
         decay_param = s.decay_beta if decay_kind == 0 else s.decay_sigma_min
         K.facility_pass_many(
             csr.indptr, csr.indices, csr.weights, seeds.cat_ptr, seeds.seed_ptr,
