@@ -7,6 +7,7 @@ maps, isochrones, what-ifs and the idle-site inventory reuse them without recomp
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -143,15 +144,29 @@ class Result:
 
     def _repr_html_(self) -> str:
         o = self.overall()
-        head = (f"<h4>lifecircle result — {Path(self.source).name if self.source else ''}</h4>"
-                f"<p>{len(self.homes):,} homes, {o.get('population', 0):,.0f} residents, "
-                f"{len(self.facilities):,} facilities in {self.facilities[col.CATEGORY].nunique()} "
-                f"categories; mean score {o.get('score_mean', float('nan')):.1f}, "
-                f"Gini {o.get('score_gini', float('nan')):.3f}, all six dimensions within 15 min: "
-                f"{100 * o.get('covered', float('nan')):.1f}% of residents.</p>")
+        zh = self.settings.lang == "zh"
+
+        def num(value, fmt):
+            return "–" if value is None or value != value else format(value, fmt)
+
+        name = Path(self.source).name if self.source else ""
+        stats = dict(homes=f"{len(self.homes):,}", pop=num(o.get("population"), ",.0f"),
+                     fac=f"{len(self.facilities):,}", cats=self.facilities[col.CATEGORY].nunique(),
+                     score=num(o.get("score_mean"), ".1f"), gini=num(o.get("score_gini"), ".3f"),
+                     all6=num(100 * o["covered"] if o.get("covered") == o.get("covered") else None, ".1f"))
+        if zh:
+            head = (f"<h4>生活圈分析 — {name}</h4><p>住宅 {stats['homes']} 处，居民 {stats['pop']} 人，"
+                    f"设施 {stats['fac']} 处（{stats['cats']} 类）；平均得分 {stats['score']}，"
+                    f"基尼系数 {stats['gini']}；15 分钟内六个维度齐全的居民占 {stats['all6']}%。</p>")
+        else:
+            head = (f"<h4>lifecircle result — {name}</h4><p>{stats['homes']} homes, {stats['pop']} residents, "
+                    f"{stats['fac']} facilities in {stats['cats']} categories; mean score {stats['score']}, "
+                    f"Gini {stats['gini']}; all six dimensions within 15 min: {stats['all6']}% of residents.</p>")
         dims = self.summary_table()
         dims = dims[dims.iloc[:, 0].isin(["dimension", "overall"])]
-        return head + dims.to_html(index=False) + f"<p><small>{self.attribution}</small></p>"
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        return (head + dims.to_html(index=False, na_rep="–") + (f"<ul>{notes}</ul>" if notes else "")
+                + f"<p><small>{html.escape(self.attribution)}</small></p>")
 
     def __repr__(self) -> str:
         o = self.overall()
