@@ -60,6 +60,10 @@ QUAD_SEGS = 2
 CELL_M = 5.0
 #: Grid spacing of the city-wide service areas (metres).
 SA_CELL_M = 8.0
+#: Grid nodes per tile side of the cached network field (service areas).
+TILE = 32
+#: Largest distance-field grid (nodes); coarser cells beyond (8 bytes per node and thread).
+MAX_FIELD_NODES = 25_000_000
 #: Simplification tolerance of merged chains before buffering (metres).
 SIMPLIFY_M = 1.0
 
@@ -334,7 +338,9 @@ def segments_to_polygon(x0, y0, x1, y1, buffer_m: float = BUFFER_M, cell_m: floa
     x0, y0, x1, y1 = (np.ascontiguousarray(v, dtype=np.float64) for v in (x0, y0, x1, y1))
     if len(x0) == 0:
         return shapely.Polygon()
-    h = float(cell_m)
+    w = max(x0.max(), x1.max()) - min(x0.min(), x1.min()) + 2 * buffer_m
+    ht = max(y0.max(), y1.max()) - min(y0.min(), y1.min()) + 2 * buffer_m
+    h = max(float(cell_m), float(np.sqrt(w * ht / MAX_FIELD_NODES)))
     pad = buffer_m + 2 * h
     gx = np.floor((min(x0.min(), x1.min()) - pad) / h) * h
     gy = np.floor((min(y0.min(), y1.min()) - pad) / h) * h
@@ -378,7 +384,6 @@ def _trace(z, gx, gy, h, level):
     return out
 
 
-TILE = 32  # grid nodes per tile side of the cached network field
 
 
 class _NetworkField:
@@ -388,9 +393,12 @@ class _NetworkField:
 
     def __init__(self, net: WalkNetwork, buffer_m: float, h: float):
         X, Y, ptr, _ = _polylines(net)
-        k = np.flatnonzero(np.diff(ptr) >= 2)
-        k = np.concatenate([np.arange(ptr[i], ptr[i + 1] - 1) for i in k]) if \
-            not (np.diff(ptr) == 2).all() else ptr[:-1]
+        starts = np.ones(len(X), bool)  # every vertex but the last of each edge starts a segment
+        starts[ptr[1:][ptr[1:] > ptr[:-1]] - 1] = False
+        k = np.flatnonzero(starts)
+        # keep the grid under MAX_FIELD_NODES (a 50 km region at 8 m would be 39M nodes)
+        area = (np.ptp(X) + 2 * buffer_m) * (np.ptp(Y) + 2 * buffer_m) if len(X) else 0.0
+        h = max(float(h), float(np.sqrt(area / MAX_FIELD_NODES)))
         self.h, self.buffer_m = h, buffer_m
         self.reach = buffer_m + 1.01 * h
         pad = buffer_m + 2 * h + h
