@@ -79,13 +79,17 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                              facilities_table=facilities, facilities_crs=facilities_crs,
                              population=population, progress=callback, lang=lang, crs=crs)
             callback("writing")
+            import time
+
+            t0 = time.perf_counter()
             result.save(out)
+            result.timings["write"] = time.perf_counter() - t0
             finish()
     except LifecircleError as exc:
         _fail(exc)
     print_summary(result, lang)
     timings = "  ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
-    console.print(f"[dim]stages: {timings}[/]")
+    console.print(f"[dim]stages: {timings}  (total {sum(result.timings.values()):.1f}s)[/]")
     console.print(f"wrote {out}/lifecircle.gpkg, summary.csv, map.html")
     if map_copy:
         maps = Path("maps")
