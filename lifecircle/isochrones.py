@@ -352,6 +352,25 @@ def segments_to_polygon(x0, y0, x1, y1, buffer_m: float = BUFFER_M, cell_m: floa
     return _trace(z, gx, gy, h, buffer_m)
 
 
+def _drop_collinear(p, ro, tol: float = 1e-4):
+    """Drop ring vertices lying on the chord of their neighbours (in grid units): the straight
+    sides of buffers come out of marching squares as one vertex per grid line crossed."""
+    n = len(p)
+    if n < 5:
+        return p, ro
+    d = np.zeros(n)
+    a, b, c = p[:-2], p[1:-1], p[2:]
+    ca = c - a
+    d[1:-1] = np.abs(ca[:, 0] * (b[:, 1] - a[:, 1]) - ca[:, 1] * (b[:, 0] - a[:, 0])) / \
+        np.maximum(np.hypot(ca[:, 0], ca[:, 1]), 1e-12)
+    keep = d > tol
+    keep[ro[:-1]] = True  # ring starts and their closing vertices
+    keep[ro[1:] - 1] = True
+    if keep.all():
+        return p, ro
+    return p[keep], np.r_[0, np.cumsum(keep)][ro]
+
+
 def _trace(z, gx, gy, h, level):
     """Polygon where ``z < level`` (grid node (j, i) at ``gx + i h, gy + j h``)."""
     ny, nx = z.shape
@@ -374,6 +393,7 @@ def _trace(z, gx, gy, h, level):
     p, ro, oo = pts[0], ring_off[0], outer_off[0]
     if p is None or len(oo) < 2:
         return shapely.Polygon()
+    p, ro = _drop_collinear(p, ro)
     p = p * h
     p[:, 0] += gx
     p[:, 1] += gy
