@@ -655,6 +655,15 @@ def _origin_snap(net: WalkNetwork, origins, max_snap_m: float) -> tuple[Snap, np
     return snap_points(net, pts, max_snap_m), pts
 
 
+def _check_method(method, buffer_m, cell_m):
+    if method not in ("field", "buffers"):
+        raise IsochroneError(f"method must be 'field' or 'buffers', got {method!r}")
+    if not (np.isfinite(buffer_m) and buffer_m > 0):
+        raise IsochroneError(f"buffer_m must be a positive number of metres, got {buffer_m!r}")
+    if cell_m is not None and not (np.isfinite(cell_m) and cell_m > 0):
+        raise IsochroneError(f"cell_m must be a positive number of metres, got {cell_m!r}")
+
+
 def _minutes(minutes) -> list[float]:
     if minutes is None:
         return [5.0, 10.0, 15.0]
@@ -669,19 +678,19 @@ def _minutes(minutes) -> list[float]:
 def isochrones(result_or_network, origins, minutes=(5, 10, 15), buffer_m: float = BUFFER_M,
                quad_segs: int = QUAD_SEGS, simplify_m: float = SIMPLIFY_M,
                max_snap_m: float | None = None, workers: int | None = None,
-               method: str = "field", cell_m: float = CELL_M) -> gpd.GeoDataFrame:
+               method: str = "field", cell_m: float | None = None) -> gpd.GeoDataFrame:
     """Walking isochrones around ``origins`` (points in the network CRS, or a Snap).
 
     ``method="field"`` (default) traces the buffer union on a ``cell_m`` distance field
-    (:func:`segments_to_polygon`); ``method="buffers"`` unions GEOS buffers of the merged
+    (:func:`segments_to_polygon`; default ``CELL_M``, at most a fifth of ``buffer_m``); ``method="buffers"`` unions GEOS buffers of the merged
     pieces (``quad_segs``, ``simplify_m``), several times slower but exact to the polygonised
     buffer. Returns a GeoDataFrame with ``origin`` (position in ``origins``), ``minutes`` and
     the polygon (empty where the origin is farther than ``max_snap_m`` from any street).
     """
     net, result = _network(result_or_network)
     mins = _minutes(minutes)
-    if method not in ("field", "buffers"):
-        raise IsochroneError(f"method must be 'field' or 'buffers', got {method!r}")
+    _check_method(method, buffer_m, cell_m)
+    cell_m = cell_m or min(CELL_M, buffer_m / 5)
     if max_snap_m is None:
         max_snap_m = result.settings.max_snap_m if result is not None else 300.0
     snap, _ = _origin_snap(net, origins, max_snap_m)
@@ -741,16 +750,17 @@ def _category_node_times(result, cat_ids, limit_s):
 def service_areas(result, minutes=None, buffer_m: float = BUFFER_M, quad_segs: int = 1,
                   simplify_m: float = 2.0, dimensions: bool = True,
                   categories: bool = True, method: str = "field",
-                  cell_m: float = SA_CELL_M, workers: int | None = None) -> gpd.GeoDataFrame:
+                  cell_m: float | None = None, workers: int | None = None) -> gpd.GeoDataFrame:
     """Areas within each threshold of the nearest facility of each category and dimension.
 
     One multi-source search per category (all categories in parallel); a dimension's area is
     where the nearest facility of *any* of its categories is within the threshold. Returns
     ``level`` ("category"|"dimension"), ``id``, ``minutes`` and the polygon. ``method``,
-    ``cell_m``: as in :func:`isochrones` (``quad_segs``/``simplify_m`` apply to "buffers").
+    ``cell_m``: as in :func:`isochrones` (``cell_m`` defaults to ``SA_CELL_M``, at most a third
+    of ``buffer_m``; ``quad_segs``/``simplify_m`` apply to "buffers").
     """
-    if method not in ("field", "buffers"):
-        raise IsochroneError(f"method must be 'field' or 'buffers', got {method!r}")
+    _check_method(method, buffer_m, cell_m)
+    cell_m = cell_m or min(SA_CELL_M, buffer_m / 3)
     net = result.network
     mins = _minutes(minutes if minutes is not None else result.settings.thresholds_min)
     profile = result.profile

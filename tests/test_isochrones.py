@@ -294,3 +294,21 @@ def test_service_areas_field_matches_buffers(helsinki):
     assert checked >= 5
     with pytest.raises(IsochroneError):
         service_areas(helsinki, [10], method="raster")
+
+
+def test_narrow_buffer_keeps_every_reachable_edge(helsinki):
+    """A 10 m buffer gets a finer grid (2 m): the reachable edges stay inside, the area
+    matches the GEOS union, and bad widths are refused."""
+    net = helsinki.network
+    pts = helsinki.homes.geometry.to_numpy()[[len(helsinki.homes) // 3]]
+    poly = isochrones(helsinki, pts, [5], buffer_m=10.0).geometry.iloc[0]
+    exact = isochrones(helsinki, pts, [5], buffer_m=10.0, method="buffers", quad_segs=16,
+                       simplify_m=0.0).geometry.iloc[0]
+    snap = snap_points(net, pts, helsinki.settings.max_snap_m)
+    full, _, _ = _reachable_edges(net, snap, 0, 300.0)
+    assert len(full) > 5
+    assert shapely.covers(poly.buffer(0.5), net.edge_geom[full]).all()
+    assert _iou(poly, exact) >= 0.97
+    for bad in (dict(buffer_m=0.0), dict(cell_m=-1.0), dict(method="raster")):
+        with pytest.raises(IsochroneError):
+            isochrones(helsinki, pts, [5], **bad)
