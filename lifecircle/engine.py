@@ -218,9 +218,9 @@ class AccessEngine:
         for c in range(C):
             direct = _direct_same_edge(self.net, h, seeds, c)
             np.minimum(out[:, c], np.where(direct <= limit, direct, INF), out=out[:, c])
-        out = out.T / 60.0
+        out /= 60.0                      # in place: at city scale this array is large
         out[~np.isfinite(out)] = np.nan
-        return out
+        return out.T
 
     # ---------------------------------------------------------------------------------------
     def reach(self, fac_snaps: list[Snap], capacities: list | None = None,
@@ -271,7 +271,7 @@ class AccessEngine:
             h.edge_home, h.off, h.leg, h.pop, self.net.speed_mps, 60.0 * limit_min,
             np.asarray(thresholds, dtype=np.float64) * 60.0, sfca_lim, decay_kind,
             float(decay_param), int(k), order, counts, decay, sfca, kmean, found)
-        kmean = kmean / 60.0
+        kmean /= 60.0
         unreachable = h.u < 0
         kmean[:, unreachable] = np.nan
         decay[:, unreachable] = np.nan
