@@ -54,7 +54,8 @@ from .snapping import Snap, snap_points
 
 #: Buffer around walked segments (metres): half a typical street corridor with its frontage.
 BUFFER_M = 25.0
-#: Quadrant segments of the round buffer ends/joins (2 keeps IoU > 0.99 against 16).
+#: method="buffers": quadrant segments of the round buffer ends/joins (2 keeps IoU > 0.99
+#: against 16).
 QUAD_SEGS = 2
 #: Grid spacing (metres) of the distance field traced for the buffer union.
 CELL_M = 5.0
@@ -64,7 +65,7 @@ SA_CELL_M = 8.0
 TILE = 32
 #: Largest distance-field grid (nodes); coarser cells beyond (8 bytes per node and thread).
 MAX_FIELD_NODES = 25_000_000
-#: Simplification tolerance of merged chains before buffering (metres).
+#: method="buffers": simplification tolerance of merged chains before buffering (metres).
 SIMPLIFY_M = 1.0
 
 
