@@ -139,6 +139,19 @@ def _insert_topk(topk, found, h, t, k):
     topk[h, i] = t
 
 
+@njit(cache=True, inline="always")
+def _offer(h, t, f, stamp, best, hit, nh):
+    """Home ``h`` reaches facility ``f`` in ``t``: keep the best time, list ``h`` once."""
+    if stamp[h] != f:
+        stamp[h] = f
+        best[h] = t
+        hit[nh] = h
+        return nh + 1
+    if t < best[h]:
+        best[h] = t
+    return nh
+
+
 @njit(cache=True)
 def facility_pass(indptr, indices, w, fac_seed_ptr, fac_seed_node, fac_seed_cost, fac_cap,
                   fac_edge, fac_off, fac_leg, edge_oneway,
@@ -179,14 +192,7 @@ def facility_pass(indptr, indices, w, fac_seed_ptr, fac_seed_node, fac_seed_cost
             for j in range(node_ptr[x], node_ptr[x + 1]):
                 t = d + node_cost[j]
                 if t <= limit:
-                    h = node_home[j]
-                    if stamp[h] != f:
-                        stamp[h] = f
-                        best[h] = t
-                        hit[nh] = h
-                        nh += 1
-                    elif t < best[h]:
-                        best[h] = t
+                    nh = _offer(node_home[j], t, f, stamp, best, hit, nh)
             dist[x] = INF
         # homes on the facility's own edge may walk straight to it
         e = fac_edge[f]
@@ -199,13 +205,7 @@ def facility_pass(indptr, indices, w, fac_seed_ptr, fac_seed_node, fac_seed_cost
                 delta = -delta
             t = (delta + fac_leg[f] + home_leg[h]) / speed
             if t <= limit:
-                if stamp[h] != f:
-                    stamp[h] = f
-                    best[h] = t
-                    hit[nh] = h
-                    nh += 1
-                elif t < best[h]:
-                    best[h] = t
+                nh = _offer(h, t, f, stamp, best, hit, nh)
         demand = 0.0
         for i in range(nh):
             h = hit[i]

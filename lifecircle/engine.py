@@ -286,16 +286,8 @@ class AccessEngine:
         seeds = facility_seeds_forward(net, origin_snaps) if not reverse else \
             facility_seeds(net, [origin_snaps])
         csr = net.forward if not reverse else net.reverse
-        limit = 60.0 * limit_min
-        size = max(1024, 4 * net.n_nodes)
-        while True:
-            ptr = np.zeros(len(seeds.seed_ptr), dtype=np.int64)
-            node = np.empty(size, dtype=np.int32)
-            cost = np.empty(size)
-            if K.single_source_many(csr.indptr, csr.indices, csr.weights, seeds.seed_ptr,
-                                    seeds.seed_node, seeds.seed_cost, limit, ptr, node, cost):
-                return ptr, node[:ptr[-1]], cost[:ptr[-1]], seeds
-            size *= 4
+        ptr, node, cost = search_each(csr, seeds, 60.0 * limit_min, 4 * net.n_nodes)
+        return ptr, node, cost, seeds
 
 
     # ---------------------------------------------------------------------------------------
@@ -392,6 +384,20 @@ class AccessEngine:
         elif len(need):
             st.nearest[need] = INF
         return np.union1d(hit, affected)
+
+
+def search_each(csr, seeds: FacilitySeeds, limit_s: float, size_hint: int):
+    """One truncated search per seed group: (ptr, node, seconds) of every node reached,
+    origin ``o``'s in ``node[ptr[o]:ptr[o+1]]``. Output buffers grow until they fit."""
+    size = max(1024, int(size_hint))
+    while True:
+        ptr = np.zeros(len(seeds.seed_ptr), dtype=np.int64)
+        node = np.empty(size, dtype=np.int32)
+        cost = np.empty(size)
+        if K.single_source_many(csr.indptr, csr.indices, csr.weights, seeds.seed_ptr,
+                                seeds.seed_node, seeds.seed_cost, limit_s, ptr, node, cost):
+            return ptr, node[:ptr[-1]], cost[:ptr[-1]]
+        size *= 4
 
 
 def facility_seeds_forward(net: WalkNetwork, snap: Snap) -> FacilitySeeds:

@@ -696,20 +696,12 @@ def isochrones(result_or_network, origins, minutes=(5, 10, 15), buffer_m: float 
         max_snap_m = result.settings.max_snap_m if result is not None else 300.0
     snap, _ = _origin_snap(net, origins, max_snap_m)
     n = len(snap)
-    from .engine import AccessEngine, facility_seeds_forward
+    from .engine import AccessEngine, facility_seeds_forward, search_each
 
     seeds = facility_seeds_forward(net, snap)
     csr = net.forward
     limit = 60.0 * max(mins)
-    size = max(1024, 64 * n)
-    while True:
-        ptr = np.zeros(len(seeds.seed_ptr), dtype=np.int64)
-        node = np.empty(size, dtype=np.int32)
-        cost = np.empty(size)
-        if K.single_source_many(csr.indptr, csr.indices, csr.weights, seeds.seed_ptr,
-                                seeds.seed_node, seeds.seed_cost, limit, ptr, node, cost):
-            break
-        size *= 4
+    ptr, node, cost = search_each(csr, seeds, limit, 64 * n)
     node, cost = node[:ptr[-1]].astype(np.int64), cost[:ptr[-1]]
     group = np.repeat(np.arange(n), np.diff(ptr))
     rows_o, rows_m, rows_g = [], [], []
