@@ -61,6 +61,15 @@ def peak_rss_mb() -> float:
     return kb / 1024.0
 
 
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux >= 4.0: clear_refs 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:  # pragma: no cover
+        return False
+
+
 def rss_mb() -> float:
     """Current resident set size (MB), via psutil when present."""
     try:
