@@ -498,13 +498,21 @@ def _done(folder: Path, digest: str) -> bool:
 # worker side
 
 
-def _load_source(spec: SourceSpec):
-    """Read one source (runs once, as a Dask task); districts clip the result."""
+def _load_source(spec: SourceSpec, layers=("streets", "features")):
+    """Read one source (runs once, as Dask tasks); districts clip the result.
+
+    A PBF is read as two tasks, streets and features, which two workers run side by side
+    (:func:`lifecircle.sources.combine` joins them); other sources are read whole.
+    """
     from .sources import embedded_sample, read_osm
 
     if spec.kind == "sample":
-        return read_osm(embedded_sample())
-    return read_osm(spec.value)
+        return read_osm(embedded_sample(), layers=layers)
+    return read_osm(spec.value, layers=layers)
+
+
+def _is_pbf(spec: SourceSpec) -> bool:
+    return spec.kind == "sample" or str(spec.value).lower().endswith(".pbf")
 
 
 def _worker_rss_mb() -> float:
@@ -732,9 +740,20 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
     from dask.distributed import as_completed
 
     src_futures = {}
+    from .sources import combine
+
     for key in sorted({ds.source for ds in todo}):
-        src_futures[key] = client.submit(_load_source, cfg.sources[key], pure=False,
-                                         key=f"lifecircle-read-{key}-{os.urandom(4).hex()}")
+        spec = cfg.sources[key]
+        tag = os.urandom(4).hex()
+        if _is_pbf(spec):
+            parts = [client.submit(_load_source, spec, (layer,), pure=False,
+                                   key=f"lifecircle-read-{key}-{layer}-{tag}")
+                     for layer in ("streets", "features")]
+            src_futures[key] = client.submit(combine, *parts, pure=False,
+                                             key=f"lifecircle-read-{key}-{tag}")
+        else:
+            src_futures[key] = client.submit(_load_source, spec, pure=False,
+                                             key=f"lifecircle-read-{key}-{tag}")
     futures = {}
     for ds in todo:
         fut = client.submit(_run_district, src_futures[ds.source], ds, cfg, digests[ds.name],

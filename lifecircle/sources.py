@@ -96,11 +96,13 @@ class OSMData:
 # public entry point
 
 
-def read_osm(source, *, bbox=None) -> OSMData:
+def read_osm(source, *, bbox=None, layers=("streets", "features")) -> OSMData:
     """Read OSM data from a file path, a place name, a bbox tuple or a polygon.
 
     ``bbox`` (west, south, east, north in degrees), when given with a file, restricts the
-    features and streets read (pyrosm reads only what falls inside).
+    features and streets read (pyrosm reads only what falls inside). ``layers`` reads only
+    ``streets`` or only ``features`` from a PBF (the other comes back empty), so that two
+    workers can read one extract in parallel (see :func:`combine`).
     """
     if isinstance(source, (tuple, list)) and len(source) == 4 and all(
         isinstance(v, (int, float)) for v in source
@@ -112,7 +114,7 @@ def read_osm(source, *, bbox=None) -> OSMData:
     name = path.name.lower()
     if name.endswith((".osm.pbf", ".pbf")):
         _check_file(path)
-        return _read_pbf(path, bbox=bbox)
+        return _read_pbf(path, bbox=bbox, layers=tuple(layers))
     if name.endswith((".osm", ".osm.xml", ".xml", ".osm.bz2", ".bz2")):
         _check_file(path)
         return _read_xml(path, bbox=bbox)
@@ -137,38 +139,51 @@ def _check_file(path: Path) -> None:
 # PBF through pyrosm
 
 
-def _read_pbf(path: Path, bbox=None) -> OSMData:
+def _read_pbf(path: Path, bbox=None, layers=("streets", "features")) -> OSMData:
     import pyrosm
 
     header_date = _pbf_header_date(path)
+    frames: dict = {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             osm = pyrosm.OSM(str(path), bounding_box=list(bbox) if bbox else None)
-            _nodes, net = osm.get_network(network_type="all", nodes=True)
-            feature_filter = {k: True for k in FEATURE_KEYS}
-            feature_filter["highway"] = list(FEATURE_HIGHWAYS)
-            feature_filter["place"] = list(FEATURE_PLACES)
-            pois = osm.get_pois(custom_filter=feature_filter)
-            buildings = osm.get_buildings()
-            landuse = osm.get_landuse()
-            # areas only: single trees and peaks (tens of thousands of nodes) are no use here
-            natural = osm.get_natural(custom_filter={"natural": list(NATURAL_AREAS)})
+            if "streets" in layers:
+                _nodes, frames["net"] = osm.get_network(network_type="all", nodes=True)
+            if "features" in layers:
+                feature_filter = {k: True for k in FEATURE_KEYS}
+                feature_filter["highway"] = list(FEATURE_HIGHWAYS)
+                feature_filter["place"] = list(FEATURE_PLACES)
+                frames["pois"] = osm.get_pois(custom_filter=feature_filter)
+                frames["buildings"] = osm.get_buildings()
+                frames["landuse"] = osm.get_landuse()
+                # areas only: single trees and peaks (tens of thousands of nodes) are no use here
+                frames["natural"] = osm.get_natural(custom_filter={"natural": list(NATURAL_AREAS)})
     except InputFileError:
         raise
     except Exception as exc:  # pyrosm raises many kinds on corrupt input
         raise InputFileError(path, f"cannot read as OSM PBF ({type(exc).__name__}: {exc})") from None
 
-    streets = _streets_from_frame(net, path)
-    parts = []
-    for frame in (pois, buildings, landuse, natural):
-        if frame is not None and len(frame):
-            parts.append(_features_from_pyrosm(frame))
+    streets = _streets_from_frame(frames["net"], path) if "net" in frames else _empty_streets()
+    parts = [_features_from_pyrosm(f) for k, f in frames.items()
+             if k != "net" and f is not None and len(f)]
     features = _concat_features(parts)
-    stamps = [f["timestamp"].max() for f in (net, pois, buildings, landuse)
+    stamps = [f["timestamp"].max() for f in frames.values()
               if f is not None and len(f) and "timestamp" in f]
     date = header_date or _epoch_to_date(max(stamps) if stamps else 0)
-    return OSMData(streets, features, str(path), date, {"reader": "pyrosm"})
+    return OSMData(streets, features, str(path), date, {"reader": "pyrosm", "layers": list(layers)})
+
+
+def _empty_streets() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({c: [] for c in _STREET_COLUMNS if c != "geometry"},
+                            geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+
+
+def combine(streets_part: OSMData, features_part: OSMData) -> OSMData:
+    """One :class:`OSMData` from a streets-only and a features-only read of the same source."""
+    dates = [d for d in (streets_part.data_date, features_part.data_date) if d]
+    return OSMData(streets_part.streets, features_part.features, streets_part.source,
+                   max(dates) if dates else None, dict(streets_part.meta, layers=["streets", "features"]))
 
 
 def _pbf_header_date(path: Path) -> str | None:

@@ -210,3 +210,34 @@ def test_contracted_network_gives_the_same_minutes(nanjing):
     for i, c in enumerate(cats):
         want = nanjing.homes[col.time(c)].to_numpy(float)
         np.testing.assert_allclose(got[i][ok], want[ok], atol=1e-6, equal_nan=True, err_msg=c)
+
+
+@pytest.mark.shared
+def test_osm_xml_bz2_and_pbf_give_the_same_network(tmp_path):
+    """The .osm.bz2 reader (osmnx) and the PBF reader (pyrosm) see the same walkable streets."""
+    import bz2
+
+    from lifecircle.sources import read_osm
+
+    xml = shared_file("china/nanjing_xinjiekou_2021.osm")
+    packed = tmp_path / "nanjing.osm.bz2"
+    packed.write_bytes(bz2.compress(xml.read_bytes()))
+    a = read_osm(packed)
+    b = read_osm(shared_file("china/nanjing_xinjiekou_2021.osm.pbf"))
+    assert a.data_date == "2021-06-12"
+    pairs = lambda s: set(map(tuple, np.sort(s[["u", "v"]].to_numpy(), axis=1)))  # noqa: E731
+    assert pairs(a.streets) == pairs(b.streets)
+    assert abs(len(a.features) - len(b.features)) <= 0.01 * len(b.features)
+
+
+def test_population_file_overrides_the_estimate(helsinki, tmp_path):
+    """Residents of a zone are spread over its homes in proportion to the estimate."""
+    homes = helsinki.homes.to_crs("EPSG:4326")
+    zone = shapely.box(*homes.total_bounds).buffer(0.001)
+    zfile = tmp_path / "zones.geojson"
+    gpd.GeoDataFrame({"population": [12345.0]}, geometry=[zone], crs="EPSG:4326").to_file(zfile)
+    r = lifecircle.analyze(embedded_sample(), population=zfile)
+    pop = r.homes[col.POPULATION].to_numpy(float)
+    assert pop.sum() == pytest.approx(12345.0)
+    est = helsinki.homes[col.POPULATION].to_numpy(float)
+    np.testing.assert_allclose(pop, 12345.0 * est / est.sum())
