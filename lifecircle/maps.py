@@ -191,12 +191,20 @@ def _points_geojson(gdf, props):
     return {"type": "FeatureCollection", "features": feats}
 
 
+_ICON_HTML = ('<div style="width:15px;height:15px;border-radius:50%;border:1px solid #222;'
+              'background:{colour};color:#fff;font-size:9px;line-height:15px;text-align:center;'
+              'font-family:sans-serif">{sym}</div>')
+
+
 def _facility_layer(points_fc, tooltip_fields, tooltip_aliases):
-    marker = folium.CircleMarker(radius=5, weight=1, fill=True, fill_opacity=0.9)
+    """Facilities as small round icons: the dimension's shade of colour for the category and
+    a category symbol inside (plain Unicode in a DivIcon: no icon font, so it works offline)."""
+    marker = folium.Marker(icon=folium.DivIcon(html="", icon_size=(17, 17), icon_anchor=(8, 8),
+                                               class_name="lc-facility"))
     return folium.GeoJson(
         points_fc, marker=marker,
-        style_function=lambda f: {"color": "#222", "fillColor": f["properties"]["colour"],
-                                  "weight": 1, "radius": 5},
+        style_function=lambda f: {"html": _ICON_HTML.format(colour=f["properties"]["colour"],
+                                                            sym=f["properties"]["sym"])},
         tooltip=folium.GeoJsonTooltip(tooltip_fields, aliases=tooltip_aliases))
 
 
@@ -329,7 +337,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             fc = _points_geojson(sub, {
                 "c": [f"{sym[cats[i]]} {_label(profile, cats[i], lang)}" for i in idx],
                 "n": [html.escape(names[i]) for i in idx],
-                "colour": [cc[cats[i]] for i in idx]})
+                "colour": [cc[cats[i]] for i in idx],
+                "sym": [sym[cats[i]] for i in idx]})
             _facility_layer(fc, ["c", "n"], [w["category"], w["name"]]).add_to(group)
         group.add_to(m)
 
