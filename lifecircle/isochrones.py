@@ -280,6 +280,29 @@ def reached_segments(net: WalkNetwork, group, node, secs, limit_s, towards=False
 
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _row_span(ax, ay, bx, dx, dy, py, reach):
+    """The x-range where grid row ``py`` passes within ``reach`` (in y) of segment a-b."""
+    if abs(dy) > 1e-9:
+        ta = (py - reach - ay) / dy
+        tb = (py + reach - ay) / dy
+        if ta > tb:
+            ta, tb = tb, ta
+        ta = max(ta, 0.0)
+        tb = min(tb, 1.0)
+        if ta > tb:
+            return False, 0.0, 0.0
+        xa = ax + ta * dx
+        xb = ax + tb * dx
+    else:
+        if abs(py - ay) > reach:
+            return False, 0.0, 0.0
+        xa, xb = ax, bx
+    if xa > xb:
+        xa, xb = xb, xa
+    return True, xa, xb
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _distance_field(x0, y0, x1, y1, gx, gy, h, nx, ny, reach):
     """Distance from every node of the grid (origin ``gx, gy``, spacing ``h``) to the nearest
@@ -296,23 +319,9 @@ def _distance_field(x0, y0, x1, y1, gx, gy, h, nx, ny, reach):
         j1 = min(ny - 1, int(np.ceil((max(ay, by) + reach - gy) / h)))
         for j in range(j0, j1 + 1):
             py = gy + j * h
-            if abs(dy) > 1e-9:
-                ta = (py - reach - ay) / dy
-                tb = (py + reach - ay) / dy
-                if ta > tb:
-                    ta, tb = tb, ta
-                ta = max(ta, 0.0)
-                tb = min(tb, 1.0)
-                if ta > tb:
-                    continue
-                xa = ax + ta * dx
-                xb = ax + tb * dx
-            else:
-                if abs(py - ay) > reach:
-                    continue
-                xa, xb = ax, bx
-            if xa > xb:
-                xa, xb = xb, xa
+            ok, xa, xb = _row_span(ax, ay, bx, dx, dy, py, reach)
+            if not ok:
+                continue
             i0 = max(0, int(np.floor((xa - reach - gx) / h)))
             i1 = min(nx - 1, int(np.ceil((xb + reach - gx) / h)))
             for i in range(i0, i1 + 1):
@@ -535,23 +544,9 @@ def _assemble_field(zall, state, ty0, ty1, tx0, tx1, x0, y0, x1, y1, gx, gy, h, 
         j1 = min(oj + ny - 1, int(np.ceil((max(ay, by) + reach - gy) / h)))
         for j in range(j0, j1 + 1):
             py = gy + j * h
-            if abs(dy) > 1e-9:
-                ta = (py - reach - ay) / dy
-                tb = (py + reach - ay) / dy
-                if ta > tb:
-                    ta, tb = tb, ta
-                ta = max(ta, 0.0)
-                tb = min(tb, 1.0)
-                if ta > tb:
-                    continue
-                xa = ax + ta * dx
-                xb = ax + tb * dx
-            else:
-                if abs(py - ay) > reach:
-                    continue
-                xa, xb = ax, bx
-            if xa > xb:
-                xa, xb = xb, xa
+            ok, xa, xb = _row_span(ax, ay, bx, dx, dy, py, reach)
+            if not ok:
+                continue
             i0 = max(oi, int(np.floor((xa - reach - gx) / h)))
             i1 = min(oi + nx - 1, int(np.ceil((xb + reach - gx) / h)))
             ty = j // TILE
