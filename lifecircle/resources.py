@@ -296,6 +296,24 @@ _COVER_KEYS = ("building", "landuse", "leisure", "amenity", "natural", "man_made
                "highway", "tourism", "aeroway", "railway", "power", "shop", "office")
 
 
+def _robust_difference(a, b, grid_m: float = 0.01):
+    """``a - b`` element-wise; where GEOS hits a topology error on real OSM geometry, that pair
+    is redone on a 1 cm precision grid (snap rounding is robust), the rest stay exact."""
+    try:
+        return shapely.difference(a, b)
+    except shapely.errors.GEOSException:
+        out = np.empty(len(a), dtype=object)
+        for i in range(len(a)):
+            try:
+                out[i] = shapely.difference(a[i], b[i])
+            except shapely.errors.GEOSException:
+                # make_valid may leave lines beside the polygons: buffer(0) keeps the areas
+                pa = shapely.buffer(shapely.make_valid(a[i]), 0)
+                pb = shapely.buffer(shapely.make_valid(b[i]), 0)
+                out[i] = shapely.difference(pa, pb, grid_size=grid_m)
+        return out
+
+
 def corner_sites(net, features: gpd.GeoDataFrame, crs, min_m2: float = 30.0,
                  max_m2: float = 2000.0, min_width_m: float = 4.0, area=None,
                  features_proj=None) -> gpd.GeoDataFrame:
@@ -348,7 +366,7 @@ def corner_sites(net, features: gpd.GeoDataFrame, crs, min_m2: float = 30.0,
     parts_g = np.concatenate([road_bufs, cover[ci[~road]]])
     parts_i = np.concatenate([ukey // len(widths), pos[~road]])
     unions = _group_union(parts_g, parts_i, n)
-    rest = shapely.get_parts(shapely.difference(blocks[sel], unions))
+    rest = shapely.get_parts(_robust_difference(blocks[sel], unions))
     rest = rest[shapely.get_type_id(rest) == 3]
     a = shapely.area(rest)
     # a large open piece is open land, not a left-over corner (idle land is tagged in OSM)
