@@ -33,7 +33,7 @@ from .network import WalkNetwork, build_network
 from .profiles import Profile, load_profile
 from .settings import DEFAULTS, Settings
 from .snapping import Snap, entry_points, snap_points
-from .sources import ATTRIBUTION, WGS84, OSMData, read_osm
+from .sources import ATTRIBUTION, WGS84, OSMData, read_osm, write_about_layer
 
 GPKG = "lifecircle.gpkg"
 SUMMARY = "summary.csv"
@@ -232,7 +232,9 @@ def write_outputs(result: Result, folder: Path, map_html: bool = True) -> None:
         result.communities.to_crs(WGS84).to_file(gpkg, layer="communities", driver="GPKG")
     streets = result.network.edges_gdf()
     streets.to_crs(WGS84).to_file(gpkg, layer="streets", driver="GPKG")
+    write_about_layer(gpkg, result.attribution, source=result.source, data_date=result.data_date)
     summary = result.summary.copy()
+    summary["attribution"] = result.attribution   # the CSV travels alone: it carries it too
     summary.to_csv(folder / SUMMARY, index=False, encoding="utf-8-sig")
     net = result.network
     np.savez_compressed(

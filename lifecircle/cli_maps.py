@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
             sa = service_areas(result, mins)
             gp = gap_areas(result, sa, max(mins))
             target = out or folder / "isochrones.gpkg"
-            export_gpkg(target, iso, sa, gp)
+            export_gpkg(target, iso, sa, gp, attribution=result.attribution)
         except LifecircleError as exc:
             _fail(exc)
         empty = int(shapely.is_empty(iso.geometry.to_numpy()).sum())

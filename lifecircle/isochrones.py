@@ -49,6 +49,7 @@ from . import _kernels as K
 from . import columns as col
 from ._errors import LifecircleError, OutputError
 from .engine import facility_seeds
+from .sources import ATTRIBUTION, write_about_layer
 from .network import WalkNetwork
 from .snapping import Snap, snap_points
 
@@ -818,8 +819,10 @@ def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | No
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=net.crs)
 
 
-def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None) -> None:
-    """Write isochrones, service areas and gap areas as layers of one GeoPackage (atomically)."""
+def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None,
+                attribution: str = ATTRIBUTION) -> None:
+    """Write isochrones, service areas and gap areas as layers of one GeoPackage (atomically),
+    with an ``about`` table carrying the OSM ``attribution``."""
     import shutil
     import tempfile
     from pathlib import Path
@@ -838,6 +841,7 @@ def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None
                 frame.to_file(tmp, layer=name, driver="GPKG")
         if not tmp.exists():
             raise OutputError(f"{path}: nothing to write (no isochrones, service areas or gaps)")
+        write_about_layer(tmp, attribution)
         shutil.move(str(tmp), str(path))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)

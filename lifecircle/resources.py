@@ -42,7 +42,7 @@ import shapely
 from . import columns as col
 from ._errors import InputFileError, OutputError, TableError
 from .snapping import Snap, entry_points, snap_points
-from .sources import WGS84
+from .sources import WGS84, write_about_layer
 
 # --------------------------------------------------------------------------------------------
 # column names of the inventory
@@ -996,6 +996,7 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
         gdf = gdf.assign(**{col.REACHABLE: gdf[col.REACHABLE].astype(bool)})
         try:
             gdf.to_file(tmp / "resources.gpkg", layer="sites", driver="GPKG")
+            write_about_layer(tmp / "resources.gpkg", inv.attribution)
         except Exception as exc:
             raise OutputError(f"{out}: cannot write the GeoPackage ({exc})") from None
         if recommendations is not None:
@@ -1008,7 +1009,8 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
 
 
 def _write_tables(folder: Path, stem: str, table: pd.DataFrame, attribution: str, lang: str) -> None:
-    table.to_csv(folder / f"{stem}.csv", index=False, encoding="utf-8-sig")
+    table.assign(**{("来源" if lang == "zh" else "attribution"): attribution}).to_csv(
+        folder / f"{stem}.csv", index=False, encoding="utf-8-sig")
     with pd.ExcelWriter(folder / f"{stem}.xlsx", engine="openpyxl") as xw:
         table.to_excel(xw, sheet_name="sites" if stem == "resources" else stem[:31], index=False)
         pd.DataFrame({("来源" if lang == "zh" else "source"): [attribution]}).to_excel(

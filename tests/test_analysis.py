@@ -150,6 +150,10 @@ def test_saved_outputs_roundtrip(helsinki, tmp_path):
     assert {col.CATEGORY, col.DIMENSION, col.NAME} <= set(fac.columns)
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary.level) == {"category", "dimension", "overall"}
+    # every export carries the OSM attribution and the data date
+    assert (summary["attribution"] == "© OpenStreetMap contributors, data 2019-04-21").all()
+    about = gpd.read_file(out / "lifecircle.gpkg", layer="about")
+    assert about["attribution"].iloc[0] == "© OpenStreetMap contributors, data 2019-04-21"
     html = (out / "map.html").read_text(encoding="utf-8")
     # folium writes the attribution into a JSON string, where © may be escaped
     assert ("© OpenStreetMap contributors" in html or "\\u00a9 OpenStreetMap contributors" in html)

@@ -197,7 +197,9 @@ def test_gpkg_export_roundtrip(helsinki, tmp_path):
     import pyogrio
 
     layers = {name for name, _ in pyogrio.list_layers(path)}
-    assert layers == {"isochrones", "service_areas", "gaps"}
+    assert layers == {"isochrones", "service_areas", "gaps", "about"}
+    about = pyogrio.read_dataframe(path, layer="about")
+    assert about["attribution"].iloc[0].startswith("© OpenStreetMap contributors")
     back = gpd.read_file(path, layer="isochrones")
     assert len(back) == 2 and back.crs == helsinki.crs
 
