@@ -224,9 +224,8 @@ def write_outputs(result: Result, folder: Path, map_html: bool = True) -> None:
     gpkg = folder / GPKG
     homes = result.homes.to_crs(WGS84)
     homes.to_file(gpkg, layer="homes", driver="GPKG")
-    fac = result.facilities.to_crs(WGS84).copy()
-    fac["geometry"] = fac.geometry  # keep original geometry (areas as polygons)
-    fac.drop(columns=[c for c in fac.columns if c == "tags"], errors="ignore").to_file(
+    # facilities keep their own geometry (areas stay polygons)
+    result.facilities.to_crs(WGS84).drop(columns="tags", errors="ignore").to_file(
         gpkg, layer="facilities", driver="GPKG")
     if result.communities is not None:
         result.communities.to_crs(WGS84).to_file(gpkg, layer="communities", driver="GPKG")

@@ -181,7 +181,6 @@ class ReachMetrics:
     sfca: np.ndarray               # (C, H) 2SFCA supply per resident
     found: np.ndarray              # (C, H) facilities found within the reach limit (<= k)
     thresholds: tuple = ()
-    extra: dict = field(default_factory=dict)
 
 
 class AccessEngine:
@@ -306,10 +305,15 @@ class AccessEngine:
         st = CategoryState(np.full(self.homes.n, INF), *_state_arrays(self.homes.n, len(thresholds), k + spare)[:5],
                            k, thresholds, limit, sfca_limit, snaps, list(cap))
         self._fold(st, snap, cap, sign=+1)
-        st.nearest = self._nearest_from_seeds(facility_seeds(self.net, [snap]),
-                                              60.0 * s.max_minutes)[0] * 60.0
-        st.nearest = np.where(np.isfinite(st.nearest), st.nearest, INF)
+        st.nearest = self._nearest_seconds(snap)
         return st
+
+    def _nearest_seconds(self, snap: Snap) -> np.ndarray:
+        """Seconds from every home to the nearest of ``snap``'s facilities (inf beyond
+        ``settings.max_minutes``): one multi-source search truncated around them."""
+        t = self._nearest_from_seeds(facility_seeds(self.net, [snap]),
+                                     60.0 * self.settings.max_minutes)[0] * 60.0
+        return np.where(np.isfinite(t), t, INF)
 
     def _fold(self, st: CategoryState, snap: Snap, cap, sign: int):
         """Run the per-facility pass for ``snap``; add (sign=+1) or return deltas."""
@@ -338,9 +342,7 @@ class AccessEngine:
     def add_facility(self, st: CategoryState, snap: Snap, capacity: float = 1.0) -> np.ndarray:
         """Add one facility (a 1-point Snap); returns the homes whose metrics changed."""
         self._fold(st, snap, np.array([capacity]), sign=+1)
-        far = self._nearest_from_seeds(facility_seeds(self.net, [snap]),
-                                       60.0 * self.settings.max_minutes)[0] * 60.0
-        far = np.where(np.isfinite(far), far, INF)
+        far = self._nearest_seconds(snap)
         changed = far < INF
         np.minimum(st.nearest, far, out=st.nearest)
         st.snaps.append(snap)
@@ -370,17 +372,13 @@ class AccessEngine:
         st.removed += 1
         # nearest: homes whose nearest was this facility fall back to the next kept one, or to
         # one multi-source search of the category when none is kept within the reach limit
-        far = self._nearest_from_seeds(facility_seeds(self.net, [snap]),
-                                       60.0 * self.settings.max_minutes)[0] * 60.0
+        far = self._nearest_seconds(snap)
         affected = np.flatnonzero(np.isfinite(far) & (far <= st.nearest))
         need = affected[st.found[affected] == 0]
         ok = affected[st.found[affected] > 0]
         st.nearest[ok] = st.topk[ok, 0]
         if len(need) and st.snaps:
-            rest = Snap.concat(st.snaps)
-            t = self._nearest_from_seeds(facility_seeds(self.net, [rest]),
-                                         60.0 * self.settings.max_minutes)[0] * 60.0
-            st.nearest[need] = np.where(np.isfinite(t[need]), t[need], INF)
+            st.nearest[need] = self._nearest_seconds(Snap.concat(st.snaps))[need]
         elif len(need):
             st.nearest[need] = INF
         return np.union1d(hit, affected)

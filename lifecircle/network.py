@@ -137,12 +137,6 @@ class WalkNetwork:
             self._tree = shapely.STRtree(self.edge_geom)
         return self._tree
 
-    def with_speed(self, speed_kmh: float) -> "WalkNetwork":
-        """The same network walked at another speed (arrays shared, costs rebuilt)."""
-        return WalkNetwork(self.crs, self.node_osmid, self.node_x, self.node_y, self.edge_u,
-                           self.edge_v, self.edge_len, self.edge_oneway, self.edge_geom,
-                           speed_kmh / 3.6, self.edge_highway, self.edge_name, _tree=self._tree)
-
     # ---------------------------------------------------------------------------------------
     def edges_gdf(self) -> gpd.GeoDataFrame:
         data = {"u": self.edge_u, "v": self.edge_v, "length": self.edge_len,
