@@ -304,3 +304,226 @@ def single_source_many(indptr, indices, w, seed_ptr, seed_node, seed_cost, limit
             dist[x] = INF
         out_ptr[o + 1] = pos
     return True
+
+
+# --------------------------------------------------------------------------------------------
+# per-home pass: one search per node at the end of a home's edge, serving every category
+
+
+@njit(cache=True)
+def _grow(a, need):
+    if need <= len(a):
+        return a
+    b = np.empty(max(need, 2 * len(a)), dtype=a.dtype)
+    b[:len(a)] = a
+    return b
+
+
+@njit(cache=True)
+def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr,
+                fac_edge_f, fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
+                blk_edges, edge_ptr, edge_home, home_a, home_b, home_off, home_leg, pop, speed,
+                limit, thresholds, sfca_limits, decay_kind, decay_param, k, mode,
+                dist, hk, hn, touched, stamp, best, su, mstamp, token, lf, lt,
+                mlist, mu, mv, mc, ostamp, oval, xf, xt, topk, found_h, cnt_l, near_l, dec_l,
+                counts, nearest, decay, kmean, found_out, demand, sfca):
+    """One block of home edges (see :func:`home_pass_many`). Returns the next token and the
+    (possibly grown) lists of the block's searches."""
+    n_cat = len(sfca_limits)
+    n_thr = len(thresholds)
+    # the block's end nodes, sorted and unique
+    ends = np.empty(2 * len(blk_edges), dtype=np.int64)
+    for i in range(len(blk_edges)):
+        ends[2 * i] = edge_u[blk_edges[i]]
+        ends[2 * i + 1] = edge_v[blk_edges[i]]
+    nodes = np.unique(ends)
+    L = len(nodes)
+    lptr = np.zeros(L + 1, dtype=np.int64)
+    pos = 0
+    seed = np.zeros(1, dtype=np.int64)
+    seed_cost = np.zeros(1)
+    for i in range(L):
+        seed[0] = nodes[i]
+        token += 1
+        nt = search(indptr, indices, w, seed, seed_cost, limit, dist, hk, hn, touched)
+        start = pos
+        for q in range(nt):
+            x = touched[q]
+            d = dist[x]
+            for j in range(fn_ptr[x], fn_ptr[x + 1]):
+                t = d + fn_cost[j]
+                if t <= limit:
+                    f = fn_fac[j]
+                    if stamp[f] != token:
+                        stamp[f] = token
+                        best[f] = t
+                        lf = _grow(lf, pos + 1)
+                        lf[pos] = f
+                        pos += 1
+                    elif t < best[f]:
+                        best[f] = t
+            dist[x] = INF
+        lt = _grow(lt, pos)
+        for q in range(start, pos):
+            lt[q] = best[lf[q]]
+        lptr[i + 1] = pos
+    for bi in range(len(blk_edges)):
+        e = blk_edges[bi]
+        iu = np.searchsorted(nodes, edge_u[e])
+        iv = np.searchsorted(nodes, edge_v[e])
+        # facilities reachable from either end, as compact rows (facility, from u, from v)
+        token += 1
+        etok = token
+        nm = 0
+        for q in range(lptr[iu], lptr[iu + 1]):
+            f = lf[q]
+            mstamp[f] = token
+            su[f] = nm
+            mlist[nm] = f
+            mu[nm] = lt[q]
+            mv[nm] = INF
+            nm += 1
+        for q in range(lptr[iv], lptr[iv + 1]):
+            f = lf[q]
+            if mstamp[f] == token:
+                mv[int(su[f])] = lt[q]
+            else:
+                mstamp[f] = token
+                su[f] = nm
+                mlist[nm] = f
+                mu[nm] = INF
+                mv[nm] = lt[q]
+                nm += 1
+        for q in range(nm):
+            mc[q] = fac_cat[mlist[q]]
+        for hj in range(edge_ptr[e], edge_ptr[e + 1]):
+            h = edge_home[hj]
+            a = home_a[h]
+            b = home_b[h]
+            token += 1
+            # facilities on the same edge: the straight walk along it may beat the nodes
+            nx_ = 0
+            for j in range(fac_edge_ptr[e], fac_edge_ptr[e + 1]):
+                f = fac_edge_f[j]
+                delta = fac_off[f] - home_off[h]
+                if delta < 0:
+                    if edge_oneway[e]:
+                        continue
+                    delta = -delta
+                td = (delta + fac_leg[f] + home_leg[h]) / speed
+                if mstamp[f] == etok:
+                    p = int(su[f])
+                    ostamp[p] = token
+                    oval[p] = td
+                else:
+                    xf[nx_] = f
+                    xt[nx_] = td
+                    nx_ += 1
+            for c in range(n_cat):
+                found_h[c] = 0
+                near_l[c] = INF
+                dec_l[c] = 0.0
+                for q in range(n_thr):
+                    cnt_l[c, q] = 0
+            for m in range(nm + nx_):
+                if m < nm:
+                    t = min(a + mu[m], b + mv[m])
+                    if ostamp[m] == token and oval[m] < t:
+                        t = oval[m]
+                    c = mc[m]
+                    f = mlist[m]
+                else:
+                    f = xf[m - nm]
+                    t = xt[m - nm]
+                    c = fac_cat[f]
+                if t > limit:
+                    continue
+                if mode == 2:
+                    if t <= sfca_limits[c]:
+                        sfca[c, h] += fac_ratio[f]
+                    continue
+                if mode == 1 and t <= sfca_limits[c]:
+                    demand[f] += pop[h]
+                for q in range(n_thr):
+                    if t <= thresholds[q]:
+                        cnt_l[c, q] += 1
+                if t < near_l[c]:
+                    near_l[c] = t
+                if decay_kind == 0:
+                    dec_l[c] += np.exp(-decay_param * t / 60.0)
+                elif decay_kind == 1:
+                    z = t / 60.0 / decay_param
+                    dec_l[c] += np.exp(-0.5 * z * z)
+                if k > 0:
+                    _insert_topk(topk, found_h, c, t, k)
+            if mode != 2:
+                for c in range(n_cat):
+                    for q in range(n_thr):
+                        counts[c, q, h] = cnt_l[c, q]
+                    nearest[c, h] = near_l[c]
+                    decay[c, h] = dec_l[c]
+                    found_out[c, h] = found_h[c]
+                    if k > 0:
+                        s = 0.0
+                        for i in range(found_h[c]):
+                            s += topk[c, i]
+                        kmean[c, h] = (s + (k - found_h[c]) * limit) / k
+    return token, lf, lt
+
+
+@njit(cache=True, parallel=True)
+def home_pass_many(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr,
+                   fac_edge_f, fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
+                   blk_ptr, blk_edge, edge_ptr, edge_home, home_a, home_b, home_off, home_leg,
+                   pop, speed, limit, thresholds, sfca_limits, decay_kind, decay_param, k, mode,
+                   n_workers, counts, nearest, decay, kmean, found_out, demand, sfca):
+    """Every metric of every category, from one truncated search per *home end node*.
+
+    Home edges come in spatially compact blocks (``blk_ptr``/``blk_edge``); worker ``wk``
+    takes blocks wk, wk + n_workers, ... . In a block each end node is searched once on the
+    forward arcs; the facilities it reaches (``fn_*``: node -> facility, seconds from the node
+    to the facility, partial edge and leg included) give every home on the block's edges its
+    exact time ``min(a + d_u(f), b + d_v(f), straight along the edge)`` to every facility within
+    ``limit``. mode 0: counts, nearest, decay, top-k mean; mode 1: the same plus 2SFCA demand
+    per facility (``demand[wk, f]``); mode 2: only ``sfca[c, h] += fac_ratio[f]``.
+    Homes of different blocks are disjoint, so workers never write the same home.
+    """
+    n = len(indptr) - 1
+    n_fac = len(fac_cat)
+    n_cat = len(sfca_limits)
+    n_blk = len(blk_ptr) - 1
+    for wk in prange(n_workers):
+        dist = np.full(n, INF)
+        cap = len(indices) + 4
+        hk = np.empty(cap)
+        hn = np.empty(cap, dtype=np.int32)
+        touched = np.empty(n, dtype=np.int32)
+        stamp = np.full(n_fac, -1, dtype=np.int64)
+        mstamp = np.full(n_fac, -1, dtype=np.int64)
+        best = np.empty(n_fac)
+        su = np.empty(n_fac)
+        lf = np.empty(4096, dtype=np.int64)
+        lt = np.empty(4096)
+        mlist = np.empty(n_fac, dtype=np.int64)
+        mu = np.empty(n_fac)
+        mv = np.empty(n_fac)
+        mc = np.empty(n_fac, dtype=np.int64)
+        ostamp = np.full(n_fac, -1, dtype=np.int64)
+        oval = np.empty(n_fac)
+        xf = np.empty(n_fac, dtype=np.int64)
+        xt = np.empty(n_fac)
+        topk = np.empty((n_cat, max(k, 1)))
+        found_h = np.zeros(n_cat, dtype=np.int32)
+        cnt_l = np.zeros((n_cat, len(thresholds)), dtype=np.int32)
+        near_l = np.empty(n_cat)
+        dec_l = np.empty(n_cat)
+        token = 0
+        for b in range(wk, n_blk, n_workers):
+            token, lf, lt = _home_block(
+                indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr, fac_edge_f,
+                fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
+                blk_edge[blk_ptr[b]:blk_ptr[b + 1]], edge_ptr, edge_home, home_a, home_b,
+                home_off, home_leg, pop, speed, limit, thresholds, sfca_limits, decay_kind,
+                decay_param, k, mode, dist, hk, hn, touched, stamp, best, su, mstamp, token,
+                lf, lt, mlist, mu, mv, mc, ostamp, oval, xf, xt, topk, found_h, cnt_l, near_l,
+                dec_l, counts, nearest, decay, kmean, found_out, demand[wk], sfca)

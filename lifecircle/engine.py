@@ -15,6 +15,7 @@ All metrics are exact (float64) and match a brute-force networkx computation; se
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -226,7 +227,7 @@ class AccessEngine:
               thresholds_min=None, limit_min: float | None = None,
               sfca_min: list | None = None, k: int | None = None,
               with_nearest: bool = True, with_decay: bool = True,
-              with_sfca: bool = True) -> ReachMetrics:
+              with_sfca: bool = True, method: str = "auto") -> ReachMetrics:
         """Counts within thresholds, k-nearest mean, decay sum and 2SFCA per category.
 
         One search per facility truncated at ``limit_min`` (default: the largest threshold).
@@ -234,6 +235,11 @@ class AccessEngine:
         ``with_nearest=False`` skips the nearest-minutes search (``nearest`` is then None):
         call :meth:`nearest` yourself when you already have it. ``with_decay`` and
         ``with_sfca`` switch those sums off (their arrays stay zero) when only counts are wanted.
+
+        ``method`` picks the searches, with the same exact answer either way: ``"facilities"``
+        runs one search per facility (on the reversed arcs); ``"homes"`` one search per node at
+        the end of a home's edge, each serving every category at once; ``"auto"`` (default)
+        takes the one with fewer searches.
         """
         s = self.settings
         thresholds = tuple(s.thresholds_min if thresholds_min is None else thresholds_min)
@@ -245,24 +251,117 @@ class AccessEngine:
                                      else sfca_min[c]) for c in range(C)])
         if not with_sfca:
             sfca_lim[:] = -1.0
-        counts, decay, sfca, kmean, found = self._run_reach(seeds, thresholds, limit_min, sfca_lim,
-                                                            k, with_decay)
-        nearest = self._nearest_from_seeds(seeds, 60.0 * s.max_minutes) if with_nearest else None
+        counts, decay, sfca, kmean, found, near = self._run_reach(
+            seeds, thresholds, limit_min, sfca_lim, k, with_decay, method)
+        nearest = None
+        if with_nearest and near is not None and s.max_minutes <= limit_min:
+            # the per-home pass met every facility within the limit: its minimum is the answer
+            near[near > 60.0 * s.max_minutes] = INF
+            near[:, self.homes.u < 0] = INF
+            nearest = near / 60.0
+            nearest[~np.isfinite(nearest)] = np.nan
+        elif with_nearest:
+            nearest = self._nearest_from_seeds(seeds, 60.0 * s.max_minutes)
         return ReachMetrics(nearest, counts, kmean, decay, sfca, found, thresholds)
 
-    def _run_reach(self, seeds: FacilitySeeds, thresholds, limit_min, sfca_lim, k, with_decay=True):
+    def _run_reach(self, seeds: FacilitySeeds, thresholds, limit_min, sfca_lim, k, with_decay=True,
+                   method: str = "auto"):
         s = self.settings
         h = self.homes
         C = len(seeds.cat_ptr) - 1
-        csr = self._csr
         counts = np.zeros((C, len(thresholds), h.n), dtype=np.int32)
         decay = np.zeros((C, h.n))
         sfca = np.zeros((C, h.n))
         kmean = np.full((C, h.n), np.nan)
         found = np.zeros((C, h.n), dtype=np.int32)
-        order = np.argsort(-np.diff(seeds.cat_ptr), kind="stable").astype(np.int64)
         decay_kind = (0 if s.decay == "exponential" else 1) if with_decay else -1
         decay_param = s.decay_beta if decay_kind == 0 else s.decay_sigma_min
+        if method == "auto":
+            method = "homes" if 1.5 * len(self._home_blocks[2]) < len(seeds.edge) else "facilities"
+        near = None
+        if method == "homes":
+            near = self._home_pass(seeds, thresholds, limit_min, sfca_lim, k, decay_kind,
+                                   decay_param, counts, decay, sfca, kmean, found)
+        elif method == "facilities":
+            self._facility_pass(seeds, thresholds, limit_min, sfca_lim, k, decay_kind,
+                                decay_param, counts, decay, sfca, kmean, found)
+        else:
+            raise ValueError(f"method must be 'auto', 'homes' or 'facilities', not {method!r}")
+        kmean /= 60.0
+        unreachable = h.u < 0
+        kmean[:, unreachable] = np.nan
+        decay[:, unreachable] = np.nan
+        sfca[:, unreachable] = np.nan
+        return counts, decay, sfca, kmean, found, near
+
+    @functools.cached_property
+    def _home_blocks(self):
+        """Home edges in spatially compact blocks (Morton order of their midpoints), and the
+        nodes at their ends: the sources of the per-home pass."""
+        h, net = self.homes, self.net
+        edges = np.flatnonzero(np.diff(h.edge_ptr) > 0)
+        if len(edges) == 0:
+            return np.zeros(1, np.int64), edges.astype(np.int64), edges
+        u, v = net.edge_u[edges], net.edge_v[edges]
+        x = (net.node_x[u] + net.node_x[v]) / 2
+        y = (net.node_y[u] + net.node_y[v]) / 2
+        cell = 200.0   # metres: a block is a few street blocks wide
+        gx = ((x - x.min()) // cell).astype(np.uint64)
+        gy = ((y - y.min()) // cell).astype(np.uint64)
+        order = np.lexsort((y, x, _morton(gx, gy)))
+        edges = edges[order].astype(np.int64)
+        size = 48
+        blk_ptr = np.r_[np.arange(0, len(edges), size), len(edges)].astype(np.int64)
+        return blk_ptr, edges, np.unique(np.r_[u, v])
+
+    def _home_pass(self, seeds, thresholds, limit_min, sfca_lim, k, decay_kind, decay_param,
+                   counts, decay, sfca, kmean, found):
+        import numba
+
+        h, net = self.homes, self.net
+        fwd = net.forward
+        C = len(seeds.cat_ptr) - 1
+        n_fac = len(seeds.edge)
+        fac_cat = np.repeat(np.arange(C, dtype=np.int64), np.diff(seeds.cat_ptr))
+        # node -> (facility, seconds from the node to it)
+        seed_fac = np.repeat(np.arange(n_fac, dtype=np.int64), np.diff(seeds.seed_ptr))
+        o = np.argsort(seeds.seed_node, kind="stable")
+        fn_ptr = np.zeros(net.n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(seeds.seed_node, minlength=net.n_nodes), out=fn_ptr[1:])
+        fn_fac, fn_cost = seed_fac[o], seeds.seed_cost[o]
+        # edge -> facilities on it (the straight walk along a shared edge)
+        fo = np.argsort(seeds.edge, kind="stable").astype(np.int64)
+        fe_ptr = np.zeros(net.n_edges + 1, dtype=np.int64)
+        np.cumsum(np.bincount(seeds.edge, minlength=net.n_edges), out=fe_ptr[1:])
+        blk_ptr, blk_edge, _ = self._home_blocks
+        n_workers = max(1, min(2 * numba.get_num_threads(), len(blk_ptr) - 1))
+        nearest = np.full((C, h.n), INF)
+        need_sfca = bool((sfca_lim >= 0).any()) and n_fac > 0
+        demand = np.zeros((n_workers if need_sfca else 1, n_fac if need_sfca else 1))
+        ratio = np.zeros(n_fac)
+        thr = np.asarray(thresholds, dtype=np.float64) * 60.0
+
+        def run(mode, ratio_, demand_):
+            K.home_pass_many(
+                fwd.indptr, fwd.indices, fwd.weights, fn_ptr, fn_fac, fn_cost, fac_cat, fe_ptr,
+                fo, seeds.off, seeds.leg, ratio_, net.edge_u, net.edge_v, net.edge_oneway,
+                blk_ptr, blk_edge, h.edge_ptr, h.edge_home, h.a, h.b, h.off, h.leg, h.pop,
+                net.speed_mps, 60.0 * limit_min, thr, sfca_lim, decay_kind, float(decay_param),
+                int(k), mode, n_workers, counts, nearest, decay, kmean, found, demand_, sfca)
+
+        run(1 if need_sfca else 0, ratio, demand)
+        if need_sfca:
+            total = demand.sum(0)
+            np.divide(seeds.cap, total, out=ratio, where=total > 0)
+            run(2, ratio, np.zeros((n_workers, 1)))
+        return nearest
+
+    def _facility_pass(self, seeds, thresholds, limit_min, sfca_lim, k, decay_kind, decay_param,
+                       counts, decay, sfca, kmean, found):
+        s = self.settings
+        h = self.homes
+        csr = self._csr
+        order = np.argsort(-np.diff(seeds.cat_ptr), kind="stable").astype(np.int64)
         K.facility_pass_many(
             csr.indptr, csr.indices, csr.weights, seeds.cat_ptr, seeds.seed_ptr,
             seeds.seed_node, seeds.seed_cost, seeds.cap, seeds.edge, seeds.off, seeds.leg,
@@ -270,12 +369,6 @@ class AccessEngine:
             h.edge_home, h.off, h.leg, h.pop, self.net.speed_mps, 60.0 * limit_min,
             np.asarray(thresholds, dtype=np.float64) * 60.0, sfca_lim, decay_kind,
             float(decay_param), int(k), order, counts, decay, sfca, kmean, found)
-        kmean /= 60.0
-        unreachable = h.u < 0
-        kmean[:, unreachable] = np.nan
-        decay[:, unreachable] = np.nan
-        sfca[:, unreachable] = np.nan
-        return counts, decay, sfca, kmean, found
 
     # ---------------------------------------------------------------------------------------
     def isochrone_nodes(self, origin_snaps: Snap, limit_min: float, reverse: bool = False):
@@ -382,6 +475,18 @@ class AccessEngine:
         elif len(need):
             st.nearest[need] = INF
         return np.union1d(hit, affected)
+
+
+def _morton(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """Z-order key of integer grid cells (16 bits each way)."""
+    def spread(v):
+        v = v & 0xFFFF
+        v = (v | (v << 8)) & 0x00FF00FF
+        v = (v | (v << 4)) & 0x0F0F0F0F
+        v = (v | (v << 2)) & 0x33333333
+        v = (v | (v << 1)) & 0x55555555
+        return v
+    return spread(gx.astype(np.uint64)) | (spread(gy.astype(np.uint64)) << np.uint64(1))
 
 
 def search_each(csr, seeds: FacilitySeeds, limit_s: float, size_hint: int):

@@ -152,7 +152,9 @@ class WalkNetwork:
     def to_networkx(self):
         """An osmnx-compatible ``MultiDiGraph`` (projected; ``length`` m, ``travel_time`` s).
 
-        Node keys are the network's node indices; ``osmid`` keeps the OSM id.
+        Node keys are the network's node indices; ``osmid`` keeps the OSM id. Edges carry
+        their ``geometry`` (reversed on the v→u arc of a two-way street), as osmnx's simplified
+        edges do, so the merged degree-2 chains keep their shape.
         """
         import networkx as nx
 
@@ -162,12 +164,17 @@ class WalkNetwork:
             g.add_node(i, x=float(self.node_x[i]), y=float(self.node_y[i]),
                        osmid=int(self.node_osmid[i]))
         cost = self.edge_cost
+        geom = self.edge_geom if len(self.edge_geom) == self.n_edges else None
         for e in range(self.n_edges):
             u, v = int(self.edge_u[e]), int(self.edge_v[e])
             attrs = {"length": float(self.edge_len[e]), "travel_time": float(cost[e]),
                      "oneway": bool(self.edge_oneway[e]), "edge": e}
+            if geom is not None:
+                attrs["geometry"] = geom[e]
             g.add_edge(u, v, **attrs)
             if not self.edge_oneway[e]:
+                if geom is not None:
+                    attrs = {**attrs, "geometry": geom[e].reverse()}
                 g.add_edge(v, u, **attrs)
         return g
 

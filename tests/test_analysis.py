@@ -245,3 +245,22 @@ def test_population_file_overrides_the_estimate(helsinki, tmp_path):
     assert pop.sum() == pytest.approx(12345.0)
     est = helsinki.homes[col.POPULATION].to_numpy(float)
     np.testing.assert_allclose(pop, 12345.0 * est / est.sum())
+
+
+def test_networkx_export_is_osmnx_compatible(helsinki):
+    """to_networkx() gives a graph osmnx can read, with each merged chain's geometry (its
+    length is the edge length) on both arcs of a two-way street."""
+    import osmnx as ox
+
+    net = helsinki.network
+    g = net.to_networkx()
+    nodes, edges = ox.graph_to_gdfs(g)
+    assert len(nodes) == net.n_nodes
+    assert len(edges) == net.n_edges + int((~net.edge_oneway).sum())
+    np.testing.assert_allclose(edges.geometry.length.to_numpy(), edges["length"].to_numpy(),
+                               rtol=1e-6, atol=1e-6)
+    # the geometry starts at the arc's own first node
+    u = edges.index.get_level_values(0).to_numpy()
+    first = np.array([geom.coords[0] for geom in edges.geometry])
+    np.testing.assert_allclose(first[:, 0], net.node_x[u], atol=1e-6)
+    np.testing.assert_allclose(first[:, 1], net.node_y[u], atol=1e-6)

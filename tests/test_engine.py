@@ -67,21 +67,29 @@ def test_nearest_equals_networkx(case):
         np.testing.assert_allclose(got[c], want, atol=1e-9, equal_nan=True)
 
 
+@pytest.mark.parametrize("method", ["homes", "facilities"])
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(graphs())
-def test_reach_metrics_equal_networkx(case):
+@given(case=graphs())
+def test_reach_metrics_equal_networkx(method, case):
     net, homes, facs = case
     pop = np.arange(1, len(homes) + 1, dtype=float)
     caps = [np.full(len(f), 2.0) for f in facs]
-    st_ = DEFAULTS.with_(max_minutes=60.0)
+    # max_minutes == the reach limit: the per-home pass also gives the nearest minutes
+    st_ = DEFAULTS.with_(max_minutes=5.0)
     eng = AccessEngine(net, homes, population=pop, settings=st_)
     thresholds = (1, 2, 5)
     k = 3
-    r = eng.reach(facs, capacities=caps, thresholds_min=thresholds, limit_min=5, k=k)
+    r = eng.reach(facs, capacities=caps, thresholds_min=thresholds, limit_min=5, k=k,
+                  method=method)
     g = split_graph(net, homes, facs)
     for c in range(len(facs)):
         pairs = all_times(g, len(homes), len(facs[c]), c, cutoff_min=5)
         reachable = homes.edge >= 0
+        want_near = np.full(len(homes), np.nan)
+        for (h, f), t in pairs.items():
+            if not t > want_near[h]:
+                want_near[h] = t
+        np.testing.assert_allclose(r.nearest[c], want_near, atol=1e-9, equal_nan=True)
         for q, thr in enumerate(thresholds):
             want = np.zeros(len(homes), int)
             for (h, f), t in pairs.items():
