@@ -196,7 +196,10 @@ class AccessEngine:
         self.net = net
         self.settings = settings
         self.homes = index_homes(net, home_snap, population)
-        self._csr = net.reverse
+
+    @property
+    def _csr(self):
+        return self.net.reverse      # built on first use (the per-home pass needs forward only)
 
     # ---------------------------------------------------------------------------------------
     def nearest(self, fac_snaps: list[Snap], limit_min: float | None = None) -> np.ndarray:

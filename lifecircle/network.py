@@ -41,15 +41,20 @@ class CSR:
 
 def build_csr(n_nodes: int, src: np.ndarray, dst: np.ndarray, cost: np.ndarray) -> CSR:
     """CSR from arc lists, keeping the cheapest of parallel arcs (scipy would sum them)."""
-    order = np.lexsort((cost, dst, src))
-    src, dst, cost = src[order], dst[order], cost[order]
-    if len(src):
-        first = np.ones(len(src), dtype=bool)
-        first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
-        src, dst, cost = src[first], dst[first], cost[first]
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    cost = np.asarray(cost, dtype=np.float64)
+    key = src * max(n_nodes, 1) + dst
+    order = np.argsort(key, kind="stable")
+    key, cost = key[order], cost[order]
+    if len(key):
+        start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        cost = np.minimum.reduceat(cost, start)
+        key = key[start]
+    src, dst = np.divmod(key, max(n_nodes, 1))
     indptr = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(src, minlength=n_nodes), out=indptr[1:])
-    return CSR(indptr, dst.astype(np.int32), cost.astype(np.float64))
+    return CSR(indptr, dst.astype(np.int32), cost)
 
 
 @dataclass
