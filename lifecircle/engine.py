@@ -97,48 +97,35 @@ def facility_seeds(net: WalkNetwork, snaps: list[Snap], capacities: list | None 
     """Seeds for the reversed search: a facility on (u, v) at s is reached from u after
     (l + s)/speed and from v after (l + L - s)/speed (if the edge allows v -> u)."""
     speed = net.speed_mps
-    cat_counts, nodes, costs, seed_counts = [], [], [], []
-    caps, edges, offs, legs = [], [], [], []
-    for i, snap in enumerate(snaps):
-        ok = snap.edge >= 0
-        e = snap.edge[ok]
-        s = snap.offset[ok]
-        leg = snap.leg[ok]
-        cap = np.ones(len(snap)) if capacities is None or capacities[i] is None else \
-            np.asarray(capacities[i], dtype=np.float64)
-        cap = np.where(np.isfinite(cap) & (cap > 0), cap, 1.0)[ok]
-        cat_counts.append(len(e))
-        two = ~net.edge_oneway[e]
-        cu = (leg + s) / speed
-        cv = (leg + net.edge_len[e] - s) / speed
-        # per facility: [u] or [u, v]
-        n_seed = 1 + two.astype(np.int64)
-        node = np.empty(n_seed.sum(), dtype=np.int64)
-        cost = np.empty(n_seed.sum())
-        start = np.cumsum(n_seed) - n_seed
-        node[start] = net.edge_u[e]
-        cost[start] = cu
-        node[start[two] + 1] = net.edge_v[e][two]
-        cost[start[two] + 1] = cv[two]
-        nodes.append(node)
-        costs.append(cost)
-        seed_counts.append(n_seed)
-        caps.append(cap)
-        edges.append(e)
-        offs.append(s)
-        legs.append(leg)
+    if len(snaps) == 0:
+        z = np.zeros(0)
+        return FacilitySeeds(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int32),
+                             z, z, np.zeros(0, np.int64), z, z)
+    edge = np.concatenate([np.asarray(sn.edge, dtype=np.int64) for sn in snaps])
+    off = np.concatenate([np.asarray(sn.offset, dtype=np.float64) for sn in snaps])
+    leg = np.concatenate([np.asarray(sn.leg, dtype=np.float64) for sn in snaps])
+    cap = np.concatenate([np.ones(len(sn)) if capacities is None or capacities[i] is None
+                          else np.asarray(capacities[i], dtype=np.float64).reshape(-1)
+                          for i, sn in enumerate(snaps)])
+    cat = np.repeat(np.arange(len(snaps)), [len(sn) for sn in snaps])
+    ok = edge >= 0
+    e, s, leg, cat = edge[ok], off[ok], leg[ok], cat[ok]
+    cap = np.where(np.isfinite(cap) & (cap > 0), cap, 1.0)[ok]
     cat_ptr = np.zeros(len(snaps) + 1, dtype=np.int64)
-    np.cumsum(cat_counts, out=cat_ptr[1:])
-    sc = np.concatenate(seed_counts) if seed_counts else np.zeros(0, np.int64)
-    seed_ptr = np.zeros(len(sc) + 1, dtype=np.int64)
-    np.cumsum(sc, out=seed_ptr[1:])
-
-    def cat(parts, dtype):
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
-
-    return FacilitySeeds(cat_ptr, seed_ptr, cat(nodes, np.int32), cat(costs, np.float64),
-                         cat(caps, np.float64), cat(edges, np.int64), cat(offs, np.float64),
-                         cat(legs, np.float64))
+    np.cumsum(np.bincount(cat, minlength=len(snaps)), out=cat_ptr[1:])
+    two = ~net.edge_oneway[e]
+    # per facility: [u] or [u, v]
+    n_seed = 1 + two.astype(np.int64)
+    seed_ptr = np.zeros(len(e) + 1, dtype=np.int64)
+    np.cumsum(n_seed, out=seed_ptr[1:])
+    start = seed_ptr[:-1]
+    node = np.empty(seed_ptr[-1], dtype=np.int32)
+    cost = np.empty(seed_ptr[-1])
+    node[start] = net.edge_u[e]
+    cost[start] = (leg + s) / speed
+    node[start[two] + 1] = net.edge_v[e][two]
+    cost[start[two] + 1] = ((leg + net.edge_len[e] - s) / speed)[two]
+    return FacilitySeeds(cat_ptr, seed_ptr, node, cost, cap, e, s, leg)
 
 
 def _direct_same_edge(net: WalkNetwork, homes: HomeIndex, seeds: FacilitySeeds, c: int) -> np.ndarray:
