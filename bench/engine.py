@@ -7,14 +7,19 @@ Datasets
 
 Contestants (same homes, same facilities, same network arrays; each runs in its own process so
 its peak memory is its own):
-  lifecircle    AccessEngine.nearest (all categories at once) + reach(thresholds=(15,), k=0)
-                for counts; the full reach (k=20, decay, 2SFCA) as a separate row.
+  lifecircle    the job is one AccessEngine.reach(thresholds=(15,), k=0) call with
+                max_minutes=15 (nearest and counts from the per-home pass); nearest alone
+                (vs the scipy floor), the per-facility pass, the full reach (k=20, decay,
+                2SFCA) and the what-if are separate rows/fields.
   scipy-floor   csgraph.dijkstra(min_only=True, limit) per category, facilities snapped to
                 their nearest node (ignores partial edges: the floor).
   scipy-exact   the same with a super-source row carrying the partial-edge costs: equals ours.
   networkx      multi_source_dijkstra_path_length per category (Las Palmas only).
   pandana       Network + precompute(15 min) + set_pois/nearest_pois + set/aggregate(count).
-  cityseer      NetworkStructure from the same nodes/edges + layers.compute_accessibilities.
+  cityseer      as its guide runs it on an osmnx graph: io.nx_from_osm_nx +
+                io.network_structure_from_nx (set-up) + layers.compute_accessibilities.
+  cityseer-tuned  a NetworkStructure built by hand from the same arrays, live only at the
+                nodes next to homes (the least work cityseer can be asked to do).
 
     python bench/engine.py            # full run (both datasets; takes a while)
     python bench/engine.py --quick    # Las Palmas only, 1 repeat for slow peers (< 2 min)

@@ -95,6 +95,12 @@ def search(indptr, indices, w, seeds, seed_cost, limit, dist, hk, hn, touched):
                     touched[nt] = y
                     nt += 1
                 dist[y] = nd
+                # a dead end whose only way out leads back to x cannot improve anything
+                # (x is settled): it is final without a trip through the heap
+                k0 = indptr[y]
+                k1 = indptr[y + 1]
+                if k1 == k0 or (k1 == k0 + 1 and indices[k0] == x):
+                    continue
                 size = _push(hk, hn, size, nd, y)
     return nt
 

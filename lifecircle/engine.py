@@ -7,8 +7,20 @@ on edge (u, v) at ``s`` metres from u with a straight leg ``l``::
 
 where ``d_F`` is the time from a node to the nearest facility of F, computed by one multi-source
 search on the reversed arcs whose seeds carry the facilities' own partial-edge and leg costs.
-Counts, the k-nearest mean, distance decay and 2SFCA come from one truncated search per
-facility, folded into per-home sums as it runs (no pair matrix is stored).
+
+Counts, the k-nearest mean, distance decay and 2SFCA need every home-facility pair within the
+limit. Two passes give them, with the same exact answer:
+
+* per home (the default when it needs fewer searches, as in every real city tried): one
+  truncated search from each node at the end of a home's edge, on the forward arcs. The
+  facilities it reaches (with their own partial-edge and leg costs) serve *every category at
+  once*, and every home on the edge reads ``min(a + d_u(f), b + d_v(f), along the edge)``.
+  Home edges are processed in spatially compact blocks in parallel; 2SFCA takes a second pass
+  (demand per facility first, then the supply ratios).
+* per facility: one truncated search from each facility on the reversed arcs, folded into
+  per-home sums as it runs. The what-if updates use this one (one facility at a time).
+
+No pair matrix is stored either way.
 
 All metrics are exact (float64) and match a brute-force networkx computation; see the tests.
 """

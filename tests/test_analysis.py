@@ -264,3 +264,33 @@ def test_networkx_export_is_osmnx_compatible(helsinki):
     first = np.array([geom.coords[0] for geom in edges.geometry])
     np.testing.assert_allclose(first[:, 0], net.node_x[u], atol=1e-6)
     np.testing.assert_allclose(first[:, 1], net.node_y[u], atol=1e-6)
+
+
+@pytest.mark.shared
+def test_per_home_and_per_facility_passes_agree_on_a_real_city(nanjing):
+    """The two ways the engine gathers home-facility pairs (searches from home edge ends, in
+    spatial blocks, serving all categories; or one search per facility, which the hypothesis
+    tests check against networkx) give the same metrics on a real extract."""
+    eng = nanjing.engine
+    cats = nanjing.profile.categories
+    cat_of = nanjing.facilities[col.CATEGORY].to_numpy()
+    snaps = [nanjing.facility_snap.take(np.flatnonzero(cat_of == c.id)) for c in cats]
+    caps = [nanjing.facilities[col.CAPACITY].to_numpy(float)[cat_of == c.id] for c in cats]
+    sfca_min = [c.minutes for c in cats]
+    got = {m: eng.reach(snaps, capacities=caps, sfca_min=sfca_min, method=m, with_nearest=False)
+           for m in ("homes", "facilities")}
+    a, b = got["homes"], got["facilities"]
+    assert len(eng._home_blocks[0]) > 2          # more than one block of home edges
+    assert a.counts.sum() > 1000
+    np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_array_equal(a.found, b.found)
+    for name in ("kmean", "decay", "sfca"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-12, atol=1e-12,
+                                   equal_nan=True, err_msg=name)
+    # nearest minutes from the per-home pass (max_minutes within the reach limit)
+    from lifecircle.engine import AccessEngine
+
+    eng15 = AccessEngine(nanjing.network, nanjing.home_snap,
+                         settings=nanjing.settings.with_(max_minutes=15.0))
+    near = eng15.reach(snaps, thresholds_min=(15,), k=0, method="homes").nearest
+    np.testing.assert_allclose(near, eng15.nearest(snaps), atol=1e-9, equal_nan=True)
