@@ -258,10 +258,10 @@ class AccessEngine:
         nearest = None
         if with_nearest and near is not None and s.max_minutes <= limit_min:
             # the per-home pass met every facility within the limit: its minimum is the answer
-            near[near > 60.0 * s.max_minutes] = INF
-            near[:, self.homes.u < 0] = INF
-            nearest = near / 60.0
-            nearest[~np.isfinite(nearest)] = np.nan
+            near[near > 60.0 * s.max_minutes] = np.nan     # in place: (C, H) can be large
+            near[near == INF] = np.nan
+            near /= 60.0
+            nearest = near
         elif with_nearest:
             nearest = self._nearest_from_seeds(seeds, 60.0 * s.max_minutes)
         return ReachMetrics(nearest, counts, kmean, decay, sfca, found, thresholds)
