@@ -339,7 +339,7 @@ class AccessEngine:
         n_workers = max(1, min(2 * numba.get_num_threads(), len(blk_ptr) - 1))
         nearest = np.full((C, h.n), INF)
         need_sfca = bool((sfca_lim >= 0).any()) and n_fac > 0
-        demand = np.zeros((n_workers if need_sfca else 1, n_fac if need_sfca else 1))
+        demand = np.zeros((n_workers, n_fac if need_sfca else 1))   # a row per worker
         ratio = np.zeros(n_fac)
         thr = np.asarray(thresholds, dtype=np.float64) * 60.0
 

@@ -116,14 +116,21 @@ def test_reach_metrics_equal_networkx(method, case):
         np.testing.assert_allclose(np.nan_to_num(r.sfca[c], nan=0.0), want_a, atol=1e-12)
 
 
-def test_no_facility_gives_nan_and_zero_counts():
-    net = WalkNetwork.from_arrays([0, 100], [0, 0], [0], [1])
-    homes = Snap(np.array([0]), np.array([10.0]), np.array([0.0]), np.array([False]))
+@pytest.mark.parametrize("method", ["homes", "facilities"])
+def test_no_facility_gives_nan_and_zero_counts(method):
+    net = WalkNetwork.from_arrays([0, 100, 200], [0, 0, 0], [0, 1], [1, 2])
+    homes = Snap(np.array([0, 1, -1]), np.array([10.0, 5.0, 0.0]), np.zeros(3), np.zeros(3, bool))
     empty = Snap(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, bool))
+    one = Snap(np.array([1]), np.array([50.0]), np.array([0.0]), np.array([False]))
     eng = AccessEngine(net, homes)
     assert np.isnan(eng.nearest([empty])[0, 0])
-    r = eng.reach([empty])
-    assert r.counts.sum() == 0
+    for facs in ([empty], [empty, one]):
+        r = eng.reach(facs, method=method)
+        assert r.counts[0].sum() == 0 and np.all(np.isnan(r.nearest[0]))
+        assert np.all(r.sfca[0][:2] == 0) and np.isnan(r.sfca[0][2])
+    # the one facility: 140 m and 45 m away at 4 km/h; the unsnapped home reaches nothing
+    np.testing.assert_allclose(r.nearest[1], [140 / (4000 / 60), 45 / (4000 / 60), np.nan])
+    np.testing.assert_array_equal(r.counts[1, :, 2], 0)
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan")])
