@@ -560,10 +560,14 @@ def w_cityseer_tuned(d: Data, quick, out_dir):
         ns = rustalgos.graph.NetworkStructure()
         for i in range(d.n_nodes):
             ns.add_street_node(str(i), float(d.node_x[i]), float(d.node_y[i]), bool(live[i]), 1.0)
-        wkt = shapely.to_wkt(shapely.from_wkb(d.edge_wkb), rounding_precision=3)
+        geoms = shapely.from_wkb(d.edge_wkb)
+        wkt = shapely.to_wkt(geoms, rounding_precision=3)
+        back = shapely.to_wkt(shapely.reverse(geoms), rounding_precision=3)
+        # both directions, as io.network_structure_from_nx adds them for an undirected graph
         for e in range(len(d.edge_u)):
-            ns.add_street_edge(int(d.edge_u[e]), int(d.edge_v[e]), e, str(d.edge_u[e]), str(d.edge_v[e]),
-                               wkt[e], 1.0)
+            u, v = int(d.edge_u[e]), int(d.edge_v[e])
+            ns.add_street_edge(u, v, e, str(u), str(v), wkt[e], 1.0)
+            ns.add_street_edge(v, u, e, str(v), str(u), back[e], 1.0)
         ns.validate()
         ns.build_edge_rtree()
         nodes = gpd.GeoDataFrame({"x": d.node_x, "y": d.node_y, "live": live, "weight": 1.0},
@@ -660,6 +664,7 @@ def run_dataset(name: str, quick: bool, contestants: list[str]) -> list[dict]:
 
 
 LP_ROWS: list[dict] = []
+RESULTS = Path(__file__).resolve().parent / "results" / "engine.json"
 
 
 def _estimate(lp_row, d: Data):
@@ -755,6 +760,9 @@ def main(argv=None) -> int:
     ap.add_argument("--contestants", default=",".join(WORKERS), help="comma list")
     ap.add_argument("--rebuild", action="store_true", help="rebuild the cached dataset arrays")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/results/engine.json")
+    ap.add_argument("--merge", action="store_true",
+                    help="rerun only --contestants and keep the other rows of bench/results/engine.json "
+                         "(each kept row records its run_date)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -776,6 +784,15 @@ def main(argv=None) -> int:
         if ds == "lp":
             LP_ROWS.extend(got)
         rows.extend(got)
+    if a.merge and RESULTS.exists():
+        # keep the earlier run's rows for the contestants/datasets not rerun now
+        fresh = {(r["dataset"], r["contestant"]) for r in rows}
+        old = json.loads(RESULTS.read_text())
+        kept = [r for r in old["rows"] if (r["dataset"], r["contestant"]) not in fresh]
+        for r in kept:
+            r.setdefault("run_date", old.get("date"))
+        order = {(r["dataset"], r["contestant"]): i for i, r in enumerate(old["rows"])}
+        rows = sorted(kept + rows, key=lambda r: order.get((r["dataset"], r["contestant"]), 1e9))
     trs = table_rows(rows)
     print("\n" + C.table(trs, COLUMNS))
     tg = targets(rows)
