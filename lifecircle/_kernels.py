@@ -473,7 +473,8 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
                 dec_l[c] = 0.0
                 for q in range(n_thr):
                     cnt_l[c, q] = 0
-            for m in range(nm):   # the hot loop: _accumulate written out
+            # the hot loop: _accumulate written out (as a call it ran 2x slower, measured)
+            for m in range(nm):
                 t = min(a + mu[m], b + mv[m])
                 if t > limit:
                     continue

@@ -50,7 +50,7 @@ from . import columns as col
 from ._errors import LifecircleError, OutputError
 from .engine import facility_seeds
 from .sources import ATTRIBUTION, write_about_layer
-from .network import WalkNetwork
+from .network import WalkNetwork, reduce_by_key
 from .snapping import Snap, snap_points
 
 #: Buffer around walked segments (metres): half a typical street corridor with its frontage.
@@ -122,14 +122,7 @@ def _edge_budgets(net: WalkNetwork, group: np.ndarray, node: np.ndarray, secs: n
     e, is_u, g, metres = e[allowed], is_u[allowed], g[allowed], metres[allowed]
     # max budget per (group, edge, end): one sort and a reduceat (np.maximum.at is slow)
     k2 = (g.astype(np.int64) * net.n_edges + e) * 2 + (~is_u)
-    order = np.argsort(k2, kind="stable")
-    k2s, ms = k2[order], metres[order]
-    if len(k2s):
-        start = np.flatnonzero(np.r_[True, k2s[1:] != k2s[:-1]])
-        mx = np.maximum.reduceat(ms, start)
-        kk = k2s[start]
-    else:
-        mx, kk = np.zeros(0), np.zeros(0, np.int64)
+    kk, mx = reduce_by_key(k2, np.asarray(metres, dtype=np.float64), np.maximum)
     ukey, side = kk // 2, kk % 2
     first = np.r_[True, ukey[1:] != ukey[:-1]] if len(ukey) else np.zeros(0, bool)
     uniq = ukey[first]

@@ -39,18 +39,23 @@ class CSR:
         return csr_matrix((self.weights, self.indices, self.indptr), shape=(n, n))
 
 
+def reduce_by_key(key: np.ndarray, values: np.ndarray, ufunc=np.minimum):
+    """Sorted unique ``key`` and ``ufunc`` (e.g. np.minimum) over the values of each key:
+    one stable sort and a ``reduceat`` (``ufunc.at`` is much slower)."""
+    order = np.argsort(key, kind="stable")
+    key, values = key[order], values[order]
+    if len(key) == 0:
+        return key, values
+    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return key[start], ufunc.reduceat(values, start)
+
+
 def build_csr(n_nodes: int, src: np.ndarray, dst: np.ndarray, cost: np.ndarray) -> CSR:
     """CSR from arc lists, keeping the cheapest of parallel arcs (scipy would sum them)."""
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     cost = np.asarray(cost, dtype=np.float64)
-    key = src * max(n_nodes, 1) + dst
-    order = np.argsort(key, kind="stable")
-    key, cost = key[order], cost[order]
-    if len(key):
-        start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        cost = np.minimum.reduceat(cost, start)
-        key = key[start]
+    key, cost = reduce_by_key(src * max(n_nodes, 1) + dst, cost, np.minimum)
     src, dst = np.divmod(key, max(n_nodes, 1))
     indptr = np.zeros(n_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(src, minlength=n_nodes), out=indptr[1:])
