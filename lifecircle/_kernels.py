@@ -539,11 +539,28 @@ def home_pass_many(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edg
     per facility (``demand[wk, f]``); mode 2: only ``sfca[c, h] += fac_ratio[f]``.
     Homes of different blocks are disjoint, so workers never write the same home.
     """
+    for wk in prange(n_workers):
+        _home_worker(np.int64(wk), np.int64(n_workers), indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr,
+                     fac_edge_f, fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
+                     blk_ptr, blk_edge, edge_ptr, edge_home, home_a, home_b, home_off, home_leg,
+                     pop, speed, limit, thresholds, sfca_limits, decay_kind, decay_param, k, mode,
+                     counts, nearest, decay, kmean, found_out, demand[wk], sfca)
+
+
+@njit(cache=True)
+def _home_worker(wk, n_workers, indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr,
+                     fac_edge_f, fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
+                     blk_ptr, blk_edge, edge_ptr, edge_home, home_a, home_b, home_off, home_leg,
+                     pop, speed, limit, thresholds, sfca_limits, decay_kind, decay_param, k, mode,
+                     counts, nearest, decay, kmean, found_out, demand_row, sfca):
+    """Worker ``wk`` of :func:`home_pass_many`: its scratch arrays and its blocks. A plain
+    function called from the ``prange`` body (numba compiles such a body many times faster
+    than one that allocates a score of arrays itself)."""
     n = len(indptr) - 1
     n_fac = len(fac_cat)
     n_cat = len(sfca_limits)
     n_blk = len(blk_ptr) - 1
-    for wk in prange(n_workers):
+    if True:
         dist = np.full(n, INF)
         cap = len(indices) + 4
         hk = np.empty(cap)
@@ -567,7 +584,7 @@ def home_pass_many(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edg
         cnt_l = np.zeros((n_cat, len(thresholds)), dtype=np.int32)
         near_l = np.empty(n_cat)
         dec_l = np.empty(n_cat)
-        token = 0
+        token = np.int64(0)   # not a literal: numba would compile _home_block twice
         for b in range(wk, n_blk, n_workers):
             token, lf, lt = _home_block(
                 indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr, fac_edge_f,
@@ -576,4 +593,4 @@ def home_pass_many(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edg
                 home_off, home_leg, pop, speed, limit, thresholds, sfca_limits, decay_kind,
                 decay_param, k, mode, dist, hk, hn, touched, stamp, best, su, mstamp, token,
                 lf, lt, mlist, mu, mv, mc, xf, xu, xv, topk, found_h, cnt_l, near_l,
-                dec_l, counts, nearest, decay, kmean, found_out, demand[wk], sfca)
+                dec_l, counts, nearest, decay, kmean, found_out, demand_row, sfca)
