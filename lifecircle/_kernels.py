@@ -360,7 +360,7 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
                 fac_edge_f, fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
                 blk_edges, edge_ptr, edge_home, home_a, home_b, home_off, home_leg, pop, speed,
                 limit, thresholds, sfca_limits, decay_kind, decay_param, k, mode,
-                dist, hk, hn, touched, stamp, best, su, mstamp, token, lf, lt,
+                dist, hk, hn, touched, stamp, best, mpos, mstamp, token, lf, lt,
                 mlist, mu, mv, mc, xf, xu, xv, topk, found_h, cnt_l, near_l, dec_l,
                 counts, nearest, decay, kmean, found_out, demand, sfca):
     """One block of home edges (see :func:`home_pass_many`). Returns the next token and the
@@ -431,7 +431,7 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
         for q in range(lptr[iu], lptr[iu + 1]):
             f = lf[q]
             mstamp[f] = etok
-            su[f] = nm
+            mpos[f] = nm
             mlist[nm] = f
             mu[nm] = lt[q]
             mv[nm] = INF
@@ -439,10 +439,10 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
         for q in range(lptr[iv], lptr[iv + 1]):
             f = lf[q]
             if mstamp[f] == etok:
-                mv[int(su[f])] = lt[q]
+                mv[mpos[f]] = lt[q]
             else:
                 mstamp[f] = etok
-                su[f] = nm
+                mpos[f] = nm
                 mlist[nm] = f
                 mu[nm] = INF
                 mv[nm] = lt[q]
@@ -452,7 +452,7 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
             f = fac_edge_f[j]
             xf[ns] = f
             if mstamp[f] == etok:
-                p = int(su[f])
+                p = mpos[f]
                 xu[ns] = mu[p]
                 xv[ns] = mv[p]
                 mu[p] = INF       # taken out of the main list
@@ -560,37 +560,36 @@ def _home_worker(wk, n_workers, indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac
     n_fac = len(fac_cat)
     n_cat = len(sfca_limits)
     n_blk = len(blk_ptr) - 1
-    if True:
-        dist = np.full(n, INF)
-        cap = len(indices) + 4
-        hk = np.empty(cap)
-        hn = np.empty(cap, dtype=np.int32)
-        touched = np.empty(n, dtype=np.int32)
-        stamp = np.full(n_fac, -1, dtype=np.int64)
-        mstamp = np.full(n_fac, -1, dtype=np.int64)
-        best = np.empty(n_fac)
-        su = np.empty(n_fac)
-        lf = np.empty(4096, dtype=np.int64)
-        lt = np.empty(4096)
-        mlist = np.empty(n_fac, dtype=np.int64)
-        mu = np.empty(n_fac)
-        mv = np.empty(n_fac)
-        mc = np.empty(n_fac, dtype=np.int64)
-        xf = np.empty(n_fac, dtype=np.int64)
-        xu = np.empty(n_fac)
-        xv = np.empty(n_fac)
-        topk = np.empty((n_cat, max(k, 1)))
-        found_h = np.zeros(n_cat, dtype=np.int32)
-        cnt_l = np.zeros((n_cat, len(thresholds)), dtype=np.int32)
-        near_l = np.empty(n_cat)
-        dec_l = np.empty(n_cat)
-        token = np.int64(0)   # not a literal: numba would compile _home_block twice
-        for b in range(wk, n_blk, n_workers):
-            token, lf, lt = _home_block(
-                indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr, fac_edge_f,
-                fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
-                blk_edge[blk_ptr[b]:blk_ptr[b + 1]], edge_ptr, edge_home, home_a, home_b,
-                home_off, home_leg, pop, speed, limit, thresholds, sfca_limits, decay_kind,
-                decay_param, k, mode, dist, hk, hn, touched, stamp, best, su, mstamp, token,
-                lf, lt, mlist, mu, mv, mc, xf, xu, xv, topk, found_h, cnt_l, near_l,
-                dec_l, counts, nearest, decay, kmean, found_out, demand_row, sfca)
+    dist = np.full(n, INF)
+    cap = len(indices) + 4
+    hk = np.empty(cap)
+    hn = np.empty(cap, dtype=np.int32)
+    touched = np.empty(n, dtype=np.int32)
+    stamp = np.full(n_fac, -1, dtype=np.int64)
+    mstamp = np.full(n_fac, -1, dtype=np.int64)
+    best = np.empty(n_fac)
+    mpos = np.empty(n_fac, dtype=np.int64)   # facility -> its row in the merged list
+    lf = np.empty(4096, dtype=np.int64)
+    lt = np.empty(4096)
+    mlist = np.empty(n_fac, dtype=np.int64)
+    mu = np.empty(n_fac)
+    mv = np.empty(n_fac)
+    mc = np.empty(n_fac, dtype=np.int64)
+    xf = np.empty(n_fac, dtype=np.int64)
+    xu = np.empty(n_fac)
+    xv = np.empty(n_fac)
+    topk = np.empty((n_cat, max(k, 1)))
+    found_h = np.zeros(n_cat, dtype=np.int32)
+    cnt_l = np.zeros((n_cat, len(thresholds)), dtype=np.int32)
+    near_l = np.empty(n_cat)
+    dec_l = np.empty(n_cat)
+    token = np.int64(0)   # not a literal: numba would compile _home_block twice
+    for b in range(wk, n_blk, n_workers):
+        token, lf, lt = _home_block(
+            indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr, fac_edge_f,
+            fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
+            blk_edge[blk_ptr[b]:blk_ptr[b + 1]], edge_ptr, edge_home, home_a, home_b,
+            home_off, home_leg, pop, speed, limit, thresholds, sfca_limits, decay_kind,
+            decay_param, k, mode, dist, hk, hn, touched, stamp, best, mpos, mstamp, token,
+            lf, lt, mlist, mu, mv, mc, xf, xu, xv, topk, found_h, cnt_l, near_l,
+            dec_l, counts, nearest, decay, kmean, found_out, demand_row, sfca)

@@ -63,6 +63,14 @@ class HomeIndex:
         return len(self.u)
 
 
+def _group(keys: np.ndarray, n: int):
+    """CSR grouping: ``ptr`` (n + 1) and the stable order that lists the items of key ``i``
+    at ``order[ptr[i]:ptr[i + 1]]``."""
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=n), out=ptr[1:])
+    return ptr, np.argsort(keys, kind="stable")
+
+
 def index_homes(net: WalkNetwork, snap: Snap, population=None) -> HomeIndex:
     n = len(snap)
     ok = snap.edge >= 0
@@ -79,9 +87,7 @@ def index_homes(net: WalkNetwork, snap: Snap, population=None) -> HomeIndex:
     src = np.concatenate([u[ok & np.isfinite(a)], v[ok]])
     home = np.concatenate([hs[ok & np.isfinite(a)], hs[ok]])
     cost = np.concatenate([a[ok & np.isfinite(a)], b[ok]])
-    order = np.argsort(src, kind="stable")
-    node_ptr = np.zeros(net.n_nodes + 1, dtype=np.int64)
-    np.cumsum(np.bincount(src, minlength=net.n_nodes), out=node_ptr[1:])
+    node_ptr, order = _group(src, net.n_nodes)
     eorder = np.argsort(np.where(ok, e, net.n_edges), kind="stable")
     eorder = eorder[ok[eorder]]
     edge_ptr = np.zeros(net.n_edges + 1, dtype=np.int64)
@@ -232,7 +238,7 @@ class AccessEngine:
               with_sfca: bool = True, method: str = "auto") -> ReachMetrics:
         """Counts within thresholds, k-nearest mean, decay sum and 2SFCA per category.
 
-        One search per facility truncated at ``limit_min`` (default: the largest threshold).
+        Searches stop at ``limit_min`` (default: the largest threshold).
         ``sfca_min`` gives each category's 2SFCA catchment (default: the limit).
         ``with_nearest=False`` skips the nearest-minutes search (``nearest`` is then None):
         call :meth:`nearest` yourself when you already have it. ``with_decay`` and
@@ -258,8 +264,7 @@ class AccessEngine:
         nearest = None
         if with_nearest and near is not None and s.max_minutes <= limit_min:
             # the per-home pass met every facility within the limit: its minimum is the answer
-            near[near > 60.0 * s.max_minutes] = np.nan     # in place: (C, H) can be large
-            near[near == INF] = np.nan
+            near[~(near <= 60.0 * s.max_minutes)] = np.nan   # in place: (C, H) can be large
             near /= 60.0
             nearest = near
         elif with_nearest:
@@ -327,14 +332,10 @@ class AccessEngine:
         fac_cat = np.repeat(np.arange(C, dtype=np.int64), np.diff(seeds.cat_ptr))
         # node -> (facility, seconds from the node to it)
         seed_fac = np.repeat(np.arange(n_fac, dtype=np.int64), np.diff(seeds.seed_ptr))
-        o = np.argsort(seeds.seed_node, kind="stable")
-        fn_ptr = np.zeros(net.n_nodes + 1, dtype=np.int64)
-        np.cumsum(np.bincount(seeds.seed_node, minlength=net.n_nodes), out=fn_ptr[1:])
+        fn_ptr, o = _group(seeds.seed_node, net.n_nodes)
         fn_fac, fn_cost = seed_fac[o], seeds.seed_cost[o]
         # edge -> facilities on it (the straight walk along a shared edge)
-        fo = np.argsort(seeds.edge, kind="stable").astype(np.int64)
-        fe_ptr = np.zeros(net.n_edges + 1, dtype=np.int64)
-        np.cumsum(np.bincount(seeds.edge, minlength=net.n_edges), out=fe_ptr[1:])
+        fe_ptr, fo = _group(seeds.edge, net.n_edges)
         blk_ptr, blk_edge, _ = self._home_blocks
         n_workers = max(1, min(2 * numba.get_num_threads(), len(blk_ptr) - 1))
         nearest = np.full((C, h.n), INF)
@@ -346,7 +347,7 @@ class AccessEngine:
         def run(mode, ratio_, demand_):
             K.home_pass_many(
                 fwd.indptr, fwd.indices, fwd.weights, fn_ptr, fn_fac, fn_cost, fac_cat, fe_ptr,
-                fo, seeds.off, seeds.leg, ratio_, net.edge_u, net.edge_v, net.edge_oneway,
+                fo.astype(np.int64), seeds.off, seeds.leg, ratio_, net.edge_u, net.edge_v, net.edge_oneway,
                 blk_ptr, blk_edge, h.edge_ptr, h.edge_home, h.a, h.b, h.off, h.leg, h.pop,
                 net.speed_mps, 60.0 * limit_min, thr, sfca_lim, decay_kind, float(decay_param),
                 int(k), mode, n_workers, counts, nearest, decay, kmean, found, demand_, sfca)
