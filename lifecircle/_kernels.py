@@ -66,6 +66,13 @@ def _pop(hk, hn, size):
 
 
 @njit(cache=True)
+def _scratch(n, heap_cap):
+    """A search's buffers: distances (all inf), heap keys and nodes, touched-node list."""
+    return (np.full(n, INF), np.empty(heap_cap), np.empty(heap_cap, dtype=np.int32),
+            np.empty(n, dtype=np.int32))
+
+
+@njit(cache=True)
 def search(indptr, indices, w, seeds, seed_cost, limit, dist, hk, hn, touched):
     """Multi-source Dijkstra into ``dist`` (must be all inf on the touched nodes).
 
@@ -120,10 +127,7 @@ def nearest_many(indptr, indices, w, seed_ptr, seed_node, seed_cost, limit,
             for h in range(len(home_u)):
                 out[h, c] = INF
             continue
-        dist = np.full(n, INF)
-        hk = np.empty(cap + hi - lo)
-        hn = np.empty(cap + hi - lo, dtype=np.int32)
-        touched = np.empty(n, dtype=np.int32)
+        dist, hk, hn, touched = _scratch(n, cap + hi - lo)
         search(indptr, indices, w, seed_node[lo:hi], seed_cost[lo:hi], limit, dist, hk, hn,
                touched)
         for h in range(len(home_u)):
@@ -181,11 +185,7 @@ def facility_pass(indptr, indices, w, fac_seed_ptr, fac_seed_node, fac_seed_cost
     n = len(indptr) - 1
     n_home = len(pop)
     n_fac = len(fac_seed_ptr) - 1
-    dist = np.full(n, INF)
-    cap = len(indices) + 4
-    hk = np.empty(cap)
-    hn = np.empty(cap, dtype=np.int32)
-    touched = np.empty(n, dtype=np.int32)
+    dist, hk, hn, touched = _scratch(n, len(indices) + 4)
     stamp = np.full(n_home, -1, dtype=np.int64)
     best = np.full(n_home, INF)
     hit = np.empty(n_home, dtype=np.int32)
@@ -294,11 +294,7 @@ def single_source_many(indptr, indices, w, seed_ptr, seed_node, seed_cost, limit
     (then call again with bigger ones). Cost per origin follows what it reaches.
     """
     n = len(indptr) - 1
-    dist = np.full(n, INF)
-    cap = len(indices) + 4
-    hk = np.empty(cap)
-    hn = np.empty(cap, dtype=np.int32)
-    touched = np.empty(n, dtype=np.int32)
+    dist, hk, hn, touched = _scratch(n, len(indices) + 4)
     pos = 0
     out_ptr[0] = 0
     for o in range(len(seed_ptr) - 1):
@@ -560,11 +556,7 @@ def _home_worker(wk, n_workers, indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac
     n_fac = len(fac_cat)
     n_cat = len(sfca_limits)
     n_blk = len(blk_ptr) - 1
-    dist = np.full(n, INF)
-    cap = len(indices) + 4
-    hk = np.empty(cap)
-    hn = np.empty(cap, dtype=np.int32)
-    touched = np.empty(n, dtype=np.int32)
+    dist, hk, hn, touched = _scratch(n, len(indices) + 4)
     stamp = np.full(n_fac, -1, dtype=np.int64)
     mstamp = np.full(n_fac, -1, dtype=np.int64)
     best = np.empty(n_fac)
