@@ -62,6 +62,7 @@ import shapely
 from . import columns as col
 from ._errors import BoundaryError, ConfigError, LifecircleError
 from .sources import ATTRIBUTION, WGS84
+from .untrusted import RawHTML, safe_root
 
 DISTRICT_META = "batch.json"
 TABLE_CSV = "districts.csv"
@@ -883,6 +884,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     bounds = shapely.union_all(all_geoms).bounds if all_geoms else (-180, -60, 180, 75)
     m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=12,
                    tiles=None, control_scale=True, height="65%")
+    safe_root(m)
     if url is not None:
         folium.TileLayer(url, attr=tile_attr, name=cfg.basemap, subdomains=subdomains, max_zoom=19).add_to(m)
     _Attribution(attribution).add_to(m)
@@ -924,7 +926,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
             return "" if v != v else f"{v:.3f}" if abs(v) < 1 else f"{v:,.1f}"
         return html.escape(str(v))
 
-    m.get_root().header.add_child(folium.Element(
+    m.get_root().header.add_child(RawHTML(
         "<style>body{display:flex;flex-direction:column}.folium-map{order:0;flex-shrink:0}"
         "#lifecircle-batch{order:1}</style>"))
     parts = ["<div id='lifecircle-batch' style='font-family:sans-serif;padding:8px 16px'>",
@@ -952,5 +954,5 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     else:
         parts.append("<p>none</p>")
     parts.append(f"<p><small>{html.escape(attribution)}</small></p></div>")
-    m.get_root().html.add_child(folium.Element("\n".join(parts)))
+    m.get_root().html.add_child(RawHTML("\n".join(parts)))
     return m

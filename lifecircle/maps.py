@@ -41,6 +41,7 @@ from . import columns as col
 from ._errors import LifecircleError
 from .chinacoords import transform_geometries, wgs84_to_gcj02
 from .sources import ATTRIBUTION, WGS84
+from .untrusted import safe_root
 
 DIMENSION_COLOURS = {
     "housing": "#e6550d", "employment": "#6a51a3", "services": "#3182bd",
@@ -263,6 +264,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     centre = [(area[1] + area[3]) / 2, (area[0] + area[2]) / 2]
     m = folium.Map(location=centre, zoom_start=14, tiles=None, control_scale=True,
                    prefer_canvas=True)
+    safe_root(m)
     m._lifecircle_offline = offline
     if url is not None:
         folium.TileLayer(url, attr=tile_attr, name=basemap, subdomains=subdomains,

@@ -67,6 +67,7 @@ import shapely
 from . import columns as col
 from ._errors import InputFileError, LifecircleError, ProfileError
 from .profiles import Category, Profile, load_profile
+from .untrusted import RawHTML, safe_root
 
 __all__ = ["STANDARDS", "DEFAULT_MIN_SHARE", "LABELS", "ComplianceReport", "check",
            "compliance_layer", "compliance_map", "resolve_standard", "label"]
@@ -715,6 +716,7 @@ def compliance_map(report: ComplianceReport, result, lang: str | None = None):
     b = result.homes.to_crs(WGS84).total_bounds
     m = folium.Map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=15, tiles=None,
                    control_scale=True)
+    safe_root(m)
     folium.TileLayer("OpenStreetMap", attr=result.attribution, name="OpenStreetMap").add_to(m)
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     layer = compliance_layer(report, result, lang)
@@ -726,7 +728,7 @@ def compliance_map(report: ComplianceReport, result, lang: str | None = None):
                        name=label("unit", lang),
                        style_function=lambda f: {"fill": False, "color": "#000", "weight": 2}).add_to(m)
     title = html.escape(f"{label('title', lang)} — {report.title(lang)}")
-    m.get_root().html.add_child(folium.Element(
+    m.get_root().html.add_child(RawHTML(
         f'<div style="position:fixed;top:8px;left:50px;z-index:9999;background:white;padding:4px 8px;'
         f'font:14px sans-serif;border:1px solid #999">{title}</div>'))
     folium.LayerControl(collapsed=False).add_to(m)

@@ -1,0 +1,49 @@
+"""Small OSM XML districts written by the tests: a street grid with homes and named facilities,
+so that hostile names can be put where OSM would carry them."""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import quoteattr
+
+LAT0, LON0 = 32.040, 118.780      # Nanjing, so GCJ-02 routes apply too
+STEP = 0.0009                     # ~100 m between streets
+
+
+def grid_osm(names: dict[str, str] | None = None, n: int = 5) -> str:
+    """An OSM XML text: an ``n`` × ``n`` grid of residential streets, a residential building in
+    every block, and one facility node per ``{tag: name}`` entry of ``names`` (``tag`` as
+    ``key=value``), placed in the blocks in turn."""
+    names = names or {"amenity=cafe": "Corner Café"}
+    nodes, ways = [], []
+    nid, wid = 1, 1000
+
+    def node(lat, lon, tags=()):
+        nonlocal nid
+        nid += 1
+        body = "".join(f'<tag k={quoteattr(k)} v={quoteattr(v)}/>' for k, v in tags)
+        nodes.append(f'<node id="{nid}" lat="{lat:.7f}" lon="{lon:.7f}" version="1">{body}</node>')
+        return nid
+
+    def way(refs, tags):
+        nonlocal wid
+        wid += 1
+        body = "".join(f'<nd ref="{r}"/>' for r in refs)
+        body += "".join(f'<tag k={quoteattr(k)} v={quoteattr(v)}/>' for k, v in tags)
+        ways.append(f'<way id="{wid}" version="1">{body}</way>')
+
+    grid = [[node(LAT0 + i * STEP, LON0 + j * STEP) for j in range(n)] for i in range(n)]
+    for i in range(n):
+        way([grid[i][j] for j in range(n)], [("highway", "residential"), ("name", f"Row {i}")])
+        way([grid[j][i] for j in range(n)], [("highway", "residential"), ("name", f"Col {i}")])
+    blocks = [(i, j) for i in range(n - 1) for j in range(n - 1)]
+    for i, j in blocks:                                  # a home in every block
+        la, lo = LAT0 + (i + 0.2) * STEP, LON0 + (j + 0.2) * STEP
+        d = STEP * 0.25
+        ring = [node(la, lo), node(la, lo + d), node(la + d, lo + d), node(la + d, lo)]
+        way(ring + ring[:1], [("building", "residential"), ("building:levels", "6")])
+    for k, (tag, name) in enumerate(names.items()):
+        i, j = blocks[(k * 5 + 3) % len(blocks)]
+        key, value = tag.split("=", 1)
+        node(LAT0 + (i + 0.7) * STEP, LON0 + (j + 0.7) * STEP, [(key, value), ("name", name)])
+    return ("<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\" generator=\"test\">\n"
+            + "\n".join(nodes + ways) + "\n</osm>\n")
