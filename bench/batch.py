@@ -35,9 +35,9 @@ def grid_districts(rows: int, cols: int, min_homes: int = 20, min_districts: int
     import numpy as np
     import shapely
 
-    from lifecircle.homes import find_homes
+    from lifecircle.core.homes import find_homes
     from lifecircle.settings import DEFAULTS
-    from lifecircle.sources import read_osm
+    from lifecircle.io.sources import read_osm
 
     data = read_osm(PBF)
     homes = find_homes(data.features, "EPSG:32628", DEFAULTS).to_crs("EPSG:4326")  # UTM 28N
@@ -78,9 +78,9 @@ def _warm():
     """Import everything a district task needs and load the numba kernels from the cache."""
     import os
 
-    from lifecircle.analysis import analyze
-    from lifecircle.sources import embedded_sample, read_osm
-    import lifecircle.maps  # noqa: F401
+    from lifecircle.pipeline import analyze
+    from lifecircle.io.sources import embedded_sample, read_osm
+    import lifecircle.render.maps  # noqa: F401
 
     analyze(read_osm(embedded_sample()))
     return os.getpid()

@@ -57,14 +57,14 @@ CACHE = Path(os.environ.get("LIFECIRCLE_BENCH_CACHE", Path(tempfile.gettempdir()
 def build_lp(path: Path) -> None:
     import shapely
 
-    from lifecircle.classify import classify_features
-    from lifecircle.crs import choose_crs
-    from lifecircle.homes import find_homes
-    from lifecircle.network import build_network
-    from lifecircle.profiles import load_profile
+    from lifecircle.core.classify import classify_features
+    from lifecircle.io.crs import choose_crs
+    from lifecircle.core.homes import find_homes
+    from lifecircle.core.network import build_network
+    from lifecircle.core.profiles import load_profile
     from lifecircle.settings import DEFAULTS
-    from lifecircle.snapping import entry_points, snap_points
-    from lifecircle.sources import read_osm
+    from lifecircle.core.snapping import entry_points, snap_points
+    from lifecircle.io.sources import read_osm
 
     s = DEFAULTS
     data = read_osm(PBF)
@@ -191,7 +191,7 @@ class Data:
         self.present = [c for c in range(len(self.cats)) if (self.fac_cat == c).any()]
 
     def network(self):
-        from lifecircle.network import WalkNetwork
+        from lifecircle.core.network import WalkNetwork
         import pyproj
 
         return WalkNetwork(pyproj.CRS(str(self.crs)), np.arange(self.n_nodes), self.node_x, self.node_y,
@@ -199,12 +199,12 @@ class Data:
                            np.empty(0, dtype=object), self.speed)
 
     def home_snap(self):
-        from lifecircle.snapping import Snap
+        from lifecircle.core.snapping import Snap
 
         return Snap(self.home_edge, self.home_off, self.home_leg, np.zeros(self.n_homes, bool))
 
     def fac_snaps(self):
-        from lifecircle.snapping import Snap
+        from lifecircle.core.snapping import Snap
 
         out = []
         for c in range(len(self.cats)):
@@ -310,8 +310,8 @@ def _whatif_timing(eng, snaps, quick):
 
 
 def w_lifecircle(d: Data, quick, out_dir):
-    from lifecircle import engine as E
-    from lifecircle.engine import AccessEngine
+    from lifecircle.core import engine as E
+    from lifecircle.core.engine import AccessEngine
     from lifecircle.settings import DEFAULTS
 
     base = C.peak_rss_mb()

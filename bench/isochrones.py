@@ -31,7 +31,7 @@ BUF = 25.0
 
 
 def load():
-    from lifecircle.analysis import analyze, load_result
+    from lifecircle.pipeline import analyze, load_result
 
     if not (CACHE / "meta.json").exists():
         CACHE.parent.mkdir(parents=True, exist_ok=True)
@@ -41,11 +41,11 @@ def load():
 
 def reference(net, pts, minutes):
     """Exact edge-buffer reference on the same reached pieces (no merge, no simplify)."""
-    from lifecircle import isochrones as I
+    from lifecircle.analyses import isochrones as I
 
     snap = I.snap_points(net, pts, 300.0)
-    from lifecircle.engine import facility_seeds_forward
-    from lifecircle import _kernels as K
+    from lifecircle.core.engine import facility_seeds_forward
+    from lifecircle.core import _kernels as K
 
     seeds = facility_seeds_forward(net, snap)
     csr = net.forward
@@ -70,7 +70,7 @@ def reference(net, pts, minutes):
 def osmnx_recipe(G, net, pts, minutes):
     import networkx as nx
 
-    from lifecircle.snapping import snap_points
+    from lifecircle.core.snapping import snap_points
 
     snap = snap_points(net, pts, 300.0)
     out = []
@@ -94,7 +94,7 @@ def main():
     n = args.origins or (100 if args.quick else 1000)
     n_ref = 5 if args.quick else 20
     n_osmnx = 3 if args.quick else 10
-    from lifecircle import isochrones as I
+    from lifecircle.analyses import isochrones as I
 
     res = load()
     net = res.network
@@ -165,7 +165,7 @@ def main():
         data["service_areas_iou_median"] = float(np.median(sa_iou))
         data["service_areas_valid"] = bool(shapely.is_valid(sa3.geometry.to_numpy()).all())
 
-    from lifecircle.maps import result_map, save_map
+    from lifecircle.render.maps import result_map, save_map
 
     t = time.perf_counter()
     m = result_map(res, basemap="osm", service_areas=sa, isochrones=iso.iloc[:3])

@@ -29,10 +29,10 @@ CATEGORY = "elderly_daycare"
 
 
 def run_city(name: str, path: Path, quick: bool) -> dict:
-    from lifecircle import recommend as M
-    from lifecircle import resources as R
-    from lifecircle.analysis import analyze
-    from lifecircle.sources import read_osm
+    from lifecircle.analyses import recommend as M
+    from lifecircle.analyses import resources as R
+    from lifecircle.pipeline import analyze
+    from lifecircle.io.sources import read_osm
 
     t0 = time.perf_counter()
     osm = read_osm(path)

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._errors import LifecircleError  # noqa: E402
-from .settings import DEFAULTS, Settings  # noqa: E402
+from lifecircle.errors import LifecircleError  # noqa: E402
+from lifecircle.settings import DEFAULTS, Settings  # noqa: E402
 
 
 def analyze(*args, **kwargs):
-    """See :func:`lifecircle.analysis.analyze`."""
-    from .analysis import analyze as _analyze
+    """See :func:`lifecircle.pipeline.analyze`."""
+    from lifecircle.pipeline import analyze as _analyze
 
     return _analyze(*args, **kwargs)
 
 
 def load(out_dir):
     """Read an ``analyze`` output folder back into a result."""
-    from .analysis import load_result
+    from lifecircle.pipeline import load_result
 
     return load_result(out_dir)
 

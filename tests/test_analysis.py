@@ -13,8 +13,8 @@ import shapely
 
 import lifecircle
 from lifecircle import columns as col
-from lifecircle.coverage import gini
-from lifecircle.sources import embedded_sample
+from lifecircle.core.coverage import gini
+from lifecircle.io.sources import embedded_sample
 
 from bruteforce import nearest_minutes, split_graph
 from conftest import shared_file
@@ -193,10 +193,10 @@ def test_boundary_gives_communities(tmp_path):
 def test_contracted_network_gives_the_same_minutes(nanjing):
     """Merging degree-2 chains is exact: the same homes and facilities on the uncontracted
     segment network give the same minutes."""
-    from lifecircle.engine import AccessEngine
-    from lifecircle.network import build_network
-    from lifecircle.snapping import entry_points, snap_points
-    from lifecircle.sources import read_osm
+    from lifecircle.core.engine import AccessEngine
+    from lifecircle.core.network import build_network
+    from lifecircle.core.snapping import entry_points, snap_points
+    from lifecircle.io.sources import read_osm
 
     data = read_osm(shared_file("china/nanjing_xinjiekou_2021.osm.pbf"))
     plain = build_network(data.streets, nanjing.crs, nanjing.settings, contract=False)
@@ -221,7 +221,7 @@ def test_osm_xml_bz2_and_pbf_give_the_same_network(tmp_path):
     """The .osm.bz2 reader (osmnx) and the PBF reader (pyrosm) see the same walkable streets."""
     import bz2
 
-    from lifecircle.sources import read_osm
+    from lifecircle.io.sources import read_osm
 
     xml = shared_file("china/nanjing_xinjiekou_2021.osm")
     packed = tmp_path / "nanjing.osm.bz2"
@@ -288,7 +288,7 @@ def test_per_home_and_per_facility_passes_agree_on_a_real_city(nanjing):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-12, atol=1e-12,
                                    equal_nan=True, err_msg=name)
     # nearest minutes from the per-home pass (max_minutes within the reach limit)
-    from lifecircle.engine import AccessEngine
+    from lifecircle.core.engine import AccessEngine
 
     eng15 = AccessEngine(nanjing.network, nanjing.home_snap,
                          settings=nanjing.settings.with_(max_minutes=15.0))

@@ -11,7 +11,7 @@ import shapely
 from typer.testing import CliRunner
 
 from lifecircle.cli import app
-from lifecircle.sources import embedded_sample
+from lifecircle.io.sources import embedded_sample
 
 runner = CliRunner()
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import lifecircle
-from lifecircle.maps import result_map, save_map
-from lifecircle.sources import embedded_sample
+from lifecircle.render.maps import result_map, save_map
+from lifecircle.io.sources import embedded_sample
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.browser,

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from lifecircle import chinacoords as cc
+from lifecircle.io import chinacoords as cc
 
 GEOD = Geod(ellps="WGS84")
 

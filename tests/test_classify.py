@@ -18,7 +18,7 @@ from shapely.geometry import LineString, Point, Polygon
 from shapely.ops import polygonize, unary_union
 
 from lifecircle import columns as C
-from lifecircle.classify import (
+from lifecircle.core.classify import (
     OUTPUT_COLUMNS,
     best_name,
     capacity_of,
@@ -26,7 +26,7 @@ from lifecircle.classify import (
     match_amap_typecode,
     match_tags,
 )
-from lifecircle.profiles import load_profile
+from lifecircle.core.profiles import load_profile
 
 OSM_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "osm"
 NANJING = OSM_DIR / "china" / "nanjing_xinjiekou_2021.osm"

@@ -6,7 +6,7 @@ import numpy as np
 import pyproj
 import pytest
 
-from lifecircle.crs import cgcs2000_gk_crs, choose_crs, utm_crs
+from lifecircle.io.crs import cgcs2000_gk_crs, choose_crs, utm_crs
 
 NANJING = (118.78, 32.04)
 CHENGDU = (104.07, 30.67)

@@ -9,11 +9,11 @@ import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from lifecircle._errors import NetworkError
-from lifecircle.engine import AccessEngine
-from lifecircle.network import WalkNetwork
+from lifecircle.errors import NetworkError
+from lifecircle.core.engine import AccessEngine
+from lifecircle.core.network import WalkNetwork
 from lifecircle.settings import DEFAULTS
-from lifecircle.snapping import Snap
+from lifecircle.core.snapping import Snap
 
 from bruteforce import all_times, nearest_minutes, split_graph
 

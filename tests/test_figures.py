@@ -22,8 +22,8 @@ from matplotlib.text import Text  # noqa: E402
 
 import lifecircle  # noqa: E402
 from lifecircle import columns as col  # noqa: E402
-from lifecircle import figures as lf  # noqa: E402
-from lifecircle.sources import read_osm  # noqa: E402
+from lifecircle.render import figures as lf  # noqa: E402
+from lifecircle.io.sources import read_osm  # noqa: E402
 
 CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 
@@ -31,7 +31,7 @@ CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 @pytest.fixture(scope="module")
 def result():
     """The embedded Helsinki sample cut into two communities (west and east halves)."""
-    from lifecircle.sources import embedded_sample
+    from lifecircle.io.sources import embedded_sample
 
     data = read_osm(embedded_sample())
     w, s, e, n = data.streets.total_bounds

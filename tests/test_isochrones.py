@@ -11,12 +11,12 @@ import shapely
 
 import lifecircle
 from lifecircle import columns as col
-from lifecircle.chinacoords import transform_geometries, wgs84_to_gcj02
-from lifecircle import isochrones as iso_mod
-from lifecircle.isochrones import (IsochroneError, export_gpkg, gap_areas, isochrones,
+from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
+from lifecircle.analyses import isochrones as iso_mod
+from lifecircle.analyses.isochrones import (IsochroneError, export_gpkg, gap_areas, isochrones,
                                    segments_to_polygon, service_areas)
-from lifecircle.snapping import snap_points
-from lifecircle.sources import embedded_sample
+from lifecircle.core.snapping import snap_points
+from lifecircle.io.sources import embedded_sample
 
 BUF = 25.0
 
@@ -207,7 +207,7 @@ def test_gpkg_export_roundtrip(helsinki, tmp_path):
 def test_gcj02_offset_nanjing_and_helsinki():
     nj = gpd.GeoSeries(shapely.points([118.7845], [32.0415]), crs="EPSG:4326")
     hk = gpd.GeoSeries(shapely.points([24.9384], [60.1699]), crs="EPSG:4326")
-    from lifecircle.maps import to_display
+    from lifecircle.render.maps import to_display
 
     for pts, lo, hi in ((nj, 400.0, 700.0), (hk, -0.01, 0.01)):
         shifted = to_display(pts.to_crs(3857), gcj02=True)
@@ -257,7 +257,7 @@ def test_segments_follow_polyline_edges():
 
     from shapely.ops import substring
 
-    from lifecircle.network import WalkNetwork
+    from lifecircle.core.network import WalkNetwork
 
     net = WalkNetwork.from_arrays([0, 100, 0], [0, 0, 100], [0, 0], [1, 2])
     bent = np.array([shapely.LineString([(0, 0), (50, 30), (100, 0)]),

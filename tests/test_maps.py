@@ -9,8 +9,8 @@ import pytest
 import shapely
 
 import lifecircle
-from lifecircle.maps import MapError, result_map, save_map, to_display
-from lifecircle.sources import embedded_sample
+from lifecircle.render.maps import MapError, result_map, save_map, to_display
+from lifecircle.io.sources import embedded_sample
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def helsinki():
 @pytest.fixture(scope="module")
 def rendered(helsinki, tmp_path_factory):
     folder = tmp_path_factory.mktemp("maps")
-    from lifecircle.isochrones import service_areas
+    from lifecircle.analyses.isochrones import service_areas
 
     sa = service_areas(helsinki, [15], categories=False)
     m = result_map(helsinki, lang="en", basemap="blank", service_areas=sa,

@@ -17,9 +17,9 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from lifecircle import chinacoords as cc
-from lifecircle._errors import InputFileError, TableError
-from lifecircle.poitable import (
+from lifecircle.io import chinacoords as cc
+from lifecircle.errors import InputFileError, TableError
+from lifecircle.io.poitable import (
     load_poi_mapping,
     merge_facilities,
     normalize_name,
@@ -429,7 +429,7 @@ def test_profile_object_and_its_declared_codes(tmp_path):
 
 
 def test_real_default_profile_when_available(tmp_path):
-    profiles = pytest.importorskip("lifecircle.profiles")
+    profiles = pytest.importorskip("lifecircle.core.profiles")
     prof = profiles.load_profile("default")
     path = write_csv(tmp_path / "d.csv", ["name,lng,lat,typecode", "x,118.78,32.04,141203"])
     table = read_poi_table(path, profile=prof)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecircle._errors import LifecircleError, ProfileError
-from lifecircle.profiles import (
+from lifecircle.errors import LifecircleError, ProfileError
+from lifecircle.core.profiles import (
     DIMENSIONS,
     GOALS,
     Category,

@@ -21,12 +21,12 @@ from conftest import shared_file
 from bruteforce import split_graph
 
 from lifecircle import columns as col
-from lifecircle import recommend as M
-from lifecircle import resources as R
-from lifecircle._errors import InputFileError, TableError
-from lifecircle.analysis import analyze
-from lifecircle.chinacoords import from_wgs84
-from lifecircle.sources import read_osm
+from lifecircle.analyses import recommend as M
+from lifecircle.analyses import resources as R
+from lifecircle.errors import InputFileError, TableError
+from lifecircle.pipeline import analyze
+from lifecircle.io.chinacoords import from_wgs84
+from lifecircle.io.sources import read_osm
 
 LP = "world/las_palmas_2023_ghsci.osm.pbf"
 NJ = "china/nanjing_xinjiekou_2021.osm.pbf"
@@ -312,7 +312,7 @@ def test_recommend_and_what_if_agree(lp):
     # after = a full recomputation with the sites added as facilities
     rows = [int(np.flatnonzero(inv.sites[R.SITE_ID] == s)[0]) for s in table[R.SITE_ID]]
     fac = result.facility_snap.take(result.category_facilities("elderly_daycare"))
-    from lifecircle.snapping import Snap
+    from lifecircle.core.snapping import Snap
 
     full = result.engine.nearest([Snap.concat([fac, inv.snap.take(np.array(rows))])])[0]
     assert w["after"] == pytest.approx(pop[np.nan_to_num(full, nan=np.inf) <= thr].sum())
@@ -469,8 +469,8 @@ def test_corners_on_the_embedded_sample_survive_invalid_osm_geometry():
     """Helsinki's blocks hit a GEOS topology error in the block - cover difference; the
     inventory must still build (the notebooks fall back to this sample on a fresh install)."""
     import lifecircle
-    from lifecircle import resources
-    from lifecircle.sources import embedded_sample, read_osm
+    from lifecircle.analyses import resources
+    from lifecircle.io.sources import embedded_sample, read_osm
 
     data = read_osm(embedded_sample())
     r = lifecircle.analyze(data)

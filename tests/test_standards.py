@@ -19,11 +19,11 @@ from typer.testing import CliRunner
 
 import lifecircle
 from lifecircle import columns as col
-from lifecircle._errors import InputFileError, ProfileError
+from lifecircle.errors import InputFileError, ProfileError
 from lifecircle.cli import app
-from lifecircle.profiles import load_profile
-from lifecircle.sources import WGS84
-from lifecircle.standards import (ALL, STANDARDS, assess, check, compliance_layer, label,
+from lifecircle.core.profiles import load_profile
+from lifecircle.io.sources import WGS84
+from lifecircle.analyses.standards import (ALL, STANDARDS, assess, check, compliance_layer, label,
                                   missing_required)
 
 from conftest import shared_file

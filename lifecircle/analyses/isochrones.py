@@ -21,7 +21,7 @@ How it is built (all vectorised, cost in proportion to what an origin reaches):
    quadrant segments, ``shapely.union_all``), exact to the polygonised buffer but ~10x slower.
 
 Service areas use one multi-source search per category (seeds from
-:func:`lifecircle.engine.facility_seeds`) on the reversed network: the area from which the
+:func:`lifecircle.core.engine.facility_seeds`) on the reversed network: the area from which the
 nearest facility of the category is within each threshold. Dimension areas use the minimum over
 the dimension's categories. They are traced on an 8 m grid over the whole city; the distance
 field of the whole network is computed once per network and reused on the tiles where every
@@ -45,13 +45,13 @@ import numba
 import numpy as np
 import shapely
 
-from . import _kernels as K
-from . import columns as col
-from ._errors import LifecircleError, OutputError
-from .engine import facility_seeds
-from .sources import ATTRIBUTION, write_about_layer
-from .network import WalkNetwork, reduce_by_key
-from .snapping import Snap, snap_points
+from lifecircle.core import _kernels as K
+from lifecircle import columns as col
+from lifecircle.errors import IsochroneError, LifecircleError, OutputError
+from lifecircle.core.engine import facility_seeds
+from lifecircle.io.sources import ATTRIBUTION, write_about_layer
+from lifecircle.core.network import WalkNetwork, reduce_by_key
+from lifecircle.core.snapping import Snap, snap_points
 
 #: Buffer around walked segments (metres): half a typical street corridor with its frontage.
 BUFFER_M = 25.0
@@ -69,9 +69,6 @@ MAX_FIELD_NODES = 25_000_000
 #: method="buffers": simplification tolerance of merged chains before buffering (metres).
 SIMPLIFY_M = 1.0
 
-
-class IsochroneError(LifecircleError):
-    """Origins or thresholds that cannot give isochrones."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -685,7 +682,7 @@ def isochrones(result_or_network, origins, minutes=(5, 10, 15), buffer_m: float 
         max_snap_m = result.settings.max_snap_m if result is not None else 300.0
     snap, _ = _origin_snap(net, origins, max_snap_m)
     n = len(snap)
-    from .engine import AccessEngine, facility_seeds_forward, search_each
+    from lifecircle.core.engine import AccessEngine, facility_seeds_forward, search_each
 
     seeds = facility_seeds_forward(net, snap)
     csr = net.forward

@@ -15,7 +15,7 @@ facility points in WGS-84 with lifecircle category ids:
 * optionally ``capacity`` (default 1.0).
 
 Unusable rows are dropped and listed in ``result.attrs["dropped"]``; the whole table is refused
-(:class:`~lifecircle._errors.TableError`) only when required columns are missing or no row is
+(:class:`~lifecircle.errors.TableError`) only when required columns are missing or no row is
 usable. :func:`merge_facilities` then unions a table with OSM facilities without counting the
 same facility twice.
 """
@@ -36,9 +36,9 @@ import pandas as pd
 import shapely
 import yaml
 
-from ._errors import InputFileError, TableError
-from .chinacoords import normalize_crs, to_wgs84
-from .crs import choose_crs
+from lifecircle.errors import InputFileError, TableError
+from lifecircle.io.chinacoords import normalize_crs, to_wgs84
+from lifecircle.io.crs import choose_crs
 
 __all__ = [
     "PoiMapping",
@@ -331,7 +331,7 @@ def _profile_categories(profile, mapping: PoiMapping) -> set[str]:
 
 def _with_profile_codes(mapping: PoiMapping, profile) -> PoiMapping:
     """The mapping plus the ``amap_typecodes`` / ``baidu_categories`` a profile declares on its
-    categories (lifecircle.profiles.Category), so a custom profile's own categories are found.
+    categories (lifecircle.core.profiles.Category), so a custom profile's own categories are found.
 
     The profile's codes are plain entries (no name keyword) listed after the file's entries:
     on equal prefix length the file wins, and name keywords still split codes.
@@ -423,12 +423,12 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         Which category ids are valid: ``None`` (the default profile's ids, listed in
         ``data/poi_mapping.yaml``), an iterable of ids, or an object with a ``categories``
         attribute (a dict keyed by id, or a list of ids / objects with ``id``, such as a
-        :class:`lifecircle.profiles.Profile`). Rows whose category is not in it are dropped.
+        :class:`lifecircle.core.profiles.Profile`). Rows whose category is not in it are dropped.
         The ``amap_typecodes`` / ``baidu_categories`` its categories declare are added to the
         mapping (after the file's entries), so a custom profile's own categories are found.
     crs:
         Datum of the coordinates: ``"wgs84"`` (OSM, GPS), ``"gcj02"`` (Amap, Tencent) or
-        ``"bd09"`` (Baidu); spellings as :func:`lifecircle.chinacoords.normalize_crs`.
+        ``"bd09"`` (Baidu); spellings as :func:`lifecircle.io.chinacoords.normalize_crs`.
     mapping:
         POI type mapping: ``None`` for the shipped ``data/poi_mapping.yaml``, a YAML path, a dict
         of the same structure, or a :class:`PoiMapping`.
@@ -648,7 +648,7 @@ def merge_facilities(osm: gpd.GeoDataFrame, table: gpd.GeoDataFrame, distance_m:
 
     Both inputs need ``category`` and ``geometry`` (EPSG:4326; other CRSs are converted, a
     missing CRS is taken as WGS-84); ``name`` is optional. Distances are measured in
-    ``metric_crs`` (:func:`lifecircle.crs.choose_crs`; ``None`` = UTM zone of the data) with
+    ``metric_crs`` (:func:`lifecircle.io.crs.choose_crs`; ``None`` = UTM zone of the data) with
     one STRtree query over all pairs — no Python loop over facilities.
 
     Returns OSM rows first, then the kept table rows, index 0..n-1, EPSG:4326, with a

@@ -10,22 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
+
+from lifecircle.cli.common import console, err_console
+from lifecircle.cli.common import fail as _fail
+from lifecircle.errors import LifecircleError
 from rich.table import Table
-
-from ._errors import LifecircleError
-
-console = Console()
-err_console = Console(stderr=True)
 
 CSV = "compliance.csv"
 XLSX = "compliance.xlsx"
 MAP = "compliance_map.html"
 
-
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(getattr(exc, "exit_code", 2))
 
 
 def _cell(v) -> str:
@@ -54,7 +48,7 @@ def _rich(df, title: str, status_col: str | None, good: set, bad: set) -> Table:
 
 
 def print_report(report, lang: str) -> None:
-    from .standards import ALL, label
+    from lifecircle.analyses.standards import ALL, label
 
     good = {label("pass", lang), label("met", lang)}
     bad = {label("fail", lang), label("short", lang), label("missing", lang)}
@@ -95,8 +89,8 @@ def check_cmd(
                                     "reach within its radius for its tier to pass."),
 ):
     """Check an analysis against GB 50180-2018 or TD/T 1062-2021 (配套设施达标评估)."""
-    from .analysis import atomic_dir, load_result
-    from .standards import check, compliance_map, resolve_standard
+    from lifecircle.pipeline import atomic_dir, load_result
+    from lifecircle.analyses.standards import check, compliance_map, resolve_standard
 
     try:
         resolve_standard(standard)          # fail fast, before reading anything
@@ -112,7 +106,3 @@ def check_cmd(
         _fail(exc)
     print_report(report, lang)
     console.print(f"wrote {out}/{CSV}, {XLSX}, {MAP}")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("check")(check_cmd)

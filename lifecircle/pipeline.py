@@ -24,16 +24,16 @@ import pandas as pd
 import pyproj
 import shapely
 
-from . import columns as col
-from ._errors import BoundaryError, InputFileError, LifecircleError, OutputError
-from .coverage import home_scores, summarize
-from .engine import AccessEngine
-from .homes import find_homes
-from .network import WalkNetwork, build_network
-from .profiles import Profile, load_profile
-from .settings import DEFAULTS, Settings
-from .snapping import Snap, entry_points, snap_points
-from .sources import ATTRIBUTION, WGS84, OSMData, read_osm, write_about_layer
+from lifecircle import columns as col
+from lifecircle.errors import BoundaryError, InputFileError, LifecircleError, OutputError
+from lifecircle.core.coverage import home_scores, summarize
+from lifecircle.core.engine import AccessEngine
+from lifecircle.core.homes import find_homes
+from lifecircle.core.network import WalkNetwork, build_network
+from lifecircle.core.profiles import Profile, load_profile
+from lifecircle.settings import DEFAULTS, Settings
+from lifecircle.core.snapping import Snap, entry_points, snap_points
+from lifecircle.io.sources import ATTRIBUTION, WGS84, OSMData, read_osm, write_about_layer
 
 GPKG = "lifecircle.gpkg"
 SUMMARY = "summary.csv"
@@ -183,7 +183,7 @@ class Result:
         return out
 
     def map(self, **kwargs):
-        from .maps import result_map
+        from lifecircle.render.maps import result_map
 
         return result_map(self, **kwargs)
 
@@ -253,14 +253,14 @@ def write_outputs(result: Result, folder: Path, map_html: bool = True) -> None:
     }
     (folder / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     if map_html:
-        from .maps import result_map
+        from lifecircle.render.maps import result_map
 
         # service areas are a city-wide union (seconds per category): `lifecircle map` adds them
         result_map(result, service_areas=False).save(str(folder / "map.html"))
 
 
 def _version() -> str:
-    from . import __version__
+    from lifecircle import __version__
 
     return __version__
 
@@ -329,7 +329,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     """Analyse a district: walking time from every home to every facility category.
 
     ``source``: an OSM file (.osm.pbf/.osm/.osm.bz2), a place name, a bbox tuple, a polygon,
-    an :class:`~lifecircle.sources.OSMData`, or None for the embedded Helsinki sample.
+    an :class:`~lifecircle.io.sources.OSMData`, or None for the embedded Helsinki sample.
     ``boundary``: a polygon file (any CRS); several polygons give per-community results.
     ``facilities_table``: an extra facility table (CSV/XLSX, e.g. Amap POIs) merged with OSM.
     ``speed`` (km/h) and other keyword ``overrides`` change :class:`Settings` fields.
@@ -344,7 +344,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     prof = load_profile(profile)
     with stage("read"):
         if source is None:
-            from .sources import embedded_sample
+            from lifecircle.io.sources import embedded_sample
 
             source = embedded_sample()
         data = source if isinstance(source, OSMData) else read_osm(source)
@@ -367,7 +367,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
                                     f"span lon {bounds[0]:.4f}..{bounds[2]:.4f}, lat {bounds[1]:.4f}..{bounds[3]:.4f})")
             c = area_wgs.centroid
             lon, lat = c.x, c.y
-        from .crs import choose_crs
+        from lifecircle.io.crs import choose_crs
 
         crs = choose_crs(settings.crs, lon, lat)
         if communities is not None:
@@ -383,12 +383,12 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         net = build_network(data.streets, crs, settings, source=data.source)
 
     with stage("facilities"):
-        from .classify import classify_features
+        from lifecircle.core.classify import classify_features
 
         fac = classify_features(data.features, prof)
         fac["source"] = "osm"
         if facilities_table is not None:
-            from .poitable import merge_facilities, read_poi_table
+            from lifecircle.io.poitable import merge_facilities, read_poi_table
 
             table = read_poi_table(facilities_table, profile=prof, crs=facilities_crs)
             dropped = table.attrs.get("dropped", [])
@@ -412,7 +412,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             joined = joined[~joined.index.duplicated()]
             homes[col.COMMUNITY] = joined[col.COMMUNITY].to_numpy()
         if population is not None:
-            from .homes import apply_population
+            from lifecircle.core.homes import apply_population
 
             table = population if isinstance(population, gpd.GeoDataFrame) else gpd.read_file(population)
             homes = apply_population(homes, table, population_column, str(population))

@@ -1,7 +1,7 @@
 """Where to build: choose idle sites that close the most walking gaps.
 
 :func:`recommend` solves the maximal covering location problem (MCLP, Church & ReVelle 1974)
-over the sites of a resource inventory (:func:`lifecircle.resources.build_inventory`): pick
+over the sites of a resource inventory (:func:`lifecircle.analyses.resources.build_inventory`): pick
 ``k`` sites that maximise the residents who lack a category within its threshold today and
 would reach a new facility at a picked site within it. It is an integer programme solved with
 PuLP/CBC; large instances (or no solver) fall back to the greedy heuristic, which is within
@@ -19,13 +19,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from . import columns as col
-from ._errors import LifecircleError
-from .resources import BEST_USES, SITE_ID, TYPE, USES, Inventory
+from lifecircle import columns as col
+from lifecircle.errors import LifecircleError, RecommendError
+from lifecircle.analyses.resources import BEST_USES, SITE_ID, TYPE, USES, Inventory
 
-
-class RecommendError(LifecircleError):
-    """A recommendation request names an unknown category or site."""
 
 
 def _categories(result, category) -> list[str]:

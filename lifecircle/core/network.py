@@ -16,8 +16,8 @@ import pandas as pd
 import pyproj
 import shapely
 
-from ._errors import NetworkError, NoWalkableStreetsError
-from .settings import DEFAULTS, Settings
+from lifecircle.errors import NetworkError, NoWalkableStreetsError
+from lifecircle.settings import DEFAULTS, Settings
 
 
 @dataclass
@@ -214,7 +214,7 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
                   source: str = "streets", contract: bool = True) -> WalkNetwork:
     """Project street segments and build the :class:`WalkNetwork`.
 
-    ``streets`` are the segments of :class:`lifecircle.sources.OSMData` (``u``, ``v`` OSM node
+    ``streets`` are the segments of :class:`lifecircle.io.sources.OSMData` (``u``, ``v`` OSM node
     ids, geometry from u to v). Duplicate segments are dropped; node coordinates come from the
     segment end points. ``contract`` merges runs through degree-2 nodes into one edge each
     (:func:`contract_chains`; exact, and 4-5x fewer nodes on OSM data).

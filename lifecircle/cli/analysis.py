@@ -1,35 +1,21 @@
-"""The ``lifecircle`` command line (typer + rich): a thin front end, no analysis logic.
-
-Errors that the user can fix print one line naming the file and the problem and exit with
-code 2; output folders are written atomically, so a failed run leaves nothing half-written.
-"""
+"""``lifecircle analyze`` and ``lifecircle demo``: the whole analysis of a district."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ._errors import LifecircleError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="15-minute community life circle (十五分钟社区生活圈) analysis.")
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(getattr(exc, "exit_code", 2))
+from lifecircle.cli.common import console, err_console
+from lifecircle.cli.common import fail as _fail
+from lifecircle.errors import LifecircleError
 
 
 def _stage_progress():
-    from .analysis import STAGES
+    from lifecircle.pipeline import STAGES
 
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
@@ -70,7 +56,7 @@ def print_summary(result, lang: str) -> None:
 
 def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, map_copy: bool = True):
-    from .analysis import analyze
+    from lifecircle.pipeline import analyze
 
     progress, callback, finish = _stage_progress()
     try:
@@ -102,7 +88,6 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
     return result
 
 
-@app.command()
 def analyze(
     source: str = typer.Argument(..., help="OSM file (.osm.pbf/.osm/.osm.bz2) or a place name (online)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
@@ -120,64 +105,11 @@ def analyze(
                   population, crs)
 
 
-@app.command()
 def demo(
     out: Path = typer.Option(Path("out/helsinki"), "--out", "-o", help="Output folder."),
     lang: str = typer.Option("en", help="zh or en."),
 ):
     """Run the analysis on the embedded Helsinki sample (offline)."""
-    from .sources import embedded_sample
+    from lifecircle.io.sources import embedded_sample
 
     _run_analysis(str(embedded_sample()), out, None, "default", None, lang, None, "wgs84", None, None)
-
-
-@app.command("map")
-def map_cmd(
-    folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default DIR/map.html)."),
-    lang: str = typer.Option("en", help="zh or en."),
-):
-    """Write the interactive map of an analysis folder."""
-    from .analysis import load_result
-
-    try:
-        result = load_result(folder)
-        m = result.map(lang=lang)
-        target = out or folder / "map.html"
-        m.save(str(target))
-    except LifecircleError as exc:
-        _fail(exc)
-    console.print(f"wrote {target}")
-
-
-# Commands of later capabilities live in their own modules (lifecircle/cli_<name>.py), each
-# with ``register(app)``; this keeps this file a thin index and lets them grow independently.
-_COMMAND_MODULES = ("cli_maps", "cli_resources", "cli_standards", "cli_batch")
-
-
-def _register_commands() -> None:
-    import importlib
-
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"lifecircle.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"lifecircle.{name}":
-                raise
-            continue
-        module.register(app)
-
-
-_register_commands()
-
-
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -75,3 +75,15 @@ class OutputError(LifecircleError):
 
 class OverpassError(LifecircleError):
     """Downloading from Overpass failed (offline, or the place was not found)."""
+
+
+class IsochroneError(LifecircleError):
+    """Origins or thresholds that cannot give isochrones."""
+
+
+class MapError(LifecircleError):
+    """A basemap cannot be used (unknown name, missing key) or a map cannot be written."""
+
+
+class RecommendError(LifecircleError):
+    """A recommendation request names an unknown category or site."""

@@ -2,7 +2,7 @@
 
 A profile is a YAML file in ``data/profiles`` (shipped as ``lifecircle.data/profiles``) or
 anywhere on disk. :func:`load_profile` reads and checks it once and returns a frozen
-:class:`Profile`; every malformed file raises :class:`~lifecircle._errors.ProfileError` whose
+:class:`Profile`; every malformed file raises :class:`~lifecircle.errors.ProfileError` whose
 message names the file, the line and the problem.
 
 File layout
@@ -63,7 +63,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ._errors import ProfileError
+from lifecircle.errors import ProfileError
 
 __all__ = [
     "DIMENSIONS",

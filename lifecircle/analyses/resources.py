@@ -39,10 +39,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import columns as col
-from ._errors import InputFileError, OutputError, TableError
-from .snapping import Snap, entry_points, snap_points
-from .sources import WGS84, write_about_layer
+from lifecircle import columns as col
+from lifecircle.errors import InputFileError, OutputError, TableError
+from lifecircle.core.snapping import Snap, entry_points, snap_points
+from lifecircle.io.sources import WGS84, write_about_layer
 
 # --------------------------------------------------------------------------------------------
 # column names of the inventory
@@ -473,7 +473,7 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
     in ``attrs["dropped"]`` (``[{"row": n, "reason": ...}]``) and ``attrs["notes"]``. Raises
     :class:`TableError` when no row is usable.
     """
-    from .chinacoords import normalize_crs, to_wgs84
+    from lifecircle.io.chinacoords import normalize_crs, to_wgs84
 
     path = Path(path)
     rules = rules or load_site_rules()
@@ -495,7 +495,7 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
             gdf = gdf.to_crs(WGS84)
         geom = gdf.geometry.to_numpy()
     elif suffix in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm"):
-        from .poitable import _read_frame
+        from lifecircle.io.poitable import _read_frame
 
         frame = _read_frame(path)
     else:
@@ -742,7 +742,7 @@ class Inventory:
         return len(self.sites)
 
     def map_sites(self, categories=None, top: int = 5) -> gpd.GeoDataFrame:
-        """The sites for :func:`lifecircle.maps.result_map` (``sites=``): identity columns,
+        """The sites for :func:`lifecircle.render.maps.result_map` (``sites=``): identity columns,
         ``best_uses``, residents within the largest tier and ``gap_<category>`` of
         ``categories`` (default: the ``top`` categories with the largest total gap), so a
         popup shows what each site could close."""
@@ -782,7 +782,7 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
                     rules: SiteRules | None = None, best: int = 3) -> Inventory:
     """The in-situ resource list of an analysis.
 
-    ``osm_data``: the :class:`~lifecircle.sources.OSMData` (or a file path) the analysis came
+    ``osm_data``: the :class:`~lifecircle.io.sources.OSMData` (or a file path) the analysis came
     from — the result keeps no raw features. ``sites``: a user site file or GeoDataFrame
     (WGS-84 or ``sites_crs``). Each site gets ``site_id``, ``source``, ``type``, ``area_m2``,
     ``ownership``, ``snap_m``, residents within 5/10/15 minutes (``pop5`` …), ``gap_<category>``
@@ -791,7 +791,7 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
     """
     import time
 
-    from .sources import OSMData, read_osm
+    from lifecircle.io.sources import OSMData, read_osm
 
     rules = rules or load_site_rules()
     timings: dict = {}
@@ -986,7 +986,7 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
                     recommendations: pd.DataFrame | None = None) -> Path:
     """Write OUT/resources.csv, resources.xlsx, resources.gpkg (layer ``sites``) and, when
     given, recommendations.csv — atomically (all or nothing)."""
-    from .analysis import atomic_dir
+    from lifecircle.pipeline import atomic_dir
 
     out = Path(out_dir)
     table = inventory_table(inv.sites, lang=lang, profile=profile)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import columns as col
+from lifecircle import columns as col
 
 
 def category_access(t: np.ndarray, minutes: float) -> np.ndarray:

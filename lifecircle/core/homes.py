@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import columns as col
-from ._errors import TableError
-from .settings import DEFAULTS, Settings
+from lifecircle import columns as col
+from lifecircle.errors import TableError
+from lifecircle.settings import DEFAULTS, Settings
 
 RESIDENTIAL_BUILDINGS = frozenset({
     "residential", "apartments", "house", "detached", "semidetached_house", "terrace",

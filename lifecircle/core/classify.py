@@ -23,8 +23,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import columns as C
-from .profiles import NAME_ANY, NAME_KEYS, Category, Profile, Rule, load_profile
+from lifecircle import columns as C
+from lifecircle.core.profiles import NAME_ANY, NAME_KEYS, Category, Profile, Rule, load_profile
 
 __all__ = ["classify_features", "classify_tags", "match_tags", "match_amap_typecode", "best_name",
            "capacity_of", "OUTPUT_COLUMNS"]

@@ -17,7 +17,7 @@ Microsoft YaHei, SimHei, PingFang, WenQuanYi). The figure functions set the font
 they draw, so a user's global ``rcParams`` are left alone; call :func:`use_cjk_font` to make it
 the default for your own plots.
 
->>> import lifecircle, lifecircle.figures as lf
+>>> import lifecircle, lifecircle.render.figures as lf
 >>> fig = lf.radar(lifecircle.analyze(), lang="zh", path="out/radar")   # doctest: +SKIP
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import columns as col
+from lifecircle import columns as col
 
 __all__ = ["coverage_bar", "score_histogram", "radar", "what_if_chart", "save_figure",
            "cjk_font", "cjk_font_path", "font_families", "use_cjk_font"]
@@ -241,7 +241,7 @@ def coverage_bar(result, lang: str = "zh", *, community: str = "ALL", tiers=None
     """Grouped bars: per dimension, the share of residents (%) with the dimension covered
     within each tier (5/10/15 minutes; summary columns ``within_<t>``).
 
-    ``result``: a :class:`~lifecircle.analysis.Result` or its ``summary`` table.
+    ``result``: a :class:`~lifecircle.pipeline.Result` or its ``summary`` table.
     """
     import matplotlib.pyplot as plt
 
@@ -278,7 +278,7 @@ def score_histogram(result, lang: str = "zh", *, bins=None, ax=None, path=None,
     weighted mean and the Gini coefficient. Homes no street reaches are left out."""
     import matplotlib.pyplot as plt
 
-    from .coverage import gini
+    from lifecircle.core.coverage import gini
 
     w = _w(lang)
     homes = result.homes if hasattr(result, "homes") else result
@@ -389,7 +389,7 @@ def what_if_chart(before, after=None, lang: str = "zh", *, ax=None, path=None,
 
     * two Results (or summary tables): residents covered (%) per dimension;
     * two mappings ``{label: value}`` (e.g. coverage % per category);
-    * one :func:`lifecircle.recommend.what_if` result (or a list of them) as ``before``:
+    * one :func:`lifecircle.analyses.recommend.what_if` result (or a list of them) as ``before``:
       residents covered within the category's threshold (%), before and after (``profile``
       names the categories in ``lang``).
     """

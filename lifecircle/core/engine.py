@@ -1,6 +1,6 @@
 """The access engine: walking times from homes to facilities on the CSR network.
 
-Homes and facilities sit part-way along edges (see :mod:`lifecircle.snapping`). For a home h
+Homes and facilities sit part-way along edges (see :mod:`lifecircle.core.snapping`). For a home h
 on edge (u, v) at ``s`` metres from u with a straight leg ``l``::
 
     t(h, F) = min( (l + s)/speed + d_F(u),  (l + L - s)/speed + d_F(v),  direct along the edge )
@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _kernels as K
-from .network import WalkNetwork
-from .settings import DEFAULTS, Settings
-from .snapping import Snap
+from lifecircle.core import _kernels as K
+from lifecircle.core.network import WalkNetwork
+from lifecircle.settings import DEFAULTS, Settings
+from lifecircle.core.snapping import Snap
 
 INF = np.inf
 

@@ -1,6 +1,6 @@
 """Compliance with the Chinese life-circle standards: GB 50180-2018 and TD/T 1062-2021.
 
-:func:`check` turns an analysis (a :class:`~lifecircle.analysis.Result` or an ``analyze``
+:func:`check` turns an analysis (a :class:`~lifecircle.pipeline.Result` or an ``analyze``
 output folder) into a :class:`ComplianceReport`: for every facility of the standard, per
 life-circle unit, the share of residents who reach it on foot within its threshold.
 
@@ -43,7 +43,7 @@ Which analysis is used
 When the result was analysed with the standard's own profile, its ``t_<id>`` columns are used
 as they are. Otherwise only the facility step is redone: the OSM features of
 ``result.source`` are read again, classified into the standard's categories
-(:func:`lifecircle.classify.classify_features`), snapped to the *same* network and timed from
+(:func:`lifecircle.core.classify.classify_features`), snapped to the *same* network and timed from
 the *same* homes with the result's engine. Homes, populations (including a population file used
 by ``analyze``), network and settings stay those of the result; rerunning the whole of
 ``analyze`` would rebuild all of them and lose a population override. A facility table
@@ -64,10 +64,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import columns as col
-from ._errors import InputFileError, LifecircleError, ProfileError
-from .profiles import Category, Profile, load_profile
-from .untrusted import RawHTML, safe_root
+from lifecircle import columns as col
+from lifecircle.errors import InputFileError, LifecircleError, ProfileError
+from lifecircle.core.profiles import Category, Profile, load_profile
+from lifecircle.untrusted import RawHTML, safe_root
 
 __all__ = ["STANDARDS", "DEFAULT_MIN_SHARE", "LABELS", "ComplianceReport", "check",
            "compliance_layer", "compliance_map", "resolve_standard", "label"]
@@ -478,9 +478,9 @@ def _standard_times(result, profile: Profile) -> tuple[pd.DataFrame, dict, str, 
 
     import geopandas as gpd
 
-    from .classify import classify_features
-    from .snapping import entry_points, snap_points
-    from .sources import WGS84, read_osm
+    from lifecircle.core.classify import classify_features
+    from lifecircle.core.snapping import entry_points, snap_points
+    from lifecircle.io.sources import WGS84, read_osm
 
     src = result.source
     if not src:
@@ -595,7 +595,7 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
           min_share: float = DEFAULT_MIN_SHARE) -> ComplianceReport:
     """Assess an analysis against GB 50180-2018 or TD/T 1062-2021.
 
-    ``result_or_dir``: a :class:`~lifecircle.analysis.Result` or an ``analyze`` output folder.
+    ``result_or_dir``: a :class:`~lifecircle.pipeline.Result` or an ``analyze`` output folder.
     ``min_share``: residents (0–1) a required facility must reach within its threshold for its
     tier to pass (default 0.8, a project convention). See the module docstring for units,
     tiers and how an analysis run with another profile is handled.
@@ -609,7 +609,7 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
         raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})")
     result = result_or_dir
     if isinstance(result_or_dir, (str, os.PathLike)):
-        from .analysis import load_result
+        from lifecircle.pipeline import load_result
 
         result = load_result(result_or_dir)
     elif not hasattr(result_or_dir, "homes"):
@@ -672,8 +672,8 @@ def compliance_layer(report: ComplianceReport, result, lang: str | None = None,
     import folium
     import geopandas as gpd
 
-    from .maps import hexagons
-    from .sources import WGS84
+    from lifecircle.render.maps import hexagons
+    from lifecircle.io.sources import WGS84
 
     lang = _check_lang(lang or report.lang)
     if len(report.home_times) != len(result.homes):
@@ -710,7 +710,7 @@ def compliance_map(report: ComplianceReport, result, lang: str | None = None):
     the OSM attribution."""
     import folium
 
-    from .sources import WGS84
+    from lifecircle.io.sources import WGS84
 
     lang = _check_lang(lang or report.lang)
     b = result.homes.to_crs(WGS84).total_bounds

@@ -7,7 +7,7 @@ scale bar, fullscreen and minimap; attribution "© OpenStreetMap contributors" w
 date on every map; labels in Chinese or English.
 
 Basemaps: ``osm`` (default), ``cartodb``, ``blank``, ``amap`` (GCJ-02 tiles: every vector layer
-is shifted with :func:`lifecircle.chinacoords.wgs84_to_gcj02` so it lines up) and ``tianditu``
+is shifted with :func:`lifecircle.io.chinacoords.wgs84_to_gcj02` so it lines up) and ``tianditu``
 (needs the environment variable ``TIANDITU_KEY``).
 
 Offline: :func:`save_map` with ``offline=True`` inlines Leaflet, jQuery, Bootstrap, the
@@ -37,11 +37,11 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from . import columns as col
-from ._errors import LifecircleError
-from .chinacoords import transform_geometries, wgs84_to_gcj02
-from .sources import ATTRIBUTION, WGS84
-from .untrusted import safe_root
+from lifecircle import columns as col
+from lifecircle.errors import LifecircleError, MapError
+from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
+from lifecircle.io.sources import ATTRIBUTION, WGS84
+from lifecircle.untrusted import safe_root
 
 DIMENSION_COLOURS = {
     "housing": "#e6550d", "employment": "#6a51a3", "services": "#3182bd",
@@ -109,9 +109,6 @@ MAP_DECIMALS = 6
 MAP_BUDGET_MB = 15.0
 CATEGORY_SYMBOLS = "●▲■◆★✚⬟⬢▼◉✖♦"
 
-
-class MapError(LifecircleError):
-    """A basemap cannot be used (unknown name, missing key) or a map cannot be written."""
 
 
 def _tiles(basemap: str, attribution: str):
@@ -234,12 +231,12 @@ def _words(lang):
 def result_map(result, lang: str | None = None, basemap: str = "osm", offline: bool = False,
                isochrones=None, sites=None, service_areas: bool = True, gaps: bool = True,
                tiles: str | None = None) -> folium.Map:
-    """A folium map of a :class:`~lifecircle.analysis.Result`.
+    """A folium map of a :class:`~lifecircle.pipeline.Result`.
 
     One layer group per dimension (its facilities, coloured and marked per category, and its
     15-minute service area), homes (or hexagons beyond ``settings.map_max_points``) coloured
     by score with a legend, isochrones (a GeoDataFrame from
-    :func:`lifecircle.isochrones.isochrones`, or origin points to compute them for), gap areas,
+    :func:`lifecircle.analyses.isochrones.isochrones`, or origin points to compute them for), gap areas,
     idle sites (any GeoDataFrame; every column shows in the popup), layer control, scale bar,
     fullscreen button and minimap. ``basemap``: osm, cartodb, blank, amap (GCJ-02: every layer
     is shifted to line up), tianditu (needs TIANDITU_KEY). ``offline`` only records the wish;
@@ -308,7 +305,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     sa = None
     m15 = float(max(result.settings.thresholds_min))
     if service_areas is not False and service_areas is not None:
-        from .isochrones import service_areas as _sa
+        from lifecircle.analyses.isochrones import service_areas as _sa
 
         sa = service_areas if isinstance(service_areas, gpd.GeoDataFrame) else \
             _sa(result, [m15], categories=False)
@@ -345,7 +342,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         group.add_to(m)
 
     if gaps and sa is not None:
-        from .isochrones import gap_areas
+        from lifecircle.analyses.isochrones import gap_areas
 
         gp = gap_areas(result, sa, m15)
         gp = gp[~gp.geometry.is_empty]
@@ -364,7 +361,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     if isochrones is not None:
         iso = isochrones
         if not (isinstance(iso, gpd.GeoDataFrame) and "minutes" in iso):
-            from .isochrones import isochrones as _iso
+            from lifecircle.analyses.isochrones import isochrones as _iso
 
             iso = _iso(result, iso, result.settings.thresholds_min)
         layer = folium.FeatureGroup(name=w["iso"])

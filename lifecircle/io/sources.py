@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._errors import InputFileError, NoWalkableStreetsError, OverpassError
+from lifecircle.errors import InputFileError, NoWalkableStreetsError, OverpassError
 
 WGS84 = "EPSG:4326"
 ATTRIBUTION = "© OpenStreetMap contributors"

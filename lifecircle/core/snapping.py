@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from .network import WalkNetwork
+from lifecircle.core.network import WalkNetwork
 
 
 @dataclass

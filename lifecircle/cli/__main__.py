@@ -1,0 +1,5 @@
+"""``python -m lifecircle.cli``."""
+
+from lifecircle.cli.app import main
+
+main()

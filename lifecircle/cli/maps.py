@@ -1,0 +1,122 @@
+"""``lifecircle map`` (basemaps, offline HTML, isochrones) and ``lifecircle isochrones``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lifecircle.cli.common import console, err_console
+from lifecircle.cli.common import fail as _fail
+from lifecircle.errors import LifecircleError
+
+
+def _parse_minutes(text: str) -> list[float]:
+    try:
+        out = [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--minutes must be numbers separated by commas, got {text!r}")
+    if not out or min(out) <= 0:
+        raise typer.BadParameter(f"--minutes must be positive, got {text!r}")
+    return out
+
+
+def _read_origins(path: Path, crs):
+    import geopandas as gpd
+
+    from lifecircle.errors import InputFileError
+
+    if not path.exists():
+        raise InputFileError(path, "file not found")
+    try:
+        if path.suffix.lower() in (".csv", ".txt"):
+            import pandas as pd
+
+            df = pd.read_csv(path)
+            cols = {c.lower(): c for c in df.columns}
+            xc = next((cols[c] for c in ("lon", "lng", "longitude", "x") if c in cols), None)
+            yc = next((cols[c] for c in ("lat", "latitude", "y") if c in cols), None)
+            if xc is None or yc is None:
+                raise InputFileError(path, "CSV origins need lon/lat (WGS-84) columns")
+            g = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[xc], df[yc]), crs="EPSG:4326")
+        else:
+            g = gpd.read_file(path)
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(path, f"cannot read origins ({type(exc).__name__}: {exc})") from None
+    if g.crs is None:
+        raise InputFileError(path, "origins have no CRS")
+    return g.to_crs(crs)
+
+
+from lifecircle.errors import LifecircleError
+
+
+def map_command(
+    folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default DIR/map.html)."),
+    lang: str = typer.Option("en", help="zh or en."),
+    basemap: str = typer.Option("osm", help="osm, cartodb, blank, amap (GCJ-02) or tianditu (needs TIANDITU_KEY)."),
+    offline: bool = typer.Option(False, "--offline", help="One self-contained file: scripts and styles inline, no CDN."),
+    origins: Optional[Path] = typer.Option(None, help="Points to draw isochrones for (GeoJSON/GPKG, or CSV lon/lat)."),
+    service: bool = typer.Option(True, "--service-areas/--no-service-areas", help="Draw 15-minute service areas per dimension."),
+):
+    """Write the interactive map of an analysis folder (offline HTML, Chinese basemaps)."""
+    from lifecircle.pipeline import load_result
+    from lifecircle.render.maps import result_map, save_map
+
+    try:
+        result = load_result(folder)
+        iso = _read_origins(origins, result.crs).geometry if origins else None
+        m = result_map(result, lang=lang, basemap=basemap, offline=offline, isochrones=iso,
+                       service_areas=service, gaps=service)
+        target = out or folder / "map.html"
+        save_map(m, target, offline=offline)
+    except LifecircleError as exc:
+        _fail(exc)
+    size = target.stat().st_size / 1e6
+    console.print(f"wrote {target} ({size:.1f} MB{', offline' if offline else ''})")
+
+
+def isochrones_command(
+    folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
+    origins: Optional[Path] = typer.Option(None, help="Origin points (GeoJSON/GPKG, or CSV lon/lat)."),
+    communities: bool = typer.Option(False, "--communities", help="One origin per community (a point inside it)."),
+    homes: Optional[int] = typer.Option(None, "--homes", help="N homes spread over the area (every k-th)."),
+    minutes: str = typer.Option("5,10,15", help="Thresholds, e.g. 5,10,15."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="GeoPackage (default DIR/isochrones.gpkg)."),
+):
+    """Walking isochrones (and service areas and gaps) as a GeoPackage."""
+    import numpy as np
+    import shapely
+
+    from lifecircle.errors import InputFileError
+    from lifecircle.pipeline import load_result
+    from lifecircle.analyses.isochrones import export_gpkg, gap_areas, isochrones, service_areas
+
+    mins = _parse_minutes(minutes)
+    try:
+        result = load_result(folder)
+        if origins is not None:
+            pts = _read_origins(origins, result.crs).geometry
+        elif communities:
+            if result.communities is None or not len(result.communities):
+                raise InputFileError(folder, "the analysis has no communities (use --origins or --homes)")
+            pts = result.communities.geometry.representative_point()
+        else:
+            n = homes or 10
+            h = result.homes
+            idx = np.linspace(0, len(h) - 1, min(n, len(h))).round().astype(int)
+            pts = h.geometry.iloc[idx]
+        iso = isochrones(result, pts, mins)
+        sa = service_areas(result, mins)
+        gp = gap_areas(result, sa, max(mins))
+        target = out or folder / "isochrones.gpkg"
+        export_gpkg(target, iso, sa, gp, attribution=result.attribution)
+    except LifecircleError as exc:
+        _fail(exc)
+    empty = int(shapely.is_empty(iso.geometry.to_numpy()).sum())
+    console.print(f"wrote {target}: {len(iso)} isochrones ({empty} empty: origin off the "
+                  f"network), {len(sa)} service areas, {len(gp)} gap areas")

@@ -1,0 +1,1 @@
+"""Drawing what the analyses computed: folium maps, matplotlib figures, HTML. Computes nothing."""
