@@ -14,12 +14,10 @@ so a renamed column changes in one place.
 
 from __future__ import annotations
 
-THRESHOLDS_MIN: tuple[int, ...] = (5, 10, 15)
-
 POPULATION = "population"
 SCORE = "score"
 HOME_ID = "home_id"
-ALL_SIX_15 = "all6_15"          # every dimension covered within 15 minutes
+ALL_SIX_15 = "all6_15"          # every dimension covered within 15 minutes (default tiers)
 COMMUNITY = "community"
 CATEGORY = "category"
 DIMENSION = "dimension"
@@ -27,6 +25,24 @@ NAME = "name"
 CAPACITY = "capacity"
 SNAP_LEG_M = "snap_m"           # straight leg from the point to its edge, metres
 REACHABLE = "reachable"
+
+
+def all_six(minutes: int | float) -> str:
+    """1 when every dimension is covered within ``minutes`` (the largest tier), else 0.
+
+    >>> all_six(15), all_six(20)
+    ('all6_15', 'all6_20')
+    """
+    return f"all6_{minutes:g}"
+
+
+def within(minutes: int | float) -> str:
+    """Summary column: share of residents within ``minutes`` (a tier).
+
+    >>> within(10)
+    'within_10'
+    """
+    return f"within_{minutes:g}"
 
 
 def time(category: str) -> str:

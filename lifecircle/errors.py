@@ -87,3 +87,8 @@ class MapError(LifecircleError):
 
 class RecommendError(LifecircleError):
     """A recommendation request names an unknown category or site."""
+
+
+class SettingsError(LifecircleError):
+    """A setting is out of range or of the wrong kind (walking speed, snap distance, tiers,
+    language …); raised by :class:`~lifecircle.settings.Settings` before any data is read."""

@@ -132,14 +132,14 @@ class Result:
         lang = lang or self.settings.lang
         s = self.summary[self.summary.community == community]
         name = "name_zh" if lang == "zh" else "name_en"
-        t = s[["level", "id", name, "minutes", "facilities", "covered", "within_5", "within_10",
-               "within_15", "median_min"]].copy()
-        for c in ("covered", "within_5", "within_10", "within_15"):
+        tiers = [col.within(m) for m in self.settings.thresholds_min]
+        t = s[["level", "id", name, "minutes", "facilities", "covered", *tiers, "median_min"]].copy()
+        for c in ("covered", *tiers):
             t[c] = (100 * t[c]).round(1)
         t["median_min"] = t["median_min"].round(1)
         if lang == "zh":
-            t.columns = ["层级", "编号", "名称", "阈值(分钟)", "设施数", "覆盖率%", "5分钟%",
-                         "10分钟%", "15分钟%", "中位时间(分钟)"]
+            t.columns = ["层级", "编号", "名称", "阈值(分钟)", "设施数", "覆盖率%",
+                         *[f"{m:g}分钟%" for m in self.settings.thresholds_min], "中位时间(分钟)"]
         return t
 
     def _repr_html_(self) -> str:

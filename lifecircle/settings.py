@@ -1,13 +1,49 @@
 """Settings with documented defaults, in one typed place.
 
 Every number lifecircle assumes lives here, with the reason for its default. Pass a modified
-copy (``dataclasses.replace(DEFAULTS, walk_speed_kmh=3.0)``) or keyword overrides to
-:func:`lifecircle.analyze`.
+copy (``DEFAULTS.with_(walk_speed_kmh=3.0)``) or keyword overrides to :func:`lifecircle.analyze`.
+A ``Settings`` checks itself when made: a value out of range raises
+:class:`~lifecircle.errors.SettingsError` naming the setting, before any data is read.
+
+>>> Settings(thresholds_min=(5, 10, 20)).thresholds_min
+(5, 10, 20)
+>>> Settings(walk_speed_kmh=1e9)
+Traceback (most recent call last):
+...
+lifecircle.errors.SettingsError: walk_speed_kmh must be a number from 0.5 to 20 (km/h), got 1000000000.0
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import math
+from dataclasses import dataclass, fields, replace
+
+from lifecircle.errors import SettingsError
+from lifecircle.i18n import check_lang, default_lang
+
+#: The life-circle tiers (minutes) of an analysis unless ``thresholds_min`` says otherwise:
+#: the 5/10/15-minute levels of GB 50180-2018. The one source of the default tiers.
+TIERS: tuple[int, ...] = (5, 10, 15)
+
+#: (lowest, highest, unit) of every numeric setting; None = unbounded on that side.
+_RANGES = {
+    "walk_speed_kmh": (0.5, 20.0, "km/h"),
+    "boundary_margin_m": (0.0, 50_000.0, "m"),
+    "max_snap_m": (1.0, 5_000.0, "m"),
+    "persons_per_m2": (1e-4, 1.0, "persons per m² of floor"),
+    "default_levels": (1.0, 200.0, "floors"),
+    "min_home_footprint_m2": (0.0, 10_000.0, "m²"),
+    "grid_spacing_m": (5.0, 1_000.0, "m"),
+    "grid_density_per_ha": (0.0, 10_000.0, "residents per ha"),
+    "max_minutes": (1.0, 240.0, "minutes"),
+    "k_nearest": (1, 1_000, "facilities"),
+    "decay_beta": (1e-6, 10.0, "per minute"),
+    "decay_sigma_min": (0.1, 240.0, "minutes"),
+    "dimension_cover_share": (0.01, 1.0, "share"),
+    "merge_distance_m": (0.0, 1_000.0, "m"),
+    "map_max_points": (1, 10_000_000, "homes"),
+    "map_hex_m": (5.0, 10_000.0, "m"),
+}
 
 
 @dataclass(frozen=True)
@@ -35,8 +71,10 @@ class Settings:
     grid_spacing_m: float = 50.0
     #: Residents per hectare assumed for stand-in grid points (per point: density × spacing²).
     grid_density_per_ha: float = 100.0
-    #: Time thresholds reported for every category (minutes): the 5/10/15-minute tiers.
-    thresholds_min: tuple[int, ...] = (5, 10, 15)
+    #: Time thresholds reported for every category (minutes): the life-circle tiers, any
+    #: increasing positive minutes (default :data:`TIERS`). Homes, the
+    #: summary, maps and batch follow them; the "all six" column uses the largest.
+    thresholds_min: tuple[int, ...] = TIERS
     #: Searches stop at this many minutes; nearest times beyond it are reported as NaN.
     max_minutes: float = 30.0
     #: k of the "mean of the k nearest" proximity time (Bruno et al. 2024 use 20).
@@ -59,8 +97,50 @@ class Settings:
     map_max_points: int = 20000
     #: Hexagon size (metres, centre to corner) of the map aggregate.
     map_hex_m: float = 150.0
-    #: Language of tables, map labels and popups: "zh" or "en".
-    lang: str = "en"
+    #: Language of tables, console, map labels and popups: "zh" or "en"; None takes the
+    #: user's locale (``zh_*`` → zh), else English.
+    lang: str | None = None
+
+    def __post_init__(self):
+        for name, (low, high, unit) in _RANGES.items():
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                math.isfinite(value) and low <= value <= high
+            if not ok:
+                raise SettingsError(f"{name} must be a number from {low:g} to {high:g} ({unit}), "
+                                    f"got {value!r}")
+        tiers = self.thresholds_min
+        if isinstance(tiers, (int, float)):
+            tiers = (tiers,)
+        try:
+            tiers = tuple(tiers)
+            good = len(tiers) > 0 and all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+                for t in tiers)
+        except TypeError:
+            good = False
+        if good:
+            tiers = tuple(int(t) if float(t).is_integer() else float(t) for t in tiers)
+            good = all(t > 0 for t in tiers) and all(a < b for a, b in zip(tiers, tiers[1:]))
+        if not good:
+            raise SettingsError(f"thresholds_min must be increasing positive minutes, e.g. "
+                                f"(5, 10, 15); got {self.thresholds_min!r}")
+        object.__setattr__(self, "thresholds_min", tiers)
+        if self.decay not in ("exponential", "gaussian"):
+            raise SettingsError(f"decay must be 'exponential' or 'gaussian', got {self.decay!r}")
+        if self.sfca_minutes is not None and not (
+                isinstance(self.sfca_minutes, (int, float)) and 0 < self.sfca_minutes <= self.max_minutes):
+            raise SettingsError(f"sfca_minutes must be None or minutes in (0, max_minutes], "
+                                f"got {self.sfca_minutes!r}")
+        if not isinstance(self.k_nearest, int):
+            raise SettingsError(f"k_nearest must be a whole number, got {self.k_nearest!r}")
+        object.__setattr__(self, "lang", default_lang(self.lang) if self.lang is None
+                           else check_lang(self.lang))
+
+    @property
+    def max_tier(self):
+        """The largest tier (minutes): the "all six dimensions" headline is computed at it."""
+        return self.thresholds_min[-1]
 
     @property
     def walk_speed_mps(self) -> float:
@@ -71,7 +151,8 @@ class Settings:
         known = {f.name for f in fields(self)}
         unknown = set(overrides) - known
         if unknown:
-            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}; known: "
+                                + ", ".join(sorted(known)))
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 

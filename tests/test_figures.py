@@ -22,6 +22,8 @@ from matplotlib.text import Text  # noqa: E402
 
 import lifecircle  # noqa: E402
 from lifecircle import columns as col  # noqa: E402
+from lifecircle import i18n  # noqa: E402
+from lifecircle.errors import LifecircleError  # noqa: E402
 from lifecircle.render import figures as lf  # noqa: E402
 from lifecircle.io.sources import read_osm  # noqa: E402
 
@@ -68,7 +70,7 @@ def test_cjk_font_found_and_has_every_glyph_of_the_labels(result):
     font = FT2Font(path)
     labels = [result.profile.display_name(d.id, "zh") for d in result.profile.dimensions]
     labels += [c.name_zh for c in result.profile.categories]
-    labels += list(lf._WORDS["zh"].values())
+    labels += [zh for zh, _ in i18n.LABELS.values()]     # every word a figure or map may show
     chars = {ch for s in labels for ch in s if CJK.match(ch)}
     assert len(chars) > 50
     lacking = [ch for ch in chars if font.get_char_index(ord(ch)) == 0]
@@ -179,7 +181,7 @@ def test_each_figure_writes_png_and_svg_with_content(result, tmp_path, name):
 
 
 def test_bad_lang_is_one_clear_error(result):
-    with pytest.raises(ValueError, match="lang"):
+    with pytest.raises(LifecircleError, match="language"):
         lf.coverage_bar(result, "fr")
 
 

@@ -65,11 +65,12 @@ import pandas as pd
 import shapely
 
 from lifecircle import columns as col
+from lifecircle import i18n
 from lifecircle.errors import InputFileError, LifecircleError, ProfileError
 from lifecircle.core.profiles import Category, Profile, load_profile
 from lifecircle.untrusted import RawHTML, safe_root
 
-__all__ = ["STANDARDS", "DEFAULT_MIN_SHARE", "LABELS", "ComplianceReport", "check",
+__all__ = ["STANDARDS", "DEFAULT_MIN_SHARE", "ComplianceReport", "check",
            "compliance_layer", "compliance_map", "resolve_standard", "label"]
 
 #: Residents that must reach a required facility within its threshold for it to count as met.
@@ -96,89 +97,16 @@ STANDARDS: dict[str, dict] = {
     },
 }
 
-#: Every header and label of tables, sheets, maps and the CLI: key → (zh, en).
-LABELS: dict[str, tuple[str, str]] = {
-    # row columns
-    "unit": ("单元", "unit"),
-    "unit_level": ("生活圈层级", "life-circle level"),
-    "tier": ("设施层级(分钟)", "tier (min)"),
-    "id": ("设施编号", "facility id"),
-    "name_zh": ("设施名称", "name (zh)"),
-    "name_en": ("英文名称", "name (en)"),
-    "requirement": ("配置要求", "requirement"),
-    "radius_m": ("服务半径(米)", "service radius (m)"),
-    "minutes": ("步行时间阈值(分钟)", "walking threshold (min)"),
-    "facilities": ("区内设施数", "facilities in unit"),
-    "present": ("是否配置", "present"),
-    "population": ("人口", "residents"),
-    "reached": ("覆盖人口", "residents reached"),
-    "share_pct": ("覆盖率(%)", "share reached (%)"),
-    "min_share_pct": ("达标覆盖率(%)", "required share (%)"),
-    "status": ("状态", "status"),
-    "goal": ("目标", "goal"),
-    "source": ("标准条款", "clause in the standard"),
-    "confidence": ("可信度", "confidence"),
-    "attribution": ("数据来源", "data"),
-    # summary columns
-    "result": ("结论", "result"),
-    "n_required": ("必配设施数", "required facilities"),
-    "n_met": ("达标数", "met"),
-    "n_missing": ("缺失数", "missing"),
-    "lowest_share_pct": ("最低覆盖率(%)", "lowest share (%)"),
-    "failing": ("未达标设施", "facilities not met"),
-    "unreachable_population": ("不可达人口", "unreachable residents"),
-    # values
-    "met": ("达标", "met"),
-    "short": ("覆盖不足", "short"),
-    "missing": ("缺失", "missing"),
-    "no_residents": ("无居民", "no residents"),
-    "optional_row": ("可选(不计入结论)", "optional (not counted)"),
-    "pass": ("达标", "pass"),
-    "fail": ("不达标", "fail"),
-    "n/a": ("不适用", "n/a"),
-    "yes": ("是", "yes"),
-    "no": ("否", "no"),
-    "whole_area": ("全区", "whole area"),
-    "level_15": ("十五分钟生活圈", "15-minute life circle"),
-    "level_5_10": ("五至十分钟生活圈(社区)", "5–10-minute life circle (community)"),
-    # sheets, titles, map
-    "sheet_summary": ("汇总", "Summary"),
-    "sheet_tier": ("{t}分钟层级", "{t}-minute tier"),
-    "sheet_optional": ("可选设施", "Optional"),
-    "sheet_about": ("说明", "About"),
-    "title": ("生活圈配套设施达标评估", "Life-circle facility compliance"),
-    "required_facilities": ("必配设施", "Required facilities"),
-    "optional_facilities": ("可选设施(不计入结论)", "Optional facilities (never failing)"),
-    "standard": ("标准", "standard"),
-    "analysis": ("分析数据", "analysis"),
-    "rule": ("达标规则", "rule"),
-    "rule_text": ("每项必配设施在其服务半径(步行时间)内覆盖的居民比例不低于 {p}%",
-                  "every required facility reaches at least {p}% of residents within its radius (walking time)"),
-    "route_profile": ("使用以该标准配置文件完成的分析", "analysis run with the standard's profile"),
-    "route_reclassified": ("原分析使用配置 {p}; 已按标准设施重新分类并在同一路网与住宅上计算",
-                           "analysis ran with profile {p}; facilities re-classified for the standard "
-                           "and timed on the same network and homes"),
-    "confidence_legend": ("可信度: V 已核实; R 据已发布文本回忆, 引用前请核对正式文本; I 解释或项目约定",
-                          "confidence: V verified; R recalled from the published text, verify before "
-                          "quoting; I interpretation / project convention"),
-    "map_layer": ("缺少必配设施(数量)", "Missing required facilities (count)"),
-    "map_missing": ("平均缺少必配设施数", "mean missing required facilities"),
-    "map_homes": ("住宅数", "homes"),
-    "notes": ("备注", "notes"),
-}
 
 
 def label(key: str, lang: str = "zh", **fmt) -> str:
-    """The Chinese (``lang="zh"``) or English label of ``key``."""
-    zh, en = LABELS[key]
-    text = en if lang == "en" else zh
-    return text.format(**fmt) if fmt else text
+    """The Chinese (``lang="zh"``) or English label of ``key`` (the ``std.`` section of
+    :mod:`lifecircle.i18n`)."""
+    return i18n.label("std." + key, lang, **fmt)
 
 
 def _check_lang(lang: str) -> str:
-    if lang not in ("zh", "en"):
-        raise LifecircleError(f"unknown language {lang!r}; use zh or en")
-    return lang
+    return i18n.check_lang(lang)
 
 
 def resolve_standard(standard: str) -> str:

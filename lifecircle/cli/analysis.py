@@ -12,6 +12,7 @@ from rich.table import Table
 from lifecircle.cli.common import console, err_console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
+from lifecircle.settings import DEFAULTS
 
 
 def _stage_progress():
@@ -58,6 +59,10 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                   population, crs, map_copy: bool = True):
     from lifecircle.pipeline import analyze
 
+    try:
+        DEFAULTS.with_(walk_speed_kmh=speed, lang=lang)   # bad settings fail before any work
+    except LifecircleError as exc:
+        _fail(exc)
     progress, callback, finish = _stage_progress()
     try:
         with progress:
@@ -73,7 +78,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
             finish()
     except LifecircleError as exc:
         _fail(exc)
-    print_summary(result, lang)
+    print_summary(result, result.settings.lang)
     timings = "  ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
     console.print(f"[dim]stages: {timings}  (total {sum(result.timings.values()):.1f}s)[/]")
     console.print(f"wrote {out}/lifecircle.gpkg, summary.csv, map.html")
@@ -94,7 +99,7 @@ def analyze(
     boundary: Optional[Path] = typer.Option(None, help="Boundary polygons (GeoJSON/GeoPackage/Shapefile, any CRS)."),
     profile: str = typer.Option("default", help="Profile name (default, gb50180-2018, tdt1062-2021) or YAML file."),
     speed: Optional[float] = typer.Option(None, help="Walking speed in km/h (default 4)."),
-    lang: str = typer.Option("en", help="Language of tables and maps: zh or en."),
+    lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: your locale, zh_* → zh, else en)."),
     facilities: Optional[Path] = typer.Option(None, help="Extra facility table (CSV/XLSX, e.g. Amap POIs)."),
     facilities_crs: str = typer.Option("wgs84", help="Coordinates of the facility table: wgs84, gcj02 or bd09."),
     population: Optional[Path] = typer.Option(None, help="Polygons with a 'population' column overriding the estimate."),
@@ -107,7 +112,7 @@ def analyze(
 
 def demo(
     out: Path = typer.Option(Path("out/helsinki"), "--out", "-o", help="Output folder."),
-    lang: str = typer.Option("en", help="zh or en."),
+    lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: your locale)."),
 ):
     """Run the analysis on the embedded Helsinki sample (offline)."""
     from lifecircle.io.sources import embedded_sample

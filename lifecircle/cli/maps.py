@@ -57,7 +57,7 @@ from lifecircle.errors import LifecircleError
 def map_command(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default DIR/map.html)."),
-    lang: str = typer.Option("en", help="zh or en."),
+    lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: the analysis's)."),
     basemap: str = typer.Option("osm", help="osm, cartodb, blank, amap (GCJ-02) or tianditu (needs TIANDITU_KEY)."),
     offline: bool = typer.Option(False, "--offline", help="One self-contained file: scripts and styles inline, no CDN."),
     origins: Optional[Path] = typer.Option(None, help="Points to draw isochrones for (GeoJSON/GPKG, or CSV lon/lat)."),

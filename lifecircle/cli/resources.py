@@ -30,7 +30,7 @@ def resources(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (CSV, XLSX, GeoPackage)."),
     sites: Optional[Path] = typer.Option(None, help="Surveyed sites (CSV/XLSX with lng/lat or wkt, GeoJSON, GeoPackage, Shapefile)."),
     sites_crs: str = typer.Option("wgs84", help="Coordinates of the site file: wgs84, gcj02 or bd09."),
-    lang: str = typer.Option("en", help="Headers and values of the tables: zh or en."),
+    lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: the analysis's)."),
     corners: bool = typer.Option(True, help="Derive the 金角银边 (left-over corners) from geometry."),
     corner_min: float = typer.Option(30.0, help="Smallest left-over corner, m²."),
     corner_max: float = typer.Option(2000.0, help="Largest left-over corner, m²."),
@@ -40,7 +40,7 @@ def resources(
 
     try:
         result, inv = _inventory(folder, sites, sites_crs, corners, corner_min, corner_max)
-        write_inventory(inv, out, lang=lang, profile=result.profile)
+        write_inventory(inv, out, lang=lang or result.settings.lang, profile=result.profile)
     except LifecircleError as exc:
         _fail(exc)
     counts = inv.sites.groupby(["source", "type"]).size()
@@ -61,7 +61,7 @@ def recommend(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     sites: Optional[Path] = typer.Option(None, help="Surveyed sites added to the OSM inventory."),
     sites_crs: str = typer.Option("wgs84", help="wgs84, gcj02 or bd09."),
-    lang: str = typer.Option("en", help="zh or en."),
+    lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: the analysis's)."),
     method: str = typer.Option("auto", help="auto, exact (PuLP/CBC) or greedy."),
 ):
     """Pick K idle sites for a category that newly cover the most residents (MCLP)."""
@@ -72,7 +72,8 @@ def recommend(
         result, inv = _inventory(folder, sites, sites_crs, True, 30.0, 2000.0)
         table = run(result, inv, category if len(category) > 1 else category[0], k=k,
                     method=method)
-        write_inventory(inv, out, lang=lang, profile=result.profile, recommendations=table)
+        write_inventory(inv, out, lang=lang or result.settings.lang, profile=result.profile,
+                        recommendations=table)
     except LifecircleError as exc:
         _fail(exc)
     from rich.table import Table

@@ -8,12 +8,14 @@ not an analysis folder, missing OSM source) print one line and exit with code 2.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from lifecircle.cli.common import console, err_console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
+from lifecircle.i18n import check_lang
 from rich.table import Table
 
 CSV = "compliance.csv"
@@ -84,7 +86,7 @@ def check_cmd(
     standard: str = typer.Option("gb50180-2018", "--standard", "-s",
                                  help="gb50180-2018 or tdt1062-2021."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (compliance.csv, .xlsx, _map.html)."),
-    lang: str = typer.Option("zh", help="Language of headers and labels: zh or en."),
+    lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: the analysis's)."),
     min_share: float = typer.Option(0.8, help="Share of residents (0-1) a required facility must "
                                     "reach within its radius for its tier to pass."),
 ):
@@ -94,9 +96,10 @@ def check_cmd(
 
     try:
         resolve_standard(standard)          # fail fast, before reading anything
-        if lang not in ("zh", "en"):
-            raise LifecircleError(f"unknown language {lang!r}; use zh or en")
+        if lang is not None:
+            check_lang(lang)
         result = load_result(folder)
+        lang = lang or result.settings.lang
         report = check(result, standard, lang=lang, min_share=min_share)
         with atomic_dir(out) as tmp:
             report.to_csv(tmp / CSV, lang)

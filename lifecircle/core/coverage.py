@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lifecircle import columns as col
+from lifecircle.settings import TIERS
 
 
 def category_access(t: np.ndarray, minutes: float) -> np.ndarray:
@@ -33,7 +34,7 @@ def category_access(t: np.ndarray, minutes: float) -> np.ndarray:
 
 
 def home_scores(homes: pd.DataFrame, profile, cover_share: float,
-                tiers=(5, 10, 15)) -> pd.DataFrame:
+                tiers=TIERS) -> pd.DataFrame:
     """Dimension coverage flags, sub-scores and the score as new columns (a copy)."""
     out = {}
     dim_scores = []
@@ -59,8 +60,9 @@ def home_scores(homes: pd.DataFrame, profile, cover_share: float,
     W = np.array(dim_weights, dtype=float)
     score = (np.column_stack(dim_scores) * W).sum(1) / W.sum()
     out[col.SCORE] = score
-    out[col.ALL_SIX_15] = np.all(
-        np.column_stack([out[col.dim_covered_at(d.id, 15)] for d in profile.dimensions if d.categories]),
+    top = max(tiers)
+    out[col.all_six(top)] = np.all(
+        np.column_stack([out[col.dim_covered_at(d.id, top)] for d in profile.dimensions if d.categories]),
         axis=1).astype(np.int8)
     res = homes.copy()
     for key, value in out.items():
@@ -122,7 +124,7 @@ def _wmedian(x, w):
 
 
 def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | None = None,
-              tiers=(5, 10, 15)) -> pd.DataFrame:
+              tiers=TIERS) -> pd.DataFrame:
     """Population-weighted coverage per category, per dimension and overall.
 
     One block of rows per value of ``group`` (e.g. community) plus ``ALL`` for everything.
@@ -143,7 +145,7 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
                        facilities=int(facility_counts.get(c.id, 0)),
                        covered=_wshare(np.nan_to_num(t, nan=np.inf) <= c.minutes, pop))
             for tier in tiers:
-                row[f"within_{tier}"] = _wshare(np.nan_to_num(t, nan=np.inf) <= tier, pop)
+                row[col.within(tier)] = _wshare(np.nan_to_num(t, nan=np.inf) <= tier, pop)
             row["median_min"] = _wmedian(t, pop)
             rows.append(row)
         for d in profile.dimensions:
@@ -152,7 +154,7 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
                        facilities=int(sum(facility_counts.get(c.id, 0) for c in d.categories)),
                        covered=_wshare(np.nan_to_num(h[col.dim_covered(d.id)].to_numpy(float)) > 0, pop))
             for tier in tiers:
-                row[f"within_{tier}"] = _wshare(
+                row[col.within(tier)] = _wshare(
                     np.nan_to_num(h[col.dim_covered_at(d.id, tier)].to_numpy(float)) > 0, pop)
             row["median_min"] = np.nan
             row["score_mean"] = float(np.nansum(h[col.dim_score(d.id)].to_numpy(float) * pop) / pop.sum()) \
@@ -160,9 +162,9 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
             rows.append(row)
         score = h[col.SCORE].to_numpy(float)
         rows.append(dict(base, level="overall", id="all", dimension="", name_zh="全部六个维度",
-                         name_en="all six dimensions", minutes=15,
+                         name_en="all six dimensions", minutes=max(tiers),
                          facilities=int(sum(facility_counts.values())),
-                         covered=_wshare(np.nan_to_num(h[col.ALL_SIX_15].to_numpy(float)) > 0, pop),
+                         covered=_wshare(np.nan_to_num(h[col.all_six(max(tiers))].to_numpy(float)) > 0, pop),
                          population=float(pop_all.sum()), homes=int(len(h)),
                          unreachable_homes=int((~reach).sum()),
                          score_mean=float(np.nansum(score * pop) / pop.sum()) if pop.sum() > 0 else np.nan,

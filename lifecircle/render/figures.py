@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from lifecircle import columns as col
+from lifecircle import i18n
 
 __all__ = ["coverage_bar", "score_histogram", "radar", "what_if_chart", "save_figure",
            "cjk_font", "cjk_font_path", "font_families", "use_cjk_font"]
@@ -49,29 +50,10 @@ _PROBE = "中文社区生活圈"
 DIMENSION_ORDER = ("housing", "employment", "services", "transport", "leisure", "social")
 SCORE_BIN = 5.0
 
-_WORDS = {
-    "zh": {
-        "coverage_title": "各维度覆盖率", "coverage_y": "覆盖人口比例（%）", "tier": "{t}分钟",
-        "own": "按设施阈值", "hist_title": "生活圈得分分布", "hist_x": "生活圈得分（0–100）",
-        "hist_y": "居民（人）", "mean": "平均 {v:.1f}", "gini": "基尼系数 {v:.3f}",
-        "radar_title": "六维度得分雷达图", "all": "全域", "before": "现状", "after": "规划后",
-        "whatif_title": "规划前后对比", "whatif_y": "覆盖人口比例（%）", "score": "得分",
-    },
-    "en": {
-        "coverage_title": "Coverage per dimension", "coverage_y": "residents covered (%)",
-        "tier": "{t} min", "own": "own thresholds", "hist_title": "Life-circle score",
-        "hist_x": "life-circle score (0–100)", "hist_y": "residents", "mean": "mean {v:.1f}",
-        "gini": "Gini {v:.3f}", "radar_title": "Dimension scores", "all": "whole area",
-        "before": "before", "after": "after", "whatif_title": "Before / after",
-        "whatif_y": "residents covered (%)", "score": "score",
-    },
-}
 
 
 def _w(lang: str) -> dict:
-    if lang not in _WORDS:
-        raise ValueError(f"lang must be 'zh' or 'en' (got {lang!r})")
-    return _WORDS[lang]
+    return i18n.words("fig", lang)
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,8 +210,9 @@ def _names(rows: pd.DataFrame, lang: str) -> list[str]:
     return [str(n) if isinstance(n, str) and n else str(i) for n, i in zip(rows[key], rows["id"])]
 
 
-def _tiers(summary: pd.DataFrame) -> list[int]:
-    return sorted(int(c.split("_")[1]) for c in summary.columns if c.startswith("within_"))
+def _tiers(summary: pd.DataFrame) -> list:
+    found = [float(c.split("_", 1)[1]) for c in summary.columns if c.startswith("within_")]
+    return sorted(int(t) if t.is_integer() else t for t in found)
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,9 +239,9 @@ def coverage_bar(result, lang: str = "zh", *, community: str = "ALL", tiers=None
         x = np.arange(len(rows))
         width = 0.8 / max(1, len(tiers))
         for j, t in enumerate(tiers):
-            v = 100.0 * rows[f"within_{t}"].to_numpy(float)
+            v = 100.0 * rows[col.within(t)].to_numpy(float)
             bars = ax.bar(x + (j - (len(tiers) - 1) / 2) * width, v, width,
-                          label=w["tier"].format(t=t), color=colours[j % len(colours)],
+                          label=w["tier"].format(t=f"{t:g}"), color=colours[j % len(colours)],
                           gid=f"tier{t}")
             ax.bar_label(bars, labels=[f"{a:.0f}" if np.isfinite(a) else "" for a in v],
                          fontsize=7, padding=1)

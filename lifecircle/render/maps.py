@@ -38,6 +38,7 @@ import numpy as np
 import shapely
 
 from lifecircle import columns as col
+from lifecircle import i18n
 from lifecircle.errors import LifecircleError, MapError
 from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.io.sources import ATTRIBUTION, WGS84
@@ -207,25 +208,7 @@ def _facility_layer(points_fc, tooltip_fields, tooltip_aliases):
 
 
 def _words(lang):
-    zh = lang == "zh"
-    return {
-        "score": "生活圈得分" if zh else "Score",
-        "residents": "人口" if zh else "residents",
-        "homes": "住宅 (得分)" if zh else "Homes (score)",
-        "unreachable": "不可达" if zh else "unreachable",
-        "category": "类别" if zh else "Category",
-        "name": "名称" if zh else "Name",
-        "service": "服务范围" if zh else "service area",
-        "iso": "等时圈" if zh else "Isochrones",
-        "minutes": "分钟" if zh else "minutes",
-        "origin": "起点" if zh else "Origin",
-        "gaps": "服务缺口" if zh else "Gap areas",
-        "gap_tip": "未覆盖" if zh else "not covered",
-        "sites": "闲置用地" if zh else "Idle sites",
-        "communities": "社区边界" if zh else "Communities",
-        "legend": "生活圈得分 life-circle score" if zh else "life-circle score (0-100)",
-        "data": "数据" if zh else "data",
-    }
+    return i18n.words("map", lang)
 
 
 def result_map(result, lang: str | None = None, basemap: str = "osm", offline: bool = False,
@@ -243,8 +226,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     write the file with :func:`save_map` (``offline=True`` inlines every script and style).
     """
     lang = lang or result.settings.lang
-    if lang not in ("zh", "en"):
-        raise MapError(f"unknown map language {lang!r}: use zh or en")
+    i18n.check_lang(lang)
     if tiles is not None and basemap == "osm":
         basemap = {"OpenStreetMap": "osm", "cartodbpositron": "cartodb"}.get(tiles, tiles)
     w = _words(lang)

@@ -1,0 +1,165 @@
+"""One vocabulary for every human-facing word: tables, console lines, notes, popups, tooltips,
+layer names and figures, in Chinese and English.
+
+Keys are ``section.key`` (``map.score``, ``fig.hist_title``, ``std.pass`` …); :func:`label` looks
+one up, :func:`words` gives a whole section in one language. :func:`check_lang` is the one
+validator of a language code and :func:`default_lang` the one default: the ``--lang``/``lang=``
+given, else the user's locale (``zh_*`` → zh), else English.
+"""
+
+from __future__ import annotations
+
+import locale
+import os
+
+from lifecircle.errors import SettingsError
+
+#: The languages of every human-facing output.
+LANGS = ("zh", "en")
+
+#: ``section.key`` → (Chinese, English).
+LABELS: dict[str, tuple[str, str]] = {
+    # maps
+    "map.score": ('生活圈得分', 'Score'),
+    "map.residents": ('人口', 'residents'),
+    "map.homes": ('住宅 (得分)', 'Homes (score)'),
+    "map.unreachable": ('不可达', 'unreachable'),
+    "map.category": ('类别', 'Category'),
+    "map.name": ('名称', 'Name'),
+    "map.service": ('服务范围', 'service area'),
+    "map.iso": ('等时圈', 'Isochrones'),
+    "map.minutes": ('分钟', 'minutes'),
+    "map.origin": ('起点', 'Origin'),
+    "map.gaps": ('服务缺口', 'Gap areas'),
+    "map.gap_tip": ('未覆盖', 'not covered'),
+    "map.sites": ('闲置用地', 'Idle sites'),
+    "map.communities": ('社区边界', 'Communities'),
+    "map.legend": ('生活圈得分 life-circle score', 'life-circle score (0-100)'),
+    "map.data": ('数据', 'data'),
+    # figures
+    "fig.coverage_title": ('各维度覆盖率', 'Coverage per dimension'),
+    "fig.coverage_y": ('覆盖人口比例（%）', 'residents covered (%)'),
+    "fig.tier": ('{t}分钟', '{t} min'),
+    "fig.own": ('按设施阈值', 'own thresholds'),
+    "fig.hist_title": ('生活圈得分分布', 'Life-circle score'),
+    "fig.hist_x": ('生活圈得分（0–100）', 'life-circle score (0–100)'),
+    "fig.hist_y": ('居民（人）', 'residents'),
+    "fig.mean": ('平均 {v:.1f}', 'mean {v:.1f}'),
+    "fig.gini": ('基尼系数 {v:.3f}', 'Gini {v:.3f}'),
+    "fig.radar_title": ('六维度得分雷达图', 'Dimension scores'),
+    "fig.all": ('全域', 'whole area'),
+    "fig.before": ('现状', 'before'),
+    "fig.after": ('规划后', 'after'),
+    "fig.whatif_title": ('规划前后对比', 'Before / after'),
+    "fig.whatif_y": ('覆盖人口比例（%）', 'residents covered (%)'),
+    "fig.score": ('得分', 'score'),
+    # standards: tables, sheets, compliance map and the CLI
+    # row columns
+    "std.unit": ("单元", "unit"),
+    "std.unit_level": ("生活圈层级", "life-circle level"),
+    "std.tier": ("设施层级(分钟)", "tier (min)"),
+    "std.id": ("设施编号", "facility id"),
+    "std.name_zh": ("设施名称", "name (zh)"),
+    "std.name_en": ("英文名称", "name (en)"),
+    "std.requirement": ("配置要求", "requirement"),
+    "std.radius_m": ("服务半径(米)", "service radius (m)"),
+    "std.minutes": ("步行时间阈值(分钟)", "walking threshold (min)"),
+    "std.facilities": ("区内设施数", "facilities in unit"),
+    "std.present": ("是否配置", "present"),
+    "std.population": ("人口", "residents"),
+    "std.reached": ("覆盖人口", "residents reached"),
+    "std.share_pct": ("覆盖率(%)", "share reached (%)"),
+    "std.min_share_pct": ("达标覆盖率(%)", "required share (%)"),
+    "std.status": ("状态", "status"),
+    "std.goal": ("目标", "goal"),
+    "std.source": ("标准条款", "clause in the standard"),
+    "std.confidence": ("可信度", "confidence"),
+    "std.attribution": ("数据来源", "data"),
+    # summary columns
+    "std.result": ("结论", "result"),
+    "std.n_required": ("必配设施数", "required facilities"),
+    "std.n_met": ("达标数", "met"),
+    "std.n_missing": ("缺失数", "missing"),
+    "std.lowest_share_pct": ("最低覆盖率(%)", "lowest share (%)"),
+    "std.failing": ("未达标设施", "facilities not met"),
+    "std.unreachable_population": ("不可达人口", "unreachable residents"),
+    # values
+    "std.met": ("达标", "met"),
+    "std.short": ("覆盖不足", "short"),
+    "std.missing": ("缺失", "missing"),
+    "std.no_residents": ("无居民", "no residents"),
+    "std.optional_row": ("可选(不计入结论)", "optional (not counted)"),
+    "std.pass": ("达标", "pass"),
+    "std.fail": ("不达标", "fail"),
+    "std.n/a": ("不适用", "n/a"),
+    "std.yes": ("是", "yes"),
+    "std.no": ("否", "no"),
+    "std.whole_area": ("全区", "whole area"),
+    "std.level_15": ("十五分钟生活圈", "15-minute life circle"),
+    "std.level_5_10": ("五至十分钟生活圈(社区)", "5–10-minute life circle (community)"),
+    # sheets, titles, map
+    "std.sheet_summary": ("汇总", "Summary"),
+    "std.sheet_tier": ("{t}分钟层级", "{t}-minute tier"),
+    "std.sheet_optional": ("可选设施", "Optional"),
+    "std.sheet_about": ("说明", "About"),
+    "std.title": ("生活圈配套设施达标评估", "Life-circle facility compliance"),
+    "std.required_facilities": ("必配设施", "Required facilities"),
+    "std.optional_facilities": ("可选设施(不计入结论)", "Optional facilities (never failing)"),
+    "std.standard": ("标准", "standard"),
+    "std.analysis": ("分析数据", "analysis"),
+    "std.rule": ("达标规则", "rule"),
+    "std.rule_text": ("每项必配设施在其服务半径(步行时间)内覆盖的居民比例不低于 {p}%",
+                  "every required facility reaches at least {p}% of residents within its radius (walking time)"),
+    "std.route_profile": ("使用以该标准配置文件完成的分析", "analysis run with the standard's profile"),
+    "std.route_reclassified": ("原分析使用配置 {p}; 已按标准设施重新分类并在同一路网与住宅上计算",
+                           "analysis ran with profile {p}; facilities re-classified for the standard "
+                           "and timed on the same network and homes"),
+    "std.confidence_legend": ("可信度: V 已核实; R 据已发布文本回忆, 引用前请核对正式文本; I 解释或项目约定",
+                          "confidence: V verified; R recalled from the published text, verify before "
+                          "quoting; I interpretation / project convention"),
+    "std.map_layer": ("缺少必配设施(数量)", "Missing required facilities (count)"),
+    "std.map_missing": ("平均缺少必配设施数", "mean missing required facilities"),
+    "std.map_homes": ("住宅数", "homes"),
+    "std.notes": ("备注", "notes"),
+}
+
+
+def check_lang(lang) -> str:
+    """``lang`` if it is one of :data:`LANGS`; :class:`~lifecircle.errors.SettingsError` otherwise."""
+    if lang not in LANGS:
+        raise SettingsError(f"unknown language {lang!r}: use zh (中文) or en (English)")
+    return lang
+
+
+def default_lang(lang: str | None = None) -> str:
+    """``lang`` when given (checked), else the user's locale (``zh_*`` → zh), else ``en``."""
+    if lang is not None:
+        return check_lang(lang)
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        value = os.environ.get(var, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    try:
+        code = locale.getlocale()[0] or ""
+    except ValueError:
+        code = ""
+    return "zh" if code.lower().startswith("zh") else "en"
+
+
+def label(key: str, lang: str = "en", **fmt) -> str:
+    """The Chinese (``lang="zh"``) or English text of ``key`` (``section.key``), formatted with
+    ``fmt``.
+
+    >>> label("std.pass", "zh"), label("fig.tier", "en", t=15)
+    ('达标', '15 min')
+    """
+    zh, en = LABELS[key]
+    text = zh if check_lang(lang) == "zh" else en
+    return text.format(**fmt) if fmt else text
+
+
+def words(section: str, lang: str) -> dict[str, str]:
+    """Every key of ``section`` (without the prefix) → its text in ``lang``."""
+    i = 0 if check_lang(lang) == "zh" else 1
+    prefix = section + "."
+    return {k[len(prefix):]: v[i] for k, v in LABELS.items() if k.startswith(prefix)}
