@@ -34,6 +34,12 @@ from lifecircle.core.profiles import Profile, load_profile
 from lifecircle.settings import DEFAULTS, Settings
 from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.io.sources import ATTRIBUTION, WGS84, OSMData, read_osm, write_about_layer
+from lifecircle import __version__
+from lifecircle.io.sources import embedded_sample
+from lifecircle.io.crs import choose_crs
+from lifecircle.core.classify import classify_features
+from lifecircle.io.poitable import merge_facilities, read_poi_table
+from lifecircle.core.homes import apply_population
 
 GPKG = "lifecircle.gpkg"
 SUMMARY = "summary.csv"
@@ -260,7 +266,6 @@ def write_outputs(result: Result, folder: Path, map_html: bool = True) -> None:
 
 
 def _version() -> str:
-    from lifecircle import __version__
 
     return __version__
 
@@ -344,7 +349,6 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     prof = load_profile(profile)
     with stage("read"):
         if source is None:
-            from lifecircle.io.sources import embedded_sample
 
             source = embedded_sample()
         data = source if isinstance(source, OSMData) else read_osm(source)
@@ -367,7 +371,6 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
                                     f"span lon {bounds[0]:.4f}..{bounds[2]:.4f}, lat {bounds[1]:.4f}..{bounds[3]:.4f})")
             c = area_wgs.centroid
             lon, lat = c.x, c.y
-        from lifecircle.io.crs import choose_crs
 
         crs = choose_crs(settings.crs, lon, lat)
         if communities is not None:
@@ -383,12 +386,10 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         net = build_network(data.streets, crs, settings, source=data.source)
 
     with stage("facilities"):
-        from lifecircle.core.classify import classify_features
 
         fac = classify_features(data.features, prof)
         fac["source"] = "osm"
         if facilities_table is not None:
-            from lifecircle.io.poitable import merge_facilities, read_poi_table
 
             table = read_poi_table(facilities_table, profile=prof, crs=facilities_crs)
             dropped = table.attrs.get("dropped", [])
@@ -412,7 +413,6 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             joined = joined[~joined.index.duplicated()]
             homes[col.COMMUNITY] = joined[col.COMMUNITY].to_numpy()
         if population is not None:
-            from lifecircle.core.homes import apply_population
 
             table = population if isinstance(population, gpd.GeoDataFrame) else gpd.read_file(population)
             homes = apply_population(homes, table, population_column, str(population))

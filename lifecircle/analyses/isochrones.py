@@ -52,6 +52,7 @@ from lifecircle.core.engine import facility_seeds
 from lifecircle.io.sources import ATTRIBUTION, write_about_layer
 from lifecircle.core.network import WalkNetwork, reduce_by_key
 from lifecircle.core.snapping import Snap, snap_points
+from lifecircle.core.engine import AccessEngine, facility_seeds_forward, search_each
 
 #: Buffer around walked segments (metres): half a typical street corridor with its frontage.
 BUFFER_M = 25.0
@@ -682,7 +683,6 @@ def isochrones(result_or_network, origins, minutes=(5, 10, 15), buffer_m: float 
         max_snap_m = result.settings.max_snap_m if result is not None else 300.0
     snap, _ = _origin_snap(net, origins, max_snap_m)
     n = len(snap)
-    from lifecircle.core.engine import AccessEngine, facility_seeds_forward, search_each
 
     seeds = facility_seeds_forward(net, snap)
     csr = net.forward

@@ -43,6 +43,10 @@ from lifecircle import columns as col
 from lifecircle.errors import InputFileError, OutputError, TableError
 from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.io.sources import WGS84, write_about_layer
+from lifecircle.io.chinacoords import normalize_crs, to_wgs84
+from lifecircle.io.poitable import _read_frame
+from lifecircle.io.sources import OSMData, read_osm
+from lifecircle.pipeline import atomic_dir
 
 # --------------------------------------------------------------------------------------------
 # column names of the inventory
@@ -473,7 +477,6 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
     in ``attrs["dropped"]`` (``[{"row": n, "reason": ...}]``) and ``attrs["notes"]``. Raises
     :class:`TableError` when no row is usable.
     """
-    from lifecircle.io.chinacoords import normalize_crs, to_wgs84
 
     path = Path(path)
     rules = rules or load_site_rules()
@@ -495,7 +498,6 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
             gdf = gdf.to_crs(WGS84)
         geom = gdf.geometry.to_numpy()
     elif suffix in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm"):
-        from lifecircle.io.poitable import _read_frame
 
         frame = _read_frame(path)
     else:
@@ -791,7 +793,6 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
     """
     import time
 
-    from lifecircle.io.sources import OSMData, read_osm
 
     rules = rules or load_site_rules()
     timings: dict = {}
@@ -986,7 +987,6 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
                     recommendations: pd.DataFrame | None = None) -> Path:
     """Write OUT/resources.csv, resources.xlsx, resources.gpkg (layer ``sites``) and, when
     given, recommendations.csv — atomically (all or nothing)."""
-    from lifecircle.pipeline import atomic_dir
 
     out = Path(out_dir)
     table = inventory_table(inv.sites, lang=lang, profile=profile)

@@ -69,6 +69,12 @@ from lifecircle import i18n
 from lifecircle.errors import InputFileError, LifecircleError, ProfileError
 from lifecircle.core.profiles import Category, Profile, load_profile
 from lifecircle.untrusted import RawHTML, safe_root
+from lifecircle.core.classify import classify_features
+from lifecircle.core.snapping import entry_points, snap_points
+from lifecircle.io.sources import WGS84, read_osm
+from lifecircle.pipeline import load_result
+from lifecircle.analyses.hexagons import hexagons
+from lifecircle.io.sources import WGS84
 
 __all__ = ["STANDARDS", "DEFAULT_MIN_SHARE", "ComplianceReport", "check",
            "compliance_layer", "compliance_map", "resolve_standard", "label"]
@@ -406,9 +412,6 @@ def _standard_times(result, profile: Profile) -> tuple[pd.DataFrame, dict, str, 
 
     import geopandas as gpd
 
-    from lifecircle.core.classify import classify_features
-    from lifecircle.core.snapping import entry_points, snap_points
-    from lifecircle.io.sources import WGS84, read_osm
 
     src = result.source
     if not src:
@@ -537,7 +540,6 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
         raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})")
     result = result_or_dir
     if isinstance(result_or_dir, (str, os.PathLike)):
-        from lifecircle.pipeline import load_result
 
         result = load_result(result_or_dir)
     elif not hasattr(result_or_dir, "homes"):
@@ -600,8 +602,6 @@ def compliance_layer(report: ComplianceReport, result, lang: str | None = None,
     import folium
     import geopandas as gpd
 
-    from lifecircle.render.maps import hexagons
-    from lifecircle.io.sources import WGS84
 
     lang = _check_lang(lang or report.lang)
     if len(report.home_times) != len(result.homes):
@@ -638,7 +638,6 @@ def compliance_map(report: ComplianceReport, result, lang: str | None = None):
     the OSM attribution."""
     import folium
 
-    from lifecircle.io.sources import WGS84
 
     lang = _check_lang(lang or report.lang)
     b = result.homes.to_crs(WGS84).total_bounds

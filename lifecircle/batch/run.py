@@ -63,6 +63,23 @@ from lifecircle import columns as col
 from lifecircle.errors import BoundaryError, ConfigError, LifecircleError
 from lifecircle.io.sources import ATTRIBUTION, WGS84
 from lifecircle.untrusted import RawHTML, safe_root
+from lifecircle.io.sources import embedded_sample
+from lifecircle import __version__
+from lifecircle.core.profiles import load_profile
+from lifecircle.render.maps import BASEMAPS
+from lifecircle.render.maps import _tiles
+from lifecircle.settings import DEFAULTS, Settings
+from lifecircle.pipeline import read_boundary
+from lifecircle.pipeline import GPKG, META, NETWORK, SUMMARY
+from lifecircle.io.sources import embedded_sample, read_osm
+from lifecircle.pipeline import analyze, atomic_dir, write_outputs
+from lifecircle.render.maps import result_map, save_map
+from lifecircle.settings import DEFAULTS
+from lifecircle.errors import OutputError
+from lifecircle.pipeline import SUMMARY
+from lifecircle.io.sources import combine
+from lifecircle.render.maps import save_map
+from lifecircle.render.maps import SCORE_COLOURS, _Attribution, _tiles, to_display
 
 DISTRICT_META = "batch.json"
 TABLE_CSV = "districts.csv"
@@ -95,7 +112,6 @@ class SourceSpec:
     def fingerprint(self) -> str:
         """Content hash of a file source (so a changed extract invalidates resumed results)."""
         if self.kind == "sample":
-            from lifecircle.io.sources import embedded_sample
 
             return _file_sha(Path(embedded_sample()))
         if self.kind == "file" and Path(self.value).exists():
@@ -133,8 +149,6 @@ class BatchConfig:
 
     def analysis_params(self) -> dict:
         """Everything besides the district and its source that changes a district's outputs."""
-        from lifecircle import __version__
-        from lifecircle.core.profiles import load_profile
 
         prof = load_profile(self.profile)
         prof_path = getattr(prof, "path", None)
@@ -298,7 +312,6 @@ def load_config(path) -> BatchConfig:
         raise bad("give either 'profile' or 'standard', not both", "standard")
     profile_key = "standard" if "standard" in data else "profile"
     profile = text_field(profile_key, "default")
-    from lifecircle.core.profiles import load_profile
 
     prof_arg = profile
     if profile.endswith((".yaml", ".yml")) and not Path(profile).is_absolute():
@@ -317,14 +330,12 @@ def load_config(path) -> BatchConfig:
     lang = text_field("lang", "en")
     if lang not in ("zh", "en"):
         raise bad(f"must be 'zh' or 'en', got {lang!r}", "lang")
-    from lifecircle.render.maps import BASEMAPS
 
     basemap = text_field("basemap", "osm")
     basemap = _BASEMAP_ALIASES.get(basemap.lower(), basemap.lower())
     if basemap not in BASEMAPS:
         raise bad(f"unknown basemap {basemap!r}; choose one of: {', '.join(BASEMAPS)}", "basemap")
     try:
-        from lifecircle.render.maps import _tiles
 
         _tiles(basemap, "")
     except LifecircleError as exc:
@@ -336,7 +347,6 @@ def load_config(path) -> BatchConfig:
     settings = data.get("settings", {}) or {}
     if not isinstance(settings, dict):
         raise bad("must be a table of setting = value", "settings")
-    from lifecircle.settings import DEFAULTS, Settings
 
     known = {f.name: f for f in fields(Settings)}
     for k, v in settings.items():
@@ -393,7 +403,6 @@ def load_config(path) -> BatchConfig:
     if not isinstance(raw, list):
         raise bad("must be a list of tables ([[districts]] in TOML, a '- ' list in YAML)", "districts")
     districts: list[DistrictSpec] = []
-    from lifecircle.pipeline import read_boundary
 
     for i, d in enumerate(raw):
         where = ("districts", i)
@@ -489,7 +498,6 @@ def _done(folder: Path, digest: str) -> bool:
         info = json.loads(meta.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    from lifecircle.pipeline import GPKG, META, NETWORK, SUMMARY
 
     return info.get("config_hash") == digest and all(
         (folder / n).exists() for n in (GPKG, SUMMARY, META, NETWORK, "map.html"))
@@ -505,7 +513,6 @@ def _load_source(spec: SourceSpec, layers=("streets", "features")):
     A PBF is read as two tasks, streets and features, which two workers run side by side
     (:func:`lifecircle.io.sources.combine` joins them); other sources are read whole.
     """
-    from lifecircle.io.sources import embedded_sample, read_osm
 
     if spec.kind == "sample":
         return read_osm(embedded_sample(), layers=layers)
@@ -530,9 +537,6 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
     district's own problems: returns ``status="failed"`` with the error instead."""
     import traceback
 
-    from lifecircle.pipeline import analyze, atomic_dir, write_outputs
-    from lifecircle.render.maps import result_map, save_map
-    from lifecircle.settings import DEFAULTS
 
     t0 = time.perf_counter()
     cpu0 = time.process_time()
@@ -676,7 +680,6 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from lifecircle.errors import OutputError
 
         raise OutputError(f"{out}: cannot create the output folder ({exc})") from None
     params = cfg.analysis_params()
@@ -728,7 +731,6 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
 
 
 def _skipped_info(folder: Path, ds: DistrictSpec, lang: str) -> dict:
-    from lifecircle.pipeline import SUMMARY
 
     meta = json.loads((folder / DISTRICT_META).read_text(encoding="utf-8"))
     summary = pd.read_csv(folder / SUMMARY, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
@@ -741,7 +743,6 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
     from dask.distributed import as_completed
 
     src_futures = {}
-    from lifecircle.io.sources import combine
 
     for key in sorted({ds.source for ds in todo}):
         spec = cfg.sources[key]
@@ -852,7 +853,6 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
         gdf = gpd.GeoDataFrame(table, geometry=geoms, crs=WGS84)
         _atomic_write(out / TABLE_GPKG, lambda p: gdf.to_file(p, layer="districts", driver="GPKG"))
     fgdf = gpd.GeoDataFrame(failures, geometry=fail_geoms, crs=WGS84)
-    from lifecircle.render.maps import save_map
 
     save_map(_index_map(cfg, table, geoms, fgdf, dates), out / INDEX_HTML, offline=cfg.offline)
     run_meta = {"config": str(cfg.path), "finished": _now(), "districts": len(cfg.districts),
@@ -872,7 +872,6 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     import branca.colormap as cm
     import folium
 
-    from lifecircle.render.maps import SCORE_COLOURS, _Attribution, _tiles, to_display
 
     zh = cfg.lang == "zh"
     attribution = _attribution(dates)

@@ -34,6 +34,7 @@ import pandas as pd
 
 from lifecircle import columns as col
 from lifecircle import i18n
+from lifecircle.core.coverage import gini
 
 __all__ = ["coverage_bar", "score_histogram", "radar", "what_if_chart", "save_figure",
            "cjk_font", "cjk_font_path", "font_families", "use_cjk_font"]
@@ -261,7 +262,6 @@ def score_histogram(result, lang: str = "zh", *, bins=None, ax=None, path=None,
     weighted mean and the Gini coefficient. Homes no street reaches are left out."""
     import matplotlib.pyplot as plt
 
-    from lifecircle.core.coverage import gini
 
     w = _w(lang)
     homes = result.homes if hasattr(result, "homes") else result
