@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from importlib.resources import files
+from pathlib import Path
 
 from lifecircle.errors import SettingsError
 from lifecircle.i18n import check_lang, default_lang
@@ -157,3 +159,17 @@ class Settings:
 
 
 DEFAULTS = Settings()
+
+
+def data_path(*parts: str) -> Path:
+    """A file or folder shipped in ``lifecircle.data`` (``data/`` at the repository root:
+    profiles, taxonomies, samples) — the one lookup of shipped data.
+
+    >>> data_path("profiles", "default.yaml").name
+    'default.yaml'
+    """
+    try:
+        base = Path(str(files("lifecircle.data")))
+    except (ModuleNotFoundError, TypeError):   # a source checkout that is not installed
+        base = Path(__file__).resolve().parent.parent / "data"
+    return base.joinpath(*parts)

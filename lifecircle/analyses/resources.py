@@ -40,6 +40,7 @@ import pandas as pd
 import shapely
 
 from lifecircle import columns as col
+from lifecircle.settings import data_path
 from lifecircle.errors import InputFileError, OutputError, TableError
 from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.io.sources import WGS84, write_about_layer
@@ -122,24 +123,12 @@ def _norm(value) -> str:
     return re.sub(r"[\s\-.()（）]+", "_", s).strip("_")
 
 
-def _data_path(name: str) -> Path:
-    try:
-        from importlib.resources import files
-
-        path = Path(str(files("lifecircle.data") / name))
-        if path.is_file():
-            return path
-    except (ModuleNotFoundError, TypeError):  # pragma: no cover - source checkout
-        pass
-    return Path(__file__).resolve().parents[1] / "data" / name
-
-
 @lru_cache(maxsize=4)
 def load_site_rules(path: str | None = None) -> SiteRules:
     """Site types and use rules from ``data/site_uses.yaml`` (or ``path``)."""
     import yaml
 
-    p = Path(path) if path else _data_path("site_uses.yaml")
+    p = Path(path) if path else data_path("site_uses.yaml")
     try:
         doc = yaml.safe_load(p.read_text(encoding="utf-8"))
     except OSError as exc:

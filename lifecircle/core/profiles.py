@@ -64,6 +64,7 @@ from typing import Any, Mapping
 import yaml
 
 from lifecircle.errors import ProfileError
+from lifecircle.settings import data_path
 
 __all__ = [
     "DIMENSIONS",
@@ -358,17 +359,7 @@ class Profile:
 
 def profiles_dir() -> Path:
     """The folder of shipped profiles (``lifecircle.data/profiles``)."""
-    try:
-        from importlib.resources import files
-
-        p = files("lifecircle.data") / "profiles"
-        path = Path(str(p))
-        if path.is_dir():
-            return path
-    except (ModuleNotFoundError, TypeError, ValueError):
-        pass
-    # running from a source checkout that is not installed: <repo>/data/profiles
-    return Path(__file__).resolve().parent.parent / "data" / "profiles"
+    return data_path("profiles")
 
 
 def available_profiles() -> list[str]:

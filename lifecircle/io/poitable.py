@@ -36,6 +36,7 @@ import pandas as pd
 import shapely
 import yaml
 
+from lifecircle.settings import data_path
 from lifecircle.errors import InputFileError, TableError
 from lifecircle.io.chinacoords import normalize_crs, to_wgs84
 from lifecircle.io.crs import choose_crs
@@ -187,15 +188,7 @@ def _parse_mapping(doc: Any, source: str) -> PoiMapping:
 
 
 def _default_mapping_path() -> Path:
-    try:
-        from importlib.resources import files
-
-        path = Path(str(files("lifecircle.data") / "poi_mapping.yaml"))
-        if path.is_file():
-            return path
-    except (ModuleNotFoundError, TypeError):  # pragma: no cover - source checkout without install
-        pass
-    return Path(__file__).resolve().parents[1] / "data" / "poi_mapping.yaml"
+    return data_path("poi_mapping.yaml")
 
 
 @lru_cache(maxsize=8)
