@@ -170,6 +170,31 @@ def test_saved_outputs_roundtrip(helsinki, tmp_path):
                                atol=1e-9, equal_nan=True)
 
 
+def test_saved_folder_is_self_contained(tmp_path):
+    """A folder keeps its profile as it was and the OSM features: moving it, editing the
+    profile file or removing the source changes nothing a later command reads."""
+    from lifecircle.core.profiles import profiles_dir
+
+    own = tmp_path / "mine.yaml"
+    own.write_text((profiles_dir() / "default.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    src = tmp_path / "helsinki.osm.pbf"
+    src.write_bytes(embedded_sample().read_bytes() if hasattr(embedded_sample(), "read_bytes")
+                    else open(embedded_sample(), "rb").read())
+    r = lifecircle.analyze(src, profile=own)
+    out = tmp_path / "a" / "run"
+    r.save(out, map_html=False)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["format"] == 2
+    own.write_text("not: a profile\n", encoding="utf-8")   # edited after the analysis
+    src.unlink()                                              # and the source is gone
+    moved = tmp_path / "b"
+    (tmp_path / "a").rename(moved)
+    back = lifecircle.load(moved / "run")
+    assert [c.id for c in back.profile.categories] == [c.id for c in r.profile.categories]
+    assert len(back.features) == len(r.features)
+    assert back.features["tags"].iloc[0] == r.features["tags"].iloc[0]
+
+
 @pytest.mark.shared
 def test_boundary_gives_communities(tmp_path):
     path = shared_file("china/nanjing_xinjiekou_2021.osm.pbf")

@@ -302,7 +302,7 @@ def test_recommend_and_what_if_agree(lp):
     assert (np.diff(table["cumulative"]) >= 0).all()
     greedy = M.recommend(result, inv, "elderly_daycare", k=5, method="greedy")
     assert table["cumulative"].iloc[-1] >= greedy["cumulative"].iloc[-1] - 1e-6
-    w = M.what_if(result, "elderly_daycare", list(table[R.SITE_ID]))
+    w = M.what_if(result, "elderly_daycare", list(table[R.SITE_ID]), inv)
     assert w["newly_covered"] == pytest.approx(table["cumulative"].iloc[-1], abs=0.1)
     # before = today's analysis
     thr = result.profile.category("elderly_daycare").minutes
@@ -349,7 +349,7 @@ def test_user_sites_gcj02_and_chinese_values(nj, tmp_path):
     assert list(sites[R.TYPE]) == ["disused_building", "corner"]
     assert list(sites[R.OWNERSHIP]) == ["state", "collective"]
     assert abs(sites.geometry.iloc[0].x - centre.x) < 1e-5 and abs(sites.geometry.iloc[0].y - centre.y) < 1e-5
-    inv = R.build_inventory(result, None, sites=p, sites_crs="gcj02")
+    inv = R.build_inventory(result, False, sites=p, sites_crs="gcj02")
     assert list(inv.sites[R.SITE_ID]) == ["U-A1", "U-A2"]
     assert "elderly_daycare" in inv.sites[R.USES].iloc[0]
     assert "elderly_daycare" not in inv.sites[R.USES].iloc[1]
@@ -403,7 +403,7 @@ def test_geojson_sites_with_wkt_and_polygons(nj, tmp_path):
                            geometry=[poly], crs=result.crs)
     p = tmp_path / "sites.geojson"
     gdf.to_crs(4326).to_file(p, driver="GeoJSON")
-    inv = R.build_inventory(result, None, sites=p)
+    inv = R.build_inventory(result, False, sites=p)
     assert inv.sites[R.AREA].iloc[0] == pytest.approx(poly.area, rel=0.01)
     assert inv.sites[R.OWNERSHIP].iloc[0] == "private"
 
@@ -439,17 +439,29 @@ def test_cli_resources_and_recommend(nj, tmp_path):
     assert run.exit_code == 0, run.output
     r = pd.read_csv(rec / "recommendations.csv", encoding="utf-8-sig")
     assert len(r) <= 2 and set(r["site_id"]) <= set(table["资源编号"])
-    # the source file is gone: one clear error, nothing written
+    # the folder is self-contained: with the source file gone (or the folder handed to another
+    # office) the same inventory comes out of the stored OSM features
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     meta["source"] = str(tmp_path / "gone.osm.pbf")
     (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    moved = tmp_path / "elsewhere" / "nj"
+    folder.rename(tmp_path / "nj_moved")
+    moved.parent.mkdir()
+    (tmp_path / "nj_moved").rename(moved)
     out2 = tmp_path / "res2"
-    run = CliRunner().invoke(app, ["resources", str(folder), "--out", str(out2)])
+    run = CliRunner().invoke(app, ["resources", str(moved), "--out", str(out2), "--lang", "zh"])
+    assert run.exit_code == 0, run.output
+    again = pd.read_csv(out2 / "resources.csv", encoding="utf-8-sig")
+    assert list(again["资源编号"]) == list(table["资源编号"])
+    # a folder of the older format (no stored features) whose source is gone: one clear error
+    (moved / "osm_features.gpkg").unlink()
+    out3 = tmp_path / "res3"
+    run = CliRunner().invoke(app, ["resources", str(moved), "--out", str(out3)])
     assert run.exit_code == 2 and "gone.osm.pbf" in run.output and "is gone" in run.output
-    assert not out2.exists()
+    assert not out3.exists()
     with pytest.raises(InputFileError, match="is gone"):
-        R.source_of(folder)
-    shutil.rmtree(folder)
+        R.source_of(moved)
+    shutil.rmtree(moved)
 
 
 def test_map_sites_layer(nj):

@@ -244,9 +244,14 @@ def test_tdt_uses_basic_and_quality_labels(reports):
 def test_unknown_standard_and_missing_source(nj_default):
     with pytest.raises(ProfileError, match="gb50180-2018, tdt1062-2021"):
         check(nj_default, "gb50180-1993")
+    # the result keeps its OSM features: a moved source changes nothing
     moved = dataclasses.replace(nj_default, source="/nonexistent/nanjing.osm.pbf")
+    kept = check(moved, "tdt1062-2021").rows
+    assert kept.equals(check(nj_default, "tdt1062-2021").rows)
+    # without them (a folder of the older format) the source is needed: one clear error
+    older = dataclasses.replace(moved, features=None)
     with pytest.raises(InputFileError, match="OSM source of the analysis not found"):
-        check(moved, "tdt1062-2021")
+        check(older, "tdt1062-2021")
 
 
 # --------------------------------------------------------------------------------------------

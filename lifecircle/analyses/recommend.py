@@ -197,19 +197,20 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
     return table
 
 
-def what_if(result, category: str, site_ids, inventory: Inventory | None = None) -> dict:
+def what_if(result, category: str, site_ids, inventory: Inventory) -> dict:
     """Add facilities of ``category`` at the inventory sites ``site_ids`` and return the new
     coverage, computed by the engine's incremental update (exact).
 
-    ``inventory`` defaults to the last one :func:`build_inventory` made for ``result``.
+    ``inventory``: the :class:`Inventory` the site ids come from (:func:`build_inventory`).
     Returns ``before``/``after`` residents covered within the category's threshold,
     ``newly_covered``, ``covered_share_before``/``after``, ``minutes`` (new ``t_<category>``
     per home) and ``changed`` (home indices whose metrics changed).
     """
     cat = _categories(result, category)[0]
-    inv = inventory if inventory is not None else getattr(result, "_lifecircle_inventory", None)
-    if inv is None:
-        raise RecommendError("what_if needs the inventory: pass inventory=build_inventory(result, ...)")
+    inv = inventory
+    if not isinstance(inv, Inventory):
+        raise RecommendError("what_if needs the inventory the site ids come from: "
+                             "what_if(result, category, site_ids, build_inventory(result))")
     ids = [site_ids] if isinstance(site_ids, str) else list(site_ids)
     index = pd.Index(inv.sites[SITE_ID])
     missing = [s for s in ids if s not in index]

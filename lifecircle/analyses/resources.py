@@ -47,7 +47,7 @@ from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.io.chinacoords import normalize_crs, to_wgs84
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import OSMData, read_osm
-from lifecircle.pipeline import atomic_dir
+from lifecircle.io.outputs import atomic_dir
 
 # --------------------------------------------------------------------------------------------
 # column names of the inventory
@@ -773,8 +773,9 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
                     rules: SiteRules | None = None, best: int = 3) -> Inventory:
     """The in-situ resource list of an analysis.
 
-    ``osm_data``: the :class:`~lifecircle.io.sources.OSMData` (or a file path) the analysis came
-    from — the result keeps no raw features. ``sites``: a user site file or GeoDataFrame
+    ``osm_data``: the :class:`~lifecircle.io.sources.OSMData` (or a file path) to take idle sites
+    from; by default the OSM features the result keeps (also in a saved analysis folder);
+    ``False`` for the user's ``sites`` only. ``sites``: a user site file or GeoDataFrame
     (WGS-84 or ``sites_crs``). Each site gets ``site_id``, ``source``, ``type``, ``area_m2``,
     ``ownership``, ``snap_m``, residents within 5/10/15 minutes (``pop5`` …), ``gap_<category>``
     for every profile category, ``uses`` (categories it can host) and ``best_uses`` (those
@@ -790,13 +791,17 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
     area = study_polygon(result)
     parts = []
     t0 = time.perf_counter()
-    if osm_data is not None:
-        if not isinstance(osm_data, OSMData):
-            osm_data = read_osm(osm_data)
+    feats = None
+    if osm_data is False:                                   # the user's sites only
+        pass
+    elif osm_data is not None:
+        feats = (osm_data if isinstance(osm_data, OSMData) else read_osm(osm_data)).features
+    elif getattr(result, "features", None) is not None:     # kept in the analysis folder
+        feats = result.features
+    if feats is not None:
         timings["read"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         area_wgs = gpd.GeoSeries([area], crs=crs).to_crs(WGS84).iloc[0]
-        feats = osm_data.features
         feats = feats.iloc[shapely.STRtree(feats.geometry.to_numpy()).query(area_wgs, predicate="intersects")]
         feats = feats.sort_index()
         parts.append(osm_sites(feats, crs, area))
@@ -843,12 +848,7 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
     _fill_metrics(inv, access, result, rules, best)
     first = [SITE_ID, SOURCE, TYPE, AREA, OWNERSHIP, BEST_USES, USES, STATUS, NAME]
     inv = inv[first + [c for c in inv.columns if c not in first]]
-    out = Inventory(inv, snap, access, notes, timings, result.attribution)
-    try:  # what_if() finds the latest inventory of a result here
-        result._lifecircle_inventory = out
-    except AttributeError:  # pragma: no cover
-        pass
-    return out
+    return Inventory(inv, snap, access, notes, timings, result.attribution)
 
 
 def _finish(inv: gpd.GeoDataFrame, rules: SiteRules) -> gpd.GeoDataFrame:

@@ -71,8 +71,8 @@ from lifecircle.core.profiles import Category, Profile, load_profile
 from lifecircle.untrusted import RawHTML, safe_root
 from lifecircle.core.classify import classify_features
 from lifecircle.core.snapping import entry_points, snap_points
-from lifecircle.io.sources import WGS84, read_osm
-from lifecircle.pipeline import load_result
+from lifecircle.io.sources import WGS84, OSMData, read_osm
+from lifecircle.result import load_result
 from lifecircle.analyses.hexagons import hexagons
 from lifecircle.io.sources import WGS84
 
@@ -414,17 +414,20 @@ def _standard_times(result, profile: Profile) -> tuple[pd.DataFrame, dict, str, 
 
 
     src = result.source
-    if not src:
-        raise InputFileError("(no source)", f"the analysis ran with profile {result.profile.name!r}; "
-                             f"checking {profile.name} needs its OSM source, which is not recorded — "
-                             f"run 'lifecircle analyze SOURCE --profile {profile.name}'")
-    looks_like_file = any(str(src).lower().endswith(e) for e in (".pbf", ".osm", ".xml", ".bz2"))
-    if looks_like_file and not Path(src).exists():
-        raise InputFileError(src, f"OSM source of the analysis not found; it is needed to classify "
-                             f"the facilities of {profile.name} (the analysis ran with profile "
-                             f"{result.profile.name!r}); run 'lifecircle analyze SOURCE --profile "
-                             f"{profile.name}' instead")
-    data = read_osm(src)
+    if result.features is not None:          # the folder keeps the study area's OSM features
+        data = OSMData(result.network.edges_gdf().iloc[:0], result.features, src, result.data_date)
+    else:                                    # a folder of an older format: read the source again
+        if not src:
+            raise InputFileError("(no source)", f"the analysis ran with profile {result.profile.name!r}; "
+                                 f"checking {profile.name} needs its OSM source, which is not recorded — "
+                                 f"run 'lifecircle analyze SOURCE --profile {profile.name}'")
+        looks_like_file = any(str(src).lower().endswith(e) for e in (".pbf", ".osm", ".xml", ".bz2"))
+        if looks_like_file and not Path(src).exists():
+            raise InputFileError(src, f"OSM source of the analysis not found; it is needed to classify "
+                                 f"the facilities of {profile.name} (the analysis ran with profile "
+                                 f"{result.profile.name!r}); run 'lifecircle analyze SOURCE --profile "
+                                 f"{profile.name}' instead")
+        data = read_osm(src)
     settings = result.settings
     crs = result.crs
     if result.communities is not None and result.study_area is not None:

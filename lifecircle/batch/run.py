@@ -69,14 +69,13 @@ from lifecircle.core.profiles import load_profile
 from lifecircle.render.maps import BASEMAPS
 from lifecircle.render.maps import _tiles
 from lifecircle.settings import DEFAULTS, Settings
-from lifecircle.pipeline import read_boundary
-from lifecircle.pipeline import GPKG, META, NETWORK, SUMMARY
+from lifecircle.io.boundary import read_boundary
+from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, write_outputs
 from lifecircle.io.sources import embedded_sample, read_osm
-from lifecircle.pipeline import analyze, atomic_dir, write_outputs
+from lifecircle.pipeline import analyze
 from lifecircle.render.maps import result_map, save_map
 from lifecircle.settings import DEFAULTS
 from lifecircle.errors import OutputError
-from lifecircle.pipeline import SUMMARY
 from lifecircle.io.sources import combine
 from lifecircle.render.maps import save_map
 from lifecircle.render.maps import SCORE_COLOURS, _Attribution, _tiles, to_display
@@ -563,7 +562,7 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
         t_save = time.perf_counter()
         folder = Path(out_dir) / ds.slug
         with atomic_dir(folder) as tmp:
-            write_outputs(result, tmp, map_html=False)
+            write_outputs(result, tmp)
             save_map(result_map(result, lang=cfg.lang, basemap=cfg.basemap, offline=cfg.offline),
                      tmp / "map.html", offline=cfg.offline)
             meta = dict(info, finished=_now(), data_date=result.data_date,

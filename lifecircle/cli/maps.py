@@ -64,7 +64,7 @@ def map_command(
     service: bool = typer.Option(True, "--service-areas/--no-service-areas", help="Draw 15-minute service areas per dimension."),
 ):
     """Write the interactive map of an analysis folder (offline HTML, Chinese basemaps)."""
-    from lifecircle.pipeline import load_result
+    from lifecircle.result import load_result
     from lifecircle.render.maps import result_map, save_map
 
     try:
@@ -93,7 +93,7 @@ def isochrones_command(
     import shapely
 
     from lifecircle.errors import InputFileError
-    from lifecircle.pipeline import load_result
+    from lifecircle.result import load_result
     from lifecircle.analyses.isochrones import export_gpkg, gap_areas, isochrones, service_areas
 
     mins = _parse_minutes(minutes)

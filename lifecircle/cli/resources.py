@@ -15,12 +15,13 @@ from lifecircle.errors import LifecircleError
 
 def _inventory(folder: Path, sites: Optional[Path], sites_crs: str, corners: bool,
                corner_min: float, corner_max: float):
-    from lifecircle.pipeline import load_result
     from lifecircle.analyses.resources import build_inventory, source_of
     from lifecircle.io.sources import read_osm
+    from lifecircle.result import load_result
 
     result = load_result(folder)
-    osm = read_osm(source_of(folder))
+    # the folder keeps the OSM features; one of an older format needs its source again
+    osm = read_osm(source_of(folder)) if result.features is None else None
     return result, build_inventory(result, osm, sites=sites, sites_crs=sites_crs, corners=corners,
                                    corner_min_m2=corner_min, corner_max_m2=corner_max)
 

@@ -91,7 +91,8 @@ def check_cmd(
                                     "reach within its radius for its tier to pass."),
 ):
     """Check an analysis against GB 50180-2018 or TD/T 1062-2021 (配套设施达标评估)."""
-    from lifecircle.pipeline import atomic_dir, load_result
+    from lifecircle.io.outputs import atomic_dir
+    from lifecircle.result import load_result
     from lifecircle.analyses.standards import check, compliance_map, resolve_standard
 
     try:

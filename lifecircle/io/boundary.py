@@ -1,0 +1,45 @@
+"""Boundary files: the communities (社区) or districts an analysis reports on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from lifecircle import columns as col
+from lifecircle.errors import BoundaryError
+from lifecircle.io.sources import WGS84
+
+
+def read_boundary(path, name_column: str | None = None) -> gpd.GeoDataFrame:
+    """Boundary polygons in WGS-84 with a ``community`` column (from ``name_column`` or the
+    first text column; ``community_<n>`` otherwise)."""
+    path = Path(path)
+    if not path.exists():
+        raise BoundaryError(path, "file not found")
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:
+        raise BoundaryError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})") from None
+    if len(gdf) == 0:
+        raise BoundaryError(path, "holds no features")
+    if gdf.crs is None:
+        raise BoundaryError(path, "has no coordinate reference system; save it with one (e.g. EPSG:4326)")
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    kinds = set(gdf.geom_type)
+    if not kinds <= {"Polygon", "MultiPolygon"}:
+        raise BoundaryError(path, f"must hold polygons, found {', '.join(sorted(kinds))}")
+    gdf = gdf.to_crs(WGS84)
+    gdf["geometry"] = shapely.make_valid(gdf.geometry.to_numpy())
+    if name_column is not None and name_column not in gdf:
+        raise BoundaryError(path, f"no column '{name_column}'; columns: {', '.join(map(str, gdf.columns))}")
+    if name_column is None:
+        text = [c for c in gdf.columns if c != "geometry" and (
+            gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c]))]
+        prefer = [c for c in text if c.lower() in ("name", "name_zh", "community", "名称", "社区")]
+        name_column = (prefer or text or [None])[0]
+    names = gdf[name_column].astype(str) if name_column else \
+        pd.Series([f"community_{i + 1}" for i in range(len(gdf))], index=gdf.index)
+    return gpd.GeoDataFrame({col.COMMUNITY: names.to_numpy()}, geometry=gdf.geometry.to_numpy(), crs=WGS84)

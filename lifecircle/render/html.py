@@ -1,0 +1,37 @@
+"""HTML summaries: a :class:`~lifecircle.result.Result` shown in Jupyter."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from lifecircle import columns as col
+
+
+def result_html(result) -> str:
+    """The headline, the dimension rows of the summary, the notes and the attribution of a
+    result, as an HTML fragment (text from the data escaped)."""
+    o = result.overall()
+    zh = result.settings.lang == "zh"
+
+    def num(value, fmt):
+        return "–" if value is None or value != value else format(value, fmt)
+
+    name = Path(result.source).name if result.source else ""
+    stats = dict(homes=f"{len(result.homes):,}", pop=num(o.get("population"), ",.0f"),
+                 fac=f"{len(result.facilities):,}", cats=result.facilities[col.CATEGORY].nunique(),
+                 score=num(o.get("score_mean"), ".1f"), gini=num(o.get("score_gini"), ".3f"),
+                 all6=num(100 * o["covered"] if o.get("covered") == o.get("covered") else None, ".1f"))
+    if zh:
+        head = (f"<h4>生活圈分析 — {name}</h4><p>住宅 {stats['homes']} 处，居民 {stats['pop']} 人，"
+                f"设施 {stats['fac']} 处（{stats['cats']} 类）；平均得分 {stats['score']}，"
+                f"基尼系数 {stats['gini']}；15 分钟内六个维度齐全的居民占 {stats['all6']}%。</p>")
+    else:
+        head = (f"<h4>lifecircle result — {name}</h4><p>{stats['homes']} homes, {stats['pop']} residents, "
+                f"{stats['fac']} facilities in {stats['cats']} categories; mean score {stats['score']}, "
+                f"Gini {stats['gini']}; all six dimensions within 15 min: {stats['all6']}% of residents.</p>")
+    dims = result.summary_table()
+    dims = dims[dims.iloc[:, 0].isin(["dimension", "overall"])]
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    return (head + dims.to_html(index=False, na_rep="–") + (f"<ul>{notes}</ul>" if notes else "")
+            + f"<p><small>{html.escape(result.attribution)}</small></p>")
