@@ -28,7 +28,8 @@ from lifecircle import columns as col
 from lifecircle.errors import BoundaryError, InputFileError, LifecircleError, OutputError
 from lifecircle.core.coverage import home_scores, summarize
 from lifecircle.core.engine import AccessEngine
-from lifecircle.core.homes import find_homes
+from lifecircle.core.homes import (apply_population, apply_population_raster, estimate_info,
+                                    find_homes, population_notes, read_population_zones)
 from lifecircle.core.network import WalkNetwork, build_network
 from lifecircle.core.profiles import Profile, load_profile
 from lifecircle.settings import DEFAULTS, Settings
@@ -106,6 +107,9 @@ class Result:
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     _engine: AccessEngine | None = field(default=None, repr=False)
+    #: total residents and their source (``buildings estimate``, ``population raster`` or
+    #: ``community totals``), with what was added or left unmatched; see :mod:`lifecircle.homes`
+    population_info: dict = field(default_factory=dict)
 
     @property
     def crs(self) -> pyproj.CRS:
@@ -156,16 +160,21 @@ class Result:
             return "–" if value is None or value != value else format(value, fmt)
 
         name = Path(self.source).name if self.source else ""
+        src = self.population_info.get("source", "")
+        src_zh = {"buildings estimate": "建筑估算", "population raster": "人口栅格",
+                  "community totals": "社区人口"}.get(src, src)
         stats = dict(homes=f"{len(self.homes):,}", pop=num(o.get("population"), ",.0f"),
                      fac=f"{len(self.facilities):,}", cats=self.facilities[col.CATEGORY].nunique(),
                      score=num(o.get("score_mean"), ".1f"), gini=num(o.get("score_gini"), ".3f"),
                      all6=num(100 * o["covered"] if o.get("covered") == o.get("covered") else None, ".1f"))
         if zh:
-            head = (f"<h4>生活圈分析 — {name}</h4><p>住宅 {stats['homes']} 处，居民 {stats['pop']} 人，"
+            head = (f"<h4>生活圈分析 — {name}</h4><p>住宅 {stats['homes']} 处，居民 {stats['pop']} 人"
+                    f"{'（' + html.escape(src_zh) + '）' if src else ''}，"
                     f"设施 {stats['fac']} 处（{stats['cats']} 类）；平均得分 {stats['score']}，"
                     f"基尼系数 {stats['gini']}；15 分钟内六个维度齐全的居民占 {stats['all6']}%。</p>")
         else:
-            head = (f"<h4>lifecircle result — {name}</h4><p>{stats['homes']} homes, {stats['pop']} residents, "
+            head = (f"<h4>lifecircle result — {name}</h4><p>{stats['homes']} homes, {stats['pop']} residents"
+                    f"{' (' + html.escape(src) + ')' if src else ''}, "
                     f"{stats['fac']} facilities in {stats['cats']} categories; mean score {stats['score']}, "
                     f"Gini {stats['gini']}; all six dimensions within 15 min: {stats['all6']}% of residents.</p>")
         dims = self.summary_table()
@@ -255,6 +264,7 @@ def write_outputs(result: Result, folder: Path, map_html: bool = True) -> None:
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(result.settings).items()},
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
         "notes": result.notes,
+        "population": result.population_info,
         "study_area_wkt": shapely.to_wkt(result.study_area) if result.study_area is not None else None,
     }
     (folder / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -302,7 +312,7 @@ def load_result(out_dir) -> Result:
                           na_values=[""])
     return Result(homes, fac, summary, profile, settings, net, hs, fs, comm, area,
                   meta.get("source", ""), meta.get("data_date"), meta.get("timings_s", {}),
-                  meta.get("notes", []))
+                  meta.get("notes", []), population_info=meta.get("population") or {})
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,7 +339,7 @@ STAGES = ("read", "study area", "network", "facilities", "homes", "snap", "engin
 def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             profile: str | os.PathLike | Profile = "default", speed: float | None = None,
             settings: Settings | None = None, facilities_table=None, facilities_crs: str = "wgs84",
-            population=None, population_column: str = col.POPULATION,
+            population=None, population_column: str = col.POPULATION, population_raster=None,
             progress: Callable[[str], None] | None = None, **overrides) -> Result:
     """Analyse a district: walking time from every home to every facility category.
 
@@ -337,6 +347,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     an :class:`~lifecircle.io.sources.OSMData`, or None for the embedded Helsinki sample.
     ``boundary``: a polygon file (any CRS); several polygons give per-community results.
     ``facilities_table``: an extra facility table (CSV/XLSX, e.g. Amap POIs) merged with OSM.
+    ``population_raster``: a people-per-cell GeoTIFF (WorldPop/GHSL) spread over the homes by
+    floor area; ``population``: polygons with a ``population_column`` of residents (community
+    totals, a file or a GeoDataFrame) that rescale the homes inside them. Given both, the
+    raster is applied first and the community totals then rescale it. Every resident of the
+    raster / zones over the study area ends up at a home (stand-in homes where none is mapped).
     ``speed`` (km/h) and other keyword ``overrides`` change :class:`Settings` fields.
 
     >>> import lifecircle
@@ -403,19 +418,34 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         fac = fac.reset_index(drop=True)
 
     with stage("homes"):
-        homes = find_homes(data.features, crs, settings)
+        homes = find_homes(data.features, crs, settings, streets=data.streets)
         if area is not None:
             inside = shapely.intersects(homes.geometry.to_numpy(), area)
             homes = homes[inside].reset_index(drop=True)
             homes[col.HOME_ID] = np.arange(len(homes))
+        pop_info = estimate_info(homes)
+        estimate_total = pop_info["total"]
+        # where measured population is matched: the study area, or the street network's hull
+        region = area if area is not None else shapely.convex_hull(shapely.multipoints(
+            np.column_stack([net.node_x, net.node_y])))
+        if population_raster is not None:
+            homes, pop_info = apply_population_raster(homes, population_raster, region)
+        if population is not None:
+            if isinstance(population, gpd.GeoDataFrame):
+                table, name = population, "population table"
+            else:
+                table, name = read_population_zones(population), str(population)
+            over = pop_info["source"]
+            homes, pop_info = apply_population(homes, table, population_column, name, region)
+            if population_raster is not None:
+                pop_info["over"] = over
+        pop_info["estimate_total"] = estimate_total
+        if area is not None:
             joined = gpd.sjoin(homes[["geometry"]], communities[[col.COMMUNITY, "geometry"]],
                                predicate="intersects", how="left")
             joined = joined[~joined.index.duplicated()]
             homes[col.COMMUNITY] = joined[col.COMMUNITY].to_numpy()
-        if population is not None:
-
-            table = population if isinstance(population, gpd.GeoDataFrame) else gpd.read_file(population)
-            homes = apply_population(homes, table, population_column, str(population))
+        notes.extend(population_notes(pop_info))
         if len(homes) == 0:
             raise InputFileError(data.source, "no homes found: no residential buildings or residential "
                                  "land use in the study area (pass a population file)")
@@ -464,4 +494,4 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             notes.append(f"{len(empty)} categor{'y has' if len(empty) == 1 else 'ies have'} no facility in "
                          f"the area: {', '.join(empty)}")
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
-                  data.source, data.data_date, stage.timings, notes, engine)
+                  data.source, data.data_date, stage.timings, notes, engine, population_info=pop_info)
