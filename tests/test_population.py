@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 import lifecircle
 from lifecircle import columns as col
-from lifecircle._errors import PopulationError, TableError
-from lifecircle.homes import (apply_population, apply_population_raster, building_levels,
-                              find_homes)
+from lifecircle.errors import PopulationError, TableError
+from lifecircle.core.homes import (apply_population, apply_population_raster, building_levels,
+                                   find_homes)
 from lifecircle.settings import DEFAULTS
 from synthetic_osm import LAT0, LON0, STEP, grid_osm
 
