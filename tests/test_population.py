@@ -308,3 +308,17 @@ def test_cli_community_totals_keep_every_resident(grid_file, tmp_path):
     assert info["total"] == pytest.approx(150 + info["residents_outside"])
     assert info["homes_outside"] == 15
     assert "(community totals)" in res.output
+
+
+def test_community_totals_rescale_a_raster(grid_file, tmp_path):
+    # a raster of 10 people per block, then one zone of 500 over the south-west 2 x 2 blocks
+    tif = tmp_path / "pop.tif"
+    _write_raster(tif, np.full((4, 4), 10.0), LON0, LAT0 + 4 * STEP, STEP, "EPSG:4326")
+    zone = gpd.GeoDataFrame({"population": [500]}, crs="EPSG:4326",
+                            geometry=[shapely.box(LON0, LAT0, LON0 + 2 * STEP, LAT0 + 2 * STEP)])
+    r = lifecircle.analyze(grid_file, population_raster=tif, population=zone)
+    info = r.population_info
+    assert info["source"] == "community totals" and info["over"] == "population raster"
+    assert info["homes_outside"] == 12 and info["residents_outside"] == pytest.approx(120)
+    assert r.homes[col.POPULATION].sum() == pytest.approx(620)
+    assert any("keep their population raster figure (120 residents)" in n for n in r.notes)

@@ -494,9 +494,10 @@ def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATIO
     return out, info
 
 
-def population_notes(info: dict, lang: str = "en") -> list[str]:
+def population_notes(info: dict) -> list[str]:
     """Human-readable lines for the notes: total, source, what was added or left as estimated."""
-    notes = [f"{info['total']:,.0f} residents; source: {info['source']}"
+    over = f" over the {info['over']}" if info.get("over") else ""
+    notes = [f"{info['total']:,.0f} residents; source: {info['source']}{over}"
              + (f" ({info['file']})" if info.get("file") else
                 " (footprint × levels × persons per m²; untagged buildings by residential evidence)")]
     if info["source"] == RASTER:
@@ -514,6 +515,7 @@ def population_notes(info: dict, lang: str = "en") -> list[str]:
                          f"({info['residents_off_area']:,.0f} residents)")
     if info.get("homes_outside"):
         what = "the raster" if info["source"] == RASTER else "every zone"
-        notes.append(f"{info['homes_outside']} home(s) outside {what} keep their buildings estimate "
+        kept = info.get("over") or "buildings estimate"
+        notes.append(f"{info['homes_outside']} home(s) outside {what} keep their {kept} figure "
                      f"({info['residents_outside']:,.0f} residents)")
     return notes
