@@ -38,9 +38,9 @@ from lifecircle.io.sources import ATTRIBUTION, WGS84, OSMData, read_osm, write_a
 from lifecircle import __version__
 from lifecircle.io.sources import embedded_sample
 from lifecircle.io.crs import choose_crs
+from lifecircle.i18n import label
 from lifecircle.core.classify import classify_features
 from lifecircle.io.poitable import merge_facilities, read_poi_table
-from lifecircle.core.homes import apply_population
 
 GPKG = "lifecircle.gpkg"
 SUMMARY = "summary.csv"
@@ -161,8 +161,7 @@ class Result:
 
         name = Path(self.source).name if self.source else ""
         src = self.population_info.get("source", "")
-        src_zh = {"buildings estimate": "建筑估算", "population raster": "人口栅格",
-                  "community totals": "社区人口"}.get(src, src)
+        src_zh = label(f"pop.{src}", "zh") if src else ""
         stats = dict(homes=f"{len(self.homes):,}", pop=num(o.get("population"), ",.0f"),
                      fac=f"{len(self.facilities):,}", cats=self.facilities[col.CATEGORY].nunique(),
                      score=num(o.get("score_mean"), ".1f"), gini=num(o.get("score_gini"), ".3f"),

@@ -322,3 +322,14 @@ def test_community_totals_rescale_a_raster(grid_file, tmp_path):
     assert info["homes_outside"] == 12 and info["residents_outside"] == pytest.approx(120)
     assert r.homes[col.POPULATION].sum() == pytest.approx(620)
     assert any("keep their population raster figure (120 residents)" in n for n in r.notes)
+
+
+def test_cli_names_the_source_in_chinese(grid_file, tmp_path):
+    from lifecircle.cli import app
+
+    tif = tmp_path / "pop.tif"
+    _write_raster(tif, np.full((4, 4), 10.0), LON0, LAT0 + 4 * STEP, STEP, "EPSG:4326")
+    res = CliRunner().invoke(app, ["analyze", str(grid_file), "--out", str(tmp_path / "out"),
+                                   "--population-raster", str(tif), "--lang", "zh"])
+    assert res.exit_code == 0, res.output
+    assert "160 (人口栅格)" in res.output

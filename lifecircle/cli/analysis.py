@@ -12,6 +12,7 @@ from rich.table import Table
 from lifecircle.cli.common import console, err_console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
+from lifecircle.i18n import label
 from lifecircle.settings import DEFAULTS
 
 
@@ -48,7 +49,7 @@ def print_summary(result, lang: str) -> None:
     console.print(t)
     o = result.overall()
     src = result.population_info.get("source")
-    src = f" ({src})" if src else ""
+    src = f" ({label(f'pop.{src}', lang)})" if src else ""
     console.print(f"homes {int(o.get('homes', 0)):,}  residents {o.get('population', 0):,.0f}{src}  "
                   f"mean score {o.get('score_mean', float('nan')):.1f}  Gini {o.get('score_gini', float('nan')):.3f}  "
                   f"all six within 15 min {100 * o.get('covered', float('nan')):.1f}%")
