@@ -92,3 +92,7 @@ class RecommendError(LifecircleError):
 class SettingsError(LifecircleError):
     """A setting is out of range or of the wrong kind (walking speed, snap distance, tiers,
     language …); raised by :class:`~lifecircle.settings.Settings` before any data is read."""
+
+
+class PopulationError(InputFileError):
+    """A population raster or community-totals file is unusable or matches no home."""

@@ -36,6 +36,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.communities": ('社区边界', 'Communities'),
     "map.legend": ('生活圈得分 life-circle score', 'life-circle score (0-100)'),
     "map.data": ('数据', 'data'),
+    # where the residents come from (Result.population_info["source"])
+    "pop.buildings estimate": ('建筑估算', 'buildings estimate'),
+    "pop.population raster": ('人口栅格', 'population raster'),
+    "pop.community totals": ('社区人口', 'community totals'),
     # figures
     "fig.coverage_title": ('各维度覆盖率', 'Coverage per dimension'),
     "fig.coverage_y": ('覆盖人口比例（%）', 'residents covered (%)'),

@@ -21,7 +21,8 @@ from lifecircle import columns as col
 from lifecircle.core.classify import classify_features
 from lifecircle.core.coverage import home_scores, summarize
 from lifecircle.core.engine import AccessEngine
-from lifecircle.core.homes import apply_population, find_homes
+from lifecircle.core.homes import (apply_population, apply_population_raster, estimate_info,
+                                    find_homes, population_notes, read_population_zones)
 from lifecircle.core.network import build_network
 from lifecircle.core.profiles import Profile, load_profile
 from lifecircle.core.snapping import entry_points, snap_points
@@ -61,7 +62,7 @@ STAGES = ("read", "study area", "network", "facilities", "homes", "snap", "engin
 def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             profile: str | os.PathLike | Profile = "default", speed: float | None = None,
             settings: Settings | None = None, facilities_table=None, facilities_crs: str = "wgs84",
-            population=None, population_column: str = col.POPULATION,
+            population=None, population_column: str = col.POPULATION, population_raster=None,
             progress: Callable[[str], None] | None = None, **overrides) -> Result:
     """Analyse a district: walking time from every home to every facility category.
 
@@ -69,6 +70,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     an :class:`~lifecircle.io.sources.OSMData`, or None for the embedded Helsinki sample.
     ``boundary``: a polygon file (any CRS); several polygons give per-community results.
     ``facilities_table``: an extra facility table (CSV/XLSX, e.g. Amap POIs) merged with OSM.
+    ``population_raster``: a people-per-cell GeoTIFF (WorldPop/GHSL) spread over the homes by
+    floor area; ``population``: polygons with a ``population_column`` of residents (community
+    totals, a file or a GeoDataFrame) that rescale the homes inside them. Given both, the
+    raster is applied first and the community totals then rescale it. Every resident of the
+    raster / zones over the study area ends up at a home (stand-in homes where none is mapped).
     ``speed`` (km/h) and other keyword ``overrides`` change :class:`Settings` fields.
 
     >>> import lifecircle
@@ -135,19 +141,34 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         fac = fac.reset_index(drop=True)
 
     with stage("homes"):
-        homes = find_homes(data.features, crs, settings)
+        homes = find_homes(data.features, crs, settings, streets=data.streets)
         if area is not None:
             inside = shapely.intersects(homes.geometry.to_numpy(), area)
             homes = homes[inside].reset_index(drop=True)
             homes[col.HOME_ID] = np.arange(len(homes))
+        pop_info = estimate_info(homes)
+        estimate_total = pop_info["total"]
+        # where measured population is matched: the study area, or the street network's hull
+        region = area if area is not None else shapely.convex_hull(shapely.multipoints(
+            np.column_stack([net.node_x, net.node_y])))
+        if population_raster is not None:
+            homes, pop_info = apply_population_raster(homes, population_raster, region)
+        if population is not None:
+            if isinstance(population, gpd.GeoDataFrame):
+                table, name = population, "population table"
+            else:
+                table, name = read_population_zones(population), str(population)
+            over = pop_info["source"]
+            homes, pop_info = apply_population(homes, table, population_column, name, region)
+            if population_raster is not None:
+                pop_info["over"] = over
+        pop_info["estimate_total"] = estimate_total
+        if area is not None:
             joined = gpd.sjoin(homes[["geometry"]], communities[[col.COMMUNITY, "geometry"]],
                                predicate="intersects", how="left")
             joined = joined[~joined.index.duplicated()]
             homes[col.COMMUNITY] = joined[col.COMMUNITY].to_numpy()
-        if population is not None:
-
-            table = population if isinstance(population, gpd.GeoDataFrame) else gpd.read_file(population)
-            homes = apply_population(homes, table, population_column, str(population))
+        notes.extend(population_notes(pop_info))
         if len(homes) == 0:
             raise InputFileError(data.source, "no homes found: no residential buildings or residential "
                                  "land use in the study area (pass a population file)")
@@ -197,4 +218,4 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
                          f"the area: {', '.join(empty)}")
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
                   data.source, data.data_date, stage.timings, notes, engine,
-                  features=data.features)
+                  features=data.features, population_info=pop_info)

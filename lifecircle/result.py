@@ -47,6 +47,9 @@ class Result:
     #: The OSM features of the study area (WGS-84, ``osm_type``, ``osm_id``, ``tags`` dicts), kept
     #: so that later analyses (idle sites, standards with another profile) never re-read the source.
     features: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    #: total residents and their source (``buildings estimate``, ``population raster`` or
+    #: ``community totals``), with what was added or left unmatched; see :mod:`lifecircle.core.homes`
+    population_info: dict = field(default_factory=dict)
 
     @property
     def crs(self) -> pyproj.CRS:

@@ -35,6 +35,9 @@ _RANGES = {
     "persons_per_m2": (1e-4, 1.0, "persons per m² of floor"),
     "default_levels": (1.0, 200.0, "floors"),
     "min_home_footprint_m2": (0.0, 10_000.0, "m²"),
+    "metres_per_level": (1.0, 20.0, "m per floor"),
+    "untagged_home_max_footprint_m2": (0.0, 1_000_000.0, "m²"),
+    "untagged_home_street_m": (0.0, 1_000.0, "m"),
     "grid_spacing_m": (5.0, 1_000.0, "m"),
     "grid_density_per_ha": (0.0, 10_000.0, "residents per ha"),
     "max_minutes": (1.0, 240.0, "minutes"),
@@ -65,10 +68,21 @@ class Settings:
     #: Residents per m² of residential floor area (1/35: about 35 m² of floor per person, the
     #: order of urban China and of European city centres).
     persons_per_m2: float = 1.0 / 35.0
-    #: Floors assumed where a residential building carries no ``building:levels`` tag.
+    #: Floors assumed for a home whose type is not in :data:`LEVELS_BY_TYPE` and that carries
+    #: neither ``building:levels`` nor ``height``.
     default_levels: float = 3.0
+    #: Storey height used to turn a ``height`` tag (metres) into floors: levels = height / this,
+    #: rounded, at least 1 (3 m is the usual floor-to-floor height of housing).
+    metres_per_level: float = 3.0
     #: Buildings smaller than this footprint are not homes (sheds, garages, kiosks).
     min_home_footprint_m2: float = 30.0
+    #: An untagged building (``building=yes``) larger than this footprint is not counted as a
+    #: home (warehouses, malls, halls and stations are the large untagged buildings; a city
+    #: apartment block rarely covers more than 3,000 m²). Typed residential buildings have no cap.
+    untagged_home_max_footprint_m2: float = 3000.0
+    #: An untagged building counts as a home only if it lies in residential land use or within
+    #: this distance (metres, outline to street) of a ``highway=residential|living_street``.
+    untagged_home_street_m: float = 50.0
     #: Spacing of the stand-in grid of homes over residential land with no buildings mapped.
     grid_spacing_m: float = 50.0
     #: Residents per hectare assumed for stand-in grid points (per point: density × spacing²).
@@ -173,3 +187,17 @@ def data_path(*parts: str) -> Path:
     except (ModuleNotFoundError, TypeError):   # a source checkout that is not installed
         base = Path(__file__).resolve().parent.parent / "data"
     return base.joinpath(*parts)
+
+
+#: Floors assumed per ``building=*`` type where neither ``building:levels`` nor ``height`` is
+#: tagged (other types: :attr:`Settings.default_levels`). Houses are one- or two-storey
+#: family homes; ``apartments`` are blocks of flats (mid-rise in most cities: 5-7 floors in
+#: Las Palmas' tagged ones, median 5; 6 in Chinese walk-ups and slabs); ``residential`` is used
+#: for both, median 4 where tagged; ``yes`` (untagged, counted by evidence, see
+#: :mod:`lifecircle.core.homes`) takes the generic 3.
+LEVELS_BY_TYPE: dict[str, float] = {
+    "house": 2.0, "detached": 2.0, "semidetached_house": 2.0, "terrace": 2.0, "villa": 2.0,
+    "farm": 2.0, "bungalow": 1.0, "cabin": 1.0, "static_caravan": 1.0, "houseboat": 1.0,
+    "stilt_house": 1.0, "trullo": 1.0, "residential": 4.0, "apartments": 6.0, "dormitory": 4.0,
+    "yes": 3.0,
+}

@@ -12,6 +12,7 @@ from rich.table import Table
 from lifecircle.cli.common import console, err_console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
+from lifecircle.i18n import label
 from lifecircle.settings import DEFAULTS
 
 
@@ -47,16 +48,20 @@ def print_summary(result, lang: str) -> None:
         t.add_row(*["" if (isinstance(v, float) and v != v) else str(v) for v in row], style=style)
     console.print(t)
     o = result.overall()
-    console.print(f"homes {int(o.get('homes', 0)):,}  residents {o.get('population', 0):,.0f}  "
+    src = result.population_info.get("source")
+    src = f" ({label(f'pop.{src}', lang)})" if src else ""
+    console.print(f"homes {int(o.get('homes', 0)):,}  residents {o.get('population', 0):,.0f}{src}  "
                   f"mean score {o.get('score_mean', float('nan')):.1f}  Gini {o.get('score_gini', float('nan')):.3f}  "
                   f"all six within 15 min {100 * o.get('covered', float('nan')):.1f}%")
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print("[yellow]note:[/] ", end="")
+        console.print(note, markup=False, highlight=False)   # notes quote data and file names
     console.print(f"[dim]{result.attribution}[/]")
 
 
 def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
-                  population, crs, map_copy: bool = True):
+                  population, crs, map_copy: bool = True, population_raster=None,
+                  population_column: str = "population"):
     from lifecircle.pipeline import analyze
 
     try:
@@ -68,7 +73,9 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
         with progress:
             result = analyze(source, boundary=boundary, profile=profile, speed=speed,
                              facilities_table=facilities, facilities_crs=facilities_crs,
-                             population=population, progress=callback, lang=lang, crs=crs)
+                             population=population, population_raster=population_raster,
+                             population_column=population_column, progress=callback, lang=lang,
+                             crs=crs)
             callback("writing")
             import time
 
@@ -102,12 +109,19 @@ def analyze(
     lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: your locale, zh_* → zh, else en)."),
     facilities: Optional[Path] = typer.Option(None, help="Extra facility table (CSV/XLSX, e.g. Amap POIs)."),
     facilities_crs: str = typer.Option("wgs84", help="Coordinates of the facility table: wgs84, gcj02 or bd09."),
-    population: Optional[Path] = typer.Option(None, help="Polygons with a 'population' column overriding the estimate."),
+    population: Optional[Path] = typer.Option(
+        None, help="Community totals: polygons with a population column; the homes inside each are "
+        "rescaled to its total (a zone without homes gets a stand-in home)."),
+    population_column: str = typer.Option("population", help="Column of --population holding the residents."),
+    population_raster: Optional[Path] = typer.Option(
+        None, help="Population grid GeoTIFF (WorldPop/GHSL, people per cell) spread over the homes "
+        "by floor area."),
     crs: Optional[str] = typer.Option(None, help="Metric CRS: utm (default), cgcs2000, or an EPSG code."),
 ):
     """Analyse a district: walking time from every home to every facility category."""
     _run_analysis(source, out, boundary, profile, speed, lang, facilities, facilities_crs,
-                  population, crs)
+                  population, crs, population_raster=population_raster,
+                  population_column=population_column)
 
 
 def demo(

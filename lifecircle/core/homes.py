@@ -1,15 +1,65 @@
 """Homes (the origins) and their population.
 
-Homes are residential buildings (``building=residential|apartments|house|…``) and
-``building=yes`` inside residential land use. Population = footprint × levels × persons per m²
-(:class:`~lifecircle.settings.Settings` documents the defaults). Where residential land use has
-no building mapped, a regular grid of stand-in homes covers it. A user population column or
-file overrides the estimate (:func:`apply_population`).
+Which buildings are homes
+-------------------------
+1. **Typed residential buildings**: ``building=residential|apartments|house|detached|…``
+   (:data:`RESIDENTIAL_BUILDINGS`) with a footprint of at least
+   :attr:`~lifecircle.settings.Settings.min_home_footprint_m2`.
+2. **Untagged buildings by evidence**: most of the world's buildings are mapped as plain
+   ``building=yes`` (Las Palmas: 14,135 of 22,603; residential land use is mapped for a
+   fraction of the city). A ``building=yes`` counts as a home when all of these hold:
+
+   * *nothing on the building says otherwise*: none of :data:`NON_RESIDENTIAL_KEYS`
+     (``amenity``, ``shop``, ``office``, ``tourism``, ``craft``, ``industrial``, ``power``, …),
+     no ``disused:*``/``abandoned:*`` lifecycle key and no ``building:use`` other than
+     residential;
+   * *it does not stand in non-residential land*: its point on surface is not inside a
+     polygon of :data:`NON_RESIDENTIAL_LANDUSE` (commercial, industrial, retail, railway, port,
+     military, cemetery, construction, …), a campus (:data:`CAMPUS_AMENITIES`: school,
+     university, hospital, parking, …) or a park/sports ground (:data:`NON_RESIDENTIAL_LEISURE`);
+   * *it has the size of a dwelling*: footprint between ``min_home_footprint_m2`` (30 m²) and
+     :attr:`~lifecircle.settings.Settings.untagged_home_max_footprint_m2` (3,000 m²; larger
+     untagged buildings are mostly warehouses, malls and halls);
+   * *its surroundings are residential*: it lies inside ``landuse=residential``, or within
+     :attr:`~lifecircle.settings.Settings.untagged_home_street_m` (50 m) of a
+     ``highway=residential`` or ``living_street`` (the street classes OSM reserves for streets
+     lined with homes), or it carries ``building:use=residential``.
+
+   Column ``evidence`` records which rule made each home (``typed``, ``building:use``,
+   ``residential landuse``, ``residential street``, ``grid``).
+3. **Stand-in grid**: residential land use with no building mapped at all gets a regular grid
+   of stand-in homes (:attr:`~lifecircle.settings.Settings.grid_spacing_m`,
+   ``grid_density_per_ha``).
+
+Population estimate
+-------------------
+footprint × levels × :attr:`~lifecircle.settings.Settings.persons_per_m2`, where levels come
+from ``building:levels``, else ``height`` ÷ ``metres_per_level`` (3 m), else the default of the
+building type (:data:`lifecircle.settings.LEVELS_BY_TYPE`: house 2, residential 4,
+apartments 6, untagged 3 …). Column ``levels_from`` says which.
+
+Calibration: on the Las Palmas GHSCI extract these rules give ~327k residents against the
+333k the GHSCI project derives from GHS-POP (typed buildings alone: 148k); see
+``bench/ghsci.md``.
+
+Measured population
+-------------------
+* :func:`apply_population_raster` — a WorldPop/GHSL-style GeoTIFF: each cell's people are
+  spread over the homes in it in proportion to floor area (dasymetric; the estimate is floor
+  area × persons per m²); a cell with people and no home gets a stand-in home at its centre.
+* :func:`apply_population` — community totals (polygons with a count): the homes of each zone
+  are rescaled to the zone's total; a zone with no home gets a stand-in home at a point inside
+  it.
+
+Both keep every resident: the total in equals the total out, and what could not be matched
+(homes outside the raster or every zone) is reported in the returned info, which
+:func:`lifecircle.analyze` turns into notes and ``meta.json``.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -17,84 +67,177 @@ import pandas as pd
 import shapely
 
 from lifecircle import columns as col
-from lifecircle.errors import TableError
-from lifecircle.settings import DEFAULTS, Settings
+from lifecircle.errors import PopulationError, TableError
+from lifecircle.settings import DEFAULTS, LEVELS_BY_TYPE, Settings
 
 RESIDENTIAL_BUILDINGS = frozenset({
     "residential", "apartments", "house", "detached", "semidetached_house", "terrace",
     "dormitory", "bungalow", "cabin", "farm", "static_caravan", "houseboat", "stilt_house",
     "trullo", "villa",
 })
+#: ``building=*`` values treated as "type not said" (candidates for the evidence rule).
+UNTAGGED_BUILDINGS = frozenset({"yes"})
+#: Tags on a building that say it is (also) something other than a dwelling.
+NON_RESIDENTIAL_KEYS: tuple[str, ...] = (
+    "amenity", "shop", "office", "tourism", "leisure", "craft", "healthcare", "industrial",
+    "man_made", "power", "public_transport", "railway", "emergency", "military", "aeroway",
+    "sport", "religion", "club",
+)
+#: ``landuse=*`` that is not housing.
+NON_RESIDENTIAL_LANDUSE = frozenset({
+    "commercial", "industrial", "retail", "railway", "military", "port", "cemetery",
+    "religious", "education", "institutional", "garages", "landfill", "quarry", "construction",
+    "brownfield", "farmyard", "greenhouse_horticulture", "recreation_ground", "depot",
+    "aquaculture", "salt_pond",
+})
+#: ``amenity=*`` areas whose buildings are not homes.
+CAMPUS_AMENITIES = frozenset({
+    "school", "university", "college", "hospital", "kindergarten", "parking", "prison",
+    "clinic", "marketplace", "fire_station", "police", "bus_station", "ferry_terminal",
+})
+#: ``leisure=*`` areas whose buildings are not homes.
+NON_RESIDENTIAL_LEISURE = frozenset({
+    "park", "stadium", "sports_centre", "pitch", "golf_course", "marina", "track",
+    "water_park", "garden",
+})
+#: Streets that OSM reserves for streets lined with homes.
+RESIDENTIAL_STREETS = frozenset({"residential", "living_street"})
+
+#: ``source`` values of a home and the population source names reported in meta.json.
+ESTIMATE = "buildings estimate"
+RASTER = "population raster"
+ZONES = "community totals"
+
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-def _levels(tags: dict, default: float) -> float:
-    value = tags.get("building:levels")
-    if value:
-        m = _NUMBER.search(value)
-        if m:
-            lv = float(m.group())
-            if 0 < lv < 200:
-                return lv
-    return default
+def _number(value) -> float | None:
+    if not value:
+        return None
+    m = _NUMBER.search(str(value).replace(",", "."))
+    return float(m.group()) if m else None
 
 
-def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS) -> gpd.GeoDataFrame:
-    """Homes as points (projected ``crs``) with ``population``, ``source`` and ``home_id``.
+def building_levels(tags: dict, settings: Settings = DEFAULTS) -> tuple[float, str]:
+    """Floors of a building and where the figure came from: ``building:levels``, ``height``
+    (÷ ``metres_per_level``, rounded, at least 1) or ``default`` (per building type)."""
+    lv = _number(tags.get("building:levels"))
+    if lv is not None and 0 < lv < 200:
+        return lv, "building:levels"
+    h = _number(tags.get("height"))
+    if h is not None and 0 < h < 1000:
+        return max(1.0, float(round(h / settings.metres_per_level))), "height"
+    return LEVELS_BY_TYPE.get(tags.get("building", ""), settings.default_levels), "default"
 
-    ``source`` is ``building`` or ``grid`` (stand-in point over residential land with no
-    buildings mapped).
+
+def _speaks_against(tags: dict) -> bool:
+    if any(k in tags for k in NON_RESIDENTIAL_KEYS):
+        return True
+    if any(k.startswith(("disused:", "abandoned:")) for k in tags) or tags.get("ruins") == "yes":
+        return True
+    use = tags.get("building:use")
+    return bool(use) and use not in RESIDENTIAL_BUILDINGS
+
+
+def _point_in(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(points), dtype=bool)
+    if len(polygons) and len(points):
+        hit, _ = shapely.STRtree(polygons).query(points, predicate="intersects")
+        out[np.unique(hit)] = True
+    return out
+
+
+def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
+               streets: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Homes as points (projected ``crs``) with ``population`` and how each was found.
+
+    ``features``: the tagged features of :class:`~lifecircle.sources.OSMData` (WGS-84);
+    ``streets``: its street layer (with ``highway``), used for the residential-street evidence
+    (without it, untagged buildings count only inside residential land use). Columns:
+    ``home_id``, ``osm_id``, ``source`` (``building`` or ``grid``), ``building``, ``evidence``,
+    ``footprint_m2``, ``levels``, ``levels_from``, ``population``.
     """
     tags = features["tags"].tolist()
-    is_building = np.array(["building" in t and t["building"] != "no" for t in tags], dtype=bool)
     btype = np.array([t.get("building", "") for t in tags], dtype=object)
     landuse = np.array([t.get("landuse", "") for t in tags], dtype=object)
+    amenity = np.array([t.get("amenity", "") for t in tags], dtype=object)
+    leisure = np.array([t.get("leisure", "") for t in tags], dtype=object)
     proj = features.to_crs(crs)
     geom = proj.geometry.to_numpy()
     polygonal = np.isin(shapely.get_type_id(geom), (3, 6))
+    is_building = polygonal & (btype != "") & (btype != "no")
+    area = shapely.area(geom)
 
     res_land = shapely.make_valid(geom[(landuse == "residential") & polygonal])
+    nonres_land = geom[polygonal & ~is_building & (
+        np.isin(landuse, list(NON_RESIDENTIAL_LANDUSE)) | np.isin(amenity, list(CAMPUS_AMENITIES))
+        | np.isin(leisure, list(NON_RESIDENTIAL_LEISURE)))]
 
-    bmask = is_building & polygonal
-    typed = bmask & np.isin(btype, list(RESIDENTIAL_BUILDINGS))
-    untyped = bmask & (btype == "yes")
-    if len(res_land) and untyped.any():
-        idx = np.flatnonzero(untyped)
-        hit, _ = shapely.STRtree(res_land).query(shapely.point_on_surface(geom[idx]),
-                                                 predicate="intersects")
-        untyped[:] = False
-        untyped[idx[np.unique(hit)]] = True
-    else:
-        untyped[:] = False
-    home = typed | untyped
-    area = shapely.area(geom)
-    home &= area >= settings.min_home_footprint_m2
-    hidx = np.flatnonzero(home)
-    levels = np.array([_levels(tags[i], settings.default_levels) for i in hidx])
+    typed = is_building & np.isin(btype, list(RESIDENTIAL_BUILDINGS)) & \
+        (area >= settings.min_home_footprint_m2)
+    cand = np.flatnonzero(is_building & np.isin(btype, list(UNTAGGED_BUILDINGS))
+                          & (area >= settings.min_home_footprint_m2)
+                          & (area <= settings.untagged_home_max_footprint_m2))
+    cand = cand[[not _speaks_against(tags[i]) for i in cand]]
+    cpts = shapely.point_on_surface(geom[cand])
+    keep = ~_point_in(cpts, nonres_land)
+    cand, cpts = cand[keep], cpts[keep]
+    declared = np.array([tags[i].get("building:use") in RESIDENTIAL_BUILDINGS for i in cand], dtype=bool)
+    in_res = _point_in(cpts, res_land)
+    near = np.zeros(len(cand), dtype=bool)
+    if streets is not None and len(streets) and len(cand):
+        sel = np.isin(streets["highway"].to_numpy(), list(RESIDENTIAL_STREETS))
+        if sel.any():
+            lines = streets[sel].to_crs(crs).geometry.to_numpy()
+            hit, _ = shapely.STRtree(lines).query(geom[cand], predicate="dwithin",
+                                                  distance=settings.untagged_home_street_m)
+            near[np.unique(hit)] = True
+    evidence = np.full(len(features), "", dtype=object)
+    evidence[typed] = "typed"
+    ok = declared | in_res | near
+    evidence[cand[near]] = "residential street"
+    evidence[cand[in_res]] = "residential landuse"
+    evidence[cand[declared]] = "building:use"
+    hidx = np.concatenate([np.flatnonzero(typed), cand[ok]])
+    hidx.sort()
+
+    lv = [building_levels(tags[i], settings) for i in hidx]
+    levels = np.array([x[0] for x in lv], dtype=float)
     pop = area[hidx] * levels * settings.persons_per_m2
-    pts = shapely.point_on_surface(geom[hidx])
     frames = [gpd.GeoDataFrame({
-        "osm_id": features["osm_id"].to_numpy()[hidx],
+        "osm_id": features["osm_id"].to_numpy()[hidx].astype(np.int64),
         "source": "building",
+        "building": btype[hidx].astype(str),
+        "evidence": evidence[hidx].astype(str),
         "footprint_m2": area[hidx],
         "levels": levels,
+        "levels_from": np.array([x[1] for x in lv], dtype=object).astype(str),
         col.POPULATION: pop,
-    }, geometry=pts, crs=crs)]
+    }, geometry=shapely.point_on_surface(geom[hidx]), crs=crs)]
 
     # stand-in grid over residential land that has no building mapped
     if len(res_land):
-        all_buildings = geom[bmask]
+        all_buildings = geom[is_building]
         tree = shapely.STRtree(all_buildings) if len(all_buildings) else None
-        empty = []
-        for poly in res_land:
-            if tree is None or len(tree.query(poly, predicate="intersects")) == 0:
-                empty.append(poly)
+        empty = [poly for poly in res_land
+                 if tree is None or len(tree.query(poly, predicate="intersects")) == 0]
         if empty:
             frames.append(_grid(empty, crs, settings))
     homes = pd.concat(frames, ignore_index=True)
     homes = gpd.GeoDataFrame(homes, geometry="geometry", crs=crs)
     homes.insert(0, col.HOME_ID, np.arange(len(homes)))
     return homes
+
+
+def _stand_ins(points, population, source: str, crs) -> gpd.GeoDataFrame:
+    n = len(points)
+    return gpd.GeoDataFrame({
+        "osm_id": np.full(n, -1, np.int64), "source": np.full(n, source, dtype=object),
+        "building": np.full(n, "", dtype=object), "evidence": np.full(n, source, dtype=object),
+        "footprint_m2": np.zeros(n), "levels": np.zeros(n),
+        "levels_from": np.full(n, "", dtype=object),
+        col.POPULATION: np.asarray(population, dtype=float)},
+        geometry=np.asarray(points, dtype=object), crs=crs)
 
 
 def _grid(polygons, crs, settings: Settings) -> gpd.GeoDataFrame:
@@ -115,33 +258,264 @@ def _grid(polygons, crs, settings: Settings) -> gpd.GeoDataFrame:
                 cand = np.array([shapely.point_on_surface(poly)])
         pts.append(cand)
     pts = np.concatenate(pts)
-    n = len(pts)
-    return gpd.GeoDataFrame({"osm_id": np.full(n, -1, np.int64), "source": np.full(n, "grid"),
-                             "footprint_m2": np.zeros(n), "levels": np.zeros(n),
-                             col.POPULATION: np.full(n, per_point)}, geometry=pts, crs=crs)
+    return _stand_ins(pts, np.full(len(pts), per_point), "grid", crs)
+
+
+def _append(homes: gpd.GeoDataFrame, extra: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if len(extra) == 0:
+        return homes
+    extra = extra.to_crs(homes.crs)
+    for c in homes.columns:
+        if c not in extra.columns:
+            extra[c] = np.nan if homes[c].dtype.kind == "f" else None
+    out = pd.concat([homes, extra[homes.columns]], ignore_index=True)
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=homes.crs)
+    out[col.HOME_ID] = np.arange(len(out))
+    return out
+
+
+def _shares(weights: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Each member's share of its group: by weight, evenly where a group's weights are all 0."""
+    wsum = np.bincount(group, weights=weights, minlength=n_groups)
+    cnt = np.bincount(group, minlength=n_groups).astype(float)
+    zero = wsum[group] <= 0
+    share = np.where(zero, 1.0 / np.maximum(cnt[group], 1), weights / np.where(zero, 1.0, wsum[group]))
+    return share
+
+
+def estimate_info(homes: gpd.GeoDataFrame) -> dict:
+    """Total residents of the buildings estimate and how the homes were found."""
+    ev = homes["evidence"].value_counts().to_dict() if "evidence" in homes else {}
+    return {"source": ESTIMATE, "total": float(homes[col.POPULATION].sum()), "homes": int(len(homes)),
+            "homes_by_evidence": {str(k): int(v) for k, v in ev.items()}}
+
+
+# --------------------------------------------------------------------------------------------
+# population raster (dasymetric)
+
+
+def _affine(t, x, y):
+    """An affine transform applied to coordinate arrays."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
+
+
+def apply_population_raster(homes: gpd.GeoDataFrame, path, region=None,
+                            band: int = 1) -> tuple[gpd.GeoDataFrame, dict]:
+    """Spread the people of a population GeoTIFF (WorldPop/GHSL-style: people per cell) over
+    the homes, cell by cell, in proportion to floor area.
+
+    Cells counted: those whose centre lies in ``region`` (a polygon in the homes' CRS; the
+    study area) and those holding a home, where the raster has data. A counted cell with
+    people and no home gets a stand-in home (``source='raster'``) at its centre; homes in a
+    cell of 0 people get 0; homes outside the raster (or on nodata) keep their estimate. The
+    residents of the counted cells equal the residents of their homes. Returns the homes and
+    an info dict (``total``, ``cells``, ``stand_in_homes``, ``homes_outside``, …).
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    path = Path(path)
+    if not path.exists():
+        raise PopulationError(path, "file not found")
+    try:
+        ds = rasterio.open(path)
+    except Exception as exc:
+        raise PopulationError(path, f"cannot read as a raster (GeoTIFF) ({type(exc).__name__}: {exc})") from None
+    with ds:
+        if ds.crs is None:
+            raise PopulationError(path, "has no coordinate reference system; save it with one (e.g. EPSG:4326)")
+        rcrs = ds.crs.to_wkt()
+        pts_r = homes.geometry.to_crs(rcrs).to_numpy()
+        parts = list(pts_r)
+        region_r = None
+        if region is not None:
+            region_r = gpd.GeoSeries([region], crs=homes.crs).to_crs(rcrs).iloc[0]
+            parts.append(region_r)
+        if not parts:
+            raise PopulationError(path, "no study area or home to match the raster against")
+        x0, y0, x1, y1 = shapely.total_bounds(np.array(parts, dtype=object))
+        fc, fr = _affine(~ds.transform, np.array([x0, x0, x1, x1]), np.array([y0, y1, y0, y1]))
+        col0, row0 = int(np.floor(fc.min())) - 1, int(np.floor(fr.min())) - 1
+        col1, row1 = int(np.ceil(fc.max())) + 1, int(np.ceil(fr.max())) + 1
+        col0, row0 = max(col0, 0), max(row0, 0)
+        col1, row1 = min(col1, ds.width), min(row1, ds.height)
+        if col1 <= col0 or row1 <= row0:
+            raise PopulationError(path, "does not cover the study area (check its extent and CRS)")
+        window = Window(col0, row0, col1 - col0, row1 - row0)
+        try:
+            data = ds.read(band, window=window, masked=True)
+        except Exception as exc:
+            raise PopulationError(path, f"cannot read band {band} ({type(exc).__name__}: {exc})") from None
+        t = ds.transform
+        transform = type(t)(t.a, t.b, t.c + t.a * col0 + t.b * row0,
+                            t.d, t.e, t.f + t.d * col0 + t.e * row0)
+    values = np.ma.filled(data.astype(float), np.nan)
+    values[~np.isfinite(values) | (values < 0)] = np.nan  # nodata (WorldPop uses -99999)
+    nrow, ncol = values.shape
+
+    # the cell of each home
+    inv = ~transform
+    hx, hy = shapely.get_x(pts_r), shapely.get_y(pts_r)
+    fc, fr = _affine(inv, hx, hy)
+    hc, hr = np.floor(fc).astype(np.int64), np.floor(fr).astype(np.int64)
+    inside = (hc >= 0) & (hc < ncol) & (hr >= 0) & (hr < nrow)
+    hcell = np.where(inside, hr * ncol + hc, -1)
+    flat = values.ravel()
+    home_valid = inside & np.isfinite(flat[np.clip(hcell, 0, None)])
+
+    # counted cells: centre in the region, or holding a home; with data
+    counted = np.zeros(nrow * ncol, dtype=bool)
+    if region_r is not None:
+        rr, cc = np.meshgrid(np.arange(nrow), np.arange(ncol), indexing="ij")
+        cx, cy = _affine(transform, cc.ravel() + 0.5, rr.ravel() + 0.5)
+        counted |= shapely.contains_xy(region_r, np.asarray(cx), np.asarray(cy))
+    counted[hcell[home_valid]] = True
+    counted &= np.isfinite(flat)
+    if not counted.any():
+        raise PopulationError(path, "has no data over the study area (check its extent and CRS)")
+    total = float(flat[counted].sum())
+    if total <= 0:
+        raise PopulationError(path, "counts nobody over the study area (all cells 0)")
+
+    out = homes.copy()
+    pop = out[col.POPULATION].to_numpy(float).copy()
+    hv = np.flatnonzero(home_valid)
+    cells = hcell[hv]
+    share = _shares(pop[hv], cells, nrow * ncol)
+    pop[hv] = flat[cells] * share
+    out[col.POPULATION] = pop
+
+    with_home = np.zeros(nrow * ncol, dtype=bool)
+    with_home[cells] = True
+    lonely = np.flatnonzero(counted & ~with_home & (flat > 0))
+    if len(lonely):
+        lr, lc = np.divmod(lonely, ncol)
+        lx, ly = _affine(transform, lc + 0.5, lr + 0.5)
+        extra = _stand_ins(shapely.points(np.asarray(lx), np.asarray(ly)), flat[lonely], "raster", rcrs)
+        out = _append(out, extra)
+    outside = ~home_valid
+    info = {
+        "source": RASTER, "file": str(path), "total": float(out[col.POPULATION].sum()),
+        "raster_total": total, "cells": int(counted.sum()),
+        "cells_with_people": int((counted & (flat > 0)).sum()),
+        "homes_in_raster": int(len(hv)), "homes_in_empty_cells": int((flat[cells] == 0).sum()),
+        "stand_in_homes": int(len(lonely)), "stand_in_residents": float(flat[lonely].sum()),
+        "homes_outside": int(outside.sum()),
+        "residents_outside": float(homes[col.POPULATION].to_numpy(float)[outside].sum()),
+    }
+    return out, info
+
+
+# --------------------------------------------------------------------------------------------
+# community totals
+
+
+def read_population_zones(path) -> gpd.GeoDataFrame:
+    """A polygon file of community totals, read with one-line errors."""
+    path = Path(path)
+    if not path.exists():
+        raise PopulationError(path, "file not found")
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:
+        raise PopulationError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})") from None
+    if gdf.crs is None:
+        raise PopulationError(path, "has no coordinate reference system; save it with one (e.g. EPSG:4326)")
+    return gdf
 
 
 def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATION,
-                     path: str = "population") -> gpd.GeoDataFrame:
-    """Replace the estimate by user figures.
+                     path: str = "population", region=None) -> tuple[gpd.GeoDataFrame, dict]:
+    """Rescale the homes of each zone to the zone's total (community totals, census blocks).
 
-    ``table`` is a GeoDataFrame of polygons with a ``column`` of residents (e.g. census
-    blocks): each polygon's residents are spread over the homes inside it in proportion to
-    their estimated population (evenly if all estimates are zero).
+    ``table``: polygons with a ``column`` of residents. Each zone's residents are spread over
+    the homes inside it in proportion to their current population (floor area; evenly if all
+    are 0). A home inside several zones belongs to the first. A zone with residents but no
+    home gets one stand-in home (``source='zone'``) at a point inside it (inside ``region``,
+    the study area, where they overlap); zones that miss ``region`` entirely are left out and
+    counted in the info. Homes outside every zone keep their estimate. A table that matches no
+    home at all is refused (:class:`~lifecircle.errors.PopulationError`).
     """
     if column not in table.columns:
         raise TableError(path, f"no '{column}' column; columns found: {', '.join(map(str, table.columns))}")
-    values = pd.to_numeric(table[column], errors="coerce")
-    bad = np.flatnonzero(~np.isfinite(values.to_numpy(float)) | (values.to_numpy(float) < 0))
+    values = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
     if len(bad):
         raise TableError(path, f"'{column}' must be a non-negative number", rows=[int(i) + 1 for i in bad])
+    if table.crs is None:
+        raise PopulationError(path, "has no coordinate reference system")
     zones = table.to_crs(homes.crs)
-    joined = gpd.sjoin(homes[["geometry"]], zones[["geometry"]], predicate="within", how="inner")
+    zgeom = shapely.make_valid(zones.geometry.to_numpy())
+    usable = ~shapely.is_empty(zgeom) & np.isin(shapely.get_type_id(zgeom), (3, 6, 7))
+    if region is not None:
+        usable &= shapely.intersects(zgeom, region)
+    pts = homes.geometry.to_numpy()
+    hit_home, hit_zone = shapely.STRtree(zgeom).query(pts, predicate="within")
+    keep = usable[hit_zone]
+    hit_home, hit_zone = hit_home[keep], hit_zone[keep]
+    if len(hit_home) == 0:
+        raise PopulationError(path, f"none of its {len(zones)} zone(s) contains a home of the study "
+                              "area (check that it covers the area and its CRS)")
+    order = np.lexsort((hit_zone, hit_home))
+    hit_home, hit_zone = hit_home[order], hit_zone[order]
+    first = np.ones(len(hit_home), dtype=bool)
+    first[1:] = hit_home[1:] != hit_home[:-1]
+    hit_home, hit_zone = hit_home[first], hit_zone[first]
+
     out = homes.copy()
-    est = out[col.POPULATION].to_numpy(float)
-    for zone, members in joined.groupby("index_right").groups.items():
-        idx = out.index.get_indexer(members)
-        w = est[idx]
-        w = w / w.sum() if w.sum() > 0 else np.full(len(idx), 1.0 / len(idx))
-        out.iloc[idx, out.columns.get_loc(col.POPULATION)] = float(values.iloc[zone]) * w
-    return out
+    pop = out[col.POPULATION].to_numpy(float).copy()
+    share = _shares(pop[hit_home], hit_zone, len(zones))
+    pop[hit_home] = values[hit_zone] * share
+    out[col.POPULATION] = pop
+
+    has_home = np.zeros(len(zones), dtype=bool)
+    has_home[hit_zone] = True
+    empty = np.flatnonzero(usable & ~has_home & (values > 0))
+    if len(empty):
+        where = zgeom[empty]
+        if region is not None:
+            clipped = shapely.intersection(where, region)
+            where = np.where(shapely.is_empty(clipped), where, clipped)
+        extra = _stand_ins(shapely.point_on_surface(where), values[empty], "zone", homes.crs)
+        out = _append(out, extra)
+    outside = np.ones(len(homes), dtype=bool)
+    outside[hit_home] = False
+    missed = np.flatnonzero(~usable & (values > 0))
+    info = {
+        "source": ZONES, "file": str(path), "total": float(out[col.POPULATION].sum()),
+        "zones_total": float(values[usable].sum()), "zones": int(usable.sum()),
+        "zones_with_homes": int(has_home.sum()), "stand_in_homes": int(len(empty)),
+        "stand_in_residents": float(values[empty].sum()),
+        "homes_outside": int(outside.sum()),
+        "residents_outside": float(homes[col.POPULATION].to_numpy(float)[outside].sum()),
+        "zones_off_area": int((~usable).sum()), "residents_off_area": float(values[missed].sum()),
+    }
+    return out, info
+
+
+def population_notes(info: dict) -> list[str]:
+    """Human-readable lines for the notes: total, source, what was added or left as estimated."""
+    over = f" over the {info['over']}" if info.get("over") else ""
+    notes = [f"{info['total']:,.0f} residents; source: {info['source']}{over}"
+             + (f" ({info['file']})" if info.get("file") else
+                " (footprint × levels × persons per m²; untagged buildings by residential evidence)")]
+    if info["source"] == RASTER:
+        if info["stand_in_homes"]:
+            notes.append(f"{info['stand_in_homes']} raster cell(s) with people but no mapped home: "
+                         f"{info['stand_in_residents']:,.0f} residents placed at stand-in homes at the cell centres")
+        if info["homes_in_empty_cells"]:
+            notes.append(f"{info['homes_in_empty_cells']} home(s) lie in raster cells of 0 people and get 0 residents")
+    if info["source"] == ZONES:
+        if info["stand_in_homes"]:
+            notes.append(f"{info['stand_in_homes']} zone(s) with residents but no mapped home: "
+                         f"{info['stand_in_residents']:,.0f} residents placed at one stand-in home per zone")
+        if info.get("zones_off_area"):
+            notes.append(f"{info['zones_off_area']} zone(s) outside the study area left out "
+                         f"({info['residents_off_area']:,.0f} residents)")
+    if info.get("homes_outside"):
+        what = "the raster" if info["source"] == RASTER else "every zone"
+        kept = info.get("over") or "buildings estimate"
+        notes.append(f"{info['homes_outside']} home(s) outside {what} keep their {kept} figure "
+                     f"({info['residents_outside']:,.0f} residents)")
+    return notes

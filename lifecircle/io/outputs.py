@@ -121,6 +121,7 @@ def write_outputs(result, folder: Path) -> None:
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(result.settings).items()},
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
         "notes": result.notes,
+        "population": getattr(result, "population_info", {}),
         "study_area_wkt": shapely.to_wkt(result.study_area) if result.study_area is not None else None,
     }
     (folder / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -203,4 +204,5 @@ def read_outputs(out_dir) -> dict:
                 network=net, home_snap=hs, facility_snap=fs, communities=comm, study_area=area,
                 source=meta.get("source", ""), data_date=meta.get("data_date"),
                 timings=meta.get("timings_s", {}), notes=meta.get("notes", []),
+                population_info=meta.get("population") or {},
                 features=_read_features(out / FEATURES_GPKG))

@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 
 from lifecircle import columns as col
+from lifecircle.i18n import label
 
 
 def result_html(result) -> str:
@@ -17,19 +18,24 @@ def result_html(result) -> str:
     def num(value, fmt):
         return "–" if value is None or value != value else format(value, fmt)
 
-    name = Path(result.source).name if result.source else ""
+    name = html.escape(Path(result.source).name if result.source else "")
+    src = result.population_info.get("source", "")
+    src_text = html.escape(label(f"pop.{src}", "zh" if zh else "en")) if src else ""
+    top = f"{result.settings.max_tier:g}"
     stats = dict(homes=f"{len(result.homes):,}", pop=num(o.get("population"), ",.0f"),
                  fac=f"{len(result.facilities):,}", cats=result.facilities[col.CATEGORY].nunique(),
                  score=num(o.get("score_mean"), ".1f"), gini=num(o.get("score_gini"), ".3f"),
                  all6=num(100 * o["covered"] if o.get("covered") == o.get("covered") else None, ".1f"))
     if zh:
-        head = (f"<h4>生活圈分析 — {name}</h4><p>住宅 {stats['homes']} 处，居民 {stats['pop']} 人，"
+        head = (f"<h4>生活圈分析 — {name}</h4><p>住宅 {stats['homes']} 处，居民 {stats['pop']} 人"
+                f"{'（' + src_text + '）' if src else ''}，"
                 f"设施 {stats['fac']} 处（{stats['cats']} 类）；平均得分 {stats['score']}，"
-                f"基尼系数 {stats['gini']}；15 分钟内六个维度齐全的居民占 {stats['all6']}%。</p>")
+                f"基尼系数 {stats['gini']}；{top} 分钟内六个维度齐全的居民占 {stats['all6']}%。</p>")
     else:
-        head = (f"<h4>lifecircle result — {name}</h4><p>{stats['homes']} homes, {stats['pop']} residents, "
+        head = (f"<h4>lifecircle result — {name}</h4><p>{stats['homes']} homes, {stats['pop']} residents"
+                f"{' (' + src_text + ')' if src else ''}, "
                 f"{stats['fac']} facilities in {stats['cats']} categories; mean score {stats['score']}, "
-                f"Gini {stats['gini']}; all six dimensions within 15 min: {stats['all6']}% of residents.</p>")
+                f"Gini {stats['gini']}; all six dimensions within {top} min: {stats['all6']}% of residents.</p>")
     dims = result.summary_table()
     dims = dims[dims.iloc[:, 0].isin(["dimension", "overall"])]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
