@@ -67,6 +67,24 @@ def test_nearest_equals_networkx(case):
         np.testing.assert_allclose(got[c], want, atol=1e-9, equal_nan=True)
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs())
+def test_pair_times_equal_networkx(case):
+    """The public pair_times (what analyses use instead of engine internals) gives exactly the
+    networkx home → point times within the limit, same-edge walks and one-way edges included."""
+    net, homes, facs = case
+    pts = facs[0]
+    eng = AccessEngine(net, homes, settings=DEFAULTS.with_(max_minutes=60.0))
+    limit = 9.0
+    p, h, sec = eng.pair_times(pts, limit, chunk=2)
+    got = {(int(a), int(b)): t / 60.0 for a, b, t in zip(p, h, sec)}
+    want = all_times(split_graph(net, homes, facs), len(homes), len(pts), 0, limit)
+    want = {(f, j): m for (j, f), m in want.items() if m <= limit}
+    assert got.keys() == want.keys()
+    for key, m in want.items():
+        assert got[key] == pytest.approx(m, abs=1e-9)
+
+
 @pytest.mark.parametrize("method", ["homes", "facilities"])
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=graphs())

@@ -637,63 +637,6 @@ def _reasons(dropped: list[dict], limit: int = 8) -> str:
 # walking from homes to sites
 
 
-def site_home_times(engine, snap: Snap, limit_min: float, chunk: int = 256):
-    """Every (site, home) pair within ``limit_min`` walking from the home *to* the site.
-
-    Returns ``(site, home, seconds)`` arrays: one reverse search per site truncated at the
-    limit, joined with the homes' attachments (``engine.homes``) the same way the engine
-    computes ``t_<category>``, plus the direct walk along a shared edge.
-    """
-    net = engine.net
-    h = engine.homes
-    limit = 60.0 * float(limit_min)
-    speed = net.speed_mps
-    ok = np.flatnonzero(snap.edge >= 0)
-    S, Hh, T = [], [], []
-    for start in range(0, len(ok), chunk):
-        idx = ok[start:start + chunk]
-        sub = snap.take(idx)
-        ptr, node, sec, _ = engine.isochrone_nodes(sub, limit_min, reverse=True)
-        site_of = np.repeat(idx, np.diff(ptr))
-        lo = h.node_ptr[node]
-        cnt = h.node_ptr[node + 1] - lo
-        rep = np.repeat(np.arange(len(node)), cnt)
-        pos = lo[rep] + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-        t = sec[rep] + h.node_cost[pos]
-        m = t <= limit
-        s_parts, h_parts, t_parts = [site_of[rep][m]], [h.node_home[pos][m]], [t[m]]
-        # homes on the site's own edge: straight along it
-        e = sub.edge
-        elo = h.edge_ptr[e]
-        ecnt = h.edge_ptr[e + 1] - elo
-        if ecnt.sum():
-            r = np.repeat(np.arange(len(idx)), ecnt)
-            epos = elo[r] + (np.arange(ecnt.sum()) - np.repeat(np.cumsum(ecnt) - ecnt, ecnt))
-            hh = h.edge_home[epos]
-            delta = sub.offset[r] - h.off[hh]
-            allowed = (delta >= 0) | ~net.edge_oneway[e[r]]
-            td = (np.abs(delta) + sub.leg[r] + h.leg[hh]) / speed
-            m2 = allowed & (td <= limit)
-            s_parts.append(idx[r][m2])
-            h_parts.append(hh[m2])
-            t_parts.append(td[m2])
-        s_all = np.concatenate(s_parts).astype(np.int64)
-        h_all = np.concatenate(h_parts).astype(np.int64)
-        t_all = np.concatenate(t_parts)
-        if len(s_all):
-            key = s_all * h.n + h_all
-            order = np.lexsort((t_all, key))
-            key, t_all = key[order], t_all[order]
-            first = np.ones(len(key), dtype=bool)
-            first[1:] = key[1:] != key[:-1]
-            S.append(key[first] // h.n)
-            Hh.append(key[first] % h.n)
-            T.append(t_all[first])
-    if not S:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    return np.concatenate(S), np.concatenate(Hh), np.concatenate(T)
-
-
 @dataclass
 class SiteAccess:
     """Which homes each site reaches, for the recommendations (``(site, home, seconds)``)."""
@@ -874,7 +817,7 @@ def measure_access(result, snap: Snap) -> SiteAccess:
     cats = result.profile.categories
     minutes = {c.id: float(c.minutes) for c in cats}
     limit = max(list(minutes.values()) + list(result.settings.thresholds_min))
-    site, home, sec = site_home_times(result.engine, snap, limit)
+    site, home, sec = result.engine.pair_times(snap, limit)
     homes = result.homes
     lacks = {}
     for c in cats:

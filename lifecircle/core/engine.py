@@ -146,6 +146,44 @@ def facility_seeds(net: WalkNetwork, snaps: list[Snap], capacities: list | None 
     return FacilitySeeds(cat_ptr, seed_ptr, node, cost, cap, e, s, leg)
 
 
+def same_edge_pairs(net: WalkNetwork, homes: HomeIndex, edge: np.ndarray, off: np.ndarray,
+                    leg: np.ndarray):
+    """Every (point, home, seconds) of a home on the same edge as a point, walking straight
+    along that edge from the home to the point (leg + along the edge + leg; one-way edges only
+    forward) — the one place the same-edge walk is computed in Python.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+        The network.
+    homes : HomeIndex
+        The homes' attachments (:func:`index_homes`).
+    edge, off, leg : numpy.ndarray
+        The points' edge (−1: unattached), offset along it and straight leg (metres).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Point indices, home indices and seconds, one entry per pair.
+    """
+    edge = np.asarray(edge)
+    pts = np.flatnonzero(edge >= 0)
+    e = edge[pts]
+    lo = homes.edge_ptr[e]
+    cnt = homes.edge_ptr[e + 1] - lo
+    total = int(cnt.sum())
+    if total == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    r = np.repeat(np.arange(len(pts)), cnt)
+    pos = lo[r] + (np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    hh = homes.edge_home[pos]
+    p = pts[r]
+    delta = off[p] - homes.off[hh]
+    allowed = (delta >= 0) | ~net.edge_oneway[e[r]]
+    t = (np.abs(delta) + leg[p] + homes.leg[hh]) / net.speed_mps
+    return p[allowed].astype(np.int64), hh[allowed].astype(np.int64), t[allowed]
+
+
 def _direct_same_edge(net: WalkNetwork, homes: HomeIndex, seeds: FacilitySeeds, c: int) -> np.ndarray:
     """Seconds from each home straight along its own edge to the nearest facility of
     category ``c`` on that edge (inf where none)."""
@@ -153,26 +191,8 @@ def _direct_same_edge(net: WalkNetwork, homes: HomeIndex, seeds: FacilitySeeds, 
     f0, f1 = seeds.cat_ptr[c], seeds.cat_ptr[c + 1]
     if f1 == f0:
         return out
-    fe = seeds.edge[f0:f1]
-    order = np.argsort(fe, kind="stable")
-    fe_sorted = fe[order]
-    hmask = homes.edge >= 0
-    he = homes.edge[hmask]
-    lo = np.searchsorted(fe_sorted, he, "left")
-    hi = np.searchsorted(fe_sorted, he, "right")
-    cnt = hi - lo
-    if cnt.sum() == 0:
-        return out
-    hidx = np.repeat(np.flatnonzero(hmask), cnt)
-    # positions lo[i] .. hi[i]-1 for each home, without a Python loop
-    starts = np.repeat(lo, cnt)
-    within = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    fidx = f0 + order[starts + within]
-    delta = seeds.off[fidx] - homes.off[hidx]
-    allowed = (delta >= 0) | ~net.edge_oneway[homes.edge[hidx]]
-    t = (np.abs(delta) + seeds.leg[fidx] + homes.leg[hidx]) / net.speed_mps
-    t = np.where(allowed, t, INF)
-    np.minimum.at(out, hidx, t)
+    _, hh, t = same_edge_pairs(net, homes, seeds.edge[f0:f1], seeds.off[f0:f1], seeds.leg[f0:f1])
+    np.minimum.at(out, hh, t)
     return out
 
 
@@ -387,6 +407,60 @@ class AccessEngine:
 
     # ---------------------------------------------------------------------------------------
     # incremental what-if (see CategoryState)
+
+    def pair_times(self, snap: Snap, limit_min: float, chunk: int = 256):
+        """Exact walking times from every home to each given point, within ``limit_min``.
+
+        One reverse search per point, truncated at the limit, joined with the homes'
+        attachments exactly as ``t_<category>`` is computed, plus the straight walk along a
+        shared edge (:func:`same_edge_pairs`). Analyses use this instead of engine internals.
+
+        Parameters
+        ----------
+        snap : Snap
+            The points (e.g. idle sites), snapped to the network.
+        limit_min : float
+            Pairs farther than this many minutes are left out.
+        chunk : int
+            Points searched per batch (memory).
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(point, home, seconds)``: one entry per pair, the shortest time of each pair.
+        """
+        net, h = self.net, self.homes
+        limit = 60.0 * float(limit_min)
+        ok = np.flatnonzero(snap.edge >= 0)
+        P, Hh, T = [], [], []
+        for start in range(0, len(ok), chunk):
+            idx = ok[start:start + chunk]
+            sub = snap.take(idx)
+            ptr, node, sec, _ = self.isochrone_nodes(sub, limit_min, reverse=True)
+            point_of = np.repeat(idx, np.diff(ptr))
+            lo = h.node_ptr[node]
+            cnt = h.node_ptr[node + 1] - lo
+            rep = np.repeat(np.arange(len(node)), cnt)
+            pos = lo[rep] + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+            t = sec[rep] + h.node_cost[pos]
+            m = t <= limit
+            sp, sh, st = same_edge_pairs(net, h, sub.edge, sub.offset, sub.leg)
+            m2 = st <= limit
+            p_all = np.concatenate([point_of[rep][m], idx[sp[m2]]]).astype(np.int64)
+            h_all = np.concatenate([h.node_home[pos][m], sh[m2]]).astype(np.int64)
+            t_all = np.concatenate([t[m], st[m2]])
+            if len(p_all):
+                key = p_all * h.n + h_all
+                order = np.lexsort((t_all, key))
+                key, t_all = key[order], t_all[order]
+                first = np.ones(len(key), dtype=bool)
+                first[1:] = key[1:] != key[:-1]
+                P.append(key[first] // h.n)
+                Hh.append(key[first] % h.n)
+                T.append(t_all[first])
+        if not P:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return np.concatenate(P), np.concatenate(Hh), np.concatenate(T)
 
     def category_state(self, snap: Snap, capacity=None, thresholds_min=None, limit_min=None,
                        sfca_min=None, k: int | None = None, spare: int = 8) -> CategoryState:
