@@ -19,3 +19,21 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared extract not found: {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def helsinki():
+    """The embedded Helsinki sample, analysed once per test session (read-only: tests that
+    change a result work on a copy)."""
+    import lifecircle
+    from lifecircle.io.sources import embedded_sample
+
+    return lifecircle.analyze(embedded_sample())
+
+
+@pytest.fixture(scope="session")
+def nanjing():
+    """Nanjing Xinjiekou (../shared), analysed once per test session; skipped without it."""
+    import lifecircle
+
+    return lifecircle.analyze(shared_file("china/nanjing_xinjiekou_2021.osm.pbf"))

@@ -20,16 +20,6 @@ from bruteforce import nearest_minutes, split_graph
 from conftest import shared_file
 
 
-@pytest.fixture(scope="module")
-def nanjing():
-    return lifecircle.analyze(shared_file("china/nanjing_xinjiekou_2021.osm.pbf"))
-
-
-@pytest.fixture(scope="module")
-def helsinki():
-    return lifecircle.analyze(embedded_sample())
-
-
 def _crosscheck(result, n_categories=8, tol_min=0.01):
     """Nearest minutes equal a networkx Dijkstra on the graph split at every point."""
     cats = [c for c in result.profile.categories if len(result.category_facilities(c.id))]

@@ -21,11 +21,6 @@ from lifecircle.io.sources import embedded_sample
 BUF = 25.0
 
 
-@pytest.fixture(scope="module")
-def helsinki():
-    return lifecircle.analyze(embedded_sample())
-
-
 _GRAPHS = {}
 
 

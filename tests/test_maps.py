@@ -14,11 +14,6 @@ from lifecircle.io.sources import embedded_sample
 
 
 @pytest.fixture(scope="module")
-def helsinki():
-    return lifecircle.analyze(embedded_sample())
-
-
-@pytest.fixture(scope="module")
 def rendered(helsinki, tmp_path_factory):
     folder = tmp_path_factory.mktemp("maps")
     from lifecircle.analyses.isochrones import service_areas
