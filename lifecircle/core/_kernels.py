@@ -585,3 +585,288 @@ def _home_worker(wk, n_workers, indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac
             decay_param, k, mode, dist, hk, hn, touched, stamp, best, mpos, mstamp, token,
             lf, lt, mlist, mu, mv, mc, xf, xu, xv, topk, found_h, cnt_l, near_l,
             dec_l, counts, nearest, decay, kmean, found_out, demand_row, sfca)
+
+
+# --------------------------------------------------------------------------------------------
+# new walking links: exact gains of a candidate edge (see lifecircle.engine.LinkScorer)
+
+
+@njit(cache=True, parallel=True)
+def node_dist_many(indptr, indices, w, seed_ptr, seed_node, seed_cost, limit, out):
+    """``out[c, x]``: seconds from node x to the nearest facility of category c (inf beyond
+    ``limit``): one multi-source search per category on the reversed arcs, in parallel."""
+    n = len(indptr) - 1
+    cap = len(indices) + 1
+    for c in prange(len(seed_ptr) - 1):
+        lo = seed_ptr[c]
+        hi = seed_ptr[c + 1]
+        for x in range(n):
+            out[c, x] = INF
+        if hi == lo:
+            continue
+        dist, hk, hn, touched = _scratch(n, cap + hi - lo)
+        nt = search(indptr, indices, w, seed_node[lo:hi], seed_cost[lo:hi], limit, dist, hk, hn,
+                    touched)
+        for i in range(nt):
+            out[c, touched[i]] = dist[touched[i]]
+
+
+@njit(cache=True)
+def _point_to_facilities(e, s, edge_u, edge_v, edge_len, edge_oneway, speed, node_dist,
+                         fe_ptr, fe_fac, fac_cat, fac_off, fac_leg, out):
+    """``out[c]``: seconds from the point at ``s`` metres along edge ``e`` to the nearest
+    facility of category c: through either end of the edge, or straight along it."""
+    C = node_dist.shape[0]
+    L = edge_len[e]
+    u = edge_u[e]
+    v = edge_v[e]
+    if s <= 0.0 or s >= L:          # the point is a node: no partial edge
+        x = u if s <= 0.0 else v
+        for c in range(C):
+            out[c] = node_dist[c, x]
+        return
+    to_v = (L - s) / speed
+    to_u = s / speed
+    for c in range(C):
+        t = to_v + node_dist[c, v]
+        if not edge_oneway[e]:
+            t = min(t, to_u + node_dist[c, u])
+        out[c] = t
+    for j in range(fe_ptr[e], fe_ptr[e + 1]):
+        f = fe_fac[j]
+        delta = fac_off[f] - s
+        if delta < 0:
+            if edge_oneway[e]:
+                continue
+            delta = -delta
+        t = (delta + fac_leg[f]) / speed
+        c = fac_cat[f]
+        if t < out[c]:
+            out[c] = t
+
+
+@njit(cache=True)
+def _homes_to_point(e, s, lim, rindptr, rindices, rw, edge_u, edge_v, edge_len, edge_oneway,
+                    speed, node_ptr, node_home, node_cost, edge_ptr, edge_home, home_off,
+                    home_leg, dist, hk, hn, touched, seed, seed_cost, stamp, tok, tbest, hit, nh):
+    """Seconds from every home within ``lim`` to the point at ``s`` along edge ``e``: one
+    search on the reversed arcs seeded at the edge's ends, plus the straight walk of the
+    homes on the edge. Homes are listed once in ``hit`` (``stamp == tok``), times in
+    ``tbest``; returns the new length of ``hit``."""
+    u = edge_u[e]
+    v = edge_v[e]
+    node = s <= 0.0 or s >= edge_len[e]     # the point is a node: no partial edge
+    if node:
+        seed[0] = u if s <= 0.0 else v
+        seed_cost[0] = 0.0
+        ns = 1
+    else:
+        seed[0] = u
+        seed_cost[0] = s / speed                    # u -> point along the edge
+        ns = 1
+        if not edge_oneway[e]:
+            seed[1] = v
+            seed_cost[1] = (edge_len[e] - s) / speed
+            ns = 2
+    nt = search(rindptr, rindices, rw, seed[:ns], seed_cost[:ns], lim, dist, hk, hn, touched)
+    for i in range(nt):
+        x = touched[i]
+        d = dist[x]
+        for j in range(node_ptr[x], node_ptr[x + 1]):
+            t = d + node_cost[j]
+            if t <= lim:
+                h = node_home[j]
+                if stamp[h] != tok:
+                    stamp[h] = tok
+                    tbest[h] = t
+                    hit[nh] = h
+                    nh += 1
+                elif t < tbest[h]:
+                    tbest[h] = t
+        dist[x] = INF
+    if node:
+        return nh
+    for j in range(edge_ptr[e], edge_ptr[e + 1]):
+        h = edge_home[j]
+        delta = s - home_off[h]
+        if delta < 0:
+            if edge_oneway[e]:
+                continue
+            delta = -delta
+        t = (delta + home_leg[h]) / speed
+        if t <= lim:
+            if stamp[h] != tok:
+                stamp[h] = tok
+                tbest[h] = t
+                hit[nh] = h
+                nh += 1
+            elif t < tbest[h]:
+                tbest[h] = t
+    return nh
+
+
+@njit(cache=True, inline="always")
+def _access(t_min, T):
+    """coverage.category_access for one time in minutes (inf = none found)."""
+    if t_min == INF:
+        return 0.0
+    a = (2.0 * T - t_min) / T
+    return min(max(a, 0.0), 1.0)
+
+
+@njit(cache=True)
+def _link_worker(wk, n_workers, rindptr, rindices, rw, edge_u, edge_v, edge_len, edge_oneway,
+                 speed, node_dist, fe_ptr, fe_fac, fac_cat, fac_off, fac_leg,
+                 node_ptr, node_home, node_cost, edge_ptr, edge_home, home_off, home_leg, pop,
+                 old, limit, cat_min, tiers, cat_dim, cat_w, dim_w, n_dim, share, coef, t15,
+                 end_e, end_s, link_s, gain, saved, dgain, all6, score, residents, homes_n,
+                 rec, rec_new):
+    n = len(rindptr) - 1
+    n_home = len(pop)
+    C = node_dist.shape[0]
+    Q = len(tiers)
+    dist, hk, hn, touched = _scratch(n, len(rindices) + 4)
+    seed = np.empty(2, dtype=np.int32)
+    seed_cost = np.empty(2)
+    stampA = np.full(n_home, -1, dtype=np.int64)
+    stampB = np.full(n_home, -1, dtype=np.int64)
+    tA = np.empty(n_home)
+    tB = np.empty(n_home)
+    hitA = np.empty(n_home, dtype=np.int64)
+    hitB = np.empty(n_home, dtype=np.int64)
+    DA = np.empty(C)
+    DB = np.empty(C)
+    newt = np.empty(C)
+    wold = np.empty((n_dim, Q + 1))
+    wnew = np.empty((n_dim, Q + 1))
+    seen = np.full(n_home, -1, dtype=np.int64)
+    for k in range(wk, len(link_s), n_workers):
+        eA = end_e[2 * k]
+        sA = end_s[2 * k]
+        eB = end_e[2 * k + 1]
+        sB = end_s[2 * k + 1]
+        lk = link_s[k]
+        _point_to_facilities(eA, sA, edge_u, edge_v, edge_len, edge_oneway, speed, node_dist,
+                             fe_ptr, fe_fac, fac_cat, fac_off, fac_leg, DA)
+        _point_to_facilities(eB, sB, edge_u, edge_v, edge_len, edge_oneway, speed, node_dist,
+                             fe_ptr, fe_fac, fac_cat, fac_off, fac_leg, DB)
+        mA = INF
+        mB = INF
+        for c in range(C):
+            mA = min(mA, DA[c])
+            mB = min(mB, DB[c])
+        # homes -> A -> link -> B -> facility, and the other way round
+        nA = 0
+        nB = 0
+        lim = limit - lk - mB
+        if lim >= 0:
+            nA = _homes_to_point(eA, sA, lim, rindptr, rindices, rw, edge_u, edge_v, edge_len,
+                                 edge_oneway, speed, node_ptr, node_home, node_cost, edge_ptr,
+                                 edge_home, home_off, home_leg, dist, hk, hn, touched, seed,
+                                 seed_cost, stampA, k, tA, hitA, 0)
+        lim = limit - lk - mA
+        if lim >= 0:
+            nB = _homes_to_point(eB, sB, lim, rindptr, rindices, rw, edge_u, edge_v, edge_len,
+                                 edge_oneway, speed, node_ptr, node_home, node_cost, edge_ptr,
+                                 edge_home, home_off, home_leg, dist, hk, hn, touched, seed,
+                                 seed_cost, stampB, k, tB, hitB, 0)
+        for side in range(2):
+            nh = nA if side == 0 else nB
+            for i in range(nh):
+                h = hitA[i] if side == 0 else hitB[i]
+                if seen[h] == k:
+                    continue
+                seen[h] = k
+                a = tA[h] if stampA[h] == k else INF
+                b = tB[h] if stampB[h] == k else INF
+                changed = False
+                for c in range(C):
+                    t = min(a + lk + DB[c], b + lk + DA[c])
+                    if t < old[c, h] and t <= limit:
+                        newt[c] = t
+                        changed = True
+                    else:
+                        newt[c] = old[c, h]
+                if not changed:
+                    continue
+                p = pop[h]
+                newly = False
+                ds = 0.0
+                for d in range(n_dim):
+                    for q in range(Q + 1):
+                        wold[d, q] = 0.0
+                        wnew[d, q] = 0.0
+                for c in range(C):
+                    to = old[c, h] / 60.0
+                    tn = newt[c] / 60.0
+                    d = cat_dim[c]
+                    if to <= cat_min[c]:
+                        wold[d, 0] += cat_w[c]
+                    if tn <= cat_min[c]:
+                        wnew[d, 0] += cat_w[c]
+                        if to > cat_min[c]:
+                            gain[k, c, 0] += p
+                            newly = True
+                    for q in range(Q):
+                        if to <= tiers[q]:
+                            wold[d, q + 1] += cat_w[c]
+                        if tn <= tiers[q]:
+                            wnew[d, q + 1] += cat_w[c]
+                            if to > tiers[q]:
+                                gain[k, c, q + 1] += p
+                    if newt[c] < old[c, h]:
+                        saved[k, c] += p * (min(old[c, h], limit) - newt[c]) / 60.0
+                        ds += coef[c] * (_access(tn, cat_min[c]) - _access(to, cat_min[c]))
+                    if len(rec_new) > 0:
+                        rec_new[c, h] = newt[c]
+                score[k] += p * ds
+                all_old = True
+                all_new = True
+                for d in range(n_dim):
+                    if dim_w[d] <= 0:
+                        continue
+                    for q in range(Q + 1):
+                        co = wold[d, q] / dim_w[d] >= share
+                        cn = wnew[d, q] / dim_w[d] >= share
+                        if cn and not co:
+                            dgain[k, d, q] += p
+                        if q == t15 + 1:
+                            all_old = all_old and co
+                            all_new = all_new and cn
+                if t15 >= 0 and all_new and not all_old:
+                    all6[k] += p
+                if newly:
+                    residents[k] += p
+                    homes_n[k] += 1
+                    if rec.shape[0] > 0:
+                        rec[k, h] = 1
+
+
+@njit(cache=True, parallel=True)
+def score_links(rindptr, rindices, rw, edge_u, edge_v, edge_len, edge_oneway, speed,
+                node_dist, fe_ptr, fe_fac, fac_cat, fac_off, fac_leg, node_ptr, node_home,
+                node_cost, edge_ptr, edge_home, home_off, home_leg, pop, old, limit, cat_min,
+                tiers, cat_dim, cat_w, dim_w, n_dim, share, coef, t15, end_e, end_s, link_s,
+                n_workers, gain, saved, dgain, all6, score, residents, homes_n, rec, rec_new):
+    """Exact gains of each candidate link k, a two-way edge of ``link_s[k]`` seconds between
+    the points ``(end_e[2k], end_s[2k])`` and ``(end_e[2k+1], end_s[2k+1])`` (edge, metres
+    from its u end). With the link, a home's time to category c is
+    ``min(old, t(h→A) + link + D_c(B), t(h→B) + link + D_c(A))``: a shortest path uses the
+    link at most once and its other parts are paths of today's network. ``D_c`` of a point
+    comes from ``node_dist`` (one search per category, shared by all candidates); t(h→A) from
+    one search on the reversed arcs per link end, truncated at ``limit - link - min_c D_c``.
+
+    Per candidate (population-weighted): ``gain[k, c, 0]`` newly within the category's own
+    threshold, ``gain[k, c, 1 + q]`` within ``tiers[q]``; ``saved[k, c]`` minutes saved (times
+    beyond ``limit`` counted at the limit); ``dgain[k, d, q]`` dimension newly covered (q as
+    in gain); ``all6[k]`` newly all six at 15 min (tier index ``t15``); ``score[k]`` sum of
+    pop × score change; ``residents[k]`` / ``homes_n[k]`` residents / homes with any category
+    newly within its threshold (``rec[k, h] = 1`` for them when ``rec`` has rows; the new
+    times go to ``rec_new[c, h]`` when it has rows, for a single candidate)."""
+    for wk in prange(n_workers):
+        _link_worker(np.int64(wk), np.int64(n_workers), rindptr, rindices, rw, edge_u, edge_v,
+                     edge_len, edge_oneway, speed, node_dist, fe_ptr, fe_fac, fac_cat, fac_off,
+                     fac_leg, node_ptr, node_home, node_cost, edge_ptr, edge_home, home_off,
+                     home_leg, pop, old, limit, cat_min, tiers, cat_dim, cat_w, dim_w, n_dim,
+                     share, coef, t15, end_e, end_s, link_s, gain, saved, dgain, all6, score,
+                     residents, homes_n, rec, rec_new)

@@ -650,3 +650,127 @@ def _state_arrays(n_home, n_thr, width):
             np.empty((n_home, width)), np.zeros(n_home, dtype=np.int32), np.full(n_home, INF))
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# new walking links
+
+
+@dataclass
+class LinkScores:
+    """Exact gains of candidate links (population-weighted; see :func:`_kernels.score_links`).
+
+    ``gain`` (K, C, 1 + T): residents newly within each category's own threshold (index 0)
+    and within each tier of ``tiers`` (minutes); ``dim_gain`` (K, D, 1 + T) the same for
+    dimensions covered; ``saved`` (K, C) minutes saved (person-minutes); ``all6`` residents
+    newly with all six dimensions within 15 minutes; ``score_delta`` the change of the
+    population-weighted mean score; ``residents`` residents with at least one category newly
+    within its threshold (``homes`` of them)."""
+
+    gain: np.ndarray
+    dim_gain: np.ndarray
+    saved: np.ndarray
+    all6: np.ndarray
+    score_delta: np.ndarray
+    residents: np.ndarray
+    homes: np.ndarray
+    categories: list
+    dimensions: list
+    tiers: tuple
+
+
+class LinkScorer:
+    """Scores candidate walking links exactly against today's network.
+
+    ``cat_minutes``, ``cat_dim`` (dimension index per category), ``cat_weight``,
+    ``dim_weight`` (per dimension) and ``cover_share`` are the profile's scoring rules (see
+    :mod:`lifecircle.coverage`). Homes and facilities keep their attachments; a link end in
+    the middle of an edge splits it there (exact: see :func:`split_and_link`).
+    """
+
+    def __init__(self, engine: AccessEngine, fac_snaps: list[Snap], cat_minutes, cat_dim,
+                 cat_weight, dim_weight, cover_share: float, tiers=None):
+        self.engine = engine
+        net = engine.net
+        self.net = net
+        s = engine.settings
+        self.limit = 60.0 * s.max_minutes
+        self.tiers = tuple(s.thresholds_min if tiers is None else tiers)
+        seeds = facility_seeds(net, fac_snaps)
+        self.seeds = seeds
+        C = len(fac_snaps)
+        self.C = C
+        rev = net.reverse
+        self.node_dist = np.empty((C, net.n_nodes))
+        K.node_dist_many(rev.indptr, rev.indices, rev.weights, seeds.seed_ptr[seeds.cat_ptr],
+                         seeds.seed_node, seeds.seed_cost, self.limit, self.node_dist)
+        self.old = np.ascontiguousarray(self._old_times())
+        self.fac_cat = np.repeat(np.arange(C, dtype=np.int64), np.diff(seeds.cat_ptr))
+        self.fe_ptr, fo = _group(seeds.edge, net.n_edges)
+        self.fe_fac = fo.astype(np.int64)
+        self.cat_min = np.asarray(cat_minutes, dtype=np.float64)
+        self.cat_dim = np.asarray(cat_dim, dtype=np.int64)
+        self.cat_w = np.asarray(cat_weight, dtype=np.float64)
+        dim_weight = np.asarray(dim_weight, dtype=np.float64)
+        self.n_dim = len(dim_weight)
+        self.dim_wsum = np.bincount(self.cat_dim, weights=self.cat_w, minlength=self.n_dim)
+        has = self.dim_wsum > 0
+        # score = Σ_d W_d s_d / Σ_d W_d (dimensions with categories), s_d = 100 Σ w_c a_c / Σ w_c
+        W = dim_weight[has].sum()
+        self.coef = 100.0 * dim_weight[self.cat_dim] / W * self.cat_w / self.dim_wsum[self.cat_dim]
+        self.share = float(cover_share)
+        self.t15 = self.tiers.index(15) if 15 in self.tiers else -1
+        h = engine.homes
+        self.pop_total = float(h.pop[h.u >= 0].sum())
+
+    def _old_times(self) -> np.ndarray:
+        """(C, H) seconds to the nearest facility today (inf beyond max_minutes)."""
+        out = self.engine._nearest_from_seeds(self.seeds, self.limit) * 60.0
+        return np.where(np.isfinite(out), out, INF)
+
+    def score(self, end_edge, end_off, link_m, record: bool = False,
+              new_times: bool = False):
+        """Scores of links k = 0..K-1 between ``(end_edge[2k], end_off[2k])`` and
+        ``(end_edge[2k+1], end_off[2k+1])``, ``link_m[k]`` metres long. ``record``: also a
+        (K, H) uint8 array, 1 for the homes each link brings a category within reach of;
+        ``new_times`` (one link only): the (C, H) seconds with the link."""
+        import numba
+
+        e = np.asarray(end_edge, dtype=np.int64)
+        s = np.asarray(end_off, dtype=np.float64)
+        lk = np.asarray(link_m, dtype=np.float64) / self.net.speed_mps
+        Kn = len(lk)
+        h = self.engine.homes
+        net = self.net
+        Q = len(self.tiers)
+        gain = np.zeros((Kn, self.C, Q + 1))
+        saved = np.zeros((Kn, self.C))
+        dgain = np.zeros((Kn, self.n_dim, Q + 1))
+        all6 = np.zeros(Kn)
+        score = np.zeros(Kn)
+        residents = np.zeros(Kn)
+        homes_n = np.zeros(Kn, dtype=np.int64)
+        rec = np.zeros((Kn, h.n) if record else (0, 0), dtype=np.uint8)
+        rec_new = self.old.copy() if new_times else np.zeros((0, 0))
+        if new_times and Kn != 1:
+            raise ValueError("new_times needs exactly one link")
+        rev = net.reverse
+        n_workers = max(1, min(2 * numba.get_num_threads(), Kn))
+        K.score_links(rev.indptr, rev.indices, rev.weights, net.edge_u, net.edge_v,
+                      net.edge_len, net.edge_oneway, net.speed_mps, self.node_dist,
+                      self.fe_ptr, self.fe_fac, self.fac_cat, self.seeds.off, self.seeds.leg,
+                      h.node_ptr, h.node_home, h.node_cost, h.edge_ptr, h.edge_home, h.off,
+                      h.leg, h.pop, self.old, self.limit, self.cat_min,
+                      np.asarray(self.tiers, dtype=np.float64), self.cat_dim, self.cat_w,
+                      self.dim_wsum, self.n_dim, self.share, self.coef, self.t15, e, s, lk,
+                      n_workers, gain, saved, dgain, all6, score, residents, homes_n, rec,
+                      rec_new)
+        tot = self.pop_total if self.pop_total > 0 else np.nan
+        out = LinkScores(gain, dgain, saved, all6, score / tot, residents, homes_n,
+                         [], [], self.tiers)
+        extra = []
+        if record:
+            extra.append(rec)
+        if new_times:
+            extra.append(rec_new)
+        return (out, *extra) if extra else out

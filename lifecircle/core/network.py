@@ -332,3 +332,112 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
             np.array(nv, dtype=np.int64), np.array(nlen), np.array(now, dtype=bool),
             np.array(ngeom, dtype=object), np.array(nhw, dtype=object) if highway is not None else None,
             np.array(nname, dtype=object) if name is not None else None)
+
+
+def split_and_link(net: WalkNetwork, end_edge, end_off, link_len, link_geom=None):
+    """The network with new two-way walking links added, and how positions move onto it.
+
+    Link ``k`` joins the points ``(end_edge[2k], end_off[2k])`` and ``(end_edge[2k+1],
+    end_off[2k+1])`` (edge, metres from its u end) with ``link_len[k]`` metres. An end in the
+    middle of an edge splits that edge at its exact offset (pieces keep the edge's one-way
+    rule; the first piece keeps the edge's index, the others are appended), so every walk of
+    today's network keeps its length. Returns ``(network, remap)``: ``remap(edge, offset)``
+    gives the positions of points (homes, facilities, other links' ends) on the new network.
+    """
+    from shapely.ops import substring
+
+    e_end = np.asarray(end_edge, dtype=np.int64)
+    s_end = np.asarray(end_off, dtype=np.float64)
+    L = net.edge_len
+    inner = (s_end > 0) & (s_end < L[e_end])
+    splits: dict[int, np.ndarray] = {}
+    for e in np.unique(e_end[inner]).tolist():
+        splits[e] = np.unique(s_end[inner & (e_end == e)])
+    n0 = net.n_nodes
+    node_x, node_y = [net.node_x], [net.node_y]
+    geom = net.edge_geom.copy()
+    new_u, new_v, new_len, new_ow, new_geom, new_src = [], [], [], [], [], []
+    node_of: dict[tuple[int, float], int] = {}
+    piece_index: dict[int, np.ndarray] = {}
+    nxt_node = n0
+    nxt_edge = net.n_edges
+    edge_u = net.edge_u.copy()
+    edge_v = net.edge_v.copy()
+    edge_len = net.edge_len.copy()
+    for e, ss in splits.items():
+        pts = shapely.line_interpolate_point(net.edge_geom[e], ss)
+        xy = shapely.get_coordinates(pts)
+        ids = np.arange(nxt_node, nxt_node + len(ss))
+        nxt_node += len(ss)
+        node_x.append(xy[:, 0])
+        node_y.append(xy[:, 1])
+        for s, i in zip(ss.tolist(), ids.tolist()):
+            node_of[(e, s)] = i
+        starts = np.r_[0.0, ss]
+        ends = np.r_[ss, L[e]]
+        nodes = np.r_[net.edge_u[e], ids, net.edge_v[e]]
+        idx = np.r_[e, np.arange(nxt_edge, nxt_edge + len(ss))]
+        nxt_edge += len(ss)
+        piece_index[e] = idx
+        g = net.edge_geom[e]
+        for j in range(len(starts)):
+            pg = substring(g, starts[j], ends[j])
+            if j == 0:
+                edge_v[e] = nodes[1]
+                edge_len[e] = ends[0] - starts[0]
+                geom[e] = pg
+            else:
+                new_u.append(nodes[j]); new_v.append(nodes[j + 1])
+                new_len.append(ends[j] - starts[j]); new_ow.append(bool(net.edge_oneway[e]))
+                new_geom.append(pg); new_src.append(e)
+
+    def node_at(e, s):
+        if s <= 0:
+            return int(net.edge_u[e])
+        if s >= L[e]:
+            return int(net.edge_v[e])
+        return node_of[(int(e), float(s))]
+
+    x = np.concatenate(node_x)
+    y = np.concatenate(node_y)
+    n_links = len(e_end) // 2
+    for k in range(n_links):
+        a = node_at(e_end[2 * k], s_end[2 * k])
+        b = node_at(e_end[2 * k + 1], s_end[2 * k + 1])
+        new_u.append(a); new_v.append(b); new_len.append(float(link_len[k])); new_ow.append(False)
+        g = link_geom[k] if link_geom is not None and link_geom[k] is not None else \
+            shapely.linestrings([[x[a], y[a]], [x[b], y[b]]])
+        new_geom.append(g); new_src.append(-1)
+    src = np.asarray(new_src, dtype=np.int64)
+
+    def extra(arr, fill):
+        if arr is None:
+            return None
+        add = np.array([arr[i] if i >= 0 else fill for i in src.tolist()], dtype=object)
+        return np.concatenate([np.asarray(arr, dtype=object), add])
+
+    out = WalkNetwork(net.crs, np.r_[net.node_osmid, -1 - np.arange(nxt_node - n0)], x, y,
+                      np.r_[edge_u, np.asarray(new_u, dtype=np.int64)],
+                      np.r_[edge_v, np.asarray(new_v, dtype=np.int64)],
+                      np.r_[edge_len, np.asarray(new_len, dtype=np.float64)],
+                      np.r_[net.edge_oneway, np.asarray(new_ow, dtype=bool)],
+                      np.concatenate([geom, np.array(new_geom + [None], dtype=object)[:-1]]),
+                      net.speed_mps, extra(net.edge_highway, "link"), extra(net.edge_name, ""))
+
+    def remap(edge, offset, side: str = "left"):
+        """``side``: where a point exactly at a cut goes on a one-way edge. "left" (homes):
+        the end of the piece before it, so it leaves through the cut node; "right"
+        (facilities): the start of the piece after it, so it is reached from the cut node."""
+        edge = np.asarray(edge, dtype=np.int64).copy()
+        offset = np.asarray(offset, dtype=np.float64).copy()
+        for e, ss in splits.items():
+            m = edge == e
+            if not m.any():
+                continue
+            j = np.searchsorted(ss, offset[m], side=side)   # pieces start at 0, ss...
+            starts = np.r_[0.0, ss]
+            edge[m] = piece_index[e][j]
+            offset[m] = offset[m] - starts[j]
+        return edge, offset
+
+    return out, remap
