@@ -96,3 +96,7 @@ class SettingsError(LifecircleError):
 
 class PopulationError(InputFileError):
     """A population raster or community-totals file is unusable or matches no home."""
+
+
+class LinkError(LifecircleError):
+    """Candidate links that cannot be used at all (none given, none proposed)."""

@@ -434,3 +434,68 @@ def save_map(m: folium.Map, path, offline: bool | None = None) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> folium.Map:
+    """A map of ranked candidate links (:class:`lifecircle.links.LinksResult`): the ``top``
+    links numbered by rank (the greedy picks drawn thicker), the homes each brings a category
+    within reach of (one layer per link, the best shown), and the other candidates faint.
+    Names are escaped: they are text from the data."""
+    from .untrusted import escape_html
+
+    zh = lang == "zh"
+    res = lr.result
+    url, tile_attr, subdomains, gcj = _tiles(basemap, res.attribution)
+    t = lr.table
+    t = t[t.geometry.notna() & ~t.geometry.is_empty]
+    ranked = t[t["rank"].notna()].sort_values("rank")
+    ref = ranked if len(ranked) else (t if len(t) else res.homes)
+    disp = to_display(ref[["geometry"]])
+    b = disp.total_bounds
+    m = folium.Map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=15, tiles=None,
+                   control_scale=True, prefer_canvas=True)
+    safe_root(m)
+    if url is not None:
+        folium.TileLayer(url, attr=tile_attr, name=basemap, subdomains=subdomains,
+                         max_zoom=19).add_to(m)
+    else:
+        _Attribution(tile_attr).add_to(m)
+    if len(ranked):
+        m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
+    chosen = set(lr.chosen["rank"].astype(int).tolist()) if len(lr.chosen) else set()
+    rest = t[~t.index.isin(ranked.index[:top])]
+    if len(rest):
+        lay = folium.FeatureGroup(name="其他候选" if zh else "other candidates", show=False)
+        folium.GeoJson(to_display(rest[["geometry"]]).__geo_interface__,
+                       style_function=lambda f: {"color": "#888", "weight": 1.5, "opacity": 0.6}
+                       ).add_to(lay)
+        lay.add_to(m)
+    homes = res.homes
+    for _, row in ranked.head(top).iterrows():
+        r = int(row["rank"])
+        name = escape_html(row.get("name", ""))
+        reason = escape_html(row.get("reason", ""))
+        label = (f"#{r} {name}: 新增可达居民 {row['residents']:,.0f}，平均得分 {row['score_delta']:+.3f}（{reason}）"
+                 if zh else f"#{r} {name}: {row['residents']:,.0f} residents newly within reach, "
+                 f"mean score {row['score_delta']:+.3f} ({reason})")
+        lay = folium.FeatureGroup(name=f"#{r} {name}", show=r <= 10)
+        gained = lr.gained.get(r)
+        if gained is not None and len(gained):
+            pts = to_display(gpd.GeoDataFrame(geometry=shapely.point_on_surface(
+                homes.geometry.to_numpy()[gained]), crs=homes.crs))
+            fc = _points_geojson(pts, {})
+            folium.GeoJson(fc, marker=folium.CircleMarker(radius=3, weight=0, fill=True,
+                                                          fill_color="#e6550d", fill_opacity=0.8)
+                           ).add_to(lay)
+        line = to_display(gpd.GeoDataFrame(geometry=[row.geometry], crs=t.crs)).geometry.iloc[0]
+        xy = shapely.get_coordinates(line)
+        folium.PolyLine([[y, x] for x, y in xy], color="#d7191c" if r in chosen else "#3182bd",
+                        weight=6 if r in chosen else 4, tooltip=folium.Tooltip(label)).add_to(lay)
+        mid = shapely.line_interpolate_point(line, 0.5, normalized=True)
+        folium.Marker([mid.y, mid.x], icon=folium.DivIcon(
+            html=f'<div style="background:#fff;border:2px solid #333;border-radius:50%;width:22px;'
+                 f'height:22px;line-height:18px;text-align:center;font:bold 11px sans-serif">{r}</div>',
+            icon_size=(22, 22), icon_anchor=(11, 11))).add_to(lay)
+        lay.add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    return m

@@ -1,0 +1,798 @@
+"""Open the walls (破墙开门): rank new walking links by the residents they bring within reach.
+
+A *candidate link* is a new two-way walking connection between two points of the network: a
+gate to open, a passage through a compound, a footbridge. Its two ends are snapped to the
+nearest walkable edge (within ``snap_m``); an end in the middle of an edge splits that edge
+at its exact offset. The link is as long as the drawn line plus the two straight legs from
+its ends to the streets.
+
+Scoring is exact (:class:`lifecircle.engine.LinkScorer`): for every candidate, the residents
+newly within each category's threshold (and each 5/10/15-minute tier), each dimension newly
+covered, residents newly with all six dimensions within 15 minutes, the minutes saved and the
+change of the mean life-circle score — the same numbers as a full re-analysis with the link
+added to the network, homes and facilities keeping their attachments. :func:`greedy` picks
+a best set of ``k`` links that accounts for their overlap: after each pick the link is added
+to the network and every other candidate is scored again.
+
+Candidates come from a file the planner draws (:func:`read_candidates`) or from the data
+(:func:`auto_candidates`): private ways inside residential land use and private/locked gates
+(``--auto`` opens them to through walking), and *missing links*: two walkable points at most
+``max_straight_m`` (150 m) apart whose walk today is at least ``min_ratio`` (4×) longer, the
+straight line crossing no water, railway, motorway or building.
+
+What the model does today with walls and gates (see the README): the walking network is the
+public walkable ways; ``access=private|no`` ways are left out, ``barrier=*`` nodes and
+``barrier=wall|fence`` lines are not modelled, and a home attaches by a straight leg (up to
+``settings.max_snap_m``) to the nearest public street, through any compound wall. A gated
+compound is therefore already "open" for its own residents' way out; the links this module
+ranks are the ones that shorten walks *between* streets (and the private ways it proposes are
+exactly those the public network leaves out).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import columns as col
+from ._errors import InputFileError, LinkError, OutputError, TableError
+from .engine import LinkScorer, LinkScores
+from .network import split_and_link
+from .snapping import Snap
+from .sources import WALK_HIGHWAYS, WGS84, walkable_mask
+
+#: Link ends farther than this from any walkable edge are reported, not scored (metres).
+SNAP_M = 30.0
+#: Missing links: at most this straight distance (metres) ...
+MAX_STRAIGHT_M = 150.0
+#: ... and a walk today at least this many times longer (and ``MIN_SAVED_M`` longer).
+MIN_RATIO = 4.0
+MIN_SAVED_M = 200.0
+#: Most missing links kept (best detour saved first) before scoring.
+MAX_MISSING = 400
+
+STATUS_OK = "ok"
+RANK_KEYS = ("residents", "resident_categories", "score_delta", "minutes_saved")
+
+
+# --------------------------------------------------------------------------------------------
+# candidates
+
+
+def _empty_candidates(crs) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"name": [], "reason": [], "source": []},
+                            geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
+    """Candidate lines drawn by a planner: GeoJSON / GeoPackage / Shapefile of lines, or a
+    CSV/XLSX with a ``wkt`` column (or ``lng1, lat1, lng2, lat2``). A ``name`` column (or
+    名称) is carried through; ``coords`` (wgs84/gcj02/bd09) is the datum of the coordinates
+    (vector files are first reprojected to WGS-84, then converted from it). Rows without a
+    usable line keep their place with an empty geometry: :func:`prepare` reports them."""
+    from .chinacoords import normalize_crs, to_wgs84
+    from .poitable import _read_frame
+
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(path, "file not found")
+    try:
+        datum = normalize_crs(coords)
+    except ValueError as exc:
+        raise TableError(path, str(exc)) from None
+    suffix = path.suffix.lower()
+    if suffix in (".geojson", ".json", ".gpkg", ".shp", ".fgb"):
+        try:
+            gdf = gpd.read_file(path)
+        except Exception as exc:
+            raise InputFileError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})") from None
+        if gdf.crs is None:
+            gdf = gdf.set_crs(WGS84)
+        gdf = gdf.to_crs(WGS84)
+        frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        geom = np.asarray(gdf.geometry.to_numpy(), dtype=object)
+    elif suffix in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm"):
+        frame = _read_frame(path)
+        cols = {str(c).strip().lower(): c for c in frame.columns}
+        geom = np.full(len(frame), None, dtype=object)
+        if "wkt" in cols:
+            for i, text in enumerate(frame[cols["wkt"]].tolist()):
+                try:
+                    geom[i] = shapely.from_wkt(str(text))
+                except Exception:
+                    geom[i] = None
+        elif all(k in cols for k in ("lng1", "lat1", "lng2", "lat2")):
+            xy = frame[[cols[k] for k in ("lng1", "lat1", "lng2", "lat2")]].apply(
+                pd.to_numeric, errors="coerce").to_numpy(float)
+            for i, (x1, y1, x2, y2) in enumerate(xy):
+                if np.isfinite([x1, y1, x2, y2]).all():
+                    geom[i] = shapely.linestrings([[x1, y1], [x2, y2]])
+        else:
+            raise TableError(path, "no line geometry: expected a 'wkt' column or lng1, lat1, lng2, "
+                             f"lat2; columns found: {', '.join(map(str, frame.columns))}")
+    else:
+        raise InputFileError(path, f"unknown candidate file kind '{suffix}': use .geojson, .gpkg, "
+                             ".shp, .csv or .xlsx")
+    if len(frame) == 0:
+        raise TableError(path, "holds no candidate lines")
+    name_col = next((c for c in frame.columns if str(c).strip().lower() in ("name", "名称", "name_zh")), None)
+    names = [str(v) if v is not None and v == v else f"link {i + 1}"
+             for i, v in enumerate(frame[name_col].tolist() if name_col is not None else [None] * len(frame))]
+    if datum != "wgs84":
+        from .chinacoords import transform_geometries
+
+        ok = np.array([g is not None and not shapely.is_empty(g) for g in geom])
+        if ok.any():
+            conv = transform_geometries(gpd.GeoSeries(geom[ok], crs=WGS84),
+                                        lambda x, y: to_wgs84(x, y, datum))
+            geom[ok] = conv.to_numpy()
+    gdf = gpd.GeoDataFrame({"name": names, "reason": "drawn by the planner", "source": "file",
+                            "row": np.arange(len(frame)) + (1 if suffix not in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm") else 2)},
+                           geometry=gpd.GeoSeries(geom, crs=WGS84), crs=WGS84)
+    return gdf.to_crs(crs_out)
+
+
+@dataclass
+class Prepared:
+    """Candidates on the network: per row a ``status`` (ok, or why it is not scored)."""
+
+    table: gpd.GeoDataFrame        # the candidates with status, message, link_m, ends
+    ok: np.ndarray                 # row indices that are scored
+    end_edge: np.ndarray           # 2 per ok row
+    end_off: np.ndarray
+    link_m: np.ndarray
+
+
+def prepare(net, cands: gpd.GeoDataFrame, snap_m: float = SNAP_M) -> Prepared:
+    """Snap each candidate's two ends; report rows that cannot be scored: no line
+    (``no_geometry``), an end farther than ``snap_m`` from any walkable street
+    (``no_street``), zero length (``zero_length``), or a line running along an existing edge
+    (``duplicates_edge``). Nothing is dropped silently: every row stays, with its status."""
+    from .snapping import snap_points
+
+    n = len(cands)
+    geom = np.asarray(cands.geometry.to_numpy(), dtype=object)
+    status = np.full(n, STATUS_OK, dtype=object)
+    message = np.full(n, "", dtype=object)
+    lines = np.full(n, None, dtype=object)
+    for i, g in enumerate(geom):
+        if g is None or shapely.is_empty(g):
+            status[i], message[i] = "no_geometry", "no line geometry"
+            continue
+        if g.geom_type == "MultiLineString":
+            merged = shapely.line_merge(g)
+            g = merged if merged.geom_type == "LineString" else None
+        if g is None or g.geom_type != "LineString":
+            status[i], message[i] = "no_geometry", f"not a single line ({geom[i].geom_type})"
+            continue
+        lines[i] = g
+    good = np.flatnonzero(status == STATUS_OK)
+    starts = np.array([shapely.get_point(lines[i], 0) for i in good], dtype=object)
+    ends = np.array([shapely.get_point(lines[i], -1) for i in good], dtype=object)
+    sa = snap_points(net, starts, snap_m, tie_m=0)
+    sb = snap_points(net, ends, snap_m, tie_m=0)
+    e_a = np.full(n, -1, np.int64); e_b = np.full(n, -1, np.int64)
+    o_a = np.zeros(n); o_b = np.zeros(n)
+    leg_a = np.full(n, np.nan); leg_b = np.full(n, np.nan)
+    e_a[good], e_b[good], o_a[good], o_b[good] = sa.edge, sb.edge, sa.offset, sb.offset
+    leg_a[good], leg_b[good] = sa.leg, sb.leg
+    length = np.array([shapely.length(g) if g is not None else np.nan for g in lines])
+    link_m = length + np.nan_to_num(leg_a) + np.nan_to_num(leg_b)
+    for i in good:
+        far = [w for w, e in (("start", e_a[i]), ("end", e_b[i])) if e < 0]
+        if far:
+            status[i] = "no_street"
+            message[i] = f"{' and '.join(far)} farther than {snap_m:g} m from any walkable street"
+        elif length[i] < 0.5 or (e_a[i] == e_b[i] and abs(o_a[i] - o_b[i]) < 0.5):
+            status[i], message[i] = "zero_length", "zero length (both ends at the same point)"
+    # a line running along one existing edge adds nothing new
+    chk = np.flatnonzero(status == STATUS_OK)
+    if len(chk):
+        li, ei = net.tree.query(lines[chk], predicate="dwithin", distance=3.0)
+        if len(li):
+            cover = shapely.covers(shapely.buffer(net.edge_geom[ei], 3.0), lines[chk][li])
+            for j in np.unique(li[cover]):
+                i = chk[j]
+                status[i], message[i] = "duplicates_edge", "runs along an existing walkable edge"
+    table = cands.copy()
+    table["status"] = status
+    table["message"] = message
+    table["link_m"] = np.where(status == STATUS_OK, link_m, np.nan)
+    ok = np.flatnonzero(status == STATUS_OK)
+    ee = np.empty(2 * len(ok), np.int64); oo = np.empty(2 * len(ok))
+    ee[0::2], ee[1::2] = e_a[ok], e_b[ok]
+    oo[0::2], oo[1::2] = o_a[ok], o_b[ok]
+    return Prepared(table, ok, ee, oo, link_m[ok])
+
+
+# --------------------------------------------------------------------------------------------
+# scoring
+
+
+def scorer_for(result, network=None, home_snap=None, fac_snap=None) -> LinkScorer:
+    """A :class:`LinkScorer` for an analysis result (optionally on a changed network with
+    the snaps moved onto it)."""
+    from .engine import AccessEngine
+
+    prof = result.profile
+    net = network if network is not None else result.network
+    hs = home_snap if home_snap is not None else result.home_snap
+    fs = fac_snap if fac_snap is not None else result.facility_snap
+    if network is None:
+        engine = result.engine
+    else:
+        engine = AccessEngine(net, hs, result.homes[col.POPULATION].to_numpy(float), result.settings)
+    cats = prof.categories
+    cat_of = result.facilities[col.CATEGORY].to_numpy()
+    snaps = [fs.take(np.flatnonzero(cat_of == c.id)) for c in cats]
+    dims = [d for d in prof.dimensions]
+    dim_index = {d.id: i for i, d in enumerate(dims)}
+    return LinkScorer(engine, snaps, [c.minutes for c in cats],
+                      [dim_index[prof.dimension_of(c.id)] for c in cats],
+                      [c.weight for c in cats], [d.weight for d in dims],
+                      result.settings.dimension_cover_share, result.settings.thresholds_min)
+
+
+def _rank_order(s: LinkScores) -> np.ndarray:
+    rc = s.gain[:, :, 0].sum(1)
+    return np.lexsort((-s.saved.sum(1), -s.score_delta, -rc, -s.residents))
+
+
+def _scores_frame(s: LinkScores, result) -> pd.DataFrame:
+    prof = result.profile
+    cats = prof.categories
+    dims = list(prof.dimensions)
+    d = {"residents": s.residents, "homes": s.homes,
+         "resident_categories": s.gain[:, :, 0].sum(1),
+         "all6_15": s.all6, "score_delta": s.score_delta,
+         "minutes_saved": s.saved.sum(1)}
+    for j, dim in enumerate(dims):
+        d[f"dim_{dim.id}"] = s.dim_gain[:, j, 0]
+    for j, dim in enumerate(dims):
+        for q, t in enumerate(s.tiers):
+            d[f"dim_{dim.id}_{t}"] = s.dim_gain[:, j, q + 1]
+    for i, c in enumerate(cats):
+        d[f"cat_{c.id}"] = s.gain[:, i, 0]
+    for i, c in enumerate(cats):
+        for q, t in enumerate(s.tiers):
+            d[f"cat_{c.id}_{t}"] = s.gain[:, i, q + 1]
+    for i, c in enumerate(cats):
+        d[f"saved_{c.id}"] = s.saved[:, i]
+    return pd.DataFrame(d)
+
+
+@dataclass
+class LinksResult:
+    """Ranked candidates (``table``, one row per candidate, best first; rows that could not
+    be scored at the end with their status), the greedy set (``chosen``: ranks in the order
+    picked, with the gains each adds given the links picked before), the homes each of the
+    ``top`` candidates brings a category within reach of (``gained``: rank -> home indices),
+    and timings."""
+
+    table: gpd.GeoDataFrame
+    chosen: pd.DataFrame
+    gained: dict
+    result: object
+    timings: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+
+def score_candidates(result, cands: gpd.GeoDataFrame, k: int = 5, snap_m: float = SNAP_M,
+                     top: int = 50) -> LinksResult:
+    """Score every candidate exactly, rank them and pick a greedy best set of ``k``.
+
+    Ranking: residents with at least one category newly within its threshold, then
+    resident-categories gained, score change, minutes saved. ``top``: how many of the best
+    get their newly served homes listed (for the map and the GeoPackage).
+    """
+    timings = {}
+    t0 = time.perf_counter()
+    prep = prepare(result.network, cands, snap_m)
+    timings["prepare"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scorer = scorer_for(result)
+    timings["base"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    s = scorer.score(prep.end_edge, prep.end_off, prep.link_m)
+    timings["score"] = time.perf_counter() - t0
+    frame = _scores_frame(s, result)
+    order = _rank_order(s)
+    full = pd.DataFrame(np.nan, index=prep.table.index, columns=frame.columns)
+    full.iloc[prep.ok] = frame.to_numpy()
+    rank = np.full(len(prep.table), np.nan)
+    rank[prep.ok[order]] = np.arange(1, len(order) + 1)
+    table = pd.concat([prep.table.drop(columns="geometry"), full,
+                       pd.DataFrame({"rank": rank}, index=prep.table.index)], axis=1)
+    # best first; unscored rows after, in file order
+    key = np.where(np.isfinite(rank), rank, len(rank) + np.arange(len(rank)))
+    o = np.argsort(key, kind="stable")
+    table = gpd.GeoDataFrame(table.iloc[o].reset_index(drop=True),
+                             geometry=prep.table.geometry.iloc[o].to_numpy(), crs=prep.table.crs)
+    table.insert(0, "candidate", o + 1)          # its position among the inputs
+    # homes newly served by the top candidates
+    t0 = time.perf_counter()
+    sel = order[:top]
+    gained = {}
+    if len(sel):
+        ee = prep.end_edge.reshape(-1, 2)[sel].reshape(-1)
+        oo = prep.end_off.reshape(-1, 2)[sel].reshape(-1)
+        _, rec = scorer.score(ee, oo, prep.link_m[sel], record=True)
+        for r in range(len(sel)):
+            gained[r + 1] = np.flatnonzero(rec[r])
+    timings["homes"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    chosen = greedy(result, prep, k, first=(s, scorer))
+    timings["greedy"] = time.perf_counter() - t0
+    rank_of = dict(zip(prep.ok[order].tolist(), range(1, len(order) + 1)))
+    if len(chosen):
+        chosen.insert(1, "rank", [rank_of[i] for i in chosen["row_index"]])
+        chosen.insert(2, "name", [prep.table["name"].iloc[i] for i in chosen["row_index"]])
+        chosen = chosen.drop(columns="row_index")
+    notes = []
+    bad = prep.table["status"] != STATUS_OK
+    if bad.any():
+        counts = prep.table.loc[bad, "status"].value_counts()
+        notes.append(f"{int(bad.sum())} candidate(s) not scored: "
+                     + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return LinksResult(table, chosen, gained, result, timings, notes)
+
+
+def greedy(result, prep: Prepared, k: int, first=None) -> pd.DataFrame:
+    """Pick ``k`` links one at a time: each time the one with the best gains (the ranking
+    keys) given the links already picked, which are added to the network (ends split their
+    edges exactly) before every remaining candidate is scored again. Stops early when no
+    candidate brings anyone within reach."""
+    rows = []
+    if k <= 0 or len(prep.ok) == 0:
+        return pd.DataFrame(rows)
+    net = result.network
+    hs, fs = result.home_snap, result.facility_snap
+    ee, oo, lm = prep.end_edge.copy(), prep.end_off.copy(), prep.link_m.copy()
+    geoms = [prep.table.geometry.iloc[i] for i in prep.ok]
+    alive = np.ones(len(prep.ok), bool)
+    s, scorer = first if first is not None else (None, None)
+    total = {"residents": 0.0, "resident_categories": 0.0, "score_delta": 0.0}
+    for step in range(k):
+        if s is None:
+            scorer = scorer_for(result, net, hs, fs)
+            s = scorer.score(ee, oo, lm)
+        order = [j for j in _rank_order(s) if alive[j]]
+        if not order:
+            break
+        j = order[0]
+        if s.residents[j] <= 0 and s.score_delta[j] <= 0:
+            break
+        rc = float(s.gain[j, :, 0].sum())
+        total["residents"] += float(s.residents[j])
+        total["resident_categories"] += rc
+        total["score_delta"] += float(s.score_delta[j])
+        rows.append({"step": step + 1, "row_index": int(prep.ok[j]),
+                     "residents": float(s.residents[j]), "resident_categories": rc,
+                     "score_delta": float(s.score_delta[j]),
+                     "minutes_saved": float(s.saved[j].sum()),
+                     "cumulative_residents": total["residents"],
+                     "cumulative_score_delta": total["score_delta"]})
+        alive[j] = False
+        # add the link; move every position onto the new network
+        net2, remap = split_and_link(net, ee[2 * j:2 * j + 2], oo[2 * j:2 * j + 2], lm[j:j + 1],
+                                     [geoms[j]])
+        hs = Snap(*remap(hs.edge, hs.offset, "left"), hs.leg, hs.ambiguous)
+        fs = Snap(*remap(fs.edge, fs.offset, "right"), fs.leg, fs.ambiguous)
+        ee, oo = remap(ee, oo, "left")
+        net = net2
+        s = None
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# automatic candidates
+
+
+@dataclass
+class LinkLayers:
+    """What the OSM file says about walls, gates and private ways (WGS-84)."""
+
+    gates: gpd.GeoDataFrame       # barrier=gate nodes that are private/no/locked
+    private_ways: gpd.GeoDataFrame  # walkable highways closed by access (with node ids)
+    residential: gpd.GeoDataFrame   # landuse=residential areas
+    walls: gpd.GeoDataFrame         # barrier=wall|fence lines
+    blockers: gpd.GeoDataFrame      # water, railways, motorways (kind column)
+    buildings: gpd.GeoDataFrame
+
+
+_CLOSED = {"private", "no"}
+_RAIL = {"rail", "light_rail", "subway", "narrow_gauge", "monorail", "tram"}
+_MOTOR = {"motorway", "motorway_link", "trunk", "trunk_link"}
+_WATERWAY = {"river", "canal", "stream", "drain"}
+
+
+def read_link_layers(path) -> LinkLayers:
+    """Gates, private ways, residential areas, walls, blockers and buildings from an OSM file
+    (PBF or XML) with pyosmium, in one pass."""
+    import osmium
+
+    wkb = osmium.geom.WKBFactory()
+
+    class H(osmium.SimpleHandler):
+        def __init__(self):
+            super().__init__()
+            self.gates, self.priv, self.walls, self.block, self.res, self.bld = [], [], [], [], [], []
+
+        def node(self, n):
+            t = n.tags
+            if t.get("barrier") == "gate" and (t.get("access") in _CLOSED or t.get("locked") == "yes"
+                                              or t.get("foot") in _CLOSED):
+                self.gates.append((n.id, t.get("access") or t.get("foot") or "locked",
+                                   n.location.lon, n.location.lat))
+
+        def way(self, w):
+            t = w.tags
+            hw = t.get("highway")
+            try:
+                if hw in WALK_HIGHWAYS or hw in ("cycleway", "busway", "bridleway"):
+                    tags = {k.k: k.v for k in t}
+                    if t.get("area") != "yes" and not walkable_mask([hw], [tags])[0] \
+                            and t.get("foot") not in _CLOSED and t.get("access") != "military":
+                        self.priv.append((w.id, hw, t.get("access") or t.get("service") or "",
+                                          [nd.ref for nd in w.nodes], wkb.create_linestring(w)))
+                elif hw in _MOTOR and t.get("tunnel") not in ("yes",) and t.get("bridge") not in ("yes",):
+                    self.block.append(("motorway", wkb.create_linestring(w)))
+                if t.get("railway") in _RAIL and t.get("tunnel") != "yes" and t.get("bridge") != "yes":
+                    self.block.append(("railway", wkb.create_linestring(w)))
+                if t.get("waterway") in _WATERWAY and t.get("tunnel") not in ("yes", "culvert"):
+                    self.block.append(("water", wkb.create_linestring(w)))
+                if t.get("barrier") in ("wall", "fence"):
+                    self.walls.append((t.get("barrier"), wkb.create_linestring(w)))
+            except Exception:   # ways with missing node locations (clipped extracts)
+                pass
+
+        def area(self, a):
+            t = a.tags
+            try:
+                if t.get("landuse") == "residential":
+                    self.res.append(wkb.create_multipolygon(a))
+                if t.get("natural") == "water" or t.get("waterway") == "riverbank":
+                    self.block.append(("water", wkb.create_multipolygon(a)))
+                if t.get("building") and t.get("building") != "no":
+                    self.bld.append(wkb.create_multipolygon(a))
+            except Exception:
+                pass
+
+    h = H()
+    try:
+        h.apply_file(str(path), locations=True)
+    except Exception as exc:
+        raise InputFileError(path, f"cannot read walls, gates and private ways ({type(exc).__name__}: {exc})") from None
+
+    def gdf(data, geom):
+        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(shapely.from_wkb(geom) if len(geom) else [],
+                                                             crs=WGS84), crs=WGS84)
+
+    gates = gpd.GeoDataFrame({"osm_id": [g[0] for g in h.gates], "access": [g[1] for g in h.gates]},
+                             geometry=gpd.points_from_xy([g[2] for g in h.gates], [g[3] for g in h.gates]),
+                             crs=WGS84)
+    priv = gdf({"osm_id": [p[0] for p in h.priv], "highway": [p[1] for p in h.priv],
+                "access": [p[2] for p in h.priv], "nodes": [p[3] for p in h.priv]},
+               [p[4] for p in h.priv])
+    return LinkLayers(gates, priv, gdf({}, h.res), gdf({"kind": [w[0] for w in h.walls]}, [w[1] for w in h.walls]),
+                      gdf({"kind": [b[0] for b in h.block]}, [b[1] for b in h.block]), gdf({}, h.bld))
+
+
+def _private_candidates(net, layers: LinkLayers, crs, touch_m: float = 2.0) -> gpd.GeoDataFrame:
+    """Connected private ways inside residential land use (or with a private/locked gate):
+    one candidate per pair of the points where they meet the public network, as long as the
+    private walk between them."""
+    import networkx as nx
+
+    pw = layers.private_ways.to_crs(crs)
+    if len(pw) == 0:
+        return _empty_candidates(crs)
+    res = layers.residential.to_crs(crs)
+    res_u = shapely.union_all(res.geometry.to_numpy()) if len(res) else None
+    gates = layers.gates.to_crs(crs)
+    gate_nodes = set(gates["osm_id"].tolist())
+    g = nx.Graph()
+    coords = {}
+    way_gate = {}
+    for geom, nodes, wid in zip(pw.geometry.to_numpy(), pw["nodes"], pw["osm_id"]):
+        xy = shapely.get_coordinates(geom)
+        if len(xy) != len(nodes):
+            continue
+        for a in range(len(nodes) - 1):
+            d = float(np.hypot(*(xy[a + 1] - xy[a])))
+            g.add_edge(nodes[a], nodes[a + 1], weight=d)
+        for nd, p in zip(nodes, xy):
+            coords[nd] = p
+            if nd in gate_nodes:
+                way_gate[nd] = wid
+    if g.number_of_nodes() == 0:
+        return _empty_candidates(crs)
+    ids = np.array(list(coords))
+    pts = shapely.points(np.array([coords[i] for i in ids]))
+    pi, ei = net.tree.query(pts, predicate="dwithin", distance=touch_m)
+    touching = set(ids[np.unique(pi)].tolist())
+    rows = []
+    for comp in nx.connected_components(g):
+        touch = [n for n in comp if n in touching]
+        if len(touch) < 2:
+            continue
+        cpts = shapely.points(np.array([coords[n] for n in comp]))
+        inside = res_u is not None and bool(shapely.intersects(shapely.multipoints(cpts), res_u))
+        has_gate = any(n in way_gate for n in comp)
+        if not (inside or has_gate):
+            continue
+        touch = touch[:12]
+        sub = g.subgraph(comp)
+        for i, a in enumerate(touch):
+            dist, paths = nx.single_source_dijkstra(sub, a, weight="weight")
+            for b in touch[i + 1:]:
+                if b not in dist or dist[b] < 1.0:
+                    continue
+                line = shapely.linestrings(np.array([coords[n] for n in paths[b]]))
+                why = []
+                if has_gate:
+                    why.append("private/locked gate")
+                if inside:
+                    why.append("private way inside residential land use")
+                rows.append({"name": f"private way {min(a, b)}–{max(a, b)}",
+                             "reason": "open " + " and ".join(why), "source": "auto:private",
+                             "geometry": line})
+    if not rows:
+        return _empty_candidates(crs)
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+
+
+def _missing_links(net, layers: LinkLayers | None, crs, max_straight_m: float, min_ratio: float,
+                   min_saved_m: float, limit: int) -> gpd.GeoDataFrame:
+    """Pairs of network nodes at most ``max_straight_m`` apart whose walk today is at least
+    ``min_ratio`` times the straight distance (and ``min_saved_m`` longer), the straight line
+    crossing no water, railway, motorway or building; best detour saved first, thinned so no
+    two share both ends within 40 m."""
+    from .engine import FacilitySeeds, search_each
+
+    pts = shapely.points(net.node_x, net.node_y)
+    tree = shapely.STRtree(pts)
+    a, b = tree.query(pts, predicate="dwithin", distance=max_straight_m)
+    keep = a < b
+    a, b = a[keep], b[keep]
+    straight = np.hypot(net.node_x[a] - net.node_x[b], net.node_y[a] - net.node_y[b])
+    ok = straight > 5.0
+    a, b, straight = a[ok], b[ok], straight[ok]
+    if len(a) == 0:
+        return _empty_candidates(crs)
+    # walk today from each source node, truncated at ratio × max straight
+    speed = net.speed_mps
+    lim_m = max(min_ratio * max_straight_m, max_straight_m + min_saved_m)
+    src = np.unique(a)
+    seeds = FacilitySeeds(np.array([0, len(src)], np.int64), np.arange(len(src) + 1, dtype=np.int64),
+                          src.astype(np.int32), np.zeros(len(src)), np.ones(len(src)),
+                          np.zeros(len(src), np.int64), np.zeros(len(src)), np.zeros(len(src)))
+    ptr, node, cost = search_each(net.forward, seeds, lim_m / speed, 64 * len(src))
+    walk = np.full(len(a), np.inf)
+    pos = {int(s): i for i, s in enumerate(src)}
+    key = {}
+    for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
+        key.setdefault(x, []).append((y, i))
+    for x, lst in key.items():
+        o = pos.get(x)
+        if o is None:
+            continue
+        reached = dict(zip(node[ptr[o]:ptr[o + 1]].tolist(), cost[ptr[o]:ptr[o + 1]].tolist()))
+        for y, i in lst:
+            if y in reached:
+                walk[i] = reached[y] * speed
+    walk_m = np.minimum(walk, lim_m)           # beyond the search: at least lim_m
+    good = (walk_m >= min_ratio * straight) & (walk_m - straight >= min_saved_m)
+    a, b, straight, walk = a[good], b[good], straight[good], walk[good]
+    saved = np.minimum(walk, lim_m) - straight
+    order = np.argsort(-saved, kind="stable")
+    lines = shapely.linestrings(np.stack([np.stack([net.node_x[a], net.node_y[a]], 1),
+                                          np.stack([net.node_x[b], net.node_y[b]], 1)], 1))
+    blocked = np.zeros(len(a), bool)
+    why_block = {}
+    if layers is not None and len(a):
+        for name, frame in (("blocker", layers.blockers), ("building", layers.buildings)):
+            if len(frame) == 0:
+                continue
+            geoms = frame.to_crs(crs).geometry.to_numpy()
+            btree = shapely.STRtree(geoms)
+            li, gi = btree.query(lines, predicate="intersects")
+            blocked[np.unique(li)] = True
+    kept = []
+    ends = []
+    for i in order:
+        if blocked[i]:
+            continue
+        pa = np.array([net.node_x[a[i]], net.node_y[a[i]]])
+        pb = np.array([net.node_x[b[i]], net.node_y[b[i]]])
+        if any((np.hypot(*(pa - qa)) < 40 and np.hypot(*(pb - qb)) < 40) or
+               (np.hypot(*(pa - qb)) < 40 and np.hypot(*(pb - qa)) < 40) for qa, qb in ends):
+            continue
+        kept.append(i)
+        ends.append((pa, pb))
+        if len(kept) >= limit:
+            break
+    kept = np.array(kept, dtype=np.int64)
+    if len(kept) == 0:
+        return _empty_candidates(crs)
+    reason = [f"missing link: {straight[i]:.0f} m straight, "
+              + (f"{walk[i]:.0f} m" if np.isfinite(walk[i]) else f"over {lim_m:.0f} m")
+              + " on foot today" for i in kept]
+    return gpd.GeoDataFrame({"name": [f"missing link {j + 1}" for j in range(len(kept))],
+                             "reason": reason, "source": "auto:missing",
+                             "detour_saved_m": saved[kept]},
+                            geometry=lines[kept], crs=crs)
+
+
+def auto_candidates(result, layers: LinkLayers | None = None, osm_path=None,
+                    max_straight_m: float = MAX_STRAIGHT_M, min_ratio: float = MIN_RATIO,
+                    min_saved_m: float = MIN_SAVED_M, max_missing: int = MAX_MISSING) -> gpd.GeoDataFrame:
+    """Candidates from the data: private ways in residential land use or behind private or
+    locked gates (opened to through walking) and missing links (see :func:`_missing_links`).
+    ``layers`` come from :func:`read_link_layers` of ``osm_path`` (default: the analysis
+    source). Each row says why it was proposed (``reason``)."""
+    crs = result.crs
+    if layers is None:
+        if osm_path is None:
+            src = result.source
+            osm_path = src if src and Path(src).exists() else None
+        layers = read_link_layers(osm_path) if osm_path is not None else None
+    parts = []
+    if layers is not None:
+        parts.append(_private_candidates(result.network, layers, crs))
+    parts.append(_missing_links(result.network, layers, crs, max_straight_m, min_ratio,
+                                min_saved_m, max_missing))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _empty_candidates(crs)
+    out = pd.concat(parts, ignore_index=True)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=crs)
+
+
+# --------------------------------------------------------------------------------------------
+# the notebook entry point
+
+
+def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str = "wgs84",
+          snap_m: float = SNAP_M, osm_path=None, top: int = 50) -> LinksResult:
+    """Rank candidate links for an analysis ``result`` (a :class:`~lifecircle.analysis.Result`
+    or an analysis folder): ``candidates`` a file (see :func:`read_candidates`) or a
+    GeoDataFrame of lines with a ``name``; ``auto`` adds :func:`auto_candidates`.
+
+    >>> r = lifecircle.analyze("xinjiekou.osm.pbf")           # doctest: +SKIP
+    >>> lr = links(r, auto=True, k=5); lr.table.head()        # doctest: +SKIP
+    """
+    if isinstance(result, (str, Path)):
+        from .analysis import load_result
+
+        result = load_result(result)
+    parts = []
+    if candidates is not None:
+        if isinstance(candidates, gpd.GeoDataFrame):
+            c = candidates.to_crs(result.crs) if candidates.crs is not None else \
+                candidates.set_crs(result.crs)
+            if "name" not in c:
+                c = c.assign(name=[f"link {i + 1}" for i in range(len(c))])
+            c = c.assign(reason=c["reason"] if "reason" in c else "given", source="given")
+            parts.append(c)
+        else:
+            parts.append(read_candidates(candidates, result.crs, coords))
+    if auto:
+        parts.append(auto_candidates(result, osm_path=osm_path))
+    if not parts:
+        raise LinkError("no candidates: give a candidate file or ask for --auto")
+    cands = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=result.crs)
+    if len(cands) == 0:
+        raise LinkError("no candidate links: the file holds none and --auto proposed none")
+    return score_candidates(result, cands, k=k, snap_m=snap_m, top=top)
+
+
+# --------------------------------------------------------------------------------------------
+# outputs
+
+
+_ZH = {"candidate": "候选编号", "rank": "排名", "name": "名称", "reason": "理由", "source": "来源类型",
+       "status": "状态", "message": "说明", "link_m": "连接长度(米)", "residents": "新增可达居民",
+       "homes": "新增可达住宅", "resident_categories": "新增可达居民×类别", "all6_15": "新增六维齐全居民(15分钟)",
+       "score_delta": "平均得分变化", "minutes_saved": "节省时间(人·分钟)", "detour_saved_m": "节省绕行(米)",
+       "row": "文件行号", "step": "步骤", "cumulative_residents": "累计新增可达居民",
+       "cumulative_score_delta": "累计得分变化"}
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutral(v):
+    """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
+    if isinstance(v, str) and v.startswith(_FORMULA):
+        return "'" + v
+    return v
+
+
+def links_table(lr: LinksResult, lang: str = "en") -> pd.DataFrame:
+    """The ranked table for CSV/XLSX: machine column names in English (stable); with
+    ``lang="zh"`` the headers are Chinese."""
+    t = pd.DataFrame(lr.table.drop(columns="geometry"))
+    for c in ("name", "reason", "message"):
+        if c in t:
+            t[c] = t[c].map(_neutral)
+    if lang == "zh":
+        prof = lr.result.profile
+        ren = {}
+        for c in t.columns:
+            if c in _ZH:
+                ren[c] = _ZH[c]
+            elif c.startswith(("dim_", "cat_", "saved_")):
+                head, rest = c.split("_", 1)
+                tier = None
+                if rest.rsplit("_", 1)[-1].isdigit() and rest.rsplit("_", 1)[0] in prof:
+                    rest, tier = rest.rsplit("_", 1)
+                elif rest.rsplit("_", 1)[-1].isdigit() and head == "dim":
+                    base, tt = rest.rsplit("_", 1)
+                    if base in prof.dimension_ids:
+                        rest, tier = base, tt
+                label = prof.display_name(rest, "zh") if (rest in prof or rest in prof.dimension_ids) else rest
+                what = {"dim": "新增覆盖居民", "cat": "新增可达居民", "saved": "节省(人·分钟)"}[head]
+                ren[c] = f"{label}·{what}" + (f"({tier}分钟)" if tier else "")
+        t = t.rename(columns=ren)
+    return t
+
+
+def write_links(lr: LinksResult, out_dir, lang: str = "en", basemap: str = "osm",
+                offline: bool = True) -> Path:
+    """Write OUT/links.csv, links.xlsx (ranked table; sheet ``greedy`` with the best set),
+    links.gpkg (layers ``links`` numbered by rank, ``homes_gained``, ``about``) and
+    links_map.html — atomically."""
+    from .analysis import atomic_dir
+    from .maps import links_map, save_map
+    from .sources import write_about_layer
+
+    out = Path(out_dir)
+    res = lr.result
+    table = links_table(lr, lang)
+    chosen = lr.chosen.copy()
+    if "name" in chosen:
+        chosen["name"] = chosen["name"].map(_neutral)
+    if lang == "zh":
+        chosen = chosen.rename(columns=_ZH)
+    attribution = res.attribution
+    with atomic_dir(out) as tmp:
+        table.assign(**{("来源" if lang == "zh" else "attribution"): attribution}).to_csv(
+            tmp / "links.csv", index=False, encoding="utf-8-sig")
+        chosen.to_csv(tmp / "links_greedy.csv", index=False, encoding="utf-8-sig")
+        with pd.ExcelWriter(tmp / "links.xlsx", engine="openpyxl") as xw:
+            table.to_excel(xw, sheet_name="links", index=False)
+            chosen.to_excel(xw, sheet_name="greedy", index=False)
+            pd.DataFrame({("来源" if lang == "zh" else "source"): [attribution]}).to_excel(
+                xw, sheet_name="attribution", index=False)
+        try:
+            g = lr.table.copy()
+            g = g[g.geometry.notna() & ~g.geometry.is_empty]
+            g.to_crs(WGS84).to_file(tmp / "links.gpkg", layer="links", driver="GPKG")
+            hg = gained_homes(lr)
+            if len(hg):
+                hg.to_crs(WGS84).to_file(tmp / "links.gpkg", layer="homes_gained", driver="GPKG")
+            write_about_layer(tmp / "links.gpkg", attribution, source=res.source)
+        except Exception as exc:
+            raise OutputError(f"{out}: cannot write the GeoPackage ({exc})") from None
+        save_map(links_map(lr, lang=lang, basemap=basemap), tmp / "links_map.html", offline=offline)
+    return out
+
+
+def gained_homes(lr: LinksResult) -> gpd.GeoDataFrame:
+    """Homes newly within a category's threshold, one row per (rank, home), for the top
+    candidates."""
+    homes = lr.result.homes
+    rows = [(r, h) for r, hs in lr.gained.items() for h in hs.tolist()]
+    if not rows:
+        return gpd.GeoDataFrame({"rank": [], col.HOME_ID: []}, geometry=gpd.GeoSeries([], crs=homes.crs),
+                                crs=homes.crs)
+    r, h = np.array(rows).T
+    pts = shapely.point_on_surface(homes.geometry.to_numpy()[h])
+    return gpd.GeoDataFrame({"rank": r, col.HOME_ID: h, col.POPULATION: homes[col.POPULATION].to_numpy()[h]},
+                            geometry=pts, crs=homes.crs)
