@@ -1,0 +1,335 @@
+"""New walking links: exact gains against hand computation and against a full re-analysis
+with the link added (split edges, engine re-run; the engine itself matches networkx)."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from lifecircle import columns as col
+from lifecircle.analysis import Result
+from lifecircle.coverage import home_scores
+from lifecircle.engine import AccessEngine, LinkScorer
+from lifecircle.links import prepare, read_candidates, score_candidates, scorer_for
+from lifecircle.network import WalkNetwork, split_and_link
+from lifecircle.profiles import load_profile
+from lifecircle.settings import DEFAULTS
+from lifecircle.snapping import Snap, snap_points
+
+from conftest import shared_file
+
+CRS = "EPSG:32650"
+X0, Y0 = 500000.0, 3500000.0
+SPEED = DEFAULTS.walk_speed_mps
+
+
+# --------------------------------------------------------------------------------------------
+# the hand-built case: street A (y = 0) with homes, street B (y = 100) with facilities, joined
+# only by a detour 600 m east, 100 m north and back (1,300 m from A's east end to B's)
+
+
+def _two_streets():
+    xs = [0, 400, 0, 400, 1000, 1000]
+    ys = [0, 0, 100, 100, 0, 100]
+    u = [0, 2, 1, 4, 5]
+    v = [1, 3, 4, 5, 3]
+    net = WalkNetwork.from_arrays(np.array(xs) + X0, np.array(ys) + Y0, u, v, crs=CRS)
+    home_x = np.arange(50.0, 400.0, 50.0)                 # 7 homes on A
+    pop = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0])
+    fac = [("kindergarten", 50.0), ("community_health_station", 350.0)]
+    homes = gpd.GeoDataFrame({col.HOME_ID: np.arange(7), col.POPULATION: pop,
+                              col.REACHABLE: True},
+                             geometry=shapely.points(home_x + X0, np.full(7, Y0)), crs=CRS)
+    facilities = gpd.GeoDataFrame({col.CATEGORY: [f[0] for f in fac], col.CAPACITY: 1.0},
+                                  geometry=shapely.points([f[1] + X0 for f in fac], [Y0 + 100] * len(fac)),
+                                  crs=CRS)
+    hs = snap_points(net, homes.geometry.to_numpy(), 300.0)
+    fs = snap_points(net, facilities.geometry.to_numpy(), 300.0)
+    prof = load_profile("default")
+    res = Result(homes, facilities, pd.DataFrame(), prof, DEFAULTS, net, hs, fs, source="hand-built")
+    return res, home_x, pop, fac, prof
+
+
+def _lines(*coords):
+    return gpd.GeoDataFrame({"name": [f"L{i}" for i in range(len(coords))], "reason": "test",
+                             "source": "test"},
+                            geometry=[shapely.linestrings(np.array(c) + [X0, Y0]) for c in coords],
+                            crs=CRS)
+
+
+def test_hand_built_link_ranks_first_with_exactly_the_residents_it_brings():
+    res, home_x, pop, fac, prof = _two_streets()
+    cands = _lines(
+        [(390, 40), (390, 60)],         # L0: ends 40 m from both streets: not snapped
+        [(200, 0), (200, 100)],         # L1: the link between the streets, 100 m
+        [(100, 100), (200, 160), (300, 100)],  # L2: a detour along B: changes nothing
+        [(0, 0), (300, 0)],             # L3: runs along street A
+        [(50, 0), (50, 0.1)],           # L4: zero length
+    )
+    lr = score_candidates(res, cands, k=2)
+    t = lr.table.set_index("name")
+    assert t.loc["L0", "status"] == "no_street"
+    assert t.loc["L3", "status"] == "duplicates_edge"
+    assert t.loc["L4", "status"] == "zero_length"
+    assert np.isnan(t.loc["L0", "residents"])          # not scored: missing, never zero
+    assert t.loc["L1", "rank"] == 1
+    # hand computation: home at x to a facility at f, today via the detour, with the link
+    # straight across at x = 200
+    expected_res = np.zeros(7, bool)
+    expected_cat = {}
+    for cid, fx in fac:
+        T = prof.category(cid).minutes
+        old = ((400 - home_x) + 1300 + (400 - fx)) / SPEED / 60
+        new = np.minimum(old, (np.abs(home_x - 200) + 100 + abs(fx - 200)) / SPEED / 60)
+        newly = (new <= T) & (old > T)
+        expected_cat[cid] = pop[newly].sum()
+        expected_res |= newly
+        for tier in (5, 10, 15):
+            got = t.loc["L1", f"cat_{cid}_{tier}"]
+            assert got == pop[(new <= tier) & (old > tier)].sum()
+    assert expected_res.any() and not expected_res.all()  # the case discriminates
+    assert t.loc["L1", "residents"] == pop[expected_res].sum()
+    assert t.loc["L1", "homes"] == expected_res.sum()
+    for cid, v in expected_cat.items():
+        assert t.loc["L1", f"cat_{cid}"] == v
+    assert t.loc["L1", "link_m"] == pytest.approx(100.0)
+    # a link that changes nothing gains exactly 0
+    for c in ("residents", "resident_categories", "score_delta", "minutes_saved", "all6_15"):
+        assert t.loc["L2", c] == 0.0
+    # the greedy set: the link, then nothing more to gain
+    assert lr.chosen["rank"].tolist() == [1]
+    # the homes listed for rank 1 are exactly the newly served ones
+    assert sorted(lr.gained[1].tolist()) == np.flatnonzero(expected_res).tolist()
+
+
+def _full_times(res, ee, oo, lm):
+    """(C, H) seconds with the links added: split the edges, move the snaps, re-run the engine."""
+    net2, remap = split_and_link(res.network, ee, oo, lm)
+    hs, fs = res.home_snap, res.facility_snap
+    hs2 = Snap(*remap(hs.edge, hs.offset, "left"), hs.leg, hs.ambiguous)
+    fs2 = Snap(*remap(fs.edge, fs.offset, "right"), fs.leg, fs.ambiguous)
+    eng = AccessEngine(net2, hs2, res.homes[col.POPULATION].to_numpy(float), res.settings)
+    cat_of = res.facilities[col.CATEGORY].to_numpy()
+    snaps = [fs2.take(np.flatnonzero(cat_of == c.id)) for c in res.profile.categories]
+    t = eng.nearest(snaps) * 60.0
+    return np.where(np.isfinite(t), t, np.inf)
+
+
+def _gains_from_times(res, old_s, new_s):
+    """Residents newly within each category's threshold, dimension coverage and score change,
+    through coverage.home_scores (the analysis's own code), population-weighted."""
+    prof = res.profile
+    pop = res.homes[col.POPULATION].to_numpy(float)
+
+    def table(t):
+        h = pd.DataFrame({col.POPULATION: pop, col.REACHABLE: res.home_snap.edge >= 0})
+        for i, c in enumerate(prof.categories):
+            m = t[i] / 60.0
+            h[col.time(c.id)] = np.where(np.isfinite(m), m, np.nan)
+        return home_scores(h, prof, res.settings.dimension_cover_share, res.settings.thresholds_min)
+
+    a, b = table(old_s), table(new_s)
+    out = {}
+    any_new = np.zeros(len(pop), bool)
+    for c in prof.categories:
+        to = a[col.time(c.id)].fillna(np.inf).to_numpy()
+        tn = b[col.time(c.id)].fillna(np.inf).to_numpy()
+        newly = (tn <= c.minutes) & (to > c.minutes)
+        out[f"cat_{c.id}"] = pop[newly].sum()
+        any_new |= newly
+    for d in prof.dimensions:
+        if not d.categories:
+            continue
+        ca = a[col.dim_covered(d.id)].fillna(0).to_numpy() > 0
+        cb = b[col.dim_covered(d.id)].fillna(0).to_numpy() > 0
+        out[f"dim_{d.id}"] = pop[cb & ~ca].sum()
+    reach = res.home_snap.edge >= 0
+    out["score_delta"] = float(np.nansum((b[col.SCORE] - a[col.SCORE]).to_numpy() * pop) / pop[reach].sum())
+    out["residents"] = pop[any_new].sum()
+    all_a = a[col.ALL_SIX_15].fillna(0).to_numpy() > 0
+    all_b = b[col.ALL_SIX_15].fillna(0).to_numpy() > 0
+    out["all6_15"] = pop[all_b & ~all_a].sum()
+    return out
+
+
+def test_hand_built_scores_equal_full_reanalysis():
+    res, *_ = _two_streets()
+    cands = _lines([(200, 0), (200, 100)], [(10, 0), (380, 100)], [(400, 0), (400, 100)],
+                   [(0, 0), (50, 100)])
+    prep = prepare(res.network, cands)
+    sc = scorer_for(res)
+    for j in range(len(prep.ok)):
+        ee, oo, lm = prep.end_edge[2 * j:2 * j + 2], prep.end_off[2 * j:2 * j + 2], prep.link_m[j:j + 1]
+        s, new = sc.score(ee, oo, lm, new_times=True)
+        full = _full_times(res, ee, oo, lm)
+        np.testing.assert_allclose(new, full, rtol=0, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def xinjiekou():
+    from lifecircle.analysis import analyze
+
+    return analyze(str(shared_file("china/nanjing_xinjiekou_2021.osm.pbf")))
+
+
+def test_scores_equal_full_reanalysis_on_xinjiekou(xinjiekou):
+    """Auto candidates and random links on a real extract: per-home times equal a re-run of
+    the engine on the network with the link added, and every aggregate (residents per
+    category, dimensions, all six, score change) equals the analysis's own coverage code
+    applied to those times."""
+    from lifecircle.links import auto_candidates
+
+    res = xinjiekou
+    cands = auto_candidates(res)
+    assert len(cands) > 10 and cands["reason"].str.len().gt(0).all()
+    rng = np.random.default_rng(7)
+    net = res.network
+    # random short links between random points of random edges
+    e = rng.integers(0, net.n_edges, 40)
+    pts = shapely.line_interpolate_point(net.edge_geom[e], rng.random(40), normalized=True)
+    lines = shapely.linestrings(np.stack([shapely.get_coordinates(pts[0::2]),
+                                          shapely.get_coordinates(pts[1::2])], 1))
+    rand = gpd.GeoDataFrame({"name": [f"r{i}" for i in range(20)], "reason": "random", "source": "t"},
+                            geometry=lines, crs=res.crs)
+    allc = gpd.GeoDataFrame(pd.concat([cands, rand], ignore_index=True), geometry="geometry", crs=res.crs)
+    prep = prepare(net, allc)
+    sc = scorer_for(res)
+    s = sc.score(prep.end_edge, prep.end_off, prep.link_m)
+    assert (s.residents > 0).sum() >= 3                    # the check below is not vacuous
+    best = np.argsort(-s.residents)[:4].tolist() + rng.choice(len(prep.ok), 4, replace=False).tolist()
+    prof = res.profile
+    dims = [d for d in prof.dimensions]
+    for j in best:
+        ee, oo, lm = prep.end_edge[2 * j:2 * j + 2], prep.end_off[2 * j:2 * j + 2], prep.link_m[j:j + 1]
+        one, new = sc.score(ee, oo, lm, new_times=True)
+        full = _full_times(res, ee, oo, lm)
+        np.testing.assert_allclose(new, full, rtol=0, atol=1e-6)
+        want = _gains_from_times(res, sc.old, full)
+        assert s.residents[j] == pytest.approx(want["residents"], abs=1e-6)
+        assert s.all6[j] == pytest.approx(want["all6_15"], abs=1e-6)
+        assert s.score_delta[j] == pytest.approx(want["score_delta"], abs=1e-9)
+        for i, c in enumerate(prof.categories):
+            assert s.gain[j, i, 0] == pytest.approx(want[f"cat_{c.id}"], abs=1e-6)
+        for i, d in enumerate(dims):
+            if d.categories:
+                assert s.dim_gain[j, i, 0] == pytest.approx(want[f"dim_{d.id}"], abs=1e-6)
+
+
+def test_greedy_second_pick_is_scored_on_the_network_with_the_first(xinjiekou):
+    from lifecircle.links import auto_candidates
+
+    res = xinjiekou
+    lr = score_candidates(res, auto_candidates(res), k=2)
+    assert len(lr.chosen) == 2
+    t = lr.table.set_index("rank")
+    first, second = lr.chosen["rank"].tolist()
+    assert first == 1
+    # re-score the second pick by brute force on the network with the first added
+    rows = t.loc[[first, second]]
+    prep = prepare(res.network, gpd.GeoDataFrame(rows.reset_index(), geometry="geometry", crs=res.crs))
+    ee, oo, lm = prep.end_edge, prep.end_off, prep.link_m
+    both = _full_times(res, ee, oo, lm)
+    only_first = _full_times(res, ee[:2], oo[:2], lm[:1])
+    want = _gains_from_times(res, only_first, both)
+    assert lr.chosen["residents"].iloc[1] == pytest.approx(want["residents"], abs=1e-6)
+
+
+def test_candidate_file_gcj02_and_bad_rows(tmp_path):
+    from lifecircle.chinacoords import wgs84_to_gcj02
+
+    res, *_ = _two_streets()
+    # the link across, in GCJ-02 coordinates, and rows that cannot be used
+    wgs = _lines([(200, 0), (200, 100)]).to_crs("EPSG:4326").geometry.iloc[0]
+    (x1, y1), (x2, y2) = shapely.get_coordinates(wgs)
+    g1, g2 = wgs84_to_gcj02(np.array([x1, x2]), np.array([y1, y2]))
+    p = tmp_path / "c.csv"
+    p.write_text("name,wkt\n"
+                 f"=cross,\"LINESTRING ({g1[0]} {g2[0]}, {g1[1]} {g2[1]})\"\n"
+                 "broken,not a line\n"
+                 f"far,\"LINESTRING ({g1[0] + 0.05} {g2[0]}, {g1[1] + 0.05} {g2[1]})\"\n",
+                 encoding="utf-8")
+    c = read_candidates(p, res.crs, coords="gcj02")
+    lr = score_candidates(res, c, k=1)
+    t = lr.table.set_index("name")
+    assert t.loc["=cross", "rank"] == 1
+    assert t.loc["=cross", "link_m"] == pytest.approx(100.0, abs=0.5)   # GCJ-02 undone
+    assert t.loc["broken", "status"] == "no_geometry"
+    assert t.loc["far", "status"] == "no_street"
+    assert len(lr.table) == 3                         # nothing dropped
+    from lifecircle.links import links_table
+
+    assert "'=cross" in links_table(lr)["name"].tolist()   # no formula in the spreadsheet
+
+
+def test_cli_links_writes_outputs_and_fails_cleanly(tmp_path):
+    from typer.testing import CliRunner
+
+    from lifecircle.cli import app
+
+    res, *_ = _two_streets()
+    res.summary = pd.DataFrame({"level": ["overall"], "community": ["ALL"]})
+    folder = tmp_path / "run"
+    folder.mkdir()
+    # a minimal analysis folder is heavy to fake: use the API for writing, the CLI for errors
+    from lifecircle.links import write_links
+
+    lr = score_candidates(res, _lines([(200, 0), (200, 100)], [(100, 100), (200, 160), (300, 100)]), k=2)
+    out = write_links(lr, tmp_path / "out", lang="zh", basemap="blank")
+    assert {"links.csv", "links.xlsx", "links.gpkg", "links_map.html"} <= {p.name for p in out.iterdir()}
+    csv = pd.read_csv(out / "links.csv", encoding="utf-8-sig")
+    assert csv["排名"].tolist()[0] == 1 and "新增可达居民" in csv.columns
+    layers = gpd.list_layers(out / "links.gpkg")["name"].tolist()
+    assert {"links", "homes_gained", "about"} <= set(layers)
+    html = (out / "links_map.html").read_text(encoding="utf-8")
+    assert "L0" in html and "leaflet" in html.lower()
+    runner = CliRunner()
+    r = runner.invoke(app, ["links", str(tmp_path / "nope"), "--auto", "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 2 and not (tmp_path / "o2").exists()
+    r = runner.invoke(app, ["links", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 2
+
+
+def test_link_times_equal_reanalysis_on_random_graphs():
+    """Random small graphs with one-way edges, zero lengths and points at edge ends."""
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(120):
+        n = int(rng.integers(2, 12))
+        m = int(rng.integers(1, 24))
+        u = rng.integers(0, n, m)
+        v = rng.integers(0, n, m)
+        keep = u != v
+        if not keep.any():
+            continue
+        u, v = u[keep], v[keep]
+        length = rng.choice([0.0, 50.0, 100.0, 37.5, 400.0, 812.3], len(u))
+        net = WalkNetwork.from_arrays(rng.uniform(0, 400, n), rng.uniform(0, 400, n), u, v,
+                                      length=length, oneway=rng.random(len(u)) < 0.3)
+
+        def pts(c):
+            e = rng.integers(-1, len(u), c)
+            off = np.where(e >= 0, rng.choice([0, .25, .5, 1], c) * length[np.maximum(e, 0)], 0.0)
+            return Snap(e, off, rng.choice([0., 10., 55.], c), np.zeros(c, bool))
+
+        homes = pts(int(rng.integers(1, 10)))
+        facs = [pts(int(rng.integers(0, 5))) for _ in range(int(rng.integers(1, 4)))]
+        C = len(facs)
+        sc = LinkScorer(AccessEngine(net, homes), facs, [5.0] * C, list(range(C)), [1.0] * C,
+                        [1.0] * C, 0.5)
+        ee = rng.integers(0, len(u), 2)
+        oo = rng.choice([0, .3, .5, 1.0], 2) * length[ee]
+        lm = [float(rng.choice([0.0, 10.0, 300.0]))]
+        _, new = sc.score(ee, oo, lm, new_times=True)
+        net2, remap = split_and_link(net, ee, oo, lm)
+        h2 = Snap(*remap(homes.edge, homes.offset, "left"), homes.leg, homes.ambiguous)
+        f2 = [Snap(*remap(f.edge, f.offset, "right"), f.leg, f.ambiguous) for f in facs]
+        full = AccessEngine(net2, h2).nearest(f2) * 60
+        full = np.where(np.isfinite(full), full, np.inf)
+        np.testing.assert_allclose(new, full, rtol=0, atol=1e-9)
+        checked += int((new < sc.old).sum())
+    assert checked > 20          # links did shorten walks in many cases
