@@ -18,7 +18,7 @@ Candidates come from a file the planner draws (:func:`read_candidates`) or from 
 (:func:`auto_candidates`): private ways inside residential land use and private/locked gates
 (``--auto`` opens them to through walking), and *missing links*: two walkable points at most
 ``max_straight_m`` (150 m) apart whose walk today is at least ``min_ratio`` (4×) longer, the
-straight line crossing no water, railway, motorway or building.
+straight line crossing no water, railway, motorway, building or street.
 
 What the model does today with walls and gates (see the README): the walking network is the
 public walkable ways; ``access=private|no`` ways are left out, ``barrier=*`` nodes and
@@ -552,7 +552,8 @@ def _missing_links(net, layers: LinkLayers | None, crs, max_straight_m: float, m
                    min_saved_m: float, limit: int) -> gpd.GeoDataFrame:
     """Pairs of network nodes at most ``max_straight_m`` apart whose walk today is at least
     ``min_ratio`` times the straight distance (and ``min_saved_m`` longer), the straight line
-    crossing no water, railway, motorway or building; best detour saved first, thinned so no
+    crossing no water, railway, motorway, building or walkable edge (a line that crosses a
+    street without meeting it runs over or under it); best detour saved first, thinned so no
     two share both ends within 40 m."""
     from .engine import FacilitySeeds, search_each
 
@@ -594,8 +595,11 @@ def _missing_links(net, layers: LinkLayers | None, crs, max_straight_m: float, m
     order = np.argsort(-saved, kind="stable")
     lines = shapely.linestrings(np.stack([np.stack([net.node_x[a], net.node_y[a]], 1),
                                           np.stack([net.node_x[b], net.node_y[b]], 1)], 1))
+    # a line that crosses a walkable edge without meeting it passes over or under a street
+    # (bridges, tunnels, grade-separated roads): not a plausible link
+    li, _ = net.tree.query(lines, predicate="crosses")
     blocked = np.zeros(len(a), bool)
-    why_block = {}
+    blocked[np.unique(li)] = True
     if layers is not None and len(a):
         for name, frame in (("blocker", layers.blockers), ("building", layers.buildings)):
             if len(frame) == 0:
@@ -621,9 +625,15 @@ def _missing_links(net, layers: LinkLayers | None, crs, max_straight_m: float, m
     kept = np.array(kept, dtype=np.int64)
     if len(kept) == 0:
         return _empty_candidates(crs)
+    from scipy.sparse.csgraph import connected_components
+
+    _, comp = connected_components(net.forward.to_scipy(), directed=False)
     reason = [f"missing link: {straight[i]:.0f} m straight, "
               + (f"{walk[i]:.0f} m" if np.isfinite(walk[i]) else f"over {lim_m:.0f} m")
-              + " on foot today" for i in kept]
+              + " on foot today"
+              + ("; joins two parts of the network not connected today (a gap in the data or a "
+                 "real barrier: check on site)" if comp[a[i]] != comp[b[i]] else "")
+              for i in kept]
     return gpd.GeoDataFrame({"name": [f"missing link {j + 1}" for j in range(len(kept))],
                              "reason": reason, "source": "auto:missing",
                              "detour_saved_m": saved[kept]},
