@@ -59,11 +59,11 @@ def main(argv=None) -> None:
     import pandas as pd
 
     from lifecircle import columns as col
-    from lifecircle.analysis import analyze
-    from lifecircle.engine import AccessEngine
-    from lifecircle.links import auto_candidates, greedy, prepare, scorer_for
-    from lifecircle.network import split_and_link
-    from lifecircle.snapping import Snap
+    from lifecircle.pipeline import analyze
+    from lifecircle.core.engine import AccessEngine
+    from lifecircle.analyses.links import auto_candidates, greedy, prepare, scorer_for
+    from lifecircle.core.network import split_and_link
+    from lifecircle.core.snapping import Snap
 
     t0 = time.perf_counter()
     result = analyze(str(CITY))

@@ -12,14 +12,14 @@ import pytest
 import shapely
 
 from lifecircle import columns as col
-from lifecircle.analysis import Result
-from lifecircle.coverage import home_scores
-from lifecircle.engine import AccessEngine, LinkScorer
-from lifecircle.links import prepare, read_candidates, score_candidates, scorer_for
-from lifecircle.network import WalkNetwork, split_and_link
-from lifecircle.profiles import load_profile
+from lifecircle.pipeline import Result
+from lifecircle.core.coverage import home_scores
+from lifecircle.core.engine import AccessEngine, LinkScorer
+from lifecircle.analyses.links import prepare, read_candidates, score_candidates, scorer_for
+from lifecircle.core.network import WalkNetwork, split_and_link
+from lifecircle.core.profiles import load_profile
 from lifecircle.settings import DEFAULTS
-from lifecircle.snapping import Snap, snap_points
+from lifecircle.core.snapping import Snap, snap_points
 
 from conftest import shared_file
 
@@ -172,7 +172,7 @@ def test_hand_built_scores_equal_full_reanalysis():
 
 @pytest.fixture(scope="module")
 def xinjiekou():
-    from lifecircle.analysis import analyze
+    from lifecircle.pipeline import analyze
 
     return analyze(str(shared_file("china/nanjing_xinjiekou_2021.osm.pbf")))
 
@@ -182,7 +182,7 @@ def test_scores_equal_full_reanalysis_on_xinjiekou(xinjiekou):
     the engine on the network with the link added, and every aggregate (residents per
     category, dimensions, all six, score change) equals the analysis's own coverage code
     applied to those times."""
-    from lifecircle.links import auto_candidates
+    from lifecircle.analyses.links import auto_candidates
 
     res = xinjiekou
     cands = auto_candidates(res)
@@ -221,7 +221,7 @@ def test_scores_equal_full_reanalysis_on_xinjiekou(xinjiekou):
 
 
 def test_greedy_second_pick_is_scored_on_the_network_with_the_first(xinjiekou):
-    from lifecircle.links import auto_candidates
+    from lifecircle.analyses.links import auto_candidates
 
     res = xinjiekou
     lr = score_candidates(res, auto_candidates(res), k=2)
@@ -240,7 +240,7 @@ def test_greedy_second_pick_is_scored_on_the_network_with_the_first(xinjiekou):
 
 
 def test_candidate_file_gcj02_and_bad_rows(tmp_path):
-    from lifecircle.chinacoords import wgs84_to_gcj02
+    from lifecircle.io.chinacoords import wgs84_to_gcj02
 
     res, *_ = _two_streets()
     # the link across, in GCJ-02 coordinates, and rows that cannot be used
@@ -261,7 +261,7 @@ def test_candidate_file_gcj02_and_bad_rows(tmp_path):
     assert t.loc["broken", "status"] == "no_geometry"
     assert t.loc["far", "status"] == "no_street"
     assert len(lr.table) == 3                         # nothing dropped
-    from lifecircle.links import links_table
+    from lifecircle.analyses.links import links_table
 
     assert "'=cross" in links_table(lr)["name"].tolist()   # no formula in the spreadsheet
 
@@ -269,17 +269,19 @@ def test_candidate_file_gcj02_and_bad_rows(tmp_path):
 def test_cli_links_writes_outputs_and_fails_cleanly(tmp_path):
     from typer.testing import CliRunner
 
-    from lifecircle.cli import app
+    from lifecircle.cli.app import app
 
     res, *_ = _two_streets()
     res.summary = pd.DataFrame({"level": ["overall"], "community": ["ALL"]})
     folder = tmp_path / "run"
     folder.mkdir()
     # a minimal analysis folder is heavy to fake: use the API for writing, the CLI for errors
-    from lifecircle.links import write_links
+    from lifecircle.analyses.links import write_links
+    from lifecircle.render.maps import links_map, save_map
 
     lr = score_candidates(res, _lines([(200, 0), (200, 100)], [(100, 100), (200, 160), (300, 100)]), k=2)
-    out = write_links(lr, tmp_path / "out", lang="zh", basemap="blank")
+    out = write_links(lr, tmp_path / "out", lang="zh", extra=lambda p: save_map(
+        links_map(lr, lang="zh", basemap="blank"), p / "links_map.html", offline=True))
     assert {"links.csv", "links.xlsx", "links.gpkg", "links_map.html"} <= {p.name for p in out.iterdir()}
     csv = pd.read_csv(out / "links.csv", encoding="utf-8-sig")
     assert csv["排名"].tolist()[0] == 1 and "新增可达居民" in csv.columns

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from lifecircle.cli import analysis, batch, maps, resources, standards
+from lifecircle.cli import analysis, batch, links, maps, resources, standards
 from lifecircle.cli.common import err_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -24,6 +24,7 @@ app.command("resources")(resources.resources)
 app.command("recommend")(resources.recommend)
 app.command("check")(standards.check_cmd)
 app.command("batch")(batch.batch)
+app.command("links")(links.links)
 
 
 def main() -> None:

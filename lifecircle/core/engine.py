@@ -663,7 +663,7 @@ class LinkScores:
     ``gain`` (K, C, 1 + T): residents newly within each category's own threshold (index 0)
     and within each tier of ``tiers`` (minutes); ``dim_gain`` (K, D, 1 + T) the same for
     dimensions covered; ``saved`` (K, C) minutes saved (person-minutes); ``all6`` residents
-    newly with all six dimensions within 15 minutes; ``score_delta`` the change of the
+    newly with all six dimensions within the largest tier (15 minutes by default); ``score_delta`` the change of the
     population-weighted mean score; ``residents`` residents with at least one category newly
     within its threshold (``homes`` of them)."""
 
@@ -719,7 +719,7 @@ class LinkScorer:
         W = dim_weight[has].sum()
         self.coef = 100.0 * dim_weight[self.cat_dim] / W * self.cat_w / self.dim_wsum[self.cat_dim]
         self.share = float(cover_share)
-        self.t15 = self.tiers.index(15) if 15 in self.tiers else -1
+        self.t15 = len(self.tiers) - 1        # all six within the largest tier (all6_<tier>)
         h = engine.homes
         self.pop_total = float(h.pop[h.u >= 0].sum())
 

@@ -42,7 +42,7 @@ from lifecircle import i18n
 from lifecircle.errors import LifecircleError, MapError
 from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.io.sources import ATTRIBUTION, WGS84
-from lifecircle.untrusted import safe_root
+from lifecircle.untrusted import escape_html, safe_root
 from lifecircle.analyses.hexagons import hexagons
 from lifecircle.analyses.isochrones import service_areas as _sa
 from lifecircle.analyses.isochrones import gap_areas
@@ -441,8 +441,6 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
     links numbered by rank (the greedy picks drawn thicker), the homes each brings a category
     within reach of (one layer per link, the best shown), and the other candidates faint.
     Names are escaped: they are text from the data."""
-    from .untrusted import escape_html
-
     zh = lang == "zh"
     res = lr.result
     url, tile_attr, subdomains, gcj = _tiles(basemap, res.attribution)
@@ -474,7 +472,8 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
     for _, row in ranked.head(top).iterrows():
         r = int(row["rank"])
         name = escape_html(row.get("name", ""))
-        reason = escape_html(row.get("reason", ""))
+        reason = escape_html(row.get("reason_zh") if zh and isinstance(row.get("reason_zh"), str)
+                             else row.get("reason", ""))
         label = (f"#{r} {name}: 新增可达居民 {row['residents']:,.0f}，平均得分 {row['score_delta']:+.3f}（{reason}）"
                  if zh else f"#{r} {name}: {row['residents']:,.0f} residents newly within reach, "
                  f"mean score {row['score_delta']:+.3f} ({reason})")

@@ -40,12 +40,16 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import columns as col
-from ._errors import InputFileError, LinkError, OutputError, TableError
-from .engine import LinkScorer, LinkScores
-from .network import split_and_link
-from .snapping import Snap
-from .sources import WALK_HIGHWAYS, WGS84, walkable_mask
+from lifecircle import columns as col
+from lifecircle.core.engine import (AccessEngine, FacilitySeeds, LinkScorer, LinkScores,
+                                    facility_seeds_forward, search_each)
+from lifecircle.core.network import split_and_link
+from lifecircle.core.snapping import Snap, snap_points
+from lifecircle.errors import InputFileError, LinkError, OutputError, TableError
+from lifecircle.io.chinacoords import normalize_crs, to_wgs84, transform_geometries
+from lifecircle.io.poitable import _read_frame
+from lifecircle.io.sources import WALK_HIGHWAYS, WGS84, walkable_mask, write_about_layer
+from lifecircle.pipeline import atomic_dir, load_result
 
 #: Link ends farther than this from any walkable edge are reported, not scored (metres).
 SNAP_M = 30.0
@@ -66,7 +70,7 @@ RANK_KEYS = ("residents", "resident_categories", "score_delta", "minutes_saved")
 
 
 def _empty_candidates(crs) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"name": [], "reason": [], "source": []},
+    return gpd.GeoDataFrame({"name": [], "reason": [], "reason_zh": [], "source": []},
                             geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
@@ -76,8 +80,6 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
     名称) is carried through; ``coords`` (wgs84/gcj02/bd09) is the datum of the coordinates
     (vector files are first reprojected to WGS-84, then converted from it). Rows without a
     usable line keep their place with an empty geometry: :func:`prepare` reports them."""
-    from .chinacoords import normalize_crs, to_wgs84
-    from .poitable import _read_frame
 
     path = Path(path)
     if not path.exists():
@@ -125,14 +127,13 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
     names = [str(v) if v is not None and v == v else f"link {i + 1}"
              for i, v in enumerate(frame[name_col].tolist() if name_col is not None else [None] * len(frame))]
     if datum != "wgs84":
-        from .chinacoords import transform_geometries
-
         ok = np.array([g is not None and not shapely.is_empty(g) for g in geom])
         if ok.any():
             conv = transform_geometries(gpd.GeoSeries(geom[ok], crs=WGS84),
                                         lambda x, y: to_wgs84(x, y, datum))
             geom[ok] = conv.to_numpy()
-    gdf = gpd.GeoDataFrame({"name": names, "reason": "drawn by the planner", "source": "file",
+    gdf = gpd.GeoDataFrame({"name": names, "reason": "drawn by the planner", "reason_zh": "规划绘制",
+                            "source": "file",
                             "row": np.arange(len(frame)) + (1 if suffix not in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm") else 2)},
                            geometry=gpd.GeoSeries(geom, crs=WGS84), crs=WGS84)
     return gdf.to_crs(crs_out)
@@ -153,9 +154,7 @@ def prepare(net, cands: gpd.GeoDataFrame, snap_m: float = SNAP_M) -> Prepared:
     """Snap each candidate's two ends; report rows that cannot be scored: no line
     (``no_geometry``), an end farther than ``snap_m`` from any walkable street
     (``no_street``), zero length (``zero_length``), or a line running along an existing edge
-    (``duplicates_edge``). Nothing is dropped silently: every row stays, with its status."""
-    from .snapping import snap_points
-
+    (within 3 m) between points the network already joins as short (``duplicates_edge``). Nothing is dropped silently: every row stays, with its status."""
     n = len(cands)
     geom = np.asarray(cands.geometry.to_numpy(), dtype=object)
     status = np.full(n, STATUS_OK, dtype=object)
@@ -199,7 +198,11 @@ def prepare(net, cands: gpd.GeoDataFrame, snap_m: float = SNAP_M) -> Prepared:
             cover = shapely.covers(shapely.buffer(net.edge_geom[ei], 3.0), lines[chk][li])
             for j in np.unique(li[cover]):
                 i = chk[j]
-                status[i], message[i] = "duplicates_edge", "runs along an existing walkable edge"
+                # along an edge, and the network already walks between the ends as short
+                # (a line along an edge whose ends are not joined to it is a real gap)
+                d = _walk_between(net, e_a[i], o_a[i], e_b[i], o_b[i], 2.0 * link_m[i] + 100.0)
+                if d <= 1.05 * link_m[i] + 1.0:
+                    status[i], message[i] = "duplicates_edge", "runs along an existing walkable edge"
     table = cands.copy()
     table["status"] = status
     table["message"] = message
@@ -211,6 +214,22 @@ def prepare(net, cands: gpd.GeoDataFrame, snap_m: float = SNAP_M) -> Prepared:
     return Prepared(table, ok, ee, oo, link_m[ok])
 
 
+def _walk_between(net, ea, sa, eb, sb, limit_m: float) -> float:
+    """Metres walked from (ea, sa) to (eb, sb) on the network (inf beyond ``limit_m``)."""
+    speed = net.speed_mps
+    seeds = facility_seeds_forward(net, Snap(np.array([ea]), np.array([sa]), np.zeros(1),
+                                             np.zeros(1, bool)))
+    ptr, node, cost = search_each(net.forward, seeds, limit_m / speed, 1024)
+    reached = dict(zip(node.tolist(), (cost * speed).tolist()))
+    best = np.inf
+    best = min(best, reached.get(int(net.edge_u[eb]), np.inf) + sb)
+    if not net.edge_oneway[eb]:
+        best = min(best, reached.get(int(net.edge_v[eb]), np.inf) + net.edge_len[eb] - sb)
+    if ea == eb and (sb >= sa or not net.edge_oneway[ea]):
+        best = min(best, abs(sb - sa))
+    return float(best)
+
+
 # --------------------------------------------------------------------------------------------
 # scoring
 
@@ -218,8 +237,6 @@ def prepare(net, cands: gpd.GeoDataFrame, snap_m: float = SNAP_M) -> Prepared:
 def scorer_for(result, network=None, home_snap=None, fac_snap=None) -> LinkScorer:
     """A :class:`LinkScorer` for an analysis result (optionally on a changed network with
     the snaps moved onto it)."""
-    from .engine import AccessEngine
-
     prof = result.profile
     net = network if network is not None else result.network
     hs = home_snap if home_snap is not None else result.home_snap
@@ -250,7 +267,7 @@ def _scores_frame(s: LinkScores, result) -> pd.DataFrame:
     dims = list(prof.dimensions)
     d = {"residents": s.residents, "homes": s.homes,
          "resident_categories": s.gain[:, :, 0].sum(1),
-         "all6_15": s.all6, "score_delta": s.score_delta,
+         col.all_six(max(s.tiers)): s.all6, "score_delta": s.score_delta,
          "minutes_saved": s.saved.sum(1)}
     for j, dim in enumerate(dims):
         d[f"dim_{dim.id}"] = s.dim_gain[:, j, 0]
@@ -535,13 +552,16 @@ def _private_candidates(net, layers: LinkLayers, crs, touch_m: float = 2.0) -> g
                 if b not in dist or dist[b] < 1.0:
                     continue
                 line = shapely.linestrings(np.array([coords[n] for n in paths[b]]))
-                why = []
+                why, why_zh = [], []
                 if has_gate:
                     why.append("private/locked gate")
+                    why_zh.append("私有或上锁的大门")
                 if inside:
                     why.append("private way inside residential land use")
+                    why_zh.append("小区内部私有道路")
                 rows.append({"name": f"private way {min(a, b)}–{max(a, b)}",
-                             "reason": "open " + " and ".join(why), "source": "auto:private",
+                             "reason": "open " + " and ".join(why),
+                             "reason_zh": "开放" + "及".join(why_zh), "source": "auto:private",
                              "geometry": line})
     if not rows:
         return _empty_candidates(crs)
@@ -555,8 +575,6 @@ def _missing_links(net, layers: LinkLayers | None, crs, max_straight_m: float, m
     crossing no water, railway, motorway, building or walkable edge (a line that crosses a
     street without meeting it runs over or under it); best detour saved first, thinned so no
     two share both ends within 40 m."""
-    from .engine import FacilitySeeds, search_each
-
     pts = shapely.points(net.node_x, net.node_y)
     tree = shapely.STRtree(pts)
     a, b = tree.query(pts, predicate="dwithin", distance=max_straight_m)
@@ -628,6 +646,11 @@ def _missing_links(net, layers: LinkLayers | None, crs, max_straight_m: float, m
     from scipy.sparse.csgraph import connected_components
 
     _, comp = connected_components(net.forward.to_scipy(), directed=False)
+    split = [comp[a[i]] != comp[b[i]] for i in kept]
+    reason_zh = [f"缺失连接：直线 {straight[i]:.0f} 米，现状步行"
+                 + (f" {walk[i]:.0f} 米" if np.isfinite(walk[i]) else f"超过 {lim_m:.0f} 米")
+                 + ("；连通两处现状互不连通的路网（数据缺口或真实阻隔，请现场核实）" if sp else "")
+                 for i, sp in zip(kept, split)]
     reason = [f"missing link: {straight[i]:.0f} m straight, "
               + (f"{walk[i]:.0f} m" if np.isfinite(walk[i]) else f"over {lim_m:.0f} m")
               + " on foot today"
@@ -635,7 +658,7 @@ def _missing_links(net, layers: LinkLayers | None, crs, max_straight_m: float, m
                  "real barrier: check on site)" if comp[a[i]] != comp[b[i]] else "")
               for i in kept]
     return gpd.GeoDataFrame({"name": [f"missing link {j + 1}" for j in range(len(kept))],
-                             "reason": reason, "source": "auto:missing",
+                             "reason": reason, "reason_zh": reason_zh, "source": "auto:missing",
                              "detour_saved_m": saved[kept]},
                             geometry=lines[kept], crs=crs)
 
@@ -679,8 +702,6 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
     >>> lr = links(r, auto=True, k=5); lr.table.head()        # doctest: +SKIP
     """
     if isinstance(result, (str, Path)):
-        from .analysis import load_result
-
         result = load_result(result)
     parts = []
     if candidates is not None:
@@ -689,7 +710,9 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
                 candidates.set_crs(result.crs)
             if "name" not in c:
                 c = c.assign(name=[f"link {i + 1}" for i in range(len(c))])
-            c = c.assign(reason=c["reason"] if "reason" in c else "given", source="given")
+            c = c.assign(reason=c["reason"] if "reason" in c else "given",
+                         reason_zh=c["reason_zh"] if "reason_zh" in c else (c["reason"] if "reason" in c else "用户提供"),
+                         source="given")
             parts.append(c)
         else:
             parts.append(read_candidates(candidates, result.crs, coords))
@@ -715,6 +738,8 @@ _ZH = {"candidate": "候选编号", "rank": "排名", "name": "名称", "reason"
        "cumulative_score_delta": "累计得分变化"}
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_STATUS_ZH = {"ok": "", "no_geometry": "无线几何", "no_street": "端点在吸附距离内无可步行道路",
+              "zero_length": "长度为零（两端为同一点）", "duplicates_edge": "与现有步行道路重合"}
 
 
 def _neutral(v):
@@ -728,7 +753,14 @@ def links_table(lr: LinksResult, lang: str = "en") -> pd.DataFrame:
     """The ranked table for CSV/XLSX: machine column names in English (stable); with
     ``lang="zh"`` the headers are Chinese."""
     t = pd.DataFrame(lr.table.drop(columns="geometry"))
-    for c in ("name", "reason", "message"):
+    if lang == "zh":
+        if "reason_zh" in t:
+            t["reason"] = t.pop("reason_zh").fillna(t["reason"])
+        t["message"] = [_STATUS_ZH.get(st, m) for st, m in zip(t["status"], t["message"])]
+        auto = t["source"].astype(str).str.startswith("auto")
+        t.loc[auto, "name"] = (t.loc[auto, "name"].str.replace("missing link", "缺失连接", regex=False)
+                               .str.replace("private way", "内部道路", regex=False))
+    for c in ("name", "reason", "reason_zh", "message"):
         if c in t:
             t[c] = t[c].map(_neutral)
     if lang == "zh":
@@ -753,14 +785,12 @@ def links_table(lr: LinksResult, lang: str = "en") -> pd.DataFrame:
     return t
 
 
-def write_links(lr: LinksResult, out_dir, lang: str = "en", basemap: str = "osm",
-                offline: bool = True) -> Path:
-    """Write OUT/links.csv, links.xlsx (ranked table; sheet ``greedy`` with the best set),
-    links.gpkg (layers ``links`` numbered by rank, ``homes_gained``, ``about``) and
-    links_map.html — atomically."""
-    from .analysis import atomic_dir
-    from .maps import links_map, save_map
-    from .sources import write_about_layer
+def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None) -> Path:
+    """Write OUT/links.csv, links_greedy.csv, links.xlsx (ranked table; sheet ``greedy`` with
+    the best set) and links.gpkg (layers ``links`` numbered by rank, ``homes_gained``,
+    ``about``) — atomically; ``extra(folder)`` writes more files into the same folder before
+    it is put in place (the command line writes the map with
+    :func:`lifecircle.render.maps.links_map` this way)."""
 
     out = Path(out_dir)
     res = lr.result
@@ -790,7 +820,8 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", basemap: str = "osm"
             write_about_layer(tmp / "links.gpkg", attribution, source=res.source)
         except Exception as exc:
             raise OutputError(f"{out}: cannot write the GeoPackage ({exc})") from None
-        save_map(links_map(lr, lang=lang, basemap=basemap), tmp / "links_map.html", offline=offline)
+        if extra is not None:
+            extra(tmp)
     return out
 
 

@@ -1,0 +1,65 @@
+"""``lifecircle links``: rank new walking links (破墙开门) by the residents they bring within
+reach. A thin front end over :mod:`lifecircle.analyses.links`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from lifecircle.analyses.links import links as run_links, write_links
+from lifecircle.cli.common import console
+from lifecircle.cli.common import fail as _fail
+from lifecircle.errors import LifecircleError, LinkError
+from lifecircle.pipeline import load_result
+from lifecircle.render.maps import links_map, save_map
+
+
+def links(
+    folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (CSV, XLSX, GeoPackage, map)."),
+    candidates: Optional[Path] = typer.Option(None, "--candidates", help="Candidate lines drawn by a planner: GeoJSON/GeoPackage/Shapefile, or CSV/XLSX with wkt or lng1,lat1,lng2,lat2; a 'name' column is carried through."),
+    coords: str = typer.Option("wgs84", help="Coordinates of the candidate file: wgs84, gcj02 or bd09."),
+    auto: bool = typer.Option(False, "--auto", help="Also propose links from the data: private ways in residential land use or behind locked gates, and missing links (≤150 m straight, ≥4× longer on foot today)."),
+    k: int = typer.Option(5, "--k", help="Size of the greedy best set (accounts for overlap)."),
+    snap: float = typer.Option(30.0, help="A link end farther than this (m) from any walkable street is reported, not scored."),
+    lang: Optional[str] = typer.Option(None, help="Headers and map labels: zh or en (default: the analysis's)."),
+    basemap: str = typer.Option("osm", help="Map basemap: osm, cartodb, blank, amap, tianditu."),
+):
+    """Rank candidate walking links (gates, passages, footbridges) by the residents they
+    newly bring within each category's threshold; exact, with a greedy best set of K."""
+    if candidates is None and not auto:
+        _fail(LinkError("no candidates: give --candidates FILE, --auto or both"))
+    try:
+        result = load_result(folder)
+        lang = lang or result.settings.lang
+        lr = run_links(result, candidates=candidates, auto=auto, k=k, coords=coords, snap_m=snap)
+
+        def write_map(tmp: Path) -> None:
+            save_map(links_map(lr, lang=lang, basemap=basemap), tmp / "links_map.html", offline=True)
+
+        write_links(lr, out, lang=lang, extra=write_map)
+    except LifecircleError as exc:
+        _fail(exc)
+    zh = lang == "zh"
+    t = Table(title="新增步行连接排名" if zh else "Candidate links, best first")
+    heads = (["排名", "名称", "理由", "长度(米)", "新增可达居民", "得分变化"] if zh else
+             ["rank", "name", "reason", "length m", "residents", "score Δ"])
+    for i, h in enumerate(heads):
+        t.add_column(h, justify="left" if i in (1, 2) else "right")
+    for _, row in lr.table[lr.table["rank"].notna()].head(10).iterrows():
+        t.add_row(str(int(row["rank"])), Text(str(row["name"])), Text(str(row["reason"])),
+                  f"{row['link_m']:.0f}", f"{row['residents']:,.0f}", f"{row['score_delta']:+.3f}")
+    console.print(t)
+    if len(lr.chosen):
+        picks = ", ".join(f"#{int(r)}" for r in lr.chosen["rank"])
+        total = lr.chosen["cumulative_residents"].iloc[-1]
+        console.print(Text(f"贪心最优 {len(lr.chosen)} 条：{picks}，共新增可达居民 {total:,.0f}" if zh else
+                           f"greedy best {len(lr.chosen)}: {picks}; {total:,.0f} residents newly within reach"))
+    for note in lr.notes:
+        console.print(Text("note: " + note))
+    console.print(Text(result.attribution, style="dim"))
+    console.print(Text(f"wrote {out}/links.csv, links_greedy.csv, links.xlsx, links.gpkg, links_map.html"))
