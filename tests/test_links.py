@@ -70,6 +70,7 @@ def test_hand_built_link_ranks_first_with_exactly_the_residents_it_brings():
         [(100, 100), (200, 160), (300, 100)],  # L2: a detour along B: changes nothing
         [(0, 0), (300, 0)],             # L3: runs along street A
         [(50, 0), (50, 0.1)],           # L4: zero length
+        [(200, 100), (200, 0)],         # L5: L1 drawn the other way round
     )
     lr = score_candidates(res, cands, k=2)
     t = lr.table.set_index("name")
@@ -98,6 +99,8 @@ def test_hand_built_link_ranks_first_with_exactly_the_residents_it_brings():
     for cid, v in expected_cat.items():
         assert t.loc["L1", f"cat_{cid}"] == v
     assert t.loc["L1", "link_m"] == pytest.approx(100.0)
+    num = [c for c in t.columns if t[c].dtype.kind == "f" and c not in ("rank",)]
+    assert t.loc["L5", num].tolist() == t.loc["L1", num].tolist()   # direction does not matter
     # a link that changes nothing gains exactly 0
     for c in ("residents", "resident_categories", "score_delta", "minutes_saved", "all6_15"):
         assert t.loc["L2", c] == 0.0
