@@ -461,6 +461,18 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
     if len(ranked):
         m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     chosen = set(lr.chosen["rank"].astype(int).tolist()) if len(lr.chosen) else set()
+    # the walkable streets around the top links, so the map reads without tiles (offline)
+    if len(ranked):
+        box = shapely.box(*ranked.head(top).total_bounds).buffer(500.0)
+        net = res.network
+        near = net.tree.query(box, predicate="intersects")
+        if len(near):
+            streets = gpd.GeoDataFrame(geometry=net.edge_geom[near], crs=net.crs)
+            lay = folium.FeatureGroup(name="步行网络" if zh else "walkable streets")
+            folium.GeoJson(to_display(streets, simplify_m=1.0).__geo_interface__,
+                           style_function=lambda f: {"color": "#777", "weight": 1.2, "opacity": 0.7}
+                           ).add_to(lay)
+            lay.add_to(m)
     rest = t[~t.index.isin(ranked.index[:top])]
     if len(rest):
         lay = folium.FeatureGroup(name="其他候选" if zh else "other candidates", show=False)
