@@ -338,3 +338,82 @@ def test_link_times_equal_reanalysis_on_random_graphs():
         np.testing.assert_allclose(new, full, rtol=0, atol=1e-9)
         checked += int((new < sc.old).sum())
     assert checked > 20          # links did shorten walks in many cases
+
+
+# --------------------------------------------------------------------------------------------
+# --auto on an OSM file: a private footway with a locked gate through a residential compound
+
+
+def _compound_osm() -> str:
+    lat0, lon0 = 32.040, 118.780
+    nodes, ways = [], []
+    nid = [0]
+
+    def node(lat, lon, tags=()):
+        nid[0] += 1
+        body = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags)
+        nodes.append(f'<node id="{nid[0]}" lat="{lat:.7f}" lon="{lon:.7f}" version="1">{body}</node>')
+        return nid[0]
+
+    def way(refs, tags):
+        body = "".join(f'<nd ref="{r}"/>' for r in refs) + "".join(
+            f'<tag k="{k}" v="{v}"/>' for k, v in tags)
+        ways.append(f'<way id="{1000 + len(ways)}" version="1">{body}</way>')
+
+    a = [node(lat0, lon0 + 0.001 * i) for i in range(5)]             # street A (homes)
+    b = [node(lat0 + 0.002, lon0 + 0.001 * i) for i in range(5)]     # street B (facilities)
+    d1, d2 = node(lat0, lon0 + 0.012), node(lat0 + 0.002, lon0 + 0.012)
+    way(a, [("highway", "residential"), ("name", "A")])
+    way(b, [("highway", "residential"), ("name", "B")])
+    way([a[-1], d1, d2, b[-1]], [("highway", "residential"), ("name", "detour")])
+    gate = node(lat0 + 0.001, lon0 + 0.002, [("barrier", "gate"), ("access", "private")])
+    way([a[2], gate, b[2]], [("highway", "footway"), ("access", "private")])
+    ring = [node(lat0 + 0.0003, lon0 + 0.001), node(lat0 + 0.0003, lon0 + 0.003),
+            node(lat0 + 0.0017, lon0 + 0.003), node(lat0 + 0.0017, lon0 + 0.001)]
+    way(ring + ring[:1], [("landuse", "residential")])
+    for i in range(8):                                               # homes south of A
+        la, lo, dd = lat0 - 0.0004, lon0 + 0.0005 * i, 0.0002
+        r = [node(la, lo), node(la, lo + dd), node(la + dd, lo + dd), node(la + dd, lo)]
+        way(r + r[:1], [("building", "residential"), ("building:levels", "6")])
+    for lo, tag in ((0.002, ("amenity", "kindergarten")), (0.0022, ("amenity", "pharmacy")),
+                    (0.0018, ("shop", "convenience"))):
+        node(lat0 + 0.0022, lon0 + lo, [tag, ("name", "x")])
+    return ("<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\" generator=\"test\">\n"
+            + "\n".join(nodes + ways) + "\n</osm>\n")
+
+
+def test_cli_auto_opens_the_gated_footway(tmp_path):
+    from typer.testing import CliRunner
+
+    from lifecircle.cli.app import app
+    from lifecircle.pipeline import analyze
+
+    osm = tmp_path / "compound.osm"
+    osm.write_text(_compound_osm(), encoding="utf-8")
+    analyze(str(osm)).save(tmp_path / "run", map_html=False)
+    r = CliRunner().invoke(app, ["links", str(tmp_path / "run"), "--auto", "--k", "2",
+                                 "--basemap", "blank", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(tmp_path / "out" / "links.csv", encoding="utf-8-sig")
+    top = t.iloc[0]
+    assert top["rank"] == 1 and top["source"] == "auto:private"
+    assert "gate" in top["reason"] and "residential" in top["reason"]
+    assert top["residents"] > 0
+    assert top["link_m"] == pytest.approx(222.4, abs=1.0)       # the footway's own length
+    # the same gains as a full re-analysis with the footway added
+    res = lifecircle_load(tmp_path / "run")
+    g = gpd.read_file(tmp_path / "out" / "links.gpkg", layer="links").to_crs(res.crs)
+    prep = prepare(res.network, g.iloc[[0]])
+    old = scorer_for(res).old
+    want = _gains_from_times(res, old, _full_times(res, prep.end_edge, prep.end_off, prep.link_m))
+    assert top["cat_kindergarten"] > 0
+    assert top["residents"] == pytest.approx(want["residents"], abs=1e-6)
+    assert top["score_delta"] == pytest.approx(want["score_delta"], abs=1e-9)
+    for name in ("links.xlsx", "links.gpkg", "links_map.html", "links_greedy.csv"):
+        assert (tmp_path / "out" / name).exists()
+
+
+def lifecircle_load(folder):
+    from lifecircle.pipeline import load_result
+
+    return load_result(folder)
