@@ -681,11 +681,21 @@ def auto_candidates(result, layers: LinkLayers | None = None, osm_path=None,
         parts.append(_private_candidates(result.network, layers, crs))
     parts.append(_missing_links(result.network, layers, crs, max_straight_m, min_ratio,
                                 min_saved_m, max_missing))
+    notes = []
+    if layers is not None and len(layers.gates):
+        # a gate on a public way: the model walks through it today (barriers are not modelled)
+        private_nodes = {n for nodes in layers.private_ways["nodes"] for n in nodes}
+        gates = layers.gates[~layers.gates["osm_id"].isin(private_nodes)]
+        g = gates.to_crs(crs).geometry.to_numpy()
+        on_public = np.unique(result.network.tree.query(g, predicate="dwithin", distance=1.0)[0])
+        if len(on_public):
+            notes.append(f"{len(on_public)} private or locked gate(s) sit on public walkable ways: "
+                         "the model walks through them today (barriers are not modelled yet)")
     parts = [p for p in parts if len(p)]
-    if not parts:
-        return _empty_candidates(crs)
-    out = pd.concat(parts, ignore_index=True)
-    return gpd.GeoDataFrame(out, geometry="geometry", crs=crs)
+    out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=crs) \
+        if parts else _empty_candidates(crs)
+    out.attrs["notes"] = notes
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -716,14 +726,19 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
             parts.append(c)
         else:
             parts.append(read_candidates(candidates, result.crs, coords))
+    notes = []
     if auto:
-        parts.append(auto_candidates(result, osm_path=osm_path))
+        found = auto_candidates(result, osm_path=osm_path)
+        notes += found.attrs.get("notes", [])
+        parts.append(found)
     if not parts:
         raise LinkError("no candidates: give a candidate file or ask for --auto")
     cands = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=result.crs)
     if len(cands) == 0:
         raise LinkError("no candidate links: the file holds none and --auto proposed none")
-    return score_candidates(result, cands, k=k, snap_m=snap_m, top=top)
+    lr = score_candidates(result, cands, k=k, snap_m=snap_m, top=top)
+    lr.notes = notes + lr.notes
+    return lr
 
 
 # --------------------------------------------------------------------------------------------
