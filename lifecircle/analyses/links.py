@@ -593,19 +593,16 @@ def _missing_links(net, layers: LinkLayers | None, crs, max_straight_m: float, m
                           src.astype(np.int32), np.zeros(len(src)), np.ones(len(src)),
                           np.zeros(len(src), np.int64), np.zeros(len(src)), np.zeros(len(src)))
     ptr, node, cost = search_each(net.forward, seeds, lim_m / speed, 64 * len(src))
-    walk = np.full(len(a), np.inf)
-    pos = {int(s): i for i, s in enumerate(src)}
-    key = {}
-    for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
-        key.setdefault(x, []).append((y, i))
-    for x, lst in key.items():
-        o = pos.get(x)
-        if o is None:
-            continue
-        reached = dict(zip(node[ptr[o]:ptr[o + 1]].tolist(), cost[ptr[o]:ptr[o + 1]].tolist()))
-        for y, i in lst:
-            if y in reached:
-                walk[i] = reached[y] * speed
+    # look every pair up in the flat search output: key (source position, node) sorted once
+    n = np.int64(net.n_nodes)
+    origin = np.repeat(np.arange(len(src), dtype=np.int64), np.diff(ptr))
+    keys = origin * n + node.astype(np.int64)
+    order_k = np.argsort(keys, kind="stable")
+    keys, kcost = keys[order_k], cost[order_k]
+    want = np.searchsorted(src, a).astype(np.int64) * n + b.astype(np.int64)
+    at = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+    walk = np.where((len(keys) > 0) & (keys[at] == want), kcost[at] * speed, np.inf) \
+        if len(keys) else np.full(len(a), np.inf)
     walk_m = np.minimum(walk, lim_m)           # beyond the search: at least lim_m
     good = (walk_m >= min_ratio * straight) & (walk_m - straight >= min_saved_m)
     a, b, straight, walk = a[good], b[good], straight[good], walk[good]
@@ -613,31 +610,38 @@ def _missing_links(net, layers: LinkLayers | None, crs, max_straight_m: float, m
     order = np.argsort(-saved, kind="stable")
     lines = shapely.linestrings(np.stack([np.stack([net.node_x[a], net.node_y[a]], 1),
                                           np.stack([net.node_x[b], net.node_y[b]], 1)], 1))
-    # a line that crosses a walkable edge without meeting it passes over or under a street
-    # (bridges, tunnels, grade-separated roads): not a plausible link
-    li, _ = net.tree.query(lines, predicate="crosses")
-    blocked = np.zeros(len(a), bool)
-    blocked[np.unique(li)] = True
-    if layers is not None and len(a):
-        for name, frame in (("blocker", layers.blockers), ("building", layers.buildings)):
-            if len(frame) == 0:
-                continue
-            geoms = frame.to_crs(crs).geometry.to_numpy()
-            btree = shapely.STRtree(geoms)
-            li, gi = btree.query(lines, predicate="intersects")
-            blocked[np.unique(li)] = True
-    kept = []
-    ends = []
-    for i in order:
-        if blocked[i]:
-            continue
-        pa = np.array([net.node_x[a[i]], net.node_y[a[i]]])
-        pb = np.array([net.node_x[b[i]], net.node_y[b[i]]])
-        if any((np.hypot(*(pa - qa)) < 40 and np.hypot(*(pb - qb)) < 40) or
-               (np.hypot(*(pa - qb)) < 40 and np.hypot(*(pb - qa)) < 40) for qa, qb in ends):
-            continue
-        kept.append(i)
-        ends.append((pa, pb))
+    # blockers: a line that crosses a walkable edge without meeting it passes over or under
+    # a street (bridges, tunnels, grade-separated roads); water, railways, motorways, buildings
+    trees = [net.tree]
+    if layers is not None:
+        for frame in (layers.blockers, layers.buildings):
+            if len(frame):
+                trees.append(shapely.STRtree(frame.to_crs(crs).geometry.to_numpy()))
+    ax, ay = net.node_x[a], net.node_y[a]
+    bx, by = net.node_x[b], net.node_y[b]
+    kept: list[int] = []
+    ka = np.empty((0, 2))
+    kb = np.empty((0, 2))
+    chunk = 4 * limit
+    for c0 in range(0, len(order), chunk):     # best first, only as many as needed
+        idx = order[c0:c0 + chunk]
+        blocked = np.zeros(len(idx), bool)
+        for k, tree in enumerate(trees):
+            li, _ = tree.query(lines[idx], predicate="crosses" if k == 0 else "intersects")
+            blocked[li] = True
+        for i in idx[~blocked]:
+            pa = np.array([ax[i], ay[i]])
+            pb = np.array([bx[i], by[i]])
+            if len(kept):
+                da, db = np.hypot(*(ka - pa).T), np.hypot(*(kb - pb).T)
+                dc, dd = np.hypot(*(kb - pa).T), np.hypot(*(ka - pb).T)
+                if (((da < 40) & (db < 40)) | ((dc < 40) & (dd < 40))).any():
+                    continue
+            kept.append(int(i))
+            ka = np.vstack([ka, pa])
+            kb = np.vstack([kb, pb])
+            if len(kept) >= limit:
+                break
         if len(kept) >= limit:
             break
     kept = np.array(kept, dtype=np.int64)
