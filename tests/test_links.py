@@ -417,3 +417,19 @@ def lifecircle_load(folder):
     from lifecircle.pipeline import load_result
 
     return load_result(folder)
+
+
+def test_hostile_names_stay_text_on_the_map_and_in_tables():
+    from lifecircle.analyses.links import links_table
+    from lifecircle.render.maps import links_map
+
+    res, *_ = _two_streets()
+    c = _lines([(200, 0), (200, 100)])
+    c["name"] = ['{{7*7}}<img src=x onerror=alert(1)>']
+    lr = score_candidates(res, c, k=1)
+    html = links_map(lr, basemap="blank").get_root().render()
+    assert "<img src=x" not in html
+    assert "{{7*7}}&lt;img" in html
+    assert links_table(lr)["name"].iloc[0] == '{{7*7}}<img src=x onerror=alert(1)>'
+    c["name"] = ["@SUM(A1)"]
+    assert links_table(score_candidates(res, c, k=0))["name"].iloc[0] == "'@SUM(A1)"
