@@ -411,6 +411,8 @@ def test_cli_auto_opens_the_gated_footway(tmp_path):
     assert top["score_delta"] == pytest.approx(want["score_delta"], abs=1e-9)
     for name in ("links.xlsx", "links.gpkg", "links_map.html", "links_greedy.csv"):
         assert (tmp_path / "out" / name).exists()
+    layers = set(gpd.list_layers(tmp_path / "out" / "links.gpkg")["name"])
+    assert {"links", "homes_gained", "osm_gates", "osm_private_ways"} <= layers
 
 
 def lifecircle_load(folder):

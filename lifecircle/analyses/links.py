@@ -298,6 +298,7 @@ class LinksResult:
     result: object
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    layers: "LinkLayers | None" = None     # what --auto read: gates, private ways, walls, blockers
 
 
 def score_candidates(result, cands: gpd.GeoDataFrame, k: int = 5, snap_m: float = SNAP_M,
@@ -699,6 +700,7 @@ def auto_candidates(result, layers: LinkLayers | None = None, osm_path=None,
     out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=crs) \
         if parts else _empty_candidates(crs)
     out.attrs["notes"] = notes
+    out.attrs["layers"] = layers
     return out
 
 
@@ -742,6 +744,8 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
         raise LinkError("no candidate links: the file holds none and --auto proposed none")
     lr = score_candidates(result, cands, k=k, snap_m=snap_m, top=top)
     lr.notes = notes + lr.notes
+    if auto:
+        lr.layers = found.attrs.get("layers")
     return lr
 
 
@@ -807,7 +811,8 @@ def links_table(lr: LinksResult, lang: str = "en") -> pd.DataFrame:
 def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None) -> Path:
     """Write OUT/links.csv, links_greedy.csv, links.xlsx (ranked table; sheet ``greedy`` with
     the best set) and links.gpkg (layers ``links`` numbered by rank, ``homes_gained``,
-    ``about``) — atomically; ``extra(folder)`` writes more files into the same folder before
+    ``about``, and with ``--auto`` the OSM layers it read: ``osm_gates``, ``osm_private_ways``,
+    ``osm_walls``, ``osm_blockers``) — atomically; ``extra(folder)`` writes more files into the same folder before
     it is put in place (the command line writes the map with
     :func:`lifecircle.render.maps.links_map` this way)."""
 
@@ -836,6 +841,12 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None) -> Path:
             hg = gained_homes(lr)
             if len(hg):
                 hg.to_crs(WGS84).to_file(tmp / "links.gpkg", layer="homes_gained", driver="GPKG")
+            if lr.layers is not None:     # the walls, gates and private ways --auto read
+                for name in ("gates", "private_ways", "walls", "blockers"):
+                    frame = getattr(lr.layers, name)
+                    if len(frame):
+                        frame.drop(columns=[c for c in ("nodes",) if c in frame]).to_file(
+                            tmp / "links.gpkg", layer=f"osm_{name}", driver="GPKG")
             write_about_layer(tmp / "links.gpkg", attribution, source=res.source)
         except Exception as exc:
             raise OutputError(f"{out}: cannot write the GeoPackage ({exc})") from None
