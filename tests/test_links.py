@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from lifecircle import columns as col
-from lifecircle.pipeline import Result
+from lifecircle.result import Result
 from lifecircle.core.coverage import home_scores
 from lifecircle.core.engine import AccessEngine, LinkScorer
 from lifecircle.analyses.links import prepare, read_candidates, score_candidates, scorer_for
@@ -413,10 +413,14 @@ def test_cli_auto_opens_the_gated_footway(tmp_path):
         assert (tmp_path / "out" / name).exists()
     layers = set(gpd.list_layers(tmp_path / "out" / "links.gpkg")["name"])
     assert {"links", "homes_gained", "osm_gates", "osm_private_ways"} <= layers
+    # the OSM file gone: the private ways cannot be read; said in one line, exit 2, no output
+    osm.rename(tmp_path / "moved.osm")
+    r = CliRunner().invoke(app, ["links", str(tmp_path / "run"), "--auto", "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 2 and "is gone" in r.output and not (tmp_path / "o2").exists()
 
 
 def lifecircle_load(folder):
-    from lifecircle.pipeline import load_result
+    from lifecircle.result import load_result
 
     return load_result(folder)
 

@@ -49,7 +49,8 @@ from lifecircle.errors import InputFileError, LinkError, OutputError, TableError
 from lifecircle.io.chinacoords import normalize_crs, to_wgs84, transform_geometries
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WALK_HIGHWAYS, WGS84, walkable_mask, write_about_layer
-from lifecircle.pipeline import atomic_dir, load_result
+from lifecircle.io.outputs import atomic_dir
+from lifecircle.result import load_result
 
 #: Link ends farther than this from any walkable edge are reported, not scored (metres).
 SNAP_M = 30.0
@@ -502,6 +503,30 @@ def read_link_layers(path) -> LinkLayers:
                       gdf({"kind": [b[0] for b in h.block]}, [b[1] for b in h.block]), gdf({}, h.bld))
 
 
+def _layers_from_features(features: gpd.GeoDataFrame) -> LinkLayers:
+    """What an analysis folder's stored OSM features give (residential land, water, buildings)
+    when the OSM file is gone; gates, private ways, railways and motorways are not stored."""
+    tags = features["tags"].tolist()
+    geom = features.geometry.to_numpy()
+    kinds = shapely.get_type_id(geom)
+    area = np.isin(kinds, (3, 6))
+
+    def pick(test):
+        m = np.array([area[i] and test(t) for i, t in enumerate(tags)], dtype=bool)
+        return geom[m]
+
+    res = pick(lambda t: t.get("landuse") == "residential")
+    water = pick(lambda t: t.get("natural") == "water" or t.get("waterway") == "riverbank")
+    bld = pick(lambda t: bool(t.get("building")) and t.get("building") != "no")
+    empty_pts = gpd.GeoDataFrame({"osm_id": [], "access": []}, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+    empty_ways = gpd.GeoDataFrame({"osm_id": [], "highway": [], "access": [], "nodes": []},
+                                  geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+    return LinkLayers(empty_pts, empty_ways, gpd.GeoDataFrame(geometry=gpd.GeoSeries(res, crs=WGS84)),
+                      gpd.GeoDataFrame({"kind": []}, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84),
+                      gpd.GeoDataFrame({"kind": ["water"] * len(water)}, geometry=gpd.GeoSeries(water, crs=WGS84)),
+                      gpd.GeoDataFrame(geometry=gpd.GeoSeries(bld, crs=WGS84)))
+
+
 def _private_candidates(net, layers: LinkLayers, crs, touch_m: float = 2.0) -> gpd.GeoDataFrame:
     """Connected private ways inside residential land use (or with a private/locked gate):
     one candidate per pair of the points where they meet the public network, as long as the
@@ -676,17 +701,26 @@ def auto_candidates(result, layers: LinkLayers | None = None, osm_path=None,
     ``layers`` come from :func:`read_link_layers` of ``osm_path`` (default: the analysis
     source). Each row says why it was proposed (``reason``)."""
     crs = result.crs
+    notes = []
     if layers is None:
         if osm_path is None:
             src = result.source
             osm_path = src if src and Path(src).exists() else None
-        layers = read_link_layers(osm_path) if osm_path is not None else None
+        if osm_path is not None:
+            layers = read_link_layers(osm_path)
+        elif getattr(result, "features", None) is not None and len(result.features):
+            layers = _layers_from_features(result.features)
+            notes.append(f"the OSM file {result.source!r} is gone: gates, private ways, railways and "
+                         "motorways were not read (water, buildings and residential land come from "
+                         "the analysis folder)")
+        else:
+            notes.append("no OSM file and no stored features: only missing links, without checks "
+                         "against water, railways, motorways or buildings")
     parts = []
     if layers is not None:
         parts.append(_private_candidates(result.network, layers, crs))
     parts.append(_missing_links(result.network, layers, crs, max_straight_m, min_ratio,
                                 min_saved_m, max_missing))
-    notes = []
     if layers is not None and len(layers.gates):
         # a gate on a public way: the model walks through it today (barriers are not modelled)
         private_nodes = {n for nodes in layers.private_ways["nodes"] for n in nodes}
@@ -741,7 +775,8 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
         raise LinkError("no candidates: give a candidate file or ask for --auto")
     cands = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=result.crs)
     if len(cands) == 0:
-        raise LinkError("no candidate links: the file holds none and --auto proposed none")
+        raise LinkError("no candidate links: the file holds none and --auto proposed none"
+                        + "".join(f" ({n})" for n in notes))
     lr = score_candidates(result, cands, k=k, snap_m=snap_m, top=top)
     lr.notes = notes + lr.notes
     if auto:

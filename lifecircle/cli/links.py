@@ -14,7 +14,7 @@ from lifecircle.analyses.links import links as run_links, write_links
 from lifecircle.cli.common import console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, LinkError
-from lifecircle.pipeline import load_result
+from lifecircle.result import load_result
 from lifecircle.render.maps import links_map, save_map
 
 
