@@ -362,10 +362,11 @@ def _compound_osm() -> str:
 
     a = [node(lat0, lon0 + 0.001 * i) for i in range(5)]             # street A (homes)
     b = [node(lat0 + 0.002, lon0 + 0.001 * i) for i in range(5)]     # street B (facilities)
-    d1, d2 = node(lat0, lon0 + 0.012), node(lat0 + 0.002, lon0 + 0.012)
+    d1, d2 = node(lat0, lon0 + 0.006), node(lat0 + 0.002, lon0 + 0.006)
+    locked = node(lat0 + 0.001, lon0 + 0.006, [("barrier", "gate"), ("access", "private")])
     way(a, [("highway", "residential"), ("name", "A")])
     way(b, [("highway", "residential"), ("name", "B")])
-    way([a[-1], d1, d2, b[-1]], [("highway", "residential"), ("name", "detour")])
+    way([a[-1], d1, locked, d2, b[-1]], [("highway", "residential"), ("name", "detour")])
     gate = node(lat0 + 0.001, lon0 + 0.002, [("barrier", "gate"), ("access", "private")])
     way([a[2], gate, b[2]], [("highway", "footway"), ("access", "private")])
     ring = [node(lat0 + 0.0003, lon0 + 0.001), node(lat0 + 0.0003, lon0 + 0.003),
@@ -439,3 +440,29 @@ def test_hostile_names_stay_text_on_the_map_and_in_tables():
     assert links_table(lr)["name"].iloc[0] == '{{7*7}}<img src=x onerror=alert(1)>'
     c["name"] = ["@SUM(A1)"]
     assert links_table(score_candidates(res, c, k=0))["name"].iloc[0] == "'@SUM(A1)"
+
+
+def test_closed_gates_cut_the_way_and_reopening_restores_todays_times(tmp_path):
+    """--close-gates: a private gate on the public detour is closed to through walking; its
+    reopening candidate (a link of length 0 across the cut) gives back today's times exactly."""
+    from lifecircle.analyses.links import closed_gates, read_link_layers
+    from lifecircle.pipeline import analyze
+
+    osm = tmp_path / "compound.osm"
+    osm.write_text(_compound_osm(), encoding="utf-8")
+    res = analyze(str(osm))
+    base = closed_gates(res, read_link_layers(osm))
+    assert len(base.candidates) == 1 and base.candidates["source"].iloc[0] == "auto:gate"
+    today = scorer_for(res).old
+    sc = scorer_for(res, base.net, base.home_snap, base.fac_snap)
+    assert (sc.old >= today - 1e-9).all()
+    assert (np.isinf(sc.old) & np.isfinite(today)).any()        # the detour is cut
+    _, reopened = sc.score(base.end_edge, base.end_off, base.link_m, new_times=True)
+    np.testing.assert_allclose(reopened, today, rtol=0, atol=1e-6)
+    # and through the API: the gate is a ranked candidate whose gain is what closing took away
+    from lifecircle.analyses.links import links
+
+    lr = links(res, close_gates=True, osm_path=osm, k=1)
+    row = lr.table[lr.table["source"] == "auto:gate"].iloc[0]
+    assert row["rank"] == 1 and row["minutes_saved"] > 0 and row["link_m"] == 0
+    assert any("closed to through walking" in n for n in lr.notes)

@@ -43,7 +43,7 @@ import shapely
 from lifecircle import columns as col
 from lifecircle.core.engine import (AccessEngine, FacilitySeeds, LinkScorer, LinkScores,
                                     facility_seeds_forward, search_each)
-from lifecircle.core.network import split_and_link
+from lifecircle.core.network import cut_edges, split_and_link
 from lifecircle.core.snapping import Snap, snap_points
 from lifecircle.errors import InputFileError, LinkError, OutputError, TableError
 from lifecircle.io.chinacoords import normalize_crs, to_wgs84, transform_geometries
@@ -303,19 +303,23 @@ class LinksResult:
 
 
 def score_candidates(result, cands: gpd.GeoDataFrame, k: int = 5, snap_m: float = SNAP_M,
-                     top: int = 50) -> LinksResult:
+                     top: int = 50, base: "Base | None" = None) -> LinksResult:
     """Score every candidate exactly, rank them and pick a greedy best set of ``k``.
 
     Ranking: residents with at least one category newly within its threshold, then
     resident-categories gained, score change, minutes saved. ``top``: how many of the best
-    get their newly served homes listed (for the map and the GeoPackage).
+    get their newly served homes listed (for the map and the GeoPackage). ``base``: score
+    against a changed network (see :func:`closed_gates`) instead of the analysis's; its
+    own candidates (``base.candidates``, e.g. the gates to reopen) are scored too.
     """
     timings = {}
     t0 = time.perf_counter()
     prep = prepare(result.network, cands, snap_m)
+    if base is not None:
+        prep = base.place(prep)
     timings["prepare"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    scorer = scorer_for(result)
+    scorer = scorer_for(result, *((base.net, base.home_snap, base.fac_snap) if base else ()))
     timings["base"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     s = scorer.score(prep.end_edge, prep.end_off, prep.link_m)
@@ -346,7 +350,7 @@ def score_candidates(result, cands: gpd.GeoDataFrame, k: int = 5, snap_m: float 
             gained[r + 1] = np.flatnonzero(rec[r])
     timings["homes"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    chosen = greedy(result, prep, k, first=(s, scorer))
+    chosen = greedy(result, prep, k, first=(s, scorer), base=base)
     timings["greedy"] = time.perf_counter() - t0
     rank_of = dict(zip(prep.ok[order].tolist(), range(1, len(order) + 1)))
     if len(chosen):
@@ -362,7 +366,7 @@ def score_candidates(result, cands: gpd.GeoDataFrame, k: int = 5, snap_m: float 
     return LinksResult(table, chosen, gained, result, timings, notes)
 
 
-def greedy(result, prep: Prepared, k: int, first=None) -> pd.DataFrame:
+def greedy(result, prep: Prepared, k: int, first=None, base: "Base | None" = None) -> pd.DataFrame:
     """Pick ``k`` links one at a time: each time the one with the best gains (the ranking
     keys) given the links already picked, which are added to the network (ends split their
     edges exactly) before every remaining candidate is scored again. Stops early when no
@@ -370,8 +374,8 @@ def greedy(result, prep: Prepared, k: int, first=None) -> pd.DataFrame:
     rows = []
     if k <= 0 or len(prep.ok) == 0:
         return pd.DataFrame(rows)
-    net = result.network
-    hs, fs = result.home_snap, result.facility_snap
+    net = result.network if base is None else base.net
+    hs, fs = (result.home_snap, result.facility_snap) if base is None else (base.home_snap, base.fac_snap)
     ee, oo, lm = prep.end_edge.copy(), prep.end_off.copy(), prep.link_m.copy()
     geoms = [prep.table.geometry.iloc[i] for i in prep.ok]
     alive = np.ones(len(prep.ok), bool)
@@ -407,6 +411,74 @@ def greedy(result, prep: Prepared, k: int, first=None) -> pd.DataFrame:
         net = net2
         s = None
     return pd.DataFrame(rows)
+
+
+@dataclass
+class Base:
+    """A changed network to score against (e.g. gates closed), the snaps moved onto it, how
+    positions of the analysis's network move onto it, and its own candidates (rows of a
+    candidate table with their ends already placed on it)."""
+
+    net: object
+    home_snap: Snap
+    fac_snap: Snap
+    remap: object
+    candidates: gpd.GeoDataFrame
+    end_edge: np.ndarray
+    end_off: np.ndarray
+    link_m: np.ndarray
+    notes: list = field(default_factory=list)
+
+    def place(self, prep: Prepared) -> Prepared:
+        """``prep`` (snapped on the analysis's network) moved onto this one, with this
+        base's own candidates appended."""
+        ee, oo = self.remap(prep.end_edge, prep.end_off, "left")
+        n0 = len(prep.table)
+        extra = self.candidates.assign(status=STATUS_OK, message="", link_m=self.link_m)
+        table = gpd.GeoDataFrame(pd.concat([prep.table, extra.to_crs(prep.table.crs)], ignore_index=True),
+                                 geometry="geometry", crs=prep.table.crs)
+        return Prepared(table, np.r_[prep.ok, n0 + np.arange(len(extra))].astype(np.int64),
+                        np.r_[ee, self.end_edge].astype(np.int64), np.r_[oo, self.end_off],
+                        np.r_[prep.link_m, self.link_m])
+
+
+def closed_gates(result, layers: "LinkLayers", gate_m: float = 1.0) -> Base:
+    """The analysis's network with every private or locked gate that sits on a public walkable
+    way (within ``gate_m``) closed to through walking: the way is cut at the gate, homes and
+    facilities keep their places (a home on one side stays on that side). Each closed gate is
+    a candidate to reopen (a link of length 0 across the cut), named by its OSM id."""
+    net = result.network
+    private_nodes = {n for nodes in layers.private_ways["nodes"] for n in nodes}
+    gates = layers.gates[~layers.gates["osm_id"].isin(private_nodes)].to_crs(result.crs)
+    snap = snap_points(net, gates.geometry.to_numpy(), gate_m, tie_m=0)
+    inside = (snap.edge >= 0) & (snap.offset > 0) & (snap.offset < net.edge_len[np.maximum(snap.edge, 0)])
+    notes = []
+    at_node = int(((snap.edge >= 0) & ~inside).sum())
+    if at_node:
+        notes.append(f"{at_node} gate(s) at a street junction were left open (closing one would "
+                     "close every street through it)")
+    # one cut per position (two gates mapped on the same point close it once)
+    keys = sorted({(int(e), float(o)) for e, o in zip(snap.edge[inside], snap.offset[inside])})
+    first = {}
+    for i in np.flatnonzero(inside):
+        first.setdefault((int(snap.edge[i]), float(snap.offset[i])), i)
+    rows = [first[kk] for kk in keys]
+    e = np.array([kk[0] for kk in keys], dtype=np.int64)
+    o = np.array([kk[1] for kk in keys])
+    net2, remap, sides = cut_edges(net, e, o)
+    hs, fs = result.home_snap, result.facility_snap
+    hs2 = Snap(*remap(hs.edge, hs.offset, "left"), hs.leg, hs.ambiguous)
+    fs2 = Snap(*remap(fs.edge, fs.offset, "right"), fs.leg, fs.ambiguous)
+    g = gates.iloc[rows]
+    pts = g.geometry.to_numpy()
+    cands = gpd.GeoDataFrame(
+        {"name": [f"gate {i}" for i in g["osm_id"]],
+         "reason": [f"reopen the {a} gate (closed to through walking in this model)" for a in g["access"]],
+         "reason_zh": ["重新开放该门（本模型中对穿行关闭）"] * len(g), "source": "auto:gate"},
+        geometry=[shapely.LineString([p, p]) for p in pts], crs=result.crs)
+    ee = np.array([[a, c] for a, _, c, _ in sides], dtype=np.int64).reshape(-1)
+    oo = np.array([[b, d] for _, b, _, d in sides]).reshape(-1)
+    return Base(net2, hs2, fs2, remap, cands, ee, oo, np.zeros(len(rows)), notes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -743,10 +815,13 @@ def auto_candidates(result, layers: LinkLayers | None = None, osm_path=None,
 
 
 def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str = "wgs84",
-          snap_m: float = SNAP_M, osm_path=None, top: int = 50) -> LinksResult:
+          snap_m: float = SNAP_M, osm_path=None, top: int = 50,
+          close_gates: bool = False) -> LinksResult:
     """Rank candidate links for an analysis ``result`` (a :class:`~lifecircle.analysis.Result`
     or an analysis folder): ``candidates`` a file (see :func:`read_candidates`) or a
-    GeoDataFrame of lines with a ``name``; ``auto`` adds :func:`auto_candidates`.
+    GeoDataFrame of lines with a ``name``; ``auto`` adds :func:`auto_candidates`;
+    ``close_gates`` scores against the network with private or locked gates on public ways
+    closed (:func:`closed_gates`), each gate a candidate to reopen.
 
     >>> r = lifecircle.analyze("xinjiekou.osm.pbf")           # doctest: +SKIP
     >>> lr = links(r, auto=True, k=5); lr.table.head()        # doctest: +SKIP
@@ -767,20 +842,33 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
         else:
             parts.append(read_candidates(candidates, result.crs, coords))
     notes = []
+    layers = None
     if auto:
         found = auto_candidates(result, osm_path=osm_path)
         notes += found.attrs.get("notes", [])
+        layers = found.attrs.get("layers")
         parts.append(found)
-    if not parts:
+    base = None
+    if close_gates:
+        if layers is None:
+            src = osm_path or result.source
+            if not src or not Path(src).exists():
+                raise LinkError(f"closing gates needs the OSM file of the analysis ({src!r} is gone)")
+            layers = read_link_layers(src)
+        base = closed_gates(result, layers)
+        notes = [n for n in notes if "walks through them today" not in n]
+        notes += [f"baseline: {len(base.candidates)} private or locked gate(s) on public ways closed "
+                  "to through walking; every gain is against that network"] + base.notes
+    if not parts and base is None:
         raise LinkError("no candidates: give a candidate file or ask for --auto")
-    cands = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=result.crs)
-    if len(cands) == 0:
+    cands = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=result.crs) \
+        if parts else _empty_candidates(result.crs)
+    if len(cands) == 0 and (base is None or len(base.candidates) == 0):
         raise LinkError("no candidate links: the file holds none and --auto proposed none"
                         + "".join(f" ({n})" for n in notes))
-    lr = score_candidates(result, cands, k=k, snap_m=snap_m, top=top)
+    lr = score_candidates(result, cands, k=k, snap_m=snap_m, top=top, base=base)
     lr.notes = notes + lr.notes
-    if auto:
-        lr.layers = found.attrs.get("layers")
+    lr.layers = layers
     return lr
 
 

@@ -24,6 +24,7 @@ def links(
     candidates: Optional[Path] = typer.Option(None, "--candidates", help="Candidate lines drawn by a planner: GeoJSON/GeoPackage/Shapefile, or CSV/XLSX with wkt or lng1,lat1,lng2,lat2; a 'name' column is carried through."),
     coords: str = typer.Option("wgs84", help="Coordinates of the candidate file: wgs84, gcj02 or bd09."),
     auto: bool = typer.Option(False, "--auto", help="Also propose links from the data: private ways in residential land use or behind locked gates, and missing links (≤150 m straight, ≥4× longer on foot today)."),
+    close_gates: bool = typer.Option(False, "--close-gates", help="Model private or locked gates on public ways as closed to through walking (the analysis walks through them); each becomes a candidate to reopen and every gain is against that network."),
     k: int = typer.Option(5, "--k", help="Size of the greedy best set (accounts for overlap)."),
     snap: float = typer.Option(30.0, help="A link end farther than this (m) from any walkable street is reported, not scored."),
     lang: Optional[str] = typer.Option(None, help="Headers and map labels: zh or en (default: the analysis's)."),
@@ -31,12 +32,13 @@ def links(
 ):
     """Rank candidate walking links (gates, passages, footbridges) by the residents they
     newly bring within each category's threshold; exact, with a greedy best set of K."""
-    if candidates is None and not auto:
-        _fail(LinkError("no candidates: give --candidates FILE, --auto or both"))
+    if candidates is None and not auto and not close_gates:
+        _fail(LinkError("no candidates: give --candidates FILE, --auto, --close-gates or several"))
     try:
         result = load_result(folder)
         lang = lang or result.settings.lang
-        lr = run_links(result, candidates=candidates, auto=auto, k=k, coords=coords, snap_m=snap)
+        lr = run_links(result, candidates=candidates, auto=auto, k=k, coords=coords, snap_m=snap,
+                       close_gates=close_gates)
 
         def write_map(tmp: Path) -> None:
             save_map(links_map(lr, lang=lang, basemap=basemap), tmp / "links_map.html", offline=True)

@@ -441,3 +441,80 @@ def split_and_link(net: WalkNetwork, end_edge, end_off, link_len, link_geom=None
         return edge, offset
 
     return out, remap
+
+
+def cut_edges(net: WalkNetwork, edge, offset):
+    """The network cut at points (a closed gate): edge ``edge[i]`` is split at ``offset[i]``
+    (metres from its u end, strictly inside the edge) and the two pieces end at two different
+    nodes, so no walk passes the cut. Returns ``(network, remap, sides)``: ``remap`` moves
+    positions as in :func:`split_and_link`; ``sides[i]`` = ``(edge_a, off_a, edge_b, off_b)``,
+    the two sides of cut ``i`` on the new network (a link of length 0 between them reopens it).
+    """
+    from shapely.ops import substring
+
+    e_cut = np.asarray(edge, dtype=np.int64)
+    s_cut = np.asarray(offset, dtype=np.float64)
+    L = net.edge_len
+    if len(e_cut) and not ((s_cut > 0) & (s_cut < L[e_cut])).all():
+        raise ValueError("cuts must lie strictly inside their edges")
+    splits = {e: np.unique(s_cut[e_cut == e]) for e in np.unique(e_cut).tolist()}
+    edge_u, edge_v, edge_len = net.edge_u.copy(), net.edge_v.copy(), net.edge_len.copy()
+    geom = net.edge_geom.copy()
+    xs, ys = [net.node_x], [net.node_y]
+    new_u, new_v, new_len, new_ow, new_geom, new_src = [], [], [], [], [], []
+    piece_index: dict[int, np.ndarray] = {}
+    side_of: dict[tuple[int, float], tuple] = {}
+    nxt_node, nxt_edge = net.n_nodes, net.n_edges
+    for e, ss in splits.items():
+        m = len(ss)
+        xy = shapely.get_coordinates(shapely.line_interpolate_point(net.edge_geom[e], ss))
+        left = np.arange(nxt_node, nxt_node + m)            # end of the piece before each cut
+        right = np.arange(nxt_node + m, nxt_node + 2 * m)   # start of the piece after it
+        nxt_node += 2 * m
+        xs += [xy[:, 0], xy[:, 0]]
+        ys += [xy[:, 1], xy[:, 1]]
+        starts, ends = np.r_[0.0, ss], np.r_[ss, L[e]]
+        heads = np.r_[net.edge_u[e], right]
+        tails = np.r_[left, net.edge_v[e]]
+        idx = np.r_[e, np.arange(nxt_edge, nxt_edge + m)]
+        nxt_edge += m
+        piece_index[e] = idx
+        for j in range(m + 1):
+            pg = substring(net.edge_geom[e], starts[j], ends[j])
+            if j == 0:
+                edge_v[e], edge_len[e], geom[e] = tails[0], ends[0], pg
+            else:
+                new_u.append(heads[j]); new_v.append(tails[j]); new_len.append(ends[j] - starts[j])
+                new_ow.append(bool(net.edge_oneway[e])); new_geom.append(pg); new_src.append(e)
+        for j, s in enumerate(ss.tolist()):
+            side_of[(e, s)] = (int(idx[j]), float(ends[j] - starts[j]), int(idx[j + 1]), 0.0)
+    src = np.asarray(new_src, dtype=np.int64)
+
+    def extra(arr):
+        if arr is None:
+            return None
+        return np.concatenate([np.asarray(arr, dtype=object),
+                               np.array([arr[i] for i in src.tolist()], dtype=object)])
+
+    out = WalkNetwork(net.crs, np.r_[net.node_osmid, -1 - np.arange(nxt_node - net.n_nodes)],
+                      np.concatenate(xs), np.concatenate(ys),
+                      np.r_[edge_u, np.asarray(new_u, dtype=np.int64)],
+                      np.r_[edge_v, np.asarray(new_v, dtype=np.int64)],
+                      np.r_[edge_len, np.asarray(new_len, dtype=np.float64)],
+                      np.r_[net.edge_oneway, np.asarray(new_ow, dtype=bool)],
+                      np.concatenate([geom, np.array(new_geom + [None], dtype=object)[:-1]]),
+                      net.speed_mps, extra(net.edge_highway), extra(net.edge_name))
+
+    def remap(edge, offset, side: str = "left"):
+        edge = np.asarray(edge, dtype=np.int64).copy()
+        offset = np.asarray(offset, dtype=np.float64).copy()
+        for e, ss in splits.items():
+            m = edge == e
+            if m.any():
+                j = np.searchsorted(ss, offset[m], side=side)
+                edge[m] = piece_index[e][j]
+                offset[m] = offset[m] - np.r_[0.0, ss][j]
+        return edge, offset
+
+    sides = [side_of[(int(e), float(s))] for e, s in zip(e_cut, s_cut)]
+    return out, remap, sides

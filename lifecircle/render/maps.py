@@ -500,9 +500,15 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
                            ).add_to(lay)
         line = to_display(gpd.GeoDataFrame(geometry=[row.geometry], crs=t.crs)).geometry.iloc[0]
         xy = shapely.get_coordinates(line)
-        folium.PolyLine([[y, x] for x, y in xy], color="#d7191c" if r in chosen else "#3182bd",
-                        weight=6 if r in chosen else 4, tooltip=folium.Tooltip(label)).add_to(lay)
-        mid = shapely.line_interpolate_point(line, 0.5, normalized=True)
+        if len(xy) >= 2 and shapely.length(line) > 0:
+            folium.PolyLine([[y, x] for x, y in xy], color="#d7191c" if r in chosen else "#3182bd",
+                            weight=6 if r in chosen else 4, tooltip=folium.Tooltip(label)).add_to(lay)
+            mid = shapely.line_interpolate_point(line, 0.5, normalized=True)
+        else:   # a gate to reopen: a link of length 0, drawn as its point
+            mid = to_display(gpd.GeoDataFrame(geometry=[shapely.get_point(row.geometry, 0)],
+                                              crs=t.crs)).geometry.iloc[0]
+            folium.CircleMarker([mid.y, mid.x], radius=9, color="#d7191c" if r in chosen else "#3182bd",
+                                weight=4, fill=False, tooltip=folium.Tooltip(label)).add_to(lay)
         folium.Marker([mid.y, mid.x], icon=folium.DivIcon(
             html=f'<div style="background:#fff;border:2px solid #333;border-radius:50%;width:22px;'
                  f'height:22px;line-height:18px;text-align:center;font:bold 11px sans-serif">{r}</div>',
