@@ -3,8 +3,6 @@ with the link added (split edges, engine re-run; the engine itself matches netwo
 
 from __future__ import annotations
 
-import json
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
