@@ -59,11 +59,11 @@ def main(argv=None) -> None:
     import pandas as pd
 
     from lifecircle import columns as col
-    from lifecircle.pipeline import analyze
-    from lifecircle.core.engine import AccessEngine
     from lifecircle.analyses.links import auto_candidates, greedy, prepare, scorer_for
+    from lifecircle.core.engine import AccessEngine
     from lifecircle.core.network import split_and_link
     from lifecircle.core.snapping import Snap
+    from lifecircle.pipeline import analyze
 
     t0 = time.perf_counter()
     result = analyze(str(CITY))

@@ -8,18 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import shared_file
 
 from lifecircle import columns as col
-from lifecircle.result import Result
+from lifecircle.analyses.links import prepare, read_candidates, score_candidates, scorer_for
 from lifecircle.core.coverage import home_scores
 from lifecircle.core.engine import AccessEngine, LinkScorer
-from lifecircle.analyses.links import prepare, read_candidates, score_candidates, scorer_for
 from lifecircle.core.network import WalkNetwork, split_and_link
 from lifecircle.core.profiles import load_profile
-from lifecircle.settings import DEFAULTS
 from lifecircle.core.snapping import Snap, snap_points
-
-from conftest import shared_file
+from lifecircle.result import Result
+from lifecircle.settings import DEFAULTS
 
 CRS = "EPSG:32650"
 X0, Y0 = 500000.0, 3500000.0
@@ -314,7 +313,7 @@ def test_link_times_equal_reanalysis_on_random_graphs():
         net = WalkNetwork.from_arrays(rng.uniform(0, 400, n), rng.uniform(0, 400, n), u, v,
                                       length=length, oneway=rng.random(len(u)) < 0.3)
 
-        def pts(c):
+        def pts(c, u=u, length=length):
             e = rng.integers(-1, len(u), c)
             off = np.where(e >= 0, rng.choice([0, .25, .5, 1], c) * length[np.maximum(e, 0)], 0.0)
             return Snap(e, off, rng.choice([0., 10., 55.], c), np.zeros(c, bool))

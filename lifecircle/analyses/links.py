@@ -41,15 +41,21 @@ import pandas as pd
 import shapely
 
 from lifecircle import columns as col
-from lifecircle.core.engine import (AccessEngine, FacilitySeeds, LinkScorer, LinkScores,
-                                    facility_seeds_forward, search_each)
+from lifecircle.core.engine import (
+    AccessEngine,
+    FacilitySeeds,
+    LinkScorer,
+    LinkScores,
+    facility_seeds_forward,
+    search_each,
+)
 from lifecircle.core.network import cut_edges, split_and_link
 from lifecircle.core.snapping import Snap, snap_points
 from lifecircle.errors import InputFileError, LinkError, OutputError, TableError
 from lifecircle.io.chinacoords import normalize_crs, to_wgs84, transform_geometries
+from lifecircle.io.outputs import atomic_dir
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WALK_HIGHWAYS, WGS84, walkable_mask, write_about_layer
-from lifecircle.io.outputs import atomic_dir
 from lifecircle.result import load_result
 
 #: Link ends farther than this from any walkable edge are reported, not scored (metres).
@@ -81,7 +87,6 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
     名称) is carried through; ``coords`` (wgs84/gcj02/bd09) is the datum of the coordinates
     (vector files are first reprojected to WGS-84, then converted from it). Rows without a
     usable line keep their place with an empty geometry: :func:`prepare` reports them."""
-
     path = Path(path)
     if not path.exists():
         raise InputFileError(path, "file not found")
@@ -133,9 +138,9 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
             conv = transform_geometries(gpd.GeoSeries(geom[ok], crs=WGS84),
                                         lambda x, y: to_wgs84(x, y, datum))
             geom[ok] = conv.to_numpy()
+    first_row = 2 if suffix in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm") else 1   # after a header
     gdf = gpd.GeoDataFrame({"name": names, "reason": "drawn by the planner", "reason_zh": "规划绘制",
-                            "source": "file",
-                            "row": np.arange(len(frame)) + (1 if suffix not in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm") else 2)},
+                            "source": "file", "row": np.arange(len(frame)) + first_row},
                            geometry=gpd.GeoSeries(geom, crs=WGS84), crs=WGS84)
     return gdf.to_crs(crs_out)
 
@@ -155,7 +160,8 @@ def prepare(net, cands: gpd.GeoDataFrame, snap_m: float = SNAP_M) -> Prepared:
     """Snap each candidate's two ends; report rows that cannot be scored: no line
     (``no_geometry``), an end farther than ``snap_m`` from any walkable street
     (``no_street``), zero length (``zero_length``), or a line running along an existing edge
-    (within 3 m) between points the network already joins as short (``duplicates_edge``). Nothing is dropped silently: every row stays, with its status."""
+    (within 3 m) between points the network already joins as short (``duplicates_edge``).
+    Nothing is dropped silently: every row stays, with its status."""
     n = len(cands)
     geom = np.asarray(cands.geometry.to_numpy(), dtype=object)
     status = np.full(n, STATUS_OK, dtype=object)
@@ -177,9 +183,9 @@ def prepare(net, cands: gpd.GeoDataFrame, snap_m: float = SNAP_M) -> Prepared:
     ends = np.array([shapely.get_point(lines[i], -1) for i in good], dtype=object)
     sa = snap_points(net, starts, snap_m, tie_m=0)
     sb = snap_points(net, ends, snap_m, tie_m=0)
-    e_a = np.full(n, -1, np.int64); e_b = np.full(n, -1, np.int64)
-    o_a = np.zeros(n); o_b = np.zeros(n)
-    leg_a = np.full(n, np.nan); leg_b = np.full(n, np.nan)
+    e_a, e_b = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+    o_a, o_b = np.zeros(n), np.zeros(n)
+    leg_a, leg_b = np.full(n, np.nan), np.full(n, np.nan)
     e_a[good], e_b[good], o_a[good], o_b[good] = sa.edge, sb.edge, sa.offset, sb.offset
     leg_a[good], leg_b[good] = sa.leg, sb.leg
     length = np.array([shapely.length(g) if g is not None else np.nan for g in lines])
@@ -209,7 +215,7 @@ def prepare(net, cands: gpd.GeoDataFrame, snap_m: float = SNAP_M) -> Prepared:
     table["message"] = message
     table["link_m"] = np.where(status == STATUS_OK, link_m, np.nan)
     ok = np.flatnonzero(status == STATUS_OK)
-    ee = np.empty(2 * len(ok), np.int64); oo = np.empty(2 * len(ok))
+    ee, oo = np.empty(2 * len(ok), np.int64), np.empty(2 * len(ok))
     ee[0::2], ee[1::2] = e_a[ok], e_b[ok]
     oo[0::2], oo[1::2] = o_a[ok], o_b[ok]
     return Prepared(table, ok, ee, oo, link_m[ok])
@@ -299,11 +305,11 @@ class LinksResult:
     result: object
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
-    layers: "LinkLayers | None" = None     # what --auto read: gates, private ways, walls, blockers
+    layers: LinkLayers | None = None     # what --auto read: gates, private ways, walls, blockers
 
 
 def score_candidates(result, cands: gpd.GeoDataFrame, k: int = 5, snap_m: float = SNAP_M,
-                     top: int = 50, base: "Base | None" = None) -> LinksResult:
+                     top: int = 50, base: Base | None = None) -> LinksResult:
     """Score every candidate exactly, rank them and pick a greedy best set of ``k``.
 
     Ranking: residents with at least one category newly within its threshold, then
@@ -366,7 +372,7 @@ def score_candidates(result, cands: gpd.GeoDataFrame, k: int = 5, snap_m: float 
     return LinksResult(table, chosen, gained, result, timings, notes)
 
 
-def greedy(result, prep: Prepared, k: int, first=None, base: "Base | None" = None) -> pd.DataFrame:
+def greedy(result, prep: Prepared, k: int, first=None, base: Base | None = None) -> pd.DataFrame:
     """Pick ``k`` links one at a time: each time the one with the best gains (the ranking
     keys) given the links already picked, which are added to the network (ends split their
     edges exactly) before every remaining candidate is scored again. Stops early when no
@@ -442,7 +448,7 @@ class Base:
                         np.r_[prep.link_m, self.link_m])
 
 
-def closed_gates(result, layers: "LinkLayers", gate_m: float = 1.0) -> Base:
+def closed_gates(result, layers: LinkLayers, gate_m: float = 1.0) -> Base:
     """The analysis's network with every private or locked gate that sits on a public walkable
     way (within ``gate_m``) closed to through walking: the way is cut at the gate, homes and
     facilities keep their places (a home on one side stays on that side). Each closed gate is
@@ -835,9 +841,9 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
                 candidates.set_crs(result.crs)
             if "name" not in c:
                 c = c.assign(name=[f"link {i + 1}" for i in range(len(c))])
-            c = c.assign(reason=c["reason"] if "reason" in c else "given",
-                         reason_zh=c["reason_zh"] if "reason_zh" in c else (c["reason"] if "reason" in c else "用户提供"),
-                         source="given")
+            reason = c["reason"] if "reason" in c else "given"
+            c = c.assign(reason=reason, reason_zh=c["reason_zh"] if "reason_zh" in c else
+                         (reason if "reason" in c else "用户提供"), source="given")
             parts.append(c)
         else:
             parts.append(read_candidates(candidates, result.crs, coords))
@@ -938,7 +944,6 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None) -> Path:
     ``osm_walls``, ``osm_blockers``) — atomically; ``extra(folder)`` writes more files into the same folder before
     it is put in place (the command line writes the map with
     :func:`lifecircle.render.maps.links_map` this way)."""
-
     out = Path(out_dir)
     res = lr.result
     table = links_table(lr, lang)

@@ -10,23 +10,32 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from lifecircle.analyses.links import links as run_links, write_links
+from lifecircle.analyses.links import links as run_links
+from lifecircle.analyses.links import write_links
 from lifecircle.cli.common import console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, LinkError
-from lifecircle.result import load_result
 from lifecircle.render.maps import links_map, save_map
+from lifecircle.result import load_result
 
 
 def links(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (CSV, XLSX, GeoPackage, map)."),
-    candidates: Optional[Path] = typer.Option(None, "--candidates", help="Candidate lines drawn by a planner: GeoJSON/GeoPackage/Shapefile, or CSV/XLSX with wkt or lng1,lat1,lng2,lat2; a 'name' column is carried through."),
+    candidates: Optional[Path] = typer.Option(
+        None, "--candidates", help="Candidate lines drawn by a planner: GeoJSON/GeoPackage/Shapefile, "
+        "or CSV/XLSX with wkt or lng1,lat1,lng2,lat2; a 'name' column is carried through."),
     coords: str = typer.Option("wgs84", help="Coordinates of the candidate file: wgs84, gcj02 or bd09."),
-    auto: bool = typer.Option(False, "--auto", help="Also propose links from the data: private ways in residential land use or behind locked gates, and missing links (≤150 m straight, ≥4× longer on foot today)."),
-    close_gates: bool = typer.Option(False, "--close-gates", help="Model private or locked gates on public ways as closed to through walking (the analysis walks through them); each becomes a candidate to reopen and every gain is against that network."),
+    auto: bool = typer.Option(
+        False, "--auto", help="Also propose links from the data: private ways in residential land use "
+        "or behind locked gates, and missing links (≤150 m straight, ≥4× longer on foot today)."),
+    close_gates: bool = typer.Option(
+        False, "--close-gates", help="Model private or locked gates on public ways as closed to through "
+        "walking (the analysis walks through them); each becomes a candidate to reopen and every gain is "
+        "against that network."),
     k: int = typer.Option(5, "--k", help="Size of the greedy best set (accounts for overlap)."),
-    snap: float = typer.Option(30.0, help="A link end farther than this (m) from any walkable street is reported, not scored."),
+    snap: float = typer.Option(
+        30.0, help="A link end farther than this (m) from any walkable street is reported, not scored."),
     lang: Optional[str] = typer.Option(None, help="Headers and map labels: zh or en (default: the analysis's)."),
     basemap: str = typer.Option("osm", help="Map basemap: osm, cartodb, blank, amap, tianditu."),
 ):

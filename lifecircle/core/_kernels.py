@@ -715,7 +715,8 @@ def _access(t_min, T):
 
 
 @njit(cache=True)
-def _link_worker(wk, n_workers, rindptr, rindices, rw, edge_u, edge_v, edge_len, edge_oneway,
+def _link_worker(wk, n_workers,  # noqa: C901  (one compiled hot loop, kept whole)
+                 rindptr, rindices, rw, edge_u, edge_v, edge_len, edge_oneway,
                  speed, node_dist, fe_ptr, fe_fac, fac_cat, fac_off, fac_leg,
                  node_ptr, node_home, node_cost, edge_ptr, edge_home, home_off, home_leg, pop,
                  old, limit, cat_min, tiers, cat_dim, cat_w, dim_w, n_dim, share, coef, t15,

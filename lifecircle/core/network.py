@@ -357,6 +357,11 @@ def split_and_link(net: WalkNetwork, end_edge, end_off, link_len, link_geom=None
     node_x, node_y = [net.node_x], [net.node_y]
     geom = net.edge_geom.copy()
     new_u, new_v, new_len, new_ow, new_geom, new_src = [], [], [], [], [], []
+
+    def add(u, v, length, oneway, g, src):   # one appended edge (src: the edge it came from)
+        for lst, val in zip((new_u, new_v, new_len, new_ow, new_geom, new_src), (u, v, length, oneway, g, src)):
+            lst.append(val)
+
     node_of: dict[tuple[int, float], int] = {}
     piece_index: dict[int, np.ndarray] = {}
     nxt_node = n0
@@ -387,9 +392,7 @@ def split_and_link(net: WalkNetwork, end_edge, end_off, link_len, link_geom=None
                 edge_len[e] = ends[0] - starts[0]
                 geom[e] = pg
             else:
-                new_u.append(nodes[j]); new_v.append(nodes[j + 1])
-                new_len.append(ends[j] - starts[j]); new_ow.append(bool(net.edge_oneway[e]))
-                new_geom.append(pg); new_src.append(e)
+                add(nodes[j], nodes[j + 1], ends[j] - starts[j], bool(net.edge_oneway[e]), pg, e)
 
     def node_at(e, s):
         if s <= 0:
@@ -404,10 +407,9 @@ def split_and_link(net: WalkNetwork, end_edge, end_off, link_len, link_geom=None
     for k in range(n_links):
         a = node_at(e_end[2 * k], s_end[2 * k])
         b = node_at(e_end[2 * k + 1], s_end[2 * k + 1])
-        new_u.append(a); new_v.append(b); new_len.append(float(link_len[k])); new_ow.append(False)
         g = link_geom[k] if link_geom is not None and link_geom[k] is not None else \
             shapely.linestrings([[x[a], y[a]], [x[b], y[b]]])
-        new_geom.append(g); new_src.append(-1)
+        add(a, b, float(link_len[k]), False, g, -1)
     src = np.asarray(new_src, dtype=np.int64)
 
     def extra(arr, fill):
@@ -462,6 +464,11 @@ def cut_edges(net: WalkNetwork, edge, offset):
     geom = net.edge_geom.copy()
     xs, ys = [net.node_x], [net.node_y]
     new_u, new_v, new_len, new_ow, new_geom, new_src = [], [], [], [], [], []
+
+    def add(u, v, length, oneway, g, src):
+        for lst, val in zip((new_u, new_v, new_len, new_ow, new_geom, new_src), (u, v, length, oneway, g, src)):
+            lst.append(val)
+
     piece_index: dict[int, np.ndarray] = {}
     side_of: dict[tuple[int, float], tuple] = {}
     nxt_node, nxt_edge = net.n_nodes, net.n_edges
@@ -484,8 +491,7 @@ def cut_edges(net: WalkNetwork, edge, offset):
             if j == 0:
                 edge_v[e], edge_len[e], geom[e] = tails[0], ends[0], pg
             else:
-                new_u.append(heads[j]); new_v.append(tails[j]); new_len.append(ends[j] - starts[j])
-                new_ow.append(bool(net.edge_oneway[e])); new_geom.append(pg); new_src.append(e)
+                add(heads[j], tails[j], ends[j] - starts[j], bool(net.edge_oneway[e]), pg, e)
         for j, s in enumerate(ss.tolist()):
             side_of[(e, s)] = (int(idx[j]), float(ends[j] - starts[j]), int(idx[j + 1]), 0.0)
     src = np.asarray(new_src, dtype=np.int64)
