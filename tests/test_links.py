@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import shared_file
 
 from lifecircle import columns as col
 from lifecircle.analyses.links import prepare, read_candidates, score_candidates, scorer_for
@@ -170,11 +169,10 @@ def test_hand_built_scores_equal_full_reanalysis():
         np.testing.assert_allclose(new, full, rtol=0, atol=1e-9)
 
 
-@pytest.fixture(scope="module")
-def xinjiekou():
-    from lifecircle.pipeline import analyze
-
-    return analyze(str(shared_file("china/nanjing_xinjiekou_2021.osm.pbf")))
+@pytest.fixture
+def xinjiekou(nanjing):
+    """Xinjiekou analysed once per session (conftest); the links code never changes it."""
+    return nanjing
 
 
 def test_scores_equal_full_reanalysis_on_xinjiekou(xinjiekou):
