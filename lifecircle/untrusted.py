@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import html
 import threading
-from typing import TYPE_CHECKING
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import branca.element
 from branca.element import Element, Figure
@@ -130,7 +130,7 @@ def restore_formula(value):
     return value
 
 
-def csv_safe(frame: "pd.DataFrame") -> "pd.DataFrame":
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` for ``to_csv``: text cells and column names neutralised with
     :func:`neutralise_formula`; numeric columns untouched (``-1.5`` stays a number)."""
     import pandas as pd
@@ -164,7 +164,7 @@ def literal(value, style: str | None = None) -> Text:
     return Text("" if value is None else str(value), style=style or "")
 
 
-def say(console: "Console", text, prefix: str | None = None, style: str | None = None,
+def say(console: Console, text, prefix: str | None = None, style: str | None = None,
         prefix_style: str | None = None) -> None:
     """Print ``text`` literally (an optional styled ``prefix`` such as ``error:`` before it)."""
     line = Text()

@@ -21,11 +21,11 @@ import pytest
 import shapely
 import yaml
 from openpyxl import Workbook, load_workbook
+from synthetic_osm import LAT0, LON0, STEP, grid_osm
 from typer.testing import CliRunner
 
 from lifecircle.cli import app
 from lifecircle.io.outputs import HTML_MARKER
-from synthetic_osm import LAT0, LON0, STEP, grid_osm
 
 runner = CliRunner()
 
@@ -325,28 +325,28 @@ def _files(ws) -> dict:
 
 
 A = object()      # stands for the analysis folder in a case's arguments
-O = object()      # stands for the (new) output path of the case
+OUT = object()    # stands for the (new) output path of the case
 
 CASES = [
     # id, args, text naming the input, text naming the problem
-    ("crs-bogus", ["analyze", "OSM", "--crs", "bogus", "--out", O], "--crs", "bogus"),
-    ("crs-geographic", ["analyze", "OSM", "--crs", "EPSG:4326", "--out", O], "EPSG:4326", "not projected"),
-    ("crs-web-mercator", ["analyze", "OSM", "--crs", "EPSG:3857", "--out", O], "EPSG:3857", "stretches distances"),
-    ("facilities-crs", ["analyze", "OSM", "--facilities-crs", "bogus", "--out", O], "--facilities-crs", "bogus"),
-    ("population-missing", ["analyze", "OSM", "--population", "IN/none.gpkg", "--out", O], "none.gpkg", "not found"),
-    ("population-empty", ["analyze", "OSM", "--population", "IN/empty.gpkg", "--out", O], "empty.gpkg", "empty"),
-    ("population-garbage", ["analyze", "OSM", "--population", "IN/garbage.geojson", "--out", O],
+    ("crs-bogus", ["analyze", "OSM", "--crs", "bogus", "--out", OUT], "--crs", "bogus"),
+    ("crs-geographic", ["analyze", "OSM", "--crs", "EPSG:4326", "--out", OUT], "EPSG:4326", "not projected"),
+    ("crs-web-mercator", ["analyze", "OSM", "--crs", "EPSG:3857", "--out", OUT], "EPSG:3857", "stretches distances"),
+    ("facilities-crs", ["analyze", "OSM", "--facilities-crs", "bogus", "--out", OUT], "--facilities-crs", "bogus"),
+    ("population-missing", ["analyze", "OSM", "--population", "IN/none.gpkg", "--out", OUT], "none.gpkg", "not found"),
+    ("population-empty", ["analyze", "OSM", "--population", "IN/empty.gpkg", "--out", OUT], "empty.gpkg", "empty"),
+    ("population-garbage", ["analyze", "OSM", "--population", "IN/garbage.geojson", "--out", OUT],
      "garbage.geojson", "cannot read"),
-    ("population-no-home", ["analyze", "OSM", "--population", "IN/far.geojson", "--out", O], "far.geojson",
+    ("population-no-home", ["analyze", "OSM", "--population", "IN/far.geojson", "--out", OUT], "far.geojson",
      "contains a home"),
-    ("speed", ["analyze", "OSM", "--speed", "1e9", "--out", O], "walk_speed_kmh", "1000000000"),
-    ("boundary-folder", ["analyze", "OSM", "--boundary", "IN/afolder", "--out", O], "afolder", "is a folder"),
-    ("boundary-world", ["analyze", "OSM", "--boundary", "IN/world.geojson", "--out", O], "world.geojson",
+    ("speed", ["analyze", "OSM", "--speed", "1e9", "--out", OUT], "walk_speed_kmh", "1000000000"),
+    ("boundary-folder", ["analyze", "OSM", "--boundary", "IN/afolder", "--out", OUT], "afolder", "is a folder"),
+    ("boundary-world", ["analyze", "OSM", "--boundary", "IN/world.geojson", "--out", OUT], "world.geojson",
      "larger than a study area"),
-    ("boundary-nulls", ["analyze", "OSM", "--boundary", "IN/nulls.geojson", "--out", O], "nulls.geojson",
+    ("boundary-nulls", ["analyze", "OSM", "--boundary", "IN/nulls.geojson", "--out", OUT], "nulls.geojson",
      "no geometry"),
-    ("place-not-guessed", ["analyze", "Kallio Helsinki", "--out", O], "Kallio Helsinki", "place:"),
-    ("markup-in-path", ["analyze", "IN/x[/x].osm", "--out", O], "x[/x].osm", "not found"),
+    ("place-not-guessed", ["analyze", "Kallio Helsinki", "--out", OUT], "Kallio Helsinki", "place:"),
+    ("markup-in-path", ["analyze", "IN/x[/x].osm", "--out", OUT], "x[/x].osm", "not found"),
     ("out-dot", ["analyze", "OSM", "--out", "."], "'.'", "current folder"),
     ("out-empty", ["analyze", "OSM", "--out", ""], "--out", "current folder"),
     ("out-is-a-file", ["analyze", "OSM", "--out", "KEEP/report.pdf"], "report.pdf", "existing file"),
@@ -354,14 +354,14 @@ CASES = [
     ("out-markup-folder", ["analyze", "OSM", "--out", "KEEP/[red]x[/x]"], "[red]x[/x]", "did not make"),
     ("resources-into-input", ["resources", A, "--out", A], "analysis", "would replace the input"),
     ("check-into-parent", ["check", A, "--out", "ROOT/work"], "work", "would replace the input"),
-    ("corner-negative", ["resources", A, "--corner-min", "-5", "--out", O], "--corner-min", "at least 0"),
-    ("sites-header-only", ["resources", A, "--sites", "IN/header_only.csv", "--out", O], "header_only.csv",
+    ("corner-negative", ["resources", A, "--corner-min", "-5", "--out", OUT], "--corner-min", "at least 0"),
+    ("sites-header-only", ["resources", A, "--sites", "IN/header_only.csv", "--out", OUT], "header_only.csv",
      "no data rows"),
-    ("k-negative", ["recommend", A, "-c", "supermarket", "--k", "-1", "--out", O], "--k", "at least 1"),
+    ("k-negative", ["recommend", A, "-c", "supermarket", "--k", "-1", "--out", OUT], "--k", "at least 1"),
     ("map-over-foreign-page", ["map", A, "--out", "KEEP/page.html"], "page.html", "not written by lifecircle"),
     ("map-out-folder", ["map", A, "--out", "KEEP/thesis"], "thesis", "is a folder"),
 ] + [
-    (f"{cmd}-{name}", [cmd, ("CORRUPT", name), "--out", O] + (["--lang", "en"] if cmd == "check" else []),
+    (f"{cmd}-{name}", [cmd, ("CORRUPT", name), "--out", OUT] + (["--lang", "en"] if cmd == "check" else []),
      file, "damaged")
     for name, file in (("meta", "meta.json"), ("gpkg", "lifecircle.gpkg"), ("npz", "network.npz"),
                        ("summary", "summary.csv"))
@@ -385,7 +385,7 @@ def test_refused_with_one_line(ws, case, tmp_path):
     for a in args:
         if a is A:
             a = str(ws["analysis"])
-        elif a is O:
+        elif a is OUT:
             a = str(out)
         elif isinstance(a, tuple):
             a = str(_corrupt(ws, a[1], _DAMAGE[a[1]]))

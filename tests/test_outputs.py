@@ -11,8 +11,15 @@ import sys
 import pytest
 
 from lifecircle.errors import OutputError
-from lifecircle.io.outputs import (HTML_MARKER, MARKER, atomic_dir, check_out_dir, check_out_file,
-                                ensure_out_dir, mark_html)
+from lifecircle.io.outputs import (
+    HTML_MARKER,
+    MARKER,
+    atomic_dir,
+    check_out_dir,
+    check_out_file,
+    ensure_out_dir,
+    mark_html,
+)
 
 
 def _write(out, force=False, inputs=(), files=("summary.csv", "meta.json", "lifecircle.gpkg"), text="new"):
@@ -97,7 +104,7 @@ def test_crash_between_the_renames_is_recovered(tmp_path):
     os.rename(out, tmp_path / ".out.lifecircle-old")        # as if killed between the renames
     assert check_out_dir(out) == "new"
     with pytest.raises(RuntimeError):
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out):
             assert (out / "summary.csv").read_text() == "old"   # put back before the run writes
             raise RuntimeError("the run fails")
     assert (out / "summary.csv").read_text() == "old"

@@ -94,7 +94,6 @@ def check_cmd(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Check an analysis against GB 50180-2018 or TD/T 1062-2021 (配套设施达标评估)."""
-    from lifecircle.io.outputs import atomic_dir
     from lifecircle.result import load_result
     from lifecircle.analyses.standards import check, compliance_map, resolve_standard
     from lifecircle.render.maps import save_map
