@@ -33,6 +33,15 @@ class BoundaryError(InputFileError):
     """A boundary file is unusable or does not overlap the data."""
 
 
+class OptionError(LifecircleError):
+    """An option or setting has a value lifecircle cannot use; the message names the option."""
+
+    def __init__(self, option: str, problem: str):
+        self.option = option
+        self.problem = problem
+        super().__init__(f"{option}: {problem}")
+
+
 class ProfileError(LifecircleError):
     """A profile name is unknown or a profile file is malformed."""
 

@@ -26,9 +26,10 @@ from lifecircle.core.homes import (apply_population, apply_population_raster, es
 from lifecircle.core.network import build_network
 from lifecircle.core.profiles import Profile, load_profile
 from lifecircle.core.snapping import entry_points, snap_points
-from lifecircle.errors import BoundaryError, InputFileError
+from lifecircle.errors import BoundaryError, InputFileError, OptionError
 from lifecircle.io.boundary import read_boundary
-from lifecircle.io.crs import choose_crs
+from lifecircle.io.chinacoords import normalize_crs
+from lifecircle.io.crs import choose_crs, distance_scale
 from lifecircle.io.outputs import atomic_dir  # noqa: F401  (lifecircle.pipeline.atomic_dir, as before)
 from lifecircle.io.poitable import merge_facilities, read_poi_table
 from lifecircle.io.sources import WGS84, OSMData, embedded_sample, read_osm
@@ -59,6 +60,37 @@ class _Stages:
 STAGES = ("read", "study area", "network", "facilities", "homes", "snap", "engine", "coverage")
 
 
+#: A study area wider or taller than this (degrees) is not a district: refused (a UTM zone is 6°).
+MAX_AREA_DEG = 10.0
+
+
+def _check_crs_spec(spec) -> None:
+    """Refuse a CRS option pyproj cannot read or that is not projected in metres, before any
+    data is read (``utm``/``cgcs2000`` depend on the data and are always valid)."""
+    if spec is None or (isinstance(spec, str) and spec.strip().lower().replace("_", "-").replace(" ", "-")
+                        in {"", "utm", "auto", "cgcs2000", "cgcs2000-gk", "gk", "cgcs2000-3-degree-gk"}):
+        return
+    try:
+        choose_crs(spec, 0.0, 0.0)
+    except ValueError as exc:
+        raise OptionError("--crs", " ".join(str(exc).split())) from None
+
+
+def _metric_crs(spec, lon: float, lat: float):
+    """The analysis CRS; refused when it stretches distances by more than 1 % at the data
+    (Web Mercator does by 1/cos(latitude): +18 % at Nanjing, +100 % at Helsinki)."""
+    try:
+        crs = choose_crs(spec, lon, lat)
+    except ValueError as exc:
+        raise OptionError("--crs", " ".join(str(exc).split())) from None
+    k = distance_scale(crs, lon, lat)
+    if not k <= 0.01:
+        what = "cannot project the data" if k != k else f"stretches distances by {100 * k:.1f} %"
+        raise OptionError("--crs", f"{spec} ({crs.name}) {what} at the data (lon {lon:.2f}, lat {lat:.2f}); "
+                          "walking times and areas would be wrong: use utm (the default) or cgcs2000")
+    return crs
+
+
 def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             profile: str | os.PathLike | Profile = "default", speed: float | None = None,
             settings: Settings | None = None, facilities_table=None, facilities_crs: str = "wgs84",
@@ -66,7 +98,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             progress: Callable[[str], None] | None = None, **overrides) -> Result:
     """Analyse a district: walking time from every home to every facility category.
 
-    ``source``: an OSM file (.osm.pbf/.osm/.osm.bz2), a place name, a bbox tuple, a polygon,
+    ``source``: an OSM file (.osm.pbf/.osm/.osm.bz2), ``"place:<name>"``, a bbox tuple, a polygon,
     an :class:`~lifecircle.io.sources.OSMData`, or None for the embedded Helsinki sample.
     ``boundary``: a polygon file (any CRS); several polygons give per-community results.
     ``facilities_table``: an extra facility table (CSV/XLSX, e.g. Amap POIs) merged with OSM.
@@ -82,6 +114,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     >>> r.summary_table().head()                      # doctest: +SKIP
     """
     settings = (settings or DEFAULTS).with_(walk_speed_kmh=speed, **overrides)
+    _check_crs_spec(settings.crs)                     # bad options fail before any data is read
+    try:
+        normalize_crs(facilities_crs)
+    except ValueError as exc:
+        raise OptionError("--facilities-crs", str(exc)) from None
     stage = _Stages(progress)
     notes: list[str] = []
     prof = load_profile(profile)
@@ -103,6 +140,13 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
                 communities = communities.assign(**{col.COMMUNITY: [f"community_{i + 1}" for i in range(len(communities))]})
             communities = communities.to_crs(WGS84)
             area_wgs = shapely.union_all(communities.geometry.to_numpy())
+            if area_wgs is None or area_wgs.is_empty:
+                raise BoundaryError(str(boundary), "holds no geometry")
+            w, s, e, n = area_wgs.bounds
+            if e - w > MAX_AREA_DEG or n - s > MAX_AREA_DEG:
+                raise BoundaryError(str(boundary), f"spans {e - w:.1f}° × {n - s:.1f}° (lon {w:.1f}..{e:.1f}, "
+                                    f"lat {s:.1f}..{n:.1f}): larger than a study area (at most "
+                                    f"{MAX_AREA_DEG:g}°); draw the district or city you mean")
             data_box = shapely.box(*bounds)
             if not area_wgs.intersects(data_box):
                 raise BoundaryError(str(boundary), f"does not overlap the data ({data.source}: streets "
@@ -110,7 +154,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             c = area_wgs.centroid
             lon, lat = c.x, c.y
 
-        crs = choose_crs(settings.crs, lon, lat)
+        crs = _metric_crs(settings.crs, lon, lat)
         if communities is not None:
             communities = communities.to_crs(crs)
             area = shapely.union_all(communities.geometry.to_numpy())
@@ -131,8 +175,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
 
             table = read_poi_table(facilities_table, profile=prof, crs=facilities_crs)
             dropped = table.attrs.get("dropped", [])
+            notes.extend(table.attrs.get("notes", []))
             if dropped:
-                notes.append(f"{facilities_table}: {len(dropped)} row(s) dropped")
+                shown = "; ".join(f"row {d['row']}: {d['reason']}" for d in dropped[:5])
+                more = f"; and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+                notes.append(f"{facilities_table}: {len(dropped)} row(s) dropped ({shown}{more})")
             fac = merge_facilities(fac, table, distance_m=settings.merge_distance_m)
             fac[col.DIMENSION] = [prof.dimension_of(c) for c in fac[col.CATEGORY]]
         fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=WGS84).to_crs(crs)

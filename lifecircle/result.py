@@ -103,15 +103,20 @@ class Result:
                 f"score {o.get('score_mean', float('nan')):.1f}>")
 
     # -- outputs ------------------------------------------------------------------------------
-    def save(self, out_dir, map_html: bool = True) -> Path:
+    def save(self, out_dir, map_html: bool = True, force: bool = False) -> Path:
         """Write the analysis folder (see :mod:`lifecircle.io.outputs`) and, with
-        ``map_html``, its map, atomically: into a temporary folder, then renamed into place."""
+        ``map_html``, its map, atomically: into a temporary folder, then renamed into place.
+        A folder holding files lifecircle did not write is refused unless ``force`` (which
+        writes lifecircle's files into it and leaves the others)."""
+        from lifecircle.render.maps import save_map
+
         out = Path(out_dir)
-        with atomic_dir(out) as tmp:
+        inputs = [self.source] if self.source and Path(self.source).exists() else []
+        with atomic_dir(out, force=force, inputs=inputs, kind="analysis") as tmp:
             write_outputs(self, tmp)
             if map_html:
                 # service areas are a city-wide union (seconds per category): `lifecircle map` adds them
-                self.map(service_areas=False).save(str(tmp / MAP_HTML))
+                save_map(self.map(service_areas=False), tmp / MAP_HTML)
         return out
 
     def map(self, **kwargs):

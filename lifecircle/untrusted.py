@@ -10,6 +10,17 @@ page is assembled. Text from the data inside that output is then evaluated as Ji
 rendered through :class:`SafeFigure` (every map lifecircle makes has one as its root) renders each
 template exactly once: the second pass keeps the first pass's output as it is. Raw HTML that
 lifecircle adds to a page goes in as :class:`RawHTML`, which is never compiled.
+
+HTML. Text from the data that lifecircle puts into HTML (popups, tooltips, the layer control,
+legends) goes through :func:`escape_html` first.
+
+Tables. A spreadsheet evaluates a cell that starts with ``= + - @`` (or a tab or carriage
+return before one) as a formula. Every CSV lifecircle writes passes through :func:`csv_safe`
+(text cells with such a start get a leading ``'``) and every workbook through :func:`xlsx_safe`
+(no cell is stored as a formula: such text is written as text, unchanged).
+
+Console. rich parses ``[...]`` in printed strings as markup (``[/x]`` raises, ``[link=...]``
+makes a link). User text reaches the terminal only through :func:`literal` / :func:`say`.
 """
 
 from __future__ import annotations
@@ -17,11 +28,21 @@ from __future__ import annotations
 import html
 import threading
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import branca.element
 from branca.element import Element, Figure
+from rich.text import Text
 
-__all__ = ["RawHTML", "SafeFigure", "escape_html", "render_once", "safe_root"]
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from rich.console import Console
+
+__all__ = ["FORMULA_PREFIXES", "RawHTML", "SafeFigure", "csv_safe", "escape_html", "literal",
+           "neutralise_formula", "render_once", "restore_formula", "safe_root", "say", "xlsx_safe"]
+
+#: first characters that make a spreadsheet read a cell as a formula
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 _RENDER_LOCK = threading.RLock()
 
@@ -88,3 +109,67 @@ class RawHTML(Element):
 def escape_html(value) -> str:
     """Text for an HTML context: ``& < > " '`` escaped."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+# --------------------------------------------------------------------------------------------
+# tables (CSV, XLSX)
+
+
+def neutralise_formula(value):
+    """A text cell for a CSV: ``'`` put before text that a spreadsheet would run as a formula
+    (``= + - @``, tab, carriage return). Anything that is not text is returned unchanged."""
+    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES:
+        return "'" + value
+    return value
+
+
+def restore_formula(value):
+    """Undo :func:`neutralise_formula` for a value read back from a CSV lifecircle wrote."""
+    if isinstance(value, str) and len(value) > 1 and value[0] == "'" and value[1] in FORMULA_PREFIXES:
+        return value[1:]
+    return value
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` for ``to_csv``: text cells and column names neutralised with
+    :func:`neutralise_formula`; numeric columns untouched (``-1.5`` stays a number)."""
+    import pandas as pd
+
+    out = frame.copy()
+    for c in out.columns:
+        s = out[c]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            out[c] = s.map(neutralise_formula)
+    out.columns = [neutralise_formula(c) if isinstance(c, str) else c for c in out.columns]
+    return out
+
+
+def xlsx_safe(workbook) -> None:
+    """Store every formula cell of an openpyxl workbook as plain text (its value unchanged):
+    lifecircle writes no formulas, so any there came from text in the data."""
+    for ws in workbook.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
+
+
+# --------------------------------------------------------------------------------------------
+# console
+
+
+def literal(value, style: str | None = None) -> Text:
+    """User text as a rich :class:`~rich.text.Text`: printed and put in tables as it is, never
+    parsed as markup."""
+    return Text("" if value is None else str(value), style=style or "")
+
+
+def say(console: Console, text, prefix: str | None = None, style: str | None = None,
+        prefix_style: str | None = None) -> None:
+    """Print ``text`` literally (an optional styled ``prefix`` such as ``error:`` before it)."""
+    line = Text()
+    if prefix:
+        line.append(prefix, style=prefix_style or "")
+        line.append(" ")
+    line.append("" if text is None else str(text), style=style or "")
+    console.print(line, highlight=False, soft_wrap=True)

@@ -9,10 +9,11 @@ LAT0, LON0 = 32.040, 118.780      # Nanjing, so GCJ-02 routes apply too
 STEP = 0.0009                     # ~100 m between streets
 
 
-def grid_osm(names: dict[str, str] | None = None, n: int = 5) -> str:
+def grid_osm(names: dict[str, str] | None = None, n: int = 5, areas: dict[str, str] | None = None) -> str:
     """An OSM XML text: an ``n`` × ``n`` grid of residential streets, a residential building in
     every block, and one facility node per ``{tag: name}`` entry of ``names`` (``tag`` as
-    ``key=value``), placed in the blocks in turn."""
+    ``key=value``), placed in the blocks in turn; ``areas`` adds one named square polygon
+    (~30 m × 30 m) per ``{tag: name}`` entry the same way (e.g. ``landuse=brownfield``)."""
     names = names or {"amenity=cafe": "Corner Café"}
     nodes, ways = [], []
     nid, wid = 1, 1000
@@ -45,5 +46,12 @@ def grid_osm(names: dict[str, str] | None = None, n: int = 5) -> str:
         i, j = blocks[(k * 5 + 3) % len(blocks)]
         key, value = tag.split("=", 1)
         node(LAT0 + (i + 0.7) * STEP, LON0 + (j + 0.7) * STEP, [(key, value), ("name", name)])
+    for k, (tag, name) in enumerate((areas or {}).items()):
+        i, j = blocks[(k * 7 + 1) % len(blocks)]
+        la, lo = LAT0 + (i + 0.45) * STEP, LON0 + (j + 0.45) * STEP
+        d = STEP * 0.3
+        ring = [node(la, lo), node(la, lo + d), node(la + d, lo + d), node(la + d, lo)]
+        key, value = tag.split("=", 1)
+        way(ring + ring[:1], [(key, value), ("name", name)])
     return ("<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\" generator=\"test\">\n"
             + "\n".join(nodes + ways) + "\n</osm>\n")

@@ -330,7 +330,8 @@ def test_cli_check_writes_outputs(saved_gb, tmp_path, report_gb):
     res = runner.invoke(app, ["check", str(saved_gb), "--standard", "gb50180-2018", "--lang", "zh",
                               "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["compliance.csv", "compliance.xlsx", "compliance_map.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".lifecircle", "compliance.csv", "compliance.xlsx",
+                                                     "compliance_map.html"]
     assert "汇总" in res.output
     df = pd.read_csv(out / "compliance.csv", encoding="utf-8-sig")
     got = df.set_index(["单元", "设施编号"])["覆盖率(%)"]

@@ -54,6 +54,7 @@ from lifecircle.core.snapping import Snap, snap_points
 from lifecircle.errors import InputFileError, LinkError, OutputError, TableError
 from lifecircle.io.chinacoords import normalize_crs, to_wgs84, transform_geometries
 from lifecircle.io.outputs import atomic_dir
+from lifecircle.untrusted import csv_safe, xlsx_safe
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WALK_HIGHWAYS, WGS84, walkable_mask, write_about_layer
 from lifecircle.result import load_result
@@ -937,7 +938,8 @@ def links_table(lr: LinksResult, lang: str = "en") -> pd.DataFrame:
     return t
 
 
-def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None) -> Path:
+def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: bool = False,
+                inputs=()) -> Path:
     """Write OUT/links.csv, links_greedy.csv, links.xlsx (ranked table; sheet ``greedy`` with
     the best set) and links.gpkg (layers ``links`` numbered by rank, ``homes_gained``,
     ``about``, and with ``--auto`` the OSM layers it read: ``osm_gates``, ``osm_private_ways``,
@@ -953,15 +955,16 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None) -> Path:
     if lang == "zh":
         chosen = chosen.rename(columns=_ZH)
     attribution = res.attribution
-    with atomic_dir(out) as tmp:
-        table.assign(**{("来源" if lang == "zh" else "attribution"): attribution}).to_csv(
+    with atomic_dir(out, force=force, inputs=inputs, kind="links") as tmp:
+        csv_safe(table.assign(**{("来源" if lang == "zh" else "attribution"): attribution})).to_csv(
             tmp / "links.csv", index=False, encoding="utf-8-sig")
-        chosen.to_csv(tmp / "links_greedy.csv", index=False, encoding="utf-8-sig")
+        csv_safe(chosen).to_csv(tmp / "links_greedy.csv", index=False, encoding="utf-8-sig")
         with pd.ExcelWriter(tmp / "links.xlsx", engine="openpyxl") as xw:
             table.to_excel(xw, sheet_name="links", index=False)
             chosen.to_excel(xw, sheet_name="greedy", index=False)
             pd.DataFrame({("来源" if lang == "zh" else "source"): [attribution]}).to_excel(
                 xw, sheet_name="attribution", index=False)
+            xlsx_safe(xw.book)              # text from the data is never stored as a formula
         try:
             g = lr.table.copy()
             g = g[g.geometry.notna() & ~g.geometry.is_empty]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lifecircle import columns as col
-from lifecircle.errors import LifecircleError, RecommendError
+from lifecircle.errors import LifecircleError, OptionError, RecommendError
 from lifecircle.analyses.resources import BEST_USES, SITE_ID, TYPE, USES, Inventory
 
 
@@ -157,6 +157,8 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
     method used (``attrs``: ``method``, ``seconds``, ``gap_population``).
     """
     t0 = time.perf_counter()
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise OptionError("--k", f"{k!r}: the number of sites to pick must be a whole number of at least 1")
     cats = _categories(result, category)
     cand, es, ei, weight = coverage_sets(inventory, cats, suitable_only)
     keys, w = _compress(es, ei, weight)

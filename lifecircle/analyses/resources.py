@@ -41,13 +41,15 @@ import shapely
 
 from lifecircle import columns as col
 from lifecircle.settings import data_path
-from lifecircle.errors import InputFileError, OutputError, TableError
+from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
 from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.io.sources import WGS84, write_about_layer
-from lifecircle.io.chinacoords import normalize_crs, to_wgs84
+from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84
+from lifecircle.io.outputs import atomic_dir
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import OSMData, read_osm
 from lifecircle.io.outputs import atomic_dir
+from lifecircle.untrusted import csv_safe, xlsx_safe
 
 # --------------------------------------------------------------------------------------------
 # column names of the inventory
@@ -504,6 +506,9 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
         notes.append(f"{path.name}: column(s) not understood and ignored: {', '.join(unknown)} "
                      f"(known: {', '.join(SITE_COLUMNS)})")
     n = len(frame)
+    if n == 0:
+        raise TableError(path, "has a header but no data rows (no sites)")
+    notes.extend(frame.attrs.get("notes", []))
     dropped: list[dict] = []
     bad = np.zeros(n, dtype=bool)
 
@@ -554,6 +559,11 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
     for d in ("gcj02", "bd09"):
         sel = np.flatnonzero((datum == d) & ~bad)
         if len(sel):
+            outside = _outside_china(g[sel])
+            if outside:
+                notes.append(f"{path.name}: {outside} of {len(sel)} {d} site(s) lie outside China, where "
+                             f"{d} coordinates are not used; they were taken as WGS-84 (check --sites-crs "
+                             "or the crs column)")
             g[sel] = shapely.transform(g[sel], lambda xy, d=d: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], d)))
     # type, area, ownership
     types = np.full(n, "other", dtype=object)
@@ -624,6 +634,12 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
     out.attrs["dropped"] = dropped
     out.attrs["notes"] = notes
     return out
+
+
+def _outside_china(geoms) -> int:
+    """How many geometries (WGS-84 or near it) have their centre outside China's rectangle."""
+    c = shapely.get_coordinates(shapely.point_on_surface(np.asarray(geoms, dtype=object)))
+    return int(np.asarray(out_of_china(c[:, 0], c[:, 1])).sum()) if len(c) else 0
 
 
 def _reasons(dropped: list[dict], limit: int = 8) -> str:
@@ -727,6 +743,13 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
     import time
 
 
+    for name, v in (("--corner-min", corner_min_m2), ("--corner-max", corner_max_m2),
+                    ("corner_min_width_m", corner_min_width_m)):
+        if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+            raise OptionError(name, f"{v!r}: a corner size must be a number of at least 0 (m²)")
+    if corner_max_m2 <= corner_min_m2:
+        raise OptionError("--corner-max", f"{corner_max_m2:g} m² must be larger than --corner-min "
+                          f"{corner_min_m2:g} m²")
     rules = rules or load_site_rules()
     timings: dict = {}
     notes: list[str] = []
@@ -916,13 +939,15 @@ def inventory_table(sites: gpd.GeoDataFrame, lang: str = "en", profile=None,
 
 
 def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
-                    recommendations: pd.DataFrame | None = None) -> Path:
+                    recommendations: pd.DataFrame | None = None, force: bool = False,
+                    inputs=()) -> Path:
     """Write OUT/resources.csv, resources.xlsx, resources.gpkg (layer ``sites``) and, when
-    given, recommendations.csv — atomically (all or nothing)."""
+    given, recommendations.csv — atomically (all or nothing). A folder holding files lifecircle
+    did not write, or one of the ``inputs``, is refused (``force``: see :mod:`lifecircle.io.outputs`)."""
 
     out = Path(out_dir)
     table = inventory_table(inv.sites, lang=lang, profile=profile)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, force=force, inputs=inputs, kind="resources") as tmp:
         _write_tables(tmp, "resources", table, inv.attribution, lang)
         gdf = inv.sites.to_crs(WGS84)
         gdf = gdf.assign(**{col.REACHABLE: gdf[col.REACHABLE].astype(bool)})
@@ -941,12 +966,13 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
 
 
 def _write_tables(folder: Path, stem: str, table: pd.DataFrame, attribution: str, lang: str) -> None:
-    table.assign(**{("来源" if lang == "zh" else "attribution"): attribution}).to_csv(
+    csv_safe(table.assign(**{("来源" if lang == "zh" else "attribution"): attribution})).to_csv(
         folder / f"{stem}.csv", index=False, encoding="utf-8-sig")
     with pd.ExcelWriter(folder / f"{stem}.xlsx", engine="openpyxl") as xw:
         table.to_excel(xw, sheet_name="sites" if stem == "resources" else stem[:31], index=False)
         pd.DataFrame({("来源" if lang == "zh" else "source"): [attribution]}).to_excel(
             xw, sheet_name="attribution", index=False)
+        xlsx_safe(xw.book)                  # text from the data is never stored as a formula
 
 
 def source_of(folder) -> str:
@@ -956,7 +982,12 @@ def source_of(folder) -> str:
     if not meta_path.exists():
         raise OutputError(f"{folder}: not a lifecircle analysis folder (missing meta.json); "
                           "run 'lifecircle analyze SOURCE --out DIR' first")
-    src = json.loads(meta_path.read_text(encoding="utf-8")).get("source") or ""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        src = (meta.get("source") if isinstance(meta, dict) else None) or ""
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"{meta_path}: damaged or not written by lifecircle ({exc}); re-run "
+                          "'lifecircle analyze'") from None
     if not src or src.startswith("overpass:"):
         raise InputFileError(folder / "meta.json", f"the analysis source {src!r} is not a file; "
                              "the resource inventory needs the OSM file the analysis was run on")

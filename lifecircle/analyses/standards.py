@@ -68,7 +68,7 @@ from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.errors import InputFileError, LifecircleError, ProfileError
 from lifecircle.core.profiles import Category, Profile, load_profile
-from lifecircle.untrusted import RawHTML, safe_root
+from lifecircle.untrusted import RawHTML, csv_safe, escape_html, safe_root, xlsx_safe
 from lifecircle.core.classify import classify_features
 from lifecircle.core.snapping import entry_points, snap_points
 from lifecircle.io.sources import WGS84, OSMData, read_osm
@@ -285,7 +285,7 @@ class ComplianceReport:
         t = self.table(lang)
         t[label("attribution", lang)] = self.attribution
         path = Path(path)
-        t.to_csv(path, index=False, encoding="utf-8-sig")
+        csv_safe(t).to_csv(path, index=False, encoding="utf-8-sig")
         return path
 
     def to_xlsx(self, path, lang: str | None = None) -> Path:
@@ -339,6 +339,7 @@ class ComplianceReport:
         ws.column_dimensions["A"].width = 16
         ws.column_dimensions["B"].width = 110
         path = Path(path)
+        xlsx_safe(wb)                       # community names etc. are never stored as formulas
         wb.save(path)
         return path
 
@@ -647,14 +648,17 @@ def compliance_map(report: ComplianceReport, result, lang: str | None = None):
     m = folium.Map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=15, tiles=None,
                    control_scale=True)
     safe_root(m)
-    folium.TileLayer("OpenStreetMap", attr=result.attribution, name="OpenStreetMap").add_to(m)
+    folium.TileLayer("OpenStreetMap", attr=escape_html(result.attribution), name="OpenStreetMap").add_to(m)
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     layer = compliance_layer(report, result, lang)
     layer.add_to(m)
     if getattr(layer, "colormap", None) is not None:
         layer.colormap.add_to(m)
     if result.communities is not None:
-        folium.GeoJson(result.communities.to_crs(WGS84).__geo_interface__,
+        comm = result.communities.to_crs(WGS84)
+        comm = comm.assign(**{col.COMMUNITY: [escape_html(v) for v in comm[col.COMMUNITY]]}) \
+            if col.COMMUNITY in comm else comm[[comm.geometry.name]]
+        folium.GeoJson(comm.__geo_interface__,
                        name=label("unit", lang),
                        style_function=lambda f: {"fill": False, "color": "#000", "weight": 2}).add_to(m)
     title = html.escape(f"{label('title', lang)} — {report.title(lang)}")

@@ -13,7 +13,7 @@ A config (TOML or YAML) names the OSM sources, the districts and the analysis se
     max_snap_m = 200
 
     [sources]
-    city = "extract.osm.pbf"          # a file (relative to the config), or a place name,
+    city = "extract.osm.pbf"          # a file (relative to the config), or "place:Some place",
     # city = { sample = "helsinki" }  # or the embedded offline sample
 
     [[districts]]                     # one district per feature of a file ...
@@ -61,8 +61,9 @@ import shapely
 
 from lifecircle import columns as col
 from lifecircle.errors import BoundaryError, ConfigError, LifecircleError
+from lifecircle.io.outputs import ensure_out_dir
 from lifecircle.io.sources import ATTRIBUTION, WGS84
-from lifecircle.untrusted import RawHTML, safe_root
+from lifecircle.untrusted import RawHTML, csv_safe, safe_root, xlsx_safe
 from lifecircle.io.sources import embedded_sample
 from lifecircle import __version__
 from lifecircle.core.profiles import load_profile
@@ -70,12 +71,11 @@ from lifecircle.render.maps import BASEMAPS
 from lifecircle.render.maps import _tiles
 from lifecircle.settings import DEFAULTS, Settings
 from lifecircle.io.boundary import read_boundary
-from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, write_outputs
+from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, read_summary, write_outputs
 from lifecircle.io.sources import embedded_sample, read_osm
 from lifecircle.pipeline import analyze
 from lifecircle.render.maps import result_map, save_map
 from lifecircle.settings import DEFAULTS
-from lifecircle.errors import OutputError
 from lifecircle.io.sources import combine
 from lifecircle.render.maps import save_map
 from lifecircle.render.maps import SCORE_COLOURS, _Attribution, _tiles, to_display
@@ -371,8 +371,8 @@ def load_config(path) -> BatchConfig:
         raise bad("must be a table of name = file, place or { sample = \"helsinki\" }", "sources")
     sources: dict[str, SourceSpec] = {}
     for key, v in raw_sources.items():
-        if isinstance(v, str):
-            v = {"path": v} if v.lower().endswith(OSM_SUFFIXES) else {"place": v}
+        if isinstance(v, str):   # a place name must say so: a mistyped path is never geocoded
+            v = {"place": v[6:].strip()} if v[:6].lower() == "place:" else {"path": v}
         if not isinstance(v, dict) or len(set(v) & SOURCE_KEYS) != 1 or set(v) - SOURCE_KEYS:
             raise bad("must be a file path, a place name, or a table with one of path, place, sample",
                       "sources", key)
@@ -515,6 +515,8 @@ def _load_source(spec: SourceSpec, layers=("streets", "features")):
 
     if spec.kind == "sample":
         return read_osm(embedded_sample(), layers=layers)
+    if spec.kind == "place":
+        return read_osm(f"place:{spec.value}", layers=layers)
     return read_osm(spec.value, layers=layers)
 
 
@@ -660,8 +662,12 @@ def make_cluster(workers: int | None = None, processes: bool = True):
 
 def run(config, client=None, workers: int | None = None, resume: bool = False, *,
         scheduler: str | None = None, processes: bool = True,
-        progress: bool | Callable[[int, int, str, str], None] = False) -> BatchReport:
+        progress: bool | Callable[[int, int, str, str], None] = False,
+        force: bool = False) -> BatchReport:
     """Run every district of a batch config on Dask and write the combined outputs.
+
+    The output folder must be new, empty or a lifecircle folder; ``force`` writes lifecircle's
+    files into a folder that holds others (nothing else in it is touched).
 
     ``config``: a path to a TOML/YAML file or a :class:`BatchConfig`. ``client``: an existing
     ``dask.distributed.Client``; else ``scheduler`` (an address) or a new LocalCluster of
@@ -676,11 +682,8 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
     cfg = config if isinstance(config, BatchConfig) else load_config(config)
     t_start = time.perf_counter()
     out = cfg.out_dir
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-
-        raise OutputError(f"{out}: cannot create the output folder ({exc})") from None
+    inputs = [cfg.path] + [s.value for s in cfg.sources.values() if s.kind == "file"]
+    ensure_out_dir(out, force=force, inputs=inputs, kind="batch")
     params = cfg.analysis_params()
     fps = {k: s.fingerprint() for k, s in cfg.sources.items()}
     digests = {ds.name: district_hash(cfg, ds, params, fps[ds.source]) for ds in cfg.districts}
@@ -732,7 +735,7 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
 def _skipped_info(folder: Path, ds: DistrictSpec, lang: str) -> dict:
 
     meta = json.loads((folder / DISTRICT_META).read_text(encoding="utf-8"))
-    summary = pd.read_csv(folder / SUMMARY, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
+    summary = read_summary(folder / SUMMARY)
     return {"district": ds.name, "slug": ds.slug, "source": ds.source, "status": "skipped",
             "row": district_row(summary, lang), "data_date": meta.get("data_date"),
             "config_hash": meta.get("config_hash")}
@@ -769,7 +772,7 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         bar = Progress(TextColumn("[bold]districts"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TextColumn("{task.description}"),
+                       TimeElapsedColumn(), TextColumn("{task.description}", markup=False),
                        console=Console(stderr=True))
         task = bar.add_task("", total=len(futures))
         bar.start()
@@ -838,14 +841,15 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
             fail_geoms.append(ds.geometry)
     table = pd.DataFrame(rows)
     failures = pd.DataFrame(fails, columns=["district", "source", "origin", "error", "detail"])
-    _atomic_write(out / TABLE_CSV, lambda p: table.to_csv(p, index=False, encoding="utf-8-sig"))
-    _atomic_write(out / FAILURES_CSV, lambda p: failures.to_csv(p, index=False, encoding="utf-8-sig"))
+    _atomic_write(out / TABLE_CSV, lambda p: csv_safe(table).to_csv(p, index=False, encoding="utf-8-sig"))
+    _atomic_write(out / FAILURES_CSV, lambda p: csv_safe(failures).to_csv(p, index=False, encoding="utf-8-sig"))
 
     def xlsx(p: Path) -> None:
         with pd.ExcelWriter(p, engine="openpyxl") as xw:
             table.to_excel(xw, sheet_name="districts", index=False)
             failures.to_excel(xw, sheet_name="failures", index=False)
             pd.DataFrame({"attribution": [_attribution(dates)]}).to_excel(xw, sheet_name="about", index=False)
+            xlsx_safe(xw.book)                  # district names are never stored as formulas
 
     _atomic_write(out / TABLE_XLSX, xlsx)
     if len(table):
@@ -885,7 +889,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     safe_root(m)
     if url is not None:
         folium.TileLayer(url, attr=tile_attr, name=cfg.basemap, subdomains=subdomains, max_zoom=19).add_to(m)
-    _Attribution(attribution).add_to(m)
+    _Attribution(tile_attr).add_to(m)        # escaped by _tiles (Leaflet shows it as HTML)
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100,
                              caption="平均生活圈得分" if zh else "mean life-circle score (0-100)")

@@ -9,11 +9,13 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lifecircle.cli.common import console, err_console
+from lifecircle.cli.common import FORCE_HELP, console, err_console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import label
+from lifecircle.io.outputs import check_out_dir, check_out_file, write_text_atomic
 from lifecircle.settings import DEFAULTS
+from lifecircle.untrusted import literal, say
 
 
 def _stage_progress():
@@ -45,7 +47,7 @@ def print_summary(result, lang: str) -> None:
         t.add_column(str(c), justify="right" if table[c].dtype.kind in "fi" else "left")
     for _, row in table.iterrows():
         style = "bold" if row.iloc[0] in ("dimension", "overall") else None
-        t.add_row(*["" if (isinstance(v, float) and v != v) else str(v) for v in row], style=style)
+        t.add_row(*[literal("" if (isinstance(v, float) and v != v) else v) for v in row], style=style)
     console.print(t)
     o = result.overall()
     src = result.population_info.get("source")
@@ -53,19 +55,35 @@ def print_summary(result, lang: str) -> None:
     console.print(f"homes {int(o.get('homes', 0)):,}  residents {o.get('population', 0):,.0f}{src}  "
                   f"mean score {o.get('score_mean', float('nan')):.1f}  Gini {o.get('score_gini', float('nan')):.3f}  "
                   f"all six within 15 min {100 * o.get('covered', float('nan')):.1f}%")
-    for note in result.notes:
-        console.print("[yellow]note:[/] ", end="")
-        console.print(note, markup=False, highlight=False)   # notes quote data and file names
-    console.print(f"[dim]{result.attribution}[/]")
+    for text in result.notes:
+        note(text)                                  # notes quote data and file names: literal
+    say(console, result.attribution, style="dim")
+
+
+def _map_copy_target(out: Path, force: bool):
+    """Where analyze copies its map (``maps/<out>.html`` when ``./maps`` is a folder), or None
+    with the reason when that file exists and lifecircle did not write it."""
+    maps = Path("maps")
+    if not maps.is_dir():
+        return None, None
+    target = maps / f"{out.name}.html"
+    try:
+        check_out_file(target, force=force)
+    except LifecircleError as exc:
+        return None, f"map not copied: {exc}"
+    return target, None
 
 
 def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, map_copy: bool = True, population_raster=None,
-                  population_column: str = "population"):
+                  population_column: str = "population", force: bool = False):
     from lifecircle.pipeline import analyze
 
     try:
         DEFAULTS.with_(walk_speed_kmh=speed, lang=lang)   # bad settings fail before any work
+        inputs = [p for p in (source, boundary, facilities, population, population_raster)
+                  if p and Path(str(p)).exists()]
+        check_out_dir(out, force=force, inputs=inputs)    # so does a target lifecircle may not replace
     except LifecircleError as exc:
         _fail(exc)
     progress, callback, finish = _stage_progress()
@@ -80,28 +98,31 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
             import time
 
             t0 = time.perf_counter()
-            result.save(out)
+            result.save(out, force=force)
             result.timings["write"] = time.perf_counter() - t0
             finish()
     except LifecircleError as exc:
         _fail(exc)
     print_summary(result, result.settings.lang)
     timings = "  ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
-    console.print(f"[dim]stages: {timings}  (total {sum(result.timings.values()):.1f}s)[/]")
-    console.print(f"wrote {out}/lifecircle.gpkg, summary.csv, map.html")
+    say(console, f"stages: {timings}  (total {sum(result.timings.values()):.1f}s)", style="dim")
+    say(console, f"wrote {out}/lifecircle.gpkg, summary.csv, map.html")
     if map_copy:
-        maps = Path("maps")
-        if maps.is_dir():
-            import shutil
-
-            target = maps / f"{out.name}.html"
-            shutil.copyfile(out / "map.html", target)
-            console.print(f"map copied to {target}")
+        target, why = _map_copy_target(out, force)
+        if why:
+            note(why)
+        elif target is not None:
+            try:
+                write_text_atomic(target, (out / "map.html").read_text(encoding="utf-8"))
+                say(console, f"map copied to {target}")
+            except (OSError, LifecircleError) as exc:
+                note(f"map not copied to {target}: {exc}")
     return result
 
 
 def analyze(
-    source: str = typer.Argument(..., help="OSM file (.osm.pbf/.osm/.osm.bz2) or a place name (online)."),
+    source: str = typer.Argument(..., help="OSM file (.osm.pbf/.osm/.osm.bz2), or 'place:NAME' to download "
+                                 "a place from OSM (online; a name without the prefix is taken as a file)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     boundary: Optional[Path] = typer.Option(None, help="Boundary polygons (GeoJSON/GeoPackage/Shapefile, any CRS)."),
     profile: str = typer.Option("default", help="Profile name (default, gb50180-2018, tdt1062-2021) or YAML file."),
@@ -117,18 +138,21 @@ def analyze(
         None, help="Population grid GeoTIFF (WorldPop/GHSL, people per cell) spread over the homes "
         "by floor area."),
     crs: Optional[str] = typer.Option(None, help="Metric CRS: utm (default), cgcs2000, or an EPSG code."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Analyse a district: walking time from every home to every facility category."""
     _run_analysis(source, out, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, population_raster=population_raster,
-                  population_column=population_column)
+                  population_column=population_column, force=force)
 
 
 def demo(
     out: Path = typer.Option(Path("out/helsinki"), "--out", "-o", help="Output folder."),
     lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: your locale)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Run the analysis on the embedded Helsinki sample (offline)."""
     from lifecircle.io.sources import embedded_sample
 
-    _run_analysis(str(embedded_sample()), out, None, "default", None, lang, None, "wgs84", None, None)
+    _run_analysis(str(embedded_sample()), out, None, "default", None, lang, None, "wgs84", None, None,
+                  force=force)

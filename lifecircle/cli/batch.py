@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 
-from lifecircle.cli.common import console, err_console
+from lifecircle.cli.common import FORCE_HELP, console, err_console
 from lifecircle.cli.common import fail as _fail
+from lifecircle.untrusted import literal, say
 from lifecircle.errors import LifecircleError
 
 
@@ -21,6 +22,7 @@ def batch(
                                                  "(workers must see the same files)."),
     resume: bool = typer.Option(False, "--resume",
                                 help="Skip districts whose outputs exist for the same config hash."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Run every district of a batch config on Dask; write per-district folders,
     districts.csv/.xlsx, failures.csv and index.html."""
@@ -30,10 +32,12 @@ def batch(
     from lifecircle.batch.run import run
 
     if workers is not None and scheduler:
-        err_console.print("[bold red]error:[/] give either --workers or --scheduler, not both")
+        say(err_console, "give either --workers or --scheduler, not both", prefix="error:",
+            prefix_style="bold red")
         raise typer.Exit(2)
     try:
-        report = run(config, workers=workers, resume=resume, scheduler=scheduler, progress=True)
+        report = run(config, workers=workers, resume=resume, scheduler=scheduler, progress=True,
+                     force=force)
     except LifecircleError as exc:
         _fail(exc)
     t = report.table
@@ -43,15 +47,15 @@ def batch(
             tab.add_column(c, justify="left" if c in ("district", "status", "top gaps") else "right",
                            no_wrap=c != "top gaps")
         for _, r in t.iterrows():
-            tab.add_row(str(r["district"]), str(r["status"]), f"{r['population']:,.0f}",
+            tab.add_row(literal(r["district"]), literal(r["status"]), f"{r['population']:,.0f}",
                         f"{r['score_mean']:.1f}", f"{r['score_gini']:.3f}", f"{100 * r['all6_15']:.1f}%",
-                        ", ".join(str(r[k]) for k in ("gap_1", "gap_2", "gap_3") if k in r and r[k] == r[k]))
+                        literal(", ".join(str(r[k]) for k in ("gap_1", "gap_2", "gap_3")
+                                          if k in r and r[k] == r[k])))
         console.print(tab)
     for _, f in report.failures.iterrows():
-        err_console.print(f"[bold red]failed:[/] {f['district']}: {f['error']}", highlight=False,
-                          soft_wrap=True)
-    console.print(f"{len(report.computed)} computed, {len(report.skipped)} skipped (resume), "
-                  f"{len(report.failures)} failed; wrote {report.out_dir}/index.html, districts.csv, "
-                  "districts.xlsx, failures.csv")
+        say(err_console, f"{f['district']}: {f['error']}", prefix="failed:", prefix_style="bold red")
+    say(console, f"{len(report.computed)} computed, {len(report.skipped)} skipped (resume), "
+        f"{len(report.failures)} failed; wrote {report.out_dir}/index.html, districts.csv, "
+        "districts.xlsx, failures.csv")
     if len(report.failures):
         raise typer.Exit(1)

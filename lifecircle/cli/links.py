@@ -12,9 +12,10 @@ from rich.text import Text
 
 from lifecircle.analyses.links import links as run_links
 from lifecircle.analyses.links import write_links
-from lifecircle.cli.common import console
+from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, LinkError
+from lifecircle.io.outputs import check_out_dir
 from lifecircle.render.maps import links_map, save_map
 from lifecircle.result import load_result
 
@@ -38,12 +39,14 @@ def links(
         30.0, help="A link end farther than this (m) from any walkable street is reported, not scored."),
     lang: Optional[str] = typer.Option(None, help="Headers and map labels: zh or en (default: the analysis's)."),
     basemap: str = typer.Option("osm", help="Map basemap: osm, cartodb, blank, amap, tianditu."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Rank candidate walking links (gates, passages, footbridges) by the residents they
     newly bring within each category's threshold; exact, with a greedy best set of K."""
     if candidates is None and not auto and not close_gates:
         _fail(LinkError("no candidates: give --candidates FILE, --auto, --close-gates or several"))
     try:
+        check_out_dir(out, force=force, inputs=[folder, candidates])     # before any work
         result = load_result(folder)
         lang = lang or result.settings.lang
         lr = run_links(result, candidates=candidates, auto=auto, k=k, coords=coords, snap_m=snap,
@@ -52,7 +55,7 @@ def links(
         def write_map(tmp: Path) -> None:
             save_map(links_map(lr, lang=lang, basemap=basemap), tmp / "links_map.html", offline=True)
 
-        write_links(lr, out, lang=lang, extra=write_map)
+        write_links(lr, out, lang=lang, extra=write_map, force=force, inputs=[folder, candidates])
     except LifecircleError as exc:
         _fail(exc)
     zh = lang == "zh"

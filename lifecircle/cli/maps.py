@@ -7,9 +7,11 @@ from typing import Optional
 
 import typer
 
-from lifecircle.cli.common import console, err_console
+from lifecircle.cli.common import FORCE_HELP, console, err_console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
+from lifecircle.io.outputs import check_out_file
+from lifecircle.untrusted import say
 
 
 def _parse_minutes(text: str) -> list[float]:
@@ -62,6 +64,7 @@ def map_command(
     offline: bool = typer.Option(False, "--offline", help="One self-contained file: scripts and styles inline, no CDN."),
     origins: Optional[Path] = typer.Option(None, help="Points to draw isochrones for (GeoJSON/GPKG, or CSV lon/lat)."),
     service: bool = typer.Option(True, "--service-areas/--no-service-areas", help="Draw 15-minute service areas per dimension."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Write the interactive map of an analysis folder (offline HTML, Chinese basemaps)."""
     from lifecircle.result import load_result
@@ -69,15 +72,16 @@ def map_command(
 
     try:
         result = load_result(folder)
+        target = out or folder / "map.html"
+        check_out_file(target, force=force, inputs=[origins])
         iso = _read_origins(origins, result.crs).geometry if origins else None
         m = result_map(result, lang=lang, basemap=basemap, offline=offline, isochrones=iso,
                        service_areas=service, gaps=service)
-        target = out or folder / "map.html"
         save_map(m, target, offline=offline)
     except LifecircleError as exc:
         _fail(exc)
     size = target.stat().st_size / 1e6
-    console.print(f"wrote {target} ({size:.1f} MB{', offline' if offline else ''})")
+    say(console, f"wrote {target} ({size:.1f} MB{', offline' if offline else ''})")
 
 
 def isochrones_command(
@@ -87,6 +91,7 @@ def isochrones_command(
     homes: Optional[int] = typer.Option(None, "--homes", help="N homes spread over the area (every k-th)."),
     minutes: str = typer.Option("5,10,15", help="Thresholds, e.g. 5,10,15."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="GeoPackage (default DIR/isochrones.gpkg)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Walking isochrones (and service areas and gaps) as a GeoPackage."""
     import numpy as np
@@ -99,6 +104,8 @@ def isochrones_command(
     mins = _parse_minutes(minutes)
     try:
         result = load_result(folder)
+        target = out or folder / "isochrones.gpkg"
+        check_out_file(target, force=force, inputs=[origins])
         if origins is not None:
             pts = _read_origins(origins, result.crs).geometry
         elif communities:
@@ -113,10 +120,9 @@ def isochrones_command(
         iso = isochrones(result, pts, mins)
         sa = service_areas(result, mins)
         gp = gap_areas(result, sa, max(mins))
-        target = out or folder / "isochrones.gpkg"
         export_gpkg(target, iso, sa, gp, attribution=result.attribution)
     except LifecircleError as exc:
         _fail(exc)
     empty = int(shapely.is_empty(iso.geometry.to_numpy()).sum())
-    console.print(f"wrote {target}: {len(iso)} isochrones ({empty} empty: origin off the "
+    say(console, f"wrote {target}: {len(iso)} isochrones ({empty} empty: origin off the "
                   f"network), {len(sa)} service areas, {len(gp)} gap areas")

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
 
-from lifecircle.cli.common import console, err_console
+from lifecircle.cli.common import FORCE_HELP, console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
+from lifecircle.io.outputs import check_out_dir
+from lifecircle.untrusted import literal, say
 
 
 def _inventory(folder: Path, sites: Optional[Path], sites_crs: str, corners: bool,
@@ -35,24 +38,27 @@ def resources(
     corners: bool = typer.Option(True, help="Derive the 金角银边 (left-over corners) from geometry."),
     corner_min: float = typer.Option(30.0, help="Smallest left-over corner, m²."),
     corner_max: float = typer.Option(2000.0, help="Largest left-over corner, m²."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """The in-situ resource list (在地资源清单): idle sites and the walking gaps they could close."""
     from lifecircle.analyses.resources import write_inventory
 
     try:
+        check_out_dir(out, force=force, inputs=[folder, sites])     # before any work
         result, inv = _inventory(folder, sites, sites_crs, corners, corner_min, corner_max)
-        write_inventory(inv, out, lang=lang or result.settings.lang, profile=result.profile)
+        write_inventory(inv, out, lang=lang or result.settings.lang, profile=result.profile,
+                        force=force, inputs=[folder, sites])
     except LifecircleError as exc:
         _fail(exc)
     counts = inv.sites.groupby(["source", "type"]).size()
     for (src, typ), n in counts.items():
-        console.print(f"  {src:8s} {typ:18s} {n:6d}")
-    console.print(f"{len(inv.sites):,} sites; stages: "
-                  + "  ".join(f"{k} {v:.2f}s" for k, v in inv.timings.items()))
-    for note in inv.notes:
-        console.print(f"[yellow]note:[/] {note}")
-    console.print(f"[dim]{inv.attribution}[/]")
-    console.print(f"wrote {out}/resources.csv, resources.xlsx, resources.gpkg")
+        say(console, f"  {src:8s} {typ:18s} {n:6d}")
+    say(console, f"{len(inv.sites):,} sites; stages: "
+        + "  ".join(f"{k} {v:.2f}s" for k, v in inv.timings.items()))
+    for text in inv.notes:
+        note(text)
+    say(console, inv.attribution, style="dim")
+    say(console, f"wrote {out}/resources.csv, resources.xlsx, resources.gpkg")
 
 
 def recommend(
@@ -64,29 +70,29 @@ def recommend(
     sites_crs: str = typer.Option("wgs84", help="wgs84, gcj02 or bd09."),
     lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: the analysis's)."),
     method: str = typer.Option("auto", help="auto, exact (PuLP/CBC) or greedy."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Pick K idle sites for a category that newly cover the most residents (MCLP)."""
     from lifecircle.analyses.recommend import recommend as run
     from lifecircle.analyses.resources import write_inventory
 
     try:
+        check_out_dir(out, force=force, inputs=[folder, sites])     # before any work
         result, inv = _inventory(folder, sites, sites_crs, True, 30.0, 2000.0)
         table = run(result, inv, category if len(category) > 1 else category[0], k=k,
                     method=method)
         write_inventory(inv, out, lang=lang or result.settings.lang, profile=result.profile,
-                        recommendations=table)
+                        recommendations=table, force=force, inputs=[folder, sites])
     except LifecircleError as exc:
         _fail(exc)
-    from rich.table import Table
-
-    t = Table(title=f"{', '.join(category)}: k={k} ({table.attrs['method']}, "
-                    f"{table.attrs['seconds']:.2f}s; gap {table.attrs['gap_population']:,.0f} residents)")
+    t = Table(title=literal(f"{', '.join(category)}: k={k} ({table.attrs['method']}, "
+                            f"{table.attrs['seconds']:.2f}s; gap {table.attrs['gap_population']:,.0f} residents)"))
     for c in ("rank", "site_id", "type", "newly_covered", "cumulative", "share_of_gap"):
         t.add_column(c, justify="right")
     for _, row in table.iterrows():
-        t.add_row(str(row["rank"]), str(row["site_id"]), str(row["type"]),
+        t.add_row(literal(row["rank"]), literal(row["site_id"]), literal(row["type"]),
                   f"{row['newly_covered']:,.0f}", f"{row['cumulative']:,.0f}",
                   f"{100 * row['share_of_gap']:.1f}%")
     console.print(t)
-    console.print(f"[dim]{inv.attribution}[/]")
-    console.print(f"wrote {out}/recommendations.csv, resources.csv, resources.xlsx, resources.gpkg")
+    say(console, inv.attribution, style="dim")
+    say(console, f"wrote {out}/recommendations.csv, resources.csv, resources.xlsx, resources.gpkg")

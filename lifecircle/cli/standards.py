@@ -12,11 +12,14 @@ from typing import Optional
 
 import typer
 
-from lifecircle.cli.common import console, err_console
+from rich.table import Table
+
+from lifecircle.cli.common import FORCE_HELP, console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import check_lang
-from rich.table import Table
+from lifecircle.io.outputs import atomic_dir, check_out_dir
+from lifecircle.untrusted import literal, say
 
 CSV = "compliance.csv"
 XLSX = "compliance.xlsx"
@@ -33,18 +36,18 @@ def _cell(v) -> str:
 
 
 def _rich(df, title: str, status_col: str | None, good: set, bad: set) -> Table:
-    t = Table(title=title, show_lines=False)
+    t = Table(title=literal(title), show_lines=False)
     for c in df.columns:
-        t.add_column(str(c), justify="right" if df[c].dtype.kind in "fi" else "left")
+        t.add_column(literal(c), justify="right" if df[c].dtype.kind in "fi" else "left")
     for _, row in df.iterrows():
-        cells = [_cell(v) for v in row]
+        cells = [literal(_cell(v)) for v in row]
         if status_col is not None:
             j = list(df.columns).index(status_col)
             v = row[status_col]
             if v in good:
-                cells[j] = f"[green]{cells[j]}[/]"
+                cells[j].stylize("green")
             elif v in bad:
-                cells[j] = f"[red]{cells[j]}[/]"
+                cells[j].stylize("red")
         t.add_row(*cells)
     return t
 
@@ -54,9 +57,9 @@ def print_report(report, lang: str) -> None:
 
     good = {label("pass", lang), label("met", lang)}
     bad = {label("fail", lang), label("short", lang), label("missing", lang)}
-    console.print(f"[bold]{label('title', lang)}[/] — {report.title(lang)}")
+    say(console, f"— {report.title(lang)}", prefix=label("title", lang), prefix_style="bold")
     for k, v in report.about(lang)[1:3]:
-        console.print(f"{k}: {v}", highlight=False)
+        say(console, f"{k}: {v}")
     summary = report.summary_table(lang)
     short = [label(k, lang) for k in ("unit", "tier", "result", "n_required", "n_met", "n_missing",
                                       "lowest_share_pct", "population")]
@@ -64,8 +67,7 @@ def print_report(report, lang: str) -> None:
     fail_col = label("failing", lang)
     for _, row in summary.iterrows():
         if row[fail_col]:
-            console.print(f"{row[short[0]]} {row[short[1]]}: {fail_col} {row[fail_col]}",
-                          highlight=False, soft_wrap=True)
+            say(console, f"{row[short[0]]} {row[short[1]]}: {fail_col} {row[fail_col]}")
     keep = ["tier", "id", "name_zh" if lang == "zh" else "name_en", "radius_m", "minutes",
             "facilities",
             "share_pct", "status", "confidence"]
@@ -77,8 +79,8 @@ def print_report(report, lang: str) -> None:
                         f"{label('optional_facilities', lang)} — {label('whole_area', lang)}",
                         None, good, bad))
     for n in report.notes:
-        console.print(f"[yellow]note:[/] {n}", highlight=False)
-    console.print(f"[dim]{report.attribution}[/]")
+        note(n)
+    say(console, report.attribution, style="dim")
 
 
 def check_cmd(
@@ -89,24 +91,26 @@ def check_cmd(
     lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: the analysis's)."),
     min_share: float = typer.Option(0.8, help="Share of residents (0-1) a required facility must "
                                     "reach within its radius for its tier to pass."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Check an analysis against GB 50180-2018 or TD/T 1062-2021 (配套设施达标评估)."""
-    from lifecircle.io.outputs import atomic_dir
     from lifecircle.result import load_result
     from lifecircle.analyses.standards import check, compliance_map, resolve_standard
+    from lifecircle.render.maps import save_map
 
     try:
         resolve_standard(standard)          # fail fast, before reading anything
         if lang is not None:
             check_lang(lang)
+        check_out_dir(out, force=force, inputs=[folder])           # before any work
         result = load_result(folder)
         lang = lang or result.settings.lang
         report = check(result, standard, lang=lang, min_share=min_share)
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, force=force, inputs=[folder], kind="check") as tmp:
             report.to_csv(tmp / CSV, lang)
             report.to_xlsx(tmp / XLSX, lang)
-            compliance_map(report, result, lang).save(str(tmp / MAP))
+            save_map(compliance_map(report, result, lang), tmp / MAP)
     except LifecircleError as exc:
         _fail(exc)
     print_report(report, lang)
-    console.print(f"wrote {out}/{CSV}, {XLSX}, {MAP}")
+    say(console, f"wrote {out}/{CSV}, {XLSX}, {MAP}")

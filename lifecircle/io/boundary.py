@@ -9,28 +9,51 @@ import pandas as pd
 import shapely
 
 from lifecircle import columns as col
-from lifecircle.errors import BoundaryError
+from lifecircle.errors import BoundaryError, InputFileError, LifecircleError
 from lifecircle.io.sources import WGS84
+
+
+def short_error(exc: Exception) -> str:
+    """An exception as one short line (GDAL messages run long and over several lines)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:160]}{'…' if len(text) > 160 else ''}"
+
+
+def read_polygons(path, error=InputFileError, what: str = "polygon file") -> gpd.GeoDataFrame:
+    """Polygons of a vector file (any CRS, not converted), refused with one line naming the
+    file when it is missing, a folder, empty, unreadable, without a CRS, or without any
+    polygon geometry."""
+    path = Path(path)
+    if not path.exists():
+        raise error(path, "file not found")
+    if path.is_dir():
+        raise error(path, f"is a folder, not a {what} (give the .geojson, .gpkg or .shp file)")
+    try:
+        if path.stat().st_size == 0:
+            raise error(path, "file is empty")
+        gdf = gpd.read_file(path)
+    except LifecircleError:
+        raise
+    except Exception as exc:
+        raise error(path, f"cannot read as a vector file ({short_error(exc)})") from None
+    if len(gdf) == 0:
+        raise error(path, "holds no features")
+    if gdf.crs is None:
+        raise error(path, "has no coordinate reference system; save it with one (e.g. EPSG:4326)")
+    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    if len(gdf) == 0:
+        raise error(path, "holds no geometry (every feature's geometry is empty or null)")
+    kinds = set(gdf.geom_type)
+    if not kinds <= {"Polygon", "MultiPolygon"}:
+        raise error(path, f"must hold polygons, found {', '.join(sorted(kinds))}")
+    return gdf
 
 
 def read_boundary(path, name_column: str | None = None) -> gpd.GeoDataFrame:
     """Boundary polygons in WGS-84 with a ``community`` column (from ``name_column`` or the
     first text column; ``community_<n>`` otherwise)."""
     path = Path(path)
-    if not path.exists():
-        raise BoundaryError(path, "file not found")
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as exc:
-        raise BoundaryError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})") from None
-    if len(gdf) == 0:
-        raise BoundaryError(path, "holds no features")
-    if gdf.crs is None:
-        raise BoundaryError(path, "has no coordinate reference system; save it with one (e.g. EPSG:4326)")
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
-    kinds = set(gdf.geom_type)
-    if not kinds <= {"Polygon", "MultiPolygon"}:
-        raise BoundaryError(path, f"must hold polygons, found {', '.join(sorted(kinds))}")
+    gdf = read_polygons(path, BoundaryError, "boundary file")
     gdf = gdf.to_crs(WGS84)
     gdf["geometry"] = shapely.make_valid(gdf.geometry.to_numpy())
     if name_column is not None and name_column not in gdf:

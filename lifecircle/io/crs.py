@@ -144,3 +144,18 @@ def choose_crs(spec, lon, lat) -> pyproj.CRS:
     if not units <= {"metre", "meter"}:
         raise ValueError(f"CRS {spec!r} ({crs.name}) has axis units {sorted(units)}, not metres")
     return crs
+
+
+def distance_scale(crs: pyproj.CRS, lon: float, lat: float) -> float:
+    """How far ``crs`` stretches distances at (``lon``, ``lat``): the largest of its meridional
+    and parallel scale factors' departures from 1 (0.0004 for UTM at a zone's edge, 0.18 for Web
+    Mercator at 32°N, NaN where the projection is undefined).
+
+    >>> round(distance_scale(pyproj.CRS.from_epsg(3857), 118.78, 32.04), 3)
+    0.18
+    """
+    try:
+        f = pyproj.Proj(crs).get_factors(lon, lat)
+        return float(max(abs(f.meridional_scale - 1.0), abs(f.parallel_scale - 1.0)))
+    except Exception:
+        return float("nan")

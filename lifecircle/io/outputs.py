@@ -13,14 +13,36 @@ A folder is self-contained — later commands (``map``, ``isochrones``, ``resour
 
 Folders are written atomically (:func:`atomic_dir`): into a temporary folder beside the target,
 then renamed into place.
+
+Output folders and files are safe to point anywhere — lifecircle never removes or hides what it
+did not write:
+
+lifecircle never removes or hides what it did not write:
+
+* every folder it makes carries a marker file (:data:`MARKER`) listing the files it wrote;
+  folders of older versions are recognised by their files (``meta.json`` + ``lifecircle.gpkg``,
+  ``resources.json`` + ``resources.csv``, ``compliance.csv`` + ``compliance.xlsx``, a batch run);
+* a folder is *replaced* (the whole folder, atomically) only when it is empty or holds nothing but
+  lifecircle's own files; a folder holding anything else is refused, and with ``force=True``
+  lifecircle's files are written *into* it (each file replaced atomically, nothing else touched);
+* an existing file at a folder target, and a target that is (or holds) an input, are refused;
+* a single-file output (a map, a GeoPackage) overwrites only a file lifecircle wrote (HTML
+  carries :data:`HTML_MARKER`, a GeoPackage lifecircle's ``about`` table), else needs ``force``.
+
+The replace renames the old folder aside and the new one into place under a lock on the parent
+folder; a crash between the two renames is repaired by the next run (the old folder is renamed
+back), and temporary folders of runs that were killed are removed (they are locked while in use).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -38,6 +60,12 @@ from lifecircle.core.snapping import Snap
 from lifecircle.errors import OutputError
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.settings import Settings
+from lifecircle.untrusted import csv_safe, restore_formula
+
+try:  # POSIX advisory locks; without them (Windows) stale folders are recognised by age
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 GPKG = "lifecircle.gpkg"
 FEATURES_GPKG = "osm_features.gpkg"
@@ -51,29 +79,407 @@ FORMAT = 2
 _FEATURE_LAYERS = {"points": (0, 4), "lines": (1, 2, 5), "polygons": (3, 6)}   # shapely type ids
 
 
-@contextmanager
-def atomic_dir(out: Path):
-    """Yield a temporary folder beside ``out``; on success it replaces ``out``."""
+MARKER = ".lifecircle"
+HTML_MARKER = "<!-- written by lifecircle -->"
+_TMP_TAG = ".lifecircle-tmp-"
+_OLD_TAG = ".lifecircle-old"
+
+#: every name lifecircle writes into one of its folders (any command, any version)
+OWN_NAMES = frozenset({
+    MARKER, "lifecircle.gpkg", "summary.csv", "meta.json", "network.npz", "map.html",
+    "osm_features.gpkg", "profile.yaml",
+    "isochrones.gpkg", "resources.csv", "resources.xlsx", "resources.gpkg", "resources.json",
+    "recommendations.csv", "recommendations.xlsx", "compliance.csv", "compliance.xlsx",
+    "compliance_map.html", "batch.json", "districts.csv", "districts.xlsx", "districts.gpkg",
+    "failures.csv", "index.html", "batch_run.json",
+    "links.csv", "links_greedy.csv", "links.xlsx", "links.gpkg", "links_map.html",
+})
+#: file sets by which folders of older lifecircle versions (no marker yet) are recognised
+SIGNATURES = (
+    ("meta.json", "lifecircle.gpkg"), ("resources.json", "resources.csv"),
+    ("compliance.csv", "compliance.xlsx"), ("batch_run.json", "districts.csv"),
+    ("links.csv", "links.gpkg"),
+)
+_SIDE_FILE = re.compile(r"^\..+\.(\d+\.tmp(\..*)?|tmp)$")   # .name.<pid>.tmp.ext of _atomic_write
+
+
+# --------------------------------------------------------------------------------------------
+# recognising lifecircle's folders
+
+
+def read_marker(folder: Path) -> dict | None:
+    """The marker of a folder lifecircle made, or None."""
+    p = Path(folder) / MARKER
+    if not p.is_file():
+        return None
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_marker(folder: Path, kind: str, files=None) -> None:
+    folder = Path(folder)
+    names = sorted(files if files is not None else (p.name for p in folder.iterdir() if p.name != MARKER))
+    old = read_marker(folder) or {}
+    names = sorted(set(names) | set(old.get("files") or []))
+    (folder / MARKER).write_text(json.dumps(
+        {"written_by": "lifecircle", "version": __version__, "kind": kind, "files": names},
+        ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def is_lifecircle_folder(folder: Path) -> bool:
+    folder = Path(folder)
+    if (folder / MARKER).is_file():
+        return True
+    return any(all((folder / n).is_file() for n in sig) for sig in SIGNATURES)
+
+
+def _own_names(folder: Path) -> set:
+    marker = read_marker(folder) or {}
+    names = set(OWN_NAMES) | set(marker.get("files") or [])
+    return names
+
+
+def foreign_entries(folder: Path, nested: bool = True) -> list[str]:
+    """Entries of a lifecircle folder that lifecircle did not write (a batch folder's district
+    sub-folders count as its own when they are lifecircle folders themselves)."""
+    folder = Path(folder)
+    own = _own_names(folder)
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.name in own or _SIDE_FILE.match(p.name) or p.name.startswith(".") and _TMP_TAG in p.name:
+            continue
+        if nested and p.is_dir() and not p.is_symlink() and is_lifecircle_folder(p) \
+                and not foreign_entries(p, nested=False):
+            continue
+        out.append(p.name)
+    return out
+
+
+def _is_empty_dir(p: Path) -> bool:
+    try:
+        return p.is_dir() and not any(p.iterdir())
+    except OSError:
+        return False
+
+
+def _describe(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+# --------------------------------------------------------------------------------------------
+# checks before anything is computed
+
+
+def _resolved(p) -> Path:
+    return Path(os.path.abspath(os.path.expanduser(str(p)))).resolve()
+
+
+def check_out_dir(out, force: bool = False, inputs=()) -> str:
+    """Refuse an output folder that lifecircle may not replace. Returns ``"new"``, ``"replace"``
+    (missing, empty, or lifecircle's own) or ``"merge"`` (``force`` over a foreign folder).
+    Raises :class:`OutputError` naming the folder and the problem."""
+    raw = str(out)
+    if raw.strip() in ("", "."):
+        raise OutputError(f"--out {raw!r}: name an output folder (a new one or one lifecircle wrote), "
+                          "not the current folder")
     out = Path(out)
-    parent = out.resolve().parent
+    target = _resolved(out)
+    cwd = Path.cwd().resolve()
+    if target == cwd or target in cwd.parents or target.parent == target:
+        raise OutputError(f"{out}: is the current folder or one of its parents; name a folder of its own "
+                          "for the output")
+    for src in inputs:
+        if src is None:
+            continue
+        s = _resolved(src)
+        if s == target or target in s.parents:
+            raise OutputError(f"{out}: would replace the input {src}; write the output to another folder")
+    if out.is_symlink() and not out.exists():
+        raise OutputError(f"{out}: is a broken symbolic link; remove it or choose another --out")
+    if not out.exists():
+        return "new"
+    if not out.is_dir():
+        raise OutputError(f"{out}: is an existing file, not a folder; lifecircle will not replace it "
+                          "(remove it or choose another --out)")
+    if out.is_symlink():
+        raise OutputError(f"{out}: is a symbolic link; give the real folder or another --out")
+    try:
+        entries = [p.name for p in out.iterdir()]
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot read the folder ({exc.strerror or exc})") from None
+    if not entries:
+        return "replace"
+    if is_lifecircle_folder(out):
+        foreign = foreign_entries(out)
+        if not foreign:
+            return "replace"
+        if force:
+            return "merge"
+        raise OutputError(f"{out}: holds files lifecircle did not write ({_describe(foreign)}); "
+                          "move them away, choose another --out, or pass --force to write lifecircle's "
+                          "files into it and keep the others")
+    if force:
+        return "merge"
+    raise OutputError(f"{out}: is a folder lifecircle did not make and is not empty "
+                      f"({_describe(sorted(entries))}); choose a new folder, or pass --force to write "
+                      "lifecircle's files into it (nothing else in it is touched)")
+
+
+# --------------------------------------------------------------------------------------------
+# locks, recovery and clean-up
+
+
+@contextmanager
+def _locked(folder: Path):
+    """An exclusive advisory lock on a folder (held while renaming in it)."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _in_use(folder: Path) -> bool:
+    """True while a running lifecircle holds the folder's lock (its writer)."""
+    if fcntl is None:  # pragma: no cover
+        try:
+            return time.time() - folder.stat().st_mtime < 86400
+        except OSError:
+            return False
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _only_own_files(folder: Path) -> bool:
+    try:
+        return all(p.name in OWN_NAMES or (p.is_dir() and _only_own_files(p)) for p in folder.iterdir())
+    except OSError:
+        return False
+
+
+def _recover_and_clean(out: Path) -> None:
+    """Under the parent's lock: put back a folder a crashed replace left aside, and remove
+    temporary and old folders of earlier runs that are no longer in use."""
+    parent = out.parent
+    name = out.name
+    old = parent / f".{name}{_OLD_TAG}"
+    legacy_old = sorted(parent.glob(f".{glob_escape(name)}.old.*"))   # lifecircle <= 0.x
+    for candidate in [old, *legacy_old]:
+        if not candidate.is_dir() or not is_lifecircle_folder(candidate):
+            continue
+        if not out.exists() and not out.is_symlink():
+            try:
+                candidate.rename(out)           # the crash hit between the renames: recover
+            except OSError:
+                pass
+            continue                            # never remove the only copy
+        shutil.rmtree(candidate, ignore_errors=True)
+    prefix = f".{name}."
+    for p in parent.iterdir() if parent.is_dir() else ():
+        n = p.name
+        if not n.startswith(prefix) or not p.is_dir() or p.is_symlink():
+            continue
+        rest = n[len(prefix):]
+        ours = rest.startswith(_TMP_TAG[1:])
+        legacy = re.fullmatch(r"[a-z0-9_]{8}", rest) is not None and _only_own_files(p)
+        if (ours or legacy) and not _in_use(p):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+
+
+@contextmanager
+def atomic_dir(out, *, force: bool = False, inputs=(), kind: str = "analysis"):
+    """Yield a temporary folder beside ``out``; on success it replaces ``out`` (or, with
+    ``force`` over a folder lifecircle did not make, its files are moved into ``out``).
+    The folder gets a marker listing lifecircle's files. See the module docstring."""
+    out = Path(out)
+    mode = check_out_dir(out, force=force, inputs=inputs)
+    parent = _resolved(out).parent
+    target = parent / out.name
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+        with _locked(parent):
+            _recover_and_clean(target)
+        mode = check_out_dir(out, force=force, inputs=inputs)   # recovery may have put one back
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_TAG}", dir=parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; results are shared folders
     except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc})") from None
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    lock_fd = None
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            lock_fd = os.open(tmp, os.O_RDONLY)
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)      # marks it in use for other runs' clean-up
     try:
-        yield tmp
-        if out.exists():
-            backup = parent / f".{out.name}.old.{os.getpid()}"
-            out.rename(backup)
-            tmp.rename(out)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            yield tmp
+            write_marker(tmp, kind, [p.name for p in tmp.iterdir() if p.name != MARKER])
+            with _locked(parent):
+                if mode == "merge":
+                    _merge_into(tmp, target)
+                else:
+                    _replace(tmp, target, out, force, inputs)
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot write the output ({exc.strerror or exc})") from None
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace(tmp: Path, target: Path, out: Path, force: bool, inputs) -> None:
+    if not target.exists():
+        tmp.rename(target)
+        return
+    mode = check_out_dir(out, force=force, inputs=inputs)     # unchanged since the start?
+    if mode == "merge":
+        _merge_into(tmp, target)
+        return
+    if _is_empty_dir(target):
+        tmp.rename(target)        # POSIX rename replaces an empty folder atomically
+        return
+    old = target.parent / f".{target.name}{_OLD_TAG}"
+    target.rename(old)
+    try:
+        tmp.rename(target)
+    except OSError:
+        old.rename(target)
         raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _merge_into(tmp: Path, target: Path) -> None:
+    """``--force`` over a folder lifecircle did not make: replace lifecircle's named files one
+    by one (each atomically), leave everything else as it is."""
+    for p in sorted(tmp.iterdir()):
+        dest = target / p.name
+        if p.name == MARKER:
+            continue
+        if dest.is_dir() and not dest.is_symlink():
+            if p.is_dir() and is_lifecircle_folder(dest) and not foreign_entries(dest):
+                old = target / f".{p.name}{_OLD_TAG}"
+                dest.rename(old)
+                p.rename(dest)
+                shutil.rmtree(old, ignore_errors=True)
+                continue
+            raise OutputError(f"{dest}: is a folder where lifecircle writes a file; move it away")
+        os.replace(p, dest)
+    marker = read_marker(tmp) or {}
+    write_marker(target, marker.get("kind", "analysis"), marker.get("files") or [])
+
+
+def ensure_out_dir(out, force: bool = False, inputs=(), kind: str = "batch") -> Path:
+    """Create (or accept) a folder that lifecircle fills file by file (a batch run): refused
+    when it holds anything lifecircle did not write, unless ``force``. Marks it."""
+    out = Path(out)
+    mode = check_out_dir(out, force=force, inputs=inputs)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if mode != "merge" or read_marker(out) is None:
+            write_marker(out, kind, [p.name for p in out.iterdir() if p.name != MARKER])
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# single files
+
+
+def _wrote_file(path: Path) -> bool:
+    """Whether an existing file is one lifecircle wrote (its own name in a lifecircle folder,
+    an HTML page with :data:`HTML_MARKER`, a GeoPackage with lifecircle's ``about`` table)."""
+    if path.name in OWN_NAMES and is_lifecircle_folder(path.parent):
+        return True
+    try:
+        if path.suffix.lower() in (".html", ".htm"):
+            with open(path, "rb") as fh:
+                return HTML_MARKER.encode() in fh.read(4096)
+        if path.suffix.lower() == ".gpkg":
+            import pyogrio
+
+            layers = {str(row[0]) for row in pyogrio.list_layers(path)}
+            return "about" in layers
+    except Exception:
+        return False
+    return False
+
+
+def check_out_file(path, force: bool = False, inputs=()) -> Path:
+    """Refuse a single-file output that would overwrite a file lifecircle did not write (unless
+    ``force``), a folder, or an input."""
+    raw = str(path)
+    path = Path(path)
+    if raw.strip() in ("", "."):
+        raise OutputError(f"--out {raw!r}: name an output file")
+    for src in inputs:
+        if src is not None and _resolved(src) == _resolved(path):
+            raise OutputError(f"{path}: is an input; write the output to another file")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name (e.g. {path / 'map.html'})")
+    if not path.parent.exists():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    if path.exists() or path.is_symlink():
+        if path.is_symlink() or not path.is_file():
+            raise OutputError(f"{path}: exists and is not a regular file; choose another name")
+        if not force and not _wrote_file(path):
+            raise OutputError(f"{path}: exists and was not written by lifecircle; choose another name "
+                              "or pass --force to overwrite it")
+    return path
+
+
+def mark_html(text: str) -> str:
+    """Put :data:`HTML_MARKER` near the top of an HTML page (after the doctype)."""
+    if HTML_MARKER in text[:4096]:
+        return text
+    m = re.match(r"\s*<!DOCTYPE[^>]*>\s*", text, flags=re.IGNORECASE)
+    at = m.end() if m else 0
+    return text[:at] + HTML_MARKER + "\n" + text[at:]
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write a text file through a temporary file beside it and an atomic rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
 
 
 def write_outputs(result, folder: Path) -> None:
@@ -105,7 +511,7 @@ def write_outputs(result, folder: Path) -> None:
         shutil.copyfile(profile_file, folder / PROFILE)
     summary = result.summary.copy()
     summary["attribution"] = result.attribution   # the CSV travels alone: it carries it too
-    summary.to_csv(folder / SUMMARY, index=False, encoding="utf-8-sig")
+    csv_safe(summary).to_csv(folder / SUMMARY, index=False, encoding="utf-8-sig")
     net = result.network
     np.savez_compressed(
         folder / NETWORK, node_osmid=net.node_osmid, node_x=net.node_x, node_y=net.node_y,
@@ -158,6 +564,20 @@ def _read_features(path: Path) -> gpd.GeoDataFrame | None:
     return gpd.GeoDataFrame(gdf, geometry="geometry", crs=WGS84)
 
 
+def read_summary(path) -> pd.DataFrame:
+    """summary.csv as written by :func:`write_outputs` (text cells restored as they were)."""
+    summary = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
+    for c in summary.columns:
+        if summary[c].dtype == object:
+            summary[c] = summary[c].map(restore_formula)
+    return summary
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:160]}{'…' if len(text) > 160 else ''}"
+
+
 def read_outputs(out_dir) -> dict:
     """The fields of a :class:`~lifecircle.result.Result` read from an analysis folder.
 
@@ -171,38 +591,76 @@ def read_outputs(out_dir) -> dict:
     dict
         Keyword arguments of ``Result``. Folders of an older format load too; their ``features``
         are None (commands that need them say so).
+
+    Raises
+    ------
+    OutputError
+        The folder is missing or not an analysis folder, or one of its files is damaged (the
+        message names the file).
     """
     out = Path(out_dir)
+    if not out.is_dir():
+        raise OutputError(f"{out}: {'is a file, not' if out.exists() else 'not found: not'} a lifecircle "
+                          "analysis folder; run 'lifecircle analyze SOURCE --out DIR' first")
     for name in (GPKG, META, NETWORK, SUMMARY):
         if not (out / name).exists():
             raise OutputError(f"{out}: not a lifecircle analysis folder (missing {name}); "
                               "run 'lifecircle analyze SOURCE --out DIR' first")
-    meta = json.loads((out / META).read_text(encoding="utf-8"))
-    crs = pyproj.CRS.from_wkt(meta["crs"])
-    st = dict(meta["settings"])
-    st["thresholds_min"] = tuple(st["thresholds_min"])
-    settings = Settings(**st)
-    z = np.load(out / NETWORK)
-    edges = gpd.read_file(out / GPKG, layer="streets").to_crs(crs)
-    net = WalkNetwork(crs, z["node_osmid"], z["node_x"], z["node_y"], z["edge_u"], z["edge_v"],
-                      z["edge_len"], z["edge_oneway"], edges.geometry.to_numpy(),
-                      settings.walk_speed_mps,
-                      edges["highway"].to_numpy() if "highway" in edges else None)
-    homes = gpd.read_file(out / GPKG, layer="homes").to_crs(crs)
-    fac = gpd.read_file(out / GPKG, layer="facilities").to_crs(crs)
+    reading = out / META
+
+    def damaged(exc: Exception) -> OutputError:
+        why = "not a NumPy archive of the network" if reading.name == NETWORK and \
+            not isinstance(exc, KeyError) else _short(exc)
+        return OutputError(f"{reading}: damaged or not written by lifecircle ({why}); "
+                           f"re-run 'lifecircle analyze' into {out}")
+
     try:
-        comm = gpd.read_file(out / GPKG, layer="communities").to_crs(crs)
-    except Exception:
-        comm = None
-    profile = load_profile(out / PROFILE if (out / PROFILE).exists() else meta["profile"])
-    hs = Snap(z["home_edge"], z["home_off"], z["home_leg"], np.zeros(len(z["home_edge"]), bool))
-    fs = Snap(z["fac_edge"], z["fac_off"], z["fac_leg"], np.zeros(len(z["fac_edge"]), bool))
-    area = shapely.from_wkt(meta["study_area_wkt"]) if meta.get("study_area_wkt") else None
-    summary = pd.read_csv(out / SUMMARY, encoding="utf-8-sig", keep_default_na=False,
-                          na_values=[""])
+        meta = json.loads((out / META).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+        crs = pyproj.CRS.from_wkt(meta["crs"])
+        st = dict(meta["settings"])
+        st["thresholds_min"] = tuple(st["thresholds_min"])
+        settings = Settings(**st)
+        profile_ref = out / PROFILE if (out / PROFILE).exists() else meta["profile"]
+        reading = out / NETWORK
+        with np.load(out / NETWORK, allow_pickle=False) as z:
+            z = {k: z[k] for k in ("node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_len",
+                                   "edge_oneway", "home_edge", "home_off", "home_leg", "fac_edge",
+                                   "fac_off", "fac_leg")}
+        reading = out / GPKG
+        edges = gpd.read_file(out / GPKG, layer="streets").to_crs(crs)
+        homes = gpd.read_file(out / GPKG, layer="homes").to_crs(crs)
+        fac = gpd.read_file(out / GPKG, layer="facilities").to_crs(crs)
+        try:
+            comm = gpd.read_file(out / GPKG, layer="communities").to_crs(crs)
+        except Exception:
+            comm = None
+        reading = out / SUMMARY
+        summary = read_summary(out / SUMMARY)
+        for c in ("level", "community", "id"):
+            if c not in summary:
+                raise ValueError(f"no column '{c}'")
+        reading = out / NETWORK
+        net = WalkNetwork(crs, z["node_osmid"], z["node_x"], z["node_y"], z["edge_u"], z["edge_v"],
+                          z["edge_len"], z["edge_oneway"], edges.geometry.to_numpy(),
+                          settings.walk_speed_mps,
+                          edges["highway"].to_numpy() if "highway" in edges else None)
+        hs = Snap(z["home_edge"], z["home_off"], z["home_leg"], np.zeros(len(z["home_edge"]), bool))
+        fs = Snap(z["fac_edge"], z["fac_off"], z["fac_leg"], np.zeros(len(z["fac_edge"]), bool))
+        if len(hs.edge) != len(homes) or len(fs.edge) != len(fac):
+            raise ValueError(f"{len(hs.edge)} home and {len(fs.edge)} facility snaps for {len(homes)} "
+                             f"homes and {len(fac)} facilities in {GPKG}")
+        reading = out / META
+        area = shapely.from_wkt(meta["study_area_wkt"]) if meta.get("study_area_wkt") else None
+        reading = out / FEATURES_GPKG
+        features = _read_features(out / FEATURES_GPKG)
+    except Exception as exc:     # any failure reading lifecircle's own files: name the file
+        raise damaged(exc) from None
+    profile = load_profile(profile_ref)
     return dict(homes=homes, facilities=fac, summary=summary, profile=profile, settings=settings,
                 network=net, home_snap=hs, facility_snap=fs, communities=comm, study_area=area,
                 source=meta.get("source", ""), data_date=meta.get("data_date"),
                 timings=meta.get("timings_s", {}), notes=meta.get("notes", []),
                 population_info=meta.get("population") or {},
-                features=_read_features(out / FEATURES_GPKG))
+                features=features)

@@ -37,8 +37,8 @@ import shapely
 import yaml
 
 from lifecircle.settings import data_path
-from lifecircle.errors import InputFileError, TableError
-from lifecircle.io.chinacoords import normalize_crs, to_wgs84
+from lifecircle.errors import InputFileError, OptionError, TableError
+from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84
 from lifecircle.io.crs import choose_crs
 
 __all__ = [
@@ -268,8 +268,16 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:
+    """The first sheet of a workbook (``attrs["notes"]`` says so when there are others)."""
     try:
-        return pd.read_excel(path, sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
+        with pd.ExcelFile(path, engine="openpyxl") as book:
+            frame = pd.read_excel(book, sheet_name=book.sheet_names[0], dtype=str, keep_default_na=False)
+            if len(book.sheet_names) > 1:
+                others = ", ".join(repr(n) for n in book.sheet_names[1:4])
+                more = "…" if len(book.sheet_names) > 4 else ""
+                frame.attrs["notes"] = [f"{path.name}: read the first sheet {book.sheet_names[0]!r} only; "
+                                        f"the workbook also has {others}{more}"]
+            return frame
     except ImportError as exc:  # pragma: no cover
         raise InputFileError(path, f"reading .xlsx needs openpyxl ({exc})") from None
     except Exception as exc:  # openpyxl raises many kinds (zipfile.BadZipFile, KeyError, ...)
@@ -452,7 +460,10 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         dropped rows).
     """
     path = Path(path)
-    datum = normalize_crs(crs)
+    try:
+        datum = normalize_crs(crs)
+    except ValueError as exc:
+        raise OptionError("--facilities-crs", str(exc)) from None
     poi_map = _with_profile_codes(load_poi_mapping(mapping), profile)
     known = _profile_categories(profile, poi_map)
     frame = _read_frame(path)
@@ -572,6 +583,13 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         more = f" (and {len(dropped) - _MAX_REASONS_IN_MESSAGE} more)" if len(dropped) > _MAX_REASONS_IN_MESSAGE else ""
         raise TableError(path, f"no usable row among {n} data rows: {head}{more}", rows=list(dropped))
 
+    notes = list(frame.attrs.get("notes", []))
+    if datum != "wgs84":
+        outside = int(np.asarray(out_of_china(lon[ok], lat[ok])).sum())
+        if outside:
+            notes.append(f"{path.name}: {outside} of {int(ok.sum())} point(s) lie outside China, where "
+                         f"{datum} coordinates are not used; they were taken as WGS-84 (check "
+                         "--facilities-crs)")
     w_lon, w_lat = to_wgs84(lon[ok], lat[ok], datum)
     out = gpd.GeoDataFrame(
         {
@@ -587,6 +605,7 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
     out.attrs["dropped"] = dropped
     out.attrs["columns"] = dict(cols)
     out.attrs["crs_in"] = datum
+    out.attrs["notes"] = notes
     return out
 
 

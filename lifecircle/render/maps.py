@@ -23,7 +23,6 @@ Size: points become GeoJSON layers (not one JS object per marker), polygons are 
 
 from __future__ import annotations
 
-import html
 import os
 import re
 from pathlib import Path
@@ -41,6 +40,7 @@ from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.errors import LifecircleError, MapError
 from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
+from lifecircle.io.outputs import mark_html, write_text_atomic
 from lifecircle.io.sources import ATTRIBUTION, WGS84
 from lifecircle.untrusted import escape_html, safe_root
 from lifecircle.analyses.hexagons import hexagons
@@ -56,10 +56,12 @@ SCORE_COLOURS = ["#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"]
 
 
 def _label(profile, item_id: str, lang: str) -> str:
+    """A profile label (category or dimension name) for HTML: escaped, since profiles are user
+    files and Leaflet shows layer names and tooltips as HTML."""
     try:
-        return profile.display_name(item_id, lang)
+        return escape_html(profile.display_name(item_id, lang))
     except Exception:
-        return item_id
+        return escape_html(item_id)
 
 
 
@@ -82,7 +84,9 @@ CATEGORY_SYMBOLS = "●▲■◆★✚⬟⬢▼◉✖♦"
 
 
 def _tiles(basemap: str, attribution: str):
-    """(tiles URL or None, attribution, subdomains, is_gcj02)."""
+    """(tiles URL or None, attribution (HTML-escaped: Leaflet shows it as HTML), subdomains,
+    is_gcj02)."""
+    attribution = escape_html(attribution)
     b = (basemap or "osm").lower()
     if b in ("osm", "openstreetmap"):
         return "https://tile.openstreetmap.org/{z}/{x}/{y}.png", attribution, "abc", False
@@ -285,7 +289,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             sym = {c: CATEGORY_SYMBOLS[i % len(CATEGORY_SYMBOLS)] for i, c in enumerate(cat_ids)}
             fc = _points_geojson(sub, {
                 "c": [f"{sym[cats[i]]} {_label(profile, cats[i], lang)}" for i in idx],
-                "n": [html.escape(names[i]) for i in idx],
+                "n": [escape_html(names[i]) for i in idx],
                 "colour": [cc[cats[i]] for i in idx],
                 "sym": [sym[cats[i]] for i in idx]})
             _facility_layer(fc, ["c", "n"], [w["category"], w["name"]]).add_to(group)
@@ -316,6 +320,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         iso = iso[~iso.geometry.is_empty].sort_values("minutes", ascending=False)
         if len(iso):
             g = disp(iso[["origin", "minutes", "geometry"]], MAP_SIMPLIFY_M)
+            g["origin"] = [escape_html(v) for v in g["origin"]]
             ramp = {5.0: "#08519c", 10.0: "#3182bd", 15.0: "#9ecae1"}
             folium.GeoJson(g.__geo_interface__,
                            style_function=lambda f: {"color": "#08306b", "weight": 1,
@@ -332,20 +337,25 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         if s.crs is None:
             s = s.set_crs(result.crs)
         keep = [c for c in s.columns if c != s.geometry.name][:12]
-        for c in keep:
-            s[c] = s[c].astype(str)
+        for c in keep:      # site names and columns come from user files: escaped for the popup
+            s[c] = [escape_html(v) for v in s[c]]
         g = to_display(s[keep + [s.geometry.name]], gcj, MAP_SIMPLIFY_M)
         folium.GeoJson(g.__geo_interface__,
                        style_function=lambda f: {"color": "#7b3294", "weight": 2,
                                                  "fillColor": "#c2a5cf", "fillOpacity": 0.5},
                        marker=folium.CircleMarker(radius=6, color="#7b3294", fill=True),
-                       popup=folium.GeoJsonPopup(keep) if keep else None).add_to(layer)
+                       popup=folium.GeoJsonPopup(keep, aliases=[escape_html(c) for c in keep])
+                       if keep else None).add_to(layer)
         layer.add_to(m)
 
     if result.communities is not None and len(result.communities):
         comm = disp(result.communities, MAP_SIMPLIFY_M)
+        comm = comm.assign(**{col.COMMUNITY: [escape_html(v) for v in comm[col.COMMUNITY]]}) \
+            if col.COMMUNITY in comm else comm[[comm.geometry.name]]
         folium.GeoJson(comm.__geo_interface__, name=w["communities"],
-                       style_function=lambda f: {"fill": False, "color": "#000", "weight": 2}).add_to(m)
+                       style_function=lambda f: {"fill": False, "color": "#000", "weight": 2},
+                       tooltip=folium.GeoJsonTooltip([col.COMMUNITY], labels=False)
+                       if col.COMMUNITY in comm else None).add_to(m)
 
     Fullscreen().add_to(m)
     mini_tiles = folium.TileLayer(url or _BLANK_TILE, attr=tile_attr, subdomains=subdomains)
@@ -426,14 +436,9 @@ def save_map(m: folium.Map, path, offline: bool | None = None) -> Path:
         text = inline_assets(text)
     if not path.parent.exists():
         raise MapError(f"{path}: folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    if path.is_dir():
+        raise MapError(f"{path}: is a folder; give a file name (e.g. {path / 'map.html'})")
+    return write_text_atomic(path, mark_html(text))
 
 
 def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> folium.Map:
