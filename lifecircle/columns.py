@@ -103,3 +103,76 @@ def parse(column: str) -> tuple[str, str] | None:
     ):
         return head, rest
     return None
+
+
+# -- data completeness ------------------------------------------------------------------------
+#: Per category: ``data`` (facilities in the data, OSM or a user table), ``no_data`` (none in
+#: the data: unknown, never read as 0 % access) or ``complete`` (declared surveyed by the user:
+#: zero facilities means none exist, a real gap). Summary column and meta.json key.
+DATA_STATUS = "data_status"
+STATUS_DATA = "data"
+STATUS_NO_DATA = "no_data"
+STATUS_COMPLETE = "complete"
+DATA_STATUSES = (STATUS_DATA, STATUS_NO_DATA, STATUS_COMPLETE)
+#: Per home: the score and the all-dimensions flag counting categories without data as no
+#: access (the old, pessimistic reading), beside ``score`` / ``all6_15`` over data.
+SCORE_ALL_CATEGORIES = "score_allcat"
+ALL_SIX_15_ALL_CATEGORIES = "all6_15_allcat"
+
+
+def all_six_allcat(minutes: int | float) -> str:
+    """:func:`all_six` counting categories without data as no access.
+
+    >>> all_six_allcat(15)
+    'all6_15_allcat'
+    """
+    return f"{all_six(minutes)}_allcat"
+
+#: Summary columns: the same figures over all categories, and how many categories/dimensions
+#: the with-data figures stand on.
+COVERED = "covered"
+COVERED_ALL_CATEGORIES = "covered_allcat"
+SCORE_MEAN = "score_mean"
+SCORE_MEAN_ALL_CATEGORIES = "score_mean_allcat"
+CATEGORIES_WITH_DATA = "categories_with_data"
+CATEGORIES_TOTAL = "categories"
+DIMENSIONS_WITH_DATA = "dimensions_with_data"
+DIMENSIONS_TOTAL = "dimensions"
+
+_STATUS_LABELS = {
+    STATUS_DATA: ("有数据", "data"),
+    STATUS_NO_DATA: ("无数据", "no data"),
+    STATUS_COMPLETE: ("已普查", "surveyed"),
+}
+
+
+def status_label(status: str, lang: str = "en") -> str:
+    """Human label of a data status: 无数据 / "no data" for ``no_data``.
+
+    >>> status_label("no_data", "zh"), status_label("no_data", "en"), status_label("complete")
+    ('无数据', 'no data', 'surveyed')
+    """
+    zh, en = _STATUS_LABELS.get(status, (str(status), str(status)))
+    return zh if lang == "zh" else en
+
+
+def no_data_hint(lang: str = "en") -> str:
+    """What to do about categories without data (printed wherever they are listed)."""
+    if lang == "zh":
+        return ("无数据不等于无设施：可用 --facilities 导入高德/百度 POI 表补充，"
+                "或用 --complete 声明该类已普查（此时 0 即确无设施）")
+    return ("no data is not no facility: add a POI table with --facilities (Amap/Baidu export), "
+            "or declare the category surveyed with --complete (then zero means none exist)")
+
+
+def gap_kind(status: str, lang: str = "en") -> str:
+    """How to read a category's low coverage: a real gap or missing data.
+
+    >>> gap_kind("no_data"), gap_kind("data"), gap_kind("complete", "zh")
+    ('no data (not counted)', 'access gap', '确实缺少（已普查）')
+    """
+    if status == STATUS_NO_DATA:
+        return "无数据（不计入）" if lang == "zh" else "no data (not counted)"
+    if status == STATUS_COMPLETE:
+        return "确实缺少（已普查）" if lang == "zh" else "access gap (surveyed)"
+    return "覆盖不足" if lang == "zh" else "access gap"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import locale
 import os
 
+from lifecircle import columns as col
 from lifecircle.errors import SettingsError
 
 #: The languages of every human-facing output.
@@ -167,3 +168,26 @@ def words(section: str, lang: str) -> dict[str, str]:
     i = 0 if check_lang(lang) == "zh" else 1
     prefix = section + "."
     return {k[len(prefix):]: v[i] for k, v in LABELS.items() if k.startswith(prefix)}
+
+
+def headline_text(overall: dict, lang: str = "en") -> str:
+    """"All N of N dimensions with data within 15 min: X % of residents (all six, categories
+    without data counted as no access: Y %)" from the summary's overall row (its ``minutes``
+    is the largest tier)."""
+    def pct(v):
+        return "–" if v is None or v != v else f"{100 * float(v):.1f}%"
+
+    t = overall.get("minutes", 15)
+    t = f"{float(t):g}" if t is not None and t == t else "15"
+    n = overall.get(col.DIMENSIONS_WITH_DATA)
+    m = overall.get(col.DIMENSIONS_TOTAL)
+    cov, allcat = overall.get(col.COVERED), overall.get(col.COVERED_ALL_CATEGORIES)
+    if n is None or n != n:  # a summary from before data statuses
+        return (f"{t} 分钟内六个维度齐全的居民占 {pct(cov)}" if lang == "zh"
+                else f"all six dimensions within {t} min: {pct(cov)} of residents")
+    n, m = int(n), int(m)
+    if lang == "zh":
+        return (f"{t} 分钟内有数据的 {n} 个维度（共 {m} 个）全部覆盖的居民占 {pct(cov)}"
+                f"（全部 {m} 个维度、无数据按不可达计：{pct(allcat)}）")
+    return (f"all {n} of {n} dimensions with data within {t} min: {pct(cov)} of residents "
+            f"(all {m} dimensions, categories without data counted as no access: {pct(allcat)})")

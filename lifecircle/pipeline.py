@@ -19,7 +19,7 @@ import shapely
 
 from lifecircle import columns as col
 from lifecircle.core.classify import classify_features
-from lifecircle.core.coverage import home_scores, summarize
+from lifecircle.core.coverage import data_status, home_scores, summarize
 from lifecircle.core.engine import AccessEngine
 from lifecircle.core.homes import (apply_population, apply_population_raster, estimate_info,
                                     find_homes, population_notes, read_population_zones)
@@ -91,10 +91,50 @@ def _metric_crs(spec, lon: float, lat: float):
     return crs
 
 
+def _complete_ids(profile: Profile, complete, already=()) -> tuple[str, ...]:
+    """``complete`` (ids as a list or "a,b") checked against ``profile``; OptionError naming
+    the unknown id otherwise."""
+    if complete is None:
+        items: list[str] = []
+    elif isinstance(complete, str):
+        items = [complete]
+    else:
+        items = list(complete)
+    ids = [p.strip() for item in list(already) + items for p in str(item).split(",") if p.strip()]
+    unknown = [i for i in ids if i not in profile]
+    if unknown:
+        raise OptionError("--complete", f"unknown categor{'y' if len(unknown) == 1 else 'ies'} "
+                          f"{', '.join(unknown)} in profile {profile.name}; categories: "
+                          f"{', '.join(profile.category_ids)}")
+    return tuple(dict.fromkeys(ids))
+
+
+def status_notes(profile: Profile, status: dict, counts: dict) -> list[str]:
+    """Notes naming the categories without data (and what to do) and the surveyed ones with
+    no facility (real gaps)."""
+    nodata = [c.id for c in profile.categories if status.get(c.id) == col.STATUS_NO_DATA]
+    gaps = [c.id for c in profile.categories
+            if status.get(c.id) == col.STATUS_COMPLETE and counts.get(c.id, 0) == 0]
+    notes = []
+    if nodata:
+        dims = [d.id for d in profile.dimensions
+                if d.categories and all(status.get(c.id) == col.STATUS_NO_DATA for c in d.categories)]
+        notes.append(
+            f"{len(nodata)} categor{'y has' if len(nodata) == 1 else 'ies have'} no facility in the data "
+            f"(no data, left out of coverage, never counted as 0%): {', '.join(nodata)}"
+            + (f"; dimension(s) with no data at all: {', '.join(dims)}" if dims else "")
+            + f" — {col.no_data_hint('en')}")
+    if gaps:
+        notes.append(f"{len(gaps)} categor{'y' if len(gaps) == 1 else 'ies'} declared surveyed with no "
+                     f"facility reachable (a real gap, 0%): {', '.join(gaps)}")
+    return notes
+
+
 def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             profile: str | os.PathLike | Profile = "default", speed: float | None = None,
             settings: Settings | None = None, facilities_table=None, facilities_crs: str = "wgs84",
             population=None, population_column: str = col.POPULATION, population_raster=None,
+            complete=None,
             progress: Callable[[str], None] | None = None, **overrides) -> Result:
     """Analyse a district: walking time from every home to every facility category.
 
@@ -108,6 +148,9 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     raster is applied first and the community totals then rescale it. Every resident of the
     raster / zones over the study area ends up at a home (stand-in homes where none is mapped).
     ``speed`` (km/h) and other keyword ``overrides`` change :class:`Settings` fields.
+    ``complete``: category ids (a list or "a,b") declared surveyed — none found means none
+    exist (0 %); every other category with no facility in the data reads "no data" and is left
+    out of dimension coverage, the score and the "all dimensions" headline.
 
     >>> import lifecircle
     >>> r = lifecircle.analyze()                      # doctest: +SKIP
@@ -122,6 +165,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     stage = _Stages(progress)
     notes: list[str] = []
     prof = load_profile(profile)
+    settings = settings.with_(complete=_complete_ids(prof, complete, settings.complete))
     with stage("read"):
         if source is None:
 
@@ -170,6 +214,10 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     with stage("facilities"):
 
         fac = classify_features(data.features, prof)
+        merged = int(fac.attrs.get("duplicates_merged", 0))
+        if merged:
+            notes.append(f"{merged} duplicate facility mapping(s) merged (the same named feature "
+                         "as node, way and/or relation)")
         fac["source"] = "osm"
         if facilities_table is not None:
 
@@ -251,18 +299,24 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             new[col.kmean(c.id)] = metrics.kmean[i]
             new[col.decay(c.id)] = metrics.decay[i]
             new[col.sfca(c.id)] = metrics.sfca[i]
+        in_data = fac[col.CATEGORY].value_counts().to_dict()
+        status = data_status(prof, in_data, settings.complete)
+        for c in cats:  # no data: counts, decay and supply ratios are unknown, not zero
+            if status[c.id] == col.STATUS_NO_DATA:
+                for key in [col.count(c.id, thr) for thr in metrics.thresholds] + [
+                        col.kmean(c.id), col.decay(c.id), col.sfca(c.id)]:
+                    new[key] = np.full(len(homes), np.nan)
         homes = pd.concat([homes, pd.DataFrame(new, index=homes.index)], axis=1)
         homes = gpd.GeoDataFrame(homes, geometry="geometry", crs=crs)
 
     with stage("coverage"):
-        homes = home_scores(homes, prof, settings.dimension_cover_share, settings.thresholds_min)
+        homes = home_scores(homes, prof, settings.dimension_cover_share, settings.thresholds_min,
+                            status=status)
         counts = fac[fac[col.REACHABLE]].groupby(col.CATEGORY).size().to_dict()
         summary = summarize(homes, prof, counts, group=col.COMMUNITY if communities is not None else None,
-                            tiers=settings.thresholds_min)
-        empty = [c.id for c in cats if counts.get(c.id, 0) == 0]
-        if empty:
-            notes.append(f"{len(empty)} categor{'y has' if len(empty) == 1 else 'ies have'} no facility in "
-                         f"the area: {', '.join(empty)}")
+                            tiers=settings.thresholds_min, status=status,
+                            cover_share=settings.dimension_cover_share)
+        notes.extend(status_notes(prof, status, counts))
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
                   data.source, data.data_date, stage.timings, notes, engine,
                   features=data.features, population_info=pop_info)

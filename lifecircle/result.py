@@ -16,6 +16,8 @@ import pandas as pd
 import pyproj
 
 from lifecircle import columns as col
+from lifecircle import i18n
+from lifecircle.core.coverage import data_status
 from lifecircle.core.engine import AccessEngine
 from lifecircle.core.network import WalkNetwork
 from lifecircle.core.profiles import Profile
@@ -74,22 +76,74 @@ class Result:
         return row.iloc[0].to_dict() if len(row) else {}
 
     def empty_categories(self) -> list[str]:
+        """Categories with no facility in the data (whatever their data status)."""
         present = set(self.facilities[col.CATEGORY])
         return [c.id for c in self.profile.categories if c.id not in present]
 
+    @property
+    def data_status(self) -> dict:
+        """Category id → ``data`` / ``no_data`` / ``complete`` (see :mod:`lifecircle.columns`)."""
+        s = self.summary
+        if col.DATA_STATUS in s:
+            rows = s[(s.level == "category") & (s.community.astype(str) == "ALL")]
+            return dict(zip(rows["id"], rows[col.DATA_STATUS]))
+        counts = self.facilities[col.CATEGORY].value_counts().to_dict()
+        return data_status(self.profile, counts, self.settings.complete)
+
+    def no_data_categories(self) -> list[str]:
+        """Categories with no facility in the data and not declared surveyed: "no data",
+        never read as 0 % access."""
+        return [k for k, v in self.data_status.items() if v == col.STATUS_NO_DATA]
+
+    def gap_categories(self) -> list[str]:
+        """Categories declared surveyed (``complete``) that have no facility: real gaps."""
+        present = set(self.facilities[col.CATEGORY])
+        return [k for k, v in self.data_status.items() if v == col.STATUS_COMPLETE and k not in present]
+
+    def headline(self, lang: str | None = None) -> str:
+        """The "all dimensions within 15 minutes" sentence: over dimensions with data, with the
+        figure over all categories beside it."""
+        return i18n.headline_text(self.overall(), lang or self.settings.lang)
+
     # -- display ------------------------------------------------------------------------------
     def summary_table(self, lang: str | None = None, community: str = "ALL") -> pd.DataFrame:
+        """The summary for people: a category or dimension without data reads 无数据 / "no
+        data" (never 0 %); the overall row is over dimensions with data, followed by the same
+        figure over all categories, labelled."""
         lang = lang or self.settings.lang
-        s = self.summary[self.summary.community == community]
+        s = self.summary[self.summary.community.astype(str) == str(community)]
         name = "name_zh" if lang == "zh" else "name_en"
         tiers = [col.within(m) for m in self.settings.thresholds_min]
-        t = s[["level", "id", name, "minutes", "facilities", "covered", *tiers, "median_min"]].copy()
-        for c in ("covered", *tiers):
-            t[c] = (100 * t[c]).round(1)
-        t["median_min"] = t["median_min"].round(1)
+        pct = ["covered", *tiers]
+        t = s[["level", "id", name, "minutes", "facilities", *pct, "median_min"]].copy()
+        for c in pct:
+            t[c] = (100 * t[c].astype(float)).round(1)
+        t["median_min"] = t["median_min"].astype(float).round(1)
+        status = s[col.DATA_STATUS] if col.DATA_STATUS in s else pd.Series(col.STATUS_DATA, index=s.index)
+        t.insert(5, col.DATA_STATUS, [col.status_label(v, lang) for v in status])
+        t = t.astype({c: object for c in pct + ["median_min"]})
+        nodata = (status == col.STATUS_NO_DATA).to_numpy()
+        for c in pct + ["median_min"]:
+            t.loc[nodata, c] = col.status_label(col.STATUS_NO_DATA, lang)
+        over = s[s.level == "overall"]
+        if len(over) and col.COVERED_ALL_CATEGORIES in over:
+            o = over.iloc[0]
+            m = o.get(col.DIMENSIONS_TOTAL, np.nan)
+            m = int(m) if m == m else len(self.profile.dimensions)
+            extra = {c: np.nan for c in t.columns}
+            extra.update(level="overall", id="all_categories", minutes=o["minutes"],
+                         facilities=o["facilities"])
+            extra[name] = (f"全部 {m} 个维度（无数据的类别按不可达计）" if lang == "zh" else
+                           f"all {m} dimensions, categories without data counted as no access")
+            extra[col.DATA_STATUS] = ""
+            extra["covered"] = round(100 * float(o[col.COVERED_ALL_CATEGORIES]), 1)
+            t = pd.concat([t, pd.DataFrame([extra], index=[-1])])
         if lang == "zh":
-            t.columns = ["层级", "编号", "名称", "阈值(分钟)", "设施数", "覆盖率%",
-                         *[f"{m:g}分钟%" for m in self.settings.thresholds_min], "中位时间(分钟)"]
+            zh = {"level": "层级", "id": "编号", name: "名称", "minutes": "阈值(分钟)",
+                  "facilities": "设施数", col.DATA_STATUS: "数据", "covered": "覆盖率%",
+                  "median_min": "中位时间(分钟)"}
+            zh.update({col.within(m): f"{m:g}分钟%" for m in self.settings.thresholds_min})
+            t.columns = [zh.get(c, c) for c in t.columns]
         return t
 
     def _repr_html_(self) -> str:

@@ -116,8 +116,14 @@ class Settings:
     #: Language of tables, console, map labels and popups: "zh" or "en"; None takes the
     #: user's locale (``zh_*`` → zh), else English.
     lang: str | None = None
+    #: Categories declared surveyed for this run (``--complete``), added to the profile's
+    #: ``complete`` list: none found means none exist (a real gap, 0 %). Every other category
+    #: without a facility in the data reads "no data" and is left out of dimension coverage.
+    complete: tuple[str, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "complete", tuple(str(c) for c in (
+            [self.complete] if isinstance(self.complete, str) else self.complete or ())))
         for name, (low, high, unit) in _RANGES.items():
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \

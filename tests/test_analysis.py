@@ -75,7 +75,11 @@ def test_partial_edge_and_leg_count(helsinki):
 
 def test_counts_are_consistent(helsinki):
     h = helsinki.homes
+    status = helsinki.data_status
     for c in helsinki.profile.categories:
+        if status[c.id] == col.STATUS_NO_DATA:   # unknown, not zero
+            assert h[col.count(c.id, 15)].isna().all() and h[col.decay(c.id)].isna().all(), c.id
+            continue
         n5, n10, n15 = (h[col.count(c.id, m)].to_numpy() for m in (5, 10, 15))
         assert np.all(n5 <= n10) and np.all(n10 <= n15)
         t = h[col.time(c.id)].to_numpy(float)
@@ -85,21 +89,29 @@ def test_counts_are_consistent(helsinki):
 
 
 def test_score_formula(helsinki):
-    """Recompute the score from the t_ columns with the documented formula."""
+    """Recompute the score from the t_ columns with the documented formula: over categories
+    with data (``score``) and over all of them (``score_allcat``)."""
     h = helsinki.homes
     prof = helsinki.profile
-    dims = []
-    for d in prof.dimensions:
-        acc = []
-        for c in d.categories:
-            t = h[col.time(c.id)].to_numpy(float)
-            a = np.clip((2 * c.minutes - t) / c.minutes, 0, 1)
-            acc.append(np.where(np.isnan(t), 0.0, a) * c.weight)
-        dims.append(100 * np.sum(acc, axis=0) / sum(c.weight for c in d.categories))
-    score = np.mean(dims, axis=0)
-    ok = h[col.REACHABLE].to_numpy(bool)
-    np.testing.assert_allclose(h[col.SCORE].to_numpy(float)[ok], score[ok], atol=1e-9)
-    assert 0 <= np.nanmin(h[col.SCORE]) and np.nanmax(h[col.SCORE]) <= 100
+    status = helsinki.data_status
+    assert col.STATUS_NO_DATA in status.values()     # the sample lacks some categories
+    for only_data, column in ((True, col.SCORE), (False, col.SCORE_ALL_CATEGORIES)):
+        dims = []
+        for d in prof.dimensions:
+            acc = []
+            cats = [c for c in d.categories if not only_data or status[c.id] != col.STATUS_NO_DATA]
+            if not cats:
+                continue
+            for c in cats:
+                t = h[col.time(c.id)].to_numpy(float)
+                a = np.clip((2 * c.minutes - t) / c.minutes, 0, 1)
+                acc.append(np.where(np.isnan(t), 0.0, a) * c.weight)
+            dims.append(100 * np.sum(acc, axis=0) / sum(c.weight for c in cats))
+        score = np.mean(dims, axis=0)
+        ok = h[col.REACHABLE].to_numpy(bool)
+        np.testing.assert_allclose(h[column].to_numpy(float)[ok], score[ok], atol=1e-9)
+        assert 0 <= np.nanmin(h[column]) and np.nanmax(h[column]) <= 100
+    assert (h[col.SCORE] >= h[col.SCORE_ALL_CATEGORIES] - 1e-9).all()
 
 
 def test_gini_known_values():

@@ -9,6 +9,8 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lifecircle import columns as col
+from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, err_console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
@@ -45,18 +47,23 @@ def print_summary(result, lang: str) -> None:
               "(share of residents, %)", show_lines=False)
     for c in table.columns:
         t.add_column(str(c), justify="right" if table[c].dtype.kind in "fi" else "left")
+    nodata = col.status_label(col.STATUS_NO_DATA, lang)
     for _, row in table.iterrows():
-        style = "bold" if row.iloc[0] in ("dimension", "overall") else None
+        style = "bold" if row.iloc[0] in ("dimension", "overall") else (
+            "dim" if nodata in [str(v) for v in row] else None)
         t.add_row(*[literal("" if (isinstance(v, float) and v != v) else v) for v in row], style=style)
     console.print(t)
     o = result.overall()
     src = result.population_info.get("source")
     src = f" ({label(f'pop.{src}', lang)})" if src else ""
-    console.print(f"homes {int(o.get('homes', 0)):,}  residents {o.get('population', 0):,.0f}{src}  "
-                  f"mean score {o.get('score_mean', float('nan')):.1f}  Gini {o.get('score_gini', float('nan')):.3f}  "
-                  f"all six within 15 min {100 * o.get('covered', float('nan')):.1f}%")
+    say(console, f"homes {int(o.get('homes', 0)):,}  residents {o.get('population', 0):,.0f}{src}  "
+                 f"mean score (dimensions with data) {o.get('score_mean', float('nan')):.1f}  "
+                 f"Gini {o.get('score_gini', float('nan')):.3f}")
+    say(console, i18n.headline_text(o, lang))     # over the dimensions with data, all six beside
     for text in result.notes:
         note(text)                                  # notes quote data and file names: literal
+    if result.no_data_categories():
+        note(col.no_data_hint(lang))
     say(console, result.attribution, style="dim")
 
 
@@ -76,7 +83,7 @@ def _map_copy_target(out: Path, force: bool):
 
 def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, map_copy: bool = True, population_raster=None,
-                  population_column: str = "population", force: bool = False):
+                  population_column: str = "population", force: bool = False, complete=None):
     from lifecircle.pipeline import analyze
 
     try:
@@ -93,7 +100,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                              facilities_table=facilities, facilities_crs=facilities_crs,
                              population=population, population_raster=population_raster,
                              population_column=population_column, progress=callback, lang=lang,
-                             crs=crs)
+                             crs=crs, complete=complete)
             callback("writing")
             import time
 
@@ -138,12 +145,16 @@ def analyze(
         None, help="Population grid GeoTIFF (WorldPop/GHSL, people per cell) spread over the homes "
         "by floor area."),
     crs: Optional[str] = typer.Option(None, help="Metric CRS: utm (default), cgcs2000, or an EPSG code."),
+    complete: Optional[str] = typer.Option(
+        None, "--complete", metavar="CAT[,CAT]",
+        help="Categories whose data is complete (surveyed): none found means none exist, a real "
+             "gap. Other categories with no facility in the data read 'no data', never 0%."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Analyse a district: walking time from every home to every facility category."""
     _run_analysis(source, out, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, population_raster=population_raster,
-                  population_column=population_column, force=force)
+                  population_column=population_column, force=force, complete=complete)
 
 
 def demo(

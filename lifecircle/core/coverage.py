@@ -10,6 +10,13 @@ Score formula (documented in the README):
   categories are within their thresholds; ``cov5/10/15_<dim>`` hold every category to 5, 10
   or 15 minutes instead; ``all6_15`` = all six dimensions covered within 15 minutes.
 
+Data completeness: a category with no facility in the data and not declared surveyed
+(``no_data``, see :func:`data_status`) is unknown, not "no access": it is left out of its
+dimension, a dimension none of whose categories has data is left out of the score and of
+``all6_15`` ("all N of N dimensions with data"), and its summary shares are NaN.
+``score_allcat`` / ``all6_15_allcat`` / ``covered_allcat`` give the figures over every
+category (none found = no access) beside them.
+
 Summaries weight homes by population; the Gini coefficient is of the population-weighted score.
 """
 
@@ -33,37 +40,108 @@ def category_access(t: np.ndarray, minutes: float) -> np.ndarray:
     return np.where(np.isnan(t), 0.0, a)
 
 
-def home_scores(homes: pd.DataFrame, profile, cover_share: float,
-                tiers=TIERS) -> pd.DataFrame:
-    """Dimension coverage flags, sub-scores and the score as new columns (a copy)."""
+def data_status(profile, facility_counts: dict, complete=()) -> dict:
+    """Data status of every category of ``profile`` (see :data:`columns.DATA_STATUS`).
+
+    ``facility_counts``: category id → facilities in the data (OSM or a user table);
+    ``complete``: ids declared surveyed (``complete`` in the profile or ``--complete``).
+
+    >>> from lifecircle.core.profiles import load_profile
+    >>> st = data_status(load_profile(), {"park": 3}, complete=["police"])
+    >>> st["park"], st["police"], st["bus_stop"]
+    ('data', 'complete', 'no_data')
+    """
+    done = set(complete or ()) | set(getattr(profile, "complete", ()) or ())
     out = {}
-    dim_scores = []
-    dim_weights = []
+    for c in profile.categories:
+        if c.id in done:
+            out[c.id] = col.STATUS_COMPLETE
+        elif int(facility_counts.get(c.id, 0)) > 0:
+            out[c.id] = col.STATUS_DATA
+        else:
+            out[c.id] = col.STATUS_NO_DATA
+    return out
+
+
+def _with_data(profile, status: dict | None) -> set:
+    if status is None:
+        return {c.id for c in profile.categories}
+    return {k for k, v in status.items() if v != col.STATUS_NO_DATA}
+
+
+def _dim_arrays(homes, cats, cover_share, tiers):
+    """Sub-score, covered flag and per-tier flags of one dimension over ``cats``."""
+    w = np.array([c.weight for c in cats], dtype=float)
+    t = np.column_stack([homes[col.time(c.id)].to_numpy(float) for c in cats])
+    thr = np.array([c.minutes for c in cats], dtype=float)
+    acc = np.column_stack([category_access(t[:, i], thr[i]) for i in range(len(cats))])
+    wsum = w.sum() if w.sum() > 0 else float(len(cats))
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    s = 100.0 * (acc * w).sum(1) / wsum
+    within = np.where(np.isnan(t), False, t <= thr)
+    covered = ((within * w).sum(1) / wsum >= cover_share).astype(float)
+    at = {}
+    for tier in tiers:
+        within_t = np.where(np.isnan(t), False, t <= tier)
+        at[tier] = ((within_t * w).sum(1) / wsum >= cover_share).astype(float)
+    return s, covered, at
+
+
+def home_scores(homes: pd.DataFrame, profile, cover_share: float,
+                tiers=TIERS, status: dict | None = None) -> pd.DataFrame:
+    """Dimension coverage flags, sub-scores and the score as new columns (a copy).
+
+    ``status`` (category id → data status, from :func:`data_status`; None: every category has
+    data): categories without data (``no_data``) are left out of their dimension; a dimension
+    none of whose categories has data gets NaN sub-score and flags and is left out of the
+    score and of ``all6_<top tier>`` (then "all N of N dimensions with data"). ``score_allcat``
+    and ``all6_<top tier>_allcat`` count every category, none found as no access.
+    """
+    keep = _with_data(profile, status)
+    top = max(tiers)
+    out = {}
+    dim_scores, dim_weights = [], []
+    all_scores, all_weights = [], []
+    flags15, flags15_all = [], []
+    n = len(homes)
     for dim in profile.dimensions:
-        cats = list(dim.categories)
-        if not cats:
+        cats_all = list(dim.categories)
+        if not cats_all:
             continue
-        w = np.array([c.weight for c in cats], dtype=float)
-        t = np.column_stack([homes[col.time(c.id)].to_numpy(float) for c in cats])
-        thr = np.array([c.minutes for c in cats], dtype=float)
-        acc = np.column_stack([category_access(t[:, i], thr[i]) for i in range(len(cats))])
-        s = 100.0 * (acc * w).sum(1) / w.sum()
+        cats = [c for c in cats_all if c.id in keep]
+        s_all, _, at_all = _dim_arrays(homes, cats_all, cover_share, (top,))
+        all_scores.append(s_all)
+        all_weights.append(dim.weight)
+        flags15_all.append(at_all[top])
+        if not cats:  # no category of the dimension has data: unknown, not zero
+            out[col.dim_score(dim.id)] = np.full(n, np.nan)
+            out[col.dim_covered(dim.id)] = np.full(n, np.nan)
+            for tier in tiers:
+                out[col.dim_covered_at(dim.id, tier)] = np.full(n, np.nan)
+            continue
+        s, covered, at = _dim_arrays(homes, cats, cover_share, tuple(tiers))
         out[col.dim_score(dim.id)] = s
-        within = np.where(np.isnan(t), False, t <= thr)
-        out[col.dim_covered(dim.id)] = ((within * w).sum(1) / w.sum() >= cover_share).astype(np.int8)
+        out[col.dim_covered(dim.id)] = covered
         for tier in tiers:
-            within_t = np.where(np.isnan(t), False, t <= tier)
-            out[col.dim_covered_at(dim.id, tier)] = (
-                (within_t * w).sum(1) / w.sum() >= cover_share).astype(np.int8)
+            out[col.dim_covered_at(dim.id, tier)] = at[tier]
         dim_scores.append(s)
         dim_weights.append(dim.weight)
-    W = np.array(dim_weights, dtype=float)
-    score = (np.column_stack(dim_scores) * W).sum(1) / W.sum()
-    out[col.SCORE] = score
-    top = max(tiers)
-    out[col.all_six(top)] = np.all(
-        np.column_stack([out[col.dim_covered_at(d.id, top)] for d in profile.dimensions if d.categories]),
-        axis=1).astype(np.int8)
+        flags15.append(at[top])
+    if dim_scores and sum(dim_weights) > 0:
+        W = np.array(dim_weights, dtype=float)
+        out[col.SCORE] = (np.column_stack(dim_scores) * W).sum(1) / W.sum()
+        out[col.all_six(top)] = np.all(np.column_stack(flags15) > 0, axis=1).astype(float)
+    else:
+        out[col.SCORE] = np.full(n, np.nan)
+        out[col.all_six(top)] = np.full(n, np.nan)
+    if all_scores and sum(all_weights) > 0:
+        W = np.array(all_weights, dtype=float)
+        out[col.SCORE_ALL_CATEGORIES] = (np.column_stack(all_scores) * W).sum(1) / W.sum()
+        out[col.all_six_allcat(top)] = np.all(np.column_stack(flags15_all) > 0, axis=1).astype(float)
+    else:
+        out[col.SCORE_ALL_CATEGORIES] = np.full(n, np.nan)
+        out[col.all_six_allcat(top)] = np.full(n, np.nan)
     res = homes.copy()
     for key, value in out.items():
         res[key] = value
@@ -124,11 +202,22 @@ def _wmedian(x, w):
 
 
 def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | None = None,
-              tiers=TIERS) -> pd.DataFrame:
+              tiers=TIERS, status: dict | None = None, cover_share: float | None = None) -> pd.DataFrame:
     """Population-weighted coverage per category, per dimension and overall.
 
     One block of rows per value of ``group`` (e.g. community) plus ``ALL`` for everything.
+    ``status`` (category id → data status; None: from ``facility_counts``): a category with
+    no data gets NaN shares (unknown, not 0 %) and ``data_status`` ``no_data``; dimension and
+    overall shares are over categories (dimensions) with data, and ``covered_allcat`` /
+    ``score_mean_allcat`` give the same figures counting every category.
     """
+    if status is None:
+        status = data_status(profile, facility_counts)
+    keep = _with_data(profile, status)
+    top = max(tiers)
+    share = profile.dimension_cover_share if cover_share is None else cover_share
+    dims = [d for d in profile.dimensions if d.categories]
+    dims_with = [d for d in dims if any(c.id in keep for c in d.categories)]
     blocks = [("ALL", homes)]
     if group and group in homes:
         blocks += [(str(k), g) for k, g in homes.groupby(group, sort=True)]
@@ -138,35 +227,72 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
         pop_all = h[col.POPULATION].to_numpy(float)
         pop = np.where(reach, pop_all, 0.0)
         base = {"community": name}
+
+        def wmean(x):
+            return float(np.nansum(x * pop) / pop.sum()) if pop.sum() > 0 else np.nan
+
         for c in profile.categories:
+            st = status.get(c.id, col.STATUS_NO_DATA)
             t = h[col.time(c.id)].to_numpy(float)
             row = dict(base, level="category", id=c.id, dimension=profile.dimension_of(c.id),
                        name_zh=c.name_zh, name_en=c.name_en, minutes=c.minutes,
-                       facilities=int(facility_counts.get(c.id, 0)),
-                       covered=_wshare(np.nan_to_num(t, nan=np.inf) <= c.minutes, pop))
+                       facilities=int(facility_counts.get(c.id, 0)))
+            row[col.DATA_STATUS] = st
+            nodata = st == col.STATUS_NO_DATA
+            row[col.COVERED] = np.nan if nodata else _wshare(np.nan_to_num(t, nan=np.inf) <= c.minutes, pop)
             for tier in tiers:
-                row[col.within(tier)] = _wshare(np.nan_to_num(t, nan=np.inf) <= tier, pop)
-            row["median_min"] = _wmedian(t, pop)
+                row[col.within(tier)] = np.nan if nodata else _wshare(np.nan_to_num(t, nan=np.inf) <= tier, pop)
+            row["median_min"] = np.nan if nodata else _wmedian(t, pop)
+            row[col.COVERED_ALL_CATEGORIES] = _wshare(np.nan_to_num(t, nan=np.inf) <= c.minutes, pop)
             rows.append(row)
         for d in profile.dimensions:
+            k = sum(c.id in keep for c in d.categories)
             row = dict(base, level="dimension", id=d.id, dimension=d.id, name_zh=d.name_zh,
                        name_en=d.name_en, minutes=np.nan,
-                       facilities=int(sum(facility_counts.get(c.id, 0) for c in d.categories)),
-                       covered=_wshare(np.nan_to_num(h[col.dim_covered(d.id)].to_numpy(float)) > 0, pop))
-            for tier in tiers:
-                row[col.within(tier)] = _wshare(
-                    np.nan_to_num(h[col.dim_covered_at(d.id, tier)].to_numpy(float)) > 0, pop)
+                       facilities=int(sum(facility_counts.get(c.id, 0) for c in d.categories)))
+            row[col.DATA_STATUS] = col.STATUS_DATA if k else col.STATUS_NO_DATA
+            row[col.CATEGORIES_WITH_DATA] = k
+            row[col.CATEGORIES_TOTAL] = len(d.categories)
+            if k:
+                row[col.COVERED] = _wshare(np.nan_to_num(h[col.dim_covered(d.id)].to_numpy(float)) > 0, pop)
+                for tier in tiers:
+                    row[col.within(tier)] = _wshare(
+                        np.nan_to_num(h[col.dim_covered_at(d.id, tier)].to_numpy(float)) > 0, pop)
+                row[col.SCORE_MEAN] = wmean(h[col.dim_score(d.id)].to_numpy(float))
+            else:
+                row[col.COVERED] = np.nan
+                for tier in tiers:
+                    row[col.within(tier)] = np.nan
+                row[col.SCORE_MEAN] = np.nan
             row["median_min"] = np.nan
-            row["score_mean"] = float(np.nansum(h[col.dim_score(d.id)].to_numpy(float) * pop) / pop.sum()) \
-                if pop.sum() > 0 else np.nan
+            if d.categories:
+                _, cov_all, _ = _dim_arrays(h, list(d.categories), share, ())
+                row[col.COVERED_ALL_CATEGORIES] = _wshare(cov_all > 0, pop)
             rows.append(row)
         score = h[col.SCORE].to_numpy(float)
-        rows.append(dict(base, level="overall", id="all", dimension="", name_zh="全部六个维度",
-                         name_en="all six dimensions", minutes=max(tiers),
-                         facilities=int(sum(facility_counts.values())),
-                         covered=_wshare(np.nan_to_num(h[col.all_six(max(tiers))].to_numpy(float)) > 0, pop),
-                         population=float(pop_all.sum()), homes=int(len(h)),
-                         unreachable_homes=int((~reach).sum()),
-                         score_mean=float(np.nansum(score * pop) / pop.sum()) if pop.sum() > 0 else np.nan,
-                         score_gini=gini(score, pop)))
+        n_with, n_dims = len(dims_with), len(dims)
+        row = dict(base, level="overall", id="all", dimension="",
+                   name_zh=f"有数据的 {n_with} 个维度全部覆盖（共 {n_dims} 个维度）",
+                   name_en=f"all {n_with} of {n_with} dimensions with data ({n_dims} in all)",
+                   minutes=top, facilities=int(sum(facility_counts.values())))
+        row[col.DATA_STATUS] = col.STATUS_DATA if n_with else col.STATUS_NO_DATA
+        row[col.CATEGORIES_WITH_DATA] = len(keep)
+        row[col.CATEGORIES_TOTAL] = len(profile.categories)
+        row[col.DIMENSIONS_WITH_DATA] = n_with
+        row[col.DIMENSIONS_TOTAL] = n_dims
+        row[col.COVERED] = (_wshare(np.nan_to_num(h[col.all_six(top)].to_numpy(float)) > 0, pop)
+                            if n_with else np.nan)
+        for tier in tiers:
+            row[col.within(tier)] = np.nan
+        row["median_min"] = np.nan
+        row[col.COVERED_ALL_CATEGORIES] = _wshare(
+            np.nan_to_num(h[col.all_six_allcat(top)].to_numpy(float)) > 0, pop) \
+            if col.all_six_allcat(top) in h else np.nan
+        row.update(population=float(pop_all.sum()), homes=int(len(h)),
+                   unreachable_homes=int((~reach).sum()))
+        row[col.SCORE_MEAN] = wmean(score) if n_with else np.nan
+        row[col.SCORE_MEAN_ALL_CATEGORIES] = wmean(h[col.SCORE_ALL_CATEGORIES].to_numpy(float)) \
+            if col.SCORE_ALL_CATEGORIES in h else np.nan
+        row["score_gini"] = gini(score, pop)
+        rows.append(row)
     return pd.DataFrame(rows)

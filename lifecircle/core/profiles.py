@@ -9,6 +9,8 @@ File layout
 -----------
 Top level: ``name``, ``name_zh``, ``version``, ``description``, ``speed_kmh`` (4.0),
 ``dimension_cover_share`` (0.5), optional ``exclude`` (rules applied to every category),
+optional ``complete`` (a list of category ids declared surveyed: none found means none exist,
+a real gap; other categories with no facility in the data read "no data", not 0 %),
 optional ``definitions`` (ignored; a place for YAML anchors) and ``dimensions``: a list of
 dimensions, each with ``id`` (one of the six: housing, employment, services, transport,
 leisure, social), ``name_zh``, ``name_en``, ``weight`` and ``categories``. A category has
@@ -267,6 +269,9 @@ class Profile:
     dimensions: tuple[Dimension, ...]
     exclude: tuple[Rule, ...] = ()
     source_path: str | None = None
+    #: Categories declared surveyed (top-level ``complete:`` list): none found means none
+    #: exist — a real gap, not missing data.
+    complete: tuple[str, ...] = ()
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self):
@@ -532,7 +537,8 @@ def _read_yaml(path: Path):
 # ------------------------------------------------------------------------------------------
 
 _TOP_KEYS = {"name", "name_zh", "version", "description", "speed_kmh", "dimension_cover_share",
-             "dimensions", "exclude", "definitions", "source", "standard", "note", "name_en"}
+             "dimensions", "exclude", "definitions", "source", "standard", "note", "name_en",
+             "complete"}
 _DIM_KEYS = {"id", "name_zh", "name_en", "weight", "categories", "description", "note"}
 _CAT_KEYS = {"id", "name_zh", "name_en", "minutes", "essential", "weight", "match", "exclude",
              "min_area_m2", "radius_m", "tier", "required", "amap_typecodes", "baidu_categories",
@@ -837,6 +843,17 @@ def _build(doc, path: Path) -> Profile:
             seen_cats[cat.id] = f"dimension {did}"
             cats.append(cat)
         dims.append(Dimension(did, dzh, den, dweight, tuple(cats)))
+    complete = doc.get("complete")
+    if complete is None:
+        complete = []
+    if isinstance(complete, str):
+        complete = [complete]
+    if not isinstance(complete, list) or not all(isinstance(c, str) for c in complete):
+        raise _Bad(f"{_line(doc)}complete must be a list of category ids (got {_kind(complete)})")
+    unknown = [c for c in complete if c not in seen_cats]
+    if unknown:
+        raise _Bad(f"{_line(complete, getattr(doc, 'line', None))}complete names unknown "
+                   f"categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}")
     version = doc.get("version")
     return Profile(
         name=name,
@@ -848,5 +865,6 @@ def _build(doc, path: Path) -> Profile:
         dimensions=tuple(dims),
         exclude=global_exclude,
         source_path=str(path),
+        complete=tuple(dict.fromkeys(complete)),
     )
 

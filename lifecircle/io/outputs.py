@@ -528,6 +528,7 @@ def write_outputs(result, folder: Path) -> None:
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
         "notes": result.notes,
         "population": getattr(result, "population_info", {}),
+        col.DATA_STATUS: result.data_status,
         "study_area_wkt": shapely.to_wkt(result.study_area) if result.study_area is not None else None,
     }
     (folder / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")

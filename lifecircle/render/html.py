@@ -6,12 +6,14 @@ import html
 from pathlib import Path
 
 from lifecircle import columns as col
+from lifecircle import i18n
 from lifecircle.i18n import label
 
 
 def result_html(result) -> str:
     """The headline, the dimension rows of the summary, the notes and the attribution of a
-    result, as an HTML fragment (text from the data escaped)."""
+    result, as an HTML fragment (text from the data escaped). The headline is over the
+    dimensions with data, with the all-categories figure beside it."""
     o = result.overall()
     zh = result.settings.lang == "zh"
 
@@ -21,23 +23,24 @@ def result_html(result) -> str:
     name = html.escape(Path(result.source).name if result.source else "")
     src = result.population_info.get("source", "")
     src_text = html.escape(label(f"pop.{src}", "zh" if zh else "en")) if src else ""
-    top = f"{result.settings.max_tier:g}"
     stats = dict(homes=f"{len(result.homes):,}", pop=num(o.get("population"), ",.0f"),
                  fac=f"{len(result.facilities):,}", cats=result.facilities[col.CATEGORY].nunique(),
-                 score=num(o.get("score_mean"), ".1f"), gini=num(o.get("score_gini"), ".3f"),
-                 all6=num(100 * o["covered"] if o.get("covered") == o.get("covered") else None, ".1f"))
+                 score=num(o.get("score_mean"), ".1f"), gini=num(o.get("score_gini"), ".3f"))
+    line = html.escape(i18n.headline_text(o, "zh" if zh else "en"))
     if zh:
         head = (f"<h4>生活圈分析 — {name}</h4><p>住宅 {stats['homes']} 处，居民 {stats['pop']} 人"
                 f"{'（' + src_text + '）' if src else ''}，"
-                f"设施 {stats['fac']} 处（{stats['cats']} 类）；平均得分 {stats['score']}，"
-                f"基尼系数 {stats['gini']}；{top} 分钟内六个维度齐全的居民占 {stats['all6']}%。</p>")
+                f"设施 {stats['fac']} 处（{stats['cats']} 类）；平均得分（有数据的维度）{stats['score']}，"
+                f"基尼系数 {stats['gini']}；{line}。</p>")
     else:
         head = (f"<h4>lifecircle result — {name}</h4><p>{stats['homes']} homes, {stats['pop']} residents"
                 f"{' (' + src_text + ')' if src else ''}, "
-                f"{stats['fac']} facilities in {stats['cats']} categories; mean score {stats['score']}, "
-                f"Gini {stats['gini']}; all six dimensions within {top} min: {stats['all6']}% of residents.</p>")
+                f"{stats['fac']} facilities in {stats['cats']} categories; mean score (dimensions with data) "
+                f"{stats['score']}, Gini {stats['gini']}; {line}.</p>")
     dims = result.summary_table()
     dims = dims[dims.iloc[:, 0].isin(["dimension", "overall"])]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    if result.no_data_categories():
+        notes += f"<li>{html.escape(col.no_data_hint('zh' if zh else 'en'))}</li>"
     return (head + dims.to_html(index=False, na_rep="–") + (f"<ul>{notes}</ul>" if notes else "")
             + f"<p><small>{html.escape(result.attribution)}</small></p>")
