@@ -418,7 +418,8 @@ def rules_profile(tmp_path_factory):
     ({"cuisine": "bubble_tea"}, []),
     ({"name": "科巷菜市场"}, ["names"]),
     ({"name:en": "Fish Market"}, ["names"]),
-    ({"alt_name": "某菜市场"}, ["names"]),
+    ({"alt_name": "某菜市场"}, []),                      # alt_name/old_name are no evidence
+    ({"old_name": "某菜市场"}, []),
     ({"official_name": "花鸟菜市场"}, []),               # exclude on any name
     ({"name": "x", "name:zh-Hans": "花鸟市场", "short_name": "菜市场"}, []),
     ({"amenity": "school", "name": "中学"}, ["notname"]),

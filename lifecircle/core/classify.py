@@ -6,6 +6,38 @@ returns one row per (feature, category) match: a feature may belong to several c
 (a 便利超市 is a convenience store and a supermarket; a school can be primary and middle).
 :func:`match_tags` classifies one tag dict.
 
+Tags first
+----------
+Before the rules run, :func:`tag_facts` reads what the tags themselves say and adds it as
+``lc:*`` pseudo-tags that the profile rules can test like any tag (they are never written out):
+
+* ``lc:school`` — the levels the tags declare, as an OSM ``;`` list of ``kindergarten``,
+  ``primary``, ``middle`` (junior secondary, 初中), ``high`` (senior secondary, 高中),
+  ``higher`` and ``specialised`` (driving, music, dance, language … schools), from
+  ``isced:level`` (0 → kindergarten, 1 → primary, 2 → middle, 3 → high, 4–8 → higher; ranges
+  such as ``1-3`` and lists), ``school=*`` (primary, secondary = middle;high, grundschule,
+  gymnasium, collège, lycée, driving …), ``school:FR``, ``grades`` (1–6 primary, 7–9 middle,
+  10–13 high, K/PK kindergarten) and ``amenity`` (kindergarten, college/university = higher,
+  driving/music/language/dancing schools = specialised). Absent when the tags say nothing:
+  then, and only then, the profile's name rules decide.
+* ``lc:education`` — ``yes`` on anything an education tag marks (``amenity`` school, college,
+  university, kindergarten …, ``office=educational_institution``, ``school=*``,
+  ``isced:level``): the profiles keep commercial, health and office name rules off it (a
+  university institute named after a bank is not a bank branch).
+* ``lc:market`` — ``food`` or ``other`` from a marketplace's goods tags (``marketplace``,
+  ``market``, ``fresh_food``, ``second_hand`` …): a flea, antiques, bird, coin, stamp, book or
+  Christmas market is not a fresh-food market.
+* ``lc:health`` — ``specialist`` for dentists, physiotherapists, opticians, laboratories,
+  alternative medicine and vets (``healthcare=*``, ``amenity=dentist|veterinary``): not a
+  clinic, health centre or hospital of the life circle whatever the name says.
+
+The facts are computed from the tag dicts any reader produces (:class:`~lifecircle.sources.OSMData`
+``features.tags``), so a change of reader does not touch them.
+
+Duplicates: the same named feature mapped twice — a node and a way, a way and a relation —
+(same category, same name, different OSM type, touching or within ``dedupe_m``) is counted once
+(the polygon is kept); ``attrs["duplicates_merged"]`` says how many rows went.
+
 Speed: the rules of a profile are indexed once per profile by the tag (key, value) or key
 each rule needs, so a feature is tested only against rules that can match it; rules that look
 only at names are pre-screened with one combined regex. The loop runs over plain Python dicts
@@ -27,7 +59,7 @@ from lifecircle import columns as C
 from lifecircle.core.profiles import NAME_ANY, NAME_KEYS, Category, Profile, Rule, load_profile
 
 __all__ = ["classify_features", "classify_tags", "match_tags", "match_amap_typecode", "best_name",
-           "capacity_of", "OUTPUT_COLUMNS"]
+           "capacity_of", "tag_facts", "OUTPUT_COLUMNS"]
 
 AREA = "area_m2"
 OSM_TYPE = "osm_type"
@@ -38,6 +70,185 @@ OUTPUT_COLUMNS = (C.CATEGORY, C.DIMENSION, C.NAME, OSM_TYPE, OSM_ID, C.CAPACITY,
 _BEST_NAME_KEYS = ("name:zh", "name:zh-Hans", "name", "name:en")
 _CAPACITY_KEYS = ("capacity", "beds", "seats")
 _NUM_RE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*$")
+
+
+# ------------------------------------------------------------------------------------------
+# facts from tags (see the module docstring)
+# ------------------------------------------------------------------------------------------
+
+FACT_SCHOOL = "lc:school"
+FACT_EDUCATION = "lc:education"
+FACT_MARKET = "lc:market"
+FACT_HEALTH = "lc:health"
+_LEVEL_ORDER = ("kindergarten", "primary", "middle", "high", "higher", "specialised")
+_ISCED = {0: ("kindergarten",), 1: ("primary",), 2: ("middle",), 3: ("high",)}
+#: ``school=*`` (and ``school:FR``, ``school:type``) values → levels. Unknown values say nothing.
+_SCHOOL_VALUES = {
+    "kindergarten": ("kindergarten",), "nursery": ("kindergarten",), "preschool": ("kindergarten",),
+    "pre-school": ("kindergarten",), "maternelle": ("kindergarten",), "infant": ("primary",),
+    "primary": ("primary",), "elementary": ("primary",), "primary_school": ("primary",),
+    "elementary_school": ("primary",), "grundschule": ("primary",), "primaire": ("primary",),
+    "élémentaire": ("primary",), "elementaire": ("primary",), "junior": ("primary",),
+    "first": ("primary",), "lower_primary": ("primary",), "upper_primary": ("primary",),
+    "middle": ("middle",), "middle_school": ("middle",), "lower_secondary": ("middle",),
+    "junior_high": ("middle",), "junior_high_school": ("middle",), "intermediate": ("middle",),
+    "hauptschule": ("middle",), "realschule": ("middle",), "mittelschule": ("middle",),
+    "collège": ("middle",), "college_fr": ("middle",), "secondary_modern": ("middle",),
+    "secondary": ("middle", "high"), "secondary_school": ("middle", "high"),
+    "comprehensive": ("middle", "high"), "gesamtschule": ("middle", "high"),
+    "gymnasium": ("middle", "high"), "grammar": ("middle", "high"), "academy": ("middle", "high"),
+    "high": ("high",), "high_school": ("high",), "upper_secondary": ("high",),
+    "senior_high": ("high",), "lycée": ("high",), "lycee": ("high",), "lyceum": ("high",),
+    "sixth_form": ("high",), "liceo": ("high",), "bachillerato": ("high",),
+    "all_through": ("primary", "middle", "high"), "through": ("primary", "middle", "high"),
+    "primary;secondary": ("primary", "middle", "high"),
+    "driving": ("specialised",), "driving_school": ("specialised",), "music": ("specialised",),
+    "music_school": ("specialised",), "dance": ("specialised",), "dancing": ("specialised",),
+    "language": ("specialised",), "language_school": ("specialised",), "art": ("specialised",),
+    "arts": ("specialised",), "sport": ("specialised",), "sports": ("specialised",),
+    "cooking": ("specialised",), "flight": ("specialised",), "diving": ("specialised",),
+    "surf": ("specialised",), "tutoring": ("specialised",), "religious": ("specialised",),
+    "university": ("higher",), "college": ("higher",), "vocational": ("higher",),
+}
+_AMENITY_LEVELS = {
+    "kindergarten": ("kindergarten",), "university": ("higher",), "college": ("higher",),
+    "driving_school": ("specialised",), "music_school": ("specialised",),
+    "language_school": ("specialised",), "dancing_school": ("specialised",),
+    "dance_school": ("specialised",), "prep_school": ("specialised",),
+    "training": ("specialised",), "surf_school": ("specialised",),
+    "research_institute": ("higher",),
+}
+_EDU_AMENITIES = frozenset({"school", "college", "university", "kindergarten", "research_institute",
+                            "childcare"} | set(_AMENITY_LEVELS))
+_ISCED_RE = re.compile(r"(\d)\s*[-–]\s*(\d)|(\d)")
+_GRADE_RE = re.compile(r"(pk|k|\d{1,2})(?:\s*[-–]\s*(pk|k|\d{1,2}))?", re.IGNORECASE)
+_MARKET_FOOD = frozenset({"farmers", "farmers_market", "food", "fresh_food", "greengrocer", "fish",
+                          "produce", "wet_market", "fruit", "vegetables", "fruit_and_vegetables",
+                          "meat", "seafood", "grocery", "groceries", "daily", "public_market",
+                          "covered_market", "municipal"})
+_MARKET_OTHER = frozenset({"flea_market", "flea", "antiques", "antique", "bird", "birds", "pets",
+                           "animals", "coins", "coin", "stamps", "stamp", "numismatic", "philately",
+                           "books", "book", "clothes", "clothing", "crafts", "craft", "art",
+                           "christmas_market", "christmas", "second_hand", "car_boot",
+                           "flowers", "flower", "plants", "electronics", "furniture", "vehicles",
+                           "cars", "livestock", "textiles", "jewelry", "souvenirs", "night_market_goods"})
+_HEALTH_SPECIALIST = frozenset({"dentist", "physiotherapist", "alternative", "optometrist",
+                                "psychotherapist", "audiologist", "podiatrist", "speech_therapist",
+                                "occupational_therapist", "counselling", "laboratory",
+                                "sample_collection", "blood_donation", "blood_bank", "dialysis",
+                                "hearing_care", "nutrition_counselling", "massage",
+                                "veterinary", "chiropractor", "osteopath"})
+
+
+def _levels_of_isced(v: str) -> set[str]:
+    out: set[str] = set()
+    for a, b, one in _ISCED_RE.findall(v):
+        lo, hi = (int(a), int(b)) if a else (int(one), int(one))
+        for k in range(min(lo, hi), max(lo, hi) + 1):
+            out.update(_ISCED.get(k, ("higher",)) if k <= 8 else ())
+    return out
+
+
+def _grade(g: str) -> int:
+    g = g.lower()
+    return 0 if g in ("k", "pk") else int(g)
+
+
+def _levels_of_grades(v: str) -> set[str]:
+    out: set[str] = set()
+    for a, b in _GRADE_RE.findall(v):
+        lo = _grade(a)
+        hi = _grade(b) if b else lo
+        for k in range(min(lo, hi), min(max(lo, hi), 13) + 1):
+            out.add("kindergarten" if k == 0 else "primary" if k <= 6 else "middle" if k <= 9 else "high")
+    return out
+
+
+def tag_facts(tags: Mapping[str, str]) -> dict[str, str]:
+    """What the tags themselves say about a feature, as ``lc:*`` pseudo-tags (see the module
+    docstring); empty when they say nothing.
+
+    >>> tag_facts({"amenity": "school", "isced:level": "1;2"})["lc:school"]
+    'primary;middle'
+    >>> tag_facts({"amenity": "school", "school": "secondary"})["lc:school"]
+    'middle;high'
+    >>> tag_facts({"amenity": "driving_school", "name": "Autoescuela Sol"})["lc:school"]
+    'specialised'
+    >>> tag_facts({"amenity": "marketplace", "marketplace": "flea_market"})
+    {'lc:market': 'other'}
+    >>> tag_facts({"amenity": "cafe"})
+    {}
+    """
+    get = tags.get
+    out: dict[str, str] = {}
+    amenity = get("amenity")
+    levels: set[str] = set()
+    edu = False
+    if amenity:
+        for a in amenity.split(";"):
+            a = a.strip()
+            if a in _EDU_AMENITIES:
+                edu = True
+                levels.update(_AMENITY_LEVELS.get(a, ()))
+    if get("office") == "educational_institution":
+        edu = True
+    for key in ("school", "school:FR", "school:type"):
+        v = get(key)
+        if v and v != "no":
+            edu = True
+            low = v.strip().lower()
+            if low in _SCHOOL_VALUES:
+                levels.update(_SCHOOL_VALUES[low])
+            else:
+                for part in re.split(r"[;,]", low):
+                    levels.update(_SCHOOL_VALUES.get(part.strip(), ()))
+    v = get("isced:level") or get("isced")
+    if v:
+        edu = True
+        levels.update(_levels_of_isced(v))
+    v = get("grades")
+    if v and edu:
+        levels.update(_levels_of_grades(v))
+    if get("leisure") == "dance" and get("dance:teaching") in ("yes", "only"):
+        edu = True
+        levels.add("specialised")
+    if edu:
+        out[FACT_EDUCATION] = "yes"
+    if levels:
+        out[FACT_SCHOOL] = ";".join(lv for lv in _LEVEL_ORDER if lv in levels)
+    if amenity == "marketplace" or get("marketplace") or get("market"):
+        kinds = set()
+        for key in ("marketplace", "market", "market:type", "goods"):
+            v = get(key)
+            if v:
+                for part in v.lower().split(";"):
+                    part = part.strip()
+                    if part in _MARKET_FOOD:
+                        kinds.add("food")
+                    elif part in _MARKET_OTHER:
+                        kinds.add("other")
+        if get("fresh_food") in ("yes", "only") or get("produce") or get("food") in ("yes", "only"):
+            kinds.add("food")
+        if get("second_hand") in ("yes", "only") or get("flea_market") == "yes":
+            kinds.add("other")
+        if "food" in kinds:
+            out[FACT_MARKET] = "food"
+        elif "other" in kinds:
+            out[FACT_MARKET] = "other"
+    hc = get("healthcare")
+    if (hc and hc.split(";")[0].strip() in _HEALTH_SPECIALIST) or amenity in ("dentist", "veterinary"):
+        out[FACT_HEALTH] = "specialist"
+    return out
+
+
+def with_facts(tags: Mapping[str, str]) -> Mapping[str, str]:
+    """``tags`` plus :func:`tag_facts` (the same dict when there are none)."""
+    facts = tag_facts(tags)
+    if not facts:
+        return tags
+    merged = dict(tags)
+    merged.update(facts)
+    return merged
 
 
 # ------------------------------------------------------------------------------------------
@@ -109,6 +320,7 @@ class _Matcher:
 
     def match(self, tags: Mapping[str, str]) -> list[int]:
         """Indices of categories whose rules take ``tags`` (area not checked), sorted."""
+        tags = with_facts(tags)
         cands = self.candidates(tags)
         if not cands:
             return []
@@ -309,12 +521,73 @@ def _areas(geoms, crs_in, crs) -> np.ndarray:
     return out
 
 
-def classify_features(features, profile: "Profile | str" = "default", crs=None):
+_TYPE_RANK = {"relation": 0, "way": 1, "node": 2}
+
+
+def _duplicates(df: pd.DataFrame, geoms: np.ndarray, in_crs, crs, dedupe_m: float) -> np.ndarray:
+    """Rows to drop: the same named feature of one category mapped as node, way and/or
+    relation (different OSM types, same name, touching or within ``dedupe_m`` metres). Of each
+    such group the largest polygon (else relation, way, node) stays."""
+    import geopandas as gpd
+    import shapely
+
+    drop = np.zeros(len(df), dtype=bool)
+    if OSM_TYPE not in df or df[C.NAME].isna().all():
+        return drop
+    named = (df[C.NAME].notna() & df[OSM_TYPE].notna()).to_numpy()
+    if not named.any():
+        return drop
+    key = (df[C.CATEGORY].astype(str) + "\x00" + df[C.NAME].astype(str).str.strip().str.casefold()).to_numpy()
+    sub = pd.DataFrame({"key": key[named], "t": df[OSM_TYPE].to_numpy()[named]})
+    multi = (sub.groupby("key")["t"].transform("nunique") > 1).to_numpy()
+    cand = np.flatnonzero(named)[multi]
+    if len(cand) == 0:
+        return drop
+    gs = gpd.GeoSeries(geoms[cand], crs=in_crs)
+    target = crs if crs is not None else (gs.crs if gs.crs is not None and gs.crs.is_projected
+                                          else _utm_crs(gs.total_bounds))
+    metric = gs.to_crs(target).to_numpy()
+    keys = key[cand]
+    types = df[OSM_TYPE].to_numpy()[cand]
+    area = df[AREA].to_numpy(float)[cand]
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for i, k in enumerate(keys):
+        by_key[k].append(i)
+    for members in by_key.values():
+        parent = list(range(len(members)))
+
+        def find(a):
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                i, j = members[x], members[y]
+                if types[i] != types[j] and shapely.dwithin(metric[i], metric[j], dedupe_m):
+                    parent[find(x)] = find(y)
+        groups: dict[int, list[int]] = defaultdict(list)
+        for x in range(len(members)):
+            groups[find(x)].append(members[x])
+        for g in groups.values():
+            if len(g) < 2:
+                continue
+            best = min(g, key=lambda i: (-area[i], _TYPE_RANK.get(str(types[i]), 3)))
+            for i in g:
+                if i != best:
+                    drop[cand[i]] = True
+    return drop
+
+
+def classify_features(features, profile: "Profile | str" = "default", crs=None, dedupe_m: float | None = 30.0):
     """One row per (feature, category) match of ``features`` under ``profile``.
 
     ``features``: GeoDataFrame with ``osm_type``, ``osm_id``, ``tags`` (dict per row; a JSON
     string is accepted; without a ``tags`` column every other column is read as a tag) and
     ``geometry`` (EPSG:4326). ``crs``: metric CRS for areas; ``None`` picks the UTM zone.
+    ``dedupe_m``: the same named feature of one category mapped as node, way and/or relation
+    within this many metres is kept once (the polygon); ``None`` keeps every row.
 
     Returns a GeoDataFrame with columns ``category``, ``dimension``, ``name``, ``osm_type``,
     ``osm_id``, ``capacity``, ``area_m2`` and the original ``geometry`` (same CRS as the input),
@@ -388,7 +661,17 @@ def classify_features(features, profile: "Profile | str" = "default", crs=None):
         C.CAPACITY: np.asarray([caps_u[i] for i in fl], dtype="float64"),
         AREA: area.astype("float64"),
     })
-    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms_all[feat_idx], crs=in_crs), crs=in_crs)
+    geoms = geoms_all[feat_idx]
+    merged = 0
+    if dedupe_m is not None and len(df) > 1:
+        drop = _duplicates(df, geoms, in_crs, crs, float(dedupe_m))
+        merged = int(drop.sum())
+        if merged:
+            df = df[~drop].reset_index(drop=True)
+            geoms = geoms[~drop]
+    out = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=in_crs), crs=in_crs)
+    out.attrs["duplicates_merged"] = merged
+    return out
 
 
 def classify_tags(tag_dicts: Iterable[Mapping[str, str]], profile: "Profile | str" = "default") -> list[list[str]]:

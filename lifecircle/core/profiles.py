@@ -38,7 +38,7 @@ its conditions must hold (AND). Conditions:
                            tag does not match. Chinese patterns are fine.
 ``"key!~": "regex"``       the tag is absent or its value does not match the regex
 ``"name*~": "regex"``      the regex matches one of ``name``, ``name:zh``, ``name:zh-Hans``,
-                           ``name:en``, ``official_name``, ``short_name``, ``alt_name``
+                           ``name:en``, ``official_name``, ``short_name``
 ``"name*!~": "regex"``     none of those name tags matches
 =========================  =================================================================
 
@@ -97,7 +97,7 @@ DIMENSION_NAMES: dict[str, tuple[str, str]] = {
 GOALS: tuple[str, ...] = ("宜居", "宜业", "宜游", "宜养", "宜学")
 #: Tags searched by the ``name*~`` pseudo-key.
 NAME_KEYS: tuple[str, ...] = (
-    "name", "name:zh", "name:zh-Hans", "name:en", "official_name", "short_name", "alt_name",
+    "name", "name:zh", "name:zh-Hans", "name:en", "official_name", "short_name",
 )
 NAME_ANY = "name*"
 TIERS = (5, 10, 15)
@@ -430,7 +430,7 @@ def load_profile(name_or_path: "str | os.PathLike | Profile" = "default") -> Pro
     * ``"key~": "regex"`` — ``re.search`` on the value, case-insensitive; absent tag: no match
     * ``"key!~": "regex"`` — tag absent or not matching
     * ``"name*~": "regex"`` / ``"name*!~"`` — any / none of ``name``, ``name:zh``,
-      ``name:zh-Hans``, ``name:en``, ``official_name``, ``short_name``, ``alt_name`` matches
+      ``name:zh-Hans``, ``name:en``, ``official_name``, ``short_name`` matches
 
     A top-level ``exclude`` applies to every category; ``min_area_m2`` drops smaller features
     (points and lines have no area). See the module docstring for the whole file layout.
