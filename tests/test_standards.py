@@ -23,7 +23,7 @@ from lifecircle.errors import InputFileError, ProfileError
 from lifecircle.cli import app
 from lifecircle.core.profiles import load_profile
 from lifecircle.io.sources import WGS84
-from lifecircle.analyses.standards import (ALL, STANDARDS, assess, check, compliance_layer, label,
+from lifecircle.analyses.standards import (ALL, ComplianceReport, STANDARDS, assess, check, compliance_layer, label,
                                   missing_required)
 
 from conftest import shared_file
@@ -107,18 +107,27 @@ def test_shares_match_brute_force(reports, nj_default, standard):
     pop = nj_default.homes[col.POPULATION].to_numpy(float)
     reach = nj_default.homes[col.REACHABLE].to_numpy(bool)
     assert len(rep.home_times) == len(nj_default.homes)
+    nodata = {k for k, v in rep.data_status.items() if v == col.STATUS_NO_DATA}
+    assert nodata, "Nanjing lacks some facility types of both standards"
     for _, r in rep.rows.iterrows():
         t = rep.home_times[col.time(r.id)].to_numpy(float)
+        if r.id in nodata:           # no facility of the kind in the data: unknown, not 0 %
+            assert np.isnan(r.share) and r.status == "no_data" and r.facilities == 0, r.id
+            assert np.isnan(t).all()
+            continue
         want = _share(t, r.minutes, pop, reach)
         assert r.share == pytest.approx(want, abs=1e-12), r.id
         assert r.population == pytest.approx(pop[reach].sum())
-    # the verdict follows from the shares
+    # the verdict follows from the shares of the facilities with data
     for tier in (15, 10, 5):
         req = rep.rows[(rep.rows.unit == ALL) & (rep.rows.tier == tier) & rep.rows.required]
-        assert rep.passed(tier) == bool((req.share >= 0.8).all())
+        known = req[~req.id.isin(nodata)]
+        fails = not bool((known.share >= 0.8).all())
+        assert rep.passed(tier) == (False if fails else None if len(known) < len(req) else True)
         s = rep.summary[(rep.summary.unit == ALL) & (rep.summary.tier == tier)].iloc[0]
-        assert s.n_required == len(req) and s.n_met == int((req.share >= 0.8).sum())
-        assert s.n_missing == int((req.facilities == 0).sum())
+        assert s.n_required == len(req) and s.n_met == int((known.share >= 0.8).sum())
+        assert s.n_missing == int((known.facilities == 0).sum())
+        assert s.n_no_data == len(req) - len(known)
 
 
 def test_reclassified_times_equal_a_full_analysis_with_the_profile(reports, nj_default, nj_gb):
@@ -155,10 +164,14 @@ def test_direct_route_and_communities(report_gb, nj_gb):
         # 15-minute unit: tiers 15/10/5; communities (5-10-minute units): tiers 10 and 5
         assert set(rows.tier) == ({15, 10, 5} if unit == ALL else {10, 5})
         for _, r in rows.iterrows():
+            s = summary[(summary.community == unit) & (summary.level == "category") & (summary.id == r.id)]
+            if r.status == "no_data":   # the same "no data" as the analysis' own summary
+                assert s[col.DATA_STATUS].iloc[0] == col.STATUS_NO_DATA and np.isnan(r.share)
+                assert np.isnan(float(s.covered.iloc[0])), (unit, r.id)
+                continue
             want = _share(homes[col.time(r.id)].to_numpy(float)[mask], r.minutes, pop[mask], reach[mask])
             assert r.share == pytest.approx(want, abs=1e-12), (unit, r.id)
             # the same number as the analysis' own summary ("covered")
-            s = summary[(summary.community == unit) & (summary.level == "category") & (summary.id == r.id)]
             assert r.share == pytest.approx(float(s.covered.iloc[0]), abs=1e-9), (unit, r.id)
     # facilities counted inside each community add up to those of the whole area
     for cid in rep.required_ids & set(rep.rows[rep.rows.tier < 15].id):
@@ -232,6 +245,38 @@ def test_pass_fail_logic_constructed():
     assert summ[summ.unit == "empty"].passed.tolist() == [None, None]
 
 
+def test_no_data_is_undetermined_and_complete_is_a_gap():
+    """A required facility type with no facility in the data is "no data": NaN share, never
+    "missing", and the tier is undetermined (not passed) while the rest are met; declared
+    surveyed (complete) the same zero is a real gap and the tier fails."""
+    pop = [100, 100, 100, 100, 100]
+    prof = load_profile("gb50180-2018")
+    ht, _ = _constructed({"kindergarten": [np.nan] * 5}, pop)
+    units = [(ALL, "15", np.ones(5, bool), (15, 10, 5))]
+    counts = {(ALL, c.id): (0 if c.id == "kindergarten" else 1) for c in prof.categories}
+    status = {c.id: col.STATUS_DATA for c in prof.categories}
+    rows, summ = assess(ht, prof, units, counts, status={**status, "kindergarten": col.STATUS_NO_DATA})
+    r = rows.set_index("id").loc["kindergarten"]
+    assert r.status == "no_data" and np.isnan(r.share) and np.isnan(r.reached)
+    s = summ.set_index("tier")
+    assert s.passed.to_dict() == {15: True, 10: True, 5: None}
+    assert s.loc[5, "n_no_data"] == 1 and s.loc[5, "no_data"] == "kindergarten"
+    assert s.loc[5, "n_missing"] == 0 and s.loc[5, "failing"] == ""
+    rep = ComplianceReport("gb50180-2018", prof, rows, summ.reset_index(), ht,
+                           data_status={**status, "kindergarten": col.STATUS_NO_DATA})
+    t = rep.summary_table("zh").set_index("设施层级(分钟)")
+    assert t.loc[5, "结论"] == "无法判定(部分设施无数据)" and t.loc[5, "无数据设施数"] == 1
+    assert t.loc[15, "结论"] == "达标"
+    row = rep.table("en", unit=ALL).set_index("facility id").loc["kindergarten"]
+    assert row["status"] == "no data" and row["present"] == "no data"
+    assert any("--facilities" in v for _, v in rep.about("en"))
+    assert missing_required(rep).tolist() == [0] * 5      # not counted as lacking
+    rows, summ = assess(ht, prof, units, counts, status={**status, "kindergarten": col.STATUS_COMPLETE})
+    assert rows.set_index("id").loc["kindergarten", "status"] == "missing"
+    assert rows.set_index("id").loc["kindergarten", "share"] == 0.0
+    assert summ.set_index("tier").passed.to_dict() == {15: True, 10: True, 5: False}
+
+
 def test_tdt_uses_basic_and_quality_labels(reports):
     rep = reports["tdt1062-2021"]
     t = rep.table("zh")
@@ -289,7 +334,7 @@ def test_map_layer_counts_missing_required(report_gb, nj_gb):
     homes = nj_gb.homes
     want = np.zeros(len(homes), int)
     for c in report_gb.profile.categories:
-        if c.required:
+        if c.required and report_gb.data_status[c.id] != col.STATUS_NO_DATA:
             want += ~(homes[col.time(c.id)].fillna(np.inf).to_numpy() <= c.minutes + 1e-9)
     np.testing.assert_array_equal(n, want)
     layer = compliance_layer(report_gb, nj_gb, lang="en")
@@ -337,7 +382,12 @@ def test_cli_check_writes_outputs(saved_gb, tmp_path, report_gb):
     got = df.set_index(["单元", "设施编号"])["覆盖率(%)"]
     for _, r in report_gb.rows.iterrows():
         unit = "全区" if r.unit == ALL else r.unit
+        if r.status == "no_data":    # unknown: empty in the CSV, status 无数据
+            assert np.isnan(got[(unit, r.id)])
+            assert df.set_index(["单元", "设施编号"])["状态"][(unit, r.id)].startswith("无数据")
+            continue
         assert got[(unit, r.id)] == pytest.approx(round(100 * r.share, 1), abs=0.051)
+    assert "无数据" in res.output and "--facilities" in res.output
     assert "OpenStreetMap contributors" in (out / "compliance_map.html").read_text(encoding="utf-8")
     assert load_workbook(out / "compliance.xlsx").sheetnames[0] == "汇总"
 

@@ -29,9 +29,13 @@ Rows and verdicts
   ``present`` is ``facilities > 0``; a facility can be missing in a community and still be
   reached from the next one.
 * ``status``: ``met`` when ``share >= min_share``; otherwise ``missing`` when there is no such
-  facility inside the unit, else ``short`` (present, but too few residents reach it).
+  facility inside the unit, else ``short`` (present, but too few residents reach it);
+  ``no_data`` (无数据) when the analysed data hold no facility of that kind anywhere and the
+  analysis did not declare it surveyed (``--complete``): its share is unknown (NaN), never 0 %.
 * A **tier passes** when every *required* facility of the tier (▲ 应配建 in GB 50180-2018,
-  基础保障型 in TD/T 1062-2021) is ``met``. ``min_share`` defaults to **0.8**: 80 % of residents
+  基础保障型 in TD/T 1062-2021) is ``met``; it fails when one with data is not; when the others
+  are met but some have no data, the verdict is *undetermined* (``passed`` None,
+  ``n_no_data`` > 0) — add a POI table with ``--facilities`` or declare them surveyed. ``min_share`` defaults to **0.8**: 80 % of residents
   within the service radius — a project convention [I]; the standards state radii, not shares.
   Optional facilities (△ / 品质提升型) are reported separately and never fail a tier.
 * Every row carries the facility id, Chinese and English names, tier, radius, requirement,
@@ -67,6 +71,7 @@ import shapely
 from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.errors import InputFileError, LifecircleError, ProfileError
+from lifecircle.core.coverage import data_status
 from lifecircle.core.profiles import Category, Profile, load_profile
 from lifecircle.untrusted import RawHTML, csv_safe, escape_html, safe_root, xlsx_safe
 from lifecircle.core.classify import classify_features
@@ -162,6 +167,8 @@ class ComplianceReport:
     analysis_profile: str = ""
     route: str = "profile"           # "profile" or "reclassified"
     notes: list = field(default_factory=list)
+    #: category id → data / no_data / complete (see :mod:`lifecircle.columns`)
+    data_status: dict = field(default_factory=dict)
 
     # -- queries ------------------------------------------------------------------------------
     @property
@@ -222,7 +229,8 @@ class ComplianceReport:
             "radius_m": r.radius_m.to_numpy(),
             "minutes": r.minutes.to_numpy(),
             "facilities": r.facilities.astype(int).to_numpy(),
-            "present": [label("yes" if p else "no", lang) for p in r.present],
+            "present": [label("no_data", lang) if st == "no_data" else label("yes" if p else "no", lang)
+                        for p, st in zip(r.present, r.status)],
             "population": r.population.round(0).to_numpy(),
             "reached": r.reached.round(0).to_numpy(),
             "share_pct": (100 * r.share).round(1).to_numpy(),
@@ -242,21 +250,27 @@ class ComplianceReport:
         lang = _check_lang(lang or self.lang)
         s = self.summary
 
-        def verdict(v):
+        def verdict(v, n_no_data=0, population=1.0):
             if v is None or (isinstance(v, float) and math.isnan(v)):
+                if population > 0 and n_no_data:
+                    return label("undetermined", lang)
                 return label("no_residents", lang)
             return label("pass" if v else "fail", lang)
+
+        n_nd = s.n_no_data if "n_no_data" in s else pd.Series(0, index=s.index)
 
         out = pd.DataFrame({
             "unit": [self._unit_name(u, lang) for u in s.unit],
             "unit_level": [label("level_15" if lv == "15" else "level_5_10", lang) for lv in s.unit_level],
             "tier": s.tier.astype(int).to_numpy(),
-            "result": [verdict(v) for v in s.passed],
+            "result": [verdict(v, k, p) for v, k, p in zip(s.passed, n_nd, s.population)],
             "n_required": s.n_required.astype(int).to_numpy(),
             "n_met": s.n_met.astype(int).to_numpy(),
             "n_missing": s.n_missing.astype(int).to_numpy(),
             "lowest_share_pct": (100 * s.lowest_share).round(1).to_numpy(),
             "failing": s.failing.to_numpy(),
+            "n_no_data": n_nd.astype(int).to_numpy(),
+            "no_data_ids": (s.no_data if "no_data" in s else pd.Series("", index=s.index)).to_numpy(),
             "population": s.population.round(0).to_numpy(),
             "unreachable_population": s.unreachable_population.round(0).to_numpy(),
         })
@@ -275,6 +289,8 @@ class ComplianceReport:
             (label("attribution", lang), self.attribution),
         ]
         items += [(label("notes", lang), n) for n in self.notes]
+        if any(v == col.STATUS_NO_DATA for v in self.data_status.values()):
+            items.append((label("no_data", lang), col.no_data_hint(lang)))
         return items
 
     # -- exports ------------------------------------------------------------------------------
@@ -386,7 +402,10 @@ class ComplianceReport:
         return "".join(parts)
 
     def __repr__(self) -> str:
-        verdicts = ", ".join(f"{t} min {'pass' if self.passed(t) else 'fail'}" for t in TIERS
+        def word(v):
+            return "undetermined" if v is None else "pass" if v else "fail"
+
+        verdicts = ", ".join(f"{t} min {word(self.passed(t))}" for t in TIERS
                              if not self.summary[(self.summary.unit == ALL) & (self.summary.tier == t)].empty)
         return f"<ComplianceReport {self.standard}: whole area {verdicts}>"
 
@@ -464,13 +483,15 @@ def _units(result) -> list[tuple[str, str, object, np.ndarray, tuple[int, ...]]]
 
 
 def assess(home_times: pd.DataFrame, profile: Profile, units, facility_counts,
-           min_share: float = DEFAULT_MIN_SHARE) -> tuple[pd.DataFrame, pd.DataFrame]:
+           min_share: float = DEFAULT_MIN_SHARE, status: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rows and the per-tier verdicts (see the module docstring).
 
     ``home_times``: ``population``, ``reachable`` and ``t_<id>`` per home. ``units``: (name,
     level, home mask, tiers). ``facility_counts``: (unit name, category id) → facilities
-    inside the unit.
+    inside the unit. ``status``: category id → data status (None: every category has data);
+    ``no_data`` rows get a NaN share and status ``no_data`` and never decide a verdict.
     """
+    status = status or {}
     if not 0 <= min_share <= 1:
         raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})")
     pop_all = home_times[col.POPULATION].to_numpy(float)
@@ -488,16 +509,20 @@ def assess(home_times: pd.DataFrame, profile: Profile, units, facility_counts,
             reached = float(pop[t <= c.minutes + 1e-9].sum())
             share = reached / total if total > 0 else float("nan")
             n_fac = int(facility_counts.get((name, c.id), 0))
-            if total <= 0:
-                status = "no_residents"
+            data = status.get(c.id, col.STATUS_DATA)
+            if data == col.STATUS_NO_DATA:
+                verdict, reached, share = "no_data", float("nan"), float("nan")
+            elif total <= 0:
+                verdict = "no_residents"
             elif share >= min_share - 1e-12:
-                status = "met"
+                verdict = "met"
             else:
-                status = "missing" if n_fac == 0 else "short"
+                verdict = "missing" if n_fac == 0 else "short"
             rows.append(dict(unit=name, unit_level=level, tier=tier, id=c.id, name_zh=c.name_zh,
                              name_en=c.name_en, required=bool(c.required), radius_m=c.radius_m,
                              minutes=c.minutes, facilities=n_fac, present=n_fac > 0,
-                             population=total, reached=reached, share=share, status=status,
+                             population=total, reached=reached, share=share, status=verdict,
+                             data_status=data,
                              goal=c.goal or "", source=c.source or "",
                              confidence=_confidence(c.source)))
     df = pd.DataFrame(rows)
@@ -512,14 +537,19 @@ def assess(home_times: pd.DataFrame, profile: Profile, units, facility_counts,
         for tier in tiers:
             r = u[(u.tier == tier) & u.required]
             total = float(u.population.iloc[0]) if len(u) else 0.0
+            known = r[r.status != "no_data"]
+            nodata = r[r.status == "no_data"]
             if total <= 0:
                 passed = None
+            elif not (known.status == "met").all():
+                passed = False
             else:
-                passed = bool((r.status == "met").all())
+                passed = None if len(nodata) else True   # undetermined while some lack data
             summ.append(dict(unit=name, unit_level=level, tier=tier, passed=passed,
                              n_required=len(r), n_met=int((r.status == "met").sum()),
-                             n_missing=int((~r.present).sum()),
-                             lowest_share=float(r.share.min()) if len(r) else float("nan"),
+                             n_missing=int((~known.present).sum()),
+                             n_no_data=len(nodata), no_data=", ".join(nodata.id),
+                             lowest_share=float(known.share.min()) if len(known) else float("nan"),
                              failing=", ".join(r.loc[r.status.isin(["short", "missing"]), "id"]),
                              population=total,
                              unreachable_population=float(pop_all[mask & ~reach].sum())))
@@ -550,6 +580,7 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
         raise TypeError("check() takes a lifecircle Result or an analysis folder")
     profile = load_profile(STANDARDS[key]["profile"])
     times, geoms, route, notes = _standard_times(result, profile)
+    status = _standard_status(result, profile, geoms, route)
 
     units = _units(result)
     counts: dict = {}
@@ -570,7 +601,11 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
         home_times[col.COMMUNITY] = homes[col.COMMUNITY].to_numpy()
     home_times = pd.concat([home_times, times], axis=1)
     rows, summary = assess(home_times, profile, [(n, lv, m, t) for n, lv, _, m, t in units],
-                           counts, float(min_share))
+                           counts, float(min_share), status=status)
+    nodata = [c.id for c in profile.categories if status.get(c.id) == col.STATUS_NO_DATA]
+    if nodata:
+        notes.append(f"{len(nodata)} facility type(s) of the standard have no facility in the data "
+                     f"(no data, not counted as missing): {', '.join(nodata)}")
     speed = result.settings.walk_speed_kmh
     if abs(speed - profile.speed_kmh) > 1e-9:
         notes.append(f"the analysis walked at {speed:g} km/h; thresholds are the profile's minutes "
@@ -578,7 +613,19 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
                      f"{speed / profile.speed_kmh:.2f}× the radius")
     return ComplianceReport(key, profile, rows, summary, home_times, float(min_share), lang,
                             str(result.source), result.attribution, str(result.profile.name),
-                            route, notes)
+                            route, notes, status)
+
+
+def _standard_status(result, profile: Profile, geoms: dict, route: str) -> dict:
+    """Data status of the standard's categories: the analysis' own when it ran with this
+    profile; else from the re-classified facilities, with the analysis' ``--complete`` ids."""
+    if route == "profile" and hasattr(result, "data_status"):
+        own = result.data_status
+        if all(c.id in own for c in profile.categories):
+            return {c.id: own[c.id] for c in profile.categories}
+    counts = {cid: len(g) for cid, g in geoms.items()}
+    complete = [c for c in getattr(result.settings, "complete", ()) if c in profile]
+    return data_status(profile, counts, complete)
 
 
 # --------------------------------------------------------------------------------------------
@@ -587,11 +634,11 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
 
 def missing_required(report: ComplianceReport) -> np.ndarray:
     """Per home (report order): how many required facilities of the standard (any tier) it
-    does not reach within their thresholds."""
+    does not reach within their thresholds. Facility types without data are not counted."""
     ht = report.home_times
     n = np.zeros(len(ht), dtype=int)
     for c in report.profile.categories:
-        if c.required:
+        if c.required and report.data_status.get(c.id) != col.STATUS_NO_DATA:
             t = np.nan_to_num(ht[col.time(c.id)].to_numpy(float), nan=np.inf)
             n += (t > c.minutes + 1e-9).astype(int)
     return n

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
 
 from rich.table import Table
 
+from lifecircle import columns as col
 from lifecircle.cli.common import FORCE_HELP, console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
@@ -62,7 +64,7 @@ def print_report(report, lang: str) -> None:
         say(console, f"{k}: {v}")
     summary = report.summary_table(lang)
     short = [label(k, lang) for k in ("unit", "tier", "result", "n_required", "n_met", "n_missing",
-                                      "lowest_share_pct", "population")]
+                                      "n_no_data", "lowest_share_pct", "population")]
     console.print(_rich(summary[short], label("sheet_summary", lang), label("result", lang), good, bad))
     fail_col = label("failing", lang)
     for _, row in summary.iterrows():
@@ -80,6 +82,8 @@ def print_report(report, lang: str) -> None:
                         None, good, bad))
     for n in report.notes:
         note(n)
+    if any(v == "no_data" for v in report.data_status.values()):
+        note(f"{label('no_data', lang)}: {col.no_data_hint(lang)}")
     say(console, report.attribution, style="dim")
 
 
