@@ -58,6 +58,18 @@ LABELS: dict[str, tuple[str, str]] = {
     "fig.whatif_title": ('规划前后对比', 'Before / after'),
     "fig.whatif_y": ('覆盖人口比例（%）', 'residents covered (%)'),
     "fig.score": ('得分', 'score'),
+    # data completeness: how a category with no facility in the data reads
+    "data.data": ("有数据", "data"),
+    "data.no_data": ("无数据", "no data"),
+    "data.complete": ("已普查", "surveyed"),
+    "data.hint": ("无数据不等于无设施：可用 --facilities 导入高德/百度 POI 表补充，"
+                  "或用 --complete 声明该类已普查（此时 0 即确无设施）",
+                  "no data is not no facility: add a POI table with --facilities (Amap/Baidu export), "
+                  "or declare the category surveyed with --complete (then zero means none exist)"),
+    "data.gap_no_data": ("无数据（不计入）", "no data (not counted)"),
+    "data.gap_complete": ("确实缺少（已普查）", "access gap (surveyed)"),
+    "data.gap_data": ("覆盖不足", "access gap"),
+    "data.no_data_list": ("无数据的类别", "categories without data"),
     # standards: tables, sheets, compliance map and the CLI
     # row columns
     "std.unit": ("单元", "unit"),
@@ -173,6 +185,32 @@ def words(section: str, lang: str) -> dict[str, str]:
     i = 0 if check_lang(lang) == "zh" else 1
     prefix = section + "."
     return {k[len(prefix):]: v[i] for k, v in LABELS.items() if k.startswith(prefix)}
+
+
+def status_label(status: str, lang: str = "en") -> str:
+    """Human label of a data status (:data:`lifecircle.columns.DATA_STATUSES`): 无数据 /
+    "no data" for ``no_data``.
+
+    >>> status_label("no_data", "zh"), status_label("no_data", "en"), status_label("complete")
+    ('无数据', 'no data', 'surveyed')
+    """
+    key = f"data.{status}"
+    return label(key, lang) if key in LABELS else str(status)
+
+
+def no_data_hint(lang: str = "en") -> str:
+    """What to do about categories without data: printed wherever they are listed."""
+    return label("data.hint", lang)
+
+
+def gap_kind(status: str, lang: str = "en") -> str:
+    """How to read a category's low coverage: a real gap or missing data.
+
+    >>> gap_kind("no_data"), gap_kind("data"), gap_kind("complete", "zh")
+    ('no data (not counted)', 'access gap', '确实缺少（已普查）')
+    """
+    key = f"data.gap_{status}"
+    return label(key if key in LABELS else "data.gap_data", lang)
 
 
 def headline_text(overall: dict, lang: str = "en") -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 
 from lifecircle import columns as col
+from lifecircle import i18n
 from lifecircle.core.classify import classify_features
 from lifecircle.core.coverage import data_status, home_scores, summarize
 from lifecircle.core.engine import AccessEngine
@@ -123,7 +124,7 @@ def status_notes(profile: Profile, status: dict, counts: dict) -> list[str]:
             f"{len(nodata)} categor{'y has' if len(nodata) == 1 else 'ies have'} no facility in the data "
             f"(no data, left out of coverage, never counted as 0%): {', '.join(nodata)}"
             + (f"; dimension(s) with no data at all: {', '.join(dims)}" if dims else "")
-            + f" — {col.no_data_hint('en')}")
+            + f" — {i18n.no_data_hint('en')}")
     if gaps:
         notes.append(f"{len(gaps)} categor{'y' if len(gaps) == 1 else 'ies'} declared surveyed with no "
                      f"facility reachable (a real gap, 0%): {', '.join(gaps)}")

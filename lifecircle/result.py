@@ -120,11 +120,11 @@ class Result:
             t[c] = (100 * t[c].astype(float)).round(1)
         t["median_min"] = t["median_min"].astype(float).round(1)
         status = s[col.DATA_STATUS] if col.DATA_STATUS in s else pd.Series(col.STATUS_DATA, index=s.index)
-        t.insert(5, col.DATA_STATUS, [col.status_label(v, lang) for v in status])
+        t.insert(5, col.DATA_STATUS, [i18n.status_label(v, lang) for v in status])
         t = t.astype({c: object for c in pct + ["median_min"]})
         nodata = (status == col.STATUS_NO_DATA).to_numpy()
         for c in pct + ["median_min"]:
-            t.loc[nodata, c] = col.status_label(col.STATUS_NO_DATA, lang)
+            t.loc[nodata, c] = i18n.status_label(col.STATUS_NO_DATA, lang)
         over = s[s.level == "overall"]
         if len(over) and col.COVERED_ALL_CATEGORIES in over:
             o = over.iloc[0]

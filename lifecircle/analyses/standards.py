@@ -290,7 +290,7 @@ class ComplianceReport:
         ]
         items += [(label("notes", lang), n) for n in self.notes]
         if any(v == col.STATUS_NO_DATA for v in self.data_status.values()):
-            items.append((label("no_data", lang), col.no_data_hint(lang)))
+            items.append((label("no_data", lang), i18n.no_data_hint(lang)))
         return items
 
     # -- exports ------------------------------------------------------------------------------

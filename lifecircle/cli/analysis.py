@@ -47,7 +47,7 @@ def print_summary(result, lang: str) -> None:
               "(share of residents, %)", show_lines=False)
     for c in table.columns:
         t.add_column(str(c), justify="right" if table[c].dtype.kind in "fi" else "left")
-    nodata = col.status_label(col.STATUS_NO_DATA, lang)
+    nodata = i18n.status_label(col.STATUS_NO_DATA, lang)
     for _, row in table.iterrows():
         style = "bold" if row.iloc[0] in ("dimension", "overall") else (
             "dim" if nodata in [str(v) for v in row] else None)
@@ -63,7 +63,7 @@ def print_summary(result, lang: str) -> None:
     for text in result.notes:
         note(text)                                  # notes quote data and file names: literal
     if result.no_data_categories():
-        note(col.no_data_hint(lang))
+        note(i18n.no_data_hint(lang))
     say(console, result.attribution, style="dim")
 
 

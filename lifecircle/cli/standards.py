@@ -15,7 +15,7 @@ from rich.table import Table
 
 from rich.table import Table
 
-from lifecircle import columns as col
+from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
@@ -83,7 +83,7 @@ def print_report(report, lang: str) -> None:
     for n in report.notes:
         note(n)
     if any(v == "no_data" for v in report.data_status.values()):
-        note(f"{label('no_data', lang)}: {col.no_data_hint(lang)}")
+        note(f"{label('no_data', lang)}: {i18n.no_data_hint(lang)}")
     say(console, report.attribution, style="dim")
 
 

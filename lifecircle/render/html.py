@@ -41,6 +41,6 @@ def result_html(result) -> str:
     dims = dims[dims.iloc[:, 0].isin(["dimension", "overall"])]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
     if result.no_data_categories():
-        notes += f"<li>{html.escape(col.no_data_hint('zh' if zh else 'en'))}</li>"
+        notes += f"<li>{html.escape(i18n.no_data_hint('zh' if zh else 'en'))}</li>"
     return (head + dims.to_html(index=False, na_rep="–") + (f"<ul>{notes}</ul>" if notes else "")
             + f"<p><small>{html.escape(result.attribution)}</small></p>")
