@@ -151,14 +151,27 @@ def test_combined_row_matches_a_direct_analysis(batch):
     for dim in direct.profile.dimensions:
         flag = np.nan_to_num(homes[col.dim_covered(dim.id)].to_numpy(float)) > 0
         assert row[col.dim_covered(dim.id)] == pytest.approx((flag * pop * reach).sum() / (pop * reach).sum())
-    # top gaps: the three categories with the lowest covered share, recomputed from minutes
+    # top gaps: the three categories *with data* with the lowest covered share, recomputed from
+    # minutes; categories with no facility in the data are listed apart, never as gaps
+    status = direct.data_status
+    nodata = [c for c in direct.profile.categories if status[c.id] == col.STATUS_NO_DATA]
+    assert nodata, "the Nanjing extract lacks some categories"
     shares = {}
     for c in direct.profile.categories:
+        if status[c.id] == col.STATUS_NO_DATA:
+            continue
         t = np.nan_to_num(homes[col.time(c.id)].to_numpy(float), nan=np.inf)
         shares[c.id] = ((t <= c.minutes) * pop * reach).sum() / (pop * reach).sum()
     lowest = sorted(shares, key=lambda k: (shares[k], k))[:3]
     assert [row["gap_1"], row["gap_2"], row["gap_3"]] == lowest
     assert row["gap_1_covered"] == pytest.approx(shares[lowest[0]])
+    assert row["gap_1_kind"] == "access gap"
+    assert row["no_data"] == "; ".join(c.name_en for c in nodata)
+    assert row["data_status_no_data"] == len(nodata)
+    # the headline over dimensions with data, the all-categories figure beside it
+    assert row[col.ALL_SIX_15_ALL_CATEGORIES] == pytest.approx(
+        direct.overall()[col.COVERED_ALL_CATEGORIES], rel=1e-9, abs=1e-12)
+    assert row[col.ALL_SIX_15] >= row[col.ALL_SIX_15_ALL_CATEGORIES]
     # and the gpkg written by the batch holds the same homes
     saved = gpd.read_file(first.out_dir / "Nanjing_East" / "lifecircle.gpkg", layer="homes")
     assert saved[col.POPULATION].sum() == pytest.approx(pop.sum())
@@ -169,6 +182,10 @@ def test_tables_and_index(batch):
     out = first.out_dir
     csv = pd.read_csv(out / "districts.csv", encoding="utf-8-sig")
     assert list(csv["district"]) == ["Nanjing West", "Nanjing East", "Kamppi"]
+    # ranked on the with-data headline (then the score), both figures shown
+    best = csv.sort_values([col.ALL_SIX_15, "score_mean"], ascending=False)
+    assert list(best["rank"]) == [1, 2, 3]
+    assert col.ALL_SIX_15_ALL_CATEGORIES in csv and "no_data" in csv
     for key in ("population", "score_mean", "score_gini", col.ALL_SIX_15, "top_gaps") + tuple(
             col.dim_covered(d) for d in ("housing", "employment", "services", "transport", "leisure", "social")):
         assert key in csv, key

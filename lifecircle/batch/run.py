@@ -36,7 +36,12 @@ districts already done with the same config hash on ``resume=True``, and writes:
 
 * ``<out>/<district>/`` — ``lifecircle.gpkg``, ``summary.csv``, ``meta.json``,
   ``network.npz``, ``map.html`` and ``batch.json`` (the config hash), written atomically;
-* ``<out>/districts.csv`` / ``districts.xlsx`` / ``districts.gpkg`` — one row per district;
+* ``<out>/districts.csv`` / ``districts.xlsx`` / ``districts.gpkg`` — one row per district
+  (config order) with ``rank`` on the with-data figures: ``all6_15`` (all dimensions with data
+  covered within 15 min) then ``score_mean``; ``all6_15_allcat`` / ``score_mean_allcat`` count
+  categories without data as no access, beside them. ``gap_1..3`` are the lowest-covered
+  categories *with data* (``gap_<k>_kind``: access gap, or a surveyed category's real gap);
+  categories with no facility in the data are listed apart in ``no_data`` (never as gaps);
 * ``<out>/failures.csv`` and ``<out>/index.html`` — an overview map linking every district's map.
 """
 
@@ -60,6 +65,7 @@ import pandas as pd
 import shapely
 
 from lifecircle import columns as col
+from lifecircle import i18n
 from lifecircle.errors import BoundaryError, ConfigError, LifecircleError
 from lifecircle.io.outputs import ensure_out_dir
 from lifecircle.io.sources import ATTRIBUTION, WGS84
@@ -588,27 +594,69 @@ def _now() -> str:
 
 
 def district_row(summary: pd.DataFrame, lang: str = "en") -> dict:
-    """One combined-table row from a district's summary (the 'ALL' block)."""
+    """One combined-table row from a district's summary (the 'ALL' block).
+
+    The headline and coverage are over categories with data; the all-categories figures stand
+    beside them. Top gaps are the lowest-covered categories with data; categories with no
+    facility in the data go to ``no_data`` instead (a summary from before data statuses: a
+    category with 0 facilities has no data).
+    """
     s = summary[summary["community"].astype(str) == "ALL"]
     overall = s[s.level == "overall"].iloc[0]
+
+    def num(key):
+        v = overall.get(key, np.nan)
+        return float(v) if v is not None and v == v else float("nan")
+
     row = {col.POPULATION: float(overall["population"]), "homes": int(overall["homes"]),
            "unreachable_homes": int(overall["unreachable_homes"]),
            "score_mean": float(overall["score_mean"]), "score_gini": float(overall["score_gini"]),
-           col.ALL_SIX_15: float(overall["covered"])}
+           col.ALL_SIX_15: float(overall["covered"]),
+           col.SCORE_MEAN_ALL_CATEGORIES: num(col.SCORE_MEAN_ALL_CATEGORIES),
+           col.ALL_SIX_15_ALL_CATEGORIES: num(col.COVERED_ALL_CATEGORIES),
+           col.DIMENSIONS_WITH_DATA: num(col.DIMENSIONS_WITH_DATA),
+           col.DIMENSIONS_TOTAL: num(col.DIMENSIONS_TOTAL)}
     for _, d in s[s.level == "dimension"].iterrows():
         row[col.dim_covered(d["id"])] = float(d["covered"])
     cats = s[s.level == "category"].copy()
-    cats["covered"] = cats["covered"].astype(float)
-    cats = cats.sort_values(["covered", "id"], kind="mergesort").head(3)
+    if col.DATA_STATUS in cats:
+        status = cats[col.DATA_STATUS].astype(str)
+    else:
+        status = pd.Series(np.where(cats["facilities"].astype(int) > 0, col.STATUS_DATA, col.STATUS_NO_DATA),
+                           index=cats.index)
     name = "name_zh" if lang == "zh" else "name_en"
-    for k, (_, c) in enumerate(cats.iterrows(), start=1):
-        label = c[name] if isinstance(c[name], str) and c[name] else c["id"]
+
+    def label(c):
+        return c[name] if isinstance(c[name], str) and c[name] else c["id"]
+
+    nodata = cats[status == col.STATUS_NO_DATA]
+    row[col.DATA_STATUS + "_no_data"] = len(nodata)
+    row["no_data"] = "; ".join(label(c) for _, c in nodata.iterrows())
+    with_data = cats[status != col.STATUS_NO_DATA].copy()
+    with_data["covered"] = with_data["covered"].astype(float)
+    gaps = with_data.sort_values(["covered", "id"], kind="mergesort").head(3)
+    for k, (_, c) in enumerate(gaps.iterrows(), start=1):
         row[f"gap_{k}"] = c["id"]
-        row[f"gap_{k}_name"] = label
+        row[f"gap_{k}_name"] = label(c)
         row[f"gap_{k}_covered"] = float(c["covered"])
-    row["top_gaps"] = "; ".join(f"{row[f'gap_{k}_name']} ({100 * row[f'gap_{k}_covered']:.0f}%)"
-                                for k in range(1, len(cats) + 1))
+        row[f"gap_{k}_kind"] = i18n.gap_kind(status[c.name], lang)
+    row["top_gaps"] = "; ".join(
+        f"{row[f'gap_{k}_name']} ({100 * row[f'gap_{k}_covered']:.0f}%, {row[f'gap_{k}_kind']})"
+        for k in range(1, len(gaps) + 1))
     return row
+
+
+def rank_districts(table: pd.DataFrame) -> pd.Series:
+    """Rank (1 = best) on the with-data figures: all dimensions with data within 15 min, then
+    the mean score over dimensions with data; NaN last."""
+    if len(table) == 0:
+        return pd.Series([], dtype="int64")
+    key = pd.DataFrame({"a": table[col.ALL_SIX_15].astype(float).fillna(-1.0),
+                        "s": table["score_mean"].astype(float).fillna(-1.0)})
+    order = key.sort_values(["a", "s"], ascending=False, kind="mergesort").index
+    rank = pd.Series(0, index=table.index, dtype="int64")
+    rank.loc[order] = np.arange(1, len(order) + 1)
+    return rank
 
 
 # --------------------------------------------------------------------------------------------
@@ -840,6 +888,8 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
                           "error": info.get("error", ""), "detail": info.get("detail", "")})
             fail_geoms.append(ds.geometry)
     table = pd.DataFrame(rows)
+    if len(table) and col.ALL_SIX_15 in table:
+        table.insert(1, "rank", rank_districts(table))
     failures = pd.DataFrame(fails, columns=["district", "source", "origin", "error", "detail"])
     _atomic_write(out / TABLE_CSV, lambda p: csv_safe(table).to_csv(p, index=False, encoding="utf-8-sig"))
     _atomic_write(out / FAILURES_CSV, lambda p: csv_safe(failures).to_csv(p, index=False, encoding="utf-8-sig"))
@@ -897,11 +947,22 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     for (_, r), g in zip(table.iterrows(), geoms):
         name = html.escape(str(r["district"]))
         link = html.escape(f"{r['folder']}/map.html", quote=True)
-        popup = (f"<b>{name}</b><br>{'平均得分' if zh else 'mean score'}: {r['score_mean']:.1f}<br>"
+        n_dims = r.get(col.DIMENSIONS_WITH_DATA, float("nan"))
+        n_dims = f"{int(n_dims)}" if n_dims == n_dims else "?"
+        allcat = r.get(col.ALL_SIX_15_ALL_CATEGORIES, float("nan"))
+        allcat = f"{100 * allcat:.1f}%" if allcat == allcat else "–"
+        nodata = str(r.get("no_data", "") or "")
+        popup = (f"<b>{name}</b><br>{'平均得分(有数据的维度)' if zh else 'mean score (dimensions with data)'}: "
+                 f"{r['score_mean']:.1f}<br>"
                  f"Gini: {r['score_gini']:.3f}<br>{'人口' if zh else 'population'}: {r[col.POPULATION]:,.0f}<br>"
-                 f"{'六维15分钟覆盖' if zh else 'all six within 15 min'}: {100 * r[col.ALL_SIX_15]:.1f}%<br>"
-                 f"{'主要短板' if zh else 'top gaps'}: {html.escape(str(r.get('top_gaps', '')))}<br>"
-                 f"<a href=\"{link}\" target=\"_blank\">{'打开地图' if zh else 'open district map'}</a>")
+                 + (f"有数据的 {n_dims} 个维度15分钟覆盖: {100 * r[col.ALL_SIX_15]:.1f}%"
+                    f"（全部六维、无数据按不可达计: {allcat}）<br>" if zh else
+                    f"all {n_dims} of {n_dims} dimensions with data within 15 min: {100 * r[col.ALL_SIX_15]:.1f}% "
+                    f"(all six, no data counted as no access: {allcat})<br>")
+                 + f"{'主要短板' if zh else 'top gaps'}: {html.escape(str(r.get('top_gaps', '')))}<br>"
+                 + (f"{html.escape(i18n.label('data.no_data_list', 'zh' if zh else 'en'))}: "
+                    f"{html.escape(nodata)}<br>" if nodata else "")
+                 + f"<a href=\"{link}\" target=\"_blank\">{'打开地图' if zh else 'open district map'}</a>")
         colour = cmap(r["score_mean"]) if np.isfinite(r["score_mean"]) else "#999999"
         folium.GeoJson(shapely.geometry.mapping(g), name=name,
                        style_function=lambda f, c=colour: {"fillColor": c, "color": "#333", "weight": 1,
@@ -935,11 +996,14 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
              f"<h3>{html.escape(cfg.name)} — {'批量分析' if zh else 'batch'}: {len(table)} "
              f"{'个成功' if zh else 'districts'}, {len(failures)} {'个失败' if zh else 'failed'}</h3>"]
     if len(table):
-        show = ["district", col.POPULATION, "score_mean", "score_gini", col.ALL_SIX_15] + \
-            [c for c in table.columns if c.startswith("cov_")] + ["top_gaps"]
+        show = ["district", "rank", col.POPULATION, "score_mean", "score_gini", col.ALL_SIX_15,
+                col.ALL_SIX_15_ALL_CATEGORIES] + \
+            [c for c in table.columns if c.startswith("cov_")] + ["top_gaps", "no_data"]
+        show = [c for c in show if c in table.columns or c == "district"]
         parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'><tr>"
                      + "".join(f"<th>{html.escape(c)}</th>" for c in show) + "</tr>")
-        for _, r in table.iterrows():
+        ordered = table.sort_values("rank", kind="mergesort") if "rank" in table else table
+        for _, r in ordered.iterrows():
             link = html.escape(f"{r['folder']}/map.html", quote=True)
             cells = [f"<a href=\"{link}\">{html.escape(str(r['district']))}</a>"] + \
                 [cell(r[c]) for c in show[1:]]

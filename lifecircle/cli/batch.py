@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import pandas as pd
 import typer
 
-from lifecircle.cli.common import FORCE_HELP, console, err_console
+from lifecircle import i18n
+from lifecircle.cli.common import FORCE_HELP, console, err_console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.untrusted import literal, say
 from lifecircle.errors import LifecircleError
@@ -42,16 +44,30 @@ def batch(
         _fail(exc)
     t = report.table
     if len(t):
-        tab = Table(title=f"{len(t)} district(s)", expand=False)
-        for c in ("district", "status", "population", "score_mean", "score_gini", "all6_15", "top gaps"):
-            tab.add_column(c, justify="left" if c in ("district", "status", "top gaps") else "right",
-                           no_wrap=c != "top gaps")
-        for _, r in t.iterrows():
-            tab.add_row(literal(r["district"]), literal(r["status"]), f"{r['population']:,.0f}",
-                        f"{r['score_mean']:.1f}", f"{r['score_gini']:.3f}", f"{100 * r['all6_15']:.1f}%",
-                        literal(", ".join(str(r[k]) for k in ("gap_1", "gap_2", "gap_3")
-                                          if k in r and r[k] == r[k])))
+        tab = Table(title=f"{len(t)} district(s), ranked on the dimensions with data", expand=False)
+        heads = ("rank", "district", "status", "population", "score_mean", "score_gini",
+                 "all6_15 (with data)", "all6_15 (all categories)", "top gaps", "no data")
+        for c in heads:
+            tab.add_column(c, justify="left" if c in ("district", "status", "top gaps", "no data") else "right",
+                           no_wrap=c not in ("top gaps", "no data"))
+        order = t.sort_values("rank", kind="mergesort") if "rank" in t else t
+
+        def pct(v):
+            return "–" if v is None or v != v else f"{100 * v:.1f}%"
+
+        for _, r in order.iterrows():
+            n_dims = r.get("dimensions_with_data", float("nan"))
+            n_nd = r.get("data_status_no_data", float("nan"))
+            cells = [str(r.get("rank", "")), str(r["district"]), str(r["status"]), f"{r['population']:,.0f}",
+                     f"{r['score_mean']:.1f}", f"{r['score_gini']:.3f}",
+                     pct(r["all6_15"]) + (f" ({int(n_dims)} dims)" if n_dims == n_dims else ""),
+                     pct(r.get("all6_15_allcat", float("nan"))),
+                     ", ".join(str(r[k]) for k in ("gap_1", "gap_2", "gap_3") if k in r and r[k] == r[k]),
+                     f"{int(n_nd)} categories" if n_nd == n_nd and n_nd else ""]
+            tab.add_row(*[literal(c) for c in cells])   # names from data: literal, never markup
         console.print(tab)
+        if (t.get("data_status_no_data", pd.Series(dtype=float)).fillna(0) > 0).any():
+            note("no data (listed apart, never as gaps): " + i18n.no_data_hint("en"))
     for _, f in report.failures.iterrows():
         say(err_console, f"{f['district']}: {f['error']}", prefix="failed:", prefix_style="bold red")
     say(console, f"{len(report.computed)} computed, {len(report.skipped)} skipped (resume), "
