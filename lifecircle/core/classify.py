@@ -155,11 +155,16 @@ def _grade(g: str) -> int:
 
 
 def _levels_of_grades(v: str) -> set[str]:
+    """Levels of a ``grades`` range: K/PK kindergarten, 1–6 primary, 7–9 middle, 10–13 high;
+    a range from grade 9 upwards (9–12, a US high school) is high only."""
     out: set[str] = set()
     for a, b in _GRADE_RE.findall(v):
         lo = _grade(a)
         hi = _grade(b) if b else lo
-        for k in range(min(lo, hi), min(max(lo, hi), 13) + 1):
+        lo, hi = min(lo, hi), max(lo, hi)
+        if lo == 9 and hi >= 10:
+            lo = 10
+        for k in range(lo, min(hi, 13) + 1):
             out.add("kindergarten" if k == 0 else "primary" if k <= 6 else "middle" if k <= 9 else "high")
     return out
 
