@@ -16,7 +16,8 @@ over inside blocks. :func:`build_inventory` gathers them from three sources:
 Each site is then placed on the walking network and measured against the analysis: residents
 within 5/10/15 minutes' walk *to* the site, and per category the residents who lack that
 category within its threshold today but would reach a facility at the site within it
-(``gap_<category>``: the population the site could serve). Suitability rules in
+(``gap_<category>``: the population the site could serve; NaN for a category with no
+facility in the data, whose gap is unknown — such categories are never a best use). Suitability rules in
 ``data/site_uses.yaml`` say which categories a site can host (``uses``); ``best_uses`` are the
 suitable ones ranked by gap population.
 
@@ -858,10 +859,15 @@ def _fill_metrics(inv, access: SiteAccess, result, rules: SiteRules, best: int) 
         inv[residents_within(m)] = np.bincount(access.site, weights=w * (access.seconds <= 60.0 * m),
                                                minlength=n)[:n] if n else np.zeros(0)
     cat_ids = [c.id for c in result.profile.categories]
+    status = getattr(result, "data_status", None) or {}
     gaps = {}
     for c in cat_ids:
         s, hh = access.covers(c)
         gaps[c] = np.bincount(s, weights=pop[hh], minlength=n)[:n] if n else np.zeros(0)
+        if status.get(c) == col.STATUS_NO_DATA:
+            # no facility of the category in the data: who lacks it is unknown, so it is no
+            # gap a site could close (NaN) and never a best use
+            gaps[c] = np.full(n, np.nan)
         inv[gap(c)] = gaps[c]
     area = inv[AREA].to_numpy(float)
     types = inv[TYPE].to_numpy()
@@ -872,7 +878,7 @@ def _fill_metrics(inv, access: SiteAccess, result, rules: SiteRules, best: int) 
         if np.isfinite(floor[i]) and floor[i] > 1:
             ok = [c for c in ok if not rules.uses[c]["ground_floor"]]
         uses.append(",".join(ok))
-        ranked = sorted((c for c in ok if gaps[c][i] > 0), key=lambda c: -gaps[c][i])
+        ranked = sorted((c for c in ok if gaps[c][i] > 0), key=lambda c: -gaps[c][i])  # NaN > 0 is False
         best_uses.append(",".join(ranked[:best]))
     inv[USES] = uses
     inv[BEST_USES] = best_uses

@@ -207,8 +207,15 @@ def _dimension_rows(summary: pd.DataFrame, community: str = "ALL") -> pd.DataFra
 
 
 def _names(rows: pd.DataFrame, lang: str) -> list[str]:
+    """Display names; a dimension or category without data says so (无数据 / no data): its
+    empty bar or zero spoke is unknown, not no access."""
     key = "name_zh" if lang == "zh" else "name_en"
-    return [str(n) if isinstance(n, str) and n else str(i) for n, i in zip(rows[key], rows["id"])]
+    names = [str(n) if isinstance(n, str) and n else str(i) for n, i in zip(rows[key], rows["id"])]
+    if col.DATA_STATUS in rows:
+        tag = i18n.status_label(col.STATUS_NO_DATA, lang)
+        names = [f"{n}\n({tag})" if st == col.STATUS_NO_DATA else n
+                 for n, st in zip(names, rows[col.DATA_STATUS])]
+    return names
 
 
 def _tiers(summary: pd.DataFrame) -> list:

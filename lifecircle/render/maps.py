@@ -268,9 +268,17 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     fac = result.facilities
     cats = fac[col.CATEGORY].to_numpy()
     names = fac[col.NAME].fillna("").astype(str).to_numpy() if col.NAME in fac else np.full(len(fac), "")
+    status = result.data_status if hasattr(result, "data_status") else {}
     for dim in profile.dimensions:
         dname = _label(profile, dim.id, lang)
-        group = folium.FeatureGroup(name=dname)
+        n_nd = sum(status.get(c.id) == col.STATUS_NO_DATA for c in dim.categories)
+        if n_nd and n_nd == len(dim.categories):      # say so: an empty layer is unknown, not nothing
+            layer_name = w["dim_no_data"].format(name=dname)
+        elif n_nd:
+            layer_name = w["dim_part_no_data"].format(name=dname, k=n_nd, n=len(dim.categories))
+        else:
+            layer_name = dname
+        group = folium.FeatureGroup(name=layer_name)
         colour = DIMENSION_COLOURS.get(dim.id, "#333333")
         if sa is not None:
             sel = sa[(sa.level == "dimension") & (sa.id == dim.id) & (sa.minutes == m15)]
@@ -302,7 +310,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         if len(gp):
             layer = folium.FeatureGroup(name=w["gaps"], show=False)
             g = disp(gp, MAP_SIMPLIFY_M)
-            g["label"] = [f"{_label(profile, d, lang)}: {w['gap_tip']} ({h} homes)"
+            g["label"] = [f"{_label(profile, d, lang)}: {w['gap_kind']} ({h} homes)"
                           for d, h in zip(g["dimension"], g["homes"])]
             folium.GeoJson(g[["label", "geometry"]].__geo_interface__,
                            style_function=lambda f: {"color": "#b2182b", "weight": 0.5,
