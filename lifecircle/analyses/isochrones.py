@@ -782,8 +782,9 @@ def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | No
 
     ``minutes`` defaults to the largest threshold (15). Residential land is ``landuse``
     (polygons in any CRS) when given, else the hull of homes buffered by 50 m (where homes
-    are). Returns ``dimension``, ``minutes``, ``homes`` (count outside), ``population`` outside
-    and the gap polygon (residential land minus service area).
+    are). Returns ``dimension``, ``minutes``, ``homes`` (count outside), ``population`` outside,
+    ``data_status`` and the gap polygon (residential land minus service area). A dimension with
+    no facility in the data has an empty gap and NaN counts (``no_data``): unknown, not a gap.
     """
     net = result.network
     m = float(minutes or max(result.settings.thresholds_min))
@@ -797,7 +798,13 @@ def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | No
     else:
         land = shapely.union_all(shapely.buffer(pts, 50.0, quad_segs=2)) if len(pts) else shapely.Polygon()
     rows = []
+    status = getattr(result, "data_status", None) or {}
     for dim in result.profile.dimensions:
+        if dim.categories and all(status.get(c.id) == col.STATUS_NO_DATA for c in dim.categories):
+            # no facility of the dimension in the data: its gap is unknown, not everywhere
+            rows.append({"dimension": dim.id, "minutes": m, "homes": np.nan, "population": np.nan,
+                         col.DATA_STATUS: col.STATUS_NO_DATA, "geometry": shapely.Polygon()})
+            continue
         sel = areas[(areas.level == "dimension") & (areas.id == dim.id) & (areas.minutes == m)]
         sa = sel.geometry.iloc[0] if len(sel) else shapely.Polygon()
         inside = shapely.contains_xy(sa, *shapely.get_coordinates(pts).T) if len(pts) else np.zeros(0, bool)
@@ -805,7 +812,7 @@ def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | No
         gap = shapely.difference(land, sa)
         rows.append({"dimension": dim.id, "minutes": m, "homes": int(outside.sum()),
                      "population": float(homes[col.POPULATION].to_numpy(float)[outside].sum()),
-                     "geometry": gap})
+                     col.DATA_STATUS: col.STATUS_DATA, "geometry": gap})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=net.crs)
 
 
