@@ -324,6 +324,20 @@ def test_recommend_and_what_if_agree(lp):
     assert w["after"] == pytest.approx(pop[np.nan_to_num(full, nan=np.inf) <= thr].sum())
 
 
+def test_recommend_and_what_if_flag_categories_without_data(nj):
+    """A category with no facility in the data can still be planned for, but the gap then
+    assumes none exists: the table and the what-if say so."""
+    _path, _osm, result, inv = nj
+    nodata = [c for c in result.no_data_categories()]
+    assert "elderly_daycare" in nodata or "nursing_home" in nodata
+    cat = "elderly_daycare" if "elderly_daycare" in nodata else "nursing_home"
+    table = M.recommend(result, inv, cat, k=2)
+    assert table.attrs["no_data"] == [cat]
+    assert M.recommend(result, inv, "park", k=1).attrs["no_data"] == []
+    w = M.what_if(result, cat, list(table[R.SITE_ID]) or [inv.sites[R.SITE_ID].iloc[0]], inventory=inv)
+    assert w[col.DATA_STATUS] == col.STATUS_NO_DATA and w["before"] == 0.0
+
+
 def test_recommend_unknown_category(lp):
     _path, _osm, result, inv = lp
     with pytest.raises(M.RecommendError, match="unknown category"):

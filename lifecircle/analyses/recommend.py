@@ -154,7 +154,8 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
     ``max_exact_pairs`` site-group pairs, then greedy), "exact" or "greedy". Returns one row
     per pick in the order of its marginal gain: ``rank``, ``site_id``, ``type``,
     ``newly_covered`` (residents the pick adds), ``cumulative``, ``share_of_gap`` and the
-    method used (``attrs``: ``method``, ``seconds``, ``gap_population``).
+    method used (``attrs``: ``method``, ``seconds``, ``gap_population``, ``no_data``: the
+    categories with no facility in the data, for which the gap assumes none exist).
     """
     t0 = time.perf_counter()
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -193,7 +194,9 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
         BEST_USES: sites[BEST_USES].to_numpy()[order] if order else [],
         "method": used,
     })
-    table.attrs.update({"method": used, "seconds": time.perf_counter() - t0,
+    status = getattr(result, "data_status", None) or {}
+    table.attrs.update({"no_data": [c for c in cats if status.get(c) == col.STATUS_NO_DATA],
+                        "method": used, "seconds": time.perf_counter() - t0,
                         "gap_population": gap_pop, "candidates": int(len(cand)),
                         "groups": len(keys), "pairs": pairs, "site_index": list(order)})
     return table
@@ -206,7 +209,8 @@ def what_if(result, category: str, site_ids, inventory: Inventory) -> dict:
     ``inventory``: the :class:`Inventory` the site ids come from (:func:`build_inventory`).
     Returns ``before``/``after`` residents covered within the category's threshold,
     ``newly_covered``, ``covered_share_before``/``after``, ``minutes`` (new ``t_<category>``
-    per home) and ``changed`` (home indices whose metrics changed).
+    per home), ``changed`` (home indices whose metrics changed) and ``data_status`` (for a
+    ``no_data`` category "before" assumes no facility exists: read it as unknown).
     """
     cat = _categories(result, category)[0]
     inv = inventory
@@ -239,7 +243,9 @@ def what_if(result, category: str, site_ids, inventory: Inventory) -> dict:
     after = state.nearest <= lim
     total = float(pop.sum())
     minutes = np.where(np.isfinite(state.nearest), state.nearest / 60.0, np.nan)
+    status = getattr(result, "data_status", None) or {}
     return {"category": cat, "threshold_min": threshold, "sites": ids,
+            col.DATA_STATUS: status.get(cat, col.STATUS_DATA),
             "unreachable_sites": unreachable,
             "before": float(pop[before].sum()), "after": float(pop[after].sum()),
             "newly_covered": float(pop[after & ~before].sum()),

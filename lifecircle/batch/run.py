@@ -1009,6 +1009,9 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
                 [cell(r[c]) for c in show[1:]]
             parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
+        if "no_data" in table and table["no_data"].fillna("").astype(bool).any():
+            parts.append(f"<p><small>{html.escape(i18n.label('data.no_data_list', 'zh' if zh else 'en'))}: "
+                         f"{html.escape(i18n.no_data_hint('zh' if zh else 'en'))}</small></p>")
     parts.append(f"<h4>{'失败' if zh else 'Failures'} ({len(failures)})</h4>")
     if len(failures):
         parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'>"

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
@@ -94,5 +95,9 @@ def recommend(
                   f"{row['newly_covered']:,.0f}", f"{row['cumulative']:,.0f}",
                   f"{100 * row['share_of_gap']:.1f}%")
     console.print(t)
+    if table.attrs.get("no_data"):
+        lang_ = lang or result.settings.lang
+        note(f"{', '.join(table.attrs['no_data'])}: {i18n.status_label('no_data', lang_)} — the gap "
+             f"assumes no such facility exists; {i18n.no_data_hint(lang_)}")
     say(console, inv.attribution, style="dim")
     say(console, f"wrote {out}/recommendations.csv, resources.csv, resources.xlsx, resources.gpkg")
