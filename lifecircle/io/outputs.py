@@ -54,6 +54,7 @@ import pyproj
 import shapely
 
 from lifecircle import __version__
+from lifecircle import columns as col
 from lifecircle.core.network import WalkNetwork
 from lifecircle.core.profiles import load_profile
 from lifecircle.core.snapping import Snap
