@@ -244,6 +244,7 @@ bbox = [24.9352, 60.1641, 24.9443, 60.1716]
      "used twice"),
     (lambda t: t.replace('speed = 4.0', 'speed = 4.0\nprofile = "no-such-profile"'), "profile", 3, "no-such-profile"),
     (lambda t: t + "[settings]\nmax_snap_meters = 10\n", "settings.max_snap_meters", 11, "unknown setting"),
+    (lambda t: t + '[settings]\ncomplete = ["bank", "banks"]\n', "settings.complete", 11, "unknown category banks"),
     (lambda t: t.replace('bbox = [24.9352, 60.1641, 24.9443, 60.1716]', 'file = "nowhere.geojson"'),
      "districts[1].file", 9, "not found"),
 ])
@@ -257,6 +258,16 @@ def test_config_errors_name_field_and_line(tmp_path, edit, field, line, words):
     assert exc.line == line
     assert words in str(exc)
     assert str(path) in str(exc) and (line is None or f"line {line}" in str(exc))
+
+
+def test_config_declares_surveyed_categories(tmp_path):
+    path = tmp_path / "ok.toml"
+    path.write_text(GOOD + '[settings]\ncomplete = ["bank", "police"]\n', encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.settings["complete"] == ("bank", "police")
+    base = district_hash(cfg, cfg.districts[0])
+    cfg.settings["complete"] = ("bank",)
+    assert district_hash(cfg, cfg.districts[0]) != base      # another declaration, another run
 
 
 def test_toml_syntax_error_has_line(tmp_path):

@@ -322,7 +322,7 @@ def load_config(path) -> BatchConfig:
     if profile.endswith((".yaml", ".yml")) and not Path(profile).is_absolute():
         prof_arg = str(base / profile)
     try:
-        load_profile(prof_arg)
+        loaded_profile = load_profile(prof_arg)
     except LifecircleError as exc:
         raise bad(f"{exc}", profile_key) from None
 
@@ -358,6 +358,16 @@ def load_config(path) -> BatchConfig:
         if k not in known:
             raise bad(f"unknown setting; see lifecircle.settings.Settings for the list", "settings", k)
         default = getattr(DEFAULTS, k)
+        if k == "complete":   # categories declared surveyed: ids of the profile
+            ids = [x.strip() for x in v.split(",")] if isinstance(v, str) else v
+            if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
+                raise bad(f"must be a list of category ids, got {v!r}", "settings", k)
+            unknown = [x for x in ids if x not in loaded_profile]
+            if unknown:
+                raise bad(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
+                          f"(profile {loaded_profile.name})", "settings", k)
+            settings[k] = tuple(ids)
+            continue
         if isinstance(default, (int, float)) and not isinstance(default, bool) and (
                 isinstance(v, bool) or not isinstance(v, (int, float))):
             raise bad(f"must be a number, got {v!r}", "settings", k)

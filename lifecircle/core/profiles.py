@@ -43,6 +43,11 @@ its conditions must hold (AND). Conditions:
 =========================  =================================================================
 
 Equality also looks inside OSM ``;`` lists: ``amenity: cafe`` matches ``amenity=cafe;restaurant``.
+Keys starting with ``lc:`` are facts lifecircle derives from the tags before matching
+(:func:`lifecircle.core.classify.tag_facts`): ``lc:school`` (levels the tags declare: isced:level,
+school=*, grades …), ``lc:education``, ``lc:market`` (food / other) and ``lc:health``
+(specialist). Rules test them like tags, so a name rule can be kept to features whose tags say
+nothing (``"lc:school": "!"``).
 YAML reads ``yes``/``no``/numbers as booleans/numbers; they are compared as the OSM strings
 ``yes``/``no``/``1``. ``"*"`` and ``"!"`` must be quoted in YAML. Example::
 
