@@ -16,6 +16,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_osm import grid_osm
 from typer.testing import CliRunner
 
 import lifecircle
@@ -24,8 +25,6 @@ from lifecircle.cli import app
 from lifecircle.core.profiles import load_profile
 from lifecircle.errors import ProfileError
 from lifecircle.pipeline import load_result
-
-from synthetic_osm import grid_osm
 
 runner = CliRunner()
 FACILITIES = {"shop=supermarket": "Super Uno", "amenity=school": "Escola da Vila",

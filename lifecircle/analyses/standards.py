@@ -35,7 +35,8 @@ Rows and verdicts
 * A **tier passes** when every *required* facility of the tier (▲ 应配建 in GB 50180-2018,
   基础保障型 in TD/T 1062-2021) is ``met``; it fails when one with data is not; when the others
   are met but some have no data, the verdict is *undetermined* (``passed`` None,
-  ``n_no_data`` > 0) — add a POI table with ``--facilities`` or declare them surveyed. ``min_share`` defaults to **0.8**: 80 % of residents
+  ``n_no_data`` > 0) — add a POI table with ``--facilities`` or declare them surveyed.
+  ``min_share`` defaults to **0.8**: 80 % of residents
   within the service radius — a project convention [I]; the standards state radii, not shares.
   Optional facilities (△ / 品质提升型) are reported separately and never fail a tier.
 * Every row carries the facility id, Chinese and English names, tier, radius, requirement,

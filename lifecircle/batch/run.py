@@ -952,7 +952,8 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     _Attribution(tile_attr).add_to(m)        # escaped by _tiles (Leaflet shows it as HTML)
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100,
-                             caption="平均生活圈得分（有数据的维度）" if zh else "mean life-circle score (0-100, dimensions with data)")
+                             caption="平均生活圈得分（有数据的维度）" if zh
+                             else "mean life-circle score (0-100, dimensions with data)")
     layer = folium.FeatureGroup(name="街道/社区 districts" if zh else "Districts")
     for (_, r), g in zip(table.iterrows(), geoms):
         name = html.escape(str(r["district"]))

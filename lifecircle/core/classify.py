@@ -529,6 +529,14 @@ def _areas(geoms, crs_in, crs) -> np.ndarray:
 _TYPE_RANK = {"relation": 0, "way": 1, "node": 2}
 
 
+def _find(parent: list[int], a: int) -> int:
+    """Union-find root of ``a`` (with path halving)."""
+    while parent[a] != a:
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
 def _duplicates(df: pd.DataFrame, geoms: np.ndarray, in_crs, crs, dedupe_m: float) -> np.ndarray:
     """Rows to drop: the same named feature of one category mapped as node, way and/or
     relation (different OSM types, same name, touching or within ``dedupe_m`` metres). Of each
@@ -560,21 +568,14 @@ def _duplicates(df: pd.DataFrame, geoms: np.ndarray, in_crs, crs, dedupe_m: floa
         by_key[k].append(i)
     for members in by_key.values():
         parent = list(range(len(members)))
-
-        def find(a):
-            while parent[a] != a:
-                parent[a] = parent[parent[a]]
-                a = parent[a]
-            return a
-
         for x in range(len(members)):
             for y in range(x + 1, len(members)):
                 i, j = members[x], members[y]
                 if types[i] != types[j] and shapely.dwithin(metric[i], metric[j], dedupe_m):
-                    parent[find(x)] = find(y)
+                    parent[_find(parent, x)] = _find(parent, y)
         groups: dict[int, list[int]] = defaultdict(list)
         for x in range(len(members)):
-            groups[find(x)].append(members[x])
+            groups[_find(parent, x)].append(members[x])
         for g in groups.values():
             if len(g) < 2:
                 continue

@@ -191,6 +191,11 @@ def _wshare(mask, pop):
     return float((mask * pop).sum() / total) if total > 0 else float("nan")
 
 
+def _wmean(x, w) -> float:
+    """Weighted mean of ``x`` (NaN as 0, as an unreachable home's score)."""
+    return float(np.nansum(x * w) / w.sum()) if w.sum() > 0 else np.nan
+
+
 def _wmedian(x, w):
     ok = np.isfinite(x) & (w > 0)
     if not ok.any():
@@ -228,8 +233,6 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
         pop = np.where(reach, pop_all, 0.0)
         base = {"community": name}
 
-        def wmean(x):
-            return float(np.nansum(x * pop) / pop.sum()) if pop.sum() > 0 else np.nan
 
         for c in profile.categories:
             st = status.get(c.id, col.STATUS_NO_DATA)
@@ -258,7 +261,7 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
                 for tier in tiers:
                     row[col.within(tier)] = _wshare(
                         np.nan_to_num(h[col.dim_covered_at(d.id, tier)].to_numpy(float)) > 0, pop)
-                row[col.SCORE_MEAN] = wmean(h[col.dim_score(d.id)].to_numpy(float))
+                row[col.SCORE_MEAN] = _wmean(h[col.dim_score(d.id)].to_numpy(float), pop)
             else:
                 row[col.COVERED] = np.nan
                 for tier in tiers:
@@ -290,8 +293,8 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
             if col.all_six_allcat(top) in h else np.nan
         row.update(population=float(pop_all.sum()), homes=int(len(h)),
                    unreachable_homes=int((~reach).sum()))
-        row[col.SCORE_MEAN] = wmean(score) if n_with else np.nan
-        row[col.SCORE_MEAN_ALL_CATEGORIES] = wmean(h[col.SCORE_ALL_CATEGORIES].to_numpy(float)) \
+        row[col.SCORE_MEAN] = _wmean(score, pop) if n_with else np.nan
+        row[col.SCORE_MEAN_ALL_CATEGORIES] = _wmean(h[col.SCORE_ALL_CATEGORIES].to_numpy(float), pop) \
             if col.SCORE_ALL_CATEGORIES in h else np.nan
         row["score_gini"] = gini(score, pop)
         rows.append(row)
