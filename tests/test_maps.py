@@ -33,7 +33,10 @@ def test_layers_named_per_dimension(helsinki, rendered):
     shown = text.replace("\\u0026", "&")       # layer names are JSON keys: & escaped as \u0026
     for dim in helsinki.profile.dimensions:
         name = html.escape(helsinki.profile.display_name(dim.id, "en"))   # shown as HTML: escaped
-        assert f'"{name}"' in shown
+        # "Services (3 of 12 categories: no data)" where some of its categories have no data
+        nd = sum(helsinki.data_status[c.id] == "no_data" for c in dim.categories)
+        label = name if not nd else f"{name} ({nd} of {len(dim.categories)} categories: no data)"
+        assert f'"{label}"' in shown
     assert "© OpenStreetMap contributors" in text
     assert str(helsinki.data_date) in text
 

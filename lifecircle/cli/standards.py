@@ -64,12 +64,14 @@ def print_report(report, lang: str) -> None:
         say(console, f"{k}: {v}")
     summary = report.summary_table(lang)
     short = [label(k, lang) for k in ("unit", "tier", "result", "n_required", "n_met", "n_missing",
-                                      "n_no_data", "lowest_share_pct", "population")]
+                                      "lowest_share_pct", "population")]
     console.print(_rich(summary[short], label("sheet_summary", lang), label("result", lang), good, bad))
-    fail_col = label("failing", lang)
+    fail_col, nodata_col = label("failing", lang), label("no_data_ids", lang)
     for _, row in summary.iterrows():
         if row[fail_col]:
             say(console, f"{row[short[0]]} {row[short[1]]}: {fail_col} {row[fail_col]}")
+        if row[nodata_col]:     # no facility of the kind in the data: undetermined, not failed
+            say(console, f"{row[short[0]]} {row[short[1]]}: {nodata_col} {row[nodata_col]}")
     keep = ["tier", "id", "name_zh" if lang == "zh" else "name_en", "radius_m", "minutes",
             "facilities",
             "share_pct", "status", "confidence"]
