@@ -313,14 +313,21 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     coords = [shapely.get_coordinates(g) for g in geom] if len(chains) != m else None
     nu, nv, nlen, now, ngeom, nhw, nname = [], [], [], [], [], [], []
     for s, end, path, fwd in chains:
-        nu.append(new_index[s])
-        nv.append(new_index[end])
-        nlen.append(float(length[path].sum()) if len(path) > 1 else float(length[path[0]]))
-        now.append(bool(oneway[path[0]]) if len(path) == 1 else False)
         if len(path) == 1:
-            g = geom[path[0]]
-            ngeom.append(g if fwd[0] else shapely.reverse(g))
+            # a single segment keeps its own u -> v (a one-way segment walked from its v end
+            # must not be turned round) and geometry
+            e = path[0]
+            nu.append(new_index[eu_l[e]])
+            nv.append(new_index[ev_l[e]])
+            nlen.append(float(length[e]))
+            now.append(bool(oneway[e]))
+            ngeom.append(geom[e])
         else:
+            # chains never hold one-way segments (their end nodes are pinned): two-way edges
+            nu.append(new_index[s])
+            nv.append(new_index[end])
+            nlen.append(float(length[path].sum()))
+            now.append(False)
             parts = [coords[e] if f else coords[e][::-1] for e, f in zip(path, fwd)]
             pts = np.concatenate([parts[0]] + [p[1:] for p in parts[1:]])
             ngeom.append(shapely.linestrings(pts))
