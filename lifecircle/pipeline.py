@@ -24,9 +24,9 @@ from lifecircle.core.coverage import data_status, home_scores, summarize
 from lifecircle.core.engine import AccessEngine
 from lifecircle.core.homes import (apply_population, apply_population_raster, estimate_info,
                                     find_homes, population_notes, read_population_zones)
-from lifecircle.core.network import build_network
+from lifecircle.core.network import WalkNetwork, build_network
 from lifecircle.core.profiles import Profile, load_profile
-from lifecircle.core.snapping import entry_points, snap_points
+from lifecircle.core.snapping import Snap, entry_points, fragment_captures, snap_points
 from lifecircle.errors import BoundaryError, InputFileError, OptionError
 from lifecircle.io.boundary import read_boundary
 from lifecircle.io.chinacoords import normalize_crs
@@ -270,8 +270,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
                                  "land use in the study area (pass a population file)")
 
     with stage("snap"):
-        hs = snap_points(net, homes.geometry.to_numpy(), settings.max_snap_m)
-        fs = snap_points(net, entry_points(net, fac.geometry.to_numpy()), settings.max_snap_m)
+        home_pts = homes.geometry.to_numpy()
+        fac_pts = entry_points(net, fac.geometry.to_numpy())
+        hs = snap_points(net, home_pts, settings.max_snap_m)
+        fs = snap_points(net, fac_pts, settings.max_snap_m)
+        network_report = _network_report(net, home_pts, hs, fac_pts, fs, settings, notes)
         homes[col.REACHABLE] = hs.reachable
         homes[col.SNAP_LEG_M] = hs.leg
         fac[col.REACHABLE] = fs.reachable
@@ -320,4 +323,31 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         notes.extend(status_notes(prof, status, counts))
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
                   data.source, data.data_date, stage.timings, notes, engine,
-                  features=data.features, population_info=pop_info)
+                  features=data.features, population_info=pop_info,
+                  network_report=network_report)
+
+
+def _network_report(net: WalkNetwork, home_pts, hs: Snap, fac_pts, fs: Snap,
+                    settings: Settings, notes: list) -> dict:
+    """What pruning the network's small pieces changed, for meta.json and a note."""
+    report = dict(net.pruned or {})
+    if not report:
+        return report
+    h_moved, h_lost = fragment_captures(net, home_pts, hs, settings.max_snap_m)
+    f_moved, f_lost = fragment_captures(net, fac_pts, fs, settings.max_snap_m)
+    report.update(homes_reattached=int(h_moved.sum()), homes_stranded=int(h_lost.sum()),
+                  facilities_reattached=int(f_moved.sum()), facilities_stranded=int(f_lost.sum()))
+    if report["components_dropped"]:
+        km = report["length_dropped_m"] / 1000
+        notes.append(
+            f"walking network: kept {report['components_kept']} connected piece(s) "
+            f"({report['length_kept_m'] / 1000:.1f} km); left out {report['components_dropped']} "
+            f"small disconnected piece(s) ({report['nodes_dropped']} nodes, "
+            f"{report['segments_dropped']} segments, {km:.2f} km) from which nothing can be "
+            f"walked to; {report['homes_reattached']} home(s) and "
+            f"{report['facilities_reattached']} facility(ies) nearest to one attach to the "
+            f"connected network instead"
+            + (f", {report['homes_stranded']} home(s) and {report['facilities_stranded']} "
+               f"facility(ies) near only such a piece are unreachable"
+               if report["homes_stranded"] or report["facilities_stranded"] else ""))
+    return report

@@ -52,6 +52,10 @@ class Result:
     #: total residents and their source (``buildings estimate``, ``population raster`` or
     #: ``community totals``), with what was added or left unmatched; see :mod:`lifecircle.core.homes`
     population_info: dict = field(default_factory=dict)
+    #: The walking network's connected pieces: kept and left out, and the homes and facilities
+    #: that attach to the connected network instead of a left-out piece (see
+    #: :func:`lifecircle.core.network.prune_components`). Saved as ``network`` in meta.json.
+    network_report: dict = field(default_factory=dict)
 
     @property
     def crs(self) -> pyproj.CRS:

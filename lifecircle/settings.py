@@ -62,6 +62,17 @@ class Settings:
     #: Points farther than this from any walkable edge are unreachable (never attached far away).
     #: Chinese superblocks have legs of 50-200 m from building to street.
     max_snap_m: float = 300.0
+    #: Disconnected pieces of the walking network (an indoor corridor cluster, a street stub
+    #: cut off by a foot=no tunnel, footways around an unmapped plaza) are left out, so that no
+    #: home or facility attaches to a piece from which nothing can be walked to. The largest
+    #: piece is always kept; another only when its street length is at least this share of the
+    #: largest's and at least ``min_component_m`` — a district cut off by the edge of the
+    #: extract or by a river whose bridge lies outside it stays in. On the shared extracts
+    #: (Boston, Helsinki, Nanjing, Liechtenstein, Las Palmas, Andorra) every other piece is
+    #: under 2.3% of the largest: they are all left out.
+    min_component_share: float = 0.1
+    #: See ``min_component_share``: 1,000 m is one 15-minute walk at 4 km/h.
+    min_component_m: float = 1000.0
     #: Output projected CRS: None picks the UTM zone of the data; "cgcs2000" picks the CGCS2000
     #: 3-degree Gauss-Krüger zone (EPSG:4534-4554); or any EPSG code / CRS string.
     crs: str | int | None = None

@@ -82,6 +82,12 @@ class WalkNetwork:
     speed_mps: float
     edge_highway: np.ndarray | None = None
     edge_name: np.ndarray | None = None
+    #: What :func:`prune_components` left out (counts, see there); None when nothing was pruned
+    #: (a network built from arrays or loaded from an output folder).
+    pruned: dict | None = None
+    #: Geometries of the left-out segments (projected), to tell which points they would
+    #: have captured.
+    pruned_geom: np.ndarray | None = field(default=None, repr=False)
     _forward: CSR | None = field(default=None, repr=False)
     _reverse: CSR | None = field(default=None, repr=False)
     _tree: shapely.STRtree | None = field(default=None, repr=False)
@@ -210,14 +216,60 @@ class WalkNetwork:
                    oneway, geom, speed_kmh / 3.6)
 
 
+def prune_components(n_nodes: int, eu: np.ndarray, ev: np.ndarray, length: np.ndarray,
+                     min_share: float = DEFAULTS.min_component_share,
+                     min_m: float = DEFAULTS.min_component_m):
+    """Which segments and nodes to keep: the connected pieces big enough to walk in.
+
+    Pieces are weakly connected components (a one-way segment connects both ways here). The
+    piece with the longest total street length is always kept; another one only when its
+    length is at least ``min_share`` × the largest's and at least ``min_m`` metres (see
+    :class:`~lifecircle.settings.Settings`). Returns ``(keep_edge, keep_node, report)``;
+    ``report`` counts the pieces, nodes, segments and metres kept and left out.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    m = len(eu)
+    if m == 0:
+        return np.zeros(0, bool), np.zeros(n_nodes, bool), {}
+    adj = coo_matrix((np.ones(m), (eu, ev)), shape=(n_nodes, n_nodes))
+    k, label = connected_components(adj, directed=False)
+    comp_len = np.bincount(label[eu], weights=length, minlength=k)
+    used = np.zeros(k, bool)
+    used[label[eu]] = True   # isolated nodes (no segment) are not pieces
+    largest = int(np.argmax(comp_len))
+    keep_comp = used & (comp_len >= min_share * comp_len[largest]) & (comp_len >= min_m)
+    keep_comp[largest] = True
+    keep_node = keep_comp[label]
+    keep_edge = keep_node[eu]
+    drop = used & ~keep_comp
+    report = {
+        "components": int(used.sum()),
+        "components_kept": int(keep_comp.sum()),
+        "components_dropped": int(drop.sum()),
+        "nodes_kept": int(keep_node.sum()),
+        "nodes_dropped": int((~keep_node & used[label]).sum()),
+        "segments_kept": int(keep_edge.sum()),
+        "segments_dropped": int((~keep_edge).sum()),
+        "length_kept_m": round(float(comp_len[keep_comp].sum()), 1),
+        "length_dropped_m": round(float(comp_len[drop].sum()), 1),
+        "largest_dropped_m": round(float(comp_len[drop].max()), 1) if drop.any() else 0.0,
+    }
+    return keep_edge, keep_node, report
+
+
 def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
-                  source: str = "streets", contract: bool = True) -> WalkNetwork:
+                  source: str = "streets", contract: bool = True,
+                  prune: bool = True) -> WalkNetwork:
     """Project street segments and build the :class:`WalkNetwork`.
 
     ``streets`` are the segments of :class:`lifecircle.io.sources.OSMData` (``u``, ``v`` OSM node
     ids, geometry from u to v). Duplicate segments are dropped; node coordinates come from the
-    segment end points. ``contract`` merges runs through degree-2 nodes into one edge each
-    (:func:`contract_chains`; exact, and 4-5x fewer nodes on OSM data).
+    segment end points. ``prune`` leaves out small disconnected pieces
+    (:func:`prune_components`; counts in ``WalkNetwork.pruned``). ``contract`` merges runs
+    through degree-2 nodes into one edge each (:func:`contract_chains`; exact, and 4-5x fewer
+    nodes on OSM data).
     """
     if streets is None or len(streets) == 0:
         raise NoWalkableStreetsError(source, "no walkable streets in the study area")
@@ -245,11 +297,23 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     length, oneway, geom = length[keep], oneway[keep], geom[keep]
     highway = highway[keep] if highway is not None else None
     name = name[keep] if name is not None else None
+    pruned, pruned_geom = None, None
+    if prune:
+        keep_edge, keep_node, pruned = prune_components(
+            len(osmids), eu, ev, length, settings.min_component_share, settings.min_component_m)
+        pruned_geom = geom[~keep_edge]
+        new_index = np.cumsum(keep_node) - 1
+        osmids, x, y = osmids[keep_node], x[keep_node], y[keep_node]
+        eu, ev = new_index[eu[keep_edge]], new_index[ev[keep_edge]]
+        length, oneway, geom = length[keep_edge], oneway[keep_edge], geom[keep_edge]
+        highway = highway[keep_edge] if highway is not None else None
+        name = name[keep_edge] if name is not None else None
     if contract:
         osmids, x, y, eu, ev, length, oneway, geom, highway, name = contract_chains(
             osmids, x, y, eu, ev, length, oneway, geom, highway, name)
     return WalkNetwork(pyproj.CRS(crs), osmids, x, y, eu, ev, length, oneway, geom,
-                       settings.walk_speed_mps, highway, name)
+                       settings.walk_speed_mps, highway, name, pruned=pruned,
+                       pruned_geom=pruned_geom)
 
 
 def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, name=None):

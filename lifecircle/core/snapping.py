@@ -100,3 +100,26 @@ def entry_points(net: WalkNetwork, geoms) -> np.ndarray:
         pts = shapely.shortest_line(g, net.edge_geom[idx])
         out[area] = shapely.get_point(pts, 0)
     return out
+
+
+def fragment_captures(net: WalkNetwork, points, snap: Snap, max_snap_m: float):
+    """Which points the pieces left out of the network (``net.pruned_geom``) would have taken.
+
+    ``points`` and ``snap`` are what :func:`snap_points` got and gave. Returns two boolean
+    arrays: ``reattached`` — a left-out piece is nearer than the edge the point now sits on
+    (it attaches to the connected network instead); ``stranded`` — a left-out piece lies
+    within ``max_snap_m`` but no kept edge does (the point is unreachable).
+    """
+    points = np.asarray(points, dtype=object)
+    n = len(points)
+    near = np.zeros(n, dtype=bool)
+    frag = net.pruned_geom
+    if n and frag is not None and len(frag):
+        valid = np.flatnonzero(~(shapely.is_missing(points) | shapely.is_empty(points)))
+        (pi, fi), dist = shapely.STRtree(frag).query_nearest(
+            points[valid], max_distance=max_snap_m, return_distance=True)
+        d = np.full(n, np.inf)
+        np.minimum.at(d, valid[pi], dist)
+        leg = np.where(snap.reachable, snap.leg, np.inf)
+        near = d < leg
+    return near & snap.reachable, near & ~snap.reachable

@@ -530,6 +530,7 @@ def write_outputs(result, folder: Path) -> None:
         "notes": result.notes,
         "population": getattr(result, "population_info", {}),
         col.DATA_STATUS: result.data_status,
+        "network": getattr(result, "network_report", {}),
         "study_area_wkt": shapely.to_wkt(result.study_area) if result.study_area is not None else None,
     }
     (folder / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -665,4 +666,5 @@ def read_outputs(out_dir) -> dict:
                 source=meta.get("source", ""), data_date=meta.get("data_date"),
                 timings=meta.get("timings_s", {}), notes=meta.get("notes", []),
                 population_info=meta.get("population") or {},
+                network_report=meta.get("network") or {},
                 features=features)
