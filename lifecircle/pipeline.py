@@ -210,7 +210,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             area = None
 
     with stage("network"):
-        net = build_network(data.streets, crs, settings, source=data.source)
+        net = build_network(data.streets, crs, settings, source=data.source, areas=data.features)
 
     with stage("facilities"):
 

@@ -226,7 +226,8 @@ def test_contracted_network_gives_the_same_minutes(nanjing):
     from lifecircle.io.sources import read_osm
 
     data = read_osm(shared_file("china/nanjing_xinjiekou_2021.osm.pbf"))
-    plain = build_network(data.streets, nanjing.crs, nanjing.settings, contract=False)
+    plain = build_network(data.streets, nanjing.crs, nanjing.settings, contract=False,
+                          areas=data.features)
     assert plain.n_nodes > 2 * nanjing.network.n_nodes
     hs = snap_points(plain, nanjing.homes.geometry.to_numpy(), nanjing.settings.max_snap_m)
     fs = snap_points(plain, entry_points(plain, nanjing.facilities.geometry.to_numpy()),

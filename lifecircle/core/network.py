@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from shapely.geometry.polygon import orient
 
 from lifecircle.errors import NetworkError, NoWalkableStreetsError
 from lifecircle.settings import DEFAULTS, Settings
@@ -259,21 +260,195 @@ def prune_components(n_nodes: int, eu: np.ndarray, ev: np.ndarray, length: np.nd
     return keep_edge, keep_node, report
 
 
+# --------------------------------------------------------------------------------------------
+# pedestrian areas (plazas)
+
+_AREA_CLOSED = frozenset({"no", "private", "military"})
+_AREA_FOOT_OPEN = frozenset({"yes", "designated", "permissive", "official", "destination"})
+#: A street node this close to a plaza (metres) enters it; links may graze its outline by this.
+PLAZA_TOLERANCE_M = 0.5
+#: Links across a plaza are left out where the others already walk it within this many metres.
+PLAZA_SLACK_M = 1.0
+#: Plazas with more entries and reflex corners than this are crossed by straight links only.
+PLAZA_MAX_POINTS = 400
+
+
+def pedestrian_areas(features: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """The walkable pedestrian areas among ``features`` (WGS-84): ``highway=pedestrian`` ways
+    with ``area=yes`` and ``highway=pedestrian`` multipolygon relations, open to pedestrians
+    (the access rules of the street filter). Columns ``osm_id``, ``name``, geometry."""
+    empty = gpd.GeoDataFrame({"osm_id": [], "name": []}, geometry=gpd.GeoSeries([], crs="EPSG:4326"),
+                             crs="EPSG:4326")
+    if features is None or len(features) == 0 or "tags" not in features:
+        return empty
+    keep, names = [], []
+    for i, (t, kind) in enumerate(zip(features["tags"], features["osm_type"])):
+        if not isinstance(t, dict) or t.get("highway") != "pedestrian":
+            continue
+        if not (t.get("area") == "yes" or str(kind) == "relation"):
+            continue   # a closed pedestrian way without area=yes is a loop street, read as one
+        foot = t.get("foot")
+        if foot in _AREA_CLOSED or (t.get("access") in _AREA_CLOSED and foot not in _AREA_FOOT_OPEN):
+            continue
+        keep.append(i)
+        names.append(t.get("name:zh") or t.get("name") or "")
+    sub = features.iloc[keep]
+    poly = np.isin(shapely.get_type_id(sub.geometry.to_numpy()), (3, 6))
+    if not poly.any():
+        return empty
+    return gpd.GeoDataFrame({"osm_id": sub["osm_id"].to_numpy()[poly],
+                             "name": np.array(names, dtype=object)[poly]},
+                            geometry=sub.geometry.to_numpy()[poly], crs=features.crs)
+
+
+def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Walkable segments for pedestrian areas, in the (projected) CRS of both inputs.
+
+    A plaza is walked along its outline and straight across it: every outline segment becomes
+    a walkable segment, and straight links join the points where streets enter the plaza —
+    street nodes on its outline and street ends or junctions inside it (or within
+    :data:`PLAZA_TOLERANCE_M`) — with each other and with the outline's reflex corners, where
+    the link stays inside the plaza. That is the visibility graph of the entries: a shortest
+    walk across a plaza bends only at reflex corners, so walks across are exact (not a
+    skeleton's detour) up to :data:`PLAZA_SLACK_M`: a link is left out where the links kept
+    already walk that pair within it (see :func:`_plaza_links`). Outline vertices that are
+    street nodes keep their OSM id; the others get negative ids (one per coordinate, so two
+    plazas sharing a corner connect). Columns as the street segments (``u``, ``v``, ``osm_id``, ``highway``, ``name``, ``oneway_foot``).
+    """
+    cols = {"u": [], "v": [], "osm_id": [], "highway": [], "name": [], "oneway_foot": []}
+    if areas is None or len(areas) == 0:
+        return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=streets.crs), crs=streets.crs)
+    geom = streets.geometry.to_numpy()
+    ends = np.concatenate([shapely.get_coordinates(shapely.get_point(geom, 0)),
+                           shapely.get_coordinates(shapely.get_point(geom, -1))])
+    ids = np.concatenate([streets["u"].to_numpy(np.int64), streets["v"].to_numpy(np.int64)])
+    node_id, first, degree = np.unique(ids, return_index=True, return_counts=True)
+    node_xy = ends[first]
+    node_tree = shapely.STRtree(shapely.points(node_xy))
+    tol = PLAZA_TOLERANCE_M
+    synthetic: dict[tuple, int] = {}
+
+    def vertex_ids(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = np.zeros(len(xy), dtype=np.int64)
+        pi, ni = node_tree.query(shapely.points(xy), predicate="dwithin", distance=0.01)
+        matched = np.zeros(len(xy), bool)
+        out[pi] = node_id[ni]
+        matched[pi] = True
+        for k in np.flatnonzero(~matched):
+            key = (round(float(xy[k, 0]), 2), round(float(xy[k, 1]), 2))
+            out[k] = synthetic.setdefault(key, -(len(synthetic) + 1))
+        return out, matched
+
+    segs_u, segs_v, segs_geom, segs_id, segs_name = [], [], [], [], []
+    for osm_id, name, area in zip(areas["osm_id"], areas["name"], areas.geometry.to_numpy()):
+        parts = shapely.get_parts(area)
+        for poly in parts:
+            if poly.is_empty or poly.area <= 0:
+                continue
+            poly = orient(poly, 1.0)   # interior on the left of every ring
+            rings = [poly.exterior, *poly.interiors]
+            ent_xy, ent_id, rfx_xy, outline = [], [], [], []
+            for ring in rings:
+                xy = shapely.get_coordinates(ring)[:-1]
+                if len(xy) < 3:
+                    continue
+                vid, matched = vertex_ids(xy)
+                nxt = np.roll(np.arange(len(xy)), -1)
+                for a, b in zip(range(len(xy)), nxt):
+                    if vid[a] != vid[b]:
+                        outline.append((vid[a], vid[b], shapely.linestrings([xy[a], xy[b]])))
+                prev = np.roll(np.arange(len(xy)), 1)
+                d1, d2 = xy - xy[prev], xy[nxt] - xy
+                reflex = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0] < -1e-9
+                ent_xy.append(xy[matched]); ent_id.append(vid[matched])
+                rfx_xy.append(xy[reflex & ~matched])
+            # street ends and junctions inside the plaza (or touching it) enter it too
+            near = node_tree.query(poly, predicate="dwithin", distance=tol)
+            inner = near[degree[near] != 2]
+            ent_xy.append(node_xy[inner]); ent_id.append(node_id[inner])
+            eid, k = np.unique(np.concatenate(ent_id), return_index=True)
+            if len(eid) == 0:
+                continue   # no street enters it: a piece of its own, left out anyway
+            for a, b, line in outline:
+                segs_u.append(a); segs_v.append(b); segs_geom.append(line)
+                segs_id.append(osm_id); segs_name.append(name)
+            if len(eid) < 2:
+                continue
+            exy = np.concatenate(ent_xy)[k]
+            rxy = np.concatenate(rfx_xy) if rfx_xy else np.zeros((0, 2))
+            if len(eid) + len(rxy) > PLAZA_MAX_POINTS:
+                rxy = rxy[:0]   # a very intricate outline: straight links only where they fit
+            inside = poly.buffer(tol)
+            for i, j, line in _plaza_links(inside, exy, rxy, PLAZA_SLACK_M):
+                segs_u.append(eid[i]); segs_v.append(eid[j]); segs_geom.append(line)
+                segs_id.append(osm_id); segs_name.append(name)
+    n = len(segs_u)
+    return gpd.GeoDataFrame(
+        {"u": np.array(segs_u, dtype=np.int64), "v": np.array(segs_v, dtype=np.int64),
+         "osm_id": np.array(segs_id, dtype=np.int64), "highway": np.full(n, "pedestrian", dtype=object),
+         "name": np.array(segs_name, dtype=object), "oneway_foot": np.zeros(n, bool)},
+        geometry=np.array(segs_geom, dtype=object) if n else gpd.GeoSeries([], crs=streets.crs),
+        crs=streets.crs)
+
+
+def _plaza_links(inside, exy: np.ndarray, rxy: np.ndarray, slack_m: float):
+    """Shortest walks inside a plaza between its entries ``exy``, bending at reflex corners
+    ``rxy``: ``(i, j, linestring)`` for a set of entry pairs such that every pair's walk over
+    the kept links is at most ``slack_m`` longer than its shortest walk inside the plaza (a
+    greedy spanner: pairs in order of distance, a link only where the kept ones are longer;
+    a long pedestrian street mapped as an area has dozens of entries on each side)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    pts = np.concatenate([exy, rxy])
+    k, n_ent = len(pts), len(exy)
+    a, b = np.triu_indices(k, 1)
+    lines = shapely.linestrings(np.stack([pts[a], pts[b]], 1))
+    shapely.prepare(inside)
+    ok = shapely.covers(inside, lines)
+    w = np.maximum(np.hypot(*(pts[b] - pts[a]).T), 1e-9)   # sparse matrices drop zeros
+    graph = csr_matrix((w[ok], (a[ok], b[ok])), shape=(k, k))
+    dist, pred = dijkstra(graph, directed=False, indices=np.arange(n_ent), return_predecessors=True)
+    d = dist[:, :n_ent]
+    kept = np.full((n_ent, n_ent), np.inf)     # walks over the links kept so far
+    np.fill_diagonal(kept, 0.0)
+    ii, jj = np.triu_indices(n_ent, 1)
+    order = np.argsort(d[ii, jj], kind="stable")
+    for i, j in zip(ii[order], jj[order]):
+        dij = d[i, j]
+        if not np.isfinite(dij) or kept[i, j] <= dij + slack_m:
+            continue
+        kept = np.minimum(kept, np.minimum(kept[:, [i]] + dij + kept[[j], :],
+                                           kept[:, [j]] + dij + kept[[i], :]))
+        path = [j]
+        while path[-1] != i:
+            path.append(pred[i, path[-1]])
+        yield i, j, shapely.linestrings(pts[path[::-1]])
+
+
 def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
                   source: str = "streets", contract: bool = True,
-                  prune: bool = True) -> WalkNetwork:
+                  prune: bool = True, areas: gpd.GeoDataFrame | None = None) -> WalkNetwork:
     """Project street segments and build the :class:`WalkNetwork`.
 
     ``streets`` are the segments of :class:`lifecircle.io.sources.OSMData` (``u``, ``v`` OSM node
     ids, geometry from u to v). Duplicate segments are dropped; node coordinates come from the
     segment end points. ``prune`` leaves out small disconnected pieces
-    (:func:`prune_components`; counts in ``WalkNetwork.pruned``). ``contract`` merges runs
+    (:func:`prune_components`; counts in ``WalkNetwork.pruned``). ``areas``: the tagged
+    features (``OSMData.features``); their pedestrian areas become walkable
+    (:func:`pedestrian_areas`, :func:`plaza_segments`). ``contract`` merges runs
     through degree-2 nodes into one edge each (:func:`contract_chains`; exact, and 4-5x fewer
     nodes on OSM data).
     """
     if streets is None or len(streets) == 0:
         raise NoWalkableStreetsError(source, "no walkable streets in the study area")
     proj = streets.to_crs(crs)
+    plazas = pedestrian_areas(areas)
+    if len(plazas):
+        extra = plaza_segments(proj, plazas.to_crs(crs))
+        if len(extra):
+            proj = pd.concat([proj, extra[[c for c in extra.columns if c in proj.columns or c == "geometry"]]],
+                             ignore_index=True)
     geom = proj.geometry.to_numpy()
     u_osm = proj["u"].to_numpy(np.int64)
     v_osm = proj["v"].to_numpy(np.int64)

@@ -1,0 +1,203 @@
+"""Pedestrian plazas (highway=pedestrian + area=yes) are walked along and across, and are
+public squares only when named or tagged place=square. Small synthetic OSM XML districts whose
+walking distances are worked out by hand."""
+
+from __future__ import annotations
+
+import math
+from xml.sax.saxutils import quoteattr
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import lifecircle
+from lifecircle import columns as col
+from lifecircle.classify import classify_features
+from lifecircle.crs import choose_crs
+from lifecircle.network import build_network
+from lifecircle.profiles import load_profile
+from lifecircle.sources import read_osm
+
+LAT0, LON0 = 40.4168, -3.7038    # Madrid
+M_LAT = 1 / 111_320.0
+M_LON = 1 / (111_320.0 * math.cos(math.radians(LAT0)))
+
+
+class _Osm:
+    """Write OSM XML with coordinates given in metres east/north of (LON0, LAT0)."""
+
+    def __init__(self):
+        self.nodes, self.ways, self.nid, self.wid = [], [], 0, 1000
+        self.at: dict[tuple, int] = {}
+
+    def node(self, x, y, tags=()):
+        if not tags and (x, y) in self.at:
+            return self.at[(x, y)]
+        self.nid += 1
+        body = "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags)
+        self.nodes.append(f'<node id="{self.nid}" lat="{LAT0 + y * M_LAT:.9f}" '
+                          f'lon="{LON0 + x * M_LON:.9f}" version="1">{body}</node>')
+        if not tags:
+            self.at[(x, y)] = self.nid
+        return self.nid
+
+    def way(self, pts, tags, closed=False):
+        self.wid += 1
+        refs = [self.node(x, y) for x, y in pts]
+        if closed:
+            refs.append(refs[0])
+        body = "".join(f'<nd ref="{r}"/>' for r in refs)
+        body += "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags)
+        self.ways.append(f'<way id="{self.wid}" version="1">{body}</way>')
+        return self.wid
+
+    def text(self):
+        return ("<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\" generator=\"test\">\n"
+                + "\n".join(self.nodes + self.ways) + "\n</osm>\n")
+
+
+def district(plaza_tags=(("highway", "pedestrian"), ("area", "yes"))):
+    """Two street systems joined only by a 100 m square plaza (0..100 × 0..100 m): a footway
+    from the west street reaches its west side at W (0, 50), one to the east street leaves
+    from E (100, 50), and a dead-end footway from the north ends 0.2 m inside it at (50, 99.8).
+    An L-shaped plaza elsewhere is entered at A (400, 20) and B (320, 100) (reflex corner
+    (340, 40)). A home west of the west street, a supermarket east of the east street."""
+    o = _Osm()
+    o.way([(-100, -50), (-100, 50), (-100, 150)], [("highway", "residential")])
+    o.way([(200, -50), (200, 50), (200, 150)], [("highway", "residential")])
+    o.way([(-100, 50), (0, 50)], [("highway", "footway")])
+    o.way([(100, 50), (200, 50)], [("highway", "footway")])
+    # a street to the north, reached from the rest only across the square plaza
+    o.way([(-60, 200), (-50, 200), (-20, 200), (50, 200), (120, 200), (130, 200), (160, 200)],
+          [("highway", "residential")])
+    o.way([(50, 200), (50, 99.8)], [("highway", "footway")])
+    # the square plaza, its W and E side points are vertices of its outline
+    o.way([(0, 0), (100, 0), (100, 50), (100, 100), (0, 100), (0, 50)], list(plaza_tags), closed=True)
+    # an L-shaped plaza reached from the east street by two footways
+    o.way([(300, 0), (400, 0), (400, 20), (400, 40), (340, 40), (340, 100), (320, 100), (300, 100)],
+          list(plaza_tags), closed=True)
+    o.way([(200, -50), (400, -50), (400, 0)], [("highway", "footway")])
+    o.way([(320, 100), (320, 150), (200, 150)], [("highway", "footway")])
+    o.way([(400, 20), (450, 20)], [("highway", "footway")])     # A, a dead end beyond it
+    # a named plaza (a square) and an unnamed one, both walkable, touching the north street
+    o.way([(-50, 200), (-50, 230), (-20, 230), (-20, 200)],
+          [("highway", "pedestrian"), ("area", "yes"), ("name", "Plaza Mayor")], closed=True)
+    o.way([(120, 200), (120, 210), (130, 210), (130, 200)],
+          [("highway", "pedestrian"), ("area", "yes")], closed=True)
+    o.way([(-140, 40), (-120, 40), (-120, 60), (-140, 60)],
+          [("building", "residential"), ("building:levels", "4")], closed=True)
+    o.node(230, 50, [("shop", "supermarket"), ("name", "Mercado Este")])
+    return o.text()
+
+
+@pytest.fixture(scope="module")
+def plaza_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plaza") / "plaza.osm"
+    path.write_text(district(), encoding="utf-8")
+    return path
+
+
+def _graph(net):
+    g = nx.Graph()
+    for u, v, w in zip(net.edge_u, net.edge_v, net.edge_len):
+        if not g.has_edge(u, v) or g[u][v]["w"] > w:
+            g.add_edge(int(u), int(v), w=float(w))
+    return g
+
+
+def _proj(net, x, y):
+    """(x, y) metres of the local frame in the network's CRS."""
+    from pyproj import Transformer
+
+    t = Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+    return np.array(t.transform(LON0 + x * M_LON, LAT0 + y * M_LAT))
+
+
+def _node_at(net, x, y):
+    """The network node nearest to (x, y) metres of the local frame, and its distance."""
+    px, py = _proj(net, x, y)
+    d = np.hypot(net.node_x - px, net.node_y - py)
+    return int(np.argmin(d)), float(d.min())
+
+
+def _straight(net, *pts):
+    """Length (network CRS) of the straight walk through the frame points ``pts``."""
+    xy = np.array([_proj(net, *p) for p in pts])
+    return float(np.hypot(*np.diff(xy, axis=0).T).sum())
+
+
+def _network(path, areas=True):
+    data = read_osm(path)
+    b = data.streets.total_bounds
+    crs = choose_crs(None, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+    return data, build_network(data.streets, crs, areas=data.features if areas else None,
+                               contract=False, prune=False)
+
+
+def _dist(net, a, b):
+    (i, di), (j, dj) = _node_at(net, *a), _node_at(net, *b)
+    assert di < 0.05 and dj < 0.05, "no network node where the plaza is entered"
+    g = _graph(net)
+    try:
+        return nx.shortest_path_length(g, i, j, weight="w")
+    except nx.NetworkXNoPath:
+        return math.inf
+
+
+def test_plaza_is_walked_straight_across(plaza_file):
+    _, net = _network(plaza_file)
+    # W (0, 50) to E (100, 50): 100 m straight across, not 200 m around the outline
+    assert _dist(net, (0, 50), (100, 50)) == pytest.approx(_straight(net, (0, 50), (100, 50)), abs=1e-3)
+    assert _dist(net, (0, 50), (100, 50)) == pytest.approx(100.0, rel=0.005)
+    # the footway ending 0.2 m inside the plaza enters it: (50, 99.8) to W
+    assert _dist(net, (50, 99.8), (0, 50)) == pytest.approx(_straight(net, (50, 99.8), (0, 50)), abs=1e-3)
+    # the L-shaped plaza is crossed round its reflex corner (340, 40): A (400, 20) to B (320, 100),
+    # 126.5 m (the outline is 160 m; straight across would leave the plaza)
+    want = _straight(net, (400, 20), (340, 40), (320, 100))
+    assert want == pytest.approx(math.hypot(60, 20) + math.hypot(20, 60), rel=0.005)
+    assert _dist(net, (400, 20), (320, 100)) == pytest.approx(want, abs=1e-3)
+
+
+def test_without_plazas_the_two_sides_are_apart(plaza_file):
+    """The same data with pedestrian areas ignored (the former behaviour): the west, east
+    and north streets only meet across the plaza."""
+    _, net = _network(plaza_file, areas=False)
+    g = _graph(net)
+    west, east, north = (_node_at(net, *p)[0] for p in [(-100, 50), (200, 50), (50, 200)])
+    assert not nx.has_path(g, west, east) and not nx.has_path(g, west, north)
+    _, net = _network(plaza_file)
+    g = _graph(net)
+    west, east, north = (_node_at(net, *p)[0] for p in [(-100, 50), (200, 50), (50, 200)])
+    assert nx.has_path(g, west, east) and nx.has_path(g, west, north)
+
+
+def test_closed_plaza_stays_out(tmp_path):
+    path = tmp_path / "closed.osm"
+    path.write_text(district((("highway", "pedestrian"), ("area", "yes"), ("access", "private"))),
+                    encoding="utf-8")
+    _, net = _network(path)
+    assert _dist(net, (0, 50), (100, 50)) == math.inf
+
+
+def test_home_reaches_the_supermarket_across_the_plaza(plaza_file):
+    """Home centroid (-130, 50): leg 30 m to the west street, 100 m footway, 100 m across the
+    plaza, 100 m footway, leg 30 m to the supermarket: 360 m at 4 km/h = 5.4 min."""
+    r = lifecircle.analyze(plaza_file)
+    assert len(r.homes) == 1
+    got = r.homes[col.time("supermarket")].iloc[0]
+    assert got == pytest.approx(360 / (4000 / 60), rel=0.005)
+    assert r.network_report["components_dropped"] == 0
+
+
+def test_only_named_or_place_square_plazas_are_squares(plaza_file):
+    data = read_osm(plaza_file)
+    fac = classify_features(data.features, load_profile("default"))
+    squares = fac[fac[col.CATEGORY] == "public_square"]
+    assert list(squares["name"]) == ["Plaza Mayor"]
+    # place=square without a name still is one
+    tagged = district((("highway", "pedestrian"), ("area", "yes"), ("place", "square")))
+    path = plaza_file.parent / "square.osm"
+    path.write_text(tagged, encoding="utf-8")
+    fac = classify_features(read_osm(path).features, load_profile("default"))
+    assert (fac[col.CATEGORY] == "public_square").sum() == 3
