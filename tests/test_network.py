@@ -11,7 +11,7 @@ import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from lifecircle.network import contract_chains
+from lifecircle.core.network import contract_chains
 from lifecircle.settings import DEFAULTS
 
 

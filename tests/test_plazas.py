@@ -13,11 +13,11 @@ import pytest
 
 import lifecircle
 from lifecircle import columns as col
-from lifecircle.classify import classify_features
-from lifecircle.crs import choose_crs
-from lifecircle.network import build_network
-from lifecircle.profiles import load_profile
-from lifecircle.sources import read_osm
+from lifecircle.core.classify import classify_features
+from lifecircle.io.crs import choose_crs
+from lifecircle.core.network import build_network
+from lifecircle.core.profiles import load_profile
+from lifecircle.io.sources import read_osm
 
 LAT0, LON0 = 40.4168, -3.7038    # Madrid
 M_LAT = 1 / 111_320.0
