@@ -3,6 +3,7 @@ so that hostile names can be put where OSM would carry them."""
 
 from __future__ import annotations
 
+import math
 from xml.sax.saxutils import quoteattr
 
 LAT0, LON0 = 32.040, 118.780      # Nanjing, so GCJ-02 routes apply too
@@ -55,3 +56,51 @@ def grid_osm(names: dict[str, str] | None = None, n: int = 5, areas: dict[str, s
         way(ring + ring[:1], [(key, value), ("name", name)])
     return ("<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\" generator=\"test\">\n"
             + "\n".join(nodes + ways) + "\n</osm>\n")
+
+
+# --------------------------------------------------------------------------------------------
+# districts drawn in metres
+
+LOCAL_LAT0, LOCAL_LON0 = 40.4168, -3.7038     # Madrid
+_M_LAT = 1 / 111_320.0
+_M_LON = 1 / (111_320.0 * math.cos(math.radians(LOCAL_LAT0)))
+
+
+def local_xy(x, y) -> tuple[float, float]:
+    """(lon, lat) of the point ``x`` m east and ``y`` m north of the local origin."""
+    return LOCAL_LON0 + x * _M_LON, LOCAL_LAT0 + y * _M_LAT
+
+
+class LocalOsm:
+    """OSM XML written with coordinates in metres east/north of a local origin: untagged nodes
+    at the same (x, y) are one node, so ways that meet at a point share it."""
+
+    def __init__(self):
+        self.nodes, self.ways, self.nid, self.wid = [], [], 0, 1000
+        self.at: dict[tuple, int] = {}
+
+    def node(self, x, y, tags=()):
+        if not tags and (x, y) in self.at:
+            return self.at[(x, y)]
+        self.nid += 1
+        lon, lat = local_xy(x, y)
+        body = "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags)
+        self.nodes.append(f'<node id="{self.nid}" lat="{lat:.9f}" lon="{lon:.9f}" '
+                          f'version="1">{body}</node>')
+        if not tags:
+            self.at[(x, y)] = self.nid
+        return self.nid
+
+    def way(self, pts, tags, closed=False):
+        self.wid += 1
+        refs = [self.node(x, y) for x, y in pts]
+        if closed:
+            refs.append(refs[0])
+        body = "".join(f'<nd ref="{r}"/>' for r in refs)
+        body += "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags)
+        self.ways.append(f'<way id="{self.wid}" version="1">{body}</way>')
+        return self.wid
+
+    def text(self) -> str:
+        return ("<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\" generator=\"test\">\n"
+                + "\n".join(self.nodes + self.ways) + "\n</osm>\n")

@@ -5,8 +5,6 @@ walking distances are worked out by hand."""
 from __future__ import annotations
 
 import math
-from xml.sax.saxutils import quoteattr
-
 import networkx as nx
 import numpy as np
 import pytest
@@ -19,42 +17,7 @@ from lifecircle.core.network import build_network
 from lifecircle.core.profiles import load_profile
 from lifecircle.io.sources import read_osm
 
-LAT0, LON0 = 40.4168, -3.7038    # Madrid
-M_LAT = 1 / 111_320.0
-M_LON = 1 / (111_320.0 * math.cos(math.radians(LAT0)))
-
-
-class _Osm:
-    """Write OSM XML with coordinates given in metres east/north of (LON0, LAT0)."""
-
-    def __init__(self):
-        self.nodes, self.ways, self.nid, self.wid = [], [], 0, 1000
-        self.at: dict[tuple, int] = {}
-
-    def node(self, x, y, tags=()):
-        if not tags and (x, y) in self.at:
-            return self.at[(x, y)]
-        self.nid += 1
-        body = "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags)
-        self.nodes.append(f'<node id="{self.nid}" lat="{LAT0 + y * M_LAT:.9f}" '
-                          f'lon="{LON0 + x * M_LON:.9f}" version="1">{body}</node>')
-        if not tags:
-            self.at[(x, y)] = self.nid
-        return self.nid
-
-    def way(self, pts, tags, closed=False):
-        self.wid += 1
-        refs = [self.node(x, y) for x, y in pts]
-        if closed:
-            refs.append(refs[0])
-        body = "".join(f'<nd ref="{r}"/>' for r in refs)
-        body += "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags)
-        self.ways.append(f'<way id="{self.wid}" version="1">{body}</way>')
-        return self.wid
-
-    def text(self):
-        return ("<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\" generator=\"test\">\n"
-                + "\n".join(self.nodes + self.ways) + "\n</osm>\n")
+from synthetic_osm import LocalOsm, local_xy
 
 
 def district(plaza_tags=(("highway", "pedestrian"), ("area", "yes"))):
@@ -63,7 +26,7 @@ def district(plaza_tags=(("highway", "pedestrian"), ("area", "yes"))):
     from E (100, 50), and a dead-end footway from the north ends 0.2 m inside it at (50, 99.8).
     An L-shaped plaza elsewhere is entered at A (400, 20) and B (320, 100) (reflex corner
     (340, 40)). A home west of the west street, a supermarket east of the east street."""
-    o = _Osm()
+    o = LocalOsm()
     o.way([(-100, -50), (-100, 50), (-100, 150)], [("highway", "residential")])
     o.way([(200, -50), (200, 50), (200, 150)], [("highway", "residential")])
     o.way([(-100, 50), (0, 50)], [("highway", "footway")])
@@ -111,7 +74,7 @@ def _proj(net, x, y):
     from pyproj import Transformer
 
     t = Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
-    return np.array(t.transform(LON0 + x * M_LON, LAT0 + y * M_LAT))
+    return np.array(t.transform(*local_xy(x, y)))
 
 
 def _node_at(net, x, y):
