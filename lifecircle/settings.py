@@ -32,6 +32,8 @@ _RANGES = {
     "walk_speed_kmh": (0.5, 20.0, "km/h"),
     "boundary_margin_m": (0.0, 50_000.0, "m"),
     "max_snap_m": (1.0, 5_000.0, "m"),
+    "min_component_share": (0.0, 1.0, "share of the largest piece's street length"),
+    "min_component_m": (0.0, 1e9, "m of street"),
     "persons_per_m2": (1e-4, 1.0, "persons per m² of floor"),
     "default_levels": (1.0, 200.0, "floors"),
     "min_home_footprint_m2": (0.0, 10_000.0, "m²"),
