@@ -70,7 +70,7 @@ def build_lp(path: Path) -> None:
     data = read_osm(PBF)
     b = data.streets.total_bounds
     crs = choose_crs(s.crs, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
-    net = build_network(data.streets, crs, s)
+    net = build_network(data.streets, crs, s, areas=data.features)   # as analyze does
     prof = load_profile("default")
     fac = classify_features(data.features, prof).to_crs(crs).reset_index(drop=True)
     homes = find_homes(data.features, crs, s)

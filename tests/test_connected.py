@@ -125,7 +125,8 @@ def _largest_component_network(net: WalkNetwork) -> WalkNetwork:
     e = np.flatnonzero(np.isin(net.edge_u, nodes))
     return WalkNetwork(net.crs, net.node_osmid[nodes], net.node_x[nodes], net.node_y[nodes],
                        new[net.edge_u[e]], new[net.edge_v[e]], net.edge_len[e], net.edge_oneway[e],
-                       net.edge_geom[e], net.speed_mps)
+                       net.edge_geom[e], net.speed_mps,
+                       edge_area=net.edge_area[e] if net.edge_area is not None else None)
 
 
 @pytest.fixture(scope="module", params=["nanjing", "helsinki"])

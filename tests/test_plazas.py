@@ -151,6 +151,10 @@ def test_home_reaches_the_supermarket_across_the_plaza(plaza_file):
     got = r.homes[col.time("supermarket")].iloc[0]
     assert got == pytest.approx(360 / (4000 / 60), rel=0.005)
     assert r.network_report["components_dropped"] == 0
+    # plazas carry walks; homes and facilities attach to the mapped ways only
+    assert r.network.edge_area.any()
+    assert not r.network.edge_area[r.home_snap.edge].any()
+    assert not r.network.edge_area[r.facility_snap.edge[r.facility_snap.reachable]].any()
 
 
 def test_only_named_or_place_square_plazas_are_squares(plaza_file):

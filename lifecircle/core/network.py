@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
 from shapely.geometry.polygon import orient
 
 from lifecircle.errors import NetworkError, NoWalkableStreetsError
@@ -34,8 +36,6 @@ class CSR:
         return len(self.indptr) - 1
 
     def to_scipy(self):
-        from scipy.sparse import csr_matrix
-
         n = self.n_nodes
         return csr_matrix((self.weights, self.indices, self.indptr), shape=(n, n))
 
@@ -83,6 +83,9 @@ class WalkNetwork:
     speed_mps: float
     edge_highway: np.ndarray | None = None
     edge_name: np.ndarray | None = None
+    #: True for segments around and across pedestrian areas (:func:`plaza_segments`): they
+    #: carry walks, but homes and facilities attach only to the other (mapped) ways.
+    edge_area: np.ndarray | None = None
     #: What :func:`prune_components` left out (counts, see there); None when nothing was pruned
     #: (a network built from arrays or loaded from an output folder).
     pruned: dict | None = None
@@ -92,6 +95,7 @@ class WalkNetwork:
     _forward: CSR | None = field(default=None, repr=False)
     _reverse: CSR | None = field(default=None, repr=False)
     _tree: shapely.STRtree | None = field(default=None, repr=False)
+    _snap_tree: shapely.STRtree | None = field(default=None, repr=False)
 
     def __post_init__(self):
         length = np.asarray(self.edge_len, dtype=np.float64)
@@ -150,9 +154,26 @@ class WalkNetwork:
 
     @property
     def tree(self) -> shapely.STRtree:
+        """Spatial index of every edge (positions are edge indices)."""
         if self._tree is None:
             self._tree = shapely.STRtree(self.edge_geom)
         return self._tree
+
+    @property
+    def snap_edges(self) -> np.ndarray:
+        """Indices of the edges points attach to: all but those of pedestrian areas."""
+        if self.edge_area is None or not np.any(self.edge_area):
+            return np.arange(self.n_edges)
+        return np.flatnonzero(~np.asarray(self.edge_area, dtype=bool))
+
+    @property
+    def snap_tree(self) -> shapely.STRtree:
+        """Spatial index of :attr:`snap_edges` (positions index into ``snap_edges``)."""
+        if self.edge_area is None or not np.any(self.edge_area):
+            return self.tree
+        if self._snap_tree is None:
+            self._snap_tree = shapely.STRtree(self.edge_geom[self.snap_edges])
+        return self._snap_tree
 
     # ---------------------------------------------------------------------------------------
     def edges_gdf(self) -> gpd.GeoDataFrame:
@@ -160,6 +181,8 @@ class WalkNetwork:
                 "oneway": self.edge_oneway}
         if self.edge_highway is not None:
             data["highway"] = self.edge_highway
+        if self.edge_area is not None:
+            data["area"] = self.edge_area
         return gpd.GeoDataFrame(data, geometry=self.edge_geom, crs=self.crs)
 
     def nodes_gdf(self) -> gpd.GeoDataFrame:
@@ -228,9 +251,6 @@ def prune_components(n_nodes: int, eu: np.ndarray, ev: np.ndarray, length: np.nd
     :class:`~lifecircle.settings.Settings`). Returns ``(keep_edge, keep_node, report)``;
     ``report`` counts the pieces, nodes, segments and metres kept and left out.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     m = len(eu)
     if m == 0:
         return np.zeros(0, bool), np.zeros(n_nodes, bool), {}
@@ -267,6 +287,9 @@ _AREA_CLOSED = frozenset({"no", "private", "military"})
 _AREA_FOOT_OPEN = frozenset({"yes", "designated", "permissive", "official", "destination"})
 #: A street node this close to a plaza (metres) enters it; links may graze its outline by this.
 PLAZA_TOLERANCE_M = 0.5
+#: Ids of plaza outline vertices that are no street node: PLAZA_ID0, PLAZA_ID0 - 1, … (far
+#: from OSM's positive ids and from the -1, -2, … of nodes added by :func:`split_and_link`).
+PLAZA_ID0 = -(10**12)
 #: Links across a plaza are left out where the others already walk it within this many metres.
 PLAZA_SLACK_M = 1.0
 #: Plazas with more entries and reflex corners than this are crossed by straight links only.
@@ -312,10 +335,11 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
     walk across a plaza bends only at reflex corners, so walks across are exact (not a
     skeleton's detour) up to :data:`PLAZA_SLACK_M`: a link is left out where the links kept
     already walk that pair within it (see :func:`_plaza_links`). Outline vertices that are
-    street nodes keep their OSM id; the others get negative ids (one per coordinate, so two
-    plazas sharing a corner connect). Columns as the street segments (``u``, ``v``, ``osm_id``, ``highway``, ``name``, ``oneway_foot``).
+    street nodes keep their OSM id; the others get ids from :data:`PLAZA_ID0` down (one per
+    coordinate, so two plazas sharing a corner connect). Columns as the street segments (``u``, ``v``, ``osm_id``,
+    ``highway``, ``name``, ``oneway_foot``) and ``area`` (True).
     """
-    cols = {"u": [], "v": [], "osm_id": [], "highway": [], "name": [], "oneway_foot": []}
+    cols = {"u": [], "v": [], "osm_id": [], "highway": [], "name": [], "oneway_foot": [], "area": []}
     if areas is None or len(areas) == 0:
         return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=streets.crs), crs=streets.crs)
     geom = streets.geometry.to_numpy()
@@ -336,7 +360,7 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
         matched[pi] = True
         for k in np.flatnonzero(~matched):
             key = (round(float(xy[k, 0]), 2), round(float(xy[k, 1]), 2))
-            out[k] = synthetic.setdefault(key, -(len(synthetic) + 1))
+            out[k] = synthetic.setdefault(key, PLAZA_ID0 - len(synthetic))
         return out, matched
 
     segs_u, segs_v, segs_geom, segs_id, segs_name = [], [], [], [], []
@@ -386,7 +410,8 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
     return gpd.GeoDataFrame(
         {"u": np.array(segs_u, dtype=np.int64), "v": np.array(segs_v, dtype=np.int64),
          "osm_id": np.array(segs_id, dtype=np.int64), "highway": np.full(n, "pedestrian", dtype=object),
-         "name": np.array(segs_name, dtype=object), "oneway_foot": np.zeros(n, bool)},
+         "name": np.array(segs_name, dtype=object), "oneway_foot": np.zeros(n, bool),
+         "area": np.ones(n, bool)},
         geometry=np.array(segs_geom, dtype=object) if n else gpd.GeoSeries([], crs=streets.crs),
         crs=streets.crs)
 
@@ -397,9 +422,6 @@ def _plaza_links(inside, exy: np.ndarray, rxy: np.ndarray, slack_m: float):
     the kept links is at most ``slack_m`` longer than its shortest walk inside the plaza (a
     greedy spanner: pairs in order of distance, a link only where the kept ones are longer;
     a long pedestrian street mapped as an area has dozens of entries on each side)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import dijkstra
-
     pts = np.concatenate([exy, rxy])
     k, n_ent = len(pts), len(exy)
     a, b = np.triu_indices(k, 1)
@@ -447,7 +469,8 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     if len(plazas):
         extra = plaza_segments(proj, plazas.to_crs(crs))
         if len(extra):
-            proj = pd.concat([proj, extra[[c for c in extra.columns if c in proj.columns or c == "geometry"]]],
+            proj = pd.concat([proj.assign(area=False),
+                              extra[[c for c in extra.columns if c in proj.columns or c in ("geometry", "area")]]],
                              ignore_index=True)
     geom = proj.geometry.to_numpy()
     u_osm = proj["u"].to_numpy(np.int64)
@@ -467,37 +490,41 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     frame = pd.DataFrame({"a": np.minimum(eu, ev), "b": np.maximum(eu, ev), "len": length})
     keep = ~frame.sort_values("len").duplicated(["a", "b"]).sort_index().to_numpy()
     highway = proj["highway"].to_numpy() if "highway" in proj else None
+    area = proj["area"].to_numpy(bool) if "area" in proj else np.zeros(m, bool)
     name = proj["name"].to_numpy() if "name" in proj else None
     eu, ev = eu[keep].astype(np.int64), ev[keep].astype(np.int64)
-    length, oneway, geom = length[keep], oneway[keep], geom[keep]
+    length, oneway, geom, area = length[keep], oneway[keep], geom[keep], area[keep]
     highway = highway[keep] if highway is not None else None
     name = name[keep] if name is not None else None
     pruned, pruned_geom = None, None
     if prune:
         keep_edge, keep_node, pruned = prune_components(
             len(osmids), eu, ev, length, settings.min_component_share, settings.min_component_m)
-        pruned_geom = geom[~keep_edge]
+        pruned_geom = geom[~keep_edge & ~area]   # plaza edges never take points
         new_index = np.cumsum(keep_node) - 1
         osmids, x, y = osmids[keep_node], x[keep_node], y[keep_node]
         eu, ev = new_index[eu[keep_edge]], new_index[ev[keep_edge]]
         length, oneway, geom = length[keep_edge], oneway[keep_edge], geom[keep_edge]
+        area = area[keep_edge]
         highway = highway[keep_edge] if highway is not None else None
         name = name[keep_edge] if name is not None else None
     if contract:
-        osmids, x, y, eu, ev, length, oneway, geom, highway, name = contract_chains(
-            osmids, x, y, eu, ev, length, oneway, geom, highway, name)
+        osmids, x, y, eu, ev, length, oneway, geom, highway, name, area = contract_chains(
+            osmids, x, y, eu, ev, length, oneway, geom, highway, name, area)
     return WalkNetwork(pyproj.CRS(crs), osmids, x, y, eu, ev, length, oneway, geom,
-                       settings.walk_speed_mps, highway, name, pruned=pruned,
+                       settings.walk_speed_mps, highway, name, edge_area=area, pruned=pruned,
                        pruned_geom=pruned_geom)
 
 
-def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, name=None):
+def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, name=None,
+                    area=None):
     """Merge runs of segments through degree-2 nodes into one edge each.
 
     OSM ways are cut at every node; only junctions and dead ends matter for routing. A chain's
     length is the sum of its segments and its geometry their concatenation in walking order,
     so walking times along it are unchanged (exact), while searches settle ~4-5x fewer nodes.
-    One-way segments are never merged with others.
+    One-way segments are never merged with others, nor pedestrian-area segments (``area``,
+    optional: returned as the last item when given) with other ways.
     """
     n = len(x)
     m = len(eu)
@@ -505,6 +532,15 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     pinned = np.zeros(n, dtype=bool)
     pinned[eu[oneway]] = True
     pinned[ev[oneway]] = True
+    if area is not None:
+        area = np.asarray(area, dtype=bool)
+        has_area = np.zeros(n, bool)
+        has_way = np.zeros(n, bool)
+        has_area[eu[area]] = True
+        has_area[ev[area]] = True
+        has_way[eu[~area]] = True
+        has_way[ev[~area]] = True
+        pinned |= has_area & has_way
     internal = (deg == 2) & ~pinned
     # incidence lists
     ends = np.concatenate([eu, ev])
@@ -550,7 +586,7 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     keep_node = np.array([not v for v in internal_l], dtype=bool)
     new_index = np.cumsum(keep_node) - 1
     coords = [shapely.get_coordinates(g) for g in geom] if len(chains) != m else None
-    nu, nv, nlen, now, ngeom, nhw, nname = [], [], [], [], [], [], []
+    nu, nv, nlen, now, ngeom, nhw, nname, narea = [], [], [], [], [], [], [], []
     for s, end, path, fwd in chains:
         if len(path) == 1:
             # a single segment keeps its own u -> v (a one-way segment walked from its v end
@@ -574,10 +610,13 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
             nhw.append(highway[path[0]])
         if name is not None:
             nname.append(name[path[0]])
-    return (osmid[keep_node], x[keep_node], y[keep_node], np.array(nu, dtype=np.int64),
+        if area is not None:
+            narea.append(bool(area[path[0]]))
+    out = (osmid[keep_node], x[keep_node], y[keep_node], np.array(nu, dtype=np.int64),
             np.array(nv, dtype=np.int64), np.array(nlen), np.array(now, dtype=bool),
             np.array(ngeom, dtype=object), np.array(nhw, dtype=object) if highway is not None else None,
             np.array(nname, dtype=object) if name is not None else None)
+    return out + (np.array(narea, dtype=bool),) if area is not None else out
 
 
 def split_and_link(net: WalkNetwork, end_edge, end_off, link_len, link_geom=None):
@@ -670,7 +709,11 @@ def split_and_link(net: WalkNetwork, end_edge, end_off, link_len, link_geom=None
                       np.r_[edge_len, np.asarray(new_len, dtype=np.float64)],
                       np.r_[net.edge_oneway, np.asarray(new_ow, dtype=bool)],
                       np.concatenate([geom, np.array(new_geom + [None], dtype=object)[:-1]]),
-                      net.speed_mps, extra(net.edge_highway, "link"), extra(net.edge_name, ""))
+                      net.speed_mps, extra(net.edge_highway, "link"), extra(net.edge_name, ""),
+                      edge_area=None if net.edge_area is None else np.r_[
+                          np.asarray(net.edge_area, dtype=bool),
+                          np.array([bool(net.edge_area[i]) if i >= 0 else False for i in src.tolist()],
+                                   dtype=bool)])
 
     def remap(edge, offset, side: str = "left"):
         """``side``: where a point exactly at a cut goes on a one-way edge. "left" (homes):
@@ -755,7 +798,10 @@ def cut_edges(net: WalkNetwork, edge, offset):
                       np.r_[edge_len, np.asarray(new_len, dtype=np.float64)],
                       np.r_[net.edge_oneway, np.asarray(new_ow, dtype=bool)],
                       np.concatenate([geom, np.array(new_geom + [None], dtype=object)[:-1]]),
-                      net.speed_mps, extra(net.edge_highway), extra(net.edge_name))
+                      net.speed_mps, extra(net.edge_highway), extra(net.edge_name),
+                      edge_area=None if net.edge_area is None else np.r_[
+                          np.asarray(net.edge_area, dtype=bool),
+                          np.asarray(net.edge_area, dtype=bool)[src]])
 
     def remap(edge, offset, side: str = "left"):
         edge = np.asarray(edge, dtype=np.int64).copy()

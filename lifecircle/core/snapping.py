@@ -41,7 +41,8 @@ class Snap:
 
 
 def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0) -> Snap:
-    """Snap projected shapely points (same CRS as ``net``) to their nearest edges.
+    """Snap projected shapely points (same CRS as ``net``) to their nearest edges (of
+    :attr:`WalkNetwork.snap_edges`: not those across pedestrian areas).
 
     Polygons are snapped at their boundary (a park is reached at its edge, not its centroid):
     pass their boundary point nearest to the network via :func:`entry_points`.
@@ -56,8 +57,10 @@ def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0)
         return Snap(edge, offset, leg, ambiguous)
     valid = ~(shapely.is_missing(points) | shapely.is_empty(points))
     idx = np.flatnonzero(valid)
-    (pi, ei), dist = net.tree.query_nearest(points[idx], max_distance=max_snap_m,
-                                            return_distance=True, all_matches=True)
+    tree, which = net.snap_tree, net.snap_edges   # pedestrian-area edges take no points
+    (pi, ei), dist = tree.query_nearest(points[idx], max_distance=max_snap_m,
+                                        return_distance=True, all_matches=True)
+    ei = which[ei]
     if len(pi):
         # several equidistant edges: take the lowest edge index (deterministic), flag ambiguity
         order = np.lexsort((ei, pi))
@@ -75,7 +78,8 @@ def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0)
         # a near tie with a second edge makes the exact route depend on rounding
         if tie_m > 0:
             pts = points[target]
-            cand_p, cand_e = net.tree.query(pts, predicate="dwithin", distance=leg[target] + tie_m)
+            cand_p, cand_e = tree.query(pts, predicate="dwithin", distance=leg[target] + tie_m)
+            cand_e = which[cand_e]
             d = shapely.distance(pts[cand_p], net.edge_geom[cand_e])
             close = (d <= leg[target][cand_p] + tie_m) & (cand_e != edge[target][cand_p])
             ambiguous[target[np.unique(cand_p[close])]] = True
@@ -95,7 +99,7 @@ def entry_points(net: WalkNetwork, geoms) -> np.ndarray:
     area = np.isin(kind, (1, 2, 3, 5, 6, 7))  # lines, polygons, multi-*
     if area.any():
         g = geoms[area]
-        idx = net.tree.nearest(g)
+        idx = net.snap_edges[net.snap_tree.nearest(g)]
         # the nearest points between the geometry and its nearest edge: first is on the geometry
         pts = shapely.shortest_line(g, net.edge_geom[idx])
         out[area] = shapely.get_point(pts, 0)

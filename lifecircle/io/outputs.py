@@ -519,7 +519,8 @@ def write_outputs(result, folder: Path) -> None:
         edge_u=net.edge_u, edge_v=net.edge_v, edge_len=net.edge_len, edge_oneway=net.edge_oneway,
         home_edge=result.home_snap.edge, home_off=result.home_snap.offset,
         home_leg=result.home_snap.leg, fac_edge=result.facility_snap.edge,
-        fac_off=result.facility_snap.offset, fac_leg=result.facility_snap.leg)
+        fac_off=result.facility_snap.offset, fac_leg=result.facility_snap.leg,
+        edge_area=net.edge_area if net.edge_area is not None else np.zeros(net.n_edges, bool))
     meta = {
         "format": FORMAT,
         "lifecircle": __version__, "source": result.source, "data_date": result.data_date,
@@ -627,10 +628,12 @@ def read_outputs(out_dir) -> dict:
         settings = Settings(**st)
         profile_ref = out / PROFILE if (out / PROFILE).exists() else meta["profile"]
         reading = out / NETWORK
-        with np.load(out / NETWORK, allow_pickle=False) as z:
-            z = {k: z[k] for k in ("node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_len",
-                                   "edge_oneway", "home_edge", "home_off", "home_leg", "fac_edge",
-                                   "fac_off", "fac_leg")}
+        with np.load(out / NETWORK, allow_pickle=False) as npz:
+            z = {k: npz[k] for k in ("node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_len",
+                                     "edge_oneway", "home_edge", "home_off", "home_leg", "fac_edge",
+                                     "fac_off", "fac_leg")}
+            # pedestrian-area edges (take no points); older folders have none
+            z["edge_area"] = npz["edge_area"].astype(bool) if "edge_area" in npz.files else None
         reading = out / GPKG
         edges = gpd.read_file(out / GPKG, layer="streets").to_crs(crs)
         homes = gpd.read_file(out / GPKG, layer="homes").to_crs(crs)
@@ -648,7 +651,8 @@ def read_outputs(out_dir) -> dict:
         net = WalkNetwork(crs, z["node_osmid"], z["node_x"], z["node_y"], z["edge_u"], z["edge_v"],
                           z["edge_len"], z["edge_oneway"], edges.geometry.to_numpy(),
                           settings.walk_speed_mps,
-                          edges["highway"].to_numpy() if "highway" in edges else None)
+                          edges["highway"].to_numpy() if "highway" in edges else None,
+                          edge_area=z["edge_area"])
         hs = Snap(z["home_edge"], z["home_off"], z["home_leg"], np.zeros(len(z["home_edge"]), bool))
         fs = Snap(z["fac_edge"], z["fac_off"], z["fac_leg"], np.zeros(len(z["fac_edge"]), bool))
         if len(hs.edge) != len(homes) or len(fs.edge) != len(fac):
