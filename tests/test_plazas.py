@@ -8,6 +8,7 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
+import shapely
 
 import lifecircle
 from lifecircle import columns as col
@@ -51,6 +52,10 @@ def district(plaza_tags=(("highway", "pedestrian"), ("area", "yes"))):
     o.way([(-140, 40), (-120, 40), (-120, 60), (-140, 60)],
           [("building", "residential"), ("building:levels", "4")], closed=True)
     o.node(230, 50, [("shop", "supermarket"), ("name", "Mercado Este")])
+    # a footway along the plaza's south side (the same two nodes as its outline) and a café
+    # 1 m from it
+    o.way([(0, 0), (100, 0)], [("highway", "footway")])
+    o.node(50, -1, [("amenity", "cafe"), ("name", "Café Sur")])
     return o.text()
 
 
@@ -155,6 +160,10 @@ def test_home_reaches_the_supermarket_across_the_plaza(plaza_file):
     assert r.network.edge_area.any()
     assert not r.network.edge_area[r.home_snap.edge].any()
     assert not r.network.edge_area[r.facility_snap.edge[r.facility_snap.reachable]].any()
+    # the footway along the plaza's edge is kept as the mapped way (not the outline's copy)
+    cafe = np.flatnonzero(r.facilities["name"].to_numpy() == "Café Sur")[0]
+    assert r.facility_snap.leg[cafe] == pytest.approx(1.0, abs=0.01)
+    assert r.network.edge_highway[r.facility_snap.edge[cafe]] == "footway"
 
 
 def test_only_named_or_place_square_plazas_are_squares(plaza_file):
@@ -168,3 +177,54 @@ def test_only_named_or_place_square_plazas_are_squares(plaza_file):
     path.write_text(tagged, encoding="utf-8")
     fac = classify_features(read_osm(path).features, load_profile("default"))
     assert (fac[col.CATEGORY] == "public_square").sum() == 3
+
+
+@pytest.fixture(scope="module")
+def helsinki_both():
+    """The embedded Helsinki sample analysed with and without its 49 pedestrian areas."""
+    from unittest import mock
+
+    from lifecircle.core import network as N
+    from lifecircle.io.sources import embedded_sample
+
+    real = N.build_network
+
+    def no_plazas(*a, **k):
+        return real(*a, **{**k, "areas": None})
+
+    path = embedded_sample()
+    with_ = lifecircle.analyze(path)
+    with mock.patch("lifecircle.pipeline.build_network", no_plazas):
+        without = lifecircle.analyze(path)
+    return with_, without
+
+
+def test_plazas_never_lengthen_a_walk(helsinki_both):
+    """Plazas only add walkable ground: with the same home and facility snaps, no nearest
+    minute to a point category grows (a footway along a plaza's edge stays the segment points attach to)."""
+    a, b = helsinki_both
+    assert a.network.edge_area.sum() > 100 and b.network.edge_area is not None
+    assert not b.network.edge_area.any()
+    same = (np.abs(np.nan_to_num(a.home_snap.leg, nan=-1) - np.nan_to_num(b.home_snap.leg, nan=-1)) < 1e-9) \
+        & ~a.home_snap.ambiguous & ~b.home_snap.ambiguous
+    cat_of = a.facilities[col.CATEGORY].to_numpy()
+    fac_same = (np.abs(np.nan_to_num(a.facility_snap.leg, nan=-1) - np.nan_to_num(b.facility_snap.leg, nan=-1)) < 1e-9) \
+        & ~a.facility_snap.ambiguous & ~b.facility_snap.ambiguous
+    # (footways that only reach the network across a plaza are now kept, and a facility or
+    # home nearer to one of them attaches there: those are not compared)
+    assert same.mean() > 0.8
+    shorter = compared = 0
+    point = shapely.get_type_id(a.facilities.geometry.to_numpy()) == 0
+    for c in a.profile.categories:
+        k = cat_of == c.id
+        # point categories: an area crossed by several streets is entered wherever the
+        # nearest-edge query lands first, which differs with the edges' cut points
+        if not k.any() or not point[k].all() or not fac_same[k].all():
+            continue
+        ta = np.nan_to_num(a.homes[col.time(c.id)].to_numpy(float)[same], nan=np.inf)
+        tb = np.nan_to_num(b.homes[col.time(c.id)].to_numpy(float)[same], nan=np.inf)
+        assert (ta <= tb + 1e-9).all(), c.id
+        shorter += int((ta < tb - 0.1).sum())
+        compared += 1
+    assert compared >= 4
+    assert shorter > 0     # and somewhere a plaza is a shortcut

@@ -486,11 +486,14 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     x[eu], y[eu] = start[:, 0], start[:, 1]
     length = shapely.length(geom)
     oneway = proj["oneway_foot"].to_numpy(bool) if "oneway_foot" in proj else np.zeros(m, bool)
-    # one segment per node pair (the shortest); OSM has overlapping ways now and then
-    frame = pd.DataFrame({"a": np.minimum(eu, ev), "b": np.maximum(eu, ev), "len": length})
-    keep = ~frame.sort_values("len").duplicated(["a", "b"]).sort_index().to_numpy()
-    highway = proj["highway"].to_numpy() if "highway" in proj else None
+    # one segment per node pair (the shortest); OSM has overlapping ways now and then. A
+    # footway along a plaza's outline is the same straight segment as the outline's: the
+    # mapped way stays (points attach to it), not the plaza's copy
     area = proj["area"].to_numpy(bool) if "area" in proj else np.zeros(m, bool)
+    frame = pd.DataFrame({"a": np.minimum(eu, ev), "b": np.maximum(eu, ev),
+                          "len": length + np.where(area, 1e-3, 0.0)})
+    keep = ~frame.sort_values("len", kind="stable").duplicated(["a", "b"]).sort_index().to_numpy()
+    highway = proj["highway"].to_numpy() if "highway" in proj else None
     name = proj["name"].to_numpy() if "name" in proj else None
     eu, ev = eu[keep].astype(np.int64), ev[keep].astype(np.int64)
     length, oneway, geom, area = length[keep], oneway[keep], geom[keep], area[keep]
