@@ -18,7 +18,7 @@ from lifecircle.core.engine import AccessEngine
 from lifecircle.core.network import WalkNetwork, build_network, prune_components
 from lifecircle.core.snapping import entry_points, snap_points
 from lifecircle.io.sources import embedded_sample, read_osm
-from lifecircle.pipeline import write_outputs
+from lifecircle.io.outputs import write_outputs
 
 from bruteforce import nearest_minutes, split_graph
 from conftest import shared_file
@@ -84,11 +84,11 @@ def test_home_next_to_a_corridor_cluster_reaches_the_street(fragment_result):
 
 
 def test_network_report_is_saved_in_meta(fragment_result, tmp_path):
-    write_outputs(fragment_result, tmp_path, map_html=False)
+    write_outputs(fragment_result, tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text(encoding="utf-8"))
     assert meta["network"]["homes_reattached"] == 1
     assert meta["network"]["components_dropped"] == 1
-    again = lifecircle.pipeline.load_result(tmp_path)
+    again = lifecircle.load(tmp_path)
     assert again.network_report == fragment_result.network_report
 
 
