@@ -222,7 +222,13 @@ def run(city: str, path: Path) -> dict:
         return real_build(*a, **k)
 
     with mock.patch("lifecircle.pipeline.build_network", no_plazas):
-        out["no_plazas"] = compare(lifecircle.analyze(path), ref)
+        bare = lifecircle.analyze(path)
+        out["no_plazas"] = compare(bare, ref)
+    # what plazas cost: network size and the engine stage (one run each: indicative only)
+    out["network_size"] = {k: {"nodes": r.network.n_nodes, "edges": r.network.n_edges,
+                               "engine_s": round(r.timings.get("engine", float("nan")), 2),
+                               "network_s": round(r.timings.get("network", float("nan")), 2)}
+                           for k, r in (("shipped", shipped), ("no_plazas", bare))}
     unpruned = lifecircle.analyze(path, min_component_share=0.0, min_component_m=0.0)
     out["unpruned"] = compare(unpruned, ref)
     return out
@@ -248,6 +254,7 @@ def main(argv=None):
               f"homes re-attached {rep.get('homes_reattached')}, stranded {rep.get('homes_stranded')}; "
               f"facilities re-attached {rep.get('facilities_reattached')}, "
               f"stranded {rep.get('facilities_stranded')}")
+        print(f"  network (nodes/edges, network and engine stage s): {r['network_size']}")
         for k in ("shipped vs pyrosm", "shipped vs same-ways", "no_plazas", "unpruned"):
             c = r[k]
             print(f"  {k:20s} agree {100 * c['share']:6.2f}% of {c['pairs']:,} pairs; homes unreached "

@@ -293,7 +293,7 @@ PLAZA_ID0 = -(10**12)
 #: Links across a plaza are left out where the others already walk it within this many metres.
 PLAZA_SLACK_M = 1.0
 #: Plazas with more entries and reflex corners than this are crossed by straight links only.
-PLAZA_MAX_POINTS = 400
+PLAZA_MAX_POINTS = 150
 
 
 def pedestrian_areas(features: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
@@ -378,9 +378,9 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
                     continue
                 vid, matched = vertex_ids(xy)
                 nxt = np.roll(np.arange(len(xy)), -1)
-                for a, b in zip(range(len(xy)), nxt):
-                    if vid[a] != vid[b]:
-                        outline.append((vid[a], vid[b], shapely.linestrings([xy[a], xy[b]])))
+                side = vid != vid[nxt]
+                lines = shapely.linestrings(np.stack([xy[side], xy[nxt][side]], 1))
+                outline.extend(zip(vid[side], vid[nxt][side], lines))
                 prev = np.roll(np.arange(len(xy)), 1)
                 d1, d2 = xy - xy[prev], xy[nxt] - xy
                 reflex = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0] < -1e-9
