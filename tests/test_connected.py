@@ -131,9 +131,10 @@ def _largest_component_network(net: WalkNetwork) -> WalkNetwork:
 
 @pytest.fixture(scope="module", params=["nanjing", "helsinki"])
 def real(request):
+    """The OSM data and the session's analysis (conftest) of Nanjing and Helsinki."""
     path = shared_file("china/nanjing_xinjiekou_2021.osm.pbf") if request.param == "nanjing" \
         else embedded_sample()
-    return read_osm(path), lifecircle.analyze(path)
+    return read_osm(path), request.getfixturevalue(request.param)
 
 
 @pytest.mark.shared
