@@ -17,6 +17,7 @@ import pyproj
 import shapely
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import cKDTree
 from shapely.geometry.polygon import orient
 
 from lifecircle.errors import NetworkError, NoWalkableStreetsError
@@ -342,22 +343,23 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
     cols = {"u": [], "v": [], "osm_id": [], "highway": [], "name": [], "oneway_foot": [], "area": []}
     if areas is None or len(areas) == 0:
         return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=streets.crs), crs=streets.crs)
-    geom = streets.geometry.to_numpy()
-    ends = np.concatenate([shapely.get_coordinates(shapely.get_point(geom, 0)),
-                           shapely.get_coordinates(shapely.get_point(geom, -1))])
+    # street end points from the coordinate array (shapely.get_point is slow on 100k lines)
+    coords, owner = shapely.get_coordinates(streets.geometry.to_numpy(), return_index=True)
+    start = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+    last = np.r_[start[1:] - 1, len(owner) - 1]
+    ends = np.concatenate([coords[start], coords[last]])
     ids = np.concatenate([streets["u"].to_numpy(np.int64), streets["v"].to_numpy(np.int64)])
     node_id, first, degree = np.unique(ids, return_index=True, return_counts=True)
     node_xy = ends[first]
-    node_tree = shapely.STRtree(shapely.points(node_xy))
+    node_kd = cKDTree(node_xy)
     tol = PLAZA_TOLERANCE_M
     synthetic: dict[tuple, int] = {}
 
     def vertex_ids(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = np.zeros(len(xy), dtype=np.int64)
-        pi, ni = node_tree.query(shapely.points(xy), predicate="dwithin", distance=0.01)
-        matched = np.zeros(len(xy), bool)
-        out[pi] = node_id[ni]
-        matched[pi] = True
+        dist, ni = node_kd.query(xy, distance_upper_bound=0.01)
+        matched = np.isfinite(dist)
+        out[matched] = node_id[ni[matched]]
         for k in np.flatnonzero(~matched):
             key = (round(float(xy[k, 0]), 2), round(float(xy[k, 1]), 2))
             out[k] = synthetic.setdefault(key, PLAZA_ID0 - len(synthetic))
@@ -387,7 +389,10 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
                 ent_xy.append(xy[matched]); ent_id.append(vid[matched])
                 rfx_xy.append(xy[reflex & ~matched])
             # street ends and junctions inside the plaza (or touching it) enter it too
-            near = node_tree.query(poly, predicate="dwithin", distance=tol)
+            x0, y0, x1, y1 = poly.bounds
+            cand = np.asarray(node_kd.query_ball_point(((x0 + x1) / 2, (y0 + y1) / 2),
+                                                       np.hypot(x1 - x0, y1 - y0) / 2 + tol), dtype=np.int64)
+            near = cand[shapely.dwithin(shapely.points(node_xy[cand]), poly, tol)] if len(cand) else cand
             inner = near[degree[near] != 2]
             ent_xy.append(node_xy[inner]); ent_id.append(node_id[inner])
             eid, k = np.unique(np.concatenate(ent_id), return_index=True)
