@@ -166,6 +166,18 @@ def test_home_reaches_the_supermarket_across_the_plaza(plaza_file):
     assert r.network.edge_highway[r.facility_snap.edge[cafe]] == "footway"
 
 
+def test_plaza_edges_survive_save_and_load(plaza_file, tmp_path):
+    """A saved analysis keeps which edges are plaza edges: later snapping (what-ifs, idle
+    sites) still attaches points to mapped ways only."""
+    from lifecircle.io.outputs import write_outputs
+
+    r = lifecircle.analyze(plaza_file)
+    write_outputs(r, tmp_path)
+    again = lifecircle.load(tmp_path)
+    np.testing.assert_array_equal(again.network.edge_area, r.network.edge_area)
+    assert again.network_report == r.network_report
+
+
 def test_only_named_or_place_square_plazas_are_squares(plaza_file):
     data = read_osm(plaza_file)
     fac = classify_features(data.features, load_profile("default"))
