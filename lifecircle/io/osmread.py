@@ -7,13 +7,13 @@ for features, a handful of tags for streets. Geometry is built afterwards from c
 arrays with shapely 2's vectorised constructors (``linestrings``/``linearrings``/``polygons``
 with ``indices``); only relations (a few hundred in a city) are assembled one by one.
 
-The result follows what the pyrosm reader gave (:mod:`lifecircle.sources` keeps it for the
+The result follows what the pyrosm reader gave (:mod:`lifecircle.io.sources` keeps it for the
 embedded sample and as a fallback), element for element:
 
 * streets: every ``highway=*`` way outside pyrosm's "all" exclusions, cut into one segment
   per pair of consecutive nodes that have coordinates;
 * features: tagged nodes, ways and relations of four groups read in this order — points of
-  interest (:data:`~lifecircle.sources.FEATURE_KEYS` …), buildings (ways and relations),
+  interest (:data:`~lifecircle.io.sources.FEATURE_KEYS` …), buildings (ways and relations),
   land use, natural areas — each element once, in the first group it belongs to;
 * a closed way is a Polygon when its tags make it an area (the OSM wiki's polygon features,
   as osmnx and pyrosm read them), otherwise a LineString; a relation is a LineString when
