@@ -13,6 +13,9 @@ at 2.5M nodes even when the search reaches 3k nodes), its Fibonacci heap is slow
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -112,30 +115,70 @@ def search(indptr, indices, w, seeds, seed_cost, limit, dist, hk, hn, touched):
     return nt
 
 
-@njit(cache=True, parallel=True)
 def nearest_many(indptr, indices, w, seed_ptr, seed_node, seed_cost, limit,
                  home_u, home_v, home_a, home_b, out):
     """For each category c (in parallel): one multi-source search, then for every home
     ``out[h, c] = min(a_h + d(u_h), b_h + d(v_h))`` in seconds (inf beyond ``limit``)."""
+    def work(c):
+        _nearest_one(np.int64(c), indptr, indices, w, seed_ptr, seed_node, seed_cost, limit,
+                     home_u, home_v, home_a, home_b, out)
+
+    _in_threads(work, len(seed_ptr) - 1)
+
+
+@njit(cache=True, nogil=True)
+def _nearest_one(c, indptr, indices, w, seed_ptr, seed_node, seed_cost, limit,
+                 home_u, home_v, home_a, home_b, out):
+    """Category ``c`` of :func:`nearest_many`."""
     n = len(indptr) - 1
-    n_cat = len(seed_ptr) - 1
     cap = len(indices) + 1
-    for c in prange(n_cat):
-        lo = seed_ptr[c]
-        hi = seed_ptr[c + 1]
-        if hi == lo:
-            for h in range(len(home_u)):
-                out[h, c] = INF
-            continue
-        dist, hk, hn, touched = _scratch(n, cap + hi - lo)
-        search(indptr, indices, w, seed_node[lo:hi], seed_cost[lo:hi], limit, dist, hk, hn,
-               touched)
+    lo = seed_ptr[c]
+    hi = seed_ptr[c + 1]
+    if hi == lo:
         for h in range(len(home_u)):
-            t = INF
-            u = home_u[h]
-            if u >= 0:
-                t = min(home_a[h] + dist[u], home_b[h] + dist[home_v[h]])
-            out[h, c] = t if t <= limit else INF
+            out[h, c] = INF
+        return
+    dist, hk, hn, touched = _scratch(n, cap + hi - lo)
+    search(indptr, indices, w, seed_node[lo:hi], seed_cost[lo:hi], limit, dist, hk, hn,
+           touched)
+    for h in range(len(home_u)):
+        t = INF
+        u = home_u[h]
+        if u >= 0:
+            t = min(home_a[h] + dist[u], home_b[h] + dist[home_v[h]])
+        out[h, c] = t if t <= limit else INF
+
+
+def _in_threads(work, n_tasks: int) -> None:
+    """Run ``work(0) … work(n_tasks - 1)`` on ``numba.get_num_threads()`` threads.
+
+    The kernels they call release the GIL (``nogil``), so the threads run in parallel as a
+    ``prange`` would; unlike ``parallel=True`` kernels they compile as plain functions, which
+    takes a fraction of the time on a fresh install (numba's parallel lowering of the per-home
+    pass alone cost ~9 s there)."""
+    n_threads = min(numba.get_num_threads(), n_tasks)
+    if n_threads <= 1:
+        for i in range(n_tasks):
+            work(i)
+        return
+    # the first calls compile or load the kernel under numba's compiler lock; the others wait
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        for _ in pool.map(work, range(n_tasks)):
+            pass
+
+
+@njit(cache=True, inline="always")
+def _find(sorted_values, x):
+    """Position of ``x`` in ``sorted_values`` (where it is, or would be inserted: left)."""
+    lo = 0
+    hi = len(sorted_values)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if sorted_values[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @njit(cache=True)
@@ -319,10 +362,22 @@ def single_source_many(indptr, indices, w, seed_ptr, seed_node, seed_cost, limit
 
 
 @njit(cache=True)
-def _grow(a, need):
+def _grow_int(a, need):
+    """``a`` (int64), or a copy at least twice as long when ``need`` exceeds it. One function
+    per dtype: ``np.empty(n, a.dtype)`` pulls numba's string handling into the compile."""
     if need <= len(a):
         return a
-    b = np.empty(max(need, 2 * len(a)), dtype=a.dtype)
+    b = np.empty(max(need, 2 * len(a)), dtype=np.int64)
+    b[:len(a)] = a
+    return b
+
+
+@njit(cache=True)
+def _grow_float(a, need):
+    """``a`` (float64), or a copy at least twice as long when ``need`` exceeds it."""
+    if need <= len(a):
+        return a
+    b = np.empty(max(need, 2 * len(a)), dtype=np.float64)
     b[:len(a)] = a
     return b
 
@@ -354,7 +409,7 @@ def _accumulate(c, t, f, h, mode, thresholds, sfca_limits, fac_ratio, pop, decay
 @njit(cache=True)
 def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr,
                 fac_edge_f, fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
-                blk_edges, edge_ptr, edge_home, home_a, home_b, home_off, home_leg, pop, speed,
+                blk_edges, nodes, edge_ptr, edge_home, home_a, home_b, home_off, home_leg, pop, speed,
                 limit, thresholds, sfca_limits, decay_kind, decay_param, k, mode,
                 dist, hk, hn, touched, stamp, best, mpos, mstamp, token, lf, lt,
                 mlist, mu, mv, mc, xf, xu, xv, topk, found_h, cnt_l, near_l, dec_l,
@@ -363,19 +418,15 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
     (possibly grown) lists of the block's searches."""
     n_cat = len(sfca_limits)
     n_thr = len(thresholds)
-    # the block's end nodes, sorted and unique
-    ends = np.empty(2 * len(blk_edges), dtype=np.int64)
-    for i in range(len(blk_edges)):
-        ends[2 * i] = edge_u[blk_edges[i]]
-        ends[2 * i + 1] = edge_v[blk_edges[i]]
-    nodes = np.unique(ends)
+    # nodes: the block's end nodes, sorted and unique (numpy's sort, compiled into a kernel,
+    # would add seconds to the first run after install)
     L = len(nodes)
     # a node's search may stop at limit minus the cheapest walk from a home to it
     reach_lim = np.full(L, -1.0)
     for i in range(len(blk_edges)):
         e = blk_edges[i]
-        iu = np.searchsorted(nodes, edge_u[e])
-        iv = np.searchsorted(nodes, edge_v[e])
+        iu = _find(nodes, edge_u[e])
+        iv = _find(nodes, edge_v[e])
         for hj in range(edge_ptr[e], edge_ptr[e + 1]):
             h = edge_home[hj]
             if limit - home_a[h] > reach_lim[iu]:
@@ -405,20 +456,20 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
                     if stamp[f] != token:
                         stamp[f] = token
                         best[f] = t
-                        lf = _grow(lf, pos + 1)
+                        lf = _grow_int(lf, pos + 1)
                         lf[pos] = f
                         pos += 1
                     elif t < best[f]:
                         best[f] = t
             dist[x] = INF
-        lt = _grow(lt, pos)
+        lt = _grow_float(lt, pos)
         for q in range(start, pos):
             lt[q] = best[lf[q]]
         lptr[i + 1] = pos
     for bi in range(len(blk_edges)):
         e = blk_edges[bi]
-        iu = np.searchsorted(nodes, edge_u[e])
-        iv = np.searchsorted(nodes, edge_v[e])
+        iu = _find(nodes, edge_u[e])
+        iv = _find(nodes, edge_v[e])
         # facilities reachable from either end, as compact rows (facility, from u, from v);
         # those on this very edge go to their own short list (the straight walk may win)
         token += 1
@@ -518,12 +569,12 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
     return token, lf, lt
 
 
-@njit(cache=True, parallel=True)
 def home_pass_many(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr,
                    fac_edge_f, fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
-                   blk_ptr, blk_edge, edge_ptr, edge_home, home_a, home_b, home_off, home_leg,
-                   pop, speed, limit, thresholds, sfca_limits, decay_kind, decay_param, k, mode,
-                   n_workers, counts, nearest, decay, kmean, found_out, demand, sfca):
+                   blk_ptr, blk_edge, bn_ptr, bn_node, edge_ptr, edge_home, home_a, home_b,
+                   home_off, home_leg, pop, speed, limit, thresholds, sfca_limits, decay_kind,
+                   decay_param, k, mode, n_workers, counts, nearest, decay, kmean, found_out,
+                   demand, sfca):
     """Every metric of every category, from one truncated search per *home end node*.
 
     Home edges come in spatially compact blocks (``blk_ptr``/``blk_edge``); worker ``wk``
@@ -534,24 +585,28 @@ def home_pass_many(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edg
     ``limit``. mode 0: counts, nearest, decay, top-k mean; mode 1: the same plus 2SFCA demand
     per facility (``demand[wk, f]``); mode 2: only ``sfca[c, h] += fac_ratio[f]``.
     Homes of different blocks are disjoint, so workers never write the same home.
+    ``bn_ptr``/``bn_node``: each block's end nodes, sorted and unique.
+
+    The workers are threads running a ``nogil`` kernel (see :func:`_in_threads`).
     """
-    for wk in prange(n_workers):
-        _home_worker(np.int64(wk), np.int64(n_workers), indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr,
-                     fac_edge_f, fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
-                     blk_ptr, blk_edge, edge_ptr, edge_home, home_a, home_b, home_off, home_leg,
-                     pop, speed, limit, thresholds, sfca_limits, decay_kind, decay_param, k, mode,
-                     counts, nearest, decay, kmean, found_out, demand[wk], sfca)
+    def work(wk):
+        _home_worker(np.int64(wk), np.int64(n_workers), indptr, indices, w, fn_ptr, fn_fac,
+                     fn_cost, fac_cat, fac_edge_ptr, fac_edge_f, fac_off, fac_leg, fac_ratio,
+                     edge_u, edge_v, edge_oneway, blk_ptr, blk_edge, bn_ptr, bn_node, edge_ptr,
+                     edge_home, home_a, home_b, home_off, home_leg, pop, speed, limit,
+                     thresholds, sfca_limits, decay_kind, decay_param, k, mode, counts,
+                     nearest, decay, kmean, found_out, demand[wk], sfca)
+
+    _in_threads(work, n_workers)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _home_worker(wk, n_workers, indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr,
                      fac_edge_f, fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
-                     blk_ptr, blk_edge, edge_ptr, edge_home, home_a, home_b, home_off, home_leg,
+                     blk_ptr, blk_edge, bn_ptr, bn_node, edge_ptr, edge_home, home_a, home_b, home_off, home_leg,
                      pop, speed, limit, thresholds, sfca_limits, decay_kind, decay_param, k, mode,
                      counts, nearest, decay, kmean, found_out, demand_row, sfca):
-    """Worker ``wk`` of :func:`home_pass_many`: its scratch arrays and its blocks. A plain
-    function called from the ``prange`` body (numba compiles such a body many times faster
-    than one that allocates a score of arrays itself)."""
+    """Worker ``wk`` of :func:`home_pass_many`: its scratch arrays and its blocks."""
     n = len(indptr) - 1
     n_fac = len(fac_cat)
     n_cat = len(sfca_limits)
@@ -580,7 +635,8 @@ def _home_worker(wk, n_workers, indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac
         token, lf, lt = _home_block(
             indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_ptr, fac_edge_f,
             fac_off, fac_leg, fac_ratio, edge_u, edge_v, edge_oneway,
-            blk_edge[blk_ptr[b]:blk_ptr[b + 1]], edge_ptr, edge_home, home_a, home_b,
+            blk_edge[blk_ptr[b]:blk_ptr[b + 1]], bn_node[bn_ptr[b]:bn_ptr[b + 1]], edge_ptr,
+            edge_home, home_a, home_b,
             home_off, home_leg, pop, speed, limit, thresholds, sfca_limits, decay_kind,
             decay_param, k, mode, dist, hk, hn, touched, stamp, best, mpos, mstamp, token,
             lf, lt, mlist, mu, mv, mc, xf, xu, xv, topk, found_h, cnt_l, near_l,

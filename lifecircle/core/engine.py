@@ -324,11 +324,13 @@ class AccessEngine:
     @functools.cached_property
     def _home_blocks(self):
         """Home edges in spatially compact blocks (Morton order of their midpoints), and the
-        nodes at their ends: the sources of the per-home pass."""
+        nodes at their ends: the sources of the per-home pass. Returns ``(blk_ptr, blk_edge,
+        end nodes, bn_ptr, bn_node)``: ``bn_*`` each block's end nodes, sorted and unique."""
         h, net = self.homes, self.net
         edges = np.flatnonzero(np.diff(h.edge_ptr) > 0)
         if len(edges) == 0:
-            return np.zeros(1, np.int64), edges.astype(np.int64), edges
+            return (np.zeros(1, np.int64), edges.astype(np.int64), edges, np.zeros(1, np.int64),
+                    edges.astype(np.int64))
         u, v = net.edge_u[edges], net.edge_v[edges]
         x = (net.node_x[u] + net.node_x[v]) / 2
         y = (net.node_y[u] + net.node_y[v]) / 2
@@ -339,7 +341,12 @@ class AccessEngine:
         edges = edges[order].astype(np.int64)
         size = 48
         blk_ptr = np.r_[np.arange(0, len(edges), size), len(edges)].astype(np.int64)
-        return blk_ptr, edges, np.unique(np.r_[u, v])
+        # each block's end nodes, sorted and unique (block-major keys, one numpy sort)
+        n = np.int64(net.n_nodes)
+        blk = np.repeat(np.arange(len(blk_ptr) - 1, dtype=np.int64), np.diff(blk_ptr))
+        key = np.unique(np.r_[blk * n + net.edge_u[edges], blk * n + net.edge_v[edges]])
+        bn_ptr = np.searchsorted(key // n, np.arange(len(blk_ptr), dtype=np.int64)).astype(np.int64)
+        return blk_ptr, edges, np.unique(np.r_[u, v]), bn_ptr, (key % n).astype(np.int64)
 
     def _home_pass(self, seeds, thresholds, limit_min, sfca_lim, k, decay_kind, decay_param,
                    counts, decay, sfca, kmean, found):
@@ -356,7 +363,7 @@ class AccessEngine:
         fn_fac, fn_cost = seed_fac[o], seeds.seed_cost[o]
         # edge -> facilities on it (the straight walk along a shared edge)
         fe_ptr, fo = _group(seeds.edge, net.n_edges)
-        blk_ptr, blk_edge, _ = self._home_blocks
+        blk_ptr, blk_edge, _, bn_ptr, bn_node = self._home_blocks
         n_workers = max(1, min(2 * numba.get_num_threads(), len(blk_ptr) - 1))
         nearest = np.full((C, h.n), INF)
         need_sfca = bool((sfca_lim >= 0).any()) and n_fac > 0
@@ -368,7 +375,7 @@ class AccessEngine:
             K.home_pass_many(
                 fwd.indptr, fwd.indices, fwd.weights, fn_ptr, fn_fac, fn_cost, fac_cat, fe_ptr,
                 fo.astype(np.int64), seeds.off, seeds.leg, ratio_, net.edge_u, net.edge_v, net.edge_oneway,
-                blk_ptr, blk_edge, h.edge_ptr, h.edge_home, h.a, h.b, h.off, h.leg, h.pop,
+                blk_ptr, blk_edge, bn_ptr, bn_node, h.edge_ptr, h.edge_home, h.a, h.b, h.off, h.leg, h.pop,
                 net.speed_mps, 60.0 * limit_min, thr, sfca_lim, decay_kind, float(decay_param),
                 int(k), mode, n_workers, counts, nearest, decay, kmean, found, demand_, sfca)
 
