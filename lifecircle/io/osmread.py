@@ -458,7 +458,7 @@ def _relation_geometry(rel: dict, members: dict):
         if got is None:
             continue
         if not isinstance(got, tuple):
-            lines.append(shapely.from_wkb(got))
+            lines.append(got)
             continue
         lon, lat, valid = _coords(*got)
         if valid.sum() < 2:
@@ -521,6 +521,10 @@ def build_features(col: _Collected, relations: list[dict]):
     n_geom = shapely.points(np.column_stack([n_lon, n_lat])) if len(n_lon) else np.empty(0, object)
     n_geom = np.where(n_valid, n_geom, None) if len(n_lon) else n_geom
     w_geom = _way_geometries(col)
+    # member ways from libosmium's WKB in one call, not one per member
+    ids = [wid for wid, g in col.members.items() if not isinstance(g, tuple)]
+    lines = shapely.from_wkb(np.asarray([col.members[wid] for wid in ids], dtype=object))
+    col.members.update(zip(ids, lines))
     r_geom = [_relation_geometry(rel, col.members) for rel in relations]
     kinds = (("node", col.n_id, col.n_group, col.n_tags, n_geom),
              ("way", col.w_id, col.w_group, col.w_tags, w_geom),
@@ -538,6 +542,7 @@ def build_features(col: _Collected, relations: list[dict]):
                 tags.append(tgs[i])
                 geom.append(g)
     geom = np.asarray(geom + [None], dtype=object)[:-1]
-    if len(geom):
-        geom = shapely.orient_polygons(geom, exterior_cw=False)
+    polygonal = np.isin(shapely.get_type_id(geom), (3, 6, 7))   # (multi)polygons, collections
+    if polygonal.any():
+        geom[polygonal] = shapely.orient_polygons(geom[polygonal], exterior_cw=False)
     return osm_type, osm_id, tags, geom

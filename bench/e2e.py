@@ -1,0 +1,328 @@
+"""End-to-end benchmark: ``lifecircle analyze`` against what a user would do instead.
+
+Contestants (each run is its own process, so its wall clock includes start-up and imports and
+its peak memory is its own; numba's cache is warm unless the row says cold):
+  lifecircle       ``analyze`` + ``save`` (GeoPackage, CSV, network, map) on the PBF, by stage
+  lifecircle-xml   the same on an OSM XML copy of the extract (written once by pyosmium)
+  pyrosm-read      pyrosm alone reading the layers lifecircle needs: walking network with
+                   nodes, points of interest, buildings, land use, natural areas
+  pyrosm+osmnx+pandana  the usual recipe for the same job: pyrosm read (network, POIs,
+                   buildings) -> osmnx-compatible graph, projected (osmnx) -> pandana Network +
+                   precompute -> per category nearest_pois + aggregate(count) at 15 minutes,
+                   for the same homes and the same categorised facilities lifecircle used
+  osmnx-xml+pandana     the same with osmnx reading the XML (graph_from_xml, features_from_xml)
+  first run        the demo (Helsinki) with an empty numba cache, and again warm
+
+    python bench/e2e.py            # Las Palmas, 3 repeats per contestant
+    python bench/e2e.py --quick    # Las Palmas, 1 repeat for the slow peers
+
+Writes bench/results/e2e.json. Paths are relative to the repository (``../shared/...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(REPO))   # this checkout's lifecircle, also in the worker processes
+import _common as C  # noqa: E402
+
+LP = REPO.parent / "shared" / "data" / "osm" / "world" / "las_palmas_2023_ghsci.osm.pbf"
+CACHE = Path(os.environ.get("LIFECIRCLE_BENCH_CACHE", Path(tempfile.gettempdir()) / "lifecircle_bench"))
+LIMIT_MIN = 15.0
+TIMEOUT_S = 900
+
+
+# --------------------------------------------------------------------------------------------
+# workers (run as ``python bench/e2e.py --worker NAME SOURCE OUT``)
+
+
+def w_lifecircle(source: str, out: str) -> dict:
+    t0 = time.perf_counter()
+    from lifecircle.pipeline import analyze
+
+    t_import = time.perf_counter() - t0
+    r = analyze(source)
+    t1 = time.perf_counter()
+    r.save(out)
+    t_write = time.perf_counter() - t1
+    stages = {"import": t_import, **r.timings, "write": t_write}
+    # the job the peers repeat: the same homes and categorised facilities, in WGS-84
+    job = Path(out).parent / "job.npz"
+    if not job.exists():
+        homes = r.homes.to_crs(4326).geometry
+        fac = r.facilities.to_crs(4326).geometry.representative_point()
+        np.savez(job, home_x=homes.x.to_numpy(), home_y=homes.y.to_numpy(),
+                 fac_x=fac.x.to_numpy(), fac_y=fac.y.to_numpy(),
+                 fac_cat=r.facilities["category"].to_numpy().astype("U"),
+                 speed=r.settings.walk_speed_kmh)
+    return {"stages": stages, "homes": len(r.homes), "facilities": len(r.facilities)}
+
+
+def _pyrosm_layers(osm, network_type="all"):
+    from lifecircle.io.sources import FEATURE_HIGHWAYS, FEATURE_KEYS, FEATURE_PLACES, NATURAL_AREAS
+
+    ff = {k: True for k in FEATURE_KEYS}
+    ff["highway"] = list(FEATURE_HIGHWAYS)
+    ff["place"] = list(FEATURE_PLACES)
+    nodes, edges = osm.get_network(network_type=network_type, nodes=True)
+    pois = osm.get_pois(custom_filter=ff)
+    buildings = osm.get_buildings()
+    return nodes, edges, pois, buildings, ff, NATURAL_AREAS
+
+
+def w_pyrosm_read(source: str, out: str) -> dict:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    t0 = time.perf_counter()
+    import pyrosm
+
+    t_import = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    osm = pyrosm.OSM(source)
+    _n, edges, pois, buildings, _ff, natural = _pyrosm_layers(osm)
+    osm.get_landuse()
+    osm.get_natural(custom_filter={"natural": list(natural)})
+    return {"stages": {"import": t_import, "read": time.perf_counter() - t0},
+            "edges": len(edges)}
+
+
+def _pandana_job(G, out: str) -> dict:
+    """Project (osmnx), pandana Network + precompute, nearest + counts per category."""
+    import osmnx as ox
+    import pandana as pdna
+    import pandas as pd
+    import pyproj
+
+    stages = {}
+    t0 = time.perf_counter()
+    G = ox.project_graph(G)
+    nodes, edges = ox.graph_to_gdfs(G, nodes=True, edges=True)
+    edges = edges.reset_index()
+    net = pdna.Network(nodes["x"], nodes["y"], edges["u"], edges["v"], edges[["length"]],
+                       twoway=True)
+    job = np.load(Path(out).parent / "job.npz")
+    dist = float(job["speed"]) * 1000 / 60 * LIMIT_MIN   # metres walked in 15 minutes
+    net.precompute(dist + 1)
+    stages["graph"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    to_m = pyproj.Transformer.from_crs(4326, G.graph["crs"], always_xy=True)
+    hx, hy = to_m.transform(job["home_x"], job["home_y"])
+    fx, fy = to_m.transform(job["fac_x"], job["fac_y"])
+    hn = net.get_node_ids(pd.Series(hx), pd.Series(hy))
+    fnode = net.get_node_ids(pd.Series(fx), pd.Series(fy)).to_numpy()
+    cats = np.unique(job["fac_cat"])
+    within = 0
+    for i, c in enumerate(cats):
+        m = job["fac_cat"] == c
+        key = f"c{i}"
+        net.set_pois(category=key, maxdist=dist, maxitems=1, x_col=pd.Series(fx[m]),
+                     y_col=pd.Series(fy[m]))
+        near = net.nearest_pois(dist, key, num_pois=1, max_distance=np.inf)[1].reindex(hn)
+        within += int((near.to_numpy() <= dist).sum())
+        net.set(pd.Series(fnode[m]), variable=pd.Series(np.ones(int(m.sum()))), name=key)
+        net.aggregate(dist, type="count", decay="flat", name=key).reindex(hn)
+    stages["nearest+counts"] = time.perf_counter() - t0
+    return {"stages": stages, "categories": len(cats), "home_category_pairs_within": within}
+
+
+def w_peer_pyrosm(source: str, out: str) -> dict:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    t0 = time.perf_counter()
+    import osmnx  # noqa: F401
+    import pandana  # noqa: F401
+    import pyrosm
+
+    t_import = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    osm = pyrosm.OSM(source)
+    nodes, edges, _pois, _b, _ff, _nat = _pyrosm_layers(osm, network_type="walking")
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    G = osm.to_graph(nodes, edges, graph_type="networkx", osmnx_compatible=True)
+    t_graph = time.perf_counter() - t0
+    got = _pandana_job(G, out)
+    got["stages"] = {"import": t_import, "read": t_read,
+                     "graph": t_graph + got["stages"]["graph"], **{
+                         k: v for k, v in got["stages"].items() if k != "graph"}}
+    return got
+
+
+def w_peer_osmnx_xml(source: str, out: str) -> dict:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    t0 = time.perf_counter()
+    import osmnx as ox
+
+    from lifecircle.io.sources import FEATURE_HIGHWAYS, FEATURE_KEYS, FEATURE_PLACES
+
+    t_import = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    G = ox.graph_from_xml(source, bidirectional=False, simplify=True, retain_all=True)
+    tags = {k: True for k in FEATURE_KEYS}
+    tags.update({"building": True, "highway": list(FEATURE_HIGHWAYS), "place": list(FEATURE_PLACES)})
+    ox.features_from_xml(source, tags=tags)
+    t_read = time.perf_counter() - t0
+    got = _pandana_job(G, out)
+    got["stages"] = {"import": t_import, "read": t_read, **got["stages"]}
+    return got
+
+
+WORKERS = {"lifecircle": w_lifecircle, "lifecircle-xml": w_lifecircle,
+           "pyrosm-read": w_pyrosm_read, "pyrosm+osmnx+pandana": w_peer_pyrosm,
+           "osmnx-xml+pandana": w_peer_osmnx_xml}
+
+
+def worker_main(name: str, source: str, out: str) -> None:
+    got = WORKERS[name](source, out)
+    got["peak_mb"] = C.peak_rss_mb()
+    print(json.dumps(got, default=C._jsonable))
+
+
+# --------------------------------------------------------------------------------------------
+# driver
+
+
+def xml_copy(pbf: Path) -> Path:
+    """An OSM XML copy of ``pbf`` (cached): what an osmnx user would read."""
+    import osmium
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    xml = CACHE / (pbf.name.replace(".osm.pbf", "") + ".osm")
+    if not xml.exists():
+        tmp = xml.with_suffix(".tmp.osm")
+        tmp.unlink(missing_ok=True)
+        with osmium.SimpleWriter(str(tmp)) as w:
+            for obj in osmium.FileProcessor(str(pbf)):
+                w.add(obj)
+        tmp.rename(xml)
+    return xml
+
+
+def run(name: str, source: Path, out_dir: Path, env=None) -> dict:
+    out = out_dir / f"out_{name}"
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--worker", name, str(source), str(out)],
+                          capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=REPO)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
+    got = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    got["wall_s"] = wall
+    shutil.rmtree(out, ignore_errors=True)
+    return got
+
+
+def median_rows(name: str, runs: list[dict]) -> dict:
+    stages = {k: statistics.median(r["stages"][k] for r in runs) for k in runs[0]["stages"]}
+    row = {"contestant": name, "wall_s": statistics.median(r["wall_s"] for r in runs),
+           "walls": [round(r["wall_s"], 3) for r in runs], "stages": stages,
+           "peak_mb": max(r["peak_mb"] for r in runs)}
+    row.update({k: v for k, v in runs[-1].items() if k not in ("stages", "wall_s", "peak_mb")})
+    return row
+
+
+def first_run(out_dir: Path) -> dict:
+    """The demo with an empty numba cache (a fresh install), then warm."""
+    cache = Path(tempfile.mkdtemp(prefix="numba_cold_", dir=out_dir))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    walls = {}
+    for label in ("cold", "warm"):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "lifecircle.cli", "demo", "--out",
+                        str(out_dir / f"demo_{label}")], capture_output=True, env=env, cwd=REPO,
+                       timeout=TIMEOUT_S, check=True)
+        walls[label] = time.perf_counter() - t0
+    return {"cold_s": walls["cold"], "warm_s": walls["warm"],
+            "extra_s": walls["cold"] - walls["warm"]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 repeat for the slow peers")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip", default="", help="comma list of contestants to leave out")
+    ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--worker", nargs=3, metavar=("NAME", "SOURCE", "OUT"), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.worker:
+        worker_main(*a.worker)
+        return 0
+    if not LP.exists():
+        print(f"shared extract not found: {LP}")
+        return 1
+    skip = set(filter(None, a.skip.split(",")))
+    out_dir = Path(tempfile.mkdtemp(prefix="e2e_", dir=CACHE if CACHE.exists() else None))
+    xml = xml_copy(LP)
+    print(f"Las Palmas: {LP.name} ({LP.stat().st_size / 1e6:.1f} MB), XML copy {xml.stat().st_size / 1e6:.0f} MB")
+    run("lifecircle", LP, out_dir)          # warm numba's cache, write the peers' job
+    plan = [("lifecircle", LP, a.repeats), ("pyrosm-read", LP, a.repeats),
+            ("pyrosm+osmnx+pandana", LP, 1 if a.quick else a.repeats),
+            ("lifecircle-xml", xml, 1 if a.quick else a.repeats),
+            ("osmnx-xml+pandana", xml, 1)]
+    rows = []
+    for name, src, n in plan:
+        if name in skip:
+            continue
+        runs = []
+        for _ in range(n):
+            runs.append(run(name, src, out_dir))
+        row = median_rows(name, runs)
+        rows.append(row)
+        st = "  ".join(f"{k} {v:.2f}" for k, v in row["stages"].items())
+        print(f"  {name:22s} wall {row['wall_s']:6.2f} s  peak {row['peak_mb']:5.0f} MB  | {st}")
+    by = {r["contestant"]: r for r in rows}
+    lc = by.get("lifecircle", {}).get("wall_s")
+    ratios = {}
+    if lc:
+        for r in rows:
+            r["wall_vs_lifecircle"] = r["wall_s"] / lc
+        if "pyrosm-read" in by:
+            ratios["lifecircle_wall / pyrosm_read_wall"] = lc / by["pyrosm-read"]["wall_s"]
+            ratios["lifecircle_wall / pyrosm_read_stage"] = lc / by["pyrosm-read"]["stages"]["read"]
+        for peer in ("pyrosm+osmnx+pandana", "osmnx-xml+pandana"):
+            if peer in by:
+                ratios[f"{peer}_wall / lifecircle_wall"] = by[peer]["wall_s"] / lc
+    fr = None if "first-run" in skip else first_run(out_dir)
+    print()
+    print(C.table([dict(contestant=r["contestant"], wall=r["wall_s"], peak=r["peak_mb"],
+                        ratio=r.get("wall_vs_lifecircle")) for r in rows],
+                  [("contestant", "contestant"), ("wall", "wall s (median)"), ("peak", "peak MB"),
+                   ("ratio", "wall / lifecircle")]))
+    for k, v in ratios.items():
+        print(f"  {k}: {v:.2f}")
+    if fr:
+        print(f"  first run (demo, empty numba cache): {fr['cold_s']:.1f} s, warm {fr['warm_s']:.1f} s,"
+              f" +{fr['extra_s']:.1f} s")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    if not a.no_write:
+        path = C.write_json("e2e", {
+            "dataset": str(LP.relative_to(REPO.parent)), "quick": a.quick, "rows": rows,
+            "ratios": ratios, "first_run": fr,
+            "city_1m": None,  # the tiled 1M-node city is not generated yet (see issue 16)
+            "machine": C.machine_info("numpy", "numba", "osmium", "pyrosm", "osmnx", "pandana",
+                                      "pyogrio", "lifecircle"),
+            "load_avg": os.getloadavg(),
+        })
+        print(f"wrote {path.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
