@@ -200,3 +200,28 @@ def test_no_streets_and_corrupt_files(tmp_path):
     bad.write_bytes(b"\x00\x00\x00\x0d" + b"garbage" * 50)
     with pytest.raises(InputFileError):
         read_osm(bad)
+
+
+def test_save_writes_without_fsync_and_restores_gdal_config(tmp_path):
+    """The GeoPackage is written with SQLite's fsync/journal off (inside the temporary folder)
+    and GDAL's configuration is what it was afterwards; the layers read back whole."""
+    import pyogrio
+    from synthetic_osm import grid_osm
+
+    from lifecircle.pipeline import analyze
+
+    src = tmp_path / "grid.osm"
+    src.write_text(grid_osm({"amenity=cafe": "Corner Café", "shop=supermarket": "Market"}))
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "NORMAL"})
+    try:
+        r = analyze(src)
+        out = r.save(tmp_path / "out", map_html=False)
+        assert pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS") == "NORMAL"
+        assert pyogrio.get_gdal_config_option("OGR_SQLITE_JOURNAL") is None
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": None})
+    homes = pyogrio.read_dataframe(out / "lifecircle.gpkg", layer="homes")
+    assert len(homes) == len(r.homes) == 16
+    assert sorted(homes.columns) == sorted(r.homes.columns)
+    streets = pyogrio.read_dataframe(out / "lifecircle.gpkg", layer="streets")
+    assert len(streets) == r.network.n_edges

@@ -50,6 +50,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pyproj
 import shapely
 
@@ -494,6 +495,25 @@ def write_outputs(result, folder: Path) -> None:
         An existing (temporary) folder.
     """
     folder = Path(folder)
+    with _unsynced_sqlite():
+        _write_tables(result, folder)
+
+
+@contextmanager
+def _unsynced_sqlite():
+    """GeoPackages written without SQLite's fsync and rollback journal (wall time of the
+    write: 2.2 s -> 1.3-1.8 s on Las Palmas). Safe here: the folder is a temporary one that
+    replaces the output only once everything is written (:func:`atomic_dir`)."""
+    keys = ("OGR_SQLITE_SYNCHRONOUS", "OGR_SQLITE_JOURNAL")
+    saved = {k: pyogrio.get_gdal_config_option(k) for k in keys}
+    pyogrio.set_gdal_config_options({k: "OFF" for k in keys})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(saved)
+
+
+def _write_tables(result, folder: Path) -> None:
     gpkg = folder / GPKG
     homes = result.homes.to_crs(WGS84)
     homes.to_file(gpkg, layer="homes", driver="GPKG")
