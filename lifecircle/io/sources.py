@@ -481,17 +481,27 @@ def _check_xml_readable(path: Path) -> None:
 
 
 def _xml_date(path: Path) -> str | None:
-    """The newest object timestamp, or the osm_base of an Overpass download."""
+    """The newest object timestamp, or the osm_base of an Overpass download.
+
+    The file is scanned in large binary chunks (a 90 MB extract in a fraction of a second;
+    line by line it took seconds), each chunk overlapping the last by a few bytes so that no
+    attribute is cut in two."""
     import re
 
-    best = None
-    pattern = re.compile(r'(?:timestamp|osm_base)="(\d{4}-\d\d-\d\d)')
-    with _open_text(path) as fh:
-        for line in fh:
-            for m in pattern.finditer(line):
-                if best is None or m.group(1) > best:
-                    best = m.group(1)
-    return best
+    pattern = re.compile(rb'(?:timestamp|osm_base)="(\d{4}-\d\d-\d\d)')
+    best = b""
+    tail = b""
+    opener = bz2.open if path.name.lower().endswith(".bz2") else open
+    with opener(path, "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 24)
+            if not chunk:
+                break
+            found = pattern.findall(tail + chunk)
+            if found:
+                best = max(best, max(found))
+            tail = chunk[-32:]
+    return best.decode("ascii") if best else None
 
 
 def _streets_from_graph(graph, path) -> gpd.GeoDataFrame:
