@@ -69,9 +69,27 @@ def _pop(hk, hn, size):
 
 
 @njit(cache=True)
+def _full_float(n, value):
+    """``np.full(n, value)`` (float64) as a loop: numba's np.full adds compile time."""
+    a = np.empty(n)
+    for i in range(n):
+        a[i] = value
+    return a
+
+
+@njit(cache=True)
+def _full_int(n, value):
+    """``np.full(n, value, dtype=np.int64)`` as a loop."""
+    a = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        a[i] = value
+    return a
+
+
+@njit(cache=True)
 def _scratch(n, heap_cap):
     """A search's buffers: distances (all inf), heap keys and nodes, touched-node list."""
-    return (np.full(n, INF), np.empty(heap_cap), np.empty(heap_cap, dtype=np.int32),
+    return (_full_float(n, INF), np.empty(heap_cap), np.empty(heap_cap, dtype=np.int32),
             np.empty(n, dtype=np.int32))
 
 
@@ -229,8 +247,8 @@ def facility_pass(indptr, indices, w, fac_seed_ptr, fac_seed_node, fac_seed_cost
     n_home = len(pop)
     n_fac = len(fac_seed_ptr) - 1
     dist, hk, hn, touched = _scratch(n, len(indices) + 4)
-    stamp = np.full(n_home, -1, dtype=np.int64)
-    best = np.full(n_home, INF)
+    stamp = _full_int(n_home, -1)
+    best = _full_float(n_home, INF)
     hit = np.empty(n_home, dtype=np.int32)
     n_thr = len(thresholds)
     for f in range(n_fac):
@@ -302,7 +320,7 @@ def facility_pass_many(indptr, indices, w, cat_fac_ptr, fac_seed_ptr, fac_seed_n
         kk = max(k, 1)
         topk = np.empty((n_home, kk))
         found = np.zeros(n_home, dtype=np.int32)
-        best = np.full(n_home, INF)
+        best = _full_float(n_home, INF)
         dec = np.zeros(n_home)
         sf = np.zeros(n_home)
         cnt = np.zeros((len(thresholds), n_home), dtype=np.int32)
@@ -368,7 +386,8 @@ def _grow_int(a, need):
     if need <= len(a):
         return a
     b = np.empty(max(need, 2 * len(a)), dtype=np.int64)
-    b[:len(a)] = a
+    for i in range(len(a)):   # a slice assignment compiles numba's string formatting
+        b[i] = a[i]
     return b
 
 
@@ -378,7 +397,8 @@ def _grow_float(a, need):
     if need <= len(a):
         return a
     b = np.empty(max(need, 2 * len(a)), dtype=np.float64)
-    b[:len(a)] = a
+    for i in range(len(a)):   # a slice assignment compiles numba's string formatting
+        b[i] = a[i]
     return b
 
 
@@ -422,7 +442,7 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
     # would add seconds to the first run after install)
     L = len(nodes)
     # a node's search may stop at limit minus the cheapest walk from a home to it
-    reach_lim = np.full(L, -1.0)
+    reach_lim = _full_float(L, -1.0)
     for i in range(len(blk_edges)):
         e = blk_edges[i]
         iu = _find(nodes, edge_u[e])
@@ -612,8 +632,8 @@ def _home_worker(wk, n_workers, indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac
     n_cat = len(sfca_limits)
     n_blk = len(blk_ptr) - 1
     dist, hk, hn, touched = _scratch(n, len(indices) + 4)
-    stamp = np.full(n_fac, -1, dtype=np.int64)
-    mstamp = np.full(n_fac, -1, dtype=np.int64)
+    stamp = _full_int(n_fac, -1)
+    mstamp = _full_int(n_fac, -1)
     best = np.empty(n_fac)
     mpos = np.empty(n_fac, dtype=np.int64)   # facility -> its row in the merged list
     lf = np.empty(4096, dtype=np.int64)
