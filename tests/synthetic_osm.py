@@ -67,8 +67,9 @@ _M_LON = 1 / (111_320.0 * math.cos(math.radians(LOCAL_LAT0)))
 
 
 def local_xy(x, y) -> tuple[float, float]:
-    """(lon, lat) of the point ``x`` m east and ``y`` m north of the local origin."""
-    return LOCAL_LON0 + x * _M_LON, LOCAL_LAT0 + y * _M_LAT
+    """(lon, lat) of the point ``x`` m east and ``y`` m north of the local origin, at OSM's
+    precision (7 decimals, ~1 cm: what OSM files carry and libosmium stores)."""
+    return round(LOCAL_LON0 + x * _M_LON, 7), round(LOCAL_LAT0 + y * _M_LAT, 7)
 
 
 class LocalOsm:
@@ -85,7 +86,7 @@ class LocalOsm:
         self.nid += 1
         lon, lat = local_xy(x, y)
         body = "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags)
-        self.nodes.append(f'<node id="{self.nid}" lat="{lat:.9f}" lon="{lon:.9f}" '
+        self.nodes.append(f'<node id="{self.nid}" lat="{lat:.7f}" lon="{lon:.7f}" '
                           f'version="1">{body}</node>')
         if not tags:
             self.at[(x, y)] = self.nid
