@@ -10,12 +10,10 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from lifecircle import columns as col
-from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, err_console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import label
-from lifecircle.io.outputs import check_out_dir, check_out_file, write_text_atomic
 from lifecircle.settings import DEFAULTS
 from lifecircle.untrusted import literal, say
 
@@ -42,6 +40,8 @@ def _stage_progress():
 
 
 def print_summary(result, lang: str) -> None:
+    from lifecircle import i18n
+
     table = result.summary_table(lang)
     t = Table(title="生活圈覆盖 life-circle coverage" if lang == "zh" else "Life-circle coverage "
               "(share of residents, %)", show_lines=False)
@@ -70,6 +70,8 @@ def print_summary(result, lang: str) -> None:
 def _map_copy_target(out: Path, force: bool):
     """Where analyze copies its map (``maps/<out>.html`` when ``./maps`` is a folder), or None
     with the reason when that file exists and lifecircle did not write it."""
+    from lifecircle.io.outputs import check_out_dir, check_out_file, write_text_atomic
+
     maps = Path("maps")
     if not maps.is_dir():
         return None, None
@@ -84,6 +86,8 @@ def _map_copy_target(out: Path, force: bool):
 def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, map_copy: bool = True, population_raster=None,
                   population_column: str = "population", force: bool = False, complete=None):
+    from lifecircle.io.outputs import check_out_dir, check_out_file, write_text_atomic
+
     from lifecircle.pipeline import analyze
 
     try:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import pandas as pd
 import typer
 
-from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, err_console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.untrusted import literal, say
@@ -28,6 +26,9 @@ def batch(
 ):
     """Run every district of a batch config on Dask; write per-district folders,
     districts.csv/.xlsx, failures.csv and index.html."""
+    from lifecircle import i18n
+    import pandas as pd
+
     from rich.table import Table
 
     from lifecircle.errors import LifecircleError

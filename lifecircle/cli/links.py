@@ -10,14 +10,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from lifecircle.analyses.links import links as run_links
-from lifecircle.analyses.links import write_links
 from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, LinkError
-from lifecircle.io.outputs import check_out_dir
-from lifecircle.render.maps import links_map, save_map
-from lifecircle.result import load_result
 
 
 def links(
@@ -43,6 +38,12 @@ def links(
 ):
     """Rank candidate walking links (gates, passages, footbridges) by the residents they
     newly bring within each category's threshold; exact, with a greedy best set of K."""
+    from lifecircle.analyses.links import links as run_links
+    from lifecircle.analyses.links import write_links
+    from lifecircle.io.outputs import check_out_dir
+    from lifecircle.render.maps import links_map, save_map
+    from lifecircle.result import load_result
+
     if candidates is None and not auto and not close_gates:
         _fail(LinkError("no candidates: give --candidates FILE, --auto, --close-gates or several"))
     try:

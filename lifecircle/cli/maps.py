@@ -10,7 +10,6 @@ import typer
 from lifecircle.cli.common import FORCE_HELP, console, err_console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
-from lifecircle.io.outputs import check_out_file
 from lifecircle.untrusted import say
 
 
@@ -67,6 +66,8 @@ def map_command(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Write the interactive map of an analysis folder (offline HTML, Chinese basemaps)."""
+    from lifecircle.io.outputs import check_out_file
+
     from lifecircle.result import load_result
     from lifecircle.render.maps import result_map, save_map
 
@@ -94,6 +95,8 @@ def isochrones_command(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Walking isochrones (and service areas and gaps) as a GeoPackage."""
+    from lifecircle.io.outputs import check_out_file
+
     import numpy as np
     import shapely
 

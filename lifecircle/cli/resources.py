@@ -9,11 +9,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
-from lifecircle.io.outputs import check_out_dir
 from lifecircle.untrusted import literal, say
 
 
@@ -42,6 +40,8 @@ def resources(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """The in-situ resource list (在地资源清单): idle sites and the walking gaps they could close."""
+    from lifecircle.io.outputs import check_out_dir
+
     from lifecircle.analyses.resources import write_inventory
 
     try:
@@ -74,6 +74,9 @@ def recommend(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Pick K idle sites for a category that newly cover the most residents (MCLP)."""
+    from lifecircle import i18n
+    from lifecircle.io.outputs import check_out_dir
+
     from lifecircle.analyses.recommend import recommend as run
     from lifecircle.analyses.resources import write_inventory
 

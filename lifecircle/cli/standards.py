@@ -14,12 +14,10 @@ import typer
 
 from rich.table import Table
 
-from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import check_lang
-from lifecircle.io.outputs import atomic_dir, check_out_dir
 from lifecircle.untrusted import literal, say
 
 CSV = "compliance.csv"
@@ -54,6 +52,8 @@ def _rich(df, title: str, status_col: str | None, good: set, bad: set) -> Table:
 
 
 def print_report(report, lang: str) -> None:
+    from lifecircle import i18n
+
     from lifecircle.analyses.standards import ALL, label
 
     good = {label("pass", lang), label("met", lang)}
@@ -99,6 +99,8 @@ def check_cmd(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Check an analysis against GB 50180-2018 or TD/T 1062-2021 (配套设施达标评估)."""
+    from lifecircle.io.outputs import atomic_dir, check_out_dir
+
     from lifecircle.result import load_result
     from lifecircle.analyses.standards import check, compliance_map, resolve_standard
     from lifecircle.render.maps import save_map
