@@ -42,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-PBF = "/work/shared/data/osm/world/las_palmas_2023_ghsci.osm.pbf"
+PBF = str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "osm" / "world" / "las_palmas_2023_ghsci.osm.pbf")
 LIMIT_MIN = 15.0
 TILES = (4, 3)   # default only; dataset() tiles enough copies for >= 1M nodes
 PEER_BUDGET_S = 600.0   # skip a peer on 1m when its estimate exceeds this

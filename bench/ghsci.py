@@ -18,7 +18,7 @@ three weightings of the homes:
 It also prints the population totals (Las Palmas against GHSCI's 333k from GHS-POP; Nanjing
 Xinjiekou). ``bench/ghsci.md`` explains the differences. Run::
 
-    /work/main/.venv/bin/python bench/ghsci.py [--quick]
+    .venv/bin/python bench/ghsci.py [--quick]
 
 (``--quick`` is accepted for symmetry with the other benchmarks; the run is about a minute.)
 Writes ``bench/results/ghsci.json``.

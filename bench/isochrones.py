@@ -1,6 +1,6 @@
 """Isochrones, service areas and the map on Las Palmas, side by side with the osmnx recipe.
 
-    /work/venv/bin/python bench/isochrones.py [--quick] [--origins N]
+    .venv/bin/python bench/isochrones.py [--quick] [--origins N]
 
 Rows: lifecircle 15-minute isochrones (distance-field method, ms per origin, amortised over N
 origins), the same with ``method="buffers"`` (GEOS union of merged, buffered pieces), the exact

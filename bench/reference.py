@@ -46,9 +46,7 @@ import lifecircle  # noqa: E402
 from lifecircle import columns as col  # noqa: E402
 from lifecircle.core import network as N  # noqa: E402
 
-OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm" / "world"
-if not OSM.exists():
-    OSM = Path("/work/shared/data/osm/world")
+OSM = Path(__file__).resolve().parents[2] / "shared" / "data" / "osm" / "world"   # ../shared beside the repo
 CITIES = {
     "boston": "boston_downtown_valhalla_bench.osm.pbf",
     "liechtenstein": "liechtenstein_valhalla.osm.pbf",

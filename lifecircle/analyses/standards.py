@@ -41,7 +41,7 @@ Rows and verdicts
   Optional facilities (△ / 品质提升型) are reported separately and never fail a tier.
 * Every row carries the facility id, Chinese and English names, tier, radius, requirement,
   the ``source`` clause of the profile and its confidence mark ([V] verified, [R] recalled,
-  [I] interpretation; see ``/work/shared/design/standards.md``).
+  [I] interpretation; see ``../shared/design/standards.md``).
 
 Which analysis is used
 ----------------------
