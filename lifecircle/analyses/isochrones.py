@@ -776,44 +776,74 @@ def service_areas(result, minutes=None, buffer_m: float = BUFFER_M, quad_segs: i
                             geometry=[r[3] for r in rows], crs=net.crs)
 
 
-def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | None = None,
-              landuse=None) -> gpd.GeoDataFrame:
-    """Homes and residential land outside each dimension's service area.
+#: Gap areas reach at most this far (metres) from an uncovered home.
+GAP_RADIUS_M = 60.0
 
-    ``minutes`` defaults to the largest threshold (15). Residential land is ``landuse``
-    (polygons in any CRS) when given, else the hull of homes buffered by 50 m (where homes
-    are). Returns ``dimension``, ``minutes``, ``homes`` (count outside), ``population`` outside,
-    ``data_status`` and the gap polygon (residential land minus service area). A dimension with
-    no facility in the data has an empty gap and NaN counts (``no_data``): unknown, not a gap.
+
+def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | None = None,
+              landuse=None, radius_m: float = GAP_RADIUS_M) -> gpd.GeoDataFrame:
+    """Where the homes the engine marks uncovered are, per dimension.
+
+    A home is uncovered in a dimension when its coverage flag is not 1: ``cov_<dimension>``
+    (the categories' own thresholds: the ``covered`` share of the summary table) or, with
+    ``minutes``, ``cov<minutes>_<dimension>`` when the analysis has that tier. The gap polygon
+    is the union, over uncovered homes, of each home's Voronoi cell (among all homes) cut to
+    ``radius_m`` around it: it holds every uncovered home and no covered one, so the
+    ``population`` inside it is the uncovered population of the table. ``areas`` and
+    ``landuse`` are accepted for older calls and not used (service areas are street buffers,
+    not coverage). Returns ``dimension``, ``minutes``, ``homes``, ``population``,
+    ``data_status`` and the polygon. A dimension with no facility in the data has an empty gap
+    and NaN counts (``no_data``): unknown, not a gap.
     """
-    net = result.network
-    m = float(minutes or max(result.settings.thresholds_min))
-    if areas is None:
-        areas = service_areas(result, [m])
     homes = result.homes
-    pts = homes.geometry.to_numpy()
-    if landuse is not None:
-        land = shapely.union_all(gpd.GeoSeries(landuse.geometry if hasattr(landuse, "geometry")
-                                               else landuse).to_crs(net.crs).to_numpy())
-    else:
-        land = shapely.union_all(shapely.buffer(pts, 50.0, quad_segs=2)) if len(pts) else shapely.Polygon()
+    crs = result.network.crs
+    pts = shapely.point_on_surface(homes.geometry.to_numpy())
+    pop = homes[col.POPULATION].to_numpy(float)
+    cells = _home_cells(pts, radius_m)
+    tiers = tuple(result.settings.thresholds_min)
     rows = []
     status = getattr(result, "data_status", None) or {}
     for dim in result.profile.dimensions:
         if dim.categories and all(status.get(c.id) == col.STATUS_NO_DATA for c in dim.categories):
             # no facility of the dimension in the data: its gap is unknown, not everywhere
-            rows.append({"dimension": dim.id, "minutes": m, "homes": np.nan, "population": np.nan,
-                         col.DATA_STATUS: col.STATUS_NO_DATA, "geometry": shapely.Polygon()})
+            rows.append({"dimension": dim.id, "minutes": float(minutes or max(tiers)), "homes": np.nan,
+                         "population": np.nan, col.DATA_STATUS: col.STATUS_NO_DATA,
+                         "geometry": shapely.Polygon()})
             continue
-        sel = areas[(areas.level == "dimension") & (areas.id == dim.id) & (areas.minutes == m)]
-        sa = sel.geometry.iloc[0] if len(sel) else shapely.Polygon()
-        inside = shapely.contains_xy(sa, *shapely.get_coordinates(pts).T) if len(pts) else np.zeros(0, bool)
-        outside = ~inside
-        gap = shapely.difference(land, sa)
-        rows.append({"dimension": dim.id, "minutes": m, "homes": int(outside.sum()),
-                     "population": float(homes[col.POPULATION].to_numpy(float)[outside].sum()),
-                     col.DATA_STATUS: col.STATUS_DATA, "geometry": gap})
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=net.crs)
+        name = col.dim_covered(dim.id)
+        m = None
+        if minutes is not None and col.dim_covered_at(dim.id, minutes) in homes:
+            name, m = col.dim_covered_at(dim.id, minutes), float(minutes)
+        flag = homes[name].to_numpy(float) if name in homes else np.zeros(len(homes))
+        out = ~(np.nan_to_num(flag) > 0)
+        geom = shapely.union_all(cells[out]) if out.any() else shapely.Polygon()
+        rows.append({"dimension": dim.id, "minutes": m if m is not None else float(max(tiers)),
+                     "homes": int(out.sum()), "population": float(pop[out].sum()),
+                     col.DATA_STATUS: col.STATUS_DATA, "geometry": geom})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+
+
+def _home_cells(pts: np.ndarray, radius_m: float) -> np.ndarray:
+    """Each home's Voronoi cell (among all homes) within ``radius_m`` of it: cells do not
+    overlap, so a home lies in its own cell only (homes at the same point share one)."""
+    n = len(pts)
+    if n == 0:
+        return np.array([], dtype=object)
+    discs = shapely.buffer(pts, radius_m, quad_segs=4)
+    if n == 1:
+        return discs
+    vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=shapely.box(
+        *shapely.total_bounds(discs)))
+    parts = shapely.get_parts(vor)
+    # match cells to homes: the cell that contains the home
+    tree = shapely.STRtree(parts)
+    hi, ci = tree.query(pts, predicate="intersects")
+    cell = np.full(n, -1)
+    cell[hi[::-1]] = ci[::-1]          # first match wins
+    out = discs.copy()
+    ok = cell >= 0
+    out[ok] = shapely.intersection(discs[ok], parts[cell[ok]])
+    return out
 
 
 def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None,
@@ -842,3 +872,21 @@ def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None
         shutil.move(str(tmp), str(path))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def nearest_facilities(result, categories=None):
+    """Per home and category: minutes to the nearest facility and which one.
+
+    Returns ``(category ids, minutes (C, H), facility (C, H))`` where ``facility`` is the row
+    position in ``result.facilities`` (-1 where none lies within ``settings.max_minutes``).
+    The minutes are the engine's (the homes' ``t_<category>`` columns)."""
+    cats = [c.id for c in result.profile.categories] if categories is None else list(categories)
+    fac_cat = result.facilities[col.CATEGORY].to_numpy()
+    rows = [np.flatnonzero(fac_cat == c) for c in cats]
+    snaps = [result.facility_snap.take(r) for r in rows]
+    minutes, which = result.engine.nearest_facility(snaps)
+    out = np.full(which.shape, -1, dtype=np.int64)
+    for i, r in enumerate(rows):
+        ok = which[i] >= 0
+        out[i, ok] = r[which[i, ok]]
+    return cats, minutes, out

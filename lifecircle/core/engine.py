@@ -31,6 +31,7 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit, prange
 
 from lifecircle.core import _kernels as K
 from lifecircle.core.network import WalkNetwork
@@ -196,6 +197,93 @@ def _direct_same_edge(net: WalkNetwork, homes: HomeIndex, seeds: FacilitySeeds, 
     return out
 
 
+def _direct_same_edge_which(net: WalkNetwork, homes: HomeIndex, seeds: FacilitySeeds, c: int):
+    """:func:`_direct_same_edge` with the facility (global seed-list index) that gives it."""
+    out = np.full(homes.n, INF)
+    which = np.full(homes.n, -1, dtype=np.int64)
+    f0, f1 = seeds.cat_ptr[c], seeds.cat_ptr[c + 1]
+    if f1 == f0:
+        return out, which
+    fe = seeds.edge[f0:f1]
+    order = np.argsort(fe, kind="stable")
+    fe_sorted = fe[order]
+    hmask = homes.edge >= 0
+    he = homes.edge[hmask]
+    lo = np.searchsorted(fe_sorted, he, "left")
+    cnt = np.searchsorted(fe_sorted, he, "right") - lo
+    if cnt.sum() == 0:
+        return out, which
+    hidx = np.repeat(np.flatnonzero(hmask), cnt)
+    within = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    fidx = f0 + order[np.repeat(lo, cnt) + within]
+    delta = seeds.off[fidx] - homes.off[hidx]
+    allowed = (delta >= 0) | ~net.edge_oneway[homes.edge[hidx]]
+    t = np.where(allowed, (np.abs(delta) + seeds.leg[fidx] + homes.leg[hidx]) / net.speed_mps, INF)
+    o = np.lexsort((t, hidx))
+    first = o[np.r_[True, hidx[o][1:] != hidx[o][:-1]]]
+    out[hidx[first]] = t[first]
+    which[hidx[first]] = np.where(np.isfinite(t[first]), fidx[first], -1)
+    return out, which
+
+
+@njit(cache=True, parallel=True)
+def _nearest_labelled(indptr, indices, w, seed_ptr, seed_node, seed_cost, seed_label, limit,
+                      home_u, home_v, home_a, home_b, out_t, out_f):
+    """:func:`lifecircle.core._kernels.nearest_many` that also carries, per node, the label
+    (facility) of the seed its shortest path starts from; per home the label of the better end."""
+    n = len(indptr) - 1
+    n_cat = len(seed_ptr) - 1
+    cap = len(indices) + 1
+    for c in prange(n_cat):
+        lo = seed_ptr[c]
+        hi = seed_ptr[c + 1]
+        if hi == lo:
+            for h in range(len(home_u)):
+                out_t[h, c] = INF
+                out_f[h, c] = -1
+            continue
+        dist, hk, hn, touched = K._scratch(n, cap + hi - lo)
+        lab = np.full(n, -1, dtype=np.int64)
+        size = 0
+        for i in range(lo, hi):
+            s = seed_node[i]
+            cost = seed_cost[i]
+            if cost <= limit and cost < dist[s]:
+                dist[s] = cost
+                lab[s] = seed_label[i]
+                size = K._push(hk, hn, size, cost, s)
+        while size > 0:
+            d, x, size = K._pop(hk, hn, size)
+            if d > dist[x]:
+                continue
+            for j in range(indptr[x], indptr[x + 1]):
+                y = indices[j]
+                nd = d + w[j]
+                if nd < dist[y] and nd <= limit:
+                    dist[y] = nd
+                    lab[y] = lab[x]
+                    size = K._push(hk, hn, size, nd, y)
+        for h in range(len(home_u)):
+            t = INF
+            f = -1
+            u = home_u[h]
+            if u >= 0:
+                ta = home_a[h] + dist[u]
+                tb = home_b[h] + dist[home_v[h]]
+                if ta <= tb:
+                    t = ta
+                    f = lab[u]
+                else:
+                    t = tb
+                    f = lab[home_v[h]]
+            if t <= limit:
+                out_t[h, c] = t
+                out_f[h, c] = f
+            else:
+                out_t[h, c] = INF
+                out_f[h, c] = -1
+
+
 @dataclass
 class ReachMetrics:
     """Per category × home arrays (minutes unless said)."""
@@ -249,6 +337,36 @@ class AccessEngine:
         out /= 60.0                      # in place: at city scale this array is large
         out[~np.isfinite(out)] = np.nan
         return out.T
+
+    def nearest_facility(self, fac_snaps: list[Snap], limit_min: float | None = None):
+        """Which facility is nearest: ``(minutes, index)``, both (C, H); ``index`` is the
+        position in category c's ``fac_snaps[c]`` (-1 and NaN minutes where none lies within
+        ``limit_min``, default ``settings.max_minutes``). The minutes equal :meth:`nearest`.
+
+        A separate labelled search (one per category, in parallel): :meth:`nearest` and
+        :meth:`reach` stay as fast as they were; maps call this one when they need names."""
+        limit = 60.0 * (self.settings.max_minutes if limit_min is None else limit_min)
+        seeds = facility_seeds(self.net, fac_snaps)
+        C = len(seeds.cat_ptr) - 1
+        h = self.homes
+        t = np.empty((h.n, C))
+        f = np.empty((h.n, C), dtype=np.int64)
+        fac = np.arange(len(seeds.seed_ptr) - 1, dtype=np.int64)
+        label = np.repeat(fac, np.diff(seeds.seed_ptr))
+        csr = self._csr
+        _nearest_labelled(csr.indptr, csr.indices, csr.weights, seeds.seed_ptr[seeds.cat_ptr],
+                          seeds.seed_node, seeds.seed_cost, label, limit, h.u, h.v, h.a, h.b, t, f)
+        for c in range(C):
+            direct, which = _direct_same_edge_which(self.net, h, seeds, c)
+            better = (direct <= limit) & (direct < t[:, c])
+            t[better, c] = direct[better]
+            f[better, c] = which[better]
+            f[:, c] = np.where(f[:, c] >= 0, f[:, c] - seeds.cat_ptr[c], -1)
+        t /= 60.0
+        none = ~np.isfinite(t)
+        t[none] = np.nan
+        f[none] = -1
+        return t.T, f.T
 
     # ---------------------------------------------------------------------------------------
     def reach(self, fac_snaps: list[Snap], capacities: list | None = None,

@@ -23,14 +23,15 @@ Size: points become GeoJSON layers (not one JS object per marker), polygons are 
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 from pathlib import Path
 
-import branca.colormap as cm
 import folium
 from branca.element import MacroElement
-from folium.plugins import Fullscreen, MiniMap
+from folium.plugins import Fullscreen
 from folium.template import Template
 import geopandas as gpd
 import numpy as np
@@ -42,26 +43,26 @@ from lifecircle.errors import LifecircleError, MapError
 from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.io.outputs import mark_html, write_text_atomic
 from lifecircle.io.sources import ATTRIBUTION, WGS84
-from lifecircle.untrusted import escape_html, safe_root
+from lifecircle.untrusted import RawHTML, escape_html, safe_root
 from lifecircle.analyses.hexagons import hexagons
 from lifecircle.analyses.isochrones import service_areas as _sa
-from lifecircle.analyses.isochrones import gap_areas
+from lifecircle.analyses.isochrones import gap_areas, nearest_facilities
 from lifecircle.analyses.isochrones import isochrones as _iso
 
 DIMENSION_COLOURS = {
     "housing": "#e6550d", "employment": "#6a51a3", "services": "#3182bd",
     "transport": "#636363", "leisure": "#31a354", "social": "#d6616b",
 }
-SCORE_COLOURS = ["#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"]
+#: Score ramp, red (0) to green (100); no near-white stop, so mid scores stay visible on the
+#: light background.
+SCORE_COLOURS = ["#b2182b", "#e66101", "#d4a017", "#5aae61", "#1b7837"]
 
 
-def _label(profile, item_id: str, lang: str) -> str:
-    """A profile label (category or dimension name) for HTML: escaped, since profiles are user
-    files and Leaflet shows layer names and tooltips as HTML."""
+def _raw_label(profile, item_id: str, lang: str) -> str:
     try:
-        return escape_html(profile.display_name(item_id, lang))
+        return profile.display_name(item_id, lang)
     except Exception:
-        return escape_html(item_id)
+        return item_id
 
 
 
@@ -78,7 +79,7 @@ MAP_SIMPLIFY_M = 3.0
 #: Decimal places of longitude/latitude written to the map (6 ≈ 0.1 m).
 MAP_DECIMALS = 6
 #: Size budget of a city-scale map file (Las Palmas: ~7,500 homes, ~7,000 facilities).
-MAP_BUDGET_MB = 15.0
+MAP_BUDGET_MB = 20.0
 CATEGORY_SYMBOLS = "●▲■◆★✚⬟⬢▼◉✖♦"
 
 
@@ -120,7 +121,7 @@ def to_display(gdf, gcj02: bool = False, simplify_m: float = 0.0):
         out = transform_geometries(out, wgs84_to_gcj02)
     out = out.copy()
     geom = shapely.set_precision(np.asarray(out.geometry.to_numpy(), dtype=object),
-                                 10.0 ** -MAP_DECIMALS)
+                                 10.0 ** -MAP_DECIMALS, mode="pointwise")
     if isinstance(out, gpd.GeoDataFrame):
         out[out.geometry.name] = geom
     else:
@@ -184,19 +185,400 @@ def _words(lang):
     return i18n.words("map", lang)
 
 
-def result_map(result, lang: str | None = None, basemap: str = "osm", offline: bool = False,
-               isochrones=None, sites=None, service_areas: bool = True, gaps: bool = True,
-               tiles: str | None = None) -> folium.Map:
-    """A folium map of a :class:`~lifecircle.pipeline.Result`.
+def _js(value) -> str:
+    """A value as a JavaScript literal safe inside a <script> element."""
+    return (json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
-    One layer group per dimension (its facilities, coloured and marked per category, and its
-    15-minute service area), homes (or hexagons beyond ``settings.map_max_points``) coloured
-    by score with a legend, isochrones (a GeoDataFrame from
-    :func:`lifecircle.analyses.isochrones.isochrones`, or origin points to compute them for), gap areas,
-    idle sites (any GeoDataFrame; every column shows in the popup), layer control, scale bar,
-    fullscreen button and minimap. ``basemap``: osm, cartodb, blank, amap (GCJ-02: every layer
-    is shifted to line up), tianditu (needs TIANDITU_KEY). ``offline`` only records the wish;
-    write the file with :func:`save_map` (``offline=True`` inlines every script and style).
+
+class LifecircleMap(folium.Map):
+    """A folium map that writes and displays itself offline: :meth:`save` goes through
+    :func:`save_map` (Leaflet and plugins inlined) and the Jupyter view inlines them too."""
+
+    _lifecircle_offline = True
+
+    def save(self, outfile, close_file=True, **kwargs):
+        if isinstance(outfile, (str, os.PathLike)):
+            save_map(self, outfile)
+            return
+        text = self.get_root().render()
+        if self._lifecircle_offline:
+            text = inline_assets(text)
+        outfile.write(text.encode("utf-8") if "b" in getattr(outfile, "mode", "") else text)
+        if close_file:
+            outfile.close()
+
+    def _repr_html_(self, **kwargs) -> str:
+        text = self.get_root().render()
+        if self._lifecircle_offline:
+            text = inline_assets(text)
+        return ('<div style="width:100%"><div style="position:relative;width:100%;height:0;'
+                'padding-bottom:60%"><iframe srcdoc="' + html.escape(text, quote=True) + '" '
+                'style="position:absolute;width:100%;height:100%;left:0;top:0;border:none" '
+                'allowfullscreen></iframe></div></div>')
+
+
+_CSS = """<style>
+.lc-title{position:fixed;top:10px;left:56px;z-index:1000;background:rgba(255,255,255,.92);
+ padding:5px 10px;border:1px solid #999;border-radius:4px;font:14px/1.35 sans-serif;max-width:55%}
+.lc-title b{font-size:15px}.lc-title small{color:#444}
+.lc-legend{background:rgba(255,255,255,.94);padding:6px 9px;border:1px solid #999;border-radius:4px;
+ font:12px/1.35 sans-serif;max-height:55vh;overflow-y:auto;min-width:150px}
+.lc-legend h4{margin:4px 0 2px;font-size:12px}.lc-sw{display:inline-block;width:14px;height:10px;
+ margin-right:5px;vertical-align:middle;border:1px solid #666}
+.lc-ramp{height:10px;border:1px solid #666;margin:2px 0}.lc-ramp-l{display:flex;justify-content:space-between}
+.lc-sym{display:inline-block;width:14px;height:14px;border-radius:50%;border:1px solid #222;color:#fff;
+ font-size:9px;line-height:14px;text-align:center;margin-right:5px;vertical-align:middle}
+.lc-pop table{border-collapse:collapse;font-size:12px}.lc-pop td{padding:1px 4px;border-bottom:1px solid #eee}
+.lc-pop .lc-dim td{background:#f2f2f2;font-weight:bold}.lc-pop{max-height:300px;overflow-y:auto}
+.lc-origin{font:bold 12px sans-serif;background:#08306b;color:#fff;border:none}
+.lc-rank{width:22px;height:22px;border-radius:50%;background:#7b3294;color:#fff;border:2px solid #fff;
+ font:bold 12px/18px sans-serif;text-align:center;box-shadow:0 0 2px #000}
+</style>"""
+
+
+def area_name(result) -> str:
+    """The study area's name for titles: the source file's name without extensions."""
+    src = str(getattr(result, "source", "") or "")
+    name = Path(src).name if src else ""
+    for ext in (".osm.pbf", ".pbf", ".osm", ".gpkg", ".geojson", ".json", ".xml"):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+            break
+    return name or "lifecircle"
+
+
+def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title: str,
+             subtitle: str = "", gcj: bool | None = None) -> tuple:
+    """An offline :class:`LifecircleMap` framed on ``bounds`` (lon/lat): safe root, scale,
+    attribution on the map, a title panel (``title``/``subtitle`` are escaped here), online tiles
+    only as an optional layer that starts switched off. Returns (map, is_gcj02)."""
+    w = _words(lang)
+    url, tile_attr, subdomains, is_gcj = _tiles(basemap, attribution)
+    b = bounds
+    m = LifecircleMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=14, tiles=None,
+                      control_scale=True, prefer_canvas=True)
+    safe_root(m)
+    if url is not None:
+        folium.TileLayer(url, attr=tile_attr, name=escape_html(f"{w['tiles']}: {basemap}"), subdomains=subdomains,
+                         max_zoom=19, overlay=True, show=False).add_to(m)
+    _Attribution(tile_attr if url is None else escape_html(attribution)).add_to(m)
+    m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
+    root = m.get_root()
+    root.header.add_child(RawHTML(_CSS))
+    sub = f"<br><small>{escape_html(subtitle)}</small>" if subtitle else ""
+    root.html.add_child(RawHTML(f'<div class="lc-title"><b>{escape_html(title)}</b>{sub}</div>'))
+    return m, is_gcj
+
+
+def _subtitle(lang: str, data_date, attribution: str) -> str:
+    w = _words(lang)
+    return f"{w['date']}: {data_date or w['no_date']} · {ATTRIBUTION}"
+
+
+class Legend(MacroElement):
+    """A legend control with one section per layer; a section shows while its layer is on the
+    map (``layer`` None: always). Section HTML is built by lifecircle with data text escaped."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function(){
+          var map = {{ this._parent.get_name() }};
+          var secs = {{ this.sections_js }};
+          var layers = [{{ this.layers_js }}];
+          var ctl = L.control({position: 'bottomright'});
+          ctl.onAdd = function(){
+            var d = L.DomUtil.create('div', 'lc-legend');
+            d.id = 'lc-legend';
+            for (var i = 0; i < secs.length; i++) {
+              var s = L.DomUtil.create('div', 'lc-legend-sec', d);
+              s.innerHTML = secs[i];
+            }
+            L.DomEvent.disableClickPropagation(d);
+            L.DomEvent.disableScrollPropagation(d);
+            return d;
+          };
+          ctl.addTo(map);
+          function refresh(){
+            var kids = document.getElementById('lc-legend').children;
+            for (var i = 0; i < kids.length; i++) {
+              kids[i].style.display = (layers[i] === null || map.hasLayer(layers[i])) ? '' : 'none';
+            }
+          }
+          map.on('overlayadd overlayremove baselayerchange layeradd layerremove', refresh);
+          refresh();
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "Legend"
+        self.sections: list[tuple[object, str]] = []
+
+    def add(self, layer, html_text: str):
+        self.sections.append((layer, html_text))
+        return self
+
+    def render(self, **kwargs):
+        self.sections_js = _js([h for _, h in self.sections])
+        self.layers_js = ",".join("null" if l is None else l.get_name() for l, _ in self.sections)
+        super().render(**kwargs)
+
+
+def _sw(colour: str, text: str, border: str = "#666", line: bool = False) -> str:
+    style = (f"background:{colour};border-color:{border}" if not line else
+             f"background:transparent;border:none;border-top:3px solid {colour};height:0")
+    return f'<div><span class="lc-sw" style="{style}"></span>{escape_html(text)}</div>'
+
+
+def _ramp_html(title: str, colours, lo="0", mid="50", hi="100", extra: str = "") -> str:
+    grad = ",".join(colours)
+    return (f"<h4>{escape_html(title)}</h4><div class='lc-ramp' style='background:linear-gradient("
+            f"to right,{grad})'></div><div class='lc-ramp-l'><span>{lo}</span><span>{mid}</span>"
+            f"<span>{hi}</span></div>{extra}")
+
+
+# ------------------------------------------------------------------------------------------
+# the background drawn from the data itself
+
+#: Background budget: above this many building vertices the buildings are merged into blocks
+#: (buffer-union-simplify) so a city-wide map stays light. With it the Las Palmas map (≈60k
+#: buildings) stays under ``MAP_BUDGET_MB``.
+BACKGROUND_MAX_VERTICES = 250_000
+#: Decimal places of the background (5 ≈ 1 m).
+BACKGROUND_DECIMALS = 5
+
+_WATER = {"natural": {"water", "bay", "wetland"}, "waterway": {"riverbank", "dock"},
+          "landuse": {"reservoir", "basin"}}
+_GREEN = {"leisure": {"park", "garden", "pitch", "playground", "nature_reserve", "golf_course",
+                      "recreation_ground", "common", "dog_park"},
+          "landuse": {"grass", "forest", "meadow", "recreation_ground", "village_green", "cemetery",
+                      "allotments", "orchard", "vineyard", "greenfield", "plant_nursery"},
+          "natural": {"wood", "scrub", "grassland", "heath", "beach", "sand"}}
+_MAJOR = {"motorway", "trunk", "primary", "secondary", "tertiary", "motorway_link", "trunk_link",
+          "primary_link", "secondary_link", "tertiary_link"}
+
+
+def _match(tags, rules) -> bool:
+    if not isinstance(tags, dict):
+        return False
+    return any(tags.get(k) in vals for k, vals in rules.items())
+
+
+def background_layers(result, gcj: bool = False) -> dict:
+    """Buildings, water, green space (polygons from ``result.features``) and streets (the walk
+    network), in lon/lat, simplified for the map. Returns ``{kind: GeoSeries}`` (missing kinds
+    left out) and ``"blocks": True`` when buildings were merged into blocks."""
+    out = {}
+    feats = getattr(result, "features", None)
+    metric = result.crs
+    if feats is not None and len(feats):
+        poly = feats[feats.geom_type.isin(["Polygon", "MultiPolygon"])]
+        tags = poly["tags"].to_numpy() if "tags" in poly else np.full(len(poly), None)
+        is_b = np.array([isinstance(t, dict) and t.get("building", "no") != "no" for t in tags], bool)
+        is_w = np.array([_match(t, _WATER) or (isinstance(t, dict) and "water" in t) for t in tags], bool)
+        is_g = np.array([_match(t, _GREEN) for t in tags], bool) & ~is_w
+        lines = feats[feats.geom_type.isin(["LineString", "MultiLineString"])]
+        ltags = lines["tags"].to_numpy() if "tags" in lines else np.full(len(lines), None)
+        is_river = np.array([isinstance(t, dict) and t.get("waterway") in ("river", "canal", "stream")
+                             for t in ltags], bool)
+        for kind, sel, simp in (("water", poly[is_w], 2.0), ("green", poly[is_g], 2.0)):
+            if len(sel):
+                g = sel.geometry.to_crs(metric)
+                out[kind] = shapely.union_all(shapely.simplify(g.to_numpy(), simp))
+        if is_river.any():
+            out["river"] = shapely.simplify(shapely.union_all(lines[is_river].geometry.to_crs(metric).to_numpy()), 3.0)
+        if is_b.any():
+            b = poly[is_b].geometry.to_crs(metric).to_numpy()
+            b = shapely.simplify(b, 1.0)
+            if int(shapely.get_num_coordinates(b).sum()) > BACKGROUND_MAX_VERTICES:
+                merged = shapely.union_all(shapely.buffer(b, 6.0, quad_segs=1))
+                b = np.array([shapely.simplify(shapely.buffer(merged, -4.0, quad_segs=1), 5.0)], dtype=object)
+                out["blocks"] = True
+            out["buildings"] = shapely.multipolygons(shapely.get_parts(b)) if len(b) > 1 else b
+    net = result.network
+    eg = np.asarray(net.edge_geom, dtype=object) if getattr(net, "edge_geom", None) is not None else None
+    if eg is not None and len(eg):
+        hw = np.asarray(net.edge_highway, dtype=object) if getattr(net, "edge_highway", None) is not None \
+            else np.full(len(eg), "")
+        major = np.isin(hw.astype(str), list(_MAJOR))
+        out["streets"] = shapely.simplify(shapely.multilinestrings(list(eg[~major])) if (~major).any()
+                                          else shapely.MultiLineString(), 2.0)
+        if major.any():
+            out["major"] = shapely.simplify(shapely.multilinestrings(list(eg[major])), 2.0)
+    res = {}
+    for k, v in out.items():
+        if k == "blocks":
+            res[k] = v
+            continue
+        geoms = np.atleast_1d(np.asarray(v, dtype=object))
+        geoms = geoms[~(shapely.is_empty(geoms) | shapely.is_missing(geoms))]
+        if not len(geoms):
+            continue
+        gs = gpd.GeoSeries(geoms, crs=metric).to_crs(WGS84)
+        if gcj:
+            gs = transform_geometries(gs, wgs84_to_gcj02)
+        gs = gpd.GeoSeries(shapely.set_precision(gs.to_numpy(), 10.0 ** -BACKGROUND_DECIMALS,
+                                                 mode="pointwise"), crs=WGS84)
+        res[k] = gs[~gs.is_empty]
+    return res
+
+
+def add_background(m, result, lang: str, gcj: bool, legend: Legend) -> None:
+    """The background layer (drawn from the data, on by default) and its legend section."""
+    w = _words(lang)
+    bg = background_layers(result, gcj)
+    layer = folium.FeatureGroup(name=escape_html(w["background"]), show=True)
+    styles = {
+        "green": {"fillColor": "#c7e9c0", "color": "#a1d99b", "weight": 0.5, "fillOpacity": 1},
+        "water": {"fillColor": "#9ecae1", "color": "#6baed6", "weight": 0.5, "fillOpacity": 1},
+        "river": {"color": "#6baed6", "weight": 3},
+        "buildings": {"fillColor": "#d9d0c9", "color": "#b8aca3", "weight": 0.4, "fillOpacity": 1},
+        "streets": {"color": "#ffffff", "weight": 2.5, "opacity": 1},
+        "major": {"color": "#fdd49e", "weight": 4, "opacity": 1},
+    }
+    parts = [f"<h4>{escape_html(w['background'])}</h4>"]
+    names = {"green": w["green"], "water": w["water"], "river": w["water"],
+             "buildings": w["building_blocks"] if bg.get("blocks") else w["buildings"],
+             "streets": w["streets"], "major": w["major_streets"]}
+    for kind in ("green", "water", "river", "buildings", "streets", "major"):
+        if kind not in bg:
+            continue
+        st = styles[kind]
+        folium.GeoJson(gpd.GeoDataFrame(geometry=bg[kind]).__geo_interface__,
+                       style_function=lambda f, st=st: st, interactive=False,
+                       smooth_factor=1.5).add_to(layer)
+        if kind in ("streets", "major", "river"):
+            parts.append(_sw(st["color"] if kind != "streets" else "#bdbdbd", names[kind], line=True))
+        elif kind != "river":
+            parts.append(_sw(st["fillColor"], names[kind], st["color"]))
+    layer.add_to(m)
+    legend.add(layer, "".join(parts))
+    # the land under everything: a light grey page instead of white
+    m.get_root().header.add_child(RawHTML("<style>.leaflet-container{background:#f2efe9}</style>"))
+
+
+# ------------------------------------------------------------------------------------------
+# the planning map
+
+class _HomesScript(MacroElement):
+    """Recolours homes by the dimension chosen in the layer control and builds each home's
+    popup (sub-scores; per category minutes and the nearest facility's name) on click."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function(){
+          var map = {{ this._parent.get_name() }};
+          var layer = {{ this.layer_name }};
+          var bases = [{{ this.bases_js }}];
+          var D = {{ this.data_js }};
+          if (D.xy) {
+            for (var q = 0; q < D.xy.length; q++) {
+              if (D.xy[q] === null) continue;
+              var mk = L.circleMarker(D.xy[q], {radius: 5, weight: 0.6, color: '#333333', fill: true,
+                                                fillOpacity: 0.9, fillColor: '#9e9e9e'});
+              mk._lc_i = q;
+              mk.addTo(layer);
+            }
+          } else {
+            layer.eachLayer(function(l){ l._lc_i = l.feature.properties.i; });
+          }
+          window.lifecircleHomes = layer;
+          var cur = 0;
+          function hex(c){return parseInt(c,16);}
+          function colour(v){
+            if (v === null || v === undefined) return '#9e9e9e';
+            var r = D.ramp, x = Math.max(0, Math.min(1, v / 100)) * (r.length - 1);
+            var i = Math.min(Math.floor(x), r.length - 2), t = x - i, a = r[i], b = r[i + 1], o = '#';
+            for (var k = 1; k < 7; k += 2) {
+              var c = Math.round(hex(a.substr(k, 2)) * (1 - t) + hex(b.substr(k, 2)) * t);
+              o += (c < 16 ? '0' : '') + c.toString(16);
+            }
+            return o;
+          }
+          function fmt(v){return (v === null || v === undefined) ? '–' : v;}
+          function popup(i){
+            var s = D.s[i], h = '<div class="lc-pop"><b>' + D.w.head + '</b><br>' + D.w.score + ': <b>' + fmt(s[0]) +
+              '</b> · ' + D.w.residents + ': ' + fmt(D.p[i]);
+            if (D.n) h += ' · ' + D.w.homes + ': ' + D.n[i];
+            h += '<table><tr class="lc-dim"><td colspan="3">' + D.w.sub + '</td></tr>';
+            for (var d = 0; d < D.dims.length; d++) h += '<tr><td>' + D.dims[d] + '</td><td colspan="2">' + fmt(s[d + 1]) + '</td></tr>';
+            if (D.t) {
+              var t = D.t[i], f = D.f[i];
+              for (var d = 0; d < D.dims.length; d++) {
+                h += '<tr class="lc-dim"><td>' + D.dims[d] + '</td><td>' + D.w.min + '</td><td>' + D.w.nearest + '</td></tr>';
+                for (var c = 0; c < D.cats.length; c++) {
+                  if (D.cats[c][1] !== d) continue;
+                  var nm = f[c] >= 0 ? D.names[f[c]] : '';
+                  h += '<tr><td>' + D.cats[c][0] + '</td><td>' + (t[c] < 0 ? D.w.none : t[c]) + '</td><td>' + nm + '</td></tr>';
+                }
+              }
+            }
+            return h + '</table></div>';
+          }
+          function restyle(){
+            layer.eachLayer(function(l){
+              var v = D.s[l._lc_i][cur];
+              l.setStyle({fillColor: colour(v)});
+            });
+            var el = document.getElementById('lc-ramp-title');
+            if (el) el.textContent = D.titles[cur];
+          }
+          layer.eachLayer(function(l){
+            l.bindPopup(function(){ return popup(l._lc_i); }, {maxWidth: 380});
+          });
+          map.on('baselayerchange', function(e){
+            for (var k = 0; k < bases.length; k++) if (bases[k] === e.layer) cur = k;
+            restyle();
+          });
+          for (var k = 0; k < bases.length; k++) if (map.hasLayer(bases[k])) cur = k;
+          restyle();
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, layer, bases, data):
+        super().__init__()
+        self._name = "HomesScript"
+        self.layer_name = layer.get_name()
+        self._bases = bases
+        self.data_js = _js(data)
+
+    def render(self, **kwargs):
+        self.bases_js = ",".join(b.get_name() for b in self._bases)
+        super().render(**kwargs)
+
+
+def _r1(values) -> list:
+    return [None if not np.isfinite(v) else round(float(v), 1) for v in values]
+
+
+def result_map(result, lang: str | None = None, basemap: str = "osm", offline: bool = True,
+               isochrones=None, sites=None, service_areas: bool = False, gaps: bool = True,
+               tiles: str | None = None, recommendations=None, nearest_names: bool = True) -> folium.Map:
+    """The planning map of a :class:`~lifecircle.pipeline.Result`, readable offline.
+
+    * a background drawn from the result's own OSM features (buildings or building blocks,
+      water, green space) and its street network, so the map is a map without tiles;
+    * a title (area, data date, attribution), a scale and a legend section for every layer
+      that is on;
+    * one dimension at a time (radio buttons): homes (or hexagons beyond
+      ``settings.map_max_points``) coloured by that dimension's score, its facilities (a
+      symbol and shade per category), the areas where its uncovered homes are (from
+      :func:`lifecircle.analyses.isochrones.gap_areas`: their population is the table's
+      uncovered population) and, with ``service_areas``, its 15-minute street buffer;
+    * a click on a home opens its sub-scores and, per category, the minutes to the nearest
+      facility and its name;
+    * ``isochrones``: origin points (GeoSeries/GeoDataFrame; a ``name`` column names them) or
+      a GeoDataFrame from :func:`lifecircle.analyses.isochrones.isochrones`; origins are
+      marked and named;
+    * ``sites`` (idle sites) and ``recommendations`` (see :func:`add_sites`).
+
+    ``basemap`` (osm, cartodb, blank, amap, tianditu) is an optional online layer that starts
+    switched off; amap shifts every layer to GCJ-02. The map saves offline by default
+    (``offline=False`` links Leaflet from its CDN instead).
     """
     lang = lang or result.settings.lang
     i18n.check_lang(lang)
@@ -204,73 +586,30 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         basemap = {"OpenStreetMap": "osm", "cartodbpositron": "cartodb"}.get(tiles, tiles)
     w = _words(lang)
     profile = result.profile
-    attribution = result.attribution
-    url, tile_attr, subdomains, gcj = _tiles(basemap, attribution)
     homes = result.homes
+    _, _, _, gcj = _tiles(basemap, result.attribution)
 
     def disp(gdf, simplify_m=0.0):
         return to_display(gdf, gcj, simplify_m)
 
     ref = homes if len(homes) else result.facilities
-    area = disp(ref).total_bounds
-    centre = [(area[1] + area[3]) / 2, (area[0] + area[2]) / 2]
-    m = folium.Map(location=centre, zoom_start=14, tiles=None, control_scale=True,
-                   prefer_canvas=True)
-    safe_root(m)
+    bounds = disp(ref).total_bounds
+    m, gcj = base_map(bounds, lang=lang, basemap=basemap, attribution=result.attribution,
+                      title=f"{area_name(result)} — {w['title']}",
+                      subtitle=_subtitle(lang, result.data_date, result.attribution))
     m._lifecircle_offline = offline
-    if url is not None:
-        folium.TileLayer(url, attr=tile_attr, name=basemap, subdomains=subdomains,
-                         max_zoom=19).add_to(m)
-    m.fit_bounds([[area[1], area[0]], [area[3], area[2]]])
-    if url is None:
-        _Attribution(tile_attr).add_to(m)
+    legend = Legend()
+    add_background(m, result, lang, gcj, legend)
 
-    # homes -------------------------------------------------------------------------------
-    cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100, caption=w["legend"])
-    homes_layer = folium.FeatureGroup(name=w["homes"])
-    base = homes[homes[col.REACHABLE]] if col.REACHABLE in homes else homes
-    if len(homes) > result.settings.map_max_points:
-        hexes = disp(hexagons(base, result.settings.map_hex_m, col.SCORE, col.POPULATION))
-        hexes[col.SCORE] = hexes[col.SCORE].round(1)
-        hexes[col.POPULATION] = hexes[col.POPULATION].round(0)
-        folium.GeoJson(
-            hexes.__geo_interface__,
-            style_function=lambda f: {"fillColor": cmap(f["properties"][col.SCORE])
-                                      if f["properties"][col.SCORE] is not None else "#999",
-                                      "color": "#555", "weight": 0.3, "fillOpacity": 0.6},
-            tooltip=folium.GeoJsonTooltip([col.SCORE, col.POPULATION, "homes"],
-                                          aliases=[w["score"], w["residents"], "homes"]),
-        ).add_to(homes_layer)
-    elif len(homes):
-        pts = disp(homes)
-        score = pts[col.SCORE].to_numpy(float)
-        fc = _points_geojson(pts, {
-            "s": [None if not np.isfinite(v) else round(float(v), 1) for v in score],
-            "p": [round(float(v)) for v in pts[col.POPULATION].to_numpy(float)],
-            "colour": [cmap(v) if np.isfinite(v) else "#999999" for v in score]})
-        folium.GeoJson(
-            fc, marker=folium.CircleMarker(radius=3, weight=0, fill=True, fill_opacity=0.85),
-            style_function=lambda f: {"fillColor": f["properties"]["colour"], "weight": 0},
-            tooltip=folium.GeoJsonTooltip(["s", "p"], aliases=[w["score"], w["residents"]]),
-        ).add_to(homes_layer)
-    homes_layer.add_to(m)
-    cmap.add_to(m)
-
-    # service areas and gaps ----------------------------------------------------------------
-    sa = None
-    m15 = float(max(result.settings.thresholds_min))
-    if service_areas is not False and service_areas is not None:
-
-        sa = service_areas if isinstance(service_areas, gpd.GeoDataFrame) else \
-            _sa(result, [m15], categories=False)
-
-    # facilities per dimension ----------------------------------------------------------------
-    fac = result.facilities
-    cats = fac[col.CATEGORY].to_numpy()
-    names = fac[col.NAME].fillna("").astype(str).to_numpy() if col.NAME in fac else np.full(len(fac), "")
-    status = result.data_status if hasattr(result, "data_status") else {}
-    for dim in profile.dimensions:
-        dname = _label(profile, dim.id, lang)
+    dims = list(profile.dimensions)
+    dim_names = [_raw_label(profile, d.id, lang) for d in dims]
+    # one base layer per view: overall score, then each dimension ---------------------------
+    overall = folium.FeatureGroup(name=escape_html(w["overall"]), overlay=False, show=True)
+    overall.add_to(m)
+    bases = [overall]
+    dim_layers = []
+    status = getattr(result, "data_status", None) or {}
+    for dim, dname in zip(dims, dim_names):
         n_nd = sum(status.get(c.id) == col.STATUS_NO_DATA for c in dim.categories)
         if n_nd and n_nd == len(dim.categories):      # say so: an empty layer is unknown, not nothing
             layer_name = w["dim_no_data"].format(name=dname)
@@ -278,99 +617,275 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             layer_name = w["dim_part_no_data"].format(name=dname, k=n_nd, n=len(dim.categories))
         else:
             layer_name = dname
-        group = folium.FeatureGroup(name=layer_name)
-        colour = DIMENSION_COLOURS.get(dim.id, "#333333")
-        if sa is not None:
+        g = folium.FeatureGroup(name=escape_html(layer_name), overlay=False, show=False)
+        g.add_to(m)
+        bases.append(g)
+        dim_layers.append(g)
+
+    # gaps: where the uncovered homes are ------------------------------------------------------
+    if gaps:
+        gp = gap_areas(result)
+        for g, dim, dname in zip(dim_layers, dims, dim_names):
+            row = gp[gp.dimension == dim.id]
+            if not len(row) or row.geometry.iloc[0].is_empty or not np.isfinite(row["homes"].iloc[0]):
+                continue
+            r = row.iloc[0]
+            gg = disp(row[["geometry"]], MAP_SIMPLIFY_M)
+            tip = (f"{dname}: {w['gap_kind']} — {int(r['homes'])} {w['homes_n']}, "
+                   f"{r['population']:,.0f} {w['residents']}")
+            folium.GeoJson(gg.__geo_interface__,
+                           style_function=lambda f: {"color": "#b2182b", "weight": 1, "dashArray": "3",
+                                                     "fillColor": "#b2182b", "fillOpacity": 0.10},
+                           tooltip=escape_html(tip)).add_to(g)
+
+    # service areas (optional: street buffers) ----------------------------------------------
+    m15 = float(max(result.settings.thresholds_min))
+    if service_areas is not False and service_areas is not None:
+        sa = service_areas if isinstance(service_areas, gpd.GeoDataFrame) else \
+            _sa(result, [m15], categories=False)
+        for g, dim, dname in zip(dim_layers, dims, dim_names):
             sel = sa[(sa.level == "dimension") & (sa.id == dim.id) & (sa.minutes == m15)]
             if len(sel) and not sel.geometry.iloc[0].is_empty:
-                g = disp(sel[["geometry"]], MAP_SIMPLIFY_M)
-                folium.GeoJson(g.__geo_interface__,
-                               style_function=lambda f, c=colour: {"color": c, "weight": 1,
-                                                                   "fillColor": c, "fillOpacity": 0.15},
-                               tooltip=f"{dname}: {m15:g} {w['minutes']} {w['service']}").add_to(group)
+                c = DIMENSION_COLOURS.get(dim.id, "#333333")
+                folium.GeoJson(disp(sel[["geometry"]], MAP_SIMPLIFY_M).__geo_interface__,
+                               style_function=lambda f, c=c: {"color": c, "weight": 1, "fillColor": c,
+                                                              "fillOpacity": 0.08},
+                               tooltip=escape_html(f"{dname}: {m15:g} {w['minutes']} {w['service']}")
+                               ).add_to(g)
+
+    # facilities per dimension ----------------------------------------------------------------
+    fac = result.facilities
+    cats = fac[col.CATEGORY].to_numpy()
+    names = fac[col.NAME].fillna("").astype(str).to_numpy() if col.NAME in fac else np.full(len(fac), "")
+    for g, dim, dname in zip(dim_layers, dims, dim_names):
+        colour = DIMENSION_COLOURS.get(dim.id, "#333333")
         cat_ids = [c.id for c in dim.categories]
+        shades = _category_colours(colour, len(cat_ids))
+        cc = {c: shades[i] for i, c in enumerate(cat_ids)}
+        sym = {c: CATEGORY_SYMBOLS[i % len(CATEGORY_SYMBOLS)] for i, c in enumerate(cat_ids)}
         idx = np.flatnonzero(np.isin(cats, cat_ids))
         if len(idx):
             sub = disp(fac.iloc[idx][[fac.geometry.name]])
-            shades = _category_colours(colour, len(cat_ids))
-            cc = {c: shades[i] for i, c in enumerate(cat_ids)}
-            sym = {c: CATEGORY_SYMBOLS[i % len(CATEGORY_SYMBOLS)] for i, c in enumerate(cat_ids)}
             fc = _points_geojson(sub, {
-                "c": [f"{sym[cats[i]]} {_label(profile, cats[i], lang)}" for i in idx],
+                "c": [escape_html(f"{sym[cats[i]]} {_raw_label(profile, cats[i], lang)}") for i in idx],
                 "n": [escape_html(names[i]) for i in idx],
                 "colour": [cc[cats[i]] for i in idx],
                 "sym": [sym[cats[i]] for i in idx]})
-            _facility_layer(fc, ["c", "n"], [w["category"], w["name"]]).add_to(group)
-        group.add_to(m)
-
-    if gaps and sa is not None:
-
-        gp = gap_areas(result, sa, m15)
-        gp = gp[~gp.geometry.is_empty]
-        if len(gp):
-            layer = folium.FeatureGroup(name=w["gaps"], show=False)
-            g = disp(gp, MAP_SIMPLIFY_M)
-            g["label"] = [f"{_label(profile, d, lang)}: {w['gap_kind']} ({h} homes)"
-                          for d, h in zip(g["dimension"], g["homes"])]
-            folium.GeoJson(g[["label", "geometry"]].__geo_interface__,
-                           style_function=lambda f: {"color": "#b2182b", "weight": 0.5,
-                                                     "fillColor": "#b2182b", "fillOpacity": 0.12},
-                           tooltip=folium.GeoJsonTooltip(["label"], labels=False)).add_to(layer)
-            layer.add_to(m)
+            _facility_layer(fc, ["c", "n"], [w["category"], w["name"]]).add_to(g)
+        counts = {c: int((cats == c).sum()) for c in cat_ids}
+        rows = "".join(
+            f'<div><span class="lc-sym" style="background:{cc[c]}">{sym[c]}</span>'
+            f'{escape_html(_raw_label(profile, c, lang))} ({counts[c]})</div>' for c in cat_ids)
+        extra = _sw("rgba(178,24,43,.25)", w["gap_legend"], "#b2182b") if gaps else ""
+        legend.add(g, f"<h4>{escape_html(dname)} — {escape_html(w['facilities'])}</h4>{rows}{extra}")
 
     # isochrones ----------------------------------------------------------------------------
     if isochrones is not None:
-        iso = isochrones
-        if not (isinstance(iso, gpd.GeoDataFrame) and "minutes" in iso):
+        add_isochrones(m, result, isochrones, lang, gcj, legend)
 
-            iso = _iso(result, iso, result.settings.thresholds_min)
-        layer = folium.FeatureGroup(name=w["iso"])
-        iso = iso[~iso.geometry.is_empty].sort_values("minutes", ascending=False)
-        if len(iso):
-            g = disp(iso[["origin", "minutes", "geometry"]], MAP_SIMPLIFY_M)
-            g["origin"] = [escape_html(v) for v in g["origin"]]
-            ramp = {5.0: "#08519c", 10.0: "#3182bd", 15.0: "#9ecae1"}
-            folium.GeoJson(g.__geo_interface__,
-                           style_function=lambda f: {"color": "#08306b", "weight": 1,
-                                                     "fillColor": ramp.get(float(f["properties"]["minutes"]), "#6baed6"),
-                                                     "fillOpacity": 0.35},
-                           tooltip=folium.GeoJsonTooltip(["origin", "minutes"],
-                                                         aliases=[w["origin"], w["minutes"]])).add_to(layer)
-        layer.add_to(m)
+    if sites is not None and len(sites) or recommendations is not None and len(recommendations):
+        add_sites(m, result, sites, recommendations, lang, gcj, legend)
 
-    # idle sites ------------------------------------------------------------------------------
-    if sites is not None and len(sites):
-        layer = folium.FeatureGroup(name=w["sites"])
-        s = sites.copy()
-        if s.crs is None:
-            s = s.set_crs(result.crs)
-        keep = [c for c in s.columns if c != s.geometry.name][:12]
-        for c in keep:      # site names and columns come from user files: escaped for the popup
-            s[c] = [escape_html(v) for v in s[c]]
-        g = to_display(s[keep + [s.geometry.name]], gcj, MAP_SIMPLIFY_M)
-        folium.GeoJson(g.__geo_interface__,
-                       style_function=lambda f: {"color": "#7b3294", "weight": 2,
-                                                 "fillColor": "#c2a5cf", "fillOpacity": 0.5},
-                       marker=folium.CircleMarker(radius=6, color="#7b3294", fill=True),
-                       popup=folium.GeoJsonPopup(keep, aliases=[escape_html(c) for c in keep])
-                       if keep else None).add_to(layer)
-        layer.add_to(m)
+    # homes -------------------------------------------------------------------------------
+    score_cols = [col.SCORE] + [col.dim_score(d.id) for d in dims]
+    titles = [f"{w['home']}: {w['overall']}"] + [f"{w['home']}: {n}" for n in dim_names]
+    homes_layer = folium.FeatureGroup(name=escape_html(w["homes"]), show=True)
+    data = {"ramp": SCORE_COLOURS, "dims": [escape_html(n) for n in dim_names], "titles": titles,
+            "w": {"score": escape_html(w["score"]), "residents": escape_html(w["residents"]),
+                  "sub": escape_html(w["sub_scores"]), "min": escape_html("≤ " + w["minutes"]),
+                  "nearest": escape_html(w["nearest"]), "none": escape_html(w["none_within"]),
+                  "homes": escape_html(w["homes_n"]), "head": escape_html(w["home"])}}
+    base = homes[homes[col.REACHABLE]] if col.REACHABLE in homes else homes
+    layer = None
+    if len(homes) > result.settings.map_max_points and len(base):
+        size = result.settings.map_hex_m
+        hx = None
+        vals = []
+        for c in score_cols:
+            h = hexagons(base.assign(**{c: base[c].to_numpy(float) if c in base else np.nan}),
+                         size, c, col.POPULATION)
+            hx = h if hx is None else hx
+            vals.append(h[c].to_numpy(float))
+        hxd = disp(hx[["geometry"]])
+        hxd["i"] = np.arange(len(hxd))
+        data["head"] = escape_html(w["hexagon"])
+        data["w"]["head"] = escape_html(w["hexagon"])
+        data["s"] = [list(r) for r in zip(*[_r1(v) for v in vals])]
+        data["p"] = [round(float(v)) for v in hx[col.POPULATION].to_numpy(float)]
+        data["n"] = [int(v) for v in hx["homes"].to_numpy()]
+        layer = folium.GeoJson(hxd.__geo_interface__,
+                               style_function=lambda f: {"fillColor": "#9e9e9e", "color": "#555",
+                                                         "weight": 0.3, "fillOpacity": 0.75})
+    elif len(homes):
+        pts = disp(homes[[homes.geometry.name]])
+        data["s"] = [list(r) for r in zip(*[_r1(homes[c].to_numpy(float) if c in homes
+                                                else np.full(len(homes), np.nan)) for c in score_cols])]
+        data["p"] = [round(float(v)) for v in homes[col.POPULATION].to_numpy(float)]
+        if nearest_names:
+            cat_ids, minutes, which = nearest_facilities(result)
+            cat_dim = {c.id: k for k, d in enumerate(dims) for c in d.categories}
+            used = np.unique(which[which >= 0])
+            pos = np.full(len(fac), -1)
+            pos[used] = np.arange(len(used))
+            data["cats"] = [[escape_html(_raw_label(profile, c, lang)), cat_dim.get(c, -1)] for c in cat_ids]
+            data["names"] = [escape_html(names[i]) or escape_html(f"OSM {_raw_label(profile, cats[i], lang)}")
+                             for i in used]
+            # whole minutes, rounded up ("≤ n minutes"): a third of the size of decimals
+            mt = np.ceil(minutes - 1e-9)
+            data["t"] = np.where(np.isfinite(mt), mt, -1).astype(np.int64).T.tolist()
+            data["f"] = pos[which].T.tolist() if which.size else [[] for _ in range(len(homes))]
+        xy = shapely.get_coordinates(shapely.point_on_surface(pts.geometry.to_numpy()))
+        xy = np.round(xy[:, ::-1], MAP_DECIMALS)
+        data["xy"] = [None if not np.isfinite(p).all() else p.tolist() for p in xy]
+        layer = homes_layer          # the markers are made in the page from data["xy"]
+    if layer is not None and layer is not homes_layer:
+        layer.add_to(homes_layer)
+    homes_layer.add_to(m)
+    legend.add(homes_layer, _ramp_html(titles[0], SCORE_COLOURS, extra=_sw("#9e9e9e", w["unreachable_legend"]))
+               .replace("<h4>", "<h4 id='lc-ramp-title'>", 1))
 
     if result.communities is not None and len(result.communities):
         comm = disp(result.communities, MAP_SIMPLIFY_M)
-        comm = comm.assign(**{col.COMMUNITY: [escape_html(v) for v in comm[col.COMMUNITY]]}) \
-            if col.COMMUNITY in comm else comm[[comm.geometry.name]]
-        folium.GeoJson(comm.__geo_interface__, name=w["communities"],
-                       style_function=lambda f: {"fill": False, "color": "#000", "weight": 2},
-                       tooltip=folium.GeoJsonTooltip([col.COMMUNITY], labels=False)
-                       if col.COMMUNITY in comm else None).add_to(m)
+        cl = folium.FeatureGroup(name=escape_html(w["communities"]))
+        folium.GeoJson(comm[[comm.geometry.name]].__geo_interface__,
+                       style_function=lambda f: {"fill": False, "color": "#000", "weight": 2}).add_to(cl)
+        cl.add_to(m)
+        legend.add(cl, _sw("transparent", w["communities"], "#000"))
 
     Fullscreen().add_to(m)
-    mini_tiles = folium.TileLayer(url or _BLANK_TILE, attr=tile_attr, subdomains=subdomains)
-    MiniMap(tile_layer=mini_tiles, toggle_display=True).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
+    legend.add_to(m)
+    if layer is not None:
+        _HomesScript(layer, bases, data).add_to(m)
     return m
 
+
+def add_isochrones(m, result, isochrones, lang, gcj, legend) -> None:
+    """Isochrones (5/10/15 bands) with their origins marked and named."""
+    w = _words(lang)
+    names = None
+    origins = None
+    iso = isochrones
+    if not (isinstance(iso, gpd.GeoDataFrame) and "minutes" in iso):
+        pts = iso
+        if isinstance(pts, gpd.GeoDataFrame):
+            if "name" in pts:
+                names = pts["name"].fillna("").astype(str).tolist()
+            pts = pts.geometry
+        origins = gpd.GeoSeries(pts, crs=getattr(pts, "crs", None) or result.crs)
+        iso = _iso(result, origins, result.settings.thresholds_min)
+    n_orig = int(iso["origin"].max()) + 1 if len(iso) else 0
+    if names is None or len(names) != n_orig:
+        names = [f"{w['origin']} {i + 1}" for i in range(n_orig)]
+    names = [nm if nm.strip() else f"{w['origin']} {i + 1}" for i, nm in enumerate(names)]
+    layer = folium.FeatureGroup(name=escape_html(w["iso"]))
+    ramp = {5.0: "#08519c", 10.0: "#3182bd", 15.0: "#9ecae1"}
+    iso = iso[~iso.geometry.is_empty].sort_values("minutes", ascending=False)
+    if len(iso):
+        g = to_display(iso[["origin", "minutes", "geometry"]], gcj, MAP_SIMPLIFY_M)
+        g["label"] = [escape_html(f"{names[int(o)]}: {mm:g} {w['minutes']}")
+                      for o, mm in zip(g["origin"], g["minutes"])]
+        folium.GeoJson(g[["minutes", "label", "geometry"]].__geo_interface__,
+                       style_function=lambda f: {"color": "#08306b", "weight": 1,
+                                                 "fillColor": ramp.get(float(f["properties"]["minutes"]), "#6baed6"),
+                                                 "fillOpacity": 0.30},
+                       tooltip=folium.GeoJsonTooltip(["label"], labels=False)).add_to(layer)
+    if origins is not None and len(origins):
+        o = to_display(gpd.GeoDataFrame(geometry=origins.to_numpy(), crs=origins.crs), gcj)
+        for i, p in enumerate(o.geometry):
+            if p is None or p.is_empty:
+                continue
+            folium.CircleMarker([p.y, p.x], radius=7, color="#fff", weight=2, fill=True,
+                                fill_color="#08306b", fill_opacity=1,
+                                tooltip=folium.Tooltip(escape_html(names[i]), permanent=True,
+                                                       direction="right", class_name="lc-origin")
+                                ).add_to(layer)
+    layer.add_to(m)
+    mins = sorted(float(x) for x in result.settings.thresholds_min)
+    rows = "".join(_sw(ramp.get(mm, "#6baed6"), f"≤ {mm:g} {w['minutes']}") for mm in mins)
+    legend.add(layer, f"<h4>{escape_html(w['iso'])}</h4>{rows}"
+                      f"<div><span class='lc-sym' style='background:#08306b'></span>{escape_html(w['origin'])}</div>")
+
+
+# ------------------------------------------------------------------------------------------
+# idle sites and recommendations
+
+STATUS_COLOURS = {"vacant": "#7b3294", "idle": "#7b3294", "underused": "#c2a5cf", "in_use": "#999999",
+                  "unknown": "#bcbcbc"}
+
+
+def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
+    """Idle sites (any GeoDataFrame: every column shows in the popup, keys and values escaped)
+    and ranked recommendations (numbered markers; every column in the popup)."""
+    w = _words(lang)
+    if sites is not None and len(sites):
+        layer = folium.FeatureGroup(name=escape_html(w["sites"]))
+        s = sites.copy()
+        if s.crs is None:
+            s = s.set_crs(result.crs)
+        keep = [c for c in s.columns if c != s.geometry.name]
+        pop = []
+        for _, r in s[keep].iterrows():
+            pop.append("<div class='lc-pop'><table>" + "".join(
+                f"<tr><td>{escape_html(_site_label(c, lang))}</td><td>{escape_html(_fmt(r[c]))}</td></tr>"
+                for c in keep if _fmt(r[c]) != "") + "</table></div>")
+        status_col = next((c for c in ("status", "状态") if c in s), None)
+        colours = [STATUS_COLOURS.get(str(v), "#7b3294") for v in s[status_col]] if status_col \
+            else ["#7b3294"] * len(s)
+        g = to_display(gpd.GeoDataFrame({"popup": pop, "colour": colours},
+                                        geometry=s.geometry.to_numpy(), crs=s.crs), gcj, MAP_SIMPLIFY_M)
+        folium.GeoJson(g.__geo_interface__,
+                       style_function=lambda f: {"color": f["properties"]["colour"], "weight": 2,
+                                                 "fillColor": f["properties"]["colour"], "fillOpacity": 0.45},
+                       marker=folium.CircleMarker(radius=6, fill=True),
+                       popup=folium.GeoJsonPopup(["popup"], labels=False, max_width=380)).add_to(layer)
+        layer.add_to(m)
+        if status_col:
+            present = [v for v in dict.fromkeys(str(x) for x in s[status_col])]
+            rows = "".join(_sw(STATUS_COLOURS.get(v, "#7b3294"), _site_label(v, lang)) for v in present)
+        else:
+            rows = _sw("#7b3294", w["sites"])
+        legend.add(layer, f"<h4>{escape_html(w['sites_legend'])}</h4>{rows}")
+    if recommendations is not None and len(recommendations):
+        rec = recommendations.copy()
+        if rec.crs is None:
+            rec = rec.set_crs(result.crs)
+        layer = folium.FeatureGroup(name=escape_html(w["recs"]))
+        pts = to_display(gpd.GeoDataFrame(geometry=shapely.point_on_surface(rec.geometry.to_numpy()),
+                                          crs=rec.crs), gcj)
+        keep = [c for c in rec.columns if c != rec.geometry.name]
+        for n, (p, (_, r)) in enumerate(zip(pts.geometry, rec[keep].iterrows()), start=1):
+            rank = int(r["rank"]) if "rank" in r and _fmt(r["rank"]) != "" else n
+            body = "<div class='lc-pop'><b>#%d</b><table>" % rank + "".join(
+                f"<tr><td>{escape_html(_site_label(c, lang))}</td><td>{escape_html(_fmt(r[c]))}</td></tr>"
+                for c in keep if _fmt(r[c]) != "") + "</table></div>"
+            folium.Marker([p.y, p.x], icon=folium.DivIcon(html=f"<div class='lc-rank'>{rank}</div>",
+                                                          icon_size=(22, 22), icon_anchor=(11, 11)),
+                          popup=folium.Popup(RawHTML(body), max_width=380)).add_to(layer)
+        layer.add_to(m)
+        legend.add(layer, f"<h4>{escape_html(w['recs'])}</h4><div><span class='lc-sym' "
+                          f"style='background:#7b3294'>1</span>{escape_html(w['rank'])}</div>")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return ""
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}".rstrip("0").rstrip(".")
+    if isinstance(v, (bool, np.bool_)):
+        return "✓" if v else "✗"
+    return str(v)
+
+
+def _site_label(key: str, lang: str) -> str:
+    """A column or value of the site table in ``lang`` (from i18n's ``res.`` words when known)."""
+    for section in ("res", "map"):
+        k = f"{section}.{key}"
+        if k in i18n.LABELS:
+            return i18n.LABELS[k][0 if lang == "zh" else 1]
+    return str(key)
 
 def _category_colours(base: str, n: int) -> list[str]:
     """``n`` shades of a dimension colour (darker to lighter)."""
@@ -433,12 +948,12 @@ def inline_assets(text: str) -> str:
 
 
 def save_map(m: folium.Map, path, offline: bool | None = None) -> Path:
-    """Write the map as one HTML file, atomically. ``offline=True`` inlines every script and
-    style so the file opens with no network (tiles still need one unless the basemap is
-    'blank')."""
+    """Write the map as one HTML file, atomically. Offline by default (``offline=None`` takes
+    the map's own wish, True unless it was made with ``offline=False``): every script and style
+    is inlined, so the file opens with no network; online tiles are an optional layer."""
     path = Path(path)
     if offline is None:
-        offline = bool(getattr(m, "_lifecircle_offline", False))
+        offline = bool(getattr(m, "_lifecircle_offline", True))
     text = m.get_root().render()
     if offline:
         text = inline_assets(text)
