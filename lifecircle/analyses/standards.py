@@ -686,32 +686,6 @@ def compliance_layer(report: ComplianceReport, result, lang: str | None = None,
 
 
 def compliance_map(report: ComplianceReport, result, lang: str | None = None):
-    """A stand-alone folium map with :func:`compliance_layer`, the community outlines and
-    the OSM attribution."""
-    import folium
-
-
-    lang = _check_lang(lang or report.lang)
-    b = result.homes.to_crs(WGS84).total_bounds
-    m = folium.Map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=15, tiles=None,
-                   control_scale=True)
-    safe_root(m)
-    folium.TileLayer("OpenStreetMap", attr=escape_html(result.attribution), name="OpenStreetMap").add_to(m)
-    m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
-    layer = compliance_layer(report, result, lang)
-    layer.add_to(m)
-    if getattr(layer, "colormap", None) is not None:
-        layer.colormap.add_to(m)
-    if result.communities is not None:
-        comm = result.communities.to_crs(WGS84)
-        comm = comm.assign(**{col.COMMUNITY: [escape_html(v) for v in comm[col.COMMUNITY]]}) \
-            if col.COMMUNITY in comm else comm[[comm.geometry.name]]
-        folium.GeoJson(comm.__geo_interface__,
-                       name=label("unit", lang),
-                       style_function=lambda f: {"fill": False, "color": "#000", "weight": 2}).add_to(m)
-    title = html.escape(f"{label('title', lang)} — {report.title(lang)}")
-    m.get_root().html.add_child(RawHTML(
-        f'<div style="position:fixed;top:8px;left:50px;z-index:9999;background:white;padding:4px 8px;'
-        f'font:14px sans-serif;border:1px solid #999">{title}</div>'))
-    folium.LayerControl(collapsed=False).add_to(m)
-    return m
+    """Moved: the map is drawn by :func:`lifecircle.render.maps.compliance_map` (analyses do
+    not draw). Kept as a name so older code gets a clear pointer."""
+    raise LifecircleError("compliance_map moved to lifecircle.render.maps.compliance_map")

@@ -7,7 +7,7 @@ A config (TOML or YAML) names the OSM sources, the districts and the analysis se
     speed = 4.0                       # walking speed, km/h
     lang = "en"                       # zh or en
     basemap = "osm"                   # osm, cartodb, blank, amap (GCJ-02), tianditu (TIANDITU_KEY)
-    offline = false                   # true: maps work with no network (Leaflet inlined)
+    offline = true                    # maps work with no network (Leaflet inlined); false: CDN
 
     [settings]                        # optional: any lifecircle.settings.Settings field
     max_snap_m = 200
@@ -84,7 +84,7 @@ from lifecircle.render.maps import result_map, save_map
 from lifecircle.settings import DEFAULTS
 from lifecircle.io.sources import combine
 from lifecircle.render.maps import save_map
-from lifecircle.render.maps import SCORE_COLOURS, _Attribution, _tiles, to_display
+from lifecircle.render.maps import SCORE_COLOURS, Legend, _ramp_html, _tiles, base_map, to_display
 
 DISTRICT_META = "batch.json"
 TABLE_CSV = "districts.csv"
@@ -150,7 +150,7 @@ class BatchConfig:
     basemap: str = "osm"
     settings: dict[str, Any] = field(default_factory=dict)
     name: str = ""
-    offline: bool = False
+    offline: bool = True
 
     def analysis_params(self) -> dict:
         """Everything besides the district and its source that changes a district's outputs."""
@@ -345,7 +345,7 @@ def load_config(path) -> BatchConfig:
         _tiles(basemap, "")
     except LifecircleError as exc:
         raise bad(str(exc), "basemap") from None
-    offline = data.get("offline", False)
+    offline = data.get("offline", True)
     if not isinstance(offline, bool):
         raise bad(f"must be true or false, got {offline!r}", "offline")
 
@@ -938,19 +938,16 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
 
     zh = cfg.lang == "zh"
     attribution = _attribution(dates)
-    url, tile_attr, subdomains, gcj = _tiles(cfg.basemap, attribution)
+    gcj = _tiles(cfg.basemap, attribution)[3]
     if gcj:   # the basemap is in GCJ-02: shift the district outlines to line up
         geoms = list(to_display(gpd.GeoDataFrame(geometry=list(geoms), crs=WGS84), True).geometry)
         failures = to_display(failures, True)
     all_geoms = list(geoms) or list(failures.geometry)   # frame the districts that ran
     bounds = shapely.union_all(all_geoms).bounds if all_geoms else (-180, -60, 180, 75)
-    m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=12,
-                   tiles=None, control_scale=True, height="65%")
-    safe_root(m)
-    if url is not None:
-        folium.TileLayer(url, attr=tile_attr, name=cfg.basemap, subdomains=subdomains, max_zoom=19).add_to(m)
-    _Attribution(tile_attr).add_to(m)        # escaped by _tiles (Leaflet shows it as HTML)
-    m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    # offline like every map: Leaflet inlined, online tiles an optional layer (off on opening)
+    m, _ = base_map(bounds, lang=cfg.lang, basemap=cfg.basemap, attribution=attribution,
+                    title=f"{cfg.name} — {'批量分析' if zh else 'batch'}",
+                    subtitle=attribution, height="65%")
     cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100,
                              caption="平均生活圈得分（有数据的维度）" if zh
                              else "mean life-circle score (0-100, dimensions with data)")
@@ -992,8 +989,9 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
                            popup=folium.Popup(f"<b>{name}</b><br>{html.escape(str(r['error']))}",
                                               max_width=320)).add_to(flayer)
         flayer.add_to(m)
-    cmap.add_to(m)
+    legend = Legend().add(layer, _ramp_html(cmap.caption, SCORE_COLOURS))
     folium.LayerControl().add_to(m)
+    legend.add_to(m)
 
     def cell(v):
         if isinstance(v, float):

@@ -55,17 +55,67 @@ def _read_origins(path: Path, crs):
 from lifecircle.errors import LifecircleError
 
 
+def _read_sites(folder: Path, crs):
+    """Idle sites from a ``resources`` output folder (its resources.gpkg, layer ``sites``)."""
+    import geopandas as gpd
+
+    from lifecircle.errors import InputFileError
+
+    path = folder / "resources.gpkg" if folder.is_dir() else folder
+    if not path.exists():
+        raise InputFileError(path, "no resources.gpkg here: run 'lifecircle resources' first")
+    try:
+        g = gpd.read_file(path, layer="sites")
+    except Exception as exc:
+        raise InputFileError(path, f"cannot read the sites layer ({type(exc).__name__}: {exc})") from None
+    if g.crs is None:
+        raise InputFileError(path, "sites have no CRS")
+    return g.to_crs(crs)
+
+
+def _read_recommendations(path: Path, sites, crs):
+    """Recommendations (recommendations.csv of 'recommend', or its folder) placed on their
+    sites by ``site_id`` (or by lon/lat columns)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from lifecircle.errors import InputFileError
+
+    p = path / "recommendations.csv" if path.is_dir() else path
+    if not p.exists():
+        raise InputFileError(p, "file not found")
+    try:
+        df = pd.read_csv(p, encoding="utf-8-sig")
+    except Exception as exc:
+        raise InputFileError(p, f"cannot read recommendations ({type(exc).__name__}: {exc})") from None
+    cols = {c.lower(): c for c in df.columns}
+    if "site_id" in df.columns and sites is not None and "site_id" in sites.columns:
+        geo = sites.set_index(sites["site_id"].astype(str)).geometry
+        key = df["site_id"].astype(str)
+        missing = sorted(set(key) - set(geo.index))
+        if missing:
+            raise InputFileError(p, f"site_id {missing[0]!r} is not in the --resources sites")
+        return gpd.GeoDataFrame(df, geometry=geo.loc[key].to_numpy(), crs=sites.crs)
+    xc = next((cols[c] for c in ("lon", "lng", "longitude") if c in cols), None)
+    yc = next((cols[c] for c in ("lat", "latitude") if c in cols), None)
+    if xc is None or yc is None:
+        raise InputFileError(p, "recommendations need a site_id column (with --resources) or lon/lat")
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[xc], df[yc]), crs="EPSG:4326").to_crs(crs)
+
+
 def map_command(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default DIR/map.html)."),
     lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: the analysis's)."),
-    basemap: str = typer.Option("osm", help="osm, cartodb, blank, amap (GCJ-02) or tianditu (needs TIANDITU_KEY)."),
-    offline: bool = typer.Option(False, "--offline", help="One self-contained file: scripts and styles inline, no CDN."),
-    origins: Optional[Path] = typer.Option(None, help="Points to draw isochrones for (GeoJSON/GPKG, or CSV lon/lat)."),
-    service: bool = typer.Option(True, "--service-areas/--no-service-areas", help="Draw 15-minute service areas per dimension."),
+    basemap: str = typer.Option("osm", help="Optional online layer (off on opening): osm, cartodb, blank, amap (GCJ-02) or tianditu (needs TIANDITU_KEY)."),
+    offline: bool = typer.Option(True, "--offline/--online", help="One self-contained file (default), or link Leaflet from its CDN."),
+    origins: Optional[Path] = typer.Option(None, help="Points to draw isochrones for (GeoJSON/GPKG, or CSV lon/lat; a 'name' column names them)."),
+    service: bool = typer.Option(False, "--service-areas/--no-service-areas", help="Also draw 15-minute street buffers per dimension."),
+    resources: Optional[Path] = typer.Option(None, "--resources", help="A 'resources' output folder: its idle sites on the map."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    recommend: Optional[Path] = typer.Option(None, "--recommend", help="recommendations.csv (or its folder): numbered picks on the map."),
 ):
-    """Write the interactive map of an analysis folder (offline HTML, Chinese basemaps)."""
+    """Write the interactive planning map of an analysis folder (opens offline)."""
     from lifecircle.io.outputs import check_out_file
 
     from lifecircle.result import load_result
@@ -74,10 +124,12 @@ def map_command(
     try:
         result = load_result(folder)
         target = out or folder / "map.html"
-        check_out_file(target, force=force, inputs=[origins])
-        iso = _read_origins(origins, result.crs).geometry if origins else None
+        check_out_file(target, force=force, inputs=[origins, resources, recommend])
+        iso = _read_origins(origins, result.crs) if origins else None
+        sites = _read_sites(resources, result.crs) if resources else None
+        recs = _read_recommendations(recommend, sites, result.crs) if recommend else None
         m = result_map(result, lang=lang, basemap=basemap, offline=offline, isochrones=iso,
-                       service_areas=service, gaps=service)
+                       service_areas=service, sites=sites, recommendations=recs)
         save_map(m, target, offline=offline)
     except LifecircleError as exc:
         _fail(exc)

@@ -102,8 +102,8 @@ def check_cmd(
     from lifecircle.io.outputs import atomic_dir, check_out_dir
 
     from lifecircle.result import load_result
-    from lifecircle.analyses.standards import check, compliance_map, resolve_standard
-    from lifecircle.render.maps import save_map
+    from lifecircle.analyses.standards import check, resolve_standard
+    from lifecircle.render.maps import compliance_map, save_map
 
     try:
         resolve_standard(standard)          # fail fast, before reading anything

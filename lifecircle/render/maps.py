@@ -48,6 +48,7 @@ from lifecircle.analyses.hexagons import hexagons
 from lifecircle.analyses.isochrones import service_areas as _sa
 from lifecircle.analyses.isochrones import gap_areas, nearest_facilities
 from lifecircle.analyses.isochrones import isochrones as _iso
+from lifecircle.analyses.standards import compliance_layer
 
 DIMENSION_COLOURS = {
     "housing": "#e6550d", "employment": "#6a51a3", "services": "#3182bd",
@@ -250,7 +251,7 @@ def area_name(result) -> str:
 
 
 def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title: str,
-             subtitle: str = "", gcj: bool | None = None) -> tuple:
+             subtitle: str = "", height="100%") -> tuple:
     """An offline :class:`LifecircleMap` framed on ``bounds`` (lon/lat): safe root, scale,
     attribution on the map, a title panel (``title``/``subtitle`` are escaped here), online tiles
     only as an optional layer that starts switched off. Returns (map, is_gcj02)."""
@@ -258,7 +259,7 @@ def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title
     url, tile_attr, subdomains, is_gcj = _tiles(basemap, attribution)
     b = bounds
     m = LifecircleMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=14, tiles=None,
-                      control_scale=True, prefer_canvas=True)
+                      control_scale=True, prefer_canvas=True, height=height)
     safe_root(m)
     if url is not None:
         folium.TileLayer(url, attr=tile_attr, name=escape_html(f"{w['tiles']}: {basemap}"), subdomains=subdomains,
@@ -1043,4 +1044,35 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
             icon_size=(22, 22), icon_anchor=(11, 11))).add_to(lay)
         lay.add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
+
+
+def compliance_map(report, result, lang: str | None = None):
+    """The standards check as a map that opens offline: the data background, hexagons of the
+    mean number of required facilities homes lack (``compliance_layer``), community outlines,
+    a title with the standard, area and data date, and a legend."""
+    lang = lang or report.lang
+    w = _words(lang)
+    bounds = to_display(result.homes if len(result.homes) else result.facilities).total_bounds
+    m, gcj = base_map(bounds, lang=lang, basemap="osm", attribution=result.attribution,
+                      title=f"{area_name(result)} — {report.title(lang)}",
+                      subtitle=_subtitle(lang, result.data_date, result.attribution))
+    legend = Legend()
+    add_background(m, result, lang, gcj, legend)
+    layer = compliance_layer(report, result, lang)
+    layer.add_to(m)
+    cmap = getattr(layer, "colormap", None)
+    if cmap is not None:
+        colours = [c if isinstance(c, str) else "#%02x%02x%02x" % tuple(int(255 * v) for v in c[:3])
+                   for c in cmap.colors]
+        legend.add(layer, _ramp_html(cmap.caption, colours, lo=f"{cmap.vmin:g}",
+                                     mid=f"{(cmap.vmin + cmap.vmax) / 2:g}", hi=f"{cmap.vmax:g}"))
+    if result.communities is not None and len(result.communities):
+        cl = folium.FeatureGroup(name=escape_html(w["communities"]))
+        comm = to_display(result.communities, gcj, MAP_SIMPLIFY_M)
+        folium.GeoJson(comm[[comm.geometry.name]].__geo_interface__,
+                       style_function=lambda f: {"fill": False, "color": "#000", "weight": 2}).add_to(cl)
+        cl.add_to(m)
+        legend.add(cl, _sw("transparent", w["communities"], "#000"))
+    folium.LayerControl(collapsed=False).add_to(m)
+    legend.add_to(m)
     return m
