@@ -70,7 +70,13 @@ def _read_sites(folder: Path, crs):
         raise InputFileError(path, f"cannot read the sites layer ({type(exc).__name__}: {exc})") from None
     if g.crs is None:
         raise InputFileError(path, "sites have no CRS")
-    return g.to_crs(crs)
+    # the popup: identity, status, area, residents within each tier, the largest gaps
+    ident = [c for c in ("site_id", "name", "source", "type", "status", "area_m2", "ownership",
+                         "best_uses") if c in g.columns]
+    pops = sorted((c for c in g.columns if c.startswith("pop") and c[3:].isdigit()), key=lambda c: int(c[3:]))
+    gaps = sorted((c for c in g.columns if c.startswith("gap_")), key=lambda c: -float(g[c].sum()))
+    gaps = [c for c in gaps if float(g[c].sum()) > 0][:8]
+    return g[ident + pops + gaps + [g.geometry.name]].to_crs(crs)
 
 
 def _read_recommendations(path: Path, sites, crs):

@@ -525,7 +525,7 @@ class _HomesScript(MacroElement):
               l.setStyle({fillColor: colour(v)});
             });
             var el = document.getElementById('lc-ramp-title');
-            if (el) el.textContent = D.titles[cur];
+            if (el) el.innerHTML = D.titles[cur];
           }
           layer.eachLayer(function(l){
             l.bindPopup(function(){ return popup(l._lc_i); }, {maxWidth: 380});
@@ -689,7 +689,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
 
     # homes -------------------------------------------------------------------------------
     score_cols = [col.SCORE] + [col.dim_score(d.id) for d in dims]
-    titles = [f"{w['home']}: {w['overall']}"] + [f"{w['home']}: {n}" for n in dim_names]
+    titles = [escape_html(f"{w['home']}: {n}") for n in [w["overall"], *dim_names]]   # HTML
     homes_layer = folium.FeatureGroup(name=escape_html(w["homes"]), show=True)
     data = {"ramp": SCORE_COLOURS, "dims": [escape_html(n) for n in dim_names], "titles": titles,
             "w": {"score": escape_html(w["score"]), "residents": escape_html(w["residents"]),
@@ -742,7 +742,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     if layer is not None and layer is not homes_layer:
         layer.add_to(homes_layer)
     homes_layer.add_to(m)
-    legend.add(homes_layer, _ramp_html(titles[0], SCORE_COLOURS, extra=_sw("#9e9e9e", w["unreachable_legend"]))
+    legend.add(homes_layer, _ramp_html(html.unescape(titles[0]), SCORE_COLOURS, extra=_sw("#9e9e9e", w["unreachable_legend"]))
                .replace("<h4>", "<h4 id='lc-ramp-title'>", 1))
 
     if result.communities is not None and len(result.communities):
@@ -811,8 +811,8 @@ def add_isochrones(m, result, isochrones, lang, gcj, legend) -> None:
 # ------------------------------------------------------------------------------------------
 # idle sites and recommendations
 
-STATUS_COLOURS = {"vacant": "#7b3294", "idle": "#7b3294", "underused": "#c2a5cf", "in_use": "#999999",
-                  "unknown": "#bcbcbc"}
+STATUS_COLOURS = {"idle": "#7b3294", "vacant": "#7b3294", "disused": "#5e3c99", "left-over": "#e66101",
+                  "construction": "#fdb863", "in use": "#8c8c8c", "in_use": "#8c8c8c", "unknown": "#bcbcbc"}
 
 
 def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
@@ -828,7 +828,7 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
         pop = []
         for _, r in s[keep].iterrows():
             pop.append("<div class='lc-pop'><table>" + "".join(
-                f"<tr><td>{escape_html(_site_label(c, lang))}</td><td>{escape_html(_fmt(r[c]))}</td></tr>"
+                f"<tr><td>{escape_html(_site_label(c, lang, result.profile))}</td><td>{escape_html(_fmt(r[c]))}</td></tr>"
                 for c in keep if _fmt(r[c]) != "") + "</table></div>")
         status_col = next((c for c in ("status", "状态") if c in s), None)
         colours = [STATUS_COLOURS.get(str(v), "#7b3294") for v in s[status_col]] if status_col \
@@ -858,7 +858,7 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
         for n, (p, (_, r)) in enumerate(zip(pts.geometry, rec[keep].iterrows()), start=1):
             rank = int(r["rank"]) if "rank" in r and _fmt(r["rank"]) != "" else n
             body = "<div class='lc-pop'><b>#%d</b><table>" % rank + "".join(
-                f"<tr><td>{escape_html(_site_label(c, lang))}</td><td>{escape_html(_fmt(r[c]))}</td></tr>"
+                f"<tr><td>{escape_html(_site_label(c, lang, result.profile))}</td><td>{escape_html(_fmt(r[c]))}</td></tr>"
                 for c in keep if _fmt(r[c]) != "") + "</table></div>"
             folium.Marker([p.y, p.x], icon=folium.DivIcon(html=f"<div class='lc-rank'>{rank}</div>",
                                                           icon_size=(22, 22), icon_anchor=(11, 11)),
@@ -880,8 +880,17 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _site_label(key: str, lang: str) -> str:
-    """A column or value of the site table in ``lang`` (from i18n's ``res.`` words when known)."""
+def _site_label(key: str, lang: str, profile=None) -> str:
+    """A column or value of the site table in ``lang`` (from i18n's ``res.`` words when known):
+    ``pop15`` → residents within 15 minutes, ``gap_park`` → gap population: park."""
+    w = _words(lang)
+    key = str(key)
+    mt = re.fullmatch(r"pop(\d+)", key)
+    if mt:
+        return f"{w['within']} {mt.group(1)} {w['minutes']}"
+    if key.startswith("gap_") and len(key) > 4:
+        cat = key[4:]
+        return f"{w['gap_pop']}: {_raw_label(profile, cat, lang) if profile is not None else cat}"
     for section in ("res", "map"):
         k = f"{section}.{key}"
         if k in i18n.LABELS:
