@@ -1,18 +1,25 @@
-"""Open the offline map in headless Chromium with every outside request refused."""
+"""Every HTML deliverable in headless Chromium with every outside request refused.
+
+Built once (module fixture) on the embedded Helsinki sample: ``analyze``'s map.html,
+``lifecircle map`` with named origins, idle sites and recommendations (``--lang zh
+--basemap amap``), ``check``'s compliance_map.html and ``batch``'s index.html. Each page must:
+load no outside resource and log no error, show a legend, not be blank (screenshot pixels),
+and — where there are homes — open a home's popup on a real mouse click (sub-scores and, per
+category, minutes and the nearest facility's name).
+"""
 
 from __future__ import annotations
 
+import html
 import json
 import re
-import shutil
 import subprocess
+import textwrap
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
-
-import lifecircle
-from lifecircle.render.maps import result_map, save_map
-from lifecircle.io.sources import embedded_sample
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.browser,
@@ -23,14 +30,30 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
          "--virtual-time-budget=8000"]
 
+#: Collects errors and failed resources, then clicks the first home drawn inside the map (a real
+#: MouseEvent at its pixel, as a user would) and records the legend and the popup.
 PROBE = """<script>window.__errs=[];
 window.onerror=function(m){window.__errs.push('error: '+m);};
 (function(){var ce=console.error;console.error=function(){
   window.__errs.push('console: '+Array.prototype.join.call(arguments,' '));ce.apply(console,arguments);};})();
 window.addEventListener('error',function(ev){if(ev.target&&ev.target!==window){
   window.__errs.push('resource: '+(ev.target.src||ev.target.href));}},true);
-window.addEventListener('load',function(){setTimeout(function(){var d=document.createElement('pre');
-  d.id='lc-errors';d.textContent=JSON.stringify(window.__errs);document.body.appendChild(d);},300);});
+window.addEventListener('load',function(){setTimeout(function(){
+  var out={errors:window.__errs, legend:null, popup:null, clicked:false, homes:0};
+  var lg=document.getElementById('lc-legend'); if(lg) out.legend=lg.innerText;
+  var H=window.lifecircleHomes;
+  if(H){var all=[];H.eachLayer(function(l){all.push(l);});out.homes=all.length;
+    for(var i=0;i<all.length&&!out.clicked;i++){var l=all[i],map=l._map;if(!map)continue;
+      var c=l.getLatLng?l.getLatLng():l.getBounds().getCenter();
+      var p=map.latLngToContainerPoint(c),r=map.getContainer().getBoundingClientRect();
+      var x=r.left+p.x,y=r.top+p.y;if(x<0||y<0||x>=innerWidth||y>=innerHeight)continue;
+      var el=document.elementFromPoint(x,y);if(!el||el.tagName!=='CANVAS')continue;
+      ['mousedown','mouseup','click'].forEach(function(t){el.dispatchEvent(new MouseEvent(t,
+        {clientX:x,clientY:y,bubbles:true,cancelable:true,view:window,button:0}));});
+      out.clicked=true;}
+    var pc=document.querySelector('.leaflet-popup-content');if(pc)out.popup=pc.innerText;}
+  var d=document.createElement('pre');d.id='lc-probe';d.textContent=JSON.stringify(out);
+  document.body.appendChild(d);},800);});
 </script>"""
 
 
@@ -40,27 +63,117 @@ def _chromium(args, tmp_path, name):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
-def test_offline_map_in_browser(tmp_path):
-    result = lifecircle.analyze(embedded_sample())
-    m = result_map(result, lang="en", basemap="blank", isochrones=result.homes.geometry.iloc[:2])
-    page = save_map(m, tmp_path / "map.html", offline=True)
-    probe = tmp_path / "probe.html"
+def _probe(page: Path, tmp_path: Path) -> dict:
+    probe = page.with_name(page.stem + ".probe.html")
     probe.write_text(page.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE, 1),
                      encoding="utf-8")
-    dom = _chromium(["--dump-dom", probe.as_uri()], tmp_path, "dom").stdout
-    found = re.search(r'<pre id="lc-errors">(.*?)</pre>', dom, re.S)
-    assert found, "the page never finished loading"
-    errors = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    assert errors == []
-    overlays = re.search(r'leaflet-control-layers-overlays(.*?)</section>|leaflet-control-layers-overlays(.*)', dom, re.S)
-    assert overlays
-    import html
+    dom = _chromium(["--window-size=1280,860", "--dump-dom", probe.as_uri()], tmp_path,
+                    page.stem + "-dom").stdout
+    found = re.search(r'<pre id="lc-probe">(.*?)</pre>', dom, re.S)
+    assert found, f"{page.name}: the page never finished loading"
+    return json.loads(html.unescape(found.group(1)))
 
-    text = html.unescape(re.sub(r"<[^>]+>", " ", overlays.group(0)))
-    for dim in result.profile.dimensions:
-        assert result.profile.display_name(dim.id, "en") in text
-    assert "leaflet-interactive" in dom          # vector layers drawn
-    assert "OpenStreetMap contributors" in dom   # attribution shown
-    shot = tmp_path / "map.png"
-    _chromium([f"--screenshot={shot}", "--window-size=1200,800", page.as_uri()], tmp_path, "shot")
-    assert shot.exists() and shot.stat().st_size > 10_000
+
+def _screenshot_ok(page: Path, tmp_path: Path) -> tuple[float, int]:
+    """(share of pixels that are not the most common colour, distinct colours) of a shot."""
+    from PIL import Image
+
+    shot = tmp_path / f"{page.stem}.png"
+    _chromium([f"--screenshot={shot}", "--window-size=1280,860", page.as_uri()], tmp_path,
+              page.stem + "-shot")
+    assert shot.exists(), f"{page.name}: no screenshot"
+    px = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
+    keys = px[:, 0].astype(np.int64) << 16 | px[:, 1].astype(np.int64) << 8 | px[:, 2]
+    _, counts = np.unique(keys, return_counts=True)
+    return 1.0 - counts.max() / len(keys), len(counts)
+
+
+@pytest.fixture(scope="module")
+def pages(helsinki, tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from lifecircle.cli import app
+
+    root = tmp_path_factory.mktemp("browser")
+    runner = CliRunner()
+    folder = root / "analysis"
+    helsinki.save(folder)                                    # analyze's map.html
+    out = {"analyze": folder / "map.html"}
+
+    h = helsinki.homes.to_crs(4326).geometry
+    pd.DataFrame({"name": ["Kamppi <school>", "Rautatientori"], "lon": [h.iloc[0].x, h.iloc[5].x],
+                  "lat": [h.iloc[0].y, h.iloc[5].y]}).to_csv(root / "origins.csv", index=False)
+    res = runner.invoke(app, ["resources", str(folder), "--out", str(root / "res")])
+    assert res.exit_code == 0, res.output
+    rec = runner.invoke(app, ["recommend", str(folder), "--category", "elderly_daycare", "--k", "3",
+                              "--out", str(root / "rec")])
+    assert rec.exit_code == 0, rec.output
+    full = root / "full.html"
+    r = runner.invoke(app, ["map", str(folder), "--out", str(full), "--lang", "zh", "--basemap", "amap",
+                            "--origins", str(root / "origins.csv"), "--resources", str(root / "res"),
+                            "--recommend", str(root / "rec")])
+    assert r.exit_code == 0, r.output
+    out["map"] = full
+
+    r = runner.invoke(app, ["check", str(folder), "--standard", "gb50180-2018", "--out", str(root / "gb")])
+    assert r.exit_code == 0, r.output
+    out["check"] = root / "gb" / "compliance_map.html"
+
+    from lifecircle.batch import make_cluster, run
+    from dask.distributed import Client
+
+    (root / "batch.toml").write_text(textwrap.dedent("""
+        name = "browser"
+        out = "out"
+        [sources]
+        helsinki = { sample = "helsinki" }
+        [[districts]]
+        name = "Kamppi"
+        bbox = [24.9352, 60.1641, 24.9443, 60.1716]
+        source = "helsinki"
+    """), encoding="utf-8")
+    with make_cluster(1, processes=False) as cluster, Client(cluster) as client:
+        report = run(root / "batch.toml", client=client)
+    out["batch"] = report.out_dir / "index.html"
+    return out
+
+
+def _no_remote(page: Path):
+    text = page.read_text(encoding="utf-8")
+    assert not re.search(r'<(script|img)[^>]+src=["\']https?:', text, re.I), page.name
+    assert not re.search(r'<link[^>]+href=["\']https?:', text, re.I), page.name
+
+
+@pytest.mark.parametrize("name", ["analyze", "map", "check", "batch"])
+def test_deliverable_opens_offline(pages, name, helsinki, tmp_path):
+    page = pages[name]
+    _no_remote(page)
+    got = _probe(page, tmp_path)
+    assert got["errors"] == [], got["errors"]
+    assert got["legend"] and got["legend"].strip(), f"{name}: no legend"
+    varied, colours = _screenshot_ok(page, tmp_path)
+    assert varied > 0.2 and colours > 30, f"{name}: looks blank ({varied:.2f} non-background, {colours} colours)"
+    if name in ("analyze", "map"):
+        assert got["homes"] > 50 and got["clicked"], f"{name}: no home to click"
+        pop = got["popup"]
+        assert pop, f"{name}: a click on a home opened no popup"
+        lang = "zh" if name == "map" else "en"
+        for dim in helsinki.profile.dimensions:
+            assert helsinki.profile.display_name(dim.id, lang) in pop
+        assert ("最近设施" if lang == "zh" else "nearest facility") in pop
+        # rows name a facility and its minutes: category, minutes, name
+        assert re.search(r"\t\d+\t\S", pop), pop[:400]
+
+
+def test_map_legend_and_layers(pages, tmp_path):
+    """The full map: legend names the background, homes, isochrones (with the named origins),
+    idle sites and recommendations; every recommendation is a numbered marker."""
+    got = _probe(pages["map"], tmp_path)
+    legend = got["legend"]
+    for word in ("背景", "建筑", "道路", "住宅", "等时圈", "起点", "闲置用地", "推荐选址"):
+        assert word in legend, (word, legend)
+    text = pages["map"].read_text(encoding="utf-8")
+    assert "Kamppi &lt;school&gt;" in text and "Kamppi <school>" not in text
+    recs = pd.read_csv(pages["map"].parent / "rec" / "recommendations.csv", encoding="utf-8-sig")
+    assert len(recs) > 0
+    assert text.count("lc-rank") == len(recs) + 1      # the style rule + one marker per pick
