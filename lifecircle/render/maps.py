@@ -988,14 +988,14 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
     ref = ranked if len(ranked) else (t if len(t) else res.homes)
     disp = to_display(ref[["geometry"]])
     b = disp.total_bounds
-    m = folium.Map(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=15, tiles=None,
-                   control_scale=True, prefer_canvas=True)
+    m = LifecircleMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=15, tiles=None,
+                      control_scale=True, prefer_canvas=True)
     safe_root(m)
     if url is not None:
+        # online tiles: an optional layer, off on opening (the page opens offline)
         folium.TileLayer(url, attr=tile_attr, name=basemap, subdomains=subdomains,
-                         max_zoom=19).add_to(m)
-    else:
-        _Attribution(tile_attr).add_to(m)
+                         max_zoom=19, overlay=True, show=False).add_to(m)
+    _Attribution(tile_attr if url is None else escape_html(res.attribution)).add_to(m)
     if len(ranked):
         m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     chosen = set(lr.chosen["rank"].astype(int).tolist()) if len(lr.chosen) else set()
@@ -1053,6 +1053,7 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
             icon_size=(22, 22), icon_anchor=(11, 11))).add_to(lay)
         lay.add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
+    return m
 
 
 def compliance_map(report, result, lang: str | None = None):
