@@ -153,3 +153,29 @@ def test_planning_map_parts(helsinki, tmp_path):
     # facility names reach the popup data, escaped
     named = helsinki.facilities["name"].dropna().astype(str)
     assert any(json.dumps(n, ensure_ascii=False)[1:-1] in text for n in named[:50] if "<" not in n)
+
+
+def test_recommendations_join_their_sites(helsinki, tmp_path):
+    """`map --recommend` places each pick on its site (by site_id); an unknown site is one clear
+    error naming the file and the id."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from lifecircle.cli.maps import _read_recommendations
+    from lifecircle.errors import InputFileError
+
+    sites = gpd.GeoDataFrame({"site_id": ["S1", "S2"]},
+                             geometry=[helsinki.homes.geometry.iloc[0].buffer(20),
+                                       helsinki.homes.geometry.iloc[9].buffer(20)], crs=helsinki.crs)
+    path = tmp_path / "recommendations.csv"
+    pd.DataFrame({"rank": [1, 2], "site_id": ["S2", "S1"], "newly_covered": [120.0, 30.0]}).to_csv(path, index=False)
+    recs = _read_recommendations(tmp_path, sites, helsinki.crs)
+    assert list(recs["rank"]) == [1, 2]
+    assert recs.geometry.iloc[0].equals(sites.geometry.iloc[1])
+    text = result_map(helsinki, sites=sites, recommendations=recs, gaps=False,
+                      nearest_names=False).get_root().render()
+    text = text.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0027", "'")
+    assert text.count("class='lc-rank'>1<") == 1 and text.count("class='lc-rank'>2<") == 1
+    pd.DataFrame({"rank": [1], "site_id": ["S9"]}).to_csv(path, index=False)
+    with pytest.raises(InputFileError, match="S9"):
+        _read_recommendations(path, sites, helsinki.crs)

@@ -1,24 +1,33 @@
-"""Interactive folium maps of a result, openable anywhere.
+"""Interactive folium maps of a result that open offline and explain themselves.
 
-Homes (or a hexagon aggregate beyond ``settings.map_max_points``) coloured by life-circle
-score with a legend; one layer group per dimension (facilities coloured and marked per
-category, the 15-minute service area); isochrones, gap areas and idle sites; layer control,
-scale bar, fullscreen and minimap; attribution "© OpenStreetMap contributors" with the data
-date on every map; labels in Chinese or English.
+Every map (:func:`result_map`, :func:`compliance_map`, :func:`links_map`, batch's index) is a
+:class:`LifecircleMap`: ``save`` and the Jupyter view inline Leaflet and its plugins from the
+installed PyPI package ``folium-offline`` (module ``offlinefolium``) — nothing is fetched when
+the page opens; online tiles are an optional layer that starts switched off. What makes it a
+map without tiles is a background drawn from the data itself (:func:`background_layers`:
+buildings, water and green space from ``result.features``, streets from the walk network),
+a title (area, data date, "© OpenStreetMap contributors"), a scale and a :class:`Legend` whose
+sections follow the layers that are on.
 
-Basemaps: ``osm`` (default), ``cartodb``, ``blank``, ``amap`` (GCJ-02 tiles: every vector layer
-is shifted with :func:`lifecircle.io.chinacoords.wgs84_to_gcj02` so it lines up) and ``tianditu``
-(needs the environment variable ``TIANDITU_KEY``).
+The planning map shows one dimension at a time (radio buttons): homes coloured by that
+dimension's score on a ramp without a near-white middle, its facilities (a symbol and shade per
+category, listed in the legend) and the areas where its uncovered homes are
+(:func:`lifecircle.analyses.isochrones.gap_areas`). A click on a home opens its six sub-scores
+and, per category, the minutes to the nearest facility and its name
+(:meth:`lifecircle.core.engine.AccessEngine.nearest_facility`). Isochrone origins are marked and
+named; idle sites and numbered recommendations go on with ``sites``/``recommendations``.
 
-Offline: :func:`save_map` with ``offline=True`` inlines Leaflet, jQuery, Bootstrap, the
-Fullscreen/MiniMap plugins and d3 (legend) from the installed PyPI package ``folium-offline``
-(module ``offlinefolium``, which ships those files for folium 0.20) — nothing is fetched at run
-time; with ``basemap="blank"`` the file works with the network cut.
+Basemaps (the optional layer): ``osm`` (default), ``cartodb``, ``blank``, ``amap`` (GCJ-02 tiles:
+every vector layer, the background included, is shifted with
+:func:`lifecircle.io.chinacoords.wgs84_to_gcj02` so it lines up) and ``tianditu`` (needs the
+environment variable ``TIANDITU_KEY``).
 
-Size: points become GeoJSON layers (not one JS object per marker), polygons are simplified by
-``MAP_SIMPLIFY_M`` and coordinates rounded to ``MAP_DECIMALS``; beyond
-``settings.map_max_points`` homes are aggregated to hexagons. Budget: the Las Palmas offline map
-(7,554 homes, 7,072 facilities, service areas, gaps) is ~7.6 MB, under ``MAP_BUDGET_MB`` (15).
+Size budget ``MAP_BUDGET_MB`` (20 MB per file): homes travel as compact arrays (markers are
+made in the page), minutes as whole minutes rounded up, polygons simplified by
+``MAP_SIMPLIFY_M``, coordinates rounded (``MAP_DECIMALS``; the background to 1 m), buildings
+merged into blocks above ``BACKGROUND_MAX_VERTICES``; beyond ``settings.map_max_points`` homes
+are hexagons. Las Palmas (19,197 homes, 7,230 facilities, 22,595 buildings, gaps, nearest
+facility names): 18.1 MB.
 """
 
 from __future__ import annotations
