@@ -698,7 +698,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
 
     # homes -------------------------------------------------------------------------------
     score_cols = [col.SCORE] + [col.dim_score(d.id) for d in dims]
-    titles = [escape_html(f"{w['home']}: {n}") for n in [w["overall"], *dim_names]]   # HTML
+    # HTML; the overall score is over the dimensions with data (w["legend"] says so)
+    titles = [escape_html(f"{w['home']}: {n}") for n in [w["legend"], *dim_names]]
     homes_layer = folium.FeatureGroup(name=escape_html(w["homes"]), show=True)
     data = {"ramp": SCORE_COLOURS, "dims": [escape_html(n) for n in dim_names], "titles": titles,
             "w": {"score": escape_html(w["score"]), "residents": escape_html(w["residents"]),
