@@ -161,6 +161,11 @@ def test_deliverable_opens_offline(pages, name, helsinki, tmp_path):
         for dim in helsinki.profile.dimensions:
             assert helsinki.profile.display_name(dim.id, lang) in pop
         assert ("最近设施" if lang == "zh" else "nearest facility") in pop
+        # a category without facilities in the data reads "no data", not "none within reach"
+        nd = [c for c, v in helsinki.data_status.items() if v == "no_data"]
+        assert nd
+        row = helsinki.profile.display_name(nd[0], lang) + "\t" + ("无数据" if lang == "zh" else "no data")
+        assert row in pop, pop[:600]
         # rows name a facility and its minutes: category, minutes, name
         assert re.search(r"\t\d+\t\S", pop), pop[:400]
 

@@ -522,7 +522,7 @@ class _HomesScript(MacroElement):
                 for (var c = 0; c < D.cats.length; c++) {
                   if (D.cats[c][1] !== d) continue;
                   var nm = f[c] >= 0 ? D.names[f[c]] : '';
-                  h += '<tr><td>' + D.cats[c][0] + '</td><td>' + (t[c] < 0 ? D.w.none : t[c]) + '</td><td>' + nm + '</td></tr>';
+                  h += '<tr><td>' + D.cats[c][0] + '</td><td>' + (t[c] < 0 ? (D.cats[c][2] ? D.w.nodata : D.w.none) : t[c]) + '</td><td>' + nm + '</td></tr>';
                 }
               }
             }
@@ -705,7 +705,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             "w": {"score": escape_html(w["score"]), "residents": escape_html(w["residents"]),
                   "sub": escape_html(w["sub_scores"]), "min": escape_html("≤ " + w["minutes"]),
                   "nearest": escape_html(w["nearest"]), "none": escape_html(w["none_within"]),
-                  "homes": escape_html(w["homes_n"]), "head": escape_html(w["home"])}}
+                  "homes": escape_html(w["homes_n"]), "head": escape_html(w["home"]),
+                  "nodata": escape_html(i18n.status_label(col.STATUS_NO_DATA, lang))}}
     base = homes[homes[col.REACHABLE]] if col.REACHABLE in homes else homes
     layer = None
     if len(homes) > result.settings.map_max_points and len(base):
@@ -738,7 +739,9 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             used = np.unique(which[which >= 0])
             pos = np.full(len(fac), -1)
             pos[used] = np.arange(len(used))
-            data["cats"] = [[escape_html(_raw_label(profile, c, lang)), cat_dim.get(c, -1)] for c in cat_ids]
+            # a category with no facility in the data reads "no data", not "none within reach"
+            data["cats"] = [[escape_html(_raw_label(profile, c, lang)), cat_dim.get(c, -1),
+                             int(status.get(c) == col.STATUS_NO_DATA)] for c in cat_ids]
             data["names"] = [escape_html(names[i]) or escape_html(f"OSM {_raw_label(profile, cats[i], lang)}")
                              for i in used]
             # whole minutes, rounded up ("≤ n minutes"): a third of the size of decimals
