@@ -179,3 +179,21 @@ def test_recommendations_join_their_sites(helsinki, tmp_path):
     pd.DataFrame({"rank": [1], "site_id": ["S9"]}).to_csv(path, index=False)
     with pytest.raises(InputFileError, match="S9"):
         _read_recommendations(path, sites, helsinki.crs)
+
+
+def test_hexagon_view_beyond_max_points(helsinki):
+    """Beyond settings.map_max_points homes become hexagons: per hexagon the population-weighted
+    mean of each score and the homes and residents it holds (their sums are the totals)."""
+    import copy
+    import dataclasses
+    import json
+
+    r = copy.copy(helsinki)
+    r.settings = dataclasses.replace(helsinki.settings, map_max_points=10)
+    text = result_map(r, lang="en", gaps=False).get_root().render()
+    data = json.loads(re.search(r"var D = (\{.*?\});\n", text).group(1))
+    assert "xy" not in data and "t" not in data and len(data["s"]) == len(data["n"]) > 1
+    reach = helsinki.homes[helsinki.homes["reachable"]]
+    assert sum(data["n"]) == len(reach)
+    assert sum(data["p"]) == pytest.approx(reach["population"].sum(), abs=len(data["p"]))
+    assert all(len(row) == 7 for row in data["s"])
