@@ -119,8 +119,9 @@ def pages(helsinki, tmp_path_factory):
     assert r.exit_code == 0, r.output
     out["check"] = root / "gb" / "compliance_map.html"
 
-    from lifecircle.batch import make_cluster, run
     from dask.distributed import Client
+
+    from lifecircle.batch import make_cluster, run
 
     (root / "batch.toml").write_text(textwrap.dedent("""
         name = "browser"

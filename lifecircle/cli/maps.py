@@ -113,13 +113,19 @@ def map_command(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default DIR/map.html)."),
     lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: the analysis's)."),
-    basemap: str = typer.Option("osm", help="Optional online layer (off on opening): osm, cartodb, blank, amap (GCJ-02) or tianditu (needs TIANDITU_KEY)."),
-    offline: bool = typer.Option(True, "--offline/--online", help="One self-contained file (default), or link Leaflet from its CDN."),
-    origins: Optional[Path] = typer.Option(None, help="Points to draw isochrones for (GeoJSON/GPKG, or CSV lon/lat; a 'name' column names them)."),
-    service: bool = typer.Option(False, "--service-areas/--no-service-areas", help="Also draw 15-minute street buffers per dimension."),
-    resources: Optional[Path] = typer.Option(None, "--resources", help="A 'resources' output folder: its idle sites on the map."),
+    basemap: str = typer.Option("osm", help="Optional online layer (off on opening): osm, cartodb, blank, "
+                                "amap (GCJ-02) or tianditu (needs TIANDITU_KEY)."),
+    offline: bool = typer.Option(True, "--offline/--online",
+                                 help="One self-contained file (default), or link Leaflet from its CDN."),
+    origins: Optional[Path] = typer.Option(None, help="Points to draw isochrones for (GeoJSON/GPKG, or CSV "
+                                           "lon/lat; a 'name' column names them)."),
+    service: bool = typer.Option(False, "--service-areas/--no-service-areas",
+                                 help="Also draw 15-minute street buffers per dimension."),
+    resources: Optional[Path] = typer.Option(None, "--resources",
+                                             help="A 'resources' output folder: its idle sites on the map."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
-    recommend: Optional[Path] = typer.Option(None, "--recommend", help="recommendations.csv (or its folder): numbered picks on the map."),
+    recommend: Optional[Path] = typer.Option(None, "--recommend",
+                                             help="recommendations.csv (or its folder): numbered picks on the map."),
 ):
     """Write the interactive planning map of an analysis folder (opens offline)."""
     from lifecircle.io.outputs import check_out_file

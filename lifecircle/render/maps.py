@@ -333,7 +333,7 @@ class Legend(MacroElement):
 
     def render(self, **kwargs):
         self.sections_js = _js([h for _, h in self.sections])
-        self.layers_js = ",".join("null" if l is None else l.get_name() for l, _ in self.sections)
+        self.layers_js = ",".join("null" if lay is None else lay.get_name() for lay, _ in self.sections)
         super().render(**kwargs)
 
 
@@ -514,15 +514,19 @@ class _HomesScript(MacroElement):
               '</b> · ' + D.w.residents + ': ' + fmt(D.p[i]);
             if (D.n) h += ' · ' + D.w.homes + ': ' + D.n[i];
             h += '<table><tr class="lc-dim"><td colspan="3">' + D.w.sub + '</td></tr>';
-            for (var d = 0; d < D.dims.length; d++) h += '<tr><td>' + D.dims[d] + '</td><td colspan="2">' + fmt(s[d + 1]) + '</td></tr>';
+            for (var d = 0; d < D.dims.length; d++) {
+              h += '<tr><td>' + D.dims[d] + '</td><td colspan="2">' + fmt(s[d + 1]) + '</td></tr>';
+            }
             if (D.t) {
               var t = D.t[i], f = D.f[i];
               for (var d = 0; d < D.dims.length; d++) {
-                h += '<tr class="lc-dim"><td>' + D.dims[d] + '</td><td>' + D.w.min + '</td><td>' + D.w.nearest + '</td></tr>';
+                h += '<tr class="lc-dim"><td>' + D.dims[d] + '</td><td>' + D.w.min + '</td><td>' +
+                     D.w.nearest + '</td></tr>';
                 for (var c = 0; c < D.cats.length; c++) {
                   if (D.cats[c][1] !== d) continue;
                   var nm = f[c] >= 0 ? D.names[f[c]] : '';
-                  h += '<tr><td>' + D.cats[c][0] + '</td><td>' + (t[c] < 0 ? (D.cats[c][2] ? D.w.nodata : D.w.none) : t[c]) + '</td><td>' + nm + '</td></tr>';
+                  var mins = t[c] < 0 ? (D.cats[c][2] ? D.w.nodata : D.w.none) : t[c];
+                  h += '<tr><td>' + D.cats[c][0] + '</td><td>' + mins + '</td><td>' + nm + '</td></tr>';
                 }
               }
             }
@@ -755,7 +759,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     if layer is not None and layer is not homes_layer:
         layer.add_to(homes_layer)
     homes_layer.add_to(m)
-    legend.add(homes_layer, _ramp_html(html.unescape(titles[0]), SCORE_COLOURS, extra=_sw("#9e9e9e", w["unreachable_legend"]))
+    legend.add(homes_layer, _ramp_html(html.unescape(titles[0]), SCORE_COLOURS,
+                                       extra=_sw("#9e9e9e", w["unreachable_legend"]))
                .replace("<h4>", "<h4 id='lc-ramp-title'>", 1))
 
     if result.communities is not None and len(result.communities):
@@ -840,9 +845,7 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
         keep = [c for c in s.columns if c != s.geometry.name]
         pop = []
         for _, r in s[keep].iterrows():
-            pop.append("<div class='lc-pop'><table>" + "".join(
-                f"<tr><td>{escape_html(_site_label(c, lang, result.profile))}</td><td>{escape_html(_fmt(r[c]))}</td></tr>"
-                for c in keep if _fmt(r[c]) != "") + "</table></div>")
+            pop.append(f"<div class='lc-pop'><table>{_rows_html(r, keep, lang, result.profile)}</table></div>")
         status_col = next((c for c in ("status", "状态") if c in s), None)
         colours = [STATUS_COLOURS.get(str(v), "#7b3294") for v in s[status_col]] if status_col \
             else ["#7b3294"] * len(s)
@@ -870,15 +873,19 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
         keep = [c for c in rec.columns if c != rec.geometry.name]
         for n, (p, (_, r)) in enumerate(zip(pts.geometry, rec[keep].iterrows()), start=1):
             rank = int(r["rank"]) if "rank" in r and _fmt(r["rank"]) != "" else n
-            body = "<div class='lc-pop'><b>#%d</b><table>" % rank + "".join(
-                f"<tr><td>{escape_html(_site_label(c, lang, result.profile))}</td><td>{escape_html(_fmt(r[c]))}</td></tr>"
-                for c in keep if _fmt(r[c]) != "") + "</table></div>"
+            body = f"<div class='lc-pop'><b>#{rank}</b><table>{_rows_html(r, keep, lang, result.profile)}</table></div>"
             folium.Marker([p.y, p.x], icon=folium.DivIcon(html=f"<div class='lc-rank'>{rank}</div>",
                                                           icon_size=(22, 22), icon_anchor=(11, 11)),
                           popup=folium.Popup(RawHTML(body), max_width=380)).add_to(layer)
         layer.add_to(m)
         legend.add(layer, f"<h4>{escape_html(w['recs'])}</h4><div><span class='lc-sym' "
                           f"style='background:#7b3294'>1</span>{escape_html(w['rank'])}</div>")
+
+
+def _rows_html(row, keys, lang, profile) -> str:
+    """Table rows ``label | value`` of a site or recommendation, both escaped; empty values left out."""
+    return "".join(f"<tr><td>{escape_html(_site_label(c, lang, profile))}</td><td>{escape_html(_fmt(row[c]))}</td></tr>"
+                   for c in keys if _fmt(row[c]) != "")
 
 
 def _fmt(v) -> str:
@@ -1085,7 +1092,7 @@ def compliance_map(report, result, lang: str | None = None):
     layer.add_to(m)
     cmap = getattr(layer, "colormap", None)
     if cmap is not None:
-        colours = [c if isinstance(c, str) else "#%02x%02x%02x" % tuple(int(255 * v) for v in c[:3])
+        colours = [c if isinstance(c, str) else "#" + "".join(f"{int(255 * v):02x}" for v in c[:3])
                    for c in cmap.colors]
         legend.add(layer, _ramp_html(cmap.caption, colours, lo=f"{cmap.vmin:g}",
                                      mid=f"{(cmap.vmin + cmap.vmax) / 2:g}", hi=f"{cmap.vmax:g}"))
