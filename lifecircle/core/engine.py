@@ -31,7 +31,7 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from lifecircle.core import _kernels as K
 from lifecircle.core.network import WalkNetwork
@@ -226,62 +226,73 @@ def _direct_same_edge_which(net: WalkNetwork, homes: HomeIndex, seeds: FacilityS
     return out, which
 
 
-@njit(cache=True, parallel=True)
 def _nearest_labelled(indptr, indices, w, seed_ptr, seed_node, seed_cost, seed_label, limit,
                       home_u, home_v, home_a, home_b, out_t, out_f):
     """:func:`lifecircle.core._kernels.nearest_many` that also carries, per node, the label
-    (facility) of the seed its shortest path starts from; per home the label of the better end."""
+    (facility) of the seed its shortest path starts from; per home the label of the better end.
+    One category per task on threads (a ``nogil`` kernel, like the engine's own)."""
+    def work(c):
+        _nearest_labelled_one(np.int64(c), indptr, indices, w, seed_ptr, seed_node, seed_cost,
+                              seed_label, limit, home_u, home_v, home_a, home_b, out_t, out_f)
+
+    K._in_threads(work, len(seed_ptr) - 1)
+
+
+@njit(cache=True, nogil=True)
+def _nearest_labelled_one(c, indptr, indices, w, seed_ptr, seed_node, seed_cost, seed_label, limit,
+                          home_u, home_v, home_a, home_b, out_t, out_f):
+    """Category ``c`` of :func:`_nearest_labelled`."""
     n = len(indptr) - 1
-    n_cat = len(seed_ptr) - 1
     cap = len(indices) + 1
-    for c in prange(n_cat):
-        lo = seed_ptr[c]
-        hi = seed_ptr[c + 1]
-        if hi == lo:
-            for h in range(len(home_u)):
-                out_t[h, c] = INF
-                out_f[h, c] = -1
-            continue
-        dist, hk, hn, touched = K._scratch(n, cap + hi - lo)
-        lab = np.full(n, -1, dtype=np.int64)
-        size = 0
-        for i in range(lo, hi):
-            s = seed_node[i]
-            cost = seed_cost[i]
-            if cost <= limit and cost < dist[s]:
-                dist[s] = cost
-                lab[s] = seed_label[i]
-                size = K._push(hk, hn, size, cost, s)
-        while size > 0:
-            d, x, size = K._pop(hk, hn, size)
-            if d > dist[x]:
-                continue
-            for j in range(indptr[x], indptr[x + 1]):
-                y = indices[j]
-                nd = d + w[j]
-                if nd < dist[y] and nd <= limit:
-                    dist[y] = nd
-                    lab[y] = lab[x]
-                    size = K._push(hk, hn, size, nd, y)
+    lo = seed_ptr[c]
+    hi = seed_ptr[c + 1]
+    if hi == lo:
         for h in range(len(home_u)):
-            t = INF
-            f = -1
-            u = home_u[h]
-            if u >= 0:
-                ta = home_a[h] + dist[u]
-                tb = home_b[h] + dist[home_v[h]]
-                if ta <= tb:
-                    t = ta
-                    f = lab[u]
-                else:
-                    t = tb
-                    f = lab[home_v[h]]
-            if t <= limit:
-                out_t[h, c] = t
-                out_f[h, c] = f
+            out_t[h, c] = INF
+            out_f[h, c] = -1
+        return
+    dist, hk, hn, _touched = K._scratch(n, cap + hi - lo)
+    lab = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        lab[i] = -1
+    size = 0
+    for i in range(lo, hi):
+        x = seed_node[i]
+        cost = seed_cost[i]
+        if cost <= limit and cost < dist[x]:
+            dist[x] = cost
+            lab[x] = seed_label[i]
+            size = K._push(hk, hn, size, cost, x)
+    while size > 0:
+        d, x, size = K._pop(hk, hn, size)
+        if d > dist[x]:
+            continue
+        for j in range(indptr[x], indptr[x + 1]):
+            y = indices[j]
+            nd = d + w[j]
+            if nd < dist[y] and nd <= limit:
+                dist[y] = nd
+                lab[y] = lab[x]
+                size = K._push(hk, hn, size, nd, y)
+    for h in range(len(home_u)):
+        t = INF
+        f = -1
+        u = home_u[h]
+        if u >= 0:
+            ta = home_a[h] + dist[u]
+            tb = home_b[h] + dist[home_v[h]]
+            if ta <= tb:
+                t = ta
+                f = lab[u]
             else:
-                out_t[h, c] = INF
-                out_f[h, c] = -1
+                t = tb
+                f = lab[home_v[h]]
+        if t <= limit:
+            out_t[h, c] = t
+            out_f[h, c] = f
+        else:
+            out_t[h, c] = INF
+            out_f[h, c] = -1
 
 
 @dataclass
