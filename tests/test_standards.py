@@ -21,9 +21,10 @@ import lifecircle
 from lifecircle import columns as col
 from lifecircle.errors import InputFileError, ProfileError
 from lifecircle.cli import app
+from lifecircle.render.maps import compliance_layer
 from lifecircle.core.profiles import load_profile
 from lifecircle.io.sources import WGS84
-from lifecircle.analyses.standards import (ALL, ComplianceReport, STANDARDS, assess, check, compliance_layer, label,
+from lifecircle.analyses.standards import (ALL, ComplianceReport, STANDARDS, assess, check, label,
                                   missing_required)
 
 from conftest import shared_file

@@ -83,7 +83,7 @@ from lifecircle.analyses.hexagons import hexagons
 from lifecircle.io.sources import WGS84
 
 __all__ = ["STANDARDS", "DEFAULT_MIN_SHARE", "ComplianceReport", "check",
-           "compliance_layer", "compliance_map", "resolve_standard", "label"]
+           "resolve_standard", "label"]
 
 #: Residents that must reach a required facility within its threshold for it to count as met.
 DEFAULT_MIN_SHARE = 0.8
@@ -643,49 +643,3 @@ def missing_required(report: ComplianceReport) -> np.ndarray:
             t = np.nan_to_num(ht[col.time(c.id)].to_numpy(float), nan=np.inf)
             n += (t > c.minutes + 1e-9).astype(int)
     return n
-
-
-def compliance_layer(report: ComplianceReport, result, lang: str | None = None,
-                     size_m: float | None = None):
-    """A folium FeatureGroup: hexagons of the population-weighted mean number of required
-    facilities that homes lack (not within their threshold); green 0, red many. Homes not
-    reachable from any street are left out, as in the shares."""
-    import branca.colormap as cm
-    import folium
-    import geopandas as gpd
-
-
-    lang = _check_lang(lang or report.lang)
-    if len(report.home_times) != len(result.homes):
-        raise LifecircleError("compliance_layer: the report was made from another result "
-                              f"({len(report.home_times)} homes, this result has {len(result.homes)})")
-    n_req = len(report.required_ids)
-    pts = gpd.GeoDataFrame({"missing": missing_required(report).astype(float),
-                            col.POPULATION: report.home_times[col.POPULATION].to_numpy(float)},
-                           geometry=result.homes.geometry.to_numpy(), crs=result.homes.crs)
-    pts = pts[report.home_times[col.REACHABLE].to_numpy(bool)]
-    group = folium.FeatureGroup(name=label("map_layer", lang))
-    if len(pts) == 0:
-        return group
-    hexes = hexagons(pts, size_m or result.settings.map_hex_m, "missing", col.POPULATION).to_crs(WGS84)
-    hexes["missing"] = hexes["missing"].round(1)
-    hexes[col.POPULATION] = hexes[col.POPULATION].round(0)
-    cmap = cm.LinearColormap(["#1a9641", "#ffffbf", "#d7191c"], vmin=0, vmax=max(1, n_req),
-                             caption=label("map_missing", lang))
-    folium.GeoJson(
-        hexes.__geo_interface__,
-        style_function=lambda f: {
-            "fillColor": cmap(f["properties"]["missing"]) if f["properties"]["missing"] is not None else "#999999",
-            "color": "#555", "weight": 0.3, "fillOpacity": 0.6},
-        tooltip=folium.GeoJsonTooltip(["missing", col.POPULATION, "homes"],
-                                      aliases=[label("map_missing", lang), label("population", lang),
-                                               label("map_homes", lang)]),
-    ).add_to(group)
-    group.colormap = cmap
-    return group
-
-
-def compliance_map(report: ComplianceReport, result, lang: str | None = None):
-    """Moved: the map is drawn by :func:`lifecircle.render.maps.compliance_map` (analyses do
-    not draw). Kept as a name so older code gets a clear pointer."""
-    raise LifecircleError("compliance_map moved to lifecircle.render.maps.compliance_map")

@@ -38,6 +38,7 @@ import os
 import re
 from pathlib import Path
 
+import branca.colormap as cm
 import folium
 from branca.element import MacroElement
 from folium.plugins import Fullscreen
@@ -57,7 +58,8 @@ from lifecircle.analyses.hexagons import hexagons
 from lifecircle.analyses.isochrones import service_areas as _sa
 from lifecircle.analyses.isochrones import gap_areas, nearest_facilities
 from lifecircle.analyses.isochrones import isochrones as _iso
-from lifecircle.analyses.standards import compliance_layer
+from lifecircle.analyses.standards import label as std_label
+from lifecircle.analyses.standards import missing_required
 
 DIMENSION_COLOURS = {
     "housing": "#e6550d", "employment": "#6a51a3", "services": "#3182bd",
@@ -1074,6 +1076,40 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
         lay.add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
     return m
+
+
+def compliance_layer(report, result, lang: str | None = None, size_m: float | None = None):
+    """A folium FeatureGroup: hexagons of the population-weighted mean number of required
+    facilities that homes lack (not within their threshold); green 0, red many. Homes not
+    reachable from any street are left out, as in the shares."""
+    lang = i18n.check_lang(lang or report.lang)
+    if len(report.home_times) != len(result.homes):
+        raise LifecircleError("compliance_layer: the report was made from another result "
+                              f"({len(report.home_times)} homes, this result has {len(result.homes)})")
+    n_req = len(report.required_ids)
+    pts = gpd.GeoDataFrame({"missing": missing_required(report).astype(float),
+                            col.POPULATION: report.home_times[col.POPULATION].to_numpy(float)},
+                           geometry=result.homes.geometry.to_numpy(), crs=result.homes.crs)
+    pts = pts[report.home_times[col.REACHABLE].to_numpy(bool)]
+    group = folium.FeatureGroup(name=std_label("map_layer", lang))
+    if len(pts) == 0:
+        return group
+    hexes = hexagons(pts, size_m or result.settings.map_hex_m, "missing", col.POPULATION).to_crs(WGS84)
+    hexes["missing"] = hexes["missing"].round(1)
+    hexes[col.POPULATION] = hexes[col.POPULATION].round(0)
+    cmap = cm.LinearColormap(["#1a9641", "#ffffbf", "#d7191c"], vmin=0, vmax=max(1, n_req),
+                             caption=std_label("map_missing", lang))
+    folium.GeoJson(
+        hexes.__geo_interface__,
+        style_function=lambda f: {
+            "fillColor": cmap(f["properties"]["missing"]) if f["properties"]["missing"] is not None else "#999999",
+            "color": "#555", "weight": 0.3, "fillOpacity": 0.6},
+        tooltip=folium.GeoJsonTooltip(["missing", col.POPULATION, "homes"],
+                                      aliases=[std_label("map_missing", lang), std_label("population", lang),
+                                               std_label("map_homes", lang)]),
+    ).add_to(group)
+    group.colormap = cmap
+    return group
 
 
 def compliance_map(report, result, lang: str | None = None):
