@@ -398,10 +398,13 @@ def background_layers(result, gcj: bool = False) -> dict:
                              for t in ltags], bool)
         for kind, sel, simp in (("water", poly[is_w], 2.0), ("green", poly[is_g], 2.0)):
             if len(sel):
-                g = sel.geometry.to_crs(metric)
-                out[kind] = shapely.union_all(shapely.simplify(g.to_numpy(), simp))
+                g = shapely.simplify(sel.geometry.to_crs(metric).to_numpy(), simp)
+                # one multipolygon of the parts (no union: overlaps draw the same)
+                out[kind] = shapely.multipolygons(shapely.get_parts(g[~shapely.is_empty(g)]))
         if is_river.any():
-            out["river"] = shapely.simplify(shapely.union_all(lines[is_river].geometry.to_crs(metric).to_numpy()), 3.0)
+            rivers = shapely.simplify(lines[is_river].geometry.to_crs(metric).to_numpy(), 3.0,
+                                      preserve_topology=False)
+            out["river"] = shapely.union_all(rivers)
         if is_b.any():
             b = poly[is_b].geometry.to_crs(metric).to_numpy()
             b = shapely.simplify(b, 1.0)
@@ -416,10 +419,12 @@ def background_layers(result, gcj: bool = False) -> dict:
         hw = np.asarray(net.edge_highway, dtype=object) if getattr(net, "edge_highway", None) is not None \
             else np.full(len(eg), "")
         major = np.isin(hw.astype(str), list(_MAJOR))
-        out["streets"] = shapely.simplify(shapely.multilinestrings(list(eg[~major])) if (~major).any()
-                                          else shapely.MultiLineString(), 2.0)
+        # simplified piece by piece (vectorised; lines need no topology kept), then joined
+        eg = shapely.simplify(eg, 2.0, preserve_topology=False)
+        out["streets"] = shapely.multilinestrings(list(eg[~major])) if (~major).any() \
+            else shapely.MultiLineString()
         if major.any():
-            out["major"] = shapely.simplify(shapely.multilinestrings(list(eg[major])), 2.0)
+            out["major"] = shapely.multilinestrings(list(eg[major]))
     res = {}
     for k, v in out.items():
         if k == "blocks":
