@@ -28,6 +28,7 @@ from lifecircle.core.network import WalkNetwork, build_network
 from lifecircle.core.profiles import Profile, load_profile
 from lifecircle.core.snapping import Snap, entry_points, fragment_captures, snap_points
 from lifecircle.errors import BoundaryError, InputFileError, OptionError
+from lifecircle.i18n import label
 from lifecircle.io.boundary import read_boundary
 from lifecircle.io.chinacoords import normalize_crs
 from lifecircle.io.crs import choose_crs, distance_scale
@@ -110,24 +111,25 @@ def _complete_ids(profile: Profile, complete, already=()) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-def status_notes(profile: Profile, status: dict, counts: dict) -> list[str]:
-    """Notes naming the categories without data (and what to do) and the surveyed ones with
-    no facility (real gaps)."""
+def status_notes(profile: Profile, status: dict, counts: dict, lang: str = "en") -> list[str]:
+    """Notes (in ``lang``) naming the categories without data (and what to do) and the
+    surveyed ones with no facility (real gaps)."""
     nodata = [c.id for c in profile.categories if status.get(c.id) == col.STATUS_NO_DATA]
     gaps = [c.id for c in profile.categories
             if status.get(c.id) == col.STATUS_COMPLETE and counts.get(c.id, 0) == 0]
+
+    def names(ids):   # Chinese names in Chinese; ids (stable, searchable) in English
+        return "、".join(profile.display_name(c, "zh") for c in ids) if lang == "zh" else ", ".join(ids)
+
     notes = []
     if nodata:
         dims = [d.id for d in profile.dimensions
                 if d.categories and all(status.get(c.id) == col.STATUS_NO_DATA for c in d.categories)]
-        notes.append(
-            f"{len(nodata)} categor{'y has' if len(nodata) == 1 else 'ies have'} no facility in the data "
-            f"(no data, left out of coverage, never counted as 0%): {', '.join(nodata)}"
-            + (f"; dimension(s) with no data at all: {', '.join(dims)}" if dims else "")
-            + f" — {i18n.no_data_hint('en')}")
+        notes.append(label("note.no_data", lang, n=len(nodata), cats=names(nodata))
+                     + (label("note.no_data_dims", lang, dims=names(dims)) if dims else "")
+                     + " — " + i18n.no_data_hint(lang))
     if gaps:
-        notes.append(f"{len(gaps)} categor{'y' if len(gaps) == 1 else 'ies'} declared surveyed with no "
-                     f"facility reachable (a real gap, 0%): {', '.join(gaps)}")
+        notes.append(label("note.surveyed_gaps", lang, n=len(gaps), cats=names(gaps)))
     return notes
 
 
@@ -164,7 +166,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     except ValueError as exc:
         raise OptionError("--facilities-crs", str(exc)) from None
     stage = _Stages(progress)
-    notes: list[str] = []
+    lang = settings.lang
+    notes: list[str] = []   # in the analysis language: they are shown to people
     prof = load_profile(profile)
     settings = settings.with_(complete=_complete_ids(prof, complete, settings.complete))
     with stage("read"):
@@ -228,7 +231,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
             if dropped:
                 shown = "; ".join(f"row {d['row']}: {d['reason']}" for d in dropped[:5])
                 more = f"; and {len(dropped) - 5} more" if len(dropped) > 5 else ""
-                notes.append(f"{facilities_table}: {len(dropped)} row(s) dropped ({shown}{more})")
+                notes.append(label("note.rows_dropped", lang, f=facilities_table, n=len(dropped))
+                             + f" ({shown}{more})")
             fac = merge_facilities(fac, table, distance_m=settings.merge_distance_m)
             fac[col.DIMENSION] = [prof.dimension_of(c) for c in fac[col.CATEGORY]]
         fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=WGS84).to_crs(crs)
@@ -264,7 +268,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
                                predicate="intersects", how="left")
             joined = joined[~joined.index.duplicated()]
             homes[col.COMMUNITY] = joined[col.COMMUNITY].to_numpy()
-        notes.extend(population_notes(pop_info))
+        notes.extend(population_notes(pop_info, lang))
         if len(homes) == 0:
             raise InputFileError(data.source, "no homes found: no residential buildings or residential "
                                  "land use in the study area (pass a population file)")
@@ -279,11 +283,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         homes[col.SNAP_LEG_M] = hs.leg
         fac[col.REACHABLE] = fs.reachable
         if (~hs.reachable).any():
-            notes.append(f"{int((~hs.reachable).sum())} home(s) farther than {settings.max_snap_m:g} m "
-                         "from any walkable street: unreachable")
+            notes.append(label("note.homes_unreachable", lang, n=int((~hs.reachable).sum()),
+                               m=settings.max_snap_m))
         if (~fs.reachable).any():
-            notes.append(f"{int((~fs.reachable).sum())} facility(ies) farther than "
-                         f"{settings.max_snap_m:g} m from any walkable street: left out")
+            notes.append(label("note.facilities_unreachable", lang, n=int((~fs.reachable).sum()),
+                               m=settings.max_snap_m))
 
     with stage("engine"):
         engine = AccessEngine(net, hs, homes[col.POPULATION].to_numpy(float), settings)
@@ -320,7 +324,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         summary = summarize(homes, prof, counts, group=col.COMMUNITY if communities is not None else None,
                             tiers=settings.thresholds_min, status=status,
                             cover_share=settings.dimension_cover_share)
-        notes.extend(status_notes(prof, status, counts))
+        notes.extend(status_notes(prof, status, counts, lang))
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
                   data.source, data.data_date, stage.timings, notes, engine,
                   features=data.features, population_info=pop_info,

@@ -2,69 +2,120 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from lifecircle import columns as col
+from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, err_console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
-from lifecircle.i18n import label
+from lifecircle.i18n import LABELS, default_lang, label
 from lifecircle.settings import DEFAULTS
-from lifecircle.untrusted import literal, say
+from lifecircle.untrusted import say
 
 
-def _stage_progress():
+def _stage_word(stage: str, lang: str) -> str:
+    return label(f"stage.{stage}", lang) if f"stage.{stage}" in LABELS else stage
+
+
+def _stage_progress(lang: str = "en"):
     from lifecircle.pipeline import STAGES
 
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                         console=err_console, transient=False)
-    task = progress.add_task("starting", total=len(STAGES))
+    task = progress.add_task(_stage_word("starting", lang), total=len(STAGES))
     seen: list[str] = []
 
     def callback(stage: str) -> None:
         if seen:
             progress.advance(task)
         seen.append(stage)
-        progress.update(task, description=stage)
+        progress.update(task, description=_stage_word(stage, lang))
 
     def finish() -> None:
-        progress.update(task, completed=len(STAGES), description="done")
+        progress.update(task, completed=len(STAGES), description=_stage_word("done", lang))
 
     return progress, callback, finish
 
 
-def print_summary(result, lang: str) -> None:
-    from lifecircle import i18n
+def _num(v, fmt: str = "{:.1f}") -> str:
+    return "" if v is None or (isinstance(v, float) and v != v) else fmt.format(v)
 
-    table = result.summary_table(lang)
-    t = Table(title="生活圈覆盖 life-circle coverage" if lang == "zh" else "Life-circle coverage "
-              "(share of residents, %)", show_lines=False)
-    for c in table.columns:
-        t.add_column(str(c), justify="right" if table[c].dtype.kind in "fi" else "left")
-    nodata = i18n.status_label(col.STATUS_NO_DATA, lang)
-    for _, row in table.iterrows():
-        style = "bold" if row.iloc[0] in ("dimension", "overall") else (
-            "dim" if nodata in [str(v) for v in row] else None)
-        t.add_row(*[literal("" if (isinstance(v, float) and v != v) else v) for v in row], style=style)
-    console.print(t)
+
+def summary_rows(result, lang: str, level: str) -> list[list[str]]:
+    """Rows (name, facilities, covered %, per-tier %) of the whole-area ``level`` rows
+    (``dimension`` or ``category``) of the summary, with names in ``lang``."""
+    s = result.summary[(result.summary.community == "ALL") & (result.summary.level == level)]
+    name = "name_zh" if lang == "zh" else "name_en"
+    rows = []
+    for _, r in s.iterrows():
+        if r.get(col.DATA_STATUS) == col.STATUS_NO_DATA:    # missing data: said, never 0 %
+            nodata = i18n.status_label(col.STATUS_NO_DATA, lang)
+            row = [str(r[name]), _num(r.get("facilities"), "{:.0f}"), nodata]
+            row += ["" for _ in result.settings.thresholds_min]
+        else:
+            row = [str(r[name]), _num(r.get("facilities"), "{:.0f}"), _num(100 * r["covered"])]
+            row += [_num(100 * r.get(f"within_{m:g}", float("nan")))
+                    for m in result.settings.thresholds_min]
+        if level == "category":
+            row += [_num(r.get("minutes"), "{:g}"), _num(r.get("median_min"))]
+        rows.append(row)
+    return rows
+
+
+def print_summary(result, lang: str, verbose: bool = False, files: str = "summary.xlsx, summary.csv",
+                  out=None) -> None:
+    """The console summary, readable at 80 columns: headline, the six dimension rows, the data
+    notes; the category table only with ``verbose`` (it is in ``files`` anyway). Every word in
+    ``lang``; cells wrap instead of being cut."""
+    out = out or console
+    tiers = result.settings.thresholds_min
     o = result.overall()
     src = result.population_info.get("source")
     src = f" ({label(f'pop.{src}', lang)})" if src else ""
-    say(console, f"homes {int(o.get('homes', 0)):,}  residents {o.get('population', 0):,.0f}{src}  "
-                 f"mean score (dimensions with data) {o.get('score_mean', float('nan')):.1f}  "
-                 f"Gini {o.get('score_gini', float('nan')):.3f}")
-    say(console, i18n.headline_text(o, lang))     # over the dimensions with data, all six beside
-    for text in result.notes:
-        note(text)                                  # notes quote data and file names: literal
-    if result.no_data_categories():
-        note(i18n.no_data_hint(lang))
-    say(console, result.attribution, style="dim")
+    head = "  ".join([
+        label("cli.homes", lang, n=int(o.get("homes", 0) or 0)),
+        label("cli.residents", lang, n=float(o.get("population", 0) or 0)) + src,
+        label("cli.score", lang, v=o.get("score_mean", float("nan"))),
+        label("cli.gini", lang, v=o.get("score_gini", float("nan")))])
+    out.print(Text(label("cli.title", lang), style="bold"))
+    out.print(Text(head), highlight=False)
+    # over the dimensions with data, all six beside
+    out.print(Text(i18n.headline_text(o, lang), style="bold"), highlight=False)
+
+    def table(first: str, level: str, heads: list[str]):
+        t = Table(show_lines=False, box=None, pad_edge=False, padding=(0, 1))
+        t.add_column(first, overflow="fold", min_width=8,
+                     style="bold" if level == "dimension" else None)
+        for c in heads:   # numbers never wrap nor get cut: the name column gives way
+            t.add_column(c, justify="right", no_wrap=True, min_width=len(c))
+        for row in summary_rows(result, lang, level):
+            t.add_row(*row)
+        out.print(t)
+
+    table(label("cli.dimension", lang), "dimension",
+          [label("cli.facilities", lang), label("cli.covered", lang),
+           *[label("cli.tier", lang, t=m) for m in tiers]])
+    n_cat = int(((result.summary.community == "ALL") & (result.summary.level == "category")).sum())
+    if verbose:
+        out.print(Text(label("cli.category_note", lang), style="bold"))
+        table(label("cli.category", lang), "category",
+              [label("cli.short_facilities", lang), label("cli.short_covered", lang),
+               *[label("cli.short_tier", lang, t=m) for m in tiers],
+               label("cli.minutes", lang), label("cli.median", lang)])
+    else:
+        out.print(Text(label("cli.full_table", lang, n=n_cat, files=files), style="dim"))
+    for text in result.notes:   # notes quote data and file names: printed literally
+        out.print(Text.assemble((label("cli.note", lang), "yellow"), str(text)), highlight=False)
+    out.print(Text(result.attribution, style="dim"), highlight=False)
 
 
 def _map_copy_target(out: Path, force: bool):
@@ -85,7 +136,8 @@ def _map_copy_target(out: Path, force: bool):
 
 def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, map_copy: bool = True, population_raster=None,
-                  population_column: str = "population", force: bool = False, complete=None):
+                  population_column: str = "population", force: bool = False, complete=None,
+                  verbose: bool = False):
     from lifecircle.io.outputs import check_out_dir, check_out_file, write_text_atomic
 
     from lifecircle.pipeline import analyze
@@ -97,7 +149,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
         check_out_dir(out, force=force, inputs=inputs)    # so does a target lifecircle may not replace
     except LifecircleError as exc:
         _fail(exc)
-    progress, callback, finish = _stage_progress()
+    progress, callback, finish = _stage_progress(default_lang(lang))
     try:
         with progress:
             result = analyze(source, boundary=boundary, profile=profile, speed=speed,
@@ -106,18 +158,21 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                              population_column=population_column, progress=callback, lang=lang,
                              crs=crs, complete=complete)
             callback("writing")
-            import time
-
             t0 = time.perf_counter()
             result.save(out, force=force)
             result.timings["write"] = time.perf_counter() - t0
             finish()
     except LifecircleError as exc:
         _fail(exc)
-    print_summary(result, result.settings.lang)
-    timings = "  ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
-    say(console, f"stages: {timings}  (total {sum(result.timings.values()):.1f}s)", style="dim")
-    say(console, f"wrote {out}/lifecircle.gpkg, summary.csv, map.html")
+    lang = result.settings.lang
+    print_summary(result, lang, verbose=verbose)
+    timings = "  ".join(f"{_stage_word(k, lang)} {v:.2f}s" for k, v in result.timings.items())
+    # wrapped at the console width (not soft-wrapped): reads at 80 columns
+    console.print(Text(f"{label('cli.stages', lang)}{timings}  ({label('cli.total', lang)} "
+                       f"{sum(result.timings.values()):.1f}s)", style="dim"), highlight=False)
+    console.print(Text(label("cli.wrote", lang, out=str(out),
+                             files="lifecircle.gpkg, summary.xlsx, summary.csv, map.html")),
+                  highlight=False)
     if map_copy:
         target, why = _map_copy_target(out, force)
         if why:
@@ -125,7 +180,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
         elif target is not None:
             try:
                 write_text_atomic(target, (out / "map.html").read_text(encoding="utf-8"))
-                say(console, f"map copied to {target}")
+                console.print(Text(label("cli.map_copied", lang, p=str(target))), highlight=False)
             except (OSError, LifecircleError) as exc:
                 note(f"map not copied to {target}: {exc}")
     return result
@@ -154,11 +209,13 @@ def analyze(
         help="Categories whose data is complete (surveyed): none found means none exist, a real "
              "gap. Other categories with no facility in the data read 'no data', never 0%."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print the table of every category."),
 ):
     """Analyse a district: walking time from every home to every facility category."""
     _run_analysis(source, out, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, population_raster=population_raster,
-                  population_column=population_column, force=force, complete=complete)
+                  population_column=population_column, force=force, complete=complete,
+                  verbose=verbose)
 
 
 def demo(

@@ -68,6 +68,7 @@ import shapely
 
 from lifecircle import columns as col
 from lifecircle.errors import PopulationError, TableError
+from lifecircle.i18n import LABELS, label
 from lifecircle.settings import DEFAULTS, LEVELS_BY_TYPE, Settings
 
 RESIDENTIAL_BUILDINGS = frozenset({
@@ -494,28 +495,32 @@ def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATIO
     return out, info
 
 
-def population_notes(info: dict) -> list[str]:
-    """Human-readable lines for the notes: total, source, what was added or left as estimated."""
-    over = f" over the {info['over']}" if info.get("over") else ""
-    notes = [f"{info['total']:,.0f} residents; source: {info['source']}{over}"
-             + (f" ({info['file']})" if info.get("file") else
-                " (footprint × levels × persons per m²; untagged buildings by residential evidence)")]
+def population_notes(info: dict, lang: str = "en") -> list[str]:
+    """Human-readable lines for the notes (in ``lang``): total, source, what was added or left
+    as estimated."""
+    def src(name):
+        return label(f"pop.{name}", lang) if f"pop.{name}" in LABELS else str(name)
+
+    over = label("note.population_over", lang, v=src(info["over"])) if info.get("over") else ""
+    how = f" ({info['file']})" if info.get("file") else label("note.population_how", lang)
+    notes = [label("note.population", lang, n=info["total"], src=src(info["source"]), over=over,
+                   how=how)]
     if info["source"] == RASTER:
         if info["stand_in_homes"]:
-            notes.append(f"{info['stand_in_homes']} raster cell(s) with people but no mapped home: "
-                         f"{info['stand_in_residents']:,.0f} residents placed at stand-in homes at the cell centres")
+            notes.append(label("note.raster_stand_in", lang, n=info["stand_in_homes"],
+                               p=info["stand_in_residents"]))
         if info["homes_in_empty_cells"]:
-            notes.append(f"{info['homes_in_empty_cells']} home(s) lie in raster cells of 0 people and get 0 residents")
+            notes.append(label("note.raster_empty", lang, n=info["homes_in_empty_cells"]))
     if info["source"] == ZONES:
         if info["stand_in_homes"]:
-            notes.append(f"{info['stand_in_homes']} zone(s) with residents but no mapped home: "
-                         f"{info['stand_in_residents']:,.0f} residents placed at one stand-in home per zone")
+            notes.append(label("note.zone_stand_in", lang, n=info["stand_in_homes"],
+                               p=info["stand_in_residents"]))
         if info.get("zones_off_area"):
-            notes.append(f"{info['zones_off_area']} zone(s) outside the study area left out "
-                         f"({info['residents_off_area']:,.0f} residents)")
+            notes.append(label("note.zones_off", lang, n=info["zones_off_area"],
+                               p=info["residents_off_area"]))
     if info.get("homes_outside"):
-        what = "the raster" if info["source"] == RASTER else "every zone"
-        kept = info.get("over") or "buildings estimate"
-        notes.append(f"{info['homes_outside']} home(s) outside {what} keep their {kept} figure "
-                     f"({info['residents_outside']:,.0f} residents)")
+        what = label("note.the_raster" if info["source"] == RASTER else "note.every_zone", lang)
+        kept = src(info.get("over") or "buildings estimate")
+        notes.append(label("note.homes_outside", lang, n=info["homes_outside"], what=what,
+                           kept=kept, p=info["residents_outside"]))
     return notes

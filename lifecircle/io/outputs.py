@@ -60,9 +60,10 @@ from lifecircle.core.network import WalkNetwork
 from lifecircle.core.profiles import load_profile
 from lifecircle.core.snapping import Snap
 from lifecircle.errors import OutputError
+from lifecircle.i18n import label
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.settings import Settings
-from lifecircle.untrusted import csv_safe, restore_formula
+from lifecircle.untrusted import csv_safe, restore_formula, xlsx_safe
 
 try:  # POSIX advisory locks; without them (Windows) stale folders are recognised by age
     import fcntl
@@ -73,6 +74,8 @@ GPKG = "lifecircle.gpkg"
 FEATURES_GPKG = "osm_features.gpkg"
 PROFILE = "profile.yaml"
 SUMMARY = "summary.csv"
+#: the human twin of summary.csv: headers and names in the analysis language, percentages
+SUMMARY_XLSX = "summary.xlsx"
 META = "meta.json"
 NETWORK = "network.npz"
 MAP_HTML = "map.html"
@@ -533,6 +536,7 @@ def _write_tables(result, folder: Path) -> None:
     summary = result.summary.copy()
     summary["attribution"] = result.attribution   # the CSV travels alone: it carries it too
     csv_safe(summary).to_csv(folder / SUMMARY, index=False, encoding="utf-8-sig")
+    write_summary_xlsx(result, folder / SUMMARY_XLSX, result.settings.lang)
     net = result.network
     np.savez_compressed(
         folder / NETWORK, node_osmid=net.node_osmid, node_x=net.node_x, node_y=net.node_y,
@@ -555,6 +559,47 @@ def _write_tables(result, folder: Path) -> None:
         "study_area_wkt": shapely.to_wkt(result.study_area) if result.study_area is not None else None,
     }
     (folder / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def summary_sheet(result, lang: str) -> pd.DataFrame:
+    """The summary as people read it: headers and names in ``lang``, shares as percentages
+    (one decimal), minutes rounded; one row per community × level × item."""
+    s = result.summary
+    tiers = result.settings.thresholds_min
+    name = "name_zh" if lang == "zh" else "name_en"
+    pct = lambda c: (100 * pd.to_numeric(s[c], errors="coerce")).round(1)   # noqa: E731
+    num = lambda c, d=1: pd.to_numeric(s[c], errors="coerce").round(d) if c in s else np.nan  # noqa: E731
+    dims = {d.id: d.name(lang) for d in getattr(result.profile, "dimensions", [])}
+    out = {}
+    if result.communities is not None:
+        out[label("sum.community", lang)] = s["community"].map(
+            lambda v: label("std.whole_area", lang) if v == "ALL" else v)
+    out[label("sum.level", lang)] = s["level"].map(lambda v: label(f"sum.level_{v}", lang))
+    out[label("sum.dimension", lang)] = s["dimension"].map(lambda v: dims.get(v, v)) \
+        if "dimension" in s else ""
+    out[label("sum.name", lang)] = s[name]
+    out[label("sum.minutes", lang)] = num("minutes", 0)
+    out[label("sum.facilities", lang)] = num("facilities", 0)
+    out[label("sum.covered", lang)] = pct("covered")
+    for m in tiers:
+        out[label("sum.tier", lang, t=m)] = pct(col.within(m))
+    out[label("sum.median", lang)] = num("median_min")
+    out[label("sum.score", lang)] = num("score_mean")
+    out[label("sum.population", lang)] = num("population", 0)
+    out[label("sum.homes", lang)] = num("homes", 0)
+    out[label("sum.unreachable", lang)] = num("unreachable_homes", 0)
+    out[label("sum.gini", lang)] = num("score_gini", 3)
+    return pd.DataFrame(out)
+
+
+def write_summary_xlsx(result, path: Path, lang: str) -> None:
+    """``summary.xlsx``: :func:`summary_sheet` and an about sheet (attribution, data date)."""
+    about = pd.DataFrame({label("sum.about", lang): [
+        f"{label('sum.attribution', lang)}: {result.attribution}", label("sum.machine", lang)]})
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        summary_sheet(result, lang).to_excel(xw, sheet_name=label("sum.sheet", lang), index=False)
+        about.to_excel(xw, sheet_name=label("sum.about", lang), index=False)
+        xlsx_safe(xw.book)                  # names from the data are never stored as formulas
 
 
 def _write_features(features: gpd.GeoDataFrame, path: Path) -> None:
