@@ -444,10 +444,12 @@ def test_cli_resources_and_recommend(nj, tmp_path):
     run = CliRunner().invoke(app, ["resources", str(folder), "--out", str(out), "--lang", "zh"])
     assert run.exit_code == 0, run.output
     table = pd.read_csv(out / "resources.csv", encoding="utf-8-sig")
-    assert "资源编号" in table.columns and "推荐功能" in table.columns
+    # the CSV is for machines: stable column names whatever the language; the XLSX is Chinese
+    assert "site_id" in table.columns and "best_uses" in table.columns
     assert len(table) == len(_inv.sites)
     x = pd.read_excel(out / "resources.xlsx", sheet_name=None)
-    assert "OpenStreetMap" in str(x["attribution"].iloc[0, 0])
+    assert "资源编号" in x["资源清单"].columns and "推荐功能" in x["资源清单"].columns
+    assert "OpenStreetMap" in str(x["说明"].iloc[0, 0])
     import geopandas as gpd
 
     layer = gpd.read_file(out / "resources.gpkg", layer="sites")
@@ -458,7 +460,7 @@ def test_cli_resources_and_recommend(nj, tmp_path):
                                    "--out", str(rec)])
     assert run.exit_code == 0, run.output
     r = pd.read_csv(rec / "recommendations.csv", encoding="utf-8-sig")
-    assert len(r) <= 2 and set(r["site_id"]) <= set(table["资源编号"])
+    assert len(r) <= 2 and set(r["site_id"]) <= set(table["site_id"])
     # the folder is self-contained: with the source file gone (or the folder handed to another
     # office) the same inventory comes out of the stored OSM features
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
@@ -472,7 +474,7 @@ def test_cli_resources_and_recommend(nj, tmp_path):
     run = CliRunner().invoke(app, ["resources", str(moved), "--out", str(out2), "--lang", "zh"])
     assert run.exit_code == 0, run.output
     again = pd.read_csv(out2 / "resources.csv", encoding="utf-8-sig")
-    assert list(again["资源编号"]) == list(table["资源编号"])
+    assert list(again["site_id"]) == list(table["site_id"])
     # a folder of the older format (no stored features) whose source is gone: one clear error
     (moved / "osm_features.gpkg").unlink()
     out3 = tmp_path / "res3"

@@ -92,3 +92,95 @@ def test_summary_xlsx_chinese_headers_and_percentages(xjk_zh):
     assert row["覆盖率(%)"] == pytest.approx(round(100 * k["covered"], 1))
     assert row["15分钟内(%)"] == pytest.approx(round(100 * k["within_15"], 1))
     assert "OpenStreetMap" in " ".join(x["说明"].iloc[:, 0].astype(str))
+
+
+# --------------------------------------------------------------------------------------------
+# resources and recommend in Chinese
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from lifecircle.cli import app
+
+    run = CliRunner().invoke(app, [str(a) for a in args])
+    assert run.exit_code == 0, run.output
+    return run.output
+
+
+@pytest.fixture(scope="module")
+def xjk_resources(xjk_zh, tmp_path_factory):
+    out = tmp_path_factory.mktemp("res") / "res"
+    text = _cli("resources", xjk_zh[1], "--out", out, "--lang", "zh")
+    return text, out
+
+
+def test_zh_resources_keep_source_and_attribution(xjk_resources):
+    """The old zh resources.csv renamed the attribution column 来源 and so overwrote the site
+    source (OSM / derived / surveyed) of every row."""
+    text, out = xjk_resources
+    csv = pd.read_csv(out / "resources.csv", encoding="utf-8-sig")
+    assert set(csv["source"]) == {"osm", "derived"}              # the site sources survive
+    assert set(csv["attribution"]) == {"© OpenStreetMap contributors"}
+    book = pd.read_excel(out / "resources.xlsx", sheet_name=None)
+    sheet = book["资源清单"]
+    assert set(sheet["来源"]) == {"OSM", "几何识别"}
+    assert "OpenStreetMap" in str(book["说明"].iloc[0, 0])
+    assert (sheet["来源"] == "几何识别").sum() == (csv["source"] == "derived").sum()
+    # GCJ-02 beside WGS-84, for a Gaode user: in Nanjing the offset is ~500 m (0.004–0.007°)
+    d = (csv["lng_gcj02"] - csv["lng"]).abs()
+    assert d.between(0.003, 0.008).all()
+    from lifecircle.io.chinacoords import wgs84_to_gcj02
+
+    glng, glat = wgs84_to_gcj02(csv["lng"].to_numpy(), csv["lat"].to_numpy())
+    assert (abs(glng - csv["lng_gcj02"]) < 2e-6).all() and (abs(glat - csv["lat_gcj02"]) < 2e-6).all()
+    assert "经度(GCJ-02 高德)" in sheet.columns
+    # the console is Chinese
+    assert "共 " in text and "处资源" in text and "地面停车场" in text and "sites;" not in text
+
+
+def test_recommend_kindergarten_by_chinese_name(xjk_zh, tmp_path):
+    folder = xjk_zh[1]
+    out = tmp_path / "rec"
+    text = _cli("recommend", folder, "--category", "幼儿园", "--k", "3", "--out", out, "--lang", "zh")
+    rec = pd.read_csv(out / "recommendations.csv", encoding="utf-8-sig")
+    assert 1 <= len(rec) <= 3 and set(rec["use"]) == {"kindergarten"}
+    # the share is of every resident lacking a kindergarten within 5 min today
+    r = load_result(folder)
+    import numpy as np
+
+    from lifecircle import columns as col
+
+    pop = r.homes[col.POPULATION].to_numpy(float)
+    t = np.nan_to_num(r.homes[col.time("kindergarten")].to_numpy(float), nan=np.inf)
+    lacking = pop[t > r.profile.category("kindergarten").minutes].sum()
+    assert lacking > 0.8 * pop.sum()                              # Xinjiekou: 14% within 5 min
+    assert rec["share_of_gap"].iloc[-1] == pytest.approx(rec["cumulative"].iloc[-1] / lacking,
+                                                         abs=1e-4)
+    # site status and area shown, in the table and on the console
+    assert set(rec["status"]) == {"in use"} and (rec["area_m2"] >= 1500).all()
+    assert "使用中" in text and "幼儿园" in text and "地面停车场" in text
+    assert f"{rec['area_m2'].iloc[0]:,.0f}" in text
+    book = pd.read_excel(out / "recommendations.xlsx", sheet_name=None)
+    sheet = book["推荐选址"]
+    assert sheet["建议功能"].iloc[0] == "幼儿园" and sheet["现状"].iloc[0] == "使用中"
+    assert sheet["占缺口人口比例(%)"].iloc[-1] == pytest.approx(
+        round(100 * rec["share_of_gap"].iloc[-1], 1))
+
+
+def test_recommend_empty_says_why(xjk_zh):
+    from lifecircle.analyses import recommend as M
+    from lifecircle.analyses.resources import build_inventory
+
+    r = load_result(xjk_zh[1])
+    inv = build_inventory(r)
+    t = M.recommend(r, inv, "hospital", k=2, lang="zh")
+    assert len(t) == 0 and "20,000 平方米" in t.attrs["why"] and "--sites" in t.attrs["why"]
+    t = M.recommend(r, inv, ["bus_stop"], k=2, lang="en")
+    assert len(t) == 0 and "no rule for bus_stop" in t.attrs["why"]
+    # every category a site can take has a rule (kindergarten included)
+    from lifecircle.analyses.resources import load_site_rules
+
+    rules = load_site_rules()
+    missing = [c for c in r.profile.category_ids if c not in rules.uses]
+    assert sorted(missing) == ["bus_stop", "business_area", "rail_station"]

@@ -16,23 +16,34 @@ from __future__ import annotations
 
 import time
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from lifecircle import columns as col
-from lifecircle.errors import LifecircleError, OptionError, RecommendError
-from lifecircle.analyses.resources import BEST_USES, SITE_ID, TYPE, USES, Inventory
+from lifecircle.analyses.resources import (AREA, BEST_USES, LAT_GCJ, LNG_GCJ, SITE_ID, STATUS, TYPE,
+                                           USES, Inventory, load_site_rules)
+from lifecircle.errors import LifecircleError, OptionError, ProfileError, RecommendError
+from lifecircle.i18n import label
+from lifecircle.io.chinacoords import wgs84_to_gcj02
+from lifecircle.io.sources import WGS84
 
 
 
 def _categories(result, category) -> list[str]:
+    """Category ids of ``category`` (an id or a name in Chinese or English, or a list of them)."""
     cats = [category] if isinstance(category, str) else list(category)
-    known = set(result.profile.category_ids)
-    bad = [c for c in cats if c not in known]
+    out, bad = [], []
+    for c in cats:
+        try:
+            out.append(result.profile.resolve(c))
+        except ProfileError:
+            bad.append(str(c))
     if bad:
         raise RecommendError(f"unknown categor{'y' if len(bad) == 1 else 'ies'} {', '.join(bad)}; "
-                             f"the profile has: {', '.join(result.profile.category_ids)}")
-    return cats
+                             f"the profile has: {', '.join(result.profile.category_ids)} "
+                             "(Chinese names accepted)")
+    return list(dict.fromkeys(out))
 
 
 def coverage_sets(inv: Inventory, categories: list[str], suitable_only: bool = True):
@@ -144,61 +155,238 @@ def _solve(pulp, keys, w, k, sites, time_limit):
     return [s for s in sites if (x[s].value() or 0) > 0.5]
 
 
+def _options(inv: Inventory, cats: list[str], suitable_only: bool):
+    """The (site, use) options and what each would newly cover.
+
+    Returns ``(opt_site, opt_cat, es, ei, weight)``: option ``o`` puts category ``cats[opt_cat[o]]``
+    on site ``opt_site[o]``; ``(es, ei)`` pairs an option with an element it covers, an element
+    being one (category, home) pair of weight = residents of the home."""
+    sites = inv.sites
+    n = len(sites)
+    uses = [set(u.split(",")) for u in sites[USES].fillna("").astype(str)]
+    pop = inv.access.population
+    H = len(pop)
+    opt_site, opt_cat, es, ei = [], [], [], []
+    base = 0
+    for j, c in enumerate(cats):
+        ok = np.array([(not suitable_only) or c in u for u in uses], dtype=bool)
+        idx = np.full(n, -1, np.int64)
+        mine = np.flatnonzero(ok)
+        idx[mine] = base + np.arange(len(mine))
+        opt_site.append(mine)
+        opt_cat.append(np.full(len(mine), j, np.int64))
+        base += len(mine)
+        s, h = inv.access.covers(c)
+        o = idx[s]
+        keep = o >= 0
+        es.append(o[keep])
+        ei.append(j * H + h[keep])
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
+    return cat(opt_site), cat(opt_cat), cat(es), cat(ei), np.tile(pop, len(cats))
+
+
+def greedy_options(keys, w, k, opt_site, opt_need, site_area, pool=None):
+    """Greedy MCLP over (site, use) options: at most ``k`` sites; a site takes several uses only
+    while its area holds the sum of their minimum areas (one use when its area is unknown).
+    Returns the chosen options and the gain of each, in the order picked."""
+    groups: dict[int, list[int]] = {}
+    for g, key in enumerate(keys):
+        for o in key:
+            groups.setdefault(o, []).append(g)
+    pool = [o for o in (groups if pool is None else pool) if o in groups]
+    covered = np.zeros(len(keys), dtype=bool)
+    used: dict[int, float] = {}        # site -> area taken
+    chosen, gains = [], []
+    taken = set()
+    while True:
+        best, best_gain = None, 0.0
+        for o in pool:
+            if o in taken:
+                continue
+            s = int(opt_site[o])
+            if s not in used and len(used) >= k:
+                continue
+            if s in used and np.isnan(site_area[o]):      # unknown area: one use
+                continue
+            if used.get(s, 0.0) + opt_need[o] > site_area[o] + 1e-9:   # False for NaN
+                continue
+            idx = groups[o]
+            gain = float(w[idx][~covered[idx]].sum())
+            if gain > best_gain + 1e-9:
+                best, best_gain = o, gain
+        if best is None:
+            break
+        s = int(opt_site[best])
+        used[s] = used.get(s, 0.0) + float(opt_need[best])
+        taken.add(best)
+        chosen.append(best)
+        gains.append(best_gain)
+        covered[groups[best]] = True
+    return chosen, gains
+
+
+def solve_options(keys, w, k, opt_site, opt_need, site_area, time_limit: float = 60.0):
+    """Exact MCLP over (site, use) options with PuLP/CBC, under the constraints of
+    :func:`greedy_options`; the chosen options, or None when the solver is unavailable/fails."""
+    try:
+        import pulp
+    except ImportError:  # pragma: no cover
+        return None
+    import warnings
+
+    opts = sorted({o for key in keys for o in key})
+    if not opts:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        prob = pulp.LpProblem("mclp_uses", pulp.LpMaximize)
+        x = {o: pulp.LpVariable(f"x{o}", cat="Binary") for o in opts}
+        sites = sorted({int(opt_site[o]) for o in opts})
+        y = {s: pulp.LpVariable(f"s{s}", cat="Binary") for s in sites}
+        z = [pulp.LpVariable(f"z{g}", lowBound=0, upBound=1) for g in range(len(keys))]
+        prob += pulp.lpSum(float(w[g]) * z[g] for g in range(len(keys)))
+        for g, key in enumerate(keys):
+            prob += z[g] <= pulp.lpSum(x[o] for o in key)
+        by_site: dict[int, list[int]] = {}
+        for o in opts:
+            by_site.setdefault(int(opt_site[o]), []).append(o)
+            prob += x[o] <= y[int(opt_site[o])]
+        for s, os_ in by_site.items():
+            if not np.isnan(site_area[os_[0]]):
+                prob += pulp.lpSum(float(opt_need[o]) * x[o] for o in os_) <= float(site_area[os_[0]])
+            elif len(os_) > 1:
+                prob += pulp.lpSum(x[o] for o in os_) <= 1
+        prob += pulp.lpSum(y.values()) <= k
+        try:
+            solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
+            if not solver.available():
+                return None
+            status = prob.solve(solver)
+        except Exception:
+            return None
+        if pulp.LpStatus.get(status) not in ("Optimal",):
+            return None
+        return [o for o in opts if (x[o].value() or 0) > 0.5]
+
+
+def gap_population(result, inventory: Inventory, category) -> dict:
+    """Residents lacking each category within its threshold today (unreachable homes
+    included): the denominator of every share the recommendations report."""
+    acc = inventory.access
+    return {c: float(acc.population[acc.lacks[c]].sum()) for c in _categories(result, category)}
+
+
+def why_empty(result, inventory: Inventory, cats: list[str], gaps: dict, lang: str = "en",
+              rules=None) -> str:
+    """Why no site was recommended for ``cats`` and what would change it, in ``lang``."""
+    rules = rules or load_site_rules()
+    prof = result.profile
+    sites = inventory.sites
+    uses = [set(u.split(",")) for u in sites[USES].fillna("").astype(str)]
+    area = sites[AREA].to_numpy(float)
+    forms = np.array([rules.form(t) for t in sites[TYPE]])
+    lines = []
+    for c in cats:
+        name = prof.display_name(c, lang)
+        minutes = prof.category(c).minutes
+        rule = rules.uses.get(c)
+        if gaps.get(c, 0.0) <= 0:
+            lines.append(label("rec.why_no_gap", lang, c=name, m=minutes))
+        elif rule is None:
+            lines.append(label("rec.why_no_rule", lang, c=name, id=c))
+        elif not any(c in u for u in uses):
+            fit = np.isin(forms, list(rule["forms"]))
+            largest = float(np.nanmax(area[fit])) if fit.any() and np.isfinite(area[fit]).any() else 0.0
+            lines.append(label("rec.why_no_site", lang, c=name, n=len(sites),
+                               forms="/".join(label(f"rec.form_{f}", lang) for f in sorted(rule["forms"])),
+                               a=rule["min_area_m2"], big=largest))
+        else:
+            n = sum(c in u for u in uses)
+            lines.append(label("rec.why_too_far", lang, c=name, n=n, g=gaps[c], m=minutes))
+    return " ".join(lines)
+
+
 def recommend(result, inventory: Inventory, category, k: int = 5, method: str = "auto",
               suitable_only: bool = True, max_exact_pairs: int = 400_000,
-              time_limit: float = 60.0) -> pd.DataFrame:
-    """Choose ``k`` sites maximising the residents newly covered for ``category`` (an id or a
-    list of ids: a picked site then hosts each of them it suits).
+              time_limit: float = 60.0, lang: str = "en") -> pd.DataFrame:
+    """Choose up to ``k`` sites maximising the residents newly covered for ``category`` (an id
+    or a name in Chinese or English, or a list of them).
 
-    ``method``: "auto" (exact with PuLP/CBC unless the instance has more than
-    ``max_exact_pairs`` site-group pairs, then greedy), "exact" or "greedy". Returns one row
-    per pick in the order of its marginal gain: ``rank``, ``site_id``, ``type``,
-    ``newly_covered`` (residents the pick adds), ``cumulative``, ``share_of_gap`` and the
-    method used (``attrs``: ``method``, ``seconds``, ``gap_population``, ``no_data``: the
+    With several categories a site takes the use (or uses) that add the most: several only
+    when its area holds the sum of their ``min_area_m2`` (``data/site_uses.yaml``); a site of
+    unknown area takes one. ``method``: "auto" (exact with PuLP/CBC unless the instance has
+    more than ``max_exact_pairs`` option-group pairs, then greedy), "exact" or "greedy".
+
+    Returns one row per placed use in the order of its marginal gain: ``rank``, ``site_id``,
+    ``type``, ``status`` (in use / idle / …), ``area_m2``, ``use`` (the category placed),
+    ``category`` (all asked), ``newly_covered`` (residents the row adds), ``cumulative``,
+    ``share_of_gap`` (cumulative ÷ all residents lacking the categories today, unreachable
+    homes included), ``best_uses``, WGS-84 ``lng``/``lat`` and GCJ-02 ``lng_gcj02``/``lat_gcj02``.
+    ``attrs``: ``method``, ``seconds``, ``gap_population`` (the denominator), ``gap_by_category``,
+    ``why`` (when empty: why, and what would change it, in ``lang``), ``no_data`` (the
     categories with no facility in the data, for which the gap assumes none exist).
     """
     t0 = time.perf_counter()
+    if method not in ("auto", "exact", "greedy"):
+        raise RecommendError(f"unknown method {method!r}: use auto, exact or greedy")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise OptionError("--k", f"{k!r}: the number of sites to pick must be a whole number of at least 1")
     cats = _categories(result, category)
-    cand, es, ei, weight = coverage_sets(inventory, cats, suitable_only)
+    rules = load_site_rules()
+    opt_site, opt_cat, es, ei, weight = _options(inventory, cats, suitable_only)
+    need = np.array([rules.uses.get(cats[j], {}).get("min_area_m2", 0.0) for j in opt_cat], float)
+    area = inventory.sites[AREA].to_numpy(float)
+    site_area = area[opt_site]          # NaN: unknown area, one use only
     keys, w = _compress(es, ei, weight)
     pairs = sum(len(key) for key in keys)
-    used = method
-    picks = None
-    if method not in ("auto", "exact", "greedy"):
-        raise RecommendError(f"unknown method {method!r}: use auto, exact or greedy")
+    used, chosen = method, None
     if method == "exact" or (method == "auto" and pairs <= max_exact_pairs):
-        picks = solve_mclp(keys, w, k, cand, time_limit)
-        used = "exact" if picks is not None else "greedy"
-    if picks is None:
+        chosen = solve_options(keys, w, k, opt_site, need, site_area, time_limit)
+        used = "exact" if chosen is not None else "greedy"
+    if chosen is None:
         used = "greedy"
-        picks, _ = greedy(keys, w, k, cand)
-    # order picks by marginal gain (greedy order within the chosen set)
-    order, gains = greedy(keys, w, len(picks), picks) if picks else ([], [])
-    rest = [p for p in picks if p not in order]  # picks adding nothing
-    order += rest
-    gains += [0.0] * len(rest)
+        chosen, _ = greedy_options(keys, w, k, opt_site, need, site_area)
+    # order by marginal gain among the chosen options (they satisfy the constraints together)
+    order, gains = greedy_options(keys, w, len(chosen) or 1, opt_site, np.zeros(len(need)),
+                                  np.full(len(need), np.inf), pool=chosen) if chosen else ([], [])
+    # a chosen use that adds nobody (the solver is indifferent to it) is not a recommendation
+    gaps = {c: float(inventory.access.population[inventory.access.lacks[c]].sum()) for c in cats}
+    gap_pop = float(sum(gaps.values()))
     sites = inventory.sites
-    gap_pop = float(w.sum())
+    rows = opt_site[order] if order else np.zeros(0, np.int64)
     cum = np.cumsum(gains) if gains else np.zeros(0)
+    if len(rows):
+        pts = gpd.GeoSeries(sites.geometry.to_numpy()[rows], crs=sites.crs).representative_point()
+        pts = pts.to_crs(WGS84)
+        lng, lat = pts.x.to_numpy(), pts.y.to_numpy()
+        glng, glat = wgs84_to_gcj02(lng, lat)
+    else:
+        lng = lat = glng = glat = np.zeros(0)
     table = pd.DataFrame({
-        "rank": np.arange(1, len(order) + 1),
-        SITE_ID: sites[SITE_ID].to_numpy()[order] if order else [],
-        TYPE: sites[TYPE].to_numpy()[order] if order else [],
-        "area_m2": sites["area_m2"].to_numpy()[order] if order else [],
+        "rank": np.arange(1, len(rows) + 1),
+        SITE_ID: sites[SITE_ID].to_numpy()[rows],
+        TYPE: sites[TYPE].to_numpy()[rows],
+        STATUS: sites[STATUS].to_numpy()[rows] if STATUS in sites else "",
+        AREA: np.round(area[rows], 1),
+        "use": [cats[opt_cat[o]] for o in order],
         "category": ",".join(cats),
         "newly_covered": np.round(gains, 1),
         "cumulative": np.round(cum, 1),
         "share_of_gap": np.round(cum / gap_pop, 4) if gap_pop > 0 else 0.0,
-        BEST_USES: sites[BEST_USES].to_numpy()[order] if order else [],
+        BEST_USES: sites[BEST_USES].to_numpy()[rows],
+        "lng": np.round(lng, 6), "lat": np.round(lat, 6),
+        LNG_GCJ: np.round(glng, 6), LAT_GCJ: np.round(glat, 6),
         "method": used,
     })
     status = getattr(result, "data_status", None) or {}
     table.attrs.update({"no_data": [c for c in cats if status.get(c) == col.STATUS_NO_DATA],
-                        "method": used, "seconds": time.perf_counter() - t0,
-                        "gap_population": gap_pop, "candidates": int(len(cand)),
-                        "groups": len(keys), "pairs": pairs, "site_index": list(order)})
+                        "method": used, "seconds": time.perf_counter() - t0, "k": k,
+                        "category": ",".join(cats),
+                        "gap_population": gap_pop, "gap_by_category": gaps,
+                        "candidates": int(len(np.unique(opt_site))), "groups": len(keys),
+                        "pairs": pairs, "site_index": [int(s) for s in rows],
+                        "why": why_empty(result, inventory, cats, gaps, lang, rules)
+                        if not len(table) else ""})
     return table
 
 

@@ -45,7 +45,7 @@ from lifecircle.settings import data_path
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
 from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.io.sources import WGS84, write_about_layer
-from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84
+from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
 from lifecircle.io.outputs import atomic_dir
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import OSMData, read_osm
@@ -887,10 +887,14 @@ def _fill_metrics(inv, access: SiteAccess, result, rules: SiteRules, best: int) 
 # --------------------------------------------------------------------------------------------
 # tables and files
 
+#: WGS-84 point of a site converted to GCJ-02 (Gaode / Tencent), beside ``lng``/``lat``
+LNG_GCJ, LAT_GCJ = "lng_gcj02", "lat_gcj02"
+
 _HEADERS_ZH = {
     SITE_ID: "资源编号", SOURCE: "来源", TYPE: "类型", NAME: "名称", AREA: "面积(平方米)",
     OWNERSHIP: "权属", STATUS: "现状", OSM_ID: "OSM编号", "form": "形态", col.SNAP_LEG_M: "距步行网络(米)",
-    col.REACHABLE: "可达", USES: "可承载功能", BEST_USES: "推荐功能", "lng": "经度", "lat": "纬度",
+    col.REACHABLE: "可达", USES: "可承载功能", BEST_USES: "推荐功能", "lng": "经度(WGS-84)",
+    "lat": "纬度(WGS-84)", "lng_gcj02": "经度(GCJ-02 高德)", "lat_gcj02": "纬度(GCJ-02 高德)",
 }
 _VALUES_ZH = {
     SOURCE: {"osm": "OSM", "derived": "几何识别", "user": "调查"},
@@ -911,8 +915,11 @@ def inventory_table(sites: gpd.GeoDataFrame, lang: str = "en", profile=None,
     if len(sites):
         pts = gpd.GeoSeries(sites.geometry.representative_point(), crs=sites.crs).to_crs(WGS84)
         t["lng"], t["lat"] = pts.x.round(6).to_numpy(), pts.y.round(6).to_numpy()
+        # Gaode / Tencent maps use GCJ-02: the same point for a user who opens the table there
+        glng, glat = wgs84_to_gcj02(pts.x.to_numpy(), pts.y.to_numpy())
+        t[LNG_GCJ], t[LAT_GCJ] = np.round(glng, 6), np.round(glat, 6)
     else:
-        t["lng"], t["lat"] = [], []
+        t["lng"], t["lat"], t[LNG_GCJ], t[LAT_GCJ] = [], [], [], []
     t[AREA] = t[AREA].round(1)
     for c in t.columns:
         if c.startswith("gap_") or re.fullmatch(r"pop\d+", c):
@@ -948,13 +955,19 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
                     recommendations: pd.DataFrame | None = None, force: bool = False,
                     inputs=()) -> Path:
     """Write OUT/resources.csv, resources.xlsx, resources.gpkg (layer ``sites``) and, when
-    given, recommendations.csv — atomically (all or nothing). A folder holding files lifecircle
-    did not write, or one of the ``inputs``, is refused (``force``: see :mod:`lifecircle.io.outputs`)."""
+    given, recommendations.csv / .xlsx — atomically (all or nothing). A folder holding files
+    lifecircle did not write, or one of the ``inputs``, is refused (``force``: see
+    :mod:`lifecircle.io.outputs`).
+
+    The CSVs are for machines: stable English column names and ids whatever ``lang`` is, with
+    an ``attribution`` column. The XLSX are for people: headers, values and category names in
+    ``lang``, the attribution on a sheet of its own."""
 
     out = Path(out_dir)
-    table = inventory_table(inv.sites, lang=lang, profile=profile)
+    machine = inventory_table(inv.sites, lang="en", profile=profile)
+    human = inventory_table(inv.sites, lang=lang, profile=profile)
     with atomic_dir(out, force=force, inputs=inputs, kind="resources") as tmp:
-        _write_tables(tmp, "resources", table, inv.attribution, lang)
+        _write_tables(tmp, "resources", machine, human, inv.attribution, lang)
         gdf = inv.sites.to_crs(WGS84)
         gdf = gdf.assign(**{col.REACHABLE: gdf[col.REACHABLE].astype(bool)})
         try:
@@ -963,7 +976,9 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
         except Exception as exc:
             raise OutputError(f"{out}: cannot write the GeoPackage ({exc})") from None
         if recommendations is not None:
-            _write_tables(tmp, "recommendations", recommendations, inv.attribution, lang)
+            _write_tables(tmp, "recommendations", recommendations,
+                          recommendation_table(recommendations, lang, profile), inv.attribution,
+                          lang)
         meta = {"attribution": inv.attribution, "notes": inv.notes,
                 "counts": {f"{k[0]}:{k[1]}": int(v) for k, v in inv.counts().items()},
                 "timings_s": {k: round(v, 3) for k, v in inv.timings.items()}}
@@ -971,13 +986,57 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
     return out
 
 
-def _write_tables(folder: Path, stem: str, table: pd.DataFrame, attribution: str, lang: str) -> None:
-    csv_safe(table.assign(**{("来源" if lang == "zh" else "attribution"): attribution})).to_csv(
-        folder / f"{stem}.csv", index=False, encoding="utf-8-sig")
+_REC_HEADERS_ZH = {
+    "rank": "序号", SITE_ID: "资源编号", TYPE: "类型", STATUS: "现状", AREA: "面积(平方米)",
+    "category": "设施类别", "use": "建议功能", "newly_covered": "新增覆盖人口",
+    "cumulative": "累计新增覆盖人口", "share_of_gap": "占缺口人口比例(%)",
+    "gap_population": "缺口人口", BEST_USES: "推荐功能", "method": "求解方法",
+    "lng": "经度(WGS-84)", "lat": "纬度(WGS-84)", LNG_GCJ: "经度(GCJ-02 高德)",
+    LAT_GCJ: "纬度(GCJ-02 高德)",
+}
+_METHOD_ZH = {"exact": "精确求解(整数规划)", "greedy": "贪心算法"}
+
+
+def recommendation_table(table: pd.DataFrame, lang: str = "en", profile=None,
+                         rules: SiteRules | None = None) -> pd.DataFrame:
+    """The recommendations as people read them: the share as a percentage and, with
+    ``lang="zh"``, Chinese headers, site types, status and category names."""
+    t = table.copy()
+    if "share_of_gap" in t:
+        t["share_of_gap"] = (100 * t["share_of_gap"].astype(float)).round(1)
+    if lang != "zh":
+        return t
+    rules = rules or load_site_rules()
+
+    def catname(ids):
+        if profile is None or not isinstance(ids, str) or not ids:
+            return ids
+        return "、".join(profile.display_name(c, "zh") if c in profile else c
+                        for c in ids.split(","))
+
+    for c in ("category", "use", BEST_USES):
+        if c in t:
+            t[c] = t[c].map(catname)
+    if TYPE in t:
+        t[TYPE] = [rules.display(x, "zh") for x in t[TYPE]]
+    if STATUS in t:
+        t[STATUS] = t[STATUS].map(lambda v: _VALUES_ZH[STATUS].get(v, v))
+    if "method" in t:
+        t["method"] = t["method"].map(lambda v: _METHOD_ZH.get(v, v))
+    return t.rename(columns=_REC_HEADERS_ZH)
+
+
+def _write_tables(folder: Path, stem: str, machine: pd.DataFrame, human: pd.DataFrame,
+                  attribution: str, lang: str) -> None:
+    csv_safe(machine.assign(attribution=attribution)).to_csv(folder / f"{stem}.csv", index=False,
+                                                             encoding="utf-8-sig")
+    about = "说明" if lang == "zh" else "attribution"
     with pd.ExcelWriter(folder / f"{stem}.xlsx", engine="openpyxl") as xw:
-        table.to_excel(xw, sheet_name="sites" if stem == "resources" else stem[:31], index=False)
-        pd.DataFrame({("来源" if lang == "zh" else "source"): [attribution]}).to_excel(
-            xw, sheet_name="attribution", index=False)
+        sheet = {"resources": "资源清单" if lang == "zh" else "sites",
+                 "recommendations": "推荐选址" if lang == "zh" else "recommendations"}.get(stem, stem)
+        human.to_excel(xw, sheet_name=sheet[:31], index=False)
+        pd.DataFrame({("数据来源" if lang == "zh" else "data"): [attribution]}).to_excel(
+            xw, sheet_name=about, index=False)
         xlsx_safe(xw.book)                  # text from the data is never stored as a formula
 
 

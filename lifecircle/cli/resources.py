@@ -8,11 +8,14 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from lifecircle.cli.common import FORCE_HELP, console, note
+from lifecircle import i18n
+from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
-from lifecircle.untrusted import literal, say
+from lifecircle.i18n import LABELS, label
+from lifecircle.untrusted import literal
 
 
 def _inventory(folder: Path, sites: Optional[Path], sites_crs: str, corners: bool,
@@ -40,9 +43,8 @@ def resources(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """The in-situ resource list (在地资源清单): idle sites and the walking gaps they could close."""
+    from lifecircle.analyses.resources import load_site_rules, write_inventory
     from lifecircle.io.outputs import check_out_dir
-
-    from lifecircle.analyses.resources import write_inventory
 
     try:
         check_out_dir(out, force=force, inputs=[folder, sites])     # before any work
@@ -51,20 +53,30 @@ def resources(
                         force=force, inputs=[folder, sites])
     except LifecircleError as exc:
         _fail(exc)
+    lang = lang or result.settings.lang
+    rules = load_site_rules()
     counts = inv.sites.groupby(["source", "type"]).size()
+    t = Table(box=None, pad_edge=False)
+    for c in ("cli.source", "rec.type"):
+        t.add_column(label(c, lang))
+    t.add_column(label("cli.count", lang), justify="right")
     for (src, typ), n in counts.items():
-        say(console, f"  {src:8s} {typ:18s} {n:6d}")
-    say(console, f"{len(inv.sites):,} sites; stages: "
-        + "  ".join(f"{k} {v:.2f}s" for k, v in inv.timings.items()))
-    for text in inv.notes:
-        note(text)
-    say(console, inv.attribution, style="dim")
-    say(console, f"wrote {out}/resources.csv, resources.xlsx, resources.gpkg")
+        t.add_row(label(f"res.source_{src}", lang) if f"res.source_{src}" in LABELS else str(src),
+                  rules.display(typ, lang), f"{n:,}")
+    console.print(t)
+    stages = "  ".join(f"{label(f'stage.{k}', lang) if f'stage.{k}' in LABELS else k} {v:.2f}s"
+                       for k, v in inv.timings.items())
+    console.print(Text(label("res.summary", lang, n=len(inv.sites), t=stages)), highlight=False)
+    for text in inv.notes:   # notes quote file names and data: printed literally
+        console.print(Text.assemble((label("cli.note", lang), "yellow"), str(text)), highlight=False)
+    console.print(Text(inv.attribution, style="dim"), highlight=False)
+    console.print(Text(label("rec.wrote", lang, out=str(out),
+                             files="resources.csv, resources.xlsx, resources.gpkg")), highlight=False)
 
 
 def recommend(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
-    category: list[str] = typer.Option(..., "--category", "-c", help="Category id (repeat for several)."),
+    category: list[str] = typer.Option(..., "--category", "-c", help="Category id or name, Chinese or English (幼儿园, kindergarten); repeat for several."),
     k: int = typer.Option(5, "--k", help="Number of sites to pick."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     sites: Optional[Path] = typer.Option(None, help="Surveyed sites added to the OSM inventory."),
@@ -74,33 +86,65 @@ def recommend(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Pick K idle sites for a category that newly cover the most residents (MCLP)."""
-    from lifecircle import i18n
-    from lifecircle.io.outputs import check_out_dir
-
     from lifecircle.analyses.recommend import recommend as run
     from lifecircle.analyses.resources import write_inventory
+    from lifecircle.io.outputs import check_out_dir
 
     try:
         check_out_dir(out, force=force, inputs=[folder, sites])     # before any work
         result, inv = _inventory(folder, sites, sites_crs, True, 30.0, 2000.0)
+        lang = lang or result.settings.lang
         table = run(result, inv, category if len(category) > 1 else category[0], k=k,
-                    method=method)
-        write_inventory(inv, out, lang=lang or result.settings.lang, profile=result.profile,
-                        recommendations=table, force=force, inputs=[folder, sites])
+                    method=method, lang=lang)
+        write_inventory(inv, out, lang=lang, profile=result.profile, recommendations=table,
+                        force=force, inputs=[folder, sites])
     except LifecircleError as exc:
         _fail(exc)
-    t = Table(title=literal(f"{', '.join(category)}: k={k} ({table.attrs['method']}, "
-                            f"{table.attrs['seconds']:.2f}s; gap {table.attrs['gap_population']:,.0f} residents)"))
-    for c in ("rank", "site_id", "type", "newly_covered", "cumulative", "share_of_gap"):
-        t.add_column(c, justify="right")
-    for _, row in table.iterrows():
-        t.add_row(literal(row["rank"]), literal(row["site_id"]), literal(row["type"]),
-                  f"{row['newly_covered']:,.0f}", f"{row['cumulative']:,.0f}",
-                  f"{100 * row['share_of_gap']:.1f}%")
-    console.print(t)
+    print_recommendations(table, result.profile, lang)
+    console.print(Text(inv.attribution, style="dim"), highlight=False)
+    files = "recommendations.csv, recommendations.xlsx, resources.csv, resources.xlsx, resources.gpkg"
+    console.print(Text(label("rec.wrote", lang, out=str(out), files=files)), highlight=False)
+
+
+def print_recommendations(table, profile, lang: str, out=None) -> None:
+    """The picks as a table in ``lang`` (status and area of each site shown), the residents
+    lacking the categories, and — when nothing was picked — why and what would change it."""
+    from lifecircle.analyses.resources import load_site_rules
+
+    out = out or console
+    rules = load_site_rules()
+    cats = [c for c in str(table.attrs.get("category") or "").split(",") if c] or \
+        sorted(table.attrs.get("gap_by_category", {}))
+    names = "、".join(profile.display_name(c, lang) for c in cats) if lang == "zh" else \
+        ", ".join(profile.display_name(c, lang) for c in cats)
+    method = {"exact": label("rec.exact", lang), "greedy": label("rec.greedy", lang)}.get(
+        table.attrs.get("method"), str(table.attrs.get("method")))
+    out.print(Text(label("rec.title", lang, c=names, k=table.attrs.get("k", len(table)),
+                         method=method, s=table.attrs.get("seconds", 0.0)), style="bold"),
+              highlight=False)
+    gaps = table.attrs.get("gap_by_category", {})
+    sep = "；" if lang == "zh" else "; "
+    out.print(Text(label("rec.gap", lang, m=label("rec.gap_def", lang), g=sep.join(
+        f"{profile.display_name(c, lang)} {g:,.0f}" for c, g in gaps.items()))), highlight=False)
     if table.attrs.get("no_data"):
-        lang_ = lang or result.settings.lang
-        note(f"{', '.join(table.attrs['no_data'])}: {i18n.status_label('no_data', lang_)} — the gap "
-             f"assumes no such facility exists; {i18n.no_data_hint(lang_)}")
-    say(console, inv.attribution, style="dim")
-    say(console, f"wrote {out}/recommendations.csv, resources.csv, resources.xlsx, resources.gpkg")
+        out.print(Text.assemble((label("cli.note", lang), "yellow"), label(
+            "rec.no_data", lang, c=("、" if lang == "zh" else ", ").join(
+                profile.display_name(c, lang) for c in table.attrs["no_data"]),
+            s=i18n.status_label("no_data", lang), hint=i18n.no_data_hint(lang))), highlight=False)
+    if not len(table):
+        out.print(Text(label("rec.none", lang) + " " + str(table.attrs.get("why", "")),
+                       style="yellow"), highlight=False)
+        return
+    t = Table(box=None, pad_edge=False)
+    for key, right in (("rec.rank", True), ("rec.site", False), ("rec.type", False),
+                       ("rec.status", False), ("rec.area", True), ("rec.use", False),
+                       ("rec.new", True), ("rec.share", True)):
+        t.add_column(label(key, lang), justify="right" if right else "left", overflow="fold")
+    for _, row in table.iterrows():
+        status = str(row.get("status", ""))
+        t.add_row(str(row["rank"]), literal(row["site_id"]), literal(rules.display(row["type"], lang)),
+                  label(f"rec.status_{status}", lang) if f"rec.status_{status}" in LABELS
+                  else status,
+                  f"{row['area_m2']:,.0f}", profile.display_name(row["use"], lang),
+                  f"{row['newly_covered']:,.0f}", f"{100 * row['share_of_gap']:.1f}")
+    out.print(t)

@@ -344,6 +344,33 @@ class Profile:
             raise ProfileError(str(self.name), f"unknown dimension {dim_id!r}; known: "
                                + ", ".join(self._cache["dims"])) from None
 
+    def resolve(self, name: str) -> str:
+        """The category id that ``name`` means: an id, the Chinese or English name, or one of
+        the ``/``-separated alternatives of a name (``幼儿园``, ``农贸市场``, ``Kindergarten``),
+        compared without case or surrounding blanks. :class:`ProfileError` when none or
+        several categories match."""
+        key = str(name).strip()
+        cats = self._cache["cats"]
+        if key in cats:
+            return key
+        fold = key.casefold()
+        exact, part = [], []
+        for c in cats.values():
+            names = [c.id, c.name_zh, c.name_en]
+            if fold in (n.strip().casefold() for n in names):
+                exact.append(c.id)
+            elif any(fold == p.strip().casefold() for n in names[1:]
+                     for p in re.split(r"[/／、,，]", n)):
+                part.append(c.id)
+        found = exact or part
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise ProfileError(str(self.name), f"category {key!r} is ambiguous: "
+                               + ", ".join(found))
+        raise ProfileError(str(self.name), f"unknown category {key!r}; known: "
+                           + ", ".join(f"{c.id} ({c.name_zh})" for c in cats.values()))
+
     def dimension_of(self, cat_id: str) -> str:
         """The dimension id of category ``cat_id``."""
         return self.category(cat_id).dimension
