@@ -142,7 +142,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     """Analyse a district: walking time from every home to every facility category.
 
     ``source``: an OSM file (.osm.pbf/.osm/.osm.bz2), ``"place:<name>"``, a bbox tuple, a polygon,
-    an :class:`~lifecircle.io.sources.OSMData`, or None for the embedded Helsinki sample.
+    an :class:`~lifecircle.io.sources.OSMData`, or None for the shipped Xinjiekou (Nanjing) sample.
     ``boundary``: a polygon file (any CRS); several polygons give per-community results.
     ``facilities_table``: an extra facility table (CSV/XLSX, e.g. Amap POIs) merged with OSM.
     ``population_raster``: a people-per-cell GeoTIFF (WorldPop/GHSL) spread over the homes by

@@ -28,7 +28,7 @@ def helsinki():
     import lifecircle
     from lifecircle.io.sources import embedded_sample
 
-    return lifecircle.analyze(embedded_sample())
+    return lifecircle.analyze(embedded_sample("helsinki"))
 
 
 @pytest.fixture(scope="session")

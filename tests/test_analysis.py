@@ -133,8 +133,8 @@ def test_summary_is_population_weighted(helsinki):
 
 
 def test_speed_changes_minutes():
-    slow = lifecircle.analyze(embedded_sample(), speed=3.0)
-    fast = lifecircle.analyze(embedded_sample(), speed=4.0)
+    slow = lifecircle.analyze(embedded_sample("helsinki"), speed=3.0)
+    fast = lifecircle.analyze(embedded_sample("helsinki"), speed=4.0)
     a = slow.homes[col.time("restaurant")].to_numpy(float)
     b = fast.homes[col.time("restaurant")].to_numpy(float)
     ok = np.isfinite(a) & np.isfinite(b)
@@ -180,8 +180,8 @@ def test_saved_folder_is_self_contained(tmp_path):
     own = tmp_path / "mine.yaml"
     own.write_text((profiles_dir() / "default.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     src = tmp_path / "helsinki.osm.pbf"
-    src.write_bytes(embedded_sample().read_bytes() if hasattr(embedded_sample(), "read_bytes")
-                    else open(embedded_sample(), "rb").read())
+    src.write_bytes(embedded_sample("helsinki").read_bytes() if hasattr(embedded_sample("helsinki"), "read_bytes")
+                    else open(embedded_sample("helsinki"), "rb").read())
     r = lifecircle.analyze(src, profile=own)
     out = tmp_path / "a" / "run"
     r.save(out, map_html=False)
@@ -268,7 +268,7 @@ def test_population_file_overrides_the_estimate(helsinki, tmp_path):
     zone = shapely.box(*homes.total_bounds).buffer(0.001)
     zfile = tmp_path / "zones.geojson"
     gpd.GeoDataFrame({"population": [12345.0]}, geometry=[zone], crs="EPSG:4326").to_file(zfile)
-    r = lifecircle.analyze(embedded_sample(), population=zfile)
+    r = lifecircle.analyze(embedded_sample("helsinki"), population=zfile)
     pop = r.homes[col.POPULATION].to_numpy(float)
     assert pop.sum() == pytest.approx(12345.0)
     est = helsinki.homes[col.POPULATION].to_numpy(float)

@@ -87,7 +87,7 @@ def test_boundary_not_overlapping(tmp_path):
                          crs="EPSG:4326")
     bfile = tmp_path / "far.geojson"
     b.to_file(bfile)
-    r, out = _run(["analyze", str(embedded_sample()), "--boundary", str(bfile)], tmp_path)
+    r, out = _run(["analyze", str(embedded_sample("helsinki")), "--boundary", str(bfile)], tmp_path)
     _assert_clean_failure(r, out, "far.geojson", "does not overlap")
 
 
@@ -95,19 +95,19 @@ def test_boundary_without_polygons(tmp_path):
     b = gpd.GeoDataFrame({"name": ["pt"]}, geometry=[shapely.Point(24.94, 60.17)], crs="EPSG:4326")
     bfile = tmp_path / "points.geojson"
     b.to_file(bfile)
-    r, out = _run(["analyze", str(embedded_sample()), "--boundary", str(bfile)], tmp_path)
+    r, out = _run(["analyze", str(embedded_sample("helsinki")), "--boundary", str(bfile)], tmp_path)
     _assert_clean_failure(r, out, "points.geojson", "polygons")
 
 
 def test_unknown_profile(tmp_path):
-    r, out = _run(["analyze", str(embedded_sample()), "--profile", "no-such-profile"], tmp_path)
+    r, out = _run(["analyze", str(embedded_sample("helsinki")), "--profile", "no-such-profile"], tmp_path)
     _assert_clean_failure(r, out, "no-such-profile", "unknown profile")
 
 
 def test_malformed_profile(tmp_path):
     prof = tmp_path / "broken.yaml"
     prof.write_text("name: broken\ndimensions: [\n  - id: housing\n")
-    r, out = _run(["analyze", str(embedded_sample()), "--profile", str(prof)], tmp_path)
+    r, out = _run(["analyze", str(embedded_sample("helsinki")), "--profile", str(prof)], tmp_path)
     _assert_clean_failure(r, out, "broken.yaml")
 
 

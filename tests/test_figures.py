@@ -35,7 +35,7 @@ def result():
     """The embedded Helsinki sample cut into two communities (west and east halves)."""
     from lifecircle.io.sources import embedded_sample
 
-    data = read_osm(embedded_sample())
+    data = read_osm(embedded_sample("helsinki"))
     w, s, e, n = data.streets.total_bounds
     mid = (w + e) / 2
     comm = gpd.GeoDataFrame({"community": ["西区", "东区"]},

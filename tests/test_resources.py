@@ -506,7 +506,7 @@ def test_corners_on_the_embedded_sample_survive_invalid_osm_geometry():
     from lifecircle.analyses import resources
     from lifecircle.io.sources import embedded_sample, read_osm
 
-    data = read_osm(embedded_sample())
+    data = read_osm(embedded_sample("helsinki"))
     r = lifecircle.analyze(data)
     inv = resources.build_inventory(r, osm_data=data)
     sites = inv.sites

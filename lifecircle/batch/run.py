@@ -78,7 +78,7 @@ from lifecircle.render.maps import _tiles
 from lifecircle.settings import DEFAULTS, Settings
 from lifecircle.io.boundary import read_boundary
 from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, read_summary, write_outputs
-from lifecircle.io.sources import embedded_sample, read_osm
+from lifecircle.io.sources import SAMPLES, embedded_sample, read_osm
 from lifecircle.pipeline import analyze
 from lifecircle.render.maps import result_map, save_map
 from lifecircle.settings import DEFAULTS
@@ -96,7 +96,6 @@ RUN_META = "batch_run.json"
 
 _BASEMAP_ALIASES = {"openstreetmap": "osm", "cartodb positron": "cartodb", "cartodbpositron": "cartodb",
                     "none": "blank"}
-SAMPLES = ("helsinki",)
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.xml", ".xml", ".osm.bz2", ".bz2")
 TOP_KEYS = {"out", "profile", "standard", "speed", "lang", "basemap", "offline", "settings", "sources",
             "districts", "name"}
@@ -118,7 +117,7 @@ class SourceSpec:
         """Content hash of a file source (so a changed extract invalidates resumed results)."""
         if self.kind == "sample":
 
-            return _file_sha(Path(embedded_sample()))
+            return _file_sha(Path(embedded_sample(self.value)))
         if self.kind == "file" and Path(self.value).exists():
             return _file_sha(Path(self.value))
         return f"{self.kind}:{self.value}"
@@ -530,7 +529,7 @@ def _load_source(spec: SourceSpec, layers=("streets", "features")):
     """
 
     if spec.kind == "sample":
-        return read_osm(embedded_sample(), layers=layers)
+        return read_osm(embedded_sample(spec.value), layers=layers)
     if spec.kind == "place":
         return read_osm(f"place:{spec.value}", layers=layers)
     return read_osm(spec.value, layers=layers)

