@@ -185,6 +185,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "std.map_missing": ("平均缺少必配设施数", "mean missing required facilities"),
     "std.map_homes": ("住宅数", "homes"),
     "std.notes": ("备注", "notes"),
+    "std.note_reclassified": ("已按 {p} 从 {src} 重新分类设施（原分析使用配置 {a}）",
+                              "facilities re-classified from {src} for {p} (the analysis used profile {a})"),
+    "std.note_speed": ("分析步行速度为 {s:g} 公里/小时；阈值为配置中的分钟数（服务半径按 {p:g} 公里/小时），"
+                       "因此覆盖 {r:.2f} 倍半径",
+                       "the analysis walked at {s:g} km/h; thresholds are the profile's minutes "
+                       "(service radius at {p:g} km/h), so they cover {r:.2f}× the radius"),
+    "std.wrote": ("已写出 {out}：{files}", "wrote {out}: {files}"),
     # console summary of analyze / demo
     "cli.title": ("十五分钟生活圈覆盖（居民比例，%）", "Life-circle coverage (share of residents, %)"),
     "cli.dimension": ("维度", "dimension"),

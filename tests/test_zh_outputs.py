@@ -184,3 +184,31 @@ def test_recommend_empty_says_why(xjk_zh):
     rules = load_site_rules()
     missing = [c for c in r.profile.category_ids if c not in rules.uses]
     assert sorted(missing) == ["bus_stop", "business_area", "rail_station"]
+
+
+def test_check_console_in_chinese(xjk_zh, tmp_path):
+    import io
+
+    from lifecircle.analyses.standards import check
+    from lifecircle.cli import standards as S
+
+    r = load_result(xjk_zh[1])
+    report = check(r, "gb50180-2018", lang="zh")
+    buf = io.StringIO()
+    old = S.console
+    S.console = Console(file=buf, width=80)
+    try:
+        S.print_report(report, "zh")
+    finally:
+        S.console = old
+    text = buf.getvalue()
+    flat = text.replace("\n", "")
+    # the missing items by Chinese name, never by id; the notes in Chinese
+    failing = report.summary[report.summary.unit == "ALL"].failing
+    ids = [c.strip() for f in failing for c in f.split(",") if c.strip()]
+    assert "community_health_centre" in ids and "kindergarten" in ids
+    for c in ids:
+        assert c not in flat, c
+        assert report.profile.display_name(c, "zh") in flat
+    assert "未达标设施：" in flat and "注：已按 gb50180-2018" in flat and "note:" not in text
+    assert "…" not in text and max(_cells(x) for x in text.splitlines()) <= 80

@@ -246,6 +246,14 @@ class ComplianceReport:
         out.columns = [label(c, lang) for c in out.columns]
         return out
 
+    def _names(self, ids, lang: str) -> str:
+        """A comma-separated list of category ids as names in ``lang`` (、-separated in Chinese)."""
+        if not isinstance(ids, str) or not ids:
+            return "" if not isinstance(ids, str) else ids
+        parts = [c.strip() for c in ids.split(",") if c.strip()]
+        names = [self.profile.display_name(c, lang) if c in self.profile else c for c in parts]
+        return ("、" if lang == "zh" else ", ").join(names)
+
     def summary_table(self, lang: str | None = None) -> pd.DataFrame:
         """Pass/fail per unit and tier, Chinese or English."""
         lang = _check_lang(lang or self.lang)
@@ -269,9 +277,10 @@ class ComplianceReport:
             "n_met": s.n_met.astype(int).to_numpy(),
             "n_missing": s.n_missing.astype(int).to_numpy(),
             "lowest_share_pct": (100 * s.lowest_share).round(1).to_numpy(),
-            "failing": s.failing.to_numpy(),
+            "failing": [self._names(f, lang) for f in s.failing],
             "n_no_data": n_nd.astype(int).to_numpy(),
-            "no_data_ids": (s.no_data if "no_data" in s else pd.Series("", index=s.index)).to_numpy(),
+            "no_data_ids": [self._names(f, lang) for f in
+                            (s.no_data if "no_data" in s else pd.Series("", index=s.index))],
             "population": s.population.round(0).to_numpy(),
             "unreachable_population": s.unreachable_population.round(0).to_numpy(),
         })
@@ -415,7 +424,7 @@ class ComplianceReport:
 # computing it
 
 
-def _standard_times(result, profile: Profile) -> tuple[pd.DataFrame, dict, str, list[str]]:
+def _standard_times(result, profile: Profile, lang: str = "en") -> tuple[pd.DataFrame, dict, str, list[str]]:
     """Minutes from every home to every category of ``profile`` and the facility geometries
     per category: from the result when it was analysed with this profile, else by
     re-classifying the OSM source for these categories on the same network and homes."""
@@ -464,11 +473,10 @@ def _standard_times(result, profile: Profile) -> tuple[pd.DataFrame, dict, str, 
     t = result.engine.nearest(snaps)
     times = {col.time(c.id): t[i] for i, c in enumerate(cats)}
     geoms = {c.id: fac.geometry.to_numpy()[(cat_of == c.id) & reach] for c in cats}
-    notes.append(f"facilities re-classified from {src} for {profile.name} "
-                 f"(the analysis used profile {result.profile.name})")
+    notes.append(label("note_reclassified", lang, src=src, p=profile.name, a=result.profile.name))
     if (~reach).any():
-        notes.append(f"{int((~reach).sum())} facility(ies) farther than {settings.max_snap_m:g} m from "
-                     "any walkable street: left out")
+        notes.append(i18n.label("note.facilities_unreachable", lang, n=int((~reach).sum()),
+                                m=settings.max_snap_m))
     return pd.DataFrame(times, index=homes.index), geoms, "reclassified", notes
 
 
@@ -580,7 +588,7 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
     elif not hasattr(result_or_dir, "homes"):
         raise TypeError("check() takes a lifecircle Result or an analysis folder")
     profile = load_profile(STANDARDS[key]["profile"])
-    times, geoms, route, notes = _standard_times(result, profile)
+    times, geoms, route, notes = _standard_times(result, profile, lang)
     status = _standard_status(result, profile, geoms, route)
 
     units = _units(result)
@@ -609,9 +617,7 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
                      f"(no data, not counted as missing): {', '.join(nodata)}")
     speed = result.settings.walk_speed_kmh
     if abs(speed - profile.speed_kmh) > 1e-9:
-        notes.append(f"the analysis walked at {speed:g} km/h; thresholds are the profile's minutes "
-                     f"(service radius at {profile.speed_kmh:g} km/h), so they cover "
-                     f"{speed / profile.speed_kmh:.2f}× the radius")
+        notes.append(label("note_speed", lang, s=speed, p=profile.speed_kmh, r=speed / profile.speed_kmh))
     return ComplianceReport(key, profile, rows, summary, home_times, float(min_share), lang,
                             str(result.source), result.attribution, str(result.profile.name),
                             route, notes, status)

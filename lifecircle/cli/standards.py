@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
 from rich.table import Table
+from rich.text import Text
 
-from lifecircle.cli.common import FORCE_HELP, console, note
+from lifecircle import i18n
+from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import check_lang
-from lifecircle.untrusted import literal, say
+from lifecircle.i18n import label as i18n_label
+from lifecircle.untrusted import literal
 
 CSV = "compliance.csv"
 XLSX = "compliance.xlsx"
@@ -35,11 +37,15 @@ def _cell(v) -> str:
 
 
 def _rich(df, title: str, status_col: str | None, good: set, bad: set) -> Table:
-    t = Table(title=literal(title), show_lines=False)
+    """A compact table (no box; text columns wrap, numbers never cut) that reads at 80 columns."""
+    t = Table(title=literal(title), show_lines=False, box=None, pad_edge=False, title_justify="left",
+              title_style="bold")
     for c in df.columns:
-        t.add_column(literal(c), justify="right" if df[c].dtype.kind in "fi" else "left")
+        num = df[c].dtype.kind in "fi"
+        t.add_column(literal(c), justify="right" if num else "left", overflow="fold",
+                     no_wrap=False)
     for _, row in df.iterrows():
-        cells = [literal(_cell(v)) for v in row]
+        cells = [literal(_cell(v)) for v in row]        # values quote data: never markup
         if status_col is not None:
             j = list(df.columns).index(status_col)
             v = row[status_col]
@@ -52,28 +58,30 @@ def _rich(df, title: str, status_col: str | None, good: set, bad: set) -> Table:
 
 
 def print_report(report, lang: str) -> None:
-    from lifecircle import i18n
 
     from lifecircle.analyses.standards import ALL, label
 
     good = {label("pass", lang), label("met", lang)}
     bad = {label("fail", lang), label("short", lang), label("missing", lang)}
-    say(console, f"— {report.title(lang)}", prefix=label("title", lang), prefix_style="bold")
+    console.print(Text.assemble((label("title", lang), "bold"), " — ", report.title(lang)),
+                  highlight=False)
     for k, v in report.about(lang)[1:3]:
-        say(console, f"{k}: {v}")
+        console.print(Text(f"{k}: {v}"), highlight=False)
     summary = report.summary_table(lang)
     short = [label(k, lang) for k in ("unit", "tier", "result", "n_required", "n_met", "n_missing",
-                                      "lowest_share_pct", "population")]
+                                      "lowest_share_pct")]
     console.print(_rich(summary[short], label("sheet_summary", lang), label("result", lang), good, bad))
     fail_col, nodata_col = label("failing", lang), label("no_data_ids", lang)
+    sep = "：" if lang == "zh" else ": "
     for _, row in summary.iterrows():
         if row[fail_col]:
-            say(console, f"{row[short[0]]} {row[short[1]]}: {fail_col} {row[fail_col]}")
+            console.print(Text(f"{row[short[0]]} {row[short[1]]} {fail_col}{sep}{row[fail_col]}"),
+                          highlight=False)
         if row[nodata_col]:     # no facility of the kind in the data: undetermined, not failed
-            say(console, f"{row[short[0]]} {row[short[1]]}: {nodata_col} {row[nodata_col]}")
-    keep = ["tier", "id", "name_zh" if lang == "zh" else "name_en", "radius_m", "minutes",
-            "facilities",
-            "share_pct", "status", "confidence"]
+            console.print(Text(f"{row[short[0]]} {row[short[1]]} {nodata_col}{sep}{row[nodata_col]}"),
+                          highlight=False)
+    keep = ["tier", "name_zh" if lang == "zh" else "name_en", "minutes", "facilities",
+            "share_pct", "status"]
     cols = [label(k, lang) for k in keep]
     console.print(_rich(report.table(lang, required=True, unit=ALL)[cols],
                         f"{label('required_facilities', lang)} — {label('whole_area', lang)}",
@@ -82,10 +90,11 @@ def print_report(report, lang: str) -> None:
                         f"{label('optional_facilities', lang)} — {label('whole_area', lang)}",
                         None, good, bad))
     for n in report.notes:
-        note(n)
+        console.print(Text.assemble((i18n_label("cli.note", lang), "yellow"), str(n)), highlight=False)
     if any(v == "no_data" for v in report.data_status.values()):
-        note(f"{label('no_data', lang)}: {i18n.no_data_hint(lang)}")
-    say(console, report.attribution, style="dim")
+        console.print(Text.assemble((i18n_label("cli.note", lang), "yellow"),
+                                    f"{label('no_data', lang)}: {i18n.no_data_hint(lang)}"), highlight=False)
+    console.print(Text(report.attribution, style="dim"), highlight=False)
 
 
 def check_cmd(
@@ -120,4 +129,5 @@ def check_cmd(
     except LifecircleError as exc:
         _fail(exc)
     print_report(report, lang)
-    say(console, f"wrote {out}/{CSV}, {XLSX}, {MAP}")
+    console.print(Text(i18n_label("std.wrote", lang, out=str(out), files=f"{CSV}, {XLSX}, {MAP}")),
+                  highlight=False)
