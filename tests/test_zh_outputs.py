@@ -212,3 +212,23 @@ def test_check_console_in_chinese(xjk_zh, tmp_path):
         assert report.profile.display_name(c, "zh") in flat
     assert "未达标设施：" in flat and "注：已按 gb50180-2018" in flat and "note:" not in text
     assert "…" not in text and max(_cells(x) for x in text.splitlines()) <= 80
+
+
+def test_districts_xlsx_sheet_rounded_and_chinese(xjk_zh):
+    from lifecircle.batch.run import district_row, districts_sheet
+
+    csv = pd.read_csv(xjk_zh[1] / "summary.csv", encoding="utf-8-sig", keep_default_na=False,
+                      na_values=[""])
+    row = district_row(csv, "zh")
+    table = pd.DataFrame([{"district": "新街口", "source": "xjk", "folder": "xjk",
+                           "status": "done", **row, "config_hash": "abc"}])
+    sheet = districts_sheet(table, "zh")
+    assert sheet["片区"].iloc[0] == "新街口" and sheet["状态"].iloc[0] == "完成"
+    assert sheet["人口"].iloc[0] == round(row["population"]) and float(sheet["人口"].iloc[0]).is_integer()
+    assert sheet["平均得分"].iloc[0] == round(row["score_mean"], 1)
+    assert sheet["就业覆盖率(%)"].iloc[0] == round(100 * row["cov_employment"], 1)
+    assert sheet["短板1覆盖率(%)"].iloc[0] == round(100 * row["gap_1_covered"], 1)
+    assert "gap_1" not in sheet.columns and "短板1" in sheet.columns
+    assert not any(c.isascii() and c.isidentifier() for c in sheet.columns)   # no raw machine names
+    en = districts_sheet(table, "en")
+    assert "district" in en.columns and "Employment covered (%)" in en.columns

@@ -67,12 +67,13 @@ import shapely
 from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.errors import BoundaryError, ConfigError, LifecircleError
+from lifecircle.i18n import LABELS, label
 from lifecircle.io.outputs import ensure_out_dir
 from lifecircle.io.sources import ATTRIBUTION, WGS84
 from lifecircle.untrusted import RawHTML, csv_safe, safe_root, xlsx_safe
 from lifecircle.io.sources import embedded_sample
 from lifecircle import __version__
-from lifecircle.core.profiles import load_profile
+from lifecircle.core.profiles import DIMENSION_NAMES, load_profile
 from lifecircle.render.maps import BASEMAPS
 from lifecircle.render.maps import _tiles
 from lifecircle.settings import DEFAULTS, Settings
@@ -635,18 +636,18 @@ def district_row(summary: pd.DataFrame, lang: str = "en") -> dict:
                            index=cats.index)
     name = "name_zh" if lang == "zh" else "name_en"
 
-    def label(c):
+    def shown(c):
         return c[name] if isinstance(c[name], str) and c[name] else c["id"]
 
     nodata = cats[status == col.STATUS_NO_DATA]
     row[col.DATA_STATUS + "_no_data"] = len(nodata)
-    row["no_data"] = "; ".join(label(c) for _, c in nodata.iterrows())
+    row["no_data"] = "; ".join(shown(c) for _, c in nodata.iterrows())
     with_data = cats[status != col.STATUS_NO_DATA].copy()
     with_data["covered"] = with_data["covered"].astype(float)
     gaps = with_data.sort_values(["covered", "id"], kind="mergesort").head(3)
     for k, (_, c) in enumerate(gaps.iterrows(), start=1):
         row[f"gap_{k}"] = c["id"]
-        row[f"gap_{k}_name"] = label(c)
+        row[f"gap_{k}_name"] = shown(c)
         row[f"gap_{k}_covered"] = float(c["covered"])
         row[f"gap_{k}_kind"] = i18n.gap_kind(status[c.name], lang)
     row["top_gaps"] = "; ".join(
@@ -666,6 +667,37 @@ def rank_districts(table: pd.DataFrame) -> pd.Series:
     rank = pd.Series(0, index=table.index, dtype="int64")
     rank.loc[order] = np.arange(1, len(order) + 1)
     return rank
+def districts_sheet(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """The combined table as people read it (``districts.xlsx``): shares as percentages with
+    one decimal, residents as whole numbers, score and Gini rounded, the coded gap ids left to
+    the CSV, headers (and dimension names) in ``lang``."""
+    t = table.copy()
+    out = {}
+    for c in t.columns:
+        if re.fullmatch(r"gap_\d+", c) or c == "geometry":
+            continue                                   # category ids: the CSV keeps them
+        v = t[c]
+        m = re.fullmatch(r"cov_(\w+)", c)
+        if c in (col.ALL_SIX_15, col.ALL_SIX_15_ALL_CATEGORIES) or m or re.fullmatch(r"gap_\d+_covered", c):
+            v = (100 * pd.to_numeric(v, errors="coerce")).round(1)
+        elif c in (col.POPULATION,):
+            v = pd.to_numeric(v, errors="coerce").round(0)
+        elif c in ("score_mean", col.SCORE_MEAN_ALL_CATEGORIES):
+            v = pd.to_numeric(v, errors="coerce").round(1)
+        elif c == "score_gini":
+            v = pd.to_numeric(v, errors="coerce").round(3)
+        elif c == "status":
+            v = v.map(lambda x: label(f"batch.status_{x}", lang) if f"batch.status_{x}" in LABELS else x)
+        if m:
+            zh_en = DIMENSION_NAMES.get(m.group(1))
+            head = label("batch.cov_dim", lang,
+                         d=(zh_en[0] if lang == "zh" else zh_en[1]) if zh_en else m.group(1))
+        elif (g := re.fullmatch(r"gap_(\d+)_(name|covered|kind)", c)):
+            head = label(f"batch.gap_{g.group(2)}", lang, k=g.group(1))
+        else:
+            head = label(f"batch.{c}", lang) if f"batch.{c}" in LABELS else c
+        out[head] = v.to_numpy()
+    return pd.DataFrame(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -904,10 +936,13 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
     _atomic_write(out / FAILURES_CSV, lambda p: csv_safe(failures).to_csv(p, index=False, encoding="utf-8-sig"))
 
     def xlsx(p: Path) -> None:
+        lang = cfg.lang
         with pd.ExcelWriter(p, engine="openpyxl") as xw:
-            table.to_excel(xw, sheet_name="districts", index=False)
-            failures.to_excel(xw, sheet_name="failures", index=False)
-            pd.DataFrame({"attribution": [_attribution(dates)]}).to_excel(xw, sheet_name="about", index=False)
+            districts_sheet(table, lang).to_excel(xw, sheet_name=label("batch.sheet", lang), index=False)
+            failures.rename(columns=lambda c: label(f"batch.{c}", lang)).to_excel(
+                xw, sheet_name=label("batch.failures", lang), index=False)
+            pd.DataFrame({label("sum.attribution", lang): [_attribution(dates)]}).to_excel(
+                xw, sheet_name=label("sum.about", lang), index=False)
             xlsx_safe(xw.book)                  # district names are never stored as formulas
 
     _atomic_write(out / TABLE_XLSX, xlsx)

@@ -6,11 +6,15 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
-from lifecircle.cli.common import FORCE_HELP, console, err_console, note
+from lifecircle import i18n
+from lifecircle.cli.common import FORCE_HELP, console, err_console
 from lifecircle.cli.common import fail as _fail
-from lifecircle.untrusted import literal, say
 from lifecircle.errors import LifecircleError
+from lifecircle.i18n import label
+from lifecircle.untrusted import literal, say
 
 
 def batch(
@@ -26,13 +30,7 @@ def batch(
 ):
     """Run every district of a batch config on Dask; write per-district folders,
     districts.csv/.xlsx, failures.csv and index.html."""
-    from lifecircle import i18n
-    import pandas as pd
-
-    from rich.table import Table
-
-    from lifecircle.errors import LifecircleError
-    from lifecircle.batch.run import run
+    from lifecircle.batch.run import load_config, run
 
     if workers is not None and scheduler:
         say(err_console, "give either --workers or --scheduler, not both", prefix="error:",
@@ -43,36 +41,46 @@ def batch(
                      force=force)
     except LifecircleError as exc:
         _fail(exc)
-    t = report.table
-    if len(t):
-        tab = Table(title=f"{len(t)} district(s), ranked on the dimensions with data", expand=False)
-        heads = ("rank", "district", "status", "population", "score_mean", "score_gini",
-                 "all6_15 (with data)", "all6_15 (all categories)", "top gaps", "no data")
-        for c in heads:
-            tab.add_column(c, justify="left" if c in ("district", "status", "top gaps", "no data") else "right",
-                           no_wrap=c not in ("top gaps", "no data"))
-        order = t.sort_values("rank", kind="mergesort") if "rank" in t else t
-
-        def pct(v):
-            return "–" if v is None or v != v else f"{100 * v:.1f}%"
-
-        for _, r in order.iterrows():
-            n_dims = r.get("dimensions_with_data", float("nan"))
-            n_nd = r.get("data_status_no_data", float("nan"))
-            cells = [str(r.get("rank", "")), str(r["district"]), str(r["status"]), f"{r['population']:,.0f}",
-                     f"{r['score_mean']:.1f}", f"{r['score_gini']:.3f}",
-                     pct(r["all6_15"]) + (f" ({int(n_dims)} dims)" if n_dims == n_dims else ""),
-                     pct(r.get("all6_15_allcat", float("nan"))),
-                     ", ".join(str(r[k]) for k in ("gap_1", "gap_2", "gap_3") if k in r and r[k] == r[k]),
-                     f"{int(n_nd)} categories" if n_nd == n_nd and n_nd else ""]
-            tab.add_row(*[literal(c) for c in cells])   # names from data: literal, never markup
-        console.print(tab)
-        if (t.get("data_status_no_data", pd.Series(dtype=float)).fillna(0) > 0).any():
-            note("no data (listed apart, never as gaps): " + i18n.no_data_hint("en"))
-    for _, f in report.failures.iterrows():
-        say(err_console, f"{f['district']}: {f['error']}", prefix="failed:", prefix_style="bold red")
-    say(console, f"{len(report.computed)} computed, {len(report.skipped)} skipped (resume), "
-        f"{len(report.failures)} failed; wrote {report.out_dir}/index.html, districts.csv, "
-        "districts.xlsx, failures.csv")
+    try:
+        lang = load_config(config).lang
+    except LifecircleError:
+        lang = "en"
+    print_batch(report, lang)
     if len(report.failures):
         raise typer.Exit(1)
+
+
+def print_batch(report, lang: str, out=None) -> None:
+    """The districts (rounded, in ``lang``), the failures and what was written."""
+    import pandas as pd
+
+    from lifecircle.batch.run import districts_sheet
+
+    out = out or console
+    t = report.table
+    if len(t):
+        if "rank" in t:
+            t = t.sort_values("rank", kind="mergesort")
+        sheet = districts_sheet(t, lang)
+        cols = [c for c in ("rank", "district", "status", "population", "score_mean", "all6_15",
+                            "all6_15_allcat", "top_gaps", "no_data") if c in t]
+        keep = [label(f"batch.{c}", lang) for c in cols]
+        tab = Table(title=label("batch.title", lang, n=len(t)), box=None, pad_edge=False,
+                    title_justify="left", title_style="bold")
+        for c in keep:
+            tab.add_column(c, overflow="fold", justify="right" if sheet[c].dtype.kind in "fi" else "left")
+        for _, r in sheet[keep].iterrows():   # names from data: literal, never markup
+            tab.add_row(*[literal("–" if isinstance(v, float) and v != v else
+                                  f"{v:,.0f}" if k == label("batch.population", lang) else v)
+                          for k, v in r.items()])
+        out.print(tab)
+        if (t.get("data_status_no_data", pd.Series(dtype=float)).fillna(0) > 0).any():
+            out.print(Text.assemble((label("cli.note", lang), "yellow"),
+                                    label("batch.no_data_note", lang) + i18n.no_data_hint(lang)),
+                      highlight=False)
+    for _, f in report.failures.iterrows():   # names and errors quote the config: literal text
+        err_console.print(Text.assemble((label("batch.failed", lang), "bold red"),
+                                        f"{f['district']}: {f['error']}"), highlight=False,
+                          soft_wrap=True)
+    out.print(Text(label("batch.done", lang, c=len(report.computed), s=len(report.skipped),
+                         f=len(report.failures), out=str(report.out_dir))), highlight=False)

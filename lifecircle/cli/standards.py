@@ -58,7 +58,6 @@ def _rich(df, title: str, status_col: str | None, good: set, bad: set) -> Table:
 
 
 def print_report(report, lang: str) -> None:
-
     from lifecircle.analyses.standards import ALL, label
 
     good = {label("pass", lang), label("met", lang)}
