@@ -30,7 +30,7 @@ from lifecircle.core.snapping import Snap, entry_points, fragment_captures, snap
 from lifecircle.errors import BoundaryError, InputFileError, OptionError
 from lifecircle.i18n import label
 from lifecircle.io.boundary import read_boundary
-from lifecircle.io.chinacoords import normalize_crs
+from lifecircle.io.chinacoords import frame_to_wgs84, normalize_crs
 from lifecircle.io.crs import choose_crs, distance_scale
 from lifecircle.io.outputs import atomic_dir  # noqa: F401  (lifecircle.pipeline.atomic_dir, as before)
 from lifecircle.io.poitable import merge_facilities, read_poi_table
@@ -134,6 +134,7 @@ def status_notes(profile: Profile, status: dict, counts: dict, lang: str = "en")
 
 
 def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
+            boundary_crs: str = "wgs84", population_crs: str = "wgs84",
             profile: str | os.PathLike | Profile = "default", speed: float | None = None,
             settings: Settings | None = None, facilities_table=None, facilities_crs: str = "wgs84",
             population=None, population_column: str = col.POPULATION, population_raster=None,
@@ -150,6 +151,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
     totals, a file or a GeoDataFrame) that rescale the homes inside them. Given both, the
     raster is applied first and the community totals then rescale it. Every resident of the
     raster / zones over the study area ends up at a home (stand-in homes where none is mapped).
+    ``boundary_crs`` / ``population_crs``: the datum of those files' coordinates, ``wgs84``
+    (default), ``gcj02`` (Gaode/Tencent) or ``bd09`` (Baidu), shifted back to WGS-84.
     ``speed`` (km/h) and other keyword ``overrides`` change :class:`Settings` fields.
     ``complete``: category ids (a list or "a,b") declared surveyed — none found means none
     exist (0 %); every other category with no facility in the data reads "no data" and is left
@@ -165,6 +168,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         normalize_crs(facilities_crs)
     except ValueError as exc:
         raise OptionError("--facilities-crs", str(exc)) from None
+    for option, crs_name in (("--boundary-crs", boundary_crs), ("--population-crs", population_crs)):
+        try:
+            normalize_crs(crs_name)
+        except ValueError as exc:
+            raise OptionError(option, str(exc)) from None
     stage = _Stages(progress)
     lang = settings.lang
     notes: list[str] = []   # in the analysis language: they are shown to people
@@ -183,7 +191,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         lon, lat = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
         if boundary is not None:
             communities = boundary if isinstance(boundary, gpd.GeoDataFrame) else \
-                read_boundary(boundary, boundary_name)
+                read_boundary(boundary, boundary_name, crs=boundary_crs)
             if col.COMMUNITY not in communities:
                 communities = communities.assign(**{col.COMMUNITY: [f"community_{i + 1}" for i in range(len(communities))]})
             communities = communities.to_crs(WGS84)
@@ -258,6 +266,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
                 table, name = population, "population table"
             else:
                 table, name = read_population_zones(population), str(population)
+            if normalize_crs(population_crs) != "wgs84":   # Gaode / Baidu community polygons
+                table = frame_to_wgs84(table, population_crs)
             over = pop_info["source"]
             homes, pop_info = apply_population(homes, table, population_column, name, region)
             if population_raster is not None:

@@ -232,3 +232,54 @@ def test_districts_xlsx_sheet_rounded_and_chinese(xjk_zh):
     assert not any(c.isascii() and c.isidentifier() for c in sheet.columns)   # no raw machine names
     en = districts_sheet(table, "en")
     assert "district" in en.columns and "Employment covered (%)" in en.columns
+
+
+# --------------------------------------------------------------------------------------------
+# GeoPackages QGIS opens without questions
+
+
+def test_gpkg_one_geometry_kind_per_layer_and_aliases(xjk_zh, tmp_path):
+    import geopandas as gpd
+    import pyogrio
+
+    from lifecircle.io.outputs import read_field_aliases
+
+    folder = xjk_zh[1]
+    gpkg = folder / "lifecircle.gpkg"
+    layers = dict(pyogrio.list_layers(gpkg))
+    assert layers["facilities"] in ("Point", "MultiPoint")
+    assert layers["facility_areas"] in ("Polygon", "MultiPolygon")
+    for name, kind in layers.items():
+        if kind is not None:                                  # every spatial layer: WGS-84
+            assert pyogrio.read_info(gpkg, layer=name)["crs"] == "EPSG:4326"
+    pts = gpd.read_file(gpkg, layer="facilities")
+    areas = gpd.read_file(gpkg, layer="facility_areas")
+    assert set(pts.geom_type) <= {"Point", "MultiPoint"} and set(areas.geom_type) <= {"Polygon", "MultiPolygon"}
+    r = load_result(folder)
+    assert len(pts) + len(areas) == len(r.facilities) and len(areas) > 100
+    # Chinese aliases for every coded home column (the analysis ran with --lang zh)
+    homes = pyogrio.read_info(gpkg, layer="homes")["fields"]
+    aliases = read_field_aliases(gpkg, "homes")
+    assert set(homes) == set(aliases)
+    assert aliases["t_kindergarten"] == "幼儿园步行时间(分钟)"
+    assert aliases["n15_park"].startswith("15分钟内") and aliases["population"] == "人口"
+    assert aliases["cov_social"] == "交往维度覆盖" and len(set(aliases.values())) == len(aliases)
+    assert read_field_aliases(gpkg, "facility_areas")["category"] == "设施类别"
+    # the facilities keep their order across the two layers (the stored snaps follow it)
+    r.save(tmp_path / "again", map_html=False)
+    r2 = load_result(tmp_path / "again")
+    assert list(r2.facilities["category"]) == list(r.facilities["category"])
+    assert r2.facilities.geometry.geom_equals_exact(r.facilities.geometry, 1e-6).all()
+
+
+def test_old_mixed_facilities_layer_still_loads(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from lifecircle.io.outputs import FACILITY_LAYERS, _read_split
+
+    g = gpd.GeoDataFrame({"category": ["a", "b"]},
+                         geometry=[shapely.Point(0, 0), shapely.box(0, 0, 1, 1)], crs=4326)
+    g.to_file(tmp_path / "old.gpkg", layer="facilities")
+    back = _read_split(tmp_path / "old.gpkg", FACILITY_LAYERS)
+    assert list(back["category"]) == ["a", "b"]

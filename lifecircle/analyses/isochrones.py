@@ -49,7 +49,7 @@ from lifecircle.core import _kernels as K
 from lifecircle import columns as col
 from lifecircle.errors import IsochroneError, LifecircleError, OutputError
 from lifecircle.core.engine import facility_seeds
-from lifecircle.io.sources import ATTRIBUTION, write_about_layer
+from lifecircle.io.sources import ATTRIBUTION, WGS84, write_about_layer
 from lifecircle.core.network import WalkNetwork, reduce_by_key
 from lifecircle.core.snapping import Snap, snap_points
 from lifecircle.core.engine import AccessEngine, facility_seeds_forward, search_each
@@ -849,7 +849,8 @@ def _home_cells(pts: np.ndarray, radius_m: float) -> np.ndarray:
 def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None,
                 attribution: str = ATTRIBUTION) -> None:
     """Write isochrones, service areas and gap areas as layers of one GeoPackage (atomically),
-    with an ``about`` table carrying the OSM ``attribution``."""
+    in WGS-84 like every other lifecircle output, with an ``about`` table carrying the OSM
+    ``attribution``."""
     import shutil
     import tempfile
     from pathlib import Path
@@ -865,6 +866,8 @@ def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None
             if frame is not None and len(frame):
                 frame = frame.copy()
                 frame["geometry"] = shapely.make_valid(frame.geometry.to_numpy())
+                if frame.crs is not None:     # one convention for every output: WGS-84
+                    frame = frame.to_crs(WGS84)
                 frame.to_file(tmp, layer=name, driver="GPKG")
         if not tmp.exists():
             raise OutputError(f"{path}: nothing to write (no isochrones, service areas or gaps)")

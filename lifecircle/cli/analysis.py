@@ -137,7 +137,7 @@ def _map_copy_target(out: Path, force: bool):
 def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, map_copy: bool = True, population_raster=None,
                   population_column: str = "population", force: bool = False, complete=None,
-                  verbose: bool = False):
+                  verbose: bool = False, boundary_crs: str = "wgs84", population_crs: str = "wgs84"):
     from lifecircle.io.outputs import check_out_dir, check_out_file, write_text_atomic
 
     from lifecircle.pipeline import analyze
@@ -156,7 +156,8 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                              facilities_table=facilities, facilities_crs=facilities_crs,
                              population=population, population_raster=population_raster,
                              population_column=population_column, progress=callback, lang=lang,
-                             crs=crs, complete=complete)
+                             crs=crs, complete=complete, boundary_crs=boundary_crs,
+                             population_crs=population_crs)
             callback("writing")
             t0 = time.perf_counter()
             result.save(out, force=force)
@@ -191,6 +192,7 @@ def analyze(
                                  "a place from OSM (online; a name without the prefix is taken as a file)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     boundary: Optional[Path] = typer.Option(None, help="Boundary polygons (GeoJSON/GeoPackage/Shapefile, any CRS)."),
+    boundary_crs: str = typer.Option("wgs84", help="Datum of the boundary's lon/lat: wgs84, gcj02 (Gaode) or bd09 (Baidu)."),
     profile: str = typer.Option("default", help="Profile name (default, gb50180-2018, tdt1062-2021) or YAML file."),
     speed: Optional[float] = typer.Option(None, help="Walking speed in km/h (default 4)."),
     lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: your locale, zh_* → zh, else en)."),
@@ -200,6 +202,7 @@ def analyze(
         None, help="Community totals: polygons with a population column; the homes inside each are "
         "rescaled to its total (a zone without homes gets a stand-in home)."),
     population_column: str = typer.Option("population", help="Column of --population holding the residents."),
+    population_crs: str = typer.Option("wgs84", help="Datum of the --population polygons: wgs84, gcj02 or bd09."),
     population_raster: Optional[Path] = typer.Option(
         None, help="Population grid GeoTIFF (WorldPop/GHSL, people per cell) spread over the homes "
         "by floor area."),
@@ -215,7 +218,7 @@ def analyze(
     _run_analysis(source, out, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, population_raster=population_raster,
                   population_column=population_column, force=force, complete=complete,
-                  verbose=verbose)
+                  verbose=verbose, boundary_crs=boundary_crs, population_crs=population_crs)
 
 
 def demo(

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from lifecircle import columns as col
 from lifecircle.cli.common import FORCE_HELP, console, err_console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
@@ -23,10 +24,23 @@ def _parse_minutes(text: str) -> list[float]:
     return out
 
 
-def _read_origins(path: Path, crs):
+def origin_names(g):
+    """The names of origin points (an object array): the first of a ``name`` / ``名称`` /
+    ``name_zh`` / ``id`` column (any case), else None."""
+    cols = {str(c).lower(): c for c in g.columns if c != "geometry"}
+    for key in ("name", "名称", "name_zh", "名字", "title", "id"):
+        if key in cols:
+            return g[cols[key]].astype(str).to_numpy(dtype=object)
+    return None
+
+
+def _read_origins(path: Path, crs, datum: str = "wgs84"):
+    """Origin points from a vector file or a lon/lat CSV, in ``crs``; ``datum``: wgs84, gcj02
+    (Gaode) or bd09 (Baidu) coordinates, shifted back to WGS-84 first."""
     import geopandas as gpd
 
     from lifecircle.errors import InputFileError
+    from lifecircle.io.chinacoords import frame_to_wgs84
 
     if not path.exists():
         raise InputFileError(path, "file not found")
@@ -39,7 +53,7 @@ def _read_origins(path: Path, crs):
             xc = next((cols[c] for c in ("lon", "lng", "longitude", "x") if c in cols), None)
             yc = next((cols[c] for c in ("lat", "latitude", "y") if c in cols), None)
             if xc is None or yc is None:
-                raise InputFileError(path, "CSV origins need lon/lat (WGS-84) columns")
+                raise InputFileError(path, "CSV origins need lon/lat columns")
             g = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[xc], df[yc]), crs="EPSG:4326")
         else:
             g = gpd.read_file(path)
@@ -49,6 +63,10 @@ def _read_origins(path: Path, crs):
         raise InputFileError(path, f"cannot read origins ({type(exc).__name__}: {exc})") from None
     if g.crs is None:
         raise InputFileError(path, "origins have no CRS")
+    try:
+        g = frame_to_wgs84(g, datum)
+    except ValueError as exc:
+        raise InputFileError(path, str(exc)) from None
     return g.to_crs(crs)
 
 
@@ -119,6 +137,8 @@ def map_command(
                                  help="One self-contained file (default), or link Leaflet from its CDN."),
     origins: Optional[Path] = typer.Option(None, help="Points to draw isochrones for (GeoJSON/GPKG, or CSV "
                                            "lon/lat; a 'name' column names them)."),
+    origins_crs: str = typer.Option("wgs84", help="Datum of the origins' lon/lat: wgs84, gcj02 (Gaode) or "
+                                    "bd09 (Baidu)."),
     service: bool = typer.Option(False, "--service-areas/--no-service-areas",
                                  help="Also draw 15-minute street buffers per dimension."),
     resources: Optional[Path] = typer.Option(None, "--resources",
@@ -137,7 +157,7 @@ def map_command(
         result = load_result(folder)
         target = out or folder / "map.html"
         check_out_file(target, force=force, inputs=[origins, resources, recommend])
-        iso = _read_origins(origins, result.crs) if origins else None
+        iso = _read_origins(origins, result.crs, origins_crs) if origins else None
         sites = _read_sites(resources, result.crs) if resources else None
         recs = _read_recommendations(recommend, sites, result.crs) if recommend else None
         m = result_map(result, lang=lang, basemap=basemap, offline=offline, isochrones=iso,
@@ -151,7 +171,8 @@ def map_command(
 
 def isochrones_command(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
-    origins: Optional[Path] = typer.Option(None, help="Origin points (GeoJSON/GPKG, or CSV lon/lat)."),
+    origins: Optional[Path] = typer.Option(None, help="Origin points (GeoJSON/GPKG, or CSV lon/lat); a name column names them."),
+    origins_crs: str = typer.Option("wgs84", help="Datum of the origins' lon/lat: wgs84, gcj02 (Gaode) or bd09 (Baidu)."),
     communities: bool = typer.Option(False, "--communities", help="One origin per community (a point inside it)."),
     homes: Optional[int] = typer.Option(None, "--homes", help="N homes spread over the area (every k-th)."),
     minutes: str = typer.Option("5,10,15", help="Thresholds, e.g. 5,10,15."),
@@ -174,17 +195,24 @@ def isochrones_command(
         target = out or folder / "isochrones.gpkg"
         check_out_file(target, force=force, inputs=[origins])
         if origins is not None:
-            pts = _read_origins(origins, result.crs).geometry
+            g = _read_origins(origins, result.crs, origins_crs)
+            pts = g.geometry
+            names = origin_names(g)
         elif communities:
             if result.communities is None or not len(result.communities):
                 raise InputFileError(folder, "the analysis has no communities (use --origins or --homes)")
             pts = result.communities.geometry.representative_point()
+            names = result.communities[col.COMMUNITY].astype(str).to_numpy()
         else:
             n = homes or 10
             h = result.homes
             idx = np.linspace(0, len(h) - 1, min(n, len(h))).round().astype(int)
             pts = h.geometry.iloc[idx]
+            names = np.array([f"home {i}" for i in h[col.HOME_ID].to_numpy()[idx]], dtype=object) \
+                if col.HOME_ID in h else None
         iso = isochrones(result, pts, mins)
+        if names is not None:          # the origin's own name travels with its polygons
+            iso.insert(0, "origin_name", np.asarray(names, dtype=object)[iso["origin"].to_numpy(int)])
         sa = service_areas(result, mins)
         gp = gap_areas(result, sa, max(mins))
         export_gpkg(target, iso, sa, gp, attribution=result.attribution)

@@ -10,6 +10,7 @@ import shapely
 
 from lifecircle import columns as col
 from lifecircle.errors import BoundaryError, InputFileError, LifecircleError
+from lifecircle.io.chinacoords import frame_to_wgs84, normalize_crs
 from lifecircle.io.sources import WGS84
 
 
@@ -49,12 +50,17 @@ def read_polygons(path, error=InputFileError, what: str = "polygon file") -> gpd
     return gdf
 
 
-def read_boundary(path, name_column: str | None = None) -> gpd.GeoDataFrame:
+def read_boundary(path, name_column: str | None = None, crs: str = "wgs84") -> gpd.GeoDataFrame:
     """Boundary polygons in WGS-84 with a ``community`` column (from ``name_column`` or the
-    first text column; ``community_<n>`` otherwise)."""
+    first text column; ``community_<n>`` otherwise). ``crs``: the datum of the coordinates —
+    ``gcj02`` (Gaode/Tencent) or ``bd09`` (Baidu) files are shifted back to WGS-84."""
     path = Path(path)
+    try:
+        normalize_crs(crs)
+    except ValueError as exc:
+        raise BoundaryError(path, str(exc)) from None
     gdf = read_polygons(path, BoundaryError, "boundary file")
-    gdf = gdf.to_crs(WGS84)
+    gdf = frame_to_wgs84(gdf, crs).to_crs(WGS84)
     gdf["geometry"] = shapely.make_valid(gdf.geometry.to_numpy())
     if name_column is not None and name_column not in gdf:
         raise BoundaryError(path, f"no column '{name_column}'; columns: {', '.join(map(str, gdf.columns))}")

@@ -330,3 +330,16 @@ def transform_geometries(geoms, fn: Callable):
     if isinstance(geoms, shapely.Geometry):
         return shapely.transform(geoms, _xy)
     return shapely.transform(np.asarray(geoms, dtype=object), _xy)
+
+
+def frame_to_wgs84(gdf, crs):
+    """A GeoDataFrame whose coordinates are in ``crs`` (wgs84 / gcj02 / bd09) as true WGS-84.
+
+    GCJ-02 / BD-09 files (Gaode, Baidu exports) usually declare EPSG:4326 while their
+    coordinates are shifted by up to ~500 m: the file is first brought to its declared
+    lon/lat, then every vertex is shifted back. ``wgs84`` returns the frame in EPSG:4326."""
+    name = normalize_crs(crs)
+    out = gdf.to_crs(4326) if gdf.crs is not None else gdf.set_crs(4326)
+    if name == "wgs84":
+        return out
+    return transform_geometries(out, lambda x, y: to_wgs84(x, y, name))

@@ -3,8 +3,10 @@
 A folder is self-contained — later commands (``map``, ``isochrones``, ``resources``,
 ``recommend``, ``check``) never re-read the OSM source or the profile file:
 
-- ``lifecircle.gpkg``: layers ``homes``, ``facilities``, ``streets``, ``communities`` (with a
-  boundary) and ``about`` (attribution, source, data date), all WGS-84;
+- ``lifecircle.gpkg``: layers ``homes``, ``facilities`` (points), ``facility_areas`` (polygons),
+  ``streets``, ``communities`` (with a boundary) and ``about`` (attribution, source, data date),
+  all WGS-84 (EPSG:4326) like every lifecircle GeoPackage, one geometry kind per layer; field
+  aliases in the analysis language in ``gpkg_data_columns`` (QGIS shows them);
 - ``osm_features.gpkg``: the OSM features of the study area with their tags (JSON), one layer
   per geometry kind (``points``, ``lines``, ``polygons``);
 - ``profile.yaml``: the profile the analysis ran with, as it was then;
@@ -82,6 +84,10 @@ MAP_HTML = "map.html"
 #: Version of the folder layout; 2 added the stored profile and OSM features.
 FORMAT = 2
 _FEATURE_LAYERS = {"points": (0, 4), "lines": (1, 2, 5), "polygons": (3, 6)}   # shapely type ids
+#: facility layers of lifecircle.gpkg by geometry kind (``facilities`` always exists)
+FACILITY_LAYERS = {"facilities": (0, 4), "facility_areas": (3, 6), "facility_lines": (1, 2, 5)}
+#: the column that keeps the facilities' order across their layers (the snaps follow it)
+FAC_INDEX = "fac_index"
 
 
 MARKER = ".lifecircle"
@@ -520,14 +526,18 @@ def _write_tables(result, folder: Path) -> None:
     gpkg = folder / GPKG
     homes = result.homes.to_crs(WGS84)
     homes.to_file(gpkg, layer="homes", driver="GPKG")
-    # facilities keep their own geometry (areas stay polygons)
-    result.facilities.to_crs(WGS84).drop(columns="tags", errors="ignore").to_file(
-        gpkg, layer="facilities", driver="GPKG")
+    # facilities keep their own geometry (areas stay polygons), one geometry kind per layer so
+    # QGIS opens each without asking which sublayer; fac_index keeps their order
+    _write_split(result.facilities.to_crs(WGS84).drop(columns="tags", errors="ignore"), gpkg,
+                 FACILITY_LAYERS)
     if result.communities is not None:
         result.communities.to_crs(WGS84).to_file(gpkg, layer="communities", driver="GPKG")
     streets = result.network.edges_gdf()
     streets.to_crs(WGS84).to_file(gpkg, layer="streets", driver="GPKG")
     write_about_layer(gpkg, result.attribution, source=result.source, data_date=result.data_date)
+    write_field_aliases(gpkg, {"homes": home_aliases(homes.columns, result.profile, result.settings.lang),
+                               **{layer: facility_aliases(result.settings.lang)
+                                  for layer in FACILITY_LAYERS}})
     if result.features is not None:
         _write_features(result.features, folder / FEATURES_GPKG)
     profile_file = getattr(result.profile, "source_path", None)
@@ -559,6 +569,145 @@ def _write_tables(result, folder: Path) -> None:
         "study_area_wkt": shapely.to_wkt(result.study_area) if result.study_area is not None else None,
     }
     (folder / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _write_split(gdf: gpd.GeoDataFrame, path: Path, layers: dict) -> None:
+    """``gdf`` as one layer per geometry kind (the first layer always written, maybe empty),
+    with :data:`FAC_INDEX` holding each row's position."""
+    kinds = shapely.get_type_id(gdf.geometry.to_numpy())
+    gdf = gdf.assign(**{FAC_INDEX: np.arange(len(gdf))})
+    for i, (layer, ids) in enumerate(layers.items()):
+        sel = np.isin(kinds, ids)
+        if sel.any() or i == 0:
+            gdf[sel].to_file(path, layer=layer, driver="GPKG")
+
+
+def _read_split(path: Path, layers: dict) -> gpd.GeoDataFrame:
+    """The rows written by :func:`_write_split`, in their original order (a folder of the older
+    format has one mixed ``facilities`` layer and no :data:`FAC_INDEX`)."""
+    import pyogrio
+
+    present = {name for name, *_ in pyogrio.list_layers(path)}
+    parts = [gpd.read_file(path, layer=layer) for layer in layers if layer in present]
+    gdf = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if FAC_INDEX in gdf:
+        gdf = gdf.sort_values(FAC_INDEX, kind="stable").drop(columns=FAC_INDEX).reset_index(drop=True)
+    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=parts[0].crs)
+
+
+_METRIC_ALIAS = {
+    "t": ("{name}步行时间(分钟)", "{name}: walking minutes"),
+    "k": ("{name}最近几处平均时间(分钟)", "{name}: mean minutes to the k nearest"),
+    "g": ("{name}距离衰减加权数", "{name}: decay-weighted count"),
+    "a": ("{name}供需比(2SFCA)", "{name}: supply/demand ratio (2SFCA)"),
+}
+_FIXED_ALIAS = {
+    "home_id": ("住宅编号", "home id"), "osm_id": ("OSM编号", "OSM id"), "source": ("来源", "source"),
+    "building": ("建筑类型", "building type"), "evidence": ("居住判断依据", "residential evidence"),
+    "footprint_m2": ("占地面积(平方米)", "footprint (m²)"), "levels": ("层数", "levels"),
+    "levels_from": ("层数来源", "levels from"), "population": ("人口", "residents"),
+    "reachable": ("可达", "reachable"), "snap_m": ("距步行网络(米)", "to the street (m)"),
+    "score": ("生活圈得分", "life-circle score"), "community": ("社区", "community"),
+    "category": ("设施类别", "category"), "dimension": ("维度", "dimension"),
+    "name": ("名称", "name"), "osm_type": ("OSM类型", "OSM type"), "capacity": ("容量", "capacity"),
+    "area_m2": ("面积(平方米)", "area (m²)"),
+}
+
+
+def home_aliases(columns, profile, lang: str) -> dict[str, str]:
+    """Readable names (in ``lang``) of the coded home columns (``t_kindergarten`` → 幼儿园步行时间
+    (分钟), ``n15_park`` → 15分钟内公园数量, ``cov_social`` …), unique per layer."""
+    zh = lang == "zh"
+    out: dict[str, str] = {}
+    for c in columns:
+        if c == "geometry":
+            continue
+        if c in _FIXED_ALIAS:
+            out[c] = _FIXED_ALIAS[c][0 if zh else 1]
+            continue
+        if c.startswith("all6_"):
+            m = c[5:]
+            out[c] = f"六个维度{m}分钟内全覆盖" if zh else f"all six dimensions within {m} min"
+            continue
+        parsed = col.parse(c)
+        if parsed is None:
+            continue
+        kind, key = parsed
+        try:
+            name = profile.display_name(key, lang)
+        except Exception:
+            continue
+        if kind in _METRIC_ALIAS:
+            out[c] = _METRIC_ALIAS[kind][0 if zh else 1].format(name=name)
+        elif kind.startswith("n") and kind[1:].isdigit():
+            m = kind[1:]
+            out[c] = f"{m}分钟内{name}数量" if zh else f"{name}: count within {m} min"
+        elif kind == "cov":
+            out[c] = f"{name}维度覆盖" if zh else f"{name}: dimension covered"
+        elif kind.startswith("cov"):
+            m = kind[3:]
+            out[c] = f"{name}维度{m}分钟覆盖" if zh else f"{name}: covered within {m} min"
+        elif kind == "s":
+            out[c] = f"{name}维度得分" if zh else f"{name}: dimension score"
+    seen: dict[str, int] = {}
+    for c, a in list(out.items()):          # an alias is unique in its table
+        if a in seen:
+            out[c] = f"{a} ({c})"
+        seen[a] = 1
+    return out
+
+
+def facility_aliases(lang: str) -> dict[str, str]:
+    """Readable names of the facility columns in ``lang``."""
+    i = 0 if lang == "zh" else 1
+    return {c: v[i] for c, v in _FIXED_ALIAS.items()}
+
+
+def write_field_aliases(gpkg: Path, aliases: dict[str, dict[str, str]]) -> None:
+    """Store field aliases in the GeoPackage schema extension table ``gpkg_data_columns``
+    (``name`` and ``title``), which GDAL reads as field alternative names and QGIS shows as
+    aliases. ``aliases``: layer → column → alias; layers or columns not in the file are skipped."""
+    import sqlite3
+
+    con = sqlite3.connect(str(gpkg))
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+        con.execute("""CREATE TABLE IF NOT EXISTS gpkg_data_columns (
+            table_name TEXT NOT NULL, column_name TEXT NOT NULL, name TEXT, title TEXT,
+            description TEXT, mime_type TEXT, constraint_name TEXT,
+            CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name),
+            CONSTRAINT gdc_tn UNIQUE (table_name, name))""")
+        con.execute("""CREATE TABLE IF NOT EXISTS gpkg_extensions (
+            table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL,
+            definition TEXT NOT NULL, scope TEXT NOT NULL,
+            CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))""")
+        con.execute("""INSERT OR IGNORE INTO gpkg_extensions VALUES ('gpkg_data_columns', NULL,
+            'gpkg_schema', 'http://www.geopackage.org/spec/#extension_schema', 'read-write')""")
+        for table, mapping in aliases.items():
+            if table not in tables:
+                continue
+            present = {r[1] for r in con.execute(f'PRAGMA table_info("{table}")')}
+            con.executemany(
+                "INSERT OR REPLACE INTO gpkg_data_columns (table_name, column_name, name, title) "
+                "VALUES (?, ?, ?, ?)",
+                [(table, c, a, a) for c, a in mapping.items() if c in present])
+        con.commit()
+    finally:
+        con.close()
+
+
+def read_field_aliases(gpkg: Path, table: str) -> dict[str, str]:
+    """The aliases :func:`write_field_aliases` stored for ``table`` (column → alias)."""
+    import sqlite3
+
+    con = sqlite3.connect(str(gpkg))
+    try:
+        return dict(con.execute("SELECT column_name, title FROM gpkg_data_columns WHERE table_name = ?",
+                                (table,)))
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        con.close()
 
 
 def summary_sheet(result, lang: str) -> pd.DataFrame:
@@ -702,7 +851,7 @@ def read_outputs(out_dir) -> dict:
         reading = out / GPKG
         edges = gpd.read_file(out / GPKG, layer="streets").to_crs(crs)
         homes = gpd.read_file(out / GPKG, layer="homes").to_crs(crs)
-        fac = gpd.read_file(out / GPKG, layer="facilities").to_crs(crs)
+        fac = _read_split(out / GPKG, FACILITY_LAYERS).to_crs(crs)
         try:
             comm = gpd.read_file(out / GPKG, layer="communities").to_crs(crs)
         except Exception:
