@@ -30,13 +30,21 @@ def test_shipped_sample_and_its_provenance():
     assert read_osm(embedded_sample("helsinki")).data_date == "2019-04-21"
 
 
-def test_provenance_only_for_the_file_it_names(tmp_path):
+def test_provenance_record_beside_the_file_or_by_content(tmp_path):
     src = embedded_sample()
     copy = tmp_path / "other.osm.pbf"
     copy.write_bytes(src.read_bytes())
+    # no record beside it: the shipped record of the same content (size and sha256) dates it
+    assert read_osm(copy).data_date == "2021-06-12"
+    # a record beside the file names it: that one wins
     (tmp_path / "provenance.yaml").write_text(yaml.safe_dump(
-        {"nanjing_xinjiekou_2021.osm.pbf": {"data_date": "1999-01-01"}}), encoding="utf-8")
-    assert read_osm(copy).data_date is None           # a record for another file is not used
+        {"other.osm.pbf": {"data_date": "1999-01-01"}}), encoding="utf-8")
+    assert read_osm(copy).data_date == "1999-01-01"
+    # a file of other content gets no date from the shipped records
+    other = tmp_path / "sub" / "x.osm.pbf"
+    other.parent.mkdir()
+    other.write_bytes(embedded_sample("helsinki").read_bytes())
+    assert provenance(other) is None
 
 
 def test_demo_is_xinjiekou_in_chinese(tmp_path, monkeypatch):

@@ -121,7 +121,8 @@ def test_zh_resources_keep_source_and_attribution(xjk_resources):
     text, out = xjk_resources
     csv = pd.read_csv(out / "resources.csv", encoding="utf-8-sig")
     assert set(csv["source"]) == {"osm", "derived"}              # the site sources survive
-    assert set(csv["attribution"]) == {"© OpenStreetMap contributors"}
+    # the shared copy of the Xinjiekou extract is dated from the shipped provenance record
+    assert set(csv["attribution"]) == {"© OpenStreetMap contributors, data 2021-06-12"}
     book = pd.read_excel(out / "resources.xlsx", sheet_name=None)
     sheet = book["资源清单"]
     assert set(sheet["来源"]) == {"OSM", "几何识别"}

@@ -251,7 +251,7 @@ def solve_options(keys, w, k, opt_site, opt_need, site_area, time_limit: float =
         for o in opts:
             by_site.setdefault(int(opt_site[o]), []).append(o)
             prob += x[o] <= y[int(opt_site[o])]
-        for s, os_ in by_site.items():
+        for os_ in by_site.values():
             if not np.isnan(site_area[os_[0]]):
                 prob += pulp.lpSum(float(opt_need[o]) * x[o] for o in os_) <= float(site_area[os_[0]])
             elif len(os_) > 1:

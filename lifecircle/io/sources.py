@@ -602,21 +602,39 @@ def embedded_sample(name: str = "xinjiekou") -> Path:
     return Path(data_path(_SAMPLE_FILES[name]))
 
 
-def provenance(path) -> dict | None:
-    """The provenance record of an OSM file from a ``provenance.yaml`` beside it (as shipped
-    with the samples): source, ``data_date``, licence, attribution; None when there is none."""
+def _records(folder: Path) -> dict:
     import yaml
 
-    path = Path(path)
-    record = path.parent / PROVENANCE_FILE
+    record = folder / PROVENANCE_FILE
     if not record.is_file():
-        return None
+        return {}
     try:
         doc = yaml.safe_load(record.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
+        return {}
+    return {k: dict(v) for k, v in doc.items() if isinstance(v, dict)} if isinstance(doc, dict) else {}
+
+
+def provenance(path) -> dict | None:
+    """The provenance record of an OSM file: from a ``provenance.yaml`` beside it (as shipped
+    with the samples), else the shipped record of the same file (equal size and sha256, e.g.
+    the Xinjiekou extract copied elsewhere): source, ``data_date``, licence, attribution; None
+    when there is none."""
+    import hashlib
+
+    path = Path(path)
+    entry = _records(path.parent).get(path.name)
+    if entry is not None:
+        return entry
+    try:
+        size = path.stat().st_size
+    except OSError:
         return None
-    entry = doc.get(path.name) if isinstance(doc, dict) else None
-    return dict(entry) if isinstance(entry, dict) else None
+    for rec in _records(data_path("samples")).values():
+        if rec.get("bytes") == size and rec.get("sha256"):
+            if hashlib.sha256(path.read_bytes()).hexdigest() == rec["sha256"]:
+                return rec
+    return None
 
 
 def _dated(data: OSMData, path: Path) -> OSMData:
