@@ -344,6 +344,21 @@ LABELS: dict[str, tuple[str, str]] = {
                    "districts.xlsx、failures.csv",
                    "{c} computed, {s} skipped (resume), {f} failed; wrote {out}/index.html, "
                    "districts.csv, districts.xlsx, failures.csv"),
+    # notes of resources (site files, the inventory)
+    "site.unknown_columns": ("{f}：未识别的列已忽略：{c}（可识别：{k}）",
+                             "{f}: column(s) not understood and ignored: {c} (known: {k})"),
+    "site.outside_china": ("{f}：{n} 处 {d} 坐标用地中有 {o} 处位于中国境外（境外不使用 {d}），已按 WGS-84 处理"
+                           "（请检查 --sites-crs 或 crs 列）",
+                           "{f}: {o} of {n} {d} site(s) lie outside China, where {d} coordinates are "
+                           "not used; they were taken as WGS-84 (check --sites-crs or the crs column)"),
+    "site.unknown_types": ("{f}：未知的用地类型按“其他”处理：{t}（可识别：{k}）",
+                           "{f}: site type(s) not known, taken as 'other': {t} (known: {k})"),
+    "site.unknown_ownership": ("{f}：未知的权属按“未知”处理：{v}（可用 国有/集体/私有 或 state/collective/private）",
+                               "{f}: ownership value(s) not known, taken as 'unknown': {v} "
+                               "(use state/collective/private or 国有/集体/私有)"),
+    "site.dropped": ("{f}：{n} 行中丢弃 {d} 行：{r}", "{f}: {d} of {n} row(s) dropped: {r}"),
+    "site.unreachable": ("{n} 处用地距步行道路超过 {m:g} 米：无可达性数据",
+                         "{n} site(s) farther than {m:g} m from any walkable street: no access figures"),
     # notes of the analysis (Result.notes, in the analysis language)
     "note.population": ("居民 {n:,.0f} 人；来源：{src}{over}{how}", "{n:,.0f} residents; source: {src}{over}{how}"),
     "note.population_over": ("（覆盖于{v}之上）", " over the {v}"),

@@ -284,3 +284,20 @@ def test_old_mixed_facilities_layer_still_loads(tmp_path):
     g.to_file(tmp_path / "old.gpkg", layer="facilities")
     back = _read_split(tmp_path / "old.gpkg", FACILITY_LAYERS)
     assert list(back["category"]) == ["a", "b"]
+
+
+def test_site_file_notes_in_chinese(xjk_zh, tmp_path):
+    r = load_result(xjk_zh[1])
+    c = r.homes.to_crs(4326).geometry.iloc[0]
+    f = tmp_path / "sites.csv"
+    f.write_text("id,type,area,ownership,lng,lat\n"
+                 f"s1,停车场,500,国有,{c.x},{c.y}\ns2,飞船,300,外星,{c.x},{c.y}\ns3,空地,100,国有,abc,1\n",
+                 encoding="utf-8")
+    out = tmp_path / "res"
+    text = _cli("resources", xjk_zh[1], "--sites", f, "--out", out, "--lang", "zh")
+    flat = text.replace("\n", "")
+    assert "sites.csv：未知的用地类型按“其他”处理：飞船" in flat
+    assert "sites.csv：未知的权属按“未知”处理：外星" in flat
+    assert "sites.csv：3 行中丢弃 1 行" in flat and "note:" not in text
+    csv = pd.read_csv(out / "resources.csv", encoding="utf-8-sig")
+    assert set(csv.loc[csv["source"] == "user", "site_id"]) == {"U-s1", "U-s2"}

@@ -43,6 +43,7 @@ import shapely
 from lifecircle import columns as col
 from lifecircle.settings import data_path
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
+from lifecircle.i18n import label
 from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
@@ -457,7 +458,7 @@ def _site_columns(columns) -> tuple[dict, list]:
 
 
 def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
-               rules: SiteRules | None = None) -> gpd.GeoDataFrame:
+               rules: SiteRules | None = None, lang: str = "en") -> gpd.GeoDataFrame:
     """Surveyed sites from a CSV/XLSX (``lng``/``lat`` or a ``wkt`` column), GeoJSON,
     GeoPackage or Shapefile, in WGS-84.
 
@@ -504,8 +505,8 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
                          f"columns found: {', '.join(frame.columns) or '(none)'}"
                          + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     if unknown:
-        notes.append(f"{path.name}: column(s) not understood and ignored: {', '.join(unknown)} "
-                     f"(known: {', '.join(SITE_COLUMNS)})")
+        notes.append(label("site.unknown_columns", lang, f=path.name, c=", ".join(unknown),
+                           k=", ".join(SITE_COLUMNS)))
     n = len(frame)
     if n == 0:
         raise TableError(path, "has a header but no data rows (no sites)")
@@ -562,9 +563,7 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
         if len(sel):
             outside = _outside_china(g[sel])
             if outside:
-                notes.append(f"{path.name}: {outside} of {len(sel)} {d} site(s) lie outside China, where "
-                             f"{d} coordinates are not used; they were taken as WGS-84 (check --sites-crs "
-                             "or the crs column)")
+                notes.append(label("site.outside_china", lang, f=path.name, o=outside, n=len(sel), d=d))
             g[sel] = shapely.transform(g[sel], lambda xy, d=d: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], d)))
     # type, area, ownership
     types = np.full(n, "other", dtype=object)
@@ -578,8 +577,8 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
                 t = "other"
             types[i] = t
         if unk:
-            notes.append(f"{path.name}: site type(s) not known, taken as 'other': {', '.join(sorted(unk))} "
-                         f"(known: {', '.join(rules.types)})")
+            notes.append(label("site.unknown_types", lang, f=path.name, t=", ".join(sorted(unk)),
+                               k=", ".join(rules.types)))
     area_m2 = np.full(n, np.nan)
     if "area" in roles:
         a = pd.to_numeric(frame[roles["area"]].astype(str).str.replace(",", "").str.strip(),
@@ -599,8 +598,7 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
                 o = "unknown"
             owner[i] = o
         if unk:
-            notes.append(f"{path.name}: ownership value(s) not known, taken as 'unknown': "
-                         f"{', '.join(sorted(unk))} (use state/collective/private or 国有/集体/私有)")
+            notes.append(label("site.unknown_ownership", lang, f=path.name, v=", ".join(sorted(unk))))
     # inside the study area
     if area is not None:
         area_wgs = area
@@ -617,7 +615,7 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
     if len(keep) == 0:
         raise TableError(path, f"no usable site: {_reasons(dropped)}", rows=dropped)
     if dropped:
-        notes.append(f"{path.name}: {len(dropped)} of {n} row(s) dropped: {_reasons(dropped)}")
+        notes.append(label("site.dropped", lang, f=path.name, d=len(dropped), n=n, r=_reasons(dropped)))
     ids = frame[roles["id"]].astype(str).to_numpy() if "id" in roles else \
         np.array([f"row{i + (2 if geom is None else 1)}" for i in range(n)])
     out = gpd.GeoDataFrame({
@@ -730,8 +728,10 @@ def study_polygon(result):
 def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
                     corners: bool = True, corner_min_m2: float = 30.0,
                     corner_max_m2: float = 2000.0, corner_min_width_m: float = 4.0,
-                    rules: SiteRules | None = None, best: int = 3) -> Inventory:
-    """The in-situ resource list of an analysis.
+                    rules: SiteRules | None = None, best: int = 3,
+                    lang: str | None = None) -> Inventory:
+    """The in-situ resource list of an analysis (its notes in ``lang``, by default the
+    analysis's).
 
     ``osm_data``: the :class:`~lifecircle.io.sources.OSMData` (or a file path) to take idle sites
     from; by default the OSM features the result keeps (also in a saved analysis folder);
@@ -752,6 +752,7 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
         raise OptionError("--corner-max", f"{corner_max_m2:g} m² must be larger than --corner-min "
                           f"{corner_min_m2:g} m²")
     rules = rules or load_site_rules()
+    lang = lang or result.settings.lang
     timings: dict = {}
     notes: list[str] = []
     crs = result.crs
@@ -785,7 +786,7 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
             if user.crs is None:
                 user = user.set_crs(WGS84)
         else:
-            user = read_sites(sites, sites_crs, area=area, area_crs=crs, rules=rules)
+            user = read_sites(sites, sites_crs, area=area, area_crs=crs, rules=rules, lang=lang)
             notes.extend(user.attrs.get("notes", []))
         user = user.to_crs(crs)
         g = user.geometry.to_numpy()
@@ -806,8 +807,8 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
     inv[col.SNAP_LEG_M] = snap.leg
     inv[col.REACHABLE] = snap.reachable
     if len(inv) and (~snap.reachable).any():
-        notes.append(f"{int((~snap.reachable).sum())} site(s) farther than "
-                     f"{result.settings.max_snap_m:g} m from any walkable street: no access figures")
+        notes.append(label("site.unreachable", lang, n=int((~snap.reachable).sum()),
+                           m=result.settings.max_snap_m))
     timings["snap"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     access = measure_access(result, snap)

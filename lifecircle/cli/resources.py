@@ -14,12 +14,12 @@ from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
-from lifecircle.i18n import LABELS, label
+from lifecircle.i18n import LABELS, check_lang, label
 from lifecircle.untrusted import literal
 
 
 def _inventory(folder: Path, sites: Optional[Path], sites_crs: str, corners: bool,
-               corner_min: float, corner_max: float):
+               corner_min: float, corner_max: float, lang: Optional[str] = None):
     from lifecircle.analyses.resources import build_inventory, source_of
     from lifecircle.io.sources import read_osm
     from lifecircle.result import load_result
@@ -28,7 +28,7 @@ def _inventory(folder: Path, sites: Optional[Path], sites_crs: str, corners: boo
     # the folder keeps the OSM features; one of an older format needs its source again
     osm = read_osm(source_of(folder)) if result.features is None else None
     return result, build_inventory(result, osm, sites=sites, sites_crs=sites_crs, corners=corners,
-                                   corner_min_m2=corner_min, corner_max_m2=corner_max)
+                                   corner_min_m2=corner_min, corner_max_m2=corner_max, lang=lang)
 
 
 def resources(
@@ -48,7 +48,9 @@ def resources(
 
     try:
         check_out_dir(out, force=force, inputs=[folder, sites])     # before any work
-        result, inv = _inventory(folder, sites, sites_crs, corners, corner_min, corner_max)
+        if lang is not None:
+            check_lang(lang)
+        result, inv = _inventory(folder, sites, sites_crs, corners, corner_min, corner_max, lang)
         write_inventory(inv, out, lang=lang or result.settings.lang, profile=result.profile,
                         force=force, inputs=[folder, sites])
     except LifecircleError as exc:
@@ -92,7 +94,9 @@ def recommend(
 
     try:
         check_out_dir(out, force=force, inputs=[folder, sites])     # before any work
-        result, inv = _inventory(folder, sites, sites_crs, True, 30.0, 2000.0)
+        if lang is not None:
+            check_lang(lang)
+        result, inv = _inventory(folder, sites, sites_crs, True, 30.0, 2000.0, lang)
         lang = lang or result.settings.lang
         table = run(result, inv, category if len(category) > 1 else category[0], k=k,
                     method=method, lang=lang)
