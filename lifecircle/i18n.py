@@ -187,6 +187,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "std.notes": ("备注", "notes"),
     "std.note_reclassified": ("已按 {p} 从 {src} 重新分类设施（原分析使用配置 {a}）",
                               "facilities re-classified from {src} for {p} (the analysis used profile {a})"),
+    "std.note_no_data": ("标准中有 {n} 类设施在数据中没有设施（无数据，不计为缺失）：{cats}",
+                         "{n} facility type(s) of the standard have no facility in the data "
+                         "(no data, not counted as missing): {cats}"),
     "std.note_speed": ("分析步行速度为 {s:g} 公里/小时；阈值为配置中的分钟数（服务半径按 {p:g} 公里/小时），"
                        "因此覆盖 {r:.2f} 倍半径",
                        "the analysis walked at {s:g} km/h; thresholds are the profile's minutes "
@@ -381,6 +384,9 @@ LABELS: dict[str, tuple[str, str]] = {
                                "{n} home(s) farther than {m:g} m from any walkable street: unreachable"),
     "note.facilities_unreachable": ("{n} 个设施距步行道路超过 {m:g} 米：未计入",
                                     "{n} facility(ies) farther than {m:g} m from any walkable street: left out"),
+    "note.duplicates": ("合并了 {n} 处重复标注的设施（同名要素同时标为点、线和/或关系）",
+                        "{n} duplicate facility mapping(s) merged (the same named feature as node, way "
+                        "and/or relation)"),
     "note.no_data": ("{n}个设施类别在数据中没有设施（无数据，不计入覆盖率，绝不按 0% 计）：{cats}",
                      "{n} categories have no facility in the data (no data, left out of coverage, "
                      "never counted as 0%): {cats}"),

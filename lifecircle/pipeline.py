@@ -228,8 +228,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         fac = classify_features(data.features, prof)
         merged = int(fac.attrs.get("duplicates_merged", 0))
         if merged:
-            notes.append(f"{merged} duplicate facility mapping(s) merged (the same named feature "
-                         "as node, way and/or relation)")
+            notes.append(label("note.duplicates", lang, n=merged))
         fac["source"] = "osm"
         if facilities_table is not None:
 

@@ -613,8 +613,8 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
                            counts, float(min_share), status=status)
     nodata = [c.id for c in profile.categories if status.get(c.id) == col.STATUS_NO_DATA]
     if nodata:
-        notes.append(f"{len(nodata)} facility type(s) of the standard have no facility in the data "
-                     f"(no data, not counted as missing): {', '.join(nodata)}")
+        notes.append(label("note_no_data", lang, n=len(nodata), cats=(
+            "、".join(profile.display_name(c, "zh") for c in nodata) if lang == "zh" else ", ".join(nodata))))
     speed = result.settings.walk_speed_kmh
     if abs(speed - profile.speed_kmh) > 1e-9:
         notes.append(label("note_speed", lang, s=speed, p=profile.speed_kmh, r=speed / profile.speed_kmh))

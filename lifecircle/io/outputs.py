@@ -625,6 +625,10 @@ def home_aliases(columns, profile, lang: str) -> dict[str, str]:
         if c in _FIXED_ALIAS:
             out[c] = _FIXED_ALIAS[c][0 if zh else 1]
             continue
+        if c.endswith("_allcat") and c[:-7] in _FIXED_ALIAS:      # beside a with-data figure
+            base = _FIXED_ALIAS[c[:-7]][0 if zh else 1]
+            out[c] = f"{base}（全部类别，无数据按不可达）" if zh else f"{base} (all categories, no data as no access)"
+            continue
         if c.startswith("all6_"):
             m = c[5:]
             out[c] = f"六个维度{m}分钟内全覆盖" if zh else f"all six dimensions within {m} min"
