@@ -82,7 +82,7 @@ def _warm():
     from lifecircle.io.sources import embedded_sample, read_osm
     import lifecircle.render.maps  # noqa: F401
 
-    analyze(read_osm(embedded_sample()))
+    analyze(read_osm(embedded_sample("helsinki")))
     return os.getpid()
 
 

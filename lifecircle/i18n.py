@@ -387,6 +387,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "note.duplicates": ("合并了 {n} 处重复标注的设施（同名要素同时标为点、线和/或关系）",
                         "{n} duplicate facility mapping(s) merged (the same named feature as node, way "
                         "and/or relation)"),
+    "note.network_pruned": ("步行网络：保留 {k} 个连通部分（{km_kept:.1f} 公里）；舍去 {d} 个无法通达的小片段（{nodes} 个节点、"
+                            "{segs} 段、{km:.2f} 公里）；最近处为这些片段的 {h} 个住宅和 {f} 个设施改接到连通网络",
+                            "walking network: kept {k} connected piece(s) ({km_kept:.1f} km); left out {d} "
+                            "small disconnected piece(s) ({nodes} nodes, {segs} segments, {km:.2f} km) from "
+                            "which nothing can be walked to; {h} home(s) and {f} facility(ies) nearest to one "
+                            "attach to the connected network instead"),
+    "note.network_stranded": ("，{h} 个住宅和 {f} 个设施只靠近这些片段，不可达",
+                              ", {h} home(s) and {f} facility(ies) near only such a piece are unreachable"),
     "note.no_data": ("{n}个设施类别在数据中没有设施（无数据，不计入覆盖率，绝不按 0% 计）：{cats}",
                      "{n} categories have no facility in the data (no data, left out of coverage, "
                      "never counted as 0%): {cats}"),

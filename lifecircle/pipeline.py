@@ -287,7 +287,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
         fac_pts = entry_points(net, fac.geometry.to_numpy())
         hs = snap_points(net, home_pts, settings.max_snap_m)
         fs = snap_points(net, fac_pts, settings.max_snap_m)
-        network_report = _network_report(net, home_pts, hs, fac_pts, fs, settings, notes)
+        network_report = _network_report(net, home_pts, hs, fac_pts, fs, settings, notes, lang)
         homes[col.REACHABLE] = hs.reachable
         homes[col.SNAP_LEG_M] = hs.leg
         fac[col.REACHABLE] = fs.reachable
@@ -341,7 +341,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
 
 
 def _network_report(net: WalkNetwork, home_pts, hs: Snap, fac_pts, fs: Snap,
-                    settings: Settings, notes: list) -> dict:
+                    settings: Settings, notes: list, lang: str = "en") -> dict:
     """What pruning the network's small pieces changed, for meta.json and a note."""
     report = dict(net.pruned or {})
     if not report:
@@ -352,15 +352,12 @@ def _network_report(net: WalkNetwork, home_pts, hs: Snap, fac_pts, fs: Snap,
                   facilities_reattached=int(f_moved.sum()), facilities_stranded=int(f_lost.sum()))
     if report["components_dropped"]:
         km = report["length_dropped_m"] / 1000
-        notes.append(
-            f"walking network: kept {report['components_kept']} connected piece(s) "
-            f"({report['length_kept_m'] / 1000:.1f} km); left out {report['components_dropped']} "
-            f"small disconnected piece(s) ({report['nodes_dropped']} nodes, "
-            f"{report['segments_dropped']} segments, {km:.2f} km) from which nothing can be "
-            f"walked to; {report['homes_reattached']} home(s) and "
-            f"{report['facilities_reattached']} facility(ies) nearest to one attach to the "
-            f"connected network instead"
-            + (f", {report['homes_stranded']} home(s) and {report['facilities_stranded']} "
-               f"facility(ies) near only such a piece are unreachable"
+        notes.append(label(
+            "note.network_pruned", lang, k=report["components_kept"],
+            km_kept=report["length_kept_m"] / 1000, d=report["components_dropped"],
+            nodes=report["nodes_dropped"], segs=report["segments_dropped"], km=km,
+            h=report["homes_reattached"], f=report["facilities_reattached"])
+            + (label("note.network_stranded", lang, h=report["homes_stranded"],
+                     f=report["facilities_stranded"])
                if report["homes_stranded"] or report["facilities_stranded"] else ""))
     return report

@@ -133,7 +133,7 @@ def _largest_component_network(net: WalkNetwork) -> WalkNetwork:
 def real(request):
     """The OSM data and the session's analysis (conftest) of Nanjing and Helsinki."""
     path = shared_file("china/nanjing_xinjiekou_2021.osm.pbf") if request.param == "nanjing" \
-        else embedded_sample()
+        else embedded_sample("helsinki")
     return read_osm(path), request.getfixturevalue(request.param)
 
 

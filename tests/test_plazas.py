@@ -204,7 +204,7 @@ def helsinki_both():
     def no_plazas(*a, **k):
         return real(*a, **{**k, "areas": None})
 
-    path = embedded_sample()
+    path = embedded_sample("helsinki")
     with_ = lifecircle.analyze(path)
     with mock.patch("lifecircle.pipeline.build_network", no_plazas):
         without = lifecircle.analyze(path)
