@@ -324,7 +324,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "batch.score_mean": ("平均得分", "mean score"),
     "batch.score_gini": ("基尼系数", "Gini"),
     "batch.all6_15": ("有数据维度15分钟全覆盖(%)", "all dimensions with data within 15 min (%)"),
-    "batch.all6_15_allcat": ("全部维度15分钟全覆盖(%，无数据按不可达)", "all six within 15 min (%, no data as no access)"),
+    "batch.all6_15_allcat": ("全部维度15分钟全覆盖(%，无数据按不可达)",
+                             "all six within 15 min (%, no data as no access)"),
     "batch.score_mean_allcat": ("平均得分(全部类别)", "mean score (all categories)"),
     "batch.dimensions_with_data": ("有数据的维度数", "dimensions with data"),
     "batch.dimensions": ("维度数", "dimensions"),
@@ -368,11 +369,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "note.population_how": ("（建筑占地面积 × 层数 × 人均面积；未标注建筑按居住证据判断）",
                             " (footprint × levels × persons per m²; untagged buildings by residential evidence)"),
     "note.raster_stand_in": ("{n} 个栅格单元有人口但无住宅：{p:,.0f} 人置于单元中心的替代住宅",
-                             "{n} raster cell(s) with people but no mapped home: {p:,.0f} residents placed at stand-in homes at the cell centres"),
+                             "{n} raster cell(s) with people but no mapped home: {p:,.0f} residents placed "
+                             "at stand-in homes at the cell centres"),
     "note.raster_empty": ("{n} 个住宅位于人口为 0 的栅格单元，居民记为 0",
                           "{n} home(s) lie in raster cells of 0 people and get 0 residents"),
     "note.zone_stand_in": ("{n} 个有人口的社区内无住宅：{p:,.0f} 人置于每个社区一个替代住宅",
-                           "{n} zone(s) with residents but no mapped home: {p:,.0f} residents placed at one stand-in home per zone"),
+                           "{n} zone(s) with residents but no mapped home: {p:,.0f} residents placed at "
+                           "one stand-in home per zone"),
     "note.zones_off": ("{n} 个社区位于研究范围外，未计入（{p:,.0f} 人）",
                        "{n} zone(s) outside the study area left out ({p:,.0f} residents)"),
     "note.homes_outside": ("{n} 个住宅位于{what}之外，保留{kept}（{p:,.0f} 人）",
@@ -387,8 +390,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "note.duplicates": ("合并了 {n} 处重复标注的设施（同名要素同时标为点、线和/或关系）",
                         "{n} duplicate facility mapping(s) merged (the same named feature as node, way "
                         "and/or relation)"),
-    "note.network_pruned": ("步行网络：保留 {k} 个连通部分（{km_kept:.1f} 公里）；舍去 {d} 个无法通达的小片段（{nodes} 个节点、"
-                            "{segs} 段、{km:.2f} 公里）；最近处为这些片段的 {h} 个住宅和 {f} 个设施改接到连通网络",
+    "note.network_pruned": ("步行网络：保留 {k} 个连通部分（{km_kept:.1f} 公里）；舍去 {d} 个无法通达的小片段"
+                            "（{nodes} 个节点、{segs} 段、{km:.2f} 公里）；最近处为这些片段的 {h} 个住宅和 "
+                            "{f} 个设施改接到连通网络",
                             "walking network: kept {k} connected piece(s) ({km_kept:.1f} km); left out {d} "
                             "small disconnected piece(s) ({nodes} nodes, {segs} segments, {km:.2f} km) from "
                             "which nothing can be walked to; {h} home(s) and {f} facility(ies) nearest to one "

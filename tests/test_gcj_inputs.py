@@ -4,7 +4,6 @@ back to WGS-84 like facility tables; isochrones.gpkg is WGS-84 and keeps the ori
 from __future__ import annotations
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
@@ -88,7 +87,7 @@ def test_isochrones_gpkg_wgs84_with_origin_names_from_gcj02_csv(folder, tmp_path
         run = CliRunner().invoke(app, ["isochrones", str(folder), *args, "--minutes", "5", "--out", str(o2)])
         assert run.exit_code == 0, run.output
         ref = gpd.read_file(o2, layer="isochrones")
-        for a, b in zip(iso.geometry, ref.geometry):
+        for a, b in zip(iso.geometry, ref.geometry, strict=True):
             diff = a.symmetric_difference(b).area / max(a.area, 1e-12)
             assert (diff < 1e-6) if same else (diff > 0.05)
     for layer in ("service_areas", "gaps"):

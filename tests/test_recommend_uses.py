@@ -22,7 +22,7 @@ def _feasible(chosen, k, site, need, area):
         used.setdefault(int(site[o]), []).append(o)
     if len(used) > k:
         return False
-    for s, os_ in used.items():
+    for os_ in used.values():
         if np.isnan(area[os_[0]]):
             if len(os_) > 1:
                 return False
@@ -48,7 +48,7 @@ def test_278_m2_lot_takes_two_uses_not_three():
 
 def test_options_match_exhaustive_search():
     rng = np.random.default_rng(7)
-    for trial in range(25):
+    for _ in range(25):
         n_sites, n_cats, n_el = 5, 3, 30
         site = np.repeat(np.arange(n_sites), n_cats)
         need = np.tile(rng.choice([50.0, 100.0, 150.0], n_cats), n_sites)

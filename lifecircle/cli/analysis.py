@@ -18,7 +18,6 @@ from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import LABELS, default_lang, label
 from lifecircle.settings import DEFAULTS
-from lifecircle.untrusted import say
 
 
 def _stage_word(stage: str, lang: str) -> str:
@@ -121,7 +120,7 @@ def print_summary(result, lang: str, verbose: bool = False, files: str = "summar
 def _map_copy_target(out: Path, force: bool):
     """Where analyze copies its map (``maps/<out>.html`` when ``./maps`` is a folder), or None
     with the reason when that file exists and lifecircle did not write it."""
-    from lifecircle.io.outputs import check_out_dir, check_out_file, write_text_atomic
+    from lifecircle.io.outputs import check_out_file
 
     maps = Path("maps")
     if not maps.is_dir():
@@ -138,7 +137,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                   population, crs, map_copy: bool = True, population_raster=None,
                   population_column: str = "population", force: bool = False, complete=None,
                   verbose: bool = False, boundary_crs: str = "wgs84", population_crs: str = "wgs84"):
-    from lifecircle.io.outputs import check_out_dir, check_out_file, write_text_atomic
+    from lifecircle.io.outputs import check_out_dir, write_text_atomic
 
     from lifecircle.pipeline import analyze
 
@@ -192,7 +191,8 @@ def analyze(
                                  "a place from OSM (online; a name without the prefix is taken as a file)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     boundary: Optional[Path] = typer.Option(None, help="Boundary polygons (GeoJSON/GeoPackage/Shapefile, any CRS)."),
-    boundary_crs: str = typer.Option("wgs84", help="Datum of the boundary's lon/lat: wgs84, gcj02 (Gaode) or bd09 (Baidu)."),
+    boundary_crs: str = typer.Option("wgs84", help="Datum of the boundary's lon/lat: wgs84, gcj02 (Gaode) "
+                                     "or bd09 (Baidu)."),
     profile: str = typer.Option("default", help="Profile name (default, gb50180-2018, tdt1062-2021) or YAML file."),
     speed: Optional[float] = typer.Option(None, help="Walking speed in km/h (default 4)."),
     lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: your locale, zh_* → zh, else en)."),
@@ -222,9 +222,11 @@ def analyze(
 
 
 def demo(
-    sample: str = typer.Option("xinjiekou", help="Sample: xinjiekou (新街口, Nanjing 2021, in Chinese) or helsinki."),
+    sample: str = typer.Option("xinjiekou", help="Sample: xinjiekou (新街口, Nanjing 2021, in Chinese) or "
+                               "helsinki."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default out/<sample>)."),
-    lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: zh for xinjiekou, else your locale)."),
+    lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: zh "
+                                       "for xinjiekou, else your locale)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print the table of every category."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):

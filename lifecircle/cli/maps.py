@@ -171,8 +171,10 @@ def map_command(
 
 def isochrones_command(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
-    origins: Optional[Path] = typer.Option(None, help="Origin points (GeoJSON/GPKG, or CSV lon/lat); a name column names them."),
-    origins_crs: str = typer.Option("wgs84", help="Datum of the origins' lon/lat: wgs84, gcj02 (Gaode) or bd09 (Baidu)."),
+    origins: Optional[Path] = typer.Option(None, help="Origin points (GeoJSON/GPKG, or CSV lon/lat); a "
+                                           "name column names them."),
+    origins_crs: str = typer.Option("wgs84", help="Datum of the origins' lon/lat: wgs84, gcj02 (Gaode) or "
+                                    "bd09 (Baidu)."),
     communities: bool = typer.Option(False, "--communities", help="One origin per community (a point inside it)."),
     homes: Optional[int] = typer.Option(None, "--homes", help="N homes spread over the area (every k-th)."),
     minutes: str = typer.Option("5,10,15", help="Thresholds, e.g. 5,10,15."),

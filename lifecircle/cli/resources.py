@@ -78,7 +78,8 @@ def resources(
 
 def recommend(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
-    category: list[str] = typer.Option(..., "--category", "-c", help="Category id or name, Chinese or English (幼儿园, kindergarten); repeat for several."),
+    category: list[str] = typer.Option(..., "--category", "-c", help="Category id or name, Chinese or "
+                                       "English (幼儿园, kindergarten); repeat for several."),
     k: int = typer.Option(5, "--k", help="Number of sites to pick."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     sites: Optional[Path] = typer.Option(None, help="Surveyed sites added to the OSM inventory."),

@@ -627,7 +627,8 @@ def home_aliases(columns, profile, lang: str) -> dict[str, str]:
             continue
         if c.endswith("_allcat") and c[:-7] in _FIXED_ALIAS:      # beside a with-data figure
             base = _FIXED_ALIAS[c[:-7]][0 if zh else 1]
-            out[c] = f"{base}（全部类别，无数据按不可达）" if zh else f"{base} (all categories, no data as no access)"
+            out[c] = (f"{base}（全部类别，无数据按不可达）" if zh
+                      else f"{base} (all categories, no data as no access)")
             continue
         if c.startswith("all6_"):
             m = c[5:]
