@@ -461,6 +461,14 @@ def test_cli_resources_and_recommend(nj, tmp_path):
     assert run.exit_code == 0, run.output
     r = pd.read_csv(rec / "recommendations.csv", encoding="utf-8-sig")
     assert len(r) <= 2 and set(r["site_id"]) <= set(table["site_id"])
+    # both commands put the list on a map that opens offline, the picks numbered on it
+    import re
+
+    for folder_, ids in ((out, list(table["site_id"][:3])), (rec, list(r["site_id"]))):
+        page = (folder_ / "resources_map.html").read_text(encoding="utf-8")
+        assert not re.search(r'<script[^>]+src=["\']https?:', page)
+        assert all(str(i) in page for i in ids)
+        assert "OpenStreetMap contributors" in page or "\\u00a9 OpenStreetMap" in page
     # the folder is self-contained: with the source file gone (or the folder handed to another
     # office) the same inventory comes out of the stored OSM features
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))

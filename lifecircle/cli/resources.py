@@ -31,6 +31,20 @@ def _inventory(folder: Path, sites: Optional[Path], sites_crs: str, corners: boo
                                    corner_min_m2=corner_min, corner_max_m2=corner_max, lang=lang)
 
 
+MAP_NAME = "resources_map.html"
+
+
+def _write_map(result, out: Path, lang: str, recommendations: bool = False) -> None:
+    """The idle-site list (and the numbered picks) on the planning map, offline, beside the
+    tables: OUT/resources_map.html."""
+    from lifecircle.cli.maps import _read_recommendations, _read_sites
+    from lifecircle.render.maps import result_map, save_map
+
+    sites = _read_sites(out, result.crs)
+    recs = _read_recommendations(out, sites, result.crs) if recommendations else None
+    save_map(result_map(result, lang=lang, sites=sites, recommendations=recs), out / MAP_NAME)
+
+
 def resources(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (CSV, XLSX, GeoPackage)."),
@@ -53,6 +67,7 @@ def resources(
         result, inv = _inventory(folder, sites, sites_crs, corners, corner_min, corner_max, lang)
         write_inventory(inv, out, lang=lang or result.settings.lang, profile=result.profile,
                         force=force, inputs=[folder, sites])
+        _write_map(result, out, lang or result.settings.lang)
     except LifecircleError as exc:
         _fail(exc)
     lang = lang or result.settings.lang
@@ -73,7 +88,8 @@ def resources(
         console.print(Text.assemble((label("cli.note", lang), "yellow"), str(text)), highlight=False)
     console.print(Text(inv.attribution, style="dim"), highlight=False)
     console.print(Text(label("rec.wrote", lang, out=str(out),
-                             files="resources.csv, resources.xlsx, resources.gpkg")), highlight=False)
+                             files=f"resources.csv, resources.xlsx, resources.gpkg, {MAP_NAME}")),
+                  highlight=False)
 
 
 def recommend(
@@ -103,11 +119,13 @@ def recommend(
                     method=method, lang=lang)
         write_inventory(inv, out, lang=lang, profile=result.profile, recommendations=table,
                         force=force, inputs=[folder, sites])
+        _write_map(result, out, lang, recommendations=len(table) > 0)
     except LifecircleError as exc:
         _fail(exc)
     print_recommendations(table, result.profile, lang)
     console.print(Text(inv.attribution, style="dim"), highlight=False)
-    files = "recommendations.csv, recommendations.xlsx, resources.csv, resources.xlsx, resources.gpkg"
+    files = ("recommendations.csv, recommendations.xlsx, resources.csv, resources.xlsx, resources.gpkg, "
+             + MAP_NAME)
     console.print(Text(label("rec.wrote", lang, out=str(out), files=files)), highlight=False)
 
 

@@ -104,6 +104,7 @@ OWN_NAMES = frozenset({
     "compliance_map.html", "batch.json", "districts.csv", "districts.xlsx", "districts.gpkg",
     "failures.csv", "index.html", "batch_run.json",
     "links.csv", "links_greedy.csv", "links.xlsx", "links.gpkg", "links_map.html",
+    "resources_map.html", "summary.xlsx",
 })
 #: file sets by which folders of older lifecircle versions (no marker yet) are recognised
 SIGNATURES = (
