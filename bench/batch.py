@@ -36,8 +36,8 @@ def grid_districts(rows: int, cols: int, min_homes: int = 20, min_districts: int
     import shapely
 
     from lifecircle.core.homes import find_homes
-    from lifecircle.settings import DEFAULTS
     from lifecircle.io.sources import read_osm
+    from lifecircle.settings import DEFAULTS
 
     data = read_osm(PBF)
     homes = find_homes(data.features, "EPSG:32628", DEFAULTS).to_crs("EPSG:4326")  # UTM 28N
@@ -65,7 +65,7 @@ def _cells(xy, w, s, e, n, rows, cols, min_homes):
 
 
 def write_config(folder: Path, cells) -> Path:
-    lines = [f'name = "Las Palmas grid"', 'out = "out"', 'profile = "default"', "",
+    lines = ['name = "Las Palmas grid"', 'out = "out"', 'profile = "default"', "",
              "[sources]", f'las_palmas = "{PBF}"', ""]
     for name, box, _ in cells:
         lines += ["[[districts]]", f'name = "{name}"', f"bbox = {box}", ""]
@@ -78,9 +78,9 @@ def _warm():
     """Import everything a district task needs and load the numba kernels from the cache."""
     import os
 
-    from lifecircle.pipeline import analyze
-    from lifecircle.io.sources import embedded_sample, read_osm
     import lifecircle.render.maps  # noqa: F401
+    from lifecircle.io.sources import embedded_sample, read_osm
+    from lifecircle.pipeline import analyze
 
     analyze(read_osm(embedded_sample("helsinki")))
     return os.getpid()

@@ -58,13 +58,13 @@ def build_lp(path: Path) -> None:
     import shapely
 
     from lifecircle.core.classify import classify_features
-    from lifecircle.io.crs import choose_crs
     from lifecircle.core.homes import find_homes
     from lifecircle.core.network import build_network
     from lifecircle.core.profiles import load_profile
-    from lifecircle.settings import DEFAULTS
     from lifecircle.core.snapping import entry_points, snap_points
+    from lifecircle.io.crs import choose_crs
     from lifecircle.io.sources import read_osm
+    from lifecircle.settings import DEFAULTS
 
     s = DEFAULTS
     data = read_osm(PBF)
@@ -191,8 +191,9 @@ class Data:
         self.present = [c for c in range(len(self.cats)) if (self.fac_cat == c).any()]
 
     def network(self):
-        from lifecircle.core.network import WalkNetwork
         import pyproj
+
+        from lifecircle.core.network import WalkNetwork
 
         return WalkNetwork(pyproj.CRS(str(self.crs)), np.arange(self.n_nodes), self.node_x, self.node_y,
                            self.edge_u, self.edge_v, self.edge_len, self.edge_oneway,

@@ -39,13 +39,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from lifecircle import columns as col  # noqa: E402
-from lifecircle.io.crs import choose_crs  # noqa: E402
 from lifecircle.core.engine import AccessEngine  # noqa: E402
 from lifecircle.core.homes import find_homes  # noqa: E402
 from lifecircle.core.network import build_network  # noqa: E402
-from lifecircle.settings import DEFAULTS  # noqa: E402
 from lifecircle.core.snapping import Snap, entry_points, snap_points  # noqa: E402
+from lifecircle.io.crs import choose_crs  # noqa: E402
 from lifecircle.io.sources import read_osm  # noqa: E402
+from lifecircle.settings import DEFAULTS  # noqa: E402
 
 SHARED = HERE.parent.parent / "shared" / "data" / "osm"
 LAS_PALMAS = SHARED / "world" / "las_palmas_2023_ghsci.osm.pbf"

@@ -44,8 +44,8 @@ def reference(net, pts, minutes):
     from lifecircle.analyses import isochrones as I
 
     snap = I.snap_points(net, pts, 300.0)
-    from lifecircle.core.engine import facility_seeds_forward
     from lifecircle.core import _kernels as K
+    from lifecircle.core.engine import facility_seeds_forward
 
     seeds = facility_seeds_forward(net, snap)
     csr = net.forward

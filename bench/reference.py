@@ -31,7 +31,6 @@ import warnings
 from pathlib import Path
 from unittest import mock
 
-import geopandas as gpd
 import networkx as nx
 import numpy as np
 import shapely

@@ -31,8 +31,8 @@ CATEGORY = "elderly_daycare"
 def run_city(name: str, path: Path, quick: bool) -> dict:
     from lifecircle.analyses import recommend as M
     from lifecircle.analyses import resources as R
-    from lifecircle.pipeline import analyze
     from lifecircle.io.sources import read_osm
+    from lifecircle.pipeline import analyze
 
     t0 = time.perf_counter()
     osm = read_osm(path)

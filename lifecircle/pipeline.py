@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -22,8 +22,14 @@ from lifecircle import i18n
 from lifecircle.core.classify import classify_features
 from lifecircle.core.coverage import data_status, home_scores, summarize
 from lifecircle.core.engine import AccessEngine
-from lifecircle.core.homes import (apply_population, apply_population_raster, estimate_info,
-                                    find_homes, population_notes, read_population_zones)
+from lifecircle.core.homes import (
+    apply_population,
+    apply_population_raster,
+    estimate_info,
+    find_homes,
+    population_notes,
+    read_population_zones,
+)
 from lifecircle.core.network import WalkNetwork, build_network
 from lifecircle.core.profiles import Profile, load_profile
 from lifecircle.core.snapping import Snap, entry_points, fragment_captures, snap_points
@@ -133,7 +139,8 @@ def status_notes(profile: Profile, status: dict, counts: dict, lang: str = "en")
     return notes
 
 
-def analyze(source=None, *, boundary=None, boundary_name: str | None = None,
+# the named stages in order, each a `with stage(...)` block a reader follows top to bottom
+def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # noqa: C901
             boundary_crs: str = "wgs84", population_crs: str = "wgs84",
             profile: str | os.PathLike | Profile = "default", speed: float | None = None,
             settings: Settings | None = None, facilities_table=None, facilities_crs: str = "wgs84",

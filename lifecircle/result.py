@@ -186,7 +186,7 @@ class Result:
     explore = map
 
     @classmethod
-    def load(cls, out_dir) -> "Result":
+    def load(cls, out_dir) -> Result:
         """Read an analysis folder back (see :func:`load_result`)."""
         return load_result(out_dir)
 

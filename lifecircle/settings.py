@@ -181,7 +181,7 @@ class Settings:
     def walk_speed_mps(self) -> float:
         return self.walk_speed_kmh * 1000.0 / 3600.0
 
-    def with_(self, **overrides) -> "Settings":
+    def with_(self, **overrides) -> Settings:
         """A copy with ``overrides`` applied; unknown names raise ``TypeError``."""
         known = {f.name for f in fields(self)}
         unknown = set(overrides) - known

@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from bruteforce import nearest_minutes, split_graph
+from conftest import shared_file
 
 import lifecircle
 from lifecircle import columns as col
 from lifecircle.core.coverage import gini
 from lifecircle.io.sources import embedded_sample
-
-from bruteforce import nearest_minutes, split_graph
-from conftest import shared_file
 
 
 def _crosscheck(result, n_categories=8, tol_min=0.01):

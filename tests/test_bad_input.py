@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import geopandas as gpd
-import pytest
 import shapely
 from typer.testing import CliRunner
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
 from conftest import shared_file
+
 from lifecircle import columns as col
-from lifecircle.errors import ConfigError
 from lifecircle.batch import DISTRICT_META, district_hash, district_row, load_config, run
+from lifecircle.errors import ConfigError
 
 NANJING_WEST = (118.756, 32.029, 118.778, 32.059)
 NANJING_EAST = (118.778, 32.029, 118.800, 32.059)
@@ -130,8 +130,8 @@ def test_district_folders_and_hash(batch):
 
 def test_combined_row_matches_a_direct_analysis(batch):
     """The batch pre-clips the extract per district; the row must equal a plain analyze()."""
-    from lifecircle.pipeline import analyze
     from lifecircle.io.sources import read_osm
+    from lifecircle.pipeline import analyze
 
     _, first, _, _ = batch
     nanjing = shared_file("china/nanjing_xinjiekou_2021.osm.pbf")

@@ -11,18 +11,17 @@ import networkx as nx
 import numpy as np
 import pytest
 import shapely
+from bruteforce import nearest_minutes, split_graph
+from conftest import shared_file
+from synthetic_osm import LocalOsm
 
 import lifecircle
 from lifecircle import columns as col
 from lifecircle.core.engine import AccessEngine
 from lifecircle.core.network import WalkNetwork, build_network, prune_components
 from lifecircle.core.snapping import entry_points, snap_points
-from lifecircle.io.sources import embedded_sample, read_osm
 from lifecircle.io.outputs import write_outputs
-
-from bruteforce import nearest_minutes, split_graph
-from conftest import shared_file
-from synthetic_osm import LocalOsm
+from lifecircle.io.sources import embedded_sample, read_osm
 
 WALK = 4000 / 60   # metres per minute at 4 km/h
 

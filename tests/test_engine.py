@@ -6,16 +6,15 @@ import math
 
 import numpy as np
 import pytest
-import shapely
-from hypothesis import HealthCheck, given, settings, strategies as st
+from bruteforce import all_times, nearest_minutes, split_graph
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from lifecircle.errors import NetworkError
 from lifecircle.core.engine import AccessEngine
 from lifecircle.core.network import WalkNetwork
-from lifecircle.settings import DEFAULTS
 from lifecircle.core.snapping import Snap
-
-from bruteforce import all_times, nearest_minutes, split_graph
+from lifecircle.errors import NetworkError
+from lifecircle.settings import DEFAULTS
 
 
 @st.composite

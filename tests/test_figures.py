@@ -24,8 +24,8 @@ import lifecircle  # noqa: E402
 from lifecircle import columns as col  # noqa: E402
 from lifecircle import i18n  # noqa: E402
 from lifecircle.errors import LifecircleError  # noqa: E402
-from lifecircle.render import figures as lf  # noqa: E402
 from lifecircle.io.sources import read_osm  # noqa: E402
+from lifecircle.render import figures as lf  # noqa: E402
 
 CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 

@@ -11,12 +11,10 @@ import shapely
 
 import lifecircle
 from lifecircle import columns as col
-from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.analyses import isochrones as iso_mod
-from lifecircle.analyses.isochrones import (IsochroneError, export_gpkg, gap_areas, isochrones,
-                                   segments_to_polygon, service_areas)
+from lifecircle.analyses.isochrones import IsochroneError, export_gpkg, gap_areas, isochrones, segments_to_polygon, service_areas
 from lifecircle.core.snapping import snap_points
-from lifecircle.io.sources import embedded_sample
+from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 
 BUF = 25.0
 

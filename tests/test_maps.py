@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 import shapely
 
-import lifecircle
 from lifecircle.render.maps import MapError, result_map, save_map, to_display
-from lifecircle.io.sources import embedded_sample
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,14 @@ out so that no home or facility attaches to them."""
 
 from __future__ import annotations
 
-import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lifecircle.core.network import contract_chains
-from lifecircle.settings import DEFAULTS
 
 
 def _contract(x, y, u, v, oneway, osmid=None):

@@ -5,20 +5,20 @@ walking distances are worked out by hand."""
 from __future__ import annotations
 
 import math
+
 import networkx as nx
 import numpy as np
 import pytest
 import shapely
+from synthetic_osm import LocalOsm, local_xy
 
 import lifecircle
 from lifecircle import columns as col
 from lifecircle.core.classify import classify_features
-from lifecircle.io.crs import choose_crs
 from lifecircle.core.network import build_network
 from lifecircle.core.profiles import load_profile
+from lifecircle.io.crs import choose_crs
 from lifecircle.io.sources import read_osm
-
-from synthetic_osm import LocalOsm, local_xy
 
 
 def district(plaza_tags=(("highway", "pedestrian"), ("area", "yes"))):

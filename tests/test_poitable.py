@@ -17,8 +17,8 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from lifecircle.io import chinacoords as cc
 from lifecircle.errors import InputFileError, TableError
+from lifecircle.io import chinacoords as cc
 from lifecircle.io.poitable import (
     load_poi_mapping,
     merge_facilities,

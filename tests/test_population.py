@@ -9,15 +9,14 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from synthetic_osm import LAT0, LON0, STEP, grid_osm
 from typer.testing import CliRunner
 
 import lifecircle
 from lifecircle import columns as col
+from lifecircle.core.homes import apply_population, apply_population_raster, building_levels, find_homes
 from lifecircle.errors import PopulationError, TableError
-from lifecircle.core.homes import (apply_population, apply_population_raster, building_levels,
-                                   find_homes)
 from lifecircle.settings import DEFAULTS
-from synthetic_osm import LAT0, LON0, STEP, grid_osm
 
 UTM = "EPSG:32650"
 X0, Y0 = 660_000.0, 3_547_000.0

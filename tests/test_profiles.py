@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from lifecircle.errors import LifecircleError, ProfileError
 from lifecircle.core.profiles import (
     DIMENSIONS,
     GOALS,
@@ -19,6 +18,7 @@ from lifecircle.core.profiles import (
     load_profile,
     profiles_dir,
 )
+from lifecircle.errors import LifecircleError, ProfileError
 
 SHIPPED = ("default", "gb50180-2018", "tdt1062-2021")
 

@@ -16,17 +16,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
-from conftest import shared_file
 from bruteforce import split_graph
+from conftest import shared_file
 
 from lifecircle import columns as col
 from lifecircle.analyses import recommend as M
 from lifecircle.analyses import resources as R
 from lifecircle.errors import InputFileError, TableError
-from lifecircle.pipeline import analyze
 from lifecircle.io.chinacoords import from_wgs84
 from lifecircle.io.sources import read_osm
+from lifecircle.pipeline import analyze
 
 LP = "world/las_palmas_2023_ghsci.osm.pbf"
 NJ = "china/nanjing_xinjiekou_2021.osm.pbf"

@@ -14,20 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import shared_file
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 import lifecircle
 from lifecircle import columns as col
-from lifecircle.errors import InputFileError, ProfileError
+from lifecircle.analyses.standards import ALL, STANDARDS, ComplianceReport, assess, check, missing_required
 from lifecircle.cli import app
-from lifecircle.render.maps import compliance_layer
 from lifecircle.core.profiles import load_profile
+from lifecircle.errors import InputFileError, ProfileError
 from lifecircle.io.sources import WGS84
-from lifecircle.analyses.standards import (ALL, ComplianceReport, STANDARDS, assess, check, label,
-                                  missing_required)
-
-from conftest import shared_file
+from lifecircle.render.maps import compliance_layer
 
 pytestmark = pytest.mark.shared
 STANDARD_IDS = tuple(STANDARDS)

@@ -5,11 +5,11 @@ map lifecircle draws (analysis map, compliance map, batch index), so ``{{7*7}}``
 from __future__ import annotations
 
 import folium
+from synthetic_osm import grid_osm
 from typer.testing import CliRunner
 
 from lifecircle.cli import app
 from lifecircle.untrusted import RawHTML, safe_root
-from synthetic_osm import grid_osm
 
 runner = CliRunner()
 

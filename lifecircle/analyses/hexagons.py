@@ -7,6 +7,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+
 def hexagons(points: gpd.GeoDataFrame, size_m: float, value: str, weight: str):
     """Aggregate points into flat-top hexagons of ``size_m`` (centre to corner): the
     weighted mean of ``value`` and the sum of ``weight`` per hexagon."""

@@ -45,14 +45,13 @@ import numba
 import numpy as np
 import shapely
 
-from lifecircle.core import _kernels as K
 from lifecircle import columns as col
-from lifecircle.errors import IsochroneError, LifecircleError, OutputError
-from lifecircle.core.engine import facility_seeds
-from lifecircle.io.sources import ATTRIBUTION, WGS84, write_about_layer
+from lifecircle.core import _kernels as K
+from lifecircle.core.engine import facility_seeds, facility_seeds_forward, search_each
 from lifecircle.core.network import WalkNetwork, reduce_by_key
 from lifecircle.core.snapping import Snap, snap_points
-from lifecircle.core.engine import AccessEngine, facility_seeds_forward, search_each
+from lifecircle.errors import IsochroneError, OutputError
+from lifecircle.io.sources import ATTRIBUTION, WGS84, write_about_layer
 
 #: Buffer around walked segments (metres): half a typical street corridor with its frontage.
 BUFFER_M = 25.0
@@ -76,7 +75,7 @@ SIMPLIFY_M = 1.0
 # reached pieces
 
 def _incidence(net: WalkNetwork):
-    """node -> incident edges (undirected) as CSR, with a flag 'node is the u end'."""
+    """Node -> incident edges (undirected) as CSR, with a flag 'node is the u end'."""
     cache = getattr(net, "_iso_incidence", None)
     if cache is not None:
         return cache
@@ -227,9 +226,15 @@ def _reached_parts(net: WalkNetwork, group, node, secs, limit_s, towards=False,
     parts_b = [L[full]]
     p = ~full
     mu = p & (ru > 0)
-    parts_g.append(g[mu]); parts_e.append(e[mu]); parts_a.append(np.zeros(mu.sum())); parts_b.append(ru[mu])
+    parts_g.append(g[mu])
+    parts_e.append(e[mu])
+    parts_a.append(np.zeros(mu.sum()))
+    parts_b.append(ru[mu])
     mv = p & (rv > 0)
-    parts_g.append(g[mv]); parts_e.append(e[mv]); parts_a.append(L[mv] - rv[mv]); parts_b.append(L[mv])
+    parts_g.append(g[mv])
+    parts_e.append(e[mv])
+    parts_a.append(L[mv] - rv[mv])
+    parts_b.append(L[mv])
     if own_edge is not None:
         ok = own_edge.edge >= 0
         oe = own_edge.edge[ok]
@@ -241,13 +246,22 @@ def _reached_parts(net: WalkNetwork, group, node, secs, limit_s, towards=False,
         two = ~net.edge_oneway[oe]
         # forward (from a point): towards v always, towards u if two-way; towards a facility:
         # from before it (moving u -> v) always, from after it only if two-way.
-        parts_g.append(og); parts_e.append(oe)
+        parts_g.append(og)
+        parts_e.append(oe)
         if towards:
-            parts_a.append(s - budget); parts_b.append(s)
-            parts_g.append(og[two]); parts_e.append(oe[two]); parts_a.append(s[two]); parts_b.append(s[two] + budget[two])
+            parts_a.append(s - budget)
+            parts_b.append(s)
+            parts_g.append(og[two])
+            parts_e.append(oe[two])
+            parts_a.append(s[two])
+            parts_b.append(s[two] + budget[two])
         else:
-            parts_a.append(s); parts_b.append(s + budget)
-            parts_g.append(og[two]); parts_e.append(oe[two]); parts_a.append(s[two] - budget[two]); parts_b.append(s[two])
+            parts_a.append(s)
+            parts_b.append(s + budget)
+            parts_g.append(og[two])
+            parts_e.append(oe[two])
+            parts_a.append(s[two] - budget[two])
+            parts_b.append(s[two])
     return (np.concatenate(parts_g), np.concatenate(parts_e), np.concatenate(parts_a),
             np.concatenate(parts_b))
 
@@ -440,7 +454,7 @@ class _NetworkField:
         self.ety1 = np.clip(np.ceil((b[:, 3] + r - self.gy) / h) // TILE, 0, self.nty - 1).astype(np.int64)
 
     @classmethod
-    def get(cls, net: WalkNetwork, buffer_m: float, h: float) -> "_NetworkField":
+    def get(cls, net: WalkNetwork, buffer_m: float, h: float) -> _NetworkField:
         cache = getattr(net, "_iso_fields", None)
         if cache is None:
             cache = {}
@@ -700,7 +714,9 @@ def isochrones(result_or_network, origins, minutes=(5, 10, 15), buffer_m: float 
             g, lines = reached_pieces(net, group, node, cost, 60.0 * m, towards=False,
                                       own_edge=snap, own_group=np.arange(n))
             polys = _polygons_by_group(g, lines, n, buffer_m, quad_segs, simplify_m, workers)
-        rows_o.append(np.arange(n)); rows_m.append(np.full(n, m)); rows_g.extend(polys)
+        rows_o.append(np.arange(n))
+        rows_m.append(np.full(n, m))
+        rows_g.extend(polys)
     out = gpd.GeoDataFrame({"origin": np.concatenate(rows_o), "minutes": np.concatenate(rows_m)},
                            geometry=np.asarray(rows_g, dtype=object), crs=net.crs)
     return out.sort_values(["origin", "minutes"], kind="stable").reset_index(drop=True)

@@ -54,10 +54,10 @@ from lifecircle.core.snapping import Snap, snap_points
 from lifecircle.errors import InputFileError, LinkError, OutputError, TableError
 from lifecircle.io.chinacoords import normalize_crs, to_wgs84, transform_geometries
 from lifecircle.io.outputs import atomic_dir
-from lifecircle.untrusted import csv_safe, xlsx_safe
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WALK_HIGHWAYS, WGS84, walkable_mask, write_about_layer
 from lifecircle.result import load_result
+from lifecircle.untrusted import csv_safe, xlsx_safe
 
 #: Link ends farther than this from any walkable edge are reported, not scored (metres).
 SNAP_M = 30.0

@@ -21,13 +21,22 @@ import numpy as np
 import pandas as pd
 
 from lifecircle import columns as col
-from lifecircle.analyses.resources import (AREA, BEST_USES, LAT_GCJ, LNG_GCJ, SITE_ID, STATUS, TYPE,
-                                           USES, Inventory, load_site_rules)
-from lifecircle.errors import LifecircleError, OptionError, ProfileError, RecommendError
+from lifecircle.analyses.resources import (
+    AREA,
+    BEST_USES,
+    LAT_GCJ,
+    LNG_GCJ,
+    SITE_ID,
+    STATUS,
+    TYPE,
+    USES,
+    Inventory,
+    load_site_rules,
+)
+from lifecircle.errors import OptionError, ProfileError, RecommendError
 from lifecircle.i18n import label
 from lifecircle.io.chinacoords import wgs84_to_gcj02
 from lifecircle.io.sources import WGS84
-
 
 
 def _categories(result, category) -> list[str]:

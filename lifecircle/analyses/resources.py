@@ -41,16 +41,14 @@ import pandas as pd
 import shapely
 
 from lifecircle import columns as col
-from lifecircle.settings import data_path
+from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
 from lifecircle.i18n import label
-from lifecircle.core.snapping import Snap, entry_points, snap_points
-from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
 from lifecircle.io.outputs import atomic_dir
 from lifecircle.io.poitable import _read_frame
-from lifecircle.io.sources import OSMData, read_osm
-from lifecircle.io.outputs import atomic_dir
+from lifecircle.io.sources import WGS84, OSMData, read_osm, write_about_layer
+from lifecircle.settings import data_path
 from lifecircle.untrusted import csv_safe, xlsx_safe
 
 # --------------------------------------------------------------------------------------------
@@ -457,7 +455,8 @@ def _site_columns(columns) -> tuple[dict, list]:
     return found, unknown
 
 
-def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
+# one pass over a user's table: every column role and row check in the order a planner reads them
+def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
                rules: SiteRules | None = None, lang: str = "en") -> gpd.GeoDataFrame:
     """Surveyed sites from a CSV/XLSX (``lng``/``lat`` or a ``wkt`` column), GeoJSON,
     GeoPackage or Shapefile, in WGS-84.
@@ -470,7 +469,6 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,
     in ``attrs["dropped"]`` (``[{"row": n, "reason": ...}]``) and ``attrs["notes"]``. Raises
     :class:`TableError` when no row is usable.
     """
-
     path = Path(path)
     rules = rules or load_site_rules()
     if not path.exists():
@@ -963,7 +961,6 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
     The CSVs are for machines: stable English column names and ids whatever ``lang`` is, with
     an ``attribution`` column. The XLSX are for people: headers, values and category names in
     ``lang``, the attribution on a sheet of its own."""
-
     out = Path(out_dir)
     machine = inventory_table(inv.sites, lang="en", profile=profile)
     human = inventory_table(inv.sites, lang=lang, profile=profile)

@@ -71,16 +71,14 @@ import shapely
 
 from lifecircle import columns as col
 from lifecircle import i18n
-from lifecircle.errors import InputFileError, LifecircleError, ProfileError
-from lifecircle.core.coverage import data_status
-from lifecircle.core.profiles import Category, Profile, load_profile
-from lifecircle.untrusted import RawHTML, csv_safe, escape_html, safe_root, xlsx_safe
 from lifecircle.core.classify import classify_features
+from lifecircle.core.coverage import data_status
+from lifecircle.core.profiles import Profile, load_profile
 from lifecircle.core.snapping import entry_points, snap_points
+from lifecircle.errors import InputFileError, LifecircleError, ProfileError
 from lifecircle.io.sources import WGS84, OSMData, read_osm
 from lifecircle.result import load_result
-from lifecircle.analyses.hexagons import hexagons
-from lifecircle.io.sources import WGS84
+from lifecircle.untrusted import csv_safe, xlsx_safe
 
 __all__ = ["STANDARDS", "DEFAULT_MIN_SHARE", "ComplianceReport", "check",
            "resolve_standard", "label"]
@@ -509,7 +507,6 @@ def assess(home_times: pd.DataFrame, profile: Profile, units, facility_counts,
     for name, level, mask, tiers in units:
         pop = np.where(reach & mask, pop_all, 0.0)
         total = float(pop.sum())
-        unreachable = float(pop_all[mask & ~reach].sum())
         for c in profile.categories:
             tier = int(c.tier or 15)
             if tier not in tiers:

@@ -2,9 +2,9 @@
 combined tables and an overview map."""
 
 from lifecircle.batch.run import (
+    DISTRICT_META,
     BatchConfig,
     BatchReport,
-    DISTRICT_META,
     district_hash,
     district_row,
     load_config,

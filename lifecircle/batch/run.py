@@ -54,38 +54,39 @@ import os
 import re
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from lifecircle import __version__, i18n
 from lifecircle import columns as col
-from lifecircle import i18n
+from lifecircle.core.profiles import DIMENSION_NAMES, load_profile
 from lifecircle.errors import BoundaryError, ConfigError, LifecircleError
 from lifecircle.i18n import LABELS, label
-from lifecircle.io.outputs import ensure_out_dir
-from lifecircle.io.sources import ATTRIBUTION, WGS84
-from lifecircle.untrusted import RawHTML, csv_safe, safe_root, xlsx_safe
-from lifecircle.io.sources import embedded_sample
-from lifecircle import __version__
-from lifecircle.core.profiles import DIMENSION_NAMES, load_profile
-from lifecircle.render.maps import BASEMAPS
-from lifecircle.render.maps import _tiles
-from lifecircle.settings import DEFAULTS, Settings
 from lifecircle.io.boundary import read_boundary
-from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, read_summary, write_outputs
-from lifecircle.io.sources import SAMPLES, embedded_sample, read_osm
+from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, ensure_out_dir, read_summary, write_outputs
+from lifecircle.io.sources import ATTRIBUTION, SAMPLES, WGS84, combine, embedded_sample, read_osm
 from lifecircle.pipeline import analyze
-from lifecircle.render.maps import result_map, save_map
-from lifecircle.settings import DEFAULTS
-from lifecircle.io.sources import combine
-from lifecircle.render.maps import save_map
-from lifecircle.render.maps import SCORE_COLOURS, Legend, _ramp_html, _tiles, base_map, to_display
+from lifecircle.render.maps import (
+    BASEMAPS,
+    SCORE_COLOURS,
+    Legend,
+    _ramp_html,
+    _tiles,
+    base_map,
+    result_map,
+    save_map,
+    to_display,
+)
+from lifecircle.settings import DEFAULTS, Settings
+from lifecircle.untrusted import RawHTML, csv_safe, xlsx_safe
 
 DISTRICT_META = "batch.json"
 TABLE_CSV = "districts.csv"
@@ -154,7 +155,6 @@ class BatchConfig:
 
     def analysis_params(self) -> dict:
         """Everything besides the district and its source that changes a district's outputs."""
-
         prof = load_profile(self.profile)
         prof_path = getattr(prof, "path", None)
         prof_id = _file_sha(Path(prof_path)) if prof_path and Path(prof_path).exists() else str(self.profile)
@@ -186,7 +186,7 @@ class _Lines:
         return None
 
     @classmethod
-    def toml(cls, text: str) -> "_Lines":
+    def toml(cls, text: str) -> _Lines:
         lines: dict[tuple, int] = {}
         current: tuple = ()
         counts: dict[tuple, int] = {}
@@ -217,7 +217,7 @@ class _Lines:
         return cls(lines)
 
     @classmethod
-    def yaml(cls, text: str) -> "_Lines":
+    def yaml(cls, text: str) -> _Lines:
         import yaml
 
         lines: dict[tuple, int] = {}
@@ -274,7 +274,8 @@ def _slug(name: str) -> str:
     return s or "district"
 
 
-def load_config(path) -> BatchConfig:
+# every field checked where it stands, so each message can name its field and line
+def load_config(path) -> BatchConfig:  # noqa: C901
     """Read and validate a batch config (TOML or YAML). Paths are relative to the file.
 
     Raises :class:`~lifecircle.errors.ConfigError` naming the field and its line.
@@ -356,7 +357,7 @@ def load_config(path) -> BatchConfig:
     known = {f.name: f for f in fields(Settings)}
     for k, v in settings.items():
         if k not in known:
-            raise bad(f"unknown setting; see lifecircle.settings.Settings for the list", "settings", k)
+            raise bad("unknown setting; see lifecircle.settings.Settings for the list", "settings", k)
         default = getattr(DEFAULTS, k)
         if k == "complete":   # categories declared surveyed: ids of the profile
             ids = [x.strip() for x in v.split(",")] if isinstance(v, str) else v
@@ -528,7 +529,6 @@ def _load_source(spec: SourceSpec, layers=("streets", "features")):
     A PBF is read as two tasks, streets and features, which two workers run side by side
     (:func:`lifecircle.io.sources.combine` joins them); other sources are read whole.
     """
-
     if spec.kind == "sample":
         return read_osm(embedded_sample(spec.value), layers=layers)
     if spec.kind == "place":
@@ -600,7 +600,7 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def district_row(summary: pd.DataFrame, lang: str = "en") -> dict:

@@ -138,7 +138,6 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                   population_column: str = "population", force: bool = False, complete=None,
                   verbose: bool = False, boundary_crs: str = "wgs84", population_crs: str = "wgs84"):
     from lifecircle.io.outputs import check_out_dir, write_text_atomic
-
     from lifecircle.pipeline import analyze
 
     try:

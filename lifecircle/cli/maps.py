@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from lifecircle import columns as col
-from lifecircle.cli.common import FORCE_HELP, console, err_console
+from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.untrusted import say
@@ -18,7 +18,7 @@ def _parse_minutes(text: str) -> list[float]:
     try:
         out = [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
     except ValueError:
-        raise typer.BadParameter(f"--minutes must be numbers separated by commas, got {text!r}")
+        raise typer.BadParameter(f"--minutes must be numbers separated by commas, got {text!r}") from None
     if not out or min(out) <= 0:
         raise typer.BadParameter(f"--minutes must be positive, got {text!r}")
     return out
@@ -70,7 +70,6 @@ def _read_origins(path: Path, crs, datum: str = "wgs84"):
     return g.to_crs(crs)
 
 
-from lifecircle.errors import LifecircleError
 
 
 def _read_sites(folder: Path, crs):
@@ -149,9 +148,8 @@ def map_command(
 ):
     """Write the interactive planning map of an analysis folder (opens offline)."""
     from lifecircle.io.outputs import check_out_file
-
-    from lifecircle.result import load_result
     from lifecircle.render.maps import result_map, save_map
+    from lifecircle.result import load_result
 
     try:
         result = load_result(folder)
@@ -182,14 +180,13 @@ def isochrones_command(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Walking isochrones (and service areas and gaps) as a GeoPackage."""
-    from lifecircle.io.outputs import check_out_file
-
     import numpy as np
     import shapely
 
-    from lifecircle.errors import InputFileError
-    from lifecircle.result import load_result
     from lifecircle.analyses.isochrones import export_gpkg, gap_areas, isochrones, service_areas
+    from lifecircle.errors import InputFileError
+    from lifecircle.io.outputs import check_out_file
+    from lifecircle.result import load_result
 
     mins = _parse_minutes(minutes)
     try:

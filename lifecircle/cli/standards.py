@@ -107,11 +107,10 @@ def check_cmd(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ):
     """Check an analysis against GB 50180-2018 or TD/T 1062-2021 (配套设施达标评估)."""
-    from lifecircle.io.outputs import atomic_dir, check_out_dir
-
-    from lifecircle.result import load_result
     from lifecircle.analyses.standards import check, resolve_standard
+    from lifecircle.io.outputs import atomic_dir, check_out_dir
     from lifecircle.render.maps import compliance_map, save_map
+    from lifecircle.result import load_result
 
     try:
         resolve_standard(standard)          # fail fast, before reading anything

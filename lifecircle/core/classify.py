@@ -50,7 +50,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -373,7 +373,7 @@ def _matcher(profile: Profile) -> _Matcher:
 # public helpers
 # ------------------------------------------------------------------------------------------
 
-def match_tags(tags: Mapping[str, str], profile: "Profile | str" = "default",
+def match_tags(tags: Mapping[str, str], profile: Profile | str = "default",
                area_m2: float | None = None) -> list[str]:
     """Category ids (in profile order) that a feature with ``tags`` belongs to.
 
@@ -390,7 +390,7 @@ def match_tags(tags: Mapping[str, str], profile: "Profile | str" = "default",
     return out
 
 
-def match_amap_typecode(typecode: str | int, profile: "Profile | str" = "default") -> list[str]:
+def match_amap_typecode(typecode: str | int, profile: Profile | str = "default") -> list[str]:
     """Category ids whose ``amap_typecodes`` prefix-match an Amap (高德) POI typecode.
 
     Amap gives several codes joined by ``|`` for some POIs; each is tried.
@@ -586,7 +586,7 @@ def _duplicates(df: pd.DataFrame, geoms: np.ndarray, in_crs, crs, dedupe_m: floa
     return drop
 
 
-def classify_features(features, profile: "Profile | str" = "default", crs=None, dedupe_m: float | None = 30.0):
+def classify_features(features, profile: Profile | str = "default", crs=None, dedupe_m: float | None = 30.0):
     """One row per (feature, category) match of ``features`` under ``profile``.
 
     ``features``: GeoDataFrame with ``osm_type``, ``osm_id``, ``tags`` (dict per row; a JSON
@@ -680,7 +680,7 @@ def classify_features(features, profile: "Profile | str" = "default", crs=None, 
     return out
 
 
-def classify_tags(tag_dicts: Iterable[Mapping[str, str]], profile: "Profile | str" = "default") -> list[list[str]]:
+def classify_tags(tag_dicts: Iterable[Mapping[str, str]], profile: Profile | str = "default") -> list[list[str]]:
     """:func:`match_tags` for many tag dicts (no areas)."""
     profile = load_profile(profile)
     m = _matcher(profile)

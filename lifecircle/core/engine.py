@@ -35,8 +35,8 @@ from numba import njit
 
 from lifecircle.core import _kernels as K
 from lifecircle.core.network import WalkNetwork
-from lifecircle.settings import DEFAULTS, Settings
 from lifecircle.core.snapping import Snap
+from lifecircle.settings import DEFAULTS, Settings
 
 INF = np.inf
 
@@ -517,7 +517,6 @@ class AccessEngine:
 
     def _facility_pass(self, seeds, thresholds, limit_min, sfca_lim, k, decay_kind, decay_param,
                        counts, decay, sfca, kmean, found):
-        s = self.settings
         h = self.homes
         csr = self._csr
         order = np.argsort(-np.diff(seeds.cat_ptr), kind="stable").astype(np.int64)

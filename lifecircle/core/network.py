@@ -222,7 +222,7 @@ class WalkNetwork:
     # ---------------------------------------------------------------------------------------
     @classmethod
     def from_arrays(cls, x, y, u, v, length=None, oneway=None, speed_kmh: float = 4.0,
-                    crs="EPSG:3857") -> "WalkNetwork":
+                    crs="EPSG:3857") -> WalkNetwork:
         """A network from plain arrays (straight edges between node coordinates).
 
         ``length`` overrides the straight-line length (it may be longer, never checked).
@@ -391,7 +391,8 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
                 prev = np.roll(np.arange(len(xy)), 1)
                 d1, d2 = xy - xy[prev], xy[nxt] - xy
                 reflex = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0] < -1e-9
-                ent_xy.append(xy[matched]); ent_id.append(vid[matched])
+                ent_xy.append(xy[matched])
+                ent_id.append(vid[matched])
                 rfx_xy.append(xy[reflex & ~matched])
             # street ends and junctions inside the plaza (or touching it) enter it too
             x0, y0, x1, y1 = poly.bounds
@@ -399,13 +400,17 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
                                                        np.hypot(x1 - x0, y1 - y0) / 2 + tol), dtype=np.int64)
             near = cand[shapely.dwithin(shapely.points(node_xy[cand]), poly, tol)] if len(cand) else cand
             inner = near[degree[near] != 2]
-            ent_xy.append(node_xy[inner]); ent_id.append(node_id[inner])
+            ent_xy.append(node_xy[inner])
+            ent_id.append(node_id[inner])
             eid, k = np.unique(np.concatenate(ent_id), return_index=True)
             if len(eid) == 0:
                 continue   # no street enters it: a piece of its own, left out anyway
             for a, b, line in outline:
-                segs_u.append(a); segs_v.append(b); segs_geom.append(line)
-                segs_id.append(osm_id); segs_name.append(name)
+                segs_u.append(a)
+                segs_v.append(b)
+                segs_geom.append(line)
+                segs_id.append(osm_id)
+                segs_name.append(name)
             if len(eid) < 2:
                 continue
             exy = np.concatenate(ent_xy)[k]
@@ -414,8 +419,11 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
                 rxy = rxy[:0]   # a very intricate outline: straight links only where they fit
             inside = poly.buffer(tol)
             for i, j, line in _plaza_links(inside, exy, rxy, PLAZA_SLACK_M):
-                segs_u.append(eid[i]); segs_v.append(eid[j]); segs_geom.append(line)
-                segs_id.append(osm_id); segs_name.append(name)
+                segs_u.append(eid[i])
+                segs_v.append(eid[j])
+                segs_geom.append(line)
+                segs_id.append(osm_id)
+                segs_name.append(name)
     n = len(segs_u)
     return gpd.GeoDataFrame(
         {"u": np.array(segs_u, dtype=np.int64), "v": np.array(segs_v, dtype=np.int64),

@@ -63,10 +63,11 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -247,7 +248,7 @@ class _ProfileName(str):
 
     __slots__ = ("_profile",)
 
-    def __new__(cls, value: str, profile: "Profile"):
+    def __new__(cls, value: str, profile: Profile):
         obj = super().__new__(cls, value)
         obj._profile = profile
         return obj
@@ -443,7 +444,7 @@ def _existing(d: Path, stem: str) -> Path:
     raise ProfileError(stem, "profile file not found")  # pragma: no cover
 
 
-def load_profile(name_or_path: "str | os.PathLike | Profile" = "default") -> Profile:
+def load_profile(name_or_path: str | os.PathLike | Profile = "default") -> Profile:
     """Load a profile by name (see :func:`available_profiles`; a unique prefix such as
     ``"gb50180"`` is enough) or from a YAML file path. A :class:`Profile` is returned as is.
 

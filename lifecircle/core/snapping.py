@@ -31,11 +31,11 @@ class Snap:
     def __len__(self) -> int:
         return len(self.edge)
 
-    def take(self, index) -> "Snap":
+    def take(self, index) -> Snap:
         return Snap(self.edge[index], self.offset[index], self.leg[index], self.ambiguous[index])
 
     @staticmethod
-    def concat(snaps: list["Snap"]) -> "Snap":
+    def concat(snaps: list[Snap]) -> Snap:
         return Snap(*(np.concatenate([getattr(s, f) for s in snaps])
                       for f in ("edge", "offset", "leg", "ambiguous")))
 

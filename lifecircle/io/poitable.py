@@ -25,10 +25,11 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -36,10 +37,10 @@ import pandas as pd
 import shapely
 import yaml
 
-from lifecircle.settings import data_path
 from lifecircle.errors import InputFileError, OptionError, TableError
 from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84
 from lifecircle.io.crs import choose_crs
+from lifecircle.settings import data_path
 
 __all__ = [
     "PoiMapping",

@@ -23,7 +23,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class OSMData:
         date = f", data {self.data_date}" if self.data_date else ""
         return f"{ATTRIBUTION}{date}"
 
-    def clip(self, area) -> "OSMData":
+    def clip(self, area) -> OSMData:
         """The same data restricted to a WGS-84 polygon (streets and features that intersect it)."""
         streets = self.streets[self.streets.intersects(area)]
         features = self.features[self.features.intersects(area)]
@@ -300,7 +300,7 @@ def _epoch_to_date(value) -> str | None:
         return None
     if not math.isfinite(value) or value <= 86400 * 365:  # no metadata: 0 or missing
         return None
-    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d")
 
 
 _META_COLUMNS = {"id", "osm_type", "geometry", "tags", "visible", "version", "timestamp",
@@ -564,7 +564,7 @@ def _read_overpass(place: str | None = None, bbox=None, polygon=None) -> OSMData
                             "work offline with an .osm.pbf extract instead") from None
     streets = _streets_from_graph(graph, what)
     features = _features_from_osmnx(feats) if len(feats) else _concat_features([])
-    date = datetime.now(tz=timezone.utc).strftime("%Y-%m-%d")
+    date = datetime.now(tz=UTC).strftime("%Y-%m-%d")
     return OSMData(streets, features, f"overpass:{what}", date, {"reader": "overpass"})
 
 

@@ -40,26 +40,26 @@ from pathlib import Path
 
 import branca.colormap as cm
 import folium
-from branca.element import MacroElement
-from folium.plugins import Fullscreen
-from folium.template import Template
 import geopandas as gpd
 import numpy as np
 import shapely
+from branca.element import MacroElement
+from folium.plugins import Fullscreen
+from folium.template import Template
 
 from lifecircle import columns as col
 from lifecircle import i18n
+from lifecircle.analyses.hexagons import hexagons
+from lifecircle.analyses.isochrones import gap_areas, nearest_facilities
+from lifecircle.analyses.isochrones import isochrones as _iso
+from lifecircle.analyses.isochrones import service_areas as _sa
+from lifecircle.analyses.standards import label as std_label
+from lifecircle.analyses.standards import missing_required
 from lifecircle.errors import LifecircleError, MapError
 from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.io.outputs import mark_html, write_text_atomic
 from lifecircle.io.sources import ATTRIBUTION, WGS84
 from lifecircle.untrusted import RawHTML, escape_html, safe_root
-from lifecircle.analyses.hexagons import hexagons
-from lifecircle.analyses.isochrones import service_areas as _sa
-from lifecircle.analyses.isochrones import gap_areas, nearest_facilities
-from lifecircle.analyses.isochrones import isochrones as _iso
-from lifecircle.analyses.standards import label as std_label
-from lifecircle.analyses.standards import missing_required
 
 DIMENSION_COLOURS = {
     "housing": "#e6550d", "employment": "#6a51a3", "services": "#3182bd",
@@ -934,7 +934,7 @@ def _category_colours(base: str, n: int) -> list[str]:
             c = [int(v * (1 + f)) for v in (r, g, b)]
         else:
             c = [int(v + (255 - v) * f * 0.8) for v in (r, g, b)]
-        out.append("#%02x%02x%02x" % tuple(c))
+        out.append("#{:02x}{:02x}{:02x}".format(*c))
     return out
 
 
