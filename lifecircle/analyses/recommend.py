@@ -39,6 +39,20 @@ from lifecircle.io.chinacoords import wgs84_to_gcj02
 from lifecircle.io.sources import WGS84
 
 
+def _solved(prob, time_limit: float) -> bool:
+    """Solve ``prob`` with CBC; False when CBC is missing, fails or stops short of optimal
+    (the caller then falls back to the greedy pick)."""
+    import pulp
+
+    try:
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
+        if not solver.available():
+            return False
+        status = prob.solve(solver)
+    except Exception:
+        return False
+    return pulp.LpStatus.get(status) == "Optimal"
+
 def _categories(result, category) -> list[str]:
     """Category ids of ``category`` (an id or a name in Chinese or English, or a list of them)."""
     cats = [category] if isinstance(category, str) else list(category)
@@ -152,14 +166,7 @@ def _solve(pulp, keys, w, k, sites, time_limit):
     for g, key in enumerate(keys):
         prob += y[g] <= pulp.lpSum(x[s] for s in key)
     prob += pulp.lpSum(x.values()) <= k
-    try:
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
-        if not solver.available():
-            return None
-        status = prob.solve(solver)
-    except Exception:
-        return None
-    if pulp.LpStatus.get(status) not in ("Optimal",):
+    if not _solved(prob, time_limit):
         return None
     return [s for s in sites if (x[s].value() or 0) > 0.5]
 
@@ -266,14 +273,7 @@ def solve_options(keys, w, k, opt_site, opt_need, site_area, time_limit: float =
             elif len(os_) > 1:
                 prob += pulp.lpSum(x[o] for o in os_) <= 1
         prob += pulp.lpSum(y.values()) <= k
-        try:
-            solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
-            if not solver.available():
-                return None
-            status = prob.solve(solver)
-        except Exception:
-            return None
-        if pulp.LpStatus.get(status) not in ("Optimal",):
+        if not _solved(prob, time_limit):
             return None
         return [o for o in opts if (x[o].value() or 0) > 0.5]
 
