@@ -312,6 +312,9 @@ def _files(ws) -> dict:
     (inp / "garbage.geojson").write_text("garbage", encoding="utf-8")
     (inp / "afolder").mkdir(exist_ok=True)
     (inp / "header_only.csv").write_text("lng,lat,name\n", encoding="utf-8")
+    (inp / "pop_table.csv").write_text("name,population\nA,100\n", encoding="utf-8")
+    gpd.GeoDataFrame({"population": [100]}, geometry=[shapely.Point(118.78, 32.04)],
+                     crs="EPSG:4326").to_file(inp / "pop_points.geojson", driver="GeoJSON")
     gpd.GeoDataFrame({"population": [100]}, geometry=[shapely.box(10, 10, 10.01, 10.01)],
                      crs="EPSG:4326").to_file(inp / "far.geojson", driver="GeoJSON")
     gpd.GeoDataFrame({"name": ["world"]}, geometry=[shapely.box(-179, -80, 179, 80)],
@@ -334,6 +337,10 @@ CASES = [
     ("crs-web-mercator", ["analyze", "OSM", "--crs", "EPSG:3857", "--out", OUT], "EPSG:3857", "stretches distances"),
     ("facilities-crs", ["analyze", "OSM", "--facilities-crs", "bogus", "--out", OUT], "--facilities-crs", "bogus"),
     ("population-missing", ["analyze", "OSM", "--population", "IN/none.gpkg", "--out", OUT], "none.gpkg", "not found"),
+    ("population-no-geometry", ["analyze", "OSM", "--population", "IN/pop_table.csv", "--out", OUT], "pop_table.csv",
+     "no geometry"),
+    ("population-points", ["analyze", "OSM", "--population", "IN/pop_points.geojson", "--out", OUT],
+     "pop_points.geojson", "need polygons"),
     ("population-empty", ["analyze", "OSM", "--population", "IN/empty.gpkg", "--out", OUT], "empty.gpkg", "empty"),
     ("population-garbage", ["analyze", "OSM", "--population", "IN/garbage.geojson", "--out", OUT],
      "garbage.geojson", "cannot read"),
@@ -364,7 +371,7 @@ CASES = [
     (f"{cmd}-{name}", [cmd, ("CORRUPT", name), "--out", OUT] + (["--lang", "en"] if cmd == "check" else []),
      file, "damaged")
     for name, file in (("meta", "meta.json"), ("gpkg", "lifecircle.gpkg"), ("npz", "network.npz"),
-                       ("summary", "summary.csv"))
+                       ("npzrange", "network.npz"), ("summary", "summary.csv"))
     for cmd in ("map", "check", "resources")
 ]
 
@@ -373,7 +380,18 @@ _DAMAGE = {
     "gpkg": lambda d: (d / "lifecircle.gpkg").write_bytes((d / "lifecircle.gpkg").read_bytes()[:4096]),
     "npz": lambda d: (d / "network.npz").write_bytes(b"\x93NUMPY garbage" * 20),
     "summary": lambda d: (d / "summary.csv").write_bytes(b""),
+    # a valid archive whose snaps name edges that do not exist
+    "npzrange": lambda d: _shift_snaps(d / "network.npz"),
 }
+
+
+def _shift_snaps(path):
+    import numpy as np
+
+    with np.load(path) as npz:
+        z = {k: npz[k] for k in npz.files}
+    z["home_edge"] = z["home_edge"] + 1000
+    np.savez_compressed(path, **z)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

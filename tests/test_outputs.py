@@ -154,6 +154,19 @@ def test_single_files_overwrite_only_what_lifecircle_wrote(tmp_path):
         check_out_file(tmp_path / "nowhere" / "map.html")
 
 
+def test_own_file_name_replaced_by_hand_is_not_lifecircles(tmp_path):
+    """In a folder lifecircle made, a page or GeoPackage under lifecircle's own name that someone
+    replaced by hand is still not overwritten (its content carries no lifecircle mark)."""
+    out = _write(tmp_path / "run")
+    for name in ("isochrones.gpkg", "map.html"):
+        (out / name).write_text("MINE")
+        with pytest.raises(OutputError, match="not written by lifecircle"):
+            check_out_file(out / name)
+        assert (out / name).read_text() == "MINE"
+    (out / "map.html").write_text(mark_html("<!DOCTYPE html>\n<html></html>"))
+    check_out_file(out / "map.html")                   # lifecircle's own page: fine
+
+
 def test_batch_folder_refuses_foreign_and_accepts_its_own(tmp_path):
     out = ensure_out_dir(tmp_path / "batch")
     (out / "districts.csv").write_text("x")

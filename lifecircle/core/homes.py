@@ -421,8 +421,14 @@ def read_population_zones(path) -> gpd.GeoDataFrame:
         gdf = gpd.read_file(path)
     except Exception as exc:
         raise PopulationError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.isna().all():
+        raise PopulationError(path, "has no geometry: community totals need polygons (GeoJSON, "
+                              "GeoPackage, Shapefile, or a CSV with a WKT column)")
     if gdf.crs is None:
         raise PopulationError(path, "has no coordinate reference system; save it with one (e.g. EPSG:4326)")
+    kinds = set(gdf.geometry.dropna().geom_type)
+    if not kinds <= {"Polygon", "MultiPolygon"}:
+        raise PopulationError(path, f"community totals need polygons, found {', '.join(sorted(kinds))}")
     return gdf
 
 

@@ -431,8 +431,8 @@ def ensure_out_dir(out, force: bool = False, inputs=(), kind: str = "batch") -> 
 def _wrote_file(path: Path) -> bool:
     """Whether an existing file is one lifecircle wrote (its own name in a lifecircle folder,
     an HTML page with :data:`HTML_MARKER`, a GeoPackage with lifecircle's ``about`` table)."""
-    if path.name in OWN_NAMES and is_lifecircle_folder(path.parent):
-        return True
+    # pages and GeoPackages carry lifecircle's mark inside: a file put in their place by hand
+    # (even under lifecircle's own name, in a lifecircle folder) is not lifecircle's
     try:
         if path.suffix.lower() in (".html", ".htm"):
             with open(path, "rb") as fh:
@@ -444,7 +444,7 @@ def _wrote_file(path: Path) -> bool:
             return "about" in layers
     except Exception:
         return False
-    return False
+    return path.name in OWN_NAMES and is_lifecircle_folder(path.parent)
 
 
 def check_out_file(path, force: bool = False, inputs=()) -> Path:
@@ -802,6 +802,38 @@ def _short(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[:160]}{'…' if len(text) > 160 else ''}"
 
 
+class _Inconsistent(ValueError):
+    """The network archive reads, but its arrays do not fit together."""
+
+
+def _check_network_arrays(z: dict, n_streets: int) -> None:
+    """The network archive agrees with itself and with the streets layer: every array of its
+    length, every node and edge index in range (a damaged archive would otherwise index out of
+    bounds in the engine, or give wrong minutes silently)."""
+    n_nodes, n_edges = len(z["node_osmid"]), len(z["edge_u"])
+    for k in ("node_x", "node_y"):
+        if len(z[k]) != n_nodes:
+            raise _Inconsistent(f"{k} has {len(z[k])} entries for {n_nodes} nodes")
+    for k in ("edge_v", "edge_len", "edge_oneway"):
+        if len(z[k]) != n_edges:
+            raise _Inconsistent(f"{k} has {len(z[k])} entries for {n_edges} edges")
+    if n_edges != n_streets:
+        raise _Inconsistent(f"{n_edges} edges for {n_streets} streets in {GPKG}")
+    for k in ("edge_u", "edge_v"):
+        if n_edges and (z[k].min() < 0 or z[k].max() >= n_nodes):
+            raise _Inconsistent(f"{k} names nodes outside 0..{n_nodes - 1}")
+    for who in ("home", "fac"):
+        e, off, leg = z[f"{who}_edge"], z[f"{who}_off"], z[f"{who}_leg"]
+        if len(off) != len(e) or len(leg) != len(e):
+            raise _Inconsistent(f"{who} snaps of unequal lengths")
+        if len(e) and (e.min() < -1 or e.max() >= n_edges):
+            raise _Inconsistent(f"{who}_edge names edges outside 0..{n_edges - 1}")
+        on = e >= 0
+        if np.any(~np.isfinite(off[on])) or np.any(off[on] < -1e-6) or \
+                np.any(off[on] > z["edge_len"][e[on]] + 1e-6) or np.any(~np.isfinite(leg[on])):
+            raise _Inconsistent(f"{who} snap offsets outside their edges")
+
+
 def read_outputs(out_dir) -> dict:
     """The fields of a :class:`~lifecircle.result.Result` read from an analysis folder.
 
@@ -834,7 +866,9 @@ def read_outputs(out_dir) -> dict:
 
     def damaged(exc: Exception) -> OutputError:
         why = "not a NumPy archive of the network" if reading.name == NETWORK and \
-            not isinstance(exc, KeyError) else _short(exc)
+            not isinstance(exc, (KeyError, _Inconsistent)) else _short(exc)
+        if isinstance(exc, _Inconsistent):
+            why = str(exc)
         return OutputError(f"{reading}: damaged or not written by lifecircle ({why}); "
                            f"re-run 'lifecircle analyze' into {out}")
 
@@ -878,6 +912,7 @@ def read_outputs(out_dir) -> dict:
         if len(hs.edge) != len(homes) or len(fs.edge) != len(fac):
             raise ValueError(f"{len(hs.edge)} home and {len(fs.edge)} facility snaps for {len(homes)} "
                              f"homes and {len(fac)} facilities in {GPKG}")
+        _check_network_arrays(z, len(edges))
         reading = out / META
         area = shapely.from_wkt(meta["study_area_wkt"]) if meta.get("study_area_wkt") else None
         reading = out / FEATURES_GPKG
