@@ -185,6 +185,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "std.map_missing": ("平均缺少必配设施数", "mean missing required facilities"),
     "std.map_homes": ("住宅数", "homes"),
     "std.notes": ("备注", "notes"),
+    "std.note_table_left_out": ("分析所用 POI 表中的 {n} 处设施未计入本次达标评估（其类别按原配置划分）；"
+                                "如需计入，请用 --profile {p} 连同 --facilities 重新运行 analyze",
+                                "{n} facilities from the analysis's POI table are not counted here (they "
+                                "carry the analysis profile's categories); to count them, re-run analyze "
+                                "with --profile {p} and the same --facilities"),
     "std.note_reclassified": ("已按 {p} 从 {src} 重新分类设施（原分析使用配置 {a}）",
                               "facilities re-classified from {src} for {p} (the analysis used profile {a})"),
     "std.note_no_data": ("标准中有 {n} 类设施在数据中没有设施（无数据，不计为缺失）：{cats}",

@@ -402,3 +402,14 @@ def test_cli_errors(saved_gb, tmp_path):
     assert res.exit_code == 2 and "unknown language 'fr'" in res.output
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".x.")]
+
+
+def test_poi_table_facilities_left_out_of_a_reclassified_check_are_said(nj_default):
+    """A check that re-classifies OSM features for the standard cannot place the analysis's
+    POI-table rows (they carry the analysis profile's categories): it says how many it left out."""
+    fac = nj_default.facilities.copy()
+    fac.loc[fac.index[:3], "source"] = "amap"
+    report = check(dataclasses.replace(nj_default, facilities=fac), "tdt1062-2021", lang="en")
+    said = [n for n in report.notes if "POI table" in n]
+    assert len(said) == 1 and said[0].startswith("3 facilities")
+    assert not [n for n in check(nj_default, "tdt1062-2021", lang="en").notes if "POI table" in n]

@@ -472,6 +472,10 @@ def _standard_times(result, profile: Profile, lang: str = "en") -> tuple[pd.Data
     times = {col.time(c.id): t[i] for i, c in enumerate(cats)}
     geoms = {c.id: fac.geometry.to_numpy()[(cat_of == c.id) & reach] for c in cats}
     notes.append(label("note_reclassified", lang, src=src, p=profile.name, a=result.profile.name))
+    src_col = result.facilities["source"].astype(str) if "source" in result.facilities else None
+    table_rows = int((src_col != "osm").sum()) if src_col is not None else 0
+    if table_rows:      # POI-table rows carry the analysis profile's categories, not the standard's
+        notes.append(label("note_table_left_out", lang, n=table_rows, p=profile.name))
     if (~reach).any():
         notes.append(i18n.label("note.facilities_unreachable", lang, n=int((~reach).sum()),
                                 m=settings.max_snap_m))
