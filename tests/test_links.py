@@ -461,3 +461,21 @@ def test_closed_gates_cut_the_way_and_reopening_restores_todays_times(tmp_path):
     row = lr.table[lr.table["source"] == "auto:gate"].iloc[0]
     assert row["rank"] == 1 and row["minutes_saved"] > 0 and row["link_m"] == 0
     assert any("closed to through walking" in n for n in lr.notes)
+
+
+def test_auto_names_and_reasons_in_chinese_planner_names_kept():
+    import pandas as pd
+
+    from lifecircle.analyses.links import localized
+
+    t = pd.DataFrame({"name": ["missing link 3", "东门", "private way 2"],
+                      "reason": ["missing link: 51 m straight", "drawn by the planner", "private"],
+                      "reason_zh": ["缺失连接：直线 51 米", "规划绘制", "开放内部道路"],
+                      "source": ["auto:missing", "file", "auto:private"]})
+    zh = localized(t, "zh")
+    assert list(zh["name"]) == ["缺失连接 3", "东门", "内部道路 2"]
+    assert list(zh["reason"]) == ["缺失连接：直线 51 米", "规划绘制", "开放内部道路"]
+    assert localized(t, "en").equals(t)
+    # a planner's line named like an auto one keeps its name when the source says so
+    t.loc[1, "name"] = "missing link 9"
+    assert localized(t, "zh")["name"].iloc[1] == "missing link 9"

@@ -902,17 +902,30 @@ def _neutral(v):
     return v
 
 
+def localized(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """``name`` and ``reason`` of candidates in ``lang``: the names lifecircle made up for
+    ``--auto`` candidates and the reasons are translated; a planner's names stay as drawn."""
+    t = frame.copy()
+    if lang != "zh":
+        return t
+    if "reason_zh" in t:
+        t["reason"] = t["reason_zh"].where(t["reason_zh"].notna(), t["reason"])
+    if "name" in t:
+        auto = t["source"].astype(str).str.startswith("auto") if "source" in t else \
+            t["name"].astype(str).str.match(r"(missing link|private way)\b")
+        t.loc[auto, "name"] = (t.loc[auto, "name"].astype(str)
+                               .str.replace("missing link", "缺失连接", regex=False)
+                               .str.replace("private way", "内部道路", regex=False))
+    return t
+
+
 def links_table(lr: LinksResult, lang: str = "en") -> pd.DataFrame:
     """The ranked table for CSV/XLSX: machine column names in English (stable); with
     ``lang="zh"`` the headers are Chinese."""
     t = pd.DataFrame(lr.table.drop(columns="geometry"))
     if lang == "zh":
-        if "reason_zh" in t:
-            t["reason"] = t.pop("reason_zh").fillna(t["reason"])
+        t = localized(t, lang).drop(columns=["reason_zh"], errors="ignore")
         t["message"] = [_STATUS_ZH.get(st, m) for st, m in zip(t["status"], t["message"])]
-        auto = t["source"].astype(str).str.startswith("auto")
-        t.loc[auto, "name"] = (t.loc[auto, "name"].str.replace("missing link", "缺失连接", regex=False)
-                               .str.replace("private way", "内部道路", regex=False))
     for c in ("name", "reason", "reason_zh", "message"):
         if c in t:
             t[c] = t[c].map(_neutral)
@@ -949,7 +962,7 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
     out = Path(out_dir)
     res = lr.result
     table = links_table(lr, lang)
-    chosen = lr.chosen.copy()
+    chosen = localized(lr.chosen, lang).drop(columns=["reason_zh"], errors="ignore")
     if "name" in chosen:
         chosen["name"] = chosen["name"].map(_neutral)
     if lang == "zh":
@@ -960,10 +973,11 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
             tmp / "links.csv", index=False, encoding="utf-8-sig")
         csv_safe(chosen).to_csv(tmp / "links_greedy.csv", index=False, encoding="utf-8-sig")
         with pd.ExcelWriter(tmp / "links.xlsx", engine="openpyxl") as xw:
-            table.to_excel(xw, sheet_name="links", index=False)
-            chosen.to_excel(xw, sheet_name="greedy", index=False)
-            pd.DataFrame({("来源" if lang == "zh" else "source"): [attribution]}).to_excel(
-                xw, sheet_name="attribution", index=False)
+            zh = lang == "zh"
+            table.to_excel(xw, sheet_name="候选连接" if zh else "links", index=False)
+            chosen.to_excel(xw, sheet_name="最优组合" if zh else "greedy", index=False)
+            pd.DataFrame({("数据来源" if zh else "source"): [attribution]}).to_excel(
+                xw, sheet_name="说明" if zh else "attribution", index=False)
             xlsx_safe(xw.book)              # text from the data is never stored as a formula
         try:
             g = lr.table.copy()

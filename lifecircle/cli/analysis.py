@@ -29,7 +29,8 @@ def _stage_progress(lang: str = "en"):
 
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                        console=err_console, transient=False)
+                        console=err_console, transient=True,   # gone when done: an error stays one line
+                        disable=not err_console.is_terminal)   # no bar when piped or logged
     task = progress.add_task(_stage_word("starting", lang), total=len(STAGES))
     seen: list[str] = []
 

@@ -65,7 +65,9 @@ def links(
              ["rank", "name", "reason", "length m", "residents", "score Δ"])
     for i, h in enumerate(heads):
         t.add_column(h, justify="left" if i in (1, 2) else "right")
-    for _, row in lr.table[lr.table["rank"].notna()].head(10).iterrows():
+    from lifecircle.analyses.links import localized
+
+    for _, row in localized(lr.table[lr.table["rank"].notna()].head(10), lang).iterrows():
         t.add_row(str(int(row["rank"])), Text(str(row["name"])), Text(str(row["reason"])),
                   f"{row['link_m']:.0f}", f"{row['residents']:,.0f}", f"{row['score_delta']:+.3f}")
     console.print(t)

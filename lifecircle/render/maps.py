@@ -53,6 +53,7 @@ from lifecircle.analyses.hexagons import hexagons
 from lifecircle.analyses.isochrones import gap_areas, nearest_facilities
 from lifecircle.analyses.isochrones import isochrones as _iso
 from lifecircle.analyses.isochrones import service_areas as _sa
+from lifecircle.analyses.links import localized
 from lifecircle.analyses.standards import label as std_label
 from lifecircle.analyses.standards import missing_required
 from lifecircle.errors import LifecircleError, MapError
@@ -1011,7 +1012,7 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
     url, tile_attr, subdomains, gcj = _tiles(basemap, res.attribution)
     t = lr.table
     t = t[t.geometry.notna() & ~t.geometry.is_empty]
-    ranked = t[t["rank"].notna()].sort_values("rank")
+    ranked = localized(t[t["rank"].notna()].sort_values("rank"), lang)
     ref = ranked if len(ranked) else (t if len(t) else res.homes)
     disp = to_display(ref[["geometry"]])
     b = disp.total_bounds
