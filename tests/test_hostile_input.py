@@ -346,7 +346,7 @@ CASES = [
      "garbage.geojson", "cannot read"),
     ("population-no-home", ["analyze", "OSM", "--population", "IN/far.geojson", "--out", OUT], "far.geojson",
      "contains a home"),
-    ("speed", ["analyze", "OSM", "--speed", "1e9", "--out", OUT], "walk_speed_kmh", "1000000000"),
+    ("speed", ["analyze", "OSM", "--speed", "1e9", "--out", OUT], "--speed", "1000000000"),
     ("boundary-folder", ["analyze", "OSM", "--boundary", "IN/afolder", "--out", OUT], "afolder", "is a folder"),
     ("boundary-world", ["analyze", "OSM", "--boundary", "IN/world.geojson", "--out", OUT], "world.geojson",
      "larger than a study area"),

@@ -15,7 +15,7 @@ from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, err_console, note
 from lifecircle.cli.common import fail as _fail
-from lifecircle.errors import LifecircleError
+from lifecircle.errors import LifecircleError, SettingsError
 from lifecircle.i18n import LABELS, default_lang, label
 from lifecircle.settings import DEFAULTS
 
@@ -142,7 +142,10 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
     from lifecircle.pipeline import analyze
 
     try:
-        DEFAULTS.with_(walk_speed_kmh=speed, lang=lang)   # bad settings fail before any work
+        try:
+            DEFAULTS.with_(walk_speed_kmh=speed, lang=lang)   # bad settings fail before any work
+        except SettingsError as exc:                          # named as the user typed it
+            raise SettingsError(str(exc).replace("walk_speed_kmh", "--speed")) from None
         inputs = [p for p in (source, boundary, facilities, population, population_raster)
                   if p and Path(str(p)).exists()]
         check_out_dir(out, force=force, inputs=inputs)    # so does a target lifecircle may not replace
