@@ -948,3 +948,76 @@ def score_links(rindptr, rindices, rw, edge_u, edge_v, edge_len, edge_oneway, sp
                      home_leg, pop, old, limit, cat_min, tiers, cat_dim, cat_w, dim_w, n_dim,
                      share, coef, t15, end_e, end_s, link_s, gain, saved, dgain, all6, score,
                      residents, homes_n, rec, rec_new)
+
+
+# --------------------------------------------------------------------------------------------
+# nearest with the facility it comes from (the map's "nearest facility" names)
+
+
+def nearest_labelled(indptr, indices, w, seed_ptr, seed_node, seed_cost, seed_label, limit,
+                      home_u, home_v, home_a, home_b, out_t, out_f):
+    """:func:`nearest_many` that also carries, per node, the label
+    (facility) of the seed its shortest path starts from; per home the label of the better end.
+    One category per task on threads (a ``nogil`` kernel, like the engine's own)."""
+    def work(c):
+        _nearest_labelled_one(np.int64(c), indptr, indices, w, seed_ptr, seed_node, seed_cost,
+                              seed_label, limit, home_u, home_v, home_a, home_b, out_t, out_f)
+
+    _in_threads(work, len(seed_ptr) - 1)
+
+
+@njit(cache=True, nogil=True)
+def _nearest_labelled_one(c, indptr, indices, w, seed_ptr, seed_node, seed_cost, seed_label, limit,
+                          home_u, home_v, home_a, home_b, out_t, out_f):
+    """Category ``c`` of :func:`nearest_labelled`."""
+    n = len(indptr) - 1
+    cap = len(indices) + 1
+    lo = seed_ptr[c]
+    hi = seed_ptr[c + 1]
+    if hi == lo:
+        for h in range(len(home_u)):
+            out_t[h, c] = INF
+            out_f[h, c] = -1
+        return
+    dist, hk, hn, _touched = _scratch(n, cap + hi - lo)
+    lab = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        lab[i] = -1
+    size = 0
+    for i in range(lo, hi):
+        x = seed_node[i]
+        cost = seed_cost[i]
+        if cost <= limit and cost < dist[x]:
+            dist[x] = cost
+            lab[x] = seed_label[i]
+            size = _push(hk, hn, size, cost, x)
+    while size > 0:
+        d, x, size = _pop(hk, hn, size)
+        if d > dist[x]:
+            continue
+        for j in range(indptr[x], indptr[x + 1]):
+            y = indices[j]
+            nd = d + w[j]
+            if nd < dist[y] and nd <= limit:
+                dist[y] = nd
+                lab[y] = lab[x]
+                size = _push(hk, hn, size, nd, y)
+    for h in range(len(home_u)):
+        t = INF
+        f = -1
+        u = home_u[h]
+        if u >= 0:
+            ta = home_a[h] + dist[u]
+            tb = home_b[h] + dist[home_v[h]]
+            if ta <= tb:
+                t = ta
+                f = lab[u]
+            else:
+                t = tb
+                f = lab[home_v[h]]
+        if t <= limit:
+            out_t[h, c] = t
+            out_f[h, c] = f
+        else:
+            out_t[h, c] = INF
+            out_f[h, c] = -1

@@ -31,7 +31,6 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
 from lifecircle.core import _kernels as K
 from lifecircle.core.network import WalkNetwork
@@ -204,95 +203,14 @@ def _direct_same_edge_which(net: WalkNetwork, homes: HomeIndex, seeds: FacilityS
     f0, f1 = seeds.cat_ptr[c], seeds.cat_ptr[c + 1]
     if f1 == f0:
         return out, which
-    fe = seeds.edge[f0:f1]
-    order = np.argsort(fe, kind="stable")
-    fe_sorted = fe[order]
-    hmask = homes.edge >= 0
-    he = homes.edge[hmask]
-    lo = np.searchsorted(fe_sorted, he, "left")
-    cnt = np.searchsorted(fe_sorted, he, "right") - lo
-    if cnt.sum() == 0:
+    p, hh, t = same_edge_pairs(net, homes, seeds.edge[f0:f1], seeds.off[f0:f1], seeds.leg[f0:f1])
+    if len(hh) == 0:
         return out, which
-    hidx = np.repeat(np.flatnonzero(hmask), cnt)
-    within = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    fidx = f0 + order[np.repeat(lo, cnt) + within]
-    delta = seeds.off[fidx] - homes.off[hidx]
-    allowed = (delta >= 0) | ~net.edge_oneway[homes.edge[hidx]]
-    t = np.where(allowed, (np.abs(delta) + seeds.leg[fidx] + homes.leg[hidx]) / net.speed_mps, INF)
-    o = np.lexsort((t, hidx))
-    first = o[np.r_[True, hidx[o][1:] != hidx[o][:-1]]]
-    out[hidx[first]] = t[first]
-    which[hidx[first]] = np.where(np.isfinite(t[first]), fidx[first], -1)
+    o = np.lexsort((t, hh))                     # per home, its shortest same-edge walk first
+    first = o[np.r_[True, hh[o][1:] != hh[o][:-1]]]
+    out[hh[first]] = t[first]
+    which[hh[first]] = f0 + p[first]
     return out, which
-
-
-def _nearest_labelled(indptr, indices, w, seed_ptr, seed_node, seed_cost, seed_label, limit,
-                      home_u, home_v, home_a, home_b, out_t, out_f):
-    """:func:`lifecircle.core._kernels.nearest_many` that also carries, per node, the label
-    (facility) of the seed its shortest path starts from; per home the label of the better end.
-    One category per task on threads (a ``nogil`` kernel, like the engine's own)."""
-    def work(c):
-        _nearest_labelled_one(np.int64(c), indptr, indices, w, seed_ptr, seed_node, seed_cost,
-                              seed_label, limit, home_u, home_v, home_a, home_b, out_t, out_f)
-
-    K._in_threads(work, len(seed_ptr) - 1)
-
-
-@njit(cache=True, nogil=True)
-def _nearest_labelled_one(c, indptr, indices, w, seed_ptr, seed_node, seed_cost, seed_label, limit,
-                          home_u, home_v, home_a, home_b, out_t, out_f):
-    """Category ``c`` of :func:`_nearest_labelled`."""
-    n = len(indptr) - 1
-    cap = len(indices) + 1
-    lo = seed_ptr[c]
-    hi = seed_ptr[c + 1]
-    if hi == lo:
-        for h in range(len(home_u)):
-            out_t[h, c] = INF
-            out_f[h, c] = -1
-        return
-    dist, hk, hn, _touched = K._scratch(n, cap + hi - lo)
-    lab = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        lab[i] = -1
-    size = 0
-    for i in range(lo, hi):
-        x = seed_node[i]
-        cost = seed_cost[i]
-        if cost <= limit and cost < dist[x]:
-            dist[x] = cost
-            lab[x] = seed_label[i]
-            size = K._push(hk, hn, size, cost, x)
-    while size > 0:
-        d, x, size = K._pop(hk, hn, size)
-        if d > dist[x]:
-            continue
-        for j in range(indptr[x], indptr[x + 1]):
-            y = indices[j]
-            nd = d + w[j]
-            if nd < dist[y] and nd <= limit:
-                dist[y] = nd
-                lab[y] = lab[x]
-                size = K._push(hk, hn, size, nd, y)
-    for h in range(len(home_u)):
-        t = INF
-        f = -1
-        u = home_u[h]
-        if u >= 0:
-            ta = home_a[h] + dist[u]
-            tb = home_b[h] + dist[home_v[h]]
-            if ta <= tb:
-                t = ta
-                f = lab[u]
-            else:
-                t = tb
-                f = lab[home_v[h]]
-        if t <= limit:
-            out_t[h, c] = t
-            out_f[h, c] = f
-        else:
-            out_t[h, c] = INF
-            out_f[h, c] = -1
 
 
 @dataclass
@@ -365,7 +283,7 @@ class AccessEngine:
         fac = np.arange(len(seeds.seed_ptr) - 1, dtype=np.int64)
         label = np.repeat(fac, np.diff(seeds.seed_ptr))
         csr = self._csr
-        _nearest_labelled(csr.indptr, csr.indices, csr.weights, seeds.seed_ptr[seeds.cat_ptr],
+        K.nearest_labelled(csr.indptr, csr.indices, csr.weights, seeds.seed_ptr[seeds.cat_ptr],
                           seeds.seed_node, seeds.seed_cost, label, limit, h.u, h.v, h.a, h.b, t, f)
         for c in range(C):
             direct, which = _direct_same_edge_which(self.net, h, seeds, c)
