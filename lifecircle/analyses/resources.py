@@ -952,7 +952,7 @@ def inventory_table(sites: gpd.GeoDataFrame, lang: str = "en", profile=None,
 
 def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
                     recommendations: pd.DataFrame | None = None, force: bool = False,
-                    inputs=()) -> Path:
+                    inputs=(), extra=None) -> Path:
     """Write OUT/resources.csv, resources.xlsx, resources.gpkg (layer ``sites``) and, when
     given, recommendations.csv / .xlsx — atomically (all or nothing). A folder holding files
     lifecircle did not write, or one of the ``inputs``, is refused (``force``: see
@@ -960,7 +960,8 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
 
     The CSVs are for machines: stable English column names and ids whatever ``lang`` is, with
     an ``attribution`` column. The XLSX are for people: headers, values and category names in
-    ``lang``, the attribution on a sheet of its own."""
+    ``lang``, the attribution on a sheet of its own. ``extra(folder)`` writes more files into
+    the same folder before it is put in place (the command line's map)."""
     out = Path(out_dir)
     machine = inventory_table(inv.sites, lang="en", profile=profile)
     human = inventory_table(inv.sites, lang=lang, profile=profile)
@@ -981,6 +982,8 @@ def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
                 "counts": {f"{k[0]}:{k[1]}": int(v) for k, v in inv.counts().items()},
                 "timings_s": {k: round(v, 3) for k, v in inv.timings.items()}}
         (tmp / "resources.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        if extra is not None:
+            extra(tmp)
     return out
 
 

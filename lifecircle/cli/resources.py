@@ -36,7 +36,7 @@ MAP_NAME = "resources_map.html"
 
 def _write_map(result, out: Path, lang: str, recommendations: bool = False) -> None:
     """The idle-site list (and the numbered picks) on the planning map, offline, beside the
-    tables: OUT/resources_map.html."""
+    tables in ``out`` (the folder being written): resources_map.html."""
     from lifecircle.cli.maps import _read_recommendations, _read_sites
     from lifecircle.render.maps import result_map, save_map
 
@@ -66,8 +66,8 @@ def resources(
             check_lang(lang)
         result, inv = _inventory(folder, sites, sites_crs, corners, corner_min, corner_max, lang)
         write_inventory(inv, out, lang=lang or result.settings.lang, profile=result.profile,
-                        force=force, inputs=[folder, sites])
-        _write_map(result, out, lang or result.settings.lang)
+                        force=force, inputs=[folder, sites],
+                        extra=lambda tmp: _write_map(result, tmp, lang or result.settings.lang))
     except LifecircleError as exc:
         _fail(exc)
     lang = lang or result.settings.lang
@@ -118,8 +118,8 @@ def recommend(
         table = run(result, inv, category if len(category) > 1 else category[0], k=k,
                     method=method, lang=lang)
         write_inventory(inv, out, lang=lang, profile=result.profile, recommendations=table,
-                        force=force, inputs=[folder, sites])
-        _write_map(result, out, lang, recommendations=len(table) > 0)
+                        force=force, inputs=[folder, sites],
+                        extra=lambda tmp: _write_map(result, tmp, lang, recommendations=len(table) > 0))
     except LifecircleError as exc:
         _fail(exc)
     print_recommendations(table, result.profile, lang)
