@@ -38,7 +38,6 @@ from lifecircle.i18n import label
 from lifecircle.io.boundary import read_boundary
 from lifecircle.io.chinacoords import frame_to_wgs84, normalize_crs
 from lifecircle.io.crs import choose_crs, distance_scale
-from lifecircle.io.outputs import atomic_dir  # noqa: F401  (lifecircle.pipeline.atomic_dir, as before)
 from lifecircle.io.poitable import merge_facilities, read_poi_table
 from lifecircle.io.sources import WGS84, OSMData, embedded_sample, read_osm
 from lifecircle.result import Result, load_result
