@@ -103,13 +103,13 @@ def test_reach_metrics_equal_networkx(method, case):
         pairs = all_times(g, len(homes), len(facs[c]), c, cutoff_min=5)
         reachable = homes.edge >= 0
         want_near = np.full(len(homes), np.nan)
-        for (h, f), t in pairs.items():
+        for (h, _f), t in pairs.items():
             if not t > want_near[h]:
                 want_near[h] = t
         np.testing.assert_allclose(r.nearest[c], want_near, atol=1e-9, equal_nan=True)
         for q, thr in enumerate(thresholds):
             want = np.zeros(len(homes), int)
-            for (h, f), t in pairs.items():
+            for (h, _f), t in pairs.items():
                 if t <= thr + 1e-9:
                     want[h] += 1
             np.testing.assert_array_equal(r.counts[c, q], want)
@@ -125,10 +125,10 @@ def test_reach_metrics_equal_networkx(method, case):
             assert r.decay[c, h] == pytest.approx(want_decay, abs=1e-9)
         # 2SFCA: R_f = cap / sum of pop within 5 min; A_h = sum of R_f within 5 min
         demand = {}
-        for (h, f), t in pairs.items():
+        for (h, f), _t in pairs.items():
             demand[f] = demand.get(f, 0.0) + pop[h]
         want_a = np.zeros(len(homes))
-        for (h, f), t in pairs.items():
+        for (h, f), _t in pairs.items():
             want_a[h] += 2.0 / demand[f]
         np.testing.assert_allclose(np.nan_to_num(r.sfca[c], nan=0.0), want_a, atol=1e-12)
 

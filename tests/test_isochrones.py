@@ -95,7 +95,6 @@ def test_isochrone_contains_reachable_edges_and_no_far_nodes(helsinki):
 
 
 def test_isochrone_area_grows_and_matches_exact_reference(helsinki):
-    net = helsinki.network
     pts = helsinki.homes.geometry.to_numpy()[:: max(1, len(helsinki.homes) // 5)][:5]
     iso = isochrones(helsinki, pts, [5, 10, 15])
     a = iso.pivot(index="origin", columns="minutes", values="geometry")
