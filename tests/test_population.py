@@ -240,6 +240,27 @@ def test_zone_file_matching_no_home_is_refused():
         apply_population(homes, _zones([(10, (0, 0, 100, 100))]), "residents", "z")
 
 
+def test_implausible_counts_are_refused_not_spread(tmp_path):
+    """1e30 residents in a 100 m zone (or cell) is a unit or data error: refused with the rows,
+    while dense but real counts (5,000 in a 100 m cell of a geographic raster) pass."""
+    homes = _homes([(10, 10, 1.0), (60, 60, 1.0)])
+    with pytest.raises(TableError, match=r"residents per m² of its zone in row\(s\) 2 "):
+        apply_population(homes, _zones([(30, (0, 0, 100, 100)), (1e30, (0, 0, 100, 100))]), "population", "z")
+    tif = tmp_path / "pop.tif"
+    _write_raster(tif, [[1e30]], X0, Y0 + 100, 100.0, UTM)
+    with pytest.raises(PopulationError, match="pop.tif: 1 cell.* residents per m²"):
+        apply_population_raster(homes, tif, None)
+    # WorldPop style: degrees, 3 arc-seconds (~90 x 80 m here), a dense but real 5,000 per cell
+    import pyproj
+
+    lon, lat = pyproj.Transformer.from_crs(UTM, "EPSG:4326", always_xy=True).transform(X0 + 10, Y0 + 10)
+    geo = tmp_path / "geo.tif"
+    cell = 3 / 3600
+    _write_raster(geo, [[5000.0]], lon - cell / 2, lat + cell / 2, cell, "EPSG:4326")
+    out, _ = apply_population_raster(homes.iloc[:1], geo, None)
+    assert out[col.POPULATION].sum() == pytest.approx(5000)
+
+
 # --------------------------------------------------------------------------------------------
 # through analyze and the command line (a 4 x 4 block synthetic district)
 

@@ -108,6 +108,9 @@ RESIDENTIAL_STREETS = frozenset({"residential", "living_street"})
 ESTIMATE = "buildings estimate"
 RASTER = "population raster"
 ZONES = "community totals"
+#: More residents per square metre than any place has (the densest blocks on record hold about
+#: 1 per m² of land): a count above it is a unit or data error, refused rather than spread.
+MAX_RESIDENTS_PER_M2 = 10.0
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
@@ -378,6 +381,14 @@ def apply_population_raster(homes: gpd.GeoDataFrame, path, region=None,
     total = float(flat[counted].sum())
     if total <= 0:
         raise PopulationError(path, "counts nobody over the study area (all cells 0)")
+    # one cell's area in square metres, measured in the homes' (metric) CRS
+    (cx0, cx1), (cy0, cy1) = _affine(transform, np.array([ncol // 2, ncol // 2 + 1]), np.array([nrow // 2, nrow // 2 + 1]))
+    cell = gpd.GeoSeries([shapely.box(min(cx0, cx1), min(cy0, cy1), max(cx0, cx1), max(cy0, cy1))], crs=rcrs)
+    cell_m2 = float(cell.to_crs(homes.crs).area.iloc[0])
+    dense = flat[counted] > MAX_RESIDENTS_PER_M2 * max(cell_m2, 1.0)
+    if dense.any():
+        raise PopulationError(path, f"{int(dense.sum())} cell(s) hold more than {MAX_RESIDENTS_PER_M2:g} residents "
+                              f"per m² (largest {flat[counted].max():.3g}); check the band and its units")
 
     out = homes.copy()
     pop = out[col.POPULATION].to_numpy(float).copy()
@@ -454,6 +465,11 @@ def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATIO
         raise PopulationError(path, "has no coordinate reference system")
     zones = table.to_crs(homes.crs)
     zgeom = shapely.make_valid(zones.geometry.to_numpy())
+    dense = np.flatnonzero(values > MAX_RESIDENTS_PER_M2 * np.maximum(shapely.area(zgeom), 1.0))
+    if len(dense):
+        rows = [int(i) + 1 for i in dense]
+        raise TableError(path, f"'{column}' holds more than {MAX_RESIDENTS_PER_M2:g} residents per m² of its "
+                         f"zone in row(s) {', '.join(map(str, rows[:5]))} (check the column and its units)", rows=rows)
     usable = ~shapely.is_empty(zgeom) & np.isin(shapely.get_type_id(zgeom), (3, 6, 7))
     if region is not None:
         usable &= shapely.intersects(zgeom, region)
