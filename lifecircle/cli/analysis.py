@@ -199,7 +199,10 @@ def analyze(
     profile: str = typer.Option("default", help="Profile name (default, gb50180-2018, tdt1062-2021) or YAML file."),
     speed: Optional[float] = typer.Option(None, help="Walking speed in km/h (default 4)."),
     lang: Optional[str] = typer.Option(None, help="Language of tables, console and maps: zh or en (default: your locale, zh_* → zh, else en)."),
-    facilities: Optional[Path] = typer.Option(None, help="Extra facility table (CSV/XLSX, e.g. Amap POIs)."),
+    facilities: Optional[Path] = typer.Option(
+        None, help="Extra facility table (CSV/XLSX, e.g. Amap or Baidu POIs) with columns: name, lng and lat "
+        "(or one location column 'lng,lat'), and the type as a category id, an Amap typecode or a Baidu "
+        "category. Chinese headers such as 名称, 经度, 纬度 and 类别 are read too."),
     facilities_crs: str = typer.Option("wgs84", help="Coordinates of the facility table: wgs84, gcj02 or bd09."),
     population: Optional[Path] = typer.Option(
         None, help="Community totals: polygons with a population column; the homes inside each are "
