@@ -159,7 +159,7 @@ def test_recommendations_join_their_sites(helsinki, tmp_path):
     import geopandas as gpd
     import pandas as pd
 
-    from lifecircle.cli.maps import _read_recommendations
+    from lifecircle.render.deliverables import read_map_recommendations as _read_recommendations
     from lifecircle.errors import InputFileError
 
     sites = gpd.GeoDataFrame({"site_id": ["S1", "S2"]},

@@ -278,6 +278,26 @@ def solve_options(keys, w, k, opt_site, opt_need, site_area, time_limit: float =
         return [o for o in opts if (x[o].value() or 0) > 0.5]
 
 
+#: columns of the recommendations: homes a pick newly covers (count; their ``home_id`` values,
+#: space separated — the map draws them)
+NEW_HOMES = "new_homes"
+NEW_HOME_IDS = "new_home_ids"
+
+
+def newly_covered_homes(order, es, ei, n_homes: int) -> list[np.ndarray]:
+    """Home indices each option of ``order`` newly covers, in that order: the homes of the
+    (category, home) elements it covers that no earlier option covers (their residents sum to
+    the option's gain). ``es``/``ei``: the option-element pairs of :func:`_options`."""
+    out = []
+    done = np.zeros(int(ei.max()) + 1 if len(ei) else 0, dtype=bool)
+    for o in order:
+        elems = np.unique(ei[es == o])
+        new = elems[~done[elems]]
+        done[new] = True
+        out.append(np.unique(new % max(n_homes, 1)).astype(np.int64))
+    return out
+
+
 def gap_population(result, inventory: Inventory, category) -> dict:
     """Residents lacking each category within its threshold today (unreachable homes
     included): the denominator of every share the recommendations report."""
@@ -329,9 +349,12 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
     Returns one row per placed use in the order of its marginal gain: ``rank``, ``site_id``,
     ``type``, ``status`` (in use / idle / …), ``area_m2``, ``use`` (the category placed),
     ``category`` (all asked), ``newly_covered`` (residents the row adds), ``cumulative``,
+    ``new_homes`` / ``new_home_ids`` (the homes the row newly covers: how many, and their
+    ``home_id`` values space separated; their residents sum to ``newly_covered``),
     ``share_of_gap`` (cumulative ÷ all residents lacking the categories today, unreachable
     homes included), ``best_uses``, WGS-84 ``lng``/``lat`` and GCJ-02 ``lng_gcj02``/``lat_gcj02``.
     ``attrs``: ``method``, ``seconds``, ``gap_population`` (the denominator), ``gap_by_category``,
+    ``new_homes`` (per row, the home indices it newly covers),
     ``why`` (when empty: why, and what would change it, in ``lang``), ``no_data`` (the
     categories with no facility in the data, for which the gap assumes none exist).
     """
@@ -363,6 +386,9 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
     gap_pop = float(sum(gaps.values()))
     sites = inventory.sites
     rows = opt_site[order] if order else np.zeros(0, np.int64)
+    new_homes = newly_covered_homes(order, es, ei, len(inventory.access.population))
+    home_ids = result.homes[col.HOME_ID].to_numpy() if col.HOME_ID in result.homes else \
+        np.arange(len(result.homes))
     cum = np.cumsum(gains) if gains else np.zeros(0)
     if len(rows):
         pts = gpd.GeoSeries(sites.geometry.to_numpy()[rows], crs=sites.crs).representative_point()
@@ -381,6 +407,8 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
         "category": ",".join(cats),
         "newly_covered": np.round(gains, 1),
         "cumulative": np.round(cum, 1),
+        NEW_HOMES: np.array([len(h) for h in new_homes], dtype=np.int64),
+        NEW_HOME_IDS: [" ".join(str(x) for x in home_ids[h]) for h in new_homes],
         "share_of_gap": np.round(cum / gap_pop, 4) if gap_pop > 0 else 0.0,
         BEST_USES: sites[BEST_USES].to_numpy()[rows],
         "lng": np.round(lng, 6), "lat": np.round(lat, 6),
@@ -394,6 +422,7 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
                         "gap_population": gap_pop, "gap_by_category": gaps,
                         "candidates": int(len(np.unique(opt_site))), "groups": len(keys),
                         "pairs": pairs, "site_index": [int(s) for s in rows],
+                        "new_homes": new_homes,
                         "why": why_empty(result, inventory, cats, gaps, lang, rules)
                         if not len(table) else ""})
     return table

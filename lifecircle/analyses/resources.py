@@ -45,7 +45,7 @@ from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
 from lifecircle.i18n import label
 from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
-from lifecircle.io.outputs import atomic_dir
+from lifecircle.io.outputs import _read_split, _write_split, atomic_dir, write_field_aliases
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WGS84, OSMData, read_osm, write_about_layer
 from lifecircle.settings import data_path
@@ -938,59 +938,112 @@ def inventory_table(sites: gpd.GeoDataFrame, lang: str = "en", profile=None,
 
     t[USES] = t[USES].map(catname)
     t[BEST_USES] = t[BEST_USES].map(catname)
-    names = dict(_HEADERS_ZH)
-    for c in t.columns:
-        if c.startswith("gap_"):
+    return t.rename(columns=site_headers(t.columns, "zh", profile))
+
+
+_HEADERS_EN = {
+    SITE_ID: "site id", SOURCE: "source", TYPE: "type", NAME: "name", AREA: "area (m²)",
+    OWNERSHIP: "ownership", STATUS: "status", OSM_ID: "OSM id", "form": "form",
+    col.SNAP_LEG_M: "to the walking network (m)", col.REACHABLE: "reachable", USES: "possible uses",
+    BEST_USES: "best uses", "floor": "floor",
+}
+
+
+def site_headers(columns, lang: str, profile=None) -> dict[str, str]:
+    """Readable names (in ``lang``) of the site columns — ``gap_park`` → 缺口人口_公园 /
+    ``gap population: park``, ``pop15`` → 15分钟步行可达人口 — for the Chinese table headers and
+    the field aliases of ``resources.gpkg``; columns without one are left out."""
+    zh = lang == "zh"
+    fixed = _HEADERS_ZH if zh else _HEADERS_EN
+    names = {}
+    for c in columns:
+        c = str(c)
+        if c in fixed:
+            names[c] = fixed[c]
+        elif c.startswith("gap_"):
             cid = c[4:]
-            nm = profile.display_name(cid, "zh") if profile is not None else cid
-            names[c] = f"缺口人口_{nm}"
-        m = re.fullmatch(r"pop(\d+)", c)
-        if m:
-            names[c] = f"{m.group(1)}分钟步行可达人口"
-    return t.rename(columns=names)
+            nm = profile.display_name(cid, lang) if profile is not None and cid in profile else cid
+            names[c] = f"缺口人口_{nm}" if zh else f"gap population: {nm}"
+        elif (m := re.fullmatch(r"pop(\d+)", c)):
+            names[c] = f"{m.group(1)}分钟步行可达人口" if zh else f"residents within {m.group(1)} min"
+    return names
+
+
+#: layers of resources.gpkg by geometry kind, one kind per layer (QGIS opens each without
+#: asking for a sublayer): ``sites`` the areas (always written), ``site_points`` surveyed sites
+#: given as points, ``site_lines`` any given as lines; ``fac_index`` keeps the inventory order
+SITE_LAYERS = {"sites": (3, 6), "site_points": (0, 4), "site_lines": (1, 2, 5)}
+SITES_GPKG = "resources.gpkg"
+
+
+def write_sites_gpkg(inv: Inventory, path, lang: str = "en", profile=None) -> None:
+    """The sites as a GeoPackage (WGS-84): one layer per geometry kind (:data:`SITE_LAYERS`),
+    field aliases in ``lang`` (``gpkg_data_columns``, which QGIS shows) and the attribution."""
+    path = Path(path)
+    gdf = inv.sites.to_crs(WGS84)
+    gdf = gdf.assign(**{col.REACHABLE: gdf[col.REACHABLE].astype(bool)})
+    aliases = site_headers(gdf.columns, lang, profile)
+    aliases["fac_index"] = "序号" if lang == "zh" else "order"
+    _write_split(gdf, path, SITE_LAYERS)
+    write_about_layer(path, inv.attribution)
+    write_field_aliases(path, {layer: aliases for layer in SITE_LAYERS})
+
+
+def read_sites_gpkg(path) -> gpd.GeoDataFrame:
+    """The sites :func:`write_sites_gpkg` wrote, every layer, in the inventory's order (a file
+    of an older version has one mixed ``sites`` layer)."""
+    return _read_split(Path(path), SITE_LAYERS)
 
 
 def write_inventory(inv: Inventory, out_dir, lang: str = "en", profile=None,
                     recommendations: pd.DataFrame | None = None, force: bool = False,
                     inputs=(), extra=None) -> Path:
-    """Write OUT/resources.csv, resources.xlsx, resources.gpkg (layer ``sites``) and, when
-    given, recommendations.csv / .xlsx — atomically (all or nothing). A folder holding files
-    lifecircle did not write, or one of the ``inputs``, is refused (``force``: see
-    :mod:`lifecircle.io.outputs`).
+    """Write OUT/resources.csv, resources.xlsx, resources.gpkg (layers :data:`SITE_LAYERS`)
+    and, when given, recommendations.csv / .xlsx — atomically (all or nothing). A folder
+    holding files lifecircle did not write, or one of the ``inputs``, is refused (``force``:
+    see :mod:`lifecircle.io.outputs`).
 
     The CSVs are for machines: stable English column names and ids whatever ``lang`` is, with
     an ``attribution`` column. The XLSX are for people: headers, values and category names in
     ``lang``, the attribution on a sheet of its own. ``extra(folder)`` writes more files into
     the same folder before it is put in place (the command line's map)."""
     out = Path(out_dir)
-    machine = inventory_table(inv.sites, lang="en", profile=profile)
-    human = inventory_table(inv.sites, lang=lang, profile=profile)
     with atomic_dir(out, force=force, inputs=inputs, kind="resources") as tmp:
-        _write_tables(tmp, "resources", machine, human, inv.attribution, lang)
-        gdf = inv.sites.to_crs(WGS84)
-        gdf = gdf.assign(**{col.REACHABLE: gdf[col.REACHABLE].astype(bool)})
-        try:
-            gdf.to_file(tmp / "resources.gpkg", layer="sites", driver="GPKG")
-            write_about_layer(tmp / "resources.gpkg", inv.attribution)
-        except Exception as exc:
-            raise OutputError(f"{out}: cannot write the GeoPackage ({exc})") from None
-        if recommendations is not None:
-            _write_tables(tmp, "recommendations", recommendations,
-                          recommendation_table(recommendations, lang, profile), inv.attribution,
-                          lang)
-        meta = {"attribution": inv.attribution, "notes": inv.notes,
-                "counts": {f"{k[0]}:{k[1]}": int(v) for k, v in inv.counts().items()},
-                "timings_s": {k: round(v, 3) for k, v in inv.timings.items()}}
-        (tmp / "resources.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        write_inventory_files(inv, tmp, lang=lang, profile=profile, recommendations=recommendations,
+                              where=out)
         if extra is not None:
             extra(tmp)
     return out
 
 
+def write_inventory_files(inv: Inventory, folder, lang: str = "en", profile=None,
+                          recommendations: pd.DataFrame | None = None, where=None) -> None:
+    """The files of :func:`write_inventory`, written into an existing (temporary) ``folder``
+    the caller puts in place (a batch district's folder); ``where`` names the output in
+    messages."""
+    folder = Path(folder)
+    where = where if where is not None else folder
+    machine = inventory_table(inv.sites, lang="en", profile=profile)
+    human = inventory_table(inv.sites, lang=lang, profile=profile)
+    _write_tables(folder, "resources", machine, human, inv.attribution, lang)
+    try:
+        write_sites_gpkg(inv, folder / SITES_GPKG, lang, profile)
+    except Exception as exc:
+        raise OutputError(f"{where}: cannot write the GeoPackage ({exc})") from None
+    if recommendations is not None:
+        _write_tables(folder, "recommendations", recommendations,
+                      recommendation_table(recommendations, lang, profile), inv.attribution,
+                      lang)
+    meta = {"attribution": inv.attribution, "notes": inv.notes,
+            "counts": {f"{k[0]}:{k[1]}": int(v) for k, v in inv.counts().items()},
+            "timings_s": {k: round(v, 3) for k, v in inv.timings.items()}}
+    (folder / "resources.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
 _REC_HEADERS_ZH = {
     "rank": "序号", SITE_ID: "资源编号", TYPE: "类型", STATUS: "现状", AREA: "面积(平方米)",
     "category": "设施类别", "use": "建议功能", "newly_covered": "新增覆盖人口",
-    "cumulative": "累计新增覆盖人口", "share_of_gap": "占缺口人口比例(%)",
+    "cumulative": "累计新增覆盖人口", "share_of_gap": "占缺口人口比例(%)", "new_homes": "新增覆盖住宅数",
     "gap_population": "缺口人口", BEST_USES: "推荐功能", "method": "求解方法",
     "lng": "经度(WGS-84)", "lat": "纬度(WGS-84)", LNG_GCJ: "经度(GCJ-02 高德)",
     LAT_GCJ: "纬度(GCJ-02 高德)",
@@ -1001,8 +1054,9 @@ _METHOD_ZH = {"exact": "精确求解(整数规划)", "greedy": "贪心算法"}
 def recommendation_table(table: pd.DataFrame, lang: str = "en", profile=None,
                          rules: SiteRules | None = None) -> pd.DataFrame:
     """The recommendations as people read them: the share as a percentage and, with
-    ``lang="zh"``, Chinese headers, site types, status and category names."""
-    t = table.copy()
+    ``lang="zh"``, Chinese headers, site types, status and category names. The ids of the homes
+    each pick newly covers stay in the CSV (and on the map); the sheet keeps their count."""
+    t = table.drop(columns=["new_home_ids"], errors="ignore")
     if "share_of_gap" in t:
         t["share_of_gap"] = (100 * t["share_of_gap"].astype(float)).round(1)
     if lang != "zh":

@@ -70,62 +70,6 @@ def _read_origins(path: Path, crs, datum: str = "wgs84"):
     return g.to_crs(crs)
 
 
-
-
-def _read_sites(folder: Path, crs):
-    """Idle sites from a ``resources`` output folder (its resources.gpkg, layer ``sites``)."""
-    import geopandas as gpd
-
-    from lifecircle.errors import InputFileError
-
-    path = folder / "resources.gpkg" if folder.is_dir() else folder
-    if not path.exists():
-        raise InputFileError(path, "no resources.gpkg here: run 'lifecircle resources' first")
-    try:
-        g = gpd.read_file(path, layer="sites")
-    except Exception as exc:
-        raise InputFileError(path, f"cannot read the sites layer ({type(exc).__name__}: {exc})") from None
-    if g.crs is None:
-        raise InputFileError(path, "sites have no CRS")
-    # the popup: identity, status, area, residents within each tier, the largest gaps
-    ident = [c for c in ("site_id", "name", "source", "type", "status", "area_m2", "ownership",
-                         "best_uses") if c in g.columns]
-    pops = sorted((c for c in g.columns if c.startswith("pop") and c[3:].isdigit()), key=lambda c: int(c[3:]))
-    gaps = sorted((c for c in g.columns if c.startswith("gap_")), key=lambda c: -float(g[c].sum()))
-    gaps = [c for c in gaps if float(g[c].sum()) > 0][:8]
-    return g[ident + pops + gaps + [g.geometry.name]].to_crs(crs)
-
-
-def _read_recommendations(path: Path, sites, crs):
-    """Recommendations (recommendations.csv of 'recommend', or its folder) placed on their
-    sites by ``site_id`` (or by lon/lat columns)."""
-    import geopandas as gpd
-    import pandas as pd
-
-    from lifecircle.errors import InputFileError
-
-    p = path / "recommendations.csv" if path.is_dir() else path
-    if not p.exists():
-        raise InputFileError(p, "file not found")
-    try:
-        df = pd.read_csv(p, encoding="utf-8-sig")
-    except Exception as exc:
-        raise InputFileError(p, f"cannot read recommendations ({type(exc).__name__}: {exc})") from None
-    cols = {c.lower(): c for c in df.columns}
-    if "site_id" in df.columns and sites is not None and "site_id" in sites.columns:
-        geo = sites.set_index(sites["site_id"].astype(str)).geometry
-        key = df["site_id"].astype(str)
-        missing = sorted(set(key) - set(geo.index))
-        if missing:
-            raise InputFileError(p, f"site_id {missing[0]!r} is not in the --resources sites")
-        return gpd.GeoDataFrame(df, geometry=geo.loc[key].to_numpy(), crs=sites.crs)
-    xc = next((cols[c] for c in ("lon", "lng", "longitude") if c in cols), None)
-    yc = next((cols[c] for c in ("lat", "latitude") if c in cols), None)
-    if xc is None or yc is None:
-        raise InputFileError(p, "recommendations need a site_id column (with --resources) or lon/lat")
-    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[xc], df[yc]), crs="EPSG:4326").to_crs(crs)
-
-
 def map_command(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default DIR/map.html)."),
@@ -148,6 +92,7 @@ def map_command(
 ):
     """Write the interactive planning map of an analysis folder (opens offline)."""
     from lifecircle.io.outputs import check_out_file
+    from lifecircle.render.deliverables import read_map_recommendations, read_map_sites
     from lifecircle.render.maps import result_map, save_map
     from lifecircle.result import load_result
 
@@ -156,8 +101,8 @@ def map_command(
         target = out or folder / "map.html"
         check_out_file(target, force=force, inputs=[origins, resources, recommend])
         iso = _read_origins(origins, result.crs, origins_crs) if origins else None
-        sites = _read_sites(resources, result.crs) if resources else None
-        recs = _read_recommendations(recommend, sites, result.crs) if recommend else None
+        sites = read_map_sites(resources, result.crs) if resources else None
+        recs = read_map_recommendations(recommend, sites, result.crs) if recommend else None
         m = result_map(result, lang=lang, basemap=basemap, offline=offline, isochrones=iso,
                        service_areas=service, sites=sites, recommendations=recs)
         save_map(m, target, offline=offline)

@@ -37,12 +37,9 @@ MAP_NAME = "resources_map.html"
 def _write_map(result, out: Path, lang: str, recommendations: bool = False) -> None:
     """The idle-site list (and the numbered picks) on the planning map, offline, beside the
     tables in ``out`` (the folder being written): resources_map.html."""
-    from lifecircle.cli.maps import _read_recommendations, _read_sites
-    from lifecircle.render.maps import result_map, save_map
+    from lifecircle.render.deliverables import write_resources_map
 
-    sites = _read_sites(out, result.crs)
-    recs = _read_recommendations(out, sites, result.crs) if recommendations else None
-    save_map(result_map(result, lang=lang, sites=sites, recommendations=recs), out / MAP_NAME)
+    write_resources_map(result, out, lang, recommendations=recommendations)
 
 
 def resources(

@@ -109,7 +109,7 @@ def check_cmd(
     """Check an analysis against GB 50180-2018 or TD/T 1062-2021 (配套设施达标评估)."""
     from lifecircle.analyses.standards import check, resolve_standard
     from lifecircle.io.outputs import atomic_dir, check_out_dir
-    from lifecircle.render.maps import compliance_map, save_map
+    from lifecircle.render.deliverables import write_compliance
     from lifecircle.result import load_result
 
     try:
@@ -121,9 +121,7 @@ def check_cmd(
         lang = lang or result.settings.lang
         report = check(result, standard, lang=lang, min_share=min_share)
         with atomic_dir(out, force=force, inputs=[folder], kind="check") as tmp:
-            report.to_csv(tmp / CSV, lang)
-            report.to_xlsx(tmp / XLSX, lang)
-            save_map(compliance_map(report, result, lang), tmp / MAP)
+            write_compliance(report, result, tmp, lang)
     except LifecircleError as exc:
         _fail(exc)
     print_report(report, lang)

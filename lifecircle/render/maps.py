@@ -54,6 +54,7 @@ from lifecircle.analyses.isochrones import gap_areas, nearest_facilities
 from lifecircle.analyses.isochrones import isochrones as _iso
 from lifecircle.analyses.isochrones import service_areas as _sa
 from lifecircle.analyses.links import localized
+from lifecircle.analyses.recommend import NEW_HOME_IDS
 from lifecircle.analyses.standards import label as std_label
 from lifecircle.analyses.standards import missing_required
 from lifecircle.errors import LifecircleError, MapError
@@ -878,16 +879,64 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
         layer = folium.FeatureGroup(name=escape_html(w["recs"]))
         pts = to_display(gpd.GeoDataFrame(geometry=shapely.point_on_surface(rec.geometry.to_numpy()),
                                           crs=rec.crs), gcj)
-        keep = [c for c in rec.columns if c != rec.geometry.name]
-        for n, (p, (_, r)) in enumerate(zip(pts.geometry, rec[keep].iterrows()), start=1):
+        keep = [c for c in rec.columns if c not in (rec.geometry.name, NEW_HOME_IDS)]
+        covered = []
+        for n, (p, (_, r)) in enumerate(zip(pts.geometry, rec.iterrows()), start=1):
             rank = int(r["rank"]) if "rank" in r and _fmt(r["rank"]) != "" else n
-            body = f"<div class='lc-pop'><b>#{rank}</b><table>{_rows_html(r, keep, lang, result.profile)}</table></div>"
+            rows = _homes_of(result, r.get(NEW_HOME_IDS))
+            pop = float(result.homes[col.POPULATION].to_numpy(float)[rows].sum()) if rows is not None else None
+            newly = "" if rows is None else (
+                f"<p>{escape_html(w['new_homes'].format(n=len(rows), p=f'{pop:,.0f}'))}</p>")
+            body = (f"<div class='lc-pop'><b>#{rank}</b>{newly}"
+                    f"<table>{_rows_html(r, keep, lang, result.profile)}</table></div>")
             folium.Marker([p.y, p.x], icon=folium.DivIcon(html=f"<div class='lc-rank'>{rank}</div>",
                                                           icon_size=(22, 22), icon_anchor=(11, 11)),
                           popup=folium.Popup(RawHTML(body), max_width=380)).add_to(layer)
+            if rows is not None:
+                covered.append((rank, rows, pop))
         layer.add_to(m)
         legend.add(layer, f"<h4>{escape_html(w['recs'])}</h4><div><span class='lc-sym' "
                           f"style='background:#7b3294'>1</span>{escape_html(w['rank'])}</div>")
+        add_covered_homes(m, result, covered, lang, gcj, legend)
+
+
+#: colours of the homes each pick newly covers, by rank (repeating)
+PICK_COLOURS = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999")
+
+
+def _homes_of(result, ids):
+    """Positions in ``result.homes`` of the ``home_id`` values in ``ids`` (space-separated
+    text, as recommendations.csv keeps them); None when there is no such column (a table of
+    an older version); ids not in this analysis are left out."""
+    if ids is None or (isinstance(ids, float) and ids != ids):
+        return None
+    homes = result.homes
+    want = np.array([int(x) for x in str(ids).split() if x.isascii() and x.isdigit()], dtype=np.int64)
+    have = homes[col.HOME_ID].to_numpy(np.int64) if col.HOME_ID in homes else np.arange(len(homes))
+    return np.flatnonzero(np.isin(have, want))
+
+
+def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
+    """One layer per pick (``covered``: ``(rank, home positions, residents)``): the homes the
+    pick newly covers, in the pick's colour; each says how many residents it holds."""
+    w = _words(lang)
+    homes = result.homes
+    pop = homes[col.POPULATION].to_numpy(float)
+    for rank, rows, total in covered:
+        colour = PICK_COLOURS[(rank - 1) % len(PICK_COLOURS)]
+        name = w["new_homes_layer"].format(r=rank, n=len(rows), p=f"{total:,.0f}")
+        layer = folium.FeatureGroup(name=escape_html(name), show=rank == 1)
+        if len(rows):
+            g = homes.iloc[rows][[homes.geometry.name]]
+            g = gpd.GeoDataFrame({"tip": [escape_html(f"#{rank}: {w['new_cover']} {v:,.0f}") for v in pop[rows]]},
+                                 geometry=shapely.point_on_surface(g.geometry.to_numpy()), crs=homes.crs)
+            folium.GeoJson(to_display(g, gcj).__geo_interface__,
+                           marker=folium.CircleMarker(radius=5, fill=True, weight=1),
+                           style_function=lambda f, c=colour: {"color": "#222", "fillColor": c,
+                                                               "fillOpacity": 0.9, "weight": 1},
+                           tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(layer)
+        layer.add_to(m)
+        legend.add(layer, _sw(colour, name))
 
 
 def _rows_html(row, keys, lang, profile) -> str:
