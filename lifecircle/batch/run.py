@@ -59,6 +59,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import geopandas as gpd
 import numpy as np
@@ -67,13 +68,17 @@ import shapely
 
 from lifecircle import __version__, i18n
 from lifecircle import columns as col
+from lifecircle.analyses.resources import build_inventory
+from lifecircle.analyses.standards import DEFAULT_MIN_SHARE, check, resolve_standard
 from lifecircle.core.profiles import DIMENSION_NAMES, load_profile
 from lifecircle.errors import BoundaryError, ConfigError, LifecircleError
 from lifecircle.i18n import LABELS, label
 from lifecircle.io.boundary import read_boundary
+from lifecircle.io.chinacoords import normalize_crs
 from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, ensure_out_dir, read_summary, write_outputs
 from lifecircle.io.sources import ATTRIBUTION, SAMPLES, WGS84, combine, embedded_sample, read_osm
 from lifecircle.pipeline import analyze
+from lifecircle.render.deliverables import COMPLIANCE_MAP, RESOURCES_MAP, write_compliance, write_resources
 from lifecircle.render.maps import (
     BASEMAPS,
     SCORE_COLOURS,
@@ -85,6 +90,7 @@ from lifecircle.render.maps import (
     save_map,
     to_display,
 )
+from lifecircle.result import load_result
 from lifecircle.settings import DEFAULTS, Settings
 from lifecircle.untrusted import RawHTML, csv_safe, xlsx_safe
 
@@ -99,9 +105,16 @@ RUN_META = "batch_run.json"
 _BASEMAP_ALIASES = {"openstreetmap": "osm", "cartodb positron": "cartodb", "cartodbpositron": "cartodb",
                     "none": "blank"}
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.xml", ".xml", ".osm.bz2", ".bz2")
+#: per-district steps besides the analysis: set at the top level (every district) or in a
+#: [[districts]] entry (that entry's districts); see :class:`DistrictSteps`
+STEP_KEYS = {"resources", "sites", "sites_crs", "check", "min_share"}
 TOP_KEYS = {"out", "profile", "standard", "speed", "lang", "basemap", "offline", "settings", "sources",
-            "districts", "name"}
-DISTRICT_KEYS = {"name", "file", "name_column", "bbox", "source"}
+            "districts", "name"} | STEP_KEYS
+DISTRICT_KEYS = {"name", "file", "name_column", "bbox", "source"} | STEP_KEYS
+#: the planning map every district has; resources and check add theirs
+MAP_FILE = "map.html"
+#: districts.csv columns holding each district's maps (paths relative to the batch folder)
+MAP_COLUMNS = {MAP_FILE: "map", RESOURCES_MAP: "resources_map", COMPLIANCE_MAP: "compliance_map"}
 SOURCE_KEYS = {"path", "place", "sample"}
 
 
@@ -125,6 +138,35 @@ class SourceSpec:
         return f"{self.kind}:{self.value}"
 
 
+@dataclass(frozen=True)
+class DistrictSteps:
+    """What a district runs besides the analysis, into its own folder, through the functions
+    of the matching commands: ``resources`` (the idle-site list of ``lifecircle resources``,
+    with the surveyed ``sites`` file — one file may cover every district, each keeps the sites
+    in its area — in datum ``sites_crs``) and ``check`` (the standard of ``lifecircle check``,
+    ``min_share`` its pass share); None: not run."""
+
+    resources: bool = False
+    sites: str | None = None          # absolute path
+    sites_crs: str = "wgs84"
+    check: str | None = None          # canonical standard key
+    min_share: float = DEFAULT_MIN_SHARE
+
+    def maps(self) -> list[str]:
+        """The map files the district's folder holds."""
+        return [MAP_FILE] + ([RESOURCES_MAP] if self.resources else []) + \
+            ([COMPLIANCE_MAP] if self.check else [])
+
+    def params(self) -> dict | None:
+        """What the steps add to the config hash (None when there are none, so a config
+        without steps keeps its hash)."""
+        if not self.resources and not self.check:
+            return None
+        return {"resources": self.resources, "sites_crs": self.sites_crs, "check": self.check,
+                "min_share": self.min_share,
+                "sites": _file_sha(Path(self.sites)) if self.sites and Path(self.sites).is_file() else self.sites}
+
+
 @dataclass
 class DistrictSpec:
     name: str
@@ -133,6 +175,7 @@ class DistrictSpec:
     origin: str                       # where it came from in the config, for messages
     slug: str = ""
     index: int = 0                    # position of its [[districts]] entry (0-based)
+    steps: DistrictSteps = field(default_factory=DistrictSteps)
 
     @property
     def geometry(self):
@@ -412,6 +455,51 @@ def load_config(path) -> BatchConfig:  # noqa: C901
         else:
             sources[key] = SourceSpec(key, "place", value)
 
+    def steps_of(obj: dict, where: tuple, default: DistrictSteps) -> DistrictSteps:
+        """The steps of ``obj`` (the config or a district entry), over ``default``."""
+        kw = {}
+        if "resources" in obj:
+            if not isinstance(obj["resources"], bool):
+                raise bad(f"must be true or false, got {obj['resources']!r}", *where, "resources")
+            kw["resources"] = obj["resources"]
+        if "sites" in obj:
+            v = obj["sites"]
+            if not isinstance(v, str) or not v.strip():
+                raise bad(f"must be the path of a site file, got {v!r}", *where, "sites")
+            sp = (base / v).resolve()
+            if not sp.is_file():
+                raise bad(f"file not found: {sp}", *where, "sites")
+            if obj.get("resources") is False:
+                raise bad("surveyed sites need resources = true", *where, "sites")
+            kw["sites"], kw["resources"] = str(sp), True
+        if "sites_crs" in obj:
+            try:
+                kw["sites_crs"] = normalize_crs(obj["sites_crs"])
+            except ValueError as exc:
+                raise bad(str(exc), *where, "sites_crs") from None
+        if "check" in obj:
+            v = obj["check"]
+            if v is True:
+                v = "gb50180-2018"
+            if v is False:
+                kw["check"] = None
+            elif not isinstance(v, str):
+                raise bad(f"must be true, false or a standard (gb50180-2018, tdt1062-2021), got {v!r}",
+                          *where, "check")
+            else:
+                try:
+                    kw["check"] = resolve_standard(v)
+                except LifecircleError as exc:
+                    raise bad(str(exc), *where, "check") from None
+        if "min_share" in obj:
+            v = obj["min_share"]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= 1):
+                raise bad(f"must be a share of residents between 0 and 1, got {v!r}", *where, "min_share")
+            kw["min_share"] = float(v)
+        return DistrictSteps(**{**default.__dict__, **kw})
+
+    top_steps = steps_of(data, (), DistrictSteps())
+
     # districts
     raw = data.get("districts")
     if not raw:
@@ -427,6 +515,7 @@ def load_config(path) -> BatchConfig:  # noqa: C901
         extra = sorted(set(d) - DISTRICT_KEYS)
         if extra:
             raise bad(f"unknown field; known: {', '.join(sorted(DISTRICT_KEYS))}", *where, extra[0])
+        steps = steps_of(d, where, top_steps)
         src = d.get("source")
         if src is None:
             if len(sources) != 1:
@@ -451,7 +540,7 @@ def load_config(path) -> BatchConfig:  # noqa: C901
             if name is None:
                 raise bad("a bbox district needs a 'name'", *where, "bbox")
             gdf = gpd.GeoDataFrame({col.COMMUNITY: [name]}, geometry=[shapely.box(w, s, e, n)], crs=WGS84)
-            districts.append(DistrictSpec(name, src, gdf, f"districts[{i + 1}]", index=i))
+            districts.append(DistrictSpec(name, src, gdf, f"districts[{i + 1}]", index=i, steps=steps))
             continue
         f = d["file"]
         if not isinstance(f, str):
@@ -465,12 +554,13 @@ def load_config(path) -> BatchConfig:  # noqa: C901
         except LifecircleError as exc:
             raise bad(str(exc), *where, "name_column" if ncol and "column" in str(exc) else "file") from None
         if name is not None:      # one district; the file's features are its communities
-            districts.append(DistrictSpec(name, src, gdf.reset_index(drop=True), f"districts[{i + 1}]", index=i))
+            districts.append(DistrictSpec(name, src, gdf.reset_index(drop=True), f"districts[{i + 1}]",
+                                          index=i, steps=steps))
         else:                     # one district per feature
             for j in range(len(gdf)):
                 part = gdf.iloc[[j]].reset_index(drop=True)
                 districts.append(DistrictSpec(str(part[col.COMMUNITY].iloc[0]), src, part,
-                                              f"districts[{i + 1}] feature {j + 1}", index=i))
+                                              f"districts[{i + 1}] feature {j + 1}", index=i, steps=steps))
     seen: dict[str, str] = {}
     slugs: dict[str, str] = {}
     for ds in districts:
@@ -503,10 +593,13 @@ def district_hash(cfg: BatchConfig, ds: DistrictSpec, params: dict | None = None
     payload = {"params": params, "source": source_fp, "name": ds.name,
                "communities": [str(x) for x in b[col.COMMUNITY]],
                "geometry": [shapely.to_wkt(g, rounding_precision=7) for g in b.geometry]}
+    steps = ds.steps.params()
+    if steps is not None:
+        payload["steps"] = steps
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _done(folder: Path, digest: str) -> bool:
+def _done(folder: Path, digest: str, maps=(MAP_FILE,)) -> bool:
     meta = folder / DISTRICT_META
     if not meta.exists():
         return False
@@ -516,7 +609,7 @@ def _done(folder: Path, digest: str) -> bool:
         return False
 
     return info.get("config_hash") == digest and all(
-        (folder / n).exists() for n in (GPKG, SUMMARY, META, NETWORK, "map.html"))
+        (folder / n).exists() for n in (GPKG, SUMMARY, META, NETWORK, *maps))
 
 
 # --------------------------------------------------------------------------------------------
@@ -559,6 +652,7 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
     cpu0 = time.process_time()
     info = {"district": ds.name, "slug": ds.slug, "source": ds.source, "config_hash": digest,
             "worker_pid": os.getpid()}
+    step = ["analysis"]            # the step running, named in a failure
     try:
         settings = DEFAULTS.with_(**cfg.settings)
         # pre-clip with a margin a little wider than analyze's own (degrees, at this latitude)
@@ -582,21 +676,46 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
         with atomic_dir(folder) as tmp:
             write_outputs(result, tmp)
             save_map(result_map(result, lang=cfg.lang, basemap=cfg.basemap, offline=cfg.offline),
-                     tmp / "map.html", offline=cfg.offline)
-            meta = dict(info, finished=_now(), data_date=result.data_date,
+                     tmp / MAP_FILE, offline=cfg.offline)
+            maps = [MAP_FILE] + _run_steps(result, ds.steps, tmp, cfg, step)
+            meta = dict(info, finished=_now(), data_date=result.data_date, maps=maps,
                         seconds=round(time.perf_counter() - t0, 3))
             (tmp / DISTRICT_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
         info["timings"] = dict(result.timings, clip=t_clip,
                                save=time.perf_counter() - t_save)
         info.update(status="done", row=district_row(result.summary, cfg.lang), data_date=result.data_date,
-                    notes=list(result.notes))
+                    notes=list(result.notes), maps=maps)
     except Exception as exc:  # isolate: the other districts go on
-        info.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+        where = f"{step[0]}: " if step[0] != "analysis" else ""
+        info.update(status="failed", error=f"{where}{type(exc).__name__}: {exc}",
                     detail="" if isinstance(exc, LifecircleError) else traceback.format_exc(limit=6))
     info["seconds"] = time.perf_counter() - t0
     info["cpu_s"] = time.process_time() - cpu0     # CPU of the worker process during the task
     info["rss_mb"] = _worker_rss_mb()
     return info
+
+
+def _run_steps(result, steps: DistrictSteps, folder: Path, cfg: BatchConfig, step: list) -> list[str]:
+    """The district's resources and check steps, written into its (temporary) ``folder`` by the
+    functions of ``lifecircle resources`` and ``lifecircle check``; the maps they wrote.
+    ``step[0]`` names the step running (for the failure message).
+
+    The steps read the analysis back from ``folder``, as the commands do, so their files are
+    the ones ``lifecircle resources|check DISTRICT_FOLDER`` writes (the in-memory result can
+    differ in the last digit of a geometry that breaks a snapping tie the other way)."""
+    maps: list[str] = []
+    if steps.resources or steps.check:
+        result = load_result(folder)
+    if steps.resources:
+        step[0] = "resources"
+        inv = build_inventory(result, None, sites=steps.sites, sites_crs=steps.sites_crs, lang=cfg.lang)
+        maps += write_resources(result, inv, folder, cfg.lang, basemap=cfg.basemap, offline=cfg.offline)
+    if steps.check:
+        step[0] = "check"
+        report = check(result, steps.check, lang=cfg.lang, min_share=steps.min_share)
+        maps += write_compliance(report, result, folder, cfg.lang)
+    step[0] = "analysis"
+    return maps
 
 
 def _now() -> str:
@@ -780,7 +899,7 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
     results: dict[str, dict] = {}
     todo = []
     for ds in cfg.districts:
-        if resume and _done(out / ds.slug, digests[ds.name]):
+        if resume and _done(out / ds.slug, digests[ds.name], ds.steps.maps()):
             statuses[ds.name] = "skipped"
             results[ds.name] = _skipped_info(out / ds.slug, ds, cfg.lang)
         else:
@@ -825,7 +944,8 @@ def _skipped_info(folder: Path, ds: DistrictSpec, lang: str) -> dict:
 
     meta = json.loads((folder / DISTRICT_META).read_text(encoding="utf-8"))
     summary = read_summary(folder / SUMMARY)
-    return {"district": ds.name, "slug": ds.slug, "source": ds.source, "status": "skipped",
+    maps = meta.get("maps") or [m for m in ds.steps.maps() if (folder / m).exists()]
+    return {"district": ds.name, "slug": ds.slug, "source": ds.source, "status": "skipped", "maps": maps,
             "row": district_row(summary, lang), "data_date": meta.get("data_date"),
             "config_hash": meta.get("config_hash")}
 
@@ -918,8 +1038,11 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
         if info is None:
             continue
         if info["status"] in ("done", "skipped"):
+            maps = info.get("maps") or [MAP_FILE]
             row = {"district": ds.name, "source": ds.source, "folder": ds.slug,
-                   "status": info["status"], **info["row"], "config_hash": digests[ds.name][:12]}
+                   "status": info["status"], **info["row"],
+                   **{c: f"{ds.slug}/{f}" if f in maps else "" for f, c in MAP_COLUMNS.items()},
+                   "config_hash": digests[ds.name][:12]}
             rows.append(row)
             geoms.append(ds.geometry)
             if info.get("data_date"):
@@ -965,6 +1088,23 @@ def _attribution(dates: dict) -> str:
     return ATTRIBUTION + (f", data {', '.join(ds)}" if ds else "")
 
 
+def _href(relpath: str) -> str:
+    """A link relative to the batch folder (percent-encoded, so a district named in Chinese
+    or with spaces still resolves when the folder is zipped and opened elsewhere), escaped."""
+    return html.escape(quote(str(relpath), safe="/"), quote=True)
+
+
+def _map_links(r, lang: str, target: bool = False) -> list[str]:
+    """Links to every map a district row has (map, resources map, compliance map), in ``lang``."""
+    out = []
+    for f, c in MAP_COLUMNS.items():
+        path = r.get(c) if c in r else (f"{r['folder']}/{f}" if f == MAP_FILE else "")
+        if isinstance(path, str) and path:
+            tgt = ' target="_blank"' if target else ""
+            out.append(f'<a href="{_href(path)}"{tgt}>{html.escape(label(f"batch.link_{c}", lang))}</a>')
+    return out
+
+
 def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd.GeoDataFrame, dates: dict):
     import branca.colormap as cm
     import folium
@@ -988,7 +1128,6 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     layer = folium.FeatureGroup(name="街道/社区 districts" if zh else "Districts")
     for (_, r), g in zip(table.iterrows(), geoms):
         name = html.escape(str(r["district"]))
-        link = html.escape(f"{r['folder']}/map.html", quote=True)
         n_dims = r.get(col.DIMENSIONS_WITH_DATA, float("nan"))
         n_dims = f"{int(n_dims)}" if n_dims == n_dims else "?"
         allcat = r.get(col.ALL_SIX_15_ALL_CATEGORIES, float("nan"))
@@ -1004,7 +1143,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
                  + f"{'主要短板' if zh else 'top gaps'}: {html.escape(str(r.get('top_gaps', '')))}<br>"
                  + (f"{html.escape(i18n.label('data.no_data_list', 'zh' if zh else 'en'))}: "
                     f"{html.escape(nodata)}<br>" if nodata else "")
-                 + f"<a href=\"{link}\" target=\"_blank\">{'打开地图' if zh else 'open district map'}</a>")
+                 + " · ".join(_map_links(r, cfg.lang, target=True)))
         colour = cmap(r["score_mean"]) if np.isfinite(r["score_mean"]) else "#999999"
         folium.GeoJson(shapely.geometry.mapping(g), name=name,
                        style_function=lambda f, c=colour: {"fillColor": c, "color": "#333", "weight": 1,
@@ -1044,12 +1183,13 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
             [c for c in table.columns if c.startswith("cov_")] + ["top_gaps", "no_data"]
         show = [c for c in show if c in table.columns or c == "district"]
         parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'><tr>"
-                     + "".join(f"<th>{html.escape(c)}</th>" for c in show) + "</tr>")
+                     + "".join(f"<th>{html.escape(c)}</th>" for c in show)
+                     + f"<th>{html.escape(label('batch.maps', cfg.lang))}</th></tr>")
         ordered = table.sort_values("rank", kind="mergesort") if "rank" in table else table
         for _, r in ordered.iterrows():
-            link = html.escape(f"{r['folder']}/map.html", quote=True)
+            link = _href(r.get("map") or f"{r['folder']}/{MAP_FILE}")
             cells = [f"<a href=\"{link}\">{html.escape(str(r['district']))}</a>"] + \
-                [cell(r[c]) for c in show[1:]]
+                [cell(r[c]) for c in show[1:]] + [" · ".join(_map_links(r, cfg.lang))]
             parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
         if "no_data" in table and table["no_data"].fillna("").astype(bool).any():

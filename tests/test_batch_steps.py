@@ -1,0 +1,193 @@
+"""Batch runs the resources and check steps per district (config keys resources / sites / check)
+through the commands' own functions, and links every district's maps from index.html and
+districts.csv/.xlsx — on the embedded Xinjiekou sample, in Chinese."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from lifecircle.batch import load_config, run
+from lifecircle.cli import app
+from lifecircle.errors import ConfigError
+
+WEST = [118.756, 32.029, 118.778, 32.059]
+EAST = [118.778, 32.029, 118.800, 32.059]
+CONFIG = """
+    name = "steps"
+    out = "out"
+    lang = "zh"
+    resources = true
+    check = "gb50180-2018"
+
+    [sources]
+    xjk = {{ sample = "xinjiekou" }}
+
+    [[districts]]
+    name = "新街口 西"
+    bbox = {west}
+    sites = "sites.csv"
+
+    [[districts]]
+    name = "East"
+    bbox = {east}
+    sites = "bad_sites.csv"
+
+    [[districts]]
+    name = "Plain"
+    bbox = {west}
+    resources = false
+    check = false
+"""
+
+
+def _config(folder: Path) -> Path:
+    pd.DataFrame({"name": ["调查一", "调查二"], "lng": [118.766, 118.770], "lat": [32.040, 32.045],
+                  "type": ["vacant lot", "vacant lot"], "area_m2": [600, 900]}).to_csv(
+        folder / "sites.csv", index=False)
+    (folder / "bad_sites.csv").write_text("name,colour\nx,red\n", encoding="utf-8")   # no coordinates
+    path = folder / "batch.toml"
+    path.write_text(textwrap.dedent(CONFIG.format(west=WEST, east=EAST)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def client():
+    from dask.distributed import Client
+
+    from lifecircle.batch import make_cluster
+
+    with make_cluster(2, processes=False) as cluster, Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory, client):
+    folder = tmp_path_factory.mktemp("steps")
+    config = _config(folder)
+    first = run(config, client=client)
+    second = run(config, client=client, resume=True)
+    return config, first, second
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self.hrefs += [v for k, v in attrs if k == "href"]
+
+
+def _index_links(out: Path) -> list[str]:
+    page = (out / "index.html").read_text(encoding="utf-8")
+    parser = _Links()
+    parser.feed(page)
+    # the map popups carry links too, inside the folium script as escaped HTML strings
+    hrefs = parser.hrefs + [h.replace("\\/", "/") for h in re.findall(r'href=\\"([^"\\]+)\\"', page)]
+    return [h for h in hrefs if h.endswith(".html")]
+
+
+def test_steps_write_what_the_commands_write(batch, tmp_path):
+    config, first, _ = batch
+    out = first.out_dir
+    assert first.statuses == {"新街口 西": "done", "East": "failed", "Plain": "done"}
+    west = out / "新街口_西"
+    for name in ("resources.csv", "resources.xlsx", "resources.gpkg", "resources_map.html",
+                 "compliance.csv", "compliance.xlsx", "compliance_map.html", "map.html"):
+        assert (west / name).is_file(), name
+    plain = out / "Plain"
+    assert (plain / "map.html").is_file()
+    assert not any((plain / n).exists() for n in ("resources.csv", "resources_map.html", "compliance.csv"))
+    # the same files the commands write on that district's analysis folder
+    runner = CliRunner()
+    res = tmp_path / "res"
+    r = runner.invoke(app, ["resources", str(west), "--out", str(res), "--sites",
+                            str(config.parent / "sites.csv")])
+    assert r.exit_code == 0, r.output
+    a = pd.read_csv(west / "resources.csv", encoding="utf-8-sig")
+    b = pd.read_csv(res / "resources.csv", encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(a, b)
+    assert (a["source"] == "user").sum() == 2               # the surveyed sites in the district
+    chk = tmp_path / "chk"
+    r = runner.invoke(app, ["check", str(west), "--out", str(chk)])
+    assert r.exit_code == 0, r.output
+    pd.testing.assert_frame_equal(pd.read_csv(west / "compliance.csv", encoding="utf-8-sig"),
+                                  pd.read_csv(chk / "compliance.csv", encoding="utf-8-sig"))
+    # in Chinese, like the rest of the batch
+    assert "资源清单" in pd.read_excel(west / "resources.xlsx", sheet_name=None)
+
+
+def test_failing_step_is_a_district_failure(batch):
+    _, first, _ = batch
+    f = first.failures.set_index("district")
+    assert list(f.index) == ["East"]
+    assert f.loc["East", "error"].startswith("resources: ") and "bad_sites.csv" in f.loc["East", "error"]
+    assert not (first.out_dir / "East").exists()              # nothing half-written
+    csv = pd.read_csv(first.out_dir / "failures.csv", encoding="utf-8-sig")
+    assert csv["error"].str.startswith("resources: ").all()
+
+
+def test_index_links_every_map_and_resolves(batch, tmp_path):
+    _, first, second = batch
+    assert second.statuses == {"新街口 西": "skipped", "East": "failed", "Plain": "skipped"}
+    for report in (first, second):             # a resumed run links the same maps
+        out = report.out_dir
+        hrefs = _index_links(out)
+        targets = set()
+        for h in hrefs:
+            u = urlparse(h)
+            assert not u.scheme and not u.netloc and not h.startswith("/") and ".." not in h, h
+            p = out / unquote(u.path)
+            assert p.is_file(), h
+            targets.add(p.relative_to(out).as_posix())
+        assert targets == {"新街口_西/map.html", "新街口_西/resources_map.html",
+                           "新街口_西/compliance_map.html", "Plain/map.html"}
+        page = (out / "index.html").read_text(encoding="utf-8")
+        assert "达标评估地图" in page and "闲置资源地图" in page
+        assert not re.search(r'<script[^>]+src=["\']https?:', page)
+    # the tables give the same paths, relative to the batch folder
+    t = pd.read_csv(first.out_dir / "districts.csv", encoding="utf-8-sig").set_index("district")
+    assert t.loc["新街口 西", "compliance_map"] == "新街口_西/compliance_map.html"
+    assert t.loc["Plain", "map"] == "Plain/map.html" and pd.isna(t.loc["Plain", "resources_map"])
+    x = pd.read_excel(first.out_dir / "districts.xlsx", sheet_name=0)
+    assert "达标评估地图" in x.columns and "新街口_西/resources_map.html" in set(x["资源地图"])
+
+
+@pytest.mark.parametrize("edit, field, words", [
+    (lambda t: t.replace('check = "gb50180-2018"', 'check = "gb9999"'), "check", "unknown standard"),
+    (lambda t: t.replace('sites = "bad_sites.csv"', 'sites = "nowhere.csv"'), "districts[2].sites",
+     "file not found"),
+    (lambda t: t.replace("resources = true", "resources = 1"), "resources", "true or false"),
+    (lambda t: t.replace("check = false", "check = false\nmin_share = 2"), "districts[3].min_share",
+     "between 0 and 1"),
+    (lambda t: t.replace("check = false", "sites_crs = \"moon\""), "districts[3].sites_crs", "moon"),
+])
+def test_step_keys_are_checked(tmp_path, edit, field, words):
+    path = _config(tmp_path)
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.field == field and words in str(info.value)
+    assert info.value.line is not None
+
+
+def test_steps_change_the_hash(tmp_path):
+    from lifecircle.batch import district_hash
+
+    path = _config(tmp_path)
+    cfg = load_config(path)
+    west, plain = cfg.districts[0], cfg.districts[2]
+    assert west.steps.resources and west.steps.check == "gb50180-2018" and west.steps.sites.endswith("sites.csv")
+    assert not plain.steps.resources and plain.steps.check is None
+    before = district_hash(cfg, west)
+    (tmp_path / "sites.csv").write_text("name,lng,lat\nz,118.77,32.04\n", encoding="utf-8")
+    assert district_hash(load_config(path), load_config(path).districts[0]) != before
