@@ -159,8 +159,8 @@ def test_recommendations_join_their_sites(helsinki, tmp_path):
     import geopandas as gpd
     import pandas as pd
 
-    from lifecircle.render.deliverables import read_map_recommendations as _read_recommendations
     from lifecircle.errors import InputFileError
+    from lifecircle.render.deliverables import read_map_recommendations as _read_recommendations
 
     sites = gpd.GeoDataFrame({"site_id": ["S1", "S2"]},
                              geometry=[helsinki.homes.geometry.iloc[0].buffer(20),
