@@ -2,7 +2,8 @@
 
 Built once (module fixture) on the embedded Helsinki sample: ``analyze``'s map.html,
 ``lifecircle map`` with named origins, idle sites and recommendations (``--lang zh
---basemap amap``), ``check``'s compliance_map.html and ``batch``'s index.html. Each page must:
+--basemap amap``), ``check``'s compliance_map.html, ``batch``'s index.html and the resources
+map batch writes into a district's folder. Each page must:
 load no outside resource and log no error, show a legend, not be blank (screenshot pixels),
 and — where there are homes — open a home's popup on a real mouse click (sub-scores and, per
 category, minutes and the nearest facility's name).
@@ -126,6 +127,8 @@ def pages(helsinki, tmp_path_factory):
     (root / "batch.toml").write_text(textwrap.dedent("""
         name = "browser"
         out = "out"
+        resources = true
+        check = true
         [sources]
         helsinki = { sample = "helsinki" }
         [[districts]]
@@ -136,6 +139,7 @@ def pages(helsinki, tmp_path_factory):
     with make_cluster(1, processes=False) as cluster, Client(cluster) as client:
         report = run(root / "batch.toml", client=client)
     out["batch"] = report.out_dir / "index.html"
+    out["batch_resources"] = report.out_dir / "Kamppi" / "resources_map.html"
     return out
 
 
@@ -145,7 +149,7 @@ def _no_remote(page: Path):
     assert not re.search(r'<link[^>]+href=["\']https?:', text, re.I), page.name
 
 
-@pytest.mark.parametrize("name", ["analyze", "map", "check", "batch"])
+@pytest.mark.parametrize("name", ["analyze", "map", "check", "batch", "batch_resources"])
 def test_deliverable_opens_offline(pages, name, helsinki, tmp_path):
     page = pages[name]
     _no_remote(page)

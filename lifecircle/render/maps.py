@@ -900,6 +900,7 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
         add_covered_homes(m, result, covered, lang, gcj, legend)
 
 
+PICK_PANE = "lc-picks"
 #: colours of the homes each pick newly covers, by rank (repeating)
 PICK_COLOURS = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999")
 
@@ -922,6 +923,8 @@ def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
     w = _words(lang)
     homes = result.homes
     pop = homes[col.POPULATION].to_numpy(float)
+    if covered:     # above the homes (drawn on a canvas in the overlay pane), below the markers
+        folium.map.CustomPane(PICK_PANE, z_index=450, pointer_events=True).add_to(m)
     for rank, rows, total in covered:
         colour = PICK_COLOURS[(rank - 1) % len(PICK_COLOURS)]
         name = w["new_homes_layer"].format(r=rank, n=len(rows), p=f"{total:,.0f}")
@@ -930,8 +933,9 @@ def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
             g = homes.iloc[rows][[homes.geometry.name]]
             g = gpd.GeoDataFrame({"tip": [escape_html(f"#{rank}: {w['new_cover']} {v:,.0f}") for v in pop[rows]]},
                                  geometry=shapely.point_on_surface(g.geometry.to_numpy()), crs=homes.crs)
-            folium.GeoJson(to_display(g, gcj).__geo_interface__,
-                           marker=folium.CircleMarker(radius=5, fill=True, weight=1),
+            marker = folium.CircleMarker(radius=6, fill=True, weight=1)
+            marker.options["pane"] = PICK_PANE
+            folium.GeoJson(to_display(g, gcj).__geo_interface__, marker=marker,
                            style_function=lambda f, c=colour: {"color": "#222", "fillColor": c,
                                                                "fillOpacity": 0.9, "weight": 1},
                            tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(layer)
