@@ -8,6 +8,9 @@ A config (TOML or YAML) names the OSM sources, the districts and the analysis se
     lang = "en"                       # zh or en
     basemap = "osm"                   # osm, cartodb, blank, amap (GCJ-02), tianditu (TIANDITU_KEY)
     offline = true                    # maps work with no network (Leaflet inlined); false: CDN
+    resources = true                  # per district: the idle-site list (lifecircle resources)
+    sites = "survey.csv"              #   with surveyed sites (implies resources); sites_crs = "gcj02"
+    check = "gb50180-2018"            # per district: lifecircle check (true = gb50180-2018); min_share
 
     [settings]                        # optional: any lifecircle.settings.Settings field
     max_snap_m = 200
@@ -28,6 +31,7 @@ A config (TOML or YAML) names the OSM sources, the districts and the analysis se
     [[districts]]                     # ... or a bbox inline (west, south, east, north)
     name = "Harbour"
     bbox = [24.93, 60.16, 24.95, 60.17]
+    check = false                     # resources / sites / sites_crs / check / min_share per entry
 
 :func:`run` reads each source once (as a Dask task), lets every district task clip it, runs
 :func:`lifecircle.pipeline.analyze` per district on a Dask cluster (a LocalCluster of
@@ -35,14 +39,19 @@ processes by default, or any scheduler), records failures without stopping the o
 districts already done with the same config hash on ``resume=True``, and writes:
 
 * ``<out>/<district>/`` — ``lifecircle.gpkg``, ``summary.csv``, ``meta.json``,
-  ``network.npz``, ``map.html`` and ``batch.json`` (the config hash), written atomically;
+  ``network.npz``, ``map.html`` and ``batch.json`` (the config hash, the maps), and with the
+  ``resources``/``check`` steps (:class:`DistrictSteps`) the files of ``lifecircle resources``
+  (``resources_map.html`` …) and ``lifecircle check`` (``compliance_map.html`` …), all written
+  atomically (a failing step fails its district);
 * ``<out>/districts.csv`` / ``districts.xlsx`` / ``districts.gpkg`` — one row per district
   (config order) with ``rank`` on the with-data figures: ``all6_15`` (all dimensions with data
   covered within 15 min) then ``score_mean``; ``all6_15_allcat`` / ``score_mean_allcat`` count
   categories without data as no access, beside them. ``gap_1..3`` are the lowest-covered
   categories *with data* (``gap_<k>_kind``: access gap, or a surveyed category's real gap);
   categories with no facility in the data are listed apart in ``no_data`` (never as gaps);
-* ``<out>/failures.csv`` and ``<out>/index.html`` — an overview map linking every district's map.
+* ``<out>/failures.csv`` and ``<out>/index.html`` — an overview map linking every map of every
+  district (relative links; ``districts.csv`` gives the same paths in ``map``,
+  ``resources_map``, ``compliance_map``).
 """
 
 from __future__ import annotations
