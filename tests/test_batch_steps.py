@@ -153,6 +153,8 @@ def test_index_links_every_map_and_resolves(batch, tmp_path):
                            "新街口_西/compliance_map.html", "Plain/map.html"}
         page = (out / "index.html").read_text(encoding="utf-8")
         assert "达标评估地图" in page and "闲置资源地图" in page
+        # the table reads as districts.xlsx does: Chinese headers, shares in %
+        assert "<th>平均得分</th>" in page and "<th>score_mean</th>" not in page
         assert not re.search(r'<script[^>]+src=["\']https?:', page)
     # the tables give the same paths, relative to the batch folder
     t = pd.read_csv(first.out_dir / "districts.csv", encoding="utf-8-sig").set_index("district")

@@ -1176,29 +1176,34 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     legend.add_to(m)
 
     def cell(v):
-        if isinstance(v, float):
-            return "" if v != v else f"{v:.3f}" if abs(v) < 1 else f"{v:,.1f}"
+        if isinstance(v, (float, np.floating)):
+            return "" if v != v else f"{v:,.0f}" if v == int(v) else f"{v:,.3f}".rstrip("0").rstrip(".")
         return html.escape(str(v))
 
+    lang = cfg.lang
     m.get_root().header.add_child(RawHTML(
         "<style>body{display:flex;flex-direction:column}.folium-map{order:0;flex-shrink:0}"
-        "#lifecircle-batch{order:1}</style>"))
+        "#lifecircle-batch{order:1}#lifecircle-batch .lc-maps{white-space:nowrap}</style>"))
     parts = ["<div id='lifecircle-batch' style='font-family:sans-serif;padding:8px 16px'>",
              f"<h3>{html.escape(cfg.name)} — {'批量分析' if zh else 'batch'}: {len(table)} "
              f"{'个成功' if zh else 'districts'}, {len(failures)} {'个失败' if zh else 'failed'}</h3>"]
     if len(table):
-        show = ["district", "rank", col.POPULATION, "score_mean", "score_gini", col.ALL_SIX_15,
+        show = ["rank", col.POPULATION, "score_mean", "score_gini", col.ALL_SIX_15,
                 col.ALL_SIX_15_ALL_CATEGORIES] + \
             [c for c in table.columns if c.startswith("cov_")] + ["top_gaps", "no_data"]
-        show = [c for c in show if c in table.columns or c == "district"]
-        parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'><tr>"
-                     + "".join(f"<th>{html.escape(c)}</th>" for c in show)
-                     + f"<th>{html.escape(label('batch.maps', cfg.lang))}</th></tr>")
+        show = [c for c in show if c in table.columns]
         ordered = table.sort_values("rank", kind="mergesort") if "rank" in table else table
-        for _, r in ordered.iterrows():
+        # as districts.xlsx shows them: headers in the language, shares in %, rounded
+        sheet = districts_sheet(ordered[["district"] + show], lang)
+        heads = list(sheet.columns)
+        parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'><tr>"
+                     + f"<th>{html.escape(heads[0])}</th><th>{html.escape(label('batch.maps', lang))}</th>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in heads[1:]) + "</tr>")
+        for (_, r), (_, shown) in zip(ordered.iterrows(), sheet.iterrows()):
             link = _href(r.get("map") or f"{r['folder']}/{MAP_FILE}")
-            cells = [f"<a href=\"{link}\">{html.escape(str(r['district']))}</a>"] + \
-                [cell(r[c]) for c in show[1:]] + [" · ".join(_map_links(r, cfg.lang))]
+            cells = [f"<a href=\"{link}\">{html.escape(str(r['district']))}</a>",
+                     "<span class='lc-maps'>" + "<br>".join(_map_links(r, lang)) + "</span>"] + \
+                [cell(v) for v in shown.iloc[1:]]
             parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
         if "no_data" in table and table["no_data"].fillna("").astype(bool).any():
@@ -1206,14 +1211,15 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
                          f"{html.escape(i18n.no_data_hint('zh' if zh else 'en'))}</small></p>")
     parts.append(f"<h4>{'失败' if zh else 'Failures'} ({len(failures)})</h4>")
     if len(failures):
-        parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'>"
-                     "<tr><th>district</th><th>source</th><th>config</th><th>error</th></tr>")
+        parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'><tr>"
+                     + "".join(f"<th>{html.escape(label(f'batch.{c}', lang))}</th>"
+                               for c in ("district", "source", "origin", "error")) + "</tr>")
         for _, r in failures.iterrows():
             parts.append("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>"
                                           for c in ("district", "source", "origin", "error")) + "</tr>")
         parts.append("</table>")
     else:
-        parts.append("<p>none</p>")
+        parts.append(f"<p>{'无' if zh else 'none'}</p>")
     parts.append(f"<p><small>{html.escape(attribution)}</small></p></div>")
     m.get_root().html.add_child(RawHTML("\n".join(parts)))
     return m
