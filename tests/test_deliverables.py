@@ -4,8 +4,10 @@ field aliases; the recommendations' newly covered homes, in the table and on the
 
 from __future__ import annotations
 
+import copy
 import re
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -113,3 +115,26 @@ def _map_command(folder, out, tmp_path) -> str:
     assert run.exit_code == 0, run.output
     return target.read_text(encoding="utf-8")
 
+
+
+def test_many_covered_homes_become_hexagons(xjk):
+    """Beyond settings.map_max_points covered homes, a pick's homes are drawn as hexagons whose
+    homes and residents add up to the pick's."""
+    import dataclasses
+
+    from lifecircle.render.maps import result_map
+
+    result, _folder, _sites = xjk
+    inv = R.build_inventory(result, None)
+    table = recommend(result, inv, "park", k=1)
+    n, people = int(table[NEW_HOMES].iloc[0]), float(table["newly_covered"].iloc[0])
+    recs = gpd.GeoDataFrame(table, geometry=inv.sites.geometry.to_numpy()[table.attrs["site_index"]],
+                            crs=inv.sites.crs)
+    r = copy.copy(result)
+    r.settings = dataclasses.replace(result.settings, map_max_points=n - 1)
+    page = result_map(r, lang="en", recommendations=recs, gaps=False,
+                      nearest_names=False).get_root().render()
+    tips = re.findall(r'"tip": "#1: (\d+) homes, residents newly covered ([\d,]+)"', page)
+    assert 1 < len(tips) < n
+    assert sum(int(h) for h, _ in tips) == n
+    assert sum(float(p.replace(",", "")) for _, p in tips) == pytest.approx(people, abs=len(tips))

@@ -919,26 +919,42 @@ def _homes_of(result, ids):
 
 def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
     """One layer per pick (``covered``: ``(rank, home positions, residents)``): the homes the
-    pick newly covers, in the pick's colour; each says how many residents it holds."""
+    pick newly covers, in the pick's colour, each saying how many residents it holds — or,
+    when all picks together cover more than ``settings.map_max_points`` homes, hexagons of
+    ``settings.map_hex_m`` with the homes and residents in each (the file stays light)."""
     w = _words(lang)
     homes = result.homes
     pop = homes[col.POPULATION].to_numpy(float)
     if covered:     # above the homes (drawn on a canvas in the overlay pane), below the markers
         folium.map.CustomPane(PICK_PANE, z_index=450, pointer_events=True).add_to(m)
+    as_hexagons = sum(len(rows) for _, rows, _ in covered) > result.settings.map_max_points
     for rank, rows, total in covered:
         colour = PICK_COLOURS[(rank - 1) % len(PICK_COLOURS)]
         name = w["new_homes_layer"].format(r=rank, n=len(rows), p=f"{total:,.0f}")
         layer = folium.FeatureGroup(name=escape_html(name), show=rank == 1)
         if len(rows):
-            g = homes.iloc[rows][[homes.geometry.name]]
-            g = gpd.GeoDataFrame({"tip": [escape_html(f"#{rank}: {w['new_cover']} {v:,.0f}") for v in pop[rows]]},
-                                 geometry=shapely.point_on_surface(g.geometry.to_numpy()), crs=homes.crs)
-            marker = folium.CircleMarker(radius=6, fill=True, weight=1)
-            marker.options["pane"] = PICK_PANE
-            folium.GeoJson(to_display(g, gcj).__geo_interface__, marker=marker,
-                           style_function=lambda f, c=colour: {"color": "#222", "fillColor": c,
-                                                               "fillOpacity": 0.9, "weight": 1},
-                           tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(layer)
+            pts = gpd.GeoDataFrame({col.POPULATION: pop[rows]},
+                                   geometry=shapely.point_on_surface(homes.geometry.to_numpy()[rows]),
+                                   crs=homes.crs)
+            style = {"color": "#222", "fillColor": colour, "fillOpacity": 0.9, "weight": 1}
+            if as_hexagons:
+                hx = hexagons(pts, result.settings.map_hex_m, col.POPULATION, col.POPULATION)
+                g = gpd.GeoDataFrame({"tip": [escape_html(f"#{rank}: {int(n)} {w['homes_n']}, "
+                                                          f"{w['new_cover']} {v:,.0f}")
+                                              for n, v in zip(hx["homes"], hx[col.POPULATION])]},
+                                     geometry=hx.geometry.to_numpy(), crs=hx.crs)
+                style["fillOpacity"] = 0.5
+                folium.GeoJson(to_display(g, gcj).__geo_interface__, pane=PICK_PANE,
+                               style_function=lambda f, st=style: st,
+                               tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(layer)
+            else:
+                g = gpd.GeoDataFrame({"tip": [escape_html(f"#{rank}: {w['new_cover']} {v:,.0f}")
+                                              for v in pop[rows]]}, geometry=pts.geometry, crs=pts.crs)
+                marker = folium.CircleMarker(radius=6, fill=True, weight=1)
+                marker.options["pane"] = PICK_PANE
+                folium.GeoJson(to_display(g, gcj).__geo_interface__, marker=marker,
+                               style_function=lambda f, st=style: st,
+                               tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(layer)
         layer.add_to(m)
         legend.add(layer, _sw(colour, name))
 
