@@ -101,8 +101,9 @@ def test_recommend_map_draws_pick_homes(xjk, tmp_path):
         # marker per newly covered home
         assert f"#1 homes newly covered ({n}, {people:,.0f} residents)" in page
         assert f"newly covers {n} homes, {people:,.0f} residents" in page
-        assert len(re.findall(r'"tip": "#1: residents newly covered', page)) == n
-        assert len(re.findall(r'"tip": "#2: residents newly covered', page)) == int(csv.iloc[1][NEW_HOMES])
+        assert f"<td>homes newly covered</td><td>{n}</td>" in page          # the column, named
+        assert len(re.findall(r'"pick": 1\b', page)) == n
+        assert len(re.findall(r'"pick": 2\b', page)) == int(csv.iloc[1][NEW_HOMES])
     recs = read_map_recommendations(out, read_map_sites(out, result.crs), result.crs)
     assert list(recs[NEW_HOME_IDS]) == list(csv[NEW_HOME_IDS])
 
@@ -134,7 +135,7 @@ def test_many_covered_homes_become_hexagons(xjk):
     r.settings = dataclasses.replace(result.settings, map_max_points=n - 1)
     page = result_map(r, lang="en", recommendations=recs, gaps=False,
                       nearest_names=False).get_root().render()
-    tips = re.findall(r'"tip": "#1: (\d+) homes, residents newly covered ([\d,]+)"', page)
-    assert 1 < len(tips) < n
-    assert sum(int(h) for h, _ in tips) == n
-    assert sum(float(p.replace(",", "")) for _, p in tips) == pytest.approx(people, abs=len(tips))
+    hexes = re.findall(r'"homes": (\d+), "pick": 1, "residents": ([\d.]+)', page)
+    assert 1 < len(hexes) < n
+    assert sum(int(h) for h, _ in hexes) == n
+    assert sum(float(p) for _, p in hexes) == pytest.approx(people, abs=0.1 * len(hexes))

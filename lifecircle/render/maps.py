@@ -886,7 +886,7 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
             rows = _homes_of(result, r.get(NEW_HOME_IDS))
             pop = float(result.homes[col.POPULATION].to_numpy(float)[rows].sum()) if rows is not None else None
             newly = "" if rows is None else (
-                f"<p>{escape_html(w['new_homes'].format(n=len(rows), p=f'{pop:,.0f}'))}</p>")
+                f"<p>{escape_html(w['new_homes_text'].format(n=len(rows), p=f'{pop:,.0f}'))}</p>")
             body = (f"<div class='lc-pop'><b>#{rank}</b>{newly}"
                     f"<table>{_rows_html(r, keep, lang, result.profile)}</table></div>")
             folium.Marker([p.y, p.x], icon=folium.DivIcon(html=f"<div class='lc-rank'>{rank}</div>",
@@ -918,15 +918,18 @@ def _homes_of(result, ids):
 
 
 def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
-    """One layer per pick (``covered``: ``(rank, home positions, residents)``): the homes the
-    pick newly covers, in the pick's colour, each saying how many residents it holds — or,
-    when all picks together cover more than ``settings.map_max_points`` homes, hexagons of
-    ``settings.map_hex_m`` with the homes and residents in each (the file stays light)."""
+    """One layer per pick (``covered``: ``(rank, home positions, residents)``), named with its
+    homes and residents: the homes the pick newly covers in the pick's colour — or, when all
+    picks together cover more than ``settings.map_max_points`` homes, hexagons of
+    ``settings.map_hex_m`` (each feature keeps ``pick``, ``homes`` and ``residents``).
+
+    They sit in a pane above the homes (drawn on a canvas) that takes no clicks, so a click
+    there still opens the home's own popup."""
     w = _words(lang)
     homes = result.homes
     pop = homes[col.POPULATION].to_numpy(float)
-    if covered:     # above the homes (drawn on a canvas in the overlay pane), below the markers
-        folium.map.CustomPane(PICK_PANE, z_index=450, pointer_events=True).add_to(m)
+    if covered:
+        folium.map.CustomPane(PICK_PANE, z_index=450, pointer_events=False).add_to(m)
     as_hexagons = sum(len(rows) for _, rows, _ in covered) > result.settings.map_max_points
     for rank, rows, total in covered:
         colour = PICK_COLOURS[(rank - 1) % len(PICK_COLOURS)]
@@ -939,22 +942,19 @@ def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
             style = {"color": "#222", "fillColor": colour, "fillOpacity": 0.9, "weight": 1}
             if as_hexagons:
                 hx = hexagons(pts, result.settings.map_hex_m, col.POPULATION, col.POPULATION)
-                g = gpd.GeoDataFrame({"tip": [escape_html(f"#{rank}: {int(n)} {w['homes_n']}, "
-                                                          f"{w['new_cover']} {v:,.0f}")
-                                              for n, v in zip(hx["homes"], hx[col.POPULATION])]},
+                g = gpd.GeoDataFrame({"pick": rank, "homes": hx["homes"].to_numpy(),
+                                      "residents": hx[col.POPULATION].round(1).to_numpy()},
                                      geometry=hx.geometry.to_numpy(), crs=hx.crs)
                 style["fillOpacity"] = 0.5
-                folium.GeoJson(to_display(g, gcj).__geo_interface__, pane=PICK_PANE,
-                               style_function=lambda f, st=style: st,
-                               tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(layer)
+                folium.GeoJson(to_display(g, gcj).__geo_interface__, pane=PICK_PANE, interactive=False,
+                               style_function=lambda f, st=style: st).add_to(layer)
             else:
-                g = gpd.GeoDataFrame({"tip": [escape_html(f"#{rank}: {w['new_cover']} {v:,.0f}")
-                                              for v in pop[rows]]}, geometry=pts.geometry, crs=pts.crs)
+                g = gpd.GeoDataFrame({"pick": rank, "residents": np.round(pop[rows], 1)},
+                                     geometry=pts.geometry, crs=pts.crs)
                 marker = folium.CircleMarker(radius=6, fill=True, weight=1)
-                marker.options["pane"] = PICK_PANE
+                marker.options.update(pane=PICK_PANE, interactive=False)
                 folium.GeoJson(to_display(g, gcj).__geo_interface__, marker=marker,
-                               style_function=lambda f, st=style: st,
-                               tooltip=folium.GeoJsonTooltip(["tip"], labels=False)).add_to(layer)
+                               style_function=lambda f, st=style: st).add_to(layer)
         layer.add_to(m)
         legend.add(layer, _sw(colour, name))
 
