@@ -187,3 +187,39 @@ def test_map_legend_and_layers(pages, tmp_path):
     recs = pd.read_csv(pages["map"].parent / "rec" / "recommendations.csv", encoding="utf-8-sig")
     assert len(recs) > 0
     assert text.count("lc-rank") == len(recs) + 1      # the style rule + one marker per pick
+
+
+#: Clicks a home drawn under the homes a recommendation newly covers (the pick layer on top),
+#: at a pixel no rank marker covers, and records what took the click and the popup.
+PICK_PROBE = """<script>window.addEventListener('load',function(){setTimeout(function(){
+  var out={picks:0,el:null,popup:null},m=null;
+  for(var k in window){if(k.indexOf('map_')===0&&window[k]&&window[k].latLngToContainerPoint)m=window[k];}
+  var picks=[];m.eachLayer(function(l){if(l.options&&l.options.pane==='lc-picks'&&l.getLatLng)picks.push(l);});
+  out.picks=picks.length;var r=m.getContainer().getBoundingClientRect();
+  for(var i=0;i<picks.length&&!out.el;i++){var p=m.latLngToContainerPoint(picks[i].getLatLng());
+    var x=r.left+p.x,y=r.top+p.y;if(x<0||y<0||x>=innerWidth||y>=innerHeight)continue;
+    var el=document.elementFromPoint(x,y);if(!el||el.tagName!=='CANVAS')continue;
+    out.el=el.parentNode.className;
+    ['mousedown','mouseup','click'].forEach(function(t){el.dispatchEvent(new MouseEvent(t,
+      {clientX:x,clientY:y,bubbles:true,cancelable:true,view:window,button:0}));});}
+  var pc=document.querySelector('.leaflet-popup-content');if(pc)out.popup=pc.innerText;
+  var d=document.createElement('pre');d.id='lc-probe';d.textContent=JSON.stringify(out);
+  document.body.appendChild(d);},800);});
+</script>"""
+
+
+def test_click_on_a_newly_covered_home_opens_the_home(pages, tmp_path):
+    """The homes pick 1 newly covers are drawn over the homes; a click there still reaches the
+    home (its popup opens), so the picks never hide what a home says."""
+    page = pages["map"]
+    probe = page.with_name("pick.probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("<head>", "<head>" + PICK_PROBE, 1),
+                     encoding="utf-8")
+    dom = _chromium(["--window-size=1280,860", "--dump-dom", probe.as_uri()], tmp_path, "pick").stdout
+    found = re.search(r'<pre id="lc-probe">(.*?)</pre>', dom, re.S)
+    assert found, "the page never finished loading"
+    got = json.loads(html.unescape(found.group(1)))
+    recs = pd.read_csv(page.parent / "rec" / "recommendations.csv", encoding="utf-8-sig")
+    assert got["picks"] == recs["new_homes"].iloc[0] > 0        # pick 1's layer is on at opening
+    assert got["el"] and "leaflet-overlay-pane" in got["el"], got    # the homes' canvas took it
+    assert got["popup"] and "最近设施" in got["popup"], got
