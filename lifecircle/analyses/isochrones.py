@@ -810,12 +810,15 @@ def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | No
     not coverage). Returns ``dimension``, ``minutes``, ``homes``, ``population``,
     ``data_status`` and the polygon. A dimension with no facility in the data has an empty gap
     and NaN counts (``no_data``): unknown, not a gap.
+
+    The union is cheap (:class:`_HomeCells`): Voronoi cells tile the plane edge to edge, so
+    their union is a coverage union, from which the parts of cells beyond ``radius_m`` (one
+    union for all dimensions) are cut.
     """
     homes = result.homes
     crs = result.network.crs
-    pts = shapely.point_on_surface(homes.geometry.to_numpy())
     pop = homes[col.POPULATION].to_numpy(float)
-    cells = _home_cells(pts, radius_m)
+    cells = _HomeCells(shapely.point_on_surface(homes.geometry.to_numpy()), radius_m)
     tiers = tuple(result.settings.thresholds_min)
     rows = []
     status = getattr(result, "data_status", None) or {}
@@ -832,34 +835,57 @@ def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | No
             name, m = col.dim_covered_at(dim.id, minutes), float(minutes)
         flag = homes[name].to_numpy(float) if name in homes else np.zeros(len(homes))
         out = ~(np.nan_to_num(flag) > 0)
-        geom = shapely.union_all(cells[out]) if out.any() else shapely.Polygon()
         rows.append({"dimension": dim.id, "minutes": m if m is not None else float(max(tiers)),
                      "homes": int(out.sum()), "population": float(pop[out].sum()),
-                     col.DATA_STATUS: col.STATUS_DATA, "geometry": geom})
+                     col.DATA_STATUS: col.STATUS_DATA, "geometry": cells.union(out)})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
 
 
-def _home_cells(pts: np.ndarray, radius_m: float) -> np.ndarray:
-    """Each home's Voronoi cell (among all homes) within ``radius_m`` of it: cells do not
-    overlap, so a home lies in its own cell only (homes at the same point share one)."""
-    n = len(pts)
-    if n == 0:
-        return np.array([], dtype=object)
-    discs = shapely.buffer(pts, radius_m, quad_segs=4)
-    if n == 1:
-        return discs
-    vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=shapely.box(
-        *shapely.total_bounds(discs)))
-    parts = shapely.get_parts(vor)
-    # match cells to homes: the cell that contains the home
-    tree = shapely.STRtree(parts)
-    hi, ci = tree.query(pts, predicate="intersects")
-    cell = np.full(n, -1)
-    cell[hi[::-1]] = ci[::-1]          # first match wins
-    out = discs.copy()
-    ok = cell >= 0
-    out[ok] = shapely.intersection(discs[ok], parts[cell[ok]])
-    return out
+class _HomeCells:
+    """Each home's Voronoi cell (among all homes) within ``radius_m`` of it, and unions of them.
+
+    Cells do not overlap, so a home lies in its own cell only (homes at the same point share
+    one). The union of the cells of some homes is the coverage union of their Voronoi cells
+    (cells share their edges exactly: linear, no overlay) less the far parts of all cells
+    (each cell beyond its home's disc, united once): a point of home ``i``'s cell lies in
+    another cell only on a shared edge, so only ``i``'s own far part cuts it.
+    """
+
+    def __init__(self, pts: np.ndarray, radius_m: float):
+        ok = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
+        self.n = len(pts)
+        self.where = np.full(self.n, -1, np.int64)      # home -> its point's cell
+        if not ok.any():
+            self.vor = np.array([], dtype=object)
+            self.far = None
+            return
+        xy, inv = np.unique(shapely.get_coordinates(pts[ok]), axis=0, return_inverse=True)
+        self.where[ok] = inv.ravel()
+        discs = shapely.buffer(shapely.points(xy), radius_m, quad_segs=4)
+        if len(xy) == 1:
+            self.vor, self.far = discs, None
+            return
+        frame = shapely.box(*shapely.total_bounds(discs))
+        vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=frame,
+                                                         ordered=True))
+        if len(vor) != len(xy):    # pragma: no cover - GEOS gives one cell per distinct point
+            raise IsochroneError(f"Voronoi cells: {len(vor)} cells for {len(xy)} homes")
+        shapely.prepare(discs)
+        clipped = ~shapely.contains(discs, vor)
+        far = shapely.difference(vor[clipped], discs[clipped])
+        self.vor = vor
+        self.far = shapely.union_all(far) if len(far) else None
+
+    def union(self, homes: np.ndarray):
+        """The union of the cells of ``homes`` (a boolean mask over the homes)."""
+        take = np.zeros(len(self.vor), bool)
+        idx = self.where[np.asarray(homes, bool) & (self.where >= 0)]
+        take[idx] = True
+        if not take.any():
+            return shapely.Polygon()
+        if self.far is None:
+            return shapely.union_all(self.vor[take])
+        return shapely.difference(shapely.coverage_union_all(self.vor[take]), self.far)
 
 
 def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None,
