@@ -523,18 +523,24 @@ def _unsynced_sqlite():
         pyogrio.set_gdal_config_options(saved)
 
 
+def _to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    """One GeoPackage layer, written columnar (pyogrio through Arrow: a third of the time of
+    row-by-row writing for the ~360 home columns; the file reads back the same)."""
+    gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=True)
+
+
 def _write_tables(result, folder: Path) -> None:
     gpkg = folder / GPKG
     homes = result.homes.to_crs(WGS84)
-    homes.to_file(gpkg, layer="homes", driver="GPKG")
+    _to_gpkg(homes, gpkg, "homes")
     # facilities keep their own geometry (areas stay polygons), one geometry kind per layer so
     # QGIS opens each without asking which sublayer; fac_index keeps their order
     _write_split(result.facilities.to_crs(WGS84).drop(columns="tags", errors="ignore"), gpkg,
                  FACILITY_LAYERS)
     if result.communities is not None:
-        result.communities.to_crs(WGS84).to_file(gpkg, layer="communities", driver="GPKG")
+        _to_gpkg(result.communities.to_crs(WGS84), gpkg, "communities")
     streets = result.network.edges_gdf()
-    streets.to_crs(WGS84).to_file(gpkg, layer="streets", driver="GPKG")
+    _to_gpkg(streets.to_crs(WGS84), gpkg, "streets")
     write_about_layer(gpkg, result.attribution, source=result.source, data_date=result.data_date)
     write_field_aliases(gpkg, {"homes": home_aliases(homes.columns, result.profile, result.settings.lang),
                                **{layer: facility_aliases(result.settings.lang)
@@ -580,7 +586,7 @@ def _write_split(gdf: gpd.GeoDataFrame, path: Path, layers: dict) -> None:
     for i, (layer, ids) in enumerate(layers.items()):
         sel = np.isin(kinds, ids)
         if sel.any() or i == 0:
-            gdf[sel].to_file(path, layer=layer, driver="GPKG")
+            _to_gpkg(gdf[sel], path, layer)
 
 
 def _read_split(path: Path, layers: dict) -> gpd.GeoDataFrame:
@@ -768,8 +774,8 @@ def _write_features(features: gpd.GeoDataFrame, path: Path) -> None:
     for layer, ids in _FEATURE_LAYERS.items():
         sel = np.isin(kinds, ids)
         if sel.any():
-            gpd.GeoDataFrame(table[sel], geometry=features.geometry.to_numpy()[sel],
-                             crs=features.crs or WGS84).to_file(path, layer=layer, driver="GPKG")
+            _to_gpkg(gpd.GeoDataFrame(table[sel], geometry=features.geometry.to_numpy()[sel],
+                                      crs=features.crs or WGS84), path, layer)
 
 
 def _read_features(path: Path) -> gpd.GeoDataFrame | None:
