@@ -183,16 +183,44 @@ _ICON_HTML = ('<div style="width:15px;height:15px;border-radius:50%;border:1px s
               'font-family:sans-serif">{sym}</div>')
 
 
-def _facility_layer(points_fc, tooltip_fields, tooltip_aliases):
-    """Facilities as small round icons: the dimension's shade of colour for the category and
-    a category symbol inside (plain Unicode in a DivIcon: no icon font, so it works offline)."""
-    marker = folium.Marker(icon=folium.DivIcon(html="", icon_size=(17, 17), icon_anchor=(8, 8),
-                                               class_name="lc-facility"))
-    return folium.GeoJson(
-        points_fc, marker=marker,
-        style_function=lambda f: {"html": _ICON_HTML.format(colour=f["properties"]["colour"],
-                                                            sym=f["properties"]["sym"])},
-        tooltip=folium.GeoJsonTooltip(tooltip_fields, aliases=tooltip_aliases))
+class FacilityLayer(MacroElement):
+    """Facilities as small round icons: the dimension's shade of colour for the category and a
+    category symbol inside (plain Unicode in a DivIcon: no icon font, so it works offline), a
+    tooltip with the category and the name.
+
+    The page gets compact arrays (position, category number, name) and makes the markers
+    itself: a few dozen bytes a facility instead of a GeoJSON feature with its style. Names and
+    labels are escaped by the caller (:func:`escape_html`) and reach the page as JSON."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function(){
+          var g = {{ this._parent.get_name() }}, D = {{ this.data_js }};
+          var icons = D.cats.map(function(c){
+            return L.divIcon({html: c[1], iconSize: [17, 17], iconAnchor: [8, 8], className: 'lc-facility'});
+          });
+          function tip(i){
+            return '<table><tr><th>' + D.w[0] + '</th><td>' + D.cats[D.k[i]][0] + '</td></tr><tr><th>' +
+                   D.w[1] + '</th><td>' + D.n[i] + '</td></tr></table>';
+          }
+          for (var i = 0; i < D.xy.length; i++) {
+            if (D.xy[i] === null) continue;
+            var m = L.marker(D.xy[i], {icon: icons[D.k[i]]});
+            m.bindTooltip(tip.bind(null, i));
+            m.addTo(g);
+          }
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, latlon: np.ndarray, kind: np.ndarray, names: list, cats: list, aliases: list):
+        super().__init__()
+        self._name = "FacilityLayer"
+        xy = np.round(np.asarray(latlon, float), MAP_DECIMALS)
+        ok = np.isfinite(xy).all(axis=1)
+        rows = [None if not k else r for r, k in zip(xy.tolist(), ok)]
+        self.data_js = _js({"xy": rows, "k": np.asarray(kind, np.int64).tolist(), "n": list(names),
+                            "cats": cats, "w": list(aliases)})
 
 
 def _words(lang):
@@ -204,6 +232,51 @@ def _js(value) -> str:
     return (json.dumps(value, ensure_ascii=False, separators=(",", ":"))
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def geojson_text(geoms, props: list | None = None) -> str:
+    """A GeoJSON FeatureCollection as text, written by GEOS (``shapely.to_geojson``, vectorised:
+    no per-feature Python objects, compact numbers). Missing and empty geometries are left out.
+    ``props``: one dict per geometry (lifecircle's own values; text in them must already be
+    escaped for HTML), made safe for a <script> element by :func:`_js`."""
+    geoms = np.asarray(geoms, dtype=object)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    text = shapely.to_geojson(geoms[ok])
+    if props is None:
+        feats = ['{"type":"Feature","properties":{},"geometry":' + g + "}" for g in text]
+    else:
+        pr = [p for p, k in zip(props, ok) if k]
+        feats = ['{"type":"Feature","properties":' + _js(p) + ',"geometry":' + g + "}"
+                 for p, g in zip(pr, text)]
+    return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
+
+
+class GeoJsonLayer(MacroElement):
+    """A GeoJSON layer drawn in one style (a style object, or lifecircle's own JavaScript
+    function of the feature), with an optional tooltip that is the same for every feature.
+
+    Unlike ``folium.GeoJson`` nothing is done per feature in Python: the data is text from
+    :func:`geojson_text` and the template is compiled once for the class. ``tooltip`` is HTML
+    (data text in it escaped by the caller); it reaches the page as a JavaScript string."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.geoJson({{ this.data }}, {
+          style: {{ this.style_js }}, interactive: {{ this.interactive_js }},
+          smoothFactor: {{ this.smooth_js }}
+        }){{ this.tooltip_js }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, data: str, style: dict | None = None, style_js: str | None = None,
+                 tooltip: str | None = None, interactive: bool = True, smooth_factor: float = 1.0):
+        super().__init__()
+        self._name = "GeoJsonLayer"
+        self.data = data
+        self.style_js = style_js or "function(){return " + _js(style or {}) + ";}"
+        self.interactive_js = "true" if interactive else "false"
+        self.smooth_js = _js(float(smooth_factor))
+        self.tooltip_js = f".bindTooltip({_js(tooltip)}, {{sticky: true}})" if tooltip else ""
 
 
 class LifecircleMap(folium.Map):
@@ -466,9 +539,8 @@ def add_background(m, result, lang: str, gcj: bool, legend: Legend) -> None:
         if kind not in bg:
             continue
         st = styles[kind]
-        folium.GeoJson(gpd.GeoDataFrame(geometry=bg[kind]).__geo_interface__,
-                       style_function=lambda f, st=st: st, interactive=False,
-                       smooth_factor=1.5).add_to(layer)
+        GeoJsonLayer(geojson_text(bg[kind].to_numpy()), st, interactive=False,
+                     smooth_factor=1.5).add_to(layer)
         if kind in ("streets", "major", "river"):
             parts.append(_sw(st["color"] if kind != "streets" else "#bdbdbd", names[kind], line=True))
         elif kind != "river":
@@ -575,7 +647,11 @@ class _HomesScript(MacroElement):
 
 
 def _r1(values) -> list:
-    return [None if not np.isfinite(v) else round(float(v), 1) for v in values]
+    """Values rounded to one decimal, missing (NaN) as None, as a list (vectorised)."""
+    v = np.round(np.asarray(values, float), 1)
+    out = v.astype(object)
+    out[~np.isfinite(v)] = None
+    return out.tolist()
 
 
 def result_map(result, lang: str | None = None, basemap: str = "osm", offline: bool = True,
@@ -656,10 +732,10 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             gg = disp(row[["geometry"]], MAP_SIMPLIFY_M)
             tip = (f"{dname}: {w['gap_kind']} — {int(r['homes'])} {w['homes_n']}, "
                    f"{r['population']:,.0f} {w['residents']}")
-            folium.GeoJson(gg.__geo_interface__,
-                           style_function=lambda f: {"color": "#b2182b", "weight": 1, "dashArray": "3",
-                                                     "fillColor": "#b2182b", "fillOpacity": 0.10},
-                           tooltip=escape_html(tip)).add_to(g)
+            GeoJsonLayer(geojson_text(gg.geometry.to_numpy()),
+                         {"color": "#b2182b", "weight": 1, "dashArray": "3",
+                          "fillColor": "#b2182b", "fillOpacity": 0.10},
+                         tooltip=escape_html(tip)).add_to(g)
 
     # service areas (optional: street buffers) ----------------------------------------------
     m15 = float(max(result.settings.thresholds_min))
@@ -689,12 +765,15 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         idx = np.flatnonzero(np.isin(cats, cat_ids))
         if len(idx):
             sub = disp(fac.iloc[idx][[fac.geometry.name]])
-            fc = _points_geojson(sub, {
-                "c": [escape_html(f"{sym[cats[i]]} {_raw_label(profile, cats[i], lang)}") for i in idx],
-                "n": [escape_html(names[i]) for i in idx],
-                "colour": [cc[cats[i]] for i in idx],
-                "sym": [sym[cats[i]] for i in idx]})
-            _facility_layer(fc, ["c", "n"], [w["category"], w["name"]]).add_to(g)
+            reps = shapely.point_on_surface(sub.geometry.to_numpy())
+            ok = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
+            latlon = np.full((len(reps), 2), np.nan)
+            latlon[ok] = shapely.get_coordinates(reps[ok])[:, ::-1]
+            number = {c: i for i, c in enumerate(cat_ids)}
+            FacilityLayer(latlon, [number[c] for c in cats[idx]], [escape_html(n) for n in names[idx]],
+                          [[escape_html(f"{sym[c]} {_raw_label(profile, c, lang)}"),
+                            _ICON_HTML.format(colour=cc[c], sym=sym[c])] for c in cat_ids],
+                          [escape_html(w["category"]), escape_html(w["name"])]).add_to(g)
         counts = {c: int((cats == c).sum()) for c in cat_ids}
         rows = "".join(
             f'<div><span class="lc-sym" style="background:{cc[c]}">{sym[c]}</span>'
@@ -775,8 +854,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     if result.communities is not None and len(result.communities):
         comm = disp(result.communities, MAP_SIMPLIFY_M)
         cl = folium.FeatureGroup(name=escape_html(w["communities"]))
-        folium.GeoJson(comm[[comm.geometry.name]].__geo_interface__,
-                       style_function=lambda f: {"fill": False, "color": "#000", "weight": 2}).add_to(cl)
+        GeoJsonLayer(geojson_text(comm.geometry.to_numpy()),
+                     {"fill": False, "color": "#000", "weight": 2}).add_to(cl)
         cl.add_to(m)
         legend.add(cl, _sw("transparent", w["communities"], "#000"))
 
@@ -1210,8 +1289,8 @@ def compliance_map(report, result, lang: str | None = None):
     if result.communities is not None and len(result.communities):
         cl = folium.FeatureGroup(name=escape_html(w["communities"]))
         comm = to_display(result.communities, gcj, MAP_SIMPLIFY_M)
-        folium.GeoJson(comm[[comm.geometry.name]].__geo_interface__,
-                       style_function=lambda f: {"fill": False, "color": "#000", "weight": 2}).add_to(cl)
+        GeoJsonLayer(geojson_text(comm.geometry.to_numpy()),
+                     {"fill": False, "color": "#000", "weight": 2}).add_to(cl)
         cl.add_to(m)
         legend.add(cl, _sw("transparent", w["communities"], "#000"))
     folium.LayerControl(collapsed=False).add_to(m)
