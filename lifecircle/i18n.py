@@ -82,6 +82,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.compliance": ('标准核查', 'standards check'),
     "map.districts": ('街道/社区', 'Districts'),
     "map.failed": ('失败', 'failed'),
+    "map.fac_hexagons": ('设施按六边形汇总（越深越多）', 'facilities summed in hexagons (darker: more)'),
+    "map.left_out": ('未绘出（超出单页容量）', 'not drawn (too many for one page)'),
     # where the residents come from (Result.population_info["source"])
     "pop.buildings estimate": ('建筑估算', 'buildings estimate'),
     "pop.population raster": ('人口栅格', 'population raster'),

@@ -223,3 +223,27 @@ def test_click_on_a_newly_covered_home_opens_the_home(pages, tmp_path):
     assert got["picks"] == recs["new_homes"].iloc[0] > 0        # pick 1's layer is on at opening
     assert got["el"] and "leaflet-overlay-pane" in got["el"], got    # the homes' canvas took it
     assert got["popup"] and "最近设施" in got["popup"], got
+
+
+def test_hexagon_city_map_opens_offline(helsinki, monkeypatch, tmp_path):
+    """A city past the map's limits (hexagons for homes, gaps and facilities; background within
+    its budget) opens offline with no error, shows its legend, and a click on a hexagon opens
+    its scores."""
+    import dataclasses
+
+    from lifecircle.render import maps
+    from synthetic_city import tiled
+
+    city = tiled(helsinki, 3, 3)
+    city.settings = dataclasses.replace(helsinki.settings, map_max_points=len(helsinki.homes))
+    monkeypatch.setattr(maps, "MAP_MAX_FACILITIES", len(helsinki.facilities))
+    monkeypatch.setattr(maps, "BACKGROUND_BUDGET", 30_000)
+    page = maps.save_map(maps.result_map(city, lang="en", basemap="blank"), tmp_path / "city.html")
+    _no_remote(page)
+    got = _probe(page, tmp_path)
+    assert got["errors"] == [], got["errors"]
+    assert "not drawn (too many for one page)" in got["legend"]
+    assert got["homes"] > 5 and got["clicked"], "no hexagon to click"
+    assert got["popup"] and "Hexagon" in got["popup"] and "homes" in got["popup"], got["popup"]
+    varied, colours = _screenshot_ok(page, tmp_path)
+    assert varied > 0.2 and colours > 30

@@ -321,3 +321,39 @@ def test_narrow_buffer_keeps_every_reachable_edge(helsinki):
     for bad in (dict(buffer_m=0.0), dict(cell_m=-1.0), dict(method="raster")):
         with pytest.raises(IsochroneError):
             isochrones(helsinki, pts, [5], **bad)
+
+
+def test_home_cells_union_equals_the_union_of_clipped_cells():
+    """The gap union (coverage union of Voronoi cells less their far parts) is the plain union
+    of each home's Voronoi cell cut to its disc, computed the slow way, on random homes with
+    duplicates, clusters and lone homes far from the others."""
+    from lifecircle.analyses.isochrones import _HomeCells
+
+    rng = np.random.default_rng(7)
+    xy = np.vstack([rng.uniform(0, 600, (300, 2)), rng.normal(300, 15, (60, 2)),
+                    [[2000.0, 2000.0], [2100.0, 2000.0]]])
+    xy = np.vstack([xy, xy[:10]])                       # homes at the same point
+    pts = shapely.points(xy)
+    radius = 40.0
+    cells = _HomeCells(pts, radius)
+    vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts)))
+    tree = shapely.STRtree(vor)
+    hi, ci = tree.query(pts, predicate="intersects")
+    own = np.full(len(pts), -1)
+    own[hi[::-1]] = ci[::-1]
+    clipped = shapely.intersection(shapely.buffer(pts, radius, quad_segs=4), vor[own])
+    for share in (0.1, 0.5, 0.9, 1.0):
+        out = rng.random(len(pts)) < share
+        out[-1] = True
+        # a home shares its cell with a duplicate: the cell is in when any of them is
+        dup = np.zeros(len(pts), bool)
+        dup[:10] = out[-10:]
+        want = shapely.union_all(clipped[out | dup])
+        got = cells.union(out)
+        assert shapely.is_valid(got)
+        assert shapely.symmetric_difference(got, want).area < 1e-6 * want.area
+        inside = shapely.contains(got, pts) | shapely.touches(got, pts)
+        expect = out.copy()
+        expect[:10] = expect[-10:] = out[:10] | out[-10:]
+        assert (inside == expect).all()
+    assert cells.union(np.zeros(len(pts), bool)).is_empty

@@ -10,6 +10,7 @@ import pytest
 import shapely
 
 from lifecircle.render.maps import MapError, result_map, save_map, to_display
+from synthetic_city import tiled
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +196,39 @@ def test_hexagon_view_beyond_max_points(helsinki):
     assert sum(data["n"]) == len(reach)
     assert sum(data["p"]) == pytest.approx(reach["population"].sum(), abs=len(data["p"]))
     assert all(len(row) == 7 for row in data["s"])
+
+
+def test_city_map_stays_within_its_budget(helsinki, monkeypatch, tmp_path):
+    """A city too big for one icon per home and facility: homes, their gaps and facilities
+    become hexagons and the background keeps to its budget (what it leaves out is named in the
+    legend), so the page grows far less than the city; the title and legend are still there,
+    and the gap hexagons hold exactly the homes each dimension leaves uncovered."""
+    import dataclasses
+    import json
+
+    from lifecircle.analyses.isochrones import uncovered_homes
+    from lifecircle.render import maps
+
+    small = save_map(result_map(helsinki, lang="en", basemap="blank"), tmp_path / "one.html")
+    city = tiled(helsinki, 5, 5)                        # 25 × the homes, facilities, streets
+    city.settings = dataclasses.replace(helsinki.settings, map_max_points=len(helsinki.homes))
+    monkeypatch.setattr(maps, "MAP_MAX_FACILITIES", len(helsinki.facilities))
+    monkeypatch.setattr(maps, "BACKGROUND_BUDGET", 60_000)
+    big = save_map(result_map(city, lang="en", basemap="blank"), tmp_path / "city.html")
+    assert big.stat().st_size < 3 * small.stat().st_size      # 25 × the city, not 25 × the page
+    text = big.read_text(encoding="utf-8")
+    assert "15-minute life circle" in text and "lc-legend" in text and "© OpenStreetMap" in text
+    assert "not drawn (too many for one page)" in text           # the budget says what it left out
+    homes = json.loads(re.search(r"var D = (\{.*?\});\n", text).group(1))
+    assert "hx" in homes and "xy" not in homes and sum(homes["n"]) == int(city.homes["reachable"].sum())
+    layers = [json.loads(d) for d in re.findall(r"var g = \w+, D = (\{.*?\});\n", text)]
+    gap = [d for d in layers if d["s"].get("fillColor") == "#b2182b"]
+    fac = [d for d in layers if d["s"].get("fillColor") != "#b2182b"]
+    uncovered = sorted(int(out.sum()) for _, _, out in uncovered_homes(city) if out is not None and out.any())
+    assert sorted(sum(v[0] for v in d["v"]) for d in gap) == uncovered
+    pop = city.homes["population"].to_numpy(float)
+    want = sorted(pop[out].sum() for _, _, out in uncovered_homes(city) if out is not None and out.any())
+    got = sorted(sum(v[1] for v in d["v"]) for d in gap)
+    assert got == pytest.approx(want, abs=len(homes["n"]))         # residents rounded per hexagon
+    assert sum(sum(v[0] for v in d["v"]) for d in fac) == int(
+        city.facilities["category"].isin([c.id for c in city.profile.categories]).sum())

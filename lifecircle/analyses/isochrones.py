@@ -816,29 +816,37 @@ def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | No
     union for all dimensions) are cut.
     """
     homes = result.homes
-    crs = result.network.crs
     pop = homes[col.POPULATION].to_numpy(float)
     cells = _HomeCells(shapely.point_on_surface(homes.geometry.to_numpy()), radius_m)
-    tiers = tuple(result.settings.thresholds_min)
     rows = []
+    for dim_id, m, out in uncovered_homes(result, minutes):
+        if out is None:   # no facility of the dimension in the data: unknown, not everywhere
+            rows.append({"dimension": dim_id, "minutes": m, "homes": np.nan, "population": np.nan,
+                         col.DATA_STATUS: col.STATUS_NO_DATA, "geometry": shapely.Polygon()})
+            continue
+        rows.append({"dimension": dim_id, "minutes": m, "homes": int(out.sum()),
+                     "population": float(pop[out].sum()), col.DATA_STATUS: col.STATUS_DATA,
+                     "geometry": cells.union(out)})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=result.network.crs)
+
+
+def uncovered_homes(result, minutes: float | None = None):
+    """Per dimension of the profile: ``(dimension id, minutes, mask of the homes it leaves
+    uncovered)``, the mask None where no category of the dimension has data (see
+    :func:`gap_areas` for which coverage flag counts)."""
+    homes = result.homes
+    tiers = tuple(result.settings.thresholds_min)
     status = getattr(result, "data_status", None) or {}
     for dim in result.profile.dimensions:
         if dim.categories and all(status.get(c.id) == col.STATUS_NO_DATA for c in dim.categories):
-            # no facility of the dimension in the data: its gap is unknown, not everywhere
-            rows.append({"dimension": dim.id, "minutes": float(minutes or max(tiers)), "homes": np.nan,
-                         "population": np.nan, col.DATA_STATUS: col.STATUS_NO_DATA,
-                         "geometry": shapely.Polygon()})
+            yield dim.id, float(minutes or max(tiers)), None
             continue
         name = col.dim_covered(dim.id)
         m = None
         if minutes is not None and col.dim_covered_at(dim.id, minutes) in homes:
             name, m = col.dim_covered_at(dim.id, minutes), float(minutes)
         flag = homes[name].to_numpy(float) if name in homes else np.zeros(len(homes))
-        out = ~(np.nan_to_num(flag) > 0)
-        rows.append({"dimension": dim.id, "minutes": m if m is not None else float(max(tiers)),
-                     "homes": int(out.sum()), "population": float(pop[out].sum()),
-                     col.DATA_STATUS: col.STATUS_DATA, "geometry": cells.union(out)})
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+        yield dim.id, m if m is not None else float(max(tiers)), ~(np.nan_to_num(flag) > 0)
 
 
 class _HomeCells:

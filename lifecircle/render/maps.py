@@ -49,8 +49,8 @@ from folium.template import Template
 
 from lifecircle import columns as col
 from lifecircle import i18n
-from lifecircle.analyses.hexagons import hexagons
-from lifecircle.analyses.isochrones import gap_areas, nearest_facilities
+from lifecircle.analyses.hexagons import hex_bins, hex_polygons, hexagons
+from lifecircle.analyses.isochrones import gap_areas, nearest_facilities, uncovered_homes
 from lifecircle.analyses.isochrones import isochrones as _iso
 from lifecircle.analyses.isochrones import service_areas as _sa
 from lifecircle.analyses.links import localized
@@ -92,8 +92,12 @@ _BLANK_TILE = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HA
 MAP_SIMPLIFY_M = 3.0
 #: Decimal places of longitude/latitude written to the map (6 ≈ 0.1 m).
 MAP_DECIMALS = 6
-#: Size budget of a city-scale map file (Las Palmas: ~7,500 homes, ~7,000 facilities).
+#: Size budget of a city-scale map file: what keeps a map within it is said in the module
+#: docstring (tested on a synthetic city of 150,000 homes).
 MAP_BUDGET_MB = 20.0
+#: Beyond this many facilities each dimension's facilities are drawn as hexagons (the number in
+#: each) instead of one icon per facility.
+MAP_MAX_FACILITIES = 20_000
 CATEGORY_SYMBOLS = "●▲■◆★✚⬟⬢▼◉✖♦"
 
 
@@ -221,6 +225,56 @@ class FacilityLayer(MacroElement):
         rows = [None if not k else r for r, k in zip(xy.tolist(), ok)]
         self.data_js = _js({"xy": rows, "k": np.asarray(kind, np.int64).tolist(), "n": list(names),
                             "cats": cats, "w": list(aliases)})
+
+
+class HexLayer(MacroElement):
+    """Hexagons drawn in the page from their centres (``latlon`` (K, 2)) and one set of corner
+    offsets (``corners`` (6, 2), lat/lon): a hexagon costs its centre and its numbers, not a
+    GeoJSON polygon. ``values`` (K, V) fill the tooltip between the ``words`` (V + 1 pieces
+    of HTML, data text escaped by the caller); with ``shade`` the fill opacity grows with
+    value ``shade`` (log scale)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function(){
+          var g = {{ this._parent.get_name() }}, D = {{ this.data_js }};
+          var top = 0;
+          if (D.shade !== null) D.v.forEach(function(v){ top = Math.max(top, v[D.shade]); });
+          function tip(i){
+            var v = D.v[i], t = D.t[0];
+            for (var k = 0; k < v.length; k++) t += v[k].toLocaleString('en') + D.t[k + 1];
+            return t;
+          }
+          for (var i = 0; i < D.c.length; i++) {
+            var c = D.c[i], st = Object.assign({}, D.s);
+            if (D.shade !== null && top > 0)
+              st.fillOpacity = 0.15 + 0.7 * Math.log(1 + D.v[i][D.shade]) / Math.log(1 + top);
+            L.polygon(D.o.map(function(o){ return [c[0] + o[0], c[1] + o[1]]; }), st)
+              .bindTooltip(tip.bind(null, i), {sticky: true}).addTo(g);
+          }
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, latlon, corners, values, words: list, style: dict, shade: int | None = None):
+        super().__init__()
+        self._name = "HexLayer"
+        self.data_js = _js({"c": np.round(np.asarray(latlon, float), MAP_DECIMALS).tolist(),
+                            "o": np.round(np.asarray(corners, float), MAP_DECIMALS + 1).tolist(),
+                            "v": np.asarray(values).tolist(), "t": list(words), "s": style,
+                            "shade": shade})
+
+
+def hex_display(centres, size_m: float, crs, gcj: bool = False):
+    """Hexagon centres (metric, (K, 2)) as lat/lon for the page, and the corner offsets of a
+    hexagon of ``size_m`` at their middle (lat/lon; the same for all: a city is small enough)."""
+    centres = np.asarray(centres, float).reshape(-1, 2)
+    mid = centres.mean(axis=0) if len(centres) else np.zeros(2)
+    ring = shapely.get_coordinates(hex_polygons(mid[None, :], size_m)[0])[:6]
+    pts = gpd.GeoSeries(shapely.points(np.vstack([centres, mid[None, :], ring])), crs=crs)
+    ll = shapely.get_coordinates(to_display(pts, gcj).to_numpy())[:, ::-1]
+    k = len(centres)
+    return ll[:k], ll[k + 1:] - ll[k]
 
 
 def _words(lang):
@@ -448,26 +502,71 @@ _MAJOR = {"motorway", "trunk", "primary", "secondary", "tertiary", "motorway_lin
           "primary_link", "secondary_link", "tertiary_link"}
 
 
-def _match(tags, rules) -> bool:
-    if not isinstance(tags, dict):
-        return False
-    return any(tags.get(k) in vals for k, vals in rules.items())
+def _kinds(tags) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(building, water, green) flags of polygon features, in one pass over their tag dicts
+    (the rules of :data:`_WATER` and :data:`_GREEN`, spelt out: a city has millions)."""
+    n = len(tags)
+    b, wt, g = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+    w_nat, w_way, w_lu = _WATER["natural"], _WATER["waterway"], _WATER["landuse"]
+    g_lei, g_lu, g_nat = _GREEN["leisure"], _GREEN["landuse"], _GREEN["natural"]
+    for i, t in enumerate(tags):
+        if not isinstance(t, dict) or not t:
+            continue
+        get = t.get
+        b[i] = get("building", "no") != "no"
+        nat, lu = get("natural"), get("landuse")
+        if "water" in t or nat in w_nat or lu in w_lu or get("waterway") in w_way:
+            wt[i] = True
+        elif get("leisure") in g_lei or lu in g_lu or nat in g_nat:
+            g[i] = True
+    return b, wt, g
+
+
+#: Background budget: coordinates drawn, all kinds together (≈ 20 bytes each in the page).
+#: Las Palmas needs ~315,000. Kinds are placed in the order of :data:`_BUDGET_ORDER`; one that
+#: does not fit what is left is simplified further (:data:`_COARSER`, areas and main streets),
+#: buildings above :data:`BACKGROUND_MAX_VERTICES` are merged into blocks (only up to
+#: :data:`BACKGROUND_BLOCKS_MAX_VERTICES`: the merge costs seconds per 100,000 buildings), and
+#: what still does not fit is left out — the legend says so.
+BACKGROUND_BUDGET = 400_000
+BACKGROUND_BLOCKS_MAX_VERTICES = 600_000
+_BUDGET_ORDER = ("major", "water", "river", "streets", "green", "buildings")
+_COARSER = (10.0, 30.0)
 
 
 def background_layers(result, gcj: bool = False) -> dict:
     """Buildings, water, green space (polygons from ``result.features``) and streets (the walk
-    network), in lon/lat, simplified for the map. Returns ``{kind: GeoSeries}`` (missing kinds
-    left out) and ``"blocks": True`` when buildings were merged into blocks."""
+    network), in lon/lat, simplified for the map and kept within :data:`BACKGROUND_BUDGET`.
+    Returns ``{kind: GeoSeries}`` (missing kinds left out), ``"blocks": True`` when buildings
+    were merged into blocks and ``"left_out"``: the kinds the budget left out."""
     out = {}
     feats = getattr(result, "features", None)
     metric = result.crs
+    left = BACKGROUND_BUDGET
+    left_out = []
+
+    def fits(kind, geoms, coarser=True):
+        """Place ``geoms`` (metric) if they fit what is left of the budget (simplified further
+        if need be); else note the kind as left out."""
+        nonlocal left
+        geoms = np.atleast_1d(np.asarray(geoms, dtype=object))
+        for tol in (0.0, *(_COARSER if coarser else ())):
+            g = shapely.simplify(geoms, tol) if tol else geoms
+            n = int(shapely.get_num_coordinates(g).sum())
+            if n <= left:
+                left -= n
+                out[kind] = g
+                return True
+        left_out.append(kind)
+        return False
+
+    parts = {}
     if feats is not None and len(feats):
-        poly = feats[feats.geom_type.isin(["Polygon", "MultiPolygon"])]
+        types = shapely.get_type_id(feats.geometry.to_numpy())
+        poly = feats[np.isin(types, (3, 6))]
         tags = poly["tags"].to_numpy() if "tags" in poly else np.full(len(poly), None)
-        is_b = np.array([isinstance(t, dict) and t.get("building", "no") != "no" for t in tags], bool)
-        is_w = np.array([_match(t, _WATER) or (isinstance(t, dict) and "water" in t) for t in tags], bool)
-        is_g = np.array([_match(t, _GREEN) for t in tags], bool) & ~is_w
-        lines = feats[feats.geom_type.isin(["LineString", "MultiLineString"])]
+        is_b, is_w, is_g = _kinds(tags)
+        lines = feats[np.isin(types, (1, 5))]
         ltags = lines["tags"].to_numpy() if "tags" in lines else np.full(len(lines), None)
         is_river = np.array([isinstance(t, dict) and t.get("waterway") in ("river", "canal", "stream")
                              for t in ltags], bool)
@@ -475,19 +574,14 @@ def background_layers(result, gcj: bool = False) -> dict:
             if len(sel):
                 g = shapely.simplify(sel.geometry.to_crs(metric).to_numpy(), simp)
                 # one multipolygon of the parts (no union: overlaps draw the same)
-                out[kind] = shapely.multipolygons(shapely.get_parts(g[~shapely.is_empty(g)]))
+                parts[kind] = shapely.get_parts(g[~shapely.is_empty(g)])
         if is_river.any():
             rivers = shapely.simplify(lines[is_river].geometry.to_crs(metric).to_numpy(), 3.0,
                                       preserve_topology=False)
-            out["river"] = shapely.union_all(rivers)
+            parts["river"] = shapely.union_all(rivers)
         if is_b.any():
-            b = poly[is_b].geometry.to_crs(metric).to_numpy()
-            b = shapely.simplify(b, 1.0)
-            if int(shapely.get_num_coordinates(b).sum()) > BACKGROUND_MAX_VERTICES:
-                merged = shapely.union_all(shapely.buffer(b, 6.0, quad_segs=1))
-                b = np.array([shapely.simplify(shapely.buffer(merged, -4.0, quad_segs=1), 5.0)], dtype=object)
-                out["blocks"] = True
-            out["buildings"] = shapely.multipolygons(shapely.get_parts(b)) if len(b) > 1 else b
+            raw = int(shapely.get_num_coordinates(poly[is_b].geometry.to_numpy()).sum())
+            parts["buildings"] = raw      # made below, only if they can be drawn
     net = result.network
     eg = np.asarray(net.edge_geom, dtype=object) if getattr(net, "edge_geom", None) is not None else None
     if eg is not None and len(eg):
@@ -496,11 +590,35 @@ def background_layers(result, gcj: bool = False) -> dict:
         major = np.isin(hw.astype(str), list(_MAJOR))
         # simplified piece by piece (vectorised; lines need no topology kept), then joined
         eg = shapely.simplify(eg, 2.0, preserve_topology=False)
-        out["streets"] = shapely.multilinestrings(list(eg[~major])) if (~major).any() \
-            else shapely.MultiLineString()
+        if (~major).any():
+            parts["streets"] = eg[~major]
         if major.any():
-            out["major"] = shapely.multilinestrings(list(eg[major]))
-    res = {}
+            parts["major"] = eg[major]
+    for kind in _BUDGET_ORDER:
+        if kind not in parts:
+            continue
+        if kind == "buildings":
+            raw = parts[kind]
+            if raw > BACKGROUND_BLOCKS_MAX_VERTICES and raw > left:
+                left_out.append(kind)       # too many to draw or merge: not even projected
+                continue
+            b = shapely.simplify(poly[is_b].geometry.to_crs(metric).to_numpy(), 1.0)
+            n = int(shapely.get_num_coordinates(b).sum())
+            if n > min(BACKGROUND_MAX_VERTICES, left):
+                if raw > BACKGROUND_BLOCKS_MAX_VERTICES:
+                    left_out.append(kind)
+                    continue
+                merged = shapely.union_all(shapely.buffer(b, 6.0, quad_segs=1))
+                b = np.array([shapely.simplify(shapely.buffer(merged, -4.0, quad_segs=1), 5.0)], dtype=object)
+                out["blocks"] = True
+            if fits(kind, shapely.get_parts(b), coarser=False):
+                out[kind] = shapely.multipolygons(out[kind])
+            continue
+        if fits(kind, parts[kind], coarser=kind != "streets"):
+            g = out[kind]
+            out[kind] = (shapely.multipolygons(g) if kind in ("water", "green")
+                         else shapely.multilinestrings(list(g)) if kind in ("streets", "major") else g)
+    res = {"left_out": left_out}
     for k, v in out.items():
         if k == "blocks":
             res[k] = v
@@ -536,7 +654,7 @@ def add_background(m, result, lang: str, gcj: bool, legend: Legend) -> None:
              "buildings": w["building_blocks"] if bg.get("blocks") else w["buildings"],
              "streets": w["streets"], "major": w["major_streets"]}
     for kind in ("green", "water", "river", "buildings", "streets", "major"):
-        if kind not in bg:
+        if kind not in bg or kind == "left_out":
             continue
         st = styles[kind]
         GeoJsonLayer(geojson_text(bg[kind].to_numpy()), st, interactive=False,
@@ -545,6 +663,9 @@ def add_background(m, result, lang: str, gcj: bool, legend: Legend) -> None:
             parts.append(_sw(st["color"] if kind != "streets" else "#bdbdbd", names[kind], line=True))
         elif kind != "river":
             parts.append(_sw(st["fillColor"], names[kind], st["color"]))
+    if bg.get("left_out"):     # the page's budget left them out: said, not silently missing
+        gone = ", ".join(dict.fromkeys(names[k] for k in bg["left_out"]))
+        parts.append(f"<div class='lc-left-out'><i>{escape_html(w['left_out'])}: {escape_html(gone)}</i></div>")
     layer.add_to(m)
     legend.add(layer, "".join(parts))
     # the land under everything: a light grey page instead of white
@@ -573,8 +694,14 @@ class _HomesScript(MacroElement):
               mk._lc_i = q;
               mk.addTo(layer);
             }
-          } else {
-            layer.eachLayer(function(l){ l._lc_i = l.feature.properties.i; });
+          } else if (D.hx) {
+            for (var q = 0; q < D.hx.length; q++) {
+              var c = D.hx[q];
+              var pg = L.polygon(D.ho.map(function(o){ return [c[0] + o[0], c[1] + o[1]]; }),
+                                 {weight: 0.3, color: '#555555', fillOpacity: 0.75, fillColor: '#9e9e9e'});
+              pg._lc_i = q;
+              pg.addTo(layer);
+            }
           }
           window.lifecircleHomes = layer;
           var cur = 0;
@@ -654,6 +781,28 @@ def _r1(values) -> list:
     return out.tolist()
 
 
+def _hex_gaps(result, dim_layers, dim_names, size_m: float, gcj: bool, w: dict) -> None:
+    """Gap areas of a hexagon map: per dimension, the hexagons holding homes it leaves uncovered,
+    each with its uncovered homes and residents (their sums are the table's uncovered figures)."""
+    homes = result.homes
+    reps = shapely.point_on_surface(homes.geometry.to_numpy())
+    ok = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
+    inv, centres = hex_bins(shapely.get_coordinates(reps[ok]), size_m)
+    k = len(centres)
+    ll, corners = hex_display(centres, size_m, homes.crs, gcj)
+    pop = homes[col.POPULATION].to_numpy(float)[ok]
+    for g, dname, (_, _, out) in zip(dim_layers, dim_names, uncovered_homes(result)):
+        if out is None or not out[ok].any():
+            continue
+        n = np.bincount(inv, weights=out[ok].astype(float), minlength=k)
+        p = np.bincount(inv, weights=np.where(out[ok], pop, 0.0), minlength=k)
+        sel = n > 0
+        HexLayer(ll[sel], corners, np.column_stack([n[sel].astype(np.int64), np.round(p[sel]).astype(np.int64)]),
+                 [escape_html(f"{dname}: {w['gap_kind']} — "), escape_html(f" {w['homes_n']}, "),
+                  escape_html(f" {w['residents']}")],
+                 {"stroke": False, "fillColor": "#b2182b", "fillOpacity": 0.18}).add_to(g)
+
+
 def result_map(result, lang: str | None = None, basemap: str = "osm", offline: bool = True,
                isochrones=None, sites=None, service_areas: bool = False, gaps: bool = True,
                tiles: str | None = None, recommendations=None, nearest_names: bool = True) -> folium.Map:
@@ -692,7 +841,10 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         return to_display(gdf, gcj, simplify_m)
 
     ref = homes if len(homes) else result.facilities
-    bounds = disp(ref).total_bounds
+    # the frame: the area's box in lon/lat (each side in 8 pieces: projected, it may bend)
+    box = shapely.segmentize(shapely.box(*ref.total_bounds), max(ref.total_bounds[2:] - ref.total_bounds[:2]) / 8 + 1e-9) \
+        if len(ref) else shapely.Point(0, 0)
+    bounds = disp(gpd.GeoDataFrame(geometry=[box], crs=ref.crs)).total_bounds
     m, gcj = base_map(bounds, lang=lang, basemap=basemap, attribution=result.attribution,
                       title=f"{area_name(result)} — {w['title']}",
                       subtitle=_subtitle(lang, result.data_date, result.attribution))
@@ -721,8 +873,16 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         bases.append(g)
         dim_layers.append(g)
 
+    # beyond settings.map_max_points homes the map shows hexagons (homes, their gaps and,
+    # beyond MAP_MAX_FACILITIES, facilities): the page stays within MAP_BUDGET_MB
+    base = homes[homes[col.REACHABLE]] if col.REACHABLE in homes else homes
+    hex_mode = bool(len(homes) > result.settings.map_max_points and len(base))
+    hex_m = result.settings.map_hex_m
+
     # gaps: where the uncovered homes are ------------------------------------------------------
-    if gaps:
+    if gaps and hex_mode:
+        _hex_gaps(result, dim_layers, dim_names, hex_m, gcj, w)
+    elif gaps:
         gp = gap_areas(result)
         for g, dim, dname in zip(dim_layers, dims, dim_names):
             row = gp[gp.dimension == dim.id]
@@ -756,6 +916,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     fac = result.facilities
     cats = fac[col.CATEGORY].to_numpy()
     names = fac[col.NAME].fillna("").astype(str).to_numpy() if col.NAME in fac else np.full(len(fac), "")
+    fac_hex = len(fac) > MAP_MAX_FACILITIES
     for g, dim, dname in zip(dim_layers, dims, dim_names):
         colour = DIMENSION_COLOURS.get(dim.id, "#333333")
         cat_ids = [c.id for c in dim.categories]
@@ -763,7 +924,14 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         cc = {c: shades[i] for i, c in enumerate(cat_ids)}
         sym = {c: CATEGORY_SYMBOLS[i % len(CATEGORY_SYMBOLS)] for i, c in enumerate(cat_ids)}
         idx = np.flatnonzero(np.isin(cats, cat_ids))
-        if len(idx):
+        if len(idx) and fac_hex:
+            xy = shapely.get_coordinates(shapely.point_on_surface(fac.geometry.to_numpy()[idx]))
+            inv, centres = hex_bins(xy, hex_m)
+            ll, corners = hex_display(centres, hex_m, fac.crs, gcj)
+            HexLayer(ll, corners, np.bincount(inv, minlength=len(centres))[:, None],
+                     [escape_html(f"{dname}: "), escape_html(f" {w['facilities']}")],
+                     {"weight": 0.5, "color": colour, "fillColor": colour}, shade=0).add_to(g)
+        elif len(idx):
             sub = disp(fac.iloc[idx][[fac.geometry.name]])
             reps = shapely.point_on_surface(sub.geometry.to_numpy())
             ok = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
@@ -779,6 +947,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             f'<div><span class="lc-sym" style="background:{cc[c]}">{sym[c]}</span>'
             f'{escape_html(_raw_label(profile, c, lang))} ({counts[c]})</div>' for c in cat_ids)
         extra = _sw("rgba(178,24,43,.25)", w["gap_legend"], "#b2182b") if gaps else ""
+        if fac_hex:
+            extra = _sw(colour, w["fac_hexagons"], colour) + extra
         legend.add(g, f"<h4>{escape_html(dname)} — {escape_html(w['facilities'])}</h4>{rows}{extra}")
 
     # isochrones ----------------------------------------------------------------------------
@@ -799,27 +969,31 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                   "nearest": escape_html(w["nearest"]), "none": escape_html(w["none_within"]),
                   "homes": escape_html(w["homes_n"]), "head": escape_html(w["home"]),
                   "nodata": escape_html(i18n.status_label(col.STATUS_NO_DATA, lang))}}
-    base = homes[homes[col.REACHABLE]] if col.REACHABLE in homes else homes
     layer = None
-    if len(homes) > result.settings.map_max_points and len(base):
-        size = result.settings.map_hex_m
-        hx = None
+    if hex_mode:
+        reps = shapely.point_on_surface(base.geometry.to_numpy())
+        placed = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
+        base = base[placed]
+        inv, centres = hex_bins(shapely.get_coordinates(reps[placed]), hex_m)
+        k = len(centres)
+        pop = base[col.POPULATION].to_numpy(float)
         vals = []
-        for c in score_cols:
-            h = hexagons(base.assign(**{c: base[c].to_numpy(float) if c in base else np.nan}),
-                         size, c, col.POPULATION)
-            hx = h if hx is None else hx
-            vals.append(h[c].to_numpy(float))
-        hxd = disp(hx[["geometry"]])
-        hxd["i"] = np.arange(len(hxd))
+        for c in score_cols:          # population-weighted mean of each score (as hexagons())
+            v = base[c].to_numpy(float) if c in base else np.full(len(base), np.nan)
+            ok = np.isfinite(v)
+            wsum = np.bincount(inv, weights=np.where(ok, pop, 0.0), minlength=k)
+            vsum = np.bincount(inv, weights=np.where(ok, pop * v, 0.0), minlength=k)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                vals.append(np.where(wsum > 0, vsum / wsum, np.nan))
+        ll, corners = hex_display(centres, hex_m, homes.crs, gcj)
         data["head"] = escape_html(w["hexagon"])
         data["w"]["head"] = escape_html(w["hexagon"])
-        data["s"] = [list(r) for r in zip(*[_r1(v) for v in vals])]
-        data["p"] = [round(float(v)) for v in hx[col.POPULATION].to_numpy(float)]
-        data["n"] = [int(v) for v in hx["homes"].to_numpy()]
-        layer = folium.GeoJson(hxd.__geo_interface__,
-                               style_function=lambda f: {"fillColor": "#9e9e9e", "color": "#555",
-                                                         "weight": 0.3, "fillOpacity": 0.75})
+        data["s"] = np.column_stack([np.asarray(_r1(v), dtype=object) for v in vals]).tolist()
+        data["p"] = np.round(np.bincount(inv, weights=pop, minlength=k)).astype(np.int64).tolist()
+        data["n"] = np.bincount(inv, minlength=k).tolist()
+        data["hx"] = np.round(ll, MAP_DECIMALS).tolist()
+        data["ho"] = np.round(corners, MAP_DECIMALS + 1).tolist()
+        layer = homes_layer          # the hexagons are made in the page from data["hx"]
     elif len(homes):
         pts = disp(homes[[homes.geometry.name]])
         data["s"] = [list(r) for r in zip(*[_r1(homes[c].to_numpy(float) if c in homes
