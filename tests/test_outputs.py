@@ -193,3 +193,29 @@ def test_unwritable_target_is_one_clear_error(tmp_path):
                 _write(ro / "out")
         finally:
             ro.chmod(0o755)
+
+
+def test_analyze_no_map_writes_the_tables_only(tmp_path, monkeypatch):
+    """``analyze --no-map`` writes every table and no map (none is rendered either); the folder
+    loads, and ``lifecircle map`` draws the map from it later."""
+    from typer.testing import CliRunner
+
+    from lifecircle.cli import app
+    from lifecircle.io.sources import embedded_sample
+    from lifecircle.render import maps
+    from lifecircle.result import load_result
+
+    monkeypatch.chdir(tmp_path)
+    drawn = []
+    monkeypatch.setattr(maps, "result_map", lambda *a, **k: drawn.append(1) or 1 / 0)
+    out = tmp_path / "a"
+    r = CliRunner().invoke(app, ["analyze", str(embedded_sample("helsinki")), "--out", str(out), "--no-map"])
+    assert r.exit_code == 0, r.output
+    assert not drawn and not (out / "map.html").exists() and (out / "lifecircle.gpkg").exists()
+    assert "map.html" not in r.output
+    assert len(load_result(out).homes) > 0
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["map", str(out), "--basemap", "blank"])
+    assert r.exit_code == 0, r.output
+    assert (out / "map.html").exists()

@@ -137,7 +137,8 @@ def _map_copy_target(out: Path, force: bool):
 def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, map_copy: bool = True, population_raster=None,
                   population_column: str = "population", force: bool = False, complete=None,
-                  verbose: bool = False, boundary_crs: str = "wgs84", population_crs: str = "wgs84"):
+                  verbose: bool = False, boundary_crs: str = "wgs84", population_crs: str = "wgs84",
+                  map_html: bool = True):
     from lifecircle.io.outputs import check_out_dir, write_text_atomic
     from lifecircle.pipeline import analyze
 
@@ -162,7 +163,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                              population_crs=population_crs)
             callback("writing")
             t0 = time.perf_counter()
-            result.save(out, force=force)
+            result.save(out, map_html=map_html, force=force)
             result.timings["write"] = time.perf_counter() - t0
             finish()
     except LifecircleError as exc:
@@ -174,9 +175,10 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
     console.print(Text(f"{label('cli.stages', lang)}{timings}  ({label('cli.total', lang)} "
                        f"{sum(result.timings.values()):.1f}s)", style="dim"), highlight=False)
     console.print(Text(label("cli.wrote", lang, out=str(out),
-                             files="lifecircle.gpkg, summary.xlsx, summary.csv, map.html")),
+                             files="lifecircle.gpkg, summary.xlsx, summary.csv"
+                             + (", map.html" if map_html else ""))),
                   highlight=False)
-    if map_copy:
+    if map_copy and map_html:
         target, why = _map_copy_target(out, force)
         if why:
             note(why)
@@ -219,12 +221,15 @@ def analyze(
              "gap. Other categories with no facility in the data read 'no data', never 0%."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print the table of every category."),
+    map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html (--no-map: the tables only; "
+                                  "'lifecircle map DIR' draws it later)."),
 ):
     """Analyse a district: walking time from every home to every facility category."""
     _run_analysis(source, out, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, population_raster=population_raster,
                   population_column=population_column, force=force, complete=complete,
-                  verbose=verbose, boundary_crs=boundary_crs, population_crs=population_crs)
+                  verbose=verbose, boundary_crs=boundary_crs, population_crs=population_crs,
+                  map_html=map_html)
 
 
 def demo(
