@@ -593,8 +593,6 @@ def background_layers(result, gcj: bool = False) -> dict:
         hw = np.asarray(net.edge_highway, dtype=object) if getattr(net, "edge_highway", None) is not None \
             else np.full(len(eg), "")
         major = np.isin(hw.astype(str), list(_MAJOR))
-        # simplified piece by piece (vectorised; lines need no topology kept), then joined
-        eg = shapely.simplify(eg, 2.0, preserve_topology=False)
         if (~major).any():
             parts["streets"] = eg[~major]
         if major.any():
@@ -619,6 +617,12 @@ def background_layers(result, gcj: bool = False) -> dict:
             if fits(kind, shapely.get_parts(b), coarser=False):
                 out[kind] = shapely.multipolygons(out[kind])
             continue
+        if kind in ("streets", "major"):
+            if 2 * len(parts[kind]) > left:     # two points a street at least: cannot fit
+                left_out.append(kind)
+                continue
+            # simplified piece by piece (vectorised; lines need no topology kept), then joined
+            parts[kind] = shapely.simplify(parts[kind], 2.0, preserve_topology=False)
         if fits(kind, parts[kind], coarser=kind != "streets"):
             g = out[kind]
             out[kind] = (shapely.multipolygons(g) if kind in ("water", "green")
@@ -1020,9 +1024,11 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             mt = np.ceil(minutes - 1e-9)
             data["t"] = np.where(np.isfinite(mt), mt, -1).astype(np.int64).T.tolist()
             data["f"] = pos[which].T.tolist() if which.size else [[] for _ in range(len(homes))]
-        xy = shapely.get_coordinates(shapely.point_on_surface(pts.geometry.to_numpy()))
-        xy = np.round(xy[:, ::-1], MAP_DECIMALS)
-        data["xy"] = [None if not np.isfinite(p).all() else p.tolist() for p in xy]
+        reps = shapely.point_on_surface(pts.geometry.to_numpy())
+        placed = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
+        xy = np.full((len(reps), 2), np.nan)
+        xy[placed] = np.round(shapely.get_coordinates(reps[placed])[:, ::-1], MAP_DECIMALS)
+        data["xy"] = [p if k else None for p, k in zip(xy.tolist(), placed)]
         layer = homes_layer          # the markers are made in the page from data["xy"]
     if layer is not None and layer is not homes_layer:
         layer.add_to(homes_layer)
