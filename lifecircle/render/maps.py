@@ -41,6 +41,7 @@ import html
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import branca.colormap as cm
@@ -860,6 +861,19 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                       subtitle=_subtitle(lang, result.data_date, result.attribution))
     m._lifecircle_offline = offline
     legend = Legend()
+    # beyond settings.map_max_points homes the map shows hexagons (homes, their gaps and,
+    # beyond MAP_MAX_FACILITIES, facilities): the page stays within MAP_BUDGET_MB
+    base = homes[homes[col.REACHABLE]] if col.REACHABLE in homes else homes
+    hex_mode = bool(len(homes) > result.settings.map_max_points and len(base))
+    hex_m = result.settings.map_hex_m
+
+    # what the map draws from the analysis (the gap union, the nearest facilities' names) is
+    # worked out beside the background: GEOS and the numba kernels release the GIL
+    pool = ThreadPoolExecutor(2)
+    gap_job = pool.submit(gap_areas, result) if gaps and not hex_mode else None
+    near_job = pool.submit(nearest_facilities, result) \
+        if nearest_names and not hex_mode and len(homes) else None
+    pool.shutdown(wait=False)
     add_background(m, result, lang, gcj, legend)
 
     dims = list(profile.dimensions)
@@ -883,17 +897,11 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         bases.append(g)
         dim_layers.append(g)
 
-    # beyond settings.map_max_points homes the map shows hexagons (homes, their gaps and,
-    # beyond MAP_MAX_FACILITIES, facilities): the page stays within MAP_BUDGET_MB
-    base = homes[homes[col.REACHABLE]] if col.REACHABLE in homes else homes
-    hex_mode = bool(len(homes) > result.settings.map_max_points and len(base))
-    hex_m = result.settings.map_hex_m
-
     # gaps: where the uncovered homes are ------------------------------------------------------
     if gaps and hex_mode:
         _hex_gaps(result, dim_layers, dim_names, hex_m, gcj, w)
     elif gaps:
-        gp = gap_areas(result)
+        gp = gap_job.result()
         for g, dim, dname in zip(dim_layers, dims, dim_names):
             row = gp[gp.dimension == dim.id]
             if not len(row) or row.geometry.iloc[0].is_empty or not np.isfinite(row["homes"].iloc[0]):
@@ -1010,7 +1018,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                                                 else np.full(len(homes), np.nan)) for c in score_cols])]
         data["p"] = [round(float(v)) for v in homes[col.POPULATION].to_numpy(float)]
         if nearest_names:
-            cat_ids, minutes, which = nearest_facilities(result)
+            cat_ids, minutes, which = near_job.result()
             cat_dim = {c.id: k for k, d in enumerate(dims) for c in d.categories}
             used = np.unique(which[which >= 0])
             pos = np.full(len(fac), -1)
