@@ -231,8 +231,9 @@ def test_hexagon_city_map_opens_offline(helsinki, monkeypatch, tmp_path):
     its scores."""
     import dataclasses
 
-    from lifecircle.render import maps
     from synthetic_city import tiled
+
+    from lifecircle.render import maps
 
     city = tiled(helsinki, 3, 3)
     city.settings = dataclasses.replace(helsinki.settings, map_max_points=len(helsinki.homes))

@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 import shapely
+from synthetic_city import tiled
 
 from lifecircle.render.maps import MapError, result_map, save_map, to_display
-from synthetic_city import tiled
 
 
 @pytest.fixture(scope="module")
