@@ -813,6 +813,15 @@ def _hex_gaps(result, dim_layers, dim_names, size_m: float, gcj: bool, w: dict) 
                  {"stroke": False, "fillColor": "#b2182b", "fillOpacity": 0.18}).add_to(g)
 
 
+def _frame_points(bounds) -> np.ndarray:
+    """Points along the sides of a box (nine a side: projected, a side may bend), so the map's
+    frame in lon/lat comes from a few dozen points instead of every home."""
+    x0, y0, x1, y1 = (0.0, 0.0, 0.0, 0.0) if not np.isfinite(bounds).all() else bounds
+    xs, ys = np.linspace(x0, x1, 9), np.linspace(y0, y1, 9)
+    return shapely.points(np.concatenate([np.column_stack([xs, np.full(9, y0)]), np.column_stack([xs, np.full(9, y1)]),
+                                          np.column_stack([np.full(9, x0), ys]), np.column_stack([np.full(9, x1), ys])]))
+
+
 def result_map(result, lang: str | None = None, basemap: str = "osm", offline: bool = True,
                isochrones=None, sites=None, service_areas: bool = False, gaps: bool = True,
                tiles: str | None = None, recommendations=None, nearest_names: bool = True) -> folium.Map:
@@ -852,10 +861,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         return to_display(gdf, gcj, simplify_m)
 
     ref = homes if len(homes) else result.facilities
-    # the frame: the area's box in lon/lat (each side in 8 pieces: projected, it may bend)
-    box = shapely.segmentize(shapely.box(*ref.total_bounds), max(ref.total_bounds[2:] - ref.total_bounds[:2]) / 8 + 1e-9) \
-        if len(ref) else shapely.Point(0, 0)
-    bounds = disp(gpd.GeoDataFrame(geometry=[box], crs=ref.crs)).total_bounds
+    bounds = disp(gpd.GeoDataFrame(geometry=_frame_points(ref.total_bounds), crs=ref.crs)).total_bounds
     m, gcj = base_map(bounds, lang=lang, basemap=basemap, attribution=result.attribution,
                       title=f"{area_name(result)} — {w['title']}",
                       subtitle=_subtitle(lang, result.data_date, result.attribution))
