@@ -90,17 +90,19 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
     usable line keep their place with an empty geometry: :func:`prepare` reports them."""
     path = Path(path)
     if not path.exists():
-        raise InputFileError(path, "file not found")
+        raise InputFileError(path, "file not found", zh="找不到文件")
     try:
         datum = normalize_crs(coords)
     except ValueError as exc:
-        raise TableError(path, str(exc)) from None
+        raise TableError(path, str(exc),
+                         zh=f"未知的坐标系 {coords!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
     suffix = path.suffix.lower()
     if suffix in (".geojson", ".json", ".gpkg", ".shp", ".fgb"):
         try:
             gdf = gpd.read_file(path)
         except Exception as exc:
-            raise InputFileError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})") from None
+            raise InputFileError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})",
+                                 zh=f"无法作为矢量文件读取（{type(exc).__name__}: {exc}）") from None
         if gdf.crs is None:
             gdf = gdf.set_crs(WGS84)
         gdf = gdf.to_crs(WGS84)
@@ -124,12 +126,15 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
                     geom[i] = shapely.linestrings([[x1, y1], [x2, y2]])
         else:
             raise TableError(path, "no line geometry: expected a 'wkt' column or lng1, lat1, lng2, "
-                             f"lat2; columns found: {', '.join(map(str, frame.columns))}")
+                             f"lat2; columns found: {', '.join(map(str, frame.columns))}",
+                             zh="没有线几何：应有 'wkt' 列或 lng1、lat1、lng2、lat2 列；文件中的列："
+                                f"{', '.join(map(str, frame.columns))}")
     else:
         raise InputFileError(path, f"unknown candidate file kind '{suffix}': use .geojson, .gpkg, "
-                             ".shp, .csv or .xlsx")
+                             ".shp, .csv or .xlsx",
+                             zh=f"未知的候选连线文件类型 '{suffix}'：请用 .geojson、.gpkg、.shp、.csv 或 .xlsx")
     if len(frame) == 0:
-        raise TableError(path, "holds no candidate lines")
+        raise TableError(path, "holds no candidate lines", zh="不含候选连线")
     name_col = next((c for c in frame.columns if str(c).strip().lower() in ("name", "名称", "name_zh")), None)
     names = [str(v) if v is not None and v == v else f"link {i + 1}"
              for i, v in enumerate(frame[name_col].tolist() if name_col is not None else [None] * len(frame))]
@@ -566,7 +571,8 @@ def read_link_layers(path) -> LinkLayers:
     try:
         h.apply_file(str(path), locations=True)
     except Exception as exc:
-        raise InputFileError(path, f"cannot read walls, gates and private ways ({type(exc).__name__}: {exc})") from None
+        raise InputFileError(path, f"cannot read walls, gates and private ways ({type(exc).__name__}: {exc})",
+                             zh=f"无法读取围墙、大门和私有道路（{type(exc).__name__}: {exc}）") from None
 
     def gdf(data, geom):
         return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(shapely.from_wkb(geom) if len(geom) else [],
@@ -860,19 +866,22 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
         if layers is None:
             src = osm_path or result.source
             if not src or not Path(src).exists():
-                raise LinkError(f"closing gates needs the OSM file of the analysis ({src!r} is gone)")
+                raise LinkError(f"closing gates needs the OSM file of the analysis ({src!r} is gone)",
+                                zh=f"关闭大门需要分析所用的 OSM 文件（{src!r} 已不存在）")
             layers = read_link_layers(src)
         base = closed_gates(result, layers)
         notes = [n for n in notes if "walks through them today" not in n]
         notes += [f"baseline: {len(base.candidates)} private or locked gate(s) on public ways closed "
                   "to through walking; every gain is against that network"] + base.notes
     if not parts and base is None:
-        raise LinkError("no candidates: give a candidate file or ask for --auto")
+        raise LinkError("no candidates: give a candidate file or ask for --auto",
+                        zh="没有候选连线：请给出候选连线文件，或使用 --auto")
     cands = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=result.crs) \
         if parts else _empty_candidates(result.crs)
     if len(cands) == 0 and (base is None or len(base.candidates) == 0):
         raise LinkError("no candidate links: the file holds none and --auto proposed none"
-                        + "".join(f" ({n})" for n in notes))
+                        + "".join(f" ({n})" for n in notes),
+                        zh="没有候选连线：文件中没有，--auto 也没有提出" + "".join(f"（{n}）" for n in notes))
     lr = score_candidates(result, cands, k=k, snap_m=snap_m, top=top, base=base)
     lr.notes = notes + lr.notes
     lr.layers = layers
@@ -994,7 +1003,8 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
                             tmp / "links.gpkg", layer=f"osm_{name}", driver="GPKG")
             write_about_layer(tmp / "links.gpkg", attribution, source=res.source)
         except Exception as exc:
-            raise OutputError(f"{out}: cannot write the GeoPackage ({exc})") from None
+            raise OutputError(f"{out}: cannot write the GeoPackage ({exc})",
+                              zh=f"{out}：无法写出 GeoPackage（{exc}）") from None
         if extra is not None:
             extra(tmp)
     return out

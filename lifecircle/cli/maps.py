@@ -10,7 +10,7 @@ import typer
 from lifecircle import columns as col
 from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
-from lifecircle.errors import LifecircleError
+from lifecircle.errors import LifecircleError, OptionError
 from lifecircle.untrusted import say
 
 
@@ -18,9 +18,10 @@ def _parse_minutes(text: str) -> list[float]:
     try:
         out = [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
     except ValueError:
-        raise typer.BadParameter(f"--minutes must be numbers separated by commas, got {text!r}") from None
+        raise OptionError("--minutes", f"must be numbers separated by commas, got {text!r}",
+                          zh=f"须为以逗号分隔的数字，实为 {text!r}") from None
     if not out or min(out) <= 0:
-        raise typer.BadParameter(f"--minutes must be positive, got {text!r}")
+        raise OptionError("--minutes", f"must be positive, got {text!r}", zh=f"须为正数，实为 {text!r}")
     return out
 
 
@@ -43,7 +44,7 @@ def _read_origins(path: Path, crs, datum: str = "wgs84"):
     from lifecircle.io.chinacoords import frame_to_wgs84
 
     if not path.exists():
-        raise InputFileError(path, "file not found")
+        raise InputFileError(path, "file not found", zh="找不到文件")
     try:
         if path.suffix.lower() in (".csv", ".txt"):
             import pandas as pd
@@ -53,20 +54,22 @@ def _read_origins(path: Path, crs, datum: str = "wgs84"):
             xc = next((cols[c] for c in ("lon", "lng", "longitude", "x") if c in cols), None)
             yc = next((cols[c] for c in ("lat", "latitude", "y") if c in cols), None)
             if xc is None or yc is None:
-                raise InputFileError(path, "CSV origins need lon/lat columns")
+                raise InputFileError(path, "CSV origins need lon/lat columns", zh="CSV 起点文件需要 lon/lat 列")
             g = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[xc], df[yc]), crs="EPSG:4326")
         else:
             g = gpd.read_file(path)
     except InputFileError:
         raise
     except Exception as exc:
-        raise InputFileError(path, f"cannot read origins ({type(exc).__name__}: {exc})") from None
+        raise InputFileError(path, f"cannot read origins ({type(exc).__name__}: {exc})",
+                             zh=f"无法读取起点文件（{type(exc).__name__}: {exc}）") from None
     if g.crs is None:
-        raise InputFileError(path, "origins have no CRS")
+        raise InputFileError(path, "origins have no CRS", zh="起点文件没有坐标系")
     try:
         g = frame_to_wgs84(g, datum)
     except ValueError as exc:
-        raise InputFileError(path, str(exc)) from None
+        raise InputFileError(path, str(exc),
+                             zh=f"未知的坐标系 {datum!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
     return g.to_crs(crs)
 
 
@@ -133,8 +136,8 @@ def isochrones_command(
     from lifecircle.io.outputs import check_out_file
     from lifecircle.result import load_result
 
-    mins = _parse_minutes(minutes)
     try:
+        mins = _parse_minutes(minutes)
         result = load_result(folder)
         target = out or folder / "isochrones.gpkg"
         check_out_file(target, force=force, inputs=[origins])
@@ -144,7 +147,8 @@ def isochrones_command(
             names = origin_names(g)
         elif communities:
             if result.communities is None or not len(result.communities):
-                raise InputFileError(folder, "the analysis has no communities (use --origins or --homes)")
+                raise InputFileError(folder, "the analysis has no communities (use --origins or --homes)",
+                                     zh="该分析没有社区边界（请用 --origins 或 --homes）")
             pts = result.communities.geometry.representative_point()
             names = result.communities[col.COMMUNITY].astype(str).to_numpy()
         else:
