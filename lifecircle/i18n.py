@@ -426,7 +426,8 @@ LABELS: dict[str, tuple[str, str]] = {
 def check_lang(lang) -> str:
     """``lang`` if it is one of :data:`LANGS`; :class:`~lifecircle.errors.SettingsError` otherwise."""
     if lang not in LANGS:
-        raise SettingsError(f"unknown language {lang!r}: use zh (中文) or en (English)")
+        raise SettingsError(f"unknown language {lang!r}: use zh (中文) or en (English)",
+                            zh=f"未知的语言 {lang!r}：请用 zh（中文）或 en（English）")
     return lang
 
 

@@ -125,7 +125,8 @@ def resolve_standard(standard: str) -> str:
     key = re.sub(r"[\s/_]", "", str(standard)).lower()
     if key in STANDARDS:
         return key
-    raise ProfileError(str(standard), "unknown standard; known standards: " + ", ".join(STANDARDS))
+    raise ProfileError(str(standard), "unknown standard; known standards: " + ", ".join(STANDARDS),
+                       zh="未知的标准；可用标准：" + ", ".join(STANDARDS))
 
 
 def _confidence(source: str | None) -> str:
@@ -448,13 +449,19 @@ def _standard_times(result, profile: Profile, lang: str = "en") -> tuple[pd.Data
         if not src:
             raise InputFileError("(no source)", f"the analysis ran with profile {result.profile.name!r}; "
                                  f"checking {profile.name} needs its OSM source, which is not recorded — "
-                                 f"run 'lifecircle analyze SOURCE --profile {profile.name}'")
+                                 f"run 'lifecircle analyze SOURCE --profile {profile.name}'",
+                                 zh=f"分析所用的指标体系为 {result.profile.name!r}；核查 {profile.name} 需要分析的 "
+                                    f"OSM 数据来源，但未记录——请运行 'lifecircle analyze SOURCE --profile "
+                                    f"{profile.name}'")
         looks_like_file = any(str(src).lower().endswith(e) for e in (".pbf", ".osm", ".xml", ".bz2"))
         if looks_like_file and not Path(src).exists():
             raise InputFileError(src, f"OSM source of the analysis not found; it is needed to classify "
                                  f"the facilities of {profile.name} (the analysis ran with profile "
                                  f"{result.profile.name!r}); run 'lifecircle analyze SOURCE --profile "
-                                 f"{profile.name}' instead")
+                                 f"{profile.name}' instead",
+                                 zh=f"找不到分析的 OSM 数据来源；按 {profile.name} 分类设施需要它（分析所用的"
+                                    f"指标体系为 {result.profile.name!r}）；请改为运行 'lifecircle analyze "
+                                    f"SOURCE --profile {profile.name}'")
         data = read_osm(src)
     settings = result.settings
     crs = result.crs
@@ -504,7 +511,8 @@ def assess(home_times: pd.DataFrame, profile: Profile, units, facility_counts,
     """
     status = status or {}
     if not 0 <= min_share <= 1:
-        raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})")
+        raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})",
+                              zh=f"min_share 须在 0 到 1 之间（实为 {min_share!r}）")
     pop_all = home_times[col.POPULATION].to_numpy(float)
     reach = home_times[col.REACHABLE].to_numpy(bool) if col.REACHABLE in home_times else np.ones(len(pop_all), bool)
     rows, summ = [], []
@@ -581,7 +589,8 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
     key = resolve_standard(standard)
     lang = _check_lang(lang)
     if not 0 <= float(min_share) <= 1:
-        raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})")
+        raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})",
+                              zh=f"min_share 须在 0 到 1 之间（实为 {min_share!r}）")
     result = result_or_dir
     if isinstance(result_or_dir, (str, os.PathLike)):
 

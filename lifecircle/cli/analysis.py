@@ -145,7 +145,8 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
         try:
             DEFAULTS.with_(walk_speed_kmh=speed, lang=lang)   # bad settings fail before any work
         except SettingsError as exc:                          # named as the user typed it
-            raise SettingsError(str(exc).replace("walk_speed_kmh", "--speed")) from None
+            raise SettingsError(str(exc).replace("walk_speed_kmh", "--speed"),
+                                zh=exc.message("zh").replace("walk_speed_kmh", "--speed")) from None
         inputs = [p for p in (source, boundary, facilities, population, population_raster)
                   if p and Path(str(p)).exists()]
         check_out_dir(out, force=force, inputs=inputs)    # so does a target lifecircle may not replace
@@ -241,7 +242,8 @@ def demo(
     from lifecircle.io.sources import SAMPLES, embedded_sample
 
     if sample not in SAMPLES:
-        _fail(LifecircleError(f"unknown sample {sample!r}: use {' or '.join(SAMPLES)}"))
+        _fail(LifecircleError(f"unknown sample {sample!r}: use {' or '.join(SAMPLES)}",
+                              zh=f"未知的示例数据 {sample!r}：请用 {' 或 '.join(SAMPLES)}"))
     if lang is None and sample == "xinjiekou":
         lang = "zh"
     Path("maps").mkdir(exist_ok=True)

@@ -117,11 +117,14 @@ def _tiles(basemap: str, attribution: str):
         key = os.environ.get("TIANDITU_KEY", "").strip()
         if not key:
             raise MapError("basemap 'tianditu' needs a Tianditu key: set the environment variable "
-                           "TIANDITU_KEY (free from console.tianditu.gov.cn), or use --basemap osm")
+                           "TIANDITU_KEY (free from console.tianditu.gov.cn), or use --basemap osm",
+                           zh="天地图底图需要天地图密钥：请设置环境变量 TIANDITU_KEY（可在 "
+                              "console.tianditu.gov.cn 免费申请），或改用 --basemap osm")
         return ("https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
                 "&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
                 f"&TILECOL={{x}}&tk={key}", attribution + " · 底图 © 天地图 Tianditu", "01234567", False)
-    raise MapError(f"unknown basemap {basemap!r}: use one of {', '.join(BASEMAPS)}")
+    raise MapError(f"unknown basemap {basemap!r}: use one of {', '.join(BASEMAPS)}",
+                   zh=f"未知的底图 {basemap!r}：可选 {', '.join(BASEMAPS)}")
 
 
 def to_display(gdf, gcj02: bool = False, simplify_m: float = 0.0):
@@ -1021,7 +1024,9 @@ def _offline_assets() -> dict:
         from offlinefolium.elements import _res
     except ImportError as exc:  # pragma: no cover - dependency
         raise MapError("offline maps need the package 'folium-offline' (pip install "
-                       "folium-offline), which ships Leaflet and its plugins") from exc
+                       "folium-offline), which ships Leaflet and its plugins",
+                       zh="离线地图需要 'folium-offline' 包（pip install folium-offline），"
+                          "其中带有 Leaflet 及其插件") from exc
     return _res
 
 
@@ -1050,7 +1055,8 @@ def inline_assets(text: str) -> str:
     text = _LINK_HREF.sub(link, text)
     if missing:
         raise MapError("no offline copy of " + ", ".join(missing) + " in folium-offline; "
-                       "save without offline=True")
+                       "save without offline=True",
+                       zh="folium-offline 中没有 " + ", ".join(missing) + " 的离线副本；请不带 offline=True 保存")
     return text
 
 
@@ -1065,9 +1071,10 @@ def save_map(m: folium.Map, path, offline: bool | None = None) -> Path:
     if offline:
         text = inline_assets(text)
     if not path.parent.exists():
-        raise MapError(f"{path}: folder {path.parent} does not exist")
+        raise MapError(f"{path}: folder {path.parent} does not exist", zh=f"{path}：文件夹 {path.parent} 不存在")
     if path.is_dir():
-        raise MapError(f"{path}: is a folder; give a file name (e.g. {path / 'map.html'})")
+        raise MapError(f"{path}: is a folder; give a file name (e.g. {path / 'map.html'})",
+                       zh=f"{path}：是文件夹；请给出文件名（如 {path / 'map.html'}）")
     return write_text_atomic(path, mark_html(text))
 
 
@@ -1160,7 +1167,9 @@ def compliance_layer(report, result, lang: str | None = None, size_m: float | No
     lang = i18n.check_lang(lang or report.lang)
     if len(report.home_times) != len(result.homes):
         raise LifecircleError("compliance_layer: the report was made from another result "
-                              f"({len(report.home_times)} homes, this result has {len(result.homes)})")
+                              f"({len(report.home_times)} homes, this result has {len(result.homes)})",
+                              zh=f"compliance_layer：该核查报告来自另一个分析结果（{len(report.home_times)} "
+                                 f"个住宅，本结果有 {len(result.homes)} 个）")
     n_req = len(report.required_ids)
     pts = gpd.GeoDataFrame({"missing": missing_required(report).astype(float),
                             col.POPULATION: report.home_times[col.POPULATION].to_numpy(float)},
