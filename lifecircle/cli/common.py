@@ -61,7 +61,7 @@ _USAGE_ZH = (
      lambda m: f"没有选项 {m[1]}" + (f"（是否想用：{m[2]}）" if m[2] else "")),
     (r"No such command '(.*?)'\.?(?: Did you mean (.*?)\?)?",
      lambda m: f"没有命令 '{m[1]}'" + (f"（是否想用：{m[2]}）" if m[2] else "")),
-    (r"Got unexpected extra arguments? ?\(?s?\)? \((.*)\)", lambda m: f"多余的参数：{m[1]}"),
+    (r"Got unexpected extra arguments? ?\(?s?\)? \((.*)\)", lambda m: f"多余的参数 '{m[1]}'"),
     (r"Option '(.*?)' requires (?:an argument|\d+ arguments?)\.?", lambda m: f"选项 '{m[1]}' 需要一个值"),
     (r"Option '(.*?)' does not take a value\.?", lambda m: f"选项 '{m[1]}' 不接受值"),
     (r"Invalid value for (.*?): (.*)", lambda m: f"{m[1]} 的值无效：{_value_zh(m[2])}"),
