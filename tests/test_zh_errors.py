@@ -21,8 +21,8 @@ from conftest import REPO
 from typer.testing import CliRunner
 
 from lifecircle import errors
-from lifecircle.cli import app
 from lifecircle.batch.run import DISTRICT_KEYS, TOP_KEYS
+from lifecircle.cli import app
 from lifecircle.core.profiles import DIMENSIONS, load_profile
 from lifecircle.io.sources import SAMPLES, data_path
 
