@@ -43,7 +43,7 @@ import shapely
 from lifecircle import columns as col
 from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
-from lifecircle.i18n import label
+from lifecircle.i18n import attribution_text, label
 from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
 from lifecircle.io.outputs import _read_split, _write_split, atomic_dir, write_field_aliases
 from lifecircle.io.poitable import _read_frame
@@ -922,6 +922,25 @@ _VALUES_ZH = {
 }
 
 
+def display_value(column: str, value, lang: str = "en", profile=None, rules: SiteRules | None = None):
+    """One value of the site or recommendation table as people read it in ``lang`` (status,
+    source, ownership, form, type, and category-id lists as names); others unchanged.
+
+    >>> display_value("status", "in use", "zh"), display_value("status", "in use")
+    ('使用中', 'in use')
+    """
+    if lang != "zh" or not isinstance(value, str):
+        return value
+    if column in _VALUES_ZH:
+        return _VALUES_ZH[column].get(value, value)
+    if column == TYPE:
+        return (rules or load_site_rules()).display(value, "zh")
+    if column in (USES, BEST_USES, "category", "categories", "use") and profile is not None and value:
+        return "、".join(profile.display_name(c, "zh") if c in profile else c
+                        for c in value.replace("、", ",").split(",") if c)
+    return value
+
+
 def inventory_table(sites: gpd.GeoDataFrame, lang: str = "en", profile=None,
                     rules: SiteRules | None = None) -> pd.DataFrame:
     """The resource list as a plain table (WGS-84 ``lng``/``lat`` of a point on each site),
@@ -1108,7 +1127,7 @@ def _write_tables(folder: Path, stem: str, machine: pd.DataFrame, human: pd.Data
         sheet = {"resources": "资源清单" if lang == "zh" else "sites",
                  "recommendations": "推荐选址" if lang == "zh" else "recommendations"}.get(stem, stem)
         human.to_excel(xw, sheet_name=sheet[:31], index=False)
-        pd.DataFrame({("数据来源" if lang == "zh" else "data"): [attribution]}).to_excel(
+        pd.DataFrame({("数据来源" if lang == "zh" else "data"): [attribution_text(attribution, lang)]}).to_excel(
             xw, sheet_name=about, index=False)
         xlsx_safe(xw.book)                  # text from the data is never stored as a formula
 

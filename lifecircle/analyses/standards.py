@@ -73,7 +73,7 @@ from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.core.classify import classify_features
 from lifecircle.core.coverage import data_status
-from lifecircle.core.profiles import Profile, load_profile
+from lifecircle.core.profiles import DIMENSION_NAMES, Profile, load_profile
 from lifecircle.core.snapping import entry_points, snap_points
 from lifecircle.errors import InputFileError, LifecircleError, ProfileError
 from lifecircle.io.sources import WGS84, OSMData, read_osm
@@ -118,6 +118,24 @@ def label(key: str, lang: str = "zh", **fmt) -> str:
 def _check_lang(lang: str) -> str:
     return i18n.check_lang(lang)
 
+
+#: The English notes some profile ``source`` clauses carry (project additions, not clauses of
+#: the standard) → Chinese, for the Chinese tables; the clause text and codes stay as written.
+_SOURCE_ZH = (
+    (re.compile(r"not a (GB 50180-2018|TD/T 1062-2021) element; project addition for the (\w+) dimension"),
+     lambda m: f"非 {m[1]} 要素；本项目为{DIMENSION_NAMES.get(m[2], (m[2],))[0]}维度增补"),
+    (re.compile(r"not a (GB 50180-2018|TD/T 1062-2021) element \((.*?) is\); reference facility"),
+     lambda m: f"非 {m[1]} 要素（{m[2]}才是）；参考设施"),
+)
+
+
+def _source_text(source: str, lang: str) -> str:
+    """A profile's ``source`` clause as shown in ``lang`` (see :data:`_SOURCE_ZH`)."""
+    if lang != "zh" or not isinstance(source, str):
+        return source
+    for pattern, zh in _SOURCE_ZH:
+        source = pattern.sub(zh, source)
+    return source
 
 def resolve_standard(standard: str) -> str:
     """The canonical key of ``standard`` (case and spaces/slashes ignored: "GB 50180-2018",
@@ -239,9 +257,11 @@ class ComplianceReport:
                        f"{label(s, lang)} · {label('optional_row', lang)}"
                        for s, q in zip(r.status, r.required)],
             "goal": r.goal.to_numpy(),
-            "source": r.source.to_numpy(),
+            "source": [_source_text(s, lang) for s in r.source],
             "confidence": r.confidence.to_numpy(),
         })
+        if lang == "zh":           # a Chinese table: the English name is the English table's
+            out = out.drop(columns="name_en")
         out.columns = [label(c, lang) for c in out.columns]
         return out
 
@@ -295,7 +315,7 @@ class ComplianceReport:
             (label("analysis", lang), f"{self.source} — {route}"),
             (label("rule", lang), label("rule_text", lang, p=f"{100 * self.min_share:g}")),
             (label("confidence", lang), label("confidence_legend", lang)),
-            (label("attribution", lang), self.attribution),
+            (label("attribution", lang), i18n.attribution_text(self.attribution, lang)),
         ]
         items += [(label("notes", lang), n) for n in self.notes]
         if any(v == col.STATUS_NO_DATA for v in self.data_status.values()):
@@ -308,7 +328,7 @@ class ComplianceReport:
         the Chinese); the last column holds the OSM attribution."""
         lang = _check_lang(lang or self.lang)
         t = self.table(lang)
-        t[label("attribution", lang)] = self.attribution
+        t[label("attribution", lang)] = i18n.attribution_text(self.attribution, lang)
         path = Path(path)
         csv_safe(t).to_csv(path, index=False, encoding="utf-8-sig")
         return path
@@ -347,7 +367,7 @@ class ComplianceReport:
                 ws.column_dimensions[ws.cell(1, j).column_letter].width = min(60, 4 + 1.6 * width)
             ws.freeze_panes = "A2"
             ws.append([])
-            ws.append([self.attribution])
+            ws.append([i18n.attribution_text(self.attribution, lang)])
 
         ws = wb.active
         ws.title = label("sheet_summary", lang)

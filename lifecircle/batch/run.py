@@ -859,16 +859,18 @@ def districts_sheet(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
             v = pd.to_numeric(v, errors="coerce").round(3)
         elif c == "status":
             v = v.map(lambda x: label(f"batch.status_{x}", lang) if f"batch.status_{x}" in LABELS else x)
-        if m:
-            zh_en = DIMENSION_NAMES.get(m.group(1))
-            head = label("batch.cov_dim", lang,
-                         d=(zh_en[0] if lang == "zh" else zh_en[1]) if zh_en else m.group(1))
-        elif (g := re.fullmatch(r"gap_(\d+)_(name|covered|kind)", c)):
-            head = label(f"batch.gap_{g.group(2)}", lang, k=g.group(1))
-        else:
-            head = label(f"batch.{c}", lang) if f"batch.{c}" in LABELS else c
-        out[head] = v.to_numpy()
+        out[column_label(c, lang)] = v.to_numpy()
     return pd.DataFrame(out)
+
+
+def column_label(c: str, lang: str = "en") -> str:
+    """The header people read for a column of the combined table, in ``lang``."""
+    if m := re.fullmatch(r"cov_(\w+)", c):
+        zh_en = DIMENSION_NAMES.get(m.group(1))
+        return label("batch.cov_dim", lang, d=(zh_en[0] if lang == "zh" else zh_en[1]) if zh_en else m.group(1))
+    if g := re.fullmatch(r"gap_(\d+)_(name|covered|kind)", c):
+        return label(f"batch.gap_{g.group(2)}", lang, k=g.group(1))
+    return label(f"batch.{c}", lang) if f"batch.{c}" in LABELS else c
 
 
 # --------------------------------------------------------------------------------------------
@@ -1117,7 +1119,7 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
             districts_sheet(table, lang).to_excel(xw, sheet_name=label("batch.sheet", lang), index=False)
             failures.rename(columns=lambda c: label(f"batch.{c}", lang)).to_excel(
                 xw, sheet_name=label("batch.failures", lang), index=False)
-            pd.DataFrame({label("sum.attribution", lang): [_attribution(dates)]}).to_excel(
+            pd.DataFrame({label("sum.attribution", lang): [i18n.attribution_text(_attribution(dates), lang)]}).to_excel(
                 xw, sheet_name=label("sum.about", lang), index=False)
             xlsx_safe(xw.book)                  # district names are never stored as formulas
 
@@ -1174,11 +1176,11 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     # offline like every map: Leaflet inlined, online tiles an optional layer (off on opening)
     m, _ = base_map(bounds, lang=cfg.lang, basemap=cfg.basemap, attribution=attribution,
                     title=f"{cfg.name} — {'批量分析' if zh else 'batch'}",
-                    subtitle=attribution, height="65%")
+                    subtitle=i18n.attribution_text(attribution, cfg.lang), height="65%")
     cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100,
                              caption="平均生活圈得分（有数据的维度）" if zh
                              else "mean life-circle score (0-100, dimensions with data)")
-    layer = folium.FeatureGroup(name="街道/社区 districts" if zh else "Districts")
+    layer = folium.FeatureGroup(name="街道/社区" if zh else "Districts")
     for (_, r), g in zip(table.iterrows(), geoms):
         name = html.escape(str(r["district"]))
         n_dims = r.get(col.DIMENSIONS_WITH_DATA, float("nan"))
@@ -1188,7 +1190,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
         nodata = str(r.get("no_data", "") or "")
         popup = (f"<b>{name}</b><br>{'平均得分(有数据的维度)' if zh else 'mean score (dimensions with data)'}: "
                  f"{r['score_mean']:.1f}<br>"
-                 f"Gini: {r['score_gini']:.3f}<br>{'人口' if zh else 'population'}: {r[col.POPULATION]:,.0f}<br>"
+                 f"{label('batch.score_gini', cfg.lang)}: {r['score_gini']:.3f}<br>{'人口' if zh else 'population'}: {r[col.POPULATION]:,.0f}<br>"
                  + (f"有数据的 {n_dims} 个维度15分钟覆盖: {100 * r[col.ALL_SIX_15]:.1f}%"
                     f"（全部六维、无数据按不可达计: {allcat}）<br>" if zh else
                     f"all {n_dims} of {n_dims} dimensions with data within 15 min: {100 * r[col.ALL_SIX_15]:.1f}% "
@@ -1205,13 +1207,13 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
                        popup=folium.Popup(popup, max_width=320)).add_to(layer)
     layer.add_to(m)
     if len(failures):
-        flayer = folium.FeatureGroup(name="失败 failed" if zh else "Failed")
+        flayer = folium.FeatureGroup(name="失败" if zh else "Failed")
         for _, r in failures.iterrows():
             name = html.escape(str(r["district"]))
             folium.GeoJson(shapely.geometry.mapping(r.geometry),
                            style_function=lambda f: {"fillColor": "#999999", "color": "#990000",
                                                      "weight": 1, "dashArray": "4", "fillOpacity": 0.3},
-                           tooltip=f"{name}: failed",
+                           tooltip=f"{name}: {'失败' if zh else 'failed'}",
                            popup=folium.Popup(f"<b>{name}</b><br>{html.escape(str(r['error']))}",
                                               max_width=320)).add_to(flayer)
         flayer.add_to(m)
@@ -1264,6 +1266,6 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
         parts.append("</table>")
     else:
         parts.append(f"<p>{'无' if zh else 'none'}</p>")
-    parts.append(f"<p><small>{html.escape(attribution)}</small></p></div>")
+    parts.append(f"<p><small>{html.escape(i18n.attribution_text(attribution, cfg.lang))}</small></p></div>")
     m.get_root().html.add_child(RawHTML("\n".join(parts)))
     return m

@@ -16,7 +16,7 @@ from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, err_console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, SettingsError
-from lifecircle.i18n import LABELS, default_lang, label
+from lifecircle.i18n import LABELS, attribution_text, default_lang, label
 from lifecircle.settings import DEFAULTS
 
 
@@ -115,7 +115,7 @@ def print_summary(result, lang: str, verbose: bool = False, files: str = "summar
         out.print(Text(label("cli.full_table", lang, n=n_cat, files=files), style="dim"))
     for text in result.notes:   # notes quote data and file names: printed literally
         out.print(Text.assemble((label("cli.note", lang), "yellow"), str(text)), highlight=False)
-    out.print(Text(result.attribution, style="dim"), highlight=False)
+    out.print(Text(attribution_text(result.attribution, lang), style="dim"), highlight=False)
 
 
 def _map_copy_target(out: Path, force: bool):

@@ -11,6 +11,7 @@ from lifecircle import columns as col
 from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, OptionError
+from lifecircle.i18n import check_lang
 from lifecircle.untrusted import say
 
 
@@ -101,6 +102,7 @@ def map_command(
 
     try:
         result = load_result(folder)
+        lang = check_lang(lang or result.settings.lang)
         target = out or folder / "map.html"
         check_out_file(target, force=force, inputs=[origins, resources, recommend])
         iso = _read_origins(origins, result.crs, origins_crs) if origins else None
@@ -112,7 +114,10 @@ def map_command(
     except LifecircleError as exc:
         _fail(exc)
     size = target.stat().st_size / 1e6
-    say(console, f"wrote {target} ({size:.1f} MB{', offline' if offline else ''})")
+    if lang == "zh":
+        say(console, f"已写出 {target}（{size:.1f} MB{'，离线可用' if offline else ''}）")
+    else:
+        say(console, f"wrote {target} ({size:.1f} MB{', offline' if offline else ''})")
 
 
 def isochrones_command(
@@ -126,6 +131,8 @@ def isochrones_command(
     minutes: str = typer.Option("5,10,15", help="Thresholds, e.g. 5,10,15."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="GeoPackage (default DIR/isochrones.gpkg)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    lang: Optional[str] = typer.Option(None, help="Language of the console and of made-up origin names: zh or "
+                                       "en (default: the analysis's)."),
 ):
     """Walking isochrones (and service areas and gaps) as a GeoPackage."""
     import numpy as np
@@ -139,6 +146,7 @@ def isochrones_command(
     try:
         mins = _parse_minutes(minutes)
         result = load_result(folder)
+        lang = check_lang(lang or result.settings.lang)
         target = out or folder / "isochrones.gpkg"
         check_out_file(target, force=force, inputs=[origins])
         if origins is not None:
@@ -156,7 +164,8 @@ def isochrones_command(
             h = result.homes
             idx = np.linspace(0, len(h) - 1, min(n, len(h))).round().astype(int)
             pts = h.geometry.iloc[idx]
-            names = np.array([f"home {i}" for i in h[col.HOME_ID].to_numpy()[idx]], dtype=object) \
+            home = "住宅" if lang == "zh" else "home"
+            names = np.array([f"{home} {i}" for i in h[col.HOME_ID].to_numpy()[idx]], dtype=object) \
                 if col.HOME_ID in h else None
         iso = isochrones(result, pts, mins)
         if names is not None:          # the origin's own name travels with its polygons
@@ -167,5 +176,9 @@ def isochrones_command(
     except LifecircleError as exc:
         _fail(exc)
     empty = int(shapely.is_empty(iso.geometry.to_numpy()).sum())
-    say(console, f"wrote {target}: {len(iso)} isochrones ({empty} empty: origin off the "
-                  f"network), {len(sa)} service areas, {len(gp)} gap areas")
+    if lang == "zh":
+        say(console, f"已写出 {target}：等时圈 {len(iso)} 个（其中 {empty} 个为空：起点不在路网上），"
+                     f"服务范围 {len(sa)} 个，缺口范围 {len(gp)} 个")
+    else:
+        say(console, f"wrote {target}: {len(iso)} isochrones ({empty} empty: origin off the "
+                      f"network), {len(sa)} service areas, {len(gp)} gap areas")

@@ -62,7 +62,7 @@ from lifecircle.core.network import WalkNetwork
 from lifecircle.core.profiles import load_profile
 from lifecircle.core.snapping import Snap
 from lifecircle.errors import OutputError
-from lifecircle.i18n import label
+from lifecircle.i18n import attribution_text, label
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.settings import Settings
 from lifecircle.untrusted import csv_safe, restore_formula, xlsx_safe
@@ -770,7 +770,7 @@ def summary_sheet(result, lang: str) -> pd.DataFrame:
 def write_summary_xlsx(result, path: Path, lang: str) -> None:
     """``summary.xlsx``: :func:`summary_sheet` and an about sheet (attribution, data date)."""
     about = pd.DataFrame({label("sum.about", lang): [
-        f"{label('sum.attribution', lang)}: {result.attribution}", label("sum.machine", lang)]})
+        f"{label('sum.attribution', lang)}: {attribution_text(result.attribution, lang)}", label("sum.machine", lang)]})
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         summary_sheet(result, lang).to_excel(xw, sheet_name=label("sum.sheet", lang), index=False)
         about.to_excel(xw, sheet_name=label("sum.about", lang), index=False)

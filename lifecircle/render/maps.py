@@ -55,6 +55,7 @@ from lifecircle.analyses.isochrones import isochrones as _iso
 from lifecircle.analyses.isochrones import service_areas as _sa
 from lifecircle.analyses.links import localized
 from lifecircle.analyses.recommend import NEW_HOME_IDS
+from lifecircle.analyses.resources import display_value
 from lifecircle.analyses.standards import label as std_label
 from lifecircle.analyses.standards import missing_required
 from lifecircle.errors import LifecircleError, MapError
@@ -236,7 +237,10 @@ class LifecircleMap(folium.Map):
                 'allowfullscreen></iframe></div></div>')
 
 
-_CSS = """<style>
+#: the scale bar in metres only (Leaflet's second line is in feet)
+_SCALE_CSS = "<style>.leaflet-control-scale-line+.leaflet-control-scale-line{display:none}</style>"
+
+_CSS = _SCALE_CSS + """<style>
 .lc-title{position:fixed;top:10px;left:56px;z-index:1000;background:rgba(255,255,255,.92);
  padding:5px 10px;border:1px solid #999;border-radius:4px;font:14px/1.35 sans-serif;max-width:55%}
 .lc-title b{font-size:15px}.lc-title small{color:#444}
@@ -278,15 +282,25 @@ def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title
                       control_scale=True, prefer_canvas=True, height=height)
     safe_root(m)
     if url is not None:
-        folium.TileLayer(url, attr=tile_attr, name=escape_html(f"{w['tiles']}: {basemap}"), subdomains=subdomains,
-                         max_zoom=19, overlay=True, show=False).add_to(m)
-    _Attribution(tile_attr if url is None else escape_html(attribution)).add_to(m)
+        folium.TileLayer(url, attr=tile_attr, name=escape_html(f"{w['tiles']}: {_basemap_name(basemap, lang)}"),
+                         subdomains=subdomains, max_zoom=19, overlay=True, show=False).add_to(m)
+    _Attribution(tile_attr if url is None else escape_html(i18n.attribution_text(attribution, lang))).add_to(m)
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     root = m.get_root()
     root.header.add_child(RawHTML(_CSS))
     sub = f"<br><small>{escape_html(subtitle)}</small>" if subtitle else ""
     root.html.add_child(RawHTML(f'<div class="lc-title"><b>{escape_html(title)}</b>{sub}</div>'))
     return m, is_gcj
+
+
+#: Basemap names as people read them (the option values are ids).
+_BASEMAP_NAMES = {"osm": ("OpenStreetMap", "OpenStreetMap"), "cartodb": ("CARTO 浅色", "CARTO light"),
+                  "amap": ("高德地图", "Amap (Gaode)"), "tianditu": ("天地图", "Tianditu")}
+
+
+def _basemap_name(basemap: str, lang: str) -> str:
+    names = _BASEMAP_NAMES.get(str(basemap).lower())
+    return names[0 if lang == "zh" else 1] if names else str(basemap)
 
 
 def _subtitle(lang: str, data_date, attribution: str) -> str:
@@ -871,7 +885,8 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
         layer.add_to(m)
         if status_col:
             present = [v for v in dict.fromkeys(str(x) for x in s[status_col])]
-            rows = "".join(_sw(STATUS_COLOURS.get(v, "#7b3294"), _site_label(v, lang)) for v in present)
+            rows = "".join(_sw(STATUS_COLOURS.get(v, "#7b3294"), display_value("status", v, lang))
+                           for v in present)
         else:
             rows = _sw("#7b3294", w["sites"])
         legend.add(layer, f"<h4>{escape_html(w['sites_legend'])}</h4>{rows}")
@@ -964,7 +979,8 @@ def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
 
 def _rows_html(row, keys, lang, profile) -> str:
     """Table rows ``label | value`` of a site or recommendation, both escaped; empty values left out."""
-    return "".join(f"<tr><td>{escape_html(_site_label(c, lang, profile))}</td><td>{escape_html(_fmt(row[c]))}</td></tr>"
+    return "".join(f"<tr><td>{escape_html(_site_label(c, lang, profile))}</td>"
+                   f"<td>{escape_html(_fmt(display_value(c, row[c], lang, profile)))}</td></tr>"
                    for c in keys if _fmt(row[c]) != "")
 
 
@@ -1095,11 +1111,12 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
     m = LifecircleMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=15, tiles=None,
                       control_scale=True, prefer_canvas=True)
     safe_root(m)
+    m.get_root().header.add_child(RawHTML(_SCALE_CSS))
     if url is not None:
         # online tiles: an optional layer, off on opening (the page opens offline)
-        folium.TileLayer(url, attr=tile_attr, name=basemap, subdomains=subdomains,
+        folium.TileLayer(url, attr=tile_attr, name=escape_html(_basemap_name(basemap, lang)), subdomains=subdomains,
                          max_zoom=19, overlay=True, show=False).add_to(m)
-    _Attribution(tile_attr if url is None else escape_html(res.attribution)).add_to(m)
+    _Attribution(tile_attr if url is None else escape_html(i18n.attribution_text(res.attribution, lang))).add_to(m)
     if len(ranked):
         m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     chosen = set(lr.chosen["rank"].astype(int).tolist()) if len(lr.chosen) else set()
