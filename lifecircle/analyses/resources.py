@@ -922,6 +922,15 @@ _VALUES_ZH = {
 }
 
 
+def display_header(column: str, lang: str = "en") -> str | None:
+    """The Chinese header of a site or recommendation column (None when there is none, or in
+    English): the headers of the Chinese tables, so a map popup reads like them."""
+    if lang != "zh":
+        return None
+    return _HEADERS_ZH.get(column) or _REC_HEADERS_ZH.get(column) or {
+        "method": "求解方法", "attribution": "数据来源", "floor": "楼层"}.get(column)
+
+
 def display_value(column: str, value, lang: str = "en", profile=None, rules: SiteRules | None = None):
     """One value of the site or recommendation table as people read it in ``lang`` (status,
     source, ownership, form, type, and category-id lists as names); others unchanged.
@@ -933,6 +942,10 @@ def display_value(column: str, value, lang: str = "en", profile=None, rules: Sit
         return value
     if column in _VALUES_ZH:
         return _VALUES_ZH[column].get(value, value)
+    if column == "method":
+        return _METHOD_ZH.get(value, value)
+    if column == "attribution":
+        return attribution_text(value, lang)
     if column == TYPE:
         return (rules or load_site_rules()).display(value, "zh")
     if column in (USES, BEST_USES, "category", "categories", "use") and profile is not None and value:

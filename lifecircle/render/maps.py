@@ -55,7 +55,7 @@ from lifecircle.analyses.isochrones import isochrones as _iso
 from lifecircle.analyses.isochrones import service_areas as _sa
 from lifecircle.analyses.links import localized
 from lifecircle.analyses.recommend import NEW_HOME_IDS
-from lifecircle.analyses.resources import display_value
+from lifecircle.analyses.resources import display_header, display_value
 from lifecircle.analyses.standards import label as std_label
 from lifecircle.analyses.standards import missing_required
 from lifecircle.errors import LifecircleError, MapError
@@ -1011,7 +1011,7 @@ def _site_label(key: str, lang: str, profile=None) -> str:
         k = f"{section}.{key}"
         if k in i18n.LABELS:
             return i18n.LABELS[k][0 if lang == "zh" else 1]
-    return str(key)
+    return display_header(key, lang) or str(key)
 
 def _category_colours(base: str, n: int) -> list[str]:
     """``n`` shades of a dimension colour (darker to lighter)."""
