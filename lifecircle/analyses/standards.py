@@ -126,6 +126,10 @@ _SOURCE_ZH = (
      lambda m: f"非 {m[1]} 要素；本项目为{DIMENSION_NAMES.get(m[2], (m[2],))[0]}维度增补"),
     (re.compile(r"not a (GB 50180-2018|TD/T 1062-2021) element \((.*?) is\); reference facility"),
      lambda m: f"非 {m[1]} 要素（{m[2]}才是）；参考设施"),
+    (re.compile(r"(\d+) per ([\d.–-]+ ?万?) residents"), lambda m: f"每 {m[2]} 居民 {m[1]} 处"),
+    (re.compile(r"(.*?) and (\d+ ?m) per (GB 50180-2018|TD/T 1062-2021)"), lambda m: f"{m[1]}、{m[2]}，依 {m[3]}"),
+    (re.compile(r"(\d+ ?m) per (GB 50180-2018|TD/T 1062-2021)"), lambda m: f"{m[1]}，依 {m[2]}"),
+    (re.compile(r"\((\S+) is not a (TD/T|GB) element"), lambda m: f"（{m[1]}不是 {m[2]} 要素"),
 )
 
 
