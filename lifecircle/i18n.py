@@ -327,6 +327,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "batch.status": ("状态", "status"),
     "batch.status_done": ("完成", "done"),
     "batch.status_skipped": ("沿用上次结果", "skipped (resumed)"),
+    "batch.status_failed": ("失败", "failed"),
     "batch.population": ("人口", "residents"),
     "batch.homes": ("住宅数", "homes"),
     "batch.unreachable_homes": ("不可达住宅", "unreachable homes"),

@@ -1035,7 +1035,7 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        bar = Progress(TextColumn("[bold]districts"), BarColumn(), MofNCompleteColumn(),
+        bar = Progress(TextColumn("[bold]" + label("batch.sheet", cfg.lang)), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn(), TextColumn("{task.description}", markup=False),
                        console=Console(stderr=True))
         task = bar.add_task("", total=len(futures))
@@ -1061,7 +1061,9 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
             slot["busy_s"] += float(info.get("seconds") or 0.0)
             done += 1
             if bar is not None:
-                bar.update(task, advance=1, description=f"{ds.name}: {info['status']}")
+                status = info["status"]
+                status = label(f"batch.status_{status}", cfg.lang) if f"batch.status_{status}" in LABELS else status
+                bar.update(task, advance=1, description=f"{ds.name}: {status}")
             if callback is not None:
                 callback(done, len(futures), ds.name, info["status"])
         if len(read_done) == len(src_futures):
