@@ -497,23 +497,27 @@ def load_config(path) -> BatchConfig:  # noqa: C901
         kw = {}
         if "resources" in obj:
             if not isinstance(obj["resources"], bool):
-                raise bad(f"must be true or false, got {obj['resources']!r}", *where, "resources")
+                raise bad(f"must be true or false, got {obj['resources']!r}", *where, "resources",
+                          zh=f"须为 true 或 false，实为 {obj['resources']!r}")
             kw["resources"] = obj["resources"]
         if "sites" in obj:
             v = obj["sites"]
             if not isinstance(v, str) or not v.strip():
-                raise bad(f"must be the path of a site file, got {v!r}", *where, "sites")
+                raise bad(f"must be the path of a site file, got {v!r}", *where, "sites",
+                          zh=f"须为用地文件的路径，实为 {v!r}")
             sp = (base / v).resolve()
             if not sp.is_file():
-                raise bad(f"file not found: {sp}", *where, "sites")
+                raise bad(f"file not found: {sp}", *where, "sites", zh=f"找不到文件：{sp}")
             if obj.get("resources") is False:
-                raise bad("surveyed sites need resources = true", *where, "sites")
+                raise bad("surveyed sites need resources = true", *where, "sites",
+                          zh="提供调查用地需要 resources = true")
             kw["sites"], kw["resources"] = str(sp), True
         if "sites_crs" in obj:
             try:
                 kw["sites_crs"] = normalize_crs(obj["sites_crs"])
             except ValueError as exc:
-                raise bad(str(exc), *where, "sites_crs") from None
+                raise bad(str(exc), *where, "sites_crs",
+                          zh=f"未知的坐标系 {obj['sites_crs']!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
         if "check" in obj:
             v = obj["check"]
             if v is True:
@@ -522,16 +526,17 @@ def load_config(path) -> BatchConfig:  # noqa: C901
                 kw["check"] = None
             elif not isinstance(v, str):
                 raise bad(f"must be true, false or a standard (gb50180-2018, tdt1062-2021), got {v!r}",
-                          *where, "check")
+                          *where, "check", zh=f"须为 true、false 或标准（gb50180-2018、tdt1062-2021），实为 {v!r}")
             else:
                 try:
                     kw["check"] = resolve_standard(v)
                 except LifecircleError as exc:
-                    raise bad(str(exc), *where, "check") from None
+                    raise bad(str(exc), *where, "check", zh=exc.message("zh")) from None
         if "min_share" in obj:
             v = obj["min_share"]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= 1):
-                raise bad(f"must be a share of residents between 0 and 1, got {v!r}", *where, "min_share")
+                raise bad(f"must be a share of residents between 0 and 1, got {v!r}", *where, "min_share",
+                          zh=f"须为 0 到 1 之间的居民比例，实为 {v!r}")
             kw["min_share"] = float(v)
         return DistrictSteps(**{**default.__dict__, **kw})
 
