@@ -276,6 +276,7 @@ def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title
     attribution on the map, a title panel (``title``/``subtitle`` are escaped here), online tiles
     only as an optional layer that starts switched off. Returns (map, is_gcj02)."""
     w = _words(lang)
+    attribution = i18n.attribution_text(attribution, lang)
     url, tile_attr, subdomains, is_gcj = _tiles(basemap, attribution)
     b = bounds
     m = LifecircleMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=14, tiles=None,
@@ -284,7 +285,7 @@ def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title
     if url is not None:
         folium.TileLayer(url, attr=tile_attr, name=escape_html(f"{w['tiles']}: {_basemap_name(basemap, lang)}"),
                          subdomains=subdomains, max_zoom=19, overlay=True, show=False).add_to(m)
-    _Attribution(tile_attr if url is None else escape_html(i18n.attribution_text(attribution, lang))).add_to(m)
+    _Attribution(tile_attr if url is None else escape_html(attribution)).add_to(m)
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     root = m.get_root()
     root.header.add_child(RawHTML(_CSS))
@@ -1101,7 +1102,7 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
     Names are escaped: they are text from the data."""
     zh = lang == "zh"
     res = lr.result
-    url, tile_attr, subdomains, gcj = _tiles(basemap, res.attribution)
+    url, tile_attr, subdomains, gcj = _tiles(basemap, i18n.attribution_text(res.attribution, lang))
     t = lr.table
     t = t[t.geometry.notna() & ~t.geometry.is_empty]
     ranked = localized(t[t["rank"].notna()].sort_values("rank"), lang)
