@@ -58,6 +58,10 @@ def files(tmp_path_factory):
     (d / "unknown.toml").write_text('out = "o"\ncolour = "red"\n[sources]\na = "x.osm.pbf"\n')
     (d / "nodistricts.toml").write_text(f'out = "o"\n[sources]\na = "{SAMPLE.as_posix()}"\n')
     (d / "badspeed.toml").write_text(f'out = "o"\nspeed = 99\n[sources]\na = "{SAMPLE.as_posix()}"\n')
+    with pytest.MonkeyPatch.context() as mp:     # an analysis folder (its map copy goes to d/maps)
+        mp.chdir(d)
+        run = CliRunner().invoke(app, ["analyze", str(SAMPLE), "-o", str(d / "a"), "--lang", "zh"])
+    assert run.exit_code == 0, run.output
     return d
 
 
@@ -86,6 +90,14 @@ CASES = {
     "isochrones bad minutes": ["isochrones", "{d}/foreign", "--minutes", "abc"],
     "resources of a non-analysis": ["resources", "{d}/foreign", "--sites", "{d}/sites.csv", "-o", "{d}/o2"],
     "unknown sample": ["demo", "--sample", "atlantis"],
+    "site file without coordinates": ["resources", "{d}/a", "--sites", "{d}/sites.csv", "-o", "{d}/o2"],
+    "recommend unknown category": ["recommend", "{d}/a", "--category", "no_such_use", "-o", "{d}/o3"],
+    "recommend k of zero": ["recommend", "{d}/a", "--category", "幼儿园", "--k", "0", "-o", "{d}/o3"],
+    "check unknown standard": ["check", "{d}/a", "--standard", "nosuch", "-o", "{d}/o4"],
+    "map without resources": ["map", "{d}/a", "-o", "{d}/m.html", "--resources", "{d}/foreign"],
+    "isochrones without communities": ["isochrones", "{d}/a", "--communities", "-o", "{d}/i.gpkg"],
+    "links without candidates": ["links", "{d}/a", "-o", "{d}/o5"],
+    "bad origins": ["isochrones", "{d}/a", "--origins", "{d}/nocols.csv", "-o", "{d}/i.gpkg"],
     "batch config missing": ["batch", "{d}/none.toml"],
     "batch unknown field": ["batch", "{d}/unknown.toml"],
     "batch no districts": ["batch", "{d}/nodistricts.toml"],
@@ -122,7 +134,7 @@ def english_words(message: str, *paths: Path) -> list[str]:
 
 
 #: commands without --lang: their messages are in the locale's language
-NO_LANG = {"batch", "isochrones"}
+NO_LANG = {"batch"}
 
 
 def _run(args, files, lang=None, env=None):

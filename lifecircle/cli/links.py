@@ -47,7 +47,7 @@ def links(
 
     if candidates is None and not auto and not close_gates:
         _fail(LinkError("no candidates: give --candidates FILE, --auto, --close-gates or several",
-                        zh="没有候选连线：请给出 --candidates FILE、--auto、--close-gates 中的一个或几个"))
+                        zh="没有候选连线：请给出 --candidates 文件、--auto、--close-gates 中的一个或几个"))
     try:
         check_out_dir(out, force=force, inputs=[folder, candidates])     # before any work
         result = load_result(folder)
