@@ -53,7 +53,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        err_console.print("已中断" if args_lang(sys.argv[1:]) == "zh" else "interrupted")
         sys.exit(130)
 
 
