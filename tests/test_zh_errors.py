@@ -102,6 +102,7 @@ CASES = {
     "batch unknown field": ["batch", "{d}/unknown.toml"],
     "batch no districts": ["batch", "{d}/nodistricts.toml"],
     "batch bad speed": ["batch", "{d}/badspeed.toml"],
+    "batch workers and scheduler": ["batch", "{d}/badspeed.toml", "--workers", "1", "--scheduler", "tcp://x:1"],
     # click's own usage errors
     "missing argument": ["analyze"],
     "no such option": ["analyze", "{s}", "-o", "{d}/o1", "--colour", "red"],
@@ -184,6 +185,16 @@ def test_details_of_chinese_messages(files):
     assert "第 5 行" in out and "维度 services 的第 1 个类别 'clinic'" in out and "minutes 须为正数（实为 -5）" in out
     _, out = _run(CASES["batch unknown field"], files, "zh")
     assert "第 2 行" in out and "字段 'colour'" in out and "未知的字段" in out
+
+
+def test_batch_speaks_its_config_language(files):
+    """Once the config is read, a refusal is in the config's language, whatever the locale."""
+    (files / "zhcfg.toml").write_text(f'out = "foreign"\nlang = "zh"\n[sources]\na = "{SAMPLE.as_posix()}"\n'
+                                      '[[districts]]\nname = "甲"\nbbox = [118.78, 32.04, 118.79, 32.05]\n',
+                                      encoding="utf-8")
+    run = CliRunner().invoke(app, ["batch", str(files / "zhcfg.toml")], env={"LANG": "C.UTF-8", "LC_ALL": ""})
+    assert run.exit_code == 2 and run.output.startswith("错误："), run.output
+    assert "不是 lifecircle 建的文件夹" in run.output
 
 
 def test_locale_decides_without_lang(files):
