@@ -151,7 +151,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                   if p and Path(str(p)).exists()]
         check_out_dir(out, force=force, inputs=inputs)    # so does a target lifecircle may not replace
     except LifecircleError as exc:
-        _fail(exc)
+        _fail(exc, lang)
     progress, callback, finish = _stage_progress(default_lang(lang))
     try:
         with progress:
@@ -167,7 +167,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
             result.timings["write"] = time.perf_counter() - t0
             finish()
     except LifecircleError as exc:
-        _fail(exc)
+        _fail(exc, lang)
     lang = result.settings.lang
     print_summary(result, lang, verbose=verbose)
     timings = "  ".join(f"{_stage_word(k, lang)} {v:.2f}s" for k, v in result.timings.items())
