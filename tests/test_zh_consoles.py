@@ -29,6 +29,9 @@ def _cli(*args):
 
 
 def _english(text: str, *paths) -> list[str]:
+    """English words of console text (rich breaks long words such as file names over lines:
+    they are joined again)."""
+    text = text.replace("\n", "")
     return [w for w in english_words(text, *paths) if w not in CONSOLE_ALLOWED]
 
 
@@ -132,3 +135,14 @@ def test_maps_have_no_english_labels(runs):
     rec = _decoded(d / "map.html")
     assert "<td>newly_covered</td>" not in rec and "<td>新增覆盖人口</td>" in rec
     assert "<td>exact</td>" not in rec and "<td>精确求解(整数规划)</td>" in rec
+
+
+def test_map_copy_refused_in_chinese(tmp_path, monkeypatch):
+    """./maps/<out>.html that lifecircle did not write is kept; the note says so in Chinese."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "a.html").write_text("mine")
+    out = _cli("analyze", SAMPLE, "-o", tmp_path / "a", "--lang", "zh")
+    assert "注：地图未复制" in _flat(out) and "lifecircle写的" in _flat(out)
+    assert (tmp_path / "maps" / "a.html").read_text() == "mine"
+    assert _english(out, tmp_path, SAMPLE) == [], out

@@ -18,6 +18,7 @@ from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, SettingsError
 from lifecircle.i18n import LABELS, attribution_text, default_lang, label
 from lifecircle.settings import DEFAULTS
+from lifecircle.untrusted import say
 
 
 def _stage_word(stage: str, lang: str) -> str:
@@ -130,8 +131,17 @@ def _map_copy_target(out: Path, force: bool):
     try:
         check_out_file(target, force=force)
     except LifecircleError as exc:
-        return None, f"map not copied: {exc}"
+        return None, exc
     return target, None
+
+
+def _map_not_copied(target, exc: Exception, lang: str) -> None:
+    """A note that the map copy in ./maps was not made, and why, in ``lang``."""
+    why = exc.message(lang) if isinstance(exc, LifecircleError) else str(exc)
+    if lang == "zh":
+        say(console, f"地图未复制{f'到 {target}' if target else ''}：{why}", prefix="注：", prefix_style="yellow")
+    else:
+        note(f"map not copied{f' to {target}' if target else ''}: {why}")
 
 
 def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
@@ -180,13 +190,13 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
     if map_copy:
         target, why = _map_copy_target(out, force)
         if why:
-            note(why)
+            _map_not_copied(None, why, lang)
         elif target is not None:
             try:
                 write_text_atomic(target, (out / "map.html").read_text(encoding="utf-8"))
                 console.print(Text(label("cli.map_copied", lang, p=str(target))), highlight=False)
             except (OSError, LifecircleError) as exc:
-                note(f"map not copied to {target}: {exc}")
+                _map_not_copied(target, exc, lang)
     return result
 
 
