@@ -22,7 +22,10 @@ class _Group(TyperGroup):
     ``--lang``, the locale is zh_*); in English they are click's own."""
 
     def invoke(self, ctx):
-        args = [*(getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", [])), *ctx.args]
+        protected = getattr(ctx, "_protected_args", None)      # the command name and its args
+        if protected is None:                                  # (older click: protected_args)
+            protected = getattr(ctx, "protected_args", [])
+        args = [*protected, *ctx.args]
         try:
             return super().invoke(ctx)
         except Exception as exc:
