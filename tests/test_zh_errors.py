@@ -202,7 +202,7 @@ def test_locale_decides_without_lang(files):
                              env={"LANG": "zh_CN.UTF-8", "LC_ALL": ""})
     assert run.exit_code == 2 and run.output.startswith("错误："), run.output
     run = CliRunner().invoke(app, ["analyze"], env={"LANG": "zh_CN.UTF-8", "LC_ALL": ""})
-    assert run.exit_code == 2 and run.output.startswith("错误： 缺少参数"), run.output
+    assert run.exit_code == 2 and run.output.startswith("错误：缺少参数"), run.output
     run = CliRunner().invoke(app, ["analyze"], env={"LANG": "C.UTF-8", "LC_ALL": ""})
     assert run.exit_code == 2 and "Missing argument" in run.output
 
