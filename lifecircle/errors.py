@@ -3,6 +3,11 @@
 Every error a user can cause derives from :class:`LifecircleError`. Messages name the file (or
 field, or row) and the problem, and say what to do where that is not obvious. The CLI prints
 the message and exits non-zero; it never shows a traceback for these.
+
+Every error carries its message twice: ``str(exc)`` is English (the Python API's language), and
+``exc.message("zh")`` is Chinese when the raise site gave one (``zh=`` beside the English, with the
+same file names, option names, ids and units in Latin script). The CLI prints the message in the
+command's language (:func:`lifecircle.cli.common.fail`).
 """
 
 from __future__ import annotations
@@ -11,18 +16,36 @@ from pathlib import Path
 
 
 class LifecircleError(Exception):
-    """Base class of all errors lifecircle raises on purpose."""
+    """Base class of all errors lifecircle raises on purpose.
+
+    Parameters
+    ----------
+    message : str
+        The English message (``str(exc)``).
+    zh : str, optional
+        The same message in Chinese; for the classes that prefix a file, option or field
+        (:class:`InputFileError`, :class:`OptionError` …) only the problem part, as in English.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *, zh: str | None = None):
+        super().__init__(message)
+        self.zh = zh
+
+    def message(self, lang: str = "en") -> str:
+        """The message in ``lang`` ("zh" or "en"); English where no Chinese was given."""
+        return self.zh if lang == "zh" and self.zh else str(self)
 
 
 class InputFileError(LifecircleError):
     """A file is missing, unreadable, corrupt or of an unknown kind."""
 
-    def __init__(self, path: str | Path, problem: str):
+    def __init__(self, path: str | Path, problem: str, *, zh: str | None = None):
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        self.zh_problem = zh
+        super().__init__(f"{self.path}: {problem}", zh=f"{self.path}：{zh}" if zh else None)
 
 
 class NoWalkableStreetsError(InputFileError):
@@ -36,19 +59,21 @@ class BoundaryError(InputFileError):
 class OptionError(LifecircleError):
     """An option or setting has a value lifecircle cannot use; the message names the option."""
 
-    def __init__(self, option: str, problem: str):
+    def __init__(self, option: str, problem: str, *, zh: str | None = None):
         self.option = option
         self.problem = problem
-        super().__init__(f"{option}: {problem}")
+        self.zh_problem = zh
+        super().__init__(f"{option}: {problem}", zh=f"{option}：{zh}" if zh else None)
 
 
 class ProfileError(LifecircleError):
     """A profile name is unknown or a profile file is malformed."""
 
-    def __init__(self, source: str | Path, problem: str):
+    def __init__(self, source: str | Path, problem: str, *, zh: str | None = None):
         self.source = str(source)
         self.problem = problem
-        super().__init__(f"{self.source}: {problem}")
+        self.zh_problem = zh
+        super().__init__(f"{self.source}: {problem}", zh=f"{self.source}：{zh}" if zh else None)
 
 
 class NetworkError(LifecircleError):
@@ -58,24 +83,29 @@ class NetworkError(LifecircleError):
 class TableError(InputFileError):
     """A user table (facilities, sites, population) has bad columns or rows."""
 
-    def __init__(self, path: str | Path, problem: str, rows: list | None = None):
+    def __init__(self, path: str | Path, problem: str, rows: list | None = None, *, zh: str | None = None):
         self.rows = list(rows or [])
-        super().__init__(path, problem)
+        super().__init__(path, problem, zh=zh)
 
 
 class ConfigError(LifecircleError):
     """A batch configuration file is invalid; the message names the field and line."""
 
-    def __init__(self, path: str | Path, problem: str, field: str | None = None, line: int | None = None):
+    def __init__(self, path: str | Path, problem: str, field: str | None = None, line: int | None = None,
+                 *, zh: str | None = None):
         self.path = str(path)
         self.field = field
         self.line = line
-        where = self.path
+        self.problem = problem
+        self.zh_problem = zh
+        where = where_zh = self.path
         if line is not None:
             where += f", line {line}"
+            where_zh += f"，第 {line} 行"
         if field:
             where += f", field '{field}'"
-        super().__init__(f"{where}: {problem}")
+            where_zh += f"，字段 '{field}'"
+        super().__init__(f"{where}: {problem}", zh=f"{where_zh}：{zh}" if zh else None)
 
 
 class OutputError(LifecircleError):

@@ -35,7 +35,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.gap_tip": ('未覆盖', 'not covered'),
     "map.sites": ('闲置用地', 'Idle sites'),
     "map.communities": ('社区边界', 'Communities'),
-    "map.legend": ('生活圈得分（有数据的维度） life-circle score',
+    "map.legend": ('生活圈得分（有数据的维度）',
                    'life-circle score (0-100, dimensions with data)'),
     "map.dim_no_data": ('{name}（无数据）', '{name} (no data)'),
     "map.dim_part_no_data": ('{name}（{k}/{n} 类无数据）', '{name} ({k} of {n} categories: no data)'),
@@ -291,6 +291,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "stage.osm": ("OSM 用地", "osm"),
     "stage.corners": ("边角地", "corners"),
     "stage.access": ("可达性", "access"),
+    "stage.user": ("用户用地", "user sites"),
     "rec.none": ("没有推荐用地。", "No site recommended."),
     "rec.rank": ("序号", "rank"),
     "rec.site": ("资源编号", "site"),
@@ -328,6 +329,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "batch.status": ("状态", "status"),
     "batch.status_done": ("完成", "done"),
     "batch.status_skipped": ("沿用上次结果", "skipped (resumed)"),
+    "batch.status_failed": ("失败", "failed"),
     "batch.population": ("人口", "residents"),
     "batch.homes": ("住宅数", "homes"),
     "batch.unreachable_homes": ("不可达住宅", "unreachable homes"),
@@ -425,10 +427,36 @@ LABELS: dict[str, tuple[str, str]] = {
 }
 
 
+class Note(str):
+    """A note to people: the English text (the string itself, so code that reads notes as
+    strings is unchanged) that also carries its Chinese (``.zh``); :func:`note_text` picks."""
+
+    zh: str | None
+
+    def __new__(cls, en: str, zh: str | None = None):
+        note = super().__new__(cls, en)
+        note.zh = zh
+        return note
+
+
+def note_text(note, lang: str = "en") -> str:
+    """``note`` in ``lang``: its Chinese (:class:`Note`) under zh when it has one."""
+    zh = getattr(note, "zh", None)
+    return zh if lang == "zh" and zh else str(note)
+
+
+def attribution_text(text: str, lang: str = "en") -> str:
+    """The attribution as people read it in ``lang``: "© OpenStreetMap contributors, data
+    2021-06-12" → "© OpenStreetMap contributors，数据日期 2021-06-12" in Chinese (the OSM credit
+    itself stays as the licence words it)."""
+    return str(text).replace(", data ", "，数据日期 ") if lang == "zh" else str(text)
+
+
 def check_lang(lang) -> str:
     """``lang`` if it is one of :data:`LANGS`; :class:`~lifecircle.errors.SettingsError` otherwise."""
     if lang not in LANGS:
-        raise SettingsError(f"unknown language {lang!r}: use zh (中文) or en (English)")
+        raise SettingsError(f"unknown language {lang!r}: use zh (中文) or en (English)",
+                            zh=f"未知的语言 {lang!r}：请用 zh（中文）或 en（English）")
     return lang
 
 

@@ -71,6 +71,15 @@ STAGES = ("read", "study area", "network", "facilities", "homes", "snap", "engin
 MAX_AREA_DEG = 10.0
 
 
+def _crs_zh(spec) -> str:
+    return (f"无法使用坐标系 {spec!r}：距离需要以米为单位的投影坐标系；请用 utm（默认）、cgcs2000，"
+            "或投影坐标系的 EPSG 代码（如 4549、EPSG:32650）")
+
+
+def _datum_zh(name) -> str:
+    return f"未知的坐标系 {name!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）"
+
+
 def _check_crs_spec(spec) -> None:
     """Refuse a CRS option pyproj cannot read or that is not projected in metres, before any
     data is read (``utm``/``cgcs2000`` depend on the data and are always valid)."""
@@ -80,7 +89,7 @@ def _check_crs_spec(spec) -> None:
     try:
         choose_crs(spec, 0.0, 0.0)
     except ValueError as exc:
-        raise OptionError("--crs", " ".join(str(exc).split())) from None
+        raise OptionError("--crs", " ".join(str(exc).split()), zh=_crs_zh(spec)) from None
 
 
 def _metric_crs(spec, lon: float, lat: float):
@@ -89,12 +98,15 @@ def _metric_crs(spec, lon: float, lat: float):
     try:
         crs = choose_crs(spec, lon, lat)
     except ValueError as exc:
-        raise OptionError("--crs", " ".join(str(exc).split())) from None
+        raise OptionError("--crs", " ".join(str(exc).split()), zh=_crs_zh(spec)) from None
     k = distance_scale(crs, lon, lat)
     if not k <= 0.01:
         what = "cannot project the data" if k != k else f"stretches distances by {100 * k:.1f} %"
+        what_zh = "无法投影这些数据" if k != k else f"在数据所在处把距离拉长 {100 * k:.1f} %"
         raise OptionError("--crs", f"{spec} ({crs.name}) {what} at the data (lon {lon:.2f}, lat {lat:.2f}); "
-                          "walking times and areas would be wrong: use utm (the default) or cgcs2000")
+                          "walking times and areas would be wrong: use utm (the default) or cgcs2000",
+                          zh=f"{spec}（{crs.name}）{what_zh}（经度 {lon:.2f}，纬度 {lat:.2f}），步行时间和面积"
+                             "会算错：请用 utm（默认）或 cgcs2000")
     return crs
 
 
@@ -112,7 +124,9 @@ def _complete_ids(profile: Profile, complete, already=()) -> tuple[str, ...]:
     if unknown:
         raise OptionError("--complete", f"unknown categor{'y' if len(unknown) == 1 else 'ies'} "
                           f"{', '.join(unknown)} in profile {profile.name}; categories: "
-                          f"{', '.join(profile.category_ids)}")
+                          f"{', '.join(profile.category_ids)}",
+                          zh=f"指标体系 {profile.name} 中没有类别 {', '.join(unknown)}；可用类别："
+                             f"{', '.join(profile.category_ids)}")
     return tuple(dict.fromkeys(ids))
 
 
@@ -173,12 +187,12 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     try:
         normalize_crs(facilities_crs)
     except ValueError as exc:
-        raise OptionError("--facilities-crs", str(exc)) from None
+        raise OptionError("--facilities-crs", str(exc), zh=_datum_zh(facilities_crs)) from None
     for option, crs_name in (("--boundary-crs", boundary_crs), ("--population-crs", population_crs)):
         try:
             normalize_crs(crs_name)
         except ValueError as exc:
-            raise OptionError(option, str(exc)) from None
+            raise OptionError(option, str(exc), zh=_datum_zh(crs_name)) from None
     stage = _Stages(progress)
     lang = settings.lang
     notes: list[str] = []   # in the analysis language: they are shown to people
@@ -203,16 +217,21 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             communities = communities.to_crs(WGS84)
             area_wgs = shapely.union_all(communities.geometry.to_numpy())
             if area_wgs is None or area_wgs.is_empty:
-                raise BoundaryError(str(boundary), "holds no geometry")
+                raise BoundaryError(str(boundary), "holds no geometry", zh="不含任何几何图形")
             w, s, e, n = area_wgs.bounds
             if e - w > MAX_AREA_DEG or n - s > MAX_AREA_DEG:
                 raise BoundaryError(str(boundary), f"spans {e - w:.1f}° × {n - s:.1f}° (lon {w:.1f}..{e:.1f}, "
                                     f"lat {s:.1f}..{n:.1f}): larger than a study area (at most "
-                                    f"{MAX_AREA_DEG:g}°); draw the district or city you mean")
+                                    f"{MAX_AREA_DEG:g}°); draw the district or city you mean",
+                                    zh=f"范围达 {e - w:.1f}° × {n - s:.1f}°（经度 {w:.1f}..{e:.1f}，纬度 "
+                                       f"{s:.1f}..{n:.1f}），超过一个研究范围（最多 {MAX_AREA_DEG:g}°）；"
+                                       "请画出所指的区县或城市")
             data_box = shapely.box(*bounds)
             if not area_wgs.intersects(data_box):
                 raise BoundaryError(str(boundary), f"does not overlap the data ({data.source}: streets "
-                                    f"span lon {bounds[0]:.4f}..{bounds[2]:.4f}, lat {bounds[1]:.4f}..{bounds[3]:.4f})")
+                                    f"span lon {bounds[0]:.4f}..{bounds[2]:.4f}, lat {bounds[1]:.4f}..{bounds[3]:.4f})",
+                                    zh=f"与数据不重叠（{data.source}：道路范围为经度 {bounds[0]:.4f}..{bounds[2]:.4f}，"
+                                       f"纬度 {bounds[1]:.4f}..{bounds[3]:.4f}）")
             c = area_wgs.centroid
             lon, lat = c.x, c.y
 
@@ -238,12 +257,16 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         fac["source"] = "osm"
         if facilities_table is not None:
 
-            table = read_poi_table(facilities_table, profile=prof, crs=facilities_crs)
+            table = read_poi_table(facilities_table, profile=prof, crs=facilities_crs, lang=lang)
             dropped = table.attrs.get("dropped", [])
             notes.extend(table.attrs.get("notes", []))
             if dropped:
-                shown = "; ".join(f"row {d['row']}: {d['reason']}" for d in dropped[:5])
-                more = f"; and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+                if lang == "zh":
+                    shown = "；".join(f"第 {d['row']} 行：{d.get('reason_zh') or d['reason']}" for d in dropped[:5])
+                    more = f"；另有 {len(dropped) - 5} 行" if len(dropped) > 5 else ""
+                else:
+                    shown = "; ".join(f"row {d['row']}: {d['reason']}" for d in dropped[:5])
+                    more = f"; and {len(dropped) - 5} more" if len(dropped) > 5 else ""
                 notes.append(label("note.rows_dropped", lang, f=facilities_table, n=len(dropped))
                              + f" ({shown}{more})")
             fac = merge_facilities(fac, table, distance_m=settings.merge_distance_m)
@@ -286,7 +309,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         notes.extend(population_notes(pop_info, lang))
         if len(homes) == 0:
             raise InputFileError(data.source, "no homes found: no residential buildings or residential "
-                                 "land use in the study area (pass a population file)")
+                                 "land use in the study area (pass a population file)",
+                                 zh="没有找到住宅：研究范围内没有居住建筑或居住用地（请提供人口文件）")
 
     with stage("snap"):
         home_pts = homes.geometry.to_numpy()

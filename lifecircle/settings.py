@@ -28,6 +28,14 @@ from lifecircle.i18n import check_lang, default_lang
 TIERS: tuple[int, ...] = (5, 10, 15)
 
 #: (lowest, highest, unit) of every numeric setting; None = unbounded on that side.
+#: The Chinese of the units in :data:`_RANGES` (m, km/h, m² stay as they are).
+_UNITS_ZH = {
+    "share of the largest piece's street length": "占最大连通片道路长度的比例",
+    "m of street": "m 道路", "persons per m² of floor": "人/m² 建筑面积", "floors": "层",
+    "m per floor": "m/层", "residents per ha": "人/公顷", "minutes": "分钟", "facilities": "个设施",
+    "per minute": "每分钟", "share": "比例", "homes": "个住宅",
+}
+
 _RANGES = {
     "walk_speed_kmh": (0.5, 20.0, "km/h"),
     "boundary_margin_m": (0.0, 50_000.0, "m"),
@@ -143,7 +151,9 @@ class Settings:
                 math.isfinite(value) and low <= value <= high
             if not ok:
                 raise SettingsError(f"{name} must be a number from {low:g} to {high:g} ({unit}), "
-                                    f"got {value!r}")
+                                    f"got {value!r}",
+                                    zh=f"{name} 须为 {low:g} 到 {high:g} 之间的数（{_UNITS_ZH.get(unit, unit)}），"
+                                       f"实为 {value!r}")
         tiers = self.thresholds_min
         if isinstance(tiers, (int, float)):
             tiers = (tiers,)
@@ -159,16 +169,20 @@ class Settings:
             good = all(t > 0 for t in tiers) and all(a < b for a, b in zip(tiers, tiers[1:]))
         if not good:
             raise SettingsError(f"thresholds_min must be increasing positive minutes, e.g. "
-                                f"(5, 10, 15); got {self.thresholds_min!r}")
+                                f"(5, 10, 15); got {self.thresholds_min!r}",
+                                zh=f"thresholds_min 须为递增的正分钟数，如 (5, 10, 15)；实为 {self.thresholds_min!r}")
         object.__setattr__(self, "thresholds_min", tiers)
         if self.decay not in ("exponential", "gaussian"):
-            raise SettingsError(f"decay must be 'exponential' or 'gaussian', got {self.decay!r}")
+            raise SettingsError(f"decay must be 'exponential' or 'gaussian', got {self.decay!r}",
+                                zh=f"decay 须为 'exponential' 或 'gaussian'，实为 {self.decay!r}")
         if self.sfca_minutes is not None and not (
                 isinstance(self.sfca_minutes, (int, float)) and 0 < self.sfca_minutes <= self.max_minutes):
             raise SettingsError(f"sfca_minutes must be None or minutes in (0, max_minutes], "
-                                f"got {self.sfca_minutes!r}")
+                                f"got {self.sfca_minutes!r}",
+                                zh=f"sfca_minutes 须为 None 或 (0, max_minutes] 内的分钟数，实为 {self.sfca_minutes!r}")
         if not isinstance(self.k_nearest, int):
-            raise SettingsError(f"k_nearest must be a whole number, got {self.k_nearest!r}")
+            raise SettingsError(f"k_nearest must be a whole number, got {self.k_nearest!r}",
+                                zh=f"k_nearest 须为整数，实为 {self.k_nearest!r}")
         object.__setattr__(self, "lang", default_lang(self.lang) if self.lang is None
                            else check_lang(self.lang))
 
@@ -187,7 +201,8 @@ class Settings:
         unknown = set(overrides) - known
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}; known: "
-                                + ", ".join(sorted(known)))
+                                + ", ".join(sorted(known)),
+                                zh=f"未知的设置：{', '.join(sorted(unknown))}；可用：" + ", ".join(sorted(known)))
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 

@@ -170,6 +170,7 @@ def say(console: Console, text, prefix: str | None = None, style: str | None = N
     line = Text()
     if prefix:
         line.append(prefix, style=prefix_style or "")
-        line.append(" ")
+        if not prefix.endswith("："):          # a full-width colon carries its own space
+            line.append(" ")
     line.append("" if text is None else str(text), style=style or "")
     console.print(line, highlight=False, soft_wrap=True)

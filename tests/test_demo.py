@@ -59,7 +59,7 @@ def test_demo_is_xinjiekou_in_chinese(tmp_path, monkeypatch):
     s = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
     o = s[(s.level == "overall") & (s.community == "ALL")].iloc[0]
     assert int(o["homes"]) > 500 and f"住宅 {int(o['homes']):,}" in run.output
-    assert "十五分钟生活圈覆盖" in run.output and "© OpenStreetMap contributors, data 2021-06-12" in run.output
+    assert "十五分钟生活圈覆盖" in run.output and "© OpenStreetMap contributors，数据日期 2021-06-12" in run.output
     # every output carries the attribution and the date
     html = (out / "map.html").read_text(encoding="utf-8")
     assert "OpenStreetMap contributors" in html and "2021-06-12" in html

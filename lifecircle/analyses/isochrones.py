@@ -633,7 +633,8 @@ def _network(obj) -> tuple[WalkNetwork, object]:
     if isinstance(net, WalkNetwork):
         return net, obj
     raise IsochroneError("isochrones need a lifecircle Result or a WalkNetwork, got "
-                         f"{type(obj).__name__}")
+                         f"{type(obj).__name__}",
+                         zh=f"等时圈需要 lifecircle 的 Result 或 WalkNetwork，实为 {type(obj).__name__}")
 
 
 def _origin_snap(net: WalkNetwork, origins, max_snap_m: float) -> tuple[Snap, np.ndarray]:
@@ -652,18 +653,22 @@ def _origin_snap(net: WalkNetwork, origins, max_snap_m: float) -> tuple[Snap, np
             pts = np.asarray(origins, dtype=object).reshape(-1)
     if len(pts) and not all(isinstance(p, shapely.Geometry) for p in pts):
         raise IsochroneError("origins must be points (GeoSeries, shapely points or an (n, 2) array "
-                             "of coordinates in the network CRS) or a Snap")
+                             "of coordinates in the network CRS) or a Snap",
+                             zh="起点须为点（GeoSeries、shapely 点，或路网坐标系下的 (n, 2) 坐标数组）或 Snap")
     pts = shapely.point_on_surface(pts)
     return snap_points(net, pts, max_snap_m), pts
 
 
 def _check_method(method, buffer_m, cell_m):
     if method not in ("field", "buffers"):
-        raise IsochroneError(f"method must be 'field' or 'buffers', got {method!r}")
+        raise IsochroneError(f"method must be 'field' or 'buffers', got {method!r}",
+                             zh=f"method 须为 'field' 或 'buffers'，实为 {method!r}")
     if not (np.isfinite(buffer_m) and buffer_m > 0):
-        raise IsochroneError(f"buffer_m must be a positive number of metres, got {buffer_m!r}")
+        raise IsochroneError(f"buffer_m must be a positive number of metres, got {buffer_m!r}",
+                             zh=f"buffer_m 须为以米计的正数，实为 {buffer_m!r}")
     if cell_m is not None and not (np.isfinite(cell_m) and cell_m > 0):
-        raise IsochroneError(f"cell_m must be a positive number of metres, got {cell_m!r}")
+        raise IsochroneError(f"cell_m must be a positive number of metres, got {cell_m!r}",
+                             zh=f"cell_m 须为以米计的正数，实为 {cell_m!r}")
 
 
 def _minutes(minutes) -> list[float]:
@@ -673,7 +678,8 @@ def _minutes(minutes) -> list[float]:
         minutes = [minutes]
     out = sorted({float(m) for m in minutes})
     if not out or out[0] <= 0 or not np.all(np.isfinite(out)):
-        raise IsochroneError(f"minutes must be positive numbers, got {minutes!r}")
+        raise IsochroneError(f"minutes must be positive numbers, got {minutes!r}",
+                             zh=f"分钟数须为正数，实为 {minutes!r}")
     return out
 
 
@@ -907,7 +913,8 @@ def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None
 
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
-        raise OutputError(f"{path}: the export must be a GeoPackage (.gpkg)")
+        raise OutputError(f"{path}: the export must be a GeoPackage (.gpkg)",
+                          zh=f"{path}：导出文件须为 GeoPackage（.gpkg）")
     tmpdir = Path(tempfile.mkdtemp(dir=path.parent if path.parent.exists() else None))
     try:
         tmp = tmpdir / path.name
@@ -920,7 +927,8 @@ def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None
                     frame = frame.to_crs(WGS84)
                 frame.to_file(tmp, layer=name, driver="GPKG")
         if not tmp.exists():
-            raise OutputError(f"{path}: nothing to write (no isochrones, service areas or gaps)")
+            raise OutputError(f"{path}: nothing to write (no isochrones, service areas or gaps)",
+                              zh=f"{path}：没有可写的内容（没有等时圈、服务范围或缺口）")
         write_about_layer(tmp, attribution)
         shutil.move(str(tmp), str(path))
     finally:

@@ -52,6 +52,7 @@ from lifecircle.core.engine import (
 from lifecircle.core.network import cut_edges, split_and_link
 from lifecircle.core.snapping import Snap, snap_points
 from lifecircle.errors import InputFileError, LinkError, OutputError, TableError
+from lifecircle.i18n import Note, attribution_text, note_text
 from lifecircle.io.chinacoords import normalize_crs, to_wgs84, transform_geometries
 from lifecircle.io.outputs import atomic_dir
 from lifecircle.io.poitable import _read_frame
@@ -90,17 +91,19 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
     usable line keep their place with an empty geometry: :func:`prepare` reports them."""
     path = Path(path)
     if not path.exists():
-        raise InputFileError(path, "file not found")
+        raise InputFileError(path, "file not found", zh="找不到文件")
     try:
         datum = normalize_crs(coords)
     except ValueError as exc:
-        raise TableError(path, str(exc)) from None
+        raise TableError(path, str(exc),
+                         zh=f"未知的坐标系 {coords!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
     suffix = path.suffix.lower()
     if suffix in (".geojson", ".json", ".gpkg", ".shp", ".fgb"):
         try:
             gdf = gpd.read_file(path)
         except Exception as exc:
-            raise InputFileError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})") from None
+            raise InputFileError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})",
+                                 zh=f"无法作为矢量文件读取（{type(exc).__name__}: {exc}）") from None
         if gdf.crs is None:
             gdf = gdf.set_crs(WGS84)
         gdf = gdf.to_crs(WGS84)
@@ -124,12 +127,15 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
                     geom[i] = shapely.linestrings([[x1, y1], [x2, y2]])
         else:
             raise TableError(path, "no line geometry: expected a 'wkt' column or lng1, lat1, lng2, "
-                             f"lat2; columns found: {', '.join(map(str, frame.columns))}")
+                             f"lat2; columns found: {', '.join(map(str, frame.columns))}",
+                             zh="没有线几何：应有 'wkt' 列或 lng1、lat1、lng2、lat2 列；文件中的列："
+                                f"{', '.join(map(str, frame.columns))}")
     else:
         raise InputFileError(path, f"unknown candidate file kind '{suffix}': use .geojson, .gpkg, "
-                             ".shp, .csv or .xlsx")
+                             ".shp, .csv or .xlsx",
+                             zh=f"未知的候选连线文件类型 '{suffix}'：请用 .geojson、.gpkg、.shp、.csv 或 .xlsx")
     if len(frame) == 0:
-        raise TableError(path, "holds no candidate lines")
+        raise TableError(path, "holds no candidate lines", zh="不含候选连线")
     name_col = next((c for c in frame.columns if str(c).strip().lower() in ("name", "名称", "name_zh")), None)
     names = [str(v) if v is not None and v == v else f"link {i + 1}"
              for i, v in enumerate(frame[name_col].tolist() if name_col is not None else [None] * len(frame))]
@@ -368,8 +374,10 @@ def score_candidates(result, cands: gpd.GeoDataFrame, k: int = 5, snap_m: float 
     bad = prep.table["status"] != STATUS_OK
     if bad.any():
         counts = prep.table.loc[bad, "status"].value_counts()
-        notes.append(f"{int(bad.sum())} candidate(s) not scored: "
-                     + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        notes.append(Note(f"{int(bad.sum())} candidate(s) not scored: "
+                          + ", ".join(f"{v} {k}" for k, v in counts.items()),
+                          zh=f"{int(bad.sum())} 条候选连线未评分："
+                          + "，".join(f"{_STATUS_ZH.get(k) or k} {v} 条" for k, v in counts.items())))
     return LinksResult(table, chosen, gained, result, timings, notes)
 
 
@@ -462,8 +470,9 @@ def closed_gates(result, layers: LinkLayers, gate_m: float = 1.0) -> Base:
     notes = []
     at_node = int(((snap.edge >= 0) & ~inside).sum())
     if at_node:
-        notes.append(f"{at_node} gate(s) at a street junction were left open (closing one would "
-                     "close every street through it)")
+        notes.append(Note(f"{at_node} gate(s) at a street junction were left open (closing one would "
+                          "close every street through it)",
+                          zh=f"{at_node} 处位于路口的大门保持开放（关闭它会截断经过它的所有道路）"))
     # one cut per position (two gates mapped on the same point close it once)
     keys = sorted({(int(e), float(o)) for e, o in zip(snap.edge[inside], snap.offset[inside])})
     first = {}
@@ -566,7 +575,8 @@ def read_link_layers(path) -> LinkLayers:
     try:
         h.apply_file(str(path), locations=True)
     except Exception as exc:
-        raise InputFileError(path, f"cannot read walls, gates and private ways ({type(exc).__name__}: {exc})") from None
+        raise InputFileError(path, f"cannot read walls, gates and private ways ({type(exc).__name__}: {exc})",
+                             zh=f"无法读取围墙、大门和私有道路（{type(exc).__name__}: {exc}）") from None
 
     def gdf(data, geom):
         return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(shapely.from_wkb(geom) if len(geom) else [],
@@ -789,12 +799,16 @@ def auto_candidates(result, layers: LinkLayers | None = None, osm_path=None,
             layers = read_link_layers(osm_path)
         elif getattr(result, "features", None) is not None and len(result.features):
             layers = _layers_from_features(result.features)
-            notes.append(f"the OSM file {result.source!r} is gone: gates, private ways, railways and "
-                         "motorways were not read (water, buildings and residential land come from "
-                         "the analysis folder)")
+            notes.append(Note(f"the OSM file {result.source!r} is gone: gates, private ways, railways and "
+                              "motorways were not read (water, buildings and residential land come from "
+                              "the analysis folder)",
+                              zh=f"OSM 文件 {result.source!r} 已不存在：未读取大门、内部道路、铁路和高速公路"
+                                 "（水域、建筑和居住用地取自分析结果文件夹）"))
         else:
-            notes.append("no OSM file and no stored features: only missing links, without checks "
-                         "against water, railways, motorways or buildings")
+            notes.append(Note("no OSM file and no stored features: only missing links, without checks "
+                              "against water, railways, motorways or buildings",
+                              zh="没有 OSM 文件，也没有保存的要素：只提出缺失连接，未检查水域、铁路、"
+                                 "高速公路或建筑"))
     parts = []
     if layers is not None:
         parts.append(_private_candidates(result.network, layers, crs))
@@ -807,8 +821,10 @@ def auto_candidates(result, layers: LinkLayers | None = None, osm_path=None,
         g = gates.to_crs(crs).geometry.to_numpy()
         on_public = np.unique(result.network.tree.query(g, predicate="dwithin", distance=1.0)[0])
         if len(on_public):
-            notes.append(f"{len(on_public)} private or locked gate(s) sit on public walkable ways: "
-                         "the model walks through them today (barriers are not modelled yet)")
+            notes.append(Note(f"{len(on_public)} private or locked gate(s) sit on public walkable ways: "
+                              "the model walks through them today (barriers are not modelled yet)",
+                              zh=f"{len(on_public)} 处私有或上锁的大门位于公共步行道路上：模型目前按可通行"
+                                 "计算（尚未模拟障碍）"))
     parts = [p for p in parts if len(p)]
     out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=crs) \
         if parts else _empty_candidates(crs)
@@ -860,19 +876,25 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
         if layers is None:
             src = osm_path or result.source
             if not src or not Path(src).exists():
-                raise LinkError(f"closing gates needs the OSM file of the analysis ({src!r} is gone)")
+                raise LinkError(f"closing gates needs the OSM file of the analysis ({src!r} is gone)",
+                                zh=f"关闭大门需要分析所用的 OSM 文件（{src!r} 已不存在）")
             layers = read_link_layers(src)
         base = closed_gates(result, layers)
         notes = [n for n in notes if "walks through them today" not in n]
-        notes += [f"baseline: {len(base.candidates)} private or locked gate(s) on public ways closed "
-                  "to through walking; every gain is against that network"] + base.notes
+        notes += [Note(f"baseline: {len(base.candidates)} private or locked gate(s) on public ways closed "
+                       "to through walking; every gain is against that network",
+                       zh=f"基准：公共道路上 {len(base.candidates)} 处私有或上锁的大门按不可穿行计算；"
+                          "所有增益都相对于该路网")] + base.notes
     if not parts and base is None:
-        raise LinkError("no candidates: give a candidate file or ask for --auto")
+        raise LinkError("no candidates: give a candidate file or ask for --auto",
+                        zh="没有候选连线：请给出候选连线文件，或使用 --auto")
     cands = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=result.crs) \
         if parts else _empty_candidates(result.crs)
     if len(cands) == 0 and (base is None or len(base.candidates) == 0):
         raise LinkError("no candidate links: the file holds none and --auto proposed none"
-                        + "".join(f" ({n})" for n in notes))
+                        + "".join(f" ({n})" for n in notes),
+                        zh="没有候选连线：文件中没有，--auto 也没有提出"
+                           + "".join(f"（{note_text(n, 'zh')}）" for n in notes))
     lr = score_candidates(result, cands, k=k, snap_m=snap_m, top=top, base=base)
     lr.notes = notes + lr.notes
     lr.layers = layers
@@ -893,6 +915,11 @@ _ZH = {"candidate": "候选编号", "rank": "排名", "name": "名称", "reason"
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _STATUS_ZH = {"ok": "", "no_geometry": "无线几何", "no_street": "端点在吸附距离内无可步行道路",
               "zero_length": "长度为零（两端为同一点）", "duplicates_edge": "与现有步行道路重合"}
+
+
+#: where a candidate comes from, as the Chinese table says it
+_SOURCE_ZH = {"auto:missing": "自动·缺失连接", "auto:private": "自动·内部道路", "auto:gate": "自动·大门",
+              "file": "候选文件", "given": "用户提供"}
 
 
 def _neutral(v):
@@ -926,6 +953,9 @@ def links_table(lr: LinksResult, lang: str = "en") -> pd.DataFrame:
     if lang == "zh":
         t = localized(t, lang).drop(columns=["reason_zh"], errors="ignore")
         t["message"] = [_STATUS_ZH.get(st, m) for st, m in zip(t["status"], t["message"])]
+        t["status"] = [_STATUS_ZH.get(st) or ("正常" if st == "ok" else st) for st in t["status"]]
+        if "source" in t:
+            t["source"] = [_SOURCE_ZH.get(s, s) for s in t["source"]]
     for c in ("name", "reason", "reason_zh", "message"):
         if c in t:
             t[c] = t[c].map(_neutral)
@@ -976,7 +1006,7 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
             zh = lang == "zh"
             table.to_excel(xw, sheet_name="候选连接" if zh else "links", index=False)
             chosen.to_excel(xw, sheet_name="最优组合" if zh else "greedy", index=False)
-            pd.DataFrame({("数据来源" if zh else "source"): [attribution]}).to_excel(
+            pd.DataFrame({("数据来源" if zh else "source"): [attribution_text(attribution, lang)]}).to_excel(
                 xw, sheet_name="说明" if zh else "attribution", index=False)
             xlsx_safe(xw.book)              # text from the data is never stored as a formula
         try:
@@ -994,7 +1024,8 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
                             tmp / "links.gpkg", layer=f"osm_{name}", driver="GPKG")
             write_about_layer(tmp / "links.gpkg", attribution, source=res.source)
         except Exception as exc:
-            raise OutputError(f"{out}: cannot write the GeoPackage ({exc})") from None
+            raise OutputError(f"{out}: cannot write the GeoPackage ({exc})",
+                              zh=f"{out}：无法写出 GeoPackage（{exc}）") from None
         if extra is not None:
             extra(tmp)
     return out

@@ -65,7 +65,9 @@ def _categories(result, category) -> list[str]:
     if bad:
         raise RecommendError(f"unknown categor{'y' if len(bad) == 1 else 'ies'} {', '.join(bad)}; "
                              f"the profile has: {', '.join(result.profile.category_ids)} "
-                             "(Chinese names accepted)")
+                             "(Chinese names accepted)",
+                             zh=f"未知的类别 {', '.join(bad)}；指标体系中的类别：{', '.join(result.profile.category_ids)}"
+                                "（也可用中文名称）")
     return list(dict.fromkeys(out))
 
 
@@ -360,9 +362,11 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
     """
     t0 = time.perf_counter()
     if method not in ("auto", "exact", "greedy"):
-        raise RecommendError(f"unknown method {method!r}: use auto, exact or greedy")
+        raise RecommendError(f"unknown method {method!r}: use auto, exact or greedy",
+                             zh=f"未知的方法 {method!r}：请用 auto、exact 或 greedy")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise OptionError("--k", f"{k!r}: the number of sites to pick must be a whole number of at least 1")
+        raise OptionError("--k", f"{k!r}: the number of sites to pick must be a whole number of at least 1",
+                          zh=f"{k!r}：选址数须为不小于 1 的整数")
     cats = _categories(result, category)
     rules = load_site_rules()
     opt_site, opt_cat, es, ei, weight = _options(inventory, cats, suitable_only)
@@ -442,12 +446,15 @@ def what_if(result, category: str, site_ids, inventory: Inventory) -> dict:
     inv = inventory
     if not isinstance(inv, Inventory):
         raise RecommendError("what_if needs the inventory the site ids come from: "
-                             "what_if(result, category, site_ids, build_inventory(result))")
+                             "what_if(result, category, site_ids, build_inventory(result))",
+                             zh="what_if 需要这些用地 id 所在的清单："
+                                "what_if(result, category, site_ids, build_inventory(result))")
     ids = [site_ids] if isinstance(site_ids, str) else list(site_ids)
     index = pd.Index(inv.sites[SITE_ID])
     missing = [s for s in ids if s not in index]
     if missing:
-        raise RecommendError(f"unknown site id(s): {', '.join(map(str, missing))}")
+        raise RecommendError(f"unknown site id(s): {', '.join(map(str, missing))}",
+                             zh=f"未知的用地 id：{', '.join(map(str, missing))}")
     rows = [int(index.get_loc(s)) for s in ids]
     threshold = float(result.profile.category(cat).minutes)
     engine = result.engine

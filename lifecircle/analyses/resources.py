@@ -43,7 +43,7 @@ import shapely
 from lifecircle import columns as col
 from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
-from lifecircle.i18n import label
+from lifecircle.i18n import attribution_text, label
 from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
 from lifecircle.io.outputs import _read_split, _write_split, atomic_dir, write_field_aliases
 from lifecircle.io.poitable import _read_frame
@@ -134,9 +134,9 @@ def load_site_rules(path: str | None = None) -> SiteRules:
     try:
         doc = yaml.safe_load(p.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputFileError(p, f"cannot read site rules ({exc})") from None
+        raise InputFileError(p, f"cannot read site rules ({exc})", zh=f"无法读取用地规则（{exc}）") from None
     except yaml.YAMLError as exc:
-        raise InputFileError(p, f"not valid YAML ({exc})") from None
+        raise InputFileError(p, f"not valid YAML ({exc})", zh=f"不是有效的 YAML（{exc}）") from None
     try:
         types = {str(k): dict(v) for k, v in doc["site_types"].items()}
         uses = {}
@@ -151,7 +151,7 @@ def load_site_rules(path: str | None = None) -> SiteRules:
             if v.get("form") not in ("building", "buildable", "open"):
                 raise ValueError(f"site type {t}: form must be building, buildable or open")
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise InputFileError(p, f"malformed site rules: {exc}") from None
+        raise InputFileError(p, f"malformed site rules: {exc}", zh=f"用地规则格式错误：{exc}") from None
     aliases = {_norm(k): str(v) for k, v in (doc.get("type_aliases") or {}).items()}
     for t, v in types.items():
         for lang in ("name_zh", "name_en"):
@@ -472,18 +472,20 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
     path = Path(path)
     rules = rules or load_site_rules()
     if not path.exists():
-        raise InputFileError(path, "file not found")
+        raise InputFileError(path, "file not found", zh="找不到文件")
     try:
         default_crs = normalize_crs(crs)
     except ValueError as exc:
-        raise TableError(path, str(exc)) from None
+        raise TableError(path, str(exc),
+                         zh=f"未知的坐标系 {crs!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
     suffix = path.suffix.lower()
     geom = None
     if suffix in _VECTOR_SUFFIXES:
         try:
             gdf = gpd.read_file(path)
         except Exception as exc:
-            raise InputFileError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})") from None
+            raise InputFileError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})",
+                                 zh=f"无法作为矢量文件读取（{type(exc).__name__}: {exc}）") from None
         frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
         if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
             gdf = gdf.to_crs(WGS84)
@@ -493,7 +495,8 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
         frame = _read_frame(path)
     else:
         raise InputFileError(path, f"unknown site file kind '{suffix}': use .csv, .xlsx, .geojson, "
-                                   ".gpkg or .shp")
+                                   ".gpkg or .shp",
+                             zh=f"未知的用地文件类型 '{suffix}'：请用 .csv、.xlsx、.geojson、.gpkg 或 .shp")
     frame.columns = [str(c) for c in frame.columns]
     roles, unknown = _site_columns(frame.columns)
     notes: list[str] = []
@@ -501,21 +504,24 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
     if geom is None and not has_xy and "wkt" not in roles:
         raise TableError(path, "no coordinate columns: expected lng/lat (经度/纬度) or a wkt column; "
                          f"columns found: {', '.join(frame.columns) or '(none)'}"
-                         + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+                         + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+                         zh="没有坐标列：应有 lng/lat（经度/纬度）或 wkt 列；文件中的列："
+                            f"{', '.join(frame.columns) or '（无）'}"
+                            + (f"；无法识别：{', '.join(unknown)}" if unknown else ""))
     if unknown:
         notes.append(label("site.unknown_columns", lang, f=path.name, c=", ".join(unknown),
                            k=", ".join(SITE_COLUMNS)))
     n = len(frame)
     if n == 0:
-        raise TableError(path, "has a header but no data rows (no sites)")
-    notes.extend(frame.attrs.get("notes", []))
+        raise TableError(path, "has a header but no data rows (no sites)", zh="只有表头，没有数据行（没有用地）")
+    notes.extend(frame.attrs.get("notes_zh" if lang == "zh" else "notes", []))
     dropped: list[dict] = []
     bad = np.zeros(n, dtype=bool)
 
-    def drop(i, reason):
+    def drop(i, reason, zh):
         if not bad[i]:
             bad[i] = True
-            dropped.append({"row": int(i) + (2 if geom is None else 1), "reason": reason})
+            dropped.append({"row": int(i) + (2 if geom is None else 1), "reason": reason, "reason_zh": zh})
 
     # geometry, per row
     g = np.empty(n, dtype=object)
@@ -523,16 +529,18 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
         g[:] = geom
         for i in range(n):
             if g[i] is None or shapely.is_empty(g[i]):
-                drop(i, "no geometry")
+                drop(i, "no geometry", zh="没有几何图形")
     elif has_xy:
         lon = pd.to_numeric(frame[roles["lon"]].astype(str).str.strip(), errors="coerce").to_numpy(float)
         lat = pd.to_numeric(frame[roles["lat"]].astype(str).str.strip(), errors="coerce").to_numpy(float)
         for i in range(n):
             if not (np.isfinite(lon[i]) and np.isfinite(lat[i])):
                 raw = (frame[roles["lon"]].iloc[i], frame[roles["lat"]].iloc[i])
-                drop(i, f"bad coordinates {raw[0]!r}, {raw[1]!r} (not numbers)")
+                drop(i, f"bad coordinates {raw[0]!r}, {raw[1]!r} (not numbers)",
+                     zh=f"坐标 {raw[0]!r}, {raw[1]!r} 无效（不是数字）")
             elif not (-180 <= lon[i] <= 180 and -90 <= lat[i] <= 90):
-                drop(i, f"bad coordinates {lon[i]}, {lat[i]} (out of range; lng first, then lat)")
+                drop(i, f"bad coordinates {lon[i]}, {lat[i]} (out of range; lng first, then lat)",
+                     zh=f"坐标 {lon[i]}, {lat[i]} 无效（超出范围；先经度后纬度）")
             else:
                 g[i] = shapely.Point(lon[i], lat[i])
     else:
@@ -543,9 +551,9 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
                     raise ValueError
                 b = g[i].bounds
                 if not (-180 <= b[0] <= b[2] <= 180 and -90 <= b[1] <= b[3] <= 90):
-                    drop(i, "bad coordinates in the WKT (out of lng/lat range)")
+                    drop(i, "bad coordinates in the WKT (out of lng/lat range)", zh="WKT 中的坐标无效（超出经纬度范围）")
             except Exception:
-                drop(i, f"bad WKT geometry {text[:40]!r}")
+                drop(i, f"bad WKT geometry {text[:40]!r}", zh=f"WKT 几何图形无效 {text[:40]!r}")
     # datum, per row
     datum = np.full(n, default_crs, dtype=object)
     if "crs" in roles:
@@ -555,7 +563,8 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
             try:
                 datum[i] = normalize_crs(v)
             except ValueError:
-                drop(i, f"unknown coordinate system {v!r} (use wgs84, gcj02 or bd09)")
+                drop(i, f"unknown coordinate system {v!r} (use wgs84, gcj02 or bd09)",
+                     zh=f"未知的坐标系 {v!r}（请用 wgs84、gcj02 或 bd09）")
     for d in ("gcj02", "bd09"):
         sel = np.flatnonzero((datum == d) & ~bad)
         if len(sel):
@@ -584,7 +593,7 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
         for i in range(n):
             raw = str(frame[roles["area"]].iloc[i]).strip()
             if raw and raw.lower() != "nan" and not (np.isfinite(a[i]) and a[i] >= 0):
-                drop(i, f"bad area {raw!r} (square metres expected)")
+                drop(i, f"bad area {raw!r} (square metres expected)", zh=f"面积 {raw!r} 无效（应为平方米数）")
         area_m2 = np.where(np.isfinite(a) & (a >= 0), a, np.nan)
     owner = np.full(n, "unknown", dtype=object)
     if "ownership" in roles:
@@ -606,14 +615,15 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
         inside = shapely.intersects(g[ok], area_wgs)
         for i in ok[~inside]:
             c = shapely.point_on_surface(g[i])
-            drop(i, f"outside the study area ({c.x:.5f}, {c.y:.5f}"
-                    + (f", {datum[i]}" if datum[i] != "wgs84" else "") + ")")
+            where = f"{c.x:.5f}, {c.y:.5f}" + (f", {datum[i]}" if datum[i] != "wgs84" else "")
+            drop(i, f"outside the study area ({where})", zh=f"在研究范围之外（{where}）")
     keep = np.flatnonzero(~bad)
     dropped.sort(key=lambda d: d["row"])
     if len(keep) == 0:
-        raise TableError(path, f"no usable site: {_reasons(dropped)}", rows=dropped)
+        raise TableError(path, f"no usable site: {_reasons(dropped)}", rows=dropped,
+                         zh=f"没有可用的用地：{_reasons(dropped, lang='zh')}")
     if dropped:
-        notes.append(label("site.dropped", lang, f=path.name, d=len(dropped), n=n, r=_reasons(dropped)))
+        notes.append(label("site.dropped", lang, f=path.name, d=len(dropped), n=n, r=_reasons(dropped, lang=lang)))
     ids = frame[roles["id"]].astype(str).to_numpy() if "id" in roles else \
         np.array([f"row{i + (2 if geom is None else 1)}" for i in range(n)])
     out = gpd.GeoDataFrame({
@@ -639,7 +649,12 @@ def _outside_china(geoms) -> int:
     return int(np.asarray(out_of_china(c[:, 0], c[:, 1])).sum()) if len(c) else 0
 
 
-def _reasons(dropped: list[dict], limit: int = 8) -> str:
+def _reasons(dropped: list[dict], limit: int = 8, lang: str = "en") -> str:
+    if lang == "zh":
+        parts = [f"第 {d['row']} 行：{d.get('reason_zh') or d['reason']}" for d in dropped[:limit]]
+        if len(dropped) > limit:
+            parts.append(f"……另有 {len(dropped) - limit} 行")
+        return "；".join(parts)
     parts = [f"row {d['row']}: {d['reason']}" for d in dropped[:limit]]
     if len(dropped) > limit:
         parts.append(f"… and {len(dropped) - limit} more")
@@ -745,10 +760,12 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
     for name, v in (("--corner-min", corner_min_m2), ("--corner-max", corner_max_m2),
                     ("corner_min_width_m", corner_min_width_m)):
         if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
-            raise OptionError(name, f"{v!r}: a corner size must be a number of at least 0 (m²)")
+            raise OptionError(name, f"{v!r}: a corner size must be a number of at least 0 (m²)",
+                              zh=f"{v!r}：边角地面积须为不小于 0 的数（m²）")
     if corner_max_m2 <= corner_min_m2:
         raise OptionError("--corner-max", f"{corner_max_m2:g} m² must be larger than --corner-min "
-                          f"{corner_min_m2:g} m²")
+                          f"{corner_min_m2:g} m²",
+                          zh=f"{corner_max_m2:g} m² 须大于 --corner-min {corner_min_m2:g} m²")
     rules = rules or load_site_rules()
     lang = lang or result.settings.lang
     timings: dict = {}
@@ -905,6 +922,38 @@ _VALUES_ZH = {
 }
 
 
+def display_header(column: str, lang: str = "en") -> str | None:
+    """The Chinese header of a site or recommendation column (None when there is none, or in
+    English): the headers of the Chinese tables, so a map popup reads like them."""
+    if lang != "zh":
+        return None
+    return _HEADERS_ZH.get(column) or _REC_HEADERS_ZH.get(column) or {
+        "method": "求解方法", "attribution": "数据来源", "floor": "楼层"}.get(column)
+
+
+def display_value(column: str, value, lang: str = "en", profile=None, rules: SiteRules | None = None):
+    """One value of the site or recommendation table as people read it in ``lang`` (status,
+    source, ownership, form, type, and category-id lists as names); others unchanged.
+
+    >>> display_value("status", "in use", "zh"), display_value("status", "in use")
+    ('使用中', 'in use')
+    """
+    if lang != "zh" or not isinstance(value, str):
+        return value
+    if column in _VALUES_ZH:
+        return _VALUES_ZH[column].get(value, value)
+    if column == "method":
+        return _METHOD_ZH.get(value, value)
+    if column == "attribution":
+        return attribution_text(value, lang)
+    if column == TYPE:
+        return (rules or load_site_rules()).display(value, "zh")
+    if column in (USES, BEST_USES, "category", "categories", "use") and profile is not None and value:
+        return "、".join(profile.display_name(c, "zh") if c in profile else c
+                        for c in value.replace("、", ",").split(",") if c)
+    return value
+
+
 def inventory_table(sites: gpd.GeoDataFrame, lang: str = "en", profile=None,
                     rules: SiteRules | None = None) -> pd.DataFrame:
     """The resource list as a plain table (WGS-84 ``lng``/``lat`` of a point on each site),
@@ -1029,7 +1078,8 @@ def write_inventory_files(inv: Inventory, folder, lang: str = "en", profile=None
     try:
         write_sites_gpkg(inv, folder / SITES_GPKG, lang, profile)
     except Exception as exc:
-        raise OutputError(f"{where}: cannot write the GeoPackage ({exc})") from None
+        raise OutputError(f"{where}: cannot write the GeoPackage ({exc})",
+                          zh=f"{where}：无法写出 GeoPackage（{exc}）") from None
     if recommendations is not None:
         _write_tables(folder, "recommendations", recommendations,
                       recommendation_table(recommendations, lang, profile), inv.attribution,
@@ -1090,7 +1140,7 @@ def _write_tables(folder: Path, stem: str, machine: pd.DataFrame, human: pd.Data
         sheet = {"resources": "资源清单" if lang == "zh" else "sites",
                  "recommendations": "推荐选址" if lang == "zh" else "recommendations"}.get(stem, stem)
         human.to_excel(xw, sheet_name=sheet[:31], index=False)
-        pd.DataFrame({("数据来源" if lang == "zh" else "data"): [attribution]}).to_excel(
+        pd.DataFrame({("数据来源" if lang == "zh" else "data"): [attribution_text(attribution, lang)]}).to_excel(
             xw, sheet_name=about, index=False)
         xlsx_safe(xw.book)                  # text from the data is never stored as a formula
 
@@ -1101,17 +1151,23 @@ def source_of(folder) -> str:
     meta_path = folder / "meta.json"
     if not meta_path.exists():
         raise OutputError(f"{folder}: not a lifecircle analysis folder (missing meta.json); "
-                          "run 'lifecircle analyze SOURCE --out DIR' first")
+                          "run 'lifecircle analyze SOURCE --out DIR' first",
+                          zh=f"{folder}：不是 lifecircle 分析结果文件夹（缺少 meta.json）；"
+                             "请先运行 'lifecircle analyze SOURCE --out DIR'")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         src = (meta.get("source") if isinstance(meta, dict) else None) or ""
     except (OSError, ValueError) as exc:
         raise OutputError(f"{meta_path}: damaged or not written by lifecircle ({exc}); re-run "
-                          "'lifecircle analyze'") from None
+                          "'lifecircle analyze'",
+                          zh=f"{meta_path}：已损坏或不是 lifecircle 写的（{exc}）；请重新运行 'lifecircle analyze'") from None
     if not src or src.startswith("overpass:"):
         raise InputFileError(folder / "meta.json", f"the analysis source {src!r} is not a file; "
-                             "the resource inventory needs the OSM file the analysis was run on")
+                             "the resource inventory needs the OSM file the analysis was run on",
+                             zh=f"分析的数据来源 {src!r} 不是文件；闲置用地清单需要分析所用的 OSM 文件")
     if not Path(src).exists():
         raise InputFileError(src, f"the OSM file this analysis ({folder}) was run on is gone; "
-                             "restore it or re-run 'lifecircle analyze' on a file that exists")
+                             "restore it or re-run 'lifecircle analyze' on a file that exists",
+                             zh=f"分析（{folder}）所用的 OSM 文件已不存在；请恢复它，或对现有文件重新运行 "
+                                "'lifecircle analyze'")
     return src

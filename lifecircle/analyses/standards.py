@@ -73,7 +73,7 @@ from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.core.classify import classify_features
 from lifecircle.core.coverage import data_status
-from lifecircle.core.profiles import Profile, load_profile
+from lifecircle.core.profiles import DIMENSION_NAMES, Profile, load_profile
 from lifecircle.core.snapping import entry_points, snap_points
 from lifecircle.errors import InputFileError, LifecircleError, ProfileError
 from lifecircle.io.sources import WGS84, OSMData, read_osm
@@ -119,13 +119,36 @@ def _check_lang(lang: str) -> str:
     return i18n.check_lang(lang)
 
 
+#: The English notes some profile ``source`` clauses carry (project additions, not clauses of
+#: the standard) → Chinese, for the Chinese tables; the clause text and codes stay as written.
+_SOURCE_ZH = (
+    (re.compile(r"not a (GB 50180-2018|TD/T 1062-2021) element; project addition for the (\w+) dimension"),
+     lambda m: f"非 {m[1]} 要素；本项目为{DIMENSION_NAMES.get(m[2], (m[2],))[0]}维度增补"),
+    (re.compile(r"not a (GB 50180-2018|TD/T 1062-2021) element \((.*?) is\); reference facility"),
+     lambda m: f"非 {m[1]} 要素（{m[2]}才是）；参考设施"),
+    (re.compile(r"(\d+) per ([\d.–-]+ ?万?) residents"), lambda m: f"每 {m[2]} 居民 {m[1]} 处"),
+    (re.compile(r"(.*?) and (\d+ ?m) per (GB 50180-2018|TD/T 1062-2021)"), lambda m: f"{m[1]}、{m[2]}，依 {m[3]}"),
+    (re.compile(r"(\d+ ?m) per (GB 50180-2018|TD/T 1062-2021)"), lambda m: f"{m[1]}，依 {m[2]}"),
+    (re.compile(r"\((\S+) is not a (TD/T|GB) element"), lambda m: f"（{m[1]}不是 {m[2]} 要素"),
+)
+
+
+def _source_text(source: str, lang: str) -> str:
+    """A profile's ``source`` clause as shown in ``lang`` (see :data:`_SOURCE_ZH`)."""
+    if lang != "zh" or not isinstance(source, str):
+        return source
+    for pattern, zh in _SOURCE_ZH:
+        source = pattern.sub(zh, source)
+    return source
+
 def resolve_standard(standard: str) -> str:
     """The canonical key of ``standard`` (case and spaces/slashes ignored: "GB 50180-2018",
     "TD/T 1062-2021" work); :class:`ProfileError` listing the known ones otherwise."""
     key = re.sub(r"[\s/_]", "", str(standard)).lower()
     if key in STANDARDS:
         return key
-    raise ProfileError(str(standard), "unknown standard; known standards: " + ", ".join(STANDARDS))
+    raise ProfileError(str(standard), "unknown standard; known standards: " + ", ".join(STANDARDS),
+                       zh="未知的标准；可用标准：" + ", ".join(STANDARDS))
 
 
 def _confidence(source: str | None) -> str:
@@ -238,9 +261,11 @@ class ComplianceReport:
                        f"{label(s, lang)} · {label('optional_row', lang)}"
                        for s, q in zip(r.status, r.required)],
             "goal": r.goal.to_numpy(),
-            "source": r.source.to_numpy(),
+            "source": [_source_text(s, lang) for s in r.source],
             "confidence": r.confidence.to_numpy(),
         })
+        if lang == "zh":           # a Chinese table: the English name is the English table's
+            out = out.drop(columns="name_en")
         out.columns = [label(c, lang) for c in out.columns]
         return out
 
@@ -294,7 +319,7 @@ class ComplianceReport:
             (label("analysis", lang), f"{self.source} — {route}"),
             (label("rule", lang), label("rule_text", lang, p=f"{100 * self.min_share:g}")),
             (label("confidence", lang), label("confidence_legend", lang)),
-            (label("attribution", lang), self.attribution),
+            (label("attribution", lang), i18n.attribution_text(self.attribution, lang)),
         ]
         items += [(label("notes", lang), n) for n in self.notes]
         if any(v == col.STATUS_NO_DATA for v in self.data_status.values()):
@@ -307,7 +332,7 @@ class ComplianceReport:
         the Chinese); the last column holds the OSM attribution."""
         lang = _check_lang(lang or self.lang)
         t = self.table(lang)
-        t[label("attribution", lang)] = self.attribution
+        t[label("attribution", lang)] = i18n.attribution_text(self.attribution, lang)
         path = Path(path)
         csv_safe(t).to_csv(path, index=False, encoding="utf-8-sig")
         return path
@@ -346,7 +371,7 @@ class ComplianceReport:
                 ws.column_dimensions[ws.cell(1, j).column_letter].width = min(60, 4 + 1.6 * width)
             ws.freeze_panes = "A2"
             ws.append([])
-            ws.append([self.attribution])
+            ws.append([i18n.attribution_text(self.attribution, lang)])
 
         ws = wb.active
         ws.title = label("sheet_summary", lang)
@@ -448,13 +473,19 @@ def _standard_times(result, profile: Profile, lang: str = "en") -> tuple[pd.Data
         if not src:
             raise InputFileError("(no source)", f"the analysis ran with profile {result.profile.name!r}; "
                                  f"checking {profile.name} needs its OSM source, which is not recorded — "
-                                 f"run 'lifecircle analyze SOURCE --profile {profile.name}'")
+                                 f"run 'lifecircle analyze SOURCE --profile {profile.name}'",
+                                 zh=f"分析所用的指标体系为 {result.profile.name!r}；核查 {profile.name} 需要分析的 "
+                                    f"OSM 数据来源，但未记录——请运行 'lifecircle analyze SOURCE --profile "
+                                    f"{profile.name}'")
         looks_like_file = any(str(src).lower().endswith(e) for e in (".pbf", ".osm", ".xml", ".bz2"))
         if looks_like_file and not Path(src).exists():
             raise InputFileError(src, f"OSM source of the analysis not found; it is needed to classify "
                                  f"the facilities of {profile.name} (the analysis ran with profile "
                                  f"{result.profile.name!r}); run 'lifecircle analyze SOURCE --profile "
-                                 f"{profile.name}' instead")
+                                 f"{profile.name}' instead",
+                                 zh=f"找不到分析的 OSM 数据来源；按 {profile.name} 分类设施需要它（分析所用的"
+                                    f"指标体系为 {result.profile.name!r}）；请改为运行 'lifecircle analyze "
+                                    f"SOURCE --profile {profile.name}'")
         data = read_osm(src)
     settings = result.settings
     crs = result.crs
@@ -504,7 +535,8 @@ def assess(home_times: pd.DataFrame, profile: Profile, units, facility_counts,
     """
     status = status or {}
     if not 0 <= min_share <= 1:
-        raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})")
+        raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})",
+                              zh=f"min_share 须在 0 到 1 之间（实为 {min_share!r}）")
     pop_all = home_times[col.POPULATION].to_numpy(float)
     reach = home_times[col.REACHABLE].to_numpy(bool) if col.REACHABLE in home_times else np.ones(len(pop_all), bool)
     rows, summ = [], []
@@ -581,7 +613,8 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
     key = resolve_standard(standard)
     lang = _check_lang(lang)
     if not 0 <= float(min_share) <= 1:
-        raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})")
+        raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})",
+                              zh=f"min_share 须在 0 到 1 之间（实为 {min_share!r}）")
     result = result_or_dir
     if isinstance(result_or_dir, (str, os.PathLike)):
 

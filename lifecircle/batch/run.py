@@ -301,7 +301,8 @@ def _parse_text(path: Path, text: str) -> tuple[dict, _Lines]:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             m = re.search(r"line (\d+)", str(exc))
-            raise ConfigError(path, f"not valid TOML ({exc})", line=int(m.group(1)) if m else None) from None
+            raise ConfigError(path, f"not valid TOML ({exc})", line=int(m.group(1)) if m else None,
+                              zh=f"不是有效的 TOML（{exc}）") from None
         return data, _Lines.toml(text)
     if suffix in (".yaml", ".yml"):
         import yaml
@@ -312,13 +313,29 @@ def _parse_text(path: Path, text: str) -> tuple[dict, _Lines]:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
             raise ConfigError(path, f"not valid YAML ({problem})",
-                              line=mark.line + 1 if mark is not None else None) from None
+                              line=mark.line + 1 if mark is not None else None,
+                              zh=f"不是有效的 YAML（{problem}）") from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ConfigError(path, "must be a mapping of fields (out, sources, districts, ...)", line=1)
+            raise ConfigError(path, "must be a mapping of fields (out, sources, districts, ...)", line=1,
+                              zh="须为字段映射（out、sources、districts …）")
         return data, _Lines.yaml(text)
-    raise ConfigError(path, "unknown config type: expected .toml, .yaml or .yml")
+    raise ConfigError(path, "unknown config type: expected .toml, .yaml or .yml",
+                      zh="未知的配置文件类型：应为 .toml、.yaml 或 .yml")
+
+
+def error_text(exc: BaseException, lang: str = "en") -> str:
+    """A district's failure as people read it: the error's message in ``lang`` (Chinese for
+    lifecircle's own errors under zh), else ``Type: message``."""
+    if isinstance(exc, LifecircleError) and lang == "zh":
+        return exc.message("zh")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def step_label(step: str, lang: str = "en") -> str:
+    """A district's step (resources, check) as named in a failure, in ``lang``."""
+    return {"resources": "闲置用地清单", "check": "标准核查"}.get(step, step) if lang == "zh" else step
 
 
 def _slug(name: str) -> str:
@@ -334,23 +351,24 @@ def load_config(path) -> BatchConfig:  # noqa: C901
     """
     path = Path(path)
     if not path.exists():
-        raise ConfigError(path, "file not found")
+        raise ConfigError(path, "file not found", zh="找不到文件")
     if path.is_dir():
-        raise ConfigError(path, "is a folder, not a config file")
+        raise ConfigError(path, "is a folder, not a config file", zh="是文件夹，不是配置文件")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, f"cannot read ({exc})") from None
+        raise ConfigError(path, f"cannot read ({exc})", zh=f"无法读取（{exc}）") from None
     data, line = _parse_text(path, text)
     base = path.resolve().parent
 
-    def bad(problem: str, *fpath) -> ConfigError:
+    def bad(problem: str, *fpath, zh: str) -> ConfigError:
         name = ".".join(str(p) if not isinstance(p, int) else f"[{p + 1}]" for p in fpath).replace(".[", "[")
-        return ConfigError(path, problem, field=name or None, line=line(*fpath))
+        return ConfigError(path, problem, field=name or None, line=line(*fpath), zh=zh)
 
     unknown = sorted(set(map(str, data)) - TOP_KEYS)
     if unknown:
-        raise bad(f"unknown field; known fields: {', '.join(sorted(TOP_KEYS))}", unknown[0])
+        raise bad(f"unknown field; known fields: {', '.join(sorted(TOP_KEYS))}", unknown[0],
+                  zh=f"未知的字段；可用字段：{', '.join(sorted(TOP_KEYS))}")
 
     def text_field(key: str, default: str | None, *, where=()) -> str | None:
         obj = data
@@ -358,16 +376,17 @@ def load_config(path) -> BatchConfig:  # noqa: C901
             obj = obj[p]
         v = obj.get(key, default)
         if v is not None and not isinstance(v, str):
-            raise bad(f"must be text, got {v!r}", *where, key)
+            raise bad(f"must be text, got {v!r}", *where, key, zh=f"须为文本，实为 {v!r}")
         return v
 
     out = text_field("out", "batch_out")
     if not out.strip():
-        raise bad("must not be empty", "out")
+        raise bad("must not be empty", "out", zh="不能为空")
     out_dir = (base / out).resolve()
 
     if "profile" in data and "standard" in data:
-        raise bad("give either 'profile' or 'standard', not both", "standard")
+        raise bad("give either 'profile' or 'standard', not both", "standard",
+                  zh="'profile' 和 'standard' 只能给一个")
     profile_key = "standard" if "standard" in data else "profile"
     profile = text_field(profile_key, "default")
 
@@ -377,89 +396,98 @@ def load_config(path) -> BatchConfig:  # noqa: C901
     try:
         loaded_profile = load_profile(prof_arg)
     except LifecircleError as exc:
-        raise bad(f"{exc}", profile_key) from None
+        raise bad(f"{exc}", profile_key, zh=exc.message("zh")) from None
 
     speed = data.get("speed")
     if speed is not None:
         if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not (0.5 <= speed <= 20):
-            raise bad(f"walking speed must be a number of km/h between 0.5 and 20, got {speed!r}", "speed")
+            raise bad(f"walking speed must be a number of km/h between 0.5 and 20, got {speed!r}", "speed",
+                      zh=f"步行速度须为 0.5 到 20 之间的 km/h 数值，实为 {speed!r}")
         speed = float(speed)
 
     lang = text_field("lang", "en")
     if lang not in ("zh", "en"):
-        raise bad(f"must be 'zh' or 'en', got {lang!r}", "lang")
+        raise bad(f"must be 'zh' or 'en', got {lang!r}", "lang", zh=f"须为 'zh' 或 'en'，实为 {lang!r}")
 
     basemap = text_field("basemap", "osm")
     basemap = _BASEMAP_ALIASES.get(basemap.lower(), basemap.lower())
     if basemap not in BASEMAPS:
-        raise bad(f"unknown basemap {basemap!r}; choose one of: {', '.join(BASEMAPS)}", "basemap")
+        raise bad(f"unknown basemap {basemap!r}; choose one of: {', '.join(BASEMAPS)}", "basemap",
+                  zh=f"未知的底图 {basemap!r}；可选：{', '.join(BASEMAPS)}")
     try:
 
         _tiles(basemap, "")
     except LifecircleError as exc:
-        raise bad(str(exc), "basemap") from None
+        raise bad(str(exc), "basemap", zh=exc.message("zh")) from None
     offline = data.get("offline", True)
     if not isinstance(offline, bool):
-        raise bad(f"must be true or false, got {offline!r}", "offline")
+        raise bad(f"must be true or false, got {offline!r}", "offline", zh=f"须为 true 或 false，实为 {offline!r}")
 
     settings = data.get("settings", {}) or {}
     if not isinstance(settings, dict):
-        raise bad("must be a table of setting = value", "settings")
+        raise bad("must be a table of setting = value", "settings", zh="须为 设置 = 值 的表")
 
     known = {f.name: f for f in fields(Settings)}
     for k, v in settings.items():
         if k not in known:
-            raise bad("unknown setting; see lifecircle.settings.Settings for the list", "settings", k)
+            raise bad("unknown setting; see lifecircle.settings.Settings for the list", "settings", k,
+                      zh="未知的设置；可用设置见 lifecircle.settings.Settings")
         default = getattr(DEFAULTS, k)
         if k == "complete":   # categories declared surveyed: ids of the profile
             ids = [x.strip() for x in v.split(",")] if isinstance(v, str) else v
             if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
-                raise bad(f"must be a list of category ids, got {v!r}", "settings", k)
+                raise bad(f"must be a list of category ids, got {v!r}", "settings", k,
+                          zh=f"须为类别 id 列表，实为 {v!r}")
             unknown = [x for x in ids if x not in loaded_profile]
             if unknown:
                 raise bad(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
-                          f"(profile {loaded_profile.name})", "settings", k)
+                          f"(profile {loaded_profile.name})", "settings", k,
+                          zh=f"未知的类别 {', '.join(unknown)}（指标体系 {loaded_profile.name}）")
             settings[k] = tuple(ids)
             continue
         if isinstance(default, (int, float)) and not isinstance(default, bool) and (
                 isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise bad(f"must be a number, got {v!r}", "settings", k)
+            raise bad(f"must be a number, got {v!r}", "settings", k, zh=f"须为数字，实为 {v!r}")
         if isinstance(default, tuple):
             if not isinstance(v, list) or not all(isinstance(x, (int, float)) for x in v):
-                raise bad(f"must be a list of numbers, got {v!r}", "settings", k)
+                raise bad(f"must be a list of numbers, got {v!r}", "settings", k, zh=f"须为数字列表，实为 {v!r}")
             settings[k] = tuple(v)
     for k in ("walk_speed_kmh", "lang"):
         if k in settings:
-            raise bad(f"set '{'speed' if k == 'walk_speed_kmh' else 'lang'}' at the top level instead", "settings", k)
+            top = 'speed' if k == 'walk_speed_kmh' else 'lang'
+            raise bad(f"set '{top}' at the top level instead", "settings", k, zh=f"请在顶层设置 '{top}'")
 
     # sources
     raw_sources = data.get("sources")
     if not raw_sources:
-        raise bad("at least one source is needed, e.g. [sources] city = \"extract.osm.pbf\"", "sources")
+        raise bad("at least one source is needed, e.g. [sources] city = \"extract.osm.pbf\"", "sources",
+                  zh="至少需要一个数据来源，如 [sources] city = \"extract.osm.pbf\"")
     if not isinstance(raw_sources, dict):
-        raise bad("must be a table of name = file, place or { sample = \"helsinki\" }", "sources")
+        raise bad("must be a table of name = file, place or { sample = \"helsinki\" }", "sources",
+                  zh="须为 名称 = 文件、地名或 { sample = \"helsinki\" } 的表")
     sources: dict[str, SourceSpec] = {}
     for key, v in raw_sources.items():
         if isinstance(v, str):   # a place name must say so: a mistyped path is never geocoded
             v = {"place": v[6:].strip()} if v[:6].lower() == "place:" else {"path": v}
         if not isinstance(v, dict) or len(set(v) & SOURCE_KEYS) != 1 or set(v) - SOURCE_KEYS:
             raise bad("must be a file path, a place name, or a table with one of path, place, sample",
-                      "sources", key)
+                      "sources", key, zh="须为文件路径、地名，或含 path、place、sample 之一的表")
         kind = next(iter(set(v) & SOURCE_KEYS))
         value = v[kind]
         if not isinstance(value, str) or not value.strip():
-            raise bad(f"'{kind}' must be non-empty text", "sources", key)
+            raise bad(f"'{kind}' must be non-empty text", "sources", key, zh=f"'{kind}' 须为非空文本")
         if kind == "path":
             p = (base / value).resolve()
             if not p.exists():
-                raise bad(f"file not found: {p}", "sources", key)
+                raise bad(f"file not found: {p}", "sources", key, zh=f"找不到文件：{p}")
             if not p.name.lower().endswith(OSM_SUFFIXES):
                 raise bad(f"unknown file type {p.name}: expected .osm.pbf, .osm, .osm.xml or .osm.bz2",
-                          "sources", key)
+                          "sources", key, zh=f"未知的文件类型 {p.name}：应为 .osm.pbf、.osm、.osm.xml 或 .osm.bz2")
             sources[key] = SourceSpec(key, "file", str(p))
         elif kind == "sample":
             if value.lower() not in SAMPLES:
-                raise bad(f"unknown sample {value!r}; available: {', '.join(SAMPLES)}", "sources", key)
+                raise bad(f"unknown sample {value!r}; available: {', '.join(SAMPLES)}", "sources", key,
+                          zh=f"未知的示例数据 {value!r}；可用：{', '.join(SAMPLES)}")
             sources[key] = SourceSpec(key, "sample", value.lower())
         else:
             sources[key] = SourceSpec(key, "place", value)
@@ -469,23 +497,27 @@ def load_config(path) -> BatchConfig:  # noqa: C901
         kw = {}
         if "resources" in obj:
             if not isinstance(obj["resources"], bool):
-                raise bad(f"must be true or false, got {obj['resources']!r}", *where, "resources")
+                raise bad(f"must be true or false, got {obj['resources']!r}", *where, "resources",
+                          zh=f"须为 true 或 false，实为 {obj['resources']!r}")
             kw["resources"] = obj["resources"]
         if "sites" in obj:
             v = obj["sites"]
             if not isinstance(v, str) or not v.strip():
-                raise bad(f"must be the path of a site file, got {v!r}", *where, "sites")
+                raise bad(f"must be the path of a site file, got {v!r}", *where, "sites",
+                          zh=f"须为用地文件的路径，实为 {v!r}")
             sp = (base / v).resolve()
             if not sp.is_file():
-                raise bad(f"file not found: {sp}", *where, "sites")
+                raise bad(f"file not found: {sp}", *where, "sites", zh=f"找不到文件：{sp}")
             if obj.get("resources") is False:
-                raise bad("surveyed sites need resources = true", *where, "sites")
+                raise bad("surveyed sites need resources = true", *where, "sites",
+                          zh="提供调查用地需要 resources = true")
             kw["sites"], kw["resources"] = str(sp), True
         if "sites_crs" in obj:
             try:
                 kw["sites_crs"] = normalize_crs(obj["sites_crs"])
             except ValueError as exc:
-                raise bad(str(exc), *where, "sites_crs") from None
+                raise bad(str(exc), *where, "sites_crs",
+                          zh=f"未知的坐标系 {obj['sites_crs']!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
         if "check" in obj:
             v = obj["check"]
             if v is True:
@@ -494,16 +526,17 @@ def load_config(path) -> BatchConfig:  # noqa: C901
                 kw["check"] = None
             elif not isinstance(v, str):
                 raise bad(f"must be true, false or a standard (gb50180-2018, tdt1062-2021), got {v!r}",
-                          *where, "check")
+                          *where, "check", zh=f"须为 true、false 或标准（gb50180-2018、tdt1062-2021），实为 {v!r}")
             else:
                 try:
                     kw["check"] = resolve_standard(v)
                 except LifecircleError as exc:
-                    raise bad(str(exc), *where, "check") from None
+                    raise bad(str(exc), *where, "check", zh=exc.message("zh")) from None
         if "min_share" in obj:
             v = obj["min_share"]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= 1):
-                raise bad(f"must be a share of residents between 0 and 1, got {v!r}", *where, "min_share")
+                raise bad(f"must be a share of residents between 0 and 1, got {v!r}", *where, "min_share",
+                          zh=f"须为 0 到 1 之间的居民比例，实为 {v!r}")
             kw["min_share"] = float(v)
         return DistrictSteps(**{**default.__dict__, **kw})
 
@@ -512,56 +545,64 @@ def load_config(path) -> BatchConfig:  # noqa: C901
     # districts
     raw = data.get("districts")
     if not raw:
-        raise bad("at least one district is needed ([[districts]] with file or bbox)", "districts")
+        raise bad("at least one district is needed ([[districts]] with file or bbox)", "districts",
+                  zh="至少需要一个区域（带 file 或 bbox 的 [[districts]]）")
     if not isinstance(raw, list):
-        raise bad("must be a list of tables ([[districts]] in TOML, a '- ' list in YAML)", "districts")
+        raise bad("must be a list of tables ([[districts]] in TOML, a '- ' list in YAML)", "districts",
+                  zh="须为表的列表（TOML 中写 [[districts]]，YAML 中写 '- ' 列表）")
     districts: list[DistrictSpec] = []
 
     for i, d in enumerate(raw):
         where = ("districts", i)
         if not isinstance(d, dict):
-            raise bad("must be a table with file or bbox", *where)
+            raise bad("must be a table with file or bbox", *where, zh="须为含 file 或 bbox 的表")
         extra = sorted(set(d) - DISTRICT_KEYS)
         if extra:
-            raise bad(f"unknown field; known: {', '.join(sorted(DISTRICT_KEYS))}", *where, extra[0])
+            raise bad(f"unknown field; known: {', '.join(sorted(DISTRICT_KEYS))}", *where, extra[0],
+                      zh=f"未知的字段；可用：{', '.join(sorted(DISTRICT_KEYS))}")
         steps = steps_of(d, where, top_steps)
         src = d.get("source")
         if src is None:
             if len(sources) != 1:
-                raise bad(f"name the source (one of: {', '.join(sources)})", *where)
+                raise bad(f"name the source (one of: {', '.join(sources)})", *where,
+                          zh=f"请指明数据来源（{', '.join(sources)} 之一）")
             src = next(iter(sources))
         elif src not in sources:
-            raise bad(f"unknown source {src!r}; sources: {', '.join(sources)}", *where, "source")
+            raise bad(f"unknown source {src!r}; sources: {', '.join(sources)}", *where, "source",
+                      zh=f"未知的数据来源 {src!r}；可用：{', '.join(sources)}")
         name = d.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise bad("must be non-empty text", *where, "name")
+            raise bad("must be non-empty text", *where, "name", zh="须为非空文本")
         if ("file" in d) == ("bbox" in d):
-            raise bad("give exactly one of 'file' or 'bbox'", *where)
+            raise bad("give exactly one of 'file' or 'bbox'", *where, zh="'file' 和 'bbox' 须且只能给一个")
         if "bbox" in d:
             bb = d["bbox"]
             if not (isinstance(bb, list) and len(bb) == 4 and all(
                     isinstance(x, (int, float)) and not isinstance(x, bool) for x in bb)):
-                raise bad(f"must be [west, south, east, north] in degrees, got {bb!r}", *where, "bbox")
+                raise bad(f"must be [west, south, east, north] in degrees, got {bb!r}", *where, "bbox",
+                          zh=f"须为以度计的 [西, 南, 东, 北]，实为 {bb!r}")
             w, s, e, n = map(float, bb)
             if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
                 raise bad(f"must be [west, south, east, north] with west < east and south < north "
-                          f"in degrees, got {bb!r}", *where, "bbox")
+                          f"in degrees, got {bb!r}", *where, "bbox",
+                          zh=f"须为以度计的 [西, 南, 东, 北]，且西 < 东、南 < 北，实为 {bb!r}")
             if name is None:
-                raise bad("a bbox district needs a 'name'", *where, "bbox")
+                raise bad("a bbox district needs a 'name'", *where, "bbox", zh="用 bbox 给出的区域需要 'name'")
             gdf = gpd.GeoDataFrame({col.COMMUNITY: [name]}, geometry=[shapely.box(w, s, e, n)], crs=WGS84)
             districts.append(DistrictSpec(name, src, gdf, f"districts[{i + 1}]", index=i, steps=steps))
             continue
         f = d["file"]
         if not isinstance(f, str):
-            raise bad("must be a file path", *where, "file")
+            raise bad("must be a file path", *where, "file", zh="须为文件路径")
         fp = (base / f).resolve()
         ncol = d.get("name_column")
         if ncol is not None and not isinstance(ncol, str):
-            raise bad("must be text", *where, "name_column")
+            raise bad("must be text", *where, "name_column", zh="须为文本")
         try:
             gdf = read_boundary(fp, ncol)
         except LifecircleError as exc:
-            raise bad(str(exc), *where, "name_column" if ncol and "column" in str(exc) else "file") from None
+            raise bad(str(exc), *where, "name_column" if ncol and "column" in str(exc) else "file",
+                      zh=exc.message("zh")) from None
         if name is not None:      # one district; the file's features are its communities
             districts.append(DistrictSpec(name, src, gdf.reset_index(drop=True), f"districts[{i + 1}]",
                                           index=i, steps=steps))
@@ -576,7 +617,8 @@ def load_config(path) -> BatchConfig:  # noqa: C901
         if ds.name in seen:
             raise bad(f"district name {ds.name!r} is used twice ({seen[ds.name]} and {ds.origin}); "
                       "names must be unique", "districts", ds.index,
-                      "name" if "name" in raw[ds.index] else "name_column")
+                      "name" if "name" in raw[ds.index] else "name_column",
+                      zh=f"区域名称 {ds.name!r} 用了两次（{seen[ds.name]} 和 {ds.origin}）；名称须唯一")
         seen[ds.name] = ds.origin
         slug = _slug(ds.name)
         k = 2
@@ -674,10 +716,15 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
         if len(clip.streets) == 0:
             b = data.streets.total_bounds
             w, s, e, n = area.bounds
-            raise BoundaryError(f"district '{ds.name}' ({ds.origin})",
+            exc = BoundaryError(f"district '{ds.name}' ({ds.origin})",
                                 f"does not overlap the data of source '{ds.source}' ({data.source}: streets "
                                 f"span lon {b[0]:.4f}..{b[2]:.4f}, lat {b[1]:.4f}..{b[3]:.4f}; the district "
-                                f"spans lon {w:.4f}..{e:.4f}, lat {s:.4f}..{n:.4f})")
+                                f"spans lon {w:.4f}..{e:.4f}, lat {s:.4f}..{n:.4f})",
+                                zh=f"与数据来源 '{ds.source}' 的数据不重叠（{data.source}：道路范围为经度 "
+                                   f"{b[0]:.4f}..{b[2]:.4f}，纬度 {b[1]:.4f}..{b[3]:.4f}；该区域为经度 "
+                                   f"{w:.4f}..{e:.4f}，纬度 {s:.4f}..{n:.4f}）")
+            exc.zh = f"区域 '{ds.name}'（{ds.origin}）：{exc.zh_problem}"
+            raise exc
         result = analyze(clip, boundary=ds.boundary,
                          profile=cfg.profile, speed=cfg.speed, settings=settings, lang=cfg.lang)
         t_save = time.perf_counter()
@@ -695,8 +742,9 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
         info.update(status="done", row=district_row(result.summary, cfg.lang), data_date=result.data_date,
                     notes=list(result.notes), maps=maps)
     except Exception as exc:  # isolate: the other districts go on
-        where = f"{step[0]}: " if step[0] != "analysis" else ""
-        info.update(status="failed", error=f"{where}{type(exc).__name__}: {exc}",
+        where = f"{step_label(step[0], cfg.lang)}{'：' if cfg.lang == 'zh' else ': '}" \
+            if step[0] != "analysis" else ""
+        info.update(status="failed", error=f"{where}{error_text(exc, cfg.lang)}",
                     detail="" if isinstance(exc, LifecircleError) else traceback.format_exc(limit=6))
     info["seconds"] = time.perf_counter() - t0
     info["cpu_s"] = time.process_time() - cpu0     # CPU of the worker process during the task
@@ -816,16 +864,18 @@ def districts_sheet(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
             v = pd.to_numeric(v, errors="coerce").round(3)
         elif c == "status":
             v = v.map(lambda x: label(f"batch.status_{x}", lang) if f"batch.status_{x}" in LABELS else x)
-        if m:
-            zh_en = DIMENSION_NAMES.get(m.group(1))
-            head = label("batch.cov_dim", lang,
-                         d=(zh_en[0] if lang == "zh" else zh_en[1]) if zh_en else m.group(1))
-        elif (g := re.fullmatch(r"gap_(\d+)_(name|covered|kind)", c)):
-            head = label(f"batch.gap_{g.group(2)}", lang, k=g.group(1))
-        else:
-            head = label(f"batch.{c}", lang) if f"batch.{c}" in LABELS else c
-        out[head] = v.to_numpy()
+        out[column_label(c, lang)] = v.to_numpy()
     return pd.DataFrame(out)
+
+
+def column_label(c: str, lang: str = "en") -> str:
+    """The header people read for a column of the combined table, in ``lang``."""
+    if m := re.fullmatch(r"cov_(\w+)", c):
+        zh_en = DIMENSION_NAMES.get(m.group(1))
+        return label("batch.cov_dim", lang, d=(zh_en[0] if lang == "zh" else zh_en[1]) if zh_en else m.group(1))
+    if g := re.fullmatch(r"gap_(\d+)_(name|covered|kind)", c):
+        return label(f"batch.gap_{g.group(2)}", lang, k=g.group(1))
+    return label(f"batch.{c}", lang) if f"batch.{c}" in LABELS else c
 
 
 # --------------------------------------------------------------------------------------------
@@ -925,7 +975,8 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
                 try:
                     own_client = client = Client(scheduler, timeout="20s")
                 except Exception as exc:
-                    raise LifecircleError(f"cannot connect to the Dask scheduler at {scheduler} ({exc})") from None
+                    raise LifecircleError(f"cannot connect to the Dask scheduler at {scheduler} ({exc})",
+                                          zh=f"无法连接 Dask 调度器 {scheduler}（{exc}）") from None
             else:
                 own_cluster = make_cluster(workers, processes)
                 own_client = client = Client(own_cluster)
@@ -989,7 +1040,7 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        bar = Progress(TextColumn("[bold]districts"), BarColumn(), MofNCompleteColumn(),
+        bar = Progress(TextColumn("[bold]" + label("batch.sheet", cfg.lang)), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn(), TextColumn("{task.description}", markup=False),
                        console=Console(stderr=True))
         task = bar.add_task("", total=len(futures))
@@ -1005,7 +1056,7 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
                 info = fut.result()
             except Exception as exc:  # source read failed, worker died, ...
                 info = {"district": ds.name, "slug": ds.slug, "source": ds.source, "status": "failed",
-                        "error": f"{type(exc).__name__}: {exc}", "detail": ""}
+                        "error": error_text(exc, cfg.lang), "detail": ""}
             results[ds.name] = info
             statuses[ds.name] = info["status"]
             pid = str(info.get("worker_pid", "?"))
@@ -1015,7 +1066,9 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
             slot["busy_s"] += float(info.get("seconds") or 0.0)
             done += 1
             if bar is not None:
-                bar.update(task, advance=1, description=f"{ds.name}: {info['status']}")
+                status = info["status"]
+                status = label(f"batch.status_{status}", cfg.lang) if f"batch.status_{status}" in LABELS else status
+                bar.update(task, advance=1, description=f"{ds.name}: {status}")
             if callback is not None:
                 callback(done, len(futures), ds.name, info["status"])
         if len(read_done) == len(src_futures):
@@ -1073,7 +1126,7 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
             districts_sheet(table, lang).to_excel(xw, sheet_name=label("batch.sheet", lang), index=False)
             failures.rename(columns=lambda c: label(f"batch.{c}", lang)).to_excel(
                 xw, sheet_name=label("batch.failures", lang), index=False)
-            pd.DataFrame({label("sum.attribution", lang): [_attribution(dates)]}).to_excel(
+            pd.DataFrame({label("sum.attribution", lang): [i18n.attribution_text(_attribution(dates), lang)]}).to_excel(
                 xw, sheet_name=label("sum.about", lang), index=False)
             xlsx_safe(xw.book)                  # district names are never stored as formulas
 
@@ -1130,11 +1183,11 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     # offline like every map: Leaflet inlined, online tiles an optional layer (off on opening)
     m, _ = base_map(bounds, lang=cfg.lang, basemap=cfg.basemap, attribution=attribution,
                     title=f"{cfg.name} — {'批量分析' if zh else 'batch'}",
-                    subtitle=attribution, height="65%")
+                    subtitle=i18n.attribution_text(attribution, cfg.lang), height="65%")
     cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100,
                              caption="平均生活圈得分（有数据的维度）" if zh
                              else "mean life-circle score (0-100, dimensions with data)")
-    layer = folium.FeatureGroup(name="街道/社区 districts" if zh else "Districts")
+    layer = folium.FeatureGroup(name="街道/社区" if zh else "Districts")
     for (_, r), g in zip(table.iterrows(), geoms):
         name = html.escape(str(r["district"]))
         n_dims = r.get(col.DIMENSIONS_WITH_DATA, float("nan"))
@@ -1144,7 +1197,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
         nodata = str(r.get("no_data", "") or "")
         popup = (f"<b>{name}</b><br>{'平均得分(有数据的维度)' if zh else 'mean score (dimensions with data)'}: "
                  f"{r['score_mean']:.1f}<br>"
-                 f"Gini: {r['score_gini']:.3f}<br>{'人口' if zh else 'population'}: {r[col.POPULATION]:,.0f}<br>"
+                 f"{label('batch.score_gini', cfg.lang)}: {r['score_gini']:.3f}<br>{'人口' if zh else 'population'}: {r[col.POPULATION]:,.0f}<br>"
                  + (f"有数据的 {n_dims} 个维度15分钟覆盖: {100 * r[col.ALL_SIX_15]:.1f}%"
                     f"（全部六维、无数据按不可达计: {allcat}）<br>" if zh else
                     f"all {n_dims} of {n_dims} dimensions with data within 15 min: {100 * r[col.ALL_SIX_15]:.1f}% "
@@ -1161,13 +1214,13 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
                        popup=folium.Popup(popup, max_width=320)).add_to(layer)
     layer.add_to(m)
     if len(failures):
-        flayer = folium.FeatureGroup(name="失败 failed" if zh else "Failed")
+        flayer = folium.FeatureGroup(name="失败" if zh else "Failed")
         for _, r in failures.iterrows():
             name = html.escape(str(r["district"]))
             folium.GeoJson(shapely.geometry.mapping(r.geometry),
                            style_function=lambda f: {"fillColor": "#999999", "color": "#990000",
                                                      "weight": 1, "dashArray": "4", "fillOpacity": 0.3},
-                           tooltip=f"{name}: failed",
+                           tooltip=f"{name}: {'失败' if zh else 'failed'}",
                            popup=folium.Popup(f"<b>{name}</b><br>{html.escape(str(r['error']))}",
                                               max_width=320)).add_to(flayer)
         flayer.add_to(m)
@@ -1220,6 +1273,6 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
         parts.append("</table>")
     else:
         parts.append(f"<p>{'无' if zh else 'none'}</p>")
-    parts.append(f"<p><small>{html.escape(attribution)}</small></p></div>")
+    parts.append(f"<p><small>{html.escape(i18n.attribution_text(attribution, cfg.lang))}</small></p></div>")
     m.get_root().html.add_child(RawHTML("\n".join(parts)))
     return m

@@ -16,8 +16,9 @@ from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, err_console, note
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, SettingsError
-from lifecircle.i18n import LABELS, default_lang, label
+from lifecircle.i18n import LABELS, attribution_text, default_lang, label
 from lifecircle.settings import DEFAULTS
+from lifecircle.untrusted import say
 
 
 def _stage_word(stage: str, lang: str) -> str:
@@ -115,7 +116,7 @@ def print_summary(result, lang: str, verbose: bool = False, files: str = "summar
         out.print(Text(label("cli.full_table", lang, n=n_cat, files=files), style="dim"))
     for text in result.notes:   # notes quote data and file names: printed literally
         out.print(Text.assemble((label("cli.note", lang), "yellow"), str(text)), highlight=False)
-    out.print(Text(result.attribution, style="dim"), highlight=False)
+    out.print(Text(attribution_text(result.attribution, lang), style="dim"), highlight=False)
 
 
 def _map_copy_target(out: Path, force: bool):
@@ -130,8 +131,17 @@ def _map_copy_target(out: Path, force: bool):
     try:
         check_out_file(target, force=force)
     except LifecircleError as exc:
-        return None, f"map not copied: {exc}"
+        return None, exc
     return target, None
+
+
+def _map_not_copied(target, exc: Exception, lang: str) -> None:
+    """A note that the map copy in ./maps was not made, and why, in ``lang``."""
+    why = exc.message(lang) if isinstance(exc, LifecircleError) else str(exc)
+    if lang == "zh":
+        say(console, f"地图未复制{f'到 {target}' if target else ''}：{why}", prefix="注：", prefix_style="yellow")
+    else:
+        note(f"map not copied{f' to {target}' if target else ''}: {why}")
 
 
 def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities, facilities_crs,
@@ -146,12 +156,13 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
         try:
             DEFAULTS.with_(walk_speed_kmh=speed, lang=lang)   # bad settings fail before any work
         except SettingsError as exc:                          # named as the user typed it
-            raise SettingsError(str(exc).replace("walk_speed_kmh", "--speed")) from None
+            raise SettingsError(str(exc).replace("walk_speed_kmh", "--speed"),
+                                zh=exc.message("zh").replace("walk_speed_kmh", "--speed")) from None
         inputs = [p for p in (source, boundary, facilities, population, population_raster)
                   if p and Path(str(p)).exists()]
         check_out_dir(out, force=force, inputs=inputs)    # so does a target lifecircle may not replace
     except LifecircleError as exc:
-        _fail(exc)
+        _fail(exc, lang)
     progress, callback, finish = _stage_progress(default_lang(lang))
     try:
         with progress:
@@ -167,7 +178,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
             result.timings["write"] = time.perf_counter() - t0
             finish()
     except LifecircleError as exc:
-        _fail(exc)
+        _fail(exc, lang)
     lang = result.settings.lang
     print_summary(result, lang, verbose=verbose)
     timings = "  ".join(f"{_stage_word(k, lang)} {v:.2f}s" for k, v in result.timings.items())
@@ -181,13 +192,13 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
     if map_copy and map_html:
         target, why = _map_copy_target(out, force)
         if why:
-            note(why)
+            _map_not_copied(None, why, lang)
         elif target is not None:
             try:
                 write_text_atomic(target, (out / "map.html").read_text(encoding="utf-8"))
                 console.print(Text(label("cli.map_copied", lang, p=str(target))), highlight=False)
             except (OSError, LifecircleError) as exc:
-                note(f"map not copied to {target}: {exc}")
+                _map_not_copied(target, exc, lang)
     return result
 
 
@@ -246,7 +257,8 @@ def demo(
     from lifecircle.io.sources import SAMPLES, embedded_sample
 
     if sample not in SAMPLES:
-        _fail(LifecircleError(f"unknown sample {sample!r}: use {' or '.join(SAMPLES)}"))
+        _fail(LifecircleError(f"unknown sample {sample!r}: use {' or '.join(SAMPLES)}",
+                              zh=f"未知的示例数据 {sample!r}：请用 {' 或 '.join(SAMPLES)}"))
     if lang is None and sample == "xinjiekou":
         lang = "zh"
     Path("maps").mkdir(exist_ok=True)

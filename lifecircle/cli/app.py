@@ -9,11 +9,35 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from lifecircle.cli import analysis, batch, links, maps, resources, standards
-from lifecircle.cli.common import err_console
+from lifecircle.cli.common import args_lang, err_console, is_usage_error, usage_error_zh
+from lifecircle.untrusted import say
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+class _Group(TyperGroup):
+    """The command group: click's usage errors (missing argument, no such option, a bad value …)
+    become one Chinese line and exit 2 when the command line says ``--lang zh`` (or, without
+    ``--lang``, the locale is zh_*); in English they are click's own."""
+
+    def invoke(self, ctx):
+        protected = getattr(ctx, "_protected_args", None)      # the command name and its args
+        if protected is None:                                  # (older click: protected_args)
+            protected = getattr(ctx, "protected_args", [])
+        args = [*protected, *ctx.args]
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if not is_usage_error(exc) or args_lang(args) != "zh":
+                raise
+            sub = getattr(exc, "ctx", None) or ctx
+            say(err_console, f"{usage_error_zh(exc)}（用 '{sub.command_path} --help' 查看用法）",
+                prefix="错误：", prefix_style="bold red")
+            raise typer.Exit(getattr(exc, "exit_code", 2)) from None
+
+
+app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,
                   help="15-minute community life circle (十五分钟社区生活圈) analysis.")
 
 app.command("analyze")(analysis.analyze)
@@ -32,7 +56,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        err_console.print("已中断" if args_lang(sys.argv[1:]) == "zh" else "interrupted")
         sys.exit(130)
 
 

@@ -12,9 +12,9 @@ from rich.text import Text
 from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, err_console
 from lifecircle.cli.common import fail as _fail
-from lifecircle.errors import LifecircleError
+from lifecircle.errors import LifecircleError, OptionError
 from lifecircle.i18n import label
-from lifecircle.untrusted import literal, say
+from lifecircle.untrusted import literal
 
 
 def batch(
@@ -33,14 +33,13 @@ def batch(
     from lifecircle.batch.run import load_config, run
 
     if workers is not None and scheduler:
-        say(err_console, "give either --workers or --scheduler, not both", prefix="error:",
-            prefix_style="bold red")
-        raise typer.Exit(2)
+        _fail(OptionError("--workers", "give either --workers or --scheduler, not both",
+                          zh="--workers 和 --scheduler 只能给一个"))
     try:
         report = run(config, workers=workers, resume=resume, scheduler=scheduler, progress=True,
                      force=force)
     except LifecircleError as exc:
-        _fail(exc)
+        _fail(exc, _config_lang(config))
     try:
         lang = load_config(config).lang
     except LifecircleError:
@@ -48,6 +47,17 @@ def batch(
     print_batch(report, lang)
     if len(report.failures):
         raise typer.Exit(1)
+
+
+def _config_lang(config) -> str | None:
+    """The language a batch config asks for (None when the config itself is unusable: the
+    locale's language then)."""
+    from lifecircle.batch.run import load_config
+
+    try:
+        return load_config(config).lang
+    except LifecircleError:
+        return None
 
 
 def print_batch(report, lang: str, out=None) -> None:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import typer
 from rich.console import Console
 
+from lifecircle.i18n import LANGS, default_lang
 from lifecircle.untrusted import say
+
+try:  # typer >= 0.24 runs on its own copy of click
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover
+    from click import get_current_context
 
 console = Console()
 err_console = Console(stderr=True)
@@ -14,14 +22,91 @@ FORCE_HELP = ("Write into an output folder (or over a file) that lifecircle did 
               "files are replaced, nothing else is touched. Without it such targets are refused.")
 
 
-def fail(exc: Exception) -> None:
-    """Print ``error: <message>`` on one line (the message literally, never as markup) and
-    exit with the error's code (2 for every :class:`~lifecircle.errors.LifecircleError`)."""
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    say(err_console, message, prefix="error:", prefix_style="bold red")
+def command_lang(lang: str | None = None) -> str:
+    """The language of the running command's messages: ``lang`` if valid, else the command's
+    ``--lang`` when it is zh or en, else the locale's (:func:`lifecircle.i18n.default_lang`)."""
+    if lang not in LANGS:
+        ctx = get_current_context(silent=True)
+        lang = ctx.params.get("lang") if ctx is not None else None
+    return lang if lang in LANGS else default_lang()
+
+
+def fail(exc: Exception, lang: str | None = None) -> None:
+    """Print ``error: <message>`` (``错误：<message>`` in Chinese) on one line, the message
+    literally, never as markup, in the command's language (:func:`command_lang`), and exit with
+    the error's code (2 for every :class:`~lifecircle.errors.LifecircleError`)."""
+    lang = command_lang(lang)
+    text = exc.message(lang) if hasattr(exc, "message") and callable(exc.message) else str(exc)
+    message = " ".join(text.split()) or type(exc).__name__
+    say(err_console, message, prefix="错误：" if lang == "zh" else "error:", prefix_style="bold red")
     raise typer.Exit(getattr(exc, "exit_code", 2))
 
 
 def note(text, to: Console | None = None) -> None:
     """Print ``note: <text>`` (the text literally)."""
     say(to or console, text, prefix="note:", prefix_style="yellow")
+
+
+#: click's usage messages (English; click's and typer's own copy of click word them alike) →
+#: Chinese, for the common ones: missing argument or option, no such option or command, a bad
+#: value, extra arguments. Option names, values and metavars keep their spelling.
+_USAGE_ZH = (
+    (r"Missing argument (.*?)\.?", lambda m: f"缺少参数 {m[1]}"),
+    (r"Missing option (.*?)\.?", lambda m: f"缺少选项 {m[1]}"),
+    (r"Missing parameter:? (.*?)\.?", lambda m: f"缺少参数 {m[1]}"),
+    (r"Missing command\.?", lambda m: "缺少命令"),
+    (r"No such option:? '?(.*?)'?\.? \(Possible options: (.*)\)",
+     lambda m: f"没有选项 {m[1]}（可能是：{m[2]}）"),
+    (r"No such option:? '?(.*?)'?\.?(?: Did you mean (.*?)\?)?",
+     lambda m: f"没有选项 {m[1]}" + (f"（是否想用：{m[2]}）" if m[2] else "")),
+    (r"No such command '(.*?)'\.?(?: Did you mean (.*?)\?)?",
+     lambda m: f"没有命令 '{m[1]}'" + (f"（是否想用：{m[2]}）" if m[2] else "")),
+    (r"Got unexpected extra arguments? ?\(?s?\)? \((.*)\)", lambda m: f"多余的参数 '{m[1]}'"),
+    (r"Option '(.*?)' requires (?:an argument|\d+ arguments?)\.?", lambda m: f"选项 '{m[1]}' 需要一个值"),
+    (r"Option '(.*?)' does not take a value\.?", lambda m: f"选项 '{m[1]}' 不接受值"),
+    (r"Invalid value for (.*?): (.*)", lambda m: f"{m[1]} 的值无效：{_value_zh(m[2])}"),
+    (r"Invalid value: (.*)", lambda m: f"值无效：{_value_zh(m[1])}"),
+)
+_VALUE_ZH = (
+    (r"Input should be a valid (number|integer|boolean).*|'?(.*?)'? is not a valid (float|integer|int|boolean)\.?",
+     lambda m: "不是有效的" + {"number": "数值", "float": "数值", "boolean": "布尔值（true/false）"}.get(
+         m[1] or m[3], "整数")),
+    (r"(.*?) is not in the range (.*?)\.?", lambda m: f"{m[1]} 不在范围 {m[2]} 内"),
+    (r"'(.*)' is not one of (.*?)\.?", lambda m: f"'{m[1]}' 不是可选值之一：{m[2]}"),
+    (r"(?:File|Directory|Path) '(.*)' does not exist\.?", lambda m: f"'{m[1]}' 不存在"),
+)
+
+
+def _translate(text: str, table) -> str | None:
+    text = " ".join(str(text).split())
+    for pattern, zh in table:
+        m = re.fullmatch(pattern, text)
+        if m:
+            return zh(m)
+    return None
+
+
+def _value_zh(text: str) -> str:
+    return _translate(text, _VALUE_ZH) or text
+
+
+def is_usage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a click usage error (click's own class or typer's copy of it)."""
+    return any(c.__name__ == "UsageError" for c in type(exc).__mro__)
+
+
+def usage_error_zh(exc) -> str:
+    """The Chinese one-line message of click's usage error ``exc``; click's English where the
+    message is not one of the common kinds."""
+    text = exc.format_message()
+    return _translate(text, _USAGE_ZH) or " ".join(str(text).split())
+
+
+def args_lang(args: list[str]) -> str:
+    """The language of a command line: its ``--lang`` when zh or en, else the locale's."""
+    for i, a in enumerate(args):
+        value = a.split("=", 1)[1] if a.startswith("--lang=") else (
+            args[i + 1] if a == "--lang" and i + 1 < len(args) else None)
+        if value in LANGS:
+            return value
+    return default_lang()

@@ -13,6 +13,7 @@ from rich.text import Text
 from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, LinkError
+from lifecircle.i18n import attribution_text, note_text
 
 
 def links(
@@ -45,7 +46,8 @@ def links(
     from lifecircle.result import load_result
 
     if candidates is None and not auto and not close_gates:
-        _fail(LinkError("no candidates: give --candidates FILE, --auto, --close-gates or several"))
+        _fail(LinkError("no candidates: give --candidates FILE, --auto, --close-gates or several",
+                        zh="没有候选连线：请给出 --candidates 文件、--auto、--close-gates 中的一个或几个"))
     try:
         check_out_dir(out, force=force, inputs=[folder, candidates])     # before any work
         result = load_result(folder)
@@ -77,6 +79,7 @@ def links(
         console.print(Text(f"贪心最优 {len(lr.chosen)} 条：{picks}，共新增可达居民 {total:,.0f}" if zh else
                            f"greedy best {len(lr.chosen)}: {picks}; {total:,.0f} residents newly within reach"))
     for note in lr.notes:
-        console.print(Text("note: " + note))
-    console.print(Text(result.attribution, style="dim"))
-    console.print(Text(f"wrote {out}/links.csv, links_greedy.csv, links.xlsx, links.gpkg, links_map.html"))
+        console.print(Text(("注：" if zh else "note: ") + note_text(note, lang)))
+    console.print(Text(attribution_text(result.attribution, lang), style="dim"))
+    files = "links.csv, links_greedy.csv, links.xlsx, links.gpkg, links_map.html"
+    console.print(Text(f"已写出 {out}：{files}" if zh else f"wrote {out}/{files}"))

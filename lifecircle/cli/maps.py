@@ -10,7 +10,8 @@ import typer
 from lifecircle import columns as col
 from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
-from lifecircle.errors import LifecircleError
+from lifecircle.errors import LifecircleError, OptionError
+from lifecircle.i18n import check_lang
 from lifecircle.untrusted import say
 
 
@@ -18,9 +19,10 @@ def _parse_minutes(text: str) -> list[float]:
     try:
         out = [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
     except ValueError:
-        raise typer.BadParameter(f"--minutes must be numbers separated by commas, got {text!r}") from None
+        raise OptionError("--minutes", f"must be numbers separated by commas, got {text!r}",
+                          zh=f"须为以逗号分隔的数字，实为 {text!r}") from None
     if not out or min(out) <= 0:
-        raise typer.BadParameter(f"--minutes must be positive, got {text!r}")
+        raise OptionError("--minutes", f"must be positive, got {text!r}", zh=f"须为正数，实为 {text!r}")
     return out
 
 
@@ -43,7 +45,7 @@ def _read_origins(path: Path, crs, datum: str = "wgs84"):
     from lifecircle.io.chinacoords import frame_to_wgs84
 
     if not path.exists():
-        raise InputFileError(path, "file not found")
+        raise InputFileError(path, "file not found", zh="找不到文件")
     try:
         if path.suffix.lower() in (".csv", ".txt"):
             import pandas as pd
@@ -53,20 +55,22 @@ def _read_origins(path: Path, crs, datum: str = "wgs84"):
             xc = next((cols[c] for c in ("lon", "lng", "longitude", "x") if c in cols), None)
             yc = next((cols[c] for c in ("lat", "latitude", "y") if c in cols), None)
             if xc is None or yc is None:
-                raise InputFileError(path, "CSV origins need lon/lat columns")
+                raise InputFileError(path, "CSV origins need lon/lat columns", zh="CSV 起点文件需要 lon/lat 列")
             g = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[xc], df[yc]), crs="EPSG:4326")
         else:
             g = gpd.read_file(path)
     except InputFileError:
         raise
     except Exception as exc:
-        raise InputFileError(path, f"cannot read origins ({type(exc).__name__}: {exc})") from None
+        raise InputFileError(path, f"cannot read origins ({type(exc).__name__}: {exc})",
+                             zh=f"无法读取起点文件（{type(exc).__name__}: {exc}）") from None
     if g.crs is None:
-        raise InputFileError(path, "origins have no CRS")
+        raise InputFileError(path, "origins have no CRS", zh="起点文件没有坐标系")
     try:
         g = frame_to_wgs84(g, datum)
     except ValueError as exc:
-        raise InputFileError(path, str(exc)) from None
+        raise InputFileError(path, str(exc),
+                             zh=f"未知的坐标系 {datum!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
     return g.to_crs(crs)
 
 
@@ -98,6 +102,7 @@ def map_command(
 
     try:
         result = load_result(folder)
+        lang = check_lang(lang or result.settings.lang)
         target = out or folder / "map.html"
         check_out_file(target, force=force, inputs=[origins, resources, recommend])
         iso = _read_origins(origins, result.crs, origins_crs) if origins else None
@@ -109,7 +114,10 @@ def map_command(
     except LifecircleError as exc:
         _fail(exc)
     size = target.stat().st_size / 1e6
-    say(console, f"wrote {target} ({size:.1f} MB{', offline' if offline else ''})")
+    if lang == "zh":
+        say(console, f"已写出 {target}（{size:.1f} MB{'，离线可用' if offline else ''}）")
+    else:
+        say(console, f"wrote {target} ({size:.1f} MB{', offline' if offline else ''})")
 
 
 def isochrones_command(
@@ -123,6 +131,8 @@ def isochrones_command(
     minutes: str = typer.Option("5,10,15", help="Thresholds, e.g. 5,10,15."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="GeoPackage (default DIR/isochrones.gpkg)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    lang: Optional[str] = typer.Option(None, help="Language of the console and of made-up origin names: zh or "
+                                       "en (default: the analysis's)."),
 ):
     """Walking isochrones (and service areas and gaps) as a GeoPackage."""
     import numpy as np
@@ -133,9 +143,10 @@ def isochrones_command(
     from lifecircle.io.outputs import check_out_file
     from lifecircle.result import load_result
 
-    mins = _parse_minutes(minutes)
     try:
+        mins = _parse_minutes(minutes)
         result = load_result(folder)
+        lang = check_lang(lang or result.settings.lang)
         target = out or folder / "isochrones.gpkg"
         check_out_file(target, force=force, inputs=[origins])
         if origins is not None:
@@ -144,7 +155,8 @@ def isochrones_command(
             names = origin_names(g)
         elif communities:
             if result.communities is None or not len(result.communities):
-                raise InputFileError(folder, "the analysis has no communities (use --origins or --homes)")
+                raise InputFileError(folder, "the analysis has no communities (use --origins or --homes)",
+                                     zh="该分析没有社区边界（请用 --origins 或 --homes）")
             pts = result.communities.geometry.representative_point()
             names = result.communities[col.COMMUNITY].astype(str).to_numpy()
         else:
@@ -152,7 +164,8 @@ def isochrones_command(
             h = result.homes
             idx = np.linspace(0, len(h) - 1, min(n, len(h))).round().astype(int)
             pts = h.geometry.iloc[idx]
-            names = np.array([f"home {i}" for i in h[col.HOME_ID].to_numpy()[idx]], dtype=object) \
+            home = "住宅" if lang == "zh" else "home"
+            names = np.array([f"{home} {i}" for i in h[col.HOME_ID].to_numpy()[idx]], dtype=object) \
                 if col.HOME_ID in h else None
         iso = isochrones(result, pts, mins)
         if names is not None:          # the origin's own name travels with its polygons
@@ -163,5 +176,9 @@ def isochrones_command(
     except LifecircleError as exc:
         _fail(exc)
     empty = int(shapely.is_empty(iso.geometry.to_numpy()).sum())
-    say(console, f"wrote {target}: {len(iso)} isochrones ({empty} empty: origin off the "
-                  f"network), {len(sa)} service areas, {len(gp)} gap areas")
+    if lang == "zh":
+        say(console, f"已写出 {target}：等时圈 {len(iso)} 个（其中 {empty} 个为空：起点不在路网上），"
+                     f"服务范围 {len(sa)} 个，缺口范围 {len(gp)} 个")
+    else:
+        say(console, f"wrote {target}: {len(iso)} isochrones ({empty} empty: origin off the "
+                      f"network), {len(sa)} service areas, {len(gp)} gap areas")

@@ -14,7 +14,7 @@ from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
-from lifecircle.i18n import LABELS, check_lang, label
+from lifecircle.i18n import LABELS, attribution_text, check_lang, label
 from lifecircle.untrusted import literal
 
 
@@ -83,7 +83,7 @@ def resources(
     console.print(Text(label("res.summary", lang, n=len(inv.sites), t=stages)), highlight=False)
     for text in inv.notes:   # notes quote file names and data: printed literally
         console.print(Text.assemble((label("cli.note", lang), "yellow"), str(text)), highlight=False)
-    console.print(Text(inv.attribution, style="dim"), highlight=False)
+    console.print(Text(attribution_text(inv.attribution, lang), style="dim"), highlight=False)
     console.print(Text(label("rec.wrote", lang, out=str(out),
                              files=f"resources.csv, resources.xlsx, resources.gpkg, {MAP_NAME}")),
                   highlight=False)
@@ -120,7 +120,7 @@ def recommend(
     except LifecircleError as exc:
         _fail(exc)
     print_recommendations(table, result.profile, lang)
-    console.print(Text(inv.attribution, style="dim"), highlight=False)
+    console.print(Text(attribution_text(inv.attribution, lang), style="dim"), highlight=False)
     files = ("recommendations.csv, recommendations.xlsx, resources.csv, resources.xlsx, resources.gpkg, "
              + MAP_NAME)
     console.print(Text(label("rec.wrote", lang, out=str(out), files=files)), highlight=False)

@@ -92,8 +92,8 @@ def print_report(report, lang: str) -> None:
         console.print(Text.assemble((i18n_label("cli.note", lang), "yellow"), str(n)), highlight=False)
     if any(v == "no_data" for v in report.data_status.values()):
         console.print(Text.assemble((i18n_label("cli.note", lang), "yellow"),
-                                    f"{label('no_data', lang)}: {i18n.no_data_hint(lang)}"), highlight=False)
-    console.print(Text(report.attribution, style="dim"), highlight=False)
+                                    f"{label('no_data', lang)}{sep}{i18n.no_data_hint(lang)}"), highlight=False)
+    console.print(Text(i18n.attribution_text(report.attribution, lang), style="dim"), highlight=False)
 
 
 def check_cmd(

@@ -321,14 +321,16 @@ def apply_population_raster(homes: gpd.GeoDataFrame, path, region=None,
 
     path = Path(path)
     if not path.exists():
-        raise PopulationError(path, "file not found")
+        raise PopulationError(path, "file not found", zh="找不到文件")
     try:
         ds = rasterio.open(path)
     except Exception as exc:
-        raise PopulationError(path, f"cannot read as a raster (GeoTIFF) ({type(exc).__name__}: {exc})") from None
+        raise PopulationError(path, f"cannot read as a raster (GeoTIFF) ({type(exc).__name__}: {exc})",
+                              zh=f"无法作为栅格（GeoTIFF）读取（{type(exc).__name__}: {exc}）") from None
     with ds:
         if ds.crs is None:
-            raise PopulationError(path, "has no coordinate reference system; save it with one (e.g. EPSG:4326)")
+            raise PopulationError(path, "has no coordinate reference system; save it with one (e.g. EPSG:4326)",
+                                  zh="没有坐标参考系；请带坐标系另存（如 EPSG:4326）")
         rcrs = ds.crs.to_wkt()
         pts_r = homes.geometry.to_crs(rcrs).to_numpy()
         parts = list(pts_r)
@@ -337,7 +339,8 @@ def apply_population_raster(homes: gpd.GeoDataFrame, path, region=None,
             region_r = gpd.GeoSeries([region], crs=homes.crs).to_crs(rcrs).iloc[0]
             parts.append(region_r)
         if not parts:
-            raise PopulationError(path, "no study area or home to match the raster against")
+            raise PopulationError(path, "no study area or home to match the raster against",
+                                  zh="没有可与栅格对照的研究范围或住宅")
         x0, y0, x1, y1 = shapely.total_bounds(np.array(parts, dtype=object))
         fc, fr = _affine(~ds.transform, np.array([x0, x0, x1, x1]), np.array([y0, y1, y0, y1]))
         col0, row0 = int(np.floor(fc.min())) - 1, int(np.floor(fr.min())) - 1
@@ -345,12 +348,14 @@ def apply_population_raster(homes: gpd.GeoDataFrame, path, region=None,
         col0, row0 = max(col0, 0), max(row0, 0)
         col1, row1 = min(col1, ds.width), min(row1, ds.height)
         if col1 <= col0 or row1 <= row0:
-            raise PopulationError(path, "does not cover the study area (check its extent and CRS)")
+            raise PopulationError(path, "does not cover the study area (check its extent and CRS)",
+                                  zh="没有覆盖研究范围（请检查其范围和坐标系）")
         window = Window(col0, row0, col1 - col0, row1 - row0)
         try:
             data = ds.read(band, window=window, masked=True)
         except Exception as exc:
-            raise PopulationError(path, f"cannot read band {band} ({type(exc).__name__}: {exc})") from None
+            raise PopulationError(path, f"cannot read band {band} ({type(exc).__name__}: {exc})",
+                                  zh=f"无法读取第 {band} 波段（{type(exc).__name__}: {exc}）") from None
         t = ds.transform
         transform = type(t)(t.a, t.b, t.c + t.a * col0 + t.b * row0,
                             t.d, t.e, t.f + t.d * col0 + t.e * row0)
@@ -377,10 +382,12 @@ def apply_population_raster(homes: gpd.GeoDataFrame, path, region=None,
     counted[hcell[home_valid]] = True
     counted &= np.isfinite(flat)
     if not counted.any():
-        raise PopulationError(path, "has no data over the study area (check its extent and CRS)")
+        raise PopulationError(path, "has no data over the study area (check its extent and CRS)",
+                              zh="在研究范围内没有数据（请检查其范围和坐标系）")
     total = float(flat[counted].sum())
     if total <= 0:
-        raise PopulationError(path, "counts nobody over the study area (all cells 0)")
+        raise PopulationError(path, "counts nobody over the study area (all cells 0)",
+                              zh="研究范围内人口为零（所有像元均为 0）")
     # one cell's area in square metres, measured in the homes' (metric) CRS
     (cx0, cx1), (cy0, cy1) = _affine(transform, np.array([ncol // 2, ncol // 2 + 1]), np.array([nrow // 2, nrow // 2 + 1]))
     cell = gpd.GeoSeries([shapely.box(min(cx0, cx1), min(cy0, cy1), max(cx0, cx1), max(cy0, cy1))], crs=rcrs)
@@ -388,7 +395,9 @@ def apply_population_raster(homes: gpd.GeoDataFrame, path, region=None,
     dense = flat[counted] > MAX_RESIDENTS_PER_M2 * max(cell_m2, 1.0)
     if dense.any():
         raise PopulationError(path, f"{int(dense.sum())} cell(s) hold more than {MAX_RESIDENTS_PER_M2:g} residents "
-                              f"per m² (largest {flat[counted].max():.3g}); check the band and its units")
+                              f"per m² (largest {flat[counted].max():.3g}); check the band and its units",
+                              zh=f"{int(dense.sum())} 个像元每 m² 超过 {MAX_RESIDENTS_PER_M2:g} 人"
+                                 f"（最大 {flat[counted].max():.3g}）；请检查波段及其单位")
 
     out = homes.copy()
     pop = out[col.POPULATION].to_numpy(float).copy()
@@ -427,19 +436,24 @@ def read_population_zones(path) -> gpd.GeoDataFrame:
     """A polygon file of community totals, read with one-line errors."""
     path = Path(path)
     if not path.exists():
-        raise PopulationError(path, "file not found")
+        raise PopulationError(path, "file not found", zh="找不到文件")
     try:
         gdf = gpd.read_file(path)
     except Exception as exc:
-        raise PopulationError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})") from None
+        raise PopulationError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})",
+                              zh=f"无法作为矢量文件读取（{type(exc).__name__}: {exc}）") from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.isna().all():
         raise PopulationError(path, "has no geometry: community totals need polygons (GeoJSON, "
-                              "GeoPackage, Shapefile, or a CSV with a WKT column)")
+                              "GeoPackage, Shapefile, or a CSV with a WKT column)",
+                              zh="没有几何图形：社区人口总数需要面（GeoJSON、GeoPackage、Shapefile，"
+                                 "或带 WKT 列的 CSV）")
     if gdf.crs is None:
-        raise PopulationError(path, "has no coordinate reference system; save it with one (e.g. EPSG:4326)")
+        raise PopulationError(path, "has no coordinate reference system; save it with one (e.g. EPSG:4326)",
+                                  zh="没有坐标参考系；请带坐标系另存（如 EPSG:4326）")
     kinds = set(gdf.geometry.dropna().geom_type)
     if not kinds <= {"Polygon", "MultiPolygon"}:
-        raise PopulationError(path, f"community totals need polygons, found {', '.join(sorted(kinds))}")
+        raise PopulationError(path, f"community totals need polygons, found {', '.join(sorted(kinds))}",
+                              zh=f"社区人口总数需要面，实为 {', '.join(sorted(kinds))}")
     return gdf
 
 
@@ -456,20 +470,24 @@ def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATIO
     home at all is refused (:class:`~lifecircle.errors.PopulationError`).
     """
     if column not in table.columns:
-        raise TableError(path, f"no '{column}' column; columns found: {', '.join(map(str, table.columns))}")
+        raise TableError(path, f"no '{column}' column; columns found: {', '.join(map(str, table.columns))}",
+                         zh=f"没有 '{column}' 列；文件中的列：{', '.join(map(str, table.columns))}")
     values = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
     bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
     if len(bad):
-        raise TableError(path, f"'{column}' must be a non-negative number", rows=[int(i) + 1 for i in bad])
+        raise TableError(path, f"'{column}' must be a non-negative number", rows=[int(i) + 1 for i in bad],
+                         zh=f"'{column}' 须为非负数")
     if table.crs is None:
-        raise PopulationError(path, "has no coordinate reference system")
+        raise PopulationError(path, "has no coordinate reference system", zh="没有坐标参考系")
     zones = table.to_crs(homes.crs)
     zgeom = shapely.make_valid(zones.geometry.to_numpy())
     dense = np.flatnonzero(values > MAX_RESIDENTS_PER_M2 * np.maximum(shapely.area(zgeom), 1.0))
     if len(dense):
         rows = [int(i) + 1 for i in dense]
         raise TableError(path, f"'{column}' holds more than {MAX_RESIDENTS_PER_M2:g} residents per m² of its "
-                         f"zone in row(s) {', '.join(map(str, rows[:5]))} (check the column and its units)", rows=rows)
+                         f"zone in row(s) {', '.join(map(str, rows[:5]))} (check the column and its units)", rows=rows,
+                         zh=f"'{column}' 在第 {', '.join(map(str, rows[:5]))} 行超过每 m² 分区面积 "
+                            f"{MAX_RESIDENTS_PER_M2:g} 人（请检查该列及其单位）")
     usable = ~shapely.is_empty(zgeom) & np.isin(shapely.get_type_id(zgeom), (3, 6, 7))
     if region is not None:
         usable &= shapely.intersects(zgeom, region)
@@ -479,7 +497,8 @@ def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATIO
     hit_home, hit_zone = hit_home[keep], hit_zone[keep]
     if len(hit_home) == 0:
         raise PopulationError(path, f"none of its {len(zones)} zone(s) contains a home of the study "
-                              "area (check that it covers the area and its CRS)")
+                              "area (check that it covers the area and its CRS)",
+                              zh=f"其 {len(zones)} 个分区中没有一个包含研究范围内的住宅（请检查它是否覆盖该范围及其坐标系）")
     order = np.lexsort((hit_zone, hit_home))
     hit_home, hit_zone = hit_home[order], hit_zone[order]
     first = np.ones(len(hit_home), dtype=bool)

@@ -105,15 +105,19 @@ class WalkNetwork:
             i = int(np.flatnonzero(bad)[0])
             raise NetworkError(
                 f"{int(bad.sum())} edge length(s) are negative or NaN (first: edge {i}, "
-                f"length {length[i]!r}); edge lengths must be finite and >= 0"
+                f"length {length[i]!r}); edge lengths must be finite and >= 0",
+                zh=f"{int(bad.sum())} 条边的长度为负数或 NaN（第一条：边 {i}，长度 {length[i]!r}）；"
+                   "边长须为有限且 >= 0 的数",
             )
         if not (np.isfinite(self.speed_mps) and self.speed_mps > 0):
-            raise NetworkError(f"walking speed must be positive, got {self.speed_mps!r} m/s")
+            raise NetworkError(f"walking speed must be positive, got {self.speed_mps!r} m/s",
+                               zh=f"步行速度须为正数，实为 {self.speed_mps!r} m/s")
         n = len(self.node_x)
         for name in ("edge_u", "edge_v"):
             arr = getattr(self, name)
             if len(arr) and (arr.min() < 0 or arr.max() >= n):
-                raise NetworkError(f"{name} holds node indices outside 0..{n - 1}")
+                raise NetworkError(f"{name} holds node indices outside 0..{n - 1}",
+                                   zh=f"{name} 含有超出 0..{n - 1} 的节点编号")
         self.edge_len = length
 
     # ---------------------------------------------------------------------------------------
@@ -481,7 +485,7 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     nodes on OSM data).
     """
     if streets is None or len(streets) == 0:
-        raise NoWalkableStreetsError(source, "no walkable streets in the study area")
+        raise NoWalkableStreetsError(source, "no walkable streets in the study area", zh="研究范围内没有可步行的道路")
     proj = streets.to_crs(crs)
     plazas = pedestrian_areas(areas)
     if len(plazas):

@@ -336,14 +336,16 @@ class Profile:
             return self._cache["cats"][cat_id]
         except KeyError:
             raise ProfileError(str(self.name), f"unknown category {cat_id!r}; known: "
-                               + ", ".join(self._cache["cats"])) from None
+                               + ", ".join(self._cache["cats"]),
+                               zh=f"未知的类别 {cat_id!r}；已有：" + ", ".join(self._cache["cats"])) from None
 
     def dimension(self, dim_id: str) -> Dimension:
         try:
             return self._cache["dims"][dim_id]
         except KeyError:
             raise ProfileError(str(self.name), f"unknown dimension {dim_id!r}; known: "
-                               + ", ".join(self._cache["dims"])) from None
+                               + ", ".join(self._cache["dims"]),
+                               zh=f"未知的维度 {dim_id!r}；已有：" + ", ".join(self._cache["dims"])) from None
 
     def resolve(self, name: str) -> str:
         """The category id that ``name`` means: an id, the Chinese or English name, or one of
@@ -368,9 +370,10 @@ class Profile:
             return found[0]
         if found:
             raise ProfileError(str(self.name), f"category {key!r} is ambiguous: "
-                               + ", ".join(found))
-        raise ProfileError(str(self.name), f"unknown category {key!r}; known: "
-                           + ", ".join(f"{c.id} ({c.name_zh})" for c in cats.values()))
+                               + ", ".join(found), zh=f"类别 {key!r} 有歧义：" + ", ".join(found))
+        known = ", ".join(f"{c.id} ({c.name_zh})" for c in cats.values())
+        raise ProfileError(str(self.name), f"unknown category {key!r}; known: " + known,
+                           zh=f"未知的类别 {key!r}；已有：" + known)
 
     def dimension_of(self, cat_id: str) -> str:
         """The dimension id of category ``cat_id``."""
@@ -381,7 +384,8 @@ class Profile:
         the same as ``profile.name(item_id, lang)``."""
         obj = self._cache["cats"].get(item_id) or self._cache["dims"].get(item_id)
         if obj is None:
-            raise ProfileError(str(self.name), f"unknown category or dimension {item_id!r}")
+            raise ProfileError(str(self.name), f"unknown category or dimension {item_id!r}",
+                               zh=f"未知的类别或维度 {item_id!r}")
         return obj.name(lang)
 
     def __contains__(self, cat_id: object) -> bool:
@@ -427,10 +431,12 @@ def _resolve(name_or_path: str | os.PathLike) -> Path:
             return _existing(d, starts[0])
     if p.suffix.lower() in (".yaml", ".yml") or os.sep in s or "/" in s:
         if p.is_dir():
-            raise ProfileError(s, "is a folder, not a profile file")
-        raise ProfileError(s, "profile file not found")
+            raise ProfileError(s, "is a folder, not a profile file", zh="是文件夹，不是指标体系文件")
+        raise ProfileError(s, "profile file not found", zh="找不到指标体系文件")
     raise ProfileError(s, "unknown profile; available: " + (", ".join(names) or "(none)")
-                       + " (or give the path of a .yaml profile file)")
+                       + " (or give the path of a .yaml profile file)",
+                       zh="未知的指标体系；可用：" + (", ".join(names) or "（无）")
+                       + "（或给出 .yaml 指标体系文件的路径）")
 
 
 def _name_key(s: str) -> str:
@@ -441,7 +447,7 @@ def _existing(d: Path, stem: str) -> Path:
     for ext in (".yaml", ".yml"):
         if (d / (stem + ext)).is_file():
             return d / (stem + ext)
-    raise ProfileError(stem, "profile file not found")  # pragma: no cover
+    raise ProfileError(stem, "profile file not found", zh="找不到指标体系文件")  # pragma: no cover
 
 
 def load_profile(name_or_path: str | os.PathLike | Profile = "default") -> Profile:
@@ -471,12 +477,13 @@ def load_profile(name_or_path: str | os.PathLike | Profile = "default") -> Profi
     if isinstance(name_or_path, Profile):
         return name_or_path
     if not isinstance(name_or_path, (str, os.PathLike)):
-        raise ProfileError(repr(name_or_path), "a profile is given by name or file path")
+        raise ProfileError(repr(name_or_path), "a profile is given by name or file path",
+                           zh="指标体系须以名称或文件路径给出")
     path = _resolve(name_or_path)
     try:
         st = path.stat()
     except OSError as e:
-        raise ProfileError(path, f"cannot read the file ({e.strerror})") from None
+        raise ProfileError(path, f"cannot read the file ({e.strerror})", zh=f"无法读取文件（{e.strerror}）") from None
     return _load_cached(str(path.resolve()), st.st_mtime_ns, st.st_size)
 
 
@@ -543,26 +550,31 @@ def _read_yaml(path: Path):
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise ProfileError(path, f"cannot read the file ({e.strerror})") from None
+        raise ProfileError(path, f"cannot read the file ({e.strerror})", zh=f"无法读取文件（{e.strerror}）") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ProfileError(path, f"not UTF-8 text (byte {e.start}); save the file as UTF-8") from None
+        raise ProfileError(path, f"not UTF-8 text (byte {e.start}); save the file as UTF-8",
+                           zh=f"不是 UTF-8 文本（第 {e.start} 字节）；请把文件另存为 UTF-8") from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except _DupKey as e:
         raise ProfileError(path, f"line {e.line}: key {e.key!r} is given twice in the same mapping "
-                                 f"(first on line {e.first_line})") from None
+                                 f"(first on line {e.first_line})",
+                           zh=f"第 {e.line} 行：键 {e.key!r} 在同一映射中出现两次（第一次在第 {e.first_line} 行）") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        where_zh = f"第 {mark.line + 1} 行第 {mark.column + 1} 列：" if mark else ""
         problem = " ".join(str(x) for x in (e.context, e.problem) if x)
-        hint = ""
+        hint = hint_zh = ""
         if "alias" in problem or "anchor" in problem or "tag" in problem:
             hint = ' (write "*" and "!" in quotes)'
-        raise ProfileError(path, f"{where}YAML syntax error: {problem}{hint}") from None
+            hint_zh = '（"*" 和 "!" 要加引号）'
+        raise ProfileError(path, f"{where}YAML syntax error: {problem}{hint}",
+                           zh=f"{where_zh}YAML 语法错误：{problem}{hint_zh}") from None
     except yaml.YAMLError as e:
-        raise ProfileError(path, f"YAML error: {e}") from None
+        raise ProfileError(path, f"YAML error: {e}", zh=f"YAML 错误：{e}") from None
 
 
 # ------------------------------------------------------------------------------------------
@@ -579,12 +591,29 @@ _CAT_KEYS = {"id", "name_zh", "name_en", "minutes", "essential", "weight", "matc
 
 
 class _Bad(Exception):
-    """A validation problem; ``where`` is prefixed to the message."""
+    """A validation problem in English and Chinese (``zh``); ``where`` is prefixed to both."""
+
+    def __init__(self, message: str, zh: str):
+        super().__init__(message)
+        self.zh = zh
 
 
 def _line(obj, fallback: int | None = None) -> str:
     ln = getattr(obj, "line", None) or fallback
     return f"line {ln}, " if ln else ""
+
+
+def _line_zh(obj, fallback: int | None = None) -> str:
+    ln = getattr(obj, "line", None) or fallback
+    return f"第 {ln} 行，" if ln else ""
+
+
+#: The Chinese of the few English ``what`` prefixes the validators are given (keys stay keys).
+_WHAT_ZH = {"top level: ": "顶层：", "top-level exclude": "顶层 exclude"}
+
+
+def _wz(what: str) -> str:
+    return _WHAT_ZH.get(what, what)
 
 
 def _is_ext(key) -> bool:
@@ -595,40 +624,46 @@ def _check_keys(obj: Mapping, allowed: set[str], what: str = "") -> None:
     unknown = [k for k in obj if k not in allowed and not _is_ext(k)]
     if unknown:
         raise _Bad(f"{what}unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))}; "
-                   f"keys starting with x- are ignored)")
+                   f"keys starting with x- are ignored)",
+                   zh=f"{_wz(what)}未知的键 {unknown[0]!r}（可用：{', '.join(sorted(allowed))}；"
+                      "以 x- 开头的键会被忽略）")
 
 
-def _kind(v) -> str:
+def _kind(v, lang: str = "en") -> str:
+    zh = lang == "zh"
     if isinstance(v, Mapping):
-        return "a mapping"
+        return "映射" if zh else "a mapping"
     if isinstance(v, list):
-        return "a list"
+        return "列表" if zh else "a list"
     if isinstance(v, str):
-        return "text"
-    return type(v).__name__
+        return "文本" if zh else "text"
+    return f" {type(v).__name__}" if zh else type(v).__name__
 
 
 def _number(v, what: str, *, positive: bool = True, allow_zero: bool = False) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _Bad(f"{what} must be a {'positive ' if positive else ''}number (got {v!r})")
+        raise _Bad(f"{what} must be a {'positive ' if positive else ''}number (got {v!r})",
+                   zh=f"{what} 须为{'正' if positive else ''}数（实为 {v!r}）")
     if positive and (v < 0 or (v == 0 and not allow_zero)):
-        raise _Bad(f"{what} must be a positive number (got {v!r})")
+        raise _Bad(f"{what} must be a positive number (got {v!r})", zh=f"{what} 须为正数（实为 {v!r}）")
     return float(v)
 
 
 def _text(v, what: str, *, required: bool = True) -> str | None:
     if v is None:
         if required:
-            raise _Bad(f"{what} is missing")
+            raise _Bad(f"{what} is missing", zh=f"缺少 {what}")
         return None
     if isinstance(v, bool):
         raise _Bad(f"{what} must be text (got {str(v).lower()}: YAML reads yes/no/on/off as "
-                   f"true/false, write it in quotes)")
+                   f"true/false, write it in quotes)",
+                   zh=f"{what} 须为文本（实为 {str(v).lower()}：YAML 把 yes/no/on/off 读作 true/false，"
+                      "请加引号）")
     if not isinstance(v, (str, int, float)):
-        raise _Bad(f"{what} must be text (got {_kind(v)})")
+        raise _Bad(f"{what} must be text (got {_kind(v)})", zh=f"{what} 须为文本（实为{_kind(v, 'zh')}）")
     s = str(v).strip()
     if required and not s:
-        raise _Bad(f"{what} is empty")
+        raise _Bad(f"{what} is empty", zh=f"{what} 为空")
     return s
 
 
@@ -642,32 +677,37 @@ def _tag_value(v, key: str) -> str:
     if isinstance(v, str):
         if not v:
             raise _Bad(f"condition {key!r} has an empty value (write \"*\" for any value, "
-                       f"\"!\" for absent, both in quotes)")
+                       f"\"!\" for absent, both in quotes)",
+                       zh=f"条件 {key!r} 的值为空（任意值写 \"*\"，不存在写 \"!\"，都要加引号）")
         return v
     raise _Bad(f"condition {key!r}: value must be text, a list of texts, \"*\" or \"!\" "
-               f"(got {_kind(v)})")
+               f"(got {_kind(v)})",
+               zh=f"条件 {key!r}：值须为文本、文本列表、\"*\" 或 \"!\"（实为{_kind(v, 'zh')}）")
 
 
 def _compile_regex(key: str, pattern) -> re.Pattern:
     if not isinstance(pattern, str) or not pattern:
-        raise _Bad(f"condition {key!r} needs a regular expression as text (got {pattern!r})")
+        raise _Bad(f"condition {key!r} needs a regular expression as text (got {pattern!r})",
+                   zh=f"条件 {key!r} 需要文本形式的正则表达式（实为 {pattern!r}）")
     try:
         return re.compile(pattern, re.IGNORECASE)
     except re.error as e:
-        raise _Bad(f"invalid regex for {key!r}: {e} in {pattern!r}") from None
+        raise _Bad(f"invalid regex for {key!r}: {e} in {pattern!r}",
+                   zh=f"{key!r} 的正则表达式无效：{pattern!r} 中 {e}") from None
 
 
 def _compile_rule(raw) -> Rule:
     if not isinstance(raw, Mapping):
-        raise _Bad(f"a rule must be a mapping such as {{amenity: school}} (got {raw!r})")
+        raise _Bad(f"a rule must be a mapping such as {{amenity: school}} (got {raw!r})",
+                   zh=f"规则须为映射，如 {{amenity: school}}（实为 {raw!r}）")
     if not raw:
-        raise _Bad("empty rule {} (it would match every feature)")
+        raise _Bad("empty rule {} (it would match every feature)", zh="空规则 {}（会匹配所有要素）")
     conds: list[Condition] = []
     for key, val in raw.items():
         if _is_ext(key):
             continue
         if not isinstance(key, str) or not key.strip():
-            raise _Bad(f"condition key must be a tag key (got {key!r})")
+            raise _Bad(f"condition key must be a tag key (got {key!r})", zh=f"条件的键须为标签键（实为 {key!r}）")
         if key.endswith("!~"):
             tag, op = key[:-2], "not_regex"
         elif key.endswith("~"):
@@ -676,27 +716,32 @@ def _compile_rule(raw) -> Rule:
             tag, op = key, None
         if not tag or (("*" in tag) and tag != NAME_ANY) or any(ch in tag for ch in "~!="):
             raise _Bad(f"unknown condition form {key!r} (use key, \"key~\", \"key!~\", "
-                       f"\"name*~\" or \"name*!~\")")
+                       f"\"name*~\" or \"name*!~\")",
+                       zh=f"未知的条件写法 {key!r}（请用 key、\"key~\"、\"key!~\"、\"name*~\" 或 \"name*!~\"）")
         if tag == NAME_ANY and op is None:
             raise _Bad(f"unknown condition form {key!r}: the name* pseudo-key takes a regex, "
-                       f"write \"name*~\"")
+                       f"write \"name*~\"",
+                       zh=f"未知的条件写法 {key!r}：name* 伪键只接受正则表达式，请写 \"name*~\"")
         if op is not None:
             conds.append(Condition(tag, op, pattern=_compile_regex(key, val)))
             continue
         if val is None:
             raise _Bad(f"condition {key!r} has no value (write \"*\" for any value, \"!\" for "
-                       f"absent, both in quotes)")
+                       f"absent, both in quotes)",
+                       zh=f"条件 {key!r} 没有值（任意值写 \"*\"，不存在写 \"!\"，都要加引号）")
         if isinstance(val, list):
             if not val:
-                raise _Bad(f"condition {key!r} has an empty list of values")
+                raise _Bad(f"condition {key!r} has an empty list of values", zh=f"条件 {key!r} 的值列表为空")
             vals = [_tag_value(v, key) for v in val]
             if "*" in vals or "!" in vals:
-                raise _Bad(f"condition {key!r}: \"*\" and \"!\" cannot be inside a list")
+                raise _Bad(f"condition {key!r}: \"*\" and \"!\" cannot be inside a list",
+                           zh=f"条件 {key!r}：\"*\" 和 \"!\" 不能放在列表中")
             conds.append(Condition(tag, "in", values=frozenset(vals)))
             continue
         if isinstance(val, Mapping):
             raise _Bad(f"condition {key!r}: value must be text, a list, \"*\" or \"!\" "
-                       f"(got a mapping; is a comma or bracket missing?)")
+                       f"(got a mapping; is a comma or bracket missing?)",
+                       zh=f"条件 {key!r}：值须为文本、列表、\"*\" 或 \"!\"（实为映射；是否漏了逗号或括号？）")
         s = _tag_value(val, key)
         if s == "*":
             conds.append(Condition(tag, "present"))
@@ -705,7 +750,7 @@ def _compile_rule(raw) -> Rule:
         else:
             conds.append(Condition(tag, "in", values=frozenset([s])))
     if not conds:
-        raise _Bad("rule has no conditions")
+        raise _Bad("rule has no conditions", zh="规则没有条件")
     # cheap and selective tests first; "absent" rarely fails, so it goes last
     conds.sort(key=lambda c: _OP_ORDER[(c.op, c.key == NAME_ANY)])
     return Rule(tuple(conds))
@@ -718,43 +763,47 @@ _OP_ORDER = {("in", False): 0, ("present", False): 1, ("regex", False): 2, ("reg
 def _compile_rules(raw, what: str, *, required: bool) -> tuple[Rule, ...]:
     if raw is None:
         if required:
-            raise _Bad(f"{what} is missing (a list of tag rules)")
+            raise _Bad(f"{what} is missing (a list of tag rules)", zh=f"缺少 {_wz(what)}（标签规则列表）")
         return ()
     if isinstance(raw, Mapping):
         raw = [raw]
     if not isinstance(raw, list):
-        raise _Bad(f"{what} must be a list of rules (got {_kind(raw)})")
+        raise _Bad(f"{what} must be a list of rules (got {_kind(raw)})",
+                   zh=f"{_wz(what)} 须为规则列表（实为{_kind(raw, 'zh')}）")
     if required and not raw:
-        raise _Bad(f"{what} is empty")
+        raise _Bad(f"{what} is empty", zh=f"{_wz(what)} 为空")
     rules = []
     for i, r in enumerate(raw, 1):
         try:
             rules.append(_compile_rule(r))
         except _Bad as e:
-            raise _Bad(f"{_line(r, getattr(raw, 'line', None))}{what} rule #{i}: {e}") from None
+            raise _Bad(f"{_line(r, getattr(raw, 'line', None))}{what} rule #{i}: {e}",
+                       zh=f"{_line_zh(r, getattr(raw, 'line', None))}{_wz(what)} 第 {i} 条规则：{e.zh}") from None
     return tuple(rules)
 
 
 def _bool(v, what: str) -> bool:
     if not isinstance(v, bool):
-        raise _Bad(f"{what} must be true or false (got {v!r})")
+        raise _Bad(f"{what} must be true or false (got {v!r})", zh=f"{what} 须为 true 或 false（实为 {v!r}）")
     return v
 
 
 def _parse_category(raw, dim_id: str, speed_kmh: float, global_exclude: tuple[Rule, ...]) -> Category:
     if not isinstance(raw, Mapping):
-        raise _Bad(f"must be a mapping with id, name_zh, minutes, match … (got {raw!r})")
+        raise _Bad(f"must be a mapping with id, name_zh, minutes, match … (got {raw!r})",
+                   zh=f"须为含 id、name_zh、minutes、match … 的映射（实为 {raw!r}）")
     _check_keys(raw, _CAT_KEYS)
     cid = raw.get("id")
     if not isinstance(cid, str) or not _ID_RE.match(cid):
-        raise _Bad(f"id must be snake_case text such as 'bus_stop' (got {cid!r})")
+        raise _Bad(f"id must be snake_case text such as 'bus_stop' (got {cid!r})",
+                   zh=f"id 须为 snake_case 文本，如 'bus_stop'（实为 {cid!r}）")
     name_zh = _text(raw.get("name_zh"), "name_zh")
     name_en = _text(raw.get("name_en"), "name_en")
     radius = raw.get("radius_m")
     radius_m = _number(radius, "radius_m") if radius is not None else None
     tier = raw.get("tier")
     if tier is not None and (isinstance(tier, bool) or tier not in TIERS):
-        raise _Bad(f"tier must be 5, 10 or 15 (got {tier!r})")
+        raise _Bad(f"tier must be 5, 10 or 15 (got {tier!r})", zh=f"tier 须为 5、10 或 15（实为 {tier!r}）")
     if "minutes" in raw:
         minutes = _number(raw["minutes"], "minutes")
     elif radius_m is not None:
@@ -762,9 +811,10 @@ def _parse_category(raw, dim_id: str, speed_kmh: float, global_exclude: tuple[Ru
     elif tier is not None:
         minutes = float(tier)
     else:
-        raise _Bad("minutes is missing (give minutes, radius_m or tier)")
+        raise _Bad("minutes is missing (give minutes, radius_m or tier)",
+                   zh="缺少 minutes（请给出 minutes、radius_m 或 tier）")
     if minutes > 240:
-        raise _Bad(f"minutes must be at most 240 (got {minutes!r})")
+        raise _Bad(f"minutes must be at most 240 (got {minutes!r})", zh=f"minutes 不能超过 240（实为 {minutes!r}）")
     required = raw.get("required")
     if required is not None:
         required = _bool(required, "required")
@@ -777,23 +827,27 @@ def _parse_category(raw, dim_id: str, speed_kmh: float, global_exclude: tuple[Ru
     if isinstance(codes_raw, str):
         codes_raw = [codes_raw]
     if not isinstance(codes_raw, list):
-        raise _Bad("amap_typecodes must be a list of quoted codes such as [\"141203\"]")
+        raise _Bad("amap_typecodes must be a list of quoted codes such as [\"141203\"]",
+                   zh="amap_typecodes 须为加引号的代码列表，如 [\"141203\"]")
     codes = []
     for c in codes_raw:
         if not isinstance(c, str):
             raise _Bad(f"amap_typecodes: write each code in quotes (got {c!r}; YAML reads "
-                       f"050000 as a number)")
+                       f"050000 as a number)",
+                       zh=f"amap_typecodes：每个代码都要加引号（实为 {c!r}；YAML 会把 050000 读作数字）")
         if not _TYPECODE_RE.match(c):
-            raise _Bad(f"amap_typecodes: {c!r} is not 2-6 digits")
+            raise _Bad(f"amap_typecodes: {c!r} is not 2-6 digits", zh=f"amap_typecodes：{c!r} 不是 2-6 位数字")
         codes.append(c)
     baidu_raw = raw.get("baidu_categories") or []
     if isinstance(baidu_raw, str):
         baidu_raw = [baidu_raw]
     if not isinstance(baidu_raw, list) or not all(isinstance(b, str) and b for b in baidu_raw):
-        raise _Bad("baidu_categories must be a list of texts such as [\"教育培训;小学\"]")
+        raise _Bad("baidu_categories must be a list of texts such as [\"教育培训;小学\"]",
+                   zh="baidu_categories 须为文本列表，如 [\"教育培训;小学\"]")
     goal = _text(raw.get("goal"), "goal", required=False)
     if goal is not None and goal not in GOALS:
-        raise _Bad(f"goal must be one of {', '.join(GOALS)} (got {goal!r})")
+        raise _Bad(f"goal must be one of {', '.join(GOALS)} (got {goal!r})",
+                   zh=f"goal 须为 {', '.join(GOALS)} 之一（实为 {goal!r}）")
     match = _compile_rules(raw.get("match"), "match", required=True)
     exclude = _compile_rules(raw.get("exclude"), "exclude", required=False) + global_exclude
     return Category(
@@ -810,43 +864,53 @@ def _parse_file(path: Path) -> Profile:
     try:
         return _build(doc, path)
     except _Bad as e:
-        raise ProfileError(path, str(e)) from None
+        raise ProfileError(path, str(e), zh=e.zh) from None
 
 
 def _build(doc, path: Path) -> Profile:
     if doc is None:
-        raise _Bad("the file is empty")
+        raise _Bad("the file is empty", zh="文件为空")
     if not isinstance(doc, Mapping):
-        raise _Bad(f"the top level must be a mapping with name, dimensions … (got {_kind(doc)})")
+        raise _Bad(f"the top level must be a mapping with name, dimensions … (got {_kind(doc)})",
+                   zh=f"顶层须为含 name、dimensions … 的映射（实为{_kind(doc, 'zh')}）")
     try:
         _check_keys(doc, _TOP_KEYS, "top level: ")
         name = _text(doc.get("name"), "name")
         speed = _number(doc.get("speed_kmh", 4.0), "speed_kmh")
         if speed > 30:
-            raise _Bad(f"speed_kmh must be a walking speed in km/h (got {speed!r})")
+            raise _Bad(f"speed_kmh must be a walking speed in km/h (got {speed!r})",
+                       zh=f"speed_kmh 须为以 km/h 计的步行速度（实为 {speed!r}）")
         share = _number(doc.get("dimension_cover_share", 0.5), "dimension_cover_share")
         if share > 1:
-            raise _Bad(f"dimension_cover_share must be between 0 and 1 (got {share!r})")
+            raise _Bad(f"dimension_cover_share must be between 0 and 1 (got {share!r})",
+                       zh=f"dimension_cover_share 须在 0 到 1 之间（实为 {share!r}）")
         global_exclude = _compile_rules(doc.get("exclude"), "top-level exclude", required=False)
     except _Bad as e:
-        raise _Bad(f"{_line(doc)}{e}") from None
+        raise _Bad(f"{_line(doc)}{e}", zh=f"{_line_zh(doc)}{e.zh}") from None
     dims_raw = doc.get("dimensions")
     if not isinstance(dims_raw, list) or not dims_raw:
         raise _Bad(f"{_line(dims_raw, getattr(doc, 'line', None))}dimensions must be a non-empty "
-                   f"list of dimensions (ids: {', '.join(DIMENSIONS)})")
+                   f"list of dimensions (ids: {', '.join(DIMENSIONS)})",
+                   zh=f"{_line_zh(dims_raw, getattr(doc, 'line', None))}dimensions 须为非空的维度列表"
+                      f"（id：{', '.join(DIMENSIONS)}）")
     dims: list[Dimension] = []
     seen_dims: dict[str, int] = {}
     seen_cats: dict[str, str] = {}
     for di, draw in enumerate(dims_raw, 1):
         where = f"{_line(draw)}dimension #{di}"
+        where_zh = f"{_line_zh(draw)}第 {di} 个维度"
         if not isinstance(draw, Mapping):
-            raise _Bad(f"{where}: must be a mapping with id, name_zh, name_en, categories")
+            raise _Bad(f"{where}: must be a mapping with id, name_zh, name_en, categories",
+                       zh=f"{where_zh}：须为含 id、name_zh、name_en、categories 的映射")
         did = draw.get("id")
         if did not in DIMENSIONS:
-            raise _Bad(f"{where}: id must be one of {', '.join(DIMENSIONS)} (got {did!r})")
+            raise _Bad(f"{where}: id must be one of {', '.join(DIMENSIONS)} (got {did!r})",
+                       zh=f"{where_zh}：id 须为 {', '.join(DIMENSIONS)} 之一（实为 {did!r}）")
         where = f"{_line(draw)}dimension #{di} ({did})"
+        where_zh = f"{_line_zh(draw)}第 {di} 个维度（{did}）"
         if did in seen_dims:
-            raise _Bad(f"{where}: dimension {did!r} appears twice (also #{seen_dims[did]})")
+            raise _Bad(f"{where}: dimension {did!r} appears twice (also #{seen_dims[did]})",
+                       zh=f"{where_zh}：维度 {did!r} 出现两次（另见第 {seen_dims[did]} 个）")
         seen_dims[did] = di
         try:
             _check_keys(draw, _DIM_KEYS)
@@ -854,25 +918,30 @@ def _build(doc, path: Path) -> Profile:
             den = _text(draw.get("name_en"), "name_en", required=False) or DIMENSION_NAMES[did][1]
             dweight = _number(draw.get("weight", 1), "weight", allow_zero=True)
         except _Bad as e:
-            raise _Bad(f"{where}: {e}") from None
+            raise _Bad(f"{where}: {e}", zh=f"{where_zh}：{e.zh}") from None
         cats_raw = draw.get("categories")
         if not isinstance(cats_raw, list) or not cats_raw:
-            raise _Bad(f"{where}: categories must be a non-empty list")
+            raise _Bad(f"{where}: categories must be a non-empty list", zh=f"{where_zh}：categories 须为非空列表")
         cats = []
         for ci, craw in enumerate(cats_raw, 1):
             cid = craw.get("id") if isinstance(craw, Mapping) else None
             label = f" '{cid}'" if isinstance(cid, str) else ""
             cwhere = f"{_line(craw, getattr(cats_raw, 'line', None))}category #{ci}{label} in dimension {did}"
+            cwhere_zh = f"{_line_zh(craw, getattr(cats_raw, 'line', None))}维度 {did} 的第 {ci} 个类别{label}"
             try:
                 cat = _parse_category(craw, did, speed, global_exclude)
             except _Bad as e:
                 msg = str(e)
                 if msg.startswith("line "):  # a rule error with its own, more precise line
                     ln, _, rest = msg.partition(", ")
-                    raise _Bad(f"{ln}, category #{ci}{label} in dimension {did}: {rest}") from None
-                raise _Bad(f"{cwhere}: {msg}") from None
+                    ln_zh, _, rest_zh = e.zh.partition("，")
+                    raise _Bad(f"{ln}, category #{ci}{label} in dimension {did}: {rest}",
+                               zh=f"{ln_zh}，维度 {did} 的第 {ci} 个类别{label}：{rest_zh}") from None
+                raise _Bad(f"{cwhere}: {msg}", zh=f"{cwhere_zh}：{e.zh}") from None
             if cat.id in seen_cats:
-                raise _Bad(f"{cwhere}: duplicate category id {cat.id!r} (also in {seen_cats[cat.id]})")
+                raise _Bad(f"{cwhere}: duplicate category id {cat.id!r} (also in {seen_cats[cat.id]})",
+                           zh=f"{cwhere_zh}：类别 id {cat.id!r} 重复（另见维度 "
+                              f"{seen_cats[cat.id].removeprefix('dimension ')}）")
             seen_cats[cat.id] = f"dimension {did}"
             cats.append(cat)
         dims.append(Dimension(did, dzh, den, dweight, tuple(cats)))
@@ -882,11 +951,14 @@ def _build(doc, path: Path) -> Profile:
     if isinstance(complete, str):
         complete = [complete]
     if not isinstance(complete, list) or not all(isinstance(c, str) for c in complete):
-        raise _Bad(f"{_line(doc)}complete must be a list of category ids (got {_kind(complete)})")
+        raise _Bad(f"{_line(doc)}complete must be a list of category ids (got {_kind(complete)})",
+                   zh=f"{_line_zh(doc)}complete 须为类别 id 列表（实为{_kind(complete, 'zh')}）")
     unknown = [c for c in complete if c not in seen_cats]
     if unknown:
         raise _Bad(f"{_line(complete, getattr(doc, 'line', None))}complete names unknown "
-                   f"categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}")
+                   f"categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}",
+                   zh=f"{_line_zh(complete, getattr(doc, 'line', None))}complete 中有未知的类别 "
+                      f"{', '.join(map(repr, unknown))}")
     version = doc.get("version")
     return Profile(
         name=name,

@@ -62,7 +62,7 @@ from lifecircle.core.network import WalkNetwork
 from lifecircle.core.profiles import load_profile
 from lifecircle.core.snapping import Snap
 from lifecircle.errors import OutputError
-from lifecircle.i18n import label
+from lifecircle.i18n import attribution_text, label
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.settings import Settings
 from lifecircle.untrusted import csv_safe, restore_formula, xlsx_safe
@@ -197,32 +197,38 @@ def check_out_dir(out, force: bool = False, inputs=()) -> str:
     raw = str(out)
     if raw.strip() in ("", "."):
         raise OutputError(f"--out {raw!r}: name an output folder (a new one or one lifecircle wrote), "
-                          "not the current folder")
+                          "not the current folder",
+                          zh=f"--out {raw!r}：请指定输出文件夹（新文件夹或 lifecircle 写过的文件夹），不能是当前文件夹")
     out = Path(out)
     target = _resolved(out)
     cwd = Path.cwd().resolve()
     if target == cwd or target in cwd.parents or target.parent == target:
         raise OutputError(f"{out}: is the current folder or one of its parents; name a folder of its own "
-                          "for the output")
+                          "for the output", zh=f"{out}：是当前文件夹或其上级文件夹；请为输出单独指定一个文件夹")
     for src in inputs:
         if src is None:
             continue
         s = _resolved(src)
         if s == target or target in s.parents:
-            raise OutputError(f"{out}: would replace the input {src}; write the output to another folder")
+            raise OutputError(f"{out}: would replace the input {src}; write the output to another folder",
+                              zh=f"{out}：会覆盖输入 {src}；请把输出写到别的文件夹")
     if out.is_symlink() and not out.exists():
-        raise OutputError(f"{out}: is a broken symbolic link; remove it or choose another --out")
+        raise OutputError(f"{out}: is a broken symbolic link; remove it or choose another --out",
+                          zh=f"{out}：是失效的符号链接；请删除它或换一个 --out")
     if not out.exists():
         return "new"
     if not out.is_dir():
         raise OutputError(f"{out}: is an existing file, not a folder; lifecircle will not replace it "
-                          "(remove it or choose another --out)")
+                          "(remove it or choose another --out)",
+                          zh=f"{out}：是已有的文件，不是文件夹；lifecircle 不会替换它（请删除它或换一个 --out）")
     if out.is_symlink():
-        raise OutputError(f"{out}: is a symbolic link; give the real folder or another --out")
+        raise OutputError(f"{out}: is a symbolic link; give the real folder or another --out",
+                          zh=f"{out}：是符号链接；请给出真实的文件夹或换一个 --out")
     try:
         entries = [p.name for p in out.iterdir()]
     except OSError as exc:
-        raise OutputError(f"{out}: cannot read the folder ({exc.strerror or exc})") from None
+        raise OutputError(f"{out}: cannot read the folder ({exc.strerror or exc})",
+                          zh=f"{out}：无法读取该文件夹（{exc.strerror or exc}）") from None
     if not entries:
         return "replace"
     if is_lifecircle_folder(out):
@@ -233,12 +239,16 @@ def check_out_dir(out, force: bool = False, inputs=()) -> str:
             return "merge"
         raise OutputError(f"{out}: holds files lifecircle did not write ({_describe(foreign)}); "
                           "move them away, choose another --out, or pass --force to write lifecircle's "
-                          "files into it and keep the others")
+                          "files into it and keep the others",
+                          zh=f"{out}：含有不是 lifecircle 写的文件（{_describe(foreign)}）；请移走它们、换一个 "
+                             "--out，或用 --force 写入 lifecircle 的文件并保留其他文件")
     if force:
         return "merge"
     raise OutputError(f"{out}: is a folder lifecircle did not make and is not empty "
                       f"({_describe(sorted(entries))}); choose a new folder, or pass --force to write "
-                      "lifecircle's files into it (nothing else in it is touched)")
+                      "lifecircle's files into it (nothing else in it is touched)",
+                      zh=f"{out}：不是 lifecircle 建的文件夹，且不为空（{_describe(sorted(entries))}）；"
+                         "请换一个新文件夹，或用 --force 写入 lifecircle 的文件（其中其他内容不会被改动）")
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,7 +355,8 @@ def atomic_dir(out, *, force: bool = False, inputs=(), kind: str = "analysis"):
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_TAG}", dir=parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; results are shared folders
     except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})",
+                          zh=f"{out}：无法创建输出文件夹（{exc.strerror or exc}）") from None
     lock_fd = None
     if fcntl is not None:
         with contextlib.suppress(OSError):
@@ -361,7 +372,8 @@ def atomic_dir(out, *, force: bool = False, inputs=(), kind: str = "analysis"):
                 else:
                     _replace(tmp, target, out, force, inputs)
         except OSError as exc:
-            raise OutputError(f"{out}: cannot write the output ({exc.strerror or exc})") from None
+            raise OutputError(f"{out}: cannot write the output ({exc.strerror or exc})",
+                              zh=f"{out}：无法写出结果（{exc.strerror or exc}）") from None
     finally:
         if lock_fd is not None:
             os.close(lock_fd)
@@ -404,7 +416,8 @@ def _merge_into(tmp: Path, target: Path) -> None:
                 p.rename(dest)
                 shutil.rmtree(old, ignore_errors=True)
                 continue
-            raise OutputError(f"{dest}: is a folder where lifecircle writes a file; move it away")
+            raise OutputError(f"{dest}: is a folder where lifecircle writes a file; move it away",
+                              zh=f"{dest}：lifecircle 要在此写文件，但这里是一个文件夹；请把它移走")
         os.replace(p, dest)
     marker = read_marker(tmp) or {}
     write_marker(target, marker.get("kind", "analysis"), marker.get("files") or [])
@@ -420,7 +433,8 @@ def ensure_out_dir(out, force: bool = False, inputs=(), kind: str = "batch") -> 
         if mode != "merge" or read_marker(out) is None:
             write_marker(out, kind, [p.name for p in out.iterdir() if p.name != MARKER])
     except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})",
+                          zh=f"{out}：无法创建输出文件夹（{exc.strerror or exc}）") from None
     return out
 
 
@@ -453,20 +467,25 @@ def check_out_file(path, force: bool = False, inputs=()) -> Path:
     raw = str(path)
     path = Path(path)
     if raw.strip() in ("", "."):
-        raise OutputError(f"--out {raw!r}: name an output file")
+        raise OutputError(f"--out {raw!r}: name an output file", zh=f"--out {raw!r}：请指定输出文件名")
     for src in inputs:
         if src is not None and _resolved(src) == _resolved(path):
-            raise OutputError(f"{path}: is an input; write the output to another file")
+            raise OutputError(f"{path}: is an input; write the output to another file",
+                              zh=f"{path}：是输入文件；请把输出写到别的文件")
     if path.is_dir():
-        raise OutputError(f"{path}: is a folder; give a file name (e.g. {path / 'map.html'})")
+        raise OutputError(f"{path}: is a folder; give a file name (e.g. {path / 'map.html'})",
+                          zh=f"{path}：是文件夹；请给出文件名（如 {path / 'map.html'}）")
     if not path.parent.exists():
-        raise OutputError(f"{path}: folder {path.parent} does not exist")
+        raise OutputError(f"{path}: folder {path.parent} does not exist",
+                          zh=f"{path}：文件夹 {path.parent} 不存在")
     if path.exists() or path.is_symlink():
         if path.is_symlink() or not path.is_file():
-            raise OutputError(f"{path}: exists and is not a regular file; choose another name")
+            raise OutputError(f"{path}: exists and is not a regular file; choose another name",
+                              zh=f"{path}：已存在且不是普通文件；请换一个文件名")
         if not force and not _wrote_file(path):
             raise OutputError(f"{path}: exists and was not written by lifecircle; choose another name "
-                              "or pass --force to overwrite it")
+                              "or pass --force to overwrite it",
+                              zh=f"{path}：已存在且不是 lifecircle 写的；请换一个文件名，或用 --force 覆盖")
     return path
 
 
@@ -487,7 +506,8 @@ def write_text_atomic(path, text: str) -> Path:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})",
+                          zh=f"{path}：无法写入（{exc.strerror or exc}）") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -758,7 +778,7 @@ def summary_sheet(result, lang: str) -> pd.DataFrame:
 def write_summary_xlsx(result, path: Path, lang: str) -> None:
     """``summary.xlsx``: :func:`summary_sheet` and an about sheet (attribution, data date)."""
     about = pd.DataFrame({label("sum.about", lang): [
-        f"{label('sum.attribution', lang)}: {result.attribution}", label("sum.machine", lang)]})
+        f"{label('sum.attribution', lang)}: {attribution_text(result.attribution, lang)}", label("sum.machine", lang)]})
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         summary_sheet(result, lang).to_excel(xw, sheet_name=label("sum.sheet", lang), index=False)
         about.to_excel(xw, sheet_name=label("sum.about", lang), index=False)
@@ -865,11 +885,15 @@ def read_outputs(out_dir) -> dict:
     out = Path(out_dir)
     if not out.is_dir():
         raise OutputError(f"{out}: {'is a file, not' if out.exists() else 'not found: not'} a lifecircle "
-                          "analysis folder; run 'lifecircle analyze SOURCE --out DIR' first")
+                          "analysis folder; run 'lifecircle analyze SOURCE --out DIR' first",
+                          zh=f"{out}：{'是文件' if out.exists() else '找不到'}，不是 lifecircle 分析结果文件夹；"
+                             "请先运行 'lifecircle analyze SOURCE --out DIR'")
     for name in (GPKG, META, NETWORK, SUMMARY):
         if not (out / name).exists():
             raise OutputError(f"{out}: not a lifecircle analysis folder (missing {name}); "
-                              "run 'lifecircle analyze SOURCE --out DIR' first")
+                              "run 'lifecircle analyze SOURCE --out DIR' first",
+                              zh=f"{out}：不是 lifecircle 分析结果文件夹（缺少 {name}）；"
+                                 "请先运行 'lifecircle analyze SOURCE --out DIR'")
     reading = out / META
 
     def damaged(exc: Exception) -> OutputError:
@@ -878,7 +902,9 @@ def read_outputs(out_dir) -> dict:
         if isinstance(exc, _Inconsistent):
             why = str(exc)
         return OutputError(f"{reading}: damaged or not written by lifecircle ({why}); "
-                           f"re-run 'lifecircle analyze' into {out}")
+                           f"re-run 'lifecircle analyze' into {out}",
+                           zh=f"{reading}：已损坏或不是 lifecircle 写的（{why}）；"
+                              f"请重新运行 'lifecircle analyze' 写入 {out}")
 
     try:
         meta = json.loads((out / META).read_text(encoding="utf-8"))

@@ -138,13 +138,14 @@ class PoiMapping:
         return self._best(cands, name or "", lambda e: len(e.key))
 
 
-def _mapping_error(source, problem):
-    return InputFileError(source, f"POI mapping: {problem}")
+def _mapping_error(source, problem, zh: str):
+    return InputFileError(source, f"POI mapping: {problem}", zh=f"POI 类型映射：{zh}")
 
 
 def _parse_mapping(doc: Any, source: str) -> PoiMapping:
     if not isinstance(doc, dict):
-        raise _mapping_error(source, "expected a mapping with 'categories', 'amap' and 'baidu'")
+        raise _mapping_error(source, "expected a mapping with 'categories', 'amap' and 'baidu'",
+                             zh="应为含 'categories'、'amap' 和 'baidu' 的映射")
     cats_doc = doc.get("categories")
     categories: dict[str, str] = {}
     if isinstance(cats_doc, dict):
@@ -154,34 +155,40 @@ def _parse_mapping(doc: Any, source: str) -> PoiMapping:
     elif isinstance(cats_doc, list):
         categories = {str(c): "" for c in cats_doc}
     else:
-        raise _mapping_error(source, "'categories' must list the category ids (by dimension)")
+        raise _mapping_error(source, "'categories' must list the category ids (by dimension)",
+                             zh="'categories' 须（按维度）列出类别 id")
     mapping = PoiMapping(categories=categories, source=source)
     order = 0
     for section, keyname in (("amap", "prefix"), ("baidu", "path")):
         for i, item in enumerate(doc.get(section) or []):
             where = f"{section} entry {i + 1}"
+            where_zh = f"{section} 第 {i + 1} 项"
             if not isinstance(item, dict) or keyname not in item or "category" not in item:
-                raise _mapping_error(source, f"{where} needs '{keyname}' and 'category'")
+                raise _mapping_error(source, f"{where} needs '{keyname}' and 'category'",
+                                     zh=f"{where_zh} 需要 '{keyname}' 和 'category'")
             cat = str(item["category"])
             if cat not in categories:
-                raise _mapping_error(source, f"{where}: category '{cat}' is not listed in 'categories'")
+                raise _mapping_error(source, f"{where}: category '{cat}' is not listed in 'categories'",
+                                     zh=f"{where_zh}：类别 '{cat}' 未列在 'categories' 中")
             regex = None
             if item.get("name_regex"):
                 try:
                     regex = re.compile(str(item["name_regex"]))
                 except re.error as exc:
-                    raise _mapping_error(source, f"{where}: bad name_regex ({exc})") from None
+                    raise _mapping_error(source, f"{where}: bad name_regex ({exc})",
+                                         zh=f"{where_zh}：name_regex 无效（{exc}）") from None
             keys = item[keyname] if isinstance(item[keyname], list) else [item[keyname]]
             for key in keys:
                 key = str(key).strip()
                 if section == "amap":
                     if not key.isdigit() or len(key) > 6:
-                        raise _mapping_error(source, f"{where}: prefix '{key}' is not 1-6 digits")
+                        raise _mapping_error(source, f"{where}: prefix '{key}' is not 1-6 digits",
+                                             zh=f"{where_zh}：前缀 '{key}' 不是 1-6 位数字")
                     tkey: tuple[str, ...] = (key,)
                 else:
                     tkey = _split_baidu(key)
                     if not tkey:
-                        raise _mapping_error(source, f"{where}: empty path")
+                        raise _mapping_error(source, f"{where}: empty path", zh=f"{where_zh}：路径为空")
                 entry = _Entry(tkey, cat, regex, order)
                 order += 1
                 (mapping.amap if section == "amap" else mapping.baidu).append(entry)
@@ -198,9 +205,9 @@ def _load_mapping_file(path: str) -> PoiMapping:
     try:
         doc = yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputFileError(p, "POI mapping file not found") from None
+        raise InputFileError(p, "POI mapping file not found", zh="找不到 POI 类型映射文件") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputFileError(p, f"cannot read POI mapping: {exc}") from None
+        raise InputFileError(p, f"cannot read POI mapping: {exc}", zh=f"无法读取 POI 类型映射：{exc}") from None
     return _parse_mapping(doc, str(p))
 
 
@@ -240,7 +247,9 @@ def _find_columns(columns: list[str], overrides: dict | None, path) -> dict[str,
             raise ValueError(f"unknown column role {role!r}; roles: {', '.join(COLUMN_ALIASES)}")
         if col not in columns:
             raise TableError(path, f"column {col!r} given for {role!r} is not in the file; "
-                                   f"columns found: {', '.join(map(str, columns))}")
+                                   f"columns found: {', '.join(map(str, columns))}",
+                             zh=f"为 {role!r} 指定的列 {col!r} 不在文件中；文件中的列："
+                                f"{', '.join(map(str, columns))}")
         found[role] = col
     return found
 
@@ -255,9 +264,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
         except UnicodeDecodeError:
             continue
     if text is None:  # pragma: no cover - gb18030 decodes almost anything
-        raise InputFileError(path, "cannot decode the file as UTF-8 or GBK/GB18030")
+        raise InputFileError(path, "cannot decode the file as UTF-8 or GBK/GB18030",
+                             zh="无法按 UTF-8 或 GBK/GB18030 解码")
     if not text.strip():
-        raise TableError(path, "the file is empty")
+        raise TableError(path, "the file is empty", zh="文件为空")
     first = text.splitlines()[0]
     counts = {sep: first.count(sep) for sep in (",", "\t", ";")}
     sep = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
@@ -265,7 +275,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
                            skip_blank_lines=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise InputFileError(path, f"cannot parse as CSV: {exc}") from None
+        raise InputFileError(path, f"cannot parse as CSV: {exc}", zh=f"无法解析为 CSV：{exc}") from None
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:
@@ -278,32 +288,38 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
                 more = "…" if len(book.sheet_names) > 4 else ""
                 frame.attrs["notes"] = [f"{path.name}: read the first sheet {book.sheet_names[0]!r} only; "
                                         f"the workbook also has {others}{more}"]
+                frame.attrs["notes_zh"] = [f"{path.name}：只读取了第一个工作表 {book.sheet_names[0]!r}；"
+                                           f"工作簿中还有 {others}{more}"]
             return frame
     except ImportError as exc:  # pragma: no cover
-        raise InputFileError(path, f"reading .xlsx needs openpyxl ({exc})") from None
+        raise InputFileError(path, f"reading .xlsx needs openpyxl ({exc})",
+                             zh=f"读取 .xlsx 需要 openpyxl（{exc}）") from None
     except Exception as exc:  # openpyxl raises many kinds (zipfile.BadZipFile, KeyError, ...)
-        raise InputFileError(path, f"cannot read as an Excel workbook: {exc}") from None
+        raise InputFileError(path, f"cannot read as an Excel workbook: {exc}",
+                             zh=f"无法作为 Excel 工作簿读取：{exc}") from None
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
     if not path.exists():
-        raise InputFileError(path, "file not found")
+        raise InputFileError(path, "file not found", zh="找不到文件")
     if path.is_dir():
-        raise InputFileError(path, "is a folder, not a table file")
+        raise InputFileError(path, "is a folder, not a table file", zh="是文件夹，不是表格文件")
     suffix = path.suffix.lower()
     try:
         if suffix in _XLSX_SUFFIXES:
             frame = _read_xlsx(path)
         elif suffix == ".xls":
-            raise InputFileError(path, "old Excel .xls is not supported: save it as .xlsx or CSV")
+            raise InputFileError(path, "old Excel .xls is not supported: save it as .xlsx or CSV",
+                                 zh="不支持旧版 Excel .xls：请另存为 .xlsx 或 CSV")
         elif suffix in _CSV_SUFFIXES or suffix == "":
             frame = _read_csv(path)
         else:
-            raise InputFileError(path, f"unknown table kind '{suffix}': use .csv or .xlsx")
+            raise InputFileError(path, f"unknown table kind '{suffix}': use .csv or .xlsx",
+                                 zh=f"未知的表格类型 '{suffix}'：请用 .csv 或 .xlsx")
     except PermissionError:
-        raise InputFileError(path, "permission denied") from None
+        raise InputFileError(path, "permission denied", zh="没有读取权限") from None
     except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+        raise InputFileError(path, f"cannot read: {exc.strerror or exc}", zh=f"无法读取：{exc.strerror or exc}") from None
     frame.columns = [str(c) for c in frame.columns]
     return frame
 
@@ -379,33 +395,39 @@ def _clean_code(raw: str) -> str:
     return code
 
 
-def _classify_amap(mapping: PoiMapping, raw: str, name: str, cache: dict) -> tuple[str | None, str]:
+def _classify_amap(mapping: PoiMapping, raw: str, name: str, cache: dict) -> tuple[str | None, tuple]:
     codes = [_clean_code(c) for c in re.split(r"[|;,，；]", raw) if c.strip()]
     if not codes:
-        return None, "empty Amap typecode"
+        return None, ("empty Amap typecode", "高德类型代码为空")
     for code in codes:
         if not (code.isdigit() and len(code) == 6):
-            return None, f"typecode '{raw}' is not a 6-digit Amap code"
+            return None, (f"typecode '{raw}' is not a 6-digit Amap code", f"类型代码 '{raw}' 不是 6 位高德代码")
     for code in codes:
         key = (code, name)
         if key not in cache:
             cache[key] = mapping.amap_category(code, name)
         if cache[key] is not None:
-            return cache[key], ""
-    return None, f"Amap typecode '{raw}' maps to no category"
+            return cache[key], ("", "")
+    return None, (f"Amap typecode '{raw}' maps to no category", f"高德类型代码 '{raw}' 对应不到任何类别")
 
 
-def _classify_baidu(mapping: PoiMapping, raw: str, name: str) -> tuple[str | None, str]:
+def _classify_baidu(mapping: PoiMapping, raw: str, name: str) -> tuple[str | None, tuple]:
     if not raw.strip():
-        return None, "empty Baidu category"
+        return None, ("empty Baidu category", "百度分类为空")
     cat = mapping.baidu_category(raw, name)
     if cat is None:
-        return None, f"Baidu category '{raw.strip()}' maps to no category"
-    return cat, ""
+        return None, (f"Baidu category '{raw.strip()}' maps to no category",
+                      f"百度分类 '{raw.strip()}' 对应不到任何类别")
+    return cat, ("", "")
 
 
-def _accepted_message() -> str:
+def _accepted_message(lang: str = "en") -> str:
     show = lambda role: "/".join(COLUMN_ALIASES[role][:6])  # noqa: E731
+    if lang == "zh":
+        return (f"可用的列名：经度 {show('lon')}；纬度 {show('lat')}；或一个 'lng,lat' 位置列"
+                f"（{show('location')}）；类型：类别（{show('category')}）、高德类型代码"
+                f"（{show('typecode')}）、百度分类（{show('baidu')}）或 {show('type')}；"
+                f"可选名称（{show('name')}）和容量")
     return (f"accepted: longitude {show('lon')}; latitude {show('lat')}; or one location column "
             f"'lng,lat' ({show('location')}); type: category ({show('category')}), Amap typecode "
             f"({show('typecode')}), Baidu category ({show('baidu')}) or {show('type')}; "
@@ -413,7 +435,7 @@ def _accepted_message() -> str:
 
 
 def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=None,
-                   columns: dict[str, str] | None = None) -> gpd.GeoDataFrame:
+                   columns: dict[str, str] | None = None, lang: str = "en") -> gpd.GeoDataFrame:
     """Read a facility table (CSV or XLSX) into facility points in WGS-84.
 
     Parameters
@@ -438,6 +460,9 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         Explicit column names per role when the headers are unusual, e.g.
         ``{"lon": "POINT_X", "lat": "POINT_Y", "typecode": "高德代码"}``; roles are the keys
         of :data:`COLUMN_ALIASES`.
+    lang:
+        Language of ``attrs["notes"]`` ("en" or "zh"). Each dropped row's ``reason`` is English
+        and its ``reason_zh`` Chinese.
 
     Returns
     -------
@@ -464,7 +489,8 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
     try:
         datum = normalize_crs(crs)
     except ValueError as exc:
-        raise OptionError("--facilities-crs", str(exc)) from None
+        raise OptionError("--facilities-crs", str(exc),
+                          zh=f"未知的坐标系 {crs!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
     poi_map = _with_profile_codes(load_poi_mapping(mapping), profile)
     known = _profile_categories(profile, poi_map)
     frame = _read_frame(path)
@@ -474,11 +500,14 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
     has_xy = "lon" in cols and "lat" in cols
     if not has_xy and "location" not in cols:
         raise TableError(path, f"no longitude/latitude columns; columns found: {found}; "
-                               f"{_accepted_message()}")
+                               f"{_accepted_message()}",
+                         zh=f"没有经纬度列；文件中的列：{found}；{_accepted_message('zh')}")
     type_roles = [r for r in ("category", "typecode", "baidu", "type") if r in cols]
     if not type_roles:
         raise TableError(path, f"no type column (category, Amap typecode or Baidu category); "
-                               f"columns found: {found}; {_accepted_message()}")
+                               f"columns found: {found}; {_accepted_message()}",
+                         zh=f"没有类型列（类别、高德类型代码或百度分类）；文件中的列：{found}；"
+                            f"{_accepted_message('zh')}")
 
     # rows that are entirely blank (trailing empty lines, spreadsheet padding) are not data
     text = frame.astype(str).apply(lambda s: s.str.strip())
@@ -487,15 +516,16 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
     text = text.loc[~blank]
     row_no = row_no[~blank]
     if len(text) == 0:
-        raise TableError(path, "the table has a header but no data rows")
+        raise TableError(path, "the table has a header but no data rows", zh="表格只有表头，没有数据行")
 
     n = len(text)
     reasons: list[str] = [""] * n
+    reasons_zh: list[str] = [""] * n
 
     def fail(mask: np.ndarray, make_reason) -> None:
         for i in np.flatnonzero(mask):
             if not reasons[i]:
-                reasons[i] = make_reason(i)
+                reasons[i], reasons_zh[i] = make_reason(i)
 
     # ---- coordinates ------------------------------------------------------------------------
     if has_xy:
@@ -521,14 +551,18 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         lon = _to_float(parts[0].fillna(""))
         lat = _to_float(parts[1].fillna(""))
         bad_loc = np.isnan(lon) | np.isnan(lat)
-        fail(bad_loc & (loc_raw != ""), lambda i: f"location '{loc_raw[i]}' is not 'lng,lat'")
-    fail((lon_raw == "") | (lat_raw == ""), lambda i: "no coordinates")
-    fail(np.isnan(lon), lambda i: f"longitude '{lon_raw[i]}' is not a number")
-    fail(np.isnan(lat), lambda i: f"latitude '{lat_raw[i]}' is not a number")
+        fail(bad_loc & (loc_raw != ""), lambda i: (f"location '{loc_raw[i]}' is not 'lng,lat'",
+                                                          f"位置 '{loc_raw[i]}' 不是 'lng,lat' 格式"))
+    fail((lon_raw == "") | (lat_raw == ""), lambda i: ("no coordinates", "没有坐标"))
+    fail(np.isnan(lon), lambda i: (f"longitude '{lon_raw[i]}' is not a number", f"经度 '{lon_raw[i]}' 不是数字"))
+    fail(np.isnan(lat), lambda i: (f"latitude '{lat_raw[i]}' is not a number", f"纬度 '{lat_raw[i]}' 不是数字"))
     with np.errstate(invalid="ignore"):
-        fail(~((lon >= -180) & (lon <= 180)), lambda i: f"longitude {lon[i]:g} out of range [-180, 180]")
-        fail(~((lat >= -90) & (lat <= 90)), lambda i: f"latitude {lat[i]:g} out of range [-90, 90]")
-        fail((lon == 0) & (lat == 0), lambda i: "coordinates 0,0 (a placeholder for no position)")
+        fail(~((lon >= -180) & (lon <= 180)), lambda i: (f"longitude {lon[i]:g} out of range [-180, 180]",
+                                                         f"经度 {lon[i]:g} 超出范围 [-180, 180]"))
+        fail(~((lat >= -90) & (lat <= 90)), lambda i: (f"latitude {lat[i]:g} out of range [-90, 90]",
+                                                       f"纬度 {lat[i]:g} 超出范围 [-90, 90]"))
+        fail((lon == 0) & (lat == 0), lambda i: ("coordinates 0,0 (a placeholder for no position)",
+                                                 "坐标为 0,0（无位置的占位值）"))
 
     # ---- names and types --------------------------------------------------------------------
     names = text[cols["name"]].to_numpy(dtype=object) if "name" in cols else np.full(n, "", dtype=object)
@@ -542,11 +576,11 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         if reasons[i]:
             continue
         name = str(names[i])
-        cat, why = None, ""
+        cat, why = None, ("", "")
         if cat_col is not None and cat_col[i] != "":
             cat = str(cat_col[i]).strip()
             if cat not in known:
-                cat, why = None, f"unknown category id '{cat_col[i]}'"
+                cat, why = None, (f"unknown category id '{cat_col[i]}'", f"未知的类别 id '{cat_col[i]}'")
         elif code_col is not None and code_col[i] != "":
             cat, why = _classify_amap(poi_map, str(code_col[i]), name, cache)
         elif baidu_col is not None and baidu_col[i] != "":
@@ -558,11 +592,12 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
             else:
                 cat, why = _classify_baidu(poi_map, raw, name)
         else:
-            why = "no type (category, typecode and Baidu category are empty)"
+            why = ("no type (category, typecode and Baidu category are empty)",
+                   "没有类型（类别、高德类型代码和百度分类均为空）")
         if cat is not None and cat not in known:
-            cat, why = None, f"category '{cat}' is not in the profile"
+            cat, why = None, (f"category '{cat}' is not in the profile", f"类别 '{cat}' 不在所用指标体系中")
         if cat is None:
-            reasons[i] = why
+            reasons[i], reasons_zh[i] = why
         category[i] = cat
 
     # ---- capacity ---------------------------------------------------------------------------
@@ -573,21 +608,31 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         given = cap_raw != ""
         with np.errstate(invalid="ignore"):
             bad = given & ~(np.isfinite(cap) & (cap > 0))
-        fail(bad, lambda i: f"capacity '{cap_raw[i]}' is not a positive number")
+        fail(bad, lambda i: (f"capacity '{cap_raw[i]}' is not a positive number",
+                                  f"容量 '{cap_raw[i]}' 不是正数"))
         capacity = np.where(given & ~bad, cap, 1.0)
 
     # ---- assemble ---------------------------------------------------------------------------
     ok = np.array([not r for r in reasons], dtype=bool)
-    dropped = RowReport({"row": int(row_no[i]), "reason": reasons[i]} for i in np.flatnonzero(~ok))
+    dropped = RowReport({"row": int(row_no[i]), "reason": reasons[i], "reason_zh": reasons_zh[i]}
+                        for i in np.flatnonzero(~ok))
     if not ok.any():
-        head = "; ".join(f"row {d['row']}: {d['reason']}" for d in dropped[:_MAX_REASONS_IN_MESSAGE])
-        more = f" (and {len(dropped) - _MAX_REASONS_IN_MESSAGE} more)" if len(dropped) > _MAX_REASONS_IN_MESSAGE else ""
-        raise TableError(path, f"no usable row among {n} data rows: {head}{more}", rows=list(dropped))
+        top = dropped[:_MAX_REASONS_IN_MESSAGE]
+        extra = len(dropped) - _MAX_REASONS_IN_MESSAGE
+        head = "; ".join(f"row {d['row']}: {d['reason']}" for d in top)
+        more = f" (and {extra} more)" if extra > 0 else ""
+        head_zh = "；".join(f"第 {d['row']} 行：{d['reason_zh']}" for d in top)
+        more_zh = f"（另有 {extra} 行）" if extra > 0 else ""
+        raise TableError(path, f"no usable row among {n} data rows: {head}{more}", rows=list(dropped),
+                         zh=f"{n} 行数据中没有可用的行：{head_zh}{more_zh}")
 
-    notes = list(frame.attrs.get("notes", []))
+    notes = list(frame.attrs.get("notes_zh" if lang == "zh" else "notes", []))
     if datum != "wgs84":
         outside = int(np.asarray(out_of_china(lon[ok], lat[ok])).sum())
-        if outside:
+        if outside and lang == "zh":
+            notes.append(f"{path.name}：{int(ok.sum())} 个点中有 {outside} 个位于中国境外，境外不使用 "
+                         f"{datum} 坐标，已按 WGS-84 处理（请检查 --facilities-crs）")
+        elif outside:
             notes.append(f"{path.name}: {outside} of {int(ok.sum())} point(s) lie outside China, where "
                          f"{datum} coordinates are not used; they were taken as WGS-84 (check "
                          "--facilities-crs)")

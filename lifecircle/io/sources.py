@@ -122,7 +122,8 @@ def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str =
     if isinstance(source, str) and source[:6].lower() == "place:":
         place = source[6:].strip()
         if not place:
-            raise InputFileError(source, "no place name after 'place:' (e.g. 'place:Kallio, Helsinki')")
+            raise InputFileError(source, "no place name after 'place:' (e.g. 'place:Kallio, Helsinki')",
+                                 zh="'place:' 后面没有地名（如 'place:玄武区, 南京市'）")
         return _read_overpass(place=place)
     path = Path(os.fspath(source))
     name = path.name.lower()
@@ -138,21 +139,22 @@ def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str =
         _check_xml_readable(path)
         return _dated(_read_osmium(path, bbox=bbox, layers=tuple(layers), xml=True), path)
     if path.exists() or path.suffix:
-        raise InputFileError(path, "unknown file type: expected .osm.pbf, .osm, .osm.xml or .osm.bz2")
+        raise InputFileError(path, "unknown file type: expected .osm.pbf, .osm, .osm.xml or .osm.bz2",
+                             zh="未知的文件类型：应为 .osm.pbf、.osm、.osm.xml 或 .osm.bz2")
     # never guessed as a place name: a mistyped path would be sent to Nominatim
     raise InputFileError(path, "file not found (to download a place from OSM, write it as "
-                         f"'place:{source}')")
+                         f"'place:{source}')", zh=f"找不到文件（要从 OSM 下载一个地点，请写作 'place:{source}'）")
 
 
 def _check_file(path: Path) -> None:
     if not path.exists():
-        raise InputFileError(path, "file not found")
+        raise InputFileError(path, "file not found", zh="找不到文件")
     if path.is_dir():
-        raise InputFileError(path, "is a folder, not an OSM file")
+        raise InputFileError(path, "is a folder, not an OSM file", zh="是文件夹，不是 OSM 文件")
     if not os.access(path, os.R_OK):
-        raise InputFileError(path, "file is not readable (permissions)")
+        raise InputFileError(path, "file is not readable (permissions)", zh="文件不可读（权限不足）")
     if path.stat().st_size == 0:
-        raise InputFileError(path, "file is empty")
+        raise InputFileError(path, "file is empty", zh="文件为空")
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,7 +172,8 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
         raise
     except Exception as exc:  # libosmium raises RuntimeError on corrupt input
         kind = "OSM XML" if xml else "OSM PBF"
-        raise InputFileError(path, f"cannot read as {kind} ({type(exc).__name__}: {exc})") from None
+        raise InputFileError(path, f"cannot read as {kind} ({type(exc).__name__}: {exc})",
+                             zh=f"无法作为 {kind} 读取（{type(exc).__name__}: {exc}）") from None
     if want_streets:
         streets = _streets_from_osmium(col, path)
     else:
@@ -193,13 +196,15 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
 
 def _streets_from_osmium(col, path) -> gpd.GeoDataFrame:
     if col.n_highway == 0:
-        raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data")
+        raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data",
+                                     zh="数据中没有道路（没有 highway=* 的路）")
     highway = np.array([t[0] for t in col.s_tags], dtype=object)
     tags = [{k: v for k, v in zip(osmread.STREET_TAGS, t[1:]) if v is not None} for t in col.s_tags]
     keep_way = walkable_mask(highway, tags)
     if not keep_way.any():
         raise NoWalkableStreetsError(
-            path, "no walkable streets: every highway way is a motorway, private or closed to pedestrians"
+            path, "no walkable streets: every highway way is a motorway, private or closed to pedestrians",
+            zh="没有可步行的道路：所有 highway 道路都是高速公路、私有道路或禁止行人通行",
         )
     seg = osmread.build_streets(col)
     way = seg["way"]
@@ -254,7 +259,8 @@ def _read_pbf(path: Path, bbox=None, layers=("streets", "features")) -> OSMData:
     except InputFileError:
         raise
     except Exception as exc:  # pyrosm raises many kinds on corrupt input
-        raise InputFileError(path, f"cannot read as OSM PBF ({type(exc).__name__}: {exc})") from None
+        raise InputFileError(path, f"cannot read as OSM PBF ({type(exc).__name__}: {exc})",
+                             zh=f"无法作为 OSM PBF 读取（{type(exc).__name__}: {exc}）") from None
 
     streets = _streets_from_frame(frames["net"], path) if "net" in frames else _empty_streets()
     parts = [_features_from_pyrosm(f) for k, f in frames.items()
@@ -289,7 +295,7 @@ def _pbf_header_date(path: Path) -> str | None:
         finally:
             reader.close()
     except Exception as exc:
-        raise InputFileError(path, f"not a valid OSM PBF file ({exc})") from None
+        raise InputFileError(path, f"not a valid OSM PBF file ({exc})", zh=f"不是有效的 OSM PBF 文件（{exc}）") from None
     return stamp[:10] if stamp else None
 
 
@@ -394,13 +400,15 @@ def walkable_mask(highway, tags: list[dict]) -> np.ndarray:
 
 def _streets_from_frame(net: gpd.GeoDataFrame | None, path) -> gpd.GeoDataFrame:
     if net is None or len(net) == 0:
-        raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data")
+        raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data",
+                                     zh="数据中没有道路（没有 highway=* 的路）")
     tags = _row_tags(net)
     highway = net["highway"].astype(str).to_numpy()
     keep = walkable_mask(highway, tags)
     if not keep.any():
         raise NoWalkableStreetsError(
-            path, "no walkable streets: every highway way is a motorway, private or closed to pedestrians"
+            path, "no walkable streets: every highway way is a motorway, private or closed to pedestrians",
+            zh="没有可步行的道路：所有 highway 道路都是高速公路、私有道路或禁止行人通行",
         )
     kept_tags = [t for t, k in zip(tags, keep) if k]
     oneway_foot = np.array([t.get("oneway:foot") == "yes" for t in kept_tags], dtype=bool)
@@ -450,12 +458,14 @@ def _read_xml(path: Path, bbox=None) -> OSMData:
     except InputFileError:
         raise
     except Exception as exc:
-        raise InputFileError(path, f"cannot read as OSM XML ({type(exc).__name__}: {exc})") from None
+        raise InputFileError(path, f"cannot read as OSM XML ({type(exc).__name__}: {exc})",
+                             zh=f"无法作为 OSM XML 读取（{type(exc).__name__}: {exc}）") from None
     finally:
         ox.settings.useful_tags_way = old
 
     if graph is None or graph.number_of_edges() == 0:
-        raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data")
+        raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data",
+                                     zh="数据中没有道路（没有 highway=* 的路）")
     streets = _streets_from_graph(graph, path)
     features = _features_from_osmnx(feats) if feats is not None and len(feats) else _concat_features([])
     if bbox is not None:
@@ -476,9 +486,10 @@ def _check_xml_readable(path: Path) -> None:
         with _open_text(path) as fh:
             head = fh.read(2048)
     except (OSError, EOFError) as exc:
-        raise InputFileError(path, f"cannot read ({exc})") from None
+        raise InputFileError(path, f"cannot read ({exc})", zh=f"无法读取（{exc}）") from None
     if "<osm" not in head:
-        raise InputFileError(path, "not OSM XML (no <osm> element at the start of the file)")
+        raise InputFileError(path, "not OSM XML (no <osm> element at the start of the file)",
+                             zh="不是 OSM XML（文件开头没有 <osm> 元素）")
 
 
 def _xml_date(path: Path) -> str | None:
@@ -561,7 +572,9 @@ def _read_overpass(place: str | None = None, bbox=None, polygon=None) -> OSMData
         feats = ox.features_from_polygon(polygon, tags=feature_tags)
     except Exception as exc:
         raise OverpassError(f"Overpass download for {what!r} failed ({type(exc).__name__}: {exc}); "
-                            "work offline with an .osm.pbf extract instead") from None
+                            "work offline with an .osm.pbf extract instead",
+                            zh=f"从 Overpass 下载 {what!r} 失败（{type(exc).__name__}: {exc}）；"
+                               "请改用 .osm.pbf 数据离线分析") from None
     streets = _streets_from_graph(graph, what)
     features = _features_from_osmnx(feats) if len(feats) else _concat_features([])
     date = datetime.now(tz=UTC).strftime("%Y-%m-%d")
@@ -598,7 +611,8 @@ def embedded_sample(name: str = "xinjiekou") -> Path:
     if name == "helsinki":
         return _helsinki_sample()
     if name not in _SAMPLE_FILES:
-        raise InputFileError(name, f"unknown sample: use {' or '.join(SAMPLES)}")
+        raise InputFileError(name, f"unknown sample: use {' or '.join(SAMPLES)}",
+                             zh=f"未知的示例数据：请用 {' 或 '.join(SAMPLES)}")
     return Path(data_path(_SAMPLE_FILES[name]))
 
 

@@ -32,13 +32,15 @@ def read_map_sites(path, crs) -> gpd.GeoDataFrame:
     path = Path(path)
     path = path / SITES_GPKG if path.is_dir() else path
     if not path.exists():
-        raise InputFileError(path, "no resources.gpkg here: run 'lifecircle resources' first")
+        raise InputFileError(path, "no resources.gpkg here: run 'lifecircle resources' first",
+                             zh="这里没有 resources.gpkg：请先运行 'lifecircle resources'")
     try:
         g = read_sites_gpkg(path)
     except Exception as exc:
-        raise InputFileError(path, f"cannot read the sites layers ({type(exc).__name__}: {exc})") from None
+        raise InputFileError(path, f"cannot read the sites layers ({type(exc).__name__}: {exc})",
+                             zh=f"无法读取用地图层（{type(exc).__name__}: {exc}）") from None
     if g.crs is None:
-        raise InputFileError(path, "sites have no CRS")
+        raise InputFileError(path, "sites have no CRS", zh="用地图层没有坐标系")
     ident = [c for c in ("site_id", "name", "source", "type", "status", "area_m2", "ownership",
                          "best_uses") if c in g.columns]
     pops = sorted((c for c in g.columns if c.startswith("pop") and c[3:].isdigit()), key=lambda c: int(c[3:]))
@@ -53,11 +55,12 @@ def read_map_recommendations(path, sites, crs) -> gpd.GeoDataFrame:
     path = Path(path)
     p = path / RECOMMENDATIONS_CSV if path.is_dir() else path
     if not p.exists():
-        raise InputFileError(p, "file not found")
+        raise InputFileError(p, "file not found", zh="找不到文件")
     try:
         df = pd.read_csv(p, encoding="utf-8-sig", dtype={NEW_HOME_IDS: str, "site_id": str})
     except Exception as exc:
-        raise InputFileError(p, f"cannot read recommendations ({type(exc).__name__}: {exc})") from None
+        raise InputFileError(p, f"cannot read recommendations ({type(exc).__name__}: {exc})",
+                             zh=f"无法读取推荐结果（{type(exc).__name__}: {exc}）") from None
     if NEW_HOME_IDS in df:
         df[NEW_HOME_IDS] = df[NEW_HOME_IDS].fillna("")
     cols = {c.lower(): c for c in df.columns}
@@ -66,12 +69,14 @@ def read_map_recommendations(path, sites, crs) -> gpd.GeoDataFrame:
         key = df["site_id"].astype(str)
         missing = sorted(set(key) - set(geo.index))
         if missing:
-            raise InputFileError(p, f"site_id {missing[0]!r} is not in the --resources sites")
+            raise InputFileError(p, f"site_id {missing[0]!r} is not in the --resources sites",
+                                 zh=f"site_id {missing[0]!r} 不在 --resources 的用地中")
         return gpd.GeoDataFrame(df, geometry=geo.loc[key].to_numpy(), crs=sites.crs)
     xc = next((cols[c] for c in ("lon", "lng", "longitude") if c in cols), None)
     yc = next((cols[c] for c in ("lat", "latitude") if c in cols), None)
     if xc is None or yc is None:
-        raise InputFileError(p, "recommendations need a site_id column (with --resources) or lon/lat")
+        raise InputFileError(p, "recommendations need a site_id column (with --resources) or lon/lat",
+                             zh="推荐结果需要 site_id 列（配合 --resources）或 lon/lat 列")
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[xc], df[yc]), crs="EPSG:4326").to_crs(crs)
 
 

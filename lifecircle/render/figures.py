@@ -158,11 +158,11 @@ def _style(lang: str):
         mpl.rcParams.update(old)
 
 
-def _finish(fig, axes, fams, attribution: str | None, path):
+def _finish(fig, axes, fams, attribution: str | None, path, lang: str = "en"):
     for ax in np.atleast_1d(axes).ravel():
         ax.tick_params(labelfontfamily=fams)
     if attribution:
-        fig.text(0.995, 0.005, attribution, ha="right", va="bottom", fontsize=7, color="#666",
+        fig.text(0.995, 0.005, i18n.attribution_text(attribution, lang), ha="right", va="bottom", fontsize=7, color="#666",
                  family=fams)
     if path is not None:
         save_figure(fig, path)
@@ -260,7 +260,7 @@ def coverage_bar(result, lang: str = "zh", *, community: str = "ALL", tiers=None
         ax.set_title(title or (w["coverage_title"] + name))
         ax.legend(frameon=False, ncols=len(tiers), loc="upper center", bbox_to_anchor=(0.5, -0.1))
         fig.tight_layout()
-        return _finish(fig, ax, fams, _attribution(result), path)
+        return _finish(fig, ax, fams, _attribution(result), path, lang)
 
 
 def score_histogram(result, lang: str = "zh", *, bins=None, ax=None, path=None,
@@ -291,7 +291,7 @@ def score_histogram(result, lang: str = "zh", *, bins=None, ax=None, path=None,
         g = w["gini"].format(v=gini(score, pop))
         ax.set_title(title or (f"{w['hist_title']}（{g}）" if lang == "zh" else f"{w['hist_title']} ({g})"))
         fig.tight_layout()
-        return _finish(fig, ax, fams, _attribution(result), path)
+        return _finish(fig, ax, fams, _attribution(result), path, lang)
 
 
 def radar(result, lang: str = "zh", by: str | None = "community", *, metric: str = "score_mean",
@@ -345,7 +345,7 @@ def radar(result, lang: str = "zh", by: str | None = "community", *, metric: str
             ax.set_title(w["all"] if unit == "ALL" else unit, pad=14, fontsize=11)
         fig.suptitle(title or w["radar_title"], fontsize=13)
         fig.tight_layout()
-        return _finish(fig, axes, fams, _attribution(result), path)
+        return _finish(fig, axes, fams, _attribution(result), path, lang)
 
 
 def _what_if_pairs(before, after, lang, profile=None):
@@ -403,4 +403,4 @@ def what_if_chart(before, after=None, lang: str = "zh", *, ax=None, path=None,
         ax.set_title(title or w["whatif_title"])
         ax.legend(frameon=False)
         fig.tight_layout()
-        return _finish(fig, ax, fams, attribution, path)
+        return _finish(fig, ax, fams, attribution, path, lang)

@@ -61,6 +61,7 @@ from lifecircle.analyses.isochrones import isochrones as _iso
 from lifecircle.analyses.isochrones import service_areas as _sa
 from lifecircle.analyses.links import localized
 from lifecircle.analyses.recommend import NEW_HOME_IDS
+from lifecircle.analyses.resources import display_header, display_value
 from lifecircle.analyses.standards import label as std_label
 from lifecircle.analyses.standards import missing_required
 from lifecircle.errors import LifecircleError, MapError
@@ -127,11 +128,14 @@ def _tiles(basemap: str, attribution: str):
         key = os.environ.get("TIANDITU_KEY", "").strip()
         if not key:
             raise MapError("basemap 'tianditu' needs a Tianditu key: set the environment variable "
-                           "TIANDITU_KEY (free from console.tianditu.gov.cn), or use --basemap osm")
+                           "TIANDITU_KEY (free from console.tianditu.gov.cn), or use --basemap osm",
+                           zh="天地图底图需要天地图密钥：请设置环境变量 TIANDITU_KEY（可在 "
+                              "console.tianditu.gov.cn 免费申请），或改用 --basemap osm")
         return ("https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
                 "&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
                 f"&TILECOL={{x}}&tk={key}", attribution + " · 底图 © 天地图 Tianditu", "01234567", False)
-    raise MapError(f"unknown basemap {basemap!r}: use one of {', '.join(BASEMAPS)}")
+    raise MapError(f"unknown basemap {basemap!r}: use one of {', '.join(BASEMAPS)}",
+                   zh=f"未知的底图 {basemap!r}：可选 {', '.join(BASEMAPS)}")
 
 
 def to_display(gdf, gcj02: bool = False, simplify_m: float = 0.0):
@@ -366,7 +370,10 @@ class LifecircleMap(folium.Map):
                 'allowfullscreen></iframe></div></div>')
 
 
-_CSS = """<style>
+#: the scale bar in metres only (Leaflet's second line is in feet)
+_SCALE_CSS = "<style>.leaflet-control-scale-line+.leaflet-control-scale-line{display:none}</style>"
+
+_CSS = _SCALE_CSS + """<style>
 .lc-title{position:fixed;top:10px;left:56px;z-index:1000;background:rgba(255,255,255,.92);
  padding:5px 10px;border:1px solid #999;border-radius:4px;font:14px/1.35 sans-serif;max-width:55%}
 .lc-title b{font-size:15px}.lc-title small{color:#444}
@@ -402,14 +409,15 @@ def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title
     attribution on the map, a title panel (``title``/``subtitle`` are escaped here), online tiles
     only as an optional layer that starts switched off. Returns (map, is_gcj02)."""
     w = _words(lang)
+    attribution = i18n.attribution_text(attribution, lang)
     url, tile_attr, subdomains, is_gcj = _tiles(basemap, attribution)
     b = bounds
     m = LifecircleMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=14, tiles=None,
                       control_scale=True, prefer_canvas=True, height=height)
     safe_root(m)
     if url is not None:
-        folium.TileLayer(url, attr=tile_attr, name=escape_html(f"{w['tiles']}: {basemap}"), subdomains=subdomains,
-                         max_zoom=19, overlay=True, show=False).add_to(m)
+        folium.TileLayer(url, attr=tile_attr, name=escape_html(f"{w['tiles']}: {_basemap_name(basemap, lang)}"),
+                         subdomains=subdomains, max_zoom=19, overlay=True, show=False).add_to(m)
     _Attribution(tile_attr if url is None else escape_html(attribution)).add_to(m)
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     root = m.get_root()
@@ -417,6 +425,16 @@ def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title
     sub = f"<br><small>{escape_html(subtitle)}</small>" if subtitle else ""
     root.html.add_child(RawHTML(f'<div class="lc-title"><b>{escape_html(title)}</b>{sub}</div>'))
     return m, is_gcj
+
+
+#: Basemap names as people read them (the option values are ids).
+_BASEMAP_NAMES = {"osm": ("OpenStreetMap", "OpenStreetMap"), "cartodb": ("CARTO 浅色", "CARTO light"),
+                  "amap": ("高德地图", "Amap (Gaode)"), "tianditu": ("天地图", "Tianditu")}
+
+
+def _basemap_name(basemap: str, lang: str) -> str:
+    names = _BASEMAP_NAMES.get(str(basemap).lower())
+    return names[0 if lang == "zh" else 1] if names else str(basemap)
 
 
 def _subtitle(lang: str, data_date, attribution: str) -> str:
@@ -1147,7 +1165,8 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
         layer.add_to(m)
         if status_col:
             present = [v for v in dict.fromkeys(str(x) for x in s[status_col])]
-            rows = "".join(_sw(STATUS_COLOURS.get(v, "#7b3294"), _site_label(v, lang)) for v in present)
+            rows = "".join(_sw(STATUS_COLOURS.get(v, "#7b3294"), display_value("status", v, lang))
+                           for v in present)
         else:
             rows = _sw("#7b3294", w["sites"])
         legend.add(layer, f"<h4>{escape_html(w['sites_legend'])}</h4>{rows}")
@@ -1240,7 +1259,8 @@ def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
 
 def _rows_html(row, keys, lang, profile) -> str:
     """Table rows ``label | value`` of a site or recommendation, both escaped; empty values left out."""
-    return "".join(f"<tr><td>{escape_html(_site_label(c, lang, profile))}</td><td>{escape_html(_fmt(row[c]))}</td></tr>"
+    return "".join(f"<tr><td>{escape_html(_site_label(c, lang, profile))}</td>"
+                   f"<td>{escape_html(_fmt(display_value(c, row[c], lang, profile)))}</td></tr>"
                    for c in keys if _fmt(row[c]) != "")
 
 
@@ -1271,7 +1291,7 @@ def _site_label(key: str, lang: str, profile=None) -> str:
         k = f"{section}.{key}"
         if k in i18n.LABELS:
             return i18n.LABELS[k][0 if lang == "zh" else 1]
-    return str(key)
+    return display_header(key, lang) or str(key)
 
 def _category_colours(base: str, n: int) -> list[str]:
     """``n`` shades of a dimension colour (darker to lighter)."""
@@ -1300,7 +1320,9 @@ def _offline_assets() -> dict:
         from offlinefolium.elements import _res
     except ImportError as exc:  # pragma: no cover - dependency
         raise MapError("offline maps need the package 'folium-offline' (pip install "
-                       "folium-offline), which ships Leaflet and its plugins") from exc
+                       "folium-offline), which ships Leaflet and its plugins",
+                       zh="离线地图需要 'folium-offline' 包（pip install folium-offline），"
+                          "其中带有 Leaflet 及其插件") from exc
     return _res
 
 
@@ -1329,7 +1351,8 @@ def inline_assets(text: str) -> str:
     text = _LINK_HREF.sub(link, text)
     if missing:
         raise MapError("no offline copy of " + ", ".join(missing) + " in folium-offline; "
-                       "save without offline=True")
+                       "save without offline=True",
+                       zh="folium-offline 中没有 " + ", ".join(missing) + " 的离线副本；请不带 offline=True 保存")
     return text
 
 
@@ -1344,9 +1367,10 @@ def save_map(m: folium.Map, path, offline: bool | None = None) -> Path:
     if offline:
         text = inline_assets(text)
     if not path.parent.exists():
-        raise MapError(f"{path}: folder {path.parent} does not exist")
+        raise MapError(f"{path}: folder {path.parent} does not exist", zh=f"{path}：文件夹 {path.parent} 不存在")
     if path.is_dir():
-        raise MapError(f"{path}: is a folder; give a file name (e.g. {path / 'map.html'})")
+        raise MapError(f"{path}: is a folder; give a file name (e.g. {path / 'map.html'})",
+                       zh=f"{path}：是文件夹；请给出文件名（如 {path / 'map.html'}）")
     return write_text_atomic(path, mark_html(text))
 
 
@@ -1357,7 +1381,7 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
     Names are escaped: they are text from the data."""
     zh = lang == "zh"
     res = lr.result
-    url, tile_attr, subdomains, gcj = _tiles(basemap, res.attribution)
+    url, tile_attr, subdomains, gcj = _tiles(basemap, i18n.attribution_text(res.attribution, lang))
     t = lr.table
     t = t[t.geometry.notna() & ~t.geometry.is_empty]
     ranked = localized(t[t["rank"].notna()].sort_values("rank"), lang)
@@ -1367,11 +1391,12 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
     m = LifecircleMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=15, tiles=None,
                       control_scale=True, prefer_canvas=True)
     safe_root(m)
+    m.get_root().header.add_child(RawHTML(_SCALE_CSS))
     if url is not None:
         # online tiles: an optional layer, off on opening (the page opens offline)
-        folium.TileLayer(url, attr=tile_attr, name=basemap, subdomains=subdomains,
+        folium.TileLayer(url, attr=tile_attr, name=escape_html(_basemap_name(basemap, lang)), subdomains=subdomains,
                          max_zoom=19, overlay=True, show=False).add_to(m)
-    _Attribution(tile_attr if url is None else escape_html(res.attribution)).add_to(m)
+    _Attribution(tile_attr if url is None else escape_html(i18n.attribution_text(res.attribution, lang))).add_to(m)
     if len(ranked):
         m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     chosen = set(lr.chosen["rank"].astype(int).tolist()) if len(lr.chosen) else set()
@@ -1439,7 +1464,9 @@ def compliance_layer(report, result, lang: str | None = None, size_m: float | No
     lang = i18n.check_lang(lang or report.lang)
     if len(report.home_times) != len(result.homes):
         raise LifecircleError("compliance_layer: the report was made from another result "
-                              f"({len(report.home_times)} homes, this result has {len(result.homes)})")
+                              f"({len(report.home_times)} homes, this result has {len(result.homes)})",
+                              zh=f"compliance_layer：该核查报告来自另一个分析结果（{len(report.home_times)} "
+                                 f"个住宅，本结果有 {len(result.homes)} 个）")
     n_req = len(report.required_ids)
     pts = gpd.GeoDataFrame({"missing": missing_required(report).astype(float),
                             col.POPULATION: report.home_times[col.POPULATION].to_numpy(float)},
