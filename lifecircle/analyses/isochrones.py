@@ -883,7 +883,8 @@ class _HomeCells:
         vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=frame,
                                                          ordered=True))
         if len(vor) != len(xy):    # pragma: no cover - GEOS gives one cell per distinct point
-            raise IsochroneError(f"Voronoi cells: {len(vor)} cells for {len(xy)} homes")
+            raise IsochroneError(f"Voronoi cells: {len(vor)} cells for {len(xy)} homes",
+                                 zh=f"泰森多边形：{len(xy)} 个住宅得到 {len(vor)} 个单元")
         shapely.prepare(discs)
         clipped = ~shapely.contains(discs, vor)
         far = shapely.difference(vor[clipped], discs[clipped])
