@@ -219,3 +219,34 @@ def test_analyze_no_map_writes_the_tables_only(tmp_path, monkeypatch):
     r = CliRunner().invoke(app, ["map", str(out), "--basemap", "blank"])
     assert r.exit_code == 0, r.output
     assert (out / "map.html").exists()
+
+
+def test_features_kept_as_geoparquet_and_format_2_folders_still_read(tmp_path, helsinki):
+    """The study area's OSM features travel in osm_features.parquet (format 3), in their order
+    with their tags; a format-2 folder (osm_features.gpkg, one layer per geometry kind) reads to
+    the same features."""
+    import json
+
+    import geopandas as gpd
+    import shapely
+
+    from lifecircle.io.outputs import _FEATURE_LAYERS
+    from lifecircle.result import load_result
+
+    out = tmp_path / "a"
+    helsinki.save(out, map_html=False)
+    assert (out / "osm_features.parquet").exists() and not (out / "osm_features.gpkg").exists()
+    assert json.loads((out / "meta.json").read_text(encoding="utf-8"))["format"] == 3
+    want = helsinki.features
+    got = load_result(out).features
+    assert len(got) == len(want) > 100
+    assert list(got["tags"]) == list(want["tags"]) and list(got["osm_id"]) == list(want["osm_id"])
+    assert shapely.equals_exact(got.geometry.to_numpy(), want.to_crs(got.crs).geometry.to_numpy(), 1e-9).all()
+    # the same folder as format 2 wrote it
+    parquet = gpd.read_parquet(out / "osm_features.parquet")
+    kinds = shapely.get_type_id(parquet.geometry.to_numpy())
+    for layer, ids in _FEATURE_LAYERS.items():
+        parquet[[k in ids for k in kinds]].to_file(out / "osm_features.gpkg", layer=layer)
+    (out / "osm_features.parquet").unlink()
+    old = load_result(out).features
+    assert sorted(map(json.dumps, old["tags"])) == sorted(map(json.dumps, want["tags"]))

@@ -483,7 +483,7 @@ def test_cli_resources_and_recommend(nj, tmp_path):
     again = pd.read_csv(out2 / "resources.csv", encoding="utf-8-sig")
     assert list(again["site_id"]) == list(table["site_id"])
     # a folder of the older format (no stored features) whose source is gone: one clear error
-    (moved / "osm_features.gpkg").unlink()
+    (moved / "osm_features.parquet").unlink()
     out3 = tmp_path / "res3"
     run = CliRunner().invoke(app, ["resources", str(moved), "--out", str(out3)])
     assert run.exit_code == 2 and "gone.osm.pbf" in run.output and "is gone" in run.output

@@ -7,8 +7,9 @@ A folder is self-contained — later commands (``map``, ``isochrones``, ``resour
   ``streets``, ``communities`` (with a boundary) and ``about`` (attribution, source, data date),
   all WGS-84 (EPSG:4326) like every lifecircle GeoPackage, one geometry kind per layer; field
   aliases in the analysis language in ``gpkg_data_columns`` (QGIS shows them);
-- ``osm_features.gpkg``: the OSM features of the study area with their tags (JSON), one layer
-  per geometry kind (``points``, ``lines``, ``polygons``);
+- ``osm_features.parquet``: the OSM features of the study area with their tags (JSON) as
+  GeoParquet (columnar: a tenth of the time and a third of the size of the GeoPackage that format
+  2 wrote as ``osm_features.gpkg``, which is still read);
 - ``profile.yaml``: the profile the analysis ran with, as it was then;
 - ``summary.csv``, ``meta.json`` (``format`` version, source, data date, CRS, settings, notes,
   timings), ``network.npz`` (the network and the snaps).
@@ -73,6 +74,8 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 GPKG = "lifecircle.gpkg"
+FEATURES_FILE = "osm_features.parquet"
+#: where format 2 kept the features (still read)
 FEATURES_GPKG = "osm_features.gpkg"
 PROFILE = "profile.yaml"
 SUMMARY = "summary.csv"
@@ -81,8 +84,9 @@ SUMMARY_XLSX = "summary.xlsx"
 META = "meta.json"
 NETWORK = "network.npz"
 MAP_HTML = "map.html"
-#: Version of the folder layout; 2 added the stored profile and OSM features.
-FORMAT = 2
+#: Version of the folder layout; 2 added the stored profile and OSM features, 3 keeps the
+#: features as GeoParquet.
+FORMAT = 3
 _FEATURE_LAYERS = {"points": (0, 4), "lines": (1, 2, 5), "polygons": (3, 6)}   # shapely type ids
 #: facility layers of lifecircle.gpkg by geometry kind (``facilities`` always exists)
 FACILITY_LAYERS = {"facilities": (0, 4), "facility_areas": (3, 6), "facility_lines": (1, 2, 5)}
@@ -98,7 +102,7 @@ _OLD_TAG = ".lifecircle-old"
 #: every name lifecircle writes into one of its folders (any command, any version)
 OWN_NAMES = frozenset({
     MARKER, "lifecircle.gpkg", "summary.csv", "meta.json", "network.npz", "map.html",
-    "osm_features.gpkg", "profile.yaml",
+    "osm_features.gpkg", "osm_features.parquet", "profile.yaml",
     "isochrones.gpkg", "resources.csv", "resources.xlsx", "resources.gpkg", "resources.json",
     "recommendations.csv", "recommendations.xlsx", "compliance.csv", "compliance.xlsx",
     "compliance_map.html", "batch.json", "districts.csv", "districts.xlsx", "districts.gpkg",
@@ -566,7 +570,7 @@ def _write_tables(result, folder: Path) -> None:
                                **{layer: facility_aliases(result.settings.lang)
                                   for layer in FACILITY_LAYERS}})
     if result.features is not None:
-        _write_features(result.features, folder / FEATURES_GPKG)
+        _write_features(result.features, folder / FEATURES_FILE)
     profile_file = getattr(result.profile, "source_path", None)
     if profile_file and Path(profile_file).is_file():
         shutil.copyfile(profile_file, folder / PROFILE)
@@ -786,34 +790,30 @@ def write_summary_xlsx(result, path: Path, lang: str) -> None:
 
 
 def _write_features(features: gpd.GeoDataFrame, path: Path) -> None:
-    kinds = shapely.get_type_id(features.geometry.to_numpy())
     encode = json.JSONEncoder(ensure_ascii=False).encode     # one encoder for every feature
-    table = pd.DataFrame({
+    table = gpd.GeoDataFrame({
         "osm_type": features["osm_type"].astype(str).to_numpy() if "osm_type" in features else "",
         "osm_id": features["osm_id"].to_numpy() if "osm_id" in features else -1,
         "tags": [encode(t if isinstance(t, dict) else {}) for t in features["tags"]],
-    })
-    for layer, ids in _FEATURE_LAYERS.items():
-        sel = np.isin(kinds, ids)
-        if sel.any():
-            _to_gpkg(gpd.GeoDataFrame(table[sel], geometry=features.geometry.to_numpy()[sel],
-                                      crs=features.crs or WGS84), path, layer)
+    }, geometry=features.geometry.to_numpy(), crs=features.crs or WGS84)
+    table.to_parquet(path, index=False)
 
 
 def _read_features(path: Path) -> gpd.GeoDataFrame | None:
     if not path.exists():
         return None
-    import pyogrio
+    if path.suffix == ".parquet":
+        gdf = gpd.read_parquet(path)
+    else:                                      # format 2: one GeoPackage layer per geometry kind
+        import pyogrio
 
-    parts = []
-    for layer, *_ in pyogrio.list_layers(path):
-        if layer in _FEATURE_LAYERS:
-            parts.append(gpd.read_file(path, layer=layer))
-    if not parts:
-        return gpd.GeoDataFrame({"osm_type": [], "osm_id": [], "tags": []}, geometry=[], crs=WGS84)
-    gdf = pd.concat(parts, ignore_index=True)
+        parts = [gpd.read_file(path, layer=layer) for layer, *_ in pyogrio.list_layers(path)
+                 if layer in _FEATURE_LAYERS]
+        if not parts:
+            return gpd.GeoDataFrame({"osm_type": [], "osm_id": [], "tags": []}, geometry=[], crs=WGS84)
+        gdf = pd.concat(parts, ignore_index=True)
     gdf["tags"] = [json.loads(t) if isinstance(t, str) and t else {} for t in gdf["tags"]]
-    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=WGS84)
+    return gpd.GeoDataFrame(gdf, geometry="geometry", crs=gdf.crs or WGS84)
 
 
 def read_summary(path) -> pd.DataFrame:
@@ -949,8 +949,8 @@ def read_outputs(out_dir) -> dict:
         _check_network_arrays(z, len(edges))
         reading = out / META
         area = shapely.from_wkt(meta["study_area_wkt"]) if meta.get("study_area_wkt") else None
-        reading = out / FEATURES_GPKG
-        features = _read_features(out / FEATURES_GPKG)
+        reading = out / FEATURES_FILE if (out / FEATURES_FILE).exists() else out / FEATURES_GPKG
+        features = _read_features(reading)
     except Exception as exc:     # any failure reading lifecircle's own files: name the file
         raise damaged(exc) from None
     profile = load_profile(profile_ref)
