@@ -1021,3 +1021,60 @@ def _nearest_labelled_one(c, indptr, indices, w, seed_ptr, seed_node, seed_cost,
         else:
             out_t[h, c] = INF
             out_f[h, c] = -1
+
+
+@njit(cache=True)
+def chain_walk(eu, ev, inc_edge, inc_ptr, internal):  # pragma: no cover - compiled
+    """The chains of :func:`lifecircle.core.network.contract_chains`: from every node that is
+    not ``internal`` (in id order, its segments in incidence order) walk each segment not yet
+    walked on through internal nodes; then the closed loops made only of internal nodes,
+    each from its lowest segment's u end (that node stops being internal: ``internal`` is
+    changed in place). Returns the segments in walking order, whether each was walked
+    u -> v, and per chain its start node, end node and number of segments."""
+    m = len(eu)
+    visited = np.zeros(m, dtype=np.bool_)
+    path_e = np.empty(m, dtype=np.int64)
+    path_f = np.empty(m, dtype=np.bool_)
+    c_start = np.empty(m, dtype=np.int64)
+    c_end = np.empty(m, dtype=np.int64)
+    c_len = np.empty(m, dtype=np.int64)
+    k = 0
+    nc = 0
+    for phase in range(2):
+        for i in range(len(internal) if phase == 0 else m):
+            if phase == 0:
+                if internal[i]:
+                    continue
+                lo, hi = inc_ptr[i], inc_ptr[i + 1]
+            else:
+                lo, hi = i, i + 1
+            for j in range(lo, hi):
+                e = inc_edge[j] if phase == 0 else j
+                if visited[e]:
+                    continue
+                start = i if phase == 0 else eu[e]
+                if phase == 1:
+                    internal[start] = False
+                cur = start
+                count = 0
+                while True:
+                    visited[e] = True
+                    forward = eu[e] == cur
+                    path_e[k] = e
+                    path_f[k] = forward
+                    k += 1
+                    count += 1
+                    nxt = ev[e] if forward else eu[e]
+                    if not internal[nxt] or nxt == start:
+                        break
+                    a = inc_edge[inc_ptr[nxt]]
+                    b = inc_edge[inc_ptr[nxt] + 1]
+                    e = b if a == e else a
+                    if visited[e]:
+                        break
+                    cur = nxt
+                c_start[nc] = start
+                c_end[nc] = nxt
+                c_len[nc] = count
+                nc += 1
+    return path_e[:k], path_f[:k], c_start[:nc], c_end[:nc], c_len[:nc]

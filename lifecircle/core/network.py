@@ -20,6 +20,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 from shapely.geometry.polygon import orient
 
+from lifecircle.core import _kernels as K
 from lifecircle.errors import NetworkError, NoWalkableStreetsError
 from lifecircle.settings import DEFAULTS, Settings
 
@@ -549,6 +550,10 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     so walking times along it are unchanged (exact), while searches settle ~4-5x fewer nodes.
     One-way segments are never merged with others, nor pedestrian-area segments (``area``,
     optional: returned as the last item when given) with other ways.
+
+    The chains are walked by a compiled kernel (:func:`lifecircle.core._kernels.chain_walk`);
+    lengths, attributes and the merged geometries are then built from arrays in a few
+    vectorised calls (linear in the segments).
     """
     n = len(x)
     m = len(eu)
@@ -572,75 +577,79 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     inc_edge = (order % m).astype(np.int64)
     inc_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(ends, minlength=n), out=inc_ptr[1:])
-    eu_l, ev_l, inc_l, ptr_l = eu.tolist(), ev.tolist(), inc_edge.tolist(), inc_ptr.tolist()
-    internal_l = internal.tolist()
-    visited = [False] * m
-    chains: list[tuple[int, int, list[int], list[bool]]] = []  # start, end, edges, forward?
-
-    def walk(start: int, e: int):
-        path, fwd = [], []
-        cur = start
-        while True:
-            visited[e] = True
-            forward = eu_l[e] == cur
-            path.append(e)
-            fwd.append(forward)
-            nxt = ev_l[e] if forward else eu_l[e]
-            if not internal_l[nxt] or nxt == start:
-                return nxt, path, fwd
-            a, b = inc_l[ptr_l[nxt]], inc_l[ptr_l[nxt] + 1]
-            e = b if a == e else a
-            if visited[e]:
-                return nxt, path, fwd
-            cur = nxt
-
-    for s in np.flatnonzero(~internal).tolist():
-        for j in range(ptr_l[s], ptr_l[s + 1]):
-            e = inc_l[j]
-            if not visited[e]:
-                end, path, fwd = walk(s, e)
-                chains.append((s, end, path, fwd))
-    for e in range(m):  # closed loops made only of degree-2 nodes
-        if not visited[e]:
-            s = eu_l[e]
-            internal_l[s] = False
-            end, path, fwd = walk(s, e)
-            chains.append((s, end, path, fwd))
-
-    keep_node = np.array([not v for v in internal_l], dtype=bool)
+    path_e, path_f, c_start, c_end, c_len = K.chain_walk(
+        np.ascontiguousarray(eu, dtype=np.int64), np.ascontiguousarray(ev, dtype=np.int64),
+        inc_edge, inc_ptr, internal)
+    keep_node = ~internal
     new_index = np.cumsum(keep_node) - 1
-    coords = [shapely.get_coordinates(g) for g in geom] if len(chains) != m else None
-    nu, nv, nlen, now, ngeom, nhw, nname, narea = [], [], [], [], [], [], [], []
-    for s, end, path, fwd in chains:
-        if len(path) == 1:
-            # a single segment keeps its own u -> v (a one-way segment walked from its v end
-            # must not be turned round) and geometry
-            e = path[0]
-            nu.append(new_index[eu_l[e]])
-            nv.append(new_index[ev_l[e]])
-            nlen.append(float(length[e]))
-            now.append(bool(oneway[e]))
-            ngeom.append(geom[e])
-        else:
-            # chains never hold one-way segments (their end nodes are pinned): two-way edges
-            nu.append(new_index[s])
-            nv.append(new_index[end])
-            nlen.append(float(length[path].sum()))
-            now.append(False)
-            parts = [coords[e] if f else coords[e][::-1] for e, f in zip(path, fwd)]
-            pts = np.concatenate([parts[0]] + [p[1:] for p in parts[1:]])
-            ngeom.append(shapely.linestrings(pts))
-        if highway is not None:
-            nhw.append(highway[path[0]])
-        if name is not None:
-            nname.append(name[path[0]])
-        if area is not None:
-            narea.append(bool(area[path[0]]))
-    out = (osmid[keep_node], x[keep_node], y[keep_node], np.array(nu, dtype=np.int64),
-            np.array(nv, dtype=np.int64), np.array(nlen), np.array(now, dtype=bool),
-            np.array(ngeom, dtype=object), np.array(nhw, dtype=object) if highway is not None else None,
-            np.array(nname, dtype=object) if name is not None else None)
-    return out + (np.array(narea, dtype=bool),) if area is not None else out
+    c_first = np.zeros(len(c_len), dtype=np.int64)
+    np.cumsum(c_len[:-1], out=c_first[1:])
+    first_e = path_e[c_first]
+    single = c_len == 1
+    # a single segment keeps its own u -> v (a one-way segment walked from its v end must
+    # not be turned round), length and geometry; chains never hold one-way segments (their
+    # end nodes are pinned): two-way edges from the start of the walk to its end
+    nu = new_index[np.where(single, eu[first_e], c_start)]
+    nv = new_index[np.where(single, ev[first_e], c_end)]
+    length = np.asarray(length, dtype=np.float64)
+    nlen = length[first_e].copy()
+    multi = np.flatnonzero(~single)
+    if len(multi):
+        nlen[multi] = _chain_sums(length[path_e], c_first[multi], c_len[multi])
+    now = np.asarray(oneway, dtype=bool)[first_e] & single
+    ngeom = np.asarray(geom, dtype=object)[first_e]
+    if len(multi):
+        ngeom[multi] = _chain_lines(geom, path_e, path_f, c_first[multi], c_len[multi])
+    out = (osmid[keep_node], x[keep_node], y[keep_node], nu.astype(np.int64), nv.astype(np.int64),
+           nlen, now, ngeom,
+           np.asarray(highway, dtype=object)[first_e] if highway is not None else None,
+           np.asarray(name, dtype=object)[first_e] if name is not None else None)
+    return out + (area[first_e],) if area is not None else out
+
+
+def _chain_sums(values: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``values[first[i]:first[i] + count[i]].sum()`` for every i, bit for bit as numpy sums
+    each slice (pairwise): the chains of one length summed as rows of a matrix, which numpy
+    sums row by row the same way (``np.add.reduceat`` adds in another order)."""
+    out = np.empty(len(first))
+    order = np.argsort(count, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, count[order][1:] != count[order][:-1], True])
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        rows = order[a:b]
+        k = int(count[rows[0]])
+        out[rows] = values[first[rows][:, None] + np.arange(k)].sum(axis=1)
+    return out
+
+
+def _chain_lines(geom, path_e, path_f, first, count) -> np.ndarray:
+    """One LineString per chain: its segments' coordinates in walking order (each segment
+    reversed where walked v -> u, the shared point once), built in one call."""
+    coords, owner = shapely.get_coordinates(geom, return_index=True)
+    g_off = np.zeros(len(geom) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=len(geom)), out=g_off[1:])
+    # the chains' steps, flat
+    step = _ranges(first, count)
+    e = path_e[step]
+    fwd = path_f[step]
+    later = np.ones(len(step), dtype=bool)     # every step but a chain's first skips its start
+    later[np.r_[0, np.cumsum(count)[:-1]]] = False
+    npts = g_off[e + 1] - g_off[e] - later
+    base = np.where(fwd, g_off[e] + later, g_off[e + 1] - 1 - later)
+    local = _ranges(np.zeros(len(e), dtype=np.int64), npts)
+    sign = np.repeat(np.where(fwd, 1, -1), npts)
+    pos = np.repeat(base, npts) + sign * local
+    chain = np.repeat(np.repeat(np.arange(len(count)), count), npts)
+    return shapely.linestrings(coords[pos], indices=chain)
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``starts[i] + arange(counts[i])`` for every i, concatenated."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    off = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    return np.arange(total, dtype=np.int64) - np.repeat(off[:-1] - starts, counts)
 
 
 def split_and_link(net: WalkNetwork, end_edge, end_off, link_len, link_geom=None):
