@@ -189,13 +189,14 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     declared = np.array([tags[i].get("building:use") in RESIDENTIAL_BUILDINGS for i in cand], dtype=bool)
     in_res = _point_in(cpts, res_land)
     near = np.zeros(len(cand), dtype=bool)
-    if streets is not None and len(streets) and len(cand):
+    # the street test only where nothing else already makes the building a home (it is the
+    # costly one; the evidence it would record is overwritten by the others)
+    ask = np.flatnonzero(~(declared | in_res))
+    if streets is not None and len(streets) and len(ask):
         sel = np.isin(streets["highway"].to_numpy(), list(RESIDENTIAL_STREETS))
         if sel.any():
             lines = streets[sel].to_crs(crs).geometry.to_numpy()
-            hit, _ = shapely.STRtree(lines).query(geom[cand], predicate="dwithin",
-                                                  distance=settings.untagged_home_street_m)
-            near[np.unique(hit)] = True
+            near[ask[_within(geom[cand[ask]], lines, settings.untagged_home_street_m)]] = True
     evidence = np.full(len(features), "", dtype=object)
     evidence[typed] = "typed"
     ok = declared | in_res | near
@@ -203,7 +204,13 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     evidence[cand[in_res]] = "residential landuse"
     evidence[cand[declared]] = "building:use"
     hidx = np.concatenate([np.flatnonzero(typed), cand[ok]])
-    hidx.sort()
+    order = np.argsort(hidx, kind="stable")
+    hidx = hidx[order]
+    # a point on each home's surface: the candidates' are computed already
+    n_typed = int(typed.sum())
+    hpts = np.empty(len(hidx), dtype=object)
+    hpts[order >= n_typed] = cpts[ok][order[order >= n_typed] - n_typed]
+    hpts[order < n_typed] = shapely.point_on_surface(geom[hidx[order < n_typed]])
 
     lv = [building_levels(tags[i], settings) for i in hidx]
     levels = np.array([x[0] for x in lv], dtype=float)
@@ -217,7 +224,7 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
         "levels": levels,
         "levels_from": np.array([x[1] for x in lv], dtype=object).astype(str),
         col.POPULATION: pop,
-    }, geometry=shapely.point_on_surface(geom[hidx]), crs=crs)]
+    }, geometry=hpts, crs=crs)]
 
     # stand-in grid over residential land that has no building mapped
     if len(res_land):
@@ -231,6 +238,23 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     homes = gpd.GeoDataFrame(homes, geometry="geometry", crs=crs)
     homes.insert(0, col.HOME_ID, np.arange(len(homes)))
     return homes
+
+
+def _within(polygons: np.ndarray, lines: np.ndarray, distance: float) -> np.ndarray:
+    """Indices of the ``polygons`` within ``distance`` of some line: the nearest line of each
+    (one distance per polygon, not one per pair within reach, 2x faster on Las Palmas), and
+    GEOS's own ``dwithin`` for the few whose nearest distance is within 1 micrometre of
+    ``distance``, so the answer is the ``dwithin`` predicate's exactly."""
+    tree = shapely.STRtree(lines)
+    eps = 1e-6
+    (found, _), dist = tree.query_nearest(polygons, max_distance=distance + eps,
+                                          return_distance=True, all_matches=False)
+    yes = dist <= distance - eps
+    edge = np.flatnonzero(~yes)
+    if len(edge):
+        hit, _ = tree.query(polygons[found[edge]], predicate="dwithin", distance=distance)
+        yes[edge[np.unique(hit)]] = True
+    return np.unique(found[yes])
 
 
 def _stand_ins(points, population, source: str, crs) -> gpd.GeoDataFrame:
