@@ -24,6 +24,8 @@ embedded sample and as a fallback), element for element:
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon
@@ -161,20 +163,21 @@ class _Collected:
     """What the pass keeps: flat node ids/coordinates plus per-element records."""
 
     def __init__(self):
-        # streets: per way id, length and the street tags; node ids and coordinates flat
-        self.s_id: list[int] = []
-        self.s_len: list[int] = []
+        # streets: per way id, length and the street tags; node ids and coordinates flat, as
+        # machine integers (8 and 4 bytes each, not a Python int object per node)
+        self.s_id = array("q")
+        self.s_len = array("q")
         self.s_tags: list[tuple] = []
-        self.s_refs: list[int] = []
-        self.s_x: list[int] = []
-        self.s_y: list[int] = []
+        self.s_refs = array("q")
+        self.s_x = array("i")
+        self.s_y = array("i")
         # feature nodes
-        self.n_id: list[int] = []
-        self.n_x: list[int] = []
-        self.n_y: list[int] = []
+        self.n_id = array("q")
+        self.n_x = array("i")
+        self.n_y = array("i")
         self.n_tags: list[dict] = []
         self.n_group: list[int] = []
-        # feature ways: geometry as libosmium's WKB (all nodes), or node coordinates when
+        # feature ways: geometry as libosmium's WKB (all nodes, as bytes), or node coordinates when
         # some node has no location (the extract cut the way)
         self.w_id: list[int] = []
         self.w_closed: list[bool] = []
@@ -215,6 +218,7 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
     else:
         fp = fp.with_filter(osmium.filter.KeyFilter("highway"))
     wkb_of = osmium.geom.WKBFactory().create_linestring
+    fromhex = bytes.fromhex
     all_nodes = osmium.geom.use_nodes.ALL
     mask_of = groups.mask
     s_refs, s_x, s_y = col.s_refs, col.s_x, col.s_y
@@ -263,7 +267,7 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
         if not (mask or held):
             continue
         try:
-            geom = wkb_of(obj, use_nodes=all_nodes)
+            geom = fromhex(wkb_of(obj, use_nodes=all_nodes))
         except Exception:  # a node without location, or a single-node way
             geom = ([n.x for n in nodes], [n.y for n in nodes])
         if held:
@@ -340,11 +344,10 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - np.repeat(off[:-1] - starts, counts)
 
 
-def _wkb_linestrings(wkbs: list) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates (n, 2) and point counts of libosmium's hex WKB linestrings, decoded with
-    numpy in one go (``shapely.from_wkb`` parses hex ~10x slower). The same doubles as GEOS
+def _wkb_linestrings(raw: list) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates (n, 2) and point counts of WKB linestrings (bytes), decoded with numpy in
+    one go (``shapely.from_wkb`` of libosmium's hex is ~10x slower). The same doubles as GEOS
     reads; anything but plain little-endian 2D linestrings goes through shapely."""
-    raw = [bytes.fromhex(h) for h in wkbs]
     size = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
     count = (size - 9) // 16
     if len(raw) == 0:
