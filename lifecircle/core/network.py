@@ -320,10 +320,11 @@ def pedestrian_areas(features: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     if features is None or len(features) == 0 or "tags" not in features:
         return empty
     keep, names = [], []
-    for i, (t, kind) in enumerate(zip(features["tags"], features["osm_type"])):
+    kinds = features["osm_type"]
+    for i, t in enumerate(features["tags"].tolist()):
         if not isinstance(t, dict) or t.get("highway") != "pedestrian":
             continue
-        if not (t.get("area") == "yes" or str(kind) == "relation"):
+        if not (t.get("area") == "yes" or str(kinds.iat[i]) == "relation"):
             continue   # a closed pedestrian way without area=yes is a loop street, read as one
         foot = t.get("foot")
         if foot in _AREA_CLOSED or (t.get("access") in _AREA_CLOSED and foot not in _AREA_FOOT_OPEN):
@@ -375,10 +376,18 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
             out[k] = synthetic.setdefault(key, PLAZA_ID0 - len(synthetic))
         return out, matched
 
+    # the street nodes on or near each plaza (within the tolerance), all in one query
+    parts_all, part_of = shapely.get_parts(areas.geometry.to_numpy(), return_index=True)
+    hit_part, hit_node = shapely.STRtree(shapely.points(node_xy)).query(
+        parts_all, predicate="dwithin", distance=tol)
+    order = np.argsort(hit_part, kind="stable")
+    hit_part, hit_node = hit_part[order], hit_node[order]
+    near_ptr = np.searchsorted(hit_part, np.arange(len(parts_all) + 1))
+    part_start = np.searchsorted(part_of, np.arange(len(areas)))
     segs_u, segs_v, segs_geom, segs_id, segs_name = [], [], [], [], []
-    for osm_id, name, area in zip(areas["osm_id"], areas["name"], areas.geometry.to_numpy()):
+    for a_i, (osm_id, name, area) in enumerate(zip(areas["osm_id"], areas["name"], areas.geometry.to_numpy())):
         parts = shapely.get_parts(area)
-        for poly in parts:
+        for p_i, poly in enumerate(parts, start=int(part_start[a_i])):
             if poly.is_empty or poly.area <= 0:
                 continue
             poly = orient(poly, 1.0)   # interior on the left of every ring
@@ -400,10 +409,7 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
                 ent_id.append(vid[matched])
                 rfx_xy.append(xy[reflex & ~matched])
             # street ends and junctions inside the plaza (or touching it) enter it too
-            x0, y0, x1, y1 = poly.bounds
-            cand = np.asarray(node_kd.query_ball_point(((x0 + x1) / 2, (y0 + y1) / 2),
-                                                       np.hypot(x1 - x0, y1 - y0) / 2 + tol), dtype=np.int64)
-            near = cand[shapely.dwithin(shapely.points(node_xy[cand]), poly, tol)] if len(cand) else cand
+            near = hit_node[near_ptr[p_i]:near_ptr[p_i + 1]]
             inner = near[degree[near] != 2]
             ent_xy.append(node_xy[inner])
             ent_id.append(node_id[inner])
