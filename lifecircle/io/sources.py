@@ -161,6 +161,7 @@ def _check_file(path: Path) -> None:
 # PBF and XML in one pass through pyosmium
 
 
+@osmread.gc_paused()
 def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=False) -> OSMData:
     groups = osmread._Groups(FEATURE_KEYS, FEATURE_HIGHWAYS, FEATURE_PLACES, NATURAL_AREAS)
     want_streets, want_features = "streets" in layers, "features" in layers
