@@ -378,8 +378,14 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
 
     # the street nodes on or near each plaza (within the tolerance), all in one query
     parts_all, part_of = shapely.get_parts(areas.geometry.to_numpy(), return_index=True)
-    hit_part, hit_node = shapely.STRtree(shapely.points(node_xy)).query(
+    box = shapely.bounds(parts_all)
+    box = box[np.isfinite(box).all(axis=1)]
+    balls = node_kd.query_ball_point((box[:, :2] + box[:, 2:]) / 2,
+                                     np.hypot(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]) / 2 + tol)
+    cand = np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in balls] + [np.zeros(0, np.int64)]))
+    hit_part, hit = shapely.STRtree(shapely.points(node_xy[cand])).query(
         parts_all, predicate="dwithin", distance=tol)
+    hit_node = cand[hit]
     order = np.argsort(hit_part, kind="stable")
     hit_part, hit_node = hit_part[order], hit_node[order]
     near_ptr = np.searchsorted(hit_part, np.arange(len(parts_all) + 1))
