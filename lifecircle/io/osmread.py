@@ -562,6 +562,97 @@ def _relation_geometry(rel: dict, members: dict):
     return area
 
 
+def _relation_geometries(relations: list[dict], members: dict) -> list:
+    """:func:`_relation_geometry` for every relation, the same geometries with the common
+    steps vectorised over all relations (merging member ways, rings to polygons, repairing
+    invalid rings); only relations with several rings, and repairs, go one by one."""
+    n = len(relations)
+    out: list = [None] * n
+    lines, owner = [], []
+    for r, rel in enumerate(relations):
+        for wid in rel["members"]:
+            got = members.get(wid)
+            if got is None:
+                continue
+            if isinstance(got, tuple):
+                lon, lat, valid = _coords(*got)
+                if valid.sum() < 2:
+                    continue
+                got = shapely.linestrings(np.column_stack([lon[valid], lat[valid]]))
+            lines.append(got)
+            owner.append(r)
+    if not lines:
+        return out
+    owner = np.asarray(owner, dtype=np.int64)
+    has, first, count = np.unique(owner, return_index=True, return_counts=True)
+    lines = np.asarray(lines + [None], dtype=object)[:-1]
+    merged = np.empty(n, dtype=object)
+    merged[has] = shapely.line_merge(shapely.multilinestrings(lines, indices=np.searchsorted(has, owner)))
+    linear = np.zeros(n, dtype=bool)
+    linear[has] = [_relation_linear(relations[r]["tags"]) for r in has.tolist()]
+    for r, f, c in zip(has.tolist(), first.tolist(), count.tolist()):
+        if linear[r]:
+            out[r] = lines[f] if c == 1 else merged[r]
+    # areas: the merged rings that close, as polygons
+    area = has[~linear[has]]
+    if not len(area):
+        return out
+    parts, part_of = shapely.get_parts(merged[area], return_index=True)
+    keep = shapely.get_type_id(parts) == 1
+    parts, part_of = parts[keep], area[part_of[keep]]
+    coords, cidx = shapely.get_coordinates(parts, return_index=True)
+    ncoord = np.bincount(cidx, minlength=len(parts))
+    start = np.zeros(len(parts), dtype=np.int64)
+    np.cumsum(ncoord[:-1], out=start[1:])
+    closed = ncoord >= 4
+    ring = np.flatnonzero(closed)
+    closed[ring] = (coords[start[ring]] == coords[start[ring] + ncoord[ring] - 1]).all(axis=1)
+    parts, part_of = parts[closed], part_of[closed]
+    try:
+        polys = shapely.polygons(shapely.linearrings(shapely.get_coordinates(parts),
+                                                     indices=np.repeat(np.arange(len(parts)),
+                                                                       ncoord[closed])))
+        bad = ~shapely.is_valid(polys)
+        if bad.any():
+            polys[bad] = shapely.buffer(polys[bad], 0)
+    except shapely.errors.GEOSException:   # one by one, as the single-relation path does
+        return [_relation_geometry(rel, members) for rel in relations]
+    ok = ~(shapely.is_missing(polys) | shapely.is_empty(polys))
+    polys, part_of = polys[ok], part_of[ok]
+    single = np.bincount(part_of, minlength=n) == 1
+    simple = single[part_of]
+    # one ring: the polygon as it is when valid (else repaired one by one below)
+    valid = np.zeros(len(polys), dtype=bool)
+    valid[simple] = shapely.is_valid(polys[simple])
+    for g, r in zip(polys[simple & valid], part_of[simple & valid].tolist()):
+        out[r] = g
+    rest = np.unique(part_of[~(simple & valid)])
+    for r in rest.tolist():
+        arr = polys[part_of == r]
+        try:
+            while len(arr) > 1:
+                k = len(arr) // 2 * 2
+                arr = np.concatenate([shapely.symmetric_difference(arr[0:k:2], arr[1:k:2]), arr[k:]])
+            out[r] = _polygon_result(arr[0])
+        except shapely.errors.GEOSException:
+            out[r] = None
+    return out
+
+
+def _polygon_result(area):
+    """The end of :func:`_relation_geometry`: polygonal parts, repaired when invalid."""
+    area = _polygonal(area)
+    if area is None:
+        return None
+    if not area.is_valid:
+        area = _polygonal(_fix_geometry(area))
+        if area is None:
+            return None
+    if not area.is_valid:
+        area = _fix_geometry(area)
+    return area
+
+
 def build_features(col: _Collected, relations: list[dict]):
     """Feature records in pyrosm's order: group by group (poi, building, land use, natural),
     nodes, then ways, then relations, each element in its first group only.
@@ -580,7 +671,7 @@ def _build_features(col: _Collected, relations: list[dict]):
     m_xy, m_len = _wkb_linestrings([col.members[wid] for wid in ids])
     lines = shapely.linestrings(m_xy, indices=np.repeat(np.arange(len(ids)), m_len)) if len(ids) else []
     col.members.update(zip(ids, lines))
-    r_geom = [_relation_geometry(rel, col.members) for rel in relations]
+    r_geom = _relation_geometries(relations, col.members)
     kinds = (("node", col.n_id, col.n_group, col.n_tags, n_geom),
              ("way", col.w_id, col.w_group, col.w_tags, w_geom),
              ("relation", [r["id"] for r in relations], [r["group"] for r in relations],
