@@ -243,9 +243,10 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     all_nodes = osmium.geom.use_nodes.ALL
     mask_of = groups.mask
     s_refs, s_x, s_y = col.s_refs, col.s_x, col.s_y
+    node_type = osmium.osm.Node
     max_stamp = 0.0
     for obj in fp:
-        if obj.is_node():
+        if type(obj) is node_type:
             if not features:
                 continue
             tags = obj.__geo_interface__["properties"]
@@ -272,19 +273,21 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
         if not (street or mask or held):
             continue
         nodes = obj.nodes
-        if len(nodes) == 0:
+        n_nodes = len(nodes)
+        if n_nodes == 0:
             continue
         if stamps and (street or mask):
             max_stamp = max(max_stamp, obj.timestamp.timestamp())
         if street:
             col.n_highway += 1
             col.s_id.append(wid)
-            col.s_len.append(len(nodes))
-            col.s_tags.append((hw,) + tuple(tags.get(k) for k in STREET_TAGS))
+            col.s_len.append(n_nodes)
+            col.s_tags.append((hw, *map(tags.get, STREET_TAGS)))
             for n in nodes:
+                loc = n.location
                 s_refs.append(n.ref)
-                s_x.append(n.x)
-                s_y.append(n.y)
+                s_x.append(loc.x)
+                s_y.append(loc.y)
         if not (mask or held):
             continue
         try:
