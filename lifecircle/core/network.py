@@ -563,9 +563,9 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     One-way segments are never merged with others, nor pedestrian-area segments (``area``,
     optional: returned as the last item when given) with other ways.
 
-    The chains are walked by a compiled kernel (:func:`lifecircle.core._kernels.chain_walk`);
-    lengths, attributes and the merged geometries are then built from arrays in a few
-    vectorised calls (linear in the segments).
+    The chains are walked by a compiled kernel (:func:`lifecircle.core._kernels.chain_walk`;
+    in Python below :data:`COMPILED_WALK_MIN` segments); lengths, attributes and the merged
+    geometries are then built from arrays in a few vectorised calls (linear in the segments).
     """
     n = len(x)
     m = len(eu)
@@ -589,7 +589,8 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     inc_edge = (order % m).astype(np.int64)
     inc_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(ends, minlength=n), out=inc_ptr[1:])
-    path_e, path_f, c_start, c_end, c_len = K.chain_walk(
+    walk = K.chain_walk if m >= COMPILED_WALK_MIN else _chain_walk_py
+    path_e, path_f, c_start, c_end, c_len = walk(
         np.ascontiguousarray(eu, dtype=np.int64), np.ascontiguousarray(ev, dtype=np.int64),
         inc_edge, inc_ptr, internal)
     keep_node = ~internal
@@ -617,6 +618,57 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
            np.asarray(highway, dtype=object)[first_e] if highway is not None else None,
            np.asarray(name, dtype=object)[first_e] if name is not None else None)
     return out + (area[first_e],) if area is not None else out
+
+
+#: Networks with fewer segments walk their chains in Python (same result): a district's walk
+#: takes less time than compiling the kernel on a first run (~1 s with an empty numba cache).
+COMPILED_WALK_MIN = 50_000
+
+
+def _chain_walk_py(eu, ev, inc_edge, inc_ptr, internal):
+    """:func:`lifecircle.core._kernels.chain_walk` in plain Python, for small networks."""
+    m = len(eu)
+    eu_l, ev_l, inc_l, ptr_l = eu.tolist(), ev.tolist(), inc_edge.tolist(), inc_ptr.tolist()
+    internal_l = internal.tolist()
+    visited = [False] * m
+    path_e: list[int] = []
+    path_f: list[bool] = []
+    c_start: list[int] = []
+    c_end: list[int] = []
+    c_len: list[int] = []
+
+    def walk(start: int, e: int) -> None:
+        cur, k = start, 0
+        while True:
+            visited[e] = True
+            forward = eu_l[e] == cur
+            path_e.append(e)
+            path_f.append(forward)
+            k += 1
+            nxt = ev_l[e] if forward else eu_l[e]
+            if not internal_l[nxt] or nxt == start:
+                break
+            a, b = inc_l[ptr_l[nxt]], inc_l[ptr_l[nxt] + 1]
+            e = b if a == e else a
+            if visited[e]:
+                break
+            cur = nxt
+        c_start.append(start)
+        c_end.append(nxt)
+        c_len.append(k)
+
+    for s in np.flatnonzero(~internal).tolist():
+        for j in range(ptr_l[s], ptr_l[s + 1]):
+            if not visited[inc_l[j]]:
+                walk(s, inc_l[j])
+    for e in range(m):  # closed loops made only of degree-2 nodes
+        if not visited[e]:
+            internal_l[eu_l[e]] = False
+            walk(eu_l[e], e)
+    internal[:] = internal_l
+    return (np.array(path_e, dtype=np.int64), np.array(path_f, dtype=bool),
+            np.array(c_start, dtype=np.int64), np.array(c_end, dtype=np.int64),
+            np.array(c_len, dtype=np.int64))
 
 
 def _chain_sums(values: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.ndarray:
