@@ -20,7 +20,6 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 from shapely.geometry.polygon import orient
 
-from lifecircle.core import _kernels as K
 from lifecircle.errors import NetworkError, NoWalkableStreetsError
 from lifecircle.settings import DEFAULTS, Settings
 
@@ -563,8 +562,8 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     One-way segments are never merged with others, nor pedestrian-area segments (``area``,
     optional: returned as the last item when given) with other ways.
 
-    The chains are walked by a compiled kernel (:func:`lifecircle.core._kernels.chain_walk`;
-    in Python below :data:`COMPILED_WALK_MIN` segments); lengths, attributes and the merged
+    The chains are walked by a compiled kernel (:func:`_chain_walk_loop`; in Python below
+    :data:`COMPILED_WALK_MIN` segments); lengths, attributes and the merged
     geometries are then built from arrays in a few vectorised calls (linear in the segments).
     """
     n = len(x)
@@ -589,7 +588,7 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     inc_edge = (order % m).astype(np.int64)
     inc_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(ends, minlength=n), out=inc_ptr[1:])
-    walk = K.chain_walk if m >= COMPILED_WALK_MIN else _chain_walk_py
+    walk = _compiled_chain_walk() if m >= COMPILED_WALK_MIN else _chain_walk_py
     path_e, path_f, c_start, c_end, c_len = walk(
         np.ascontiguousarray(eu, dtype=np.int64), np.ascontiguousarray(ev, dtype=np.int64),
         inc_edge, inc_ptr, internal)
@@ -625,8 +624,78 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
 COMPILED_WALK_MIN = 50_000
 
 
+def _chain_walk_loop(eu, ev, inc_edge, inc_ptr, internal):  # pragma: no cover - compiled
+    """The chains of :func:`lifecircle.core.network.contract_chains`: from every node that is
+    not ``internal`` (in id order, its segments in incidence order) walk each segment not yet
+    walked on through internal nodes; then the closed loops made only of internal nodes,
+    each from its lowest segment's u end (that node stops being internal: ``internal`` is
+    changed in place). Returns the segments in walking order, whether each was walked
+    u -> v, and per chain its start node, end node and number of segments."""
+    m = len(eu)
+    visited = np.zeros(m, dtype=np.bool_)
+    path_e = np.empty(m, dtype=np.int64)
+    path_f = np.empty(m, dtype=np.bool_)
+    c_start = np.empty(m, dtype=np.int64)
+    c_end = np.empty(m, dtype=np.int64)
+    c_len = np.empty(m, dtype=np.int64)
+    k = 0
+    nc = 0
+    for phase in range(2):
+        for i in range(len(internal) if phase == 0 else m):
+            if phase == 0:
+                if internal[i]:
+                    continue
+                lo, hi = inc_ptr[i], inc_ptr[i + 1]
+            else:
+                lo, hi = i, i + 1
+            for j in range(lo, hi):
+                e = inc_edge[j] if phase == 0 else j
+                if visited[e]:
+                    continue
+                start = i if phase == 0 else eu[e]
+                if phase == 1:
+                    internal[start] = False
+                cur = start
+                count = 0
+                while True:
+                    visited[e] = True
+                    forward = eu[e] == cur
+                    path_e[k] = e
+                    path_f[k] = forward
+                    k += 1
+                    count += 1
+                    nxt = ev[e] if forward else eu[e]
+                    if not internal[nxt] or nxt == start:
+                        break
+                    a = inc_edge[inc_ptr[nxt]]
+                    b = inc_edge[inc_ptr[nxt] + 1]
+                    e = b if a == e else a
+                    if visited[e]:
+                        break
+                    cur = nxt
+                c_start[nc] = start
+                c_end[nc] = nxt
+                c_len[nc] = count
+                nc += 1
+    return path_e[:k], path_f[:k], c_start[:nc], c_end[:nc], c_len[:nc]
+
+
+_COMPILED: dict = {}
+
+
+def _compiled_chain_walk():
+    """:func:`_chain_walk_loop` compiled by numba (cached on disk), made on first use: numba
+    is imported only when a network this large is built, not with this module."""
+    if "walk" not in _COMPILED:
+        import numba
+
+        _COMPILED["walk"] = numba.njit(cache=True)(_chain_walk_loop)
+    return _COMPILED["walk"]
+
+
 def _chain_walk_py(eu, ev, inc_edge, inc_ptr, internal):
-    """:func:`lifecircle.core._kernels.chain_walk` in plain Python, for small networks."""
+    """:func:`_chain_walk_loop` with Python lists, for small networks (faster than compiling
+    the kernel on a first run)."""
     m = len(eu)
     eu_l, ev_l, inc_l, ptr_l = eu.tolist(), ev.tolist(), inc_edge.tolist(), inc_ptr.tolist()
     internal_l = internal.tolist()
