@@ -184,7 +184,7 @@ def test_saved_folder_is_self_contained(tmp_path):
     out = tmp_path / "a" / "run"
     r.save(out, map_html=False)
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["format"] == 2
+    assert meta["format"] == 3
     own.write_text("not: a profile\n", encoding="utf-8")   # edited after the analysis
     src.unlink()                                              # and the source is gone
     moved = tmp_path / "b"
