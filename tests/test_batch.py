@@ -198,6 +198,8 @@ def test_tables_and_index(batch):
     for folder in ("Nanjing_West", "Nanjing_East", "Kamppi"):
         assert f'href=\\"{folder}/map.html\\"' in page or f'href="{folder}/map.html"' in page
     assert "Broken" in page and "does not overlap" in page
+    # a background drawn from the districts' own streets (a map without tiles is still a map)
+    assert "Background (OSM data)" in page and ">streets<" in page.replace("\\u003e", ">").replace("\\u003c", "<")
     # the no-data categories are named apart, with what to do, never as gaps
     assert "--facilities" in page and "dimensions with data" in page
     gpkg = gpd.read_file(out / "districts.gpkg", layer="districts")

@@ -84,6 +84,7 @@ from lifecircle.errors import BoundaryError, ConfigError, LifecircleError
 from lifecircle.i18n import LABELS, label
 from lifecircle.io.boundary import read_boundary
 from lifecircle.io.chinacoords import normalize_crs
+from lifecircle.io.crs import utm_crs
 from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, ensure_out_dir, read_summary, write_outputs
 from lifecircle.io.sources import ATTRIBUTION, SAMPLES, WGS84, combine, embedded_sample, read_osm
 from lifecircle.pipeline import analyze
@@ -94,6 +95,7 @@ from lifecircle.render.maps import (
     Legend,
     _ramp_html,
     _tiles,
+    add_background,
     base_map,
     result_map,
     save_map,
@@ -1136,7 +1138,8 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
         _atomic_write(out / TABLE_GPKG, lambda p: gdf.to_file(p, layer="districts", driver="GPKG"))
     fgdf = gpd.GeoDataFrame(failures, geometry=fail_geoms, crs=WGS84)
 
-    save_map(_index_map(cfg, table, geoms, fgdf, dates), out / INDEX_HTML, offline=cfg.offline)
+    save_map(_index_map(cfg, table, geoms, fgdf, dates, streets=_district_streets(out, table)),
+             out / INDEX_HTML, offline=cfg.offline)
     run_meta = {"config": str(cfg.path), "finished": _now(), "districts": len(cfg.districts),
                 "ok": len(table), "failed": len(failures), "statuses": statuses,
                 "attribution": _attribution(dates)}
@@ -1167,7 +1170,39 @@ def _map_links(r, lang: str, target: bool = False) -> list[str]:
     return out
 
 
-def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd.GeoDataFrame, dates: dict):
+def _district_streets(out: Path, table: pd.DataFrame) -> gpd.GeoDataFrame | None:
+    """The walking streets of every district that ran (its ``lifecircle.gpkg``), for the
+    overview map's background; ``None`` when none can be read."""
+    import pyogrio
+
+    parts = []
+    for folder in table.get("folder", pd.Series(dtype=str)):
+        path = out / str(folder) / GPKG
+        try:
+            parts.append(pyogrio.read_dataframe(path, layer="streets", columns=["highway"]))
+        except Exception:    # noqa: BLE001 - a district without readable streets: no background there
+            continue
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return None
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=parts[0].crs or WGS84)
+
+
+class _Streets:
+    """What :func:`~lifecircle.render.maps.background_layers` reads of a result: the walking
+    streets (metric) and no OSM features — the overview map's background."""
+
+    def __init__(self, streets: gpd.GeoDataFrame):
+        c = shapely.centroid(shapely.union_all(shapely.envelope(streets.geometry.to_numpy())))
+        self.crs = utm_crs(c.x, c.y)
+        metric = streets.to_crs(self.crs)
+        self.features = None
+        self.network = type("Net", (), {"edge_geom": metric.geometry.to_numpy(),
+                                         "edge_highway": metric["highway"].astype(str).to_numpy()})()
+
+
+def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd.GeoDataFrame, dates: dict,
+               streets: gpd.GeoDataFrame | None = None):
     import branca.colormap as cm
     import folium
 
@@ -1184,6 +1219,9 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     m, _ = base_map(bounds, lang=cfg.lang, basemap=cfg.basemap, attribution=attribution,
                     title=f"{cfg.name} — {'批量分析' if zh else 'batch'}",
                     subtitle=i18n.attribution_text(attribution, cfg.lang), height="65%")
+    legend = Legend()
+    if streets is not None:     # a map without tiles is still a map: the districts' own streets
+        add_background(m, _Streets(streets), cfg.lang, gcj, legend)
     cmap = cm.LinearColormap(SCORE_COLOURS, vmin=0, vmax=100,
                              caption="平均生活圈得分（有数据的维度）" if zh
                              else "mean life-circle score (0-100, dimensions with data)")
@@ -1224,7 +1262,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
                            popup=folium.Popup(f"<b>{name}</b><br>{html.escape(str(r['error']))}",
                                               max_width=320)).add_to(flayer)
         flayer.add_to(m)
-    legend = Legend().add(layer, _ramp_html(cmap.caption, SCORE_COLOURS))
+    legend.add(layer, _ramp_html(cmap.caption, SCORE_COLOURS))
     folium.LayerControl().add_to(m)
     legend.add_to(m)
 
