@@ -193,3 +193,24 @@ def test_steps_change_the_hash(tmp_path):
     before = district_hash(cfg, west)
     (tmp_path / "sites.csv").write_text("name,lng,lat\nz,118.77,32.04\n", encoding="utf-8")
     assert district_hash(load_config(path), load_config(path).districts[0]) != before
+
+
+def test_a_shared_survey_file_with_no_site_in_a_district_is_not_a_failure(tmp_path, helsinki):
+    """One survey file for the whole batch: a district holding none of its sites gets no
+    surveyed site and a note (the command on one area still refuses such a file)."""
+    from lifecircle.analyses.resources import SOURCE, build_inventory
+    from lifecircle.errors import TableError
+
+    far = tmp_path / "survey.csv"
+    pd.DataFrame({"name": ["elsewhere"], "lng": [118.766], "lat": [32.040], "type": ["vacant lot"]}).to_csv(
+        far, index=False)
+    with pytest.raises(TableError, match="no usable site"):
+        build_inventory(helsinki, None, sites=far)
+    inv = build_inventory(helsinki, None, sites=far, shared_sites=True)
+    assert len(inv.sites) > 0 and (inv.sites[SOURCE] != "user").all()
+    assert any("survey.csv" in n and "outside the study area" in n for n in inv.notes)
+    # a file with no usable row for another reason is still refused
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"name": ["x"], "lng": ["east"], "lat": ["north"]}).to_csv(bad, index=False)
+    with pytest.raises(TableError, match="no usable site"):
+        build_inventory(helsinki, None, sites=bad, shared_sites=True)

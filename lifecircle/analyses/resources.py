@@ -457,7 +457,7 @@ def _site_columns(columns) -> tuple[dict, list]:
 
 # one pass over a user's table: every column role and row check in the order a planner reads them
 def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
-               rules: SiteRules | None = None, lang: str = "en") -> gpd.GeoDataFrame:
+               rules: SiteRules | None = None, lang: str = "en", outside_ok: bool = False) -> gpd.GeoDataFrame:
     """Surveyed sites from a CSV/XLSX (``lng``/``lat`` or a ``wkt`` column), GeoJSON,
     GeoPackage or Shapefile, in WGS-84.
 
@@ -467,7 +467,9 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
     are reprojected first and then converted from ``crs``. Rows with bad coordinates, an
     unknown datum or outside ``area`` (a polygon in ``area_crs``) are dropped; the reasons are
     in ``attrs["dropped"]`` (``[{"row": n, "reason": ...}]``) and ``attrs["notes"]``. Raises
-    :class:`TableError` when no row is usable.
+    :class:`TableError` when no row is usable — unless ``outside_ok`` and some rows were dropped
+    only for lying outside ``area`` (a survey file shared by several districts): then no site,
+    and the note says why.
     """
     path = Path(path)
     rules = rules or load_site_rules()
@@ -518,10 +520,11 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
     dropped: list[dict] = []
     bad = np.zeros(n, dtype=bool)
 
-    def drop(i, reason, zh):
+    def drop(i, reason, zh, outside=False):
         if not bad[i]:
             bad[i] = True
-            dropped.append({"row": int(i) + (2 if geom is None else 1), "reason": reason, "reason_zh": zh})
+            dropped.append({"row": int(i) + (2 if geom is None else 1), "reason": reason, "reason_zh": zh,
+                            "outside": outside})
 
     # geometry, per row
     g = np.empty(n, dtype=object)
@@ -616,10 +619,10 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
         for i in ok[~inside]:
             c = shapely.point_on_surface(g[i])
             where = f"{c.x:.5f}, {c.y:.5f}" + (f", {datum[i]}" if datum[i] != "wgs84" else "")
-            drop(i, f"outside the study area ({where})", zh=f"在研究范围之外（{where}）")
+            drop(i, f"outside the study area ({where})", zh=f"在研究范围之外（{where}）", outside=True)
     keep = np.flatnonzero(~bad)
     dropped.sort(key=lambda d: d["row"])
-    if len(keep) == 0:
+    if len(keep) == 0 and not (outside_ok and any(d["outside"] for d in dropped)):
         raise TableError(path, f"no usable site: {_reasons(dropped)}", rows=dropped,
                          zh=f"没有可用的用地：{_reasons(dropped, lang='zh')}")
     if dropped:
@@ -742,7 +745,7 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
                     corners: bool = True, corner_min_m2: float = 30.0,
                     corner_max_m2: float = 2000.0, corner_min_width_m: float = 4.0,
                     rules: SiteRules | None = None, best: int = 3,
-                    lang: str | None = None) -> Inventory:
+                    lang: str | None = None, shared_sites: bool = False) -> Inventory:
     """The in-situ resource list of an analysis (its notes in ``lang``, by default the
     analysis's).
 
@@ -752,7 +755,8 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
     (WGS-84 or ``sites_crs``). Each site gets ``site_id``, ``source``, ``type``, ``area_m2``,
     ``ownership``, ``snap_m``, residents within 5/10/15 minutes (``pop5`` …), ``gap_<category>``
     for every profile category, ``uses`` (categories it can host) and ``best_uses`` (those
-    ranked by gap population).
+    ranked by gap population). ``shared_sites``: ``sites`` is one survey file for several
+    areas (batch): one whose sites all lie elsewhere gives no user site (and a note), not an error.
     """
     import time
 
@@ -801,7 +805,8 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
             if user.crs is None:
                 user = user.set_crs(WGS84)
         else:
-            user = read_sites(sites, sites_crs, area=area, area_crs=crs, rules=rules, lang=lang)
+            user = read_sites(sites, sites_crs, area=area, area_crs=crs, rules=rules, lang=lang,
+                              outside_ok=shared_sites)
             notes.extend(user.attrs.get("notes", []))
         user = user.to_crs(crs)
         g = user.geometry.to_numpy()

@@ -767,7 +767,8 @@ def _run_steps(result, steps: DistrictSteps, folder: Path, cfg: BatchConfig, ste
         result = load_result(folder)
     if steps.resources:
         step[0] = "resources"
-        inv = build_inventory(result, None, sites=steps.sites, sites_crs=steps.sites_crs, lang=cfg.lang)
+        inv = build_inventory(result, None, sites=steps.sites, sites_crs=steps.sites_crs, lang=cfg.lang,
+                              shared_sites=True)      # one survey file may cover every district
         maps += write_resources(result, inv, folder, cfg.lang, basemap=cfg.basemap, offline=cfg.offline)
     if steps.check:
         step[0] = "check"
