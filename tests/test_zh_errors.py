@@ -207,6 +207,18 @@ def test_locale_decides_without_lang(files):
     assert run.exit_code == 2 and "Missing argument" in run.output
 
 
+@pytest.mark.parametrize("argv", [
+    ["recommend", "{d}/a", "--category", "no_such_use", "-o", "{d}/o7"],
+    ["check", "{d}/a", "--min-share", "1.5", "-o", "{d}/o8"],
+    ["map", "{d}/a", "--resources", "{d}/nope.csv"],
+])
+def test_a_chinese_analysis_refuses_in_chinese_without_lang(files, argv):
+    """No --lang and an English locale: a command on a Chinese analysis folder speaks Chinese,
+    its refusals included (they used to fall back to the locale's English)."""
+    run = CliRunner().invoke(app, [a.format(d=files) for a in argv], env={"LANG": "C.UTF-8", "LC_ALL": ""})
+    assert run.exit_code == 2 and run.output.startswith("错误："), run.output
+
+
 def test_python_api_message_stays_english():
     exc = errors.InputFileError("a.csv", "file not found", zh="找不到文件")
     assert str(exc) == "a.csv: file not found" and exc.message("zh") == "a.csv：找不到文件"

@@ -24,11 +24,26 @@ FORCE_HELP = ("Write into an output folder (or over a file) that lifecircle did 
 
 def command_lang(lang: str | None = None) -> str:
     """The language of the running command's messages: ``lang`` if valid, else the command's
-    ``--lang`` when it is zh or en, else the locale's (:func:`lifecircle.i18n.default_lang`)."""
+    ``--lang`` when it is zh or en, else the language of the analysis folder it loaded
+    (:func:`load_folder`), else the locale's (:func:`lifecircle.i18n.default_lang`)."""
     if lang not in LANGS:
         ctx = get_current_context(silent=True)
         lang = ctx.params.get("lang") if ctx is not None else None
+        if lang not in LANGS and ctx is not None:
+            lang = ctx.meta.get("lifecircle.analysis_lang")
     return lang if lang in LANGS else default_lang()
+
+
+def load_folder(folder):
+    """:func:`lifecircle.result.load_result`, remembering the analysis's language: without
+    ``--lang`` the command's refusals then read as its output does."""
+    from lifecircle.result import load_result
+
+    result = load_result(folder)
+    ctx = get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta["lifecircle.analysis_lang"] = result.settings.lang
+    return result
 
 
 def fail(exc: Exception, lang: str | None = None) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from lifecircle.cli.common import FORCE_HELP, console
+from lifecircle.cli.common import FORCE_HELP, console, load_folder
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, LinkError
 from lifecircle.i18n import attribution_text, note_text
@@ -43,14 +43,13 @@ def links(
     from lifecircle.analyses.links import write_links
     from lifecircle.io.outputs import check_out_dir
     from lifecircle.render.maps import links_map, save_map
-    from lifecircle.result import load_result
 
     if candidates is None and not auto and not close_gates:
         _fail(LinkError("no candidates: give --candidates FILE, --auto, --close-gates or several",
                         zh="没有候选连线：请给出 --candidates 文件、--auto、--close-gates 中的一个或几个"))
     try:
         check_out_dir(out, force=force, inputs=[folder, candidates])     # before any work
-        result = load_result(folder)
+        result = load_folder(folder)
         lang = lang or result.settings.lang
         lr = run_links(result, candidates=candidates, auto=auto, k=k, coords=coords, snap_m=snap,
                        close_gates=close_gates)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from lifecircle import columns as col
-from lifecircle.cli.common import FORCE_HELP, console
+from lifecircle.cli.common import FORCE_HELP, console, load_folder
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, OptionError
 from lifecircle.i18n import check_lang
@@ -98,10 +98,9 @@ def map_command(
     from lifecircle.io.outputs import check_out_file
     from lifecircle.render.deliverables import read_map_recommendations, read_map_sites
     from lifecircle.render.maps import result_map, save_map
-    from lifecircle.result import load_result
 
     try:
-        result = load_result(folder)
+        result = load_folder(folder)
         lang = check_lang(lang or result.settings.lang)
         target = out or folder / "map.html"
         check_out_file(target, force=force, inputs=[origins, resources, recommend])
@@ -141,11 +140,10 @@ def isochrones_command(
     from lifecircle.analyses.isochrones import export_gpkg, gap_areas, isochrones, service_areas
     from lifecircle.errors import InputFileError
     from lifecircle.io.outputs import check_out_file
-    from lifecircle.result import load_result
 
     try:
         mins = _parse_minutes(minutes)
-        result = load_result(folder)
+        result = load_folder(folder)
         lang = check_lang(lang or result.settings.lang)
         target = out or folder / "isochrones.gpkg"
         check_out_file(target, force=force, inputs=[origins])

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lifecircle import i18n
-from lifecircle.cli.common import FORCE_HELP, console
+from lifecircle.cli.common import FORCE_HELP, console, load_folder
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import LABELS, attribution_text, check_lang, label
@@ -22,9 +22,8 @@ def _inventory(folder: Path, sites: Optional[Path], sites_crs: str, corners: boo
                corner_min: float, corner_max: float, lang: Optional[str] = None):
     from lifecircle.analyses.resources import build_inventory, source_of
     from lifecircle.io.sources import read_osm
-    from lifecircle.result import load_result
 
-    result = load_result(folder)
+    result = load_folder(folder)
     # the folder keeps the OSM features; one of an older format needs its source again
     osm = read_osm(source_of(folder)) if result.features is None else None
     return result, build_inventory(result, osm, sites=sites, sites_crs=sites_crs, corners=corners,

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lifecircle import i18n
-from lifecircle.cli.common import FORCE_HELP, console
+from lifecircle.cli.common import FORCE_HELP, console, load_folder
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import check_lang
@@ -110,14 +110,13 @@ def check_cmd(
     from lifecircle.analyses.standards import check, resolve_standard
     from lifecircle.io.outputs import atomic_dir, check_out_dir
     from lifecircle.render.deliverables import write_compliance
-    from lifecircle.result import load_result
 
     try:
         resolve_standard(standard)          # fail fast, before reading anything
         if lang is not None:
             check_lang(lang)
         check_out_dir(out, force=force, inputs=[folder])           # before any work
-        result = load_result(folder)
+        result = load_folder(folder)
         lang = lang or result.settings.lang
         report = check(result, standard, lang=lang, min_share=min_share)
         with atomic_dir(out, force=force, inputs=[folder], kind="check") as tmp:
