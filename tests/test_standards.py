@@ -351,6 +351,18 @@ def test_map_layer_counts_missing_required(report_gb, nj_gb):
     assert 0 <= min(vals) and max(vals) <= len(report_gb.required_ids)
 
 
+def test_compliance_map_follows_basemap_and_offline(report_gb, nj_gb, tmp_path):
+    """batch passes its basemap and offline settings to the compliance map, as to its other maps."""
+    from lifecircle.render.deliverables import write_compliance
+
+    write_compliance(report_gb, nj_gb, tmp_path, "zh", basemap="amap", offline=False)
+    page = (tmp_path / "compliance_map.html").read_text(encoding="utf-8")
+    assert "autonavi.com" in page and "<script src=\"https://" in page      # Gaode tiles, Leaflet from a CDN
+    write_compliance(report_gb, nj_gb, tmp_path, "zh")
+    page = (tmp_path / "compliance_map.html").read_text(encoding="utf-8")
+    assert "autonavi.com" not in page and "<script src=\"https://" not in page   # OSM, everything inlined
+
+
 def test_repr_html(report_gb):
     h = report_gb._repr_html_()
     assert "城市居住区规划设计标准" in h and "必配设施" in h

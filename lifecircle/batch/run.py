@@ -773,7 +773,7 @@ def _run_steps(result, steps: DistrictSteps, folder: Path, cfg: BatchConfig, ste
     if steps.check:
         step[0] = "check"
         report = check(result, steps.check, lang=cfg.lang, min_share=steps.min_share)
-        maps += write_compliance(report, result, folder, cfg.lang)
+        maps += write_compliance(report, result, folder, cfg.lang, basemap=cfg.basemap, offline=cfg.offline)
     step[0] = "analysis"
     return maps
 

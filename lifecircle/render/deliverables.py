@@ -106,11 +106,13 @@ def write_resources(result, inv, folder, lang: str, recommendations=None, basema
     return [RESOURCES_MAP]
 
 
-def write_compliance(report, result, folder, lang: str) -> list[str]:
+def write_compliance(report, result, folder, lang: str, basemap: str = "osm",
+                     offline: bool | None = None) -> list[str]:
     """Everything ``lifecircle check`` writes, into the existing ``folder``: compliance.csv,
-    compliance.xlsx and compliance_map.html. Returns the map's file name."""
+    compliance.xlsx and compliance_map.html (on ``basemap``; ``offline`` as :func:`save_map`).
+    Returns the map's file name."""
     folder = Path(folder)
     report.to_csv(folder / COMPLIANCE_CSV, lang)
     report.to_xlsx(folder / COMPLIANCE_XLSX, lang)
-    save_map(compliance_map(report, result, lang), folder / COMPLIANCE_MAP)
+    save_map(compliance_map(report, result, lang, basemap=basemap), folder / COMPLIANCE_MAP, offline=offline)
     return [COMPLIANCE_MAP]

@@ -1493,14 +1493,16 @@ def compliance_layer(report, result, lang: str | None = None, size_m: float | No
     return group
 
 
-def compliance_map(report, result, lang: str | None = None):
+def compliance_map(report, result, lang: str | None = None, basemap: str = "osm"):
     """The standards check as a map that opens offline: the data background, hexagons of the
     mean number of required facilities homes lack (``compliance_layer``), community outlines,
     a title with the standard, area and data date, and a legend."""
     lang = lang or report.lang
     w = _words(lang)
-    bounds = to_display(result.homes if len(result.homes) else result.facilities).total_bounds
-    m, gcj = base_map(bounds, lang=lang, basemap="osm", attribution=result.attribution,
+    ref = result.homes if len(result.homes) else result.facilities
+    bounds = to_display(gpd.GeoDataFrame(geometry=_frame_points(ref.total_bounds), crs=ref.crs),
+                        _tiles(basemap, result.attribution)[3]).total_bounds
+    m, gcj = base_map(bounds, lang=lang, basemap=basemap, attribution=result.attribution,
                       title=f"{area_name(result)} — {report.title(lang)}",
                       subtitle=_subtitle(lang, result.data_date, result.attribution))
     legend = Legend()
