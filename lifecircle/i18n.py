@@ -52,6 +52,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.home": ('住宅', 'Home'),
     "map.hexagon": ('六边形汇总', 'Hexagon'),
     "map.homes_n": ('住宅数', 'homes'),
+    # a gap area's tooltip around its two numbers: "<dim>: <kind> — 12 homes, 300 residents"
+    "map.gap_tip_pre": ('{d}：{k} — ', '{d}: {k} — '),
+    "map.gap_tip_mid": (' 处住宅，', ' homes, '),
+    "map.gap_tip_post": (' 人', ' residents'),
     "map.background": ('背景 (OSM 数据)', 'Background (OSM data)'),
     "map.buildings": ('建筑', 'buildings'),
     "map.building_blocks": ('建筑 (合并为街区)', 'buildings (merged into blocks)'),

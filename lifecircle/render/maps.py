@@ -826,8 +826,8 @@ def _hex_gaps(result, dim_layers, dim_names, size_m: float, gcj: bool, w: dict) 
         p = np.bincount(inv, weights=np.where(out[ok], pop, 0.0), minlength=k)
         sel = n > 0
         HexLayer(ll[sel], corners, np.column_stack([n[sel].astype(np.int64), np.round(p[sel]).astype(np.int64)]),
-                 [escape_html(f"{dname}: {w['gap_kind']} — "), escape_html(f" {w['homes_n']}, "),
-                  escape_html(f" {w['residents']}")],
+                 [escape_html(w["gap_tip_pre"].format(d=dname, k=w["gap_kind"])), escape_html(w["gap_tip_mid"]),
+                  escape_html(w["gap_tip_post"])],
                  {"stroke": False, "fillColor": "#b2182b", "fillOpacity": 0.18}).add_to(g)
 
 
@@ -932,8 +932,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                 continue
             r = row.iloc[0]
             gg = disp(row[["geometry"]], MAP_SIMPLIFY_M)
-            tip = (f"{dname}: {w['gap_kind']} — {int(r['homes'])} {w['homes_n']}, "
-                   f"{r['population']:,.0f} {w['residents']}")
+            tip = (w["gap_tip_pre"].format(d=dname, k=w["gap_kind"]) + f"{int(r['homes'])}" + w["gap_tip_mid"]
+                   + f"{r['population']:,.0f}" + w["gap_tip_post"])
             GeoJsonLayer(geojson_text(gg.geometry.to_numpy()),
                          {"color": "#b2182b", "weight": 1, "dashArray": "3",
                           "fillColor": "#b2182b", "fillOpacity": 0.10},
