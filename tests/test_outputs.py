@@ -250,3 +250,8 @@ def test_features_kept_as_geoparquet_and_format_2_folders_still_read(tmp_path, h
     (out / "osm_features.parquet").unlink()
     old = load_result(out).features
     assert sorted(map(json.dumps, old["tags"])) == sorted(map(json.dumps, want["tags"]))
+    # a folder from a newer lifecircle is refused by name, not half read
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    (out / "meta.json").write_text(json.dumps({**meta, "format": 99}), encoding="utf-8")
+    with pytest.raises(OutputError, match="newer lifecircle .*format 99"):
+        load_result(out)

@@ -895,6 +895,15 @@ def read_outputs(out_dir) -> dict:
                               zh=f"{out}：不是 lifecircle 分析结果文件夹（缺少 {name}）；"
                                  "请先运行 'lifecircle analyze SOURCE --out DIR'")
     reading = out / META
+    try:
+        fmt = json.loads((out / META).read_text(encoding="utf-8")).get("format")
+    except Exception:     # noqa: BLE001 - a damaged meta.json is named below
+        fmt = None
+    if isinstance(fmt, int) and fmt > FORMAT:
+        raise OutputError(f"{out}: written by a newer lifecircle (folder format {fmt}; this version reads up to "
+                          f"{FORMAT}); upgrade lifecircle or re-run 'lifecircle analyze' into {out}",
+                          zh=f"{out}：由更新版本的 lifecircle 写出（文件夹格式 {fmt}；本版本最高读取 {FORMAT}）；"
+                             f"请升级 lifecircle，或重新运行 'lifecircle analyze' 写入 {out}")
 
     def damaged(exc: Exception) -> OutputError:
         why = "not a NumPy archive of the network" if reading.name == NETWORK and \
