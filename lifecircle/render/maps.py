@@ -624,7 +624,9 @@ def background_layers(result, gcj: bool = False) -> dict:
             if raw > BACKGROUND_BLOCKS_MAX_VERTICES and raw > left:
                 left_out.append(kind)       # too many to draw or merge: not even projected
                 continue
-            b = shapely.simplify(poly[is_b].geometry.to_crs(metric).to_numpy(), 1.0)
+            # for drawing: without topology kept (10x faster; a sliver that self-touches draws the same)
+            b = shapely.simplify(poly[is_b].geometry.to_crs(metric).to_numpy(), 1.0, preserve_topology=False)
+            b = b[~shapely.is_empty(b)]
             n = int(shapely.get_num_coordinates(b).sum())
             if n > min(BACKGROUND_MAX_VERTICES, left):
                 if raw > BACKGROUND_BLOCKS_MAX_VERTICES:
