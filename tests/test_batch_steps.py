@@ -130,10 +130,11 @@ def test_failing_step_is_a_district_failure(batch):
     _, first, _ = batch
     f = first.failures.set_index("district")
     assert list(f.index) == ["East"]
-    assert f.loc["East", "error"].startswith("resources: ") and "bad_sites.csv" in f.loc["East", "error"]
+    # the step named, in the batch's language (zh)
+    assert f.loc["East", "error"].startswith("闲置用地清单：") and "bad_sites.csv" in f.loc["East", "error"]
     assert not (first.out_dir / "East").exists()              # nothing half-written
     csv = pd.read_csv(first.out_dir / "failures.csv", encoding="utf-8-sig")
-    assert csv["error"].str.startswith("resources: ").all()
+    assert csv["error"].str.startswith("闲置用地清单：").all()
 
 
 def test_index_links_every_map_and_resolves(batch, tmp_path):
