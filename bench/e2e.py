@@ -49,18 +49,38 @@ TIMEOUT_S = 900
 # workers (run as ``python bench/e2e.py --worker NAME SOURCE OUT``)
 
 
+def job_path(source: str, out: str) -> Path:
+    """The peers' job (homes, categorised facilities) for ``source``: beside the outputs."""
+    stem = Path(source).name.split(".")[0].removesuffix("_complete")   # the XML copy: same job
+    return Path(out).parent / f"job_{stem}.npz"
+
+
 def w_lifecircle(source: str, out: str) -> dict:
+    # memory by stage: at each stage boundary the peak so far (VmHWM) is that stage's peak,
+    # then the peak is reset to the current RSS (Linux clear_refs), so each stage's peak is
+    # its own; where the reset is refused the peaks are cumulative ("mem_reset": false)
+    mem: dict[str, dict] = {}
+    current = ["import"]
+
+    def mark(name):
+        mem[current[0]] = {"peak_mb": C.peak_rss_mb(), "end_rss_mb": C.rss_mb()}
+        reset_ok.append(C.reset_peak_rss())
+        current[0] = name
+
+    reset_ok: list[bool] = []
     t0 = time.perf_counter()
     from lifecircle.pipeline import analyze
 
     t_import = time.perf_counter() - t0
-    r = analyze(source)
+    r = analyze(source, progress=mark)
+    mark("write")
     t1 = time.perf_counter()
     r.save(out)
     t_write = time.perf_counter() - t1
+    mark(None)
     stages = {"import": t_import, **r.timings, "write": t_write}
     # the job the peers repeat: the same homes and categorised facilities, in WGS-84
-    job = Path(out).parent / "job.npz"
+    job = job_path(source, out)
     if not job.exists():
         homes = r.homes.to_crs(4326).geometry
         fac = r.facilities.to_crs(4326).geometry.representative_point()
@@ -68,7 +88,12 @@ def w_lifecircle(source: str, out: str) -> dict:
                  fac_x=fac.x.to_numpy(), fac_y=fac.y.to_numpy(),
                  fac_cat=r.facilities["category"].to_numpy().astype("U"),
                  speed=r.settings.walk_speed_kmh)
-    return {"stages": stages, "homes": len(r.homes), "facilities": len(r.facilities)}
+    net = r.network
+    return {"stages": stages, "homes": len(r.homes), "facilities": len(r.facilities),
+            "nodes": net.n_nodes, "edges": net.n_edges,
+            "components_kept": (net.pruned or {}).get("components_kept"),
+            "stage_mem_mb": mem, "mem_reset": all(reset_ok),
+            "peak_mb": max(m["peak_mb"] for m in mem.values())}
 
 
 def _pyrosm_layers(osm, network_type="all"):
@@ -100,7 +125,7 @@ def w_pyrosm_read(source: str, out: str) -> dict:
             "edges": len(edges)}
 
 
-def _pandana_job(G, out: str) -> dict:
+def _pandana_job(G, source: str, out: str) -> dict:
     """Project (osmnx), pandana Network + precompute, nearest + counts per category."""
     import osmnx as ox
     import pandana as pdna
@@ -114,7 +139,7 @@ def _pandana_job(G, out: str) -> dict:
     edges = edges.reset_index()
     net = pdna.Network(nodes["x"], nodes["y"], edges["u"], edges["v"], edges[["length"]],
                        twoway=True)
-    job = np.load(Path(out).parent / "job.npz")
+    job = np.load(job_path(source, out))
     dist = float(job["speed"]) * 1000 / 60 * LIMIT_MIN   # metres walked in 15 minutes
     net.precompute(dist + 1)
     stages["graph"] = time.perf_counter() - t0
@@ -156,7 +181,7 @@ def w_peer_pyrosm(source: str, out: str) -> dict:
     t0 = time.perf_counter()
     G = osm.to_graph(nodes, edges, graph_type="networkx", osmnx_compatible=True)
     t_graph = time.perf_counter() - t0
-    got = _pandana_job(G, out)
+    got = _pandana_job(G, source, out)
     got["stages"] = {"import": t_import, "read": t_read,
                      "graph": t_graph + got["stages"]["graph"], **{
                          k: v for k, v in got["stages"].items() if k != "graph"}}
@@ -179,7 +204,7 @@ def w_peer_osmnx_xml(source: str, out: str) -> dict:
     tags.update({"building": True, "highway": list(FEATURE_HIGHWAYS), "place": list(FEATURE_PLACES)})
     ox.features_from_xml(source, tags=tags)
     t_read = time.perf_counter() - t0
-    got = _pandana_job(G, out)
+    got = _pandana_job(G, source, out)
     got["stages"] = {"import": t_import, "read": t_read, **got["stages"]}
     return got
 
@@ -191,7 +216,7 @@ WORKERS = {"lifecircle": w_lifecircle, "lifecircle-xml": w_lifecircle,
 
 def worker_main(name: str, source: str, out: str) -> None:
     got = WORKERS[name](source, out)
-    got["peak_mb"] = C.peak_rss_mb()
+    got.setdefault("peak_mb", C.peak_rss_mb())
     print(json.dumps(got, default=C._jsonable))
 
 
@@ -227,12 +252,12 @@ def xml_copy(pbf: Path) -> Path:
     return xml
 
 
-def run(name: str, source: Path, out_dir: Path, env=None) -> dict:
+def run(name: str, source: Path, out_dir: Path, env=None, timeout: float = TIMEOUT_S) -> dict:
     out = out_dir / f"out_{name}"
     cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--worker", name, str(source), str(out)],
-                          capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=REPO)
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
@@ -281,12 +306,98 @@ def first_run(out_dir: Path) -> dict:
             "warm_cpu_s": cpus["warm"], "extra_cpu_s": cpus["cold"] - cpus["warm"]}
 
 
+CITY_TIMEOUT_S = 3600
+#: the peer route on the biggest city only when its estimate (the mid size's time and memory
+#: scaled by the node ratio) stays under these
+PEER_MAX_S, PEER_MAX_MB = 1200, 12000
+
+
+def city(tiles: list[int], peer_tiles: int | None, out_dir: Path) -> tuple[dict | None, list, dict | None]:
+    """lifecircle analyze + save on the tiled city at each size (one run each, in its own
+    process), and the pyrosm + osmnx + pandana route at ``peer_tiles``. Returns
+    ``(city_1m, scaling, city_peer)``."""
+    import synthcity
+
+    scaling, peer, largest = [], None, None
+    for n in sorted(tiles):
+        src = LP if n == 1 else synthcity.build(n)
+        meta = {"tiles": n, "file_mb": round(src.stat().st_size / 1e6, 1)}
+        if n > 1:
+            meta.update(links=synthcity.info(src)["links"])
+        print(f"city {n:3d} tile(s): {src.name} ({meta['file_mb']} MB) ...", flush=True)
+        load0 = os.getloadavg()[0]
+        got = run("lifecircle", src, out_dir, timeout=CITY_TIMEOUT_S)
+        row = {**meta, "nodes": got["nodes"], "edges": got["edges"],
+               "components_kept": got["components_kept"], "homes": got["homes"],
+               "facilities": got["facilities"], "wall_s": got["wall_s"], "cpu_s": got["cpu_s"],
+               "peak_mb": got["peak_mb"], "stages": got["stages"],
+               "stage_peak_mb": {k: v["peak_mb"] for k, v in got["stage_mem_mb"].items()},
+               "stage_end_rss_mb": {k: v["end_rss_mb"] for k, v in got["stage_mem_mb"].items()},
+               "mem_reset": got["mem_reset"],
+               "load_avg_1min": [load0, os.getloadavg()[0]]}
+        scaling.append(row)
+        _print_city(row)
+        if n == peer_tiles:
+            print(f"  peer pyrosm+osmnx+pandana on {n} tile(s) ...", flush=True)
+            peer = _city_peer(src, n, out_dir, row)
+        largest = row
+    if peer and "wall_s" in peer and largest["tiles"] != peer["tiles"]:
+        k = largest["nodes"] / peer["nodes"]
+        est_s, est_mb = peer["wall_s"] * k, peer["peak_mb"] * k
+        if est_s <= PEER_MAX_S and est_mb <= PEER_MAX_MB:
+            print(f"  peer pyrosm+osmnx+pandana on {largest['tiles']} tiles ...", flush=True)
+            src = LP if largest["tiles"] == 1 else synthcity.build(largest["tiles"])
+            peer = {"mid": peer, "largest": _city_peer(src, largest["tiles"], out_dir, largest)}
+        else:
+            peer = {"mid": peer, "largest": {
+                "tiles": largest["tiles"], "skipped": True,
+                "reason": f"estimated {est_s:.0f} s and {est_mb:.0f} MB from the {peer['tiles']}-tile "
+                          f"run scaled linearly by nodes ({k:.1f}x): over {PEER_MAX_S} s or "
+                          f"{PEER_MAX_MB} MB on this shared 2-core, 23 GB machine"}}
+            print(f"  peer on {largest['tiles']} tiles skipped: {peer['largest']['reason']}")
+    big = next((r for r in scaling if r["nodes"] >= 1_000_000), None)
+    city_1m = None
+    if big:
+        city_1m = {k: big[k] for k in ("tiles", "wall_s", "cpu_s", "peak_mb", "stages", "stage_peak_mb",
+                                       "nodes", "edges", "homes", "facilities", "file_mb",
+                                       "load_avg_1min")}
+    return city_1m, scaling, peer
+
+
+def _city_peer(src: Path, n: int, out_dir: Path, lc: dict) -> dict:
+    try:
+        got = run("pyrosm+osmnx+pandana", src, out_dir, timeout=CITY_TIMEOUT_S)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return {"tiles": n, "failed": str(exc).strip().splitlines()[-1]}
+    got.update(tiles=n, nodes=lc["nodes"], wall_vs_lifecircle=got["wall_s"] / lc["wall_s"])
+    st = "  ".join(f"{k} {v:.1f}" for k, v in got["stages"].items())
+    print(f"    wall {got['wall_s']:7.1f} s  peak {got['peak_mb']:6.0f} MB  "
+          f"({got['wall_vs_lifecircle']:.1f}x lifecircle)  | {st}")
+    return got
+
+
+def _print_city(row: dict) -> None:
+    st = "  ".join(f"{k} {v:.1f}" for k, v in row["stages"].items())
+    mem = "  ".join(f"{k} {v:.0f}" for k, v in row["stage_peak_mb"].items())
+    print(f"  {row['tiles']:3d} tiles  {row['nodes']:>9,} nodes  {row['homes']:>8,} homes  "
+          f"wall {row['wall_s']:7.1f} s  peak {row['peak_mb']:6.0f} MB  (load {row['load_avg_1min'][0]:.1f})\n"
+          f"      time  | {st}\n      peak MB | {mem}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 repeat for the slow peers")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip", default="", help="comma list of contestants to leave out")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--city", action=argparse.BooleanOptionalAction, default=None,
+                    help="the tiled-city scaling rows (default: on, off with --quick)")
+    ap.add_argument("--city-only", action="store_true",
+                    help="only the city rows; the Las Palmas rows of bench/results/e2e.json are kept")
+    ap.add_argument("--tiles", default="1,8,60", help="city sizes in Las Palmas tiles (60: >= 1M nodes)")
+    ap.add_argument("--peer-tiles", type=int, default=8,
+                    help="the size the pyrosm+osmnx+pandana route runs at (0: none); the largest "
+                         "size too when its estimate from this one is feasible")
     ap.add_argument("--worker", nargs=3, metavar=("NAME", "SOURCE", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -296,7 +407,26 @@ def main(argv=None) -> int:
         print(f"shared extract not found: {LP}")
         return 1
     skip = set(filter(None, a.skip.split(",")))
-    out_dir = Path(tempfile.mkdtemp(prefix="e2e_", dir=CACHE if CACHE.exists() else None))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(tempfile.mkdtemp(prefix="e2e_", dir=CACHE))
+    do_city = a.city_only or (a.city if a.city is not None else not a.quick)
+    tiles = [int(t) for t in a.tiles.split(",") if t.strip()]
+    if a.city_only:
+        print("warm-up: lifecircle on Las Palmas (numba cache)", flush=True)
+        run("lifecircle", LP, out_dir)
+        city_1m, scaling, city_peer = city(tiles, a.peer_tiles or None, out_dir)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        if not a.no_write:
+            old = C.RESULTS / "e2e.json"
+            data = json.loads(old.read_text()) if old.exists() else {}
+            data.update(city_1m=city_1m, scaling=scaling, city_peer=city_peer,
+                        city_run={"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                                  "load_avg": os.getloadavg(),
+                                  "machine": C.machine_info("numpy", "numba", "osmium", "pyrosm",
+                                                            "osmnx", "pandana", "pyogrio")})
+            path = C.write_json("e2e", data)
+            print(f"wrote {path.relative_to(REPO)}")
+        return 0
     xml = xml_copy(LP)
     print(f"Las Palmas: {LP.name} ({LP.stat().st_size / 1e6:.1f} MB), XML copy {xml.stat().st_size / 1e6:.0f} MB")
     run("lifecircle", LP, out_dir)          # warm numba's cache, write the peers' job
@@ -356,12 +486,17 @@ def main(argv=None) -> int:
         print(f"  first run (demo, empty numba cache): {fr['cold_s']:.1f} s, warm {fr['warm_s']:.1f} s,"
               f" +{fr['extra_s']:.1f} s wall; CPU {fr['cold_cpu_s']:.1f} s vs {fr['warm_cpu_s']:.1f} s,"
               f" +{fr['extra_cpu_s']:.1f} s")
+    city_1m = scaling = city_peer = None
+    if do_city:
+        city_1m, scaling, city_peer = city(tiles, a.peer_tiles or None, out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     if not a.no_write:
         path = C.write_json("e2e", {
             "dataset": str(LP.relative_to(REPO.parent)), "quick": a.quick, "rows": rows,
             "ratios": ratios, "first_run": fr,
-            "city_1m": None,  # the tiled 1M-node city is not generated yet (see issue 16)
+            "city_1m": city_1m, "scaling": scaling, "city_peer": city_peer,
+            "city_run": {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                         "load_avg": os.getloadavg()} if do_city else None,
             "machine": C.machine_info("numpy", "numba", "osmium", "pyrosm", "osmnx", "pandana",
                                       "pyogrio", "lifecircle"),
             "load_avg": os.getloadavg(),
