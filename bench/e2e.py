@@ -63,12 +63,18 @@ def w_lifecircle(source: str, out: str) -> dict:
     current = ["import"]
 
     def mark(name):
+        now = time.perf_counter()
         mem[current[0]] = {"peak_mb": C.peak_rss_mb(), "end_rss_mb": C.rss_mb()}
+        # progress for a watching driver (run_watched): what finished, when, at what peak
+        print(json.dumps({"done": current[0], "s": now - t_mark[0], **mem[current[0]],
+                          "next": name}), file=sys.stderr, flush=True)
+        t_mark[0] = now
         reset_ok.append(C.reset_peak_rss())
         current[0] = name
 
     reset_ok: list[bool] = []
     t0 = time.perf_counter()
+    t_mark = [t0]
     from lifecircle.pipeline import analyze
 
     t_import = time.perf_counter() - t0
@@ -268,6 +274,59 @@ def run(name: str, source: Path, out_dir: Path, env=None, timeout: float = TIMEO
     return got
 
 
+def run_watched(name: str, source: Path, out_dir: Path, timeout: float, max_mb: float,
+                min_avail_mb: float) -> dict:
+    """``run`` for the big city: the worker is stopped when it passes ``timeout`` seconds, its
+    RSS passes ``max_mb`` or the machine's available memory falls under ``min_avail_mb`` (a
+    shared machine: other people's processes must not be the ones the kernel kills). A stopped
+    run returns what finished (the worker reports each stage on stderr) and why it stopped."""
+    import psutil
+
+    out = out_dir / f"out_{name}"
+    err = out_dir / f"err_{name}.txt"
+    cpu0 = _children_cpu()
+    t0 = time.perf_counter()
+    with open(err, "w") as ef:
+        proc = subprocess.Popen([sys.executable, __file__, "--worker", name, str(source), str(out)],
+                                stdout=subprocess.PIPE, stderr=ef, text=True, cwd=REPO)
+        ps, stopped, rss_max = psutil.Process(proc.pid), None, 0.0
+        while proc.poll() is None:
+            time.sleep(0.5)
+            try:
+                rss = ps.memory_info().rss / 2**20
+            except psutil.NoSuchProcess:
+                break
+            rss_max = max(rss_max, rss)
+            avail = psutil.virtual_memory().available / 2**20
+            if time.perf_counter() - t0 > timeout:
+                stopped = f"stopped after {timeout:.0f} s (time budget)"
+            elif rss > max_mb:
+                stopped = f"stopped at {rss:.0f} MB RSS (budget {max_mb:.0f} MB)"
+            elif avail < min_avail_mb:
+                stopped = (f"stopped at {rss:.0f} MB RSS: the machine had {avail:.0f} MB available "
+                           f"(floor {min_avail_mb:.0f} MB)")
+            if stopped:
+                proc.kill()
+                break
+        stdout = proc.communicate()[0]
+    wall = time.perf_counter() - t0
+    progress = [json.loads(ln) for ln in err.read_text().splitlines() if ln.startswith('{"done"')]
+    shutil.rmtree(out, ignore_errors=True)
+    if stopped is None and proc.returncode == 0:
+        got = json.loads([ln for ln in stdout.splitlines() if ln.startswith("{")][-1])
+        got.update(wall_s=wall, cpu_s=_children_cpu() - cpu0)
+        return got
+    last = progress[-1]["next"] if progress else "import"
+    return {"stopped": stopped or f"failed (exit {proc.returncode}): "
+                                  f"{err.read_text().strip().splitlines()[-1][-300:]}",
+            "stopped_in": last, "wall_s": wall, "cpu_s": _children_cpu() - cpu0,
+            "stages": {p["done"]: p["s"] for p in progress},
+            "stage_mem_mb": {p["done"]: {"peak_mb": p["peak_mb"], "end_rss_mb": p["end_rss_mb"]}
+                             for p in progress},
+            "peak_mb": max([rss_max] + [p["peak_mb"] for p in progress]),
+            "mem_reset": True}
+
+
 def _children_cpu() -> float:
     """CPU seconds (user + system) of the finished child processes so far: unlike the wall
     clock, barely moved by other work on a shared machine."""
@@ -306,13 +365,13 @@ def first_run(out_dir: Path) -> dict:
             "warm_cpu_s": cpus["warm"], "extra_cpu_s": cpus["cold"] - cpus["warm"]}
 
 
-CITY_TIMEOUT_S = 3600
 #: the peer route on the biggest city only when its estimate (the mid size's time and memory
 #: scaled by the node ratio) stays under these
 PEER_MAX_S, PEER_MAX_MB = 1200, 12000
 
 
-def city(tiles: list[int], peer_tiles: int | None, out_dir: Path) -> tuple[dict | None, list, dict | None]:
+def city(tiles: list[int], peer_tiles: int | None, out_dir: Path,
+         limits: dict) -> tuple[dict | None, list, dict | None]:
     """lifecircle analyze + save on the tiled city at each size (one run each, in its own
     process), and the pyrosm + osmnx + pandana route at ``peer_tiles``. Returns
     ``(city_1m, scaling, city_peer)``."""
@@ -326,10 +385,11 @@ def city(tiles: list[int], peer_tiles: int | None, out_dir: Path) -> tuple[dict 
             meta.update(links=synthcity.info(src)["links"])
         print(f"city {n:3d} tile(s): {src.name} ({meta['file_mb']} MB) ...", flush=True)
         load0 = os.getloadavg()[0]
-        got = run("lifecircle", src, out_dir, timeout=CITY_TIMEOUT_S)
-        row = {**meta, "nodes": got["nodes"], "edges": got["edges"],
-               "components_kept": got["components_kept"], "homes": got["homes"],
-               "facilities": got["facilities"], "wall_s": got["wall_s"], "cpu_s": got["cpu_s"],
+        got = run_watched("lifecircle", src, out_dir, timeout=limits["timeout_s"],
+                          max_mb=limits["max_mb"], min_avail_mb=limits["min_avail_mb"])
+        row = {**meta, **{k: got.get(k) for k in ("nodes", "edges", "components_kept", "homes",
+                                                   "facilities", "stopped", "stopped_in")},
+               "wall_s": got["wall_s"], "cpu_s": got["cpu_s"],
                "peak_mb": got["peak_mb"], "stages": got["stages"],
                "stage_peak_mb": {k: v["peak_mb"] for k, v in got["stage_mem_mb"].items()},
                "stage_end_rss_mb": {k: v["end_rss_mb"] for k, v in got["stage_mem_mb"].items()},
@@ -337,17 +397,21 @@ def city(tiles: list[int], peer_tiles: int | None, out_dir: Path) -> tuple[dict 
                "load_avg_1min": [load0, os.getloadavg()[0]]}
         scaling.append(row)
         _print_city(row)
+        if row["stopped"]:
+            print(f"  {n} tiles: {row['stopped']} in stage {row['stopped_in']}")
+            largest = row
+            break
         if n == peer_tiles:
             print(f"  peer pyrosm+osmnx+pandana on {n} tile(s) ...", flush=True)
-            peer = _city_peer(src, n, out_dir, row)
+            peer = _city_peer(src, n, out_dir, row, limits)
         largest = row
-    if peer and "wall_s" in peer and largest["tiles"] != peer["tiles"]:
+    if peer and "wall_s" in peer and largest["tiles"] != peer["tiles"] and not largest["stopped"]:
         k = largest["nodes"] / peer["nodes"]
         est_s, est_mb = peer["wall_s"] * k, peer["peak_mb"] * k
         if est_s <= PEER_MAX_S and est_mb <= PEER_MAX_MB:
             print(f"  peer pyrosm+osmnx+pandana on {largest['tiles']} tiles ...", flush=True)
             src = LP if largest["tiles"] == 1 else synthcity.build(largest["tiles"])
-            peer = {"mid": peer, "largest": _city_peer(src, largest["tiles"], out_dir, largest)}
+            peer = {"mid": peer, "largest": _city_peer(src, largest["tiles"], out_dir, largest, limits)}
         else:
             peer = {"mid": peer, "largest": {
                 "tiles": largest["tiles"], "skipped": True,
@@ -355,20 +419,22 @@ def city(tiles: list[int], peer_tiles: int | None, out_dir: Path) -> tuple[dict 
                           f"run scaled linearly by nodes ({k:.1f}x): over {PEER_MAX_S} s or "
                           f"{PEER_MAX_MB} MB on this shared 2-core, 23 GB machine"}}
             print(f"  peer on {largest['tiles']} tiles skipped: {peer['largest']['reason']}")
-    big = next((r for r in scaling if r["nodes"] >= 1_000_000), None)
+    big = scaling[-1] if scaling and scaling[-1]["tiles"] == max(tiles) else None
     city_1m = None
-    if big:
+    if big and (big["stopped"] or big["nodes"] >= 1_000_000):
         city_1m = {k: big[k] for k in ("tiles", "wall_s", "cpu_s", "peak_mb", "stages", "stage_peak_mb",
                                        "nodes", "edges", "homes", "facilities", "file_mb",
-                                       "load_avg_1min")}
+                                       "load_avg_1min", "stopped", "stopped_in")}
     return city_1m, scaling, peer
 
 
-def _city_peer(src: Path, n: int, out_dir: Path, lc: dict) -> dict:
-    try:
-        got = run("pyrosm+osmnx+pandana", src, out_dir, timeout=CITY_TIMEOUT_S)
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        return {"tiles": n, "failed": str(exc).strip().splitlines()[-1]}
+def _city_peer(src: Path, n: int, out_dir: Path, lc: dict, limits: dict) -> dict:
+    got = run_watched("pyrosm+osmnx+pandana", src, out_dir, timeout=limits["timeout_s"],
+                      max_mb=limits["max_mb"], min_avail_mb=limits["min_avail_mb"])
+    if "stopped" in got:
+        print(f"    {got['stopped']}")
+        return {"tiles": n, "failed": got["stopped"], "wall_s_until_stopped": got["wall_s"],
+                "peak_mb_until_stopped": got["peak_mb"]}
     got.update(tiles=n, nodes=lc["nodes"], wall_vs_lifecircle=got["wall_s"] / lc["wall_s"])
     st = "  ".join(f"{k} {v:.1f}" for k, v in got["stages"].items())
     print(f"    wall {got['wall_s']:7.1f} s  peak {got['peak_mb']:6.0f} MB  "
@@ -379,7 +445,7 @@ def _city_peer(src: Path, n: int, out_dir: Path, lc: dict) -> dict:
 def _print_city(row: dict) -> None:
     st = "  ".join(f"{k} {v:.1f}" for k, v in row["stages"].items())
     mem = "  ".join(f"{k} {v:.0f}" for k, v in row["stage_peak_mb"].items())
-    print(f"  {row['tiles']:3d} tiles  {row['nodes']:>9,} nodes  {row['homes']:>8,} homes  "
+    print(f"  {row['tiles']:3d} tiles  {row['nodes'] or 0:>9,} nodes  {row['homes'] or 0:>8,} homes  "
           f"wall {row['wall_s']:7.1f} s  peak {row['peak_mb']:6.0f} MB  (load {row['load_avg_1min'][0]:.1f})\n"
           f"      time  | {st}\n      peak MB | {mem}", flush=True)
 
@@ -395,6 +461,11 @@ def main(argv=None) -> int:
     ap.add_argument("--city-only", action="store_true",
                     help="only the city rows; the Las Palmas rows of bench/results/e2e.json are kept")
     ap.add_argument("--tiles", default="1,8,60", help="city sizes in Las Palmas tiles (60: >= 1M nodes)")
+    ap.add_argument("--city-timeout", type=float, default=3600, help="seconds per city run")
+    ap.add_argument("--city-max-mb", type=float, default=16000,
+                    help="stop a city run whose RSS passes this (MB)")
+    ap.add_argument("--min-avail-mb", type=float, default=2500,
+                    help="stop a city run when the machine's available memory falls under this")
     ap.add_argument("--peer-tiles", type=int, default=8,
                     help="the size the pyrosm+osmnx+pandana route runs at (0: none); the largest "
                          "size too when its estimate from this one is feasible")
@@ -411,10 +482,11 @@ def main(argv=None) -> int:
     out_dir = Path(tempfile.mkdtemp(prefix="e2e_", dir=CACHE))
     do_city = a.city_only or (a.city if a.city is not None else not a.quick)
     tiles = [int(t) for t in a.tiles.split(",") if t.strip()]
+    limits = {"timeout_s": a.city_timeout, "max_mb": a.city_max_mb, "min_avail_mb": a.min_avail_mb}
     if a.city_only:
         print("warm-up: lifecircle on Las Palmas (numba cache)", flush=True)
         run("lifecircle", LP, out_dir)
-        city_1m, scaling, city_peer = city(tiles, a.peer_tiles or None, out_dir)
+        city_1m, scaling, city_peer = city(tiles, a.peer_tiles or None, out_dir, limits)
         shutil.rmtree(out_dir, ignore_errors=True)
         if not a.no_write:
             old = C.RESULTS / "e2e.json"
@@ -488,7 +560,7 @@ def main(argv=None) -> int:
               f" +{fr['extra_cpu_s']:.1f} s")
     city_1m = scaling = city_peer = None
     if do_city:
-        city_1m, scaling, city_peer = city(tiles, a.peer_tiles or None, out_dir)
+        city_1m, scaling, city_peer = city(tiles, a.peer_tiles or None, out_dir, limits)
     shutil.rmtree(out_dir, ignore_errors=True)
     if not a.no_write:
         path = C.write_json("e2e", {
