@@ -353,7 +353,9 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                 for key in [col.count(c.id, thr) for thr in metrics.thresholds] + [
                         col.kmean(c.id), col.decay(c.id), col.sfca(c.id)]:
                     new[key] = np.full(len(homes), np.nan)
-        homes = pd.concat([homes, pd.DataFrame(new, index=homes.index)], axis=1)
+        # copy=False: the columns stay views of the engine's arrays; building the frame would
+        # otherwise copy ~315 columns × homes into one block (~3 GB at a million-node city)
+        homes = pd.concat([homes, pd.DataFrame(new, index=homes.index, copy=False)], axis=1)
         homes = gpd.GeoDataFrame(homes, geometry="geometry", crs=crs)
 
     with stage("coverage"):

@@ -142,14 +142,17 @@ def home_scores(homes: pd.DataFrame, profile, cover_share: float,
     else:
         out[col.SCORE_ALL_CATEGORIES] = np.full(n, np.nan)
         out[col.all_six_allcat(top)] = np.full(n, np.nan)
-    res = homes.copy()
-    for key, value in out.items():
-        res[key] = value
     unreachable = ~homes[col.REACHABLE].to_numpy(bool) if col.REACHABLE in homes else np.zeros(len(homes), bool)
     if unreachable.any():
-        for key in out:
-            res.loc[unreachable, key] = np.nan
-    return res
+        out = {key: np.where(unreachable, np.nan, value) for key, value in out.items()}
+    # no deep copy (pandas copy-on-write keeps ``homes`` unchanged): copying the ~355-column
+    # table only to add these doubled the memory of a city-sized run
+    if any(key in homes for key in out):   # scored again (what-ifs): same places, same order
+        res = homes.copy(deep=False)
+        for key, value in out.items():
+            res[key] = value
+        return res
+    return pd.concat([homes, pd.DataFrame(out, index=homes.index, copy=False)], axis=1)
 
 
 def gini(values, weights=None) -> float:

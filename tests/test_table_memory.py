@@ -1,0 +1,93 @@
+"""The home table is not copied wholesale at the engine and coverage stages.
+
+At a million-node city the home table holds ~1M rows × ~355 columns (~3 GB): building the
+engine's columns into a fresh block, or deep-copying the table to add the coverage columns,
+each held a second copy at the run's peak. These tests pin the two shallow steps and that
+the values are still the engine's and the hand-computed scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic_osm import grid_osm
+
+import lifecircle
+from lifecircle import columns as col
+from lifecircle.core import engine as engine_mod
+from lifecircle.core.coverage import home_scores
+from lifecircle.core.profiles import load_profile
+
+FACILITIES = {"shop=supermarket": "Super Uno", "amenity=school": "Escola da Vila",
+              "highway=bus_stop": "Praça", "leisure=park": "Jardim"}
+
+
+def _homes(n: int, minutes: float, reachable) -> pd.DataFrame:
+    prof = load_profile("default")
+    data = {col.time(c.id): np.full(n, minutes) for c in prof.categories}
+    data[col.REACHABLE] = np.asarray(reachable, bool)
+    data["extra"] = np.arange(n, dtype=float)
+    return pd.DataFrame(data)
+
+
+def test_home_scores_adds_columns_without_copying_or_touching_the_input():
+    prof = load_profile("default")
+    homes = _homes(3, 0.0, [True, False, True])
+    before = homes.copy()
+    res = home_scores(homes, prof, 0.8, (5, 10, 15))
+    # the input keeps its columns and values (copy-on-write), the result shares them
+    pd.testing.assert_frame_equal(homes, before)
+    assert np.shares_memory(res["extra"].to_numpy(), homes["extra"].to_numpy())
+    # every category at 0 minutes: every dimension covered, score 100; the unreachable home
+    # has no score (NaN), not zero
+    assert res[col.SCORE].tolist()[0] == pytest.approx(100.0)
+    assert np.isnan(res[col.SCORE].to_numpy()[1])
+    assert res[col.all_six(15)].tolist()[0] == 1.0 and np.isnan(res[col.all_six(15)].to_numpy()[1])
+    for dim in prof.dimensions:
+        got = res[col.dim_covered_at(dim.id, 5)].to_numpy()
+        assert got[0] == 1.0 and got[2] == 1.0 and np.isnan(got[1])
+
+
+def test_home_scores_far_homes_score_zero():
+    prof = load_profile("default")
+    res = home_scores(_homes(2, 60.0, [True, True]), prof, 0.8, (5, 10, 15))
+    assert res[col.SCORE].tolist() == [0.0, 0.0]
+    assert res[col.all_six(15)].tolist() == [0.0, 0.0]
+
+
+def test_engine_columns_are_the_engine_arrays_not_a_copy(tmp_path, monkeypatch):
+    path = tmp_path / "grid.osm"
+    path.write_text(grid_osm(FACILITIES), encoding="utf-8")
+    seen = []
+    reach = engine_mod.AccessEngine.reach
+
+    def spy(self, *a, **k):
+        m = reach(self, *a, **k)
+        seen.append(m)
+        return m
+
+    monkeypatch.setattr(engine_mod.AccessEngine, "reach", spy)
+    r = lifecircle.analyze(str(path))
+    (m,) = seen
+    cats = [c.id for c in r.profile.categories]
+    i = cats.index("supermarket")
+    t = r.homes[col.time("supermarket")].to_numpy()
+    # the values are the engine's, and the column is (a view of) the engine's array
+    np.testing.assert_array_equal(t, m.nearest[i])
+    assert np.isfinite(t).any()
+    assert np.shares_memory(t, m.nearest)
+    assert np.shares_memory(r.homes[col.kmean("supermarket")].to_numpy(), m.kmean)
+
+
+def test_home_scores_again_replaces_its_columns_in_place():
+    """Scoring a scored table (a what-if) replaces the columns where they are, no duplicates."""
+    prof = load_profile("default")
+    first = home_scores(_homes(2, 60.0, [True, False]), prof, 0.8, (5, 10, 15))
+    again = first.copy()
+    for c in prof.categories:
+        again[col.time(c.id)] = 0.0
+    res = home_scores(again, prof, 0.8, (5, 10, 15))
+    assert list(res.columns) == list(first.columns)
+    assert res[col.SCORE].tolist()[0] == pytest.approx(100.0) and np.isnan(res[col.SCORE].to_numpy()[1])
+    assert first[col.SCORE].tolist()[0] == 0.0
