@@ -461,6 +461,9 @@ def main(argv=None) -> int:
     ap.add_argument("--city-only", action="store_true",
                     help="only the city rows; the Las Palmas rows of bench/results/e2e.json are kept")
     ap.add_argument("--tiles", default="1,8,60", help="city sizes in Las Palmas tiles (60: >= 1M nodes)")
+    ap.add_argument("--city-key", default="",
+                    help="with --city-only: store this run under this key of e2e.json instead")
+    ap.add_argument("--note", default="", help="a note stored with the city rows (e.g. the load)")
     ap.add_argument("--city-timeout", type=float, default=3600, help="seconds per city run")
     ap.add_argument("--city-max-mb", type=float, default=16000,
                     help="stop a city run whose RSS passes this (MB)")
@@ -491,11 +494,15 @@ def main(argv=None) -> int:
         if not a.no_write:
             old = C.RESULTS / "e2e.json"
             data = json.loads(old.read_text()) if old.exists() else {}
-            data.update(city_1m=city_1m, scaling=scaling, city_peer=city_peer,
-                        city_run={"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                                  "load_avg": os.getloadavg(),
-                                  "machine": C.machine_info("numpy", "numba", "osmium", "pyrosm",
-                                                            "osmnx", "pandana", "pyogrio")})
+            got = dict(city_1m=city_1m, scaling=scaling, city_peer=city_peer,
+                       city_run={"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                                 "load_avg": os.getloadavg(), "note": a.note,
+                                 "machine": C.machine_info("numpy", "numba", "osmium", "pyrosm",
+                                                           "osmnx", "pandana", "pyogrio")})
+            if a.city_key:   # a second run beside the first (e.g. after a change)
+                data[a.city_key] = got
+            else:
+                data.update(got)
             path = C.write_json("e2e", data)
             print(f"wrote {path.relative_to(REPO)}")
         return 0
