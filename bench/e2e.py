@@ -75,7 +75,19 @@ def w_lifecircle(source: str, out: str) -> dict:
     reset_ok: list[bool] = []
     t0 = time.perf_counter()
     t_mark = [t0]
+    import lifecircle.pipeline as pipeline
     from lifecircle.pipeline import analyze
+
+    build = pipeline.build_network
+
+    def network_size(*args, **kwargs):   # the network's size, even if a later stage is stopped
+        net = build(*args, **kwargs)
+        print(json.dumps({"network": {"nodes": net.n_nodes, "edges": net.n_edges,
+                                      "components_kept": (net.pruned or {}).get("components_kept")}}),
+              file=sys.stderr, flush=True)
+        return net
+
+    pipeline.build_network = network_size
 
     t_import = time.perf_counter() - t0
     r = analyze(source, progress=mark)
@@ -317,7 +329,9 @@ def run_watched(name: str, source: Path, out_dir: Path, timeout: float, max_mb: 
         got.update(wall_s=wall, cpu_s=_children_cpu() - cpu0)
         return got
     last = progress[-1]["next"] if progress else "import"
-    return {"stopped": stopped or f"failed (exit {proc.returncode}): "
+    size = [json.loads(ln)["network"] for ln in err.read_text().splitlines()
+            if ln.startswith('{"network"')]
+    return {**(size[0] if size else {}), "stopped": stopped or f"failed (exit {proc.returncode}): "
                                   f"{err.read_text().strip().splitlines()[-1][-300:]}",
             "stopped_in": last, "wall_s": wall, "cpu_s": _children_cpu() - cpu0,
             "stages": {p["done"]: p["s"] for p in progress},
