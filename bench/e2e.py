@@ -63,8 +63,11 @@ def w_lifecircle(source: str, out: str) -> dict:
     current = ["import"]
 
     def mark(name):
-        now = time.perf_counter()
-        mem[current[0]] = {"peak_mb": C.peak_rss_mb(), "end_rss_mb": C.rss_mb()}
+        now, cpu = time.perf_counter(), time.process_time()
+        # CPU seconds of the stage (all threads): far less moved by a loaded machine than wall
+        mem[current[0]] = {"peak_mb": C.peak_rss_mb(), "end_rss_mb": C.rss_mb(),
+                           "cpu_s": cpu - c_mark[0]}
+        c_mark[0] = cpu
         # progress for a watching driver (run_watched): what finished, when, at what peak
         print(json.dumps({"done": current[0], "s": now - t_mark[0], **mem[current[0]],
                           "next": name}), file=sys.stderr, flush=True)
@@ -74,7 +77,7 @@ def w_lifecircle(source: str, out: str) -> dict:
 
     reset_ok: list[bool] = []
     t0 = time.perf_counter()
-    t_mark = [t0]
+    t_mark, c_mark = [t0], [time.process_time()]
     import lifecircle.pipeline as pipeline
     from lifecircle.pipeline import analyze
 
@@ -335,7 +338,7 @@ def run_watched(name: str, source: Path, out_dir: Path, timeout: float, max_mb: 
                                   f"{err.read_text().strip().splitlines()[-1][-300:]}",
             "stopped_in": last, "wall_s": wall, "cpu_s": _children_cpu() - cpu0,
             "stages": {p["done"]: p["s"] for p in progress},
-            "stage_mem_mb": {p["done"]: {"peak_mb": p["peak_mb"], "end_rss_mb": p["end_rss_mb"]}
+            "stage_mem_mb": {p["done"]: {k: p.get(k) for k in ("peak_mb", "end_rss_mb", "cpu_s")}
                              for p in progress},
             "peak_mb": max([rss_max] + [p["peak_mb"] for p in progress]),
             "mem_reset": True}
@@ -407,6 +410,7 @@ def city(tiles: list[int], peer_tiles: int | None, out_dir: Path,
                "peak_mb": got["peak_mb"], "stages": got["stages"],
                "stage_peak_mb": {k: v["peak_mb"] for k, v in got["stage_mem_mb"].items()},
                "stage_end_rss_mb": {k: v["end_rss_mb"] for k, v in got["stage_mem_mb"].items()},
+               "stage_cpu_s": {k: v.get("cpu_s") for k, v in got["stage_mem_mb"].items()},
                "mem_reset": got["mem_reset"],
                "load_avg_1min": [load0, os.getloadavg()[0]]}
         scaling.append(row)
