@@ -423,20 +423,14 @@ def city(tiles: list[int], peer_tiles: int | None, out_dir: Path,
             print(f"  peer pyrosm+osmnx+pandana on {n} tile(s) ...", flush=True)
             peer = _city_peer(src, n, out_dir, row, limits)
         largest = row
-    if peer and "wall_s" in peer and largest["tiles"] != peer["tiles"] and not largest["stopped"]:
-        k = largest["nodes"] / peer["nodes"]
-        est_s, est_mb = peer["wall_s"] * k, peer["peak_mb"] * k
-        if est_s <= PEER_MAX_S and est_mb <= PEER_MAX_MB:
-            print(f"  peer pyrosm+osmnx+pandana on {largest['tiles']} tiles ...", flush=True)
-            src = LP if largest["tiles"] == 1 else synthcity.build(largest["tiles"])
-            peer = {"mid": peer, "largest": _city_peer(src, largest["tiles"], out_dir, largest, limits)}
+    if peer and "wall_s" in peer and max(tiles) != peer["tiles"]:
+        peer = peer_at_largest(peer, max(tiles))
+        if peer["largest"] is None:
+            print(f"  peer pyrosm+osmnx+pandana on {max(tiles)} tiles ...", flush=True)
+            peer["largest"] = _city_peer(synthcity.build(max(tiles)), max(tiles), out_dir,
+                                         largest, limits)
         else:
-            peer = {"mid": peer, "largest": {
-                "tiles": largest["tiles"], "skipped": True,
-                "reason": f"estimated {est_s:.0f} s and {est_mb:.0f} MB from the {peer['tiles']}-tile "
-                          f"run scaled linearly by nodes ({k:.1f}x): over {PEER_MAX_S} s or "
-                          f"{PEER_MAX_MB} MB on this shared 2-core, 23 GB machine"}}
-            print(f"  peer on {largest['tiles']} tiles skipped: {peer['largest']['reason']}")
+            print(f"  peer on {max(tiles)} tiles skipped: {peer['largest']['reason']}")
     big = scaling[-1] if scaling and scaling[-1]["tiles"] == max(tiles) else None
     city_1m = None
     if big and (big["stopped"] or big["nodes"] >= 1_000_000):
@@ -444,6 +438,21 @@ def city(tiles: list[int], peer_tiles: int | None, out_dir: Path,
                                        "nodes", "edges", "homes", "facilities", "file_mb",
                                        "load_avg_1min", "stopped", "stopped_in")}
     return city_1m, scaling, peer
+
+
+def peer_at_largest(mid: dict, tiles: int) -> dict:
+    """``{"mid": mid, "largest": None}`` when the peer route's run at ``tiles`` looks feasible
+    from its mid-size run (time and memory scaled by the node ratio, exact for the tiled city),
+    else with ``largest`` saying it was skipped and why."""
+    k = tiles / mid["tiles"]
+    est_s, est_mb = mid["wall_s"] * k, mid["peak_mb"] * k
+    if est_s <= PEER_MAX_S and est_mb <= PEER_MAX_MB:
+        return {"mid": mid, "largest": None}
+    return {"mid": mid, "largest": {
+        "tiles": tiles, "skipped": True, "estimated_wall_s": est_s, "estimated_peak_mb": est_mb,
+        "reason": f"estimated {est_s:.0f} s and {est_mb:.0f} MB from the {mid['tiles']}-tile run "
+                  f"({mid['wall_s']:.0f} s, {mid['peak_mb']:.0f} MB) scaled by nodes ({k:.1f}x): "
+                  f"over {PEER_MAX_S} s or {PEER_MAX_MB} MB on this shared 2-core, 23 GB machine"}}
 
 
 def _city_peer(src: Path, n: int, out_dir: Path, lc: dict, limits: dict) -> dict:
