@@ -13,8 +13,13 @@ its peak memory is its own; numba's cache is warm unless the row says cold):
   osmnx-xml+pandana     the same with osmnx reading the XML (graph_from_xml, features_from_xml)
   first run        the demo (Helsinki) with an empty numba cache, and again warm
 
-    python bench/e2e.py            # Las Palmas, 3 repeats per contestant
-    python bench/e2e.py --quick    # Las Palmas, 1 repeat for the slow peers
+  city rows        lifecircle on the tiled city (bench/synthcity.py) at 1x / 8x / 60x Las Palmas
+                   (60x: 1,005,180 walking nodes), once each, by stage with each stage's peak
+                   memory; the pyrosm + osmnx + pandana route at 8x (at 60x when feasible)
+
+    python bench/e2e.py              # Las Palmas, 3 repeats per contestant, then the city rows
+    python bench/e2e.py --quick      # Las Palmas only, 1 repeat for the slow peers
+    python bench/e2e.py --city-only  # the city rows only (the Las Palmas rows in the JSON are kept)
 
 Writes bench/results/e2e.json. Paths are relative to the repository (``../shared/...``).
 """
