@@ -109,6 +109,8 @@ def pages(helsinki, tmp_path_factory):
     rec = runner.invoke(app, ["recommend", str(folder), "--category", "elderly_daycare", "--k", "3",
                               "--out", str(root / "rec")])
     assert rec.exit_code == 0, rec.output
+    out["resources"] = root / "res" / "resources_map.html"
+    out["recommend"] = root / "rec" / "resources_map.html"
     full = root / "full.html"
     r = runner.invoke(app, ["map", str(folder), "--out", str(full), "--lang", "zh", "--basemap", "amap",
                             "--origins", str(root / "origins.csv"), "--resources", str(root / "res"),
@@ -149,7 +151,7 @@ def _no_remote(page: Path):
     assert not re.search(r'<link[^>]+href=["\']https?:', text, re.I), page.name
 
 
-@pytest.mark.parametrize("name", ["analyze", "map", "check", "batch", "batch_resources"])
+@pytest.mark.parametrize("name", ["analyze", "map", "check", "resources", "recommend", "batch", "batch_resources"])
 def test_deliverable_opens_offline(pages, name, helsinki, tmp_path):
     page = pages[name]
     _no_remote(page)
