@@ -873,15 +873,24 @@ class _HomeCells:
             self.vor = np.array([], dtype=object)
             self.far = None
             return
-        xy, inv = np.unique(shapely.get_coordinates(pts[ok]), axis=0, return_inverse=True)
-        self.where[ok] = inv.ravel()
-        discs = shapely.buffer(shapely.points(xy), radius_m, quad_segs=4)
-        if len(xy) == 1:
-            self.vor, self.far = discs, None
-            return
-        frame = shapely.box(*shapely.total_bounds(discs))
-        vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=frame,
-                                                         ordered=True))
+        coords = shapely.get_coordinates(pts[ok])
+        for grid in (None, 2):
+            # exact points; if GEOS's Voronoi fails (generators nanometres apart), homes on a
+            # 1 cm grid, so ones closer than that share a cell
+            xy, inv = np.unique(coords if grid is None else np.round(coords, grid), axis=0, return_inverse=True)
+            self.where[ok] = inv.ravel()
+            discs = shapely.buffer(shapely.points(xy), radius_m, quad_segs=4)
+            if len(xy) == 1:
+                self.vor, self.far = discs, None
+                return
+            frame = shapely.box(*shapely.total_bounds(discs))
+            try:
+                vor = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=frame,
+                                                                 ordered=True))
+                break
+            except shapely.errors.GEOSException:
+                if grid is not None:
+                    raise
         if len(vor) != len(xy):    # pragma: no cover - GEOS gives one cell per distinct point
             raise IsochroneError(f"Voronoi cells: {len(vor)} cells for {len(xy)} homes",
                                  zh=f"泰森多边形：{len(xy)} 个住宅得到 {len(vor)} 个单元")
@@ -900,7 +909,11 @@ class _HomeCells:
             return shapely.Polygon()
         if self.far is None:
             return shapely.union_all(self.vor[take])
-        return shapely.difference(shapely.coverage_union_all(self.vor[take]), self.far)
+        try:
+            whole = shapely.coverage_union_all(self.vor[take])
+        except shapely.errors.GEOSException:     # pragma: no cover - cells not edge-matched
+            whole = shapely.union_all(self.vor[take])
+        return shapely.difference(whole, self.far)
 
 
 def export_gpkg(path, isochrones_gdf=None, service_areas_gdf=None, gaps_gdf=None,
