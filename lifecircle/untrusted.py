@@ -106,9 +106,16 @@ class RawHTML(Element):
         return self.text
 
 
+#: characters that end or open code in a JavaScript template literal (folium puts tooltip and
+#: popup HTML between backticks): as character references they show the same in HTML
+_JS_LITERAL = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;"})
+
+
 def escape_html(value) -> str:
-    """Text for an HTML context: ``& < > " '`` escaped."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """Text for an HTML context: ``& < > " '`` escaped, and the backtick, ``$`` and backslash
+    as character references, so the text stays text inside the JavaScript template literals
+    folium wraps tooltips and popups in (``${…}`` would run there, a backtick end it)."""
+    return html.escape("" if value is None else str(value), quote=True).translate(_JS_LITERAL)
 
 
 # --------------------------------------------------------------------------------------------

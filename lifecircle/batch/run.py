@@ -57,7 +57,6 @@ districts already done with the same config hash on ``resume=True``, and writes:
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 import re
@@ -103,7 +102,7 @@ from lifecircle.render.maps import (
 )
 from lifecircle.result import load_result
 from lifecircle.settings import DEFAULTS, Settings
-from lifecircle.untrusted import RawHTML, csv_safe, xlsx_safe
+from lifecircle.untrusted import RawHTML, csv_safe, escape_html, xlsx_safe
 
 DISTRICT_META = "batch.json"
 TABLE_CSV = "districts.csv"
@@ -1157,7 +1156,7 @@ def _attribution(dates: dict) -> str:
 def _href(relpath: str) -> str:
     """A link relative to the batch folder (percent-encoded, so a district named in Chinese
     or with spaces still resolves when the folder is zipped and opened elsewhere), escaped."""
-    return html.escape(quote(str(relpath), safe="/"), quote=True)
+    return escape_html(quote(str(relpath), safe="/"))
 
 
 def _map_links(r, lang: str, target: bool = False) -> list[str]:
@@ -1167,7 +1166,7 @@ def _map_links(r, lang: str, target: bool = False) -> list[str]:
         path = r.get(c) if c in r else (f"{r['folder']}/{f}" if f == MAP_FILE else "")
         if isinstance(path, str) and path:
             tgt = ' target="_blank"' if target else ""
-            out.append(f'<a href="{_href(path)}"{tgt}>{html.escape(label(f"batch.link_{c}", lang))}</a>')
+            out.append(f'<a href="{_href(path)}"{tgt}>{escape_html(label(f"batch.link_{c}", lang))}</a>')
     return out
 
 
@@ -1228,7 +1227,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
                              else "mean life-circle score (0-100, dimensions with data)")
     layer = folium.FeatureGroup(name="街道/社区" if zh else "Districts")
     for (_, r), g in zip(table.iterrows(), geoms):
-        name = html.escape(str(r["district"]))
+        name = escape_html(str(r["district"]))
         n_dims = r.get(col.DIMENSIONS_WITH_DATA, float("nan"))
         n_dims = f"{int(n_dims)}" if n_dims == n_dims else "?"
         allcat = r.get(col.ALL_SIX_15_ALL_CATEGORIES, float("nan"))
@@ -1241,9 +1240,9 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
                     f"（全部六维、无数据按不可达计: {allcat}）<br>" if zh else
                     f"all {n_dims} of {n_dims} dimensions with data within 15 min: {100 * r[col.ALL_SIX_15]:.1f}% "
                     f"(all six, no data counted as no access: {allcat})<br>")
-                 + f"{'主要短板' if zh else 'top gaps'}: {html.escape(str(r.get('top_gaps', '')))}<br>"
-                 + (f"{html.escape(i18n.label('data.no_data_list', 'zh' if zh else 'en'))}: "
-                    f"{html.escape(nodata)}<br>" if nodata else "")
+                 + f"{'主要短板' if zh else 'top gaps'}: {escape_html(str(r.get('top_gaps', '')))}<br>"
+                 + (f"{escape_html(i18n.label('data.no_data_list', 'zh' if zh else 'en'))}: "
+                    f"{escape_html(nodata)}<br>" if nodata else "")
                  + " · ".join(_map_links(r, cfg.lang, target=True)))
         colour = cmap(r["score_mean"]) if np.isfinite(r["score_mean"]) else "#999999"
         folium.GeoJson(shapely.geometry.mapping(g), name=name,
@@ -1255,12 +1254,12 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     if len(failures):
         flayer = folium.FeatureGroup(name="失败" if zh else "Failed")
         for _, r in failures.iterrows():
-            name = html.escape(str(r["district"]))
+            name = escape_html(str(r["district"]))
             folium.GeoJson(shapely.geometry.mapping(r.geometry),
                            style_function=lambda f: {"fillColor": "#999999", "color": "#990000",
                                                      "weight": 1, "dashArray": "4", "fillOpacity": 0.3},
                            tooltip=f"{name}: {'失败' if zh else 'failed'}",
-                           popup=folium.Popup(f"<b>{name}</b><br>{html.escape(str(r['error']))}",
+                           popup=folium.Popup(f"<b>{name}</b><br>{escape_html(str(r['error']))}",
                                               max_width=320)).add_to(flayer)
         flayer.add_to(m)
     legend.add(layer, _ramp_html(cmap.caption, SCORE_COLOURS))
@@ -1270,14 +1269,14 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
     def cell(v):
         if isinstance(v, (float, np.floating)):
             return "" if v != v else f"{v:,.0f}" if v == int(v) else f"{v:,.3f}".rstrip("0").rstrip(".")
-        return html.escape(str(v))
+        return escape_html(str(v))
 
     lang = cfg.lang
     m.get_root().header.add_child(RawHTML(
         "<style>body{display:flex;flex-direction:column}.folium-map{order:0;flex-shrink:0}"
         "#lifecircle-batch{order:1}#lifecircle-batch .lc-maps{white-space:nowrap}</style>"))
     parts = ["<div id='lifecircle-batch' style='font-family:sans-serif;padding:8px 16px'>",
-             f"<h3>{html.escape(cfg.name)} — {'批量分析' if zh else 'batch'}: {len(table)} "
+             f"<h3>{escape_html(cfg.name)} — {'批量分析' if zh else 'batch'}: {len(table)} "
              f"{'个成功' if zh else 'districts'}, {len(failures)} {'个失败' if zh else 'failed'}</h3>"]
     if len(table):
         show = ["rank", col.POPULATION, "score_mean", "score_gini", col.ALL_SIX_15,
@@ -1289,29 +1288,29 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
         sheet = districts_sheet(ordered[["district"] + show], lang)
         heads = list(sheet.columns)
         parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'><tr>"
-                     + f"<th>{html.escape(heads[0])}</th><th>{html.escape(label('batch.maps', lang))}</th>"
-                     + "".join(f"<th>{html.escape(h)}</th>" for h in heads[1:]) + "</tr>")
+                     + f"<th>{escape_html(heads[0])}</th><th>{escape_html(label('batch.maps', lang))}</th>"
+                     + "".join(f"<th>{escape_html(h)}</th>" for h in heads[1:]) + "</tr>")
         for (_, r), (_, shown) in zip(ordered.iterrows(), sheet.iterrows()):
             link = _href(r.get("map") or f"{r['folder']}/{MAP_FILE}")
-            cells = [f"<a href=\"{link}\">{html.escape(str(r['district']))}</a>",
+            cells = [f"<a href=\"{link}\">{escape_html(str(r['district']))}</a>",
                      "<span class='lc-maps'>" + "<br>".join(_map_links(r, lang)) + "</span>"] + \
                 [cell(v) for v in shown.iloc[1:]]
             parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         parts.append("</table>")
         if "no_data" in table and table["no_data"].fillna("").astype(bool).any():
-            parts.append(f"<p><small>{html.escape(i18n.label('data.no_data_list', 'zh' if zh else 'en'))}: "
-                         f"{html.escape(i18n.no_data_hint('zh' if zh else 'en'))}</small></p>")
+            parts.append(f"<p><small>{escape_html(i18n.label('data.no_data_list', 'zh' if zh else 'en'))}: "
+                         f"{escape_html(i18n.no_data_hint('zh' if zh else 'en'))}</small></p>")
     parts.append(f"<h4>{'失败' if zh else 'Failures'} ({len(failures)})</h4>")
     if len(failures):
         parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'><tr>"
-                     + "".join(f"<th>{html.escape(label(f'batch.{c}', lang))}</th>"
+                     + "".join(f"<th>{escape_html(label(f'batch.{c}', lang))}</th>"
                                for c in ("district", "source", "origin", "error")) + "</tr>")
         for _, r in failures.iterrows():
-            parts.append("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>"
+            parts.append("<tr>" + "".join(f"<td>{escape_html(str(r[c]))}</td>"
                                           for c in ("district", "source", "origin", "error")) + "</tr>")
         parts.append("</table>")
     else:
         parts.append(f"<p>{'无' if zh else 'none'}</p>")
-    parts.append(f"<p><small>{html.escape(i18n.attribution_text(attribution, cfg.lang))}</small></p></div>")
+    parts.append(f"<p><small>{escape_html(i18n.attribution_text(attribution, cfg.lang))}</small></p></div>")
     m.get_root().html.add_child(RawHTML("\n".join(parts)))
     return m

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.i18n import label
+from lifecircle.untrusted import escape_html
 
 
 def result_html(result) -> str:
@@ -20,13 +20,13 @@ def result_html(result) -> str:
     def num(value, fmt):
         return "–" if value is None or value != value else format(value, fmt)
 
-    name = html.escape(Path(result.source).name if result.source else "")
+    name = escape_html(Path(result.source).name if result.source else "")
     src = result.population_info.get("source", "")
-    src_text = html.escape(label(f"pop.{src}", "zh" if zh else "en")) if src else ""
+    src_text = escape_html(label(f"pop.{src}", "zh" if zh else "en")) if src else ""
     stats = dict(homes=f"{len(result.homes):,}", pop=num(o.get("population"), ",.0f"),
                  fac=f"{len(result.facilities):,}", cats=result.facilities[col.CATEGORY].nunique(),
                  score=num(o.get("score_mean"), ".1f"), gini=num(o.get("score_gini"), ".3f"))
-    line = html.escape(i18n.headline_text(o, "zh" if zh else "en"))
+    line = escape_html(i18n.headline_text(o, "zh" if zh else "en"))
     if zh:
         head = (f"<h4>生活圈分析 — {name}</h4><p>住宅 {stats['homes']} 处，居民 {stats['pop']} 人"
                 f"{'（' + src_text + '）' if src else ''}，"
@@ -39,8 +39,8 @@ def result_html(result) -> str:
                 f"{stats['score']}, Gini {stats['gini']}; {line}.</p>")
     dims = result.summary_table()
     dims = dims[dims.iloc[:, 0].isin(["dimension", "overall"])]
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    notes = "".join(f"<li>{escape_html(n)}</li>" for n in result.notes)
     if result.no_data_categories():
-        notes += f"<li>{html.escape(i18n.no_data_hint('zh' if zh else 'en'))}</li>"
+        notes += f"<li>{escape_html(i18n.no_data_hint('zh' if zh else 'en'))}</li>"
     return (head + dims.to_html(index=False, na_rep="–") + (f"<ul>{notes}</ul>" if notes else "")
-            + f"<p><small>{html.escape(result.attribution)}</small></p>")
+            + f"<p><small>{escape_html(result.attribution)}</small></p>")
