@@ -255,3 +255,28 @@ def test_features_kept_as_geoparquet_and_format_2_folders_still_read(tmp_path, h
     (out / "meta.json").write_text(json.dumps({**meta, "format": 99}), encoding="utf-8")
     with pytest.raises(OutputError, match="newer lifecircle .*format 99"):
         load_result(out)
+
+
+def test_map_and_isochrones_never_replace_a_file_of_the_folder_they_read(tmp_path, helsinki):
+    """`map DIR -o DIR/lifecircle.gpkg` (or summary.csv, network.npz …) replaced the analysis
+    with a page; every later command then found the folder damaged. Refused now; the default
+    targets inside the folder (map.html, isochrones.gpkg) stay allowed."""
+    import hashlib
+
+    from typer.testing import CliRunner
+
+    from lifecircle.cli import app
+
+    folder = tmp_path / "a"
+    helsinki.save(folder, map_html=False)
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    runner = CliRunner()
+    for argv in (["map", str(folder), "-o", str(folder / "lifecircle.gpkg")],
+                 ["map", str(folder), "-o", str(folder / "summary.csv"), "--force"],
+                 ["isochrones", str(folder), "--homes", "2", "-o", str(folder / "lifecircle.gpkg")],
+                 ["isochrones", str(folder), "--homes", "2", "-o", str(folder / "network.npz")]):
+        r = runner.invoke(app, argv + ["--lang", "en"])
+        assert r.exit_code == 2 and "is part of the input folder" in r.output, r.output
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()} == before
+    r = runner.invoke(app, ["map", str(folder), "--basemap", "blank"])
+    assert r.exit_code == 0 and (folder / "map.html").exists(), r.output

@@ -103,7 +103,7 @@ def map_command(
         result = load_folder(folder)
         lang = check_lang(lang or result.settings.lang)
         target = out or folder / "map.html"
-        check_out_file(target, force=force, inputs=[origins, resources, recommend])
+        check_out_file(target, force=force, inputs=[folder, origins, resources, recommend])
         iso = _read_origins(origins, result.crs, origins_crs) if origins else None
         sites = read_map_sites(resources, result.crs) if resources else None
         recs = read_map_recommendations(recommend, sites, result.crs) if recommend else None
@@ -146,7 +146,7 @@ def isochrones_command(
         result = load_folder(folder)
         lang = check_lang(lang or result.settings.lang)
         target = out or folder / "isochrones.gpkg"
-        check_out_file(target, force=force, inputs=[origins])
+        check_out_file(target, force=force, inputs=[folder, origins])
         if origins is not None:
             g = _read_origins(origins, result.crs, origins_crs)
             pts = g.geometry

@@ -110,6 +110,9 @@ OWN_NAMES = frozenset({
     "links.csv", "links_greedy.csv", "links.xlsx", "links.gpkg", "links_map.html",
     "resources_map.html", "summary.xlsx",
 })
+#: single-file outputs nothing reads back: a command may (re)write them inside an input folder
+_FREE_OUTPUTS = frozenset({MAP_HTML, "isochrones.gpkg", "resources_map.html", "compliance_map.html",
+                           "links_map.html"})
 #: file sets by which folders of older lifecircle versions (no marker yet) are recognised
 SIGNATURES = (
     ("meta.json", "lifecircle.gpkg"), ("resources.json", "resources.csv"),
@@ -476,6 +479,12 @@ def check_out_file(path, force: bool = False, inputs=()) -> Path:
         if src is not None and _resolved(src) == _resolved(path):
             raise OutputError(f"{path}: is an input; write the output to another file",
                               zh=f"{path}：是输入文件；请把输出写到别的文件")
+        # a file the input folder's later readers need (its GeoPackage, tables, network …)
+        if src is not None and Path(src).is_dir() and _resolved(src) == _resolved(path.parent) \
+                and path.name in OWN_NAMES and path.name not in _FREE_OUTPUTS:
+            raise OutputError(f"{path}: is part of the input folder {src} (lifecircle reads it again); "
+                              "write the output to another file",
+                              zh=f"{path}：是输入文件夹 {src} 的一部分（lifecircle 还会读取它）；请把输出写到别的文件")
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name (e.g. {path / 'map.html'})",
                           zh=f"{path}：是文件夹；请给出文件名（如 {path / 'map.html'}）")
