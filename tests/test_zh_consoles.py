@@ -146,3 +146,19 @@ def test_map_copy_refused_in_chinese(tmp_path, monkeypatch):
     assert "注：地图未复制" in _flat(out) and "lifecircle写的" in _flat(out)
     assert (tmp_path / "maps" / "a.html").read_text() == "mine"
     assert _english(out, tmp_path, SAMPLE) == [], out
+
+
+def test_profile_names_with_markup_print_literally(tmp_path):
+    """A category named '幼儿园[/x]' in a profile crashed the -v table (rich read it as a closing
+    tag); '[bold]' vanished. Names from profiles are printed as they are."""
+    from lifecircle.core.profiles import profiles_dir
+    from lifecircle.io.sources import embedded_sample
+
+    text = (profiles_dir() / "default.yaml").read_text(encoding="utf-8")
+    assert "name_zh: 幼儿园\n" in text
+    prof = tmp_path / "p.yaml"
+    prof.write_text(text.replace("name_zh: 幼儿园\n", 'name_zh: "幼儿园[/x][bold]"\n', 1), encoding="utf-8")
+    r = CliRunner().invoke(app, ["analyze", str(embedded_sample("helsinki")), "-o", str(tmp_path / "o"),
+                                 "--profile", str(prof), "--lang", "zh", "-v", "--no-map"])
+    assert r.exit_code == 0, r.output
+    assert "幼儿园[/x][bold]" in r.output

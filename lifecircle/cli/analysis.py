@@ -18,7 +18,7 @@ from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, SettingsError
 from lifecircle.i18n import LABELS, attribution_text, default_lang, label
 from lifecircle.settings import DEFAULTS
-from lifecircle.untrusted import say
+from lifecircle.untrusted import literal, say
 
 
 def _stage_word(stage: str, lang: str) -> str:
@@ -99,7 +99,7 @@ def print_summary(result, lang: str, verbose: bool = False, files: str = "summar
         for c in heads:   # numbers never wrap nor get cut: the name column gives way
             t.add_column(c, justify="right", no_wrap=True, min_width=len(c))
         for row in summary_rows(result, lang, level):
-            t.add_row(*row)
+            t.add_row(*(literal(c) for c in row))     # category names come from the profile: never markup
         out.print(t)
 
     table(label("cli.dimension", lang), "dimension",

@@ -74,8 +74,8 @@ def resources(
         t.add_column(label(c, lang))
     t.add_column(label("cli.count", lang), justify="right")
     for (src, typ), n in counts.items():
-        t.add_row(label(f"res.source_{src}", lang) if f"res.source_{src}" in LABELS else str(src),
-                  rules.display(typ, lang), f"{n:,}")
+        t.add_row(label(f"res.source_{src}", lang) if f"res.source_{src}" in LABELS else literal(src),
+                  literal(rules.display(typ, lang)), f"{n:,}")
     console.print(t)
     stages = "  ".join(f"{label(f'stage.{k}', lang) if f'stage.{k}' in LABELS else k} {v:.2f}s"
                        for k, v in inv.timings.items())
@@ -163,7 +163,7 @@ def print_recommendations(table, profile, lang: str, out=None) -> None:
         status = str(row.get("status", ""))
         t.add_row(str(row["rank"]), literal(row["site_id"]), literal(rules.display(row["type"], lang)),
                   label(f"rec.status_{status}", lang) if f"rec.status_{status}" in LABELS
-                  else status,
-                  f"{row['area_m2']:,.0f}", profile.display_name(row["use"], lang),
+                  else literal(status),
+                  f"{row['area_m2']:,.0f}", literal(profile.display_name(row["use"], lang)),
                   f"{row['newly_covered']:,.0f}", f"{100 * row['share_of_gap']:.1f}")
     out.print(t)
