@@ -139,3 +139,17 @@ def test_many_covered_homes_become_hexagons(xjk):
     assert 1 < len(hexes) < n
     assert sum(int(h) for h, _ in hexes) == n
     assert sum(float(p) for _, p in hexes) == pytest.approx(people, abs=0.1 * len(hexes))
+
+
+def test_recommendation_popup_shows_coordinates_and_shares_as_they_are():
+    """The popup rounded every float like a count: lng 118.7663 read '119' and a share of the
+    gap of 0.076 read '0.1' under a (%) header."""
+    import pandas as pd
+
+    from lifecircle.render.maps import _rows_html
+
+    row = pd.Series({"lng": 118.766312, "lat": 32.040218, "lng_gcj02": 118.771489, "share_of_gap": 0.0763,
+                     "newly_covered": 2990.4})
+    html = _rows_html(row, list(row.index), "zh", None)
+    assert "118.766312" in html and "32.040218" in html and "118.771489" in html
+    assert "<td>7.6</td>" in html and "2,990" in html

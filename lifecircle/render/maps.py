@@ -1259,10 +1259,25 @@ def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
         legend.add(layer, _sw(colour, name))
 
 
+#: columns of the site and recommendation tables shown other than as counts: coordinates to
+#: 6 decimals (~0.1 m), shares (0–1) as percentages
+_COORD_COLUMNS = frozenset({"lng", "lat", "lon", "lng_gcj02", "lat_gcj02"})
+_SHARE_COLUMNS = frozenset({"share_of_gap", "cumulative_share"})
+
+
+def _cell(column: str, value, lang, profile) -> str:
+    if isinstance(value, (float, np.floating)) and np.isfinite(value):
+        if column in _COORD_COLUMNS:
+            return f"{value:.6f}"
+        if column in _SHARE_COLUMNS:
+            return f"{100 * value:.1f}"
+    return _fmt(display_value(column, value, lang, profile))
+
+
 def _rows_html(row, keys, lang, profile) -> str:
     """Table rows ``label | value`` of a site or recommendation, both escaped; empty values left out."""
     return "".join(f"<tr><td>{escape_html(_site_label(c, lang, profile))}</td>"
-                   f"<td>{escape_html(_fmt(display_value(c, row[c], lang, profile)))}</td></tr>"
+                   f"<td>{escape_html(_cell(c, row[c], lang, profile))}</td></tr>"
                    for c in keys if _fmt(row[c]) != "")
 
 
