@@ -250,3 +250,21 @@ def test_hexagon_city_map_opens_offline(helsinki, monkeypatch, tmp_path):
     assert got["popup"] and "Hexagon" in got["popup"] and "homes" in got["popup"], got["popup"]
     varied, colours = _screenshot_ok(page, tmp_path)
     assert varied > 0.2 and colours > 30
+
+
+def test_a_one_home_map_is_drawn(helsinki, tmp_path):
+    """A study area holding one home: fitting the map to its zero-size box zoomed to infinity
+    (no tiles, no zoom limit) and Leaflet drew nothing ("Invalid LatLng (NaN, NaN)")."""
+    import geopandas as gpd
+
+    import lifecircle
+    from lifecircle.io.sources import embedded_sample
+
+    home = helsinki.homes.geometry.iloc[[0]].buffer(1.0).to_crs(4326)
+    gpd.GeoDataFrame({"name": ["one"]}, geometry=home.to_numpy(), crs=4326).to_file(tmp_path / "one.geojson")
+    one = lifecircle.analyze(embedded_sample("helsinki"), boundary=tmp_path / "one.geojson")
+    assert len(one.homes) == 1
+    one.save(tmp_path / "a")
+    got = _probe(tmp_path / "a" / "map.html", tmp_path)
+    assert got["errors"] == [], got["errors"]
+    assert got["legend"] and got["legend"].strip()

@@ -411,9 +411,15 @@ def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title
     w = _words(lang)
     attribution = i18n.attribution_text(attribution, lang)
     url, tile_attr, subdomains, is_gcj = _tiles(basemap, attribution)
-    b = bounds
+    b = [float(v) for v in bounds]
+    if not np.isfinite(b).all():        # nothing to frame: the whole world
+        b = [-180.0, -60.0, 180.0, 75.0]
+    if b[2] - b[0] < 1e-4 or b[3] - b[1] < 1e-4:    # one home (or all at one point): ~200 m around it
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        b = [cx - 0.001, cy - 0.001, cx + 0.001, cy + 0.001]
+    # without tiles Leaflet has no zoom limit: fitting a tiny box would zoom to infinity (NaN)
     m = LifecircleMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=14, tiles=None,
-                      control_scale=True, prefer_canvas=True, height=height)
+                      control_scale=True, prefer_canvas=True, height=height, max_zoom=20)
     safe_root(m)
     if url is not None:
         folium.TileLayer(url, attr=tile_attr, name=escape_html(f"{w['tiles']}: {_basemap_name(basemap, lang)}"),
