@@ -280,3 +280,17 @@ def test_map_and_isochrones_never_replace_a_file_of_the_folder_they_read(tmp_pat
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()} == before
     r = runner.invoke(app, ["map", str(folder), "--basemap", "blank"])
     assert r.exit_code == 0 and (folder / "map.html").exists(), r.output
+
+
+def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from lifecircle.cli import app
+    from lifecircle.io.sources import embedded_sample
+
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["analyze", str(embedded_sample("helsinki")), "-o", "a" * 300, "--lang", "en"])
+    assert r.exit_code == 2 and r.output.startswith("error: aaa") and "cannot be written here" in r.output
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+    with pytest.raises(OutputError, match="cannot be written here"):
+        check_out_file(tmp_path / ("b" * 300 + ".html"))

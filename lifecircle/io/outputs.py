@@ -40,6 +40,7 @@ back), and temporary folders of runs that were killed are removed (they are lock
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -197,6 +198,21 @@ def _resolved(p) -> Path:
     return Path(os.path.abspath(os.path.expanduser(str(p)))).resolve()
 
 
+def _os_errors_named(func):
+    """An :class:`OSError` while checking or making an output target (a name too long for the
+    file system, no permission, a read-only disk) as one :class:`OutputError` naming it."""
+    @functools.wraps(func)
+    def wrapper(target, *args, **kwargs):
+        try:
+            return func(target, *args, **kwargs)
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise OutputError(f"{target}: cannot be written here ({why})",
+                              zh=f"{target}：无法写到这里（{why}）") from None
+    return wrapper
+
+
+@_os_errors_named
 def check_out_dir(out, force: bool = False, inputs=()) -> str:
     """Refuse an output folder that lifecircle may not replace. Returns ``"new"``, ``"replace"``
     (missing, empty, or lifecircle's own) or ``"merge"`` (``force`` over a foreign folder).
@@ -430,6 +446,7 @@ def _merge_into(tmp: Path, target: Path) -> None:
     write_marker(target, marker.get("kind", "analysis"), marker.get("files") or [])
 
 
+@_os_errors_named
 def ensure_out_dir(out, force: bool = False, inputs=(), kind: str = "batch") -> Path:
     """Create (or accept) a folder that lifecircle fills file by file (a batch run): refused
     when it holds anything lifecircle did not write, unless ``force``. Marks it."""
@@ -468,6 +485,7 @@ def _wrote_file(path: Path) -> bool:
     return path.name in OWN_NAMES and is_lifecircle_folder(path.parent)
 
 
+@_os_errors_named
 def check_out_file(path, force: bool = False, inputs=()) -> Path:
     """Refuse a single-file output that would overwrite a file lifecircle did not write (unless
     ``force``), a folder, or an input."""
