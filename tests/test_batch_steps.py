@@ -215,3 +215,17 @@ def test_a_shared_survey_file_with_no_site_in_a_district_is_not_a_failure(tmp_pa
     pd.DataFrame({"name": ["x"], "lng": ["east"], "lat": ["north"]}).to_csv(bad, index=False)
     with pytest.raises(TableError, match="no usable site"):
         build_inventory(helsinki, None, sites=bad, shared_sites=True)
+
+
+def test_a_sites_file_inside_the_output_folder_is_refused(tmp_path):
+    """sites = "out/W/resources.csv" fed each run's list back in (37 -> 48 -> 59 rows): the
+    batch refuses a sites file inside its output folder, before any work."""
+    from lifecircle.errors import OutputError
+
+    path = _config(tmp_path)
+    (tmp_path / "out" / "x").mkdir(parents=True)
+    (tmp_path / "out" / "x" / "resources.csv").write_text("name,lng,lat\nz,118.77,32.04\n", encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8").replace('sites = "sites.csv"', 'sites = "out/x/resources.csv"'),
+                    encoding="utf-8")
+    with pytest.raises(OutputError, match="resources.csv"):
+        run(path, client=None, workers=1)

@@ -951,8 +951,9 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
     cfg = config if isinstance(config, BatchConfig) else load_config(config)
     t_start = time.perf_counter()
     out = cfg.out_dir
-    inputs = [cfg.path] + [s.value for s in cfg.sources.values() if s.kind == "file"]
-    ensure_out_dir(out, force=force, inputs=inputs, kind="batch")
+    inputs = [cfg.path] + [s.value for s in cfg.sources.values() if s.kind == "file"] + \
+        sorted({d.steps.sites for d in cfg.districts if d.steps.sites})   # a sites file inside the
+    ensure_out_dir(out, force=force, inputs=inputs, kind="batch")        # output would feed on itself
     params = cfg.analysis_params()
     fps = {k: s.fingerprint() for k, s in cfg.sources.items()}
     digests = {ds.name: district_hash(cfg, ds, params, fps[ds.source]) for ds in cfg.districts}
