@@ -282,7 +282,10 @@ def test_cli_links_writes_outputs_and_fails_cleanly(tmp_path):
         links_map(lr, lang="zh", basemap="blank"), p / "links_map.html", offline=True))
     assert {"links.csv", "links.xlsx", "links.gpkg", "links_map.html"} <= {p.name for p in out.iterdir()}
     csv = pd.read_csv(out / "links.csv", encoding="utf-8-sig")
-    assert csv["排名"].tolist()[0] == 1 and "新增可达居民" in csv.columns
+    assert csv["rank"].tolist()[0] == 1 and "residents" in csv.columns     # machine names in zh too
+    assert csv["attribution"].str.contains("数据日期|OpenStreetMap").all()
+    xlsx = pd.read_excel(out / "links.xlsx", sheet_name=0)
+    assert xlsx["排名"].tolist()[0] == 1 and "新增可达居民" in xlsx.columns   # the human table
     layers = gpd.list_layers(out / "links.gpkg")["name"].tolist()
     assert {"links", "homes_gained", "about"} <= set(layers)
     html = (out / "links_map.html").read_text(encoding="utf-8")

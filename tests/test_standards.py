@@ -319,10 +319,12 @@ def test_xlsx_and_csv(report_gb, tmp_path):
     csv = rep.to_csv(tmp_path / "c.csv")
     assert csv.read_bytes()[:3] == b"\xef\xbb\xbf"
     df = pd.read_csv(csv, encoding="utf-8-sig")
-    assert list(df.columns[:4]) == ["单元", "生活圈层级", "设施层级(分钟)", "设施编号"]
+    # machine column names, stable in every language; the values in the report's language
+    assert list(df.columns[:4]) == ["unit", "unit_level", "tier", "id"]
+    assert list(df.columns) == list(pd.read_csv(rep.to_csv(tmp_path / "e.csv", lang="en"), encoding="utf-8-sig").columns)
     assert len(df) == len(rep.rows)
-    assert df["数据来源"].str.contains("© OpenStreetMap contributors").all()
-    share = df[(df["单元"] == "全区") & (df["设施编号"] == "bus_stop")]["覆盖率(%)"].iloc[0]
+    assert df["attribution"].str.contains("© OpenStreetMap contributors").all()
+    share = df[(df["unit"] == "全区") & (df["id"] == "bus_stop")]["share_pct"].iloc[0]
     assert share == pytest.approx(round(100 * rep.rows.set_index(["unit", "id"]).share[(ALL, "bus_stop")], 1))
 
 
@@ -390,12 +392,12 @@ def test_cli_check_writes_outputs(saved_gb, tmp_path, report_gb):
                                                      "compliance_map.html"]
     assert "汇总" in res.output
     df = pd.read_csv(out / "compliance.csv", encoding="utf-8-sig")
-    got = df.set_index(["单元", "设施编号"])["覆盖率(%)"]
+    got = df.set_index(["unit", "id"])["share_pct"]
     for _, r in report_gb.rows.iterrows():
         unit = "全区" if r.unit == ALL else r.unit
         if r.status == "no_data":    # unknown: empty in the CSV, status 无数据
             assert np.isnan(got[(unit, r.id)])
-            assert df.set_index(["单元", "设施编号"])["状态"][(unit, r.id)].startswith("无数据")
+            assert df.set_index(["unit", "id"])["status"][(unit, r.id)].startswith("无数据")
             continue
         assert got[(unit, r.id)] == pytest.approx(round(100 * r.share, 1), abs=0.051)
     assert "无数据" in res.output and "--facilities" in res.output

@@ -946,9 +946,10 @@ def localized(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     return t
 
 
-def links_table(lr: LinksResult, lang: str = "en") -> pd.DataFrame:
-    """The ranked table for CSV/XLSX: machine column names in English (stable); with
-    ``lang="zh"`` the headers are Chinese."""
+def links_table(lr: LinksResult, lang: str = "en", headers: str = "human") -> pd.DataFrame:
+    """The ranked table: values in ``lang``; ``headers="machine"`` keeps the English column
+    names (links.csv: stable whatever the language), ``"human"`` gives Chinese headers with
+    ``lang="zh"`` (links.xlsx)."""
     t = pd.DataFrame(lr.table.drop(columns="geometry"))
     if lang == "zh":
         t = localized(t, lang).drop(columns=["reason_zh"], errors="ignore")
@@ -959,7 +960,7 @@ def links_table(lr: LinksResult, lang: str = "en") -> pd.DataFrame:
     for c in ("name", "reason", "reason_zh", "message"):
         if c in t:
             t[c] = t[c].map(_neutral)
-    if lang == "zh":
+    if lang == "zh" and headers == "human":
         prof = lr.result.profile
         ren = {}
         for c in t.columns:
@@ -995,13 +996,14 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
     chosen = localized(lr.chosen, lang).drop(columns=["reason_zh"], errors="ignore")
     if "name" in chosen:
         chosen["name"] = chosen["name"].map(_neutral)
+    chosen_csv = chosen                       # machine CSVs keep English column names
     if lang == "zh":
         chosen = chosen.rename(columns=_ZH)
     attribution = res.attribution
     with atomic_dir(out, force=force, inputs=inputs, kind="links") as tmp:
-        csv_safe(table.assign(**{("来源" if lang == "zh" else "attribution"): attribution})).to_csv(
+        csv_safe(links_table(lr, lang, headers="machine").assign(attribution=attribution_text(attribution, lang))).to_csv(
             tmp / "links.csv", index=False, encoding="utf-8-sig")
-        csv_safe(chosen).to_csv(tmp / "links_greedy.csv", index=False, encoding="utf-8-sig")
+        csv_safe(chosen_csv).to_csv(tmp / "links_greedy.csv", index=False, encoding="utf-8-sig")
         with pd.ExcelWriter(tmp / "links.xlsx", engine="openpyxl") as xw:
             zh = lang == "zh"
             table.to_excel(xw, sheet_name="候选连接" if zh else "links", index=False)

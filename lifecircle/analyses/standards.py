@@ -230,8 +230,9 @@ class ComplianceReport:
         return label("whole_area", lang) if unit == ALL else unit
 
     def table(self, lang: str | None = None, required: bool | None = None,
-              tier: int | None = None, unit: str | None = None) -> pd.DataFrame:
-        """The rows with Chinese or English headers and values, filtered when asked."""
+              tier: int | None = None, unit: str | None = None, headers: str = "human") -> pd.DataFrame:
+        """The rows with values in ``lang``, filtered when asked; headers in ``lang``
+        (``"human"``) or the stable English machine names (``"machine"``, compliance.csv)."""
         lang = _check_lang(lang or self.lang)
         r = self.rows
         if required is not None:
@@ -264,6 +265,8 @@ class ComplianceReport:
             "source": [_source_text(s, lang) for s in r.source],
             "confidence": r.confidence.to_numpy(),
         })
+        if headers == "machine":
+            return out
         if lang == "zh":           # a Chinese table: the English name is the English table's
             out = out.drop(columns="name_en")
         out.columns = [label(c, lang) for c in out.columns]
@@ -329,10 +332,11 @@ class ComplianceReport:
     # -- exports ------------------------------------------------------------------------------
     def to_csv(self, path, lang: str | None = None) -> Path:
         """All rows (required and optional, every unit) as CSV in UTF-8 with BOM (Excel shows
-        the Chinese); the last column holds the OSM attribution."""
+        the Chinese): English machine column names in every language, values in ``lang``; the
+        last column holds the OSM attribution."""
         lang = _check_lang(lang or self.lang)
-        t = self.table(lang)
-        t[label("attribution", lang)] = i18n.attribution_text(self.attribution, lang)
+        t = self.table(lang, headers="machine")         # column names stable in every language
+        t["attribution"] = i18n.attribution_text(self.attribution, lang)
         path = Path(path)
         csv_safe(t).to_csv(path, index=False, encoding="utf-8-sig")
         return path
