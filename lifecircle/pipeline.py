@@ -8,6 +8,7 @@ maps, isochrones, what-ifs and the idle-site inventory reuse them without recomp
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from lifecircle.core.homes import (
 from lifecircle.core.network import WalkNetwork, build_network
 from lifecircle.core.profiles import Profile, load_profile
 from lifecircle.core.snapping import Snap, entry_points, fragment_captures, snap_points
-from lifecircle.errors import BoundaryError, InputFileError, OptionError
+from lifecircle.errors import BoundaryError, InputFileError, OptionError, ProfileError
 from lifecircle.i18n import label
 from lifecircle.io.boundary import read_boundary
 from lifecircle.io.chinacoords import frame_to_wgs84, normalize_crs
@@ -111,16 +112,21 @@ def _metric_crs(spec, lon: float, lat: float):
 
 
 def _complete_ids(profile: Profile, complete, already=()) -> tuple[str, ...]:
-    """``complete`` (ids as a list or "a,b") checked against ``profile``; OptionError naming
-    the unknown id otherwise."""
+    """``complete`` (ids or Chinese/English names, as a list or "a,b") as category ids of
+    ``profile``; OptionError naming the unknown ones otherwise."""
     if complete is None:
         items: list[str] = []
     elif isinstance(complete, str):
         items = [complete]
     else:
         items = list(complete)
-    ids = [p.strip() for item in list(already) + items for p in str(item).split(",") if p.strip()]
-    unknown = [i for i in ids if i not in profile]
+    names = [p.strip() for item in list(already) + items for p in re.split(r"[,，、]", str(item)) if p.strip()]
+    ids, unknown = [], []
+    for n in names:            # an id, or a category's Chinese or English name (幼儿园, Kindergarten)
+        try:
+            ids.append(profile.resolve(n))
+        except ProfileError:
+            unknown.append(n)
     if unknown:
         raise OptionError("--complete", f"unknown categor{'y' if len(unknown) == 1 else 'ies'} "
                           f"{', '.join(unknown)} in profile {profile.name}; categories: "

@@ -434,3 +434,27 @@ def test_real_default_profile_when_available(tmp_path):
     path = write_csv(tmp_path / "d.csv", ["name,lng,lat,typecode", "x,118.78,32.04,141203"])
     table = read_poi_table(path, profile=prof)
     assert table["category"].tolist() == ["primary_school"]
+
+
+def test_chinese_category_names_work_where_an_id_does(tmp_path):
+    """A planner's table names the category in Chinese (设施类别 = 幼儿园, or 类别 = 社区食堂)
+    and --complete takes 社区食堂,养老院: all mean the profile's ids."""
+    from lifecircle.core.profiles import load_profile
+    from lifecircle.errors import OptionError
+    from lifecircle.pipeline import _complete_ids
+
+    prof = load_profile("default")
+    path = write_csv(tmp_path / "zh.csv", [
+        "名称,经度,纬度,设施类别",
+        "甲幼儿园,118.78,32.04,幼儿园",
+        "乙公园,118.781,32.041,park",
+        "丙,118.782,32.042,没有这种类别",
+    ])
+    table = read_poi_table(path, profile=prof)
+    assert table["category"].tolist() == ["kindergarten", "park"]
+    assert "没有这种类别" in table.attrs["dropped"][0]["reason"]
+    path = write_csv(tmp_path / "zh2.csv", ["名称,经度,纬度,类别", "丁食堂,118.78,32.04,社区食堂"])
+    assert read_poi_table(path, profile=prof)["category"].tolist() == ["community_canteen"]
+    assert _complete_ids(prof, "社区食堂，养老院,park") == ("community_canteen", "nursing_home", "park")
+    with pytest.raises(OptionError, match="不存在的类别"):
+        _complete_ids(prof, "不存在的类别")

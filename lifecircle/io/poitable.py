@@ -324,6 +324,18 @@ def _read_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _by_name(profile, text) -> str | None:
+    """The id of the profile's category named ``text`` (Chinese or English name, or an id);
+    None without a profile that can tell, or when no single category matches."""
+    resolve = getattr(profile, "resolve", None)
+    if resolve is None or not str(text).strip():
+        return None
+    try:
+        return resolve(str(text))
+    except Exception:       # noqa: BLE001 - ProfileError: unknown or ambiguous
+        return None
+
+
 def _profile_categories(profile, mapping: PoiMapping) -> set[str]:
     """Category ids a profile knows: None → the mapping's default ids."""
     if profile is None:
@@ -579,12 +591,16 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         cat, why = None, ("", "")
         if cat_col is not None and cat_col[i] != "":
             cat = str(cat_col[i]).strip()
-            if cat not in known:
-                cat, why = None, (f"unknown category id '{cat_col[i]}'", f"未知的类别 id '{cat_col[i]}'")
+            if cat not in known:        # a category's Chinese or English name works as its id
+                cat = _by_name(profile, cat)
+                if cat is None:
+                    why = (f"unknown category '{cat_col[i]}'", f"未知的类别 '{cat_col[i]}'")
         elif code_col is not None and code_col[i] != "":
             cat, why = _classify_amap(poi_map, str(code_col[i]), name, cache)
         elif baidu_col is not None and baidu_col[i] != "":
             cat, why = _classify_baidu(poi_map, str(baidu_col[i]), name)
+            if cat is None and _by_name(profile, baidu_col[i]) is not None:   # 类别 = 幼儿园
+                cat, why = _by_name(profile, baidu_col[i]), ("", "")
         elif type_col is not None and type_col[i] != "":
             raw = str(type_col[i])
             if re.fullmatch(r"[\d|;,.\s]+", raw):
