@@ -165,7 +165,7 @@ def test_recommend_kindergarten_by_chinese_name(xjk_zh, tmp_path):
     book = pd.read_excel(out / "recommendations.xlsx", sheet_name=None)
     sheet = book["推荐选址"]
     assert sheet["建议功能"].iloc[0] == "幼儿园" and sheet["现状"].iloc[0] == "使用中"
-    assert sheet["占缺口人口比例(%)"].iloc[-1] == pytest.approx(
+    assert sheet["累计占缺口人口比例(%)"].iloc[-1] == pytest.approx(
         round(100 * rec["share_of_gap"].iloc[-1], 1))
 
 

@@ -1098,7 +1098,7 @@ def write_inventory_files(inv: Inventory, folder, lang: str = "en", profile=None
 _REC_HEADERS_ZH = {
     "rank": "序号", SITE_ID: "资源编号", TYPE: "类型", STATUS: "现状", AREA: "面积(平方米)",
     "category": "设施类别", "use": "建议功能", "newly_covered": "新增覆盖人口",
-    "cumulative": "累计新增覆盖人口", "share_of_gap": "占缺口人口比例(%)", "new_homes": "新增覆盖住宅数",
+    "cumulative": "累计新增覆盖人口", "share_of_gap": "累计占缺口人口比例(%)", "new_homes": "新增覆盖住宅数",
     "gap_population": "缺口人口", BEST_USES: "推荐功能", "method": "求解方法",
     "lng": "经度(WGS-84)", "lat": "纬度(WGS-84)", LNG_GCJ: "经度(GCJ-02 高德)",
     LAT_GCJ: "纬度(GCJ-02 高德)",

@@ -143,8 +143,9 @@ def print_recommendations(table, profile, lang: str, out=None) -> None:
               highlight=False)
     gaps = table.attrs.get("gap_by_category", {})
     sep = "；" if lang == "zh" else "; "
+    total = sep + label("rec.gap_total", lang, g=f"{sum(gaps.values()):,.0f}") if len(gaps) > 1 else ""
     out.print(Text(label("rec.gap", lang, m=label("rec.gap_def", lang), g=sep.join(
-        f"{profile.display_name(c, lang)} {g:,.0f}" for c, g in gaps.items()))), highlight=False)
+        f"{profile.display_name(c, lang)} {g:,.0f}" for c, g in gaps.items()) + total)), highlight=False)
     if table.attrs.get("no_data"):
         out.print(Text.assemble((label("cli.note", lang), "yellow"), label(
             "rec.no_data", lang, c=("、" if lang == "zh" else ", ").join(
