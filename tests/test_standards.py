@@ -419,11 +419,19 @@ def test_cli_errors(saved_gb, tmp_path):
 
 
 def test_poi_table_facilities_left_out_of_a_reclassified_check_are_said(nj_default):
-    """A check that re-classifies OSM features for the standard cannot place the analysis's
-    POI-table rows (they carry the analysis profile's categories): it says how many it left out."""
+    """A check that re-classifies OSM features for the standard counts the analysis's POI-table
+    rows whose category the standard has (same id), and says how many it left out (a category
+    the standard does not have)."""
     fac = nj_default.facilities.copy()
-    fac.loc[fac.index[:3], "source"] = "amap"
+    cats = fac[col.CATEGORY].to_numpy()
+    kept = np.flatnonzero(cats == "bus_stop")[:2]           # a category of both profiles
+    gone = np.flatnonzero(cats == "restaurant")[:3]         # not in TD/T 1062
+    assert len(kept) == 2 and len(gone) == 3
+    fac.loc[fac.index[np.r_[kept, gone]], "source"] = "amap"
     report = check(dataclasses.replace(nj_default, facilities=fac), "tdt1062-2021", lang="en")
     said = [n for n in report.notes if "POI table" in n]
     assert len(said) == 1 and said[0].startswith("3 facilities")
-    assert not [n for n in check(nj_default, "tdt1062-2021", lang="en").notes if "POI table" in n]
+    base = check(nj_default, "tdt1062-2021", lang="en")
+    assert not [n for n in base.notes if "POI table" in n]
+    n_bus = lambda r: int(r.rows[(r.rows.unit == ALL) & (r.rows.id == "bus_stop")].facilities.iloc[0])  # noqa: E731
+    assert n_bus(report) == n_bus(base) + 2      # the two table rows counted beside the OSM stops

@@ -498,6 +498,15 @@ def _standard_times(result, profile: Profile, lang: str = "en") -> tuple[pd.Data
         data = data.clip(keep)
     fac = classify_features(data.features, profile)
     fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=WGS84).to_crs(crs).reset_index(drop=True)
+    # the analysis's POI-table rows: counted where the standard has a category of the same id
+    src_col = result.facilities["source"].astype(str) if "source" in result.facilities else None
+    table = result.facilities[src_col != "osm"] if src_col is not None else result.facilities.iloc[:0]
+    same = table[col.CATEGORY].isin([c.id for c in profile.categories]).to_numpy() if len(table) else \
+        np.zeros(0, bool)
+    if same.any():
+        extra = table[same][[col.CATEGORY, "geometry"]].to_crs(crs)
+        fac = gpd.GeoDataFrame(pd.concat([fac[[col.CATEGORY, "geometry"]], extra], ignore_index=True),
+                               geometry="geometry", crs=crs)
     snap = snap_points(result.network, entry_points(result.network, fac.geometry.to_numpy()),
                        settings.max_snap_m)
     cat_of = fac[col.CATEGORY].to_numpy()
@@ -507,9 +516,8 @@ def _standard_times(result, profile: Profile, lang: str = "en") -> tuple[pd.Data
     times = {col.time(c.id): t[i] for i, c in enumerate(cats)}
     geoms = {c.id: fac.geometry.to_numpy()[(cat_of == c.id) & reach] for c in cats}
     notes.append(label("note_reclassified", lang, src=src, p=profile.name, a=result.profile.name))
-    src_col = result.facilities["source"].astype(str) if "source" in result.facilities else None
-    table_rows = int((src_col != "osm").sum()) if src_col is not None else 0
-    if table_rows:      # POI-table rows carry the analysis profile's categories, not the standard's
+    table_rows = int((~same).sum())
+    if table_rows:      # POI-table rows of a category the standard does not have
         notes.append(label("note_table_left_out", lang, n=table_rows, p=profile.name))
     if (~reach).any():
         notes.append(i18n.label("note.facilities_unreachable", lang, n=int((~reach).sum()),
