@@ -93,3 +93,21 @@ def test_isochrones_gpkg_wgs84_with_origin_names_from_gcj02_csv(folder, tmp_path
     for layer in ("service_areas", "gaps"):
         if layer in [x[0] for x in pyogrio.list_layers(out)]:
             assert gpd.read_file(out, layer=layer).crs.to_epsg() == 4326
+
+
+def test_origins_csv_takes_the_headers_facility_tables_take(tmp_path):
+    """经度/纬度/名称 (as in facility and site tables) work for --origins; a bad coordinate is one
+    line naming the row, not a traceback."""
+    from pathlib import Path
+
+    from lifecircle.cli.maps import _read_origins
+    from lifecircle.errors import InputFileError
+
+    good = tmp_path / "o.csv"
+    good.write_text("名称,经度,纬度\n新街口,118.7786,32.0416\n", encoding="utf-8")
+    g = _read_origins(Path(good), "EPSG:32650")
+    assert list(g["name"]) == ["新街口"] and 660_000 < g.geometry.iloc[0].x < 680_000
+    bad = tmp_path / "b.csv"
+    bad.write_text("name,lng,lat\na,118.78,32.04\nb,abc,32.04\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"row\(s\) 2 "):
+        _read_origins(Path(bad), "EPSG:32650")
