@@ -153,3 +153,28 @@ def test_recommendation_popup_shows_coordinates_and_shares_as_they_are():
     html = _rows_html(row, list(row.index), "zh", None)
     assert "118.766312" in html and "32.040218" in html and "118.771489" in html
     assert "<td>7.6</td>" in html and "2,990" in html
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda d: d.assign(lng=["abc"] + list(d["lng"].iloc[1:])), r"bad coordinates in row\(s\) 1 "),
+    (lambda d: d.assign(lat=[99.0] * len(d)), r"bad coordinates in row\(s\) 1, 2"),
+    (lambda d: d.assign(rank=["x"] + list(d["rank"].iloc[1:])), r"'rank' must be a whole number"),
+])
+def test_a_damaged_recommendations_file_is_one_line(tmp_path, edit, words):
+    """map --recommend with a hand-edited CSV: a bad cell is named (it was a ValueError)."""
+    import pandas as pd
+
+    from lifecircle.errors import InputFileError
+    from lifecircle.render.deliverables import read_map_recommendations
+
+    df = pd.DataFrame({"rank": [1, 2], "use": ["park", "park"], "lng": [118.78, 118.79], "lat": [32.04, 32.05]})
+    edit(df).to_csv(tmp_path / "r.csv", index=False)
+    assert len(read_map_recommendations(_write(df, tmp_path), None, "EPSG:32650")) == 2
+    with pytest.raises(InputFileError, match=words):
+        read_map_recommendations(tmp_path / "r.csv", None, "EPSG:32650")
+
+
+def _write(df, folder):
+    path = folder / "ok.csv"
+    df.to_csv(path, index=False)
+    return path

@@ -63,6 +63,13 @@ def read_map_recommendations(path, sites, crs) -> gpd.GeoDataFrame:
                              zh=f"无法读取推荐结果（{type(exc).__name__}: {exc}）") from None
     if NEW_HOME_IDS in df:
         df[NEW_HOME_IDS] = df[NEW_HOME_IDS].fillna("")
+    if "rank" in df:
+        rank = pd.to_numeric(df["rank"], errors="coerce")
+        bad = [i + 1 for i, v in enumerate(rank) if not (v == v and v >= 1 and float(v).is_integer())]
+        if bad:
+            raise InputFileError(p, f"'rank' must be a whole number of at least 1 (row(s) {', '.join(map(str, bad[:5]))})",
+                                 zh=f"'rank' 须为不小于 1 的整数（第 {', '.join(map(str, bad[:5]))} 行）")
+        df["rank"] = rank.astype(int)
     cols = {c.lower(): c for c in df.columns}
     if "site_id" in df.columns and sites is not None and "site_id" in sites.columns:
         geo = sites.set_index(sites["site_id"].astype(str)).geometry
@@ -77,7 +84,14 @@ def read_map_recommendations(path, sites, crs) -> gpd.GeoDataFrame:
     if xc is None or yc is None:
         raise InputFileError(p, "recommendations need a site_id column (with --resources) or lon/lat",
                              zh="推荐结果需要 site_id 列（配合 --resources）或 lon/lat 列")
-    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[xc], df[yc]), crs="EPSG:4326").to_crs(crs)
+    x = pd.to_numeric(df[xc], errors="coerce").to_numpy(float)
+    y = pd.to_numeric(df[yc], errors="coerce").to_numpy(float)
+    bad = [i + 1 for i in range(len(df)) if not (-180 <= x[i] <= 180 and -90 <= y[i] <= 90)]
+    if bad:
+        rows = ", ".join(map(str, bad[:5]))
+        raise InputFileError(p, f"bad coordinates in row(s) {rows} (numbers, lng then lat)",
+                             zh=f"第 {rows} 行坐标无效（应为数字，先经度后纬度）")
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs="EPSG:4326").to_crs(crs)
 
 
 def write_resources_map(result, folder, lang: str, recommendations: bool = False,
