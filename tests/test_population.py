@@ -353,3 +353,17 @@ def test_cli_names_the_source_in_chinese(grid_file, tmp_path):
                                    "--population-raster", str(tif), "--lang", "zh"])
     assert res.exit_code == 0, res.output
     assert "160 (人口栅格)" in res.output
+
+
+def test_zones_in_an_area_without_mapped_buildings_become_stand_in_homes():
+    """A roads-only extract has no homes: community totals inside the study area each become a
+    stand-in home (as --help says); zones off the area are still refused."""
+    homes = _homes([(10, 10, 1.0)]).iloc[:0]
+    zones = _zones([(120, (0, 0, 100, 100)), (80, (200, 0, 300, 100))])
+    region = shapely.box(X0 - 10, Y0 - 10, X0 + 400, Y0 + 200)
+    out, info = apply_population(homes, zones, "population", "z", region)
+    assert len(out) == 2 and (out.source == "zone").all()
+    np.testing.assert_allclose(sorted(out[col.POPULATION]), [80, 120])
+    assert info["stand_in_homes"] == 2 and info["zones_with_homes"] == 0
+    with pytest.raises(PopulationError, match="none of its 1 zone"):
+        apply_population(homes, _zones([(10, (5000, 0, 5100, 100))]), "population", "z", region)

@@ -519,7 +519,9 @@ def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATIO
     hit_home, hit_zone = shapely.STRtree(zgeom).query(pts, predicate="within")
     keep = usable[hit_zone]
     hit_home, hit_zone = hit_home[keep], hit_zone[keep]
-    if len(hit_home) == 0:
+    # no zone holds a home: refused (a wrong file or CRS) unless the zones lie in the study area
+    # (a district without mapped buildings): then every zone gets its stand-in home
+    if len(hit_home) == 0 and (region is None or not usable.any()):
         raise PopulationError(path, f"none of its {len(zones)} zone(s) contains a home of the study "
                               "area (check that it covers the area and its CRS)",
                               zh=f"其 {len(zones)} 个分区中没有一个包含研究范围内的住宅（请检查它是否覆盖该范围及其坐标系）")
