@@ -294,3 +294,14 @@ def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path, monkeypatch):
     assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
     with pytest.raises(OutputError, match="cannot be written here"):
         check_out_file(tmp_path / ("b" * 300 + ".html"))
+
+
+def test_force_with_a_folder_in_the_way_moves_nothing(tmp_path):
+    """--force into a foreign folder holding a folder named like one of lifecircle's files
+    (summary.csv/): refused before any file is moved in (it used to leave half an analysis)."""
+    out = tmp_path / "f"
+    (out / "summary.csv").mkdir(parents=True)
+    (out / "mine.docx").write_text("keep")
+    with pytest.raises(OutputError, match="is a folder where lifecircle writes a file"):
+        _write(out, force=True)
+    assert sorted(p.name for p in out.iterdir()) == ["mine.docx", "summary.csv"]

@@ -427,7 +427,14 @@ def _replace(tmp: Path, target: Path, out: Path, force: bool, inputs) -> None:
 
 def _merge_into(tmp: Path, target: Path) -> None:
     """``--force`` over a folder lifecircle did not make: replace lifecircle's named files one
-    by one (each atomically), leave everything else as it is."""
+    by one (each atomically), leave everything else as it is. A folder standing where a file
+    goes is refused before anything is moved (no half-written analysis)."""
+    for p in sorted(tmp.iterdir()):
+        dest = target / p.name
+        if p.name != MARKER and dest.is_dir() and not dest.is_symlink() and not (
+                p.is_dir() and is_lifecircle_folder(dest) and not foreign_entries(dest)):
+            raise OutputError(f"{dest}: is a folder where lifecircle writes a file; move it away",
+                              zh=f"{dest}：lifecircle 要在此写文件，但这里是一个文件夹；请把它移走")
     for p in sorted(tmp.iterdir()):
         dest = target / p.name
         if p.name == MARKER:
