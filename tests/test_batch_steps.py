@@ -229,3 +229,24 @@ def test_a_sites_file_inside_the_output_folder_is_refused(tmp_path):
                     encoding="utf-8")
     with pytest.raises(OutputError, match="resources.csv"):
         run(path, client=None, workers=1)
+
+
+def test_resume_recomputes_a_district_whose_files_do_not_read(tmp_path, client):
+    """--resume over a finished district whose summary.csv was damaged aborted the whole batch
+    (KeyError); the district is run again instead."""
+    (tmp_path / "b.toml").write_text(textwrap.dedent("""
+        name = "resume"
+        out = "out"
+        [sources]
+        helsinki = { sample = "helsinki" }
+        [[districts]]
+        name = "Kamppi"
+        bbox = [24.9352, 60.1641, 24.9443, 60.1716]
+        source = "helsinki"
+    """), encoding="utf-8")
+    first = run(tmp_path / "b.toml", client=client)
+    assert first.statuses == {"Kamppi": "done"}
+    (tmp_path / "out" / "Kamppi" / "summary.csv").write_text('garbage"\n', encoding="utf-8")
+    again = run(tmp_path / "b.toml", client=client, resume=True)
+    assert again.statuses == {"Kamppi": "done"} and again.ok
+    assert "community" in (tmp_path / "out" / "Kamppi" / "summary.csv").read_text(encoding="utf-8-sig")

@@ -961,9 +961,15 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
     results: dict[str, dict] = {}
     todo = []
     for ds in cfg.districts:
+        info = None
         if resume and _done(out / ds.slug, digests[ds.name], ds.steps.maps()):
+            try:
+                info = _skipped_info(out / ds.slug, ds, cfg.lang)
+            except Exception:   # noqa: BLE001 - a finished district whose files do not read: run it again
+                info = None
+        if info is not None:
             statuses[ds.name] = "skipped"
-            results[ds.name] = _skipped_info(out / ds.slug, ds, cfg.lang)
+            results[ds.name] = info
         else:
             todo.append(ds)
 
