@@ -922,7 +922,9 @@ def make_cluster(workers: int | None = None, processes: bool = True):
 
     n = workers or max(1, min(os.cpu_count() or 1, 8))
     kw: dict[str, Any] = dict(n_workers=n, threads_per_worker=1, processes=processes,
-                              silence_logs=logging.ERROR, dashboard_address=":0")
+                              # lifecircle reports every failed district itself, in one line: the
+                              # workers' own "Compute Failed" tracebacks would only repeat it
+                              silence_logs=logging.CRITICAL, dashboard_address=":0")
     if processes:
         kw["env"] = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                      "OPENBLAS_NUM_THREADS": "1"}
