@@ -328,9 +328,9 @@ def _parse_text(path: Path, text: str) -> tuple[dict, _Lines]:
 
 def error_text(exc: BaseException, lang: str = "en") -> str:
     """A district's failure as people read it: the error's message in ``lang`` (Chinese for
-    lifecircle's own errors under zh), else ``Type: message``."""
-    if isinstance(exc, LifecircleError) and lang == "zh":
-        return exc.message("zh")
+    lifecircle's own errors), else ``Type: message`` (an unexpected error: its type helps)."""
+    if isinstance(exc, LifecircleError):
+        return exc.message(lang)
     return f"{type(exc).__name__}: {exc}"
 
 
