@@ -220,6 +220,12 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                 read_boundary(boundary, boundary_name, crs=boundary_crs)
             if col.COMMUNITY not in communities:
                 communities = communities.assign(**{col.COMMUNITY: [f"community_{i + 1}" for i in range(len(communities))]})
+            else:     # a community without a name is numbered (it read "nan" before)
+                names = communities[col.COMMUNITY]
+                blank = names.isna() | (names.astype(str).str.strip() == "")
+                if blank.any():
+                    communities = communities.assign(**{col.COMMUNITY: [
+                        f"community_{i + 1}" if b else n for i, (n, b) in enumerate(zip(names, blank))]})
             communities = communities.to_crs(WGS84)
             area_wgs = shapely.union_all(communities.geometry.to_numpy())
             if area_wgs is None or area_wgs.is_empty:

@@ -250,3 +250,22 @@ def test_resume_recomputes_a_district_whose_files_do_not_read(tmp_path, client):
     again = run(tmp_path / "b.toml", client=client, resume=True)
     assert again.statuses == {"Kamppi": "done"} and again.ok
     assert "community" in (tmp_path / "out" / "Kamppi" / "summary.csv").read_text(encoding="utf-8-sig")
+
+
+def test_a_district_file_feature_without_a_name_is_refused(tmp_path):
+    """name_column values that are null or blank made districts literally named 'nan'."""
+    import geopandas as gpd
+    import shapely
+
+    gpd.GeoDataFrame({"name": ["甲", None]}, geometry=[shapely.box(*WEST), shapely.box(*EAST)],
+                     crs=4326).to_file(tmp_path / "d.geojson")
+    (tmp_path / "b.toml").write_text(textwrap.dedent("""
+        out = "out"
+        [sources]
+        xjk = { sample = "xinjiekou" }
+        [[districts]]
+        file = "d.geojson"
+        name_column = "name"
+    """), encoding="utf-8")
+    with pytest.raises(ConfigError, match="feature 2 of d.geojson has no name"):
+        load_config(tmp_path / "b.toml")

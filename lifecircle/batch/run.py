@@ -610,7 +610,12 @@ def load_config(path) -> BatchConfig:  # noqa: C901
         else:                     # one district per feature
             for j in range(len(gdf)):
                 part = gdf.iloc[[j]].reset_index(drop=True)
-                districts.append(DistrictSpec(str(part[col.COMMUNITY].iloc[0]), src, part,
+                label_ = part[col.COMMUNITY].iloc[0]
+                if label_ is None or (isinstance(label_, float) and label_ != label_) or not str(label_).strip():
+                    raise bad(f"feature {j + 1} of {f} has no name (column {ncol or 'name'!r} is empty): "
+                              "every district needs one", *where, "name_column" if ncol else "file",
+                              zh=f"{f} 的第 {j + 1} 个要素没有名称（{ncol or 'name'!r} 列为空）：每个区域都需要名称")
+                districts.append(DistrictSpec(str(label_), src, part,
                                               f"districts[{i + 1}] feature {j + 1}", index=i, steps=steps))
     seen: dict[str, str] = {}
     slugs: dict[str, str] = {}

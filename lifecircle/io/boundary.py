@@ -79,6 +79,10 @@ def read_boundary(path, name_column: str | None = None, crs: str = "wgs84") -> g
             gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c]))]
         prefer = [c for c in text if c.lower() in ("name", "name_zh", "community", "名称", "社区")]
         name_column = (prefer or text or [None])[0]
-    names = gdf[name_column].astype(str) if name_column else \
-        pd.Series([f"community_{i + 1}" for i in range(len(gdf))], index=gdf.index)
+    numbered = pd.Series([f"community_{i + 1}" for i in range(len(gdf))], index=gdf.index)
+    if name_column:       # a missing or blank name reads "" (never "nan"/"None"); callers decide
+        raw = gdf[name_column]
+        names = raw.where(raw.notna(), "").astype(str).str.strip()
+    else:
+        names = numbered
     return gpd.GeoDataFrame({col.COMMUNITY: names.to_numpy()}, geometry=gdf.geometry.to_numpy(), crs=WGS84)
