@@ -64,8 +64,11 @@ def links(
     t = Table(title="新增步行连接排名" if zh else "Candidate links, best first")
     heads = (["排名", "名称", "理由", "长度(米)", "新增可达居民", "得分变化"] if zh else
              ["rank", "name", "reason", "length m", "residents", "score Δ"])
-    for i, h in enumerate(heads):
-        t.add_column(h, justify="left" if i in (1, 2) else "right")
+    for i, h in enumerate(heads):      # text wraps, numbers are never cut
+        if i in (1, 2):
+            t.add_column(h, justify="left", overflow="fold")
+        else:
+            t.add_column(h, justify="right", no_wrap=True, min_width=len(h))
     from lifecircle.analyses.links import localized
 
     for _, row in localized(lr.table[lr.table["rank"].notna()].head(10), lang).iterrows():

@@ -92,7 +92,7 @@ def print_report(report, lang: str) -> None:
         console.print(Text.assemble((i18n_label("cli.note", lang), "yellow"), str(n)), highlight=False)
     if any(v == "no_data" for v in report.data_status.values()):
         console.print(Text.assemble((i18n_label("cli.note", lang), "yellow"),
-                                    f"{label('no_data', lang)}{sep}{i18n.no_data_hint(lang)}"), highlight=False)
+                                    i18n.no_data_hint(lang)), highlight=False)   # it names 无数据 itself
     console.print(Text(i18n.attribution_text(report.attribution, lang), style="dim"), highlight=False)
 
 
