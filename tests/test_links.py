@@ -283,6 +283,10 @@ def test_cli_links_writes_outputs_and_fails_cleanly(tmp_path):
     assert {"links.csv", "links.xlsx", "links.gpkg", "links_map.html"} <= {p.name for p in out.iterdir()}
     csv = pd.read_csv(out / "links.csv", encoding="utf-8-sig")
     assert csv["rank"].tolist()[0] == 1 and "residents" in csv.columns     # machine names in zh too
+    nd = [c for c, st in res.data_status.items() if st == "no_data"]
+    assert nd and all(csv[f"cat_{c}"].isna().all() for c in nd)           # unknown, not 0
+    ok = [c for c, st in res.data_status.items() if st != "no_data"]
+    assert all(csv[f"cat_{c}"].notna().all() for c in ok)
     assert csv["attribution"].str.contains("数据日期|OpenStreetMap").all()
     xlsx = pd.read_excel(out / "links.xlsx", sheet_name=0)
     assert xlsx["排名"].tolist()[0] == 1 and "新增可达居民" in xlsx.columns   # the human table

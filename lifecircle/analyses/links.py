@@ -951,6 +951,13 @@ def links_table(lr: LinksResult, lang: str = "en", headers: str = "human") -> pd
     names (links.csv: stable whatever the language), ``"human"`` gives Chinese headers with
     ``lang="zh"`` (links.xlsx)."""
     t = pd.DataFrame(lr.table.drop(columns="geometry"))
+    # a category with no facility in the data: its gains are unknown (empty), not 0
+    status = getattr(lr.result, "data_status", None) or {}
+    for cid, st in status.items():
+        if st == col.STATUS_NO_DATA:
+            gone = [c for c in t.columns if c in (f"cat_{cid}", f"saved_{cid}")
+                    or (c.startswith(f"cat_{cid}_") and c[len(f"cat_{cid}_"):].isdigit())]
+            t[gone] = np.nan
     if lang == "zh":
         t = localized(t, lang).drop(columns=["reason_zh"], errors="ignore")
         t["message"] = [_STATUS_ZH.get(st, m) for st, m in zip(t["status"], t["message"])]
