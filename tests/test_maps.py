@@ -232,3 +232,14 @@ def test_city_map_stays_within_its_budget(helsinki, monkeypatch, tmp_path):
     assert got == pytest.approx(want, abs=len(homes["n"]))         # residents rounded per hexagon
     assert sum(sum(v[0] for v in d["v"]) for d in fac) == int(
         city.facilities["category"].isin([c.id for c in city.profile.categories]).sum())
+
+
+def test_legend_says_no_data_instead_of_zero(helsinki):
+    """A category with no facility in the data reads '(no data)' in the legend, not '(0)'."""
+    from lifecircle.render.maps import result_map
+
+    nd = [c for c, v in helsinki.data_status.items() if v == "no_data"]
+    assert nd
+    page = result_map(helsinki, lang="en", basemap="blank").get_root().render()
+    name = helsinki.profile.display_name(nd[0], "en")
+    assert f"{name} (no data)" in page and f"{name} (0)" not in page

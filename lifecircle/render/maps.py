@@ -993,9 +993,12 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                             _ICON_HTML.format(colour=cc[c], sym=sym[c])] for c in cat_ids],
                           [escape_html(w["category"]), escape_html(w["name"])]).add_to(g)
         counts = {c: int((cats == c).sum()) for c in cat_ids}
-        rows = "".join(
+        no_data = i18n.status_label(col.STATUS_NO_DATA, lang)
+        rows = "".join(      # a category without data says so: (0) would read as none there
             f'<div><span class="lc-sym" style="background:{cc[c]}">{sym[c]}</span>'
-            f'{escape_html(_raw_label(profile, c, lang))} ({counts[c]})</div>' for c in cat_ids)
+            f'{escape_html(_raw_label(profile, c, lang))} '
+            f'({escape_html(no_data) if status.get(c) == col.STATUS_NO_DATA else counts[c]})</div>'
+            for c in cat_ids)
         extra = _sw("rgba(178,24,43,.25)", w["gap_legend"], "#b2182b") if gaps else ""
         if fac_hex:
             extra = _sw(colour, w["fac_hexagons"], colour) + extra
