@@ -259,6 +259,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "sum.minutes": ("阈值(分钟)", "threshold (min)"),
     "sum.facilities": ("设施数", "facilities"),
     "sum.covered": ("覆盖率(%)", "covered (%)"),
+    "sum.data": ("数据", "data"),
     "sum.tier": ("{t:g}分钟内(%)", "within {t:g} min (%)"),
     "sum.median": ("中位步行时间(分钟)", "median walk (min)"),
     "sum.score": ("平均得分", "mean score"),

@@ -92,6 +92,11 @@ def test_summary_xlsx_chinese_headers_and_percentages(xjk_zh):
     assert row["覆盖率(%)"] == pytest.approx(round(100 * k["covered"], 1))
     assert row["15分钟内(%)"] == pytest.approx(round(100 * k["within_15"], 1))
     assert "OpenStreetMap" in " ".join(x["说明"].iloc[:, 0].astype(str))
+    # a category without data says 无数据 beside its empty shares
+    nd = csv[(csv.level == "category") & (csv.data_status == "no_data")]
+    assert len(nd)
+    rows = sheet[sheet["名称"].isin(nd["name_zh"])]
+    assert (rows["数据"] == "无数据").all() and rows["覆盖率(%)"].isna().all()
 
 
 # --------------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ from lifecircle.core.network import WalkNetwork
 from lifecircle.core.profiles import load_profile
 from lifecircle.core.snapping import Snap
 from lifecircle.errors import OutputError
-from lifecircle.i18n import attribution_text, label
+from lifecircle.i18n import attribution_text, label, status_label
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.settings import Settings
 from lifecircle.untrusted import csv_safe, restore_formula, xlsx_safe
@@ -801,6 +801,9 @@ def summary_sheet(result, lang: str) -> pd.DataFrame:
     out[label("sum.name", lang)] = s[name]
     out[label("sum.minutes", lang)] = num("minutes", 0)
     out[label("sum.facilities", lang)] = num("facilities", 0)
+    if "data_status" in s:    # a category without data says so (its shares are empty: unknown)
+        out[label("sum.data", lang)] = s["data_status"].map(
+            lambda v: status_label(v, lang) if isinstance(v, str) and v else "")
     out[label("sum.covered", lang)] = pct("covered")
     for m in tiers:
         out[label("sum.tier", lang, t=m)] = pct(col.within(m))
