@@ -313,3 +313,16 @@ def test_lint_catches_a_missing_translation(tmp_path):
     assert any(":3: InputFileError (no zh=)" in f for f in found)
     assert any(":5: OptionError (zh= holds no Chinese)" in f for f in found)
     assert any(":6: raise error (no zh=)" in f for f in found)
+
+
+@pytest.mark.parametrize("extra, en", [
+    (["--minutes", "0,-5"], "--minutes"),
+    (["--homes", "0"], "--homes"),
+    (["--communities", "--homes", "3"], "one kind of origin"),
+])
+def test_isochrones_options_refused_in_the_analysis_language(files, extra, en):
+    argv = ["isochrones", str(files / "a"), "-o", str(files / "iso.gpkg")] + extra
+    run = CliRunner().invoke(app, argv, env={"LANG": "C.UTF-8", "LC_ALL": ""})
+    assert run.exit_code == 2 and run.output.startswith("错误："), run.output
+    run = CliRunner().invoke(app, argv + ["--lang", "en"])
+    assert run.exit_code == 2 and en in run.output, run.output

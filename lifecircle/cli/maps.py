@@ -156,9 +156,15 @@ def isochrones_command(
     from lifecircle.io.outputs import check_out_file
 
     try:
+        result = load_folder(folder)        # first: a refusal then speaks the analysis's language
         mins = _parse_minutes(minutes)
-        result = load_folder(folder)
         lang = check_lang(lang or result.settings.lang)
+        if homes is not None and homes < 1:
+            raise OptionError("--homes", f"{homes}: give a number of homes of at least 1",
+                              zh=f"{homes}：住宅数须不小于 1")
+        if sum(x is not None and x is not False for x in (origins, communities or None, homes)) > 1:
+            raise OptionError("--origins/--communities/--homes", "give one kind of origin",
+                              zh="只能给出一种起点")
         target = out or folder / "isochrones.gpkg"
         check_out_file(target, force=force, inputs=[folder, origins])
         if origins is not None:
