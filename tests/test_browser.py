@@ -268,3 +268,20 @@ def test_a_one_home_map_is_drawn(helsinki, tmp_path):
     got = _probe(tmp_path / "a" / "map.html", tmp_path)
     assert got["errors"] == [], got["errors"]
     assert got["legend"] and got["legend"].strip()
+
+
+def test_leaflet_controls_speak_chinese_on_a_zh_map(pages, tmp_path):
+    """Leaflet's zoom buttons, layer switch and full-screen button carried English tooltips on
+    Chinese maps: every control title in the live page is Chinese."""
+    probe = pages["map"].with_name("titles.probe.html")
+    probe.write_text(pages["map"].read_text(encoding="utf-8").replace("<head>", "<head>" + (
+        "<script>window.addEventListener('load',function(){setTimeout(function(){var t=[];"
+        "document.querySelectorAll('.leaflet-control [title], .leaflet-control-layers-toggle')"
+        ".forEach(function(e){t.push(e.title)});var d=document.createElement('pre');d.id='lc-titles';"
+        "d.textContent=JSON.stringify(t);document.body.appendChild(d);},800);});</script>"), 1), encoding="utf-8")
+    dom = _chromium(["--window-size=1280,860", "--dump-dom", probe.as_uri()], tmp_path, "zh-controls").stdout
+    found = re.search(r'<pre id="lc-titles">(.*?)</pre>', dom, re.S)
+    assert found, "the page never finished loading"
+    titles = json.loads(html.unescape(found.group(1)))
+    assert {"放大", "缩小", "图层"} <= set(titles), titles
+    assert not [t for t in titles if re.search(r"[A-Za-z]{3,}", t)], titles

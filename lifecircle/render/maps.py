@@ -175,6 +175,36 @@ class _Attribution(MacroElement):
         self.text_js = json.dumps(text, ensure_ascii=False).replace("</", "<\\/")
 
 
+class _ControlsZh(MacroElement):
+    """Leaflet's own control tooltips in Chinese (zoom buttons, the layer switch, a popup's close
+    button): Leaflet writes them in English."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function(m){
+          function zh(){
+            var z = m.zoomControl;
+            if (z) {
+              z._zoomInButton.title = "放大"; z._zoomInButton.setAttribute("aria-label", "放大");
+              z._zoomOutButton.title = "缩小"; z._zoomOutButton.setAttribute("aria-label", "缩小");
+            }
+            document.querySelectorAll(".leaflet-control-layers-toggle").forEach(function(a){
+              a.title = "图层"; a.setAttribute("aria-label", "图层"); });
+            var names = {"Full Screen": "全屏", "Exit Full Screen": "退出全屏"};
+            document.querySelectorAll(".leaflet-control [title]").forEach(function(a){
+              if (names[a.title]) { a.title = names[a.title]; }
+            });
+          }
+          m.whenReady(function(){ setTimeout(zh, 0); });
+          m.on("popupopen", function(e){
+            var b = e.popup && e.popup._closeButton;
+            if (b) { b.setAttribute("aria-label", "关闭"); b.title = "关闭"; }
+          });
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+
 def _points_geojson(gdf, props):
     reps = shapely.point_on_surface(gdf.geometry.to_numpy())
     ok = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
@@ -425,6 +455,8 @@ def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title
         folium.TileLayer(url, attr=tile_attr, name=escape_html(f"{w['tiles']}: {_basemap_name(basemap, lang)}"),
                          subdomains=subdomains, max_zoom=19, overlay=True, show=False).add_to(m)
     _Attribution(tile_attr if url is None else escape_html(attribution)).add_to(m)
+    if lang == "zh":
+        _ControlsZh().add_to(m)
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     root = m.get_root()
     root.header.add_child(RawHTML(_CSS))
