@@ -59,6 +59,7 @@ Both keep every resident: the total in equals the total out, and what could not 
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -462,7 +463,9 @@ def read_population_zones(path) -> gpd.GeoDataFrame:
     if not path.exists():
         raise PopulationError(path, "file not found", zh="找不到文件")
     try:
-        gdf = gpd.read_file(path)
+        with warnings.catch_warnings():     # GDAL/geopandas chatter about odd columns: the column is checked below
+            warnings.simplefilter("ignore")
+            gdf = gpd.read_file(path)
     except Exception as exc:
         raise PopulationError(path, f"cannot read as a vector file ({type(exc).__name__}: {exc})",
                               zh=f"无法作为矢量文件读取（{type(exc).__name__}: {exc}）") from None
