@@ -178,3 +178,18 @@ def _write(df, folder):
     path = folder / "ok.csv"
     df.to_csv(path, index=False)
     return path
+
+
+def test_map_refuses_sites_of_another_analysis(tmp_path, helsinki):
+    """Recommendations of a Nanjing analysis drawn on a Helsinki map: refused, one line."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from lifecircle.cli import app
+
+    folder = tmp_path / "a"
+    helsinki.save(folder, map_html=False)
+    pd.DataFrame({"rank": [1], "use": ["park"], "lng": [118.78], "lat": [32.04]}).to_csv(tmp_path / "r.csv", index=False)
+    r = CliRunner().invoke(app, ["map", str(folder), "--recommend", str(tmp_path / "r.csv"), "-o", str(tmp_path / "m.html"),
+                                 "--lang", "en"])
+    assert r.exit_code == 2 and "another analysis" in r.output and not (tmp_path / "m.html").exists()

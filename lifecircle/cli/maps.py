@@ -88,6 +88,21 @@ def _read_origins(path: Path, crs, datum: str = "wgs84"):
     return g.to_crs(crs)
 
 
+def _same_area(result, gdf, path) -> None:
+    """Refuse sites or recommendations none of which lies in (or within 1 km of) the analysis's
+    homes: the files of another analysis, which would be drawn on the wrong map."""
+    import shapely
+
+    from lifecircle.errors import InputFileError
+
+    if gdf is None or not len(gdf) or not len(result.homes):
+        return
+    area = shapely.box(*result.homes.total_bounds).buffer(1000.0)
+    if not shapely.intersects(area, gdf.geometry.to_numpy()).any():
+        raise InputFileError(path, "none of its sites lies in this analysis's area: the file of another analysis?",
+                             zh="其中没有一处用地在本分析的范围内：是否是另一个分析的文件？")
+
+
 def map_command(
     folder: Path = typer.Argument(..., help="An 'analyze' output folder."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default DIR/map.html)."),
@@ -121,6 +136,8 @@ def map_command(
         iso = _read_origins(origins, result.crs, origins_crs) if origins else None
         sites = read_map_sites(resources, result.crs) if resources else None
         recs = read_map_recommendations(recommend, sites, result.crs) if recommend else None
+        _same_area(result, sites, resources)
+        _same_area(result, recs, recommend)
         m = result_map(result, lang=lang, basemap=basemap, offline=offline, isochrones=iso,
                        service_areas=service, sites=sites, recommendations=recs)
         save_map(m, target, offline=offline)
