@@ -173,6 +173,7 @@ def test_index_links_every_map_and_resolves(batch, tmp_path):
     (lambda t: t.replace("check = false", "check = false\nmin_share = 2"), "districts[3].min_share",
      "between 0 and 1"),
     (lambda t: t.replace("check = false", "sites_crs = \"moon\""), "districts[3].sites_crs", "moon"),
+    (lambda t: t.replace('sites = "bad_sites.csv"', 'sites = "."'), "districts[2].sites", "is a folder"),
 ])
 def test_step_keys_are_checked(tmp_path, edit, field, words):
     path = _config(tmp_path)

@@ -507,8 +507,11 @@ def load_config(path) -> BatchConfig:  # noqa: C901
                 raise bad(f"must be the path of a site file, got {v!r}", *where, "sites",
                           zh=f"须为用地文件的路径，实为 {v!r}")
             sp = (base / v).resolve()
+            if sp.is_dir():
+                raise bad(f"{sp} is a folder, not a site file", *where, "sites", zh=f"{sp} 是文件夹，不是用地文件")
             if not sp.is_file():
                 raise bad(f"file not found: {sp}", *where, "sites", zh=f"找不到文件：{sp}")
+
             if obj.get("resources") is False:
                 raise bad("surveyed sites need resources = true", *where, "sites",
                           zh="提供调查用地需要 resources = true")
