@@ -195,6 +195,15 @@ def test_steps_change_the_hash(tmp_path):
     before = district_hash(cfg, west)
     (tmp_path / "sites.csv").write_text("name,lng,lat\nz,118.77,32.04\n", encoding="utf-8")
     assert district_hash(load_config(path), load_config(path).districts[0]) != before
+    # a district that opts out of resources takes no sites file from the top level
+    text = path.read_text(encoding="utf-8").replace("resources = true\n", 'resources = true\nsites = "sites.csv"\n', 1)
+    path.write_text(text, encoding="utf-8")
+    cfg = load_config(path)
+    plain = cfg.districts[2]
+    assert not plain.steps.resources and plain.steps.sites is None
+    h = district_hash(cfg, plain)
+    (tmp_path / "sites.csv").write_text("name,lng,lat\nz,118.78,32.05\n", encoding="utf-8")
+    assert district_hash(load_config(path), load_config(path).districts[2]) == h
 
 
 def test_a_shared_survey_file_with_no_site_in_a_district_is_not_a_failure(tmp_path, helsinki):

@@ -542,7 +542,10 @@ def load_config(path) -> BatchConfig:  # noqa: C901
                 raise bad(f"must be a share of residents between 0 and 1, got {v!r}", *where, "min_share",
                           zh=f"须为 0 到 1 之间的居民比例，实为 {v!r}")
             kw["min_share"] = float(v)
-        return DistrictSteps(**{**default.__dict__, **kw})
+        merged = {**default.__dict__, **kw}
+        if not merged["resources"]:      # a district that opts out of resources uses no sites file
+            merged["sites"] = None        # (nor is its hash changed by one)
+        return DistrictSteps(**merged)
 
     top_steps = steps_of(data, (), DistrictSteps())
 
