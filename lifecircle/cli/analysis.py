@@ -235,7 +235,12 @@ def analyze(
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html (--no-map: the tables only; "
                                   "'lifecircle map DIR' draws it later)."),
 ):
-    """Analyse a district: walking time from every home to every facility category."""
+    """Analyse a district: walking time from every home to every facility category.
+
+    Writes OUT (tables, GeoPackage, map.html); when a maps/ folder exists in the current
+    folder, a copy of the map goes there as maps/OUT-NAME.html (only a copy lifecircle wrote is
+    ever replaced).
+    """
     _run_analysis(source, out, boundary, profile, speed, lang, facilities, facilities_crs,
                   population, crs, population_raster=population_raster,
                   population_column=population_column, force=force, complete=complete,
