@@ -66,8 +66,9 @@ def _categories(result, category) -> list[str]:
         raise RecommendError(f"unknown categor{'y' if len(bad) == 1 else 'ies'} {', '.join(bad)}; "
                              f"the profile has: {', '.join(result.profile.category_ids)} "
                              "(Chinese names accepted)",
-                             zh=f"未知的类别 {', '.join(bad)}；指标体系中的类别：{', '.join(result.profile.category_ids)}"
-                                "（也可用中文名称）")
+                             zh=f"未知的类别 {', '.join(bad)}；指标体系中的类别："
+                                f"{'、'.join(result.profile.display_name(c, 'zh') for c in result.profile.category_ids)}"
+                                "（也可用类别 id）")
     return list(dict.fromkeys(out))
 
 
