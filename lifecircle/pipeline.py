@@ -131,8 +131,8 @@ def _complete_ids(profile: Profile, complete, already=()) -> tuple[str, ...]:
         raise OptionError("--complete", f"unknown categor{'y' if len(unknown) == 1 else 'ies'} "
                           f"{', '.join(unknown)} in profile {profile.name}; categories: "
                           f"{', '.join(profile.category_ids)}",
-                          zh=f"指标体系 {profile.name} 中没有类别 {', '.join(unknown)}；可用类别："
-                             f"{', '.join(profile.category_ids)}")
+                          zh=f"指标体系 {profile.name} 中没有类别 {', '.join(unknown)}；可用类别（名称或 id 均可）："
+                             f"{'、'.join(profile.display_name(c, 'zh') for c in profile.category_ids)}")
     return tuple(dict.fromkeys(ids))
 
 
