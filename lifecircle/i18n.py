@@ -117,6 +117,11 @@ LABELS: dict[str, tuple[str, str]] = {
                   "或用 --complete 声明该类已普查（此时 0 即确无设施）",
                   "no data is not no facility: add a POI table with --facilities (Amap/Baidu export), "
                   "or declare the category surveyed with --complete (then zero means none exist)"),
+    "data.hint_batch": ("无数据不等于无设施：批量配置的 settings 中可用 complete = [\"类别 id\", …] 声明已普查的类别"
+                        "（此时 0 即确无设施）；要补充高德/百度 POI，请对该区域运行 lifecircle analyze --facilities",
+                        "no data is not no facility: declare surveyed categories in the config's settings with "
+                        "complete = [\"id\", …] (then zero means none exist); to add Amap/Baidu POIs, run "
+                        "lifecircle analyze --facilities on that district"),
     "data.gap_no_data": ("无数据（不计入）", "no data (not counted)"),
     "data.gap_complete": ("确实缺少（已普查）", "access gap (surveyed)"),
     "data.gap_data": ("覆盖不足", "access gap"),
@@ -511,9 +516,10 @@ def status_label(status: str, lang: str = "en") -> str:
     return label(key, lang) if key in LABELS else str(status)
 
 
-def no_data_hint(lang: str = "en") -> str:
-    """What to do about categories without data: printed wherever they are listed."""
-    return label("data.hint", lang)
+def no_data_hint(lang: str = "en", batch: bool = False) -> str:
+    """What to do about categories without data: printed wherever they are listed (``batch``:
+    in the words of a batch config, which has no --facilities or --complete option)."""
+    return label("data.hint_batch" if batch else "data.hint", lang)
 
 
 def gap_kind(status: str, lang: str = "en") -> str:

@@ -1319,7 +1319,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
         parts.append("</table>")
         if "no_data" in table and table["no_data"].fillna("").astype(bool).any():
             parts.append(f"<p><small>{escape_html(i18n.label('data.no_data_list', 'zh' if zh else 'en'))}: "
-                         f"{escape_html(i18n.no_data_hint('zh' if zh else 'en'))}</small></p>")
+                         f"{escape_html(i18n.no_data_hint('zh' if zh else 'en', batch=True))}</small></p>")
     parts.append(f"<h4>{'失败' if zh else 'Failures'} ({len(failures)})</h4>")
     if len(failures):
         parts.append("<table border='1' cellpadding='3' style='border-collapse:collapse;font-size:13px'><tr>"

@@ -86,7 +86,7 @@ def print_batch(report, lang: str, out=None) -> None:
         out.print(tab)
         if (t.get("data_status_no_data", pd.Series(dtype=float)).fillna(0) > 0).any():
             out.print(Text.assemble((label("cli.note", lang), "yellow"),
-                                    label("batch.no_data_note", lang) + i18n.no_data_hint(lang)),
+                                    label("batch.no_data_note", lang) + i18n.no_data_hint(lang, batch=True)),
                       highlight=False)
     for _, f in report.failures.iterrows():   # names and errors quote the config: literal text
         err_console.print(Text.assemble((label("batch.failed", lang), "bold red"),
