@@ -34,6 +34,8 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon
 
+from lifecircle.core.network import _ranges
+
 #: libosmium's "no coordinate" value (a node the file does not hold)
 _UNDEFINED = 2147483647
 _PRECISION = 10_000_000
@@ -361,15 +363,6 @@ def build_streets(col: _Collected):
     return {"u": refs[start], "v": refs[start + 1], "way": way_of[start], "geometry": geom}
 
 
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    off = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=off[1:])
-    return np.arange(total, dtype=np.int64) - np.repeat(off[:-1] - starts, counts)
-
-
 def _wkb_linestrings(raw: list) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates (n, 2) and point counts of WKB linestrings (bytes), decoded with numpy in
     one go (``shapely.from_wkb`` of libosmium's hex is ~10x slower). The same doubles as GEOS
@@ -548,23 +541,18 @@ def _relation_geometry(rel: dict, members: dict):
     if not polys:
         return None
     try:
-        arr = np.asarray(polys + [None], dtype=object)[:-1]
-        while len(arr) > 1:
-            k = len(arr) // 2 * 2
-            arr = np.concatenate([shapely.symmetric_difference(arr[0:k:2], arr[1:k:2]), arr[k:]])
-        area = arr[0]
+        area = _xor_all(np.asarray(polys + [None], dtype=object)[:-1])
     except shapely.errors.GEOSException:
         return None
-    area = _polygonal(area)
-    if area is None:
-        return None
-    if not area.is_valid:
-        area = _polygonal(_fix_geometry(area))
-        if area is None:
-            return None
-    if not area.is_valid:
-        area = _fix_geometry(area)
-    return area
+    return _polygon_result(area)
+
+
+def _xor_all(arr: np.ndarray):
+    """The symmetric difference of all the rings' polygons (holes cut, islands kept), pairwise."""
+    while len(arr) > 1:
+        k = len(arr) // 2 * 2
+        arr = np.concatenate([shapely.symmetric_difference(arr[0:k:2], arr[1:k:2]), arr[k:]])
+    return arr[0]
 
 
 def _relation_geometries(relations: list[dict], members: dict) -> list:
@@ -633,12 +621,8 @@ def _relation_geometries(relations: list[dict], members: dict) -> list:
         out[r] = g
     rest = np.unique(part_of[~(simple & valid)])
     for r in rest.tolist():
-        arr = polys[part_of == r]
         try:
-            while len(arr) > 1:
-                k = len(arr) // 2 * 2
-                arr = np.concatenate([shapely.symmetric_difference(arr[0:k:2], arr[1:k:2]), arr[k:]])
-            out[r] = _polygon_result(arr[0])
+            out[r] = _polygon_result(_xor_all(polys[part_of == r]))
         except shapely.errors.GEOSException:
             out[r] = None
     return out
