@@ -37,7 +37,7 @@ from lifecircle.core.snapping import Snap, entry_points, fragment_captures, snap
 from lifecircle.errors import BoundaryError, InputFileError, OptionError, ProfileError
 from lifecircle.i18n import label
 from lifecircle.io.boundary import read_boundary
-from lifecircle.io.chinacoords import frame_to_wgs84, normalize_crs
+from lifecircle.io.chinacoords import datum_zh, frame_to_wgs84, normalize_crs
 from lifecircle.io.crs import choose_crs, distance_scale
 from lifecircle.io.poitable import merge_facilities, read_poi_table
 from lifecircle.io.sources import WGS84, OSMData, embedded_sample, read_osm
@@ -75,10 +75,6 @@ MAX_AREA_DEG = 10.0
 def _crs_zh(spec) -> str:
     return (f"无法使用坐标系 {spec!r}：距离需要以米为单位的投影坐标系；请用 utm（默认）、cgcs2000，"
             "或投影坐标系的 EPSG 代码（如 4549、EPSG:32650）")
-
-
-def _datum_zh(name) -> str:
-    return f"未知的坐标系 {name!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）"
 
 
 def _check_crs_spec(spec) -> None:
@@ -193,12 +189,12 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     try:
         normalize_crs(facilities_crs)
     except ValueError as exc:
-        raise OptionError("--facilities-crs", str(exc), zh=_datum_zh(facilities_crs)) from None
+        raise OptionError("--facilities-crs", str(exc), zh=datum_zh(facilities_crs)) from None
     for option, crs_name in (("--boundary-crs", boundary_crs), ("--population-crs", population_crs)):
         try:
             normalize_crs(crs_name)
         except ValueError as exc:
-            raise OptionError(option, str(exc), zh=_datum_zh(crs_name)) from None
+            raise OptionError(option, str(exc), zh=datum_zh(crs_name)) from None
     stage = _Stages(progress)
     lang = settings.lang
     notes: list[str] = []   # in the analysis language: they are shown to people

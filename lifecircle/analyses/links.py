@@ -53,7 +53,7 @@ from lifecircle.core.network import cut_edges, split_and_link
 from lifecircle.core.snapping import Snap, snap_points
 from lifecircle.errors import InputFileError, LinkError, OutputError, TableError
 from lifecircle.i18n import Note, attribution_text, note_text
-from lifecircle.io.chinacoords import normalize_crs, to_wgs84, transform_geometries
+from lifecircle.io.chinacoords import datum_zh, normalize_crs, to_wgs84, transform_geometries
 from lifecircle.io.outputs import atomic_dir
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WALK_HIGHWAYS, WGS84, walkable_mask, write_about_layer
@@ -96,7 +96,7 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
         datum = normalize_crs(coords)
     except ValueError as exc:
         raise TableError(path, str(exc),
-                         zh=f"未知的坐标系 {coords!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
+                         zh=datum_zh(coords)) from None
     suffix = path.suffix.lower()
     if suffix in (".geojson", ".json", ".gpkg", ".shp", ".fgb"):
         try:

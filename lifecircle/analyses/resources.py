@@ -44,7 +44,7 @@ from lifecircle import columns as col
 from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
 from lifecircle.i18n import attribution_text, label
-from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
+from lifecircle.io.chinacoords import datum_zh, normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
 from lifecircle.io.outputs import _read_split, _write_split, atomic_dir, write_field_aliases
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WGS84, OSMData, read_osm, write_about_layer
@@ -479,7 +479,7 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
         default_crs = normalize_crs(crs)
     except ValueError as exc:
         raise TableError(path, str(exc),
-                         zh=f"未知的坐标系 {crs!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
+                         zh=datum_zh(crs)) from None
     suffix = path.suffix.lower()
     geom = None
     if suffix in _VECTOR_SUFFIXES:

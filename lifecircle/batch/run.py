@@ -82,7 +82,7 @@ from lifecircle.core.profiles import DIMENSION_NAMES, load_profile
 from lifecircle.errors import BoundaryError, ConfigError, LifecircleError
 from lifecircle.i18n import LABELS, label
 from lifecircle.io.boundary import read_boundary
-from lifecircle.io.chinacoords import normalize_crs
+from lifecircle.io.chinacoords import datum_zh, normalize_crs
 from lifecircle.io.crs import utm_crs
 from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, ensure_out_dir, read_summary, write_outputs
 from lifecircle.io.sources import ATTRIBUTION, SAMPLES, WGS84, combine, embedded_sample, read_osm
@@ -521,7 +521,7 @@ def load_config(path) -> BatchConfig:  # noqa: C901
                 kw["sites_crs"] = normalize_crs(obj["sites_crs"])
             except ValueError as exc:
                 raise bad(str(exc), *where, "sites_crs",
-                          zh=f"未知的坐标系 {obj['sites_crs']!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
+                          zh=datum_zh(obj['sites_crs'])) from None
         if "check" in obj:
             v = obj["check"]
             if v is True:

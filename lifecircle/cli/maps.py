@@ -42,7 +42,7 @@ def _read_origins(path: Path, crs, datum: str = "wgs84"):
     import geopandas as gpd
 
     from lifecircle.errors import InputFileError
-    from lifecircle.io.chinacoords import frame_to_wgs84
+    from lifecircle.io.chinacoords import datum_zh, frame_to_wgs84
 
     if not path.exists():
         raise InputFileError(path, "file not found", zh="找不到文件")
@@ -84,7 +84,7 @@ def _read_origins(path: Path, crs, datum: str = "wgs84"):
         g = frame_to_wgs84(g, datum)
     except ValueError as exc:
         raise InputFileError(path, str(exc),
-                             zh=f"未知的坐标系 {datum!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
+                             zh=datum_zh(datum)) from None
     return g.to_crs(crs)
 
 

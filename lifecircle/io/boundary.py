@@ -10,7 +10,7 @@ import shapely
 
 from lifecircle import columns as col
 from lifecircle.errors import BoundaryError, InputFileError, LifecircleError
-from lifecircle.io.chinacoords import frame_to_wgs84, normalize_crs
+from lifecircle.io.chinacoords import datum_zh, frame_to_wgs84, normalize_crs
 from lifecircle.io.sources import WGS84
 
 #: The Chinese of the kinds of polygon file :func:`read_polygons` is told it reads.
@@ -67,7 +67,7 @@ def read_boundary(path, name_column: str | None = None, crs: str = "wgs84") -> g
         normalize_crs(crs)
     except ValueError as exc:
         raise BoundaryError(path, str(exc),
-                            zh=f"未知的坐标系 {crs!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
+                            zh=datum_zh(crs)) from None
     gdf = read_polygons(path, BoundaryError, "boundary file")
     gdf = frame_to_wgs84(gdf, crs).to_crs(WGS84)
     gdf["geometry"] = shapely.make_valid(gdf.geometry.to_numpy())

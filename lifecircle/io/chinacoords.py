@@ -280,6 +280,11 @@ def normalize_crs(crs) -> str:
         ) from None
 
 
+def datum_zh(name) -> str:
+    """The Chinese of :func:`normalize_crs`'s refusal of ``name``."""
+    return f"未知的坐标系 {name!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）"
+
+
 def to_wgs84(lon, lat, crs):
     """Coordinates in ``crs`` (wgs84 / gcj02 / bd09, any spelling of :func:`normalize_crs`) → WGS-84."""
     name = normalize_crs(crs)

@@ -38,7 +38,7 @@ import shapely
 import yaml
 
 from lifecircle.errors import InputFileError, OptionError, TableError
-from lifecircle.io.chinacoords import normalize_crs, out_of_china, to_wgs84
+from lifecircle.io.chinacoords import datum_zh, normalize_crs, out_of_china, to_wgs84
 from lifecircle.io.crs import choose_crs
 from lifecircle.settings import data_path
 
@@ -502,7 +502,7 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         datum = normalize_crs(crs)
     except ValueError as exc:
         raise OptionError("--facilities-crs", str(exc),
-                          zh=f"未知的坐标系 {crs!r}：请用 wgs84、gcj02（高德、腾讯）或 bd09（百度）") from None
+                          zh=datum_zh(crs)) from None
     poi_map = _with_profile_codes(load_poi_mapping(mapping), profile)
     known = _profile_categories(profile, poi_map)
     frame = _read_frame(path)
