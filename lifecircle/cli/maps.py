@@ -51,26 +51,18 @@ def _read_origins(path: Path, crs, datum: str = "wgs84"):
             import pandas as pd
 
             from lifecircle.io.poitable import COLUMN_ALIASES
+            from lifecircle.render.deliverables import lonlat_columns, lonlat_points
 
             df = pd.read_csv(path, encoding="utf-8-sig")
-            cols = {str(c).strip().lower(): c for c in df.columns}
-            # the headers facility and site tables take: lng/lon/longitude/经度, lat/latitude/纬度, 名称
-            xc = next((cols[c] for c in COLUMN_ALIASES["lon"] if c in cols), None)
-            yc = next((cols[c] for c in COLUMN_ALIASES["lat"] if c in cols), None)
+            xc, yc = lonlat_columns(df)
             if xc is None or yc is None:
                 raise InputFileError(path, "CSV origins need lon/lat columns (lng/lon/经度 and lat/纬度)",
                                      zh="CSV 起点文件需要经纬度列（lng/lon/经度 与 lat/纬度）")
-            x = pd.to_numeric(df[xc], errors="coerce").to_numpy(float)
-            y = pd.to_numeric(df[yc], errors="coerce").to_numpy(float)
-            bad = [i + 1 for i in range(len(df)) if not (-180 <= x[i] <= 180 and -90 <= y[i] <= 90)]
-            if bad:
-                rows = ", ".join(map(str, bad[:5]))
-                raise InputFileError(path, f"bad coordinates in row(s) {rows} (numbers, lng then lat)",
-                                     zh=f"第 {rows} 行坐标无效（应为数字，先经度后纬度）")
+            cols = {str(c).strip().lower(): c for c in df.columns}
             name = next((cols[c] for c in COLUMN_ALIASES["name"] if c in cols), None)
             if name is not None and name != "name" and "name" not in df:
                 df = df.rename(columns={name: "name"})
-            g = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs="EPSG:4326")
+            g = lonlat_points(df, xc, yc, path)
         else:
             g = gpd.read_file(path)
     except InputFileError:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from lifecircle.analyses.recommend import NEW_HOME_IDS
 from lifecircle.analyses.resources import SITES_GPKG, read_sites_gpkg, write_inventory_files
 from lifecircle.errors import InputFileError
+from lifecircle.io.poitable import COLUMN_ALIASES
 from lifecircle.render.maps import compliance_map, result_map, save_map
 
 RESOURCES_MAP = "resources_map.html"
@@ -70,7 +72,6 @@ def read_map_recommendations(path, sites, crs) -> gpd.GeoDataFrame:
             raise InputFileError(p, f"'rank' must be a whole number of at least 1 (row(s) {', '.join(map(str, bad[:5]))})",
                                  zh=f"'rank' 须为不小于 1 的整数（第 {', '.join(map(str, bad[:5]))} 行）")
         df["rank"] = rank.astype(int)
-    cols = {c.lower(): c for c in df.columns}
     if "site_id" in df.columns and sites is not None and "site_id" in sites.columns:
         geo = sites.set_index(sites["site_id"].astype(str)).geometry
         key = df["site_id"].astype(str)
@@ -79,19 +80,32 @@ def read_map_recommendations(path, sites, crs) -> gpd.GeoDataFrame:
             raise InputFileError(p, f"site_id {missing[0]!r} is not in the --resources sites",
                                  zh=f"site_id {missing[0]!r} 不在 --resources 的用地中")
         return gpd.GeoDataFrame(df, geometry=geo.loc[key].to_numpy(), crs=sites.crs)
-    xc = next((cols[c] for c in ("lon", "lng", "longitude") if c in cols), None)
-    yc = next((cols[c] for c in ("lat", "latitude") if c in cols), None)
+    xc, yc = lonlat_columns(df)
     if xc is None or yc is None:
         raise InputFileError(p, "recommendations need a site_id column (with --resources) or lon/lat",
                              zh="推荐结果需要 site_id 列（配合 --resources）或 lon/lat 列")
+    return lonlat_points(df, xc, yc, p).to_crs(crs)
+
+
+def lonlat_columns(df: pd.DataFrame) -> tuple:
+    """The longitude and latitude columns of a table (the headers facility and site tables take:
+    lng/lon/longitude/经度, lat/latitude/纬度; any case); None where missing."""
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    return (next((cols[c] for c in COLUMN_ALIASES["lon"] if c in cols), None),
+            next((cols[c] for c in COLUMN_ALIASES["lat"] if c in cols), None))
+
+
+def lonlat_points(df: pd.DataFrame, xc, yc, path) -> gpd.GeoDataFrame:
+    """``df`` as WGS-84 points from its ``xc``/``yc`` columns; a cell that is not a longitude or
+    latitude is refused naming its rows (:class:`InputFileError` on ``path``)."""
     x = pd.to_numeric(df[xc], errors="coerce").to_numpy(float)
     y = pd.to_numeric(df[yc], errors="coerce").to_numpy(float)
-    bad = [i + 1 for i in range(len(df)) if not (-180 <= x[i] <= 180 and -90 <= y[i] <= 90)]
-    if bad:
-        rows = ", ".join(map(str, bad[:5]))
-        raise InputFileError(p, f"bad coordinates in row(s) {rows} (numbers, lng then lat)",
+    bad = np.flatnonzero(~((x >= -180) & (x <= 180) & (y >= -90) & (y <= 90))) + 1
+    if len(bad):
+        rows = ", ".join(map(str, bad[:5].tolist()))
+        raise InputFileError(path, f"bad coordinates in row(s) {rows} (numbers, lng then lat)",
                              zh=f"第 {rows} 行坐标无效（应为数字，先经度后纬度）")
-    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs="EPSG:4326").to_crs(crs)
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs="EPSG:4326")
 
 
 def write_resources_map(result, folder, lang: str, recommendations: bool = False,
