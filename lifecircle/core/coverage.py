@@ -88,6 +88,16 @@ def _dim_arrays(homes, cats, cover_share, tiers):
     return s, covered, at
 
 
+def _overall(scores: list, weights: list, covered: list, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted mean of the dimension scores and whether every dimension is covered (1/0);
+    NaN for every home when no dimension counts."""
+    if not scores or sum(weights) <= 0:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    w = np.array(weights, dtype=float)
+    return ((np.column_stack(scores) * w).sum(1) / w.sum(),
+            np.all(np.column_stack(covered) > 0, axis=1).astype(float))
+
+
 def home_scores(homes: pd.DataFrame, profile, cover_share: float,
                 tiers=TIERS, status: dict | None = None) -> pd.DataFrame:
     """Dimension coverage flags, sub-scores and the score as new columns (a copy).
@@ -128,20 +138,8 @@ def home_scores(homes: pd.DataFrame, profile, cover_share: float,
         dim_scores.append(s)
         dim_weights.append(dim.weight)
         flags15.append(at[top])
-    if dim_scores and sum(dim_weights) > 0:
-        W = np.array(dim_weights, dtype=float)
-        out[col.SCORE] = (np.column_stack(dim_scores) * W).sum(1) / W.sum()
-        out[col.all_six(top)] = np.all(np.column_stack(flags15) > 0, axis=1).astype(float)
-    else:
-        out[col.SCORE] = np.full(n, np.nan)
-        out[col.all_six(top)] = np.full(n, np.nan)
-    if all_scores and sum(all_weights) > 0:
-        W = np.array(all_weights, dtype=float)
-        out[col.SCORE_ALL_CATEGORIES] = (np.column_stack(all_scores) * W).sum(1) / W.sum()
-        out[col.all_six_allcat(top)] = np.all(np.column_stack(flags15_all) > 0, axis=1).astype(float)
-    else:
-        out[col.SCORE_ALL_CATEGORIES] = np.full(n, np.nan)
-        out[col.all_six_allcat(top)] = np.full(n, np.nan)
+    out[col.SCORE], out[col.all_six(top)] = _overall(dim_scores, dim_weights, flags15, n)
+    out[col.SCORE_ALL_CATEGORIES], out[col.all_six_allcat(top)] = _overall(all_scores, all_weights, flags15_all, n)
     unreachable = ~homes[col.REACHABLE].to_numpy(bool) if col.REACHABLE in homes else np.zeros(len(homes), bool)
     if unreachable.any():
         out = {key: np.where(unreachable, np.nan, value) for key, value in out.items()}
