@@ -343,23 +343,32 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         snaps = [fs.take(np.flatnonzero(cat_of == c.id)) for c in cats]
         caps = [fac[col.CAPACITY].to_numpy(float)[cat_of == c.id] for c in cats]
         sfca_min = [settings.sfca_minutes or c.minutes for c in cats]
-        metrics = engine.reach(snaps, capacities=caps, sfca_min=sfca_min)
+        wants = settings.wants   # the opt-in metrics are neither computed nor held unless asked
+        if any(map(wants, ("count", "kmean", "decay", "sfca"))):
+            metrics = engine.reach(snaps, capacities=caps, sfca_min=sfca_min,
+                                   k=settings.k_nearest if wants("kmean") else 0,
+                                   with_counts=wants("count"), with_decay=wants("decay"),
+                                   with_sfca=wants("sfca"))
+            nearest = metrics.nearest
+        else:
+            metrics, nearest = None, engine.nearest(snaps)
+        tiers = settings.thresholds_min if wants("count") else ()
+        extra = [(m, f) for m, f in (("kmean", col.kmean), ("decay", col.decay), ("sfca", col.sfca))
+                 if wants(m)]
         new = {}
         for i, c in enumerate(cats):
-            new[col.time(c.id)] = metrics.nearest[i]
+            new[col.time(c.id)] = nearest[i]
         for i, c in enumerate(cats):
-            for q, thr in enumerate(metrics.thresholds):
+            for q, thr in enumerate(tiers):
                 new[col.count(c.id, thr)] = metrics.counts[i, q]
         for i, c in enumerate(cats):
-            new[col.kmean(c.id)] = metrics.kmean[i]
-            new[col.decay(c.id)] = metrics.decay[i]
-            new[col.sfca(c.id)] = metrics.sfca[i]
+            for m, name in extra:
+                new[name(c.id)] = getattr(metrics, m)[i]
         in_data = fac[col.CATEGORY].value_counts().to_dict()
         status = data_status(prof, in_data, settings.complete)
         for c in cats:  # no data: counts, decay and supply ratios are unknown, not zero
             if status[c.id] == col.STATUS_NO_DATA:
-                for key in [col.count(c.id, thr) for thr in metrics.thresholds] + [
-                        col.kmean(c.id), col.decay(c.id), col.sfca(c.id)]:
+                for key in [col.count(c.id, thr) for thr in tiers] + [name(c.id) for _, name in extra]:
                     new[key] = np.full(len(homes), np.nan)
         # copy=False: the columns stay views of the engine's arrays; building the frame would
         # otherwise copy ~315 columns × homes into one block (~3 GB at a million-node city)

@@ -27,6 +27,16 @@ from lifecircle.i18n import check_lang, default_lang
 #: the 5/10/15-minute levels of GB 50180-2018. The one source of the default tiers.
 TIERS: tuple[int, ...] = (5, 10, 15)
 
+#: The per-category metrics of the home table, by name: ``time`` (``t_<category>``, minutes
+#: to the nearest), ``count`` (``n5_/n10_/n15_<category>``), ``kmean`` (``k_<category>``, mean
+#: minutes to the k nearest), ``decay`` (``g_<category>``, decay-weighted count) and ``sfca``
+#: (``a_<category>``, 2SFCA supply/demand ratio). The last three are opt-in (see
+#: :attr:`Settings.metrics`).
+METRICS: tuple[str, ...] = ("time", "count", "kmean", "decay", "sfca")
+#: The metrics of an analysis unless ``metrics`` says otherwise: what the score, coverage,
+#: summary, maps, standards, recommendations and links read.
+DEFAULT_METRICS: tuple[str, ...] = ("time", "count")
+
 #: (lowest, highest, unit) of every numeric setting; None = unbounded on that side.
 #: The Chinese of the units in :data:`_RANGES` (m, km/h, m² stay as they are).
 _UNITS_ZH = {
@@ -141,10 +151,18 @@ class Settings:
     #: ``complete`` list: none found means none exist (a real gap, 0 %). Every other category
     #: without a facility in the data reads "no data" and is left out of dimension coverage.
     complete: tuple[str, ...] = ()
+    #: Per-category metrics computed and written to the home table (see :data:`METRICS`):
+    #: by default the nearest minutes and the counts, which every score, summary, map and
+    #: check reads. ``kmean``, ``decay`` and ``sfca`` add the k-nearest mean, the
+    #: distance-decay sum and the 2SFCA ratio (``"all"``: every metric); at city scale each
+    #: costs as much memory as the minutes and 2SFCA a second pass of the engine. A list or a
+    #: comma-separated string; ``time`` is always included.
+    metrics: tuple[str, ...] = DEFAULT_METRICS
 
     def __post_init__(self):
         object.__setattr__(self, "complete", tuple(str(c) for c in (
             [self.complete] if isinstance(self.complete, str) else self.complete or ())))
+        object.__setattr__(self, "metrics", _check_metrics(self.metrics))
         for name, (low, high, unit) in _RANGES.items():
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
@@ -186,6 +204,14 @@ class Settings:
         object.__setattr__(self, "lang", default_lang(self.lang) if self.lang is None
                            else check_lang(self.lang))
 
+    def wants(self, metric: str) -> bool:
+        """Whether the per-category ``metric`` (a name of :data:`METRICS`) is computed.
+
+        >>> DEFAULTS.wants("count"), DEFAULTS.wants("sfca"), Settings(metrics="all").wants("sfca")
+        (True, False, True)
+        """
+        return metric in self.metrics
+
     @property
     def max_tier(self):
         """The largest tier (minutes): the "all six dimensions" headline is computed at it."""
@@ -204,6 +230,30 @@ class Settings:
                                 + ", ".join(sorted(known)),
                                 zh=f"未知的设置：{', '.join(sorted(unknown))}；可用：" + ", ".join(sorted(known)))
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _check_metrics(value) -> tuple[str, ...]:
+    """``metrics`` as a tuple of :data:`METRICS` names in their canonical order, ``time``
+    included; a comma-separated string and ``"all"`` are read too.
+
+    >>> _check_metrics("decay, time"), _check_metrics(["count"]), _check_metrics("all")[-1]
+    (('time', 'decay'), ('time', 'count'), 'sfca')
+    """
+    names = value.split(",") if isinstance(value, str) else value
+    try:
+        names = [n.strip().lower() if isinstance(n, str) else n for n in names]
+    except TypeError:
+        names = [value]
+    names = [n for n in names if n != ""]
+    if "all" in names:
+        names = list(METRICS)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise SettingsError(f"metrics: unknown metric(s) {', '.join(map(repr, unknown))}; known: "
+                            f"{', '.join(METRICS)} or all (default {','.join(DEFAULT_METRICS)})",
+                            zh=f"metrics：未知的指标 {', '.join(map(repr, unknown))}；可用："
+                               f"{', '.join(METRICS)} 或 all（默认 {','.join(DEFAULT_METRICS)}）")
+    return tuple(m for m in METRICS if m == "time" or m in names)
 
 
 DEFAULTS = Settings()

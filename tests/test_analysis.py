@@ -76,7 +76,7 @@ def test_counts_are_consistent(helsinki):
     status = helsinki.data_status
     for c in helsinki.profile.categories:
         if status[c.id] == col.STATUS_NO_DATA:   # unknown, not zero
-            assert h[col.count(c.id, 15)].isna().all() and h[col.decay(c.id)].isna().all(), c.id
+            assert h[col.count(c.id, 15)].isna().all(), c.id
             continue
         n5, n10, n15 = (h[col.count(c.id, m)].to_numpy() for m in (5, 10, 15))
         assert np.all(n5 <= n10) and np.all(n10 <= n15)
@@ -84,6 +84,40 @@ def test_counts_are_consistent(helsinki):
         within = np.nan_to_num(t, nan=np.inf) <= 15
         # a home has a facility within 15 minutes exactly when its count is positive
         np.testing.assert_array_equal(n15 > 0, within, err_msg=c.id)
+
+
+def test_opt_in_metrics_add_columns_and_change_nothing_else(helsinki, tmp_path):
+    """k-nearest mean, decay and 2SFCA are opt-in (``metrics``): the default table has none
+    of their columns, asking for them adds exactly one of each per category, and every other
+    column (minutes, counts, coverage, scores) is identical either way."""
+    every = lifecircle.analyze(embedded_sample("helsinki"), metrics="all")
+    h, a = helsinki.homes, every.homes
+    cats = helsinki.profile.category_ids
+    opt = [f(c) for c in cats for f in (col.kmean, col.decay, col.sfca)]
+    assert not set(opt) & set(h.columns) and set(opt) <= set(a.columns)
+    assert [c for c in a.columns if c not in opt] == list(h.columns)
+    for c in h.columns:
+        if c == "geometry":
+            assert h.geometry.geom_equals(a.geometry).all()
+        else:
+            pd.testing.assert_series_equal(h[c], a[c], check_exact=True, obj=c)
+    pd.testing.assert_frame_equal(helsinki.summary, every.summary, check_exact=True)
+    n = h[col.count("bus_stop", 15)]
+    assert n.dtype == np.int16 and n.max() > 0      # counts: small exact integers
+    # the opt-in values are real: decay sums at most the 15-minute count, and is positive
+    # exactly where something lies within reach; a 2SFCA ratio where a facility is in reach
+    g = a[col.decay("bus_stop")].to_numpy(float)
+    ok = a[col.REACHABLE].to_numpy(bool)
+    assert np.all(g[ok] <= n.to_numpy()[ok] + 1e-12)
+    np.testing.assert_array_equal(g[ok] > 0, a[col.count("bus_stop", 15)].to_numpy()[ok] > 0)
+    k = a[col.kmean("bus_stop")].to_numpy(float)
+    assert np.all(k[ok] >= a[col.time("bus_stop")].to_numpy(float)[ok] - 1e-12)
+    # saved and loaded back, the folder remembers what was asked for
+    every.save(tmp_path / "all", map_html=False)
+    assert json.loads((tmp_path / "all" / "meta.json").read_text())["settings"]["metrics"] == \
+        ["time", "count", "kmean", "decay", "sfca"]
+    back = lifecircle.load(tmp_path / "all")
+    assert back.settings.metrics == every.settings.metrics and col.sfca("bus_stop") in back.homes
 
 
 def test_score_formula(helsinki):

@@ -66,16 +66,22 @@ def test_statuses_follow_the_data(result):
     assert result.gap_categories() == []
 
 
-def test_no_data_is_nan_not_zero(result):
+def test_no_data_is_nan_not_zero(result, district):
     cats = _rows(result, "category")
+    every = lifecircle.analyze(str(district), metrics="all")   # k-mean, decay and 2SFCA too
     for cid in ("bank", "pharmacy", "office", "middle_school", "community_centre"):
         row = cats.loc[cid]
         assert row[col.DATA_STATUS] == col.STATUS_NO_DATA
         assert np.isnan(row["covered"]) and np.isnan(row["within_15"]) and np.isnan(row["median_min"])
         assert row[col.COVERED_ALL_CATEGORIES] == 0.0        # the pessimistic reading, labelled apart
-        # per-home counts, decay and supply ratios are unknown too
+        # per-home counts, k-nearest means, decay and supply ratios are unknown too
         h = result.homes
-        assert h[col.count(cid, 15)].isna().all() and h[col.decay(cid)].isna().all()
+        assert h[col.count(cid, 15)].isna().all() and col.decay(cid) not in h
+        for name in (col.count(cid, 15), col.kmean(cid), col.decay(cid), col.sfca(cid)):
+            assert every.homes[name].isna().all(), name
+    for cid in WITH_DATA:    # with data: known, and the opt-in metrics are numbers
+        for name in (col.kmean(cid), col.decay(cid), col.sfca(cid)):
+            assert every.homes.loc[every.homes[col.REACHABLE], name].notna().all(), name
     homes = result.homes
     for cid in WITH_DATA:
         t = np.nan_to_num(homes[col.time(cid)].to_numpy(float), nan=np.inf)

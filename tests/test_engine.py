@@ -150,6 +150,45 @@ def test_no_facility_gives_nan_and_zero_counts(method):
     np.testing.assert_array_equal(r.counts[1, :, 2], 0)
 
 
+@pytest.mark.parametrize("method", ["homes", "facilities"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=graphs(), off=st.sets(st.sampled_from(["nearest", "counts", "kmean", "decay", "sfca"])))
+def test_metrics_switched_off_are_none_and_leave_the_others_identical(method, case, off):
+    """A metric switched off (the opt-in ones of ``analyze``) is neither computed nor returned,
+    and every metric left on is bit for bit what the all-metrics call gives."""
+    net, homes, facs = case
+    pop = np.arange(1, len(homes) + 1, dtype=float)
+    caps = [np.full(len(f), 2.0) for f in facs]
+    eng = AccessEngine(net, homes, population=pop, settings=DEFAULTS.with_(max_minutes=5.0))
+    kw = dict(capacities=caps, thresholds_min=(1, 2, 5), limit_min=5, method=method)
+    full = eng.reach(facs, k=3, **kw)
+    part = eng.reach(facs, k=0 if "kmean" in off else 3, with_nearest="nearest" not in off,
+                     with_counts="counts" not in off, with_decay="decay" not in off,
+                     with_sfca="sfca" not in off, **kw)
+    for name in ("nearest", "counts", "kmean", "decay", "sfca", "found"):
+        got = getattr(part, name)
+        if (name if name != "found" else "kmean") in off:
+            assert got is None, name
+        else:
+            np.testing.assert_array_equal(got, getattr(full, name), err_msg=name)
+
+
+def test_counts_beyond_int16_stay_exact():
+    """Counts are held as int16 when no category has more facilities than int16 holds, else
+    as int32: 40,000 facilities on a home's own street are all counted."""
+    net = WalkNetwork.from_arrays([0, 100], [0, 0], [0], [1])
+    homes = Snap(np.array([0]), np.array([50.0]), np.zeros(1), np.zeros(1, bool))
+    n = 40_000
+    many = Snap(np.zeros(n, np.int64), np.linspace(0, 100, n), np.zeros(n), np.zeros(n, bool))
+    few = many.take(np.arange(3))
+    eng = AccessEngine(net, homes)
+    small = eng.reach([few], k=0, with_decay=False, with_sfca=False)
+    assert small.counts.dtype == np.int16 and small.counts[0, :, 0].tolist() == [3, 3, 3]
+    for method in ("homes", "facilities"):
+        big = eng.reach([few, many], k=0, with_decay=False, with_sfca=False, method=method)
+        assert big.counts[:, :, 0].tolist() == [[3, 3, 3], [n, n, n]], method
+
+
 @pytest.mark.parametrize("bad", [-1.0, float("nan")])
 def test_bad_lengths_rejected(bad):
     with pytest.raises(NetworkError, match="negative or NaN"):

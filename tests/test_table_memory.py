@@ -56,7 +56,8 @@ def test_home_scores_far_homes_score_zero():
     assert res[col.all_six(15)].tolist() == [0.0, 0.0]
 
 
-def test_engine_columns_are_the_engine_arrays_not_a_copy(tmp_path, monkeypatch):
+def _spied_analyze(tmp_path, monkeypatch, **kw):
+    """``analyze`` on the grid district, with the engine's ReachMetrics it used."""
     path = tmp_path / "grid.osm"
     path.write_text(grid_osm(FACILITIES), encoding="utf-8")
     seen = []
@@ -68,8 +69,13 @@ def test_engine_columns_are_the_engine_arrays_not_a_copy(tmp_path, monkeypatch):
         return m
 
     monkeypatch.setattr(engine_mod.AccessEngine, "reach", spy)
-    r = lifecircle.analyze(str(path))
+    r = lifecircle.analyze(str(path), **kw)
     (m,) = seen
+    return r, m
+
+
+def test_engine_columns_are_the_engine_arrays_not_a_copy(tmp_path, monkeypatch):
+    r, m = _spied_analyze(tmp_path, monkeypatch, metrics="all")
     cats = [c.id for c in r.profile.categories]
     i = cats.index("supermarket")
     t = r.homes[col.time("supermarket")].to_numpy()
@@ -78,6 +84,21 @@ def test_engine_columns_are_the_engine_arrays_not_a_copy(tmp_path, monkeypatch):
     assert np.isfinite(t).any()
     assert np.shares_memory(t, m.nearest)
     assert np.shares_memory(r.homes[col.kmean("supermarket")].to_numpy(), m.kmean)
+    assert np.shares_memory(r.homes[col.count("supermarket", 15)].to_numpy(), m.counts)
+
+
+def test_opt_in_metrics_are_neither_computed_nor_held_by_default(tmp_path, monkeypatch):
+    """By default the engine computes the nearest minutes and the counts only: no k-nearest
+    mean, decay or 2SFCA array exists and the table has no k_/g_/a_ column; the counts are
+    compact integers (int16: no category has more facilities than int16 holds)."""
+    r, m = _spied_analyze(tmp_path, monkeypatch)
+    assert m.kmean is None and m.found is None and m.decay is None and m.sfca is None
+    assert m.counts.dtype == np.int16
+    heads = {col.parse(c)[0] for c in r.homes.columns if col.parse(c)}
+    assert {"t", "n5", "n10", "n15"} <= heads and not heads & {"k", "g", "a"}
+    n15 = r.homes[col.count("supermarket", 15)]
+    assert n15.dtype == np.int16 and n15.max() >= 1
+    assert np.shares_memory(n15.to_numpy(), m.counts)
 
 
 def test_home_scores_again_replaces_its_columns_in_place():

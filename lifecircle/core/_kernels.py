@@ -313,16 +313,20 @@ def facility_pass_many(indptr, indices, w, cat_fac_ptr, fac_seed_ptr, fac_seed_n
                        order, counts, decay, sfca, kmean, found_out):
     """:func:`facility_pass` for every category in parallel (``order``: largest first)."""
     n_home = len(pop)
+    # metrics switched off (decay_kind -1, a negative 2SFCA catchment, k = 0) get empty
+    # scratch and are never written (their outputs come as (C, 0) arrays)
+    n_top = n_home if k > 0 else 0
+    n_dec = n_home if decay_kind >= 0 else 0
     for oi in prange(len(order)):
         c = order[oi]
         f0 = cat_fac_ptr[c]
         f1 = cat_fac_ptr[c + 1]
         kk = max(k, 1)
-        topk = np.empty((n_home, kk))
-        found = np.zeros(n_home, dtype=np.int32)
+        topk = np.empty((n_top, kk))
+        found = np.zeros(n_top, dtype=np.int32)
         best = _full_float(n_home, INF)
-        dec = np.zeros(n_home)
-        sf = np.zeros(n_home)
+        dec = np.zeros(n_dec)
+        sf = np.zeros(n_home if sfca_limits[c] >= 0 else 0)
         cnt = np.zeros((len(thresholds), n_home), dtype=np.int32)
         if f1 > f0:
             base = fac_seed_ptr[f0]
@@ -334,12 +338,14 @@ def facility_pass_many(indptr, indices, w, cat_fac_ptr, fac_seed_ptr, fac_seed_n
                           home_leg, pop, speed, limit, thresholds, sfca_limits[c], decay_kind,
                           decay_param, k, cnt, dec, sf, topk, found, best)
         for h in range(n_home):
-            decay[c, h] = dec[h]
-            sfca[c, h] = sf[h]
-            found_out[c, h] = found[h]
+            if n_dec:
+                decay[c, h] = dec[h]
+            if len(sf):
+                sfca[c, h] = sf[h]
             for q in range(len(thresholds)):
                 counts[c, q, h] = cnt[q, h]
             if k > 0:
+                found_out[c, h] = found[h]
                 s = 0.0
                 for i in range(found[h]):
                     s += topk[h, i]
@@ -439,6 +445,8 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
     (possibly grown) lists of the block's searches."""
     n_cat = len(sfca_limits)
     n_thr = len(thresholds)
+    # metrics switched off come as (C, 0) arrays (see AccessEngine.reach): never written
+    want_near = nearest.shape[1] > 0
     # nodes: the block's end nodes, sorted and unique (numpy's sort, compiled into a kernel,
     # would add seconds to the first run after install)
     L = len(nodes)
@@ -579,10 +587,12 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
                 for c in range(n_cat):
                     for q in range(n_thr):
                         counts[c, q, h] = cnt_l[c, q]
-                    nearest[c, h] = near_l[c]
-                    decay[c, h] = dec_l[c]
-                    found_out[c, h] = found_h[c]
+                    if want_near:
+                        nearest[c, h] = near_l[c]
+                    if decay_kind >= 0:
+                        decay[c, h] = dec_l[c]
                     if k > 0:
+                        found_out[c, h] = found_h[c]
                         s = 0.0
                         for i in range(found_h[c]):
                             s += topk[c, i]

@@ -215,14 +215,16 @@ def _direct_same_edge_which(net: WalkNetwork, homes: HomeIndex, seeds: FacilityS
 
 @dataclass
 class ReachMetrics:
-    """Per category × home arrays (minutes unless said)."""
+    """Per category × home arrays (minutes unless said); None for a metric not asked for
+    (see :meth:`AccessEngine.reach`)."""
 
-    nearest: np.ndarray            # (C, H) minutes, NaN beyond the search limit
-    counts: np.ndarray             # (C, T, H) facilities within each threshold
-    kmean: np.ndarray              # (C, H) mean minutes to the k nearest (censored at limit)
-    decay: np.ndarray              # (C, H) distance-decay weighted count
-    sfca: np.ndarray               # (C, H) 2SFCA supply per resident
-    found: np.ndarray              # (C, H) facilities found within the reach limit (<= k)
+    nearest: np.ndarray | None     # (C, H) minutes, NaN beyond the search limit
+    counts: np.ndarray | None      # (C, T, H) facilities within each threshold (int16 when
+    #                                every category has at most 32,767 facilities, else int32)
+    kmean: np.ndarray | None       # (C, H) mean minutes to the k nearest (censored at limit)
+    decay: np.ndarray | None       # (C, H) distance-decay weighted count
+    sfca: np.ndarray | None        # (C, H) 2SFCA supply per resident
+    found: np.ndarray | None       # (C, H) facilities found within the reach limit (<= k)
     thresholds: tuple = ()
 
 
@@ -302,14 +304,18 @@ class AccessEngine:
               thresholds_min=None, limit_min: float | None = None,
               sfca_min: list | None = None, k: int | None = None,
               with_nearest: bool = True, with_decay: bool = True,
-              with_sfca: bool = True, method: str = "auto") -> ReachMetrics:
+              with_sfca: bool = True, with_counts: bool = True,
+              method: str = "auto") -> ReachMetrics:
         """Counts within thresholds, k-nearest mean, decay sum and 2SFCA per category.
 
         Searches stop at ``limit_min`` (default: the largest threshold).
         ``sfca_min`` gives each category's 2SFCA catchment (default: the limit).
         ``with_nearest=False`` skips the nearest-minutes search (``nearest`` is then None):
-        call :meth:`nearest` yourself when you already have it. ``with_decay`` and
-        ``with_sfca`` switch those sums off (their arrays stay zero) when only counts are wanted.
+        call :meth:`nearest` yourself when you already have it. ``with_counts``,
+        ``with_decay``, ``with_sfca`` and ``k=0`` (the k-nearest mean) switch those metrics
+        off: they are then neither computed nor allocated, and their fields are None (``found``
+        goes with the k-nearest mean). At a city of a million homes and 45 categories each
+        (C, H) float array is 360 MB and 2SFCA takes a second pass of every search.
 
         ``method`` picks the searches, with the same exact answer either way: ``"facilities"``
         runs one search per facility (on the reversed arcs); ``"homes"`` one search per node at
@@ -326,28 +332,41 @@ class AccessEngine:
                                      else sfca_min[c]) for c in range(C)])
         if not with_sfca:
             sfca_lim[:] = -1.0
+        # the per-home pass meets every facility within the limit: its minimum is the nearest
+        near_from_pass = with_nearest and s.max_minutes <= limit_min
         counts, decay, sfca, kmean, found, near = self._run_reach(
-            seeds, thresholds, limit_min, sfca_lim, k, with_decay, method)
+            seeds, thresholds if with_counts else (), limit_min, sfca_lim, k, with_decay, method,
+            want_nearest=near_from_pass)
         nearest = None
-        if with_nearest and near is not None and s.max_minutes <= limit_min:
-            # the per-home pass met every facility within the limit: its minimum is the answer
+        if near_from_pass and near is not None:
             near[~(near <= 60.0 * s.max_minutes)] = np.nan   # in place: (C, H) can be large
             near /= 60.0
             nearest = near
         elif with_nearest:
             nearest = self._nearest_from_seeds(seeds, 60.0 * s.max_minutes)
-        return ReachMetrics(nearest, counts, kmean, decay, sfca, found, thresholds)
+        return ReachMetrics(nearest, counts if with_counts else None, kmean, decay,
+                            sfca if with_sfca else None, found, thresholds)
 
     def _run_reach(self, seeds: FacilitySeeds, thresholds, limit_min, sfca_lim, k, with_decay=True,
-                   method: str = "auto"):
+                   method: str = "auto", want_nearest: bool = True):
+        """The reach metrics; an array is allocated only for a metric asked for (a metric
+        switched off gets a (C, 0) stand-in the kernels never write, and None is returned)."""
         s = self.settings
         h = self.homes
         C = len(seeds.cat_ptr) - 1
-        counts = np.zeros((C, len(thresholds), h.n), dtype=np.int32)
-        decay = np.zeros((C, h.n))
-        sfca = np.zeros((C, h.n))
-        kmean = np.full((C, h.n), np.nan)
-        found = np.zeros((C, h.n), dtype=np.int32)
+        with_sfca = bool((sfca_lim >= 0).any())
+        # a count never exceeds its category's facilities: int16 holds it exactly up to 32,767
+        most = int(np.diff(seeds.cat_ptr).max()) if C else 0
+        counts = np.zeros((C, len(thresholds), h.n),
+                          dtype=np.int16 if most <= np.iinfo(np.int16).max else np.int32)
+
+        def per_home(on: bool, fill: float = 0.0, dtype=np.float64):
+            return np.full((C, h.n if on else 0), fill, dtype=dtype)
+
+        decay = per_home(with_decay)
+        sfca = per_home(with_sfca)
+        kmean = per_home(k > 0, np.nan)
+        found = per_home(k > 0, 0, np.int32)
         decay_kind = (0 if s.decay == "exponential" else 1) if with_decay else -1
         decay_param = s.decay_beta if decay_kind == 0 else s.decay_sigma_min
         if method == "auto":
@@ -355,7 +374,7 @@ class AccessEngine:
         near = None
         if method == "homes":
             near = self._home_pass(seeds, thresholds, limit_min, sfca_lim, k, decay_kind,
-                                   decay_param, counts, decay, sfca, kmean, found)
+                                   decay_param, counts, decay, sfca, kmean, found, want_nearest)
         elif method == "facilities":
             self._facility_pass(seeds, thresholds, limit_min, sfca_lim, k, decay_kind,
                                 decay_param, counts, decay, sfca, kmean, found)
@@ -363,10 +382,11 @@ class AccessEngine:
             raise ValueError(f"method must be 'auto', 'homes' or 'facilities', not {method!r}")
         kmean /= 60.0
         unreachable = h.u < 0
-        kmean[:, unreachable] = np.nan
-        decay[:, unreachable] = np.nan
-        sfca[:, unreachable] = np.nan
-        return counts, decay, sfca, kmean, found, near
+        for a in (kmean, decay, sfca):
+            if a.shape[1]:
+                a[:, unreachable] = np.nan
+        return (counts, decay if with_decay else None, sfca if with_sfca else None,
+                kmean if k > 0 else None, found if k > 0 else None, near)
 
     @functools.cached_property
     def _home_blocks(self):
@@ -396,7 +416,7 @@ class AccessEngine:
         return blk_ptr, edges, np.unique(np.r_[u, v]), bn_ptr, (key % n).astype(np.int64)
 
     def _home_pass(self, seeds, thresholds, limit_min, sfca_lim, k, decay_kind, decay_param,
-                   counts, decay, sfca, kmean, found):
+                   counts, decay, sfca, kmean, found, want_nearest: bool = True):
         import numba
 
         h, net = self.homes, self.net
@@ -412,7 +432,7 @@ class AccessEngine:
         fe_ptr, fo = _group(seeds.edge, net.n_edges)
         blk_ptr, blk_edge, _, bn_ptr, bn_node = self._home_blocks
         n_workers = max(1, min(2 * numba.get_num_threads(), len(blk_ptr) - 1))
-        nearest = np.full((C, h.n), INF)
+        nearest = np.full((C, h.n if want_nearest else 0), INF)
         need_sfca = bool((sfca_lim >= 0).any()) and n_fac > 0
         demand = np.zeros((n_workers, n_fac if need_sfca else 1))   # a row per worker
         ratio = np.zeros(n_fac)
@@ -431,7 +451,7 @@ class AccessEngine:
             total = demand.sum(0)
             np.divide(seeds.cap, total, out=ratio, where=total > 0)
             run(2, ratio, np.zeros((n_workers, 1)))
-        return nearest
+        return nearest if want_nearest else None
 
     def _facility_pass(self, seeds, thresholds, limit_min, sfca_lim, k, decay_kind, decay_param,
                        counts, decay, sfca, kmean, found):
