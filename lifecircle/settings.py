@@ -249,10 +249,11 @@ def _check_metrics(value) -> tuple[str, ...]:
         names = list(METRICS)
     unknown = [n for n in names if n not in METRICS]
     if unknown:
+        known, default = ", ".join(map(repr, METRICS)), repr(",".join(DEFAULT_METRICS))
         raise SettingsError(f"metrics: unknown metric(s) {', '.join(map(repr, unknown))}; known: "
-                            f"{', '.join(METRICS)} or all (default {','.join(DEFAULT_METRICS)})",
-                            zh=f"metrics：未知的指标 {', '.join(map(repr, unknown))}；可用："
-                               f"{', '.join(METRICS)} 或 all（默认 {','.join(DEFAULT_METRICS)}）")
+                            f"{known} or 'all' (default {default})",
+                            zh=f"metrics: 未知的指标 {', '.join(map(repr, unknown))}；可用：{known} 或 "
+                               f"'all'（默认 {default}）")
     return tuple(m for m in METRICS if m == "time" or m in names)
 
 

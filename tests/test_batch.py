@@ -17,6 +17,7 @@ from conftest import shared_file
 from lifecircle import columns as col
 from lifecircle.batch import DISTRICT_META, district_hash, district_row, load_config, run
 from lifecircle.errors import ConfigError
+from lifecircle.settings import DEFAULTS
 
 NANJING_WEST = (118.756, 32.029, 118.778, 32.059)
 NANJING_EAST = (118.778, 32.029, 118.800, 32.059)
@@ -247,6 +248,7 @@ bbox = [24.9352, 60.1641, 24.9443, 60.1716]
     (lambda t: t.replace('speed = 4.0', 'speed = 4.0\nprofile = "no-such-profile"'), "profile", 3, "no-such-profile"),
     (lambda t: t + "[settings]\nmax_snap_meters = 10\n", "settings.max_snap_meters", 11, "unknown setting"),
     (lambda t: t + '[settings]\ncomplete = ["bank", "banks"]\n', "settings.complete", 11, "unknown category banks"),
+    (lambda t: t + '[settings]\nmetrics = ["time", "speed"]\n', "settings.metrics", 11, "unknown metric(s) 'speed'"),
     (lambda t: t.replace('bbox = [24.9352, 60.1641, 24.9443, 60.1716]', 'file = "nowhere.geojson"'),
      "districts[1].file", 9, "not found"),
 ])
@@ -270,6 +272,19 @@ def test_config_declares_surveyed_categories(tmp_path):
     base = district_hash(cfg, cfg.districts[0])
     cfg.settings["complete"] = ("bank",)
     assert district_hash(cfg, cfg.districts[0]) != base      # another declaration, another run
+
+
+def test_config_asks_for_opt_in_metrics(tmp_path):
+    """``metrics`` in [settings] reaches analyze (k-nearest mean, decay, 2SFCA are opt-in) and
+    is part of a district's hash: asking for more metrics runs the district again."""
+    path = tmp_path / "ok.toml"
+    path.write_text(GOOD, encoding="utf-8")
+    base = district_hash(load_config(path), load_config(path).districts[0])
+    path.write_text(GOOD + '[settings]\nmetrics = "time,count,sfca"\n', encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.settings["metrics"] == ("time", "count", "sfca")
+    assert DEFAULTS.with_(**cfg.settings).wants("sfca")
+    assert district_hash(cfg, cfg.districts[0]) != base
 
 
 def test_toml_syntax_error_has_line(tmp_path):

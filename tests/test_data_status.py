@@ -225,3 +225,20 @@ def test_figures_and_map_name_the_dimensions_without_data(result):
     assert "Employment (no data)" in names
     assert "Public services (11 of 12 categories: no data)" in names
     assert "dimensions with data" in m.get_root().render()
+
+
+def test_cli_metrics_option_writes_the_opt_in_columns(district, tmp_path):
+    """``analyze --metrics`` asks for the opt-in metrics: their columns (with their aliases)
+    are in the GeoPackage, and without it they are not."""
+    import pyogrio
+
+    for opt, want in (([], False), (["--metrics", "time,count,kmean,decay,sfca"], True)):
+        out = tmp_path / ("all" if opt else "default")
+        run = runner.invoke(app, ["analyze", str(district), "-o", str(out), "--no-map", "--lang", "en", *opt])
+        assert run.exit_code == 0, run.output
+        names = set(pyogrio.read_info(out / "lifecircle.gpkg", layer="homes")["fields"])
+        assert {col.time("park"), col.count("park", 15)} <= names
+        assert ({col.kmean("park"), col.decay("park"), col.sfca("park")} <= names) is want
+        assert (col.kmean("bank") in names) is want          # no data: a column of NaN
+        assert json.loads((out / "meta.json").read_text())["settings"]["metrics"][-1] == \
+            ("sfca" if want else "count")

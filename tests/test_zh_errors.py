@@ -86,6 +86,7 @@ CASES = {
     "unknown datum": ["analyze", "{s}", "-o", "{d}/o1", "--facilities", "{d}/badrows.csv",
                       "--facilities-crs", "mars"],
     "unknown complete id": ["analyze", "{s}", "-o", "{d}/o1", "--complete", "no_such"],
+    "unknown metric": ["analyze", "{s}", "-o", "{d}/o1", "--metrics", "time,speed"],
     "map of a non-analysis": ["map", "{d}/foreign"],
     "isochrones bad minutes": ["isochrones", "{d}/foreign", "--minutes", "abc"],
     "resources of a non-analysis": ["resources", "{d}/foreign", "--sites", "{d}/sites.csv", "-o", "{d}/o2"],
@@ -167,7 +168,7 @@ def test_refusal_in_chinese(case, files):
 
 @pytest.mark.parametrize("case", ["missing source", "bad profile file", "POI table, no usable row",
                                   "foreign out folder", "speed out of range", "batch unknown field",
-                                  "missing argument", "isochrones bad minutes"])
+                                  "missing argument", "isochrones bad minutes", "unknown metric"])
 def test_refusal_stays_english_with_lang_en(case, files):
     code, out = _run(CASES[case], files, "en")
     assert code == 2, out

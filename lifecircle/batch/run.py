@@ -446,6 +446,12 @@ def load_config(path) -> BatchConfig:  # noqa: C901
                           zh=f"未知的类别 {', '.join(unknown)}（指标体系 {loaded_profile.name}）")
             settings[k] = tuple(ids)
             continue
+        if k == "metrics":    # opt-in per-category metrics: names, a list or "a,b"
+            try:
+                settings[k] = DEFAULTS.with_(metrics=v).metrics
+            except LifecircleError as exc:
+                raise bad(f"{exc}", "settings", k, zh=exc.message("zh")) from None
+            continue
         if isinstance(default, (int, float)) and not isinstance(default, bool) and (
                 isinstance(v, bool) or not isinstance(v, (int, float))):
             raise bad(f"must be a number, got {v!r}", "settings", k, zh=f"须为数字，实为 {v!r}")

@@ -148,16 +148,19 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                   population, crs, map_copy: bool = True, population_raster=None,
                   population_column: str = "population", force: bool = False, complete=None,
                   verbose: bool = False, boundary_crs: str = "wgs84", population_crs: str = "wgs84",
-                  map_html: bool = True):
+                  map_html: bool = True, metrics: str | None = None):
     from lifecircle.io.outputs import check_out_dir, write_text_atomic
     from lifecircle.pipeline import analyze
 
     try:
         try:
-            DEFAULTS.with_(walk_speed_kmh=speed, lang=lang)   # bad settings fail before any work
+            DEFAULTS.with_(walk_speed_kmh=speed, lang=lang,    # bad settings fail before any work
+                           metrics=metrics)
         except SettingsError as exc:                          # named as the user typed it
-            raise SettingsError(str(exc).replace("walk_speed_kmh", "--speed"),
-                                zh=exc.message("zh").replace("walk_speed_kmh", "--speed")) from None
+            def typed(text):
+                return text.replace("walk_speed_kmh", "--speed").replace("metrics:", "--metrics:")
+
+            raise SettingsError(typed(str(exc)), zh=typed(exc.message("zh"))) from None
         inputs = [p for p in (source, boundary, facilities, population, population_raster)
                   if p and Path(str(p)).exists()]
         check_out_dir(out, force=force, inputs=inputs)    # so does a target lifecircle may not replace
@@ -171,7 +174,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                              population=population, population_raster=population_raster,
                              population_column=population_column, progress=callback, lang=lang,
                              crs=crs, complete=complete, boundary_crs=boundary_crs,
-                             population_crs=population_crs)
+                             population_crs=population_crs, metrics=metrics)
             callback("writing")
             t0 = time.perf_counter()
             result.save(out, map_html=map_html, force=force)
@@ -234,6 +237,12 @@ def analyze(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print the table of every category."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html (--no-map: the tables only; "
                                   "'lifecircle map DIR' draws it later)."),
+    metrics: Optional[str] = typer.Option(
+        None, "--metrics", metavar="METRIC[,METRIC]",
+        help="Per-category metrics of the homes table, the whole list (default time,count: minutes "
+             "to the nearest t_, counts n5_/n10_/n15_). Opt-in: kmean (k_, mean minutes to the 20 "
+             "nearest), decay (g_, decay-weighted count), sfca (a_, 2SFCA supply/demand ratio); e.g. "
+             "--metrics time,count,sfca, or 'all'. Each costs as much memory as the minutes."),
 ):
     """Analyse a district: walking time from every home to every facility category.
 
@@ -245,7 +254,7 @@ def analyze(
                   population, crs, population_raster=population_raster,
                   population_column=population_column, force=force, complete=complete,
                   verbose=verbose, boundary_crs=boundary_crs, population_crs=population_crs,
-                  map_html=map_html)
+                  map_html=map_html, metrics=metrics)
 
 
 def demo(
