@@ -112,3 +112,35 @@ def test_home_scores_again_replaces_its_columns_in_place():
     assert list(res.columns) == list(first.columns)
     assert res[col.SCORE].tolist()[0] == pytest.approx(100.0) and np.isnan(res[col.SCORE].to_numpy()[1])
     assert first[col.SCORE].tolist()[0] == 0.0
+
+
+def test_summary_per_community_does_not_copy_the_table():
+    """Summaries per community copy only the columns they read, not the whole home table
+    (at a city with ~355 columns the groups were a second table at once); each community's
+    rows are the summary of its homes alone."""
+    import tracemalloc
+
+    from lifecircle.core.coverage import summarize
+
+    prof = load_profile("default")
+    n = 8000
+    rng = np.random.default_rng(7)
+    homes = pd.DataFrame({col.time(c.id): rng.uniform(0, 25, n) for c in prof.categories})
+    homes.loc[rng.random(n) < 0.2, col.time("park")] = np.nan
+    homes[col.REACHABLE] = rng.random(n) > 0.05
+    homes[col.POPULATION] = rng.uniform(1, 50, n)
+    homes[col.COMMUNITY] = rng.choice(["甲", "乙", "丙", "丁"], n)
+    homes = home_scores(homes, prof, 0.5, (5, 10, 15))
+    junk = pd.DataFrame(rng.random((n, 300)), columns=[f"x{i}" for i in range(300)])
+    homes = pd.concat([homes, junk], axis=1)
+    table_bytes = int(homes.memory_usage(deep=False).sum())
+    counts = {c.id: 3 for c in prof.categories}
+    tracemalloc.start()
+    got = summarize(homes, prof, counts, group=col.COMMUNITY)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < table_bytes / 3, (peak, table_bytes)
+    for name in ("甲", "丙"):
+        alone = summarize(homes[homes[col.COMMUNITY] == name], prof, counts)
+        mine = got[got.community == name].drop(columns="community").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, alone.drop(columns="community"), check_exact=True)

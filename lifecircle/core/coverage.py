@@ -226,7 +226,14 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
     dims_with = [d for d in dims if any(c.id in keep for c in d.categories)]
     blocks = [("ALL", homes)]
     if group and group in homes:
-        blocks += [(str(k), g) for k, g in homes.groupby(group, sort=True)]
+        # only the columns read below go into the groups: a group is a copy of its rows, and
+        # over every group of the whole table that was a second table (~355 columns) at once
+        need = [col.REACHABLE, col.POPULATION, col.SCORE, col.SCORE_ALL_CATEGORIES, col.all_six(top),
+                col.all_six_allcat(top), group, *(col.time(c.id) for c in profile.categories)]
+        for d in profile.dimensions:
+            need += [col.dim_covered(d.id), col.dim_score(d.id), *(col.dim_covered_at(d.id, t) for t in tiers)]
+        need = [c for c in dict.fromkeys(need) if c in homes]
+        blocks += [(str(k), g) for k, g in homes[need].groupby(group, sort=True)]
     rows = []
     for name, h in blocks:
         reach = h[col.REACHABLE].to_numpy(bool) if col.REACHABLE in h else np.ones(len(h), bool)
