@@ -79,12 +79,11 @@ def _dim_arrays(homes, cats, cover_share, tiers):
     if w.sum() <= 0:
         w = np.ones_like(w)
     s = 100.0 * (acc * w).sum(1) / wsum
-    within = np.where(np.isnan(t), False, t <= thr)
+    within = t <= thr                 # NaN (nothing found) compares False: not within
     covered = ((within * w).sum(1) / wsum >= cover_share).astype(float)
     at = {}
     for tier in tiers:
-        within_t = np.where(np.isnan(t), False, t <= tier)
-        at[tier] = ((within_t * w).sum(1) / wsum >= cover_share).astype(float)
+        at[tier] = (((t <= tier) * w).sum(1) / wsum >= cover_share).astype(float)
     return s, covered, at
 
 
@@ -120,7 +119,10 @@ def home_scores(homes: pd.DataFrame, profile, cover_share: float,
         if not cats_all:
             continue
         cats = [c for c in cats_all if c.id in keep]
-        s_all, _, at_all = _dim_arrays(homes, cats_all, cover_share, (top,))
+        # every category with data: the with-data figures are these (computed once)
+        every = len(cats) == len(cats_all)
+        s_all, cov_all, at_all = _dim_arrays(homes, cats_all, cover_share,
+                                             tuple(tiers) if every else (top,))
         all_scores.append(s_all)
         all_weights.append(dim.weight)
         flags15_all.append(at_all[top])
@@ -130,7 +132,8 @@ def home_scores(homes: pd.DataFrame, profile, cover_share: float,
             for tier in tiers:
                 out[col.dim_covered_at(dim.id, tier)] = np.full(n, np.nan)
             continue
-        s, covered, at = _dim_arrays(homes, cats, cover_share, tuple(tiers))
+        s, covered, at = (s_all, cov_all, at_all) if every else \
+            _dim_arrays(homes, cats, cover_share, tuple(tiers))
         out[col.dim_score(dim.id)] = s
         out[col.dim_covered(dim.id)] = covered
         for tier in tiers:
@@ -250,11 +253,12 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
                        facilities=int(facility_counts.get(c.id, 0)))
             row[col.DATA_STATUS] = st
             nodata = st == col.STATUS_NO_DATA
-            row[col.COVERED] = np.nan if nodata else _wshare(np.nan_to_num(t, nan=np.inf) <= c.minutes, pop)
+            covered = _wshare(t <= c.minutes, pop)     # NaN (nothing found) is not within
+            row[col.COVERED] = np.nan if nodata else covered
             for tier in tiers:
-                row[col.within(tier)] = np.nan if nodata else _wshare(np.nan_to_num(t, nan=np.inf) <= tier, pop)
+                row[col.within(tier)] = np.nan if nodata else _wshare(t <= tier, pop)
             row["median_min"] = np.nan if nodata else _wmedian(t, pop)
-            row[col.COVERED_ALL_CATEGORIES] = _wshare(np.nan_to_num(t, nan=np.inf) <= c.minutes, pop)
+            row[col.COVERED_ALL_CATEGORIES] = covered
             rows.append(row)
         for d in profile.dimensions:
             k = sum(c.id in keep for c in d.categories)
