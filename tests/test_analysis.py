@@ -118,6 +118,12 @@ def test_opt_in_metrics_add_columns_and_change_nothing_else(helsinki, tmp_path):
         ["time", "count", "kmean", "decay", "sfca"]
     back = lifecircle.load(tmp_path / "all")
     assert back.settings.metrics == every.settings.metrics and col.sfca("bus_stop") in back.homes
+    # minutes only (no reach pass at all): the same minutes and scores, no count columns
+    bare = lifecircle.analyze(embedded_sample("helsinki"), metrics="time").homes
+    assert not any(col.parse(c) and col.parse(c)[0] == "n15" for c in bare.columns)
+    assert [c for c in h.columns if not (col.parse(c) or ("",))[0].startswith("n")] == list(bare.columns)
+    for c in bare.columns.drop("geometry"):
+        pd.testing.assert_series_equal(h[c], bare[c], check_exact=True, obj=c)
 
 
 def test_score_formula(helsinki):
