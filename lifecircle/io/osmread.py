@@ -29,6 +29,7 @@ from __future__ import annotations
 import gc
 from array import array
 from contextlib import contextmanager
+from itertools import repeat
 
 import numpy as np
 import shapely
@@ -220,6 +221,58 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
         return _read_layers(path, groups, streets=streets, features=features, stamps=stamps)
 
 
+def _tag_list(obj) -> tuple:
+    """An element's tags as a tuple of (key, value) pairs, read through libosmium's own
+    iterator (``dict(obj.tags)`` goes through a Python iterator object per element: 3-4x slower)."""
+    try:
+        data = obj._pyosmium_data
+        n = data.tags_size()
+        return tuple(map(data.tags_next, repeat(data.tags_begin(), n))) if n else ()
+    except AttributeError:  # another pyosmium layout: the public iterator
+        return tuple(obj.tags)
+
+
+class _TagSets:
+    """One shared, read-only tag dict per distinct tag list, its strings shared by every dict.
+
+    OSM repeats tag lists massively (``building=yes`` alone on most buildings) and values even
+    more (``yes``, ``residential``): a fresh dict of fresh strings per element was most of
+    what the read held. What the pass derives from the tags (street or not, feature groups) is
+    computed once per distinct list too."""
+
+    def __init__(self, groups: _Groups, *, streets: bool, features: bool):
+        self.groups, self.streets, self.features = groups, streets, features
+        self.strings: dict[str, str] = {}
+        self.dicts: dict[tuple, dict] = {}
+        self.ways: dict[tuple, tuple] = {}
+        self.nodes: dict[tuple, tuple] = {}
+
+    def tags(self, key: tuple) -> dict:
+        tags = self.dicts.get(key)
+        if tags is None:
+            one = self.strings.setdefault
+            tags = self.dicts[key] = {one(k, k): one(v, v) for k, v in key}
+        return tags
+
+    def way(self, key: tuple) -> tuple:
+        """(tags, the street record or None, feature group mask) of a way's tag list."""
+        tags = self.tags(key)
+        hw = tags.get("highway")
+        street = None
+        if self.streets and hw is not None and not _multi(hw, _NOT_NETWORK) \
+                and not _multi(tags.get("area"), ("yes",)):
+            street = (hw, *map(tags.get, STREET_TAGS))
+        mask = self.groups.mask(tags, node=False) if self.features and tags else 0
+        got = self.ways[key] = (tags, street, mask)
+        return got
+
+    def node(self, key: tuple) -> tuple:
+        """(tags, feature group mask) of a node's tag list."""
+        tags = self.tags(key)
+        got = self.nodes[key] = (tags, self.groups.mask(tags, node=True))
+        return got
+
+
 def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, stamps: bool):
     import osmium
 
@@ -236,16 +289,13 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY).with_locations()
     if features:
         fp = fp.with_filter(osmium.filter.KeyFilter(*groups.filter_keys()).enable_for(osmium.osm.NODE))
-        # a node's tags as a dict made by libosmium (its __geo_interface__'s properties), not
-        # tag by tag in Python (4x faster); ways keep dict(tags): the filter fails on ways
-        # whose nodes are outside the extract
-        fp = fp.with_filter(osmium.filter.GeoInterfaceFilter().enable_for(osmium.osm.NODE))
     else:
         fp = fp.with_filter(osmium.filter.KeyFilter("highway"))
+    sets = _TagSets(groups, streets=streets, features=features)
+    way_sets, node_sets = sets.ways, sets.nodes
     wkb_of = osmium.geom.WKBFactory().create_linestring
     fromhex = bytes.fromhex
     all_nodes = osmium.geom.use_nodes.ALL
-    mask_of = groups.mask
     s_refs, s_x, s_y = col.s_refs, col.s_x, col.s_y
     node_type = osmium.osm.Node
     max_stamp = 0.0
@@ -253,15 +303,18 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
         if type(obj) is node_type:
             if not features:
                 continue
-            tags = obj.__geo_interface__["properties"]
-            mask = mask_of(tags, node=True)
+            key = _tag_list(obj)
+            got = node_sets.get(key) or sets.node(key)
+            mask = got[1]
             if not mask:
                 continue
             loc = obj.location
+            if not loc.valid():
+                continue
             col.n_id.append(obj.id)
             col.n_x.append(loc.x)
             col.n_y.append(loc.y)
-            col.n_tags.append(tags)
+            col.n_tags.append(got[0])
             col.n_group.append((mask & -mask).bit_length() - 1)
             if stamps:
                 max_stamp = max(max_stamp, obj.timestamp.timestamp())
@@ -269,11 +322,10 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
         # a way
         wid = obj.id
         held = wanted_members.get(wid, 0) if features else 0
-        tags = dict(obj.tags)
-        hw = tags.get("highway")
-        street = streets and hw is not None and not _multi(hw, _NOT_NETWORK) \
-            and not _multi(tags.get("area"), ("yes",))
-        mask = (mask_of(tags, node=False) & ~held) if features and tags else 0
+        key = _tag_list(obj)
+        tags, street, mask = way_sets.get(key) or sets.way(key)
+        if held:
+            mask &= ~held
         if not (street or mask or held):
             continue
         nodes = obj.nodes
@@ -286,7 +338,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
             col.n_highway += 1
             col.s_id.append(wid)
             col.s_len.append(n_nodes)
-            col.s_tags.append((hw, *map(tags.get, STREET_TAGS)))
+            col.s_tags.append(street)
             for n in nodes:
                 loc = n.location
                 s_refs.append(n.ref)

@@ -199,33 +199,35 @@ def _streets_from_osmium(col, path) -> gpd.GeoDataFrame:
     if col.n_highway == 0:
         raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data",
                                      zh="数据中没有道路（没有 highway=* 的路）")
-    highway = np.array([t[0] for t in col.s_tags], dtype=object)
-    tags = [{k: v for k, v in zip(osmread.STREET_TAGS, t[1:]) if v is not None} for t in col.s_tags]
-    keep_way = walkable_mask(highway, tags)
+    # the street records repeat (the reader shares one per distinct tag list): the walk rules,
+    # names and one-way flags once per distinct record, the columns share its strings
+    index: dict[tuple, int] = {}
+    code = np.fromiter((index.setdefault(t, len(index)) for t in col.s_tags), dtype=np.int64,
+                       count=len(col.s_tags))
+    records = list(index)
+    highway = np.array([t[0] for t in records], dtype=object)
+    tags = [{k: v for k, v in zip(osmread.STREET_TAGS, t[1:]) if v is not None} for t in records]
+    keep_way = walkable_mask(highway, tags)[code]
     if not keep_way.any():
         raise NoWalkableStreetsError(
             path, "no walkable streets: every highway way is a motorway, private or closed to pedestrians",
             zh="没有可步行的道路：所有 highway 道路都是高速公路、私有道路或禁止行人通行",
         )
+    names = np.array([t.get("name:zh") or t.get("name") or "" for t in tags] + [None], dtype=object)[:-1]
+    oneway = np.array([t.get("oneway:foot") == "yes" for t in tags], dtype=bool)
     seg = osmread.build_streets(col)
     way = seg["way"]
     keep = keep_way[way] & (seg["u"] != seg["v"])
     way = way[keep]
-    kept = np.flatnonzero(keep_way)
-    names = np.empty(len(tags), dtype=object)
-    oneway = np.zeros(len(tags), dtype=bool)
-    for i in kept:
-        t = tags[i]
-        names[i] = t.get("name:zh") or t.get("name") or ""
-        oneway[i] = t.get("oneway:foot") == "yes"
+    rec = code[way]
     streets = gpd.GeoDataFrame(
         {
             "u": seg["u"][keep],
             "v": seg["v"][keep],
             "osm_id": np.asarray(col.s_id, dtype=np.int64)[way],
-            "highway": highway[way].astype(str) if len(way) else np.array([], dtype=str),
-            "name": names[way],
-            "oneway_foot": oneway[way],
+            "highway": highway[rec],
+            "name": names[rec],
+            "oneway_foot": oneway[rec],
         },
         geometry=seg["geometry"][keep],
         crs=WGS84,
