@@ -183,14 +183,16 @@ class _Collected:
         self.n_x = array("i")
         self.n_y = array("i")
         self.n_tags: list[dict] = []
-        self.n_group: list[int] = []
-        # feature ways: geometry as libosmium's WKB (all nodes, as bytes), or node coordinates when
-        # some node has no location (the extract cut the way)
-        self.w_id: list[int] = []
-        self.w_closed: list[bool] = []
+        self.n_group = array("b")
+        # feature ways: geometry as libosmium's WKB (all nodes), one buffer for all ways (its
+        # size per way, 0 for a way cut by the extract, whose node coordinates are in w_cut);
+        # machine-integer arrays, not a Python object per way
+        self.w_id = array("q")
+        self.w_closed = array("b")
         self.w_tags: list[dict] = []
-        self.w_group: list[int] = []
-        self.w_wkb: list = []
+        self.w_group = array("b")
+        self.w_wkb = bytearray()
+        self.w_size = array("q")
         self.w_cut: dict[int, tuple[list[int], list[int]]] = {}
         # member ways of feature relations: id -> WKB or (xs, ys)
         self.members: dict[int, object] = {}
@@ -355,12 +357,14 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
         if mask:
             if isinstance(geom, tuple):
                 col.w_cut[len(col.w_id)] = geom
-                geom = None
+                col.w_size.append(0)
+            else:
+                col.w_wkb += geom
+                col.w_size.append(len(geom))
             col.w_id.append(wid)
             col.w_closed.append(obj.is_closed())
             col.w_tags.append(tags)
             col.w_group.append((mask & -mask).bit_length() - 1)
-            col.w_wkb.append(geom)
     col.max_stamp = max_stamp
     return col, relations
 
@@ -417,31 +421,40 @@ def build_streets(col: _Collected):
 
 def _wkb_linestrings(raw: list) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates (n, 2) and point counts of WKB linestrings (bytes), decoded with numpy in
-    one go (``shapely.from_wkb`` of libosmium's hex is ~10x slower). The same doubles as GEOS
-    reads; anything but plain little-endian 2D linestrings goes through shapely."""
+    one go (``shapely.from_wkb`` of libosmium's hex is ~10x slower), see :func:`_wkb_buffer`."""
     size = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
+    return _wkb_buffer(b"".join(raw), size)
+
+
+def _wkb_buffer(data, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates (n, 2) and point counts of WKB linestrings stored one after the other in
+    ``data`` (``size`` bytes each). The same doubles as GEOS reads; anything but plain
+    little-endian 2D linestrings goes through shapely."""
+    size = np.asarray(size, dtype=np.int64)
     count = (size - 9) // 16
-    if len(raw) == 0:
+    if len(size) == 0:
         return np.empty((0, 2)), count
-    buf = np.frombuffer(b"".join(raw), dtype=np.uint8)
-    start = np.zeros(len(raw), dtype=np.int64)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    start = np.zeros(len(size), dtype=np.int64)
     np.cumsum(size[:-1], out=start[1:])
-    header = buf[_ranges(start, np.full(len(raw), 9))].reshape(-1, 9)
+    header = buf[_ranges(start, np.full(len(size), 9))].reshape(-1, 9)
     plain = (header[:, :5] == (1, 2, 0, 0, 0)).all() and (size == 9 + 16 * count).all() and \
         np.array_equal(header[:, 5:].copy().view("<u4").ravel(), count)
     if not plain:
+        raw = [bytes(data[a:a + n]) for a, n in zip(start.tolist(), size.tolist())]
         lines = shapely.from_wkb(np.asarray(raw, dtype=object))
         return shapely.get_coordinates(lines), shapely.get_num_coordinates(lines).astype(np.int64)
     body = np.ones(len(buf), dtype=bool)
-    body[_ranges(start, np.full(len(raw), 9))] = False
+    body[_ranges(start, np.full(len(size), 9))] = False
     return buf[body].view("<f8").reshape(-1, 2), count
 
 
 def _way_coordinates(col: _Collected):
     """Flat lon/lat of every feature way's nodes, per-way offsets and a validity mask."""
     n = len(col.w_id)
-    whole = np.fromiter((g is not None for g in col.w_wkb), dtype=bool, count=n)
-    line_xy, line_len = _wkb_linestrings([g for g in col.w_wkb if g is not None])
+    size = np.asarray(col.w_size, dtype=np.int64)
+    whole = size > 0
+    line_xy, line_len = _wkb_buffer(col.w_wkb, size[whole])
     lengths = np.zeros(n, dtype=np.int64)
     lengths[whole] = line_len
     for i, (xs, _ys) in col.w_cut.items():
@@ -471,8 +484,15 @@ def _way_geometries(col: _Collected) -> np.ndarray:
     n_valid = np.add.reduceat(valid.astype(np.int64), offsets[:-1]) if len(valid) else lengths * 0
     n_valid[lengths == 0] = 0
     complete = n_valid == lengths
-    area = np.fromiter((c and is_area(t) for c, t in zip(col.w_closed, col.w_tags)),
-                       dtype=bool, count=n)
+    area = np.zeros(n, dtype=bool)
+    seen: dict[int, bool] = {}   # the tag dicts are shared: each distinct one tested once
+    tags = col.w_tags
+    for i in np.flatnonzero(np.asarray(col.w_closed, dtype=bool)).tolist():
+        t = tags[i]
+        a = seen.get(id(t))
+        if a is None:
+            a = seen[id(t)] = is_area(t)
+        area[i] = a
     done = np.zeros(n, dtype=bool)
     rings = area & complete & (lengths >= 4)
     if rings.any():
@@ -697,7 +717,8 @@ def _polygon_result(area):
 def build_features(col: _Collected, relations: list[dict]):
     """Feature records in pyrosm's order: group by group (poi, building, land use, natural),
     nodes, then ways, then relations, each element in its first group only.
-    Returns (osm_type, osm_id, tags, geometry) lists."""
+    Returns (osm_type, osm_id, tags, geometry): arrays (object, int64, a list of the shared tag
+    dicts, geometries). Consumes ``col``'s way and member geometry (freed as they are built)."""
     with gc_paused():
         return _build_features(col, relations)
 
@@ -707,28 +728,33 @@ def _build_features(col: _Collected, relations: list[dict]):
     n_geom = shapely.points(np.column_stack([n_lon, n_lat])) if len(n_lon) else np.empty(0, object)
     n_geom = np.where(n_valid, n_geom, None) if len(n_lon) else n_geom
     w_geom = _way_geometries(col)
+    col.w_wkb, col.w_cut = bytearray(), {}   # consumed: freed before the relations are built
     # member ways from libosmium's WKB in one call, not one per member
     ids = [wid for wid, g in col.members.items() if not isinstance(g, tuple)]
     m_xy, m_len = _wkb_linestrings([col.members[wid] for wid in ids])
     lines = shapely.linestrings(m_xy, indices=np.repeat(np.arange(len(ids)), m_len)) if len(ids) else []
     col.members.update(zip(ids, lines))
     r_geom = _relation_geometries(relations, col.members)
-    kinds = (("node", col.n_id, col.n_group, col.n_tags, n_geom),
-             ("way", col.w_id, col.w_group, col.w_tags, w_geom),
-             ("relation", [r["id"] for r in relations], [r["group"] for r in relations],
-              [r["tags"] for r in relations], r_geom))
-    osm_type, osm_id, tags, geom = [], [], [], []
-    for group in range(4):
-        for kind, ids, grp, tgs, gms in kinds:
-            for i in np.flatnonzero(np.asarray(grp, dtype=np.int64) == group) if len(grp) else []:
-                g = gms[i]
-                if g is None:
-                    continue
-                osm_type.append(kind)
-                osm_id.append(ids[i])
-                tags.append(tgs[i])
-                geom.append(g)
-    geom = np.asarray(geom + [None], dtype=object)[:-1]
+    col.members = {}
+    # group by group; within a group nodes, ways, relations, each in reading order: a stable
+    # sort of the concatenated kinds by group
+    counts = (len(col.n_id), len(col.w_id), len(relations))
+    group = np.concatenate([np.asarray(col.n_group, dtype=np.int8), np.asarray(col.w_group, dtype=np.int8),
+                            np.asarray([r["group"] for r in relations], dtype=np.int8)])
+    geom = np.empty(sum(counts), dtype=object)
+    geom[:counts[0]] = n_geom
+    geom[counts[0]:counts[0] + counts[1]] = w_geom
+    geom[counts[0] + counts[1]:] = np.asarray(r_geom + [None], dtype=object)[:-1]
+    order = np.argsort(group, kind="stable")
+    order = order[~shapely.is_missing(geom[order])]
+    geom = geom[order]
+    kinds = np.array(["node", "way", "relation"], dtype=object)
+    osm_type = np.repeat(kinds, counts)[order]
+    osm_id = np.concatenate([np.asarray(col.n_id, dtype=np.int64), np.asarray(col.w_id, dtype=np.int64),
+                             np.asarray([r["id"] for r in relations], dtype=np.int64)])[order]
+    all_tags = col.n_tags + col.w_tags + [r["tags"] for r in relations]
+    tags = [all_tags[i] for i in order.tolist()]
+    del all_tags
     polygonal = np.isin(shapely.get_type_id(geom), (3, 6, 7))   # (multi)polygons, collections
     if polygonal.any():
         geom[polygonal] = shapely.orient_polygons(geom[polygonal], exterior_cw=False)

@@ -184,7 +184,7 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
         features = _concat_features([gpd.GeoDataFrame(
             {"osm_type": np.asarray(osm_type, dtype=object),
              "osm_id": np.asarray(osm_id, dtype=np.int64), "tags": tags},
-            geometry=geom, crs=WGS84)]) if osm_type else _concat_features([])
+            geometry=geom, crs=WGS84)]) if len(osm_type) else _concat_features([])
     else:
         features = _concat_features([])
     if bbox is not None:
