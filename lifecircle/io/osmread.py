@@ -26,6 +26,7 @@ embedded sample and as a fallback), element for element:
 
 from __future__ import annotations
 
+import ctypes
 import gc
 from array import array
 from contextlib import contextmanager
@@ -199,6 +200,11 @@ class _Collected:
         self.n_highway = 0
         self.max_stamp = 0.0
 
+    def drop_streets(self) -> None:
+        """Free the street records once the street layer is built."""
+        self.s_id, self.s_len, self.s_refs = array("q"), array("q"), array("q")
+        self.s_x, self.s_y, self.s_tags = array("i"), array("i"), []
+
 
 @contextmanager
 def gc_paused():
@@ -212,6 +218,26 @@ def gc_paused():
     finally:
         if was:
             gc.enable()
+
+
+def release_freed_memory() -> None:
+    """Give the heap pages that reading freed back to the system.
+
+    Reading makes and drops millions of small objects (WKB, tag lists, coordinate arrays below
+    glibc's mmap threshold); glibc keeps the freed pages in the process, so the memory a read
+    holds would be ~25 % above what its layers use, until the system runs short. ``malloc_trim``
+    (glibc) hands them back; elsewhere this does nothing."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: bool = True,
@@ -330,13 +356,11 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
             mask &= ~held
         if not (street or mask or held):
             continue
-        nodes = obj.nodes
-        n_nodes = len(nodes)
-        if n_nodes == 0:
-            continue
-        if stamps and (street or mask):
-            max_stamp = max(max_stamp, obj.timestamp.timestamp())
         if street:
+            nodes = obj.nodes
+            n_nodes = len(nodes)
+            if n_nodes == 0:
+                continue
             col.n_highway += 1
             col.s_id.append(wid)
             col.s_len.append(n_nodes)
@@ -346,12 +370,18 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
                 s_refs.append(n.ref)
                 s_x.append(loc.x)
                 s_y.append(loc.y)
+        if mask or held:
+            try:
+                geom = fromhex(wkb_of(obj, use_nodes=all_nodes))
+            except Exception:  # a node without location, or a single-node way
+                nodes = obj.nodes
+                if len(nodes) == 0:
+                    continue
+                geom = ([n.x for n in nodes], [n.y for n in nodes])
+        if stamps and (street or mask):
+            max_stamp = max(max_stamp, obj.timestamp.timestamp())
         if not (mask or held):
             continue
-        try:
-            geom = fromhex(wkb_of(obj, use_nodes=all_nodes))
-        except Exception:  # a node without location, or a single-node way
-            geom = ([n.x for n in nodes], [n.y for n in nodes])
         if held:
             col.members[wid] = geom
         if mask:

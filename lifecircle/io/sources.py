@@ -177,6 +177,8 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
                              zh=f"无法作为 {kind} 读取（{type(exc).__name__}: {exc}）") from None
     if want_streets:
         streets = _streets_from_osmium(col, path)
+        col.drop_streets()
+        osmread.release_freed_memory()
     else:
         streets = _empty_streets()
     if want_features:
@@ -192,6 +194,8 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
         streets = streets[streets.intersects(area)].reset_index(drop=True)
         features = features[features.intersects(area)].reset_index(drop=True)
     date = header_date or _epoch_to_date(col.max_stamp)
+    del col, relations
+    osmread.release_freed_memory()
     return OSMData(streets, features, str(path), date, {"reader": "osmium", "layers": list(layers)})
 
 
