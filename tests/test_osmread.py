@@ -116,6 +116,44 @@ def test_analysis_minutes_equal_with_either_reader():
     pd.testing.assert_frame_equal(old.summary, new.summary)
 
 
+def test_equal_tag_lists_share_one_dict_and_its_strings():
+    """Features with the same tag list share one tag dict and equal strings are one object in
+    every dict (what keeps a city's read to its layers, not a dict of fresh strings per
+    building); each dict still holds the element's tags in the file's order."""
+    import osmium
+
+    path = shared_file("world/las_palmas_2023_ghsci.osm.pbf")
+    features = read_osm(path).features
+    tags = features.tags.tolist()
+    owners: dict[tuple, set] = {}
+    for t in tags:
+        owners.setdefault(tuple(t.items()), set()).add(id(t))
+    assert all(len(ids) == 1 for ids in owners.values())
+    assert len(owners) < 0.75 * len(tags)       # Las Palmas repeats tag lists a lot
+    one: dict[str, str] = {}
+    assert all(one.setdefault(s, s) is s for t in tags for s in (*t, *t.values()))
+    # the same pairs, in the same order, as pyosmium's public tag iterator gives
+    want = {(kind, i): t for kind, i, t in zip(features.osm_type, features.osm_id, tags)
+            if kind != "relation"}
+    seen = 0
+    for obj in osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY):
+        key = ("node" if isinstance(obj, osmium.osm.Node) else "way", obj.id)
+        if key in want:
+            assert list(want[key].items()) == [(t.k, t.v) for t in obj.tags], key
+            seen += 1
+    assert seen == len(want) > 30000
+
+
+def test_tag_list_without_pyosmium_internals():
+    """An element without pyosmium 4's internal tag container falls back to its public tags."""
+    from types import SimpleNamespace
+
+    from lifecircle.io.osmread import _tag_list
+
+    element = SimpleNamespace(tags=[("building", "yes"), ("name", "Casa")])
+    assert _tag_list(element) == (("building", "yes"), ("name", "Casa"))
+
+
 # --------------------------------------------------------------------------------------------
 # hand-written files
 

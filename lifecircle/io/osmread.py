@@ -304,7 +304,8 @@ class _TagSets:
 def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, stamps: bool):
     import osmium
 
-    relations = _read_relations(path, groups) if features else []
+    sets = _TagSets(groups, streets=streets, features=features)
+    relations = _read_relations(path, groups, sets) if features else []
     # the member ways of the relations each group selects: that group shows them through
     # the relation, not on their own (pyrosm's rule; an inner ring that is itself a pitch
     # is read as a pitch only when no relation of its group holds it)
@@ -319,7 +320,6 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
         fp = fp.with_filter(osmium.filter.KeyFilter(*groups.filter_keys()).enable_for(osmium.osm.NODE))
     else:
         fp = fp.with_filter(osmium.filter.KeyFilter("highway"))
-    sets = _TagSets(groups, streets=streets, features=features)
     way_sets, node_sets = sets.ways, sets.nodes
     wkb_of = osmium.geom.WKBFactory().create_linestring
     fromhex = bytes.fromhex
@@ -399,14 +399,15 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     return col, relations
 
 
-def _read_relations(path: str, groups: _Groups) -> list[dict]:
+def _read_relations(path: str, groups: _Groups, sets: _TagSets | None = None) -> list[dict]:
     import osmium
 
     out = []
     fp = osmium.FileProcessor(path, osmium.osm.RELATION).with_filter(
         osmium.filter.KeyFilter(*groups.filter_keys()))
+    sets = sets or _TagSets(groups, streets=False, features=True)
     for rel in fp:
-        tags = dict(rel.tags)
+        tags = sets.tags(_tag_list(rel))
         mask = groups.mask(tags, node=False)
         if not mask:
             continue
