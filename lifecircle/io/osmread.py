@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import sys
 from array import array
 from contextlib import contextmanager
 from itertools import repeat
@@ -221,12 +222,12 @@ def gc_paused():
 
 
 def release_freed_memory() -> None:
-    """Give the heap pages that reading freed back to the system.
+    """Give the memory that reading freed back to the system.
 
     Reading makes and drops millions of small objects (WKB, tag lists, coordinate arrays below
-    glibc's mmap threshold); glibc keeps the freed pages in the process, so the memory a read
-    holds would be ~25 % above what its layers use, until the system runs short. ``malloc_trim``
-    (glibc) hands them back; elsewhere this does nothing."""
+    glibc's mmap threshold) and pandas' Arrow string columns go through Arrow's own allocator;
+    both keep freed pages in the process, so a read would hold ~25 % more than its layers use.
+    ``malloc_trim`` (glibc; elsewhere nothing) and Arrow's ``release_unused`` hand them back."""
     global _malloc_trim
     if _malloc_trim is None:
         try:
@@ -235,6 +236,12 @@ def release_freed_memory() -> None:
             _malloc_trim = False
     if _malloc_trim:
         _malloc_trim(0)
+    arrow = sys.modules.get("pyarrow")   # only when pandas already uses it: never imported here
+    if arrow is not None:
+        try:
+            arrow.default_memory_pool().release_unused()
+        except Exception:  # an Arrow build without it: nothing to give back
+            pass
 
 
 _malloc_trim = None
@@ -434,8 +441,10 @@ def _coords(xs, ys) -> tuple[np.ndarray, np.ndarray]:
     return lon, lat, valid
 
 
-def build_streets(col: _Collected):
-    """Segment arrays of the collected streets: dict of u, v, osm_id, way index, geometry."""
+def build_streets(col: _Collected, keep_way: np.ndarray | None = None):
+    """Segment arrays of the collected streets: dict of u, v, osm_id, way index, geometry.
+    ``keep_way``: only the segments of these ways (a mask over the collected streets) that join
+    two different nodes; the others get no geometry made."""
     lengths = np.asarray(col.s_len, dtype=np.int64)
     way_of = np.repeat(np.arange(len(lengths)), lengths)
     refs = np.asarray(col.s_refs, dtype=np.int64)
@@ -444,6 +453,8 @@ def build_streets(col: _Collected):
     way_of, refs, lon, lat = way_of[valid], refs[valid], lon[valid], lat[valid]
     same = way_of[1:] == way_of[:-1]
     start = np.flatnonzero(same)
+    if keep_way is not None:
+        start = start[keep_way[way_of[start]] & (refs[start] != refs[start + 1])]
     xy = np.column_stack([lon, lat])
     geom = shapely.linestrings(np.stack([xy[start], xy[start + 1]], axis=1)) if len(start) else \
         np.empty(0, dtype=object)

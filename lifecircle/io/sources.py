@@ -75,7 +75,9 @@ class OSMData:
     ``streets``: one row per walkable segment between two OSM nodes (``u``, ``v`` node ids,
     ``osm_id`` of the way, ``highway``, ``name``, ``oneway_foot``, LineString ``geometry``).
     ``features``: ``osm_type``, ``osm_id``, ``tags`` (dict), ``geometry`` for every tagged
-    node/way/relation that may be a facility, home, land use or idle site.
+    node/way/relation that may be a facility, home, land use or idle site. The files' readers
+    share one tag dict between the elements with the same tags (a city has millions of
+    ``building=yes``): read the dicts, never change one in place (copy it first).
     """
 
     streets: gpd.GeoDataFrame
@@ -219,21 +221,19 @@ def _streets_from_osmium(col, path) -> gpd.GeoDataFrame:
         )
     names = np.array([t.get("name:zh") or t.get("name") or "" for t in tags] + [None], dtype=object)[:-1]
     oneway = np.array([t.get("oneway:foot") == "yes" for t in tags], dtype=bool)
-    seg = osmread.build_streets(col)
+    seg = osmread.build_streets(col, keep_way)
     way = seg["way"]
-    keep = keep_way[way] & (seg["u"] != seg["v"])
-    way = way[keep]
     rec = code[way]
     streets = gpd.GeoDataFrame(
         {
-            "u": seg["u"][keep],
-            "v": seg["v"][keep],
+            "u": seg["u"],
+            "v": seg["v"],
             "osm_id": np.asarray(col.s_id, dtype=np.int64)[way],
             "highway": highway[rec],
             "name": names[rec],
             "oneway_foot": oneway[rec],
         },
-        geometry=seg["geometry"][keep],
+        geometry=seg["geometry"],
         crs=WGS84,
     )
     return streets.reset_index(drop=True)
