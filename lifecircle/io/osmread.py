@@ -186,13 +186,15 @@ class _Collected:
         self.n_y = array("i")
         self.n_tags: list[dict] = []
         self.n_group = array("b")
-        # feature ways: geometry as libosmium's WKB (all nodes), one buffer for all ways (its
-        # size per way, 0 for a way cut by the extract, whose node coordinates are in w_cut);
+        # feature ways: geometry as libosmium's WKB (all nodes), its 9-byte headers in one
+        # buffer and its coordinates in another (read as a float array without a copy), its
+        # size per way (0 for a way cut by the extract, whose node coordinates are in w_cut);
         # machine-integer arrays, not a Python object per way
         self.w_id = array("q")
         self.w_closed = array("b")
         self.w_tags: list[dict] = []
         self.w_group = array("b")
+        self.w_head = bytearray()
         self.w_wkb = bytearray()
         self.w_size = array("q")
         self.w_cut: dict[int, tuple[list[int], list[int]]] = {}
@@ -396,7 +398,8 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
                 col.w_cut[len(col.w_id)] = geom
                 col.w_size.append(0)
             else:
-                col.w_wkb += geom
+                col.w_head += geom[:9]
+                col.w_wkb += memoryview(geom)[9:]
                 col.w_size.append(len(geom))
             col.w_id.append(wid)
             col.w_closed.append(obj.is_closed())
@@ -491,21 +494,42 @@ def _wkb_buffer(data, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return buf[body].view("<f8").reshape(-1, 2), count
 
 
+def _wkb_split(head, body, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_wkb_buffer` for WKB linestrings kept as their 9-byte headers (``head``) and their
+    coordinate bytes (``body``), ``size`` bytes each in all: the coordinates are ``body`` itself
+    as floats, no copy."""
+    size = np.asarray(size, dtype=np.int64)
+    header = np.frombuffer(head, dtype=np.uint8).reshape(-1, 9)
+    count = header[:, 5:].copy().view("<u4").ravel().astype(np.int64)
+    if len(size) == 0:
+        return np.empty((0, 2)), count
+    if (header[:, :5] == (1, 2, 0, 0, 0)).all() and (size == 9 + 16 * count).all() \
+            and len(body) == 16 * int(count.sum()):
+        return np.frombuffer(body, dtype="<f8").reshape(-1, 2), count
+    start = np.zeros(len(size), dtype=np.int64)
+    np.cumsum(size[:-1] - 9, out=start[1:])
+    whole = b"".join(bytes(head[9 * i:9 * i + 9]) + bytes(body[a:a + n - 9])
+                     for i, (a, n) in enumerate(zip(start.tolist(), size.tolist())))
+    return _wkb_buffer(whole, size)
+
+
 def _way_coordinates(col: _Collected):
     """Flat lon/lat of every feature way's nodes, per-way offsets and a validity mask."""
     n = len(col.w_id)
     size = np.asarray(col.w_size, dtype=np.int64)
     whole = size > 0
-    line_xy, line_len = _wkb_buffer(col.w_wkb, size[whole])
+    line_xy, line_len = _wkb_split(col.w_head, col.w_wkb, size[whole])
     lengths = np.zeros(n, dtype=np.int64)
     lengths[whole] = line_len
     for i, (xs, _ys) in col.w_cut.items():
         lengths[i] = len(xs)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
+    valid = np.ones(int(offsets[-1]), dtype=bool)
+    if not col.w_cut:   # the usual case: the decoded WKB as it is
+        return line_xy, lengths, offsets, valid
     xy = np.empty((int(offsets[-1]), 2), dtype=np.float64)
-    valid = np.ones(len(xy), dtype=bool)
-    xy[_ranges(offsets[:-1][whole], lengths[whole])] = line_xy
+    xy[np.repeat(whole, lengths)] = line_xy
     for i, (xs, ys) in col.w_cut.items():
         lon, lat, ok = _coords(xs, ys)
         xy[offsets[i]:offsets[i + 1], 0] = lon
@@ -523,34 +547,33 @@ def _way_geometries(col: _Collected) -> np.ndarray:
     if n == 0:
         return geoms
     xy, lengths, offsets, valid = _way_coordinates(col)
-    n_valid = np.add.reduceat(valid.astype(np.int64), offsets[:-1]) if len(valid) else lengths * 0
-    n_valid[lengths == 0] = 0
-    complete = n_valid == lengths
-    area = np.zeros(n, dtype=bool)
-    seen: dict[int, bool] = {}   # the tag dicts are shared: each distinct one tested once
+    if valid.all():
+        complete = np.ones(n, dtype=bool)
+    else:
+        n_valid = np.add.reduceat(valid.astype(np.int64), offsets[:-1])
+        n_valid[lengths == 0] = 0
+        complete = n_valid == lengths
+    # the tag dicts are shared: each distinct one tested once
     tags = col.w_tags
-    for i in np.flatnonzero(np.asarray(col.w_closed, dtype=bool)).tolist():
-        t = tags[i]
-        a = seen.get(id(t))
-        if a is None:
-            a = seen[id(t)] = is_area(t)
-        area[i] = a
+    _, first, inverse = np.unique(np.fromiter(map(id, tags), dtype=np.uint64, count=n),
+                                  return_index=True, return_inverse=True)
+    distinct = np.fromiter((is_area(tags[i]) for i in first.tolist()), dtype=bool, count=len(first))
+    area = distinct[inverse.ravel()] & np.asarray(col.w_closed, dtype=bool)
     done = np.zeros(n, dtype=bool)
     rings = area & complete & (lengths >= 4)
     if rings.any():
         cnt = lengths[rings]
-        pos = _ranges(offsets[:-1][rings], cnt)
         try:
             geoms[rings] = shapely.polygons(shapely.linearrings(
-                xy[pos], indices=np.repeat(np.arange(len(cnt)), cnt)))
+                xy[np.repeat(rings, lengths)], indices=np.repeat(np.arange(len(cnt)), cnt)))
             done |= rings
         except shapely.errors.GEOSException:
             pass
     lines = ~area & complete & (lengths >= 2)
     if lines.any():
         cnt = lengths[lines]
-        pos = _ranges(offsets[:-1][lines], cnt)
-        geoms[lines] = shapely.linestrings(xy[pos], indices=np.repeat(np.arange(len(cnt)), cnt))
+        geoms[lines] = shapely.linestrings(xy[np.repeat(lines, lengths)],
+                                           indices=np.repeat(np.arange(len(cnt)), cnt))
         done |= lines
     for w in np.flatnonzero(~done):  # ways with nodes outside the file, too-short rings
         sel = slice(offsets[w], offsets[w + 1])
@@ -733,13 +756,55 @@ def _relation_geometries(relations: list[dict], members: dict) -> list:
     valid[simple] = shapely.is_valid(polys[simple])
     for g, r in zip(polys[simple & valid], part_of[simple & valid].tolist()):
         out[r] = g
-    rest = np.unique(part_of[~(simple & valid)])
-    for r in rest.tolist():
+    # several rings (or a repair): their symmetric difference, the same pairs in the same
+    # rounds as _xor_all, for all these relations at once
+    sel = np.flatnonzero(~(simple & valid))
+    sel = sel[np.argsort(part_of[sel], kind="stable")]
+    try:
+        areas, owners = _xor_groups(polys[sel], part_of[sel])
+    except shapely.errors.GEOSException:   # one by one: only the failing relation is lost
+        areas, owners = [], []
+        starts = np.flatnonzero(np.r_[True, part_of[sel][1:] != part_of[sel][:-1]]) if len(sel) else []
+        for a, b in zip(starts, [*starts[1:], len(sel)]):
+            try:
+                areas.append(_xor_all(polys[sel[a:b]]))
+            except shapely.errors.GEOSException:
+                areas.append(None)
+            owners.append(int(part_of[sel[a]]))
+    areas = np.asarray(list(areas) + [None], dtype=object)[:-1]
+    # polygonal, non-empty and valid: as they are (what _polygon_result returns for them)
+    ready = np.isin(shapely.get_type_id(areas), (3, 6)) & ~shapely.is_empty(areas)
+    ready[ready] = shapely.is_valid(areas[ready])
+    for area, r, ok in zip(areas, np.asarray(owners).tolist(), ready.tolist()):
+        if ok:
+            out[r] = area
+            continue
         try:
-            out[r] = _polygon_result(_xor_all(polys[part_of == r]))
+            out[r] = None if area is None else _polygon_result(area)
         except shapely.errors.GEOSException:
             out[r] = None
     return out
+
+
+def _xor_groups(arr: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_xor_all` of every run of equal ``owner`` values (sorted) at once: one
+    vectorised symmetric difference per round over all groups. Returns one geometry per group
+    and its owner."""
+    while len(owner) > 1:
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        lens = np.diff(np.r_[starts, len(owner)])
+        if lens.max() == 1:
+            break
+        pos = np.arange(len(owner)) - np.repeat(starts, lens)
+        paired = np.repeat(lens // 2 * 2, lens)
+        left = np.flatnonzero((pos < paired) & (pos % 2 == 0))
+        alone = pos >= paired
+        merged = shapely.symmetric_difference(arr[left], arr[left + 1])
+        owner = np.concatenate([owner[left], owner[alone]])
+        arr = np.concatenate([merged, arr[alone]])
+        order = np.argsort(owner, kind="stable")
+        arr, owner = arr[order], owner[order]
+    return arr, owner
 
 
 def _polygon_result(area):
@@ -770,7 +835,7 @@ def _build_features(col: _Collected, relations: list[dict]):
     n_geom = shapely.points(np.column_stack([n_lon, n_lat])) if len(n_lon) else np.empty(0, object)
     n_geom = np.where(n_valid, n_geom, None) if len(n_lon) else n_geom
     w_geom = _way_geometries(col)
-    col.w_wkb, col.w_cut = bytearray(), {}   # consumed: freed before the relations are built
+    col.w_head, col.w_wkb, col.w_cut = bytearray(), bytearray(), {}   # consumed: freed before the relations are built
     # member ways from libosmium's WKB in one call, not one per member
     ids = [wid for wid, g in col.members.items() if not isinstance(g, tuple)]
     m_xy, m_len = _wkb_linestrings([col.members[wid] for wid in ids])
