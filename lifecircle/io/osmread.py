@@ -538,14 +538,17 @@ def _way_coordinates(col: _Collected):
     return xy, lengths, offsets, valid
 
 
-def _way_geometries(col: _Collected) -> np.ndarray:
+def _way_geometries(col: _Collected) -> tuple[np.ndarray, np.ndarray]:
     """Polygons for closed ways whose tags make areas, LineStrings for the others, built
     from the coordinate arrays in two vectorised calls; ways cut by the extract one by one,
-    through their nodes that have coordinates."""
+    through their nodes that have coordinates. Also which polygons are built oriented
+    already (exterior counter-clockwise, as :func:`shapely.orient_polygons` would make them:
+    their rings are reversed before the polygons exist, not the polygons copied after)."""
     n = len(col.w_id)
     geoms = np.empty(n, dtype=object)
+    oriented = np.zeros(n, dtype=bool)
     if n == 0:
-        return geoms
+        return geoms, oriented
     xy, lengths, offsets, valid = _way_coordinates(col)
     if valid.all():
         complete = np.ones(n, dtype=bool)
@@ -564,9 +567,14 @@ def _way_geometries(col: _Collected) -> np.ndarray:
     if rings.any():
         cnt = lengths[rings]
         try:
-            geoms[rings] = shapely.polygons(shapely.linearrings(
-                xy[np.repeat(rings, lengths)], indices=np.repeat(np.arange(len(cnt)), cnt)))
+            made = shapely.linearrings(xy[np.repeat(rings, lengths)],
+                                       indices=np.repeat(np.arange(len(cnt)), cnt))
+            cw = ~shapely.is_ccw(made)   # the test orient_polygons makes (GEOS isCCW)
+            made[cw] = shapely.reverse(made[cw])
+            geoms[rings] = shapely.polygons(made)
+            del made
             done |= rings
+            oriented |= rings
         except shapely.errors.GEOSException:
             pass
     lines = ~area & complete & (lengths >= 2)
@@ -580,7 +588,7 @@ def _way_geometries(col: _Collected) -> np.ndarray:
         pts = xy[sel][valid[sel]]
         geoms[w] = _polygon_or_none(pts) if area[w] else (
             shapely.linestrings(pts) if len(pts) >= 2 else None)
-    return geoms
+    return geoms, oriented
 
 
 def _polygon_or_none(pts):
@@ -834,7 +842,7 @@ def _build_features(col: _Collected, relations: list[dict]):
     n_lon, n_lat, n_valid = _coords(col.n_x, col.n_y)
     n_geom = shapely.points(np.column_stack([n_lon, n_lat])) if len(n_lon) else np.empty(0, object)
     n_geom = np.where(n_valid, n_geom, None) if len(n_lon) else n_geom
-    w_geom = _way_geometries(col)
+    w_geom, w_oriented = _way_geometries(col)
     col.w_head, col.w_wkb, col.w_cut = bytearray(), bytearray(), {}   # consumed: freed before the relations are built
     # member ways from libosmium's WKB in one call, not one per member
     ids = [wid for wid, g in col.members.items() if not isinstance(g, tuple)]
@@ -855,6 +863,9 @@ def _build_features(col: _Collected, relations: list[dict]):
     order = np.argsort(group, kind="stable")
     order = order[~shapely.is_missing(geom[order])]
     geom = geom[order]
+    oriented = np.zeros(len(group), dtype=bool)
+    oriented[counts[0]:counts[0] + counts[1]] = w_oriented
+    oriented = oriented[order]
     kinds = np.array(["node", "way", "relation"], dtype=object)
     osm_type = np.repeat(kinds, counts)[order]
     osm_id = np.concatenate([np.asarray(col.n_id, dtype=np.int64), np.asarray(col.w_id, dtype=np.int64),
@@ -862,7 +873,7 @@ def _build_features(col: _Collected, relations: list[dict]):
     all_tags = col.n_tags + col.w_tags + [r["tags"] for r in relations]
     tags = [all_tags[i] for i in order.tolist()]
     del all_tags
-    polygonal = np.isin(shapely.get_type_id(geom), (3, 6, 7))   # (multi)polygons, collections
+    polygonal = np.isin(shapely.get_type_id(geom), (3, 6, 7)) & ~oriented   # (multi)polygons, collections
     if polygonal.any():
         geom[polygonal] = shapely.orient_polygons(geom[polygonal], exterior_cw=False)
     return osm_type, osm_id, tags, geom
