@@ -144,6 +144,21 @@ def test_equal_tag_lists_share_one_dict_and_its_strings():
     assert seen == len(want) > 30000
 
 
+def test_tag_sets_forget_past_their_limit(monkeypatch):
+    """Past its limit of distinct tag lists the reader forgets those seen (a file of unique
+    tags must not keep every list as a key) and shares again: the layers stay the same."""
+    from lifecircle.io import osmread
+
+    path = shared_file("china/nanjing_xinjiekou_2021.osm.pbf")
+    ref = _read(path, "osmium")
+    monkeypatch.setattr(osmread._TagSets, "LIMIT", 5)
+    got = _read(path, "osmium")
+    assert_same_layers(ref, got)
+    assert [list(t.items()) for t in ref.features.tags] == [list(t.items()) for t in got.features.tags]
+    distinct = len({id(t) for t in ref.features.tags})
+    assert len({id(t) for t in got.features.tags}) > distinct
+
+
 def test_tag_list_without_pyosmium_internals():
     """An element without pyosmium 4's internal tag container falls back to its public tags."""
     from types import SimpleNamespace

@@ -275,7 +275,11 @@ class _TagSets:
     OSM repeats tag lists massively (``building=yes`` alone on most buildings) and values even
     more (``yes``, ``residential``): a fresh dict of fresh strings per element was most of
     what the read held. What the pass derives from the tags (street or not, feature groups) is
-    computed once per distinct list too."""
+    computed once per distinct list too. The lists seen are kept as keys while the pass runs;
+    past :attr:`LIMIT` distinct lists (a file of mostly unique tags) they are forgotten and
+    sharing starts again, so the keys never cost more than a bounded amount."""
+
+    LIMIT = 400_000
 
     def __init__(self, groups: _Groups, *, streets: bool, features: bool):
         self.groups, self.streets, self.features = groups, streets, features
@@ -287,6 +291,10 @@ class _TagSets:
     def tags(self, key: tuple) -> dict:
         tags = self.dicts.get(key)
         if tags is None:
+            if len(self.dicts) >= self.LIMIT:
+                self.dicts.clear()
+                self.ways.clear()
+                self.nodes.clear()
             one = self.strings.setdefault
             tags = self.dicts[key] = {one(k, k): one(v, v) for k, v in key}
         return tags
