@@ -166,15 +166,19 @@ class Result:
         ``map_html``, its map, atomically: into a temporary folder, then renamed into place.
         A folder holding files lifecircle did not write is refused unless ``force`` (which
         writes lifecircle's files into it and leaves the others)."""
-        from lifecircle.render.maps import save_map
-
         out = Path(out_dir)
         inputs = [self.source] if self.source and Path(self.source).exists() else []
+
+        def make_map():
+            # imported here, while the GeoPackage is being written: folium's import is a
+            # quarter of a second that a command never drawing a map should not pay
+            from lifecircle.render.maps import save_map
+
+            # service areas are a city-wide union (seconds per category): `lifecircle map` adds them
+            save_map(self.map(service_areas=False), tmp / MAP_HTML)
+
         with atomic_dir(out, force=force, inputs=inputs, kind="analysis") as tmp:
-            write_outputs(self, tmp)
-            if map_html:
-                # service areas are a city-wide union (seconds per category): `lifecircle map` adds them
-                save_map(self.map(service_areas=False), tmp / MAP_HTML)
+            write_outputs(self, tmp, beside=make_map if map_html else None)
         return out
 
     def map(self, **kwargs):

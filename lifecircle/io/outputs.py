@@ -41,12 +41,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import json
 import os
+import pickle
 import re
 import shutil
+import signal
+import sys
 import tempfile
+import threading
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -552,8 +558,13 @@ def write_text_atomic(path, text: str) -> Path:
     return path
 
 
-def write_outputs(result, folder: Path) -> None:
+def write_outputs(result, folder: Path, beside=None) -> None:
     """Write every file of an analysis folder (but the map) into ``folder``.
+
+    The GeoPackage (most of the time: GDAL writes the ~360 home columns row by row, holding
+    the GIL) is written by a forked child process where that is safe (:data:`FORK_GPKG`,
+    :func:`_fork`), while this process writes the other files and runs ``beside``; else one
+    after the other. Either way the folder ends up the same.
 
     Parameters
     ----------
@@ -561,10 +572,128 @@ def write_outputs(result, folder: Path) -> None:
         The analysis.
     folder : pathlib.Path
         An existing (temporary) folder.
+    beside : callable, optional
+        More work for the same folder, done while the GeoPackage is written (``Result.save``
+        makes the map there).
     """
     folder = Path(folder)
-    with _unsynced_sqlite():
-        _write_tables(result, folder)
+    with _unsynced_sqlite(), frozen_heap():
+        child = _fork(functools.partial(_write_gpkg, result, folder))
+        try:
+            if child is None:
+                _write_gpkg(result, folder)
+            _write_files(result, folder)
+            if beside is not None:
+                beside()
+        except BaseException:
+            if child is not None:
+                child.kill()
+            raise
+        if child is not None and not child.join():
+            # the child failed (or was killed): write it here, where a real error is raised
+            # as it would have been without the child
+            for p in folder.glob(glob_escape(GPKG) + "*"):
+                p.unlink()
+            _write_gpkg(result, folder)
+
+
+#: Whether :func:`write_outputs` may write the GeoPackage in a forked child process (Linux
+#: only: fork is unsafe on macOS, absent on Windows). Tests switch it off to compare.
+FORK_GPKG = sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def _fork_safe() -> bool:
+    """No other thread could hold a lock the child needs: the calling thread is the only
+    Python thread but for rich's progress-bar refresher (the CLI's), which only redraws the
+    bar under rich's own lock; the child never uses rich or writes to the console. Native
+    threads (numba's, the BLAS's) idle between calls, and the child calls neither."""
+    me = threading.current_thread()
+    return all(t is me or type(t).__module__ == "rich.live" for t in threading.enumerate())
+
+
+class _Child:
+    """A forked child process running one function (see :func:`_fork`)."""
+
+    def __init__(self, pid: int, fd: int):
+        self.pid, self.fd = pid, fd
+
+    def join(self) -> bool:
+        """Wait for the child; True when it finished its work (its warnings are re-issued
+        here), False when it failed or was killed."""
+        with os.fdopen(self.fd, "rb") as fh:
+            data = fh.read()
+        _, status, self.rusage = os.wait4(self.pid, 0)
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+            return False
+        try:
+            caught = pickle.loads(data)
+        except Exception:   # noqa: BLE001 - a garbled report: do the work here instead
+            return False
+        for message, category, filename, lineno in caught:
+            warnings.warn_explicit(message, category, filename, lineno)
+        return True
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        with contextlib.suppress(OSError):
+            os.waitpid(self.pid, 0)
+
+
+def _fork(work) -> _Child | None:
+    """Run ``work()`` in a forked child process; None where that is not safe or possible (the
+    caller then does the work itself). The child reports its warnings through a pipe and
+    leaves with ``os._exit`` (no clean-up of the parent's objects, no flushed buffers): 0 when
+    ``work`` returned, 1 on any error — the parent then does the work again and meets the
+    error itself."""
+    if not FORK_GPKG or not _fork_safe():
+        return None
+    try:
+        r, w = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:                                   # the child: never returns
+        status = 1
+        try:
+            # no garbage collection: it would touch (and so copy) every object of the parent
+            gc.disable()
+            os.close(r)
+            with warnings.catch_warnings(record=True) as caught:
+                work()
+            report = pickle.dumps([(str(x.message), x.category, x.filename, x.lineno) for x in caught])
+            with os.fdopen(w, "wb") as fh:
+                fh.write(report)
+            status = 0
+        except BaseException:   # noqa: BLE001 - the parent redoes the work and meets the error
+            pass
+        finally:
+            os._exit(status)
+    os.close(w)
+    return _Child(pid, r)
+
+
+@contextmanager
+def frozen_heap():
+    """The objects alive now (an analysis: its tables, hundreds of thousands of OSM tag
+    dicts) left out of Python's garbage collection while writing: each full collection walked
+    them all again (70 ms on Las Palmas, several a save) though none of them can become
+    garbage here. Objects made while writing are collected as usual."""
+    if gc.get_freeze_count():        # a caller froze them already: theirs to unfreeze
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextmanager
@@ -587,22 +716,34 @@ def _to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
     gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=True)
 
 
-def _write_tables(result, folder: Path) -> None:
+def _write_gpkg(result, folder: Path) -> None:
+    """``lifecircle.gpkg``: homes, facilities, communities, streets, about, field aliases."""
     gpkg = folder / GPKG
-    homes = result.homes.to_crs(WGS84)
+    homes = _in_wgs84(result.homes)
     _to_gpkg(homes, gpkg, "homes")
     # facilities keep their own geometry (areas stay polygons), one geometry kind per layer so
     # QGIS opens each without asking which sublayer; fac_index keeps their order
-    _write_split(result.facilities.to_crs(WGS84).drop(columns="tags", errors="ignore"), gpkg,
+    _write_split(_in_wgs84(result.facilities.drop(columns="tags", errors="ignore")), gpkg,
                  FACILITY_LAYERS)
     if result.communities is not None:
-        _to_gpkg(result.communities.to_crs(WGS84), gpkg, "communities")
-    streets = result.network.edges_gdf()
-    _to_gpkg(streets.to_crs(WGS84), gpkg, "streets")
+        _to_gpkg(_in_wgs84(result.communities), gpkg, "communities")
+    _to_gpkg(_in_wgs84(result.network.edges_gdf()), gpkg, "streets")
     write_about_layer(gpkg, result.attribution, source=result.source, data_date=result.data_date)
     write_field_aliases(gpkg, {"homes": home_aliases(homes.columns, result.profile, result.settings.lang),
                                **{layer: facility_aliases(result.settings.lang)
                                   for layer in FACILITY_LAYERS}})
+
+
+def _in_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` in WGS-84 without copying its other columns (``to_crs`` copies them all: the
+    home table's ~360 columns of a city are gigabytes)."""
+    out = gdf.copy(deep=False)
+    out[gdf.geometry.name] = gdf.geometry.to_crs(WGS84)
+    return out
+
+
+def _write_files(result, folder: Path) -> None:
+    """The folder's other files: features, profile, summary (CSV and XLSX), network, meta."""
     if result.features is not None:
         _write_features(result.features, folder / FEATURES_FILE)
     profile_file = getattr(result.profile, "source_path", None)

@@ -794,14 +794,15 @@ class _HomesScript(MacroElement):
               h += '<tr><td>' + D.dims[d] + '</td><td colspan="2">' + fmt(s[d + 1]) + '</td></tr>';
             }
             if (D.t) {
-              var t = D.t[i], f = D.f[i];
+              var o = i * D.cats.length;     // D.t and D.f: one row of categories per home, flat
               for (var d = 0; d < D.dims.length; d++) {
                 h += '<tr class="lc-dim"><td>' + D.dims[d] + '</td><td>' + D.w.min + '</td><td>' +
                      D.w.nearest + '</td></tr>';
                 for (var c = 0; c < D.cats.length; c++) {
                   if (D.cats[c][1] !== d) continue;
-                  var nm = f[c] >= 0 ? D.names[f[c]] : '';
-                  var mins = t[c] < 0 ? (D.cats[c][2] ? D.w.nodata : D.w.none) : t[c];
+                  var tc = D.t[o + c], fc = D.f[o + c];
+                  var nm = fc >= 0 ? D.names[fc] : '';
+                  var mins = tc < 0 ? (D.cats[c][2] ? D.w.nodata : D.w.none) : tc;
                   h += '<tr><td>' + D.cats[c][0] + '</td><td>' + mins + '</td><td>' + nm + '</td></tr>';
                 }
               }
@@ -1095,10 +1096,11 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                              int(status.get(c) == col.STATUS_NO_DATA)] for c in cat_ids]
             data["names"] = [escape_html(names[i]) or escape_html(f"OSM {_raw_label(profile, cats[i], lang)}")
                              for i in used]
-            # whole minutes, rounded up ("≤ n minutes"): a third of the size of decimals
+            # whole minutes, rounded up ("≤ n minutes"): a third of the size of decimals; both
+            # tables flat, home by home (len(cats) a home): a third of the time of nested lists
             mt = np.ceil(minutes - 1e-9)
-            data["t"] = np.where(np.isfinite(mt), mt, -1).astype(np.int64).T.tolist()
-            data["f"] = pos[which].T.tolist() if which.size else [[] for _ in range(len(homes))]
+            data["t"] = np.where(np.isfinite(mt), mt, -1).astype(np.int64).T.ravel().tolist()
+            data["f"] = pos[which].T.ravel().tolist()
         reps = shapely.point_on_surface(pts.geometry.to_numpy())
         placed = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
         xy = np.full((len(reps), 2), np.nan)
