@@ -1,0 +1,149 @@
+"""``Result.save`` writes the GeoPackage and the small files in a forked child process while
+this one writes the OSM features and draws the map (:func:`lifecircle.io.outputs.write_outputs`).
+
+The folder must read back the same as one written in a single process; a child that fails is
+replaced by the parent doing its part (a real error still surfaces, and no partial output is
+left); the child's warnings reach the caller; no fork while another Python thread runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+
+import lifecircle.io.outputs as O
+from lifecircle.errors import OutputError
+
+pytestmark = pytest.mark.skipif(not O.FORK_GPKG, reason="the GeoPackage is written in a child only on Linux")
+
+
+def _content(folder):
+    """What a reader gets from an analysis folder (not its bytes: a GeoPackage records when
+    it was written, and the map's element ids are random)."""
+    got = {}
+    gpkg = folder / O.GPKG
+    for layer, *_ in pyogrio.list_layers(gpkg):
+        got[f"layer {layer}"] = pd.DataFrame(pyogrio.read_dataframe(gpkg, layer=layer))
+    with sqlite3.connect(gpkg) as con:
+        got["aliases"] = sorted(con.execute("SELECT table_name, column_name, name, title "
+                                            "FROM gpkg_data_columns").fetchall())
+    got["features"] = pd.DataFrame(gpd.read_parquet(folder / O.FEATURES_FILE))
+    with np.load(folder / O.NETWORK) as z:
+        got["network"] = {k: z[k].tolist() for k in z.files}
+    got["meta"] = json.loads((folder / O.META).read_text(encoding="utf-8"))
+    got["marker"] = json.loads((folder / O.MARKER).read_text(encoding="utf-8"))
+    for name in (O.SUMMARY, O.PROFILE):
+        got[name] = (folder / name).read_bytes()
+    for sheet, frame in pd.read_excel(folder / O.SUMMARY_XLSX, sheet_name=None).items():
+        got[f"xlsx {sheet}"] = frame
+    got["map"] = re.sub(r"_[0-9a-f]{32}", "_ID", (folder / O.MAP_HTML).read_text(encoding="utf-8"))
+    return got
+
+
+def _assert_same(a, b):
+    assert sorted(a) == sorted(b)
+    for k in a:
+        if isinstance(a[k], pd.DataFrame):
+            pd.testing.assert_frame_equal(a[k], b[k], obj=k)
+        else:
+            assert a[k] == b[k], k
+
+
+@pytest.fixture(scope="module")
+def one_process(helsinki, tmp_path_factory):
+    """The Helsinki folder written in one process (no child)."""
+    out = tmp_path_factory.mktemp("one") / "out"
+    mp = pytest.MonkeyPatch()
+    mp.setattr(O, "FORK_GPKG", False)
+    try:
+        helsinki.save(out)
+    finally:
+        mp.undo()
+    return _content(out)
+
+
+def _counting_fork(monkeypatch):
+    forks = []
+    real = os.fork
+
+    def fork():
+        pid = real()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(O.os, "fork", fork)
+    return forks
+
+
+def test_folder_written_beside_the_map_reads_the_same(helsinki, one_process, tmp_path, monkeypatch):
+    forks = _counting_fork(monkeypatch)
+    helsinki.save(tmp_path / "out")
+    assert len(forks) == 1
+    _assert_same(_content(tmp_path / "out"), one_process)
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {O.GPKG, O.SUMMARY, O.META, O.MAP_HTML}
+
+
+def test_a_failed_child_is_replaced_by_this_process(helsinki, one_process, tmp_path, monkeypatch):
+    parent, real = os.getpid(), O._write_gpkg
+
+    def flaky(result, folder):
+        if os.getpid() != parent:              # half a GeoPackage, then the child dies
+            (folder / O.GPKG).write_bytes(b"half")
+            raise MemoryError("the child ran out of memory")
+        real(result, folder)
+
+    monkeypatch.setattr(O, "_write_gpkg", flaky)
+    forks = _counting_fork(monkeypatch)
+    helsinki.save(tmp_path / "out")
+    assert len(forks) == 1
+    _assert_same(_content(tmp_path / "out"), one_process)
+
+
+def test_a_real_error_surfaces_and_leaves_no_output(helsinki, tmp_path, monkeypatch):
+    def broken(result, folder):
+        raise OutputError("lifecircle.gpkg: disk full", zh="lifecircle.gpkg：磁盘已满")
+
+    monkeypatch.setattr(O, "_write_gpkg", broken)
+    with pytest.raises(OutputError, match="disk full"):
+        helsinki.save(tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []          # neither the folder nor a temporary one
+
+
+def test_the_childs_warnings_reach_the_caller(helsinki, tmp_path, monkeypatch):
+    parent, real = os.getpid(), O._write_gpkg
+
+    def warning(result, folder):
+        if os.getpid() != parent:      # only the child warns: it can only arrive through the pipe
+            warnings.warn("said in the child", UserWarning, stacklevel=1)
+        real(result, folder)
+
+    monkeypatch.setattr(O, "_write_gpkg", warning)
+    with pytest.warns(UserWarning, match="said in the child"):
+        helsinki.save(tmp_path / "out")
+
+
+def test_no_fork_while_another_thread_runs(helsinki, one_process, tmp_path, monkeypatch):
+    def no_fork():
+        raise AssertionError("forked while another thread was running")
+
+    monkeypatch.setattr(O.os, "fork", no_fork)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        helsinki.save(tmp_path / "out")
+    finally:
+        stop.set()
+        other.join()
+    _assert_same(_content(tmp_path / "out"), one_process)
