@@ -704,10 +704,11 @@ def background_layers(result, gcj: bool = False) -> dict:
     return res
 
 
-def add_background(m, result, lang: str, gcj: bool, legend: Legend) -> None:
-    """The background layer (drawn from the data, on by default) and its legend section."""
+def add_background(m, result, lang: str, gcj: bool, legend: Legend, layers: dict | None = None) -> None:
+    """The background layer (drawn from the data, on by default) and its legend section;
+    ``layers``: :func:`background_layers` of the result if they are made already."""
     w = _words(lang)
-    bg = background_layers(result, gcj)
+    bg = layers if layers is not None else background_layers(result, gcj)
     layer = folium.FeatureGroup(name=escape_html(w["background"]), show=True)
     styles = {
         "green": {"fillColor": "#c7e9c0", "color": "#a1d99b", "weight": 0.5, "fillOpacity": 1},
@@ -830,12 +831,12 @@ class _HomesScript(MacroElement):
         {% endmacro %}
     """)
 
-    def __init__(self, layer, bases, data):
+    def __init__(self, layer, bases, data_js: str):
         super().__init__()
         self._name = "HomesScript"
         self.layer_name = layer.get_name()
         self._bases = bases
-        self.data_js = _js(data)
+        self.data_js = data_js            # the page's data, as made by _js
 
     def render(self, **kwargs):
         self.bases_js = ",".join(b.get_name() for b in self._bases)
@@ -934,21 +935,91 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
 
     # what the map draws from the analysis (the gap union, the nearest facilities' names) is
     # worked out beside the background: GEOS and the numba kernels release the GIL
-    pool = ThreadPoolExecutor(2)
+    pool = ThreadPoolExecutor(3)
+    background_job = pool.submit(background_layers, result, gcj)
     gap_job = pool.submit(gap_areas, result) if gaps and not hex_mode else None
     near_job = pool.submit(nearest_facilities, result) \
         if nearest_names and not hex_mode and len(homes) else None
     pool.shutdown(wait=False)
-    add_background(m, result, lang, gcj, legend)
 
     dims = list(profile.dimensions)
     dim_names = [_raw_label(profile, d.id, lang) for d in dims]
+    status = getattr(result, "data_status", None) or {}
+    fac = result.facilities
+    cats = fac[col.CATEGORY].to_numpy()
+    names = fac[col.NAME].fillna("").astype(str).to_numpy() if col.NAME in fac else np.full(len(fac), "")
+
+    # the homes' data for the page, worked out while the background is (GEOS releases the GIL)
+    score_cols = [col.SCORE] + [col.dim_score(d.id) for d in dims]
+    # HTML; the overall score is over the dimensions with data (w["legend"] says so)
+    titles = [escape_html(f"{w['home']}: {n}") for n in [w["legend"], *dim_names]]
+    data = {"ramp": SCORE_COLOURS, "dims": [escape_html(n) for n in dim_names], "titles": titles,
+            "w": {"score": escape_html(w["score"]), "residents": escape_html(w["residents"]),
+                  "sub": escape_html(w["sub_scores"]), "min": escape_html("≤ " + w["minutes"]),
+                  "nearest": escape_html(w["nearest"]), "none": escape_html(w["none_within"]),
+                  "homes": escape_html(w["homes_n"]), "head": escape_html(w["home"]),
+                  "nodata": escape_html(i18n.status_label(col.STATUS_NO_DATA, lang))}}
+    draw_homes = False
+    if hex_mode:
+        reps = shapely.point_on_surface(base.geometry.to_numpy())
+        placed = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
+        base = base[placed]
+        inv, centres = hex_bins(shapely.get_coordinates(reps[placed]), hex_m)
+        k = len(centres)
+        pop = base[col.POPULATION].to_numpy(float)
+        vals = []
+        for c in score_cols:          # population-weighted mean of each score (as hexagons())
+            v = base[c].to_numpy(float) if c in base else np.full(len(base), np.nan)
+            ok = np.isfinite(v)
+            wsum = np.bincount(inv, weights=np.where(ok, pop, 0.0), minlength=k)
+            vsum = np.bincount(inv, weights=np.where(ok, pop * v, 0.0), minlength=k)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                vals.append(np.where(wsum > 0, vsum / wsum, np.nan))
+        ll, corners = hex_display(centres, hex_m, homes.crs, gcj)
+        data["head"] = escape_html(w["hexagon"])
+        data["w"]["head"] = escape_html(w["hexagon"])
+        data["s"] = np.column_stack([np.asarray(_r1(v), dtype=object) for v in vals]).tolist()
+        data["p"] = np.round(np.bincount(inv, weights=pop, minlength=k)).astype(np.int64).tolist()
+        data["n"] = np.bincount(inv, minlength=k).tolist()
+        data["hx"] = np.round(ll, MAP_DECIMALS).tolist()
+        data["ho"] = np.round(corners, MAP_DECIMALS + 1).tolist()
+        draw_homes = True            # the hexagons are made in the page from data["hx"]
+    elif len(homes):
+        pts = disp(homes[[homes.geometry.name]])
+        data["s"] = [list(r) for r in zip(*[_r1(homes[c].to_numpy(float) if c in homes
+                                                else np.full(len(homes), np.nan)) for c in score_cols])]
+        data["p"] = [round(float(v)) for v in homes[col.POPULATION].to_numpy(float)]
+        if nearest_names:
+            cat_ids, minutes, which = near_job.result()
+            cat_dim = {c.id: k for k, d in enumerate(dims) for c in d.categories}
+            used = np.unique(which[which >= 0])
+            pos = np.full(len(fac), -1)
+            pos[used] = np.arange(len(used))
+            # a category with no facility in the data reads "no data", not "none within reach"
+            data["cats"] = [[escape_html(_raw_label(profile, c, lang)), cat_dim.get(c, -1),
+                             int(status.get(c) == col.STATUS_NO_DATA)] for c in cat_ids]
+            data["names"] = [escape_html(names[i]) or escape_html(f"OSM {_raw_label(profile, cats[i], lang)}")
+                             for i in used]
+            # whole minutes, rounded up ("≤ n minutes"): a third of the size of decimals; both
+            # tables flat, home by home (len(cats) a home): a third of the time of nested lists
+            mt = np.ceil(minutes - 1e-9)
+            data["t"] = np.where(np.isfinite(mt), mt, -1).astype(np.int64).T.ravel().tolist()
+            data["f"] = pos[which].T.ravel().tolist()
+        reps = shapely.point_on_surface(pts.geometry.to_numpy())
+        placed = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
+        xy = np.full((len(reps), 2), np.nan)
+        xy[placed] = np.round(shapely.get_coordinates(reps[placed])[:, ::-1], MAP_DECIMALS)
+        data["xy"] = [p if k else None for p, k in zip(xy.tolist(), placed)]
+        draw_homes = True            # the markers are made in the page from data["xy"]
+    homes_js = _js(data) if draw_homes else None
+
+    add_background(m, result, lang, gcj, legend, layers=background_job.result())
+
     # one base layer per view: overall score, then each dimension ---------------------------
     overall = folium.FeatureGroup(name=escape_html(w["overall"]), overlay=False, show=True)
     overall.add_to(m)
     bases = [overall]
     dim_layers = []
-    status = getattr(result, "data_status", None) or {}
     for dim, dname in zip(dims, dim_names):
         n_nd = sum(status.get(c.id) == col.STATUS_NO_DATA for c in dim.categories)
         if n_nd and n_nd == len(dim.categories):      # say so: an empty layer is unknown, not nothing
@@ -996,9 +1067,6 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                                ).add_to(g)
 
     # facilities per dimension ----------------------------------------------------------------
-    fac = result.facilities
-    cats = fac[col.CATEGORY].to_numpy()
-    names = fac[col.NAME].fillna("").astype(str).to_numpy() if col.NAME in fac else np.full(len(fac), "")
     fac_hex = len(fac) > MAP_MAX_FACILITIES
     for g, dim, dname in zip(dim_layers, dims, dim_names):
         colour = DIMENSION_COLOURS.get(dim.id, "#333333")
@@ -1045,70 +1113,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         add_sites(m, result, sites, recommendations, lang, gcj, legend)
 
     # homes -------------------------------------------------------------------------------
-    score_cols = [col.SCORE] + [col.dim_score(d.id) for d in dims]
-    # HTML; the overall score is over the dimensions with data (w["legend"] says so)
-    titles = [escape_html(f"{w['home']}: {n}") for n in [w["legend"], *dim_names]]
     homes_layer = folium.FeatureGroup(name=escape_html(w["homes"]), show=True)
-    data = {"ramp": SCORE_COLOURS, "dims": [escape_html(n) for n in dim_names], "titles": titles,
-            "w": {"score": escape_html(w["score"]), "residents": escape_html(w["residents"]),
-                  "sub": escape_html(w["sub_scores"]), "min": escape_html("≤ " + w["minutes"]),
-                  "nearest": escape_html(w["nearest"]), "none": escape_html(w["none_within"]),
-                  "homes": escape_html(w["homes_n"]), "head": escape_html(w["home"]),
-                  "nodata": escape_html(i18n.status_label(col.STATUS_NO_DATA, lang))}}
-    layer = None
-    if hex_mode:
-        reps = shapely.point_on_surface(base.geometry.to_numpy())
-        placed = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
-        base = base[placed]
-        inv, centres = hex_bins(shapely.get_coordinates(reps[placed]), hex_m)
-        k = len(centres)
-        pop = base[col.POPULATION].to_numpy(float)
-        vals = []
-        for c in score_cols:          # population-weighted mean of each score (as hexagons())
-            v = base[c].to_numpy(float) if c in base else np.full(len(base), np.nan)
-            ok = np.isfinite(v)
-            wsum = np.bincount(inv, weights=np.where(ok, pop, 0.0), minlength=k)
-            vsum = np.bincount(inv, weights=np.where(ok, pop * v, 0.0), minlength=k)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                vals.append(np.where(wsum > 0, vsum / wsum, np.nan))
-        ll, corners = hex_display(centres, hex_m, homes.crs, gcj)
-        data["head"] = escape_html(w["hexagon"])
-        data["w"]["head"] = escape_html(w["hexagon"])
-        data["s"] = np.column_stack([np.asarray(_r1(v), dtype=object) for v in vals]).tolist()
-        data["p"] = np.round(np.bincount(inv, weights=pop, minlength=k)).astype(np.int64).tolist()
-        data["n"] = np.bincount(inv, minlength=k).tolist()
-        data["hx"] = np.round(ll, MAP_DECIMALS).tolist()
-        data["ho"] = np.round(corners, MAP_DECIMALS + 1).tolist()
-        layer = homes_layer          # the hexagons are made in the page from data["hx"]
-    elif len(homes):
-        pts = disp(homes[[homes.geometry.name]])
-        data["s"] = [list(r) for r in zip(*[_r1(homes[c].to_numpy(float) if c in homes
-                                                else np.full(len(homes), np.nan)) for c in score_cols])]
-        data["p"] = [round(float(v)) for v in homes[col.POPULATION].to_numpy(float)]
-        if nearest_names:
-            cat_ids, minutes, which = near_job.result()
-            cat_dim = {c.id: k for k, d in enumerate(dims) for c in d.categories}
-            used = np.unique(which[which >= 0])
-            pos = np.full(len(fac), -1)
-            pos[used] = np.arange(len(used))
-            # a category with no facility in the data reads "no data", not "none within reach"
-            data["cats"] = [[escape_html(_raw_label(profile, c, lang)), cat_dim.get(c, -1),
-                             int(status.get(c) == col.STATUS_NO_DATA)] for c in cat_ids]
-            data["names"] = [escape_html(names[i]) or escape_html(f"OSM {_raw_label(profile, cats[i], lang)}")
-                             for i in used]
-            # whole minutes, rounded up ("≤ n minutes"): a third of the size of decimals; both
-            # tables flat, home by home (len(cats) a home): a third of the time of nested lists
-            mt = np.ceil(minutes - 1e-9)
-            data["t"] = np.where(np.isfinite(mt), mt, -1).astype(np.int64).T.ravel().tolist()
-            data["f"] = pos[which].T.ravel().tolist()
-        reps = shapely.point_on_surface(pts.geometry.to_numpy())
-        placed = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
-        xy = np.full((len(reps), 2), np.nan)
-        xy[placed] = np.round(shapely.get_coordinates(reps[placed])[:, ::-1], MAP_DECIMALS)
-        data["xy"] = [p if k else None for p, k in zip(xy.tolist(), placed)]
-        layer = homes_layer          # the markers are made in the page from data["xy"]
-    if layer is not None and layer is not homes_layer:
-        layer.add_to(homes_layer)
     homes_layer.add_to(m)
     legend.add(homes_layer, _ramp_html(html.unescape(titles[0]), SCORE_COLOURS,
                                        extra=_sw("#9e9e9e", w["unreachable_legend"]))
@@ -1125,8 +1130,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     Fullscreen().add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     legend.add_to(m)
-    if layer is not None:
-        _HomesScript(layer, bases, data).add_to(m)
+    if draw_homes:
+        _HomesScript(homes_layer, bases, homes_js).add_to(m)
     return m
 
 
