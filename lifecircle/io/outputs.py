@@ -43,6 +43,7 @@ import contextlib
 import functools
 import gc
 import json
+import logging
 import os
 import pickle
 import re
@@ -669,6 +670,11 @@ def _fork(work) -> _Child | None:
             # no garbage collection: it would touch (and so copy) every object of the parent
             gc.disable()
             os.close(r)
+            # nothing written to the parent's streams (a lock a thread of the parent held at
+            # the fork, rich's refresher writing the progress bar, would stay held here):
+            # warnings go back through the pipe, log records of the libraries are dropped
+            sys.stdout = sys.stderr = open(os.devnull, "w")   # noqa: SIM115 - until os._exit
+            logging.disable(logging.CRITICAL)
             with warnings.catch_warnings(record=True) as caught:
                 work()
             report = pickle.dumps([(str(x.message), x.category, x.filename, x.lineno) for x in caught])

@@ -1068,6 +1068,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
 
     # facilities per dimension ----------------------------------------------------------------
     fac_hex = len(fac) > MAP_MAX_FACILITIES
+    # projected once for every dimension (each geometry on its own: the same as per dimension)
+    fac_shown = disp(fac[[fac.geometry.name]]) if len(fac) and not fac_hex else None
     for g, dim, dname in zip(dim_layers, dims, dim_names):
         colour = DIMENSION_COLOURS.get(dim.id, "#333333")
         cat_ids = [c.id for c in dim.categories]
@@ -1083,7 +1085,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                      [escape_html(f"{dname}: "), escape_html(f" {w['facilities']}")],
                      {"weight": 0.5, "color": colour, "fillColor": colour}, shade=0).add_to(g)
         elif len(idx):
-            sub = disp(fac.iloc[idx][[fac.geometry.name]])
+            sub = fac_shown.iloc[idx]
             reps = shapely.point_on_surface(sub.geometry.to_numpy())
             ok = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
             latlon = np.full((len(reps), 2), np.nan)
