@@ -44,7 +44,8 @@ def _save(result, out: Path) -> dict:
     return {"wall_s": wall,
             "cpu_s": s1.ru_utime + s1.ru_stime - s0.ru_utime - s0.ru_stime,
             "child_cpu_s": c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime,
-            "child_peak_mb": c1.ru_maxrss / 1024}
+            # the largest child so far (ru_maxrss of children never goes down): only with one
+            "child_peak_mb": c1.ru_maxrss / 1024 if c1.ru_utime > c0.ru_utime else None}
 
 
 def main(argv=None) -> int:
@@ -75,7 +76,8 @@ def main(argv=None) -> int:
     O.FORK_GPKG = fork
     rows = []
     for mode, rs in runs.items():
-        rows.append({"mode": mode, **{k: statistics.median(r[k] for r in rs) for k in rs[0]}})
+        rows.append({"mode": mode, **{k: statistics.median(r[k] for r in rs) if rs[0][k] is not None else None
+                                      for k in rs[0]}})
     one = rows[1]["wall_s"]
     for r in rows:
         r["speed-up"] = one / r["wall_s"]

@@ -153,3 +153,20 @@ def test_no_fork_while_another_thread_runs(helsinki, one_process, tmp_path, monk
         stop.set()
         other.join()
     _assert_same(_content(tmp_path / "out"), one_process)
+
+
+def test_a_failing_map_stops_the_child_and_leaves_no_output(helsinki, tmp_path, monkeypatch):
+    import lifecircle.render.maps as maps
+    from lifecircle.errors import MapError
+
+    def broken(m, path, offline=None):
+        raise MapError("map.html: no room", zh="map.html：没有空间")
+
+    monkeypatch.setattr(maps, "save_map", broken)
+    forks = _counting_fork(monkeypatch)
+    with pytest.raises(MapError, match="no room"):
+        helsinki.save(tmp_path / "out")
+    assert len(forks) == 1
+    with pytest.raises(ChildProcessError):      # the child was reaped: no zombie left
+        os.waitpid(forks[0], os.WNOHANG)
+    assert list(tmp_path.iterdir()) == []

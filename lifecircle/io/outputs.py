@@ -564,10 +564,10 @@ def write_text_atomic(path, text: str) -> Path:
 def write_outputs(result, folder: Path, beside=None) -> None:
     """Write every file of an analysis folder (but the map) into ``folder``.
 
-    The GeoPackage (most of the time: GDAL writes the ~360 home columns row by row, holding
-    the GIL) is written by a forked child process where that is safe (:data:`FORK_GPKG`,
-    :func:`_fork`), while this process writes the other files and runs ``beside``; else one
-    after the other. Either way the folder ends up the same.
+    The GeoPackage (most of the time: GDAL writes the home columns row by row, holding the
+    GIL) and the small files are written by a forked child process where that is safe
+    (:data:`FORK_GPKG`, :func:`_fork`), while this process writes the OSM features and runs
+    ``beside``; else one after the other. Either way the folder ends up the same.
 
     Parameters
     ----------
@@ -591,11 +591,12 @@ def write_outputs(result, folder: Path, beside=None) -> None:
             _write_features_file(result, folder)
             if beside is not None:
                 beside()
-        except BaseException:
+            done = child is None or child.join()
+        except BaseException:          # an error here, or Ctrl-C: the child goes too
             if child is not None:
                 child.kill()
             raise
-        if child is not None and not child.join():
+        if not done:
             # the child failed (or was killed): its part again here, where a real error is
             # raised as it would have been without the child
             for p in folder.glob(glob_escape(GPKG) + "*"):
@@ -622,13 +623,16 @@ class _Child:
 
     def __init__(self, pid: int, fd: int):
         self.pid, self.fd = pid, fd
+        self.reaped = False
 
     def join(self) -> bool:
         """Wait for the child; True when it finished its work (its warnings are re-issued
         here), False when it failed or was killed."""
-        with os.fdopen(self.fd, "rb") as fh:
+        fd, self.fd = self.fd, None          # the file object owns (and closes) it now
+        with os.fdopen(fd, "rb") as fh:
             data = fh.read()
         _, status, self.rusage = os.wait4(self.pid, 0)
+        self.reaped = True
         if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
             return False
         try:
@@ -640,12 +644,19 @@ class _Child:
         return True
 
     def kill(self) -> None:
+        """Stop the child (if it is still running) and reap it; nothing once reaped (its
+        process id may belong to another process by then)."""
+        if self.reaped:
+            return
         with contextlib.suppress(OSError):
             os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
         with contextlib.suppress(OSError):
             os.waitpid(self.pid, 0)
+        self.reaped = True
 
 
 def _fork(work) -> _Child | None:
