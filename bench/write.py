@@ -16,6 +16,7 @@ ratio is what the second process adds.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import statistics
@@ -86,7 +87,8 @@ def main(argv=None) -> int:
     if not args.no_write:
         print(write_json("write" + (f"_{args.tiles}" if args.tiles else ""),
                          {"dataset": name, "homes": len(result.homes), "repeats": repeats, "rows": rows,
-                          "runs": runs, **machine_info("geopandas", "pyogrio", "folium")}))
+                          "runs": runs, "loadavg_1min_at_end": os.getloadavg()[0],
+                          **machine_info("geopandas", "pyogrio", "folium")}))
     return 0
 
 
