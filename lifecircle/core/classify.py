@@ -140,6 +140,11 @@ _HEALTH_SPECIALIST = frozenset({"dentist", "physiotherapist", "alternative", "op
                                 "veterinary", "chiropractor", "osteopath"})
 
 
+#: Every key :func:`tag_facts` reads first: without any of them it says nothing.
+_FACT_KEYS = frozenset({"amenity", "office", "school", "school:FR", "school:type", "isced:level", "isced",
+                        "leisure", "marketplace", "market", "healthcare"})
+
+
 def _levels_of_isced(v: str) -> set[str]:
     out: set[str] = set()
     for a, b, one in _ISCED_RE.findall(v):
@@ -248,6 +253,8 @@ def tag_facts(tags: Mapping[str, str]) -> dict[str, str]:
 
 def with_facts(tags: Mapping[str, str]) -> Mapping[str, str]:
     """``tags`` plus :func:`tag_facts` (the same dict when there are none)."""
+    if _FACT_KEYS.isdisjoint(tags):
+        return tags
     facts = tag_facts(tags)
     if not facts:
         return tags
@@ -293,12 +300,16 @@ class _Matcher:
             except re.error:  # e.g. back-references that do not survive joining
                 self.name_screen = None
         self.min_area = [c.min_area_m2 or 0.0 for c in self.cats]
+        # what a feature must carry to have a candidate rule or a fact (see :meth:`match`)
+        self.any_value = frozenset(set(self.by_key) | set(NAME_KEYS) | _FACT_KEYS)
+        self.relevant = self.any_value | {k for k, _ in self.by_kv}
 
     def candidates(self, tags: Mapping[str, str]) -> list[tuple[int, Rule]]:
         out: list[tuple[int, Rule]] = list(self.always)
         by_kv, by_key = self.by_kv, self.by_key
         named = False
-        for k, v in tags.items():
+        for k in self.relevant.intersection(tags):   # other keys name no rule
+            v = tags[k]
             if v is None:
                 continue
             lst = by_kv.get((k, v))
@@ -325,6 +336,16 @@ class _Matcher:
 
     def match(self, tags: Mapping[str, str]) -> list[int]:
         """Indices of categories whose rules take ``tags`` (area not checked), sorted."""
+        if not self.always:
+            # no candidate rule and no fact: none of the keys, or only keys indexed by value
+            # with a value no rule names (most buildings: building=yes)
+            keys = self.relevant.intersection(tags)
+            if not keys:
+                return []
+            if self.any_value.isdisjoint(keys):
+                by_kv = self.by_kv
+                if not any((v := tags[k]) is not None and ((k, v) in by_kv or ";" in v) for k in keys):
+                    return []
         tags = with_facts(tags)
         cands = self.candidates(tags)
         if not cands:

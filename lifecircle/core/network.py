@@ -450,6 +450,32 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
         crs=streets.crs)
 
 
+#: Where on a straight link across a plaza :func:`_covered` looks for a point outside it.
+_PROBES = (0.5, 0.25, 0.75, 0.125, 0.375, 0.625, 0.875)
+
+
+def _covered(inside, pts: np.ndarray, a: np.ndarray, b: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """``shapely.covers(inside, lines)`` for the straight lines ``pts[a]`` -> ``pts[b]``
+    (``inside`` prepared), the same answers, faster: a line with a point clearly outside
+    ``inside`` (farther than 1 micrometre, a thousand times the rounding of the point) is not
+    covered, and a point test costs a fraction of GEOS's covers on a line that leaves a
+    plaza (~3 us on a plaza of some hundred corners); covers decides the rest."""
+    maybe = np.ones(len(a), dtype=bool)
+    for t in _PROBES:
+        idx = np.flatnonzero(maybe)
+        if len(idx) == 0:
+            break
+        pa, pb = pts[a[idx]], pts[b[idx]]
+        q = pa + t * (pb - pa)
+        out = np.flatnonzero(~shapely.contains_xy(inside, q[:, 0], q[:, 1]))
+        if len(out):
+            far = ~shapely.dwithin(inside, shapely.points(q[out]), 1e-6)
+            maybe[idx[out[far]]] = False
+    ok = np.zeros(len(a), dtype=bool)
+    ok[maybe] = shapely.covers(inside, lines[maybe])
+    return ok
+
+
 def _plaza_links(inside, exy: np.ndarray, rxy: np.ndarray, slack_m: float):
     """Shortest walks inside a plaza between its entries ``exy``, bending at reflex corners
     ``rxy``: ``(i, j, linestring)`` for a set of entry pairs such that every pair's walk over
@@ -461,7 +487,7 @@ def _plaza_links(inside, exy: np.ndarray, rxy: np.ndarray, slack_m: float):
     a, b = np.triu_indices(k, 1)
     lines = shapely.linestrings(np.stack([pts[a], pts[b]], 1))
     shapely.prepare(inside)
-    ok = shapely.covers(inside, lines)
+    ok = _covered(inside, pts, a, b, lines)
     w = np.maximum(np.hypot(*(pts[b] - pts[a]).T), 1e-9)   # sparse matrices drop zeros
     graph = csr_matrix((w[ok], (a[ok], b[ok])), shape=(k, k))
     dist, pred = dijkstra(graph, directed=False, indices=np.arange(n_ent), return_predecessors=True)
