@@ -30,6 +30,7 @@ from lifecircle.core.homes import (
     find_homes,
     population_notes,
     read_population_zones,
+    residential_streets,
 )
 from lifecircle.core.network import WalkNetwork, build_network
 from lifecircle.core.profiles import Profile, load_profile
@@ -254,7 +255,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             area = None
 
     with stage("network"):
-        net = build_network(data.streets, crs, settings, source=data.source, areas=data.features)
+        # projected once: for the network and for the homes' residential-street evidence
+        streets = data.streets.to_crs(crs) if len(data.streets) else data.streets
+        net = build_network(streets, crs, settings, source=data.source, areas=data.features)
+        home_streets = residential_streets(streets)
+        del streets
 
     with stage("facilities"):
 
@@ -285,7 +290,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         fac = fac.reset_index(drop=True)
 
     with stage("homes"):
-        homes = find_homes(data.features, crs, settings, streets=data.streets)
+        homes = find_homes(data.features, crs, settings, streets=home_streets)
+        del home_streets
         if area is not None:
             inside = shapely.intersects(homes.geometry.to_numpy(), area)
             homes = homes[inside].reset_index(drop=True)

@@ -145,6 +145,12 @@ def _speaks_against(tags: dict) -> bool:
     return bool(use) and use not in RESIDENTIAL_BUILDINGS
 
 
+def residential_streets(streets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The segments of ``streets`` (with ``highway``) in :data:`RESIDENTIAL_STREETS`, the
+    evidence :func:`find_homes` reads: pass them (in any CRS) as its ``streets``."""
+    return streets[_member(streets["highway"].to_numpy(), RESIDENTIAL_STREETS)]
+
+
 def _member(values: np.ndarray, allowed) -> np.ndarray:
     """``np.isin(values, list(allowed))`` for an object array, by set lookups (``np.isin``
     compares every value with every allowed one: ~0.2 s over a city's 300k features)."""
@@ -205,9 +211,9 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     # costly one; the evidence it would record is overwritten by the others)
     ask = np.flatnonzero(~(declared | in_res))
     if streets is not None and len(streets) and len(ask):
-        sel = _member(streets["highway"].to_numpy(), RESIDENTIAL_STREETS)
-        if sel.any():
-            lines = streets[sel].to_crs(crs).geometry.to_numpy()
+        res = residential_streets(streets)
+        if len(res):
+            lines = res.to_crs(crs).geometry.to_numpy()
             near[ask[_within(geom[cand[ask]], lines, settings.untagged_home_street_m)]] = True
     evidence = np.full(len(features), "", dtype=object)
     evidence[typed] = "typed"

