@@ -184,16 +184,20 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     landuse = np.array([t.get("landuse", "") for t in tags], dtype=object)
     amenity = np.array([t.get("amenity", "") for t in tags], dtype=object)
     leisure = np.array([t.get("leisure", "") for t in tags], dtype=object)
-    proj = features.to_crs(crs)
-    geom = proj.geometry.to_numpy()
-    polygonal = np.isin(shapely.get_type_id(geom), (3, 6))
+    polygonal = np.isin(shapely.get_type_id(features.geometry.to_numpy()), (3, 6))
     is_building = polygonal & (btype != "") & (btype != "no")
-    area = shapely.area(geom)
-
-    res_land = shapely.make_valid(geom[(landuse == "residential") & polygonal])
-    nonres_land = geom[polygonal & ~is_building & (
+    res_mask = (landuse == "residential") & polygonal
+    nonres_mask = polygonal & ~is_building & (
         _member(landuse, NON_RESIDENTIAL_LANDUSE) | _member(amenity, CAMPUS_AMENITIES)
-        | _member(leisure, NON_RESIDENTIAL_LEISURE))]
+        | _member(leisure, NON_RESIDENTIAL_LEISURE))
+    # only the polygons the rules read (buildings, land use) are projected; None elsewhere
+    used = is_building | res_mask | nonres_mask
+    geom = np.full(len(features), None, dtype=object)
+    geom[used] = features.geometry[used].to_crs(crs).to_numpy()
+    area = shapely.area(geom)   # NaN where not projected (never a building)
+
+    res_land = shapely.make_valid(geom[res_mask])
+    nonres_land = geom[nonres_mask]
 
     typed = is_building & _member(btype, RESIDENTIAL_BUILDINGS) & \
         (area >= settings.min_home_footprint_m2)
