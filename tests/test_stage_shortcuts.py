@@ -13,7 +13,7 @@ import pytest
 import shapely
 from conftest import shared_file
 
-from lifecircle.core.classify import _clean_tags, _matcher, _tag_dicts, tag_facts
+from lifecircle.core.classify import _clean_tags, _matcher, _tag_dicts, classify_tags, tag_facts
 from lifecircle.core.homes import _within, residential_streets
 from lifecircle.core.network import _covered
 from lifecircle.core.profiles import load_profile
@@ -67,6 +67,32 @@ def test_skipping_features_changes_no_match_on_real_tags(name):
         assert got == brute_match(profile, t), t
         hits += bool(got)
     assert 0 < hits < len(tags)   # some features match, some are skipped
+
+
+# pairs that differ only in a key a fact or a second condition reads: matched apart
+TWINS = [
+    {"amenity": "school", "grades": "1-6"}, {"amenity": "school", "grades": "10-12"},
+    {"amenity": "school", "grades": "1-6"}, {"amenity": "marketplace", "goods": "antiques"},
+    {"amenity": "marketplace", "goods": "vegetables"}, {"amenity": "marketplace", "goods": "antiques"},
+    {"leisure": "dance", "dance:teaching": "yes"}, {"leisure": "dance", "dance:teaching": "no"},
+    {"amenity": "school", "name": "Escuela A"}, {"amenity": "school", "name": "Escuela A", "fee": "yes"},
+    {"shop": "convenience"}, {"shop": "convenience", "disused": "yes"}, {"shop": "convenience"},
+    {"amenity": "townhall"}, {"amenity": "townhall", "townhall:type": "city"},
+]
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_features_matched_once_per_signature_match_alike(name):
+    profile = load_profile(name)
+    tags = HOSTILE + TWINS + [t for t in _tag_dicts(read_osm(shared_file(
+        "china/nanjing_xinjiekou_2021.osm.pbf")).features)]
+    got = classify_tags(tags, profile)
+    ids = [c.id for c in profile.categories]
+    assert got == [[ids[ci] for ci in brute_match(profile, _clean_tags(t))] for t in tags]
+    school = [g for g, t in zip(got, tags) if t in TWINS[:3]]
+    assert school[0] == school[2] != school[1]      # primary, high school, primary again
+    shop = [g for g, t in zip(got, tags) if t.get("shop") == "convenience" and len(t) <= 2]
+    assert shop[0] == shop[2] != shop[1] == []      # a disused shop is excluded
 
 
 def _plain_within(polygons, lines, distance):
