@@ -18,7 +18,6 @@ import shapely
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
-from shapely.geometry.polygon import orient
 
 from lifecircle.errors import NetworkError, NoWalkableStreetsError
 from lifecircle.settings import DEFAULTS, Settings
@@ -363,18 +362,6 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
     node_xy = ends[first]
     node_kd = cKDTree(node_xy)
     tol = PLAZA_TOLERANCE_M
-    synthetic: dict[tuple, int] = {}
-
-    def vertex_ids(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = np.zeros(len(xy), dtype=np.int64)
-        dist, ni = node_kd.query(xy, distance_upper_bound=0.01)
-        matched = np.isfinite(dist)
-        out[matched] = node_id[ni[matched]]
-        for k in np.flatnonzero(~matched):
-            key = (round(float(xy[k, 0]), 2), round(float(xy[k, 1]), 2))
-            out[k] = synthetic.setdefault(key, PLAZA_ID0 - len(synthetic))
-        return out, matched
-
     # the street nodes on or near each plaza (within the tolerance), all in one query
     parts_all, part_of = shapely.get_parts(areas.geometry.to_numpy(), return_index=True)
     box = shapely.bounds(parts_all)
@@ -389,48 +376,68 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
     hit_part, hit_node = hit_part[order], hit_node[order]
     near_ptr = np.searchsorted(hit_part, np.arange(len(parts_all) + 1))
     part_start = np.searchsorted(part_of, np.arange(len(areas)))
+
+    # the outline of every plaza at once: each part (not empty, of positive area) oriented with
+    # its interior on the left of every ring; the rings of 3 vertices or more (the closing one
+    # left out), in order
+    used = ~shapely.is_empty(parts_all) & ~(shapely.area(parts_all) <= 0)
+    oriented = np.full(len(parts_all), None, dtype=object)
+    oriented[used] = shapely.orient_polygons(parts_all[used], exterior_cw=False)
+    rings, ring_part = shapely.get_rings(oriented[used], return_index=True)
+    ring_part = np.flatnonzero(used)[ring_part]
+    coords, owner = shapely.get_coordinates(rings, return_index=True)
+    size = np.bincount(owner, minlength=len(rings)) - 1
+    ring_ok = size >= 3
+    first = np.cumsum(size + 1) - (size + 1)
+    pos = _ranges(first[ring_ok], size[ring_ok])
+    xy = coords[pos]
+    length = size[ring_ok]
+    local = pos - np.repeat(first[ring_ok], length)
+    base = np.repeat(np.cumsum(length) - length, length)
+    nxt = base + (local + 1) % np.repeat(length, length)
+    prev = base + (local - 1) % np.repeat(length, length)
+    # vertex ids: a street node's (within 1 cm), else one per coordinate (to the cm) from
+    # PLAZA_ID0 down, in order of first appearance
+    dist, ni = node_kd.query(xy, distance_upper_bound=0.01)
+    matched = np.isfinite(dist)
+    vid = np.zeros(len(xy), dtype=np.int64)
+    vid[matched] = node_id[ni[matched]]
+    synthetic: dict[tuple, int] = {}
+    for k in np.flatnonzero(~matched).tolist():
+        key = (round(float(xy[k, 0]), 2), round(float(xy[k, 1]), 2))
+        vid[k] = synthetic.setdefault(key, PLAZA_ID0 - len(synthetic))
+    side = vid != vid[nxt]
+    side_lines = np.empty(len(xy), dtype=object)
+    side_lines[side] = shapely.linestrings(np.stack([xy[side], xy[nxt][side]], 1))
+    d1, d2 = xy - xy[prev], xy[nxt] - xy
+    reflex = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0] < -1e-9
+    v_start = np.searchsorted(np.repeat(ring_part[ring_ok], length), np.arange(len(parts_all) + 1))
+
     segs_u, segs_v, segs_geom, segs_id, segs_name = [], [], [], [], []
-    for a_i, (osm_id, name, area) in enumerate(zip(areas["osm_id"], areas["name"], areas.geometry.to_numpy())):
-        parts = shapely.get_parts(area)
-        for p_i, poly in enumerate(parts, start=int(part_start[a_i])):
-            if poly.is_empty or poly.area <= 0:
+    for a_i, (osm_id, name) in enumerate(zip(areas["osm_id"], areas["name"])):
+        for p_i in range(int(part_start[a_i]), int(part_start[a_i + 1]) if a_i + 1 < len(areas)
+                         else len(parts_all)):
+            if not used[p_i]:
                 continue
-            poly = orient(poly, 1.0)   # interior on the left of every ring
-            rings = [poly.exterior, *poly.interiors]
-            ent_xy, ent_id, rfx_xy, outline = [], [], [], []
-            for ring in rings:
-                xy = shapely.get_coordinates(ring)[:-1]
-                if len(xy) < 3:
-                    continue
-                vid, matched = vertex_ids(xy)
-                nxt = np.roll(np.arange(len(xy)), -1)
-                side = vid != vid[nxt]
-                lines = shapely.linestrings(np.stack([xy[side], xy[nxt][side]], 1))
-                outline.extend(zip(vid[side], vid[nxt][side], lines))
-                prev = np.roll(np.arange(len(xy)), 1)
-                d1, d2 = xy - xy[prev], xy[nxt] - xy
-                reflex = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0] < -1e-9
-                ent_xy.append(xy[matched])
-                ent_id.append(vid[matched])
-                rfx_xy.append(xy[reflex & ~matched])
+            poly = oriented[p_i]
+            v = slice(v_start[p_i], v_start[p_i + 1])   # its rings' vertices
+            pm = matched[v]
             # street ends and junctions inside the plaza (or touching it) enter it too
             near = hit_node[near_ptr[p_i]:near_ptr[p_i + 1]]
             inner = near[degree[near] != 2]
-            ent_xy.append(node_xy[inner])
-            ent_id.append(node_id[inner])
-            eid, k = np.unique(np.concatenate(ent_id), return_index=True)
+            eid, k = np.unique(np.concatenate([vid[v][pm], node_id[inner]]), return_index=True)
             if len(eid) == 0:
                 continue   # no street enters it: a piece of its own, left out anyway
-            for a, b, line in outline:
-                segs_u.append(a)
-                segs_v.append(b)
-                segs_geom.append(line)
-                segs_id.append(osm_id)
-                segs_name.append(name)
+            out = side[v]
+            segs_u.extend(vid[v][out].tolist())
+            segs_v.extend(vid[nxt[v]][out].tolist())
+            segs_geom.extend(side_lines[v][out].tolist())
+            segs_id.extend([osm_id] * int(out.sum()))
+            segs_name.extend([name] * int(out.sum()))
             if len(eid) < 2:
                 continue
-            exy = np.concatenate(ent_xy)[k]
-            rxy = np.concatenate(rfx_xy) if rfx_xy else np.zeros((0, 2))
+            exy = np.concatenate([xy[v][pm], node_xy[inner]])[k]
+            rxy = xy[v][reflex[v] & ~pm]
             if len(eid) + len(rxy) > PLAZA_MAX_POINTS:
                 rxy = rxy[:0]   # a very intricate outline: straight links only where they fit
             inside = poly.buffer(tol)
