@@ -174,7 +174,8 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     """Homes as points (projected ``crs``) with ``population`` and how each was found.
 
     ``features``: the tagged features of :class:`~lifecircle.sources.OSMData` (WGS-84);
-    ``streets``: its street layer (with ``highway``), used for the residential-street evidence
+    ``streets``: its street layer (with ``highway``; in any CRS, and its
+    :func:`residential_streets` are enough), used for the residential-street evidence
     (without it, untagged buildings count only inside residential land use). Columns:
     ``home_id``, ``osm_id``, ``source`` (``building`` or ``grid``), ``building``, ``evidence``,
     ``footprint_m2``, ``levels``, ``levels_from``, ``population``.
