@@ -15,8 +15,9 @@ from conftest import shared_file
 
 from lifecircle.core.classify import _clean_tags, _matcher, _tag_dicts, classify_tags, tag_facts
 from lifecircle.core.homes import _within, residential_streets
-from lifecircle.core.network import _covered
+from lifecircle.core.network import _covered, build_network
 from lifecircle.core.profiles import load_profile
+from lifecircle.core.snapping import fragment_captures, snap_points
 from lifecircle.io.crs import choose_crs
 from lifecircle.io.sources import read_osm
 
@@ -156,3 +157,36 @@ def test_plaza_probes_change_no_covers():
     want = shapely.covers(u, lines)
     assert (got == want).all()
     assert 0.1 < want.mean() < 0.9
+
+
+def plain_captures(net, points, snap, max_snap_m):
+    """Which points a left-out piece would take, by a nearest search out to max_snap_m."""
+    (pi, _), dist = shapely.STRtree(net.pruned_geom).query_nearest(
+        points, max_distance=max_snap_m, return_distance=True)
+    d = np.full(len(points), np.inf)
+    np.minimum.at(d, pi, dist)
+    near = d < np.where(snap.reachable, snap.leg, np.inf)
+    return near & snap.reachable, near & ~snap.reachable
+
+
+@pytest.fixture(scope="module")
+def las_palmas_net():
+    data = read_osm(shared_file("world/las_palmas_2023_ghsci.osm.pbf"))
+    b = data.streets.total_bounds
+    crs = choose_crs(None, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+    return build_network(data.streets.to_crs(crs), crs)
+
+
+@pytest.mark.parametrize("max_snap_m", [300.0, 30.0, 5.0])
+def test_pieces_left_out_capture_the_same_points(las_palmas_net, max_snap_m):
+    net = las_palmas_net
+    rng = np.random.default_rng(11)
+    x0, y0, x1, y1 = shapely.total_bounds(net.edge_geom)
+    pts = shapely.points(rng.uniform(x0 - 300, x1 + 300, 20000), rng.uniform(y0 - 300, y1 + 300, 20000))
+    pts = np.concatenate([pts, shapely.points(net.node_x[:2000], net.node_y[:2000])])
+    snap = snap_points(net, pts, max_snap_m)
+    moved, lost = fragment_captures(net, pts, snap, max_snap_m)
+    want_moved, want_lost = plain_captures(net, pts, snap, max_snap_m)
+    assert (moved == want_moved).all() and (lost == want_lost).all()
+    assert moved.any() or max_snap_m < 30.0
+    assert lost.any() or max_snap_m != 30.0

@@ -531,7 +531,9 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     """
     if streets is None or len(streets) == 0:
         raise NoWalkableStreetsError(source, "no walkable streets in the study area", zh="研究范围内没有可步行的道路")
-    proj = streets.to_crs(crs)
+    # already projected (analyze projects the streets once): used as they are, not copied
+    same = streets.crs is not None and streets.crs.is_exact_same(pyproj.CRS.from_user_input(crs))
+    proj = streets if same else streets.to_crs(crs)
     plazas = pedestrian_areas(areas)
     if len(plazas):
         extra = plaza_segments(proj, plazas.to_crs(crs))

@@ -120,10 +120,13 @@ def fragment_captures(net: WalkNetwork, points, snap: Snap, max_snap_m: float):
     frag = net.pruned_geom
     if n and frag is not None and len(frag):
         valid = np.flatnonzero(~(shapely.is_missing(points) | shapely.is_empty(points)))
-        (pi, fi), dist = shapely.STRtree(frag).query_nearest(
-            points[valid], max_distance=max_snap_m, return_distance=True)
-        d = np.full(n, np.inf)
-        np.minimum.at(d, valid[pi], dist)
-        leg = np.where(snap.reachable, snap.leg, np.inf)
-        near = d < leg
+        # only a piece nearer than the point's edge (than max_snap_m where it has none)
+        # matters: the pieces within that reach, a few metres for most points, not a nearest
+        # search out to max_snap_m; the distances are GEOS's, as a nearest search's
+        on = snap.reachable[valid]
+        reach = np.where(on, snap.leg[valid], max_snap_m)
+        pi, fi = shapely.STRtree(frag).query(points[valid], predicate="dwithin", distance=reach + 1e-6)
+        dist = shapely.distance(points[valid[pi]], frag[fi])
+        hit = np.where(on[pi], dist < reach[pi], dist <= max_snap_m)
+        near[valid[pi[hit]]] = True
     return near & snap.reachable, near & ~snap.reachable
