@@ -329,8 +329,9 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     with stage("snap"):
         home_pts = homes.geometry.to_numpy()
         fac_pts = entry_points(net, fac.geometry.to_numpy())
-        hs = snap_points(net, home_pts, settings.max_snap_m)
-        fs = snap_points(net, fac_pts, settings.max_snap_m)
+        both = snap_points(net, np.concatenate([home_pts, fac_pts]), settings.max_snap_m)  # one index
+        hs, fs = both.take(np.arange(len(home_pts))), both.take(np.arange(len(home_pts), len(both)))
+        del both
         network_report = _network_report(net, home_pts, hs, fac_pts, fs, settings, notes, lang)
         homes[col.REACHABLE] = hs.reachable
         homes[col.SNAP_LEG_M] = hs.leg
