@@ -70,6 +70,29 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def tree_pss_mb(pid: int) -> float | None:
+    """Proportional set size (MB) of process ``pid`` and all its descendants, summed: the memory
+    the process tree really holds (a page shared by a parent and its forked child counts once,
+    split between them; RSS would count it in both). ``None`` where /proc has no smaps_rollup."""
+    import psutil
+
+    try:
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
+    except psutil.NoSuchProcess:
+        return None
+    total = 0.0
+    for p in procs:
+        try:
+            for line in Path(f"/proc/{p.pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024.0
+                    break
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def rss_mb() -> float:
     """Current resident set size (MB), via psutil when present."""
     try:
