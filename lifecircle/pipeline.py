@@ -40,6 +40,7 @@ from lifecircle.i18n import label
 from lifecircle.io.boundary import read_boundary
 from lifecircle.io.chinacoords import datum_zh, frame_to_wgs84, normalize_crs
 from lifecircle.io.crs import choose_crs, distance_scale
+from lifecircle.io.osmread import gc_paused
 from lifecircle.io.poitable import merge_facilities, read_poi_table
 from lifecircle.io.sources import WGS84, OSMData, embedded_sample, read_osm
 from lifecircle.result import Result, load_result
@@ -155,7 +156,10 @@ def status_notes(profile: Profile, status: dict, counts: dict, lang: str = "en")
     return notes
 
 
-# the named stages in order, each a `with stage(...)` block a reader follows top to bottom
+# the named stages in order, each a `with stage(...)` block a reader follows top to bottom;
+# Python's cycle collector waits until the end: the read leaves millions of long-lived tag
+# dicts that every full collection would walk again (2-tile city: 6.2 -> 5.25 CPU-s, same peak)
+@gc_paused()
 def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # noqa: C901
             boundary_crs: str = "wgs84", population_crs: str = "wgs84",
             profile: str | os.PathLike | Profile = "default", speed: float | None = None,
