@@ -36,6 +36,10 @@ METRICS: tuple[str, ...] = ("time", "count", "kmean", "decay", "sfca")
 #: The metrics of an analysis unless ``metrics`` says otherwise: what the score, coverage,
 #: summary, maps, standards, recommendations and links read.
 DEFAULT_METRICS: tuple[str, ...] = ("time", "count")
+#: The settings that shape an opt-in metric: set away from its default, the metric is computed
+#: (a config that asks for ``sfca_minutes = 10`` wants the ``a_`` columns).
+METRIC_PARAMETERS: dict[str, str] = {"k_nearest": "kmean", "decay": "decay", "decay_beta": "decay",
+                                     "decay_sigma_min": "decay", "sfca_minutes": "sfca"}
 
 #: (lowest, highest, unit) of every numeric setting; None = unbounded on that side.
 #: The Chinese of the units in :data:`_RANGES` (m, km/h, m² stay as they are).
@@ -156,13 +160,17 @@ class Settings:
     #: check reads. ``kmean``, ``decay`` and ``sfca`` add the k-nearest mean, the
     #: distance-decay sum and the 2SFCA ratio (``"all"``: every metric); at city scale each
     #: costs as much memory as the minutes and 2SFCA a second pass of the engine. A list or a
-    #: comma-separated string; ``time`` is always included.
+    #: comma-separated string; ``time`` is always included, and so is a metric whose own
+    #: setting (:data:`METRIC_PARAMETERS`, e.g. ``k_nearest``) is set away from its default.
     metrics: tuple[str, ...] = DEFAULT_METRICS
 
     def __post_init__(self):
         object.__setattr__(self, "complete", tuple(str(c) for c in (
             [self.complete] if isinstance(self.complete, str) else self.complete or ())))
-        object.__setattr__(self, "metrics", _check_metrics(self.metrics))
+        metrics = _check_metrics(self.metrics)
+        defaults = {f.name: f.default for f in fields(self)}
+        asked = {m for name, m in METRIC_PARAMETERS.items() if getattr(self, name) != defaults[name]}
+        object.__setattr__(self, "metrics", tuple(m for m in METRICS if m in metrics or m in asked))
         for name, (low, high, unit) in _RANGES.items():
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
@@ -245,15 +253,15 @@ def _check_metrics(value) -> tuple[str, ...]:
     except TypeError:
         names = [value]
     names = [n for n in names if n != ""]
-    if "all" in names:
-        names = list(METRICS)
-    unknown = [n for n in names if n not in METRICS]
+    unknown = [n for n in names if n not in METRICS and n != "all"]
     if unknown:
         known, default = ", ".join(map(repr, METRICS)), repr(",".join(DEFAULT_METRICS))
         raise SettingsError(f"metrics: unknown metric(s) {', '.join(map(repr, unknown))}; known: "
                             f"{known} or 'all' (default {default})",
                             zh=f"metrics: 未知的指标 {', '.join(map(repr, unknown))}；可用：{known} 或 "
                                f"'all'（默认 {default}）")
+    if "all" in names:
+        names = list(METRICS)
     return tuple(m for m in METRICS if m == "time" or m in names)
 
 

@@ -360,3 +360,25 @@ def test_per_home_and_per_facility_passes_agree_on_a_real_city(nanjing):
                          settings=nanjing.settings.with_(max_minutes=15.0))
     near = eng15.reach(snaps, thresholds_min=(15,), k=0, method="homes").nearest
     np.testing.assert_allclose(near, eng15.nearest(snaps), atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({}, ("time", "count")),
+    ({"k_nearest": 5}, ("time", "count", "kmean")),
+    ({"decay": "gaussian"}, ("time", "count", "decay")),
+    ({"decay_beta": 0.2}, ("time", "count", "decay")),
+    ({"sfca_minutes": 10}, ("time", "count", "sfca")),
+    ({"metrics": "time", "sfca_minutes": 10}, ("time", "sfca")),
+])
+def test_a_metric_setting_brings_its_metric(given, expected):
+    from lifecircle.settings import Settings
+
+    assert Settings(**given).metrics == expected
+
+
+def test_all_with_an_unknown_metric_is_refused():
+    from lifecircle.errors import SettingsError
+    from lifecircle.settings import Settings
+
+    with pytest.raises(SettingsError, match="sfcaa"):
+        Settings(metrics="all,sfcaa")

@@ -287,6 +287,15 @@ def test_config_asks_for_opt_in_metrics(tmp_path):
     assert district_hash(cfg, cfg.districts[0]) != base
 
 
+def test_a_metric_setting_brings_its_metric(tmp_path):
+    """An old config that sets a metric's own parameter (``sfca_minutes``, ``k_nearest``) gets
+    that metric's columns, as before the metrics became opt-in — not a silently ignored key."""
+    path = tmp_path / "ok.toml"
+    path.write_text(GOOD + "[settings]\nsfca_minutes = 10\nk_nearest = 5\n", encoding="utf-8")
+    s = DEFAULTS.with_(**load_config(path).settings)
+    assert s.wants("sfca") and s.wants("kmean") and not s.wants("decay")
+
+
 def test_toml_syntax_error_has_line(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(GOOD.replace('speed = 4.0', 'speed = = 4.0'), encoding="utf-8")
