@@ -170,3 +170,36 @@ def test_a_failing_map_stops_the_child_and_leaves_no_output(helsinki, tmp_path, 
     with pytest.raises(ChildProcessError):      # the child was reaped: no zombie left
         os.waitpid(forks[0], os.WNOHANG)
     assert list(tmp_path.iterdir()) == []
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(ln.split()[1] for ln in fh if ln.startswith("State:"))
+    except (OSError, StopIteration):
+        return None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")
+def test_the_child_ends_with_its_parent(tmp_path):
+    """A parent killed mid-save (SIGTERM from a job manager, `timeout`) takes the writing child
+    with it: no orphan left writing with the parent's memory."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import time, lifecircle.io.outputs as O\n"
+            "c = O._fork(lambda: time.sleep(60))\n"
+            "print(c.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert _state(child) not in (None, "Z")
+    parent.send_signal(signal.SIGTERM)
+    parent.wait(10)
+    for _ in range(50):
+        if _state(child) in (None, "Z"):
+            break
+        time.sleep(0.1)
+    assert _state(child) in (None, "Z")

@@ -659,6 +659,17 @@ class _Child:
         self.reaped = True
 
 
+def _die_with(parent: int) -> None:
+    """The child ends when its parent does (a SIGTERM/SIGKILL to the parent would otherwise
+    leave it writing, holding the parent's copied memory, into a folder no one renames)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    if os.getppid() != parent:       # the parent died before the line above
+        os._exit(1)
+
+
 def _fork(work) -> _Child | None:
     """Run ``work()`` in a forked child process; None where that is not safe or possible (the
     caller then does the work itself). The child reports its warnings through a pipe and
@@ -671,8 +682,11 @@ def _fork(work) -> _Child | None:
         r, w = os.pipe()
     except OSError:
         return None
+    parent = os.getpid()
     try:
-        pid = os.fork()
+        with warnings.catch_warnings():    # Python 3.12+ warns of fork with (native) threads:
+            warnings.simplefilter("ignore", DeprecationWarning)   # see _fork_safe
+            pid = os.fork()
     except OSError:
         os.close(r)
         os.close(w)
@@ -680,6 +694,7 @@ def _fork(work) -> _Child | None:
     if pid == 0:                                   # the child: never returns
         status = 1
         try:
+            _die_with(parent)
             # no garbage collection: it would touch (and so copy) every object of the parent
             gc.disable()
             os.close(r)
