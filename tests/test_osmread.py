@@ -169,6 +169,24 @@ def test_tag_list_without_pyosmium_internals():
     assert _tag_list(element) == (("building", "yes"), ("name", "Casa"))
 
 
+def test_public_tag_iterator_reads_the_same_layers(monkeypatch):
+    """The fallback (pyosmium's public tag iterator) on a real extract: the same streets and
+    features, tags in the same order, as libosmium's internal iterator gives."""
+    from lifecircle.io import osmread
+    from lifecircle.io.sources import read_osm
+    from lifecircle.settings import data_path
+
+    sample = next(data_path("samples").glob("*.osm.pbf"))
+    fast = read_osm(str(sample))
+    monkeypatch.setattr(osmread, "_tag_list", lambda obj: tuple((t.k, t.v) for t in obj.tags))
+    slow = read_osm(str(sample))
+    assert len(fast.features) > 1000 and len(fast.streets) > 1000
+    assert [list(t.items()) for t in fast.features["tags"]] == \
+        [list(t.items()) for t in slow.features["tags"]]
+    assert fast.features.geometry.geom_equals_exact(slow.features.geometry, 0).all()
+    assert fast.streets.drop(columns="geometry").equals(slow.streets.drop(columns="geometry"))
+
+
 # --------------------------------------------------------------------------------------------
 # hand-written files
 

@@ -265,7 +265,7 @@ def _tag_list(obj) -> tuple:
         data = obj._pyosmium_data
         n = data.tags_size()
         return tuple(map(data.tags_next, repeat(data.tags_begin(), n))) if n else ()
-    except AttributeError:  # another pyosmium layout: the public iterator
+    except (AttributeError, TypeError):  # another pyosmium layout: the public iterator
         return tuple(obj.tags)
 
 
