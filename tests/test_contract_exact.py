@@ -209,12 +209,16 @@ def test_same_as_the_reference_on_real_networks(extract, walker, monkeypatch):
     seen = []
     contract = network.contract_chains
 
-    def spy(*args):
-        seen.append(args)
-        return contract(*args)
+    def spy(*args, **kw):
+        seen.append((args, kw))
+        return contract(*args, **kw)
 
     monkeypatch.setattr(network, "contract_chains", spy)
     network.build_network(data.streets, choose_crs("utm", lon, lat), areas=data.features)
-    (args,) = seen
+    ((args, kw),) = seen
     assert len(args[3]) > 1000 and args[-1] is not None and args[-1].any()   # plazas included
-    _same(_reference_contract(*args), contract(*args))
+    want = _reference_contract(*args)
+    _same(want, contract(*args))
+    # with the segments' coordinates handed over, as build_network does
+    assert "coords" in kw
+    _same(want, contract(*args, **kw))

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pyproj
 import shapely
 from scipy.sparse import coo_matrix, csr_matrix
@@ -300,13 +299,19 @@ PLAZA_SLACK_M = 1.0
 PLAZA_MAX_POINTS = 150
 
 
+def _line_coords(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All coordinates of ``lines`` and where each line's start: line ``i`` holds
+    ``coords[off[i]:off[i + 1]]`` (one coordinate pass; no per-line owner index)."""
+    off = np.zeros(len(lines) + 1, dtype=np.int64)
+    np.cumsum(shapely.get_num_coordinates(lines), out=off[1:])
+    return shapely.get_coordinates(lines), off
+
+
 def _end_points(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First and last coordinates of each (non-empty) line, from one coordinate array
     (``shapely.get_point`` takes ~0.6 s on 100k lines)."""
-    coords, owner = shapely.get_coordinates(lines, return_index=True)
-    first = np.searchsorted(owner, np.arange(len(lines)), side="left")
-    last = np.searchsorted(owner, np.arange(len(lines)), side="right") - 1
-    return coords[first], coords[last]
+    coords, off = _line_coords(lines)
+    return coords[off[:-1]], coords[off[1:] - 1]
 
 
 def pedestrian_areas(features: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
@@ -356,32 +361,42 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
     cols = {"u": [], "v": [], "osm_id": [], "highway": [], "name": [], "oneway_foot": [], "area": []}
     if areas is None or len(areas) == 0:
         return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=streets.crs), crs=streets.crs)
-    ends = np.concatenate(_end_points(streets.geometry.to_numpy()))
+    start, end = _end_points(streets.geometry.to_numpy())
     ids = np.concatenate([streets["u"].to_numpy(np.int64), streets["v"].to_numpy(np.int64)])
-    node_id, first, degree = np.unique(ids, return_index=True, return_counts=True)
-    node_xy = ends[first]
-    node_kd = cKDTree(node_xy)
+    node_id, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    seg = _plaza_segments(node_id, np.concatenate([start, end])[first],
+                          np.bincount(inverse, minlength=len(node_id)), areas)
+    n = len(seg["u"])
+    return gpd.GeoDataFrame(
+        {"u": seg["u"], "v": seg["v"], "osm_id": seg["osm_id"],
+         "highway": np.full(n, "pedestrian", dtype=object), "name": seg["name"],
+         "oneway_foot": np.zeros(n, bool), "area": np.ones(n, bool)},
+        geometry=seg["geometry"] if n else gpd.GeoSeries([], crs=streets.crs), crs=streets.crs)
+
+
+def _plaza_segments(node_id: np.ndarray, node_xy: np.ndarray, degree: np.ndarray,
+                    areas: gpd.GeoDataFrame) -> dict:
+    """:func:`plaza_segments` from the street nodes: their ids (ascending), coordinates and
+    number of segments. Returns arrays ``u``, ``v``, ``osm_id``, ``name``, ``geometry``.
+
+    Per plaza part, in order: its outline sides, then its links across. The outline sides,
+    the entries and the vertex ids of every plaza are found at once with array operations;
+    only the plazas with two entries or more are visited one by one (for their links)."""
     tol = PLAZA_TOLERANCE_M
-    # the street nodes on or near each plaza (within the tolerance), all in one query
+    # the street nodes on or near each plaza (within the tolerance), all in one query, among
+    # the nodes in grid cells the plazas' boxes touch
     parts_all, part_of = shapely.get_parts(areas.geometry.to_numpy(), return_index=True)
-    box = shapely.bounds(parts_all)
-    box = box[np.isfinite(box).all(axis=1)]
-    balls = node_kd.query_ball_point((box[:, :2] + box[:, 2:]) / 2,
-                                     np.hypot(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]) / 2 + tol)
-    cand = np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in balls] + [np.zeros(0, np.int64)]))
+    n_parts = len(parts_all)
+    cand = _in_boxes(node_xy, shapely.bounds(parts_all), tol)
     hit_part, hit = shapely.STRtree(shapely.points(node_xy[cand])).query(
         parts_all, predicate="dwithin", distance=tol)
     hit_node = cand[hit]
-    order = np.argsort(hit_part, kind="stable")
-    hit_part, hit_node = hit_part[order], hit_node[order]
-    near_ptr = np.searchsorted(hit_part, np.arange(len(parts_all) + 1))
-    part_start = np.searchsorted(part_of, np.arange(len(areas)))
 
     # the outline of every plaza at once: each part (not empty, of positive area) oriented with
     # its interior on the left of every ring; the rings of 3 vertices or more (the closing one
     # left out), in order
     used = ~shapely.is_empty(parts_all) & ~(shapely.area(parts_all) <= 0)
-    oriented = np.full(len(parts_all), None, dtype=object)
+    oriented = np.full(n_parts, None, dtype=object)
     oriented[used] = shapely.orient_polygons(parts_all[used], exterior_cw=False)
     rings, ring_part = shapely.get_rings(oriented[used], return_index=True)
     ring_part = np.flatnonzero(used)[ring_part]
@@ -396,77 +411,161 @@ def plaza_segments(streets: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> gpd.Ge
     base = np.repeat(np.cumsum(length) - length, length)
     nxt = base + (local + 1) % np.repeat(length, length)
     prev = base + (local - 1) % np.repeat(length, length)
+    vpart = np.repeat(ring_part[ring_ok], length)     # the part of each vertex (ascending)
+    v_start = np.searchsorted(vpart, np.arange(n_parts + 1))
     # vertex ids: a street node's (within 1 cm), else one per coordinate (to the cm) from
     # PLAZA_ID0 down, in order of first appearance
-    dist, ni = node_kd.query(xy, distance_upper_bound=0.01)
-    matched = np.isfinite(dist)
-    vid = np.zeros(len(xy), dtype=np.int64)
-    vid[matched] = node_id[ni[matched]]
-    synthetic: dict[tuple, int] = {}
-    for k in np.flatnonzero(~matched).tolist():
-        key = (round(float(xy[k, 0]), 2), round(float(xy[k, 1]), 2))
-        vid[k] = synthetic.setdefault(key, PLAZA_ID0 - len(synthetic))
+    vid, matched = _nearest_node(xy, node_xy, _sorted_unique(hit_node), node_id)
+    vid[~matched] = PLAZA_ID0 - _first_seen_rank(_cm_keys(xy[~matched]))
     side = vid != vid[nxt]
-    side_lines = np.empty(len(xy), dtype=object)
-    side_lines[side] = shapely.linestrings(np.stack([xy[side], xy[nxt][side]], 1))
     d1, d2 = xy - xy[prev], xy[nxt] - xy
     reflex = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0] < -1e-9
-    v_start = np.searchsorted(np.repeat(ring_part[ring_ok], length), np.arange(len(parts_all) + 1))
 
-    segs_u, segs_v, segs_geom, segs_id, segs_name = [], [], [], [], []
-    for a_i, (osm_id, name) in enumerate(zip(areas["osm_id"], areas["name"])):
-        for p_i in range(int(part_start[a_i]), int(part_start[a_i + 1]) if a_i + 1 < len(areas)
-                         else len(parts_all)):
-            if not used[p_i]:
-                continue
-            poly = oriented[p_i]
-            v = slice(v_start[p_i], v_start[p_i + 1])   # its rings' vertices
-            pm = matched[v]
-            # street ends and junctions inside the plaza (or touching it) enter it too
-            near = hit_node[near_ptr[p_i]:near_ptr[p_i + 1]]
-            inner = near[degree[near] != 2]
-            eid, k = np.unique(np.concatenate([vid[v][pm], node_id[inner]]), return_index=True)
-            if len(eid) == 0:
-                continue   # no street enters it: a piece of its own, left out anyway
-            out = side[v]
-            segs_u.extend(vid[v][out].tolist())
-            segs_v.extend(vid[nxt[v]][out].tolist())
-            segs_geom.extend(side_lines[v][out].tolist())
-            segs_id.extend([osm_id] * int(out.sum()))
-            segs_name.extend([name] * int(out.sum()))
-            if len(eid) < 2:
-                continue
-            exy = np.concatenate([xy[v][pm], node_xy[inner]])[k]
-            rxy = xy[v][reflex[v] & ~pm]
-            if len(eid) + len(rxy) > PLAZA_MAX_POINTS:
-                rxy = rxy[:0]   # a very intricate outline: straight links only where they fit
-            inside = poly.buffer(tol)
-            for i, j, line in _plaza_links(inside, exy, rxy, PLAZA_SLACK_M):
-                segs_u.append(eid[i])
-                segs_v.append(eid[j])
-                segs_geom.append(line)
-                segs_id.append(osm_id)
-                segs_name.append(name)
-    n = len(segs_u)
-    return gpd.GeoDataFrame(
-        {"u": np.array(segs_u, dtype=np.int64), "v": np.array(segs_v, dtype=np.int64),
-         "osm_id": np.array(segs_id, dtype=np.int64), "highway": np.full(n, "pedestrian", dtype=object),
-         "name": np.array(segs_name, dtype=object), "oneway_foot": np.zeros(n, bool),
-         "area": np.ones(n, bool)},
-        geometry=np.array(segs_geom, dtype=object) if n else gpd.GeoSeries([], crs=streets.crs),
-        crs=streets.crs)
+    # the entries of each part: its vertices that are street nodes, and the street ends and
+    # junctions inside it (or touching it); one per node id (sorted), at the coordinate of its
+    # first mention (the outline vertex before the street node)
+    inner = used[hit_part] & (degree[hit_node] != 2)
+    i_part = hit_part[inner]
+    i_node = hit_node[inner][np.argsort(i_part, kind="stable")]
+    i_part = np.sort(i_part, kind="stable")
+    ent_part = np.concatenate([vpart[matched], i_part])
+    ent_id = np.concatenate([vid[matched], node_id[i_node]])
+    ent_xy = np.concatenate([xy[matched], node_xy[i_node]])
+    o = np.lexsort((np.arange(len(ent_id)), ent_id, ent_part))
+    ent_part, ent_id, ent_xy = ent_part[o], ent_id[o], ent_xy[o]
+    once = np.r_[True, (ent_part[1:] != ent_part[:-1]) | (ent_id[1:] != ent_id[:-1])] if len(o) else \
+        np.zeros(0, bool)
+    ent_part, ent_id, ent_xy = ent_part[once], ent_id[once], ent_xy[once]
+    n_ent = np.bincount(ent_part, minlength=n_parts)
+    e_start = np.zeros(n_parts + 1, dtype=np.int64)
+    np.cumsum(n_ent, out=e_start[1:])
+
+    # the outline sides of every part a street enters (a part no street enters is a piece of
+    # its own, left out anyway)
+    out = np.flatnonzero(side & (n_ent[vpart] > 0))
+    s_lines = shapely.linestrings(np.stack([xy[out], xy[nxt[out]]], 1)) if len(out) else \
+        np.zeros(0, dtype=object)
+    # the links across each part with two entries or more
+    l_part, l_u, l_v, l_xy, l_npts = [], [], [], [], []
+    for p in np.flatnonzero(n_ent >= 2).tolist():
+        eid = ent_id[e_start[p]:e_start[p + 1]]
+        exy = ent_xy[e_start[p]:e_start[p + 1]]
+        vs = slice(v_start[p], v_start[p + 1])
+        rxy = xy[vs][reflex[vs] & ~matched[vs]]
+        if len(eid) + len(rxy) > PLAZA_MAX_POINTS:
+            rxy = rxy[:0]   # a very intricate outline: straight links only where they fit
+        pts, links = _plaza_links(oriented[p].buffer(tol), exy, rxy, PLAZA_SLACK_M)
+        for i, j, path in links:
+            l_part.append(p)
+            l_u.append(eid[i])
+            l_v.append(eid[j])
+            l_xy.append(pts[path])
+            l_npts.append(len(path))
+    n_links = len(l_part)
+    l_lines = shapely.linestrings(np.concatenate(l_xy), indices=np.repeat(np.arange(n_links), l_npts)) \
+        if n_links else np.zeros(0, dtype=object)
+    # per part: its sides, then its links
+    seg_part = np.concatenate([vpart[out], np.asarray(l_part, dtype=np.int64)])
+    order = np.argsort(2 * seg_part + np.r_[np.zeros(len(out), np.int64), np.ones(n_links, np.int64)],
+                       kind="stable")
+    area_of = part_of[seg_part[order]]
+    return {"u": np.concatenate([vid[out], np.asarray(l_u, dtype=np.int64)])[order],
+            "v": np.concatenate([vid[nxt[out]], np.asarray(l_v, dtype=np.int64)])[order],
+            "osm_id": areas["osm_id"].to_numpy(np.int64)[area_of],
+            "name": np.asarray(areas["name"].to_numpy(), dtype=object)[area_of],
+            "geometry": np.concatenate([np.asarray(s_lines, dtype=object),
+                                        np.asarray(l_lines, dtype=object)])[order]}
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """``np.unique(a)`` by a sort (numpy's hashing ``unique`` is several times slower on
+    integer ids)."""
+    a = np.sort(a)
+    return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
+
+
+def _in_boxes(xy: np.ndarray, box: np.ndarray, margin: float) -> np.ndarray:
+    """Indices of the points ``xy`` in a grid cell that a box (``xmin, ymin, xmax, ymax``
+    rows; NaN rows ignored) grown by ``margin`` touches: every point within ``margin`` of a
+    box and some more, without a spatial index over all the points."""
+    box = box[np.isfinite(box).all(axis=1)]
+    if len(box) == 0 or len(xy) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo, hi = box[:, :2] - margin, box[:, 2:] + margin
+    x0, y0 = lo.min(axis=0)
+    x1, y1 = hi.max(axis=0)
+    cell = max((x1 - x0) / 2048, (y1 - y0) / 2048, 25.0)   # at most 2048 x 2048 cells
+    # cells from one monotone formula for boxes and points alike
+    nx, ny = int(np.floor((x1 - x0) / cell)) + 1, int(np.floor((y1 - y0) / cell)) + 1
+    grid = np.zeros((nx, ny), dtype=bool)
+    ci = np.floor((lo - (x0, y0)) / cell).astype(np.int64)
+    cj = np.floor((hi - (x0, y0)) / cell).astype(np.int64) + 1
+    for a, b, c, d in zip(ci[:, 0].tolist(), cj[:, 0].tolist(), ci[:, 1].tolist(), cj[:, 1].tolist()):
+        grid[a:b, c:d] = True
+    inside = np.flatnonzero((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1))
+    pc = np.floor((xy[inside] - (x0, y0)) / cell).astype(np.int64)
+    return inside[grid[np.minimum(pc[:, 0], nx - 1), np.minimum(pc[:, 1], ny - 1)]]
+
+
+def _nearest_node(xy: np.ndarray, node_xy: np.ndarray, near: np.ndarray, node_id: np.ndarray,
+                  within: float = 0.01):
+    """The id of the street node nearest each point of ``xy`` among the nodes ``near``
+    (indices, ascending; every node that may lie within ``within`` of a point), where one is
+    within ``within`` metres (of two at the same distance, the lower id): ``(ids, found)``."""
+    ids = np.zeros(len(xy), dtype=np.int64)
+    if len(near) == 0 or len(xy) == 0:
+        return ids, np.zeros(len(xy), dtype=bool)
+    tree = cKDTree(node_xy[near])
+    if len(near) == 1:
+        dist, j = tree.query(xy, distance_upper_bound=within)
+    else:
+        dist2, j2 = tree.query(xy, k=2, distance_upper_bound=within)
+        dist, j = dist2[:, 0], j2[:, 0]
+        tie = np.isfinite(dist2[:, 1]) & (dist2[:, 1] == dist)
+        j[tie] = np.minimum(j2[tie, 0], j2[tie, 1])
+    found = np.isfinite(dist)
+    ids[found] = node_id[near[j[found]]]
+    return ids, found
+
+
+def _cm_keys(xy: np.ndarray) -> np.ndarray:
+    """``(round(x, 2), round(y, 2))`` of every point as integers (hundredths), the same
+    grouping as Python's ``round`` (correctly rounded decimals): ``rint(100 * x)``, and
+    Python's ``round`` where ``100 * x`` is within a millionth of a half."""
+    q = xy * 100.0
+    key = np.rint(q)
+    near_half = np.flatnonzero((np.abs(q - np.floor(q) - 0.5) < 1e-6).any(axis=1))
+    for k in near_half.tolist():
+        key[k] = [round(round(float(xy[k, 0]), 2) * 100.0), round(round(float(xy[k, 1]), 2) * 100.0)]
+    return key.astype(np.int64)
+
+
+def _first_seen_rank(keys: np.ndarray) -> np.ndarray:
+    """For rows of ``keys``: 0 for the first distinct row, 1 for the second, … in order of
+    first appearance (equal rows get the same number)."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
 
 
 #: Where on a straight link across a plaza :func:`_covered` looks for a point outside it.
 _PROBES = (0.5, 0.25, 0.75, 0.125, 0.375, 0.625, 0.875)
+#: A probe this far outside a plaza's walkable area rules its link out (see :func:`_covered`).
+_PROBE_MARGIN_M = 1e-3
 
 
-def _covered(inside, pts: np.ndarray, a: np.ndarray, b: np.ndarray, lines: np.ndarray) -> np.ndarray:
+def _covered(inside, pts: np.ndarray, a: np.ndarray, b: np.ndarray, lines: np.ndarray | None = None) -> np.ndarray:
     """``shapely.covers(inside, lines)`` for the straight lines ``pts[a]`` -> ``pts[b]``
-    (``inside`` prepared), the same answers, faster: a line with a point clearly outside
-    ``inside`` (farther than 1 micrometre, a thousand times the rounding of the point) is not
-    covered, and a point test costs a fraction of GEOS's covers on a line that leaves a
-    plaza (~3 us on a plaza of some hundred corners); covers decides the rest."""
+    (``inside`` prepared), the same answers, faster: a line with a point outside ``inside``
+    grown by :data:`_PROBE_MARGIN_M` (a million times the rounding of the point) is not
+    covered, and a point-in-polygon test costs a fraction of GEOS's covers on a line that
+    leaves a plaza (~3 us on a plaza of some hundred corners); covers decides the rest.
+    ``lines`` (optional) are the lines already made; else only the undecided are made."""
+    outer = shapely.buffer(inside, _PROBE_MARGIN_M)
+    shapely.prepare(outer)
     maybe = np.ones(len(a), dtype=bool)
     for t in _PROBES:
         idx = np.flatnonzero(maybe)
@@ -474,27 +573,28 @@ def _covered(inside, pts: np.ndarray, a: np.ndarray, b: np.ndarray, lines: np.nd
             break
         pa, pb = pts[a[idx]], pts[b[idx]]
         q = pa + t * (pb - pa)
-        out = np.flatnonzero(~shapely.contains_xy(inside, q[:, 0], q[:, 1]))
-        if len(out):
-            far = ~shapely.dwithin(inside, shapely.points(q[out]), 1e-6)
-            maybe[idx[out[far]]] = False
+        maybe[idx[~shapely.contains_xy(outer, q[:, 0], q[:, 1])]] = False
     ok = np.zeros(len(a), dtype=bool)
-    ok[maybe] = shapely.covers(inside, lines[maybe])
+    if maybe.any():
+        ok[maybe] = shapely.covers(inside, lines[maybe] if lines is not None else shapely.linestrings(
+            np.stack([pts[a[maybe]], pts[b[maybe]]], 1)))
     return ok
 
 
 def _plaza_links(inside, exy: np.ndarray, rxy: np.ndarray, slack_m: float):
     """Shortest walks inside a plaza between its entries ``exy``, bending at reflex corners
-    ``rxy``: ``(i, j, linestring)`` for a set of entry pairs such that every pair's walk over
-    the kept links is at most ``slack_m`` longer than its shortest walk inside the plaza (a
-    greedy spanner: pairs in order of distance, a link only where the kept ones are longer;
-    a long pedestrian street mapped as an area has dozens of entries on each side)."""
+    ``rxy``: ``(pts, links)``, ``links`` a list of ``(i, j, path)`` (``pts[path]`` the walk
+    from entry ``i`` to entry ``j``, ``pts`` the entries and then the corners) for a set of
+    entry pairs such that every pair's walk over the kept links is at most ``slack_m`` longer
+    than its shortest walk inside the plaza (a greedy spanner: pairs in order of distance, a
+    link only where the kept ones are longer; a long pedestrian street mapped as an area has
+    dozens of entries on each side). The pairs are scanned in growing blocks (one array
+    comparison each) up to the next one the kept links serve too badly."""
     pts = np.concatenate([exy, rxy])
     k, n_ent = len(pts), len(exy)
     a, b = np.triu_indices(k, 1)
-    lines = shapely.linestrings(np.stack([pts[a], pts[b]], 1))
     shapely.prepare(inside)
-    ok = _covered(inside, pts, a, b, lines)
+    ok = _covered(inside, pts, a, b)
     w = np.maximum(np.hypot(*(pts[b] - pts[a]).T), 1e-9)   # sparse matrices drop zeros
     graph = csr_matrix((w[ok], (a[ok], b[ok])), shape=(k, k))
     dist, pred = dijkstra(graph, directed=False, indices=np.arange(n_ent), return_predecessors=True)
@@ -502,17 +602,30 @@ def _plaza_links(inside, exy: np.ndarray, rxy: np.ndarray, slack_m: float):
     kept = np.full((n_ent, n_ent), np.inf)     # walks over the links kept so far
     np.fill_diagonal(kept, 0.0)
     ii, jj = np.triu_indices(n_ent, 1)
-    order = np.argsort(d[ii, jj], kind="stable")
-    for i, j in zip(ii[order], jj[order]):
-        dij = d[i, j]
-        if not np.isfinite(dij) or kept[i, j] <= dij + slack_m:
+    dd = d[ii, jj]
+    order = np.argsort(dd, kind="stable")
+    ii, jj = ii[order], jj[order]
+    limit = dd[order] + slack_m                # a pair needs a link where kept > limit
+    n_pairs = int(np.isfinite(limit).sum())    # the unreachable pairs sort last
+    links = []
+    at, block = 0, 64
+    while at < n_pairs:
+        stop = min(at + block, n_pairs)
+        need = np.flatnonzero(kept[ii[at:stop], jj[at:stop]] > limit[at:stop])
+        if len(need) == 0:
+            at, block = stop, 2 * block
             continue
+        p = at + int(need[0])
+        i, j = ii[p], jj[p]
+        dij = d[i, j]
         kept = np.minimum(kept, np.minimum(kept[:, [i]] + dij + kept[[j], :],
                                            kept[:, [j]] + dij + kept[[i], :]))
         path = [j]
         while path[-1] != i:
             path.append(pred[i, path[-1]])
-        yield i, j, shapely.linestrings(pts[path[::-1]])
+        links.append((i, j, path[::-1]))
+        at, block = p + 1, 64
+    return pts, links
 
 
 def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
@@ -528,67 +641,121 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     (:func:`pedestrian_areas`, :func:`plaza_segments`). ``contract`` merges runs
     through degree-2 nodes into one edge each (:func:`contract_chains`; exact, and 4-5x fewer
     nodes on OSM data).
+
+    Everything is done on the columns as arrays (the streets frame is neither copied nor
+    extended); the segments' coordinates are read once.
     """
     if streets is None or len(streets) == 0:
         raise NoWalkableStreetsError(source, "no walkable streets in the study area", zh="研究范围内没有可步行的道路")
     # already projected (analyze projects the streets once): used as they are, not copied
     same = streets.crs is not None and streets.crs.is_exact_same(pyproj.CRS.from_user_input(crs))
     proj = streets if same else streets.to_crs(crs)
-    plazas = pedestrian_areas(areas)
-    if len(plazas):
-        extra = plaza_segments(proj, plazas.to_crs(crs))
-        if len(extra):
-            proj = pd.concat([proj.assign(area=False),
-                              extra[[c for c in extra.columns if c in proj.columns or c in ("geometry", "area")]]],
-                             ignore_index=True)
     geom = proj.geometry.to_numpy()
+    coords, off = _line_coords(geom)
     u_osm = proj["u"].to_numpy(np.int64)
     v_osm = proj["v"].to_numpy(np.int64)
-    osmids, inverse = np.unique(np.concatenate([u_osm, v_osm]), return_inverse=True)
     m = len(u_osm)
+    oneway = proj["oneway_foot"].to_numpy(bool) if "oneway_foot" in proj else np.zeros(m, bool)
+    highway = proj["highway"].to_numpy() if "highway" in proj else None
+    name = proj["name"].to_numpy() if "name" in proj else None
+    area = np.zeros(m, bool)
+    del proj
+    osmids, first, inverse = np.unique(np.concatenate([u_osm, v_osm]), return_index=True,
+                                       return_inverse=True)
+    plazas = pedestrian_areas(areas)
+    if len(plazas):
+        ends = np.concatenate([coords[off[:-1]], coords[off[1:] - 1]])
+        extra = _plaza_segments(osmids, ends[first], np.bincount(inverse, minlength=len(osmids)),
+                                plazas.to_crs(crs))
+        del ends
+        k = len(extra["u"])
+        if k:   # appended after the streets: arrays as the streets', plus their nodes
+            xc, xoff = _line_coords(extra["geometry"])
+            geom = np.concatenate([geom, extra["geometry"]])
+            coords = np.concatenate([coords, xc])
+            off = np.concatenate([off, off[-1] + xoff[1:]])
+            oneway = np.concatenate([oneway, np.zeros(k, bool)])
+            area = np.concatenate([area, np.ones(k, bool)])
+            highway = np.concatenate([highway, np.full(k, "pedestrian", dtype=object)]) \
+                if highway is not None else None
+            name = np.concatenate([name, extra["name"]]) if name is not None else None
+            x_ids = np.concatenate([extra["u"], extra["v"]])
+            x_ids = _sorted_unique(x_ids)
+            at = np.minimum(np.searchsorted(osmids, x_ids), len(osmids) - 1)
+            new = x_ids[osmids[at] != x_ids]        # ids only plazas have (sorted)
+            # the ids of both, sorted (as np.unique of all): where the streets' ids go
+            moved = np.arange(len(osmids)) + np.searchsorted(new, osmids)
+            both = np.empty(len(osmids) + len(new), dtype=osmids.dtype)
+            both[moved] = osmids
+            both[np.searchsorted(osmids, new) + np.arange(len(new))] = new
+            osmids = both
+            inverse = np.concatenate([moved[inverse[:m]], np.searchsorted(osmids, extra["u"]),
+                                      moved[inverse[m:]], np.searchsorted(osmids, extra["v"])])
+            m += k
     eu, ev = inverse[:m], inverse[m:]
-    start, end = _end_points(geom)
+    start, end = coords[off[:-1]], coords[off[1:] - 1]
     x = np.full(len(osmids), np.nan)
     y = np.full(len(osmids), np.nan)
     x[ev], y[ev] = end[:, 0], end[:, 1]
     x[eu], y[eu] = start[:, 0], start[:, 1]
+    del start, end
     length = shapely.length(geom)
-    oneway = proj["oneway_foot"].to_numpy(bool) if "oneway_foot" in proj else np.zeros(m, bool)
     # one segment per node pair (the shortest); OSM has overlapping ways now and then. A
     # footway along a plaza's outline is the same straight segment as the outline's: the
     # mapped way stays (points attach to it), not the plaza's copy
-    area = proj["area"].to_numpy(bool) if "area" in proj else np.zeros(m, bool)
-    frame = pd.DataFrame({"a": np.minimum(eu, ev), "b": np.maximum(eu, ev),
-                          "len": length + np.where(area, 1e-3, 0.0)})
-    keep = ~frame.sort_values("len", kind="stable").duplicated(["a", "b"]).sort_index().to_numpy()
-    highway = proj["highway"].to_numpy() if "highway" in proj else None
-    name = proj["name"].to_numpy() if "name" in proj else None
-    eu, ev = eu[keep].astype(np.int64), ev[keep].astype(np.int64)
-    length, oneway, geom, area = length[keep], oneway[keep], geom[keep], area[keep]
-    highway = highway[keep] if highway is not None else None
-    name = name[keep] if name is not None else None
+    sel = np.flatnonzero(_shortest_per_pair(eu, ev, length + np.where(area, 1e-3, 0.0)))
+    eu, ev = eu[sel].astype(np.int64), ev[sel].astype(np.int64)
+    length, oneway, area = length[sel], oneway[sel], area[sel]
     pruned, pruned_geom = None, None
     if prune:
         keep_edge, keep_node, pruned = prune_components(
             len(osmids), eu, ev, length, settings.min_component_share, settings.min_component_m)
-        pruned_geom = geom[~keep_edge & ~area]   # plaza edges never take points
+        pruned_geom = geom[sel[~keep_edge & ~area]]   # plaza edges never take points
         new_index = np.cumsum(keep_node) - 1
         osmids, x, y = osmids[keep_node], x[keep_node], y[keep_node]
         eu, ev = new_index[eu[keep_edge]], new_index[ev[keep_edge]]
-        length, oneway, geom = length[keep_edge], oneway[keep_edge], geom[keep_edge]
-        area = area[keep_edge]
-        highway = highway[keep_edge] if highway is not None else None
-        name = name[keep_edge] if name is not None else None
+        length, oneway, area, sel = length[keep_edge], oneway[keep_edge], area[keep_edge], sel[keep_edge]
+    highway = highway[sel] if highway is not None else None
+    name = name[sel] if name is not None else None
     if contract:
         osmids, x, y, eu, ev, length, oneway, geom, highway, name, area = contract_chains(
-            osmids, x, y, eu, ev, length, oneway, geom, highway, name, area)
+            osmids, x, y, eu, ev, length, oneway, geom[sel], highway, name, area,
+            coords=(coords, off[sel], off[sel + 1]))
+    else:
+        geom = geom[sel]
     return WalkNetwork(pyproj.CRS(crs), osmids, x, y, eu, ev, length, oneway, geom,
                        settings.walk_speed_mps, highway, name, edge_area=area, pruned=pruned,
                        pruned_geom=pruned_geom)
 
 
+def _shortest_per_pair(eu: np.ndarray, ev: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Which segments to keep: of the segments joining the same two nodes (either way), the
+    one of least ``cost`` (NaN last; of equal ones, the first). The segments are grouped by
+    one sort of a node-pair key; only the pairs with more than one segment are ordered."""
+    keep = np.ones(len(eu), dtype=bool)
+    if len(eu) < 2:
+        return keep
+    n = int(max(eu.max(), ev.max())) + 1
+    key = np.minimum(eu, ev).astype(np.int64) * n + np.maximum(eu, ev)
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    dup = ks[1:] == ks[:-1]
+    if not dup.any():
+        return keep
+    group = np.zeros(len(ks), dtype=bool)      # the members of pairs with several segments
+    group[1:] |= dup
+    group[:-1] |= dup
+    idx = order[group]
+    c = cost[idx]
+    nan = np.isnan(c)
+    best = idx[np.lexsort((idx, np.where(nan, 0.0, c), nan, key[idx]))]
+    kb = key[best]
+    keep[best[1:][kb[1:] == kb[:-1]]] = False
+    return keep
+
+
 def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, name=None,
-                    area=None):
+                    area=None, *, coords=None):
     """Merge runs of segments through degree-2 nodes into one edge each.
 
     OSM ways are cut at every node; only junctions and dead ends matter for routing. A chain's
@@ -600,6 +767,8 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     The chains are walked by a compiled kernel (:func:`_chain_walk_loop`; in Python below
     :data:`COMPILED_WALK_MIN` segments); lengths, attributes and the merged
     geometries are then built from arrays in a few vectorised calls (linear in the segments).
+    ``coords`` (optional): ``(xy, lo, hi)``, segment ``e``'s coordinates being
+    ``xy[lo[e]:hi[e]]``, when the caller has them (else they are read from ``geom``).
     """
     n = len(x)
     m = len(eu)
@@ -646,7 +815,7 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     now = np.asarray(oneway, dtype=bool)[first_e] & single
     ngeom = np.asarray(geom, dtype=object)[first_e]
     if len(multi):
-        ngeom[multi] = _chain_lines(geom, path_e, path_f, c_first[multi], c_len[multi])
+        ngeom[multi] = _chain_lines(geom, path_e, path_f, c_first[multi], c_len[multi], coords)
     out = (osmid[keep_node], x[keep_node], y[keep_node], nu.astype(np.int64), nv.astype(np.int64),
            nlen, now, ngeom,
            np.asarray(highway, dtype=object)[first_e] if highway is not None else None,
@@ -789,25 +958,29 @@ def _chain_sums(values: np.ndarray, first: np.ndarray, count: np.ndarray) -> np.
     return out
 
 
-def _chain_lines(geom, path_e, path_f, first, count) -> np.ndarray:
+def _chain_lines(geom, path_e, path_f, first, count, coords=None) -> np.ndarray:
     """One LineString per chain: its segments' coordinates in walking order (each segment
-    reversed where walked v -> u, the shared point once), built in one call."""
-    coords, owner = shapely.get_coordinates(geom, return_index=True)
-    g_off = np.zeros(len(geom) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner, minlength=len(geom)), out=g_off[1:])
+    reversed where walked v -> u, the shared point once), built in one call. ``coords``:
+    ``(xy, lo, hi)`` as in :func:`contract_chains`, else read from ``geom``."""
+    if coords is None:
+        xy, off = _line_coords(geom)
+        lo, hi = off[:-1], off[1:]
+    else:
+        xy, lo, hi = coords
     # the chains' steps, flat
     step = _ranges(first, count)
     e = path_e[step]
     fwd = path_f[step]
     later = np.ones(len(step), dtype=bool)     # every step but a chain's first skips its start
     later[np.r_[0, np.cumsum(count)[:-1]]] = False
-    npts = g_off[e + 1] - g_off[e] - later
-    base = np.where(fwd, g_off[e] + later, g_off[e + 1] - 1 - later)
+    e_lo, e_hi = lo[e], hi[e]
+    npts = e_hi - e_lo - later
+    base = np.where(fwd, e_lo + later, e_hi - 1 - later)
     local = _ranges(np.zeros(len(e), dtype=np.int64), npts)
     sign = np.repeat(np.where(fwd, 1, -1), npts)
     pos = np.repeat(base, npts) + sign * local
     chain = np.repeat(np.repeat(np.arange(len(count)), count), npts)
-    return shapely.linestrings(coords[pos], indices=chain)
+    return shapely.linestrings(xy[pos], indices=chain)
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
