@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 from scipy.sparse import coo_matrix, csr_matrix
@@ -656,18 +657,19 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     v_osm = proj["v"].to_numpy(np.int64)
     m = len(u_osm)
     oneway = proj["oneway_foot"].to_numpy(bool) if "oneway_foot" in proj else np.zeros(m, bool)
-    highway = proj["highway"].to_numpy() if "highway" in proj else None
-    name = proj["name"].to_numpy() if "name" in proj else None
+    highway = _shared_objects(proj["highway"]) if "highway" in proj else None
+    name = _shared_objects(proj["name"]) if "name" in proj else None
     area = np.zeros(m, bool)
     del proj
     osmids, first, inverse = np.unique(np.concatenate([u_osm, v_osm]), return_index=True,
                                        return_inverse=True)
+    del u_osm, v_osm
     plazas = pedestrian_areas(areas)
     if len(plazas):
         ends = np.concatenate([coords[off[:-1]], coords[off[1:] - 1]])
         extra = _plaza_segments(osmids, ends[first], np.bincount(inverse, minlength=len(osmids)),
                                 plazas.to_crs(crs))
-        del ends
+        del ends, first
         k = len(extra["u"])
         if k:   # appended after the streets: arrays as the streets', plus their nodes
             xc, xoff = _line_coords(extra["geometry"])
@@ -728,6 +730,20 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
                        pruned_geom=pruned_geom)
 
 
+def _shared_objects(column: pd.Series) -> np.ndarray:
+    """``column.to_numpy()`` as an object array whose equal values are one Python object each
+    (a street's highway and name repeat; ``to_numpy`` of a string column makes an object per
+    row: ~60 bytes each, hundreds of MB for a city). Missing values are taken as they are."""
+    codes, uniques = pd.factorize(column)
+    values = np.empty(len(uniques) + 1, dtype=object)
+    values[:-1] = np.asarray(uniques, dtype=object)
+    out = values[codes]
+    missing = np.flatnonzero(codes < 0)
+    if len(missing):
+        out[missing] = column.iloc[missing].to_numpy()
+    return out
+
+
 def _shortest_per_pair(eu: np.ndarray, ev: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Which segments to keep: of the segments joining the same two nodes (either way), the
     one of least ``cost`` (NaN last; of equal ones, the first). The segments are grouped by
@@ -786,16 +802,20 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
         has_way[ev[~area]] = True
         pinned |= has_area & has_way
     internal = (deg == 2) & ~pinned
+    del deg, pinned
     # incidence lists
     ends = np.concatenate([eu, ev])
-    order = np.argsort(ends, kind="stable")
-    inc_edge = (order % m).astype(np.int64)
+    inc_edge = np.argsort(ends, kind="stable")
+    inc_edge %= m
     inc_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(ends, minlength=n), out=inc_ptr[1:])
+    del ends
     walk = _compiled_chain_walk() if m >= COMPILED_WALK_MIN else _chain_walk_py
     path_e, path_f, c_start, c_end, c_len = walk(
         np.ascontiguousarray(eu, dtype=np.int64), np.ascontiguousarray(ev, dtype=np.int64),
-        inc_edge, inc_ptr, internal)
+        inc_edge.astype(np.int64, copy=False), inc_ptr, internal)
+    del inc_edge, inc_ptr
+    c_start, c_end, c_len = c_start.copy(), c_end.copy(), c_len.copy()   # not the walk's m-long buffers
     keep_node = ~internal
     new_index = np.cumsum(keep_node) - 1
     c_first = np.zeros(len(c_len), dtype=np.int64)
@@ -971,16 +991,27 @@ def _chain_lines(geom, path_e, path_f, first, count, coords=None) -> np.ndarray:
     step = _ranges(first, count)
     e = path_e[step]
     fwd = path_f[step]
-    later = np.ones(len(step), dtype=bool)     # every step but a chain's first skips its start
-    later[np.r_[0, np.cumsum(count)[:-1]]] = False
+    del step
+    later = np.ones(len(e), dtype=np.int8)     # every step but a chain's first skips its start
+    later[np.r_[0, np.cumsum(count)[:-1]]] = 0
     e_lo, e_hi = lo[e], hi[e]
-    npts = e_hi - e_lo - later
+    del e
+    npts = e_hi - e_lo - later                 # the points each step adds
     base = np.where(fwd, e_lo + later, e_hi - 1 - later)
-    local = _ranges(np.zeros(len(e), dtype=np.int64), npts)
-    sign = np.repeat(np.where(fwd, 1, -1), npts)
-    pos = np.repeat(base, npts) + sign * local
-    chain = np.repeat(np.repeat(np.arange(len(count)), count), npts)
-    return shapely.linestrings(xy[pos], indices=chain)
+    del e_lo, e_hi, later
+    # point j of a step is base + j forward, base - j backward: from one running count
+    sign = np.where(fwd, 1, -1).astype(np.int8)
+    out_start = np.cumsum(npts) - npts
+    pos = np.repeat(base - sign * out_start, npts)
+    del base, out_start
+    run = np.arange(len(pos), dtype=np.int64)
+    run *= np.repeat(sign, npts)
+    pos += run
+    del run
+    chain_pts = np.zeros(len(count) + 1, dtype=np.int64)
+    np.cumsum(np.add.reduceat(npts, np.r_[0, np.cumsum(count)[:-1]]) if len(count) else npts[:0],
+              out=chain_pts[1:])
+    return shapely.from_ragged_array(shapely.GeometryType.LINESTRING, xy[pos], (chain_pts,))
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
