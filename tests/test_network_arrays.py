@@ -16,8 +16,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 import lifecircle.core.network as network
-from lifecircle.core.network import (PLAZA_ID0, PLAZA_MAX_POINTS, PLAZA_SLACK_M, PLAZA_TOLERANCE_M,
-                                     _ranges)
+from lifecircle.core.network import PLAZA_ID0, PLAZA_MAX_POINTS, PLAZA_SLACK_M, PLAZA_TOLERANCE_M, _ranges
 from lifecircle.io.crs import choose_crs
 from lifecircle.io.sources import read_osm
 
