@@ -156,6 +156,7 @@ def test_plaza_probes_change_no_covers():
     got = _covered(u, pts, a, b, lines)
     want = shapely.covers(u, lines)
     assert (got == want).all()
+    assert (_covered(u, pts, a, b) == want).all()   # the lines made only where undecided
     assert 0.1 < want.mean() < 0.9
 
 
