@@ -205,8 +205,20 @@ class _ControlsZh(MacroElement):
     """)
 
 
+def _surface_points(geoms) -> np.ndarray:
+    """``shapely.point_on_surface`` of each geometry, points kept as they are (the same result
+    without copying every home and facility point)."""
+    geoms = np.asarray(geoms, dtype=object)
+    pt = shapely.get_type_id(geoms) == 0
+    if pt.all():
+        return geoms
+    out = geoms.copy()
+    out[~pt] = shapely.point_on_surface(geoms[~pt])
+    return out
+
+
 def _points_geojson(gdf, props):
-    reps = shapely.point_on_surface(gdf.geometry.to_numpy())
+    reps = _surface_points(gdf.geometry.to_numpy())
     ok = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
     xy = np.full((len(reps), 2), np.nan)
     xy[ok] = shapely.get_coordinates(reps[ok])
@@ -326,6 +338,60 @@ def _js(value) -> str:
     return (json.dumps(value, ensure_ascii=False, separators=(",", ":"))
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+class _Text(str):
+    """JSON text made by lifecircle (numbers only, e.g. from :func:`_numbers_js`): :func:`_js_object`
+    puts it in as it is."""
+
+
+def _js_object(parts: dict) -> str:
+    """A JavaScript object literal of ``parts``: values that are :class:`_Text` go in as they are
+    (lifecircle's own number text), every other value through :func:`_js`."""
+    return "{" + ",".join(_js(str(k)) + ":" + (v if isinstance(v, _Text) else _js(v))
+                          for k, v in parts.items()) + "}"
+
+
+def _numbers_js(values, decimals: int = 0) -> _Text:
+    """Numbers (an array of 1 or 2 dimensions) as JSON text: rounded to ``decimals``, missing
+    (NaN) as null, a 2-D array as a list of rows. Each distinct value is formatted once and
+    looked up (a few ms for a million numbers; ``json.dumps`` of Python lists takes ~10x longer);
+    numbers spread too wide for a table go through :func:`json.dumps`."""
+    a = np.asarray(values)
+    if a.ndim not in (1, 2):
+        raise ValueError("_numbers_js: 1 or 2 dimensions")
+    if a.dtype.kind == "f":
+        ok = np.isfinite(a)
+        k = np.round(np.where(ok, a, 0.0) * 10.0 ** decimals)
+    else:
+        ok = np.ones(a.shape, bool)
+        k = a.astype(np.int64) * 10 ** decimals
+    lo = int(k[ok].min()) if ok.any() else 0
+    hi = int(k[ok].max()) if ok.any() else 0
+    if hi - lo > max(100_000, a.size):       # too wide a spread for a table of numbers
+        if a.dtype.kind != "f":
+            v = a.astype(object)
+        else:
+            v = (np.round(a, decimals) if decimals else np.where(ok, k, 0).astype(np.int64)).astype(object)
+            v[~ok] = None
+        return _Text(json.dumps(v.tolist(), separators=(",", ":")))
+    if decimals:
+        table = [f"{i / 10 ** decimals:.{decimals}f}" for i in range(lo, hi + 1)]
+    else:
+        table = [str(i) for i in range(lo, hi + 1)]
+    table = np.array(table + ["null"], dtype=object)
+    idx = np.where(ok, k - lo, hi - lo + 1).astype(np.int64)
+    tokens = table[idx]
+    if a.ndim == 1:
+        return _Text("[" + ",".join(tokens.tolist()) + "]")
+    h, w = a.shape
+    if h == 0 or w == 0:
+        return _Text("[" + ",".join(["[]"] * h) + "]")
+    rows = np.full((h, 2 * w + 1), ",", dtype=object)      # [a,b,...],  per row
+    rows[:, 0] = "["
+    rows[:, 1:2 * w:2] = tokens
+    rows[:, 2 * w] = "],"
+    return _Text("[" + "".join(rows.ravel().tolist())[:-1] + "]")
 
 
 def geojson_text(geoms, props: list | None = None) -> str:
@@ -566,7 +632,18 @@ _MAJOR = {"motorway", "trunk", "primary", "secondary", "tertiary", "motorway_lin
 
 def _kinds(tags) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(building, water, green) flags of polygon features, in one pass over their tag dicts
-    (the rules of :data:`_WATER` and :data:`_GREEN`, spelt out: a city has millions)."""
+    (the rules of :data:`_WATER` and :data:`_GREEN`, spelt out: a city has millions). Features
+    share their tag dicts (the reader makes one per distinct set of tags), so each dict object
+    is read once."""
+    tags = np.asarray(tags, dtype=object)
+    ids = np.fromiter(map(id, tags), dtype=np.uint64, count=len(tags))
+    _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    b, wt, g = _kinds_each(tags[first])
+    inv = inv.ravel()
+    return b[inv], wt[inv], g[inv]
+
+
+def _kinds_each(tags) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(tags)
     b, wt, g = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
     w_nat, w_way, w_lu = _WATER["natural"], _WATER["waterway"], _WATER["landuse"]
@@ -704,6 +781,23 @@ def background_layers(result, gcj: bool = False) -> dict:
     return res
 
 
+def _with_text(make, result, gcj: bool) -> dict:
+    """:func:`background_layers` (``make``) with each kind's GeoJSON text made too (under
+    ``"text"``): in the thread that drew them, beside the rest of the map."""
+    bg = make(result, gcj)
+    bg["text"] = {k: geojson_text(v.to_numpy()) for k, v in bg.items()
+                  if isinstance(v, gpd.GeoSeries)}
+    return bg
+
+
+def _gap_layers(result, gcj: bool):
+    """:func:`gap_areas` and, by row, the GeoJSON text of each gap as the map shows it
+    (simplified, in lon/lat; made in the thread that drew them)."""
+    gp = gap_areas(result)
+    shown = to_display(gp[["geometry"]], gcj, MAP_SIMPLIFY_M).geometry.to_numpy()
+    return gp, {i: geojson_text(shown[k:k + 1]) for k, i in enumerate(gp.index)}
+
+
 def add_background(m, result, lang: str, gcj: bool, legend: Legend, layers: dict | None = None) -> None:
     """The background layer (drawn from the data, on by default) and its legend section;
     ``layers``: :func:`background_layers` of the result if they are made already."""
@@ -723,10 +817,11 @@ def add_background(m, result, lang: str, gcj: bool, legend: Legend, layers: dict
              "buildings": w["building_blocks"] if bg.get("blocks") else w["buildings"],
              "streets": w["streets"], "major": w["major_streets"]}
     for kind in ("green", "water", "river", "buildings", "streets", "major"):
-        if kind not in bg or kind == "left_out":
+        if kind not in bg or kind in ("left_out", "text"):
             continue
         st = styles[kind]
-        GeoJsonLayer(geojson_text(bg[kind].to_numpy()), st, interactive=False,
+        text = bg.get("text", {}).get(kind)
+        GeoJsonLayer(text if text is not None else geojson_text(bg[kind].to_numpy()), st, interactive=False,
                      smooth_factor=1.5).add_to(layer)
         if kind in ("streets", "major", "river"):
             parts.append(_sw(st["color"] if kind != "streets" else "#bdbdbd", names[kind], line=True))
@@ -843,19 +938,11 @@ class _HomesScript(MacroElement):
         super().render(**kwargs)
 
 
-def _r1(values) -> list:
-    """Values rounded to one decimal, missing (NaN) as None, as a list (vectorised)."""
-    v = np.round(np.asarray(values, float), 1)
-    out = v.astype(object)
-    out[~np.isfinite(v)] = None
-    return out.tolist()
-
-
 def _hex_gaps(result, dim_layers, dim_names, size_m: float, gcj: bool, w: dict) -> None:
     """Gap areas of a hexagon map: per dimension, the hexagons holding homes it leaves uncovered,
     each with its uncovered homes and residents (their sums are the table's uncovered figures)."""
     homes = result.homes
-    reps = shapely.point_on_surface(homes.geometry.to_numpy())
+    reps = _surface_points(homes.geometry.to_numpy())
     ok = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
     inv, centres = hex_bins(shapely.get_coordinates(reps[ok]), size_m)
     k = len(centres)
@@ -936,8 +1023,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     # what the map draws from the analysis (the gap union, the nearest facilities' names) is
     # worked out beside the background: GEOS and the numba kernels release the GIL
     pool = ThreadPoolExecutor(3)
-    background_job = pool.submit(background_layers, result, gcj)
-    gap_job = pool.submit(gap_areas, result) if gaps and not hex_mode else None
+    background_job = pool.submit(_with_text, background_layers, result, gcj)
+    gap_job = pool.submit(_gap_layers, result, gcj) if gaps and not hex_mode else None
     near_job = pool.submit(nearest_facilities, result) \
         if nearest_names and not hex_mode and len(homes) else None
     pool.shutdown(wait=False)
@@ -961,7 +1048,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                   "nodata": escape_html(i18n.status_label(col.STATUS_NO_DATA, lang))}}
     draw_homes = False
     if hex_mode:
-        reps = shapely.point_on_surface(base.geometry.to_numpy())
+        reps = _surface_points(base.geometry.to_numpy())
         placed = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
         base = base[placed]
         inv, centres = hex_bins(shapely.get_coordinates(reps[placed]), hex_m)
@@ -978,17 +1065,18 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         ll, corners = hex_display(centres, hex_m, homes.crs, gcj)
         data["head"] = escape_html(w["hexagon"])
         data["w"]["head"] = escape_html(w["hexagon"])
-        data["s"] = np.column_stack([np.asarray(_r1(v), dtype=object) for v in vals]).tolist()
-        data["p"] = np.round(np.bincount(inv, weights=pop, minlength=k)).astype(np.int64).tolist()
-        data["n"] = np.bincount(inv, minlength=k).tolist()
+        data["s"] = _numbers_js(np.column_stack(vals), 1)
+        data["p"] = _numbers_js(np.round(np.bincount(inv, weights=pop, minlength=k)).astype(np.int64))
+        data["n"] = _numbers_js(np.bincount(inv, minlength=k))
         data["hx"] = np.round(ll, MAP_DECIMALS).tolist()
         data["ho"] = np.round(corners, MAP_DECIMALS + 1).tolist()
         draw_homes = True            # the hexagons are made in the page from data["hx"]
     elif len(homes):
         pts = disp(homes[[homes.geometry.name]])
-        data["s"] = [list(r) for r in zip(*[_r1(homes[c].to_numpy(float) if c in homes
-                                                else np.full(len(homes), np.nan)) for c in score_cols])]
-        data["p"] = [round(float(v)) for v in homes[col.POPULATION].to_numpy(float)]
+        # numbers go to the page as text made from the arrays (_numbers_js), not Python lists
+        data["s"] = _numbers_js(np.column_stack([homes[c].to_numpy(float) if c in homes
+                                                 else np.full(len(homes), np.nan) for c in score_cols]), 1)
+        data["p"] = _numbers_js(homes[col.POPULATION].to_numpy(float))
         if nearest_names:
             cat_ids, minutes, which = near_job.result()
             cat_dim = {c.id: k for k, d in enumerate(dims) for c in d.categories}
@@ -1003,15 +1091,15 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             # whole minutes, rounded up ("≤ n minutes"): a third of the size of decimals; both
             # tables flat, home by home (len(cats) a home): a third of the time of nested lists
             mt = np.ceil(minutes - 1e-9)
-            data["t"] = np.where(np.isfinite(mt), mt, -1).astype(np.int64).T.ravel().tolist()
-            data["f"] = pos[which].T.ravel().tolist()
-        reps = shapely.point_on_surface(pts.geometry.to_numpy())
+            data["t"] = _numbers_js(np.where(np.isfinite(mt), mt, -1).astype(np.int64).T.ravel())
+            data["f"] = _numbers_js(pos[which].T.ravel())
+        reps = _surface_points(pts.geometry.to_numpy())
         placed = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
         xy = np.full((len(reps), 2), np.nan)
         xy[placed] = np.round(shapely.get_coordinates(reps[placed])[:, ::-1], MAP_DECIMALS)
         data["xy"] = [p if k else None for p, k in zip(xy.tolist(), placed)]
         draw_homes = True            # the markers are made in the page from data["xy"]
-    homes_js = _js(data) if draw_homes else None
+    homes_js = _js_object(data) if draw_homes else None
 
     add_background(m, result, lang, gcj, legend, layers=background_job.result())
 
@@ -1037,16 +1125,15 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     if gaps and hex_mode:
         _hex_gaps(result, dim_layers, dim_names, hex_m, gcj, w)
     elif gaps:
-        gp = gap_job.result()
+        gp, gap_text = gap_job.result()
         for g, dim, dname in zip(dim_layers, dims, dim_names):
             row = gp[gp.dimension == dim.id]
             if not len(row) or row.geometry.iloc[0].is_empty or not np.isfinite(row["homes"].iloc[0]):
                 continue
             r = row.iloc[0]
-            gg = disp(row[["geometry"]], MAP_SIMPLIFY_M)
             tip = (w["gap_tip_pre"].format(d=dname, k=w["gap_kind"]) + f"{int(r['homes'])}" + w["gap_tip_mid"]
                    + f"{r['population']:,.0f}" + w["gap_tip_post"])
-            GeoJsonLayer(geojson_text(gg.geometry.to_numpy()),
+            GeoJsonLayer(gap_text[row.index[0]],
                          {"color": "#b2182b", "weight": 1, "dashArray": "3",
                           "fillColor": "#b2182b", "fillOpacity": 0.10},
                          tooltip=escape_html(tip)).add_to(g)
@@ -1070,6 +1157,9 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     fac_hex = len(fac) > MAP_MAX_FACILITIES
     # projected once for every dimension (each geometry on its own: the same as per dimension)
     fac_shown = disp(fac[[fac.geometry.name]]) if len(fac) and not fac_hex else None
+    # each facility's point, once for every dimension
+    fac_reps = _surface_points(fac.geometry.to_numpy() if fac_hex else fac_shown.geometry.to_numpy()) \
+        if len(fac) else None
     for g, dim, dname in zip(dim_layers, dims, dim_names):
         colour = DIMENSION_COLOURS.get(dim.id, "#333333")
         cat_ids = [c.id for c in dim.categories]
@@ -1078,15 +1168,14 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         sym = {c: CATEGORY_SYMBOLS[i % len(CATEGORY_SYMBOLS)] for i, c in enumerate(cat_ids)}
         idx = np.flatnonzero(np.isin(cats, cat_ids))
         if len(idx) and fac_hex:
-            xy = shapely.get_coordinates(shapely.point_on_surface(fac.geometry.to_numpy()[idx]))
+            xy = shapely.get_coordinates(fac_reps[idx])
             inv, centres = hex_bins(xy, hex_m)
             ll, corners = hex_display(centres, hex_m, fac.crs, gcj)
             HexLayer(ll, corners, np.bincount(inv, minlength=len(centres))[:, None],
                      [escape_html(f"{dname}: "), escape_html(f" {w['facilities']}")],
                      {"weight": 0.5, "color": colour, "fillColor": colour}, shade=0).add_to(g)
         elif len(idx):
-            sub = fac_shown.iloc[idx]
-            reps = shapely.point_on_surface(sub.geometry.to_numpy())
+            reps = fac_reps[idx]
             ok = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
             latlon = np.full((len(reps), 2), np.nan)
             latlon[ok] = shapely.get_coordinates(reps[ok])[:, ::-1]
