@@ -378,3 +378,16 @@ def test_home_cells_survive_homes_nanometres_apart():
             u = cells.union(pick)
             assert u.is_valid
             assert shapely.dwithin(u, pts[pick], 1e-6).all()
+
+
+def test_gap_discs_are_the_buffers():
+    """The 16-gons of the gap cells, built from one set of corner offsets, are exactly the
+    polygons shapely.buffer(point, r, quad_segs=4) makes (same corners in the same order)."""
+    from lifecircle.analyses.isochrones import _discs
+
+    xy = np.random.default_rng(3).uniform(-1e5, 1e5, (500, 2))
+    got = _discs(xy, 60.0)
+    want = shapely.buffer(shapely.points(xy), 60.0, quad_segs=4)
+    assert np.array_equal(shapely.get_coordinates(got), shapely.get_coordinates(want))
+    assert shapely.get_num_coordinates(got).tolist() == shapely.get_num_coordinates(want).tolist()
+    assert len(_discs(np.zeros((0, 2)), 60.0)) == 0

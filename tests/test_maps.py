@@ -243,3 +243,51 @@ def test_legend_says_no_data_instead_of_zero(helsinki):
     page = result_map(helsinki, lang="en", basemap="blank").get_root().render()
     name = helsinki.profile.display_name(nd[0], "en")
     assert f"{name} (no data)" in page and f"{name} (0)" not in page
+
+
+def test_page_numbers_are_the_numbers():
+    """The homes' numbers go to the page as text made from the arrays (_numbers_js): rounded
+    to the decimals asked (half to even, as numpy), NaN as null, rows kept, negative numbers
+    and numbers spread too wide for a table of strings alike."""
+    import json
+
+    from lifecircle.render.maps import _js_object, _numbers_js
+
+    s = _numbers_js(np.array([[55.04, np.nan, 100.0], [0.05, 0.15, -3.0]]), 1)
+    assert s == "[[55.0,null,100.0],[0.0,0.2,-3.0]]"
+    assert _numbers_js(np.array([3, -1, 7000])) == "[3,-1,7000]"
+    assert _numbers_js(np.array([2.5, 3.5, np.nan])) == "[2,4,null]"           # whole numbers
+    assert _numbers_js(np.zeros((0, 3))) == "[]"
+    assert _numbers_js(np.zeros((2, 0))) == "[[],[]]"
+    wide = np.array([1e9, np.nan, -2.5, 7.0])                                 # no table: json
+    assert json.loads(_numbers_js(wide)) == [1000000000, None, -2, 7]
+    assert json.loads(_numbers_js(wide, 1)) == [1e9, None, -2.5, 7.0]
+    rng = np.random.default_rng(1)
+    v = np.round(rng.uniform(-5, 105, (300, 7)), 3)
+    v[rng.random(v.shape) < 0.1] = np.nan
+    want = [[None if not np.isfinite(x) else float(np.round(x, 1)) for x in row] for row in v]
+    assert json.loads(_numbers_js(v, 1)) == want
+    # only lifecircle's number text goes in as it is: any other value is escaped by _js
+    obj = _js_object({"s": _numbers_js(np.array([1, 2])), "n": ["</script><b>"]})
+    assert json.loads(obj) == {"s": [1, 2], "n": ["</script><b>"]}
+    assert "</script" not in obj and "<b>" not in obj
+
+
+def test_surface_points_and_shared_tag_kinds():
+    """Points are their own surface point (kept as they are), other geometries get
+    point_on_surface; tag kinds read once per shared dict equal the kinds of each dict."""
+    from lifecircle.render.maps import _kinds, _kinds_each, _surface_points
+
+    g = np.array([shapely.Point(1, 2), shapely.box(0, 0, 2, 1), None, shapely.Point()], dtype=object)
+    out = _surface_points(g)
+    assert out[0] is g[0] and out[2] is None and out[3].is_empty
+    assert shapely.equals(out[1], shapely.point_on_surface(g[1]))
+    pts = shapely.points(np.arange(6).reshape(3, 2))
+    assert _surface_points(pts) is not None and all(a is b for a, b in zip(_surface_points(pts), pts))
+    park, house, water = {"leisure": "park"}, {"building": "yes"}, {"natural": "water"}
+    tags = np.array([park, house, park, None, water, {"leisure": "park"}, house, {}], dtype=object)
+    got, want = _kinds(tags), _kinds_each(tags)
+    for a, b in zip(got, want):
+        assert a.tolist() == b.tolist()
+    assert got[0].tolist() == [False, True, False, False, False, False, True, False]
+    assert got[2].tolist() == [True, False, True, False, False, True, False, False]

@@ -855,6 +855,16 @@ def uncovered_homes(result, minutes: float | None = None):
         yield dim.id, m if m is not None else float(max(tiers)), ~(np.nan_to_num(flag) > 0)
 
 
+def _discs(xy: np.ndarray, radius_m: float) -> np.ndarray:
+    """16-gons of ``radius_m`` around the points ``xy`` (N, 2): the polygons
+    ``shapely.buffer(point, radius_m, quad_segs=4)`` makes (same corners, same order), built from
+    one set of corner offsets instead of one buffer each (a third of the time)."""
+    ang = -np.arange(16) * (np.pi / 8)
+    ring = np.column_stack([np.cos(ang), np.sin(ang)]) * radius_m
+    ring = np.vstack([ring, ring[:1]])
+    return shapely.polygons(np.asarray(xy, float)[:, None, :] + ring[None, :, :])
+
+
 class _HomeCells:
     """Each home's Voronoi cell (among all homes) within ``radius_m`` of it, and unions of them.
 
@@ -879,7 +889,7 @@ class _HomeCells:
             # 1 cm grid, so ones closer than that share a cell
             xy, inv = np.unique(coords if grid is None else np.round(coords, grid), axis=0, return_inverse=True)
             self.where[ok] = inv.ravel()
-            discs = shapely.buffer(shapely.points(xy), radius_m, quad_segs=4)
+            discs = _discs(xy, radius_m)
             if len(xy) == 1:
                 self.vor, self.far = discs, None
                 return
