@@ -1035,6 +1035,10 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     fac = result.facilities
     cats = fac[col.CATEGORY].to_numpy()
     names = fac[col.NAME].fillna("").astype(str).to_numpy() if col.NAME in fac else np.full(len(fac), "")
+    # names escaped for HTML (text from the data), each distinct name once
+    distinct, which_name = np.unique(names.astype(object), return_inverse=True)
+    esc_names = np.array([escape_html(n) for n in distinct] or [""], dtype=object)[which_name.ravel()] \
+        if len(names) else np.array([], dtype=object)
 
     # the homes' data for the page, worked out while the background is (GEOS releases the GIL)
     score_cols = [col.SCORE] + [col.dim_score(d.id) for d in dims]
@@ -1086,7 +1090,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             # a category with no facility in the data reads "no data", not "none within reach"
             data["cats"] = [[escape_html(_raw_label(profile, c, lang)), cat_dim.get(c, -1),
                              int(status.get(c) == col.STATUS_NO_DATA)] for c in cat_ids]
-            data["names"] = [escape_html(names[i]) or escape_html(f"OSM {_raw_label(profile, cats[i], lang)}")
+            data["names"] = [esc_names[i] or escape_html(f"OSM {_raw_label(profile, cats[i], lang)}")
                              for i in used]
             # whole minutes, rounded up ("≤ n minutes"): a third of the size of decimals; both
             # tables flat, home by home (len(cats) a home): a third of the time of nested lists
@@ -1180,7 +1184,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             latlon = np.full((len(reps), 2), np.nan)
             latlon[ok] = shapely.get_coordinates(reps[ok])[:, ::-1]
             number = {c: i for i, c in enumerate(cat_ids)}
-            FacilityLayer(latlon, [number[c] for c in cats[idx]], [escape_html(n) for n in names[idx]],
+            FacilityLayer(latlon, [number[c] for c in cats[idx]], esc_names[idx].tolist(),
                           [[escape_html(f"{sym[c]} {_raw_label(profile, c, lang)}"),
                             _ICON_HTML.format(colour=cc[c], sym=sym[c])] for c in cat_ids],
                           [escape_html(w["category"]), escape_html(w["name"])]).add_to(g)
