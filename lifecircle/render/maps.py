@@ -701,25 +701,31 @@ def background_layers(result, gcj: bool = False) -> dict:
 
     parts = {}
     if feats is not None and len(feats):
-        types = shapely.get_type_id(feats.geometry.to_numpy())
-        poly = feats[np.isin(types, (3, 6))]
-        tags = poly["tags"].to_numpy() if "tags" in poly else np.full(len(poly), None)
+        # arrays, not frames: a city's features table is copied by every selection of rows
+        geoms = feats.geometry.to_numpy()
+        all_tags = feats["tags"].to_numpy() if "tags" in feats else np.full(len(feats), None)
+        types = shapely.get_type_id(geoms)
+
+        def metric_of(g):
+            return gpd.GeoSeries(g, crs=feats.crs).to_crs(metric).to_numpy()
+
+        is_poly, is_line = np.isin(types, (3, 6)), np.isin(types, (1, 5))
+        poly, tags = geoms[is_poly], all_tags[is_poly]
         is_b, is_w, is_g = _kinds(tags)
-        lines = feats[np.isin(types, (1, 5))]
-        ltags = lines["tags"].to_numpy() if "tags" in lines else np.full(len(lines), None)
+        lines, ltags = geoms[is_line], all_tags[is_line]
         is_river = np.array([isinstance(t, dict) and t.get("waterway") in ("river", "canal", "stream")
                              for t in ltags], bool)
         for kind, sel, simp in (("water", poly[is_w], 2.0), ("green", poly[is_g], 2.0)):
             if len(sel):
-                g = shapely.simplify(sel.geometry.to_crs(metric).to_numpy(), simp)
+                g = shapely.simplify(metric_of(sel), simp)
                 # one multipolygon of the parts (no union: overlaps draw the same)
                 parts[kind] = shapely.get_parts(g[~shapely.is_empty(g)])
         if is_river.any():
-            rivers = shapely.simplify(lines[is_river].geometry.to_crs(metric).to_numpy(), 3.0,
+            rivers = shapely.simplify(metric_of(lines[is_river]), 3.0,
                                       preserve_topology=False)
             parts["river"] = shapely.union_all(rivers)
         if is_b.any():
-            raw = int(shapely.get_num_coordinates(poly[is_b].geometry.to_numpy()).sum())
+            raw = int(shapely.get_num_coordinates(poly[is_b]).sum())
             parts["buildings"] = raw      # made below, only if they can be drawn
     net = result.network
     eg = np.asarray(net.edge_geom, dtype=object) if getattr(net, "edge_geom", None) is not None else None
@@ -740,7 +746,7 @@ def background_layers(result, gcj: bool = False) -> dict:
                 left_out.append(kind)       # too many to draw or merge: not even projected
                 continue
             # for drawing: without topology kept (10x faster; a sliver that self-touches draws the same)
-            b = shapely.simplify(poly[is_b].geometry.to_crs(metric).to_numpy(), 1.0, preserve_topology=False)
+            b = shapely.simplify(metric_of(poly[is_b]), 1.0, preserve_topology=False)
             b = b[~shapely.is_empty(b)]
             n = int(shapely.get_num_coordinates(b).sum())
             if n > min(BACKGROUND_MAX_VERTICES, left):
