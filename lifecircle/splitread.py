@@ -55,6 +55,7 @@ import shapely
 from lifecircle.core.homes import residential_streets
 from lifecircle.core.network import WalkNetwork, build_network
 from lifecircle.io import outputs
+from lifecircle.io.osmread import gc_paused
 from lifecircle.io.sources import OSMData, read_osm
 
 #: Whether :func:`start` may fork (Linux only, as :data:`lifecircle.io.outputs.FORK_GPKG`).
@@ -244,10 +245,11 @@ class SplitRead:
                 if message[0] != kind:
                     raise _Failed(f"expected {kind}, got {message[0]}")
                 self.step += 1
-                if kind == "homes":
-                    return _unpack_frame(message[1], self.crs)
-                if kind == "network":
-                    return _unpack_network(message[1], self.crs)
+                with gc_paused():   # ~10^5 new geometries: no collection walking the features
+                    if kind == "homes":
+                        return _unpack_frame(message[1], self.crs)
+                    if kind == "network":
+                        return _unpack_network(message[1], self.crs)
                 return message
             except (_Failed, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError,
                     AttributeError, KeyError, IndexError):
@@ -301,10 +303,18 @@ class SplitRead:
             os.waitpid(self.pid, 0)
 
 
+def _cores() -> int:
+    """The cores this process may run on (a container or ``taskset`` may allow one only)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def start(source, settings) -> SplitRead | None:
     """Fork the streets child for an OSM file ``source``; None where that is not safe or
     possible, or not a file (the caller reads in one process)."""
-    if not FORK_READ or not outputs._fork_safe() or isinstance(source, OSMData):
+    if not FORK_READ or not outputs._fork_safe() or isinstance(source, OSMData) or _cores() < 2:
         return None
     if not isinstance(source, (str, os.PathLike)):
         return None
