@@ -201,10 +201,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     >>> r = lifecircle.analyze()                      # doctest: +SKIP
     >>> r.summary_table().head()                      # doctest: +SKIP
 
-    Reading an OSM file uses two cores where that is safe (Linux, no other Python thread): a
-    forked child reads the streets and builds the network while this process reads the
-    features, classifies them and finds the homes (:mod:`lifecircle.splitread`; the same
-    results). The "network" stage is then the wait for the child's network, timed after "homes".
+    With ``LIFECIRCLE_SPLIT_READ=1``, reading an OSM file uses two cores where that is safe
+    (Linux, no other Python thread): a forked child reads the streets and builds the network
+    while this process reads the features, classifies them and finds the homes
+    (:mod:`lifecircle.splitread`; the same results). The "network" stage is then the wait for
+    the child's network.
     """
     settings = (settings or DEFAULTS).with_(walk_speed_kmh=speed, **overrides)
     _check_crs_spec(settings.crs)                     # bad options fail before any data is read
@@ -434,9 +435,14 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                             cover_share=settings.dimension_cover_share)
         notes.extend(status_notes(prof, status, counts, lang))
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
-                  data.source, data.data_date, stage.timings, notes, engine,
+                  data.source, data.data_date, _in_order(stage.timings), notes, engine,
                   features=data.features, population_info=pop_info,
                   network_report=network_report)
+
+
+def _in_order(timings: dict) -> dict:
+    """The stage timings in :data:`STAGES` order (the split read times "network" last)."""
+    return {**{k: timings[k] for k in STAGES if k in timings}, **timings}
 
 
 def _network_report(net: WalkNetwork, home_pts, hs: Snap, fac_pts, fs: Snap,

@@ -1,5 +1,8 @@
 """Reading on two cores: the streets and the walking network in a forked child process.
 
+Opt-in (:data:`FORK_READ`, ``LIFECIRCLE_SPLIT_READ=1``): on the shared machine it was measured
+on, the overlap did not pay for the file's second decode.
+
 :func:`lifecircle.pipeline.analyze` reads an OSM file in one pass and then builds the walking
 network, one after the other on one core. Where fork is safe (Linux, no other Python thread:
 see :func:`lifecircle.io.outputs._fork_safe`), :func:`start` forks a child that reads the
@@ -58,9 +61,13 @@ from lifecircle.io import outputs
 from lifecircle.io.osmread import gc_paused
 from lifecircle.io.sources import OSMData, read_osm
 
-#: Whether :func:`start` may fork (Linux only, as :data:`lifecircle.io.outputs.FORK_GPKG`).
-#: Tests switch it off to compare the two paths.
-FORK_READ = sys.platform.startswith("linux") and hasattr(os, "fork")
+#: Whether the fork is possible here (Linux only, as :data:`lifecircle.io.outputs.FORK_GPKG`).
+CAN_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
+#: Whether :func:`start` forks: opt-in (``LIFECIRCLE_SPLIT_READ=1``). Measured on the shared
+#: 2-core machine it did not pay: the second decode of the file costs ~10 % more CPU (Las
+#: Palmas 3.1 -> 3.35 s, 8 tiles 22.5 -> 24.8 s) and a busy second core gives nothing back
+#: (wall within noise); ``bench/split_read.py`` compares the two on a quiet machine.
+FORK_READ = CAN_FORK and os.environ.get("LIFECIRCLE_SPLIT_READ", "") == "1"
 
 _HEADER = struct.Struct("<q")
 _children: ContextVar[list | None] = ContextVar("lifecircle_split_children", default=None)
