@@ -16,16 +16,21 @@ from conftest import shared_file
 from lifecircle import splitread
 from lifecircle.core import network as network_mod
 from lifecircle.errors import InputFileError
+from lifecircle.io import outputs
 from lifecircle.io.sources import embedded_sample
 from lifecircle.pipeline import analyze
 
+REAL_FORK_SAFE = outputs._fork_safe
 pytestmark = pytest.mark.skipif(not splitread.CAN_FORK, reason="the split read forks (Linux only)")
 
 
 @pytest.fixture
 def forks(monkeypatch):
-    """The SplitRead objects (or None) of every analyze in the test (the split switched on)."""
+    """The SplitRead objects (or None) of every analyze in the test (the split switched on).
+    Threads other tests leave (a Dask client's) do not stop the fork here: what
+    :func:`outputs._fork_safe` refuses is tested on its own (as in test_write_parallel)."""
     monkeypatch.setattr(splitread, "FORK_READ", True)
+    monkeypatch.setattr(outputs, "_fork_safe", lambda: True)
     made = []
     start = splitread.start
 
@@ -148,6 +153,7 @@ def test_bad_file_named_and_child_reaped(tmp_path, forks):
 
 
 def test_no_fork_with_another_thread(monkeypatch, forks):
+    monkeypatch.setattr(outputs, "_fork_safe", REAL_FORK_SAFE)
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
