@@ -201,11 +201,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     >>> r = lifecircle.analyze()                      # doctest: +SKIP
     >>> r.summary_table().head()                      # doctest: +SKIP
 
-    With ``LIFECIRCLE_SPLIT_READ=1``, reading an OSM file uses two cores where that is safe
-    (Linux, no other Python thread): a forked child reads the streets and builds the network
-    while this process reads the features, classifies them and finds the homes
-    (:mod:`lifecircle.splitread`; the same results). The "network" stage is then the wait for
-    the child's network.
+    Reading an OSM file uses two cores where that is safe (Linux, no other Python thread) and a
+    core is idle: a forked child reads the streets and builds the network while this process
+    reads the features, classifies them and finds the homes (:mod:`lifecircle.splitread`; the
+    same results; ``LIFECIRCLE_SPLIT_READ=0`` turns it off). The "network" stage is then the
+    wait for the child's network.
     """
     settings = (settings or DEFAULTS).with_(walk_speed_kmh=speed, **overrides)
     _check_crs_spec(settings.crs)                     # bad options fail before any data is read

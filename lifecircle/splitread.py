@@ -1,7 +1,11 @@
 """Reading on two cores: the streets and the walking network in a forked child process.
 
-Opt-in (:data:`FORK_READ`, ``LIFECIRCLE_SPLIT_READ=1``): on the shared machine it was measured
-on, the overlap did not pay for the file's second decode.
+It pays only with a core to spare (``bench/split_read.py``, 2 cores, warm, medians): with the
+machine otherwise quiet Las Palmas ``analyze`` 2.27 -> 2.02 s wall (read+network 1.36 -> 1.06 s),
+the 8-tile city 17.5 -> 14.2 s (read+network 10.3 -> 7.2 s), for ~8-20 % more CPU (the file's
+second decode, the transfer); with both cores busy (load 4-6) no gain in wall, only the CPU.
+So it is used when the 1-minute load average leaves a core idle (:func:`_busy`), never with
+``LIFECIRCLE_SPLIT_READ=0``, and always (where fork is safe) with ``LIFECIRCLE_SPLIT_READ=1``.
 
 :func:`lifecircle.pipeline.analyze` reads an OSM file in one pass and then builds the walking
 network, one after the other on one core. Where fork is safe (Linux, no other Python thread:
@@ -63,11 +67,11 @@ from lifecircle.io.sources import OSMData, read_osm
 
 #: Whether the fork is possible here (Linux only, as :data:`lifecircle.io.outputs.FORK_GPKG`).
 CAN_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
-#: Whether :func:`start` forks: opt-in (``LIFECIRCLE_SPLIT_READ=1``). Measured on the shared
-#: 2-core machine it did not pay: the second decode of the file costs ~10 % more CPU (Las
-#: Palmas 3.1 -> 3.35 s, 8 tiles 22.5 -> 24.8 s) and a busy second core gives nothing back
-#: (wall within noise); ``bench/split_read.py`` compares the two on a quiet machine.
-FORK_READ = CAN_FORK and os.environ.get("LIFECIRCLE_SPLIT_READ", "") == "1"
+_SWITCH = os.environ.get("LIFECIRCLE_SPLIT_READ", "").strip()
+#: Whether :func:`start` may fork (off with ``LIFECIRCLE_SPLIT_READ=0``; tests switch it).
+FORK_READ = CAN_FORK and _SWITCH != "0"
+#: Fork even when the machine looks busy (``LIFECIRCLE_SPLIT_READ=1``).
+FORCE = _SWITCH == "1"
 
 _HEADER = struct.Struct("<q")
 _children: ContextVar[list | None] = ContextVar("lifecircle_split_children", default=None)
@@ -318,10 +322,21 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def _busy() -> bool:
+    """No core to spare: the 1-minute load average (this process included) reaches the cores
+    this process may use. The child would then only compete with this process (same wall
+    time, ~10 % more CPU)."""
+    try:
+        return os.getloadavg()[0] >= _cores()
+    except (AttributeError, OSError):
+        return False
+
+
 def start(source, settings) -> SplitRead | None:
     """Fork the streets child for an OSM file ``source``; None where that is not safe or
     possible, or not a file (the caller reads in one process)."""
-    if not FORK_READ or not outputs._fork_safe() or isinstance(source, OSMData) or _cores() < 2:
+    if not FORK_READ or not outputs._fork_safe() or isinstance(source, OSMData) or _cores() < 2 \
+            or (not FORCE and _busy()):
         return None
     if not isinstance(source, (str, os.PathLike)):
         return None

@@ -31,6 +31,7 @@ def forks(monkeypatch):
     :func:`outputs._fork_safe` refuses is tested on its own (as in test_write_parallel)."""
     monkeypatch.setattr(splitread, "FORK_READ", True)
     monkeypatch.setattr(outputs, "_fork_safe", lambda: True)
+    monkeypatch.setattr(splitread, "_busy", lambda: False)       # whatever else the machine runs
     made = []
     start = splitread.start
 
@@ -165,6 +166,13 @@ def test_no_fork_with_another_thread(monkeypatch, forks):
     assert forks[-1] is None and "network" in one.timings
 
 
-def test_off_by_default():
-    # opt-in: measured, the split did not pay on the shared 2-core machine (see splitread)
-    assert splitread.FORK_READ == (splitread.CAN_FORK and os.environ.get("LIFECIRCLE_SPLIT_READ") == "1")
+def test_one_process_on_a_busy_machine(monkeypatch, forks):
+    # no idle core: the child would only compete with the parent (measured: same wall, more CPU)
+    monkeypatch.setattr(splitread, "_busy", lambda: True)
+    monkeypatch.setattr(splitread, "FORCE", False)
+    one = analyze(embedded_sample())
+    assert forks[-1] is None and len(one.homes)
+    monkeypatch.setattr(splitread, "FORCE", True)                # LIFECIRCLE_SPLIT_READ=1
+    two = analyze(embedded_sample())
+    assert forks[-1] is not None and forks[-1].step == 3
+    _same(one, two)
