@@ -227,7 +227,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         if source is None:
 
             source = embedded_sample()
-        split = splitread.start(source, settings)   # None: one process reads both
+        # None: one process reads both; else a child reads the streets, with these functions
+        split = splitread.start(source, settings, (read_osm, residential_streets, build_network))
         if split is None:
             data = source if isinstance(source, OSMData) else read_osm(source)
         else:

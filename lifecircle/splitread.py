@@ -81,10 +81,13 @@ _children: ContextVar[list | None] = ContextVar("lifecircle_split_children", def
 # the streets half: the same steps in the child and, when it fails, in the parent
 
 
-def _streets_side(source, settings, receive):
+def _streets_side(source, settings, receive, steps):
     """The streets half of ``analyze``'s read and network stages, one message per step:
     ``("streets", bounds, data_date, meta)``; then, given ``receive()`` → (crs, clip polygon or
-    None, pedestrian features), ``("homes", residential streets)`` and ``("network", net)``."""
+    None, pedestrian features), ``("homes", residential streets)`` and ``("network", net)``.
+    ``steps``: the functions the caller's own path calls (read_osm, residential_streets,
+    build_network), so that both paths run the same ones."""
+    read_osm, residential_streets, build_network = steps
     data = read_osm(source, layers=("streets",))
     yield "streets", data.streets.total_bounds, data.data_date, data.meta
     crs, keep, areas = receive()
@@ -213,13 +216,13 @@ def _grow_pipe(fd: int) -> None:
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
 
 
-def _child_main(source, settings, to_parent: int, from_parent: int) -> None:
+def _child_main(source, settings, steps, to_parent: int, from_parent: int) -> None:
     """The child's work: :func:`_streets_side`, each message sent as soon as it is made (with
     the warnings raised since, re-issued by the parent); the big ones by a writer thread, so
     that building the network goes on while the parent has not read them yet."""
     pending: list[threading.Thread] = []
     with warnings.catch_warnings(record=True) as caught:
-        for message in _streets_side(source, settings, lambda: _recv(from_parent)):
+        for message in _streets_side(source, settings, lambda: _recv(from_parent), steps):
             news = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
             caught.clear()
             data = (_pack(message), news)
@@ -235,8 +238,8 @@ def _child_main(source, settings, to_parent: int, from_parent: int) -> None:
 class SplitRead:
     """A forked child reading the streets and building the network (see the module)."""
 
-    def __init__(self, source, settings, pid: int, rfd: int, wfd: int):
-        self.source, self.settings = source, settings
+    def __init__(self, source, settings, steps, pid: int, rfd: int, wfd: int):
+        self.source, self.settings, self.steps = source, settings, steps
         self.pid, self.rfd, self.wfd = pid, rfd, wfd
         self.reaped = False
         self.failed = False
@@ -267,7 +270,7 @@ class SplitRead:
                 self.failed = True
                 self.kill()
         if self.local is None:     # the streets half here, from the start
-            self.local = _streets_side(self.source, self.settings, lambda: self.asked)
+            self.local = _streets_side(self.source, self.settings, lambda: self.asked, self.steps)
             for _ in range(self.step):
                 next(self.local)
         message = next(self.local)
@@ -332,9 +335,11 @@ def _busy() -> bool:
         return False
 
 
-def start(source, settings) -> SplitRead | None:
+def start(source, settings, steps=None) -> SplitRead | None:
     """Fork the streets child for an OSM file ``source``; None where that is not safe or
-    possible, or not a file (the caller reads in one process)."""
+    possible, or not a file (the caller reads in one process). ``steps``: the caller's
+    (read_osm, residential_streets, build_network); by default lifecircle's."""
+    steps = tuple(steps or (read_osm, residential_streets, build_network))
     if not FORK_READ or not outputs._fork_safe() or isinstance(source, OSMData) or _cores() < 2 \
             or (not FORCE and _busy()):
         return None
@@ -368,7 +373,7 @@ def start(source, settings) -> SplitRead | None:
             os.close(down_w)
             sys.stdout = sys.stderr = open(os.devnull, "w")   # noqa: SIM115 - until os._exit
             logging.disable(logging.CRITICAL)
-            _child_main(source, settings, up_w, down_r)
+            _child_main(source, settings, steps, up_w, down_r)
             status = 0
         except BaseException:   # noqa: BLE001 - the parent does the work and meets the error
             pass
@@ -376,7 +381,7 @@ def start(source, settings) -> SplitRead | None:
             os._exit(status)
     os.close(up_w)
     os.close(down_r)
-    split = SplitRead(source, settings, pid, up_r, down_w)
+    split = SplitRead(source, settings, steps, pid, up_r, down_w)
     held = _children.get()
     if held is not None:
         held.append(split)

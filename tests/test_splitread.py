@@ -13,7 +13,7 @@ import pytest
 import shapely
 from conftest import shared_file
 
-from lifecircle import splitread
+from lifecircle import pipeline, splitread
 from lifecircle.core import network as network_mod
 from lifecircle.errors import InputFileError
 from lifecircle.io import outputs
@@ -105,7 +105,7 @@ def test_split_is_one_process_on_helsinki_with_a_boundary(monkeypatch, forks):
 
 def _fail_in_child(monkeypatch, name, how="raise"):
     parent = os.getpid()
-    real = getattr(splitread, name)
+    real = getattr(pipeline, name)            # the functions analyze hands the child
 
     def failing(*args, **kwargs):
         if os.getpid() != parent:
@@ -114,7 +114,7 @@ def _fail_in_child(monkeypatch, name, how="raise"):
             raise RuntimeError("broken child")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(splitread, name, failing)
+    monkeypatch.setattr(pipeline, name, failing)
 
 
 @pytest.mark.parametrize("where, how", [("read_osm", "raise"), ("build_network", "raise"),
