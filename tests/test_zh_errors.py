@@ -244,7 +244,8 @@ ERROR_CLASSES = {n for n, c in vars(errors).items()
                  if inspect.isclass(c) and issubclass(c, errors.LifecircleError)}
 #: raised calls that are not messages to people: click's exit, internal exceptions caught and
 #: re-raised with a message, a helper returning an error built with ``zh=``
-NOT_MESSAGES = {"Exit", "_Inconsistent", "_DupKey", "damaged"}
+NOT_MESSAGES = {"Exit", "_Inconsistent", "_DupKey", "damaged",
+                "_Failed"}   # splitread: caught inside, the parent then reads the streets itself
 
 
 def _name(call: ast.Call) -> str:
