@@ -290,7 +290,7 @@ def run(name: str, source: Path, out_dir: Path, env=None, timeout: float = TIMEO
         tree = _TreeMemory(proc.pid)
         while proc.poll() is None:
             tree.sample()
-            time.sleep(0.02)
+            time.sleep(0.2)
             if time.perf_counter() - t0 > timeout:
                 proc.kill()
                 raise subprocess.TimeoutExpired(name, timeout)
