@@ -245,6 +245,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "stage.read": ("读取", "read"),
     "stage.study area": ("研究范围", "study area"),
     "stage.network": ("路网", "network"),
+    "stage.network_parallel": ("路网（与读取并行，此为等待）", "network (built alongside the read; the wait)"),
     "stage.facilities": ("设施", "facilities"),
     "stage.homes": ("住宅", "homes"),
     "stage.snap": ("吸附", "snap"),

@@ -438,7 +438,10 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
                   data.source, data.data_date, _in_order(stage.timings), notes, engine,
                   features=data.features, population_info=pop_info,
-                  network_report=network_report)
+                  network_report=network_report,
+                  # built by the child while this process read the features: the "network"
+                  # time is only the wait for it (the CLI says so beside the figure)
+                  parallel_stages=("network",) if split is not None else ())
 
 
 def _in_order(timings: dict) -> dict:

@@ -56,6 +56,9 @@ class Result:
     #: that attach to the connected network instead of a left-out piece (see
     #: :func:`lifecircle.core.network.prune_components`). Saved as ``network`` in meta.json.
     network_report: dict = field(default_factory=dict)
+    #: Stages run alongside others in a second process (the split read's ``network``): their
+    #: time in :attr:`timings` is the wait for it, not its cost. Not saved.
+    parallel_stages: tuple = field(default=(), repr=False)
 
     @property
     def crs(self) -> pyproj.CRS:

@@ -176,3 +176,24 @@ def test_one_process_on_a_busy_machine(monkeypatch, forks):
     two = analyze(embedded_sample())
     assert forks[-1] is not None and forks[-1].step == 3
     _same(one, two)
+
+
+@pytest.mark.parametrize("lang, word", [("zh", "路网（与读取并行，此为等待）"),
+                                        ("en", "network (built alongside the read; the wait)")])
+def test_the_console_says_the_network_time_is_the_wait(forks, monkeypatch, tmp_path, lang, word):
+    """In the split read the "network" figure is only the wait for the child's network: the
+    stage line says so (a bare "network 0.00s" would read as a free network)."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from lifecircle.cli.app import app
+
+    flat = lambda text: re.sub(r"\s+", "", text)   # noqa: E731 - the console wraps at its width
+    monkeypatch.chdir(tmp_path)
+    run = CliRunner().invoke(app, ["demo", "--lang", lang, "--out", str(tmp_path / "d")])
+    assert run.exit_code == 0, run.output
+    assert forks and forks[-1] is not None and flat(word) in flat(run.output)
+    monkeypatch.setattr(splitread, "FORK_READ", False)
+    run = CliRunner().invoke(app, ["demo", "--lang", lang, "--out", str(tmp_path / "e")])
+    assert run.exit_code == 0 and flat(word) not in flat(run.output)

@@ -184,7 +184,9 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
         _fail(exc, lang)
     lang = result.settings.lang
     print_summary(result, lang, verbose=verbose)
-    timings = "  ".join(f"{_stage_word(k, lang)} {v:.2f}s" for k, v in result.timings.items())
+    parallel = getattr(result, "parallel_stages", ())
+    timings = "  ".join(f"{_stage_word('network_parallel' if k == 'network' and k in parallel else k, lang)} "
+                        f"{v:.2f}s" for k, v in result.timings.items())
     # wrapped at the console width (not soft-wrapped): reads at 80 columns
     console.print(Text(f"{label('cli.stages', lang)}{timings}  ({label('cli.total', lang)} "
                        f"{sum(result.timings.values()):.1f}s)", style="dim"), highlight=False)
