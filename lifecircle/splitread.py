@@ -359,8 +359,11 @@ def start(source, settings, steps=None) -> SplitRead | None:
         os.close(up_w)
         return None
     _grow_pipe(up_w)
+    parent = os.getpid()
     try:
-        pid = os.fork()
+        with warnings.catch_warnings():    # Python 3.12+ warns of fork with (native) threads
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
     except OSError:
         for fd in (up_r, up_w, down_r, down_w):
             os.close(fd)
@@ -368,6 +371,7 @@ def start(source, settings, steps=None) -> SplitRead | None:
     if pid == 0:                                   # the child: never returns
         status = 1
         try:
+            outputs._die_with(parent)   # a SIGTERM'd parent takes it along (no orphan reading on)
             gc.disable()          # it would touch (and so copy) every object of the parent
             os.close(up_r)
             os.close(down_w)

@@ -129,6 +129,7 @@ def test_child_failure_leaves_the_work_to_the_parent(monkeypatch, forks, where, 
     with pytest.raises(ChildProcessError):
         os.waitpid(split.pid, os.WNOHANG)          # reaped
     _same(one, two)
+    assert two.parallel_stages == ()   # the parent built the network: its time is its cost
 
 
 def test_parent_error_reaps_the_child(monkeypatch, forks):
@@ -197,3 +198,35 @@ def test_the_console_says_the_network_time_is_the_wait(forks, monkeypatch, tmp_p
     monkeypatch.setattr(splitread, "FORK_READ", False)
     run = CliRunner().invoke(app, ["demo", "--lang", lang, "--out", str(tmp_path / "e")])
     assert run.exit_code == 0 and flat(word) not in flat(run.output)
+
+
+def test_the_child_ends_with_its_parent():
+    """A parent killed mid-read (SIGTERM from a job manager, `timeout`) takes the streets child
+    with it: no orphan left reading, holding the caller's output streams."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_write_parallel import _state
+
+    code = ("import time\n"
+            "from lifecircle import splitread, pipeline\n"
+            "from lifecircle.io.sources import embedded_sample\n"
+            "from lifecircle.settings import DEFAULTS\n"
+            "splitread.FORK_READ = True\n"
+            "splitread._busy = lambda: False\n"
+            "s = splitread.start(embedded_sample(), DEFAULTS, (pipeline.read_osm, "
+            "pipeline.residential_streets, pipeline.build_network))\n"
+            "print(s.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert _state(child) not in (None, "Z")      # waiting for the parent's CRS
+    parent.send_signal(signal.SIGTERM)
+    parent.wait(10)
+    for _ in range(50):
+        if _state(child) in (None, "Z"):
+            break
+        time.sleep(0.1)
+    assert _state(child) in (None, "Z")
