@@ -441,7 +441,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                   network_report=network_report,
                   # built by the child while this process read the features: the "network"
                   # time is only the wait for it (the CLI says so beside the figure)
-                  parallel_stages=("network",) if split is not None else ())
+                  parallel_stages=("network",) if split is not None and not split.failed else ())
 
 
 def _in_order(timings: dict) -> dict:
