@@ -291,3 +291,15 @@ def test_surface_points_and_shared_tag_kinds():
         assert a.tolist() == b.tolist()
     assert got[0].tolist() == [False, True, False, False, False, False, True, False]
     assert got[2].tolist() == [True, False, True, False, False, True, False, False]
+
+
+def test_page_numbers_refuse_text():
+    """The page-number text reaches the page unescaped: anything but numbers is refused."""
+    import numpy as np
+
+    from lifecircle.render.maps import _numbers_js
+
+    for bad in (np.array(["1", "2"]), np.array(["</script>"]), np.array([1, "x"], dtype=object)):
+        with pytest.raises(TypeError):
+            _numbers_js(bad)
+    assert str(_numbers_js(np.array([1.5, np.nan]), 1)) == "[1.5,null]"

@@ -360,6 +360,8 @@ def _numbers_js(values, decimals: int = 0) -> _Text:
     a = np.asarray(values)
     if a.ndim not in (1, 2):
         raise ValueError("_numbers_js: 1 or 2 dimensions")
+    if a.dtype.kind not in "biuf":   # this text reaches the page unescaped: numbers only
+        raise TypeError(f"_numbers_js: numbers only, got {a.dtype}")
     if a.dtype.kind == "f":
         ok = np.isfinite(a)
         k = np.round(np.where(ok, a, 0.0) * 10.0 ** decimals)
