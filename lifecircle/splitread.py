@@ -43,8 +43,6 @@ and calling it starts no thread. numba's parallel kernels (the engine's) are nev
 from __future__ import annotations
 
 import contextlib
-import gc
-import logging
 import os
 import pickle
 import struct
@@ -359,30 +357,13 @@ def start(source, settings, steps=None) -> SplitRead | None:
         os.close(up_w)
         return None
     _grow_pipe(up_w)
-    parent = os.getpid()
-    try:
-        with warnings.catch_warnings():    # Python 3.12+ warns of fork with (native) threads
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-    except OSError:
+    # the child dies with this process (a SIGTERM'd parent takes it along: no orphan reading on)
+    pid = outputs.fork_call(lambda: _child_main(source, settings, steps, up_w, down_r),
+                            close=(up_r, down_w))
+    if pid is None:
         for fd in (up_r, up_w, down_r, down_w):
             os.close(fd)
         return None
-    if pid == 0:                                   # the child: never returns
-        status = 1
-        try:
-            outputs._die_with(parent)   # a SIGTERM'd parent takes it along (no orphan reading on)
-            gc.disable()          # it would touch (and so copy) every object of the parent
-            os.close(up_r)
-            os.close(down_w)
-            sys.stdout = sys.stderr = open(os.devnull, "w")   # noqa: SIM115 - until os._exit
-            logging.disable(logging.CRITICAL)
-            _child_main(source, settings, steps, up_w, down_r)
-            status = 0
-        except BaseException:   # noqa: BLE001 - the parent does the work and meets the error
-            pass
-        finally:
-            os._exit(status)
     os.close(up_w)
     os.close(down_r)
     split = SplitRead(source, settings, steps, pid, up_r, down_w)

@@ -670,50 +670,63 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _fork(work) -> _Child | None:
-    """Run ``work()`` in a forked child process; None where that is not safe or possible (the
-    caller then does the work itself). The child reports its warnings through a pipe and
-    leaves with ``os._exit`` (no clean-up of the parent's objects, no flushed buffers): 0 when
-    ``work`` returned, 1 on any error — the parent then does the work again and meets the
-    error itself."""
-    if not FORK_GPKG or not _fork_safe():
-        return None
-    try:
-        r, w = os.pipe()
-    except OSError:
-        return None
+def fork_call(run, close=()) -> int | None:
+    """Fork a child that runs ``run()`` and leaves with ``os._exit`` (0 when it returned, 1 on
+    any error; no clean-up of the parent's objects, no flushed buffers); the child's pid, or
+    None when the fork failed. The child first closes the file descriptors ``close`` (the
+    parent's ends of its pipes), dies with its parent (:func:`_die_with`), stops Python's
+    garbage collection (it would touch, and so copy, every object of the parent) and writes
+    nothing to the parent's streams (a lock a thread of the parent held at the fork, rich's
+    refresher writing the progress bar, would stay held here; log records are dropped).
+    The caller checks :func:`_fork_safe` first."""
     parent = os.getpid()
     try:
         with warnings.catch_warnings():    # Python 3.12+ warns of fork with (native) threads:
             warnings.simplefilter("ignore", DeprecationWarning)   # see _fork_safe
             pid = os.fork()
     except OSError:
-        os.close(r)
-        os.close(w)
         return None
     if pid == 0:                                   # the child: never returns
         status = 1
         try:
             _die_with(parent)
-            # no garbage collection: it would touch (and so copy) every object of the parent
             gc.disable()
-            os.close(r)
-            # nothing written to the parent's streams (a lock a thread of the parent held at
-            # the fork, rich's refresher writing the progress bar, would stay held here):
-            # warnings go back through the pipe, log records of the libraries are dropped
+            for fd in close:
+                os.close(fd)
             sys.stdout = sys.stderr = open(os.devnull, "w")   # noqa: SIM115 - until os._exit
             logging.disable(logging.CRITICAL)
-            with warnings.catch_warnings(record=True) as caught:
-                work()
-            report = pickle.dumps([(str(x.message), x.category, x.filename, x.lineno) for x in caught])
-            with os.fdopen(w, "wb") as fh:
-                fh.write(report)
+            run()
             status = 0
         except BaseException:   # noqa: BLE001 - the parent redoes the work and meets the error
             pass
         finally:
             os._exit(status)
+    return pid
+
+
+def _fork(work) -> _Child | None:
+    """Run ``work()`` in a forked child process (:func:`fork_call`); None where that is not
+    safe or possible (the caller then does the work itself). The child reports its warnings
+    through a pipe; on any error the parent does the work again and meets the error itself."""
+    if not FORK_GPKG or not _fork_safe():
+        return None
+    try:
+        r, w = os.pipe()
+    except OSError:
+        return None
+
+    def run():
+        with warnings.catch_warnings(record=True) as caught:
+            work()
+        report = pickle.dumps([(str(x.message), x.category, x.filename, x.lineno) for x in caught])
+        with os.fdopen(w, "wb") as fh:
+            fh.write(report)
+
+    pid = fork_call(run, close=(r,))
     os.close(w)
+    if pid is None:
+        os.close(r)
+        return None
     return _Child(pid, r)
 
 
