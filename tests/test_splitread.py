@@ -203,12 +203,7 @@ def test_the_console_says_the_network_time_is_the_wait(forks, monkeypatch, tmp_p
 def test_the_child_ends_with_its_parent():
     """A parent killed mid-read (SIGTERM from a job manager, `timeout`) takes the streets child
     with it: no orphan left reading, holding the caller's output streams."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from test_write_parallel import _state
+    from test_write_parallel import child_states_around_sigterm
 
     code = ("import time\n"
             "from lifecircle import splitread, pipeline\n"
@@ -216,17 +211,11 @@ def test_the_child_ends_with_its_parent():
             "from lifecircle.settings import DEFAULTS\n"
             "splitread.FORK_READ = True\n"
             "splitread._busy = lambda: False\n"
-            "s = splitread.start(embedded_sample(), DEFAULTS, (pipeline.read_osm, "
+            "busy = lambda *a, **k: time.sleep(60)\n"   # the child still reading, not at the pipe
+            "s = splitread.start(embedded_sample(), DEFAULTS, (busy, "
             "pipeline.residential_streets, pipeline.build_network))\n"
             "print(s.pid, flush=True)\n"
             "time.sleep(60)\n")
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    child = int(parent.stdout.readline())
-    assert _state(child) not in (None, "Z")      # waiting for the parent's CRS
-    parent.send_signal(signal.SIGTERM)
-    parent.wait(10)
-    for _ in range(50):
-        if _state(child) in (None, "Z"):
-            break
-        time.sleep(0.1)
-    assert _state(child) in (None, "Z")
+    before, after = child_states_around_sigterm(code)
+    assert before not in (None, "Z")
+    assert after in (None, "Z")

@@ -180,26 +180,34 @@ def _state(pid: int) -> str | None:
         return None
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")
-def test_the_child_ends_with_its_parent(tmp_path):
-    """A parent killed mid-save (SIGTERM from a job manager, `timeout`) takes the writing child
-    with it: no orphan left writing with the parent's memory."""
+def child_states_around_sigterm(code: str) -> tuple[str | None, str | None]:
+    """Run ``code`` (it prints the pid of the child it forks, then waits) in a parent process,
+    SIGTERM the parent: the child's state before, and up to 5 s after (None or "Z": gone)."""
     import signal
     import subprocess
     import sys
     import time
 
-    code = ("import time, lifecircle.io.outputs as O\n"
-            "c = O._fork(lambda: time.sleep(60))\n"
-            "print(c.pid, flush=True)\n"
-            "time.sleep(60)\n")
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     child = int(parent.stdout.readline())
-    assert _state(child) not in (None, "Z")
+    before = _state(child)
     parent.send_signal(signal.SIGTERM)
     parent.wait(10)
     for _ in range(50):
         if _state(child) in (None, "Z"):
             break
         time.sleep(0.1)
-    assert _state(child) in (None, "Z")
+    return before, _state(child)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")
+def test_the_child_ends_with_its_parent(tmp_path):
+    """A parent killed mid-save (SIGTERM from a job manager, `timeout`) takes the writing child
+    with it: no orphan left writing with the parent's memory."""
+    code = ("import time, lifecircle.io.outputs as O\n"
+            "c = O._fork(lambda: time.sleep(60))\n"
+            "print(c.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    before, after = child_states_around_sigterm(code)
+    assert before not in (None, "Z")
+    assert after in (None, "Z")
