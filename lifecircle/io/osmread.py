@@ -167,6 +167,16 @@ class _Groups:
     def filter_keys(self) -> tuple[str, ...]:
         return self.keys + ("highway", "place", "building", "landuse", "natural")
 
+    def node_keys(self) -> tuple[str, ...]:
+        """Keys one of which every node of the groups 0 (poi) and 2 (land use) has. A node
+        whose first group is 3 (natural) may have none of them: it is read in the pass of
+        :meth:`natural_tags`, so that the main pass never sees the many ``natural=tree``."""
+        return self.keys + ("highway", "place", "landuse")
+
+    def natural_tags(self) -> tuple[tuple[str, str], ...]:
+        """The (key, value) pairs one of which every element of group 3 (natural) has."""
+        return tuple(("natural", value) for value in sorted(self.natural))
+
 
 class _Collected:
     """What the pass keeps: flat node ids/coordinates plus per-element records."""
@@ -322,7 +332,10 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     import osmium
 
     sets = _TagSets(groups, streets=streets, features=features)
-    relations = _read_relations(path, groups, sets) if features else []
+    col = _Collected()
+    # the relations, and the nodes whose first group is natural (their own pass: the main
+    # one lets through only nodes with a key of the other groups, see _Groups.node_keys)
+    relations = _read_relations(path, groups, sets, col, stamps) if features else []
     # the member ways of the relations each group selects: that group shows them through
     # the relation, not on their own (pyrosm's rule; an inner ring that is itself a pitch
     # is read as a pitch only when no relation of its group holds it)
@@ -330,11 +343,10 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     for rel in relations:
         for wid in rel["members"]:
             wanted_members[wid] = wanted_members.get(wid, 0) | rel["mask"]
-    col = _Collected()
 
     fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY).with_locations()
     if features:
-        fp = fp.with_filter(osmium.filter.KeyFilter(*groups.filter_keys()).enable_for(osmium.osm.NODE))
+        fp = fp.with_filter(osmium.filter.KeyFilter(*groups.node_keys()).enable_for(osmium.osm.NODE))
     else:
         fp = fp.with_filter(osmium.filter.KeyFilter("highway"))
     way_sets, node_sets = sets.ways, sets.nodes
@@ -343,7 +355,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     all_nodes = osmium.geom.use_nodes.ALL
     s_refs, s_x, s_y = col.s_refs, col.s_x, col.s_y
     node_type = osmium.osm.Node
-    max_stamp = 0.0
+    max_stamp = col.max_stamp
     for obj in fp:
         if type(obj) is node_type:
             if not features:
@@ -351,7 +363,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
             key = _tag_list(obj)
             got = node_sets.get(key) or sets.node(key)
             mask = got[1]
-            if not mask:
+            if not mask & 5:   # no group, or natural first: read by _read_relations
                 continue
             loc = obj.location
             if not loc.valid():
@@ -417,14 +429,39 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     return col, relations
 
 
-def _read_relations(path: str, groups: _Groups, sets: _TagSets | None = None) -> list[dict]:
+def _read_relations(path: str, groups: _Groups, sets: _TagSets | None = None,
+                    col: _Collected | None = None, stamps: bool = False) -> list[dict]:
+    """The feature relations; with ``col``, also the nodes whose first group is natural,
+    appended to ``col`` in file order (a node filter in C++ lets only ``natural=`` values of
+    that group through, so reading them here costs little more than the relations)."""
     import osmium
 
     out = []
-    fp = osmium.FileProcessor(path, osmium.osm.RELATION).with_filter(
-        osmium.filter.KeyFilter(*groups.filter_keys()))
+    relation_filter = osmium.filter.KeyFilter(*groups.filter_keys())
+    natural = groups.natural_tags() if col is not None else ()
+    if natural:
+        fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.RELATION).with_filter(
+            osmium.filter.TagFilter(*natural).enable_for(osmium.osm.NODE)).with_filter(
+            relation_filter.enable_for(osmium.osm.RELATION))
+    else:
+        fp = osmium.FileProcessor(path, osmium.osm.RELATION).with_filter(relation_filter)
     sets = sets or _TagSets(groups, streets=False, features=True)
+    node_type = osmium.osm.Node
     for rel in fp:
+        if type(rel) is node_type:
+            key = _tag_list(rel)
+            tags, mask = sets.nodes.get(key) or sets.node(key)
+            loc = rel.location
+            if mask != 8 or not loc.valid():   # natural only: the other groups' nodes are read in the main pass
+                continue
+            col.n_id.append(rel.id)
+            col.n_x.append(loc.x)
+            col.n_y.append(loc.y)
+            col.n_tags.append(tags)
+            col.n_group.append(3)
+            if stamps:
+                col.max_stamp = max(col.max_stamp, rel.timestamp.timestamp())
+            continue
         tags = sets.tags(_tag_list(rel))
         mask = groups.mask(tags, node=False)
         if not mask:
