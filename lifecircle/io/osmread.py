@@ -310,7 +310,8 @@ class _TagSets:
         return tags
 
     def way(self, key: tuple) -> tuple:
-        """(tags, the street record or None, feature group mask) of a way's tag list."""
+        """(tags, the street record or None, feature group mask, first group) of a way's
+        tag list."""
         tags = self.tags(key)
         hw = tags.get("highway")
         street = None
@@ -318,7 +319,7 @@ class _TagSets:
                 and not _multi(tags.get("area"), ("yes",)):
             street = (hw, *map(tags.get, STREET_TAGS))
         mask = self.groups.mask(tags, node=False) if self.features and tags else 0
-        got = self.ways[key] = (tags, street, mask)
+        got = self.ways[key] = (tags, street, mask, (mask & -mask).bit_length() - 1)
         return got
 
     def node(self, key: tuple) -> tuple:
@@ -349,41 +350,55 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
         fp = fp.with_filter(osmium.filter.KeyFilter(*groups.node_keys()).enable_for(osmium.osm.NODE))
     else:
         fp = fp.with_filter(osmium.filter.KeyFilter("highway"))
-    way_sets, node_sets = sets.ways, sets.nodes
+    way_get, node_get = sets.ways.get, sets.nodes.get
+    held_get = wanted_members.get if features else {}.get
     wkb_of = osmium.geom.WKBFactory().create_linestring
     fromhex = bytes.fromhex
     all_nodes = osmium.geom.use_nodes.ALL
-    s_refs, s_x, s_y = col.s_refs, col.s_x, col.s_y
+    s_refs, s_x, s_y = col.s_refs.append, col.s_x.append, col.s_y.append
+    n_id, n_x, n_y, n_tags, n_group = (col.n_id.append, col.n_x.append, col.n_y.append,
+                                       col.n_tags.append, col.n_group.append)
+    w_id, w_closed, w_tags, w_group, w_size = (col.w_id.append, col.w_closed.append,
+                                               col.w_tags.append, col.w_group.append,
+                                               col.w_size.append)
+    members = col.members
+    # the feature ways' WKB as hex, decoded and split into headers and coordinates a batch
+    # at a time (one bytes.fromhex per batch, not per way)
+    batch: list[str] = []
+    batch_add = batch.append
     node_type = osmium.osm.Node
-    max_stamp = col.max_stamp
+    newest = None   # the newest element timestamp (a datetime), when ``stamps``
     for obj in fp:
+        data = obj._pyosmium_data
         if type(obj) is node_type:
             if not features:
                 continue
             key = _tag_list(obj)
-            got = node_sets.get(key) or sets.node(key)
-            mask = got[1]
+            tags, mask = node_get(key) or sets.node(key)
             if not mask & 5:   # no group, or natural first: read by _read_relations
                 continue
-            loc = obj.location
+            loc = data.location()
             if not loc.valid():
                 continue
-            col.n_id.append(obj.id)
-            col.n_x.append(loc.x)
-            col.n_y.append(loc.y)
-            col.n_tags.append(got[0])
-            col.n_group.append((mask & -mask).bit_length() - 1)
+            n_id(data.id())
+            n_x(loc.x)
+            n_y(loc.y)
+            n_tags(tags)
+            n_group(0 if mask & 1 else 2)
             if stamps:
-                max_stamp = max(max_stamp, obj.timestamp.timestamp())
+                stamp = data.timestamp()
+                if newest is None or stamp > newest:
+                    newest = stamp
             continue
         # a way
-        wid = obj.id
-        held = wanted_members.get(wid, 0) if features else 0
+        wid = data.id()
+        held = held_get(wid, 0)
         key = _tag_list(obj)
-        tags, street, mask = way_sets.get(key) or sets.way(key)
+        tags, street, mask, group = way_get(key) or sets.way(key)
         if held:
             mask &= ~held
-        if not (street or mask or held):
+            group = (mask & -mask).bit_length() - 1
+        elif not (street or mask):
             continue
         if street:
             nodes = obj.nodes
@@ -396,37 +411,64 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
             col.s_tags.append(street)
             for n in nodes:
                 loc = n.location
-                s_refs.append(n.ref)
-                s_x.append(loc.x)
-                s_y.append(loc.y)
-        if mask or held:
-            try:
-                geom = fromhex(wkb_of(obj, use_nodes=all_nodes))
-            except Exception:  # a node without location, or a single-node way
-                nodes = obj.nodes
-                if len(nodes) == 0:
-                    continue
-                geom = ([n.x for n in nodes], [n.y for n in nodes])
-        if stamps and (street or mask):
-            max_stamp = max(max_stamp, obj.timestamp.timestamp())
-        if not (mask or held):
-            continue
-        if held:
-            col.members[wid] = geom
+                s_refs(n.ref)
+                s_x(loc.x)
+                s_y(loc.y)
+            if stamps and not mask:
+                stamp = data.timestamp()
+                if newest is None or stamp > newest:
+                    newest = stamp
+            if not (mask or held):
+                continue
+        try:
+            wkb = wkb_of(obj, use_nodes=all_nodes)
+        except Exception:  # a node without location, or a single-node way
+            nodes = obj.nodes
+            if len(nodes) == 0:
+                continue
+            wkb = ([n.x for n in nodes], [n.y for n in nodes])
         if mask:
-            if isinstance(geom, tuple):
-                col.w_cut[len(col.w_id)] = geom
-                col.w_size.append(0)
+            if stamps:
+                stamp = data.timestamp()
+                if newest is None or stamp > newest:
+                    newest = stamp
+            if type(wkb) is tuple:
+                col.w_cut[len(col.w_id)] = wkb
+                w_size(0)
             else:
-                col.w_head += geom[:9]
-                col.w_wkb += memoryview(geom)[9:]
-                col.w_size.append(len(geom))
-            col.w_id.append(wid)
-            col.w_closed.append(obj.is_closed())
-            col.w_tags.append(tags)
-            col.w_group.append((mask & -mask).bit_length() - 1)
-    col.max_stamp = max_stamp
+                batch_add(wkb)
+                w_size(len(wkb) >> 1)
+                if len(batch) == _BATCH:
+                    _store_wkb(col, batch)
+            w_id(wid)
+            w_closed(data.is_closed())
+            w_tags(tags)
+            w_group(group)
+        if held:
+            members[wid] = wkb if type(wkb) is tuple else fromhex(wkb)
+    if batch:
+        _store_wkb(col, batch)
+    if newest is not None:
+        col.max_stamp = max(col.max_stamp, newest.timestamp())
     return col, relations
+
+
+#: feature ways whose WKB is decoded at once (see :func:`_store_wkb`)
+_BATCH = 4096
+
+
+def _store_wkb(col: _Collected, batch: list[str]) -> None:
+    """Append a batch of WKB linestrings (libosmium's hex) to ``col``: their 9-byte headers to
+    ``w_head``, their coordinates to ``w_wkb``; empties ``batch``."""
+    raw = np.frombuffer(bytes.fromhex("".join(batch)), dtype=np.uint8)
+    size = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch)) >> 1
+    start = np.zeros(len(size), dtype=np.int64)
+    np.cumsum(size[:-1], out=start[1:])
+    head = np.zeros(len(raw), dtype=bool)
+    head[_ranges(start, np.full(len(size), 9))] = True
+    col.w_head += raw[head].tobytes()
+    col.w_wkb += raw[~head].tobytes()
+    batch.clear()
 
 
 def _read_relations(path: str, groups: _Groups, sets: _TagSets | None = None,
@@ -583,17 +625,15 @@ def _way_coordinates(col: _Collected):
     return xy, lengths, offsets, valid
 
 
-def _way_geometries(col: _Collected) -> tuple[np.ndarray, np.ndarray]:
+def _way_geometries(col: _Collected) -> np.ndarray:
     """Polygons for closed ways whose tags make areas, LineStrings for the others, built
-    from the coordinate arrays in two vectorised calls; ways cut by the extract one by one,
-    through their nodes that have coordinates. Also which polygons are built oriented
-    already (exterior counter-clockwise, as :func:`shapely.orient_polygons` would make them:
-    their rings are reversed before the polygons exist, not the polygons copied after)."""
+    from the coordinate arrays in two vectorised calls (the polygons straight from the flat
+    coordinates and ring offsets, no ring objects first); ways cut by the extract one by one,
+    through their nodes that have coordinates. The polygons are not oriented yet."""
     n = len(col.w_id)
     geoms = np.empty(n, dtype=object)
-    oriented = np.zeros(n, dtype=bool)
     if n == 0:
-        return geoms, oriented
+        return geoms
     xy, lengths, offsets, valid = _way_coordinates(col)
     if valid.all():
         complete = np.ones(n, dtype=bool)
@@ -610,16 +650,13 @@ def _way_geometries(col: _Collected) -> tuple[np.ndarray, np.ndarray]:
     done = np.zeros(n, dtype=bool)
     rings = area & complete & (lengths >= 4)
     if rings.any():
-        cnt = lengths[rings]
+        ring_offsets = np.zeros(int(rings.sum()) + 1, dtype=np.int64)
+        np.cumsum(lengths[rings], out=ring_offsets[1:])
         try:
-            made = shapely.linearrings(xy[np.repeat(rings, lengths)],
-                                       indices=np.repeat(np.arange(len(cnt)), cnt))
-            cw = ~shapely.is_ccw(made)   # the test orient_polygons makes (GEOS isCCW)
-            made[cw] = shapely.reverse(made[cw])
-            geoms[rings] = shapely.polygons(made)
-            del made
+            geoms[rings] = shapely.from_ragged_array(
+                shapely.GeometryType.POLYGON, xy[np.repeat(rings, lengths)],
+                (ring_offsets, np.arange(len(ring_offsets), dtype=np.int64)))
             done |= rings
-            oriented |= rings
         except shapely.errors.GEOSException:
             pass
     lines = ~area & complete & (lengths >= 2)
@@ -633,7 +670,7 @@ def _way_geometries(col: _Collected) -> tuple[np.ndarray, np.ndarray]:
         pts = xy[sel][valid[sel]]
         geoms[w] = _polygon_or_none(pts) if area[w] else (
             shapely.linestrings(pts) if len(pts) >= 2 else None)
-    return geoms, oriented
+    return geoms
 
 
 def _polygon_or_none(pts):
@@ -887,7 +924,7 @@ def _build_features(col: _Collected, relations: list[dict]):
     n_lon, n_lat, n_valid = _coords(col.n_x, col.n_y)
     n_geom = shapely.points(np.column_stack([n_lon, n_lat])) if len(n_lon) else np.empty(0, object)
     n_geom = np.where(n_valid, n_geom, None) if len(n_lon) else n_geom
-    w_geom, w_oriented = _way_geometries(col)
+    w_geom = _way_geometries(col)
     col.w_head, col.w_wkb, col.w_cut = bytearray(), bytearray(), {}   # consumed: freed before the relations are built
     # member ways from libosmium's WKB in one call, not one per member
     ids = [wid for wid, g in col.members.items() if not isinstance(g, tuple)]
@@ -908,9 +945,6 @@ def _build_features(col: _Collected, relations: list[dict]):
     order = np.argsort(group, kind="stable")
     order = order[~shapely.is_missing(geom[order])]
     geom = geom[order]
-    oriented = np.zeros(len(group), dtype=bool)
-    oriented[counts[0]:counts[0] + counts[1]] = w_oriented
-    oriented = oriented[order]
     kinds = np.array(["node", "way", "relation"], dtype=object)
     osm_type = np.repeat(kinds, counts)[order]
     osm_id = np.concatenate([np.asarray(col.n_id, dtype=np.int64), np.asarray(col.w_id, dtype=np.int64),
@@ -918,7 +952,7 @@ def _build_features(col: _Collected, relations: list[dict]):
     all_tags = col.n_tags + col.w_tags + [r["tags"] for r in relations]
     tags = [all_tags[i] for i in order.tolist()]
     del all_tags
-    polygonal = np.isin(shapely.get_type_id(geom), (3, 6, 7)) & ~oriented   # (multi)polygons, collections
+    polygonal = np.isin(shapely.get_type_id(geom), (3, 6, 7))   # (multi)polygons, collections
     if polygonal.any():
         geom[polygonal] = shapely.orient_polygons(geom[polygonal], exterior_cw=False)
     return osm_type, osm_id, tags, geom
