@@ -828,22 +828,25 @@ def _relation_geometries(relations: list[dict], members: dict) -> list:
     ring = np.flatnonzero(closed)
     closed[ring] = (coords[start[ring]] == coords[start[ring] + ncoord[ring] - 1]).all(axis=1)
     parts, part_of = parts[closed], part_of[closed]
-    try:
-        polys = shapely.polygons(shapely.linearrings(shapely.get_coordinates(parts),
-                                                     indices=np.repeat(np.arange(len(parts)),
-                                                                       ncoord[closed])))
-        bad = ~shapely.is_valid(polys)
+    ring_offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(ncoord[closed], out=ring_offsets[1:])
+    try:   # straight from the rings' coordinates (no ring objects first)
+        polys = shapely.from_ragged_array(shapely.GeometryType.POLYGON,
+                                          coords[np.repeat(closed, ncoord)],
+                                          (ring_offsets, np.arange(len(parts) + 1, dtype=np.int64)))
+        valid = shapely.is_valid(polys)
+        bad = ~valid
         if bad.any():
             polys[bad] = shapely.buffer(polys[bad], 0)
+            valid[bad] = shapely.is_valid(polys[bad])
     except shapely.errors.GEOSException:   # one by one, as the single-relation path does
         return [_relation_geometry(rel, members) for rel in relations]
     ok = ~(shapely.is_missing(polys) | shapely.is_empty(polys))
-    polys, part_of = polys[ok], part_of[ok]
+    polys, part_of, valid = polys[ok], part_of[ok], valid[ok]
     single = np.bincount(part_of, minlength=n) == 1
     simple = single[part_of]
     # one ring: the polygon as it is when valid (else repaired one by one below)
-    valid = np.zeros(len(polys), dtype=bool)
-    valid[simple] = shapely.is_valid(polys[simple])
+    valid &= simple
     for g, r in zip(polys[simple & valid], part_of[simple & valid].tolist()):
         out[r] = g
     # several rings (or a repair): their symmetric difference, the same pairs in the same
