@@ -32,6 +32,7 @@ import sys
 from array import array
 from contextlib import contextmanager
 from itertools import repeat
+from operator import attrgetter
 
 import numpy as np
 import shapely
@@ -349,13 +350,17 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     if features:
         fp = fp.with_filter(osmium.filter.KeyFilter(*groups.node_keys()).enable_for(osmium.osm.NODE))
     else:
-        fp = fp.with_filter(osmium.filter.KeyFilter("highway"))
+        # streets only: no node reaches Python (crossings, stops … have highway=* too)
+        fp = fp.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(
+            osmium.filter.KeyFilter("highway"))
     way_get, node_get = sets.ways.get, sets.nodes.get
     held_get = wanted_members.get if features else {}.get
     wkb_of = osmium.geom.WKBFactory().create_linestring
     fromhex = bytes.fromhex
     all_nodes = osmium.geom.use_nodes.ALL
-    s_refs, s_x, s_y = col.s_refs.append, col.s_x.append, col.s_y.append
+    s_refs, s_x, s_y = col.s_refs.extend, col.s_x.extend, col.s_y.extend
+    ref_of, location_of = attrgetter("ref"), attrgetter("location")
+    x_of, y_of = attrgetter("x"), attrgetter("y")
     n_id, n_x, n_y, n_tags, n_group = (col.n_id.append, col.n_x.append, col.n_y.append,
                                        col.n_tags.append, col.n_group.append)
     w_id, w_closed, w_tags, w_group, w_size = (col.w_id.append, col.w_closed.append,
@@ -401,19 +406,21 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
         elif not (street or mask):
             continue
         if street:
-            nodes = obj.nodes
-            n_nodes = len(nodes)
+            node_list = data.nodes()
+            n_nodes = node_list.size(data)
             if n_nodes == 0:
                 continue
             col.n_highway += 1
             col.s_id.append(wid)
             col.s_len.append(n_nodes)
             col.s_tags.append(street)
-            for n in nodes:
-                loc = n.location
-                s_refs(n.ref)
-                s_x(loc.x)
-                s_y(loc.y)
+            # the node references through libosmium's list directly (pyosmium's public
+            # iterator adds two Python frames per node)
+            refs = list(map(node_list.get, repeat(data, n_nodes), range(n_nodes)))
+            s_refs(map(ref_of, refs))
+            locs = list(map(location_of, refs))
+            s_x(map(x_of, locs))
+            s_y(map(y_of, locs))
             if stamps and not mask:
                 stamp = data.timestamp()
                 if newest is None or stamp > newest:
