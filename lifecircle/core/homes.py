@@ -172,6 +172,30 @@ def _member(values: np.ndarray, allowed) -> np.ndarray:
         return np.isin(values, list(allowed))
 
 
+def _distinct(items: list) -> tuple[np.ndarray, list]:
+    """The distinct objects of ``items`` by identity (in first-seen order) and the position
+    of each item's among them."""
+    ids = np.fromiter(map(id, items), dtype=np.uint64, count=len(items))
+    code, _ = pd.factorize(ids)
+    first = np.empty(code.max() + 1 if len(code) else 0, dtype=np.int64)
+    first[code[::-1]] = np.arange(len(code) - 1, -1, -1)
+    return code.astype(np.intp, copy=False), [items[i] for i in first.tolist()]
+
+
+def _per_dict(func, distinct: list, code: np.ndarray, dtype, spread: bool = True) -> np.ndarray:
+    """``func`` of the tag dicts ``distinct[code]``, called once per distinct dict among them
+    (``spread=False``: the answers per distinct dict, None or False where not asked)."""
+    ask = np.unique(code)
+    out = np.full(len(distinct), None, dtype=object) if dtype is object else np.zeros(len(distinct), dtype=dtype)
+    values = [func(distinct[i]) for i in ask.tolist()]
+    if dtype is object:
+        for i, v in zip(ask.tolist(), values):
+            out[i] = v
+    else:
+        out[ask] = np.array(values, dtype=dtype)
+    return out[code] if spread else out
+
+
 def _point_in(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     """Which ``points`` intersect some polygon (the boundary counts). The smaller side is
     indexed: many polygons are prepared once each against the points around them (GEOS's
@@ -187,12 +211,12 @@ def _point_in(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
 
 
 def _strings(values: np.ndarray) -> np.ndarray:
-    """``values.astype(str)`` for a frame column, as the same Python strings where they are
-    all strings already (pandas turns numpy's fixed-width text into its string column ~4x
-    slower); the column and its dtype are the same."""
-    if len(values) == 0 or not all(type(v) is str for v in values.tolist()):
-        return values.astype(str)
-    return values
+    """``values.astype(str)`` for a frame column, kept as the Python strings they are (every
+    caller's values are strings: tag values matched against sets of strings, or the rules'
+    own words); pandas turns numpy's fixed-width text into its string column ~4x slower.
+    The column and its dtype are the same (an empty column goes through ``astype(str)``:
+    pandas types an empty object column otherwise)."""
+    return values.astype(str) if len(values) == 0 else values
 
 
 def _to_crs(geoms: np.ndarray, src, dst) -> np.ndarray:
@@ -207,7 +231,9 @@ def _to_crs(geoms: np.ndarray, src, dst) -> np.ndarray:
     x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
     Transformer.from_crs(src, dst, always_xy=True).transform(x, y, inplace=True)
     xy[:, 0], xy[:, 1] = x, y
-    return shapely.set_coordinates(geoms.copy(), xy)
+    out = geoms.copy()
+    shapely.lib.set_coordinates(out, xy)    # (shapely.set_coordinates copies and counts first)
+    return out
 
 
 def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
@@ -222,16 +248,20 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     ``footprint_m2``, ``levels``, ``levels_from``, ``population``.
     """
     tags = features["tags"].tolist()
-    btype = np.array([t.get("building", "") for t in tags], dtype=object)
-    landuse = np.array([t.get("landuse", "") for t in tags], dtype=object)
-    amenity = np.array([t.get("amenity", "") for t in tags], dtype=object)
-    leisure = np.array([t.get("leisure", "") for t in tags], dtype=object)
+    # every tag rule reads the tag dict alone: it is asked once per distinct dict (the reader
+    # shares one dict among the features with the same tags) and the answers are spread
+    code, distinct = _distinct(tags)
+    btype_d = np.array([t.get("building", "") for t in distinct], dtype=object)
+    landuse_d = np.array([t.get("landuse", "") for t in distinct], dtype=object)
+    amenity_d = np.array([t.get("amenity", "") for t in distinct], dtype=object)
+    leisure_d = np.array([t.get("leisure", "") for t in distinct], dtype=object)
+    btype = btype_d[code]
     polygonal = np.isin(shapely.get_type_id(features.geometry.to_numpy()), (3, 6))
-    is_building = polygonal & (btype != "") & (btype != "no")
-    res_mask = (landuse == "residential") & polygonal
+    is_building = polygonal & ((btype_d != "") & (btype_d != "no"))[code]
+    res_mask = (landuse_d == "residential")[code] & polygonal
     nonres_mask = polygonal & ~is_building & (
-        _member(landuse, NON_RESIDENTIAL_LANDUSE) | _member(amenity, CAMPUS_AMENITIES)
-        | _member(leisure, NON_RESIDENTIAL_LEISURE))
+        _member(landuse_d, NON_RESIDENTIAL_LANDUSE) | _member(amenity_d, CAMPUS_AMENITIES)
+        | _member(leisure_d, NON_RESIDENTIAL_LEISURE))[code]
     # only the polygons the rules read (buildings, land use) are projected; None elsewhere
     used = is_building | res_mask | nonres_mask
     geom = np.full(len(features), None, dtype=object)
@@ -241,16 +271,17 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     res_land = shapely.make_valid(geom[res_mask])
     nonres_land = geom[nonres_mask]
 
-    typed = is_building & _member(btype, RESIDENTIAL_BUILDINGS) & \
+    typed = is_building & _member(btype_d, RESIDENTIAL_BUILDINGS)[code] & \
         (area >= settings.min_home_footprint_m2)
-    cand = np.flatnonzero(is_building & _member(btype, UNTAGGED_BUILDINGS)
+    cand = np.flatnonzero(is_building & _member(btype_d, UNTAGGED_BUILDINGS)[code]
                           & (area >= settings.min_home_footprint_m2)
                           & (area <= settings.untagged_home_max_footprint_m2))
-    cand = cand[[not _speaks_against(tags[i]) for i in cand]]
+    cand = cand[~_per_dict(_speaks_against, distinct, code[cand], bool)]
     cpts = shapely.point_on_surface(geom[cand])
     keep = ~_point_in(cpts, nonres_land)
     cand, cpts = cand[keep], cpts[keep]
-    declared = np.array([tags[i].get("building:use") in RESIDENTIAL_BUILDINGS for i in cand], dtype=bool)
+    declared = _per_dict(lambda t: t.get("building:use") in RESIDENTIAL_BUILDINGS, distinct,
+                         code[cand], bool)
     in_res = _point_in(cpts, res_land)
     near = np.zeros(len(cand), dtype=bool)
     # the street test only where nothing else already makes the building a home (it is the
@@ -276,8 +307,9 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     hpts[order >= n_typed] = cpts[ok][order[order >= n_typed] - n_typed]
     hpts[order < n_typed] = shapely.point_on_surface(geom[hidx[order < n_typed]])
 
-    lv = [building_levels(tags[i], settings) for i in hidx]
-    levels = np.array([x[0] for x in lv], dtype=float)
+    lv = _per_dict(lambda t: building_levels(t, settings), distinct, code[hidx], object, spread=False)
+    levels = np.array([x[0] if x is not None else np.nan for x in lv], dtype=float)[code[hidx]]
+    levels_from = np.array([x[1] if x is not None else "" for x in lv], dtype=object)[code[hidx]]
     pop = area[hidx] * levels * settings.persons_per_m2
     frames = [gpd.GeoDataFrame({
         "osm_id": features["osm_id"].to_numpy()[hidx].astype(np.int64),
@@ -286,7 +318,7 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
         "evidence": _strings(evidence[hidx]),
         "footprint_m2": area[hidx],
         "levels": levels,
-        "levels_from": _strings(np.array([x[1] for x in lv], dtype=object)),
+        "levels_from": _strings(levels_from),
         col.POPULATION: pop,
     }, geometry=hpts, crs=crs)]
 

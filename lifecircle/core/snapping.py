@@ -180,7 +180,7 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     kd, vown = _vertex_tree(net, leave=True)
     if len(coords) and kd is not None:
-        d, iv = _nearest_vertices(kd, coords, again=False)
+        d, iv = _nearest_vertices(kd, coords)
         found = iv < kd.n
         order = np.lexsort((d, owner))
         start = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]])
