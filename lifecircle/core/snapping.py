@@ -156,6 +156,9 @@ def _nearest_vertices(kd: cKDTree, xy: np.ndarray, again: bool = True) -> tuple[
     return d, i
 
 
+#: Corners of a geometry whose nearest edge vertices bound its distance to the network.
+_PROBES = 8
+
 #: A geometry with more edges than this around it (a park crossed by paths) is left to GEOS's
 #: nearest search, which stops at the first edge inside.
 _CROWD = 24
@@ -178,6 +181,12 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
         return tree.nearest(geoms)
     out = np.full(len(geoms), -1, dtype=np.int64)
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    if len(owner):      # at most ~_PROBES corners of each geometry probe (any corner gives a bound)
+        first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        count = np.diff(np.r_[first, len(owner)])
+        rank = np.arange(len(owner)) - np.repeat(first, count)
+        probe = rank % np.repeat(-(-count // _PROBES), count) == 0
+        coords, owner = coords[probe], owner[probe]
     kd, vown = _vertex_tree(net, leave=True)
     if len(coords) and kd is not None:
         d, iv = _nearest_vertices(kd, coords)
