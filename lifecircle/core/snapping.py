@@ -100,7 +100,7 @@ def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0)
         if tie_m > 0:
             close = np.flatnonzero(near & (dist <= best + tie_m) & (ei != edge[idx[pi]]))
             if len(close):
-                q = shapely.from_wkb(shapely.to_wkb(pts[pi[close]]))   # copies, to prepare
+                q = shapely.points(shapely.get_coordinates(pts[pi[close]]))   # copies, to prepare
                 shapely.prepare(q)
                 close = close[shapely.dwithin(q, net.edge_geom[ei[close]], best[close] + tie_m)]
             ambiguous[idx[np.unique(pi[close])]] = True
