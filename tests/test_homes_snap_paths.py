@@ -266,3 +266,41 @@ def test_projection_equals_geopandas():
     assert same_geoms(H._to_crs(z, "EPSG:4326", crs), gpd.GeoSeries(z, crs="EPSG:4326").to_crs(crs).to_numpy())
     assert same_geoms(H._to_crs(polys, crs, crs), polys)
     assert len(H._to_crs(polys[:0], "EPSG:4326", crs)) == 0
+
+
+def test_stand_in_grid_where_no_building_touches_the_land():
+    # 8 × 8 residential blocks; buildings inside, on block edges, across two blocks, and
+    # bow-ties (invalid: their point on surface may lie off them); blocks without any get a grid
+    rng = np.random.default_rng(12)
+    k = 1 / 111_320
+    blocks = [shapely.box(i * 100, j * 100, i * 100 + 90, j * 100 + 90) for i in range(8) for j in range(8)]
+    builds, btags = [], []
+    for _ in range(40):
+        x, y = rng.uniform(-10, 800), rng.uniform(-10, 800)
+        kind = rng.integers(4)
+        if kind == 0:
+            g = shapely.box(x, y, x + 12, y + 12)
+        elif kind == 1:                                   # a corner on a block's edge
+            x = float(np.floor(x / 100) * 100 + 90)
+            g = shapely.box(x, y, x + 8, y + 8)
+        elif kind == 2:                                   # a bow-tie
+            g = shapely.Polygon([(x, y), (x + 20, y + 20), (x + 20, y), (x, y + 20)])
+        else:
+            g = shapely.box(x, y, x + 40, y + 3)
+        builds.append(g), btags.append({"building": ["yes", "house", "shed"][int(rng.integers(3))]})
+    geoms = np.array(blocks + builds, dtype=object)
+    wgs = shapely.transform(geoms, lambda c: np.column_stack([-15.43 + c[:, 0] * k, 28.1 + c[:, 1] * k]))
+    feats = gpd.GeoDataFrame({"osm_id": np.arange(len(geoms)),
+                              "tags": [{"landuse": "residential"}] * len(blocks) + btags},
+                             geometry=wgs, crs="EPSG:4326")
+    crs = choose_crs(None, -15.43, 28.1)
+    homes = H.find_homes(feats, crs, DEFAULTS)
+    proj = H._to_crs(wgs, "EPSG:4326", crs)
+    land, bld = shapely.make_valid(proj[:len(blocks)]), proj[len(blocks):]
+    plain = np.ones(len(land), dtype=bool)
+    plain[shapely.STRtree(bld).query(land, predicate="intersects")[0]] = False
+    grid = homes[homes["source"] == "grid"].geometry.to_numpy()
+    with_grid = np.zeros(len(land), dtype=bool)
+    with_grid[shapely.STRtree(land).query(grid, predicate="intersects")[1]] = True
+    assert with_grid.tolist() == plain.tolist()
+    assert 5 < plain.sum() < len(land) - 5

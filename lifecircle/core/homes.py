@@ -196,18 +196,23 @@ def _per_dict(func, distinct: list, code: np.ndarray, dtype, spread: bool = True
     return out[code] if spread else out
 
 
-def _point_in(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
-    """Which ``points`` intersect some polygon (the boundary counts). The smaller side is
-    indexed: many polygons are prepared once each against the points around them (GEOS's
-    point-in-polygon is exact either way, so the answer is the same)."""
+def _point_in(points: np.ndarray, polygons: np.ndarray, pairs: bool = False):
+    """Which ``points`` intersect some polygon (the boundary counts); ``pairs``: also one
+    (point, polygon) pair for each polygon holding a point. The smaller side is indexed: many
+    polygons are prepared once each against the points around them (GEOS's point-in-polygon
+    is exact either way, so the answer is the same)."""
     out = np.zeros(len(points), dtype=bool)
+    hit = poly = np.zeros(0, dtype=np.intp)
     if len(polygons) and len(points):
         if 4 * len(polygons) > len(points):
-            _, hit = shapely.STRtree(points).query(polygons, predicate="intersects")
+            poly, hit = shapely.STRtree(points).query(polygons, predicate="intersects")
         else:
-            hit, _ = shapely.STRtree(polygons).query(points, predicate="intersects")
+            hit, poly = shapely.STRtree(polygons).query(points, predicate="intersects")
         out[hit] = True
-    return out
+    if not pairs:
+        return out
+    poly, first = np.unique(poly, return_index=True)
+    return out, (hit[first], poly)
 
 
 def _strings(values: np.ndarray) -> np.ndarray:
@@ -282,7 +287,7 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     cand, cpts = cand[keep], cpts[keep]
     declared = _per_dict(lambda t: t.get("building:use") in RESIDENTIAL_BUILDINGS, distinct,
                          code[cand], bool)
-    in_res = _point_in(cpts, res_land)
+    in_res, (rp, rq) = _point_in(cpts, res_land, pairs=True)
     near = np.zeros(len(cand), dtype=bool)
     # the street test only where nothing else already makes the building a home (it is the
     # costly one; the evidence it would record is overwritten by the others)
@@ -324,10 +329,16 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
 
     # stand-in grid over residential land that has no building mapped
     if len(res_land):
-        all_buildings = geom[is_building]
+        # land with a candidate's point on it holds that building (where the point lies on
+        # it: an invalid footprint's may not); the rest is asked against the buildings whose
+        # boxes meet it (intersects is exact: the same answer as an indexed query)
         taken = np.zeros(len(res_land), dtype=bool)
-        if len(all_buildings):
-            taken[shapely.STRtree(all_buildings).query(res_land, predicate="intersects")[0]] = True
+        taken[rq[shapely.intersects(geom[cand[rp]], cpts[rp])]] = True
+        left = np.flatnonzero(~taken)
+        all_buildings = geom[is_building]
+        if len(left) and len(all_buildings):
+            bi, li = shapely.STRtree(res_land[left]).query(all_buildings)
+            taken[left[li[shapely.intersects(res_land[left[li]], all_buildings[bi])]]] = True
         empty = list(res_land[~taken])
         if empty:
             frames.append(_grid(empty, crs, settings))
