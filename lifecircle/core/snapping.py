@@ -132,13 +132,13 @@ def _vertex_tree(net: WalkNetwork, leave: bool = False) -> tuple[cKDTree | None,
     which = net.snap_edges
     try:
         ref, geom, w, kd, owner = _LEFT.pop()
-        if not (ref() is net and geom is net.edge_geom and np.array_equal(w, which)):
+        if not (ref() is net and geom() is net.edge_geom and np.array_equal(w, which)):
             raise IndexError
     except IndexError:
         verts, owner = shapely.get_coordinates(net.edge_geom[which], return_index=True)
         kd = cKDTree(verts, balanced_tree=False, compact_nodes=False) if len(verts) else None
     if leave:
-        _LEFT.append((weakref.ref(net), net.edge_geom, which, kd, owner))
+        _LEFT.append((weakref.ref(net), weakref.ref(net.edge_geom), which, kd, owner))
     return kd, owner
 
 
