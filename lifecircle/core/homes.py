@@ -237,7 +237,10 @@ def _to_crs(geoms: np.ndarray, src, dst) -> np.ndarray:
     Transformer.from_crs(src, dst, always_xy=True).transform(x, y, inplace=True)
     xy[:, 0], xy[:, 1] = x, y
     out = geoms.copy()
-    shapely.lib.set_coordinates(out, xy)    # (shapely.set_coordinates copies and counts first)
+    try:   # (shapely.set_coordinates copies and counts first)
+        shapely.lib.set_coordinates(out, xy)
+    except AttributeError:  # a shapely without it: the public function, the same result
+        out = shapely.set_coordinates(out, xy)
     return out
 
 
