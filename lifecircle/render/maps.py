@@ -37,6 +37,7 @@ gaps, nearest facility names): 15.8 MB; a synthetic city of 1.07M homes and 378k
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -48,6 +49,7 @@ import branca.colormap as cm
 import folium
 import geopandas as gpd
 import numpy as np
+import pyproj
 import shapely
 from branca.element import MacroElement
 from folium.plugins import Fullscreen
@@ -69,6 +71,8 @@ from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.io.outputs import mark_html, write_text_atomic
 from lifecircle.io.sources import ATTRIBUTION, WGS84
 from lifecircle.untrusted import RawHTML, escape_html, safe_root
+
+_WGS84_CRS = pyproj.CRS.from_user_input(WGS84)
 
 DIMENSION_COLOURS = {
     "housing": "#e6550d", "employment": "#6a51a3", "services": "#3182bd",
@@ -141,20 +145,52 @@ def _tiles(basemap: str, attribution: str):
 def to_display(gdf, gcj02: bool = False, simplify_m: float = 0.0):
     """A GeoDataFrame/GeoSeries in the metric CRS -> WGS-84 (or GCJ-02 for Amap tiles),
     simplified and rounded for the map."""
+    geom = np.asarray(gdf.geometry.to_numpy() if isinstance(gdf, gpd.GeoDataFrame) else gdf.to_numpy(),
+                      dtype=object)
     if simplify_m and len(gdf):
-        gdf = gdf.copy()
-        gdf.geometry.values[:] = shapely.simplify(gdf.geometry.to_numpy(), simplify_m)
-    out = gdf.to_crs(WGS84) if gdf.crs is not None else gdf
-    if gcj02:
-        out = transform_geometries(out, wgs84_to_gcj02)
-    out = out.copy()
-    geom = shapely.set_precision(np.asarray(out.geometry.to_numpy(), dtype=object),
-                                 10.0 ** -MAP_DECIMALS, mode="pointwise")
-    if isinstance(out, gpd.GeoDataFrame):
-        out[out.geometry.name] = geom
-    else:
-        out = gpd.GeoSeries(geom, index=out.index, crs=out.crs)
-    return out
+        geom = shapely.simplify(geom, simplify_m)
+    # set_precision, not a rounding of the coordinates: the geometries keep the grid's precision
+    # model, which later operations on them (point_on_surface of a facility area) follow
+    geom = shapely.set_precision(display_geometries(geom, gdf.crs, gcj02, None), 10.0 ** -MAP_DECIMALS,
+                                 mode="pointwise")
+    if isinstance(gdf, gpd.GeoDataFrame):
+        out = gdf.copy()
+        out[gdf.geometry.name] = geom
+        return out.set_crs(WGS84, allow_override=True) if gdf.crs is not None else out
+    return gpd.GeoSeries(geom, index=gdf.index, crs=WGS84 if gdf.crs is not None else None, name=gdf.name)
+
+
+@functools.lru_cache(maxsize=16)
+def _to_wgs84(crs) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
+
+
+def display_geometries(geoms, crs, gcj02: bool = False, decimals: int | None = MAP_DECIMALS) -> np.ndarray:
+    """Geometries (in ``crs``; None: as they are) in lon/lat (GCJ-02 with ``gcj02``), their
+    coordinates rounded to ``decimals`` (None: not rounded): the numbers of
+    ``GeoSeries.to_crs(WGS84)``, the GCJ-02 shift and ``shapely.set_precision(...,
+    mode="pointwise")`` (GEOS's rounding, half up), in one pass over the coordinates instead of
+    three. Unlike ``set_precision`` the geometries keep a floating precision model: for text
+    (GeoJSON), not for more geometry operations."""
+    geoms = np.asarray(geoms, dtype=object)
+    if shapely.has_z(geoms).any():                      # rare: the general path keeps z
+        gs = gpd.GeoSeries(geoms, crs=crs)
+        gs = gs.to_crs(WGS84) if crs is not None else gs
+        if gcj02:
+            gs = transform_geometries(gs, wgs84_to_gcj02)
+        out = np.asarray(gs.to_numpy(), dtype=object)
+        return out if decimals is None else shapely.set_precision(out, 10.0 ** -decimals, mode="pointwise")
+    xy = shapely.get_coordinates(geoms)
+    if len(xy) and crs is not None and not pyproj.CRS.from_user_input(crs).is_exact_same(_WGS84_CRS):
+        x, y = _to_wgs84(pyproj.CRS.from_user_input(crs)).transform(xy[:, 0], xy[:, 1])
+        xy = np.column_stack([x, y])
+    if gcj02 and len(xy):
+        x, y = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
+        xy = np.column_stack([np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")])
+    if decimals is not None:
+        scale = 10.0 ** decimals
+        xy = np.floor(xy * scale + 0.5) / scale
+    return shapely.set_coordinates(geoms.copy(), xy)
 
 
 class _Attribution(MacroElement):
@@ -765,8 +801,12 @@ def background_layers(result, gcj: bool = False) -> dict:
             if 2 * len(parts[kind]) > left:     # two points a street at least: cannot fit
                 left_out.append(kind)
                 continue
-            # simplified piece by piece (vectorised; lines need no topology kept), then joined
-            parts[kind] = shapely.simplify(parts[kind], 2.0, preserve_topology=False)
+            # simplified piece by piece (vectorised; lines need no topology kept), then joined;
+            # a line of two points (a third of a city's streets) stays as it is
+            lines = parts[kind].copy()
+            bent = shapely.get_num_coordinates(lines) > 2
+            lines[bent] = shapely.simplify(lines[bent], 2.0, preserve_topology=False)
+            parts[kind] = lines
         if fits(kind, parts[kind], coarser=kind != "streets"):
             g = out[kind]
             out[kind] = (shapely.multipolygons(g) if kind in ("water", "green")
@@ -780,11 +820,7 @@ def background_layers(result, gcj: bool = False) -> dict:
         geoms = geoms[~(shapely.is_empty(geoms) | shapely.is_missing(geoms))]
         if not len(geoms):
             continue
-        gs = gpd.GeoSeries(geoms, crs=metric).to_crs(WGS84)
-        if gcj:
-            gs = transform_geometries(gs, wgs84_to_gcj02)
-        gs = gpd.GeoSeries(shapely.set_precision(gs.to_numpy(), 10.0 ** -BACKGROUND_DECIMALS,
-                                                 mode="pointwise"), crs=WGS84)
+        gs = gpd.GeoSeries(display_geometries(geoms, metric, gcj, BACKGROUND_DECIMALS), crs=WGS84)
         res[k] = gs[~gs.is_empty]
     return res
 
