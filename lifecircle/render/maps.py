@@ -187,10 +187,23 @@ def display_geometries(geoms, crs, gcj02: bool = False, decimals: int | None = M
     if gcj02 and len(xy):
         x, y = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
         xy = np.column_stack([np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")])
-    if decimals is not None:
-        scale = 10.0 ** decimals
-        xy = np.floor(xy * scale + 0.5) / scale
-    return shapely.set_coordinates(geoms.copy(), xy)
+    if decimals is None:
+        return shapely.set_coordinates(geoms.copy(), xy)
+    scale = 10.0 ** decimals
+    out = shapely.set_coordinates(geoms.copy(), _round_half_up(xy * scale) / scale)
+    empty = shapely.is_empty(out)
+    if empty.any():         # as set_precision makes them (an empty polygon becomes another kind)
+        out[empty] = shapely.set_precision(out[empty], 1.0 / scale, mode="pointwise")
+    return out
+
+
+def _round_half_up(v: np.ndarray) -> np.ndarray:
+    """GEOS's rounding (``util::round``, Java's ``Math.round``: halves up, a zero keeps the
+    sign of ``v``), not numpy's half to even: ``floor(v + 0.5)``, less one where the addition
+    itself rounded up (0.49999999999999994 + 0.5 is 1.0)."""
+    r = np.floor(v + 0.5)
+    r -= r - 0.5 > v
+    return np.copysign(r, v)
 
 
 class _Attribution(MacroElement):

@@ -1,0 +1,190 @@
+"""The write stage's shortcuts give what the plain computations give.
+
+- the OSM features' tags: each shared dict encoded once, the same JSON text as row by row;
+- the map's coordinates: projected, shifted (GCJ-02) and rounded in one pass, the same numbers
+  as ``to_crs`` + ``set_precision`` (GEOS rounds half up, not half to even), and ``to_display``
+  keeps the grid's precision model that later operations (a facility area's point) follow;
+- the features are written in a thread beside the map: its error surfaces, and an error of the
+  map waits for it (nothing writes into a folder the caller is removing).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+import lifecircle.io.outputs as O
+from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
+from lifecircle.render import maps
+
+
+def _plain_json(tags):
+    return [json.dumps(t if isinstance(t, dict) else {}, ensure_ascii=False) for t in tags]
+
+
+def test_shared_tag_dicts_are_encoded_once_with_the_same_text(monkeypatch):
+    shop = {"shop": "bakery", "name": "Panadería \"La Española\"", "opening_hours": "Mo-Sa 07:00-14:00"}
+    school = {"amenity": "school", "name": "新街口小学", "note": "</script>"}
+    twin = dict(shop)                      # equal content, another object: encoded on its own
+    tags = np.array([shop, school, None, shop, twin, float("nan"), school, {}, "text", shop],
+                    dtype=object)
+    calls = []
+    real = O._dict_encoder
+
+    def counting():
+        enc = real()
+
+        def encode(d):
+            calls.append(d)
+            return enc(d)
+        return encode
+
+    monkeypatch.setattr(O, "_dict_encoder", counting)
+    got = O._tags_json(tags)
+    assert got.tolist() == _plain_json(tags)
+    # shop, school, twin, {} and the three non-dicts: once per distinct object, not per row
+    assert len(calls) == 7 < len(tags)
+    assert O._tags_json(np.array([], dtype=object)).tolist() == []
+
+
+def test_features_file_reads_back_the_tags(tmp_path):
+    shared = {"leisure": "park", "name": "Parque Doramas"}
+    feats = gpd.GeoDataFrame(
+        {"osm_type": ["way", "way", "node"], "osm_id": [1, 2, 3], "tags": [shared, shared, None]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(2, 2, 3, 3), shapely.Point(5, 5)], crs=4326)
+    O._write_features(feats, tmp_path / O.FEATURES_FILE)
+    back = O._read_features(tmp_path / O.FEATURES_FILE)
+    assert back["tags"].tolist() == [shared, shared, {}]
+    assert back["osm_id"].tolist() == [1, 2, 3]
+
+
+def _reference(geoms, crs, gcj, decimals):
+    """What the map did before: GeoPandas ``to_crs``, the GCJ-02 shift, ``set_precision``."""
+    gs = gpd.GeoSeries(geoms, crs=crs)
+    gs = gs.to_crs(4326) if crs is not None else gs
+    if gcj:
+        gs = transform_geometries(gs, wgs84_to_gcj02)
+    return shapely.set_precision(np.asarray(gs.to_numpy(), dtype=object), 10.0 ** -decimals,
+                                 mode="pointwise")
+
+
+def _geoms(rng, x0, y0, spread):
+    pts = rng.uniform(0, spread, (40, 2)) + (x0, y0)
+    return np.array([
+        shapely.Point(pts[0]), shapely.LineString(pts[1:5]), shapely.Polygon(pts[5:9]).convex_hull,
+        shapely.MultiPoint(pts[9:12]), shapely.MultiLineString([pts[12:15], pts[15:18]]),
+        shapely.box(*pts[18], *(pts[18] + spread / 10)).union(shapely.box(*pts[19], *(pts[19] + spread / 9))),
+        None, shapely.Polygon(), shapely.LineString(pts[20:40]),
+    ], dtype=object)
+
+
+@pytest.mark.parametrize("crs, x0, y0, spread", [(32628, 455_000, 3_110_000, 5_000),   # Las Palmas
+                                                 (32650, 665_000, 3_547_000, 3_000),   # Nanjing
+                                                 (4326, 118.78, 32.04, 0.02),
+                                                 (None, 118.78, 32.04, 0.02)])
+@pytest.mark.parametrize("gcj", [False, True])
+@pytest.mark.parametrize("decimals", [5, 6])
+def test_display_coordinates_are_the_numbers_of_to_crs_and_set_precision(crs, x0, y0, spread, gcj, decimals):
+    geoms = _geoms(np.random.default_rng(decimals), x0, y0, spread)
+    got = maps.display_geometries(geoms, crs, gcj, decimals)
+    want = _reference(geoms, crs, gcj, decimals)
+    ok = ~shapely.is_missing(want)
+    assert (shapely.is_missing(got) == ~ok).all()
+    assert shapely.to_wkb(got[ok]).tolist() == shapely.to_wkb(want[ok]).tolist()
+
+
+def test_half_grid_coordinates_round_half_up_as_geos_does():
+    # halves (exact binary fractions) and the numbers next to them: GEOS rounds halves up and
+    # keeps a zero's sign; numpy's round (half to even) would differ, and so would a plain
+    # floor(v + 0.5) at 0.49999999999999994 (the addition rounds to 1.0)
+    v = np.array([0.5, 2.5, -1.5, 4.5, 3.5, -0.5, -2.5, -0.3, 0.3, -0.0, 0.0, 0.5 - 2 ** -54,
+                  -0.5 + 2 ** -54, 1.5 - 2 ** -52, -1.5 + 2 ** -52, 1e7 + 0.5, -1e7 - 0.5])
+    rng = np.random.default_rng(1)
+    v = np.concatenate([v, rng.uniform(-3, 3, 20_000), np.round(rng.uniform(-1e6, 1e6, 20_000)) + 0.5,
+                        rng.uniform(-1, 1, 20_000) * 2.0 ** -rng.integers(0, 60, 20_000)])
+    geoms = shapely.points(np.column_stack([v, -v]))
+    for decimals in (0, 1, 6):
+        got = shapely.get_coordinates(maps.display_geometries(geoms, None, False, decimals))
+        want = shapely.get_coordinates(shapely.set_precision(geoms, 10.0 ** -decimals, mode="pointwise"))
+        assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+    assert not np.array_equal(np.round(v), shapely.get_coordinates(
+        shapely.set_precision(geoms, 1.0, mode="pointwise"))[:, 0])
+
+
+def test_z_coordinates_take_the_general_path():
+    geoms = np.array([shapely.Point(455_000.123, 3_110_000.456, 12.5),
+                      shapely.LineString([(455_000, 3_110_000, 1), (455_100, 3_110_050, 2)])], dtype=object)
+    got = maps.display_geometries(geoms, 32628, False, 6)
+    assert shapely.to_wkb(got).tolist() == shapely.to_wkb(_reference(geoms, 32628, False, 6)).tolist()
+    assert shapely.has_z(got).all()
+
+
+def test_to_display_keeps_the_grid_for_later_operations():
+    # a facility area's point on its surface is taken from the displayed polygon: on the
+    # grid's precision model it is snapped to the grid, as before (not a point between two)
+    rng = np.random.default_rng(3)
+    polys = [shapely.Polygon(455_000 + rng.uniform(0, 40, (6, 2)) + (100 * i, 50 * i)).convex_hull
+             for i in range(50)]
+    gdf = gpd.GeoDataFrame({"name": [f"p{i}" for i in range(50)]}, geometry=polys, crs=32628)
+    shown = maps.to_display(gdf)
+    want = _reference(gdf.geometry.to_numpy(), 32628, False, maps.MAP_DECIMALS)
+    assert shapely.to_wkb(shown.geometry.to_numpy()).tolist() == shapely.to_wkb(want).tolist()
+    got_pts = shapely.get_coordinates(shapely.point_on_surface(shown.geometry.to_numpy()))
+    want_pts = shapely.get_coordinates(shapely.point_on_surface(want))
+    assert np.array_equal(got_pts, want_pts)
+    assert np.array_equal(got_pts, np.round(got_pts, maps.MAP_DECIMALS))
+    assert shown["name"].tolist() == gdf["name"].tolist() and shown.crs.to_epsg() == 4326
+    series = maps.to_display(gdf.geometry, simplify_m=3.0)
+    assert isinstance(series, gpd.GeoSeries) and series.crs.to_epsg() == 4326
+    assert series.index.equals(gdf.index)
+
+
+def test_background_is_drawn_as_before(helsinki, monkeypatch):
+    got = maps.background_layers(helsinki)
+    monkeypatch.setattr(maps, "display_geometries", lambda g, crs, gcj, d: _reference(g, crs, gcj, d))
+    want = maps.background_layers(helsinki)
+    assert set(got) == set(want) and {"buildings", "streets"} <= set(got)
+    for kind, v in want.items():
+        if isinstance(v, gpd.GeoSeries):
+            assert shapely.to_wkb(got[kind].to_numpy()).tolist() == shapely.to_wkb(v.to_numpy()).tolist(), kind
+        else:
+            assert got[kind] == v
+
+
+def _folder_writer(monkeypatch, features_work):
+    monkeypatch.setattr(O, "FORK_GPKG", False)           # this process only: no child to wait for
+    monkeypatch.setattr(O, "_write_child_part", lambda result, folder: None)
+    monkeypatch.setattr(O, "_write_features_file", features_work)
+
+
+def test_an_error_writing_the_features_beside_the_map_surfaces(tmp_path, monkeypatch):
+    def broken(result, folder):
+        raise O.OutputError("osm_features.parquet: disk full", zh="osm_features.parquet：磁盘已满")
+
+    _folder_writer(monkeypatch, broken)
+    drawn = []
+    with pytest.raises(O.OutputError, match="disk full"):
+        O.write_outputs(object(), tmp_path, beside=lambda: drawn.append(True))
+    assert drawn == [True]
+
+
+def test_an_error_of_the_map_waits_for_the_features(tmp_path, monkeypatch):
+    def slow(result, folder):
+        time.sleep(0.3)
+        (folder / O.FEATURES_FILE).write_text("done")
+
+    def map_fails():
+        raise RuntimeError("the map failed")
+
+    _folder_writer(monkeypatch, slow)
+    with pytest.raises(RuntimeError, match="the map failed"):
+        O.write_outputs(object(), tmp_path, beside=map_fails)
+    # the thread finished before the error reached the caller (who removes the folder)
+    assert (tmp_path / O.FEATURES_FILE).read_text() == "done"
+    assert not [t for t in threading.enumerate() if t.name == "lifecircle-write"]
