@@ -4,15 +4,11 @@
 - the map's coordinates: projected, shifted (GCJ-02) and rounded in one pass, the same numbers
   as ``to_crs`` + ``set_precision`` (GEOS rounds half up, not half to even), and ``to_display``
   keeps the grid's precision model that later operations (a facility area's point) follow;
-- the features are written in a thread beside the map: its error surfaces, and an error of the
-  map waits for it (nothing writes into a folder the caller is removing).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import geopandas as gpd
 import numpy as np
@@ -155,36 +151,3 @@ def test_background_is_drawn_as_before(helsinki, monkeypatch):
             assert shapely.to_wkb(got[kind].to_numpy()).tolist() == shapely.to_wkb(v.to_numpy()).tolist(), kind
         else:
             assert got[kind] == v
-
-
-def _folder_writer(monkeypatch, features_work):
-    monkeypatch.setattr(O, "FORK_GPKG", False)           # this process only: no child to wait for
-    monkeypatch.setattr(O, "_write_child_part", lambda result, folder: None)
-    monkeypatch.setattr(O, "_write_features_file", features_work)
-
-
-def test_an_error_writing_the_features_beside_the_map_surfaces(tmp_path, monkeypatch):
-    def broken(result, folder):
-        raise O.OutputError("osm_features.parquet: disk full", zh="osm_features.parquet：磁盘已满")
-
-    _folder_writer(monkeypatch, broken)
-    drawn = []
-    with pytest.raises(O.OutputError, match="disk full"):
-        O.write_outputs(object(), tmp_path, beside=lambda: drawn.append(True))
-    assert drawn == [True]
-
-
-def test_an_error_of_the_map_waits_for_the_features(tmp_path, monkeypatch):
-    def slow(result, folder):
-        time.sleep(0.3)
-        (folder / O.FEATURES_FILE).write_text("done")
-
-    def map_fails():
-        raise RuntimeError("the map failed")
-
-    _folder_writer(monkeypatch, slow)
-    with pytest.raises(RuntimeError, match="the map failed"):
-        O.write_outputs(object(), tmp_path, beside=map_fails)
-    # the thread finished before the error reached the caller (who removes the folder)
-    assert (tmp_path / O.FEATURES_FILE).read_text() == "done"
-    assert not [t for t in threading.enumerate() if t.name == "lifecircle-write"]

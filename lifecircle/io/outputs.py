@@ -566,9 +566,8 @@ def write_outputs(result, folder: Path, beside=None) -> None:
 
     The GeoPackage (most of the time: GDAL writes the home columns row by row, holding the
     GIL) and the small files are written by a forked child process where that is safe
-    (:data:`FORK_GPKG`, :func:`_fork`), while this process runs ``beside`` and, in a thread
-    beside it, writes the OSM features; else one after the other. Either way the folder ends up
-    the same.
+    (:data:`FORK_GPKG`, :func:`_fork`), while this process writes the OSM features and runs
+    ``beside``; else one after the other. Either way the folder ends up the same.
 
     Parameters
     ----------
@@ -586,22 +585,16 @@ def write_outputs(result, folder: Path, beside=None) -> None:
         # openpyxl); here: the OSM features (the other big write) and ``beside``
         child_work = functools.partial(_write_child_part, result, folder)
         child = _fork(child_work)
-        features = None
         try:
             if child is None:
                 child_work()
+            # one after the other, not in a thread beside the map: together their transient
+            # memory would add up (at 60 tiles ~1.5 GB for the features' WKB and Parquet)
+            _write_features_file(result, folder)
             if beside is not None:
-                # the OSM features in a thread beside ``beside`` (the map): their WKB and
-                # Parquet encoding release the GIL, so the map's own work goes on meanwhile
-                features = _Thread(_write_features_file, result, folder)
                 beside()
-                features.join()
-            else:
-                _write_features_file(result, folder)
             done = child is None or child.join()
         except BaseException:          # an error here, or Ctrl-C: the child goes too
-            if features is not None:
-                features.join(reraise=False)   # it writes into the folder the caller removes
             if child is not None:
                 child.kill()
             raise
@@ -611,27 +604,6 @@ def write_outputs(result, folder: Path, beside=None) -> None:
             for p in folder.glob(glob_escape(GPKG) + "*"):
                 p.unlink()
             child_work()
-
-
-class _Thread:
-    """``fn(*args)`` in a thread, started at once; :meth:`join` waits and raises its error."""
-
-    def __init__(self, fn, *args):
-        self.error = None
-
-        def run():
-            try:
-                fn(*args)
-            except BaseException as exc:   # noqa: BLE001 - raised again by join()
-                self.error = exc
-
-        self.thread = threading.Thread(target=run, name="lifecircle-write", daemon=True)
-        self.thread.start()
-
-    def join(self, reraise: bool = True) -> None:
-        self.thread.join()
-        if reraise and self.error is not None:
-            raise self.error
 
 
 #: Whether :func:`write_outputs` may write the GeoPackage in a forked child process (Linux
