@@ -151,3 +151,21 @@ def test_background_is_drawn_as_before(helsinki, monkeypatch):
             assert shapely.to_wkb(got[kind].to_numpy()).tolist() == shapely.to_wkb(v.to_numpy()).tolist(), kind
         else:
             assert got[kind] == v
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_cycle_collector_is_paused_while_writing_and_restored(tmp_path, monkeypatch, enabled):
+    import gc
+
+    seen = []
+    monkeypatch.setattr(O, "FORK_GPKG", False)
+    monkeypatch.setattr(O, "_write_child_part", lambda result, folder: seen.append(("child", gc.isenabled())))
+    monkeypatch.setattr(O, "_write_features_file", lambda result, folder: None)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        O.write_outputs(object(), tmp_path, beside=lambda: seen.append(("map", gc.isenabled(),
+                                                                         gc.get_freeze_count() > 0)))
+        assert gc.isenabled() is enabled and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+    assert seen == [("child", False), ("map", False, True)]
