@@ -7,6 +7,7 @@ maps, isochrones, what-ifs and the idle-site inventory reuse them without recomp
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -41,7 +42,7 @@ from lifecircle.i18n import label
 from lifecircle.io.boundary import read_boundary
 from lifecircle.io.chinacoords import datum_zh, frame_to_wgs84, normalize_crs
 from lifecircle.io.crs import choose_crs, distance_scale
-from lifecircle.io.osmread import gc_paused
+from lifecircle.io.osmread import gc_paused, release_freed_memory
 from lifecircle.io.poitable import merge_facilities, read_poi_table
 from lifecircle.io.sources import WGS84, OSMData, combine, embedded_sample, read_osm
 from lifecircle.result import Result, load_result
@@ -290,8 +291,11 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     net = home_streets = None
     if split is None:
         with stage("network"):
-            # projected once: for the network and for the homes' residential-street evidence
-            streets = data.streets.to_crs(crs) if len(data.streets) else data.streets
+            # projected once: for the network and for the homes' residential-street evidence;
+            # the WGS-84 segments (nothing later reads them) go as they are projected
+            held = [data.streets]
+            data = dataclasses.replace(data, streets=data.streets.iloc[:0])
+            streets = splitread.project_streets(held, crs)
             net = build_network(streets, crs, settings, source=data.source, areas=data.features)
             home_streets = residential_streets(streets)
             del streets
@@ -435,6 +439,10 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                             tiers=settings.thresholds_min, status=status,
                             cover_share=settings.dimension_cover_share)
         notes.extend(status_notes(prof, status, counts, lang))
+    # the stages' freed temporaries back to the system (glibc keeps them: ~25 % of the
+    # process at the end of a city); a save forks its writer from this process, and a page
+    # of freed heap either process reuses is then copied for it
+    release_freed_memory()
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
                   data.source, data.data_date, _in_order(stage.timings), notes, engine,
                   features=data.features, population_info=pop_info,

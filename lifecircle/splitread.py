@@ -55,6 +55,8 @@ from dataclasses import fields
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyproj
 import shapely
 
 from lifecircle.core.homes import residential_streets
@@ -91,12 +93,45 @@ def _streets_side(source, settings, receive, steps):
     crs, keep, areas = receive()
     if keep is not None:
         data = data.clip(keep)
+    source, held = data.source, [data.streets]
+    del data                 # the WGS-84 segments go as soon as they are projected
     # projected once: for the network and for the homes' residential-street evidence
-    streets = data.streets.to_crs(crs) if len(data.streets) else data.streets
+    streets = project_streets(held, crs)
     yield "homes", residential_streets(streets)
-    net = build_network(streets, crs, settings, source=data.source, areas=areas)
+    net = build_network(streets, crs, settings, source=source, areas=areas)
     del streets
     yield "network", net
+
+
+def project_streets(held: list, crs) -> gpd.GeoDataFrame:
+    """The streets frame ``held[0]`` (taken out of the list) in ``crs``: what ``to_crs`` makes
+    (the same coordinates, pyproj's transform of them, the same columns), with one set of
+    segment geometries alive at a time instead of two. A city's streets are millions of
+    two-point LineStrings (~265 bytes each: ~1.3 GB for a million-node city); their
+    coordinates are read, the caller's last reference (the list's) and so the WGS-84
+    geometries dropped, and the projected lines made from the projected coordinates. Frames
+    that are not all 2D LineStrings (or that someone else still holds) are projected by
+    ``to_crs`` (the same result, the two sets at once)."""
+    streets = held.pop()
+    if not len(streets):
+        return streets
+    name = streets.geometry.name
+    geoms = streets.geometry.to_numpy()
+    if not ((shapely.get_type_id(geoms) == 1).all() and not shapely.has_z(geoms).any()
+            and not shapely.is_empty(geoms).any()):
+        return streets.to_crs(crs)
+    transformer = pyproj.Transformer.from_crs(streets.crs, crs, always_xy=True)   # as to_crs
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    order, columns = streets.index, list(streets.columns)
+    table = pd.DataFrame({c: streets[c].to_numpy() for c in columns if c != name}, index=order)
+    del streets, geoms                      # the WGS-84 geometries are freed here
+    x, y = transformer.transform(coords[:, 0], coords[:, 1])
+    del coords
+    lines = shapely.linestrings(np.column_stack([x, y]), indices=index)
+    del x, y, index
+    out = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(lines, index=order, crs=crs, name=name),
+                           crs=crs)
+    return out[columns]
 
 
 def pedestrian_features(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -229,6 +264,9 @@ def _child_main(source, settings, steps, to_parent: int, from_parent: int) -> No
             t = threading.Thread(target=_send, args=(to_parent, data), daemon=True)
             t.start()
             pending.append(t)
+            # the thread holds what it sends until sent: not these names while the network
+            # is built (the residential streets, their packed copy)
+            del message, data
     for t in pending:
         t.join()
 

@@ -1,0 +1,146 @@
+"""Memory at city scale: what analyze drops as soon as later stages no longer need it, with
+the same results (the peaks themselves are measured by bench/e2e.py, not here)."""
+
+from __future__ import annotations
+
+import weakref
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from lifecircle import pipeline, splitread
+from lifecircle.io.sources import read_osm
+
+UTM50 = "EPSG:32650"
+
+
+@pytest.fixture(scope="module")
+def streets():
+    """The shipped sample's street segments (WGS-84): two-point LineStrings."""
+    from lifecircle.io.sources import embedded_sample
+
+    return read_osm(embedded_sample(), layers=("streets",)).streets
+
+
+def _equal_frames(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
+    assert list(a.columns) == list(b.columns)
+    assert a.geometry.name == b.geometry.name
+    assert a.crs == b.crs
+    pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns=a.geometry.name)),
+                                  pd.DataFrame(b.drop(columns=b.geometry.name)))
+    pd.testing.assert_index_equal(a.index, b.index)
+    # exactly the same coordinates (WKB is every bit of them), kinds and dimensions
+    assert (shapely.to_wkb(a.geometry.to_numpy()) == shapely.to_wkb(b.geometry.to_numpy())).all()
+
+
+def test_projected_streets_are_to_crs_exactly(streets):
+    assert len(streets) > 1000 and (shapely.get_type_id(streets.geometry.to_numpy()) == 1).all()
+    expected = streets.to_crs(UTM50)
+    held = [streets.copy()]
+    got = splitread.project_streets(held, UTM50)
+    assert held == []                                       # the caller's reference is taken
+    _equal_frames(got, expected)
+    # a subset with a non-default index keeps it (the clip of a boundary reindexes, but
+    # nothing here may rely on that)
+    part = streets.iloc[::7]
+    _equal_frames(splitread.project_streets([part], UTM50), part.to_crs(UTM50))
+
+
+def test_projected_streets_other_geometries_fall_back_to_to_crs(streets):
+    """Anything but plain 2D LineStrings (a 3D line, an empty one, a point) goes through
+    to_crs: the same frame as before."""
+    part = streets.iloc[:50].copy()
+    for odd in (shapely.LineString([(118.78, 32.04, 5.0), (118.79, 32.05, 5.0)]),
+                shapely.LineString(), shapely.Point(118.78, 32.04)):
+        geoms = part.geometry.to_numpy().copy()
+        geoms[3] = odd
+        frame = part.set_geometry(gpd.GeoSeries(geoms, index=part.index, crs=part.crs))
+        _equal_frames(splitread.project_streets([frame], UTM50), frame.to_crs(UTM50))
+    empty = streets.iloc[:0]
+    assert splitread.project_streets([empty], UTM50) is empty
+
+
+def test_projected_streets_free_the_wgs84_lines_first(streets, monkeypatch):
+    """When the projected lines are made, the WGS-84 ones are gone already (one set of a
+    city's millions of segment geometries in memory, not two): nothing in project_streets
+    holds them any more once the caller gave up its reference."""
+    frame = streets.copy()
+    frame = frame.set_geometry(gpd.GeoSeries(shapely.from_wkb(shapely.to_wkb(frame.geometry.to_numpy())),
+                                             index=frame.index, crs=frame.crs))   # its own objects
+    probes = [weakref.ref(g) for g in frame.geometry.to_numpy()[:: max(1, len(frame) // 50)]]
+    alive_at_build = []
+    make = shapely.linestrings
+
+    def watching(*args, **kwargs):
+        alive_at_build.append(sum(p() is not None for p in probes))
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(splitread.shapely, "linestrings", watching)
+    held = [frame]
+    del frame
+    got = splitread.project_streets(held, UTM50)
+    assert alive_at_build == [0]
+    assert len(got) == len(streets)
+
+
+def test_one_process_analyze_drops_the_wgs84_streets(monkeypatch):
+    """In one process the read's WGS-84 street segments are not kept to the end of analyze
+    (nothing after the network reads them): they are handed to project_streets, and the
+    OSMData analyze keeps holds none."""
+    monkeypatch.setattr(splitread, "FORK_READ", False)
+    seen = {}
+    project = splitread.project_streets
+
+    def spying(held, crs):
+        seen["streets"] = weakref.ref(held[0].geometry.to_numpy()[0])
+        return project(held, crs)
+
+    monkeypatch.setattr(splitread, "project_streets", spying)
+    r = pipeline.analyze()
+    assert "streets" in seen and seen["streets"]() is None
+    assert len(r.homes) and r.network.n_edges > 0
+
+
+def test_one_process_same_network_as_before(monkeypatch):
+    """The network and homes of one process equal those of the projection by to_crs (what
+    analyze did before)."""
+    monkeypatch.setattr(splitread, "FORK_READ", False)
+    r = pipeline.analyze()
+    monkeypatch.setattr(splitread, "project_streets", lambda held, crs: held.pop().to_crs(crs))
+    old = pipeline.analyze()
+    for f in ("node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_len"):
+        assert np.array_equal(getattr(r.network, f), getattr(old.network, f)), f
+    assert (shapely.to_wkb(r.network.edge_geom) == shapely.to_wkb(old.network.edge_geom)).all()
+    pd.testing.assert_frame_equal(pd.DataFrame(r.homes.drop(columns="geometry")),
+                                  pd.DataFrame(old.homes.drop(columns="geometry")))
+
+
+def test_streets_child_drops_the_wgs84_streets(monkeypatch):
+    """The streets half (the forked child's work, run here step by step) keeps no WGS-84
+    segment once they are projected, and holds no message it sent while building the
+    network."""
+    from lifecircle.core.homes import residential_streets
+    from lifecircle.core.network import build_network
+    from lifecircle.io.sources import _concat_features, embedded_sample
+    from lifecircle.settings import DEFAULTS
+
+    seen = {}
+    project = splitread.project_streets
+
+    def spying(held, crs):
+        seen["line"] = weakref.ref(held[0].geometry.to_numpy()[0])
+        out = project(held, crs)
+        seen["alive_after"] = seen["line"]() is not None
+        return out
+
+    monkeypatch.setattr(splitread, "project_streets", spying)
+    steps = splitread._streets_side(embedded_sample(), DEFAULTS,
+                                    lambda: (UTM50, None, _concat_features([])),
+                                    (read_osm, residential_streets, build_network))
+    assert next(steps)[0] == "streets"
+    kind, home_streets = next(steps)
+    assert kind == "homes" and seen["alive_after"] is False
+    assert next(steps)[0] == "network"
