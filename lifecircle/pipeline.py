@@ -294,11 +294,12 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             # projected once: for the network and for the homes' residential-street evidence;
             # the WGS-84 segments (nothing later reads them) go as they are projected
             held = [data.streets]
-            data = dataclasses.replace(data, streets=data.streets.iloc[:0])
+            data = dataclasses.replace(data, streets=data.streets.iloc[:0].copy())   # no view of them
             streets = splitread.project_streets(held, crs)
             net = build_network(streets, crs, settings, source=data.source, areas=data.features)
             home_streets = residential_streets(streets)
             del streets
+            release_freed_memory()     # the segments' geometries (millions of small blocks)
 
     with stage("facilities"):
 

@@ -144,3 +144,24 @@ def test_streets_child_drops_the_wgs84_streets(monkeypatch):
     kind, home_streets = next(steps)
     assert kind == "homes" and seen["alive_after"] is False
     assert next(steps)[0] == "network"
+
+
+def test_one_process_trims_once_the_segments_are_freed(monkeypatch):
+    """In one process the freed heap is handed back after the network stage, when the
+    WGS-84 and projected segments (millions of small blocks glibc would keep) are gone,
+    and again at the end of analyze."""
+    monkeypatch.setattr(splitread, "FORK_READ", False)
+    seen, calls = {}, []
+    project = splitread.project_streets
+
+    def spying(held, crs):
+        seen["wgs"] = weakref.ref(held[0].geometry.to_numpy()[0])
+        out = project(held, crs)
+        seen["projected"] = weakref.ref(out.geometry.to_numpy()[-1])
+        return out
+
+    monkeypatch.setattr(splitread, "project_streets", spying)
+    monkeypatch.setattr(pipeline, "release_freed_memory",
+                        lambda: calls.append((seen["wgs"]() is None, seen["projected"]() is None)))
+    pipeline.analyze()
+    assert len(calls) == 2 and calls[0][0]
