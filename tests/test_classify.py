@@ -272,6 +272,38 @@ def test_classify_features_empty_results_keep_the_schema():
     assert none.crs.to_epsg() == 4326
 
 
+def test_classify_features_shared_tag_dicts_are_read_once_and_rows_stay_apart(monkeypatch):
+    """The reader shares one tag dict among elements with the same tags: each distinct dict is
+    cleaned, matched and named once, yet every row keeps its own id, geometry and area (the
+    area limit drops the small pitch only), and an equal but separate dict is its own."""
+    import lifecircle.core.classify as cls
+
+    pitch = {"leisure": "pitch", "name": "Campo"}
+    shop = {"shop": "convenience", "name": "便利店", "capacity": "3"}
+    rows = [("way", 30, pitch, _square(118.78, 32.04, 30)),       # ~900 m²: small only
+            ("way", 31, pitch, _square(118.79, 32.04, 60)),       # ~3600 m²: all three sizes
+            ("node", 32, shop, Point(118.80, 32.04))]
+    rows += [("node", 100 + i, shop, Point(118.80 + i * 1e-3, 32.05)) for i in range(500)]
+    rows += [("node", 900, dict(shop), Point(118.9, 32.06)), ("node", 901, None, Point(118.9, 32.06))]
+    names = []
+    monkeypatch.setattr(cls, "best_name", lambda tags: names.append(1) or best_name(tags))
+    out = classify_features(_frame(rows), "gb50180-2018")
+    assert len(names) == 3           # one per distinct dict that matched, not one per row
+    fields = out[out.category.str.startswith("sports_field")]
+    assert sorted(zip(fields.osm_id, fields.category)) == [
+        (30, "sports_field_small"), (31, "sports_field_large"), (31, "sports_field_medium"),
+        (31, "sports_field_small")]
+    shops = out[out.osm_type == "node"]
+    assert shops.osm_id.unique().tolist() == [32, *range(100, 600), 900]    # in feature order
+    assert (shops.groupby("osm_id").category.apply(tuple).nunique()) == 1   # alike, one per row
+    assert set(shops[C.NAME]) == {"便利店"} and set(shops[C.CAPACITY]) == {3.0}
+    assert all(g.x == 118.80 + (i - 100) * 1e-3 for i, g in zip(shops.osm_id, shops.geometry) if 100 <= i < 600)
+    # the same rows with every dict a separate copy classify alike
+    copies = _frame([(t, i, dict(d) if d else d, g) for t, i, d, g in rows])
+    same = classify_features(copies, "gb50180-2018")
+    pd.testing.assert_frame_equal(out.drop(columns="geometry"), same.drop(columns="geometry"))
+
+
 # ------------------------------------------------------------------------------------------
 # the real Nanjing Xinjiekou extract (2021, Chinese names)
 # ------------------------------------------------------------------------------------------

@@ -42,8 +42,10 @@ Speed: the rules of a profile are indexed once per profile by the tag (key, valu
 each rule needs, so a feature is tested only against rules that can match it; rules that look
 only at names are pre-screened with one combined regex. A feature with no indexed key (or only
 a value no rule names, such as ``building=yes``) and no fact key is skipped at once, and the
-features of one call that agree on every key a rule or a fact reads are matched once. The loop
-runs over plain Python dicts (no per-row pandas), about 1 s per million tags.
+features of one call that agree on every key a rule or a fact reads are matched once. A tag dict
+shared by many rows (the reader keeps one per distinct tag list) is cleaned, matched and
+named once. The loop runs over plain Python dicts (no per-row pandas), about 1 s per million
+tags.
 """
 
 from __future__ import annotations
@@ -519,9 +521,17 @@ def _str(v):
     return str(v)
 
 
-def _tag_dicts(features) -> list[dict]:
+def _tag_dicts(features) -> tuple[list[dict], np.ndarray]:
+    """The distinct tag dicts of ``features`` (cleaned) and each row's index into them.
+
+    The reader shares one tag dict among every element with the same tags (a city's
+    ``building=yes``): each distinct object is cleaned, matched and named once. Rows are told
+    apart by object identity, which the ``tags`` column keeps alive meanwhile."""
     if "tags" in features.columns:
-        return [_clean_tags(t) for t in features["tags"].tolist()]
+        raw = features["tags"].tolist()
+        ids = np.fromiter(map(id, raw), dtype=np.uint64, count=len(raw))
+        _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+        return [_clean_tags(raw[i]) for i in first.tolist()], inv.reshape(-1).astype(np.int64)
     # no tags column: every other column is a tag (as osmnx returns features)
     skip = {features.geometry.name, OSM_TYPE, OSM_ID, "id", "element", "element_type", "osmid"}
     cols = [c for c in features.columns if c not in skip]
@@ -529,7 +539,7 @@ def _tag_dicts(features) -> list[dict]:
     out = []
     for r in records:
         out.append({str(k): s for k, v in r.items() if (s := _str(v)) is not None})
-    return out
+    return out, np.arange(len(out), dtype=np.int64)
 
 
 def _empty(crs):
@@ -670,19 +680,21 @@ def classify_features(features, profile: Profile | str = "default", crs=None, de
     if n == 0:
         return _empty(in_crs)
     m = _matcher(profile)
-    tag_list = _tag_dicts(features)
+    tag_list, tag_of = _tag_dicts(features)      # distinct tag dicts; row -> its dict
 
-    rows_feat: list[int] = []
-    rows_cat: list[int] = []
-    for i, hits in enumerate(m.match_all(tag_list)):
-        for ci in hits:
-            rows_feat.append(i)
-            rows_cat.append(ci)
-    if not rows_feat:
+    # each distinct dict matched once; rows in feature order, then category order
+    hits_u = m.match_all(tag_list)
+    n_hits_u = np.fromiter(map(len, hits_u), dtype=np.int64, count=len(hits_u))
+    n_hits = n_hits_u[tag_of]
+    total = int(n_hits.sum())
+    if total == 0:
         return _empty(in_crs)
-
-    feat_idx = np.asarray(rows_feat, dtype=np.int64)
-    cat_idx = np.asarray(rows_cat, dtype=np.int64)
+    hit_ptr = np.zeros(len(hits_u) + 1, dtype=np.int64)
+    np.cumsum(n_hits_u, out=hit_ptr[1:])
+    flat = np.fromiter((ci for hits in hits_u for ci in hits), dtype=np.int64, count=int(hit_ptr[-1]))
+    feat_idx = np.repeat(np.arange(n, dtype=np.int64), n_hits)
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n_hits) - n_hits, n_hits)
+    cat_idx = flat[hit_ptr[tag_of[feat_idx]] + within]
     uniq = np.unique(feat_idx)
     geoms_all = features.geometry.to_numpy()
     area_u = _areas(geoms_all[uniq], in_crs, crs)
@@ -697,9 +709,11 @@ def classify_features(features, profile: Profile | str = "default", crs=None, de
     cats = m.cats
     cat_ids = np.asarray([c.id for c in cats], dtype=object)
     dim_ids = np.asarray([c.dimension for c in cats], dtype=object)
-    names_u = {i: best_name(tag_list[i]) for i in np.unique(feat_idx).tolist()}
-    caps_u = {i: capacity_of(tag_list[i]) for i in names_u}
-    fl = feat_idx.tolist()
+    # name and capacity of each distinct tag dict that matched
+    dict_idx = tag_of[feat_idx]
+    used, row_of = np.unique(dict_idx, return_inverse=True)
+    names_u = np.asarray([best_name(tag_list[i]) for i in used.tolist()], dtype=object)
+    caps_u = np.fromiter((capacity_of(tag_list[i]) for i in used.tolist()), dtype="float64", count=len(used))
 
     if OSM_TYPE in features.columns:
         osm_type = features[OSM_TYPE].to_numpy(dtype=object)[feat_idx]
@@ -713,10 +727,10 @@ def classify_features(features, profile: Profile | str = "default", crs=None, de
     df = pd.DataFrame({
         C.CATEGORY: cat_ids[cat_idx],
         C.DIMENSION: dim_ids[cat_idx],
-        C.NAME: np.asarray([names_u[i] for i in fl], dtype=object),
+        C.NAME: names_u[row_of],
         OSM_TYPE: osm_type,
         OSM_ID: osm_id,
-        C.CAPACITY: np.asarray([caps_u[i] for i in fl], dtype="float64"),
+        C.CAPACITY: caps_u[row_of],
         AREA: area.astype("float64"),
     })
     geoms = geoms_all[feat_idx]
