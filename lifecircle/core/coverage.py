@@ -69,21 +69,57 @@ def _with_data(profile, status: dict | None) -> set:
     return {k for k, v in status.items() if v != col.STATUS_NO_DATA}
 
 
-def _dim_arrays(homes, cats, cover_share, tiers):
-    """Sub-score, covered flag and per-tier flags of one dimension over ``cats``."""
+def _row_sum(cols: list) -> np.ndarray:
+    """``np.column_stack(cols).sum(axis=1)`` bit for bit, from the columns (float64).
+
+    numpy sums each row pairwise: from 0 one value at a time below 8 values, else in 8
+    accumulators combined as ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)) plus the rest
+    one at a time (up to 128 values). The same additions on whole columns are a few vector
+    adds instead of a reduction call per row (a dimension has a handful of categories)."""
+    m = len(cols)
+    if m == 0 or m > 128:
+        return np.column_stack(cols).sum(axis=1) if m else np.zeros(0)
+    if m < 8:
+        acc = 0.0 + cols[0]
+        for c in cols[1:]:
+            acc += c
+        return acc
+    r = [np.array(c, dtype=np.float64) for c in cols[:8]]
+    i = 8
+    while i < m - m % 8:
+        for j in range(8):
+            r[j] += cols[i + j]
+        i += 8
+    acc = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for c in cols[i:]:
+        acc += c
+    return acc
+
+
+def _dim_arrays(homes, cats, cover_share, tiers, score: bool = True):
+    """Sub-score, covered flag and per-tier flags of one dimension over ``cats`` (``score``
+    False: no sub-score, None in its place). Column by column: the values of a
+    ``(homes, categories)`` matrix computation, without the matrix."""
     w = np.array([c.weight for c in cats], dtype=float)
-    t = np.column_stack([homes[col.time(c.id)].to_numpy(float) for c in cats])
+    t = [homes[col.time(c.id)].to_numpy(float) for c in cats]
     thr = np.array([c.minutes for c in cats], dtype=float)
-    acc = np.column_stack([category_access(t[:, i], thr[i]) for i in range(len(cats))])
     wsum = w.sum() if w.sum() > 0 else float(len(cats))
     if w.sum() <= 0:
         w = np.ones_like(w)
-    s = 100.0 * (acc * w).sum(1) / wsum
-    within = t <= thr                 # NaN (nothing found) compares False: not within
-    covered = ((within * w).sum(1) / wsum >= cover_share).astype(float)
-    at = {}
-    for tier in tiers:
-        at[tier] = (((t <= tier) * w).sum(1) / wsum >= cover_share).astype(float)
+    s = None
+    if score:
+        s = 100.0 * _row_sum([category_access(tj, m) * wj for tj, m, wj in zip(t, thr, w)]) / wsum
+
+    finite = bool(np.isfinite(w).all())
+
+    def share_within(limits):   # NaN (nothing found) compares False: not within
+        # where(t <= m, w, 0) is (t <= m) * w for a finite weight, without casting the mask
+        parts = [np.where(tj <= m, wj, 0.0) if finite else (tj <= m) * wj
+                 for tj, m, wj in zip(t, limits, w)]
+        return (_row_sum(parts) / wsum >= cover_share).astype(float)
+
+    covered = share_within(thr)
+    at = {tier: share_within([tier] * len(t)) for tier in tiers}
     return s, covered, at
 
 
@@ -93,8 +129,8 @@ def _overall(scores: list, weights: list, covered: list, n: int) -> tuple[np.nda
     if not scores or sum(weights) <= 0:
         return np.full(n, np.nan), np.full(n, np.nan)
     w = np.array(weights, dtype=float)
-    return ((np.column_stack(scores) * w).sum(1) / w.sum(),
-            np.all(np.column_stack(covered) > 0, axis=1).astype(float))
+    return (_row_sum([sc * wd for sc, wd in zip(scores, w)]) / w.sum(),
+            np.logical_and.reduce([cv > 0 for cv in covered]).astype(float))
 
 
 def home_scores(homes: pd.DataFrame, profile, cover_share: float,
@@ -190,9 +226,13 @@ def gini(values, weights=None) -> float:
     return float(1.0 - 2.0 * B)
 
 
-def _wshare(mask, pop):
-    total = pop.sum()
-    return float((mask * pop).sum() / total) if total > 0 else float("nan")
+def _wshare(mask, pop, total=None, finite: bool = False):
+    """Population share of ``mask`` (``total``: ``pop.sum()`` when known; ``finite``: every
+    ``pop`` is finite, so ``where(mask, pop, 0)`` is ``mask * pop`` without casting the mask)."""
+    total = pop.sum() if total is None else total
+    if not total > 0:
+        return float("nan")
+    return float((np.where(mask, pop, 0.0) if finite else mask * pop).sum() / total)
 
 
 def _wmean(x, w) -> float:
@@ -204,10 +244,11 @@ def _wmedian(x, w):
     ok = np.isfinite(x) & (w > 0)
     if not ok.any():
         return float("nan")
-    x, w = x[ok], w[ok]
+    if not ok.all():
+        x, w = x[ok], w[ok]
     o = np.argsort(x)
     cw = np.cumsum(w[o])
-    return float(x[o][np.searchsorted(cw, cw[-1] / 2.0)])
+    return float(x[o[np.searchsorted(cw, cw[-1] / 2.0)]])
 
 
 def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | None = None,
@@ -243,7 +284,11 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
         pop_all = h[col.POPULATION].to_numpy(float)
         pop = np.where(reach, pop_all, 0.0)
         base = {"community": name}
+        tot = pop.sum()
+        finite = bool(np.isfinite(pop).all())
 
+        def popshare(mask, pop=pop, tot=tot, finite=finite):   # the population share of mask
+            return _wshare(mask, pop, tot, finite)
 
         for c in profile.categories:
             st = status.get(c.id, col.STATUS_NO_DATA)
@@ -253,10 +298,12 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
                        facilities=int(facility_counts.get(c.id, 0)))
             row[col.DATA_STATUS] = st
             nodata = st == col.STATUS_NO_DATA
-            covered = _wshare(t <= c.minutes, pop)     # NaN (nothing found) is not within
+            # NaN (nothing found) is not within; a threshold that is also a tier counted once
+            within = {m: popshare(t <= m) for m in dict.fromkeys((c.minutes, *tiers))}
+            covered = within[c.minutes]
             row[col.COVERED] = np.nan if nodata else covered
             for tier in tiers:
-                row[col.within(tier)] = np.nan if nodata else _wshare(t <= tier, pop)
+                row[col.within(tier)] = np.nan if nodata else within[tier]
             row["median_min"] = np.nan if nodata else _wmedian(t, pop)
             row[col.COVERED_ALL_CATEGORIES] = covered
             rows.append(row)
@@ -269,10 +316,10 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
             row[col.CATEGORIES_WITH_DATA] = k
             row[col.CATEGORIES_TOTAL] = len(d.categories)
             if k:
-                row[col.COVERED] = _wshare(np.nan_to_num(h[col.dim_covered(d.id)].to_numpy(float)) > 0, pop)
+                row[col.COVERED] = popshare(np.nan_to_num(h[col.dim_covered(d.id)].to_numpy(float)) > 0)
                 for tier in tiers:
-                    row[col.within(tier)] = _wshare(
-                        np.nan_to_num(h[col.dim_covered_at(d.id, tier)].to_numpy(float)) > 0, pop)
+                    row[col.within(tier)] = popshare(
+                        np.nan_to_num(h[col.dim_covered_at(d.id, tier)].to_numpy(float)) > 0)
                 row[col.SCORE_MEAN] = _wmean(h[col.dim_score(d.id)].to_numpy(float), pop)
             else:
                 row[col.COVERED] = np.nan
@@ -281,8 +328,8 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
                 row[col.SCORE_MEAN] = np.nan
             row["median_min"] = np.nan
             if d.categories:
-                _, cov_all, _ = _dim_arrays(h, list(d.categories), share, ())
-                row[col.COVERED_ALL_CATEGORIES] = _wshare(cov_all > 0, pop)
+                _, cov_all, _ = _dim_arrays(h, list(d.categories), share, (), score=False)
+                row[col.COVERED_ALL_CATEGORIES] = popshare(cov_all > 0)
             rows.append(row)
         score = h[col.SCORE].to_numpy(float)
         n_with, n_dims = len(dims_with), len(dims)
@@ -295,13 +342,13 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
         row[col.CATEGORIES_TOTAL] = len(profile.categories)
         row[col.DIMENSIONS_WITH_DATA] = n_with
         row[col.DIMENSIONS_TOTAL] = n_dims
-        row[col.COVERED] = (_wshare(np.nan_to_num(h[col.all_six(top)].to_numpy(float)) > 0, pop)
+        row[col.COVERED] = (popshare(np.nan_to_num(h[col.all_six(top)].to_numpy(float)) > 0)
                             if n_with else np.nan)
         for tier in tiers:
             row[col.within(tier)] = np.nan
         row["median_min"] = np.nan
-        row[col.COVERED_ALL_CATEGORIES] = _wshare(
-            np.nan_to_num(h[col.all_six_allcat(top)].to_numpy(float)) > 0, pop) \
+        row[col.COVERED_ALL_CATEGORIES] = popshare(
+            np.nan_to_num(h[col.all_six_allcat(top)].to_numpy(float)) > 0) \
             if col.all_six_allcat(top) in h else np.nan
         row.update(population=float(pop_all.sum()), homes=int(len(h)),
                    unreachable_homes=int((~reach).sum()))
