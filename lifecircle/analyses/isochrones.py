@@ -741,11 +741,11 @@ def _category_node_times(result, cat_ids, limit_s):
     zeros = np.zeros(net.n_nodes)
     node_seed_ptr = np.zeros(len(cat_ids) + 1, dtype=np.int64)
     node_seed_ptr[1:] = seeds.seed_ptr[seeds.cat_ptr[1:]]
-    out = np.empty((net.n_nodes, len(cat_ids)))
+    out = np.empty((len(cat_ids), net.n_nodes))
     csr = net.reverse
     K.nearest_many(csr.indptr, csr.indices, csr.weights, node_seed_ptr, seeds.seed_node,
                    seeds.seed_cost, float(limit_s), nodes, nodes, zeros, zeros, out)
-    return out.T, snaps
+    return out, snaps
 
 
 def service_areas(result, minutes=None, buffer_m: float = BUFFER_M, quad_segs: int = 1,

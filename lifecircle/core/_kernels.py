@@ -136,7 +136,8 @@ def search(indptr, indices, w, seeds, seed_cost, limit, dist, hk, hn, touched):
 def nearest_many(indptr, indices, w, seed_ptr, seed_node, seed_cost, limit,
                  home_u, home_v, home_a, home_b, out):
     """For each category c (in parallel): one multi-source search, then for every home
-    ``out[h, c] = min(a_h + d(u_h), b_h + d(v_h))`` in seconds (inf beyond ``limit``)."""
+    ``out[c, h] = min(a_h + d(u_h), b_h + d(v_h))`` in seconds (inf beyond ``limit``): a
+    category's row is contiguous, as the engine's and the home table's columns are."""
     def work(c):
         _nearest_one(np.int64(c), indptr, indices, w, seed_ptr, seed_node, seed_cost, limit,
                      home_u, home_v, home_a, home_b, out)
@@ -154,7 +155,7 @@ def _nearest_one(c, indptr, indices, w, seed_ptr, seed_node, seed_cost, limit,
     hi = seed_ptr[c + 1]
     if hi == lo:
         for h in range(len(home_u)):
-            out[h, c] = INF
+            out[c, h] = INF
         return
     dist, hk, hn, touched = _scratch(n, cap + hi - lo)
     search(indptr, indices, w, seed_node[lo:hi], seed_cost[lo:hi], limit, dist, hk, hn,
@@ -164,7 +165,7 @@ def _nearest_one(c, indptr, indices, w, seed_ptr, seed_node, seed_cost, limit,
         u = home_u[h]
         if u >= 0:
             t = min(home_a[h] + dist[u], home_b[h] + dist[home_v[h]])
-        out[h, c] = t if t <= limit else INF
+        out[c, h] = t if t <= limit else INF
 
 
 def _in_threads(work, n_tasks: int) -> None:
@@ -408,6 +409,59 @@ def _grow_float(a, need):
     return b
 
 
+@njit(cache=True, inline="always")
+def _list_facilities(x, d, lim, fn_ptr, fn_fac, fn_cost, stamp, best, token, lf, pos):
+    """Node ``x`` at ``d`` seconds: offer its facilities (``fn_*``) to the search's list ``lf``
+    (each once, its best time in ``best``). Returns the list's new length and the list."""
+    for j in range(fn_ptr[x], fn_ptr[x + 1]):
+        t = d + fn_cost[j]
+        if t <= lim:
+            f = fn_fac[j]
+            if stamp[f] != token:
+                stamp[f] = token
+                best[f] = t
+                lf[pos] = f
+                pos += 1
+            elif t < best[f]:
+                best[f] = t
+    return pos
+
+
+@njit(cache=True)
+def _search_listing(indptr, indices, w, src, lim, dist, hk, hn, touched, fn_ptr, fn_fac,
+                    fn_cost, stamp, best, token, lf, pos):
+    """:func:`search` from node ``src`` (cost 0, up to ``lim``) that lists the facilities it
+    reaches as it goes (:func:`_list_facilities`): a node's when it settles, a dead end's when
+    it is reached (again if reached sooner later: ``best`` keeps the least). The same list and
+    times as scanning the touched nodes afterwards, without a second pass over them; the list
+    is in settling order. Returns (touched nodes, the list's length, the list)."""
+    dist[src] = 0.0
+    touched[0] = src
+    nt = 1
+    size = _push(hk, hn, 0, 0.0, src)
+    while size > 0:
+        d, x, size = _pop(hk, hn, size)
+        if d > dist[x]:
+            continue
+        pos = _list_facilities(x, d, lim, fn_ptr, fn_fac, fn_cost, stamp, best, token, lf, pos)
+        for j in range(indptr[x], indptr[x + 1]):
+            y = indices[j]
+            nd = d + w[j]
+            if nd < dist[y] and nd <= lim:
+                if dist[y] == INF:
+                    touched[nt] = y
+                    nt += 1
+                dist[y] = nd
+                k0 = indptr[y]
+                k1 = indptr[y + 1]
+                if k1 == k0 or (k1 == k0 + 1 and indices[k0] == x):   # a dead end (see search)
+                    pos = _list_facilities(y, nd, lim, fn_ptr, fn_fac, fn_cost, stamp, best,
+                                               token, lf, pos)
+                    continue
+                size = _push(hk, hn, size, nd, y)
+    return nt, pos
+
+
 @njit(cache=True)
 def _accumulate(c, t, f, h, mode, thresholds, sfca_limits, fac_ratio, pop, decay_kind,
                 decay_param, k, cnt_l, near_l, dec_l, topk, found_h, demand, sfca):
@@ -447,6 +501,7 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
     n_thr = len(thresholds)
     # metrics switched off come as (C, 0) arrays (see AccessEngine.reach): never written
     want_near = nearest.shape[1] > 0
+    plain = mode == 0 and decay_kind < 0 and k == 0     # counts and nearest only
     # nodes: the block's end nodes, sorted and unique (numpy's sort, compiled into a kernel,
     # would add seconds to the first run after install)
     L = len(nodes)
@@ -463,35 +518,22 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
             if limit - home_b[h] > reach_lim[iv]:
                 reach_lim[iv] = limit - home_b[h]
     lptr = np.zeros(L + 1, dtype=np.int64)
-    pos = 0
-    seed = np.zeros(1, dtype=np.int64)
-    seed_cost = np.zeros(1)
+    pos = np.int64(0)   # not a literal: numba would compile _search_listing twice
     for i in range(L):
         lim = reach_lim[i]
         if lim < 0:
             lptr[i + 1] = pos
             continue
-        seed[0] = nodes[i]
         token += 1
-        nt = search(indptr, indices, w, seed, seed_cost, lim, dist, hk, hn, touched)
         start = pos
+        if pos + len(stamp) > len(lf):    # room for every facility: the search never grows it
+            lf = _grow_int(lf, pos + len(stamp))
+        nt, pos = _search_listing(indptr, indices, w, nodes[i], lim, dist, hk, hn, touched,
+                                      fn_ptr, fn_fac, fn_cost, stamp, best, token, lf, pos)
         for q in range(nt):
-            x = touched[q]
-            d = dist[x]
-            for j in range(fn_ptr[x], fn_ptr[x + 1]):
-                t = d + fn_cost[j]
-                if t <= lim:
-                    f = fn_fac[j]
-                    if stamp[f] != token:
-                        stamp[f] = token
-                        best[f] = t
-                        lf = _grow_int(lf, pos + 1)
-                        lf[pos] = f
-                        pos += 1
-                    elif t < best[f]:
-                        best[f] = t
-            dist[x] = INF
-        lt = _grow_float(lt, pos)
+            dist[touched[q]] = INF
+        if pos > len(lt):
+            lt = _grow_float(lt, pos)
         for q in range(start, pos):
             lt[q] = best[lf[q]]
         lptr[i + 1] = pos
@@ -549,8 +591,21 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
                 dec_l[c] = 0.0
                 for q in range(n_thr):
                     cnt_l[c, q] = 0
-            # the hot loop: _accumulate written out (as a call it ran 2x slower, measured)
-            for m in range(nm):
+            # the hot loop: _accumulate written out (as a call it ran 2x slower, measured);
+            # the default metrics (counts, nearest) on their own, without the others' tests
+            n_general = nm
+            if plain:
+                n_general = 0
+                for m in range(nm):
+                    t = min(a + mu[m], b + mv[m])
+                    if t <= limit:
+                        c = mc[m]
+                        for q in range(n_thr):
+                            if t <= thresholds[q]:
+                                cnt_l[c, q] += 1
+                        if t < near_l[c]:
+                            near_l[c] = t
+            for m in range(n_general):
                 t = min(a + mu[m], b + mv[m])
                 if t > limit:
                     continue
