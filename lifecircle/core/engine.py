@@ -109,7 +109,7 @@ def local_graph(net: WalkNetwork, cell: float = 50.0) -> LocalGraph:
     if n:
         gx = ((x - x.min()) // cell).astype(np.uint64)
         gy = ((y - y.min()) // cell).astype(np.uint64)
-        old_of = np.lexsort((np.arange(n), y, x, _morton(gx, gy)))
+        old_of = np.argsort(_morton(gx, gy), kind="stable")   # a cell's nodes in their order
     else:
         old_of = np.zeros(0, dtype=np.int64)
     new_of = np.empty(n, dtype=np.int64)
@@ -471,7 +471,7 @@ class AccessEngine:
         cell = 200.0   # metres: a block is a few street blocks wide
         gx = ((x - x.min()) // cell).astype(np.uint64)
         gy = ((y - y.min()) // cell).astype(np.uint64)
-        order = np.lexsort((y, x, _morton(gx, gy)))
+        order = np.argsort(_morton(gx, gy), kind="stable")
         edges = edges[order].astype(np.int64)
         # a few hundred edges a block: fewer end nodes shared with (searched again in) the next
         # block; at least ~128 blocks where there are enough edges, for the workers
@@ -484,7 +484,8 @@ class AccessEngine:
         blk = np.repeat(np.arange(len(blk_ptr) - 1, dtype=np.int64), np.diff(blk_ptr))
         key = np.unique(np.r_[blk * n + loc.edge_u[edges], blk * n + loc.edge_v[edges]])
         bn_ptr = np.searchsorted(key // n, np.arange(len(blk_ptr), dtype=np.int64)).astype(np.int64)
-        return blk_ptr, edges, np.unique(np.r_[u, v]), bn_ptr, (key % n).astype(np.int64)
+        ends = np.flatnonzero(np.bincount(np.r_[u, v], minlength=net.n_nodes))   # sorted, unique
+        return blk_ptr, edges, ends, bn_ptr, (key % n).astype(np.int64)
 
     def _home_pass(self, seeds, thresholds, limit_min, sfca_lim, k, decay_kind, decay_param,
                    counts, decay, sfca, kmean, found, want_nearest: bool = True):
