@@ -13,12 +13,11 @@ from rich.text import Text
 
 from lifecircle import columns as col
 from lifecircle import i18n
-from lifecircle.cli.common import FORCE_HELP, console, err_console, note
+from lifecircle.cli.common import FORCE_HELP, console, err_console, literal, note, say
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, SettingsError
 from lifecircle.i18n import LABELS, attribution_text, default_lang, label
 from lifecircle.settings import DEFAULTS
-from lifecircle.untrusted import literal, say
 
 
 def _stage_word(stage: str, lang: str) -> str:

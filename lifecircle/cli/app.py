@@ -12,8 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from lifecircle.cli import analysis, batch, links, maps, resources, standards
-from lifecircle.cli.common import args_lang, err_console, is_usage_error, usage_error_zh
-from lifecircle.untrusted import say
+from lifecircle.cli.common import args_lang, err_console, is_usage_error, say, usage_error_zh
 
 
 class _Group(TyperGroup):

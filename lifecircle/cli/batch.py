@@ -10,11 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from lifecircle import i18n
-from lifecircle.cli.common import FORCE_HELP, console, err_console
+from lifecircle.cli.common import FORCE_HELP, console, err_console, literal
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, OptionError
 from lifecircle.i18n import label
-from lifecircle.untrusted import literal
 
 
 def batch(

@@ -8,7 +8,6 @@ import typer
 from rich.console import Console
 
 from lifecircle.i18n import LANGS, default_lang
-from lifecircle.untrusted import say
 
 try:  # typer >= 0.24 runs on its own copy of click
     from typer._click.globals import get_current_context
@@ -20,6 +19,22 @@ err_console = Console(stderr=True)
 
 FORCE_HELP = ("Write into an output folder (or over a file) that lifecircle did not make: its own "
               "files are replaced, nothing else is touched. Without it such targets are refused.")
+
+
+def say(*args, **kwargs) -> None:
+    """:func:`lifecircle.untrusted.say`, loaded when first used: :mod:`lifecircle.untrusted`
+    brings branca, jinja2 and numpy (the HTML side), which ``--help`` and a command's start-up
+    do without."""
+    from lifecircle.untrusted import say as _say
+
+    _say(*args, **kwargs)
+
+
+def literal(value, style: str | None = None):
+    """:func:`lifecircle.untrusted.literal`, loaded when first used (see :func:`say`)."""
+    from lifecircle.untrusted import literal as _literal
+
+    return _literal(value, style)
 
 
 def command_lang(lang: str | None = None) -> str:

@@ -8,11 +8,10 @@ from typing import Optional
 import typer
 
 from lifecircle import columns as col
-from lifecircle.cli.common import FORCE_HELP, console, load_folder
+from lifecircle.cli.common import FORCE_HELP, console, load_folder, say
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, OptionError
 from lifecircle.i18n import check_lang
-from lifecircle.untrusted import say
 
 
 def _parse_minutes(text: str) -> list[float]:

@@ -11,11 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from lifecircle import i18n
-from lifecircle.cli.common import FORCE_HELP, console, load_folder
+from lifecircle.cli.common import FORCE_HELP, console, literal, load_folder
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import LABELS, attribution_text, check_lang, label
-from lifecircle.untrusted import literal
 
 
 def _inventory(folder: Path, sites: Optional[Path], sites_crs: str, corners: bool,

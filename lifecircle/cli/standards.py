@@ -15,12 +15,11 @@ from rich.table import Table
 from rich.text import Text
 
 from lifecircle import i18n
-from lifecircle.cli.common import FORCE_HELP, console, load_folder
+from lifecircle.cli.common import FORCE_HELP, console, literal, load_folder
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import check_lang
 from lifecircle.i18n import label as i18n_label
-from lifecircle.untrusted import literal
 
 CSV = "compliance.csv"
 XLSX = "compliance.xlsx"
