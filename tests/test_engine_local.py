@@ -121,3 +121,27 @@ def test_per_home_pass_is_the_facility_pass_whatever_the_blocks(block, monkeypat
     plain = eng.reach(facs, k=0, with_decay=False, with_sfca=False, method="homes", thresholds_min=(2, 4, 6))
     np.testing.assert_array_equal(plain.counts, ref.counts)
     assert np.array_equal(plain.nearest, base.nearest, equal_nan=True)
+
+
+@pytest.mark.parametrize("tiers", [(2, 4, 6), (6, 2, 4), (3,), (2, 2, 5), (2, 5)])
+def test_counts_alone_equal_the_other_loops_in_any_tier_order(tiers):
+    """Counts without the nearest minutes (each time counted once, in its first tier, when the
+    tiers ascend; tier by tier otherwise) equal the counts of the loop that also keeps the
+    nearest minutes and of the general loop (k-nearest on), shared edges included. (The
+    per-facility pass adds the same legs in another order: at a tie with a tier it may differ
+    by one.)"""
+    net, homes, facs = _city(4)
+    s = DEFAULTS.with_(max_minutes=6.0)
+    kw = dict(thresholds_min=tiers, limit_min=6, with_decay=False, with_sfca=False, method="homes")
+    alone = AccessEngine(net, homes, None, s).reach(facs, k=0, with_nearest=False, **kw)
+    with_near = AccessEngine(net, homes, None, s).reach(facs, k=0, **kw)
+    general = AccessEngine(net, homes, None, s).reach(facs, k=2, with_nearest=False, **kw)
+    assert alone.nearest is None and with_near.nearest is not None
+    assert alone.counts.sum() > 1000
+    np.testing.assert_array_equal(alone.counts, with_near.counts)
+    np.testing.assert_array_equal(alone.counts, general.counts)
+    ref = AccessEngine(net, homes, None, s).reach(facs, k=0, with_nearest=False, with_decay=False,
+                                                  with_sfca=False, thresholds_min=tiers, limit_min=6,
+                                                  method="facilities")
+    assert np.abs(alone.counts.astype(int) - ref.counts).max() <= 1
+    assert (alone.counts != ref.counts).mean() < 1e-3

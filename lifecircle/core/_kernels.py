@@ -409,7 +409,7 @@ def _grow_float(a, need):
     return b
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _list_facilities(x, d, lim, fn_ptr, fn_fac, fn_cost, stamp, best, token, lf, pos):
     """Node ``x`` at ``d`` seconds: offer its facilities (``fn_*``) to the search's list ``lf``
     (each once, its best time in ``best``). Returns the list's new length and the list."""
@@ -502,6 +502,13 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
     # metrics switched off come as (C, 0) arrays (see AccessEngine.reach): never written
     want_near = nearest.shape[1] > 0
     plain = mode == 0 and decay_kind < 0 and k == 0     # counts and nearest only
+    ascending = True
+    for q in range(1, n_thr):
+        if not thresholds[q] > thresholds[q - 1]:
+            ascending = False
+    # counts alone with ascending tiers: a time is counted once, in the first tier that holds
+    # it, and the tiers are summed up when written (one increment instead of one per tier)
+    bucketed = plain and not want_near and ascending
     # nodes: the block's end nodes, sorted and unique (numpy's sort, compiled into a kernel,
     # would add seconds to the first run after install)
     L = len(nodes)
@@ -594,17 +601,16 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
             # the hot loop: _accumulate written out (as a call it ran 2x slower, measured);
             # the default metrics (counts, nearest) on their own, without the others' tests
             n_general = nm
-            if plain:
+            if bucketed:
                 n_general = 0
                 for m in range(nm):
                     t = min(a + mu[m], b + mv[m])
                     if t <= limit:
-                        c = mc[m]
-                        for q in range(n_thr):
-                            if t <= thresholds[q]:
-                                cnt_l[c, q] += 1
-                        if t < near_l[c]:
-                            near_l[c] = t
+                        q = 0
+                        while q < n_thr and t > thresholds[q]:
+                            q += 1
+                        if q < n_thr:
+                            cnt_l[mc[m], q] += 1
             for m in range(n_general):
                 t = min(a + mu[m], b + mv[m])
                 if t > limit:
@@ -634,14 +640,22 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
                 delta = fac_off[f] - home_off[h]
                 if delta >= 0 or not edge_oneway[e]:
                     t = min(t, (abs(delta) + fac_leg[f] + home_leg[h]) / speed)
-                if t <= limit:
+                if t <= limit and bucketed:
+                    q = 0
+                    while q < n_thr and t > thresholds[q]:
+                        q += 1
+                    if q < n_thr:
+                        cnt_l[fac_cat[f], q] += 1
+                elif t <= limit:
                     _accumulate(fac_cat[f], t, f, h, mode, thresholds, sfca_limits, fac_ratio,
                                 pop, decay_kind, decay_param, k, cnt_l, near_l, dec_l, topk,
                                 found_h, demand, sfca)
             if mode != 2:
                 for c in range(n_cat):
+                    run = 0
                     for q in range(n_thr):
-                        counts[c, q, h] = cnt_l[c, q]
+                        run = run + cnt_l[c, q] if bucketed else cnt_l[c, q]
+                        counts[c, q, h] = run
                     if want_near:
                         nearest[c, h] = near_l[c]
                     if decay_kind >= 0:
