@@ -123,15 +123,14 @@ def project_streets(held: list, crs) -> gpd.GeoDataFrame:
     transformer = pyproj.Transformer.from_crs(streets.crs, crs, always_xy=True)   # as to_crs
     coords, index = shapely.get_coordinates(geoms, return_index=True)
     order, columns = streets.index, list(streets.columns)
-    table = pd.DataFrame({c: streets[c].to_numpy() for c in columns if c != name}, index=order)
+    table = pd.DataFrame(streets.drop(columns=name))   # the other columns, their own dtypes
     del streets, geoms                      # the WGS-84 geometries are freed here
     x, y = transformer.transform(coords[:, 0], coords[:, 1])
     del coords
     lines = shapely.linestrings(np.column_stack([x, y]), indices=index)
     del x, y, index
-    out = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(lines, index=order, crs=crs, name=name),
-                           crs=crs)
-    return out[columns]
+    table[name] = gpd.GeoSeries(lines, index=order, crs=crs)
+    return gpd.GeoDataFrame(table, geometry=name, crs=crs)[columns]
 
 
 def pedestrian_features(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -165,3 +165,29 @@ def test_one_process_trims_once_the_segments_are_freed(monkeypatch):
                         lambda: calls.append((seen["wgs"]() is None, seen["projected"]() is None)))
     pipeline.analyze()
     assert len(calls) == 2 and calls[0][0]
+
+
+def test_projected_streets_keep_geometry_name_and_dtypes(streets):
+    """A frame whose geometry column is not called ``geometry`` (``read_postgis`` names it
+    ``geom``), a categorical column and an all-missing text column: what to_crs gives."""
+    frame = streets.iloc[:200].rename_geometry("geom")
+    frame = frame.assign(kind=pd.Categorical(["a", "b"] * 100),
+                         nothing=pd.Series([None] * 200, index=frame.index, dtype="str"))
+    got = splitread.project_streets([frame.copy()], UTM50)
+    _equal_frames(got, frame.to_crs(UTM50))
+    assert got.geometry.name == "geom" and got["kind"].dtype == "category"
+
+
+def test_analyze_streets_with_another_geometry_name(monkeypatch):
+    """analyze of an OSMData whose streets' geometry column is ``geom``: the same homes as
+    with ``geometry`` (it was a KeyError traceback)."""
+    import dataclasses
+
+    from lifecircle.io.sources import embedded_sample
+
+    monkeypatch.setenv("LIFECIRCLE_SPLIT_READ", "0")
+    data = read_osm(embedded_sample())
+    renamed = dataclasses.replace(data, streets=data.streets.rename_geometry("geom"))
+    a, b = pipeline.analyze(data), pipeline.analyze(renamed)
+    assert len(a.homes) > 100
+    pd.testing.assert_frame_equal(pd.DataFrame(a.homes), pd.DataFrame(b.homes))
