@@ -304,3 +304,17 @@ def test_stand_in_grid_where_no_building_touches_the_land():
     with_grid[shapely.STRtree(land).query(grid, predicate="intersects")[1]] = True
     assert with_grid.tolist() == plain.tolist()
     assert 5 < plain.sum() < len(land) - 5
+
+
+def test_street_test_probe_off_an_invalid_polygon():
+    """An invalid building (two overlapping holes) whose point on surface lies in the holes'
+    overlap, off the polygon, right on a residential street: the polygon itself is 53.5 m
+    away, beyond the 50 m rule — not within reach (GEOS's dwithin), as before the probes."""
+    b = shapely.from_wkt("POLYGON((0 0,235 0,235 160,0 160,0 0),(20 20,172.5 20,172.5 140,"
+                         "20 140,20 20),(62.5 20,215 20,215 140,62.5 140,62.5 20))")
+    street = np.array([shapely.LineString([(116, 80), (119, 80)])])
+    probe = shapely.point_on_surface(np.array([b]))
+    assert not shapely.intersects(b, probe[0]) and shapely.distance(probe[0], street[0]) == 0
+    assert shapely.distance(b, street[0]) == pytest.approx(53.5)
+    assert H._within(np.array([b]), street, 50.0, probe).tolist() == []
+    assert H._within(np.array([b]), street, 60.0, probe).tolist() == [0]

@@ -358,8 +358,9 @@ def _within(polygons: np.ndarray, lines: np.ndarray, distance: float,
 
     A polygon with a point within ``distance`` - 1 micrometre of a line's vertex is within
     reach (its distance to the line is at most that): k-d tree queries settle most buildings
-    of a street, first by one point of each (``probes``, points on the polygons, e.g. their
-    points on surface; else the first corner), then by every corner of the others. GEOS's own
+    of a street, first by one point of each (``probes``, e.g. their points on surface, used
+    only where they do lie on their polygon; else the first corner), then by every corner of
+    the others. GEOS's own
     ``dwithin`` decides the few left.
     """
     eps = 1e-6
@@ -374,7 +375,10 @@ def _within(polygons: np.ndarray, lines: np.ndarray, distance: float,
         else:
             probe_xy, probe_of = shapely.get_coordinates(probes, return_index=True)
         near = kd.query(probe_xy, distance_upper_bound=distance)[0]
-        sure[probe_of[near <= distance - eps]] = True
+        hit = probe_of[near <= distance - eps]
+        if probes is not None:   # a probe off its polygon (an invalid one's point on surface)
+            hit = hit[shapely.intersects(polygons[hit], probes[hit])]   # tells nothing
+        sure[hit] = True
         left = np.flatnonzero(~sure)                        # every corner of the others
         coords, owner = shapely.get_coordinates(polygons[left], return_index=True)
         near = kd.query(coords, distance_upper_bound=distance)[0]
