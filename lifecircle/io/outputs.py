@@ -765,16 +765,31 @@ def _unsynced_sqlite():
 
     Pages of 64 KiB (SQLite's largest; unless ``OGR_SQLITE_PRAGMA`` is set already): a home
     row of ~360 numbers is ~2 KB, so 4 KiB pages held one or two; a sixth less file and half
-    the system time of the write. Readers see the same tables."""
-    options = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "OFF"}
-    if not pyogrio.get_gdal_config_option("OGR_SQLITE_PRAGMA"):
-        options["OGR_SQLITE_PRAGMA"] = "page_size=65536"
-    saved = {k: pyogrio.get_gdal_config_option(k) for k in options}
-    pyogrio.set_gdal_config_options(options)
+    the system time of the write. Readers see the same tables.
+
+    GDAL's options are the process's: saves in several threads at once (batch on Dask
+    threads) share one setting. The first to enter saves the caller's values and sets them,
+    the last to leave puts the caller's back (each restoring its own left them set)."""
+    with _SQLITE_LOCK:
+        if not _SQLITE_DEPTH[0]:
+            options = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "OFF"}
+            if not pyogrio.get_gdal_config_option("OGR_SQLITE_PRAGMA"):
+                options["OGR_SQLITE_PRAGMA"] = "page_size=65536"
+            _SQLITE_SAVED[:] = [{k: pyogrio.get_gdal_config_option(k) for k in options}]
+            pyogrio.set_gdal_config_options(options)
+        _SQLITE_DEPTH[0] += 1
     try:
         yield
     finally:
-        pyogrio.set_gdal_config_options(saved)
+        with _SQLITE_LOCK:
+            _SQLITE_DEPTH[0] -= 1
+            if not _SQLITE_DEPTH[0]:
+                pyogrio.set_gdal_config_options(_SQLITE_SAVED.pop())
+
+
+_SQLITE_LOCK = threading.Lock()
+_SQLITE_SAVED: list[dict] = []
+_SQLITE_DEPTH = [0]   # saves inside :func:`_unsynced_sqlite` now
 
 
 def _to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
