@@ -296,9 +296,10 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             held = [data.streets]
             data = dataclasses.replace(data, streets=data.streets.iloc[:0].copy())   # no view of them
             streets = splitread.project_streets(held, crs)
-            net = build_network(streets, crs, settings, source=data.source, areas=data.features)
             home_streets = residential_streets(streets)
-            del streets
+            held = [streets]
+            del streets    # the projected segments go as soon as their coordinates are read
+            net = build_network(held, crs, settings, source=data.source, areas=data.features)
             release_freed_memory()     # the segments' geometries (millions of small blocks)
 
     with stage("facilities"):

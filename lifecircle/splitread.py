@@ -62,7 +62,7 @@ import shapely
 from lifecircle.core.homes import residential_streets
 from lifecircle.core.network import WalkNetwork, build_network
 from lifecircle.io import outputs
-from lifecircle.io.osmread import gc_paused
+from lifecircle.io.osmread import gc_paused, release_freed_memory
 from lifecircle.io.sources import OSMData, read_osm
 
 #: Whether the fork is possible here (Linux only, as :data:`lifecircle.io.outputs.FORK_GPKG`).
@@ -98,8 +98,9 @@ def _streets_side(source, settings, receive, steps):
     # projected once: for the network and for the homes' residential-street evidence
     streets = project_streets(held, crs)
     yield "homes", residential_streets(streets)
-    net = build_network(streets, crs, settings, source=source, areas=areas)
-    del streets
+    held = [streets]
+    del streets              # the projected segments go as soon as their coordinates are read
+    net = build_network(held, crs, settings, source=source, areas=areas, release=release_freed_memory)
     yield "network", net
 
 

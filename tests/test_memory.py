@@ -191,3 +191,115 @@ def test_analyze_streets_with_another_geometry_name(monkeypatch):
     a, b = pipeline.analyze(data), pipeline.analyze(renamed)
     assert len(a.homes) > 100
     pd.testing.assert_frame_equal(pd.DataFrame(a.homes), pd.DataFrame(b.homes))
+
+
+# --------------------------------------------------------------------------------------------
+# the network built from the segments' coordinates: the projected lines go first
+
+
+@pytest.fixture(scope="module")
+def projected():
+    """The sample's projected street segments (their own geometry objects) and features."""
+    from lifecircle.io.sources import embedded_sample
+
+    data = read_osm(embedded_sample())
+    return splitread.project_streets([data.streets.copy()], UTM50), data.features
+
+
+def _own_lines(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return frame.set_geometry(gpd.GeoSeries(shapely.from_wkb(shapely.to_wkb(frame.geometry.to_numpy())),
+                                            index=frame.index, crs=frame.crs))
+
+
+@pytest.mark.parametrize("contract, prune", [(True, True), (False, True), (True, False)])
+def test_network_from_handed_streets_is_the_same(projected, contract, prune):
+    """Handed over in a list, the streets' lines are dropped and the network's made again
+    from their coordinates: every array and every geometry (kept and left-out segments,
+    chains, single segments, the plazas' segments) the same as built from the frame."""
+    from lifecircle.core.network import build_network, pedestrian_areas
+
+    streets, features = projected
+    assert len(pedestrian_areas(features)) >= 1            # the plaza path is taken
+    kw = dict(contract=contract, prune=prune, areas=features)
+    a = build_network(streets, UTM50, **kw)
+    held = [_own_lines(streets)]
+    b = build_network(held, UTM50, **kw)
+    assert held == []
+    for f in ("node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_len", "edge_oneway",
+              "edge_highway", "edge_name", "edge_area"):
+        assert np.array_equal(getattr(a, f), getattr(b, f)), f
+    assert a.pruned == b.pruned
+    for f in ("edge_geom", "pruned_geom"):
+        ga, gb = getattr(a, f), getattr(b, f)
+        if not prune and f == "pruned_geom":
+            assert ga is None and gb is None
+            continue
+        assert len(ga) == len(gb) and (shapely.to_wkb(ga) == shapely.to_wkb(gb)).all(), f
+    assert (~np.asarray(a.edge_area)).any() and np.asarray(a.edge_area).any()
+
+
+def test_network_drops_the_handed_lines_before_building(projected):
+    """The segments' lines are gone when the network's arrays are built (``release`` is
+    called then), and none of them is in the network."""
+    from lifecircle.core.network import build_network
+
+    streets, features = projected
+    frame = _own_lines(streets)
+    probes = [weakref.ref(g) for g in frame.geometry.to_numpy()[:: max(1, len(frame) // 50)]]
+    alive = []
+    held = [frame]
+    del frame
+    net = build_network(held, UTM50, areas=features,
+                        release=lambda: alive.append(sum(p() is not None for p in probes)))
+    assert alive == [0]
+    assert net.n_edges > 0 and all(p() is None for p in probes)
+
+
+def test_network_keeps_other_geometries(projected):
+    """Lines it could not make again from two coordinates (a 3D one) stay as they are: the
+    same network as from the frame, and ``release`` is not called."""
+    from lifecircle.core.network import build_network
+
+    streets, features = projected
+    frame = _own_lines(streets)
+    geoms = frame.geometry.to_numpy().copy()
+    (x0, y0), (x1, y1) = shapely.get_coordinates(geoms[5])
+    geoms[5] = shapely.LineString([(x0, y0, 1.0), (x1, y1, 1.0)])
+    frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
+    a = build_network(frame, UTM50, areas=features)
+    called = []
+    b = build_network([frame], UTM50, areas=features, release=lambda: called.append(1))
+    assert called == []
+    assert (shapely.to_wkb(a.edge_geom) == shapely.to_wkb(b.edge_geom)).all()
+
+
+def test_streets_child_drops_the_projected_streets_while_building(monkeypatch):
+    """The streets half (the child's work) hands its projected segments to build_network:
+    when it trims the freed heap, no projected segment is alive any more (but those of the
+    residential streets it sent, which the sent frame holds until sent)."""
+    from lifecircle.core.homes import residential_streets
+    from lifecircle.core.network import build_network
+    from lifecircle.io.sources import _concat_features, embedded_sample
+    from lifecircle.settings import DEFAULTS
+
+    seen, alive = {}, []
+    project = splitread.project_streets
+
+    def spying(held, crs):
+        out = project(held, crs)
+        seen["probes"] = [weakref.ref(g) for g in out.geometry.to_numpy()]
+        return out
+
+    monkeypatch.setattr(splitread, "project_streets", spying)
+    monkeypatch.setattr(splitread, "release_freed_memory",
+                        lambda: alive.append(sum(p() is not None for p in seen["probes"])))
+    steps = splitread._streets_side(embedded_sample(), DEFAULTS,
+                                    lambda: (UTM50, None, _concat_features([])),
+                                    (read_osm, residential_streets, build_network))
+    assert next(steps)[0] == "streets"
+    kind, home_streets = next(steps)
+    kind, net = next(steps)
+    assert kind == "network" and net.n_edges > 0
+    assert len(alive) == 1 and alive[0] <= len(home_streets) < len(seen["probes"]) // 2
+    del home_streets
+    assert all(p() is None for p in seen["probes"])

@@ -629,9 +629,10 @@ def _plaza_links(inside, exy: np.ndarray, rxy: np.ndarray, slack_m: float):
     return pts, links
 
 
-def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
+def build_network(streets: gpd.GeoDataFrame | list, crs, settings: Settings = DEFAULTS,
                   source: str = "streets", contract: bool = True,
-                  prune: bool = True, areas: gpd.GeoDataFrame | None = None) -> WalkNetwork:
+                  prune: bool = True, areas: gpd.GeoDataFrame | None = None,
+                  release=None) -> WalkNetwork:
     """Project street segments and build the :class:`WalkNetwork`.
 
     ``streets`` are the segments of :class:`lifecircle.io.sources.OSMData` (``u``, ``v`` OSM node
@@ -644,8 +645,17 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     nodes on OSM data).
 
     Everything is done on the columns as arrays (the streets frame is neither copied nor
-    extended); the segments' coordinates are read once.
+    extended); the segments' coordinates are read once. ``streets`` may be handed over in a
+    one-item list (taken out of it, as :func:`lifecircle.splitread.project_streets` takes
+    its frame): when they are all 2D LineStrings, their geometries (a city's millions of
+    two-point lines, ~265 bytes each, more than all the arrays built here) are then dropped
+    as soon as their coordinates and lengths are read, and the network's edge geometries
+    are made from those coordinates: the same network, bit for bit. ``release`` (optional)
+    is called once they are dropped (analyze hands the freed heap back to the system).
     """
+    handed = isinstance(streets, list)
+    if handed:
+        streets = streets.pop()
     if streets is None or len(streets) == 0:
         raise NoWalkableStreetsError(source, "no walkable streets in the study area", zh="研究范围内没有可步行的道路")
     # already projected (analyze projects the streets once): used as they are, not copied
@@ -661,6 +671,13 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     name = _shared_objects(proj["name"]) if "name" in proj else None
     area = np.zeros(m, bool)
     del proj
+    drop = handed and _plain_lines(geom)
+    if drop:        # the lengths now; the lines are made again from the coordinates
+        length = shapely.length(geom)
+        del streets
+        geom = None
+        if release is not None:
+            release()
     osmids, first, inverse = np.unique(np.concatenate([u_osm, v_osm]), return_index=True,
                                        return_inverse=True)
     del u_osm, v_osm
@@ -673,7 +690,10 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
         k = len(extra["u"])
         if k:   # appended after the streets: arrays as the streets', plus their nodes
             xc, xoff = _line_coords(extra["geometry"])
-            geom = np.concatenate([geom, extra["geometry"]])
+            if drop:
+                length = np.concatenate([length, shapely.length(extra["geometry"])])
+            else:
+                geom = np.concatenate([geom, extra["geometry"]])
             coords = np.concatenate([coords, xc])
             off = np.concatenate([off, off[-1] + xoff[1:]])
             oneway = np.concatenate([oneway, np.zeros(k, bool)])
@@ -701,7 +721,8 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     x[ev], y[ev] = end[:, 0], end[:, 1]
     x[eu], y[eu] = start[:, 0], start[:, 1]
     del start, end
-    length = shapely.length(geom)
+    if not drop:
+        length = shapely.length(geom)
     # one segment per node pair (the shortest); OSM has overlapping ways now and then. A
     # footway along a plaza's outline is the same straight segment as the outline's: the
     # mapped way stays (points attach to it), not the plaza's copy
@@ -712,7 +733,9 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     if prune:
         keep_edge, keep_node, pruned = prune_components(
             len(osmids), eu, ev, length, settings.min_component_share, settings.min_component_m)
-        pruned_geom = geom[sel[~keep_edge & ~area]]   # plaza edges never take points
+        out = sel[~keep_edge & ~area]                 # plaza edges never take points
+        pruned_geom = _segment_lines(coords, off[out], off[out + 1]) if drop else geom[out]
+        del out
         new_index = np.cumsum(keep_node) - 1
         osmids, x, y = osmids[keep_node], x[keep_node], y[keep_node]
         eu, ev = new_index[eu[keep_edge]], new_index[ev[keep_edge]]
@@ -721,13 +744,30 @@ def build_network(streets: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     name = name[sel] if name is not None else None
     if contract:
         osmids, x, y, eu, ev, length, oneway, geom, highway, name, area = contract_chains(
-            osmids, x, y, eu, ev, length, oneway, geom[sel], highway, name, area,
-            coords=(coords, off[sel], off[sel + 1]))
+            osmids, x, y, eu, ev, length, oneway, None if drop else geom[sel], highway, name,
+            area, coords=(coords, off[sel], off[sel + 1]))
     else:
-        geom = geom[sel]
+        geom = _segment_lines(coords, off[sel], off[sel + 1]) if drop else geom[sel]
     return WalkNetwork(pyproj.CRS(crs), osmids, x, y, eu, ev, length, oneway, geom,
                        settings.walk_speed_mps, highway, name, edge_area=area, pruned=pruned,
                        pruned_geom=pruned_geom)
+
+
+def _plain_lines(geom: np.ndarray) -> bool:
+    """Whether every geometry is a non-empty 2D LineString (made again from its coordinates
+    as :func:`_line_coords` reads them, it is the same line)."""
+    return bool((shapely.get_type_id(geom) == 1).all() and not shapely.has_z(geom).any()
+                and not shapely.is_empty(geom).any())
+
+
+def _segment_lines(xy: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """LineStrings of ``xy[lo[i]:hi[i]]`` for every i, made in one call."""
+    count = hi - lo
+    off = np.zeros(len(count) + 1, dtype=np.int64)
+    np.cumsum(count, out=off[1:])
+    if not len(count):
+        return np.empty(0, dtype=object)
+    return shapely.from_ragged_array(shapely.GeometryType.LINESTRING, xy[_ranges(lo, count)], (off,))
 
 
 def _shared_objects(column: pd.Series) -> np.ndarray:
@@ -784,7 +824,8 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     :data:`COMPILED_WALK_MIN` segments); lengths, attributes and the merged
     geometries are then built from arrays in a few vectorised calls (linear in the segments).
     ``coords`` (optional): ``(xy, lo, hi)``, segment ``e``'s coordinates being
-    ``xy[lo[e]:hi[e]]``, when the caller has them (else they are read from ``geom``).
+    ``xy[lo[e]:hi[e]]``, when the caller has them (else they are read from ``geom``); with
+    ``coords``, ``geom`` may be None (every edge's line is then made from them).
     """
     n = len(x)
     m = len(eu)
@@ -833,7 +874,13 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     if len(multi):
         nlen[multi] = _chain_sums(length[path_e], c_first[multi], c_len[multi])
     now = np.asarray(oneway, dtype=bool)[first_e] & single
-    ngeom = np.asarray(geom, dtype=object)[first_e]
+    if geom is None:      # only the coordinates: the single segments' lines made from them
+        ngeom = np.empty(len(first_e), dtype=object)
+        one = np.flatnonzero(single)
+        ngeom[one] = _segment_lines(coords[0], coords[1][first_e[one]], coords[2][first_e[one]])
+        del one
+    else:
+        ngeom = np.asarray(geom, dtype=object)[first_e]
     if len(multi):
         ngeom[multi] = _chain_lines(geom, path_e, path_f, c_first[multi], c_len[multi], coords)
     out = (osmid[keep_node], x[keep_node], y[keep_node], nu.astype(np.int64), nv.astype(np.int64),
