@@ -686,7 +686,7 @@ def build_network(streets: gpd.GeoDataFrame | list, crs, settings: Settings = DE
         ends = np.concatenate([coords[off[:-1]], coords[off[1:] - 1]])
         extra = _plaza_segments(osmids, ends[first], np.bincount(inverse, minlength=len(osmids)),
                                 plazas.to_crs(crs))
-        del ends, first
+        del ends
         k = len(extra["u"])
         if k:   # appended after the streets: arrays as the streets', plus their nodes
             xc, xoff = _line_coords(extra["geometry"])
@@ -714,6 +714,7 @@ def build_network(streets: gpd.GeoDataFrame | list, crs, settings: Settings = DE
             inverse = np.concatenate([moved[inverse[:m]], np.searchsorted(osmids, extra["u"]),
                                       moved[inverse[m:]], np.searchsorted(osmids, extra["v"])])
             m += k
+    del first
     eu, ev = inverse[:m], inverse[m:]
     start, end = coords[off[:-1]], coords[off[1:] - 1]
     x = np.full(len(osmids), np.nan)
@@ -728,6 +729,7 @@ def build_network(streets: gpd.GeoDataFrame | list, crs, settings: Settings = DE
     # mapped way stays (points attach to it), not the plaza's copy
     sel = np.flatnonzero(_shortest_per_pair(eu, ev, length + np.where(area, 1e-3, 0.0)))
     eu, ev = eu[sel].astype(np.int64), ev[sel].astype(np.int64)
+    del inverse              # (the temporaries go as soon as they are used: a city's are GBs)
     length, oneway, area = length[sel], oneway[sel], area[sel]
     pruned, pruned_geom = None, None
     if prune:
@@ -740,6 +742,7 @@ def build_network(streets: gpd.GeoDataFrame | list, crs, settings: Settings = DE
         osmids, x, y = osmids[keep_node], x[keep_node], y[keep_node]
         eu, ev = new_index[eu[keep_edge]], new_index[ev[keep_edge]]
         length, oneway, area, sel = length[keep_edge], oneway[keep_edge], area[keep_edge], sel[keep_edge]
+        del keep_edge, keep_node, new_index
     highway = highway[sel] if highway is not None else None
     name = name[sel] if name is not None else None
     if contract:
@@ -842,6 +845,7 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
         has_way[eu[~area]] = True
         has_way[ev[~area]] = True
         pinned |= has_area & has_way
+        del has_area, has_way
     internal = (deg == 2) & ~pinned
     del deg, pinned
     # incidence lists
@@ -858,6 +862,7 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     del inc_edge, inc_ptr
     c_start, c_end, c_len = c_start.copy(), c_end.copy(), c_len.copy()   # not the walk's m-long buffers
     keep_node = ~internal
+    del internal
     new_index = np.cumsum(keep_node) - 1
     c_first = np.zeros(len(c_len), dtype=np.int64)
     np.cumsum(c_len[:-1], out=c_first[1:])
@@ -868,6 +873,7 @@ def contract_chains(osmid, x, y, eu, ev, length, oneway, geom, highway=None, nam
     # end nodes are pinned): two-way edges from the start of the walk to its end
     nu = new_index[np.where(single, eu[first_e], c_start)]
     nv = new_index[np.where(single, ev[first_e], c_end)]
+    del new_index, c_start, c_end
     length = np.asarray(length, dtype=np.float64)
     nlen = length[first_e].copy()
     multi = np.flatnonzero(~single)
