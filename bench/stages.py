@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.util
+import inspect
 import subprocess
 import sys
 import tempfile
@@ -90,8 +91,11 @@ def run_stages(m: dict, data, crs, settings, profile) -> tuple[dict, dict]:
     c = time.process_time()
     if hasattr(m["homes"], "residential_streets"):   # streets projected once (this branch)
         streets = data.streets.to_crs(crs)
-        net = m["network"].build_network(streets, crs, settings, source=data.source, areas=data.features)
         home_streets = m["homes"].residential_streets(streets)
+        build = m["network"].build_network
+        if "release" in inspect.signature(build).parameters:   # handed over, as analyze does
+            streets = [streets]
+        net = build(streets, crs, settings, source=data.source, areas=data.features)
         del streets
     else:
         net = m["network"].build_network(data.streets, crs, settings, source=data.source, areas=data.features)
