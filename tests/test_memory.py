@@ -303,3 +303,38 @@ def test_streets_child_drops_the_projected_streets_while_building(monkeypatch):
     assert len(alive) == 1 and alive[0] <= len(home_streets) < len(seen["probes"]) // 2
     del home_streets
     assert all(p() is None for p in seen["probes"])
+
+
+# --------------------------------------------------------------------------------------------
+# homes: the buildings projected a chunk at a time
+
+
+def test_homes_project_buildings_a_chunk_at_a_time(monkeypatch):
+    """find_homes projects the buildings and land use a few geometries at a time (never all
+    their corners copied at once), with exactly to_crs's coordinates: polygons with holes,
+    multipolygons, chunks that split them anywhere."""
+    from lifecircle.core import homes
+    from lifecircle.io.sources import embedded_sample
+
+    feats = read_osm(embedded_sample()).features
+    geoms = feats.geometry.to_numpy()
+    geoms = geoms[np.isin(shapely.get_type_id(geoms), (3, 6))]
+    holes = shapely.Polygon([(118.78, 32.04), (118.79, 32.04), (118.79, 32.05), (118.78, 32.05)],
+                            [[(118.782, 32.042), (118.785, 32.042), (118.785, 32.045)]])
+    multi = shapely.MultiPolygon([holes, shapely.box(118.80, 32.06, 118.81, 32.07)])
+    geoms = np.concatenate([geoms, [holes, multi, holes]])
+    expected = gpd.GeoSeries(geoms, crs="EPSG:4326").to_crs(UTM50).to_numpy()
+    sizes = []
+    counts = shapely.get_coordinates
+
+    def counting(g, *args, **kwargs):
+        sizes.append(len(g))
+        return counts(g, *args, **kwargs)
+
+    monkeypatch.setattr(homes, "TO_CRS_CHUNK", 7)
+    monkeypatch.setattr(homes.shapely, "get_coordinates", counting)
+    got = homes._to_crs(geoms, "EPSG:4326", UTM50)
+    monkeypatch.undo()
+    assert len(geoms) > 500 and sizes and max(sizes) <= 7 and sum(sizes) == len(geoms)
+    assert (shapely.to_wkb(got) == shapely.to_wkb(expected)).all()
+    assert got is not geoms and (shapely.get_coordinates(geoms)[:, 0] < 180).all()   # not touched
