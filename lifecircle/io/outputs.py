@@ -794,8 +794,9 @@ _SQLITE_DEPTH = [0]   # saves inside :func:`_unsynced_sqlite` now
 
 
 #: rows per Arrow batch of a layer written by :func:`_write_layer` (a batch's converted columns
-#: and geometry are the write's only transient memory)
-LAYER_CHUNK = 50_000
+#: and geometry are the write's only transient memory: ~0.7 KB a home row; fewer rows a batch
+#: cost no time)
+LAYER_CHUNK = 16_384
 #: the shapely type ids :func:`_layer_wkb` encodes itself and the layer type GDAL is given
 _WKB_KINDS = {0: "Point", 1: "LineString"}
 
@@ -859,16 +860,15 @@ def _layer_batches(frame, cols, geoms, crs, name, at):
     def attrs(a, b):
         return pa.Table.from_pandas(frame.iloc[a:b], columns=cols, preserve_index=False)
 
-    first = attrs(0, min(n, LAYER_CHUNK))
-    if any(pa.types.is_null(f.type) or pa.types.is_dictionary(f.type) for f in first.schema):
+    first = attrs(0, min(n, LAYER_CHUNK)).schema      # converted again below: not kept alive
+    if any(pa.types.is_null(f.type) or pa.types.is_dictionary(f.type) for f in first):
         return None
-    schema = first.schema.remove_metadata().insert(at, pa.field(name, pa.binary()))
+    schema = first.remove_metadata().insert(at, pa.field(name, pa.binary()))
 
     def batches():
         for a in range(0, n, LAYER_CHUNK):
             b = min(n, a + LAYER_CHUNK)
-            table = attrs(a, b) if a else first
-            table = table.replace_schema_metadata(None).add_column(
+            table = attrs(a, b).replace_schema_metadata(None).add_column(
                 at, pa.field(name, pa.binary()), pa.chunked_array([_layer_wkb(geoms[a:b], kind, tr)]))
             yield from table.to_batches()
 
