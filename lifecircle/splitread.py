@@ -4,7 +4,7 @@ It pays only with a core to spare (``bench/split_read.py``, 2 cores, warm, media
 machine otherwise quiet Las Palmas ``analyze`` 2.27 -> 2.02 s wall (read+network 1.36 -> 1.06 s),
 the 8-tile city 17.5 -> 14.2 s (read+network 10.3 -> 7.2 s), for ~8-20 % more CPU (the file's
 second decode, the transfer); with both cores busy (load 4-6) no gain in wall, only the CPU.
-So it is used when the 1-minute load average leaves a core idle (:func:`_busy`), never with
+So it is used when the tasks runnable now leave a core idle (:func:`_busy`), never with
 ``LIFECIRCLE_SPLIT_READ=0``, and always (where fork is safe) with ``LIFECIRCLE_SPLIT_READ=1``.
 
 :func:`lifecircle.pipeline.analyze` reads an OSM file in one pass and then builds the walking
@@ -48,6 +48,7 @@ import pickle
 import struct
 import sys
 import threading
+import time
 import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -362,13 +363,40 @@ def _cores() -> int:
 
 
 def _busy() -> bool:
-    """No core to spare: the 1-minute load average (this process included) reaches the cores
-    this process may use. The child would then only compete with this process (same wall
+    """No core to spare: other tasks runnable right now fill the cores this process may use.
+
+    Read from the kernel's count of runnable tasks (``/proc/loadavg``'s ``running/total``,
+    this process included), a few samples 2 ms apart, the smallest: a moment's spike is not
+    a busy machine. Not the 1-minute load average: it still counts the analysis that just
+    ended (a batch script's previous district used both cores and left the load at ~2, so the
+    next one read on one core of an idle machine). Where ``/proc`` is missing, the load
+    average. The child would only compete with this process on a busy machine (same wall
     time, ~10 % more CPU)."""
-    try:
-        return os.getloadavg()[0] >= _cores()
-    except (AttributeError, OSError):
-        return False
+    others = _runnable_others()
+    if others is None:
+        try:
+            return os.getloadavg()[0] >= _cores()
+        except (AttributeError, OSError):
+            return False
+    return others >= _cores()
+
+
+_LOADAVG = "/proc/loadavg"
+
+
+def _runnable_others(samples: int = 5) -> int | None:
+    """The fewest other runnable tasks over ``samples`` looks (None without ``/proc/loadavg``)."""
+    seen = []
+    for i in range(samples):
+        if i:
+            time.sleep(0.002)
+        try:
+            with open(_LOADAVG, encoding="ascii") as f:
+                running = f.read().split()[3].split("/")[0]
+            seen.append(max(int(running) - 1, 0))
+        except (OSError, IndexError, ValueError):
+            return None
+    return min(seen)
 
 
 def start(source, settings, steps=None) -> SplitRead | None:

@@ -219,3 +219,27 @@ def test_the_child_ends_with_its_parent():
     before, after = child_states_around_sigterm(code)
     assert before not in (None, "Z")
     assert after in (None, "Z")
+
+
+@pytest.mark.parametrize("text, cores, busy", [
+    ("2.31 2.20 1.90 1/412 9876\n", 2, False),   # a high load average left by the last run
+    ("0.10 0.20 0.30 3/412 9876\n", 2, True),    # two others runnable now: no core to spare
+    ("0.10 0.20 0.30 3/412 9876\n", 4, False),
+    ("0.10 0.20 0.30 2/412 9876\n", 1, True),
+])
+def test_busy_is_what_runs_now_not_the_load_average(tmp_path, monkeypatch, text, cores, busy):
+    f = tmp_path / "loadavg"
+    f.write_text(text)
+    monkeypatch.setattr(splitread, "_LOADAVG", str(f))
+    monkeypatch.setattr(splitread, "_cores", lambda: cores)
+    monkeypatch.setattr(splitread.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    assert splitread._busy() is busy
+
+
+def test_busy_without_proc_falls_back_to_the_load_average(tmp_path, monkeypatch):
+    monkeypatch.setattr(splitread, "_LOADAVG", str(tmp_path / "none"))
+    monkeypatch.setattr(splitread, "_cores", lambda: 2)
+    monkeypatch.setattr(splitread.os, "getloadavg", lambda: (2.5, 1.0, 1.0))
+    assert splitread._runnable_others() is None and splitread._busy() is True
+    monkeypatch.setattr(splitread.os, "getloadavg", lambda: (0.5, 1.0, 1.0))
+    assert splitread._busy() is False
