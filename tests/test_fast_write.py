@@ -169,3 +169,37 @@ def test_the_cycle_collector_is_paused_while_writing_and_restored(tmp_path, monk
     finally:
         gc.enable()
     assert seen == [("child", False), ("map", False, True)]
+
+
+def test_features_file_in_batches_is_the_whole_file(tmp_path, monkeypatch):
+    """Batches of rows (a city's features are not converted whole) give the file to_parquet
+    gives: the same Arrow table, the same metadata (geopandas' ``geo`` over every row: bbox
+    and kinds that no single batch has), the same frame read back."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(3)
+    n = 23
+    geoms = [shapely.box(x, y, x + 1, y + 1) if i % 3 else shapely.Point(x, y)
+             for i, (x, y) in enumerate(rng.uniform(-50, 50, (n, 2)))]
+    geoms[-1] = shapely.LineString([(100, 80), (101, 81)])      # only in the last batch
+    shared = {"amenity": "school", "name": "=1+1"}
+    feats = gpd.GeoDataFrame(
+        {"osm_type": ["way"] * n, "osm_id": np.arange(n, dtype=np.int64) * 7,
+         "tags": [shared if i % 2 else {"k": str(i)} for i in range(n)]},
+        geometry=geoms, crs=4326)
+    whole, parts = tmp_path / "whole.parquet", tmp_path / "parts.parquet"
+    O._write_features(feats, whole, batch=10**6)
+    written = []
+    real = gpd.GeoDataFrame.to_parquet
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_parquet",
+                        lambda self, *a, **k: written.append(len(self)) or real(self, *a, **k))
+    O._write_features(feats, parts, batch=5)
+    assert written == []                                    # not the whole table at once
+    assert pq.read_metadata(parts).num_row_groups == 5
+    assert pq.read_metadata(parts).metadata == pq.read_metadata(whole).metadata
+    assert pq.read_table(parts).equals(pq.read_table(whole))
+    geo = json.loads(pq.read_metadata(parts).metadata[b"geo"])
+    assert geo["columns"]["geometry"]["bbox"][2] == 101.0
+    assert sorted(geo["columns"]["geometry"]["geometry_types"]) == ["LineString", "Point", "Polygon"]
+    a, b = O._read_features(whole), O._read_features(parts)
+    assert a["tags"].tolist() == b["tags"].tolist() and (a.geometry.to_wkb() == b.geometry.to_wkb()).all()
