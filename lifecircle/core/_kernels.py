@@ -412,7 +412,8 @@ def _grow_float(a, need):
 @njit(cache=True)
 def _list_facilities(x, d, lim, fn_ptr, fn_fac, fn_cost, stamp, best, token, lf, pos):
     """Node ``x`` at ``d`` seconds: offer its facilities (``fn_*``) to the search's list ``lf``
-    (each once, its best time in ``best``). Returns the list's new length and the list."""
+    (each once, its best time in ``best``); the same for the homes a reverse search reaches.
+    Returns the list's new length."""
     for j in range(fn_ptr[x], fn_ptr[x + 1]):
         t = d + fn_cost[j]
         if t <= lim:
@@ -827,18 +828,8 @@ def _homes_to_point(e, s, lim, rindptr, rindices, rw, edge_u, edge_v, edge_len, 
     nt = search(rindptr, rindices, rw, seed[:ns], seed_cost[:ns], lim, dist, hk, hn, touched)
     for i in range(nt):
         x = touched[i]
-        d = dist[x]
-        for j in range(node_ptr[x], node_ptr[x + 1]):
-            t = d + node_cost[j]
-            if t <= lim:
-                h = node_home[j]
-                if stamp[h] != tok:
-                    stamp[h] = tok
-                    tbest[h] = t
-                    hit[nh] = h
-                    nh += 1
-                elif t < tbest[h]:
-                    tbest[h] = t
+        nh = _list_facilities(x, dist[x], lim, node_ptr, node_home, node_cost, stamp, tbest, tok,
+                              hit, nh)
         dist[x] = INF
     if node:
         return nh
