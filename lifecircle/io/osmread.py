@@ -31,6 +31,7 @@ import gc
 import sys
 from array import array
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from itertools import repeat
 from operator import attrgetter
 
@@ -372,7 +373,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     batch: list[str] = []
     batch_add = batch.append
     node_type = osmium.osm.Node
-    newest = None   # the newest element timestamp (a datetime), when ``stamps``
+    newest = _NO_STAMP   # the newest element timestamp (a datetime), when ``stamps``
     for obj in fp:
         data = obj._pyosmium_data
         if type(obj) is node_type:
@@ -391,9 +392,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
             n_tags(tags)
             n_group(0 if mask & 1 else 2)
             if stamps:
-                stamp = data.timestamp()
-                if newest is None or stamp > newest:
-                    newest = stamp
+                newest = max(newest, data.timestamp())
             continue
         # a way
         wid = data.id()
@@ -422,9 +421,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
             s_x(map(x_of, locs))
             s_y(map(y_of, locs))
             if stamps and not mask:
-                stamp = data.timestamp()
-                if newest is None or stamp > newest:
-                    newest = stamp
+                newest = max(newest, data.timestamp())
             if not (mask or held):
                 continue
         try:
@@ -436,9 +433,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
             wkb = ([n.x for n in nodes], [n.y for n in nodes])
         if mask:
             if stamps:
-                stamp = data.timestamp()
-                if newest is None or stamp > newest:
-                    newest = stamp
+                newest = max(newest, data.timestamp())
             if type(wkb) is tuple:
                 col.w_cut[len(col.w_id)] = wkb
                 w_size(0)
@@ -455,10 +450,13 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
             members[wid] = wkb if type(wkb) is tuple else fromhex(wkb)
     if batch:
         _store_wkb(col, batch)
-    if newest is not None:
+    if newest is not _NO_STAMP:
         col.max_stamp = max(col.max_stamp, newest.timestamp())
     return col, relations
 
+
+#: below every element's timestamp (libosmium's are UTC datetimes)
+_NO_STAMP = datetime.min.replace(tzinfo=UTC)
 
 #: feature ways whose WKB is decoded at once (see :func:`_store_wkb`)
 _BATCH = 4096
