@@ -75,6 +75,7 @@ from lifecircle.core.profiles import load_profile
 from lifecircle.core.snapping import Snap
 from lifecircle.errors import OutputError
 from lifecircle.i18n import attribution_text, label, status_label
+from lifecircle.io.osmread import gc_paused
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.settings import Settings
 from lifecircle.untrusted import csv_safe, restore_formula, xlsx_safe
@@ -742,9 +743,7 @@ def frozen_heap():
     makes ~100,000 objects that live until it is written (its elements, the homes' rows), which
     every collection walked again (~5 % of a save's time); cycles made while writing are
     collected once it is done."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         if gc.get_freeze_count():        # a caller froze them already: theirs to unfreeze
             yield
             return
@@ -753,9 +752,6 @@ def frozen_heap():
             yield
         finally:
             gc.unfreeze()
-    finally:
-        if was:
-            gc.enable()
 
 
 @contextmanager
