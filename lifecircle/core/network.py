@@ -180,14 +180,18 @@ class WalkNetwork:
         return self._snap_tree
 
     # ---------------------------------------------------------------------------------------
-    def edges_gdf(self) -> gpd.GeoDataFrame:
+    def edge_columns(self) -> dict[str, np.ndarray]:
+        """The edges' attribute columns (u, v, length, oneway; highway and area if known)."""
         data = {"u": self.edge_u, "v": self.edge_v, "length": self.edge_len,
                 "oneway": self.edge_oneway}
         if self.edge_highway is not None:
             data["highway"] = self.edge_highway
         if self.edge_area is not None:
             data["area"] = self.edge_area
-        return gpd.GeoDataFrame(data, geometry=self.edge_geom, crs=self.crs)
+        return data
+
+    def edges_gdf(self) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(self.edge_columns(), geometry=self.edge_geom, crs=self.crs)
 
     def nodes_gdf(self) -> gpd.GeoDataFrame:
         return gpd.GeoDataFrame({"osmid": self.node_osmid},

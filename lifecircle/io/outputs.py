@@ -928,12 +928,7 @@ def _write_gpkg(result, folder: Path) -> None:
 def _write_streets(net: WalkNetwork, gpkg: Path) -> None:
     """The ``streets`` layer: the columns of ``net.edges_gdf()`` without making that frame
     (its geometry array would copy a reference to, and so a page of, every edge geometry)."""
-    data = {"u": net.edge_u, "v": net.edge_v, "length": net.edge_len, "oneway": net.edge_oneway}
-    if net.edge_highway is not None:
-        data["highway"] = net.edge_highway
-    if net.edge_area is not None:
-        data["area"] = net.edge_area
-    frame = pd.DataFrame(data)
+    frame = pd.DataFrame(net.edge_columns())
     _write_layer(gpkg, "streets", frame, list(frame.columns), net.edge_geom, net.crs)
 
 
