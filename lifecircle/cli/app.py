@@ -6,7 +6,10 @@ that the user can fix print one line naming the input and the problem and exit w
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
 
 import typer
 from typer.core import TyperGroup
@@ -57,6 +60,39 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("已中断" if args_lang(sys.argv[1:]) == "zh" else "interrupted")
         sys.exit(130)
+    except SystemExit as exc:
+        _leave(exc)
+
+
+def _leave(exc: SystemExit) -> None:
+    """End the process as ``raise exc`` would, without the interpreter's teardown.
+
+    Everything the command wrote is closed by then; what is left is freeing every object one by
+    one (an analysis holds millions: 0.6 s after a Las Palmas run, several seconds at city
+    scale). The exit handlers still run (logging, temporary folders, multiprocessing), the
+    console streams are flushed, and the exit code is the one ``sys.exit`` would give. When a
+    thread other than daemon ones is still alive (the interpreter would wait for it) the
+    ordinary exit is kept."""
+    if any(t is not threading.main_thread() and not t.daemon and t.is_alive()
+           for t in threading.enumerate()):
+        raise exc
+    code = exc.code
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code & 0xFF
+    else:                                 # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:             # a closed or broken pipe: nothing left to lose
+                pass
+        os._exit(status)
 
 
 if __name__ == "__main__":
