@@ -67,6 +67,10 @@ def _city() -> str:
     relations += [(9200, [(a, "outer"), (b, "outer")], {"type": "multipolygon", "leisure": "park"}),
                   (9201, [(c, "outer"), (77_777, "inner")], {"type": "multipolygon", "landuse": "retail"}),
                   (9202, [(d, "")], {"type": "route", "route": "bus", "amenity": "bus_route"})]
+    # invalid as built: a bow-tie building, a track whose two nodes are at one place
+    way(2001, [(10, 30), (11, 31), (11, 30), (10, 31), (10, 30)], {"building": "yes"})
+    nodes.append(f'<node id="5001" lat="{LAT:.7f}" lon="{LON:.7f}" version="1"/>')
+    way(2002, [(0, 0), 5001], {"leisure": "track"})
     # 9001: outer early, inner (id 50) after every other way
     way(51, square(20, 32, 4), {})
     way(50, square(21, 33, 2), {}, out=late)
@@ -130,7 +134,11 @@ def test_overlapped_build_equals_build_after_the_pass(tmp_path, monkeypatch, bat
     polygons = want.geometry.values[shapely.get_type_id(want.geometry.values) == 3]
     assert len(polygons) > 150 and shapely.is_ccw(shapely.get_exterior_ring(polygons)).all()
     kinds = want.osm_type.tolist()
-    assert kinds.count("relation") == 16 and kinds.count("way") == 150 + 15 + 3 + 4
+    assert kinds.count("relation") == 16 and kinds.count("way") == 150 + 15 + 3 + 4 + 2
+    # every geometry valid: the bow-tie two triangles, the track a point (GEOS's make_valid)
+    assert shapely.is_valid(want.geometry.values).all()
+    assert rows[("way", 2001)].geom_type == "MultiPolygon" and rows[("way", 2001)].area == pytest.approx(D * D / 2)
+    assert rows[("way", 2002)].equals(shapely.Point(LON, LAT))
     # an inner ring that is itself a pitch is read as a pitch too (no relation of its group
     # holds it), the other member ways not
     assert rows[("way", 282)].geom_type == "Polygon"

@@ -603,6 +603,7 @@ class _Geometry:
             got.update(zip(ids, shapely.linestrings(m_xy, indices=np.repeat(np.arange(len(ids)), m_len))))
         geoms = np.asarray(_relation_geometries(rels, got) + [None], dtype=object)[:-1]
         _orient(geoms)
+        _valid(geoms)
         out = self.rel_geom
         for r, g in zip(which.tolist(), geoms):
             out[r] = g
@@ -614,6 +615,16 @@ def _orient(geoms: np.ndarray) -> None:
     polygonal = np.isin(shapely.get_type_id(geoms), (3, 6, 7))
     if polygonal.any():
         geoms[polygonal] = shapely.orient_polygons(geoms[polygonal], exterior_cw=False)
+
+
+def _valid(geoms: np.ndarray) -> np.ndarray:
+    """``make_valid`` of the invalid ones (after orientation), in place: what the features
+    frame did to every feature (self-touching rings are common in OSM, a way's nodes can all
+    be at one place; later overlays need valid input)."""
+    invalid = ~(shapely.is_valid(geoms) | shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if invalid.any():
+        geoms[invalid] = shapely.make_valid(geoms[invalid])
+    return geoms
 
 
 def _read_relations(path: str, groups: _Groups, sets: _TagSets | None = None,
@@ -790,7 +801,7 @@ def _way_shapes(xy: np.ndarray, lengths: np.ndarray, valid: np.ndarray | None,
             shapely.linestrings(pts) if len(pts) >= 2 else None)
     if area.any():
         geoms[area] = shapely.orient_polygons(geoms[area], exterior_cw=False)
-    return geoms
+    return _valid(geoms)
 
 
 def _cut_way_shapes(cut: dict) -> np.ndarray:
@@ -1048,7 +1059,8 @@ def build_features(col: _Collected, relations: list[dict]):
     """Feature records in pyrosm's order: group by group (poi, building, land use, natural),
     nodes, then ways, then relations, each element in its first group only.
     Returns (osm_type, osm_id, tags, geometry): arrays (object, int64, a list of the shared tag
-    dicts, geometries). Consumes ``col``'s way and member geometry (freed as they are built)."""
+    dicts, geometries, valid: polygons oriented then made valid where GEOS finds them
+    invalid). Consumes ``col``'s way and member geometry (freed as they are built)."""
     with gc_paused():
         return _build_features(col, relations)
 

@@ -188,7 +188,7 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
         features = _concat_features([gpd.GeoDataFrame(
             {"osm_type": np.asarray(osm_type, dtype=object),
              "osm_id": np.asarray(osm_id, dtype=np.int64), "tags": tags},
-            geometry=geom, crs=WGS84)]) if len(osm_type) else _concat_features([])
+            geometry=geom, crs=WGS84)], valid=True) if len(osm_type) else _concat_features([])
     else:
         features = _concat_features([])
     if bbox is not None:
@@ -357,7 +357,9 @@ def _features_from_pyrosm(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     )
 
 
-def _concat_features(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+def _concat_features(parts: list[gpd.GeoDataFrame], valid: bool = False) -> gpd.GeoDataFrame:
+    """The feature frames as one, each element once, no empty geometry, every geometry valid
+    (``valid``: they are already, as the osmium reader makes them while it reads)."""
     if not parts:
         return gpd.GeoDataFrame({"osm_type": [], "osm_id": [], "tags": []},
                                 geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
@@ -366,7 +368,7 @@ def _concat_features(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     frame = frame.drop_duplicates(subset=["osm_type", "osm_id"]).reset_index(drop=True)
     frame = frame[~frame.geometry.is_empty]
     geom = frame.geometry.to_numpy()
-    invalid = ~shapely.is_valid(geom)
+    invalid = np.zeros(len(geom), dtype=bool) if valid else ~shapely.is_valid(geom)
     if invalid.any():  # self-touching rings are common in OSM; later overlays need valid input
         geom[invalid] = shapely.make_valid(geom[invalid])
     frame = frame.assign(geometry=geom)
