@@ -277,9 +277,10 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
 
 
 def _cores() -> int:
+    """The cores this process may run on (a container or ``taskset`` may allow one only)."""
     try:
         return len(os.sched_getaffinity(0))
-    except AttributeError:   # not on Linux
+    except (AttributeError, OSError):   # not on Linux
         return os.cpu_count() or 1
 
 
@@ -498,8 +499,8 @@ class _Geometry:
     there without the GIL while the pass, which is Python, goes on (at the normal priority:
     a lower one starves it on a busy machine, and the reader then waits for it, or for the
     GIL it holds, at the end). Without, every batch is built as it comes and the relations
-    all at the end, in the calling thread. Either way each way's and relation's geometry is the one built from all at once (every
-    step is per geometry), already oriented."""
+    all at the end, in the calling thread. Either way each way's and relation's geometry is
+    the one built from all at once (every step is per geometry), oriented and valid."""
 
     def __init__(self, relations: list[dict], members: dict, *, threaded: bool):
         self.relations, self.members, self.threaded = relations, members, threaded
@@ -757,12 +758,13 @@ def _wkb_split(head, body, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _way_shapes(xy: np.ndarray, lengths: np.ndarray, valid: np.ndarray | None,
-                rings: np.ndarray) -> np.ndarray:
-    """Polygons (oriented) for the ways that close an area (``rings``), LineStrings for the
+                area: np.ndarray) -> np.ndarray:
+    """Polygons (oriented) for the ways that close an area (``area``), LineStrings for the
     others, from their coordinates one way after the other (``lengths`` each; ``valid``: the
     coordinates the file has, None for all), built in two vectorised calls (the polygons
     straight from the flat coordinates and ring offsets, no ring objects first); ways with
-    missing nodes one by one, through the nodes that have coordinates."""
+    missing nodes one by one, through the nodes that have coordinates. Made valid where they
+    are not (:func:`_valid`)."""
     n = len(lengths)
     geoms = np.empty(n, dtype=object)
     if n == 0:
@@ -775,7 +777,6 @@ def _way_shapes(xy: np.ndarray, lengths: np.ndarray, valid: np.ndarray | None,
         n_valid = np.add.reduceat(valid.astype(np.int64), offsets[:-1])
         n_valid[lengths == 0] = 0
         complete = n_valid == lengths
-    area = rings
     done = np.zeros(n, dtype=bool)
     rings = area & complete & (lengths >= 4)
     if rings.any():
