@@ -268,9 +268,10 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
     and the feature relations, see :func:`build_streets` and :func:`build_features`.
     ``stamps``: track the newest element timestamp (for files without a header date).
     ``overlap``: build the feature geometry in a worker thread while the pass reads on
-    (default: when the process may run on more than one core), see :class:`_Geometry`."""
+    (default: when the process may run on more than one core, unless
+    ``LIFECIRCLE_READ_THREAD=0``), see :class:`_Geometry`."""
     if overlap is None:
-        overlap = _cores() > 1
+        overlap = _cores() > 1 and os.environ.get("LIFECIRCLE_READ_THREAD") != "0"
     with gc_paused():
         return _read_layers(path, groups, streets=streets, features=features, stamps=stamps,
                             overlap=overlap)
