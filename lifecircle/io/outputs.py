@@ -75,7 +75,7 @@ from lifecircle.core.profiles import load_profile
 from lifecircle.core.snapping import Snap
 from lifecircle.errors import OutputError
 from lifecircle.i18n import attribution_text, label, status_label
-from lifecircle.io.osmread import gc_paused
+from lifecircle.io.osmread import gc_paused, release_freed_memory
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.settings import Settings
 from lifecircle.untrusted import csv_safe, restore_formula, xlsx_safe
@@ -567,9 +567,12 @@ def write_outputs(result, folder: Path, beside=None) -> None:
     """Write every file of an analysis folder (but the map) into ``folder``.
 
     The GeoPackage (most of the time: GDAL writes the home columns row by row, holding the
-    GIL) and the small files are written by a forked child process where that is safe
-    (:data:`FORK_GPKG`, :func:`_fork`), while this process writes the OSM features and runs
-    ``beside``; else one after the other. Either way the folder ends up the same.
+    GIL) is written by a forked child process where that is safe (:data:`FORK_GPKG`,
+    :func:`_fork`) while this process runs ``beside``; the other writes (:func:`_side_writes`:
+    the OSM features, the small files) go to whichever of the two is free first
+    (:class:`_Claims`): on a small area the child, which is done long before the map, on a
+    city this process after the map. Else all in turn here. Either way the folder ends up
+    the same.
 
     Parameters
     ----------
@@ -582,19 +585,25 @@ def write_outputs(result, folder: Path, beside=None) -> None:
         makes the map there).
     """
     folder = Path(folder)
-    with _unsynced_sqlite(), frozen_heap():
-        # the child: the GeoPackage and the small files (the spreadsheet's first one imports
-        # openpyxl); here: the OSM features (the other big write) and ``beside``
-        child_work = functools.partial(_write_child_part, result, folder)
+    side = _side_writes(result, folder)
+    with _unsynced_sqlite(), frozen_heap(), _Claims(list(side)) as claims:
+        def child_work():
+            _write_gpkg(result, folder)
+            claims.run(side)
+
         child = _fork(child_work)
+        mine = []                    # the side writes done here
         try:
             if child is None:
                 child_work()
-            # one after the other, not in a thread beside the map: together their transient
-            # memory would add up (at 60 tiles ~1.5 GB for the features' WKB and Parquet)
-            _write_features_file(result, folder)
             if beside is not None:
                 beside()
+                # the map's objects (folium elements point at their parents: cycles) are
+                # freed now, not when the collector resumes: the features' transient memory
+                # would add to theirs
+                gc.collect()
+                release_freed_memory()
+            mine = claims.run(side)
             done = child is None or child.join()
         except BaseException:          # an error here, or Ctrl-C: the child goes too
             if child is not None:
@@ -605,7 +614,67 @@ def write_outputs(result, folder: Path, beside=None) -> None:
             # raised as it would have been without the child
             for p in folder.glob(glob_escape(GPKG) + "*"):
                 p.unlink()
-            child_work()
+            _write_gpkg(result, folder)
+            for name, write in side.items():
+                if name not in mine:
+                    write()
+
+
+def _side_writes(result, folder: Path) -> dict:
+    """The writes of an analysis folder besides the GeoPackage and the map, by name, in the
+    order they are handed out (:class:`_Claims`): the OSM features (then Arrow's and glibc's
+    freed memory given back: the map's geometry cannot reuse Arrow's pool) and the small
+    files."""
+    def features():
+        _write_features_file(result, folder)
+        release_freed_memory()
+
+    return {"features": features, "files": functools.partial(_write_files, result, folder)}
+
+
+class _Claims:
+    """Writes handed out one at a time to whichever process asks first: their numbers are
+    bytes in a pipe made before the fork, its writing end then closed, so each byte is read
+    by exactly one of the parent and the forked child (a read of one byte from a pipe is
+    atomic) and a read finds the end of the pipe once all are taken. Without a pipe (none
+    left to open) every write is the process's that made the claims."""
+
+    def __init__(self, names: list):
+        self.names = list(names)
+        self.fd = None
+        self.owner = os.getpid()
+
+    def __enter__(self):
+        with contextlib.suppress(OSError):
+            r, w = os.pipe()
+            try:
+                os.write(w, bytes(range(len(self.names))))
+            finally:
+                os.close(w)
+            self.fd = r
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def run(self, writes: dict) -> list:
+        """Take writes until none is left and run them; the names of those run here."""
+        done = []
+        while True:
+            if self.fd is None:
+                names = [n for n in self.names if n not in done]
+                if not names or os.getpid() != self.owner:
+                    return done
+                name = names[0]
+            else:
+                b = os.read(self.fd, 1)
+                if not b:
+                    return done
+                name = self.names[b[0]]
+            done.append(name)
+            writes[name]()
 
 
 #: Whether :func:`write_outputs` may write the GeoPackage in a forked child process (Linux
@@ -938,11 +1007,6 @@ def _in_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out = gdf.copy(deep=False)
     out[gdf.geometry.name] = gdf.geometry.to_crs(WGS84)
     return out
-
-
-def _write_child_part(result, folder: Path) -> None:
-    _write_gpkg(result, folder)
-    _write_files(result, folder)
 
 
 def _write_features_file(result, folder: Path) -> None:

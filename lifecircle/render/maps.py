@@ -766,15 +766,21 @@ def background_layers(result, gcj: bool = False) -> dict:
         lines, ltags = geoms[is_line], all_tags[is_line]
         is_river = np.array([isinstance(t, dict) and t.get("waterway") in ("river", "canal", "stream")
                              for t in ltags], bool)
-        for kind, sel, simp in (("water", poly[is_w], 2.0), ("green", poly[is_g], 2.0)):
-            if len(sel):
-                g = shapely.simplify(metric_of(sel), simp)
-                # one multipolygon of the parts (no union: overlaps draw the same)
-                parts[kind] = shapely.get_parts(g[~shapely.is_empty(g)])
+        # made when their turn in the budget comes (and dropped once placed): a city's water
+        # and green areas, projected and simplified, held together were hundreds of MB
+        def areas(sel):
+            g = shapely.simplify(metric_of(sel), 2.0)
+            # one multipolygon of the parts (no union: overlaps draw the same)
+            return shapely.get_parts(g[~shapely.is_empty(g)])
+
+        def rivers(sel):
+            return shapely.union_all(shapely.simplify(metric_of(sel), 3.0, preserve_topology=False))
+
+        for kind, sel in (("water", is_w), ("green", is_g)):
+            if sel.any():
+                parts[kind] = functools.partial(areas, poly[sel])
         if is_river.any():
-            rivers = shapely.simplify(metric_of(lines[is_river]), 3.0,
-                                      preserve_topology=False)
-            parts["river"] = shapely.union_all(rivers)
+            parts["river"] = functools.partial(rivers, lines[is_river])
         if is_b.any():
             raw = int(shapely.get_num_coordinates(poly[is_b]).sum())
             parts["buildings"] = raw      # made below, only if they can be drawn
@@ -791,6 +797,8 @@ def background_layers(result, gcj: bool = False) -> dict:
     for kind in _BUDGET_ORDER:
         if kind not in parts:
             continue
+        if callable(parts[kind]):
+            parts[kind] = parts[kind]()
         if kind == "buildings":
             raw = parts[kind]
             if raw > BACKGROUND_BLOCKS_MAX_VERTICES and raw > left:
@@ -816,16 +824,18 @@ def background_layers(result, gcj: bool = False) -> dict:
                 continue
             # simplified piece by piece (vectorised; lines need no topology kept), then joined;
             # a line of two points (a third of a city's streets) stays as it is
-            lines = parts[kind].copy()
-            bent = shapely.get_num_coordinates(lines) > 2
-            lines[bent] = shapely.simplify(lines[bent], 2.0, preserve_topology=False)
-            parts[kind] = lines
-        if fits(kind, parts[kind], coarser=kind != "streets"):
+            shown = parts[kind].copy()
+            bent = shapely.get_num_coordinates(shown) > 2
+            shown[bent] = shapely.simplify(shown[bent], 2.0, preserve_topology=False)
+            parts[kind] = shown
+            del shown
+        if fits(kind, parts.pop(kind), coarser=kind != "streets"):
             g = out[kind]
             out[kind] = (shapely.multipolygons(g) if kind in ("water", "green")
                          else shapely.multilinestrings(list(g)) if kind in ("streets", "major") else g)
     res = {"left_out": left_out}
-    for k, v in out.items():
+    for k in list(out):
+        v = out.pop(k)               # each kind's metric geometry dropped once shown
         if k == "blocks":
             res[k] = v
             continue
