@@ -1,0 +1,265 @@
+"""``Result.save`` hands the writes besides the GeoPackage and the map (the OSM features file,
+the small files) to whichever of the parent (after the map) and the writer child (after the
+GeoPackage) is free first (:class:`lifecircle.io.outputs._Claims`).
+
+Whoever writes them, the folder reads the same as one written in a single process; each write
+is done exactly once; a child that dies after taking one has it redone here; a write failing
+here surfaces and leaves nothing behind; the map's objects are freed before the features are
+written (their memory would add up); the map's background made kind by kind is the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+import time
+import weakref
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from test_write_parallel import _assert_same, _content, _counting_fork
+
+import lifecircle.io.outputs as O
+from lifecircle.errors import OutputError
+from lifecircle.render import maps
+
+pytestmark = pytest.mark.skipif(not O.FORK_GPKG, reason="the writer child exists only on Linux")
+
+
+@pytest.fixture(scope="module")
+def one_process(helsinki, tmp_path_factory):
+    """The Helsinki folder written in one process (no child)."""
+    out = tmp_path_factory.mktemp("one") / "out"
+    mp = pytest.MonkeyPatch()
+    mp.setattr(O, "FORK_GPKG", False)
+    try:
+        helsinki.save(out)
+    finally:
+        mp.undo()
+    return _content(out)
+
+
+def _who_writes(monkeypatch, tmp_path, fail_in_child=()):
+    """Log (in a file: the child's memory is its own) which process ran each side write;
+    the writes named in ``fail_in_child`` raise when the child runs them."""
+    log = tmp_path / "who.log"
+    real = O._side_writes
+
+    def side_writes(result, folder):
+        def logged(name, write):
+            def run():
+                fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+                try:
+                    os.write(fd, f"{name} {os.getpid()}\n".encode())
+                finally:
+                    os.close(fd)
+                if name in fail_in_child and os.getpid() != parent:
+                    raise MemoryError("the child ran out of memory")
+                write()
+            return run
+
+        return {name: logged(name, write) for name, write in real(result, folder).items()}
+
+    parent = os.getpid()
+    monkeypatch.setattr(O, "_side_writes", side_writes)
+
+    def read():
+        pairs = [ln.split() for ln in log.read_text().splitlines()] if log.exists() else []
+        return [(name, "parent" if int(pid) == parent else "child") for name, pid in pairs]
+
+    return read
+
+
+def _slow_map(monkeypatch, seconds=1.5):
+    real = maps.save_map
+
+    def slow(m, path, offline=None):
+        time.sleep(seconds)
+        return real(m, path, offline)
+
+    monkeypatch.setattr(maps, "save_map", slow)
+
+
+def _slow_child(monkeypatch, seconds=1.5):
+    parent, real = os.getpid(), O._write_gpkg
+
+    def slow(result, folder):
+        if os.getpid() != parent:
+            time.sleep(seconds)
+        real(result, folder)
+
+    monkeypatch.setattr(O, "_write_gpkg", slow)
+
+
+def test_a_long_map_leaves_the_side_writes_to_the_child(helsinki, one_process, tmp_path, monkeypatch):
+    who = _who_writes(monkeypatch, tmp_path)
+    _slow_map(monkeypatch)
+    forks = _counting_fork(monkeypatch)
+    helsinki.save(tmp_path / "out")
+    assert len(forks) == 1
+    assert sorted(who()) == [("features", "child"), ("files", "child")]
+    _assert_same(_content(tmp_path / "out"), one_process)
+
+
+def test_a_long_geopackage_leaves_the_side_writes_to_the_parent(helsinki, one_process, tmp_path,
+                                                                 monkeypatch):
+    who = _who_writes(monkeypatch, tmp_path)
+    _slow_child(monkeypatch)
+    forks = _counting_fork(monkeypatch)
+    helsinki.save(tmp_path / "out")
+    assert len(forks) == 1
+    assert sorted(who()) == [("features", "parent"), ("files", "parent")]
+    _assert_same(_content(tmp_path / "out"), one_process)
+
+
+def test_a_child_dying_in_a_side_write_has_it_redone_here(helsinki, one_process, tmp_path, monkeypatch):
+    """The child takes the features (the map is long), writes half a file and dies: the
+    parent writes the GeoPackage and every side write it did not do itself."""
+    who = _who_writes(monkeypatch, tmp_path, fail_in_child=("features",))
+    _slow_map(monkeypatch)
+    parent, real = os.getpid(), O._write_features_file
+
+    def half(result, folder):
+        if os.getpid() != parent:
+            (folder / O.FEATURES_FILE).write_bytes(b"half")
+        real(result, folder)
+
+    monkeypatch.setattr(O, "_write_features_file", half)
+    forks = _counting_fork(monkeypatch)
+    helsinki.save(tmp_path / "out")
+    assert len(forks) == 1
+    got = who()
+    assert got[0] == ("features", "child")            # taken there first, failed there
+    assert sorted(got[1:]) == [("features", "parent"), ("files", "parent")]
+    _assert_same(_content(tmp_path / "out"), one_process)
+
+
+def test_a_side_write_failing_here_surfaces_and_leaves_no_output(helsinki, tmp_path, monkeypatch):
+    _slow_child(monkeypatch, 3.0)               # the parent takes the side writes
+    parent = os.getpid()
+
+    def broken(result, folder):
+        if os.getpid() == parent:
+            raise OutputError("summary.csv: disk full", zh="summary.csv：磁盘已满")
+
+    monkeypatch.setattr(O, "_write_files", broken)
+    forks = _counting_fork(monkeypatch)
+    out = tmp_path / "run"
+    out.mkdir()
+    with pytest.raises(OutputError, match="disk full"):
+        helsinki.save(out / "out")
+    assert len(forks) == 1
+    with pytest.raises(ChildProcessError):      # the child was stopped and reaped
+        os.waitpid(forks[0], os.WNOHANG)
+    assert list(out.iterdir()) == []             # neither the folder nor a temporary one
+
+
+def _claim_in_two(tmp_path, names, monkeypatch=None):
+    log = tmp_path / "claims.log"
+
+    def writes():
+        def one(name):
+            def run():
+                time.sleep(0.002)
+                fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+                try:
+                    os.write(fd, f"{name} {os.getpid()}\n".encode())
+                finally:
+                    os.close(fd)
+            return run
+        return {n: one(n) for n in names}
+
+    monkeypatch.setattr(O, "_fork_safe", lambda: True)
+    with O._Claims(names) as claims:
+        child = O._fork(lambda: claims.run(writes()))
+        assert child is not None
+        mine = claims.run(writes())
+        assert child.join()
+    rows = [ln.split() for ln in log.read_text().splitlines()]
+    return mine, [(n, int(p)) for n, p in rows]
+
+
+def test_each_claimed_write_runs_once_in_one_of_the_two_processes(tmp_path, monkeypatch):
+    names = [f"w{i}" for i in range(60)]
+    mine, rows = _claim_in_two(tmp_path, names, monkeypatch)
+    assert sorted(n for n, _ in rows) == sorted(names)              # each once
+    assert sorted(mine) == sorted(n for n, p in rows if p == os.getpid())
+    assert len({p for _, p in rows}) <= 2
+
+
+def test_without_a_pipe_every_write_is_the_parents(tmp_path, monkeypatch):
+    def no_pipe():
+        raise OSError(24, "Too many open files")
+
+    names = ["features", "files"]
+    real_pipe = os.pipe
+    calls = []
+
+    def pipe():
+        calls.append(1)
+        if len(calls) == 1:          # the claims' pipe; _fork's own report pipe still opens
+            return no_pipe()
+        return real_pipe()
+
+    monkeypatch.setattr(O.os, "pipe", pipe)
+    mine, rows = _claim_in_two(tmp_path, names, monkeypatch)
+    assert mine == names
+    assert rows == [(n, os.getpid()) for n in names]
+
+
+def test_the_map_is_freed_before_the_features_are_written(helsinki, tmp_path, monkeypatch):
+    """Its objects (folium's elements are cycles) would otherwise live until the collector
+    resumes, their memory beside the features' transient memory."""
+    _slow_child(monkeypatch)                    # the parent writes the features, after the map
+    maps_made = []
+    real_save = maps.save_map
+
+    def save_map(m, path, offline=None):
+        maps_made.append(weakref.ref(m))
+        return real_save(m, path, offline)
+
+    monkeypatch.setattr(maps, "save_map", save_map)
+    parent, real = os.getpid(), O._write_features_file
+    alive = []
+
+    def features(result, folder):
+        if os.getpid() == parent:
+            alive.append([r() is not None for r in maps_made])
+        real(result, folder)
+
+    monkeypatch.setattr(O, "_write_features_file", features)
+    _counting_fork(monkeypatch)
+    helsinki.save(tmp_path / "out")
+    assert alive == [[False]]
+
+
+def test_a_river_in_the_background_is_the_rivers_own_lines(helsinki):
+    """Water, green and river geometry is made when its turn in the budget comes: the river
+    is the union of the simplified river lines, not of lines of another kind made meanwhile
+    (the main streets come first)."""
+    r = helsinki
+    box = shapely.box(*gpd.GeoSeries(r.network.edge_geom, crs=r.crs).to_crs(4326).total_bounds)
+    c = box.centroid
+    river = shapely.LineString([(c.x - 0.004, c.y - 0.001), (c.x - 0.001, c.y + 0.0004),
+                                (c.x + 0.002, c.y + 0.0011), (c.x + 0.004, c.y - 0.0006)])
+    feats = r.features
+    extra = gpd.GeoDataFrame({"osm_type": ["way"], "osm_id": [-1], "tags": [{"waterway": "river"}]},
+                             geometry=[river], crs=feats.crs)
+    with_river = dataclasses.replace(r, features=pd.concat([feats, extra], ignore_index=True))
+    gc.collect()
+    bg = maps.background_layers(with_river)
+    assert "major" in bg and "river" in bg
+    metric = gpd.GeoSeries([river], crs=4326).to_crs(r.crs).to_numpy()
+    expected = shapely.union_all(shapely.simplify(metric, 3.0, preserve_topology=False))
+    shown = maps.display_geometries(np.array([expected], dtype=object), r.crs, False, maps.BACKGROUND_DECIMALS)
+    assert len(bg["river"]) == 1
+    assert shapely.to_wkb(bg["river"].iloc[0]) == shapely.to_wkb(shown[0])
+    # the other kinds are what they are without the river
+    plain = maps.background_layers(r)
+    for kind in ("major", "water", "green", "streets", "buildings"):
+        if kind in plain:
+            assert shapely.to_wkb(bg[kind].iloc[0]) == shapely.to_wkb(plain[kind].iloc[0]), kind
