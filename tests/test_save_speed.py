@@ -263,3 +263,43 @@ def test_a_river_in_the_background_is_the_rivers_own_lines(helsinki):
     for kind in ("major", "water", "green", "streets", "buildings"):
         if kind in plain:
             assert shapely.to_wkb(bg[kind].iloc[0]) == shapely.to_wkb(plain[kind].iloc[0]), kind
+
+
+def test_layer_batches_are_what_from_pandas_gives(monkeypatch):
+    """The attribute columns of a layer written by lifecircle itself, converted a batch at a
+    time from each column's values taken once, are the Arrow table ``from_pandas`` makes of
+    each batch: NaN as null, the same types (text stored by Arrow, text in Python objects
+    with gaps, small and nullable integers, flags), columns pandas holds in one 2-D block
+    (not contiguous) included."""
+    import pyarrow as pa
+    import pyproj
+
+    monkeypatch.setattr(O, "LAYER_CHUNK", 7)
+    rng = np.random.default_rng(5)
+    n = 30
+    block = rng.uniform(0, 60, (n, 3))
+    block[rng.random((n, 3)) < 0.3] = np.nan
+    frame = pd.DataFrame(block, columns=["t_a", "t_b", "t_c"])      # one F-ordered block
+    frame["n_x"] = rng.integers(0, 9, n).astype(np.int16)
+    frame["flag"] = rng.random(n) < 0.5
+    frame["name"] = pd.array([None if i % 4 == 0 else f"名 {i}" for i in range(n)], dtype="string[pyarrow]")
+    frame["kind"] = np.array([None if i % 5 == 0 else "=cmd" if i % 3 else "shop" for i in range(n)],
+                             dtype=object)
+    frame["count"] = pd.array([None if i % 6 == 0 else i for i in range(n)], dtype="Int64")
+    frame["big"] = np.arange(n, dtype=np.int64) * 10**12
+    cols = list(frame.columns)
+    geoms = shapely.points(rng.uniform(0, 1000, (n, 2)))
+    crs = pyproj.CRS.from_epsg(32633)
+    kind, schema, batches = O._layer_batches(frame, cols, geoms, crs, "geometry", 2)
+    got = pa.Table.from_batches(list(batches), schema=schema)
+    tr = pyproj.Transformer.from_crs(crs, pyproj.CRS.from_user_input(O.WGS84), always_xy=True)
+    want = []
+    for a in range(0, n, 7):
+        t = pa.Table.from_pandas(frame.iloc[a:a + 7], columns=cols, preserve_index=False)
+        want.append(t.replace_schema_metadata(None).add_column(
+            2, pa.field("geometry", pa.binary()), pa.chunked_array([O._layer_wkb(geoms[a:a + 7], 0, tr)])))
+    want = pa.concat_tables(want)
+    assert got.schema.equals(want.schema)
+    assert got.equals(want)
+    assert got.column("t_a").null_count == int(np.isnan(block[:, 0]).sum()) > 0
+    assert shapely.to_wkb(shapely.from_wkb(got.column("geometry").to_pylist()[3])) == got.column("geometry").to_pylist()[3]

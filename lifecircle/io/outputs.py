@@ -928,16 +928,33 @@ def _layer_batches(frame, cols, geoms, crs, name, at):
     first = attrs(0, min(n, LAYER_CHUNK)).schema      # converted again below: not kept alive
     if any(pa.types.is_null(f.type) or pa.types.is_dictionary(f.type) for f in first):
         return None
-    schema = first.remove_metadata().insert(at, pa.field(name, pa.binary()))
+    plain = first.remove_metadata()
+    schema = plain.insert(at, pa.field(name, pa.binary()))
+    # each column's values taken from the frame once, then converted a batch at a time as
+    # ``from_pandas`` does (``pa.array(values, from_pandas=True)``, NaN as null) to the first
+    # batch's types: pandas' bookkeeping per column and batch was most of the conversion's
+    # time (0.17 s -> 0.03 s for 153,000 homes of 226 columns)
+    values = [_column_values(frame[c]) for c in cols]
 
     def batches():
         for a in range(0, n, LAYER_CHUNK):
             b = min(n, a + LAYER_CHUNK)
-            table = attrs(a, b).replace_schema_metadata(None).add_column(
+            table = pa.Table.from_arrays(
+                [pa.array(v[a:b], type=f.type, from_pandas=True) for v, f in zip(values, plain)],
+                schema=plain).add_column(
                 at, pa.field(name, pa.binary()), pa.chunked_array([_layer_wkb(geoms[a:b], kind, tr)]))
             yield from table.to_batches()
 
     return kind, schema, batches()
+
+
+def _column_values(series: pd.Series):
+    """What ``pa.array`` converts of a column, as ``Table.from_pandas`` gives it: the
+    extension array of an extension type (Arrow-backed text, nullable numbers), else the
+    NumPy values (a view where pandas holds one)."""
+    if isinstance(series.dtype, pd.api.extensions.ExtensionDtype):
+        return series.array
+    return series.to_numpy()
 
 
 def _layer_wkb(geoms: np.ndarray, kind: int, transformer) -> pa.Array:
