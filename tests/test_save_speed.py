@@ -303,3 +303,44 @@ def test_layer_batches_are_what_from_pandas_gives(monkeypatch):
     assert got.equals(want)
     assert got.column("t_a").null_count == int(np.isnan(block[:, 0]).sum()) > 0
     assert shapely.to_wkb(shapely.from_wkb(got.column("geometry").to_pylist()[3])) == got.column("geometry").to_pylist()[3]
+
+
+def test_hexagon_map_reads_only_the_reachable_homes_columns_it_needs(helsinki):
+    """Beyond ``map_max_points`` homes the map bins the reachable homes into hexagons: the
+    residents and the population-weighted scores of each hexagon are those of the reachable
+    homes (computed here from the selected rows, as the map did before it stopped copying the
+    whole home table to select them)."""
+    from lifecircle import columns as col
+
+    r = helsinki
+    homes = r.homes.copy()
+    reach = np.ones(len(homes), bool)
+    reach[::7] = False
+    homes[col.REACHABLE] = reach
+    small = dataclasses.replace(r, homes=homes, settings=dataclasses.replace(r.settings, map_max_points=10))
+    page = small.map(service_areas=False, gaps=False, nearest_names=False).get_root().render()
+
+    base = homes[homes[col.REACHABLE]]
+    reps = maps._surface_points(base.geometry.to_numpy())
+    inv, centres = maps.hex_bins(shapely.get_coordinates(reps), r.settings.map_hex_m)
+    k = len(centres)
+    pop = base[col.POPULATION].to_numpy(float)
+    residents = maps._numbers_js(np.round(np.bincount(inv, weights=pop, minlength=k)).astype(np.int64))
+    counts = maps._numbers_js(np.bincount(inv, minlength=k))
+    v = base[col.SCORE].to_numpy(float)
+    ok = np.isfinite(v)
+    wsum = np.bincount(inv, weights=np.where(ok, pop, 0.0), minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(wsum > 0, np.bincount(inv, weights=np.where(ok, pop * v, 0.0), minlength=k) / wsum, np.nan)
+    assert k > 3 and np.bincount(inv, minlength=k).sum() == reach.sum() < len(homes)
+    assert f'"p":{residents}' in page or f'"p": {residents}' in page
+    assert f'"n":{counts}' in page or f'"n": {counts}' in page
+    first = str(maps._numbers_js(mean[:, None], 1))     # the overall score, hexagon by hexagon
+    assert [row.split(",")[0] for row in first[2:-2].split("],[")] == \
+        [row.split(",")[0] for row in _js_rows(page, "s")]
+
+
+def _js_rows(page: str, key: str) -> list[str]:
+    """The rows of the 2-D number table ``key`` of the homes script's data."""
+    at = page.index(f'"{key}":[[') + len(key) + 5
+    return page[at:page.index("]]", at)].split("],[")

@@ -1083,7 +1083,10 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     legend = Legend()
     # beyond settings.map_max_points homes the map shows hexagons (homes, their gaps and,
     # beyond MAP_MAX_FACILITIES, facilities): the page stays within MAP_BUDGET_MB
-    base = homes[homes[col.REACHABLE]] if col.REACHABLE in homes else homes
+    # the reachable homes, by position: a selection of the frame would copy every column of
+    # every home (226 columns: ~1.2 GB at a million homes) for the few the map reads
+    base = np.flatnonzero(homes[col.REACHABLE].to_numpy(bool)) if col.REACHABLE in homes \
+        else np.arange(len(homes))
     hex_mode = bool(len(homes) > result.settings.map_max_points and len(base))
     hex_m = result.settings.map_hex_m
 
@@ -1119,15 +1122,15 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                   "nodata": escape_html(i18n.status_label(col.STATUS_NO_DATA, lang))}}
     draw_homes = False
     if hex_mode:
-        reps = _surface_points(base.geometry.to_numpy())
+        reps = _surface_points(homes.geometry.to_numpy()[base])
         placed = ~(shapely.is_missing(reps) | shapely.is_empty(reps))
         base = base[placed]
         inv, centres = hex_bins(shapely.get_coordinates(reps[placed]), hex_m)
         k = len(centres)
-        pop = base[col.POPULATION].to_numpy(float)
+        pop = homes[col.POPULATION].to_numpy(float)[base]
         vals = []
         for c in score_cols:          # population-weighted mean of each score (as hexagons())
-            v = base[c].to_numpy(float) if c in base else np.full(len(base), np.nan)
+            v = homes[c].to_numpy(float)[base] if c in homes else np.full(len(base), np.nan)
             ok = np.isfinite(v)
             wsum = np.bincount(inv, weights=np.where(ok, pop, 0.0), minlength=k)
             vsum = np.bincount(inv, weights=np.where(ok, pop * v, 0.0), minlength=k)
