@@ -344,3 +344,58 @@ def _js_rows(page: str, key: str) -> list[str]:
     """The rows of the 2-D number table ``key`` of the homes script's data."""
     at = page.index(f'"{key}":[[') + len(key) + 5
     return page[at:page.index("]]", at)].split("],[")
+
+
+def test_polygons_keep_four_coordinates_a_part_however_simplified():
+    """What the background's shortcut relies on: GEOS's topology-preserving simplification
+    keeps every non-empty polygon part, each ring with at least 4 coordinates, at any
+    tolerance; so 4 a part is the least a kind of areas can take of the budget."""
+    sq = shapely.box(0, 0, 100, 100)
+    holed = shapely.Polygon(sq.exterior.coords, [shapely.box(10, 10, 20, 20).exterior.coords,
+                                                   shapely.box(50, 50, 52, 51).exterior.coords])
+    wiggly = shapely.Polygon([(np.cos(a) * 500 + (7 if i % 2 else 0), np.sin(a) * 500)
+                              for i, a in enumerate(np.linspace(0, 2 * np.pi, 400, endpoint=False))])
+    geoms = np.array([
+        sq, holed, wiggly,
+        shapely.Polygon([(0, 0), (1e-9, 0), (2e-9, 0), (0, 0)]),                   # no area
+        shapely.Polygon([(0, 0), (0, 0), (1, 0), (1, 1), (1, 1), (0, 0)]),         # repeated points
+        shapely.MultiPolygon([shapely.box(200, 0, 201, 1), shapely.box(300, 0, 300.5, 0.5)]),
+        shapely.Polygon(),
+        shapely.MultiPolygon([shapely.box(400, 0, 401, 1)]),
+    ], dtype=object)
+    least = 4 * maps._polygon_parts(geoms)
+    assert maps._polygon_parts(geoms) == 8
+    for tol in (0.0, 2.0, 10.0, 30.0, 1e9):
+        s = shapely.simplify(geoms, tol) if tol else geoms
+        parts = shapely.get_parts(s[~shapely.is_empty(s)])
+        assert len(parts) == 8
+        n = shapely.get_num_coordinates(parts)
+        assert n.min() >= 4 and n.sum() >= least
+
+
+@pytest.mark.parametrize("budget", [maps.BACKGROUND_BUDGET, 30_000, 8_000, 3_000, 600])
+def test_areas_that_cannot_fit_are_left_out_as_after_simplifying_them(helsinki, monkeypatch, budget):
+    """Water or green areas that cannot fit the budget at any tolerance are left out without
+    being made: the same layers and the same "left out" list as making and trying them."""
+    def layers():
+        bg = maps.background_layers(helsinki)
+        return {k: ([shapely.to_wkb(g) for g in v.to_numpy()] if hasattr(v, "to_numpy") else v)
+                for k, v in bg.items()}
+
+    monkeypatch.setattr(maps, "BACKGROUND_BUDGET", budget)
+    made = []
+    real = shapely.simplify
+
+    def counting(geoms, tolerance, *a, **k):
+        made.append(np.size(geoms))
+        return real(geoms, tolerance, *a, **k)
+
+    monkeypatch.setattr(maps.shapely, "simplify", counting)
+    quick = layers()
+    quick_made = list(made)
+    monkeypatch.setattr(maps, "_polygon_parts", lambda geoms: 0)     # no shortcut: made, tried
+    made.clear()
+    slow = layers()
+    assert quick == slow
+    if any(k in quick["left_out"] for k in ("water", "green")):
+        assert sum(quick_made) < sum(made)                    # the shortcut was taken

@@ -751,6 +751,7 @@ def background_layers(result, gcj: bool = False) -> dict:
         return False
 
     parts = {}
+    least = {}      # coordinates a kind has at least, however simplified
     if feats is not None and len(feats):
         # arrays, not frames: a city's features table is copied by every selection of rows
         geoms = feats.geometry.to_numpy()
@@ -779,6 +780,7 @@ def background_layers(result, gcj: bool = False) -> dict:
         for kind, sel in (("water", is_w), ("green", is_g)):
             if sel.any():
                 parts[kind] = functools.partial(areas, poly[sel])
+                least[kind] = 4 * _polygon_parts(poly[sel])
         if is_river.any():
             parts["river"] = functools.partial(rivers, lines[is_river])
         if is_b.any():
@@ -798,6 +800,11 @@ def background_layers(result, gcj: bool = False) -> dict:
         if kind not in parts:
             continue
         if callable(parts[kind]):
+            if least.get(kind, 0) > left:
+                # cannot fit at any tolerance (a city's green areas): left out without being
+                # projected and simplified three times over, seconds at a million walking nodes
+                left_out.append(kind)
+                continue
             parts[kind] = parts[kind]()
         if kind == "buildings":
             raw = parts[kind]
@@ -846,6 +853,19 @@ def background_layers(result, gcj: bool = False) -> dict:
         gs = gpd.GeoSeries(display_geometries(geoms, metric, gcj, BACKGROUND_DECIMALS), crs=WGS84)
         res[k] = gs[~gs.is_empty]
     return res
+
+
+def _polygon_parts(geoms) -> int:
+    """The non-empty polygons of ``geoms`` (polygons and multipolygons), counting each part of a
+    multipolygon. GEOS's topology-preserving simplification keeps every one, each ring of at
+    least 4 coordinates, at any tolerance: 4 coordinates a part is the least they can take."""
+    geoms = np.asarray(geoms, dtype=object)
+    geoms = geoms[~shapely.is_empty(geoms)]
+    multi = shapely.get_type_id(geoms) != 3
+    if not multi.any():
+        return len(geoms)
+    each = shapely.get_parts(geoms[multi])
+    return int((~multi).sum() + (~shapely.is_empty(each)).sum())
 
 
 def _with_text(make, result, gcj: bool) -> dict:
