@@ -1,5 +1,6 @@
-"""``Result.save`` writes the GeoPackage and the small files in a forked child process while
-this one writes the OSM features and draws the map (:func:`lifecircle.io.outputs.write_outputs`).
+"""``Result.save`` writes the GeoPackage in a forked child process while this one draws the map;
+the OSM features and the small files go to whichever is free first
+(:func:`lifecircle.io.outputs.write_outputs`; see also ``test_save_speed.py``).
 
 The folder must read back the same as one written in a single process; a child that fails is
 replaced by the parent doing its part (a real error still surfaces, and no partial output is

@@ -15,9 +15,10 @@ A folder is self-contained — later commands (``map``, ``isochrones``, ``resour
   timings), ``network.npz`` (the network and the snaps).
 
 Folders are written atomically (:func:`atomic_dir`): into a temporary folder beside the target,
-then renamed into place. :func:`write_outputs` writes the GeoPackage and the small files in a
-forked child process (GDAL holds the GIL while it writes) while the calling process writes the OSM
-features and, for ``Result.save``, draws the map; where fork is not safe it writes them in turn.
+then renamed into place. :func:`write_outputs` writes the GeoPackage in a forked child process
+(GDAL holds the GIL while it writes) while the calling process, for ``Result.save``, draws the map;
+the OSM features and the small files go to whichever of the two is free first; where fork is not
+safe it writes them in turn.
 
 Output folders and files are safe to point anywhere — lifecircle never removes or hides what it
 did not write:
