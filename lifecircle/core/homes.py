@@ -70,6 +70,7 @@ from pyproj import CRS, Transformer
 from scipy.spatial import cKDTree
 
 from lifecircle import columns as col
+from lifecircle.core import chunks
 from lifecircle.errors import PopulationError, TableError
 from lifecircle.i18n import LABELS, label
 from lifecircle.settings import DEFAULTS, LEVELS_BY_TYPE, Settings
@@ -205,9 +206,9 @@ def _point_in(points: np.ndarray, polygons: np.ndarray, pairs: bool = False):
     hit = poly = np.zeros(0, dtype=np.intp)
     if len(polygons) and len(points):
         if 4 * len(polygons) > len(points):
-            poly, hit = shapely.STRtree(points).query(polygons, predicate="intersects")
+            poly, hit = chunks.query(shapely.STRtree(points), polygons, predicate="intersects")
         else:
-            hit, poly = shapely.STRtree(polygons).query(points, predicate="intersects")
+            hit, poly = chunks.query(shapely.STRtree(polygons), points, predicate="intersects")
         out[hit] = True
     if not pairs:
         return out
@@ -232,14 +233,16 @@ TO_CRS_CHUNK = 1 << 16
 def _to_crs(geoms: np.ndarray, src, dst) -> np.ndarray:
     """``GeoSeries(geoms, crs=src).to_crs(dst)`` as an array, the same coordinates, by an
     in-place transform of the coordinate arrays (geopandas' copies and transposes cost ~40 %
-    more over a city's buildings), :data:`TO_CRS_CHUNK` geometries at a time."""
+    more over a city's buildings), :data:`TO_CRS_CHUNK` geometries at a time (on
+    :data:`~lifecircle.core.chunks.THREADS` threads: PROJ works without the GIL)."""
     if src is None or dst is None or not len(geoms) or shapely.has_z(geoms).any() or \
             CRS.from_user_input(src).is_exact_same(CRS.from_user_input(dst)):
         return gpd.GeoSeries(geoms, crs=src).to_crs(dst).to_numpy()
     transformer = Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst),
                                        always_xy=True)
     out = geoms.copy()
-    for lo in range(0, len(out), TO_CRS_CHUNK):
+
+    def project(lo):
         part = out[lo:lo + TO_CRS_CHUNK]            # a view: set in place
         xy = shapely.get_coordinates(part)
         x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
@@ -250,6 +253,8 @@ def _to_crs(geoms: np.ndarray, src, dst) -> np.ndarray:
             shapely.lib.set_coordinates(part, xy)
         except AttributeError:  # a shapely without it: the public function, the same result
             out[lo:lo + TO_CRS_CHUNK] = shapely.set_coordinates(part, xy)
+    # (pyproj's Transformer keeps a PROJ object per thread)
+    chunks.run([lambda lo=lo: project(lo) for lo in range(0, len(out), TO_CRS_CHUNK)])
     return out
 
 
@@ -285,7 +290,7 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     geom[used] = _to_crs(features.geometry.to_numpy()[used], features.crs, crs)
     area = shapely.area(geom)   # NaN where not projected (never a building)
 
-    res_land = shapely.make_valid(geom[res_mask])
+    res_land = chunks.itemwise(shapely.make_valid, int(res_mask.sum()), geom[res_mask])
     nonres_land = geom[nonres_mask]
 
     typed = is_building & _member(btype_d, RESIDENTIAL_BUILDINGS)[code] & \
@@ -294,7 +299,7 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
                           & (area >= settings.min_home_footprint_m2)
                           & (area <= settings.untagged_home_max_footprint_m2))
     cand = cand[~_per_dict(_speaks_against, distinct, code[cand], bool)]
-    cpts = shapely.point_on_surface(geom[cand])
+    cpts = chunks.made(lambda lo, hi: shapely.point_on_surface(geom[cand[lo:hi]]), len(cand))
     keep = ~_point_in(cpts, nonres_land)
     cand, cpts = cand[keep], cpts[keep]
     declared = _per_dict(lambda t: t.get("building:use") in RESIDENTIAL_BUILDINGS, distinct,
@@ -322,7 +327,8 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     n_typed = int(typed.sum())
     hpts = np.empty(len(hidx), dtype=object)
     hpts[order >= n_typed] = cpts[ok][order[order >= n_typed] - n_typed]
-    hpts[order < n_typed] = shapely.point_on_surface(geom[hidx[order < n_typed]])
+    at = hidx[order < n_typed]
+    hpts[order < n_typed] = chunks.made(lambda lo, hi: shapely.point_on_surface(geom[at[lo:hi]]), len(at))
 
     lv = _per_dict(lambda t: building_levels(t, settings), distinct, code[hidx], object, spread=False)
     levels = np.array([x[0] if x is not None else np.nan for x in lv], dtype=float)[code[hidx]]
@@ -345,12 +351,14 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
         # it: an invalid footprint's may not); the rest is asked against the buildings whose
         # boxes meet it (intersects is exact: the same answer as an indexed query)
         taken = np.zeros(len(res_land), dtype=bool)
-        taken[rq[shapely.intersects(geom[cand[rp]], cpts[rp])]] = True
+        taken[rq[chunks.made(lambda lo, hi: shapely.intersects(geom[cand[rp[lo:hi]]], cpts[rp[lo:hi]]),
+                             len(rp))]] = True
         left = np.flatnonzero(~taken)
         all_buildings = geom[is_building]
         if len(left) and len(all_buildings):
-            bi, li = shapely.STRtree(res_land[left]).query(all_buildings)
-            taken[left[li[shapely.intersects(res_land[left[li]], all_buildings[bi])]]] = True
+            bi, li = chunks.query(shapely.STRtree(res_land[left]), all_buildings)
+            taken[left[li[chunks.made(lambda lo, hi: shapely.intersects(
+                res_land[left[li[lo:hi]]], all_buildings[bi[lo:hi]]), len(li))]]] = True
         empty = list(res_land[~taken])
         if empty:
             frames.append(_grid(empty, crs, settings))
@@ -383,17 +391,18 @@ def _within(polygons: np.ndarray, lines: np.ndarray, distance: float,
             probe_xy, probe_of = coords[first], owner[first]
         else:
             probe_xy, probe_of = shapely.get_coordinates(probes, return_index=True)
-        near = kd.query(probe_xy, distance_upper_bound=distance)[0]
+        near = kd.query(probe_xy, distance_upper_bound=distance, workers=chunks.THREADS)[0]
         hit = probe_of[near <= distance - eps]
         if probes is not None:   # a probe off its polygon (an invalid one's point on surface)
-            hit = hit[shapely.intersects(polygons[hit], probes[hit])]   # tells nothing
+            hit = hit[chunks.made(lambda lo, hi: shapely.intersects(   # tells nothing
+                polygons[hit[lo:hi]], probes[hit[lo:hi]]), len(hit))]
         sure[hit] = True
         left = np.flatnonzero(~sure)                        # every corner of the others
         coords, owner = shapely.get_coordinates(polygons[left], return_index=True)
-        near = kd.query(coords, distance_upper_bound=distance)[0]
+        near = kd.query(coords, distance_upper_bound=distance, workers=chunks.THREADS)[0]
         sure[left[owner[near <= distance - eps]]] = True
     rest = np.flatnonzero(~sure)
-    hit, _ = shapely.STRtree(lines).query(polygons[rest], predicate="dwithin", distance=distance)
+    hit, _ = chunks.query(shapely.STRtree(lines), polygons[rest], predicate="dwithin", distance=distance)
     sure[rest[hit]] = True
     return np.flatnonzero(sure)
 

@@ -14,6 +14,7 @@ import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
+from lifecircle.core import chunks
 from lifecircle.core.network import WalkNetwork
 
 
@@ -73,14 +74,14 @@ def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0)
     bound = np.full(len(pts), np.inf)
     if kd is not None and len(xy):
         v = _nearest_vertices(kd, xy)[1]
-        bound = shapely.distance(pts, net.edge_geom[which[vown[v]]])
+        bound = chunks.itemwise(shapely.distance, len(pts), pts, net.edge_geom[which[vown[v]]])
     reach = np.minimum(bound, max_snap_m) + max(tie_m, 0.0) + 1e-6
-    pi, ei = tree.query(_boxes(shapely.bounds(pts), reach))
+    pi, ei = _box_query(tree, shapely.bounds(pts), reach)
     if len(pi) > 1 and (pi[1:] < pi[:-1]).any():          # grouped by point (as GEOS gives)
         order = np.argsort(pi, kind="stable")
         pi, ei = pi[order], ei[order]
     ei = which[ei]
-    dist = shapely.distance(pts[pi], net.edge_geom[ei])
+    dist = chunks.made(lambda lo, hi: shapely.distance(pts[pi[lo:hi]], net.edge_geom[ei[lo:hi]]), len(pi))
     if len(pi):
         start = np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]])
         best = np.repeat(np.minimum.reduceat(dist, start), np.diff(np.r_[start, len(pi)]))
@@ -94,7 +95,7 @@ def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0)
         leg[target] = dist[at[first]]
         ambiguous[idx[np.bincount(pi[at], minlength=len(idx)) > 1]] = True
         geoms = net.edge_geom[edge[target]]
-        offset[target] = shapely.line_locate_point(geoms, points[target])
+        offset[target] = chunks.itemwise(shapely.line_locate_point, len(target), geoms, points[target])
         # a near tie with a second edge makes the exact route depend on rounding: another edge
         # within tie_m of the nearest, by distance and by GEOS's dwithin (prepared, as a query)
         if tie_m > 0:
@@ -102,7 +103,8 @@ def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0)
             if len(close):
                 q = shapely.points(shapely.get_coordinates(pts[pi[close]]))   # copies, to prepare
                 shapely.prepare(q)
-                close = close[shapely.dwithin(q, net.edge_geom[ei[close]], best[close] + tie_m)]
+                close = close[chunks.itemwise(shapely.dwithin, len(close), q, net.edge_geom[ei[close]],
+                                              best[close] + tie_m)]
             ambiguous[idx[np.unique(pi[close])]] = True
     offset = np.clip(offset, 0.0, np.where(edge >= 0, net.edge_len[np.maximum(edge, 0)], 0.0))
     return Snap(edge, offset, leg, ambiguous)
@@ -116,6 +118,12 @@ def _boxes(bounds: np.ndarray, reach) -> np.ndarray:
     corners[:, 0, 0], corners[:, 0, 1] = x0 - reach, y0 - reach
     corners[:, 1, 0], corners[:, 1, 1] = x1 + reach, y1 + reach
     return shapely.linestrings(corners)
+
+
+def _box_query(tree: shapely.STRtree, bounds: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """``tree.query(_boxes(bounds, reach))`` on :mod:`~lifecircle.core.chunks` (each chunk
+    makes its own boxes): the same pairs in the same order."""
+    return chunks.query(tree, lambda lo, hi: _boxes(bounds[lo:hi], reach[lo:hi]), n=len(bounds))
 
 
 #: The k-d tree of the snap edges' vertices :func:`entry_points` built, for the
@@ -149,10 +157,10 @@ _SEARCH_M = 60.0
 def _nearest_vertices(kd: cKDTree, xy: np.ndarray, again: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Distance to and index of the vertex of ``kd`` nearest to each of ``xy`` (inf and
     ``kd.n`` where none is within :data:`_SEARCH_M`, unless searched ``again``)."""
-    d, i = kd.query(xy, distance_upper_bound=_SEARCH_M)
+    d, i = kd.query(xy, distance_upper_bound=_SEARCH_M, workers=chunks.THREADS)
     far = np.flatnonzero(i == kd.n)
     if again and len(far):
-        d[far], i[far] = kd.query(xy[far])
+        d[far], i[far] = kd.query(xy[far], workers=chunks.THREADS)
     return d, i
 
 
@@ -197,11 +205,12 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
         pick = pick[found[pick]]                       # geometries with a vertex near
         has = owner[pick]
         e0 = vown[iv[pick]]                            # the edge of the nearest vertex
-        reach = shapely.distance(geoms[has], net.edge_geom[which[e0]]) + 2e-6
-        gi, ei = tree.query(_boxes(shapely.bounds(geoms[has]), reach))
+        reach = chunks.itemwise(shapely.distance, len(has), geoms[has], net.edge_geom[which[e0]]) + 2e-6
+        gi, ei = _box_query(tree, shapely.bounds(geoms[has]), reach)
         few = np.bincount(gi, minlength=len(has)) <= _CROWD
         gi, ei = gi[few[gi]], ei[few[gi]]
-        dist = shapely.distance(geoms[has[gi]], net.edge_geom[which[ei]])
+        dist = chunks.made(lambda lo, hi: shapely.distance(geoms[has[gi[lo:hi]]],
+                                                          net.edge_geom[which[ei[lo:hi]]]), len(gi))
         order = np.lexsort((dist, gi))
         gi, ei, dist = gi[order], ei[order], dist[order]
         first = np.flatnonzero(np.r_[True, gi[1:] != gi[:-1]]) if len(gi) else np.zeros(0, dtype=np.int64)
@@ -214,7 +223,7 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
         out[has[gi[first[alone]]]] = ei[first[alone]]
     rest = np.flatnonzero(out < 0)
     if len(rest):
-        out[rest] = tree.nearest(geoms[rest])
+        out[rest] = chunks.nearest(tree, geoms[rest])
     return out
 
 
@@ -232,7 +241,7 @@ def entry_points(net: WalkNetwork, geoms) -> np.ndarray:
         g = geoms[area]
         idx = net.snap_edges[_nearest_edges(net, g)]
         # the nearest points between the geometry and its nearest edge: first is on the geometry
-        pts = shapely.shortest_line(g, net.edge_geom[idx])
+        pts = chunks.itemwise(shapely.shortest_line, len(g), g, net.edge_geom[idx])
         out[area] = shapely.get_point(pts, 0)
     return out
 
@@ -256,8 +265,10 @@ def fragment_captures(net: WalkNetwork, points, snap: Snap, max_snap_m: float):
         # search out to max_snap_m; the distances are GEOS's, as a nearest search's
         on = snap.reachable[valid]
         reach = np.where(on, snap.leg[valid], max_snap_m)
-        pi, fi = shapely.STRtree(frag).query(points[valid], predicate="dwithin", distance=reach + 1e-6)
-        dist = shapely.distance(points[valid[pi]], frag[fi])
+        pi, fi = chunks.query(shapely.STRtree(frag), points[valid], predicate="dwithin",
+                              distance=reach + 1e-6)
+        dist = chunks.made(lambda lo, hi: shapely.distance(points[valid[pi[lo:hi]]], frag[fi[lo:hi]]),
+                           len(pi))
         hit = np.where(on[pi], dist < reach[pi], dist <= max_snap_m)
         near[valid[pi[hit]]] = True
     return near & snap.reachable, near & ~snap.reachable

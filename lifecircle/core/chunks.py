@@ -1,0 +1,135 @@
+"""Vectorised calls on both cores: a call's arrays cut into chunks, run on a few threads.
+
+The calls chunked here release the GIL while they work (shapely 2's GEOS predicates, measures
+and constructors, its STRtree queries, PROJ transforms, scipy's k-d queries), so two threads
+run them on two cores. Each function is one of items (the answer for an item depends on
+that item alone, and a tree query's pairs come grouped by item in item order), so the
+answers put back in chunk order are the plain call's, bit for bit, GEOS's own pick among
+equidistant candidates included. Chunks also bound a call's temporaries.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import shapely
+
+#: Threads at most (the machine's cores, capped: the stages' calls scale to two).
+THREADS = max(1, min(2, os.cpu_count() or 1))
+#: Items per chunk: large enough that a chunk's call costs far more than handing it to a thread.
+CHUNK = 1 << 15
+#: Fewer items than this are one plain call in the calling thread.
+MIN_ITEMS = 1 << 14
+
+
+def spans(n: int) -> list[tuple[int, int]]:
+    """``(lo, hi)`` of the chunks of ``n`` items (one span when threads would not pay)."""
+    if THREADS < 2 or n < MIN_ITEMS:
+        return [(0, n)]
+    step = max(1, min(CHUNK, -(-n // THREADS)))
+    return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
+
+
+def run(tasks: list) -> list:
+    """The results of the zero-argument callables ``tasks``, in order, run by this thread and
+    :data:`THREADS` - 1 others, each taking the next task left (in this thread alone when
+    there is one task or one thread). The threads are started per call: none outlives it, so
+    a process forked later (the writer, a batch worker) inherits none. An error is raised
+    here once every thread has stopped (the first task's that failed)."""
+    if THREADS < 2 or len(tasks) < 2:
+        return [t() for t in tasks]
+    results: list = [None] * len(tasks)
+    errors: dict = {}
+    left = iter(range(len(tasks)))
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                i = next(left, None)
+            if i is None:
+                return
+            try:
+                results[i] = tasks[i]()
+            except BaseException as exc:    # handed to the caller
+                errors[i] = exc
+    others = [threading.Thread(target=work, name="lifecircle-chunks", daemon=True)
+              for _ in range(min(THREADS, len(tasks)) - 1)]
+    for t in others:
+        t.start()
+    work()
+    for t in others:
+        t.join()
+    if errors:
+        raise errors[min(errors)]
+    return results
+
+
+def _cut(value, n: int, lo: int, hi: int):
+    """``value[lo:hi]`` for an array aligned with the items, ``value`` itself otherwise
+    (a scalar or a geometry every item shares)."""
+    if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n:
+        return value[lo:hi]
+    return value
+
+
+def _join(out: list):
+    if isinstance(out[0], tuple):
+        return tuple(np.concatenate(x) for x in zip(*out))
+    return np.concatenate(out)
+
+
+def made(func, n: int):
+    """``func(0, n)`` for a function of item ranges whose answers for ``lo:hi`` are the rows
+    ``lo:hi`` of its answer for all (as ``lambda lo, hi: shapely.distance(a[i[lo:hi]], b)``:
+    each chunk also gathers its own inputs), run chunk by chunk and joined in order."""
+    parts = spans(n)
+    if len(parts) == 1:
+        return func(0, n)
+    return _join(run([lambda lo=lo, hi=hi: func(lo, hi) for lo, hi in parts]))
+
+
+def itemwise(func, n: int, *args, **kwargs):
+    """``func(*args, **kwargs)`` for a function of ``n`` items whose arrays (the arguments of
+    length ``n``) give one answer per item (or rows of items, as ``shapely.get_coordinates``;
+    not positions among the items, as its ``return_index``), run chunk by chunk; the answers
+    are joined in order (tuples element by element)."""
+    return made(lambda lo, hi: func(*(_cut(a, n, lo, hi) for a in args),
+                                    **{k: _cut(v, n, lo, hi) for k, v in kwargs.items()}), n)
+
+
+def warm(tree: shapely.STRtree) -> None:
+    """Have GEOS build ``tree`` (it builds an STRtree at its first query): threads then only
+    read it."""
+    tree.query(shapely.points(0.0, 0.0))
+
+
+def query(tree: shapely.STRtree, geoms, n: int | None = None, **kwargs) -> np.ndarray:
+    """``tree.query(geoms, **kwargs)`` (``distance`` may be an array aligned with ``geoms``)
+    run chunk by chunk: the same pairs in the same order. ``geoms`` may be a function of
+    ``(lo, hi)`` that makes the query geometries of items ``lo:hi`` (then ``n`` says how
+    many items): each chunk's are made in its thread and live only as long as its query."""
+    make = geoms if callable(geoms) else (lambda lo, hi: geoms[lo:hi])
+    n = len(geoms) if n is None else n
+    parts = spans(n)
+    if len(parts) == 1:
+        return tree.query(make(0, n), **kwargs)
+    warm(tree)
+
+    def part(lo, hi):
+        pairs = tree.query(make(lo, hi), **{k: _cut(v, n, lo, hi) for k, v in kwargs.items()})
+        pairs[0] += lo
+        return pairs
+    return np.concatenate(run([lambda lo=lo, hi=hi: part(lo, hi) for lo, hi in parts]), axis=1)
+
+
+def nearest(tree: shapely.STRtree, geoms: np.ndarray) -> np.ndarray:
+    """``tree.nearest(geoms)`` chunk by chunk: GEOS searches each geometry alone, so its pick
+    among equidistant ones is the plain call's."""
+    parts = spans(len(geoms))
+    if len(parts) == 1:
+        return tree.nearest(geoms)
+    warm(tree)
+    return np.concatenate(run([lambda lo=lo, hi=hi: tree.nearest(geoms[lo:hi]) for lo, hi in parts]))
