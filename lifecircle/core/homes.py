@@ -235,7 +235,8 @@ def _to_crs(geoms: np.ndarray, src, dst) -> np.ndarray:
     in-place transform of the coordinate arrays (geopandas' copies and transposes cost ~40 %
     more over a city's buildings), :data:`TO_CRS_CHUNK` geometries at a time (on
     :data:`~lifecircle.core.chunks.THREADS` threads: PROJ works without the GIL)."""
-    if src is None or dst is None or not len(geoms) or shapely.has_z(geoms).any() or \
+    if src is None or dst is None or not len(geoms) or \
+            chunks.itemwise(shapely.has_z, len(geoms), geoms).any() or \
             CRS.from_user_input(src).is_exact_same(CRS.from_user_input(dst)):
         return gpd.GeoSeries(geoms, crs=src).to_crs(dst).to_numpy()
     transformer = Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst),
@@ -278,7 +279,7 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     amenity_d = np.array([t.get("amenity", "") for t in distinct], dtype=object)
     leisure_d = np.array([t.get("leisure", "") for t in distinct], dtype=object)
     btype = btype_d[code]
-    polygonal = np.isin(shapely.get_type_id(features.geometry.to_numpy()), (3, 6))
+    polygonal = np.isin(chunks.itemwise(shapely.get_type_id, len(features), features.geometry.to_numpy()), (3, 6))
     is_building = polygonal & ((btype_d != "") & (btype_d != "no"))[code]
     res_mask = (landuse_d == "residential")[code] & polygonal
     nonres_mask = polygonal & ~is_building & (
@@ -288,7 +289,7 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     used = is_building | res_mask | nonres_mask
     geom = np.full(len(features), None, dtype=object)
     geom[used] = _to_crs(features.geometry.to_numpy()[used], features.crs, crs)
-    area = shapely.area(geom)   # NaN where not projected (never a building)
+    area = chunks.itemwise(shapely.area, len(geom), geom)   # NaN where not projected (never a building)
 
     res_land = chunks.itemwise(shapely.make_valid, int(res_mask.sum()), geom[res_mask])
     nonres_land = geom[nonres_mask]

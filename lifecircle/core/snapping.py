@@ -184,9 +184,12 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
     park, a building at a junction), geometries with more than :data:`_CROWD` edges around
     or no edge vertex within :data:`_SEARCH_M`, empty ones (refused there, as before).
     """
-    tree, which = net.snap_tree, net.snap_edges
+    which = net.snap_edges
     if not len(which):
-        return tree.nearest(geoms)
+        return net.snap_tree.nearest(geoms)
+    # the k-d tree of the edge vertices (built without the GIL) and the edges' STRtree (with
+    # it) are built at once, on two threads
+    (kd, vown), tree = chunks.run([lambda: _vertex_tree(net, leave=True), lambda: net.snap_tree])
     out = np.full(len(geoms), -1, dtype=np.int64)
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     if len(owner):      # at most ~_PROBES corners of each geometry probe (any corner gives a bound)
@@ -195,7 +198,6 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
         rank = np.arange(len(owner)) - np.repeat(first, count)
         probe = rank % np.repeat(-(-count // _PROBES), count) == 0
         coords, owner = coords[probe], owner[probe]
-    kd, vown = _vertex_tree(net, leave=True)
     if len(coords) and kd is not None:
         d, iv = _nearest_vertices(kd, coords)
         found = iv < kd.n
