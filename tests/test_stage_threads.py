@@ -95,6 +95,35 @@ def test_run_raises_the_first_failing_task(tiny):
         chunks.run([lambda: 0, lambda: 1, fail(2), lambda: 3, fail(4)])
 
 
+def test_a_failure_stops_the_handing_out(tiny):
+    import time
+
+    ran = []
+
+    def task(i):
+        def f():
+            ran.append(i)
+            time.sleep(0.005)
+            if i == 3:
+                raise KeyError(i)
+            return i
+        return f
+    with pytest.raises(KeyError):
+        chunks.run([task(i) for i in range(40)])
+    assert 3 in ran and len(ran) < 10
+
+
+def test_beside_runs_both_and_raises_the_background_error(tiny):
+    import threading
+
+    where = {}
+    got = chunks.beside(lambda: where.setdefault("bg", threading.get_ident()) and 1,
+                        lambda: where.setdefault("fg", threading.get_ident()) and 2)
+    assert got == (1, 2) and where["fg"] == threading.get_ident() != where["bg"]
+    with pytest.raises(ZeroDivisionError):
+        chunks.beside(lambda: 1 / 0, lambda: 2)
+
+
 def test_query_offsets_and_order_are_the_plain_query(tiny):
     rng = np.random.default_rng(1)
     lines = shapely.linestrings(rng.random((300, 1, 2)) * 1000 + rng.random((300, 3, 2)) * 40)

@@ -17,7 +17,8 @@ import numpy as np
 import shapely
 
 #: Threads at most (the machine's cores, capped: the stages' calls scale to two).
-THREADS = max(1, min(2, os.cpu_count() or 1))
+THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                       else os.cpu_count() or 1))
 #: Items per chunk: large enough that a chunk's call costs far more than handing it to a thread.
 CHUNK = 1 << 15
 #: Fewer items than this are one plain call in the calling thread.
@@ -36,8 +37,9 @@ def run(tasks: list) -> list:
     """The results of the zero-argument callables ``tasks``, in order, run by this thread and
     :data:`THREADS` - 1 others, each taking the next task left (in this thread alone when
     there is one task or one thread). The threads are started per call: none outlives it, so
-    a process forked later (the writer, a batch worker) inherits none. An error is raised
-    here once every thread has stopped (the first task's that failed)."""
+    a process forked later (the writer, a batch worker) inherits none. A task that fails
+    stops the handing out; its error is raised here once every thread has stopped (of
+    several, the first task's, as the plain call would have raised it)."""
     if THREADS < 2 or len(tasks) < 2:
         return [t() for t in tasks]
     results: list = [None] * len(tasks)
@@ -46,7 +48,7 @@ def run(tasks: list) -> list:
     lock = threading.Lock()
 
     def work():
-        while True:
+        while not errors:
             with lock:
                 i = next(left, None)
             if i is None:
@@ -59,12 +61,39 @@ def run(tasks: list) -> list:
               for _ in range(min(THREADS, len(tasks)) - 1)]
     for t in others:
         t.start()
-    work()
-    for t in others:
-        t.join()
+    try:
+        work()
+    finally:    # (an interrupt here too: the others take no further task)
+        errors.setdefault(len(tasks), None)
+        for t in others:
+            t.join()
+        errors.pop(len(tasks))
     if errors:
         raise errors[min(errors)]
     return results
+
+
+def beside(background, foreground):
+    """``(background(), foreground())``, the first run on another thread while this one runs
+    the second (what this thread makes, as a lasting index, stays with its allocator)."""
+    if THREADS < 2:
+        return background(), foreground()
+    out: list = [None, None]
+
+    def bg():
+        try:
+            out[0] = background()
+        except BaseException as exc:    # handed to the caller
+            out[1] = exc
+    t = threading.Thread(target=bg, name="lifecircle-beside", daemon=True)
+    t.start()
+    try:
+        fg = foreground()
+    finally:
+        t.join()
+    if out[1] is not None:
+        raise out[1]
+    return out[0], fg
 
 
 def _cut(value, n: int, lo: int, hi: int):
@@ -84,11 +113,24 @@ def _join(out: list):
 def made(func, n: int):
     """``func(0, n)`` for a function of item ranges whose answers for ``lo:hi`` are the rows
     ``lo:hi`` of its answer for all (as ``lambda lo, hi: shapely.distance(a[i[lo:hi]], b)``:
-    each chunk also gathers its own inputs), run chunk by chunk and joined in order."""
+    each chunk also gathers its own inputs), run chunk by chunk and joined in order. A flat
+    answer goes straight into one array made here, chunk by chunk: the other thread's
+    allocator holds one chunk's answer at a time, not half of them until the join."""
     parts = spans(n)
     if len(parts) == 1:
         return func(0, n)
-    return _join(run([lambda lo=lo, hi=hi: func(lo, hi) for lo, hi in parts]))
+    probe = func(0, 0)
+    if not (isinstance(probe, np.ndarray) and probe.ndim == 1):
+        return _join(run([lambda lo=lo, hi=hi: func(lo, hi) for lo, hi in parts]))
+    out = np.empty(n, dtype=probe.dtype)
+
+    def part(lo, hi):
+        got = func(lo, hi)
+        if got.shape != (hi - lo,):
+            raise ValueError(f"{func!r} gave {got.shape} answers for {hi - lo} items")
+        out[lo:hi] = got
+    run([lambda lo=lo, hi=hi: part(lo, hi) for lo, hi in parts])
+    return out
 
 
 def itemwise(func, n: int, *args, **kwargs):

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
@@ -233,8 +234,8 @@ TO_CRS_CHUNK = 1 << 16
 def _to_crs(geoms: np.ndarray, src, dst) -> np.ndarray:
     """``GeoSeries(geoms, crs=src).to_crs(dst)`` as an array, the same coordinates, by an
     in-place transform of the coordinate arrays (geopandas' copies and transposes cost ~40 %
-    more over a city's buildings), :data:`TO_CRS_CHUNK` geometries at a time (on
-    :data:`~lifecircle.core.chunks.THREADS` threads: PROJ works without the GIL)."""
+    more over a city's buildings), :data:`TO_CRS_CHUNK` geometries at a time (PROJ on a
+    second thread, see below)."""
     if src is None or dst is None or not len(geoms) or \
             chunks.itemwise(shapely.has_z, len(geoms), geoms).any() or \
             CRS.from_user_input(src).is_exact_same(CRS.from_user_input(dst)):
@@ -242,20 +243,41 @@ def _to_crs(geoms: np.ndarray, src, dst) -> np.ndarray:
     transformer = Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst),
                                        always_xy=True)
     out = geoms.copy()
+    starts = range(0, len(out), TO_CRS_CHUNK)
 
-    def project(lo):
-        part = out[lo:lo + TO_CRS_CHUNK]            # a view: set in place
-        xy = shapely.get_coordinates(part)
+    def read(lo):
+        return shapely.get_coordinates(out[lo:lo + TO_CRS_CHUNK])
+
+    def transform(xy):
         x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
         transformer.transform(x, y, inplace=True)
         xy[:, 0], xy[:, 1] = x, y
-        del x, y
+        return xy
+
+    def write(lo, xy):
+        part = out[lo:lo + TO_CRS_CHUNK]            # a view: set in place
         try:   # (shapely.set_coordinates copies and counts first)
             shapely.lib.set_coordinates(part, xy)
         except AttributeError:  # a shapely without it: the public function, the same result
             out[lo:lo + TO_CRS_CHUNK] = shapely.set_coordinates(part, xy)
-    # (pyproj's Transformer keeps a PROJ object per thread)
-    chunks.run([lambda lo=lo: project(lo) for lo in range(0, len(out), TO_CRS_CHUNK)])
+    if chunks.THREADS < 2 or len(starts) < 2:
+        for lo in starts:
+            write(lo, transform(read(lo)))
+        return out
+    # PROJ transforms a chunk on another thread (without the GIL) while this one reads the
+    # next chunk and writes the one before: the new geometries are made here (by this
+    # thread's allocator, where the rest of the analysis lives); three chunks' coordinates
+    # live at most
+    with ThreadPoolExecutor(1, thread_name_prefix="lifecircle-proj") as ex:
+        ahead = ex.submit(transform, read(starts[0]))
+        for k, lo in enumerate(starts):
+            nxt = read(starts[k + 1]) if k + 1 < len(starts) else None
+            xy = ahead.result()
+            if nxt is not None:
+                ahead = ex.submit(transform, nxt)
+            del nxt
+            write(lo, xy)
+            del xy
     return out
 
 
@@ -291,7 +313,7 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     geom[used] = _to_crs(features.geometry.to_numpy()[used], features.crs, crs)
     area = chunks.itemwise(shapely.area, len(geom), geom)   # NaN where not projected (never a building)
 
-    res_land = chunks.itemwise(shapely.make_valid, int(res_mask.sum()), geom[res_mask])
+    res_land = shapely.make_valid(geom[res_mask])
     nonres_land = geom[nonres_mask]
 
     typed = is_building & _member(btype_d, RESIDENTIAL_BUILDINGS)[code] & \
@@ -300,7 +322,7 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
                           & (area >= settings.min_home_footprint_m2)
                           & (area <= settings.untagged_home_max_footprint_m2))
     cand = cand[~_per_dict(_speaks_against, distinct, code[cand], bool)]
-    cpts = chunks.made(lambda lo, hi: shapely.point_on_surface(geom[cand[lo:hi]]), len(cand))
+    cpts = shapely.point_on_surface(geom[cand])
     keep = ~_point_in(cpts, nonres_land)
     cand, cpts = cand[keep], cpts[keep]
     declared = _per_dict(lambda t: t.get("building:use") in RESIDENTIAL_BUILDINGS, distinct,
@@ -328,8 +350,7 @@ def find_homes(features: gpd.GeoDataFrame, crs, settings: Settings = DEFAULTS,
     n_typed = int(typed.sum())
     hpts = np.empty(len(hidx), dtype=object)
     hpts[order >= n_typed] = cpts[ok][order[order >= n_typed] - n_typed]
-    at = hidx[order < n_typed]
-    hpts[order < n_typed] = chunks.made(lambda lo, hi: shapely.point_on_surface(geom[at[lo:hi]]), len(at))
+    hpts[order < n_typed] = shapely.point_on_surface(geom[hidx[order < n_typed]])
 
     lv = _per_dict(lambda t: building_levels(t, settings), distinct, code[hidx], object, spread=False)
     levels = np.array([x[0] if x is not None else np.nan for x in lv], dtype=float)[code[hidx]]

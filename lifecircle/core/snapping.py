@@ -187,9 +187,10 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
     which = net.snap_edges
     if not len(which):
         return net.snap_tree.nearest(geoms)
-    # the k-d tree of the edge vertices (built without the GIL) and the edges' STRtree (with
-    # it) are built at once, on two threads
-    (kd, vown), tree = chunks.run([lambda: _vertex_tree(net, leave=True), lambda: net.snap_tree])
+    # the k-d tree of the edge vertices (built without the GIL, for this search and the
+    # snapping's) is built on another thread while this one builds the edges' STRtree (which
+    # the network keeps)
+    (kd, vown), tree = chunks.beside(lambda: _vertex_tree(net, leave=True), lambda: net.snap_tree)
     out = np.full(len(geoms), -1, dtype=np.int64)
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     if len(owner):      # at most ~_PROBES corners of each geometry probe (any corner gives a bound)
@@ -243,8 +244,8 @@ def entry_points(net: WalkNetwork, geoms) -> np.ndarray:
         g = geoms[area]
         idx = net.snap_edges[_nearest_edges(net, g)]
         # the nearest points between the geometry and its nearest edge: first is on the geometry
-        pts = chunks.itemwise(shapely.shortest_line, len(g), g, net.edge_geom[idx])
-        out[area] = shapely.get_point(pts, 0)
+        lines = chunks.made(lambda lo, hi: shapely.shortest_line(g[lo:hi], net.edge_geom[idx[lo:hi]]), len(g))
+        out[area] = shapely.get_point(lines, 0)     # made here: they last
     return out
 
 
