@@ -6,6 +6,12 @@ run them on two cores. Each function is one of items (the answer for an item dep
 that item alone, and a tree query's pairs come grouped by item in item order), so the
 answers put back in chunk order are the plain call's, bit for bit, GEOS's own pick among
 equidistant candidates included. Chunks also bound a call's temporaries.
+
+Geometries and indexes that outlast the call are made by the calling thread, not by the
+others: glibc gives each thread a malloc arena of its own, and what lasts there pins memory
+the rest of the analysis cannot reuse (a 60-tile city peaked 7 % higher when the homes'
+projected buildings were made on the second thread). The threads make temporaries and flat
+answers, which go straight into arrays made here.
 """
 
 from __future__ import annotations
