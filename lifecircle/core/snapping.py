@@ -61,6 +61,27 @@ def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0)
     valid = ~(shapely.is_missing(points) | shapely.is_empty(points))
     idx = np.flatnonzero(valid)
     tree, which = net.snap_tree, net.snap_edges   # pedestrian-area edges take no points
+    kd, vown = _vertex_tree(net)
+    out = (edge, offset, leg, ambiguous)
+    # every point's answer is its own: the points go chunk by chunk, on both cores, each
+    # chunk from its box query to its ties (the pairs and their distances of one chunk live
+    # at a time, not those of every point)
+    parts = chunks.spans(len(idx))
+    if len(parts) > 1:
+        chunks.warm(tree)
+    chunks.run([lambda lo=lo, hi=hi: _snap_some(net, points, idx[lo:hi], tree, which, kd, vown,
+                                                 max_snap_m, tie_m, out, len(parts) == 1)
+                for lo, hi in parts])
+    offset = np.clip(offset, 0.0, np.where(edge >= 0, net.edge_len[np.maximum(edge, 0)], 0.0))
+    return Snap(edge, offset, leg, ambiguous)
+
+
+def _snap_some(net: WalkNetwork, points: np.ndarray, idx: np.ndarray, tree, which, kd, vown,
+               max_snap_m: float, tie_m: float, out: tuple, alone: bool) -> None:
+    """:func:`snap_points` for the valid points ``points[idx]``: their edge, offset (before
+    clipping), leg and ambiguity set in the arrays ``out``. ``alone``: the only chunk (its
+    k-d search uses both cores itself)."""
+    edge, offset, leg, ambiguous = out
     pts = points[idx]
     # How far to look: the edge of the edge vertex nearest to a point (one k-d query, not a
     # nearest search over the edges, ~3x faster) is at least as far as the nearest edge, and
@@ -70,44 +91,40 @@ def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0)
     # cost less than GEOS's dwithin query, which measures each pair, and then the distances)
     xy, owner = shapely.get_coordinates(pts, return_index=True)
     xy = xy[np.searchsorted(owner, np.arange(len(pts)))]          # a point of each geometry
-    kd, vown = _vertex_tree(net)
     bound = np.full(len(pts), np.inf)
     if kd is not None and len(xy):
-        v = _nearest_vertices(kd, xy)[1]
-        bound = chunks.itemwise(shapely.distance, len(pts), pts, net.edge_geom[which[vown[v]]])
+        v = _nearest_vertices(kd, xy, workers=chunks.THREADS if alone else 1)[1]
+        bound = shapely.distance(pts, net.edge_geom[which[vown[v]]])
     reach = np.minimum(bound, max_snap_m) + max(tie_m, 0.0) + 1e-6
-    pi, ei = _box_query(tree, shapely.bounds(pts), reach)
+    pi, ei = tree.query(_boxes(shapely.bounds(pts), reach))
     if len(pi) > 1 and (pi[1:] < pi[:-1]).any():          # grouped by point (as GEOS gives)
         order = np.argsort(pi, kind="stable")
         pi, ei = pi[order], ei[order]
     ei = which[ei]
-    dist = chunks.made(lambda lo, hi: shapely.distance(pts[pi[lo:hi]], net.edge_geom[ei[lo:hi]]), len(pi))
-    if len(pi):
-        start = np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]])
-        best = np.repeat(np.minimum.reduceat(dist, start), np.diff(np.r_[start, len(pi)]))
-        near = best <= max_snap_m
-        at = np.flatnonzero((dist == best) & near)   # the nearest edges: several when equidistant
-        at = at if len(at) else np.zeros(0, dtype=np.int64)
-        # of several equidistant edges take the lowest index (deterministic), flag ambiguity
-        first = np.flatnonzero(np.r_[True, pi[at][1:] != pi[at][:-1]])
-        target = idx[pi[at[first]]]
-        edge[target] = np.minimum.reduceat(ei[at], first)
-        leg[target] = dist[at[first]]
-        ambiguous[idx[np.bincount(pi[at], minlength=len(idx)) > 1]] = True
-        geoms = net.edge_geom[edge[target]]
-        offset[target] = chunks.itemwise(shapely.line_locate_point, len(target), geoms, points[target])
-        # a near tie with a second edge makes the exact route depend on rounding: another edge
-        # within tie_m of the nearest, by distance and by GEOS's dwithin (prepared, as a query)
-        if tie_m > 0:
-            close = np.flatnonzero(near & (dist <= best + tie_m) & (ei != edge[idx[pi]]))
-            if len(close):
-                q = shapely.points(shapely.get_coordinates(pts[pi[close]]))   # copies, to prepare
-                shapely.prepare(q)
-                close = close[chunks.itemwise(shapely.dwithin, len(close), q, net.edge_geom[ei[close]],
-                                              best[close] + tie_m)]
-            ambiguous[idx[np.unique(pi[close])]] = True
-    offset = np.clip(offset, 0.0, np.where(edge >= 0, net.edge_len[np.maximum(edge, 0)], 0.0))
-    return Snap(edge, offset, leg, ambiguous)
+    dist = shapely.distance(pts[pi], net.edge_geom[ei])
+    if not len(pi):
+        return
+    start = np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]])
+    best = np.repeat(np.minimum.reduceat(dist, start), np.diff(np.r_[start, len(pi)]))
+    near = best <= max_snap_m
+    at = np.flatnonzero((dist == best) & near)   # the nearest edges: several when equidistant
+    at = at if len(at) else np.zeros(0, dtype=np.int64)
+    # of several equidistant edges take the lowest index (deterministic), flag ambiguity
+    first = np.flatnonzero(np.r_[True, pi[at][1:] != pi[at][:-1]])
+    target = idx[pi[at[first]]]
+    edge[target] = np.minimum.reduceat(ei[at], first)
+    leg[target] = dist[at[first]]
+    ambiguous[idx[np.bincount(pi[at], minlength=len(idx)) > 1]] = True
+    offset[target] = shapely.line_locate_point(net.edge_geom[edge[target]], points[target])
+    # a near tie with a second edge makes the exact route depend on rounding: another edge
+    # within tie_m of the nearest, by distance and by GEOS's dwithin (prepared, as a query)
+    if tie_m > 0:
+        close = np.flatnonzero(near & (dist <= best + tie_m) & (ei != edge[idx[pi]]))
+        if len(close):
+            q = shapely.points(shapely.get_coordinates(pts[pi[close]]))   # copies, to prepare
+            shapely.prepare(q)
+            close = close[shapely.dwithin(q, net.edge_geom[ei[close]], best[close] + tie_m)]
+        ambiguous[idx[np.unique(pi[close])]] = True
 
 
 def _boxes(bounds: np.ndarray, reach) -> np.ndarray:
@@ -154,13 +171,16 @@ def _vertex_tree(net: WalkNetwork, leave: bool = False) -> tuple[cKDTree | None,
 _SEARCH_M = 60.0
 
 
-def _nearest_vertices(kd: cKDTree, xy: np.ndarray, again: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_vertices(kd: cKDTree, xy: np.ndarray, again: bool = True,
+                      workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Distance to and index of the vertex of ``kd`` nearest to each of ``xy`` (inf and
-    ``kd.n`` where none is within :data:`_SEARCH_M`, unless searched ``again``)."""
-    d, i = kd.query(xy, distance_upper_bound=_SEARCH_M, workers=chunks.THREADS)
+    ``kd.n`` where none is within :data:`_SEARCH_M`, unless searched ``again``), on
+    ``workers`` threads (default :data:`~lifecircle.core.chunks.THREADS`)."""
+    workers = chunks.THREADS if workers is None else workers
+    d, i = kd.query(xy, distance_upper_bound=_SEARCH_M, workers=workers)
     far = np.flatnonzero(i == kd.n)
     if again and len(far):
-        d[far], i[far] = kd.query(xy[far], workers=chunks.THREADS)
+        d[far], i[far] = kd.query(xy[far], workers=workers)
     return d, i
 
 
