@@ -26,7 +26,7 @@ import shapely
 THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                        else os.cpu_count() or 1))
 #: Items per chunk: large enough that a chunk's call costs far more than handing it to a thread.
-CHUNK = 1 << 15
+CHUNK = 1 << 13
 #: Fewer items than this are one plain call in the calling thread.
 MIN_ITEMS = 1 << 14
 

@@ -77,9 +77,9 @@ def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0)
 
 
 def _snap_some(net: WalkNetwork, points: np.ndarray, idx: np.ndarray, tree, which, kd, vown,
-               max_snap_m: float, tie_m: float, out: tuple, alone: bool) -> None:
+               max_snap_m: float, tie_m: float, out: tuple, only: bool) -> None:
     """:func:`snap_points` for the valid points ``points[idx]``: their edge, offset (before
-    clipping), leg and ambiguity set in the arrays ``out``. ``alone``: the only chunk (its
+    clipping), leg and ambiguity set in the arrays ``out``. ``only``: the only chunk (its
     k-d search uses both cores itself)."""
     edge, offset, leg, ambiguous = out
     pts = points[idx]
@@ -93,7 +93,7 @@ def _snap_some(net: WalkNetwork, points: np.ndarray, idx: np.ndarray, tree, whic
     xy = xy[np.searchsorted(owner, np.arange(len(pts)))]          # a point of each geometry
     bound = np.full(len(pts), np.inf)
     if kd is not None and len(xy):
-        v = _nearest_vertices(kd, xy, workers=chunks.THREADS if alone else 1)[1]
+        v = _nearest_vertices(kd, xy, workers=chunks.THREADS if only else 1)[1]
         bound = shapely.distance(pts, net.edge_geom[which[vown[v]]])
     reach = np.minimum(bound, max_snap_m) + max(tie_m, 0.0) + 1e-6
     pi, ei = tree.query(_boxes(shapely.bounds(pts), reach))
@@ -135,12 +135,6 @@ def _boxes(bounds: np.ndarray, reach) -> np.ndarray:
     corners[:, 0, 0], corners[:, 0, 1] = x0 - reach, y0 - reach
     corners[:, 1, 0], corners[:, 1, 1] = x1 + reach, y1 + reach
     return shapely.linestrings(corners)
-
-
-def _box_query(tree: shapely.STRtree, bounds: np.ndarray, reach: np.ndarray) -> np.ndarray:
-    """``tree.query(_boxes(bounds, reach))`` on :mod:`~lifecircle.core.chunks` (each chunk
-    makes its own boxes): the same pairs in the same order."""
-    return chunks.query(tree, lambda lo, hi: _boxes(bounds[lo:hi], reach[lo:hi]), n=len(bounds))
 
 
 #: The k-d tree of the snap edges' vertices :func:`entry_points` built, for the
@@ -211,6 +205,22 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
     # snapping's) is built on another thread while this one builds the edges' STRtree (which
     # the network keeps)
     (kd, vown), tree = chunks.beside(lambda: _vertex_tree(net, leave=True), lambda: net.snap_tree)
+    # each geometry's answer is its own: the geometries go chunk by chunk, on both cores
+    out = np.empty(len(geoms), dtype=np.int64)
+    parts = chunks.spans(len(geoms))
+    if len(parts) > 1:
+        chunks.warm(tree)
+
+    def part(lo, hi):
+        out[lo:hi] = _nearest_some(net, geoms[lo:hi], tree, which, kd, vown, len(parts) == 1)
+    chunks.run([lambda lo=lo, hi=hi: part(lo, hi) for lo, hi in parts])
+    return out
+
+
+def _nearest_some(net: WalkNetwork, geoms: np.ndarray, tree, which, kd, vown,
+                  only: bool) -> np.ndarray:
+    """:func:`_nearest_edges` of ``geoms`` (``only``: the only chunk, its k-d search on
+    both cores)."""
     out = np.full(len(geoms), -1, dtype=np.int64)
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     if len(owner):      # at most ~_PROBES corners of each geometry probe (any corner gives a bound)
@@ -220,7 +230,7 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
         probe = rank % np.repeat(-(-count // _PROBES), count) == 0
         coords, owner = coords[probe], owner[probe]
     if len(coords) and kd is not None:
-        d, iv = _nearest_vertices(kd, coords)
+        d, iv = _nearest_vertices(kd, coords, workers=chunks.THREADS if only else 1)
         found = iv < kd.n
         order = np.lexsort((d, owner))
         start = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]])
@@ -228,12 +238,11 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
         pick = pick[found[pick]]                       # geometries with a vertex near
         has = owner[pick]
         e0 = vown[iv[pick]]                            # the edge of the nearest vertex
-        reach = chunks.itemwise(shapely.distance, len(has), geoms[has], net.edge_geom[which[e0]]) + 2e-6
-        gi, ei = _box_query(tree, shapely.bounds(geoms[has]), reach)
+        reach = shapely.distance(geoms[has], net.edge_geom[which[e0]]) + 2e-6
+        gi, ei = tree.query(_boxes(shapely.bounds(geoms[has]), reach))
         few = np.bincount(gi, minlength=len(has)) <= _CROWD
         gi, ei = gi[few[gi]], ei[few[gi]]
-        dist = chunks.made(lambda lo, hi: shapely.distance(geoms[has[gi[lo:hi]]],
-                                                          net.edge_geom[which[ei[lo:hi]]]), len(gi))
+        dist = shapely.distance(geoms[has[gi]], net.edge_geom[which[ei]])
         order = np.lexsort((dist, gi))
         gi, ei, dist = gi[order], ei[order], dist[order]
         first = np.flatnonzero(np.r_[True, gi[1:] != gi[:-1]]) if len(gi) else np.zeros(0, dtype=np.int64)
@@ -246,7 +255,7 @@ def _nearest_edges(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
         out[has[gi[first[alone]]]] = ei[first[alone]]
     rest = np.flatnonzero(out < 0)
     if len(rest):
-        out[rest] = chunks.nearest(tree, geoms[rest])
+        out[rest] = tree.nearest(geoms[rest])
     return out
 
 
