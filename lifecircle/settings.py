@@ -16,12 +16,30 @@ lifecircle.errors.SettingsError: walk_speed_kmh must be a number from 0.5 to 20 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, fields, replace
 from importlib.resources import files
 from pathlib import Path
 
 from lifecircle.errors import SettingsError
 from lifecircle.i18n import check_lang, default_lang
+
+
+def cores() -> int:
+    """The cores lifecircle's own threads and forked children may use: those this process may
+    run on (a container or ``taskset`` may allow one only), or fewer when the environment
+    variable ``LIFECIRCLE_THREADS`` says so (a batch's workers run with 1: the districts side by
+    side are the parallelism there, and more threads would only take turns on the cores)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):   # not on Linux
+        n = os.cpu_count() or 1
+    try:
+        cap = int(os.environ.get("LIFECIRCLE_THREADS", "0"))
+    except ValueError:
+        cap = 0
+    return max(1, min(n, cap) if cap > 0 else n)
+
 
 #: The life-circle tiers (minutes) of an analysis unless ``thresholds_min`` says otherwise:
 #: the 5/10/15-minute levels of GB 50180-2018. The one source of the default tiers.

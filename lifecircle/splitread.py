@@ -65,6 +65,7 @@ from lifecircle.core.network import WalkNetwork, build_network
 from lifecircle.io import outputs
 from lifecircle.io.osmread import gc_paused, release_freed_memory
 from lifecircle.io.sources import OSMData, read_osm
+from lifecircle.settings import cores as _cores
 
 #: Whether the fork is possible here (Linux only, as :data:`lifecircle.io.outputs.FORK_GPKG`).
 CAN_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
@@ -352,14 +353,6 @@ class SplitRead:
                 os.close(fd)
         with contextlib.suppress(OSError):
             os.waitpid(self.pid, 0)
-
-
-def _cores() -> int:
-    """The cores this process may run on (a container or ``taskset`` may allow one only)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _busy() -> bool:

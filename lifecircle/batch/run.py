@@ -943,7 +943,8 @@ def make_cluster(workers: int | None = None, processes: bool = True):
                               # workers' own "Compute Failed" tracebacks would only repeat it
                               silence_logs=logging.CRITICAL, dashboard_address=":0")
     if processes:
-        kw["env"] = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        kw["env"] = {"NUMBA_NUM_THREADS": "1", "LIFECIRCLE_THREADS": "1",
+                     "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                      "OPENBLAS_NUM_THREADS": "1"}
     return LocalCluster(**kw)
 

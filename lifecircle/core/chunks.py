@@ -16,15 +16,15 @@ answers, which go straight into arrays made here.
 
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
 import shapely
 
+from lifecircle.settings import cores
+
 #: Threads at most (the machine's cores, capped: the stages' calls scale to two).
-THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                       else os.cpu_count() or 1))
+THREADS = min(2, cores())
 #: Items per chunk: large enough that a chunk's call costs far more than handing it to a thread.
 CHUNK = 1 << 13
 #: Fewer items than this are one plain call in the calling thread.

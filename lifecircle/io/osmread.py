@@ -45,6 +45,7 @@ import shapely
 from shapely.geometry import MultiPolygon
 
 from lifecircle.core.network import _ranges
+from lifecircle.settings import cores as _cores
 
 #: libosmium's "no coordinate" value (a node the file does not hold)
 _UNDEFINED = 2147483647
@@ -275,14 +276,6 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
     with gc_paused():
         return _read_layers(path, groups, streets=streets, features=features, stamps=stamps,
                             overlap=overlap)
-
-
-def _cores() -> int:
-    """The cores this process may run on (a container or ``taskset`` may allow one only)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):   # not on Linux
-        return os.cpu_count() or 1
 
 
 def _tag_list(obj) -> tuple:

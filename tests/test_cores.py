@@ -1,0 +1,41 @@
+"""One answer to "how many cores may lifecircle's own threads and children use"."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from lifecircle.settings import cores
+
+
+@pytest.mark.parametrize(("value", "expect"), [("1", 1), ("", None), ("0", None), ("x", None),
+                                                ("-3", None), ("999", None)])
+def test_lifecircle_threads_caps_the_affinity(monkeypatch, value, expect):
+    allowed = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("LIFECIRCLE_THREADS", value)
+    assert cores() == (expect if expect is not None else allowed)
+
+
+def test_one_core_allowed(monkeypatch):
+    monkeypatch.delenv("LIFECIRCLE_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert cores() == 1
+
+
+def test_batch_workers_run_single_threaded(monkeypatch):
+    # the districts side by side are the parallelism: each worker's own threads are capped
+    pytest.importorskip("dask.distributed")
+    from lifecircle.batch.run import make_cluster
+
+    seen = {}
+
+    class FakeCluster:
+        def __init__(self, **kw):
+            seen.update(kw)
+
+    import dask.distributed
+    monkeypatch.setattr(dask.distributed, "LocalCluster", FakeCluster)
+    make_cluster(workers=2)
+    assert seen["env"]["LIFECIRCLE_THREADS"] == "1"
+    assert seen["env"]["NUMBA_NUM_THREADS"] == "1"
