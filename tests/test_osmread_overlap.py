@@ -172,3 +172,45 @@ def test_real_extract_overlapped_equals_after_the_pass(monkeypatch, relative):
     assert len(want) > 1000 and (want.osm_type == "relation").sum() > 20
     _assert_same(got, want)
     assert np.isin(shapely.get_type_id(got.geometry.values), (0, 1, 3, 5, 6)).all()
+
+
+def _unsorted() -> str:
+    """OSM XML whose ways are not in id order (Overpass ``out qt;``, ``osmium cat`` of two
+    extracts): a batch boundary at way 1000, then one at way 5 (lower), then the inner ring
+    (20) of a multipolygon whose outer (10) came first."""
+    n = 20
+    nid = {(i, j): 1 + i * n + j for i in range(n) for j in range(n)}
+    nodes = [f'<node id="{k}" lat="{LAT + i * D:.7f}" lon="{LON + j * D:.7f}" version="1"/>'
+             for (i, j), k in nid.items()]
+
+    def way(wid, i, j, s, tags):
+        cells = [(i, j), (i, j + s), (i + s, j + s), (i + s, j), (i, j)]
+        body = "".join(f'<nd ref="{nid[c]}"/>' for c in cells)
+        body += "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+        return f'<way id="{wid}" version="1">{body}</way>'
+
+    ways = [way(10, 0, 0, 6, {}), way(1000, 10, 10, 1, {"building": "yes"}),
+            way(5, 12, 12, 1, {"building": "yes"}), way(20, 2, 2, 2, {}),
+            way(2000, 15, 15, 1, {"building": "yes"})]
+    rel = ('<relation id="9" version="1"><member type="way" ref="10" role="outer"/>'
+           '<member type="way" ref="20" role="inner"/><tag k="type" v="multipolygon"/>'
+           '<tag k="leisure" v="park"/></relation>')
+    return "\n".join(["<?xml version='1.0' encoding='UTF-8'?>", '<osm version="0.6">', *nodes,
+                      *ways, rel, "</osm>"]) + "\n"
+
+
+@pytest.mark.parametrize("at_once", [False, True])
+def test_unsorted_file_member_after_a_lower_batch_boundary(tmp_path, monkeypatch, at_once):
+    # the relation is handed over at the boundary of way 1000; the boundary of way 5 must not
+    # lower the mark, or its inner ring (20, read after) is never seen as late: a park without
+    # its hole
+    path = tmp_path / "unsorted.osm"
+    path.write_text(_unsorted())
+    want = _read(path, monkeypatch, overlap=False, batch=10**9)
+    if at_once:
+        monkeypatch.setattr(osmread._Geometry, "_submit", lambda self, fn, *args: fn(*args))
+    got = _read(path, monkeypatch, overlap=True, batch=1)
+    _assert_same(got, want)
+    park = got.geometry.values[(got.osm_type == "relation").to_numpy()][0]
+    assert len(park.interiors) == 1
+    assert park.area == pytest.approx((6 * D) ** 2 - (2 * D) ** 2, rel=1e-6)

@@ -460,7 +460,8 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
                 w_tags(tags)
                 w_group(group)
                 if len(batch) == _BATCH:
-                    upto = geometry.ways(batch, rings, wid)
+                    # the highest boundary yet: in a file not sorted by id it can go down
+                    upto = max(upto, geometry.ways(batch, rings, wid))
                     batch, rings = [], []
                     batch_add, ring_add = batch.append, rings.append
         if features:
