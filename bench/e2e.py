@@ -111,7 +111,7 @@ def w_lifecircle(source: str, out: str) -> dict:
     stages = {"import": t_import, **r.timings, "write": t_write}
     # the job the peers repeat: the same homes and categorised facilities, in WGS-84 (made
     # once per extract; not lifecircle's work: its time is taken off lifecircle's wall)
-    t_job = time.perf_counter()
+    t_job, c_job = time.perf_counter(), time.process_time()
     job = job_path(source, out)
     if not job.exists():
         homes = r.homes.to_crs(4326).geometry
@@ -120,9 +120,9 @@ def w_lifecircle(source: str, out: str) -> dict:
                  fac_x=fac.x.to_numpy(), fac_y=fac.y.to_numpy(),
                  fac_cat=r.facilities["category"].to_numpy().astype("U"),
                  speed=r.settings.walk_speed_kmh)
-    job_s = time.perf_counter() - t_job
+    job_s, job_cpu_s = time.perf_counter() - t_job, time.process_time() - c_job
     net = r.network
-    return {"stages": stages, "job_s": job_s, "homes": len(r.homes), "facilities": len(r.facilities),
+    return {"stages": stages, "job_s": job_s, "job_cpu_s": job_cpu_s, "homes": len(r.homes), "facilities": len(r.facilities),
             "nodes": net.n_nodes, "edges": net.n_edges,
             "components_kept": (net.pruned or {}).get("components_kept"),
             "stage_mem_mb": mem, "mem_reset": all(reset_ok),
@@ -319,7 +319,7 @@ def run(name: str, source: Path, out_dir: Path, env=None, timeout: float = TIMEO
         raise RuntimeError(f"{name} failed:\n{stderr[-3000:]}")
     got = json.loads([ln for ln in stdout.splitlines() if ln.startswith("{")][-1])
     got["wall_s"] = wall - got.get("job_s", 0.0)
-    got["cpu_s"] = _children_cpu() - cpu0
+    got["cpu_s"] = _children_cpu() - cpu0 - got.get("job_cpu_s", 0.0)
     tree.into(got)
     shutil.rmtree(out, ignore_errors=True)
     return got
@@ -367,7 +367,8 @@ def run_watched(name: str, source: Path, out_dir: Path, timeout: float, max_mb: 
     shutil.rmtree(out, ignore_errors=True)
     if stopped is None and proc.returncode == 0:
         got = json.loads([ln for ln in stdout.splitlines() if ln.startswith("{")][-1])
-        got.update(wall_s=wall - got.get("job_s", 0.0), cpu_s=_children_cpu() - cpu0)
+        got.update(wall_s=wall - got.get("job_s", 0.0),
+                   cpu_s=_children_cpu() - cpu0 - got.get("job_cpu_s", 0.0))
         tree.into(got)
         return got
     last = progress[-1]["next"] if progress else "import"

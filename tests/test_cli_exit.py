@@ -71,3 +71,55 @@ def test_daemon_thread_does_not_hold_the_exit(tmp_path):
     """, tmp_path)
     assert proc.returncode == 0
     assert mark == "atexit;"
+
+
+def test_under_a_profiler_the_ordinary_exit_is_kept(tmp_path):
+    # cProfile, trace and coverage write their results after the script: os._exit would lose them
+    proc, mark = _run("""
+        sys.setprofile(lambda *a: None)
+        try:
+            _leave(SystemExit(4))
+        except SystemExit as exc:
+            open(mark, "a").write(f"raised {exc.code};")
+    """, tmp_path)
+    assert proc.returncode == 0     # the SystemExit came back to the caller, which went on
+    assert mark == "raised 4;atexit;"
+
+
+def test_main_ends_with_systemexit_for_callers(tmp_path):
+    # main() is the plain entry (callers catch SystemExit and go on); console() is the script's
+    proc, mark = _run("""
+        from lifecircle.cli import main
+        sys.argv = ["lifecircle", "--help"]
+        try:
+            main()
+        except SystemExit as exc:
+            open(mark, "a").write(f"caller continues {exc.code};")
+    """, tmp_path)
+    assert proc.returncode == 0
+    assert mark == "caller continues 0;atexit;"
+    assert "analyze" in proc.stdout
+
+
+def test_output_that_cannot_be_flushed_gives_120(tmp_path):
+    # as Python's own exit: buffered output lost on a full disk is not a success
+    code = textwrap.dedent("""
+        import sys
+        from lifecircle.cli.app import _leave
+        sys.stdout.write("x" * 10)
+        _leave(SystemExit(0))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-c", code], stdout=full, stderr=subprocess.PIPE,
+                              timeout=60, env=env)
+    assert proc.returncode == 120
+
+
+def test_console_script_runs_the_command(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lifecircle.cli", "analyze",
+                           str(tmp_path / "missing.osm.pbf"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "missing.osm.pbf" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()

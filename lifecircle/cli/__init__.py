@@ -1,5 +1,6 @@
-"""The ``lifecircle`` command line: ``app`` (typer) and ``main`` (the console script)."""
+"""The ``lifecircle`` command line: ``app`` (typer), ``main`` (runs it, ends with SystemExit)
+and ``console`` (the console script: ``main`` without the interpreter's teardown)."""
 
-from lifecircle.cli.app import app, main
+from lifecircle.cli.app import app, console, main
 
-__all__ = ["app", "main"]
+__all__ = ["app", "console", "main"]

@@ -1,5 +1,5 @@
 """``python -m lifecircle.cli``."""
 
-from lifecircle.cli.app import main
+from lifecircle.cli.app import console
 
-main()
+console()

@@ -54,12 +54,19 @@ app.command("links")(links.links)
 
 
 def main() -> None:
-    """Run the command line (the ``lifecircle`` console script)."""
+    """Run the command line; ends with ``SystemExit`` as a typer app does."""
     try:
         app()
     except KeyboardInterrupt:
         err_console.print("已中断" if args_lang(sys.argv[1:]) == "zh" else "interrupted")
         sys.exit(130)
+
+
+def console() -> None:
+    """The ``lifecircle`` console script and ``python -m lifecircle.cli``: :func:`main`, then
+    the process ends without the interpreter's teardown (see :func:`_leave`)."""
+    try:
+        main()
     except SystemExit as exc:
         _leave(exc)
 
@@ -70,11 +77,13 @@ def _leave(exc: SystemExit) -> None:
     Everything the command wrote is closed by then; what is left is freeing every object one by
     one (an analysis holds millions: 0.6 s after a Las Palmas run, several seconds at city
     scale). The exit handlers still run (logging, temporary folders, multiprocessing), the
-    console streams are flushed, and the exit code is the one ``sys.exit`` would give. When a
-    thread other than daemon ones is still alive (the interpreter would wait for it) the
-    ordinary exit is kept."""
-    if any(t is not threading.main_thread() and not t.daemon and t.is_alive()
-           for t in threading.enumerate()):
+    console streams are flushed, and the exit code is the one ``sys.exit`` would give (120
+    when output could not be flushed, as Python's own exit). The ordinary exit is kept when a
+    thread other than daemon ones is still alive (the interpreter would wait for it) and under
+    a profiler or tracer (cProfile, trace, coverage write their results after the script)."""
+    if sys.getprofile() is not None or sys.gettrace() is not None or any(
+            t is not threading.main_thread() and not t.daemon and t.is_alive()
+            for t in threading.enumerate()):
         raise exc
     code = exc.code
     if code is None:
@@ -90,8 +99,9 @@ def _leave(exc: SystemExit) -> None:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except Exception:             # a closed or broken pipe: nothing left to lose
-                pass
+            except Exception:             # a full disk, a closed pipe: Python's own exit says 120
+                if status == 0:
+                    status = 120
         os._exit(status)
 
 
