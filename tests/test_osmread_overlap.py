@@ -214,3 +214,37 @@ def test_unsorted_file_member_after_a_lower_batch_boundary(tmp_path, monkeypatch
     park = got.geometry.values[(got.osm_type == "relation").to_numpy()][0]
     assert len(park.interiors) == 1
     assert park.area == pytest.approx((6 * D) ** 2 - (2 * D) ** 2, rel=1e-6)
+
+
+def test_worker_stops_when_the_read_fails_after_the_pass(tmp_path, monkeypatch):
+    # a file without streets fails after the pass: the geometry worker must not go on building
+    # (nor be alive when the caller forks next)
+    import threading
+    import time
+
+    from lifecircle.errors import LifecircleError
+
+    n = 10
+    nodes = [f'<node id="{1 + i * n + j}" lat="{LAT + i * D:.7f}" lon="{LON + j * D:.7f}" version="1"/>'
+             for i in range(n) for j in range(n)]
+    ways = []
+    for k, (i, j) in enumerate((i, j) for i in range(0, 8, 2) for j in range(0, 8, 2)):
+        ring = [(i, j), (i, j + 1), (i + 1, j + 1), (i + 1, j), (i, j)]
+        body = "".join(f'<nd ref="{1 + a * n + b}"/>' for a, b in ring)
+        ways.append(f'<way id="{100 + k}" version="1">{body}<tag k="building" v="yes"/></way>')
+    path = tmp_path / "nostreets.osm"
+    path.write_text("\n".join(["<?xml version='1.0' encoding='UTF-8'?>", '<osm version="0.6">',
+                               *nodes, *ways, "</osm>"]))
+    slow = osmread._Geometry._ways
+
+    def ways_slowly(self, *args):
+        time.sleep(0.2)
+        return slow(self, *args)
+
+    monkeypatch.setattr(osmread._Geometry, "_ways", ways_slowly)
+    monkeypatch.setattr(osmread, "_BATCH", 1)
+    monkeypatch.setattr(osmread, "_cores", lambda: 2)
+    before = set(threading.enumerate())
+    with pytest.raises(LifecircleError, match="no streets"):
+        read_osm(path)
+    assert set(threading.enumerate()) <= before

@@ -177,12 +177,17 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
         kind = "OSM XML" if xml else "OSM PBF"
         raise InputFileError(path, f"cannot read as {kind} ({type(exc).__name__}: {exc})",
                              zh=f"无法作为 {kind} 读取（{type(exc).__name__}: {exc}）") from None
-    if want_streets:
-        streets = _streets_from_osmium(col, path)
-        col.drop_streets()
-        osmread.release_freed_memory()
-    else:
-        streets = _empty_streets()
+    try:
+        if want_streets:
+            streets = _streets_from_osmium(col, path)
+            col.drop_streets()
+            osmread.release_freed_memory()
+        else:
+            streets = _empty_streets()
+    except BaseException:   # e.g. no walkable streets: the geometry worker stops too
+        if getattr(col, "geometry", None) is not None:
+            col.geometry.abandon()
+        raise
     if want_features:
         osm_type, osm_id, tags, geom = osmread.build_features(col, relations)
         features = _concat_features([gpd.GeoDataFrame(
