@@ -111,6 +111,70 @@ def _metric_crs(spec, lon: float, lat: float):
     return crs
 
 
+def _communities(boundary, boundary_name: str | None, boundary_crs: str):
+    """The boundary's communities (WGS-84, every one named) and their union (WGS-84), or
+    ``(None, None)`` without a boundary; BoundaryError for a boundary with no geometry or
+    wider than a study area. Needs no OSM data."""
+    if boundary is None:
+        return None, None
+    communities = boundary if isinstance(boundary, gpd.GeoDataFrame) else \
+        read_boundary(boundary, boundary_name, crs=boundary_crs)
+    if col.COMMUNITY not in communities:
+        communities = communities.assign(**{col.COMMUNITY: [f"community_{i + 1}" for i in range(len(communities))]})
+    else:     # a community without a name is numbered (it read "nan" before)
+        names = communities[col.COMMUNITY]
+        blank = names.isna() | (names.astype(str).str.strip() == "")
+        if blank.any():
+            communities = communities.assign(**{col.COMMUNITY: [
+                f"community_{i + 1}" if b else n for i, (n, b) in enumerate(zip(names, blank))]})
+    communities = communities.to_crs(WGS84)
+    area_wgs = shapely.union_all(communities.geometry.to_numpy())
+    if area_wgs is None or area_wgs.is_empty:
+        raise BoundaryError(str(boundary), "holds no geometry", zh="不含任何几何图形")
+    w, s, e, n = area_wgs.bounds
+    if e - w > MAX_AREA_DEG or n - s > MAX_AREA_DEG:
+        raise BoundaryError(str(boundary), f"spans {e - w:.1f}° × {n - s:.1f}° (lon {w:.1f}..{e:.1f}, "
+                            f"lat {s:.1f}..{n:.1f}): larger than a study area (at most "
+                            f"{MAX_AREA_DEG:g}°); draw the district or city you mean",
+                            zh=f"范围达 {e - w:.1f}° × {n - s:.1f}°（经度 {w:.1f}..{e:.1f}，纬度 "
+                               f"{s:.1f}..{n:.1f}），超过一个研究范围（最多 {MAX_AREA_DEG:g}°）；"
+                               "请画出所指的区县或城市")
+    return communities, area_wgs
+
+
+def _study_area(settings: Settings, bounds, communities, area_wgs, boundary, source):
+    """What the streets' ``bounds`` (WGS-84) and the boundary (:func:`_communities`) decide:
+    ``(crs, communities in it, their union in it, the clip polygon in WGS-84)`` (the last three
+    None without a boundary); BoundaryError when the boundary misses the data (named with
+    ``source``), OptionError for a CRS that cannot measure there. A function of these values
+    alone: the split read's streets child computes it too, and finds the same."""
+    lon, lat = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+    area = keep_wgs = None
+    if communities is not None:
+        data_box = shapely.box(*bounds)
+        if not area_wgs.intersects(data_box):
+            raise BoundaryError(str(boundary), f"does not overlap the data ({source}: streets "
+                                f"span lon {bounds[0]:.4f}..{bounds[2]:.4f}, lat {bounds[1]:.4f}..{bounds[3]:.4f})",
+                                zh=f"与数据不重叠（{source}：道路范围为经度 {bounds[0]:.4f}..{bounds[2]:.4f}，"
+                                   f"纬度 {bounds[1]:.4f}..{bounds[3]:.4f}）")
+        c = area_wgs.centroid
+        lon, lat = c.x, c.y
+    crs = _metric_crs(settings.crs, lon, lat)
+    if communities is not None:
+        communities = communities.to_crs(crs)
+        area = shapely.union_all(communities.geometry.to_numpy())
+        keep_area = area.buffer(settings.boundary_margin_m)
+        keep_wgs = gpd.GeoSeries([keep_area], crs=crs).to_crs(WGS84).iloc[0]
+    return crs, communities, area, keep_wgs
+
+
+def _streets_area(settings: Settings, communities, area_wgs, boundary, source, bounds):
+    """The (CRS, clip polygon in WGS-84 or None) of :func:`_study_area`: all the streets half
+    of the read needs (the streets child finds them from the streets' ``bounds``)."""
+    crs, _, _, keep_wgs = _study_area(settings, bounds, communities, area_wgs, boundary, source)
+    return crs, keep_wgs
+
+
 def _complete_ids(profile: Profile, complete, already=()) -> tuple[str, ...]:
     """``complete`` (ids or Chinese/English names, as a list or "a,b") as category ids of
     ``profile``; OptionError naming the unknown ones otherwise."""
@@ -228,65 +292,31 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         if source is None:
 
             source = embedded_sample()
+        # the boundary first: with the streets' bounds it decides the CRS and the clip, which
+        # the streets child then finds by itself (it inherits these) without waiting for the
+        # features; a bad boundary file fails before the OSM file is read
+        communities, area_wgs = _communities(boundary, boundary_name, boundary_crs)
+        study_area = functools.partial(_streets_area, settings, communities, area_wgs, boundary, source)
         # None: one process reads both; else a child reads the streets, with these functions
-        split = splitread.start(source, settings, (read_osm, residential_streets, build_network))
+        split = splitread.start(source, settings, (read_osm, residential_streets, build_network, study_area))
         if split is None:
             data = source if isinstance(source, OSMData) else read_osm(source)
         else:
             features = read_osm(source, layers=("features",))
+            split.ask(features.features)     # the network's pedestrian areas (the child clips them)
             bounds, date, meta = split.streets()
             data = combine(OSMData(features.streets, features.features, features.source, date, meta), features)
             del features
 
     with stage("study area"):
-        communities = None
-        keep_wgs = None
         if split is None:
             bounds = data.streets.total_bounds
-        lon, lat = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
-        if boundary is not None:
-            communities = boundary if isinstance(boundary, gpd.GeoDataFrame) else \
-                read_boundary(boundary, boundary_name, crs=boundary_crs)
-            if col.COMMUNITY not in communities:
-                communities = communities.assign(**{col.COMMUNITY: [f"community_{i + 1}" for i in range(len(communities))]})
-            else:     # a community without a name is numbered (it read "nan" before)
-                names = communities[col.COMMUNITY]
-                blank = names.isna() | (names.astype(str).str.strip() == "")
-                if blank.any():
-                    communities = communities.assign(**{col.COMMUNITY: [
-                        f"community_{i + 1}" if b else n for i, (n, b) in enumerate(zip(names, blank))]})
-            communities = communities.to_crs(WGS84)
-            area_wgs = shapely.union_all(communities.geometry.to_numpy())
-            if area_wgs is None or area_wgs.is_empty:
-                raise BoundaryError(str(boundary), "holds no geometry", zh="不含任何几何图形")
-            w, s, e, n = area_wgs.bounds
-            if e - w > MAX_AREA_DEG or n - s > MAX_AREA_DEG:
-                raise BoundaryError(str(boundary), f"spans {e - w:.1f}° × {n - s:.1f}° (lon {w:.1f}..{e:.1f}, "
-                                    f"lat {s:.1f}..{n:.1f}): larger than a study area (at most "
-                                    f"{MAX_AREA_DEG:g}°); draw the district or city you mean",
-                                    zh=f"范围达 {e - w:.1f}° × {n - s:.1f}°（经度 {w:.1f}..{e:.1f}，纬度 "
-                                       f"{s:.1f}..{n:.1f}），超过一个研究范围（最多 {MAX_AREA_DEG:g}°）；"
-                                       "请画出所指的区县或城市")
-            data_box = shapely.box(*bounds)
-            if not area_wgs.intersects(data_box):
-                raise BoundaryError(str(boundary), f"does not overlap the data ({data.source}: streets "
-                                    f"span lon {bounds[0]:.4f}..{bounds[2]:.4f}, lat {bounds[1]:.4f}..{bounds[3]:.4f})",
-                                    zh=f"与数据不重叠（{data.source}：道路范围为经度 {bounds[0]:.4f}..{bounds[2]:.4f}，"
-                                       f"纬度 {bounds[1]:.4f}..{bounds[3]:.4f}）")
-            c = area_wgs.centroid
-            lon, lat = c.x, c.y
-
-        crs = _metric_crs(settings.crs, lon, lat)
-        if communities is not None:
-            communities = communities.to_crs(crs)
-            area = shapely.union_all(communities.geometry.to_numpy())
-            keep_area = area.buffer(settings.boundary_margin_m)
-            keep_wgs = gpd.GeoSeries([keep_area], crs=crs).to_crs(WGS84).iloc[0]
+        crs, communities, area, keep_wgs = _study_area(settings, bounds, communities, area_wgs, boundary,
+                                                       data.source)
+        if keep_wgs is not None:
             data = data.clip(keep_wgs)
-        else:
-            area = None
         if split is not None:
-            split.ask(crs, keep_wgs, data.features)     # the child builds the network now
+            split.crs = crs
 
     net = home_streets = None
     if split is None:

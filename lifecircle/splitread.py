@@ -11,22 +11,29 @@ So it is used when the tasks runnable now leave a core idle (:func:`_busy`), nev
 network, one after the other on one core. Where fork is safe (Linux, no other Python thread:
 see :func:`lifecircle.io.outputs._fork_safe`), :func:`start` forks a child that reads the
 streets of the same file (libosmium drops every non-``highway`` element in C++), while this
-process reads the features. The two then exchange what each needs from the other:
+process reads the features. The streets are read in less than half the time of the features,
+so the child does at once all that does not need the features:
 
 1. child → parent: the streets' bounds and date (the study area and its CRS need them);
-2. parent → child: the CRS, the clip polygon of a boundary (or None) and the
-   ``highway=pedestrian`` features (the network walks their plazas);
-3. child → parent: the projected residential streets (the homes' street evidence), sent by a
-   writer thread while the child builds the network;
-4. child → parent: the :class:`~lifecircle.core.network.WalkNetwork`.
+2. the child finds the CRS and the clip polygon itself: they depend only on the streets'
+   bounds and the boundary (read by the parent before the fork, inherited by the child),
+   computed by the same function (``steps[3]``) the parent then calls on the same values;
+3. child → parent: the clipped, projected residential streets (the homes' street evidence),
+   sent by a writer thread while the child builds the network as far as the streets alone
+   decide it (coordinates, lengths, node ids: :func:`~lifecircle.core.network.build_network`
+   with ``areas`` a function, called only then);
+4. parent → child, as soon as the features are read: the ``highway=pedestrian`` features,
+   read by a reader thread in the child, which clips them as the parent clips all features;
+   the plazas' segments are joined in and the rest of the network built;
+5. child → parent: the :class:`~lifecircle.core.network.WalkNetwork`.
 
-The parent classifies the facilities and finds the homes while the child builds the network.
+The parent classifies the facilities and finds the homes while the child finishes the network.
 Both run the same functions on the same data as the one-process path (:func:`_streets_side`
 is that path's streets half, step by step), so the results are identical: the streets of a
 streets-only read are those of the full read, the features of a features-only read those of the
-full read, and :func:`pedestrian_areas` of the pedestrian features is that of all features.
-Geometry crosses the pipe as coordinate arrays (exact float64, rebuilt into the same
-LineStrings), the rest as pickled numpy arrays.
+full read, and :func:`pedestrian_areas` of the clipped pedestrian features is that of all
+clipped features. Geometry crosses the pipe as coordinate arrays (exact float64, rebuilt into
+the same LineStrings), the rest as pickled numpy arrays.
 
 Whatever goes wrong in the child (an error, a crash, a kill), the parent does the missing steps
 itself, from the start of the streets half (re-reading the streets), and meets any real error
@@ -60,11 +67,10 @@ import pandas as pd
 import pyproj
 import shapely
 
-from lifecircle.core.homes import residential_streets
-from lifecircle.core.network import WalkNetwork, build_network
+from lifecircle.core.network import WalkNetwork
 from lifecircle.io import outputs
 from lifecircle.io.osmread import gc_paused, release_freed_memory
-from lifecircle.io.sources import OSMData, read_osm
+from lifecircle.io.sources import OSMData
 from lifecircle.settings import cores as _cores
 
 #: Whether the fork is possible here (Linux only, as :data:`lifecircle.io.outputs.FORK_GPKG`).
@@ -85,14 +91,20 @@ _children: ContextVar[list | None] = ContextVar("lifecircle_split_children", def
 
 def _streets_side(source, settings, receive, steps):
     """The streets half of ``analyze``'s read and network stages, one message per step:
-    ``("streets", bounds, data_date, meta)``; then, given ``receive()`` → (crs, clip polygon or
-    None, pedestrian features), ``("homes", residential streets)`` and ``("network", net)``.
-    ``steps``: the functions the caller's own path calls (read_osm, residential_streets,
-    build_network), so that both paths run the same ones."""
-    read_osm, residential_streets, build_network = steps
+    ``("streets", bounds, data_date, meta)``, ``("homes", residential streets)`` and
+    ``("network", net)``. ``steps``: the functions the caller's own path calls (read_osm,
+    residential_streets, build_network, and the study area: the streets' bounds → (CRS, clip
+    polygon or None)), so that both paths run the same ones. The CRS and the clip need only
+    the bounds (and the boundary the caller holds), so the streets are clipped, projected,
+    their residential streets found and the network built as far as the streets alone decide
+    it at once; ``receive()`` → the ``highway=pedestrian`` features (the plazas, whose
+    segments join the network's) is called only then, and they are clipped here as
+    :meth:`OSMData.clip` clips all features."""
+    read_osm, residential_streets, build_network, study_area = steps
     data = read_osm(source, layers=("streets",))
-    yield "streets", data.streets.total_bounds, data.data_date, data.meta
-    crs, keep, areas = receive()
+    bounds = data.streets.total_bounds
+    yield "streets", bounds, data.data_date, data.meta
+    crs, keep = study_area(bounds)
     if keep is not None:
         data = data.clip(keep)
     source, held = data.source, [data.streets]
@@ -102,6 +114,11 @@ def _streets_side(source, settings, receive, steps):
     yield "homes", residential_streets(streets)
     held = [streets]
     del streets              # the projected segments go as soon as their coordinates are read
+
+    def areas():
+        features = receive()
+        return features if keep is None else features[features.intersects(keep)].reset_index(drop=True)
+
     net = build_network(held, crs, settings, source=source, areas=areas, release=release_freed_memory)
     yield "network", net
 
@@ -254,10 +271,29 @@ def _grow_pipe(fd: int) -> None:
 def _child_main(source, settings, steps, to_parent: int, from_parent: int) -> None:
     """The child's work: :func:`_streets_side`, each message sent as soon as it is made (with
     the warnings raised since, re-issued by the parent); the big ones by a writer thread, so
-    that building the network goes on while the parent has not read them yet."""
+    that building the network goes on while the parent has not read them yet. The parent's
+    one message (the pedestrian features) is read by a reader thread as soon as it comes: the
+    parent never waits on a full pipe while this process is busy."""
+    got: list = []
+
+    def read():
+        try:
+            got.append(_recv(from_parent))
+        except BaseException as exc:   # noqa: BLE001 - handed to the main thread
+            got.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def receive():
+        reader.join()
+        if isinstance(got[0], BaseException):
+            raise _Failed("the parent's message did not arrive") from got[0]
+        return got.pop()
+
     pending: list[threading.Thread] = []
     with warnings.catch_warnings(record=True) as caught:
-        for message in _streets_side(source, settings, lambda: _recv(from_parent), steps):
+        for message in _streets_side(source, settings, receive, steps):
             news = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
             caught.clear()
             data = (_pack(message), news)
@@ -282,8 +318,8 @@ class SplitRead:
         self.reaped = False
         self.failed = False
         self.local = None          # the streets half run here, once the child failed
-        self.asked = None          # what the parent sent (crs, clip, pedestrian features)
-        self.crs = None
+        self.asked = None          # what the parent sent (the pedestrian features)
+        self.crs = None            # the analysis CRS (the caller's, set before the homes)
         self.step = 0              # messages received so far
 
     # -- parent side
@@ -320,10 +356,10 @@ class SplitRead:
         _, bounds, date, meta = self._next("streets")
         return bounds, date, meta
 
-    def ask(self, crs, keep, features: gpd.GeoDataFrame) -> None:
-        """Send the CRS, the clip polygon (or None) and what the network reads of the features."""
-        self.crs = crs
-        self.asked = (crs, keep, pedestrian_features(features))
+    def ask(self, features: gpd.GeoDataFrame) -> None:
+        """Send what the network reads of the features (:func:`pedestrian_features`; the child
+        clips them to the study area itself), as soon as they are read."""
+        self.asked = pedestrian_features(features)
         if not self.failed:
             try:
                 _send(self.wfd, self.asked)
@@ -392,11 +428,11 @@ def _runnable_others(samples: int = 5) -> int | None:
     return min(seen)
 
 
-def start(source, settings, steps=None) -> SplitRead | None:
+def start(source, settings, steps) -> SplitRead | None:
     """Fork the streets child for an OSM file ``source``; None where that is not safe or
     possible, or not a file (the caller reads in one process). ``steps``: the caller's
-    (read_osm, residential_streets, build_network); by default lifecircle's."""
-    steps = tuple(steps or (read_osm, residential_streets, build_network))
+    (read_osm, residential_streets, build_network, study area) (see :func:`_streets_side`)."""
+    steps = tuple(steps)
     if not FORK_READ or not outputs._fork_safe() or isinstance(source, OSMData) or _cores() < 2 \
             or (not FORCE and _busy()):
         return None
@@ -416,6 +452,7 @@ def start(source, settings, steps=None) -> SplitRead | None:
         os.close(up_w)
         return None
     _grow_pipe(up_w)
+    _grow_pipe(down_w)
     # the child dies with this process (a SIGTERM'd parent takes it along: no orphan reading on)
     pid = outputs.fork_call(lambda: _child_main(source, settings, steps, up_w, down_r),
                             close=(up_r, down_w))

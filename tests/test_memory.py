@@ -137,9 +137,8 @@ def test_streets_child_drops_the_wgs84_streets(monkeypatch):
         return out
 
     monkeypatch.setattr(splitread, "project_streets", spying)
-    steps = splitread._streets_side(embedded_sample(), DEFAULTS,
-                                    lambda: (UTM50, None, _concat_features([])),
-                                    (read_osm, residential_streets, build_network))
+    steps = splitread._streets_side(embedded_sample(), DEFAULTS, lambda: _concat_features([]),
+                                    (read_osm, residential_streets, build_network, lambda b: (UTM50, None)))
     assert next(steps)[0] == "streets"
     kind, home_streets = next(steps)
     assert kind == "homes" and seen["alive_after"] is False
@@ -293,9 +292,8 @@ def test_streets_child_drops_the_projected_streets_while_building(monkeypatch):
     monkeypatch.setattr(splitread, "project_streets", spying)
     monkeypatch.setattr(splitread, "release_freed_memory",
                         lambda: alive.append(sum(p() is not None for p in seen["probes"])))
-    steps = splitread._streets_side(embedded_sample(), DEFAULTS,
-                                    lambda: (UTM50, None, _concat_features([])),
-                                    (read_osm, residential_streets, build_network))
+    steps = splitread._streets_side(embedded_sample(), DEFAULTS, lambda: _concat_features([]),
+                                    (read_osm, residential_streets, build_network, lambda b: (UTM50, None)))
     assert next(steps)[0] == "streets"
     kind, home_streets = next(steps)
     kind, net = next(steps)

@@ -213,7 +213,7 @@ def test_the_child_ends_with_its_parent():
             "splitread._busy = lambda: False\n"
             "busy = lambda *a, **k: time.sleep(60)\n"   # the child still reading, not at the pipe
             "s = splitread.start(embedded_sample(), DEFAULTS, (busy, "
-            "pipeline.residential_streets, pipeline.build_network))\n"
+            "pipeline.residential_streets, pipeline.build_network, None))\n"
             "print(s.pid, flush=True)\n"
             "time.sleep(60)\n")
     before, after = child_states_around_sigterm(code)

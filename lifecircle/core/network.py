@@ -656,6 +656,11 @@ def build_network(streets: gpd.GeoDataFrame | list, crs, settings: Settings = DE
     as soon as their coordinates and lengths are read, and the network's edge geometries
     are made from those coordinates: the same network, bit for bit. ``release`` (optional)
     is called once they are dropped (analyze hands the freed heap back to the system).
+
+    ``areas`` may also be a function returning the features, called once everything that
+    depends on the streets alone is done (projection, coordinates, lengths, node ids): the
+    split read's streets child (:mod:`lifecircle.splitread`) does that part while the
+    features are still being read, and waits for them only where the plazas are joined in.
     """
     handed = isinstance(streets, list)
     if handed:
@@ -685,6 +690,8 @@ def build_network(streets: gpd.GeoDataFrame | list, crs, settings: Settings = DE
     osmids, first, inverse = np.unique(np.concatenate([u_osm, v_osm]), return_index=True,
                                        return_inverse=True)
     del u_osm, v_osm
+    if callable(areas):      # all the streets alone decide is done: now the features
+        areas = areas()
     plazas = pedestrian_areas(areas)
     if len(plazas):
         ends = np.concatenate([coords[off[:-1]], coords[off[1:] - 1]])
