@@ -658,9 +658,10 @@ def build_network(streets: gpd.GeoDataFrame | list, crs, settings: Settings = DE
     is called once they are dropped (analyze hands the freed heap back to the system).
 
     ``areas`` may also be a function returning the features, called once everything that
-    depends on the streets alone is done (projection, coordinates, lengths, node ids): the
-    split read's streets child (:mod:`lifecircle.splitread`) does that part while the
-    features are still being read, and waits for them only where the plazas are joined in.
+    depends on the streets alone is done (projection, coordinates, lengths, node ids, and the
+    chain walk kernel loaded): the split read's streets child (:mod:`lifecircle.splitread`)
+    does that part while the features are still being read, and waits for them only where the
+    plazas are joined in.
     """
     handed = isinstance(streets, list)
     if handed:
@@ -691,6 +692,8 @@ def build_network(streets: gpd.GeoDataFrame | list, crs, settings: Settings = DE
                                        return_inverse=True)
     del u_osm, v_osm
     if callable(areas):      # all the streets alone decide is done: now the features
+        if contract and m >= COMPILED_WALK_MIN:
+            _load_chain_walk()   # the kernel's load from numba's cache (~0.4 s) before the wait
         areas = areas()
     plazas = pedestrian_areas(areas)
     if len(plazas):
@@ -979,6 +982,14 @@ def _compiled_chain_walk():
 
         _COMPILED["walk"] = numba.njit(cache=True)(_chain_walk_loop)
     return _COMPILED["walk"]
+
+
+def _load_chain_walk() -> None:
+    """Load (or compile) the chain walk for the argument types :func:`contract_chains` passes,
+    by a walk of one segment (the result is dropped)."""
+    one = np.zeros(1, dtype=np.int64)
+    _compiled_chain_walk()(one, one + 1, np.zeros(2, dtype=np.int64), np.arange(3, dtype=np.int64),
+                           np.zeros(2, dtype=bool))
 
 
 def _chain_walk_py(eu, ev, inc_edge, inc_ptr, internal):
