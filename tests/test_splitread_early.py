@@ -240,3 +240,26 @@ def test_boundary_off_the_data_same_error_and_child_reaped(monkeypatch, forks, b
     assert forks[-1] is not None and forks[-1].reaped
     with pytest.raises(ChildProcessError):
         os.waitpid(forks[-1].pid, os.WNOHANG)
+
+
+def test_chain_walk_loaded_before_the_wait(monkeypatch):
+    """With the features to come (``areas`` a function), build_network loads the compiled
+    chain walk first (numba's cache: ~0.4 s that would otherwise follow the features), for a
+    network that uses it; the network is the one built with the features at hand."""
+    data = read_osm(embedded_sample())
+    b = data.streets.total_bounds
+    crs = choose_crs(None, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+    order = []
+    real = network_mod._load_chain_walk
+    monkeypatch.setattr(network_mod, "_load_chain_walk", lambda: (order.append("load"), real()))
+    monkeypatch.setattr(network_mod, "COMPILED_WALK_MIN", 0)
+    net = build_network(data.streets, crs, areas=lambda: (order.append("areas"), data.features)[1])
+    assert order == ["load", "areas"]
+    ref = build_network(data.streets, crs, areas=data.features)
+    assert order == ["load", "areas"]            # features at hand: nothing to wait for
+    for f in ("node_osmid", "node_x", "edge_u", "edge_v", "edge_len", "edge_area"):
+        assert np.array_equal(getattr(net, f), getattr(ref, f)), f
+    assert net.edge_area.any()
+    monkeypatch.setattr(network_mod, "COMPILED_WALK_MIN", 10**9)   # a district: the Python walk
+    build_network(data.streets, crs, areas=lambda: data.features)
+    assert order == ["load", "areas"]
