@@ -244,8 +244,12 @@ def _write_all(fd: int, view: memoryview) -> None:
 
 
 def _recv(fd: int):
+    return pickle.loads(_recv_bytes(fd))
+
+
+def _recv_bytes(fd: int) -> bytearray:
     head = _read_exact(fd, _HEADER.size)
-    return pickle.loads(_read_exact(fd, _HEADER.unpack(head)[0]))
+    return _read_exact(fd, _HEADER.unpack(head)[0])
 
 
 def _read_exact(fd: int, n: int) -> bytearray:
@@ -273,12 +277,14 @@ def _child_main(source, settings, steps, to_parent: int, from_parent: int) -> No
     the warnings raised since, re-issued by the parent); the big ones by a writer thread, so
     that building the network goes on while the parent has not read them yet. The parent's
     one message (the pedestrian features) is read by a reader thread as soon as it comes: the
-    parent never waits on a full pipe while this process is busy."""
+    parent never waits on a full pipe while this process is busy; its bytes only: they are
+    unpickled by the main thread when needed (objects made in a thread would sit in a malloc
+    arena of their own)."""
     got: list = []
 
     def read():
         try:
-            got.append(_recv(from_parent))
+            got.append(_recv_bytes(from_parent))
         except BaseException as exc:   # noqa: BLE001 - handed to the main thread
             got.append(exc)
 
@@ -287,9 +293,10 @@ def _child_main(source, settings, steps, to_parent: int, from_parent: int) -> No
 
     def receive():
         reader.join()
-        if isinstance(got[0], BaseException):
-            raise _Failed("the parent's message did not arrive") from got[0]
-        return got.pop()
+        data = got.pop()
+        if isinstance(data, BaseException):
+            raise _Failed("the parent's message did not arrive") from data
+        return pickle.loads(data)
 
     pending: list[threading.Thread] = []
     with warnings.catch_warnings(record=True) as caught:
