@@ -676,12 +676,16 @@ def main(argv=None) -> int:
         city_1m, scaling, city_peer = city(tiles, a.peer_tiles or None, out_dir, limits)
     shutil.rmtree(out_dir, ignore_errors=True)
     if not a.no_write:
+        city_rows = {"city_1m": city_1m, "scaling": scaling, "city_peer": city_peer,
+                     "city_run": {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                                  "load_avg": os.getloadavg()}}
+        if not do_city:   # the city rows already stored stay (as --city-only keeps these)
+            old = C.RESULTS / "e2e.json"
+            stored = json.loads(old.read_text()) if old.exists() else {}
+            city_rows = {k: stored.get(k) for k in city_rows}
         path = C.write_json("e2e", {
             "dataset": str(LP.relative_to(REPO.parent)), "quick": a.quick, "rows": rows,
-            "ratios": ratios, "first_run": fr,
-            "city_1m": city_1m, "scaling": scaling, "city_peer": city_peer,
-            "city_run": {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                         "load_avg": os.getloadavg()} if do_city else None,
+            "ratios": ratios, "first_run": fr, **city_rows,
             "machine": C.machine_info("numpy", "numba", "osmium", "pyrosm", "osmnx", "pandana",
                                       "pyogrio", "lifecircle"),
             "load_avg": os.getloadavg(),
