@@ -123,3 +123,34 @@ def test_console_script_runs_the_command(tmp_path):
     assert proc.returncode == 2
     assert "missing.osm.pbf" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_closed_stdout_or_stderr_is_not_a_failure(tmp_path):
+    # started with a stream closed (``>&-``): sys.stdout is None, nothing to flush, exit 0
+    code = "from lifecircle.cli.app import _leave\n_leave(SystemExit(0))\n"
+    for closed in ("stdout", "stderr"):
+        proc = subprocess.run([sys.executable, "-c", code], timeout=60,
+                              **{closed: subprocess.DEVNULL},
+                              pass_fds=(), close_fds=True,
+                              preexec_fn=lambda fd=1 if closed == "stdout" else 2: os.close(fd))
+        assert proc.returncode == 0, closed
+
+
+def test_ctrl_c_says_interrupted_and_exits_130(tmp_path):
+    # typer turns Ctrl-C into a silent Exit(130): the line is printed by main()
+    for lang, word in (("en", "interrupted"), ("zh", "已中断")):
+        code = textwrap.dedent(f"""
+            import importlib, sys
+            cli_app = importlib.import_module("lifecircle.cli.app")
+
+            @cli_app.app.command("sleepy")
+            def sleepy(lang: str = "en"):
+                raise KeyboardInterrupt
+
+            sys.argv = ["lifecircle", "sleepy", "--lang", "{lang}"]
+            cli_app.console()
+        """)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 130
+        assert word in proc.stderr and "Traceback" not in proc.stderr

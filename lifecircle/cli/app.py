@@ -58,8 +58,27 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err_console.print("已中断" if args_lang(sys.argv[1:]) == "zh" else "interrupted")
+        _say_interrupted()
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130 and _from_interrupt(exc):   # typer's Exit(130) for Ctrl-C, silent
+            _say_interrupted()
+        raise
+
+
+def _say_interrupted() -> None:
+    err_console.print("已中断" if args_lang(sys.argv[1:]) == "zh" else "interrupted")
+
+
+def _from_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the exceptions ``exc`` was raised from."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def console() -> None:
@@ -76,27 +95,27 @@ def _leave(exc: SystemExit) -> None:
 
     Everything the command wrote is closed by then; what is left is freeing every object one by
     one (an analysis holds millions: 0.6 s after a Las Palmas run, several seconds at city
-    scale). The exit handlers still run (logging, temporary folders, multiprocessing), the
-    console streams are flushed, and the exit code is the one ``sys.exit`` would give (120
-    when output could not be flushed, as Python's own exit). The ordinary exit is kept when a
-    thread other than daemon ones is still alive (the interpreter would wait for it) and under
-    a profiler or tracer (cProfile, trace, coverage write their results after the script)."""
+    scale). Only a success ends this way: the exit handlers still run (logging, temporary
+    folders, multiprocessing), the console streams are flushed, and the exit code is 0 (120
+    when output could not be flushed, as Python's own exit). The ordinary exit is kept for a
+    failure or Ctrl-C, when a thread other than daemon ones is still alive (the interpreter
+    would wait for it) and under a profiler or tracer (cProfile, trace, coverage write their
+    results after the script)."""
     if sys.getprofile() is not None or sys.gettrace() is not None or any(
             t is not threading.main_thread() and not t.daemon and t.is_alive()
             for t in threading.enumerate()):
         raise exc
-    code = exc.code
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code & 0xFF
-    else:                                 # sys.exit("message"): printed, status 1
-        print(code, file=sys.stderr)
-        status = 1
+    if exc.code not in (None, 0):
+        # a failure or Ctrl-C: the ordinary exit (speed does not matter there, and exit
+        # handlers such as Dask's cluster shutdown expect it: from here it waited 10 s)
+        raise exc
+    status = 0
     try:
         atexit._run_exitfuncs()
     finally:
         for stream in (sys.stdout, sys.stderr):
+            if stream is None:                # started with the stream closed: nothing to flush
+                continue
             try:
                 stream.flush()
             except Exception:             # a full disk, a closed pipe: Python's own exit says 120
