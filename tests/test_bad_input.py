@@ -122,3 +122,27 @@ def test_existing_output_survives_a_failed_run(tmp_path):
 def test_map_of_a_non_analysis_folder(tmp_path):
     r = runner.invoke(app, ["map", str(tmp_path)])
     assert r.exit_code != 0 and "not a lifecircle analysis folder" in r.output
+
+
+def test_ways_before_their_nodes(tmp_path):
+    # libosmium gives no location to a node that comes after the ways using it: the file is
+    # named with the reason, not a --crs error about coordinates the user never gave
+    nodes = "".join(f'<node id="{k}" lat="{32.04 + k * 1e-4:.6f}" lon="{118.78 + k * 1e-4:.6f}" '
+                    f'version="1"/>' for k in range(1, 6))
+    ways = ('<way id="10" version="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/>'
+            '<tag k="highway" v="residential"/></way>'
+            '<way id="11" version="1"><nd ref="3"/><nd ref="4"/><nd ref="5"/>'
+            '<tag k="highway" v="footway"/></way>')
+    bad = tmp_path / "ways_first.osm"
+    bad.write_text(f'<?xml version="1.0"?><osm version="0.6">{ways}{nodes}</osm>')
+    r, out = _run(["analyze", str(bad)], tmp_path)
+    _assert_clean_failure(r, out, "ways_first.osm", "before their nodes")
+    assert r.exit_code == 2 and "--crs" not in r.output
+    r, out = _run(["analyze", str(bad), "--lang", "zh"], tmp_path)
+    _assert_clean_failure(r, out, "ways_first.osm", "排在其节点之前")
+    # the same file in the usual order reads
+    good = tmp_path / "sorted.osm"
+    good.write_text(f'<?xml version="1.0"?><osm version="0.6">{nodes}{ways}</osm>')
+    from lifecircle.io.sources import read_osm
+
+    assert len(read_osm(good, layers=("streets",)).streets) == 4

@@ -206,10 +206,23 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
     return OSMData(streets, features, str(path), date, {"reader": "osmium", "layers": list(layers)})
 
 
+def _any_location(xs, ys) -> bool:
+    """Whether any street node has a location (libosmium gives none to a node that comes after
+    the ways using it); a prefix first, the whole only when the prefix has none."""
+    head = 4096
+    if osmread._coords(xs[:head], ys[:head])[2].any():
+        return True
+    return len(xs) > head and bool(osmread._coords(xs, ys)[2].any())
+
+
 def _streets_from_osmium(col, path) -> gpd.GeoDataFrame:
     if col.n_highway == 0:
         raise NoWalkableStreetsError(path, "no streets (no highway=* ways) in the data",
                                      zh="数据中没有道路（没有 highway=* 的路）")
+    if not _any_location(col.s_x, col.s_y):
+        raise InputFileError(path, "no street node has a location: the file lists ways before "
+                                   "their nodes (sort it first, e.g. `osmium sort`)",
+                             zh="道路节点都没有坐标：文件中的路（way）排在其节点之前（请先排序，如 osmium sort）")
     # the street records repeat (the reader shares one per distinct tag list): the walk rules,
     # names and one-way flags once per distinct record, the columns share its strings
     index: dict[tuple, int] = {}
