@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import test_write_parallel
 from test_write_parallel import _assert_same, _content, _counting_fork
 
 import lifecircle.io.outputs as O
@@ -29,18 +30,8 @@ from lifecircle.render import maps
 
 pytestmark = pytest.mark.skipif(not O.FORK_GPKG, reason="the writer child exists only on Linux")
 
-
-@pytest.fixture(scope="module")
-def one_process(helsinki, tmp_path_factory):
-    """The Helsinki folder written in one process (no child)."""
-    out = tmp_path_factory.mktemp("one") / "out"
-    mp = pytest.MonkeyPatch()
-    mp.setattr(O, "FORK_GPKG", False)
-    try:
-        helsinki.save(out)
-    finally:
-        mp.undo()
-    return _content(out)
+#: the Helsinki folder written in one process (test_write_parallel's module fixture)
+one_process = test_write_parallel.one_process
 
 
 def _who_writes(monkeypatch, tmp_path, fail_in_child=()):

@@ -15,13 +15,14 @@ import pandas as pd
 import pytest
 import shapely
 from conftest import shared_file
+from test_homes_snap_paths import grid_net
 
 from lifecircle import columns as col
 from lifecircle.core import chunks
 from lifecircle.core import coverage as V
 from lifecircle.core import homes as H
 from lifecircle.core import snapping as S
-from lifecircle.core.network import WalkNetwork, build_network
+from lifecircle.core.network import build_network
 from lifecircle.core.profiles import load_profile
 from lifecircle.io.crs import choose_crs
 from lifecircle.io.sources import read_osm
@@ -223,17 +224,7 @@ def test_homes_and_snap_on_threads_are_the_plain_ones(xinjiekou, monkeypatch):
 def test_snap_ties_on_threads(tiny, monkeypatch):
     # points midway between two parallel streets, and at a junction: the nearest edge is the
     # lowest index among equidistant ones, flagged ambiguous, chunked or not
-    xs, ys = np.meshgrid(np.arange(5) * 100.0, np.arange(5) * 100.0)
-    n = 5
-    u, v = [], []
-    for i in range(n):
-        for j in range(n):
-            k = i * n + j
-            if j + 1 < n:
-                u.append(k), v.append(k + 1)
-            if i + 1 < n:
-                u.append(k), v.append(k + n)
-    net = WalkNetwork.from_arrays(xs.ravel(), ys.ravel(), u, v, crs="EPSG:32650")
+    net = grid_net(5, 100.0)
     pts = shapely.points(np.array([(50.0, 50.0 + 0.1 * i) for i in range(30)]
                                   + [(100.0 + 3 * i, 100.0 + 3 * i) for i in range(10)]))
     got = S.snap_points(net, pts, 60.0)
