@@ -11,7 +11,7 @@ import shapely
 from conftest import shared_file
 
 from lifecircle.core.homes import _within
-from lifecircle.io.osmread import _wkb_linestrings, _wkb_split
+from lifecircle.io.osmread import _wkb_linestrings
 
 
 def _lines(rng, n):
@@ -39,26 +39,6 @@ def test_other_wkb_goes_through_shapely():
         assert np.array_equal(xy, shapely.get_coordinates(lines))
     xy, count = _wkb_linestrings([])
     assert xy.shape == (0, 2) and len(count) == 0
-
-
-def test_wkb_kept_as_headers_and_coordinates_decodes_the_same():
-    """The reader keeps each way's WKB as its 9-byte header and its coordinate bytes in two
-    buffers; decoding them gives what shapely reads from the whole WKB, plain (as a view of
-    the coordinate buffer, no copy) or not (big-endian, 3D: through shapely)."""
-    rng = np.random.default_rng(9)
-    lines = _lines(rng, 200)
-    for raw in (list(shapely.to_wkb(lines, byte_order=1)),
-                list(shapely.to_wkb(lines, byte_order=0)),
-                list(shapely.to_wkb(shapely.force_3d(lines, 5.0), byte_order=1))):
-        head = bytearray(b"".join(r[:9] for r in raw))
-        body = bytearray(b"".join(r[9:] for r in raw))
-        xy, count = _wkb_split(head, body, np.array([len(r) for r in raw]))
-        assert np.array_equal(count, shapely.get_num_coordinates(lines))
-        assert np.array_equal(xy, shapely.get_coordinates(lines))
-    plain = list(shapely.to_wkb(lines, byte_order=1))
-    body = bytearray(b"".join(r[9:] for r in plain))
-    xy, _ = _wkb_split(bytearray(b"".join(r[:9] for r in plain)), body, [len(r) for r in plain])
-    assert np.shares_memory(xy, np.frombuffer(body, dtype=np.uint8))
 
 
 def _dwithin(polygons, lines, distance):

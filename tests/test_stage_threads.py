@@ -142,22 +142,6 @@ def test_query_offsets_and_order_are_the_plain_query(tiny):
     assert chunks.query(tree, far[:0]).shape == (2, 0)
 
 
-def test_nearest_keeps_geos_pick_among_equidistant(tiny):
-    # each point is exactly as far from two or four parallel lines: GEOS picks one in its own
-    # order (not always the lowest index); chunked, it picks the same one for every point
-    lines = []
-    for k in range(40):
-        x = 10.0 * k
-        lines += [shapely.linestrings([(x, -5), (x, 5)]), shapely.linestrings([(x + 4, -5), (x + 4, 5)])]
-    lines = np.array(lines[::-1], dtype=object)     # reversed: the pick is not the index order
-    pts = shapely.points(np.column_stack([np.arange(40) * 10.0 + 2.0, np.zeros(40)]))
-    plain_pick = shapely.STRtree(lines).nearest(pts)
-    got = chunks.nearest(shapely.STRtree(lines), pts)
-    assert np.array_equal(got, plain_pick)
-    d = shapely.distance(pts, lines[got])
-    assert np.allclose(d, 2.0)
-
-
 def test_itemwise_and_made_are_the_plain_call(tiny):
     rng = np.random.default_rng(2)
     polys = shapely.buffer(shapely.points(rng.random((60, 2)) * 100), rng.random(60) * 5 + 1)

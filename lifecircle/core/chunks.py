@@ -171,13 +171,3 @@ def query(tree: shapely.STRtree, geoms, n: int | None = None, **kwargs) -> np.nd
         pairs[0] += lo
         return pairs
     return np.concatenate(run([lambda lo=lo, hi=hi: part(lo, hi) for lo, hi in parts]), axis=1)
-
-
-def nearest(tree: shapely.STRtree, geoms: np.ndarray) -> np.ndarray:
-    """``tree.nearest(geoms)`` chunk by chunk: GEOS searches each geometry alone, so its pick
-    among equidistant ones is the plain call's."""
-    parts = spans(len(geoms))
-    if len(parts) == 1:
-        return tree.nearest(geoms)
-    warm(tree)
-    return np.concatenate(run([lambda lo=lo, hi=hi: tree.nearest(geoms[lo:hi]) for lo, hi in parts]))

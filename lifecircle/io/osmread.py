@@ -733,25 +733,6 @@ def _wkb_buffer(data, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return buf[body].view("<f8").reshape(-1, 2), count
 
 
-def _wkb_split(head, body, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_wkb_buffer` for WKB linestrings kept as their 9-byte headers (``head``) and their
-    coordinate bytes (``body``), ``size`` bytes each in all: the coordinates are ``body`` itself
-    as floats, no copy."""
-    size = np.asarray(size, dtype=np.int64)
-    header = np.frombuffer(head, dtype=np.uint8).reshape(-1, 9)
-    count = header[:, 5:].copy().view("<u4").ravel().astype(np.int64)
-    if len(size) == 0:
-        return np.empty((0, 2)), count
-    if (header[:, :5] == (1, 2, 0, 0, 0)).all() and (size == 9 + 16 * count).all() \
-            and len(body) == 16 * int(count.sum()):
-        return np.frombuffer(body, dtype="<f8").reshape(-1, 2), count
-    start = np.zeros(len(size), dtype=np.int64)
-    np.cumsum(size[:-1] - 9, out=start[1:])
-    whole = b"".join(bytes(head[9 * i:9 * i + 9]) + bytes(body[a:a + n - 9])
-                     for i, (a, n) in enumerate(zip(start.tolist(), size.tolist())))
-    return _wkb_buffer(whole, size)
-
-
 def _way_shapes(xy: np.ndarray, lengths: np.ndarray, valid: np.ndarray | None,
                 area: np.ndarray) -> np.ndarray:
     """Polygons (oriented) for the ways that close an area (``area``), LineStrings for the
