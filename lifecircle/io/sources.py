@@ -386,9 +386,8 @@ def _concat_features(parts: list[gpd.GeoDataFrame], valid: bool = False) -> gpd.
     frame = frame.drop_duplicates(subset=["osm_type", "osm_id"]).reset_index(drop=True)
     frame = frame[~frame.geometry.is_empty]
     geom = frame.geometry.to_numpy()
-    invalid = np.zeros(len(geom), dtype=bool) if valid else ~shapely.is_valid(geom)
-    if invalid.any():  # self-touching rings are common in OSM; later overlays need valid input
-        geom[invalid] = shapely.make_valid(geom[invalid])
+    if not valid:
+        geom = osmread._valid(geom)
     frame = frame.assign(geometry=geom)
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=WGS84).reset_index(drop=True)
 
