@@ -13,7 +13,6 @@ import time
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 import synthetic_osm
@@ -34,23 +33,7 @@ pytestmark = pytest.mark.skipif(not splitread.CAN_FORK, reason="the split read f
 
 def _same(a, b) -> None:
     """Every output equal (test_splitread's comparison, for a district of a few streets)."""
-    na, nb = a.network, b.network
-    for f in ("node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_len", "edge_oneway",
-              "edge_highway", "edge_name", "edge_area", "speed_mps"):
-        x, y = getattr(na, f), getattr(nb, f)
-        assert (x is None and y is None) or np.array_equal(x, y), f
-    assert na.crs == nb.crs and na.pruned == nb.pruned
-    assert (shapely.to_wkb(na.edge_geom) == shapely.to_wkb(nb.edge_geom)).all()
-    pd.testing.assert_frame_equal(pd.DataFrame(a.homes), pd.DataFrame(b.homes))
-    pd.testing.assert_frame_equal(pd.DataFrame(a.facilities), pd.DataFrame(b.facilities))
-    pd.testing.assert_frame_equal(a.summary, b.summary)
-    for f in ("edge", "offset", "leg", "ambiguous"):
-        assert np.array_equal(getattr(a.home_snap, f), getattr(b.home_snap, f)), f
-        assert np.array_equal(getattr(a.facility_snap, f), getattr(b.facility_snap, f)), f
-    assert (a.data_date, a.source, a.notes) == (b.data_date, b.source, b.notes)
-    assert a.network_report == b.network_report and a.population_info == b.population_info
-    assert list(a.timings) == list(b.timings) and len(a.features) == len(b.features)
-    assert a.homes["population"].sum() > 0 and len(na.edge_u) > 10   # a real analysis
+    _same_city(a, b, min_edges=10)
 
 
 #: The plaza district (tests/test_plazas.py) moved to just west of 6° E, the border of UTM
