@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from lifecircle.cli import analysis, batch, links, maps, resources, standards
-from lifecircle.cli.common import args_lang, err_console, is_usage_error, say, usage_error_zh
+from lifecircle.cli.common import GuardedStdout, args_lang, err_console, is_usage_error, run_lang, say, stdout_failure, usage_error_zh
 
 
 class _Group(TyperGroup):
@@ -54,7 +54,27 @@ app.command("links")(links.links)
 
 
 def main() -> None:
-    """Run the command line; ends with ``SystemExit`` as a typer app does."""
+    """Run the command line; ends with ``SystemExit`` as a typer app does.
+
+    Standard output is guarded while the command runs (:class:`~lifecircle.cli.common.GuardedStdout`):
+    when it cannot be written (a full disk), one line on standard error says so, and the exit
+    code is the command's own (2 for a bad input) or 1 where the command itself succeeded."""
+    stdout = sys.stdout
+    guard = sys.stdout = GuardedStdout(stdout) if stdout is not None else None
+    try:
+        _run()
+    except SystemExit as exc:
+        if guard is not None:
+            guard.flush()       # what print() left in the buffer: its failure is this run's
+            if stdout_failure(guard) and exc.code in (None, 0):
+                raise SystemExit(1) from None
+        raise
+    finally:
+        if sys.stdout is guard:
+            sys.stdout = stdout
+
+
+def _run() -> None:
     try:
         app()
     except KeyboardInterrupt:
@@ -67,7 +87,7 @@ def main() -> None:
 
 
 def _say_interrupted() -> None:
-    err_console.print("已中断" if args_lang(sys.argv[1:]) == "zh" else "interrupted")
+    err_console.print("已中断" if run_lang() == "zh" else "interrupted")
 
 
 def _from_interrupt(exc: BaseException) -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import sys
 
 import typer
 from rich.console import Console
@@ -55,9 +58,7 @@ def load_folder(folder):
     from lifecircle.result import load_result
 
     result = load_result(folder)
-    ctx = get_current_context(silent=True)
-    if ctx is not None:
-        ctx.meta["lifecircle.analysis_lang"] = result.settings.lang
+    remember_lang(result.settings.lang)
     return result
 
 
@@ -70,6 +71,116 @@ def fail(exc: Exception, lang: str | None = None) -> None:
     message = " ".join(text.split()) or type(exc).__name__
     say(err_console, message, prefix="错误：" if lang == "zh" else "error:", prefix_style="bold red")
     raise typer.Exit(getattr(exc, "exit_code", 2))
+
+
+def remember_lang(lang: str | None) -> None:
+    """Remember ``lang`` (zh or en) as the running command's language when it comes from
+    elsewhere than ``--lang`` (an analysis folder, a batch config): its refusals
+    (:func:`command_lang`) and the lines printed after it ended (Ctrl-C, standard output not
+    writable: :func:`run_lang`) then read as its output does."""
+    global _remembered_lang
+    if lang not in LANGS:
+        return
+    _remembered_lang = lang
+    ctx = get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta["lifecircle.analysis_lang"] = lang
+
+
+_remembered_lang: str | None = None
+
+
+def run_lang(args: list[str] | None = None) -> str:
+    """The language of the lines printed once a command has ended: the command line's
+    ``--lang``, else the one the command remembered (:func:`remember_lang`), else the
+    locale's."""
+    args = sys.argv[1:] if args is None else args
+    if any(a == "--lang" or a.startswith("--lang=") for a in args):
+        given = args_lang(args)
+        if given in LANGS:
+            return given
+    return _remembered_lang if _remembered_lang in LANGS else default_lang()
+
+
+class GuardedStdout:
+    """Standard output while a command runs: a write or flush that fails (a full disk, an I/O
+    error) is remembered and the rest of the output dropped, instead of an ``OSError`` raised
+    from whatever was printing (rich's traceback, exit 1, a bad input's exit 2 lost). The
+    command goes on; :func:`stdout_failure` then says what happened in one line. A closed
+    pipe (``| head``) is left to rich and Python, which end quietly."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.error: OSError | None = None
+        self.lang: str | None = None
+
+    def write(self, text):
+        if self.error is None:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                self._failed(exc)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if self.error is None:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        self.error = exc
+        try:
+            self.lang = command_lang()
+        except Exception:   # noqa: BLE001 - no command running: run_lang() decides
+            self.lang = None
+        # what is still buffered would fail again at the exit (Python's "Exception ignored",
+        # code 120): it drains into /dev/null instead, as rich does for a closed pipe
+        try:
+            fd = self._stream.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+            self._stream.flush()
+        except Exception:   # noqa: BLE001, S110 - not a file (a test's stream): nothing to drain
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+#: Chinese for the usual reasons standard output cannot be written (else the system's words).
+_ERRNO_ZH = {errno.ENOSPC: "设备上没有空间", errno.EIO: "输入/输出错误", errno.EFBIG: "文件过大",
+             errno.EDQUOT: "超出磁盘配额", errno.EBADF: "文件描述符无效"}
+
+
+def stdout_failure(guard: GuardedStdout) -> bool:
+    """Print the one line saying that standard output could not be written and why (in the
+    command's language), if ``guard`` saw it fail; whether it did."""
+    exc = guard.error
+    if exc is None:
+        return False
+    lang = guard.lang if guard.lang in LANGS else run_lang()
+    if lang == "zh":
+        text = f"无法写入标准输出：{_ERRNO_ZH.get(exc.errno) or exc.strerror or exc}"
+    else:
+        text = f"cannot write to standard output: {exc.strerror or exc}"
+    try:
+        say(err_console, text, prefix="错误：" if lang == "zh" else "error:", prefix_style="bold red")
+    except OSError:     # standard error is not writable either: the exit code says it
+        pass
+    return True
 
 
 def note(text, to: Console | None = None) -> None:
