@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lifecircle import i18n
-from lifecircle.cli.common import FORCE_HELP, console, err_console, literal
+from lifecircle.cli.common import FORCE_HELP, console, err_console, literal, remember_lang
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, OptionError
 from lifecircle.i18n import label
@@ -34,6 +34,7 @@ def batch(
     if workers is not None and scheduler:
         _fail(OptionError("--workers", "give either --workers or --scheduler, not both",
                           zh="--workers 和 --scheduler 只能给一个"))
+    remember_lang(_config_lang(config))    # Ctrl-C's "interrupted" in the config's language
     try:
         report = run(config, workers=workers, resume=resume, scheduler=scheduler, progress=True,
                      force=force)

@@ -1,0 +1,47 @@
+"""Ctrl-C on ``lifecircle batch`` says "interrupted" in the language of the batch config
+(``lang = "zh"``), which has no ``--lang`` of its own."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+cli_app = importlib.import_module("lifecircle.cli.app")
+common = importlib.import_module("lifecircle.cli.common")
+
+CONFIG = """\
+out = "out"
+lang = "{lang}"
+
+[sources]
+helsinki = {{ sample = "helsinki" }}
+
+[[districts]]
+name = "A"
+bbox = [24.9352, 60.1641, 24.9443, 60.1716]
+"""
+
+
+@pytest.mark.parametrize(("lang", "word"), [("zh", "已中断"), ("en", "interrupted")])
+def test_ctrl_c_in_a_batch_speaks_the_configs_language(tmp_path, monkeypatch, capsys, lang, word):
+    batch_run = importlib.import_module("lifecircle.batch.run")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch_run, "run", interrupted)
+    monkeypatch.setattr(common, "_remembered_lang", None)
+    monkeypatch.setenv("LANG", "en_US.UTF-8")       # the locale says English
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    config = tmp_path / "batch.toml"
+    config.write_text(CONFIG.format(lang=lang), encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["lifecircle", "batch", str(config)])
+    with pytest.raises(SystemExit) as info:
+        cli_app.main()
+    assert info.value.code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == word and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
