@@ -39,3 +39,18 @@ def test_batch_workers_run_single_threaded(monkeypatch):
     make_cluster(workers=2)
     assert seen["env"]["LIFECIRCLE_THREADS"] == "1"
     assert seen["env"]["NUMBA_NUM_THREADS"] == "1"
+
+
+def test_chunks_follow_lifecircle_threads_set_after_import(monkeypatch):
+    # read at each call, as the reader does: not fixed when lifecircle was imported
+    from lifecircle.core import chunks
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    n = 4 * chunks.MIN_ITEMS
+    monkeypatch.setenv("LIFECIRCLE_THREADS", "1")
+    assert chunks.spans(n) == [(0, n)]
+    seen = set()
+    chunks.run([lambda: seen.add(__import__("threading").get_ident()) for _ in range(4)])
+    assert len(seen) == 1
+    monkeypatch.delenv("LIFECIRCLE_THREADS")
+    assert len(chunks.spans(n)) > 1

@@ -23,30 +23,41 @@ import shapely
 
 from lifecircle.settings import cores
 
-#: Threads at most (the machine's cores, capped: the stages' calls scale to two).
-THREADS = min(2, cores())
+#: A fixed thread count for the calls here (tests set it); ``None``, the default, follows
+#: :func:`threads` at each call.
+THREADS: int | None = None
 #: Items per chunk: large enough that a chunk's call costs far more than handing it to a thread.
 CHUNK = 1 << 13
 #: Fewer items than this are one plain call in the calling thread.
 MIN_ITEMS = 1 << 14
 
 
+def threads() -> int:
+    """Threads at most for a call: :data:`THREADS` when set, else the cores lifecircle may use
+    (:func:`lifecircle.settings.cores`, capped: the stages' calls scale to two), read at each
+    call, so ``LIFECIRCLE_THREADS`` set after ``import lifecircle`` holds here as it does for
+    the reader (a system call, microseconds)."""
+    return THREADS if THREADS is not None else min(2, cores())
+
+
 def spans(n: int) -> list[tuple[int, int]]:
     """``(lo, hi)`` of the chunks of ``n`` items (one span when threads would not pay)."""
-    if THREADS < 2 or n < MIN_ITEMS:
+    k = threads()
+    if k < 2 or n < MIN_ITEMS:
         return [(0, n)]
-    step = max(1, min(CHUNK, -(-n // THREADS)))
+    step = max(1, min(CHUNK, -(-n // k)))
     return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
 
 def run(tasks: list) -> list:
     """The results of the zero-argument callables ``tasks``, in order, run by this thread and
-    :data:`THREADS` - 1 others, each taking the next task left (in this thread alone when
+    :func:`threads` - 1 others, each taking the next task left (in this thread alone when
     there is one task or one thread). The threads are started per call: none outlives it, so
     a process forked later (the writer, a batch worker) inherits none. A task that fails
     stops the handing out; its error is raised here once every thread has stopped (of
     several, the first task's, as the plain call would have raised it)."""
-    if THREADS < 2 or len(tasks) < 2:
+    k = threads()
+    if k < 2 or len(tasks) < 2:
         return [t() for t in tasks]
     results: list = [None] * len(tasks)
     errors: dict = {}
@@ -64,7 +75,7 @@ def run(tasks: list) -> list:
             except BaseException as exc:    # handed to the caller
                 errors[i] = exc
     others = [threading.Thread(target=work, name="lifecircle-chunks", daemon=True)
-              for _ in range(min(THREADS, len(tasks)) - 1)]
+              for _ in range(min(k, len(tasks)) - 1)]
     for t in others:
         t.start()
     try:
@@ -82,7 +93,7 @@ def run(tasks: list) -> list:
 def beside(background, foreground):
     """``(background(), foreground())``, the first run on another thread while this one runs
     the second (what this thread makes, as a lasting index, stays with its allocator)."""
-    if THREADS < 2:
+    if threads() < 2:
         return background(), foreground()
     out: list = [None, None]
 

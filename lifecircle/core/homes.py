@@ -260,7 +260,7 @@ def _to_crs(geoms: np.ndarray, src, dst) -> np.ndarray:
             shapely.lib.set_coordinates(part, xy)
         except AttributeError:  # a shapely without it: the public function, the same result
             out[lo:lo + TO_CRS_CHUNK] = shapely.set_coordinates(part, xy)
-    if chunks.THREADS < 2 or len(starts) < 2:
+    if chunks.threads() < 2 or len(starts) < 2:
         for lo in starts:
             write(lo, transform(read(lo)))
         return out
@@ -413,7 +413,7 @@ def _within(polygons: np.ndarray, lines: np.ndarray, distance: float,
             probe_xy, probe_of = coords[first], owner[first]
         else:
             probe_xy, probe_of = shapely.get_coordinates(probes, return_index=True)
-        near = kd.query(probe_xy, distance_upper_bound=distance, workers=chunks.THREADS)[0]
+        near = kd.query(probe_xy, distance_upper_bound=distance, workers=chunks.threads())[0]
         hit = probe_of[near <= distance - eps]
         if probes is not None:   # a probe off its polygon (an invalid one's point on surface)
             hit = hit[chunks.made(lambda lo, hi: shapely.intersects(   # tells nothing
@@ -421,7 +421,7 @@ def _within(polygons: np.ndarray, lines: np.ndarray, distance: float,
         sure[hit] = True
         left = np.flatnonzero(~sure)                        # every corner of the others
         coords, owner = shapely.get_coordinates(polygons[left], return_index=True)
-        near = kd.query(coords, distance_upper_bound=distance, workers=chunks.THREADS)[0]
+        near = kd.query(coords, distance_upper_bound=distance, workers=chunks.threads())[0]
         sure[left[owner[near <= distance - eps]]] = True
     rest = np.flatnonzero(~sure)
     hit, _ = chunks.query(shapely.STRtree(lines), polygons[rest], predicate="dwithin", distance=distance)

@@ -93,7 +93,7 @@ def _snap_some(net: WalkNetwork, points: np.ndarray, idx: np.ndarray, tree, whic
     xy = xy[np.searchsorted(owner, np.arange(len(pts)))]          # a point of each geometry
     bound = np.full(len(pts), np.inf)
     if kd is not None and len(xy):
-        v = _nearest_vertices(kd, xy, workers=chunks.THREADS if only else 1)[1]
+        v = _nearest_vertices(kd, xy, workers=chunks.threads() if only else 1)[1]
         bound = shapely.distance(pts, net.edge_geom[which[vown[v]]])
     reach = np.minimum(bound, max_snap_m) + max(tie_m, 0.0) + 1e-6
     pi, ei = tree.query(_boxes(shapely.bounds(pts), reach))
@@ -169,8 +169,8 @@ def _nearest_vertices(kd: cKDTree, xy: np.ndarray, again: bool = True,
                       workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Distance to and index of the vertex of ``kd`` nearest to each of ``xy`` (inf and
     ``kd.n`` where none is within :data:`_SEARCH_M`, unless searched ``again``), on
-    ``workers`` threads (default :data:`~lifecircle.core.chunks.THREADS`)."""
-    workers = chunks.THREADS if workers is None else workers
+    ``workers`` threads (default :func:`~lifecircle.core.chunks.threads`)."""
+    workers = chunks.threads() if workers is None else workers
     d, i = kd.query(xy, distance_upper_bound=_SEARCH_M, workers=workers)
     far = np.flatnonzero(i == kd.n)
     if again and len(far):
@@ -230,7 +230,7 @@ def _nearest_some(net: WalkNetwork, geoms: np.ndarray, tree, which, kd, vown,
         probe = rank % np.repeat(-(-count // _PROBES), count) == 0
         coords, owner = coords[probe], owner[probe]
     if len(coords) and kd is not None:
-        d, iv = _nearest_vertices(kd, coords, workers=chunks.THREADS if only else 1)
+        d, iv = _nearest_vertices(kd, coords, workers=chunks.threads() if only else 1)
         found = iv < kd.n
         order = np.lexsort((d, owner))
         start = np.flatnonzero(np.r_[True, owner[order][1:] != owner[order][:-1]])
