@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from importlib.resources import files
 from pathlib import Path
@@ -38,7 +40,27 @@ def cores() -> int:
         cap = int(os.environ.get("LIFECIRCLE_THREADS", "0"))
     except ValueError:
         cap = 0
-    return max(1, min(n, cap) if cap > 0 else n)
+    n = min(n, cap) if cap > 0 else n
+    local = getattr(_thread_cap, "n", 0)
+    return max(1, min(n, local) if local > 0 else n)
+
+
+_thread_cap = threading.local()
+
+
+@contextmanager
+def thread_cap(n: int):
+    """Within the block, :func:`cores` says at most ``n`` in this thread alone (the work it
+    starts from here follows it; other threads and the environment are untouched). A batch's
+    district runs under ``thread_cap(1)`` on whatever Dask worker it lands on: a worker thread
+    of a threaded cluster or of the user's own scheduler, where ``LIFECIRCLE_THREADS`` in the
+    environment would be the whole process's (the user's session's, in-process)."""
+    before = getattr(_thread_cap, "n", 0)
+    _thread_cap.n = n if before <= 0 else min(n, before)
+    try:
+        yield
+    finally:
+        _thread_cap.n = before
 
 
 #: The life-circle tiers (minutes) of an analysis unless ``thresholds_min`` says otherwise:

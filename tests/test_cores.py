@@ -54,3 +54,48 @@ def test_chunks_follow_lifecircle_threads_set_after_import(monkeypatch):
     assert len(seen) == 1
     monkeypatch.delenv("LIFECIRCLE_THREADS")
     assert len(chunks.spans(n)) > 1
+
+
+def test_a_batch_task_runs_on_one_thread_on_any_worker(monkeypatch):
+    # a threaded cluster's worker (or the user's own scheduler's) shares its process: the cap
+    # is the task thread's own, the environment and the other threads are untouched
+    import importlib
+    import threading
+    import types
+
+    import numba
+    import shapely
+
+    from lifecircle.core import chunks
+
+    batch_run = importlib.import_module("lifecircle.batch.run")
+    monkeypatch.delenv("LIFECIRCLE_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    seen = {}
+
+    def analyze(*args, **kwargs):
+        seen.update(cores=cores(), chunks=chunks.threads(), numba=numba.get_num_threads())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(batch_run, "analyze", analyze)
+    data = types.SimpleNamespace(clip=lambda area: types.SimpleNamespace(streets=[1]))
+    ds = types.SimpleNamespace(name="A", slug="a", source="s", boundary=None, origin="bbox",
+                               geometry=shapely.box(24.93, 60.16, 24.94, 60.17))
+    cfg = types.SimpleNamespace(settings={}, profile="default", speed=None, lang="en")
+    out = {}
+    numba_before = numba.get_num_threads()
+
+    def worker_thread():
+        out["info"] = batch_run._run_district(data, ds, cfg, "digest", "unused")
+        out["numba_after"] = numba.get_num_threads()
+        out["cores_after"] = cores()
+    t = threading.Thread(target=worker_thread)
+    t.start()
+    t.join()
+    assert out["info"]["status"] == "failed" and "stop here" in out["info"]["error"]
+    assert seen == {"cores": 1, "chunks": 1, "numba": 1}
+    assert out["numba_after"] == numba_before and out["cores_after"] == 4
+    assert cores() == 4 and chunks.threads() == 2 and "LIFECIRCLE_THREADS" not in os.environ
+    # Dask ships the task by reference: the name resolves to the wrapped task
+    import cloudpickle
+    assert cloudpickle.loads(cloudpickle.dumps(batch_run._run_district)) is batch_run._run_district

@@ -56,6 +56,7 @@ districts already done with the same config hash on ``resume=True``, and writes:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -70,6 +71,7 @@ from typing import Any
 from urllib.parse import quote
 
 import geopandas as gpd
+import numba
 import numpy as np
 import pandas as pd
 import shapely
@@ -101,7 +103,7 @@ from lifecircle.render.maps import (
     to_display,
 )
 from lifecircle.result import load_result
-from lifecircle.settings import DEFAULTS, Settings
+from lifecircle.settings import DEFAULTS, Settings, thread_cap
 from lifecircle.untrusted import RawHTML, csv_safe, escape_html, xlsx_safe
 
 DISTRICT_META = "batch.json"
@@ -685,6 +687,27 @@ def _done(folder: Path, digest: str, maps=(MAP_FILE,)) -> bool:
 # worker side
 
 
+def _one_thread(task):
+    """``task`` run on one thread of its own, as a batch's Dask task: the districts side by
+    side are the parallelism, and more threads per task would only take turns on the cores.
+    A new LocalCluster's worker processes also get ``LIFECIRCLE_THREADS=1`` and
+    ``NUMBA_NUM_THREADS=1`` (:func:`make_cluster`); this holds on any worker, also a thread of
+    a threaded cluster (``processes=False``) or of the user's own scheduler, without changing
+    the environment of the process it shares: :func:`lifecircle.settings.thread_cap` (the
+    chunked calls, the reader) and numba's thread count are both this thread's own."""
+    @functools.wraps(task)
+    def one_thread(*args, **kwargs):
+        before = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            with thread_cap(1):
+                return task(*args, **kwargs)
+        finally:
+            numba.set_num_threads(before)
+    return one_thread
+
+
+@_one_thread
 def _load_source(spec: SourceSpec, layers=("streets", "features")):
     """Read one source (runs once, as Dask tasks); districts clip the result.
 
@@ -711,6 +734,7 @@ def _worker_rss_mb() -> float:
         return float("nan")
 
 
+@_one_thread
 def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir: str) -> dict:
     """One district: clip, analyse, save atomically with its hash. Never raises for a
     district's own problems: returns ``status="failed"`` with the error instead."""
