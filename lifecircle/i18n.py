@@ -413,6 +413,12 @@ LABELS: dict[str, tuple[str, str]] = {
                            "{n} home(s) outside {what} keep their {kept} figure ({p:,.0f} residents)"),
     "note.the_raster": ("人口栅格", "the raster"),
     "note.every_zone": ("所有社区", "every zone"),
+    "note.unlocated": ("{p:.0f}% 的道路节点没有坐标：这些道路被截短或丢失，道路和住宅可能偏少。可能的原因："
+                       "文件缺少这些节点（截取不完整），或文件未排序（路排在其节点之前，请先运行 osmium sort）",
+                       "{p:.0f} % of the street node references have no location: those streets are cut "
+                       "short or lost, and streets and homes may be too few. Likely causes: the nodes are "
+                       "missing from the extract, or the file is not sorted (ways before their nodes: run "
+                       "`osmium sort` first)"),
     "note.rows_dropped": ("{f}：丢弃 {n} 行", "{f}: {n} row(s) dropped"),
     "note.homes_unreachable": ("{n} 个住宅距步行道路超过 {m:g} 米：不可达",
                                "{n} home(s) farther than {m:g} m from any walkable street: unreachable"),

@@ -180,6 +180,7 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
     try:
         if want_streets:
             streets = _streets_from_osmium(col, path)
+            unlocated = unlocated_share(col.s_x, col.s_y)
             col.drop_streets()
             osmread.release_freed_memory()
         else:
@@ -203,7 +204,18 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
     date = header_date or _epoch_to_date(col.max_stamp)
     del col, relations
     osmread.release_freed_memory()
-    return OSMData(streets, features, str(path), date, {"reader": "osmium", "layers": list(layers)})
+    meta = {"reader": "osmium", "layers": list(layers)}
+    if want_streets:
+        meta["street_nodes_unlocated"] = unlocated
+    return OSMData(streets, features, str(path), date, meta)
+
+
+def unlocated_share(xs, ys) -> float:
+    """The share of the street node references (every highway way's nodes) that have no
+    location: nodes missing from the file (an extract clipped at its edge, a bad cut) or
+    coming after the ways that use them (libosmium locates a node only when it has seen it)."""
+    n = len(xs)
+    return float(np.count_nonzero(~osmread._coords(xs, ys)[2])) / n if n else 0.0
 
 
 def _any_location(xs, ys) -> bool:
