@@ -419,6 +419,18 @@ LABELS: dict[str, tuple[str, str]] = {
                        "short or lost, and streets and homes may be too few. Likely causes: the nodes are "
                        "missing from the extract, or the file is not sorted (ways before their nodes: run "
                        "`osmium sort` first)"),
+    "note.boundary_off_data": ("边界面积的 {p:.0f}% 位于数据范围之外（{src} 的道路范围为经度 {w:.4f}..{e:.4f}，"
+                               "纬度 {s:.4f}..{n:.4f}）：那里的住宅和设施缺失，靠近该边缘的覆盖率偏低；"
+                               "请使用覆盖整个边界的 OSM 数据",
+                               "{p:.0f} % of the boundary's area lies outside the data's extent (the "
+                               "streets of {src} span lon {w:.4f}..{e:.4f}, lat {s:.4f}..{n:.4f}): homes and "
+                               "facilities there are missing and coverage near that edge reads low; use an "
+                               "extract that covers the whole boundary"),
+    "note.communities_off_data": ("{k} 个社区完全位于数据范围之外，没有结果（summary.csv 中其各项数值为空，"
+                                  "不是 0）：{names}",
+                                  "{k} community(ies) lie wholly outside the data's extent and have no "
+                                  "results (their figures in summary.csv are empty, not 0): {names}"),
+    "note.and_more": ("等（另有 {k} 个）", " and {k} more"),
     "note.rows_dropped": ("{f}：丢弃 {n} 行", "{f}: {n} row(s) dropped"),
     "note.homes_unreachable": ("{n} 个住宅距步行道路超过 {m:g} 米：不可达",
                                "{n} home(s) farther than {m:g} m from any walkable street: unreachable"),

@@ -192,6 +192,66 @@ def source_notes(meta: dict, lang: str = "en") -> list[str]:
     return []
 
 
+#: The share of a boundary's area outside the data's extent above which a run says so: a
+#: boundary drawn to the district's edge leaves a few per cent outside the extract's streets
+#: (their box lies a little inside the extract's); a quarter is a boundary the data misses.
+OFF_DATA_NOTE = 0.25
+#: Communities named in a note at most (the others counted).
+_NAMES_SHOWN = 10
+
+
+def boundary_notes(communities: gpd.GeoDataFrame, bounds, crs, source: str = "",
+                   lang: str = "en") -> tuple[list[str], list[str]]:
+    """Notes (in ``lang``) on a boundary the data covers only in part, and the names of the
+    communities lying wholly outside it. The data's extent is the box of its streets
+    (``bounds``, WGS-84; what decides the study area too); the areas are measured in the
+    analysis ``crs`` (``communities`` are in it). Names are the boundary file's, as they are
+    (printed literally, escaped in HTML)."""
+    box = gpd.GeoSeries([shapely.segmentize(shapely.box(*bounds), 0.001)], crs=WGS84).to_crs(crs).iloc[0]
+    geoms = communities.geometry.to_numpy()
+    inside = shapely.area(shapely.intersection(geoms, box))
+    off = ~shapely.intersects(geoms, box) | ((inside <= 0) & (shapely.area(geoms) > 0))
+    names = [str(n) for n in communities[col.COMMUNITY].to_numpy()[off]]
+    union = shapely.union_all(geoms)
+    total = union.area
+    share = 1 - shapely.intersection(union, box).area / total if total > 0 else 0.0
+    extent = dict(src=source, w=bounds[0], e=bounds[2], s=bounds[1], n=bounds[3])
+    notes = []
+    if share > OFF_DATA_NOTE:
+        notes.append(label("note.boundary_off_data", lang, p=100 * share, **extent))
+    if names:
+        shown = [" ".join(n.split()) for n in names[:_NAMES_SHOWN]]
+        listed = "、".join(f"“{n}”" for n in shown) if lang == "zh" else ", ".join(f"'{n}'" for n in shown)
+        if len(names) > _NAMES_SHOWN:
+            listed += label("note.and_more", lang, k=len(names) - _NAMES_SHOWN)
+        notes.append(label("note.communities_off_data", lang, k=len(names), names=listed))
+    return notes, names
+
+
+def with_absent_communities(summary: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """``summary`` with rows for the communities ``names`` (no home in the data: no rows of
+    their own), every figure of theirs missing (NaN, never 0; the facility counts are the
+    data's, as for every community) and ``data_status`` no_data: summary.csv
+    still lists them. Made from the whole area's rows (the same levels, ids and names)."""
+    names = [n for n in dict.fromkeys(names) if n not in set(summary[col.COMMUNITY].astype(str))]
+    if not names:
+        return summary
+    whole = summary[summary[col.COMMUNITY].astype(str) == "ALL"]
+    keep = {col.COMMUNITY, "level", "id", "dimension", "name_zh", "name_en", "minutes", "facilities",
+            col.CATEGORIES_TOTAL, col.DIMENSIONS_TOTAL}
+    blank = whole.copy()
+    for c in blank.columns:
+        if c not in keep and c != col.DATA_STATUS and pd.api.types.is_numeric_dtype(blank[c]):
+            blank[c] = np.nan
+    blank[col.DATA_STATUS] = col.STATUS_NO_DATA
+    parts = [summary] + [blank.assign(**{col.COMMUNITY: n}) for n in names]
+    out = pd.concat(parts, ignore_index=True)
+    order = sorted(dict.fromkeys(out[col.COMMUNITY].astype(str)), key=lambda n: (n != "ALL", n))
+    rank = {n: i for i, n in enumerate(order)}
+    return out.sort_values(col.COMMUNITY, key=lambda c: c.astype(str).map(rank), kind="mergesort",
+                           ignore_index=True)
+
+
 def _complete_ids(profile: Profile, complete, already=()) -> tuple[str, ...]:
     """``complete`` (ids or Chinese/English names, as a list or "a,b") as category ids of
     ``profile``; OptionError naming the unknown ones otherwise."""
@@ -332,6 +392,10 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             bounds = data.streets.total_bounds
         crs, communities, area, keep_wgs = _study_area(settings, bounds, communities, area_wgs, boundary,
                                                        data.source)
+        off_names = []
+        if communities is not None:
+            off_notes, off_names = boundary_notes(communities, bounds, crs, data.source, lang)
+            notes.extend(off_notes)
         if keep_wgs is not None:
             data = data.clip(keep_wgs)
         if split is not None:
@@ -489,6 +553,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         summary = summarize(homes, prof, counts, group=col.COMMUNITY if communities is not None else None,
                             tiers=settings.thresholds_min, status=status,
                             cover_share=settings.dimension_cover_share)
+        summary = with_absent_communities(summary, off_names)
         notes.extend(status_notes(prof, status, counts, lang))
     # the stages' freed temporaries back to the system (glibc keeps them: ~25 % of the
     # process at the end of a city); a save forks its writer from this process, and a page

@@ -1,0 +1,81 @@
+"""A boundary the OSM data covers only in part: a note with the share outside the data's
+extent, a note naming (literally) the communities wholly outside it, and those communities
+kept in summary.csv with their figures empty (missing, not 0)."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from conftest import shared_file
+from typer.testing import CliRunner
+
+from lifecircle.cli import app
+from lifecircle.pipeline import boundary_notes, with_absent_communities
+
+XINJIEKOU = "china/nanjing_xinjiekou_2021.osm.pbf"
+# the Xinjiekou extract's streets span lon 118.7563..118.7996, lat 32.0294..32.0588
+INSIDE = shapely.box(118.770, 32.035, 118.780, 32.045)
+HALF = shapely.box(118.790, 32.035, 118.810, 32.045)      # 52 % east of the data
+OFF = shapely.box(118.850, 32.035, 118.860, 32.045)       # wholly east of it
+HOSTILE = '[bold red]Off[/] =HYPERLINK("x")'
+
+
+def test_off_data_boundary_is_said_and_kept_as_missing(tmp_path):
+    src = shared_file(XINJIEKOU)
+    boundary = tmp_path / "b.geojson"
+    gpd.GeoDataFrame({"name": ["Inside", "Half", HOSTILE]}, geometry=[INSIDE, HALF, OFF],
+                     crs="EPSG:4326").to_file(boundary, driver="GeoJSON")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["analyze", str(src), "--boundary", str(boundary), "--out", str(out),
+                                 "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    notes = json.loads((out / "meta.json").read_text(encoding="utf-8"))["notes"]
+    share = [n for n in notes if "of the boundary's area lies outside the data's extent" in n]
+    assert len(share) == 1 and share[0].startswith("51 %")        # (0.0104 + 0.01) / 0.04
+    (named,) = [n for n in notes if "wholly outside" in n]
+    assert named.startswith("1 community(ies) lie wholly outside the data's extent")
+    assert named.endswith(f"'{HOSTILE}'")                         # literal, not markup
+    flat = "".join(r.output.split())
+    assert "".join(named.split()) in flat                         # printed as it is
+    s = pd.read_csv(out / "summary.csv", keep_default_na=True)
+    assert list(dict.fromkeys(s.community)) == ["ALL", "Half", "Inside", HOSTILE]
+    off = s[s.community == HOSTILE]
+    whole = s[s.community == "ALL"]
+    assert len(off) == len(whole)                                # every level, category and dimension
+    assert (off.data_status == "no_data").all()
+    for c in ("covered", "within_15", "score_mean", "population", "homes", "score_gini"):
+        assert off[c].isna().all(), c                             # missing, never 0
+    assert (s[s.community == "Inside"].level == "overall").sum() == 1
+    assert s.loc[(s.community == "Inside") & (s.level == "overall"), "homes"].iloc[0] > 0
+
+
+def _frame(geoms, names, crs=32650):
+    return gpd.GeoDataFrame({"community": names}, geometry=geoms, crs="EPSG:4326").to_crs(crs)
+
+
+BOUNDS = (118.7563, 32.0294, 118.7996, 32.0588)
+
+
+def test_notes_in_chinese_and_none_inside():
+    notes, names = boundary_notes(_frame([HALF, OFF], ["半", "外\n边"]), BOUNDS, "EPSG:32650", "x.pbf", "zh")
+    assert names == ["外\n边"]
+    assert notes[0].startswith("边界面积的 68% 位于数据范围之外（x.pbf 的道路范围为经度 118.7563..118.7996")
+    assert notes[1] == "1 个社区完全位于数据范围之外，没有结果（summary.csv 中其各项数值为空，不是 0）：“外 边”"
+    assert boundary_notes(_frame([INSIDE], ["a"]), BOUNDS, "EPSG:32650") == ([], [])
+    # a boundary a little wider than the streets' box (drawn to the district's edge): no note
+    edge = shapely.box(118.7553, 32.0284, 118.8006, 32.0598)
+    assert boundary_notes(_frame([edge], ["a"]), BOUNDS, "EPSG:32650") == ([], [])
+
+
+def test_absent_rows_only_for_the_named():
+    s = pd.DataFrame({"community": ["ALL", "b"], "level": ["overall"] * 2, "id": ["all"] * 2,
+                      "facilities": [3, 3], "data_status": ["data"] * 2, "covered": [0.5, 0.5],
+                      "homes": [2, 2]})
+    out = with_absent_communities(s, ["a", "b"])
+    assert list(out.community) == ["ALL", "a", "b"]
+    a = out[out.community == "a"].iloc[0]
+    assert a.data_status == "no_data" and pd.isna(a.covered) and pd.isna(a.homes) and a.facilities == 3
+    assert with_absent_communities(s, []) is s
