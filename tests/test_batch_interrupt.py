@@ -45,3 +45,30 @@ def test_ctrl_c_in_a_batch_speaks_the_configs_language(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert err.strip() == word and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_configs_language_does_not_outlive_its_command(tmp_path, monkeypatch, capsys):
+    """``main()`` called again in one process (a test, a notebook): a Chinese batch config's
+    language is not the next command's."""
+    batch_run = importlib.import_module("lifecircle.batch.run")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch_run, "run", interrupted)
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    config = tmp_path / "batch.toml"
+    config.write_text(CONFIG.format(lang="zh"), encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["lifecircle", "batch", str(config)])
+    with pytest.raises(SystemExit):
+        cli_app.main()
+    assert capsys.readouterr().err.strip() == "已中断"
+    # the next command, without --lang, is interrupted too: in the locale's language again
+    monkeypatch.setattr(sys, "argv", ["lifecircle", "map", str(tmp_path)])
+    monkeypatch.setattr(importlib.import_module("lifecircle.cli.maps"), "load_folder", interrupted)
+    with pytest.raises(SystemExit) as info:
+        cli_app.main()
+    assert info.value.code == 130
+    assert capsys.readouterr().err.strip() == "interrupted"

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from lifecircle.cli import analysis, batch, links, maps, resources, standards
-from lifecircle.cli.common import GuardedStdout, args_lang, err_console, is_usage_error, run_lang, say, stdout_failure, usage_error_zh
+from lifecircle.cli.common import GuardedStdout, args_lang, err_console, forget_lang, is_usage_error, run_lang, say, stdout_failure, usage_error_zh
 
 
 class _Group(TyperGroup):
@@ -59,6 +59,7 @@ def main() -> None:
     Standard output is guarded while the command runs (:class:`~lifecircle.cli.common.GuardedStdout`):
     when it cannot be written (a full disk), one line on standard error says so, and the exit
     code is the command's own (2 for a bad input) or 1 where the command itself succeeded."""
+    forget_lang()
     stdout = sys.stdout
     guard = sys.stdout = GuardedStdout(stdout) if stdout is not None else None
     try:

@@ -90,6 +90,13 @@ def remember_lang(lang: str | None) -> None:
 _remembered_lang: str | None = None
 
 
+def forget_lang() -> None:
+    """Forget the language :func:`remember_lang` kept: a new command starts (``main()`` called
+    again in one process, as tests and notebooks do)."""
+    global _remembered_lang
+    _remembered_lang = None
+
+
 def run_lang(args: list[str] | None = None) -> str:
     """The language of the lines printed once a command has ended: the command line's
     ``--lang``, else the one the command remembered (:func:`remember_lang`), else the
