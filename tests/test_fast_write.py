@@ -159,7 +159,7 @@ def test_the_cycle_collector_is_paused_while_writing_and_restored(tmp_path, monk
 
     seen = []
     monkeypatch.setattr(O, "FORK_GPKG", False)
-    monkeypatch.setattr(O, "_write_gpkg", lambda result, folder: seen.append(("child", gc.isenabled())))
+    monkeypatch.setattr(O, "_write_gpkg", lambda result, folder, *handed: seen.append(("child", gc.isenabled())))
     monkeypatch.setattr(O, "_write_features_file", lambda result, folder: None)
     monkeypatch.setattr(O, "_write_files", lambda result, folder: None)
     (gc.enable if enabled else gc.disable)()

@@ -78,10 +78,10 @@ def _slow_map(monkeypatch, seconds=1.5):
 def _slow_child(monkeypatch, seconds=1.5):
     parent, real = os.getpid(), O._write_gpkg
 
-    def slow(result, folder):
+    def slow(result, folder, *handed):
         if os.getpid() != parent:
             time.sleep(seconds)
-        real(result, folder)
+        real(result, folder, *handed)
 
     monkeypatch.setattr(O, "_write_gpkg", slow)
 

@@ -101,11 +101,11 @@ def test_folder_written_beside_the_map_reads_the_same(helsinki, one_process, tmp
 def test_a_failed_child_is_replaced_by_this_process(helsinki, one_process, tmp_path, monkeypatch):
     parent, real = os.getpid(), O._write_gpkg
 
-    def flaky(result, folder):
+    def flaky(result, folder, *handed):
         if os.getpid() != parent:              # half a GeoPackage, then the child dies
             (folder / O.GPKG).write_bytes(b"half")
             raise MemoryError("the child ran out of memory")
-        real(result, folder)
+        real(result, folder, *handed)
 
     monkeypatch.setattr(O, "_write_gpkg", flaky)
     forks = _counting_fork(monkeypatch)
@@ -115,7 +115,7 @@ def test_a_failed_child_is_replaced_by_this_process(helsinki, one_process, tmp_p
 
 
 def test_a_real_error_surfaces_and_leaves_no_output(helsinki, tmp_path, monkeypatch):
-    def broken(result, folder):
+    def broken(result, folder, *handed):
         raise OutputError("lifecircle.gpkg: disk full", zh="lifecircle.gpkg：磁盘已满")
 
     monkeypatch.setattr(O, "_write_gpkg", broken)
@@ -127,10 +127,10 @@ def test_a_real_error_surfaces_and_leaves_no_output(helsinki, tmp_path, monkeypa
 def test_the_childs_warnings_reach_the_caller(helsinki, tmp_path, monkeypatch):
     parent, real = os.getpid(), O._write_gpkg
 
-    def warning(result, folder):
+    def warning(result, folder, *handed):
         if os.getpid() != parent:      # only the child warns: it can only arrive through the pipe
             warnings.warn("said in the child", UserWarning, stacklevel=1)
-        real(result, folder)
+        real(result, folder, *handed)
 
     monkeypatch.setattr(O, "_write_gpkg", warning)
     forks = _counting_fork(monkeypatch)

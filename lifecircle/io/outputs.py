@@ -47,11 +47,13 @@ import functools
 import gc
 import json
 import logging
+import mmap
 import os
 import pickle
 import re
 import shutil
 import signal
+import struct
 import sys
 import tempfile
 import threading
@@ -587,12 +589,14 @@ def write_outputs(result, folder: Path, beside=None) -> None:
     """
     folder = Path(folder)
     side = _side_writes(result, folder)
-    with _unsynced_sqlite(), frozen_heap(), _Claims(list(side)) as claims:
+    with _unsynced_sqlite(), frozen_heap(), _Claims(list(side)) as claims, \
+            _Handover(folder) as handed:
         def child_work():
-            _write_gpkg(result, folder)
+            _write_gpkg(result, folder, handed)
             claims.run(side)
 
-        child = _fork(child_work)
+        child = _fork(child_work, close=handed.parents_fds())
+        handed.forked(child is not None)
         mine = []                    # the side writes done here
         try:
             if child is None:
@@ -604,12 +608,15 @@ def write_outputs(result, folder: Path, beside=None) -> None:
                 # would add to theirs
                 gc.collect()
                 release_freed_memory()
+            handed.prepare(_later_layers(result))
             mine = claims.run(side)
             done = child is None or child.join()
         except BaseException:          # an error here, or Ctrl-C: the child goes too
             if child is not None:
                 child.kill()
             raise
+        finally:
+            handed.clean()
         if not done:
             # the child failed (or was killed): its part again here, where a real error is
             # raised as it would have been without the child
@@ -619,6 +626,177 @@ def write_outputs(result, folder: Path, beside=None) -> None:
             for name, write in side.items():
                 if name not in mine:
                     write()
+
+
+class _Handover:
+    """The GeoPackage's later layers (:func:`_later_layers`) prepared by the parent for the
+    forked writer: while the child writes ``homes`` (most of the save at a city's scale, GDAL
+    converting ~200 columns row by row), the parent, done with the map, makes the Arrow batches
+    of the facilities and the streets (the columns, the WKB, the projection to WGS-84) into
+    Arrow IPC stream files beside the GeoPackage; the child writes them as they come, so it is
+    shorter by the time they take and both processes end nearer together.
+
+    Who prepares them is claimed like the side writes (:class:`_Claims`, one byte in a pipe):
+    the parent after the map, or the child when it reaches them first (a small area: the map is
+    the longer), which then makes them itself as without a parent. For each layer in order the
+    parent then sends one byte on a second pipe: the shapely type id + 1 once its file is
+    complete, or 0 when the child is to make that layer itself (a polygon layer, which
+    geopandas writes; an error here). The child stops waiting when the parent closes that
+    pipe. The files are the same batches :func:`_write_layer` would make in the child, so the
+    GeoPackage is the same."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.claim = self.ready_r = self.ready_w = None
+        self.owner = os.getpid()
+        self.paths: list[Path] = []
+        self.progress = None
+
+    def homes_written(self, done: int, total: int) -> None:
+        """In the child: the share of the homes written so far (read by the parent)."""
+        if self.progress is not None and os.getpid() != self.owner:
+            struct.pack_into("d", self.progress, 0, done / total if total else 1.0)
+
+    def homes_share(self) -> float:
+        """The share of the homes the child has written (0 until it says)."""
+        return struct.unpack_from("d", self.progress, 0)[0] if self.progress is not None else 0.0
+
+    def __enter__(self):
+        with contextlib.suppress(OSError):
+            r, w = os.pipe()
+            try:
+                os.write(w, b"\0")
+            finally:
+                os.close(w)
+            self.claim = r
+            try:
+                self.ready_r, self.ready_w = os.pipe()
+            except OSError:
+                self._close("claim")
+        with contextlib.suppress(OSError, ValueError):
+            self.progress = mmap.mmap(-1, mmap.PAGESIZE)       # shared with the forked child
+        return self
+
+    def __exit__(self, *exc):
+        for name in ("claim", "ready_r", "ready_w"):
+            self._close(name)
+        self.clean()
+        if self.progress is not None:
+            self.progress.close()
+            self.progress = None
+
+    def _close(self, name: str) -> None:
+        fd = getattr(self, name)
+        setattr(self, name, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def parents_fds(self) -> tuple:
+        """The descriptors the child closes (the parent's end of the ready pipe)."""
+        return () if self.ready_w is None else (self.ready_w,)
+
+    def forked(self, child: bool) -> None:
+        """After the fork, in the parent: without a child nothing is handed over."""
+        if child:
+            self._close("ready_r")
+        else:
+            for name in ("claim", "ready_r", "ready_w"):
+                self._close(name)
+
+    def _take(self) -> bool:
+        """Claim the preparing (True for the one process that does)."""
+        try:
+            return self.claim is not None and os.read(self.claim, 1) != b""
+        except OSError:
+            return False
+
+    def taken_by_other(self) -> bool:
+        """In the child: whether the parent claimed the later layers first (else they are
+        the child's, made as without a parent)."""
+        if os.getpid() == self.owner or self.claim is None or self.ready_r is None:
+            return False
+        return not self._take()
+
+    def path(self, layer: str) -> Path:
+        return self.folder / f".{layer}.{self.owner}.tmp.arrows"
+
+    def wait(self, layer: str) -> int | None:
+        """In the child: the shapely type id of ``layer`` once the parent's file of it is
+        complete, or None when the child makes it itself."""
+        if self.ready_r is None:
+            return None
+        try:
+            b = os.read(self.ready_r, 1)
+        except OSError:
+            b = b""
+        if not b:                      # the parent stopped: the layers left are the child's
+            self._close("ready_r")
+            return None
+        return b[0] - 1 if b[0] else None
+
+    def prepare(self, layers: list) -> None:
+        """In the parent: when the child is still early in the homes (:data:`PREPARE_BEFORE`)
+        and the parent claims them first, make each layer's batches into its file and say so to
+        the child, in order; then close the pipe. Later in the homes the child is the shorter
+        side as it is: the layers are left to it, and the side writes to whoever is free."""
+        if self.ready_w is None or self.homes_share() >= PREPARE_BEFORE or not self._take():
+            self._close("ready_w")
+            return
+        try:
+            for layer, geometry, make in layers:
+                kind = None
+                with contextlib.suppress(Exception):
+                    kind = self._prepare(layer, geometry, make)
+                os.write(self.ready_w, bytes([0 if kind is None else kind + 1]))
+        except OSError:
+            pass
+        finally:
+            self._close("ready_w")
+
+    def _prepare(self, layer: str, geometry: str, make) -> int | None:
+        frame, cols, geoms, crs, *rest = make()
+        name = rest[0] if rest else "geometry"
+        at = rest[1] if len(rest) > 1 else None
+        if name != geometry:
+            return None
+        batches = _layer_batches(frame, cols, geoms, crs, name, len(cols) if at is None else at)
+        del frame, geoms
+        if batches is None:
+            return None
+        kind, schema, reader = batches
+        path = self.path(layer)
+        self.paths.append(path)
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+        return kind
+
+    def clean(self) -> None:
+        """In the parent: remove the files (the child removed those it wrote)."""
+        if os.getpid() != self.owner:
+            return
+        for path in self.paths:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        self.paths = []
+
+
+#: :class:`_Handover`: the parent prepares the later layers only while the child has written less
+#: than this share of the homes (at 8 tiles it is done with them as the map is, and the parent
+#: is better off writing the OSM features; at a city's scale, the map is done early in the homes)
+PREPARE_BEFORE = 0.75
+
+
+def _write_prepared(gpkg: Path, layer: str, geometry: str, kind: int, path: Path) -> None:
+    """A layer from the Arrow IPC stream file the parent prepared (:class:`_Handover`),
+    removed once written."""
+    try:
+        with pa.OSFile(str(path), "rb") as source:
+            _write_arrow_layer(gpkg, layer, geometry, kind, pa.ipc.open_stream(source))
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _side_writes(result, folder: Path) -> dict:
@@ -778,9 +956,10 @@ def fork_call(run, close=()) -> int | None:
     return pid
 
 
-def _fork(work) -> _Child | None:
-    """Run ``work()`` in a forked child process (:func:`fork_call`); None where that is not
-    safe or possible (the caller then does the work itself). The child reports its warnings
+def _fork(work, close=()) -> _Child | None:
+    """Run ``work()`` in a forked child process (:func:`fork_call`, which closes the
+    descriptors ``close`` there); None where that is not safe or possible (the caller then
+    does the work itself). The child reports its warnings
     through a pipe; on any error the parent does the work again and meets the error itself."""
     if not FORK_GPKG or not _fork_safe():
         return None
@@ -796,7 +975,7 @@ def _fork(work) -> _Child | None:
         with os.fdopen(w, "wb") as fh:
             fh.write(report)
 
-    pid = fork_call(run, close=(r,))
+    pid = fork_call(run, close=(r, *close))
     os.close(w)
     if pid is None:
         os.close(r)
@@ -869,13 +1048,18 @@ _WKB_KINDS = {0: "Point", 1: "LineString"}
 
 def _to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
     """One GeoPackage layer of ``gdf`` (in any CRS), in WGS-84 (:func:`_write_layer`)."""
+    _write_layer(path, layer, *_gdf_layer_args(gdf))
+
+
+def _gdf_layer_args(gdf: gpd.GeoDataFrame) -> tuple:
+    """:func:`_write_layer`'s arguments after the path and layer name for ``gdf``."""
     cols = [c for c in gdf.columns if c != gdf.geometry.name]
-    _write_layer(path, layer, gdf, cols, np.asarray(gdf.geometry.array), gdf.crs,
-                 gdf.geometry.name, list(gdf.columns).index(gdf.geometry.name))
+    return (gdf, cols, np.asarray(gdf.geometry.array), gdf.crs, gdf.geometry.name,
+            list(gdf.columns).index(gdf.geometry.name))
 
 
 def _write_layer(path: Path, layer: str, frame: pd.DataFrame, cols: list, geoms: np.ndarray, crs,
-                 name: str = "geometry", at: int | None = None) -> None:
+                 name: str = "geometry", at: int | None = None, on_rows=None) -> None:
     """A GeoPackage layer: the columns ``cols`` of ``frame`` and the shapely geometries
     ``geoms`` (in ``crs``) projected to WGS-84, as column ``name`` at position ``at``.
 
@@ -886,7 +1070,10 @@ def _write_layer(path: Path, layer: str, frame: pd.DataFrame, cols: list, geoms:
     with the parent (a 1M-node city: 1.9 GB private in the child). Any other layer (polygons,
     mixed kinds, empty or missing geometries, Z, an empty layer, columns pyogrio would
     convert) goes through geopandas as before. Either way the file reads back the same: the
-    same WKB, layer type, CRS and column types."""
+    same WKB, layer type, CRS and column types.
+
+    ``on_rows(done, total)``, if given, is called as GDAL takes each batch (the fraction of the
+    rows written is the forked writer's progress, :class:`_Handover`)."""
     batches = _layer_batches(frame, cols, geoms, crs, name, len(cols) if at is None else at)
     if batches is None:
         gdf = gpd.GeoDataFrame(frame[cols] if list(frame.columns) != cols else frame, copy=False)
@@ -895,10 +1082,26 @@ def _write_layer(path: Path, layer: str, frame: pd.DataFrame, cols: list, geoms:
         _in_wgs84(gdf).to_file(path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=True)
         return
     kind, schema, reader = batches
+    if on_rows is not None:
+        reader = _counted(reader, len(frame), on_rows)
+    _write_arrow_layer(path, layer, name, kind, pa.RecordBatchReader.from_batches(schema, reader))
+
+
+def _counted(batches, total: int, on_rows):
+    """``batches``, calling ``on_rows(rows so far, total)`` as each is taken."""
+    done = 0
+    for batch in batches:
+        done += batch.num_rows
+        on_rows(done, total)
+        yield batch
+
+
+def _write_arrow_layer(path: Path, layer: str, name: str, kind: int, reader) -> None:
+    """A layer of WGS-84 geometries of shapely type id ``kind`` (:data:`_WKB_KINDS`) from the
+    Arrow batches of ``reader`` (:func:`_layer_batches`; WKB column ``name``)."""
     epsg = pyproj.CRS.from_user_input(WGS84).to_epsg()
-    pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, reader), path, layer=layer,
-                        driver="GPKG", geometry_name=name, geometry_type=_WKB_KINDS[kind],
-                        crs=f"EPSG:{epsg}")
+    pyogrio.write_arrow(reader, path, layer=layer, driver="GPKG", geometry_name=name,
+                        geometry_type=_WKB_KINDS[kind], crs=f"EPSG:{epsg}")
 
 
 def _layer_batches(frame, cols, geoms, crs, name, at):
@@ -995,28 +1198,58 @@ def _layer_wkb(geoms: np.ndarray, kind: int, transformer) -> pa.Array:
                                                   pa.py_buffer(data)])
 
 
-def _write_gpkg(result, folder: Path) -> None:
-    """``lifecircle.gpkg``: homes, facilities, communities, streets, about, field aliases."""
+def _write_gpkg(result, folder: Path, handed=None) -> None:
+    """``lifecircle.gpkg``: homes, facilities, communities, streets, about, field aliases.
+
+    ``handed`` (:class:`_Handover`, the forked writer's): the layers after ``homes``
+    (:func:`_later_layers`) whose Arrow batches the parent prepared meanwhile, when it claimed
+    them first, are written from its files; the others are made here as without it."""
     gpkg = folder / GPKG
     homes = result.homes
-    _to_gpkg(homes, gpkg, "homes")
+    _write_layer(gpkg, "homes", *_gdf_layer_args(homes),
+                 on_rows=None if handed is None else handed.homes_written)
     # facilities keep their own geometry (areas stay polygons), one geometry kind per layer so
     # QGIS opens each without asking which sublayer; fac_index keeps their order
-    _write_split(result.facilities.drop(columns="tags", errors="ignore"), gpkg, FACILITY_LAYERS)
-    if result.communities is not None:
-        _to_gpkg(result.communities, gpkg, "communities")
-    _write_streets(result.network, gpkg)
+    prepared = handed is not None and handed.taken_by_other()
+    for layer, geometry, make in _later_layers(result):
+        kind = handed.wait(layer) if prepared else None
+        if kind is None:
+            _write_layer(gpkg, layer, *make())
+        else:
+            _write_prepared(gpkg, layer, geometry, kind, handed.path(layer))
     write_about_layer(gpkg, result.attribution, source=result.source, data_date=result.data_date)
     write_field_aliases(gpkg, {"homes": home_aliases(homes.columns, result.profile, result.settings.lang),
                                **{layer: facility_aliases(result.settings.lang)
                                   for layer in FACILITY_LAYERS}})
 
 
-def _write_streets(net: WalkNetwork, gpkg: Path) -> None:
-    """The ``streets`` layer: the columns of ``net.edges_gdf()`` without making that frame
-    (its geometry array would copy a reference to, and so a page of, every edge geometry)."""
+def _later_layers(result) -> list:
+    """The layers of ``lifecircle.gpkg`` after ``homes``, in the order they are written: the
+    facilities by geometry kind (:func:`_split_layers`), the communities, the streets; each
+    ``(layer, geometry column, make)``, ``make()`` giving :func:`_write_layer`'s arguments
+    after the path and the layer name (made only by the process that writes or prepares it)."""
+    fac = result.facilities
+    out = _split_layers(lambda: fac.drop(columns="tags", errors="ignore"), fac.geometry.to_numpy(),
+                        FACILITY_LAYERS)
+    out = [(layer, fac.geometry.name, make) for layer, make in out]
+    comm = result.communities
+    if comm is not None:
+        out.append(("communities", comm.geometry.name, lambda: _gdf_layer_args(comm)))
+    out.append(("streets", "geometry", lambda: _streets_args(result.network)))
+    return out
+
+
+def _streets_args(net: WalkNetwork) -> tuple:
+    """:func:`_write_layer`'s arguments for the ``streets`` layer: the columns of
+    ``net.edges_gdf()`` without making that frame (its geometry array would copy a reference
+    to, and so a page of, every edge geometry)."""
     frame = pd.DataFrame(net.edge_columns())
-    _write_layer(gpkg, "streets", frame, list(frame.columns), net.edge_geom, net.crs)
+    return frame, list(frame.columns), net.edge_geom, net.crs
+
+
+def _write_streets(net: WalkNetwork, gpkg: Path) -> None:
+    """The ``streets`` layer (:func:`_streets_args`)."""
+    _write_layer(gpkg, "streets", *_streets_args(net))
 
 
 def _in_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -1070,12 +1303,29 @@ def _write_files(result, folder: Path) -> None:
 def _write_split(gdf: gpd.GeoDataFrame, path: Path, layers: dict) -> None:
     """``gdf`` as one layer per geometry kind (the first layer always written, maybe empty),
     with :data:`FAC_INDEX` holding each row's position."""
-    kinds = shapely.get_type_id(gdf.geometry.to_numpy())
-    gdf = gdf.assign(**{FAC_INDEX: np.arange(len(gdf))})
+    for layer, make in _split_layers(lambda: gdf, gdf.geometry.to_numpy(), layers):
+        _write_layer(path, layer, *make())
+
+
+def _split_layers(frame, geoms: np.ndarray, layers: dict) -> list:
+    """The layers :func:`_write_split` writes, in order, as ``(layer, make)``: ``make()`` gives
+    :func:`_write_layer`'s arguments for the rows of that geometry kind of ``frame()`` (made
+    once, on the first call) with :data:`FAC_INDEX`."""
+    kinds = shapely.get_type_id(geoms)
+    whole = []
+
+    def indexed():
+        if not whole:
+            gdf = frame()
+            whole.append(gdf.assign(**{FAC_INDEX: np.arange(len(gdf))}))
+        return whole[0]
+
+    out = []
     for i, (layer, ids) in enumerate(layers.items()):
         sel = np.isin(kinds, ids)
         if sel.any() or i == 0:
-            _to_gpkg(gdf[sel], path, layer)
+            out.append((layer, functools.partial(lambda sel: _gdf_layer_args(indexed()[sel]), sel)))
+    return out
 
 
 def _read_split(path: Path, layers: dict) -> gpd.GeoDataFrame:
