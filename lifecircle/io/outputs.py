@@ -608,7 +608,7 @@ def write_outputs(result, folder: Path, beside=None) -> None:
                 # would add to theirs
                 gc.collect()
                 release_freed_memory()
-            handed.prepare(_later_layers(result))
+            handed.prepare(functools.partial(_later_layers, result))
             mine = claims.run(side)
             done = child is None or child.join()
         except BaseException:          # an error here, or Ctrl-C: the child goes too
@@ -735,21 +735,23 @@ class _Handover:
             return None
         return b[0] - 1 if b[0] else None
 
-    def prepare(self, layers: list) -> None:
+    def prepare(self, layers) -> None:
         """In the parent: when the child is still early in the homes (:data:`PREPARE_BEFORE`)
-        and the parent claims them first, make each layer's batches into its file and say so to
-        the child, in order; then close the pipe. Later in the homes the child is the shorter
-        side as it is: the layers are left to it, and the side writes to whoever is free."""
+        and the parent claims them first, make the batches of each layer of ``layers()``
+        (:func:`_later_layers`) into its file and say so to the child, in order; then close the
+        pipe (the child makes what is left, and meets any error itself). Later in the homes
+        the child is the shorter side as it is: the layers are left to it, and the side writes
+        to whoever is free."""
         if self.ready_w is None or self.homes_share() >= PREPARE_BEFORE or not self._take():
             self._close("ready_w")
             return
         try:
-            for layer, geometry, make in layers:
+            for layer, geometry, make in layers():
                 kind = None
                 with contextlib.suppress(Exception):
                     kind = self._prepare(layer, geometry, make)
                 os.write(self.ready_w, bytes([0 if kind is None else kind + 1]))
-        except OSError:
+        except Exception:   # noqa: BLE001 - no pipe, no layers: the child makes them
             pass
         finally:
             self._close("ready_w")
