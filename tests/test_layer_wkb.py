@@ -1,7 +1,9 @@
 """GeoPackage layers written from coordinate arrays (:func:`lifecircle.io.outputs._write_layer`):
 the same WKB bytes as ``to_crs`` + ``shapely.to_wkb``, the same file as geopandas writes (layer
-type, CRS, column types, values), batches that add up to the whole, and every other kind of
-layer (polygons, mixed kinds, empty, missing or Z geometries) still written by geopandas."""
+type, CRS, column types, values), batches that add up to the whole; polygon layers in batches,
+the same SQLite rows as geopandas writes (multipolygons beside polygons made multi as pyogrio
+does); and every other kind of layer (mixed kinds, empty, missing or Z geometries) still
+written by geopandas."""
 
 from __future__ import annotations
 
@@ -109,7 +111,45 @@ def test_file_equals_geopandas_and_batches_add_up(tmp_path, monkeypatch, kind):
     assert list(back.columns) == [c for c in gdf.columns if c != "geometry"] + ["geometry"]
 
 
-@pytest.mark.parametrize("case", ["empty point", "missing", "z", "mixed", "polygons", "no rows",
+def _sqlite_rows(path, layer):
+    """The layer's rows (the GeoPackage geometry blobs) and its spatial index, as stored."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        rows = con.execute(f'SELECT * FROM "{layer}"').fetchall()
+        index = {t: con.execute(f'SELECT * FROM "{t}"').fetchall() for (t,) in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rtree%'")}
+        types = con.execute("SELECT * FROM gpkg_geometry_columns").fetchall()
+        return rows, index, types
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("case", ["polygons", "multipolygons", "both", "holes"])
+def test_polygon_layers_in_batches_as_geopandas_writes(tmp_path, monkeypatch, case):
+    rng = np.random.default_rng(5)
+    n = 345
+    x, y = rng.uniform(440_000, 460_000, n), rng.uniform(3_100_000, 3_120_000, n)
+    polys = [shapely.Point(a, b).buffer(5 + i % 7, quad_segs=2 + i % 5) for i, (a, b) in enumerate(zip(x, y))]
+    if case == "holes":
+        polys = [p.difference(p.centroid.buffer(1)) for p in polys]
+    multi = [shapely.MultiPolygon([p, shapely.affinity.translate(p, 40, 0)]) for p in polys]
+    geoms = {"polygons": polys, "holes": polys, "multipolygons": multi,
+             "both": [m if i % 3 else p for i, (p, m) in enumerate(zip(polys, multi))]}[case]
+    gdf = _frame(n, np.array(geoms, dtype=object))
+    cols = [c for c in gdf.columns if c != "geometry"]
+    assert O._layer_batches(gdf, cols, gdf.geometry.array, gdf.crs, "geometry", 2) is not None
+    _geopandas_write(gdf, tmp_path / "old.gpkg", "layer")
+    monkeypatch.setattr(O, "LAYER_CHUNK", 100)                     # 4 batches
+    O._to_gpkg(gdf, tmp_path / "new.gpkg", "layer")
+    _assert_files_equal(tmp_path / "old.gpkg", tmp_path / "new.gpkg")
+    assert _sqlite_rows(tmp_path / "old.gpkg", "layer") == _sqlite_rows(tmp_path / "new.gpkg", "layer")
+    gtype = pyogrio.list_layers(tmp_path / "new.gpkg")[0][1]
+    assert gtype == ("Polygon" if case in ("polygons", "holes") else "MultiPolygon")
+
+
+@pytest.mark.parametrize("case", ["empty point", "missing", "z", "mixed", "no rows",
                                   "mixed object column"])
 def test_other_layers_fall_back_to_geopandas(tmp_path, case):
     pts = list(shapely.points(np.arange(4) * 10.0 + 450_000, np.arange(4) * 10.0 + 3_110_000))

@@ -1049,6 +1049,10 @@ _SQLITE_DEPTH = [0]   # saves inside :func:`_unsynced_sqlite` now
 LAYER_CHUNK = 16_384
 #: the shapely type ids :func:`_layer_wkb` encodes itself and the layer type GDAL is given
 _WKB_KINDS = {0: "Point", 1: "LineString"}
+#: the layer types :func:`_layer_batches` gives GDAL, by the shapely type id standing for them:
+#: points and linestrings (:data:`_WKB_KINDS`), and polygon layers (:func:`_polygon_wkb`): all
+#: polygons, or multipolygons, with or without polygons (pyogrio makes those multipolygons)
+_LAYER_TYPES = {**_WKB_KINDS, 3: "Polygon", 6: "MultiPolygon"}
 
 
 def _to_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
@@ -1072,10 +1076,12 @@ def _write_layer(path: Path, layer: str, frame: pd.DataFrame, cols: list, geoms:
     of :data:`LAYER_CHUNK` rows, their WKB made from coordinate arrays (one pyproj transform,
     the transformer ``to_crs`` uses, and the bytes laid out with numpy): no Python object per
     row. In the forked writer each new small object dirtied, and so copied, a page it shared
-    with the parent (a 1M-node city: 1.9 GB private in the child). Any other layer (polygons,
-    mixed kinds, empty or missing geometries, Z, an empty layer, columns pyogrio would
-    convert) goes through geopandas as before. Either way the file reads back the same: the
-    same WKB, layer type, CRS and column types.
+    with the parent (a 1M-node city: 1.9 GB private in the child). Polygon layers (facility
+    areas) are written in batches too, each projected and made multi as geopandas and pyogrio
+    do (:func:`_polygon_wkb`): the whole layer projected at once held ~260 MB more in the child
+    at a million walking nodes. Any other layer (mixed kinds, empty or missing geometries, Z,
+    an empty layer, columns pyogrio would convert) goes through geopandas as before. Either
+    way the file holds the same: the same WKB, layer type, CRS and column types.
 
     ``on_rows(done, total)``, if given, is called as GDAL takes each batch (the fraction of the
     rows written is the forked writer's progress, :class:`_Handover`)."""
@@ -1102,24 +1108,29 @@ def _counted(batches, total: int, on_rows):
 
 
 def _write_arrow_layer(path: Path, layer: str, name: str, kind: int, reader) -> None:
-    """A layer of WGS-84 geometries of shapely type id ``kind`` (:data:`_WKB_KINDS`) from the
+    """A layer of WGS-84 geometries of the layer type ``kind`` (:data:`_LAYER_TYPES`) from the
     Arrow batches of ``reader`` (:func:`_layer_batches`; WKB column ``name``)."""
     epsg = pyproj.CRS.from_user_input(WGS84).to_epsg()
     pyogrio.write_arrow(reader, path, layer=layer, driver="GPKG", geometry_name=name,
-                        geometry_type=_WKB_KINDS[kind], crs=f"EPSG:{epsg}")
+                        geometry_type=_LAYER_TYPES[kind], crs=f"EPSG:{epsg}")
 
 
 def _layer_batches(frame, cols, geoms, crs, name, at):
-    """(shapely type id, Arrow schema, batches) of a layer :func:`_write_layer` writes
-    itself, or None where geopandas writes it."""
+    """(layer type, :data:`_LAYER_TYPES`; Arrow schema; batches) of a layer
+    :func:`_write_layer` writes itself, or None where geopandas writes it."""
     geoms = np.asarray(geoms, dtype=object)
     n = len(geoms)
     if sys.byteorder != "little" or crs is None or not n or len(set(cols)) != len(cols):
         return None
     kinds = shapely.get_type_id(geoms)
-    kind = int(kinds[0])
-    if kind not in _WKB_KINDS or np.any(kinds != kind) or np.any(shapely.is_empty(geoms)) \
-            or np.any(shapely.has_z(geoms)):
+    present = set(np.unique(kinds).tolist())
+    if present <= {3, 6}:                    # pyogrio makes the polygons multi beside multis
+        kind = 6 if 6 in present else 3
+    elif len(present) == 1 and int(kinds[0]) in _WKB_KINDS:
+        kind = int(kinds[0])
+    else:
+        return None
+    if np.any(shapely.is_empty(geoms)) or np.any(shapely.has_z(geoms)):
         return None
     for c in cols:                   # what pyogrio would convert to text first: its own path
         dtype = frame[c].dtype
@@ -1151,7 +1162,9 @@ def _layer_batches(frame, cols, geoms, crs, name, at):
             table = pa.Table.from_arrays(
                 [pa.array(v[a:b], type=f.type, from_pandas=True) for v, f in zip(values, plain)],
                 schema=plain).add_column(
-                at, pa.field(name, pa.binary()), pa.chunked_array([_layer_wkb(geoms[a:b], kind, tr)]))
+                at, pa.field(name, pa.binary()), pa.chunked_array([
+                    _layer_wkb(geoms[a:b], kind, tr) if kind in _WKB_KINDS else
+                    _polygon_wkb(geoms[a:b], kind, crs)]))
             yield from table.to_batches()
 
     return kind, schema, batches()
@@ -1164,6 +1177,19 @@ def _column_values(series: pd.Series):
     if isinstance(series.dtype, pd.api.extensions.ExtensionDtype):
         return series.array
     return series.to_numpy()
+
+
+def _polygon_wkb(geoms: np.ndarray, kind: int, crs) -> pa.Array:
+    """The WKB geopandas and pyogrio write of polygons and multipolygons ``geoms`` (in
+    ``crs``) in a layer of type ``kind`` (3: polygons, 6: multipolygons): projected to WGS-84
+    by ``GeoSeries.to_crs``, the polygons of a multipolygon layer made multipolygons of one
+    part as pyogrio does (``promote_to_multi``), ``shapely.to_wkb``; as an Arrow binary array."""
+    wgs = np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(WGS84).array, dtype=object).copy()
+    if kind == 6:
+        single = shapely.get_type_id(wgs) == 3
+        if single.any():
+            wgs[single] = shapely.multipolygons(np.atleast_2d(wgs[single]), axis=0)
+    return pa.array(shapely.to_wkb(wgs), type=pa.binary())
 
 
 def _layer_wkb(geoms: np.ndarray, kind: int, transformer) -> pa.Array:
