@@ -16,9 +16,10 @@ A folder is self-contained — later commands (``map``, ``isochrones``, ``resour
 
 Folders are written atomically (:func:`atomic_dir`): into a temporary folder beside the target,
 then renamed into place. :func:`write_outputs` writes the GeoPackage in a forked child process
-(GDAL holds the GIL while it writes) while the calling process, for ``Result.save``, draws the map;
-the OSM features and the small files go to whichever of the two is free first; where fork is not
-safe it writes them in turn.
+(GDAL holds the GIL while it writes) while the calling process, for ``Result.save``, draws the map
+(and, on a city, then prepares the GeoPackage's later layers for the child); the OSM features and
+the small files go to whichever of the two is free first; where fork is not safe it writes them in
+turn.
 
 Output folders and files are safe to point anywhere — lifecircle never removes or hides what it
 did not write:
@@ -574,8 +575,9 @@ def write_outputs(result, folder: Path, beside=None) -> None:
     :func:`_fork`) while this process runs ``beside``; the other writes (:func:`_side_writes`:
     the OSM features, the small files) go to whichever of the two is free first
     (:class:`_Claims`): on a small area the child, which is done long before the map, on a
-    city this process after the map. Else all in turn here. Either way the folder ends up
-    the same.
+    city this process after the map. On a city this process, done with the map early in the
+    child's homes, first prepares the GeoPackage's later layers for the child
+    (:class:`_Handover`). Else all in turn here. Either way the folder ends up the same.
 
     Parameters
     ----------
