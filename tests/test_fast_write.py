@@ -172,6 +172,40 @@ def test_the_cycle_collector_is_paused_while_writing_and_restored(tmp_path, monk
     assert seen == [("child", False), ("map", False, True)]
 
 
+@pytest.mark.parametrize("crs", [4326, None])
+def test_features_file_leaves_the_geometry_objects_untouched(tmp_path, monkeypatch, crs):
+    """The features' geometry array is written as it is, not copied: a copy holds (so it
+    touched) a reference to every geometry, and beside the forked GeoPackage writer each page
+    touched is copied. The file is the same; a frame without a CRS keeps none (its copy gets
+    WGS-84 in the file)."""
+    import sys
+
+    import pyarrow.parquet as pq
+
+    n = 12
+    feats = gpd.GeoDataFrame(
+        {"osm_type": ["node"] * n, "osm_id": np.arange(n, dtype=np.int64), "tags": [{"k": "v"}] * n},
+        geometry=[shapely.Point(i, i) for i in range(n)], crs=crs)
+    first = feats.geometry.array[0]
+    before = sys.getrefcount(first)
+    seen = []
+    real = pq.ParquetWriter.write_table
+
+    def write_table(self, table, *args, **kwargs):
+        seen.append(sys.getrefcount(first) - before)
+        return real(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", write_table)
+    O._write_features(feats, tmp_path / "f.parquet", batch=5)
+    assert len(seen) == 3
+    if crs is not None:
+        assert seen == [0, 0, 0]
+    else:
+        assert feats.crs is None                  # the caller's frame is left as it was
+    back = O._read_features(tmp_path / "f.parquet")
+    assert back.crs.to_epsg() == 4326 and back.geometry.equals(gpd.GeoSeries(feats.geometry.array))
+
+
 def test_features_file_in_batches_is_the_whole_file(tmp_path, monkeypatch):
     """Batches of rows (a city's features are not converted whole) give the file to_parquet
     gives: the same Arrow table, the same metadata (geopandas' ``geo`` over every row: bbox

@@ -1578,11 +1578,16 @@ def _write_features(features: gpd.GeoDataFrame, path: Path, batch: int = _FEATUR
     file's ``geo`` metadata (bbox, geometry types) is geopandas' own, computed over all rows,
     so readers see what ``to_parquet`` wrote (tested); a geopandas without that helper, a
     small table or one with ``attrs`` goes through ``to_parquet`` itself."""
+    # the geometry array as it is, not copied: copying it touches every geometry object, and
+    # beside the forked GeoPackage writer each page touched is copied (~200 MB at a million
+    # walking nodes); one without a CRS is copied (it gets one here)
+    geometry = features.geometry.array if features.crs is not None else features.geometry.array.copy()
     table = gpd.GeoDataFrame({
         "osm_type": features["osm_type"].astype(str).to_numpy() if "osm_type" in features else "",
         "osm_id": features["osm_id"].to_numpy() if "osm_id" in features else -1,
         "tags": _tags_json(features["tags"].to_numpy()),
-    }, geometry=features.geometry.to_numpy(), crs=features.crs or WGS84)
+        "geometry": geometry,
+    }, geometry="geometry", crs=features.crs or WGS84, copy=False)
     try:
         from geopandas.io.arrow import _create_metadata, _encode_metadata
     except ImportError:  # another geopandas layout: the whole table at once
