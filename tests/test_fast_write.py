@@ -12,6 +12,7 @@ import json
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -172,6 +173,24 @@ def test_the_cycle_collector_is_paused_while_writing_and_restored(tmp_path, monk
     assert seen == [("child", False), ("map", False, True)]
 
 
+@pytest.mark.parametrize("values", [
+    pd.Series(["way", "node", "relation", "way"] * 50, dtype="str"),
+    pd.Series(["way", "node", "relation", "way"] * 50, dtype=object),
+    pd.Series(["way", None, "node"] * 50, dtype="str"),
+    pd.Series(["way", "node"] * 50, dtype="category"),
+    pd.Series([1, "way", 2.5] * 50, dtype=object),
+    pd.Series([], dtype="str")])
+def test_osm_types_as_text_without_a_string_per_row(values):
+    """The features' ``osm_type`` column as ``astype(str).to_numpy()`` gives it, but one
+    Python string per distinct text, not per row (new strings beside the forked writer
+    fill, and so copy, pages of the heap it shares)."""
+    got, want = O._few_texts(values), values.astype(str).to_numpy()
+    assert got.dtype == want.dtype and len(got) == len(want)
+    assert [x if x == x else "NaN" for x in got] == [x if x == x else "NaN" for x in want]
+    if values.dtype == "str" and not values.hasnans and len(values):
+        assert len({id(x) for x in got}) == values.nunique()
+
+
 @pytest.mark.parametrize("crs", [4326, None])
 def test_features_file_leaves_the_geometry_objects_untouched(tmp_path, monkeypatch, crs):
     """The features' geometry array is written as it is, not copied: a copy holds (so it
@@ -204,6 +223,29 @@ def test_features_file_leaves_the_geometry_objects_untouched(tmp_path, monkeypat
         assert feats.crs is None                  # the caller's frame is left as it was
     back = O._read_features(tmp_path / "f.parquet")
     assert back.crs.to_epsg() == 4326 and back.geometry.equals(gpd.GeoSeries(feats.geometry.array))
+
+
+def test_features_wkb_made_a_sub_batch_at_a_time_same_bytes(tmp_path, monkeypatch):
+    """Each row group's WKB is made a few rows at a time (the bytes objects of one sub-batch
+    reuse the heap holes of the last, beside the forked writer), the file byte for byte the
+    one made a row group at a time."""
+    rng = np.random.default_rng(4)
+    n = 47
+    geoms = [shapely.box(x, y, x + 1, y + 2) if i % 4 else shapely.Point(x, y)
+             for i, (x, y) in enumerate(rng.uniform(-50, 50, (n, 2)))]
+    feats = gpd.GeoDataFrame(
+        {"osm_type": pd.Series(["way", "node"] * 23 + ["relation"], dtype="str"),
+         "osm_id": np.arange(n, dtype=np.int64), "tags": [{"k": str(i % 5)} for i in range(n)]},
+        geometry=geoms, crs=4326)
+    monkeypatch.setattr(O, "_WKB_SUB_BATCH", 10**6)
+    O._write_features(feats, tmp_path / "a.parquet", batch=20)
+    sizes = []
+    real = shapely.to_wkb
+    monkeypatch.setattr(shapely, "to_wkb", lambda g, *a, **k: sizes.append(len(g)) or real(g, *a, **k))
+    monkeypatch.setattr(O, "_WKB_SUB_BATCH", 6)
+    O._write_features(feats, tmp_path / "b.parquet", batch=20)
+    assert max(sizes) <= 6 and sum(sizes) == n
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
 
 
 def test_features_file_in_batches_is_the_whole_file(tmp_path, monkeypatch):

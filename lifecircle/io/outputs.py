@@ -1566,8 +1566,23 @@ def _tags_json(tags) -> np.ndarray:
     return text[inv.ravel()]
 
 
-#: rows of the features file converted at a time (:func:`_write_features`)
+#: rows of the features file converted at a time (:func:`_write_features`; a row group each)
 _FEATURE_BATCH = 65_536
+#: rows whose WKB :func:`_write_features` makes at a time
+_WKB_SUB_BATCH = 8_192
+
+
+def _few_texts(series: pd.Series) -> np.ndarray:
+    """``series.astype(str).to_numpy()`` for a column of a few distinct texts (the features'
+    ``osm_type``) without a new Python string per row: each distinct text made once (a
+    million new strings beside the forked GeoPackage writer filled, and so copied, pages of
+    the heap it shares). The same values otherwise (a column with missing values, or not of
+    text, as it was)."""
+    if not len(series) or series.hasnans or not pd.api.types.is_string_dtype(series.dtype):
+        return series.astype(str).to_numpy()
+    codes, uniques = pd.factorize(series, sort=False)
+    texts = np.asarray(pd.Series(uniques, dtype=series.dtype).astype(str).to_numpy(), dtype=object)
+    return texts[codes]
 
 
 def _write_features(features: gpd.GeoDataFrame, path: Path, batch: int = _FEATURE_BATCH) -> None:
@@ -1583,7 +1598,7 @@ def _write_features(features: gpd.GeoDataFrame, path: Path, batch: int = _FEATUR
     # walking nodes); one without a CRS is copied (it gets one here)
     geometry = features.geometry.array if features.crs is not None else features.geometry.array.copy()
     table = gpd.GeoDataFrame({
-        "osm_type": features["osm_type"].astype(str).to_numpy() if "osm_type" in features else "",
+        "osm_type": _few_texts(features["osm_type"]) if "osm_type" in features else "",
         "osm_id": features["osm_id"].to_numpy() if "osm_id" in features else -1,
         "tags": _tags_json(features["tags"].to_numpy()),
         "geometry": geometry,
@@ -1602,8 +1617,15 @@ def _write_features(features: gpd.GeoDataFrame, path: Path, batch: int = _FEATUR
     writer = None
     try:
         for start in range(0, len(table), batch):
-            part = pa.table(table.iloc[start:start + batch].to_arrow(index=False,
-                                                                    geometry_encoding="WKB"))
+            # the WKB (Python bytes objects, the conversion's transient memory) made a
+            # sub-batch at a time into one contiguous table: the same table, but the bytes
+            # objects of one sub-batch reuse the holes of the last in the heap shared with the
+            # forked GeoPackage writer, instead of each filling (and so copying) pages of it
+            stop = min(len(table), start + batch)
+            part = pa.concat_tables([
+                pa.table(table.iloc[a:min(stop, a + _WKB_SUB_BATCH)].to_arrow(
+                    index=False, geometry_encoding="WKB"))
+                for a in range(start, stop, _WKB_SUB_BATCH)]).combine_chunks()
             part = part.replace_schema_metadata({**(part.schema.metadata or {}), b"geo": geo})
             if writer is None:
                 writer = pq.ParquetWriter(path, part.schema, compression="snappy")
