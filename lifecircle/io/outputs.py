@@ -634,18 +634,21 @@ class _Handover:
     """The GeoPackage's later layers (:func:`_later_layers`) prepared by the parent for the
     forked writer: while the child writes ``homes`` (most of the save at a city's scale, GDAL
     converting ~200 columns row by row), the parent, done with the map, makes the Arrow batches
-    of the facilities and the streets (the columns, the WKB, the projection to WGS-84) into
-    Arrow IPC stream files beside the GeoPackage; the child writes them as they come, so it is
-    shorter by the time they take and both processes end nearer together.
+    of the facilities (points, areas, lines) and the streets (the columns, the WKB, the
+    projection to WGS-84) into Arrow IPC stream files beside the GeoPackage; the child writes
+    them as they come, so it is shorter by the time they take and both processes end nearer
+    together (a million walking nodes: the child's 17.5 CPU seconds against the parent's 12
+    became 16.3 against 13.4 with the points and streets prepared).
 
     Who prepares them is claimed like the side writes (:class:`_Claims`, one byte in a pipe):
-    the parent after the map, or the child when it reaches them first (a small area: the map is
-    the longer), which then makes them itself as without a parent. For each layer in order the
-    parent then sends one byte on a second pipe: the shapely type id + 1 once its file is
-    complete, or 0 when the child is to make that layer itself (a polygon layer, which
-    geopandas writes; an error here). The child stops waiting when the parent closes that
-    pipe. The files are the same batches :func:`_write_layer` would make in the child, so the
-    GeoPackage is the same."""
+    the parent after the map while the child is early in the homes (:data:`PREPARE_BEFORE`,
+    shared memory says how far it is), or the child when it reaches them first (a small area:
+    the map is the longer), which then makes them itself as without a parent. For each layer in
+    order the parent then sends one byte on a second pipe: the layer type
+    (:data:`_LAYER_TYPES`) + 1 once its file is complete, or 0 when the child is to make that
+    layer itself (one geopandas writes; an error here). The child stops waiting when the parent
+    closes that pipe. The files are the same batches :func:`_write_layer` would make in the
+    child, so the GeoPackage is the same."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
