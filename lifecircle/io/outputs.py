@@ -1083,8 +1083,10 @@ def _write_layer(path: Path, layer: str, frame: pd.DataFrame, cols: list, geoms:
     row. In the forked writer each new small object dirtied, and so copied, a page it shared
     with the parent (a 1M-node city: 1.9 GB private in the child). Polygon layers (facility
     areas) are written in batches too, each projected and made multi as geopandas and pyogrio
-    do (:func:`_polygon_wkb`): the whole layer projected at once held ~260 MB more in the child
-    at a million walking nodes. Any other layer (mixed kinds, empty or missing geometries, Z,
+    do (:func:`_polygon_wkb`): the transient memory is a batch's, not the whole layer's projected
+    copy (at a million walking nodes the child's private memory rose ~260 MB over that layer,
+    part of it pages the parent wrote meanwhile), and the parent can prepare them
+    (:class:`_Handover`). Any other layer (mixed kinds, empty or missing geometries, Z,
     an empty layer, columns pyogrio would convert) goes through geopandas as before. Either
     way the file holds the same: the same WKB, layer type, CRS and column types.
 
