@@ -360,6 +360,13 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY).with_locations()
     if features:
         fp = fp.with_filter(osmium.filter.KeyFilter(*groups.node_keys()).enable_for(osmium.osm.NODE))
+        # the ways with none of the keys the pass reads never reach Python; those of them it
+        # still needs come through ``dropped`` (called by libosmium in file order, within the
+        # pass): member ways of feature relations without such a key (untagged rings) and,
+        # with no streets read, the feature ways whose only such key is ``highway``
+        way_keys = groups.filter_keys() if streets else \
+            tuple(k for k in groups.filter_keys() if k != "highway")
+        fp = fp.with_filter(osmium.filter.KeyFilter(*way_keys).enable_for(osmium.osm.WAY))
     else:
         # streets only: no node reaches Python (crossings, stops … have highway=* too)
         fp = fp.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(
@@ -386,84 +393,92 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     late: list[int] = []
     node_type = osmium.osm.Node
     newest = _NO_STAMP   # the newest element timestamp (a datetime), when ``stamps``
+
+    def way(obj) -> None:
+        """One way of the pass (from the loop, or from ``dropped``)."""
+        nonlocal batch, rings, batch_add, ring_add, upto, newest
+        data = obj._pyosmium_data
+        wid = data.id()
+        held = held_get(wid, 0)
+        key = _tag_list(obj)
+        tags, street, mask, group, area = way_get(key) or sets.way(key)
+        if held:
+            mask &= ~held
+            group = (mask & -mask).bit_length() - 1
+        elif not (street or mask):
+            return
+        if street:
+            node_list = data.nodes()
+            n_nodes = node_list.size(data)
+            if n_nodes == 0:
+                return
+            col.n_highway += 1
+            col.s_id.append(wid)
+            col.s_len.append(n_nodes)
+            col.s_tags.append(street)
+            # the node references through libosmium's list directly (pyosmium's public
+            # iterator adds two Python frames per node)
+            refs = list(map(node_list.get, repeat(data, n_nodes), range(n_nodes)))
+            s_refs(map(ref_of, refs))
+            locs = list(map(location_of, refs))
+            s_x(map(x_of, locs))
+            s_y(map(y_of, locs))
+            if stamps and not mask:
+                newest = max(newest, data.timestamp())
+            if not (mask or held):
+                return
+        try:
+            wkb = wkb_of(obj, use_nodes=all_nodes)
+        except Exception:  # a node without location, or a single-node way
+            nodes = obj.nodes
+            if len(nodes) == 0:
+                return
+            wkb = ([n.x for n in nodes], [n.y for n in nodes])
+        if held:
+            members[wid] = wkb if type(wkb) is tuple else fromhex(wkb)
+            if wid < upto:   # after relations it belongs to were built: built again
+                late.append(wid)
+        if mask:
+            if stamps:
+                newest = max(newest, data.timestamp())
+            if type(wkb) is tuple:
+                col.w_cut[len(col.w_id)] = (*wkb, area and data.is_closed())
+            else:
+                batch_add(wkb)
+                ring_add(area and data.is_closed())
+            w_id(wid)
+            w_tags(tags)
+            w_group(group)
+            if len(batch) == _BATCH:
+                # the highest boundary yet: in a file not sorted by id it can go down
+                upto = max(upto, geometry.ways(batch, rings, wid))
+                batch, rings = [], []
+                batch_add, ring_add = batch.append, rings.append
+
+    if features:
+        fp = fp.handler_for_filtered(_Dropped(way, held_get, None if streets else groups.highways))
     try:
         for obj in fp:
+            if type(obj) is not node_type:
+                way(obj)
+                continue
+            if not features:
+                continue
             data = obj._pyosmium_data
-            if type(obj) is node_type:
-                if not features:
-                    continue
-                key = _tag_list(obj)
-                tags, mask = node_get(key) or sets.node(key)
-                if not mask & 5:   # no group, or natural first: read by _read_relations
-                    continue
-                loc = data.location()
-                if not loc.valid():
-                    continue
-                n_id(data.id())
-                n_x(loc.x)
-                n_y(loc.y)
-                n_tags(tags)
-                n_group(0 if mask & 1 else 2)
-                if stamps:
-                    newest = max(newest, data.timestamp())
-                continue
-            # a way
-            wid = data.id()
-            held = held_get(wid, 0)
             key = _tag_list(obj)
-            tags, street, mask, group, area = way_get(key) or sets.way(key)
-            if held:
-                mask &= ~held
-                group = (mask & -mask).bit_length() - 1
-            elif not (street or mask):
+            tags, mask = node_get(key) or sets.node(key)
+            if not mask & 5:   # no group, or natural first: read by _read_relations
                 continue
-            if street:
-                node_list = data.nodes()
-                n_nodes = node_list.size(data)
-                if n_nodes == 0:
-                    continue
-                col.n_highway += 1
-                col.s_id.append(wid)
-                col.s_len.append(n_nodes)
-                col.s_tags.append(street)
-                # the node references through libosmium's list directly (pyosmium's public
-                # iterator adds two Python frames per node)
-                refs = list(map(node_list.get, repeat(data, n_nodes), range(n_nodes)))
-                s_refs(map(ref_of, refs))
-                locs = list(map(location_of, refs))
-                s_x(map(x_of, locs))
-                s_y(map(y_of, locs))
-                if stamps and not mask:
-                    newest = max(newest, data.timestamp())
-                if not (mask or held):
-                    continue
-            try:
-                wkb = wkb_of(obj, use_nodes=all_nodes)
-            except Exception:  # a node without location, or a single-node way
-                nodes = obj.nodes
-                if len(nodes) == 0:
-                    continue
-                wkb = ([n.x for n in nodes], [n.y for n in nodes])
-            if held:
-                members[wid] = wkb if type(wkb) is tuple else fromhex(wkb)
-                if wid < upto:   # after relations it belongs to were built: built again
-                    late.append(wid)
-            if mask:
-                if stamps:
-                    newest = max(newest, data.timestamp())
-                if type(wkb) is tuple:
-                    col.w_cut[len(col.w_id)] = (*wkb, area and data.is_closed())
-                else:
-                    batch_add(wkb)
-                    ring_add(area and data.is_closed())
-                w_id(wid)
-                w_tags(tags)
-                w_group(group)
-                if len(batch) == _BATCH:
-                    # the highest boundary yet: in a file not sorted by id it can go down
-                    upto = max(upto, geometry.ways(batch, rings, wid))
-                    batch, rings = [], []
-                    batch_add, ring_add = batch.append, rings.append
+            loc = data.location()
+            if not loc.valid():
+                continue
+            n_id(data.id())
+            n_x(loc.x)
+            n_y(loc.y)
+            n_tags(tags)
+            n_group(0 if mask & 1 else 2)
+            if stamps:
+                newest = max(newest, data.timestamp())
         if features:
             geometry.ways(batch, rings, None)
             geometry.finish(late)
@@ -474,6 +489,25 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     if newest is not _NO_STAMP:
         col.max_stamp = max(col.max_stamp, newest.timestamp())
     return col, relations
+
+
+class _Dropped:
+    """What the pass's way filter drops (libosmium calls :meth:`way` for each, in file order,
+    inside the pass; only ways: there is no ``node`` method) and the pass still reads: the
+    member ways of feature relations (``held``), and with ``highways`` (no streets read) the
+    ways whose ``highway`` value is one of them (their only key of the groups: a feature). The
+    way is read by the pass's own ``read``."""
+
+    __slots__ = ("read", "held", "highways")
+
+    def __init__(self, read, held, highways):
+        self.read, self.held, self.highways = read, held, highways
+
+    def way(self, obj) -> None:
+        data = obj._pyosmium_data
+        if self.held(data.id(), 0) or (self.highways is not None and
+                                       data.tags_get_value_by_key("highway", None) in self.highways):
+            self.read(obj)
 
 
 #: below every element's timestamp (libosmium's are UTC datetimes)
