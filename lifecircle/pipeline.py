@@ -379,7 +379,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         if split is None:
             data = source if isinstance(source, OSMData) else read_osm(source)
         else:
-            features = read_osm(source, layers=("features",))
+            features = read_osm(source, layers=("features",), nodes=split.nodes)   # the child reads the feature nodes
             split.ask(features.features)     # the network's pedestrian areas (the child clips them)
             bounds, date, meta = split.streets()
             data = combine(OSMData(features.streets, features.features, features.source, date, meta), features)

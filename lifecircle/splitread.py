@@ -91,7 +91,8 @@ _children: ContextVar[list | None] = ContextVar("lifecircle_split_children", def
 
 def _streets_side(source, settings, receive, steps):
     """The streets half of ``analyze``'s read and network stages, one message per step:
-    ``("streets", bounds, data_date, meta)``, ``("homes", residential streets)`` and
+    ``("nodes", the feature nodes)`` (:func:`lifecircle.io.osmread.take_nodes`, or None when
+    the reader did not read them), ``("streets", bounds, data_date, meta)``, ``("homes", residential streets)`` and
     ``("network", net)``. ``steps``: the functions the caller's own path calls (read_osm,
     residential_streets, build_network, and the study area: the streets' bounds → (CRS, clip
     polygon or None)), so that both paths run the same ones. The CRS and the clip need only
@@ -101,7 +102,9 @@ def _streets_side(source, settings, receive, steps):
     segments join the network's) is called only then, and they are clipped here as
     :meth:`OSMData.clip` clips all features."""
     read_osm, residential_streets, build_network, study_area = steps
-    data = read_osm(source, layers=("streets",))
+    data = read_osm(source, layers=("streets", "nodes"))
+    # the feature nodes, read in the same pass (the features pass then reads ways only)
+    yield "nodes", data.meta.pop("nodes", None)
     bounds = data.streets.total_bounds
     yield "streets", bounds, data.data_date, data.meta
     crs, keep = study_area(bounds)
@@ -362,6 +365,11 @@ class SplitRead:
         message = next(self.local)
         self.step += 1
         return message[1] if kind in ("homes", "network") else message
+
+    def nodes(self):
+        """The feature nodes the streets read read (:func:`lifecircle.io.osmread.take_nodes`;
+        None: read them yourself), for the parent's features read (``read_osm(nodes=...)``)."""
+        return self._next("nodes")[1]
 
     def streets(self) -> tuple:
         """The streets' (bounds, data date, reader meta)."""

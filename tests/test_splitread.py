@@ -85,7 +85,7 @@ def test_split_is_one_process_on_xinjiekou(monkeypatch, forks):
     one = _one_process(monkeypatch, src)
     two = analyze(src)
     assert len(forks) == 2 and forks[0] is None                  # one process, then the split
-    assert forks[-1] is not None and forks[-1].step == 3 and not forks[-1].failed   # the child did it
+    assert forks[-1] is not None and forks[-1].step == 4 and not forks[-1].failed   # the child did it
     _same(one, two)
 
 
@@ -98,7 +98,7 @@ def test_split_is_one_process_on_helsinki_with_a_boundary(monkeypatch, forks):
                            crs=whole.network.crs).to_crs(4326)
     one = _one_process(monkeypatch, src, boundary=box, boundary_margin_m=100)
     two = analyze(src, boundary=box, boundary_margin_m=100)
-    assert forks[-1] is not None and forks[-1].step == 3 and not forks[-1].failed
+    assert forks[-1] is not None and forks[-1].step == 4 and not forks[-1].failed
     assert len(two.network.edge_u) < len(whole.network.edge_u)    # clipped in the child
     _same(one, two)
 
@@ -175,7 +175,7 @@ def test_one_process_on_a_busy_machine(monkeypatch, forks):
     assert forks[-1] is None and len(one.homes)
     monkeypatch.setattr(splitread, "FORCE", True)                # LIFECIRCLE_SPLIT_READ=1
     two = analyze(embedded_sample())
-    assert forks[-1] is not None and forks[-1].step == 3
+    assert forks[-1] is not None and forks[-1].step == 4
     _same(one, two)
 
 

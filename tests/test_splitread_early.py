@@ -78,7 +78,7 @@ def test_split_is_one_process_across_a_zone_border_with_plazas(monkeypatch, fork
     path, box = border
     one = _one_process(monkeypatch, path, boundary=box, boundary_margin_m=MARGIN_M)
     two = pipeline.analyze(path, boundary=box, boundary_margin_m=MARGIN_M)
-    assert forks[-1] is not None and forks[-1].step == 3 and not forks[-1].failed   # the child did it
+    assert forks[-1] is not None and forks[-1].step == 4 and not forks[-1].failed   # the child did it
     assert two.network.crs.to_epsg() == 32631 and two.network.edge_area.any()
     assert two.parallel_stages == ("network",)
     _same(one, two)
@@ -118,7 +118,7 @@ def test_child_builds_up_to_the_plazas_before_the_features_are_read(monkeypatch,
     monkeypatch.setattr(pipeline, "read_osm", read)
     two = pipeline.analyze(embedded_sample())
     assert seen == [True] and log.read_text() == "waiting\n"
-    assert forks[-1] is not None and forks[-1].step == 3 and not forks[-1].failed
+    assert forks[-1] is not None and forks[-1].step == 4 and not forks[-1].failed
     one = _one_process(monkeypatch, embedded_sample())
     _same_city(one, two)
 
@@ -157,6 +157,9 @@ def test_streets_half_steps_in_order():
 
     steps = splitread._streets_side(embedded_sample(), DEFAULTS, receive,
                                     (read_osm, pipeline.residential_streets, build, area))
+    kind, nodes = next(steps)     # the feature nodes, read with the streets
+    assert kind == "nodes" and seen == []
+    assert sorted(nodes[0]) == sorted(data.features.osm_id[data.features.osm_type == "node"])
     assert next(steps)[0] == "streets" and seen == []
     assert next(steps)[0] == "homes" and seen == [("area", tuple(b))]
     kind, net = next(steps)

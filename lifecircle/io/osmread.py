@@ -204,6 +204,7 @@ class _Collected:
         self.n_y = array("i")
         self.n_tags: list[dict] = []
         self.n_group = array("b")
+        self.n_stamp = 0.0   # their newest timestamp (also in max_stamp when features are read)
         # feature ways: ids, tags and groups as read; their geometry is built a batch at a
         # time by ``geometry`` (see :class:`_Geometry`), except for the ways cut by the
         # extract: per way index, their node coordinates and whether they close an area
@@ -264,9 +265,13 @@ _malloc_trim = None
 
 
 def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: bool = True,
-                stamps: bool = False, overlap: bool | None = None):
+                nodes: bool | None = None, stamps: bool = False, overlap: bool | None = None):
     """One pass over ``path`` (plus a quick one over its relations): the collected records
     and the feature relations, see :func:`build_streets` and :func:`build_features`.
+    ``nodes``: read the feature nodes of the pass (groups poi and land use; default: with
+    ``features``). A features read without them lets no node reach Python (the natural nodes
+    are read with the relations all the same): they are read elsewhere and added with
+    :func:`add_nodes` (see :func:`take_nodes`).
     ``stamps``: track the newest element timestamp (for files without a header date).
     ``overlap``: build the feature geometry in a worker thread while the pass reads on
     (default: when the process may run on more than one core, unless
@@ -274,8 +279,29 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
     if overlap is None:
         overlap = _cores() > 1 and os.environ.get("LIFECIRCLE_READ_THREAD") != "0"
     with gc_paused():
-        return _read_layers(path, groups, streets=streets, features=features, stamps=stamps,
+        return _read_layers(path, groups, streets=streets, features=features,
+                            nodes=features if nodes is None else nodes, stamps=stamps,
                             overlap=overlap)
+
+
+def take_nodes(col: _Collected) -> tuple:
+    """The feature nodes a pass with ``nodes`` read (ids, coordinates, tags, groups, newest
+    timestamp), to add to another pass's records with :func:`add_nodes`. Pickled as one
+    object, the tag dicts stay shared."""
+    return col.n_id, col.n_x, col.n_y, col.n_tags, col.n_group, col.n_stamp
+
+
+def add_nodes(col: _Collected, nodes: tuple) -> None:
+    """Add the feature nodes of :func:`take_nodes` to the records of a features pass read
+    without them: after its natural nodes, which changes no order (:func:`build_features`
+    orders by group, and no node of these groups is natural first)."""
+    n_id, n_x, n_y, n_tags, n_group, stamp = nodes
+    col.n_id.extend(n_id)
+    col.n_x.extend(n_x)
+    col.n_y.extend(n_y)
+    col.n_tags.extend(n_tags)
+    col.n_group.extend(n_group)
+    col.max_stamp = max(col.max_stamp, stamp)
 
 
 def _tag_list(obj) -> tuple:
@@ -340,8 +366,34 @@ class _TagSets:
         return got
 
 
-def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, stamps: bool,
-                 overlap: bool = False):
+def _pass_processor(path: str, groups: _Groups, *, streets: bool, features: bool, nodes: bool):
+    """The main pass's FileProcessor: what libosmium lets through to Python (see
+    :func:`_read_layers`; the handler for the dropped ways is added there)."""
+    import osmium
+
+    if not (streets or features):   # the feature nodes alone
+        return osmium.FileProcessor(path, osmium.osm.NODE).with_filter(
+            osmium.filter.KeyFilter(*groups.node_keys()))
+    fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY).with_locations()
+    if nodes:
+        fp = fp.with_filter(osmium.filter.KeyFilter(*groups.node_keys()).enable_for(osmium.osm.NODE))
+    else:   # no node reaches Python (crossings, stops … have highway=* too)
+        fp = fp.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+    if features:
+        # the ways with none of the keys the pass reads never reach Python; those of them it
+        # still needs come through ``dropped`` (called by libosmium in file order, within the
+        # pass): member ways of feature relations without such a key (untagged rings) and,
+        # with no streets read, the feature ways whose only such key is ``highway``
+        way_keys = groups.filter_keys() if streets else \
+            tuple(k for k in groups.filter_keys() if k != "highway")
+        fp = fp.with_filter(osmium.filter.KeyFilter(*way_keys).enable_for(osmium.osm.WAY))
+    else:
+        fp = fp.with_filter(osmium.filter.KeyFilter("highway").enable_for(osmium.osm.WAY))
+    return fp
+
+
+def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, nodes: bool,
+                 stamps: bool, overlap: bool = False):
     import osmium
 
     sets = _TagSets(groups, streets=streets, features=features)
@@ -357,20 +409,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
         for wid in rel["members"]:
             wanted_members[wid] = wanted_members.get(wid, 0) | rel["mask"]
 
-    fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY).with_locations()
-    if features:
-        fp = fp.with_filter(osmium.filter.KeyFilter(*groups.node_keys()).enable_for(osmium.osm.NODE))
-        # the ways with none of the keys the pass reads never reach Python; those of them it
-        # still needs come through ``dropped`` (called by libosmium in file order, within the
-        # pass): member ways of feature relations without such a key (untagged rings) and,
-        # with no streets read, the feature ways whose only such key is ``highway``
-        way_keys = groups.filter_keys() if streets else \
-            tuple(k for k in groups.filter_keys() if k != "highway")
-        fp = fp.with_filter(osmium.filter.KeyFilter(*way_keys).enable_for(osmium.osm.WAY))
-    else:
-        # streets only: no node reaches Python (crossings, stops … have highway=* too)
-        fp = fp.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY)).with_filter(
-            osmium.filter.KeyFilter("highway"))
+    fp = _pass_processor(path, groups, streets=streets, features=features, nodes=nodes)
     way_get, node_get = sets.ways.get, sets.nodes.get
     held_get = wanted_members.get if features else {}.get
     wkb_of = osmium.geom.WKBFactory().create_linestring
@@ -393,6 +432,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
     late: list[int] = []
     node_type = osmium.osm.Node
     newest = _NO_STAMP   # the newest element timestamp (a datetime), when ``stamps``
+    node_newest = _NO_STAMP   # the same of the feature nodes
 
     def way(obj) -> None:
         """One way of the pass (from the loop, or from ``dropped``)."""
@@ -462,8 +502,6 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
             if type(obj) is not node_type:
                 way(obj)
                 continue
-            if not features:
-                continue
             data = obj._pyosmium_data
             key = _tag_list(obj)
             tags, mask = node_get(key) or sets.node(key)
@@ -478,7 +516,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
             n_tags(tags)
             n_group(0 if mask & 1 else 2)
             if stamps:
-                newest = max(newest, data.timestamp())
+                node_newest = max(node_newest, data.timestamp())
         if features:
             geometry.ways(batch, rings, None)
             geometry.finish(late)
@@ -486,6 +524,10 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, s
         if geometry is not None:
             geometry.abandon()
         raise
+    if node_newest is not _NO_STAMP:
+        col.n_stamp = node_newest.timestamp()
+        if features:
+            newest = max(newest, node_newest)
     if newest is not _NO_STAMP:
         col.max_stamp = max(col.max_stamp, newest.timestamp())
     return col, relations

@@ -103,7 +103,8 @@ class OSMData:
 # public entry point
 
 
-def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str = "osmium") -> OSMData:
+def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str = "osmium",
+             nodes=None) -> OSMData:
     """Read OSM data from a file path, a place name, a bbox tuple or a polygon.
 
     Files are read in one pass by pyosmium (:mod:`lifecircle.io.osmread`); ``reader="pyrosm"``
@@ -114,6 +115,12 @@ def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str =
     features and streets read (pyrosm reads only what falls inside). ``layers`` reads only
     ``streets`` or only ``features`` from a PBF (the other comes back empty), so that two
     workers can read one extract in parallel (see :func:`combine`).
+
+    Split between two readers, the feature nodes may be read by the streets reader: with
+    ``layers=("streets", "nodes")`` (the streets and, in ``meta["nodes"]``, the raw feature
+    nodes, see :func:`lifecircle.io.osmread.take_nodes`), and ``layers=("features",)`` with
+    ``nodes`` a function returning those (or None: then read here), called once the features
+    pass is done (pyosmium reader only).
     """
     if isinstance(source, (tuple, list)) and len(source) == 4 and all(
         isinstance(v, (int, float)) for v in source
@@ -133,13 +140,13 @@ def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str =
         _check_file(path)
         if reader == "pyrosm":
             return _dated(_read_pbf(path, bbox=bbox, layers=tuple(layers)), path)
-        return _dated(_read_osmium(path, bbox=bbox, layers=tuple(layers), xml=False), path)
+        return _dated(_read_osmium(path, bbox=bbox, layers=tuple(layers), xml=False, nodes=nodes), path)
     if name.endswith((".osm", ".osm.xml", ".xml", ".osm.bz2", ".bz2")):
         _check_file(path)
         if reader == "osmnx":
             return _dated(_read_xml(path, bbox=bbox), path)
         _check_xml_readable(path)
-        return _dated(_read_osmium(path, bbox=bbox, layers=tuple(layers), xml=True), path)
+        return _dated(_read_osmium(path, bbox=bbox, layers=tuple(layers), xml=True, nodes=nodes), path)
     if path.exists() or path.suffix:
         raise InputFileError(path, "unknown file type: expected .osm.pbf, .osm, .osm.xml or .osm.bz2",
                              zh="未知的文件类型：应为 .osm.pbf、.osm、.osm.xml 或 .osm.bz2")
@@ -164,13 +171,18 @@ def _check_file(path: Path) -> None:
 
 
 @osmread.gc_paused()
-def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=False) -> OSMData:
+def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=False, nodes=None) -> OSMData:
     groups = osmread._Groups(FEATURE_KEYS, FEATURE_HIGHWAYS, FEATURE_PLACES, NATURAL_AREAS)
     want_streets, want_features = "streets" in layers, "features" in layers
+    # the feature nodes: read with the features, unless another reader reads them (``nodes``)
+    # or this one reads them for another (layer "nodes")
+    elsewhere = want_features and nodes is not None
+    want_nodes = "nodes" in layers or (want_features and not elsewhere)
     header_date = _xml_date(path) if xml else _pbf_header_date(path)
     try:
         col, relations = osmread.read_layers(str(path), groups, streets=want_streets,
-                                             features=want_features, stamps=not header_date)
+                                             features=want_features, nodes=want_nodes,
+                                             stamps=not header_date)
     except InputFileError:
         raise
     except Exception as exc:  # libosmium raises RuntimeError on corrupt input
@@ -185,6 +197,13 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
             osmread.release_freed_memory()
         else:
             streets = _empty_streets()
+        if elsewhere:
+            got = nodes()
+            if got is None:   # read here: the same pass, of the nodes alone
+                got = osmread.take_nodes(osmread.read_layers(
+                    str(path), groups, streets=False, features=False, nodes=True,
+                    stamps=not header_date)[0])
+            osmread.add_nodes(col, got)
     except BaseException:   # e.g. no walkable streets: the geometry worker stops too
         if getattr(col, "geometry", None) is not None:
             col.geometry.abandon()
@@ -202,11 +221,13 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
         streets = streets[streets.intersects(area)].reset_index(drop=True)
         features = features[features.intersects(area)].reset_index(drop=True)
     date = header_date or _epoch_to_date(col.max_stamp)
-    del col, relations
-    osmread.release_freed_memory()
     meta = {"reader": "osmium", "layers": list(layers)}
     if want_streets:
         meta["street_nodes_unlocated"] = unlocated
+    if "nodes" in layers and not want_features:
+        meta["nodes"] = osmread.take_nodes(col)
+    del col, relations
+    osmread.release_freed_memory()
     return OSMData(streets, features, str(path), date, meta)
 
 
