@@ -14,6 +14,9 @@ streets of the same file (libosmium drops every non-``highway`` element in C++),
 process reads the features. The streets are read in less than half the time of the features,
 so the child does at once all that does not need the features:
 
+0. child → parent: the feature nodes (points of interest, land use), read in the child's pass
+   (libosmium lets them through with the streets), so that the parent's features pass, the
+   read's long pole, lets no node reach Python (``read_osm(..., nodes=split.nodes)``);
 1. child → parent: the streets' bounds and date (the study area and its CRS need them);
 2. the child finds the CRS and the clip polygon itself: they depend only on the streets'
    bounds and the boundary (read by the parent before the fork, inherited by the child),

@@ -1,7 +1,9 @@
 """One-pass reading of an OSM file (PBF or XML) with pyosmium into lifecircle's raw layers.
 
 libosmium decodes the file once; Python sees only the tagged nodes that may be features and
-the ways (streets, features and the member ways of feature relations), and keeps per element
+the ways that may be streets or features (libosmium's key filters drop the others in C++;
+the member ways of feature relations among them come through its handler for filtered-out
+ways, see :class:`_Dropped`), and keeps per element
 only what the later stages read: ids, integer coordinates and libosmium's WKB in flat machine
 buffers, and a tag dict shared by every element with the same tags (one per distinct tag
 list, its strings shared too: a city's millions of ``building=yes`` hold one dict). The
