@@ -1110,20 +1110,26 @@ def _polygon_result(area):
     return area
 
 
-def build_features(col: _Collected, relations: list[dict]):
+def build_features(col: _Collected, relations: list[dict], nodes=None):
     """Feature records in pyrosm's order: group by group (poi, building, land use, natural),
     nodes, then ways, then relations, each element in its first group only.
     Returns (osm_type, osm_id, tags, geometry): arrays (object, int64, a list of the shared tag
     dicts, geometries, valid: polygons oriented then made valid where GEOS finds them
-    invalid). Consumes ``col``'s way and member geometry (freed as they are built)."""
+    invalid). Consumes ``col``'s way and member geometry (freed as they are built).
+    ``nodes``: a function returning the feature nodes read elsewhere (:func:`add_nodes`),
+    called once the ways' and relations' geometry is built (it may wait for them)."""
     with gc_paused():
-        return _build_features(col, relations)
+        return _build_features(col, relations, nodes)
 
 
-def _build_features(col: _Collected, relations: list[dict]):
+def _node_points(col: _Collected) -> np.ndarray:
     n_lon, n_lat, n_valid = _coords(col.n_x, col.n_y)
     n_geom = shapely.points(np.column_stack([n_lon, n_lat])) if len(n_lon) else np.empty(0, object)
-    n_geom = np.where(n_valid, n_geom, None) if len(n_lon) else n_geom
+    return np.where(n_valid, n_geom, None) if len(n_lon) else n_geom
+
+
+def _build_features(col: _Collected, relations: list[dict], nodes=None):
+    n_geom = _node_points(col) if nodes is None else None
     cut = _cut_way_shapes(col.w_cut) if col.w_cut else None
     built, r_geom = col.geometry.result()
     col.geometry = None
@@ -1136,6 +1142,9 @@ def _build_features(col: _Collected, relations: list[dict]):
     else:
         w_geom[:] = built
     col.w_cut, col.members = {}, {}
+    if nodes is not None:
+        add_nodes(col, nodes())
+        n_geom = _node_points(col)
     # group by group; within a group nodes, ways, relations, each in reading order: a stable
     # sort of the concatenated kinds by group
     counts = (len(col.n_id), len(col.w_id), len(relations))

@@ -197,19 +197,19 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
             osmread.release_freed_memory()
         else:
             streets = _empty_streets()
-        if elsewhere:
-            got = nodes()
-            if got is None:   # read here: the same pass, of the nodes alone
-                got = osmread.take_nodes(osmread.read_layers(
-                    str(path), groups, streets=False, features=False, nodes=True,
-                    stamps=not header_date)[0])
-            osmread.add_nodes(col, got)
     except BaseException:   # e.g. no walkable streets: the geometry worker stops too
         if getattr(col, "geometry", None) is not None:
             col.geometry.abandon()
         raise
     if want_features:
-        osm_type, osm_id, tags, geom = osmread.build_features(col, relations)
+        def nodes_here():   # the nodes read elsewhere, or when they were not, here (nodes alone)
+            got = nodes()
+            return got if got is not None else osmread.take_nodes(osmread.read_layers(
+                str(path), groups, streets=False, features=False, nodes=True,
+                stamps=not header_date)[0])
+
+        osm_type, osm_id, tags, geom = osmread.build_features(col, relations,
+                                                               nodes_here if elsewhere else None)
         features = _concat_features([gpd.GeoDataFrame(
             {"osm_type": np.asarray(osm_type, dtype=object),
              "osm_id": np.asarray(osm_id, dtype=np.int64), "tags": tags},
