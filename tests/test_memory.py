@@ -139,6 +139,7 @@ def test_streets_child_drops_the_wgs84_streets(monkeypatch):
     monkeypatch.setattr(splitread, "project_streets", spying)
     steps = splitread._streets_side(embedded_sample(), DEFAULTS, lambda: _concat_features([]),
                                     (read_osm, residential_streets, build_network, lambda b: (UTM50, None)))
+    assert next(steps)[0] == "nodes"
     assert next(steps)[0] == "streets"
     kind, home_streets = next(steps)
     assert kind == "homes" and seen["alive_after"] is False
@@ -294,6 +295,7 @@ def test_streets_child_drops_the_projected_streets_while_building(monkeypatch):
                         lambda: alive.append(sum(p() is not None for p in seen["probes"])))
     steps = splitread._streets_side(embedded_sample(), DEFAULTS, lambda: _concat_features([]),
                                     (read_osm, residential_streets, build_network, lambda b: (UTM50, None)))
+    assert next(steps)[0] == "nodes"
     assert next(steps)[0] == "streets"
     kind, home_streets = next(steps)
     kind, net = next(steps)
