@@ -317,14 +317,23 @@ def _child_main(source, settings, steps, to_parent: int, from_parent: int) -> No
             # stage reads them: 22 MB at the 8-tile city)
             data = pickle.dumps((_pack(message), news), protocol=pickle.HIGHEST_PROTOCOL)
             del message
-            for t in pending:        # messages in order
-                t.join()
-            t = threading.Thread(target=_send_bytes, args=(to_parent, data), daemon=True)
+            # messages in order: each writer first waits for the one before, this thread for
+            # none (the feature nodes wait in the pipe until the parent's features pass is
+            # over, and the streets behind them: the work goes on meanwhile)
+            t = threading.Thread(target=_send_after, args=(pending[-1] if pending else None,
+                                                           to_parent, data), daemon=True)
             t.start()
             pending.append(t)
             del data                 # the thread holds it until sent
     for t in pending:
         t.join()
+
+
+def _send_after(before: threading.Thread | None, fd: int, data: bytes) -> None:
+    """:func:`_send_bytes` once the writer ``before`` (the previous message's) is done."""
+    if before is not None:
+        before.join()
+    _send_bytes(fd, data)
 
 
 class SplitRead:

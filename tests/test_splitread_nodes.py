@@ -130,3 +130,33 @@ def test_split_read_features_are_one_process_features(monkeypatch, forks, when):
     _assert_same(two.features, one.features)
     assert (one.features.osm_type == "node").sum() > 50
     _same(one, two)
+
+
+def test_child_works_on_while_the_parent_has_not_read_the_nodes(monkeypatch):
+    """The feature nodes (megabytes: more than a pipe holds) wait in the pipe until the
+    parent's features pass is over; the child's work goes on meanwhile (its writers wait
+    for one another, its main thread for none), and the messages arrive in order."""
+    import threading
+
+    went_on = threading.Event()
+
+    def side(source, settings, receive, steps):
+        yield "nodes", b"n" * (4 << 20)
+        yield "streets", (0, 0, 1, 1), None, {}
+        went_on.set()              # the steps after, while the parent reads nothing
+        yield "homes", None
+
+    monkeypatch.setattr(splitread, "_streets_side", side)
+    monkeypatch.setattr(splitread, "_pack", lambda message: message)
+    up_r, up_w = os.pipe()
+    down_r, down_w = os.pipe()
+    child = threading.Thread(target=splitread._child_main, args=(None, None, None, up_w, down_r))
+    child.start()
+    try:
+        assert went_on.wait(10)
+    finally:
+        got = [splitread._recv(up_r)[0] for _ in range(3)]   # drained: the writers end
+        child.join(10)
+        for fd in (up_r, up_w, down_r, down_w):
+            os.close(fd)
+    assert [m[0] for m in got] == ["nodes", "streets", "homes"] and len(got[0][1]) == 4 << 20
