@@ -111,7 +111,7 @@ def test_overlapped_build_equals_build_after_the_pass(tmp_path, monkeypatch, bat
     handed = []
     relations = osmread._Geometry._relations
     monkeypatch.setattr(osmread._Geometry, "_relations",
-                        lambda self, which: (handed.append(which.tolist()), relations(self, which))[1])
+                        lambda self, which, *seq: (handed.append(which.tolist()), relations(self, which, *seq))[1])
     got = _read(path, monkeypatch, overlap=True, batch=batch)
     _assert_same(got, want)
     # relations were handed over while the pass ran, 9001 before its inner ring was read
@@ -155,7 +155,7 @@ def test_worker_error_reaches_the_reader(tmp_path, monkeypatch):
     path = tmp_path / "city.osm"
     path.write_text(_city())
 
-    def broken(self, which):
+    def broken(self, *args):
         raise MemoryError("worker")
 
     monkeypatch.setattr(osmread._Geometry, "_relations", broken)
@@ -248,3 +248,51 @@ def test_worker_stops_when_the_read_fails_after_the_pass(tmp_path, monkeypatch):
     with pytest.raises(LifecircleError, match="no streets"):
         read_osm(path)
     assert set(threading.enumerate()) <= before
+
+
+def test_the_reading_thread_builds_what_the_worker_has_not_reached(tmp_path, monkeypatch):
+    """At the end of the pass the calling thread takes the queued batches and relations too
+    (both threads build, GEOS without the GIL): same features, some built by the caller."""
+    import threading
+
+    path = tmp_path / "city.osm"
+    path.write_text(_city())
+    want = _read(path, monkeypatch, overlap=False, batch=10**9)
+    builders = []
+    ways, relations = osmread._Geometry._ways, osmread._Geometry._relations
+    first = threading.Event()
+
+    def ways_noted(self, *args):
+        if threading.current_thread() is not threading.main_thread() and not first.is_set():
+            first.wait(5)       # the worker is held in its first task until the caller helps
+        builders.append(threading.current_thread() is threading.main_thread())
+        return ways(self, *args)
+
+    def relations_noted(self, *args):
+        builders.append(threading.current_thread() is threading.main_thread())
+        first.set()
+        return relations(self, *args)
+
+    monkeypatch.setattr(osmread._Geometry, "_ways", ways_noted)
+    monkeypatch.setattr(osmread._Geometry, "_relations", relations_noted)
+    got = _read(path, monkeypatch, overlap=True, batch=3)
+    _assert_same(got, want)
+    assert any(builders) and not all(builders)
+
+
+def test_a_relation_built_again_keeps_the_later_build_whichever_ends_first():
+    """A relation handed over again (a member read late) can be built by the caller while the
+    worker still builds its first hand-over: the later hand-over's geometry stays."""
+    def ring(x0, s):
+        return shapely.to_wkb(shapely.LineString([(x0, x0), (x0, x0 + s), (x0 + s, x0 + s), (x0 + s, x0),
+                                                  (x0, x0)]))
+
+    rel = {"id": 1, "tags": {"landuse": "grass"}, "mask": 4, "group": 2, "members": [10, 20]}
+    members = {10: ring(0, 6)}
+    geo = osmread._Geometry([rel], members, threaded=False)
+    members[20] = ring(2, 1)                                 # the late inner ring
+    geo._relations(np.array([0]), 2)                         # the later hand-over ends first
+    del members[20]
+    geo._relations(np.array([0]), 1)                         # the earlier one, without it, after
+    area = geo.rel_geom[0]
+    assert len(area.interiors) == 1 and area.area == pytest.approx(35.0)
