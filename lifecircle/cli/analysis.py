@@ -175,6 +175,10 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                              crs=crs, complete=complete, boundary_crs=boundary_crs,
                              population_crs=population_crs, metrics=metrics)
             callback("writing")
+            # the engine (the network's arrays, a Result's cache) is not asked again here:
+            # not held through the save, where a run's memory peaks (~250 MB at a million
+            # walking nodes)
+            result._engine = None
             t0 = time.perf_counter()
             result.save(out, map_html=map_html, force=force)
             result.timings["write"] = time.perf_counter() - t0
