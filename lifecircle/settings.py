@@ -63,6 +63,21 @@ def thread_cap(n: int):
         _thread_cap.n = before
 
 
+def carried(fn):
+    """``fn``, to run on another thread under the calling thread's :func:`thread_cap` (the
+    threads lifecircle starts follow the cap of the thread that starts them; a thread-local
+    cap is not inherited by itself)."""
+    n = getattr(_thread_cap, "n", 0)
+    if n <= 0:
+        return fn
+
+    def capped(*args, **kwargs):
+        with thread_cap(n):
+            return fn(*args, **kwargs)
+
+    return capped
+
+
 #: The life-circle tiers (minutes) of an analysis unless ``thresholds_min`` says otherwise:
 #: the 5/10/15-minute levels of GB 50180-2018. The one source of the default tiers.
 TIERS: tuple[int, ...] = (5, 10, 15)

@@ -99,3 +99,35 @@ def test_a_batch_task_runs_on_one_thread_on_any_worker(monkeypatch):
     # Dask ships the task by reference: the name resolves to the wrapped task
     import cloudpickle
     assert cloudpickle.loads(cloudpickle.dumps(batch_run._run_district)) is batch_run._run_district
+
+
+def test_the_threads_a_batch_task_starts_keep_its_one_thread(monkeypatch):
+    """The map's and the isochrones' worker threads run kernels too: started by a batch task
+    (one thread), they run them on one thread, not on numba's default count (reviewer)."""
+    import importlib
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lifecircle import settings
+    from lifecircle.core import _kernels
+
+    monkeypatch.delenv("LIFECIRCLE_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(_kernels.numba, "get_num_threads", lambda: 2)   # a new thread's count
+    batch_run = importlib.import_module("lifecircle.batch.run")
+    used = []
+
+    def work(i):
+        used.append(threading.current_thread().name)
+        time.sleep(0.05)
+
+    def kernel_in_a_pool():
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(settings.carried(_kernels._in_threads), work, 4).result()
+
+    batch_run._one_thread(kernel_in_a_pool)()
+    assert len(used) == 4 and len(set(used)) == 1      # one thread ran all four
+    used.clear()
+    kernel_in_a_pool()                                  # outside a batch task: two threads
+    assert len(used) == 4 and len(set(used)) == 2

@@ -37,7 +37,6 @@ IoU >= 0.98 against exact GEOS buffers. See bench/results/isochrones.json for th
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
@@ -52,6 +51,7 @@ from lifecircle.core.network import WalkNetwork, reduce_by_key
 from lifecircle.core.snapping import Snap, snap_points
 from lifecircle.errors import IsochroneError, OutputError
 from lifecircle.io.sources import ATTRIBUTION, WGS84, write_about_layer
+from lifecircle.settings import carried, cores
 
 #: Buffer around walked segments (metres): half a typical street corridor with its frontage.
 BUFFER_M = 25.0
@@ -599,11 +599,11 @@ def _polygons_by_group(groups, lines, n_groups, buffer_m, quad_segs, simplify_m,
     def one(i):
         return lines_to_polygon(lines[bounds[i]:bounds[i + 1]], buffer_m, quad_segs, simplify_m)
 
-    workers = workers or min(4, os.cpu_count() or 1)
+    workers = workers or min(4, cores())
     if workers <= 1 or n_groups < 4:
         return [one(i) for i in range(n_groups)]
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, range(n_groups), chunksize=max(1, n_groups // (8 * workers))))
+        return list(pool.map(carried(one), range(n_groups), chunksize=max(1, n_groups // (8 * workers))))
 
 
 def _field_polygons_by_group(seg, n_groups, buffer_m, cell_m, workers=None):
@@ -616,11 +616,11 @@ def _field_polygons_by_group(seg, n_groups, buffer_m, cell_m, workers=None):
         s = slice(bounds[i], bounds[i + 1])
         return segments_to_polygon(x0[s], y0[s], x1[s], y1[s], buffer_m, cell_m)
 
-    workers = workers or min(4, os.cpu_count() or 1)
+    workers = workers or min(4, cores())
     if workers <= 1 or n_groups < 4:
         return [one(i) for i in range(n_groups)]
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, range(n_groups), chunksize=max(1, n_groups // (8 * workers))))
+        return list(pool.map(carried(one), range(n_groups), chunksize=max(1, n_groups // (8 * workers))))
 
 
 # ------------------------------------------------------------------------------------------
@@ -791,8 +791,8 @@ def service_areas(result, minutes=None, buffer_m: float = BUFFER_M, quad_segs: i
         g, lines = reached_pieces(*args, **kw)
         return level, gid, m, lines_to_polygon(lines, buffer_m, quad_segs, simplify_m)
 
-    with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1)) as pool:
-        rows = list(pool.map(one, jobs))
+    with ThreadPoolExecutor(workers or min(4, cores())) as pool:
+        rows = list(pool.map(carried(one), jobs))
     return gpd.GeoDataFrame({"level": [r[0] for r in rows], "id": [r[1] for r in rows],
                              "minutes": [r[2] for r in rows]},
                             geometry=[r[3] for r in rows], crs=net.crs)

@@ -19,6 +19,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from lifecircle.settings import cores
+
 INF = np.inf
 
 
@@ -169,13 +171,15 @@ def _nearest_one(c, indptr, indices, w, seed_ptr, seed_node, seed_cost, limit,
 
 
 def _in_threads(work, n_tasks: int) -> None:
-    """Run ``work(0) … work(n_tasks - 1)`` on ``numba.get_num_threads()`` threads.
+    """Run ``work(0) … work(n_tasks - 1)`` on ``numba.get_num_threads()`` threads (at most
+    :func:`~lifecircle.settings.cores`: a batch task's one-thread cap, also on a thread it
+    started).
 
     The kernels they call release the GIL (``nogil``), so the threads run in parallel as a
     ``prange`` would; unlike ``parallel=True`` kernels they compile as plain functions, which
     takes a fraction of the time on a fresh install (numba's parallel lowering of the per-home
     pass alone cost ~9 s there)."""
-    n_threads = min(numba.get_num_threads(), n_tasks)
+    n_threads = min(numba.get_num_threads(), cores(), n_tasks)   # numba's count is per thread
     if n_threads <= 1:
         for i in range(n_tasks):
             work(i)

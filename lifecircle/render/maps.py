@@ -70,6 +70,7 @@ from lifecircle.errors import LifecircleError, MapError
 from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.io.outputs import mark_html, write_text_atomic
 from lifecircle.io.sources import ATTRIBUTION, WGS84
+from lifecircle.settings import carried
 from lifecircle.untrusted import RawHTML, escape_html, safe_root
 
 _WGS84_CRS = pyproj.CRS.from_user_input(WGS84)
@@ -1113,9 +1114,9 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     # what the map draws from the analysis (the gap union, the nearest facilities' names) is
     # worked out beside the background: GEOS and the numba kernels release the GIL
     pool = ThreadPoolExecutor(3)
-    background_job = pool.submit(_with_text, background_layers, result, gcj)
-    gap_job = pool.submit(_gap_layers, result, gcj) if gaps and not hex_mode else None
-    near_job = pool.submit(nearest_facilities, result) \
+    background_job = pool.submit(carried(_with_text), background_layers, result, gcj)
+    gap_job = pool.submit(carried(_gap_layers), result, gcj) if gaps and not hex_mode else None
+    near_job = pool.submit(carried(nearest_facilities), result) \
         if nearest_names and not hex_mode and len(homes) else None
     pool.shutdown(wait=False)
 
