@@ -430,6 +430,9 @@ LABELS: dict[str, tuple[str, str]] = {
                                   "不是 0）：{names}",
                                   "{k} community(ies) lie wholly outside the data's extent and have no "
                                   "results (their figures in summary.csv are empty, not 0): {names}"),
+    "note.communities_no_homes": ("{k} 个社区在数据中没有住宅，没有结果（summary.csv 中其各项数值为空，不是 0）：{names}",
+                                  "{k} community(ies) have no homes in the data and no results (their "
+                                  "figures in summary.csv are empty, not 0): {names}"),
     "note.and_more": ("等（另有 {k} 个）", " and {k} more"),
     "note.rows_dropped": ("{f}：丢弃 {n} 行", "{f}: {n} row(s) dropped"),
     "note.homes_unreachable": ("{n} 个住宅距步行道路超过 {m:g} 米：不可达",

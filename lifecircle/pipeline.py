@@ -201,17 +201,16 @@ _NAMES_SHOWN = 10
 
 
 def boundary_notes(communities: gpd.GeoDataFrame, bounds, crs, source: str = "",
-                   lang: str = "en") -> tuple[list[str], list[str]]:
+                   lang: str = "en") -> tuple[list[str], list]:
     """Notes (in ``lang``) on a boundary the data covers only in part, and the names of the
-    communities lying wholly outside it. The data's extent is the box of its streets
-    (``bounds``, WGS-84; what decides the study area too); the areas are measured in the
-    analysis ``crs`` (``communities`` are in it). Names are the boundary file's, as they are
-    (printed literally, escaped in HTML)."""
+    communities lying wholly outside it (for :func:`absent_notes`). The data's extent is the
+    box of its streets (``bounds``, WGS-84; what decides the study area too); the areas are
+    measured in the analysis ``crs`` (``communities`` are in it)."""
     box = gpd.GeoSeries([shapely.segmentize(shapely.box(*bounds), 0.001)], crs=WGS84).to_crs(crs).iloc[0]
     geoms = communities.geometry.to_numpy()
     inside = shapely.area(shapely.intersection(geoms, box))
     off = ~shapely.intersects(geoms, box) | ((inside <= 0) & (shapely.area(geoms) > 0))
-    names = [str(n) for n in communities[col.COMMUNITY].to_numpy()[off]]
+    names = communities[col.COMMUNITY].to_numpy()[off].tolist()
     union = shapely.union_all(geoms)
     total = union.area
     share = 1 - shapely.intersection(union, box).area / total if total > 0 else 0.0
@@ -219,21 +218,43 @@ def boundary_notes(communities: gpd.GeoDataFrame, bounds, crs, source: str = "",
     notes = []
     if share > OFF_DATA_NOTE:
         notes.append(label("note.boundary_off_data", lang, p=100 * share, **extent))
-    if names:
-        shown = [" ".join(n.split()) for n in names[:_NAMES_SHOWN]]
-        listed = "、".join(f"“{n}”" for n in shown) if lang == "zh" else ", ".join(f"'{n}'" for n in shown)
-        if len(names) > _NAMES_SHOWN:
-            listed += label("note.and_more", lang, k=len(names) - _NAMES_SHOWN)
-        notes.append(label("note.communities_off_data", lang, k=len(names), names=listed))
     return notes, names
 
 
-def with_absent_communities(summary: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+def absent_communities(summary: pd.DataFrame, communities: gpd.GeoDataFrame) -> list:
+    """The boundary's communities without rows in ``summary`` (no home of the data in them),
+    once each, in the boundary's order."""
+    have = set(summary[col.COMMUNITY].tolist())
+    return [n for n in dict.fromkeys(communities[col.COMMUNITY].tolist()) if n not in have]
+
+
+def absent_notes(absent: list, off: list, lang: str = "en") -> list[str]:
+    """Notes (in ``lang``) naming the communities without results (``absent``, see
+    :func:`absent_communities`): those wholly outside the data's extent (``off``), then the
+    others (no home in the data). Names are the boundary file's, as they are (printed
+    literally, escaped in HTML)."""
+    off = set(off)
+    notes = []
+    for key, names in (("note.communities_off_data", [n for n in absent if n in off]),
+                       ("note.communities_no_homes", [n for n in absent if n not in off])):
+        if not names:
+            continue
+        shown = [" ".join(str(n).split()) for n in names[:_NAMES_SHOWN]]
+        listed = "、".join(f"“{n}”" for n in shown) if lang == "zh" else ", ".join(f"'{n}'" for n in shown)
+        if len(names) > _NAMES_SHOWN:
+            listed += label("note.and_more", lang, k=len(names) - _NAMES_SHOWN)
+        notes.append(label(key, lang, k=len(names), names=listed))
+    return notes
+
+
+def with_absent_communities(summary: pd.DataFrame, names: list) -> pd.DataFrame:
     """``summary`` with rows for the communities ``names`` (no home in the data: no rows of
     their own), every figure of theirs missing (NaN, never 0; the facility counts are the
-    data's, as for every community) and ``data_status`` no_data: summary.csv
-    still lists them. Made from the whole area's rows (the same levels, ids and names)."""
-    names = [n for n in dict.fromkeys(names) if n not in set(summary[col.COMMUNITY].astype(str))]
+    data's, as for every community) and ``data_status`` no_data: summary.csv still lists
+    them. Made from the whole area's rows (the same levels, ids and names), after the others
+    (whose order is kept)."""
+    have = set(summary[col.COMMUNITY].tolist())
+    names = [n for n in dict.fromkeys(names) if n not in have]
     if not names:
         return summary
     whole = summary[summary[col.COMMUNITY].astype(str) == "ALL"]
@@ -244,12 +265,7 @@ def with_absent_communities(summary: pd.DataFrame, names: list[str]) -> pd.DataF
         if c not in keep and c != col.DATA_STATUS and pd.api.types.is_numeric_dtype(blank[c]):
             blank[c] = np.nan
     blank[col.DATA_STATUS] = col.STATUS_NO_DATA
-    parts = [summary] + [blank.assign(**{col.COMMUNITY: n}) for n in names]
-    out = pd.concat(parts, ignore_index=True)
-    order = sorted(dict.fromkeys(out[col.COMMUNITY].astype(str)), key=lambda n: (n != "ALL", n))
-    rank = {n: i for i, n in enumerate(order)}
-    return out.sort_values(col.COMMUNITY, key=lambda c: c.astype(str).map(rank), kind="mergesort",
-                           ignore_index=True)
+    return pd.concat([summary] + [blank.assign(**{col.COMMUNITY: n}) for n in names], ignore_index=True)
 
 
 def _complete_ids(profile: Profile, complete, already=()) -> tuple[str, ...]:
@@ -553,7 +569,10 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         summary = summarize(homes, prof, counts, group=col.COMMUNITY if communities is not None else None,
                             tiers=settings.thresholds_min, status=status,
                             cover_share=settings.dimension_cover_share)
-        summary = with_absent_communities(summary, off_names)
+        if communities is not None:
+            absent = absent_communities(summary, communities)
+            summary = with_absent_communities(summary, absent)
+            notes.extend(absent_notes(absent, off_names, lang))
         notes.extend(status_notes(prof, status, counts, lang))
     # the stages' freed temporaries back to the system (glibc keeps them: ~25 % of the
     # process at the end of a city); a save forks its writer from this process, and a page

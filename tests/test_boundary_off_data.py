@@ -13,7 +13,7 @@ from conftest import shared_file
 from typer.testing import CliRunner
 
 from lifecircle.cli import app
-from lifecircle.pipeline import boundary_notes, with_absent_communities
+from lifecircle.pipeline import absent_communities, absent_notes, boundary_notes, with_absent_communities
 
 XINJIEKOU = "china/nanjing_xinjiekou_2021.osm.pbf"
 # the Xinjiekou extract's streets span lon 118.7563..118.7996, lat 32.0294..32.0588
@@ -63,7 +63,9 @@ def test_notes_in_chinese_and_none_inside():
     notes, names = boundary_notes(_frame([HALF, OFF], ["半", "外\n边"]), BOUNDS, "EPSG:32650", "x.pbf", "zh")
     assert names == ["外\n边"]
     assert notes[0].startswith("边界面积的 68% 位于数据范围之外（x.pbf 的道路范围为经度 118.7563..118.7996")
-    assert notes[1] == "1 个社区完全位于数据范围之外，没有结果（summary.csv 中其各项数值为空，不是 0）：“外 边”"
+    assert len(notes) == 1
+    assert absent_notes(["外\n边"], names, "zh") == [
+        "1 个社区完全位于数据范围之外，没有结果（summary.csv 中其各项数值为空，不是 0）：“外 边”"]
     assert boundary_notes(_frame([INSIDE], ["a"]), BOUNDS, "EPSG:32650") == ([], [])
     # a boundary a little wider than the streets' box (drawn to the district's edge): no note
     edge = shapely.box(118.7553, 32.0284, 118.8006, 32.0598)
@@ -75,7 +77,45 @@ def test_absent_rows_only_for_the_named():
                       "facilities": [3, 3], "data_status": ["data"] * 2, "covered": [0.5, 0.5],
                       "homes": [2, 2]})
     out = with_absent_communities(s, ["a", "b"])
-    assert list(out.community) == ["ALL", "a", "b"]
+    assert list(out.community) == ["ALL", "b", "a"]       # after the others, whose order is kept
     a = out[out.community == "a"].iloc[0]
     assert a.data_status == "no_data" and pd.isna(a.covered) and pd.isna(a.homes) and a.facilities == 3
     assert with_absent_communities(s, []) is s
+
+
+def test_every_community_without_homes_is_kept_and_named_once():
+    """Not only those wholly off the data: a community that only touches the data's box, or
+    has no home in it, is kept (missing figures) and named; a name with rows (a repeated
+    name, ``ALL``) is never said to have no results (reviewer)."""
+    summary = pd.DataFrame({"community": ["ALL", "A"], "level": ["overall"] * 2, "id": ["all"] * 2,
+                            "facilities": [3, 3], "data_status": ["data"] * 2, "covered": [0.5, 0.4]})
+    bnd = _frame([INSIDE, OFF, HALF, OFF, OFF], ["A", "A", "S", "ALL", "Far"])
+    absent = absent_communities(summary, bnd)
+    assert absent == ["S", "Far"]
+    notes = absent_notes(absent, ["A", "ALL", "Far"], "en")
+    assert notes == ["1 community(ies) lie wholly outside the data's extent and have no results (their "
+                     "figures in summary.csv are empty, not 0): 'Far'",
+                     "1 community(ies) have no homes in the data and no results (their figures in "
+                     "summary.csv are empty, not 0): 'S'"]
+    out = with_absent_communities(summary, absent)
+    assert list(out.community) == ["ALL", "A", "S", "Far"] and out.covered.iloc[2:].isna().all()
+    # numeric names keep their type and the summary its order
+    num = summary.assign(community=["ALL", 10])
+    assert list(with_absent_communities(num, [2]).community) == ["ALL", 10, 2]
+
+
+def test_a_community_touching_the_data_without_homes_is_in_the_summary(tmp_path):
+    src = shared_file(XINJIEKOU)
+    sliver = shapely.box(118.7993, 32.0585, 118.8100, 32.0700)   # overlaps the streets' NE corner
+    boundary = tmp_path / "b.geojson"
+    gpd.GeoDataFrame({"name": ["Inside", "Sliver"]}, geometry=[INSIDE, sliver],
+                     crs="EPSG:4326").to_file(boundary, driver="GeoJSON")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["analyze", str(src), "--boundary", str(boundary), "--out", str(out),
+                                 "--lang", "en", "--no-map"])
+    assert r.exit_code == 0, r.output
+    s = pd.read_csv(out / "summary.csv")
+    assert list(dict.fromkeys(s.community)) == ["ALL", "Inside", "Sliver"]
+    assert s.loc[s.community == "Sliver", "covered"].isna().all()
+    notes = json.loads((out / "meta.json").read_text(encoding="utf-8"))["notes"]
+    assert any("have no homes in the data" in n and n.endswith("'Sliver'") for n in notes)
