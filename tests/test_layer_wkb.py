@@ -184,5 +184,5 @@ def test_streets_layer_as_edges_gdf(tmp_path):
                       1.2, np.array(["footway", "residential"] * 25, dtype=object),
                       edge_area=np.zeros(50, bool))
     _geopandas_write(net.edges_gdf(), tmp_path / "old.gpkg", "streets")
-    O._write_streets(net, tmp_path / "new.gpkg")
+    O._write_layer(tmp_path / "new.gpkg", "streets", *O._streets_args(net))
     _assert_files_equal(tmp_path / "old.gpkg", tmp_path / "new.gpkg")

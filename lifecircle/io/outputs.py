@@ -1285,11 +1285,6 @@ def _streets_args(net: WalkNetwork) -> tuple:
     return frame, list(frame.columns), net.edge_geom, net.crs
 
 
-def _write_streets(net: WalkNetwork, gpkg: Path) -> None:
-    """The ``streets`` layer (:func:`_streets_args`)."""
-    _write_layer(gpkg, "streets", *_streets_args(net))
-
-
 def _in_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """``gdf`` in WGS-84 without copying its other columns (``to_crs`` copies them all: the
     home table's ~360 columns of a city are gigabytes)."""
