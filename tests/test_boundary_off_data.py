@@ -119,3 +119,25 @@ def test_a_community_touching_the_data_without_homes_is_in_the_summary(tmp_path)
     assert s.loc[s.community == "Sliver", "covered"].isna().all()
     notes = json.loads((out / "meta.json").read_text(encoding="utf-8"))["notes"]
     assert any("have no homes in the data" in n and n.endswith("'Sliver'") for n in notes)
+
+
+def test_check_says_no_data_for_a_community_off_the_data(tmp_path):
+    """``check`` on a community wholly outside the data: every row no_data, none "missing"
+    (its facilities are unknown, not absent); the community inside is judged as before (tester)."""
+    from lifecircle.analyses.standards import check
+
+    src = shared_file(XINJIEKOU)
+    boundary = tmp_path / "b.geojson"
+    gpd.GeoDataFrame({"name": ["Inside", "Off"]}, geometry=[INSIDE, OFF],
+                     crs="EPSG:4326").to_file(boundary, driver="GeoJSON")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["analyze", str(src), "--boundary", str(boundary), "--out", str(out),
+                                 "--lang", "en", "--no-map"])
+    assert r.exit_code == 0, r.output
+    report = check(out, "gb50180-2018", lang="en")
+    off = report.rows[report.rows.unit == "Off"]
+    assert len(off) and (off.status == "no_data").all() and off.share.isna().all()
+    s = report.summary[report.summary.unit == "Off"]
+    assert (s.n_missing == 0).all() and s.passed.isna().all()
+    inside = report.rows[report.rows.unit == "Inside"]
+    assert len(inside) and not (inside.status == "no_data").all()

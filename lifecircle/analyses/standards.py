@@ -537,13 +537,16 @@ def _units(result) -> list[tuple[str, str, object, np.ndarray, tuple[int, ...]]]
 
 
 def assess(home_times: pd.DataFrame, profile: Profile, units, facility_counts,
-           min_share: float = DEFAULT_MIN_SHARE, status: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+           min_share: float = DEFAULT_MIN_SHARE, status: dict | None = None,
+           outside=frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rows and the per-tier verdicts (see the module docstring).
 
     ``home_times``: ``population``, ``reachable`` and ``t_<id>`` per home. ``units``: (name,
     level, home mask, tiers). ``facility_counts``: (unit name, category id) → facilities
     inside the unit. ``status``: category id → data status (None: every category has data);
     ``no_data`` rows get a NaN share and status ``no_data`` and never decide a verdict.
+    ``outside``: names of units wholly outside the data, every row of theirs ``no_data`` (its
+    facilities and residents are unknown, not missing).
     """
     status = status or {}
     if not 0 <= min_share <= 1:
@@ -563,7 +566,7 @@ def assess(home_times: pd.DataFrame, profile: Profile, units, facility_counts,
             reached = float(pop[t <= c.minutes + 1e-9].sum())
             share = reached / total if total > 0 else float("nan")
             n_fac = int(facility_counts.get((name, c.id), 0))
-            data = status.get(c.id, col.STATUS_DATA)
+            data = col.STATUS_NO_DATA if name in outside else status.get(c.id, col.STATUS_DATA)
             if data == col.STATUS_NO_DATA:
                 verdict, reached, share = "no_data", float("nan"), float("nan")
             elif total <= 0:
@@ -655,8 +658,14 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
     if col.COMMUNITY in homes:
         home_times[col.COMMUNITY] = homes[col.COMMUNITY].to_numpy()
     home_times = pd.concat([home_times, times], axis=1)
+    # communities wholly outside the data (the network's extent): nothing is known there
+    net = result.network
+    extent = shapely.box(net.node_x.min(), net.node_y.min(), net.node_x.max(), net.node_y.max()) \
+        if len(net.node_x) else None
+    outside = {n for n, _, poly, _, _ in units
+               if poly is not None and extent is not None and not shapely.intersects(poly, extent)}
     rows, summary = assess(home_times, profile, [(n, lv, m, t) for n, lv, _, m, t in units],
-                           counts, float(min_share), status=status)
+                           counts, float(min_share), status=status, outside=outside)
     nodata = [c.id for c in profile.categories if status.get(c.id) == col.STATUS_NO_DATA]
     if nodata:
         notes.append(label("note_no_data", lang, n=len(nodata), cats=(
