@@ -87,3 +87,22 @@ def test_dev_full_as_a_process():
                               stderr=subprocess.PIPE, text=True, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr == "error: cannot write to standard output: No space left on device\n"
+
+
+@pytest.mark.parametrize(("args", "code", "line"), [
+    (["talk"], 1, "error: cannot write to standard output: standard output is closed"),
+    (["talk", "--lang", "zh"], 1, "错误：无法写入标准输出：文件描述符无效（已关闭）"),
+    (["talk", "--bad"], 2, "error: cannot write to standard output: standard output is closed"),
+])
+def test_closed_stdout_is_said_as_a_full_one_is(monkeypatch, capsys, args, code, line):
+    """Started with standard output closed (``>&-``: Python's ``sys.stdout`` is None): the
+    output is lost, so the run says so and exits 1, as on a full disk (tester)."""
+    monkeypatch.setattr(cli_app, "app", _app())
+    monkeypatch.setattr(sys, "argv", ["lifecircle", *args])
+    monkeypatch.setattr(sys, "stdout", None)
+    with pytest.raises(SystemExit) as info:
+        cli_app.main()
+    assert info.value.code == code
+    assert sys.stdout is None
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == line and "Traceback" not in "".join(lines)

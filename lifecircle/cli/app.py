@@ -7,6 +7,8 @@ that the user can fix print one line naming the input and the problem and exit w
 from __future__ import annotations
 
 import atexit
+import errno
+import io
 import os
 import sys
 import threading
@@ -57,11 +59,13 @@ def main() -> None:
     """Run the command line; ends with ``SystemExit`` as a typer app does.
 
     Standard output is guarded while the command runs (:class:`~lifecircle.cli.common.GuardedStdout`):
-    when it cannot be written (a full disk), one line on standard error says so, and the exit
+    when it cannot be written (a full disk, closed), one line on standard error says so, and the exit
     code is the command's own (2 for a bad input) or 1 where the command itself succeeded."""
     forget_lang()
     stdout = sys.stdout
-    guard = sys.stdout = GuardedStdout(stdout) if stdout is not None else None
+    guard = sys.stdout = GuardedStdout(stdout if stdout is not None else io.StringIO())
+    if stdout is None:      # started with standard output closed (``>&-``): said as a failure
+        guard.error = OSError(errno.EBADF, "standard output is closed")
     try:
         _run()
     except SystemExit as exc:

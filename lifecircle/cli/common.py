@@ -169,7 +169,7 @@ class GuardedStdout:
 
 #: Chinese for the usual reasons standard output cannot be written (else the system's words).
 _ERRNO_ZH = {errno.ENOSPC: "设备上没有空间", errno.EIO: "输入/输出错误", errno.EFBIG: "文件过大",
-             errno.EDQUOT: "超出磁盘配额", errno.EBADF: "文件描述符无效"}
+             errno.EDQUOT: "超出磁盘配额", errno.EBADF: "文件描述符无效（已关闭）"}
 
 
 def stdout_failure(guard: GuardedStdout) -> bool:
