@@ -72,3 +72,30 @@ def test_the_configs_language_does_not_outlive_its_command(tmp_path, monkeypatch
         cli_app.main()
     assert info.value.code == 130
     assert capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_ctrl_c_waits_for_the_combined_outputs_and_the_close():
+    """A Ctrl-C while the combined files are written (or the cluster closed) is raised once
+    the block ends, so the files are all from this run; a second one stops at once (tester)."""
+    import os
+    import signal
+
+    batch_run = importlib.import_module("lifecircle.batch.run")
+    before = signal.getsignal(signal.SIGINT)
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with batch_run._interrupt_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("first file")
+            done.append("second file")
+    assert done == ["first file", "second file"]
+    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(KeyboardInterrupt):
+        with batch_run._interrupt_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("never")
+    assert "never" not in done
+    with batch_run._interrupt_deferred():      # no Ctrl-C: nothing raised
+        done.append("quiet")
+    assert done[-1] == "quiet"

@@ -61,9 +61,12 @@ import hashlib
 import json
 import os
 import re
+import signal
+import threading
 import time
 import tomllib
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -970,7 +973,16 @@ def make_cluster(workers: int | None = None, processes: bool = True):
         kw["env"] = {"NUMBA_NUM_THREADS": "1", "LIFECIRCLE_THREADS": "1",
                      "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                      "OPENBLAS_NUM_THREADS": "1"}
-    return LocalCluster(**kw)
+    # the worker processes start with Ctrl-C ignored (inherited through exec; Python then
+    # installs no KeyboardInterrupt handler): a terminal's Ctrl-C reaches the whole process
+    # group, and each worker printed its traceback; this process stops them as it ends
+    quiet = processes and threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if quiet else None
+    try:
+        return LocalCluster(**kw)
+    finally:
+        if quiet:
+            signal.signal(signal.SIGINT, before)
 
 
 def run(config, client=None, workers: int | None = None, resume: bool = False, *,
@@ -1038,19 +1050,52 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
             _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker_info, timings)
             timings["districts_s"] = time.perf_counter() - t0
         finally:
-            if own_client is not None:
-                own_client.close()
-            if own_cluster is not None:
-                own_cluster.close()
+            _close(own_client, own_cluster)
 
     t0 = time.perf_counter()
-    report = _write_outputs(cfg, results, statuses, digests)
+    with _interrupt_deferred():     # the combined files all from this run, or all as they were
+        report = _write_outputs(cfg, results, statuses, digests)
     timings["combine_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
     report.timings = timings
     report.workers = worker_info
     report.details = results
     return report
+
+
+def _close(client, cluster) -> None:
+    """Close the client and cluster this run made, a Ctrl-C meanwhile deferred (see
+    :func:`_interrupt_deferred`): one in the middle of it left the cluster half closed, and
+    Dask's exit handler then waited 10 s for it."""
+    with _interrupt_deferred():
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@contextmanager
+def _interrupt_deferred():
+    """A Ctrl-C inside the block is raised when it ends (a second one at once): the combined
+    outputs are replaced together or not at all, the cluster is closed whole. Only in the
+    main thread (Python's signal handlers run there); elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list = []
+
+    def later(*_):
+        if got:                 # a second Ctrl-C: the user insists
+            raise KeyboardInterrupt
+        got.append(True)
+
+    before = signal.signal(signal.SIGINT, later)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+    if got:
+        raise KeyboardInterrupt
 
 
 def _skipped_info(folder: Path, ds: DistrictSpec, lang: str) -> dict:
