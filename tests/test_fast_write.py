@@ -280,3 +280,22 @@ def test_features_file_in_batches_is_the_whole_file(tmp_path, monkeypatch):
     assert sorted(geo["columns"]["geometry"]["geometry_types"]) == ["LineString", "Point", "Polygon"]
     a, b = O._read_features(whole), O._read_features(parts)
     assert a["tags"].tolist() == b["tags"].tolist() and (a.geometry.to_wkb() == b.geometry.to_wkb()).all()
+
+
+def test_copy_file_atomic_copies_the_bytes(tmp_path):
+    """The map copy into ./maps/: the bytes as they are (not decoded and encoded again), no
+    temporary file left; a folder that cannot be written is an OutputError naming the file."""
+    import pytest
+
+    from lifecircle.errors import OutputError
+    from lifecircle.io.outputs import copy_file_atomic
+
+    src = tmp_path / "map.html"
+    src.write_bytes("<p>地图 \r\n ünïcode</p>".encode() + bytes(range(256)))
+    target = tmp_path / "maps" / "out.html"
+    target.parent.mkdir()
+    copy_file_atomic(src, target)
+    assert target.read_bytes() == src.read_bytes()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.html"]
+    with pytest.raises(OutputError, match="nowhere"):
+        copy_file_atomic(src, tmp_path / "nowhere" / "out.html")

@@ -148,7 +148,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                   population_column: str = "population", force: bool = False, complete=None,
                   verbose: bool = False, boundary_crs: str = "wgs84", population_crs: str = "wgs84",
                   map_html: bool = True, metrics: str | None = None):
-    from lifecircle.io.outputs import check_out_dir, write_text_atomic
+    from lifecircle.io.outputs import check_out_dir, copy_file_atomic
     from lifecircle.pipeline import analyze
 
     try:
@@ -203,7 +203,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
             _map_not_copied(None, why, lang)
         elif target is not None:
             try:
-                write_text_atomic(target, (out / "map.html").read_text(encoding="utf-8"))
+                copy_file_atomic(out / "map.html", target)
                 console.print(Text(label("cli.map_copied", lang, p=str(target))), highlight=False)
             except (OSError, LifecircleError) as exc:
                 _map_not_copied(target, exc, lang)

@@ -567,6 +567,23 @@ def write_text_atomic(path, text: str) -> Path:
     return path
 
 
+def copy_file_atomic(source, path) -> Path:
+    """Copy ``source`` to ``path`` through a temporary file beside it and an atomic rename
+    (the bytes as they are: a city's map is tens of MB, not decoded and encoded again)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})",
+                          zh=f"{path}：无法写入（{exc.strerror or exc}）") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def write_outputs(result, folder: Path, beside=None) -> None:
     """Write every file of an analysis folder (but the map) into ``folder``.
 
