@@ -64,6 +64,11 @@ def job_path(source: str, out: str) -> Path:
     return Path(out).parent / f"job_{stem}.npz"
 
 
+#: the analysis, referenced until the worker ends (freeing it object by object is the
+#: teardown the console script's exit skips)
+_KEEP: list = []
+
+
 def w_lifecircle(source: str, out: str) -> dict:
     # memory by stage: at each stage boundary the peak so far (VmHWM) is that stage's peak,
     # then the peak is reset to the current RSS (Linux clear_refs), so each stage's peak is
@@ -122,6 +127,7 @@ def w_lifecircle(source: str, out: str) -> dict:
                  speed=r.settings.walk_speed_kmh)
     job_s, job_cpu_s = time.perf_counter() - t_job, time.process_time() - c_job
     net = r.network
+    _KEEP.append(r)   # as the console script keeps it (cli.common.hold_until_exit): not freed
     return {"stages": stages, "job_s": job_s, "job_cpu_s": job_cpu_s, "homes": len(r.homes), "facilities": len(r.facilities),
             "nodes": net.n_nodes, "edges": net.n_edges,
             "components_kept": (net.pruned or {}).get("components_kept"),

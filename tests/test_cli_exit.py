@@ -154,3 +154,23 @@ def test_ctrl_c_says_interrupted_and_exits_130(tmp_path):
                               timeout=60)
         assert proc.returncode == 130
         assert word in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_analysis_is_kept_until_the_console_scripts_exit(tmp_path, monkeypatch, fast):
+    """Under the console script the analysis is not freed when the command returns (its
+    teardown, object by object, is what the fast exit skips); called otherwise, nothing is
+    kept."""
+    from conftest import shared_file
+    from typer.testing import CliRunner
+
+    from lifecircle.cli import app, common
+    from lifecircle.result import Result
+
+    monkeypatch.setattr(common, "FAST_EXIT", fast)
+    monkeypatch.setattr(common, "_held", [])
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["analyze", str(shared_file("china/nanjing_xinjiekou_2021.osm.pbf")),
+                                 "--out", str(tmp_path / "out"), "--no-map"])
+    assert r.exit_code == 0, r.output
+    assert [type(x) for x in common._held] == ([Result] if fast else [])

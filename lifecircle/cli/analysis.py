@@ -13,7 +13,7 @@ from rich.text import Text
 
 from lifecircle import columns as col
 from lifecircle import i18n
-from lifecircle.cli.common import FORCE_HELP, console, err_console, literal, note, say
+from lifecircle.cli.common import FORCE_HELP, console, err_console, hold_until_exit, literal, note, say
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, SettingsError
 from lifecircle.i18n import LABELS, attribution_text, default_lang, label
@@ -207,6 +207,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                 console.print(Text(label("cli.map_copied", lang, p=str(target))), highlight=False)
             except (OSError, LifecircleError) as exc:
                 _map_not_copied(target, exc, lang)
+    hold_until_exit(result)
     return result
 
 

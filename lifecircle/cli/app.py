@@ -16,7 +16,7 @@ import threading
 import typer
 from typer.core import TyperGroup
 
-from lifecircle.cli import analysis, batch, links, maps, resources, standards
+from lifecircle.cli import analysis, batch, common, links, maps, resources, standards
 from lifecircle.cli.common import GuardedStdout, args_lang, err_console, forget_lang, is_usage_error, run_lang, say, stdout_failure, usage_error_zh
 
 
@@ -109,6 +109,7 @@ def _from_interrupt(exc: BaseException) -> bool:
 def console() -> None:
     """The ``lifecircle`` console script and ``python -m lifecircle.cli``: :func:`main`, then
     the process ends without the interpreter's teardown (see :func:`_leave`)."""
+    common.FAST_EXIT = True
     try:
         main()
     except SystemExit as exc:
