@@ -70,7 +70,7 @@ def test_nodes_read_with_the_streets_give_the_one_read_features(dated):
         assert streets.data_date is None                          # the streets carry no date
     for given in (lambda: nodes, lambda: None):                   # None: read here
         asked = []
-        features = read_osm(dated, layers=("features",), nodes=lambda g=given: asked.append(1) or g())
+        features = read_osm(dated, layers=("features",), nodes=lambda g=given, a=asked: a.append(1) or g())
         assert asked == [1]
         both = combine(streets, features)
         _assert_same(both.features, whole.features)
