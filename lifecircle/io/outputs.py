@@ -553,27 +553,22 @@ def mark_html(text: str) -> str:
 
 def write_text_atomic(path, text: str) -> Path:
     """Write a text file through a temporary file beside it and an atomic rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})",
-                          zh=f"{path}：无法写入（{exc.strerror or exc}）") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return _replaced(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def copy_file_atomic(source, path) -> Path:
     """Copy ``source`` to ``path`` through a temporary file beside it and an atomic rename
     (the bytes as they are: a city's map is tens of MB, not decoded and encoded again)."""
+    return _replaced(path, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def _replaced(path, write) -> Path:
+    """``write(tmp)`` a temporary file beside ``path``, then renamed onto it; an OSError is an
+    OutputError naming ``path``, and the temporary file never stays."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        shutil.copyfile(source, tmp)
+        write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})",
