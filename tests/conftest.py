@@ -21,6 +21,16 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+def pbf_copy(xml_path, pbf_path) -> Path:
+    """The same elements, in the same order, as a PBF (written by libosmium)."""
+    import osmium
+
+    with osmium.SimpleWriter(str(pbf_path)) as writer:
+        for obj in osmium.FileProcessor(str(xml_path)):
+            writer.add(obj)
+    return Path(pbf_path)
+
+
 @pytest.fixture(scope="session")
 def helsinki():
     """The embedded Helsinki sample, analysed once per test session (read-only: tests that

@@ -6,9 +6,9 @@ as XML and as PBF, its ways not sorted by id."""
 
 from __future__ import annotations
 
-import osmium
 import pytest
 import shapely
+from conftest import pbf_copy
 from test_osmread import _osm, _square
 from test_osmread_overlap import _assert_same
 
@@ -45,11 +45,7 @@ def city(request, tmp_path):
     xml.write_text(_osm(NODES, WAYS, RELATIONS))
     if request.param == "osm":
         return xml
-    pbf = tmp_path / "city.osm.pbf"
-    with osmium.SimpleWriter(str(pbf)) as writer:
-        for obj in osmium.FileProcessor(str(xml)):
-            writer.add(obj)
-    return pbf
+    return pbf_copy(xml, tmp_path / "city.osm.pbf")
 
 
 @pytest.mark.parametrize("layers", [("streets", "features"), ("features",)])

@@ -11,7 +11,7 @@ import numpy as np
 import osmium
 import pytest
 import shapely
-from conftest import shared_file
+from conftest import pbf_copy, shared_file
 
 from lifecircle.io import osmread, sources
 from lifecircle.io.sources import read_osm
@@ -86,13 +86,6 @@ WAYS = [
 RELATIONS = [(300, [(210, "outer")], {"type": "multipolygon", "landuse": "grass"})]
 
 
-def _pbf_copy(xml_path, pbf_path) -> None:
-    """The same elements, in the same order, as a PBF (written by libosmium)."""
-    with osmium.SimpleWriter(str(pbf_path)) as writer:
-        for obj in osmium.FileProcessor(str(xml_path)):
-            writer.add(obj)
-
-
 @pytest.mark.parametrize("kind", ["xml", "pbf"])
 def test_filtered_nodes_equal_every_node_through_python(tmp_path, kind):
     """A tree with a bench is a poi, a bare tree or crossing is nothing, a bus stop without any
@@ -104,7 +97,7 @@ def test_filtered_nodes_equal_every_node_through_python(tmp_path, kind):
     path = xml
     if kind == "pbf":
         path = tmp_path / "nodes.osm.pbf"
-        _pbf_copy(xml, path)
+        pbf_copy(xml, path)
     ref = _reference_node_features(path)
     assert [i for i, _ in ref] == WANT_NODES
     for layers in (("features",), ("streets", "features")):

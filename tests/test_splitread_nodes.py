@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-import osmium
 import pytest
+from conftest import pbf_copy
 from test_osmread import _osm, _square
 from test_osmread_overlap import _assert_same
 from test_splitread import _one_process, _same, forks  # noqa: F401 - the fixture
@@ -49,11 +49,7 @@ def dated(request, tmp_path):
     path.write_text(text[:at] + "\n".join(lines) + "\n" + text[at:])
     if request.param == "osm":
         return path
-    pbf = tmp_path / "dated.osm.pbf"
-    with osmium.SimpleWriter(str(pbf)) as writer:
-        for obj in osmium.FileProcessor(str(path)):
-            writer.add(obj)
-    return pbf
+    return pbf_copy(path, tmp_path / "dated.osm.pbf")
 
 
 def test_nodes_read_with_the_streets_give_the_one_read_features(dated):
