@@ -23,15 +23,21 @@ OFF = shapely.box(118.850, 32.035, 118.860, 32.045)       # wholly east of it
 HOSTILE = '[bold red]Off[/] =HYPERLINK("x")'
 
 
-def test_off_data_boundary_is_said_and_kept_as_missing(tmp_path):
+def _analyze(tmp_path, names, geoms, *extra):
+    """``lifecircle analyze`` of Xinjiekou with a boundary of ``names`` / ``geoms`` (WGS-84):
+    the output folder and the CLI's result."""
     src = shared_file(XINJIEKOU)
     boundary = tmp_path / "b.geojson"
-    gpd.GeoDataFrame({"name": ["Inside", "Half", HOSTILE]}, geometry=[INSIDE, HALF, OFF],
-                     crs="EPSG:4326").to_file(boundary, driver="GeoJSON")
+    gpd.GeoDataFrame({"name": names}, geometry=geoms, crs="EPSG:4326").to_file(boundary, driver="GeoJSON")
     out = tmp_path / "out"
     r = CliRunner().invoke(app, ["analyze", str(src), "--boundary", str(boundary), "--out", str(out),
-                                 "--lang", "en"])
+                                 "--lang", "en", *extra])
     assert r.exit_code == 0, r.output
+    return out, r
+
+
+def test_off_data_boundary_is_said_and_kept_as_missing(tmp_path):
+    out, r = _analyze(tmp_path, ["Inside", "Half", HOSTILE], [INSIDE, HALF, OFF])
     notes = json.loads((out / "meta.json").read_text(encoding="utf-8"))["notes"]
     share = [n for n in notes if "of the boundary's area lies outside the data's extent" in n]
     assert len(share) == 1 and share[0].startswith("51 %")        # (0.0104 + 0.01) / 0.04
@@ -105,15 +111,8 @@ def test_every_community_without_homes_is_kept_and_named_once():
 
 
 def test_a_community_touching_the_data_without_homes_is_in_the_summary(tmp_path):
-    src = shared_file(XINJIEKOU)
     sliver = shapely.box(118.7993, 32.0585, 118.8100, 32.0700)   # overlaps the streets' NE corner
-    boundary = tmp_path / "b.geojson"
-    gpd.GeoDataFrame({"name": ["Inside", "Sliver"]}, geometry=[INSIDE, sliver],
-                     crs="EPSG:4326").to_file(boundary, driver="GeoJSON")
-    out = tmp_path / "out"
-    r = CliRunner().invoke(app, ["analyze", str(src), "--boundary", str(boundary), "--out", str(out),
-                                 "--lang", "en", "--no-map"])
-    assert r.exit_code == 0, r.output
+    out, _ = _analyze(tmp_path, ["Inside", "Sliver"], [INSIDE, sliver], "--no-map")
     s = pd.read_csv(out / "summary.csv")
     assert list(dict.fromkeys(s.community)) == ["ALL", "Inside", "Sliver"]
     assert s.loc[s.community == "Sliver", "covered"].isna().all()
@@ -126,14 +125,7 @@ def test_check_says_no_data_for_a_community_off_the_data(tmp_path):
     (its facilities are unknown, not absent); the community inside is judged as before (tester)."""
     from lifecircle.analyses.standards import check
 
-    src = shared_file(XINJIEKOU)
-    boundary = tmp_path / "b.geojson"
-    gpd.GeoDataFrame({"name": ["Inside", "Off"]}, geometry=[INSIDE, OFF],
-                     crs="EPSG:4326").to_file(boundary, driver="GeoJSON")
-    out = tmp_path / "out"
-    r = CliRunner().invoke(app, ["analyze", str(src), "--boundary", str(boundary), "--out", str(out),
-                                 "--lang", "en", "--no-map"])
-    assert r.exit_code == 0, r.output
+    out, _ = _analyze(tmp_path, ["Inside", "Off"], [INSIDE, OFF], "--no-map")
     report = check(out, "gb50180-2018", lang="en")
     off = report.rows[report.rows.unit == "Off"]
     assert len(off) and (off.status == "no_data").all() and off.share.isna().all()
