@@ -30,7 +30,8 @@ from lifecircle.render import maps
 
 pytestmark = pytest.mark.skipif(not O.FORK_GPKG, reason="the writer child exists only on Linux")
 
-#: the Helsinki folder written in one process (test_write_parallel's module fixture)
+#: the Helsinki folder written in one process (test_write_parallel's module fixtures)
+one_process_folder = test_write_parallel.one_process_folder
 one_process = test_write_parallel.one_process
 
 

@@ -23,7 +23,8 @@ import lifecircle.io.outputs as O
 
 pytestmark = pytest.mark.skipif(not O.FORK_GPKG, reason="the writer child exists only on Linux")
 
-#: the Helsinki folder written in one process (test_write_parallel's module fixture)
+#: the Helsinki folder written in one process (test_write_parallel's module fixtures)
+one_process_folder = test_write_parallel.one_process_folder
 one_process = test_write_parallel.one_process
 
 
@@ -47,15 +48,8 @@ def _entries(gpkg):
 
 
 @pytest.fixture(scope="module")
-def one_process_entries(helsinki, tmp_path_factory):
-    out = tmp_path_factory.mktemp("one_entries") / "out"
-    mp = pytest.MonkeyPatch()
-    mp.setattr(O, "FORK_GPKG", False)
-    try:
-        helsinki.save(out, map_html=False)
-    finally:
-        mp.undo()
-    return _entries(out / O.GPKG)
+def one_process_entries(one_process_folder):
+    return _entries(one_process_folder / O.GPKG)
 
 
 def _log(tmp_path, name):

@@ -61,8 +61,8 @@ def _assert_same(a, b):
 
 
 @pytest.fixture(scope="module")
-def one_process(helsinki, tmp_path_factory):
-    """The Helsinki folder written in one process (no child)."""
+def one_process_folder(helsinki, tmp_path_factory):
+    """The Helsinki folder written in one process (no child): its path."""
     out = tmp_path_factory.mktemp("one") / "out"
     mp = pytest.MonkeyPatch()
     mp.setattr(O, "FORK_GPKG", False)
@@ -70,7 +70,13 @@ def one_process(helsinki, tmp_path_factory):
         helsinki.save(out)
     finally:
         mp.undo()
-    return _content(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_process(one_process_folder):
+    """The Helsinki folder written in one process (no child): its content."""
+    return _content(one_process_folder)
 
 
 def _counting_fork(monkeypatch):
