@@ -14,21 +14,29 @@ streets of the same file (libosmium drops every non-``highway`` element in C++),
 process reads the features. The streets are read in less than half the time of the features,
 so the child does at once all that does not need the features:
 
-0. child → parent: the feature nodes (points of interest, land use), read in the child's pass
+0. child → parent, first: the feature relations (and the few nodes whose first group is
+   natural), read by the child in a pass of their own
+   (:func:`lifecircle.io.sources.read_relations`) while the parent's features pass decodes the
+   file's nodes in C++; the parent needs them only once its pass reaches the ways (the member
+   ways of the relations are read as such), and waits for them there
+   (``read_osm(..., nodes=split.nodes)``, ``split.nodes.relations``). A features read
+   alone reads them first, the whole file decoded once more before its pass can start (at the
+   1M-node city ~6 s of the parent's read);
+1. child → parent: the feature nodes (points of interest, land use), read in the child's pass
    (libosmium lets them through with the streets), so that the parent's features pass, the
    read's long pole, lets no node reach Python (``read_osm(..., nodes=split.nodes)``);
-1. child → parent: the streets' bounds and date (the study area and its CRS need them);
-2. the child finds the CRS and the clip polygon itself: they depend only on the streets'
+2. child → parent: the streets' bounds and date (the study area and its CRS need them);
+3. the child finds the CRS and the clip polygon itself: they depend only on the streets'
    bounds and the boundary (read by the parent before the fork, inherited by the child),
    computed by the same function (``steps[3]``) the parent then calls on the same values;
-3. child → parent: the clipped, projected residential streets (the homes' street evidence),
+4. child → parent: the clipped, projected residential streets (the homes' street evidence),
    sent by a writer thread while the child builds the network as far as the streets alone
    decide it (coordinates, lengths, node ids: :func:`~lifecircle.core.network.build_network`
    with ``areas`` a function, called only then);
-4. parent → child, as soon as the features are read: the ``highway=pedestrian`` features,
+5. parent → child, as soon as the features are read: the ``highway=pedestrian`` features,
    read by a reader thread in the child, which clips them as the parent clips all features;
    the plazas' segments are joined in and the rest of the network built;
-5. child → parent: the :class:`~lifecircle.core.network.WalkNetwork`.
+6. child → parent: the :class:`~lifecircle.core.network.WalkNetwork`.
 
 The parent classifies the facilities and finds the homes while the child finishes the network.
 Both run the same functions on the same data as the one-process path (:func:`_streets_side`
@@ -53,6 +61,7 @@ and calling it starts no thread. numba's parallel kernels (the engine's) are nev
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pickle
 import struct
@@ -73,7 +82,7 @@ import shapely
 from lifecircle.core.network import WalkNetwork
 from lifecircle.io import outputs
 from lifecircle.io.osmread import gc_paused, release_freed_memory
-from lifecircle.io.sources import OSMData
+from lifecircle.io.sources import OSMData, read_relations
 from lifecircle.settings import cores as _cores
 
 #: Whether the fork is possible here (Linux only, as :data:`lifecircle.io.outputs.FORK_GPKG`).
@@ -309,7 +318,7 @@ def _child_main(source, settings, steps, to_parent: int, from_parent: int) -> No
 
     pending: list[threading.Thread] = []
     with warnings.catch_warnings(record=True) as caught:
-        for message in _streets_side(source, settings, receive, steps):
+        for message in itertools.chain(_relations_side(source), _streets_side(source, settings, receive, steps)):
             news = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
             caught.clear()
             # pickled here: the residential streets and their packed copy go at once, the
@@ -329,11 +338,37 @@ def _child_main(source, settings, steps, to_parent: int, from_parent: int) -> No
         t.join()
 
 
+def _relations_side(source):
+    """The child's first message: ``("relations", the feature relations)``
+    (:func:`~lifecircle.io.sources.read_relations`), or None when they could not be read here
+    (the parent then reads them itself, and meets the error, if any, as one process would)."""
+    try:
+        got = read_relations(source)
+    except Exception:   # noqa: BLE001 - the parent reads them and meets the error itself
+        got = None
+    yield "relations", got
+
+
 def _send_after(before: threading.Thread | None, fd: int, data: bytes) -> None:
     """:func:`_send_bytes` once the writer ``before`` (the previous message's) is done."""
     if before is not None:
         before.join()
     _send_bytes(fd, data)
+
+
+class _FromChild:
+    """What the parent's features read takes from the child (see :attr:`SplitRead.nodes`)."""
+
+    __slots__ = ("split",)
+
+    def __init__(self, split: SplitRead):
+        self.split = split
+
+    def __call__(self):
+        return self.split._next("nodes")[1]
+
+    def relations(self):
+        return self.split.relations()
 
 
 class SplitRead:
@@ -347,16 +382,43 @@ class SplitRead:
         self.local = None          # the streets half run here, once the child failed
         self.asked = None          # what the parent sent (the pedestrian features)
         self.crs = None            # the analysis CRS (the caller's, set before the homes)
-        self.step = 0              # messages received so far
+        self.step = 0              # messages received so far (after the relations)
+        self.took_relations = False   # the first message (the relations) received or skipped
 
     # -- parent side
+    def _receive(self):
+        """The child's next message and the warnings it raised, re-issued here."""
+        message, news = _recv(self.rfd)
+        for text, category, filename, lineno in news:
+            warnings.warn_explicit(text, category, filename, lineno)
+        return message
+
+    def relations(self):
+        """The feature relations the child read (:func:`lifecircle.io.sources.read_relations`);
+        None (read them yourself) when it could not, or failed, or they were asked before."""
+        if self.took_relations:
+            return None
+        self.took_relations = True
+        if self.failed:
+            return None
+        try:
+            message = self._receive()
+            if message[0] != "relations":
+                raise _Failed(f"expected relations, got {message[0]}")
+            return message[1]
+        except (_Failed, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError,
+                AttributeError, KeyError, IndexError):
+            self.failed = True
+            self.kill()
+            return None
+
     def _next(self, kind: str):
         """The next message (``kind``), from the child or, once it failed, computed here."""
+        if not self.took_relations:   # never asked for (a features read without ways)
+            self.relations()
         if not self.failed:
             try:
-                message, news = _recv(self.rfd)
-                for text, category, filename, lineno in news:
-                    warnings.warn_explicit(text, category, filename, lineno)
+                message = self._receive()
                 if message[0] != kind:
                     raise _Failed(f"expected {kind}, got {message[0]}")
                 self.step += 1
@@ -378,10 +440,12 @@ class SplitRead:
         self.step += 1
         return message[1] if kind in ("homes", "network") else message
 
-    def nodes(self):
-        """The feature nodes the streets read read (:func:`lifecircle.io.osmread.take_nodes`;
-        None: read them yourself), for the parent's features read (``read_osm(nodes=...)``)."""
-        return self._next("nodes")[1]
+    @property
+    def nodes(self) -> _FromChild:
+        """For the parent's features read (``read_osm(nodes=split.nodes)``): called, the feature
+        nodes the streets read read (:func:`lifecircle.io.osmread.take_nodes`; None: read them
+        yourself); its ``relations()``, the feature relations (:meth:`relations`)."""
+        return _FromChild(self)
 
     def streets(self) -> tuple:
         """The streets' (bounds, data date, reader meta)."""

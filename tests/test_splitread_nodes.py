@@ -151,8 +151,10 @@ def test_child_works_on_while_the_parent_has_not_read_the_nodes(monkeypatch):
     try:
         assert went_on.wait(10)
     finally:
-        got = [splitread._recv(up_r)[0] for _ in range(3)]   # drained: the writers end
+        got = [splitread._recv(up_r)[0] for _ in range(4)]   # drained: the writers end
         child.join(10)
         for fd in (up_r, up_w, down_r, down_w):
             os.close(fd)
-    assert [m[0] for m in got] == ["nodes", "streets", "homes"] and len(got[0][1]) == 4 << 20
+    # the relations first (none here: no file to read them from, the parent would read them)
+    assert got[0] == ("relations", None)
+    assert [m[0] for m in got[1:]] == ["nodes", "streets", "homes"] and len(got[1][1]) == 4 << 20

@@ -267,7 +267,8 @@ _malloc_trim = None
 
 
 def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: bool = True,
-                nodes: bool | None = None, stamps: bool = False, overlap: bool | None = None):
+                nodes: bool | None = None, stamps: bool = False, overlap: bool | None = None,
+                relations=None):
     """One pass over ``path`` (plus a quick one over its relations): the collected records
     and the feature relations, see :func:`build_streets` and :func:`build_features`.
     ``nodes``: read the feature nodes of the pass (groups poi and land use; default: with
@@ -277,13 +278,40 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
     ``stamps``: track the newest element timestamp (for files without a header date).
     ``overlap``: build the feature geometry in a worker thread while the pass reads on
     (default: when the process may run on more than one core, unless
-    ``LIFECIRCLE_READ_THREAD=0``), see :class:`_Geometry`."""
+    ``LIFECIRCLE_READ_THREAD=0``), see :class:`_Geometry`.
+    ``relations``: a function returning the feature relations and natural nodes read
+    elsewhere (:func:`read_relations`, e.g. by another process while this pass decodes the
+    nodes), or None when they were not (then read here, at that point): called when the pass
+    reaches its first way (the first point that needs them), or at its end. Without it the
+    relations are read first, in a pass of their own."""
     if overlap is None:
         overlap = _cores() > 1 and os.environ.get("LIFECIRCLE_READ_THREAD") != "0"
     with gc_paused():
         return _read_layers(path, groups, streets=streets, features=features,
                             nodes=features if nodes is None else nodes, stamps=stamps,
-                            overlap=overlap)
+                            overlap=overlap, relations=relations)
+
+
+def read_relations(path: str, groups: _Groups, *, stamps: bool = False) -> tuple:
+    """The feature relations and the nodes whose first group is natural: what a features
+    read reads first (:func:`_read_relations`), read on their own for a features read
+    elsewhere (:func:`read_layers`'s ``relations``). Pickled as one object, the tag dicts
+    stay shared."""
+    col = _Collected()
+    with gc_paused():
+        relations = _read_relations(path, groups, None, col, stamps)
+    col.n_stamp = col.max_stamp
+    return relations, take_nodes(col)
+
+
+def _adopt_relations(got: tuple, sets: _TagSets, col: _Collected) -> list[dict]:
+    """The relations of :func:`read_relations` (read elsewhere), their natural nodes added to
+    ``col``, all their tag dicts swapped for the pass's shared ones (the same tags)."""
+    relations, (n_id, n_x, n_y, n_tags, n_group, stamp) = got
+    for rel in relations:
+        rel["tags"] = sets.tags(tuple(rel["tags"].items()))
+    add_nodes(col, (n_id, n_x, n_y, [sets.tags(tuple(t.items())) for t in n_tags], n_group, stamp))
+    return relations
 
 
 def take_nodes(col: _Collected) -> tuple:
@@ -315,6 +343,17 @@ def _tag_list(obj) -> tuple:
         return tuple(map(data.tags_next, repeat(data.tags_begin(), n))) if n else ()
     except (AttributeError, TypeError):  # another pyosmium layout: the public iterator
         return tuple(obj.tags)
+
+
+def _members(rel):
+    """A relation's members, read through libosmium's own iterator (pyosmium's public one
+    adds a Python iterator object and frame per member: ~3x slower, a third of the relation
+    pass at the tiled city)."""
+    try:
+        data = rel._pyosmium_data
+        return map(data.members_next, repeat(data.members_begin(), data.members_size()))
+    except (AttributeError, TypeError):  # another pyosmium layout: the public iterator
+        return rel.members
 
 
 class _TagSets:
@@ -395,25 +434,35 @@ def _pass_processor(path: str, groups: _Groups, *, streets: bool, features: bool
 
 
 def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, nodes: bool,
-                 stamps: bool, overlap: bool = False):
+                 stamps: bool, overlap: bool = False, relations=None):
     import osmium
 
     sets = _TagSets(groups, streets=streets, features=features)
     col = _Collected()
-    # the relations, and the nodes whose first group is natural (their own pass: the main
-    # one lets through only nodes with a key of the other groups, see _Groups.node_keys)
-    relations = _read_relations(path, groups, sets, col, stamps) if features else []
-    # the member ways of the relations each group selects: that group shows them through
-    # the relation, not on their own (pyrosm's rule; an inner ring that is itself a pitch
-    # is read as a pitch only when no relation of its group holds it)
-    wanted_members: dict[int, int] = {}
-    for rel in relations:
-        for wid in rel["members"]:
-            wanted_members[wid] = wanted_members.get(wid, 0) | rel["mask"]
+    given, relations = relations, []
+    geometry = None
+    # what the pass's way filter drops and the pass still reads (its ``read``: ``way`` below)
+    dropped = _Dropped(None, {}.get, None if streets else groups.highways)
 
+    def take_relations(wid: int = -1, default: int = 0) -> int:
+        """The relations, and the nodes whose first group is natural (their own pass: the
+        main one lets through only nodes with a key of the other groups, see
+        _Groups.node_keys), as read elsewhere (``given``) or here; the pass's way reading set
+        up for them. It is ``held_get`` until then: with ``given``, the pass takes them when
+        it reaches its first way (read elsewhere while it decoded the nodes), and
+        ``held_get`` is replaced."""
+        nonlocal relations, held_get, geometry
+        relations, held = _relations_held(path, groups, sets, col, stamps, given)
+        held_get = dropped.held = held.get
+        geometry = col.geometry = _Geometry(relations, members, threaded=overlap)
+        return held_get(wid, default)
+
+    held_get = take_relations if features else {}.get
+    members = col.members
+    if features and given is None:
+        take_relations()
     fp = _pass_processor(path, groups, streets=streets, features=features, nodes=nodes)
     way_get, node_get = sets.ways.get, sets.nodes.get
-    held_get = wanted_members.get if features else {}.get
     wkb_of = osmium.geom.WKBFactory().create_linestring
     fromhex = bytes.fromhex
     all_nodes = osmium.geom.use_nodes.ALL
@@ -423,10 +472,8 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
     n_id, n_x, n_y, n_tags, n_group = (col.n_id.append, col.n_x.append, col.n_y.append,
                                        col.n_tags.append, col.n_group.append)
     w_id, w_tags, w_group = col.w_id.append, col.w_tags.append, col.w_group.append
-    members = col.members
     # the feature ways' WKB as hex, and whether each closes an area, handed to the geometry
     # builder a batch at a time; member ways read below ``upto`` were due before now
-    geometry = col.geometry = _Geometry(relations, members, threaded=overlap) if features else None
     batch: list[str] = []
     rings: list[bool] = []
     batch_add, ring_add = batch.append, rings.append
@@ -498,7 +545,8 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
                 batch_add, ring_add = batch.append, rings.append
 
     if features:
-        fp = fp.handler_for_filtered(_Dropped(way, held_get, None if streets else groups.highways))
+        dropped.read = way
+        fp = fp.handler_for_filtered(dropped)
     try:
         for obj in fp:
             if type(obj) is not node_type:
@@ -520,6 +568,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
             if stamps:
                 node_newest = max(node_newest, data.timestamp())
         if features:
+            held_get(-1, 0)   # the relations taken, when no way did
             geometry.ways(batch, rings, None)
             geometry.finish(late)
     except BaseException:
@@ -533,6 +582,23 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
     if newest is not _NO_STAMP:
         col.max_stamp = max(col.max_stamp, newest.timestamp())
     return col, relations
+
+
+def _relations_held(path: str, groups: _Groups, sets: _TagSets, col: _Collected, stamps: bool,
+                    given) -> tuple[list[dict], dict[int, int]]:
+    """The feature relations (with their natural nodes added to ``col``), as read elsewhere
+    (``given()``, see :func:`read_layers`) or, when they were not, here; and the member ways
+    of the relations each group selects (way id -> the groups' bits): that group shows them
+    through the relation, not on their own (pyrosm's rule; an inner ring that is itself a
+    pitch is read as a pitch only when no relation of its group holds it)."""
+    got = given() if given is not None else None
+    relations = _read_relations(path, groups, sets, col, stamps) if got is None else \
+        _adopt_relations(got, sets, col)
+    held: dict[int, int] = {}
+    for rel in relations:
+        for wid in rel["members"]:
+            held[wid] = held.get(wid, 0) | rel["mask"]
+    return relations, held
 
 
 class _Dropped:
@@ -770,7 +836,7 @@ def _read_relations(path: str, groups: _Groups, sets: _TagSets | None = None,
         mask = groups.mask(tags, node=False)
         if not mask:
             continue
-        members = sorted({m.ref for m in rel.members if m.type == "w"})
+        members = sorted({m.ref for m in _members(rel) if m.type == "w"})
         if not members:
             continue
         out.append({"id": rel.id, "tags": tags, "mask": mask,

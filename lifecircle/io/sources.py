@@ -120,7 +120,10 @@ def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str =
     ``layers=("streets", "nodes")`` (the streets and, in ``meta["nodes"]``, the raw feature
     nodes, see :func:`lifecircle.io.osmread.take_nodes`), and ``layers=("features",)`` with
     ``nodes`` a function returning those (or None: then read here), called once the features
-    pass is done (pyosmium reader only).
+    pass is done (pyosmium reader only). When that function has a ``relations`` attribute,
+    it is a function returning the feature relations read elsewhere too
+    (:func:`read_relations`; or None: then read here), called when the features pass reaches
+    the ways.
     """
     if isinstance(source, (tuple, list)) and len(source) == 4 and all(
         isinstance(v, (int, float)) for v in source
@@ -155,6 +158,18 @@ def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str =
                          f"'place:{source}')", zh=f"找不到文件（要从 OSM 下载一个地点，请写作 'place:{source}'）")
 
 
+def read_relations(source) -> tuple | None:
+    """The feature relations (and the nodes whose first group is natural) of an OSM file, read
+    on their own (:func:`lifecircle.io.osmread.read_relations`) for a features read in another
+    process (see :func:`read_osm`'s ``nodes``); None for what is not a file read by pyosmium.
+    Their timestamps are tracked (the features read uses them only without a header date)."""
+    name = os.fspath(source).lower() if isinstance(source, (str, os.PathLike)) else ""
+    if not isinstance(name, str) or not name.endswith((".pbf", ".osm", ".xml", ".bz2")):
+        return None
+    groups = osmread._Groups(FEATURE_KEYS, FEATURE_HIGHWAYS, FEATURE_PLACES, NATURAL_AREAS)
+    return osmread.read_relations(os.fspath(source), groups, stamps=True)
+
+
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise InputFileError(path, "file not found", zh="找不到文件")
@@ -182,7 +197,8 @@ def _read_osmium(path: Path, bbox=None, layers=("streets", "features"), xml=Fals
     try:
         col, relations = osmread.read_layers(str(path), groups, streets=want_streets,
                                              features=want_features, nodes=want_nodes,
-                                             stamps=not header_date)
+                                             stamps=not header_date,
+                                             relations=getattr(nodes, "relations", None) if elsewhere else None)
     except InputFileError:
         raise
     except Exception as exc:  # libosmium raises RuntimeError on corrupt input
