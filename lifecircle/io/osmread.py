@@ -441,8 +441,9 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
     col = _Collected()
     given, relations = relations, []
     geometry = None
-    # what the pass's way filter drops and the pass still reads (its ``read``: ``way`` below)
-    dropped = _Dropped(None, {}.get, None if streets else groups.highways)
+    # what the pass's way filter drops and the pass still reads (its ``read``: ``way`` below;
+    # its ``held``: ``held_get``)
+    dropped = _Dropped(None, None, None if streets else groups.highways)
 
     def take_relations(wid: int = -1, default: int = 0) -> int:
         """The relations, and the nodes whose first group is natural (their own pass: the
@@ -457,7 +458,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
         geometry = col.geometry = _Geometry(relations, members, threaded=overlap)
         return held_get(wid, default)
 
-    held_get = take_relations if features else {}.get
+    held_get = dropped.held = take_relations if features else {}.get
     members = col.members
     if features and given is None:
         take_relations()
