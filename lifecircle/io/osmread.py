@@ -269,8 +269,9 @@ _malloc_trim = None
 def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: bool = True,
                 nodes: bool | None = None, stamps: bool = False, overlap: bool | None = None,
                 relations=None):
-    """One pass over ``path`` (plus a quick one over its relations): the collected records
-    and the feature relations, see :func:`build_streets` and :func:`build_features`.
+    """One pass over ``path`` (plus one over its relations: first, or elsewhere, see
+    ``relations``): the collected records and the feature relations, see
+    :func:`build_streets` and :func:`build_features`.
     ``nodes``: read the feature nodes of the pass (groups poi and land use; default: with
     ``features``). A features read without them lets no node reach Python (the natural nodes
     are read with the relations all the same): they are read elsewhere and added with
