@@ -14,14 +14,14 @@ streets of the same file (libosmium drops every non-``highway`` element in C++),
 process reads the features. The streets are read in less than half the time of the features,
 so the child does at once all that does not need the features:
 
-0. child → parent, first: the feature relations (and the few nodes whose first group is
-   natural), read by the child in a pass of their own
-   (:func:`lifecircle.io.sources.read_relations`) while the parent's features pass decodes the
-   file's nodes in C++; the parent needs them only once its pass reaches the ways (the member
-   ways of the relations are read as such), and waits for them there
-   (``read_osm(..., nodes=split.nodes)``, ``split.nodes.relations``). A features read
-   alone reads them first, the whole file decoded once more before its pass can start (at the
-   1M-node city ~6 s of the parent's read);
+0. child → parent, first: the feature relations, read by the child in a pass of their own
+   (:func:`lifecircle.io.sources.read_relations`: libosmium decodes only the relations) while
+   the parent's features pass decodes the file's nodes in C++; the parent needs them only
+   once its pass reaches the ways (the member ways of the relations are read as such), and
+   waits for them there (``read_osm(..., nodes=split.nodes)``, ``split.nodes.relations``).
+   A features read alone reads them first, with the nodes whose first group is natural, the
+   whole file decoded once more before its pass can start (at the 1M-node city ~6 s of the
+   parent's read);
 1. child → parent: the feature nodes (points of interest, land use), read in the child's pass
    (libosmium lets them through with the streets), so that the parent's features pass, the
    read's long pole, lets no node reach Python (``read_osm(..., nodes=split.nodes)``);

@@ -22,10 +22,14 @@ from lifecircle.errors import InputFileError
 from lifecircle.io import osmread, sources
 from lifecircle.io.sources import embedded_sample, read_osm
 
-#: a node whose first group is natural (read with the relations) and one of the poi group
+#: a node whose first group is natural (read with the relations, or by a pass without the
+#: feature nodes when they are read elsewhere; its timestamp the file's newest), one of the
+#: poi group, and one of both (poi first: read once, with the feature nodes)
 NATURAL = ('<node id="5101" lat="28.1001" lon="-15.4301" version="1" timestamp="2030-02-03T00:00:00Z">'
            '<tag k="natural" v="water"/><tag k="name" v="pond"/></node>\n'
-           '<node id="5102" lat="28.1002" lon="-15.4302" version="1"><tag k="amenity" v="cafe"/></node>\n')
+           '<node id="5102" lat="28.1002" lon="-15.4302" version="1"><tag k="amenity" v="cafe"/></node>\n'
+           '<node id="5103" lat="28.1003" lon="-15.4303" version="1">'
+           '<tag k="natural" v="water"/><tag k="shop" v="bakery"/></node>\n')
 
 
 @pytest.fixture(params=["osm", "bz2", "pbf"])
@@ -100,6 +104,10 @@ def test_relations_read_elsewhere_give_the_pre_pass_features(city, monkeypatch):
     assert events.count("given") == 1 and "read here" not in events
     at = events.index("given")
     assert "pass" in events[:at] and "Way" not in events[:at] and "Way" in events[at:]
+    # the pass lets through only the nodes with a natural value of the group (5101, 5103),
+    # and keeps 5101 (5103 is read with the feature nodes: the next pass here)
+    main = events[events.index("pass"):events.index("pass", at)]
+    assert main.count("Node") == 2
 
 
 def test_relations_not_read_elsewhere_are_read_in_the_pass(city, monkeypatch):
@@ -123,7 +131,8 @@ def test_a_file_without_ways_takes_them_at_the_end(tmp_path):
                    nodes=_Given(lambda: taken.append(1) or sources.read_relations(path)))
     assert taken == [1]
     _assert_same(got.features, want.features)
-    assert list(zip(got.features.osm_type, got.features.osm_id)) == [("node", 5102), ("node", 5101)]
+    assert list(zip(got.features.osm_type, got.features.osm_id)) == [("node", 5102), ("node", 5103),
+                                                                     ("node", 5101)]
 
 
 def test_real_extract(monkeypatch):

@@ -280,38 +280,34 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
     ``overlap``: build the feature geometry in a worker thread while the pass reads on
     (default: when the process may run on more than one core, unless
     ``LIFECIRCLE_READ_THREAD=0``), see :class:`_Geometry`.
-    ``relations``: a function returning the feature relations and natural nodes read
-    elsewhere (:func:`read_relations`, e.g. by another process while this pass decodes the
-    nodes), or None when they were not (then read here, at that point): called when the pass
-    reaches its first way (the first point that needs them), or at its end. Without it the
-    relations are read first, in a pass of their own."""
+    ``relations``: for a features pass without the feature nodes, a function returning the
+    feature relations read elsewhere (:func:`read_relations`, e.g. by another process while
+    this pass decodes the nodes), or None when they were not (then read here, at that
+    point): called when the pass reaches its first way (the first point that needs them), or
+    at its end; the pass then reads the nodes whose first group is natural itself (a tag
+    filter in C++ lets only them through). Without it the relations and those nodes are read
+    first, in a pass of their own."""
     if overlap is None:
         overlap = _cores() > 1 and os.environ.get("LIFECIRCLE_READ_THREAD") != "0"
     with gc_paused():
         return _read_layers(path, groups, streets=streets, features=features,
                             nodes=features if nodes is None else nodes, stamps=stamps,
-                            overlap=overlap, relations=relations)
+                            overlap=overlap, relations=None if nodes else relations)
 
 
-def read_relations(path: str, groups: _Groups, *, stamps: bool = False) -> tuple:
-    """The feature relations and the nodes whose first group is natural: what a features
-    read reads first (:func:`_read_relations`), read on their own for a features read
-    elsewhere (:func:`read_layers`'s ``relations``). Pickled as one object, the tag dicts
-    stay shared."""
-    col = _Collected()
+def read_relations(path: str, groups: _Groups) -> list[dict]:
+    """The feature relations, read on their own (libosmium decodes only the relations) for a
+    features pass elsewhere (:func:`read_layers`'s ``relations``). Pickled as one object,
+    the tag dicts stay shared."""
     with gc_paused():
-        relations = _read_relations(path, groups, None, col, stamps)
-    col.n_stamp = col.max_stamp
-    return relations, take_nodes(col)
+        return _read_relations(path, groups)
 
 
-def _adopt_relations(got: tuple, sets: _TagSets, col: _Collected) -> list[dict]:
-    """The relations of :func:`read_relations` (read elsewhere), their natural nodes added to
-    ``col``, all their tag dicts swapped for the pass's shared ones (the same tags)."""
-    relations, (n_id, n_x, n_y, n_tags, n_group, stamp) = got
+def _adopt_relations(relations: list[dict], sets: _TagSets) -> list[dict]:
+    """The relations of :func:`read_relations` (read elsewhere), their tag dicts swapped for
+    the pass's shared ones (the same tags)."""
     for rel in relations:
         rel["tags"] = sets.tags(tuple(rel["tags"].items()))
-    add_nodes(col, (n_id, n_x, n_y, [sets.tags(tuple(t.items())) for t in n_tags], n_group, stamp))
     return relations
 
 
@@ -408,7 +404,8 @@ class _TagSets:
         return got
 
 
-def _pass_processor(path: str, groups: _Groups, *, streets: bool, features: bool, nodes: bool):
+def _pass_processor(path: str, groups: _Groups, *, streets: bool, features: bool, nodes: bool,
+                    natural: bool = False):
     """The main pass's FileProcessor: what libosmium lets through to Python (see
     :func:`_read_layers`; the handler for the dropped ways is added there)."""
     import osmium
@@ -419,6 +416,8 @@ def _pass_processor(path: str, groups: _Groups, *, streets: bool, features: bool
     fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY).with_locations()
     if nodes:
         fp = fp.with_filter(osmium.filter.KeyFilter(*groups.node_keys()).enable_for(osmium.osm.NODE))
+    elif natural:   # only the nodes whose first group may be natural (a handful)
+        fp = fp.with_filter(osmium.filter.TagFilter(*groups.natural_tags()).enable_for(osmium.osm.NODE))
     else:   # no node reaches Python (crossings, stops … have highway=* too)
         fp = fp.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
     if features:
@@ -447,12 +446,11 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
     dropped = _Dropped(None, None, None if streets else groups.highways)
 
     def take_relations(wid: int = -1, default: int = 0) -> int:
-        """The relations, and the nodes whose first group is natural (their own pass: the
-        main one lets through only nodes with a key of the other groups, see
-        _Groups.node_keys), as read elsewhere (``given``) or here; the pass's way reading set
-        up for them. It is ``held_get`` until then: with ``given``, the pass takes them when
-        it reaches its first way (read elsewhere while it decoded the nodes), and
-        ``held_get`` is replaced."""
+        """The relations, as read elsewhere (``given``) or here (without ``given``, with the
+        nodes whose first group is natural: the pass lets through only nodes with a key of
+        the other groups, see _Groups.node_keys); the pass's way reading set up for them. It
+        is ``held_get`` until then: with ``given``, the pass takes them when it reaches its
+        first way (read elsewhere while it decoded the nodes), and ``held_get`` is replaced."""
         nonlocal relations, held_get, geometry
         relations, held = _relations_held(path, groups, sets, col, stamps, given)
         held_get = dropped.held = held.get
@@ -463,7 +461,9 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
     members = col.members
     if features and given is None:
         take_relations()
-    fp = _pass_processor(path, groups, streets=streets, features=features, nodes=nodes)
+    fp = _pass_processor(path, groups, streets=streets, features=features, nodes=nodes,
+                         natural=given is not None)
+    node_group = _node_groups(natural=given is not None)
     way_get, node_get = sets.ways.get, sets.nodes.get
     wkb_of = osmium.geom.WKBFactory().create_linestring
     fromhex = bytes.fromhex
@@ -557,7 +557,8 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
             data = obj._pyosmium_data
             key = _tag_list(obj)
             tags, mask = node_get(key) or sets.node(key)
-            if not mask & 5:   # no group, or natural first: read by _read_relations
+            group = node_group[mask]
+            if group < 0:   # no group, or not read here (see _node_groups)
                 continue
             loc = data.location()
             if not loc.valid():
@@ -566,7 +567,7 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
             n_x(loc.x)
             n_y(loc.y)
             n_tags(tags)
-            n_group(0 if mask & 1 else 2)
+            n_group(group)
             if stamps:
                 node_newest = max(node_newest, data.timestamp())
         if features:
@@ -586,16 +587,30 @@ def _read_layers(path: str, groups: _Groups, *, streets: bool, features: bool, n
     return col, relations
 
 
+def _node_groups(*, natural: bool) -> tuple[int, ...]:
+    """Per feature group mask (:meth:`_Groups.mask`), the group a node of the pass is read in,
+    -1 for none: poi or land use (the pass's node filter lets through the nodes with a key of
+    these groups, see :meth:`_Groups.node_keys`); with ``natural``, natural and only when
+    that is its only group (the filter lets through those with a natural value of the group,
+    see :meth:`_Groups.natural_tags`; the others are read with the poi and land-use nodes)."""
+    if natural:
+        return tuple(3 if m == 8 else -1 for m in range(16))
+    return tuple(0 if m & 1 else 2 if m & 4 else -1 for m in range(16))
+
+
 def _relations_held(path: str, groups: _Groups, sets: _TagSets, col: _Collected, stamps: bool,
                     given) -> tuple[list[dict], dict[int, int]]:
-    """The feature relations (with their natural nodes added to ``col``), as read elsewhere
-    (``given()``, see :func:`read_layers`) or, when they were not, here; and the member ways
+    """The feature relations as read elsewhere (``given()``, see :func:`read_layers`) or,
+    when they were not, here (without ``given``, with the nodes whose first group is natural,
+    added to ``col``); and the member ways
     of the relations each group selects (way id -> the groups' bits): that group shows them
     through the relation, not on their own (pyrosm's rule; an inner ring that is itself a
     pitch is read as a pitch only when no relation of its group holds it)."""
-    got = given() if given is not None else None
-    relations = _read_relations(path, groups, sets, col, stamps) if got is None else \
-        _adopt_relations(got, sets, col)
+    if given is None:   # read first, with the nodes whose first group is natural
+        relations = _read_relations(path, groups, sets, col, stamps)
+    else:               # the pass reads those nodes
+        got = given()
+        relations = _read_relations(path, groups, sets) if got is None else _adopt_relations(got, sets)
     held: dict[int, int] = {}
     for rel in relations:
         for wid in rel["members"]:

@@ -158,16 +158,15 @@ def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str =
                          f"'place:{source}')", zh=f"找不到文件（要从 OSM 下载一个地点，请写作 'place:{source}'）")
 
 
-def read_relations(source) -> tuple | None:
-    """The feature relations (and the nodes whose first group is natural) of an OSM file, read
-    on their own (:func:`lifecircle.io.osmread.read_relations`) for a features read in another
-    process (see :func:`read_osm`'s ``nodes``); None for what is not a file read by pyosmium.
-    Their timestamps are tracked (the features read uses them only without a header date)."""
+def read_relations(source) -> list[dict] | None:
+    """The feature relations of an OSM file, read on their own
+    (:func:`lifecircle.io.osmread.read_relations`) for a features read in another process
+    (see :func:`read_osm`'s ``nodes``); None for what is not a file read by pyosmium."""
     name = os.fspath(source).lower() if isinstance(source, (str, os.PathLike)) else ""
     if not isinstance(name, str) or not name.endswith((".pbf", ".osm", ".xml", ".bz2")):
         return None
     groups = osmread._Groups(FEATURE_KEYS, FEATURE_HIGHWAYS, FEATURE_PLACES, NATURAL_AREAS)
-    return osmread.read_relations(os.fspath(source), groups, stamps=True)
+    return osmread.read_relations(os.fspath(source), groups)
 
 
 def _check_file(path: Path) -> None:
