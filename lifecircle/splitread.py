@@ -414,7 +414,7 @@ class SplitRead:
 
     def _next(self, kind: str):
         """The next message (``kind``), from the child or, once it failed, computed here."""
-        if not self.took_relations:   # never asked for (a features read without ways)
+        if not self.took_relations:   # never asked for (the features read read them itself)
             self.relations()
         if not self.failed:
             try:
