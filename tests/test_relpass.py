@@ -245,3 +245,21 @@ def test_split_read_of_a_truncated_file_fails_as_one_process(monkeypatch, forks,
         pipeline.analyze(bad)
     assert str(two.value) == str(one.value) and "cannot read as" in str(one.value)
     assert forks[-1] is not None and forks[-1].reaped
+
+
+@pytest.mark.parametrize("nodes", [None, True])
+def test_a_pass_with_the_feature_nodes_reads_the_relations_first(city, nodes):
+    """With the feature nodes (``nodes`` True, or by default with the features) the pass's
+    node filter cannot let the natural nodes through: the relations and those nodes are read
+    first, as without ``relations`` (never called)."""
+    groups = osmread._Groups(sources.FEATURE_KEYS, sources.FEATURE_HIGHWAYS, sources.FEATURE_PLACES,
+                             sources.NATURAL_AREAS)
+    want_col, want_rel = osmread.read_layers(str(city), groups, streets=False, nodes=nodes)
+    asked = []
+    col, rel = osmread.read_layers(str(city), groups, streets=False, nodes=nodes,
+                                   relations=lambda: asked.append(1))
+    assert asked == []
+    assert [r["id"] for r in rel] == [r["id"] for r in want_rel]
+    assert list(col.n_id) == list(want_col.n_id) and 5101 in col.n_id
+    got, want = osmread.build_features(col, rel), osmread.build_features(want_col, want_rel)
+    assert got[1].tolist() == want[1].tolist()

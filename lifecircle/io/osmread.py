@@ -273,9 +273,9 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
     ``relations``): the collected records and the feature relations, see
     :func:`build_streets` and :func:`build_features`.
     ``nodes``: read the feature nodes of the pass (groups poi and land use; default: with
-    ``features``). A features read without them lets no node reach Python (the natural nodes
-    are read with the relations all the same): they are read elsewhere and added with
-    :func:`add_nodes` (see :func:`take_nodes`).
+    ``features``). A features read without them lets no node reach Python but the nodes
+    whose first group is natural (read with the relations, or with ``relations`` by the pass
+    itself): they are read elsewhere and added with :func:`add_nodes` (see :func:`take_nodes`).
     ``stamps``: track the newest element timestamp (for files without a header date).
     ``overlap``: build the feature geometry in a worker thread while the pass reads on
     (default: when the process may run on more than one core, unless
@@ -289,10 +289,10 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
     first, in a pass of their own."""
     if overlap is None:
         overlap = _cores() > 1 and os.environ.get("LIFECIRCLE_READ_THREAD") != "0"
+    nodes = features if nodes is None else nodes
     with gc_paused():
-        return _read_layers(path, groups, streets=streets, features=features,
-                            nodes=features if nodes is None else nodes, stamps=stamps,
-                            overlap=overlap, relations=None if nodes else relations)
+        return _read_layers(path, groups, streets=streets, features=features, nodes=nodes,
+                            stamps=stamps, overlap=overlap, relations=None if nodes else relations)
 
 
 def read_relations(path: str, groups: _Groups) -> list[dict]:
