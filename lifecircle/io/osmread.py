@@ -416,7 +416,7 @@ def _pass_processor(path: str, groups: _Groups, *, streets: bool, features: bool
     fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY).with_locations()
     if nodes:
         fp = fp.with_filter(osmium.filter.KeyFilter(*groups.node_keys()).enable_for(osmium.osm.NODE))
-    elif natural:   # only the nodes whose first group may be natural (a handful)
+    elif natural and groups.natural:   # only the nodes whose first group may be natural (a handful)
         fp = fp.with_filter(osmium.filter.TagFilter(*groups.natural_tags()).enable_for(osmium.osm.NODE))
     else:   # no node reaches Python (crossings, stops … have highway=* too)
         fp = fp.with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
@@ -602,10 +602,10 @@ def _relations_held(path: str, groups: _Groups, sets: _TagSets, col: _Collected,
                     given) -> tuple[list[dict], dict[int, int]]:
     """The feature relations as read elsewhere (``given()``, see :func:`read_layers`) or,
     when they were not, here (without ``given``, with the nodes whose first group is natural,
-    added to ``col``); and the member ways
-    of the relations each group selects (way id -> the groups' bits): that group shows them
-    through the relation, not on their own (pyrosm's rule; an inner ring that is itself a
-    pitch is read as a pitch only when no relation of its group holds it)."""
+    added to ``col``); and the member ways of the relations each group selects (way id -> the
+    groups' bits): that group shows them through the relation, not on their own (pyrosm's
+    rule; an inner ring that is itself a pitch is read as a pitch only when no relation of
+    its group holds it)."""
     if given is None:   # read first, with the nodes whose first group is natural
         relations = _read_relations(path, groups, sets, col, stamps)
     else:               # the pass reads those nodes
