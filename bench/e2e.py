@@ -54,6 +54,16 @@ LIMIT_MIN = 15.0
 TIMEOUT_S = 900
 
 
+def user_env(**extra) -> dict:
+    """The environment the contestants run in: this one as a user's Python has it, which
+    caches bytecode. Without that (PYTHONDONTWRITEBYTECODE, set in some shells and CI images)
+    lifecircle, run from the checkout, compiled its own modules from source in every run while
+    the peers, installed by pip, load theirs from the bytecode compiled at install."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(extra)
+    return env
+
+
 # --------------------------------------------------------------------------------------------
 # workers (run as ``python bench/e2e.py --worker NAME SOURCE OUT``)
 
@@ -309,7 +319,7 @@ def run(name: str, source: Path, out_dir: Path, env=None, timeout: float = TIMEO
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as ef, tempfile.TemporaryFile("w+") as of:
         proc = subprocess.Popen([sys.executable, __file__, "--worker", name, str(source), str(out)],
-                                stdout=of, stderr=ef, text=True, env=env, cwd=REPO)
+                                stdout=of, stderr=ef, text=True, env=env or user_env(), cwd=REPO)
         tree = _TreeMemory(proc.pid)
         with tree.sampling(0.2):      # the wall ends when the process does, not at a poll
             try:
@@ -345,7 +355,7 @@ def run_watched(name: str, source: Path, out_dir: Path, timeout: float, max_mb: 
     t0 = time.perf_counter()
     with open(err, "w") as ef:
         proc = subprocess.Popen([sys.executable, __file__, "--worker", name, str(source), str(out)],
-                                stdout=subprocess.PIPE, stderr=ef, text=True, cwd=REPO)
+                                stdout=subprocess.PIPE, stderr=ef, text=True, env=user_env(), cwd=REPO)
         ps, stopped, rss_max = psutil.Process(proc.pid), None, 0.0
         tree = _TreeMemory(proc.pid)
         while proc.poll() is None:
@@ -451,7 +461,7 @@ def median_rows(name: str, runs: list[dict]) -> dict:
 def first_run(out_dir: Path) -> dict:
     """The demo with an empty numba cache (a fresh install), then warm."""
     cache = Path(tempfile.mkdtemp(prefix="numba_cold_", dir=out_dir))
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    env = user_env(NUMBA_CACHE_DIR=str(cache))
     walls, cpus = {}, {}
     for label in ("cold", "warm"):
         cpu0 = _children_cpu()
