@@ -5,6 +5,8 @@ its peak memory is its own — with the children it forks: ``peak_mb`` is the la
 worker's own peak and the sampled PSS of the worker and its children together; numba's cache is
 warm unless the row says cold):
   lifecircle       ``analyze`` + ``save`` (GeoPackage, CSV, network, map) on the PBF, by stage
+  lifecircle-nomap the same without the map (``analyze --no-map``): the peers' job plus the
+                   GeoPackage and the tables
   lifecircle-xml   the same on an OSM XML copy of the extract (written once by pyosmium)
   pyrosm-read      pyrosm alone reading the layers lifecircle needs: walking network with
                    nodes, points of interest, buildings, land use, natural areas
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -79,7 +82,7 @@ def job_path(source: str, out: str) -> Path:
 _KEEP: list = []
 
 
-def w_lifecircle(source: str, out: str) -> dict:
+def w_lifecircle(source: str, out: str, map_html: bool = True) -> dict:
     # memory by stage: at each stage boundary the peak so far (VmHWM) is that stage's peak,
     # then the peak is reset to the current RSS (Linux clear_refs), so each stage's peak is
     # its own; where the reset is refused the peaks are cumulative ("mem_reset": false)
@@ -120,7 +123,7 @@ def w_lifecircle(source: str, out: str) -> dict:
     r = analyze(source, progress=mark)
     mark("write")
     t1 = time.perf_counter()
-    r.save(out)
+    r.save(out, map_html=map_html)
     t_write = time.perf_counter() - t1
     mark(None)
     stages = {"import": t_import, **r.timings, "write": t_write}
@@ -259,6 +262,7 @@ def w_peer_osmnx_xml(source: str, out: str) -> dict:
 
 
 WORKERS = {"lifecircle": w_lifecircle, "lifecircle-xml": w_lifecircle,
+           "lifecircle-nomap": functools.partial(w_lifecircle, map_html=False),
            "pyrosm-read": w_pyrosm_read, "pyrosm+osmnx+pandana": w_peer_pyrosm,
            "osmnx-xml+pandana": w_peer_osmnx_xml}
 
@@ -631,7 +635,8 @@ def main(argv=None) -> int:
     xml = xml_copy(LP)
     print(f"Las Palmas: {LP.name} ({LP.stat().st_size / 1e6:.1f} MB), XML copy {xml.stat().st_size / 1e6:.0f} MB")
     run("lifecircle", LP, out_dir)          # warm numba's cache, write the peers' job
-    plan = [("lifecircle", LP, a.repeats), ("pyrosm-read", LP, a.repeats),
+    plan = [("lifecircle", LP, a.repeats), ("lifecircle-nomap", LP, a.repeats),
+            ("pyrosm-read", LP, a.repeats),
             ("pyrosm+osmnx+pandana", LP, a.repeats),
             ("lifecircle-xml", xml, 1 if a.quick else a.repeats),
             ("osmnx-xml+pandana", xml, 1)]
@@ -674,6 +679,9 @@ def main(argv=None) -> int:
                 ratios[f"{peer}_cpu / lifecircle_cpu"] = by[peer]["cpu_s"] / by["lifecircle"]["cpu_s"]
             if "wall_s" in by.get(peer, {}):
                 ratios[f"{peer}_wall / lifecircle_wall"] = by[peer]["wall_s"] / lc
+                if "wall_s" in by.get("lifecircle-nomap", {}):
+                    ratios[f"{peer}_wall / lifecircle-nomap_wall"] = \
+                        by[peer]["wall_s"] / by["lifecircle-nomap"]["wall_s"]
     fr = None if "first-run" in skip else first_run(out_dir)
     print()
     print(C.table([dict(contestant=r["contestant"], wall=r.get("wall_s"), cpu=r.get("cpu_s"),
