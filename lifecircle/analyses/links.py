@@ -54,6 +54,7 @@ from lifecircle.core.snapping import Snap, snap_points
 from lifecircle.errors import InputFileError, LinkError, OutputError, TableError
 from lifecircle.i18n import Note, attribution_text, note_text
 from lifecircle.io.chinacoords import datum_zh, normalize_crs, to_wgs84, transform_geometries
+from lifecircle.io.osmread import osm_file
 from lifecircle.io.outputs import atomic_dir
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WALK_HIGHWAYS, WGS84, walkable_mask, write_about_layer
@@ -573,7 +574,7 @@ def read_link_layers(path) -> LinkLayers:
 
     h = H()
     try:
-        h.apply_file(str(path), locations=True)
+        h.apply_file(osm_file(path), locations=True)
     except Exception as exc:
         raise InputFileError(path, f"cannot read walls, gates and private ways ({type(exc).__name__}: {exc})",
                              zh=f"无法读取围墙、大门和私有道路（{type(exc).__name__}: {exc}）") from None

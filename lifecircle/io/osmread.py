@@ -295,6 +295,20 @@ def read_layers(path: str, groups: _Groups, *, streets: bool = True, features: b
                             stamps=stamps, overlap=overlap, relations=None if nodes else relations)
 
 
+def osm_file(path):
+    """``path`` for libosmium, its format named from the file name as
+    :func:`lifecircle.io.sources.read_osm` reads it, whatever the case: libosmium's own
+    detection reads the suffix case-sensitively (a PBF named ``CITY.OSM.PBF`` was "Could not
+    detect file format"): ``.pbf`` is PBF, ``.bz2`` bzip2-compressed XML, any other name
+    (``.osm``, ``.xml``) XML."""
+    import osmium
+
+    name = os.fspath(path)
+    low = name.lower()
+    fmt = "pbf" if low.endswith(".pbf") else "osm.bz2" if low.endswith(".bz2") else "osm"
+    return osmium.io.File(name, fmt)
+
+
 def read_relations(path: str, groups: _Groups) -> list[dict]:
     """The feature relations, read on their own (libosmium decodes only the relations) for a
     features pass elsewhere (:func:`read_layers`'s ``relations``). Pickled as one object,
@@ -411,9 +425,9 @@ def _pass_processor(path: str, groups: _Groups, *, streets: bool, features: bool
     import osmium
 
     if not (streets or features):   # the feature nodes alone
-        return osmium.FileProcessor(path, osmium.osm.NODE).with_filter(
+        return osmium.FileProcessor(osm_file(path), osmium.osm.NODE).with_filter(
             osmium.filter.KeyFilter(*groups.node_keys()))
-    fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY).with_locations()
+    fp = osmium.FileProcessor(osm_file(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
     if nodes:
         fp = fp.with_filter(osmium.filter.KeyFilter(*groups.node_keys()).enable_for(osmium.osm.NODE))
     elif natural and groups.natural:   # only the nodes whose first group may be natural (a handful)
@@ -827,11 +841,11 @@ def _read_relations(path: str, groups: _Groups, sets: _TagSets | None = None,
     relation_filter = osmium.filter.KeyFilter(*groups.filter_keys())
     natural = groups.natural_tags() if col is not None else ()
     if natural:
-        fp = osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.RELATION).with_filter(
+        fp = osmium.FileProcessor(osm_file(path), osmium.osm.NODE | osmium.osm.RELATION).with_filter(
             osmium.filter.TagFilter(*natural).enable_for(osmium.osm.NODE)).with_filter(
             relation_filter.enable_for(osmium.osm.RELATION))
     else:
-        fp = osmium.FileProcessor(path, osmium.osm.RELATION).with_filter(relation_filter)
+        fp = osmium.FileProcessor(osm_file(path), osmium.osm.RELATION).with_filter(relation_filter)
     sets = sets or _TagSets(groups, streets=False, features=True)
     node_type = osmium.osm.Node
     for rel in fp:
