@@ -91,6 +91,46 @@ def test_xml_and_bz2_read_like_the_pbf(tmp_path):
         assert_same_layers(ref, got)
 
 
+def test_upper_case_file_names_read_like_lower_case(tmp_path):
+    """``read_osm`` takes the suffix whatever its case, and so does libosmium: a PBF named
+    CITY.OSM.PBF was "not a valid OSM PBF file (Could not detect file format)"; the link
+    layers' reader too."""
+    from lifecircle.analyses.links import read_link_layers
+
+    xml = shared_file("china/nanjing_xinjiekou_2021.osm")
+    pbf = shared_file("china/nanjing_xinjiekou_2021.osm.pbf")
+    ref = _read(pbf, "osmium")
+    upper = {"NANJING.OSM.PBF": pbf.read_bytes(), "NANJING.OSM": xml.read_bytes(),
+             "Nanjing.Osm.Bz2": bz2.compress(xml.read_bytes()), "NANJING.XML": xml.read_bytes()}
+    for name, data in upper.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        got = _read(path, "osmium")
+        got.data_date = ref.data_date
+        assert_same_layers(ref, got)
+    got, want = read_link_layers(tmp_path / "NANJING.OSM.PBF"), read_link_layers(pbf)
+    assert len(got.buildings) == len(want.buildings) > 0
+    assert len(got.private_ways) == len(want.private_ways)
+
+
+def test_a_file_that_is_not_a_pbf_is_refused_without_keeping_it_open(tmp_path):
+    """A gzip file named .osm.pbf: one line, and no file descriptor left behind (libosmium's
+    reader, given it, failed in its constructor and kept the file open: one descriptor lost
+    per read, in a notebook or a batch worker that lives on)."""
+    import gzip
+    import os
+
+    from lifecircle.errors import InputFileError
+
+    path = tmp_path / "packed.osm.pbf"
+    path.write_bytes(gzip.compress(b"<osm/>" * 1000))
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(InputFileError, match="does not start with an OSM PBF header"):
+            read_osm(path)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_layers_read_apart_equal_the_whole():
     path = shared_file("china/nanjing_xinjiekou_2021.osm.pbf")
     whole = _read(path, "osmium")
