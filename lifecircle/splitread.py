@@ -5,7 +5,9 @@ machine otherwise quiet Las Palmas ``analyze`` 2.27 -> 2.02 s wall (read+network
 the 8-tile city 17.5 -> 14.2 s (read+network 10.3 -> 7.2 s), for ~8-20 % more CPU (the file's
 second decode, the transfer); with both cores busy (load 4-6) no gain in wall, only the CPU.
 So it is used when the tasks runnable now leave a core idle (:func:`_busy`), never with
-``LIFECIRCLE_SPLIT_READ=0``, and always (where fork is safe) with ``LIFECIRCLE_SPLIT_READ=1``.
+``LIFECIRCLE_SPLIT_READ=0``, and always (where fork is safe and the process may run on two
+cores: not under ``taskset`` to one, nor with ``LIFECIRCLE_THREADS=1``) with
+``LIFECIRCLE_SPLIT_READ=1``.
 
 :func:`lifecircle.pipeline.analyze` reads an OSM file in one pass and then builds the walking
 network, one after the other on one core. Where fork is safe (Linux, no other Python thread:
