@@ -45,8 +45,8 @@ from lifecircle.io.crs import choose_crs, distance_scale
 from lifecircle.io.osmread import gc_paused, release_freed_memory
 from lifecircle.io.poitable import merge_facilities, read_poi_table
 from lifecircle.io.sources import WGS84, OSMData, combine, embedded_sample, read_osm
-from lifecircle.result import Result, load_result
-from lifecircle.settings import DEFAULTS, Settings
+from lifecircle.result import MapPrep, Result, load_result
+from lifecircle.settings import DEFAULTS, Settings, cores
 
 __all__ = ["STAGES", "Result", "analyze", "load_result", "read_boundary"]
 
@@ -59,13 +59,25 @@ class _Stages:
     def __init__(self, progress: Callable[[str], None] | None):
         self.timings: dict[str, float] = {}
         self.progress = progress
+        self.side: list = []
+
+    def beside(self, work):
+        """``work`` (a :class:`MapPrep`) runs beside the stages: a stage that fails stops it
+        (waiting for its piece under way, but not after Ctrl-C)."""
+        self.side.append(work)
+        return work
 
     @contextmanager
     def __call__(self, name: str):
-        if self.progress:
+        if self.progress and name in STAGES:
             self.progress(name)
         t0 = time.perf_counter()
-        yield
+        try:
+            yield
+        except BaseException as exc:
+            for work in self.side:
+                work.stop(wait=not isinstance(exc, (KeyboardInterrupt, SystemExit)))
+            raise
         self.timings[name] = time.perf_counter() - t0
 
 
@@ -335,7 +347,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             profile: str | os.PathLike | Profile = "default", speed: float | None = None,
             settings: Settings | None = None, facilities_table=None, facilities_crs: str = "wgs84",
             population=None, population_column: str = col.POPULATION, population_raster=None,
-            complete=None,
+            complete=None, prepare_map: bool = True,
             progress: Callable[[str], None] | None = None, **overrides) -> Result:
     """Analyse a district: walking time from every home to every facility category.
 
@@ -364,6 +376,17 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     reads the features, classifies them and finds the homes (:mod:`lifecircle.splitread`; the
     same results; ``LIFECIRCLE_SPLIT_READ=0`` turns it off). The "network" stage is then the
     wait for the child's network.
+
+    ``prepare_map`` (default True): what the map (:meth:`Result.save`, :meth:`Result.map`)
+    draws from the features, the network and the homes alone — the background and the homes'
+    Voronoi cells — is made on another thread beside the later stages
+    (:class:`~lifecircle.result.MapPrep`; GEOS releases the GIL), from the study area on, and
+    the map takes it instead of making it while the tables are written. Only where a second
+    core may be used (:func:`lifecircle.settings.cores`: 1 in a batch's districts) and the map
+    draws homes as points (at most ``settings.map_max_points`` homes; known after the homes
+    stage, when a hexagon map's preparation stops): on a hexagon map the GeoPackage, not the
+    map, is the save's longest part, and the engine and coverage stages of a city use both
+    cores. A "map" stage in ``timings`` is the wait for it after the coverage.
     """
     settings = (settings or DEFAULTS).with_(walk_speed_kmh=speed, **overrides)
     _check_crs_spec(settings.crs)                     # bad options fail before any data is read
@@ -416,6 +439,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             data = data.clip(keep_wgs)
         if split is not None:
             split.crs = crs
+        prep = stage.beside(MapPrep(data.features, crs)) if prepare_map and cores() >= 2 else None
 
     net = home_streets = None
     if split is None:
@@ -508,6 +532,10 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
 
     with stage("snap"):
         home_pts = homes.geometry.to_numpy()
+        if prep is not None and len(homes) <= settings.map_max_points:
+            prep.then(net, home_pts)
+        elif prep is not None:        # a hexagon map: see prepare_map above
+            prep.stop(wait=False)
         fac_pts = entry_points(net, fac.geometry.to_numpy())
         both = snap_points(net, np.concatenate([home_pts, fac_pts]), settings.max_snap_m)  # one index
         hs, fs = both.take(np.arange(len(home_pts))), both.take(np.arange(len(home_pts), len(both)))
@@ -577,6 +605,10 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     # the stages' freed temporaries back to the system (glibc keeps them: ~25 % of the
     # process at the end of a city); a save forks its writer from this process, and a page
     # of freed heap either process reuses is then copied for it
+    if prep is not None:
+        with stage("map"):
+            prep.join()
+            prep.homes_are(homes)
     release_freed_memory()
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
                   data.source, data.data_date, _in_order(stage.timings), notes, engine,
@@ -584,7 +616,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                   network_report=network_report,
                   # built by the child while this process read the features: the "network"
                   # time is only the wait for it (the CLI says so beside the figure)
-                  parallel_stages=("network",) if split is not None and not split.failed else ())
+                  parallel_stages=("network",) if split is not None and not split.failed else (),
+                  _map_prep=prep)
 
 
 def _in_order(timings: dict) -> dict:

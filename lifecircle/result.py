@@ -7,8 +7,11 @@ one-line delegations to the rooms that do the work: :mod:`lifecircle.io.outputs`
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import geopandas as gpd
 import numpy as np
@@ -17,6 +20,7 @@ import pyproj
 
 from lifecircle import columns as col
 from lifecircle import i18n
+from lifecircle.analyses.isochrones import GAP_RADIUS_M, home_cells
 from lifecircle.core.coverage import data_status
 from lifecircle.core.engine import AccessEngine
 from lifecircle.core.network import WalkNetwork
@@ -24,7 +28,8 @@ from lifecircle.core.profiles import Profile
 from lifecircle.core.snapping import Snap
 from lifecircle.io.outputs import MAP_HTML, atomic_dir, read_outputs, write_outputs
 from lifecircle.io.sources import ATTRIBUTION
-from lifecircle.settings import Settings
+from lifecircle.render.background import feature_pieces
+from lifecircle.settings import Settings, carried
 
 
 @dataclass
@@ -59,6 +64,9 @@ class Result:
     #: Stages run alongside others in a second process (the split read's ``network``): their
     #: time in :attr:`timings` is the wait for it, not its cost. Not saved.
     parallel_stages: tuple = field(default=(), repr=False)
+    #: What the analysis worked out for the map beside its later stages (:class:`MapPrep`), or
+    #: None. Not saved.
+    _map_prep: MapPrep | None = field(default=None, repr=False)
 
     @property
     def crs(self) -> pyproj.CRS:
@@ -196,6 +204,122 @@ class Result:
     def load(cls, out_dir) -> Result:
         """Read an analysis folder back (see :func:`load_result`)."""
         return load_result(out_dir)
+
+
+def _background(view, pieces):
+    # imported here, on the thread beside the analysis (after the facilities and homes stages,
+    # which hold the GIL it needs): folium's import is a quarter of a second that an analysis
+    # never drawing a map should not pay
+    from lifecircle.render.maps import background_text
+
+    return background_text(view, pieces=pieces)
+
+
+class MapPrep:
+    """The inputs of an analysis's map that its later stages do not change, worked out on
+    another thread while those stages run (the map is otherwise the longest part of a
+    district's save; see ``prepare_map`` in :func:`lifecircle.pipeline.analyze`):
+
+    * from the study area on (the OSM features, clipped, and the analysis CRS known), the
+      background's pieces from the features (:func:`lifecircle.render.maps.feature_pieces`:
+      buildings, water, green areas, rivers, projected and simplified) — the facilities and
+      homes stages run on one core;
+    * once the network and the homes are known (:meth:`then`), the homes' Voronoi cells
+      (:func:`lifecircle.analyses.isochrones.home_cells`, the gap areas' radius) and the whole
+      background with its text (:func:`lifecircle.render.maps.background_text`; WGS-84, not
+      GCJ-02).
+
+    One thread (one idle core), which :meth:`join` waits for before :func:`analyze` returns:
+    no thread outlives the analysis (a save forks its writer only where no other thread runs).
+    It works on its own copies of the arrays it reads (never a frame the analysis goes on
+    changing) and under the starting thread's thread cap. A piece whose making failed is left
+    out (the map makes it itself and meets the error as it would have); a piece is handed out
+    only for the very data it was made from (:meth:`background`, :meth:`cells`), else the map
+    makes it.
+    """
+
+    def __init__(self, features, crs):
+        self._features = features
+        self._network = self._homes = None       # set by then() / homes_are()
+        self._made: dict = {}
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        # the thread reads the features' geometry and tag arrays (no stage changes them: the
+        # tables the stages make are new ones), never the frame itself
+        self._view = SimpleNamespace(features=None, crs=crs, network=None)
+        if features is not None and len(features):
+            tags = features["tags"].to_numpy() if "tags" in features else np.full(len(features), None)
+            self._jobs.put(("pieces", feature_pieces, (features.geometry.to_numpy(), tags, features.crs, crs, True)))
+        self._thread = threading.Thread(target=carried(self._run), daemon=True, name="lifecircle-map-prep")
+        self._thread.start()
+
+    def then(self, network: WalkNetwork, homes_geoms) -> None:
+        """The network and the homes' geometries are known: the cells and the background next."""
+        self._network = network
+        self._view.network = SimpleNamespace(edge_geom=network.edge_geom, edge_highway=network.edge_highway)
+        self._jobs.put(("cells", home_cells, (np.array(homes_geoms, dtype=object), GAP_RADIUS_M)))
+        self._jobs.put(("background", self._background, ()))
+        self._jobs.put(None)
+
+    def _background(self):
+        # the pieces stand for the features (background_layers reads them only)
+        pieces = self._made.pop("pieces", None)
+        if pieces is None and self._features is not None and len(self._features):
+            return None     # their making failed: the map makes the background
+        return _background(self._view, pieces)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None or self._stop.is_set():
+                return
+            name, fn, args = job
+            try:
+                made = fn(*args)
+            except Exception:   # noqa: BLE001 - left out: the map makes it and meets the error itself
+                continue
+            if made is not None:
+                self._made[name] = made
+
+    def stop(self, wait: bool = True) -> None:
+        """No further piece is started and nothing is handed out; ``wait``: wait for the piece
+        under way (a failed analysis, or one whose map draws hexagons; not after Ctrl-C, which
+        must stop at once: the thread is a daemon and ends after that piece)."""
+        self._stop.set()
+        self._jobs.put(None)
+        self._made.clear()
+        if wait:
+            self._thread.join()
+
+    def join(self) -> None:
+        """Wait until every piece is made (Ctrl-C while waiting stops the rest)."""
+        try:
+            self._thread.join()
+        except BaseException:
+            self.stop(wait=False)
+            raise
+        self._made.pop("pieces", None)     # only the background needed them
+
+    def homes_are(self, homes) -> None:
+        """The final homes table (the same geometries the cells were made from: later stages
+        add columns only): the cells are handed out while a result's homes hold this very
+        geometry array."""
+        self._homes = homes.geometry.values
+
+    def background(self, result, gcj: bool = False):
+        """The background made for ``result``'s features and network, or None (GCJ-02 is made
+        by the map)."""
+        if gcj or self._thread.is_alive() or self._stop.is_set() or self._network is None \
+                or result.features is not self._features or result.network is not self._network:
+            return None
+        return self._made.get("background")
+
+    def cells(self, result):
+        """The homes' cells made for ``result``'s homes, or None."""
+        if self._thread.is_alive() or self._stop.is_set() or self._homes is None \
+                or result.homes.geometry.values is not self._homes:
+            return None
+        return self._made.get("cells")
 
 
 def load_result(out_dir) -> Result:

@@ -803,7 +803,7 @@ GAP_RADIUS_M = 60.0
 
 
 def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | None = None,
-              landuse=None, radius_m: float = GAP_RADIUS_M) -> gpd.GeoDataFrame:
+              landuse=None, radius_m: float = GAP_RADIUS_M, cells=None) -> gpd.GeoDataFrame:
     """Where the homes the engine marks uncovered are, per dimension.
 
     A home is uncovered in a dimension when its coverage flag is not 1: ``cov_<dimension>``
@@ -819,11 +819,14 @@ def gap_areas(result, areas: gpd.GeoDataFrame | None = None, minutes: float | No
 
     The union is cheap (:class:`_HomeCells`): Voronoi cells tile the plane edge to edge, so
     their union is a coverage union, from which the parts of cells beyond ``radius_m`` (one
-    union for all dimensions) are cut.
+    union for all dimensions) are cut. ``cells``: :func:`home_cells` of these homes' geometries
+    with this ``radius_m``, made already (they depend on the homes only, not on coverage: the
+    analysis can make them beside its later stages; see :class:`lifecircle.result.MapPrep`).
     """
     homes = result.homes
     pop = homes[col.POPULATION].to_numpy(float)
-    cells = _HomeCells(shapely.point_on_surface(homes.geometry.to_numpy()), radius_m)
+    if cells is None:
+        cells = home_cells(homes.geometry.to_numpy(), radius_m)
     rows = []
     for dim_id, m, out in uncovered_homes(result, minutes):
         if out is None:   # no facility of the dimension in the data: unknown, not everywhere
@@ -863,6 +866,12 @@ def _discs(xy: np.ndarray, radius_m: float) -> np.ndarray:
     ring = np.column_stack([np.cos(ang), np.sin(ang)]) * radius_m
     ring = np.vstack([ring, ring[:1]])
     return shapely.polygons(np.asarray(xy, float)[:, None, :] + ring[None, :, :])
+
+
+def home_cells(geoms, radius_m: float = GAP_RADIUS_M) -> _HomeCells:
+    """The homes' Voronoi cells within ``radius_m`` (:class:`_HomeCells`) from their geometries
+    (metric): what :func:`gap_areas` unites per dimension."""
+    return _HomeCells(shapely.point_on_surface(np.asarray(geoms, dtype=object)), radius_m)
 
 
 class _HomeCells:

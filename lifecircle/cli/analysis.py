@@ -173,7 +173,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                              population=population, population_raster=population_raster,
                              population_column=population_column, progress=callback, lang=lang,
                              crs=crs, complete=complete, boundary_crs=boundary_crs,
-                             population_crs=population_crs, metrics=metrics)
+                             population_crs=population_crs, metrics=metrics, prepare_map=map_html)
             callback("writing")
             # the engine (the network's arrays, a Result's cache) is not asked again here:
             # not held through the save, where a run's memory peaks (~250 MB at a million

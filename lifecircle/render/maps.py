@@ -70,6 +70,15 @@ from lifecircle.errors import LifecircleError, MapError
 from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.io.outputs import mark_html, write_text_atomic
 from lifecircle.io.sources import ATTRIBUTION, WGS84
+from lifecircle.render.background import (  # noqa: F401 - _kinds, _kinds_each: read from here too
+    BACKGROUND_BLOCKS_MAX_VERTICES,
+    BACKGROUND_BUDGET,
+    _kinds,
+    _kinds_each,
+    _polygon_parts,
+    feature_arrays,
+    feature_pieces,
+)
 from lifecircle.settings import carried
 from lifecircle.untrusted import RawHTML, escape_html, safe_root
 
@@ -671,65 +680,20 @@ BACKGROUND_MAX_VERTICES = 250_000
 #: Decimal places of the background (5 ≈ 1 m).
 BACKGROUND_DECIMALS = 5
 
-_WATER = {"natural": {"water", "bay", "wetland"}, "waterway": {"riverbank", "dock"},
-          "landuse": {"reservoir", "basin"}}
-_GREEN = {"leisure": {"park", "garden", "pitch", "playground", "nature_reserve", "golf_course",
-                      "recreation_ground", "common", "dog_park"},
-          "landuse": {"grass", "forest", "meadow", "recreation_ground", "village_green", "cemetery",
-                      "allotments", "orchard", "vineyard", "greenfield", "plant_nursery"},
-          "natural": {"wood", "scrub", "grassland", "heath", "beach", "sand"}}
 _MAJOR = {"motorway", "trunk", "primary", "secondary", "tertiary", "motorway_link", "trunk_link",
           "primary_link", "secondary_link", "tertiary_link"}
 
 
-def _kinds(tags) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(building, water, green) flags of polygon features, in one pass over their tag dicts
-    (the rules of :data:`_WATER` and :data:`_GREEN`, spelt out: a city has millions). Features
-    share their tag dicts (the reader makes one per distinct set of tags), so each dict object
-    is read once."""
-    tags = np.asarray(tags, dtype=object)
-    ids = np.fromiter(map(id, tags), dtype=np.uint64, count=len(tags))
-    _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
-    b, wt, g = _kinds_each(tags[first])
-    inv = inv.ravel()
-    return b[inv], wt[inv], g[inv]
-
-
-def _kinds_each(tags) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = len(tags)
-    b, wt, g = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
-    w_nat, w_way, w_lu = _WATER["natural"], _WATER["waterway"], _WATER["landuse"]
-    g_lei, g_lu, g_nat = _GREEN["leisure"], _GREEN["landuse"], _GREEN["natural"]
-    for i, t in enumerate(tags):
-        if not isinstance(t, dict) or not t:
-            continue
-        get = t.get
-        b[i] = get("building", "no") != "no"
-        nat, lu = get("natural"), get("landuse")
-        if "water" in t or nat in w_nat or lu in w_lu or get("waterway") in w_way:
-            wt[i] = True
-        elif get("leisure") in g_lei or lu in g_lu or nat in g_nat:
-            g[i] = True
-    return b, wt, g
-
-
-#: Background budget: coordinates drawn, all kinds together (≈ 20 bytes each in the page).
-#: Las Palmas needs ~315,000. Kinds are placed in the order of :data:`_BUDGET_ORDER`; one that
-#: does not fit what is left is simplified further (:data:`_COARSER`, areas and main streets),
-#: buildings above :data:`BACKGROUND_MAX_VERTICES` are merged into blocks (only up to
-#: :data:`BACKGROUND_BLOCKS_MAX_VERTICES`: the merge costs seconds per 100,000 buildings), and
-#: what still does not fit is left out — the legend says so.
-BACKGROUND_BUDGET = 400_000
-BACKGROUND_BLOCKS_MAX_VERTICES = 600_000
 _BUDGET_ORDER = ("major", "water", "river", "streets", "green", "buildings")
 _COARSER = (10.0, 30.0)
 
 
-def background_layers(result, gcj: bool = False) -> dict:
+def background_layers(result, gcj: bool = False, pieces=None) -> dict:
     """Buildings, water, green space (polygons from ``result.features``) and streets (the walk
     network), in lon/lat, simplified for the map and kept within :data:`BACKGROUND_BUDGET`.
     Returns ``{kind: GeoSeries}`` (missing kinds left out), ``"blocks": True`` when buildings
-    were merged into blocks and ``"left_out"``: the kinds the budget left out."""
+    were merged into blocks and ``"left_out"``: the kinds the budget left out. ``pieces``:
+    :func:`feature_pieces` of the result's features, made already."""
     out = {}
     feats = getattr(result, "features", None)
     metric = result.crs
@@ -751,42 +715,12 @@ def background_layers(result, gcj: bool = False) -> dict:
         left_out.append(kind)
         return False
 
-    parts = {}
-    least = {}      # coordinates a kind has at least, however simplified
-    if feats is not None and len(feats):
+    # least: coordinates a kind has at least, however simplified
+    if pieces is None:
         # arrays, not frames: a city's features table is copied by every selection of rows
-        geoms = feats.geometry.to_numpy()
-        all_tags = feats["tags"].to_numpy() if "tags" in feats else np.full(len(feats), None)
-        types = shapely.get_type_id(geoms)
-
-        def metric_of(g):
-            return gpd.GeoSeries(g, crs=feats.crs).to_crs(metric).to_numpy()
-
-        is_poly, is_line = np.isin(types, (3, 6)), np.isin(types, (1, 5))
-        poly, tags = geoms[is_poly], all_tags[is_poly]
-        is_b, is_w, is_g = _kinds(tags)
-        lines, ltags = geoms[is_line], all_tags[is_line]
-        is_river = np.array([isinstance(t, dict) and t.get("waterway") in ("river", "canal", "stream")
-                             for t in ltags], bool)
-        # made when their turn in the budget comes (and dropped once placed): a city's water
-        # and green areas, projected and simplified, held together were hundreds of MB
-        def areas(sel):
-            g = shapely.simplify(metric_of(sel), 2.0)
-            # one multipolygon of the parts (no union: overlaps draw the same)
-            return shapely.get_parts(g[~shapely.is_empty(g)])
-
-        def rivers(sel):
-            return shapely.union_all(shapely.simplify(metric_of(sel), 3.0, preserve_topology=False))
-
-        for kind, sel in (("water", is_w), ("green", is_g)):
-            if sel.any():
-                parts[kind] = functools.partial(areas, poly[sel])
-                least[kind] = 4 * _polygon_parts(poly[sel])
-        if is_river.any():
-            parts["river"] = functools.partial(rivers, lines[is_river])
-        if is_b.any():
-            raw = int(shapely.get_num_coordinates(poly[is_b]).sum())
-            parts["buildings"] = raw      # made below, only if they can be drawn
+        pieces = feature_pieces(*feature_arrays(feats), metric, polygon_parts=_polygon_parts)
+    parts, least, buildings = pieces
+    parts = dict(parts)           # the made pieces are dropped from here once placed
     net = result.network
     eg = np.asarray(net.edge_geom, dtype=object) if getattr(net, "edge_geom", None) is not None else None
     if eg is not None and len(eg):
@@ -812,8 +746,7 @@ def background_layers(result, gcj: bool = False) -> dict:
             if raw > BACKGROUND_BLOCKS_MAX_VERTICES and raw > left:
                 left_out.append(kind)       # too many to draw or merge: not even projected
                 continue
-            # for drawing: without topology kept (10x faster; a sliver that self-touches draws the same)
-            b = shapely.simplify(metric_of(poly[is_b]), 1.0, preserve_topology=False)
+            b, buildings = buildings(), None
             b = b[~shapely.is_empty(b)]
             n = int(shapely.get_num_coordinates(b).sum())
             if n > min(BACKGROUND_MAX_VERTICES, left):
@@ -856,19 +789,6 @@ def background_layers(result, gcj: bool = False) -> dict:
     return res
 
 
-def _polygon_parts(geoms) -> int:
-    """The non-empty polygons of ``geoms`` (polygons and multipolygons), counting each part of a
-    multipolygon. GEOS's topology-preserving simplification keeps every one, each ring of at
-    least 4 coordinates, at any tolerance: 4 coordinates a part is the least they can take."""
-    geoms = np.asarray(geoms, dtype=object)
-    geoms = geoms[~shapely.is_empty(geoms)]
-    multi = shapely.get_type_id(geoms) != 3
-    if not multi.any():
-        return len(geoms)
-    each = shapely.get_parts(geoms[multi])
-    return int((~multi).sum() + (~shapely.is_empty(each)).sum())
-
-
 def _with_text(make, result, gcj: bool) -> dict:
     """:func:`background_layers` (``make``) with each kind's GeoJSON text made too (under
     ``"text"``): in the thread that drew them, beside the rest of the map."""
@@ -878,10 +798,18 @@ def _with_text(make, result, gcj: bool) -> dict:
     return bg
 
 
-def _gap_layers(result, gcj: bool):
+def background_text(result, gcj: bool = False, pieces=None) -> dict:
+    """:func:`background_layers` of ``result`` (``pieces``: see there) with each kind's
+    GeoJSON text: what :func:`result_map` draws as its background (made beside the analysis
+    by :class:`lifecircle.result.MapPrep`)."""
+    return _with_text(functools.partial(background_layers, pieces=pieces), result, gcj)
+
+
+def _gap_layers(result, gcj: bool, cells=None):
     """:func:`gap_areas` and, by row, the GeoJSON text of each gap as the map shows it
-    (simplified, in lon/lat; made in the thread that drew them)."""
-    gp = gap_areas(result)
+    (simplified, in lon/lat; made in the thread that drew them). ``cells``: the homes'
+    Voronoi cells if they are made already (see :func:`gap_areas`)."""
+    gp = gap_areas(result, cells=cells)
     shown = to_display(gp[["geometry"]], gcj, MAP_SIMPLIFY_M).geometry.to_numpy()
     return gp, {i: geojson_text(shown[k:k + 1]) for k, i in enumerate(gp.index)}
 
@@ -1112,10 +1040,16 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     hex_m = result.settings.map_hex_m
 
     # what the map draws from the analysis (the gap union, the nearest facilities' names) is
-    # worked out beside the background: GEOS and the numba kernels release the GIL
+    # worked out beside the background: GEOS and the numba kernels release the GIL; what the
+    # analysis prepared beside its later stages (the background, the homes' cells: see
+    # lifecircle.result.MapPrep) is taken as it is, where it was made from this result's data
+    prep = getattr(result, "_map_prep", None)
+    background = prep.background(result, gcj) if prep is not None else None
+    cells = prep.cells(result) if prep is not None and gaps and not hex_mode else None
     pool = ThreadPoolExecutor(3)
-    background_job = pool.submit(carried(_with_text), background_layers, result, gcj)
-    gap_job = pool.submit(carried(_gap_layers), result, gcj) if gaps and not hex_mode else None
+    background_job = pool.submit(carried(_with_text), background_layers, result, gcj) \
+        if background is None else None
+    gap_job = pool.submit(carried(_gap_layers), result, gcj, cells) if gaps and not hex_mode else None
     near_job = pool.submit(carried(nearest_facilities), result) \
         if nearest_names and not hex_mode and len(homes) else None
     pool.shutdown(wait=False)
@@ -1196,7 +1130,8 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         draw_homes = True            # the markers are made in the page from data["xy"]
     homes_js = _js_object(data) if draw_homes else None
 
-    add_background(m, result, lang, gcj, legend, layers=background_job.result())
+    add_background(m, result, lang, gcj, legend,
+                   layers=background if background_job is None else background_job.result())
 
     # one base layer per view: overall score, then each dimension ---------------------------
     overall = folium.FeatureGroup(name=escape_html(w["overall"]), overlay=False, show=True)
