@@ -253,6 +253,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "stage.coverage": ("覆盖", "coverage"),
     "stage.writing": ("写出", "writing"),
     "stage.write": ("写出", "write"),
+    "stage.map": ("地图准备（与后几步并行，此为等待）", "map (prepared alongside the later stages; the wait)"),
     "stage.done": ("完成", "done"),
     # summary.xlsx (the human twin of summary.csv)
     "sum.community": ("社区", "community"),

@@ -1,0 +1,170 @@
+"""The map's inputs made beside the analysis (:class:`lifecircle.result.MapPrep`): the same map,
+used only for the data they were made from, errors met as without them, no thread left."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+import shapely
+
+import lifecircle
+from lifecircle import pipeline
+from lifecircle import result as result_mod
+from lifecircle.analyses import isochrones
+from lifecircle.io.sources import embedded_sample
+from lifecircle.render import maps
+from lifecircle.settings import cores, thread_cap
+
+pytestmark = pytest.mark.skipif(cores() < 2, reason="the map is prepared only where a second core may be used")
+
+XJK = embedded_sample("xinjiekou")
+
+
+def _prep_threads():
+    return [t for t in threading.enumerate() if t.name == "lifecircle-map-prep" and t.is_alive()]
+
+
+def _page(m, path) -> str:
+    """The saved map's text with folium's random element ids numbered in order of appearance."""
+    text = maps.save_map(m, path).read_text(encoding="utf-8")
+    ids: dict = {}
+    return re.sub(r"_[0-9a-f]{32}", lambda mt: "_" + str(ids.setdefault(mt.group(0), len(ids))), text)
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    r = lifecircle.analyze(XJK)
+    assert not _prep_threads()                 # joined before analyze returned
+    return r
+
+
+def test_the_prepared_map_is_the_map(prepared, tmp_path, monkeypatch):
+    """The background and the cells made beside the analysis are the ones the map makes, and
+    the map takes them instead of making them (it would fail here if it made them)."""
+    r = prepared
+    prep = r._map_prep
+    assert prep is not None and "map" in r.timings
+    bg, cells = prep.background(r), prep.cells(r)
+    assert bg is not None and cells is not None
+    plain = dataclasses.replace(r, _map_prep=None)
+    want_bg = maps.background_text(plain)
+    assert bg["left_out"] == want_bg["left_out"] and bg["text"] == want_bg["text"]
+    want_gaps = isochrones.gap_areas(plain)
+    got_gaps = isochrones.gap_areas(plain, cells=cells)
+    assert shapely.equals_exact(got_gaps.geometry.to_numpy(), want_gaps.geometry.to_numpy(), 0).all()
+    want = _page(maps.result_map(plain), tmp_path / "plain.html")
+
+    def refused(*a, **k):
+        raise AssertionError("made again")
+
+    monkeypatch.setattr(maps, "background_layers", refused)
+    monkeypatch.setattr(isochrones, "home_cells", refused)
+    assert _page(maps.result_map(r), tmp_path / "prepared.html") == want
+    # a result with other homes or features, or a GCJ-02 map, makes its own
+    with pytest.raises(AssertionError, match="made again"):
+        maps.result_map(dataclasses.replace(r, homes=r.homes.copy()))
+    with pytest.raises(AssertionError, match="made again"):
+        maps.result_map(dataclasses.replace(r, features=r.features.copy()))
+    with pytest.raises(AssertionError, match="made again"):
+        maps.result_map(r, basemap="amap")
+
+
+def test_save_writes_the_same_map(prepared, tmp_path):
+    """Result.save with the prepared pieces: the same map.html as without (the GeoPackage
+    writer still forks: no thread runs at the save)."""
+    r = prepared
+    r.save(tmp_path / "prepared")
+    dataclasses.replace(r, _map_prep=None).save(tmp_path / "plain")
+
+    def page(p):
+        text = (p / "map.html").read_text(encoding="utf-8")
+        ids: dict = {}
+        return re.sub(r"_[0-9a-f]{32}", lambda mt: "_" + str(ids.setdefault(mt.group(0), len(ids))), text)
+
+    assert page(tmp_path / "prepared") == page(tmp_path / "plain")
+
+
+def test_a_failed_piece_is_made_by_the_map_and_its_error_met_there(monkeypatch, tmp_path):
+    """A piece whose making fails beside the analysis is left out: the analysis succeeds, and
+    the map makes it itself, meeting the same error as without preparation."""
+    def broken(*a, **k):
+        raise ValueError("broken cells")
+
+    monkeypatch.setattr(result_mod, "home_cells", broken)
+    monkeypatch.setattr(isochrones, "home_cells", broken)
+    r = lifecircle.analyze(XJK)
+    assert not _prep_threads()
+    assert r._map_prep.cells(r) is None and r._map_prep.background(r) is not None
+    with pytest.raises(ValueError, match="broken cells"):
+        maps.result_map(r)
+    with pytest.raises(ValueError, match="broken cells"):
+        maps.result_map(dataclasses.replace(r, _map_prep=None))
+    monkeypatch.undo()
+    plain = _page(maps.result_map(dataclasses.replace(r, _map_prep=None)), tmp_path / "a.html")
+    assert _page(maps.result_map(r), tmp_path / "b.html") == plain     # made by the map
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_a_failed_analysis_leaves_no_thread(monkeypatch, error):
+    """An error in a stage after the preparation started stops it; Ctrl-C stops the analysis
+    at once (the piece under way ends by itself, and nothing more is made)."""
+    started = []
+    real = result_mod.feature_pieces
+
+    def slow_pieces(*a, **k):
+        started.append(1)
+        time.sleep(0.5)
+        return real(*a, **k)
+
+    def failing(*a, **k):
+        raise error("stopped")
+
+    monkeypatch.setattr(result_mod, "feature_pieces", slow_pieces)
+    monkeypatch.setattr(pipeline, "snap_points", failing)
+    t0 = time.perf_counter()
+    with pytest.raises(error, match="stopped"):
+        lifecircle.analyze(XJK)
+    assert started
+    if error is KeyboardInterrupt:
+        for t in _prep_threads():
+            t.join(10)
+    assert not _prep_threads()
+    assert time.perf_counter() - t0 < 30
+
+
+def test_no_preparation_where_it_would_not_pay(monkeypatch):
+    """Not asked for, on one core (a batch's districts run under thread_cap(1)), or for a
+    hexagon map (more homes than settings.map_max_points): nothing is made or handed out."""
+    assert lifecircle.analyze(XJK, prepare_map=False)._map_prep is None
+    with thread_cap(1):
+        assert lifecircle.analyze(XJK)._map_prep is None
+    made = []
+    real = isochrones.home_cells
+    monkeypatch.setattr(result_mod, "home_cells", lambda *a, **k: made.append(1) or real(*a, **k))
+    r = lifecircle.analyze(XJK, map_max_points=10)
+    assert not _prep_threads() and made == []
+    assert r._map_prep is None or (r._map_prep.cells(r) is None and r._map_prep.background(r) is None)
+
+
+def test_the_thread_carries_the_cap(monkeypatch):
+    """The preparing thread works under the thread cap of the thread that started it."""
+    from lifecircle import settings as settings_mod
+
+    seen = []
+    real = result_mod.feature_pieces
+
+    def pieces(*a, **k):
+        seen.append((threading.current_thread().name, getattr(settings_mod._thread_cap, "n", 0)))
+        return real(*a, **k)
+
+    monkeypatch.setattr(result_mod, "feature_pieces", pieces)
+    with thread_cap(2):
+        r = lifecircle.analyze(XJK)
+    assert seen == [("lifecircle-map-prep", 2)]
+    assert r._map_prep.background(r) is not None
+    assert np.isfinite(r.timings["map"])
