@@ -378,15 +378,16 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     wait for the child's network.
 
     ``prepare_map`` (default True): what the map (:meth:`Result.save`, :meth:`Result.map`)
-    draws from the features, the network and the homes alone — the background and the homes'
-    Voronoi cells — is made on another thread beside the later stages
-    (:class:`~lifecircle.result.MapPrep`; GEOS releases the GIL), from the study area on, and
-    the map takes it instead of making it while the tables are written. Only where a second
-    core may be used (:func:`lifecircle.settings.cores`: 1 in a batch's districts) and the map
-    draws homes as points (at most ``settings.map_max_points`` homes; known after the homes
-    stage, when a hexagon map's preparation stops): on a hexagon map the GeoPackage, not the
-    map, is the save's longest part, and the engine and coverage stages of a city use both
-    cores. A "map" stage in ``timings`` is the wait for it after the coverage.
+    draws from the features, the network and the homes alone is made on another thread beside
+    the later stages (:class:`~lifecircle.result.MapPrep`; GEOS releases the GIL), and the map
+    takes it instead of making it while the tables are written: from the study area on, the
+    background's pieces from the features (the facilities and homes stages run on one core);
+    once the homes and the network are known, the homes' Voronoi cells and the whole
+    background — only where the map draws homes as points (at most
+    ``settings.map_max_points`` homes): on a hexagon map the GeoPackage, not the map, is the
+    save's longest part, and a city's engine and coverage stages use both cores. Only where a
+    core is to spare (:func:`_core_to_spare`; never in a batch's districts, which run on one).
+    A "map" stage in ``timings`` is the wait for it after the coverage.
     """
     settings = (settings or DEFAULTS).with_(walk_speed_kmh=speed, **overrides)
     _check_crs_spec(settings.crs)                     # bad options fail before any data is read
@@ -439,7 +440,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             data = data.clip(keep_wgs)
         if split is not None:
             split.crs = crs
-        prep = stage.beside(MapPrep(data.features, crs)) if prepare_map and cores() >= 2 else None
+        prep = stage.beside(MapPrep(data.features, crs)) if prepare_map and _core_to_spare(split) else None
 
     net = home_streets = None
     if split is None:
@@ -532,10 +533,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
 
     with stage("snap"):
         home_pts = homes.geometry.to_numpy()
-        if prep is not None and len(homes) <= settings.map_max_points:
-            prep.then(net, home_pts)
-        elif prep is not None:        # a hexagon map: see prepare_map above
-            prep.stop(wait=False)
+        if prep is not None:          # a hexagon map: no cells, nor the background (see prepare_map)
+            prep.then(net, home_pts if len(homes) <= settings.map_max_points else None)
         fac_pts = entry_points(net, fac.geometry.to_numpy())
         both = snap_points(net, np.concatenate([home_pts, fac_pts]), settings.max_snap_m)  # one index
         hs, fs = both.take(np.arange(len(home_pts))), both.take(np.arange(len(home_pts), len(both)))
@@ -618,6 +617,22 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                   # time is only the wait for it (the CLI says so beside the figure)
                   parallel_stages=("network",) if split is not None and not split.failed else (),
                   _map_prep=prep)
+
+
+def _core_to_spare(split) -> bool:
+    """A core for :class:`MapPrep` beside the analysis: a second core may be used
+    (:func:`cores`: 1 in a batch's districts) and none of the cores is taken by another task
+    now — this process holds one, the split read's streets child a second while it runs (from
+    the kernel's count of runnable tasks, as :func:`lifecircle.splitread.start` decides).
+    Beside another busy task the work is only moved, and the analysis's own stages (the engine
+    uses every core) wait for it."""
+    n = cores()
+    if n < 2:
+        return False
+    others = splitread._runnable_others()
+    if others is None:
+        return True
+    return others - (1 if split is not None else 0) <= n - 2
 
 
 def _in_order(timings: dict) -> dict:

@@ -217,25 +217,25 @@ def _background(view, pieces):
 
 class MapPrep:
     """The inputs of an analysis's map that its later stages do not change, worked out on
-    another thread while those stages run (the map is otherwise the longest part of a
-    district's save; see ``prepare_map`` in :func:`lifecircle.pipeline.analyze`):
+    another thread while those stages run (the map was the longest part of a district's
+    save; see ``prepare_map`` in :func:`lifecircle.pipeline.analyze`):
 
     * from the study area on (the OSM features, clipped, and the analysis CRS known), the
-      background's pieces from the features (:func:`lifecircle.render.maps.feature_pieces`:
-      buildings, water, green areas, rivers, projected and simplified) — the facilities and
-      homes stages run on one core;
-    * once the network and the homes are known (:meth:`then`), the homes' Voronoi cells
-      (:func:`lifecircle.analyses.isochrones.home_cells`, the gap areas' radius) and the whole
-      background with its text (:func:`lifecircle.render.maps.background_text`; WGS-84, not
-      GCJ-02).
+      background's pieces from the features (:func:`lifecircle.render.background.feature_pieces`:
+      buildings, water, green areas, rivers, projected and simplified, those that can fit the
+      background's budget) — the facilities and homes stages run on one core;
+    * once the network and the homes are known (:meth:`then`), for a map of points the homes'
+      Voronoi cells (:func:`lifecircle.analyses.isochrones.home_cells`, the gap areas' radius)
+      and the whole background with its text (:func:`lifecircle.render.maps.background_text`;
+      WGS-84); for a map of hexagons nothing more: the map places the pieces (:meth:`pieces`).
 
     One thread (one idle core), which :meth:`join` waits for before :func:`analyze` returns:
     no thread outlives the analysis (a save forks its writer only where no other thread runs).
-    It works on its own copies of the arrays it reads (never a frame the analysis goes on
-    changing) and under the starting thread's thread cap. A piece whose making failed is left
-    out (the map makes it itself and meets the error as it would have); a piece is handed out
-    only for the very data it was made from (:meth:`background`, :meth:`cells`), else the map
-    makes it.
+    It reads the features' geometry and tag arrays and the network's edge arrays, which no
+    stage changes, and its own copy of the homes' geometries, under the starting thread's
+    thread cap. A piece whose making failed is left out (the map makes it itself and meets the
+    error as it would have); a piece is handed out only for the very data it was made from
+    (:meth:`background`, :meth:`pieces`, :meth:`cells`), else the map makes it.
     """
 
     def __init__(self, features, crs):
@@ -254,11 +254,15 @@ class MapPrep:
         self._thread.start()
 
     def then(self, network: WalkNetwork, homes_geoms) -> None:
-        """The network and the homes' geometries are known: the cells and the background next."""
+        """The network and the homes' geometries are known: the cells and the background next;
+        ``homes_geoms`` None (a hexagon map): neither, the feature pieces are kept for the map
+        (:meth:`pieces`)."""
         self._network = network
-        self._view.network = SimpleNamespace(edge_geom=network.edge_geom, edge_highway=network.edge_highway)
-        self._jobs.put(("cells", home_cells, (np.array(homes_geoms, dtype=object), GAP_RADIUS_M)))
-        self._jobs.put(("background", self._background, ()))
+        if homes_geoms is not None:
+            self._view.network = SimpleNamespace(edge_geom=network.edge_geom,
+                                                 edge_highway=network.edge_highway)
+            self._jobs.put(("cells", home_cells, (np.array(homes_geoms, dtype=object), GAP_RADIUS_M)))
+            self._jobs.put(("background", self._background, ()))
         self._jobs.put(None)
 
     def _background(self):
@@ -298,7 +302,6 @@ class MapPrep:
         except BaseException:
             self.stop(wait=False)
             raise
-        self._made.pop("pieces", None)     # only the background needed them
 
     def homes_are(self, homes) -> None:
         """The final homes table (the same geometries the cells were made from: later stages
@@ -313,6 +316,14 @@ class MapPrep:
                 or result.features is not self._features or result.network is not self._network:
             return None
         return self._made.get("background")
+
+    def pieces(self, result):
+        """The feature pieces made for ``result``'s features (any basemap: they are metric),
+        where the background was not made from them; handed out once (the map places them and
+        lets them go: a city's are tens of MB), else None."""
+        if self._thread.is_alive() or self._stop.is_set() or result.features is not self._features:
+            return None
+        return self._made.pop("pieces", None)
 
     def cells(self, result):
         """The homes' cells made for ``result``'s homes, or None."""

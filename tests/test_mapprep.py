@@ -13,7 +13,7 @@ import pytest
 import shapely
 
 import lifecircle
-from lifecircle import pipeline
+from lifecircle import pipeline, splitread
 from lifecircle import result as result_mod
 from lifecircle.analyses import isochrones
 from lifecircle.io.sources import embedded_sample
@@ -36,9 +36,17 @@ def _page(m, path) -> str:
     return re.sub(r"_[0-9a-f]{32}", lambda mt: "_" + str(ids.setdefault(mt.group(0), len(ids))), text)
 
 
+@pytest.fixture(autouse=True)
+def idle(monkeypatch):
+    """The other core idle, whatever else runs on the test machine (see test_no_preparation_...)."""
+    monkeypatch.setattr(splitread, "_runnable_others", lambda *a, **k: 0)
+
+
 @pytest.fixture(scope="module")
 def prepared():
-    r = lifecircle.analyze(XJK)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(splitread, "_runnable_others", lambda *a, **k: 0)
+        r = lifecircle.analyze(XJK)
     assert not _prep_threads()                 # joined before analyze returned
     return r
 
@@ -138,17 +146,35 @@ def test_a_failed_analysis_leaves_no_thread(monkeypatch, error):
 
 
 def test_no_preparation_where_it_would_not_pay(monkeypatch):
-    """Not asked for, on one core (a batch's districts run under thread_cap(1)), or for a
-    hexagon map (more homes than settings.map_max_points): nothing is made or handed out."""
+    """Not asked for, on one core (a batch's districts run under thread_cap(1)), or with the
+    other core busy: nothing is made beside the analysis."""
     assert lifecircle.analyze(XJK, prepare_map=False)._map_prep is None
     with thread_cap(1):
         assert lifecircle.analyze(XJK)._map_prep is None
+    monkeypatch.setattr(splitread, "_runnable_others", lambda *a, **k: 2)
+    assert lifecircle.analyze(XJK)._map_prep is None
+
+
+def test_a_hexagon_map_takes_the_feature_pieces(monkeypatch, tmp_path):
+    """More homes than settings.map_max_points (a hexagon map): no cells and no background are
+    made beside the analysis, only the features' pieces, which the map places (once) instead of
+    making them — the same page."""
     made = []
     real = isochrones.home_cells
     monkeypatch.setattr(result_mod, "home_cells", lambda *a, **k: made.append(1) or real(*a, **k))
     r = lifecircle.analyze(XJK, map_max_points=10)
     assert not _prep_threads() and made == []
-    assert r._map_prep is None or (r._map_prep.cells(r) is None and r._map_prep.background(r) is None)
+    prep = r._map_prep
+    assert prep.cells(r) is None and prep.background(r) is None
+    assert prep.pieces(dataclasses.replace(r, features=r.features.copy())) is None   # other features
+    assert "pieces" in prep._made
+    want = _page(maps.result_map(dataclasses.replace(r, _map_prep=None)), tmp_path / "plain.html")
+    calls = []
+    real_pieces = maps.feature_pieces
+    monkeypatch.setattr(maps, "feature_pieces", lambda *a, **k: calls.append(1) or real_pieces(*a, **k))
+    assert _page(maps.result_map(r), tmp_path / "prepared.html") == want
+    assert calls == [] and "pieces" not in prep._made              # placed, and let go
+    assert _page(maps.result_map(r), tmp_path / "again.html") == want and calls == [1]
 
 
 def test_the_thread_carries_the_cap(monkeypatch):

@@ -76,6 +76,10 @@ class _Once:
             self._value, self._make = self._make(), None
         return self._value
 
+    def drop(self) -> None:
+        """Never to be made (what it would be made from is let go)."""
+        self._make = None
+
 
 def feature_arrays(feats) -> tuple:
     """``(geometries, tag dicts, crs)`` of a features table (None: ``(None, None, None)``), as
@@ -133,12 +137,20 @@ def feature_pieces(geoms, all_tags, crs, metric, make: bool = False, polygon_par
         # for drawing: without topology kept (10x faster; a sliver that self-touches draws the same)
         buildings = _Once(lambda: shapely.simplify(metric_of(poly[is_b]), 1.0, preserve_topology=False))
     if make:
+        # the others are never made by background_layers (what is left of the budget is at
+        # most all of it): what they would be made from is let go (a city's polygons, held
+        # until the map)
         for kind in ("water", "river", "green"):
-            if kind in parts and least.get(kind, 0) <= BACKGROUND_BUDGET:
-                parts[kind]()
+            if kind in parts:
+                if least.get(kind, 0) <= BACKGROUND_BUDGET:
+                    parts[kind]()
+                else:
+                    parts[kind].drop()
         if buildings is not None and not (parts["buildings"] > BACKGROUND_BLOCKS_MAX_VERTICES
                                           and parts["buildings"] > BACKGROUND_BUDGET):
             buildings()
+        elif buildings is not None:
+            buildings = None
     return parts, least, buildings
 
 

@@ -1045,10 +1045,11 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     # lifecircle.result.MapPrep) is taken as it is, where it was made from this result's data
     prep = getattr(result, "_map_prep", None)
     background = prep.background(result, gcj) if prep is not None else None
+    pieces = prep.pieces(result) if prep is not None and background is None else None
     cells = prep.cells(result) if prep is not None and gaps and not hex_mode else None
     pool = ThreadPoolExecutor(3)
-    background_job = pool.submit(carried(_with_text), background_layers, result, gcj) \
-        if background is None else None
+    background_job = pool.submit(carried(_with_text), functools.partial(background_layers, pieces=pieces),
+                                 result, gcj) if background is None else None
     gap_job = pool.submit(carried(_gap_layers), result, gcj, cells) if gaps and not hex_mode else None
     near_job = pool.submit(carried(nearest_facilities), result) \
         if nearest_names and not hex_mode and len(homes) else None
