@@ -619,16 +619,23 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                   _map_prep=prep)
 
 
+#: ``LIFECIRCLE_MAP_PREP=0``: never prepare the map beside the analysis; ``=1``: even when the
+#: machine looks busy (benchmarks); else where :func:`_core_to_spare` says.
+MAP_PREP = os.environ.get("LIFECIRCLE_MAP_PREP", "").strip()
+
+
 def _core_to_spare(split) -> bool:
     """A core for :class:`MapPrep` beside the analysis: a second core may be used
     (:func:`cores`: 1 in a batch's districts) and none of the cores is taken by another task
     now — this process holds one, the split read's streets child a second while it runs (from
     the kernel's count of runnable tasks, as :func:`lifecircle.splitread.start` decides).
     Beside another busy task the work is only moved, and the analysis's own stages (the engine
-    uses every core) wait for it."""
+    uses every core) wait for it. See :data:`MAP_PREP`."""
     n = cores()
-    if n < 2:
+    if n < 2 or MAP_PREP == "0":
         return False
+    if MAP_PREP == "1":
+        return True
     others = splitread._runnable_others()
     if others is None:
         return True
