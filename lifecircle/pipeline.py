@@ -387,7 +387,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     ``settings.map_max_points`` homes): on a hexagon map the GeoPackage, not the map, is the
     save's longest part, and a city's engine and coverage stages use both cores. Only where a
     core is to spare (:func:`_core_to_spare`; never in a batch's districts, which run on one).
-    A "map" stage in ``timings`` is the wait for it after the coverage.
+    A "map" stage in ``timings`` is the wait for it after the coverage (0 where it was not
+    made).
     """
     settings = (settings or DEFAULTS).with_(walk_speed_kmh=speed, **overrides)
     _check_crs_spec(settings.crs)                     # bad options fail before any data is read
@@ -604,10 +605,12 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     # the stages' freed temporaries back to the system (glibc keeps them: ~25 % of the
     # process at the end of a city); a save forks its writer from this process, and a page
     # of freed heap either process reuses is then copied for it
-    if prep is not None:
+    if prepare_map and cores() >= 2:
+        # timed whether or not the machine left a core for it: the same stages on every run
         with stage("map"):
-            prep.join()
-            prep.homes_are(homes)
+            if prep is not None:
+                prep.join()
+                prep.homes_are(homes)
     release_freed_memory()
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
                   data.source, data.data_date, _in_order(stage.timings), notes, engine,

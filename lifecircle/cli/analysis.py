@@ -189,7 +189,8 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
     print_summary(result, lang, verbose=verbose)
     parallel = getattr(result, "parallel_stages", ())
     timings = "  ".join(f"{_stage_word('network_parallel' if k == 'network' and k in parallel else k, lang)} "
-                        f"{v:.2f}s" for k, v in result.timings.items())
+                        f"{v:.2f}s" for k, v in result.timings.items()
+                        if k != "map" or v >= 0.005)   # no wait for the map's preparation: not shown
     # wrapped at the console width (not soft-wrapped): reads at 80 columns
     console.print(Text(f"{label('cli.stages', lang)}{timings}  ({label('cli.total', lang)} "
                        f"{sum(result.timings.values()):.1f}s)", style="dim"), highlight=False)
