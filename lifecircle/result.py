@@ -253,6 +253,11 @@ class MapPrep:
         self._thread = threading.Thread(target=carried(self._run), daemon=True, name="lifecircle-map-prep")
         self._thread.start()
 
+    def __reduce__(self):
+        # pickled or deep-copied (a Result sent between processes): nothing prepared, the
+        # map makes it all (a thread and its queue do not travel)
+        return type(None), ()
+
     def then(self, network: WalkNetwork, homes_geoms) -> None:
         """The network and the homes' geometries are known: the cells and the background next;
         ``homes_geoms`` None (a hexagon map): neither, the feature pieces are kept for the map

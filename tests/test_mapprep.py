@@ -82,6 +82,18 @@ def test_the_prepared_map_is_the_map(prepared, tmp_path, monkeypatch):
         maps.result_map(r, basemap="amap")
 
 
+def test_a_result_still_pickles(prepared):
+    """A Result travels between processes (Dask) and copies deeply: without the thread, with
+    nothing prepared."""
+    import copy
+    import pickle
+
+    back = pickle.loads(pickle.dumps(prepared))
+    assert back._map_prep is None and len(back.homes) == len(prepared.homes)
+    assert copy.deepcopy(prepared)._map_prep is None
+    assert prepared._map_prep is not None
+
+
 def test_save_writes_the_same_map(prepared, tmp_path):
     """Result.save with the prepared pieces: the same map.html as without (the GeoPackage
     writer still forks: no thread runs at the save)."""
