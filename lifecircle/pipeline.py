@@ -610,7 +610,6 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         with stage("map"):
             if prep is not None:
                 prep.join()
-                prep.homes_are(homes)
     release_freed_memory()
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
                   data.source, data.data_date, _in_order(stage.timings), notes, engine,

@@ -215,6 +215,10 @@ def _background(view, pieces):
     return background_text(view, pieces=pieces)
 
 
+def _ids(objects) -> np.ndarray:
+    return np.fromiter(map(id, objects), dtype=np.uint64, count=len(objects))
+
+
 class MapPrep:
     """The inputs of an analysis's map that its later stages do not change, worked out on
     another thread while those stages run (the map was the longest part of a district's
@@ -240,7 +244,7 @@ class MapPrep:
 
     def __init__(self, features, crs):
         self._features = features
-        self._network = self._homes = None       # set by then() / homes_are()
+        self._network = self._homes = None       # set by then()
         self._made: dict = {}
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -266,7 +270,9 @@ class MapPrep:
         if homes_geoms is not None:
             self._view.network = SimpleNamespace(edge_geom=network.edge_geom,
                                                  edge_highway=network.edge_highway)
-            self._jobs.put(("cells", home_cells, (np.array(homes_geoms, dtype=object), GAP_RADIUS_M)))
+            # its own array of the homes' geometry objects (held: no other object takes their ids)
+            self._homes = np.array(homes_geoms, dtype=object)
+            self._jobs.put(("cells", home_cells, (self._homes, GAP_RADIUS_M)))
             self._jobs.put(("background", self._background, ()))
         self._jobs.put(None)
 
@@ -308,12 +314,6 @@ class MapPrep:
             self.stop(wait=False)
             raise
 
-    def homes_are(self, homes) -> None:
-        """The final homes table (the same geometries the cells were made from: later stages
-        add columns only): the cells are handed out while a result's homes hold this very
-        geometry array."""
-        self._homes = homes.geometry.values
-
     def background(self, result, gcj: bool = False):
         """The background made for ``result``'s features and network, or None (GCJ-02 is made
         by the map)."""
@@ -332,8 +332,12 @@ class MapPrep:
 
     def cells(self, result):
         """The homes' cells made for ``result``'s homes, or None."""
-        if self._thread.is_alive() or self._stop.is_set() or self._homes is None \
-                or result.homes.geometry.values is not self._homes:
+        if self._thread.is_alive() or self._stop.is_set() or self._homes is None:
+            return None
+        # the very same geometry objects, in the same order (a geometry replaced in place, a
+        # home added or dropped: made again): their ids, a millisecond for 20,000 homes
+        now = result.homes.geometry.to_numpy()
+        if len(now) != len(self._homes) or not np.array_equal(_ids(now), _ids(self._homes)):
             return None
         return self._made.get("cells")
 

@@ -73,9 +73,15 @@ def test_the_prepared_map_is_the_map(prepared, tmp_path, monkeypatch):
     monkeypatch.setattr(maps, "background_layers", refused)
     monkeypatch.setattr(isochrones, "home_cells", refused)
     assert _page(maps.result_map(r), tmp_path / "prepared.html") == want
-    # a result with other homes or features, or a GCJ-02 map, makes its own
+    # the same homes in a copy of the table are the same homes; a home moved (in place), other
+    # features, or a GCJ-02 map: made again
+    assert _page(maps.result_map(dataclasses.replace(r, homes=r.homes.copy())), tmp_path / "c.html") == want
+    moved = r.homes.copy()
+    moved.loc[0, "geometry"] = shapely.Point(moved.geometry.iloc[0].x + 1.0, moved.geometry.iloc[0].y)
     with pytest.raises(AssertionError, match="made again"):
-        maps.result_map(dataclasses.replace(r, homes=r.homes.copy()))
+        maps.result_map(dataclasses.replace(r, homes=moved))
+    with pytest.raises(AssertionError, match="made again"):
+        maps.result_map(dataclasses.replace(r, homes=r.homes.iloc[1:]))
     with pytest.raises(AssertionError, match="made again"):
         maps.result_map(dataclasses.replace(r, features=r.features.copy()))
     with pytest.raises(AssertionError, match="made again"):
