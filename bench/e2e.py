@@ -120,7 +120,8 @@ def w_lifecircle(source: str, out: str, map_html: bool = True) -> dict:
     pipeline.build_network = network_size
 
     t_import = time.perf_counter() - t0
-    r = analyze(source, progress=mark)
+    # as the CLI: the map's inputs are prepared beside the analysis only when it draws one
+    r = analyze(source, progress=mark, prepare_map=map_html)
     mark("write")
     t1 = time.perf_counter()
     r.save(out, map_html=map_html)
