@@ -137,30 +137,34 @@ def test_a_failed_piece_is_made_by_the_map_and_its_error_met_there(monkeypatch, 
 
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 def test_a_failed_analysis_leaves_no_thread(monkeypatch, error):
-    """An error in a stage after the preparation started stops it; Ctrl-C stops the analysis
-    at once (the piece under way ends by itself, and nothing more is made)."""
-    started = []
+    """An error in a stage after the preparation started stops it (waiting for the piece under
+    way: no thread is left); Ctrl-C stops the analysis at once, without that wait (the piece
+    ends by itself and nothing more is made)."""
+    started, failed_at = [], []
     real = result_mod.feature_pieces
 
     def slow_pieces(*a, **k):
-        started.append(1)
-        time.sleep(0.5)
+        started.append(time.perf_counter())
+        time.sleep(2.0)
         return real(*a, **k)
 
     def failing(*a, **k):
+        failed_at.append(time.perf_counter())
         raise error("stopped")
 
     monkeypatch.setattr(result_mod, "feature_pieces", slow_pieces)
     monkeypatch.setattr(pipeline, "snap_points", failing)
-    t0 = time.perf_counter()
     with pytest.raises(error, match="stopped"):
         lifecircle.analyze(XJK)
-    assert started
+    waited = time.perf_counter() - failed_at[0]
+    assert started and failed_at[0] - started[0] < 2.0        # failed while the piece was made
     if error is KeyboardInterrupt:
+        assert waited < 1.0 and _prep_threads()               # at once; the piece still ends
         for t in _prep_threads():
             t.join(10)
+    else:
+        assert waited > 2.0 - (failed_at[0] - started[0]) - 0.1
     assert not _prep_threads()
-    assert time.perf_counter() - t0 < 30
 
 
 def test_no_preparation_where_it_would_not_pay(monkeypatch):
