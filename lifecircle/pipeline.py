@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -59,12 +60,12 @@ class _Stages:
     def __init__(self, progress: Callable[[str], None] | None):
         self.timings: dict[str, float] = {}
         self.progress = progress
-        self.side: list = []
 
     def beside(self, work):
-        """``work`` (a :class:`MapPrep`) runs beside the stages: a stage that fails stops it
-        (waiting for its piece under way, but not after Ctrl-C)."""
-        self.side.append(work)
+        """``work`` (a :class:`MapPrep`) runs beside the stages: an analysis that fails
+        anywhere (a stage, between stages, a progress callback that raises) stops it
+        (:func:`_reaping`)."""
+        _SIDE.works.append(work)
         return work
 
     @contextmanager
@@ -72,13 +73,13 @@ class _Stages:
         if self.progress and name in STAGES:
             self.progress(name)
         t0 = time.perf_counter()
-        try:
-            yield
-        except BaseException as exc:
-            for work in self.side:
-                work.stop(wait=not isinstance(exc, (KeyboardInterrupt, SystemExit)))
-            raise
+        yield
         self.timings[name] = time.perf_counter() - t0
+
+
+#: The side work (:class:`MapPrep`) of the analysis running on each thread, stopped by
+#: :func:`_reaping` when it fails.
+_SIDE = threading.local()
 
 
 STAGES = ("read", "study area", "network", "facilities", "homes", "snap", "engine", "coverage")
@@ -329,11 +330,23 @@ def status_notes(profile: Profile, status: dict, counts: dict, lang: str = "en")
 
 def _reaping(func):
     """``func`` with the streets child it may fork (:mod:`lifecircle.splitread`) killed and
-    reaped on any error or Ctrl-C."""
+    reaped, and the side work it starts (:meth:`_Stages.beside`) stopped, on any error or
+    Ctrl-C: no thread outlives a failed analysis (it would keep the next save from forking
+    its writer). The side work's piece under way is waited for, but not after Ctrl-C, which
+    must stop at once (the thread is a daemon and ends after that piece)."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        with splitread.reaped():
-            return func(*args, **kwargs)
+        outer = getattr(_SIDE, "works", None)
+        _SIDE.works = []
+        try:
+            with splitread.reaped():
+                return func(*args, **kwargs)
+        except BaseException as exc:
+            for work in _SIDE.works:
+                work.stop(wait=not isinstance(exc, (KeyboardInterrupt, SystemExit)))
+            raise
+        finally:
+            _SIDE.works = outer
     return wrapper
 
 
@@ -387,8 +400,9 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     ``settings.map_max_points`` homes): on a hexagon map the GeoPackage, not the map, is the
     save's longest part, and a city's engine and coverage stages use both cores. Only where a
     core is to spare (:func:`_core_to_spare`; never in a batch's districts, which run on one).
-    A "map" stage in ``timings`` is the wait for it after the coverage (0 where it was not
-    made).
+    A "map" stage in ``timings`` is the wait for it after the coverage; it is there whenever
+    ``prepare_map`` and a second core may be used (about 0 s where the load left no core for
+    it), so runs of one setting have the same stages.
     """
     settings = (settings or DEFAULTS).with_(walk_speed_kmh=speed, **overrides)
     _check_crs_spec(settings.crs)                     # bad options fail before any data is read
@@ -605,7 +619,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     # the stages' freed temporaries back to the system (glibc keeps them: ~25 % of the
     # process at the end of a city); a save forks its writer from this process, and a page
     # of freed heap either process reuses is then copied for it
-    if prepare_map and cores() >= 2:
+    if prep is not None or (prepare_map and cores() >= 2):
         # timed whether or not the machine left a core for it: the same stages on every run
         with stage("map"):
             if prep is not None:
