@@ -167,6 +167,37 @@ def test_a_failed_analysis_leaves_no_thread(monkeypatch, error):
     assert not _prep_threads()
 
 
+@pytest.mark.parametrize("at", ["snap", "engine"])
+def test_a_progress_callback_that_raises_leaves_no_thread(at):
+    """A progress callback that raises (a notebook's cancel button, Ctrl-C landing in the
+    CLI's bar) fails the analysis outside any stage's body: the preparation stops all the
+    same (at "snap" it had not been given the homes yet and waited for them for good), so no
+    thread is left and the next save may fork its writer."""
+    from lifecircle.io import outputs
+
+    def progress(name):
+        if name == at:
+            raise RuntimeError("cancelled")
+
+    with pytest.raises(RuntimeError, match="cancelled"):
+        lifecircle.analyze(XJK, progress=progress)
+    assert not _prep_threads() and outputs._fork_safe()
+
+
+def test_placed_pieces_are_not_held_by_the_pieces(prepared):
+    """A background piece made beforehand is handed out once: once placed, the map holds it,
+    the pieces (kept by the preparation or the map's caller) do not."""
+    from lifecircle.render import background
+
+    r = prepared
+    pieces = background.feature_pieces(*background.feature_arrays(r.features), r.crs, make=True)
+    parts, _, buildings = pieces
+    onces = [v for v in parts.values() if isinstance(v, background._Once)] + [buildings]
+    assert onces and all(o._value is not None for o in onces)
+    maps.background_layers(dataclasses.replace(r, _map_prep=None), pieces=pieces)
+    assert all(o._value is None for o in onces)
+
+
 def test_no_preparation_where_it_would_not_pay(monkeypatch):
     """Not asked for, on one core (a batch's districts run under thread_cap(1)), or with the
     other core busy: nothing is made beside the analysis."""
