@@ -235,12 +235,12 @@ def test_hexagon_city_map_opens_offline(helsinki, monkeypatch, tmp_path):
 
     from synthetic_city import tiled
 
-    from lifecircle.render import maps
+    from lifecircle.render import background, maps
 
     city = tiled(helsinki, 3, 3)
     city.settings = dataclasses.replace(helsinki.settings, map_max_points=len(helsinki.homes))
     monkeypatch.setattr(maps, "MAP_MAX_FACILITIES", len(helsinki.facilities))
-    monkeypatch.setattr(maps, "BACKGROUND_BUDGET", 30_000)
+    monkeypatch.setattr(background, "BACKGROUND_BUDGET", 30_000)
     page = maps.save_map(maps.result_map(city, lang="en", basemap="blank"), tmp_path / "city.html")
     _no_remote(page)
     got = _probe(page, tmp_path)

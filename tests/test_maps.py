@@ -207,13 +207,13 @@ def test_city_map_stays_within_its_budget(helsinki, monkeypatch, tmp_path):
     import json
 
     from lifecircle.analyses.isochrones import uncovered_homes
-    from lifecircle.render import maps
+    from lifecircle.render import background, maps
 
     small = save_map(result_map(helsinki, lang="en", basemap="blank"), tmp_path / "one.html")
     city = tiled(helsinki, 5, 5)                        # 25 × the homes, facilities, streets
     city.settings = dataclasses.replace(helsinki.settings, map_max_points=len(helsinki.homes))
     monkeypatch.setattr(maps, "MAP_MAX_FACILITIES", len(helsinki.facilities))
-    monkeypatch.setattr(maps, "BACKGROUND_BUDGET", 60_000)
+    monkeypatch.setattr(background, "BACKGROUND_BUDGET", 60_000)
     big = save_map(result_map(city, lang="en", basemap="blank"), tmp_path / "city.html")
     assert big.stat().st_size < 3 * small.stat().st_size      # 25 × the city, not 25 × the page
     text = big.read_text(encoding="utf-8")
@@ -276,7 +276,8 @@ def test_page_numbers_are_the_numbers():
 def test_surface_points_and_shared_tag_kinds():
     """Points are their own surface point (kept as they are), other geometries get
     point_on_surface; tag kinds read once per shared dict equal the kinds of each dict."""
-    from lifecircle.render.maps import _kinds, _kinds_each, _surface_points
+    from lifecircle.render.background import _kinds, _kinds_each
+    from lifecircle.render.maps import _surface_points
 
     g = np.array([shapely.Point(1, 2), shapely.box(0, 0, 2, 1), None, shapely.Point()], dtype=object)
     out = _surface_points(g)

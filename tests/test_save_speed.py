@@ -26,7 +26,7 @@ from test_write_parallel import _assert_same, _content, _counting_fork
 
 import lifecircle.io.outputs as O
 from lifecircle.errors import OutputError
-from lifecircle.render import maps
+from lifecircle.render import background, maps
 
 pytestmark = pytest.mark.skipif(not O.FORK_GPKG, reason="the writer child exists only on Linux")
 
@@ -365,7 +365,7 @@ def test_polygons_keep_four_coordinates_a_part_however_simplified():
         assert n.min() >= 4 and n.sum() >= least
 
 
-@pytest.mark.parametrize("budget", [maps.BACKGROUND_BUDGET, 30_000, 8_000, 3_000, 600])
+@pytest.mark.parametrize("budget", [background.BACKGROUND_BUDGET, 30_000, 8_000, 3_000, 600])
 def test_areas_that_cannot_fit_are_left_out_as_after_simplifying_them(helsinki, monkeypatch, budget):
     """Water or green areas that cannot fit the budget at any tolerance are left out without
     being made: the same layers and the same "left out" list as making and trying them."""
@@ -374,7 +374,7 @@ def test_areas_that_cannot_fit_are_left_out_as_after_simplifying_them(helsinki, 
         return {k: ([shapely.to_wkb(g) for g in v.to_numpy()] if hasattr(v, "to_numpy") else v)
                 for k, v in bg.items()}
 
-    monkeypatch.setattr(maps, "BACKGROUND_BUDGET", budget)
+    monkeypatch.setattr(background, "BACKGROUND_BUDGET", budget)
     made = []
     real = shapely.simplify
 

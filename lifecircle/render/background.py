@@ -65,16 +65,23 @@ BACKGROUND_BLOCKS_MAX_VERTICES = 600_000
 
 
 class _Once:
-    """A value made at its first call (a background piece: made when the budget has room for
-    it, or beforehand by :func:`feature_pieces` with ``make``)."""
+    """A value made once (a background piece: when the budget has room for it, or beforehand
+    by :func:`feature_pieces` with ``make``) and handed out once: whoever places it holds it,
+    not this (a city's water and green areas, projected, held here until the map is done, were
+    tens of MB)."""
 
     def __init__(self, make):
         self._make, self._value = make, None
 
-    def __call__(self):
+    def make(self) -> None:
+        """Made now, handed out at the call."""
         if self._make is not None:
             self._value, self._make = self._make(), None
-        return self._value
+
+    def __call__(self):
+        self.make()
+        value, self._value = self._value, None
+        return value
 
     def drop(self) -> None:
         """Never to be made (what it would be made from is let go)."""
@@ -143,12 +150,12 @@ def feature_pieces(geoms, all_tags, crs, metric, make: bool = False, polygon_par
         for kind in ("water", "river", "green"):
             if kind in parts:
                 if least.get(kind, 0) <= BACKGROUND_BUDGET:
-                    parts[kind]()
+                    parts[kind].make()
                 else:
                     parts[kind].drop()
         if buildings is not None and not (parts["buildings"] > BACKGROUND_BLOCKS_MAX_VERTICES
                                           and parts["buildings"] > BACKGROUND_BUDGET):
-            buildings()
+            buildings.make()
         elif buildings is not None:
             buildings = None
     return parts, least, buildings

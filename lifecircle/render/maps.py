@@ -28,7 +28,7 @@ Size budget ``MAP_BUDGET_MB`` (20 MB per file): homes and facilities travel as c
 ``MAP_SIMPLIFY_M``, coordinates rounded (``MAP_DECIMALS``; the background to 1 m). A city keeps
 within it: beyond ``settings.map_max_points`` homes, the homes, their gap areas and (beyond
 ``MAP_MAX_FACILITIES``) the facilities are hexagons made in the page from their centres
-(:class:`HexLayer`), and the background keeps to ``BACKGROUND_BUDGET`` coordinates (simplified
+(:class:`HexLayer`), and the background keeps to ``background.BACKGROUND_BUDGET`` coordinates (simplified
 further, buildings merged into blocks while that is cheap, a kind that still does not fit left
 out and named in the legend). Las Palmas (19,197 homes, 6,746 facilities, 22,595 buildings,
 gaps, nearest facility names): 15.8 MB; a synthetic city of 1.07M homes and 378k facilities
@@ -70,15 +70,8 @@ from lifecircle.errors import LifecircleError, MapError
 from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.io.outputs import mark_html, write_text_atomic
 from lifecircle.io.sources import ATTRIBUTION, WGS84
-from lifecircle.render.background import (  # noqa: F401 - _kinds, _kinds_each: read from here too
-    BACKGROUND_BLOCKS_MAX_VERTICES,
-    BACKGROUND_BUDGET,
-    _kinds,
-    _kinds_each,
-    _polygon_parts,
-    feature_arrays,
-    feature_pieces,
-)
+from lifecircle.render import background as bg
+from lifecircle.render.background import _polygon_parts, feature_arrays, feature_pieces
 from lifecircle.settings import carried
 from lifecircle.untrusted import RawHTML, escape_html, safe_root
 
@@ -690,14 +683,14 @@ _COARSER = (10.0, 30.0)
 
 def background_layers(result, gcj: bool = False, pieces=None) -> dict:
     """Buildings, water, green space (polygons from ``result.features``) and streets (the walk
-    network), in lon/lat, simplified for the map and kept within :data:`BACKGROUND_BUDGET`.
+    network), in lon/lat, simplified for the map and kept within :data:`lifecircle.render.background.BACKGROUND_BUDGET`.
     Returns ``{kind: GeoSeries}`` (missing kinds left out), ``"blocks": True`` when buildings
     were merged into blocks and ``"left_out"``: the kinds the budget left out. ``pieces``:
     :func:`feature_pieces` of the result's features, made already."""
     out = {}
     feats = getattr(result, "features", None)
     metric = result.crs
-    left = BACKGROUND_BUDGET
+    left = bg.BACKGROUND_BUDGET   # read here: one budget with feature_pieces (and its tests)
     left_out = []
 
     def fits(kind, geoms, coarser=True):
@@ -743,14 +736,14 @@ def background_layers(result, gcj: bool = False, pieces=None) -> dict:
             parts[kind] = parts[kind]()
         if kind == "buildings":
             raw = parts[kind]
-            if raw > BACKGROUND_BLOCKS_MAX_VERTICES and raw > left:
+            if raw > bg.BACKGROUND_BLOCKS_MAX_VERTICES and raw > left:
                 left_out.append(kind)       # too many to draw or merge: not even projected
                 continue
             b, buildings = buildings(), None
             b = b[~shapely.is_empty(b)]
             n = int(shapely.get_num_coordinates(b).sum())
             if n > min(BACKGROUND_MAX_VERTICES, left):
-                if raw > BACKGROUND_BLOCKS_MAX_VERTICES:
+                if raw > bg.BACKGROUND_BLOCKS_MAX_VERTICES:
                     left_out.append(kind)
                     continue
                 merged = shapely.union_all(shapely.buffer(b, 6.0, quad_segs=1))
