@@ -28,7 +28,7 @@ from lifecircle.core.profiles import Profile
 from lifecircle.core.snapping import Snap
 from lifecircle.io.outputs import MAP_HTML, atomic_dir, read_outputs, write_outputs
 from lifecircle.io.sources import ATTRIBUTION
-from lifecircle.render.background import feature_pieces
+from lifecircle.render.background import feature_arrays, feature_pieces
 from lifecircle.settings import Settings, carried
 
 
@@ -252,8 +252,7 @@ class MapPrep:
         # tables the stages make are new ones), never the frame itself
         self._view = SimpleNamespace(features=None, crs=crs, network=None)
         if features is not None and len(features):
-            tags = features["tags"].to_numpy() if "tags" in features else np.full(len(features), None)
-            self._jobs.put(("pieces", feature_pieces, (features.geometry.to_numpy(), tags, features.crs, crs, True)))
+            self._jobs.put(("pieces", feature_pieces, (*feature_arrays(features), crs, True)))
         self._thread = threading.Thread(target=carried(self._run), daemon=True, name="lifecircle-map-prep")
         self._thread.start()
 
@@ -293,7 +292,7 @@ class MapPrep:
                 made = fn(*args)
             except Exception:   # noqa: BLE001 - left out: the map makes it and meets the error itself
                 continue
-            if made is not None:
+            if made is not None and not self._stop.is_set():   # stopped: nothing kept
                 self._made[name] = made
 
     def stop(self, wait: bool = True) -> None:
@@ -302,9 +301,9 @@ class MapPrep:
         must stop at once: the thread is a daemon and ends after that piece)."""
         self._stop.set()
         self._jobs.put(None)
-        self._made.clear()
         if wait:
             self._thread.join()
+        self._made.clear()
 
     def join(self) -> None:
         """Wait until every piece is made (Ctrl-C while waiting stops the rest)."""
