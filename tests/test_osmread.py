@@ -124,10 +124,13 @@ def test_a_file_that_is_not_a_pbf_is_refused_without_keeping_it_open(tmp_path):
 
     path = tmp_path / "packed.osm.pbf"
     path.write_bytes(gzip.compress(b"<osm/>" * 1000))
+    from lifecircle.analyses.links import read_link_layers
+
     before = len(os.listdir("/proc/self/fd"))
-    for _ in range(5):
-        with pytest.raises(InputFileError, match="does not start with an OSM PBF header"):
-            read_osm(path)
+    for read in (read_osm, read_link_layers):      # every reader opens it through osm_file
+        for _ in range(5):
+            with pytest.raises(InputFileError, match="does not start with an OSM PBF header"):
+                read(path)
     assert len(os.listdir("/proc/self/fd")) == before
 
 

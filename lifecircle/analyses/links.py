@@ -575,6 +575,8 @@ def read_link_layers(path) -> LinkLayers:
     h = H()
     try:
         h.apply_file(osm_file(path), locations=True)
+    except InputFileError:
+        raise
     except Exception as exc:
         raise InputFileError(path, f"cannot read walls, gates and private ways ({type(exc).__name__}: {exc})",
                              zh=f"无法读取围墙、大门和私有道路（{type(exc).__name__}: {exc}）") from None

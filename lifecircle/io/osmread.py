@@ -47,6 +47,7 @@ import shapely
 from shapely.geometry import MultiPolygon
 
 from lifecircle.core.network import _ranges
+from lifecircle.errors import InputFileError
 from lifecircle.settings import cores as _cores
 
 #: libosmium's "no coordinate" value (a node the file does not hold)
@@ -300,13 +301,29 @@ def osm_file(path):
     :func:`lifecircle.io.sources.read_osm` reads it, whatever the case: libosmium's own
     detection reads the suffix case-sensitively (a PBF named ``CITY.OSM.PBF`` was "Could not
     detect file format"): ``.pbf`` is PBF, ``.bz2`` bzip2-compressed XML, any other name
-    (``.osm``, ``.xml``) XML."""
+    (``.osm``, ``.xml``) XML. A ``.pbf`` that does not start as a PBF is refused here
+    (:func:`_pbf_start`)."""
     import osmium
 
     name = os.fspath(path)
     low = name.lower()
     fmt = "pbf" if low.endswith(".pbf") else "osm.bz2" if low.endswith(".bz2") else "osm"
+    if fmt == "pbf" and not _pbf_start(name):
+        raise InputFileError(path, "not a valid OSM PBF file (it does not start with an OSM PBF header)",
+                             zh="不是有效的 OSM PBF 文件（文件开头不是 OSM PBF 文件头）")
     return osmium.io.File(name, fmt)
+
+
+def _pbf_start(path) -> bool:
+    """Whether ``path`` starts as an OSM PBF file does: a 4-byte length (under the 64 KB the
+    format allows) and a blob header of that length naming an ``OSMHeader`` blob. Checked
+    before libosmium opens the file: its reader, given another file (gzip named .pbf), fails
+    in its constructor and keeps the file open (one descriptor lost each time, in a batch
+    worker or a notebook that lives on)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+        size = int.from_bytes(head, "big") if len(head) == 4 else 0
+        return 0 < size < 64 * 1024 and b"OSMHeader" in f.read(size)
 
 
 def read_relations(path: str, groups: _Groups) -> list[dict]:

@@ -357,26 +357,12 @@ def combine(streets_part: OSMData, features_part: OSMData) -> OSMData:
                    max(dates) if dates else None, dict(streets_part.meta, layers=["streets", "features"]))
 
 
-def _pbf_start(path: Path) -> bool:
-    """Whether ``path`` starts as an OSM PBF file does: a 4-byte length (under the 64 KB the
-    format allows) and a blob header of that length naming an ``OSMHeader`` blob. Checked
-    before libosmium opens the file: its reader, given another file (gzip named .pbf), fails
-    in its constructor and keeps the file open (one descriptor lost each time, in a batch
-    worker or a notebook that lives on)."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-        size = int.from_bytes(head, "big") if len(head) == 4 else 0
-        return 0 < size < 64 * 1024 and b"OSMHeader" in f.read(size)
-
-
 def _pbf_header_date(path: Path) -> str | None:
     import osmium
 
-    if not _pbf_start(path):
-        raise InputFileError(path, "not a valid OSM PBF file (it does not start with an OSM PBF header)",
-                             zh="不是有效的 OSM PBF 文件（文件开头不是 OSM PBF 文件头）")
+    file = osmread.osm_file(path)      # refuses a file that does not start as a PBF
     try:
-        reader = osmium.io.Reader(osmread.osm_file(path), osmium.osm.osm_entity_bits.NOTHING)
+        reader = osmium.io.Reader(file, osmium.osm.osm_entity_bits.NOTHING)
         try:
             header = reader.header()
             stamp = header.get("osmosis_replication_timestamp") or header.get("timestamp")
