@@ -146,6 +146,7 @@ def w_lifecircle(source: str, out: str, map_html: bool = True) -> dict:
             "nodes": net.n_nodes, "edges": net.n_edges,
             "components_kept": (net.pruned or {}).get("components_kept"),
             "stage_mem_mb": mem, "mem_reset": all(reset_ok),
+            "map_prepared": getattr(r, "_map_prep", None) is not None,
             "peak_mb": max(m["peak_mb"] for m in mem.values())}
 
 
@@ -459,7 +460,9 @@ def median_rows(name: str, runs: list[dict]) -> dict:
            "cpu_s": statistics.median(r["cpu_s"] for r in runs),
            "peak_mb": max(r["peak_mb"] for r in runs)}
     row.update({k: v for k, v in runs[-1].items()
-                if k not in ("stages", "wall_s", "peak_mb", "cpu_s")})
+                if k not in ("stages", "wall_s", "peak_mb", "cpu_s", "map_prepared")})
+    if "map_prepared" in runs[0]:   # decided by the load at the time: said for every run
+        row["map_prepared"] = [r["map_prepared"] for r in runs]
     return row
 
 
