@@ -7,6 +7,7 @@ one-line delegations to the rooms that do the work: :mod:`lifecircle.io.outputs`
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -219,6 +220,26 @@ def _ids(objects) -> np.ndarray:
     return np.fromiter(map(id, objects), dtype=np.uint64, count=len(objects))
 
 
+#: The name of :class:`MapPrep`'s thread.
+MAP_PREP_THREAD = "lifecircle-map-prep"
+
+
+def map_preparations() -> list[threading.Thread]:
+    """The threads of :class:`MapPrep` still alive: only after an analysis failed or was
+    interrupted (a stopped preparation ends the piece under way, then its thread)."""
+    return [t for t in threading.enumerate() if t.name == MAP_PREP_THREAD and t.is_alive()]
+
+
+@atexit.register
+def _join_map_preparations() -> None:
+    """At the interpreter's exit, the preparations still ending their piece (an analysis
+    interrupted by Ctrl-C) are waited for: the teardown under a thread inside GEOS crashed
+    (a segmentation fault after "interrupted", about 1 Ctrl-C in 10). The console script
+    never gets here after a failure with one alive (:func:`lifecircle.cli.app._leave`)."""
+    for t in map_preparations():
+        t.join()
+
+
 class MapPrep:
     """The inputs of an analysis's map that its later stages do not change, worked out on
     another thread while those stages run (the map was the longest part of a district's
@@ -251,9 +272,10 @@ class MapPrep:
         # the thread reads the features' geometry and tag arrays (no stage changes them: the
         # tables the stages make are new ones), never the frame itself
         self._view = SimpleNamespace(features=None, crs=crs, network=None)
+        self._feature_ids = None     # the features' geometry and tag objects (see _same_features)
         if features is not None and len(features):
-            self._jobs.put(("pieces", feature_pieces, (*feature_arrays(features), crs, True)))
-        self._thread = threading.Thread(target=carried(self._run), daemon=True, name="lifecircle-map-prep")
+            self._jobs.put(("pieces", self._pieces, (*feature_arrays(features), crs)))
+        self._thread = threading.Thread(target=carried(self._run), daemon=True, name=MAP_PREP_THREAD)
         self._thread.start()
 
     def __reduce__(self):
@@ -274,6 +296,27 @@ class MapPrep:
             self._jobs.put(("cells", home_cells, (self._homes, GAP_RADIUS_M)))
             self._jobs.put(("background", self._background, ()))
         self._jobs.put(None)
+
+    def _pieces(self, geoms, tags, features_crs, crs):
+        # the features as the pieces are made from them: their objects, in order
+        self._feature_ids = (_ids(geoms), _ids(tags))
+        return feature_pieces(geoms, tags, features_crs, crs, True)
+
+    def _same_features(self, result) -> bool:
+        """``result``'s features are those the pieces were made from: the same table holding
+        the same geometry and tag objects in the same order (a geometry replaced in place, a
+        row dropped: made again, as the homes in :meth:`cells`)."""
+        features = result.features
+        if features is not self._features:
+            return False
+        if features is None or not len(features):
+            return True
+        if self._feature_ids is None:
+            return False
+        geoms, tags, _ = feature_arrays(features)
+        gids, tids = self._feature_ids
+        return len(geoms) == len(gids) and np.array_equal(_ids(geoms), gids) \
+            and np.array_equal(_ids(tags), tids)
 
     def _background(self):
         # the pieces stand for the features (background_layers reads them only)
@@ -317,7 +360,7 @@ class MapPrep:
         """The background made for ``result``'s features and network, or None (GCJ-02 is made
         by the map)."""
         if gcj or self._thread.is_alive() or self._stop.is_set() or self._network is None \
-                or result.features is not self._features or result.network is not self._network:
+                or result.network is not self._network or not self._same_features(result):
             return None
         return self._made.get("background")
 
@@ -325,7 +368,7 @@ class MapPrep:
         """The feature pieces made for ``result``'s features (any basemap: they are metric),
         where the background was not made from them; handed out once (the map places them and
         lets them go: a city's are tens of MB), else None."""
-        if self._thread.is_alive() or self._stop.is_set() or result.features is not self._features:
+        if self._thread.is_alive() or self._stop.is_set() or not self._same_features(result):
             return None
         return self._made.pop("pieces", None)
 

@@ -198,6 +198,58 @@ def test_placed_pieces_are_not_held_by_the_pieces(prepared):
     assert all(o._value is None for o in onces)
 
 
+def test_features_changed_in_place_are_drawn_as_they_are(tmp_path):
+    """Buildings moved in place in ``r.features`` (the same table) after the analysis: the map
+    draws them where they are now, as without preparation, not the background prepared before."""
+    r = lifecircle.analyze(XJK)
+    f = r.features
+    rows = np.flatnonzero([isinstance(t, dict) and "building" in t for t in f["tags"]])[:200]
+    f.loc[f.index[rows], "geometry"] = [shapely.affinity.translate(g, 0.003, 0.003)
+                                        for g in f.geometry.iloc[rows]]
+    assert r._map_prep.background(r) is None and r._map_prep.pieces(r) is None
+    want = _page(maps.result_map(dataclasses.replace(r, _map_prep=None)), tmp_path / "plain.html")
+    assert _page(maps.result_map(r), tmp_path / "prepared.html") == want
+
+
+_EXIT_SCRIPT = """
+import sys, threading, time
+from pathlib import Path
+import lifecircle.cli.app
+import lifecircle.result
+app = sys.modules["lifecircle.cli.app"]     # the module (lifecircle.cli.app is also the Typer app)
+
+def piece():
+    time.sleep(1.5)
+    Path(sys.argv[1]).write_text("ended")
+
+threading.Thread(target=piece, daemon=True, name=lifecircle.result.MAP_PREP_THREAD).start()
+if sys.argv[2] == "cli":
+    app._leave(SystemExit(130))
+sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("how", ["cli", "api"])
+def test_an_interrupted_preparation_is_not_torn_down_under_its_piece(tmp_path, how):
+    """After Ctrl-C the preparation ends its piece, a daemon thread inside GEOS, and the
+    interpreter's teardown under it crashed (a segmentation fault after "interrupted"): the
+    console script then ends at once without the teardown; any other exit waits for the piece
+    first (an exit handler)."""
+    import subprocess
+    import sys
+
+    flag = tmp_path / "ended"
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, str(flag), how], capture_output=True,
+                          text=True, timeout=60)
+    took = time.perf_counter() - t0
+    assert done.returncode == 130, done.stderr
+    if how == "cli":
+        assert not flag.exists() and took < 1.4       # not waited for: out at once
+    else:
+        assert flag.exists()                         # waited for before the teardown
+
+
 def test_no_preparation_where_it_would_not_pay(monkeypatch):
     """Not asked for, on one core (a batch's districts run under thread_cap(1)), or with the
     other core busy: nothing is made beside the analysis."""

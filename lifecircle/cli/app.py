@@ -132,22 +132,41 @@ def _leave(exc: SystemExit) -> None:
             for t in threading.enumerate()):
         raise exc
     if exc.code not in (None, 0):
-        # a failure or Ctrl-C: the ordinary exit (speed does not matter there, and exit
-        # handlers such as Dask's cluster shutdown expect it: from here it waited 10 s)
-        raise exc
-    status = 0
+        if not _map_prepared_still():
+            # a failure or Ctrl-C: the ordinary exit (speed does not matter there, and exit
+            # handlers such as Dask's cluster shutdown expect it: from here it waited 10 s)
+            raise exc
+        # the map preparation of an interrupted analysis still ends its piece, a daemon
+        # thread inside GEOS: the interpreter's teardown under it crashed (a segmentation
+        # fault after "interrupted"), and its exit handler would wait for the piece. Out at
+        # once, the streams flushed; nothing of analyze's needs an exit handler then (its
+        # temporary folders went with the failure)
+        _flushed_exit(exc.code if isinstance(exc.code, int) else 1)
     try:
         atexit._run_exitfuncs()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is None:                # started with the stream closed: nothing to flush
-                continue
-            try:
-                stream.flush()
-            except Exception:             # a full disk, a closed pipe: Python's own exit says 120
-                if status == 0:
-                    status = 120
-        os._exit(status)
+        _flushed_exit(0)
+
+
+def _map_prepared_still() -> bool:
+    """Whether a map preparation (:class:`lifecircle.result.MapPrep`) still runs: only where
+    :mod:`lifecircle.result` was imported (not imported here for the commands without it)."""
+    result = sys.modules.get("lifecircle.result")
+    return result is not None and bool(result.map_preparations())
+
+
+def _flushed_exit(status: int) -> None:
+    """``os._exit(status)`` once the console streams are flushed (120 for a success whose
+    output could not be: Python's own exit says so)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:                # started with the stream closed: nothing to flush
+            continue
+        try:
+            stream.flush()
+        except Exception:             # a full disk, a closed pipe: Python's own exit says 120
+            if status == 0:
+                status = 120
+    os._exit(status)
 
 
 if __name__ == "__main__":
