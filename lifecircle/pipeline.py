@@ -399,7 +399,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     background — only where the map draws homes as points (at most
     ``settings.map_max_points`` homes): on a hexagon map the GeoPackage, not the map, is the
     save's longest part, and a city's engine and coverage stages use both cores. Only where a
-    core is to spare (:func:`_core_to_spare`; never in a batch's districts, which run on one).
+    core is to spare (:func:`_core_to_spare`; never in a batch's districts, which run on one)
+    and for at most :data:`MAP_PREP_FEATURES` times ``settings.map_max_points`` features.
     A "map" stage in ``timings`` is the wait for it after the coverage; it is there whenever
     ``prepare_map`` and a second core may be used (about 0 s where the load left no core for
     it), so runs of one setting have the same stages.
@@ -455,7 +456,9 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             data = data.clip(keep_wgs)
         if split is not None:
             split.crs = crs
-        prep = stage.beside(MapPrep(data.features, crs)) if prepare_map and _core_to_spare(split) else None
+        prep = stage.beside(MapPrep(data.features, crs)) \
+            if prepare_map and len(data.features) <= MAP_PREP_FEATURES * settings.map_max_points \
+            and _core_to_spare(split) else None
 
     net = home_streets = None
     if split is None:
@@ -634,6 +637,16 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                   parallel_stages=("network",) if split is not None and not split.failed else (),
                   _map_prep=prep)
 
+
+#: The map is prepared beside the analysis for at most this many times
+#: ``settings.map_max_points`` features (80,000 by default). Its first piece, made in the
+#: facilities stage, grows with the features and competes with that stage's Python: at the
+#: 60-tile city (3.3 M features) it cost the stage 0.9 s and 50 MB for nothing, as its map
+#: draws hexagons, whose save waits for the GeoPackage, not the map. The homes were 40-75 % of
+#: the features in the shared extracts (3 % in Helsinki's centre), so past this a district's
+#: map is hexagons but where homes are that rare (such a map is then made in the save, as
+#: without preparation).
+MAP_PREP_FEATURES = 4
 
 #: ``LIFECIRCLE_MAP_PREP=0``: never prepare the map beside the analysis; ``=1``: even when the
 #: machine looks busy (benchmarks); else where :func:`_core_to_spare` says.

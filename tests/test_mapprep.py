@@ -269,7 +269,7 @@ def test_a_hexagon_map_takes_the_feature_pieces(monkeypatch, tmp_path):
     made = []
     real = isochrones.home_cells
     monkeypatch.setattr(result_mod, "home_cells", lambda *a, **k: made.append(1) or real(*a, **k))
-    r = lifecircle.analyze(XJK, map_max_points=10)
+    r = lifecircle.analyze(XJK, map_max_points=600)        # 788 homes, 1,953 features
     assert not _prep_threads() and made == []
     prep = r._map_prep
     assert prep.cells(r) is None and prep.background(r) is None
@@ -282,6 +282,15 @@ def test_a_hexagon_map_takes_the_feature_pieces(monkeypatch, tmp_path):
     assert _page(maps.result_map(r), tmp_path / "prepared.html") == want
     assert calls == [] and "pieces" not in prep._made              # placed, and let go
     assert _page(maps.result_map(r), tmp_path / "again.html") == want and calls == [1]
+
+
+def test_no_preparation_for_features_past_the_bound():
+    """More than MAP_PREP_FEATURES x map_max_points features (a city, whose map draws
+    hexagons): no preparation, the map is made in the save as without it."""
+    n = len(lifecircle.analyze(XJK, prepare_map=False).features)
+    limit = -(-n // pipeline.MAP_PREP_FEATURES)             # n features: just within
+    assert lifecircle.analyze(XJK, map_max_points=limit)._map_prep is not None
+    assert lifecircle.analyze(XJK, map_max_points=limit - 1)._map_prep is None
 
 
 def test_the_thread_carries_the_cap(monkeypatch):
