@@ -209,6 +209,26 @@ def write_csv(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
     return path
 
 
+def test_a_type_column_takes_category_ids_and_names(tmp_path):
+    """A column headed ``type`` (or 类型) holding category ids, names, Amap codes or Baidu
+    categories: each read as what it is (category ids were refused as "Baidu category ...
+    maps to no category", though --help offers "the type as a category id")."""
+    from lifecircle.core.profiles import load_profile
+
+    path = write_csv(tmp_path / "typed.csv", [
+        "name,lng,lat,type",
+        "一小,118.78,32.04,primary_school",       # a category id
+        "一园,118.781,32.041,幼儿园",              # a category's Chinese name
+        "快餐,118.782,32.042,050100",             # an Amap code
+        "二园,118.783,32.043,教育培训;幼儿园",      # a Baidu category
+        "坏,118.784,32.044,no_such_thing",        # none of them
+    ])
+    table = read_poi_table(path, profile=load_profile("default"))
+    assert table["row"].tolist() == [1, 2, 3, 4]
+    assert table["category"].tolist() == ["primary_school", "kindergarten", "restaurant", "kindergarten"]
+    assert [d["row"] for d in table.attrs["dropped"]] == [5]
+
+
 def test_bad_rows_are_dropped_with_row_numbers(tmp_path):
     path = write_csv(tmp_path / "mixed.csv", [
         "name,lng,lat,typecode,category,capacity",

@@ -423,6 +423,14 @@ def _classify_amap(mapping: PoiMapping, raw: str, name: str, cache: dict) -> tup
     return None, (f"Amap typecode '{raw}' maps to no category", f"高德类型代码 '{raw}' 对应不到任何类别")
 
 
+def _baidu_or_name(mapping: PoiMapping, raw: str, name: str, profile) -> tuple[str | None, tuple]:
+    """A Baidu category, else the name of one of the profile's categories (类别 = 幼儿园)."""
+    cat, why = _classify_baidu(mapping, raw, name)
+    if cat is None and _by_name(profile, raw) is not None:
+        return _by_name(profile, raw), ("", "")
+    return cat, why
+
+
 def _classify_baidu(mapping: PoiMapping, raw: str, name: str) -> tuple[str | None, tuple]:
     if not raw.strip():
         return None, ("empty Baidu category", "百度分类为空")
@@ -486,7 +494,8 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
 
     The type of a row comes from the first non-empty of: ``category`` (a category id), Amap
     ``typecode`` (several codes joined by "|": the first that maps wins), Baidu category, or
-    a generic ``type`` column (all digits → Amap code, else Baidu category).
+    a generic ``type`` column (all digits → Amap code; a category id or name; else Baidu
+    category).
 
     Raises
     ------
@@ -598,15 +607,15 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         elif code_col is not None and code_col[i] != "":
             cat, why = _classify_amap(poi_map, str(code_col[i]), name, cache)
         elif baidu_col is not None and baidu_col[i] != "":
-            cat, why = _classify_baidu(poi_map, str(baidu_col[i]), name)
-            if cat is None and _by_name(profile, baidu_col[i]) is not None:   # 类别 = 幼儿园
-                cat, why = _by_name(profile, baidu_col[i]), ("", "")
+            cat, why = _baidu_or_name(poi_map, str(baidu_col[i]), name, profile)
         elif type_col is not None and type_col[i] != "":
             raw = str(type_col[i])
             if re.fullmatch(r"[\d|;,.\s]+", raw):
                 cat, why = _classify_amap(poi_map, raw, name, cache)
+            elif raw.strip() in known:          # a category id (as --help says), not Baidu's
+                cat = raw.strip()
             else:
-                cat, why = _classify_baidu(poi_map, raw, name)
+                cat, why = _baidu_or_name(poi_map, raw, name, profile)
         else:
             why = ("no type (category, typecode and Baidu category are empty)",
                    "没有类型（类别、高德类型代码和百度分类均为空）")
