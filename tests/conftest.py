@@ -13,6 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_OSM = REPO.parent / "shared" / "data" / "osm"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _in_a_temporary_folder(tmp_path_factory):
+    """The tests (and the fixtures of every scope) run in a temporary folder, not the
+    repository's root: an ``analyze`` run from there copies its map into the repository's
+    maps/ (as it does for a user), which a test run must not fill (it left xjk.html, zh.html)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
+
+
 def shared_file(relative: str) -> Path:
     """A file under ../shared/data/osm, or skip the test with the reason."""
     path = SHARED_OSM / relative
