@@ -469,13 +469,16 @@ def median_rows(name: str, runs: list[dict]) -> dict:
 def first_run(out_dir: Path) -> dict:
     """The demo with an empty numba cache (a fresh install), then warm."""
     cache = Path(tempfile.mkdtemp(prefix="numba_cold_", dir=out_dir))
-    env = user_env(NUMBA_CACHE_DIR=str(cache))
+    # run from the scratch folder (the demo copies its map into ./maps/, which is the
+    # repository's own from its root), with this checkout's lifecircle
+    env = user_env(NUMBA_CACHE_DIR=str(cache), PYTHONPATH=os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])))
     walls, cpus = {}, {}
     for label in ("cold", "warm"):
         cpu0 = _children_cpu()
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "lifecircle.cli", "demo", "--out",
-                        str(out_dir / f"demo_{label}")], capture_output=True, env=env, cwd=REPO,
+                        str(out_dir / f"demo_{label}")], capture_output=True, env=env, cwd=out_dir,
                        timeout=TIMEOUT_S, check=True)
         walls[label] = time.perf_counter() - t0
         cpus[label] = _children_cpu() - cpu0
