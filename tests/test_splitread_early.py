@@ -17,6 +17,7 @@ import pytest
 import shapely
 import synthetic_osm
 from test_plazas import district
+from test_splitread import _fail_in_child as _fail_in_child_at
 from test_splitread import _one_process, forks  # noqa: F401 - the fixture
 from test_splitread import _same as _same_city
 
@@ -174,13 +175,7 @@ def test_streets_half_steps_in_order():
 def _fail_in_child(monkeypatch, how):
     parent = os.getpid()
     if how == "study area":
-        real = pipeline._streets_area
-
-        def failing(*args, **kwargs):
-            if os.getpid() != parent:
-                raise RuntimeError("broken child")
-            return real(*args, **kwargs)
-        monkeypatch.setattr(pipeline, "_streets_area", failing)
+        _fail_in_child_at(monkeypatch, "_streets_area")
     elif how == "waiting":           # dies (a clean-looking exit) while waiting for the features
         real_build = pipeline.build_network
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import pbf_copy
 from test_osmread import _osm, _square
 from test_osmread_overlap import _assert_same
-from test_splitread import _one_process, _same, forks  # noqa: F401 - the fixture
+from test_splitread import _fail_in_child, _one_process, _same, forks  # noqa: F401 - the fixture
 
 from lifecircle import pipeline, splitread
 from lifecircle.io import osmread
@@ -87,13 +87,7 @@ def test_features_pass_without_nodes_lets_none_through(dated, monkeypatch):
 def _die_in_child(monkeypatch, when):
     parent = os.getpid()
     if when == "before the nodes":
-        real = pipeline.read_osm
-
-        def failing(*args, **kwargs):
-            if os.getpid() != parent:
-                raise RuntimeError("broken child")
-            return real(*args, **kwargs)
-        monkeypatch.setattr(pipeline, "read_osm", failing)
+        _fail_in_child(monkeypatch, "read_osm")
     elif when == "after the nodes":
         real_pack = splitread._pack
 
