@@ -358,6 +358,11 @@ def _send_after(before: threading.Thread | None, fd: int, data: bytes) -> None:
     _send_bytes(fd, data)
 
 
+#: What a broken or dead child's message raises here (cut pipe, half a pickle, a wrong message).
+_BROKEN = (_Failed, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+           KeyError, IndexError)
+
+
 class _FromChild:
     """What the parent's features read takes from the child (see :attr:`SplitRead.nodes`)."""
 
@@ -408,8 +413,7 @@ class SplitRead:
             if message[0] != "relations":
                 raise _Failed(f"expected relations, got {message[0]}")
             return message[1]
-        except (_Failed, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError,
-                AttributeError, KeyError, IndexError):
+        except _BROKEN:
             self.failed = True
             self.kill()
             return None
@@ -430,8 +434,7 @@ class SplitRead:
                     if kind == "network":
                         return _unpack_network(message[1], self.crs)
                 return message
-            except (_Failed, OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError,
-                    AttributeError, KeyError, IndexError):
+            except _BROKEN:
                 self.failed = True
                 self.kill()
         if self.local is None:     # the streets half here, from the start
