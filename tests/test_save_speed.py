@@ -355,8 +355,8 @@ def test_polygons_keep_four_coordinates_a_part_however_simplified():
         shapely.Polygon(),
         shapely.MultiPolygon([shapely.box(400, 0, 401, 1)]),
     ], dtype=object)
-    least = 4 * maps._polygon_parts(geoms)
-    assert maps._polygon_parts(geoms) == 8
+    least = 4 * background._polygon_parts(geoms)
+    assert background._polygon_parts(geoms) == 8
     for tol in (0.0, 2.0, 10.0, 30.0, 1e9):
         s = shapely.simplify(geoms, tol) if tol else geoms
         parts = shapely.get_parts(s[~shapely.is_empty(s)])
@@ -385,7 +385,7 @@ def test_areas_that_cannot_fit_are_left_out_as_after_simplifying_them(helsinki, 
     monkeypatch.setattr(maps.shapely, "simplify", counting)
     quick = layers()
     quick_made = list(made)
-    monkeypatch.setattr(maps, "_polygon_parts", lambda geoms: 0)     # no shortcut: made, tried
+    monkeypatch.setattr(background, "_polygon_parts", lambda geoms: 0)     # no shortcut: made, tried
     made.clear()
     slow = layers()
     assert quick == slow

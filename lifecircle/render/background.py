@@ -97,7 +97,7 @@ def feature_arrays(feats) -> tuple:
     return feats.geometry.to_numpy(), tags, feats.crs
 
 
-def feature_pieces(geoms, all_tags, crs, metric, make: bool = False, polygon_parts=None):
+def feature_pieces(geoms, all_tags, crs, metric, make: bool = False):
     """The background's pieces from the OSM features (their ``geoms`` in ``crs``, WGS-84, and
     their tag dicts; ``metric``: the analysis CRS): ``(parts, least, buildings)`` — water and green areas and rivers as
     :class:`_Once` values (projected and simplified when first asked), the least coordinates
@@ -105,9 +105,7 @@ def feature_pieces(geoms, all_tags, crs, metric, make: bool = False, polygon_par
     :class:`_Once` projected and simplified polygons (or None). ``make``: the pieces that could
     fit in the whole :data:`BACKGROUND_BUDGET` are made now (what :func:`background_layers`
     would make, worked out beforehand beside the analysis; the others stay unmade, as the
-    budget leaves them out without making them). ``polygon_parts``: the count of area parts
-    (:func:`_polygon_parts` unless given)."""
-    polygon_parts = polygon_parts or _polygon_parts
+    budget leaves them out without making them)."""
     parts, least, buildings = {}, {}, None
     if geoms is None or not len(geoms):
         return parts, least, buildings
@@ -135,7 +133,7 @@ def feature_pieces(geoms, all_tags, crs, metric, make: bool = False, polygon_par
     for kind, sel in (("water", is_w), ("green", is_g)):
         if sel.any():
             parts[kind] = _Once(functools.partial(areas, poly[sel]))
-            least[kind] = 4 * polygon_parts(poly[sel])
+            least[kind] = 4 * _polygon_parts(poly[sel])
     if is_river.any():
         parts["river"] = _Once(functools.partial(rivers, lines[is_river]))
     if is_b.any():

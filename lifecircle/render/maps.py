@@ -71,7 +71,7 @@ from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.io.outputs import mark_html, write_text_atomic
 from lifecircle.io.sources import ATTRIBUTION, WGS84
 from lifecircle.render import background as bg
-from lifecircle.render.background import _polygon_parts, feature_arrays, feature_pieces
+from lifecircle.render.background import feature_arrays, feature_pieces
 from lifecircle.settings import carried
 from lifecircle.untrusted import RawHTML, escape_html, safe_root
 
@@ -711,7 +711,7 @@ def background_layers(result, gcj: bool = False, pieces=None) -> dict:
     # least: coordinates a kind has at least, however simplified
     if pieces is None:
         # arrays, not frames: a city's features table is copied by every selection of rows
-        pieces = feature_pieces(*feature_arrays(feats), metric, polygon_parts=_polygon_parts)
+        pieces = feature_pieces(*feature_arrays(feats), metric)
     parts, least, buildings = pieces
     parts = dict(parts)           # the made pieces are dropped from here once placed
     net = result.network
