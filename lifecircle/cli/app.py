@@ -12,47 +12,90 @@ import io
 import os
 import sys
 import threading
+from typing import Optional
 
 import typer
 from typer.core import TyperGroup
 
+import lifecircle
 from lifecircle.cli import analysis, batch, common, links, maps, resources, standards
 from lifecircle.cli.common import GuardedStdout, args_lang, err_console, forget_lang, is_usage_error, run_lang, say, stdout_failure, usage_error_zh
+from lifecircle.cli.helplang import ZhHelp, ZhHelpCommand, help_language
 
 
-class _Group(TyperGroup):
-    """The command group: click's usage errors (missing argument, no such option, a bad value …)
-    become one Chinese line and exit 2 when the command line says ``--lang zh`` (or, without
-    ``--lang``, the locale is zh_*); in English they are click's own."""
+class _Group(ZhHelp, TyperGroup):
+    """The command group: its help and every command's is in the command line's language
+    (:func:`~lifecircle.cli.helplang.help_language`), and click's usage errors (missing
+    argument, no such option, a bad value …) become one Chinese line and exit 2 when the command
+    line says ``--lang zh`` (or, without ``--lang``, the locale is zh_*); in English they are
+    click's own."""
+
+    def main(self, args=None, *rest, **kwargs):
+        with help_language(self, sys.argv[1:] if args is None else list(args)):
+            return super().main(args, *rest, **kwargs)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        self._line = list(args)       # the whole command line: its --lang may come first
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:      # an unknown option before the command name, …
+            _usage_error_zh(exc, self._line, None)
+            raise
 
     def invoke(self, ctx):
-        protected = getattr(ctx, "_protected_args", None)      # the command name and its args
-        if protected is None:                                  # (older click: protected_args)
-            protected = getattr(ctx, "protected_args", [])
-        args = [*protected, *ctx.args]
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            if not is_usage_error(exc) or args_lang(args) != "zh":
-                raise
-            sub = getattr(exc, "ctx", None) or ctx
-            say(err_console, f"{usage_error_zh(exc)}（用 '{sub.command_path} --help' 查看用法）",
-                prefix="错误：", prefix_style="bold red")
-            raise typer.Exit(getattr(exc, "exit_code", 2)) from None
+            _usage_error_zh(exc, getattr(self, "_line", ctx.args), ctx)
+            raise
+
+
+def _usage_error_zh(exc: Exception, args: list[str], ctx) -> None:
+    """Say click's usage error ``exc`` as one Chinese line and exit 2 when the command line
+    ``args`` is in Chinese; otherwise return (the caller raises it again for click)."""
+    if (not is_usage_error(exc) or type(exc).__name__ == "NoArgsIsHelpError"   # typer's help
+            or args_lang(args) != "zh"):
+        return
+    sub = getattr(exc, "ctx", None) or ctx
+    path = sub.command_path if sub is not None else "lifecircle"
+    say(err_console, f"{usage_error_zh(exc)}（用 '{path} --help' 查看用法）",
+        prefix="错误：", prefix_style="bold red")
+    raise typer.Exit(getattr(exc, "exit_code", 2)) from None
 
 
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,
                   help="15-minute community life circle (十五分钟社区生活圈) analysis.")
 
-app.command("analyze")(analysis.analyze)
-app.command("demo")(analysis.demo)
-app.command("map")(maps.map_command)
-app.command("isochrones")(maps.isochrones_command)
-app.command("resources")(resources.resources)
-app.command("recommend")(resources.recommend)
-app.command("check")(standards.check_cmd)
-app.command("batch")(batch.batch)
-app.command("links")(links.links)
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lifecircle {lifecircle.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", "-V", is_eager=True, expose_value=False,
+                                 callback=_version, help="Show the version and exit."),
+    lang: Optional[str] = typer.Option(None, "--lang", hidden=True,
+                                       help="Language of the help and of the command's output: zh or en."),
+) -> None:
+    # ``lifecircle --lang zh COMMAND …``: the command's own --lang, when it has one, defaults to it
+    if lang is not None:
+        ctx.default_map = {name: {"lang": lang} for name, cmd in ctx.command.commands.items()
+                           if any(p.name == "lang" for p in cmd.params)}
+
+
+app.command("analyze", cls=ZhHelpCommand)(analysis.analyze)
+app.command("demo", cls=ZhHelpCommand)(analysis.demo)
+app.command("map", cls=ZhHelpCommand)(maps.map_command)
+app.command("isochrones", cls=ZhHelpCommand)(maps.isochrones_command)
+app.command("resources", cls=ZhHelpCommand)(resources.resources)
+app.command("recommend", cls=ZhHelpCommand)(resources.recommend)
+app.command("check", cls=ZhHelpCommand)(standards.check_cmd)
+app.command("batch", cls=ZhHelpCommand)(batch.batch)
+app.command("links", cls=ZhHelpCommand)(links.links)
 
 
 def main() -> None:

@@ -26,11 +26,16 @@ def batch(
     resume: bool = typer.Option(False, "--resume",
                                 help="Skip districts whose outputs exist for the same config hash."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    lang: Optional[str] = typer.Option(None, hidden=True,
+                                       help="Only for --help (--help --lang zh): a batch's language is its config's."),
 ):
     """Run every district of a batch config on Dask; write per-district folders,
     districts.csv/.xlsx, failures.csv and index.html."""
     from lifecircle.batch.run import load_config, run
 
+    if lang is not None:    # accepted for the help's language, as every command's --lang
+        _fail(OptionError("--lang", "a batch's language is the 'lang' of its config",
+                          zh="批量运行的语言由配置文件中的 lang 决定"), _config_lang(config))
     if workers is not None and scheduler:
         _fail(OptionError("--workers", "give either --workers or --scheduler, not both",
                           zh="--workers 和 --scheduler 只能给一个"))
