@@ -33,9 +33,9 @@ def batch(
     districts.csv/.xlsx, failures.csv and index.html."""
     from lifecircle.batch.run import load_config, run
 
-    if lang is not None:    # accepted for the help's language, as every command's --lang
+    if lang is not None:    # accepted for the help's language, as every command's --lang; said in it
         _fail(OptionError("--lang", "a batch's language is the 'lang' of its config",
-                          zh="批量运行的语言由配置文件中的 lang 决定"), _config_lang(config))
+                          zh="批量运行的语言由配置文件中的 lang 决定"))
     if workers is not None and scheduler:
         _fail(OptionError("--workers", "give either --workers or --scheduler, not both",
                           zh="--workers 和 --scheduler 只能给一个"))
