@@ -1,4 +1,4 @@
-"""Text from data is untrusted: the one place that decides how it may reach a renderer.
+r"""Text from data is untrusted: the one place that decides how it may reach a renderer.
 
 OSM names, POI tables, boundary and site files, profiles and configs can hold any text. This
 module owns how such text reaches HTML and templates.
@@ -17,29 +17,46 @@ legends) goes through :func:`escape_html` first.
 Tables. A spreadsheet evaluates a cell that starts with ``= + - @`` (or a tab or carriage
 return before one) as a formula. Every CSV lifecircle writes passes through :func:`csv_safe`
 (text cells with such a start get a leading ``'``) and every workbook through :func:`xlsx_safe`
-(no cell is stored as a formula: such text is written as text, unchanged).
+(no cell is stored as a formula: such text is written as text, unchanged). A workbook cannot
+hold the C0 control characters other than tab, newline and carriage return (openpyxl raises
+``IllegalCharacterError`` on one, and the whole write fails): every frame goes through
+:func:`xlsx_frame` (a single value through :func:`xlsx_value`) before it is written, which shows
+each such character as its escape, ``\x01`` for U+0001, the way the console does.
 
 Console. rich parses ``[...]`` in printed strings as markup (``[/x]`` raises, ``[link=...]``
-makes a link). User text reaches the terminal only through :func:`literal` / :func:`say`.
+makes a link), and a control character printed raw reaches the terminal as a command: ``ESC ]0;…
+BEL`` sets the window title, ``ESC [2J`` clears the screen (rich's ``Text`` drops only BEL, BS,
+VT, FF and CR — :func:`rich.control.strip_control_codes` — and keeps ESC). User text reaches the
+terminal only through :func:`literal` / :func:`say`, which print it as it is with every C0 and C1
+control character and DEL shown as its escape (:func:`shown`: ``\x1b``, ``\x07``, ``\t``),
+the way click shows them. Under that, :class:`ShownControls` (a render hook on the command
+line's consoles) shows any control character left in what a console prints, so text printed
+some other way (a path in ``wrote …``, a name in a note, a traceback's message: the command line
+prints a defect's traceback on its error console) cannot control the terminal either; the BEL,
+BS, VT, FF and CR that rich dropped on making such a ``Text`` stay dropped.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import branca.element
 from branca.element import Element, Figure
+from rich.console import RenderHook
+from rich.segment import Segment
 from rich.text import Text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from rich.console import Console
 
-__all__ = ["FORMULA_PREFIXES", "RawHTML", "SafeFigure", "csv_safe", "escape_html", "literal",
-           "neutralise_formula", "render_once", "restore_formula", "safe_root", "say", "xlsx_safe"]
+__all__ = ["FORMULA_PREFIXES", "RawHTML", "SafeFigure", "ShownControls", "csv_safe", "escape_html",
+           "literal", "neutralise_formula", "render_once", "restore_formula", "safe_root", "say", "shown",
+           "xlsx_frame", "xlsx_safe", "xlsx_value"]
 
 #: first characters that make a spreadsheet read a cell as a formula
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -151,6 +168,36 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _escape(match: re.Match) -> str:
+    return f"\\x{ord(match[0]):02x}"
+
+
+def xlsx_value(value):
+    r"""A value for a workbook cell: in text, each character a workbook cannot hold (the C0
+    controls but tab, newline and carriage return: openpyxl's ``ILLEGAL_CHARACTERS_RE``) shown
+    as its escape (``\x01``); anything that is not text is returned unchanged."""
+    if isinstance(value, str):
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+        return ILLEGAL_CHARACTERS_RE.sub(_escape, value)
+    return value
+
+
+def xlsx_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` for ``to_excel``: text cells and column names through
+    :func:`xlsx_value`, so no text from the data can make the write fail. Formulas are
+    :func:`xlsx_safe`'s (after the sheets are written)."""
+    import pandas as pd
+
+    out = frame.copy()
+    for c in out.columns:
+        s = out[c]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            out[c] = s.map(xlsx_value)
+    out.columns = [xlsx_value(c) for c in out.columns]
+    return out
+
+
 def xlsx_safe(workbook) -> None:
     """Store every formula cell of an openpyxl workbook as plain text (its value unchanged):
     lifecircle writes no formulas, so any there came from text in the data."""
@@ -165,19 +212,60 @@ def xlsx_safe(workbook) -> None:
 # console
 
 
+#: every control character (C0, DEL, C1) → its escape, as Python and click write it
+_SHOWN = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_SHOWN.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+#: the same, newlines kept (a message of several lines)
+_SHOWN_LINES = {c: e for c, e in _SHOWN.items() if c != 0x0A}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(value, newlines: bool = False) -> str:
+    r"""``value`` as text for a terminal: every control character (C0 — ESC, BEL, tab, newline
+    … —, DEL and C1) written as its escape (``\x1b``, ``\x07``, ``\t``), so it shows and
+    never acts. ``newlines=True`` keeps newlines (a message of several lines)."""
+    text = "" if value is None else str(value)
+    return text.translate(_SHOWN_LINES if newlines else _SHOWN) if _CONTROL.search(text) else text
+
+
 def literal(value, style: str | None = None) -> Text:
     """User text as a rich :class:`~rich.text.Text`: printed and put in tables as it is, never
-    parsed as markup."""
-    return Text("" if value is None else str(value), style=style or "")
+    parsed as markup, its control characters (newlines too) shown as escapes (:func:`shown`)."""
+    return Text(shown(value), style=style or "")
 
 
 def say(console: Console, text, prefix: str | None = None, style: str | None = None,
         prefix_style: str | None = None) -> None:
-    """Print ``text`` literally (an optional styled ``prefix`` such as ``error:`` before it)."""
+    """Print ``text`` literally (an optional styled ``prefix`` such as ``error:`` before it),
+    its control characters shown as escapes (:func:`shown`; its newlines kept)."""
     line = Text()
     if prefix:
         line.append(prefix, style=prefix_style or "")
         if not prefix.endswith("："):          # a full-width colon carries its own space
             line.append(" ")
-    line.append("" if text is None else str(text), style=style or "")
+    line.append(shown(text, newlines=True), style=style or "")
     console.print(line, highlight=False, soft_wrap=True)
+
+
+class _Shown:
+    """Renders as ``renderable`` does, control characters in its text shown as escapes."""
+
+    def __init__(self, renderable):
+        self.renderable = renderable
+
+    def __rich_console__(self, console, options):
+        for segment in console.render(self.renderable, options):
+            if segment.control or not _CONTROL.search(segment.text):
+                yield segment
+            else:   # newlines are kept: rich's own line breaks (wrapping, a table's rows) are in the text
+                yield Segment(shown(segment.text, newlines=True), segment.style)
+
+
+class ShownControls(RenderHook):
+    """A rich render hook (``console.push_render_hook(ShownControls())``): every control
+    character in the text a console prints is shown as its escape (:func:`shown`), whatever
+    printed it; rich's own control codes (styles, cursor moves) are untouched. The layout is
+    measured before: text that should show its escapes in a table goes through :func:`literal`."""
+
+    def process_renderables(self, renderables):
+        return [_Shown(r) for r in renderables]
