@@ -59,7 +59,7 @@ from lifecircle.io.outputs import atomic_dir
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WALK_HIGHWAYS, WGS84, walkable_mask, write_about_layer
 from lifecircle.result import load_result
-from lifecircle.untrusted import csv_safe, xlsx_safe
+from lifecircle.untrusted import csv_safe, xlsx_frame, xlsx_safe
 
 #: Link ends farther than this from any walkable edge are reported, not scored (metres).
 SNAP_M = 30.0
@@ -1016,9 +1016,9 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
         csv_safe(chosen_csv).to_csv(tmp / "links_greedy.csv", index=False, encoding="utf-8-sig")
         with pd.ExcelWriter(tmp / "links.xlsx", engine="openpyxl") as xw:
             zh = lang == "zh"
-            table.to_excel(xw, sheet_name="候选连接" if zh else "links", index=False)
-            chosen.to_excel(xw, sheet_name="最优组合" if zh else "greedy", index=False)
-            pd.DataFrame({("数据来源" if zh else "source"): [attribution_text(attribution, lang)]}).to_excel(
+            xlsx_frame(table).to_excel(xw, sheet_name="候选连接" if zh else "links", index=False)   # names: never a failed write
+            xlsx_frame(chosen).to_excel(xw, sheet_name="最优组合" if zh else "greedy", index=False)
+            xlsx_frame(pd.DataFrame({("数据来源" if zh else "source"): [attribution_text(attribution, lang)]})).to_excel(
                 xw, sheet_name="说明" if zh else "attribution", index=False)
             xlsx_safe(xw.book)              # text from the data is never stored as a formula
         try:

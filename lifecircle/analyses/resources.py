@@ -49,7 +49,7 @@ from lifecircle.io.outputs import _read_split, _write_split, atomic_dir, write_f
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WGS84, OSMData, read_osm, write_about_layer
 from lifecircle.settings import data_path
-from lifecircle.untrusted import csv_safe, xlsx_safe
+from lifecircle.untrusted import csv_safe, xlsx_frame, xlsx_safe
 
 # --------------------------------------------------------------------------------------------
 # column names of the inventory
@@ -1144,8 +1144,8 @@ def _write_tables(folder: Path, stem: str, machine: pd.DataFrame, human: pd.Data
     with pd.ExcelWriter(folder / f"{stem}.xlsx", engine="openpyxl") as xw:
         sheet = {"resources": "资源清单" if lang == "zh" else "sites",
                  "recommendations": "推荐选址" if lang == "zh" else "recommendations"}.get(stem, stem)
-        human.to_excel(xw, sheet_name=sheet[:31], index=False)
-        pd.DataFrame({("数据来源" if lang == "zh" else "data"): [attribution_text(attribution, lang)]}).to_excel(
+        xlsx_frame(human).to_excel(xw, sheet_name=sheet[:31], index=False)   # names: never a failed write
+        xlsx_frame(pd.DataFrame({("数据来源" if lang == "zh" else "data"): [attribution_text(attribution, lang)]})).to_excel(
             xw, sheet_name=about, index=False)
         xlsx_safe(xw.book)                  # text from the data is never stored as a formula
 

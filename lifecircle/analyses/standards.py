@@ -78,7 +78,7 @@ from lifecircle.core.snapping import entry_points, snap_points
 from lifecircle.errors import InputFileError, LifecircleError, ProfileError
 from lifecircle.io.sources import WGS84, OSMData, read_osm
 from lifecircle.result import load_result
-from lifecircle.untrusted import csv_safe, xlsx_safe
+from lifecircle.untrusted import csv_safe, xlsx_frame, xlsx_safe, xlsx_value
 
 __all__ = ["STANDARDS", "DEFAULT_MIN_SHARE", "ComplianceReport", "check",
            "resolve_standard", "label"]
@@ -356,6 +356,8 @@ class ComplianceReport:
         good_values = {label("pass", lang), label("met", lang)}
 
         def sheet(ws, df: pd.DataFrame, status_col: str | None):
+            df = xlsx_frame(df)                 # community names etc.: never a failed write
+            status_col = xlsx_value(status_col)
             ws.append([str(c) for c in df.columns])
             for cell in ws[1]:
                 cell.font = bold
@@ -375,7 +377,7 @@ class ComplianceReport:
                 ws.column_dimensions[ws.cell(1, j).column_letter].width = min(60, 4 + 1.6 * width)
             ws.freeze_panes = "A2"
             ws.append([])
-            ws.append([i18n.attribution_text(self.attribution, lang)])
+            ws.append([xlsx_value(i18n.attribution_text(self.attribution, lang))])
 
         ws = wb.active
         ws.title = label("sheet_summary", lang)
@@ -387,7 +389,7 @@ class ComplianceReport:
         sheet(ws, self.table(lang, required=False), None)
         ws = wb.create_sheet(label("sheet_about", lang))
         for k, v in self.about(lang):
-            ws.append([k, v])
+            ws.append([xlsx_value(k), xlsx_value(v)])
             ws.cell(ws.max_row, 1).font = bold
         ws.column_dimensions["A"].width = 16
         ws.column_dimensions["B"].width = 110

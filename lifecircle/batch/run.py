@@ -107,7 +107,7 @@ from lifecircle.render.maps import (
 )
 from lifecircle.result import load_result
 from lifecircle.settings import DEFAULTS, Settings, thread_cap
-from lifecircle.untrusted import RawHTML, csv_safe, escape_html, xlsx_safe
+from lifecircle.untrusted import RawHTML, csv_safe, escape_html, xlsx_frame, xlsx_safe
 
 DISTRICT_META = "batch.json"
 TABLE_CSV = "districts.csv"
@@ -1221,10 +1221,10 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
     def xlsx(p: Path) -> None:
         lang = cfg.lang
         with pd.ExcelWriter(p, engine="openpyxl") as xw:
-            districts_sheet(table, lang).to_excel(xw, sheet_name=label("batch.sheet", lang), index=False)
-            failures.rename(columns=lambda c: label(f"batch.{c}", lang)).to_excel(
+            xlsx_frame(districts_sheet(table, lang)).to_excel(xw, sheet_name=label("batch.sheet", lang), index=False)
+            xlsx_frame(failures.rename(columns=lambda c: label(f"batch.{c}", lang))).to_excel(
                 xw, sheet_name=label("batch.failures", lang), index=False)
-            pd.DataFrame({label("sum.attribution", lang): [i18n.attribution_text(_attribution(dates), lang)]}).to_excel(
+            xlsx_frame(pd.DataFrame({label("sum.attribution", lang): [i18n.attribution_text(_attribution(dates), lang)]})).to_excel(
                 xw, sheet_name=label("sum.about", lang), index=False)
             xlsx_safe(xw.book)                  # district names are never stored as formulas
 

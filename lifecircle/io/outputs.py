@@ -82,7 +82,7 @@ from lifecircle.i18n import attribution_text, label, status_label
 from lifecircle.io.osmread import gc_paused, release_freed_memory
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.settings import Settings
-from lifecircle.untrusted import csv_safe, restore_formula, xlsx_safe
+from lifecircle.untrusted import csv_safe, restore_formula, xlsx_frame, xlsx_safe
 
 try:  # POSIX advisory locks; without them (Windows) stale folders are recognised by age
     import fcntl
@@ -1545,8 +1545,8 @@ def write_summary_xlsx(result, path: Path, lang: str) -> None:
     about = pd.DataFrame({label("sum.about", lang): [
         f"{label('sum.attribution', lang)}: {attribution_text(result.attribution, lang)}", label("sum.machine", lang)]})
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
-        summary_sheet(result, lang).to_excel(xw, sheet_name=label("sum.sheet", lang), index=False)
-        about.to_excel(xw, sheet_name=label("sum.about", lang), index=False)
+        xlsx_frame(summary_sheet(result, lang)).to_excel(xw, sheet_name=label("sum.sheet", lang), index=False)
+        xlsx_frame(about).to_excel(xw, sheet_name=label("sum.about", lang), index=False)
         xlsx_safe(xw.book)                  # names from the data are never stored as formulas
 
 
