@@ -132,6 +132,9 @@ def _run() -> None:
         if exc.code == 130 and _from_interrupt(exc):   # typer's Exit(130) for Ctrl-C, silent
             _say_interrupted()
         raise
+    except Exception:   # a defect, never a bad input's: its traceback on err_console, whose
+        err_console.print_exception(suppress=[typer])   # control characters show, never act
+        sys.exit(1)
 
 
 def _say_interrupted() -> None:

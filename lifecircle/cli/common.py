@@ -8,7 +8,7 @@ import re
 import sys
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderHook
 
 from lifecircle.i18n import LANGS, default_lang
 
@@ -17,8 +17,21 @@ try:  # typer >= 0.24 runs on its own copy of click
 except ImportError:  # pragma: no cover
     from click import get_current_context
 
+
+class _ShownControls(RenderHook):
+    """:class:`lifecircle.untrusted.ShownControls`, loaded when first used (see :func:`say`):
+    no control character in what the consoles print reaches the terminal raw."""
+
+    def process_renderables(self, renderables):
+        from lifecircle.untrusted import ShownControls
+
+        return ShownControls().process_renderables(renderables)
+
+
 console = Console()
 err_console = Console(stderr=True)
+console.push_render_hook(_ShownControls())
+err_console.push_render_hook(_ShownControls())
 
 FORCE_HELP = ("Write into an output folder (or over a file) that lifecircle did not make: its own "
               "files are replaced, nothing else is touched. Without it such targets are refused.")
