@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from lifecircle.cli.common import FORCE_HELP, console, load_folder
+from lifecircle.cli.common import FORCE_HELP, console, literal, load_folder
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, LinkError
 from lifecircle.i18n import attribution_text, note_text
@@ -61,6 +61,24 @@ def links(
     except LifecircleError as exc:
         _fail(exc)
     zh = lang == "zh"
+    print_links(lr, lang)
+    console.print(Text(attribution_text(result.attribution, lang), style="dim"))
+    files = "links.csv, links_greedy.csv, links.xlsx, links.gpkg, links_map.html"
+    console.print(literal(f"已写出 {out}：{files}" if zh else f"wrote {out}/{files}"))
+
+
+#: ranked links the console table shows (every greedy pick besides)
+TOP = 10
+
+
+def print_links(lr, lang: str) -> None:
+    """The console's view of a links run: a table of the :data:`TOP` best-ranked links and every
+    link of the greedy best set ranked below them (after a ``…`` row), so each rank the greedy
+    line names is in the table; where ranked links are left out, a line says that links.csv /
+    links.xlsx hold them all; the notes."""
+    from lifecircle.analyses.links import localized
+
+    zh = lang == "zh"
     t = Table(title="新增步行连接排名" if zh else "Candidate links, best first")
     heads = (["排名", "名称", "理由", "长度(米)", "新增可达居民", "得分变化"] if zh else
              ["rank", "name", "reason", "length m", "residents", "score Δ"])
@@ -69,19 +87,27 @@ def links(
             t.add_column(h, justify="left", overflow="fold")
         else:
             t.add_column(h, justify="right", no_wrap=True, min_width=len(h))
-    from lifecircle.analyses.links import localized
-
-    for _, row in localized(lr.table[lr.table["rank"].notna()].head(10), lang).iterrows():
-        t.add_row(str(int(row["rank"])), Text(str(row["name"])), Text(str(row["reason"])),
-                  f"{row['link_m']:.0f}", f"{row['residents']:,.0f}", f"{row['score_delta']:+.3f}")
+    ranked = lr.table[lr.table["rank"].notna()].sort_values("rank", kind="stable")
+    picked = set(lr.chosen["rank"].astype(int)) if len(lr.chosen) else set()
+    top = ranked.head(TOP)
+    below = ranked.iloc[TOP:]
+    below = below[below["rank"].astype(int).isin(picked)]    # greedy picks ranked below the top
+    for part, rows in (("top", top), ("below", below)):
+        if part == "below" and len(rows):
+            t.add_row("…", "", "", "", "", "")
+        for _, row in localized(rows, lang).iterrows():
+            t.add_row(str(int(row["rank"])), literal(row["name"]), literal(row["reason"]),
+                      f"{row['link_m']:.0f}", f"{row['residents']:,.0f}", f"{row['score_delta']:+.3f}")
     console.print(t)
+    if len(ranked) > len(top) + len(below):
+        console.print(Text(f"表中为前 {len(top)} 名{'及贪心最优组合' if len(below) else ''}；全部 {len(ranked)} 条排名见 "
+                           "links.csv、links.xlsx" if zh else
+                           f"the table shows the best {len(top)}{' and the greedy best set' if len(below) else ''}; "
+                           f"all {len(ranked)} ranked links: links.csv, links.xlsx", style="dim"))
     if len(lr.chosen):
         picks = ", ".join(f"#{int(r)}" for r in lr.chosen["rank"])
         total = lr.chosen["cumulative_residents"].iloc[-1]
         console.print(Text(f"贪心最优 {len(lr.chosen)} 条：{picks}，共新增可达居民 {total:,.0f}" if zh else
                            f"greedy best {len(lr.chosen)}: {picks}; {total:,.0f} residents newly within reach"))
     for note in lr.notes:
-        console.print(Text(("注：" if zh else "note: ") + note_text(note, lang)))
-    console.print(Text(attribution_text(result.attribution, lang), style="dim"))
-    files = "links.csv, links_greedy.csv, links.xlsx, links.gpkg, links_map.html"
-    console.print(Text(f"已写出 {out}：{files}" if zh else f"wrote {out}/{files}"))
+        console.print(literal(("注：" if zh else "note: ") + note_text(note, lang)))

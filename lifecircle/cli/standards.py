@@ -17,7 +17,7 @@ from rich.text import Text
 from lifecircle import i18n
 from lifecircle.cli.common import FORCE_HELP, console, literal, load_folder
 from lifecircle.cli.common import fail as _fail
-from lifecircle.errors import LifecircleError
+from lifecircle.errors import LifecircleError, OptionError
 from lifecircle.i18n import check_lang
 from lifecircle.i18n import label as i18n_label
 
@@ -64,7 +64,7 @@ def print_report(report, lang: str) -> None:
     console.print(Text.assemble((label("title", lang), "bold"), " — ", report.title(lang)),
                   highlight=False)
     for k, v in report.about(lang)[1:3]:
-        console.print(Text(f"{k}: {v}"), highlight=False)
+        console.print(literal(f"{k}: {v}"), highlight=False)
     summary = report.summary_table(lang)
     short = [label(k, lang) for k in ("unit", "tier", "result", "n_required", "n_met", "n_missing",
                                       "lowest_share_pct")]
@@ -73,10 +73,10 @@ def print_report(report, lang: str) -> None:
     sep = "：" if lang == "zh" else ": "
     for _, row in summary.iterrows():
         if row[fail_col]:
-            console.print(Text(f"{row[short[0]]} {row[short[1]]} {fail_col}{sep}{row[fail_col]}"),
+            console.print(literal(f"{row[short[0]]} {row[short[1]]} {fail_col}{sep}{row[fail_col]}"),
                           highlight=False)
         if row[nodata_col]:     # no facility of the kind in the data: undetermined, not failed
-            console.print(Text(f"{row[short[0]]} {row[short[1]]} {nodata_col}{sep}{row[nodata_col]}"),
+            console.print(literal(f"{row[short[0]]} {row[short[1]]} {nodata_col}{sep}{row[nodata_col]}"),
                           highlight=False)
     keep = ["tier", "name_zh" if lang == "zh" else "name_en", "minutes", "facilities",
             "share_pct", "status"]
@@ -88,7 +88,7 @@ def print_report(report, lang: str) -> None:
                         f"{label('optional_facilities', lang)} — {label('whole_area', lang)}",
                         None, good, bad))
     for n in report.notes:
-        console.print(Text.assemble((i18n_label("cli.note", lang), "yellow"), str(n)), highlight=False)
+        console.print(Text.assemble((i18n_label("cli.note", lang), "yellow"), literal(n)), highlight=False)
     if any(v == "no_data" for v in report.data_status.values()):
         console.print(Text.assemble((i18n_label("cli.note", lang), "yellow"),
                                     i18n.no_data_hint(lang)), highlight=False)   # it names 无数据 itself
@@ -116,6 +116,9 @@ def check_cmd(
             check_lang(lang)
         check_out_dir(out, force=force, inputs=[folder])           # before any work
         result = load_folder(folder)
+        if not 0 <= min_share <= 1:         # as typed (the API's says min_share), in the folder's language
+            raise OptionError("--min-share", f"must be between 0 and 1 (got {min_share:g})",
+                              zh=f"须在 0 到 1 之间（实为 {min_share:g}）")
         lang = lang or result.settings.lang
         report = check(result, standard, lang=lang, min_share=min_share)
         with atomic_dir(out, force=force, inputs=[folder], kind="check") as tmp:
@@ -123,5 +126,5 @@ def check_cmd(
     except LifecircleError as exc:
         _fail(exc)
     print_report(report, lang)
-    console.print(Text(i18n_label("std.wrote", lang, out=str(out), files=f"{CSV}, {XLSX}, {MAP}")),
+    console.print(literal(i18n_label("std.wrote", lang, out=str(out), files=f"{CSV}, {XLSX}, {MAP}")),
                   highlight=False)
