@@ -107,7 +107,7 @@ from lifecircle.render.maps import (
 )
 from lifecircle.result import load_result
 from lifecircle.settings import DEFAULTS, Settings, thread_cap
-from lifecircle.untrusted import RawHTML, csv_safe, escape_html, xlsx_frame, xlsx_safe
+from lifecircle.untrusted import RawHTML, csv_safe, escape_html, shown, xlsx_frame, xlsx_safe
 
 DISTRICT_META = "batch.json"
 TABLE_CSV = "districts.csv"
@@ -1166,7 +1166,7 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
             if bar is not None:
                 status = info["status"]
                 status = label(f"batch.status_{status}", cfg.lang) if f"batch.status_{status}" in LABELS else status
-                bar.update(task, advance=1, description=f"{ds.name}: {status}")
+                bar.update(task, advance=1, description=shown(f"{ds.name}: {status}"))   # a name: never a terminal command
             if callback is not None:
                 callback(done, len(futures), ds.name, info["status"])
         if len(read_done) == len(src_futures):
