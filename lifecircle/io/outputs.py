@@ -556,6 +556,17 @@ def write_text_atomic(path, text: str) -> Path:
     return _replaced(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def write_chunks_atomic(path, chunks) -> Path:
+    """:func:`write_text_atomic` of the text the strings ``chunks`` make one after the other,
+    written as they come (a city's map page is never copied whole to be written)."""
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+
+    return _replaced(path, write)
+
+
 def copy_file_atomic(source, path) -> Path:
     """Copy ``source`` to ``path`` through a temporary file beside it and an atomic rename
     (the bytes as they are: a city's map is tens of MB, not decoded and encoded again)."""

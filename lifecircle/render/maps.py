@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
 import json
 import os
 import re
@@ -68,7 +69,7 @@ from lifecircle.analyses.standards import label as std_label
 from lifecircle.analyses.standards import missing_required
 from lifecircle.errors import LifecircleError, MapError
 from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
-from lifecircle.io.outputs import mark_html, write_text_atomic
+from lifecircle.io.outputs import mark_html, write_chunks_atomic
 from lifecircle.io.sources import ATTRIBUTION, WGS84
 from lifecircle.render import background as bg
 from lifecircle.render.background import feature_arrays, feature_pieces
@@ -1490,8 +1491,14 @@ def _category_colours(base: str, n: int) -> list[str]:
 # ------------------------------------------------------------------------------------------
 # writing
 
-_SCRIPT_SRC = re.compile(r'<script\s+src="(?P<url>[^"]+)"\s*>\s*</script>', re.I)
-_LINK_HREF = re.compile(r'<link\s+rel="stylesheet"\s+href="(?P<url>[^"]+)"\s*/?>', re.I)
+# case-insensitive but for the "<" they start with: the regular expression engine then looks
+# for that character alone (a few "<" in a city's 15 MB page) instead of trying each position
+_SCRIPT_SRC = re.compile(r'<(?i:script\s+src="(?P<url>[^"]+)"\s*>\s*</script>)')
+_LINK_HREF = re.compile(r'<(?i:link\s+rel="stylesheet"\s+href="(?P<url>[^"]+)"\s*/?>)')
+_SPACES = re.compile(r"\s*")
+_DOCTYPE = re.compile(r"\s*<!DOCTYPE[^>]*>\s*", re.I)     # as mark_html finds it
+#: Characters of a page written at a time by :func:`save_map`.
+_WRITE_CHARS = 1 << 20
 _FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}", re.I)
 
 
@@ -1544,14 +1551,47 @@ def save_map(m: folium.Map, path, offline: bool | None = None) -> Path:
     if offline is None:
         offline = bool(getattr(m, "_lifecircle_offline", True))
     text = m.get_root().render()
-    if offline:
-        text = inline_assets(text)
+    pieces = _page_pieces(text, offline)
     if not path.parent.exists():
         raise MapError(f"{path}: folder {path.parent} does not exist", zh=f"{path}：文件夹 {path.parent} 不存在")
     if path.is_dir():
         raise MapError(f"{path}: is a folder; give a file name (e.g. {path / 'map.html'})",
                        zh=f"{path}：是文件夹；请给出文件名（如 {path / 'map.html'}）")
-    return write_text_atomic(path, mark_html(text))
+    return write_chunks_atomic(path, pieces)
+
+
+def _page_pieces(text: str, offline: bool):
+    """The page :func:`save_map` writes for the rendered ``text``, ``mark_html(inline_assets(text))``
+    (without inlining unless ``offline``), as pieces to write one after the other: its head
+    inlined and marked, then the rest of ``text`` in slices. A city's page (30 MB in memory
+    once it holds a character beyond Latin-1) was copied whole four times to be written
+    (inlined twice, marked, encoded)."""
+    head, rest = _offline_head(text) if offline else (text, len(text))
+    # marked as mark_html marks the whole page: where the head decides it, else the page whole
+    doctype = _DOCTYPE.match(head)
+    if rest < len(text) and (len(head) < 4096 or doctype is None or doctype.end() >= len(head)):
+        head, rest = head + text[rest:], len(text)
+    return itertools.chain((mark_html(head),),
+                           (text[i:i + _WRITE_CHARS] for i in range(rest, len(text), _WRITE_CHARS)))
+
+
+def _offline_head(text: str) -> tuple[str, int]:
+    """``(head, k)``: :func:`inline_assets` of ``text`` is ``head + text[k:]``; ``head`` is short
+    where the CDN links are near the top (folium puts them in the page's header), so the rest
+    of the page (its data) is not copied by the inlining.
+
+    ``k``: past the last match of either pattern in ``text`` (no match starts after it) and
+    past where a stylesheet link that the inlining makes could end (links are replaced in the
+    scripts' output): such a link begins before that last match's end and its address runs
+    on past it (what comes before ends with ">", like the matches and what replaces them, and
+    a link's beginning up to its address does not), so it ends at the first quotation mark
+    after it, then spaces and "/>"."""
+    k = max((mt.end() for p in (_SCRIPT_SRC, _LINK_HREF) for mt in p.finditer(text)), default=0)
+    k = text.find('"', k) + 1
+    if not k:
+        return inline_assets(text), len(text)
+    k = min(_SPACES.match(text, k).end() + 2, len(text))
+    return inline_assets(text[:k]), k
 
 
 def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> folium.Map:
