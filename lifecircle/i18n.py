@@ -188,8 +188,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "std.rule": ("达标规则", "rule"),
     "std.rule_text": ("每项必配设施在其服务半径(步行时间)内覆盖的居民比例不低于 {p}%",
                   "every required facility reaches at least {p}% of residents within its radius (walking time)"),
-    "std.route_profile": ("使用以该标准配置文件完成的分析", "analysis run with the standard's profile"),
-    "std.route_reclassified": ("原分析使用配置 {p}; 已按标准设施重新分类并在同一路网与住宅上计算",
+    "std.route_profile": ("使用该标准的指标体系完成的分析", "analysis run with the standard's profile"),
+    "std.route_reclassified": ("原分析使用指标体系 {p}; 已按标准设施重新分类并在同一路网与住宅上计算",
                            "analysis ran with profile {p}; facilities re-classified for the standard "
                            "and timed on the same network and homes"),
     "std.confidence_legend": ("可信度: V 已核实; R 据已发布文本回忆, 引用前请核对正式文本; I 解释或项目约定",
@@ -199,17 +199,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "std.map_missing": ("平均缺少必配设施数", "mean missing required facilities"),
     "std.map_homes": ("住宅数", "homes"),
     "std.notes": ("备注", "notes"),
-    "std.note_table_left_out": ("分析所用 POI 表中的 {n} 处设施未计入本次达标评估（其类别按原配置划分）；"
+    "std.note_table_left_out": ("分析所用 POI 表中的 {n} 处设施未计入本次达标评估（其类别按原指标体系划分）；"
                                 "如需计入，请用 --profile {p} 连同 --facilities 重新运行 analyze",
                                 "{n} facilities from the analysis's POI table are not counted here (they "
                                 "carry the analysis profile's categories); to count them, re-run analyze "
                                 "with --profile {p} and the same --facilities"),
-    "std.note_reclassified": ("已按 {p} 从 {src} 重新分类设施（原分析使用配置 {a}）",
+    "std.note_reclassified": ("已按 {p} 从 {src} 重新分类设施（原分析使用指标体系 {a}）",
                               "facilities re-classified from {src} for {p} (the analysis used profile {a})"),
     "std.note_no_data": ("标准中有 {n} 类设施在数据中没有设施（无数据，不计为缺失）：{cats}",
                          "{n} facility type(s) of the standard have no facility in the data "
                          "(no data, not counted as missing): {cats}"),
-    "std.note_speed": ("分析步行速度为 {s:g} 公里/小时；阈值为配置中的分钟数（服务半径按 {p:g} 公里/小时），"
+    "std.note_speed": ("分析步行速度为 {s:g} 公里/小时；阈值为指标体系中的分钟数（服务半径按 {p:g} 公里/小时），"
                        "因此覆盖 {r:.2f} 倍半径",
                        "the analysis walked at {s:g} km/h; thresholds are the profile's minutes "
                        "(service radius at {p:g} km/h), so they cover {r:.2f}× the radius"),
@@ -495,11 +495,16 @@ def check_lang(lang) -> str:
 
 
 def default_lang(lang: str | None = None) -> str:
-    """``lang`` when given (checked), else the user's locale (``zh_*`` → zh), else ``en``."""
+    """``lang`` when given (checked), else the user's locale (``zh_*`` → zh), else ``en``.
+
+    The locale is read as gettext reads it (Python's :func:`gettext.find`): the first of
+    ``LANGUAGE`` (a list such as ``zh_CN:en``: its first language), ``LC_ALL``, ``LC_MESSAGES``
+    and ``LANG`` that is set and not empty — a user who asks for Chinese messages with
+    ``LANGUAGE`` gets them from lifecircle too."""
     if lang is not None:
         return check_lang(lang)
-    for var in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
-        value = os.environ.get(var, "")
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var, "").split(":")[0]
         if value:
             return "zh" if value.lower().startswith("zh") else "en"
     try:

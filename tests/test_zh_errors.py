@@ -245,6 +245,7 @@ ERROR_CLASSES = {n for n, c in vars(errors).items()
 #: raised calls that are not messages to people: click's exit, internal exceptions caught and
 #: re-raised with a message, a helper returning an error built with ``zh=``
 NOT_MESSAGES = {"Exit", "_Inconsistent", "_DupKey", "damaged",
+                "NoArgsIsHelpError",  # typer's: prints the help (in the command line's language)
                 "_Failed"}   # splitread: caught inside, the parent then reads the streets itself
 
 

@@ -19,20 +19,39 @@ from typer.core import TyperGroup
 
 import lifecircle
 from lifecircle.cli import analysis, batch, common, links, maps, resources, standards
-from lifecircle.cli.common import GuardedStdout, args_lang, err_console, forget_lang, is_usage_error, run_lang, say, stdout_failure, usage_error_zh
-from lifecircle.cli.helplang import ZhHelp, ZhHelpCommand, help_language
+from lifecircle.cli.common import (
+    CLOSED_PIPE_EXIT,
+    GuardedStdout,
+    args_lang,
+    err_console,
+    forget_lang,
+    is_click_error,
+    is_usage_error,
+    run_lang,
+    say_literal,
+    stdout_failure,
+    usage_error_zh,
+)
+from lifecircle.cli.helplang import ZhHelp, ZhHelpCommand
+
+try:  # typer >= 0.24 runs on its own copy of click
+    from typer._click.exceptions import NoArgsIsHelpError
+except ImportError:  # pragma: no cover
+    from click.exceptions import NoArgsIsHelpError
 
 
 class _Group(ZhHelp, TyperGroup):
     """The command group: its help and every command's is in the command line's language
-    (:func:`~lifecircle.cli.helplang.help_language`), and click's usage errors (missing
-    argument, no such option, a bad value …) become one Chinese line and exit 2 when the command
-    line says ``--lang zh`` (or, without ``--lang``, the locale is zh_*); in English they are
-    click's own."""
+    (:mod:`lifecircle.cli.helplang`), and click's errors (missing argument, no such option, a
+    bad value …) become one Chinese line and exit 2 when the command line is in Chinese
+    (:func:`~lifecircle.cli.common.args_lang`); in English they are click's own."""
+
+    #: the language of this run's help (typer builds the group afresh for each run)
+    help_lang = "en"
 
     def main(self, args=None, *rest, **kwargs):
-        with help_language(self, sys.argv[1:] if args is None else list(args)):
-            return super().main(args, *rest, **kwargs)
+        self.help_lang = args_lang(sys.argv[1:] if args is None else list(args))
+        return super().main(args, *rest, **kwargs)
 
     def make_context(self, info_name, args, parent=None, **extra):
         self._line = list(args)       # the whole command line: its --lang may come first
@@ -41,6 +60,24 @@ class _Group(ZhHelp, TyperGroup):
         except Exception as exc:      # an unknown option before the command name, …
             _usage_error_zh(exc, self._line, None)
             raise
+
+    def parse_args(self, ctx, args):
+        rest = super().parse_args(ctx, args)
+        if not ctx._protected_args and not rest and not ctx.resilient_parsing:
+            # ``lifecircle --lang zh``: no command, as ``lifecircle`` alone: the help (typer's
+            # NoArgsIsHelpError prints it), not "Missing command"
+            raise NoArgsIsHelpError(ctx)
+        return rest
+
+    def resolve_command(self, ctx, args):
+        # ``lifecircle --lang zh COMMAND …``: the command runs as if its own --lang came first,
+        # so one given after the command name wins (click's rule) and the command's help does
+        # not show the top-level value as its default
+        name, cmd, rest = super().resolve_command(ctx, args)
+        lang = ctx.params.get("lang")
+        if lang is not None and cmd is not None and any(p.name == "lang" for p in cmd.params):
+            rest = ["--lang", lang, *rest]
+        return name, cmd, rest
 
     def invoke(self, ctx):
         try:
@@ -51,15 +88,16 @@ class _Group(ZhHelp, TyperGroup):
 
 
 def _usage_error_zh(exc: Exception, args: list[str], ctx) -> None:
-    """Say click's usage error ``exc`` as one Chinese line and exit 2 when the command line
-    ``args`` is in Chinese; otherwise return (the caller raises it again for click)."""
-    if (not is_usage_error(exc) or type(exc).__name__ == "NoArgsIsHelpError"   # typer's help
+    """Say click's error ``exc`` (a usage error, a file that cannot be opened …) as one Chinese
+    line and exit with its code when the command line ``args`` is in Chinese; otherwise return
+    (the caller raises it again for click)."""
+    if (not is_click_error(exc) or type(exc).__name__ == "NoArgsIsHelpError"   # typer's help
             or args_lang(args) != "zh"):
         return
-    sub = getattr(exc, "ctx", None) or ctx
-    path = sub.command_path if sub is not None else "lifecircle"
-    say(err_console, f"{usage_error_zh(exc)}（用 '{path} --help' 查看用法）",
-        prefix="错误：", prefix_style="bold red")
+    sub = getattr(exc, "ctx", None) or getattr(exc, "lifecircle_ctx", None) or ctx
+    text = usage_error_zh(exc) if is_usage_error(exc) else " ".join(exc.format_message().split())
+    hint = f"（用 '{sub.command_path} --help' 查看用法）" if is_usage_error(exc) and sub is not None else ""
+    say_literal(err_console, f"{text}{hint}", prefix="错误：", prefix_style="bold red")
     raise typer.Exit(getattr(exc, "exit_code", 2)) from None
 
 
@@ -81,10 +119,8 @@ def _options(
     lang: Optional[str] = typer.Option(None, "--lang", hidden=True,
                                        help="Language of the help and of the command's output: zh or en."),
 ) -> None:
-    # ``lifecircle --lang zh COMMAND …``: the command's own --lang, when it has one, defaults to it
-    if lang is not None:
-        ctx.default_map = {name: {"lang": lang} for name, cmd in ctx.command.commands.items()
-                           if any(p.name == "lang" for p in cmd.params)}
+    # ``lifecircle --lang zh COMMAND …``: given to the command (_Group.resolve_command)
+    del ctx, lang
 
 
 app.command("analyze", cls=ZhHelpCommand)(analysis.analyze)
@@ -106,20 +142,57 @@ def main() -> None:
     code is the command's own (2 for a bad input) or 1 where the command itself succeeded."""
     forget_lang()
     stdout = sys.stdout
+    replaced = _replace_unencodable(stdout, sys.stderr)
     guard = sys.stdout = GuardedStdout(stdout if stdout is not None else io.StringIO())
     if stdout is None:      # started with standard output closed (``>&-``): said as a failure
         guard.error = OSError(errno.EBADF, "standard output is closed")
     try:
         _run()
     except SystemExit as exc:
-        if guard is not None:
+        if guard.closed_pipe:   # ``| head``: rich and click ended it quietly, with 1
+            raise SystemExit(CLOSED_PIPE_EXIT) from None
+        try:
             guard.flush()       # what print() left in the buffer: its failure is this run's
-            if stdout_failure(guard) and exc.code in (None, 0):
-                raise SystemExit(1) from None
+        except BrokenPipeError:
+            _drain(stdout)
+            raise SystemExit(CLOSED_PIPE_EXIT) from None
+        if stdout_failure(guard) and exc.code in (None, 0):
+            raise SystemExit(1) from None
         raise
     finally:
         if sys.stdout is guard:
             sys.stdout = stdout
+        for stream, errors in replaced:
+            stream.reconfigure(errors=errors)
+
+
+def _replace_unencodable(*streams) -> list:
+    """Let the console streams write a character their encoding lacks as ``?`` (the Chinese of
+    ``十五分钟社区生活圈`` under ``PYTHONIOENCODING=cp1252``) instead of raising
+    ``UnicodeEncodeError`` from whatever printed; the streams and their former setting."""
+    replaced = []
+    for stream in streams:
+        errors = getattr(stream, "errors", None)
+        if errors == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError):   # pragma: no cover - a stream that cannot
+                continue
+            replaced.append((stream, errors))
+    return replaced
+
+
+def _drain(stream) -> None:
+    """Point ``stream``'s file at /dev/null: what it still buffers for a closed pipe goes
+    nowhere at the exit (no "Exception ignored … BrokenPipeError")."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, stream.fileno())
+        finally:
+            os.close(null)
+    except Exception:   # noqa: BLE001, S110 - not a file: nothing to drain
+        pass
 
 
 def _run() -> None:

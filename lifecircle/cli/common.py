@@ -46,6 +46,17 @@ def say(*args, **kwargs) -> None:
     _say(*args, **kwargs)
 
 
+def say_literal(console: Console, text: str, prefix: str, prefix_style: str) -> None:
+    """Print ``prefix`` then ``text`` literally (never as markup), as :func:`say` does, without
+    loading :mod:`lifecircle.untrusted`: for click's usage errors in Chinese, which must come as
+    fast as typer's English ones."""
+    from rich.text import Text
+
+    line = Text(prefix, style=prefix_style)
+    line.append(text)
+    console.print(line, highlight=False, soft_wrap=True)
+
+
 def literal(value, style: str | None = None):
     """:func:`lifecircle.untrusted.literal`, loaded when first used (see :func:`say`)."""
     from lifecircle.untrusted import literal as _literal
@@ -128,12 +139,15 @@ def run_lang(args: list[str] | None = None) -> str:
     """The language of the lines printed once a command has ended: the command line's
     ``--lang``, else the one the command remembered (:func:`remember_lang`), else the
     locale's."""
-    args = sys.argv[1:] if args is None else args
-    if any(a == "--lang" or a.startswith("--lang=") for a in args):
-        given = args_lang(args)
-        if given in LANGS:
-            return given
+    given = line_lang(sys.argv[1:] if args is None else args)
+    if given in LANGS:
+        return given
     return _remembered_lang if _remembered_lang in LANGS else default_lang()
+
+
+#: The exit code of a command whose standard output was a pipe closed early (``| head``): a
+#: SIGPIPE's as the shell reports it (128 + 13), as ``ls``, ``git`` or ``cat`` end there.
+CLOSED_PIPE_EXIT = 141
 
 
 class GuardedStdout:
@@ -141,18 +155,22 @@ class GuardedStdout:
     error) is remembered and the rest of the output dropped, instead of an ``OSError`` raised
     from whatever was printing (rich's traceback, exit 1, a bad input's exit 2 lost). The
     command goes on; :func:`stdout_failure` then says what happened in one line. A closed
-    pipe (``| head``) is left to rich and Python, which end quietly."""
+    pipe (``| head``) is left to rich and click, which end the command quietly; it is
+    remembered (:attr:`closed_pipe`) so that the exit code says so as other command-line tools
+    do (141, a SIGPIPE's, :data:`CLOSED_PIPE_EXIT`)."""
 
     def __init__(self, stream):
         self._stream = stream
         self.error: OSError | None = None
         self.lang: str | None = None
+        self.closed_pipe = False
 
     def write(self, text):
         if self.error is None:
             try:
                 return self._stream.write(text)
             except BrokenPipeError:
+                self.closed_pipe = True
                 raise
             except OSError as exc:
                 self._failed(exc)
@@ -167,16 +185,20 @@ class GuardedStdout:
             try:
                 self._stream.flush()
             except BrokenPipeError:
+                self.closed_pipe = True
                 raise
             except OSError as exc:
                 self._failed(exc)
 
     def _failed(self, exc: OSError) -> None:
         self.error = exc
-        try:
-            self.lang = command_lang()
-        except Exception:   # noqa: BLE001 - no command running: run_lang() decides
-            self.lang = None
+        # the running command's language once its --lang is parsed (or its analysis loaded);
+        # before that (a help printed as the command line is parsed) run_lang() decides, from
+        # the command line
+        ctx = get_current_context(silent=True)
+        known = ctx is not None and (ctx.params.get("lang") in LANGS
+                                     or ctx.meta.get("lifecircle.analysis_lang") in LANGS)
+        self.lang = command_lang() if known else None
         # what is still buffered would fail again at the exit (Python's "Exception ignored",
         # code 120): it drains into /dev/null instead, as rich does for a closed pipe
         try:
@@ -247,6 +269,8 @@ _VALUE_ZH = (
      lambda m: "不是有效的" + {"number": "数值", "float": "数值", "boolean": "布尔值（true/false）"}.get(
          m[1] or m[3], "整数")),
     (r"(.*?) is not in the range (.*?)\.?", lambda m: f"{m[1]} 不在范围 {m[2]} 内"),
+    (r"Input should be (greater|less) than( or equal to)? (.*?)\.?",
+     lambda m: f"须{'大' if m[1] == 'greater' else '小'}于{'等于' if m[2] else ''} {m[3]}"),
     (r"'(.*)' is not one of (.*?)\.?", lambda m: f"'{m[1]}' 不是可选值之一：{m[2]}"),
     (r"(?:File|Directory|Path) '(.*)' does not exist\.?", lambda m: f"'{m[1]}' 不存在"),
 )
@@ -270,6 +294,12 @@ def is_usage_error(exc: BaseException) -> bool:
     return any(c.__name__ == "UsageError" for c in type(exc).__mro__)
 
 
+def is_click_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error click prints for the user (a usage error, a file click could
+    not open …: click's ClickException or typer's copy of it)."""
+    return any(c.__name__ == "ClickException" for c in type(exc).__mro__)
+
+
 def usage_error_zh(exc) -> str:
     """The Chinese one-line message of click's usage error ``exc``; click's English where the
     message is not one of the common kinds."""
@@ -277,11 +307,19 @@ def usage_error_zh(exc) -> str:
     return _translate(text, _USAGE_ZH) or " ".join(str(text).split())
 
 
+def line_lang(args: list[str]) -> str | None:
+    """The value of the command line's last ``--lang`` (click's rule: the last one wins, and a
+    command's own comes after the top-level one), None without one."""
+    for i in range(len(args) - 1, -1, -1):
+        if args[i].startswith("--lang="):
+            return args[i].split("=", 1)[1]
+        if args[i] == "--lang" and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
 def args_lang(args: list[str]) -> str:
-    """The language of a command line: its ``--lang`` when zh or en, else the locale's."""
-    for i, a in enumerate(args):
-        value = a.split("=", 1)[1] if a.startswith("--lang=") else (
-            args[i + 1] if a == "--lang" and i + 1 < len(args) else None)
-        if value in LANGS:
-            return value
-    return default_lang()
+    """The language of a command line: its last ``--lang`` (:func:`line_lang`) when zh or en,
+    else the locale's (a last ``--lang`` that is neither is the run's error)."""
+    value = line_lang(args)
+    return value if value in LANGS else default_lang()

@@ -27,6 +27,9 @@ RICH_WORDS = {
 #: The prefix of the usage line (click's ``Usage: ``).
 USAGE = "用法："
 
+#: The usage line's pieces (click's words) → Chinese.
+USAGE_PIECES = {"[OPTIONS]": "[选项]", "COMMAND [ARGS]...": "命令 [参数]..."}
+
 #: The help of ``--help`` itself (click's "Show this message and exit.").
 HELP_OPTION = "显示此帮助信息并退出。"
 
@@ -54,7 +57,7 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
             "out": _OUT,
             "boundary": "研究范围的边界面（GeoJSON/GeoPackage/Shapefile，任意坐标系）。",
             "boundary_crs": "边界经纬度的坐标系：wgs84、gcj02（高德）或bd09（百度）。",
-            "profile": "设施配置方案名称（default、gb50180-2018、tdt1062-2021）或YAML文件。",
+            "profile": "指标体系名称（default、gb50180-2018、tdt1062-2021）或YAML文件。",
             "speed": "步行速度，单位km/h（默认4）。",
             "lang": "表格、控制台输出和地图的语言：zh或en（默认按系统区域设置：zh_* 为zh，否则为en）。",
             "facilities": "补充设施表（CSV/XLSX，如高德或百度POI），列为：name、lng与lat（或一个'lng,lat'"
@@ -149,7 +152,7 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
     "batch": (
         "用Dask运行批量配置中的每个片区；写出各片区的文件夹、districts.csv/.xlsx、failures.csv和"
         "index.html。", {
-            "config": "批量配置文件（TOML或YAML）：数据源、片区、配置方案、输出。",
+            "config": "批量配置文件（TOML或YAML）：数据源、片区、指标体系、输出。",
             "workers": "本机Dask工作进程数（默认每个CPU核一个）。",
             "scheduler": "正在运行的Dask调度器地址，如tcp://10.0.0.5:8786（各工作进程须能读到同样的文件）。",
             "resume": "跳过在相同配置哈希下已有输出的片区。",
