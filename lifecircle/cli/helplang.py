@@ -149,6 +149,7 @@ def _name(ctx) -> str:
     return "" if ctx is None or ctx.parent is None else ctx.command.name
 
 
+_TYPE = re.compile(r"<([^<>]+)>")
 _lock = threading.Lock()
 _zh_module = None
 #: typer's settings that the Chinese copy reads as typer's module has them when it prints
@@ -210,6 +211,13 @@ def _translate(zh) -> None:
             help=help_zh.COMMANDS.get(c.name, (c.short_help or c.help,))[0]) for c in commands]
         return commands_panel(commands=commands, **kwargs)
 
+    types_highlighter = zh.types_highlighter
+
+    def _types(text):
+        plain = _TYPE.sub(lambda m: f"<{help_zh.TYPES.get(m[1], m[1])}>", text.plain)
+        return types_highlighter(Text(plain, style=text.style, overflow=text.overflow))
+
+    zh.types_highlighter = _types
     zh._get_help_text = _get_help_text
     zh._get_parameter_help = _get_parameter_help
     zh._print_commands_panel = _print_commands_panel
