@@ -17,6 +17,7 @@ line with closing punctuation or ends one with opening punctuation.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import threading
@@ -33,13 +34,18 @@ from lifecircle.cli import help_zh
 _CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
 _OPEN = "（「『《〈【〔〖“‘"
 _CLOSE = "）」』》〉】〕〗”’。，、；：！？"
-#: one piece a line never breaks inside: a tag ("[默认：", "[必填]"), or opening punctuation,
-#: then a Latin run (a word, an option or file name, a number) or one other character (a Chinese
-#: one), then closing punctuation (a bracket after Chinese included); then the spaces after it
-_PIECE = re.compile(
-    rf"\s*(?:\[[{_CJK}]+(?:：|\])|(?:[{_OPEN}]|[(\[{{](?=[{_CJK}]))*"
-    rf"(?:(?:(?![(\[{{][{_CJK}])[^\s{_CJK}{_OPEN}{_CLOSE}])+|\S))"
-    rf"(?:[{_CLOSE}]|(?<=[{_CJK}])[)\]}}])*\s*")
+@functools.cache
+def _piece():
+    """The pattern of one piece a line never breaks inside: a tag ("[默认：", "[必填]"), or
+    opening punctuation, then a Latin run (a word, an option or file name, a number) or one other
+    character (a Chinese one), then closing punctuation (a bracket after Chinese included); then
+    the spaces after it. Compiled when first used (8 ms: not for every start-up)."""
+    return re.compile(
+        rf"\s*(?:\[[{_CJK}]+(?:：|\])|(?:[{_OPEN}]|[(\[{{](?=[{_CJK}]))*"
+        rf"(?:(?:(?![(\[{{][{_CJK}])[^\s{_CJK}{_OPEN}{_CLOSE}])+|\S))"
+        rf"(?:[{_CLOSE}]|(?<=[{_CJK}])[)\]}}])*\s*")
+
+
 #: where a Latin run too long for a line may break before it is folded: after a slash
 _SLASH = re.compile(r"[^/]*/+|[^/]+")
 
@@ -47,7 +53,7 @@ _SLASH = re.compile(r"[^/]*/+|[^/]+")
 def pieces(text: str) -> list[tuple[int, str]]:
     """``text`` cut where a line may break: each piece's start and text (with its trailing
     spaces). Latin text without Chinese gives rich's own words (split at spaces)."""
-    return [(m.start(), m.group()) for m in _PIECE.finditer(text)]
+    return [(m.start(), m.group()) for m in _piece().finditer(text)]
 
 
 def _fitted(text: str, width: int):
