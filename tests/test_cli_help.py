@@ -288,6 +288,11 @@ def test_usage_hint_names_the_failing_command(args, path):
     assert code == 2 and out.startswith("错误：") and f"（用 '{path} --help' 查看用法）" in out, out
 
 
+def test_chinese_usage_error_prints_user_text_literally():
+    code, out = run(["--lang", "zh", "[red]x[/red]"], EN)
+    assert code == 2 and out.startswith("错误：没有命令 '[red]x[/red]'"), out
+
+
 def _cli(args, env=None, **kwargs):
     return subprocess.run([sys.executable, "-m", "lifecircle.cli", *args], cwd=ROOT, timeout=120,
                           capture_output=kwargs.pop("stdout", None) is None, text=True,

@@ -139,7 +139,9 @@ def main() -> None:
 
     Standard output is guarded while the command runs (:class:`~lifecircle.cli.common.GuardedStdout`):
     when it cannot be written (a full disk, closed), one line on standard error says so, and the exit
-    code is the command's own (2 for a bad input) or 1 where the command itself succeeded."""
+    code is the command's own (2 for a bad input) or 1 where the command itself succeeded; 141 (a
+    SIGPIPE's) when standard output was a pipe closed early (``| head``). A character the console's
+    encoding lacks is written as ``?``, never a ``UnicodeEncodeError``."""
     forget_lang()
     stdout = sys.stdout
     replaced = _replace_unencodable(stdout, sys.stderr)

@@ -52,7 +52,8 @@ def say_literal(console: Console, text: str, prefix: str, prefix_style: str) -> 
     fast as typer's English ones."""
     from rich.text import Text
 
-    line = Text(prefix, style=prefix_style)
+    line = Text()
+    line.append(prefix, style=prefix_style)
     line.append(text)
     console.print(line, highlight=False, soft_wrap=True)
 
