@@ -9,6 +9,7 @@ import sys
 
 import typer
 from rich.console import Console, RenderHook
+from rich.text import Text
 
 from lifecircle.i18n import LANGS, default_lang
 
@@ -18,11 +19,19 @@ except ImportError:  # pragma: no cover
     from click import get_current_context
 
 
+#: a control character but a newline (what :class:`lifecircle.untrusted.ShownControls` shows)
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
 class _ShownControls(RenderHook):
     """:class:`lifecircle.untrusted.ShownControls`, loaded when first used (see :func:`say`):
     no control character in what the consoles print reaches the terminal raw."""
 
     def process_renderables(self, renderables):
+        if all(isinstance(r, Text) and not _CONTROL.search(r.plain + r.end) for r in renderables):
+            # plain lines without a control character (a usage error's, a note's) print as
+            # they are: untrusted (branca, jinja2, numpy: 0.1 s) is not loaded for them
+            return renderables
         from lifecircle.untrusted import ShownControls
 
         return ShownControls().process_renderables(renderables)
@@ -50,8 +59,6 @@ def say_literal(console: Console, text: str, prefix: str, prefix_style: str) -> 
     """Print ``prefix`` then ``text`` literally (never as markup), as :func:`say` does, without
     loading :mod:`lifecircle.untrusted`: for click's usage errors in Chinese, which must come as
     fast as typer's English ones."""
-    from rich.text import Text
-
     line = Text()
     line.append(prefix, style=prefix_style)
     line.append(text)
