@@ -1613,40 +1613,52 @@ def _write_features(features: gpd.GeoDataFrame, path: Path, batch: int = _FEATUR
 
     Written ``batch`` rows at a time: converting a city's features whole (WKB, Arrow columns)
     held ~250 MB more at 8 tiles (~1.8 GB at a million walking nodes) beside the map. The
-    file's ``geo`` metadata (bbox, geometry types) is geopandas' own, computed over all rows,
-    so readers see what ``to_parquet`` wrote (tested); a geopandas without that helper, a
-    small table or one with ``attrs`` goes through ``to_parquet`` itself."""
+    table of each batch is made from its rows alone: a table of every row converted the
+    tags' JSON text (pandas' inferred string columns) into one Arrow buffer of all of it
+    before the first batch (~90 MB at 8 tiles, ~600 MB at a million walking nodes: the
+    save's peak). The file's ``geo`` metadata (bbox, geometry types) is geopandas' own,
+    computed over all rows, so readers see what ``to_parquet`` wrote (tested); a geopandas
+    without that helper, a small table or one without the type and id columns goes through
+    ``to_parquet`` itself."""
     # the geometry array as it is, not copied: copying it touches every geometry object, and
     # beside the forked GeoPackage writer each page touched is copied (~200 MB at a million
     # walking nodes); one without a CRS is copied (it gets one here)
     geometry = features.geometry.array if features.crs is not None else features.geometry.array.copy()
-    table = gpd.GeoDataFrame({
-        "osm_type": _few_texts(features["osm_type"]) if "osm_type" in features else "",
-        "osm_id": features["osm_id"].to_numpy() if "osm_id" in features else -1,
-        "tags": _tags_json(features["tags"].to_numpy()),
-        "geometry": geometry,
-    }, geometry="geometry", crs=features.crs or WGS84, copy=False)
+    crs = features.crs or WGS84
+    whole = "osm_type" not in features or "osm_id" not in features or len(features) <= batch
     try:
         from geopandas.io.arrow import _create_metadata, _encode_metadata
     except ImportError:  # another geopandas layout: the whole table at once
-        _create_metadata = None
-    if _create_metadata is None or len(table) <= batch or table.attrs:
-        table.to_parquet(path, index=False)
+        whole = True
+    osm_type = _few_texts(features["osm_type"]) if "osm_type" in features else ""
+    osm_id = features["osm_id"].to_numpy() if "osm_id" in features else -1
+    tags = _tags_json(features["tags"].to_numpy())
+
+    def table(a=0, b=None):
+        return gpd.GeoDataFrame({
+            "osm_type": osm_type if whole else osm_type[a:b], "osm_id": osm_id if whole else osm_id[a:b],
+            "tags": tags[a:b], "geometry": geometry[a:b],
+        }, geometry="geometry", crs=crs, copy=False)
+
+    if whole:
+        table().to_parquet(path, index=False)
         return
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    geo = _encode_metadata(_create_metadata(table, geometry_encoding={"geometry": "WKB"}))
+    # the metadata reads only the geometry column (its types, bbox and CRS)
+    geo = _encode_metadata(_create_metadata(
+        gpd.GeoDataFrame({"geometry": geometry}, geometry="geometry", crs=crs, copy=False),
+        geometry_encoding={"geometry": "WKB"}))
     writer = None
     try:
-        for start in range(0, len(table), batch):
+        for start in range(0, len(features), batch):
             # the WKB (Python bytes objects, the conversion's transient memory) made a
             # sub-batch at a time into one contiguous table: the same table, but the bytes
             # objects of one sub-batch reuse the holes of the last in the heap shared with the
             # forked GeoPackage writer, instead of each filling (and so copying) pages of it
-            stop = min(len(table), start + batch)
+            stop = min(len(features), start + batch)
             part = pa.concat_tables([
-                pa.table(table.iloc[a:min(stop, a + _WKB_SUB_BATCH)].to_arrow(
+                pa.table(table(a, min(stop, a + _WKB_SUB_BATCH)).to_arrow(
                     index=False, geometry_encoding="WKB"))
                 for a in range(start, stop, _WKB_SUB_BATCH)]).combine_chunks()
             part = part.replace_schema_metadata({**(part.schema.metadata or {}), b"geo": geo})
