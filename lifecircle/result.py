@@ -27,6 +27,7 @@ from lifecircle.core.engine import AccessEngine
 from lifecircle.core.network import WalkNetwork
 from lifecircle.core.profiles import Profile
 from lifecircle.core.snapping import Snap
+from lifecircle.io.osmread import release_freed_memory
 from lifecircle.io.outputs import MAP_HTML, atomic_dir, read_outputs, write_outputs
 from lifecircle.io.sources import ATTRIBUTION
 from lifecircle.render.background import feature_arrays, feature_pieces
@@ -189,9 +190,27 @@ class Result:
             # service areas are a city-wide union (seconds per category): `lifecircle map` adds them
             save_map(self.map(service_areas=False), tmp / MAP_HTML)
 
+        self._release_for_save(map_html)
         with atomic_dir(out, force=force, inputs=inputs, kind="analysis") as tmp:
             write_outputs(self, tmp, beside=make_map if map_html else None)
         return out
+
+    def _release_for_save(self, map_html: bool) -> None:
+        """Before a save: drop the caches it does not use, and give their memory back, so the
+        forked GeoPackage writer does not share them. The network's search graphs and spatial
+        indexes, the engine's renumbered network and blocks; the engine itself unless the map
+        names each home's nearest facilities (a map of points, not hexagons: the engine's
+        :meth:`~lifecircle.core.engine.AccessEngine.nearest_facility` on the reversed network).
+        Each is built again when next asked for (:attr:`engine`), with the same results. At a
+        million walking nodes ~400 MB that the save (its peak) held for nothing."""
+        points_map = map_html and len(self.homes) <= self.settings.map_max_points
+        if self._engine is not None:
+            if points_map:
+                self._engine.release_caches()
+            else:
+                self._engine = None
+        self.network.release_indexes(reverse=not points_map)
+        release_freed_memory()
 
     def map(self, **kwargs):
         """The folium map of this result (see :func:`lifecircle.render.maps.result_map`)."""

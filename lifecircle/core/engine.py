@@ -309,6 +309,13 @@ class AccessEngine:
         """The homes' edge ends ``u``, ``v`` as local node numbers."""
         return self._local.nodes(self.homes.u), self._local.nodes(self.homes.v)
 
+    def release_caches(self) -> None:
+        """Drop what :meth:`nearest` and :meth:`reach` build on first use and keep (the
+        renumbered network, the homes' blocks): built again when next needed, with the same
+        results; :meth:`nearest_facility` uses none of it."""
+        for name in ("_local", "_local_ends", "_home_blocks"):
+            self.__dict__.pop(name, None)
+
     # ---------------------------------------------------------------------------------------
     def nearest(self, fac_snaps: list[Snap], limit_min: float | None = None) -> np.ndarray:
         """Minutes from every home to the nearest facility of each category: (C, H), NaN

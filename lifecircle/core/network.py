@@ -179,6 +179,15 @@ class WalkNetwork:
             self._snap_tree = shapely.STRtree(self.edge_geom[self.snap_edges])
         return self._snap_tree
 
+    def release_indexes(self, reverse: bool = True) -> None:
+        """Drop the search graphs and spatial indexes built on first use (:attr:`forward`,
+        :attr:`reverse` unless ``reverse`` is False, :attr:`tree`, :attr:`snap_tree`): a save
+        uses none of them (a million walking nodes: ~150 MB). Each is built again when next
+        asked for; the network itself is unchanged."""
+        self._forward = self._tree = self._snap_tree = None
+        if reverse:
+            self._reverse = None
+
     # ---------------------------------------------------------------------------------------
     def edge_columns(self) -> dict[str, np.ndarray]:
         """The edges' attribute columns (u, v, length, oneway; highway and area if known)."""
