@@ -115,11 +115,19 @@ def feature_pieces(geoms, all_tags, crs, metric, make: bool = False):
         return gpd.GeoSeries(g, crs=crs).to_crs(metric).to_numpy()
 
     is_poly, is_line = np.isin(types, (3, 6)), np.isin(types, (1, 5))
-    poly, tags = geoms[is_poly], all_tags[is_poly]
+    # the polygons and lines by position: an array of them takes a reference to each, which
+    # writes to the page of every geometry object, and beside the forked GeoPackage writer
+    # (the map is drawn in the save) each page written is copied (a million walking nodes:
+    # ~100 MB for the buildings alone, never drawn there); only the pieces made take theirs
+    at_poly, at_line = np.flatnonzero(is_poly), np.flatnonzero(is_line)
+    tags = all_tags[at_poly]
     is_b, is_w, is_g = _kinds(tags)
-    lines, ltags = geoms[is_line], all_tags[is_line]
+    ltags = all_tags[at_line]
     is_river = np.array([isinstance(t, dict) and t.get("waterway") in ("river", "canal", "stream")
                          for t in ltags], bool)
+
+    def poly(sel):
+        return geoms[at_poly[sel]]
     # made when their turn in the budget comes (and dropped once placed): a city's water
     # and green areas, projected and simplified, held together were hundreds of MB
     def areas(sel):
@@ -132,15 +140,18 @@ def feature_pieces(geoms, all_tags, crs, metric, make: bool = False):
 
     for kind, sel in (("water", is_w), ("green", is_g)):
         if sel.any():
-            parts[kind] = _Once(functools.partial(areas, poly[sel]))
-            least[kind] = 4 * _polygon_parts(poly[sel])
+            some = poly(sel)
+            parts[kind] = _Once(functools.partial(areas, some))
+            least[kind] = 4 * _polygon_parts(some)
+            del some
     if is_river.any():
-        parts["river"] = _Once(functools.partial(rivers, lines[is_river]))
+        parts["river"] = _Once(functools.partial(rivers, geoms[at_line[is_river]]))
     if is_b.any():
-        raw = int(shapely.get_num_coordinates(poly[is_b]).sum())
+        # counted over every feature (a geometry read, not referenced), summed over the buildings
+        raw = int(shapely.get_num_coordinates(geoms)[at_poly[is_b]].sum())
         parts["buildings"] = raw      # made in background_layers, only if they can be drawn
         # for drawing: without topology kept (10x faster; a sliver that self-touches draws the same)
-        buildings = _Once(lambda: shapely.simplify(metric_of(poly[is_b]), 1.0, preserve_topology=False))
+        buildings = _Once(lambda: shapely.simplify(metric_of(poly(is_b)), 1.0, preserve_topology=False))
     if make:
         # the others are never made by background_layers (what is left of the budget is at
         # most all of it): what they would be made from is let go (a city's polygons, held

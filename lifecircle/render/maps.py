@@ -715,16 +715,20 @@ def background_layers(result, gcj: bool = False, pieces=None) -> dict:
         pieces = feature_pieces(*feature_arrays(feats), metric)
     parts, least, buildings = pieces
     parts = dict(parts)           # the made pieces are dropped from here once placed
+    least = dict(least)
     net = result.network
     eg = np.asarray(net.edge_geom, dtype=object) if getattr(net, "edge_geom", None) is not None else None
     if eg is not None and len(eg):
         hw = np.asarray(net.edge_highway, dtype=object) if getattr(net, "edge_highway", None) is not None \
             else np.full(len(eg), "")
         major = np.isin(hw.astype(str), list(_MAJOR))
-        if (~major).any():
-            parts["streets"] = eg[~major]
-        if major.any():
-            parts["major"] = eg[major]
+        # taken from the edges only when they can fit (two points a street at least): an array
+        # of a city's streets references, and so writes to the page of, every edge geometry,
+        # which beside the forked GeoPackage writer is copied
+        for kind, sel in (("streets", ~major), ("major", major)):
+            if sel.any():
+                parts[kind] = bg._Once(functools.partial(eg.__getitem__, sel))
+                least[kind] = 2 * int(sel.sum())
     for kind in _BUDGET_ORDER:
         if kind not in parts:
             continue
@@ -754,9 +758,6 @@ def background_layers(result, gcj: bool = False, pieces=None) -> dict:
                 out[kind] = shapely.multipolygons(out[kind])
             continue
         if kind in ("streets", "major"):
-            if 2 * len(parts[kind]) > left:     # two points a street at least: cannot fit
-                left_out.append(kind)
-                continue
             # simplified piece by piece (vectorised; lines need no topology kept), then joined;
             # a line of two points (a third of a city's streets) stays as it is
             shown = parts[kind].copy()
