@@ -94,3 +94,26 @@ def test_without_a_map_the_engine_goes_too(helsinki, tmp_path):
     r.save(tmp_path / "out", map_html=False)
     assert r._engine is None and r.network._reverse is None and r.network._forward is None
     assert not (tmp_path / "out" / O.MAP_HTML).exists()
+
+
+def test_background_pieces_take_no_reference_to_the_buildings(helsinki):
+    """The background's pieces hold the features' polygons by position: the buildings (a
+    city's millions, never drawn there) are not referenced until they are made. A reference
+    writes to the geometry object's page, which beside the forked writer is copied."""
+    import sys
+
+    import shapely
+
+    from lifecircle.render import background as bg
+
+    geoms, tags, crs = bg.feature_arrays(helsinki.features)
+    kinds = shapely.get_type_id(geoms)
+    at = [i for i in range(len(geoms)) if kinds[i] in (3, 6) and isinstance(tags[i], dict)
+          and tags[i].get("building", "no") != "no"]
+    assert len(at) > 100
+    before = [sys.getrefcount(geoms[i]) for i in at[:50]]
+    parts, least, buildings = bg.feature_pieces(geoms, tags, crs, helsinki.crs)
+    assert parts["buildings"] == int(shapely.get_num_coordinates(geoms[at]).sum())
+    assert [sys.getrefcount(geoms[i]) for i in at[:50]] == before
+    made = buildings()                              # made when asked: the same polygons
+    assert len(made) == len(at)
