@@ -606,6 +606,13 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         # otherwise copy ~315 columns × homes into one block (~3 GB at a million-node city)
         homes = pd.concat([homes, pd.DataFrame(new, index=homes.index, copy=False)], axis=1)
         homes = gpd.GeoDataFrame(homes, geometry="geometry", crs=crs)
+        # what the searches built and kept (the engine's renumbered network and blocks, the
+        # network's forward graph and spatial indexes): no later stage uses them, and the
+        # coverage stage and the save (the run's peaks) held them for nothing, ~200 MB at a
+        # million walking nodes. Built again when next asked for (the reversed graph stays:
+        # a map of points names the nearest facilities on it)
+        engine.release_caches()
+        net.release_indexes(reverse=False)
 
     with stage("coverage"):
         homes = home_scores(homes, prof, settings.dimension_cover_share, settings.thresholds_min,

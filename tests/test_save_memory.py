@@ -117,3 +117,23 @@ def test_background_pieces_take_no_reference_to_the_buildings(helsinki):
     assert [sys.getrefcount(geoms[i]) for i in at[:50]] == before
     made = buildings()                              # made when asked: the same polygons
     assert len(made) == len(at)
+
+
+def test_analyze_lets_go_of_the_search_caches_after_the_engine():
+    """After the engine stage nothing uses the engine's renumbered network and blocks or the
+    network's forward graph and spatial indexes: the analysis returns without them (the
+    coverage stage and the save no longer hold them); the reversed graph, on which a map of
+    points names the nearest facilities, stays. The same minutes when they are built again."""
+    import lifecircle
+    from lifecircle.io.sources import embedded_sample
+
+    r = lifecircle.analyze(embedded_sample("helsinki"))
+    cached = r._engine.__dict__
+    assert "_local" not in cached and "_local_ends" not in cached and "_home_blocks" not in cached
+    net = r.network
+    assert net._forward is None and net._tree is None and net._snap_tree is None
+    assert net._reverse is not None
+    cats = r.profile.categories
+    again = _nearest(r)              # the renumbered network built again: the table's minutes
+    assert all(np.array_equal(again[i], r.homes[col.time(c.id)].to_numpy(), equal_nan=True)
+               for i, c in enumerate(cats))
