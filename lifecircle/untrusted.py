@@ -157,29 +157,41 @@ def restore_formula(value):
 def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` for ``to_csv``: text cells and column names neutralised with
     :func:`neutralise_formula`; numeric columns untouched (``-1.5`` stays a number)."""
-    import pandas as pd
-
     out = frame.copy()
-    for c in out.columns:
-        s = out[c]
-        if s.dtype == object or pd.api.types.is_string_dtype(s):
-            out[c] = s.map(neutralise_formula)
+    _map_text_columns(out, neutralise_formula)
     out.columns = [neutralise_formula(c) if isinstance(c, str) else c for c in out.columns]
     return out
 
 
+def _map_text_columns(frame: pd.DataFrame, func) -> None:
+    """``func`` over each text cell of ``frame``, in place; columns taken by position, so two
+    columns of the same name (a profile's categories may share a display name) are each
+    converted, never read together as a frame."""
+    import pandas as pd
+
+    for i in range(frame.shape[1]):
+        s = frame.iloc[:, i]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            frame.isetitem(i, s.map(func))
+
+
 def _escape(match: re.Match) -> str:
-    return f"\\x{ord(match[0]):02x}"
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: what a workbook (XML 1.0) cannot hold: the C0 controls but tab, newline and carriage return
+#: (openpyxl refuses them: ``ILLEGAL_CHARACTERS_RE``), and what openpyxl lets through into a
+#: file no reader opens: surrogates (a file name's undecodable bytes), U+FFFE and U+FFFF
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def xlsx_value(value):
     r"""A value for a workbook cell: in text, each character a workbook cannot hold (the C0
-    controls but tab, newline and carriage return: openpyxl's ``ILLEGAL_CHARACTERS_RE``) shown
-    as its escape (``\x01``); anything that is not text is returned unchanged."""
+    controls but tab, newline and carriage return; surrogates, U+FFFE and U+FFFF) shown as its
+    escape (``\x01``, ``\ufffe``); anything that is not text is returned unchanged."""
     if isinstance(value, str):
-        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-        return ILLEGAL_CHARACTERS_RE.sub(_escape, value)
+        return _NOT_IN_XML.sub(_escape, value)
     return value
 
 
@@ -187,13 +199,8 @@ def xlsx_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` for ``to_excel``: text cells and column names through
     :func:`xlsx_value`, so no text from the data can make the write fail. Formulas are
     :func:`xlsx_safe`'s (after the sheets are written)."""
-    import pandas as pd
-
     out = frame.copy()
-    for c in out.columns:
-        s = out[c]
-        if s.dtype == object or pd.api.types.is_string_dtype(s):
-            out[c] = s.map(xlsx_value)
+    _map_text_columns(out, xlsx_value)
     out.columns = [xlsx_value(c) for c in out.columns]
     return out
 

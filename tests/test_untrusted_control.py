@@ -348,3 +348,34 @@ def test_check_min_share_out_of_range_names_the_option(ws, tmp_path, lang, value
     assert r.exit_code == 2 and not out.exists()
     assert words in r.output and "min_share" not in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+def test_a_frame_with_two_columns_of_one_name_is_made_safe_column_by_column():
+    # two categories of a profile may share a display name: links.xlsx's Chinese headers are
+    # made of them, and reading such a column by name gave a frame (AttributeError, traceback)
+    import pandas as pd
+
+    from lifecircle.untrusted import csv_safe, xlsx_frame
+
+    frame = pd.DataFrame([["=a\x01", "+b", 1.5]], columns=["超市", "超市", "n"])
+    out = xlsx_frame(frame)
+    assert list(out.columns) == ["超市", "超市", "n"]
+    assert out.iloc[0].tolist() == ["=a\\x01", "+b", 1.5]
+    assert csv_safe(frame).iloc[0].tolist() == ["'=a\x01", "'+b", 1.5]
+    assert frame.iloc[0].tolist() == ["=a\x01", "+b", 1.5]      # the caller's frame untouched
+
+
+def test_what_xml_cannot_hold_beyond_the_c0_controls_is_escaped_so_the_workbook_opens(tmp_path):
+    # openpyxl writes U+FFFE, U+FFFF and surrogates (a file name's undecodable bytes) into a
+    # file that no reader opens: the write "succeeded" and delivered a broken workbook
+    import openpyxl
+    import pandas as pd
+
+    from lifecircle.untrusted import xlsx_frame, xlsx_value
+
+    assert xlsx_value("a\ufffeb\uffffc\udcffd") == "a\\ufffeb\\uffffc\\udcffd"
+    assert xlsx_value("路\t\n\r口") == "路\t\n\r口"
+    path = tmp_path / "w.xlsx"
+    xlsx_frame(pd.DataFrame({"name\uffff": ["Lot\ufffeA"]})).to_excel(path, index=False)
+    rows = list(openpyxl.load_workbook(path).active.values)
+    assert rows == [("name\\uffff",), ("Lot\\ufffeA",)]
