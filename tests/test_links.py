@@ -259,9 +259,18 @@ def test_candidate_file_gcj02_and_bad_rows(tmp_path):
     assert t.loc["broken", "status"] == "no_geometry"
     assert t.loc["far", "status"] == "no_street"
     assert len(lr.table) == 3                         # nothing dropped
-    from lifecircle.analyses.links import links_table
+    # no formula in the spreadsheets: links.csv prefixes it, links.xlsx stores it as text (as
+    # it is: an apostrophe there would be a visible character of the name)
+    import openpyxl
 
-    assert "'=cross" in links_table(lr)["name"].tolist()   # no formula in the spreadsheet
+    from lifecircle.analyses.links import links_table, write_links
+
+    assert "=cross" in links_table(lr)["name"].tolist()
+    out = write_links(lr, tmp_path / "lk")
+    assert "'=cross" in pd.read_csv(out / "links.csv")["name"].tolist()
+    for sheet in openpyxl.load_workbook(out / "links.xlsx").worksheets[:2]:
+        cells = [c for row in sheet.iter_rows() for c in row if c.value == "=cross"]
+        assert cells and all(c.data_type == "s" for c in cells), sheet.title
 
 
 def test_cli_links_writes_outputs_and_fails_cleanly(tmp_path):

@@ -915,7 +915,6 @@ _ZH = {"candidate": "候选编号", "rank": "排名", "name": "名称", "reason"
        "row": "文件行号", "step": "步骤", "cumulative_residents": "累计新增可达居民",
        "cumulative_score_delta": "累计得分变化"}
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _STATUS_ZH = {"ok": "", "no_geometry": "无线几何", "no_street": "端点在吸附距离内无可步行道路",
               "zero_length": "长度为零（两端为同一点）", "duplicates_edge": "与现有步行道路重合"}
 
@@ -923,13 +922,6 @@ _STATUS_ZH = {"ok": "", "no_geometry": "无线几何", "no_street": "端点在�
 #: where a candidate comes from, as the Chinese table says it
 _SOURCE_ZH = {"auto:missing": "自动·缺失连接", "auto:private": "自动·内部道路", "auto:gate": "自动·大门",
               "file": "候选文件", "given": "用户提供"}
-
-
-def _neutral(v):
-    """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
-    if isinstance(v, str) and v.startswith(_FORMULA):
-        return "'" + v
-    return v
 
 
 def localized(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -967,9 +959,6 @@ def links_table(lr: LinksResult, lang: str = "en", headers: str = "human") -> pd
         t["status"] = [_STATUS_ZH.get(st) or ("正常" if st == "ok" else st) for st in t["status"]]
         if "source" in t:
             t["source"] = [_SOURCE_ZH.get(s, s) for s in t["source"]]
-    for c in ("name", "reason", "reason_zh", "message"):
-        if c in t:
-            t[c] = t[c].map(_neutral)
     if lang == "zh" and headers == "human":
         prof = lr.result.profile
         ren = {}
@@ -1004,8 +993,6 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
     res = lr.result
     table = links_table(lr, lang)
     chosen = localized(lr.chosen, lang).drop(columns=["reason_zh"], errors="ignore")
-    if "name" in chosen:
-        chosen["name"] = chosen["name"].map(_neutral)
     chosen_csv = chosen                       # machine CSVs keep English column names
     if lang == "zh":
         chosen = chosen.rename(columns=_ZH)
