@@ -497,3 +497,25 @@ def test_locale_read_as_gettext_reads_it(monkeypatch, env, lang):
     assert default_lang() == lang
     code, out = run(["--help"], {var: env.get(var) for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")})
     assert out.lstrip().startswith(USAGE if lang == "zh" else "Usage: ")
+
+
+def test_a_top_level_lang_runs_batch_with_its_configs_language():
+    # ``alias lc='lifecircle --lang zh'``: batch still runs (its --lang, hidden, only picks its
+    # help's language); a missing config is its refusal, not --lang's
+    code, out = run(["--lang", "zh", "batch", "no_such_config.toml"], EN)
+    assert code == 2 and "no_such_config.toml" in out and "--lang" not in out, out
+    code, out = run(["--lang", "zh", "batch", "--help"], {**EN, **WIDE})
+    assert code == 0 and out.lstrip().startswith(USAGE), out
+
+
+def test_nothing_after_double_dash_is_a_lang():
+    from lifecircle.cli.common import args_lang, line_lang
+
+    assert line_lang(["--lang", "zh", "analyze", "--", "x", "--lang", "en"]) == "zh"
+    assert line_lang(["analyze", "--", "--lang=zh"]) is None
+    assert args_lang(["--lang", "en", "analyze", "--", "x", "--lang", "zh"]) == "en"
+
+
+def test_a_list_option_type_tag_in_chinese():
+    code, out = run(["--lang", "zh", "recommend", "--help"], {**EN, **WIDE})
+    assert code == 0 and "<文本列表>" in out and "list[str]" not in out, out

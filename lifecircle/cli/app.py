@@ -72,10 +72,13 @@ class _Group(ZhHelp, TyperGroup):
     def resolve_command(self, ctx, args):
         # ``lifecircle --lang zh COMMAND …``: the command runs as if its own --lang came first,
         # so one given after the command name wins (click's rule) and the command's help does
-        # not show the top-level value as its default
+        # not show the top-level value as its default. Not to a command whose --lang is hidden
+        # (batch: its language is its config's, --lang only picks its help's), so that an
+        # alias such as ``lifecircle --lang zh`` still runs it
         name, cmd, rest = super().resolve_command(ctx, args)
         lang = ctx.params.get("lang")
-        if lang is not None and cmd is not None and any(p.name == "lang" for p in cmd.params):
+        if lang is not None and cmd is not None and \
+                any(p.name == "lang" and not getattr(p, "hidden", False) for p in cmd.params):
             rest = ["--lang", lang, *rest]
         return name, cmd, rest
 

@@ -317,7 +317,10 @@ def usage_error_zh(exc) -> str:
 
 def line_lang(args: list[str]) -> str | None:
     """The value of the command line's last ``--lang`` (click's rule: the last one wins, and a
-    command's own comes after the top-level one), None without one."""
+    command's own comes after the top-level one), None without one. Nothing after ``--`` is
+    an option (click reads it as arguments)."""
+    if "--" in args:
+        args = args[:args.index("--")]
     for i in range(len(args) - 1, -1, -1):
         if args[i].startswith("--lang="):
             return args[i].split("=", 1)[1]

@@ -32,7 +32,8 @@ USAGE_PIECES = {"[OPTIONS]": "[选项]", "COMMAND [ARGS]...": "命令 [参数]..
 
 #: typer's type tags (``<str>``, ``<int range>`` …) → Chinese; others (a choice's name) kept.
 TYPES = {"str": "文本", "path": "路径", "float": "数值", "int": "整数", "int range": "整数范围",
-         "float range": "数值范围", "bool": "布尔", "text": "文本", "integer": "整数"}
+         "float range": "数值范围", "bool": "布尔", "text": "文本", "integer": "整数",
+         "list[str]": "文本列表"}
 
 #: The help of ``--help`` itself (click's "Show this message and exit.").
 HELP_OPTION = "显示此帮助信息并退出。"
