@@ -219,18 +219,24 @@ def xlsx_safe(workbook) -> None:
 # console
 
 
-#: every control character (C0, DEL, C1) → its escape, as Python and click write it
+#: every control character (C0, DEL, C1) → its escape, as Python and click write it; and the
+#: bidirectional embeddings, overrides and isolates and the line and paragraph separators
+#: (U+202A-U+202E, U+2066-U+2069, U+2028, U+2029), which reorder or break what a terminal
+#: shows after them (a name could make a path or a number read differently)
 _SHOWN = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
 _SHOWN.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+_SHOWN.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029)})
 #: the same, newlines kept (a message of several lines)
 _SHOWN_LINES = {c: e for c, e in _SHOWN.items() if c != 0x0A}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: what :data:`_SHOWN` escapes (:data:`lifecircle.cli.common`'s console hook looks for the same)
+CONTROL_CHARACTERS = "\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 def shown(value, newlines: bool = False) -> str:
     r"""``value`` as text for a terminal: every control character (C0 — ESC, BEL, tab, newline
     … —, DEL and C1) written as its escape (``\x1b``, ``\x07``, ``\t``), so it shows and
-    never acts. ``newlines=True`` keeps newlines (a message of several lines)."""
+    never acts; the bidirectional overrides and isolates too (``\u202e``). ``newlines=True`` keeps newlines (a message of several lines)."""
     text = "" if value is None else str(value)
     return text.translate(_SHOWN_LINES if newlines else _SHOWN) if _CONTROL.search(text) else text
 

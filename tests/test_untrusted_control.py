@@ -379,3 +379,32 @@ def test_what_xml_cannot_hold_beyond_the_c0_controls_is_escaped_so_the_workbook_
     xlsx_frame(pd.DataFrame({"name\uffff": ["Lot\ufffeA"]})).to_excel(path, index=False)
     rows = list(openpyxl.load_workbook(path).active.values)
     assert rows == [("name\\uffff",), ("Lot\\ufffeA",)]
+
+
+def test_bidi_overrides_and_isolates_are_shown_not_acted_on():
+    # U+202E reverses what a terminal shows after it (a path or a number reads differently)
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from lifecircle.cli import common
+    from lifecircle.untrusted import CONTROL_CHARACTERS, literal, say, shown
+
+    assert shown("site\u202eexe.pbf\u2066x\u2069\u2028y") == "site\\u202eexe.pbf\\u2066x\\u2069\\u2028y"
+    assert shown("路口\u200b") == "路口\u200b"          # a zero-width space is part of names
+    assert literal("a\u202db").plain == "a\\u202db"
+    out = io.StringIO()
+    say(Console(file=out, width=200), "bad \u202efile")
+    assert "\u202e" not in out.getvalue() and "\\u202e" in out.getvalue()
+    # the command-line consoles' hook: plain text with one goes through the escaping
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    console.push_render_hook(common._ShownControls())
+    console.print(Text("x \u2067y"))
+    assert "\u2067" not in out.getvalue() and "\\u2067" in out.getvalue()
+    # the hook's fast path looks for the same characters as untrusted (newline aside)
+    every = [chr(c) for c in range(0x3000)]
+    import re
+    ours = {c for c in every if re.match(f"[{CONTROL_CHARACTERS}]", c)} - {"\n"}
+    assert {c for c in every if common._CONTROL.match(c)} == ours

@@ -19,8 +19,9 @@ except ImportError:  # pragma: no cover
     from click import get_current_context
 
 
-#: a control character but a newline (what :class:`lifecircle.untrusted.ShownControls` shows)
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+#: a control character but a newline (what :class:`lifecircle.untrusted.ShownControls` shows:
+#: its ``CONTROL_CHARACTERS``, kept the same by a test; not imported, to keep start-up light)
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
 
 class _ShownControls(RenderHook):
