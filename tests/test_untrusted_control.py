@@ -408,3 +408,20 @@ def test_bidi_overrides_and_isolates_are_shown_not_acted_on():
     import re
     ours = {c for c in every if re.match(f"[{CONTROL_CHARACTERS}]", c)} - {"\n"}
     assert {c for c in every if common._CONTROL.match(c)} == ours
+
+
+@pytest.mark.parametrize("args", [
+    ["links", "{a}", "-o", "{o}", "--auto", "--coords", "nonsense"],
+    ["resources", "{a}", "-o", "{o}", "--sites-crs", "nonsense"],
+    ["recommend", "{a}", "-c", "supermarket", "-o", "{o}", "--sites-crs", "nonsense"],
+    ["map", "{a}", "-o", "{o}.html", "--origins-crs", "nonsense"],
+    ["isochrones", "{a}", "-o", "{o}.gpkg", "--origins-crs", "nonsense"],
+])
+def test_a_bad_datum_option_is_refused_even_without_its_file(ws, tmp_path, args):
+    # a typo in --coords / --sites-crs / --origins-crs was ignored when no file was given
+    out = tmp_path / "out"
+    line = [a.format(a=ws["analysis"], o=out) for a in args]
+    r = runner.invoke(app, line)
+    option = next(a for a in args if a.endswith(("-crs", "coords")))
+    assert r.exit_code == 2 and f"{option}: unknown coordinate system 'nonsense'" in r.output, r.output
+    assert not list(tmp_path.iterdir())               # nothing written

@@ -95,6 +95,19 @@ def load_folder(folder):
     return result
 
 
+def check_datum(option: str, value) -> None:
+    """Refuse a datum option (``--coords``, ``--sites-crs``, ``--origins-crs`` …) that is not
+    wgs84, gcj02 or bd09 in any spelling :func:`~lifecircle.io.chinacoords.normalize_crs` reads,
+    whether or not the file it is for was given: a typo is never silently ignored."""
+    from lifecircle.errors import OptionError
+    from lifecircle.io.chinacoords import datum_zh, normalize_crs
+
+    try:
+        normalize_crs(value)
+    except ValueError as exc:
+        raise OptionError(option, str(exc), zh=datum_zh(value)) from None
+
+
 def fail(exc: Exception, lang: str | None = None) -> None:
     """Print ``error: <message>`` (``错误：<message>`` in Chinese) on one line, the message
     literally, never as markup, in the command's language (:func:`command_lang`), and exit with

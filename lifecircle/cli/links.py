@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from lifecircle.cli.common import FORCE_HELP, console, literal, load_folder
+from lifecircle.cli.common import FORCE_HELP, check_datum, console, literal, load_folder
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, LinkError
 from lifecircle.i18n import attribution_text, note_text
@@ -48,6 +48,7 @@ def links(
         _fail(LinkError("no candidates: give --candidates FILE, --auto, --close-gates or several",
                         zh="没有候选连线：请给出 --candidates 文件、--auto、--close-gates 中的一个或几个"))
     try:
+        check_datum("--coords", coords)
         check_out_dir(out, force=force, inputs=[folder, candidates])     # before any work
         result = load_folder(folder)
         lang = lang or result.settings.lang

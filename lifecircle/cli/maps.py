@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from lifecircle import columns as col
-from lifecircle.cli.common import FORCE_HELP, console, load_folder, say
+from lifecircle.cli.common import FORCE_HELP, check_datum, console, load_folder, say
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, OptionError
 from lifecircle.i18n import check_lang
@@ -122,6 +122,7 @@ def map_command(
     try:
         result = load_folder(folder)
         lang = check_lang(lang or result.settings.lang)
+        check_datum("--origins-crs", origins_crs)
         target = out or folder / "map.html"
         check_out_file(target, force=force, inputs=[folder, origins, resources, recommend])
         iso = _read_origins(origins, result.crs, origins_crs) if origins else None
@@ -167,6 +168,7 @@ def isochrones_command(
         result = load_folder(folder)        # first: a refusal then speaks the analysis's language
         mins = _parse_minutes(minutes)
         lang = check_lang(lang or result.settings.lang)
+        check_datum("--origins-crs", origins_crs)
         if homes is not None and homes < 1:
             raise OptionError("--homes", f"{homes}: give a number of homes of at least 1",
                               zh=f"{homes}：住宅数须不小于 1")

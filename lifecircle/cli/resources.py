@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lifecircle import i18n
-from lifecircle.cli.common import FORCE_HELP, console, literal, load_folder
+from lifecircle.cli.common import FORCE_HELP, check_datum, console, literal, load_folder
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError
 from lifecircle.i18n import LABELS, attribution_text, check_lang, label
@@ -56,6 +56,7 @@ def resources(
     from lifecircle.io.outputs import check_out_dir
 
     try:
+        check_datum("--sites-crs", sites_crs)
         check_out_dir(out, force=force, inputs=[folder, sites])     # before any work
         if lang is not None:
             check_lang(lang)
@@ -105,6 +106,7 @@ def recommend(
     from lifecircle.io.outputs import check_out_dir
 
     try:
+        check_datum("--sites-crs", sites_crs)
         check_out_dir(out, force=force, inputs=[folder, sites])     # before any work
         if lang is not None:
             check_lang(lang)
