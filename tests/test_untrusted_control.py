@@ -425,3 +425,21 @@ def test_a_bad_datum_option_is_refused_even_without_its_file(ws, tmp_path, args)
     option = next(a for a in args if a.endswith(("-crs", "coords")))
     assert r.exit_code == 2 and f"{option}: unknown coordinate system 'nonsense'" in r.output, r.output
     assert not list(tmp_path.iterdir())               # nothing written
+
+
+def test_a_file_name_that_is_not_utf8_is_analysed_and_recorded_as_its_escapes(ws, tmp_path):
+    # a GBK-named extract on a UTF-8 system: Python holds the name with surrogates, which no
+    # UTF-8 output can store; the analysis ran, then the save crashed with a traceback
+    import json
+    import os
+    import shutil
+
+    from lifecircle.untrusted import readable_path
+
+    assert readable_path("a\udcc4\udccf.pbf") == "a\\xc4\\xcf.pbf" and readable_path("南京.pbf") == "南京.pbf"
+    name = os.fsdecode(b"\xc4\xcf\xbe\xa9.osm")
+    shutil.copyfile(ws["osm"], tmp_path / name)
+    r = runner.invoke(app, ["analyze", str(tmp_path / name), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["source"].endswith("\\xc4Ͼ\\xa9.osm")
