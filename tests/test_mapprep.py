@@ -219,7 +219,7 @@ import lifecircle.result
 app = sys.modules["lifecircle.cli.app"]     # the module (lifecircle.cli.app is also the Typer app)
 
 def piece():
-    time.sleep(1.5)
+    time.sleep(5.0 if sys.argv[2] == "cli" else 1.5)   # cli: far past the exit, were it waited for
     Path(sys.argv[1]).write_text("ended")
 
 threading.Thread(target=piece, daemon=True, name=lifecircle.result.MAP_PREP_THREAD).start()
@@ -239,15 +239,12 @@ def test_an_interrupted_preparation_is_not_torn_down_under_its_piece(tmp_path, h
     import sys
 
     flag = tmp_path / "ended"
-    t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, str(flag), how], capture_output=True,
                           text=True, timeout=60)
-    took = time.perf_counter() - t0
     assert done.returncode == 130, done.stderr
-    if how == "cli":
-        assert not flag.exists() and took < 1.4       # not waited for: out at once
-    else:
-        assert flag.exists()                         # waited for before the teardown
+    # cli: not waited for (the piece, 5 s long, never ended); any other exit waits for it (not
+    # timed: the start-up's imports under a loaded machine took longer than a timed bound)
+    assert flag.exists() == (how == "api")
 
 
 def test_no_preparation_where_it_would_not_pay(monkeypatch):
