@@ -976,13 +976,49 @@ def make_cluster(workers: int | None = None, processes: bool = True):
     # the worker processes start with Ctrl-C ignored (inherited through exec; Python then
     # installs no KeyboardInterrupt handler): a terminal's Ctrl-C reaches the whole process
     # group, and each worker printed its traceback; this process stops them as it ends
-    quiet = processes and threading.current_thread() is threading.main_thread()
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if quiet else None
-    try:
+    if not (processes and threading.current_thread() is threading.main_thread()):
         return LocalCluster(**kw)
-    finally:
-        if quiet:
+    if not hasattr(signal, "sigtimedwait"):
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return LocalCluster(**kw)
+        finally:
             signal.signal(signal.SIGINT, before)
+    # A Ctrl-C meanwhile is held back, not dropped (the batch ran on): SIGINT is blocked in this
+    # thread and in the thread that starts the cluster (and so in every thread that one starts),
+    # which keeps it pending though ignored; this thread takes it with sigtimedwait, raises it
+    # once the cluster is up, and a second one at once
+    box: dict[str, Any] = {}
+
+    def start() -> None:
+        try:
+            box["cluster"] = LocalCluster(**kw)
+        except BaseException as exc:    # noqa: BLE001 - raised again in the calling thread
+            box["error"] = exc
+
+    got = 0
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        starter = threading.Thread(target=start, name="lifecircle cluster start", daemon=True)
+        starter.start()
+        while starter.is_alive() or got == 0:
+            wait = 0.1 if starter.is_alive() else 0
+            if signal.sigtimedwait({signal.SIGINT}, wait) is not None:
+                got += 1
+                if got > 1:             # a second Ctrl-C: the user insists
+                    raise KeyboardInterrupt
+            elif not wait:
+                break
+    finally:
+        signal.signal(signal.SIGINT, before)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    if got:
+        _close(None, box.get("cluster"))
+        raise KeyboardInterrupt
+    if "error" in box:
+        raise box["error"]
+    return box["cluster"]
 
 
 def run(config, client=None, workers: int | None = None, resume: bool = False, *,
