@@ -73,12 +73,10 @@ def test_a_ctrl_c_during_the_start_is_raised_once_the_cluster_is_up(fake_cluster
 
 
 def test_a_second_ctrl_c_during_the_start_stops_at_once(fake_cluster):
-    made = fake_cluster(presses=2, start_s=3.0)
-    t0 = time.perf_counter()
+    made = fake_cluster(presses=2, start_s=5.0)
     with pytest.raises(KeyboardInterrupt):
         batch_run.make_cluster(1)
-    assert time.perf_counter() - t0 < 2.0          # not after the 3 s start
-    assert len(made) == 1
+    assert len(made) == 1 and not hasattr(made[0], "started")    # not waited for
 
 
 def test_no_ctrl_c_gives_the_cluster(fake_cluster):
