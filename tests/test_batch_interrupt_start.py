@@ -137,3 +137,18 @@ def test_the_workers_start_with_ctrl_c_ignored_and_a_real_start_is_interrupted(m
     with pytest.raises(KeyboardInterrupt):
         batch_run.make_cluster(1)
     assert made and made[0].status.name == "closed"
+
+
+def test_a_process_started_with_ctrl_c_ignored_keeps_ignoring_it(fake_cluster):
+    """``lifecircle batch ... &`` in a script (or nohup): SIGINT ignored from the start is not
+    taken up while the cluster starts."""
+    made = fake_cluster(presses=1, start_s=0.1)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        try:
+            cluster = batch_run.make_cluster(1)
+        except KeyboardInterrupt:
+            pytest.fail("a Ctrl-C taken up though SIGINT was ignored")
+        assert cluster is made[0] and not made[0].closed
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -978,6 +978,8 @@ def make_cluster(workers: int | None = None, processes: bool = True):
     # group, and each worker printed its traceback; this process stops them as it ends
     if not (processes and threading.current_thread() is threading.main_thread()):
         return LocalCluster(**kw)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:    # started with Ctrl-C ignored (nohup,
+        return LocalCluster(**kw)                              # `&` in a script): it stays so
     if not hasattr(signal, "sigtimedwait"):
         before = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
