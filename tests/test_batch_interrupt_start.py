@@ -73,10 +73,16 @@ def test_a_ctrl_c_during_the_start_is_raised_once_the_cluster_is_up(fake_cluster
 
 
 def test_a_second_ctrl_c_during_the_start_stops_at_once(fake_cluster):
-    made = fake_cluster(presses=2, start_s=5.0)
+    made = fake_cluster(presses=2, start_s=2.0)
     with pytest.raises(KeyboardInterrupt):
         batch_run.make_cluster(1)
     assert len(made) == 1 and not hasattr(made[0], "started")    # not waited for
+    # ... and the cluster the start still makes is closed once it is made (left running, its
+    # loop thread and worker processes lived on in a notebook)
+    until = time.monotonic() + 20
+    while not getattr(made[0], "closed", False) and time.monotonic() < until:
+        time.sleep(0.05)
+    assert made[0].started and made[0].closed
 
 
 def test_no_ctrl_c_gives_the_cluster(fake_cluster):

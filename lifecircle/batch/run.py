@@ -1008,7 +1008,10 @@ def make_cluster(workers: int | None = None, processes: bool = True):
             wait = 0.1 if starter.is_alive() else 0
             if signal.sigtimedwait({signal.SIGINT}, wait) is not None:
                 got += 1
-                if got > 1:             # a second Ctrl-C: the user insists
+                if got > 1:             # a second Ctrl-C: the user insists; the cluster
+                    threading.Thread(   # the start still makes is closed once it is made
+                        target=lambda: (starter.join(), _close(None, box.get("cluster"))),
+                        name="lifecircle cluster close", daemon=True).start()
                     raise KeyboardInterrupt
             elif not wait:
                 break
