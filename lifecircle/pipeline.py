@@ -48,7 +48,6 @@ from lifecircle.io.poitable import merge_facilities, read_poi_table
 from lifecircle.io.sources import WGS84, OSMData, combine, embedded_sample, read_osm
 from lifecircle.result import MapPrep, Result, load_result
 from lifecircle.settings import DEFAULTS, Settings, cores
-from lifecircle.untrusted import readable_path
 
 __all__ = ["STAGES", "Result", "analyze", "load_result", "read_boundary"]
 
@@ -637,7 +636,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                 prep.join()
     release_freed_memory()
     return Result(homes, fac, summary, prof, settings, net, hs, fs, communities, area,
-                  readable_path(data.source), data.data_date, _in_order(stage.timings), notes, engine,
+                  data.source, data.data_date, _in_order(stage.timings), notes, engine,
                   features=data.features, population_info=pop_info,
                   network_report=network_report,
                   # built by the child while this process read the features: the "network"

@@ -240,10 +240,13 @@ def readable_path(text: str) -> str:
     ``ls -b`` shows them; any other text unchanged."""
     if not isinstance(text, str) or not _SURROGATE.search(text):
         return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.encode("utf-8", "surrogateescape" if not _NOT_ESCAPED.search(text) else "backslashreplace") \
+        .decode("utf-8", "backslashreplace")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: surrogates that are no undecodable byte (``surrogateescape`` holds those as U+DC80-U+DCFF)
+_NOT_ESCAPED = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
 def shown(value, newlines: bool = False) -> str:

@@ -443,3 +443,13 @@ def test_a_file_name_that_is_not_utf8_is_analysed_and_recorded_as_its_escapes(ws
     assert r.exit_code == 0, r.output
     meta = json.loads((tmp_path / "out" / "meta.json").read_text(encoding="utf-8"))
     assert meta["source"].endswith("\\xc4Ͼ\\xa9.osm")
+    import pyogrio
+
+    about = pyogrio.read_dataframe(tmp_path / "out" / "lifecircle.gpkg", layer="about")
+    assert about["source"].iloc[0].endswith("\\xc4Ͼ\\xa9.osm")
+    # the result itself keeps the path (links --auto and --close-gates read the file again)
+    from lifecircle import analyze
+
+    r = analyze(str(tmp_path / name))
+    assert r.source == str(tmp_path / name) and os.path.exists(r.source)
+    assert readable_path("/a/\ud800") == "/a/\\ud800"      # not an undecodable byte: no error

@@ -78,7 +78,7 @@ from lifecircle.core.snapping import entry_points, snap_points
 from lifecircle.errors import InputFileError, LifecircleError, ProfileError
 from lifecircle.io.sources import WGS84, OSMData, read_osm
 from lifecircle.result import load_result
-from lifecircle.untrusted import csv_safe, xlsx_frame, xlsx_safe, xlsx_value
+from lifecircle.untrusted import csv_safe, readable_path, xlsx_frame, xlsx_safe, xlsx_value
 
 __all__ = ["STANDARDS", "DEFAULT_MIN_SHARE", "ComplianceReport", "check",
            "resolve_standard", "label"]
@@ -676,7 +676,7 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
     if abs(speed - profile.speed_kmh) > 1e-9:
         notes.append(label("note_speed", lang, s=speed, p=profile.speed_kmh, r=speed / profile.speed_kmh))
     return ComplianceReport(key, profile, rows, summary, home_times, float(min_share), lang,
-                            str(result.source), result.attribution, str(result.profile.name),
+                            readable_path(str(result.source)), result.attribution, str(result.profile.name),
                             route, notes, status)
 
 

@@ -82,7 +82,7 @@ from lifecircle.i18n import attribution_text, label, status_label
 from lifecircle.io.osmread import gc_paused, release_freed_memory
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.settings import Settings
-from lifecircle.untrusted import csv_safe, restore_formula, xlsx_frame, xlsx_safe
+from lifecircle.untrusted import csv_safe, readable_path, restore_formula, xlsx_frame, xlsx_safe
 
 try:  # POSIX advisory locks; without them (Windows) stale folders are recognised by age
     import fcntl
@@ -1342,7 +1342,7 @@ def _write_files(result, folder: Path) -> None:
         edge_area=net.edge_area if net.edge_area is not None else np.zeros(net.n_edges, bool))
     meta = {
         "format": FORMAT,
-        "lifecircle": __version__, "source": result.source, "data_date": result.data_date,
+        "lifecircle": __version__, "source": readable_path(result.source), "data_date": result.data_date,
         "attribution": result.attribution, "crs": result.crs.to_wkt(),
         "profile": result.profile.path if getattr(result.profile, "path", None) else str(result.profile.name),
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(result.settings).items()},

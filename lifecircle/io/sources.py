@@ -742,5 +742,8 @@ def write_about_layer(gpkg, attribution: str, **extra) -> None:
     source …), so the file carries "© OpenStreetMap contributors" wherever it is passed on."""
     import pyogrio
 
-    row = {"attribution": attribution, **{k: ("" if v is None else str(v)) for k, v in extra.items()}}
+    from lifecircle.untrusted import readable_path
+
+    row = {"attribution": attribution,   # a source path: its bytes that are not UTF-8 as escapes
+           **{k: ("" if v is None else readable_path(str(v))) for k, v in extra.items()}}
     pyogrio.write_dataframe(pd.DataFrame([row]), str(gpkg), layer="about", driver="GPKG")

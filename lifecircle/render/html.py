@@ -7,7 +7,7 @@ from pathlib import Path
 from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.i18n import label
-from lifecircle.untrusted import escape_html
+from lifecircle.untrusted import escape_html, readable_path
 
 
 def result_html(result) -> str:
@@ -20,7 +20,7 @@ def result_html(result) -> str:
     def num(value, fmt):
         return "–" if value is None or value != value else format(value, fmt)
 
-    name = escape_html(Path(result.source).name if result.source else "")
+    name = escape_html(readable_path(Path(result.source).name) if result.source else "")
     src = result.population_info.get("source", "")
     src_text = escape_html(label(f"pop.{src}", "zh" if zh else "en")) if src else ""
     stats = dict(homes=f"{len(result.homes):,}", pop=num(o.get("population"), ",.0f"),

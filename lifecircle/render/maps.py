@@ -74,7 +74,7 @@ from lifecircle.io.sources import ATTRIBUTION, WGS84
 from lifecircle.render import background as bg
 from lifecircle.render.background import feature_arrays, feature_pieces
 from lifecircle.settings import carried
-from lifecircle.untrusted import RawHTML, escape_html, safe_root
+from lifecircle.untrusted import RawHTML, escape_html, readable_path, safe_root
 
 _WGS84_CRS = pyproj.CRS.from_user_input(WGS84)
 
@@ -545,7 +545,7 @@ _CSS = _SCALE_CSS + """<style>
 
 def area_name(result) -> str:
     """The study area's name for titles: the source file's name without extensions."""
-    src = str(getattr(result, "source", "") or "")
+    src = readable_path(str(getattr(result, "source", "") or ""))   # a GBK name: its escapes
     name = Path(src).name if src else ""
     for ext in (".osm.pbf", ".pbf", ".osm", ".gpkg", ".geojson", ".json", ".xml"):
         if name.lower().endswith(ext):
