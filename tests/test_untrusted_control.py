@@ -453,3 +453,16 @@ def test_a_file_name_that_is_not_utf8_is_analysed_and_recorded_as_its_escapes(ws
     r = analyze(str(tmp_path / name))
     assert r.source == str(tmp_path / name) and os.path.exists(r.source)
     assert readable_path("/a/\ud800") == "/a/\\ud800"      # not an undecodable byte: no error
+
+
+@pytest.mark.parametrize("command", ["analyze", "map"])
+def test_an_output_name_that_is_not_utf8_is_refused_before_any_work(ws, tmp_path, command):
+    # the GeoParquet writer cannot name such a file: the whole analysis ran, then a traceback
+    import os
+
+    out = tmp_path / os.fsdecode(b"\xca\xe4\xb3\xf6")
+    line = (["analyze", str(ws["osm"]), "--out", str(out)] if command == "analyze"
+            else ["map", str(ws["analysis"]), "--out", str(out) + ".html"])
+    r = runner.invoke(app, line)
+    assert r.exit_code == 2 and "not UTF-8" in r.output and "\\xca\\xe4\\xb3\\xf6" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1 and not list(tmp_path.iterdir())

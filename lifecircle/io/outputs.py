@@ -228,6 +228,19 @@ def _os_errors_named(func):
 
 
 @_os_errors_named
+def _utf8_path(path: Path) -> None:
+    """Refuse an output path whose name is not UTF-8 (a GBK folder name on a UTF-8 system):
+    the GeoParquet and GeoPackage writers cannot name such a file, and the run ended in a
+    traceback after the whole analysis."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = readable_path(os.fspath(path))
+        raise OutputError(f"{shown}: the output's name is not UTF-8 text; choose a name in UTF-8 "
+                          "(or rename the folder)",
+                          zh=f"{shown}：输出路径的名称不是 UTF-8 文本；请换用 UTF-8 名称（或重命名该文件夹）") from None
+
+
 def check_out_dir(out, force: bool = False, inputs=()) -> str:
     """Refuse an output folder that lifecircle may not replace. Returns ``"new"``, ``"replace"``
     (missing, empty, or lifecircle's own) or ``"merge"`` (``force`` over a foreign folder).
@@ -239,6 +252,7 @@ def check_out_dir(out, force: bool = False, inputs=()) -> str:
                           zh=f"--out {raw!r}：请指定输出文件夹（新文件夹或 lifecircle 写过的文件夹），不能是当前文件夹")
     out = Path(out)
     target = _resolved(out)
+    _utf8_path(target)
     cwd = Path.cwd().resolve()
     if target == cwd or target in cwd.parents or target.parent == target:
         raise OutputError(f"{out}: is the current folder or one of its parents; name a folder of its own "
@@ -515,6 +529,7 @@ def check_out_file(path, force: bool = False, inputs=()) -> Path:
     path = Path(path)
     if raw.strip() in ("", "."):
         raise OutputError(f"--out {raw!r}: name an output file", zh=f"--out {raw!r}：请指定输出文件名")
+    _utf8_path(_resolved(path))
     for src in inputs:
         if src is not None and _resolved(src) == _resolved(path):
             raise OutputError(f"{path}: is an input; write the output to another file",
