@@ -227,7 +227,6 @@ def _os_errors_named(func):
     return wrapper
 
 
-@_os_errors_named
 def _utf8_path(path: Path) -> None:
     """Refuse an output path whose name is not UTF-8 (a GBK folder name on a UTF-8 system):
     the GeoParquet and GeoPackage writers cannot name such a file, and the run ended in a
@@ -241,6 +240,7 @@ def _utf8_path(path: Path) -> None:
                           zh=f"{shown}：输出路径的名称不是 UTF-8 文本；请换用 UTF-8 名称（或重命名该文件夹）") from None
 
 
+@_os_errors_named
 def check_out_dir(out, force: bool = False, inputs=()) -> str:
     """Refuse an output folder that lifecircle may not replace. Returns ``"new"``, ``"replace"``
     (missing, empty, or lifecircle's own) or ``"merge"`` (``force`` over a foreign folder).
