@@ -205,6 +205,22 @@ def xlsx_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def readable_path(text: str) -> str:
+    r"""A path as text for outputs (meta.json, the GeoPackage's about layer, maps, workbooks):
+    the bytes of a file name that are not UTF-8 (a GBK name on a UTF-8 system, which Python
+    holds as surrogates and no UTF-8 file can store) written as their escapes (``\xc4``), as
+    ``ls -b`` shows them; any other text unchanged."""
+    if not isinstance(text, str) or not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-8", "surrogateescape" if not _NOT_ESCAPED.search(text) else "backslashreplace") \
+        .decode("utf-8", "backslashreplace")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: surrogates that are no undecodable byte (``surrogateescape`` holds those as U+DC80-U+DCFF)
+_NOT_ESCAPED = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
 def xlsx_safe(workbook) -> None:
     """Store every formula cell of an openpyxl workbook as plain text (its value unchanged):
     lifecircle writes no formulas, so any there came from text in the data."""
@@ -233,26 +249,11 @@ CONTROL_CHARACTERS = "\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029"
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
-def readable_path(text: str) -> str:
-    r"""A path as text for outputs (meta.json, the GeoPackage's about layer, maps, workbooks):
-    the bytes of a file name that are not UTF-8 (a GBK name on a UTF-8 system, which Python
-    holds as surrogates and no UTF-8 file can store) written as their escapes (``\xc4``), as
-    ``ls -b`` shows them; any other text unchanged."""
-    if not isinstance(text, str) or not _SURROGATE.search(text):
-        return text
-    return text.encode("utf-8", "surrogateescape" if not _NOT_ESCAPED.search(text) else "backslashreplace") \
-        .decode("utf-8", "backslashreplace")
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-#: surrogates that are no undecodable byte (``surrogateescape`` holds those as U+DC80-U+DCFF)
-_NOT_ESCAPED = re.compile("[\ud800-\udc7f\udd00-\udfff]")
-
-
 def shown(value, newlines: bool = False) -> str:
     r"""``value`` as text for a terminal: every control character (C0 — ESC, BEL, tab, newline
     … —, DEL and C1) written as its escape (``\x1b``, ``\x07``, ``\t``), so it shows and
-    never acts; the bidirectional overrides and isolates too (``\u202e``). ``newlines=True`` keeps newlines (a message of several lines)."""
+    never acts; the bidirectional overrides and isolates too (``\u202e``). ``newlines=True``
+    keeps newlines (a message of several lines)."""
     text = "" if value is None else str(value)
     return text.translate(_SHOWN_LINES if newlines else _SHOWN) if _CONTROL.search(text) else text
 

@@ -34,6 +34,8 @@ from lifecircle.cli import help_zh
 _CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
 _OPEN = "（「『《〈【〔〖“‘"
 _CLOSE = "）」』》〉】〕〗”’。，、；：！？"
+
+
 @functools.cache
 def _piece():
     """The pattern of one piece a line never breaks inside: a tag ("[默认：", "[必填]"), or

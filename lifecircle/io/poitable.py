@@ -426,9 +426,8 @@ def _classify_amap(mapping: PoiMapping, raw: str, name: str, cache: dict) -> tup
 def _baidu_or_name(mapping: PoiMapping, raw: str, name: str, profile) -> tuple[str | None, tuple]:
     """A Baidu category, else the name of one of the profile's categories (类别 = 幼儿园)."""
     cat, why = _classify_baidu(mapping, raw, name)
-    if cat is None and _by_name(profile, raw) is not None:
-        return _by_name(profile, raw), ("", "")
-    return cat, why
+    named = _by_name(profile, raw) if cat is None else None
+    return (named, ("", "")) if named is not None else (cat, why)
 
 
 def _classify_baidu(mapping: PoiMapping, raw: str, name: str) -> tuple[str | None, tuple]:
