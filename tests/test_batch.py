@@ -330,6 +330,8 @@ def test_example_config_is_valid():
     example = Path(__file__).resolve().parents[1] / "data" / "samples" / "batch_example.toml"
     cfg = load_config(example)
     assert len(cfg.districts) >= 2 and cfg.sources["helsinki"].kind == "sample"
+    # the example a user copies keeps the promise that every HTML opens with no network
+    assert cfg.offline is True
 
 
 def test_cli_reports_config_error(tmp_path):
