@@ -230,8 +230,12 @@ LABELS: dict[str, tuple[str, str]] = {
                           "every category (share of residents, %; limit and median in minutes)"),
     "cli.homes": ("住宅 {n:,}", "homes {n:,}"),
     "cli.residents": ("居民 {n:,.0f}", "residents {n:,.0f}"),
-    "cli.score": ("平均得分（有数据的维度）{v:.1f}", "mean score (dimensions with data) {v:.1f}"),
-    "cli.gini": ("基尼系数 {v:.3f}", "Gini {v:.3f}"),
+    "cli.score": ("平均得分（有数据的维度）{v}", "mean score (dimensions with data) {v}"),
+    "cli.gini": ("基尼系数 {v}", "Gini {v}"),
+    # why the mean score and the Gini are missing (shown beside their "–")
+    "why.no_facilities": ("无数据：数据中没有任何类别的设施", "no data: no facility of any category in the data"),
+    "why.no_residents": ("无数据：住宅中没有居民", "no data: no residents in the homes"),
+    "why.no_data": ("无数据", "no data"),
     "cli.all_six": ("六个维度15分钟内全部覆盖 {v:.1f}%", "all six within 15 min {v:.1f}%"),
     "cli.note": ("注：", "note: "),
     "cli.full_table": ("全部 {n} 个设施类别见 {files}（或加 --verbose 显示）",
@@ -558,6 +562,23 @@ def gap_kind(status: str, lang: str = "en") -> str:
     """
     key = f"data.gap_{status}"
     return label(key if key in LABELS else "data.gap_data", lang)
+
+
+def missing_reason(overall: dict, lang: str = "en") -> str:
+    """Why the summary's overall row has no mean score (or no Gini): no facility of any
+    category in the data, or no residents in the homes — said beside the "–" people see.
+
+    >>> missing_reason({"dimensions_with_data": 0, "population": 2000.0}, "zh")
+    '无数据：数据中没有任何类别的设施'
+    >>> missing_reason({"dimensions_with_data": 3, "population": 0.0})
+    'no data: no residents in the homes'
+    """
+    n, pop = overall.get(col.DIMENSIONS_WITH_DATA), overall.get("population")
+    if n is not None and n == n and int(n) == 0:
+        return label("why.no_facilities", lang)
+    if pop is None or not pop > 0:
+        return label("why.no_residents", lang)
+    return label("why.no_data", lang)
 
 
 def headline_text(overall: dict, lang: str = "en") -> str:

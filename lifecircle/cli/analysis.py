@@ -81,11 +81,14 @@ def print_summary(result, lang: str, verbose: bool = False, files: str = "summar
     o = result.overall()
     src = result.population_info.get("source")
     src = f" ({label(f'pop.{src}', lang)})" if src else ""
+    score, gini = o.get("score_mean"), o.get("score_gini")
     head = "  ".join([
         label("cli.homes", lang, n=int(o.get("homes", 0) or 0)),
         label("cli.residents", lang, n=float(o.get("population", 0) or 0)) + src,
-        label("cli.score", lang, v=o.get("score_mean", float("nan"))),
-        label("cli.gini", lang, v=o.get("score_gini", float("nan")))])
+        label("cli.score", lang, v=_num(score) or "–"),
+        label("cli.gini", lang, v=_num(gini, "{:.3f}") or "–")])
+    if not _num(score) or not _num(gini):     # missing, never "nan": and why
+        head += ("（{}）" if lang == "zh" else " ({})").format(i18n.missing_reason(o, lang))
     out.print(Text(label("cli.title", lang), style="bold"))
     out.print(Text(head), highlight=False)
     # over the dimensions with data, all six beside

@@ -26,17 +26,20 @@ def result_html(result) -> str:
     stats = dict(homes=f"{len(result.homes):,}", pop=num(o.get("population"), ",.0f"),
                  fac=f"{len(result.facilities):,}", cats=result.facilities[col.CATEGORY].nunique(),
                  score=num(o.get("score_mean"), ".1f"), gini=num(o.get("score_gini"), ".3f"))
-    line = escape_html(i18n.headline_text(o, "zh" if zh else "en"))
+    lang = "zh" if zh else "en"
+    line = escape_html(i18n.headline_text(o, lang))
+    why = (("（{}）" if zh else " ({})").format(escape_html(i18n.missing_reason(o, lang)))
+           if "–" in (stats["score"], stats["gini"]) else "")     # missing, and why
     if zh:
         head = (f"<h4>生活圈分析 — {name}</h4><p>住宅 {stats['homes']} 处，居民 {stats['pop']} 人"
                 f"{'（' + src_text + '）' if src else ''}，"
                 f"设施 {stats['fac']} 处（{stats['cats']} 类）；平均得分（有数据的维度）{stats['score']}，"
-                f"基尼系数 {stats['gini']}；{line}。</p>")
+                f"基尼系数 {stats['gini']}{why}；{line}。</p>")
     else:
         head = (f"<h4>lifecircle result — {name}</h4><p>{stats['homes']} homes, {stats['pop']} residents"
                 f"{' (' + src_text + ')' if src else ''}, "
                 f"{stats['fac']} facilities in {stats['cats']} categories; mean score (dimensions with data) "
-                f"{stats['score']}, Gini {stats['gini']}; {line}.</p>")
+                f"{stats['score']}, Gini {stats['gini']}{why}; {line}.</p>")
     dims = result.summary_table()
     dims = dims[dims.iloc[:, 0].isin(["dimension", "overall"])]
     notes = "".join(f"<li>{escape_html(n)}</li>" for n in result.notes)
