@@ -1106,7 +1106,10 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
             cat_ids, minutes, which = near_job.result()
             cat_dim = {c.id: k for k, d in enumerate(dims) for c in d.categories}
             used = np.unique(which[which >= 0])
-            pos = np.full(len(fac), -1)
+            # one more slot, -1, for which == -1 (none within reach): pos[-1] must not be the
+            # last facility's place (its name beside "none within"), nor out of range when the
+            # data has no facility at all
+            pos = np.full(len(fac) + 1, -1)
             pos[used] = np.arange(len(used))
             # a category with no facility in the data reads "no data", not "none within reach"
             data["cats"] = [[escape_html(_raw_label(profile, c, lang)), cat_dim.get(c, -1),
@@ -1130,7 +1133,10 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
                    layers=background if background_job is None else background_job.result())
 
     # one base layer per view: overall score, then each dimension ---------------------------
-    overall = folium.FeatureGroup(name=escape_html(w["overall"]), overlay=False, show=True)
+    no_data = [c.id for c in profile.categories if status.get(c.id) == col.STATUS_NO_DATA]
+    overall_name = w["dim_no_data"].format(name=w["overall"]) \
+        if no_data and len(no_data) == len(profile.categories) else w["overall"]  # no facility at all
+    overall = folium.FeatureGroup(name=escape_html(overall_name), overlay=False, show=True)
     overall.add_to(m)
     bases = [overall]
     dim_layers = []
