@@ -126,7 +126,8 @@ class Result:
     def summary_table(self, lang: str | None = None, community: str = "ALL") -> pd.DataFrame:
         """The summary for people: a category or dimension without data reads 无数据 / "no
         data" (never 0 %); the overall row is over dimensions with data, followed by the same
-        figure over all categories, labelled."""
+        figure over all categories, labelled. Levels read as summary.xlsx says them (设施类别 /
+        维度 / 总体 in Chinese)."""
         lang = lang or self.settings.lang
         s = self.summary[self.summary.community.astype(str) == str(community)]
         name = "name_zh" if lang == "zh" else "name_en"
@@ -155,6 +156,7 @@ class Result:
             extra[col.DATA_STATUS] = ""
             extra["covered"] = round(100 * float(o[col.COVERED_ALL_CATEGORIES]), 1)
             t = pd.concat([t, pd.DataFrame([extra], index=[-1])])
+        t["level"] = [i18n.label(f"sum.level_{v}", lang) for v in t["level"]]    # 设施类别/维度/总体
         if lang == "zh":
             zh = {"level": "层级", "id": "编号", name: "名称", "minutes": "阈值(分钟)",
                   "facilities": "设施数", col.DATA_STATUS: "数据", "covered": "覆盖率%",

@@ -40,10 +40,11 @@ def result_html(result) -> str:
                 f"{' (' + src_text + ')' if src else ''}, "
                 f"{stats['fac']} facilities in {stats['cats']} categories; mean score (dimensions with data) "
                 f"{stats['score']}, Gini {stats['gini']}{why}; {line}.</p>")
-    dims = result.summary_table()
-    dims = dims[dims.iloc[:, 0].isin(["dimension", "overall"])]
+    dims = result.summary_table(lang)
+    dims = dims[dims.iloc[:, 0].isin([label(f"sum.level_{v}", lang) for v in ("dimension", "overall")])]
     notes = "".join(f"<li>{escape_html(n)}</li>" for n in result.notes)
-    if result.no_data_categories():
-        notes += f"<li>{escape_html(i18n.no_data_hint('zh' if zh else 'en'))}</li>"
+    hint = i18n.no_data_hint(lang)
+    if result.no_data_categories() and not any(hint in str(n) for n in result.notes):   # said once
+        notes += f"<li>{escape_html(hint)}</li>"
     return (head + dims.to_html(index=False, na_rep="–") + (f"<ul>{notes}</ul>" if notes else "")
-            + f"<p><small>{escape_html(result.attribution)}</small></p>")
+            + f"<p><small>{escape_html(i18n.attribution_text(result.attribution, lang))}</small></p>")
