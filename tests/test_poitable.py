@@ -97,7 +97,7 @@ def check_read_back(table: gpd.GeoDataFrame, osm: gpd.GeoDataFrame) -> None:
     assert len(table) == len(osm)
     assert table.crs.to_epsg() == 4326
     assert list(table.columns[:5]) == ["category", "name", "capacity", "source", "row"]
-    assert table["row"].tolist() == list(range(1, len(osm) + 1))
+    assert table["row"].tolist() == list(range(2, len(osm) + 2))     # file lines: the header is 1
     assert (table["category"].to_numpy() == osm["category"].to_numpy()).all()
     assert (table["capacity"] == 1.0).all()
     d = metres(table.geometry.x.to_numpy(), table.geometry.y.to_numpy(),
@@ -224,41 +224,41 @@ def test_a_type_column_takes_category_ids_and_names(tmp_path):
         "坏,118.784,32.044,no_such_thing",        # none of them
     ])
     table = read_poi_table(path, profile=load_profile("default"))
-    assert table["row"].tolist() == [1, 2, 3, 4]
+    assert table["row"].tolist() == [2, 3, 4, 5]
     assert table["category"].tolist() == ["primary_school", "kindergarten", "restaurant", "kindergarten"]
-    assert [d["row"] for d in table.attrs["dropped"]] == [5]
+    assert [d["row"] for d in table.attrs["dropped"]] == [6]
 
 
 def test_bad_rows_are_dropped_with_row_numbers(tmp_path):
     path = write_csv(tmp_path / "mixed.csv", [
         "name,lng,lat,typecode,category,capacity",
-        "肯德基,118.785,32.045,050100,,",                  # 1 ok
-        "坏经度,abc,32.04,050100,,",                        # 2 non-numeric longitude
-        "坏纬度,118.78,95.5,050100,,",                      # 3 latitude out of range
-        "加油站,118.78,32.04,010101,,",                     # 4 typecode maps to nothing
-        "自定义,118.78,32.04,,no_such_category,",           # 5 unknown category id
-        "社区公园,118.781,32.041,,park,500",                # 6 ok, explicit category + capacity
-        ",,,,,",                                            # 7 blank row: skipped silently
-        "无类型,118.78,32.04,,,",                           # 8 no type
-        "容量坏,118.78,32.04,050100,,-3",                   # 9 bad capacity
-        "多编码,118.78,32.04,999999|060400,,",              # 10 Amap multi-code: first that maps
-        "零点,0,0,050100,,",                                # 11 placeholder position
-        "短码,118.78,32.04,5010,,",                         # 12 not a 6-digit code
+        "肯德基,118.785,32.045,050100,,",                  # 2 ok
+        "坏经度,abc,32.04,050100,,",                        # 3 non-numeric longitude
+        "坏纬度,118.78,95.5,050100,,",                      # 4 latitude out of range
+        "加油站,118.78,32.04,010101,,",                     # 5 typecode maps to nothing
+        "自定义,118.78,32.04,,no_such_category,",           # 6 unknown category id
+        "社区公园,118.781,32.041,,park,500",                # 7 ok, explicit category + capacity
+        ",,,,,",                                            # 8 blank row: skipped silently
+        "无类型,118.78,32.04,,,",                           # 9 no type
+        "容量坏,118.78,32.04,050100,,-3",                   # 10 bad capacity
+        "多编码,118.78,32.04,999999|060400,,",              # 11 Amap multi-code: first that maps
+        "零点,0,0,050100,,",                                # 12 placeholder position
+        "短码,118.78,32.04,5010,,",                         # 13 not a 6-digit code
     ])
     table = read_poi_table(path)
-    assert table["row"].tolist() == [1, 6, 10]
+    assert table["row"].tolist() == [2, 7, 11]
     assert table["category"].tolist() == ["restaurant", "park", "supermarket"]
     assert table["capacity"].tolist() == [1.0, 500.0, 1.0]
     dropped = {d["row"]: d["reason"] for d in table.attrs["dropped"]}
-    assert sorted(dropped) == [2, 3, 4, 5, 8, 9, 11, 12]
-    assert "abc" in dropped[2]
-    assert "95.5" in dropped[3] and "range" in dropped[3]
-    assert "010101" in dropped[4]
-    assert "no_such_category" in dropped[5]
-    assert "type" in dropped[8]
-    assert "capacity" in dropped[9]
-    assert "0,0" in dropped[11]
-    assert "6-digit" in dropped[12]
+    assert sorted(dropped) == [3, 4, 5, 6, 9, 10, 12, 13]
+    assert "abc" in dropped[3]
+    assert "95.5" in dropped[4] and "range" in dropped[4]
+    assert "010101" in dropped[5]
+    assert "no_such_category" in dropped[6]
+    assert "type" in dropped[9]
+    assert "capacity" in dropped[10]
+    assert "0,0" in dropped[12]
+    assert "6-digit" in dropped[13]
     # WGS-84 input stays where it is
     assert table.geometry.iloc[0].x == 118.785 and table.geometry.iloc[0].y == 32.045
 
@@ -287,8 +287,8 @@ def test_no_usable_row_raises_with_rows(tmp_path):
     ])
     with pytest.raises(TableError) as exc:
         read_poi_table(path)
-    assert [r["row"] for r in exc.value.rows] == [1, 2]
-    assert "bad.csv" in str(exc.value) and "row 1" in str(exc.value)
+    assert [r["row"] for r in exc.value.rows] == [2, 3]
+    assert "bad.csv" in str(exc.value) and "row 2" in str(exc.value)
 
 
 def test_missing_columns_name_the_columns(tmp_path):
@@ -349,7 +349,7 @@ def test_utf8_bom_tab_separated_and_location_column(tmp_path):
     table = read_poi_table(path, crs="gcj02")
     assert table["category"].tolist() == ["bus_stop"]
     assert metres(table.geometry.x.iloc[0], table.geometry.y.iloc[0], *w) < 0.5
-    assert table.attrs["dropped"][0]["row"] == 2
+    assert table.attrs["dropped"][0]["row"] == 3
     assert "location" in table.attrs["dropped"][0]["reason"]
 
 
@@ -442,10 +442,10 @@ def test_profile_object_and_its_declared_codes(tmp_path):
     table = read_poi_table(path, profile=Profile())
     # the name keyword still beats the profile's bare code
     assert table["category"].tolist() == ["clinic", "community_health_centre", "clinic", "restaurant"]
-    assert [d["row"] for d in table.attrs["dropped"]] == [5]
+    assert [d["row"] for d in table.attrs["dropped"]] == [6]
     # without the profile, plain 诊所 maps to nothing
     plain = read_poi_table(path)
-    assert plain["row"].tolist() == [2, 4, 5]
+    assert plain["row"].tolist() == [3, 5, 6]
 
 
 def test_real_default_profile_when_available(tmp_path):
@@ -478,3 +478,21 @@ def test_chinese_category_names_work_where_an_id_does(tmp_path):
     assert _complete_ids(prof, "社区食堂，养老院,park") == ("community_canteen", "nursing_home", "park")
     with pytest.raises(OptionError, match="不存在的类别"):
         _complete_ids(prof, "不存在的类别")
+
+
+def test_reasons_name_the_file_line_and_the_column_as_named(tmp_path):
+    """A generic 类别 column: its unknown value is reported on the line it sits on in the file
+    (the header is line 1, as the site reader counts) and under the column's own name, not as
+    a "百度分类" the file never said."""
+    from lifecircle.core.profiles import load_profile
+
+    path = write_csv(tmp_path / "poi.csv", ["名称,类别,经度,纬度", "一园,幼儿园,118.78,32.04",
+                                             "居委会,社区服务站,118.781,32.041"])
+    table = read_poi_table(path, profile=load_profile("default"), lang="zh")
+    assert table["row"].tolist() == [2]
+    assert table.attrs["dropped"] == [{"row": 3, "reason": "类别 '社区服务站' maps to no category",
+                                       "reason_zh": "类别 '社区服务站' 对应不到任何类别"}]
+    path = write_csv(tmp_path / "baidu.csv", ["name,lng,lat,百度分类", "x,118.78,32.04,不存在;的分类"])
+    with pytest.raises(TableError) as exc:
+        read_poi_table(path)
+    assert exc.value.message("zh").endswith("第 2 行：百度分类 '不存在;的分类' 对应不到任何类别")

@@ -76,7 +76,8 @@ def _flat(text: str) -> str:
 
 def test_notes_of_dropped_rows_in_chinese(runs):
     out, _ = runs
-    assert _flat("第 2 行：经度 'abc' 不是数字") in _flat(out["analyze"])
+    # both tables' bad rows sit on the file's line 3 (the header is line 1): both say so
+    assert _flat("第 3 行：经度 'abc' 不是数字") in _flat(out["analyze"])
     assert _flat("第 3 行：坐标 'abc', '32.0' 无效（不是数字）") in _flat(out["resources"])
     assert "用户用地" in _flat(out["resources"])                 # the stage timing of surveyed sites
     assert "数据日期2021-06-12" in _flat(out["analyze"]) and ", data " not in out["analyze"]
@@ -86,7 +87,7 @@ def test_poi_reasons_and_outside_china_note(tmp_path):
     p = tmp_path / "poi.csv"
     p.write_text("name,lng,lat,category\n甲,2.35,48.85,pharmacy\n乙,118.78,abc,pharmacy\n", encoding="utf-8")
     zh = read_poi_table(p, crs="gcj02", lang="zh")
-    assert zh.attrs["dropped"] == [{"row": 2, "reason": "latitude 'abc' is not a number",
+    assert zh.attrs["dropped"] == [{"row": 3, "reason": "latitude 'abc' is not a number",
                                     "reason_zh": "纬度 'abc' 不是数字"}]
     assert zh.attrs["notes"] == ["poi.csv：1 个点中有 1 个位于中国境外，境外不使用 gcj02 坐标，已按 WGS-84 处理"
                                  "（请检查 --facilities-crs）"]

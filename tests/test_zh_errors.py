@@ -180,7 +180,7 @@ def test_refusal_stays_english_with_lang_en(case, files):
 def test_details_of_chinese_messages(files):
     """The Chinese says what the English says: rows and reasons, lines and fields."""
     _, out = _run(CASES["POI table, no usable row"], files, "zh")
-    assert "第 1 行：经度 'abc' 不是数字" in out and "第 2 行：未知的类别 'no_such'" in out
+    assert "第 2 行：经度 'abc' 不是数字" in out and "第 3 行：未知的类别 'no_such'" in out
     assert "坐标为 0,0" in out
     _, out = _run(CASES["bad profile file"], files, "zh")
     assert "第 5 行" in out and "维度 services 的第 1 个类别 'clinic'" in out and "minutes 须为正数（实为 -5）" in out

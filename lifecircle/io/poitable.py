@@ -423,20 +423,23 @@ def _classify_amap(mapping: PoiMapping, raw: str, name: str, cache: dict) -> tup
     return None, (f"Amap typecode '{raw}' maps to no category", f"高德类型代码 '{raw}' 对应不到任何类别")
 
 
-def _baidu_or_name(mapping: PoiMapping, raw: str, name: str, profile) -> tuple[str | None, tuple]:
-    """A Baidu category, else the name of one of the profile's categories (类别 = 幼儿园)."""
-    cat, why = _classify_baidu(mapping, raw, name)
+def _baidu_or_name(mapping: PoiMapping, raw: str, name: str, profile, column: str) -> tuple[str | None, tuple]:
+    """A Baidu category, else the name of one of the profile's categories (类别 = 幼儿园);
+    ``column`` is the header the value came from, as the file names it (for the reason)."""
+    cat, why = _classify_baidu(mapping, raw, name, column)
     named = _by_name(profile, raw) if cat is None else None
     return (named, ("", "")) if named is not None else (cat, why)
 
 
-def _classify_baidu(mapping: PoiMapping, raw: str, name: str) -> tuple[str | None, tuple]:
+def _classify_baidu(mapping: PoiMapping, raw: str, name: str, column: str) -> tuple[str | None, tuple]:
+    # the reason names the column as the file does (a generic 类别 column is not "Baidu's")
+    column = str(column).strip()
     if not raw.strip():
-        return None, ("empty Baidu category", "百度分类为空")
+        return None, (f"empty {column}", f"{column} 为空")
     cat = mapping.baidu_category(raw, name)
     if cat is None:
-        return None, (f"Baidu category '{raw.strip()}' maps to no category",
-                      f"百度分类 '{raw.strip()}' 对应不到任何类别")
+        return None, (f"{column} '{raw.strip()}' maps to no category",
+                      f"{column} '{raw.strip()}' 对应不到任何类别")
     return cat, ("", "")
 
 
@@ -486,8 +489,9 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
     Returns
     -------
     GeoDataFrame with ``category``, ``name``, ``capacity`` (1.0 when absent), ``source``
-    (``"table:<file name>"``), ``row`` (1-based data row: 1 is the first row below the header,
-    i.e. line/row 2 of the file) and ``geometry`` (Points, EPSG:4326).
+    (``"table:<file name>"``), ``row`` (the row's line in the file, or its row in the sheet: the
+    header is 1, the first data row 2, as the site reader counts) and ``geometry`` (Points,
+    EPSG:4326).
     ``attrs["dropped"]`` lists the rows left out as ``{"row": n, "reason": "..."}``;
     ``attrs["columns"]`` the columns used per role; ``attrs["crs_in"]`` the input datum.
 
@@ -532,7 +536,7 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
     # rows that are entirely blank (trailing empty lines, spreadsheet padding) are not data
     text = frame.astype(str).apply(lambda s: s.str.strip())
     blank = (text == "").all(axis=1).to_numpy()
-    row_no = np.arange(1, len(frame) + 1)
+    row_no = np.arange(2, len(frame) + 2)       # the file's line (sheet row): the header is 1
     text = text.loc[~blank]
     row_no = row_no[~blank]
     if len(text) == 0:
@@ -606,7 +610,7 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         elif code_col is not None and code_col[i] != "":
             cat, why = _classify_amap(poi_map, str(code_col[i]), name, cache)
         elif baidu_col is not None and baidu_col[i] != "":
-            cat, why = _baidu_or_name(poi_map, str(baidu_col[i]), name, profile)
+            cat, why = _baidu_or_name(poi_map, str(baidu_col[i]), name, profile, cols["baidu"])
         elif type_col is not None and type_col[i] != "":
             raw = str(type_col[i])
             if re.fullmatch(r"[\d|;,.\s]+", raw):
@@ -614,7 +618,7 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
             elif raw.strip() in known:          # a category id (as --help says), not Baidu's
                 cat = raw.strip()
             else:
-                cat, why = _baidu_or_name(poi_map, raw, name, profile)
+                cat, why = _baidu_or_name(poi_map, raw, name, profile, cols["type"])
         else:
             why = ("no type (category, typecode and Baidu category are empty)",
                    "没有类型（类别、高德类型代码和百度分类均为空）")
