@@ -114,3 +114,14 @@ def test_one_category_only(tmp_path):
     t, f = (np.array(json.loads(re.search(rf'"{k}":(\[[-0-9,]*\])', page).group(1))) for k in "tf")
     assert len(t) == len(f) > 0 and (f[t < 0] == -1).all() and (f[t >= 0] == 0).all()
     assert (t >= 0).sum() == 16                      # one category (the café) a home, 16 homes
+
+
+def test_batch_index_says_missing(grid, tmp_path):
+    (tmp_path / "b.toml").write_text(
+        f'out = "out"\nlang = "zh"\n[sources]\ngrid = {json.dumps(str(grid))}\n[[districts]]\n'
+        f'name = "无设施"\nbbox = [{LON0 - 0.0005}, {LAT0 - 0.0005}, {LON0 + 4.5 * STEP}, {LAT0 + 4.5 * STEP}]\n'
+        'source = "grid"\n', encoding="utf-8")
+    _ok(runner.invoke(app, ["batch", str(tmp_path / "b.toml")]), "batch")
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert not NAN.search(page.replace("cannot be NaN", ""))        # (Leaflet's own message)
+    assert "平均得分(有数据的维度): –<br>基尼系数: –<br>" in page and "无设施: –" in page

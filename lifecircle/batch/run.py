@@ -1370,12 +1370,16 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
         allcat = r.get(col.ALL_SIX_15_ALL_CATEGORIES, float("nan"))
         allcat = f"{100 * allcat:.1f}%" if allcat == allcat else "–"
         nodata = str(r.get("no_data", "") or "")
+        # a district with no facility of any category has no score: "–", never "nan"
+        score, gini, six = (f"{v:{f}}" if v == v else "–" for v, f in (
+            (r["score_mean"], ".1f"), (r["score_gini"], ".3f"), (100 * r[col.ALL_SIX_15], ".1f")))
+        six += "%" if six != "–" else ""
         popup = (f"<b>{name}</b><br>{'平均得分(有数据的维度)' if zh else 'mean score (dimensions with data)'}: "
-                 f"{r['score_mean']:.1f}<br>"
-                 f"{label('batch.score_gini', cfg.lang)}: {r['score_gini']:.3f}<br>{'人口' if zh else 'population'}: {r[col.POPULATION]:,.0f}<br>"
-                 + (f"有数据的 {n_dims} 个维度15分钟覆盖: {100 * r[col.ALL_SIX_15]:.1f}%"
+                 f"{score}<br>"
+                 f"{label('batch.score_gini', cfg.lang)}: {gini}<br>{'人口' if zh else 'population'}: {r[col.POPULATION]:,.0f}<br>"
+                 + (f"有数据的 {n_dims} 个维度15分钟覆盖: {six}"
                     f"（全部六维、无数据按不可达计: {allcat}）<br>" if zh else
-                    f"all {n_dims} of {n_dims} dimensions with data within 15 min: {100 * r[col.ALL_SIX_15]:.1f}% "
+                    f"all {n_dims} of {n_dims} dimensions with data within 15 min: {six} "
                     f"(all six, no data counted as no access: {allcat})<br>")
                  + f"{'主要短板' if zh else 'top gaps'}: {escape_html(str(r.get('top_gaps', '')))}<br>"
                  + (f"{escape_html(i18n.label('data.no_data_list', 'zh' if zh else 'en'))}: "
@@ -1385,7 +1389,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
         folium.GeoJson(shapely.geometry.mapping(g), name=name,
                        style_function=lambda f, c=colour: {"fillColor": c, "color": "#333", "weight": 1,
                                                            "fillOpacity": 0.6},
-                       tooltip=f"{name}: {r['score_mean']:.1f}",
+                       tooltip=f"{name}: {score}",
                        popup=folium.Popup(popup, max_width=320)).add_to(layer)
     layer.add_to(m)
     if len(failures):
