@@ -88,8 +88,10 @@ def test_every_command_runs_on_the_folder(analysed):
     lat = LAT0 + 1.5 * STEP                    # across a block, street to street
     (root / "cand.csv").write_text(f"name,lng1,lat1,lng2,lat2\nA,{LON0 + STEP},{lat},{LON0 + 2 * STEP},"
                                    f"{lat + STEP}\n", encoding="utf-8")
-    _ok(runner.invoke(app, ["links", str(out), "--candidates", str(root / "cand.csv"),
-                            "--out", str(root / "links")]), "links")
+    text = _ok(runner.invoke(app, ["links", str(out), "--candidates", str(root / "cand.csv"),
+                                   "--out", str(root / "links")]), "links")
+    # its gains are unknown, not zero: "–" in the table, and a note that says why
+    assert "│1│A│" in text and "│–│–│" in text and "新增可达居民0表示无数据" in text
 
 
 def test_facilities_but_no_homes(tmp_path):

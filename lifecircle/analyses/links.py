@@ -899,6 +899,13 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
                         zh="没有候选连线：文件中没有，--auto 也没有提出"
                            + "".join(f"（{note_text(n, 'zh')}）" for n in notes))
     lr = score_candidates(result, cands, k=k, snap_m=snap_m, top=top, base=base)
+    status = getattr(result, "data_status", None) or {}
+    if status and all(v == col.STATUS_NO_DATA for v in status.values()):
+        notes.append(Note("no facility of any category in the data: what a link brings within reach is "
+                          "unknown (its 0 residents mean no data, not no gain); add facilities first "
+                          "(analyze --facilities)",
+                          zh="数据中没有任何类别的设施：连接能带来的可达性无从得知（新增可达居民 0 表示无数据，"
+                             "并非没有收益）；请先补充设施（analyze --facilities）"))
     lr.notes = notes + lr.notes
     lr.layers = layers
     return lr

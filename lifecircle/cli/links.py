@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from lifecircle import columns as col
 from lifecircle.cli.common import FORCE_HELP, check_datum, console, literal, load_folder
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, LinkError
@@ -93,12 +94,15 @@ def print_links(lr, lang: str) -> None:
     top = ranked.head(TOP)
     below = ranked.iloc[TOP:]
     below = below[below["rank"].astype(int).isin(picked)]    # greedy picks ranked below the top
+    status = getattr(lr.result, "data_status", None) or {}
+    unknown = bool(status) and all(v == col.STATUS_NO_DATA for v in status.values())  # no facility at all
     for part, rows in (("top", top), ("below", below)):
         if part == "below" and len(rows):
             t.add_row("…", "", "", "", "", "")
         for _, row in localized(rows, lang).iterrows():
             t.add_row(str(int(row["rank"])), literal(row["name"]), literal(row["reason"]),
-                      f"{row['link_m']:.0f}", f"{row['residents']:,.0f}", f"{row['score_delta']:+.3f}")
+                      f"{row['link_m']:.0f}", "–" if unknown else f"{row['residents']:,.0f}",
+                      "–" if unknown else f"{row['score_delta']:+.3f}")
     console.print(t)
     if len(ranked) > len(top) + len(below):
         console.print(Text(f"表中为前 {len(top)} 名{'及贪心最优组合' if len(below) else ''}；全部 {len(ranked)} 条排名见 "
