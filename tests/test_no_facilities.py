@@ -127,3 +127,17 @@ def test_batch_index_says_missing(grid, tmp_path):
     page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert not NAN.search(page.replace("cannot be NaN", ""))        # (Leaflet's own message)
     assert "平均得分(有数据的维度): –<br>基尼系数: –<br>" in page and "无设施: –" in page
+
+
+def test_score_histogram_says_missing(analysed):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lifecircle.render.figures import score_histogram
+
+    r = lifecircle.load(analysed[0])
+    fig = score_histogram(r, "zh")
+    fig = getattr(fig, "figure", fig)
+    texts = [t.get_text() for ax in fig.axes for t in [ax.title, *ax.texts]]
+    assert not any(NAN.search(t) for t in texts), texts
+    assert any("基尼系数 –" in t for t in texts) and "无数据：数据中没有任何类别的设施" in texts

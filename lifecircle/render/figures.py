@@ -288,7 +288,15 @@ def score_histogram(result, lang: str = "zh", *, bins=None, ax=None, path=None,
         ax.set_xlim(0, 100)
         ax.set_xlabel(w["hist_x"])
         ax.set_ylabel(w["hist_y"])
-        g = w["gini"].format(v=gini(score, pop))
+        g = gini(score, pop)
+        if np.isfinite(g):
+            g = w["gini"].format(v=g)
+        else:           # no home with a score (no facility of any category): missing, and why
+            why = i18n.missing_reason(result.overall(), lang) if hasattr(result, "overall") \
+                else i18n.label("why.no_data", lang)
+            g = i18n.label("cli.gini", lang, v="–")
+            ax.text(0.5, 0.5, why, transform=ax.transAxes, ha="center", va="center", color="#666")
+            ax.set_ylim(0, 1)                       # no residents below zero on an empty chart
         ax.set_title(title or (f"{w['hist_title']}（{g}）" if lang == "zh" else f"{w['hist_title']} ({g})"))
         fig.tight_layout()
         return _finish(fig, ax, fams, _attribution(result), path, lang)
