@@ -24,7 +24,7 @@ import shapely
 from lifecircle import columns as col
 from lifecircle import i18n, splitread
 from lifecircle.core.classify import classify_features
-from lifecircle.core.coverage import data_status, home_scores, summarize
+from lifecircle.core.coverage import data_status, home_scores, search_minutes, summarize
 from lifecircle.core.engine import AccessEngine
 from lifecircle.core.homes import (
     apply_population,
@@ -421,6 +421,9 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     notes: list[str] = []   # in the analysis language: they are shown to people
     prof = load_profile(profile)
     settings = settings.with_(complete=_complete_ids(prof, complete, settings.complete))
+    # the searches reach as far as the profile's thresholds and scores need (a 60-minute
+    # category is scored up to 120): the result keeps the horizon it was measured with
+    settings = settings.with_(max_minutes=search_minutes(prof, settings))
     with stage("read"):
         if source is None:
 

@@ -119,7 +119,7 @@ _RANGES = {
     "untagged_home_street_m": (0.0, 1_000.0, "m"),
     "grid_spacing_m": (5.0, 1_000.0, "m"),
     "grid_density_per_ha": (0.0, 10_000.0, "residents per ha"),
-    "max_minutes": (1.0, 240.0, "minutes"),
+    "max_minutes": (1.0, 480.0, "minutes"),    # twice a category's longest threshold (240)
     "k_nearest": (1, 1_000, "facilities"),
     "decay_beta": (1e-6, 10.0, "per minute"),
     "decay_sigma_min": (0.1, 240.0, "minutes"),
@@ -181,7 +181,9 @@ class Settings:
     #: increasing positive minutes (default :data:`TIERS`). Homes, the
     #: summary, maps and batch follow them; the "all six" column uses the largest.
     thresholds_min: tuple[int, ...] = TIERS
-    #: Searches stop at this many minutes; nearest times beyond it are reported as NaN.
+    #: Searches stop at this many minutes; nearest times beyond it are reported as NaN. An
+    #: analysis raises it to what its outputs need (:func:`lifecircle.core.coverage.search_minutes`:
+    #: twice the profile's longest threshold, the largest tier), and its result keeps that.
     max_minutes: float = 30.0
     #: k of the "mean of the k nearest" proximity time (Bruno et al. 2024 use 20).
     k_nearest: int = 20

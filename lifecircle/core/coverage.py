@@ -41,6 +41,24 @@ def category_access(t: np.ndarray, minutes: float) -> np.ndarray:
     return np.where(np.isnan(t), 0.0, a)
 
 
+def search_minutes(profile, settings) -> float:
+    """How far (minutes) the nearest-facility searches must reach for every output to be
+    exact: ``settings.max_minutes``, raised to twice the profile's longest category threshold
+    (a category's access falls to 0 only at ``2T``, see :func:`category_access`) and to the
+    largest of ``settings.thresholds_min`` (the ``cov<tier>_`` flags read the minutes). A
+    60-minute museum, or a 45-minute tier, is then measured, not cut at 30 minutes and shown
+    as "none found". The default profile (15 minutes at most) and tiers need the default 30.
+
+    >>> from lifecircle.core.profiles import load_profile
+    >>> from lifecircle.settings import DEFAULTS
+    >>> search_minutes(load_profile(), DEFAULTS), search_minutes(load_profile(), DEFAULTS.with_(
+    ...     thresholds_min=(5, 10, 45)))
+    (30.0, 45.0)
+    """
+    return float(max(settings.max_minutes, 2.0 * float(getattr(profile, "max_minutes", 0.0) or 0.0),
+                     max(settings.thresholds_min)))
+
+
 def data_status(profile, facility_counts: dict, complete=()) -> dict:
     """Data status of every category of ``profile`` (see :data:`columns.DATA_STATUS`).
 
