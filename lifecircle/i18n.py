@@ -444,6 +444,13 @@ LABELS: dict[str, tuple[str, str]] = {
                                "{n} home(s) farther than {m:g} m from any walkable street: unreachable"),
     "note.facilities_unreachable": ("{n} 个设施距步行道路超过 {m:g} 米：未计入",
                                     "{n} facility(ies) farther than {m:g} m from any walkable street: left out"),
+    "note.facilities_outside": ("{n} 个设施位于{where}之外{far}：未计入（不是本研究范围的数据；请检查其坐标及"
+                                "坐标系，如 --facilities-crs）",
+                                "{n} facility(ies) outside {where}{far}: left out (not data about this "
+                                "study area; check their coordinates and datum, e.g. --facilities-crs)"),
+    "note.outside_boundary": ("研究范围及其 {m:,.0f} 米外扩范围", "the study area and its {m:,.0f} m margin"),
+    "note.outside_streets": ("研究范围（步行道路网的范围）", "the study area (the extent of the walking network)"),
+    "note.outside_km": ("，距其 {d} 公里", ", {d} km from it"),
     "note.duplicates": ("合并了 {n} 处重复标注的设施（同名要素同时标为点、线和/或关系）",
                         "{n} duplicate facility mapping(s) merged (the same named feature as node, way "
                         "and/or relation)"),

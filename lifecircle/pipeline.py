@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from lifecircle import columns as col
@@ -560,6 +561,16 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         both = snap_points(net, np.concatenate([home_pts, fac_pts]), settings.max_snap_m)  # one index
         hs, fs = both.take(np.arange(len(home_pts))), both.take(np.arange(len(home_pts), len(both)))
         del both
+        # facilities nowhere near the study area (a POI table of another city, a datum mixed
+        # up) are not data about it: left out and said so, so a category with no facility here
+        # stays "no data" instead of a measured 0 %
+        outside, far_km = _outside_study_area(net, fac_pts, ~fs.reachable, area,
+                                              crs, settings)
+        if outside.any():
+            keep = np.flatnonzero(~outside)
+            fac = fac.iloc[keep].reset_index(drop=True)
+            fac_pts, fs = fac_pts[keep], fs.take(keep)
+            notes.append(_outside_note(int(outside.sum()), far_km, area is not None, settings, lang))
         network_report = _network_report(net, home_pts, hs, fac_pts, fs, settings, notes, lang)
         homes[col.REACHABLE] = hs.reachable
         homes[col.SNAP_LEG_M] = hs.leg
@@ -684,6 +695,52 @@ def _core_to_spare(split) -> bool:
 def _in_order(timings: dict) -> dict:
     """The stage timings in :data:`STAGES` order (the split read times "network" last)."""
     return {**{k: timings[k] for k in STAGES if k in timings}, **timings}
+
+
+def _outside_study_area(net: WalkNetwork, points, unattached, area, crs, settings: Settings):
+    """Which of the ``unattached`` points (those farther than ``max_snap_m`` from any street)
+    lie outside the study area: beyond ``boundary_margin_m`` of the boundary's ``area``, or
+    without a boundary outside the extent of the walking network (the convex hull of its
+    nodes). Returns the mask and the geodesic distances (km) of those points from that region
+    (NaN where not measurable). Only unattached points are tested: a facility that reaches a
+    street is never called outside."""
+    out = np.zeros(len(points), bool)
+    idx = np.flatnonzero(unattached)
+    if len(idx) == 0:
+        return out, np.zeros(0)
+    pts = points[idx]
+    if area is not None:
+        region, slack = area, settings.boundary_margin_m
+    else:
+        region, slack = shapely.convex_hull(shapely.multipoints(
+            np.column_stack([net.node_x, net.node_y]))), 0.0
+    d = shapely.distance(pts, region)
+    far = ~(d <= slack)                     # NaN (a point the CRS cannot hold): outside too
+    out[idx[far]] = True
+    # how far, on the ellipsoid: a projected distance is off by far more than a few % at 1000 km
+    lines = shapely.shortest_line(pts[far], region)
+    xy = shapely.get_coordinates(lines)
+    km = np.full(int(far.sum()), np.nan)
+    if len(xy) == 2 * len(km) and len(km):
+        lon, lat = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True).transform(xy[:, 0], xy[:, 1])
+        lon, lat = np.asarray(lon), np.asarray(lat)
+        ok = np.isfinite(lon[0::2]) & np.isfinite(lat[0::2]) & np.isfinite(lon[1::2]) & np.isfinite(lat[1::2])
+        if ok.any():
+            _, _, m = pyproj.Geod(ellps="WGS84").inv(lon[0::2][ok], lat[0::2][ok], lon[1::2][ok], lat[1::2][ok])
+            km[ok] = np.asarray(m) / 1000.0
+    return out, km
+
+
+def _outside_note(n: int, km: np.ndarray, boundary: bool, settings: Settings, lang: str) -> str:
+    """The note on ``n`` facilities outside the study area, ``km`` from it."""
+    where = label("note.outside_boundary", lang, m=settings.boundary_margin_m) if boundary \
+        else label("note.outside_streets", lang)
+    km = km[np.isfinite(km)]
+    far = ""
+    if len(km):
+        lo, hi = (f"{v:,.1f}" if v < 10 else f"{v:,.0f}" for v in (km.min(), km.max()))
+        far = label("note.outside_km", lang, d=lo if lo == hi else f"{lo}–{hi}")
+    return label("note.facilities_outside", lang, n=n, where=where, far=far)
 
 
 def _network_report(net: WalkNetwork, home_pts, hs: Snap, fac_pts, fs: Snap,
