@@ -277,6 +277,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "sum.population": ("人口", "residents"),
     "sum.homes": ("住宅数", "homes"),
     "sum.unreachable": ("不可达住宅", "unreachable homes"),
+    "sum.unreachable_pop": ("不可达住宅人口(不计入比例)", "residents in unreachable homes (not in the shares)"),
     "sum.gini": ("基尼系数", "Gini"),
     "sum.sheet": ("汇总", "summary"),
     "sum.about": ("说明", "about"),
@@ -350,6 +351,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "batch.population": ("人口", "residents"),
     "batch.homes": ("住宅数", "homes"),
     "batch.unreachable_homes": ("不可达住宅", "unreachable homes"),
+    "batch.unreachable_population": ("不可达住宅人口(不计入比例)", "residents in unreachable homes (not in the shares)"),
     "batch.score_mean": ("平均得分", "mean score"),
     "batch.score_gini": ("基尼系数", "Gini"),
     "batch.all6_15": ("有数据维度15分钟全覆盖(%)", "all dimensions with data within 15 min (%)"),
@@ -440,8 +442,11 @@ LABELS: dict[str, tuple[str, str]] = {
                                   "figures in summary.csv are empty, not 0): {names}"),
     "note.and_more": ("等（另有 {k} 个）", " and {k} more"),
     "note.rows_dropped": ("{f}：丢弃 {n} 行", "{f}: {n} row(s) dropped"),
-    "note.homes_unreachable": ("{n} 个住宅距步行道路超过 {m:g} 米：不可达",
-                               "{n} home(s) farther than {m:g} m from any walkable street: unreachable"),
+    "note.homes_unreachable": ("{n} 个住宅（{p:,.0f} 人）距步行道路超过 {m:g} 米：不可达，不计入任何居民比例"
+                               "（也可能是道路数据缺失）",
+                               "{n} home(s) ({p:,.0f} residents) farther than {m:g} m from any walkable "
+                               "street: unreachable, left out of every share of residents (their street "
+                               "may be missing from the data)"),
     "note.facilities_unreachable": ("{n} 个设施距步行道路超过 {m:g} 米：未计入",
                                     "{n} facility(ies) farther than {m:g} m from any walkable street: left out"),
     "note.facilities_outside": ("{n} 个设施位于{where}之外{far}：未计入（不是本研究范围的数据；请检查其坐标及"
@@ -588,10 +593,42 @@ def missing_reason(overall: dict, lang: str = "en") -> str:
     return label("why.no_data", lang)
 
 
-def headline_text(overall: dict, lang: str = "en") -> str:
+def _share_base(overall: dict, lang: str, snap_m) -> tuple[str, str]:
+    """What the headline's share is of, and who is left out of it: the shares are over the
+    residents whose homes reach the walking network; with homes that do not (no street within
+    ``snap_m`` metres: perhaps no access, perhaps a street missing from the data), their
+    residents are named beside the share instead of vanishing from it."""
+    u, tot, h = (overall.get(k) for k in ("unreachable_population", "population", "unreachable_homes"))
+    if u is None or u != u or not u > 0 or tot is None or tot != tot:
+        return ("" if lang == "zh" else "residents"), ""
+    h = int(h) if h is not None and h == h else 0
+    base = float(tot) - float(u)
+    far = (f"距任何道路超过 {float(snap_m):g} 米" if lang == "zh" else f"farther than {float(snap_m):g} m from any street") \
+        if snap_m is not None else ("附近没有步行道路" if lang == "zh" else "with no walkable street within reach")
+    if lang == "zh":
+        return (f"住宅连通步行网络的 {base:,.0f} 名居民的",
+                f"另有 {h:,} 个住宅{far}，其 {float(u):,.0f} 名居民未计入")
+    return (f"the {base:,.0f} residents whose homes reach the walking network",
+            f"{float(u):,.0f} residents in {h:,} home(s) {far} left out")
+
+
+def headline_text(overall: dict, lang: str = "en", snap_m=None) -> str:
     """"All N of N dimensions with data within 15 min: X % of residents (all six, categories
     without data counted as no access: Y %)" from the summary's overall row (its ``minutes``
-    is the largest tier)."""
+    is the largest tier). Where homes do not reach the walking network (``unreachable_population``
+    of the row; ``snap_m`` the distance that decided it), the share says it is of the residents
+    whose homes do, and how many residents in how many homes are left out.
+
+    >>> o = {"minutes": 15, "covered": 0.585, "covered_allcat": 0.0, "dimensions_with_data": 6,
+    ...      "dimensions": 6, "population": 73330, "unreachable_population": 26920, "unreachable_homes": 1}
+    >>> share, left = headline_text(o, "en", snap_m=300).split(" (", 1)
+    >>> share[-67:]
+    '58.5% of the 46,410 residents whose homes reach the walking network'
+    >>> left.split(";")[0]
+    '26,920 residents in 1 home(s) farther than 300 m from any street left out'
+    """
+    base, left = _share_base(overall, lang, snap_m)
+
     def pct(v):
         return "–" if v is None or v != v else f"{100 * float(v):.1f}%"
 
@@ -601,11 +638,13 @@ def headline_text(overall: dict, lang: str = "en") -> str:
     m = overall.get(col.DIMENSIONS_TOTAL)
     cov, allcat = overall.get(col.COVERED), overall.get(col.COVERED_ALL_CATEGORIES)
     if n is None or n != n:  # a summary from before data statuses
-        return (f"{t} 分钟内六个维度齐全的居民占 {pct(cov)}" if lang == "zh"
-                else f"all six dimensions within {t} min: {pct(cov)} of residents")
+        if lang == "zh":
+            return f"{t} 分钟内六个维度齐全的居民占{base} {pct(cov)}" + (f"（{left}）" if left else "")
+        return f"all six dimensions within {t} min: {pct(cov)} of {base}" + (f" ({left})" if left else "")
     n, m = int(n), int(m)
     if lang == "zh":
-        return (f"{t} 分钟内有数据的 {n} 个维度（共 {m} 个）全部覆盖的居民占 {pct(cov)}"
-                f"（全部 {m} 个维度、无数据按不可达计：{pct(allcat)}）")
-    return (f"all {n} of {n} dimensions with data within {t} min: {pct(cov)} of residents "
-            f"(all {m} dimensions, categories without data counted as no access: {pct(allcat)})")
+        return (f"{t} 分钟内有数据的 {n} 个维度（共 {m} 个）全部覆盖的居民占{base} "
+                f"{pct(cov)}（{left + '；' if left else ''}全部 {m} 个维度、无数据按不可达计：{pct(allcat)}）")
+    return (f"all {n} of {n} dimensions with data within {t} min: {pct(cov)} of {base} "
+            f"({left + '; ' if left else ''}all {m} dimensions, categories without data counted as no "
+            f"access: {pct(allcat)})")

@@ -577,6 +577,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         fac[col.REACHABLE] = fs.reachable
         if (~hs.reachable).any():
             notes.append(label("note.homes_unreachable", lang, n=int((~hs.reachable).sum()),
+                               p=float(homes[col.POPULATION].to_numpy(float)[~hs.reachable].sum()),
                                m=settings.max_snap_m))
         if (~fs.reachable).any():
             notes.append(label("note.facilities_unreachable", lang, n=int((~fs.reachable).sum()),

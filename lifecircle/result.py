@@ -120,7 +120,7 @@ class Result:
     def headline(self, lang: str | None = None) -> str:
         """The "all dimensions within 15 minutes" sentence: over dimensions with data, with the
         figure over all categories beside it."""
-        return i18n.headline_text(self.overall(), lang or self.settings.lang)
+        return i18n.headline_text(self.overall(), lang or self.settings.lang, snap_m=self.settings.max_snap_m)
 
     # -- display ------------------------------------------------------------------------------
     def summary_table(self, lang: str | None = None, community: str = "ALL") -> pd.DataFrame:

@@ -842,6 +842,9 @@ def district_row(summary: pd.DataFrame, lang: str = "en") -> dict:
 
     row = {col.POPULATION: float(overall["population"]), "homes": int(overall["homes"]),
            "unreachable_homes": int(overall["unreachable_homes"]),
+           # residents of homes with no street within reach: not in the shares (their base is
+           # population minus these)
+           "unreachable_population": num("unreachable_population"),
            "score_mean": float(overall["score_mean"]), "score_gini": float(overall["score_gini"]),
            col.ALL_SIX_15: float(overall["covered"]),
            col.SCORE_MEAN_ALL_CATEGORIES: num(col.SCORE_MEAN_ALL_CATEGORIES),
@@ -902,7 +905,7 @@ def districts_sheet(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
         m = re.fullmatch(r"cov_(\w+)", c)
         if c in (col.ALL_SIX_15, col.ALL_SIX_15_ALL_CATEGORIES) or m or re.fullmatch(r"gap_\d+_covered", c):
             v = (100 * pd.to_numeric(v, errors="coerce")).round(1)
-        elif c in (col.POPULATION,):
+        elif c in (col.POPULATION, "unreachable_population"):
             v = pd.to_numeric(v, errors="coerce").round(0)
         elif c in ("score_mean", col.SCORE_MEAN_ALL_CATEGORIES):
             v = pd.to_numeric(v, errors="coerce").round(1)
@@ -1374,9 +1377,13 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
         score, gini, six = (f"{v:{f}}" if v == v else "–" for v, f in (
             (r["score_mean"], ".1f"), (r["score_gini"], ".3f"), (100 * r[col.ALL_SIX_15], ".1f")))
         six += "%" if six != "–" else ""
+        left = r.get("unreachable_population", float("nan"))
+        left = (f"{'不可达住宅人口(不计入比例)' if zh else 'residents in unreachable homes (not in the shares)'}: "
+                f"{left:,.0f}<br>") if left == left and left > 0 else ""
         popup = (f"<b>{name}</b><br>{'平均得分(有数据的维度)' if zh else 'mean score (dimensions with data)'}: "
                  f"{score}<br>"
                  f"{label('batch.score_gini', cfg.lang)}: {gini}<br>{'人口' if zh else 'population'}: {r[col.POPULATION]:,.0f}<br>"
+                 + left
                  + (f"有数据的 {n_dims} 个维度15分钟覆盖: {six}"
                     f"（全部六维、无数据按不可达计: {allcat}）<br>" if zh else
                     f"all {n_dims} of {n_dims} dimensions with data within 15 min: {six} "
@@ -1420,7 +1427,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
              f"<h3>{escape_html(cfg.name)} — {'批量分析' if zh else 'batch'}: {len(table)} "
              f"{'个成功' if zh else 'districts'}, {len(failures)} {'个失败' if zh else 'failed'}</h3>"]
     if len(table):
-        show = ["rank", col.POPULATION, "score_mean", "score_gini", col.ALL_SIX_15,
+        show = ["rank", col.POPULATION, "unreachable_population", "score_mean", "score_gini", col.ALL_SIX_15,
                 col.ALL_SIX_15_ALL_CATEGORIES] + \
             [c for c in table.columns if c.startswith("cov_")] + ["top_gaps", "no_data"]
         show = [c for c in show if c in table.columns]

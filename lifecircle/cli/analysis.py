@@ -92,7 +92,8 @@ def print_summary(result, lang: str, verbose: bool = False, files: str = "summar
     out.print(Text(label("cli.title", lang), style="bold"))
     out.print(Text(head), highlight=False)
     # over the dimensions with data, all six beside
-    out.print(Text(i18n.headline_text(o, lang), style="bold"), highlight=False)
+    out.print(Text(i18n.headline_text(o, lang, snap_m=result.settings.max_snap_m), style="bold"),
+              highlight=False)
 
     def table(first: str, level: str, heads: list[str]):
         t = Table(show_lines=False, box=None, pad_edge=False, padding=(0, 1))

@@ -374,8 +374,11 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
         row[col.COVERED_ALL_CATEGORIES] = popshare(
             np.nan_to_num(h[col.all_six_allcat(top)].to_numpy(float)) > 0) \
             if col.all_six_allcat(top) in h else np.nan
+        # the shares are over the residents whose homes reach the walking network: those of a
+        # home with no street within reach are counted here, so the base is always stated
         row.update(population=float(pop_all.sum()), homes=int(len(h)),
-                   unreachable_homes=int((~reach).sum()))
+                   unreachable_homes=int((~reach).sum()),
+                   unreachable_population=float(np.where(reach, 0.0, pop_all).sum()))
         row[col.SCORE_MEAN] = _wmean(score, pop) if n_with else np.nan
         row[col.SCORE_MEAN_ALL_CATEGORIES] = _wmean(h[col.SCORE_ALL_CATEGORIES].to_numpy(float), pop) \
             if col.SCORE_ALL_CATEGORIES in h else np.nan

@@ -78,7 +78,7 @@ from lifecircle.core.network import WalkNetwork
 from lifecircle.core.profiles import load_profile
 from lifecircle.core.snapping import Snap
 from lifecircle.errors import OutputError
-from lifecircle.i18n import attribution_text, label, status_label
+from lifecircle.i18n import attribution_text, headline_text, label, status_label
 from lifecircle.io.osmread import gc_paused, release_freed_memory
 from lifecircle.io.sources import WGS84, write_about_layer
 from lifecircle.settings import Settings
@@ -1562,13 +1562,16 @@ def summary_sheet(result, lang: str) -> pd.DataFrame:
     out[label("sum.population", lang)] = num("population", 0)
     out[label("sum.homes", lang)] = num("homes", 0)
     out[label("sum.unreachable", lang)] = num("unreachable_homes", 0)
+    out[label("sum.unreachable_pop", lang)] = num("unreachable_population", 0)
     out[label("sum.gini", lang)] = num("score_gini", 3)
     return pd.DataFrame(out)
 
 
 def write_summary_xlsx(result, path: Path, lang: str) -> None:
     """``summary.xlsx``: :func:`summary_sheet` and an about sheet (attribution, data date)."""
+    # the headline with what its share is of (residents whose homes reach the walking network)
     about = pd.DataFrame({label("sum.about", lang): [
+        headline_text(result.overall(), lang, snap_m=result.settings.max_snap_m),
         f"{label('sum.attribution', lang)}: {attribution_text(result.attribution, lang)}", label("sum.machine", lang)]})
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         xlsx_frame(summary_sheet(result, lang)).to_excel(xw, sheet_name=label("sum.sheet", lang), index=False)

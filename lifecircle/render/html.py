@@ -27,7 +27,7 @@ def result_html(result) -> str:
                  fac=f"{len(result.facilities):,}", cats=result.facilities[col.CATEGORY].nunique(),
                  score=num(o.get("score_mean"), ".1f"), gini=num(o.get("score_gini"), ".3f"))
     lang = "zh" if zh else "en"
-    line = escape_html(i18n.headline_text(o, lang))
+    line = escape_html(i18n.headline_text(o, lang, snap_m=result.settings.max_snap_m))
     why = (("（{}）" if zh else " ({})").format(escape_html(i18n.missing_reason(o, lang)))
            if "–" in (stats["score"], stats["gini"]) else "")     # missing, and why
     if zh:
