@@ -218,14 +218,14 @@ def test_zone_without_homes_keeps_its_residents():
     assert info["homes_outside"] == 1 and info["residents_outside"] == 7.0
 
 
-def test_zones_off_the_study_area_are_left_out_and_overlaps_count_once():
+def test_zones_off_the_study_area_are_left_out_and_an_empty_zone_gets_a_stand_in():
     homes = _homes([(10, 10, 1.0), (60, 60, 1.0)])
-    zones = _zones([(30, (0, 0, 100, 100)), (500, (50, 50, 150, 150)), (80, (5000, 0, 5100, 100))])
+    zones = _zones([(30, (0, 0, 100, 100)), (500, (100, 100, 150, 150)), (80, (5000, 0, 5100, 100))])
     region = shapely.box(X0 - 10, Y0 - 10, X0 + 200, Y0 + 200)
     out, info = apply_population(homes, zones, "population", "z", region)
     pop = out[col.POPULATION].to_numpy()
-    # the home at (60, 60) lies in zones 0 and 1: it belongs to zone 0 only, so zone 1 gets a
-    # stand-in; zone 2 misses the study area
+    # both homes lie in zone 0; zone 1 (touching it at a corner) has none and gets a stand-in;
+    # zone 2 misses the study area (overlapping zones are refused: test_population_overlap.py)
     np.testing.assert_allclose(pop, [15, 15, 500])
     assert region.contains(out.geometry.iloc[2])
     assert info["zones_off_area"] == 1 and info["residents_off_area"] == 80

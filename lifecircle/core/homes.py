@@ -655,13 +655,66 @@ def read_population_zones(path) -> gpd.GeoDataFrame:
     return gdf
 
 
+#: Two population zones may overlap by up to this share of the smaller one's area (digitising
+#: slivers along a shared edge); more, and the residents of the overlap would be counted twice
+#: (two copies of a zone, or a sub-district beside its own communities): refused.
+ZONE_OVERLAP_SHARE = 0.01
+
+#: Columns that name a zone in a population file (the first present is used in messages).
+_ZONE_NAME_COLUMNS = ("name", "Name", "NAME", "名称", "社区", "社区名称", "community", "zone")
+
+
+def _refuse_overlaps(zones: gpd.GeoDataFrame, zgeom: np.ndarray, usable: np.ndarray, path) -> None:
+    """:class:`~lifecircle.errors.PopulationError` naming the first two ``usable`` zones whose
+    overlap is more than :data:`ZONE_OVERLAP_SHARE` of the smaller's area: each zone's total
+    is spread over the homes inside it, so overlapping zones count the residents of the
+    overlap twice (one zone's homes go to the other and its total to a stand-in home). Which
+    split is right is the user's call. Candidate pairs from an STRtree, areas vectorised."""
+    idx = np.flatnonzero(usable)
+    if len(idx) < 2:
+        return
+    g = zgeom[idx]
+    a, b = shapely.STRtree(g).query(g, predicate="intersects")
+    pair = a < b
+    a, b = a[pair], b[pair]
+    if not len(a):
+        return
+    area = shapely.area(g)
+    inter = shapely.area(shapely.intersection(g[a], g[b]))
+    smaller = np.minimum(area[a], area[b])
+    bad = np.flatnonzero(inter > ZONE_OVERLAP_SHARE * smaller)
+    if not len(bad):
+        return
+    k = bad[np.lexsort((b[bad], a[bad]))[0]]
+    i, j = int(idx[a[k]]), int(idx[b[k]])
+    share = 100.0 * inter[k] / smaller[k] if smaller[k] > 0 else 100.0
+    name_col = next((c for c in _ZONE_NAME_COLUMNS if c in zones.columns), None)
+
+    def which(r, zh=False):
+        name = zones[name_col].iloc[r] if name_col else None
+        named = f" '{name}'" if isinstance(name, str) and name.strip() else ""
+        return f"第 {r + 1} 行{named}" if zh else f"row {r + 1}{named}"
+
+    more = len(bad) - 1
+    raise PopulationError(
+        path, f"zones {which(i)} and {which(j)} overlap ({share:.0f}% of the smaller zone"
+        + (f"; {more} more overlapping pair(s)" if more else "") + "): their residents would be "
+        "counted twice; give zones that do not overlap (e.g. only the communities, or only the "
+        "sub-districts)",
+        zh=f"分区 {which(i, True)} 与 {which(j, True)} 重叠（占较小分区的 {share:.0f}%"
+           + (f"；另有 {more} 对重叠" if more else "") + "）：其居民会被重复计算；请提供互不重叠的分区"
+           "（如只给社区，或只给街道）")
+
+
 def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATION,
                      path: str = "population", region=None) -> tuple[gpd.GeoDataFrame, dict]:
     """Rescale the homes of each zone to the zone's total (community totals, census blocks).
 
     ``table``: polygons with a ``column`` of residents. Each zone's residents are spread over
     the homes inside it in proportion to their current population (floor area; evenly if all
-    are 0). A home inside several zones belongs to the first. A zone with residents but no
+    are 0). Zones that overlap by more than :data:`ZONE_OVERLAP_SHARE` of the smaller are
+    refused (their residents would be counted twice); where slivers overlap, a home inside
+    several zones belongs to the first. A zone with residents but no
     home gets one stand-in home (``source='zone'``) at a point inside it (inside ``region``,
     the study area, where they overlap); zones that miss ``region`` entirely are left out and
     counted in the info. Homes outside every zone keep their estimate. A table that matches no
@@ -689,6 +742,7 @@ def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATIO
     usable = ~shapely.is_empty(zgeom) & np.isin(shapely.get_type_id(zgeom), (3, 6, 7))
     if region is not None:
         usable &= shapely.intersects(zgeom, region)
+    _refuse_overlaps(zones, zgeom, usable, path)
     pts = homes.geometry.to_numpy()
     hit_home, hit_zone = shapely.STRtree(zgeom).query(pts, predicate="within")
     keep = usable[hit_zone]
