@@ -88,6 +88,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.failed": ('失败', 'failed'),
     "map.fac_hexagons": ('设施按六边形汇总（越深越多）', 'facilities summed in hexagons (darker: more)'),
     "map.left_out": ('未绘出（超出单页容量）', 'not drawn (too many for one page)'),
+    "map.zoom_in": ('放大', 'Zoom in'),
+    "map.zoom_out": ('缩小', 'Zoom out'),
+    "map.fullscreen": ('全屏', 'Full screen'),
+    "map.fullscreen_exit": ('退出全屏', 'Exit full screen'),
     # where the residents come from (Result.population_info["source"])
     "pop.buildings estimate": ('建筑估算', 'buildings estimate'),
     "pop.population raster": ('人口栅格', 'population raster'),

@@ -272,16 +272,17 @@ def test_a_one_home_map_is_drawn(helsinki, tmp_path):
 
 def test_leaflet_controls_speak_chinese_on_a_zh_map(pages, tmp_path):
     """Leaflet's zoom buttons, layer switch and full-screen button carried English tooltips on
-    Chinese maps: every control title in the live page is Chinese."""
+    Chinese maps: every control title and aria-label in the live page is Chinese."""
     probe = pages["map"].with_name("titles.probe.html")
     probe.write_text(pages["map"].read_text(encoding="utf-8").replace("<head>", "<head>" + (
         "<script>window.addEventListener('load',function(){setTimeout(function(){var t=[];"
         "document.querySelectorAll('.leaflet-control [title], .leaflet-control-layers-toggle')"
-        ".forEach(function(e){t.push(e.title)});var d=document.createElement('pre');d.id='lc-titles';"
+        ".forEach(function(e){t.push(e.title);var a=e.getAttribute('aria-label');if(a)t.push(a);});"
+        "var d=document.createElement('pre');d.id='lc-titles';"
         "d.textContent=JSON.stringify(t);document.body.appendChild(d);},800);});</script>"), 1), encoding="utf-8")
     dom = _chromium(["--window-size=1280,860", "--dump-dom", probe.as_uri()], tmp_path, "zh-controls").stdout
     found = re.search(r'<pre id="lc-titles">(.*?)</pre>', dom, re.S)
     assert found, "the page never finished loading"
     titles = json.loads(html.unescape(found.group(1)))
-    assert {"放大", "缩小", "图层"} <= set(titles), titles
+    assert {"放大", "缩小", "图层", "全屏"} <= set(titles), titles
     assert not [t for t in titles if re.search(r"[A-Za-z]{3,}", t)], titles

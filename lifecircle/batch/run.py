@@ -101,6 +101,7 @@ from lifecircle.render.maps import (
     _tiles,
     add_background,
     base_map,
+    map_controls,
     result_map,
     save_map,
     to_display,
@@ -1411,7 +1412,7 @@ def _index_map(cfg: BatchConfig, table: pd.DataFrame, geoms: list, failures: gpd
                                               max_width=320)).add_to(flayer)
         flayer.add_to(m)
     legend.add(layer, _ramp_html(cmap.caption, SCORE_COLOURS))
-    folium.LayerControl().add_to(m)
+    map_controls(m, cfg.lang, layers_collapsed=True)
     legend.add_to(m)
 
     def cell(v):

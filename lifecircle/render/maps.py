@@ -228,25 +228,42 @@ class _Attribution(MacroElement):
         self.text_js = json.dumps(text, ensure_ascii=False).replace("</", "<\\/")
 
 
+class _Zoom(MacroElement):
+    """Leaflet's zoom buttons with their tooltips in the map's language (``zoomInTitle``,
+    ``zoomOutTitle``: Leaflet's own are English), in place of the map's default control."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.control.zoom({{ this.options_js }}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, lang: str):
+        super().__init__()
+        w = _words(lang)
+        self.options_js = _js({"position": "topleft", "zoomInTitle": w["zoom_in"],
+                               "zoomOutTitle": w["zoom_out"]})
+
+
+def map_controls(m, lang: str, layers_collapsed: bool = False) -> None:
+    """The controls every map has, their text in ``lang``: zoom buttons (from :func:`base_map`),
+    the full-screen button (folium's ``Fullscreen``, its title before and after a click) and
+    the layer switch. Added last, after every layer."""
+    w = _words(lang)
+    Fullscreen(title=w["fullscreen"], title_cancel=w["fullscreen_exit"]).add_to(m)
+    folium.LayerControl(collapsed=layers_collapsed).add_to(m)
+
+
 class _ControlsZh(MacroElement):
-    """Leaflet's own control tooltips in Chinese (zoom buttons, the layer switch, a popup's close
-    button): Leaflet writes them in English."""
+    """Leaflet's control tooltips that have no option in Chinese (the layer switch, a popup's
+    close button): Leaflet writes them in English."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
         (function(m){
           function zh(){
-            var z = m.zoomControl;
-            if (z) {
-              z._zoomInButton.title = "放大"; z._zoomInButton.setAttribute("aria-label", "放大");
-              z._zoomOutButton.title = "缩小"; z._zoomOutButton.setAttribute("aria-label", "缩小");
-            }
             document.querySelectorAll(".leaflet-control-layers-toggle").forEach(function(a){
               a.title = "图层"; a.setAttribute("aria-label", "图层"); });
-            var names = {"Full Screen": "全屏", "Exit Full Screen": "退出全屏"};
-            document.querySelectorAll(".leaflet-control [title]").forEach(function(a){
-              if (names[a.title]) { a.title = names[a.title]; }
-            });
           }
           m.whenReady(function(){ setTimeout(zh, 0); });
           m.on("popupopen", function(e){
@@ -570,8 +587,10 @@ def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title
         b = [cx - 0.001, cy - 0.001, cx + 0.001, cy + 0.001]
     # without tiles Leaflet has no zoom limit: fitting a tiny box would zoom to infinity (NaN)
     m = LifecircleMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=14, tiles=None,
-                      control_scale=True, prefer_canvas=True, height=height, max_zoom=20)
+                      control_scale=True, prefer_canvas=True, height=height, max_zoom=20,
+                      zoom_control=False)
     safe_root(m)
+    _Zoom(lang).add_to(m)
     if url is not None:
         folium.TileLayer(url, attr=tile_attr, name=escape_html(f"{w['tiles']}: {_basemap_name(basemap, lang)}"),
                          subdomains=subdomains, max_zoom=19, overlay=True, show=False).add_to(m)
@@ -1250,8 +1269,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
         cl.add_to(m)
         legend.add(cl, _sw("transparent", w["communities"], "#000"))
 
-    Fullscreen().add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
+    map_controls(m, lang)
     legend.add_to(m)
     if draw_homes:
         _HomesScript(homes_layer, bases, homes_js).add_to(m)
@@ -1749,6 +1767,6 @@ def compliance_map(report, result, lang: str | None = None, basemap: str = "osm"
                      {"fill": False, "color": "#000", "weight": 2}).add_to(cl)
         cl.add_to(m)
         legend.add(cl, _sw("transparent", w["communities"], "#000"))
-    folium.LayerControl(collapsed=False).add_to(m)
+    map_controls(m, lang)
     legend.add_to(m)
     return m
