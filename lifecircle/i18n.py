@@ -92,6 +92,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.zoom_out": ('缩小', 'Zoom out'),
     "map.fullscreen": ('全屏', 'Full screen'),
     "map.fullscreen_exit": ('退出全屏', 'Exit full screen'),
+    "map.links_title": ('新增步行连接', 'new walking links'),
+    "map.link_chosen": ('组合方案选中的连接（逐条贪心选出）', 'link in the chosen set (greedy picks)'),
+    "map.link_ranked": ('候选连接（数字为单独评估的排名）', 'candidate link (number: its rank on its own)'),
+    "map.link_gained": ('因该连接新进入步行范围的住宅（按连接分图层）',
+                        'homes the link brings within walking reach (a layer per link)'),
+    "map.link_other": ('其他候选', 'other candidates'),
     # where the residents come from (Result.population_info["source"])
     "pop.buildings estimate": ('建筑估算', 'buildings estimate'),
     "pop.population raster": ('人口栅格', 'population raster'),

@@ -41,3 +41,30 @@ def test_controls_speak_the_maps_language(helsinki, report, lang):
 
     _controls_in(result_map(helsinki, lang=lang, gaps=False, nearest_names=False).get_root().render(), lang)
     _controls_in(compliance_map(report, helsinki, lang=lang).get_root().render(), lang)
+
+
+def test_links_map_is_made_like_the_other_maps():
+    """links_map had English zoom/layer tooltips, no title, no legend for its orange homes and
+    numbered links, no background from the data and a bare 'OpenStreetMap' online layer."""
+    from test_links import _lines, _two_streets
+
+    from lifecircle.analyses.links import score_candidates
+    from lifecircle.render.maps import links_map
+
+    res, *_ = _two_streets()
+    res.data_date = "2021-06-12"
+    lr = score_candidates(res, _lines([(200, 0), (200, 100)], [(100, 100), (200, 160), (300, 100)]), k=1)
+    text = links_map(lr, lang="zh").get_root().render()
+    _controls_in(text, "zh")
+    title = re.search(r'<div class="lc-title"><b>(.*?)</b><br><small>(.*?)</small>', text)
+    assert title and "新增步行连接" in title.group(1), title
+    assert "2021-06-12" in title.group(2) and "OpenStreetMap" in title.group(2)
+    legend = json.loads(re.search(r"var secs = (\[.*?\]);", text).group(1))
+    said = " ".join(legend)
+    for words in ("背景 (OSM 数据)", "组合方案选中的连接", "候选连接", "新进入步行范围的住宅"):
+        assert words in said, words
+    # the layer switch names the online layer as the other maps do (folium writes \u escapes)
+    assert json.dumps("在线底图 (需联网): OpenStreetMap") in text
+    en = links_map(lr, lang="en").get_root().render()
+    _controls_in(en, "en")
+    assert "new walking links" in en and "homes the link brings within walking reach" in en

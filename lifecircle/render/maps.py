@@ -1620,50 +1620,47 @@ def _offline_head(text: str) -> tuple[str, int]:
 
 
 def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> folium.Map:
-    """A map of ranked candidate links (:class:`lifecircle.links.LinksResult`): the ``top``
-    links numbered by rank (the greedy picks drawn thicker), the homes each brings a category
-    within reach of (one layer per link, the best shown), and the other candidates faint.
+    """A map of ranked candidate links (:class:`lifecircle.links.LinksResult`), made like the
+    planning map (:func:`base_map`: a title with the area and data date, the attribution, the
+    background drawn from the data, controls and a legend in ``lang``): the ``top`` links
+    numbered by rank (the greedy picks drawn thicker), the homes each brings a category within
+    reach of (one layer per link, the best shown), and the other candidates faint.
     Names are escaped: they are text from the data."""
+    lang = i18n.check_lang(lang)
     zh = lang == "zh"
+    w = _words(lang)
     res = lr.result
-    url, tile_attr, subdomains, gcj = _tiles(basemap, i18n.attribution_text(res.attribution, lang))
+    gcj = _tiles(basemap, res.attribution)[3]
     t = lr.table
     t = t[t.geometry.notna() & ~t.geometry.is_empty]
     ranked = localized(t[t["rank"].notna()].sort_values("rank"), lang)
     ref = ranked if len(ranked) else (t if len(t) else res.homes)
-    disp = to_display(ref[["geometry"]])
-    b = disp.total_bounds
-    m = LifecircleMap(location=[(b[1] + b[3]) / 2, (b[0] + b[2]) / 2], zoom_start=15, tiles=None,
-                      control_scale=True, prefer_canvas=True)
-    safe_root(m)
-    m.get_root().header.add_child(RawHTML(_SCALE_CSS))
-    if url is not None:
-        # online tiles: an optional layer, off on opening (the page opens offline)
-        folium.TileLayer(url, attr=tile_attr, name=escape_html(_basemap_name(basemap, lang)), subdomains=subdomains,
-                         max_zoom=19, overlay=True, show=False).add_to(m)
-    _Attribution(tile_attr if url is None else escape_html(i18n.attribution_text(res.attribution, lang))).add_to(m)
-    if len(ranked):
-        m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
+    bounds = to_display(gpd.GeoDataFrame(geometry=_frame_points(ref.total_bounds), crs=ref.crs), gcj).total_bounds
+    m, gcj = base_map(bounds, lang=lang, basemap=basemap, attribution=res.attribution,
+                      title=f"{area_name(res)} — {w['links_title']}",
+                      subtitle=_subtitle(lang, res.data_date, res.attribution))
+    legend = Legend()
+    # the background drawn from the data (buildings, water, green, streets), so the map reads
+    # offline without tiles
+    add_background(m, res, lang, gcj, legend)
     chosen = set(lr.chosen["rank"].astype(int).tolist()) if len(lr.chosen) else set()
-    # the walkable streets around the top links, so the map reads without tiles (offline)
-    if len(ranked):
-        box = shapely.box(*ranked.head(top).total_bounds).buffer(500.0)
-        net = res.network
-        near = net.tree.query(box, predicate="intersects")
-        if len(near):
-            streets = gpd.GeoDataFrame(geometry=net.edge_geom[near], crs=net.crs)
-            lay = folium.FeatureGroup(name="步行网络" if zh else "walkable streets")
-            folium.GeoJson(to_display(streets, simplify_m=1.0).__geo_interface__,
-                           style_function=lambda f: {"color": "#777", "weight": 1.2, "opacity": 0.7}
-                           ).add_to(lay)
-            lay.add_to(m)
     rest = t[~t.index.isin(ranked.index[:top])]
     if len(rest):
-        lay = folium.FeatureGroup(name="其他候选" if zh else "other candidates", show=False)
-        folium.GeoJson(to_display(rest[["geometry"]]).__geo_interface__,
+        lay = folium.FeatureGroup(name=escape_html(w["link_other"]), show=False)
+        folium.GeoJson(to_display(rest[["geometry"]], gcj).__geo_interface__,
                        style_function=lambda f: {"color": "#888", "weight": 1.5, "opacity": 0.6}
                        ).add_to(lay)
         lay.add_to(m)
+        legend.add(lay, _sw("#888", w["link_other"], line=True))
+    if len(ranked):
+        rank_icon = ('<span class="lc-sym" style="background:#fff;color:#000;border:2px solid #333;'
+                     'font-weight:bold">1</span>')
+        legend.add(None, f"<h4>{escape_html(w['links_title'])}</h4>"
+                         + (_sw("#d7191c", w["link_chosen"], line=True) if chosen else "")
+                         + _sw("#3182bd", w["link_ranked"], line=True)
+                         + f"<div>{rank_icon}{escape_html(w['rank'])}</div>"
+                         + f"<div><span class='lc-sym' style='background:#e6550d;border-color:#e6550d'></span>"
+                           f"{escape_html(w['link_gained'])}</div>")
     homes = res.homes
     for _, row in ranked.head(top).iterrows():
         r = int(row["rank"])
@@ -1677,12 +1674,12 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
         gained = lr.gained.get(r)
         if gained is not None and len(gained):
             pts = to_display(gpd.GeoDataFrame(geometry=shapely.point_on_surface(
-                homes.geometry.to_numpy()[gained]), crs=homes.crs))
+                homes.geometry.to_numpy()[gained]), crs=homes.crs), gcj)
             fc = _points_geojson(pts, {})
             folium.GeoJson(fc, marker=folium.CircleMarker(radius=3, weight=0, fill=True,
                                                           fill_color="#e6550d", fill_opacity=0.8)
                            ).add_to(lay)
-        line = to_display(gpd.GeoDataFrame(geometry=[row.geometry], crs=t.crs)).geometry.iloc[0]
+        line = to_display(gpd.GeoDataFrame(geometry=[row.geometry], crs=t.crs), gcj).geometry.iloc[0]
         xy = shapely.get_coordinates(line)
         if len(xy) >= 2 and shapely.length(line) > 0:
             folium.PolyLine([[y, x] for x, y in xy], color="#d7191c" if r in chosen else "#3182bd",
@@ -1690,7 +1687,7 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
             mid = shapely.line_interpolate_point(line, 0.5, normalized=True)
         else:   # a gate to reopen: a link of length 0, drawn as its point
             mid = to_display(gpd.GeoDataFrame(geometry=[shapely.get_point(row.geometry, 0)],
-                                              crs=t.crs)).geometry.iloc[0]
+                                              crs=t.crs), gcj).geometry.iloc[0]
             folium.CircleMarker([mid.y, mid.x], radius=9, color="#d7191c" if r in chosen else "#3182bd",
                                 weight=4, fill=False, tooltip=folium.Tooltip(label)).add_to(lay)
         folium.Marker([mid.y, mid.x], icon=folium.DivIcon(
@@ -1698,7 +1695,8 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
                  f'height:22px;line-height:18px;text-align:center;font:bold 11px sans-serif">{r}</div>',
             icon_size=(22, 22), icon_anchor=(11, 11))).add_to(lay)
         lay.add_to(m)
-    folium.LayerControl(collapsed=True).add_to(m)
+    map_controls(m, lang, layers_collapsed=True)
+    legend.add_to(m)
     return m
 
 
