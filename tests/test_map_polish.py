@@ -68,3 +68,30 @@ def test_links_map_is_made_like_the_other_maps():
     en = links_map(lr, lang="en").get_root().render()
     _controls_in(en, "en")
     assert "new walking links" in en and "homes the link brings within walking reach" in en
+
+
+def _page_title(text: str) -> str:
+    found = re.findall(r"<title>(.*?)</title>", text, re.S)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_every_page_has_an_escaped_title(helsinki, report, tmp_path):
+    """A browser tab read 'map.html': no page had a <title>. Names come from the data, so the
+    title is escaped."""
+    from test_links import _lines, _two_streets
+
+    from lifecircle.analyses.links import score_candidates
+    from lifecircle.render.maps import base_map, compliance_map, links_map, result_map, save_map
+
+    m = result_map(helsinki, lang="zh", gaps=False, nearest_names=False)
+    text = save_map(m, tmp_path / "m.html").read_text(encoding="utf-8")     # offline, as written
+    assert _page_title(text) == "Helsinki — 十五分钟社区生活圈"
+    assert _page_title(compliance_map(report, helsinki, lang="en").get_root().render()).startswith("Helsinki — ")
+    res, *_ = _two_streets()
+    lr = score_candidates(res, _lines([(200, 0), (200, 100)]), k=1)
+    assert _page_title(links_map(lr, lang="en").get_root().render()).endswith(" — new walking links")
+    m, _ = base_map([24.9, 60.1, 25.0, 60.2], lang="en", attribution="x",
+                    title='</title><script>alert(1)</script> & "x"')
+    assert _page_title(m.get_root().render()) == \
+        "&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;"

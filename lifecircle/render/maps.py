@@ -574,8 +574,9 @@ def area_name(result) -> str:
 def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title: str,
              subtitle: str = "", height="100%") -> tuple:
     """An offline :class:`LifecircleMap` framed on ``bounds`` (lon/lat): safe root, scale,
-    attribution on the map, a title panel (``title``/``subtitle`` are escaped here), online tiles
-    only as an optional layer that starts switched off. Returns (map, is_gcj02)."""
+    attribution on the map, a title panel and the page's ``<title>`` (``title``/``subtitle`` are
+    escaped here), online tiles only as an optional layer that starts switched off, zoom
+    buttons in ``lang``. Returns (map, is_gcj02)."""
     w = _words(lang)
     attribution = i18n.attribution_text(attribution, lang)
     url, tile_attr, subdomains, is_gcj = _tiles(basemap, attribution)
@@ -599,6 +600,7 @@ def base_map(bounds, *, lang: str, basemap: str = "osm", attribution: str, title
         _ControlsZh().add_to(m)
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     root = m.get_root()
+    root.title = escape_html(title)     # the browser tab's name (branca writes it as it is)
     root.header.add_child(RawHTML(_CSS))
     sub = f"<br><small>{escape_html(subtitle)}</small>" if subtitle else ""
     root.html.add_child(RawHTML(f'<div class="lc-title"><b>{escape_html(title)}</b>{sub}</div>'))
