@@ -235,6 +235,17 @@ def boundary_notes(communities: gpd.GeoDataFrame, bounds, crs, source: str = "",
     return notes, names
 
 
+def _place(place: str | None, communities) -> str:
+    """The study area's name: ``place`` when given, else the name of the boundary's only
+    community (not one :func:`_communities` numbered for want of a name), else ""."""
+    if place is not None:
+        return " ".join(str(place).split())
+    if communities is None or len(communities) != 1:
+        return ""
+    name = " ".join(str(communities[col.COMMUNITY].iloc[0]).split())
+    return "" if name == "community_1" else name
+
+
 def absent_communities(summary: pd.DataFrame, communities: gpd.GeoDataFrame) -> list:
     """The boundary's communities without rows in ``summary`` (no home of the data in them),
     once each, in the boundary's order."""
@@ -361,7 +372,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             profile: str | os.PathLike | Profile = "default", speed: float | None = None,
             settings: Settings | None = None, facilities_table=None, facilities_crs: str = "wgs84",
             population=None, population_column: str = col.POPULATION, population_raster=None,
-            complete=None, prepare_map: bool = True,
+            complete=None, prepare_map: bool = True, place: str | None = None,
             progress: Callable[[str], None] | None = None, **overrides) -> Result:
     """Analyse a district: walking time from every home to every facility category.
 
@@ -380,6 +391,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
     ``complete``: category ids (a list or "a,b") declared surveyed — none found means none
     exist (0 %); every other category with no facility in the data reads "no data" and is left
     out of dimension coverage, the score and the "all dimensions" headline.
+    ``place``: the study area's name for map titles (:attr:`Result.place`); by default the
+    name of a boundary's only feature, if it has one, else none (maps then use the file's name).
 
     >>> import lifecircle
     >>> r = lifecircle.analyze()                      # doctest: +SKIP
@@ -657,7 +670,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                   # built by the child while this process read the features: the "network"
                   # time is only the wait for it (the CLI says so beside the figure)
                   parallel_stages=("network",) if split is not None and not split.failed else (),
-                  _map_prep=prep)
+                  _map_prep=prep, place=_place(place, communities))
 
 
 #: The map is prepared beside the analysis for at most this many times

@@ -69,6 +69,10 @@ class Result:
     #: What the analysis worked out for the map beside its later stages (:class:`MapPrep`), or
     #: None. Not saved.
     _map_prep: MapPrep | None = field(default=None, repr=False)
+    #: The study area's name as people call it (a batch district's name, a shipped sample's
+    #: place, a one-feature boundary's name, or ``analyze(place=...)``); "" when none is known.
+    #: Maps put it in their title (the source file's name is then the secondary line).
+    place: str = ""
 
     @property
     def crs(self) -> pyproj.CRS:

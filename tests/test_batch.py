@@ -115,7 +115,10 @@ def test_district_folders_and_hash(batch):
         meta = json.loads((folder / DISTRICT_META).read_text(encoding="utf-8"))
         assert meta["config_hash"] == district_hash(cfg, ds)
         assert meta["district"] == ds.name
-        assert "OpenStreetMap contributors" in (folder / "map.html").read_text(encoding="utf-8")
+        page = (folder / "map.html").read_text(encoding="utf-8")
+        assert "OpenStreetMap contributors" in page
+        # the district's own name titles its map (it was the source file's name)
+        assert f"<title>{ds.name} — 15-minute life circle</title>" in page
     # no temporary folders left behind by the atomic writes (only lifecircle's marker)
     assert [p.name for p in first.out_dir.iterdir() if p.name.startswith(".")] == [".lifecircle"]
     # the hash follows the config: another walking speed or another bbox is another hash

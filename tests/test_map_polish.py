@@ -95,3 +95,41 @@ def test_every_page_has_an_escaped_title(helsinki, report, tmp_path):
                     title='</title><script>alert(1)</script> & "x"')
     assert _page_title(m.get_root().render()) == \
         "&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;"
+
+
+def test_a_named_place_titles_its_maps(helsinki, tmp_path):
+    """A batch district's map was titled with the source file's name: the district's own name
+    appeared nowhere in it. The place (a one-feature boundary's name here; a batch district's
+    name, a sample's, analyze(place=...)) titles every map, the file is the secondary line,
+    and it survives save and load (resources/compliance maps are drawn from the folder)."""
+    import geopandas as gpd
+
+    import lifecircle
+    from lifecircle.io.sources import embedded_sample
+    from lifecircle.render.maps import compliance_map, result_map
+    from lifecircle.result import load_result
+
+    home = helsinki.homes.geometry.iloc[[0]].buffer(150.0).to_crs(4326)
+    gpd.GeoDataFrame({"name": ["Kamppi <b>"]}, geometry=home.to_numpy(), crs=4326).to_file(tmp_path / "b.geojson")
+    one = lifecircle.analyze(embedded_sample("helsinki"), boundary=tmp_path / "b.geojson")
+    assert one.place == "Kamppi <b>"
+    text = result_map(one, lang="zh", gaps=False, nearest_names=False).get_root().render()
+    assert _page_title(text) == "Kamppi &lt;b&gt; — 十五分钟社区生活圈"
+    sub = re.search(r'<div class="lc-title"><b>.*?</b><br><small>(.*?)</small>', text).group(1)
+    assert sub.startswith("数据: Helsinki · 数据日期")
+    one.save(tmp_path / "a")
+    assert json.loads((tmp_path / "a" / "meta.json").read_text(encoding="utf-8"))["place"] == "Kamppi <b>"
+    back = load_result(tmp_path / "a")
+    from lifecircle.analyses.standards import check
+
+    assert _page_title(compliance_map(check(back, lang="en"), back).get_root().render()).startswith(
+        "Kamppi &lt;b&gt; — ")
+    # no place known: the file's name, as before, and no secondary line
+    assert helsinki.place == ""
+    assert "数据: " not in result_map(helsinki, lang="zh", gaps=False, nearest_names=False).get_root().render()
+    from lifecircle.pipeline import _place
+
+    assert _place(None, None) == "" and _place("  五老村\n社区 ", None) == "五老村 社区"
+    two = gpd.GeoDataFrame({"community": ["a", "b"]}, geometry=[None, None])
+    assert _place(None, two) == "" and _place(None, two.iloc[:1]) == "a"
+    assert _place(None, gpd.GeoDataFrame({"community": ["community_1"]}, geometry=[None])) == ""

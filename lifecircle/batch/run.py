@@ -771,7 +771,7 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
                                    f"{w:.4f}..{e:.4f}，纬度 {s:.4f}..{n:.4f}）")
             exc.zh = f"区域 '{ds.name}'（{ds.origin}）：{exc.zh_problem}"
             raise exc
-        result = analyze(clip, boundary=ds.boundary,
+        result = analyze(clip, boundary=ds.boundary, place=ds.name,      # the maps' titles name it
                          profile=cfg.profile, speed=cfg.speed, settings=settings, lang=cfg.lang)
         t_save = time.perf_counter()
         folder = Path(out_dir) / ds.slug

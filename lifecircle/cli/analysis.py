@@ -151,7 +151,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                   population, crs, map_copy: bool = True, population_raster=None,
                   population_column: str = "population", force: bool = False, complete=None,
                   verbose: bool = False, boundary_crs: str = "wgs84", population_crs: str = "wgs84",
-                  map_html: bool = True, metrics: str | None = None):
+                  map_html: bool = True, metrics: str | None = None, place: str | None = None):
     from lifecircle.io.outputs import check_out_dir, copy_file_atomic
     from lifecircle.pipeline import analyze
 
@@ -177,7 +177,8 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                              population=population, population_raster=population_raster,
                              population_column=population_column, progress=callback, lang=lang,
                              crs=crs, complete=complete, boundary_crs=boundary_crs,
-                             population_crs=population_crs, metrics=metrics, prepare_map=map_html)
+                             population_crs=population_crs, metrics=metrics, prepare_map=map_html,
+                             place=place)
             callback("writing")
             # the engine (the network's arrays, a Result's cache) is not asked again here:
             # not held through the save, where a run's memory peaks (~250 MB at a million
@@ -279,7 +280,7 @@ def demo(
 ):
     """Run the analysis offline on a shipped sample: Xinjiekou, central Nanjing (default, in
     Chinese), or Helsinki; writes out/<sample>/ and a copy of the map to maps/<sample>.html."""
-    from lifecircle.io.sources import SAMPLES, embedded_sample
+    from lifecircle.io.sources import SAMPLE_PLACES, SAMPLES, embedded_sample
 
     if sample not in SAMPLES:
         _fail(LifecircleError(f"unknown sample {sample!r}: use {' or '.join(SAMPLES)}",
@@ -287,5 +288,7 @@ def demo(
     if lang is None and sample == "xinjiekou":
         lang = "zh"
     Path("maps").mkdir(exist_ok=True)
+    # (a bad --lang is refused by _run_analysis, in one line)
+    place = SAMPLE_PLACES[sample][0 if (lang if lang is not None else default_lang()) == "zh" else 1]
     _run_analysis(str(embedded_sample(sample)), out or Path("out") / sample, None, "default", None,
-                  lang, None, "wgs84", None, None, verbose=verbose, force=force)
+                  lang, None, "wgs84", None, None, verbose=verbose, force=force, place=place)

@@ -1358,6 +1358,7 @@ def _write_files(result, folder: Path) -> None:
     meta = {
         "format": FORMAT,
         "lifecircle": __version__, "source": readable_path(result.source), "data_date": result.data_date,
+        "place": getattr(result, "place", "") or None,
         "attribution": result.attribution, "crs": result.crs.to_wkt(),
         "profile": result.profile.path if getattr(result.profile, "path", None) else str(result.profile.name),
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(result.settings).items()},
@@ -1856,6 +1857,7 @@ def read_outputs(out_dir) -> dict:
     return dict(homes=homes, facilities=fac, summary=summary, profile=profile, settings=settings,
                 network=net, home_snap=hs, facility_snap=fs, communities=comm, study_area=area,
                 source=meta.get("source", ""), data_date=meta.get("data_date"),
+                place=str(meta.get("place") or ""),
                 timings=meta.get("timings_s", {}), notes=meta.get("notes", []),
                 population_info=meta.get("population") or {},
                 network_report=meta.get("network") or {},

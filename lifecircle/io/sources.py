@@ -659,6 +659,8 @@ def _read_overpass(place: str | None = None, bbox=None, polygon=None) -> OSMData
 #: The samples ``lifecircle demo --sample NAME`` runs: shipped in ``data/samples`` or in a wheel.
 SAMPLES = ("xinjiekou", "helsinki")
 _SAMPLE_FILES = {"xinjiekou": "samples/nanjing_xinjiekou_2021.osm.pbf"}
+#: each sample's place (Chinese, English), for map titles
+SAMPLE_PLACES = {"xinjiekou": ("南京新街口", "Xinjiekou, Nanjing"), "helsinki": ("赫尔辛基市中心", "Helsinki centre")}
 #: the record of where each shipped extract comes from (source, data date, licence)
 PROVENANCE_FILE = "provenance.yaml"
 

@@ -561,7 +561,15 @@ _CSS = _SCALE_CSS + """<style>
 
 
 def area_name(result) -> str:
-    """The study area's name for titles: the source file's name without extensions."""
+    """The study area's name for titles: its place name (:attr:`lifecircle.result.Result.place`:
+    a batch district, a sample, a one-feature boundary) where known, else the source file's
+    name without extensions (:func:`source_name`)."""
+    place = " ".join(str(getattr(result, "place", "") or "").split())
+    return place or source_name(result)
+
+
+def source_name(result) -> str:
+    """The source file's name without extensions ("lifecircle" without one)."""
     src = readable_path(str(getattr(result, "source", "") or ""))   # a GBK name: its escapes
     name = Path(src).name if src else ""
     for ext in (".osm.pbf", ".pbf", ".osm", ".gpkg", ".geojson", ".json", ".xml"):
@@ -617,9 +625,14 @@ def _basemap_name(basemap: str, lang: str) -> str:
     return names[0 if lang == "zh" else 1] if names else str(basemap)
 
 
-def _subtitle(lang: str, data_date, attribution: str) -> str:
+def _subtitle(lang: str, data_date, attribution: str, result=None) -> str:
+    """The title's second line: the data (the source file, when the title names the place
+    instead), its date and the attribution."""
     w = _words(lang)
-    return f"{w['date']}: {data_date or w['no_date']} · {ATTRIBUTION}"
+    data = ""
+    if result is not None and area_name(result) != source_name(result):
+        data = f"{w['data']}: {source_name(result)} · "
+    return f"{data}{w['date']}: {data_date or w['no_date']} · {ATTRIBUTION}"
 
 
 class Legend(MacroElement):
@@ -1043,7 +1056,7 @@ def result_map(result, lang: str | None = None, basemap: str = "osm", offline: b
     bounds = disp(gpd.GeoDataFrame(geometry=_frame_points(ref.total_bounds), crs=ref.crs)).total_bounds
     m, gcj = base_map(bounds, lang=lang, basemap=basemap, attribution=result.attribution,
                       title=f"{area_name(result)} — {w['title']}",
-                      subtitle=_subtitle(lang, result.data_date, result.attribution))
+                      subtitle=_subtitle(lang, result.data_date, result.attribution, result))
     m._lifecircle_offline = offline
     legend = Legend()
     # beyond settings.map_max_points homes the map shows hexagons (homes, their gaps and,
@@ -1640,7 +1653,7 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
     bounds = to_display(gpd.GeoDataFrame(geometry=_frame_points(ref.total_bounds), crs=ref.crs), gcj).total_bounds
     m, gcj = base_map(bounds, lang=lang, basemap=basemap, attribution=res.attribution,
                       title=f"{area_name(res)} — {w['links_title']}",
-                      subtitle=_subtitle(lang, res.data_date, res.attribution))
+                      subtitle=_subtitle(lang, res.data_date, res.attribution, res))
     legend = Legend()
     # the background drawn from the data (buildings, water, green, streets), so the map reads
     # offline without tiles
@@ -1749,7 +1762,7 @@ def compliance_map(report, result, lang: str | None = None, basemap: str = "osm"
                         _tiles(basemap, result.attribution)[3]).total_bounds
     m, gcj = base_map(bounds, lang=lang, basemap=basemap, attribution=result.attribution,
                       title=f"{area_name(result)} — {report.title(lang)}",
-                      subtitle=_subtitle(lang, result.data_date, result.attribution))
+                      subtitle=_subtitle(lang, result.data_date, result.attribution, result))
     legend = Legend()
     add_background(m, result, lang, gcj, legend)
     layer = compliance_layer(report, result, lang)
