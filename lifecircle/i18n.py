@@ -207,6 +207,11 @@ LABELS: dict[str, tuple[str, str]] = {
                           "quoting; I interpretation / project convention"),
     "std.map_layer": ("缺少必配设施(数量)", "Missing required facilities (count)"),
     "std.map_missing": ("平均缺少必配设施数", "mean missing required facilities"),
+    "std.map_missing_of": ("平均缺少必配设施数（共 {n} 类有数据的必配设施）",
+                           "mean missing required facilities (of {n} required types with data)"),
+    "std.map_missing_of_nd": ("平均缺少必配设施数（共 {n} 类有数据的必配设施；另 {m} 类无数据，不计入）",
+                              "mean missing required facilities (of {n} required types with data; "
+                              "{m} without data not counted)"),
     "std.map_homes": ("住宅数", "homes"),
     "std.notes": ("备注", "notes"),
     "std.note_table_left_out": ("分析所用 POI 表中的 {n} 处设施未计入本次达标评估（其类别按原指标体系划分）；"

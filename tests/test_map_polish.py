@@ -133,3 +133,24 @@ def test_a_named_place_titles_its_maps(helsinki, tmp_path):
     two = gpd.GeoDataFrame({"community": ["a", "b"]}, geometry=[None, None])
     assert _place(None, two) == "" and _place(None, two.iloc[:1]) == "a"
     assert _place(None, gpd.GeoDataFrame({"community": ["community_1"]}, geometry=[None])) == ""
+
+
+def test_compliance_scale_runs_over_what_is_counted(helsinki, report):
+    """The legend ran 0-35 (every required type of GB 50180) though types without data are
+    never counted: the hexagons could not reach the red end. It runs to the number of required
+    types with data and says how many there are, and how many without data are left out."""
+    from lifecircle.analyses.standards import missing_required
+    from lifecircle.render.maps import compliance_map
+
+    required = report.rows.loc[report.rows.required, "id"].tolist()
+    nodata = [c for c in required if report.data_status.get(c) == "no_data"]
+    counted = len(required) - len(nodata)
+    assert nodata and counted      # the sample has both
+    assert missing_required(report).max() <= counted
+    for lang, words in (("zh", f"共 {counted} 类有数据的必配设施；另 {len(nodata)} 类无数据，不计入"),
+                        ("en", f"of {counted} required types with data; {len(nodata)} without data not counted")):
+        text = compliance_map(report, helsinki, lang=lang).get_root().render()
+        legend = " ".join(json.loads(re.search(r"var secs = (\[.*?\]);", text).group(1)))
+        assert words in legend, legend
+        ramp = re.search(r"<div class='lc-ramp-l'><span>(.*?)</span><span>(.*?)</span><span>(.*?)</span>", legend)
+        assert ramp.groups() == ("0", f"{counted / 2:g}", str(counted))

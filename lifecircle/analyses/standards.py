@@ -696,6 +696,14 @@ def _standard_status(result, profile: Profile, geoms: dict, route: str) -> dict:
 # map
 
 
+def counted_required(report: ComplianceReport) -> tuple[int, int]:
+    """(required facility types :func:`missing_required` counts — those with data —, required
+    types without data, which it does not count)."""
+    req = [c for c in report.profile.categories if c.required]
+    nodata = sum(report.data_status.get(c.id) == col.STATUS_NO_DATA for c in req)
+    return len(req) - nodata, nodata
+
+
 def missing_required(report: ComplianceReport) -> np.ndarray:
     """Per home (report order): how many required facilities of the standard (any tier) it
     does not reach within their thresholds. Facility types without data are not counted."""

@@ -65,8 +65,8 @@ from lifecircle.analyses.isochrones import service_areas as _sa
 from lifecircle.analyses.links import localized
 from lifecircle.analyses.recommend import NEW_HOME_IDS
 from lifecircle.analyses.resources import display_header, display_value
+from lifecircle.analyses.standards import counted_required, missing_required
 from lifecircle.analyses.standards import label as std_label
-from lifecircle.analyses.standards import missing_required
 from lifecircle.errors import LifecircleError, MapError
 from lifecircle.io.chinacoords import transform_geometries, wgs84_to_gcj02
 from lifecircle.io.outputs import mark_html, write_chunks_atomic
@@ -1717,15 +1717,17 @@ def links_map(lr, lang: str = "en", basemap: str = "osm", top: int = 50) -> foli
 
 def compliance_layer(report, result, lang: str | None = None, size_m: float | None = None):
     """A folium FeatureGroup: hexagons of the population-weighted mean number of required
-    facilities that homes lack (not within their threshold); green 0, red many. Homes not
-    reachable from any street are left out, as in the shares."""
+    facilities that homes lack (not within their threshold); green 0, red all that are counted
+    (the required types with data: types without data are never counted, and the legend
+    says how many there are of each). Homes not reachable from any street are left out, as in
+    the shares."""
     lang = i18n.check_lang(lang or report.lang)
     if len(report.home_times) != len(result.homes):
         raise LifecircleError("compliance_layer: the report was made from another result "
                               f"({len(report.home_times)} homes, this result has {len(result.homes)})",
                               zh=f"compliance_layer：该核查报告来自另一个分析结果（{len(report.home_times)} "
                                  f"个住宅，本结果有 {len(result.homes)} 个）")
-    n_req = len(report.required_ids)
+    n_req, n_nodata = counted_required(report)
     pts = gpd.GeoDataFrame({"missing": missing_required(report).astype(float),
                             col.POPULATION: report.home_times[col.POPULATION].to_numpy(float)},
                            geometry=result.homes.geometry.to_numpy(), crs=result.homes.crs)
@@ -1736,8 +1738,10 @@ def compliance_layer(report, result, lang: str | None = None, size_m: float | No
     hexes = hexagons(pts, size_m or result.settings.map_hex_m, "missing", col.POPULATION).to_crs(WGS84)
     hexes["missing"] = hexes["missing"].round(1)
     hexes[col.POPULATION] = hexes[col.POPULATION].round(0)
+    caption = std_label("map_missing_of_nd", lang, n=n_req, m=n_nodata) if n_nodata else \
+        std_label("map_missing_of", lang, n=n_req)
     cmap = cm.LinearColormap(["#1a9641", "#ffffbf", "#d7191c"], vmin=0, vmax=max(1, n_req),
-                             caption=std_label("map_missing", lang))
+                             caption=caption)
     folium.GeoJson(
         hexes.__geo_interface__,
         style_function=lambda f: {
