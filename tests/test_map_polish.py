@@ -154,3 +154,33 @@ def test_compliance_scale_runs_over_what_is_counted(helsinki, report):
         assert words in legend, legend
         ramp = re.search(r"<div class='lc-ramp-l'><span>(.*?)</span><span>(.*?)</span><span>(.*?)</span>", legend)
         assert ramp.groups() == ("0", f"{counted / 2:g}", str(counted))
+
+
+def test_one_status_one_colour(helsinki, tmp_path):
+    """The resources map's legend listed 闲置 twice in two colours: OSM's 'idle' and a survey's
+    '闲置' were two statuses. A survey's status is read as lifecircle's own where it is one
+    (闲置 → idle), the map also merges them in folders written before, and a status
+    lifecircle does not know (低效) keeps its words and gets a colour no other status has."""
+    import geopandas as gpd
+
+    from lifecircle.analyses.resources import canonical_status, read_sites
+    from lifecircle.render.maps import result_map, status_colours
+
+    (tmp_path / "sites.csv").write_text(
+        "编号,名称,类型,面积,权属,状态,经度,纬度\n"
+        "S1,a,闲置用房,400,国有,闲置,118.7755,32.0455\nS2,b,边角地,900,集体, 使用中 ,118.7885,32.0410\n"
+        "S3,c,停车场,2500,国有,低效,118.7830,32.0380\n", encoding="utf-8")
+    assert read_sites(tmp_path / "sites.csv")["status"].tolist() == ["idle", "in use", "低效"]
+    assert [canonical_status(v) for v in ("In use", "in_use", "IDLE", "边角地", " 低 效 ", None)] == \
+        ["in use", "in use", "idle", "left-over", "低 效", ""]
+    statuses, colours = status_colours(["idle", "闲置", "低效", "left-over", "差", "低效", ""])
+    assert statuses == ["idle", "idle", "低效", "left-over", "差", "低效", "unknown"]
+    assert list(colours) == ["idle", "低效", "left-over", "差", "unknown"]
+    assert len(set(colours.values())) == len(colours)
+    # on the map: one legend row per status
+    pts = helsinki.homes.geometry.iloc[:4].buffer(10.0)
+    sites = gpd.GeoDataFrame({"status": ["idle", "闲置", "低效", "in use"]}, geometry=pts.to_numpy(),
+                             crs=helsinki.crs)
+    text = result_map(helsinki, lang="zh", sites=sites, gaps=False, nearest_names=False).get_root().render()
+    legend = [s for s in json.loads(re.search(r"var secs = (\[.*?\]);", text).group(1)) if "按状态" in s][0]
+    assert re.findall(r"</span>([^<]*)</div>", legend) == ["闲置", "低效", "使用中"]

@@ -206,6 +206,31 @@ def _ownership(value) -> str:
     return table.get(key, "")
 
 
+#: a site's status as written in a survey or by OSM (normalised by :func:`_norm`) → the status
+#: the tables and maps use (the keys of ``_VALUES_ZH[STATUS]``)
+_STATUS_WORDS = {
+    "idle": "idle", "闲置": "idle", "空闲": "idle", "闲置中": "idle", "unused": "idle",
+    "vacant": "vacant", "空置": "vacant",
+    "disused": "disused", "停用": "disused", "废弃": "disused",
+    "in_use": "in use", "use": "in use", "used": "in use", "使用中": "in use", "在用": "in use",
+    "正在使用": "in use",
+    "left_over": "left-over", "leftover": "left-over", "边角空间": "left-over", "边角": "left-over",
+    "边角地": "left-over",
+    "construction": "construction", "under_construction": "construction", "在建": "construction",
+    "施工": "construction", "施工中": "construction",
+    "ruins": "ruins", "废墟": "ruins",
+}
+
+
+def canonical_status(value) -> str:
+    """A site's status as the tables and maps use it: the same status written in Chinese or
+    English (闲置, idle, "In use", 使用中 …) is one value; a status lifecircle does not know
+    (低效) is kept as written, trimmed."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return _STATUS_WORDS.get(_norm(value), " ".join(str(value).split()))
+
+
 def _osm_ownership(tags: dict) -> str:
     for key in ("ownership", "operator:type"):
         v = tags.get(key)
@@ -462,7 +487,8 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
     GeoPackage or Shapefile, in WGS-84.
 
     Columns (English or Chinese headers): id, name, type, area (m²), ownership
-    (state/collective/private/unknown or 国有/集体/私有), status, and per-row ``crs``.
+    (state/collective/private/unknown or 国有/集体/私有), status (read as lifecircle's own where it
+    is one: :func:`canonical_status`), and per-row ``crs``.
     ``crs`` (wgs84/gcj02/bd09) is the datum of the coordinates; vector files with their own CRS
     are reprojected first and then converted from ``crs``. Rows with bad coordinates, an
     unknown datum or outside ``area`` (a polygon in ``area_crs``) are dropped; the reasons are
@@ -635,7 +661,8 @@ def read_sites(path, crs: str = "wgs84", area=None, area_crs=None,  # noqa: C901
         NAME: frame[roles["name"]].astype(str).to_numpy()[keep] if "name" in roles else "",
         AREA: area_m2[keep],
         OWNERSHIP: owner[keep].astype(str),
-        STATUS: frame[roles["status"]].astype(str).to_numpy()[keep] if "status" in roles else "",
+        STATUS: [canonical_status(v) for v in frame[roles["status"]].to_numpy()[keep]] if "status" in roles
+        else "",
         OSM_ID: "",
         "user_id": ids[keep],
     }, geometry=list(g[keep]), crs=WGS84)

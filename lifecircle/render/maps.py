@@ -64,7 +64,7 @@ from lifecircle.analyses.isochrones import isochrones as _iso
 from lifecircle.analyses.isochrones import service_areas as _sa
 from lifecircle.analyses.links import localized
 from lifecircle.analyses.recommend import NEW_HOME_IDS
-from lifecircle.analyses.resources import display_header, display_value
+from lifecircle.analyses.resources import canonical_status, display_header, display_value
 from lifecircle.analyses.standards import counted_required, missing_required
 from lifecircle.analyses.standards import label as std_label
 from lifecircle.errors import LifecircleError, MapError
@@ -1341,8 +1341,22 @@ def add_isochrones(m, result, isochrones, lang, gcj, legend) -> None:
 # ------------------------------------------------------------------------------------------
 # idle sites and recommendations
 
-STATUS_COLOURS = {"idle": "#7b3294", "vacant": "#7b3294", "disused": "#5e3c99", "left-over": "#e66101",
-                  "construction": "#fdb863", "in use": "#8c8c8c", "in_use": "#8c8c8c", "unknown": "#bcbcbc"}
+STATUS_COLOURS = {"idle": "#7b3294", "vacant": "#c2a5cf", "disused": "#5e3c99", "left-over": "#e66101",
+                  "construction": "#fdb863", "in use": "#8c8c8c", "ruins": "#8c510a", "unknown": "#bcbcbc"}
+#: colours of statuses lifecircle does not know (a survey's own words, 低效), in order of appearance
+_OTHER_STATUS_COLOURS = ("#1b9e77", "#e7298a", "#66a61e", "#a6761d", "#386cb0", "#666666")
+
+
+def status_colours(values) -> tuple[list[str], dict[str, str]]:
+    """(each site's status as one value — :func:`~lifecircle.analyses.resources.canonical_status`:
+    闲置 and idle are one status —, {status: colour} in order of appearance): one colour per
+    status, a known status its own, others one each from :data:`_OTHER_STATUS_COLOURS`."""
+    statuses = [canonical_status(v) or "unknown" for v in values]
+    colours, spare = {}, itertools.cycle(_OTHER_STATUS_COLOURS)
+    for v in statuses:
+        if v not in colours:
+            colours[v] = STATUS_COLOURS.get(v) or next(spare)
+    return statuses, colours
 
 
 def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
@@ -1359,8 +1373,11 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
         for _, r in s[keep].iterrows():
             pop.append(f"<div class='lc-pop'><table>{_rows_html(r, keep, lang, result.profile)}</table></div>")
         status_col = next((c for c in ("status", "状态") if c in s), None)
-        colours = [STATUS_COLOURS.get(str(v), "#7b3294") for v in s[status_col]] if status_col \
-            else ["#7b3294"] * len(s)
+        if status_col:
+            statuses, by_status = status_colours(s[status_col])
+            colours = [by_status[v] for v in statuses]
+        else:
+            colours = ["#7b3294"] * len(s)
         g = to_display(gpd.GeoDataFrame({"popup": pop, "colour": colours},
                                         geometry=s.geometry.to_numpy(), crs=s.crs), gcj, MAP_SIMPLIFY_M)
         folium.GeoJson(g.__geo_interface__,
@@ -1370,9 +1387,7 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
                        popup=folium.GeoJsonPopup(["popup"], labels=False, max_width=380)).add_to(layer)
         layer.add_to(m)
         if status_col:
-            present = [v for v in dict.fromkeys(str(x) for x in s[status_col])]
-            rows = "".join(_sw(STATUS_COLOURS.get(v, "#7b3294"), display_value("status", v, lang))
-                           for v in present)
+            rows = "".join(_sw(c, display_value("status", v, lang)) for v, c in by_status.items())
         else:
             rows = _sw("#7b3294", w["sites"])
         legend.add(layer, f"<h4>{escape_html(w['sites_legend'])}</h4>{rows}")
