@@ -99,7 +99,8 @@ def test_recommend_map_draws_pick_homes(xjk, tmp_path):
                  _map_command(folder, out, tmp_path)):
         # a layer for pick 1 named with its homes and residents, the popup saying so, and one
         # marker per newly covered home
-        assert f"#1 homes newly covered ({n}, {people:,.0f} residents)" in page
+        park = result.profile.display_name("park", "en")           # the layer names the category
+        assert f"#1 {park}: homes newly covered ({n}, {people:,.0f} residents)" in page
         assert f"newly covers {n} homes, {people:,.0f} residents" in page
         assert f"<td>homes newly covered</td><td>{n}</td>" in page          # the column, named
         assert len(re.findall(r'"pick": 1\b', page)) == n

@@ -184,3 +184,29 @@ def test_one_status_one_colour(helsinki, tmp_path):
     text = result_map(helsinki, lang="zh", sites=sites, gaps=False, nearest_names=False).get_root().render()
     legend = [s for s in json.loads(re.search(r"var secs = (\[.*?\]);", text).group(1)) if "按状态" in s][0]
     assert re.findall(r"</span>([^<]*)</div>", legend) == ["闲置", "低效", "使用中"]
+
+
+def test_picks_on_one_site_share_a_marker_and_layers_name_their_category(helsinki):
+    """Two picks on one site (two categories) had two markers at one point, the lower one
+    unseen, and the layers of the homes they cover said '#n 新增覆盖住宅' without the category."""
+    import geopandas as gpd
+
+    from lifecircle.render.maps import result_map
+
+    g = helsinki.homes.geometry
+    site, other = g.iloc[0].buffer(20), g.iloc[9].buffer(20)
+    ids = helsinki.homes["home_id"].astype(int).tolist()
+    recs = gpd.GeoDataFrame({"rank": [1, 2, 3], "site_id": ["A", "B", "B"],
+                             "use": ["park", "park", "kindergarten"],
+                             "new_home_ids": [" ".join(map(str, ids[:3])), " ".join(map(str, ids[3:5])),
+                                              str(ids[5])]},
+                            geometry=[other, site, site], crs=helsinki.crs)
+    text = result_map(helsinki, lang="zh", recommendations=recs, gaps=False,
+                      nearest_names=False).get_root().render()
+    text = text.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0027", "'").replace("\\u00b7", "·")
+    markers = re.findall(r"class='lc-rank'[^>]*>([^<]*)<", text)
+    assert sorted(markers) == ["1", "2·3"], markers
+    shared = re.search(r"同一地块上的推荐：2, 3</b></p>(.*?)`", text, re.S).group(1)   # its popup
+    assert "<b>#2</b>" in shared and "<b>#3</b>" in shared
+    for layer in ("#1 公园/游园：新增覆盖住宅（3 处", "#2 公园/游园：新增覆盖住宅（2 处", "#3 幼儿园：新增覆盖住宅（1 处"):
+        assert layer in text, layer

@@ -1400,6 +1400,9 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
                                           crs=rec.crs), gcj)
         keep = [c for c in rec.columns if c not in (rec.geometry.name, NEW_HOME_IDS)]
         covered = []
+        # picks at one point (one site, several categories) share one marker that lists them
+        # all: markers of their own would lie on top of each other, the lower one unseen
+        at: dict[tuple, list] = {}
         for n, (p, (_, r)) in enumerate(zip(pts.geometry, rec.iterrows()), start=1):
             rank = int(r["rank"]) if "rank" in r and _fmt(r["rank"]) != "" else n
             rows = _homes_of(result, r.get(NEW_HOME_IDS))
@@ -1408,11 +1411,25 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
                 f"<p>{escape_html(w['new_homes_text'].format(n=len(rows), p=f'{pop:,.0f}'))}</p>")
             body = (f"<div class='lc-pop'><b>#{rank}</b>{newly}"
                     f"<table>{_rows_html(r, keep, lang, result.profile)}</table></div>")
-            folium.Marker([p.y, p.x], icon=folium.DivIcon(html=f"<div class='lc-rank'>{rank}</div>",
-                                                          icon_size=(22, 22), icon_anchor=(11, 11)),
-                          popup=folium.Popup(RawHTML(body), max_width=380)).add_to(layer)
+            if p is not None and not p.is_empty:
+                at.setdefault((round(p.y, MAP_DECIMALS), round(p.x, MAP_DECIMALS)), []).append((rank, body))
             if rows is not None:
-                covered.append((rank, rows, pop))
+                use = r.get("use")
+                use = "、".join(_raw_label(result.profile, u.strip(), lang) for u in use.split(",") if u.strip()) \
+                    if isinstance(use, str) else ""
+                covered.append((rank, rows, pop, use))
+        for (y, x), picks in at.items():
+            ranks = "·".join(str(k) for k, _ in picks)
+            if len(picks) == 1:
+                icon, size, body = f"<div class='lc-rank'>{ranks}</div>", (22, 22), picks[0][1]
+            else:
+                width = 12 + 8 * len(ranks)
+                icon = (f"<div class='lc-rank' style='width:{width}px;border-radius:11px'>{ranks}</div>")
+                size = (width, 22)
+                body = (f"<p><b>{escape_html(w['same_site'])}{ranks.replace('·', ', ')}</b></p>"
+                        + "<hr>".join(b for _, b in picks))
+            folium.Marker([y, x], icon=folium.DivIcon(html=icon, icon_size=size, icon_anchor=(size[0] // 2, 11)),
+                          popup=folium.Popup(RawHTML(body), max_width=380)).add_to(layer)
         layer.add_to(m)
         legend.add(layer, f"<h4>{escape_html(w['recs'])}</h4><div><span class='lc-sym' "
                           f"style='background:#7b3294'>1</span>{escape_html(w['rank'])}</div>")
@@ -1437,8 +1454,8 @@ def _homes_of(result, ids):
 
 
 def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
-    """One layer per pick (``covered``: ``(rank, home positions, residents)``), named with its
-    homes and residents: the homes the pick newly covers in the pick's colour — or, when all
+    """One layer per pick (``covered``: ``(rank, home positions, residents, category name)``),
+    named with its category (when known), homes and residents: the homes the pick newly covers in the pick's colour — or, when all
     picks together cover more than ``settings.map_max_points`` homes, hexagons of
     ``settings.map_hex_m`` (each feature keeps ``pick``, ``homes`` and ``residents``).
 
@@ -1449,10 +1466,12 @@ def add_covered_homes(m, result, covered, lang, gcj, legend) -> None:
     pop = homes[col.POPULATION].to_numpy(float)
     if covered:
         folium.map.CustomPane(PICK_PANE, z_index=450, pointer_events=False).add_to(m)
-    as_hexagons = sum(len(rows) for _, rows, _ in covered) > result.settings.map_max_points
-    for rank, rows, total in covered:
+    as_hexagons = sum(len(c[1]) for c in covered) > result.settings.map_max_points
+    for rank, rows, total, *use in covered:
         colour = PICK_COLOURS[(rank - 1) % len(PICK_COLOURS)]
-        name = w["new_homes_layer"].format(r=rank, n=len(rows), p=f"{total:,.0f}")
+        use = use[0] if use else ""
+        name = (w["new_homes_layer_use"] if use else w["new_homes_layer"]).format(
+            r=rank, u=use, n=len(rows), p=f"{total:,.0f}")
         layer = folium.FeatureGroup(name=escape_html(name), show=rank == 1)
         if len(rows):
             pts = gpd.GeoDataFrame({col.POPULATION: pop[rows]},
