@@ -2,7 +2,8 @@
 
 Built once (module fixture) on the embedded Helsinki sample: ``analyze``'s map.html,
 ``lifecircle map`` with named origins, idle sites and recommendations (``--lang zh
---basemap amap``), ``check``'s compliance_map.html, ``batch``'s index.html and the resources
+--basemap amap``), ``check``'s compliance_map.html, ``links --auto --lang zh``'s
+links_map.html, ``batch``'s index.html and the resources
 map batch writes into a district's folder. Each page must:
 load no outside resource and log no error, show a legend, not be blank (screenshot pixels),
 and — where there are homes — open a home's popup on a real mouse click (sub-scores and, per
@@ -121,6 +122,9 @@ def pages(helsinki, tmp_path_factory):
     r = runner.invoke(app, ["check", str(folder), "--standard", "gb50180-2018", "--out", str(root / "gb")])
     assert r.exit_code == 0, r.output
     out["check"] = root / "gb" / "compliance_map.html"
+    r = runner.invoke(app, ["links", str(folder), "--auto", "--lang", "zh", "--out", str(root / "links")])
+    assert r.exit_code == 0, r.output
+    out["links"] = root / "links" / "links_map.html"
 
     from dask.distributed import Client
 
@@ -151,7 +155,8 @@ def _no_remote(page: Path):
     assert not re.search(r'<link[^>]+href=["\']https?:', text, re.I), page.name
 
 
-@pytest.mark.parametrize("name", ["analyze", "map", "check", "resources", "recommend", "batch", "batch_resources"])
+@pytest.mark.parametrize("name", ["analyze", "map", "check", "links", "resources", "recommend", "batch",
+                                  "batch_resources"])
 def test_deliverable_opens_offline(pages, name, helsinki, tmp_path):
     page = pages[name]
     _no_remote(page)
@@ -270,17 +275,18 @@ def test_a_one_home_map_is_drawn(helsinki, tmp_path):
     assert got["legend"] and got["legend"].strip()
 
 
-def test_leaflet_controls_speak_chinese_on_a_zh_map(pages, tmp_path):
+@pytest.mark.parametrize("name", ["map", "links"])
+def test_leaflet_controls_speak_chinese_on_a_zh_map(pages, name, tmp_path):
     """Leaflet's zoom buttons, layer switch and full-screen button carried English tooltips on
     Chinese maps: every control title and aria-label in the live page is Chinese."""
-    probe = pages["map"].with_name("titles.probe.html")
-    probe.write_text(pages["map"].read_text(encoding="utf-8").replace("<head>", "<head>" + (
+    probe = pages[name].with_name("titles.probe.html")
+    probe.write_text(pages[name].read_text(encoding="utf-8").replace("<head>", "<head>" + (
         "<script>window.addEventListener('load',function(){setTimeout(function(){var t=[];"
         "document.querySelectorAll('.leaflet-control [title], .leaflet-control-layers-toggle')"
         ".forEach(function(e){t.push(e.title);var a=e.getAttribute('aria-label');if(a)t.push(a);});"
         "var d=document.createElement('pre');d.id='lc-titles';"
         "d.textContent=JSON.stringify(t);document.body.appendChild(d);},800);});</script>"), 1), encoding="utf-8")
-    dom = _chromium(["--window-size=1280,860", "--dump-dom", probe.as_uri()], tmp_path, "zh-controls").stdout
+    dom = _chromium(["--window-size=1280,860", "--dump-dom", probe.as_uri()], tmp_path, f"zh-controls-{name}").stdout
     found = re.search(r'<pre id="lc-titles">(.*?)</pre>', dom, re.S)
     assert found, "the page never finished loading"
     titles = json.loads(html.unescape(found.group(1)))
