@@ -134,7 +134,8 @@ def test_failing_step_is_a_district_failure(batch):
     assert f.loc["East", "error"].startswith("闲置用地清单：") and "bad_sites.csv" in f.loc["East", "error"]
     assert not (first.out_dir / "East").exists()              # nothing half-written
     csv = pd.read_csv(first.out_dir / "failures.csv", encoding="utf-8-sig")
-    assert csv["error"].str.startswith("闲置用地清单：").all()
+    # the CSV is the same in every language: English, the Chinese beside it
+    assert csv["error"].str.startswith("resources: ").all() and csv["error_zh"].str.startswith("闲置用地清单：").all()
 
 
 def test_index_links_every_map_and_resolves(batch, tmp_path):

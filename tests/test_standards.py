@@ -319,12 +319,12 @@ def test_xlsx_and_csv(report_gb, tmp_path):
     csv = rep.to_csv(tmp_path / "c.csv")
     assert csv.read_bytes()[:3] == b"\xef\xbb\xbf"
     df = pd.read_csv(csv, encoding="utf-8-sig")
-    # machine column names, stable in every language; the values in the report's language
+    # machine column names and English codes, the same file in every language
     assert list(df.columns[:4]) == ["unit", "unit_level", "tier", "id"]
-    assert list(df.columns) == list(pd.read_csv(rep.to_csv(tmp_path / "e.csv", lang="en"), encoding="utf-8-sig").columns)
+    assert df.equals(pd.read_csv(rep.to_csv(tmp_path / "e.csv", lang="en"), encoding="utf-8-sig"))
     assert len(df) == len(rep.rows)
     assert df["attribution"].str.contains("© OpenStreetMap contributors").all()
-    share = df[(df["unit"] == "全区") & (df["id"] == "bus_stop")]["share_pct"].iloc[0]
+    share = df[(df["unit"] == "whole area") & (df["id"] == "bus_stop")]["share_pct"].iloc[0]
     assert share == pytest.approx(round(100 * rep.rows.set_index(["unit", "id"]).share[(ALL, "bus_stop")], 1))
 
 
@@ -394,10 +394,10 @@ def test_cli_check_writes_outputs(saved_gb, tmp_path, report_gb):
     df = pd.read_csv(out / "compliance.csv", encoding="utf-8-sig")
     got = df.set_index(["unit", "id"])["share_pct"]
     for _, r in report_gb.rows.iterrows():
-        unit = "全区" if r.unit == ALL else r.unit
-        if r.status == "no_data":    # unknown: empty in the CSV, status 无数据
+        unit = "whole area" if r.unit == ALL else r.unit    # the CSV's codes are English in zh too
+        if r.status == "no_data":    # unknown: empty in the CSV, status no data
             assert np.isnan(got[(unit, r.id)])
-            assert df.set_index(["unit", "id"])["status"][(unit, r.id)].startswith("无数据")
+            assert df.set_index(["unit", "id"])["status"][(unit, r.id)].startswith("no data")
             continue
         assert got[(unit, r.id)] == pytest.approx(round(100 * r.share, 1), abs=0.051)
     assert "无数据" in res.output and "--facilities" in res.output

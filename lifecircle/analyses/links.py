@@ -950,8 +950,8 @@ def localized(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 def links_table(lr: LinksResult, lang: str = "en", headers: str = "human") -> pd.DataFrame:
     """The ranked table: values in ``lang``; ``headers="machine"`` keeps the English column
-    names (links.csv: stable whatever the language), ``"human"`` gives Chinese headers with
-    ``lang="zh"`` (links.xlsx)."""
+    names (links.csv, written with ``lang="en"`` whatever the language: English codes, reason
+    and reason_zh), ``"human"`` gives Chinese headers with ``lang="zh"`` (links.xlsx)."""
     t = pd.DataFrame(lr.table.drop(columns="geometry"))
     # a category with no facility in the data: its gains are unknown (empty), not 0
     status = getattr(lr.result, "data_status", None) or {}
@@ -1000,12 +1000,14 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
     res = lr.result
     table = links_table(lr, lang)
     chosen = localized(lr.chosen, lang).drop(columns=["reason_zh"], errors="ignore")
-    chosen_csv = chosen                       # machine CSVs keep English column names
+    # the machine CSVs are the same in every language: English column names and codes
+    # (status ok, source auto:missing), reason and reason_zh side by side
+    chosen_csv = lr.chosen
     if lang == "zh":
         chosen = chosen.rename(columns=_ZH)
     attribution = res.attribution
     with atomic_dir(out, force=force, inputs=inputs, kind="links") as tmp:
-        csv_safe(links_table(lr, lang, headers="machine").assign(attribution=attribution_text(attribution, lang))).to_csv(
+        csv_safe(links_table(lr, "en", headers="machine").assign(attribution=attribution_text(attribution, "en"))).to_csv(
             tmp / "links.csv", index=False, encoding="utf-8-sig")
         csv_safe(chosen_csv).to_csv(tmp / "links_greedy.csv", index=False, encoding="utf-8-sig")
         with pd.ExcelWriter(tmp / "links.xlsx", engine="openpyxl") as xw:

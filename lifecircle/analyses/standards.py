@@ -332,11 +332,14 @@ class ComplianceReport:
     # -- exports ------------------------------------------------------------------------------
     def to_csv(self, path, lang: str | None = None) -> Path:
         """All rows (required and optional, every unit) as CSV in UTF-8 with BOM (Excel shows
-        the Chinese): English machine column names in every language, values in ``lang``; the
-        last column holds the OSM attribution."""
-        lang = _check_lang(lang or self.lang)
-        t = self.table(lang, headers="machine")         # column names stable in every language
-        t["attribution"] = i18n.attribution_text(self.attribution, lang)
+        the Chinese): the same file in every language, for scripts — English machine column
+        names and English codes (``status`` met/short/missing, ``present`` yes/no, ``unit``
+        whole area), the facility's name in both languages (``name_zh``, ``name_en``); the last
+        column holds the OSM attribution. ``lang`` is accepted for symmetry with
+        :meth:`to_xlsx` and changes nothing."""
+        _check_lang(lang or self.lang)
+        t = self.table("en", headers="machine")         # the same columns and codes in every language
+        t["attribution"] = i18n.attribution_text(self.attribution, "en")
         path = Path(path)
         csv_safe(t).to_csv(path, index=False, encoding="utf-8-sig")
         return path

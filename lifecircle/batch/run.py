@@ -48,10 +48,12 @@ districts already done with the same config hash on ``resume=True``, and writes:
   covered within 15 min) then ``score_mean``; ``all6_15_allcat`` / ``score_mean_allcat`` count
   categories without data as no access, beside them. ``gap_1..3`` are the lowest-covered
   categories *with data* (``gap_<k>_kind``: access gap, or a surveyed category's real gap);
-  categories with no facility in the data are listed apart in ``no_data`` (never as gaps);
-* ``<out>/failures.csv`` and ``<out>/index.html`` — an overview map linking every map of every
-  district (relative links; ``districts.csv`` gives the same paths in ``map``,
-  ``resources_map``, ``compliance_map``).
+  categories with no facility in the data are listed apart in ``no_data`` (never as gaps).
+  districts.csv and districts.gpkg are the same in every language (English names and kinds);
+  districts.xlsx, index.html and :attr:`BatchReport.table` are in the batch's language;
+* ``<out>/failures.csv`` (``error`` in English and ``error_zh``, whatever the language) and
+  ``<out>/index.html`` — an overview map linking every map of every district (relative links;
+  ``districts.csv`` gives the same paths in ``map``, ``resources_map``, ``compliance_map``).
 """
 
 from __future__ import annotations
@@ -343,6 +345,17 @@ def error_text(exc: BaseException, lang: str = "en") -> str:
 def step_label(step: str, lang: str = "en") -> str:
     """A district's step (resources, check) as named in a failure, in ``lang``."""
     return {"resources": "闲置用地清单", "check": "标准核查"}.get(step, step) if lang == "zh" else step
+
+
+def _failure_texts(exc: BaseException, step: str = "analysis") -> dict[str, str]:
+    """A district's failure in both languages (``{"en": …, "zh": …}``), the step named unless
+    it is the analysis: the report and districts.xlsx show the batch's language, failures.csv
+    both, the same whatever the language."""
+    texts = {}
+    for lang in ("en", "zh"):
+        where = f"{step_label(step, lang)}{'：' if lang == 'zh' else ': '}" if step != "analysis" else ""
+        texts[lang] = f"{where}{error_text(exc, lang)}"
+    return texts
 
 
 def _slug(name: str) -> str:
@@ -785,12 +798,12 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
             (tmp / DISTRICT_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
         info["timings"] = dict(result.timings, clip=t_clip,
                                save=time.perf_counter() - t_save)
-        info.update(status="done", row=district_row(result.summary, cfg.lang), data_date=result.data_date,
+        info.update(status="done", row=district_row(result.summary, cfg.lang),
+                    row_en=district_row(result.summary, "en"), data_date=result.data_date,
                     notes=list(result.notes), maps=maps)
     except Exception as exc:  # isolate: the other districts go on
-        where = f"{step_label(step[0], cfg.lang)}{'：' if cfg.lang == 'zh' else ': '}" \
-            if step[0] != "analysis" else ""
-        info.update(status="failed", error=f"{where}{error_text(exc, cfg.lang)}",
+        texts = _failure_texts(exc, step[0])
+        info.update(status="failed", error=texts[cfg.lang], errors=texts,
                     detail="" if isinstance(exc, LifecircleError) else traceback.format_exc(limit=6))
     info["seconds"] = time.perf_counter() - t0
     info["cpu_s"] = time.process_time() - cpu0     # CPU of the worker process during the task
@@ -1149,7 +1162,8 @@ def _skipped_info(folder: Path, ds: DistrictSpec, lang: str) -> dict:
     summary = read_summary(folder / SUMMARY)
     maps = meta.get("maps") or [m for m in ds.steps.maps() if (folder / m).exists()]
     return {"district": ds.name, "slug": ds.slug, "source": ds.source, "status": "skipped", "maps": maps,
-            "row": district_row(summary, lang), "data_date": meta.get("data_date"),
+            "row": district_row(summary, lang), "row_en": district_row(summary, "en"),
+            "data_date": meta.get("data_date"),
             "config_hash": meta.get("config_hash")}
 
 
@@ -1198,8 +1212,9 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
             try:
                 info = fut.result()
             except Exception as exc:  # source read failed, worker died, ...
+                texts = _failure_texts(exc)
                 info = {"district": ds.name, "slug": ds.slug, "source": ds.source, "status": "failed",
-                        "error": error_text(exc, cfg.lang), "detail": ""}
+                        "error": texts[cfg.lang], "errors": texts, "detail": ""}
             results[ds.name] = info
             statuses[ds.name] = info["status"]
             pid = str(info.get("worker_pid", "?"))
@@ -1236,7 +1251,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dict) -> BatchReport:
     out = cfg.out_dir
-    rows, fails, geoms, fail_geoms = [], [], [], []
+    rows, rows_csv, fails, fails_csv, geoms, fail_geoms = [], [], [], [], [], []
     dates = {}
     for ds in cfg.districts:
         info = results.get(ds.name)
@@ -1244,24 +1259,31 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
             continue
         if info["status"] in ("done", "skipped"):
             maps = info.get("maps") or [MAP_FILE]
-            row = {"district": ds.name, "source": ds.source, "folder": ds.slug,
-                   "status": info["status"], **info["row"],
-                   **{c: f"{ds.slug}/{f}" if f in maps else "" for f, c in MAP_COLUMNS.items()},
-                   "config_hash": digests[ds.name][:12]}
-            rows.append(row)
+            where = {"district": ds.name, "source": ds.source, "folder": ds.slug, "status": info["status"]}
+            links = {c: f"{ds.slug}/{f}" if f in maps else "" for f, c in MAP_COLUMNS.items()}
+            rows.append({**where, **info["row"], **links, "config_hash": digests[ds.name][:12]})
+            # districts.csv: the same in every language (gap names and kinds in English, the
+            # ids beside them)
+            rows_csv.append({**where, **info.get("row_en", info["row"]), **links,
+                             "config_hash": digests[ds.name][:12]})
             geoms.append(ds.geometry)
             if info.get("data_date"):
                 dates[ds.source] = info["data_date"]
         else:
-            fails.append({"district": ds.name, "source": ds.source, "origin": ds.origin,
-                          "error": info.get("error", ""), "detail": info.get("detail", "")})
+            fail = {"district": ds.name, "source": ds.source, "origin": ds.origin}
+            texts = info.get("errors") or {"en": info.get("error", ""), "zh": info.get("error", "")}
+            fails.append({**fail, "error": info.get("error", ""), "detail": info.get("detail", "")})
+            fails_csv.append({**fail, "error": texts["en"], "error_zh": texts["zh"], "detail": info.get("detail", "")})
             fail_geoms.append(ds.geometry)
     table = pd.DataFrame(rows)
+    table_csv = pd.DataFrame(rows_csv)
     if len(table) and col.ALL_SIX_15 in table:
         table.insert(1, "rank", rank_districts(table))
+        table_csv.insert(1, "rank", table["rank"].to_numpy())
     failures = pd.DataFrame(fails, columns=["district", "source", "origin", "error", "detail"])
-    _atomic_write(out / TABLE_CSV, lambda p: csv_safe(table).to_csv(p, index=False, encoding="utf-8-sig"))
-    _atomic_write(out / FAILURES_CSV, lambda p: csv_safe(failures).to_csv(p, index=False, encoding="utf-8-sig"))
+    failures_csv = pd.DataFrame(fails_csv, columns=["district", "source", "origin", "error", "error_zh", "detail"])
+    _atomic_write(out / TABLE_CSV, lambda p: csv_safe(table_csv).to_csv(p, index=False, encoding="utf-8-sig"))
+    _atomic_write(out / FAILURES_CSV, lambda p: csv_safe(failures_csv).to_csv(p, index=False, encoding="utf-8-sig"))
 
     def xlsx(p: Path) -> None:
         lang = cfg.lang
@@ -1275,7 +1297,7 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
 
     _atomic_write(out / TABLE_XLSX, xlsx)
     if len(table):
-        gdf = gpd.GeoDataFrame(table, geometry=geoms, crs=WGS84)
+        gdf = gpd.GeoDataFrame(table_csv, geometry=geoms, crs=WGS84)     # the CSV's columns and values
         _atomic_write(out / TABLE_GPKG, lambda p: gdf.to_file(p, layer="districts", driver="GPKG"))
     fgdf = gpd.GeoDataFrame(failures, geometry=fail_geoms, crs=WGS84)
 

@@ -1,0 +1,119 @@
+"""The machine tables are the same whatever ``--lang``: every CSV lifecircle writes (summary,
+links, links_greedy, compliance, resources, recommendations, districts, failures) has the same
+columns and the same values under zh and en — English codes (status ``ok``/``short``, source
+``auto:missing``, unit ``whole area``, gap kind ``access gap``), free text in both languages
+side by side (``reason`` and ``reason_zh``, ``error`` and ``error_zh``) — while the XLSX and the
+console stay in the chosen language. Plus the attribution and rounding every table carries.
+On the embedded Xinjiekou sample, two communities."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+from typer.testing import CliRunner
+
+from lifecircle.cli import app
+from lifecircle.io.sources import embedded_sample
+
+runner = CliRunner()
+WULAO = (118.770, 32.033, 118.782, 32.052)
+DAXING = (118.782, 32.033, 118.797, 32.052)
+CHILDCARE = "托儿所/托育机构"          # no facility of it in the sample: no data
+
+
+def _invoke(*args, code=0):
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == code, r.output
+    return r
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every CSV-writing command run once in Chinese and once in English:
+    ``{"zh": folder, "en": folder}``, each holding the command outputs by name."""
+    work = tmp_path_factory.mktemp("tables")
+    comm = gpd.GeoDataFrame({"name": ["五老村社区", "大行宫社区"]},
+                            geometry=[shapely.box(*WULAO), shapely.box(*DAXING)], crs="EPSG:4326")
+    comm.to_file(work / "comm.geojson", driver="GeoJSON")
+    (work / "bad_sites.csv").write_text("name,colour\nx,red\n", encoding="utf-8")   # a failing step
+    out = {}
+    for lang in ("zh", "en"):
+        d = work / lang
+        d.mkdir()
+        a = d / "a"
+        _invoke("analyze", embedded_sample("xinjiekou"), "--boundary", work / "comm.geojson",
+                "--out", a, "--lang", lang, "--no-map")
+        _invoke("links", a, "--auto", "--k", 2, "--lang", lang, "--out", d / "links")
+        _invoke("check", a, "--lang", lang, "--out", d / "check")
+        _invoke("resources", a, "--lang", lang, "--out", d / "resources")
+        _invoke("recommend", a, "-c", CHILDCARE, "--k", 2, "--lang", lang, "--out", d / "rec")
+        (d / "batch.toml").write_text(textwrap.dedent(f"""
+            name = "t"
+            out = "batch"
+            lang = "{lang}"
+            offline = true
+            basemap = "blank"
+            [sources]
+            xjk = {{ sample = "xinjiekou" }}
+            [[districts]]
+            name = "五老村"
+            bbox = {list(WULAO)}
+            check = true
+            [[districts]]
+            name = "East"
+            bbox = {list(DAXING)}
+            sites = "{(work / 'bad_sites.csv').as_posix()}"
+        """), encoding="utf-8")
+        _invoke("batch", d / "batch.toml", "--workers", 1, code=1)    # one district fails
+        out[lang] = d
+    return out
+
+
+CSVS = ["a/summary.csv", "links/links.csv", "links/links_greedy.csv", "check/compliance.csv",
+        "resources/resources.csv", "rec/resources.csv", "rec/recommendations.csv",
+        "batch/districts.csv", "batch/failures.csv", "batch/五老村/summary.csv",
+        "batch/五老村/compliance.csv"]
+
+
+@pytest.mark.parametrize("name", CSVS)
+def test_every_csv_is_the_same_in_both_languages(runs, name):
+    zh = pd.read_csv(runs["zh"] / name, encoding="utf-8-sig")
+    en = pd.read_csv(runs["en"] / name, encoding="utf-8-sig")
+    assert len(en), name                                           # something to compare
+    assert list(zh.columns) == list(en.columns), name
+    # the config hash covers the language (it decides what a resumed run may keep): not a value
+    same = [c for c in en.columns if c != "config_hash"]
+    pd.testing.assert_frame_equal(zh[same], en[same], obj=name)
+
+
+def test_codes_are_english_and_free_text_in_both(runs):
+    en = runs["en"]
+    links = pd.read_csv(en / "links/links.csv", encoding="utf-8-sig")
+    assert set(links["status"]) <= {"ok", "no_geometry", "no_street", "zero_length", "duplicates_edge"}
+    assert links["source"].str.startswith("auto:").all()
+    assert links["reason_zh"].str.contains("缺失连接|内部道路|大门").all() and \
+        not links["reason"].str.contains("缺失连接").any()
+    comp = pd.read_csv(en / "check/compliance.csv", encoding="utf-8-sig")
+    assert {"whole area", "五老村社区", "大行宫社区"} == set(comp["unit"])
+    assert set(comp["present"]) <= {"yes", "no", "no data"}
+    dist = pd.read_csv(en / "batch/districts.csv", encoding="utf-8-sig")
+    assert dist["gap_1_kind"].iloc[0] == "access gap"
+    fails = pd.read_csv(en / "batch/failures.csv", encoding="utf-8-sig")
+    assert fails["error"].iloc[0].startswith("resources: ") and fails["error_zh"].iloc[0].startswith("闲置用地清单：")
+
+
+def test_the_people_tables_stay_in_their_language(runs):
+    x = pd.read_excel(runs["zh"] / "links/links.xlsx", sheet_name=0)
+    assert "状态" in x.columns and "ok" not in set(x["状态"].dropna())
+    c = pd.read_excel(runs["zh"] / "check/compliance.xlsx", sheet_name=1)
+    assert "全区" in set(c["单元"])
+    d = pd.read_excel(runs["zh"] / "batch/districts.xlsx", sheet_name=0)
+    assert d["短板1类型"].iloc[0] == "覆盖不足"
+    f = pd.read_excel(runs["zh"] / "batch/districts.xlsx", sheet_name=1)
+    assert f.iloc[0].astype(str).str.startswith("闲置用地清单：").any()
+    assert json.loads((runs["zh"] / "batch/batch_run.json").read_text(encoding="utf-8"))["failed"] == 1
