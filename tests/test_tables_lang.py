@@ -117,3 +117,23 @@ def test_the_people_tables_stay_in_their_language(runs):
     f = pd.read_excel(runs["zh"] / "batch/districts.xlsx", sheet_name=1)
     assert f.iloc[0].astype(str).str.startswith("闲置用地清单：").any()
     assert json.loads((runs["zh"] / "batch/batch_run.json").read_text(encoding="utf-8"))["failed"] == 1
+
+
+XLSXS = ["a/summary.xlsx", "links/links.xlsx", "check/compliance.xlsx", "resources/resources.xlsx",
+         "rec/recommendations.xlsx", "batch/districts.xlsx"]
+
+
+@pytest.mark.parametrize("name", XLSXS)
+def test_every_workbook_shows_rounded_numbers(runs, name):
+    """No cell of a workbook for people carries float noise (548.7229170237911): at most six
+    decimals (coordinates), and links.xlsx's metres and residents one."""
+    for lang in ("zh", "en"):
+        for sheet, t in pd.read_excel(runs[lang] / name, sheet_name=None).items():
+            for c in t.columns:
+                v = pd.to_numeric(t[c], errors="coerce").dropna()
+                assert (v.round(6) == v).all(), (name, sheet, c, v[v.round(6) != v].head(2).tolist())
+    if name != "links/links.xlsx":
+        return
+    x = pd.read_excel(runs["zh"] / name, sheet_name=0)
+    for c in ("节省绕行(米)", "连接长度(米)", "新增可达居民"):
+        assert len(x[c].dropna()) and (x[c].dropna().round(1) == x[c].dropna()).all(), c

@@ -948,10 +948,32 @@ def localized(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     return t
 
 
+#: decimals people read in links.xlsx (the CSV keeps full precision): metres and residents to
+#: one decimal, as resources.xlsx; person-minutes whole; score changes to three decimals
+_XLSX_DECIMALS = {"link_m": 1, "detour_saved_m": 1, "residents": 1, "homes": 0, "resident_categories": 1,
+                  "all6_15": 1, "cumulative_residents": 1, "minutes_saved": 0, "score_delta": 3,
+                  "cumulative_score_delta": 3}
+
+
+def rounded_for_people(t: pd.DataFrame) -> pd.DataFrame:
+    """``t`` (machine column names) with its numbers rounded as links.xlsx shows them: the
+    columns of :data:`_XLSX_DECIMALS`, and the per-dimension and per-category residents
+    (``dim_*``, ``cat_*``: one decimal) and person-minutes (``saved_*``: whole)."""
+    t = t.copy()
+    for c in t.columns:
+        d = _XLSX_DECIMALS.get(c)
+        if d is None and isinstance(c, str) and c.startswith(("dim_", "cat_", "saved_")):
+            d = 0 if c.startswith("saved_") else 1
+        if d is not None and pd.api.types.is_numeric_dtype(t[c]) and not pd.api.types.is_bool_dtype(t[c]):
+            t[c] = t[c].round(d)
+    return t
+
+
 def links_table(lr: LinksResult, lang: str = "en", headers: str = "human") -> pd.DataFrame:
     """The ranked table: values in ``lang``; ``headers="machine"`` keeps the English column
     names (links.csv, written with ``lang="en"`` whatever the language: English codes, reason
-    and reason_zh), ``"human"`` gives Chinese headers with ``lang="zh"`` (links.xlsx)."""
+    and reason_zh), ``"human"`` gives rounded numbers and, with ``lang="zh"``, Chinese headers
+    (links.xlsx)."""
     t = pd.DataFrame(lr.table.drop(columns="geometry"))
     # a category with no facility in the data: its gains are unknown (empty), not 0
     status = getattr(lr.result, "data_status", None) or {}
@@ -966,6 +988,8 @@ def links_table(lr: LinksResult, lang: str = "en", headers: str = "human") -> pd
         t["status"] = [_STATUS_ZH.get(st) or ("正常" if st == "ok" else st) for st in t["status"]]
         if "source" in t:
             t["source"] = [_SOURCE_ZH.get(s, s) for s in t["source"]]
+    if headers == "human":
+        t = rounded_for_people(t)
     if lang == "zh" and headers == "human":
         prof = lr.result.profile
         ren = {}
@@ -1003,6 +1027,7 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
     # the machine CSVs are the same in every language: English column names and codes
     # (status ok, source auto:missing), reason and reason_zh side by side
     chosen_csv = lr.chosen
+    chosen = rounded_for_people(chosen)
     if lang == "zh":
         chosen = chosen.rename(columns=_ZH)
     attribution = res.attribution
