@@ -137,3 +137,22 @@ def test_every_workbook_shows_rounded_numbers(runs, name):
     x = pd.read_excel(runs["zh"] / name, sheet_name=0)
     for c in ("节省绕行(米)", "连接长度(米)", "新增可达居民"):
         assert len(x[c].dropna()) and (x[c].dropna().round(1) == x[c].dropna()).all(), c
+
+
+def test_every_table_carries_the_attribution(runs):
+    """Every CSV has an attribution column naming OSM and the data date, every GeoPackage an
+    ``about`` table with them, as lifecircle.gpkg has."""
+    import pyogrio
+
+    d = runs["en"]
+    for name in CSVS:
+        if name == "batch/failures.csv":          # no data behind a failure
+            continue
+        t = pd.read_csv(d / name, encoding="utf-8-sig")
+        assert "attribution" in t.columns, name
+        assert t["attribution"].str.contains("© OpenStreetMap contributors, data 20").all(), name
+    for name in ("links/links.gpkg", "resources/resources.gpkg", "batch/districts.gpkg", "a/lifecircle.gpkg"):
+        about = pyogrio.read_dataframe(d / name, layer="about")
+        assert about["attribution"].str.contains("© OpenStreetMap contributors, data 20").all(), name
+    about = pyogrio.read_dataframe(d / "batch/districts.gpkg", layer="about")
+    assert about["data_date"].iloc[0].startswith("20")

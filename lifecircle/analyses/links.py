@@ -1025,8 +1025,9 @@ def write_links(lr: LinksResult, out_dir, lang: str = "en", extra=None, force: b
     table = links_table(lr, lang)
     chosen = localized(lr.chosen, lang).drop(columns=["reason_zh"], errors="ignore")
     # the machine CSVs are the same in every language: English column names and codes
-    # (status ok, source auto:missing), reason and reason_zh side by side
-    chosen_csv = lr.chosen
+    # (status ok, source auto:missing), reason and reason_zh side by side, and the attribution
+    # as its own column, as links.csv has it
+    chosen_csv = lr.chosen.assign(attribution=attribution_text(res.attribution, "en"))
     chosen = rounded_for_people(chosen)
     if lang == "zh":
         chosen = chosen.rename(columns=_ZH)

@@ -49,8 +49,9 @@ districts already done with the same config hash on ``resume=True``, and writes:
   categories without data as no access, beside them. ``gap_1..3`` are the lowest-covered
   categories *with data* (``gap_<k>_kind``: access gap, or a surveyed category's real gap);
   categories with no facility in the data are listed apart in ``no_data`` (never as gaps).
-  districts.csv and districts.gpkg are the same in every language (English names and kinds);
-  districts.xlsx, index.html and :attr:`BatchReport.table` are in the batch's language;
+  districts.csv and districts.gpkg are the same in every language (English names and kinds,
+  an ``attribution`` column; the GeoPackage an ``about`` table); districts.xlsx, index.html
+  and :attr:`BatchReport.table` are in the batch's language;
 * ``<out>/failures.csv`` (``error`` in English and ``error_zh``, whatever the language) and
   ``<out>/index.html`` — an overview map linking every map of every district (relative links;
   ``districts.csv`` gives the same paths in ``map``, ``resources_map``, ``compliance_map``).
@@ -92,7 +93,7 @@ from lifecircle.io.boundary import read_boundary
 from lifecircle.io.chinacoords import datum_zh, normalize_crs
 from lifecircle.io.crs import utm_crs
 from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, ensure_out_dir, read_summary, write_outputs
-from lifecircle.io.sources import ATTRIBUTION, SAMPLES, WGS84, combine, embedded_sample, read_osm
+from lifecircle.io.sources import ATTRIBUTION, SAMPLES, WGS84, combine, embedded_sample, read_osm, write_about_layer
 from lifecircle.pipeline import analyze
 from lifecircle.render.deliverables import COMPLIANCE_MAP, RESOURCES_MAP, write_compliance, write_resources
 from lifecircle.render.maps import (
@@ -1263,9 +1264,10 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
             links = {c: f"{ds.slug}/{f}" if f in maps else "" for f, c in MAP_COLUMNS.items()}
             rows.append({**where, **info["row"], **links, "config_hash": digests[ds.name][:12]})
             # districts.csv: the same in every language (gap names and kinds in English, the
-            # ids beside them)
+            # ids beside them), each row with the attribution and data date of its source
             rows_csv.append({**where, **info.get("row_en", info["row"]), **links,
-                             "config_hash": digests[ds.name][:12]})
+                             "config_hash": digests[ds.name][:12],
+                             "attribution": _attribution({ds.source: info.get("data_date")})})
             geoms.append(ds.geometry)
             if info.get("data_date"):
                 dates[ds.source] = info["data_date"]
@@ -1298,7 +1300,13 @@ def _write_outputs(cfg: BatchConfig, results: dict, statuses: dict, digests: dic
     _atomic_write(out / TABLE_XLSX, xlsx)
     if len(table):
         gdf = gpd.GeoDataFrame(table_csv, geometry=geoms, crs=WGS84)     # the CSV's columns and values
-        _atomic_write(out / TABLE_GPKG, lambda p: gdf.to_file(p, layer="districts", driver="GPKG"))
+
+        def gpkg(p: Path) -> None:
+            gdf.to_file(p, layer="districts", driver="GPKG")
+            # like every other GeoPackage: the attribution and data date travel with the file
+            write_about_layer(p, _attribution(dates), data_date=", ".join(sorted({d for d in dates.values() if d})))
+
+        _atomic_write(out / TABLE_GPKG, gpkg)
     fgdf = gpd.GeoDataFrame(failures, geometry=fail_geoms, crs=WGS84)
 
     save_map(_index_map(cfg, table, geoms, fgdf, dates, streets=_district_streets(out, table)),
