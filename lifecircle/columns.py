@@ -138,3 +138,8 @@ CATEGORIES_WITH_DATA = "categories_with_data"
 CATEGORIES_TOTAL = "categories"
 DIMENSIONS_WITH_DATA = "dimensions_with_data"
 DIMENSIONS_TOTAL = "dimensions"
+#: Summary columns: facilities of the row's kind inside the row's unit (the study area, a
+#: community polygon), as ``check`` counts them; and every facility the walks reach, the
+#: boundary margin (``boundary_margin_m``, 1,500 m) around the study area included.
+FACILITIES = "facilities"
+FACILITIES_INCL_MARGIN = "facilities_incl_margin"

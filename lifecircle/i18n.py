@@ -287,6 +287,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "sum.name": ("名称", "name"),
     "sum.minutes": ("阈值(分钟)", "threshold (min)"),
     "sum.facilities": ("设施数", "facilities"),
+    "sum.facilities_margin": ("设施数(含边界外 {m:g} 米缓冲区)", "facilities incl. {m:g} m margin"),
     "sum.covered": ("覆盖率(%)", "covered (%)"),
     "sum.data": ("数据", "data"),
     "sum.tier": ("{t:g}分钟内(%)", "within {t:g} min (%)"),

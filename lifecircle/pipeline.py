@@ -25,7 +25,7 @@ import shapely
 from lifecircle import columns as col
 from lifecircle import i18n, splitread
 from lifecircle.core.classify import classify_features
-from lifecircle.core.coverage import data_status, home_scores, search_minutes, summarize
+from lifecircle.core.coverage import data_status, home_scores, search_minutes, summarize, unit_facility_counts, with_unit_facilities
 from lifecircle.core.engine import AccessEngine
 from lifecircle.core.homes import (
     apply_population,
@@ -653,6 +653,9 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             absent = absent_communities(summary, communities)
             summary = with_absent_communities(summary, absent)
             notes.extend(absent_notes(absent, off_names, lang))
+        # facilities counted inside each unit (as check counts them), the margin's beside
+        summary = with_unit_facilities(summary, prof, unit_facility_counts(
+            fac[fac[col.REACHABLE]], area, communities))
         notes.extend(status_notes(prof, status, counts, lang))
     # the stages' freed temporaries back to the system (glibc keeps them: ~25 % of the
     # process at the end of a city); a save forks its writer from this process, and a page

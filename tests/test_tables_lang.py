@@ -156,3 +156,37 @@ def test_every_table_carries_the_attribution(runs):
         assert about["attribution"].str.contains("© OpenStreetMap contributors, data 20").all(), name
     about = pyogrio.read_dataframe(d / "batch/districts.gpkg", layer="about")
     assert about["data_date"].iloc[0].startswith("20")
+
+
+def test_summary_counts_facilities_inside_each_unit(runs):
+    """summary's ``facilities`` is counted inside the unit of its row (the study area, each
+    community), as compliance.csv counts them — not the whole data with the 1,500 m margin
+    repeated on every row; that figure stands apart in ``facilities_incl_margin``."""
+    from lifecircle import columns as col
+    from lifecircle.result import load_result
+
+    d = runs["en"]
+    s = pd.read_csv(d / "a/summary.csv", encoding="utf-8-sig")
+    cats = s[s.level == "category"].set_index(["community", "id"])
+    r = load_result(d / "a")
+    fac = r.facilities[r.facilities[col.REACHABLE].astype(bool)]
+    units = {"ALL": r.study_area, **dict(zip(r.communities[col.COMMUNITY], r.communities.geometry))}
+    for unit, poly in units.items():        # brute force: a spatial join per unit
+        inside = gpd.sjoin(fac, gpd.GeoDataFrame(geometry=[poly], crs=fac.crs), predicate="intersects")
+        want = inside[col.CATEGORY].value_counts()
+        got = cats.loc[unit, "facilities"]
+        assert got.sum() == len(inside), unit
+        assert all(got[k] == want.get(k, 0) for k in got.index), unit
+        # dimensions and the overall row sum their categories
+        block = s[s.community == unit]
+        assert block[block.level == "overall"]["facilities"].iloc[0] == len(inside)
+    margin = cats["facilities_incl_margin"]
+    assert (margin >= cats["facilities"]).all() and (margin.loc["ALL"] > cats.loc["ALL", "facilities"]).any()
+    assert (margin.loc["五老村社区"] == margin.loc["ALL"]).all()      # the data's: the same on every row
+    # the same figures as the compliance check
+    comp = pd.read_csv(d / "check/compliance.csv", encoding="utf-8-sig").set_index(["unit", "id"])["facilities"]
+    for unit, name in (("ALL", "whole area"), ("五老村社区", "五老村社区"), ("大行宫社区", "大行宫社区")):
+        assert cats.loc[(unit, "bus_stop"), "facilities"] == comp[(name, "bus_stop")] > 0
+    assert cats.loc[("五老村社区", "bus_stop"), "facilities"] < cats.loc[("ALL", "bus_stop"), "facilities"]
+    x = pd.read_excel(runs["zh"] / "a/summary.xlsx", sheet_name=0)
+    assert "设施数" in x.columns and "设施数(含边界外 1500 米缓冲区)" in x.columns

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from lifecircle import columns as col
 from lifecircle.core import chunks
@@ -268,6 +269,51 @@ def _wmedian(x, w):
     o = np.argsort(x)
     cw = np.cumsum(w[o])
     return float(x[o[np.searchsorted(cw, cw[-1] / 2.0)]])
+
+
+def unit_facility_counts(facilities, area=None, communities=None) -> dict:
+    """Facilities of each category inside each unit, as ``check`` counts them:
+    ``{"ALL": {category: n}, community: {category: n}, …}`` — inside ``area`` (the study
+    area; every facility when None) and inside each polygon of ``communities`` (its
+    ``community`` column names it; polygons of one name summed). A facility on a shared edge
+    counts in both communities."""
+    cats = facilities[col.CATEGORY].to_numpy()
+    geoms = facilities.geometry.to_numpy()
+
+    def count(poly) -> dict:
+        inside = np.ones(len(geoms), bool) if poly is None else shapely.intersects(geoms, poly)
+        return pd.Series(cats[inside]).value_counts().to_dict() if len(geoms) else {}
+
+    out = {"ALL": count(area)}
+    if communities is not None:
+        for name, poly in zip(communities[col.COMMUNITY].astype(str), communities.geometry):
+            got = count(poly)
+            prev = out.get(name, {}) if name != "ALL" else {}
+            out[name] = {k: prev.get(k, 0) + got.get(k, 0) for k in set(prev) | set(got)}
+    return out
+
+
+def with_unit_facilities(summary: pd.DataFrame, profile, unit_counts: dict) -> pd.DataFrame:
+    """``summary`` with ``facilities`` counted inside each row's unit (``unit_counts`` of
+    :func:`unit_facility_counts`: a dimension sums its categories, the overall row every
+    category) and, beside it, the figure before (every facility the walks reach, the boundary
+    margin included) as ``facilities_incl_margin``. A unit missing from ``unit_counts`` keeps
+    its counts."""
+    s = summary.copy()
+    before = s[col.FACILITIES].to_numpy()
+    members = {d.id: [c.id for c in d.categories] for d in profile.dimensions}
+    every = [c.id for c in profile.categories]
+    got = []
+    for unit, level, key, old in zip(s[col.COMMUNITY].astype(str), s["level"], s["id"], before):
+        counts = unit_counts.get(unit)
+        if counts is None:
+            got.append(old)
+            continue
+        ids = [key] if level == "category" else members.get(key, []) if level == "dimension" else every
+        got.append(int(sum(int(counts.get(c, 0)) for c in ids)))
+    s[col.FACILITIES] = np.asarray(got, dtype=before.dtype if len(before) else np.int64)
+    s.insert(s.columns.get_loc(col.FACILITIES) + 1, col.FACILITIES_INCL_MARGIN, before)
+    return s
 
 
 def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | None = None,

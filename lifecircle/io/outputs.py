@@ -1551,7 +1551,10 @@ def summary_sheet(result, lang: str) -> pd.DataFrame:
         if "dimension" in s else ""
     out[label("sum.name", lang)] = s[name]
     out[label("sum.minutes", lang)] = num("minutes", 0)
-    out[label("sum.facilities", lang)] = num("facilities", 0)
+    out[label("sum.facilities", lang)] = num("facilities", 0)          # inside the row's unit
+    if result.communities is not None and col.FACILITIES_INCL_MARGIN in s:   # a boundary: its margin's too
+        out[label("sum.facilities_margin", lang, m=result.settings.boundary_margin_m)] = \
+            num(col.FACILITIES_INCL_MARGIN, 0)
     if "data_status" in s:    # a category without data says so (its shares are empty: unknown)
         out[label("sum.data", lang)] = s["data_status"].map(
             lambda v: status_label(v, lang) if isinstance(v, str) and v else "")
