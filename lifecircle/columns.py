@@ -110,6 +110,8 @@ def parse(column: str) -> tuple[str, str] | None:
 #: the data: unknown, never read as 0 % access) or ``complete`` (declared surveyed by the user:
 #: zero facilities means none exist, a real gap). Summary column and meta.json key.
 DATA_STATUS = "data_status"
+#: recommendations.csv: the data status of a pick's use (``no_data``: its gap assumes none exist)
+CATEGORY_DATA = "category_data"
 STATUS_DATA = "data"
 STATUS_NO_DATA = "no_data"
 STATUS_COMPLETE = "complete"

@@ -71,6 +71,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "map.unreachable_legend": ('不可达 / 无数据', 'unreachable / no data'),
     "map.sites_legend": ('闲置用地 (按状态)', 'idle sites (by status)'),
     "map.recs": ('推荐选址', 'Recommendations'),
+    "map.recs_no_data": ('无数据类别（{c}）：数据中没有此类设施，缺口按不存在此类设施计算，新增覆盖人数可能偏高',
+                         'no-data category ({c}): the data hold none, so the gap assumes none exist and '
+                         'the residents newly covered may be overstated'),
     "map.rank": ('排名', 'rank'),
     "map.use": ('用途', 'use'),
     "map.area": ('面积 (m²)', 'area (m²)'),

@@ -190,3 +190,23 @@ def test_summary_counts_facilities_inside_each_unit(runs):
     assert cats.loc[("五老村社区", "bus_stop"), "facilities"] < cats.loc[("ALL", "bus_stop"), "facilities"]
     x = pd.read_excel(runs["zh"] / "a/summary.xlsx", sheet_name=0)
     assert "设施数" in x.columns and "设施数(含边界外 1500 米缓冲区)" in x.columns
+
+
+def test_a_no_data_recommendation_says_so_in_every_deliverable(runs):
+    """托儿所 has no facility in the data: its gap assumes none exist. The console said so; the
+    CSV (``category_data``), the workbook (under the table and on its about sheet) and the
+    map's legend say so too."""
+    for lang, words in (("zh", "缺口按不存在此类设施计算"), ("en", "the gap assumes no such facility exists")):
+        d = runs[lang] / "rec"
+        csv = pd.read_csv(d / "recommendations.csv", encoding="utf-8-sig")
+        assert len(csv) and (csv["category_data"] == "no_data").all()
+        sheets = pd.read_excel(d / "recommendations.xlsx", sheet_name=None, header=None)
+        picks, about = list(sheets.values())
+        assert any(words in v for v in picks.astype(str).stack()), lang
+        assert any(words in v for v in about.astype(str).stack()), lang
+        assert ("无数据" if lang == "zh" else "no data") in set(picks.iloc[1:].astype(str).stack())
+        page = (d / "resources_map.html").read_text(encoding="utf-8")
+        assert ("缺口按不存在此类设施计算" if lang == "zh" else "the gap assumes none exist") in page, lang
+    # a category with data carries no such note
+    d = runs["en"] / "resources"
+    assert "the gap assumes none exist" not in (d / "resources_map.html").read_text(encoding="utf-8")

@@ -351,7 +351,9 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
 
     Returns one row per placed use in the order of its marginal gain: ``rank``, ``site_id``,
     ``type``, ``status`` (in use / idle / …), ``area_m2``, ``use`` (the category placed),
-    ``category`` (all asked), ``newly_covered`` (residents the row adds), ``cumulative``,
+    ``category`` (all asked), ``category_data`` (the use's data status: ``no_data`` when the
+    data hold no facility of it, so its gap counts every resident as lacking it and may hold
+    facilities the data miss), ``newly_covered`` (residents the row adds), ``cumulative``,
     ``new_homes`` / ``new_home_ids`` (the homes the row newly covers: how many, and their
     ``home_id`` values space separated; their residents sum to ``newly_covered``),
     ``share_of_gap`` (cumulative ÷ all residents lacking the categories today, unreachable
@@ -402,6 +404,7 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
         glng, glat = wgs84_to_gcj02(lng, lat)
     else:
         lng = lat = glng = glat = np.zeros(0)
+    status = getattr(result, "data_status", None) or {}
     table = pd.DataFrame({
         "rank": np.arange(1, len(rows) + 1),
         SITE_ID: sites[SITE_ID].to_numpy()[rows],
@@ -410,6 +413,8 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
         AREA: np.round(area[rows], 1),
         "use": [cats[opt_cat[o]] for o in order],
         "category": ",".join(cats),
+        # no_data: no facility of the use in the data, so its gap assumes none exists
+        col.CATEGORY_DATA: [status.get(cats[opt_cat[o]], col.STATUS_DATA) for o in order],
         "newly_covered": np.round(gains, 1),
         "cumulative": np.round(cum, 1),
         NEW_HOMES: np.array([len(h) for h in new_homes], dtype=np.int64),
@@ -420,7 +425,6 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
         LNG_GCJ: np.round(glng, 6), LAT_GCJ: np.round(glat, 6),
         "method": used,
     })
-    status = getattr(result, "data_status", None) or {}
     table.attrs.update({"no_data": [c for c in cats if status.get(c) == col.STATUS_NO_DATA],
                         "method": used, "seconds": time.perf_counter() - t0, "k": k,
                         "category": ",".join(cats),

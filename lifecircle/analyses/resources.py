@@ -43,13 +43,13 @@ import shapely
 from lifecircle import columns as col
 from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
-from lifecircle.i18n import attribution_text, label
+from lifecircle.i18n import attribution_text, label, no_data_hint, status_label
 from lifecircle.io.chinacoords import datum_zh, normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
 from lifecircle.io.outputs import _read_split, _write_split, atomic_dir, write_field_aliases
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WGS84, OSMData, read_osm, write_about_layer
 from lifecircle.settings import data_path
-from lifecircle.untrusted import csv_safe, xlsx_frame, xlsx_safe
+from lifecircle.untrusted import csv_safe, xlsx_frame, xlsx_safe, xlsx_value
 
 # --------------------------------------------------------------------------------------------
 # column names of the inventory
@@ -1115,7 +1115,7 @@ def write_inventory_files(inv: Inventory, folder, lang: str = "en", profile=None
     if recommendations is not None:
         _write_tables(folder, "recommendations", recommendations,
                       recommendation_table(recommendations, lang, profile), inv.attribution,
-                      lang)
+                      lang, notes=recommendation_notes(recommendations, lang, profile))
     meta = {"attribution": inv.attribution, "notes": inv.notes,
             "counts": {f"{k[0]}:{k[1]}": int(v) for k, v in inv.counts().items()},
             "timings_s": {k: round(v, 3) for k, v in inv.timings.items()}}
@@ -1124,7 +1124,7 @@ def write_inventory_files(inv: Inventory, folder, lang: str = "en", profile=None
 
 _REC_HEADERS_ZH = {
     "rank": "序号", SITE_ID: "资源编号", TYPE: "类型", STATUS: "现状", AREA: "面积(平方米)",
-    "category": "设施类别", "use": "建议功能", "newly_covered": "新增覆盖人口",
+    "category": "设施类别", "use": "建议功能", col.CATEGORY_DATA: "该类设施数据", "newly_covered": "新增覆盖人口",
     "cumulative": "累计新增覆盖人口", "share_of_gap": "累计占缺口人口比例(%)", "new_homes": "新增覆盖住宅数",
     "gap_population": "缺口人口", BEST_USES: "推荐功能", "method": "求解方法",
     "lng": "经度(WGS-84)", "lat": "纬度(WGS-84)", LNG_GCJ: "经度(GCJ-02 高德)",
@@ -1141,6 +1141,8 @@ def recommendation_table(table: pd.DataFrame, lang: str = "en", profile=None,
     t = table.drop(columns=["new_home_ids"], errors="ignore")
     if "share_of_gap" in t:
         t["share_of_gap"] = (100 * t["share_of_gap"].astype(float)).round(1)
+    if col.CATEGORY_DATA in t:        # 无数据 / no data, as summary.xlsx says it
+        t[col.CATEGORY_DATA] = t[col.CATEGORY_DATA].map(lambda v: status_label(v, lang) if isinstance(v, str) else v)
     if lang != "zh":
         return t
     rules = rules or load_site_rules()
@@ -1163,8 +1165,24 @@ def recommendation_table(table: pd.DataFrame, lang: str = "en", profile=None,
     return t.rename(columns=_REC_HEADERS_ZH)
 
 
+def recommendation_notes(table: pd.DataFrame, lang: str = "en", profile=None) -> list[str]:
+    """What a reader of the recommendations must know, in ``lang``: the uses with no facility
+    in the data, whose gap counts every resident as lacking them (the console's note)."""
+    if col.CATEGORY_DATA not in table:
+        return []
+    nodata = list(dict.fromkeys(u for u, st in zip(table["use"], table[col.CATEGORY_DATA])
+                                if st == col.STATUS_NO_DATA))
+    if not nodata:
+        return []
+    names = [profile.display_name(c, lang) if profile is not None and c in profile else c for c in nodata]
+    return [label("rec.no_data", lang, c=("、" if lang == "zh" else ", ").join(names),
+                  s=status_label(col.STATUS_NO_DATA, lang), hint=no_data_hint(lang))]
+
+
 def _write_tables(folder: Path, stem: str, machine: pd.DataFrame, human: pd.DataFrame,
-                  attribution: str, lang: str) -> None:
+                  attribution: str, lang: str, notes=()) -> None:
+    """``stem``.csv and ``stem``.xlsx; ``notes`` (text in ``lang``) go under the sheet's table,
+    where it is read, and on the about sheet."""
     csv_safe(machine.assign(attribution=attribution)).to_csv(folder / f"{stem}.csv", index=False,
                                                              encoding="utf-8-sig")
     about = "说明" if lang == "zh" else "attribution"
@@ -1172,8 +1190,14 @@ def _write_tables(folder: Path, stem: str, machine: pd.DataFrame, human: pd.Data
         sheet = {"resources": "资源清单" if lang == "zh" else "sites",
                  "recommendations": "推荐选址" if lang == "zh" else "recommendations"}.get(stem, stem)
         xlsx_frame(human).to_excel(xw, sheet_name=sheet[:31], index=False)   # names: never a failed write
-        xlsx_frame(pd.DataFrame({("数据来源" if lang == "zh" else "data"): [attribution_text(attribution, lang)]})).to_excel(
+        xlsx_frame(pd.DataFrame({("数据来源" if lang == "zh" else "data"): [attribution_text(attribution, lang),
+                                                                          *notes]})).to_excel(
             xw, sheet_name=about, index=False)
+        if notes:
+            ws = xw.sheets[sheet[:31]]
+            ws.append([])
+            for n in notes:
+                ws.append([xlsx_value(n)])
         xlsx_safe(xw.book)                  # text from the data is never stored as a formula
 
 

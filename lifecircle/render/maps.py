@@ -1431,8 +1431,13 @@ def add_sites(m, result, sites, recommendations, lang, gcj, legend) -> None:
             folium.Marker([y, x], icon=folium.DivIcon(html=icon, icon_size=size, icon_anchor=(size[0] // 2, 11)),
                           popup=folium.Popup(RawHTML(body), max_width=380)).add_to(layer)
         layer.add_to(m)
+        nodata = list(dict.fromkeys(str(u) for u, st in zip(rec.get("use", rec.index), rec[col.CATEGORY_DATA])
+                                    if st == col.STATUS_NO_DATA)) if col.CATEGORY_DATA in rec else []
+        names = ("、" if lang == "zh" else ", ").join(
+            result.profile.display_name(c, lang) if c in result.profile else c for c in nodata)
+        caveat = f"<p>{escape_html(w['recs_no_data'].format(c=names))}</p>" if nodata else ""   # a guess: say so
         legend.add(layer, f"<h4>{escape_html(w['recs'])}</h4><div><span class='lc-sym' "
-                          f"style='background:#7b3294'>1</span>{escape_html(w['rank'])}</div>")
+                          f"style='background:#7b3294'>1</span>{escape_html(w['rank'])}</div>{caveat}")
         add_covered_homes(m, result, covered, lang, gcj, legend)
 
 
