@@ -303,7 +303,7 @@ def test_links_table_lists_every_greedy_pick(monkeypatch):
                           "reason": "drawn by the planner", "reason_zh": "规划绘制", "source": "file",
                           "link_m": 50.0, "residents": [100.0 * (n - i) for i in range(n)], "score_delta": 0.01})
     chosen = pd.DataFrame({"rank": [1, 12, 3], "cumulative_residents": [1300.0, 1500.0, 1600.0]})
-    lr = SimpleNamespace(table=table, chosen=chosen, notes=[])
+    lr = SimpleNamespace(table=table, chosen=chosen, notes=[], result=SimpleNamespace(data_status={}))
     for lang, pointer in (("en", "all 14 ranked links: links.csv"), ("zh", "全部 14 条排名见 links.csv")):
         with cli_links.console.capture() as cap:
             cli_links.print_links(lr, lang)
