@@ -307,8 +307,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "sum.machine": ("机器可读版本见 summary.csv（英文列名、比例为 0–1）",
                     "machine-readable twin: summary.csv (stable column names, shares 0–1)"),
     # recommend: why nothing was recommended, and the console
-    "rec.why_no_gap": ("每位居民已在 {m:g} 分钟内步行可达{c}，无缺口。",
-                       "Every resident already reaches {c} within {m:g} min: there is no gap."),
+    "rec.why_no_gap": ("住宅可达步行道路的居民均已在 {m:g} 分钟内步行可达{c}，无缺口。",
+                       "Every resident whose home reaches the walking network already reaches {c} "
+                       "within {m:g} min: there is no gap."),
     "rec.why_no_rule": ("{c}不是闲置用地可承载的功能（data/site_uses.yaml 的 uses 中没有 {id}）；"
                         "在其中加入一条规则即可推荐。",
                         "{c} is not a use an idle site can take (no rule for {id} under uses: in "
@@ -331,6 +332,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "stage.corners": ("边角地", "corners"),
     "stage.access": ("可达性", "access"),
     "stage.user": ("用户用地", "user sites"),
+    "rec.unreachable": ("另有 {p:,.0f} 名居民的住宅距步行道路过远（不可达）：不计入缺口，任何用地都无法靠步行改善，"
+                        "请先核对该处道路数据",
+                        "{p:,.0f} residents in homes that reach no walking street are not in the gap: no "
+                        "site can close it by walking; check the street data there first"),
     "rec.none": ("没有推荐用地。", "No site recommended."),
     "rec.rank": ("序号", "rank"),
     "rec.site": ("资源编号", "site"),

@@ -302,10 +302,20 @@ def newly_covered_homes(order, es, ei, n_homes: int) -> list[np.ndarray]:
 
 
 def gap_population(result, inventory: Inventory, category) -> dict:
-    """Residents lacking each category within its threshold today (unreachable homes
-    included): the denominator of every share the recommendations report."""
+    """Residents lacking each category within its threshold today: the denominator of every
+    share the recommendations report. Homes that reach no street are left out, as from every
+    share of residents (no site can close their gap by walking)."""
     acc = inventory.access
     return {c: float(acc.population[acc.lacks[c]].sum()) for c in _categories(result, category)}
+
+
+def _unreachable_population(result, inventory: Inventory) -> float:
+    """Residents in homes farther than ``max_snap_m`` from any street (in no gap)."""
+    homes = result.homes
+    if col.REACHABLE not in homes:
+        return 0.0
+    reach = homes[col.REACHABLE].to_numpy(bool)
+    return float(np.asarray(inventory.access.population, float)[~reach].sum())
 
 
 def why_empty(result, inventory: Inventory, cats: list[str], gaps: dict, lang: str = "en",
@@ -356,8 +366,8 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
     facilities the data miss), ``newly_covered`` (residents the row adds), ``cumulative``,
     ``new_homes`` / ``new_home_ids`` (the homes the row newly covers: how many, and their
     ``home_id`` values space separated; their residents sum to ``newly_covered``),
-    ``share_of_gap`` (cumulative ÷ all residents lacking the categories today, unreachable
-    homes included), ``best_uses``, WGS-84 ``lng``/``lat`` and GCJ-02 ``lng_gcj02``/``lat_gcj02``.
+    ``share_of_gap`` (cumulative ÷ all residents lacking the categories today, homes that
+    reach no street left out as from every share of residents), ``best_uses``, WGS-84 ``lng``/``lat`` and GCJ-02 ``lng_gcj02``/``lat_gcj02``.
     ``attrs``: ``method``, ``seconds``, ``gap_population`` (the denominator), ``gap_by_category``,
     ``new_homes`` (per row, the home indices it newly covers),
     ``why`` (when empty: why, and what would change it, in ``lang``), ``no_data`` (the
@@ -429,6 +439,7 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
                         "method": used, "seconds": time.perf_counter() - t0, "k": k,
                         "category": ",".join(cats),
                         "gap_population": gap_pop, "gap_by_category": gaps,
+                        "unreachable_population": _unreachable_population(result, inventory),
                         "candidates": int(len(np.unique(opt_site))), "groups": len(keys),
                         "pairs": pairs, "site_index": [int(s) for s in rows],
                         "new_homes": new_homes,

@@ -891,10 +891,13 @@ def measure_access(result, snap: Snap) -> SiteAccess:
     limit = max(list(minutes.values()) + list(result.settings.thresholds_min))
     site, home, sec = result.engine.pair_times(snap, limit)
     homes = result.homes
+    # a home that reaches no street is out of every share of residents (its street may be
+    # missing from the data), so it is no gap a site could close either
+    reach = homes[col.REACHABLE].to_numpy(bool) if col.REACHABLE in homes else np.ones(len(homes), bool)
     lacks = {}
     for c in cats:
         t = homes[col.time(c.id)].to_numpy(float) if col.time(c.id) in homes else np.full(len(homes), np.nan)
-        lacks[c.id] = ~(np.nan_to_num(t, nan=np.inf) <= c.minutes)
+        lacks[c.id] = ~(np.nan_to_num(t, nan=np.inf) <= c.minutes) & reach
     pop = result.engine.homes.pop
     return SiteAccess(site, home, sec, lacks, minutes, pop)
 

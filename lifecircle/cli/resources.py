@@ -147,6 +147,9 @@ def print_recommendations(table, profile, lang: str, out=None) -> None:
     total = sep + label("rec.gap_total", lang, g=f"{sum(gaps.values()):,.0f}") if len(gaps) > 1 else ""
     out.print(Text(label("rec.gap", lang, m=label("rec.gap_def", lang), g=sep.join(
         f"{profile.display_name(c, lang)} {g:,.0f}" for c, g in gaps.items()) + total)), highlight=False)
+    if table.attrs.get("unreachable_population", 0) > 0:
+        out.print(Text.assemble((label("cli.note", lang), "yellow"), label(
+            "rec.unreachable", lang, p=table.attrs["unreachable_population"])), highlight=False)
     if table.attrs.get("no_data"):
         out.print(Text.assemble((label("cli.note", lang), "yellow"), label(
             "rec.no_data", lang, c=("、" if lang == "zh" else ", ").join(
