@@ -46,7 +46,7 @@ from lifecircle.io.chinacoords import datum_zh, frame_to_wgs84, normalize_crs
 from lifecircle.io.crs import choose_crs, distance_scale
 from lifecircle.io.osmread import gc_paused, release_freed_memory
 from lifecircle.io.poitable import merge_facilities, read_poi_table
-from lifecircle.io.sources import WGS84, OSMData, combine, embedded_sample, read_osm
+from lifecircle.io.sources import WGS84, OSMData, combine, embedded_sample, plain_copies, plain_copy, read_osm
 from lifecircle.result import MapPrep, Result, load_result
 from lifecircle.settings import DEFAULTS, Settings, cores
 
@@ -345,13 +345,15 @@ def _reaping(func):
     reaped, and the side work it starts (:meth:`_Stages.beside`) stopped, on any error or
     Ctrl-C: no thread outlives a failed analysis (it would keep the next save from forking
     its writer). The side work's piece under way is waited for, but not after Ctrl-C, which
-    must stop at once (the thread is a daemon and ends after that piece)."""
+    must stop at once (the thread is a daemon and ends after that piece). However it ends, a
+    ``.bz2`` source's decompressed copy (:func:`plain_copies`) is removed, after the child."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         outer = getattr(_SIDE, "works", None)
         _SIDE.works = []
         try:
-            with splitread.reaped():
+            # a .bz2 source's plain copy (made in the read) removed last, once the child is gone
+            with plain_copies(), splitread.reaped():
                 return func(*args, **kwargs)
         except BaseException as exc:
             for work in _SIDE.works:
@@ -447,6 +449,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         # features; a bad boundary file fails before the OSM file is read
         communities, area_wgs = _communities(boundary, boundary_name, boundary_crs)
         study_area = functools.partial(_streets_area, settings, communities, area_wgs, boundary, source)
+        # a .bz2 decompressed once, before the fork: every pass of both processes reads the copy
+        plain_copy(source)
         # None: one process reads both; else a child reads the streets, with these functions
         split = splitread.start(source, settings, (read_osm, residential_streets, build_network, study_area))
         if split is None:

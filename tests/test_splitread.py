@@ -243,3 +243,99 @@ def test_busy_without_proc_falls_back_to_the_load_average(tmp_path, monkeypatch)
     assert splitread._runnable_others() is None and splitread._busy() is True
     monkeypatch.setattr(splitread.os, "getloadavg", lambda: (0.5, 1.0, 1.0))
     assert splitread._busy() is False
+
+
+@pytest.fixture
+def bz2_source(tmp_path, monkeypatch):
+    """The Xinjiekou XML as ``.osm.bz2``; lifecircle's temporary files in ``tmp_path/"tmp"``;
+    every file libosmium opens (``osm_file``) and every bz2 stream opened, by either process,
+    logged to ``tmp_path/"opened.log"`` (the child's memory is lost, its file appends are not)."""
+    import bz2
+    import tempfile
+
+    from lifecircle.io import osmread
+
+    xml = shared_file("china/nanjing_xinjiekou_2021.osm")
+    packed = tmp_path / "nanjing.osm.bz2"
+    packed.write_bytes(bz2.compress(xml.read_bytes()))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    log = tmp_path / "opened.log"
+    real_file, real_open = osmread.osm_file, bz2.open
+
+    def note(what, name):
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{os.getpid()} {what} {os.fspath(name)}\n")
+
+    def osm_file(path):
+        note("osmium", path)
+        return real_file(path)
+
+    def bz2_open(name, mode="rb", *args, **kwargs):
+        note("bz2-" + mode, name)
+        return real_open(name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(osmread, "osm_file", osm_file)
+    monkeypatch.setattr(bz2, "open", bz2_open)
+    return xml, packed, scratch, log
+
+
+def test_bz2_is_decompressed_once_for_both_processes(monkeypatch, forks, bz2_source):
+    """A ``.osm.bz2`` is decompressed once, before the fork, into a temporary copy both
+    processes read (every pass of theirs decompressed it again: 5 times in all), removed at the
+    end; the results are those of the plain XML and name the ``.bz2``."""
+    xml, packed, scratch, log = bz2_source
+    two = analyze(packed)
+    split = forks[-1]
+    assert split is not None and split.step == 4 and not split.failed   # the child read it
+    opened = [line.split(" ", 2) for line in log.read_text(encoding="utf-8").splitlines()]
+    osmium = [(pid, name) for pid, what, name in opened if what == "osmium"]
+    assert len({pid for pid, _ in osmium}) == 2 and len(osmium) >= 3       # both processes read
+    assert not [name for _, name in osmium if name.endswith(".bz2")]       # only the plain copy
+    assert [what for _, what, _ in opened if what == "bz2-rb"] == ["bz2-rb"]   # one decompression
+    assert list(scratch.iterdir()) == []                                     # the copy removed
+    assert two.source == str(packed)
+    log.unlink()
+    one = _one_process(monkeypatch, xml)
+    assert log.read_text(encoding="utf-8").count("osmium") >= 2              # the spy read it too
+    pd.testing.assert_frame_equal(one.summary, two.summary)
+    pd.testing.assert_frame_equal(pd.DataFrame(one.homes), pd.DataFrame(two.homes))
+    assert one.data_date == two.data_date and one.notes == two.notes
+    assert (shapely.to_wkb(one.network.edge_geom) == shapely.to_wkb(two.network.edge_geom)).all()
+
+
+def test_bz2_copy_removed_on_ctrl_c_and_errors(monkeypatch, forks, bz2_source):
+    _, packed, scratch, log = bz2_source
+
+    def broken(*args, **kwargs):
+        assert list(scratch.iterdir())         # the copy is there while the analysis runs
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr("lifecircle.pipeline.classify_features", broken)
+        with pytest.raises(KeyboardInterrupt):
+            analyze(packed)
+    assert forks[-1] is not None and forks[-1].reaped
+    assert list(scratch.iterdir()) == []
+    # a .bz2 cut short: named, one line, nothing left behind (in one process and split)
+    packed.write_bytes(packed.read_bytes()[: len(packed.read_bytes()) // 2])
+    for run in (lambda: analyze(packed), lambda: _one_process(monkeypatch, packed)):
+        with pytest.raises(InputFileError, match="nanjing.osm.bz2"):
+            run()
+        assert list(scratch.iterdir()) == []
+
+
+def test_read_osm_decompresses_a_bz2_once(bz2_source):
+    """read_osm on its own (links --auto, check --close-gates) decompresses once too (its
+    relations pass, main pass and date scan each did), and removes its copy."""
+    from lifecircle.io.sources import read_osm
+
+    xml, packed, scratch, log = bz2_source
+    data, plain = read_osm(packed), read_osm(xml)
+    assert data.source == str(packed) and len(data.streets) == len(plain.streets) > 1000
+    assert len(data.features) == len(plain.features) and data.data_date == plain.data_date
+    opened = log.read_text(encoding="utf-8")
+    assert opened.count("bz2-rb") == 1 and ".bz2" not in "".join(
+        line for line in opened.splitlines() if " osmium " in line)
+    assert list(scratch.iterdir()) == []
