@@ -496,3 +496,45 @@ def test_auto_names_and_reasons_in_chinese_planner_names_kept():
     # a planner's line named like an auto one keeps its name when the source says so
     t.loc[1, "name"] = "missing link 9"
     assert localized(t, "zh")["name"].iloc[1] == "missing link 9"
+
+
+def test_a_folder_analysed_from_a_non_utf8_file_name_reads_its_file_again(tmp_path):
+    """A GBK-named extract on a UTF-8 system: meta.json shows the name with escapes (no UTF-8
+    file holds it as it is) and keeps its bytes too, so that ``links --auto`` /
+    ``--close-gates`` and ``resources`` read the file again (they found an escaped name that
+    is no file: "the OSM file ... is gone", the gates not read)."""
+    import base64
+    import json
+    import os
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from lifecircle.analyses.resources import source_of
+    from lifecircle.cli.app import app
+    from lifecircle.io.sources import embedded_sample
+
+    name = os.fsencode(tmp_path) + b"/" + "新街口".encode("gbk") + b".osm.pbf"
+    shutil.copyfile(embedded_sample(), name)
+    path = os.fsdecode(name)
+    run = CliRunner().invoke(app, ["analyze", path, "--out", str(tmp_path / "run"), "--no-map"])
+    assert run.exit_code == 0, run.output
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["source"].endswith("\\xda.osm.pbf") and "\\xd0" in meta["source"]    # for people: escaped
+    assert base64.b64decode(meta["source_path_b64"]) == name                       # the path itself
+    assert lifecircle_load(tmp_path / "run").source == path and source_of(tmp_path / "run") == path
+    for line in (["--auto"], ["--auto", "--close-gates"]):
+        r = CliRunner().invoke(app, ["links", str(tmp_path / "run"), *line, "--basemap", "blank",
+                                     "--out", str(tmp_path / "-".join(["out", *line]))])
+        assert r.exit_code == 0, r.output
+        assert "is gone" not in r.output
+    # the file gone: the note names it as meta.json shows it (escaped, not as surrogates)
+    os.rename(name, name + b".moved")
+    r = CliRunner().invoke(app, ["links", str(tmp_path / "run"), "--auto", "--basemap", "blank",
+                                 "--out", str(tmp_path / "gone")])
+    assert r.exit_code == 0 and "is gone" in r.output and "\\xd0" in r.output.replace("\n", "") and "\udcd0" not in r.output
+    # a UTF-8 name: meta.json as before, no second field; a damaged one falls back to the text
+    from lifecircle.io.outputs import recorded_source, source_fields
+
+    assert source_fields("a/南京.osm.pbf") == {"source": "a/南京.osm.pbf"}
+    assert recorded_source({"source": "a\\xd0.pbf", "source_path_b64": "??"}) == "a\\xd0.pbf"

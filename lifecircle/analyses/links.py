@@ -59,7 +59,7 @@ from lifecircle.io.outputs import atomic_dir
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WALK_HIGHWAYS, WGS84, walkable_mask, write_about_layer
 from lifecircle.result import load_result
-from lifecircle.untrusted import csv_safe, xlsx_frame, xlsx_safe
+from lifecircle.untrusted import csv_safe, readable_path, xlsx_frame, xlsx_safe
 
 #: Link ends farther than this from any walkable edge are reported, not scored (metres).
 SNAP_M = 30.0
@@ -802,10 +802,10 @@ def auto_candidates(result, layers: LinkLayers | None = None, osm_path=None,
             layers = read_link_layers(osm_path)
         elif getattr(result, "features", None) is not None and len(result.features):
             layers = _layers_from_features(result.features)
-            notes.append(Note(f"the OSM file {result.source!r} is gone: gates, private ways, railways and "
+            notes.append(Note(f"the OSM file '{readable_path(result.source)}' is gone: gates, private ways, railways and "
                               "motorways were not read (water, buildings and residential land come from "
                               "the analysis folder)",
-                              zh=f"OSM 文件 {result.source!r} 已不存在：未读取大门、内部道路、铁路和高速公路"
+                              zh=f"OSM 文件 '{readable_path(result.source)}' 已不存在：未读取大门、内部道路、铁路和高速公路"
                                  "（水域、建筑和居住用地取自分析结果文件夹）"))
         else:
             notes.append(Note("no OSM file and no stored features: only missing links, without checks "
@@ -879,8 +879,8 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
         if layers is None:
             src = osm_path or result.source
             if not src or not Path(src).exists():
-                raise LinkError(f"closing gates needs the OSM file of the analysis ({src!r} is gone)",
-                                zh=f"关闭大门需要分析所用的 OSM 文件（{src!r} 已不存在）")
+                raise LinkError(f"closing gates needs the OSM file of the analysis ('{readable_path(src)}' is gone)",
+                                zh=f"关闭大门需要分析所用的 OSM 文件（'{readable_path(src)}' 已不存在）")
             layers = read_link_layers(src)
         base = closed_gates(result, layers)
         notes = [n for n in notes if "walks through them today" not in n]

@@ -45,7 +45,7 @@ from lifecircle.core.snapping import Snap, entry_points, snap_points
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
 from lifecircle.i18n import attribution_text, label, no_data_hint, status_label
 from lifecircle.io.chinacoords import datum_zh, normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
-from lifecircle.io.outputs import _read_split, _write_split, atomic_dir, write_field_aliases
+from lifecircle.io.outputs import _read_split, _write_split, atomic_dir, recorded_source, write_field_aliases
 from lifecircle.io.poitable import _read_frame
 from lifecircle.io.sources import WGS84, OSMData, read_osm, write_about_layer
 from lifecircle.settings import data_path
@@ -1215,7 +1215,7 @@ def source_of(folder) -> str:
                              "请先运行 'lifecircle analyze SOURCE --out DIR'")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        src = (meta.get("source") if isinstance(meta, dict) else None) or ""
+        src = recorded_source(meta) if isinstance(meta, dict) else ""
     except (OSError, ValueError) as exc:
         raise OutputError(f"{meta_path}: damaged or not written by lifecircle ({exc}); re-run "
                           "'lifecircle analyze'",

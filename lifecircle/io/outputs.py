@@ -43,6 +43,7 @@ back), and temporary folders of runs that were killed are removed (they are lock
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import gc
@@ -98,6 +99,9 @@ SUMMARY = "summary.csv"
 #: the human twin of summary.csv: headers and names in the analysis language, percentages
 SUMMARY_XLSX = "summary.xlsx"
 META = "meta.json"
+#: meta.json's lossless record of a source path that ``source`` (text for people) shows with
+#: escapes (a file name that is not UTF-8, see :func:`source_fields`)
+SOURCE_BYTES = "source_path_b64"
 NETWORK = "network.npz"
 MAP_HTML = "map.html"
 #: Version of the folder layout; 2 added the stored profile and OSM features, 3 keeps the
@@ -1357,7 +1361,7 @@ def _write_files(result, folder: Path) -> None:
         edge_area=net.edge_area if net.edge_area is not None else np.zeros(net.n_edges, bool))
     meta = {
         "format": FORMAT,
-        "lifecircle": __version__, "source": readable_path(result.source), "data_date": result.data_date,
+        "lifecircle": __version__, **source_fields(result.source), "data_date": result.data_date,
         "place": getattr(result, "place", "") or None,
         "attribution": result.attribution, "crs": result.crs.to_wkt(),
         "profile": result.profile.path if getattr(result.profile, "path", None) else str(result.profile.name),
@@ -1370,6 +1374,32 @@ def _write_files(result, folder: Path) -> None:
         "study_area_wkt": shapely.to_wkt(result.study_area) if result.study_area is not None else None,
     }
     (folder / META).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def source_fields(source) -> dict:
+    r"""meta.json's record of the analysis ``source``: ``source``, the text people read (a name
+    that is not UTF-8 with its bytes escaped, ``\xd6\xd0.osm.pbf``: no UTF-8 file can hold
+    it as it is) and, only for such a name, :data:`SOURCE_BYTES`, the path's file-system bytes
+    (``os.fsencode``) in base64, from which :func:`recorded_source` gives back the path
+    itself: ``links --auto`` / ``--close-gates`` and ``resources`` read the file again."""
+    shown = readable_path(source)
+    out = {"source": shown}
+    if isinstance(source, str) and shown != source:
+        with contextlib.suppress(UnicodeError):   # a surrogate that is no file-system byte
+            out[SOURCE_BYTES] = base64.b64encode(os.fsencode(source)).decode("ascii")
+    return out
+
+
+def recorded_source(meta: dict) -> str:
+    """The analysis source a folder's ``meta`` records (:func:`source_fields`): the path itself
+    (``os.fsdecode`` of :data:`SOURCE_BYTES`) where the text shows it with escapes, else the
+    text; "" when none is recorded."""
+    raw = meta.get(SOURCE_BYTES)
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            return os.fsdecode(base64.b64decode(raw, validate=True))
+    src = meta.get("source")
+    return src if isinstance(src, str) else ""
 
 
 def _write_split(gdf: gpd.GeoDataFrame, path: Path, layers: dict) -> None:
@@ -1859,7 +1889,7 @@ def read_outputs(out_dir) -> dict:
     profile = load_profile(profile_ref)
     return dict(homes=homes, facilities=fac, summary=summary, profile=profile, settings=settings,
                 network=net, home_snap=hs, facility_snap=fs, communities=comm, study_area=area,
-                source=meta.get("source", ""), data_date=meta.get("data_date"),
+                source=recorded_source(meta), data_date=meta.get("data_date"),
                 place=str(meta.get("place") or ""),
                 timings=meta.get("timings_s", {}), notes=meta.get("notes", []),
                 population_info=meta.get("population") or {},
