@@ -99,3 +99,57 @@ def test_ctrl_c_waits_for_the_combined_outputs_and_the_close():
     with batch_run._interrupt_deferred():      # no Ctrl-C: nothing raised
         done.append("quiet")
     assert done[-1] == "quiet"
+
+
+def _locale(monkeypatch, lang: str) -> None:
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8" if lang == "zh" else "en_US.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+
+
+@pytest.mark.parametrize(("line", "locale", "word"), [
+    (["--lang", "zh"], "en", "错误：missing.toml：找不到文件"),
+    (["--lang", "en"], "zh", "error: missing.toml: file not found"),
+    (["--lang", "en", "--lang", "zh"], "en", "错误：missing.toml：找不到文件"),   # the last one wins
+    ([], "zh", "错误：missing.toml：找不到文件"),                                 # no --lang: the locale's
+])
+def test_a_batch_refused_before_its_config_is_read_speaks_the_lines_lang(tmp_path, monkeypatch, capsys,
+                                                                         line, locale, word):
+    """``lifecircle --lang zh batch missing.toml`` was refused in the locale's language: batch
+    has no --lang of its own, and the top-level one was not read until the config's was known."""
+    monkeypatch.setattr(common, "_remembered_lang", None)
+    monkeypatch.chdir(tmp_path)
+    _locale(monkeypatch, locale)
+    monkeypatch.setattr(sys, "argv", ["lifecircle", *line, "batch", "missing.toml"])
+    with pytest.raises(SystemExit) as info:
+        cli_app.main()
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip() == word
+
+
+@pytest.mark.parametrize(("config_lang", "line", "word"), [("zh", "en", "已中断"), ("en", "zh", "interrupted")])
+def test_ctrl_c_once_the_config_is_read_speaks_its_lang_over_the_lines(tmp_path, monkeypatch, capsys,
+                                                                       config_lang, line, word):
+    """The batch speaks its config's language whatever the line's --lang: so does its Ctrl-C
+    (the line's --lang said "interrupted" in the other language); before the config is read,
+    the line's."""
+    batch_run = importlib.import_module("lifecircle.batch.run")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch_run, "run", interrupted)
+    monkeypatch.setattr(common, "_remembered_lang", None)
+    _locale(monkeypatch, config_lang)
+    config = tmp_path / "batch.toml"
+    config.write_text(CONFIG.format(lang=config_lang), encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["lifecircle", "--lang", line, "batch", str(config)])
+    with pytest.raises(SystemExit) as info:
+        cli_app.main()
+    assert info.value.code == 130 and capsys.readouterr().err.strip() == word
+    # interrupted while the config is read: the line's language
+    monkeypatch.setattr(batch_run, "load_config", interrupted)
+    with pytest.raises(SystemExit) as info:
+        cli_app.main()
+    assert info.value.code == 130
+    assert capsys.readouterr().err.strip() == ("已中断" if line == "zh" else "interrupted")

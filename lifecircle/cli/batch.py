@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lifecircle import i18n
-from lifecircle.cli.common import FORCE_HELP, console, err_console, literal, remember_lang
+from lifecircle.cli.common import FORCE_HELP, console, err_console, literal, remember_lang, top_lang
 from lifecircle.cli.common import fail as _fail
 from lifecircle.errors import LifecircleError, OptionError
 from lifecircle.i18n import label
@@ -31,6 +31,9 @@ def batch(
 ):
     """Run every district of a batch config on Dask; write per-district folders,
     districts.csv/.xlsx, failures.csv and index.html."""
+    # until the config's language is known, the line's: ``lifecircle --lang zh batch …`` is
+    # refused (a config not found) or interrupted in Chinese, whatever the locale
+    remember_lang(top_lang())
     from lifecircle.batch.run import load_config, run
 
     if lang is not None:    # accepted for the help's language, as every command's --lang; said in it
@@ -39,7 +42,8 @@ def batch(
     if workers is not None and scheduler:
         _fail(OptionError("--workers", "give either --workers or --scheduler, not both",
                           zh="--workers 和 --scheduler 只能给一个"))
-    remember_lang(_config_lang(config))    # Ctrl-C's "interrupted" in the config's language
+    # then the config's, whatever the line's --lang: Ctrl-C's "interrupted" as the batch speaks
+    remember_lang(_config_lang(config), over_line=True)
     try:
         report = run(config, workers=workers, resume=resume, scheduler=scheduler, progress=True,
                      force=force)

@@ -133,34 +133,49 @@ def hold_until_exit(obj) -> None:
         _held[:] = [obj]
 
 
-def remember_lang(lang: str | None) -> None:
+def remember_lang(lang: str | None, *, over_line: bool = False) -> None:
     """Remember ``lang`` (zh or en) as the running command's language when it comes from
     elsewhere than ``--lang`` (an analysis folder, a batch config): its refusals
     (:func:`command_lang`) and the lines printed after it ended (Ctrl-C, standard output not
-    writable: :func:`run_lang`) then read as its output does."""
-    global _remembered_lang
+    writable: :func:`run_lang`) then read as its output does. ``over_line``: above the
+    command line's ``--lang`` too (a batch config's: the batch speaks it whatever the line
+    says, its ``--lang`` picks only the help's)."""
+    global _remembered_lang, _remembered_over_line
     if lang not in LANGS:
         return
     _remembered_lang = lang
+    _remembered_over_line = over_line
     ctx = get_current_context(silent=True)
     if ctx is not None:
         ctx.meta["lifecircle.analysis_lang"] = lang
 
 
 _remembered_lang: str | None = None
+_remembered_over_line = False
 
 
 def forget_lang() -> None:
     """Forget the language :func:`remember_lang` kept: a new command starts (``main()`` called
     again in one process, as tests and notebooks do)."""
-    global _remembered_lang
+    global _remembered_lang, _remembered_over_line
     _remembered_lang = None
+    _remembered_over_line = False
+
+
+def top_lang() -> str | None:
+    """The top-level ``--lang`` of the running command's line (``lifecircle --lang zh batch
+    …``; the last one, click's rule) when zh or en, else None."""
+    ctx = get_current_context(silent=True)
+    lang = ctx.find_root().params.get("lang") if ctx is not None else None
+    return lang if lang in LANGS else None
 
 
 def run_lang(args: list[str] | None = None) -> str:
     """The language of the lines printed once a command has ended: the command line's
     ``--lang``, else the one the command remembered (:func:`remember_lang`), else the
-    locale's."""
+    locale's; a language remembered ``over_line`` (a batch config's) before all."""
+    if _remembered_over_line and _remembered_lang in LANGS:
+        return _remembered_lang
     given = line_lang(sys.argv[1:] if args is None else args)
     if given in LANGS:
         return given
