@@ -36,7 +36,7 @@ from lifecircle.core.homes import (
     read_population_zones,
     residential_streets,
 )
-from lifecircle.core.network import WalkNetwork, build_network
+from lifecircle.core.network import WalkNetwork, build_network, data_extent, projected_bounds
 from lifecircle.core.profiles import Profile, load_profile
 from lifecircle.core.snapping import Snap, entry_points, fragment_captures, snap_points
 from lifecircle.errors import BoundaryError, InputFileError, OptionError, ProfileError
@@ -215,24 +215,37 @@ _NAMES_SHOWN = 10
 
 
 def boundary_notes(communities: gpd.GeoDataFrame, bounds, crs, source: str = "",
-                   lang: str = "en") -> tuple[list[str], list]:
-    """Notes (in ``lang``) on a boundary the data covers only in part, and the names of the
-    communities lying wholly outside it (for :func:`absent_notes`). The data's extent is the
-    box of its streets (``bounds``, WGS-84; what decides the study area too); the areas are
-    measured in the analysis ``crs`` (``communities`` are in it)."""
+                   lang: str = "en") -> list[str]:
+    """Notes (in ``lang``) on a boundary the data covers only in part: the share of its area
+    outside the box of the streets (``bounds``, WGS-84; what decides the study area too, and
+    all the parent of the split read knows of the streets then); the areas are measured in
+    the analysis ``crs`` (``communities`` are in it). Which communities lie wholly outside
+    the data is decided later, on the data's real extent (:func:`communities_off_data`)."""
     box = gpd.GeoSeries([shapely.segmentize(shapely.box(*bounds), 0.001)], crs=WGS84).to_crs(crs).iloc[0]
-    geoms = communities.geometry.to_numpy()
-    inside = shapely.area(shapely.intersection(geoms, box))
-    off = ~shapely.intersects(geoms, box) | ((inside <= 0) & (shapely.area(geoms) > 0))
-    names = communities[col.COMMUNITY].to_numpy()[off].tolist()
-    union = shapely.union_all(geoms)
+    union = shapely.union_all(communities.geometry.to_numpy())
     total = union.area
     share = 1 - shapely.intersection(union, box).area / total if total > 0 else 0.0
     extent = dict(src=source, w=bounds[0], e=bounds[2], s=bounds[1], n=bounds[3])
     notes = []
     if share > OFF_DATA_NOTE:
         notes.append(label("note.boundary_off_data", lang, p=100 * share, **extent))
-    return notes, names
+    return notes
+
+
+def communities_off_data(communities: gpd.GeoDataFrame, extent) -> list:
+    """The names of the communities lying wholly outside ``extent``, the area the data covers
+    (:func:`lifecircle.core.network.data_extent` of the network and the features, in the
+    communities' CRS; None: no data, all of them), for :func:`absent_notes`. Not the box of
+    the streets: it holds the empty corner of an L-shaped extract (a community there has no
+    data, not "no homes") and misses the places where only features lie (a community there
+    has data)."""
+    geoms = communities.geometry.to_numpy()
+    if extent is None:
+        off = np.ones(len(geoms), dtype=bool)
+    else:
+        inside = shapely.area(shapely.intersection(geoms, extent))
+        off = ~shapely.intersects(geoms, extent) | ((inside <= 0) & (shapely.area(geoms) > 0))
+    return communities[col.COMMUNITY].to_numpy()[off].tolist()
 
 
 def _place(place: str | None, communities) -> str:
@@ -469,10 +482,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             bounds = data.streets.total_bounds
         crs, communities, area, keep_wgs = _study_area(settings, bounds, communities, area_wgs, boundary,
                                                        data.source)
-        off_names = []
         if communities is not None:
-            off_notes, off_names = boundary_notes(communities, bounds, crs, data.source, lang)
-            notes.extend(off_notes)
+            notes.extend(boundary_notes(communities, bounds, crs, data.source, lang))
         if keep_wgs is not None:
             data = data.clip(keep_wgs)
         if split is not None:
@@ -656,7 +667,9 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
         if communities is not None:
             absent = absent_communities(summary, communities)
             summary = with_absent_communities(summary, absent)
-            notes.extend(absent_notes(absent, off_names, lang))
+            if absent:      # those wholly outside the data, on its real extent
+                extent = data_extent(net, [projected_bounds(fac, crs), projected_bounds(data.features, crs)])
+                notes.extend(absent_notes(absent, communities_off_data(communities, extent), lang))
         # facilities counted inside each unit (as check counts them), the margin's beside
         summary = with_unit_facilities(summary, prof, unit_facility_counts(
             fac[fac[col.REACHABLE]], area, communities))

@@ -73,6 +73,7 @@ from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.core.classify import classify_features
 from lifecircle.core.coverage import data_status
+from lifecircle.core.network import data_extent, projected_bounds
 from lifecircle.core.profiles import DIMENSION_NAMES, Profile, load_profile
 from lifecircle.core.snapping import entry_points, snap_points
 from lifecircle.errors import InputFileError, LifecircleError, ProfileError
@@ -663,10 +664,10 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
     if col.COMMUNITY in homes:
         home_times[col.COMMUNITY] = homes[col.COMMUNITY].to_numpy()
     home_times = pd.concat([home_times, times], axis=1)
-    # communities wholly outside the data (the network's extent): nothing is known there
-    net = result.network
-    extent = shapely.box(net.node_x.min(), net.node_y.min(), net.node_x.max(), net.node_y.max()) \
-        if len(net.node_x) else None
+    # communities wholly outside the data (where its network and features lie, not their box:
+    # see data_extent): nothing is known there
+    extent = data_extent(result.network, [projected_bounds(result.facilities, result.crs),
+                                          projected_bounds(getattr(result, "features", None), result.crs)])
     outside = {n for n, _, poly, _, _ in units
                if poly is not None and extent is not None and not shapely.intersects(poly, extent)}
     rows, summary = assess(home_times, profile, [(n, lv, m, t) for n, lv, _, m, t in units],

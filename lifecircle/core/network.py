@@ -1305,3 +1305,74 @@ def cut_edges(net: WalkNetwork, edge, offset):
 
     sides = [side_of[(int(e), float(s))] for e, s in zip(e_cut, s_cut)]
     return out, remap, sides
+
+
+#: The grid cell (metres) of :func:`data_extent`: about a street block or two, so that an
+#: extract's ragged edge or a park without streets inside a district is no hole in its data.
+EXTENT_CELL_M = 250.0
+#: Features a cell holds at least for :func:`data_extent` to count it without a street: an
+#: extract that keeps whole the ways crossing its edge brings their tagged nodes from far
+#: outside (Xinjiekou's: a metro line's stop positions 5 km east of its last street, at most 2
+#: in a cell; the other shared extracts none); where only features are mapped there are more.
+EXTENT_MIN_FEATURES = 3
+
+
+def data_extent(net: WalkNetwork | None, boxes=(), cell: float = EXTENT_CELL_M):
+    """The area the data covers, in the network's (projected) CRS; None when it holds nothing.
+
+    The cells of a ``cell``-metre grid that hold a node of the network or a point of the
+    streets it left out (:attr:`WalkNetwork.pruned_geom`), or :data:`EXTENT_MIN_FEATURES` of
+    ``boxes`` (arrays of projected ``xmin, ymin, xmax, ymax`` rows: the features' bounds) no
+    wider nor taller than a cell, merged, their holes filled (a lake or a park inside a
+    district is inside its data). A larger feature is no sign of data where it reaches: an
+    extract keeps whole the ways and relations that cross its edge (a river, a land use
+    running on for kilometres). Unlike the box of the streets, it leaves out what an extract
+    that is no rectangle does not hold (the empty corner of an L-shaped one) and keeps the
+    places where only features lie (buildings, shops, a park beyond the last street)."""
+    points = [np.empty((0, 2))]
+    if net is not None:
+        points.append(np.column_stack([net.node_x, net.node_y]))
+        if net.pruned_geom is not None and len(net.pruned_geom):
+            points.append(shapely.get_coordinates(net.pruned_geom))
+    points = np.vstack(points)
+    keys = [_cell_keys(points[np.isfinite(points).all(axis=1)], cell)]
+    rows = np.vstack([np.empty((0, 4))] + [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes])
+    rows = rows[np.isfinite(rows).all(axis=1) & (rows[:, 2] - rows[:, 0] <= cell)
+                & (rows[:, 3] - rows[:, 1] <= cell)]
+    if len(rows):      # a box of at most a cell lies in the cells of its corners: each once
+        corners = _cell_keys(np.vstack([rows[:, [0, 1]], rows[:, [2, 3]], rows[:, [0, 3]], rows[:, [2, 1]]]), cell)
+        owner = np.tile(np.arange(len(rows)), 4)
+        pairs = np.unique(np.column_stack([corners, owner]), axis=0)
+        found, count = np.unique(pairs[:, 0], return_counts=True)
+        keys.append(found[count >= EXTENT_MIN_FEATURES])
+    key = np.unique(np.concatenate(keys))
+    if not len(key):
+        return None
+    cx, cy = key >> 32, (key & 0xFFFFFFFF) - (1 << 31)
+    # the cells tile the plane edge to edge: their coverage union is exact and fast
+    union = shapely.coverage_union_all(shapely.box(cx * cell, cy * cell, (cx + 1) * cell, (cy + 1) * cell))
+    parts = shapely.get_parts(union)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    return shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts))) if len(parts) else None
+
+
+def _cell_keys(xy: np.ndarray, cell: float) -> np.ndarray:
+    """One int64 per point: its ``cell`` grid column (high half) and row (low half, offset)."""
+    ij = (xy // cell).astype(np.int64)
+    return (ij[:, 0] << 32) | (ij[:, 1] + (1 << 31))
+
+
+def projected_bounds(frame: gpd.GeoDataFrame | None, crs) -> np.ndarray:
+    """The bounds (``xmin, ymin, xmax, ymax`` rows) of ``frame``'s geometries in ``crs``: its
+    own bounds' corners transformed (for :func:`data_extent`, at whose grid a box's turn in a
+    projection does not count); empty for no frame or no rows."""
+    if frame is None or not len(frame):
+        return np.empty((0, 4))
+    b = shapely.bounds(frame.geometry.to_numpy())
+    if frame.crs is None or pyproj.CRS.from_user_input(crs) == frame.crs:
+        return b
+    t = pyproj.Transformer.from_crs(frame.crs, crs, always_xy=True)
+    x, y = t.transform(np.concatenate([b[:, 0], b[:, 2], b[:, 0], b[:, 2]]),
+                       np.concatenate([b[:, 1], b[:, 3], b[:, 3], b[:, 1]]))
+    x, y = x.reshape(4, -1), y.reshape(4, -1)
+    return np.column_stack([x.min(axis=0), y.min(axis=0), x.max(axis=0), y.max(axis=0)])
