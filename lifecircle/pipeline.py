@@ -194,6 +194,9 @@ def _streets_area(settings: Settings, communities, area_wgs, boundary, source, b
 #: to nodes outside it; Las Palmas 2.4 %); a file whose ways come before many of their nodes
 #: (not sorted) had 48 %. 20 % is well above an extract's clipped edge and well below that.
 UNLOCATED_NOTE = 0.20
+#: The key of that share (0-1) in :attr:`Result.network_report` (meta.json's ``network``),
+#: whatever its size: what the note says, for the machine (a batch script, a comparison).
+UNLOCATED_KEY = "street_nodes_unlocated"
 
 
 def source_notes(meta: dict, lang: str = "en") -> list[str]:
@@ -600,6 +603,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             fac_pts, fs = fac_pts[keep], fs.take(keep)
             notes.append(_outside_note(int(outside.sum()), far_km, area is not None, settings, lang))
         network_report = _network_report(net, home_pts, hs, fac_pts, fs, settings, notes, lang)
+        if "street_nodes_unlocated" in data.meta:     # machine-readable too, not only its note
+            network_report[UNLOCATED_KEY] = float(data.meta["street_nodes_unlocated"])
         homes[col.REACHABLE] = hs.reachable
         homes[col.SNAP_LEG_M] = hs.leg
         fac[col.REACHABLE] = fs.reachable

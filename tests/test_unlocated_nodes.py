@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from lifecircle.cli import app
 from lifecircle.io.sources import read_osm
-from lifecircle.pipeline import UNLOCATED_NOTE, source_notes
+from lifecircle.pipeline import UNLOCATED_KEY, UNLOCATED_NOTE, source_notes
 
 XINJIEKOU = "china/nanjing_xinjiekou_2021.osm.pbf"
 
@@ -56,7 +56,13 @@ def test_unsorted_file_gets_a_note_in_meta_and_on_the_console(tmp_path):
     out = tmp_path / "out"
     r = CliRunner().invoke(app, ["analyze", str(bad), "--out", str(out), "--lang", "zh"])
     assert r.exit_code == 0, r.output
-    notes = json.loads((out / "meta.json").read_text(encoding="utf-8"))["notes"]
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    notes = meta["notes"]
+    # the share for the machine too (it was only in the note's words), and back when loaded
+    assert meta["network"][UNLOCATED_KEY] == pytest.approx(share, abs=1e-12)
+    from lifecircle.result import load_result
+
+    assert load_result(out).network_report[UNLOCATED_KEY] == pytest.approx(share, abs=1e-12)
     mine = [n for n in notes if "没有坐标" in n]
     assert len(mine) == 1
     assert mine[0].startswith(f"{100 * share:.0f}% 的道路节点没有坐标")
@@ -81,3 +87,4 @@ def test_shared_extracts_get_no_note(extract, most):
 
 def test_xinjiekou_analysis_has_no_such_note(nanjing):
     assert not [n for n in nanjing.notes if "no location" in n]
+    assert nanjing.network_report[UNLOCATED_KEY] == 0.0      # recorded below the note's threshold too
