@@ -519,3 +519,28 @@ def test_nothing_after_double_dash_is_a_lang():
 def test_a_list_option_type_tag_in_chinese():
     code, out = run(["--lang", "zh", "recommend", "--help"], {**EN, **WIDE})
     assert code == 0 and "<文本列表>" in out and "list[str]" not in out, out
+
+
+@pytest.mark.parametrize("name", ["", *NAMES])
+def test_english_descriptions_wrap_as_paragraphs(name):
+    """Each paragraph of a command's docstring is one paragraph of the English help, wrapped
+    at the console's width only: typer's rich mode kept the docstring's line breaks in the
+    command list ("(default, in" and "Chinese), or Helsinki" on lines of their own) and in
+    the paragraphs after the first (analyze's). At 3000 columns, each on one line."""
+    import inspect
+
+    from lifecircle.cli import analysis, batch, links, maps, resources, standards
+
+    funcs = {"analyze": analysis.analyze, "demo": analysis.demo, "map": maps.map_command,
+             "isochrones": maps.isochrones_command, "resources": resources.resources,
+             "recommend": resources.recommend, "check": standards.check_cmd, "batch": batch.batch,
+             "links": links.links}
+    assert set(funcs) == set(NAMES)
+    code, out = run(([name] if name else []) + ["--help"], {**EN, **WIDE})
+    assert code == 0, out
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    wanted = [inspect.cleandoc(funcs[sub].__doc__).split("\n\n")[0] for sub in NAMES] if name == "" \
+        else inspect.cleandoc(funcs[name].__doc__).split("\n\n")
+    for paragraph in wanted:
+        one = " ".join(paragraph.split())
+        assert any(one in line for line in lines), one

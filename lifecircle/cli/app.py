@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import errno
+import inspect
 import io
 import os
 import sys
@@ -126,15 +127,23 @@ def _options(
     del ctx, lang
 
 
-app.command("analyze", cls=ZhHelpCommand)(analysis.analyze)
-app.command("demo", cls=ZhHelpCommand)(analysis.demo)
-app.command("map", cls=ZhHelpCommand)(maps.map_command)
-app.command("isochrones", cls=ZhHelpCommand)(maps.isochrones_command)
-app.command("resources", cls=ZhHelpCommand)(resources.resources)
-app.command("recommend", cls=ZhHelpCommand)(resources.recommend)
-app.command("check", cls=ZhHelpCommand)(standards.check_cmd)
-app.command("batch", cls=ZhHelpCommand)(batch.batch)
-app.command("links", cls=ZhHelpCommand)(links.links)
+def _reflowed(func) -> str:
+    r"""``func``'s docstring as its English help: each paragraph one line, which rich wraps at
+    the console's width. typer's rich markup mode keeps a docstring's line breaks in the
+    command list of ``lifecircle --help`` and in every paragraph but the first of a command's
+    own help ("(default, in" / "Chinese), or Helsinki" on lines of their own); a paragraph
+    that starts with ``\b`` is kept as written (click's mark). The Chinese help is
+    :mod:`~lifecircle.cli.help_zh`'s."""
+    text = inspect.cleandoc(func.__doc__ or "")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in text.split("\n\n"))
+
+
+for _name, _func in (("analyze", analysis.analyze), ("demo", analysis.demo), ("map", maps.map_command),
+                     ("isochrones", maps.isochrones_command), ("resources", resources.resources),
+                     ("recommend", resources.recommend), ("check", standards.check_cmd),
+                     ("batch", batch.batch), ("links", links.links)):
+    app.command(_name, cls=ZhHelpCommand, help=_reflowed(_func))(_func)
+del _name, _func
 
 
 def main() -> None:
