@@ -108,7 +108,8 @@ def _snap_some(net: WalkNetwork, points: np.ndarray, idx: np.ndarray, tree, whic
     best = np.repeat(np.minimum.reduceat(dist, start), np.diff(np.r_[start, len(pi)]))
     near = best <= max_snap_m
     at = np.flatnonzero((dist == best) & near)   # the nearest edges: several when equidistant
-    at = at if len(at) else np.zeros(0, dtype=np.int64)
+    if not len(at):             # boxes met edges, none within max_snap_m: nothing snaps
+        return
     # of several equidistant edges take the lowest index (deterministic), flag ambiguity
     first = np.flatnonzero(np.r_[True, pi[at][1:] != pi[at][:-1]])
     target = idx[pi[at[first]]]
