@@ -51,7 +51,7 @@ from lifecircle.core.engine import (
 )
 from lifecircle.core.network import cut_edges, split_and_link
 from lifecircle.core.snapping import Snap, snap_points
-from lifecircle.errors import InputFileError, LinkError, OutputError, TableError
+from lifecircle.errors import InputFileError, LinkError, OptionError, OutputError, TableError
 from lifecircle.i18n import Note, attribution_text, note_text
 from lifecircle.io.chinacoords import datum_zh, normalize_crs, to_wgs84, transform_geometries
 from lifecircle.io.osmread import osm_file
@@ -63,6 +63,8 @@ from lifecircle.untrusted import csv_safe, readable_path, xlsx_frame, xlsx_safe
 
 #: Link ends farther than this from any walkable edge are reported, not scored (metres).
 SNAP_M = 30.0
+#: ``snap_m`` may be at most this (metres), as ``settings.max_snap_m``.
+MAX_SNAP_M = 5000.0
 #: Missing links: at most this straight distance (metres) ...
 MAX_STRAIGHT_M = 150.0
 #: ... and a walk today at least this many times longer (and ``MIN_SAVED_M`` longer).
@@ -72,6 +74,8 @@ MIN_SAVED_M = 200.0
 MAX_MISSING = 400
 
 STATUS_OK = "ok"
+#: a candidate whose coordinates are not finite or not longitude/latitude
+STATUS_BAD_COORDS = "bad_coordinates"
 RANK_KEYS = ("residents", "resident_categories", "score_delta", "minutes_saved")
 
 
@@ -137,6 +141,14 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
                              zh=f"未知的候选连线文件类型 '{suffix}'：请用 .geojson、.gpkg、.shp、.csv 或 .xlsx")
     if len(frame) == 0:
         raise TableError(path, "holds no candidate lines", zh="不含候选连线")
+    first_row = 2 if suffix in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm") else 1   # after a header
+    bad = np.array([_off_the_globe(g) for g in geom], dtype=bool)
+    if bad.all():
+        raise TableError(path, f"no row has longitude/latitude coordinates (row {first_row}: "
+                         f"{_coords_text(geom[0])}); give lines in degrees, or a vector file with its CRS",
+                         zh=f"没有一行是经纬度坐标（第 {first_row} 行：{_coords_text(geom[0])}）；"
+                            "请给出以度为单位的线，或带坐标系的矢量文件")
+    geom[bad] = None
     name_col = next((c for c in frame.columns if str(c).strip().lower() in ("name", "名称", "name_zh")), None)
     names = [str(v) if v is not None and v == v else f"link {i + 1}"
              for i, v in enumerate(frame[name_col].tolist() if name_col is not None else [None] * len(frame))]
@@ -146,11 +158,41 @@ def read_candidates(path, crs_out, coords: str = "wgs84") -> gpd.GeoDataFrame:
             conv = transform_geometries(gpd.GeoSeries(geom[ok], crs=WGS84),
                                         lambda x, y: to_wgs84(x, y, datum))
             geom[ok] = conv.to_numpy()
-    first_row = 2 if suffix in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm") else 1   # after a header
     gdf = gpd.GeoDataFrame({"name": names, "reason": "drawn by the planner", "reason_zh": "规划绘制",
-                            "source": "file", "row": np.arange(len(frame)) + first_row},
+                            "source": "file", "row": np.arange(len(frame)) + first_row,
+                            "status": np.where(bad, STATUS_BAD_COORDS, None)},
                            geometry=gpd.GeoSeries(geom, crs=WGS84), crs=WGS84)
     return gdf.to_crs(crs_out)
+
+
+def _off_the_globe(g) -> bool:
+    """Whether line ``g`` (longitude/latitude) has a coordinate that is not finite or not on
+    the globe (|lon| > 180, |lat| > 90): no projection can place it."""
+    if g is None or shapely.is_empty(g):
+        return False
+    xy = shapely.get_coordinates(g)
+    return not (np.isfinite(xy).all() and (np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all())
+
+
+def _coords_text(g) -> str:
+    """A line's first coordinates, short, for a message."""
+    if g is None or shapely.is_empty(g):
+        return "no line"
+    xy = shapely.get_coordinates(g)[:2]
+    return ", ".join(f"{x:g} {y:g}" for x, y in xy)
+
+
+def check_link_options(k, snap_m) -> None:
+    """Refuse a ``k`` (greedy set size) that is not a whole number ≥ 0 and a ``snap_m`` that is
+    not a number above 0 and at most :data:`MAX_SNAP_M`, naming the option."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise OptionError("--k", f"{k!r}: the size of the greedy best set must be a whole number of at least 0",
+                          zh=f"{k!r}：贪心最优组合的条数须为不小于 0 的整数")
+    ok = isinstance(snap_m, (int, float, np.number)) and not isinstance(snap_m, bool) and \
+        np.isfinite(snap_m) and 0 < snap_m <= MAX_SNAP_M
+    if not ok:
+        raise OptionError("--snap", f"{snap_m!r}: must be a distance above 0 and at most {MAX_SNAP_M:g} m",
+                          zh=f"{snap_m!r}：须为大于 0、不超过 {MAX_SNAP_M:g} 米的距离")
 
 
 @dataclass
@@ -175,7 +217,11 @@ def prepare(net, cands: gpd.GeoDataFrame, snap_m: float = SNAP_M) -> Prepared:
     status = np.full(n, STATUS_OK, dtype=object)
     message = np.full(n, "", dtype=object)
     lines = np.full(n, None, dtype=object)
+    preset = cands["status"].to_numpy(object) if "status" in cands else np.full(n, None, dtype=object)
     for i, g in enumerate(geom):
+        if preset[i] == STATUS_BAD_COORDS or (g is not None and not np.isfinite(shapely.get_coordinates(g)).all()):
+            status[i], message[i] = STATUS_BAD_COORDS, "coordinates not finite or not longitude/latitude"
+            continue
         if g is None or shapely.is_empty(g):
             status[i], message[i] = "no_geometry", "no line geometry"
             continue
@@ -852,6 +898,7 @@ def links(result, candidates=None, auto: bool = False, k: int = 5, coords: str =
     >>> r = lifecircle.analyze("xinjiekou.osm.pbf")           # doctest: +SKIP
     >>> lr = links(r, auto=True, k=5); lr.table.head()        # doctest: +SKIP
     """
+    check_link_options(k, snap_m)
     if isinstance(result, (str, Path)):
         result = load_result(result)
     parts = []
@@ -923,7 +970,8 @@ _ZH = {"candidate": "候选编号", "rank": "排名", "name": "名称", "reason"
        "cumulative_score_delta": "累计得分变化"}
 
 _STATUS_ZH = {"ok": "", "no_geometry": "无线几何", "no_street": "端点在吸附距离内无可步行道路",
-              "zero_length": "长度为零（两端为同一点）", "duplicates_edge": "与现有步行道路重合"}
+              "zero_length": "长度为零（两端为同一点）", "duplicates_edge": "与现有步行道路重合",
+              STATUS_BAD_COORDS: "坐标非有限值或不是经纬度"}
 
 
 #: where a candidate comes from, as the Chinese table says it

@@ -31,7 +31,7 @@ def links(
         False, "--close-gates", help="Model private or locked gates on public ways as closed to through "
         "walking (the analysis walks through them); each becomes a candidate to reopen and every gain is "
         "against that network."),
-    k: int = typer.Option(5, "--k", help="Size of the greedy best set (accounts for overlap)."),
+    k: int = typer.Option(5, "--k", help="Size of the greedy best set (accounts for overlap); 0: the ranking only."),
     snap: float = typer.Option(
         30.0, help="A link end farther than this (m) from any walkable street is reported, not scored."),
     lang: Optional[str] = typer.Option(None, help="Headers and map labels: zh or en (default: the analysis's)."),
@@ -40,8 +40,8 @@ def links(
 ):
     """Rank candidate walking links (gates, passages, footbridges) by the residents they
     newly bring within each category's threshold; exact, with a greedy best set of K."""
+    from lifecircle.analyses.links import check_link_options, write_links
     from lifecircle.analyses.links import links as run_links
-    from lifecircle.analyses.links import write_links
     from lifecircle.io.outputs import check_out_dir
     from lifecircle.render.maps import links_map, save_map
 
@@ -50,6 +50,7 @@ def links(
                         zh="没有候选连线：请给出 --candidates 文件、--auto、--close-gates 中的一个或几个"))
     try:
         check_datum("--coords", coords)
+        check_link_options(k, snap)
         check_out_dir(out, force=force, inputs=[folder, candidates])     # before any work
         result = load_folder(folder)
         lang = lang or result.settings.lang

@@ -1,0 +1,76 @@
+"""Hostile inputs an attacker found: each is refused with one line (exit 2, nothing written)
+or kept in the table with its status, never a traceback."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from test_links import _lines, _two_streets
+from typer.testing import CliRunner
+
+from lifecircle.analyses.links import read_candidates, score_candidates
+from lifecircle.cli.app import app
+from lifecircle.core.network import WalkNetwork
+from lifecircle.core.snapping import snap_points
+from lifecircle.errors import TableError
+
+runner = CliRunner()
+
+
+def _one_line(r) -> str:
+    """The output of a refused run: one line, no traceback."""
+    text = r.output.strip()
+    assert r.exit_code == 2, text
+    assert "Traceback" not in text and len(text.splitlines()) == 1, text
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# links
+
+
+def test_candidates_with_coordinates_off_the_globe_keep_their_row_with_a_status(tmp_path):
+    res, *_ = _two_streets()
+    wgs = _lines([(200, 0), (200, 100)]).to_crs("EPSG:4326").geometry.iloc[0]
+    (x1, y1), (x2, y2) = shapely.get_coordinates(wgs)
+    p = tmp_path / "c.csv"
+    p.write_text("name,wkt\n"
+                 f"cross,\"LINESTRING ({x1} {y1}, {x2} {y2})\"\n"
+                 f"inf,\"LINESTRING ({x1} {y1}, {x2} inf)\"\n"
+                 f"huge,\"LINESTRING ({x1} {y1}, 1000000 {y2})\"\n", encoding="utf-8")
+    lr = score_candidates(res, read_candidates(p, res.crs), k=1)
+    t = lr.table.set_index("name")
+    assert t.loc["cross", "rank"] == 1 and t.loc["cross", "link_m"] == pytest.approx(100.0, abs=0.5)
+    assert t.loc["inf", "status"] == t.loc["huge", "status"] == "bad_coordinates"
+    # lines handed over as a GeoDataFrame: a non-finite coordinate is reported the same way
+    given = gpd.GeoDataFrame({"name": ["nan"], "reason": "t", "source": "t"},
+                             geometry=[shapely.linestrings([[1.0, 2.0], [np.nan, 3.0]])], crs=res.crs)
+    assert score_candidates(res, given, k=1).table["status"].tolist() == ["bad_coordinates"]
+
+
+def test_candidate_file_with_no_usable_coordinates_is_refused(tmp_path):
+    res, *_ = _two_streets()
+    p = tmp_path / "c.geojson"
+    p.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"x"},'
+                 '"geometry":{"type":"LineString","coordinates":[[118.78,32.042],[1e6,32.0425]]}}]}')
+    with pytest.raises(TableError, match="c.geojson: no row has longitude/latitude"):
+        read_candidates(p, res.crs)
+
+
+@pytest.mark.parametrize("option", [["--snap", "0"], ["--snap", "-5"], ["--snap", "nan"],
+                                    ["--snap", "inf"], ["--k", "-1"]])
+def test_links_options_out_of_range_are_refused(tmp_path, option):
+    (tmp_path / "run").mkdir()
+    r = runner.invoke(app, ["links", str(tmp_path / "run"), "--auto", *option, "--out", str(tmp_path / "o")])
+    assert option[0] in _one_line(r)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_point_whose_box_meets_an_edge_farther_than_the_snap_distance_snaps_nowhere():
+    net = WalkNetwork.from_arrays(np.array([0.0, 100.0]), np.array([0.0, 100.0]), [0], [1], crs="EPSG:32650")
+    s = snap_points(net, shapely.points([[90.0, 10.0]]), 30.0, tie_m=0)    # 56.6 m away
+    assert s.edge.tolist() == [-1] and np.isnan(s.leg).all()
+    s = snap_points(net, shapely.points([[90.0, 10.0], [50.0, 50.0]]), 30.0, tie_m=0)
+    assert s.edge.tolist() == [-1, 0] and s.offset[1] == pytest.approx(np.hypot(50, 50))
