@@ -74,3 +74,18 @@ def test_a_point_whose_box_meets_an_edge_farther_than_the_snap_distance_snaps_no
     assert s.edge.tolist() == [-1] and np.isnan(s.leg).all()
     s = snap_points(net, shapely.points([[90.0, 10.0], [50.0, 50.0]]), 30.0, tie_m=0)
     assert s.edge.tolist() == [-1, 0] and s.offset[1] == pytest.approx(np.hypot(50, 50))
+
+
+# --------------------------------------------------------------------------------------------
+# demo
+
+
+def test_demo_with_a_file_called_maps_writes_the_analysis_and_says_the_map_was_not_copied(tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "maps").write_text("mine")
+    r = runner.invoke(app, ["demo", "--sample", "helsinki", "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out" / "helsinki" / "map.html").is_file()
+    assert "map not copied" in r.output and "./maps is not a folder" in r.output
+    assert (tmp_path / "maps").read_text() == "mine"

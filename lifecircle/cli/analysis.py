@@ -122,12 +122,20 @@ def print_summary(result, lang: str, verbose: bool = False, files: str = "summar
     out.print(Text(attribution_text(result.attribution, lang), style="dim"), highlight=False)
 
 
-def _map_copy_target(out: Path, force: bool):
+def _map_copy_target(out: Path, force: bool, make: bool = False):
     """Where analyze copies its map (``maps/<out>.html`` when ``./maps`` is a folder), or None
-    with the reason when that file exists and lifecircle did not write it."""
+    with the reason when that file exists and lifecircle did not write it. ``make``: make
+    ``./maps`` first (the demo); where that cannot be (a file of the user's is called maps),
+    None with the reason."""
     from lifecircle.io.outputs import check_out_file
 
     maps = Path("maps")
+    if make and not maps.is_dir():
+        try:
+            maps.mkdir()
+        except OSError as exc:
+            return None, LifecircleError(f"./maps is not a folder and cannot be made ({exc.strerror})",
+                                         zh=f"./maps 不是文件夹，也无法创建（{exc.strerror}）")
     if not maps.is_dir():
         return None, None
     target = maps / f"{out.name}.html"
@@ -151,7 +159,8 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                   population, crs, map_copy: bool = True, population_raster=None,
                   population_column: str = "population", force: bool = False, complete=None,
                   verbose: bool = False, boundary_crs: str = "wgs84", population_crs: str = "wgs84",
-                  map_html: bool = True, metrics: str | None = None, place: str | None = None):
+                  map_html: bool = True, metrics: str | None = None, place: str | None = None,
+                  make_maps: bool = False):
     from lifecircle.io.outputs import check_out_dir, copy_file_atomic
     from lifecircle.pipeline import analyze
 
@@ -204,7 +213,7 @@ def _run_analysis(source, out: Path, boundary, profile, speed, lang, facilities,
                              + (", map.html" if map_html else ""))),
                   highlight=False)
     if map_copy and map_html:
-        target, why = _map_copy_target(out, force)
+        target, why = _map_copy_target(out, force, make=make_maps)
         if why:
             _map_not_copied(None, why, lang)
         elif target is not None:
@@ -287,8 +296,8 @@ def demo(
                               zh=f"未知的示例数据 {sample!r}：请用 {' 或 '.join(SAMPLES)}"))
     if lang is None and sample == "xinjiekou":
         lang = "zh"
-    Path("maps").mkdir(exist_ok=True)
     # (a bad --lang is refused by _run_analysis, in one line)
     place = SAMPLE_PLACES[sample][0 if (lang if lang is not None else default_lang()) == "zh" else 1]
     _run_analysis(str(embedded_sample(sample)), out or Path("out") / sample, None, "default", None,
-                  lang, None, "wgs84", None, None, verbose=verbose, force=force, place=place)
+                  lang, None, "wgs84", None, None, verbose=verbose, force=force, place=place,
+                  make_maps=True)
