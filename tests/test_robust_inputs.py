@@ -89,3 +89,36 @@ def test_demo_with_a_file_called_maps_writes_the_analysis_and_says_the_map_was_n
     assert (tmp_path / "out" / "helsinki" / "map.html").is_file()
     assert "map not copied" in r.output and "./maps is not a folder" in r.output
     assert (tmp_path / "maps").read_text() == "mine"
+
+
+# --------------------------------------------------------------------------------------------
+# batch
+
+
+BATCH = """\
+out = "bo"
+
+[sources]
+helsinki = { sample = "helsinki" }
+
+[[districts]]
+name = "a"
+bbox = [24.9352, 60.1641, 24.9443, 60.1716]
+"""
+
+
+@pytest.mark.parametrize("setting, words", [("max_snap_m = -5", "max_snap_m must be a number from 1 to 5000"),
+                                            ("boundary_margin_m = nan", "boundary_margin_m must be a number")])
+def test_batch_setting_out_of_range_is_refused_at_load_naming_field_and_line(tmp_path, setting, words):
+    from lifecircle.batch import load_config
+    from lifecircle.errors import ConfigError
+
+    path = tmp_path / "c.toml"
+    path.write_text(BATCH + f"\n[settings]\n{setting}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.field == f"settings.{setting.split()[0]}" and info.value.line == 11
+    r = runner.invoke(app, ["batch", str(path)])
+    text = _one_line(r)
+    assert f"line 11, field 'settings.{setting.split()[0]}'" in text and words in text
+    assert not (tmp_path / "bo").exists()
