@@ -122,3 +122,21 @@ def test_batch_setting_out_of_range_is_refused_at_load_naming_field_and_line(tmp
     text = _one_line(r)
     assert f"line 11, field 'settings.{setting.split()[0]}'" in text and words in text
     assert not (tmp_path / "bo").exists()
+
+
+def test_batch_force_writes_into_a_district_folder_holding_a_users_file_and_keeps_it(tmp_path):
+    from dask.distributed import Client
+
+    from lifecircle.batch import make_cluster, run
+
+    path = tmp_path / "c.toml"
+    path.write_text(BATCH, encoding="utf-8")
+    with make_cluster(1, processes=False) as cluster, Client(cluster) as client:
+        assert "failed" not in run(path, client=client).statuses.values()
+        notes = tmp_path / "bo" / "a" / "notes.txt"
+        notes.write_text("notes")
+        (tmp_path / "bo" / "a" / "summary.csv").write_text("stale")
+        report = run(path, client=client, force=True)
+    assert report.statuses == {"a": "done"}, report.details
+    assert notes.read_text() == "notes"
+    assert (tmp_path / "bo" / "a" / "summary.csv").read_text() != "stale"      # lifecircle's, rewritten

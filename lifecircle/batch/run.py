@@ -764,9 +764,12 @@ def _worker_rss_mb() -> float:
 
 
 @_one_thread
-def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir: str) -> dict:
+def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir: str,
+                  force: bool = False) -> dict:
     """One district: clip, analyse, save atomically with its hash. Never raises for a
-    district's own problems: returns ``status="failed"`` with the error instead."""
+    district's own problems: returns ``status="failed"`` with the error instead. ``force``:
+    as for the batch's folder, lifecircle's files go into a district folder that holds others
+    (which stay as they are)."""
     import traceback
 
 
@@ -800,7 +803,7 @@ def _run_district(data, ds: DistrictSpec, cfg: BatchConfig, digest: str, out_dir
                          profile=cfg.profile, speed=cfg.speed, settings=settings, lang=cfg.lang)
         t_save = time.perf_counter()
         folder = Path(out_dir) / ds.slug
-        with atomic_dir(folder) as tmp:
+        with atomic_dir(folder, force=force) as tmp:
             write_outputs(result, tmp)
             save_map(result_map(result, lang=cfg.lang, basemap=cfg.basemap, offline=cfg.offline),
                      tmp / MAP_FILE, offline=cfg.offline)
@@ -1062,7 +1065,8 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
     """Run every district of a batch config on Dask and write the combined outputs.
 
     The output folder must be new, empty or a lifecircle folder; ``force`` writes lifecircle's
-    files into a folder that holds others (nothing else in it is touched).
+    files into a folder that holds others, the output folder or a district's (nothing else in
+    it is touched).
 
     ``config``: a path to a TOML/YAML file or a :class:`BatchConfig`. ``client``: an existing
     ``dask.distributed.Client``; else ``scheduler`` (an address) or a new LocalCluster of
@@ -1117,7 +1121,8 @@ def run(config, client=None, workers: int | None = None, resume: bool = False, *
                 own_client = client = Client(own_cluster)
         try:
             t0 = time.perf_counter()
-            _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker_info, timings)
+            _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker_info, timings,
+                         force)
             timings["districts_s"] = time.perf_counter() - t0
         finally:
             _close(own_client, own_cluster)
@@ -1179,7 +1184,8 @@ def _skipped_info(folder: Path, ds: DistrictSpec, lang: str) -> dict:
             "config_hash": meta.get("config_hash")}
 
 
-def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker_info, timings) -> None:
+def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker_info, timings,
+                 force: bool = False) -> None:
     from dask.distributed import as_completed
 
     src_futures = {}
@@ -1199,7 +1205,7 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
     futures = {}
     for ds in todo:
         fut = client.submit(_run_district, src_futures[ds.source], ds, cfg, digests[ds.name],
-                            str(cfg.out_dir), pure=False,
+                            str(cfg.out_dir), force, pure=False,
                             key=f"lifecircle-district-{ds.slug}-{os.urandom(4).hex()}")
         futures[fut] = ds
     t0 = time.perf_counter()
