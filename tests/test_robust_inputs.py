@@ -140,3 +140,37 @@ def test_batch_force_writes_into_a_district_folder_holding_a_users_file_and_keep
     assert report.statuses == {"a": "done"}, report.details
     assert notes.read_text() == "notes"
     assert (tmp_path / "bo" / "a" / "summary.csv").read_text() != "stale"      # lifecircle's, rewritten
+
+
+# --------------------------------------------------------------------------------------------
+# a damaged analysis folder
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    import lifecircle
+    from lifecircle.io.sources import embedded_sample
+
+    folder = tmp_path_factory.mktemp("saved") / "h"
+    lifecircle.analyze(embedded_sample("helsinki")).save(folder, map_html=False)
+    return folder
+
+
+@pytest.mark.parametrize("array, value", [("node_x", np.nan), ("node_y", np.inf), ("edge_len", np.nan),
+                                          ("edge_len", -3.0), ("home_off", np.nan), ("fac_off", -np.inf)])
+def test_network_archive_with_a_non_finite_number_is_named_damaged(saved, tmp_path, array, value):
+    import shutil
+
+    d = tmp_path / "h2"
+    shutil.copytree(saved, d)
+    with np.load(d / "network.npz") as npz:
+        z = {k: npz[k] for k in npz.files}
+    if array == "node_x":
+        z[array][:] = value         # every node, as the attacker did
+    else:
+        z[array][0] = value
+    np.savez(d / "network.npz", **z)
+    r = runner.invoke(app, ["resources", str(d), "--out", str(tmp_path / "gr")])
+    text = _one_line(r)
+    assert "network.npz: damaged or not written by lifecircle" in text and array in text
+    assert not (tmp_path / "gr").exists()

@@ -1760,8 +1760,9 @@ class _Inconsistent(ValueError):
 
 def _check_network_arrays(z: dict, n_streets: int) -> None:
     """The network archive agrees with itself and with the streets layer: every array of its
-    length, every node and edge index in range (a damaged archive would otherwise index out of
-    bounds in the engine, or give wrong minutes silently)."""
+    length, every node and edge index in range, every coordinate, length and offset a finite
+    number (a damaged archive would otherwise index out of bounds in the engine, end in a
+    GEOS error, or give wrong minutes silently)."""
     n_nodes, n_edges = len(z["node_osmid"]), len(z["edge_u"])
     for k in ("node_x", "node_y"):
         if len(z[k]) != n_nodes:
@@ -1771,6 +1772,11 @@ def _check_network_arrays(z: dict, n_streets: int) -> None:
             raise _Inconsistent(f"{k} has {len(z[k])} entries for {n_edges} edges")
     if n_edges != n_streets:
         raise _Inconsistent(f"{n_edges} edges for {n_streets} streets in {GPKG}")
+    for k in ("node_x", "node_y", "edge_len", "home_off", "fac_off"):     # every float array
+        if not np.isfinite(z[k]).all():                 # (the legs: NaN where not snapped)
+            raise _Inconsistent(f"{k} holds values that are not finite numbers")
+    if n_edges and z["edge_len"].min() < 0:
+        raise _Inconsistent("edge_len holds negative lengths")
     for k in ("edge_u", "edge_v"):
         if n_edges and (z[k].min() < 0 or z[k].max() >= n_nodes):
             raise _Inconsistent(f"{k} names nodes outside 0..{n_nodes - 1}")
@@ -1869,6 +1875,7 @@ def read_outputs(out_dir) -> dict:
             if c not in summary:
                 raise ValueError(f"no column '{c}'")
         reading = out / NETWORK
+        _check_network_arrays(z, len(edges))           # before the arrays are used
         net = WalkNetwork(crs, z["node_osmid"], z["node_x"], z["node_y"], z["edge_u"], z["edge_v"],
                           z["edge_len"], z["edge_oneway"], edges.geometry.to_numpy(),
                           settings.walk_speed_mps,
@@ -1879,7 +1886,6 @@ def read_outputs(out_dir) -> dict:
         if len(hs.edge) != len(homes) or len(fs.edge) != len(fac):
             raise ValueError(f"{len(hs.edge)} home and {len(fs.edge)} facility snaps for {len(homes)} "
                              f"homes and {len(fac)} facilities in {GPKG}")
-        _check_network_arrays(z, len(edges))
         reading = out / META
         area = shapely.from_wkt(meta["study_area_wkt"]) if meta.get("study_area_wkt") else None
         reading = out / FEATURES_FILE if (out / FEATURES_FILE).exists() else out / FEATURES_GPKG
