@@ -174,3 +174,42 @@ def test_network_archive_with_a_non_finite_number_is_named_damaged(saved, tmp_pa
     text = _one_line(r)
     assert "network.npz: damaged or not written by lifecircle" in text and array in text
     assert not (tmp_path / "gr").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# long output names
+
+
+@pytest.mark.parametrize("name", ["c" * 240, "新" * 85, "d" * 255], ids=["240", "cjk-255", "255"])   # bytes
+def test_an_output_name_up_to_255_bytes_is_written_and_replaced(tmp_path, name):
+    from lifecircle.io.outputs import atomic_dir, copy_file_atomic
+
+    out = tmp_path / name
+    for text in ("first", "second"):                  # new, then replacing lifecircle's own
+        with atomic_dir(out) as tmp:
+            (tmp / "summary.csv").write_text(text)
+    assert (out / "summary.csv").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    # a file of such a name (a map copy) is written through a temporary file that fits too
+    (tmp_path / "maps").mkdir()
+    assert copy_file_atomic(out / "summary.csv", tmp_path / "maps" / name).read_text() == "second"
+    assert [p.name for p in (tmp_path / "maps").iterdir()] == [name]
+
+
+def test_a_crashed_runs_temporary_folder_of_a_long_name_is_cleaned_up(tmp_path):
+    import os
+
+    from lifecircle.io.outputs import _OLD_TAG, _TMP_TAG, atomic_dir, sibling_name
+
+    name = "c" * 240
+    stale = tmp_path / (sibling_name(name, _TMP_TAG, room=8) + "abcdefgh")
+    stale.mkdir()
+    (stale / "summary.csv").write_text("stale")
+    assert len(os.fsencode(stale.name)) <= 255
+    with atomic_dir(tmp_path / name) as tmp:
+        (tmp / "summary.csv").write_text("new")
+    assert not stale.exists() and (tmp_path / name / "summary.csv").read_text() == "new"
+    # two long names that begin alike get different siblings; short names keep theirs
+    a, b = "x" * 250 + "a", "x" * 250 + "b"
+    assert sibling_name(a, _OLD_TAG) != sibling_name(b, _OLD_TAG) == sibling_name(b, _OLD_TAG)
+    assert sibling_name("out", _OLD_TAG) == ".out.lifecircle-old"

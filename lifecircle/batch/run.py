@@ -92,7 +92,7 @@ from lifecircle.i18n import LABELS, label
 from lifecircle.io.boundary import read_boundary
 from lifecircle.io.chinacoords import datum_zh, normalize_crs
 from lifecircle.io.crs import utm_crs
-from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, ensure_out_dir, read_summary, write_outputs
+from lifecircle.io.outputs import GPKG, META, NETWORK, SUMMARY, atomic_dir, ensure_out_dir, read_summary, sibling_name, write_outputs
 from lifecircle.io.sources import ATTRIBUTION, SAMPLES, WGS84, combine, embedded_sample, read_osm, write_about_layer
 from lifecircle.pipeline import analyze
 from lifecircle.render.deliverables import COMPLIANCE_MAP, RESOURCES_MAP, write_compliance, write_resources
@@ -1258,7 +1258,7 @@ def _run_on_dask(client, cfg, todo, digests, results, statuses, progress, worker
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(sibling_name(path.name, f".{os.getpid()}.tmp{path.suffix}"))
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -47,6 +47,7 @@ import base64
 import contextlib
 import functools
 import gc
+import hashlib
 import json
 import logging
 import mmap
@@ -118,6 +119,32 @@ MARKER = ".lifecircle"
 HTML_MARKER = "<!-- written by lifecircle -->"
 _TMP_TAG = ".lifecircle-tmp-"
 _OLD_TAG = ".lifecircle-old"
+#: the longest file name (bytes) of the file systems lifecircle writes to (ext4, APFS, NTFS…)
+NAME_MAX = 255
+
+
+def sibling_name(name: str, tag: str, room: int = 0) -> str:
+    """The name ``.{name}{tag}`` of a temporary (or set-aside) sibling of ``name``, with
+    ``room`` bytes left for a random suffix (``tempfile.mkdtemp``'s 8), within
+    :data:`NAME_MAX` bytes: a legal name of 232–255 bytes gave a temporary name too long for
+    the file system. Where it does not fit, ``name`` is cut (by bytes, at a character) and a
+    hash of the whole name follows, so two long names that begin alike get different
+    siblings; the same ``name`` always gets the same one (the recovery finds it again).
+
+    >>> sibling_name("out", ".lifecircle-old")
+    '.out.lifecircle-old'
+    >>> n = sibling_name("新" * 85, ".lifecircle-tmp-", room=8)
+    >>> len(n.encode()) + 8 <= 255 and n.endswith(".lifecircle-tmp-")
+    True
+    """
+    full = f".{name}{tag}"
+    if len(os.fsencode(full)) + room <= NAME_MAX:
+        return full
+    raw = os.fsencode(name)
+    digest = hashlib.sha1(raw).hexdigest()[:8]
+    budget = max(0, NAME_MAX - room - len(os.fsencode(tag)) - len(digest) - 2)    # "." and "~"
+    cut = raw[:budget].decode("utf-8", errors="ignore")      # a character cut in two is dropped
+    return f".{cut}~{digest}{tag}"
 
 #: every name lifecircle writes into one of its folders (any command, any version)
 OWN_NAMES = frozenset({
@@ -362,7 +389,7 @@ def _recover_and_clean(out: Path) -> None:
     temporary and old folders of earlier runs that are no longer in use."""
     parent = out.parent
     name = out.name
-    old = parent / f".{name}{_OLD_TAG}"
+    old = parent / sibling_name(name, _OLD_TAG)
     legacy_old = sorted(parent.glob(f".{glob_escape(name)}.old.*"))   # lifecircle <= 0.x
     for candidate in [old, *legacy_old]:
         if not candidate.is_dir() or not is_lifecircle_folder(candidate):
@@ -375,12 +402,13 @@ def _recover_and_clean(out: Path) -> None:
             continue                            # never remove the only copy
         shutil.rmtree(candidate, ignore_errors=True)
     prefix = f".{name}."
+    tmp_prefix = sibling_name(name, _TMP_TAG, room=8)
     for p in parent.iterdir() if parent.is_dir() else ():
         n = p.name
-        if not n.startswith(prefix) or not p.is_dir() or p.is_symlink():
+        ours = n.startswith(tmp_prefix)
+        if not (ours or n.startswith(prefix)) or not p.is_dir() or p.is_symlink():
             continue
         rest = n[len(prefix):]
-        ours = rest.startswith(_TMP_TAG[1:])
         legacy = re.fullmatch(r"[a-z0-9_]{8}", rest) is not None and _only_own_files(p)
         if (ours or legacy) and not _in_use(p):
             shutil.rmtree(p, ignore_errors=True)
@@ -408,7 +436,7 @@ def atomic_dir(out, *, force: bool = False, inputs=(), kind: str = "analysis"):
         with _locked(parent):
             _recover_and_clean(target)
         mode = check_out_dir(out, force=force, inputs=inputs)   # recovery may have put one back
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_TAG}", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=sibling_name(out.name, _TMP_TAG, room=8), dir=parent))
         tmp.chmod(0o755)  # mkdtemp makes it private; results are shared folders
     except OSError as exc:
         raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})",
@@ -448,7 +476,7 @@ def _replace(tmp: Path, target: Path, out: Path, force: bool, inputs) -> None:
     if _is_empty_dir(target):
         tmp.rename(target)        # POSIX rename replaces an empty folder atomically
         return
-    old = target.parent / f".{target.name}{_OLD_TAG}"
+    old = target.parent / sibling_name(target.name, _OLD_TAG)
     target.rename(old)
     try:
         tmp.rename(target)
@@ -474,7 +502,7 @@ def _merge_into(tmp: Path, target: Path) -> None:
             continue
         if dest.is_dir() and not dest.is_symlink():
             if p.is_dir() and is_lifecircle_folder(dest) and not foreign_entries(dest):
-                old = target / f".{p.name}{_OLD_TAG}"
+                old = target / sibling_name(p.name, _OLD_TAG)
                 dest.rename(old)
                 p.rename(dest)
                 shutil.rmtree(old, ignore_errors=True)
@@ -596,7 +624,7 @@ def _replaced(path, write) -> Path:
     """``write(tmp)`` a temporary file beside ``path``, then renamed onto it; an OSError is an
     OutputError naming ``path``, and the temporary file never stays."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(sibling_name(path.name, f".{os.getpid()}.tmp"))
     try:
         write(tmp)
         os.replace(tmp, path)
