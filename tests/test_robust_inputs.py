@@ -213,3 +213,75 @@ def test_a_crashed_runs_temporary_folder_of_a_long_name_is_cleaned_up(tmp_path):
     a, b = "x" * 250 + "a", "x" * 250 + "b"
     assert sibling_name(a, _OLD_TAG) != sibling_name(b, _OLD_TAG) == sibling_name(b, _OLD_TAG)
     assert sibling_name("out", _OLD_TAG) == ".out.lifecircle-old"
+
+
+# --------------------------------------------------------------------------------------------
+# a profile's regex that backtracks without end
+
+
+EVIL_NAME = "a" * 36 + "!"
+
+
+def _evil_profile(path, pattern):
+    import yaml
+
+    from lifecircle.settings import data_path
+
+    doc = yaml.safe_load((data_path("profiles") / "default.yaml").read_text(encoding="utf-8"))
+    cat = next(c for d in doc["dimensions"] for c in d["categories"] if c["id"] == "supermarket")
+    cat["match"].append({"name*~": pattern})
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _evil_osm(path):
+    path.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+ <node id="1" lat="32.0400" lon="118.7800"/><node id="2" lat="32.0400" lon="118.7830"/>
+ <node id="3" lat="32.0420" lon="118.7830"/>
+ <node id="4" lat="32.0410" lon="118.7810"><tag k="name" v="{EVIL_NAME}"/><tag k="shop" v="yes"/></node>
+ <node id="5" lat="32.0410" lon="118.7812"/><node id="6" lat="32.0410" lon="118.7815"/>
+ <node id="7" lat="32.0412" lon="118.7815"/><node id="8" lat="32.0412" lon="118.7812"/>
+ <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><tag k="highway" v="residential"/></way>
+ <way id="11"><nd ref="5"/><nd ref="6"/><nd ref="7"/><nd ref="8"/><nd ref="5"/><tag k="building" v="residential"/></way>
+</osm>
+""", encoding="utf-8")
+    return path
+
+
+def test_a_profile_regex_that_backtracks_without_end_is_refused_naming_profile_rule_and_pattern(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    prof = _evil_profile(tmp_path / "evil.yaml", "^(a|a)*$")
+    run = subprocess.run([sys.executable, "-m", "lifecircle.cli", "analyze", str(_evil_osm(tmp_path / "e.osm")),
+                          "--profile", str(prof), "--out", str(tmp_path / "out"), "--no-map"],
+                         cwd=repo, capture_output=True, text=True, timeout=120)    # it hung for hours
+    text = (run.stdout + run.stderr).strip()
+    assert run.returncode == 2 and "Traceback" not in text and len(text.splitlines()) == 1, text
+    assert "evil.yaml: category supermarket" in text and "'^(a|a)*$'" in text and EVIL_NAME in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_profile_patterns_search_as_before(tmp_path, monkeypatch):
+    from lifecircle.core import classify, profiles
+    from lifecircle.core.classify import classify_tags
+    from lifecircle.core.profiles import bounded, load_profile
+
+    # the shipped profiles search without a timeout (as fast as before) ...
+    for name in ("default", "gb50180-2018", "tdt1062-2021"):
+        conds = [c for cat in load_profile(name).categories for r in (*cat.match, *cat.exclude)
+                 for c in r.conditions if c.pattern is not None]
+        assert conds and all(c.quick is not None for c in conds), name
+    assert not bounded("^(a+)+$") and not bounded("(a|aa)*") and not bounded(r"(a)\1") and bounded("小学|primary")
+    # ... a pattern that may backtrack searches with a timeout, and finds what it finds
+    monkeypatch.setattr(profiles, "REGEX_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(classify, "REGEX_TIMEOUT_S", 0.05)
+    prof = _evil_profile(tmp_path / "ok.yaml", "^(?:foo|bar)+ market$")
+    assert classify_tags([{"name": "foobarfoo market"}, {"name": "foo"}], str(prof)) == [["supermarket"], []]
+    prof = _evil_profile(tmp_path / "evil.yaml", "^(a|a)*$")
+    with pytest.raises(profiles.RegexTimeout, match="evil.yaml: category supermarket"):
+        classify_tags([{"name": EVIL_NAME, "shop": "yes"}], str(prof))
+

@@ -58,9 +58,21 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+import regex
 
 from lifecircle import columns as C
-from lifecircle.core.profiles import NAME_ANY, NAME_KEYS, Category, Profile, Rule, load_profile
+from lifecircle.core.profiles import (
+    NAME_ANY,
+    NAME_KEYS,
+    REGEX_TIMEOUT_S,
+    UNTIMED_CHARS,
+    Category,
+    Profile,
+    RegexTimeout,
+    Rule,
+    bounded,
+    load_profile,
+)
 
 __all__ = ["classify_features", "classify_tags", "match_tags", "match_amap_typecode", "best_name",
            "capacity_of", "tag_facts", "OUTPUT_COLUMNS"]
@@ -278,6 +290,7 @@ class _Matcher:
     """Rules of a profile indexed by what a feature must carry for them to match."""
 
     def __init__(self, profile: Profile):
+        self.profile = profile.source_path or str(profile.name)
         self.cats: list[Category] = profile.categories
         self.by_kv: dict[tuple[str, str], list[tuple[int, Rule]]] = defaultdict(list)
         self.by_key: dict[str, list[tuple[int, Rule]]] = defaultdict(list)
@@ -300,12 +313,16 @@ class _Matcher:
         self.by_kv = dict(self.by_kv)
         self.by_key = dict(self.by_key)
         # one regex that matches whenever any name-only rule could; most names fail it at once
-        self.name_screen: re.Pattern | None = None
+        self.name_screen: regex.Pattern | None = None
+        self.screen_quick: re.Pattern | None = None      # re's, when every part is bounded
         if name_patterns:
+            joined = "|".join(f"(?:{p})" for p in name_patterns)
             try:
-                self.name_screen = re.compile("|".join(f"(?:{p})" for p in name_patterns), re.IGNORECASE)
-            except re.error:  # e.g. back-references that do not survive joining
-                self.name_screen = None
+                self.name_screen = regex.compile(joined, regex.IGNORECASE | regex.VERSION0)
+                if all(bounded(p) for p in name_patterns):
+                    self.screen_quick = re.compile(joined, re.IGNORECASE)
+            except (regex.error, re.error):  # e.g. back-references that do not survive joining
+                self.name_screen = self.screen_quick = None
         self.min_area = [c.min_area_m2 or 0.0 for c in self.cats]
         # what a feature must carry to have a candidate rule or a fact (see :meth:`match`)
         self.any_value = frozenset(set(self.by_key) | set(NAME_KEYS) | _FACT_KEYS)
@@ -341,7 +358,7 @@ class _Matcher:
             screen = self.name_screen
             for k in NAME_KEYS:
                 v = tags.get(k)
-                if v and (screen is None or screen.search(v)):
+                if v and (screen is None or _screened(screen, v, self.screen_quick)):
                     named = True
                     break
             if named:
@@ -381,7 +398,21 @@ class _Matcher:
         return out
 
     def match(self, tags: Mapping[str, str]) -> list[int]:
-        """Indices of categories whose rules take ``tags`` (area not checked), sorted."""
+        """Indices of categories whose rules take ``tags`` (area not checked), sorted.
+
+        A regex of the profile that runs over its time on a value raises a
+        :class:`~lifecircle.errors.ProfileError` naming the profile, the category, the
+        condition and the pattern."""
+        try:
+            return self._match(tags)
+        except RegexTimeout as exc:
+            cat = next((c for c in self.cats for r in (*c.match, *c.exclude)
+                        if any(c2.describe() == exc.condition for c2 in r.conditions)), None)
+            where = f"category {cat.id}, " if cat is not None else ""
+            raise RegexTimeout(exc.condition, exc.pattern, exc.value,
+                               where=f"{self.profile}: {where}condition {exc.condition!r}") from None
+
+    def _match(self, tags: Mapping[str, str]) -> list[int]:
         if self.skips(tags):
             return []
         tags = with_facts(tags)
@@ -402,6 +433,18 @@ class _Matcher:
                 continue
             out.append(ci)
         return out
+
+
+def _screened(screen, value: str, quick) -> bool:
+    """Whether the name screen finds ``value`` (``quick``: re's screen of :func:`bounded`
+    patterns, searched without a timeout up to :data:`UNTIMED_CHARS`); one that runs over its
+    time lets every name rule test the value (the rule at fault then names itself)."""
+    if quick is not None and len(value) <= UNTIMED_CHARS:
+        return quick.search(value) is not None
+    try:
+        return screen.search(value, timeout=REGEX_TIMEOUT_S) is not None
+    except TimeoutError:
+        return True
 
 
 def _anchor(rule: Rule):
