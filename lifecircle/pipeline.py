@@ -146,6 +146,14 @@ def _communities(boundary, boundary_name: str | None, boundary_crs: str):
     if area_wgs is None or area_wgs.is_empty:
         raise BoundaryError(str(boundary), "holds no geometry", zh="不含任何几何图形")
     w, s, e, n = area_wgs.bounds
+    if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):     # read as lon/lat, and it is not
+        raise BoundaryError(str(boundary), f"coordinates reach x {w:.0f}..{e:.0f}, y {s:.0f}..{n:.0f}: they "
+                            "look like metres of a projected CRS, not longitude/latitude, and the file "
+                            "names no CRS; give it its CRS (a GeoPackage or a Shapefile with its .prj) or "
+                            "reproject it to WGS-84 lon/lat",
+                            zh=f"坐标范围为 x {w:.0f}..{e:.0f}，y {s:.0f}..{n:.0f}：看起来是投影坐标系的米，"
+                               "不是经纬度，且文件未注明坐标系；请为文件注明坐标系（带坐标系的 GeoPackage，"
+                               "或带 .prj 的 Shapefile），或将其转换为 WGS-84 经纬度")
     if e - w > MAX_AREA_DEG or n - s > MAX_AREA_DEG:
         raise BoundaryError(str(boundary), f"spans {e - w:.1f}° × {n - s:.1f}° (lon {w:.1f}..{e:.1f}, "
                             f"lat {s:.1f}..{n:.1f}): larger than a study area (at most "

@@ -285,3 +285,26 @@ def test_profile_patterns_search_as_before(tmp_path, monkeypatch):
     with pytest.raises(profiles.RegexTimeout, match="evil.yaml: category supermarket"):
         classify_tags([{"name": EVIL_NAME, "shop": "yes"}], str(prof))
 
+
+# --------------------------------------------------------------------------------------------
+# messages that say what is wrong
+
+
+@pytest.mark.parametrize("corner", [(500000, 3540000), (0, 0)])
+def test_a_boundary_in_metres_without_a_crs_is_named_as_such(tmp_path, corner):
+    import json
+
+    from lifecircle.io.sources import embedded_sample
+
+    x, y = corner
+    ring = [[x, y], [x + 1500, y], [x + 1500, y + 1400], [x, y + 1400], [x, y]]
+    p = tmp_path / "m.geojson"
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "m"}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    r = runner.invoke(app, ["analyze", str(embedded_sample("helsinki")), "--boundary", str(p),
+                            "--out", str(tmp_path / "o"), "--no-map"])
+    text = _one_line(r)
+    assert "m.geojson" in text and "look like metres" in text and "not longitude/latitude" in text
+    assert "CRS" in text and "°" not in text
+    assert not (tmp_path / "o").exists()
+
