@@ -308,3 +308,24 @@ def test_a_boundary_in_metres_without_a_crs_is_named_as_such(tmp_path, corner):
     assert "CRS" in text and "°" not in text
     assert not (tmp_path / "o").exists()
 
+
+
+def test_an_xlsx_whose_first_sheet_is_empty_is_read_from_the_first_sheet_with_data(tmp_path):
+    import openpyxl
+
+    from lifecircle.io.poitable import _read_frame
+
+    book = openpyxl.Workbook()
+    book.active.title = "封面"
+    data = book.create_sheet("sites")
+    data.append(["name", "lng", "lat"])
+    data.append(["a", 118.78, 32.04])
+    book.save(tmp_path / "s.xlsx")
+    frame = _read_frame(tmp_path / "s.xlsx")
+    assert list(frame.columns) == ["name", "lng", "lat"] and frame["name"].tolist() == ["a"]
+    assert "read the sheet 'sites', the first with data ('封面' is empty)" in frame.attrs["notes"][0]
+    empty = openpyxl.Workbook()
+    empty.create_sheet("two")
+    empty.save(tmp_path / "e.xlsx")
+    with pytest.raises(TableError, match=r"e.xlsx: every sheet of the workbook is empty \('Sheet', 'two'\)"):
+        _read_frame(tmp_path / "e.xlsx")

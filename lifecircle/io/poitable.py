@@ -279,18 +279,34 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:
-    """The first sheet of a workbook (``attrs["notes"]`` says so when there are others)."""
+    """The first sheet of a workbook that holds anything (``attrs["notes"]`` says which, when
+    there are others); a workbook whose every sheet is empty is refused, naming its sheets."""
     try:
         with pd.ExcelFile(path, engine="openpyxl") as book:
-            frame = pd.read_excel(book, sheet_name=book.sheet_names[0], dtype=str, keep_default_na=False)
-            if len(book.sheet_names) > 1:
-                others = ", ".join(repr(n) for n in book.sheet_names[1:4])
-                more = "…" if len(book.sheet_names) > 4 else ""
-                frame.attrs["notes"] = [f"{path.name}: read the first sheet {book.sheet_names[0]!r} only; "
+            names = book.sheet_names
+            for i, sheet in enumerate(names):  # noqa: B007 - i and sheet name the one read
+                frame = pd.read_excel(book, sheet_name=sheet, dtype=str, keep_default_na=False)
+                if len(frame.columns):
+                    break
+            else:
+                shown = ", ".join(repr(n) for n in names[:4]) + ("…" if len(names) > 4 else "")
+                raise TableError(path, f"every sheet of the workbook is empty ({shown})",
+                                 zh=f"工作簿的每个工作表都是空的（{shown}）")
+            if i > 0:
+                empty = ", ".join(repr(n) for n in names[:min(i, 3)]) + ("…" if i > 3 else "")
+                frame.attrs["notes"] = [f"{path.name}: read the sheet {sheet!r}, the first with data "
+                                        f"({empty} {'is' if i == 1 else 'are'} empty)"]
+                frame.attrs["notes_zh"] = [f"{path.name}：读取了第一个有数据的工作表 {sheet!r}（{empty} 为空）"]
+            elif len(names) > 1:
+                others = ", ".join(repr(n) for n in names[1:4])
+                more = "…" if len(names) > 4 else ""
+                frame.attrs["notes"] = [f"{path.name}: read the first sheet {names[0]!r} only; "
                                         f"the workbook also has {others}{more}"]
-                frame.attrs["notes_zh"] = [f"{path.name}：只读取了第一个工作表 {book.sheet_names[0]!r}；"
+                frame.attrs["notes_zh"] = [f"{path.name}：只读取了第一个工作表 {names[0]!r}；"
                                            f"工作簿中还有 {others}{more}"]
             return frame
+    except TableError:
+        raise
     except ImportError as exc:  # pragma: no cover
         raise InputFileError(path, f"reading .xlsx needs openpyxl ({exc})",
                              zh=f"读取 .xlsx 需要 openpyxl（{exc}）") from None
