@@ -124,6 +124,14 @@ def test_batch_setting_out_of_range_is_refused_at_load_naming_field_and_line(tmp
     assert not (tmp_path / "bo").exists()
 
 
+def test_batch_settings_valid_together_are_accepted(tmp_path):
+    from lifecircle.batch import load_config
+
+    path = tmp_path / "c.toml"      # sfca_minutes = 45 alone is over the default max_minutes (30)
+    path.write_text(BATCH + "\n[settings]\nsfca_minutes = 45\nmax_minutes = 60\n", encoding="utf-8")
+    assert load_config(path).settings == {"sfca_minutes": 45, "max_minutes": 60}
+
+
 def test_batch_force_writes_into_a_district_folder_holding_a_users_file_and_keeps_it(tmp_path):
     from dask.distributed import Client
 

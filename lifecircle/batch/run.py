@@ -483,16 +483,17 @@ def load_config(path) -> BatchConfig:  # noqa: C901
         if k in settings:
             top = 'speed' if k == 'walk_speed_kmh' else 'lang'
             raise bad(f"set '{top}' at the top level instead", "settings", k, zh=f"请在顶层设置 '{top}'")
-    # the values as Settings checks them (ranges, thresholds), now, not in the first district:
-    # each alone, so the message names its field and line, then all together
-    for k, v in settings.items():
-        try:
-            DEFAULTS.with_(**{k: v})
-        except LifecircleError as exc:
-            raise bad(f"{exc}", "settings", k, zh=exc.message("zh")) from None
+    # the values as Settings checks them (ranges, thresholds), now, not in the first district;
+    # refused together (sfca_minutes = 45 is fine beside max_minutes = 60), then named by the
+    # field and line of the one that fails alone (the section where none does)
     try:
         DEFAULTS.with_(**settings)
     except LifecircleError as exc:
+        for k, v in settings.items():
+            try:
+                DEFAULTS.with_(**{k: v})
+            except LifecircleError as one:
+                raise bad(f"{one}", "settings", k, zh=one.message("zh")) from None
         raise bad(f"{exc}", "settings", zh=exc.message("zh")) from None
 
     # sources
