@@ -76,6 +76,16 @@ class ProfileError(LifecircleError):
         super().__init__(f"{self.source}: {problem}", zh=f"{self.source}：{zh}" if zh else None)
 
 
+class RegexTimeout(ProfileError):
+    """A profile's regex ran over its time on a tag value (it backtracks without end); names
+    the ``condition``, the ``pattern`` and the ``value``."""
+
+    def __init__(self, source: str | Path, problem: str, *, zh: str | None = None, condition: str = "",
+                 pattern: str = "", value: str = ""):
+        super().__init__(source, problem, zh=zh)
+        self.condition, self.pattern, self.value = condition, pattern, value
+
+
 class NetworkError(LifecircleError):
     """The arrays handed to the engine are invalid (negative or NaN lengths, bad indices)."""
 

@@ -68,11 +68,11 @@ from lifecircle.core.profiles import (
     UNTIMED_CHARS,
     Category,
     Profile,
-    RegexTimeout,
     Rule,
     bounded,
     load_profile,
 )
+from lifecircle.errors import RegexTimeout
 
 __all__ = ["classify_features", "classify_tags", "match_tags", "match_amap_typecode", "best_name",
            "capacity_of", "tag_facts", "OUTPUT_COLUMNS"]
@@ -409,8 +409,9 @@ class _Matcher:
             cat = next((c for c in self.cats for r in (*c.match, *c.exclude)
                         if any(c2.describe() == exc.condition for c2 in r.conditions)), None)
             where = f"category {cat.id}, " if cat is not None else ""
-            raise RegexTimeout(exc.condition, exc.pattern, exc.value,
-                               where=f"{self.profile}: {where}condition {exc.condition!r}") from None
+            raise RegexTimeout(f"{self.profile}: {where}condition {exc.condition!r}", exc.problem,
+                               zh=exc.zh_problem, condition=exc.condition, pattern=exc.pattern,
+                               value=exc.value) from None
 
     def _match(self, tags: Mapping[str, str]) -> list[int]:
         if self.skips(tags):

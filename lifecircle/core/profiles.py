@@ -79,7 +79,7 @@ from typing import Any
 import regex
 import yaml
 
-from lifecircle.errors import ProfileError
+from lifecircle.errors import ProfileError, RegexTimeout
 from lifecircle.settings import data_path
 
 __all__ = [
@@ -130,26 +130,18 @@ _TYPECODE_RE = re.compile(r"^[0-9]{2,6}$")
 REGEX_TIMEOUT_S = 1.0
 
 
-class RegexTimeout(ProfileError):
-    """A profile's regex ran over :data:`REGEX_TIMEOUT_S` on a tag value; names the condition,
-    the pattern and the value (the classifier adds the profile and the category)."""
-
-    def __init__(self, condition: str, pattern: str, value: str, where: str | None = None):
-        self.condition, self.pattern, self.value = condition, pattern, value
-        shown = value if len(value) <= 60 else value[:60] + "…"
-        super().__init__(where or f"condition {condition!r}",
-                         f"the regex {pattern!r} took over {REGEX_TIMEOUT_S:g} s on the value {shown!r} "
-                         "(it backtracks without end: rewrite it)",
-                         zh=f"正则表达式 {pattern!r} 在值 {shown!r} 上用时超过 {REGEX_TIMEOUT_S:g} 秒"
-                            "（回溯无穷无尽：请改写）")
-
-
 def regex_search(pattern, value: str, condition: str = ""):
     """``pattern.search(value)`` within :data:`REGEX_TIMEOUT_S`, else :class:`RegexTimeout`."""
     try:
         return pattern.search(value, timeout=REGEX_TIMEOUT_S)
     except TimeoutError:
-        raise RegexTimeout(condition, pattern.pattern, value) from None
+        shown = value if len(value) <= 60 else value[:60] + "…"
+        raise RegexTimeout(f"condition {condition!r}",
+                           f"the regex {pattern.pattern!r} took over {REGEX_TIMEOUT_S:g} s on the value "
+                           f"{shown!r} (it backtracks without end: rewrite it)",
+                           zh=f"正则表达式 {pattern.pattern!r} 在值 {shown!r} 上用时超过 {REGEX_TIMEOUT_S:g} 秒"
+                              "（回溯无穷无尽：请改写）",
+                           condition=condition, pattern=pattern.pattern, value=value) from None
 
 
 #: A search with a timeout costs ~3 µs more than one without (twice the classification of a
