@@ -1,13 +1,16 @@
 """The homes and snap stages' shortcuts give exactly what the plain computations give.
 
-Entry points (the nearest edge of a building or park) against GEOS's nearest search, ties
-included (GEOS picks among equidistant edges in its own order, not the lowest index);
-snapping of non-point geometries; the homes' point-in-land test on polygon boundaries, the
+The nearest edge of a building or park against GEOS's nearest search, ties included (GEOS
+picks among equidistant edges in its own order, not the lowest index); entry points against
+a per-geometry brute force (on the edge of a polygon; among tied streets the westernmost
+point, whatever the edges' order or the network's extent); snapping of non-point geometries; the homes' point-in-land test on polygon boundaries, the
 street test with probe points, the tag rules asked once per shared tag dict, the projection
 and the stand-in grid against their plain forms.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import geopandas as gpd
 import numpy as np
@@ -39,13 +42,26 @@ def grid_net(n=6, step=100.0):
 
 
 def plain_entry(net, geoms):
-    """Entry points as GEOS's nearest search gives them (the computation before the shortcut)."""
-    geoms = np.asarray(geoms, dtype=object)
-    out = geoms.copy()
-    area = np.isin(shapely.get_type_id(geoms), (1, 2, 3, 5, 6, 7))
-    if area.any():
-        idx = net.snap_edges[net.snap_tree.nearest(geoms[area])]
-        out[area] = shapely.get_point(shapely.shortest_line(geoms[area], net.edge_geom[idx]), 0)
+    """Entry points by brute force, one geometry at a time: the point of its edge (a
+    polygon's rings, a line itself) nearest to the network; among streets as near (1 mm),
+    every point they share with that edge (or its point nearest to them), the one nearest
+    to the geometry's centroid, then the westernmost, southernmost (to the cm)."""
+    out = np.asarray(geoms, dtype=object).copy()
+    edges = net.edge_geom[net.snap_edges]
+    for i, g in enumerate(out):
+        if shapely.get_type_id(g) in (0, 4):
+            continue
+        rim = g.boundary if shapely.get_type_id(g) in (3, 6) else g
+        d = shapely.distance(rim, edges)
+        cand = []
+        for e in edges[d <= d.min() + 1e-3]:
+            if shapely.distance(rim, e) <= 1e-9:
+                cand += list(shapely.get_coordinates(shapely.intersection(rim, e)))
+            else:
+                cand.append(shapely.get_coordinates(shapely.shortest_line(rim, e))[0])
+        mid = shapely.get_coordinates(g.centroid)[0]
+        out[i] = shapely.Point(min(cand, key=lambda c: (round(float(np.hypot(*(c - mid))), 2),
+                                                        round(c[0], 2), round(c[1], 2))))
     return out
 
 
@@ -70,7 +86,13 @@ def test_entry_edges_are_geos_nearest_with_its_ties():
     g = np.array(polys, dtype=object)
     want = net.snap_tree.nearest(g)
     assert S._nearest_edges(net, g).tolist() == want.tolist()
-    assert same_geoms(S.entry_points(net, g), plain_entry(net, g))
+    got = S.entry_points(net, g)
+    assert same_geoms(got, plain_entry(net, g))
+    # on the edge, never inside: the park crossed by many streets is entered where one
+    # crosses its edge nearest to its centre (not at the middle of a street across it)
+    poly = np.isin(shapely.get_type_id(g), (3, 6))
+    assert (shapely.distance(got[poly], shapely.boundary(g[poly])) < 1e-9).all()
+    assert got[64].equals(shapely.Point(120, 300)) and got[65].equals(shapely.Point(200, 240))
     # the ties are real: GEOS's pick is not always the lowest edge index among them
     d = shapely.distance(g[:, None], net.edge_geom[None, :])
     lowest = np.array([np.flatnonzero(r == r.min())[0] for r in d])
@@ -107,7 +129,41 @@ def test_entry_points_on_a_real_city():
     geom = data.features.to_crs(crs).geometry.to_numpy()
     geom = geom[~shapely.is_empty(geom)]
     got = S.entry_points(net, geom)
-    assert same_geoms(got, plain_entry(net, geom))
+    some = np.random.default_rng(0).choice(len(geom), 300, replace=False)
+    assert same_geoms(got[some], plain_entry(net, geom[some]))
+
+
+def _part(net, keep):
+    """``net`` with only the edges ``keep`` (in that order): another numbering of the same
+    streets, as another study area or boundary gives."""
+    return dataclasses.replace(
+        net, edge_u=net.edge_u[keep], edge_v=net.edge_v[keep], edge_len=net.edge_len[keep],
+        edge_oneway=net.edge_oneway[keep], edge_geom=net.edge_geom[keep], edge_highway=None,
+        edge_name=None, edge_area=None if net.edge_area is None else net.edge_area[keep],
+        pruned=None, pruned_geom=None, _forward=None, _reverse=None, _tree=None, _snap_tree=None)
+
+
+def test_entry_points_do_not_depend_on_the_networks_extent_or_order():
+    # Liechtenstein's school grounds, parking lots and business areas touched by several
+    # streets: each is entered at the same point whether the network is the whole country
+    # or only the streets of its half, in any order (the entry used to be GEOS's pick among
+    # the tied streets, which followed the edges' numbering: up to 5 min apart per home)
+    data = read_osm(shared_file("world/liechtenstein_valhalla.osm.pbf"))
+    b = data.streets.total_bounds
+    crs = choose_crs(None, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+    net = build_network(data.streets.to_crs(crs), crs, areas=data.features)
+    geom = data.features.to_crs(crs).geometry.to_numpy()
+    geom = geom[~shapely.is_empty(geom) & np.isin(shapely.get_type_id(geom), (3, 6))]
+    full = S.entry_points(net, geom)
+    x0, y0, x1, y1 = shapely.total_bounds(net.edge_geom)
+    west = shapely.box(x0, y0, (x0 + x1) / 2, y1)
+    inside = np.flatnonzero(shapely.within(shapely.buffer(geom, 600), west))
+    keep = np.flatnonzero(shapely.intersects(net.edge_geom, west))
+    keep = np.random.default_rng(1).permutation(keep)
+    half = S.entry_points(_part(net, keep), geom[inside])
+    assert len(inside) > 300
+    assert (shapely.distance(full[inside], half) < 1e-6).all()
+    assert (shapely.distance(full, shapely.boundary(geom)) < 1e-6).all()
     # the vertex tree left for the snap that follows is taken by it, and only on this network
     assert len(S._LEFT) == 1
     S.snap_points(grid_net(3), np.array([shapely.Point(5, 5)]), 50.0)

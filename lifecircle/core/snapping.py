@@ -260,22 +260,62 @@ def _nearest_some(net: WalkNetwork, geoms: np.ndarray, tree, which, kd, vown,
     return out
 
 
+#: Streets within this much (m) of a geometry's nearest street are as near (its tied entries).
+_ENTRY_TIE_M = 1e-3
+
+
 def entry_points(net: WalkNetwork, geoms) -> np.ndarray:
     """One point per geometry where it is entered from the network.
 
-    Points stay as they are; for polygons and lines, the point of the geometry's boundary
-    nearest to the nearest edge (a park is reached at its gate side, not at its centroid).
+    Points stay as they are. A polygon is entered on its edge (its rings), a line anywhere
+    on it: at the point of that edge nearest to the network. Where several streets are as
+    near (within :data:`_ENTRY_TIE_M`; a school ground touched by a dozen streets, a parking
+    lot crossed by three ways, a park at a junction), every point where they touch or cross
+    the edge is a candidate and the one nearest to the geometry's centroid is taken (then the
+    westernmost, southernmost; to the centimetre): the entry depends only on the geometry
+    and the streets around it, never on the edges' numbering (which changes with the study
+    area or the boundary), and never lies inside the polygon.
     """
     geoms = np.asarray(geoms, dtype=object)
     out = geoms.copy()
     kind = shapely.get_type_id(geoms)
     area = np.isin(kind, (1, 2, 3, 5, 6, 7))  # lines, polygons, multi-*
-    if area.any():
-        g = geoms[area]
-        idx = net.snap_edges[_nearest_edges(net, g)]
-        # the nearest points between the geometry and its nearest edge: first is on the geometry
-        lines = chunks.made(lambda lo, hi: shapely.shortest_line(g[lo:hi], net.edge_geom[idx[lo:hi]]), len(g))
-        out[area] = shapely.get_point(lines, 0)     # made here: they last
+    if not area.any():
+        return out
+    g = geoms[area]
+    rim = g.copy()
+    poly = np.isin(kind[area], (3, 6))
+    rim[poly] = shapely.boundary(g[poly])          # reached at its edge, not inside
+    which = net.snap_edges
+    near = which[_nearest_edges(net, rim)]
+    best = chunks.made(lambda lo, hi: shapely.distance(rim[lo:hi], net.edge_geom[near[lo:hi]]), len(g))
+    # every street as near as the nearest: the tied entries
+    gi, ei = chunks.query(net.snap_tree, rim, predicate="dwithin", distance=best + _ENTRY_TIE_M)
+    ei = which[ei]
+    dist = shapely.distance(rim[gi], net.edge_geom[ei])
+    keep = dist <= best[gi] + _ENTRY_TIE_M
+    gi, ei, dist = gi[keep], ei[keep], dist[keep]
+    # a street touching or crossing the edge: every point they share (however the street is
+    # cut into edges); a street apart: the point of the edge nearest to it
+    cross = dist <= 1e-9
+    shared = shapely.intersection(rim[gi[cross]], net.edge_geom[ei[cross]])
+    xy_c, own_c = shapely.get_coordinates(shared, return_index=True)
+    lines = shapely.shortest_line(rim[gi[~cross]], net.edge_geom[ei[~cross]])
+    xy = np.concatenate([xy_c, shapely.get_coordinates(shapely.get_point(lines, 0))])
+    owner = np.concatenate([gi[cross][own_c], gi[~cross]])
+    res = np.empty(len(g), dtype=object)
+    got = np.zeros(len(g), dtype=bool)
+    if len(owner):
+        mid = shapely.get_coordinates(shapely.centroid(g))[owner]
+        key = np.round(np.column_stack([np.hypot(*(xy - mid).T), xy]), 2)
+        order = np.lexsort((key[:, 2], key[:, 1], key[:, 0], owner))
+        first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+        res[owner[first]] = shapely.points(xy[first])
+        got[owner[first]] = True
+    miss = np.flatnonzero(~got)      # none found (never expected): its nearest point
+    if len(miss):
+        res[miss] = shapely.get_point(shapely.shortest_line(rim[miss], net.edge_geom[near[miss]]), 0)
+    out[area] = res
     return out
 
 
