@@ -71,9 +71,8 @@ def _schools(tags, profile="default"):
 ])
 def test_school_levels_follow_the_tags(tags, expected):
     assert _schools(tags) == expected
-    # the standard's profile has no name fallback outside Chinese names; the tags rule there too
-    if "lc:school" in tag_facts(tags) or not expected:
-        assert _schools(tags, "gb50180-2018") == expected
+    # the standard's profile has the same rules: its check counts the schools the analysis does
+    assert _schools(tags, "gb50180-2018") == expected
 
 
 def test_senior_high_goes_to_tdt_high_school_from_isced():
@@ -178,3 +177,38 @@ def test_node_way_relation_of_one_feature_count_once():
     assert sorted(out.loc[out.category == "bus_stop", "osm_id"]) == [4, 5]
     kept = classify_features(_gdf(rows), dedupe_m=None)
     assert sorted(kept.loc[kept.category == "fresh_market", "osm_id"]) == [1, 2, 3, 6, 7]
+
+
+@pytest.mark.parametrize("tags,expected", [
+    # Andorra: self-study language centres, adult education, a 0–3 nursery; a school with
+    # neither name nor level is, as a named one, most likely a primary school
+    ({"amenity": "school", "name": "Centre de Autoaprenentatge"}, set()),
+    ({"amenity": "school", "name": "Centre d'autoaprenentatge de llengua Catalá"}, set()),
+    ({"amenity": "school", "name": "Centre de Formació d'adults"}, set()),
+    ({"amenity": "school", "name": "Escola bresol Prada Casadet"}, set()),
+    ({"amenity": "school"}, {"primary_school"}),
+    ({"amenity": "school", "name": "Escola Andorrana de Segona Ensenyança"}, {"middle_school"}),
+    ({"amenity": "school", "name": "Agora International Andorra"}, {"primary_school"}),
+    # Liechtenstein: a secondary school by name, primary schools by name
+    ({"amenity": "school", "name": "Weiterführende Schule Triesen"}, {"middle_school"}),
+    ({"amenity": "school", "name": "Primarschule Triesen"}, {"primary_school"}),
+    ({"amenity": "school", "name": "Kleinschule Planken"}, {"primary_school"}),
+    # Italy, Portugal, France: secondary schools and adult, language, nursery centres
+    ({"amenity": "school", "name": "Liceo Scientifico Galilei"}, set()),
+    ({"amenity": "school", "name": "Scuola secondaria di primo grado Dante"}, {"middle_school"}),
+    ({"amenity": "school", "name": "Escola Secundária de Camões"}, {"middle_school"}),
+    ({"amenity": "school", "name": "Centro de Formação de Adultos"}, set()),
+    ({"amenity": "school", "name": "Centre de formation continue"}, set()),
+    ({"amenity": "school", "name": "Asilo nido Girasole"}, set()),
+    ({"amenity": "school", "name": "Escola Básica de Benfica"}, {"primary_school"}),
+    # a bilingual primary school is no language school
+    ({"amenity": "school", "name": "Colegio Bilingüe San Patricio"}, {"primary_school"}),
+])
+def test_unknown_schools_agree_across_profiles(tags, expected):
+    # an analysis (default profile) and its standards checks count the same schools
+    for profile in ("default", "gb50180-2018", "tdt1062-2021"):
+        assert _schools(tags, profile) == expected, profile
+
+
+def test_a_nursery_school_by_name_is_childcare():
+    assert "childcare" in match_tags({"amenity": "school", "name": "Escola bresol Prada Casadet"})
