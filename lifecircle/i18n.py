@@ -483,9 +483,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "note.outside_boundary": ("研究范围及其 {m:,.0f} 米外扩范围", "the study area and its {m:,.0f} m margin"),
     "note.outside_streets": ("研究范围（步行道路网的范围）", "the study area (the extent of the walking network)"),
     "note.outside_km": ("，距其 {d} 公里", ", {d} km from it"),
-    "note.duplicates": ("合并了 {n} 处重复标注的设施（同名要素同时标为点、线和/或关系）",
+    "note.duplicates": ("合并了 {n} 处重复标注的设施（同名要素同时标为点、线和/或关系，面内同类的点，"
+                        "或设施表中重复的行）",
                         "{n} duplicate facility mapping(s) merged (the same named feature as node, way "
-                        "and/or relation)"),
+                        "and/or relation, a node inside an area of its kind, or a facility table's "
+                        "repeated row)"),
     "note.network_pruned": ("步行网络：保留 {k} 个连通部分（{km_kept:.1f} 公里）；舍去 {d} 个无法通达的小片段"
                             "（{nodes} 个节点、{segs} 段、{km:.2f} 公里）；最近处为这些片段的 {h} 个住宅和 "
                             "{f} 个设施改接到连通网络",

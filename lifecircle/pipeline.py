@@ -521,8 +521,6 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
 
         fac = classify_features(data.features, prof)
         merged = int(fac.attrs.get("duplicates_merged", 0))
-        if merged:
-            notes.append(label("note.duplicates", lang, n=merged))
         fac["source"] = "osm"
         if facilities_table is not None:
 
@@ -539,7 +537,10 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                 notes.append(label("note.rows_dropped", lang, f=facilities_table, n=len(dropped))
                              + f" ({shown}{more})")
             fac = merge_facilities(fac, table, distance_m=settings.merge_distance_m)
+            merged += int(fac.attrs.get("repeated", 0))     # rows the table repeats
             fac[col.DIMENSION] = [prof.dimension_of(c) for c in fac[col.CATEGORY]]
+        if merged:
+            notes.append(label("note.duplicates", lang, n=merged))
         fac = gpd.GeoDataFrame(fac, geometry="geometry", crs=WGS84).to_crs(crs)
         if col.CAPACITY not in fac:
             fac[col.CAPACITY] = 1.0

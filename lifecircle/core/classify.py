@@ -36,7 +36,11 @@ The facts are computed from the tag dicts any reader produces (:class:`~lifecirc
 
 Duplicates: the same named feature mapped twice — a node and a way, a way and a relation —
 (same category, same name, different OSM type, touching or within ``dedupe_m``) is counted once
-(the polygon is kept); ``attrs["duplicates_merged"]`` says how many rows went.
+(the polygon is kept); so is a node inside an area of the same category when one name contains the other (node
+"Café Guflina" in way "Guflina") or, the area holding no other such node, either has no name
+(a supermarket node in an unnamed supermarket way; not the sixteen offices of an unnamed
+office building, nor a shop in a mall of another name). The area stays
+(with the node's name when it had none); ``attrs["duplicates_merged"]`` says how many rows went.
 
 Speed: the rules of a profile are indexed once per profile by the tag (key, value) or key
 each rule needs, so a feature is tested only against rules that can match it; rules that look
@@ -53,6 +57,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
@@ -697,6 +702,61 @@ def _duplicates(df: pd.DataFrame, geoms: np.ndarray, in_crs, crs, dedupe_m: floa
     return drop
 
 
+#: railway values of a station's entrances (never merged into the station's area)
+_ENTRANCES = frozenset({"subway_entrance", "train_station_entrance", "entrance"})
+
+_NAME_NOISE = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def _name_key(name) -> str:
+    """Name for comparison: NFKC, case-folded, without spaces and punctuation ("" if none)."""
+    if name is None or (isinstance(name, float) and math.isnan(name)):
+        return ""
+    return _NAME_NOISE.sub("", unicodedata.normalize("NFKC", str(name)).casefold())
+
+
+def _nodes_in_areas(df: pd.DataFrame, geoms: np.ndarray, entrance=None) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes that are an area of the same category mapped again: a point inside (or on) a
+    polygon of its category when one name contains the other (normalised, :func:`_name_key`),
+    or either has no name and the node is the area's only one of that category; never an
+    entrance (``entrance``: a mask of rows; a subway entrance is where a station is entered).
+    Returns the rows to drop and, for each, the row of the area that stays (the largest)."""
+    import shapely
+
+    none = np.zeros(0, dtype=np.int64)
+    if OSM_TYPE not in df or len(df) < 2:
+        return none, none
+    kind = shapely.get_type_id(geoms)
+    point = np.flatnonzero((kind == 0) & (True if entrance is None else ~np.asarray(entrance, dtype=bool)))
+    poly = np.flatnonzero(np.isin(kind, (3, 6)))
+    if not len(point) or not len(poly):
+        return none, none
+    cat = df[C.CATEGORY].to_numpy(dtype=object)
+    pi, ai = shapely.STRtree(geoms[poly]).query(geoms[point], predicate="intersects")
+    pi, ai = point[pi], poly[ai]
+    same = cat[pi] == cat[ai]
+    pi, ai = pi[same], ai[same]
+    if not len(pi):
+        return none, none
+    names = df[C.NAME].to_numpy(dtype=object)
+    keys = {i: _name_key(names[i]) for i in np.unique(np.r_[pi, ai]).tolist()}
+    # a name missing says nothing when the area holds several nodes of its category (the
+    # offices of an unnamed office building): then only names that agree merge
+    alone = (np.bincount(ai, minlength=len(df)) == 1)[ai]
+    ok = np.fromiter(((bool(keys[a]) and bool(keys[b]) and (keys[a] in keys[b] or keys[b] in keys[a]))
+                      or (solo and not (keys[a] and keys[b]))
+                      for a, b, solo in zip(pi.tolist(), ai.tolist(), alone.tolist())),
+                     dtype=bool, count=len(pi))
+    pi, ai = pi[ok], ai[ok]
+    if not len(pi):
+        return none, none
+    area = df[AREA].to_numpy(float)
+    order = np.lexsort((ai, -area[ai], pi))           # per node, its largest area first
+    pi, ai = pi[order], ai[order]
+    first = np.r_[True, pi[1:] != pi[:-1]]
+    return pi[first], ai[first]
+
+
 def classify_features(features, profile: Profile | str = "default", crs=None, dedupe_m: float | None = 30.0):
     """One row per (feature, category) match of ``features`` under ``profile``.
 
@@ -704,7 +764,9 @@ def classify_features(features, profile: Profile | str = "default", crs=None, de
     string is accepted; without a ``tags`` column every other column is read as a tag) and
     ``geometry`` (EPSG:4326). ``crs``: metric CRS for areas; ``None`` picks the UTM zone.
     ``dedupe_m``: the same named feature of one category mapped as node, way and/or relation
-    within this many metres is kept once (the polygon); ``None`` keeps every row.
+    within this many metres is kept once (the polygon), and so is a node inside an area of its
+    category when one name contains the other or, the node alone there, either has no name;
+    ``None`` keeps every row.
 
     Returns a GeoDataFrame with columns ``category``, ``dimension``, ``name``, ``osm_type``,
     ``osm_id``, ``capacity``, ``area_m2`` and the original ``geometry`` (same CRS as the input),
@@ -781,6 +843,17 @@ def classify_features(features, profile: Profile | str = "default", crs=None, de
     merged = 0
     if dedupe_m is not None and len(df) > 1:
         drop = _duplicates(df, geoms, in_crs, crs, float(dedupe_m))
+        door = np.fromiter((bool(t.get("entrance")) or t.get("railway") in _ENTRANCES
+                            for t in (tag_list[i] for i in dict_idx.tolist())), dtype=bool, count=len(df))
+        node, into = _nodes_in_areas(df, geoms, door)
+        keep_area = ~drop[into]                 # (an area itself merged away takes none)
+        node, into = node[keep_area], into[keep_area]
+        if len(node):
+            names = df[C.NAME].to_numpy(dtype=object).copy()
+            unnamed = pd.isna(names[into]) & pd.notna(names[node])
+            names[into[unnamed]] = names[node[unnamed]]       # the area takes the node's name
+            df[C.NAME] = names
+            drop[node] = True
         merged = int(drop.sum())
         if merged:
             df = df[~drop].reset_index(drop=True)

@@ -742,6 +742,8 @@ def merge_facilities(osm: gpd.GeoDataFrame, table: gpd.GeoDataFrame, distance_m:
                      metric_crs=None) -> gpd.GeoDataFrame:
     """Union of OSM facilities and a facility table without counting a facility twice.
 
+    A table row that repeats an earlier one (:func:`_repeated_rows`: same category within
+    :data:`REPEAT_M`, same name or none) is left out, ``attrs["repeated"]`` counts them.
     A table row is a duplicate, and left out, when an OSM facility of the same ``category``
     lies within ``distance_m`` of it, or lies within ``3 × distance_m`` and has the same
     normalised name (:func:`normalize_name`; empty names never match). The rule errs towards
@@ -770,8 +772,9 @@ def merge_facilities(osm: gpd.GeoDataFrame, table: gpd.GeoDataFrame, distance_m:
     if "source" not in table.columns:
         table["source"] = "table"
 
-    dup = np.zeros(len(table), dtype=bool)
     duplicates = RowReport()
+    dup = _repeated_rows(table, duplicates, metric_crs)
+    repeated = int(dup.sum())
     og_all = np.asarray(osm.geometry.values, dtype=object)
     tg_all = np.asarray(table.geometry.values, dtype=object)
     if len(osm) and len(table) and (~shapely.is_missing(og_all)).any() and (~shapely.is_missing(tg_all)).any():
@@ -796,7 +799,7 @@ def merge_facilities(osm: gpd.GeoDataFrame, table: gpd.GeoDataFrame, distance_m:
                     same_name = (t_name[t_idx] != "") & (t_name[t_idx] == o_name[o_idx])
                 else:
                     same_name = np.zeros(len(t_idx), dtype=bool)
-                hit = same_cat & (near | same_name)
+                hit = same_cat & (near | same_name) & ~dup[t_idx]
                 if hit.any():
                     ht, ho, hd, hnear = t_idx[hit], o_idx[hit], dist[hit], near[hit]
                     order = np.lexsort((hd, ht))           # by table row, then distance
@@ -819,5 +822,47 @@ def merge_facilities(osm: gpd.GeoDataFrame, table: gpd.GeoDataFrame, distance_m:
     merged = gpd.GeoDataFrame(merged, geometry="geometry", crs=WGS84)
     if "capacity" in merged.columns:
         merged["capacity"] = pd.to_numeric(merged["capacity"], errors="coerce").fillna(1.0)
-    merged.attrs = {"duplicates": duplicates}
+    merged.attrs = {"duplicates": duplicates, "repeated": repeated}
     return merged
+
+
+#: Table rows of one category this near (m) with the same name, or one without, are one facility.
+REPEAT_M = 1.0
+
+
+def _repeated_rows(table: gpd.GeoDataFrame, report: RowReport, metric_crs=None) -> np.ndarray:
+    """Rows of ``table`` (EPSG:4326) that repeat an earlier row: the same ``category``
+    within :data:`REPEAT_M` and the same normalised name or either without one (a row pasted
+    twice would count as two kindergartens). Each is added to ``report``."""
+    dup = np.zeros(len(table), dtype=bool)
+    geom = np.asarray(table.geometry.values, dtype=object)
+    ok = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
+    if ok.sum() < 2:
+        return dup
+    xmin, ymin, xmax, ymax = shapely.total_bounds(geom[ok])
+    crs = choose_crs(metric_crs, [xmin, xmax], [ymin, ymax])
+    g = np.asarray(table.geometry.to_crs(crs).values, dtype=object)
+    idx = np.flatnonzero(ok)
+    a, b = shapely.STRtree(g[idx]).query(g[idx], predicate="dwithin", distance=REPEAT_M)
+    a, b = idx[a], idx[b]
+    later = a > b                                   # row a repeats the earlier row b
+    a, b = a[later], b[later]
+    cat = table["category"].astype(str).to_numpy(dtype=object)
+    same = cat[a] == cat[b]
+    if "name" in table.columns:
+        name = np.array([normalize_name(x) for x in table["name"].to_numpy(dtype=object)], dtype=object)
+        same &= (name[a] == name[b]) | (name[a] == "") | (name[b] == "")
+    a, b = a[same], b[same]
+    if not len(a):
+        return dup
+    order = np.lexsort((b, a))
+    rows = table["row"].to_numpy() if "row" in table.columns else table.index.to_numpy()
+    for i, j in zip(a[order].tolist(), b[order].tolist()):
+        if dup[i] or dup[j]:      # only a row that stays is repeated (an unnamed row that
+            continue              # repeats "KG A" does not make "KG B" a repeat)
+        dup[i] = True
+        report.append({"row": rows[i].item() if hasattr(rows[i], "item") else rows[i],
+                       "repeats": rows[j].item() if hasattr(rows[j], "item") else rows[j],
+                       "distance_m": float(shapely.distance(g[i], g[j])),
+                       "reason": f"repeats another row of the table within {REPEAT_M:g} m"})
+    return dup
