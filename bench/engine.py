@@ -304,7 +304,7 @@ def _whatif_timing(eng, snaps, quick):
         eng.add_facility(state, one)
         adds.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        eng.remove_facility(state, len(state.snaps) - 1)
+        eng.remove_facility(state, state.ids[-1])
         removes.append(time.perf_counter() - t0)
     return {"add_ms": 1000 * statistics.median(adds), "remove_ms": 1000 * statistics.median(removes),
             "category": c, "n": n}

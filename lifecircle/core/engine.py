@@ -617,7 +617,12 @@ class AccessEngine:
 
     def category_state(self, snap: Snap, capacity=None, thresholds_min=None, limit_min=None,
                        sfca_min=None, k: int | None = None, spare: int = 8) -> CategoryState:
-        """Full metrics of one category, in a form that what-if updates can change."""
+        """Full metrics of one category, in a form that what-if updates can change.
+
+        The facilities of ``snap`` get the ids 0 … n-1 (their positions in ``snap``); each
+        facility :meth:`add_facility` adds gets the next id. :meth:`remove_facility` takes
+        that id, which never changes and is never given again (``st.ids`` lists the ids of
+        the facilities in the state, in their order in ``st.snaps``)."""
         s = self.settings
         thresholds = tuple(s.thresholds_min if thresholds_min is None else thresholds_min)
         limit = 60.0 * float(max(thresholds) if limit_min is None else limit_min)
@@ -626,8 +631,10 @@ class AccessEngine:
         cap = np.ones(len(snap)) if capacity is None else np.asarray(capacity, dtype=float)
         snaps = [snap.take(np.array([i])) for i in range(len(snap))]
         st = CategoryState(np.full(self.homes.n, INF), *_state_arrays(self.homes.n, len(thresholds), k + spare)[:5],
-                           k, thresholds, limit, sfca_limit, snaps, list(cap))
-        self._fold(st, snap, cap, sign=+1)
+                           k, thresholds, limit, sfca_limit, snaps, list(cap),
+                           ids=list(range(len(snap))), next_id=len(snap))
+        st.counts, st.decay, st.sfca, _ = self._fold(st, snap, cap, st.topk, st.found)
+        st.cut = _cut(st.topk, st.found)
         st.nearest = self._nearest_seconds(snap)
         return st
 
@@ -638,21 +645,22 @@ class AccessEngine:
                                      60.0 * self.settings.max_minutes)[0] * 60.0
         return np.where(np.isfinite(t), t, INF)
 
-    def _fold(self, st: CategoryState, snap: Snap, cap, sign: int):
-        """Run the per-facility pass for ``snap``; add (sign=+1) or return deltas."""
+    def _fold(self, st: CategoryState, snap: Snap, cap, topk=None, found=None):
+        """Run the per-facility pass for ``snap``: its counts, decay and 2SFCA terms and each
+        home's time to the nearest of ``snap`` (inf beyond the reach limit), as new arrays;
+        with ``topk``/``found`` it also keeps each home's ``topk.shape[1]`` nearest times in
+        them."""
         seeds = facility_seeds(self.net, [snap], [cap])
         h = self.homes
         s = self.settings
         decay_kind = 0 if s.decay == "exponential" else 1
         decay_param = s.decay_beta if decay_kind == 0 else s.decay_sigma_min
         csr = self._csr
-        if sign > 0:
-            counts, decay, sfca, topk, found, best = st.counts, st.decay, st.sfca, st.topk, st.found, \
-                np.full(h.n, INF)
-            width = st.topk.shape[1]
+        counts, decay, sfca, scratch, scratch_found, best = _state_arrays(h.n, len(st.thresholds), 1)
+        if topk is None:
+            topk, found, width = scratch, scratch_found, 0
         else:
-            counts, decay, sfca, topk, found, best = _state_arrays(h.n, len(st.thresholds), 1)
-            width = 0
+            width = topk.shape[1]
         K.facility_pass(csr.indptr, csr.indices, csr.weights, seeds.seed_ptr, seeds.seed_node,
                         seeds.seed_cost, seeds.cap, seeds.edge, seeds.off, seeds.leg,
                         self.net.edge_oneway, h.node_ptr, h.node_home, h.node_cost, h.edge_ptr,
@@ -663,48 +671,137 @@ class AccessEngine:
         return counts, decay, sfca, best
 
     def add_facility(self, st: CategoryState, snap: Snap, capacity: float = 1.0) -> np.ndarray:
-        """Add one facility (a 1-point Snap); returns the homes whose metrics changed."""
-        self._fold(st, snap, np.array([capacity]), sign=+1)
+        """Add one facility (a 1-point Snap); returns the homes whose metrics changed.
+
+        The facility gets the id ``st.ids[-1]`` (the next unused number: see
+        :meth:`category_state`); pass it to :meth:`remove_facility` to remove it again."""
+        if len(snap) != 1:
+            raise ValueError(f"add_facility takes one facility (a 1-point Snap), not {len(snap)}")
+        counts, decay, sfca, best = self._fold(st, snap, np.array([capacity]))
+        st.counts += counts
+        st.decay += decay
+        st.sfca += sfca
+        hit = np.flatnonzero(np.isfinite(best))
+        _keep_insert(st, hit, best[hit])
         far = self._nearest_seconds(snap)
         changed = far < INF
         np.minimum(st.nearest, far, out=st.nearest)
         st.snaps.append(snap)
         st.caps.append(capacity)
-        return np.flatnonzero(changed)
+        st.ids.append(st.next_id)
+        st.next_id += 1
+        return np.union1d(hit, np.flatnonzero(changed))
 
-    def remove_facility(self, st: CategoryState, index: int) -> np.ndarray:
-        """Remove facility ``index`` (its position in ``st.snaps``); returns changed homes."""
-        snap = st.snaps[index]
-        cap = st.caps[index]
-        counts, decay, sfca, best = self._fold(st, snap, np.array([cap]), sign=-1)
+    def remove_facility(self, st: CategoryState, facility: int) -> np.ndarray:
+        """Remove the facility with id ``facility``; returns the homes whose metrics changed.
+
+        ``facility`` is the facility's id, not its current position in ``st.snaps``: the
+        ids stay the same when others are removed (see :meth:`category_state`), so removing
+        0 and then 2 removes the facilities that were 0 and 2 to begin with."""
+        try:
+            pos = st.ids.index(int(facility))
+        except ValueError:
+            raise ValueError(f"no facility with id {facility} in this state (removed already, "
+                             f"or never added; st.ids lists the ids it holds)") from None
+        snap = st.snaps[pos]
+        cap = st.caps[pos]
+        counts, decay, sfca, best = self._fold(st, snap, np.array([cap]))
         st.counts -= counts
         st.decay -= decay
         st.sfca -= sfca
         hit = np.flatnonzero(np.isfinite(best))
-        for hh in hit:  # drop one occurrence of this facility's time from the kept list
-            m = st.found[hh]
-            row = st.topk[hh, :m]
-            j = np.searchsorted(row, best[hh])
-            if j < m and row[j] == best[hh]:
-                st.topk[hh, j:m - 1] = row[j + 1:m].copy()
-                st.found[hh] = m - 1
-                if m == st.topk.shape[1] and m - 1 < st.k:
-                    st.exact = False
-        del st.snaps[index]
-        del st.caps[index]
+        _keep_remove(st, hit, best[hit])
+        del st.snaps[pos]
+        del st.caps[pos]
+        del st.ids[pos]
         st.removed += 1
-        # nearest: homes whose nearest was this facility fall back to the next kept one, or to
-        # one multi-source search of the category when none is kept within the reach limit
+        # a home whose kept list was cut short and now holds fewer than k times: the kept
+        # lists are built again from the facilities left (one pass over the category)
+        if st.k > 0 and np.any((st.found[hit] < st.k) & np.isfinite(st.cut[hit])):
+            self._refill(st)
+        # nearest: a home that still keeps a time within the reach limit has the first of them
+        # (the kept list is a prefix of the remaining times); one that keeps none, and had
+        # this facility as its nearest, gets one multi-source search of the facilities left.
+        # Times of the same walk from the two kernels (kept list, nearest search) can differ
+        # in the last bit: they are compared only beyond the kept lists, with a tolerance.
+        max_s = 60.0 * self.settings.max_minutes
+        kept = hit[st.found[hit] > 0]
+        if len(kept):
+            top = st.topk[kept, 0]
+            st.nearest[kept] = np.where(top <= max_s, top, INF)
         far = self._nearest_seconds(snap)
-        affected = np.flatnonzero(np.isfinite(far) & (far <= st.nearest))
-        need = affected[st.found[affected] == 0]
-        ok = affected[st.found[affected] > 0]
-        st.nearest[ok] = st.topk[ok, 0]
-        if len(need) and st.snaps:
-            st.nearest[need] = self._nearest_seconds(Snap.concat(st.snaps))[need]
-        elif len(need):
-            st.nearest[need] = INF
-        return np.union1d(hit, affected)
+        was_hit = np.zeros(self.homes.n, dtype=bool)
+        was_hit[hit] = True
+        need = np.flatnonzero(np.isfinite(far) & (st.found == 0)
+                              & (was_hit | (far <= st.nearest + _SAME_S)))
+        if len(need):
+            st.nearest[need] = self._nearest_seconds(Snap.concat(st.snaps))[need] if st.snaps \
+                else INF
+        return np.union1d(hit, need)
+
+    def _refill(self, st: CategoryState) -> None:
+        """Build ``st``'s kept lists again from the facilities it holds."""
+        st.topk = np.empty_like(st.topk)
+        st.found = np.zeros_like(st.found)
+        if st.snaps:
+            self._fold(st, Snap.concat(st.snaps), np.asarray(st.caps, dtype=float), st.topk,
+                       st.found)
+        st.cut = _cut(st.topk, st.found)
+
+
+#: seconds: two times of the same walk computed by different kernels (they may differ in the
+#: last bits) count as the same
+_SAME_S = 1e-6
+
+
+def _cut(topk: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Per home, a time no facility missing from a kept list (``topk`` just filled) is
+    below: the last kept time where the list is full, inf where it holds every one."""
+    w = topk.shape[1]
+    if w == 0:
+        return np.full(len(found), INF)
+    return np.where(found >= w, topk[:, w - 1], INF)
+
+
+def _keep_insert(st: CategoryState, hh: np.ndarray, t: np.ndarray) -> None:
+    """Put time ``t[i]`` of a new facility into home ``hh[i]``'s kept list (homes unique).
+
+    Invariant of the kept lists: every kept time <= ``cut`` <= every time not kept, so a list
+    is the start of the home's sorted times. A time at or past ``cut`` is not kept (a
+    facility between the list's end and it may be missing); a full list drops its last time,
+    which becomes the new ``cut``."""
+    w = st.topk.shape[1]
+    sel = t < st.cut[hh]
+    hh, t = hh[sel], t[sel]
+    if w == 0 or len(hh) == 0:
+        if len(hh):
+            st.cut[hh] = np.minimum(st.cut[hh], t)
+        return
+    m = st.found[hh]
+    rows = st.topk[hh]
+    rows[np.arange(w)[None, :] >= m[:, None]] = INF
+    rows = np.sort(np.concatenate([rows, t[:, None]], axis=1), axis=1)
+    st.topk[hh] = rows[:, :w]
+    st.cut[hh] = np.minimum(st.cut[hh], rows[:, w])
+    st.found[hh] = np.minimum(m + 1, w)
+
+
+def _keep_remove(st: CategoryState, hh: np.ndarray, t: np.ndarray) -> None:
+    """Take one occurrence of time ``t[i]`` out of home ``hh[i]``'s kept list (homes
+    unique); a time not kept (at or past ``cut``) leaves the list as it is. Times come from
+    the same kernel as the kept ones, so equal walks are equal to the bit."""
+    w = st.topk.shape[1]
+    if w == 0 or len(hh) == 0:
+        return
+    m = st.found[hh]
+    rows = st.topk[hh]
+    rows[np.arange(w)[None, :] >= m[:, None]] = INF
+    eq = rows == t[:, None]
+    has = eq.any(axis=1)
+    rows[np.flatnonzero(has), eq.argmax(axis=1)[has]] = INF
+    rows.sort(axis=1)
+    st.topk[hh] = rows
+    st.found[hh] = m - has
 
 
 def _morton(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
@@ -765,17 +862,22 @@ class CategoryState:
     """Every metric of one category, kept so that adding or removing a facility updates it
     with one search truncated around that facility (see :meth:`AccessEngine.category_state`).
 
-    ``topk`` keeps ``k + spare`` nearest times per home so that removals stay exact; after
-    ``spare`` removals near the same homes the state says so (``exact``) and
-    :meth:`AccessEngine.category_state` should be called again.
+    ``topk`` keeps up to ``k + spare`` nearest times per home (within the reach limit), the
+    start of the home's sorted times; ``cut`` is a time no facility left out of a full list
+    is below. When removals leave a home with fewer than ``k`` kept times of a list that was
+    cut short, :meth:`AccessEngine.remove_facility` builds the lists again from the
+    facilities left, so every metric stays exact (``spare`` only sets how rarely).
+
+    Facilities have stable ids (``ids``, in the order of ``snaps``): see
+    :meth:`AccessEngine.category_state`.
     """
 
     nearest: np.ndarray     # (H,) seconds, inf beyond max_minutes
     counts: np.ndarray      # (T, H)
     decay: np.ndarray
     sfca: np.ndarray
-    topk: np.ndarray        # (H, k + spare) seconds, ascending
-    found: np.ndarray       # (H,)
+    topk: np.ndarray        # (H, k + spare) seconds, ascending; the first found[h] hold times
+    found: np.ndarray       # (H,) times kept
     k: int
     thresholds: tuple
     limit: float            # seconds (reach searches)
@@ -783,7 +885,9 @@ class CategoryState:
     snaps: list = field(default_factory=list)   # one Snap per facility, in order
     caps: list = field(default_factory=list)
     removed: int = 0
-    exact: bool = True
+    ids: list = field(default_factory=list)     # each facility's stable id, as in snaps
+    next_id: int = 0                            # the id the next added facility gets
+    cut: np.ndarray | None = None               # (H,) seconds: see above
 
     def minutes(self) -> dict:
         """The metrics in minutes, as the ``analyze`` columns hold them."""
