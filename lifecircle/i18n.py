@@ -349,6 +349,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "rec.wrote": ("已写出 {out}：{files}", "wrote {out}: {files}"),
     "rec.no_data": ("{c}：{s}——缺口按不存在此类设施计算；{hint}",
                     "{c}: {s} — the gap assumes no such facility exists; {hint}"),
+    "rec.whatif_no_data": ("{c}：{s}——今天的覆盖未知（不是 0），“之后”只计新增的用地；{hint}",
+                           "{c}: {s} — today's coverage is unknown (not 0); 'after' counts the added sites alone; {hint}"),
     "rec.exact": ("精确求解", "exact"),
     "rec.greedy": ("贪心算法", "greedy"),
     "rec.gap_def": ("今天在阈值内步行不可达的居民", "beyond its threshold today"),

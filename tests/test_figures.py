@@ -160,6 +160,14 @@ def test_what_if_chart_bars_are_before_and_after(result):
     assert [p.get_height() for p in fig.axes[0].containers[1]] == pytest.approx([3.0, 2.5])
     with pytest.raises(TypeError):
         lf.what_if_chart({"no": "what-if"}, lang="en")
+    # a category without data: no "before" bar, labelled "no data" (never a 0 or "nan")
+    w = {"category": "kindergarten", "covered_share_before": float("nan"),
+         "covered_share_after": 0.6}
+    ax = lf.what_if_chart(w, lang="en").axes[0]
+    before = ax.containers[0]
+    assert [p.get_height() for p in before] == [0.0]
+    labels = [t.get_text() for t in ax.texts]
+    assert "no data" in labels and "nan" not in labels
 
 
 @pytest.mark.parametrize("name", ["coverage_bar", "score_histogram", "radar", "what_if_chart"])

@@ -308,12 +308,18 @@ def test_recommend_and_what_if_agree(lp):
     greedy = M.recommend(result, inv, "elderly_daycare", k=5, method="greedy")
     assert table["cumulative"].iloc[-1] >= greedy["cumulative"].iloc[-1] - 1e-6
     w = M.what_if(result, "elderly_daycare", list(table[R.SITE_ID]), inv)
-    assert w["newly_covered"] == pytest.approx(table["cumulative"].iloc[-1], abs=0.1)
-    # before = today's analysis
     thr = result.profile.category("elderly_daycare").minutes
     pop = result.homes[col.POPULATION].to_numpy(float)
     tc = np.nan_to_num(result.homes[col.time("elderly_daycare")].to_numpy(float), nan=np.inf)
-    assert w["before"] == pytest.approx(pop[tc <= thr].sum())
+    if w[col.DATA_STATUS] == col.STATUS_NO_DATA:
+        # none in the data: today's coverage unknown; recommend's gain assumes none exists,
+        # so it is what the sites alone cover
+        assert np.isnan(w["before"]) and np.isnan(w["newly_covered"]) and (tc == np.inf).all()
+        assert w["after"] == pytest.approx(table["cumulative"].iloc[-1], abs=0.1)
+    else:
+        assert w["newly_covered"] == pytest.approx(table["cumulative"].iloc[-1], abs=0.1)
+        # before = today's analysis
+        assert w["before"] == pytest.approx(pop[tc <= thr].sum())
     # after = a full recomputation with the sites added as facilities
     rows = [int(np.flatnonzero(inv.sites[R.SITE_ID] == s)[0]) for s in table[R.SITE_ID]]
     fac = result.facility_snap.take(result.category_facilities("elderly_daycare"))
@@ -333,8 +339,23 @@ def test_recommend_and_what_if_flag_categories_without_data(nj):
     table = M.recommend(result, inv, cat, k=2)
     assert table.attrs["no_data"] == [cat]
     assert M.recommend(result, inv, "park", k=1).attrs["no_data"] == []
-    w = M.what_if(result, cat, list(table[R.SITE_ID]) or [inv.sites[R.SITE_ID].iloc[0]], inventory=inv)
-    assert w[col.DATA_STATUS] == col.STATUS_NO_DATA and w["before"] == 0.0
+    sites = list(table[R.SITE_ID]) or [inv.sites[R.SITE_ID].iloc[0]]
+    w = M.what_if(result, cat, sites, inventory=inv)
+    # today's coverage is unknown (the data hold none), not zero: before is missing and
+    # the result says why; after counts the added sites alone
+    assert w[col.DATA_STATUS] == col.STATUS_NO_DATA
+    assert np.isnan(w["before"]) and np.isnan(w["covered_share_before"])
+    assert np.isnan(w["newly_covered"])
+    assert w["after"] >= 0 and np.isfinite(w["covered_share_after"])
+    assert "no data" in w["note"] and "unknown" in w["note"]
+    zh = M.what_if(result, cat, sites, inventory=inv, lang="zh")
+    assert "无数据" in zh["note"] and "未知" in zh["note"]
+    park = M.what_if(result, "park", sites, inventory=inv)
+    assert park[col.DATA_STATUS] == col.STATUS_DATA and park["note"] == ""
+    tp = np.nan_to_num(result.homes[col.time("park")].to_numpy(float), nan=np.inf)
+    pop = result.homes[col.POPULATION].to_numpy(float)
+    assert park["before"] == pytest.approx(pop[tp <= result.profile.category("park").minutes].sum())
+    assert park["newly_covered"] == pytest.approx(park["after"] - park["before"])
 
 
 def test_recommend_unknown_category(lp):

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lifecircle import columns as col
+from lifecircle import i18n
 from lifecircle.analyses.resources import (
     AREA,
     BEST_USES,
@@ -448,16 +449,21 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
     return table
 
 
-def what_if(result, category: str, site_ids, inventory: Inventory) -> dict:
+def what_if(result, category: str, site_ids, inventory: Inventory, lang: str = "en") -> dict:
     """Add facilities of ``category`` at the inventory sites ``site_ids`` and return the new
     coverage, computed by the engine's incremental update (exact).
 
     ``inventory``: the :class:`Inventory` the site ids come from (:func:`build_inventory`).
     Returns ``before``/``after`` residents covered within the category's threshold,
     ``newly_covered``, ``covered_share_before``/``after``, ``minutes`` (new ``t_<category>``
-    per home), ``changed`` (home indices whose metrics changed) and ``data_status`` (for a
-    ``no_data`` category "before" assumes no facility exists: read it as unknown).
+    per home), ``changed`` (home indices whose metrics changed), ``data_status`` and ``note``.
+
+    For a category without data (``data_status`` ``"no_data"``: the data hold none of it,
+    which does not mean there are none) today's coverage is unknown: ``before``,
+    ``covered_share_before`` and ``newly_covered`` are NaN, ``after`` counts the added sites
+    alone, and ``note`` says so in ``lang`` (it is empty otherwise).
     """
+    i18n.check_lang(lang)
     cat = _categories(result, category)[0]
     inv = inventory
     if not isinstance(inv, Inventory):
@@ -492,13 +498,19 @@ def what_if(result, category: str, site_ids, inventory: Inventory) -> dict:
     after = state.nearest <= lim
     total = float(pop.sum())
     minutes = np.where(np.isfinite(state.nearest), state.nearest / 60.0, np.nan)
-    status = getattr(result, "data_status", None) or {}
+    status = (getattr(result, "data_status", None) or {}).get(cat, col.STATUS_DATA)
+    nan = float("nan")
+    known = status != col.STATUS_NO_DATA     # no data: today's coverage is unknown, not zero
+    note = "" if known else label(
+        "rec.whatif_no_data", lang, c=result.profile.display_name(cat, lang),
+        s=i18n.status_label(col.STATUS_NO_DATA, lang), hint=i18n.no_data_hint(lang))
     return {"category": cat, "threshold_min": threshold, "sites": ids,
-            col.DATA_STATUS: status.get(cat, col.STATUS_DATA),
+            col.DATA_STATUS: status, "note": note,
             "unreachable_sites": unreachable,
-            "before": float(pop[before].sum()), "after": float(pop[after].sum()),
-            "newly_covered": float(pop[after & ~before].sum()),
-            "covered_share_before": float(pop[before].sum() / total) if total else float("nan"),
-            "covered_share_after": float(pop[after].sum() / total) if total else float("nan"),
+            "before": float(pop[before].sum()) if known else nan,
+            "after": float(pop[after].sum()),
+            "newly_covered": float(pop[after & ~before].sum()) if known else nan,
+            "covered_share_before": float(pop[before].sum() / total) if total and known else nan,
+            "covered_share_after": float(pop[after].sum() / total) if total else nan,
             "minutes": minutes, "changed": np.array(sorted(changed), dtype=np.int64),
             "state": state}

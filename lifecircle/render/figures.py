@@ -400,10 +400,13 @@ def what_if_chart(before, after=None, lang: str = "zh", *, ax=None, path=None,
         fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(
             figsize=(max(4.5, 1.3 * len(labels) + 2), 4))
         x = np.arange(len(labels))
-        b1 = ax.bar(x - 0.2, vb, 0.4, label=w["before"], color="#bababa", gid="before")
-        b2 = ax.bar(x + 0.2, va, 0.4, label=w["after"], color="#1a9641", gid="after")
+        b1 = ax.bar(x - 0.2, np.nan_to_num(vb), 0.4, label=w["before"], color="#bababa",
+                    gid="before")   # an unknown value (no data): no bar, labelled so
+        b2 = ax.bar(x + 0.2, np.nan_to_num(va), 0.4, label=w["after"], color="#1a9641", gid="after")
         for bars, vals in ((b1, vb), (b2, va)):
-            ax.bar_label(bars, labels=[f"{v:.1f}" for v in vals], fontsize=8, padding=1)
+            ax.bar_label(bars, labels=[f"{v:.1f}" if np.isfinite(v)   # unknown: no data
+                                       else i18n.status_label(col.STATUS_NO_DATA, lang)
+                                       for v in vals], fontsize=8, padding=1)
         ax.set_xticks(x, labels)
         top = max([100.0] + [v for v in vb + va if np.isfinite(v)])
         ax.set_ylim(0, top * 1.08)
