@@ -135,8 +135,22 @@ def test_isochrone_respects_barriers_real_extract():
 def test_unsnappable_origin_gives_empty_polygon(helsinki):
     net = helsinki.network
     far = shapely.points([net.node_x.max() + 10_000], [net.node_y.max() + 10_000])
-    iso = isochrones(helsinki, far, [5])
-    assert iso.geometry.iloc[0].is_empty
+    near = shapely.points([net.node_x[0]], [net.node_y[0]])
+    iso = isochrones(helsinki, np.r_[near, far], [5])
+    assert not iso.geometry.iloc[0].is_empty and iso.geometry.iloc[1].is_empty
+    # no origin on the network: an error naming how many and the CRS, not empty polygons
+    epsg = f"EPSG:{net.crs.to_epsg()}"
+    with pytest.raises(IsochroneError, match=f"none of the 1 origin.*{epsg}") as e:
+        isochrones(helsinki, far, [5])
+    assert "longitude" not in str(e.value) and "\n" not in str(e.value)
+    # (lon, lat) pairs read as metres of the network CRS: said so
+    with pytest.raises(IsochroneError, match=f"none of the 2 origin.*longitude/latitude.*{epsg}"):
+        isochrones(helsinki, [(24.94, 60.17), (24.95, 60.17)])
+    # a point with its CRS is converted: (0, 0) in WGS84 is far away, not lon/lat in metres
+    gulf = gpd.GeoDataFrame(geometry=[shapely.Point(0, 0)], crs=4326)
+    with pytest.raises(IsochroneError, match="none of the 1 origin") as e:
+        isochrones(helsinki, gulf)
+    assert "longitude" not in str(e.value)
     with pytest.raises(IsochroneError):
         isochrones(helsinki, far, [0])
     with pytest.raises(IsochroneError):

@@ -659,6 +659,32 @@ def _origin_snap(net: WalkNetwork, origins, max_snap_m: float) -> tuple[Snap, np
     return snap_points(net, pts, max_snap_m), pts
 
 
+def _off_network(net: WalkNetwork, pts, max_snap_m: float, n: int) -> tuple[str, str]:
+    """The message (English, Chinese) for origins none of which lies within ``max_snap_m`` of
+    a street: how many, the CRS they were read in, and a hint when they look like
+    longitude/latitude."""
+    crs = net.crs
+    name = f"EPSG:{crs.to_epsg()}" if crs is not None and crs.to_epsg() else \
+        (crs.name if crs is not None else "the network's CRS")
+    unit = "metres" if crs is None or crs.is_projected else "degrees"
+    head = (f"none of the {n} origin(s) lies within {max_snap_m:g} m of a street of the network "
+            f"(coordinates read in {name}, {unit})")
+    head_zh = f"全部 {n} 个起点都不在路网街道 {max_snap_m:g} 米以内（坐标按 {name} 读取）"
+    xy = shapely.get_coordinates(np.asarray([p for p in pts if isinstance(p, shapely.Geometry)],
+                                            dtype=object)) if pts is not None else np.zeros((0, 2))
+    lonlat = (len(xy) and (crs is None or crs.is_projected)
+              and (np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all()
+              and len(net.node_x) and (np.abs(net.node_x).max() > 180 or np.abs(net.node_y).max() > 90))
+    if lonlat:
+        return (f"{head}: they look like longitude/latitude; give a GeoDataFrame or GeoSeries "
+                f"with its CRS set (e.g. crs=4326), or coordinates in {name}",
+                f"{head_zh}：它们像是经纬度；请传入设置了 CRS 的 GeoDataFrame 或 GeoSeries"
+                f"（如 crs=4326），或 {name} 坐标")
+    return (f"{head}: give points near the streets of the study area, in {name} or as a "
+            "GeoDataFrame/GeoSeries with its CRS set",
+            f"{head_zh}：请给出研究区街道附近的点（{name} 坐标，或设置了 CRS 的 GeoDataFrame/GeoSeries）")
+
+
 def _check_method(method, buffer_m, cell_m):
     if method not in ("field", "buffers"):
         raise IsochroneError(f"method must be 'field' or 'buffers', got {method!r}",
@@ -693,7 +719,9 @@ def isochrones(result_or_network, origins, minutes=(5, 10, 15), buffer_m: float 
     (:func:`segments_to_polygon`; default ``CELL_M``, at most a fifth of ``buffer_m``); ``method="buffers"`` unions GEOS buffers of the merged
     pieces (``quad_segs``, ``simplify_m``), several times slower but exact to the polygonised
     buffer. Returns a GeoDataFrame with ``origin`` (position in ``origins``), ``minutes`` and
-    the polygon (empty where the origin is farther than ``max_snap_m`` from any street).
+    the polygon (empty where the origin is farther than ``max_snap_m`` from any street; when
+    every origin is, :class:`~lifecircle.errors.IsochroneError` says how many and the CRS
+    their coordinates were read in: a bare ``(lon, lat)`` pair is not in the network CRS).
     """
     net, result = _network(result_or_network)
     mins = _minutes(minutes)
@@ -701,8 +729,11 @@ def isochrones(result_or_network, origins, minutes=(5, 10, 15), buffer_m: float 
     cell_m = cell_m or min(CELL_M, buffer_m / 5)
     if max_snap_m is None:
         max_snap_m = result.settings.max_snap_m if result is not None else 300.0
-    snap, _ = _origin_snap(net, origins, max_snap_m)
+    snap, pts = _origin_snap(net, origins, max_snap_m)
     n = len(snap)
+    if n and not (snap.edge >= 0).any():     # every polygon would be empty: say why instead
+        en, zh = _off_network(net, pts, max_snap_m, n)
+        raise IsochroneError(en, zh=zh)
 
     seeds = facility_seeds_forward(net, snap)
     csr = net.forward
