@@ -125,14 +125,54 @@ def _metric_crs(spec, lon: float, lat: float):
     return crs
 
 
+def _boundary_label(boundary) -> tuple[str, str]:
+    """How messages name ``boundary`` (English, Chinese): a file by its path, an object by
+    its kind and size (never its repr, which runs over lines)."""
+    if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        kind, n = type(boundary).__name__, len(boundary)
+        return f"the boundary ({kind}, {n} feature{'s' if n != 1 else ''})", f"边界（{kind}，{n} 个要素）"
+    if isinstance(boundary, shapely.Geometry):
+        return f"the boundary (shapely {boundary.geom_type})", f"边界（shapely {boundary.geom_type}）"
+    return str(boundary), str(boundary)
+
+
+def _boundary_error(boundary, problem: str, zh: str) -> BoundaryError:
+    """BoundaryError naming ``boundary`` as :func:`_boundary_label` does, in both languages."""
+    name, name_zh = _boundary_label(boundary)
+    exc = BoundaryError(name, problem, zh=zh)
+    exc.zh = f"{name_zh}：{zh}"
+    return exc
+
+
+def _boundary_frame(boundary, boundary_crs: str) -> gpd.GeoDataFrame:
+    """A boundary given as an object (GeoDataFrame, GeoSeries, shapely geometry) as a
+    GeoDataFrame with its CRS; BoundaryError for anything else that is not a file path."""
+    if isinstance(boundary, shapely.Geometry):     # longitude/latitude, as a polygon source is
+        frame = gpd.GeoDataFrame(geometry=[boundary], crs=WGS84)
+        return frame if normalize_crs(boundary_crs) == "wgs84" else frame_to_wgs84(frame, boundary_crs)
+    if isinstance(boundary, gpd.GeoSeries):
+        boundary = gpd.GeoDataFrame(geometry=boundary)
+    if boundary.crs is None:
+        raise _boundary_error(boundary, "has no CRS: set one (e.g. gdf.set_crs(4326) for "
+                              "longitude/latitude)", zh="没有坐标参考系：请先设置（经纬度用 gdf.set_crs(4326)）")
+    return boundary
+
+
 def _communities(boundary, boundary_name: str | None, boundary_crs: str):
     """The boundary's communities (WGS-84, every one named) and their union (WGS-84), or
     ``(None, None)`` without a boundary; BoundaryError for a boundary with no geometry or
     wider than a study area. Needs no OSM data."""
     if boundary is None:
         return None, None
-    communities = boundary if isinstance(boundary, gpd.GeoDataFrame) else \
-        read_boundary(boundary, boundary_name, crs=boundary_crs)
+    if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries, shapely.Geometry)):
+        communities = _boundary_frame(boundary, boundary_crs)
+    elif isinstance(boundary, (str, os.PathLike)):
+        communities = read_boundary(boundary, boundary_name, crs=boundary_crs)
+    else:
+        raise BoundaryError(f"the boundary ({type(boundary).__name__})",
+                            "must be a polygon file, a GeoDataFrame or a shapely geometry "
+                            "(longitude/latitude)",
+                            zh="须为多边形文件、GeoDataFrame 或 shapely 几何图形（经纬度）")
     if col.COMMUNITY not in communities:
         communities = communities.assign(**{col.COMMUNITY: [f"community_{i + 1}" for i in range(len(communities))]})
     else:     # a community without a name is numbered (it read "nan" before)
@@ -144,7 +184,7 @@ def _communities(boundary, boundary_name: str | None, boundary_crs: str):
     communities = communities.to_crs(WGS84)
     area_wgs = shapely.union_all(communities.geometry.to_numpy())
     if area_wgs is None or area_wgs.is_empty:
-        raise BoundaryError(str(boundary), "holds no geometry", zh="不含任何几何图形")
+        raise _boundary_error(boundary, "holds no geometry", zh="不含任何几何图形")
     w, s, e, n = area_wgs.bounds
     if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):     # read as lon/lat, and it is not
         raise BoundaryError(str(boundary), f"coordinates reach x {w:.0f}..{e:.0f}, y {s:.0f}..{n:.0f}: they "
@@ -155,12 +195,12 @@ def _communities(boundary, boundary_name: str | None, boundary_crs: str):
                                "不是经纬度，且文件未注明坐标系；请为文件注明坐标系（带坐标系的 GeoPackage，"
                                "或带 .prj 的 Shapefile），或将其转换为 WGS-84 经纬度")
     if e - w > MAX_AREA_DEG or n - s > MAX_AREA_DEG:
-        raise BoundaryError(str(boundary), f"spans {e - w:.1f}° × {n - s:.1f}° (lon {w:.1f}..{e:.1f}, "
-                            f"lat {s:.1f}..{n:.1f}): larger than a study area (at most "
-                            f"{MAX_AREA_DEG:g}°); draw the district or city you mean",
-                            zh=f"范围达 {e - w:.1f}° × {n - s:.1f}°（经度 {w:.1f}..{e:.1f}，纬度 "
-                               f"{s:.1f}..{n:.1f}），超过一个研究范围（最多 {MAX_AREA_DEG:g}°）；"
-                               "请画出所指的区县或城市")
+        raise _boundary_error(boundary, f"spans {e - w:.1f}° × {n - s:.1f}° (lon {w:.1f}..{e:.1f}, "
+                              f"lat {s:.1f}..{n:.1f}): larger than a study area (at most "
+                              f"{MAX_AREA_DEG:g}°); draw the district or city you mean",
+                              zh=f"范围达 {e - w:.1f}° × {n - s:.1f}°（经度 {w:.1f}..{e:.1f}，纬度 "
+                                 f"{s:.1f}..{n:.1f}），超过一个研究范围（最多 {MAX_AREA_DEG:g}°）；"
+                                 "请画出所指的区县或城市")
     return communities, area_wgs
 
 
@@ -175,10 +215,10 @@ def _study_area(settings: Settings, bounds, communities, area_wgs, boundary, sou
     if communities is not None:
         data_box = shapely.box(*bounds)
         if not area_wgs.intersects(data_box):
-            raise BoundaryError(str(boundary), f"does not overlap the data ({source}: streets "
-                                f"span lon {bounds[0]:.4f}..{bounds[2]:.4f}, lat {bounds[1]:.4f}..{bounds[3]:.4f})",
-                                zh=f"与数据不重叠（{source}：道路范围为经度 {bounds[0]:.4f}..{bounds[2]:.4f}，"
-                                   f"纬度 {bounds[1]:.4f}..{bounds[3]:.4f}）")
+            raise _boundary_error(boundary, f"does not overlap the data ({source}: streets "
+                                  f"span lon {bounds[0]:.4f}..{bounds[2]:.4f}, lat {bounds[1]:.4f}..{bounds[3]:.4f})",
+                                  zh=f"与数据不重叠（{source}：道路范围为经度 {bounds[0]:.4f}..{bounds[2]:.4f}，"
+                                     f"纬度 {bounds[1]:.4f}..{bounds[3]:.4f}）")
         c = area_wgs.centroid
         lon, lat = c.x, c.y
     crs = _metric_crs(settings.crs, lon, lat)
@@ -404,8 +444,12 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
 
     ``source``: an OSM file (.osm.pbf/.osm/.osm.bz2), ``"place:<name>"``, a bbox tuple, a polygon,
     an :class:`~lifecircle.io.sources.OSMData`, or None for the shipped Xinjiekou (Nanjing) sample.
-    ``boundary``: a polygon file (any CRS); several polygons give per-community results.
-    ``facilities_table``: an extra facility table (CSV/XLSX, e.g. Amap POIs) merged with OSM.
+    ``boundary``: a polygon file (any CRS), a GeoDataFrame or GeoSeries with its CRS set, or a
+    shapely geometry in longitude/latitude (WGS-84, or the ``boundary_crs`` datum); several
+    polygons give per-community results.
+    ``facilities_table``: an extra facility table (CSV/XLSX, e.g. Amap POIs, or a DataFrame or
+    GeoDataFrame of the same columns: see :func:`~lifecircle.io.poitable.read_poi_table`)
+    merged with OSM.
     ``population_raster``: a people-per-cell GeoTIFF (WorldPop/GHSL) spread over the homes by
     floor area; ``population``: polygons with a ``population_column`` of residents (community
     totals, a file or a GeoDataFrame) that rescale the homes inside them. Given both, the
@@ -534,7 +578,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
                 else:
                     shown = "; ".join(f"row {d['row']}: {d['reason']}" for d in dropped[:5])
                     more = f"; and {len(dropped) - 5} more" if len(dropped) > 5 else ""
-                notes.append(label("note.rows_dropped", lang, f=facilities_table, n=len(dropped))
+                notes.append(label("note.rows_dropped", lang, f=table.attrs["table"], n=len(dropped))
                              + f" ({shown}{more})")
             fac = merge_facilities(fac, table, distance_m=settings.merge_distance_m)
             merged += int(fac.attrs.get("repeated", 0))     # rows the table repeats

@@ -349,6 +349,18 @@ def why_empty(result, inventory: Inventory, cats: list[str], gaps: dict, lang: s
     return " ".join(lines)
 
 
+def _check_inventory(inventory, call: str) -> None:
+    """RecommendError unless ``inventory`` is an :class:`Inventory` (``call`` shows the
+    function's arguments)."""
+    if not isinstance(inventory, Inventory):
+        name = call.split("(")[0]
+        raise RecommendError(f"{name} needs the idle-site inventory, not "
+                             f"{type(inventory).__name__}: {call} with "
+                             "inventory = build_inventory(result)",
+                             zh=f"{name} 需要在地资源清单，而不是 {type(inventory).__name__}："
+                                f"{call}，其中 inventory = build_inventory(result)")
+
+
 def recommend(result, inventory: Inventory, category, k: int = 5, method: str = "auto",
               suitable_only: bool = True, max_exact_pairs: int = 400_000,
               time_limit: float = 60.0, lang: str = "en") -> pd.DataFrame:
@@ -381,6 +393,7 @@ def recommend(result, inventory: Inventory, category, k: int = 5, method: str = 
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise OptionError("--k", f"{k!r}: the number of sites to pick must be a whole number of at least 1",
                           zh=f"{k!r}：选址数须为不小于 1 的整数")
+    _check_inventory(inventory, "recommend(result, inventory, category)")
     cats = _categories(result, category)
     rules = load_site_rules()
     opt_site, opt_cat, es, ei, weight = _options(inventory, cats, suitable_only)
@@ -466,11 +479,7 @@ def what_if(result, category: str, site_ids, inventory: Inventory, lang: str = "
     i18n.check_lang(lang)
     cat = _categories(result, category)[0]
     inv = inventory
-    if not isinstance(inv, Inventory):
-        raise RecommendError("what_if needs the inventory the site ids come from: "
-                             "what_if(result, category, site_ids, build_inventory(result))",
-                             zh="what_if 需要这些用地 id 所在的清单："
-                                "what_if(result, category, site_ids, build_inventory(result))")
+    _check_inventory(inv, "what_if(result, category, site_ids, inventory)")
     ids = [site_ids] if isinstance(site_ids, str) else list(site_ids)
     index = pd.Index(inv.sites[SITE_ID])
     missing = [s for s in ids if s not in index]

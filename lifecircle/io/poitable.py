@@ -23,6 +23,7 @@ same facility twice.
 from __future__ import annotations
 
 import io
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -472,7 +473,7 @@ def _accepted_message(lang: str = "en") -> str:
             f"optional name ({show('name')}) and capacity")
 
 
-def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=None,
+def read_poi_table(path: str | Path | pd.DataFrame, profile=None, crs: str = "wgs84", mapping=None,
                    columns: dict[str, str] | None = None, lang: str = "en") -> gpd.GeoDataFrame:
     """Read a facility table (CSV or XLSX) into facility points in WGS-84.
 
@@ -480,7 +481,9 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
     ----------
     path:
         ``.csv`` (UTF-8, UTF-8 with BOM, or GBK/GB18030; comma, tab or semicolon separated) or
-        ``.xlsx`` (first sheet). The first row is the header.
+        ``.xlsx`` (first sheet). The first row is the header. Or a DataFrame with the same
+        columns (its rows numbered as a file's: the first is row 2), or a GeoDataFrame with
+        its CRS set, whose geometry gives the coordinates.
     profile:
         Which category ids are valid: ``None`` (the default profile's ids, listed in
         ``data/poi_mapping.yaml``), an iterable of ids, or an object with a ``categories``
@@ -525,7 +528,7 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
         accepted names), the table has no data rows, or no row is usable (``rows`` holds the
         dropped rows).
     """
-    path = Path(path)
+    given, path, columns = _table_input(path, columns)
     try:
         datum = normalize_crs(crs)
     except ValueError as exc:
@@ -533,7 +536,7 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
                           zh=datum_zh(crs)) from None
     poi_map = _with_profile_codes(load_poi_mapping(mapping), profile)
     known = _profile_categories(profile, poi_map)
-    frame = _read_frame(path)
+    frame = _read_frame(path) if given is None else given
     cols = _find_columns(list(frame.columns), columns, path)
 
     found = ", ".join(repr(c) for c in frame.columns) or "none"
@@ -696,7 +699,54 @@ def read_poi_table(path: str | Path, profile=None, crs: str = "wgs84", mapping=N
     out.attrs["columns"] = dict(cols)
     out.attrs["crs_in"] = datum
     out.attrs["notes"] = notes
+    out.attrs["table"] = str(path)
     return out
+
+
+def _table_input(table, columns: dict | None):
+    """``(frame or None, path or name, column roles)`` of a table given as a file path (read
+    later) or a DataFrame (:func:`_given_frame`); InputFileError for anything else."""
+    if isinstance(table, pd.DataFrame):
+        return _given_frame(table, columns)
+    if isinstance(table, (str, os.PathLike)):
+        return None, Path(table), columns
+    raise InputFileError(f"the facilities table ({type(table).__name__})",
+                         "must be a CSV/XLSX file or a DataFrame", zh="须为 CSV/XLSX 文件或 DataFrame")
+
+
+class _FrameName(str):
+    """How a table given as a DataFrame is named: in messages this text, in the facilities'
+    ``source`` (``table:<name>``) its ``name``."""
+
+    name = "DataFrame"
+
+
+def _given_frame(table: pd.DataFrame, columns: dict | None):
+    """A table given as a DataFrame as :func:`_read_frame` gives a file (text cells, blank for
+    missing), its name and the column roles. A GeoDataFrame's geometry gives the coordinates
+    (converted to longitude/latitude; the ``crs`` datum still applies), in columns ``lon`` and
+    ``lat`` that win over any such column it has."""
+    kind = type(table).__name__
+    name = _FrameName(f"the facilities table ({kind}, {len(table)} row{'s' if len(table) != 1 else ''})")
+    name.name = kind
+    frame = pd.DataFrame(table).copy()
+    if isinstance(table, gpd.GeoDataFrame) and table._geometry_column_name in table:
+        geom = table.geometry
+        if geom.crs is None:
+            raise TableError(name, "has no CRS: set one (e.g. gdf.set_crs(4326) for longitude/latitude)",
+                             zh="没有坐标参考系：请先设置（经纬度用 gdf.set_crs(4326)）")
+        if not geom.crs.equals(WGS84):
+            geom = geom.to_crs(WGS84)
+        g = geom.to_numpy()
+        bad = shapely.is_missing(g) | shapely.is_empty(g)
+        pts = shapely.point_on_surface(np.where(bad, shapely.Point(), g))
+        frame = frame.drop(columns=[table._geometry_column_name, "lon", "lat"], errors="ignore")
+        frame["lon"] = np.where(bad, np.nan, shapely.get_x(pts))
+        frame["lat"] = np.where(bad, np.nan, shapely.get_y(pts))
+        columns = {**(columns or {}), "lon": "lon", "lat": "lat"}
+    frame = frame.astype(object).where(frame.notna(), "").map(str)
+    frame.columns = [str(c) for c in frame.columns]
+    return frame.reset_index(drop=True), name, columns
 
 
 # --------------------------------------------------------------------------------------------

@@ -141,6 +141,13 @@ def read_osm(source, *, bbox=None, layers=("streets", "features"), reader: str =
             raise InputFileError(source, "no place name after 'place:' (e.g. 'place:Kallio, Helsinki')",
                                  zh="'place:' 后面没有地名（如 'place:玄武区, 南京市'）")
         return _read_overpass(place=place)
+    if not isinstance(source, (str, os.PathLike)):
+        raise InputFileError(f"the source ({type(source).__name__})",
+                             "is not OSM data: give an OSM file (.osm.pbf, .osm, .osm.bz2), "
+                             "'place:<name>', a (west, south, east, north) bbox in degrees, "
+                             "a shapely polygon or OSMData",
+                             zh="不是 OSM 数据：请给出 OSM 文件（.osm.pbf、.osm、.osm.bz2）、"
+                                "'place:<地名>'、以度计的 (西, 南, 东, 北) 范围、shapely 多边形或 OSMData")
     path = Path(os.fspath(source))
     name = path.name.lower()
     if name.endswith((".osm.pbf", ".pbf")):
