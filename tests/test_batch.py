@@ -347,3 +347,26 @@ def test_cli_reports_config_error(tmp_path):
     res = CliRunner().invoke(app, ["batch", str(path)])
     assert res.exit_code == 2
     assert "line 2" in res.output and "speed" in res.output and "Traceback" not in res.output
+
+
+def test_config_errors_speak_the_configs_language(tmp_path, monkeypatch):
+    """A config that says lang = "zh" gets its own errors in Chinese, even when another field is
+    what is wrong (tester: an unknown field was reported in English under a C locale)."""
+    from typer.testing import CliRunner
+
+    from lifecircle.batch.run import config_lang
+    from lifecircle.cli import app
+
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "x"\nout = "o"\nlang = "zh"\nbogus_key = 1\n', encoding="utf-8")
+    assert config_lang(path) == "zh"
+    res = CliRunner().invoke(app, ["batch", str(path)])
+    assert res.exit_code == 2
+    assert "第 4 行" in res.output and "未知的字段" in res.output and "unknown field" not in res.output
+    path.write_text('name = "x"\nlang = "fr"\nbogus_key = 1\n', encoding="utf-8")
+    assert config_lang(path) is None
+    res = CliRunner().invoke(app, ["batch", str(path)])
+    assert res.exit_code == 2 and "unknown field" in res.output

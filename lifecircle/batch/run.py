@@ -365,6 +365,19 @@ def _slug(name: str) -> str:
 
 
 # every field checked where it stands, so each message can name its field and line
+def config_lang(path) -> str | None:
+    """The ``lang`` a batch config asks for, read from the file even when the config is not
+    valid otherwise (its errors are then said in that language); None when the file cannot be
+    parsed or names no language lifecircle speaks."""
+    path = Path(path)
+    try:
+        data, _ = _parse_text(path, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, LifecircleError):
+        return None
+    lang = data.get("lang") if isinstance(data, dict) else None
+    return lang if lang in ("zh", "en") else None
+
+
 def load_config(path) -> BatchConfig:  # noqa: C901
     """Read and validate a batch config (TOML or YAML). Paths are relative to the file.
 

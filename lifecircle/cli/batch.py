@@ -59,14 +59,15 @@ def batch(
 
 
 def _config_lang(config) -> str | None:
-    """The language a batch config asks for (None when the config itself is unusable: the
+    """The language a batch config asks for: its ``lang`` even when another field is wrong
+    (that error is then said in it); None when the file cannot be parsed (the line's or the
     locale's language then)."""
-    from lifecircle.batch.run import load_config
+    from lifecircle.batch.run import config_lang, load_config
 
     try:
         return load_config(config).lang
     except LifecircleError:
-        return None
+        return config_lang(config)
 
 
 def print_batch(report, lang: str, out=None) -> None:
