@@ -186,6 +186,7 @@ def read_relations(source) -> list[dict] | None:
 #: The plain copies of the ``.bz2`` files read in the current :func:`plain_copies` scope:
 #: the file's name -> (its copy's folder, the copy); None outside any scope.
 _PLAIN: ContextVar[dict | None] = ContextVar("lifecircle_plain_osm", default=None)
+_OWNER = "\0owner"     # the process that opened the scope (and alone removes its copies)
 
 
 @contextmanager
@@ -202,14 +203,15 @@ def plain_copies():
     if _PLAIN.get() is not None:
         yield
         return
-    copies: dict = {}
+    copies: dict = {_OWNER: os.getpid()}
     token = _PLAIN.set(copies)
     try:
         yield
     finally:
         _PLAIN.reset(token)
-        for folder, _ in copies.values():
-            shutil.rmtree(folder, ignore_errors=True)
+        for key, value in copies.items():
+            if key != _OWNER:
+                shutil.rmtree(value[0], ignore_errors=True)
 
 
 def plain_copy(source) -> str | None:
@@ -221,6 +223,11 @@ def plain_copy(source) -> str | None:
         return None
     name = os.fspath(source)
     if not isinstance(name, str) or not name.lower().endswith(".bz2") or not os.path.isfile(name):
+        return None
+    name = os.path.realpath(name)       # './x.osm.bz2' and 'x.osm.bz2' are one copy
+    if name not in copies and copies.get(_OWNER) != os.getpid():
+        # a forked child (the split read's) makes no copy of its own: only the scope's owner
+        # removes them, so one made here would be left behind; it reads the .bz2 itself
         return None
     if name not in copies:
         _check_file(Path(name))
