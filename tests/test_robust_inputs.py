@@ -337,3 +337,29 @@ def test_an_xlsx_whose_first_sheet_is_empty_is_read_from_the_first_sheet_with_da
     empty.save(tmp_path / "e.xlsx")
     with pytest.raises(TableError, match=r"e.xlsx: every sheet of the workbook is empty \('Sheet', 'two'\)"):
         _read_frame(tmp_path / "e.xlsx")
+
+
+def test_bounded_counts_every_way_a_pattern_can_match():
+    """The reviewer's patterns: optional parts and empty alternatives are choices too
+    (``a?``×26 then ``a``×26 took 8 s with plain ``re``, under no timeout); a pattern ``re``
+    reads unlike ``regex`` (a POSIX class) is never searched by ``re``."""
+    import time
+
+    from lifecircle.core.profiles import Condition, _compile_regex, bounded, quick_pattern
+
+    for n in (13, 20, 26):
+        assert not bounded("^" + "a?" * n + "a" * n + "$")
+        assert not bounded("(?:a|)" * n)
+    assert bounded(r"\bI\.? ?E\.? ?S\.?(?=\s|$)") and bounded("驿站.*(快递|包裹)")
+    assert not bounded("^.*.*.*b$") and not bounded("(?:a|a)" * 8 + ".*a.*a$")
+    # every pattern re searches untimed is quick on the longest value it gets
+    for p in ("a?" * 12 + "a" * 12 + "$", "(?:a|a)" * 12 + "$", ".*a.*b", "a?" * 6 + ".*a$"):
+        q = quick_pattern(p)
+        assert q is not None
+        t = time.process_time()
+        q.search("a" * 63 + "!")
+        assert time.process_time() - t < 0.5
+    pat = "^x[[:digit:]]"
+    assert quick_pattern(pat) is None
+    c = Condition("name", "regex", pattern=_compile_regex("name~", pat), quick=quick_pattern(pat), text=pat)
+    assert c.test({"name": "x5 Shop"}) == c.test({"name": "x5 Shop" + " " * 70})

@@ -70,6 +70,7 @@ import os
 import re
 import re._constants as _sre
 import re._parser as _sre_parse
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -152,44 +153,92 @@ _REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT)
 
 
 def quick_pattern(pattern: str) -> re.Pattern | None:
-    """``pattern`` compiled by ``re`` (case-insensitive) when it is :func:`bounded`, else None."""
-    if not bounded(pattern):
+    """``pattern`` compiled by ``re`` (case-insensitive) when it is :func:`bounded` and ``re``
+    reads it as ``regex`` does, else None (it then always searches with ``regex``)."""
+    if not bounded(pattern) or "[:" in pattern:     # POSIX classes: regex reads [[:digit:]]
         return None
     try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")      # "possible nested set": the two would differ
+            return re.compile(pattern, re.IGNORECASE)
+    except (re.error, Warning):
         return None
+
+
+def _literal(items) -> str | None:
+    """The text ``items`` (a parsed sequence) matches when it is plain literal characters."""
+    if not all(op is _sre.LITERAL for op, _ in items):
+        return None
+    return "".join(chr(c) for _, c in items).casefold()
+
+
+def _deterministic_branch(alternatives) -> bool:
+    """Whether at most one of ``alternatives`` can match at a position: each non-empty literal
+    text, none a prefix of another (``小学|primary``; not ``a|aa``, not ``a|``)."""
+    texts = [_literal(a) for a in alternatives]
+    if any(not t for t in texts):
+        return False
+    return not any(a != b and b.startswith(a) for a in texts for b in texts) and len(set(texts)) == len(texts)
+
+
+#: A bounded pattern's ways of matching at one place: its small choices (an optional part, an
+#: alternation other than of literal texts) multiplied, times :data:`UNTIMED_CHARS` for each
+#: repeat without a small bound, at most this many (``.*a.*b``: 64², ``a?a?.*b``: 4·64).
+SMALL_CHOICES = 1 << 12
 
 
 def bounded(pattern: str) -> bool:
-    """Whether ``pattern``'s backtracking is bounded by a small power of the value's length: no
+    r"""Whether ``pattern``'s backtracking is bounded by a small power of the value's length: no
     back-reference, no repeat (of more than once) around a variable-width repeat or an
-    alternation (``(a+)+``, ``(a|aa)*``), at most two repeats without a small bound (``.*``,
-    ``+``). On a value of :data:`UNTIMED_CHARS` such a search takes a few ms at worst; every
-    other pattern (or one Python's parser does not read) searches with the timeout.
+    alternation (``(a+)+``, ``(a|aa)*``), and few ways of matching at one place
+    (:data:`SMALL_CHOICES`): its small choices — an optional part (``a?``, ``{0,3}``), an
+    alternation other than of literal texts none of which starts another (``小学|primary``) —
+    multiplied, times the value's length for each repeat without a small bound (``.*``, ``+``;
+    at most two). ``a?a?a?…aaa`` has 2^n. The alternatives of
+    a whole-pattern alternation are tried one after another, so each is judged alone. On a
+    value of :data:`UNTIMED_CHARS` such a search takes a few ms at worst; every other pattern
+    (or one Python's parser does not read) searches with the timeout.
 
     >>> bounded("小学|primary school"), bounded("驿站.*(快递|包裹)"), bounded("^(a|a)*$")
     (True, True, False)
+    >>> bounded("^" + "a?" * 20 + "a" * 20 + "$"), bounded("(?:a|)" * 20), bounded(r"\bI\.? ?E\.? ?S")
+    (False, False, True)
     """
     try:
-        tree = _sre_parse.parse(pattern, re.IGNORECASE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # "possible nested set": quick_pattern's to judge
+            tree = _sre_parse.parse(pattern, re.IGNORECASE)
     except Exception:  # noqa: BLE001 - what re cannot read is timed
         return False
-    loops = 0
+    items = list(tree)
+    if len(items) == 1 and items[0][0] is _sre.BRANCH:      # a|b|c: tried one after another
+        return all(_bounded_items(list(alt)) for alt in items[0][1][1])
+    return _bounded_items(items)
+
+
+def _bounded_items(items) -> bool:
+    loops, factor = 0, 1
 
     def walk(items, in_loop: bool) -> bool:
-        nonlocal loops
+        nonlocal loops, factor
         for op, av in items:
             if op in _REPEATS:
                 lo, hi, body = av
                 if in_loop and hi != lo:
                     return False
-                if hi > 1 and hi != lo:
-                    loops += 1
+                if hi != lo:
+                    if hi > 1:
+                        loops += 1
+                    else:
+                        factor *= hi - lo + 1
                 if not walk(body, in_loop or hi > 1):
                     return False
             elif op is _sre.BRANCH:
-                if in_loop or not all(walk(b, in_loop) for b in av[1]):
+                if in_loop:
+                    return False
+                if not _deterministic_branch(av[1]):
+                    factor *= len(av[1])
+                if not all(walk(b, in_loop) for b in av[1]):
                     return False
             elif op is _sre.SUBPATTERN:
                 if not walk(av[3], in_loop):
@@ -203,9 +252,11 @@ def bounded(pattern: str) -> bool:
             elif op in (_sre.GROUPREF, _sre.GROUPREF_EXISTS, _sre.GROUPREF_IGNORE,
                         _sre.GROUPREF_LOC_IGNORE, _sre.GROUPREF_UNI_IGNORE):
                 return False
+            if factor * UNTIMED_CHARS ** loops > SMALL_CHOICES:
+                return False
         return True
 
-    return walk(tree, False) and loops <= 2
+    return walk(items, False) and factor * UNTIMED_CHARS ** loops <= SMALL_CHOICES
 
 
 @dataclass(frozen=True)
