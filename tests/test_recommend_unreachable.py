@@ -61,3 +61,19 @@ def test_the_console_says_who_is_left_out(far_block, tmp_path):
         print_recommendations(table, far_block.profile, lang, out=Console(file=buf, width=400))
         text = buf.getvalue()
         assert word in text and f"{table.attrs['unreachable_population']:,.0f}" in text
+
+
+def test_what_if_shares_are_of_the_residents_who_reach_the_network(far_block):
+    """what_if's shares have the summary's base (reviewer: with max_snap_m = 25 Xinjiekou's
+    supermarket share before read 0.298 against the summary's 0.652)."""
+    from lifecircle.analyses.recommend import what_if
+
+    r = far_block
+    inv = inventory(r)
+    for cat in ("supermarket", "kindergarten"):
+        got = what_if(r, cat, [], inv)
+        row = r.summary[(r.summary["community"] == "ALL") & (r.summary["id"] == cat)]
+        assert got["covered_share_before"] == pytest.approx(float(row["covered"].iloc[0]), abs=1e-9)
+        assert got["unreachable_population"] > 10_000
+        reach = r.homes[col.REACHABLE].to_numpy(bool)
+        assert np.isnan(got["minutes"][~reach]).all()

@@ -468,8 +468,10 @@ def what_if(result, category: str, site_ids, inventory: Inventory, lang: str = "
 
     ``inventory``: the :class:`Inventory` the site ids come from (:func:`build_inventory`).
     Returns ``before``/``after`` residents covered within the category's threshold,
-    ``newly_covered``, ``covered_share_before``/``after``, ``minutes`` (new ``t_<category>``
-    per home), ``changed`` (home indices whose metrics changed), ``data_status`` and ``note``.
+    ``newly_covered``, ``covered_share_before``/``after`` (of the residents whose homes reach
+    the walking network, as every share of residents; ``unreachable_population`` the others),
+    ``minutes`` (new ``t_<category>`` per home, NaN for a home that reaches no street),
+    ``changed`` (home indices whose metrics changed), ``data_status`` and ``note``.
 
     For a category without data (``data_status`` ``"no_data"``: the data hold none of it,
     which does not mean there are none) today's coverage is unknown: ``before``,
@@ -503,10 +505,14 @@ def what_if(result, category: str, site_ids, inventory: Inventory, lang: str = "
             continue
         changed.update(engine.add_facility(state, snap).tolist())
     lim = 60.0 * threshold
-    before = before_t <= lim
-    after = state.nearest <= lim
-    total = float(pop.sum())
-    minutes = np.where(np.isfinite(state.nearest), state.nearest / 60.0, np.nan)
+    # homes that reach no street are in no share of residents (as the summary's and
+    # recommend's): their street may be missing from the data
+    homes = result.homes
+    reach = homes[col.REACHABLE].to_numpy(bool) if col.REACHABLE in homes else np.ones(len(pop), bool)
+    before = (before_t <= lim) & reach
+    after = (state.nearest <= lim) & reach
+    total = float(pop[reach].sum())
+    minutes = np.where(np.isfinite(state.nearest) & reach, state.nearest / 60.0, np.nan)
     status = (getattr(result, "data_status", None) or {}).get(cat, col.STATUS_DATA)
     nan = float("nan")
     known = status != col.STATUS_NO_DATA     # no data: today's coverage is unknown, not zero
@@ -516,6 +522,7 @@ def what_if(result, category: str, site_ids, inventory: Inventory, lang: str = "
     return {"category": cat, "threshold_min": threshold, "sites": ids,
             col.DATA_STATUS: status, "note": note,
             "unreachable_sites": unreachable,
+            "unreachable_population": float(np.asarray(pop, float)[~reach].sum()),
             "before": float(pop[before].sum()) if known else nan,
             "after": float(pop[after].sum()),
             "newly_covered": float(pop[after & ~before].sum()) if known else nan,
