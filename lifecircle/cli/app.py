@@ -11,6 +11,7 @@ import errno
 import inspect
 import io
 import os
+import signal
 import sys
 import threading
 from typing import Optional
@@ -156,6 +157,7 @@ def main() -> None:
     encoding lacks is written as ``?``, never a ``UnicodeEncodeError``."""
     forget_lang()
     stdout = sys.stdout
+    handlers = _stop_signals()
     replaced = _replace_unencodable(stdout, sys.stderr)
     guard = sys.stdout = GuardedStdout(stdout if stdout is not None else io.StringIO())
     if stdout is None:      # started with standard output closed (``>&-``): said as a failure
@@ -178,6 +180,36 @@ def main() -> None:
             sys.stdout = stdout
         for stream, errors in replaced:
             stream.reconfigure(errors=errors)
+        for signum, handler in handlers:
+            signal.signal(signum, handler)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``timeout``, ``kill``, a closed terminal, a stopped container or
+    notebook kernel) taken as Ctrl-C is: every clean-up a Ctrl-C runs runs (temporary copies
+    and output folders removed, the split read's child reaped), and the exit code is 128 + the
+    signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminated(signum, frame):
+    raise Terminated(signum)
+
+
+def _stop_signals() -> list:
+    """Take SIGTERM and SIGHUP as :class:`Terminated` while a command runs, where they would
+    end the process at once (their default): one that is ignored (``nohup``) or handled by
+    the caller stays so. The handlers replaced, to put back."""
+    replaced = []
+    if threading.current_thread() is not threading.main_thread():
+        return replaced
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            replaced.append((signum, signal.signal(signum, _terminated)))
+    return replaced
 
 
 def _replace_unencodable(*streams) -> list:
@@ -212,12 +244,15 @@ def _drain(stream) -> None:
 def _run() -> None:
     try:
         app()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _say_interrupted()
-        sys.exit(130)
+        sys.exit(128 + exc.signum if isinstance(exc, Terminated) else 130)
     except SystemExit as exc:
-        if exc.code == 130 and _from_interrupt(exc):   # typer's Exit(130) for Ctrl-C, silent
+        cause = _from_interrupt(exc) if exc.code == 130 else None
+        if cause is not None:       # typer's Exit(130) for Ctrl-C, silent
             _say_interrupted()
+            if isinstance(cause, Terminated):
+                raise SystemExit(128 + cause.signum) from None
         raise
     except Exception:   # a defect, never a bad input's: its traceback on err_console, whose
         err_console.print_exception(suppress=[typer])   # control characters show, never act
@@ -228,15 +263,15 @@ def _say_interrupted() -> None:
     err_console.print("已中断" if run_lang() == "zh" else "interrupted")
 
 
-def _from_interrupt(exc: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is among the exceptions ``exc`` was raised from."""
+def _from_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt among the exceptions ``exc`` was raised from, if any."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, KeyboardInterrupt):
-            return True
+            return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
-    return False
+    return None
 
 
 def console() -> None:
