@@ -11,7 +11,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point, box
 
-from lifecircle.core.classify import classify_features, match_tags, tag_facts
+from lifecircle.core.classify import classify_features, classify_tags, match_tags, tag_facts
 
 SCHOOLS = {"kindergarten", "primary_school", "middle_school"}
 
@@ -212,3 +212,19 @@ def test_unknown_schools_agree_across_profiles(tags, expected):
 
 def test_a_nursery_school_by_name_is_childcare():
     assert "childcare" in match_tags({"amenity": "school", "name": "Escola bresol Prada Casadet"})
+
+
+@pytest.mark.parametrize("profile", ["default", "gb50180-2018", "tdt1062-2021"])
+def test_a_childcare_name_on_another_kind_of_place_is_no_childcare(profile):
+    """The tester's finds: the Helsinki demo's only 'childcare' was a Japanese restaurant named
+    Kita, Andorra's a ski slope named Nursery Slopes; a plant nursery is none either. A Kita by
+    its tags or by its name alone still is."""
+    cases = [{"amenity": "restaurant", "name": "Kita"},
+             {"name": "Nursery Slopes", "sport": "skiing"},
+             {"name": "Nursery Slopes", "piste:type": "downhill"},
+             {"landuse": "plant_nursery", "name": "Green Nursery"},
+             {"amenity": "childcare", "name": "Kita Sonnenschein"},
+             {"name": "Kita Sonnenschein", "building": "yes"},
+             {"name": "阳光托儿所"}]
+    got = ["childcare" in cats for cats in classify_tags(cases, profile)]
+    assert got == [False, False, False, False, True, True, True]
