@@ -443,6 +443,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "note.zone_stand_in": ("{n} 个有人口的社区内无住宅：{p:,.0f} 人置于每个社区一个替代住宅",
                            "{n} zone(s) with residents but no mapped home: {p:,.0f} residents placed at "
                            "one stand-in home per zone"),
+    "note.zones_crossing": ("{n} 个人口分区跨越研究范围边界：按其在范围内的面积比例计入人口（范围外约 {p:,.0f} 人未计入）",
+                            "{n} population zone(s) cross the study area's edge: each brings the share "
+                            "of its residents its area inside holds (about {p:,.0f} residents beyond "
+                            "the edge left out)"),
     "note.zones_off": ("{n} 个社区位于研究范围外，未计入（{p:,.0f} 人）",
                        "{n} zone(s) outside the study area left out ({p:,.0f} residents)"),
     "note.homes_outside": ("{n} 个住宅位于{what}之外，保留{kept}（{p:,.0f} 人）",

@@ -616,7 +616,7 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             if normalize_crs(population_crs) != "wgs84":   # Gaode / Baidu community polygons
                 table = frame_to_wgs84(table, population_crs)
             over = pop_info["source"]
-            homes, pop_info = apply_population(homes, table, population_column, name, region)
+            homes, pop_info = apply_population(homes, table, population_column, name, region, clipped=area)
             if population_raster is not None:
                 pop_info["over"] = over
         pop_info["estimate_total"] = estimate_total

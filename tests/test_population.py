@@ -232,6 +232,27 @@ def test_zones_off_the_study_area_are_left_out_and_an_empty_zone_gets_a_stand_in
     assert pop.sum() == pytest.approx(info["zones_total"])
 
 
+def test_a_zone_crossing_the_study_area_brings_the_residents_of_its_part_inside():
+    """The tester's zone, half beyond the boundary: its 133 homes inside got all 10,000
+    residents (the same homes got 3,896 in a run whose boundary held the whole zone)."""
+    from lifecircle.core.homes import population_notes
+
+    homes = _homes([(10, 10, 1.0), (60, 60, 3.0)])
+    zones = _zones([(1000, (0, 0, 200, 100)), (40, (0, 100, 90, 200))])
+    region = shapely.box(X0 - 10, Y0 - 10, X0 + 100, Y0 + 300)
+    out, info = apply_population(homes, zones, "population", "z", region, clipped=region)
+    pop = out[col.POPULATION].to_numpy()
+    np.testing.assert_allclose(pop[:2], [125, 375])          # half the zone's area is inside
+    assert pop[2] == pytest.approx(40)                        # the zone wholly inside: all of it
+    assert info["zones_crossing"] == 1 and info["residents_beyond_edge"] == pytest.approx(500)
+    assert "500 residents beyond the edge" in " ".join(population_notes(info, "en"))
+    assert "范围外约 500 人" in " ".join(population_notes(info, "zh"))
+    # a digitising sliver beyond the edge (under 1 %) is no crossing
+    out, info = apply_population(homes, _zones([(1000, (0, 0, 100.5, 100))]), "population", "z", region,
+                                 clipped=region)
+    assert out[col.POPULATION].sum() == pytest.approx(1000) and info["zones_crossing"] == 0
+
+
 def test_zone_file_matching_no_home_is_refused():
     homes = _homes([(10, 10, 1.0)])
     with pytest.raises(PopulationError, match="far.geojson: none of its 1 zone"):

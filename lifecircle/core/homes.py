@@ -706,15 +706,22 @@ def _refuse_overlaps(zones: gpd.GeoDataFrame, zgeom: np.ndarray, usable: np.ndar
            "（如只给社区，或只给街道）")
 
 
+#: A zone this little of whose area lies beyond the study area's edge is taken as inside it
+#: (digitising slivers along a shared edge).
+CROSSING_SLIVER = 0.01
+
+
 def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATION,
-                     path: str = "population", region=None) -> tuple[gpd.GeoDataFrame, dict]:
+                     path: str = "population", region=None, clipped=None) -> tuple[gpd.GeoDataFrame, dict]:
     """Rescale the homes of each zone to the zone's total (community totals, census blocks).
 
     ``table``: polygons with a ``column`` of residents. Each zone's residents are spread over
     the homes inside it in proportion to their current population (floor area; evenly if all
     are 0). Zones that overlap by more than :data:`ZONE_OVERLAP_SHARE` of the smaller are
     refused (their residents would be counted twice); where slivers overlap, a home inside
-    several zones belongs to the first. A zone with residents but no
+    several zones belongs to the first. ``clipped``: the study area the homes were cut to (a
+    boundary), if any: a zone that crosses its edge brings the share of its total that its area
+    inside holds (more than :data:`CROSSING_SLIVER` outside; counted in the info and the notes). A zone with residents but no
     home gets one stand-in home (``source='zone'``) at a point inside it (inside ``region``,
     the study area, where they overlap); zones that miss ``region`` entirely are left out and
     counted in the info. Homes outside every zone keep their estimate. A table that matches no
@@ -743,6 +750,21 @@ def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATIO
     if region is not None:
         usable &= shapely.intersects(zgeom, region)
     _refuse_overlaps(zones, zgeom, usable, path)
+    # a zone that crosses the study area's edge brings the residents of its part inside (by
+    # area): its homes beyond the edge are not in ``homes``, and its whole total on the homes
+    # inside would crowd them (a 10,000-resident zone half outside gave its 133 homes inside
+    # all 10,000)
+    total_values = values
+    frac = np.ones(len(zones))
+    if clipped is not None and usable.any():
+        idx = np.flatnonzero(usable & ~shapely.within(zgeom, clipped))
+        if len(idx):
+            whole = shapely.area(zgeom[idx])
+            part = shapely.area(shapely.intersection(zgeom[idx], clipped))
+            frac[idx] = np.clip(np.where(whole > 0, part / np.where(whole > 0, whole, 1.0), 1.0), 0.0, 1.0)
+    crossing = usable & (frac < 1.0 - CROSSING_SLIVER)
+    frac = np.where(crossing, frac, 1.0)
+    values = total_values * frac
     pts = homes.geometry.to_numpy()
     hit_home, hit_zone = shapely.STRtree(zgeom).query(pts, predicate="within")
     keep = usable[hit_zone]
@@ -786,6 +808,8 @@ def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATIO
         "homes_outside": int(outside.sum()),
         "residents_outside": float(homes[col.POPULATION].to_numpy(float)[outside].sum()),
         "zones_off_area": int((~usable).sum()), "residents_off_area": float(values[missed].sum()),
+        "zones_crossing": int(crossing.sum()),
+        "residents_beyond_edge": float((total_values - values)[crossing].sum()),
     }
     return out, info
 
@@ -813,6 +837,9 @@ def population_notes(info: dict, lang: str = "en") -> list[str]:
         if info.get("zones_off_area"):
             notes.append(label("note.zones_off", lang, n=info["zones_off_area"],
                                p=info["residents_off_area"]))
+        if info.get("zones_crossing"):
+            notes.append(label("note.zones_crossing", lang, n=info["zones_crossing"],
+                               p=info["residents_beyond_edge"]))
     if info.get("homes_outside"):
         what = label("note.the_raster" if info["source"] == RASTER else "note.every_zone", lang)
         kept = src(info.get("over") or "buildings estimate")
