@@ -62,7 +62,6 @@ def main(argv=None) -> None:
     from lifecircle.analyses.links import auto_candidates, greedy, prepare, scorer_for
     from lifecircle.core.engine import AccessEngine
     from lifecircle.core.network import split_and_link
-    from lifecircle.core.snapping import Snap
     from lifecircle.pipeline import analyze
 
     t0 = time.perf_counter()
@@ -102,8 +101,8 @@ def main(argv=None) -> None:
         t1 = time.perf_counter()
         net2, remap = split_and_link(result.network, ee, oo, lm)
         hs, fs = result.home_snap, result.facility_snap
-        hs2 = Snap(*remap(hs.edge, hs.offset, "left"), hs.leg, hs.ambiguous)
-        fs2 = Snap(*remap(fs.edge, fs.offset, "right"), fs.leg, fs.ambiguous)
+        hs2 = hs.moved(remap, "left")
+        fs2 = fs.moved(remap, "right")
         eng = AccessEngine(net2, hs2, result.homes[col.POPULATION].to_numpy(float), result.settings)
         full = eng.nearest([fs2.take(np.flatnonzero(cat_of == c.id)) for c in result.profile.categories]) * 60
         full_s.append(time.perf_counter() - t1)

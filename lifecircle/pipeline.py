@@ -38,7 +38,7 @@ from lifecircle.core.homes import (
 )
 from lifecircle.core.network import WalkNetwork, build_network, data_extent, projected_bounds
 from lifecircle.core.profiles import Profile, load_profile
-from lifecircle.core.snapping import Snap, entry_points, fragment_captures, snap_points
+from lifecircle.core.snapping import Snap, area_entries, entry_points, fragment_captures, snap_points
 from lifecircle.errors import BoundaryError, InputFileError, OptionError, ProfileError
 from lifecircle.i18n import label
 from lifecircle.io.boundary import read_boundary
@@ -655,6 +655,8 @@ def analyze(source=None, *, boundary=None, boundary_name: str | None = None,  # 
             fac = fac.iloc[keep].reset_index(drop=True)
             fac_pts, fs = fac_pts[keep], fs.take(keep)
             notes.append(_outside_note(int(outside.sum()), far_km, area is not None, settings, lang))
+        # an area (a park, a school ground) is entered from every street at its outline
+        fs = area_entries(net, fac.geometry.to_numpy(), fs, settings.max_snap_m)
         network_report = _network_report(net, home_pts, hs, fac_pts, fs, settings, notes, lang)
         if "street_nodes_unlocated" in data.meta:     # machine-readable too, not only its note
             network_report[UNLOCATED_KEY] = float(data.meta["street_nodes_unlocated"])

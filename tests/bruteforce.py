@@ -21,10 +21,12 @@ def split_graph(net, home_snap, fac_snaps):
         if e >= 0:
             on_edge.setdefault(e, []).append((float(home_snap.offset[j]), ("h", j), float(home_snap.leg[j])))
     for c, snap in enumerate(fac_snaps):
-        for j in range(len(snap)):
-            e = int(snap.edge[j])
-            if e >= 0:
-                on_edge.setdefault(e, []).append((float(snap.offset[j]), ("f", c, j), float(snap.leg[j])))
+        # every entry of a facility (an area's several) leads to the same facility node
+        own, edge, off, leg = snap.entries()
+        for i in range(len(own)):
+            j, e = int(own[i]), int(edge[i])
+            if e >= 0 and snap.edge[j] >= 0:
+                on_edge.setdefault(e, []).append((float(off[i]), ("f", c, j), float(leg[i])))
 
     def add(a, b, w):
         if g.has_edge(a, b):

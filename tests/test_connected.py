@@ -19,7 +19,7 @@ import lifecircle
 from lifecircle import columns as col
 from lifecircle.core.engine import AccessEngine
 from lifecircle.core.network import WalkNetwork, build_network, prune_components
-from lifecircle.core.snapping import entry_points, snap_points
+from lifecircle.core.snapping import snap_facilities, snap_points
 from lifecircle.io.outputs import write_outputs
 from lifecircle.io.sources import embedded_sample, read_osm
 
@@ -147,7 +147,7 @@ def test_engine_on_the_main_connected_part_equals_networkx(real):
     assert main.n_edges < full.n_edges            # there were pieces to leave out
     assert r.network.edge_len.sum() == pytest.approx(main.edge_len.sum(), rel=1e-9)
     hs = snap_points(main, r.homes.geometry.to_numpy(), r.settings.max_snap_m)
-    fs = snap_points(main, entry_points(main, r.facilities.geometry.to_numpy()), r.settings.max_snap_m)
+    fs = snap_facilities(main, r.facilities.geometry.to_numpy(), r.settings.max_snap_m)
     np.testing.assert_array_equal(hs.reachable, r.home_snap.reachable)
     cat_of = r.facilities[col.CATEGORY].to_numpy()
     cats = [c.id for c in r.profile.categories if (cat_of == c.id).sum()]

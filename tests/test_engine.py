@@ -50,6 +50,29 @@ def graphs(draw):
     if draw(st.booleans()) and len(facs[0]) and homes.edge[0] >= 0:
         facs[0].edge[0] = homes.edge[0]
         facs[0].offset[0] = min(homes.offset[0] + 7.0, length[homes.edge[0]])
+
+    def with_entries(f):
+        xe, xo, xl, xw = [], [], [], []
+        for j in range(len(f)):
+            if f.edge[j] < 0:
+                continue
+            pool = [e for e in range(len(u)) if e != f.edge[j]]
+            chosen = draw(st.permutations(pool))[:draw(st.integers(0, min(3, len(pool))))]
+            h = int(homes.edge[0])
+            if h in pool and h not in chosen and draw(st.booleans()):
+                chosen = [h] + chosen[1:]
+            for e in chosen:
+                xe.append(e)
+                xo.append(draw(st.sampled_from([0.0, 0.3, 0.5, 1.0])) * length[e])
+                xl.append(draw(st.sampled_from([0.0, 4.0, 20.0])))
+                xw.append(j)
+        return f.with_extra(np.array(xe, np.int64), np.array(xo), np.array(xl),
+                            np.array(xw, np.int64)) if xe else f
+
+    # areas: facilities with further entries (at most one per edge, none on their own
+    # point's edge), now and then one on a home's edge
+    if draw(st.booleans()):
+        facs = [with_entries(f) for f in facs]
     return net, homes, facs
 
 

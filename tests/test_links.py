@@ -110,8 +110,8 @@ def _full_times(res, ee, oo, lm):
     """(C, H) seconds with the links added: split the edges, move the snaps, re-run the engine."""
     net2, remap = split_and_link(res.network, ee, oo, lm)
     hs, fs = res.home_snap, res.facility_snap
-    hs2 = Snap(*remap(hs.edge, hs.offset, "left"), hs.leg, hs.ambiguous)
-    fs2 = Snap(*remap(fs.edge, fs.offset, "right"), fs.leg, fs.ambiguous)
+    hs2 = hs.moved(remap, "left")
+    fs2 = fs.moved(remap, "right")
     eng = AccessEngine(net2, hs2, res.homes[col.POPULATION].to_numpy(float), res.settings)
     cat_of = res.facilities[col.CATEGORY].to_numpy()
     snaps = [fs2.take(np.flatnonzero(cat_of == c.id)) for c in res.profile.categories]
@@ -342,8 +342,8 @@ def test_link_times_equal_reanalysis_on_random_graphs():
         lm = [float(rng.choice([0.0, 10.0, 300.0]))]
         _, new = sc.score(ee, oo, lm, new_times=True)
         net2, remap = split_and_link(net, ee, oo, lm)
-        h2 = Snap(*remap(homes.edge, homes.offset, "left"), homes.leg, homes.ambiguous)
-        f2 = [Snap(*remap(f.edge, f.offset, "right"), f.leg, f.ambiguous) for f in facs]
+        h2 = homes.moved(remap, "left")
+        f2 = [f.moved(remap, "right") for f in facs]
         full = AccessEngine(net2, h2).nearest(f2) * 60
         full = np.where(np.isfinite(full), full, np.inf)
         np.testing.assert_allclose(new, full, rtol=0, atol=1e-9)

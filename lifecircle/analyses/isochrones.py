@@ -235,6 +235,10 @@ def _reached_parts(net: WalkNetwork, group, node, secs, limit_s, towards=False,
     parts_e.append(e[mv])
     parts_a.append(L[mv] - rv[mv])
     parts_b.append(L[mv])
+    if own_edge is not None and own_edge.n_extra:     # an area's every entry, in its group
+        own, oe, os_, ol = own_edge.entries()
+        own_group = np.asarray(own_group)[own]
+        own_edge = Snap(oe, os_, ol, np.zeros(len(oe), bool))
     if own_edge is not None:
         ok = own_edge.edge >= 0
         oe = own_edge.edge[ok]

@@ -467,8 +467,8 @@ def greedy(result, prep: Prepared, k: int, first=None, base: Base | None = None)
         # add the link; move every position onto the new network
         net2, remap = split_and_link(net, ee[2 * j:2 * j + 2], oo[2 * j:2 * j + 2], lm[j:j + 1],
                                      [geoms[j]])
-        hs = Snap(*remap(hs.edge, hs.offset, "left"), hs.leg, hs.ambiguous)
-        fs = Snap(*remap(fs.edge, fs.offset, "right"), fs.leg, fs.ambiguous)
+        hs = hs.moved(remap, "left")
+        fs = fs.moved(remap, "right")
         ee, oo = remap(ee, oo, "left")
         net = net2
         s = None
@@ -530,8 +530,8 @@ def closed_gates(result, layers: LinkLayers, gate_m: float = 1.0) -> Base:
     o = np.array([kk[1] for kk in keys])
     net2, remap, sides = cut_edges(net, e, o)
     hs, fs = result.home_snap, result.facility_snap
-    hs2 = Snap(*remap(hs.edge, hs.offset, "left"), hs.leg, hs.ambiguous)
-    fs2 = Snap(*remap(fs.edge, fs.offset, "right"), fs.leg, fs.ambiguous)
+    hs2 = hs.moved(remap, "left")
+    fs2 = fs.moved(remap, "right")
     g = gates.iloc[rows]
     pts = g.geometry.to_numpy()
     cands = gpd.GeoDataFrame(

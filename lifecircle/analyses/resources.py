@@ -41,7 +41,7 @@ import pandas as pd
 import shapely
 
 from lifecircle import columns as col
-from lifecircle.core.snapping import Snap, entry_points, snap_points
+from lifecircle.core.snapping import Snap, snap_facilities
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
 from lifecircle.i18n import attribution_text, label, no_data_hint, status_label
 from lifecircle.io.chinacoords import datum_zh, normalize_crs, out_of_china, to_wgs84, wgs84_to_gcj02
@@ -849,8 +849,7 @@ def build_inventory(result, osm_data=None, sites=None, sites_crs: str = "wgs84",
     else:
         inv = _empty_sites(crs)
     inv = _finish(inv, rules)
-    snap = snap_points(result.network, entry_points(result.network, inv.geometry.to_numpy()),
-                       result.settings.max_snap_m)
+    snap = snap_facilities(result.network, inv.geometry.to_numpy(), result.settings.max_snap_m)
     inv[col.SNAP_LEG_M] = snap.leg
     inv[col.REACHABLE] = snap.reachable
     if len(inv) and (~snap.reachable).any():

@@ -75,7 +75,7 @@ from lifecircle.core.classify import classify_features
 from lifecircle.core.coverage import data_status
 from lifecircle.core.network import data_extent, projected_bounds
 from lifecircle.core.profiles import DIMENSION_NAMES, Profile, load_profile
-from lifecircle.core.snapping import entry_points, snap_points
+from lifecircle.core.snapping import snap_facilities
 from lifecircle.errors import InputFileError, LifecircleError, ProfileError
 from lifecircle.io.sources import WGS84, OSMData, read_osm
 from lifecircle.result import load_result
@@ -513,8 +513,7 @@ def _standard_times(result, profile: Profile, lang: str = "en") -> tuple[pd.Data
         extra = table[same][[col.CATEGORY, "geometry"]].to_crs(crs)
         fac = gpd.GeoDataFrame(pd.concat([fac[[col.CATEGORY, "geometry"]], extra], ignore_index=True),
                                geometry="geometry", crs=crs)
-    snap = snap_points(result.network, entry_points(result.network, fac.geometry.to_numpy()),
-                       settings.max_snap_m)
+    snap = snap_facilities(result.network, fac.geometry.to_numpy(), settings.max_snap_m)
     cat_of = fac[col.CATEGORY].to_numpy()
     reach = snap.reachable
     snaps = [snap.take(np.flatnonzero((cat_of == c.id) & reach)) for c in cats]

@@ -236,7 +236,7 @@ def _offer(h, t, f, stamp, best, hit, nh):
 
 @njit(cache=True)
 def facility_pass(indptr, indices, w, fac_seed_ptr, fac_seed_node, fac_seed_cost, fac_cap,
-                  fac_edge, fac_off, fac_leg, edge_oneway,
+                  fac_ent_ptr, fac_edge, fac_off, fac_leg, edge_oneway,
                   node_ptr, node_home, node_cost,
                   edge_ptr, edge_home, home_off, home_leg,
                   pop, speed, limit, thresholds, sfca_limit, decay_kind, decay_param, k,
@@ -246,7 +246,9 @@ def facility_pass(indptr, indices, w, fac_seed_ptr, fac_seed_node, fac_seed_cost
     counts[t, h] += 1 where time <= thresholds[t]; decay[h] += weight(time);
     2SFCA: R_f = cap_f / (population within sfca_limit), sfca[h] += R_f;
     top-k nearest times per home in topk/found; best_out[h] = min time (seconds).
-    All times in seconds; searches stop at ``limit``.
+    All times in seconds; searches stop at ``limit``. Facility f's entries (its seeds all
+    together) are ``fac_edge/fac_off/fac_leg[fac_ent_ptr[f]:fac_ent_ptr[f + 1]]``; a home
+    takes its least time over them and counts the facility once.
     """
     n = len(indptr) - 1
     n_home = len(pop)
@@ -272,18 +274,19 @@ def facility_pass(indptr, indices, w, fac_seed_ptr, fac_seed_node, fac_seed_cost
                 if t <= limit:
                     nh = _offer(node_home[j], t, f, stamp, best, hit, nh)
             dist[x] = INF
-        # homes on the facility's own edge may walk straight to it
-        e = fac_edge[f]
-        for j in range(edge_ptr[e], edge_ptr[e + 1]):
-            h = edge_home[j]
-            delta = fac_off[f] - home_off[h]
-            if delta < 0:
-                if edge_oneway[e]:
-                    continue
-                delta = -delta
-            t = (delta + fac_leg[f] + home_leg[h]) / speed
-            if t <= limit:
-                nh = _offer(h, t, f, stamp, best, hit, nh)
+        # homes on the edge of one of the facility's entries may walk straight to it
+        for g in range(fac_ent_ptr[f], fac_ent_ptr[f + 1]):
+            e = fac_edge[g]
+            for j in range(edge_ptr[e], edge_ptr[e + 1]):
+                h = edge_home[j]
+                delta = fac_off[g] - home_off[h]
+                if delta < 0:
+                    if edge_oneway[e]:
+                        continue
+                    delta = -delta
+                t = (delta + fac_leg[g] + home_leg[h]) / speed
+                if t <= limit:
+                    nh = _offer(h, t, f, stamp, best, hit, nh)
         demand = 0.0
         for i in range(nh):
             h = hit[i]
@@ -312,7 +315,7 @@ def facility_pass(indptr, indices, w, fac_seed_ptr, fac_seed_node, fac_seed_cost
 
 @njit(cache=True, parallel=True)
 def facility_pass_many(indptr, indices, w, cat_fac_ptr, fac_seed_ptr, fac_seed_node,
-                       fac_seed_cost, fac_cap, fac_edge, fac_off, fac_leg, edge_oneway,
+                       fac_seed_cost, fac_cap, fac_ent_ptr, fac_edge, fac_off, fac_leg, edge_oneway,
                        node_ptr, node_home, node_cost, edge_ptr, edge_home, home_off, home_leg,
                        pop, speed, limit, thresholds, sfca_limits, decay_kind, decay_param, k,
                        order, counts, decay, sfca, kmean, found_out):
@@ -335,10 +338,13 @@ def facility_pass_many(indptr, indices, w, cat_fac_ptr, fac_seed_ptr, fac_seed_n
         cnt = np.zeros((len(thresholds), n_home), dtype=np.int32)
         if f1 > f0:
             base = fac_seed_ptr[f0]
+            g0 = fac_ent_ptr[f0]
+            g1 = fac_ent_ptr[f1]
             facility_pass(indptr, indices, w, fac_seed_ptr[f0:f1 + 1] - base,
                           fac_seed_node[base:fac_seed_ptr[f1]],
                           fac_seed_cost[base:fac_seed_ptr[f1]], fac_cap[f0:f1],
-                          fac_edge[f0:f1], fac_off[f0:f1], fac_leg[f0:f1], edge_oneway,
+                          fac_ent_ptr[f0:f1 + 1] - g0, fac_edge[g0:g1], fac_off[g0:g1],
+                          fac_leg[g0:g1], edge_oneway,
                           node_ptr, node_home, node_cost, edge_ptr, edge_home, home_off,
                           home_leg, pop, speed, limit, thresholds, sfca_limits[c], decay_kind,
                           decay_param, k, cnt, dec, sf, topk, found, best)
@@ -580,7 +586,7 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
         ns = 0
         for j in range(fac_edge_ptr[e], fac_edge_ptr[e + 1]):
             f = fac_edge_f[j]
-            xf[ns] = f
+            xf[ns] = j            # the entry's row (fac_off, fac_leg are per row)
             if mstamp[f] == etok:
                 p = mpos[f]
                 xu[ns] = mu[p]
@@ -640,11 +646,12 @@ def _home_block(indptr, indices, w, fn_ptr, fn_fac, fn_cost, fac_cat, fac_edge_p
                 if k > 0:
                     _insert_topk(topk, found_h, c, t, k)
             for m in range(ns):
-                f = xf[m]
+                j = xf[m]
+                f = fac_edge_f[j]
                 t = min(a + xu[m], b + xv[m])
-                delta = fac_off[f] - home_off[h]
+                delta = fac_off[j] - home_off[h]
                 if delta >= 0 or not edge_oneway[e]:
-                    t = min(t, (abs(delta) + fac_leg[f] + home_leg[h]) / speed)
+                    t = min(t, (abs(delta) + fac_leg[j] + home_leg[h]) / speed)
                 if t <= limit and bucketed:
                     q = 0
                     while q < n_thr and t > thresholds[q]:

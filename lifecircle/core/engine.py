@@ -148,7 +148,13 @@ def index_homes(net: WalkNetwork, snap: Snap, population=None) -> HomeIndex:
 
 @dataclass
 class FacilitySeeds:
-    """Facilities of several categories as search seeds (CSR over facilities and categories)."""
+    """Facilities of several categories as search seeds (CSR over facilities and categories).
+
+    A facility has one or more entries (an area entered from several streets: see
+    :func:`~lifecircle.core.snapping.area_entries`): ``ent_ptr`` lists facility f's at
+    ``ent_*[ent_ptr[f]:ent_ptr[f + 1]]``, its own point first; its seeds are those of all its
+    entries (the nearest time is the least over them; it is counted once). ``edge``, ``off``,
+    ``leg`` are each facility's own point."""
 
     cat_ptr: np.ndarray     # category -> facilities
     seed_ptr: np.ndarray    # facility -> seeds
@@ -158,16 +164,27 @@ class FacilitySeeds:
     edge: np.ndarray
     off: np.ndarray
     leg: np.ndarray
+    ent_ptr: np.ndarray = None     # facility -> entries
+    ent_edge: np.ndarray = None
+    ent_off: np.ndarray = None
+    ent_leg: np.ndarray = None
+
+    @property
+    def ent_fac(self) -> np.ndarray:
+        """The facility of each entry."""
+        return np.repeat(np.arange(len(self.ent_ptr) - 1, dtype=np.int64), np.diff(self.ent_ptr))
 
 
 def facility_seeds(net: WalkNetwork, snaps: list[Snap], capacities: list | None = None) -> FacilitySeeds:
-    """Seeds for the reversed search: a facility on (u, v) at s is reached from u after
-    (l + s)/speed and from v after (l + L - s)/speed (if the edge allows v -> u)."""
+    """Seeds for the reversed search: an entry on (u, v) at s is reached from u after
+    (l + s)/speed and from v after (l + L - s)/speed (if the edge allows v -> u); a
+    facility's seeds are those of all its entries."""
     speed = net.speed_mps
     if len(snaps) == 0:
         z = np.zeros(0)
+        zi = np.zeros(0, np.int64)
         return FacilitySeeds(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int32),
-                             z, z, np.zeros(0, np.int64), z, z)
+                             z, z, zi, z, z, np.zeros(1, np.int64), zi, z, z)
     edge = np.concatenate([np.asarray(sn.edge, dtype=np.int64) for sn in snaps])
     off = np.concatenate([np.asarray(sn.offset, dtype=np.float64) for sn in snaps])
     leg = np.concatenate([np.asarray(sn.leg, dtype=np.float64) for sn in snaps])
@@ -176,23 +193,36 @@ def facility_seeds(net: WalkNetwork, snaps: list[Snap], capacities: list | None 
                           for i, sn in enumerate(snaps)])
     cat = np.repeat(np.arange(len(snaps)), [len(sn) for sn in snaps])
     ok = edge >= 0
+    # every entry of every facility (grouped by facility), as positions among the kept ones
+    base = np.cumsum([0] + [len(sn) for sn in snaps[:-1]])
+    ents = [sn.entries() for sn in snaps]
+    own = np.concatenate([x[0] + b for x, b in zip(ents, base)])
+    new = np.cumsum(ok) - 1
+    keep = ok[own] & (np.concatenate([x[1] for x in ents]) >= 0)
+    ee = np.concatenate([x[1] for x in ents])[keep]
+    es = np.concatenate([x[2] for x in ents])[keep].astype(np.float64)
+    el = np.concatenate([x[3] for x in ents])[keep].astype(np.float64)
+    own = new[own[keep]]
     e, s, leg, cat = edge[ok], off[ok], leg[ok], cat[ok]
     cap = np.where(np.isfinite(cap) & (cap > 0), cap, 1.0)[ok]
     cat_ptr = np.zeros(len(snaps) + 1, dtype=np.int64)
     np.cumsum(np.bincount(cat, minlength=len(snaps)), out=cat_ptr[1:])
-    two = ~net.edge_oneway[e]
-    # per facility: [u] or [u, v]
+    ent_ptr = np.zeros(len(e) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(own, minlength=len(e)), out=ent_ptr[1:])
+    two = ~net.edge_oneway[ee]
+    # per entry: [u] or [u, v], a facility's entries' seeds together
     n_seed = 1 + two.astype(np.int64)
-    seed_ptr = np.zeros(len(e) + 1, dtype=np.int64)
-    np.cumsum(n_seed, out=seed_ptr[1:])
-    start = seed_ptr[:-1]
-    node = np.empty(seed_ptr[-1], dtype=np.int32)
-    cost = np.empty(seed_ptr[-1])
-    node[start] = net.edge_u[e]
-    cost[start] = (leg + s) / speed
-    node[start[two] + 1] = net.edge_v[e][two]
-    cost[start[two] + 1] = ((leg + net.edge_len[e] - s) / speed)[two]
-    return FacilitySeeds(cat_ptr, seed_ptr, node, cost, cap, e, s, leg)
+    sp = np.zeros(len(ee) + 1, dtype=np.int64)
+    np.cumsum(n_seed, out=sp[1:])
+    start = sp[:-1]
+    node = np.empty(sp[-1], dtype=np.int32)
+    cost = np.empty(sp[-1])
+    node[start] = net.edge_u[ee]
+    cost[start] = (el + es) / speed
+    node[start[two] + 1] = net.edge_v[ee][two]
+    cost[start[two] + 1] = ((el + net.edge_len[ee] - es) / speed)[two]
+    seed_ptr = sp[ent_ptr]
+    return FacilitySeeds(cat_ptr, seed_ptr, node, cost, cap, e, s, leg, ent_ptr, ee, es, el)
 
 
 def same_edge_pairs(net: WalkNetwork, homes: HomeIndex, edge: np.ndarray, off: np.ndarray,
@@ -234,15 +264,9 @@ def same_edge_pairs(net: WalkNetwork, homes: HomeIndex, edge: np.ndarray, off: n
 
 
 def _direct_same_edge(net: WalkNetwork, homes: HomeIndex, seeds: FacilitySeeds, c: int) -> np.ndarray:
-    """Seconds from each home straight along its own edge to the nearest facility of
-    category ``c`` on that edge (inf where none)."""
-    out = np.full(homes.n, INF)
-    f0, f1 = seeds.cat_ptr[c], seeds.cat_ptr[c + 1]
-    if f1 == f0:
-        return out
-    _, hh, t = same_edge_pairs(net, homes, seeds.edge[f0:f1], seeds.off[f0:f1], seeds.leg[f0:f1])
-    np.minimum.at(out, hh, t)
-    return out
+    """Seconds from each home straight along its own edge to the nearest entry of a
+    facility of category ``c`` on that edge (inf where none)."""
+    return _direct_same_edge_which(net, homes, seeds, c)[0]
 
 
 def _direct_same_edge_which(net: WalkNetwork, homes: HomeIndex, seeds: FacilitySeeds, c: int):
@@ -252,13 +276,15 @@ def _direct_same_edge_which(net: WalkNetwork, homes: HomeIndex, seeds: FacilityS
     f0, f1 = seeds.cat_ptr[c], seeds.cat_ptr[c + 1]
     if f1 == f0:
         return out, which
-    p, hh, t = same_edge_pairs(net, homes, seeds.edge[f0:f1], seeds.off[f0:f1], seeds.leg[f0:f1])
+    e0, e1 = seeds.ent_ptr[f0], seeds.ent_ptr[f1]
+    p, hh, t = same_edge_pairs(net, homes, seeds.ent_edge[e0:e1], seeds.ent_off[e0:e1],
+                               seeds.ent_leg[e0:e1])
     if len(hh) == 0:
         return out, which
     o = np.lexsort((t, hh))                     # per home, its shortest same-edge walk first
     first = o[np.r_[True, hh[o][1:] != hh[o][:-1]]]
     out[hh[first]] = t[first]
-    which[hh[first]] = f0 + p[first]
+    which[hh[first]] = seeds.ent_fac[e0 + p[first]]
     return out, which
 
 
@@ -508,8 +534,9 @@ class AccessEngine:
         seed_fac = np.repeat(np.arange(n_fac, dtype=np.int64), np.diff(seeds.seed_ptr))
         fn_ptr, o = _group(loc.new_of[seeds.seed_node], net.n_nodes)
         fn_fac, fn_cost = seed_fac[o], seeds.seed_cost[o]
-        # edge -> facilities on it (the straight walk along a shared edge)
-        fe_ptr, fo = _group(seeds.edge, net.n_edges)
+        # edge -> the facilities with an entry on it (the straight walk along a shared edge;
+        # a facility has at most one entry per edge), each row's entry offset and leg
+        fe_ptr, fo = _group(seeds.ent_edge, net.n_edges)
         blk_ptr, blk_edge, _, bn_ptr, bn_node = self._home_blocks
         n_workers = max(1, min(2 * numba.get_num_threads(), len(blk_ptr) - 1))
         nearest = np.full((C, h.n if want_nearest else 0), INF)
@@ -521,7 +548,7 @@ class AccessEngine:
         def run(mode, ratio_, demand_):
             K.home_pass_many(
                 fwd.indptr, fwd.indices, fwd.weights, fn_ptr, fn_fac, fn_cost, fac_cat, fe_ptr,
-                fo.astype(np.int64), seeds.off, seeds.leg, ratio_, loc.edge_u, loc.edge_v, net.edge_oneway,
+                seeds.ent_fac[fo], seeds.ent_off[fo], seeds.ent_leg[fo], ratio_, loc.edge_u, loc.edge_v, net.edge_oneway,
                 blk_ptr, blk_edge, bn_ptr, bn_node, h.edge_ptr, h.edge_home, h.a, h.b, h.off, h.leg, h.pop,
                 net.speed_mps, 60.0 * limit_min, thr, sfca_lim, decay_kind, float(decay_param),
                 int(k), mode, n_workers, counts, nearest, decay, kmean, found, demand_, sfca)
@@ -540,7 +567,8 @@ class AccessEngine:
         order = np.argsort(-np.diff(seeds.cat_ptr), kind="stable").astype(np.int64)
         K.facility_pass_many(
             csr.indptr, csr.indices, csr.weights, seeds.cat_ptr, seeds.seed_ptr,
-            seeds.seed_node, seeds.seed_cost, seeds.cap, seeds.edge, seeds.off, seeds.leg,
+            seeds.seed_node, seeds.seed_cost, seeds.cap, seeds.ent_ptr, seeds.ent_edge,
+            seeds.ent_off, seeds.ent_leg,
             self.net.edge_oneway, h.node_ptr, h.node_home, h.node_cost, h.edge_ptr,
             h.edge_home, h.off, h.leg, h.pop, self.net.speed_mps, 60.0 * limit_min,
             np.asarray(thresholds, dtype=np.float64) * 60.0, sfca_lim, decay_kind,
@@ -597,9 +625,10 @@ class AccessEngine:
             pos = lo[rep] + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
             t = sec[rep] + h.node_cost[pos]
             m = t <= limit
-            sp, sh, st = same_edge_pairs(net, h, sub.edge, sub.offset, sub.leg)
+            own, ee, eo, el = sub.entries()       # every entry of each point (an area's)
+            sp, sh, st = same_edge_pairs(net, h, ee, eo, el)
             m2 = st <= limit
-            p_all = np.concatenate([point_of[rep][m], idx[sp[m2]]]).astype(np.int64)
+            p_all = np.concatenate([point_of[rep][m], idx[own[sp[m2]]]]).astype(np.int64)
             h_all = np.concatenate([h.node_home[pos][m], sh[m2]]).astype(np.int64)
             t_all = np.concatenate([t[m], st[m2]])
             if len(p_all):
@@ -662,7 +691,8 @@ class AccessEngine:
         else:
             width = topk.shape[1]
         K.facility_pass(csr.indptr, csr.indices, csr.weights, seeds.seed_ptr, seeds.seed_node,
-                        seeds.seed_cost, seeds.cap, seeds.edge, seeds.off, seeds.leg,
+                        seeds.seed_cost, seeds.cap, seeds.ent_ptr, seeds.ent_edge, seeds.ent_off,
+                        seeds.ent_leg,
                         self.net.edge_oneway, h.node_ptr, h.node_home, h.node_cost, h.edge_ptr,
                         h.edge_home, h.off, h.leg, h.pop, self.net.speed_mps, st.limit,
                         np.asarray(st.thresholds, dtype=np.float64) * 60.0, st.sfca_limit,
@@ -962,8 +992,10 @@ class LinkScorer:
         K.node_dist_many(rev.indptr, rev.indices, rev.weights, seeds.seed_ptr[seeds.cat_ptr],
                          seeds.seed_node, seeds.seed_cost, self.limit, self.node_dist)
         self.old = np.ascontiguousarray(self._old_times())
-        self.fac_cat = np.repeat(np.arange(C, dtype=np.int64), np.diff(seeds.cat_ptr))
-        self.fe_ptr, fo = _group(seeds.edge, net.n_edges)
+        # the straight walk along an edge goes to any entry on it: the kernels read these
+        # per entry (the category of each entry's facility)
+        self.fac_cat = np.repeat(np.arange(C, dtype=np.int64), np.diff(seeds.cat_ptr))[seeds.ent_fac]
+        self.fe_ptr, fo = _group(seeds.ent_edge, net.n_edges)
         self.fe_fac = fo.astype(np.int64)
         self.cat_min = np.asarray(cat_minutes, dtype=np.float64)
         self.cat_dim = np.asarray(cat_dim, dtype=np.int64)
@@ -1015,7 +1047,7 @@ class LinkScorer:
         n_workers = max(1, min(2 * numba.get_num_threads(), Kn))
         K.score_links(rev.indptr, rev.indices, rev.weights, net.edge_u, net.edge_v,
                       net.edge_len, net.edge_oneway, net.speed_mps, self.node_dist,
-                      self.fe_ptr, self.fe_fac, self.fac_cat, self.seeds.off, self.seeds.leg,
+                      self.fe_ptr, self.fe_fac, self.fac_cat, self.seeds.ent_off, self.seeds.ent_leg,
                       h.node_ptr, h.node_home, h.node_cost, h.edge_ptr, h.edge_home, h.off,
                       h.leg, h.pop, self.old, self.limit, self.cat_min,
                       np.asarray(self.tiers, dtype=np.float64), self.cat_dim, self.cat_w,

@@ -20,12 +20,23 @@ from lifecircle.core.network import WalkNetwork
 
 @dataclass
 class Snap:
-    """Where each point sits on the network. Unreachable points have ``edge == -1``."""
+    """Where each point sits on the network. Unreachable points have ``edge == -1``.
+
+    A facility may have more entries than its point (an area entered from every street that
+    touches it, see :func:`area_entries`): ``xedge``, ``xoff``, ``xleg`` are the extra
+    entries' edges, offsets and legs, ``xown`` the position (in this Snap) of the facility
+    each belongs to; None where there are none. ``len`` counts facilities, not entries;
+    :meth:`take` and :meth:`concat` carry each facility's extra entries with it.
+    """
 
     edge: np.ndarray     # int64 edge index or -1
     offset: np.ndarray   # metres from the edge's u end along its geometry
     leg: np.ndarray      # metres of straight leg from the point to the edge
     ambiguous: np.ndarray  # another edge lies within ``tie_m`` of the nearest one
+    xedge: np.ndarray | None = None
+    xoff: np.ndarray | None = None
+    xleg: np.ndarray | None = None
+    xown: np.ndarray | None = None
 
     @property
     def reachable(self) -> np.ndarray:
@@ -35,12 +46,57 @@ class Snap:
         return len(self.edge)
 
     def take(self, index) -> Snap:
-        return Snap(self.edge[index], self.offset[index], self.leg[index], self.ambiguous[index])
+        out = Snap(self.edge[index], self.offset[index], self.leg[index], self.ambiguous[index])
+        if self.xown is not None and len(self.xown):
+            pos = np.arange(len(self.edge))[index]
+            new = np.full(len(self.edge), -1, dtype=np.int64)
+            new[pos] = np.arange(len(pos))
+            keep = np.flatnonzero(new[self.xown] >= 0)
+            out = out.with_extra(self.xedge[keep], self.xoff[keep], self.xleg[keep],
+                                 new[self.xown[keep]])
+        return out
+
+    def with_extra(self, xedge, xoff, xleg, xown) -> Snap:
+        """A copy with the extra entries given (ordered by owner)."""
+        xown = np.asarray(xown, dtype=np.int64)
+        o = np.argsort(xown, kind="stable")
+        return Snap(self.edge, self.offset, self.leg, self.ambiguous,
+                    np.asarray(xedge, dtype=np.int64)[o], np.asarray(xoff, dtype=np.float64)[o],
+                    np.asarray(xleg, dtype=np.float64)[o], xown[o])
+
+    def moved(self, remap, *args) -> Snap:
+        """A copy with every entry's ``(edge, offset)`` moved by ``remap(edge, offset,
+        *args)`` (onto a changed network)."""
+        out = Snap(*remap(self.edge, self.offset, *args), self.leg, self.ambiguous)
+        if self.n_extra:
+            out = out.with_extra(*remap(self.xedge, self.xoff, *args), self.xleg, self.xown)
+        return out
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every entry of every facility: ``(owner, edge, offset, leg)``, grouped by owner (a
+        facility's own point first, then its extra entries)."""
+        n = len(self.edge)
+        own = np.arange(n, dtype=np.int64)
+        if self.xown is None or not len(self.xown):
+            return own, np.asarray(self.edge, dtype=np.int64), self.offset, self.leg
+        own = np.concatenate([own, self.xown])
+        o = np.argsort(own, kind="stable")
+        return (own[o], np.concatenate([self.edge, self.xedge])[o],
+                np.concatenate([self.offset, self.xoff])[o], np.concatenate([self.leg, self.xleg])[o])
+
+    @property
+    def n_extra(self) -> int:
+        return 0 if self.xown is None else len(self.xown)
 
     @staticmethod
     def concat(snaps: list[Snap]) -> Snap:
-        return Snap(*(np.concatenate([getattr(s, f) for s in snaps])
-                      for f in ("edge", "offset", "leg", "ambiguous")))
+        out = Snap(*(np.concatenate([getattr(s, f) for s in snaps])
+                     for f in ("edge", "offset", "leg", "ambiguous")))
+        if any(s.n_extra for s in snaps):
+            base = np.cumsum([0] + [len(s) for s in snaps[:-1]])
+            parts = [(s.xedge, s.xoff, s.xleg, s.xown + b) for s, b in zip(snaps, base) if s.n_extra]
+            out = out.with_extra(*(np.concatenate(p) for p in zip(*parts)))
+        return out
 
 
 def snap_points(net: WalkNetwork, points, max_snap_m: float, tie_m: float = 1.0) -> Snap:
@@ -345,3 +401,81 @@ def fragment_captures(net: WalkNetwork, points, snap: Snap, max_snap_m: float):
         hit = np.where(on[pi], dist < reach[pi], dist <= max_snap_m)
         near[valid[pi[hit]]] = True
     return near & snap.reachable, near & ~snap.reachable
+
+
+#: An area's entries: every street within this many metres of its outline enters it.
+ENTRY_NEAR_M = 20.0
+
+#: At most this many entries per area (its own point included), spread around the outline.
+ENTRY_MAX = 16
+
+
+def area_entries(net: WalkNetwork, geoms, snap: Snap, max_snap_m: float,
+                 near_m: float = ENTRY_NEAR_M, most: int = ENTRY_MAX) -> Snap:
+    """``snap`` (the facilities' own points, from :func:`entry_points`) with every area's
+    further entries: a park, a school ground, a line is entered from every street that
+    touches, crosses or comes within ``near_m`` of its outline, not only at its one point.
+
+    Candidates: every point where a street edge touches or crosses the outline (a polygon's
+    rings, a line itself), and for an edge within ``near_m`` that does not, the outline's
+    point nearest to it. Each is snapped as any point is; per facility one entry per street
+    edge (the least leg, then the least offset; none on the own point's edge), and of more
+    than ``most - 1`` the ones spread evenly by angle around the centroid (deterministic:
+    from the geometry and the streets only). A facility that is a point, or unreachable,
+    keeps its one entry.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    kind = shapely.get_type_id(geoms)
+    area = np.flatnonzero(np.isin(kind, (1, 2, 3, 5, 6, 7)) & snap.reachable)
+    if not len(area) or most <= 1 or net.n_edges == 0:
+        return snap
+    g = geoms[area]
+    rim = g.copy()
+    poly = np.isin(kind[area], (3, 6))
+    rim[poly] = shapely.boundary(g[poly])
+    which = net.snap_edges
+    gi, ei = chunks.query(net.snap_tree, rim, predicate="dwithin", distance=near_m)
+    if not len(gi):
+        return snap
+    ei = which[ei]
+    dist = shapely.distance(rim[gi], net.edge_geom[ei])
+    cross = dist <= 1e-9
+    shared = shapely.intersection(rim[gi[cross]], net.edge_geom[ei[cross]])
+    xy_c, own_c = shapely.get_coordinates(shared, return_index=True)
+    lines = shapely.shortest_line(rim[gi[~cross]], net.edge_geom[ei[~cross]])
+    xy = np.concatenate([xy_c, shapely.get_coordinates(shapely.get_point(lines, 0))])
+    owner = np.concatenate([gi[cross][own_c], gi[~cross]])
+    xy = np.round(xy, 3)
+    _, u = np.unique(np.column_stack([owner, xy]), axis=0, return_index=True)
+    xy, owner = xy[u], owner[u]
+    s = snap_points(net, shapely.points(xy), max_snap_m, tie_m=0)
+    fac = area[owner]
+    ok = (s.edge >= 0) & (s.edge != snap.edge[fac])
+    xy, owner, fac = xy[ok], owner[ok], fac[ok]
+    e, off, leg = s.edge[ok], s.offset[ok], s.leg[ok]
+    # one entry per (facility, edge): the least leg, then the least offset
+    o = np.lexsort((np.round(off, 6), np.round(leg, 6), e, fac))
+    first = o[np.r_[True, (fac[o][1:] != fac[o][:-1]) | (e[o][1:] != e[o][:-1])]] if len(o) else o
+    xy, owner, fac, e, off, leg = xy[first], owner[first], fac[first], e[first], off[first], leg[first]
+    # more than most - 1: spread evenly by angle around the centroid
+    mid = shapely.get_coordinates(shapely.centroid(g))[owner]
+    ang = np.round(np.arctan2(xy[:, 1] - mid[:, 1], xy[:, 0] - mid[:, 0]), 9)
+    o = np.lexsort((xy[:, 1], xy[:, 0], ang, fac))
+    fac, e, off, leg = fac[o], e[o], off[o], leg[o]
+    start = np.flatnonzero(np.r_[True, fac[1:] != fac[:-1]]) if len(fac) else np.zeros(0, np.int64)
+    cnt = np.diff(np.r_[start, len(fac)])
+    rank = np.arange(len(fac)) - np.repeat(start, cnt)
+    n = np.repeat(cnt, cnt)
+    m = most - 1
+    # rank r is kept where it is the floor(j * n / m) of some j < m
+    j = -(-rank * m // n)                       # ceil(r * m / n): the first j that could pick r
+    keep = (n <= m) | ((j < m) & (j * n // m == rank))
+    return snap.with_extra(e[keep], off[keep], leg[keep], fac[keep])
+
+
+def snap_facilities(net: WalkNetwork, geoms, max_snap_m: float) -> Snap:
+    """Facilities (points, lines, areas) as the analysis places them: at their
+    :func:`entry_points`, each area with its further :func:`area_entries`."""
+    geoms = np.asarray(geoms, dtype=object)
+    snap = snap_points(net, entry_points(net, geoms), max_snap_m)
+    return area_entries(net, geoms, snap, max_snap_m)

@@ -1386,6 +1386,7 @@ def _write_files(result, folder: Path) -> None:
         home_edge=result.home_snap.edge, home_off=result.home_snap.offset,
         home_leg=result.home_snap.leg, fac_edge=result.facility_snap.edge,
         fac_off=result.facility_snap.offset, fac_leg=result.facility_snap.leg,
+        **_extra_entries(result.facility_snap),
         edge_area=net.edge_area if net.edge_area is not None else np.zeros(net.n_edges, bool))
     meta = {
         "format": FORMAT,
@@ -1818,6 +1819,23 @@ def _check_network_arrays(z: dict, n_streets: int) -> None:
         if np.any(~np.isfinite(off[on])) or np.any(off[on] < -1e-6) or \
                 np.any(off[on] > z["edge_len"][e[on]] + 1e-6) or np.any(~np.isfinite(leg[on])):
             raise _Inconsistent(f"{who} snap offsets outside their edges")
+    x = [z.get(k) for k in ("fac_xedge", "fac_xoff", "fac_xleg", "fac_xown")]
+    if any(a is not None for a in x):
+        if any(a is None for a in x) or len({len(a) for a in x}) != 1:
+            raise _Inconsistent("fac_x* entries missing or of unequal lengths")
+        e, off, leg, own = x
+        n_fac = len(z["fac_edge"])
+        if len(e) and (e.min() < 0 or e.max() >= n_edges or own.min() < 0 or own.max() >= n_fac
+                       or not np.isfinite(off).all() or not np.isfinite(leg).all()
+                       or np.any(off < -1e-6) or np.any(off > z["edge_len"][e] + 1e-6)):
+            raise _Inconsistent("fac_x* entries outside their edges or facilities")
+
+
+def _extra_entries(snap) -> dict:
+    """The arrays that save a facility Snap's extra entries (an area's further entries)."""
+    if not snap.n_extra:
+        return {}
+    return dict(fac_xedge=snap.xedge, fac_xoff=snap.xoff, fac_xleg=snap.xleg, fac_xown=snap.xown)
 
 
 def read_outputs(out_dir) -> dict:
@@ -1887,6 +1905,9 @@ def read_outputs(out_dir) -> dict:
             z = {k: npz[k] for k in ("node_osmid", "node_x", "node_y", "edge_u", "edge_v", "edge_len",
                                      "edge_oneway", "home_edge", "home_off", "home_leg", "fac_edge",
                                      "fac_off", "fac_leg")}
+            # an area's further entries (see snapping.area_entries); older folders have none
+            for k in ("fac_xedge", "fac_xoff", "fac_xleg", "fac_xown"):
+                z[k] = npz[k] if k in npz.files else None
             # pedestrian-area edges (take no points); older folders have none
             z["edge_area"] = npz["edge_area"].astype(bool) if "edge_area" in npz.files else None
         reading = out / GPKG
@@ -1911,6 +1932,8 @@ def read_outputs(out_dir) -> dict:
                           edge_area=z["edge_area"])
         hs = Snap(z["home_edge"], z["home_off"], z["home_leg"], np.zeros(len(z["home_edge"]), bool))
         fs = Snap(z["fac_edge"], z["fac_off"], z["fac_leg"], np.zeros(len(z["fac_edge"]), bool))
+        if z["fac_xown"] is not None and len(z["fac_xown"]):
+            fs = fs.with_extra(z["fac_xedge"], z["fac_xoff"], z["fac_xleg"], z["fac_xown"])
         if len(hs.edge) != len(homes) or len(fs.edge) != len(fac):
             raise ValueError(f"{len(hs.edge)} home and {len(fs.edge)} facility snaps for {len(homes)} "
                              f"homes and {len(fac)} facilities in {GPKG}")
