@@ -14,6 +14,7 @@ from lifecircle import columns as col
 from lifecircle.core.engine import AccessEngine
 from lifecircle.core.network import WalkNetwork
 from lifecircle.core.snapping import Snap, area_entries, entry_points, snap_points
+from lifecircle.errors import LifecircleError
 from lifecircle.result import Result
 from lifecircle.settings import DEFAULTS
 
@@ -154,3 +155,20 @@ def test_saved_folder_gives_the_same_times(xinjiekou, tmp_path):
         st = back.engine.category_state(b.take(back.category_facilities(c)), k=1)
         np.testing.assert_allclose(st.minutes()["nearest"], r.homes[col.time(c)].to_numpy(float),
                                    atol=1e-9, equal_nan=True, err_msg=c)
+
+
+def test_damaged_or_older_entries_in_a_folder(xinjiekou, tmp_path):
+    """Entries naming a facility or an edge that does not exist: one error naming the file;
+    a folder from before the entries (no fac_x* arrays) loads with one entry a facility."""
+    out = xinjiekou.save(tmp_path / "run", map_html=False)
+    path = out / "network.npz"
+    with np.load(path) as npz:
+        z = {k: npz[k] for k in npz.files}
+    bad = dict(z, fac_xown=z["fac_xown"] + len(z["fac_edge"]))
+    np.savez(path, **bad)
+    with pytest.raises(LifecircleError, match="network.npz"):
+        Result.load(out)
+    np.savez(path, **{k: v for k, v in z.items() if not k.startswith("fac_x")})
+    back = Result.load(out)
+    assert back.facility_snap.n_extra == 0
+    np.testing.assert_array_equal(back.facility_snap.edge, xinjiekou.facility_snap.edge)

@@ -434,11 +434,16 @@ def area_entries(net: WalkNetwork, geoms, snap: Snap, max_snap_m: float,
     poly = np.isin(kind[area], (3, 6))
     rim[poly] = shapely.boundary(g[poly])
     which = net.snap_edges
-    gi, ei = chunks.query(net.snap_tree, rim, predicate="dwithin", distance=near_m)
+    # the edges whose boxes come within near_m of an outline's box, then their distances (a
+    # box query and one distance a pair cost less than GEOS's dwithin query)
+    gi, ei = net.snap_tree.query(_boxes(shapely.bounds(rim), near_m))
+    ei = which[ei]
+    dist = chunks.made(lambda lo, hi: shapely.distance(rim[gi[lo:hi]], net.edge_geom[ei[lo:hi]]),
+                       len(gi))
+    near = dist <= near_m
+    gi, ei, dist = gi[near], ei[near], dist[near]
     if not len(gi):
         return snap
-    ei = which[ei]
-    dist = shapely.distance(rim[gi], net.edge_geom[ei])
     cross = dist <= 1e-9
     shared = shapely.intersection(rim[gi[cross]], net.edge_geom[ei[cross]])
     xy_c, own_c = shapely.get_coordinates(shared, return_index=True)
