@@ -450,9 +450,11 @@ def area_entries(net: WalkNetwork, geoms, snap: Snap, max_snap_m: float,
     lines = shapely.shortest_line(rim[gi[~cross]], net.edge_geom[ei[~cross]])
     xy = np.concatenate([xy_c, shapely.get_coordinates(shapely.get_point(lines, 0))])
     owner = np.concatenate([gi[cross][own_c], gi[~cross]])
-    xy = np.round(xy, 3)
-    _, u = np.unique(np.column_stack([owner, xy]), axis=0, return_index=True)
-    xy, owner = xy[u], owner[u]
+    xy = np.round(xy, 3)                       # a point once per area (to the millimetre)
+    o = np.lexsort((xy[:, 1], xy[:, 0], owner))
+    xy, owner = xy[o], owner[o]
+    same = np.r_[False, (owner[1:] == owner[:-1]) & (xy[1:] == xy[:-1]).all(axis=1)]
+    xy, owner = xy[~same], owner[~same]
     s = snap_points(net, shapely.points(xy), max_snap_m, tie_m=0)
     fac = area[owner]
     ok = (s.edge >= 0) & (s.edge != snap.edge[fac])
