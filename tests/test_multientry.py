@@ -72,6 +72,12 @@ def test_an_area_is_counted_once():
         np.testing.assert_allclose(r.decay[0], math.exp(-DEFAULTS.decay_beta * near), atol=1e-12)
         np.testing.assert_allclose(r.kmean[0], (near + 60.0) / 2, atol=1e-9)
         np.testing.assert_allclose(r.sfca[0], 3.0 / 4, atol=1e-12)     # demand: 4 homes once
+    # every home is within 15 min of all four gates (as four separate points: 4 each), and
+    # counts the park they belong to once
+    own, e, off, leg = fs.entries()
+    gates = Snap(e, off, leg, np.zeros(len(e), bool))
+    assert (eng.reach([gates], thresholds_min=(15,), limit_min=15, k=0).counts[0, 0] == 4).all()
+    assert (eng.reach([fs], thresholds_min=(15,), limit_min=15, k=0).counts[0, 0] == 1).all()
     st = eng.category_state(fs, thresholds_min=(1, 60), limit_min=60, k=2)
     m = st.minutes()
     np.testing.assert_array_equal(m["counts"], np.ones((2, 4)))
