@@ -165,7 +165,8 @@ def saved(tmp_path_factory):
 
 
 @pytest.mark.parametrize("array, value", [("node_x", np.nan), ("node_y", np.inf), ("edge_len", np.nan),
-                                          ("edge_len", -3.0), ("home_off", np.nan), ("fac_off", -np.inf)])
+                                          ("edge_len", -3.0), ("home_off", np.nan), ("fac_off", -np.inf),
+                                          ("node_y", 1e300)])     # finite, but no place on Earth
 def test_network_archive_with_a_non_finite_number_is_named_damaged(saved, tmp_path, array, value):
     import shutil
 

@@ -1787,6 +1787,10 @@ class _Inconsistent(ValueError):
     """The network archive reads, but its arrays do not fit together."""
 
 
+#: A node's coordinate in the network's projected CRS (metres) is at most this far from 0.
+MAX_COORDINATE_M = 1e8
+
+
 def _check_network_arrays(z: dict, n_streets: int) -> None:
     """The network archive agrees with itself and with the streets layer: every array of its
     length, every node and edge index in range, every coordinate, length and offset a finite
@@ -1804,6 +1808,9 @@ def _check_network_arrays(z: dict, n_streets: int) -> None:
     for k in ("node_x", "node_y", "edge_len", "home_off", "fac_off"):     # every float array
         if not np.isfinite(z[k]).all():                 # (the legs: NaN where not snapped)
             raise _Inconsistent(f"{k} holds values that are not finite numbers")
+    for k in ("node_x", "node_y"):      # metres of a projected CRS: no place lies 10⁸ m out
+        if n_nodes and np.abs(z[k]).max() > MAX_COORDINATE_M:
+            raise _Inconsistent(f"{k} holds coordinates beyond {MAX_COORDINATE_M:.0e} m")
     if n_edges and z["edge_len"].min() < 0:
         raise _Inconsistent("edge_len holds negative lengths")
     for k in ("edge_u", "edge_v"):
