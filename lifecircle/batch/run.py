@@ -359,9 +359,26 @@ def _failure_texts(exc: BaseException, step: str = "analysis") -> dict[str, str]
     return texts
 
 
+#: A district folder's name is at most this many bytes (file systems take 255; the rest is
+#: room for a ``_2`` suffix of a repeated name).
+SLUG_BYTES = 200
+
+
 def _slug(name: str) -> str:
+    """A district's folder name: its name with what no file name may hold replaced; a name too
+    long for a file name (100 Chinese characters are 300 bytes) is cut at a character, with a
+    hash of the whole name after it so that two long names alike stay apart.
+
+    >>> _slug("Kamppi / Kluuvi"), len(_slug("区" * 100).encode()) <= 200
+    ('Kamppi_Kluuvi', True)
+    """
     s = re.sub(r"[^\w\-]+", "_", name.strip(), flags=re.UNICODE).strip("_.")
-    return s or "district"
+    s = s or "district"
+    raw = s.encode("utf-8")
+    if len(raw) <= SLUG_BYTES:
+        return s
+    digest = hashlib.sha1(raw).hexdigest()[:8]
+    return raw[:SLUG_BYTES - 9].decode("utf-8", errors="ignore") + "~" + digest
 
 
 # every field checked where it stands, so each message can name its field and line
