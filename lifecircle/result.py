@@ -176,8 +176,10 @@ class Result:
 
     def __repr__(self) -> str:
         o = self.overall()
+        score = o.get("score_mean", float("nan"))
+        shown = f"{score:.1f}" if np.isfinite(score) else "– (no data)"   # never 'nan'
         return (f"<lifecircle.Result {len(self.homes)} homes, {len(self.facilities)} facilities, "
-                f"score {o.get('score_mean', float('nan')):.1f}>")
+                f"score {shown}>")
 
     # -- outputs ------------------------------------------------------------------------------
     def save(self, out_dir, map_html: bool = True, force: bool = False) -> Path:

@@ -141,3 +141,12 @@ def test_score_histogram_says_missing(analysed):
     texts = [t.get_text() for ax in fig.axes for t in [ax.title, *ax.texts]]
     assert not any(NAN.search(t) for t in texts), texts
     assert any("基尼系数 –" in t for t in texts) and "无数据：数据中没有任何类别的设施" in texts
+
+
+def test_the_result_repr_never_says_nan(analysed):
+    import lifecircle
+
+    out, res = analysed
+    _ok(res, "analyze")
+    text = repr(lifecircle.load(out))
+    assert "nan" not in text and "no data" in text
