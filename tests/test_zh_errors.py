@@ -246,7 +246,8 @@ ERROR_CLASSES = {n for n, c in vars(errors).items()
 #: re-raised with a message, a helper returning an error built with ``zh=``
 NOT_MESSAGES = {"Exit", "_Inconsistent", "_DupKey", "damaged",
                 "NoArgsIsHelpError",  # typer's: prints the help (in the command line's language)
-                "_Failed"}   # splitread: caught inside, the parent then reads the streets itself
+                "_Failed",   # splitread: caught inside, the parent then reads the streets itself
+                "Terminated"}   # cli: SIGTERM/SIGHUP as Ctrl-C, said as "已中断"/"interrupted"
 
 
 def _name(call: ast.Call) -> str:
