@@ -348,17 +348,20 @@ def entry_points(net: WalkNetwork, geoms) -> np.ndarray:
     # every street as near as the nearest: the tied entries
     gi, ei = chunks.query(net.snap_tree, rim, predicate="dwithin", distance=best + _ENTRY_TIE_M)
     ei = which[ei]
-    dist = shapely.distance(rim[gi], net.edge_geom[ei])
+    dist = chunks.made(lambda lo, hi: shapely.distance(rim[gi[lo:hi]], net.edge_geom[ei[lo:hi]]), len(gi))
     keep = dist <= best[gi] + _ENTRY_TIE_M
     gi, ei, dist = gi[keep], ei[keep], dist[keep]
     # a street touching or crossing the edge: every point they share (however the street is
     # cut into edges); a street apart: the point of the edge nearest to it
     cross = dist <= 1e-9
-    shared = shapely.intersection(rim[gi[cross]], net.edge_geom[ei[cross]])
+    gc, ec, ga, ea = gi[cross], ei[cross], gi[~cross], ei[~cross]
+    shared = chunks.made(lambda lo, hi: shapely.intersection(rim[gc[lo:hi]], net.edge_geom[ec[lo:hi]]),
+                         len(gc))
     xy_c, own_c = shapely.get_coordinates(shared, return_index=True)
-    lines = shapely.shortest_line(rim[gi[~cross]], net.edge_geom[ei[~cross]])
-    xy = np.concatenate([xy_c, shapely.get_coordinates(shapely.get_point(lines, 0))])
-    owner = np.concatenate([gi[cross][own_c], gi[~cross]])
+    apart = chunks.made(lambda lo, hi: shapely.get_point(
+        shapely.shortest_line(rim[ga[lo:hi]], net.edge_geom[ea[lo:hi]]), 0), len(ga))
+    xy = np.concatenate([xy_c, shapely.get_coordinates(apart)])
+    owner = np.concatenate([gc[own_c], ga])
     res = np.empty(len(g), dtype=object)
     got = np.zeros(len(g), dtype=bool)
     if len(owner):
@@ -445,11 +448,14 @@ def area_entries(net: WalkNetwork, geoms, snap: Snap, max_snap_m: float,
     if not len(gi):
         return snap
     cross = dist <= 1e-9
-    shared = shapely.intersection(rim[gi[cross]], net.edge_geom[ei[cross]])
+    gc, ec, ga, ea = gi[cross], ei[cross], gi[~cross], ei[~cross]
+    shared = chunks.made(lambda lo, hi: shapely.intersection(rim[gc[lo:hi]], net.edge_geom[ec[lo:hi]]),
+                         len(gc))
     xy_c, own_c = shapely.get_coordinates(shared, return_index=True)
-    lines = shapely.shortest_line(rim[gi[~cross]], net.edge_geom[ei[~cross]])
-    xy = np.concatenate([xy_c, shapely.get_coordinates(shapely.get_point(lines, 0))])
-    owner = np.concatenate([gi[cross][own_c], gi[~cross]])
+    apart = chunks.made(lambda lo, hi: shapely.get_point(
+        shapely.shortest_line(rim[ga[lo:hi]], net.edge_geom[ea[lo:hi]]), 0), len(ga))
+    xy = np.concatenate([xy_c, shapely.get_coordinates(apart)])
+    owner = np.concatenate([gc[own_c], ga])
     xy = np.round(xy, 3)                       # a point once per area (to the millimetre)
     o = np.lexsort((xy[:, 1], xy[:, 0], owner))
     xy, owner = xy[o], owner[o]
@@ -464,8 +470,14 @@ def area_entries(net: WalkNetwork, geoms, snap: Snap, max_snap_m: float,
     o = np.lexsort((np.round(off, 6), np.round(leg, 6), e, fac))
     first = o[np.r_[True, (fac[o][1:] != fac[o][:-1]) | (e[o][1:] != e[o][:-1])]] if len(o) else o
     xy, owner, fac, e, off, leg = xy[first], owner[first], fac[first], e[first], off[first], leg[first]
-    # more than most - 1: spread evenly by angle around the centroid
-    mid = shapely.get_coordinates(shapely.centroid(g))[owner]
+    # more than most - 1: spread evenly by angle around the centroid (only those areas need
+    # their centroid: the others keep every entry, in an order nothing reads)
+    per = np.bincount(owner, minlength=len(g))
+    many = per > most - 1
+    mid = np.zeros((len(g), 2))
+    if many.any():
+        mid[many] = shapely.get_coordinates(shapely.centroid(g[many]))
+    mid = mid[owner]
     ang = np.round(np.arctan2(xy[:, 1] - mid[:, 1], xy[:, 0] - mid[:, 0]), 9)
     o = np.lexsort((xy[:, 1], xy[:, 0], ang, fac))
     fac, e, off, leg = fac[o], e[o], off[o], leg[o]
