@@ -81,9 +81,11 @@ class RegexTimeout(ProfileError):
     the ``condition``, the ``pattern`` and the ``value``."""
 
     def __init__(self, source: str | Path, problem: str, *, zh: str | None = None, condition: str = "",
-                 pattern: str = "", value: str = ""):
+                 pattern: str = "", value: str = "", source_zh: str | None = None):
         super().__init__(source, problem, zh=zh)
         self.condition, self.pattern, self.value = condition, pattern, value
+        if source_zh and zh:        # where it happened, in Chinese too ("类别 …，条件 …")
+            self.zh = f"{source_zh}：{zh}"
 
 
 class NetworkError(LifecircleError):

@@ -291,8 +291,11 @@ def test_profile_patterns_search_as_before(tmp_path, monkeypatch):
     prof = _evil_profile(tmp_path / "ok.yaml", "^(?:foo|bar)+ market$")
     assert classify_tags([{"name": "foobarfoo market"}, {"name": "foo"}], str(prof)) == [["supermarket"], []]
     prof = _evil_profile(tmp_path / "evil.yaml", "^(a|a)*$")
-    with pytest.raises(profiles.RegexTimeout, match="evil.yaml: category supermarket"):
+    with pytest.raises(profiles.RegexTimeout, match="evil.yaml: category supermarket") as info:
         classify_tags([{"name": EVIL_NAME, "shop": "yes"}], str(prof))
+    # in Chinese wholly (the tester saw "category …, condition …：正则表达式…")
+    zh = info.value.message("zh")
+    assert "类别 supermarket，条件" in zh and "category" not in zh and "condition" not in zh
 
 
 # --------------------------------------------------------------------------------------------

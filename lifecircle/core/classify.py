@@ -414,9 +414,11 @@ class _Matcher:
             cat = next((c for c in self.cats for r in (*c.match, *c.exclude)
                         if any(c2.describe() == exc.condition for c2 in r.conditions)), None)
             where = f"category {cat.id}, " if cat is not None else ""
+            where_zh = f"类别 {cat.id}，" if cat is not None else ""
             raise RegexTimeout(f"{self.profile}: {where}condition {exc.condition!r}", exc.problem,
                                zh=exc.zh_problem, condition=exc.condition, pattern=exc.pattern,
-                               value=exc.value) from None
+                               value=exc.value,
+                               source_zh=f"{self.profile}：{where_zh}条件 {exc.condition!r}") from None
 
     def _match(self, tags: Mapping[str, str]) -> list[int]:
         if self.skips(tags):

@@ -142,7 +142,8 @@ def regex_search(pattern, value: str, condition: str = ""):
                            f"{shown!r} (it backtracks without end: rewrite it)",
                            zh=f"正则表达式 {pattern.pattern!r} 在值 {shown!r} 上用时超过 {REGEX_TIMEOUT_S:g} 秒"
                               "（回溯无穷无尽：请改写）",
-                           condition=condition, pattern=pattern.pattern, value=value) from None
+                           condition=condition, pattern=pattern.pattern, value=value,
+                           source_zh=f"条件 {condition!r}") from None
 
 
 #: A search with a timeout costs ~3 µs more than one without (twice the classification of a
