@@ -320,6 +320,40 @@ def _nearest_some(net: WalkNetwork, geoms: np.ndarray, tree, which, kd, vown,
 _ENTRY_TIE_M = 1e-3
 
 
+def _outlines(geoms: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    """Where each line or area is entered: a polygon's rings (never its inside), a line itself."""
+    rim = geoms.copy()
+    poly = np.isin(kind, (3, 6))
+    rim[poly] = shapely.boundary(geoms[poly])
+    return rim
+
+
+def _streets_near(net: WalkNetwork, rim: np.ndarray, reach) -> tuple:
+    """``(outline, edge, distance)`` of the street edges within ``reach`` (a number, or one per
+    outline) of each outline: the edges whose boxes come that near the outline's box, then one
+    distance a pair (cheaper than GEOS's dwithin query)."""
+    gi, ei = net.snap_tree.query(_boxes(shapely.bounds(rim), reach))
+    ei = net.snap_edges[ei]
+    dist = chunks.made(lambda lo, hi: shapely.distance(rim[gi[lo:hi]], net.edge_geom[ei[lo:hi]]), len(gi))
+    keep = dist <= (reach[gi] if np.ndim(reach) else reach)
+    return gi[keep], ei[keep], dist[keep]
+
+
+def _outline_points(net: WalkNetwork, rim: np.ndarray, gi, ei, dist) -> tuple:
+    """``(xy, owner)``: for each outline-street pair, every point they share where the street
+    touches or crosses the outline (however the street is cut into edges), else the outline's
+    point nearest to the street."""
+    cross = dist <= 1e-9
+    gc, ec, ga, ea = gi[cross], ei[cross], gi[~cross], ei[~cross]
+    shared = chunks.made(lambda lo, hi: shapely.intersection(rim[gc[lo:hi]], net.edge_geom[ec[lo:hi]]),
+                         len(gc))
+    xy_c, own_c = shapely.get_coordinates(shared, return_index=True)
+    apart = chunks.made(lambda lo, hi: shapely.get_point(
+        shapely.shortest_line(rim[ga[lo:hi]], net.edge_geom[ea[lo:hi]]), 0), len(ga))
+    return (np.concatenate([xy_c, shapely.get_coordinates(apart)]),
+            np.concatenate([gc[own_c], ga]))
+
+
 def entry_points(net: WalkNetwork, geoms) -> np.ndarray:
     """One point per geometry where it is entered from the network.
 
@@ -339,30 +373,11 @@ def entry_points(net: WalkNetwork, geoms) -> np.ndarray:
     if not area.any():
         return out
     g = geoms[area]
-    rim = g.copy()
-    poly = np.isin(kind[area], (3, 6))
-    rim[poly] = shapely.boundary(g[poly])          # reached at its edge, not inside
-    which = net.snap_edges
-    near = which[_nearest_edges(net, rim)]
+    rim = _outlines(g, kind[area])
+    near = net.snap_edges[_nearest_edges(net, rim)]
     best = chunks.made(lambda lo, hi: shapely.distance(rim[lo:hi], net.edge_geom[near[lo:hi]]), len(g))
-    # every street as near as the nearest: the tied entries (the edges whose boxes come that
-    # near the outline's box, then one distance a pair: cheaper than GEOS's dwithin query)
-    gi, ei = net.snap_tree.query(_boxes(shapely.bounds(rim), best + _ENTRY_TIE_M))
-    ei = which[ei]
-    dist = chunks.made(lambda lo, hi: shapely.distance(rim[gi[lo:hi]], net.edge_geom[ei[lo:hi]]), len(gi))
-    keep = dist <= best[gi] + _ENTRY_TIE_M
-    gi, ei, dist = gi[keep], ei[keep], dist[keep]
-    # a street touching or crossing the edge: every point they share (however the street is
-    # cut into edges); a street apart: the point of the edge nearest to it
-    cross = dist <= 1e-9
-    gc, ec, ga, ea = gi[cross], ei[cross], gi[~cross], ei[~cross]
-    shared = chunks.made(lambda lo, hi: shapely.intersection(rim[gc[lo:hi]], net.edge_geom[ec[lo:hi]]),
-                         len(gc))
-    xy_c, own_c = shapely.get_coordinates(shared, return_index=True)
-    apart = chunks.made(lambda lo, hi: shapely.get_point(
-        shapely.shortest_line(rim[ga[lo:hi]], net.edge_geom[ea[lo:hi]]), 0), len(ga))
-    xy = np.concatenate([xy_c, shapely.get_coordinates(apart)])
-    owner = np.concatenate([gc[own_c], ga])
+    # every street as near as the nearest: the tied entries
+    xy, owner = _outline_points(net, rim, *_streets_near(net, rim, best + _ENTRY_TIE_M))
     res = np.empty(len(g), dtype=object)
     got = np.zeros(len(g), dtype=bool)
     if len(owner):
@@ -434,29 +449,11 @@ def area_entries(net: WalkNetwork, geoms, snap: Snap, max_snap_m: float,
     if not len(area) or most <= 1 or net.n_edges == 0:
         return snap
     g = geoms[area]
-    rim = g.copy()
-    poly = np.isin(kind[area], (3, 6))
-    rim[poly] = shapely.boundary(g[poly])
-    which = net.snap_edges
-    # the edges whose boxes come within near_m of an outline's box, then their distances (a
-    # box query and one distance a pair cost less than GEOS's dwithin query)
-    gi, ei = net.snap_tree.query(_boxes(shapely.bounds(rim), near_m))
-    ei = which[ei]
-    dist = chunks.made(lambda lo, hi: shapely.distance(rim[gi[lo:hi]], net.edge_geom[ei[lo:hi]]),
-                       len(gi))
-    near = dist <= near_m
-    gi, ei, dist = gi[near], ei[near], dist[near]
+    rim = _outlines(g, kind[area])
+    gi, ei, dist = _streets_near(net, rim, near_m)
     if not len(gi):
         return snap
-    cross = dist <= 1e-9
-    gc, ec, ga, ea = gi[cross], ei[cross], gi[~cross], ei[~cross]
-    shared = chunks.made(lambda lo, hi: shapely.intersection(rim[gc[lo:hi]], net.edge_geom[ec[lo:hi]]),
-                         len(gc))
-    xy_c, own_c = shapely.get_coordinates(shared, return_index=True)
-    apart = chunks.made(lambda lo, hi: shapely.get_point(
-        shapely.shortest_line(rim[ga[lo:hi]], net.edge_geom[ea[lo:hi]]), 0), len(ga))
-    xy = np.concatenate([xy_c, shapely.get_coordinates(apart)])
-    owner = np.concatenate([gc[own_c], ga])
+    xy, owner = _outline_points(net, rim, gi, ei, dist)
     xy = np.round(xy, 3)                       # a point once per area (to the millimetre)
     o = np.lexsort((xy[:, 1], xy[:, 0], owner))
     xy, owner = xy[o], owner[o]
