@@ -34,6 +34,7 @@ from lifecircle.analyses.resources import (
     Inventory,
     load_site_rules,
 )
+from lifecircle.core.coverage import reachable
 from lifecircle.errors import OptionError, ProfileError, RecommendError
 from lifecircle.i18n import label
 from lifecircle.io.chinacoords import wgs84_to_gcj02
@@ -312,11 +313,7 @@ def gap_population(result, inventory: Inventory, category) -> dict:
 
 def _unreachable_population(result, inventory: Inventory) -> float:
     """Residents in homes farther than ``max_snap_m`` from any street (in no gap)."""
-    homes = result.homes
-    if col.REACHABLE not in homes:
-        return 0.0
-    reach = homes[col.REACHABLE].to_numpy(bool)
-    return float(np.asarray(inventory.access.population, float)[~reach].sum())
+    return float(np.asarray(inventory.access.population, float)[~reachable(result.homes)].sum())
 
 
 def why_empty(result, inventory: Inventory, cats: list[str], gaps: dict, lang: str = "en",
@@ -507,8 +504,7 @@ def what_if(result, category: str, site_ids, inventory: Inventory, lang: str = "
     lim = 60.0 * threshold
     # homes that reach no street are in no share of residents (as the summary's and
     # recommend's): their street may be missing from the data
-    homes = result.homes
-    reach = homes[col.REACHABLE].to_numpy(bool) if col.REACHABLE in homes else np.ones(len(pop), bool)
+    reach = reachable(result.homes)
     before = (before_t <= lim) & reach
     after = (state.nearest <= lim) & reach
     total = float(pop[reach].sum())

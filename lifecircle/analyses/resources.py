@@ -41,6 +41,7 @@ import pandas as pd
 import shapely
 
 from lifecircle import columns as col
+from lifecircle.core.coverage import reachable
 from lifecircle.core.snapping import Snap, snap_facilities
 from lifecircle.errors import InputFileError, OptionError, OutputError, TableError
 from lifecircle.i18n import attribution_text, label, no_data_hint, status_label
@@ -892,7 +893,7 @@ def measure_access(result, snap: Snap) -> SiteAccess:
     homes = result.homes
     # a home that reaches no street is out of every share of residents (its street may be
     # missing from the data), so it is no gap a site could close either
-    reach = homes[col.REACHABLE].to_numpy(bool) if col.REACHABLE in homes else np.ones(len(homes), bool)
+    reach = reachable(homes)
     lacks = {}
     for c in cats:
         t = homes[col.time(c.id)].to_numpy(float) if col.time(c.id) in homes else np.full(len(homes), np.nan)

@@ -72,7 +72,7 @@ import shapely
 from lifecircle import columns as col
 from lifecircle import i18n
 from lifecircle.core.classify import classify_features
-from lifecircle.core.coverage import data_status
+from lifecircle.core.coverage import data_status, reachable
 from lifecircle.core.network import data_extent, projected_bounds
 from lifecircle.core.profiles import DIMENSION_NAMES, Profile, load_profile
 from lifecircle.core.snapping import snap_facilities
@@ -558,7 +558,7 @@ def assess(home_times: pd.DataFrame, profile: Profile, units, facility_counts,
         raise LifecircleError(f"min_share must be between 0 and 1 (got {min_share!r})",
                               zh=f"min_share 须在 0 到 1 之间（实为 {min_share!r}）")
     pop_all = home_times[col.POPULATION].to_numpy(float)
-    reach = home_times[col.REACHABLE].to_numpy(bool) if col.REACHABLE in home_times else np.ones(len(pop_all), bool)
+    reach = reachable(home_times)
     rows, summ = [], []
     for name, level, mask, tiers in units:
         pop = np.where(reach & mask, pop_all, 0.0)
@@ -658,7 +658,7 @@ def check(result_or_dir, standard: str = "gb50180-2018", lang: str = "zh",
     home_times = pd.DataFrame({
         col.HOME_ID: homes[col.HOME_ID].to_numpy() if col.HOME_ID in homes else np.arange(len(homes)),
         col.POPULATION: homes[col.POPULATION].to_numpy(float),
-        col.REACHABLE: homes[col.REACHABLE].to_numpy(bool) if col.REACHABLE in homes else np.ones(len(homes), bool),
+        col.REACHABLE: reachable(homes),
     }, index=homes.index)
     if col.COMMUNITY in homes:
         home_times[col.COMMUNITY] = homes[col.COMMUNITY].to_numpy()

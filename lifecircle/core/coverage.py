@@ -31,6 +31,14 @@ from lifecircle.core import chunks
 from lifecircle.settings import TIERS
 
 
+def reachable(homes) -> np.ndarray:
+    """Which homes reach the walking network (``reachable``; every home of a table without the
+    column): the others are in no share of residents, since their street may be missing."""
+    if col.REACHABLE in homes:
+        return homes[col.REACHABLE].to_numpy(bool)
+    return np.ones(len(homes), dtype=bool)
+
+
 def category_access(t: np.ndarray, minutes: float) -> np.ndarray:
     """Access 0–1 per home: 1 within ``minutes``, falling linearly to 0 at twice that; NaN
     (nothing found) is 0.
@@ -199,7 +207,7 @@ def home_scores(homes: pd.DataFrame, profile, cover_share: float,
         flags15.append(at[top])
     out[col.SCORE], out[col.all_six(top)] = _overall(dim_scores, dim_weights, flags15, n)
     out[col.SCORE_ALL_CATEGORIES], out[col.all_six_allcat(top)] = _overall(all_scores, all_weights, flags15_all, n)
-    unreachable = ~homes[col.REACHABLE].to_numpy(bool) if col.REACHABLE in homes else np.zeros(len(homes), bool)
+    unreachable = ~reachable(homes)
     if unreachable.any():
         out = {key: np.where(unreachable, np.nan, value) for key, value in out.items()}
     # no deep copy (pandas copy-on-write keeps ``homes`` unchanged): copying the ~355-column
@@ -345,7 +353,7 @@ def summarize(homes: pd.DataFrame, profile, facility_counts: dict, group: str | 
         blocks += [(str(k), g) for k, g in homes[need].groupby(group, sort=True)]
     rows = []
     for name, h in blocks:
-        reach = h[col.REACHABLE].to_numpy(bool) if col.REACHABLE in h else np.ones(len(h), bool)
+        reach = reachable(h)
         pop_all = h[col.POPULATION].to_numpy(float)
         pop = np.where(reach, pop_all, 0.0)
         base = {"community": name}
