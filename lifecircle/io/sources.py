@@ -183,10 +183,10 @@ def read_relations(source) -> list[dict] | None:
         return osmread.read_relations(plain_copy(source) or os.fspath(source), groups)
 
 
-#: The plain copies of the ``.bz2`` files read in the current :func:`plain_copies` scope:
-#: the file's name -> (its copy's folder, the copy); None outside any scope.
-_PLAIN: ContextVar[dict | None] = ContextVar("lifecircle_plain_osm", default=None)
-_OWNER = "\0owner"     # the process that opened the scope (and alone removes its copies)
+#: The current :func:`plain_copies` scope: the process that opened it (and alone removes its
+#: copies), and the plain copies of the ``.bz2`` files read in it: the file's real path ->
+#: (its copy's folder, the copy); None outside any scope.
+_PLAIN: ContextVar[tuple[int, dict] | None] = ContextVar("lifecircle_plain_osm", default=None)
 
 
 @contextmanager
@@ -203,34 +203,34 @@ def plain_copies():
     if _PLAIN.get() is not None:
         yield
         return
-    copies: dict = {_OWNER: os.getpid()}
-    token = _PLAIN.set(copies)
+    copies: dict = {}
+    token = _PLAIN.set((os.getpid(), copies))
     try:
         yield
     finally:
         _PLAIN.reset(token)
-        for key, value in copies.items():
-            if key != _OWNER:
-                shutil.rmtree(value[0], ignore_errors=True)
+        for folder, _ in copies.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def plain_copy(source) -> str | None:
     """The decompressed copy of the ``.bz2`` OSM file ``source`` in the current
     :func:`plain_copies` scope (made on first asking); None for another file, or outside any
     scope. InputFileError (naming ``source``) when it does not decompress."""
-    copies = _PLAIN.get()
-    if copies is None or not isinstance(source, (str, os.PathLike)):
+    scope = _PLAIN.get()
+    if scope is None or not isinstance(source, (str, os.PathLike)):
         return None
+    owner, copies = scope
     name = os.fspath(source)
     if not isinstance(name, str) or not name.lower().endswith(".bz2") or not os.path.isfile(name):
         return None
     name = os.path.realpath(name)       # './x.osm.bz2' and 'x.osm.bz2' are one copy
-    if name not in copies and copies.get(_OWNER) != os.getpid():
+    if name not in copies and owner != os.getpid():
         # a forked child (the split read's) makes no copy of its own: only the scope's owner
         # removes them, so one made here would be left behind; it reads the .bz2 itself
         return None
     if name not in copies:
-        _check_file(Path(name))
+        _check_file(Path(source))
         folder = tempfile.mkdtemp(prefix="lifecircle-osm-")
         copies[name] = (folder, None)       # removed with the scope, even if this fails
         plain = os.path.join(folder, "source.osm")
