@@ -761,7 +761,7 @@ def apply_population(homes: gpd.GeoDataFrame, table, column: str = col.POPULATIO
         if len(idx):
             whole = shapely.area(zgeom[idx])
             part = shapely.area(shapely.intersection(zgeom[idx], clipped))
-            frac[idx] = np.clip(np.where(whole > 0, part / np.where(whole > 0, whole, 1.0), 1.0), 0.0, 1.0)
+            frac[idx] = np.where(whole > 0, np.clip(part / np.maximum(whole, 1e-12), 0.0, 1.0), 1.0)
     crossing = usable & (frac < 1.0 - CROSSING_SLIVER)
     frac = np.where(crossing, frac, 1.0)
     values = total_values * frac
